@@ -1,0 +1,54 @@
+// Every atom the system uses, and the message contracts between actors.
+//
+// CC message types ("pub.logtail", "log.info") are runtime strings matched by the
+// route table; atoms only name what an actor is asked to do.
+//
+//   router    <- (dispatch_atom, cc_message)      route by type to every matching
+//                                                 handler. As a request: answered
+//                                                 with ok_atom once every handler
+//                                                 accepted it, else the first error
+//                                                 (errc::no_route when none matched).
+//   router    <- (reply_atom, cc_message)         deliver along the route: pop
+//                                                 route[0]; an in-process endpoint
+//                                                 frame goes to that actor, a peer
+//                                                 identity to the gateway.
+//   router    <- (register_atom, name, actor)     in-process endpoint `name` (its
+//                                                 frame: wire::local_route_frame)
+//                                                 now lives at `actor`; -> ok_atom.
+//   handler   <- (dispatch_atom, cc_message)      a request: handle it, answer
+//                                                 ok_atom when accepted (a full queue
+//                                                 delays the answer: back-pressure).
+//   endpoint  <- (reply_atom, cc_message)         a reply addressed to this actor
+//                                                 (its own route frame popped).
+//   gateway   <- (reply_atom, cc_message)         send out of cc-socket; route[0] is
+//                                                 the peer identity.
+//   any actor <- (stats_atom)                     -> counters (name -> value).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <caf/atom.hpp>
+
+namespace cc {
+
+using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
+using reply_atom = caf::atom_constant<caf::atom("reply")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using maint_atom = caf::atom_constant<caf::atom("maint")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+
+/// What every actor answers to stats_atom: counter or gauge name -> value.
+/// Per-file gauges put the file in braces: "lag_bytes{/pg_log/x.log}".
+using counters = std::map<std::string, int64_t>;
+
+} // namespace cc

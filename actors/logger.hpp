@@ -1,0 +1,49 @@
+// The process log: one line per event,
+//   2026-11-26 14:05:01.123 INFO  router: text
+// written with a single write(2) to the configured logfile (O_APPEND) or to
+// stderr. CAF's own logging is compiled out in Debian's build; this is ours.
+// Thread-safe; cheap when the level is filtered out.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cc::log {
+
+enum class level { debug = 0, info = 1, warning = 2, error = 3 };
+
+const char* to_string(level l);
+
+/// Lines below `l` are dropped. Default: info.
+void set_level(level l);
+level current_level();
+inline bool enabled(level l) { return l >= current_level(); }
+
+/// Sends lines to `path` (created, appended). Empty: stderr. Returns false and
+/// sets `err` (path and strerror) when the file cannot be opened.
+bool open(const std::string& path, std::string& err);
+
+/// Re-opens the current file (after logrotate moved it; on SIGHUP).
+void reopen();
+
+/// Writes one line: timestamp, level, `who` (the actor or component), text.
+void write(level l, std::string_view who, std::string_view text);
+
+inline void debug(std::string_view who, std::string_view text) {
+  if (enabled(level::debug))
+    write(level::debug, who, text);
+}
+inline void info(std::string_view who, std::string_view text) {
+  if (enabled(level::info))
+    write(level::info, who, text);
+}
+inline void warning(std::string_view who, std::string_view text) {
+  if (enabled(level::warning))
+    write(level::warning, who, text);
+}
+inline void error(std::string_view who, std::string_view text) {
+  if (enabled(level::error))
+    write(level::error, who, text);
+}
+
+} // namespace cc::log

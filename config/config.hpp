@@ -1,0 +1,90 @@
+// The validated configuration of one ccserver process: the main section, the
+// routes, and every handler and daemon section with defaults filled in and
+// values interpolated. Built by load(); validation reports every problem at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/ini.hpp"
+#include "config/schema.hpp"
+
+namespace cc::config {
+
+struct diagnostic {
+  enum severity_t { warning, error } severity;
+  std::string file;
+  std::string section;
+  std::string key;
+  std::string message;
+  /// "file:section:key: message" (section/key omitted when empty).
+  std::string str() const;
+};
+
+/// One resolved section. Values are interpolated text with schema defaults
+/// filled in; the typed getters cannot fail on a validated section (they
+/// return 0 / false / empty for an absent optional key without default).
+struct section {
+  std::string name;   // "h:tailwriter"
+  std::string kind;   // schema kind: "ccserver", "tailwriter", "logtail", ...
+  std::map<std::string, std::string> values;
+
+  bool has(const std::string& key) const;
+  std::string str(const std::string& key) const;
+  int64_t integer(const std::string& key) const;
+  bool boolean(const std::string& key) const;
+  uint64_t size(const std::string& key) const;
+  double seconds(const std::string& key) const;
+  std::vector<std::string> list(const std::string& key) const;
+  /// Like str() with a leading ~ expanded.
+  std::string file(const std::string& key) const;
+};
+
+struct route {
+  std::string prefix;                  // "pub.logtail", "log" or "*"
+  std::vector<std::string> handlers;   // handler section names, in order
+};
+
+struct server_config {
+  std::string file;                    // the config file's path
+  std::string job_name;
+  std::string host_name;
+  section main;                        // kind "ccserver"
+  std::vector<route> routes;           // in file order
+  std::map<std::string, section> handlers;  // by section name
+  /// Daemon sections named by any jobmgr's `daemons`. Each has job_name
+  /// "<server job_name>.<section>", service_name "<section>", the server's
+  /// pidfile template re-interpolated with that job_name, and "save-file" set
+  /// to the pidfile without its extension plus ".save" (unless given).
+  std::map<std::string, section> daemons;
+};
+
+struct load_result {
+  std::optional<server_config> config;  // set when there is no error
+  std::vector<diagnostic> diagnostics;  // warnings and errors, in file order
+  bool ok() const { return config.has_value(); }
+};
+
+/// Loads, interpolates and validates `path` against the schemas.
+load_result load(const std::string& path);
+
+/// The same for an already parsed document (tests, fuzzing).
+load_result validate(const ini& doc);
+
+/// Human-readable dump for `--check`: server settings, routes, handlers and
+/// daemons with every option (defaults included) and its source.
+std::string describe(const server_config& cfg);
+
+/// Size text ("256 MB", "64K", "1048576") to bytes; nullopt if malformed.
+std::optional<uint64_t> parse_size(const std::string& text);
+/// yes/no, true/false, on/off, 1/0 (case-insensitive).
+std::optional<bool> parse_bool(const std::string& text);
+/// Comma-separated, items trimmed, empty items dropped.
+std::vector<std::string> parse_list(const std::string& text);
+/// Leading "~" or "~/" expanded with $HOME.
+std::string expand_user(const std::string& path);
+
+} // namespace cc::config

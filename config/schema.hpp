@@ -1,0 +1,64 @@
+// Every option of every section type, declared once. The loader, --check and
+// docs/config.md are all driven from these tables.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cc::config {
+
+enum class value_type {
+  string,
+  integer,    // signed decimal
+  boolean,    // yes/no, true/false, on/off, 1/0
+  size,       // 256 MB, 64K, 1048576 (powers of 1024)
+  seconds,    // decimal seconds, fractions allowed: 0.5, 30
+  list,       // comma-separated, items trimmed
+  file,       // path; a leading ~ expands to $HOME
+  endpoint,   // tcp://host:port, ipc://path, (caf://host:port where allowed)
+  choice,     // one of `choices`
+};
+
+const char* to_string(value_type t);
+
+struct option {
+  std::string_view name;
+  value_type type;
+  /// Default as text ("" and !has_default: no default).
+  std::string_view default_value;
+  bool has_default;
+  bool required;
+  std::string_view description;
+  std::vector<std::string_view> choices = {};
+};
+
+/// A section type: "ccserver", "routes", and one per handler and daemon type.
+struct section_schema {
+  std::string_view kind;
+  /// Names accepted in `handler =` / `module =` (module paths and short names).
+  std::vector<std::string_view> type_names;
+  /// cc-role values this handler may run in ("local", "remote"); empty: any.
+  std::vector<std::string_view> roles;
+  bool is_daemon;
+  std::string_view description;
+  std::vector<option> options;
+
+  const option* find(std::string_view key) const;
+};
+
+/// All section types known to this build, ccserver first.
+const std::vector<section_schema>& schemas();
+
+/// The schema whose kind equals `kind` (nullptr if unknown).
+const section_schema* schema_by_kind(std::string_view kind);
+
+/// The handler or daemon schema named by `handler =` / `module =`
+/// (e.g. "cc.handler.tailwriter" or "tailwriter"); nullptr if unknown.
+const section_schema* schema_by_type_name(std::string_view name, bool daemon);
+
+/// Parses `text` as `type`; on failure returns false and sets `why` to what was
+/// expected ("a size like 64K, 256 MB or 1048576").
+bool check_value(const option& opt, const std::string& text, std::string& why);
+
+} // namespace cc::config

@@ -1,0 +1,179 @@
+#include "tests/support/process.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace cc::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string ccserver_path() {
+  return std::string{CC_BINARY_DIR} + "/ccserver";
+}
+
+std::string source_path(const std::string& relative) {
+  return std::string{CC_SOURCE_DIR} + "/" + relative;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error("socket: " + std::string{std::strerror(errno)});
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind: " + std::string{std::strerror(errno)});
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+temp_dir::temp_dir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string{base ? base : "/tmp"} + "/" + tag + "-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw std::runtime_error("mkdtemp: " + std::string{std::strerror(errno)});
+  path_ = templ;
+}
+
+temp_dir::~temp_dir() {
+  if (std::getenv("CC_KEEP_TEST_DIRS") == nullptr) {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+}
+
+process::process(std::vector<std::string> argv, const std::string& output_file) {
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0)
+    throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
+  if (pid_ == 0) {
+    if (!output_file.empty()) {
+      int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+      }
+    }
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+}
+
+process::~process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(5s);
+  }
+}
+
+bool process::running() {
+  if (pid_ <= 0 || status_ >= 0)
+    return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return r == 0;
+}
+
+void process::signal(int sig) {
+  if (running())
+    ::kill(pid_, sig);
+}
+
+int process::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return -1;
+    std::this_thread::sleep_for(10ms);
+  }
+  return status_;
+}
+
+int process::stop(std::chrono::milliseconds timeout) {
+  signal(SIGTERM);
+  int st = wait(timeout);
+  if (st < 0) {
+    signal(SIGKILL);
+    st = wait(5s);
+  }
+  return st;
+}
+
+int run(const std::vector<std::string>& argv, std::string& output,
+        std::chrono::milliseconds timeout) {
+  temp_dir dir{"ccrun"};
+  auto out = dir / "out";
+  process p{argv, out};
+  int st = p.wait(timeout);
+  if (st < 0) {
+    p.signal(SIGKILL);
+    p.wait(5s);
+  }
+  output = read_file(out);
+  return st;
+}
+
+bool wait_until(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred())
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out << content;
+}
+
+void append_file(const std::string& path, const std::string& content) {
+  std::ofstream out{path, std::ios::binary | std::ios::app};
+  out << content;
+}
+
+bool file_contains(const std::string& path, const std::string& needle) {
+  return read_file(path).find(needle) != std::string::npos;
+}
+
+} // namespace cc::test

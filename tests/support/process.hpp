@@ -1,0 +1,75 @@
+// Helpers for integration tests: real ccserver processes on 127.0.0.1, ended
+// by PID; temporary directories; bounded waiting.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace cc::test {
+
+/// Path of build/ccserver.
+std::string ccserver_path();
+/// Path of a file under the source tree (conf/, tests/...).
+std::string source_path(const std::string& relative);
+
+/// A free TCP port on 127.0.0.1 (bound once to port 0, then released).
+int free_port();
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with its contents on
+/// destruction unless CC_KEEP_TEST_DIRS is set.
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& tag = "cctest");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+  std::string path_;
+};
+
+/// A child process; destruction kills it (SIGKILL) and reaps it if still alive.
+class process {
+public:
+  /// Starts argv[0] with argv; stdout and stderr go to `output_file` if given.
+  process(std::vector<std::string> argv, const std::string& output_file = "");
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  /// Sends `sig` to the process (by PID).
+  void signal(int sig);
+  /// Waits up to `timeout` for exit; returns the exit status (or 128+signal),
+  /// -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  /// SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit status.
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+/// Runs a command to completion (bounded by `timeout`), capturing stdout and
+/// stderr together. Returns the exit status (-1 on timeout).
+int run(const std::vector<std::string>& argv, std::string& output,
+        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+/// Polls `pred` every 20 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& content);
+void append_file(const std::string& path, const std::string& content);
+bool file_contains(const std::string& path, const std::string& needle);
+
+} // namespace cc::test

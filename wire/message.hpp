@@ -1,0 +1,84 @@
+// A CC message (SPEC §7): one ZeroMQ multipart message
+//   [route frame]* , "" , msgtype , json body , signature , blob?
+// route[0] is the outermost frame: the last hop pushed it, a reply pops it.
+// The blob is shared, never copied between actors: handing a message to several
+// handlers or queues costs a reference count.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+
+namespace cc::wire {
+
+using blob_ptr = std::shared_ptr<const std::string>;
+
+struct cc_message {
+  std::vector<std::string> route;
+  std::string type;
+  std::string body;       // JSON text
+  std::string signature;  // empty when unsigned
+  blob_ptr blob;          // nullptr: no blob frame
+
+  bool has_blob() const { return blob != nullptr; }
+  /// Bytes on the wire, for counters.
+  size_t wire_size() const;
+};
+
+/// Whether `type` is dot-separated words of [A-Za-z0-9_-] (no empty word).
+bool valid_type(std::string_view type);
+
+/// Splits frames into a message. The delimiter is the first empty frame; at
+/// least type, body and signature must follow it, and at most a blob.
+/// Frames are moved in, so the blob's bytes are not copied.
+caf::expected<cc_message> parse(std::vector<std::string> frames);
+
+/// The frames of `msg` in wire order, as views into `msg` (no copies).
+std::vector<std::string_view> frames_of(const cc_message& msg);
+
+/// The route frame of an in-process endpoint (an actor such as a tailer)
+/// named `name`. It starts with a byte ZeroMQ never uses for peer identities
+/// (ZeroMQ's own start with 0x00), so the router can tell the two apart.
+std::string local_route_frame(std::string_view name);
+
+/// If `frame` names an in-process endpoint, its name; else empty.
+std::string_view local_endpoint_name(std::string_view frame);
+
+// -- serialization across CAF's middleman -------------------------------------
+
+/// Blob holder for inspect(): saves the bytes, loads into a fresh shared string.
+struct blob_field {
+  blob_ptr& ref;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blob_field& x) {
+  bool present = x.ref != nullptr;
+  std::string bytes;
+  if constexpr (Inspector::reads_state) {
+    if (present)
+      bytes = *x.ref;
+    return f(present, bytes);
+  } else {
+    auto finish = caf::meta::load_callback([&]() -> caf::error {
+      x.ref = present ? std::make_shared<const std::string>(std::move(bytes))
+                      : nullptr;
+      return caf::none;
+    });
+    return f(present, bytes, finish);
+  }
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cc_message& x) {
+  blob_field blob{x.blob};
+  return f(caf::meta::type_name("cc_message"), x.route, x.type, x.body,
+           x.signature, blob);
+}
+
+} // namespace cc::wire
