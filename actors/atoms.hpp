@@ -15,6 +15,9 @@
 //   router    <- (register_atom, name, actor)     in-process endpoint `name` (its
 //                                                 frame: wire::local_route_frame)
 //                                                 now lives at `actor`; -> ok_atom.
+//   router    <- (handler_atom, section, actor)   the handler instance of section
+//                                                 `section` (h:...); -> ok_atom.
+//   router    <- (gateway_atom, actor)            where replies to socket peers go.
 //   handler   <- (dispatch_atom, cc_message)      a request: handle it, answer
 //                                                 ok_atom when accepted (a full queue
 //                                                 delays the answer: back-pressure).
@@ -46,6 +49,8 @@ using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using handler_atom = caf::atom_constant<caf::atom("handler")>;
+using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 
 /// What every actor answers to stats_atom: counter or gauge name -> value.
 /// Per-file gauges put the file in braces: "lag_bytes{/pg_log/x.log}".
