@@ -18,6 +18,7 @@
 //   router    <- (handler_atom, section, actor)   the handler instance of section
 //                                                 `section` (h:...); -> ok_atom.
 //   router    <- (gateway_atom, actor)            where replies to socket peers go.
+//                                                 -> ok_atom.
 //   handler   <- (dispatch_atom, cc_message)      a request: handle it, answer
 //                                                 ok_atom when accepted (a full queue
 //                                                 delays the answer: back-pressure).
@@ -26,6 +27,9 @@
 //   gateway   <- (reply_atom, cc_message)         send out of cc-socket; route[0] is
 //                                                 the peer identity.
 //   any actor <- (stats_atom)                     -> counters (name -> value).
+//   stats     <- (register_atom, name, actor)     poll `actor` for counters every
+//                                                 stats-period; -> ok_atom.
+//   stats     <- (flush_atom)                     poll and write now; -> ok_atom.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,8 @@ using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using handler_atom = caf::atom_constant<caf::atom("handler")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
+/// The positive answer named by the contracts above (CAF 0.17 has no ok_atom).
+using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
 /// What every actor answers to stats_atom: counter or gauge name -> value.
 /// Per-file gauges put the file in braces: "lag_bytes{/pg_log/x.log}".
