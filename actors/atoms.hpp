@@ -30,6 +30,14 @@
 //   stats     <- (register_atom, name, actor)     poll `actor` for counters every
 //                                                 stats-period; -> ok_atom.
 //   stats     <- (flush_atom)                     poll and write now; -> ok_atom.
+//   gateway   <- (router_atom, actor)             deliver incoming messages to this
+//                                                 router from now on; a null actor
+//                                                 pauses reading (config reload).
+//   forwarder <- (reply_atom, cc_message)         from its transport: a message from
+//                                                 the remote, route as received.
+//   forwarder <- (sent_atom, uint64_t bytes)      from its transport: queued bytes
+//                                                 left; room for waiting senders.
+//   forwarder <- (linkstate_atom, bool, string)   from its transport: link up/down.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +63,9 @@ using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using handler_atom = caf::atom_constant<caf::atom("handler")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
+using router_atom = caf::atom_constant<caf::atom("router")>;
+using sent_atom = caf::atom_constant<caf::atom("sent")>;
+using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 /// The positive answer named by the contracts above (CAF 0.17 has no ok_atom).
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
