@@ -1,0 +1,28 @@
+// spawn_handler: the one place that maps a handler section's schema kind to
+// the actor that implements it (declarations: actors/spawn.hpp).
+#include "actors/spawn.hpp"
+
+#include "actors/echo.hpp"
+#include "config/error.hpp"
+
+namespace cc {
+
+caf::expected<caf::actor> spawn_handler(spawn_context ctx,
+                                        const config::section& sec) {
+  if (sec.kind == "locallogger")
+    return spawn_locallogger(ctx, sec);
+  if (sec.kind == "echo")
+    return spawn_echo(ctx, sec);
+  if (sec.kind == "proxy")
+    return spawn_forwarder(ctx, sec);
+  if (sec.kind == "jobmgr")
+    return make_error(errc::config_invalid,
+                      sec.name + ": handler type jobmgr is not available in this build");
+  if (sec.kind == "tailwriter")
+    return make_error(errc::config_invalid,
+                      sec.name + ": handler type tailwriter is not available in this build");
+  return make_error(errc::config_invalid,
+                    sec.name + ": unknown handler type '" + sec.kind + "'");
+}
+
+} // namespace cc
