@@ -1,13 +1,19 @@
-// Typed views of the JSON bodies this project reads and writes (SPEC §7, §9).
+// Typed views of the JSON bodies this project reads and writes (SPEC §7, §9;
+// docs/wire.md is the field reference).
 // parse_* accept what the original Python CC sends (arbitrary key order, extra
-// keys, integers as JSON numbers) and return errc::invalid_body naming the
-// missing or mistyped field. make_* always write every field the original
-// receiver checks (req, time, hostname, blob_hash, and per type).
+// keys, integers as JSON numbers; for integer fields also integral floats and
+// decimal strings) and return errc::invalid_body naming the missing or
+// mistyped field. They parse in one pass (a SAX reader straight into the
+// struct), moving large strings such as `data` instead of copying them.
+// make_* always write every field the original receiver checks (req, time,
+// hostname, blob_hash, and per type), as compact JSON built in one string.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 namespace cc::wire {
@@ -38,6 +44,13 @@ struct logtail_body {
   uint64_t raw_size = 0;  // uncompressed payload size (0: unknown)
 };
 
+/// Values of logtail_ack_body::status.
+namespace ack_status {
+constexpr std::string_view ok = "ok";
+constexpr std::string_view gap = "gap";
+constexpr std::string_view refused = "refused";
+} // namespace ack_status
+
 /// logtail.ack (extension): the writer's acknowledgement, sent along the route.
 struct logtail_ack_body {
   header hdr;
@@ -48,8 +61,10 @@ struct logtail_ack_body {
   /// Source offset up to which every byte of this generation is durable in the
   /// copy (an end offset: the next byte the writer wants).
   uint64_t fpos = 0;
-  /// "ok", or "refused" (the writer will never take this file, e.g. its path
-  /// escapes dstdir; the sender should stop resending it).
+  /// "ok"; "gap" (the fragment started past the writer's end: resend from
+  /// `fpos`); or "refused" (the writer will never take this file, e.g. its
+  /// path escapes dstdir or it is a decompression bomb; the sender should
+  /// treat the bytes as acknowledged and stop resending them).
   std::string status = "ok";
 };
 
@@ -75,20 +90,52 @@ struct echo_body {
   double orig_time = 0;
 };
 
+/// Any body: `req` required; time, hostname, blob_hash default when absent.
 caf::expected<header> parse_header(const std::string& json);
+/// Requires mode, comp, hostname, filename, fpos (comp and op_mode may be
+/// null, read as ""); st_dev, st_ino, data and the extensions default.
 caf::expected<logtail_body> parse_logtail(const std::string& json);
+/// Requires filename, st_dev, st_ino, gen, fpos and a known status.
 caf::expected<logtail_ack_body> parse_logtail_ack(const std::string& json);
+/// Requires log_level and log_msg; the other fields default.
 caf::expected<log_body> parse_log(const std::string& json);
+/// echo.request requires target; echo.response requires orig_hostname,
+/// orig_target and orig_time.
 caf::expected<echo_body> parse_echo(const std::string& json);
 
 std::string make_body(const logtail_body& x);
 std::string make_body(const logtail_ack_body& x);
 std::string make_body(const log_body& x);
+/// Writes target and the orig_* fields whatever the req (extra keys are
+/// harmless to the original).
 std::string make_body(const echo_body& x);
+
+/// errc::invalid_body unless the body's `req` equals the message's type
+/// frame: the original receiver drops such a message as hijacked.
+caf::error check_req(const header& hdr, std::string_view type);
+
+/// "SHA-1:" and the 40 lowercase hex digits of SHA-1(blob): what the
+/// original puts in `blob_hash` when it signs a message with a blob. Its
+/// unsigned senders leave `blob_hash` "" even with a blob, and its receivers
+/// verify the hash only on signed messages.
+std::string blob_hash_of(std::string_view blob);
+
+/// Checks a received `blob_hash` against its blob: "" passes (unsigned
+/// senders); "SHA-1:<hex>" must match (errc::decode_failed otherwise); any
+/// other hash type is errc::invalid_body.
+caf::error verify_blob_hash(std::string_view blob_hash, std::string_view blob);
+
+/// The fragment's payload as the original tailwriter takes it: the blob when
+/// the message has a non-empty one (`blob` may be null), else the base64
+/// `data` decoded into `storage`. The view points into the blob or `storage`.
+caf::expected<std::string_view>
+fragment_bytes(const logtail_body& body, const std::string* blob,
+               std::string& storage);
 
 /// The current time as epoch seconds with sub-second precision.
 double now_seconds();
-/// gethostname(), the short name (as Python's socket.gethostname()).
+/// gethostname() as it is, which is what Python's socket.gethostname()
+/// returns (usually the short name; the original never asks for the FQDN).
 std::string short_hostname();
 
 } // namespace cc::wire

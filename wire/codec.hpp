@@ -1,5 +1,7 @@
 // Fragment compression (SPEC §6, §7): each compressed fragment is one complete
 // gzip or bzip2 stream, so concatenated fragments form a valid multi-member file.
+// decompress() is the receiver's guard against bombs: it never holds more than
+// `cap` bytes of output and stops the moment the output would pass the cap.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 namespace cc::wire {
@@ -16,17 +19,27 @@ enum class compression { none, gzip, bzip2 };
 
 /// "", "none" -> none; "gzip"; "bzip2"; anything else nullopt.
 std::optional<compression> parse_compression(std::string_view name);
+/// "none", "gzip" or "bzip2".
 const char* to_string(compression c);
 /// ".gz", ".bz2" or "".
 const char* file_extension(compression c);
 
-/// One complete stream of `bytes` at `level` (1..9).
+/// The level used for `level` 0 (unset): 6 for gzip, 3 for bzip2, as the
+/// original's cc.util.compress.
+int default_level(compression c);
+
+/// One complete stream of `bytes` at `level` (1..9; 0 means default_level).
+/// Level outside 0..9: errc::config_invalid. none: the bytes unchanged.
+/// gzip is the gzip format (RFC 1952, as `gzip` and Python's gzip module
+/// write it), bzip2 the .bz2 format.
 caf::expected<std::string> compress(std::string_view bytes, compression c,
                                     int level);
 
 /// Decompresses every member of `bytes`. Fails with errc::too_large as soon as
 /// the output would exceed `cap` bytes (a bomb is refused, not inflated), and
-/// with errc::decode_failed on corrupt or truncated input.
+/// with errc::decode_failed on corrupt or truncated input (an empty input is
+/// truncated; bytes after a member must form another whole member).
+/// none: the bytes unchanged, too_large if longer than `cap`.
 caf::expected<std::string> decompress(std::string_view bytes, compression c,
                                       size_t cap);
 
@@ -34,16 +47,20 @@ caf::expected<std::string> decompress(std::string_view bytes, compression c,
 /// finish() closes one member.
 class stream_compressor {
 public:
+  /// `level` as for compress(); a bad level makes every call fail.
   stream_compressor(compression c, int level);
   ~stream_compressor();
   stream_compressor(const stream_compressor&) = delete;
   stream_compressor& operator=(const stream_compressor&) = delete;
 
-  /// Appends compressed output for `bytes` to `out`.
+  /// Appends compressed output for `bytes` to `out`. Opens a member if none
+  /// is open (even for empty `bytes`). For none, appends `bytes` as they are.
   caf::error write(std::string_view bytes, std::string& out);
   /// Ends the current member, appending its tail to `out`; the next write
-  /// starts a new member.
+  /// starts a new member. Without an open member it appends nothing.
   caf::error finish(std::string& out);
+  /// Whether a member is open (written to and not finished).
+  bool member_open() const;
 
 private:
   struct impl;

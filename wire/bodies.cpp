@@ -1,0 +1,932 @@
+// JSON bodies of CC messages (wire/bodies.hpp). Reading is one SAX pass of
+// nlohmann's parser that hands each top-level key/value straight to a table
+// of typed fields; writing appends escaped JSON to one pre-sized string.
+// Also the blob hash (SHA-1, as the original's cc/crypto.py computes it).
+#include "wire/bodies.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/error.hpp"
+#include "wire/base64.hpp"
+
+namespace cc::wire {
+
+namespace {
+
+// -- reading -------------------------------------------------------------------
+
+/// One top-level value as the SAX parser reports it. Strings are not copied:
+/// `s` points at the parser's buffer, and a field may move from it.
+struct scalar {
+  enum class kind : uint8_t {
+    null, boolean, integer, unsigned_integer, floating, string, nested
+  };
+  kind k = kind::null;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  std::string* s = nullptr;
+};
+
+const char* kind_name(scalar::kind k) {
+  switch (k) {
+    case scalar::kind::null: return "null";
+    case scalar::kind::boolean: return "a boolean";
+    case scalar::kind::integer:
+    case scalar::kind::unsigned_integer: return "an integer";
+    case scalar::kind::floating: return "a float";
+    case scalar::kind::string: return "a string";
+    case scalar::kind::nested: return "an object or array";
+  }
+  return "?";
+}
+
+/// nlohmann SAX handler that calls on_field(key, scalar&) for each member of
+/// the top-level object and skips everything nested deeper. Stops at the
+/// first field on_field rejects (it returns false).
+template <class OnField>
+class top_level_reader {
+public:
+  explicit top_level_reader(OnField& on_field) : on_field_(on_field) {
+    // nop
+  }
+
+  bool null() {
+    return value(scalar{});
+  }
+  bool boolean(bool b) {
+    scalar v;
+    v.k = scalar::kind::boolean;
+    v.b = b;
+    return value(v);
+  }
+  bool number_integer(int64_t i) {
+    scalar v;
+    v.k = scalar::kind::integer;
+    v.i = i;
+    return value(v);
+  }
+  bool number_unsigned(uint64_t u) {
+    scalar v;
+    v.k = scalar::kind::unsigned_integer;
+    v.u = u;
+    return value(v);
+  }
+  bool number_float(double d, const std::string&) {
+    scalar v;
+    v.k = scalar::kind::floating;
+    v.d = d;
+    return value(v);
+  }
+  bool string(std::string& s) {
+    scalar v;
+    v.k = scalar::kind::string;
+    v.s = &s;
+    return value(v);
+  }
+  bool binary(nlohmann::json::binary_t&) {
+    return nested(); // never produced by JSON text
+  }
+  bool start_object(std::size_t) {
+    if (depth_ > 0 && !nested())
+      return false;
+    ++depth_;
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ == 0)
+      return not_an_object();
+    if (!nested())
+      return false;
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool key(std::string& k) {
+    if (depth_ == 1)
+      key_.assign(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) {
+    syntax_error = ex.what();
+    return false;
+  }
+
+  bool root_not_object = false;
+  std::string syntax_error;
+
+private:
+  bool value(scalar v) {
+    if (depth_ == 0)
+      return not_an_object();
+    return depth_ > 1 || on_field_(key_, v);
+  }
+  bool nested() {
+    scalar v;
+    v.k = scalar::kind::nested;
+    return depth_ > 1 || on_field_(key_, v);
+  }
+  bool not_an_object() {
+    root_not_object = true;
+    return false;
+  }
+
+  OnField& on_field_;
+  int depth_ = 0; // open containers, the top-level object included
+  std::string key_;
+};
+
+// Field readers: nullptr on success, else what was wrong (static text).
+using read_result = const char*;
+
+read_result read_string(scalar& v, std::string& out) {
+  if (v.k != scalar::kind::string)
+    return "expected a string";
+  out = std::move(*v.s);
+  return nullptr;
+}
+
+// comp and op_mode: the original receiver treats None like "".
+read_result read_string_or_null(scalar& v, std::string& out) {
+  if (v.k == scalar::kind::null) {
+    out.clear();
+    return nullptr;
+  }
+  return read_string(v, out);
+}
+
+// Integer fields take JSON integers (what the original sends), integral
+// floats and decimal strings (cheap leniency towards other senders).
+read_result read_u64(scalar& v, uint64_t& out) {
+  constexpr const char* want = "expected a non-negative integer";
+  switch (v.k) {
+    case scalar::kind::integer:
+      if (v.i < 0)
+        return want;
+      out = static_cast<uint64_t>(v.i);
+      return nullptr;
+    case scalar::kind::unsigned_integer:
+      out = v.u;
+      return nullptr;
+    case scalar::kind::floating:
+      // 2^64 is exactly representable; anything at or above it overflows.
+      if (!(v.d >= 0 && v.d < 18446744073709551616.0) ||
+          v.d != std::floor(v.d))
+        return want;
+      out = static_cast<uint64_t>(v.d);
+      return nullptr;
+    case scalar::kind::string: {
+      const auto& s = *v.s;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+      if (s.empty() || ec != std::errc{} || end != s.data() + s.size())
+        return want;
+      return nullptr;
+    }
+    default:
+      return want;
+  }
+}
+
+read_result read_i64(scalar& v, int64_t& out) {
+  constexpr const char* want = "expected an integer";
+  switch (v.k) {
+    case scalar::kind::integer:
+      out = v.i;
+      return nullptr;
+    case scalar::kind::unsigned_integer:
+      if (v.u > static_cast<uint64_t>(INT64_MAX))
+        return want;
+      out = static_cast<int64_t>(v.u);
+      return nullptr;
+    case scalar::kind::floating:
+      if (!(v.d >= -9223372036854775808.0 && v.d < 9223372036854775808.0) ||
+          v.d != std::floor(v.d))
+        return want;
+      out = static_cast<int64_t>(v.d);
+      return nullptr;
+    case scalar::kind::string: {
+      const auto& s = *v.s;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+      if (s.empty() || ec != std::errc{} || end != s.data() + s.size())
+        return want;
+      return nullptr;
+    }
+    default:
+      return want;
+  }
+}
+
+read_result read_double(scalar& v, double& out) {
+  constexpr const char* want = "expected a number";
+  switch (v.k) {
+    case scalar::kind::integer:
+      out = static_cast<double>(v.i);
+      return nullptr;
+    case scalar::kind::unsigned_integer:
+      out = static_cast<double>(v.u);
+      return nullptr;
+    case scalar::kind::floating:
+      out = v.d;
+      return nullptr;
+    case scalar::kind::string: {
+      const auto& s = *v.s;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+      if (s.empty() || ec != std::errc{} || end != s.data() + s.size() ||
+          !std::isfinite(out))
+        return want;
+      return nullptr;
+    }
+    default:
+      return want;
+  }
+}
+
+read_result read_bool(scalar& v, bool& out) {
+  switch (v.k) {
+    case scalar::kind::boolean:
+      out = v.b;
+      return nullptr;
+    case scalar::kind::null:
+      out = false;
+      return nullptr;
+    case scalar::kind::integer:
+      out = v.i != 0;
+      return nullptr;
+    case scalar::kind::unsigned_integer:
+      out = v.u != 0;
+      return nullptr;
+    default:
+      return "expected a boolean";
+  }
+}
+
+/// One known field of a body type: its key, whether a body without it is
+/// rejected, and how to store its value.
+template <class Body>
+struct field {
+  std::string_view name;
+  bool required;
+  read_result (*read)(scalar&, Body&);
+};
+
+// The header fields, shared by every body type.
+template <class Body>
+constexpr field<Body> req_field{"req", true, [](scalar& v, Body& x) {
+                                  return read_string(v, x.hdr.req);
+                                }};
+template <class Body>
+constexpr field<Body> time_field{"time", false, [](scalar& v, Body& x) {
+                                   return read_double(v, x.hdr.time);
+                                 }};
+template <class Body>
+constexpr field<Body> hostname_field(bool required) {
+  return {"hostname", required, [](scalar& v, Body& x) {
+            return read_string(v, x.hdr.hostname);
+          }};
+}
+template <class Body>
+constexpr field<Body> blob_hash_field{"blob_hash", false,
+                                      [](scalar& v, Body& x) {
+                                        return read_string_or_null(
+                                          v, x.hdr.blob_hash);
+                                      }};
+
+caf::error body_error(const char* what, std::string text) {
+  return make_error(errc::invalid_body, std::string{what} + " body: " + text);
+}
+
+/// Parses `json` into `x` with `fields`; unknown keys are ignored, a later
+/// duplicate key wins. `what` names the body type in errors.
+template <class Body, size_t N>
+caf::error read_body(const std::string& json, const char* what,
+                     const std::array<field<Body>, N>& fields, Body& x,
+                     uint32_t* seen_out = nullptr) {
+  static_assert(N <= 32, "the seen-set is a 32-bit mask");
+  uint32_t seen = 0;
+  size_t bad_field = N;
+  read_result bad_why = nullptr;
+  scalar::kind bad_kind = scalar::kind::null;
+  auto on_field = [&](const std::string& key, scalar& v) {
+    for (size_t i = 0; i < N; ++i) {
+      if (fields[i].name != key)
+        continue;
+      if (auto why = fields[i].read(v, x)) {
+        bad_field = i;
+        bad_why = why;
+        bad_kind = v.k;
+        return false;
+      }
+      seen |= uint32_t{1} << i;
+      return true;
+    }
+    return true;
+  };
+  top_level_reader<decltype(on_field)> reader{on_field};
+  bool ok = nlohmann::json::sax_parse(json.data(), json.data() + json.size(),
+                                      &reader);
+  if (!ok) {
+    if (bad_field < N)
+      return body_error(what, "field '" + std::string{fields[bad_field].name} +
+                                "': " + bad_why + ", got " +
+                                kind_name(bad_kind));
+    if (reader.root_not_object)
+      return body_error(what, "not a JSON object");
+    return body_error(what, "not valid JSON: " + reader.syntax_error);
+  }
+  for (size_t i = 0; i < N; ++i)
+    if (fields[i].required && (seen & (uint32_t{1} << i)) == 0)
+      return body_error(what, "required field '" +
+                                std::string{fields[i].name} + "' is missing");
+  if (seen_out != nullptr)
+    *seen_out = seen;
+  return caf::none;
+}
+
+struct header_holder {
+  header hdr;
+};
+
+constexpr std::array<field<header_holder>, 4> header_fields{
+  req_field<header_holder>, time_field<header_holder>,
+  hostname_field<header_holder>(false), blob_hash_field<header_holder>};
+
+constexpr std::array<field<logtail_body>, 15> logtail_fields{
+  req_field<logtail_body>,
+  time_field<logtail_body>,
+  hostname_field<logtail_body>(true),
+  blob_hash_field<logtail_body>,
+  field<logtail_body>{"filename", true,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string(v, x.filename);
+                      }},
+  field<logtail_body>{"comp", true,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string_or_null(v, x.comp);
+                      }},
+  field<logtail_body>{"mode", true,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string(v, x.mode);
+                      }},
+  field<logtail_body>{"op_mode", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string_or_null(v, x.op_mode);
+                      }},
+  field<logtail_body>{"fpos", true,
+                      [](scalar& v, logtail_body& x) {
+                        return read_u64(v, x.fpos);
+                      }},
+  field<logtail_body>{"st_dev", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_u64(v, x.st_dev);
+                      }},
+  field<logtail_body>{"st_ino", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_u64(v, x.st_ino);
+                      }},
+  field<logtail_body>{"data", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string_or_null(v, x.data);
+                      }},
+  field<logtail_body>{"ack", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_bool(v, x.ack);
+                      }},
+  field<logtail_body>{"gen", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string_or_null(v, x.gen);
+                      }},
+  field<logtail_body>{"raw_size", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_u64(v, x.raw_size);
+                      }},
+};
+
+constexpr std::array<field<logtail_ack_body>, 10> ack_fields{
+  req_field<logtail_ack_body>,
+  time_field<logtail_ack_body>,
+  hostname_field<logtail_ack_body>(false),
+  blob_hash_field<logtail_ack_body>,
+  field<logtail_ack_body>{"filename", true,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_string(v, x.filename);
+                          }},
+  field<logtail_ack_body>{"st_dev", true,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_u64(v, x.st_dev);
+                          }},
+  field<logtail_ack_body>{"st_ino", true,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_u64(v, x.st_ino);
+                          }},
+  field<logtail_ack_body>{"gen", true,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_string(v, x.gen);
+                          }},
+  field<logtail_ack_body>{"fpos", true,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_u64(v, x.fpos);
+                          }},
+  field<logtail_ack_body>{"status", true,
+                          [](scalar& v, logtail_ack_body& x) -> read_result {
+                            if (auto why = read_string(v, x.status))
+                              return why;
+                            if (x.status != ack_status::ok &&
+                                x.status != ack_status::gap &&
+                                x.status != ack_status::refused)
+                              return "expected \"ok\", \"gap\" or \"refused\"";
+                            return nullptr;
+                          }},
+};
+
+constexpr std::array<field<log_body>, 12> log_fields{
+  req_field<log_body>,
+  time_field<log_body>,
+  hostname_field<log_body>(false),
+  blob_hash_field<log_body>,
+  field<log_body>{"log_level", true,
+                  [](scalar& v, log_body& x) {
+                    return read_string(v, x.log_level);
+                  }},
+  field<log_body>{"service_type", false,
+                  [](scalar& v, log_body& x) {
+                    return read_string_or_null(v, x.service_type);
+                  }},
+  field<log_body>{"job_name", false,
+                  [](scalar& v, log_body& x) {
+                    return read_string_or_null(v, x.job_name);
+                  }},
+  field<log_body>{"log_msg", true,
+                  [](scalar& v, log_body& x) {
+                    return read_string(v, x.log_msg);
+                  }},
+  field<log_body>{"log_time", false,
+                  [](scalar& v, log_body& x) {
+                    return read_double(v, x.log_time);
+                  }},
+  field<log_body>{"log_pid", false,
+                  [](scalar& v, log_body& x) {
+                    return read_i64(v, x.log_pid);
+                  }},
+  field<log_body>{"log_line", false,
+                  [](scalar& v, log_body& x) {
+                    return read_i64(v, x.log_line);
+                  }},
+  field<log_body>{"log_function", false,
+                  [](scalar& v, log_body& x) {
+                    return read_string_or_null(v, x.log_function);
+                  }},
+};
+
+constexpr std::array<field<echo_body>, 8> echo_fields{
+  req_field<echo_body>,
+  time_field<echo_body>,
+  hostname_field<echo_body>(false),
+  blob_hash_field<echo_body>,
+  field<echo_body>{"target", false,
+                   [](scalar& v, echo_body& x) {
+                     return read_string(v, x.target);
+                   }},
+  field<echo_body>{"orig_hostname", false,
+                   [](scalar& v, echo_body& x) {
+                     return read_string(v, x.orig_hostname);
+                   }},
+  field<echo_body>{"orig_target", false,
+                   [](scalar& v, echo_body& x) {
+                     return read_string(v, x.orig_target);
+                   }},
+  field<echo_body>{"orig_time", false,
+                   [](scalar& v, echo_body& x) {
+                     return read_double(v, x.orig_time);
+                   }},
+};
+
+// -- writing -------------------------------------------------------------------
+
+/// Length of the valid UTF-8 sequence at p[0..n), 0 if invalid (overlong
+/// forms and surrogates included, as nlohmann's parser rejects them).
+size_t utf8_length(const unsigned char* p, size_t n) {
+  unsigned char c = p[0];
+  auto cont = [&](size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return i < n && p[i] >= lo && p[i] <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c == 0xE0)
+    return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+    return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED)
+    return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c == 0xF0)
+    return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3)
+    return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4)
+    return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+void append_u00(std::string& out, unsigned char c) {
+  constexpr char hex[] = "0123456789abcdef";
+  char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+  out.append(esc, 6);
+}
+
+/// Appends `s` as a JSON string. Valid UTF-8 is kept as it is; a byte that
+/// is not part of valid UTF-8 is written as \u00XX (its Latin-1 reading),
+/// so the output always parses, and the same input always maps the same way.
+void append_json_string(std::string& out, std::string_view s) {
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  out += '"';
+  size_t run = 0; // start of the pending run of bytes copied as they are
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (size_t len = utf8_length(p + i, n - i)) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default: append_u00(out, c); break;
+    }
+    ++i;
+    run = i;
+  }
+  out.append(s.data() + run, n - run);
+  out += '"';
+}
+
+/// Builds a compact JSON object in one string, keys in call order.
+class body_writer {
+public:
+  explicit body_writer(size_t size_hint) {
+    out_.reserve(size_hint + 160);
+    out_ += '{';
+  }
+
+  body_writer& str(std::string_view k, std::string_view v) {
+    key(k);
+    append_json_string(out_, v);
+    return *this;
+  }
+  body_writer& u64(std::string_view k, uint64_t v) {
+    key(k);
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
+  body_writer& i64(std::string_view k, int64_t v) {
+    key(k);
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
+  /// Shortest round-trip digits (as Python's repr), always with a '.' or an
+  /// exponent so a Python reader gets a float. JSON has no inf/nan: 0.0.
+  body_writer& dbl(std::string_view k, double v) {
+    key(k);
+    if (!std::isfinite(v)) {
+      out_ += "0.0";
+      return *this;
+    }
+    char buf[40];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    if (std::find_if(buf, res.ptr, [](char c) {
+          return c == '.' || c == 'e';
+        }) == res.ptr)
+      out_ += ".0";
+    return *this;
+  }
+  body_writer& boolean(std::string_view k, bool v) {
+    key(k);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  body_writer& header_fields(const header& h) {
+    return str("req", h.req)
+      .dbl("time", h.time)
+      .str("hostname", h.hostname)
+      .str("blob_hash", h.blob_hash);
+  }
+  std::string done() {
+    out_ += '}';
+    return std::move(out_);
+  }
+
+private:
+  void key(std::string_view k) {
+    if (out_.size() > 1)
+      out_ += ',';
+    out_ += '"';
+    out_ += k; // our keys need no escaping
+    out_ += "\":";
+  }
+
+  std::string out_;
+};
+
+// -- SHA-1 (FIPS 180-4), for blob_hash -------------------------------------------
+
+class sha1 {
+public:
+  void update(const unsigned char* p, size_t n) {
+    total_ += n;
+    if (fill_ > 0) {
+      size_t take = std::min(n, size_t{64} - fill_);
+      std::memcpy(block_ + fill_, p, take);
+      fill_ += take;
+      p += take;
+      n -= take;
+      if (fill_ < 64)
+        return;
+      compress(block_);
+      fill_ = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64)
+      compress(p);
+    std::memcpy(block_, p, n);
+    fill_ = n;
+  }
+
+  std::array<unsigned char, 20> digest() {
+    uint64_t bits = total_ * 8;
+    unsigned char tail[72] = {0x80};
+    size_t pad = (fill_ < 56 ? 56 - fill_ : 120 - fill_);
+    for (int i = 0; i < 8; ++i)
+      tail[pad + i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    update(tail, pad + 8);
+    std::array<unsigned char, 20> out{};
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 4; ++j)
+        out[4 * i + j] = static_cast<unsigned char>(h_[i] >> (24 - 8 * j));
+    return out;
+  }
+
+private:
+  static uint32_t rol(uint32_t x, int k) {
+    return (x << k) | (x >> (32 - k));
+  }
+
+  void compress(const unsigned char* p) {
+    uint32_t w[80];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
+             (uint32_t{p[4 * i + 2]} << 8) | p[4 * i + 3];
+    for (int i = 16; i < 80; ++i)
+      w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
+    for (int i = 0; i < 80; ++i) {
+      uint32_t f, k;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6;
+      }
+      uint32_t t = rol(a, 5) + f + e + k + w[i];
+      e = d;
+      d = c;
+      c = rol(b, 30);
+      b = a;
+      a = t;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+  }
+
+  uint32_t h_[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  unsigned char block_[64] = {};
+  size_t fill_ = 0;
+  uint64_t total_ = 0;
+};
+
+constexpr std::string_view sha1_prefix = "SHA-1:";
+
+} // namespace
+
+// -- parse ---------------------------------------------------------------------
+
+caf::expected<header> parse_header(const std::string& json) {
+  header_holder x;
+  if (auto err = read_body(json, "message", header_fields, x))
+    return err;
+  return std::move(x.hdr);
+}
+
+caf::expected<logtail_body> parse_logtail(const std::string& json) {
+  logtail_body x;
+  x.mode.clear(); // required: whatever the sender wrote
+  if (auto err = read_body(json, "pub.logtail", logtail_fields, x))
+    return err;
+  return x;
+}
+
+caf::expected<logtail_ack_body> parse_logtail_ack(const std::string& json) {
+  logtail_ack_body x;
+  if (auto err = read_body(json, "logtail.ack", ack_fields, x))
+    return err;
+  return x;
+}
+
+caf::expected<log_body> parse_log(const std::string& json) {
+  log_body x;
+  if (auto err = read_body(json, "log", log_fields, x))
+    return err;
+  return x;
+}
+
+caf::expected<echo_body> parse_echo(const std::string& json) {
+  echo_body x;
+  uint32_t seen = 0;
+  if (auto err = read_body(json, "echo", echo_fields, x, &seen))
+    return err;
+  // Which fields are required depends on the direction, known only after
+  // the pass (an empty string is a legal value, so presence is the test).
+  size_t first = 0, last = 0; // range of echo_fields indexes required
+  if (x.hdr.req == "echo.request")
+    first = last = 4; // target
+  else if (x.hdr.req == "echo.response")
+    first = 5, last = 7; // orig_hostname, orig_target, orig_time
+  else
+    return x;
+  for (size_t i = first; i <= last; ++i)
+    if ((seen & (uint32_t{1} << i)) == 0)
+      return body_error(x.hdr.req.c_str(),
+                        "required field '" + std::string{echo_fields[i].name} +
+                          "' is missing");
+  return x;
+}
+
+// -- make ----------------------------------------------------------------------
+
+std::string make_body(const logtail_body& x) {
+  // base64 data escapes one '\n' per 77 bytes; names rarely need escapes.
+  body_writer w{x.data.size() + x.data.size() / 38 + 2 * x.filename.size() +
+                x.hdr.hostname.size() + x.gen.size() + 128};
+  w.header_fields(x.hdr)
+    .str("filename", x.filename)
+    .str("comp", x.comp)
+    .str("mode", x.mode)
+    .str("op_mode", x.op_mode)
+    .u64("fpos", x.fpos)
+    .u64("st_dev", x.st_dev)
+    .u64("st_ino", x.st_ino)
+    .str("data", x.data)
+    .boolean("ack", x.ack)
+    .str("gen", x.gen)
+    .u64("raw_size", x.raw_size);
+  return w.done();
+}
+
+std::string make_body(const logtail_ack_body& x) {
+  body_writer w{x.filename.size() + x.hdr.hostname.size() + 64};
+  w.header_fields(x.hdr)
+    .str("filename", x.filename)
+    .u64("st_dev", x.st_dev)
+    .u64("st_ino", x.st_ino)
+    .str("gen", x.gen)
+    .u64("fpos", x.fpos)
+    .str("status", x.status);
+  return w.done();
+}
+
+std::string make_body(const log_body& x) {
+  body_writer w{x.log_msg.size() + x.job_name.size() + x.log_function.size() +
+                x.service_type.size() + 96};
+  w.header_fields(x.hdr)
+    .str("log_level", x.log_level)
+    .str("service_type", x.service_type)
+    .str("job_name", x.job_name)
+    .str("log_msg", x.log_msg)
+    .dbl("log_time", x.log_time)
+    .i64("log_pid", x.log_pid)
+    .i64("log_line", x.log_line)
+    .str("log_function", x.log_function);
+  return w.done();
+}
+
+std::string make_body(const echo_body& x) {
+  body_writer w{x.target.size() + x.orig_hostname.size() +
+                x.orig_target.size() + 64};
+  w.header_fields(x.hdr)
+    .str("target", x.target)
+    .str("orig_hostname", x.orig_hostname)
+    .str("orig_target", x.orig_target)
+    .dbl("orig_time", x.orig_time);
+  return w.done();
+}
+
+// -- checks and helpers --------------------------------------------------------
+
+caf::error check_req(const header& hdr, std::string_view type) {
+  if (hdr.req == type)
+    return caf::none;
+  return make_error(errc::invalid_body,
+                    "body req '" + hdr.req.substr(0, 64) +
+                      "' differs from the type frame '" +
+                      std::string{type.substr(0, 64)} + "'");
+}
+
+std::string blob_hash_of(std::string_view blob) {
+  sha1 h;
+  h.update(reinterpret_cast<const unsigned char*>(blob.data()), blob.size());
+  auto digest = h.digest();
+  constexpr char hex[] = "0123456789abcdef";
+  std::string out{sha1_prefix};
+  out.reserve(sha1_prefix.size() + 40);
+  for (unsigned char c : digest) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+caf::error verify_blob_hash(std::string_view blob_hash, std::string_view blob) {
+  if (blob_hash.empty())
+    return caf::none;
+  if (blob_hash.compare(0, sha1_prefix.size(), sha1_prefix) != 0)
+    return make_error(errc::invalid_body,
+                      "unsupported blob_hash type in '" +
+                        std::string{blob_hash.substr(0, 32)} + "'");
+  if (blob_hash != blob_hash_of(blob))
+    return make_error(errc::decode_failed,
+                      "blob_hash " + std::string{blob_hash.substr(0, 64)} +
+                        " does not match the blob of " +
+                        std::to_string(blob.size()) + " bytes");
+  return caf::none;
+}
+
+caf::expected<std::string_view>
+fragment_bytes(const logtail_body& body, const std::string* blob,
+               std::string& storage) {
+  if (blob != nullptr && !blob->empty())
+    return std::string_view{*blob};
+  auto decoded = base64_decode(body.data);
+  if (!decoded)
+    return make_error(errc::decode_failed,
+                      "pub.logtail data of " + body.filename + ": " +
+                        describe(decoded.error()));
+  storage = std::move(*decoded);
+  return std::string_view{storage};
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string short_hostname() {
+  char buf[256];
+  if (gethostname(buf, sizeof buf) != 0)
+    return "localhost";
+  buf[sizeof buf - 1] = '\0';
+  return buf;
+}
+
+} // namespace cc::wire
