@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,10 @@ struct diagnostic {
   std::string section;
   std::string key;
   std::string message;
-  /// "file:section:key: message" (section/key omitted when empty).
+  /// Line in `file`, for syntax errors found before sections exist; 0: none.
+  int line = 0;
+  /// "file:section:key: message" (section/key omitted when empty);
+  /// "file:line: message" when there is a line and no section.
   std::string str() const;
 };
 
@@ -31,6 +35,10 @@ struct section {
   std::string name;   // "h:tailwriter"
   std::string kind;   // schema kind: "ccserver", "tailwriter", "logtail", ...
   std::map<std::string, std::string> values;
+  /// Keys of `values` not written in this section: schema defaults, computed
+  /// defaults (dstmask, save-file, ...) and inherited ones (a daemon's
+  /// pidfile and watchdog-*). describe() marks them.
+  std::set<std::string> defaulted;
 
   bool has(const std::string& key) const;
   std::string str(const std::string& key) const;

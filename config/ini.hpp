@@ -1,5 +1,10 @@
 // The raw INI document: sections and keys in file order, keys lower-cased,
 // continuation lines joined with '\n', and interpolation on read.
+// Parsing is inih's (the original's syntax: `#`/`;` comments at line start,
+// `key = value` or `key: value`, indented continuation lines); this class adds
+// line numbers for errors, empty sections, duplicate-key warnings, a
+// `[DEFAULT]` section (Python's ConfigParser: keys visible in every section)
+// and the `%(k)s` / `${k}` / `${sec:k}` interpolation of skytools' Config.
 #pragma once
 
 #include <map>
@@ -13,7 +18,8 @@ namespace cc::config {
 
 class ini {
 public:
-  /// Parses `path` with inih. Errors name the file and the line.
+  /// Parses `path` with inih. Errors name the file and the line
+  /// (errc::config_syntax), or the path and errno text (errc::io).
   static caf::expected<ini> load(const std::string& path);
 
   /// Parses text as if read from `path` (for tests and fuzzing).
@@ -22,7 +28,8 @@ public:
 
   const std::string& path() const { return path_; }
 
-  /// Section names in file order.
+  /// Section names in file order (a section with no keys included;
+  /// `[DEFAULT]` excluded: its keys are defaults, as in ConfigParser).
   const std::vector<std::string>& sections() const { return order_; }
   bool has_section(const std::string& section) const;
 
@@ -48,6 +55,13 @@ public:
   caf::expected<std::string> get(const std::string& section,
                                  const std::string& key) const;
 
+  /// Like get(), but `%(name)s` for every name in `verbatim` is left as
+  /// written: such references are filled later by the reader of the value
+  /// (tailwriter's dstmask keeps %(hostname)s, %(filename)s, %(filepath)s).
+  caf::expected<std::string> get(const std::string& section,
+                                 const std::string& key,
+                                 const std::vector<std::string>& verbatim) const;
+
   /// Whether `key` exists in `section` or in its defaults.
   bool has(const std::string& section, const std::string& key) const;
 
@@ -56,12 +70,27 @@ public:
   /// config_file; set by load() and parse().
   const std::map<std::string, std::string>& defaults() const { return defaults_; }
 
+  /// Problems that do not stop parsing, as "file:line: text" (a key given
+  /// twice in one section: the later value wins, as in the original).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  /// Line of `key` in `section` (its first line), 0 if unknown.
+  int line(const std::string& section, const std::string& key) const;
+
+  /// The name of the main section; service_name's default.
+  static constexpr const char* main_section = "ccserver";
+
 private:
+  struct parser;
+  struct resolver;
+
   std::string path_;
   std::vector<std::string> order_;
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> values_;
   std::map<std::string, std::string> defaults_;
   std::map<std::string, std::map<std::string, std::string>> section_defaults_;
+  std::vector<std::string> warnings_;
+  std::map<std::string, std::map<std::string, int>> lines_;
 };
 
 } // namespace cc::config

@@ -2,6 +2,7 @@
 // docs/config.md are all driven from these tables.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,30 @@ struct option {
   bool required;
   std::string_view description;
   std::vector<std::string_view> choices = {};
+
+  // -- additions: validation details and documentation -----------------------
+
+  /// Inclusive range for integer, seconds and size values.
+  double min_value = -std::numeric_limits<double>::infinity();
+  double max_value = std::numeric_limits<double>::infinity();
+  /// Endpoint options only: whether caf://HOST:PORT is accepted.
+  bool allow_caf = false;
+  /// One of this project's extensions to the original CC (marked in docs).
+  bool extension = false;
+  /// For a default computed from other keys: how, for docs and --check
+  /// (has_default is false then; config::validate fills the value in).
+  std::string_view default_note = {};
+  /// Seconds options that also take a boolean (the original `ping = yes`):
+  /// the value a true boolean stands for; false stands for "0".
+  std::string_view boolean_means = {};
+
+  option between(double lo, double hi) const;
+  option at_least(double lo) const;
+  option one_of(std::vector<std::string_view> values) const;
+  option ext() const;
+  option computed(std::string_view note) const;
+  option caf_allowed() const;
+  option yes_means(std::string_view seconds) const;
 };
 
 /// A section type: "ccserver", "routes", and one per handler and daemon type.
@@ -60,5 +85,18 @@ const section_schema* schema_by_type_name(std::string_view name, bool daemon);
 /// Parses `text` as `type`; on failure returns false and sets `why` to what was
 /// expected ("a size like 64K, 256 MB or 1048576").
 bool check_value(const option& opt, const std::string& text, std::string& why);
+
+/// The key naming a section's type: "handler" for handlers ("plugin" is its
+/// old synonym), "module" for daemons.
+std::string_view type_key(const section_schema& schema);
+
+/// Every accepted type name of handlers (daemon = false) or daemons, for
+/// "unknown type" messages: "cc.handler.echo (echo), ...".
+std::string known_type_names(bool daemon);
+
+/// Every section table as Markdown, with a short preamble on the file format,
+/// interpolation, sizes, booleans and lists: the text of docs/config.md
+/// (tests/config/docs_test.cpp fails when the two differ).
+std::string schema_markdown();
 
 } // namespace cc::config

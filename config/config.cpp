@@ -1,0 +1,860 @@
+// Validation of a parsed INI document against the schema tables, and the
+// resolved server_config that main and the actors read. One pass collects
+// every problem; only a document without errors yields a config.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <pwd.h>
+#include <sstream>
+#include <unistd.h>
+
+#include <caf/message.hpp>
+
+#include "config/error.hpp"
+
+namespace cc::config {
+
+namespace {
+
+const std::vector<std::string> builtin_defaults{
+  "job_name", "service_name", "host_name", "config_dir", "config_file"};
+
+// Filled by the tailwriter per fragment, not by config interpolation.
+const std::vector<std::string> dstmask_fields{"hostname", "filename",
+                                              "filepath"};
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    return {};
+  auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+// A CC message type: dot-separated words of [A-Za-z0-9_-].
+bool valid_type_words(const std::string& s) {
+  if (s.empty())
+    return false;
+  bool word = false;
+  for (char c : s) {
+    if (c == '.') {
+      if (!word)
+        return false;
+      word = false;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_'
+               || c == '-') {
+      word = true;
+    } else {
+      return false;
+    }
+  }
+  return word;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string error_text(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return cc::describe(err);
+}
+
+std::string expected_hint(const option& opt) {
+  switch (opt.type) {
+    case value_type::endpoint:
+      return "an endpoint like tcp://127.0.0.1:22632";
+    case value_type::file:
+      return "a path";
+    case value_type::list:
+      return "a comma-separated list";
+    case value_type::choice: {
+      std::string out = "one of:";
+      for (auto c : opt.choices)
+        out += " " + std::string(c);
+      return out;
+    }
+    default:
+      return std::string("a ") + to_string(opt.type);
+  }
+}
+
+// os.path.splitext(path)[0]: the extension is the last dot of the last
+// component, unless that component is all leading dots before it.
+std::string without_extension(const std::string& path) {
+  auto slash = path.rfind('/');
+  auto base_start = slash == std::string::npos ? 0 : slash + 1;
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos || dot < base_start)
+    return path;
+  auto first_non_dot = path.find_first_not_of('.', base_start);
+  if (first_non_dot == std::string::npos || first_non_dot >= dot)
+    return path;
+  return path.substr(0, dot);
+}
+
+// -- the validator ------------------------------------------------------------
+
+struct validator {
+  ini doc; // a copy: daemon sections get their own defaults set on it
+  const ini& original;
+  std::vector<diagnostic> diags;
+  server_config cfg;
+  std::string role = "insecure";
+  bool role_known = true;
+
+  explicit validator(const ini& in) : doc(in), original(in) {
+  }
+
+  void add(diagnostic::severity_t sev, const std::string& section,
+           const std::string& key, std::string message) {
+    diags.push_back({sev, doc.path(), section, key, std::move(message)});
+  }
+  void error(const std::string& section, const std::string& key,
+             std::string message) {
+    add(diagnostic::error, section, key, std::move(message));
+  }
+  void warning(const std::string& section, const std::string& key,
+               std::string message) {
+    add(diagnostic::warning, section, key, std::move(message));
+  }
+
+  // An ini::get error already names path:section:key; keep the rest.
+  std::string strip_position(const std::string& section, const std::string& key,
+                             const std::string& text) const {
+    auto prefix = doc.path() + ":" + section + ":" + key + ": ";
+    if (text.rfind(prefix, 0) == 0)
+      return text.substr(prefix.size());
+    return text;
+  }
+
+  void unknown_key_warning(const std::string& name, const std::string& key,
+                           const section_schema& schema) {
+    std::string best;
+    size_t best_dist = 3;
+    for (const auto& opt : schema.options) {
+      auto d = edit_distance(key, std::string(opt.name));
+      if (d < best_dist) {
+        best_dist = d;
+        best = opt.name;
+      }
+    }
+    auto what = schema.kind == "ccserver" ? std::string("[ccserver]")
+                                          : std::string(schema.kind);
+    std::string msg = "unknown key for " + what + ", ignored";
+    if (!best.empty())
+      msg += "; did you mean '" + best + "'?";
+    warning(name, key, msg);
+  }
+
+  // Reads, interpolates and checks every option of `schema` in section
+  // `name`; fills defaults. `type_text` is the handler/module value.
+  section resolve(const std::string& name, const section_schema& schema,
+                  const std::string& type_text = "") {
+    section sec;
+    sec.name = name;
+    sec.kind = std::string(schema.kind);
+    for (const auto& key : doc.keys(name)) {
+      bool known = schema.find(key) != nullptr
+                   || (key == "plugin" && !schema.is_daemon
+                       && !schema.type_names.empty())
+                   || std::find(builtin_defaults.begin(), builtin_defaults.end(),
+                                key)
+                        != builtin_defaults.end();
+      if (!known)
+        unknown_key_warning(name, key, schema);
+    }
+    for (const auto& opt : schema.options) {
+      std::string key(opt.name);
+      if (!schema.type_names.empty() && key == type_key(schema)) {
+        sec.values[key] = type_text;
+        continue;
+      }
+      std::optional<std::string> text;
+      if (doc.has(name, key)) {
+        auto got = key == "dstmask" ? doc.get(name, key, dstmask_fields)
+                                    : doc.get(name, key);
+        if (!got) {
+          error(name, key, strip_position(name, key, error_text(got.error())));
+          continue;
+        }
+        text = trim(*got);
+        if (text->empty() && !opt.required)
+          text.reset(); // `key =` leaves an optional key unset
+      }
+      if (text) {
+        std::string why;
+        if (!check_value(opt, *text, why)) {
+          error(name, key, "'" + *text + "' " + why);
+          continue;
+        }
+        if (!opt.boolean_means.empty())
+          if (auto b = parse_bool(*text))
+            text = *b ? std::string(opt.boolean_means) : std::string("0");
+        sec.values[key] = *text;
+        if (!doc.raw(name, key))
+          sec.defaulted.insert(key); // from [DEFAULT] or a section default
+      } else if (opt.has_default) {
+        sec.values[key] = std::string(opt.default_value);
+        sec.defaulted.insert(key);
+      } else if (opt.required) {
+        error(name, key,
+              "required key is missing; expected " + expected_hint(opt));
+      }
+    }
+    if (schema.kind == "tailwriter")
+      complete_tailwriter(sec);
+    else if (schema.kind == "logtail")
+      complete_logtail(sec);
+    return sec;
+  }
+
+  void set_computed(section& sec, const std::string& key, std::string value) {
+    sec.values[key] = std::move(value);
+    sec.defaulted.insert(key);
+  }
+
+  void complete_tailwriter(section& sec) {
+    if (!sec.has("dstmask"))
+      set_computed(sec, "dstmask",
+                   sec.boolean("host-subdirs") ? "%(hostname)s/%(filename)s"
+                                               : "%(hostname)s--%(filename)s");
+    auto mask = sec.str("dstmask");
+    if (mask.find("%(filename)s") == std::string::npos
+        && mask.find("%(filepath)s") == std::string::npos)
+      warning(sec.name, "dstmask",
+              "'" + mask + "' has neither %(filename)s nor %(filepath)s: "
+              "every file of a host would be written into one copy");
+    if (!sec.has("state-dir") && sec.has("dstdir")) {
+      auto dir = sec.str("dstdir");
+      while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+      set_computed(sec, "state-dir", dir + "/.ccstate");
+    }
+  }
+
+  void complete_logtail(section& sec) {
+    const auto& name = sec.name;
+    auto mode = sec.str("operation-mode");
+    if (mode == "rotated") {
+      if (!sec.has("logname"))
+        error(name, "logname",
+              "required in operation-mode rotated; expected the name of the "
+              "one file to follow, like pping-stats.log");
+      else if (sec.str("logname").find_first_of("*?[") != std::string::npos)
+        error(name, "logname",
+              "'" + sec.str("logname")
+                + "' contains a wildcard (*, ? or [); rotated mode follows "
+                  "one file name: use operation-mode classic with logmask "
+                  "for a set of files");
+      if (sec.has("logmask"))
+        warning(name, "logmask", "ignored in operation-mode rotated");
+    } else if (sec.has("operation-mode")) {
+      if (!sec.has("logmask"))
+        error(name, "logmask",
+              "required in operation-mode classic (the default); expected a "
+              "glob like postgresql-*.log");
+      if (sec.has("logname"))
+        warning(name, "logname", "ignored in operation-mode classic");
+    }
+    if (sec.has("msg-suffix") && !sec.str("msg-suffix").empty()
+        && !valid_type_words(sec.str("msg-suffix")))
+      error(name, "msg-suffix",
+            "'" + sec.str("msg-suffix")
+              + "' is not a message-type suffix; expected dot-separated "
+                "words of A-Z, a-z, 0-9, _ and -");
+    if (!sec.has("buffer-bytes"))
+      set_computed(sec, "buffer-bytes",
+                   sec.integer("buffer-lines") > 0 ? "0" : "1 MB");
+    auto comp = sec.str("compression");
+    constexpr uint64_t min_compressed_buffer = 64 * 1024;
+    if ((comp == "gzip" || comp == "bzip2")
+        && sec.size("buffer-bytes") < min_compressed_buffer) {
+      if (!sec.defaulted.count("buffer-bytes"))
+        warning(name, "buffer-bytes",
+                "'" + sec.str("buffer-bytes")
+                  + "' is below 64 KB; raised to 64 KB, the least a "
+                    "compressed fragment gets");
+      set_computed(sec, "buffer-bytes", "64 KB");
+    }
+    if (!sec.has("hostname"))
+      set_computed(sec, "hostname", doc.defaults().at("host_name"));
+  }
+
+  // -- the sections -----------------------------------------------------------
+
+  void check_main() {
+    const auto* schema = schema_by_kind("ccserver");
+    if (!doc.has_section(ini::main_section)) {
+      error(ini::main_section, "",
+            "missing [ccserver] section: every configuration needs one, "
+            "with at least cc-socket");
+      role_known = false;
+      return;
+    }
+    cfg.main = resolve(ini::main_section, *schema);
+    if (!doc.raw(ini::main_section, "cc-role")) {
+      warning(ini::main_section, "cc-role",
+              "not set: running as 'insecure', every handler type allowed; "
+              "set cc-role = local or remote");
+    } else if (cfg.main.has("cc-role")) {
+      role = cfg.main.str("cc-role");
+    } else {
+      role_known = false; // the bad value is reported already
+    }
+  }
+
+  // The type named by `handler =` (or the old `plugin =`), "" if neither.
+  std::string handler_type(const std::string& name) {
+    bool has_handler = doc.raw(name, "handler").has_value();
+    bool has_plugin = doc.raw(name, "plugin").has_value();
+    auto read = [&](const std::string& key) -> std::string {
+      auto v = doc.get(name, key);
+      if (!v) {
+        error(name, key, strip_position(name, key, error_text(v.error())));
+        return "";
+      }
+      return trim(*v);
+    };
+    if (has_handler && has_plugin) {
+      auto h = read("handler");
+      auto p = read("plugin");
+      if (h != p)
+        error(name, "plugin",
+              "'" + p + "' differs from handler = '" + h
+                + "'; plugin is the old name of handler: keep one");
+      return h;
+    }
+    if (has_handler)
+      return read("handler");
+    if (has_plugin)
+      return read("plugin");
+    return "";
+  }
+
+  std::vector<std::string> handler_order;
+
+  void note_handler(const std::string& name) {
+    if (std::find(handler_order.begin(), handler_order.end(), name)
+        == handler_order.end())
+      handler_order.push_back(name);
+  }
+
+  void check_routes() {
+    const std::string routes = "routes";
+    if (!doc.has_section(routes)) {
+      warning(routes, "", "no [routes] section: every message will be dropped");
+      return;
+    }
+    for (const auto& key : doc.keys(routes)) {
+      if (key != "*" && !valid_type_words(key))
+        error(routes, key,
+              "not a message-type prefix; expected dot-separated words of "
+              "A-Z, a-z, 0-9, _ and -, or *");
+      auto value = doc.get(routes, key);
+      if (!value) {
+        error(routes, key, strip_position(routes, key, error_text(value.error())));
+        continue;
+      }
+      route r{key, parse_list(*value)};
+      if (r.handlers.empty())
+        error(routes, key, "names no handler section; expected a "
+                           "comma-separated list like h:forward");
+      for (const auto& h : r.handlers) {
+        if (!doc.has_section(h)) {
+          error(routes, key,
+                "routes to [" + h + "], which does not exist");
+        } else if (!doc.raw(h, "handler") && !doc.raw(h, "plugin")) {
+          error(routes, key,
+                "routes to [" + h + "], which has no 'handler =' line");
+        } else {
+          note_handler(h);
+        }
+      }
+      cfg.routes.push_back(std::move(r));
+    }
+  }
+
+  // A jobmgr runs its daemons even when no route names it.
+  void find_unrouted_jobmgrs() {
+    for (const auto& name : doc.sections()) {
+      if (!doc.raw(name, "handler") && !doc.raw(name, "plugin"))
+        continue;
+      auto v = doc.get(name, doc.raw(name, "handler") ? "handler" : "plugin");
+      if (!v)
+        continue;
+      const auto* s = schema_by_type_name(trim(*v), false);
+      if (s && s->kind == "jobmgr")
+        note_handler(name);
+    }
+  }
+
+  void check_handlers() {
+    for (const auto& name : handler_order) {
+      auto type = handler_type(name);
+      if (type.empty())
+        continue; // reported: a read error
+      const auto* schema = schema_by_type_name(type, false);
+      auto type_key_used = doc.raw(name, "handler") ? "handler" : "plugin";
+      if (!schema) {
+        std::string msg = "unknown handler type '" + type + "'; known: "
+                          + known_type_names(false)
+                          + " (short names work too)";
+        if (schema_by_type_name(type, true))
+          msg += "; '" + type + "' is a daemon: list its section in a "
+                 "jobmgr's daemons";
+        error(name, type_key_used, msg);
+        continue;
+      }
+      if (role_known && role != "insecure"
+          && std::find(schema->roles.begin(), schema->roles.end(), role)
+               == schema->roles.end()) {
+        std::string roles;
+        for (auto r : schema->roles)
+          roles += (roles.empty() ? "" : ", ") + std::string(r);
+        error(name, type_key_used,
+              std::string(schema->kind) + " cannot run in cc-role " + role
+                + "; it runs in: " + roles);
+      }
+      cfg.handlers[name] = resolve(name, *schema, type);
+    }
+  }
+
+  void check_daemons() {
+    std::string server_job = cfg.job_name;
+    auto pidfile_template = doc.raw(ini::main_section, "pidfile");
+    for (const auto& mgr_name : handler_order) {
+      auto mgr = cfg.handlers.find(mgr_name);
+      if (mgr == cfg.handlers.end() || mgr->second.kind != "jobmgr")
+        continue;
+      for (const auto& name : mgr->second.list("daemons")) {
+        if (!doc.has_section(name)) {
+          error(mgr_name, "daemons", "names [" + name + "], which does not exist");
+          continue;
+        }
+        if (!doc.raw(name, "module")) {
+          error(mgr_name, "daemons",
+                "names [" + name + "], which has no 'module =' line");
+          continue;
+        }
+        if (cfg.daemons.count(name)) {
+          warning(mgr_name, "daemons",
+                  "[" + name + "] is run by another jobmgr entry already; "
+                  "it runs once");
+          continue;
+        }
+        // The original's make_job_defaults: per-daemon job_name and
+        // service_name, and the server's pidfile template unexpanded.
+        doc.set_section_default(name, "job_name", server_job + "." + name);
+        doc.set_section_default(name, "service_name", name);
+        if (pidfile_template)
+          doc.set_section_default(name, "pidfile", *pidfile_template);
+        auto module = doc.get(name, "module");
+        if (!module) {
+          error(name, "module",
+                strip_position(name, "module", error_text(module.error())));
+          continue;
+        }
+        const auto* schema = schema_by_type_name(trim(*module), true);
+        if (!schema) {
+          error(name, "module",
+                "unknown daemon type '" + trim(*module) + "'; known: "
+                  + known_type_names(true) + " (short names work too)");
+          continue;
+        }
+        auto sec = resolve(name, *schema, trim(*module));
+        complete_daemon(sec, mgr->second);
+        cfg.daemons[name] = std::move(sec);
+      }
+    }
+  }
+
+  void complete_daemon(section& sec, const section& mgr) {
+    for (const char* key : {"job_name", "service_name"}) {
+      auto v = doc.get(sec.name, key);
+      if (!v) {
+        error(sec.name, key, strip_position(sec.name, key, error_text(v.error())));
+        continue;
+      }
+      sec.values[key] = *v;
+      if (!doc.raw(sec.name, key))
+        sec.defaulted.insert(key);
+    }
+    for (const auto& opt : schema_by_kind("jobmgr")->options) {
+      std::string key(opt.name);
+      if (key.rfind("watchdog-", 0) == 0 && !sec.has(key) && mgr.has(key))
+        set_computed(sec, key, mgr.str(key));
+    }
+    if (!sec.has("save-file")) {
+      if (sec.has("pidfile"))
+        set_computed(sec, "save-file",
+                     without_extension(sec.str("pidfile")) + ".save");
+      else
+        error(sec.name, "save-file",
+              "no save-file here and no pidfile in [ccserver] to derive it "
+              "from; positions must be saved somewhere: set save-file in ["
+                + sec.name + "] or pidfile in [ccserver]");
+    }
+  }
+
+  // Diagnostics in file order: by section, then key, as written.
+  void sort_diagnostics() {
+    const auto& order = original.sections();
+    auto section_rank = [&](const std::string& s) -> size_t {
+      auto it = std::find(order.begin(), order.end(), s);
+      return it == order.end() ? order.size() : static_cast<size_t>(it - order.begin());
+    };
+    auto key_rank = [&](const diagnostic& d) -> size_t {
+      if (d.key.empty())
+        return 0;
+      auto keys = original.keys(d.section);
+      auto it = std::find(keys.begin(), keys.end(), d.key);
+      return it == keys.end() ? keys.size() + 1
+                              : static_cast<size_t>(it - keys.begin()) + 1;
+    };
+    std::stable_sort(diags.begin(), diags.end(),
+                     [&](const diagnostic& a, const diagnostic& b) {
+                       if (a.section.empty() != b.section.empty())
+                         return a.section.empty(); // syntax-level first
+                       auto sa = section_rank(a.section);
+                       auto sb = section_rank(b.section);
+                       if (sa != sb)
+                         return sa < sb;
+                       return key_rank(a) < key_rank(b);
+                     });
+  }
+
+  void take_ini_warnings() {
+    for (const auto& w : doc.warnings()) {
+      // "path:line: text"
+      diagnostic d{diagnostic::warning, doc.path(), "", "", w};
+      auto prefix = doc.path() + ":";
+      if (w.rfind(prefix, 0) == 0) {
+        auto rest = w.substr(prefix.size());
+        auto colon = rest.find(": ");
+        d.line = std::atoi(rest.substr(0, colon).c_str());
+        d.message = colon == std::string::npos ? rest : rest.substr(colon + 2);
+      }
+      diags.push_back(std::move(d));
+    }
+  }
+
+  load_result run() {
+    cfg.file = doc.path();
+    auto job = doc.get(ini::main_section, "job_name");
+    cfg.job_name = job ? *job : doc.defaults().at("job_name");
+    cfg.host_name = doc.defaults().at("host_name");
+    take_ini_warnings();
+    check_main();
+    check_routes();
+    find_unrouted_jobmgrs();
+    check_handlers();
+    check_daemons();
+    sort_diagnostics();
+    load_result result;
+    bool failed = std::any_of(diags.begin(), diags.end(), [](const auto& d) {
+      return d.severity == diagnostic::error;
+    });
+    if (!failed)
+      result.config = std::move(cfg);
+    result.diagnostics = std::move(diags);
+    return result;
+  }
+};
+
+} // namespace
+
+// -- diagnostic, section ------------------------------------------------------
+
+std::string diagnostic::str() const {
+  std::string out = file;
+  if (!section.empty()) {
+    out += ":" + section;
+    if (!key.empty())
+      out += ":" + key;
+  } else if (line > 0) {
+    out += ":" + std::to_string(line);
+  }
+  return out + ": " + message;
+}
+
+bool section::has(const std::string& key) const {
+  return values.count(key) > 0;
+}
+
+std::string section::str(const std::string& key) const {
+  auto it = values.find(key);
+  return it == values.end() ? std::string() : it->second;
+}
+
+int64_t section::integer(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end())
+    return 0;
+  return std::strtoll(it->second.c_str(), nullptr, 10);
+}
+
+bool section::boolean(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end())
+    return false;
+  return parse_bool(it->second).value_or(false);
+}
+
+uint64_t section::size(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end())
+    return 0;
+  return parse_size(it->second).value_or(0);
+}
+
+double section::seconds(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end())
+    return 0;
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+std::vector<std::string> section::list(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end())
+    return {};
+  return parse_list(it->second);
+}
+
+std::string section::file(const std::string& key) const {
+  return expand_user(str(key));
+}
+
+// -- value parsing --------------------------------------------------------------
+
+std::optional<uint64_t> parse_size(const std::string& text) {
+  auto s = trim(text);
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+    auto d = static_cast<uint64_t>(s[i] - '0');
+    if (n > (UINT64_MAX - d) / 10)
+      return std::nullopt;
+    n = n * 10 + d;
+    ++i;
+  }
+  if (i == 0)
+    return std::nullopt;
+  while (i < s.size() && s[i] == ' ')
+    ++i;
+  int shift = 0;
+  if (i < s.size()) {
+    switch (std::toupper(static_cast<unsigned char>(s[i]))) {
+      case 'K': shift = 10; ++i; break;
+      case 'M': shift = 20; ++i; break;
+      case 'G': shift = 30; ++i; break;
+      case 'T': shift = 40; ++i; break;
+      default: break;
+    }
+  }
+  if (i < s.size() && std::toupper(static_cast<unsigned char>(s[i])) == 'B')
+    ++i;
+  if (i != s.size())
+    return std::nullopt;
+  if (shift > 0 && n > (UINT64_MAX >> shift))
+    return std::nullopt;
+  return n << shift;
+}
+
+std::optional<bool> parse_bool(const std::string& text) {
+  auto s = lower(trim(text));
+  if (s == "yes" || s == "true" || s == "on" || s == "1")
+    return true;
+  if (s == "no" || s == "false" || s == "off" || s == "0")
+    return false;
+  return std::nullopt;
+}
+
+std::vector<std::string> parse_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) {
+    auto t = trim(item);
+    if (!t.empty())
+      out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string expand_user(const std::string& path) {
+  if (path.empty() || path[0] != '~')
+    return path;
+  auto slash = path.find('/');
+  auto user = path.substr(1, slash == std::string::npos ? std::string::npos
+                                                         : slash - 1);
+  auto rest = slash == std::string::npos ? std::string() : path.substr(slash);
+  std::string home;
+  if (user.empty()) {
+    if (const char* h = std::getenv("HOME"); h && *h)
+      home = h;
+  }
+  if (home.empty()) {
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    int rc = user.empty()
+               ? getpwuid_r(getuid(), &pw, buf.data(), buf.size(), &found)
+               : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc != 0 || found == nullptr || found->pw_dir == nullptr)
+      return path; // as Python's expanduser: unknown users stay unexpanded
+    home = found->pw_dir;
+  }
+  if (home.size() > 1 && home.back() == '/' && !rest.empty())
+    home.pop_back();
+  return home + rest;
+}
+
+// -- load, validate, describe ---------------------------------------------------
+
+load_result validate(const ini& doc) {
+  validator v{doc};
+  return v.run();
+}
+
+load_result load(const std::string& path) {
+  auto doc = ini::load(path);
+  if (doc)
+    return validate(*doc);
+  // errc::io: "path: strerror"; errc::config_syntax: "path:N: what" lines.
+  load_result result;
+  std::istringstream lines(error_text(doc.error()));
+  std::string text;
+  while (std::getline(lines, text)) {
+    diagnostic d{diagnostic::error, path, "", "", text};
+    if (text.rfind(path + ":", 0) == 0) {
+      auto rest = text.substr(path.size() + 1);
+      auto colon = rest.find(": ");
+      auto head = rest.substr(0, colon);
+      bool numeric = !head.empty()
+                     && std::all_of(head.begin(), head.end(), [](char c) {
+                          return std::isdigit(static_cast<unsigned char>(c));
+                        });
+      if (numeric && colon != std::string::npos) {
+        d.line = std::atoi(head.c_str());
+        d.message = rest.substr(colon + 2);
+      } else {
+        d.message = trim(rest);
+      }
+    }
+    result.diagnostics.push_back(std::move(d));
+  }
+  return result;
+}
+
+namespace {
+
+std::string printable(const std::string& v) {
+  std::string out;
+  for (char c : v)
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out;
+}
+
+void describe_section(std::ostringstream& os, const section& sec,
+                      const std::string& title) {
+  os << "\n[" << sec.name << "] " << title << "\n";
+  const auto* schema = schema_by_kind(sec.kind);
+  std::vector<std::string> keys;
+  if (schema)
+    for (const auto& opt : schema->options)
+      keys.emplace_back(opt.name);
+  for (const auto& kv : sec.values)
+    if (std::find(keys.begin(), keys.end(), kv.first) == keys.end())
+      keys.push_back(kv.first); // job_name, service_name of daemons
+  size_t width = 0;
+  for (const auto& k : keys)
+    width = std::max(width, k.size());
+  for (const auto& k : keys) {
+    os << "  " << k << std::string(width - k.size(), ' ') << " = ";
+    if (!sec.has(k)) {
+      os << "(unset)\n";
+      continue;
+    }
+    auto v = printable(sec.str(k));
+    os << v;
+    const option* opt = schema ? schema->find(k) : nullptr;
+    std::string note;
+    if (opt && opt->type == value_type::size) {
+      auto bytes = parse_size(sec.str(k));
+      if (bytes && std::to_string(*bytes) != trim(sec.str(k)))
+        note = "= " + std::to_string(*bytes) + " bytes";
+    }
+    if (sec.defaulted.count(k))
+      note += std::string(note.empty() ? "" : ", ") + "default";
+    if (!note.empty())
+      os << std::string(v.size() < 28 ? 28 - v.size() : 1, ' ') << "(" << note
+         << ")";
+    os << "\n";
+  }
+}
+
+} // namespace
+
+std::string describe(const server_config& cfg) {
+  std::ostringstream os;
+  os << "config file: " << cfg.file << "\n"
+     << "job_name: " << cfg.job_name << "\n"
+     << "host_name: " << cfg.host_name << "\n";
+  describe_section(os, cfg.main, "server");
+  os << "\n[routes] message-type prefix -> handlers, in file order\n";
+  if (cfg.routes.empty())
+    os << "  (none: every message is dropped)\n";
+  for (const auto& r : cfg.routes) {
+    os << "  " << r.prefix << " -> ";
+    for (size_t i = 0; i < r.handlers.size(); ++i)
+      os << (i ? ", " : "") << r.handlers[i];
+    os << "\n";
+  }
+  std::map<std::string, std::string> run_by;
+  for (const auto& [name, sec] : cfg.handlers) {
+    std::string title = "handler " + sec.kind;
+    if (const auto* s = schema_by_kind(sec.kind)) {
+      title += ", roles:";
+      for (auto r : s->roles)
+        title += " " + std::string(r);
+    }
+    describe_section(os, sec, title);
+    if (sec.kind == "jobmgr")
+      for (const auto& d : sec.list("daemons"))
+        run_by.emplace(d, name);
+  }
+  for (const auto& [name, sec] : cfg.daemons) {
+    auto owner = run_by.count(name) ? ", run by " + run_by[name] : "";
+    describe_section(os, sec, "daemon " + sec.kind + owner);
+  }
+  return os.str();
+}
+
+} // namespace cc::config

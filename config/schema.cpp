@@ -1,0 +1,829 @@
+// The option tables: every key of every section kind, declared once. The
+// validator (config.cpp), `--check` (describe) and docs/config.md
+// (schema_markdown) read only these tables, so they cannot drift apart.
+#include "config/schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "config/config.hpp"
+
+namespace cc::config {
+
+// -- option builders ------------------------------------------------------------
+
+option option::between(double lo, double hi) const {
+  auto o = *this;
+  o.min_value = lo;
+  o.max_value = hi;
+  return o;
+}
+
+option option::at_least(double lo) const {
+  auto o = *this;
+  o.min_value = lo;
+  return o;
+}
+
+option option::one_of(std::vector<std::string_view> values) const {
+  auto o = *this;
+  o.choices = std::move(values);
+  return o;
+}
+
+option option::ext() const {
+  auto o = *this;
+  o.extension = true;
+  return o;
+}
+
+option option::computed(std::string_view note) const {
+  auto o = *this;
+  o.default_note = note;
+  return o;
+}
+
+option option::caf_allowed() const {
+  auto o = *this;
+  o.allow_caf = true;
+  return o;
+}
+
+option option::yes_means(std::string_view seconds) const {
+  auto o = *this;
+  o.boolean_means = seconds;
+  return o;
+}
+
+const char* to_string(value_type t) {
+  switch (t) {
+    case value_type::string: return "string";
+    case value_type::integer: return "integer";
+    case value_type::boolean: return "boolean";
+    case value_type::size: return "size";
+    case value_type::seconds: return "seconds";
+    case value_type::list: return "list";
+    case value_type::file: return "file";
+    case value_type::endpoint: return "endpoint";
+    case value_type::choice: return "choice";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using vt = value_type;
+
+option required(std::string_view name, value_type type, std::string_view desc) {
+  return option{name, type, "", false, true, desc};
+}
+
+option with_default(std::string_view name, value_type type,
+                    std::string_view value, std::string_view desc) {
+  return option{name, type, value, true, false, desc};
+}
+
+option optional(std::string_view name, value_type type, std::string_view desc) {
+  return option{name, type, "", false, false, desc};
+}
+
+// The ZeroMQ socket options shared by [ccserver] (cc-socket) and proxy (the
+// link to remote-cc), with the original's defaults.
+std::vector<option> zmq_options(std::string_view hwm_desc) {
+  return {
+    with_default("zmq_hwm", vt::integer, "100", hwm_desc).at_least(0),
+    with_default("zmq_linger", vt::integer, "500",
+                 "milliseconds unsent messages are kept when the socket "
+                 "closes (ZMQ_LINGER); -1: until sent")
+      .at_least(-1),
+    with_default("zmq_rcvbuf", vt::size, "0",
+                 "kernel receive buffer (SO_RCVBUF); 0: the OS default"),
+    with_default("zmq_sndbuf", vt::size, "0",
+                 "kernel send buffer (SO_SNDBUF); 0: the OS default"),
+    with_default("zmq_tcp_keepalive", vt::boolean, "on",
+                 "TCP keepalive probes on the connections (ZMQ_TCP_KEEPALIVE)"),
+    with_default("zmq_tcp_keepalive_intvl", vt::integer, "15",
+                 "seconds between keepalive probes; -1: the OS default")
+      .at_least(-1),
+    with_default("zmq_tcp_keepalive_idle", vt::integer, "240",
+                 "seconds of silence before the first probe; -1: the OS "
+                 "default")
+      .at_least(-1),
+    with_default("zmq_tcp_keepalive_cnt", vt::integer, "4",
+                 "unanswered probes before the connection is dropped; -1: "
+                 "the OS default")
+      .at_least(-1),
+  };
+}
+
+std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+section_schema make_ccserver() {
+  auto opts = std::vector<option>{
+    required("cc-socket", vt::endpoint,
+             "ZeroMQ endpoint this server binds (a ROUTER socket): local "
+             "daemons, clients and remote forwarders connect here. "
+             "tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
+    with_default("cc-role", vt::choice, "insecure",
+                 "which handler types may run here: each declares its roles "
+                 "(tailwriter: remote; jobmgr: local; proxy, echo, "
+                 "locallogger: both). insecure allows every type and logs a "
+                 "warning at start-up")
+      .one_of({"local", "remote", "insecure"}),
+    optional("pidfile", vt::file,
+             "PID file, usually templated: /var/run/cc/%(job_name)s.pid. "
+             "Daemons of a jobmgr inherit the template with their own "
+             "job_name; their position files are derived from it"),
+    optional("logfile", vt::file,
+             "log file (appended; reopened on SIGHUP); unset: stderr"),
+    with_default("cc-stats", vt::integer, "1",
+                 "statistics level: 0 none, 1 totals, 2 per handler")
+      .between(0, 2),
+    with_default("stats-period", vt::seconds, "30",
+                 "how often statistics are logged and the infofile and "
+                 "metrics-file are rewritten")
+      .at_least(0.001),
+    optional("infofile", vt::file,
+             "periodic human-readable status file; unset: none"),
+    with_default("infofile-level", vt::integer, "2",
+                 "detail of the infofile")
+      .at_least(0),
+    optional("metrics-file", vt::file,
+             "counters in Prometheus text format, rewritten every "
+             "stats-period (atomically: written aside, then renamed); unset: "
+             "none")
+      .ext(),
+  };
+  opts = concat(std::move(opts),
+                zmq_options("high-water mark of cc-socket, in messages per "
+                            "peer (ZMQ_SNDHWM and ZMQ_RCVHWM)"));
+  // zmq_nthreads is per process, so only here: after zmq_linger, where the
+  // original lists it.
+  auto linger = std::find_if(opts.begin(), opts.end(), [](const option& o) {
+    return o.name == "zmq_linger";
+  });
+  opts.insert(linger + 1,
+              with_default("zmq_nthreads", vt::integer, "1",
+                           "ZeroMQ I/O threads of this process")
+                .between(1, 64));
+  opts.push_back(with_default("max-message-size", vt::size, "128 MB",
+                              "largest message accepted on cc-socket "
+                              "(ZMQ_MAXMSGSIZE); a peer sending more is "
+                              "disconnected by ZeroMQ. 0: no limit")
+                   .ext());
+  return {"ccserver", {}, {}, false,
+          "The main section of every file: what this server binds and how it "
+          "logs. Its keys are visible to interpolation in every section as "
+          "${ccserver:key}.",
+          std::move(opts)};
+}
+
+section_schema make_routes() {
+  return {"routes", {}, {}, false,
+          "One line per route: `msgtype-prefix = handler-section[, ...]`. "
+          "The key is a message-type prefix (dot-separated words of "
+          "[A-Za-z0-9_-], matched by whole words: `log` matches `log.info` "
+          "but not `logx`) or `*` for every message. A message goes to the "
+          "handlers of every route that matches it; a handler section named "
+          "by several routes is one handler. Every named section must exist "
+          "and have a `handler =` line. A message no route matches is "
+          "dropped, counted and logged.",
+          {}};
+}
+
+section_schema make_locallogger() {
+  return {"locallogger", {"cc.handler.locallogger", "locallogger"},
+          {"local", "remote"}, false,
+          "Writes each `log.*` message it is routed into this server's own "
+          "log as `[job_name@hostname] HH:MM:SS,mmm LEVEL message`; other "
+          "messages as `non-log msg`.",
+          {required("handler", vt::string,
+                    "cc.handler.locallogger or locallogger (`plugin =` is "
+                    "the old name of this key)")}};
+}
+
+section_schema make_echo() {
+  return {"echo", {"cc.handler.echo", "echo"}, {"local", "remote"}, false,
+          "Answers `echo.request` with `echo.response` along the request's "
+          "route: the far end of a proxy's `ping`.",
+          {required("handler", vt::string,
+                    "cc.handler.echo or echo (`plugin =` is the old name of "
+                    "this key)")}};
+}
+
+section_schema make_proxy() {
+  auto opts = std::vector<option>{
+    required("handler", vt::string,
+             "cc.handler.proxy or proxy (`plugin =` is the old name of this "
+             "key)"),
+    required("remote-cc", vt::endpoint,
+             "the remote server to forward to: tcp://HOST:PORT, ipc://PATH, "
+             "inproc://NAME, or caf://HOST:PORT for a remote node's router "
+             "published through CAF's middleman")
+      .caf_allowed(),
+    with_default("ping", vt::seconds, "0",
+                 "send `echo.request` to remote-cc every this many seconds "
+                 "and watch the pongs; 0: off. The original's boolean is "
+                 "accepted: yes = 1 (its fixed one-second tick), no = 0")
+      .yes_means("1"),
+    with_default("ping-timeout", vt::seconds, "30",
+                 "with ping on: warn when no pong came for this long")
+      .at_least(0.001),
+    with_default("queue-bytes", vt::size, "64 MB",
+                 "bound of the outgoing queue while remote-cc is slow or "
+                 "away; senders are pushed back beyond it (bounded memory)")
+      .ext(),
+  };
+  return {"proxy", {"cc.handler.proxy", "proxy"}, {"local", "remote"}, false,
+          "The forwarder: a ZeroMQ DEALER connected to remote-cc. Sends every "
+          "message it is routed to the remote server and carries replies "
+          "back along the route frames to whoever sent the original.",
+          concat(std::move(opts),
+                 zmq_options("high-water mark of the link to remote-cc, in "
+                             "messages (ZMQ_SNDHWM and ZMQ_RCVHWM)"))};
+}
+
+// The watchdog keys: declared by jobmgr, and accepted in a daemon's own
+// section too (the original read them there) where they override.
+std::vector<option> watchdog_options() {
+  return {
+    with_default("watchdog-formula-a", vt::seconds, "0",
+                 "restart delay of a failed daemon: a + b * (starts - 1) "
+                 "seconds"),
+    with_default("watchdog-formula-b", vt::seconds, "5",
+                 "see watchdog-formula-a"),
+    with_default("watchdog-formula-cap", vt::seconds, "0",
+                 "upper bound of the restart delay; 0: no cap"),
+    with_default("watchdog-reset", vt::seconds, "3600",
+                 "the start counter resets after this long in good health"),
+  };
+}
+
+section_schema make_jobmgr() {
+  auto opts = std::vector<option>{
+    required("handler", vt::string,
+             "cc.handler.jobmgr or jobmgr (`plugin =` is the old name of "
+             "this key)"),
+    required("daemons", vt::list,
+             "daemon sections to run and supervise (`d:logtail, d:other`); "
+             "each must exist and name its type with `module =`"),
+  };
+  return {"jobmgr", {"cc.handler.jobmgr", "jobmgr"}, {"local"}, false,
+          "Runs the daemons named in `daemons` and restarts one that fails "
+          "after the watchdog delay. Each daemon gets `job_name = <server "
+          "job_name>.<section>` and `service_name = <section>` as defaults "
+          "and inherits the server's `pidfile` template.",
+          concat(std::move(opts), watchdog_options())};
+}
+
+section_schema make_tailwriter() {
+  std::vector<option> opts{
+    required("handler", vt::string,
+             "cc.handler.tailwriter or tailwriter (`plugin =` is the old name "
+             "of this key)"),
+    required("dstdir", vt::file, "root directory of all copies"),
+    optional("dstmask", vt::string,
+             "path of a copy under dstdir; %(hostname)s (the sender's), "
+             "%(filename)s (base name), %(filepath)s (full source path) are "
+             "filled per fragment, not by config interpolation (`%%(...)s`, "
+             "the original's spelling, works too)")
+      .computed("`%(hostname)s/%(filename)s` with host-subdirs, else "
+                "`%(hostname)s--%(filename)s`"),
+    with_default("host-subdirs", vt::boolean, "no",
+                 "default dstmask: one directory per host (yes) or a "
+                 "`host--` prefix (no)"),
+    with_default("write-compressed", vt::choice, "no",
+                 "no: write plain bytes (decompress if needed); keep: write "
+                 "as received (adds .gz/.bz2 when compressed); yes: compress "
+                 "with compression and compression-level (adds the "
+                 "extension)")
+      .one_of({"no", "keep", "yes"}),
+    with_default("compression", vt::choice, "gzip",
+                 "with write-compressed = yes: the format written")
+      .one_of({"gzip", "bzip2"}),
+    with_default("compression-level", vt::integer, "6",
+                 "with write-compressed = yes: the level")
+      .between(1, 9),
+    with_default("buffer-bytes", vt::size, "1 MB",
+                 "with write-compressed = yes: bytes collected per compressed "
+                 "member"),
+    with_default("maint-period", vt::seconds, "3",
+                 "how often idle files are flushed and long-idle ones closed")
+      .at_least(0.001),
+    with_default("close-idle", vt::seconds, "30",
+                 "a copy idle this long is closed (bounded open files)")
+      .at_least(0.001)
+      .ext(),
+    with_default("worker-threads", vt::integer, "10",
+                 "parallel writers; a given copy is always written by the "
+                 "same one")
+      .between(1, 1024),
+    optional("state-dir", vt::file,
+             "the writer's bookkeeping (positions of every copy), kept out "
+             "of the copy tree")
+      .computed("`<dstdir>/.ccstate`")
+      .ext(),
+    with_default("max-fragment-bytes", vt::size, "64 MB",
+                 "a fragment that decompresses to more is refused, logged "
+                 "and counted")
+      .at_least(1)
+      .ext(),
+    with_default("sync-interval", vt::seconds, "0.02",
+                 "fdatasync calls are grouped over this interval before "
+                 "acknowledging; 0: sync every fragment")
+      .ext(),
+    with_default("max-open-files", vt::integer, "1000",
+                 "bound on open copies; the least recently used is closed")
+      .at_least(1)
+      .ext(),
+  };
+  return {"tailwriter", {"cc.handler.tailwriter", "tailwriter"}, {"remote"},
+          false,
+          "Appends every `pub.logtail` fragment to its copy under dstdir, "
+          "keyed by (hostname, st_dev, st_ino, filename); acknowledges "
+          "durably written offsets when the tailer asks.",
+          std::move(opts)};
+}
+
+section_schema make_logtail() {
+  std::vector<option> opts{
+    required("module", vt::string, "cc.daemon.logtail or logtail"),
+    with_default("operation-mode", vt::choice, "",
+                 "classic: the newest of logdir/logmask by name, then the "
+                 "next; rotated: the one file logdir/logname, renamed or "
+                 "recreated by rotation. Unset means classic; the value is "
+                 "sent as written (op_mode)")
+      .one_of({"classic", "rotated"}),
+    required("logdir", vt::file, "directory holding the logs"),
+    optional("logmask", vt::string,
+             "glob of the log files (classic mode, where it is required)"),
+    optional("logname", vt::string,
+             "the one file name to follow (rotated mode, where it is "
+             "required); *, ? and [ are errors"),
+    with_default("file-mode", vt::choice, "text",
+                 "text: fragments end at line ends; binary: at any byte")
+      .one_of({"text", "binary"}),
+    with_default("lag-max-bytes", vt::size, "0",
+                 "on restart, skip to the end when the saved position lags "
+                 "the newest file by more than this; 0: never skip"),
+    optional("buffer-bytes", vt::size,
+             "send a fragment when this many bytes are buffered")
+      .computed("1 MB when buffer-lines is unset too, else 0 (no byte "
+                "limit); at least 64 KB with compression"),
+    with_default("buffer-lines", vt::integer, "0",
+                 "send a fragment when this many lines are buffered; 0: no "
+                 "line limit")
+      .at_least(0),
+    with_default("compression", vt::choice, "",
+                 "per-fragment compression; unset means none and is sent as "
+                 "comp \"\", as the original does")
+      .one_of({"none", "gzip", "bzip2"}),
+    with_default("compression-level", vt::integer, "6",
+                 "level of gzip or bzip2")
+      .between(1, 9),
+    with_default("msg-suffix", vt::string, "",
+                 "appended to the message type: pub.logtail.<suffix>; "
+                 "dot-separated words of [A-Za-z0-9_-]"),
+    with_default("use-blob", vt::boolean, "yes",
+                 "payload in the blob frame (yes) or base64 in the JSON data "
+                 "field (no)"),
+    with_default("ack", vt::boolean, "yes",
+                 "ask the tailwriter for acknowledgements and save only "
+                 "acknowledged positions (exactly-once); no: behave like "
+                 "the original, for an original Python tailwriter")
+      .ext(),
+    with_default("ack-window", vt::size, "4 MB",
+                 "unacknowledged bytes in flight at most; reading pauses "
+                 "beyond it")
+      .at_least(1)
+      .ext(),
+    with_default("ack-timeout", vt::seconds, "10",
+                 "resend from the last acknowledged offset after this long "
+                 "without an acknowledgement")
+      .at_least(0.001)
+      .ext(),
+    with_default("poll-interval", vt::seconds, "0.5",
+                 "fallback polling when inotify is unavailable, and a safety "
+                 "net beside it")
+      .at_least(0.001)
+      .ext(),
+    with_default("idle-flush", vt::seconds, "1",
+                 "a partial last line is sent after this long without new "
+                 "bytes, so nothing is stranded")
+      .at_least(0.001)
+      .ext(),
+    optional("hostname", vt::string,
+             "sent as `hostname`; the tailwriter's %(hostname)s")
+      .computed("the short host name (host_name)")
+      .ext(),
+    optional("pidfile", vt::file,
+             "this daemon's PID file")
+      .computed("the [ccserver] pidfile template with this daemon's "
+                "job_name"),
+    optional("save-file", vt::file,
+             "where positions are saved")
+      .computed("the pidfile without its extension, plus `.save`")
+      .ext(),
+    with_default("inotify", vt::boolean, "yes",
+                 "notice new bytes by inotify; no: poll-interval only")
+      .ext(),
+  };
+  auto wd = watchdog_options();
+  for (auto& o : wd)
+    o = o.computed("the value in the jobmgr that runs this daemon");
+  for (auto& o : wd) {
+    o.has_default = false;
+    o.default_value = "";
+  }
+  return {"logtail", {"cc.daemon.logtail", "logtail"}, {}, true,
+          "The tailer: follows log files and publishes each newly appended "
+          "byte range as `pub.logtail`. Run by a jobmgr that names its "
+          "section in `daemons`; gets `job_name = <server job_name>.<section>` "
+          "and `service_name = <section>` as defaults.",
+          concat(std::move(opts), std::move(wd))};
+}
+
+bool parse_integer(const std::string& text, long long& out) {
+  if (text.empty())
+    return false;
+  size_t i = text[0] == '-' || text[0] == '+' ? 1 : 0;
+  if (i == text.size())
+    return false;
+  for (size_t j = i; j < text.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(text[j])))
+      return false;
+  errno = 0;
+  out = std::strtoll(text.c_str(), nullptr, 10);
+  return errno == 0;
+}
+
+bool parse_seconds(const std::string& text, double& out) {
+  // Plain decimal: "30", "0.5", ".02". No sign, exponent or unit.
+  bool digits = false;
+  bool dot = false;
+  for (char c : text) {
+    if (std::isdigit(static_cast<unsigned char>(c)))
+      digits = true;
+    else if (c == '.' && !dot)
+      dot = true;
+    else
+      return false;
+  }
+  if (!digits)
+    return false;
+  out = std::strtod(text.c_str(), nullptr);
+  return true;
+}
+
+bool valid_port(const std::string& text) {
+  long long port = 0;
+  return !text.empty() && text.size() <= 5
+         && std::all_of(text.begin(), text.end(),
+                        [](char c) {
+                          return std::isdigit(static_cast<unsigned char>(c));
+                        })
+         && parse_integer(text, port) && port >= 1 && port <= 65535;
+}
+
+bool valid_host_port(const std::string& rest) {
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  auto host = rest.substr(0, colon);
+  if (host.find_first_of(" \t/") != std::string::npos)
+    return false;
+  return valid_port(rest.substr(colon + 1));
+}
+
+bool valid_endpoint(const std::string& text, bool allow_caf) {
+  auto starts = [&](std::string_view p) { return text.rfind(p, 0) == 0; };
+  if (starts("tcp://"))
+    return valid_host_port(text.substr(6));
+  if (starts("caf://"))
+    return allow_caf && valid_host_port(text.substr(6));
+  if (starts("ipc://"))
+    return text.size() > 6;
+  if (starts("inproc://"))
+    return text.size() > 9;
+  return false;
+}
+
+std::string range_text(const option& opt) {
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  bool lo = std::isfinite(opt.min_value);
+  bool hi = std::isfinite(opt.max_value);
+  if (lo && hi)
+    return "from " + num(opt.min_value) + " to " + num(opt.max_value);
+  if (lo)
+    return "of at least " + num(opt.min_value);
+  if (hi)
+    return "of at most " + num(opt.max_value);
+  return "";
+}
+
+bool in_range(const option& opt, double v) {
+  return v >= opt.min_value && v <= opt.max_value;
+}
+
+std::string join(const std::vector<std::string_view>& xs, std::string_view sep) {
+  std::string out;
+  for (auto x : xs) {
+    if (!out.empty())
+      out += sep;
+    out += x;
+  }
+  return out;
+}
+
+} // namespace
+
+const option* section_schema::find(std::string_view key) const {
+  for (const auto& opt : options)
+    if (opt.name == key)
+      return &opt;
+  return nullptr;
+}
+
+const std::vector<section_schema>& schemas() {
+  static const std::vector<section_schema> all{
+    make_ccserver(), make_routes(),     make_locallogger(), make_echo(),
+    make_proxy(),    make_jobmgr(),     make_tailwriter(),  make_logtail(),
+  };
+  return all;
+}
+
+const section_schema* schema_by_kind(std::string_view kind) {
+  for (const auto& s : schemas())
+    if (s.kind == kind)
+      return &s;
+  return nullptr;
+}
+
+const section_schema* schema_by_type_name(std::string_view name, bool daemon) {
+  for (const auto& s : schemas())
+    if (s.is_daemon == daemon && !s.type_names.empty()
+        && std::find(s.type_names.begin(), s.type_names.end(), name)
+             != s.type_names.end())
+      return &s;
+  return nullptr;
+}
+
+std::string_view type_key(const section_schema& schema) {
+  return schema.is_daemon ? "module" : "handler";
+}
+
+std::string known_type_names(bool daemon) {
+  std::string out;
+  for (const auto& s : schemas()) {
+    if (s.is_daemon != daemon || s.type_names.empty())
+      continue;
+    if (!out.empty())
+      out += ", ";
+    out += std::string(s.type_names.front()) + " (" + std::string(s.kind) + ")";
+  }
+  return out;
+}
+
+bool check_value(const option& opt, const std::string& text, std::string& why) {
+  auto range = range_text(opt);
+  switch (opt.type) {
+    case value_type::string:
+    case value_type::list:
+      return true;
+    case value_type::file:
+      if (!text.empty())
+        return true;
+      why = "is empty; expected a path";
+      return false;
+    case value_type::integer: {
+      long long v = 0;
+      if (!parse_integer(text, v)) {
+        why = "is not an integer; expected a whole number"
+              + (range.empty() ? "" : " " + range);
+        return false;
+      }
+      if (!in_range(opt, static_cast<double>(v))) {
+        why = "is out of range; expected an integer " + range;
+        return false;
+      }
+      return true;
+    }
+    case value_type::boolean:
+      if (parse_bool(text))
+        return true;
+      why = "is not a boolean; expected yes/no, true/false, on/off or 1/0";
+      return false;
+    case value_type::size: {
+      auto v = parse_size(text);
+      if (!v) {
+        why = "is not a size; expected a whole number with an optional unit "
+              "K, M, G or T (powers of 1024, optional B, any case), like "
+              "64K, 256 MB or 1048576";
+        return false;
+      }
+      if (!in_range(opt, static_cast<double>(*v))) {
+        why = "is out of range; expected a size " + range + " bytes";
+        return false;
+      }
+      return true;
+    }
+    case value_type::seconds: {
+      double v = 0;
+      if (!opt.boolean_means.empty() && parse_bool(text))
+        return true;
+      if (!parse_seconds(text, v)) {
+        why = "is not a duration; expected seconds like 30, 0.5 or 0.02";
+        if (!opt.boolean_means.empty())
+          why += ", or yes/no";
+        return false;
+      }
+      if (!in_range(opt, v)) {
+        why = "is out of range; expected seconds " + range;
+        return false;
+      }
+      return true;
+    }
+    case value_type::endpoint:
+      if (valid_endpoint(text, opt.allow_caf))
+        return true;
+      why = "is not an endpoint; expected tcp://HOST:PORT (port 1..65535), "
+            "ipc://PATH";
+      why += opt.allow_caf ? ", inproc://NAME or caf://HOST:PORT"
+                           : " or inproc://NAME";
+      return false;
+    case value_type::choice:
+      if (std::find(opt.choices.begin(), opt.choices.end(), text)
+          != opt.choices.end())
+        return true;
+      why = "is not one of the choices; expected one of: "
+            + join(opt.choices, ", ");
+      return false;
+  }
+  why = "has an unknown type";
+  return false;
+}
+
+// -- Markdown -----------------------------------------------------------------
+
+namespace {
+
+const char* markdown_preamble = R"(# Configuration reference
+
+<!-- Generated from the option tables in config/schema.cpp by
+     cc::config::schema_markdown(); do not edit by hand. Regenerate with
+     CC_UPDATE_DOCS=1 build/tests/config_tests '[docs]'
+     (tests/config/docs_test.cpp fails while this file and the tables differ). -->
+
+One INI file configures one `ccserver` process: `ccserver --check FILE` validates
+it and prints every resolved value. Options marked *ext.* are this project's
+extensions to the original CC; everything else means what it meant there.
+
+## File format
+
+- Sections: `[ccserver]` (required), `[routes]`, one `[h:NAME]` per handler and
+  one `[d:NAME]` per daemon. Section names are free text; the `h:`/`d:` prefixes
+  are convention. A handler section names its type with `handler =` (old
+  synonym: `plugin =`), a daemon section with `module =`; both the original
+  module paths (`cc.handler.proxy`) and the short names (`proxy`) work.
+- `key = value` (or `key: value`). Keys are case-insensitive and may contain
+  dots; values are trimmed. An indented line continues the previous value
+  (joined with a newline). Lines starting with `#` or `;` are comments; a `;`
+  after whitespace ends a value, a `#` inside a value is kept. A key given twice
+  in a section: the later value wins, with a warning.
+- Defaults visible in every section: `job_name` (the file name without directory
+  and extension), `service_name` (`ccserver`), `host_name` (the short host name),
+  `config_dir` and `config_file` (absolute). A `[DEFAULT]` section adds more.
+  Daemon sections see their own `job_name` and `service_name` (see `logtail`).
+- Unknown keys are warnings (original configurations carry extra keys). A bad
+  value, a missing required key, an unknown type, a handler not allowed in this
+  `cc-role`, or a route to a missing section is an error: start-up stops with
+  status 2 and every problem is listed, one per line, as `file:section:key: ...`.
+
+## Interpolation
+
+Values may refer to other values; references are resolved when read:
+
+| form | value |
+|---|---|
+| `%(key)s`, `${key}` | `key` of the same section, else its defaults |
+| `${section:key}` | `key` of another section (a colon in the section name is fine: `${h:tailwriter:dstdir}`) |
+| `%%`, `$$` | a literal `%`, `$` |
+
+Referenced values are resolved in turn. A reference to a missing key or a loop
+(`a = %(b)s`, `b = %(a)s`) is an error naming file, section and key. A `%` or
+`$` followed by anything else is literal. Exception: in tailwriter's `dstmask`,
+`%(hostname)s`, `%(filename)s` and `%(filepath)s` are left for the writer.
+
+## Value types
+
+| type | accepted |
+|---|---|
+| string | any text |
+| integer | a whole number; some keys have a range |
+| boolean | `yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`, any case |
+| size | bytes, with an optional unit `K`, `M`, `G`, `T` (powers of 1024) and optional `B`, any case: `64K`, `256 MB`, `1048576`, `2 GB` |
+| seconds | a decimal number: `30`, `0.5`, `0.02` |
+| list | comma-separated, items trimmed: `d:a, d:b` |
+| file | a path; a leading `~` or `~user` expands to the home directory |
+| endpoint | `tcp://HOST:PORT` (port 1..65535), `ipc://PATH`, `inproc://NAME`; `caf://HOST:PORT` where stated |
+| choice | one of the listed words, exactly |
+
+An empty value (`key =`) of an optional key means the key is unset.
+)";
+
+std::string cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string type_cell(const option& opt) {
+  std::string out = to_string(opt.type);
+  if (opt.type == value_type::choice) {
+    out += ": ";
+    std::vector<std::string> quoted;
+    for (auto c : opt.choices)
+      quoted.push_back("`" + std::string(c) + "`");
+    for (size_t i = 0; i < quoted.size(); ++i)
+      out += (i ? ", " : "") + quoted[i];
+  }
+  auto range = range_text(opt);
+  if (!range.empty() && opt.type != value_type::choice)
+    out += ", " + range;
+  if (!opt.boolean_means.empty())
+    out += ", or a boolean";
+  if (opt.allow_caf)
+    out += ", caf:// too";
+  return out;
+}
+
+std::string default_cell(const option& opt) {
+  if (opt.required)
+    return "**required**";
+  if (!opt.default_note.empty())
+    return std::string(opt.default_note);
+  if (!opt.has_default)
+    return "unset";
+  if (opt.default_value.empty())
+    return "unset (`\"\"`)";
+  return "`" + std::string(opt.default_value) + "`";
+}
+
+std::string heading(const section_schema& s) {
+  if (s.kind == "ccserver")
+    return "## `[ccserver]`";
+  if (s.kind == "routes")
+    return "## `[routes]`";
+  std::string names;
+  for (auto n : s.type_names)
+    names += (names.empty() ? "`" : " or `") + std::string(n) + "`";
+  if (s.is_daemon)
+    return "## Daemon `" + std::string(s.kind) + "` (`module = ` " + names
+           + ")";
+  return "## Handler `" + std::string(s.kind) + "` (`handler = ` " + names
+         + ")";
+}
+
+} // namespace
+
+std::string schema_markdown() {
+  std::string out = markdown_preamble;
+  for (const auto& s : schemas()) {
+    out += "\n" + heading(s) + "\n\n" + std::string(s.description) + "\n";
+    if (!s.type_names.empty() && !s.is_daemon) {
+      std::vector<std::string_view> roles = s.roles;
+      out += "\nRuns in cc-role: " + join(roles, ", ")
+             + " (and insecure).\n";
+    }
+    if (s.options.empty())
+      continue;
+    out += "\n| key | type | default | description |\n|---|---|---|---|\n";
+    for (const auto& opt : s.options) {
+      out += "| `" + std::string(opt.name) + "` | " + cell(type_cell(opt))
+             + " | " + cell(default_cell(opt)) + " | "
+             + (opt.extension ? "*ext.* " : "") + cell(opt.description)
+             + " |\n";
+    }
+  }
+  return out;
+}
+
+} // namespace cc::config
