@@ -1,0 +1,861 @@
+// One destination copy and its journal: see copy_writer.hpp for the contract.
+#include "actors/copy_writer.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <optional>
+#include <tuple>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/dest_path.hpp"
+#include "actors/logger.hpp"
+#include "config/error.hpp"
+
+namespace cc::tw {
+
+namespace {
+
+constexpr std::string_view who = "tailwriter";
+constexpr int journal_version = 1;
+constexpr int rotated_name_attempts = 120;
+
+std::string hex(uint64_t value, int digits) {
+  static constexpr char table[] = "0123456789abcdef";
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = table[value & 0xf];
+    value >>= 4;
+  }
+  return out;
+}
+
+/// A journal line: `body #checksum\n`.
+std::string seal(const std::string& body) {
+  auto sum = static_cast<uint32_t>(fnv1a64(body));
+  return body + " #" + hex(sum, 8) + "\n";
+}
+
+/// Tokens of a sealed line (without the newline), or nullopt when the
+/// checksum does not match.
+std::optional<std::vector<std::string_view>> unseal(std::string_view line) {
+  auto mark = line.rfind(" #");
+  if (mark == std::string_view::npos || line.size() - mark != 10)
+    return std::nullopt;
+  auto body = line.substr(0, mark);
+  auto sum = static_cast<uint32_t>(fnv1a64(body));
+  if (line.substr(mark + 2) != hex(sum, 8))
+    return std::nullopt;
+  std::vector<std::string_view> tokens;
+  size_t start = 0;
+  while (start <= body.size()) {
+    auto end = body.find(' ', start);
+    if (end == std::string_view::npos)
+      end = body.size();
+    tokens.push_back(body.substr(start, end - start));
+    start = end + 1;
+  }
+  return tokens;
+}
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty())
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+caf::error io_error(const std::string& what, int err) {
+  return make_error(errc::io, what + ": " + errno_text(err));
+}
+
+caf::error pwrite_all(int fd, std::string_view bytes, uint64_t offset,
+                      const std::string& path) {
+  while (!bytes.empty()) {
+    auto n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_error("write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return caf::none;
+}
+
+caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    auto n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_error("write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return caf::none;
+}
+
+caf::expected<std::string> read_all(int fd, const std::string& path) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_error("read " + path, errno);
+    }
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+caf::expected<uint64_t> file_size(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return io_error("fstat " + path, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+wire::compression compression_named(std::string_view name) {
+  auto c = wire::parse_compression(name);
+  return c ? *c : wire::compression::none;
+}
+
+/// The parsed journal of one copy.
+struct journal_text {
+  struct header_t {
+    std::string mode;
+    std::string out;
+    std::string path;
+    std::string identity;
+  };
+  struct record {
+    char kind = 'S';         // 'S' segment start, 'M' member end
+    copy_file::segment seg;  // S
+    uint64_t src_end = 0;    // M
+    uint64_t copy_size = 0;  // M
+  };
+  std::optional<header_t> header;
+  std::vector<record> records;
+  size_t good_bytes = 0; // prefix of whole, valid lines
+};
+
+journal_text parse_journal(const std::string& text) {
+  journal_text out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos)
+      break; // a torn last line
+    auto tokens = unseal(std::string_view{text}.substr(pos, nl - pos));
+    if (!tokens || tokens->empty())
+      break;
+    auto& t = *tokens;
+    bool ok = false;
+    if (t[0] == "H" && t.size() == 6 && !out.header) {
+      auto mode = journal_unescape(t[2]);
+      auto comp = journal_unescape(t[3]);
+      auto path = journal_unescape(t[4]);
+      auto id = journal_unescape(t[5]);
+      if (t[1] == std::to_string(journal_version) && mode && comp && path && id) {
+        out.header = journal_text::header_t{*mode, *comp, *path, *id};
+        ok = true;
+      }
+    } else if (t[0] == "S" && t.size() == 8 && out.header) {
+      journal_text::record r;
+      r.kind = 'S';
+      auto host = journal_unescape(t[1]);
+      auto file = journal_unescape(t[4]);
+      auto gen = journal_unescape(t[5]);
+      if (host && file && gen && parse_u64(t[2], r.seg.key.st_dev)
+          && parse_u64(t[3], r.seg.key.st_ino) && parse_u64(t[6], r.seg.src_base)
+          && parse_u64(t[7], r.seg.copy_base)) {
+        r.seg.key.hostname = std::move(*host);
+        r.seg.key.filename = std::move(*file);
+        r.seg.gen = std::move(*gen);
+        r.seg.src_end = r.seg.durable_end = r.seg.src_base;
+        out.records.push_back(std::move(r));
+        ok = true;
+      }
+    } else if (t[0] == "M" && t.size() == 3 && out.header) {
+      journal_text::record r;
+      r.kind = 'M';
+      if (parse_u64(t[1], r.src_end) && parse_u64(t[2], r.copy_size)) {
+        out.records.push_back(std::move(r));
+        ok = true;
+      }
+    }
+    if (!ok)
+      break;
+    pos = nl + 1;
+    out.good_bytes = pos;
+  }
+  return out;
+}
+
+std::string segment_line(const copy_file::segment& s) {
+  return "S " + journal_escape(s.key.hostname) + " " + std::to_string(s.key.st_dev)
+         + " " + std::to_string(s.key.st_ino) + " " + journal_escape(s.key.filename)
+         + " " + journal_escape(s.gen) + " " + std::to_string(s.src_base) + " "
+         + std::to_string(s.copy_base);
+}
+
+std::string member_line(uint64_t src_end, uint64_t copy_size) {
+  return "M " + std::to_string(src_end) + " " + std::to_string(copy_size);
+}
+
+bool keep_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+         || c == '.' || c == '_' || c == '/' || c == ':' || c == '@' || c == '+'
+         || c == '-';
+}
+
+} // namespace
+
+// -- small helpers --------------------------------------------------------------
+
+caf::expected<write_mode> parse_write_mode(std::string_view text) {
+  if (text.empty() || text == "no")
+    return write_mode::plain;
+  if (text == "keep")
+    return write_mode::keep;
+  if (text == "yes")
+    return write_mode::recompress;
+  return make_error(errc::config_invalid,
+                    "write-compressed: '" + std::string{text}
+                      + "' is not one of no, keep, yes");
+}
+
+const char* to_string(write_mode m) {
+  switch (m) {
+    case write_mode::plain:
+      return "no";
+    case write_mode::keep:
+      return "keep";
+    case write_mode::recompress:
+      return "yes";
+  }
+  return "no";
+}
+
+std::string source_key::str() const {
+  return hostname + ":" + filename + " (dev " + std::to_string(st_dev) + ", ino "
+         + std::to_string(st_ino) + ")";
+}
+
+bool operator==(const source_key& x, const source_key& y) {
+  return x.st_ino == y.st_ino && x.st_dev == y.st_dev && x.hostname == y.hostname
+         && x.filename == y.filename;
+}
+
+bool operator<(const source_key& x, const source_key& y) {
+  return std::tie(x.hostname, x.st_dev, x.st_ino, x.filename)
+         < std::tie(y.hostname, y.st_dev, y.st_ino, y.filename);
+}
+
+uint64_t fnv1a64(std::string_view bytes, uint64_t seed) {
+  uint64_t h = seed;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string journal_escape(std::string_view text) {
+  std::string out = "=";
+  out.reserve(text.size() + 1);
+  for (unsigned char c : text) {
+    if (keep_char(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex(c, 2);
+    }
+  }
+  return out;
+}
+
+caf::expected<std::string> journal_unescape(std::string_view text) {
+  if (text.empty() || text.front() != '=')
+    return make_error(errc::invalid_body, "journal field without '='");
+  std::string out;
+  for (size_t i = 1; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size())
+      return make_error(errc::invalid_body, "journal field: truncated escape");
+    unsigned value = 0;
+    auto res = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (res.ec != std::errc{} || res.ptr != text.data() + i + 3)
+      return make_error(errc::invalid_body, "journal field: bad escape");
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+// -- copy_file -------------------------------------------------------------------
+
+caf::expected<std::unique_ptr<copy_file>>
+copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
+                const copy_spec& spec, std::time_t now) {
+  std::unique_ptr<copy_file> cf{new copy_file};
+  cf->opts_ = opts;
+  cf->mode_ = opts.mode;
+  cf->dstdir_fd_ = dstdir_fd;
+  cf->state_fd_ = state_fd;
+  cf->identity_ = spec.identity;
+  auto base_name = hex(fnv1a64(spec.identity), 16);
+  // Find this copy's journal; a different identity under the same hash (a
+  // collision) moves on to the next name.
+  std::string existing_text;
+  bool existing = false;
+  for (int probe = 0; probe < 16; ++probe) {
+    auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
+    int fd = ::openat(state_fd, name.c_str(),
+                      O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT)
+        return io_error("journal " + name, errno);
+      cf->journal_name_ = name;
+      break;
+    }
+    auto text = read_all(fd, name);
+    if (!text) {
+      ::close(fd);
+      return std::move(text.error());
+    }
+    auto parsed = parse_journal(*text);
+    if (parsed.header && parsed.header->identity == spec.identity) {
+      cf->journal_fd_ = fd;
+      cf->journal_name_ = name;
+      existing_text = std::move(*text);
+      existing = true;
+      break;
+    }
+    ::close(fd);
+    if (!parsed.header) {
+      // An empty or torn journal (crash right after creating it): reuse it.
+      ::unlinkat(state_fd, name.c_str(), 0);
+      cf->journal_name_ = name;
+      break;
+    }
+  }
+  if (cf->journal_name_.empty())
+    return make_error(errc::io, "no free journal name for " + spec.base_path);
+  if (existing) {
+    auto parsed = parse_journal(existing_text);
+    cf->path_ = parsed.header->path;
+    cf->out_ = compression_named(parsed.header->out);
+    auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
+    if (!opened)
+      return std::move(opened.error());
+    cf->fd_ = opened->fd;
+    if (auto err = cf->recover(existing_text))
+      return err;
+    return cf;
+  }
+  // A new copy: pick its name, create it, then its journal.
+  cf->out_ = spec.out;
+  std::string ext = wire::file_extension(spec.out);
+  for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
+    auto path = spec.base_path
+                + (spec.rotated ? rotated_suffix(now + k) : std::string{}) + ext;
+    auto opened = open_beneath(dstdir_fd, path, O_WRONLY | O_CREAT);
+    if (!opened)
+      return std::move(opened.error());
+    if (spec.rotated && !opened->created) {
+      ::close(opened->fd); // that second's name is taken by another generation
+      continue;
+    }
+    cf->fd_ = opened->fd;
+    cf->path_ = path;
+    break;
+  }
+  if (cf->fd_ < 0)
+    return make_error(errc::io, "no free rotated name for " + spec.base_path);
+  auto size = file_size(cf->fd_, cf->path_);
+  if (!size)
+    return std::move(size.error());
+  cf->size_ = *size;
+  if (cf->size_ > 0)
+    log::warning(who, "appending to " + cf->path_ + " (" + std::to_string(cf->size_)
+                        + " bytes) that has no bookkeeping");
+  cf->member_end_copy_ = cf->size_;
+  cf->durable_copy_end_ = cf->size_;
+  int jfd = ::openat(state_fd, cf->journal_name_.c_str(),
+                     O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0600);
+  if (jfd < 0)
+    return io_error("journal " + cf->journal_name_, errno);
+  cf->journal_fd_ = jfd;
+  if (auto err = cf->append_journal(cf->header_line()))
+    return err;
+  if (auto err = cf->datasync(jfd, "journal"))
+    return err;
+  ::fsync(state_fd); // the journal's name must survive a crash
+  return cf;
+}
+
+copy_file::~copy_file() {
+  if (fd_ >= 0 || journal_fd_ >= 0) {
+    if (auto err = close())
+      log::error(who, "closing " + path_ + ": " + describe(err));
+  }
+}
+
+std::string copy_file::header_line() const {
+  return "H " + std::to_string(journal_version) + " " + journal_escape(to_string(mode_))
+         + " " + journal_escape(wire::to_string(out_)) + " " + journal_escape(path_)
+         + " " + journal_escape(identity_);
+}
+
+caf::error copy_file::recover(const std::string& text) {
+  auto parsed = parse_journal(text);
+  bool rewrite = parsed.good_bytes != text.size();
+  auto actual = file_size(fd_, path_);
+  if (!actual)
+    return std::move(actual.error());
+  uint64_t a = *actual;
+  segments_.clear();
+  if (out_ == wire::compression::none) {
+    // Every byte after a segment's start belongs to it, up to the next start
+    // or the copy's end.
+    for (auto& r : parsed.records) {
+      if (r.kind != 'S')
+        continue;
+      if (r.seg.copy_base > a) {
+        rewrite = true;
+        break;
+      }
+      segments_.push_back(r.seg);
+    }
+    for (size_t i = 0; i < segments_.size(); ++i) {
+      auto& s = segments_[i];
+      uint64_t copy_end = i + 1 < segments_.size() ? segments_[i + 1].copy_base : a;
+      s.src_end = s.durable_end = s.src_base + (copy_end - s.copy_base);
+    }
+    size_ = a;
+    // The bytes beyond the last sync survived in the page cache: make them
+    // durable before anything is acknowledged.
+    if (auto err = datasync(fd_, "copy"))
+      return err;
+  } else {
+    // The last member boundary not beyond the copy's size.
+    struct boundary {
+      size_t seg_count;
+      uint64_t src_end;
+      uint64_t copy_size;
+    };
+    std::vector<copy_file::segment> all;
+    std::optional<boundary> best;
+    size_t best_record = 0;
+    for (size_t i = 0; i < parsed.records.size(); ++i) {
+      auto& r = parsed.records[i];
+      boundary b{};
+      if (r.kind == 'S') {
+        all.push_back(r.seg);
+        b = {all.size(), r.seg.src_base, r.seg.copy_base};
+      } else {
+        if (all.empty())
+          continue;
+        b = {all.size(), r.src_end, r.copy_size};
+      }
+      if (b.copy_size <= a) {
+        best = b;
+        best_record = i;
+      }
+    }
+    if (best) {
+      if (best_record + 1 != parsed.records.size())
+        rewrite = true;
+      all.resize(best->seg_count);
+      // Each segment ends where its last boundary up to `best` says.
+      for (size_t i = 0, seg = 0; i <= best_record; ++i) {
+        auto& r = parsed.records[i];
+        if (r.kind == 'S')
+          ++seg;
+        else if (seg > 0)
+          all[seg - 1].src_end = all[seg - 1].durable_end = r.src_end;
+      }
+      all.back().src_end = all.back().durable_end = best->src_end;
+      segments_ = std::move(all);
+      size_ = best->copy_size;
+      if (a > size_) {
+        log::info(who, "recovery: truncating " + path_ + " from " + std::to_string(a)
+                         + " to " + std::to_string(size_) + " bytes (last member end)");
+        if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+          return io_error("truncate " + path_, errno);
+        if (auto err = datasync(fd_, "copy"))
+          return err;
+      }
+    } else {
+      if (!parsed.records.empty())
+        rewrite = true;
+      size_ = a; // nothing known: keep what is there, append after it
+    }
+    member_end_copy_ = size_;
+    member_end_src_ = segments_.empty() ? 0 : segments_.back().src_end;
+  }
+  durable_copy_end_ = size_;
+  trim_segments();
+  if (rewrite)
+    return compact_journal();
+  journal_lines_ = parsed.records.size();
+  return caf::none;
+}
+
+const copy_file::segment* copy_file::find(const source_key& key,
+                                          const std::string& gen) const {
+  for (auto i = segments_.rbegin(); i != segments_.rend(); ++i)
+    if (i->gen == gen && i->key == key)
+      return &*i;
+  return nullptr;
+}
+
+decision copy_file::decide(const source_key& key, const std::string& gen,
+                           uint64_t fpos, uint64_t n, bool ack) const {
+  decision d;
+  const segment* seg = find(key, gen);
+  if (seg == nullptr) {
+    // A new key or a generation not seen: a new segment where it starts.
+    d.new_segment = true;
+    d.src_base = fpos;
+    return d;
+  }
+  bool is_last = seg == &segments_.back();
+  uint64_t end = seg->src_end;
+  d.src_end = end;
+  if (gen.empty() && fpos == 0 && end > 0 && n > 0) {
+    // A sender without generations starting over at 0: the source was
+    // truncated or replaced; the original appends it, so do we.
+    d.new_segment = true;
+    d.src_base = 0;
+    return d;
+  }
+  if (n == 0 || fpos + n <= end) {
+    d.kind = decision::duplicate;
+    return d;
+  }
+  if (fpos <= end) {
+    d.skip = end - fpos;
+    d.new_segment = !is_last;
+    d.src_base = end;
+    return d;
+  }
+  d.gap_bytes = fpos - end;
+  if (ack) {
+    d.kind = decision::gap;
+    return d;
+  }
+  d.new_segment = true;
+  d.src_base = fpos;
+  return d;
+}
+
+caf::error copy_file::datasync(int fd, const char* what) {
+  if (::fdatasync(fd) != 0)
+    return io_error(std::string{"fdatasync "} + what + " " + path_, errno);
+  ++fsyncs_;
+  return caf::none;
+}
+
+int64_t copy_file::take_fsyncs() {
+  auto n = fsyncs_;
+  fsyncs_ = 0;
+  return n;
+}
+
+bool copy_file::needs_sync() const {
+  return out_ == wire::compression::none ? dirty_ : pending_checkpoint_;
+}
+
+caf::error copy_file::append_journal(const std::string& body) {
+  if (auto err = write_all(journal_fd_, seal(body), journal_name_))
+    return err;
+  ++journal_lines_;
+  return caf::none;
+}
+
+caf::error copy_file::journal_checkpoint() {
+  if (!pending_checkpoint_)
+    return caf::none;
+  if (auto err = append_journal(member_line(pending_src_end_, pending_copy_size_)))
+    return err;
+  if (auto err = datasync(journal_fd_, "journal"))
+    return err;
+  pending_checkpoint_ = false;
+  if (!segments_.empty())
+    segments_.back().durable_end = pending_src_end_;
+  durable_copy_end_ = pending_copy_size_;
+  return caf::none;
+}
+
+caf::error copy_file::start_segment(const source_key& key, const std::string& gen,
+                                    uint64_t src_base) {
+  if (auto err = finish_member())
+    return err;
+  // Every byte before the new segment's start must be durable, and the end of
+  // the previous segment journaled, before the S line claims what follows.
+  if (dirty_) {
+    if (auto err = datasync(fd_, "copy"))
+      return err;
+    dirty_ = false;
+    if (out_ == wire::compression::none)
+      for (auto& s : segments_)
+        s.durable_end = s.src_end;
+  }
+  if (pending_checkpoint_)
+    if (auto err = append_journal(member_line(pending_src_end_, pending_copy_size_)))
+      return err;
+  segment seg;
+  seg.key = key;
+  seg.gen = gen;
+  seg.src_base = seg.src_end = seg.durable_end = src_base;
+  seg.copy_base = size_;
+  if (auto err = append_journal(segment_line(seg)))
+    return err;
+  if (auto err = datasync(journal_fd_, "journal"))
+    return err;
+  if (pending_checkpoint_ && !segments_.empty())
+    segments_.back().durable_end = pending_src_end_;
+  pending_checkpoint_ = false;
+  segments_.push_back(std::move(seg));
+  member_end_src_ = src_base;
+  member_end_copy_ = size_;
+  durable_copy_end_ = size_;
+  trim_segments();
+  return caf::none;
+}
+
+caf::error copy_file::skip_to(const source_key& key, const std::string& gen,
+                              uint64_t src_base) {
+  return start_segment(key, gen, src_base);
+}
+
+void copy_file::trim_segments() {
+  if (segments_.size() > opts_.max_segments && opts_.max_segments > 0)
+    segments_.erase(segments_.begin(),
+                    segments_.begin()
+                      + static_cast<std::ptrdiff_t>(segments_.size()
+                                                    - opts_.max_segments));
+}
+
+caf::error copy_file::write_copy(std::string_view bytes) {
+  if (bytes.empty())
+    return caf::none;
+  if (auto err = pwrite_all(fd_, bytes, size_, path_)) {
+    // Drop a partial write: the copy ends where our bookkeeping says.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+      log::error(who, "truncate " + path_ + " after a failed write: "
+                        + errno_text(errno));
+    return err;
+  }
+  size_ += bytes.size();
+  dirty_ = true;
+  return caf::none;
+}
+
+void copy_file::roll_back_member() {
+  // The open member is lost; the copy goes back to the last member end.
+  compressor_.reset();
+  member_open_ = false;
+  member_src_bytes_ = 0;
+  if (::ftruncate(fd_, static_cast<off_t>(member_end_copy_)) != 0)
+    log::error(who, "truncate " + path_ + ": " + errno_text(errno));
+  size_ = member_end_copy_;
+  if (!segments_.empty())
+    segments_.back().src_end = member_end_src_;
+}
+
+caf::expected<uint64_t>
+copy_file::append(const source_key& key, const std::string& gen, const decision& d,
+                  std::string_view raw, std::string_view member,
+                  wire::compression member_comp, clock::time_point now) {
+  if (d.new_segment || segments_.empty())
+    if (auto err = start_segment(key, gen, d.new_segment ? d.src_base : 0))
+      return err;
+  if (raw.empty())
+    return uint64_t{0};
+  auto before = size_;
+  auto& seg = segments_.back();
+  if (out_ == wire::compression::none) {
+    if (auto err = write_copy(raw))
+      return err;
+    seg.src_end += raw.size();
+  } else if (mode_ != write_mode::recompress
+             || (!member_open_ && !member.empty() && member_comp == out_)) {
+    // One complete member per fragment: the received one when it fits.
+    std::string_view bytes = member;
+    if (member.empty() || member_comp != out_) {
+      auto packed = wire::compress(raw, out_, opts_.level);
+      if (!packed)
+        return std::move(packed.error());
+      scratch_ = std::move(*packed);
+      bytes = scratch_;
+    }
+    if (auto err = write_copy(bytes))
+      return err;
+    seg.src_end += raw.size();
+    member_end_src_ = seg.src_end;
+    member_end_copy_ = size_;
+    pending_checkpoint_ = true;
+    pending_src_end_ = seg.src_end;
+    pending_copy_size_ = size_;
+  } else {
+    if (!member_open_) {
+      if (!compressor_)
+        compressor_ = std::make_unique<wire::stream_compressor>(out_, opts_.level);
+      member_open_ = true;
+      member_opened_ = now;
+      member_src_bytes_ = 0;
+    }
+    scratch_.clear();
+    auto err = compressor_->write(raw, scratch_);
+    if (!err)
+      err = write_copy(scratch_);
+    if (err) {
+      roll_back_member();
+      return err;
+    }
+    seg.src_end += raw.size();
+    member_src_bytes_ += raw.size();
+    if (member_src_bytes_ >= opts_.buffer_bytes)
+      if (auto err2 = finish_member())
+        return err2;
+  }
+  last_write_ = now;
+  return size_ - before;
+}
+
+caf::error copy_file::finish_member() {
+  if (!member_open_)
+    return caf::none;
+  scratch_.clear();
+  auto err = compressor_->finish(scratch_);
+  if (!err)
+    err = write_copy(scratch_);
+  if (err) {
+    roll_back_member();
+    return err;
+  }
+  member_open_ = false;
+  member_src_bytes_ = 0;
+  auto& seg = segments_.back();
+  member_end_src_ = seg.src_end;
+  member_end_copy_ = size_;
+  pending_checkpoint_ = true;
+  pending_src_end_ = seg.src_end;
+  pending_copy_size_ = size_;
+  return caf::none;
+}
+
+caf::error copy_file::sync() {
+  if (fd_ < 0)
+    return caf::none;
+  if (out_ == wire::compression::none) {
+    if (!dirty_)
+      return caf::none;
+    if (auto err = datasync(fd_, "copy"))
+      return err;
+    dirty_ = false;
+    for (auto& s : segments_)
+      s.durable_end = s.src_end;
+  } else {
+    if (!pending_checkpoint_)
+      return caf::none;
+    if (auto err = datasync(fd_, "copy"))
+      return err;
+    if (!member_open_)
+      dirty_ = false;
+    if (auto err = journal_checkpoint())
+      return err;
+  }
+  if (journal_lines_ > opts_.compact_after)
+    return compact_journal();
+  return caf::none;
+}
+
+caf::error copy_file::compact_journal() {
+  // Header, the remembered segments, and for compressed copies each segment's
+  // durable end: the same recovery result in a few lines.
+  std::string text = seal(header_line());
+  size_t lines = 0;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const auto& s = segments_[i];
+    text += seal(segment_line(s));
+    if (out_ != wire::compression::none) {
+      uint64_t copy_end;
+      uint64_t src_end;
+      if (i + 1 < segments_.size()) {
+        copy_end = segments_[i + 1].copy_base;
+        src_end = s.src_end;
+      } else {
+        // The last segment: only what is journaled durable (an open or
+        // unsynced member is not).
+        src_end = s.durable_end;
+        copy_end = durable_copy_end_;
+      }
+      if (src_end != s.src_base) {
+        text += seal(member_line(src_end, copy_end));
+        ++lines;
+      }
+    }
+    ++lines;
+  }
+  auto tmp = journal_name_ + ".tmp";
+  int fd = ::openat(state_fd_, tmp.c_str(),
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return io_error("journal " + tmp, errno);
+  auto err = write_all(fd, text, tmp);
+  if (!err && ::fdatasync(fd) != 0)
+    err = io_error("fdatasync journal " + tmp, errno);
+  ::close(fd);
+  if (!err && ::renameat(state_fd_, tmp.c_str(), state_fd_, journal_name_.c_str()) != 0)
+    err = io_error("rename journal " + tmp, errno);
+  if (err) {
+    ::unlinkat(state_fd_, tmp.c_str(), 0);
+    return err;
+  }
+  ::fsync(state_fd_);
+  ++fsyncs_;
+  int jfd = ::openat(state_fd_, journal_name_.c_str(),
+                     O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (jfd < 0)
+    return io_error("journal " + journal_name_, errno);
+  if (journal_fd_ >= 0)
+    ::close(journal_fd_);
+  journal_fd_ = jfd;
+  journal_lines_ = lines;
+  return caf::none;
+}
+
+caf::error copy_file::close() {
+  caf::error result;
+  if (fd_ >= 0) {
+    result = finish_member();
+    if (!result)
+      result = sync();
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (journal_fd_ >= 0) {
+    ::close(journal_fd_);
+    journal_fd_ = -1;
+  }
+  return result;
+}
+
+} // namespace cc::tw

@@ -1,0 +1,229 @@
+// One destination copy and its bookkeeping (SPEC §8, §9; the acknowledged-
+// delivery protocol in docs/wire.md).
+//
+// Owns: the copy file's descriptor, its journal in the writer's state directory,
+// the segments that map source bytes (per source key and generation) to copy
+// offsets, and for compressed copies the member boundaries that are safe to
+// recover to. No actor and no messages: a worker (tailwriter_worker) drives it.
+//
+// Journal (one per copy, append-only lines, each with a checksum):
+//   H <version> <write mode> <out compression> <copy path> <identity>
+//   S <hostname> <st_dev> <st_ino> <filename> <gen> <src_base> <copy_base>
+//   M <src_end> <copy_size>      (compressed copies: a member ends here)
+// An S line is written and fdatasync'ed (after the copy's data) before the
+// first byte of its segment, so every copy byte after it belongs to it. An M
+// line is written after the data it covers was fdatasync'ed. Recovery:
+//   plain copies: the last S not beyond the copy's size owns every byte up to
+//     that size (bytes beyond the last sync are valid source bytes);
+//   compressed copies: truncate to the last S/M boundary not beyond the size.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "wire/codec.hpp"
+
+namespace cc::tw {
+
+/// `write-compressed`: no (plain bytes), keep (as received), yes (recompress).
+enum class write_mode { plain, keep, recompress };
+
+/// "", "no" -> plain; "keep"; "yes" -> recompress. Else config_invalid.
+caf::expected<write_mode> parse_write_mode(std::string_view text);
+/// "no", "keep", "yes".
+const char* to_string(write_mode m);
+
+/// Identifies a source file: the copy key of the protocol.
+struct source_key {
+  std::string hostname;
+  uint64_t st_dev = 0;
+  uint64_t st_ino = 0;
+  std::string filename;
+
+  /// "host:/path (dev 2049, ino 1234)" for log lines.
+  std::string str() const;
+};
+
+bool operator==(const source_key& x, const source_key& y);
+bool operator<(const source_key& x, const source_key& y);
+
+/// FNV-1a 64: stable across runs and builds (journal names depend on it).
+uint64_t fnv1a64(std::string_view bytes, uint64_t seed = 14695981039346656037ull);
+
+/// How copies are written; shared by every copy of one worker.
+struct copy_options {
+  write_mode mode = write_mode::plain;
+  wire::compression compression = wire::compression::gzip; // recompress output
+  int level = 6;
+  /// recompress: a member ends after this many source bytes.
+  uint64_t buffer_bytes = 1 << 20;
+  /// Segments remembered per copy (old generations are recognised as long as
+  /// they are among these).
+  size_t max_segments = 64;
+  /// Journal lines before the journal is compacted.
+  size_t compact_after = 1024;
+};
+
+/// Which copy a fragment goes to. `identity` is unique per copy; the journal
+/// file name is derived from it.
+struct copy_spec {
+  std::string identity;
+  std::string base_path;  // normalised, relative to dstdir, no suffix/extension
+  bool rotated = false;   // add rotated_suffix(first open) to the name
+  wire::compression out = wire::compression::none; // for a new copy
+};
+
+/// What to do with a fragment of `n` source bytes at `fpos`.
+struct decision {
+  enum kind_t { append, duplicate, gap } kind = append;
+  /// append: leading bytes the copy already holds (overlap), not to be written.
+  uint64_t skip = 0;
+  /// append: the bytes start a new segment at `src_base`.
+  bool new_segment = false;
+  uint64_t src_base = 0;
+  /// duplicate / gap: the end of the (key, gen) segment.
+  uint64_t src_end = 0;
+  /// gap, or an append after a gap (ack false): missing source bytes.
+  uint64_t gap_bytes = 0;
+};
+
+class copy_file {
+public:
+  using clock = std::chrono::steady_clock;
+
+  struct segment {
+    source_key key;
+    std::string gen;
+    uint64_t src_base = 0;
+    uint64_t src_end = 0;     // source offset reached (written, maybe not synced)
+    uint64_t copy_base = 0;   // copy offset of src_base
+    uint64_t durable_end = 0; // source offset up to which the bytes are durable
+  };
+
+  /// Finds the copy's journal in `state_fd` (by spec.identity) and recovers
+  /// the copy, or creates both (rotated copies get a fresh suffix of `now`).
+  static caf::expected<std::unique_ptr<copy_file>>
+  open(const copy_options& opts, int dstdir_fd, int state_fd,
+       const copy_spec& spec, std::time_t now);
+
+  ~copy_file();
+  copy_file(const copy_file&) = delete;
+  copy_file& operator=(const copy_file&) = delete;
+
+  /// The protocol's decision for a fragment of (key, gen) at `fpos` with `n`
+  /// source bytes; `ack` is the sender's ack flag (gaps are only written
+  /// without it).
+  decision decide(const source_key& key, const std::string& gen, uint64_t fpos,
+                  uint64_t n, bool ack) const;
+
+  /// Writes `raw` (source bytes, the overlap already cut off) as decided.
+  /// `member`, when not empty, is the same bytes as one complete compressed
+  /// stream in `member_comp` (what was received): a compressed copy in that
+  /// compression appends it as is instead of compressing again. Returns the
+  /// bytes appended to the copy file.
+  caf::expected<uint64_t> append(const source_key& key, const std::string& gen,
+                                 const decision& d, std::string_view raw,
+                                 std::string_view member,
+                                 wire::compression member_comp, clock::time_point now);
+
+  /// Starts a segment of (key, gen) at `src_base` without writing bytes
+  /// (a refused fragment leaves a hole the sender will not fill).
+  caf::error skip_to(const source_key& key, const std::string& gen,
+                     uint64_t src_base);
+
+  /// Ends the open compressed member (recompress copies), so its bytes become
+  /// durable at the next sync.
+  caf::error finish_member();
+
+  /// fdatasync's the data (and the journal for compressed copies) when
+  /// something changed; afterwards durable_end is current for every segment.
+  caf::error sync();
+
+  /// finish_member + sync + close descriptors. Idempotent.
+  caf::error close();
+
+  /// Whether sync() has something to make durable.
+  bool needs_sync() const;
+  /// fdatasync calls made since the last call (for the fsyncs counter).
+  int64_t take_fsyncs();
+
+  /// The last segment of (key, gen), or nullptr.
+  const segment* find(const source_key& key, const std::string& gen) const;
+
+  const std::string& path() const { return path_; }
+  const std::string& identity() const { return identity_; }
+  wire::compression out() const { return out_; }
+  uint64_t size() const { return size_; }
+  const std::vector<segment>& segments() const { return segments_; }
+  bool member_open() const { return member_open_; }
+  clock::time_point last_write() const { return last_write_; }
+  clock::time_point member_opened() const { return member_opened_; }
+  /// Journal lines written since it was opened or compacted.
+  size_t journal_lines() const { return journal_lines_; }
+
+private:
+  copy_file() = default;
+
+  caf::error recover(const std::string& journal_text);
+  caf::error start_segment(const source_key& key, const std::string& gen,
+                           uint64_t src_base);
+  caf::error write_copy(std::string_view bytes);
+  caf::error append_journal(const std::string& line);
+  caf::error compact_journal();
+  caf::error journal_checkpoint();
+  caf::error datasync(int fd, const char* what);
+  void roll_back_member();
+  void trim_segments();
+  std::string header_line() const;
+
+  copy_options opts_;
+  int dstdir_fd_ = -1;
+  int state_fd_ = -1;
+  int fd_ = -1;
+  int journal_fd_ = -1;
+  std::string identity_;
+  std::string journal_name_;
+  std::string path_;
+  wire::compression out_ = wire::compression::none;
+  write_mode mode_ = write_mode::plain;
+  uint64_t size_ = 0;
+  std::vector<segment> segments_;
+  bool dirty_ = false;
+  // Compressed copies: the member end (src_end, copy size) not yet journaled.
+  bool pending_checkpoint_ = false;
+  uint64_t pending_src_end_ = 0;
+  uint64_t pending_copy_size_ = 0;
+  // Compressed copies: the last member end of the last segment (journaled or
+  // pending); a failed write rolls back to it.
+  uint64_t member_end_src_ = 0;
+  uint64_t member_end_copy_ = 0;
+  // Compressed copies: the copy size at the last journaled boundary.
+  uint64_t durable_copy_end_ = 0;
+  int64_t fsyncs_ = 0;
+  // recompress copies: the open member.
+  std::unique_ptr<wire::stream_compressor> compressor_;
+  bool member_open_ = false;
+  uint64_t member_src_bytes_ = 0;
+  clock::time_point member_opened_{};
+  clock::time_point last_write_{};
+  size_t journal_lines_ = 0;
+  std::string scratch_;
+};
+
+// -- journal line codec (exposed for tests) -----------------------------------
+
+/// Percent-escapes everything but [A-Za-z0-9._/:@+-]; prefixed with '=' so an
+/// empty string is "=".
+std::string journal_escape(std::string_view text);
+/// Inverse of journal_escape; nullopt-like empty expected on malformed input.
+caf::expected<std::string> journal_unescape(std::string_view text);
+
+} // namespace cc::tw

@@ -1,0 +1,80 @@
+// Destination naming and path safety for the tailwriter (SPEC §8).
+//
+// Owns: turning a fragment's (hostname, filename) into a copy path relative to
+// dstdir (dstmask expansion, sanitising, lexical normalisation, refusal of
+// anything that escapes dstdir or reaches the writer's own state directory),
+// the rotated-mode suffix, and opening paths beneath a directory descriptor
+// without ever following a symbolic link (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS, or a component-wise O_NOFOLLOW walk when the kernel has
+// no openat2). No actor, no messages: plain functions the workers call.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace cc::tw {
+
+/// `%(hostname)s/%(filename)s` with host-subdirs, else `%(hostname)s--%(filename)s`.
+std::string default_dstmask(bool host_subdirs);
+
+/// Checks that `mask` uses only %(hostname)s, %(filename)s, %(filepath)s and
+/// %%; errc::config_invalid naming the bad placeholder otherwise.
+caf::error validate_dstmask(std::string_view mask);
+
+/// Fills `mask` for one source file: `/` in the hostname becomes `_`, `\` in the
+/// path becomes `/`; %(filename)s is the base name, %(filepath)s the whole
+/// path. The result is not yet checked: see normalize_destination().
+std::string expand_dstmask(std::string_view mask, std::string_view hostname,
+                           std::string_view filename);
+
+/// Lexically normalises `path` as a path relative to dstdir: empty and "."
+/// components vanish, ".." removes the previous one. Refused with
+/// errc::path_refused (context names the path and why) when `path` is
+/// absolute, contains a NUL byte, climbs above dstdir, names dstdir itself or
+/// ends in a directory ("x/"), or lies at or under `reserved` (the state
+/// directory's path relative to dstdir when it is inside dstdir; empty: none).
+caf::expected<std::string> normalize_destination(std::string_view path,
+                                                 std::string_view reserved = {});
+
+/// `.%Y-%m-%d_%H-%M-%S` of `t` in local time, as the original's
+/// datetime.today().strftime(...) writes it.
+std::string rotated_suffix(std::time_t t);
+
+/// The path of `dir` relative to `base` when `dir` is `base` or inside it
+/// (lexically, both absolute and normalised by the caller); else empty.
+std::string relative_inside(std::string_view base, std::string_view dir);
+
+/// Result of open_beneath: the descriptor and whether the file was created.
+struct opened_file {
+  int fd = -1;
+  bool created = false;
+};
+
+/// Opens the regular file `rel` (a normalised relative path) beneath the
+/// directory `dirfd` with `flags` (O_WRONLY, O_RDWR, ... ; O_CREAT allowed)
+/// without following a symlink in any component, creating missing parent
+/// directories (0755) when O_CREAT is given. A file or directory created
+/// here has its parent directory fsync'ed, so its name survives a crash.
+/// Refused (errc::path_refused) when a component is a symlink, a component
+/// that must be a directory is not one, the target is not a regular file, or
+/// it has more than one hard link; other failures are errc::io with the path
+/// and strerror. Never blocks on a FIFO.
+caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
+                                        int flags, mode_t mode = 0644);
+
+/// Test hook: false makes open_beneath behave as on a kernel without openat2
+/// (the component-wise walk). Process-wide.
+void set_openat2_enabled(bool enabled);
+bool openat2_enabled();
+
+/// errno text, for error contexts.
+std::string errno_text(int err);
+
+} // namespace cc::tw
