@@ -1,0 +1,271 @@
+// The jobmgr actor; the contract is in jobmgr.hpp.
+#include "actors/jobmgr.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <caf/actor_clock.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/logger.hpp"
+#include "actors/spawn.hpp"
+#include "actors/tailer.hpp"
+#include "config/error.hpp"
+#include "wire/message.hpp"
+
+namespace cc {
+
+namespace {
+
+using ms = std::chrono::milliseconds;
+
+ms seconds_to_ms(double s) {
+  return ms{static_cast<int64_t>(std::max(0.0, s) * 1000.0)};
+}
+
+std::string seconds_text(ms x) {
+  auto s = std::to_string(static_cast<double>(x.count()) / 1000.0);
+  // "5.000000" -> "5", "0.500000" -> "0.5"
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.')
+    s.pop_back();
+  return s + " s";
+}
+
+struct daemon_child {
+  std::string section;
+  caf::actor actor;       // empty while stopped or waiting for a restart
+  int starts = 0;         // since the last reset
+  caf::actor_clock::time_point last_start;
+  bool restart_pending = false;
+};
+
+struct jobmgr_state {
+  static inline const char* name = "jobmgr";
+
+  caf::stateful_actor<jobmgr_state>* self;
+  jobmgr_options opts;
+  daemon_factory factory;
+  std::vector<daemon_child> children;
+  bool stopping = false;
+  caf::error stop_reason;
+  counters stats{{"starts", 0}, {"restarts", 0}, {"failures", 0}};
+
+  explicit jobmgr_state(caf::stateful_actor<jobmgr_state>* ptr) : self(ptr) {
+  }
+
+  /// Children still alive when the jobmgr itself ends (killed, or the stop
+  /// timeout passed) are told to stop too: none outlives its supervisor.
+  ~jobmgr_state() {
+    for (auto& c : children)
+      if (c.actor)
+        caf::anon_send_exit(c.actor, caf::exit_reason::user_shutdown);
+  }
+
+  const std::string& who() const { return opts.name; }
+
+  daemon_child* find(const caf::actor_addr& addr) {
+    for (auto& c : children)
+      if (c.actor && c.actor.address() == addr)
+        return &c;
+    return nullptr;
+  }
+
+  daemon_child* find(const std::string& section) {
+    for (auto& c : children)
+      if (c.section == section)
+        return &c;
+    return nullptr;
+  }
+
+  void start(daemon_child& c) {
+    c.restart_pending = false;
+    ++c.starts;
+    c.last_start = self->clock().now();
+    stats["starts"] += 1;
+    auto a = factory(c.section);
+    if (!a) {
+      log::error(who(), "cannot start " + c.section + ": " + describe(a.error()));
+      stats["failures"] += 1;
+      schedule_restart(c);
+      return;
+    }
+    c.actor = std::move(*a);
+    self->monitor(c.actor);
+    log::info(who(), "started " + c.section + " (start " +
+                       std::to_string(c.starts) + ")");
+  }
+
+  void schedule_restart(daemon_child& c) {
+    auto healthy = self->clock().now() - c.last_start;
+    if (healthy >= opts.reset && c.starts > 1) {
+      log::info(who(), c.section + " ran for " +
+                         seconds_text(std::chrono::duration_cast<ms>(healthy)) +
+                         ": start count reset");
+      c.starts = 1;
+    }
+    auto delay = restart_delay(opts, c.starts);
+    log::info(who(), "restarting " + c.section + " in " + seconds_text(delay));
+    c.restart_pending = true;
+    if (delay.count() == 0)
+      self->send(self, restart_atom::value, c.section);
+    else
+      self->delayed_send(self, delay, restart_atom::value, c.section);
+  }
+
+  void on_down(const caf::down_msg& msg) {
+    auto* c = find(msg.source);
+    if (c == nullptr)
+      return;
+    c->actor = nullptr;
+    if (stopping) {
+      log::info(who(), c->section + " stopped");
+      if (running() == 0)
+        self->quit(stop_reason);
+      return;
+    }
+    stats["failures"] += 1;
+    log::warning(who(), c->section + " failed: " + describe(msg.reason));
+    schedule_restart(*c);
+  }
+
+  void on_restart(const std::string& section) {
+    auto* c = find(section);
+    if (stopping || c == nullptr || !c->restart_pending)
+      return;
+    stats["restarts"] += 1;
+    start(*c);
+  }
+
+  void on_exit(const caf::exit_msg& msg) {
+    if (stopping)
+      return;
+    stopping = true;
+    stop_reason = msg.reason;
+    log::info(who(), "stopping " + std::to_string(running()) + " daemon(s)");
+    for (auto& c : children) {
+      c.restart_pending = false;
+      if (c.actor)
+        self->send_exit(c.actor, msg.reason);
+    }
+    if (running() == 0) {
+      self->quit(stop_reason);
+      return;
+    }
+    self->delayed_send(self, opts.stop_timeout, drain_atom::value);
+  }
+
+  void on_stop_timeout() {
+    log::warning(who(), std::to_string(running()) +
+                          " daemon(s) did not stop within " +
+                          seconds_text(opts.stop_timeout) + "; leaving anyway");
+    self->quit(stop_reason);
+  }
+
+  size_t running() const {
+    return static_cast<size_t>(
+      std::count_if(children.begin(), children.end(),
+                    [](const daemon_child& c) { return c.actor != nullptr; }));
+  }
+
+  counters snapshot() const {
+    auto out = stats;
+    out["daemons"] = static_cast<int64_t>(children.size());
+    out["running"] = static_cast<int64_t>(running());
+    return out;
+  }
+};
+
+caf::behavior jobmgr_actor(caf::stateful_actor<jobmgr_state>* self,
+                           jobmgr_options opts, std::vector<std::string> daemons,
+                           daemon_factory factory) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.factory = std::move(factory);
+  for (auto& name : daemons) {
+    daemon_child c;
+    c.section = std::move(name);
+    st.children.push_back(std::move(c));
+  }
+  self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
+  self->set_exit_handler([self](caf::exit_msg& msg) { self->state.on_exit(msg); });
+  for (auto& c : st.children)
+    st.start(c);
+  return {
+    [self](dispatch_atom, const wire::cc_message& msg) {
+      log::debug(self->state.who(), "message " + msg.type);
+      return caf::ok_atom::value;
+    },
+    [self](restart_atom, const std::string& section) {
+      self->state.on_restart(section);
+    },
+    [self](drain_atom) {
+      if (self->state.stopping)
+        self->state.on_stop_timeout();
+    },
+    [self](stats_atom) { return self->state.snapshot(); },
+  };
+}
+
+} // namespace
+
+std::chrono::milliseconds restart_delay(const jobmgr_options& opts, int starts) {
+  auto n = std::max(starts, 1) - 1;
+  auto delay = opts.formula_a + opts.formula_b * n;
+  if (opts.formula_cap.count() > 0 && delay > opts.formula_cap)
+    delay = opts.formula_cap;
+  return delay;
+}
+
+jobmgr_options make_jobmgr_options(const config::section& sec) {
+  jobmgr_options o;
+  o.formula_a = seconds_to_ms(sec.seconds("watchdog-formula-a"));
+  o.formula_b = sec.has("watchdog-formula-b")
+                  ? seconds_to_ms(sec.seconds("watchdog-formula-b"))
+                  : ms{5000};
+  o.formula_cap = seconds_to_ms(sec.seconds("watchdog-formula-cap"));
+  o.reset = sec.has("watchdog-reset")
+              ? seconds_to_ms(sec.seconds("watchdog-reset"))
+              : ms{3600 * 1000};
+  o.name = sec.name;
+  return o;
+}
+
+caf::actor spawn_jobmgr_with(caf::actor_system& sys, jobmgr_options opts,
+                             std::vector<std::string> daemons,
+                             daemon_factory factory) {
+  return sys.spawn(jobmgr_actor, std::move(opts), std::move(daemons),
+                   std::move(factory));
+}
+
+caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
+  // The daemon sections are copied: the jobmgr restarts children long after
+  // the configuration that main loaded may be gone (reload).
+  auto cfg = std::make_shared<const config::server_config>(ctx.cfg);
+  auto* sys = &ctx.sys;
+  auto router = ctx.router;
+  daemon_factory factory =
+    [cfg, sys, router](const std::string& name) -> caf::expected<caf::actor> {
+    auto i = cfg->daemons.find(name);
+    if (i == cfg->daemons.end())
+      return make_error(errc::config_invalid,
+                        "no daemon section [" + name + "] in " + cfg->file);
+    const auto& sec = i->second;
+    if (sec.kind != "logtail")
+      return make_error(errc::config_invalid,
+                        cfg->file + ":" + name + ": unknown daemon kind " +
+                          sec.kind);
+    auto opts = make_tailer_options(sec);
+    if (!opts)
+      return opts.error();
+    return spawn_tailer_actor(*sys, std::move(*opts), router);
+  };
+  return spawn_jobmgr_with(ctx.sys, make_jobmgr_options(sec),
+                           sec.list("daemons"), std::move(factory));
+}
+
+} // namespace cc

@@ -1,0 +1,60 @@
+// The jobmgr (handler kind jobmgr, SPEC §5): spawns every daemon section of
+// its `daemons` list as a monitored child and restarts a child that fails,
+// after watchdog-formula-a + watchdog-formula-b * (starts - 1) seconds
+// (capped by watchdog-formula-cap unless 0); the start count goes back to 1
+// once a child has run for watchdog-reset seconds.
+//
+// Owns: its children (daemon actors, e.g. tailers).
+// Takes:  (dispatch_atom, cc_message)  job.* messages routed to it: logged at
+//                                      debug, answered ok_atom
+//         (restart_atom, section)      internal: the restart delay passed
+//         (stats_atom)                 -> counters (daemons, running, starts,
+//                                         restarts, failures)
+//         exit message                 stops every child with the same reason,
+//                                      waits (bounded) for their down messages,
+//                                      then quits; no restarts after that.
+// Time is read from the actor clock, so tests drive it in virtual time.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "config/config.hpp"
+
+namespace cc {
+
+struct jobmgr_options {
+  std::chrono::milliseconds formula_a{0};
+  std::chrono::milliseconds formula_b{5000};
+  std::chrono::milliseconds formula_cap{0};  // 0: no cap
+  std::chrono::milliseconds reset{3600 * 1000};
+  /// How long a shutdown waits for children to stop before quitting anyway.
+  std::chrono::milliseconds stop_timeout{5000};
+  std::string name = "jobmgr";  // for log lines
+};
+
+/// The delay before the next start of a daemon that has been started
+/// `starts` times (starts >= 1).
+std::chrono::milliseconds restart_delay(const jobmgr_options& opts, int starts);
+
+/// Reads the watchdog options of a jobmgr section.
+jobmgr_options make_jobmgr_options(const config::section& sec);
+
+/// Builds the actor of daemon section `section`; errors count as failures
+/// (logged, retried with the same back-off).
+using daemon_factory =
+  std::function<caf::expected<caf::actor>(const std::string& section)>;
+
+/// A jobmgr supervising `daemons` built by `factory` (tests pass small
+/// actors that fail on demand).
+caf::actor spawn_jobmgr_with(caf::actor_system& sys, jobmgr_options opts,
+                             std::vector<std::string> daemons,
+                             daemon_factory factory);
+
+} // namespace cc

@@ -1,0 +1,1086 @@
+// The tailer actor; the contract is in tailer.hpp, the protocol in SPEC §6, §9.
+//
+// Offsets of the open source (all source-file offsets):
+//   acked <= sent <= sent + buffered() == read_pos
+//   [acked, sent)     sent, waiting for an ack (ack = no: for the router's ok)
+//   [sent, read_pos)  read into the buffer, not yet sent
+// The .save file always holds `acked`, so after a crash or restart the tailer
+// resends from the oldest byte a writer has not confirmed; the writer drops
+// what it already holds. The window (read_pos - acked) bounds memory: when it
+// is full the tailer stops reading and the file is the buffer.
+#include "actors/tailer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/file_watch.hpp"
+#include "actors/log_files.hpp"
+#include "actors/logger.hpp"
+#include "actors/position.hpp"
+#include "actors/spawn.hpp"
+#include "config/error.hpp"
+#include "wire/base64.hpp"
+#include "wire/bodies.hpp"
+#include "wire/message.hpp"
+
+namespace cc {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+constexpr uint64_t read_chunk_bytes = 1 << 20;
+constexpr uint64_t min_compressed_fragment = 64 * 1024;
+
+ms to_ms(double seconds, ms floor) {
+  auto x = ms{static_cast<int64_t>(seconds * 1000.0)};
+  return std::max(x, floor);
+}
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+/// The open source file: one generation of one file.
+struct source_file {
+  std::string path;   // where the bytes are read (a rotated-away name, maybe)
+  std::string label;  // `filename` in fragments and in the .save file
+  int fd = -1;
+  tail::file_id id;   // dev/ino when opened
+  std::string gen;
+  tail::fingerprint fp;
+  uint64_t acked = 0;
+  uint64_t sent = 0;
+  std::string buf;    // bytes [sent, read_pos) start at buf[head]
+  size_t head = 0;
+  bool at_eof = false;
+  steady::time_point last_growth;
+  int probes_left = 0;
+  steady::time_point next_probe;
+  bool switching = false;  // a newer file waits: flush everything, then switch
+
+  size_t buffered() const { return buf.size() - head; }
+  uint64_t read_pos() const { return sent + buffered(); }
+  std::string_view pending() const {
+    return std::string_view{buf}.substr(head);
+  }
+};
+
+struct tailer_state {
+  static inline const char* name = "tailer";
+
+  caf::stateful_actor<tailer_state>* self;
+  tailer_options opts;
+  caf::actor router;
+  std::unique_ptr<tail::file_watch> watch;
+  bool watch_failed_logged = false;
+  std::optional<source_file> src;
+  /// Classic: while no file is open, the next file is the first whose name
+  /// sorts after this one ("" = any). Such a file is read from 0.
+  std::string wait_after;
+
+  std::vector<std::string> listing;  // classic: logdir/logmask, sorted
+  steady::time_point last_listing;
+  bool listing_valid = false;
+
+  int outstanding = 0;       // dispatch requests without answer
+  uint64_t epoch = 0;        // bumped on every rewind: stale answers are ignored
+  steady::time_point retry_until;
+  bool send_failing = false; // logged once per failure episode
+  steady::time_point last_ack_progress;
+  std::optional<uint64_t> gap_target;  // rewound here on a gap ack already
+  bool save_failing = false;
+  bool failed = false;        // quit with an error; do no more work
+  /// Acks can arrive hundreds of times a second: the .save file is replaced
+  /// at most once per save_interval (a crash resends at most that much; the
+  /// writer drops what it holds), and always on open, switch and exit.
+  static constexpr ms save_interval{50};
+  bool save_dirty = false;
+  steady::time_point last_save;
+  std::optional<steady::time_point> timer_at;  // pending flush_atom
+  std::map<std::string, bool> open_failed;     // paths whose open error is logged
+
+  counters stats{{"bytes_read", 0},    {"fragments_sent", 0},
+                 {"bytes_sent", 0},    {"acked_bytes", 0},
+                 {"resends", 0},       {"gaps_reported", 0},
+                 {"files_switched", 0}, {"skipped_bytes", 0},
+                 {"send_errors", 0},   {"refused", 0},
+                 {"generations", 0},   {"stale_acks", 0}};
+
+  explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {
+  }
+
+  ~tailer_state() {
+    watch.reset();
+    if (save_dirty)
+      save();
+    close_source();
+  }
+
+  const std::string& who() const { return opts.job_name; }
+
+  steady::time_point now() const { return steady::now(); }
+
+  // -- start-up ---------------------------------------------------------------
+
+  void start() {
+    log::info(who(), "watching " +
+                       (opts.op == tailer_options::mode::classic
+                          ? tail::join_path(opts.logdir, opts.logmask)
+                          : opts.rotated_path()) +
+                       ", positions in " + opts.save_file);
+    ensure_watch();
+    auto saved = tail::load_position(opts.save_file);
+    if (!saved) {
+      log::error(who(), describe(saved.error()) +
+                          "; starting at the end of the newest file");
+      start_fresh();
+    } else if (!*saved) {
+      start_fresh();
+    } else {
+      resume(**saved);
+    }
+    if (src && opts.lag_max_bytes > 0)
+      apply_lag_limit();
+  }
+
+  /// No saved position: tail -f on the newest file that exists now.
+  void start_fresh() {
+    auto newest = newest_file();
+    if (!newest) {
+      log::info(who(), "no log file yet; the first one is read from its start");
+      return;
+    }
+    auto id = tail::stat_file(*newest);
+    if (!id || !*id)
+      return;
+    open_source(*newest, label_for(*newest), (*id)->size, tail::new_gen(),
+                "new position at the end (tail -f)");
+  }
+
+  std::string label_for(const std::string& path) const {
+    return opts.op == tailer_options::mode::rotated ? opts.rotated_path() : path;
+  }
+
+  /// Classic: the saved name, even when the generation was found renamed, so
+  /// the writer's copy key stays the same. Rotated: always logdir/logname.
+  std::string label_for_saved(const tail::position& pos) const {
+    return opts.op == tailer_options::mode::rotated ? opts.rotated_path()
+                                                    : pos.filename;
+  }
+
+  std::optional<std::string> newest_file() {
+    if (opts.op == tailer_options::mode::rotated) {
+      auto id = tail::stat_file(opts.rotated_path());
+      if (id && *id)
+        return opts.rotated_path();
+      return std::nullopt;
+    }
+    refresh_listing(true);
+    if (listing.empty())
+      return std::nullopt;
+    return listing.back();
+  }
+
+  /// Resumes at a saved position: the same generation if it still exists
+  /// (by name, or by inode after a rotation), else the next file from 0.
+  void resume(const tail::position& pos) {
+    auto where = locate_saved(pos);
+    if (where) {
+      open_source(*where, label_for_saved(pos), pos.offset,
+                  pos.gen.empty() ? tail::new_gen() : pos.gen,
+                  "resuming saved position");
+      if (src && *where != pos.filename)
+        log::info(who(), "saved generation of " + pos.filename +
+                           " was rotated to " + *where + "; finishing it first");
+      if (src && !pos.has_identity)
+        save();  // upgrade an original-format .save file
+      return;
+    }
+    // The saved generation is gone or changed: continue after it, from 0.
+    if (opts.op == tailer_options::mode::rotated) {
+      if (auto id = tail::stat_file(opts.rotated_path()); id && *id)
+        open_source(opts.rotated_path(), opts.rotated_path(), 0, tail::new_gen(),
+                    "saved generation gone, reading the current file from 0");
+      return;
+    }
+    auto id = tail::stat_file(pos.filename);
+    if (id && *id) {
+      open_source(pos.filename, pos.filename, 0, tail::new_gen(),
+                  "file changed while stopped, reading it from 0");
+      return;
+    }
+    wait_after = pos.filename;
+    refresh_listing(true);
+    if (auto next = tail::next_after(listing, wait_after))
+      open_source(*next, *next, 0, tail::new_gen(),
+                  "saved file gone, continuing with the next file");
+    else
+      log::warning(who(), "saved file " + pos.filename +
+                            " is gone; waiting for a newer file");
+  }
+
+  /// The path holding the saved generation, checked by inode, size and
+  /// fingerprint; nullopt if that generation no longer exists.
+  std::optional<std::string> locate_saved(const tail::position& pos) {
+    std::vector<std::string> candidates{pos.filename};
+    if (opts.op == tailer_options::mode::rotated &&
+        pos.filename != opts.rotated_path())
+      candidates.push_back(opts.rotated_path());
+    for (const auto& path : candidates) {
+      auto id = tail::stat_file(path);
+      if (!id || !*id)
+        continue;
+      if (pos.has_identity &&
+          !(*id)->same_file(tail::file_id{pos.st_dev, pos.st_ino, 0}))
+        continue;
+      if (same_content(path, pos, (*id)->size))
+        return path;
+    }
+    if (!pos.has_identity)
+      return std::nullopt;
+    auto found = tail::find_by_inode(opts.logdir, pos.st_dev, pos.st_ino);
+    if (!found) {
+      log::warning(who(), describe(found.error()));
+      return std::nullopt;
+    }
+    if (*found) {
+      auto id = tail::stat_file(**found);
+      if (id && *id && same_content(**found, pos, (*id)->size))
+        return *found;
+    }
+    return std::nullopt;
+  }
+
+  bool same_content(const std::string& path, const tail::position& pos,
+                    uint64_t size) {
+    if (size < pos.offset) {
+      log::warning(who(), path + " is shorter (" + std::to_string(size) +
+                            ") than the saved position " +
+                            std::to_string(pos.offset) + ": a new generation");
+      return false;
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return false;
+    auto ok = tail::fingerprint_matches(fd, path, pos.fp);
+    ::close(fd);
+    if (ok && !*ok)
+      log::warning(who(), path + ": first bytes differ from the saved "
+                                 "fingerprint: a new generation");
+    return ok && *ok;
+  }
+
+  /// After a restart: if the saved position lags the newest data by more
+  /// than lag-max-bytes, skip to the end of the newest file (new gen).
+  void apply_lag_limit() {
+    auto lag = lag_bytes();
+    if (lag <= opts.lag_max_bytes)
+      return;
+    auto newest = newest_file();
+    if (!newest)
+      return;
+    auto id = tail::stat_file(*newest);
+    if (!id || !*id)
+      return;
+    log::warning(who(), "lagging " + std::to_string(lag) +
+                          " bytes behind (lag-max-bytes " +
+                          std::to_string(opts.lag_max_bytes) +
+                          "): skipping them, continuing at the end of " + *newest);
+    stats["skipped_bytes"] += static_cast<int64_t>(lag);
+    close_source();
+    open_source(*newest, label_for(*newest), (*id)->size, tail::new_gen(),
+                "position after skipping");
+  }
+
+  // -- sources ---------------------------------------------------------------
+
+  void close_source() {
+    if (src && save_dirty)
+      save();
+    if (src && src->fd >= 0)
+      ::close(src->fd);
+    src.reset();
+  }
+
+  /// Opens `path` at `offset` as generation `gen` and persists the position
+  /// at once, so a crash before the first ack resumes here.
+  bool open_source(const std::string& path, const std::string& label,
+                   uint64_t offset, std::string gen, const std::string& why) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT && !open_failed[path]) {
+        open_failed[path] = true;
+        log::error(who(), errno_text("open", path));
+      }
+      return false;
+    }
+    open_failed.erase(path);
+    auto id = tail::stat_fd(fd, path);
+    auto fp = tail::read_fingerprint(fd, path);
+    if (!id || !fp) {
+      log::error(who(), describe(!id ? id.error() : fp.error()));
+      ::close(fd);
+      return false;
+    }
+    close_source();
+    source_file s;
+    s.path = path;
+    s.label = label;
+    s.fd = fd;
+    s.id = *id;
+    s.gen = std::move(gen);
+    s.fp = *fp;
+    s.acked = s.sent = offset;
+    s.last_growth = now();
+    s.probes_left = opts.probes;
+    src = std::move(s);
+    ++epoch;
+    gap_target.reset();
+    wait_after.clear();
+    if (watch)
+      watch->watch_file(path);
+    log::info(who(), "tailing " + path +
+                       (label != path ? " (as " + label + ")" : "") + " from " +
+                       std::to_string(offset) + ", gen " + src->gen + ": " + why);
+    save();
+    return true;
+  }
+
+  /// Truncation (copytruncate) or new first bytes under the same inode:
+  /// the same file becomes a new generation, read from 0.
+  void new_generation(const std::string& why) {
+    auto& s = *src;
+    log::warning(who(), s.path + ": " + why + "; new generation from 0");
+    s.gen = tail::new_gen();
+    s.acked = s.sent = 0;
+    s.buf.clear();
+    s.head = 0;
+    s.at_eof = false;
+    s.switching = false;
+    s.probes_left = opts.probes;
+    if (auto fp = tail::read_fingerprint(s.fd, s.path))
+      s.fp = *fp;
+    ++epoch;
+    gap_target.reset();
+    stats["generations"] += 1;
+    save();
+  }
+
+  /// Checks that the open file is still the generation we follow.
+  /// Returns false when the source was dropped.
+  bool verify_generation() {
+    auto& s = *src;
+    auto id = tail::stat_fd(s.fd, s.path);
+    if (!id) {
+      fail(id.error());
+      return false;
+    }
+    if (id->size < s.read_pos()) {
+      new_generation("truncated from " + std::to_string(s.read_pos()) + " to " +
+                     std::to_string(id->size) + " bytes");
+      return true;
+    }
+    auto same = tail::fingerprint_matches(s.fd, s.path, s.fp);
+    if (!same) {
+      fail(same.error());
+      return false;
+    }
+    if (!*same) {
+      new_generation("first bytes changed");
+      return true;
+    }
+    // Grow a short fingerprint as the file grows (its prefix just matched).
+    if (s.fp.length < tail::fingerprint_max_bytes && id->size > s.fp.length)
+      if (auto fp = tail::read_fingerprint(s.fd, s.path))
+        s.fp = *fp;
+    return true;
+  }
+
+  /// The file to follow once the current one is exhausted, if one exists.
+  std::optional<std::string> newer_source() {
+    auto& s = *src;
+    if (opts.op == tailer_options::mode::rotated) {
+      auto id = tail::stat_file(opts.rotated_path());
+      if (id && *id && !(*id)->same_file(s.id))
+        return opts.rotated_path();
+      return std::nullopt;
+    }
+    // The name we follow now holds another file (deleted and re-created).
+    auto id = tail::stat_file(s.label);
+    if (id && *id && !(*id)->same_file(s.id))
+      return s.label;
+    refresh_listing(false);
+    return tail::next_after(listing, s.label);
+  }
+
+  void refresh_listing(bool force) {
+    bool changed = !watch || watch->take_dir_changed();
+    if (!force && listing_valid && !changed &&
+        now() - last_listing < opts.poll_interval)
+      return;
+    auto files = tail::list_log_files(opts.logdir, opts.logmask);
+    if (!files) {
+      log::warning(who(), describe(files.error()));
+      return;
+    }
+    listing = std::move(*files);
+    listing_valid = true;
+    last_listing = now();
+  }
+
+  /// Opens the first file to follow while none is open (read from 0).
+  void pick_waiting() {
+    if (opts.op == tailer_options::mode::rotated) {
+      auto id = tail::stat_file(opts.rotated_path());
+      if (id && *id)
+        open_source(opts.rotated_path(), opts.rotated_path(), 0, tail::new_gen(),
+                    "file appeared");
+      return;
+    }
+    refresh_listing(false);
+    if (auto next = tail::next_after(listing, wait_after))
+      open_source(*next, *next, 0, tail::new_gen(), "file appeared");
+  }
+
+  void switch_to(const std::string& path) {
+    auto old = src->path;
+    stats["files_switched"] += 1;
+    log::info(who(), "finished " + old + " at " + std::to_string(src->acked));
+    auto label = label_for(path);
+    close_source();
+    if (!open_source(path, label, 0, tail::new_gen(), "next file")) {
+      // Vanished between listing and open: look again later.
+      wait_after = opts.op == tailer_options::mode::classic ? old : "";
+    }
+  }
+
+  // -- reading and sending ------------------------------------------------------
+
+  uint64_t window() const {
+    return std::max(opts.ack_window, opts.fragment_bytes);
+  }
+
+  bool can_read() const {
+    return src && src->read_pos() - src->acked < window();
+  }
+
+  /// Reads one block; returns the byte count (0 at end of file).
+  caf::expected<size_t> read_block() {
+    auto& s = *src;
+    auto want = std::min<uint64_t>(read_chunk_bytes,
+                                   window() - (s.read_pos() - s.acked));
+    if (s.head > 0 && s.head >= s.buf.size() / 2) {
+      s.buf.erase(0, s.head);
+      s.head = 0;
+    }
+    auto old = s.buf.size();
+    s.buf.resize(old + want);
+    ssize_t n;
+    do {
+      n = ::pread(s.fd, s.buf.data() + old, want,
+                  static_cast<off_t>(s.read_pos()));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      s.buf.resize(old);
+      return make_error(errc::io, errno_text("read", s.path));
+    }
+    s.buf.resize(old + static_cast<size_t>(n));
+    if (n > 0) {
+      s.last_growth = now();
+      stats["bytes_read"] += n;
+    }
+    s.at_eof = static_cast<uint64_t>(n) < want;
+    return static_cast<size_t>(n);
+  }
+
+  /// Whether a partial line (text) or a short compressed buffer goes now.
+  bool flush_all() const {
+    const auto& s = *src;
+    return s.switching ||
+           (s.buffered() > 0 && now() - s.last_growth >= opts.idle_flush);
+  }
+
+  /// How many buffered bytes form the next fragment now (0: wait).
+  size_t fragment_length() const {
+    const auto& s = *src;
+    auto data = s.pending();
+    auto cap = std::min<size_t>(data.size(), opts.fragment_bytes);
+    auto view = data.substr(0, cap);
+    bool full = data.size() >= opts.fragment_bytes;
+    if (opts.fragment_lines > 0) {
+      size_t pos = 0;
+      int64_t lines = 0;
+      while (lines < opts.fragment_lines) {
+        auto nl = view.find('\n', pos);
+        if (nl == std::string_view::npos)
+          break;
+        pos = nl + 1;
+        ++lines;
+      }
+      if (lines == opts.fragment_lines) {
+        view = view.substr(0, pos);
+        full = true;
+      }
+    }
+    bool force = flush_all();
+    size_t n = view.size();
+    if (!opts.binary) {
+      auto nl = view.rfind('\n');
+      if (nl != std::string_view::npos)
+        n = nl + 1;
+      else if (!full && !force)
+        return 0;  // a partial line waits for its newline
+      // else: one line longer than a fragment, or a flush: send it as is
+    }
+    bool ready = full || force ||
+                 (opts.comp == wire::compression::none && s.at_eof);
+    return ready ? n : 0;
+  }
+
+  /// Sends what is ready; returns whether anything was sent.
+  bool send_ready() {
+    bool any = false;
+    while (src && src->buffered() > 0 && outstanding < opts.max_outstanding &&
+           now() >= retry_until) {
+      auto n = fragment_length();
+      if (n == 0)
+        break;
+      if (!send_fragment(n))
+        return any;
+      any = true;
+    }
+    return any;
+  }
+
+  bool send_fragment(size_t n) {
+    auto& s = *src;
+    std::string raw{s.pending().substr(0, n)};
+    s.head += n;
+    if (s.head == s.buf.size()) {
+      s.buf.clear();
+      s.head = 0;
+    }
+    auto fpos = s.sent;
+    auto end = fpos + n;
+    std::string payload;
+    if (opts.comp == wire::compression::none) {
+      payload = std::move(raw);
+    } else {
+      auto packed = wire::compress(raw, opts.comp, opts.comp_level);
+      if (!packed) {
+        fail(packed.error());
+        return false;
+      }
+      payload = std::move(*packed);
+    }
+    wire::logtail_body body;
+    body.hdr.req = opts.msg_type;
+    body.hdr.time = wire::now_seconds();
+    body.hdr.hostname = opts.hostname;
+    body.filename = s.label;
+    body.comp = opts.comp == wire::compression::none
+                  ? ""
+                  : wire::to_string(opts.comp);
+    body.op_mode = opts.op_mode;
+    body.fpos = fpos;
+    body.st_dev = s.id.st_dev;
+    body.st_ino = s.id.st_ino;
+    body.ack = opts.ack;
+    body.gen = s.gen;
+    body.raw_size = n;
+    wire::cc_message msg;
+    if (opts.use_blob)
+      msg.blob = std::make_shared<const std::string>(std::move(payload));
+    else
+      body.data = wire::base64_encode(payload);
+    msg.route.push_back(wire::local_route_frame(opts.job_name));
+    msg.type = opts.msg_type;
+    msg.body = wire::make_body(body);
+    if (s.sent == s.acked)
+      last_ack_progress = now();  // the ack clock starts with the first byte
+    s.sent = end;
+    ++outstanding;
+    stats["fragments_sent"] += 1;
+    stats["bytes_sent"] += static_cast<int64_t>(n);
+    auto gen = s.gen;
+    auto ep = epoch;
+    self
+      ->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
+      .then([this, gen, ep, end](caf::ok_atom) { on_dispatched(gen, ep, end); },
+            [this, gen, fpos](caf::error& err) {
+              on_dispatch_failed(gen, fpos, err);
+            });
+    return true;
+  }
+
+  void on_dispatched(const std::string& gen, uint64_t ep, uint64_t end) {
+    --outstanding;
+    if (send_failing) {
+      send_failing = false;
+      log::info(who(), "the router accepts fragments again");
+    }
+    // Fire and forget: the router's ok is the delivery we can know of.
+    if (!opts.ack && src && src->gen == gen && ep == epoch)
+      advance_acked(end);
+    check();
+  }
+
+  void on_dispatch_failed(const std::string& gen, uint64_t fpos,
+                          const caf::error& err) {
+    --outstanding;
+    stats["send_errors"] += 1;
+    if (!send_failing) {
+      send_failing = true;
+      log::warning(who(), "fragment not sent (" + describe(err) +
+                            "); retrying every " +
+                            std::to_string(opts.retry_delay.count()) + " ms");
+    }
+    if (src && src->gen == gen && fpos < src->sent)
+      rewind(fpos);
+    retry_until = now() + opts.retry_delay;
+    schedule_at(retry_until);
+  }
+
+  /// Forgets everything from `to` on (sent or buffered) and reads it again.
+  void rewind(uint64_t to) {
+    auto& s = *src;
+    to = std::max(to, s.acked);
+    if (to >= s.sent && s.buffered() == 0)
+      return;
+    s.sent = std::min(to, s.sent);
+    s.buf.clear();
+    s.head = 0;
+    s.at_eof = false;
+    ++epoch;
+  }
+
+  /// Bytes before `to` are delivered: persist the new position.
+  void advance_acked(uint64_t to) {
+    auto& s = *src;
+    if (to <= s.acked)
+      return;
+    stats["acked_bytes"] += static_cast<int64_t>(to - s.acked);
+    s.acked = to;
+    last_ack_progress = now();
+    if (gap_target && *gap_target < to)
+      gap_target.reset();
+    if (to > s.sent) {
+      // The writer holds more than this run sent (an earlier run's bytes).
+      s.sent = to;
+      s.buf.clear();
+      s.head = 0;
+      s.at_eof = false;
+      ++epoch;
+    }
+    save_soon();
+  }
+
+  void save_soon() {
+    save_dirty = true;
+    auto due = last_save + save_interval;
+    if (now() >= due)
+      save();
+    else
+      schedule_at(due);
+  }
+
+  void save() {
+    if (!src)
+      return;
+    save_dirty = false;
+    last_save = now();
+    const auto& s = *src;
+    tail::position pos;
+    pos.filename = s.label;
+    pos.st_dev = s.id.st_dev;
+    pos.st_ino = s.id.st_ino;
+    pos.gen = s.gen;
+    pos.fp = s.fp;
+    pos.offset = s.acked;
+    if (auto err = tail::save_position(opts.save_file, pos)) {
+      if (!save_failing)
+        log::error(who(), "cannot save the position: " + describe(err));
+      save_failing = true;
+    } else if (save_failing) {
+      save_failing = false;
+      log::info(who(), "position saved again to " + opts.save_file);
+    }
+  }
+
+  /// An I/O failure we cannot work around: end with the error, so the
+  /// jobmgr logs it and restarts the tailer from its saved position.
+  void fail(const caf::error& err) {
+    if (failed)
+      return;
+    failed = true;
+    log::error(who(), describe(err));
+    self->quit(err);
+  }
+
+  // -- acknowledgements ---------------------------------------------------------
+
+  void on_reply(const wire::cc_message& msg) {
+    if (msg.type != "logtail.ack") {
+      log::debug(who(), "ignoring reply of type " + msg.type);
+      return;
+    }
+    auto ack = wire::parse_logtail_ack(msg.body);
+    if (!ack) {
+      log::warning(who(), "bad logtail.ack: " + describe(ack.error()));
+      return;
+    }
+    if (!src || ack->filename != src->label || ack->st_dev != src->id.st_dev ||
+        ack->st_ino != src->id.st_ino || ack->gen != src->gen) {
+      stats["stale_acks"] += 1;
+      return;
+    }
+    if (ack->status == "ok") {
+      advance_acked(ack->fpos);
+    } else if (ack->status == "gap") {
+      on_gap(ack->fpos);
+    } else if (ack->status == "refused") {
+      stats["refused"] += 1;
+      log::error(who(), "the writer refuses " + src->label +
+                          "; dropping the bytes sent so far");
+      advance_acked(src->sent);
+    } else {
+      log::warning(who(), "logtail.ack with unknown status " + ack->status);
+      return;
+    }
+    check();
+  }
+
+  /// The writer holds bytes up to `fpos` only and got a later fragment: send
+  /// again from `fpos`. Later in-flight fragments report the same gap; one
+  /// rewind answers them all.
+  void on_gap(uint64_t fpos) {
+    stats["gaps_reported"] += 1;
+    advance_acked(fpos);
+    if (gap_target && *gap_target == fpos && src->sent > fpos)
+      return;
+    log::info(who(), "writer reports a gap in " + src->label + " at " +
+                       std::to_string(fpos) + " (sent up to " +
+                       std::to_string(src->sent) + "); resending");
+    gap_target = fpos;
+    rewind(fpos);
+  }
+
+  void check_ack_timeout() {
+    if (!opts.ack || !src || src->sent == src->acked)
+      return;
+    if (now() - last_ack_progress < opts.ack_timeout)
+      return;
+    stats["resends"] += 1;
+    log::warning(who(), "no ack for " + src->label + " past " +
+                          std::to_string(src->acked) + " within " +
+                          std::to_string(opts.ack_timeout.count()) +
+                          " ms; resending from there");
+    rewind(src->acked);
+    gap_target.reset();
+    last_ack_progress = now();
+  }
+
+  // -- the loop -------------------------------------------------------------
+
+  /// Everything that reacts to new data, acks and time.
+  void check() {
+    if (failed)
+      return;
+    if (watch)
+      watch->rearm();
+    if (!src)
+      pick_waiting();
+    if (!src)
+      return;
+    if (!verify_generation() || !src)
+      return;
+    if (!pump())
+      return;
+    handle_end_of_file();
+    schedule_deadlines();
+  }
+
+  /// Reads and sends until neither makes progress (window, outstanding
+  /// requests and end of file bound it). False when the actor failed.
+  bool pump() {
+    for (;;) {
+      bool progressed = false;
+      if (can_read()) {
+        auto n = read_block();
+        if (!n) {
+          fail(n.error());
+          return false;
+        }
+        progressed = *n > 0;
+      }
+      if (send_ready())
+        progressed = true;
+      if (!src || failed)
+        return false;
+      if (!progressed)
+        return true;
+    }
+  }
+
+  /// At the end of a file with a newer one waiting: look for late writes
+  /// `probes` times, then flush the rest, wait for the acks, and switch.
+  void handle_end_of_file() {
+    auto& s = *src;
+    if (!s.at_eof)
+      return;
+    auto next = newer_source();
+    if (!next)
+      return;
+    if (now() < s.next_probe)
+      return;
+    if (s.probes_left > 0) {
+      --s.probes_left;
+      s.next_probe = now() + opts.probe_interval;
+      return;
+    }
+    if (!s.switching) {
+      s.switching = true;
+      if (!pump())
+        return;
+    }
+    if (src->buffered() == 0 && src->sent == src->acked && outstanding == 0)
+      switch_to(*next);
+  }
+
+  /// Arms the one-shot timer for the earliest thing that waits on time.
+  void schedule_deadlines() {
+    if (!src)
+      return;
+    const auto& s = *src;
+    if (s.at_eof && s.probes_left >= 0 && s.next_probe > now())
+      schedule_at(s.next_probe);
+    if (s.buffered() > 0)
+      schedule_at(s.last_growth + opts.idle_flush);
+    if (retry_until > now())
+      schedule_at(retry_until);
+    if (save_dirty)
+      schedule_at(last_save + save_interval);
+  }
+
+  void schedule_at(steady::time_point t) {
+    auto n = now();
+    if (t < n)
+      t = n;
+    if (timer_at && *timer_at <= t && *timer_at >= n)
+      return;
+    timer_at = t;
+    self->delayed_send(self, std::chrono::duration_cast<ms>(t - n) + ms{1},
+                       flush_atom::value);
+  }
+
+  void ensure_watch() {
+    if (!opts.inotify || watch)
+      return;
+    auto w = tail::file_watch::start(caf::actor{self}, opts.logdir);
+    if (!w) {
+      if (!watch_failed_logged)
+        log::warning(who(), describe(w.error()) + "; polling every " +
+                              std::to_string(opts.poll_interval.count()) +
+                              " ms");
+      watch_failed_logged = true;
+      return;
+    }
+    watch = std::move(*w);
+    if (src)
+      watch->watch_file(src->path);
+  }
+
+  void on_tick() {
+    if (watch && watch->dir_lost())
+      watch.reset();  // logdir was replaced: watch the new one
+    ensure_watch();
+    check_ack_timeout();
+    check();
+    self->delayed_send(self, opts.poll_interval, tick_atom::value);
+  }
+
+  void on_timer() {
+    if (timer_at && now() >= *timer_at)
+      timer_at.reset();
+    if (save_dirty && now() >= last_save + save_interval)
+      save();
+    check();
+  }
+
+  /// End of the newest file minus the delivered position, in bytes.
+  uint64_t lag_bytes() {
+    if (!src)
+      return 0;
+    uint64_t lag = 0;
+    auto cur = tail::stat_fd(src->fd, src->path);
+    if (cur && cur->size > src->acked)
+      lag = cur->size - src->acked;
+    if (opts.op == tailer_options::mode::rotated) {
+      auto id = tail::stat_file(opts.rotated_path());
+      if (id && *id && !(*id)->same_file(src->id))
+        lag += (*id)->size;
+      return lag;
+    }
+    refresh_listing(true);
+    auto i = std::upper_bound(listing.begin(), listing.end(), src->label);
+    for (; i != listing.end(); ++i)
+      if (auto id = tail::stat_file(*i); id && *id)
+        lag += (*id)->size;
+    return lag;
+  }
+
+  counters snapshot() {
+    auto out = stats;
+    if (src)
+      out["lag_bytes{" + src->label + "}"] = static_cast<int64_t>(lag_bytes());
+    out["outstanding"] = outstanding;
+    return out;
+  }
+};
+
+caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self,
+                           tailer_options opts, caf::actor router) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.router = std::move(router);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    // Positions are saved as acks arrive; nothing is pending but the quit.
+    log::info(self->state.who(), "stopping: " + describe(msg.reason));
+    self->quit(msg.reason);
+  });
+  self->request(st.router, caf::infinite, register_atom::value, st.opts.job_name,
+                caf::actor{self})
+    .then([](caf::ok_atom) {},
+          [self](caf::error& err) {
+            log::warning(self->state.who(),
+                         "router did not register us: " + describe(err));
+          });
+  st.start();
+  st.check();
+  self->delayed_send(self, st.opts.poll_interval, tick_atom::value);
+  return {
+    [self](reply_atom, const wire::cc_message& msg) {
+      self->state.on_reply(msg);
+    },
+    [self](wake_atom) { self->state.check(); },
+    [self](tick_atom) { self->state.on_tick(); },
+    [self](flush_atom) { self->state.on_timer(); },
+    [self](stats_atom) { return self->state.snapshot(); },
+  };
+}
+
+} // namespace
+
+std::string tailer_options::rotated_path() const {
+  return tail::join_path(logdir, logname);
+}
+
+caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
+  auto bad = [&](const std::string& key, const std::string& why) {
+    return make_error(errc::config_invalid, sec.name + ":" + key + ": " + why);
+  };
+  tailer_options o;
+  o.op_mode = sec.str("operation-mode");
+  if (o.op_mode.empty() || o.op_mode == "classic")
+    o.op = tailer_options::mode::classic;
+  else if (o.op_mode == "rotated")
+    o.op = tailer_options::mode::rotated;
+  else
+    return bad("operation-mode", "expected classic or rotated, got " + o.op_mode);
+  o.logdir = sec.file("logdir");
+  if (o.logdir.empty())
+    return bad("logdir", "required");
+  o.logmask = sec.str("logmask");
+  o.logname = sec.str("logname");
+  if (o.op == tailer_options::mode::classic && o.logmask.empty())
+    return bad("logmask", "required in classic mode");
+  if (o.op == tailer_options::mode::rotated) {
+    if (o.logname.empty())
+      return bad("logname", "required in rotated mode");
+    if (o.logname.find_first_of("*?[") != std::string::npos)
+      return bad("logname", "wildcards are not supported: " + o.logname);
+  }
+  auto file_mode = sec.str("file-mode");
+  if (!file_mode.empty() && file_mode != "text" && file_mode != "binary")
+    return bad("file-mode", "expected text or binary, got " + file_mode);
+  o.binary = file_mode == "binary";
+  o.lag_max_bytes = sec.size("lag-max-bytes");
+  uint64_t bytes = sec.has("buffer-bytes") ? sec.size("buffer-bytes") : 0;
+  o.fragment_lines = sec.has("buffer-lines") ? sec.integer("buffer-lines") : 0;
+  if (o.fragment_lines < 0)
+    o.fragment_lines = 0;
+  // With only buffer-lines set, 1 MiB still caps one fragment (memory).
+  o.fragment_bytes = bytes > 0 ? bytes : uint64_t{1} << 20;
+  auto comp = wire::parse_compression(sec.str("compression"));
+  if (!comp)
+    return bad("compression", "expected none, gzip or bzip2, got " +
+                                sec.str("compression"));
+  o.comp = *comp;
+  if (o.comp != wire::compression::none)
+    o.fragment_bytes = std::max(o.fragment_bytes, min_compressed_fragment);
+  o.comp_level = sec.has("compression-level")
+                   ? static_cast<int>(sec.integer("compression-level"))
+                   : 6;
+  if (o.comp_level < 1 || o.comp_level > 9)
+    return bad("compression-level", "expected 1..9");
+  auto suffix = sec.str("msg-suffix");
+  o.msg_type = suffix.empty() ? "pub.logtail" : "pub.logtail." + suffix;
+  if (!wire::valid_type(o.msg_type))
+    return bad("msg-suffix", "not a message type word: " + suffix);
+  o.use_blob = sec.boolean("use-blob");
+  o.ack = sec.boolean("ack");
+  o.ack_window = sec.size("ack-window");
+  if (o.ack_window == 0)
+    o.ack_window = uint64_t{4} << 20;
+  o.ack_timeout = to_ms(sec.seconds("ack-timeout"), ms{50});
+  o.poll_interval = to_ms(sec.seconds("poll-interval"), ms{10});
+  o.idle_flush = to_ms(sec.seconds("idle-flush"), ms{0});
+  o.hostname = sec.str("hostname");
+  if (o.hostname.empty())
+    o.hostname = wire::short_hostname();
+  o.save_file = sec.file("save-file");
+  if (o.save_file.empty())
+    return bad("save-file", "required (or a pidfile to derive it from)");
+  o.inotify = sec.boolean("inotify");
+  o.job_name = sec.str("job_name");
+  if (o.job_name.empty())
+    o.job_name = sec.name;
+  return o;
+}
+
+caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
+                              caf::actor router) {
+  return sys.spawn<caf::detached>(tailer_actor, std::move(opts),
+                                  std::move(router));
+}
+
+caf::actor spawn_tailer(spawn_context ctx, const config::section& sec) {
+  auto opts = make_tailer_options(sec);
+  if (!opts) {
+    // The loader validated the section; this is a bug or a value the schema
+    // cannot express. An actor that fails at once carries the reason to the
+    // jobmgr's down handler.
+    log::error(sec.name, describe(opts.error()));
+    auto err = opts.error();
+    return ctx.sys.spawn([err](caf::event_based_actor* self) {
+      self->quit(err);
+    });
+  }
+  return spawn_tailer_actor(ctx.sys, std::move(*opts), ctx.router);
+}
+
+} // namespace cc

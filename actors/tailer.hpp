@@ -1,0 +1,82 @@
+// The tailer (daemon kind logtail, SPEC §6 and §9): follows the newest log
+// file of a directory (classic) or one rotated file name (rotated) and
+// publishes every appended byte range as a pub.logtail fragment.
+//
+// Owns: the open source file, its read buffer, the window of sent but not
+// yet acknowledged bytes, the .save file (positions advance only on acks),
+// and the inotify thread (file_watch) that wakes it.
+// Runs detached (its own thread): file reads and fsyncs block.
+//
+// Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
+//         (wake_atom)                           new data / directory change
+//         (tick_atom)                           periodic poll (poll-interval)
+//         (stats_atom)                          -> counters
+// Sends:  router <- (register_atom, job_name, self) once at start
+//         router <- request (dispatch_atom, cc_message pub.logtail[.suffix]),
+//                   at most max_outstanding at a time; an error answer means
+//                   "not sent": rewind and retry after retry_delay.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "config/config.hpp"
+#include "wire/codec.hpp"
+
+namespace cc {
+
+/// The tailer's options, read once from its [d:...] section.
+struct tailer_options {
+  enum class mode { classic, rotated };
+
+  mode op = mode::classic;
+  std::string op_mode;        // operation-mode as written ("" when unset)
+  std::string logdir;
+  std::string logmask;        // classic
+  std::string logname;        // rotated
+  bool binary = false;        // file-mode = binary
+  uint64_t lag_max_bytes = 0; // 0: never skip
+  /// Largest fragment (uncompressed bytes); at least 64 KiB with compression.
+  uint64_t fragment_bytes = 1 << 20;
+  int64_t fragment_lines = 0; // 0: no line limit
+  wire::compression comp = wire::compression::none;
+  int comp_level = 6;
+  std::string msg_type = "pub.logtail";
+  bool use_blob = true;
+  bool ack = true;
+  uint64_t ack_window = 4 << 20;
+  std::chrono::milliseconds ack_timeout{10000};
+  std::chrono::milliseconds poll_interval{500};
+  std::chrono::milliseconds idle_flush{1000};
+  std::string hostname;
+  std::string save_file;
+  bool inotify = true;
+  std::string job_name;       // registered with the router; names the route
+  /// Requests to the router in flight at once (back-pressure).
+  int max_outstanding = 4;
+  /// Pause after the router refused a fragment (no_route, queue_full).
+  std::chrono::milliseconds retry_delay{500};
+  /// Pause between the two looks at an exhausted file for late writes.
+  std::chrono::milliseconds probe_interval{100};
+  /// How often an exhausted file is looked at again before switching.
+  int probes = 2;
+
+  /// The logdir/logname path of rotated mode.
+  std::string rotated_path() const;
+};
+
+/// Reads and checks a logtail section (already validated by the loader).
+/// errc::config_invalid naming the section and key for what the schema
+/// cannot check (e.g. an unknown compression name).
+caf::expected<tailer_options> make_tailer_options(const config::section& sec);
+
+/// Spawns a detached tailer sending to `router`.
+caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
+                              caf::actor router);
+
+} // namespace cc
