@@ -180,6 +180,27 @@ std::string errno_text(int err) {
   return text;
 }
 
+caf::error make_directories(const std::string& path, mode_t mode) {
+  if (path.empty())
+    return make_error(errc::config_invalid, "empty directory path");
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    auto prefix = path.substr(0, pos);
+    if (prefix.empty() || prefix.back() == '/')
+      continue;
+    if (::mkdir(prefix.c_str(), pos == std::string::npos ? mode : 0755) != 0
+        && errno != EEXIST)
+      return make_error(errc::io, "mkdir " + prefix + ": " + errno_text(errno));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(errc::io, path + ": " + errno_text(errno));
+  if (!S_ISDIR(st.st_mode))
+    return make_error(errc::io, path + ": not a directory");
+  return caf::none;
+}
+
 void set_openat2_enabled(bool enabled) {
   use_openat2.store(enabled, std::memory_order_relaxed);
 }

@@ -74,6 +74,10 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
 void set_openat2_enabled(bool enabled);
 bool openat2_enabled();
 
+/// mkdir -p `path` (absolute); directories it creates get 0755, the last
+/// one `mode`. errc::io naming the path when it fails or is not a directory.
+caf::error make_directories(const std::string& path, mode_t mode);
+
 /// errno text, for error contexts.
 std::string errno_text(int err);
 

@@ -1,0 +1,286 @@
+// The tailwriter handler: see tailwriter.hpp for what it owns and takes.
+#include "actors/tailwriter.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <vector>
+
+#include <unistd.h>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/dest_path.hpp"
+#include "actors/logger.hpp"
+#include "actors/spawn.hpp"
+#include "actors/tailwriter_worker.hpp"
+#include "config/error.hpp"
+#include "wire/bodies.hpp"
+
+namespace cc {
+
+namespace {
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds{static_cast<int64_t>(std::llround(seconds * 1000))};
+}
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path.front() == '/')
+    return path;
+  char buf[PATH_MAX];
+  if (::getcwd(buf, sizeof(buf)) == nullptr)
+    return path;
+  return std::string{buf} + "/" + path;
+}
+
+caf::expected<std::string> real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr)
+    return make_error(errc::io, path + ": " + tw::errno_text(errno));
+  return std::string{buf};
+}
+
+struct worker_slot {
+  caf::actor actor;
+  uint64_t queued = 0; // bytes sent to the worker and not yet handled
+  std::deque<caf::response_promise> waiting;
+};
+
+struct tailwriter_state {
+  tailwriter_config cfg;
+  std::string reserved; // state dir relative to dstdir, if inside it
+  std::vector<worker_slot> workers;
+  tw::counters_ptr counters;
+  static inline const char* name = "tailwriter";
+
+  /// Parses and checks one message; a fragment for a worker, or why not.
+  caf::expected<tw::fragment_ptr> prepare(wire::cc_message&& msg) const;
+  /// The worker of a fragment: by its destination, so one copy is only ever
+  /// written by one worker (and so is each key, whose destination is fixed).
+  size_t pick(const tw::fragment& f) const;
+};
+
+using tailwriter_actor = caf::stateful_actor<tailwriter_state>;
+
+caf::expected<tw::fragment_ptr>
+tailwriter_state::prepare(wire::cc_message&& msg) const {
+  auto body = wire::parse_logtail(msg.body);
+  if (!body)
+    return std::move(body.error());
+  if (auto err = wire::check_req(body->hdr, msg.type))
+    return err;
+  if (msg.has_blob()) {
+    // The original receiver drops a blob whose body has no blob_hash key.
+    if (msg.body.find("\"blob_hash\"") == std::string::npos)
+      return make_error(errc::invalid_body,
+                        msg.type + " from " + body->hdr.hostname
+                          + ": a blob without a blob_hash key");
+    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, *msg.blob))
+      return err;
+  }
+  auto f = std::make_shared<tw::fragment>();
+  auto dest = tw::normalize_destination(
+    tw::expand_dstmask(cfg.dstmask, body->hdr.hostname, body->filename), reserved);
+  if (dest)
+    f->dest_base = std::move(*dest);
+  else
+    f->dest_error = std::move(dest.error());
+  f->body = std::move(*body);
+  f->msg = std::move(msg);
+  f->msg.body.clear(); // parsed; the worker needs the route and the blob
+  return tw::fragment_ptr{std::move(f)};
+}
+
+size_t tailwriter_state::pick(const tw::fragment& f) const {
+  std::string what = f.dest_base;
+  if (what.empty()) // refused: any stable choice
+    what = f.body.hdr.hostname + '\n' + f.body.filename;
+  return static_cast<size_t>(tw::fnv1a64(what) % workers.size());
+}
+
+void release(tailwriter_actor* self, size_t idx, uint64_t size) {
+  auto& w = self->state.workers[idx];
+  w.queued -= std::min(w.queued, size);
+  while (!w.waiting.empty() && w.queued <= self->state.cfg.max_queued_bytes) {
+    w.waiting.front().deliver(caf::ok_atom::value);
+    w.waiting.pop_front();
+  }
+}
+
+caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg) {
+  auto& st = self->state;
+  auto prepared = st.prepare(std::move(msg));
+  if (!prepared) {
+    st.counters->invalid += 1;
+    log::warning(st.cfg.section, "dropped an invalid message: "
+                                   + describe(prepared.error()));
+    return std::move(prepared.error());
+  }
+  auto& f = *prepared;
+  auto idx = st.pick(*f);
+  auto& w = st.workers[idx];
+  uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
+  w.queued += size;
+  self->request(w.actor, caf::infinite, dispatch_atom::value, std::move(f))
+    .then([self, idx, size](caf::ok_atom) { release(self, idx, size); },
+          [self, idx, size](caf::error& err) {
+            log::error(self->state.cfg.section, "worker " + std::to_string(idx)
+                                                  + ": " + describe(err));
+            release(self, idx, size);
+          });
+  if (w.waiting.empty() && w.queued <= st.cfg.max_queued_bytes)
+    return caf::ok_atom::value;
+  // Back-pressure: answered once the worker caught up.
+  auto rp = self->make_response_promise();
+  w.waiting.push_back(rp);
+  return rp;
+}
+
+caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
+                                  std::string reserved, caf::actor router) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.reserved = std::move(reserved);
+  st.counters = std::make_shared<tw::writer_counters>();
+  const auto& c = st.cfg;
+  tw::worker_options wo;
+  wo.copy.mode = c.mode;
+  wo.copy.compression = c.compression;
+  wo.copy.level = c.compression_level;
+  wo.copy.buffer_bytes = c.buffer_bytes;
+  wo.dstdir = c.dstdir;
+  wo.state_dir = c.state_dir;
+  wo.max_fragment_bytes = c.max_fragment_bytes;
+  wo.sync_interval = c.sync_interval;
+  wo.maint_period = c.maint_period;
+  wo.flush_idle = c.flush_idle;
+  wo.close_idle = c.close_idle;
+  auto n = std::max<size_t>(1, c.worker_threads);
+  // The open-file bound is shared out: no worker holds more than its part.
+  wo.max_open_copies = std::max<size_t>(1, c.max_open_files / n);
+  wo.hostname = c.hostname;
+  for (size_t i = 0; i < n; ++i) {
+    auto opts = wo;
+    opts.who = c.section + ".worker-" + std::to_string(i);
+    auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
+                                              st.counters, router);
+    self->link_to(worker);
+    st.workers.push_back(worker_slot{worker, 0, {}});
+  }
+  log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
+                         + ", write-compressed " + tw::to_string(c.mode) + ", "
+                         + std::to_string(n) + " workers, state in " + c.state_dir
+                         + ")");
+  return {
+    [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
+    [self](stats_atom) { return self->state.counters->snapshot(); },
+  };
+}
+
+} // namespace
+
+caf::expected<tailwriter_config>
+tailwriter_config_from(const config::section& sec, const std::string& hostname) {
+  tailwriter_config c;
+  c.section = sec.name;
+  c.dstdir = sec.file("dstdir");
+  c.host_subdirs = sec.has("host-subdirs") && sec.boolean("host-subdirs");
+  c.dstmask = sec.has("dstmask") ? sec.str("dstmask") : std::string{};
+  if (c.dstmask.empty())
+    c.dstmask = tw::default_dstmask(c.host_subdirs);
+  if (auto err = tw::validate_dstmask(c.dstmask))
+    return make_error(errc::config_invalid, sec.name + ": " + describe(err));
+  auto mode = tw::parse_write_mode(sec.has("write-compressed")
+                                     ? sec.str("write-compressed")
+                                     : std::string{});
+  if (!mode)
+    return make_error(errc::config_invalid, sec.name + ": " + describe(mode.error()));
+  c.mode = *mode;
+  if (sec.has("compression")) {
+    auto comp = wire::parse_compression(sec.str("compression"));
+    if (!comp || *comp == wire::compression::none)
+      return make_error(errc::config_invalid,
+                        sec.name + ": compression: '" + sec.str("compression")
+                          + "' is not gzip or bzip2");
+    c.compression = *comp;
+  }
+  if (sec.has("compression-level"))
+    c.compression_level = static_cast<int>(sec.integer("compression-level"));
+  if (sec.has("buffer-bytes"))
+    c.buffer_bytes = std::max<uint64_t>(1, sec.size("buffer-bytes"));
+  if (sec.has("maint-period"))
+    c.maint_period = millis(sec.seconds("maint-period"));
+  if (sec.has("close-idle"))
+    c.close_idle = millis(sec.seconds("close-idle"));
+  if (sec.has("worker-threads"))
+    c.worker_threads = static_cast<size_t>(std::max<int64_t>(1, sec.integer("worker-threads")));
+  c.state_dir = sec.has("state-dir") ? sec.file("state-dir") : std::string{};
+  if (sec.has("max-fragment-bytes"))
+    c.max_fragment_bytes = sec.size("max-fragment-bytes");
+  if (sec.has("sync-interval"))
+    c.sync_interval = millis(sec.seconds("sync-interval"));
+  if (sec.has("max-open-files"))
+    c.max_open_files = static_cast<size_t>(std::max<int64_t>(1, sec.integer("max-open-files")));
+  c.hostname = hostname;
+  return c;
+}
+
+caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
+                                                 tailwriter_config cfg,
+                                                 caf::actor router) {
+  if (cfg.dstdir.empty())
+    return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
+  if (cfg.state_dir.empty()) {
+    auto dir = cfg.dstdir;
+    while (dir.size() > 1 && dir.back() == '/')
+      dir.pop_back();
+    cfg.state_dir = dir + "/.ccstate";
+  }
+  if (cfg.hostname.empty())
+    cfg.hostname = wire::short_hostname();
+  // Both directories exist from here on; their real paths tell whether the
+  // state directory sits inside the copy tree (then no copy may go there).
+  if (auto err = tw::make_directories(absolute(cfg.dstdir), 0755))
+    return make_error(errc::io, cfg.section + ": dstdir: " + describe(err));
+  if (auto err = tw::make_directories(absolute(cfg.state_dir), 0700))
+    return make_error(errc::io, cfg.section + ": state-dir: " + describe(err));
+  auto dst = real_path(absolute(cfg.dstdir));
+  if (!dst)
+    return dst.error();
+  auto state = real_path(absolute(cfg.state_dir));
+  if (!state)
+    return state.error();
+  auto reserved = tw::relative_inside(*dst, *state);
+  if (reserved == ".")
+    return make_error(errc::config_invalid,
+                      cfg.section + ": state-dir must not be dstdir itself");
+  cfg.dstdir = *dst;
+  cfg.state_dir = *state;
+  return sys.spawn(tailwriter_behavior, std::move(cfg), std::move(reserved),
+                   std::move(router));
+}
+
+caf::expected<caf::actor> spawn_tailwriter_handler(spawn_context ctx,
+                                                   const config::section& sec) {
+  auto cfg = tailwriter_config_from(sec, ctx.cfg.host_name);
+  if (!cfg)
+    return std::move(cfg.error());
+  return spawn_tailwriter_actor(ctx.sys, std::move(*cfg), ctx.router);
+}
+
+caf::actor spawn_tailwriter(spawn_context ctx, const config::section& sec) {
+  auto res = spawn_tailwriter_handler(ctx, sec);
+  if (!res) {
+    log::error(sec.name, describe(res.error()));
+    return {};
+  }
+  return *res;
+}
+
+} // namespace cc

@@ -1,0 +1,542 @@
+// A tailwriter worker: see tailwriter_worker.hpp for what it owns and takes.
+#include "actors/tailwriter_worker.hpp"
+
+#include <cerrno>
+#include <tuple>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+
+#include "actors/dest_path.hpp"
+#include "actors/logger.hpp"
+#include "config/error.hpp"
+#include "wire/codec.hpp"
+
+namespace cc::tw {
+
+namespace {
+
+constexpr const char* ack_type = "logtail.ack";
+
+std::string range_text(uint64_t from, uint64_t to) {
+  return std::to_string(from) + ".." + std::to_string(to);
+}
+
+} // namespace
+
+counters writer_counters::snapshot() const {
+  return {
+    {"fragments", fragments.load()},
+    {"bytes_written", bytes_written.load()},
+    {"duplicates", duplicates.load()},
+    {"duplicate_bytes", duplicate_bytes.load()},
+    {"gaps", gaps.load()},
+    {"gap_bytes", gap_bytes.load()},
+    {"refused_paths", refused_paths.load()},
+    {"invalid", invalid.load()},
+    {"too_large", too_large.load()},
+    {"open_files", open_files.load()},
+    {"acks_sent", acks_sent.load()},
+    {"fsyncs", fsyncs.load()},
+  };
+}
+
+bool worker_core::ack_key::operator<(const ack_key& other) const {
+  if (key < other.key)
+    return true;
+  if (other.key < key)
+    return false;
+  return gen < other.gen;
+}
+
+worker_core::worker_core(worker_options opts, counters_ptr counters)
+  : opts_(std::move(opts)), counters_(std::move(counters)) {
+  if (!counters_)
+    counters_ = std::make_shared<writer_counters>();
+}
+
+worker_core::~worker_core() {
+  for (auto& [identity, oc] : copies_) {
+    if (auto err = oc.file->close())
+      log::error(opts_.who, "closing " + oc.file->path() + ": " + describe(err));
+    counters_->open_files -= 1;
+  }
+  copies_.clear();
+  if (dstdir_fd_ >= 0)
+    ::close(dstdir_fd_);
+  if (state_fd_ >= 0)
+    ::close(state_fd_);
+}
+
+caf::error worker_core::init() {
+  if (auto err = make_directories(opts_.dstdir, 0755))
+    return err;
+  if (auto err = make_directories(opts_.state_dir, 0700))
+    return err;
+  dstdir_fd_ = ::open(opts_.dstdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dstdir_fd_ < 0)
+    return make_error(errc::io, "dstdir " + opts_.dstdir + ": " + errno_text(errno));
+  state_fd_ = ::open(opts_.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (state_fd_ < 0)
+    return make_error(errc::io,
+                      "state-dir " + opts_.state_dir + ": " + errno_text(errno));
+  return caf::none;
+}
+
+copy_spec worker_core::spec_for(const fragment& f, const source_key& key,
+                                wire::compression comp) const {
+  copy_spec spec;
+  spec.base_path = f.dest_base;
+  spec.rotated = f.body.op_mode == "rotated";
+  switch (opts_.copy.mode) {
+    case write_mode::plain:
+      spec.out = wire::compression::none;
+      break;
+    case write_mode::keep:
+      spec.out = comp;
+      break;
+    case write_mode::recompress:
+      spec.out = opts_.copy.compression;
+      break;
+  }
+  // Classic copies are one per destination (several keys may continue one
+  // copy); rotated ones one per source generation.
+  std::string mode = to_string(opts_.copy.mode);
+  if (spec.rotated)
+    spec.identity = "R\n" + mode + "\n" + f.dest_base + "\n" + key.hostname + "\n"
+                    + std::to_string(key.st_dev) + "\n" + std::to_string(key.st_ino)
+                    + "\n" + key.filename + "\n" + f.body.gen;
+  else
+    spec.identity = "C\n" + mode + "\n" + f.dest_base;
+  return spec;
+}
+
+caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
+                                                clock::time_point now,
+                                                outbox& out) {
+  auto i = copies_.find(spec.identity);
+  if (i != copies_.end()) {
+    i->second.last_use = now;
+    return i->second.file.get();
+  }
+  while (!copies_.empty() && copies_.size() >= opts_.max_open_copies) {
+    auto lru = copies_.begin();
+    for (auto j = copies_.begin(); j != copies_.end(); ++j)
+      if (j->second.last_use < lru->second.last_use)
+        lru = j;
+    evict(lru->first, out);
+  }
+  auto opened = copy_file::open(opts_.copy, dstdir_fd_, state_fd_, spec,
+                                std::time(nullptr));
+  if (!opened)
+    return std::move(opened.error());
+  auto* ptr = opened->get();
+  count_fsyncs(*ptr);
+  log::info(opts_.who, "opened " + ptr->path());
+  copies_.emplace(spec.identity, open_copy{std::move(*opened), now});
+  counters_->open_files += 1;
+  return ptr;
+}
+
+void worker_core::count_fsyncs(copy_file& cf) {
+  if (auto n = cf.take_fsyncs(); n > 0)
+    counters_->fsyncs += n;
+}
+
+wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
+                                       const source_key& key,
+                                       const std::string& gen, uint64_t fpos,
+                                       const char* status) {
+  wire::logtail_ack_body body;
+  body.hdr.req = ack_type;
+  body.hdr.time = wire::now_seconds();
+  body.hdr.hostname = opts_.hostname;
+  body.filename = key.filename;
+  body.st_dev = key.st_dev;
+  body.st_ino = key.st_ino;
+  body.gen = gen;
+  body.fpos = fpos;
+  body.status = status;
+  wire::cc_message msg;
+  msg.route = route;
+  msg.type = ack_type;
+  msg.body = wire::make_body(body);
+  counters_->acks_sent += 1;
+  return msg;
+}
+
+void worker_core::note_refusal(const source_key& key, const std::string& why) {
+  auto text = "refused " + key.str() + ": " + why;
+  // Every fragment of a refused file is refused: say so once per file.
+  if (refused_logged_.size() < 10000 && refused_logged_.insert(key.str()).second)
+    log::warning(opts_.who, text);
+  else
+    log::debug(opts_.who, text);
+}
+
+void worker_core::refuse(const fragment& f, const source_key& key, uint64_t end,
+                         outbox& out) {
+  if (f.body.ack)
+    out.push_back(make_ack(f.msg.route, key, f.body.gen, end, "refused"));
+}
+
+void worker_core::leave_hole(const fragment& f, const source_key& key,
+                             wire::compression comp, clock::time_point now,
+                             outbox& out) {
+  // A refused fragment the sender will not resend: if it sits exactly at the
+  // end of its segment, the segment continues after it, so the next fragment
+  // is not a gap forever.
+  const auto& b = f.body;
+  if (b.raw_size == 0 || f.dest_error)
+    return;
+  auto cf = copy_for(spec_for(f, key, comp), now, out);
+  if (!cf)
+    return;
+  const auto* seg = (*cf)->find(key, b.gen);
+  if (seg == nullptr || seg->src_end != b.fpos)
+    return;
+  if (auto err = (*cf)->skip_to(key, b.gen, b.fpos + b.raw_size))
+    log::error(opts_.who, "skipping a refused range in " + (*cf)->path() + ": "
+                            + describe(err));
+  count_fsyncs(**cf);
+}
+
+void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) {
+  const auto& b = f.body;
+  counters_->fragments += 1;
+  source_key key{b.hdr.hostname, b.st_dev, b.st_ino, b.filename};
+  uint64_t claimed_end = b.fpos + b.raw_size;
+  if (f.dest_error) {
+    counters_->refused_paths += 1;
+    note_refusal(key, describe(f.dest_error));
+    refuse(f, key, claimed_end, out);
+    return;
+  }
+  // The payload as received, then as source bytes.
+  std::string storage;
+  auto payload = wire::fragment_bytes(b, f.msg.blob.get(), storage);
+  auto comp = wire::parse_compression(b.comp);
+  if (!payload || !comp) {
+    counters_->invalid += 1;
+    log::warning(opts_.who, "dropped a fragment of " + key.str() + ": "
+                              + (payload ? "unknown comp '" + b.comp + "'"
+                                         : describe(payload.error())));
+    refuse(f, key, claimed_end, out);
+    return;
+  }
+  std::string inflated;
+  std::string_view raw = *payload;
+  std::string_view member;
+  if (*comp != wire::compression::none) {
+    if (b.raw_size > opts_.max_fragment_bytes) {
+      counters_->too_large += 1;
+      log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
+                                + std::to_string(b.fpos) + ": raw_size "
+                                + std::to_string(b.raw_size) + " exceeds max-fragment-bytes");
+      leave_hole(f, key, *comp, now, out);
+      refuse(f, key, claimed_end, out);
+      return;
+    }
+    auto unpacked = wire::decompress(*payload, *comp, opts_.max_fragment_bytes);
+    if (!unpacked) {
+      bool bomb = unpacked.error().code() == static_cast<uint8_t>(errc::too_large);
+      (bomb ? counters_->too_large : counters_->invalid) += 1;
+      log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
+                                + std::to_string(b.fpos) + ": "
+                                + describe(unpacked.error()));
+      leave_hole(f, key, *comp, now, out);
+      refuse(f, key, claimed_end, out);
+      return;
+    }
+    inflated = std::move(*unpacked);
+    raw = inflated;
+    member = *payload;
+  }
+  uint64_t n = raw.size();
+  auto spec = spec_for(f, key, *comp);
+  auto cf_res = copy_for(spec, now, out);
+  if (!cf_res) {
+    if (cf_res.error().code() == static_cast<uint8_t>(errc::path_refused)) {
+      counters_->refused_paths += 1;
+      note_refusal(key, describe(cf_res.error()));
+      refuse(f, key, b.fpos + n, out);
+    } else {
+      // No ack: the sender resends after its timeout, maybe with more luck.
+      log::error(opts_.who, "cannot open the copy of " + key.str() + ": "
+                              + describe(cf_res.error()));
+    }
+    return;
+  }
+  copy_file& cf = **cf_res;
+  auto d = cf.decide(key, b.gen, b.fpos, n, b.ack);
+  ack_entry* entry = nullptr;
+  if (b.ack) {
+    ack_key ak{key, b.gen};
+    entry = &acks_[ak];
+    entry->route = f.msg.route; // the latest path back to the sender
+    entry->identity = spec.identity;
+    touched_.insert(std::move(ak));
+  }
+  switch (d.kind) {
+    case decision::duplicate:
+      counters_->duplicates += 1;
+      counters_->duplicate_bytes += static_cast<int64_t>(n);
+      if (entry != nullptr)
+        entry->forced = true;
+      break;
+    case decision::gap:
+      counters_->gaps += 1;
+      counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
+      log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes) + " bytes in "
+                                + key.str() + " gen '" + b.gen + "': have up to "
+                                + std::to_string(d.src_end) + ", got "
+                                + range_text(b.fpos, b.fpos + n)
+                                + "; asking for a resend");
+      entry->forced = true;
+      entry->gap = true;
+      // The gap ack names the durable end: close the member so it is.
+      if (auto err = cf.finish_member())
+        log::error(opts_.who, cf.path() + ": " + describe(err));
+      break;
+    case decision::append: {
+      if (d.gap_bytes > 0) {
+        counters_->gaps += 1;
+        counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
+        log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes)
+                                  + " bytes in " + key.str() + ": have up to "
+                                  + std::to_string(d.src_end) + ", got "
+                                  + range_text(b.fpos, b.fpos + n)
+                                  + "; appending (sender does not ask for acks)");
+      }
+      if (d.skip > 0) {
+        counters_->duplicate_bytes += static_cast<int64_t>(d.skip);
+        raw.remove_prefix(static_cast<size_t>(d.skip));
+        member = {};
+      }
+      auto written = cf.append(key, b.gen, d, raw, member, *comp, now);
+      if (!written) {
+        // Nothing is acknowledged for these bytes; the sender resends.
+        log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
+        break;
+      }
+      counters_->bytes_written += static_cast<int64_t>(*written);
+      break;
+    }
+  }
+  count_fsyncs(cf);
+}
+
+bool worker_core::needs_sync() const {
+  if (!touched_.empty())
+    return true;
+  for (auto& [identity, oc] : copies_)
+    if (oc.file->needs_sync())
+      return true;
+  return false;
+}
+
+void worker_core::ack_due(const ack_key& k, ack_entry& e, outbox& out) {
+  auto i = copies_.find(e.identity);
+  if (i == copies_.end())
+    return;
+  const auto* seg = i->second.file->find(k.key, k.gen);
+  if (seg == nullptr)
+    return;
+  uint64_t durable = seg->durable_end;
+  // Acks only move forward; a duplicate or gap is answered even without
+  // progress (the sender is waiting for it).
+  if (e.forced || !e.any_sent || durable > e.acked) {
+    uint64_t fpos = e.any_sent && durable < e.acked ? e.acked : durable;
+    out.push_back(make_ack(e.route, k.key, k.gen, fpos, e.gap ? "gap" : "ok"));
+    e.acked = fpos;
+    e.any_sent = true;
+  }
+  e.forced = false;
+  e.gap = false;
+}
+
+void worker_core::sync(outbox& out) {
+  std::vector<std::string> failed;
+  for (auto& [identity, oc] : copies_) {
+    if (!oc.file->needs_sync())
+      continue;
+    if (auto err = oc.file->sync()) {
+      log::error(opts_.who, "sync " + oc.file->path() + ": " + describe(err)
+                              + "; closing it, nothing acknowledged");
+      failed.push_back(identity);
+    }
+    count_fsyncs(*oc.file);
+  }
+  for (auto& identity : failed) {
+    // What the kernel lost cannot be told: forget the copy's state; it is
+    // recovered from the file and the journal when it is next written.
+    for (auto i = touched_.begin(); i != touched_.end();) {
+      auto e = acks_.find(*i);
+      if (e != acks_.end() && e->second.identity == identity)
+        i = touched_.erase(i);
+      else
+        ++i;
+    }
+    for (auto i = acks_.begin(); i != acks_.end();)
+      i = i->second.identity == identity ? acks_.erase(i) : std::next(i);
+    auto c = copies_.find(identity);
+    c->second.file->close();
+    copies_.erase(c);
+    counters_->open_files -= 1;
+  }
+  for (auto& k : touched_) {
+    auto e = acks_.find(k);
+    if (e != acks_.end())
+      ack_due(e->first, e->second, out);
+  }
+  touched_.clear();
+}
+
+void worker_core::evict(const std::string& identity, outbox& out) {
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  auto& cf = *c->second.file;
+  auto err = cf.finish_member();
+  if (!err)
+    err = cf.sync();
+  count_fsyncs(cf);
+  if (err)
+    log::error(opts_.who, "closing " + cf.path() + ": " + describe(err));
+  for (auto i = acks_.begin(); i != acks_.end();) {
+    if (i->second.identity != identity) {
+      ++i;
+      continue;
+    }
+    if (!err)
+      ack_due(i->first, i->second, out);
+    touched_.erase(i->first);
+    i = acks_.erase(i);
+  }
+  if (auto cerr = cf.close())
+    log::error(opts_.who, "closing " + cf.path() + ": " + describe(cerr));
+  log::info(opts_.who, "closed " + cf.path());
+  copies_.erase(c);
+  counters_->open_files -= 1;
+}
+
+void worker_core::maintain(clock::time_point now, outbox& out) {
+  std::vector<std::string> idle;
+  for (auto& [identity, oc] : copies_) {
+    auto& cf = *oc.file;
+    if (now - oc.last_use >= opts_.close_idle) {
+      idle.push_back(identity);
+      continue;
+    }
+    bool stale_member = cf.member_open()
+                        && (now - cf.last_write() >= opts_.flush_idle
+                            || now - cf.member_opened() >= opts_.flush_idle);
+    if (!stale_member)
+      continue;
+    if (auto err = cf.finish_member()) {
+      log::error(opts_.who, cf.path() + ": " + describe(err));
+      continue;
+    }
+    log::debug(opts_.who, "flushed " + cf.path());
+    // Its keys may now be acknowledged further.
+    for (auto& [k, e] : acks_)
+      if (e.identity == identity)
+        touched_.insert(k);
+  }
+  sync(out);
+  for (auto& identity : idle)
+    evict(identity, out);
+}
+
+void worker_core::close_all(outbox& out) {
+  while (!copies_.empty())
+    evict(copies_.begin()->first, out);
+}
+
+// -- the actor --------------------------------------------------------------------
+
+namespace {
+
+struct worker_state {
+  std::unique_ptr<worker_core> core;
+  caf::actor router;
+  worker_core::outbox out;
+  bool tick_pending = false;
+  static inline const char* name = "tailwriter_worker";
+};
+
+using worker_actor = caf::stateful_actor<worker_state>;
+
+void deliver(worker_actor* self) {
+  auto& st = self->state;
+  for (auto& msg : st.out)
+    if (st.router)
+      self->send(st.router, reply_atom::value, std::move(msg));
+  st.out.clear();
+}
+
+void schedule_sync(worker_actor* self) {
+  auto& st = self->state;
+  if (st.tick_pending || !st.core->needs_sync())
+    return;
+  st.tick_pending = true;
+  auto delay = st.core->options().sync_interval;
+  if (delay.count() <= 0)
+    self->send(self, tick_atom::value);
+  else
+    self->delayed_send(self, delay, tick_atom::value);
+}
+
+caf::behavior worker_behavior(worker_actor* self, worker_options opts,
+                              counters_ptr counters, caf::actor router) {
+  auto& st = self->state;
+  auto maint = opts.maint_period;
+  st.router = std::move(router);
+  st.core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
+  if (auto err = st.core->init()) {
+    log::error(st.core->options().who, describe(err));
+    self->quit(err);
+    return {};
+  }
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    // Shutdown: nothing written may stay unsynced or unacknowledged.
+    self->state.core->close_all(self->state.out);
+    deliver(self);
+    self->quit(msg.reason);
+  });
+  self->delayed_send(self, maint, maint_atom::value);
+  return {
+    [self](dispatch_atom, const fragment_ptr& f) {
+      self->state.core->handle(*f, worker_core::clock::now(), self->state.out);
+      deliver(self);
+      schedule_sync(self);
+      return caf::ok_atom::value;
+    },
+    [self](tick_atom) {
+      self->state.tick_pending = false;
+      self->state.core->sync(self->state.out);
+      deliver(self);
+      schedule_sync(self);
+    },
+    [self, maint](maint_atom) {
+      self->state.core->maintain(worker_core::clock::now(), self->state.out);
+      deliver(self);
+      self->delayed_send(self, maint, maint_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
+                                   counters_ptr counters, caf::actor router) {
+  return sys.spawn<caf::detached>(worker_behavior, std::move(opts),
+                                  std::move(counters), std::move(router));
+}
+
+} // namespace cc::tw

@@ -1,0 +1,170 @@
+// A tailwriter worker: writes the fragments of the copies hashed to it
+// (SPEC §8, §9). Runs detached (fdatasync blocks), so workers write in
+// parallel; a copy is only ever written by one worker.
+//
+// Owns: its open copies (copy_file, at most max_open_copies, least recently
+// used closed first), the ack bookkeeping per (source key, generation), and
+// the grouping of fdatasync over sync-interval.
+// Takes:  (dispatch_atom, fragment_ptr) -> ok_atom once handled (written,
+//         skipped or refused);
+//         (tick_atom) its own sync timer; (maint_atom) its own maintenance
+//         timer; exit_msg: finish members, sync, acknowledge, close.
+// Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
+//         fragment's route, for senders that set `ack`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/copy_writer.hpp"
+#include "wire/bodies.hpp"
+#include "wire/message.hpp"
+
+namespace cc::tw {
+
+/// A parsed, checked pub.logtail message on its way to a worker. The handler
+/// parses the body once; the worker decodes and decompresses the payload.
+struct fragment {
+  wire::cc_message msg;     // route (for the ack), blob
+  wire::logtail_body body;
+  std::string dest_base;    // normalised copy path without suffix/extension
+  caf::error dest_error;    // set when the destination is refused
+};
+
+using fragment_ptr = std::shared_ptr<const fragment>;
+
+/// The counters of one tailwriter, shared by its handler and workers.
+struct writer_counters {
+  std::atomic<int64_t> fragments{0};
+  std::atomic<int64_t> bytes_written{0};
+  std::atomic<int64_t> duplicates{0};
+  std::atomic<int64_t> duplicate_bytes{0};
+  std::atomic<int64_t> gaps{0};
+  std::atomic<int64_t> gap_bytes{0};
+  std::atomic<int64_t> refused_paths{0};
+  std::atomic<int64_t> invalid{0};
+  std::atomic<int64_t> too_large{0};
+  std::atomic<int64_t> open_files{0};
+  std::atomic<int64_t> acks_sent{0};
+  std::atomic<int64_t> fsyncs{0};
+
+  counters snapshot() const;
+};
+
+using counters_ptr = std::shared_ptr<writer_counters>;
+
+struct worker_options {
+  copy_options copy;
+  std::string dstdir;     // absolute; created if missing
+  std::string state_dir;  // absolute; created if missing (0700)
+  uint64_t max_fragment_bytes = 64ull << 20;
+  std::chrono::milliseconds sync_interval{20};
+  std::chrono::milliseconds maint_period{3000};
+  /// A member (recompress) open or idle this long is finished at maintenance.
+  std::chrono::milliseconds flush_idle{3000};
+  /// A copy idle this long is closed at maintenance.
+  std::chrono::milliseconds close_idle{30000};
+  size_t max_open_copies = 100;
+  std::string hostname;   // the writer's, sent in acks
+  std::string who = "tailwriter.worker"; // for log lines
+};
+
+/// The worker's logic without an actor around it: unit-testable, and the
+/// actor below only feeds it messages and timer ticks. Acks to send are
+/// appended to `out`.
+class worker_core {
+public:
+  using clock = std::chrono::steady_clock;
+  using outbox = std::vector<wire::cc_message>;
+
+  worker_core(worker_options opts, counters_ptr counters);
+  /// Closes every copy (members finished, synced) without acknowledging.
+  ~worker_core();
+  worker_core(const worker_core&) = delete;
+  worker_core& operator=(const worker_core&) = delete;
+
+  /// Creates dstdir and the state directory if needed and opens them.
+  caf::error init();
+
+  /// Writes, skips or refuses one fragment (protocol in docs/wire.md).
+  void handle(const fragment& f, clock::time_point now, outbox& out);
+
+  /// Whether sync() has data to make durable or acks to send.
+  bool needs_sync() const;
+
+  /// fdatasync's every changed copy, then acks every key that asked.
+  void sync(outbox& out);
+
+  /// Finishes idle members, syncs, closes copies idle for close_idle.
+  void maintain(clock::time_point now, outbox& out);
+
+  /// Finishes, syncs, acknowledges and closes every copy.
+  void close_all(outbox& out);
+
+  size_t open_copies() const { return copies_.size(); }
+  const worker_options& options() const { return opts_; }
+
+private:
+  struct ack_key {
+    source_key key;
+    std::string gen;
+    bool operator<(const ack_key& other) const;
+  };
+  struct ack_entry {
+    std::vector<std::string> route;
+    std::string identity; // the copy holding this (key, gen)
+    uint64_t acked = 0;
+    bool any_sent = false;
+    bool forced = false;  // a duplicate or gap must be answered
+    bool gap = false;
+  };
+  struct open_copy {
+    std::unique_ptr<copy_file> file;
+    clock::time_point last_use;
+  };
+
+  copy_spec spec_for(const fragment& f, const source_key& key,
+                     wire::compression comp) const;
+  caf::expected<copy_file*> copy_for(const copy_spec& spec, clock::time_point now,
+                                     outbox& out);
+  void evict(const std::string& identity, outbox& out);
+  void ack_due(const ack_key& k, ack_entry& e, outbox& out);
+  void refuse(const fragment& f, const source_key& key, uint64_t end,
+              outbox& out);
+  void leave_hole(const fragment& f, const source_key& key,
+                  wire::compression comp, clock::time_point now, outbox& out);
+  void note_refusal(const source_key& key, const std::string& why);
+  void count_fsyncs(copy_file& cf);
+  wire::cc_message make_ack(const std::vector<std::string>& route,
+                            const source_key& key, const std::string& gen,
+                            uint64_t fpos, const char* status);
+
+  worker_options opts_;
+  counters_ptr counters_;
+  int dstdir_fd_ = -1;
+  int state_fd_ = -1;
+  std::map<std::string, open_copy> copies_;    // by copy identity
+  std::map<ack_key, ack_entry> acks_;
+  std::set<ack_key> touched_;                  // acks to consider at sync
+  std::set<std::string> refused_logged_;       // keys whose refusal was logged
+};
+
+/// Spawns a detached worker; acks go to `router` (may be null: no acks).
+caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
+                                   counters_ptr counters, caf::actor router);
+
+} // namespace cc::tw
+
+// Fragments only travel between actors of one process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::fragment_ptr)
