@@ -1,0 +1,302 @@
+#include "actors/forwarder.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/logger.hpp"
+#include "actors/router.hpp"
+#include "actors/zmq_transport.hpp"
+#include "config/error.hpp"
+#include "wire/bodies.hpp"
+
+namespace cc {
+
+namespace {
+
+// `ping = yes` (the original's boolean) means this many seconds.
+constexpr double ping_yes_seconds = 10;
+
+std::string seconds_text(double s) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.3f s", s);
+  return buf;
+}
+
+} // namespace
+
+forwarder_settings forwarder_settings_from(const config::section& sec,
+                                           const std::string& hostname) {
+  forwarder_settings s;
+  s.section = sec.name;
+  s.remote = sec.str("remote-cc");
+  s.hostname = hostname;
+  if (sec.has("queue-bytes"))
+    s.queue_bytes = std::max<uint64_t>(1, sec.size("queue-bytes"));
+  if (sec.has("ping")) {
+    // The original took a boolean; the schema takes seconds and yes/no.
+    auto text = sec.str("ping");
+    if (auto b = config::parse_bool(text))
+      s.ping_interval = *b ? ping_yes_seconds : 0;
+    else
+      s.ping_interval = std::max(0.0, sec.seconds("ping"));
+  }
+  if (sec.has("ping-timeout"))
+    s.ping_timeout = std::max(0.0, sec.seconds("ping-timeout"));
+  return s;
+}
+
+forwarder_state::~forwarder_state() {
+  if (link)
+    link->close();
+  // Senders still waiting learn that their message was not taken.
+  for (auto& [msg, promise] : waiting)
+    if (promise.pending() && !promise.async())
+      promise.deliver(make_error(errc::unavailable,
+                                 who + ": stopped before " + msg.type +
+                                   " could be queued"));
+}
+
+void forwarder_state::init(forwarder_settings s) {
+  settings = std::move(s);
+  who = "forwarder[" + settings.section + "]";
+  own_frame = wire::local_route_frame("proxy:" + settings.section);
+  last_pong = last_ping = wire::now_seconds();
+}
+
+bool forwarder_state::has_room(uint64_t size) const {
+  return queued_bytes == 0 || queued_bytes + size <= settings.queue_bytes;
+}
+
+bool forwarder_state::admit(wire::cc_message msg,
+                            caf::response_promise promise) {
+  ++received;
+  auto size = msg.wire_size();
+  if (waiting.empty() && has_room(size)) {
+    send_now(std::move(msg));
+    return true;
+  }
+  waiting.emplace_back(std::move(msg), std::move(promise));
+  return false;
+}
+
+void forwarder_state::send_now(wire::cc_message msg) {
+  queued_bytes += msg.wire_size();
+  link->send(std::move(msg));
+}
+
+std::vector<caf::response_promise> forwarder_state::on_sent(uint64_t bytes) {
+  ++sent;
+  queued_bytes -= std::min(queued_bytes, bytes);
+  std::vector<caf::response_promise> released;
+  while (!waiting.empty() && has_room(waiting.front().first.wire_size())) {
+    auto& [msg, promise] = waiting.front();
+    send_now(std::move(msg));
+    released.push_back(std::move(promise));
+    waiting.pop_front();
+  }
+  return released;
+}
+
+std::pair<bool, wire::cc_message>
+forwarder_state::classify(wire::cc_message msg) const {
+  bool mine = !msg.route.empty() && msg.route.front() == own_frame;
+  if (mine)
+    msg.route.erase(msg.route.begin());
+  return {mine, std::move(msg)};
+}
+
+void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
+  if (msg.type != "echo.response") {
+    log::warning(who, "unexpected " + msg.type + " addressed to the forwarder");
+    return;
+  }
+  auto body = wire::parse_echo(msg.body);
+  if (!body) {
+    ++invalid;
+    log::warning(who, "bad echo.response: " + describe(body.error()));
+    return;
+  }
+  if (body->orig_target != settings.remote) {
+    log::warning(who, "pong for another target: " + body->orig_target);
+    return;
+  }
+  ++pongs;
+  last_pong = now;
+  double rtt = now - body->orig_time;
+  log::debug(who, "pong from " + settings.remote + ": " + seconds_text(rtt));
+  if (pong_missing) {
+    pong_missing = false;
+    log::info(who, "pongs from " + settings.remote + " resumed (round trip " +
+                     seconds_text(rtt) + ")");
+  }
+}
+
+wire::cc_message forwarder_state::make_ping(double now) {
+  wire::echo_body body;
+  body.hdr.req = "echo.request";
+  body.hdr.time = now;
+  body.hdr.hostname = settings.hostname;
+  body.target = settings.remote;
+  wire::cc_message msg;
+  msg.route.push_back(own_frame);
+  msg.type = "echo.request";
+  msg.body = wire::make_body(body);
+  ++pings;
+  last_ping = now;
+  return msg;
+}
+
+std::optional<std::string> forwarder_state::check_pongs(double now) {
+  if (pong_missing || now - last_pong < settings.ping_timeout)
+    return std::nullopt;
+  pong_missing = true;
+  return "no pong from " + settings.remote + " for " +
+         seconds_text(now - last_pong) +
+         (connected ? "" : " (not connected)");
+}
+
+void forwarder_state::on_link(bool up, const std::string& peer) {
+  connected = up;
+  if (up) {
+    ++connects;
+    log::info(who, (connects > 1 ? "reconnected to " : "connected to ") +
+                     settings.remote + " (" + peer + ")");
+  } else {
+    log::warning(who, "disconnected from " + settings.remote + " (" + peer +
+                        "); ZeroMQ reconnects by itself");
+  }
+}
+
+counters forwarder_state::stats() const {
+  return {
+    {"received", received},
+    {"sent", sent},
+    {"queued_bytes", static_cast<int64_t>(queued_bytes)},
+    {"waiting", static_cast<int64_t>(waiting.size())},
+    {"replies", replies},
+    {"invalid", invalid},
+    {"pings", pings},
+    {"pongs", pongs},
+    {"connected", connected ? 1 : 0},
+    {"reconnects", std::max<int64_t>(0, connects - 1)},
+  };
+}
+
+namespace {
+
+// Frames from the remote that are not a CC message arrive on the transport's
+// thread; they are counted there and logged at most once per 10 s.
+struct remote_garbage {
+  std::atomic<int64_t> count{0};
+  std::mutex mtx;
+  log_limiter limiter;
+};
+
+caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
+                              forwarder_settings settings, zmq_options opts,
+                              caf::actor router) {
+  auto& st = self->state;
+  st.init(std::move(settings));
+  auto made = make_transport(st.settings.remote, opts, st.who);
+  if (!made) {
+    log::error(st.who, describe(made.error()));
+    self->quit(made.error());
+    return {};
+  }
+  st.link = std::move(*made);
+  auto garbage = std::make_shared<remote_garbage>();
+  auto me = caf::actor_cast<caf::actor>(self);
+  transport::callbacks cb;
+  cb.on_message = [me](wire::cc_message msg) {
+    caf::anon_send(me, reply_atom::value, std::move(msg));
+  };
+  cb.on_invalid = [garbage, who = st.who](const caf::error& err) {
+    ++garbage->count;
+    std::lock_guard<std::mutex> guard{garbage->mtx};
+    if (auto n = garbage->limiter.admit("invalid",
+                                        log_limiter::clock::now()))
+      log::warning(who, "invalid message from the remote dropped: " +
+                          describe(err) +
+                          (*n > 0 ? " (and " + std::to_string(*n) + " more)"
+                                  : std::string{}));
+  };
+  cb.on_sent = [me](uint64_t bytes) {
+    caf::anon_send(me, sent_atom::value, bytes);
+  };
+  cb.on_link = [me](bool up, const std::string& peer) {
+    caf::anon_send(me, linkstate_atom::value, up, peer);
+  };
+  if (auto err = st.link->connect(st.settings.remote, std::move(cb))) {
+    log::error(st.who, describe(err));
+    st.link.reset();
+    self->quit(err);
+    return {};
+  }
+  log::info(st.who, "forwarding to " + st.settings.remote);
+  auto ping_every = std::chrono::milliseconds(
+    static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));
+  if (ping_every.count() > 0)
+    self->delayed_send(self, ping_every, ping_atom::value);
+  return {
+    [=](dispatch_atom, const wire::cc_message& msg) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      if (st.waiting.empty() && st.has_room(msg.wire_size())) {
+        st.admit(msg, caf::response_promise{});
+        return ok_atom::value;
+      }
+      auto promise = self->make_response_promise();
+      st.admit(msg, promise);
+      return promise;
+    },
+    [=](sent_atom, uint64_t bytes) {
+      for (auto& promise : self->state.on_sent(bytes))
+        if (promise.pending() && !promise.async())
+          promise.deliver(ok_atom::value);
+    },
+    [=](reply_atom, wire::cc_message& msg) {
+      auto& st = self->state;
+      auto [mine, classified] = st.classify(std::move(msg));
+      if (mine) {
+        st.on_pong(classified, wire::now_seconds());
+        return;
+      }
+      ++st.replies;
+      self->send(router, reply_atom::value, std::move(classified));
+    },
+    [=](linkstate_atom, bool up, const std::string& peer) {
+      self->state.on_link(up, peer);
+    },
+    [=](ping_atom) {
+      auto& st = self->state;
+      auto now = wire::now_seconds();
+      if (auto warning = st.check_pongs(now))
+        log::warning(st.who, *warning);
+      st.send_now(st.make_ping(now)); // small: not held back by queue-bytes
+      self->delayed_send(self, ping_every, ping_atom::value);
+    },
+    [=](stats_atom) -> counters {
+      auto c = self->state.stats();
+      c["invalid"] += garbage->count.load();
+      return c;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
+  auto settings = forwarder_settings_from(sec, ctx.cfg.host_name);
+  // Detached: on exit the transport drains within zmq_linger and joins its
+  // thread, which must not hold one of CAF's scheduler threads.
+  return ctx.sys.spawn<caf::detached>(forwarder_actor, std::move(settings),
+                                      zmq_options_of(sec), ctx.router);
+}
+
+} // namespace cc

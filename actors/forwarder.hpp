@@ -1,0 +1,132 @@
+// The forwarder (handler `proxy`): passes every message it is handed to a
+// remote server over its transport (a ZeroMQ DEALER connected to remote-cc)
+// and carries the replies back to this server's router, which delivers them
+// along their route frames.
+//
+// Takes:  (dispatch_atom, cc_message)      -> ok_atom once the message is
+//              queued. The outgoing queue is bounded by queue-bytes: when full
+//              the answer waits (response promise) until there is room; that
+//              is the back-pressure on the sender. Nothing is dropped.
+//         (reply_atom, cc_message)         from the transport: a message from
+//              the remote, route as received. route[0] == this forwarder's
+//              own frame (wire::local_route_frame("proxy:" + section)): a pong
+//              to its ping, handled here; anything else goes to the router.
+//         (sent_atom, uint64_t bytes)      from the transport: room again
+//         (linkstate_atom, bool up, peer)  from the transport: logged, counted
+//         (ping_atom)                      timer: every `ping` seconds
+//         (stats_atom)                     -> counters: received, sent,
+//              queued_bytes, waiting, replies, invalid, pings, pongs,
+//              connected, reconnects
+// Sends:  router <- (reply_atom, cc_message)
+//         remote <- echo.request with route [own frame] every `ping` seconds;
+//              a warning when no pong came for ping-timeout, an info line when
+//              pongs resume.
+// Runs detached: on exit its transport drains within zmq_linger and closes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/response_promise.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/spawn.hpp"
+#include "actors/transport.hpp"
+#include "config/config.hpp"
+#include "wire/message.hpp"
+
+namespace cc {
+
+struct forwarder_settings {
+  std::string section;           // "h:forward"
+  std::string remote;            // remote-cc
+  uint64_t queue_bytes = 64ull << 20;
+  double ping_interval = 0;      // seconds; 0: no pings
+  double ping_timeout = 30;      // seconds without a pong before a warning
+  std::string hostname;          // sent in echo.request bodies
+};
+
+/// The settings of a proxy section (remote-cc, queue-bytes, ping,
+/// ping-timeout; `ping = yes` means every 10 s, as documented for the schema).
+forwarder_settings forwarder_settings_from(const config::section& sec,
+                                           const std::string& hostname);
+
+/// The forwarder's bookkeeping, free of CAF scheduling so it can be tested
+/// directly. Time is passed in as epoch seconds.
+struct forwarder_state {
+  forwarder_settings settings;
+  std::string who;         // "forwarder[h:forward]" for log lines
+  std::string own_frame;   // route frame naming this forwarder (pings)
+  std::unique_ptr<transport> link;
+
+  /// Messages the transport holds (handed over, not yet given to ZeroMQ).
+  uint64_t queued_bytes = 0;
+  /// Messages waiting for room, with the answer their sender waits for.
+  std::deque<std::pair<wire::cc_message, caf::response_promise>> waiting;
+
+  double last_pong = 0;        // epoch seconds (start time before the first)
+  double last_ping = 0;
+  bool pong_missing = false;   // a warning was written; cleared by a pong
+  bool connected = false;
+  int64_t connects = 0;
+
+  int64_t received = 0;    // dispatches taken
+  int64_t sent = 0;        // messages handed to ZeroMQ
+  int64_t replies = 0;     // messages from the remote passed to the router
+  int64_t invalid = 0;     // frames from the remote that did not parse
+  int64_t pings = 0;
+  int64_t pongs = 0;
+
+  forwarder_state() = default;
+  ~forwarder_state();
+  forwarder_state(const forwarder_state&) = delete;
+  forwarder_state& operator=(const forwarder_state&) = delete;
+
+  void init(forwarder_settings s);
+
+  /// Whether a message of `size` bytes may go to the transport now. An empty
+  /// queue always takes one message, so one larger than queue-bytes passes.
+  bool has_room(uint64_t size) const;
+
+  /// Takes a dispatched message: queued now (true; answer ok) or put in
+  /// `waiting` with `promise` (false; answer later). Order is kept: nothing
+  /// overtakes a waiting message.
+  bool admit(wire::cc_message msg, caf::response_promise promise);
+
+  /// Hands `msg` to the transport now, counting it in queued_bytes.
+  void send_now(wire::cc_message msg);
+
+  /// The transport reports `bytes` gone: moves waiting messages in while
+  /// there is room and returns their promises, to be answered ok.
+  std::vector<caf::response_promise> on_sent(uint64_t bytes);
+
+  /// A message from the remote: the pong body (nullopt after counting it)
+  /// when route[0] is our own frame; else the message to give the router.
+  /// Returns {is_pong, message}.
+  std::pair<bool, wire::cc_message> classify(wire::cc_message msg) const;
+
+  /// Handles a pong body received at `now`: counts it, logs late/unknown
+  /// ones, and an info line when pongs resume after a warning.
+  void on_pong(const wire::cc_message& msg, double now);
+
+  /// The echo.request to send at `now` (route: our own frame).
+  wire::cc_message make_ping(double now);
+
+  /// At a ping tick: whether to warn that no pong came for ping-timeout
+  /// (once, until pongs resume); the warning text when so.
+  std::optional<std::string> check_pongs(double now);
+
+  void on_link(bool up, const std::string& peer);
+
+  counters stats() const;
+
+  static inline const char* name = "forwarder";
+};
+
+} // namespace cc
