@@ -1,0 +1,44 @@
+// ccserver's entry point: parses the command line and runs one action
+// (main/commands.hpp). Process wiring only; the server's lifetime is in
+// main/server.cpp.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "main/commands.hpp"
+#include "main/options.hpp"
+
+int main(int argc, char** argv) {
+  using namespace cc::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string error;
+  auto opts = parse(args, error);
+  if (!opts) {
+    std::cerr << "ccserver: " << error << "\n"
+              << "usage: ccserver [options] CONFIG.ini (ccserver --help)\n";
+    return exit_usage;
+  }
+  switch (opts->what) {
+    case action::help:
+      std::cout << usage();
+      return exit_ok;
+    case action::version:
+      std::cout << "ccserver " << CC_VERSION << "\n";
+      return exit_ok;
+    case action::config_reference:
+      std::cout << cc::config::schema_markdown();
+      return exit_ok;
+    case action::check:
+      return run_check(*opts);
+    case action::stop:
+    case action::kill:
+    case action::reload:
+      return run_control(*opts);
+    case action::send:
+      return run_send(opts->send);
+    case action::run:
+      break;
+  }
+  return run_server(*opts);
+}

@@ -1,0 +1,205 @@
+#include "main/options.hpp"
+
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+namespace cc::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() &&
+         s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// Records `a` as the action; a second, different one is a usage error.
+bool set_action(options& o, bool& chosen, action a, std::string& error) {
+  if (chosen && o.what != a) {
+    error = "only one of -s, -k, -r, --check, --send, --version, --help, "
+            "--config-reference at a time";
+    return false;
+  }
+  chosen = true;
+  o.what = a;
+  return true;
+}
+
+} // namespace
+
+std::string usage() {
+  return R"(usage: ccserver [options] CONFIG.ini
+       ccserver --send ENDPOINT TYPE [JSON] [--blob FILE] [--timeout S]
+                [--expect-reply | --no-reply]
+
+Runs one CC server: binds cc-socket, routes messages to the handlers of
+[routes], runs the daemons of its jobmgr sections.
+
+options:
+  -d                  run in the background (fork, setsid, chdir /); the
+                      parent exits 0 once the server is up, 1 if it failed
+  -v                  more log output (debug); -q: warnings and errors only
+  -s                  stop the running instance named by the config's
+                      pidfile (SIGTERM) and wait until it has exited
+  -k                  kill it (SIGKILL) and remove its pidfile
+  -r                  make it reload its configuration (SIGHUP)
+  --check             validate CONFIG.ini, print the resolved handlers,
+                      routes and daemons; exit 0, or 2 listing every problem
+  --config-reference  print every option of every section type (Markdown)
+  --send ENDPOINT TYPE [JSON]
+                      send one CC message to a server (a DEALER connected to
+                      ENDPOINT); req, time, hostname and blob_hash are filled
+                      in when JSON lacks them. Waits for a reply for
+                      *.request types and bodies with "ack": true (or with
+                      --expect-reply) and prints it; exit 1 on timeout
+  --blob FILE         (--send) attach FILE's bytes as the blob frame
+  --timeout S         (--send) seconds to connect and to wait (default 2)
+  --version           print the version
+  -h, --help          this text
+
+exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+signals: SIGTERM/SIGINT stop cleanly, SIGHUP reopens the logfile and reloads.
+)";
+}
+
+std::optional<options> parse(const std::vector<std::string>& args,
+                             std::string& error) {
+  options o;
+  bool chosen = false;
+  std::vector<std::string> positional;
+  bool only_positional = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto value = [&](const char* name) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        error = std::string{name} + " needs a value";
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (only_positional || a.empty() || a[0] != '-' || a == "-") {
+      positional.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      only_positional = true;
+    } else if (a == "--check") {
+      if (!set_action(o, chosen, action::check, error))
+        return std::nullopt;
+    } else if (a == "--send") {
+      if (!set_action(o, chosen, action::send, error))
+        return std::nullopt;
+    } else if (a == "--version") {
+      if (!set_action(o, chosen, action::version, error))
+        return std::nullopt;
+    } else if (a == "--help") {
+      if (!set_action(o, chosen, action::help, error))
+        return std::nullopt;
+    } else if (a == "--config-reference") {
+      if (!set_action(o, chosen, action::config_reference, error))
+        return std::nullopt;
+    } else if (a == "--blob") {
+      auto v = value("--blob");
+      if (!v)
+        return std::nullopt;
+      o.send.blob_file = *v;
+    } else if (a == "--timeout") {
+      auto v = value("--timeout");
+      if (!v)
+        return std::nullopt;
+      char* end = nullptr;
+      double t = std::strtod(v->c_str(), &end);
+      if (end == v->c_str() || *end != '\0' || !(t > 0) || t > 86400) {
+        error = "--timeout: expected seconds > 0, got '" + *v + "'";
+        return std::nullopt;
+      }
+      o.send.timeout = t;
+    } else if (a == "--expect-reply") {
+      o.send.expect_reply = true;
+    } else if (a == "--no-reply") {
+      o.send.expect_reply = false;
+    } else if (a.size() > 1 && a[1] != '-') {
+      // A cluster of short flags: -dv, -vv, -s.
+      for (size_t k = 1; k < a.size(); ++k) {
+        switch (a[k]) {
+          case 'd': o.daemonize = true; break;
+          case 'v': ++o.verbosity; break;
+          case 'q': --o.verbosity; break;
+          case 's':
+            if (!set_action(o, chosen, action::stop, error))
+              return std::nullopt;
+            break;
+          case 'k':
+            if (!set_action(o, chosen, action::kill, error))
+              return std::nullopt;
+            break;
+          case 'r':
+            if (!set_action(o, chosen, action::reload, error))
+              return std::nullopt;
+            break;
+          case 'h':
+            if (!set_action(o, chosen, action::help, error))
+              return std::nullopt;
+            break;
+          default:
+            error = std::string{"unknown option -"} + a[k];
+            return std::nullopt;
+        }
+      }
+    } else {
+      error = "unknown option " + a;
+      return std::nullopt;
+    }
+  }
+  switch (o.what) {
+    case action::help:
+    case action::version:
+    case action::config_reference:
+      if (!positional.empty()) {
+        error = "unexpected argument " + positional.front();
+        return std::nullopt;
+      }
+      return o;
+    case action::send:
+      if (positional.size() < 2 || positional.size() > 3) {
+        error = "--send needs ENDPOINT TYPE [JSON]";
+        return std::nullopt;
+      }
+      o.send.endpoint = positional[0];
+      o.send.type = positional[1];
+      if (positional.size() == 3)
+        o.send.json = positional[2];
+      return o;
+    default:
+      break;
+  }
+  if (!o.send.blob_file.empty() || o.send.expect_reply) {
+    error = "--blob, --timeout, --expect-reply and --no-reply go with --send";
+    return std::nullopt;
+  }
+  if (positional.size() != 1) {
+    error = positional.empty() ? "no config file given"
+                               : "one config file only, got " +
+                                   std::to_string(positional.size()) +
+                                   " arguments";
+    return std::nullopt;
+  }
+  if (o.daemonize && o.what != action::run) {
+    error = "-d goes with running the server only";
+    return std::nullopt;
+  }
+  o.config_file = positional[0];
+  return o;
+}
+
+bool expects_reply(const std::string& type, const std::string& json_body) {
+  if (ends_with(type, ".request"))
+    return true;
+  auto body = nlohmann::json::parse(json_body, nullptr, false);
+  if (!body.is_object())
+    return false;
+  auto it = body.find("ack");
+  return it != body.end() && it->is_boolean() && it->get<bool>();
+}
+
+} // namespace cc::cli

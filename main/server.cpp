@@ -1,0 +1,558 @@
+// The server's lifetime: start-up order, the signal thread, reload and the
+// ordered shutdown. Owns the actor system and every top-level actor.
+//
+// Start:    router, handlers (jobmgrs last, so their daemons find the handlers
+//           registered), stats, gateway last (nothing arrives before the
+//           handlers exist).
+// Stop:     gateway (stop accepting), jobmgrs (tailers persist positions),
+//           remaining handlers (forwarders drain within zmq_linger, the
+//           tailwriter flushes), router, stats; each group by send_exit with
+//           exit_reason::user_shutdown and a bounded wait for its down
+//           messages.
+// SIGHUP:   reopen the logfile, reload the config: invalid -> every diagnostic
+//           logged, nothing changes; valid -> the handlers, router and stats
+//           are rebuilt in the same order while the gateway holds incoming
+//           messages (kept when cc-socket is unchanged).
+// Signals are taken by one thread in sigwait (blocked everywhere else) and
+// handed to the main thread as messages; an actor of ours that goes down
+// unexpectedly also ends the server (exit status 1).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/gateway.hpp"
+#include "actors/logger.hpp"
+#include "actors/router.hpp"
+#include "actors/spawn.hpp"
+#include "actors/stats.hpp"
+#include "actors/types.hpp"
+#include "config/config.hpp"
+#include "config/error.hpp"
+#include "main/commands.hpp"
+#include "main/daemon.hpp"
+#include "main/pidfile.hpp"
+
+namespace cc::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+constexpr const char* who = "main";
+
+// Bounds of the shutdown, per group. A forwarder needs zmq_linger at most, a
+// tailwriter a flush and fsync; past these the server goes on without them.
+constexpr milliseconds gateway_stop_bound = 10s;
+constexpr milliseconds group_stop_bound = 30s;
+// Bound of a registration round trip at start-up.
+constexpr milliseconds request_bound = 10s;
+
+std::string absolute(const std::string& path) {
+  if (path.empty())
+    return path;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+/// One generation of actors built from one configuration.
+struct generation {
+  // Handlers may keep their spawn_context, which refers to this config, so
+  // it lives as long as they do.
+  std::shared_ptr<const config::server_config> cfg;
+  caf::actor router;
+  caf::actor stats;
+  std::vector<std::pair<std::string, caf::actor>> handlers; // not jobmgrs
+  std::vector<std::pair<std::string, caf::actor>> jobmgrs;
+};
+
+class server {
+public:
+  server(caf::actor_system& sys, caf::scoped_actor& self)
+    : sys_(sys), self_(self) {
+  }
+
+  /// Everything, in start-up order.
+  caf::error start(std::shared_ptr<const config::server_config> cfg) {
+    generation gen;
+    gen.cfg = std::move(cfg);
+    auto err = start_core(gen);
+    current_ = std::move(gen);
+    if (err)
+      return err;
+    auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router);
+    if (!gw)
+      return std::move(gw.error());
+    adopt_gateway(*gw, current_.cfg->main.str("cc-socket"));
+    return attach_gateway();
+  }
+
+  /// Everything, in stop order. Whether every actor went down in time.
+  bool stop() {
+    bool clean = true;
+    if (gateway_) {
+      clean &= stop_group({gateway_}, "gateway", gateway_stop_bound);
+      gateway_ = nullptr;
+    }
+    clean &= stop_core(current_);
+    return clean;
+  }
+
+  enum class reload_outcome { reloaded, kept_previous, failed };
+
+  /// Rebuilds router, handlers and stats from `cfg`; the gateway stays when
+  /// cc-socket is unchanged. When the new set cannot start, the previous
+  /// configuration is started again (kept_previous); failed when not even
+  /// that works.
+  reload_outcome reload(std::shared_ptr<const config::server_config> cfg) {
+    auto endpoint = cfg->main.str("cc-socket");
+    caf::actor new_gateway;
+    if (endpoint != gateway_endpoint_) {
+      // Bind the new endpoint before letting go of the old one: if it fails,
+      // nothing has changed yet. It holds what arrives until the new router.
+      auto gw = spawn_gateway(sys_, cfg->main, caf::actor{});
+      if (!gw) {
+        log::error(who, "reload: " + describe(gw.error()) +
+                          "; keeping the running configuration");
+        return reload_outcome::kept_previous;
+      }
+      new_gateway = *gw;
+      self_->monitor(new_gateway);
+    }
+    // Incoming messages wait (ZeroMQ's queue, the gateway's hold) while the
+    // handlers are rebuilt.
+    if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
+      log::warning(who, "reload: pausing the gateway: " + describe(err));
+    auto previous = std::move(current_);
+    current_ = generation{};
+    stop_core(previous);
+    generation fresh;
+    fresh.cfg = std::move(cfg);
+    auto outcome = reload_outcome::reloaded;
+    if (auto err = start_core(fresh)) {
+      log::error(who, "reload: " + describe(err) +
+                        "; starting the previous configuration again");
+      stop_core(fresh);
+      if (new_gateway) {
+        stop_group({new_gateway}, "new gateway", gateway_stop_bound);
+        new_gateway = nullptr;
+      }
+      fresh = generation{};
+      fresh.cfg = previous.cfg;
+      if (auto err2 = start_core(fresh)) {
+        log::error(who, "restarting the previous configuration failed too: " +
+                          describe(err2));
+        current_ = std::move(fresh);
+        return reload_outcome::failed;
+      }
+      outcome = reload_outcome::kept_previous;
+    }
+    current_ = std::move(fresh);
+    if (new_gateway) {
+      stop_group({gateway_}, "previous gateway", gateway_stop_bound);
+      adopt_gateway(new_gateway, endpoint);
+    }
+    if (auto err = attach_gateway()) {
+      log::error(who, "reload: " + describe(err));
+      return reload_outcome::failed;
+    }
+    return outcome;
+  }
+
+  /// A down message: the name of our actor that went down unexpectedly, or
+  /// "" when it was being stopped or is not ours.
+  std::string unexpected_down(const caf::down_msg& dm) {
+    if (stopping_.erase(dm.source) > 0)
+      return {};
+    if (gateway_ && dm.source == gateway_.address())
+      return "gateway";
+    if (dm.source == current_.router.address())
+      return "router";
+    if (dm.source == current_.stats.address())
+      return "stats";
+    for (auto* list : {&current_.handlers, &current_.jobmgrs})
+      for (auto& [name, actor] : *list)
+        if (dm.source == actor.address())
+          return name;
+    return {};
+  }
+
+  /// Signals that arrived while the server waited for something else.
+  std::vector<int> deferred_signals;
+  /// Set when an actor went down unexpectedly during a stop or reload wait.
+  std::string failed_actor;
+
+private:
+  template <class... Ts>
+  caf::error ask(const caf::actor& dest, Ts&&... xs) {
+    if (!dest)
+      return make_error(errc::unavailable, "no such actor");
+    caf::error result;
+    self_->request(dest, request_bound, std::forward<Ts>(xs)...)
+      .receive([](ok_atom) {},
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::error start_core(generation& gen) {
+    const auto& cfg = *gen.cfg;
+    router_config rc;
+    rc.table = routes::route_table{cfg.routes};
+    rc.hostname = cfg.host_name;
+    rc.job_name = cfg.job_name;
+    gen.router = spawn_router(sys_, std::move(rc));
+    self_->monitor(gen.router);
+    spawn_context ctx{sys_, cfg, gen.router};
+    // Jobmgrs last: their daemons send at once and need the handlers.
+    for (bool jobmgrs : {false, true}) {
+      for (const auto& [name, sec] : cfg.handlers) {
+        if ((sec.kind == "jobmgr") != jobmgrs)
+          continue;
+        auto handler = spawn_handler(ctx, sec);
+        if (!handler)
+          return std::move(handler.error());
+        self_->monitor(*handler);
+        (jobmgrs ? gen.jobmgrs : gen.handlers).emplace_back(name, *handler);
+        if (auto err = ask(gen.router, handler_atom::value, name, *handler))
+          return make_error(errc::unavailable,
+                            "registering " + name + ": " + describe(err));
+        log::debug(who, "started " + name + " (" + sec.kind + ")");
+      }
+    }
+    gen.stats = spawn_stats(sys_, cfg.main);
+    self_->monitor(gen.stats);
+    if (auto err = ask(gen.stats, register_atom::value, std::string{"router"},
+                       gen.router))
+      return err;
+    for (auto* list : {&gen.handlers, &gen.jobmgrs})
+      for (auto& [name, actor] : *list)
+        if (auto err = ask(gen.stats, register_atom::value, name, actor))
+          return err;
+    return caf::none;
+  }
+
+  bool stop_core(generation& gen) {
+    bool clean = true;
+    auto actors_of = [](const auto& list) {
+      std::vector<caf::actor> out;
+      for (auto& entry : list)
+        out.push_back(entry.second);
+      return out;
+    };
+    clean &= stop_group(actors_of(gen.jobmgrs), "jobmgrs", group_stop_bound);
+    clean &= stop_group(actors_of(gen.handlers), "handlers", group_stop_bound);
+    if (gen.router)
+      clean &= stop_group({gen.router}, "router", group_stop_bound);
+    if (gen.stats) {
+      // One last round, so the files show the final counters.
+      self_->request(gen.stats, request_bound, flush_atom::value)
+        .receive([](ok_atom) {}, [](caf::error&) {});
+      clean &= stop_group({gen.stats}, "stats", group_stop_bound);
+    }
+    gen = generation{};
+    return clean;
+  }
+
+  // send_exit to every actor of `group`, then waits (bounded) for their down
+  // messages. Signals arriving meanwhile are kept for later.
+  bool stop_group(std::vector<caf::actor> group, const char* what,
+                  milliseconds bound) {
+    std::set<caf::actor_addr> left;
+    for (auto& a : group) {
+      if (!a)
+        continue;
+      left.insert(a.address());
+      stopping_.insert(a.address());
+      self_->send_exit(a, caf::exit_reason::user_shutdown);
+    }
+    auto deadline = std::chrono::steady_clock::now() + bound;
+    bool timed_out = false;
+    while (!left.empty() && !timed_out) {
+      auto remaining = std::chrono::duration_cast<milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      if (remaining.count() <= 0)
+        break;
+      self_->receive(
+        [&](caf::down_msg& dm) {
+          if (left.erase(dm.source) > 0) {
+            stopping_.erase(dm.source);
+            return;
+          }
+          auto name = unexpected_down(dm);
+          if (!name.empty() && failed_actor.empty())
+            failed_actor = name;
+        },
+        [&](int sig) { deferred_signals.push_back(sig); },
+        caf::after(remaining) >> [&] { timed_out = true; });
+    }
+    if (!left.empty()) {
+      log::error(who, std::to_string(left.size()) + " of the " + what +
+                        " did not stop within " +
+                        std::to_string(bound.count()) + " ms");
+      return false;
+    }
+    return true;
+  }
+
+  void adopt_gateway(caf::actor gw, std::string endpoint) {
+    gateway_ = std::move(gw);
+    gateway_endpoint_ = std::move(endpoint);
+    self_->monitor(gateway_);
+  }
+
+  // Connects the gateway and the current router both ways and lets the
+  // stats actor watch the gateway.
+  caf::error attach_gateway() {
+    if (auto err = ask(current_.router, gateway_atom::value, gateway_))
+      return err;
+    if (auto err = ask(gateway_, router_atom::value, current_.router))
+      return err;
+    return ask(current_.stats, register_atom::value, std::string{"gateway"},
+               gateway_);
+  }
+
+  caf::actor_system& sys_;
+  caf::scoped_actor& self_;
+  generation current_;
+  caf::actor gateway_;
+  std::string gateway_endpoint_;
+  std::set<caf::actor_addr> stopping_; // their down messages are expected
+};
+
+// The only thread that takes SIGINT, SIGTERM and SIGHUP (blocked in every
+// other thread, which inherit the mask set before any of them starts).
+class signal_thread {
+public:
+  explicit signal_thread(caf::actor target) {
+    thread_ = std::thread{[this, target] {
+      sigset_t set = handled();
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+          continue;
+        if (done_)
+          return;
+        if (sig != SIGUSR1)
+          caf::anon_send(target, sig);
+      }
+    }};
+  }
+  ~signal_thread() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+  /// Blocks the handled signals in the calling thread (and every thread it
+  /// starts afterwards).
+  static void block() {
+    sigset_t set = handled();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+private:
+  static sigset_t handled() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1); // wakes the thread to end it
+    return set;
+  }
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+void log_diagnostics(const config::load_result& res) {
+  for (const auto& d : res.diagnostics) {
+    if (d.severity == config::diagnostic::error)
+      log::error(who, d.str());
+    else
+      log::warning(who, d.str());
+  }
+}
+
+// The actor system's lifetime, after the process has become what it will be
+// (daemonized, pidfile written). Returns the exit status.
+int serve(std::shared_ptr<const config::server_config> cfg,
+          const std::string& config_path, const std::string& pidfile,
+          int& report_fd) {
+  signal_thread::block();
+  caf::actor_system_config sys_cfg;
+  register_types(sys_cfg);
+  sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
+  caf::actor_system sys{sys_cfg};
+  int status = exit_ok;
+  bool clean = true;
+  {
+    caf::scoped_actor self{sys};
+    server srv{sys, self};
+    if (auto err = srv.start(cfg)) {
+      log::error(who, "cannot start: " + describe(err));
+      srv.stop();
+      int code = err.category() == error_category &&
+                     err.code() == static_cast<uint8_t>(errc::config_invalid)
+                   ? exit_usage
+                   : exit_failure;
+      report_to_parent(report_fd, code);
+      return code;
+    }
+    log::info(who, "up: " + cfg->main.str("cc-socket") + ", " +
+                     std::to_string(cfg->handlers.size()) + " handlers, " +
+                     std::to_string(cfg->daemons.size()) + " daemons");
+    report_to_parent(report_fd, exit_ok);
+    signal_thread signals{caf::actor_cast<caf::actor>(self)};
+    auto logfile = absolute(cfg->main.file("logfile"));
+    bool running = true;
+    while (running) {
+      int sig = 0;
+      if (!srv.deferred_signals.empty()) {
+        sig = srv.deferred_signals.front();
+        srv.deferred_signals.erase(srv.deferred_signals.begin());
+      } else {
+        self->receive([&](int s) { sig = s; },
+                      [&](caf::down_msg& dm) {
+                        auto name = srv.unexpected_down(dm);
+                        if (!name.empty())
+                          srv.failed_actor = name + ": " + describe(dm.reason);
+                      });
+      }
+      if (!srv.failed_actor.empty()) {
+        log::error(who, "stopped unexpectedly: " + srv.failed_actor +
+                          "; shutting down");
+        status = exit_failure;
+        break;
+      }
+      if (sig == SIGINT || sig == SIGTERM) {
+        log::info(who, std::string{"got "} + strsignal(sig) + ", stopping");
+        running = false;
+      } else if (sig == SIGHUP) {
+        log::reopen();
+        log::info(who, "got SIGHUP: reloading " + config_path);
+        auto res = config::load(config_path);
+        log_diagnostics(res);
+        if (!res.ok()) {
+          log::error(who, "reload: the configuration has errors; keeping "
+                          "the running one");
+          continue;
+        }
+        auto next = std::make_shared<const config::server_config>(
+          std::move(*res.config));
+        auto next_logfile = absolute(next->main.file("logfile"));
+        if (next_logfile != logfile) {
+          std::string err;
+          if (log::open(next_logfile, err))
+            logfile = next_logfile;
+          else
+            log::error(who, "reload: logfile " + err);
+        }
+        switch (srv.reload(next)) {
+          case server::reload_outcome::reloaded:
+            cfg = next;
+            log::info(who, "reloaded");
+            break;
+          case server::reload_outcome::kept_previous:
+            break;
+          case server::reload_outcome::failed:
+            status = exit_failure;
+            running = false;
+            break;
+        }
+      }
+    }
+    clean = srv.stop();
+  }
+  if (!clean) {
+    // Something did not stop within its bound; the actor system's destructor
+    // would wait for it, maybe forever. Leave without it.
+    status = status == exit_ok ? exit_failure : status;
+    if (!pidfile.empty())
+      release_pidfile(pidfile);
+    log::error(who, "exiting without waiting for the actors that did not "
+                    "stop, exit status " + std::to_string(status));
+    report_to_parent(report_fd, status);
+    std::_Exit(status);
+  }
+  return status;
+}
+
+} // namespace
+
+int run_server(const options& opts) {
+  log::set_level(opts.verbosity > 0   ? log::level::debug
+                 : opts.verbosity < 0 ? log::level::warning
+                                      : log::level::info);
+  auto config_path = absolute(opts.config_file);
+  auto res = config::load(config_path);
+  for (const auto& d : res.diagnostics)
+    std::cerr << (d.severity == config::diagnostic::error ? "error: "
+                                                          : "warning: ")
+              << d.str() << "\n";
+  if (!res.ok())
+    return exit_usage;
+  auto cfg =
+    std::make_shared<const config::server_config>(std::move(*res.config));
+  auto logfile = absolute(cfg->main.file("logfile"));
+  auto pidfile = absolute(cfg->main.file("pidfile"));
+  if (!logfile.empty()) {
+    std::string err;
+    if (!log::open(logfile, err)) {
+      std::cerr << "ccserver: logfile " << err << "\n";
+      return exit_failure;
+    }
+  }
+  if (!pidfile.empty()) {
+    if (auto err = check_pidfile(pidfile)) {
+      std::cerr << "ccserver: " << describe(err) << "\n";
+      return exit_failure;
+    }
+  }
+  int report_fd = -1;
+  if (opts.daemonize) {
+    report_fd = daemonize();
+    if (report_fd < 0) {
+      std::cerr << "ccserver: cannot go to the background: "
+                << std::strerror(errno) << "\n";
+      return exit_failure;
+    }
+  }
+  // From here on stderr may be /dev/null: errors go to the log.
+  log::info(who, std::string{"ccserver "} + CC_VERSION + " starting, pid " +
+                   std::to_string(::getpid()) + ", config " + config_path);
+  log_diagnostics(res);
+  if (!pidfile.empty()) {
+    if (auto err = take_pidfile(pidfile)) {
+      log::error(who, describe(err));
+      report_to_parent(report_fd, exit_failure);
+      return exit_failure;
+    }
+  }
+  int status = serve(cfg, config_path, pidfile, report_fd);
+  if (!pidfile.empty())
+    release_pidfile(pidfile);
+  log::info(who, "stopped, exit status " + std::to_string(status));
+  report_to_parent(report_fd, status);
+  return status;
+}
+
+} // namespace cc::cli
