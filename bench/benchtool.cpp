@@ -1,0 +1,425 @@
+// cc-benchtool: the small measuring helpers bench/run.sh needs and that a
+// shell would do badly (forking `stat` hundreds of times a second would itself
+// load the 2-core machine it measures). Not part of ccserver.
+//
+//   cc-benchtool wait-size --timeout S [--stall S] [--interval-ms N]
+//                          (PATH SIZE)... | --list FILE
+//       Waits until every PATH exists with st_size >= SIZE (FILE: "SIZE PATH"
+//       lines). Polls with stat(2), only the paths still pending. Prints
+//       "wait-size: done_ns=<CLOCK_REALTIME ns> ..." and exits 0 when all are
+//       complete; exits 1 on --timeout, or when no pending file grew for
+//       --stall seconds (a shipper that lost bytes never reaches SIZE).
+//   cc-benchtool linesum FILE
+//       A multiset hash of FILE's lines (order-free): two files hold the same
+//       lines the same number of times iff (lines, sum1, sum2) match (up to
+//       hash collisions). Prints "lines=N bytes=B sum1=HEX sum2=HEX".
+//   cc-benchtool fanout --map FILE [--chunk BYTES] [--rate MBps]
+//       Grows many files at once: FILE has "SRC DST" lines; each round appends
+//       the next <= chunk bytes of every SRC (cut after its last newline) to its
+//       DST (created on first write), until every SRC is copied. --rate paces
+//       the total (MB = 10^6 bytes). Prints "fanout: start_ns=... end_ns=...
+//       bytes=... files=...".
+//   cc-benchtool measure --out FILE -- CMD [ARGS...]
+//       Runs CMD, forwards SIGTERM/SIGINT/SIGHUP to it, and on its exit writes
+//       "utime_s stime_s maxrss_kb wall_s status" (its rusage from wait4) to
+//       FILE; exits with CMD's status. The bench's short-lived processes
+//       (socat, gzip) are measured this way and still stopped by one PID.
+//
+// Exit status 0 on success, 1 on failure or timeout, 2 on usage errors.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <csignal>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace {
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr, "cc-benchtool: %s\n", why.c_str());
+  std::fprintf(stderr,
+               "usage: cc-benchtool wait-size --timeout S [--stall S] "
+               "[--interval-ms N] (PATH SIZE)... | --list FILE\n"
+               "       cc-benchtool linesum FILE\n"
+               "       cc-benchtool fanout --map FILE [--chunk BYTES] "
+               "[--rate MBps]\n"
+               "       cc-benchtool measure --out FILE -- CMD [ARGS...]\n");
+  std::exit(2);
+}
+
+int64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+double mono_s() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t parse_bytes(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str())
+    usage("not a size: " + text);
+  switch (*end) {
+    case 'k': case 'K': v *= 1024; break;
+    case 'm': case 'M': v *= 1024 * 1024; break;
+    case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
+    default: break;
+  }
+  return static_cast<uint64_t>(v);
+}
+
+// --- wait-size --------------------------------------------------------------
+
+struct target {
+  std::string path;
+  uint64_t size;
+  uint64_t seen = 0;
+  bool done = false;
+};
+
+int wait_size(int argc, char** argv) {
+  double timeout = 0, stall = 0;
+  long interval_ms = -1;
+  std::vector<target> targets;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc)
+        usage("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--timeout") {
+      timeout = std::atof(next().c_str());
+    } else if (a == "--stall") {
+      stall = std::atof(next().c_str());
+    } else if (a == "--interval-ms") {
+      interval_ms = std::atol(next().c_str());
+    } else if (a == "--list") {
+      std::string list = next();
+      std::ifstream in(list);
+      if (!in)
+        usage("cannot read list " + list);
+      uint64_t size;
+      std::string path;
+      while (in >> size >> path)
+        targets.push_back({path, size});
+    } else {
+      targets.push_back({a, parse_bytes(next())});
+    }
+  }
+  if (timeout <= 0 || targets.empty())
+    usage("wait-size needs --timeout and at least one PATH SIZE");
+  // Few files: poll every 2 ms (the figure is seconds long); many: every 20 ms
+  // so that polling stays a small fraction of one core.
+  if (interval_ms < 0)
+    interval_ms = targets.size() <= 16 ? 2 : 20;
+  double start = mono_s(), last_growth = start;
+  size_t pending = targets.size();
+  uint64_t total_seen = 0;
+  while (pending > 0) {
+    for (auto& t : targets) {
+      if (t.done)
+        continue;
+      struct stat st;
+      if (::stat(t.path.c_str(), &st) != 0)
+        continue;
+      auto size = static_cast<uint64_t>(st.st_size);
+      if (size != t.seen) {
+        total_seen += size - std::min(size, t.seen);
+        t.seen = size;
+        last_growth = mono_s();
+      }
+      if (size >= t.size) {
+        t.done = true;
+        --pending;
+      }
+    }
+    if (pending == 0)
+      break;
+    double now = mono_s();
+    if (now - start > timeout || (stall > 0 && now - last_growth > stall)) {
+      uint64_t want = 0, have = 0;
+      for (auto& t : targets) {
+        want += t.size;
+        have += std::min(t.seen, t.size);
+      }
+      std::printf("wait-size: incomplete after %.1f s (%s): %zu of %zu files "
+                  "pending, %" PRIu64 " of %" PRIu64 " bytes\n",
+                  now - start, now - start > timeout ? "timeout" : "stalled",
+                  pending, targets.size(), have, want);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  std::printf("wait-size: done_ns=%" PRId64 " files=%zu seconds=%.3f\n",
+              realtime_ns(), targets.size(), mono_s() - start);
+  return 0;
+}
+
+// --- linesum ----------------------------------------------------------------
+
+// FNV-1a over the line, then two different finalisers, so the two sums are
+// (practically) independent multiset hashes.
+uint64_t mix1(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 33);
+}
+uint64_t mix2(uint64_t h) {
+  h += 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+int linesum(int argc, char** argv) {
+  if (argc != 1)
+    usage("linesum takes one FILE");
+  int fd = ::open(argv[0], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::fprintf(stderr, "cc-benchtool: %s: %s\n", argv[0], std::strerror(errno));
+    return 1;
+  }
+  std::vector<char> buf(1 << 20);
+  const uint64_t basis = 0xcbf29ce484222325ULL;
+  uint64_t h = basis, lines = 0, bytes = 0, sum1 = 0, sum2 = 0;
+  bool open_line = false;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      std::fprintf(stderr, "cc-benchtool: read %s: %s\n", argv[0],
+                   std::strerror(errno));
+      return 1;
+    }
+    if (n == 0)
+      break;
+    bytes += static_cast<uint64_t>(n);
+    for (ssize_t i = 0; i < n; ++i) {
+      unsigned char c = static_cast<unsigned char>(buf[i]);
+      if (c == '\n') {
+        ++lines;
+        sum1 += mix1(h);
+        sum2 += mix2(h);
+        h = basis;
+        open_line = false;
+      } else {
+        h = (h ^ c) * 0x100000001b3ULL;
+        open_line = true;
+      }
+    }
+  }
+  ::close(fd);
+  if (open_line) {  // a last line without '\n' still counts
+    ++lines;
+    sum1 += mix1(h);
+    sum2 += mix2(h);
+  }
+  std::printf("lines=%" PRIu64 " bytes=%" PRIu64 " sum1=%016" PRIx64
+              " sum2=%016" PRIx64 "\n",
+              lines, bytes, sum1, sum2);
+  return 0;
+}
+
+// --- fanout -----------------------------------------------------------------
+
+struct stream {
+  std::string src, dst;
+  int in = -1, out = -1;
+  bool done = false;
+};
+
+int fanout(int argc, char** argv) {
+  std::string map;
+  uint64_t chunk = 16 * 1024;
+  double rate = 0;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc)
+        usage("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--map") map = next();
+    else if (a == "--chunk") chunk = parse_bytes(next());
+    else if (a == "--rate") rate = std::atof(next().c_str());
+    else usage("unknown fanout option " + a);
+  }
+  if (map.empty() || chunk == 0)
+    usage("fanout needs --map FILE and a positive --chunk");
+  std::vector<stream> streams;
+  {
+    std::ifstream in(map);
+    if (!in)
+      usage("cannot read map " + map);
+    stream s;
+    while (in >> s.src >> s.dst)
+      streams.push_back(s);
+  }
+  for (auto& s : streams) {
+    s.in = ::open(s.src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s.in < 0) {
+      std::fprintf(stderr, "cc-benchtool: %s: %s\n", s.src.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  std::vector<char> buf(chunk);
+  uint64_t total = 0;
+  size_t remaining = streams.size();
+  int64_t start_ns = realtime_ns();
+  double start = mono_s();
+  while (remaining > 0) {
+    for (auto& s : streams) {
+      if (s.done)
+        continue;
+      ssize_t n = ::read(s.in, buf.data(), buf.size());
+      if (n <= 0) {
+        s.done = true;
+        --remaining;
+        ::close(s.in);
+        if (s.out >= 0)
+          ::close(s.out);
+        continue;
+      }
+      // Whole lines per write, as a logging process writes; the cut-off tail
+      // is read again in the next round.
+      ssize_t keep = n;
+      if (static_cast<uint64_t>(n) == chunk) {
+        auto* nl = static_cast<char*>(::memrchr(buf.data(), '\n', n));
+        if (nl)
+          keep = nl - buf.data() + 1;
+        ::lseek(s.in, keep - n, SEEK_CUR);
+      }
+      if (s.out < 0) {
+        s.out = ::open(s.dst.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                       0644);
+        if (s.out < 0) {
+          std::fprintf(stderr, "cc-benchtool: %s: %s\n", s.dst.c_str(),
+                       std::strerror(errno));
+          return 1;
+        }
+      }
+      if (::write(s.out, buf.data(), keep) != keep) {
+        std::fprintf(stderr, "cc-benchtool: write %s: %s\n", s.dst.c_str(),
+                     std::strerror(errno));
+        return 1;
+      }
+      total += static_cast<uint64_t>(keep);
+    }
+    if (rate > 0) {
+      double due = static_cast<double>(total) / (rate * 1e6);
+      double now = mono_s() - start;
+      if (due > now)
+        std::this_thread::sleep_for(std::chrono::duration<double>(due - now));
+    }
+  }
+  std::printf("fanout: start_ns=%" PRId64 " end_ns=%" PRId64 " bytes=%" PRIu64
+              " files=%zu\n",
+              start_ns, realtime_ns(), total, streams.size());
+  return 0;
+}
+
+// --- measure ----------------------------------------------------------------
+
+volatile sig_atomic_t child_pid = 0;
+
+void forward_signal(int sig) {
+  if (child_pid > 0)
+    ::kill(child_pid, sig);
+}
+
+int measure(int argc, char** argv) {
+  std::string out;
+  int i = 0;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--out" && i + 1 < argc)
+      out = argv[++i];
+    else if (a == "--")
+      break;
+    else
+      usage("unknown measure option " + a);
+  }
+  if (out.empty() || i + 1 >= argc)
+    usage("measure needs --out FILE -- CMD");
+  char** cmd = argv + i + 1;
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP})
+    ::sigaction(sig, &sa, nullptr);
+  double start = mono_s();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("cc-benchtool: fork");
+    return 1;
+  }
+  if (pid == 0) {
+    ::execvp(cmd[0], cmd);
+    std::fprintf(stderr, "cc-benchtool: exec %s: %s\n", cmd[0],
+                 std::strerror(errno));
+    ::_exit(127);
+  }
+  child_pid = pid;
+  int status = 0;
+  rusage ru{};
+  while (::wait4(pid, &status, 0, &ru) < 0) {
+    if (errno != EINTR) {
+      std::perror("cc-benchtool: wait4");
+      return 1;
+    }
+  }
+  double wall = mono_s() - start;
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  if (FILE* f = std::fopen(out.c_str(), "w")) {
+    std::fprintf(f, "%.3f %.3f %ld %.3f %d\n", secs(ru.ru_utime),
+                 secs(ru.ru_stime), ru.ru_maxrss, wall, code);
+    std::fclose(f);
+  }
+  return code;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2)
+    usage("missing command");
+  std::string cmd = argv[1];
+  if (cmd == "wait-size")
+    return wait_size(argc - 2, argv + 2);
+  if (cmd == "linesum")
+    return linesum(argc - 2, argv + 2);
+  if (cmd == "fanout")
+    return fanout(argc - 2, argv + 2);
+  if (cmd == "measure")
+    return measure(argc - 2, argv + 2);
+  usage("unknown command " + cmd);
+}

@@ -1,0 +1,340 @@
+// cc-latency: append-to-visible latency of a log shipper, measured end to end
+// by one process. A writer thread appends lines to --source, each carrying its
+// sequence number and the CLOCK_MONOTONIC time of the write(2) that appends
+// it; a reader thread follows --copy (the shipper's output for that source;
+// inotify IN_MODIFY plus reads to EOF) and records, per line, the time from
+// the append to the moment read(2) returned that line from the copy. Both
+// clocks are the same monotonic clock of the same machine.
+//
+//   cc-latency --source PATH --copy PATH (--rate MBps | --lines-per-second N)
+//              --seconds S [--drain S] [--seed N] [--label TEXT]
+//
+// --rate: a steady stream (MB = 10^6 bytes), appended every millisecond in
+// whole lines of 100..400 bytes, as a busy database writes its log.
+// --lines-per-second: an idle trickle, one line per write.
+// Prints one line:
+//   latency: label=.. mode=steady|trickle target=.. achieved_mbps=.. lines=N
+//            seen=N lost=N dup=N p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
+// Exit status 0 when every line was seen exactly once, 1 otherwise, 2 usage.
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace {
+
+struct options {
+  std::string source, copy, label = "-";
+  double rate_mbps = 0;
+  double lines_per_second = 0;
+  double seconds = 0;
+  double drain = 10;
+  uint64_t seed = 1;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr, "cc-latency: %s\n", why.c_str());
+  std::fprintf(stderr,
+               "usage: cc-latency --source PATH --copy PATH (--rate MBps | "
+               "--lines-per-second N) --seconds S [--drain S] [--seed N] "
+               "[--label TEXT]\n");
+  std::exit(2);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc)
+        usage("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--source") o.source = next();
+    else if (a == "--copy") o.copy = next();
+    else if (a == "--rate") o.rate_mbps = std::atof(next());
+    else if (a == "--lines-per-second") o.lines_per_second = std::atof(next());
+    else if (a == "--seconds") o.seconds = std::atof(next());
+    else if (a == "--drain") o.drain = std::atof(next());
+    else if (a == "--seed") o.seed = std::strtoull(next(), nullptr, 10);
+    else if (a == "--label") o.label = next();
+    else usage("unknown option " + a);
+  }
+  if (o.source.empty() || o.copy.empty())
+    usage("--source and --copy are required");
+  if ((o.rate_mbps > 0) == (o.lines_per_second > 0))
+    usage("give exactly one of --rate and --lines-per-second");
+  if (o.seconds <= 0)
+    usage("--seconds must be positive");
+  return o;
+}
+
+int64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void sleep_until_ns(int64_t when) {
+  timespec ts{static_cast<time_t>(when / 1000000000),
+              static_cast<long>(when % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+// A line: 16 hex digits of sequence number, a space, 19 digits of monotonic
+// ns, a space, filler to a total of 100..400 bytes including the '\n'.
+constexpr size_t seq_digits = 16, time_digits = 19;
+constexpr size_t header_bytes = seq_digits + 1 + time_digits + 1;
+
+// Appends a line with a zero time stamp; returns the offset of the stamp so
+// the caller can fill in the time right before the write(2).
+size_t append_line(std::string& out, uint64_t seq, size_t length) {
+  char head[header_bytes + 1];
+  std::snprintf(head, sizeof(head), "%016" PRIx64 " %019d ", seq, 0);
+  size_t stamp_at = out.size() + seq_digits + 1;
+  out.append(head, header_bytes);
+  // Filler long enough for the longest line.
+  static const std::string filler = [] {
+    std::string f;
+    while (f.size() < 400)
+      f += "latency probe line of the ccserver bench, padded like a "
+           "PostgreSQL statement log line; ";
+    return f;
+  }();
+  out.append(filler, 0, length - header_bytes - 1);
+  out += '\n';
+  return stamp_at;
+}
+
+void stamp(std::string& chunk, const std::vector<size_t>& stamps, int64_t t) {
+  char digits[time_digits + 1];
+  std::snprintf(digits, sizeof(digits), "%019" PRId64, t);
+  for (size_t at : stamps)
+    std::memcpy(&chunk[at], digits, time_digits);
+}
+
+struct shared_state {
+  std::atomic<uint64_t> lines_written{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<int64_t> writer_end_ns{0};  // 0 while writing
+  std::atomic<bool> failed{false};
+};
+
+void writer(const options& o, shared_state& st) {
+  int fd = ::open(o.source.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                  0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "cc-latency: %s: %s\n", o.source.c_str(),
+                 std::strerror(errno));
+    st.failed = true;
+    st.writer_end_ns = mono_ns();
+    return;
+  }
+  std::mt19937_64 rng{o.seed};
+  const int64_t start = mono_ns();
+  const int64_t stop = start + static_cast<int64_t>(o.seconds * 1e9);
+  const bool steady = o.rate_mbps > 0;
+  const int64_t tick = steady ? 1000000
+                              : static_cast<int64_t>(1e9 / o.lines_per_second);
+  uint64_t seq = 0, written = 0;
+  std::string chunk;
+  std::vector<size_t> stamps;
+  for (int64_t next = start;; next += tick) {
+    sleep_until_ns(next);
+    int64_t now = mono_ns();
+    if (now >= stop)
+      break;
+    if (now - next > 100 * tick)
+      next = now;  // fell far behind (a loaded machine): do not replay ticks
+    chunk.clear();
+    stamps.clear();
+    if (steady) {
+      double due = o.rate_mbps * 1e6 * static_cast<double>(now - start) / 1e9;
+      // Cap one write at 4 MiB so a late tick does not become one huge write.
+      while (static_cast<double>(written + chunk.size()) < due &&
+             chunk.size() < (4u << 20))
+        stamps.push_back(append_line(chunk, seq++, 100 + rng() % 301));
+    } else {
+      stamps.push_back(append_line(chunk, seq++, 100 + rng() % 301));
+    }
+    if (chunk.empty())
+      continue;
+    stamp(chunk, stamps, mono_ns());
+    if (::write(fd, chunk.data(), chunk.size()) !=
+        static_cast<ssize_t>(chunk.size())) {
+      std::fprintf(stderr, "cc-latency: write %s: %s\n", o.source.c_str(),
+                   std::strerror(errno));
+      st.failed = true;
+      break;
+    }
+    written += chunk.size();
+    st.bytes_written = written;
+    st.lines_written = seq;
+  }
+  ::close(fd);
+  st.writer_end_ns = mono_ns();
+}
+
+// Parses the fixed-width header of a line (no sscanf: it would strlen the
+// whole unterminated read buffer for every line).
+bool parse_header(const char* p, uint64_t& seq, int64_t& t) {
+  seq = 0;
+  for (size_t i = 0; i < seq_digits; ++i) {
+    char c = p[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0)
+      return false;
+    seq = seq << 4 | static_cast<uint64_t>(v);
+  }
+  if (p[seq_digits] != ' ')
+    return false;
+  t = 0;
+  for (size_t i = seq_digits + 1; i < seq_digits + 1 + time_digits; ++i) {
+    if (p[i] < '0' || p[i] > '9')
+      return false;
+    t = t * 10 + (p[i] - '0');
+  }
+  return true;
+}
+
+struct reader_result {
+  std::vector<int64_t> latencies_ns;
+  uint64_t duplicates = 0;
+  uint64_t malformed = 0;
+  std::vector<uint8_t> seen;
+};
+
+void reader(const options& o, shared_state& st, reader_result& r) {
+  const int64_t give_up_open = mono_ns() + static_cast<int64_t>(
+                                               (o.seconds + o.drain) * 1e9);
+  int fd = -1;
+  while ((fd = ::open(o.copy.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+    if (mono_ns() > give_up_open) {
+      std::fprintf(stderr, "cc-latency: the copy %s never appeared\n",
+                   o.copy.c_str());
+      return;
+    }
+    ::usleep(1000);
+  }
+  int ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ino >= 0)
+    ::inotify_add_watch(ino, o.copy.c_str(), IN_MODIFY);
+  std::vector<char> buf(8 << 20);
+  size_t have = 0;  // bytes of an incomplete last line kept at buf[0..have)
+  uint64_t seen_count = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
+    if (n > 0) {
+      int64_t now = mono_ns();
+      size_t end = have + static_cast<size_t>(n), line = 0;
+      for (;;) {
+        auto* nl = static_cast<char*>(
+            std::memchr(buf.data() + line, '\n', end - line));
+        if (!nl)
+          break;
+        size_t len = static_cast<size_t>(nl - (buf.data() + line));
+        uint64_t seq;
+        int64_t t;
+        // A sequence number far beyond what was written is not one of ours
+        // (the bound keeps a garbled line from growing `seen` without limit).
+        if (len >= header_bytes && parse_header(buf.data() + line, seq, t) &&
+            seq < st.lines_written + (uint64_t{1} << 24)) {
+          if (seq >= r.seen.size())
+            r.seen.resize(std::max<size_t>(seq + 1, r.seen.size() * 2), 0);
+          if (r.seen[seq]) {
+            ++r.duplicates;
+          } else {
+            r.seen[seq] = 1;
+            ++seen_count;
+            r.latencies_ns.push_back(now - t);
+          }
+        } else {
+          ++r.malformed;
+        }
+        line += len + 1;
+      }
+      std::memmove(buf.data(), buf.data() + line, end - line);
+      have = end - line;
+      if (have == buf.size())
+        have = 0;  // a "line" of 8 MiB is not ours; drop it
+      continue;
+    }
+    int64_t writer_end = st.writer_end_ns;
+    if (writer_end != 0) {
+      if (seen_count >= st.lines_written)
+        break;
+      if (mono_ns() > writer_end + static_cast<int64_t>(o.drain * 1e9))
+        break;
+    }
+    if (ino >= 0) {
+      pollfd p{ino, POLLIN, 0};
+      ::poll(&p, 1, 20);  // 20 ms safety net against a missed event
+      char ev[4096];
+      while (::read(ino, ev, sizeof(ev)) > 0) {
+      }
+    } else {
+      ::usleep(1000);
+    }
+  }
+  if (ino >= 0)
+    ::close(ino);
+  ::close(fd);
+}
+
+double percentile_ms(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty())
+    return NAN;
+  auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  rank = std::min(std::max<size_t>(rank, 1), sorted.size());
+  return static_cast<double>(sorted[rank - 1]) / 1e6;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto o = parse(argc, argv);
+  shared_state st;
+  reader_result r;
+  int64_t start = mono_ns();
+  std::thread rd([&] { reader(o, st, r); });
+  std::thread wr([&] { writer(o, st); });
+  wr.join();
+  rd.join();
+  auto& lat = r.latencies_ns;
+  std::sort(lat.begin(), lat.end());
+  uint64_t lines = st.lines_written, seen = lat.size();
+  double secs = static_cast<double>(st.writer_end_ns - start) / 1e9;
+  char target[64];
+  if (o.rate_mbps > 0)
+    std::snprintf(target, sizeof(target), "%.1fMB/s", o.rate_mbps);
+  else
+    std::snprintf(target, sizeof(target), "%.1flines/s", o.lines_per_second);
+  std::printf("latency: label=%s mode=%s target=%s achieved_mbps=%.2f "
+              "lines=%" PRIu64 " seen=%" PRIu64 " lost=%" PRIu64
+              " dup=%" PRIu64 " malformed=%" PRIu64
+              " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+              o.label.c_str(), o.rate_mbps > 0 ? "steady" : "trickle", target,
+              static_cast<double>(st.bytes_written) / 1e6 / (secs > 0 ? secs : 1),
+              lines, seen, lines - std::min(lines, seen), r.duplicates,
+              r.malformed, percentile_ms(lat, 0.50), percentile_ms(lat, 0.90),
+              percentile_ms(lat, 0.99),
+              lat.empty() ? NAN : static_cast<double>(lat.back()) / 1e6);
+  bool ok = !st.failed && seen == lines && r.duplicates == 0 && r.malformed == 0;
+  return ok ? 0 : 1;
+}
