@@ -489,6 +489,7 @@ struct validator {
         }
         auto sec = resolve(name, *schema, trim(*module));
         complete_daemon(sec, mgr->second);
+        check_shared_save_file(sec);
         cfg.daemons[name] = std::move(sec);
       }
     }
@@ -520,6 +521,18 @@ struct validator {
               "from; positions must be saved somewhere: set save-file in ["
                 + sec.name + "] or pidfile in [ccserver]");
     }
+  }
+
+  // Two tailers saving into one file would overwrite each other's position.
+  void check_shared_save_file(const section& sec) {
+    if (!sec.has("save-file"))
+      return;
+    for (const auto& [other, d] : cfg.daemons)
+      if (d.str("save-file") == sec.str("save-file"))
+        error(sec.name, "save-file",
+              "'" + sec.str("save-file") + "' is the save-file of [" + other
+                + "] too; expected one file per daemon: set save-file, or "
+                  "use a pidfile template ending in an extension (.pid)");
   }
 
   // Diagnostics in file order: by section, then key, as written.
@@ -802,7 +815,7 @@ void describe_section(std::ostringstream& os, const section& sec,
       os << "(unset)\n";
       continue;
     }
-    auto v = printable(sec.str(k));
+    auto v = sec.str(k).empty() ? std::string("\"\"") : printable(sec.str(k));
     os << v;
     const option* opt = schema ? schema->find(k) : nullptr;
     std::string note;

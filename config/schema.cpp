@@ -78,6 +78,10 @@ namespace {
 
 using vt = value_type;
 
+// The least value of durations that must not be zero (a period, a timeout);
+// shown as "greater than 0".
+constexpr double positive = 0.001;
+
 option required(std::string_view name, value_type type, std::string_view desc) {
   return option{name, type, "", false, true, desc};
 }
@@ -149,7 +153,7 @@ section_schema make_ccserver() {
     with_default("stats-period", vt::seconds, "30",
                  "how often statistics are logged and the infofile and "
                  "metrics-file are rewritten")
-      .at_least(0.001),
+      .at_least(positive),
     optional("infofile", vt::file,
              "periodic human-readable status file; unset: none"),
     with_default("infofile-level", vt::integer, "2",
@@ -235,7 +239,7 @@ section_schema make_proxy() {
       .yes_means("1"),
     with_default("ping-timeout", vt::seconds, "30",
                  "with ping on: warn when no pong came for this long")
-      .at_least(0.001),
+      .at_least(positive),
     with_default("queue-bytes", vt::size, "64 MB",
                  "bound of the outgoing queue while remote-cc is slow or "
                  "away; senders are pushed back beyond it (bounded memory)")
@@ -316,10 +320,10 @@ section_schema make_tailwriter() {
                  "member"),
     with_default("maint-period", vt::seconds, "3",
                  "how often idle files are flushed and long-idle ones closed")
-      .at_least(0.001),
+      .at_least(positive),
     with_default("close-idle", vt::seconds, "30",
                  "a copy idle this long is closed (bounded open files)")
-      .at_least(0.001)
+      .at_least(positive)
       .ext(),
     with_default("worker-threads", vt::integer, "10",
                  "parallel writers; a given copy is always written by the "
@@ -366,7 +370,7 @@ section_schema make_logtail() {
              "glob of the log files (classic mode, where it is required)"),
     optional("logname", vt::string,
              "the one file name to follow (rotated mode, where it is "
-             "required); *, ? and [ are errors"),
+             "required); `*`, `?` and `[` are errors"),
     with_default("file-mode", vt::choice, "text",
                  "text: fragments end at line ends; binary: at any byte")
       .one_of({"text", "binary"}),
@@ -407,24 +411,25 @@ section_schema make_logtail() {
     with_default("ack-timeout", vt::seconds, "10",
                  "resend from the last acknowledged offset after this long "
                  "without an acknowledgement")
-      .at_least(0.001)
+      .at_least(positive)
       .ext(),
     with_default("poll-interval", vt::seconds, "0.5",
                  "fallback polling when inotify is unavailable, and a safety "
                  "net beside it")
-      .at_least(0.001)
+      .at_least(positive)
       .ext(),
     with_default("idle-flush", vt::seconds, "1",
                  "a partial last line is sent after this long without new "
                  "bytes, so nothing is stranded")
-      .at_least(0.001)
+      .at_least(positive)
       .ext(),
     optional("hostname", vt::string,
              "sent as `hostname`; the tailwriter's %(hostname)s")
       .computed("the short host name (host_name)")
       .ext(),
     optional("pidfile", vt::file,
-             "this daemon's PID file")
+             "the base of save-file (the original ran each daemon as a "
+             "process with this PID file)")
       .computed("the [ccserver] pidfile template with this daemon's "
                 "job_name"),
     optional("save-file", vt::file,
@@ -525,6 +530,8 @@ std::string range_text(const option& opt) {
   bool hi = std::isfinite(opt.max_value);
   if (lo && hi)
     return "from " + num(opt.min_value) + " to " + num(opt.max_value);
+  if (lo && opt.min_value == positive)
+    return "greater than 0";
   if (lo)
     return "of at least " + num(opt.min_value);
   if (hi)
@@ -792,14 +799,19 @@ std::string heading(const section_schema& s) {
     return "## `[ccserver]`";
   if (s.kind == "routes")
     return "## `[routes]`";
-  std::string names;
+  return std::string(s.is_daemon ? "## Daemon `" : "## Handler `")
+         + std::string(s.kind) + "`";
+}
+
+// "`handler = cc.handler.proxy` or `handler = proxy`; runs in cc-role ..."
+std::string selector(const section_schema& s) {
+  std::string out;
   for (auto n : s.type_names)
-    names += (names.empty() ? "`" : " or `") + std::string(n) + "`";
-  if (s.is_daemon)
-    return "## Daemon `" + std::string(s.kind) + "` (`module = ` " + names
-           + ")";
-  return "## Handler `" + std::string(s.kind) + "` (`handler = ` " + names
-         + ")";
+    out += (out.empty() ? "`" : " or `") + std::string(type_key(s)) + " = "
+           + std::string(n) + "`";
+  if (!s.is_daemon)
+    out += "; runs in cc-role " + join(s.roles, ", ") + " (or insecure)";
+  return out + ".";
 }
 
 } // namespace
@@ -807,12 +819,10 @@ std::string heading(const section_schema& s) {
 std::string schema_markdown() {
   std::string out = markdown_preamble;
   for (const auto& s : schemas()) {
-    out += "\n" + heading(s) + "\n\n" + std::string(s.description) + "\n";
-    if (!s.type_names.empty() && !s.is_daemon) {
-      std::vector<std::string_view> roles = s.roles;
-      out += "\nRuns in cc-role: " + join(roles, ", ")
-             + " (and insecure).\n";
-    }
+    out += "\n" + heading(s) + "\n\n";
+    if (!s.type_names.empty())
+      out += selector(s) + "\n\n";
+    out += std::string(s.description) + "\n";
     if (s.options.empty())
       continue;
     out += "\n| key | type | default | description |\n|---|---|---|---|\n";
