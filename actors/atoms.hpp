@@ -32,7 +32,8 @@
 //   stats     <- (flush_atom)                     poll and write now; -> ok_atom.
 //   gateway   <- (router_atom, actor)             deliver incoming messages to this
 //                                                 router from now on; a null actor
-//                                                 pauses reading (config reload).
+//                                                 pauses reading (config reload);
+//                                                 -> ok_atom.
 //   forwarder <- (reply_atom, cc_message)         from its transport: a message from
 //                                                 the remote, route as received.
 //   forwarder <- (sent_atom, uint64_t bytes)      from its transport: queued bytes

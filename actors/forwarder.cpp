@@ -20,9 +20,6 @@ namespace cc {
 
 namespace {
 
-// `ping = yes` (the original's boolean) means this many seconds.
-constexpr double ping_yes_seconds = 10;
-
 std::string seconds_text(double s) {
   char buf[32];
   snprintf(buf, sizeof(buf), "%.3f s", s);
@@ -39,14 +36,10 @@ forwarder_settings forwarder_settings_from(const config::section& sec,
   s.hostname = hostname;
   if (sec.has("queue-bytes"))
     s.queue_bytes = std::max<uint64_t>(1, sec.size("queue-bytes"));
-  if (sec.has("ping")) {
-    // The original took a boolean; the schema takes seconds and yes/no.
-    auto text = sec.str("ping");
-    if (auto b = config::parse_bool(text))
-      s.ping_interval = *b ? ping_yes_seconds : 0;
-    else
-      s.ping_interval = std::max(0.0, sec.seconds("ping"));
-  }
+  // The loader has already turned the original's boolean into seconds
+  // (yes = its one-second tick).
+  if (sec.has("ping"))
+    s.ping_interval = std::max(0.0, sec.seconds("ping"));
   if (sec.has("ping-timeout"))
     s.ping_timeout = std::max(0.0, sec.seconds("ping-timeout"));
   return s;

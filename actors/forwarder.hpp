@@ -53,7 +53,7 @@ struct forwarder_settings {
 };
 
 /// The settings of a proxy section (remote-cc, queue-bytes, ping,
-/// ping-timeout; `ping = yes` means every 10 s, as documented for the schema).
+/// ping-timeout).
 forwarder_settings forwarder_settings_from(const config::section& sec,
                                            const std::string& hostname);
 

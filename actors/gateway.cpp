@@ -81,10 +81,11 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
     [=](reply_atom, wire::cc_message& msg) {
       self->state.send(std::move(msg));
     },
-    [=](router_atom, caf::actor& r) {
+    [=](router_atom, caf::actor& r) -> ok_atom {
       bool paused = !r;
       self->state.inbox->set_router(std::move(r));
       self->state.socket->set_reading(!paused);
+      return ok_atom::value;
     },
     [=](stats_atom) -> counters { return self->state.stats(); },
   };

@@ -6,9 +6,9 @@
 //
 // Takes:  (reply_atom, cc_message)   send out of cc-socket; route[0] is the
 //                                    peer identity (ROUTER pops it)
-//         (router_atom, actor)       deliver to this router from now on; a null
-//                                    actor pauses reading until the next one
-//                                    (config reload: nothing is lost meanwhile)
+//         (router_atom, actor)       -> ok_atom: deliver to this router from now
+//                                    on; a null actor pauses reading until the
+//                                    next one (config reload: nothing is lost)
 //         (stats_atom)               -> counters: received, invalid, sent,
 //              bytes_in, bytes_out, queued_bytes, unroutable, dropped
 // Sends:  router <- (dispatch_atom, cc_message)   route[0]: the peer identity

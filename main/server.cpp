@@ -66,6 +66,16 @@ constexpr milliseconds group_stop_bound = 30s;
 // Bound of a registration round trip at start-up.
 constexpr milliseconds request_bound = 10s;
 
+// Our errors by cc::describe, CAF's by its own rendering ("system:2" says
+// nothing to an operator).
+caf::actor_system* rendering_system = nullptr;
+
+std::string text(const caf::error& err) {
+  if (err.category() == error_category || rendering_system == nullptr)
+    return describe(err);
+  return rendering_system->render(err);
+}
+
 std::string absolute(const std::string& path) {
   if (path.empty())
     return path;
@@ -131,7 +141,7 @@ public:
       // nothing has changed yet. It holds what arrives until the new router.
       auto gw = spawn_gateway(sys_, cfg->main, caf::actor{});
       if (!gw) {
-        log::error(who, "reload: " + describe(gw.error()) +
+        log::error(who, "reload: " + text(gw.error()) +
                           "; keeping the running configuration");
         return reload_outcome::kept_previous;
       }
@@ -141,7 +151,7 @@ public:
     // Incoming messages wait (ZeroMQ's queue, the gateway's hold) while the
     // handlers are rebuilt.
     if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
-      log::warning(who, "reload: pausing the gateway: " + describe(err));
+      log::warning(who, "reload: pausing the gateway: " + text(err));
     auto previous = std::move(current_);
     current_ = generation{};
     stop_core(previous);
@@ -149,7 +159,7 @@ public:
     fresh.cfg = std::move(cfg);
     auto outcome = reload_outcome::reloaded;
     if (auto err = start_core(fresh)) {
-      log::error(who, "reload: " + describe(err) +
+      log::error(who, "reload: " + text(err) +
                         "; starting the previous configuration again");
       stop_core(fresh);
       if (new_gateway) {
@@ -160,7 +170,7 @@ public:
       fresh.cfg = previous.cfg;
       if (auto err2 = start_core(fresh)) {
         log::error(who, "restarting the previous configuration failed too: " +
-                          describe(err2));
+                          text(err2));
         current_ = std::move(fresh);
         return reload_outcome::failed;
       }
@@ -172,7 +182,7 @@ public:
       adopt_gateway(new_gateway, endpoint);
     }
     if (auto err = attach_gateway()) {
-      log::error(who, "reload: " + describe(err));
+      log::error(who, "reload: " + text(err));
       return reload_outcome::failed;
     }
     return outcome;
@@ -234,7 +244,7 @@ private:
         (jobmgrs ? gen.jobmgrs : gen.handlers).emplace_back(name, *handler);
         if (auto err = ask(gen.router, handler_atom::value, name, *handler))
           return make_error(errc::unavailable,
-                            "registering " + name + ": " + describe(err));
+                            "registering " + name + ": " + text(err));
         log::debug(who, "started " + name + " (" + sec.kind + ")");
       }
     }
@@ -402,13 +412,17 @@ int serve(std::shared_ptr<const config::server_config> cfg,
   register_types(sys_cfg);
   sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
   caf::actor_system sys{sys_cfg};
+  rendering_system = &sys;
+  struct forget_system {
+    ~forget_system() { rendering_system = nullptr; }
+  } forget_on_return;
   int status = exit_ok;
   bool clean = true;
   {
     caf::scoped_actor self{sys};
     server srv{sys, self};
     if (auto err = srv.start(cfg)) {
-      log::error(who, "cannot start: " + describe(err));
+      log::error(who, "cannot start: " + text(err));
       srv.stop();
       int code = err.category() == error_category &&
                      err.code() == static_cast<uint8_t>(errc::config_invalid)
@@ -434,7 +448,7 @@ int serve(std::shared_ptr<const config::server_config> cfg,
                       [&](caf::down_msg& dm) {
                         auto name = srv.unexpected_down(dm);
                         if (!name.empty())
-                          srv.failed_actor = name + ": " + describe(dm.reason);
+                          srv.failed_actor = name + ": " + text(dm.reason);
                       });
       }
       if (!srv.failed_actor.empty()) {
@@ -523,7 +537,7 @@ int run_server(const options& opts) {
   }
   if (!pidfile.empty()) {
     if (auto err = check_pidfile(pidfile)) {
-      std::cerr << "ccserver: " << describe(err) << "\n";
+      std::cerr << "ccserver: " << text(err) << "\n";
       return exit_failure;
     }
   }
@@ -542,7 +556,7 @@ int run_server(const options& opts) {
   log_diagnostics(res);
   if (!pidfile.empty()) {
     if (auto err = take_pidfile(pidfile)) {
-      log::error(who, describe(err));
+      log::error(who, text(err));
       report_to_parent(report_fd, exit_failure);
       return exit_failure;
     }
