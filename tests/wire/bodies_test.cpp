@@ -1,0 +1,480 @@
+// wire/bodies: parsing what the original sends, round trips of every body
+// type, rejection of malformed bodies with the field named, the JSON we
+// write (escaping, floats), the blob hash, and Python reading our bodies.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include <unistd.h>
+
+#include "config/error.hpp"
+#include "wire/base64.hpp"
+#include "wire/bodies.hpp"
+
+using namespace cc::wire;
+
+namespace {
+
+cc::errc code_of(const caf::error& err) {
+  REQUIRE(err.category() == cc::error_category);
+  return static_cast<cc::errc>(err.code());
+}
+
+/// Expects `r` to fail with invalid_body mentioning `needle`.
+template <class T>
+void expect_invalid(const caf::expected<T>& r, const std::string& needle) {
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == cc::errc::invalid_body);
+  CHECK_THAT(cc::describe(r.error()), Catch::Contains(needle));
+}
+
+// A pub.logtail body as the original (Python 2 json.dumps of a
+// LogtailMessage dict) writes it: ", "/": " separators, hash order.
+const std::string original_logtail =
+  R"({"comp": "", "mode": "b", "st_ino": 1311768, "hostname": "db1", )"
+  R"("filename": "/var/log/postgresql/postgresql-2024-05-01.log", )"
+  R"("req": "pub.logtail", "st_dev": 64769, "time": 1300000000.1234601, )"
+  R"("blob_hash": "", "op_mode": "", "data": "", "fpos": 4096})";
+
+logtail_body sample_logtail() {
+  logtail_body x;
+  x.hdr.req = "pub.logtail.pg";
+  x.hdr.time = 1714564800.25;
+  x.hdr.hostname = "db1";
+  x.filename = "/var/log/pg/postgresql.log";
+  x.comp = "gzip";
+  x.op_mode = "rotated";
+  x.fpos = 123456789012ULL;
+  x.st_dev = 18446744073709551615ULL;
+  x.st_ino = 42;
+  x.data = base64_encode("hello\nworld\n");
+  x.ack = true;
+  x.gen = "0123456789abcdef";
+  x.raw_size = 12;
+  return x;
+}
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  CHECK(pclose(p) == 0);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a pub.logtail body from the original parses", "[wire][bodies]") {
+  auto r = parse_logtail(original_logtail);
+  REQUIRE(r);
+  CHECK(r->hdr.req == "pub.logtail");
+  CHECK(r->hdr.time == 1300000000.1234601);
+  CHECK(r->hdr.hostname == "db1");
+  CHECK(r->hdr.blob_hash == "");
+  CHECK(r->filename == "/var/log/postgresql/postgresql-2024-05-01.log");
+  CHECK(r->comp == "");
+  CHECK(r->mode == "b");
+  CHECK(r->op_mode == "");
+  CHECK(r->fpos == 4096);
+  CHECK(r->st_dev == 64769);
+  CHECK(r->st_ino == 1311768);
+  CHECK(r->data == "");
+  // The original knows no extensions: they default.
+  CHECK_FALSE(r->ack);
+  CHECK(r->gen == "");
+  CHECK(r->raw_size == 0);
+  auto h = parse_header(original_logtail);
+  REQUIRE(h);
+  CHECK(h->req == "pub.logtail");
+  CHECK(h->hostname == "db1");
+}
+
+TEST_CASE("every body type round-trips through make_body and parse",
+          "[wire][bodies]") {
+  SECTION("pub.logtail with extensions") {
+    auto x = sample_logtail();
+    auto r = parse_logtail(make_body(x));
+    REQUIRE(r);
+    CHECK(r->hdr.req == x.hdr.req);
+    CHECK(r->hdr.time == x.hdr.time);
+    CHECK(r->hdr.hostname == x.hdr.hostname);
+    CHECK(r->hdr.blob_hash == "");
+    CHECK(r->filename == x.filename);
+    CHECK(r->comp == "gzip");
+    CHECK(r->mode == "b");
+    CHECK(r->op_mode == "rotated");
+    CHECK(r->fpos == x.fpos);
+    CHECK(r->st_dev == x.st_dev);
+    CHECK(r->st_ino == 42);
+    CHECK(r->data == x.data);
+    CHECK(base64_decode(r->data).value() == "hello\nworld\n");
+    CHECK(r->ack);
+    CHECK(r->gen == x.gen);
+    CHECK(r->raw_size == 12);
+  }
+  SECTION("logtail.ack") {
+    logtail_ack_body x;
+    x.hdr.req = "logtail.ack";
+    x.hdr.time = 5.5;
+    x.hdr.hostname = "central";
+    x.filename = "/var/log/a.log";
+    x.st_dev = 1;
+    x.st_ino = 2;
+    x.gen = "fedcba9876543210";
+    x.fpos = 1ULL << 40;
+    for (auto status : {ack_status::ok, ack_status::gap, ack_status::refused}) {
+      x.status = std::string{status};
+      auto r = parse_logtail_ack(make_body(x));
+      REQUIRE(r);
+      CHECK(r->hdr.req == "logtail.ack");
+      CHECK(r->hdr.hostname == "central");
+      CHECK(r->filename == x.filename);
+      CHECK(r->st_dev == 1);
+      CHECK(r->st_ino == 2);
+      CHECK(r->gen == x.gen);
+      CHECK(r->fpos == x.fpos);
+      CHECK(r->status == status);
+    }
+  }
+  SECTION("log.*") {
+    log_body x;
+    x.hdr.req = "log.warning";
+    x.hdr.time = 1.0;
+    x.hdr.hostname = "h";
+    x.log_level = "WARNING";
+    x.service_type = "logtail";
+    x.job_name = "cclocal.d:pglog";
+    x.log_msg = "lag \"too\" big\\ 5 MB\n\ttab";
+    x.log_time = 1714564800.123;
+    x.log_pid = -7;
+    x.log_line = 321;
+    x.log_function = "tail";
+    auto r = parse_log(make_body(x));
+    REQUIRE(r);
+    CHECK(r->hdr.req == "log.warning");
+    CHECK(r->log_level == "WARNING");
+    CHECK(r->service_type == "logtail");
+    CHECK(r->job_name == x.job_name);
+    CHECK(r->log_msg == x.log_msg);
+    CHECK(r->log_time == x.log_time);
+    CHECK(r->log_pid == -7);
+    CHECK(r->log_line == 321);
+    CHECK(r->log_function == "tail");
+  }
+  SECTION("echo.request and echo.response") {
+    echo_body x;
+    x.hdr.req = "echo.response";
+    x.hdr.time = 2.0;
+    x.hdr.hostname = "central";
+    x.target = "";
+    x.orig_hostname = "db1";
+    x.orig_target = "tcp://10.0.0.1:22632";
+    x.orig_time = 1714564800.5;
+    auto r = parse_echo(make_body(x));
+    REQUIRE(r);
+    CHECK(r->orig_hostname == "db1");
+    CHECK(r->orig_target == x.orig_target);
+    CHECK(r->orig_time == x.orig_time);
+    x.hdr.req = "echo.request";
+    x.target = "tcp://central:22632";
+    r = parse_echo(make_body(x));
+    REQUIRE(r);
+    CHECK(r->target == "tcp://central:22632");
+  }
+}
+
+TEST_CASE("make_body writes every field the original checks",
+          "[wire][bodies]") {
+  logtail_body x;
+  x.hdr.req = "pub.logtail";
+  x.hdr.time = 1712345678.0;
+  x.hdr.hostname = "db1";
+  x.filename = "/l";
+  auto body = make_body(x);
+  CHECK(body ==
+        R"({"req":"pub.logtail","time":1712345678.0,"hostname":"db1",)"
+        R"("blob_hash":"","filename":"/l","comp":"","mode":"b","op_mode":"",)"
+        R"("fpos":0,"st_dev":0,"st_ino":0,"data":"","ack":false,"gen":"",)"
+        R"("raw_size":0})");
+  logtail_ack_body a;
+  a.hdr.req = "logtail.ack";
+  CHECK(make_body(a) ==
+        R"({"req":"logtail.ack","time":0.0,"hostname":"","blob_hash":"",)"
+        R"("filename":"","st_dev":0,"st_ino":0,"gen":"","fpos":0,)"
+        R"("status":"ok"})");
+}
+
+TEST_CASE("time is written with shortest round-trip digits, always a float",
+          "[wire][bodies]") {
+  header h;
+  h.req = "log.info";
+  log_body x;
+  x.hdr = h;
+  auto time_text = [&](double t) {
+    x.hdr.time = t;
+    auto body = make_body(x);
+    auto at = body.find("\"time\":") + 7;
+    return body.substr(at, body.find(',', at) - at);
+  };
+  CHECK(time_text(1300000000.1234567) == "1300000000.1234567");
+  CHECK(time_text(1300000000.1234601) == "1300000000.12346"); // same double
+  CHECK(time_text(1712345678.0) == "1712345678.0");
+  CHECK(time_text(0.5) == "0.5");
+  CHECK(time_text(1e21) == "1e+21");
+  CHECK(time_text(std::nan("")) == "0.0");
+  CHECK(time_text(HUGE_VAL) == "0.0");
+}
+
+TEST_CASE("strings are escaped so the body always parses", "[wire][bodies]") {
+  logtail_body x = sample_logtail();
+  SECTION("quotes, backslashes, control characters, UTF-8") {
+    std::string name = "/var/log/\"q\"\\b\x01\x1f\x7f/\xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80.log";
+    x.filename = name;
+    auto body = make_body(x);
+    CHECK_THAT(body, Catch::Contains(R"(\"q\"\\b\u0001\u001f)"));
+    auto r = parse_logtail(body);
+    REQUIRE(r);
+    CHECK(r->filename == name);
+  }
+  SECTION("bytes that are not UTF-8 become \\u00XX") {
+    x.filename = std::string{"/a\xff\xc3(\xed\xa0\x80.log"};
+    auto body = make_body(x);
+    CHECK_THAT(body, Catch::Contains(R"(/a\u00ff\u00c3(\u00ed\u00a0\u0080.log)"));
+    auto r = parse_logtail(body);
+    REQUIRE(r);
+    CHECK(r->filename == "/a\xc3\xbf\xc3\x83(\xc3\xad\xc2\xa0\xc2\x80.log");
+    // The mapping is stable, so every fragment of the file gets one name.
+    CHECK(parse_logtail(make_body(x))->filename == r->filename);
+  }
+}
+
+TEST_CASE("parse tolerates key order, extra keys, duplicates and nulls",
+          "[wire][bodies]") {
+  auto r = parse_logtail(
+    R"({"fpos": 7, "extra": {"deep": [1, {"fpos": 99}]}, "list": [], )"
+    R"("filename": "/f", "mode": "b", "comp": null, "op_mode": null, )"
+    R"("hostname": "h", "req": "pub.logtail", "fpos": 8, "ack": 1, )"
+    R"("unknown": null, "blob_hash": null})");
+  REQUIRE(r);
+  CHECK(r->fpos == 8); // the later duplicate wins; nested keys are ignored
+  CHECK(r->comp == "");
+  CHECK(r->op_mode == "");
+  CHECK(r->ack);
+  CHECK(r->hdr.blob_hash == "");
+  CHECK(r->hdr.time == 0);
+}
+
+TEST_CASE("integer fields take integers, integral floats and decimal strings",
+          "[wire][bodies]") {
+  auto with = [](const std::string& fields) {
+    return parse_logtail(R"({"req":"pub.logtail","hostname":"h",)"
+                         R"("filename":"/f","mode":"b","comp":"",)" +
+                         fields + "}");
+  };
+  CHECK(with(R"("fpos":12.0)")->fpos == 12);
+  CHECK(with(R"("fpos":"12")")->fpos == 12);
+  CHECK(with(R"("fpos":1e3)")->fpos == 1000);
+  CHECK(with(R"("fpos":0,"st_dev":18446744073709551615)")->st_dev ==
+        18446744073709551615ULL);
+  CHECK(with(R"("fpos":0,"st_ino":"18446744073709551615")")->st_ino ==
+        18446744073709551615ULL);
+  CHECK(with(R"("fpos":0,"time":"1.5")")->hdr.time == 1.5);
+  CHECK(with(R"("fpos":0,"time":17)")->hdr.time == 17.0);
+  for (const char* bad : {R"("fpos":-1)", R"("fpos":1.5)", R"("fpos":"")",
+                          R"("fpos":"12a")", R"("fpos":" 12")",
+                          R"("fpos":"-3")", R"("fpos":true)",
+                          R"("fpos":null)", R"("fpos":{})", R"("fpos":[1])",
+                          R"("fpos":1e30)", R"("fpos":"99999999999999999999")"}) {
+    CAPTURE(bad);
+    expect_invalid(with(bad), "'fpos'");
+  }
+  expect_invalid(with(R"("fpos":0,"st_dev":-5)"), "'st_dev'");
+  expect_invalid(with(R"("fpos":0,"time":"soon")"), "'time'");
+  expect_invalid(with(R"("fpos":0,"ack":"yes")"), "'ack'");
+  expect_invalid(with(R"("fpos":0,"raw_size":-1)"), "'raw_size'");
+  expect_invalid(with(R"("fpos":0,"gen":5)"), "'gen'");
+}
+
+TEST_CASE("required pub.logtail fields are enforced by name",
+          "[wire][bodies]") {
+  for (const char* field : {"req", "mode", "comp", "hostname", "filename",
+                            "fpos"}) {
+    CAPTURE(field);
+    auto body = make_body(sample_logtail());
+    // Rename the key so the body stays valid JSON without it.
+    auto at = body.find(std::string{"\""} + field + "\":");
+    REQUIRE(at != std::string::npos);
+    body.insert(at + 1, "x_");
+    expect_invalid(parse_logtail(body),
+                   std::string{"required field '"} + field + "' is missing");
+  }
+  // Optional in the original receiver: st_dev, st_ino, op_mode, data.
+  auto r = parse_logtail(R"({"req":"pub.logtail","hostname":"h",)"
+                         R"("filename":"/f","mode":"b","comp":"","fpos":1})");
+  REQUIRE(r);
+  CHECK(r->st_dev == 0);
+  expect_invalid(parse_logtail(R"({"req":"pub.logtail","hostname":5,)"
+                               R"("filename":"/f","mode":"b","comp":"","fpos":1})"),
+                 "field 'hostname': expected a string, got an integer");
+  expect_invalid(parse_logtail(R"({"req":"pub.logtail","hostname":"h",)"
+                               R"("filename":null,"mode":"b","comp":"","fpos":1})"),
+                 "'filename'");
+}
+
+TEST_CASE("bodies that are not JSON objects are invalid_body",
+          "[wire][bodies]") {
+  for (const char* bad : {"", " ", "[]", "[{\"req\":\"x\"}]", "\"req\"", "1",
+                          "null", "true", "{", "{\"req\":", "{\"req\":\"x\"",
+                          "{\"req\":\"x\"}}", "{\"req\":\"x\"} x", "{'req':'x'}",
+                          "{\"req\":\"\xff\"}", "{\"req\":\"a\x01\"}"}) {
+    CAPTURE(bad);
+    auto r = parse_header(bad);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == cc::errc::invalid_body);
+  }
+  expect_invalid(parse_header("[1]"), "not a JSON object");
+  expect_invalid(parse_header("{\"req\":"), "not valid JSON");
+  expect_invalid(parse_header("{}"), "required field 'req' is missing");
+  expect_invalid(parse_header(R"({"req":7})"), "'req'");
+  CHECK(parse_header(R"({"req":"x"})")->req == "x");
+}
+
+TEST_CASE("logtail.ack, log and echo enforce their own fields",
+          "[wire][bodies]") {
+  const std::string ack =
+    R"({"req":"logtail.ack","filename":"/f","st_dev":1,"st_ino":2,)"
+    R"("gen":"g","fpos":3,"status":"ok"})";
+  CHECK(parse_logtail_ack(ack));
+  for (const char* field : {"filename", "st_dev", "st_ino", "gen", "fpos",
+                            "status"}) {
+    CAPTURE(field);
+    auto body = ack;
+    body.insert(body.find(std::string{"\""} + field + "\":") + 1, "x_");
+    expect_invalid(parse_logtail_ack(body), field);
+  }
+  auto bad_status = ack;
+  bad_status.replace(bad_status.find("\"ok\""), 4, "\"fine\"");
+  expect_invalid(parse_logtail_ack(bad_status), "'status'");
+
+  CHECK(parse_log(R"({"req":"log.info","log_level":"INFO","log_msg":"m"})"));
+  expect_invalid(parse_log(R"({"req":"log.info","log_msg":"m"})"), "'log_level'");
+  expect_invalid(parse_log(R"({"req":"log.info","log_level":"INFO"})"), "'log_msg'");
+  expect_invalid(parse_log(R"({"req":"log.info","log_level":"I","log_msg":"m",)"
+                           R"("log_pid":"x"})"),
+                 "'log_pid'");
+
+  CHECK(parse_echo(R"({"req":"echo.request","target":""})"));
+  expect_invalid(parse_echo(R"({"req":"echo.request"})"), "'target'");
+  CHECK(parse_echo(R"({"req":"echo.response","orig_hostname":"h",)"
+                   R"("orig_target":"t","orig_time":1.5})"));
+  expect_invalid(parse_echo(R"({"req":"echo.response","orig_hostname":"h",)"
+                            R"("orig_time":1.5})"),
+                 "'orig_target'");
+  expect_invalid(parse_echo(R"({"req":"echo.response","orig_hostname":"h",)"
+                            R"("orig_target":"t"})"),
+                 "'orig_time'");
+}
+
+TEST_CASE("check_req compares the body with the type frame",
+          "[wire][bodies]") {
+  header h;
+  h.req = "pub.logtail";
+  CHECK_FALSE(check_req(h, "pub.logtail"));
+  auto err = check_req(h, "pub.logtail.pg");
+  REQUIRE(err);
+  CHECK(code_of(err) == cc::errc::invalid_body);
+}
+
+TEST_CASE("blob_hash is SHA-1 as the original's signing sender writes it",
+          "[wire][bodies]") {
+  // FIPS 180 vectors, checked against Python's hashlib.
+  CHECK(blob_hash_of("") == "SHA-1:da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  CHECK(blob_hash_of("abc") == "SHA-1:a9993e364706816aba3e25717850c26c9cd0d89d");
+  CHECK(blob_hash_of(std::string(1000000, 'a')) ==
+        "SHA-1:34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  std::string bytes;
+  for (int r = 0; r < 3; ++r)
+    for (int i = 0; i < 256; ++i)
+      bytes += static_cast<char>(i);
+  CHECK(blob_hash_of(bytes) == "SHA-1:ac2a264c8ec1f4232a40854e8239bc3a697ab1d2");
+  // Lengths at the padding boundaries (one or two final blocks).
+  CHECK(blob_hash_of(std::string(55, 'x')) ==
+        "SHA-1:cef734ba81a024479e09eb5a75b6ddae62e6abf1");
+  CHECK(blob_hash_of(std::string(56, 'x')) ==
+        "SHA-1:901305367c259952f4e7af8323f480d59f81335b");
+  CHECK(blob_hash_of(std::string(64, 'x')) ==
+        "SHA-1:bb2fa3ee7afb9f54c6dfb5d021f14b1ffe40c163");
+
+  CHECK_FALSE(verify_blob_hash("", "anything"));
+  CHECK_FALSE(verify_blob_hash(blob_hash_of("blob"), "blob"));
+  auto err = verify_blob_hash(blob_hash_of("blob"), "blob!");
+  REQUIRE(err);
+  CHECK(code_of(err) == cc::errc::decode_failed);
+  err = verify_blob_hash("MD5:abc", "blob");
+  REQUIRE(err);
+  CHECK(code_of(err) == cc::errc::invalid_body);
+}
+
+TEST_CASE("fragment_bytes takes the blob, else the decoded data",
+          "[wire][bodies]") {
+  logtail_body x;
+  x.filename = "/f";
+  x.data = base64_encode("from data");
+  std::string storage;
+  std::string blob = "from blob";
+  CHECK(fragment_bytes(x, &blob, storage).value() == "from blob");
+  std::string empty_blob;
+  CHECK(fragment_bytes(x, &empty_blob, storage).value() == "from data");
+  CHECK(fragment_bytes(x, nullptr, storage).value() == "from data");
+  x.data = "not base64!";
+  auto r = fragment_bytes(x, nullptr, storage);
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == cc::errc::decode_failed);
+  CHECK_THAT(cc::describe(r.error()), Catch::Contains("/f"));
+}
+
+TEST_CASE("host name and clock", "[wire][bodies]") {
+  char buf[256] = {};
+  REQUIRE(gethostname(buf, sizeof buf - 1) == 0);
+  CHECK(short_hostname() == buf);
+  double now = now_seconds();
+  CHECK(std::fabs(now - static_cast<double>(std::time(nullptr))) < 5);
+  CHECK(now != std::floor(now)); // sub-second precision (fails 1 in ~1e6)
+}
+
+TEST_CASE("Python reads our bodies as the original receiver does",
+          "[wire][bodies][interop]") {
+  if (access("/usr/bin/python3", X_OK) != 0) {
+    WARN("no /usr/bin/python3: interop check not run");
+    return;
+  }
+  char path[] = "/tmp/cc-body-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  auto body = make_body(sample_logtail());
+  REQUIRE(write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()));
+  close(fd);
+  // What cc/handler/tailwriter.py and cc/crypto.py touch, with their types.
+  auto out = run(std::string{"/usr/bin/python3 -c \""
+                             "import json,base64; d=json.load(open('"} +
+                 path +
+                 "')); "
+                 "assert d['req']=='pub.logtail.pg'; assert 'blob_hash' in d; "
+                 "assert isinstance(d['time'], float); "
+                 "[d[k] for k in ('mode','comp','hostname','filename')]; "
+                 "assert isinstance(d['st_dev'], int); "
+                 "print(d['fpos'], d['st_dev'], d['hostname'], "
+                 "base64.decodebytes(d['data'].encode()).decode().split()); "
+                 "\"");
+  CHECK(out == "123456789012 18446744073709551615 db1 ['hello', 'world']\n");
+  unlink(path);
+  auto host = run("/usr/bin/python3 -c 'import socket; print(socket.gethostname())'");
+  CHECK(host == short_hostname() + "\n");
+}
