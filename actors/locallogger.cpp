@@ -15,13 +15,17 @@
 namespace cc {
 
 std::string format_clock(double epoch) {
-  if (!std::isfinite(epoch))
+  // Nearest millisecond, carried into the seconds (1.9996 -> 00:00:02,000);
+  // a value no clock can show (NaN, 1e300 from a broken sender) is epoch 0.
+  if (!std::isfinite(epoch) || std::fabs(epoch) > 1e15)
     epoch = 0;
-  double whole = std::floor(epoch);
-  auto secs = static_cast<time_t>(whole);
-  auto millis = static_cast<int>((epoch - whole) * 1000);
-  if (millis > 999) // rounding of the subtraction only
-    millis = 999;
+  auto total_ms = std::llround(epoch * 1000);
+  auto secs = static_cast<time_t>(total_ms / 1000);
+  auto millis = static_cast<int>(total_ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    secs -= 1;
+  }
   tm parts{};
   localtime_r(&secs, &parts);
   char buf[32];

@@ -100,10 +100,10 @@ bool is_gauge(std::string_view name) {
   if (name.find('{') != std::string_view::npos)
     return true;
   // Values that go down as well as up; everything else only counts events.
+  // The gauges the project's actors report (their headers list them).
   static constexpr std::string_view gauges[] = {
-    "queued_bytes", "queue_bytes", "unacked_bytes", "in_flight",
-    "open_files",   "connected",   "endpoints",     "handlers",
-    "pending",      "lag_bytes",   "workers",
+    "queued_bytes", "unacked_bytes", "in_flight", "open_files", "connected",
+    "waiting",      "pending",       "lag_bytes", "daemons",    "running",
   };
   return std::find(std::begin(gauges), std::end(gauges), name) !=
          std::end(gauges);
@@ -209,9 +209,10 @@ std::string stats_state::infofile_text(double now, long pid) const {
   text += "service: ccserver\n";
   text += "pid: " + std::to_string(pid) + "\n";
   text += "started: " + show_time(started) + "\n";
-  text += "info-period: " +
-          std::to_string(static_cast<double>(settings.period.count()) / 1000) +
-          "\n";
+  char period[32];
+  snprintf(period, sizeof(period), "%g",
+           static_cast<double>(settings.period.count()) / 1000);
+  text += "info-period: " + std::string{period} + "\n";
   text += "info-written: " + show_time(now) + "\n";
   if (settings.infofile_level < 2)
     return text;

@@ -1,0 +1,197 @@
+// The stats actor (actors/stats.hpp): metric naming and rendering, and the
+// actor polling a real router on the test coordinator and writing the infofile
+// and the Prometheus metrics file.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include "actors/logger.hpp"
+#include "actors/router.hpp"
+#include "actors/stats.hpp"
+#include "tests/actors/router_fixture.hpp"
+#include "tests/support/process.hpp"
+
+using namespace cc;
+
+namespace {
+
+struct stats_log {
+  std::string path;
+  explicit stats_log(const test::temp_dir& dir) : path(dir / "server.log") {
+    std::string err;
+    REQUIRE(log::open(path, err));
+  }
+  ~stats_log() {
+    std::string err;
+    log::open("", err);
+  }
+  std::string text() const { return read_file(path); }
+};
+
+} // namespace
+
+TEST_CASE("stats: metric names, gauges and labels", "[stats]") {
+  CHECK(metric_fragment("h:tailwriter") == "h_tailwriter");
+  CHECK(metric_fragment("local.d:logtail") == "local_d_logtail");
+  CHECK(is_gauge("queued_bytes"));
+  CHECK(is_gauge("lag_bytes{/x.log}"));
+  CHECK_FALSE(is_gauge("bytes"));
+  CHECK_FALSE(is_gauge("received"));
+  CHECK(split_label("lag_bytes{/pg_log/x.log}") ==
+        std::make_pair(std::string{"lag_bytes"},
+                       std::optional<std::string>{"/pg_log/x.log"}));
+  CHECK(split_label("received") ==
+        std::make_pair(std::string{"received"}, std::optional<std::string>{}));
+}
+
+TEST_CASE("stats: the metrics text is Prometheus text format", "[stats]") {
+  stats_state st;
+  st.watched.push_back({"router", nullptr, {}, {{"received", 12}, {"bytes", 300}}});
+  st.watched.push_back({"d:tail",
+                        nullptr,
+                        {},
+                        {{"lag_bytes{/a \"b\".log}", 5},
+                         {"lag_bytes{/c.log}", 0},
+                         {"resends", 2}}});
+  CHECK(st.metrics_text() ==
+        "# TYPE ccserver_d_tail_lag_bytes gauge\n"
+        "ccserver_d_tail_lag_bytes{file=\"/a \\\"b\\\".log\"} 5\n"
+        "ccserver_d_tail_lag_bytes{file=\"/c.log\"} 0\n"
+        "# TYPE ccserver_d_tail_resends_total counter\n"
+        "ccserver_d_tail_resends_total 2\n"
+        "# TYPE ccserver_router_bytes_total counter\n"
+        "ccserver_router_bytes_total 300\n"
+        "# TYPE ccserver_router_received_total counter\n"
+        "ccserver_router_received_total 12\n");
+}
+
+TEST_CASE("stats: summary lines follow cc-stats", "[stats]") {
+  stats_state st;
+  watched_actor w{"router", nullptr, {{"received", 10}, {"bytes", 5}},
+                  {{"received", 12}, {"bytes", 5}, {"unrouted", 0}}};
+  st.settings.level = 0;
+  CHECK_FALSE(st.summary_line(w));
+  st.settings.level = 1;
+  CHECK(st.summary_line(w) == std::string{"router: received=12(+2)"});
+  st.settings.level = 2;
+  CHECK(st.summary_line(w) ==
+        std::string{"router: bytes=5 received=12(+2) unrouted=0"});
+  st.settings.level = 1;
+  w.previous = w.current;
+  CHECK_FALSE(st.summary_line(w));
+}
+
+TEST_CASE("stats: write_atomically names the path on failure", "[stats]") {
+  test::temp_dir dir{"stats"};
+  CHECK_FALSE(write_atomically(dir / "f", "one\n"));
+  CHECK(read_file(dir / "f") == "one\n");
+  CHECK_FALSE(write_atomically(dir / "f", "two\n"));
+  CHECK(read_file(dir / "f") == "two\n");
+  auto err = write_atomically(dir / "missing/f", "x");
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::io);
+  CHECK(describe(err).find(dir / "missing/f.tmp") != std::string::npos);
+}
+
+TEST_CASE("stats: polls a real router and writes infofile and metrics",
+          "[stats]") {
+  test::temp_dir dir{"stats"};
+  stats_log logs{dir};
+  actor_fixture f;
+  routes::route_table t;
+  t.add("log", {"h:locallog"});
+  router_config rc;
+  rc.table = t;
+  auto router = f.keep(spawn_router(f.sys, rc));
+  auto rec = std::make_shared<record>();
+  auto handler = f.keep(f.sys.spawn(recorder, rec));
+  ask<ok_atom>(f.sys, router, handler_atom::value, std::string{"h:locallog"},
+               handler);
+
+  stats_settings s;
+  s.level = 1;
+  s.period = std::chrono::seconds{30};
+  s.infofile = dir / "ccserver.info";
+  s.metrics_file = dir / "ccserver.prom";
+  s.job_name = "central";
+  s.detached = false;  // on the test coordinator
+  auto stats = f.keep(spawn_stats(f.sys, s));
+  auto reg = ask<ok_atom>(f.sys, stats, register_atom::value,
+                          std::string{"router"}, router);
+  f.run();
+  REQUIRE(reg->value);
+
+  for (int i = 0; i < 3; ++i)
+    caf::anon_send(router, dispatch_atom::value, make_msg("log.info"));
+  caf::anon_send(router, dispatch_atom::value, make_msg("nothing.here"));
+  f.run();
+  auto flushed = ask<ok_atom>(f.sys, stats, flush_atom::value);
+  f.run();
+  REQUIRE(flushed->value);
+
+  auto metrics = read_file(s.metrics_file);
+  CHECK(metrics.find("# TYPE ccserver_router_received_total counter\n"
+                     "ccserver_router_received_total 4\n") != std::string::npos);
+  CHECK(metrics.find("ccserver_router_routed_total 3\n") != std::string::npos);
+  CHECK(metrics.find("ccserver_router_unrouted_total 1\n") != std::string::npos);
+  auto info = read_file(s.infofile);
+  CHECK(info.rfind("name: central\n", 0) == 0);
+  CHECK(info.find("\ninfo-period: 30\n") != std::string::npos);
+  CHECK(info.find("\n[router]\n") != std::string::npos);
+  CHECK(info.find("\nreceived: 4 (+4 in the last period)\n") != std::string::npos);
+  // Counters in name order; bytes: 3 * 10 for log.info + 14 for nothing.here.
+  CHECK(count_lines_with(logs.text(), "stats: router: bytes=44(+44) received=4(+4) "
+                                      "routed=3(+3) unrouted=1(+1)") == 1);
+
+  // The period's timer: more traffic, then the next report shows it.
+  for (int i = 0; i < 2; ++i)
+    caf::anon_send(router, dispatch_atom::value, make_msg("log.info"));
+  f.run();
+  REQUIRE(f.sched.advance_time(std::chrono::seconds{30}) >= 1);
+  f.run();
+  metrics = read_file(s.metrics_file);
+  CHECK(metrics.find("ccserver_router_received_total 6\n") != std::string::npos);
+  info = read_file(s.infofile);
+  CHECK(info.find("\nreceived: 6 (+2 in the last period)\n") != std::string::npos);
+  CHECK(info.find("\nunrouted: 1\n") != std::string::npos);
+  // cc-stats 1: only what changed.
+  auto text = logs.text();
+  CHECK(count_lines_with(text, "stats: router: bytes=64(+20) received=6(+2) "
+                              "routed=5(+2)") == 1);
+  CHECK(count_lines_with(text, "unrouted=") == 1);
+
+  // A quiet period logs nothing for the router; files are still rewritten.
+  REQUIRE(f.sched.advance_time(std::chrono::seconds{30}) >= 1);
+  f.run();
+  CHECK(count_lines_with(logs.text(), "stats: router:") == 2);
+  CHECK(read_file(s.infofile).find("\nreceived: 6\n") != std::string::npos);
+
+  // A watched actor that goes down keeps its last values, marked gone.
+  caf::anon_send_exit(router, caf::exit_reason::kill);
+  f.run();
+  auto again = ask<ok_atom>(f.sys, stats, flush_atom::value);
+  f.run();
+  REQUIRE(again->value);
+  info = read_file(s.infofile);
+  CHECK(info.find("[router]\n# gone; last known values\n") != std::string::npos);
+  CHECK(read_file(s.metrics_file).find("ccserver_router_received_total 6\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("stats: settings come from [ccserver]", "[stats]") {
+  config::section main;
+  main.name = "ccserver";
+  main.kind = "ccserver";
+  main.values = {{"cc-stats", "2"},
+                 {"stats-period", "5"},
+                 {"infofile", "/tmp/x.info"},
+                 {"infofile-level", "1"},
+                 {"metrics-file", "/tmp/x.prom"}};
+  auto s = stats_settings_from(main);
+  CHECK(s.level == 2);
+  CHECK(s.period == std::chrono::seconds{5});
+  CHECK(s.infofile == "/tmp/x.info");
+  CHECK(s.infofile_level == 1);
+  CHECK(s.metrics_file == "/tmp/x.prom");
+  CHECK(s.detached);
+}
