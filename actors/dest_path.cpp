@@ -64,7 +64,7 @@ caf::error refused(const std::string& path, const std::string& why) {
 /// safely" rather than "the system failed".
 bool is_refusal(int err) {
   return err == ELOOP || err == EXDEV || err == ENOTDIR || err == EISDIR
-         || err == ENAMETOOLONG;
+         || err == ENAMETOOLONG || err == ENXIO; // ENXIO: a FIFO or socket
 }
 
 caf::error open_error(const std::string& path, int err) {
@@ -289,8 +289,6 @@ caf::expected<std::string> normalize_destination(std::string_view path,
     return refused("\"\"", "empty");
   if (path.find('\0') != std::string_view::npos)
     return refused(shown, "contains a NUL byte");
-  if (path.front() == '/')
-    return refused(shown, "absolute path, outside dstdir");
   std::vector<std::string_view> stack;
   std::string_view last;
   size_t start = 0;

@@ -34,10 +34,11 @@ caf::error validate_dstmask(std::string_view mask);
 std::string expand_dstmask(std::string_view mask, std::string_view hostname,
                            std::string_view filename);
 
-/// Lexically normalises `path` as a path relative to dstdir: empty and "."
-/// components vanish, ".." removes the previous one. Refused with
-/// errc::path_refused (context names the path and why) when `path` is
-/// absolute, contains a NUL byte, climbs above dstdir, names dstdir itself or
+/// Lexically normalises `path` as a path relative to dstdir (it is joined to
+/// dstdir as text, so a leading '/' stays inside: "%(filepath)s" mirrors the
+/// source tree under dstdir): empty and "." components vanish, ".." removes
+/// the previous one. Refused with errc::path_refused (context names the path
+/// and why) when `path` contains a NUL byte, climbs above dstdir, names dstdir itself or
 /// ends in a directory ("x/"), or lies at or under `reserved` (the state
 /// directory's path relative to dstdir when it is inside dstdir; empty: none).
 caf::expected<std::string> normalize_destination(std::string_view path,

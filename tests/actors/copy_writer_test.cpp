@@ -1,0 +1,473 @@
+// One copy and its journal (actors/copy_writer): the protocol's decisions,
+// plain/keep/yes outputs, and recovery after a simulated crash.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "actors/copy_writer.hpp"
+#include "actors/dest_path.hpp"
+#include "config/error.hpp"
+#include "tests/support/process.hpp"
+#include "wire/codec.hpp"
+
+using namespace cc;
+using namespace cc::tw;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Deterministic source text: numbered lines of varying length.
+std::string source_text(size_t bytes) {
+  std::string out;
+  for (int i = 0; out.size() < bytes; ++i) {
+    out += "2026-11-26 14:05:" + std::to_string(i % 60) + " LOG:  statement "
+           + std::to_string(i * 7919 % 1000003) + std::string(static_cast<size_t>(i % 13), 'x')
+           + "\n";
+  }
+  out.resize(bytes);
+  return out;
+}
+
+std::string slice(const std::string& s, uint64_t from, uint64_t to) {
+  return s.substr(static_cast<size_t>(from), static_cast<size_t>(to - from));
+}
+
+std::string gunzip(const std::string& bytes, wire::compression c) {
+  auto out = wire::decompress(bytes, c, 1 << 30);
+  REQUIRE(out);
+  return *out;
+}
+
+/// Two directories (copies, state) and their descriptors.
+struct place {
+  std::string dst;
+  std::string state;
+  int dst_fd = -1;
+  int state_fd = -1;
+  explicit place(const std::string& root) : dst(root + "/dst"), state(root + "/state") {
+    fs::create_directories(dst);
+    fs::create_directories(state);
+    open_fds();
+  }
+  void open_fds() {
+    dst_fd = ::open(dst.c_str(), O_RDONLY | O_DIRECTORY);
+    state_fd = ::open(state.c_str(), O_RDONLY | O_DIRECTORY);
+  }
+  ~place() {
+    ::close(dst_fd);
+    ::close(state_fd);
+  }
+  std::string journal() const {
+    for (auto& e : fs::directory_iterator(state))
+      if (e.path().extension() == ".j")
+        return e.path();
+    return {};
+  }
+};
+
+/// What a SIGKILL leaves on disk: the files as they are right now, copied
+/// aside, while the live copy_file is later destroyed elsewhere.
+std::unique_ptr<place> snapshot(const place& live, const std::string& root) {
+  fs::create_directories(root);
+  fs::copy(live.dst, root + "/dst", fs::copy_options::recursive);
+  fs::copy(live.state, root + "/state", fs::copy_options::recursive);
+  return std::make_unique<place>(root);
+}
+
+struct fixture {
+  test::temp_dir tmp{"cc-copy"};
+  place live{tmp.path()};
+  copy_options opts;
+  source_key key{"db1", 2049, 1234, "/var/log/pg/x.log"};
+  std::string src = source_text(4000);
+
+  copy_spec spec(wire::compression out = wire::compression::none,
+                 bool rotated = false, std::string id = "C\nno\ndb1/x.log") const {
+    copy_spec s;
+    s.identity = std::move(id);
+    s.base_path = "db1/x.log";
+    s.rotated = rotated;
+    s.out = out;
+    return s;
+  }
+
+  std::unique_ptr<copy_file> open(const copy_spec& s, const place& p) const {
+    auto cf = copy_file::open(opts, p.dst_fd, p.state_fd, s, std::time(nullptr));
+    REQUIRE(cf);
+    return std::move(*cf);
+  }
+
+  /// decide + append as a worker does; `comp` compresses the fragment as a
+  /// sender would.
+  decision put(copy_file& cf, const std::string& gen, uint64_t from, uint64_t to,
+               bool ack = true, wire::compression comp = wire::compression::none,
+               const std::string* text = nullptr) const {
+    const std::string& s = text ? *text : src;
+    auto raw = slice(s, from, to);
+    auto d = cf.decide(key, gen, from, raw.size(), ack);
+    if (d.kind != decision::append)
+      return d;
+    std::string member;
+    if (comp != wire::compression::none && d.skip == 0) {
+      auto packed = wire::compress(raw, comp, 6);
+      REQUIRE(packed);
+      member = *packed;
+    }
+    auto written = cf.append(key, gen, d, std::string_view{raw}.substr(d.skip),
+                             member, comp, copy_file::clock::now());
+    REQUIRE(written);
+    return d;
+  }
+
+  std::string copy_bytes(const copy_file& cf, const place& p) const {
+    return test::read_file(p.dst + "/" + cf.path());
+  }
+};
+
+} // namespace
+
+TEST_CASE("plain copy: in-order fragments, sync makes them durable",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  CHECK(cf->path() == "db1/x.log");
+  fx.put(*cf, "g1", 0, 100);
+  fx.put(*cf, "g1", 100, 250);
+  fx.put(*cf, "g1", 250, 300);
+  auto* seg = cf->find(fx.key, "g1");
+  REQUIRE(seg != nullptr);
+  CHECK(seg->src_end == 300);
+  CHECK(seg->durable_end == 0);
+  CHECK(cf->needs_sync());
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 300);
+  CHECK(!cf->needs_sync());
+  CHECK(cf->take_fsyncs() >= 2); // the segment start and the sync
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 300));
+  CHECK(cf->segments().size() == 1);
+}
+
+TEST_CASE("duplicates, overlaps, out-of-order and gaps",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "g1", 0, 100);
+  fx.put(*cf, "g1", 100, 200);
+  auto d = fx.put(*cf, "g1", 0, 100);
+  CHECK(d.kind == decision::duplicate);
+  CHECK(d.src_end == 200);
+  d = fx.put(*cf, "g1", 50, 200);
+  CHECK(d.kind == decision::duplicate);
+  d = fx.put(*cf, "g1", 150, 250); // overlap: only 200..250 is new
+  CHECK(d.kind == decision::append);
+  CHECK(d.skip == 50);
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 250));
+  // Ahead of the end with ack: nothing written, the sender must rewind.
+  d = fx.put(*cf, "g1", 300, 400, true);
+  CHECK(d.kind == decision::gap);
+  CHECK(d.src_end == 250);
+  CHECK(d.gap_bytes == 50);
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 250));
+  // The resend from the asked offset continues the copy.
+  fx.put(*cf, "g1", 250, 300);
+  fx.put(*cf, "g1", 300, 400);
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 400));
+  // Without ack (the original sender): the gap is written over.
+  d = fx.put(*cf, "g1", 450, 500, false);
+  CHECK(d.kind == decision::append);
+  CHECK(d.new_segment);
+  CHECK(d.gap_bytes == 50);
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 400) + slice(fx.src, 450, 500));
+  // After the gap segment, offsets map on: a resend of 450..500 is a duplicate.
+  CHECK(fx.put(*cf, "g1", 450, 500, false).kind == decision::duplicate);
+  CHECK(cf->find(fx.key, "g1")->src_end == 500);
+}
+
+TEST_CASE("generations: new ones continue the copy, old ones are recognised",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  std::string second = source_text(1000);
+  std::reverse(second.begin(), second.end());
+  fx.put(*cf, "aaaa", 0, 100);
+  // A new generation (truncation): a new segment at its fpos, appended.
+  auto d = fx.put(*cf, "bbbb", 0, 80, true, wire::compression::none, &second);
+  CHECK(d.new_segment);
+  // A late resend of the old generation is a duplicate, not a new segment.
+  CHECK(fx.put(*cf, "aaaa", 0, 100).kind == decision::duplicate);
+  CHECK(fx.put(*cf, "aaaa", 40, 90).kind == decision::duplicate);
+  // The same key with a fresh generation starting mid-file (tail -f).
+  d = fx.put(*cf, "cccc", 500, 600);
+  CHECK(d.new_segment);
+  CHECK(d.src_base == 500);
+  CHECK(fx.copy_bytes(*cf, fx.live)
+        == slice(fx.src, 0, 100) + slice(second, 0, 80) + slice(fx.src, 500, 600));
+  CHECK(cf->segments().size() == 3);
+  // A sender without generations that starts over at 0 (copytruncate).
+  fixture plain;
+  auto cp = plain.open(plain.spec(), plain.live);
+  plain.put(*cp, "", 0, 100, false);
+  d = plain.put(*cp, "", 0, 60, false);
+  CHECK(d.kind == decision::append);
+  CHECK(d.new_segment);
+  CHECK(plain.copy_bytes(*cp, plain.live) == slice(plain.src, 0, 100) + slice(plain.src, 0, 60));
+}
+
+TEST_CASE("two keys continuing one copy interleave as segments",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  source_key other{"db1", 2049, 9999, "/other/x.log"};
+  fx.put(*cf, "g", 0, 100);
+  auto d = cf->decide(other, "h", 0, 10, true);
+  REQUIRE(cf->append(other, "h", d, "0123456789", {}, wire::compression::none,
+                     copy_file::clock::now()));
+  d = fx.put(*cf, "g", 100, 150); // back to the first key: a new segment
+  CHECK(d.new_segment);
+  CHECK(d.src_base == 100);
+  CHECK(fx.copy_bytes(*cf, fx.live)
+        == slice(fx.src, 0, 100) + "0123456789" + slice(fx.src, 100, 150));
+}
+
+TEST_CASE("plain recovery: bytes past the last sync are still source bytes",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "g1", 0, 1000);
+  REQUIRE(!cf->sync());
+  fx.put(*cf, "g1", 1000, 1500); // written, never synced
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  auto rec = fx.open(fx.spec(), *crashed);
+  auto* seg = rec->find(fx.key, "g1");
+  REQUIRE(seg != nullptr);
+  CHECK(seg->src_end == 1500);
+  CHECK(seg->durable_end == 1500);
+  // The sender resends from its last acknowledged offset.
+  CHECK(fx.put(*rec, "g1", 0, 1000).kind == decision::duplicate);
+  auto d = fx.put(*rec, "g1", 1000, 2000);
+  CHECK(d.skip == 500);
+  REQUIRE(!rec->sync());
+  CHECK(fx.copy_bytes(*rec, *crashed) == slice(fx.src, 0, 2000));
+}
+
+TEST_CASE("plain recovery: a copy shorter than a segment start drops it",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "g1", 0, 100);
+  fx.put(*cf, "g2", 0, 100);
+  REQUIRE(!cf->sync());
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  // The disk lost the tail (the second segment and a bit of the first).
+  REQUIRE(::truncate((crashed->dst + "/db1/x.log").c_str(), 90) == 0);
+  auto rec = fx.open(fx.spec(), *crashed);
+  REQUIRE(rec->find(fx.key, "g1") != nullptr);
+  CHECK(rec->find(fx.key, "g1")->src_end == 90);
+  CHECK(rec->find(fx.key, "g2") == nullptr);
+  fx.put(*rec, "g1", 0, 100);
+  CHECK(fx.copy_bytes(*rec, *crashed) == slice(fx.src, 0, 100));
+}
+
+TEST_CASE("keep: members as received, recovery truncates to the last member end",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.mode = write_mode::keep;
+  auto spec = fx.spec(wire::compression::gzip, false, "C\nkeep\ndb1/x.log");
+  auto cf = fx.open(spec, fx.live);
+  CHECK(cf->path() == "db1/x.log.gz");
+  auto gz = wire::compression::gzip;
+  fx.put(*cf, "g1", 0, 700, true, gz);
+  fx.put(*cf, "g1", 700, 1400, true, gz);
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 1400);
+  // Exactly the received members, concatenated.
+  auto m1 = *wire::compress(slice(fx.src, 0, 700), gz, 6);
+  auto m2 = *wire::compress(slice(fx.src, 700, 1400), gz, 6);
+  CHECK(fx.copy_bytes(*cf, fx.live) == m1 + m2);
+  fx.put(*cf, "g1", 1400, 2100, true, gz); // written, not journaled
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  test::append_file(crashed->dst + "/db1/x.log.gz", "\x1f\x8b garbage of a torn member");
+  auto rec = fx.open(spec, *crashed);
+  CHECK(rec->size() == m1.size() + m2.size());
+  CHECK(rec->find(fx.key, "g1")->src_end == 1400);
+  CHECK(fx.put(*rec, "g1", 0, 700, true, gz).kind == decision::duplicate);
+  fx.put(*rec, "g1", 1000, 2100, true, gz); // overlap: recompressed tail
+  fx.put(*rec, "g1", 2100, 2500, true, gz);
+  REQUIRE(!rec->close());
+  CHECK(gunzip(test::read_file(crashed->dst + "/db1/x.log.gz"), gz)
+        == slice(fx.src, 0, 2500));
+}
+
+TEST_CASE("keep: a plain fragment into a compressed copy is compressed",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.mode = write_mode::keep;
+  auto cf = fx.open(fx.spec(wire::compression::bzip2, false, "C\nkeep\ndb1/x.log"),
+                    fx.live);
+  CHECK(cf->path() == "db1/x.log.bz2");
+  fx.put(*cf, "g1", 0, 500, true, wire::compression::bzip2);
+  fx.put(*cf, "g1", 500, 900, true, wire::compression::none);
+  fx.put(*cf, "g1", 900, 1300, true, wire::compression::gzip);
+  REQUIRE(!cf->close());
+  CHECK(gunzip(test::read_file(fx.live.dst + "/db1/x.log.bz2"), wire::compression::bzip2)
+        == slice(fx.src, 0, 1300));
+}
+
+TEST_CASE("yes: recompressed members every buffer-bytes; recovery after a crash",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.mode = write_mode::recompress;
+  fx.opts.compression = wire::compression::gzip;
+  fx.opts.buffer_bytes = 1000;
+  auto spec = fx.spec(wire::compression::gzip, false, "C\nyes\ndb1/x.log");
+  auto cf = fx.open(spec, fx.live);
+  fx.put(*cf, "g1", 0, 600);
+  CHECK(cf->member_open());
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 0); // inside an open member
+  fx.put(*cf, "g1", 600, 1200);                      // member ends at 1200
+  CHECK(!cf->member_open());
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 1200);
+  fx.put(*cf, "g1", 1200, 1700); // an open member at the crash
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  test::append_file(crashed->dst + "/db1/x.log.gz", std::string(333, '\xee'));
+  auto rec = fx.open(spec, *crashed);
+  CHECK(rec->find(fx.key, "g1")->src_end == 1200);
+  for (uint64_t at = 0; at < 3000; at += 300)
+    fx.put(*rec, "g1", at, at + 300);
+  REQUIRE(!rec->finish_member());
+  REQUIRE(!rec->sync());
+  CHECK(rec->find(fx.key, "g1")->durable_end == 3000);
+  REQUIRE(!rec->close());
+  auto path = crashed->dst + "/db1/x.log.gz";
+  CHECK(gunzip(test::read_file(path), wire::compression::gzip) == slice(fx.src, 0, 3000));
+  // gzip(1) agrees: a valid multi-member file.
+  test::write_file(fx.tmp / "expected", slice(fx.src, 0, 3000));
+  std::string out;
+  CHECK(test::run({"/bin/sh", "-c",
+                   "gzip -dc < '" + path + "' | cmp - '" + fx.tmp / "expected" + "'"},
+                  out)
+        == 0);
+}
+
+TEST_CASE("yes: a fragment already in the output compression is kept as is",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.mode = write_mode::recompress;
+  fx.opts.compression = wire::compression::gzip;
+  auto cf = fx.open(fx.spec(wire::compression::gzip, false, "C\nyes\ndb1/x.log"), fx.live);
+  auto gz = wire::compression::gzip;
+  fx.put(*cf, "g1", 0, 800, true, gz);
+  CHECK(!cf->member_open());
+  fx.put(*cf, "g1", 800, 1000, true, wire::compression::bzip2); // recompressed
+  CHECK(cf->member_open());
+  REQUIRE(!cf->close());
+  auto bytes = test::read_file(fx.live.dst + "/db1/x.log.gz");
+  auto m1 = *wire::compress(slice(fx.src, 0, 800), gz, 6);
+  CHECK(bytes.compare(0, m1.size(), m1) == 0);
+  CHECK(gunzip(bytes, gz) == slice(fx.src, 0, 1000));
+}
+
+TEST_CASE("journal: compaction keeps recovery exact; torn lines are ignored",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.mode = write_mode::keep;
+  fx.opts.compact_after = 5;
+  auto spec = fx.spec(wire::compression::gzip, false, "C\nkeep\ndb1/x.log");
+  auto cf = fx.open(spec, fx.live);
+  auto gz = wire::compression::gzip;
+  std::string other_gen = source_text(300);
+  fx.put(*cf, "old", 0, 300, true, gz, &other_gen);
+  for (uint64_t at = 0; at < 2000; at += 100) {
+    fx.put(*cf, "g1", at, at + 100, true, gz);
+    REQUIRE(!cf->sync());
+  }
+  CHECK(cf->journal_lines() <= 6);
+  auto journal = fx.live.journal();
+  REQUIRE(!journal.empty());
+  CHECK(test::read_file(journal).size() < 600);
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  test::append_file(crashed->journal(), "M 99999 99"); // torn: no newline
+  auto rec = fx.open(spec, *crashed);
+  CHECK(rec->find(fx.key, "g1")->src_end == 2000);
+  REQUIRE(rec->find(fx.key, "old") != nullptr);
+  CHECK(rec->find(fx.key, "old")->src_end == 300);
+  CHECK(fx.put(*rec, "old", 0, 300, true, gz, &other_gen).kind == decision::duplicate);
+  fx.put(*rec, "g1", 2000, 2100, true, gz);
+  REQUIRE(!rec->close());
+  CHECK(gunzip(test::read_file(crashed->dst + "/db1/x.log.gz"), gz)
+        == other_gen + slice(fx.src, 0, 2100));
+}
+
+TEST_CASE("rotated copies get a suffix and keep it after a restart",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto s1 = fx.spec(wire::compression::none, true, "R\nno\ngen1");
+  std::string path1;
+  {
+    auto cf = fx.open(s1, fx.live);
+    path1 = cf->path();
+    fx.put(*cf, "gen1", 0, 100);
+  }
+  CHECK(path1.rfind("db1/x.log.", 0) == 0);
+  CHECK(path1.size() == std::string{"db1/x.log"}.size() + 20);
+  // Another generation opened in the same second gets a different name.
+  auto s2 = fx.spec(wire::compression::none, true, "R\nno\ngen2");
+  auto cf2 = fx.open(s2, fx.live);
+  CHECK(cf2->path() != path1);
+  // The first generation's copy is found again by its bookkeeping.
+  auto again = fx.open(s1, fx.live);
+  CHECK(again->path() == path1);
+  CHECK(again->find(fx.key, "gen1")->src_end == 100);
+  CHECK(fx.put(*again, "gen1", 0, 100).kind == decision::duplicate);
+}
+
+TEST_CASE("segments are bounded; a hole can be skipped",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  fx.opts.max_segments = 2;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "a", 0, 10);
+  fx.put(*cf, "b", 0, 10);
+  fx.put(*cf, "c", 0, 10);
+  CHECK(cf->segments().size() == 2);
+  CHECK(cf->find(fx.key, "a") == nullptr);
+  REQUIRE(!cf->skip_to(fx.key, "c", 50));
+  auto d = fx.put(*cf, "c", 50, 60);
+  CHECK(d.kind == decision::append);
+  CHECK(!d.new_segment);
+  CHECK(fx.copy_bytes(*cf, fx.live)
+        == slice(fx.src, 0, 10) + slice(fx.src, 0, 10) + slice(fx.src, 0, 10)
+             + slice(fx.src, 50, 60));
+}
+
+TEST_CASE("journal field escaping round-trips any bytes", "[tailwriter][copy_writer]") {
+  for (std::string s : {std::string{}, std::string{"plain-host.example"},
+                        std::string{"sp ace%\n\x01\xff/="}, std::string("\0x", 2)}) {
+    auto e = journal_escape(s);
+    CHECK(e.find(' ') == std::string::npos);
+    CHECK(e.find('\n') == std::string::npos);
+    auto back = journal_unescape(e);
+    REQUIRE(back);
+    CHECK(*back == s);
+  }
+  CHECK(!journal_unescape("no-equals"));
+  CHECK(!journal_unescape("=%4"));
+  CHECK(!journal_unescape("=%zz"));
+}
+
+TEST_CASE("write-compressed parsing", "[tailwriter][copy_writer]") {
+  CHECK(*parse_write_mode("") == write_mode::plain);
+  CHECK(*parse_write_mode("no") == write_mode::plain);
+  CHECK(*parse_write_mode("keep") == write_mode::keep);
+  CHECK(*parse_write_mode("yes") == write_mode::recompress);
+  CHECK(!parse_write_mode("maybe"));
+}
