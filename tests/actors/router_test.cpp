@@ -452,3 +452,31 @@ TEST_CASE("router: log_limiter admits one line per key per interval",
   CHECK(printable_type(std::string{"a\nb\x01"}) == "a?b?");
   CHECK(printable_type(std::string(100, 'x')).size() == 67);
 }
+
+TEST_CASE("router: spawn_handler builds handlers by kind", "[router]") {
+  router_fixture f;
+  config::server_config scfg;
+  scfg.host_name = "h";
+  spawn_context ctx{f.sys, scfg, f.router};
+  config::section sec;
+  sec.name = "h:ll";
+  sec.kind = "locallogger";
+  auto ll = spawn_handler(ctx, sec);
+  REQUIRE(ll);
+  f.keep(*ll);
+  sec.name = "h:echo";
+  sec.kind = "echo";
+  auto echo = spawn_handler(ctx, sec);
+  REQUIRE(echo);
+  f.keep(*echo);
+  auto c = ask<counters>(f.sys, *echo, stats_atom::value);
+  f.run();
+  REQUIRE(c->value);
+  CHECK(c->value->count("requests") == 1);
+  sec.name = "h:odd";
+  sec.kind = "nosuchkind";
+  auto odd = spawn_handler(ctx, sec);
+  REQUIRE_FALSE(odd);
+  CHECK(code_of(odd.error()) == errc::config_invalid);
+  CHECK(describe(odd.error()).find("h:odd") != std::string::npos);
+}

@@ -5,6 +5,8 @@
 
 #include <chrono>
 
+#include <caf/scoped_actor.hpp>
+
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
 #include "actors/stats.hpp"
@@ -194,4 +196,36 @@ TEST_CASE("stats: settings come from [ccserver]", "[stats]") {
   CHECK(s.infofile_level == 1);
   CHECK(s.metrics_file == "/tmp/x.prom");
   CHECK(s.detached);
+}
+
+TEST_CASE("stats: the detached actor (production) writes on flush", "[stats]") {
+  test::temp_dir dir{"stats"};
+  // A real scheduler: the stats actor runs on its own thread as in ccserver.
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  caf::actor_system sys{cfg};
+  router_config rc;
+  rc.table.add("log", {"h:nothing"});
+  auto router = spawn_router(sys, rc);
+  stats_settings s;
+  s.level = 0;
+  s.metrics_file = dir / "m.prom";
+  auto stats = spawn_stats(sys, s);
+  caf::scoped_actor self{sys};
+  bool registered = false;
+  self->request(stats, std::chrono::seconds{10}, register_atom::value,
+                std::string{"router"}, router)
+    .receive([&](ok_atom) { registered = true; }, [](caf::error&) {});
+  REQUIRE(registered);
+  self->send(router, dispatch_atom::value, make_msg("log.x"));
+  // The router answers stats requests in mailbox order: the dispatch above is
+  // counted before the flush's poll reaches it.
+  bool flushed = false;
+  self->request(stats, std::chrono::seconds{10}, flush_atom::value)
+    .receive([&](ok_atom) { flushed = true; }, [](caf::error&) {});
+  REQUIRE(flushed);
+  CHECK(read_file(dir / "m.prom").find("ccserver_router_unrouted_total 1\n") !=
+        std::string::npos);
+  self->send_exit(stats, caf::exit_reason::user_shutdown);
+  self->send_exit(router, caf::exit_reason::user_shutdown);
 }
