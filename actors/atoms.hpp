@@ -67,7 +67,8 @@ using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 using router_atom = caf::atom_constant<caf::atom("router")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
-/// The positive answer named by the contracts above (CAF 0.17 has no ok_atom).
+/// The positive answer named by the contracts above; the same type as
+/// caf::ok_atom (CAF 0.17.6 declares it in caf/type_id.hpp).
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
 /// What every actor answers to stats_atom: counter or gauge name -> value.
