@@ -1,0 +1,253 @@
+# The benchmark's report, sourced by bench/run.sh after the measurements:
+# prints the tables and writes $report (markdown) and $plot (PNG, gnuplot).
+# Reads $results, $lat_results, $scale_results (TSV written by run.sh) and the
+# run's settings ($smoke, $command_line, $big_bytes, $load_start, ...).
+
+# Throughput rows: "name MB/s ratio cpu_s_per_GB rss_MiB check note", with
+# the ratio to the limit of the same compression measured in this run.
+throughput_rows() {
+  awk -F'\t' '
+    { name[NR] = $1; bytes[NR] = $2; ns[NR] = $3; cpu[NR] = $4; rss[NR] = $5
+      check[NR] = $6; note[NR] = $7
+      mbps[$1] = ($3 > 0) ? $2 * 1e3 / $3 : 0 }
+    END {
+      for (i = 1; i <= NR; i++) {
+        ref = (name[i] ~ /gzip$/) ? "limit-gzip" : "limit"
+        r = (mbps[ref] > 0 && mbps[name[i]] > 0) ? sprintf("%.2f", mbps[name[i]] / mbps[ref]) : "n/a"
+        cg = (bytes[i] > 0 && ns[i] > 0) ? sprintf("%.2f", cpu[i] / (bytes[i] / 1e9)) : "n/a"
+        printf "%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\n", name[i], mbps[name[i]], r, cg, rss[i] / 1024, check[i], note[i]
+      }
+    }' "$results"
+}
+
+# key=value fields of a cc-latency line
+lat_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+latency_rows() {  # "system case p50 p99 max lines lost p99-vs-limit"
+  local sys case line p99_limit_steady p99_limit_trickle
+  p99_limit_steady=$(awk -F'\t' '$1 == "limit" && $2 == "steady" { print $3 }' "$lat_results")
+  p99_limit_steady=$(lat_field p99_ms "$p99_limit_steady")
+  p99_limit_trickle=$(awk -F'\t' '$1 == "limit" && $2 == "trickle" { print $3 }' "$lat_results")
+  p99_limit_trickle=$(lat_field p99_ms "$p99_limit_trickle")
+  while IFS=$'\t' read -r sys case line; do
+    local ref=$p99_limit_steady
+    [ "$case" = trickle ] && ref=$p99_limit_trickle
+    local p99 ratio
+    p99=$(lat_field p99_ms "$line")
+    ratio=$(awk -v a="$p99" -v b="$ref" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$case" \
+      "$(lat_field p50_ms "$line")" "$p99" "$(lat_field max_ms "$line")" \
+      "$(lat_field lines "$line")" "$(lat_field lost "$line")" "$ratio" "$(lat_field achieved_mbps "$line")"
+  done <"$lat_results"
+}
+
+scale_value() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$scale_results"; }
+
+machine_description() {
+  local model mem disk rot
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+  mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+  disk=$(findmnt -no SOURCE,FSTYPE -T "$out" 2>/dev/null | head -1)
+  local dev; dev=$(basename "$(findmnt -no SOURCE -T "$out" 2>/dev/null | head -1)")
+  rot=$(cat "/sys/block/$dev/queue/rotational" 2>/dev/null || echo "?")
+  echo "- CPU: $(nproc) cores, ${model:-unknown model}"
+  echo "- memory: $mem"
+  echo "- kernel: $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null)"
+  echo "- disk: $disk (rotational flag: $rot), the work directory $out"
+  echo "- load average (1, 5, 15 min) at start: $load_start; at end: $load_end"
+  echo "- tools: $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/socat \1/p'), $(rsyslogd -v 2>/dev/null | head -1 | cut -d' ' -f1-3 | sed 's/ *$//'), $(gzip --version 2>/dev/null | head -1), $("$ccserver" --version 2>/dev/null | head -1)"
+  echo "- ccserver: $(git -C "$top" rev-parse --short HEAD 2>/dev/null) ($(git -C "$top" log -1 --format=%cd --date=short 2>/dev/null)), release build in $(basename "$build")"
+}
+
+targets_rows() {  # "target value met"
+  local rows ours limit gzip lgzip rs
+  rows=$(throughput_rows)
+  mb() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' <<<"$rows"; }
+  col() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }' <<<"$rows"; }
+  ours=$(mb ours) limit=$(mb limit) gzip=$(mb ours-gzip) lgzip=$(mb limit-gzip) rs=$(mb rsyslog)
+  t() { printf '%s\t%s\t%s\n' "$1" "$2" "$3"; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+  verdict() { awk -v v="$1" -v op="$2" -v x="$3" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else if ((op == ">=" && v + 0 >= x) || (op == "<=" && v + 0 <= x) || (op == "<" && v + 0 < x)) print "met"; else print "NOT met" }'; }
+  local r
+  r=$(ratio "$ours" "$limit"); t "ours >= 0.60 x limit" "$r" "$(verdict "$r" ">=" 0.60)"
+  r=$(ratio "$ours" "$rs"); t "ours >= 5 x rsyslog" "$r" "$(verdict "$r" ">=" 5)"
+  r=$(ratio "$gzip" "$lgzip"); t "ours gzip >= 0.70 x gzip -1 pipe" "$r" "$(verdict "$r" ">=" 0.70)"
+  local p99
+  p99=$(awk -F'\t' '$1 == "ours" && $2 == "steady" { print $3 }' "$lat_results")
+  p99=$(lat_field p99_ms "$p99")
+  t "p99 latency at ${latency_rate} MB/s < 5 ms" "${p99:-n/a} ms" "$(verdict "${p99:-n/a}" "<" 5)"
+  r=$(col ours 4); t "CPU <= 2.5 s per GB (uncompressed)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
+  r=$(col ours-gzip 4); t "CPU <= 2.5 s per GB (gzip on the wire)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
+  local rss_max kib_to_mib='BEGIN { if (k != "") printf "%.1f", k / 1024 }'
+  rss_max=$(printf '%s\n' "$(col ours 5)" "$(col ours-gzip 5)" \
+              "$(awk -v k="$(scale_value central_rss_kb)" "$kib_to_mib")" \
+              "$(awk -v k="$(scale_value local_rss_max_kb)" "$kib_to_mib")" |
+            awk 'NF && $1 + 0 > 0 { if ($1 + 0 > m) m = $1 + 0; seen = 1 } END { if (seen) printf "%.1f", m; else print "n/a" }')
+  t "every server < 64 MiB RSS (largest seen)" "${rss_max} MiB" "$(verdict "$rss_max" "<" 64)"
+}
+
+render_tables() {  # markdown tables on stdout
+  echo "### Throughput ($(awk -v b="$big_bytes" 'BEGIN { printf "%.0f MiB", b / 1048576 }') file)"
+  echo
+  echo "| system | MB/s | ratio to limit | CPU s per GB | peak RSS MiB | output | notes |"
+  echo "|---|---:|---:|---:|---:|---|---|"
+  throughput_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }'
+  echo
+  if [ -s "$lat_results" ]; then
+    echo "### Append-to-visible latency (${latency_seconds} s per case; steady ${latency_rate} MB/s, trickle ${trickle_rate} lines/s)"
+    echo
+    echo "| system | case | p50 ms | p99 ms | max ms | lines | lost | p99 ratio to limit | writer MB/s |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    latency_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+    echo
+  fi
+  if [ -s "$scale_results" ]; then
+    local ns bytes mbps lim
+    ns=$(scale_value ns) bytes=$(scale_value bytes)
+    mbps=$(awk -v b="$bytes" -v n="$ns" 'BEGIN { printf "%.1f", n > 0 ? b * 1e3 / n : 0 }')
+    lim=$(throughput_rows | awk -F'\t' '$1 == "limit" { print $2 }')
+    echo "### Scale ($(scale_value files) files across $(scale_value hosts) simulated hosts, one local ccserver per host, one central)"
+    echo
+    echo "| figure | value |"
+    echo "|---|---:|"
+    echo "| bytes shipped | $bytes |"
+    echo "| total throughput, MB/s | $mbps |"
+    echo "| ratio to the single-file limit | $(awk -v a="$mbps" -v b="$lim" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }') |"
+    echo "| CPU s per GB (all $(( $(scale_value hosts) + 1 )) servers) | $(awk -v c="$(scale_value cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
+    echo "| central: open descriptors (max sampled; at end) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
+    echo "| local: open descriptors (max sampled over all) | $(scale_value local_fds_max) |"
+    echo "| central: peak RSS MiB | $(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }') |"
+    echo "| local: peak RSS MiB (largest; median) | $(awk -v a="$(scale_value local_rss_max_kb)" -v b="$(scale_value local_rss_median_kb)" 'BEGIN { printf "%.1f; %.1f", a / 1024, b / 1024 }') |"
+    echo "| output | $(scale_value check) |"
+    echo
+  fi
+  echo "### Targets of issue 8 (ratios from this run)"
+  echo
+  echo "| target | this run | |"
+  echo "|---|---:|---|"
+  targets_rows | awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
+  echo
+}
+
+render_plot() {
+  [ "$have_gnuplot" -eq 1 ] || { echo "(gnuplot not installed: no plot)"; return; }
+  local dat="$out/throughput.dat"
+  throughput_rows | awk -F'\t' '{ printf "\"%s\" %s\n", $1, $2 }' >"$dat"
+  if [ -s "$scale_results" ]; then
+    awk -v b="$(scale_value bytes)" -v n="$(scale_value ns)" -v f="$(scale_value files)" \
+      'BEGIN { if (n > 0) printf "\"ours, %d files\" %.1f\n", f, b * 1e3 / n }' >>"$dat"
+  fi
+  local term="pngcairo size 900,500 font 'DejaVu Sans,10'"
+  gnuplot -e "set terminal $term" -e "exit" >/dev/null 2>&1 || term="png size 900,500"
+  gnuplot >"$out/logs/gnuplot.out" 2>&1 <<GP
+set terminal $term
+set output "$plot"
+set title "Log shipping throughput on 127.0.0.1, $(awk -v b="$big_bytes" 'BEGIN { printf "%.0f MiB", b / 1048576 }') file ($(date +%Y-%m-%d), one run)"
+set ylabel "MB/s (10^6 bytes per second)"
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -20 nomirror
+unset key
+plot "$dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
+     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.8
+GP
+}
+
+write_report() {
+  local tables
+  tables=$(render_tables)
+  printf '\n%s\n' "$tables"
+  render_plot
+  {
+    echo "# Benchmarks"
+    echo
+    if [ "$smoke" -eq 1 ]; then
+      echo "**Smoke form (\`--smoke\`): a tiny file, correctness only. The figures below"
+      echo "are not measurements and must not be quoted.**"
+      echo
+    fi
+    cat <<'MD'
+How fast and how lean `ccserver` ships a growing log file, measured side by side
+in one run against the limit of the machine and against rsyslog, all on
+127.0.0.1. Produced by `bash bench/run.sh` (see "Method" below); every figure
+comes from the run recorded here, and every ratio compares figures of that same
+run, because the machine is shared and noisy.
+
+MD
+    echo "## Command"
+    echo
+    echo '```sh'
+    echo "$command_line"
+    echo '```'
+    echo
+    echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'); outputs kept under \`$out\`."
+    echo
+    echo "## Machine"
+    echo
+    machine_description
+    echo
+    echo "## Results"
+    echo
+    echo "$tables"
+    if [ -s "$plot" ]; then
+      echo "![throughput per system]($(basename "$plot"))"
+      echo
+    fi
+    cat <<'MD'
+## Method
+
+- **Data.** `cc-loggen` writes a PostgreSQL-style log of 100-400 byte lines
+  (deterministic seed), kept under `bench/data/` between runs, and a many-files
+  set for the scale step. Each system ships the same file; it sits in the page
+  cache for all of them.
+- **Time.** From the moment the source file is handed to the shipper (linked
+  into the watched directory, or socat started) until the copy has reached the
+  source's size, polled every 2 ms with `stat`. The copy is checked afterwards
+  (`cmp` for byte-identical; for rsyslog an order-free multiset hash of the
+  lines, `cc-benchtool linesum`); the check is not part of the time. MB/s
+  means 10^6 bytes per second.
+- **The limit.** `socat -b1048576` reads the file into TCP on 127.0.0.1, a
+  `socat -b1048576` listener writes it to a file; the gzip variant puts
+  `gzip -1` and `gunzip` in the pipe. No fsync anywhere in the limit; ours
+  fdatasyncs the copy (grouped, every `sync-interval`) before acknowledging.
+- **Ours.** A central `ccserver` (tailwriter, `host-subdirs = yes`) and a
+  local one (jobmgr + tailer, proxy to the central), release build, default
+  settings except the tailer's `hostname` and, for the gzip row,
+  `compression = gzip`, `compression-level = 1`. The servers start on an empty
+  directory; the prepared file is then hard-linked in, so the tailer sees a new
+  file and ships it from offset 0 with acknowledged delivery on.
+- **rsyslog.** Debian's rsyslogd, two instances started by hand, each with its
+  own config, pid file and work directory, `-n`, no system config: `imfile`
+  (inotify mode) -> `omfwd` TCP (RFC 5424 template, octet-counted framing) ->
+  `imtcp` -> `omfile` with the template `%msg%\n`. With the traditional
+  (RFC 3164) forwarding format `%msg%` gains a leading space; with RFC 5424
+  framing leading spaces, tabs and `<13>`-like prefixes come through
+  unchanged (checked by hand), but rsyslog drops empty lines (the generated
+  log has none).
+- **CPU s per GB.** utime + stime of every process involved (both servers;
+  both rsyslogd; every socat/gzip/gunzip), from `/proc/PID/stat` before and
+  after, or from `wait4` rusage for the short-lived limit processes, divided
+  by the gigabytes shipped (10^9 bytes).
+- **Peak RSS.** VmHWM of each long-running process at the end of its step
+  (ru_maxrss for the limit's processes); the table shows the largest process,
+  the notes each one.
+- **Latency.** `cc-latency` appends lines carrying their sequence number and
+  CLOCK_MONOTONIC write time, every millisecond at a steady rate or one line at
+  a time at a trickle, and follows the copy (inotify + read) in the same
+  process; per line it records append -> readable in the copy. `floor` is the
+  tool following its own source file (the resolution of the measurement);
+  `limit` is `tail -F` (inotify) piped into the socat pair.
+- **Scale.** One local ccserver process per simulated host (as deployed: one
+  per host), each with one tailer per database directory (`hostname` set to
+  the simulated host), all shipping into one central. `cc-benchtool fanout`
+  grows all files at once, round-robin in 16 KiB steps of whole lines, as fast
+  as it can; the time runs from its first write until every copy is complete.
+  Descriptors (`/proc/PID/fd`) and RSS are sampled once a second.
+- **Bounds.** Every step has a time limit; every process is started and ended
+  by PID (TERM, then KILL), also on failure. No figure is asserted: the test
+  suite runs `bench/run.sh --smoke` for correctness only.
+MD
+  } >"$report"
+}

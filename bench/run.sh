@@ -1,0 +1,624 @@
+#!/usr/bin/env bash
+# The benchmark (issue 8): how fast and how lean ccserver ships a log file,
+# side by side in one run with the limit of the machine (socat over loopback
+# into a file, plain and through gzip -1) and with rsyslog (imfile -> omfwd TCP
+# -> imtcp -> omfile), on 127.0.0.1 only. It measures throughput on a 1 GiB
+# PostgreSQL-style log, CPU seconds per GB and peak RSS of every process
+# involved, whether the copy is byte-identical, append-to-visible latency (at a
+# steady 50 MB/s and at an idle trickle), and scale (1,000 files across 50
+# simulated hosts), then writes docs/benchmarks.md and a PNG plot.
+#
+#   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
+#                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
+#                     [--scale-files N] [--scale-file-bytes BYTES]
+#                     [--latency-seconds S]
+#
+# --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
+#   2-second latency runs): correctness only, no timing claims; uses the
+#   existing build (--build, default build/), installs nothing, writes its
+#   report under its own temporary directory. Exit status 0 when every output
+#   checks out, 1 when one does not, 2 on usage errors.
+# --only: a comma list of limit,ours,rsyslog,latency,scale (default: all).
+#
+# Every figure is printed with its ratio to the reference measured in the same
+# run (the machine is shared and noisy); nothing here asserts a timing. Every
+# process is started by this script, recorded by PID and ended by PID (TERM,
+# then KILL) when its step ends and again on exit, also on failure.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
+size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
+latency_seconds=""
+command_line="bash bench/run.sh $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --only) only=$2; shift ;;
+    --size) size=$2; shift ;;
+    --build) build=$2; shift ;;
+    --no-setup) setup=0 ;;
+    --out) out=$2; shift ;;
+    --keep) keep=1 ;;
+    --scale-hosts) scale_hosts=$2; shift ;;
+    --scale-files) scale_files=$2; shift ;;
+    --scale-file-bytes) scale_file_bytes=$2; shift ;;
+    --latency-seconds) latency_seconds=$2; shift ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$smoke" -eq 1 ]; then
+  setup=0
+  : "${build:=$top/build}" "${size:=4M}" "${scale_hosts:=2}" "${scale_files:=3}"
+  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}"
+  latency_rate=5 trickle_rate=10
+  out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/ccbench-smoke-XXXXXX")}
+  data="$out/data"
+  report="$out/benchmarks.md" plot="$out/benchmarks-throughput.png"
+  step_timeout=120
+else
+  : "${build:=$top/build-release}" "${size:=1G}" "${scale_hosts:=50}" "${scale_files:=20}"
+  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}"
+  latency_rate=50 trickle_rate=10
+  out=${out:-$top/bench/out/run-$(date +%Y%m%d-%H%M%S)}
+  data="$top/bench/data"
+  report="$top/docs/benchmarks.md" plot="$top/docs/benchmarks-throughput.png"
+  step_timeout=900
+fi
+mkdir -p "$out/logs" "$data"
+results="$out/results.tsv" lat_results="$out/latency.tsv" scale_results="$out/scale.tsv"
+: >"$results"; : >"$lat_results"; : >"$scale_results"
+failures=0
+
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+now_ns() { date +%s%N; }
+
+# --- processes: every one recorded by PID, ended by PID ----------------------
+pids=()
+start_bg() {  # start_bg NAME CMD... ; the PID is in $last_pid
+  local name=$1; shift
+  "$@" >>"$out/logs/$name.out" 2>&1 &
+  last_pid=$!
+  pids+=("$last_pid")
+}
+stop_pid() {  # TERM, up to 10 s, then KILL; reaps it
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  pids=()
+}
+cleanup() {
+  stop_all
+  if [ "$smoke" -eq 1 ] && [ "$keep" -eq 0 ] && [ "$failures" -eq 0 ]; then
+    rm -rf "$out"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- /proc readings (no forks per sample: the machine is what we measure) -----
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {  # utime+stime of one live process, all its threads
+  local stat rest
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+  rest=${stat##*) }
+  set -- $rest
+  echo $(( ${12} + ${13} ))
+}
+cpu_ticks_sum() { local n=0 p; for p in "$@"; do n=$(( n + $(cpu_ticks "$p") )); done; echo "$n"; }
+status_kb() {  # status_kb PID FIELD (VmHWM, VmRSS)
+  local key val rest
+  while read -r key val rest; do
+    [ "$key" = "$2:" ] && { echo "$val"; return; }
+  done <"/proc/$1/status" 2>/dev/null
+  echo 0
+}
+fd_count() { local f=(/proc/"$1"/fd/*); [ -e "${f[0]}" ] && echo "${#f[@]}" || echo 0; }
+max_of() { local m=0 v; for v in "$@"; do [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }
+
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+  done
+  return 1
+}
+wait_listening() {  # wait_listening PORT: up to 10 s
+  for _ in $(seq 200); do
+    ss -Htln "sport = :$1" 2>/dev/null | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+sum_rus() {  # sum_rus FILE...: "cpu_seconds max_rss_kb" of measured processes
+  awk '{ cpu += $1 + $2; if ($3 > rss) rss = $3 } END { printf "%.3f %d\n", cpu, rss }' "$@" 2>/dev/null
+}
+record() {  # record NAME BYTES NS CPU_S RSS_KB CHECK NOTE
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+  say "$(printf '%-14s %8.1f MB/s  cpu %7.2f s  peak rss %6d KiB  %s' "$1" \
+        "$(awk -v b="$2" -v n="$3" 'BEGIN{ print (n > 0 ? b * 1e3 / n : 0) }')" "$4" "$5" "$6")"
+}
+bytes_of() { stat -c %s "$1"; }
+
+# --- 1. setup and build -------------------------------------------------------
+if [ "$setup" -eq 1 ]; then
+  say "installing what is missing (socat rsyslog gnuplot-nox) and building $build"
+  bash "$top/.ci/setup" socat rsyslog gnuplot-nox || { echo "bench: setup failed" >&2; exit 1; }
+  cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCC_BUILD_TESTS=OFF >"$out/logs/cmake.out" 2>&1 \
+    || { tail -20 "$out/logs/cmake.out"; exit 1; }
+  cmake --build "$build" -j2 --target ccserver cc-loggen cc-latency cc-benchtool >"$out/logs/build.out" 2>&1 \
+    || { tail -30 "$out/logs/build.out"; exit 1; }
+fi
+ccserver="$build/ccserver" loggen="$build/cc-loggen" latency="$build/cc-latency" bt="$build/cc-benchtool"
+for tool in "$ccserver" "$loggen" "$latency" "$bt"; do
+  [ -x "$tool" ] || { echo "bench: $tool is missing (build it first)" >&2; exit 2; }
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+have_socat=0 have_rsyslog=0 have_gnuplot=0
+command -v socat >/dev/null && have_socat=1
+command -v rsyslogd >/dev/null && have_rsyslog=1
+command -v gnuplot >/dev/null && have_gnuplot=1
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- 2. data: one big log, and a many-files set (kept between runs) -----------
+size_bytes=$(numfmt --from=iec "$size")
+bigfile="$data/pg-$size.log"
+if [ ! -s "$bigfile" ] || [ "$(bytes_of "$bigfile")" -lt "$size_bytes" ]; then
+  say "generating $bigfile ($size of PostgreSQL-style log, 100-400 byte lines)"
+  rm -rf "$data/gen-big" && mkdir -p "$data/gen-big"
+  timeout "$step_timeout" "$loggen" --dir "$data/gen-big" --mode single --name pg \
+    --total "$size_bytes" --seed 8 >"$out/logs/loggen-big.out" || { echo "bench: cc-loggen failed" >&2; exit 1; }
+  mv "$data/gen-big/pg.log" "$bigfile" && rmdir "$data/gen-big"
+  rm -f "$bigfile.linesum"
+fi
+big_bytes=$(bytes_of "$bigfile")
+scale_count=$(( scale_hosts * scale_files ))
+manydir="$data/many-${scale_count}x$scale_file_bytes"
+if [ "$(find "$manydir" -name '*.log' 2>/dev/null | wc -l)" -ne "$scale_count" ]; then
+  say "generating $manydir ($scale_count files of about $scale_file_bytes)"
+  rm -rf "$manydir" && mkdir -p "$manydir"
+  per=$(numfmt --from=iec "$scale_file_bytes")
+  # classic mode rotates after every --rotate bytes (in 64 KiB steps): write
+  # enough for one more file than needed and keep the first $scale_count.
+  timeout "$step_timeout" "$loggen" --dir "$manydir" --mode classic --name m \
+    --rotate "$per" --total $(( (scale_count + 1) * (per + 65536) )) --seed 9 \
+    >"$out/logs/loggen-many.out" || { echo "bench: cc-loggen failed" >&2; exit 1; }
+  find "$manydir" -name 'm-*.log' | sort | tail -n +$(( scale_count + 1 )) | xargs -r rm -f
+fi
+say "data: $bigfile ($big_bytes bytes); $manydir ($scale_count files)"
+
+# --- helpers for each system ----------------------------------------------------
+# ours: a central (tailwriter) and a local (jobmgr + tailer -> proxy) ccserver.
+write_central() {  # write_central DIR PORT
+  cat >"$1/central.ini" <<INI
+[ccserver]
+cc-socket = tcp://127.0.0.1:$2
+cc-role = remote
+pidfile = $1/run/%(job_name)s.pid
+logfile = $1/run/%(job_name)s.log
+
+[routes]
+pub.logtail = h:tailwriter
+
+[h:tailwriter]
+handler = cc.handler.tailwriter
+dstdir = $1/dst
+host-subdirs = yes
+INI
+}
+tailer_section() {  # tailer_section NAME LOGDIR LOGMASK HOSTNAME COMP
+  printf '[%s]\nmodule = cc.daemon.logtail\nlogdir = %s\nlogmask = %s\nhostname = %s\n' "$1" "$2" "$3" "$4"
+  [ "$5" != none ] && printf 'compression = %s\ncompression-level = 1\n' "$5"
+  printf '\n'
+}
+write_local() {  # write_local FILE RUNDIR PORT CENTRAL_PORT DAEMONS ; then sections on stdin
+  { cat <<INI
+[ccserver]
+cc-socket = tcp://127.0.0.1:$3
+cc-role = local
+pidfile = $2/%(job_name)s.pid
+logfile = $2/%(job_name)s.log
+
+[routes]
+pub = h:forward
+job = h:jobmgr
+
+[h:forward]
+handler = cc.handler.proxy
+remote-cc = tcp://127.0.0.1:$4
+
+[h:jobmgr]
+handler = cc.handler.jobmgr
+daemons = $5
+
+INI
+    cat; } >"$1"
+}
+check_config() {
+  if ! "$ccserver" --check "$1" >"$out/logs/check.out" 2>&1; then
+    say "ccserver rejects $1:"; sed 's/^/    /' "$out/logs/check.out" | head -10
+    return 1
+  fi
+}
+# A server is ready when it is alive after a short settling time; its tailers
+# then watch their (empty) directories, so a file linked in afterwards is new
+# to them and read from offset 0 (SPEC 6: only files present at first start
+# are tailed from their end).
+wait_alive() {  # wait_alive SECONDS PID...
+  local secs=$1; shift
+  sleep "$secs"
+  local p
+  for p in "$@"; do
+    kill -0 "$p" 2>/dev/null || return 1
+  done
+}
+start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_dir
+  local d=$1 comp=$2 pc pl
+  mkdir -p "$d/src" "$d/dst" "$d/run"
+  pc=$(free_port) && pl=$(free_port) || return 1
+  write_central "$d" "$pc"
+  tailer_section d:logtail "$d/src" 'postgresql-*.log' benchhost "$comp" |
+    write_local "$d/local.ini" "$d/run" "$pl" "$pc" d:logtail
+  check_config "$d/central.ini" && check_config "$d/local.ini" || return 1
+  start_bg "$(basename "$d")-central" "$ccserver" "$d/central.ini"; central_pid=$last_pid
+  start_bg "$(basename "$d")-local" "$ccserver" "$d/local.ini"; local_pid=$last_pid
+  copy_dir="$d/dst/benchhost"
+  wait_alive 2 "$central_pid" "$local_pid" || { say "a ccserver died at start: see $d/run"; return 1; }
+}
+
+# rsyslog: two instances, each with its own config, pid file and work
+# directory, in the foreground, no system config. imfile (inotify) reads
+# src/*.log from offset 0, omfwd sends RFC 5424 frames with octet-counted
+# framing (so a line's leading spaces survive parsing), imtcp receives and
+# omfile writes "%msg%\n".
+rsyslog_sender_opts=${RSYSLOG_SENDER_OPTS:-}
+rsyslog_writer_opts=${RSYSLOG_WRITER_OPTS:-}
+start_rsyslog() {  # start_rsyslog DIR: sets rs_sender rs_receiver rs_copy
+  local d=$1 port
+  mkdir -p "$d/src" "$d/dst" "$d/work-a" "$d/work-b"
+  port=$(free_port) || return 1
+  cat >"$d/receiver.conf" <<CONF
+global(workDirectory="$d/work-b" maxMessageSize="64k"
+       parser.escapeControlCharactersOnReceive="off")
+module(load="imtcp")
+template(name="msgonly" type="string" string="%msg%\n")
+ruleset(name="write") {
+  action(type="omfile" file="$d/dst/copy.log" template="msgonly" $rsyslog_writer_opts)
+}
+input(type="imtcp" port="$port" address="127.0.0.1" ruleset="write")
+CONF
+  cat >"$d/sender.conf" <<CONF
+global(workDirectory="$d/work-a" maxMessageSize="64k"
+       parser.escapeControlCharactersOnReceive="off")
+module(load="imfile" mode="inotify")
+ruleset(name="forward") {
+  action(type="omfwd" target="127.0.0.1" port="$port" protocol="tcp"
+         template="RSYSLOG_SyslogProtocol23Format" TCP_Framing="octet-counted"
+         $rsyslog_sender_opts)
+}
+input(type="imfile" file="$d/src/*.log" tag="pg" ruleset="forward")
+CONF
+  start_bg "$(basename "$d")-receiver" rsyslogd -n -f "$d/receiver.conf" -i "$d/receiver.pid"
+  rs_receiver=$last_pid
+  wait_listening "$port" || { say "rsyslog receiver did not listen on $port"; return 1; }
+  start_bg "$(basename "$d")-sender" rsyslogd -n -f "$d/sender.conf" -i "$d/sender.pid"
+  rs_sender=$last_pid
+  rs_copy="$d/dst/copy.log"
+  wait_alive 1 "$rs_sender" "$rs_receiver" || { say "an rsyslogd died at start: see $out/logs"; return 1; }
+}
+
+# The limit: socat -b1048576 listener writing a file (optionally through
+# gunzip), fed by socat -b1048576 reading the file (optionally through gzip
+# -1). Each process runs under `cc-benchtool measure` for its rusage.
+start_limit_listener() {  # DIR GZIP(0|1): sets lim_pids lim_port lim_copy
+  local d=$1 gz=$2
+  mkdir -p "$d"
+  lim_port=$(free_port) || return 1
+  lim_copy="$d/copy.log"
+  lim_pids=()
+  if [ "$gz" -eq 1 ]; then
+    rm -f "$d/rx.fifo" && mkfifo "$d/rx.fifo"
+    start_bg limit-gunzip timeout "$step_timeout" "$bt" measure --out "$d/gunzip.rus" -- \
+      sh -c 'exec gunzip -c <"$1" >"$2"' sh "$d/rx.fifo" "$lim_copy"
+    lim_pids+=("$last_pid")
+    start_bg limit-listen timeout "$step_timeout" "$bt" measure --out "$d/listen.rus" -- \
+      socat -u -b1048576 "TCP-LISTEN:$lim_port,bind=127.0.0.1,reuseaddr" "OPEN:$d/rx.fifo"
+  else
+    start_bg limit-listen timeout "$step_timeout" "$bt" measure --out "$d/listen.rus" -- \
+      socat -u -b1048576 "TCP-LISTEN:$lim_port,bind=127.0.0.1,reuseaddr" "OPEN:$lim_copy,creat,trunc"
+  fi
+  lim_pids+=("$last_pid")
+  wait_listening "$lim_port"
+}
+start_limit_sender() {  # DIR GZIP(0|1) SOURCE
+  local d=$1 gz=$2 src=$3
+  if [ "$gz" -eq 1 ]; then
+    rm -f "$d/tx.fifo" && mkfifo "$d/tx.fifo"
+    start_bg limit-send timeout "$step_timeout" "$bt" measure --out "$d/send.rus" -- \
+      socat -u -b1048576 "OPEN:$d/tx.fifo" "TCP:127.0.0.1:$lim_port"
+    lim_pids+=("$last_pid")
+    start_bg limit-gzip timeout "$step_timeout" "$bt" measure --out "$d/gzip.rus" -- \
+      sh -c 'exec gzip -1 -c <"$1" >"$2"' sh "$src" "$d/tx.fifo"
+  else
+    start_bg limit-send timeout "$step_timeout" "$bt" measure --out "$d/send.rus" -- \
+      socat -u -b1048576 "OPEN:$src" "TCP:127.0.0.1:$lim_port"
+  fi
+  lim_pids+=("$last_pid")
+}
+
+# --- 3/4. throughput: the limit, ours, rsyslog ---------------------------------
+throughput_limit() {  # NAME GZIP
+  local name=$1 gz=$2 d="$out/$1" t0 done_ns check cpu rss p
+  start_limit_listener "$d" "$gz" || { record "$name" "$big_bytes" 0 0 0 "not run (listener)" ""; return; }
+  t0=$(now_ns)
+  start_limit_sender "$d" "$gz" "$bigfile"
+  if "$bt" wait-size --timeout "$step_timeout" --stall 30 "$lim_copy" "$big_bytes" >"$d/wait.out"; then
+    done_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out")
+  else
+    done_ns=0; cat "$d/wait.out"
+  fi
+  for p in "${lim_pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    stop_pid "$p"
+  done
+  read -r cpu rss < <(sum_rus "$d"/*.rus)
+  if cmp -s "$bigfile" "$lim_copy"; then check="byte-identical"; else check="DIFFERENT"; failures=$((failures + 1)); fi
+  record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) "$cpu" "$rss" "$check" \
+    "socat -b1048576 both ends$([ "$gz" -eq 1 ] && echo '; gzip -1 and gunzip in the pipe')"
+  rm -f "$lim_copy"
+}
+
+throughput_ours() {  # NAME COMP
+  local name=$1 comp=$2 d="$out/$1" c0 c1 t0 done_ns check copy rss_c rss_l
+  if ! start_ours "$d" "$comp"; then
+    failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
+  fi
+  copy="$copy_dir/postgresql-0001.log"
+  c0=$(cpu_ticks_sum "$central_pid" "$local_pid")
+  t0=$(now_ns)
+  ln "$bigfile" "$d/src/postgresql-0001.log"
+  if "$bt" wait-size --timeout "$step_timeout" --stall 60 "$copy" "$big_bytes" >"$d/wait.out"; then
+    done_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out")
+  else
+    done_ns=0; sed 's/^/    /' "$d/wait.out"
+  fi
+  c1=$(cpu_ticks_sum "$central_pid" "$local_pid")
+  rss_c=$(status_kb "$central_pid" VmHWM) rss_l=$(status_kb "$local_pid" VmHWM)
+  if [ "$done_ns" -gt 0 ] && cmp -s "$bigfile" "$copy"; then
+    check="byte-identical"
+  else
+    check="DIFFERENT ($(stat -c %s "$copy" 2>/dev/null || echo 0) of $big_bytes bytes)"
+    failures=$((failures + 1))
+  fi
+  stop_pid "$local_pid"; stop_pid "$central_pid"
+  record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) \
+    "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
+    "$(max_of "$rss_c" "$rss_l")" "$check" "central ${rss_c} KiB, local ${rss_l} KiB; wire ${comp}"
+  rm -f "$copy" "$d/src/postgresql-0001.log"
+}
+
+throughput_rsyslog() {  # NAME
+  local name=$1 d="$out/$1" c0 c1 t0 done_ns check rss_a rss_b src_sum copy_sum
+  if ! start_rsyslog "$d"; then
+    failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
+  fi
+  c0=$(cpu_ticks_sum "$rs_sender" "$rs_receiver")
+  t0=$(now_ns)
+  ln "$bigfile" "$d/src/pg.log"
+  # rsyslog drops nothing here if it copies every line once, so the copy ends
+  # at the source's size; a copy that stops growing for 60 s is incomplete.
+  if "$bt" wait-size --timeout "$step_timeout" --stall 60 "$rs_copy" "$big_bytes" >"$d/wait.out"; then
+    done_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out")
+  else
+    done_ns=0; sed 's/^/    /' "$d/wait.out"
+  fi
+  c1=$(cpu_ticks_sum "$rs_sender" "$rs_receiver")
+  rss_a=$(status_kb "$rs_sender" VmHWM) rss_b=$(status_kb "$rs_receiver" VmHWM)
+  stop_pid "$rs_sender"; stop_pid "$rs_receiver"
+  [ -s "$bigfile.linesum" ] || "$bt" linesum "$bigfile" >"$bigfile.linesum"
+  src_sum=$(cat "$bigfile.linesum")
+  copy_sum=$("$bt" linesum "$rs_copy" 2>/dev/null)
+  if cmp -s "$bigfile" "$rs_copy"; then
+    check="byte-identical"
+  elif [ "$src_sum" = "$copy_sum" ]; then
+    check="every line once (order differs)"
+  else
+    check="LINES DIFFER (source ${src_sum%% *}, copy ${copy_sum%% *})"
+    failures=$((failures + 1))
+  fi
+  record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) \
+    "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
+    "$(max_of "$rss_a" "$rss_b")" "$check" "sender ${rss_a} KiB, receiver ${rss_b} KiB"
+  rm -f "$rs_copy" "$d/src/pg.log"
+}
+
+# --- 5. latency -------------------------------------------------------------------
+latency_run() {  # SYSTEM CASE SOURCE COPY
+  local sys=$1 case=$2 src=$3 copy=$4 line args
+  if [ "$case" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
+  line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
+           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" 2>>"$out/logs/latency.err")
+  local rc=$?
+  [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
+  say "$line"
+  [ $rc -eq 0 ] || failures=$((failures + 1))
+  printf '%s\t%s\t%s\n' "$sys" "$case" "$line" >>"$lat_results"
+}
+latency_all() {
+  local case d
+  for case in steady trickle; do
+    d="$out/lat-floor-$case"; mkdir -p "$d"
+    latency_run floor "$case" "$d/self.log" "$d/self.log"; rm -f "$d/self.log"
+
+    if [ "$have_socat" -eq 1 ]; then
+      d="$out/lat-limit-$case"; mkdir -p "$d"
+      start_limit_listener "$d" 0
+      # tail -f (inotify; on a file that exists, or it polls once a second)
+      # follows the file from its first byte into socat.
+      rm -f "$d/tail.fifo" && mkfifo "$d/tail.fifo" && : >"$d/src.log"
+      start_bg lat-tail sh -c 'exec tail -c +1 -f "$1" >"$2"' sh "$d/src.log" "$d/tail.fifo"
+      local tail_pid=$last_pid
+      start_bg lat-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$lim_port"
+      local send_pid=$last_pid
+      latency_run limit "$case" "$d/src.log" "$lim_copy"
+      stop_pid "$tail_pid"; stop_pid "$send_pid"
+      for p in "${lim_pids[@]}"; do stop_pid "$p"; done
+      rm -f "$d/src.log" "$lim_copy"
+    fi
+
+    d="$out/lat-ours-$case"
+    if start_ours "$d" none; then
+      latency_run ours "$case" "$d/src/postgresql-0001.log" "$copy_dir/postgresql-0001.log"
+    else
+      failures=$((failures + 1)); printf 'ours\t%s\tlatency: not run (start failed)\n' "$case" >>"$lat_results"
+    fi
+    stop_all
+    rm -rf "$d/src" "$d/dst"
+
+    if [ "$have_rsyslog" -eq 1 ]; then
+      d="$out/lat-rsyslog-$case"
+      if start_rsyslog "$d"; then
+        latency_run rsyslog "$case" "$d/src/lat.log" "$rs_copy"
+      else
+        failures=$((failures + 1)); printf 'rsyslog\t%s\tlatency: not run (start failed)\n' "$case" >>"$lat_results"
+      fi
+      stop_all
+      rm -rf "$d/src" "$d/dst"
+    fi
+  done
+}
+
+# --- 6. scale: many files across many simulated hosts ----------------------------
+# One local ccserver process per simulated host (as deployed: one per host),
+# each with $scale_files tailers ([d:tNN], one directory per database, the
+# tailer's `hostname` set to the host's name), all into one central.
+scale_run() {
+  local d="$out/scale" pc h f name hdir daemons i=0 central locals=() all cpu0 cpu1
+  rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
+  pc=$(free_port) || return 1
+  write_central "$d" "$pc"
+  local files=()
+  mapfile -t files < <(find "$manydir" -name '*.log' | sort)
+  : >"$d/map"; : >"$d/expect"; : >"$d/pairs"
+  for ((h = 1; h <= scale_hosts; h++)); do
+    name=$(printf 'h%02d' "$h")
+    daemons=""
+    local sections=""
+    for ((f = 1; f <= scale_files; f++)); do
+      hdir="$d/src/$name/d$(printf %02d "$f")"
+      mkdir -p "$hdir"
+      daemons+="${daemons:+, }d:t$(printf %02d "$f")"
+      sections+=$(tailer_section "d:t$(printf %02d "$f")" "$hdir" "pg$(printf %02d "$f")-*.log" "$name" none)$'\n\n'
+      printf '%s %s\n' "${files[$i]}" "$hdir/pg$(printf %02d "$f")-0001.log" >>"$d/map"
+      printf '%s %s\n' "$(bytes_of "${files[$i]}")" "$d/dst/$name/pg$(printf %02d "$f")-0001.log" >>"$d/expect"
+      printf '%s %s\n' "${files[$i]}" "$d/dst/$name/pg$(printf %02d "$f")-0001.log" >>"$d/pairs"
+      i=$((i + 1))
+    done
+    printf '%s' "$sections" | write_local "$d/$name.ini" "$d/run" "$(free_port)" "$pc" "$daemons"
+  done
+  check_config "$d/central.ini" && check_config "$d/h01.ini" || { failures=$((failures + 1)); return 1; }
+  start_bg scale-central "$ccserver" "$d/central.ini"; central=$last_pid
+  for ((h = 1; h <= scale_hosts; h++)); do
+    start_bg "scale-h$h" "$ccserver" "$d/$(printf 'h%02d' "$h").ini"; locals+=("$last_pid")
+  done
+  all=("$central" "${locals[@]}")
+  wait_alive $(( 2 + scale_hosts / 10 )) "${all[@]}" || { say "a scale server died at start (see $d/run)"; failures=$((failures + 1)); stop_all; return 1; }
+  # Sampler: open descriptors and RSS of every server once a second.
+  ( while :; do
+      for p in "${all[@]}"; do printf '%s %s %s\n' "$p" "$(fd_count "$p")" "$(status_kb "$p" VmRSS)"; done
+      sleep 1
+    done ) >"$d/samples" 2>/dev/null &
+  local sampler=$!; pids+=("$sampler")
+  cpu0=$(cpu_ticks_sum "${all[@]}")
+  "$bt" fanout --map "$d/map" --chunk 16K >"$d/fanout.out" || failures=$((failures + 1))
+  local start_ns bytes done_ns=0
+  start_ns=$(sed -n 's/.*start_ns=\([0-9]*\).*/\1/p' "$d/fanout.out")
+  bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$d/fanout.out")
+  if "$bt" wait-size --timeout "$step_timeout" --stall 60 --list "$d/expect" >"$d/wait.out"; then
+    done_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out")
+  else
+    sed 's/^/    /' "$d/wait.out"
+  fi
+  cpu1=$(cpu_ticks_sum "${all[@]}")
+  local fds_c fds_l=() rss_c rss_l=() p
+  fds_c=$(fd_count "$central"); rss_c=$(status_kb "$central" VmHWM)
+  for p in "${locals[@]}"; do fds_l+=("$(fd_count "$p")"); rss_l+=("$(status_kb "$p" VmHWM)"); done
+  stop_pid "$sampler"
+  local max_fd_c max_fd_l
+  max_fd_c=$(awk -v p="$central" '$1 == p && $2 > m { m = $2 } END { print m + 0 }' "$d/samples")
+  max_fd_l=$(awk -v p="$central" '$1 != p && $2 > m { m = $2 } END { print m + 0 }' "$d/samples")
+  stop_all
+  local bad=0 src copy
+  while read -r src copy; do
+    cmp -s "$src" "$copy" || bad=$((bad + 1))
+  done <"$d/pairs"
+  local check="all $scale_count byte-identical"
+  [ "$bad" -eq 0 ] || { check="$bad of $scale_count DIFFERENT"; failures=$((failures + 1)); }
+  [ "$done_ns" -gt 0 ] || check="INCOMPLETE; $check"
+  local sorted_rss median_rss
+  sorted_rss=$(printf '%s\n' "${rss_l[@]}" | sort -n)
+  median_rss=$(printf '%s\n' "$sorted_rss" | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")
+  printf 'hosts\t%s\nfiles\t%s\nbytes\t%s\nns\t%s\ncpu_s\t%s\ncentral_rss_kb\t%s\nlocal_rss_max_kb\t%s\nlocal_rss_median_kb\t%s\ncentral_fds_max\t%s\nlocal_fds_max\t%s\ncentral_fds_end\t%s\ncheck\t%s\n' \
+    "$scale_hosts" "$scale_count" "$bytes" $(( done_ns > 0 ? done_ns - start_ns : 0 )) \
+    "$(awk -v t=$((cpu1 - cpu0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
+    "$rss_c" "$(max_of "${rss_l[@]}")" "$median_rss" "$max_fd_c" "$max_fd_l" "$fds_c" "$check" >"$scale_results"
+  say "scale: $(tr '\t\n' '= ' <"$scale_results")"
+  rm -rf "$d/src" "$d/dst"
+}
+
+# --- run the steps ------------------------------------------------------------------
+if has limit; then
+  if [ "$have_socat" -eq 1 ]; then
+    say "limit: socat over loopback into a file"
+    throughput_limit limit 0
+    say "limit: the same through gzip -1 / gunzip"
+    throughput_limit limit-gzip 1
+  else
+    say "limit: socat is not installed; skipped"
+  fi
+fi
+if has ours; then
+  say "ours: central + local ccserver, uncompressed"
+  throughput_ours ours none
+  say "ours: central + local ccserver, gzip level 1 on the wire"
+  throughput_ours ours-gzip gzip
+fi
+if has rsyslog; then
+  if [ "$have_rsyslog" -eq 1 ]; then
+    say "rsyslog: imfile -> omfwd TCP -> imtcp -> omfile"
+    throughput_rsyslog rsyslog
+  else
+    say "rsyslog: not installed; skipped"
+  fi
+fi
+has latency && { say "latency: steady ${latency_rate} MB/s and trickle ${trickle_rate} lines/s, ${latency_seconds} s each"; latency_all; }
+has scale && { say "scale: $scale_count files across $scale_hosts hosts ($scale_hosts local ccservers) into one central"; scale_run; }
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- 7. report ------------------------------------------------------------------------
+. "$top/bench/report.sh"
+write_report
+say "report: $report"
+if [ "$failures" -ne 0 ]; then
+  say "FAILED: $failures check(s) did not pass (outputs under $out)"
+  exit 1
+fi
+say "all outputs checked: OK"
+exit 0
