@@ -406,7 +406,7 @@ void log_diagnostics(const config::load_result& res) {
 // (daemonized, pidfile written). Returns the exit status.
 int serve(std::shared_ptr<const config::server_config> cfg,
           const std::string& config_path, const std::string& pidfile,
-          int& report_fd) {
+          bool echo_to_terminal, int& report_fd) {
   signal_thread::block();
   caf::actor_system_config sys_cfg;
   register_types(sys_cfg);
@@ -423,6 +423,8 @@ int serve(std::shared_ptr<const config::server_config> cfg,
     server srv{sys, self};
     if (auto err = srv.start(cfg)) {
       log::error(who, "cannot start: " + text(err));
+      if (echo_to_terminal)
+        std::cerr << "ccserver: cannot start: " << text(err) << "\n";
       srv.stop();
       int code = err.category() == error_category &&
                      err.code() == static_cast<uint8_t>(errc::config_invalid)
@@ -557,11 +559,16 @@ int run_server(const options& opts) {
   if (!pidfile.empty()) {
     if (auto err = take_pidfile(pidfile)) {
       log::error(who, text(err));
+      if (!opts.daemonize && !logfile.empty())
+        std::cerr << "ccserver: " << text(err) << "\n";
       report_to_parent(report_fd, exit_failure);
       return exit_failure;
     }
   }
-  int status = serve(cfg, config_path, pidfile, report_fd);
+  // A foreground server with a logfile also tells the terminal why it could
+  // not start.
+  bool echo = !opts.daemonize && !logfile.empty();
+  int status = serve(cfg, config_path, pidfile, echo, report_fd);
   if (!pidfile.empty())
     release_pidfile(pidfile);
   log::info(who, "stopped, exit status " + std::to_string(status));
