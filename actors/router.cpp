@@ -188,7 +188,8 @@ counters router_state::stats() const {
           {"replies", replies},
           {"undeliverable", undeliverable},
           {"bytes", bytes},
-          {"handler_errors", handler_errors}};
+          {"handler_errors", handler_errors},
+          {"in_flight", in_flight}};
 }
 
 // -- the actor -------------------------------------------------------------------
@@ -250,12 +251,18 @@ void dispatch(router_actor* self, const wire::cc_message& msg) {
   auto content = self->current_mailbox_element()->move_content_to_message();
   auto pending = std::make_shared<fanout>(fanout{targets.size(), promise});
   for (auto& [section, handler] : targets) {
+    ++st.in_flight;
     self->request(handler, caf::infinite, content)
-      .then([pending](ok_atom) { pending->ok(); },
-            [self, pending, section = section](caf::error& err) {
-              self->state.on_handler_error(section, err, self->clock().now());
-              pending->fail(std::move(err));
-            });
+      .then(
+        [self, pending](ok_atom) {
+          --self->state.in_flight;
+          pending->ok();
+        },
+        [self, pending, section = section](caf::error& err) {
+          --self->state.in_flight;
+          self->state.on_handler_error(section, err, self->clock().now());
+          pending->fail(std::move(err));
+        });
   }
 }
 

@@ -13,7 +13,8 @@
 //         (handler_atom, section, actor)    -> ok_atom (monitored)
 //         (gateway_atom, actor)             -> ok_atom
 //         (stats_atom)                      -> counters: received, routed,
-//              unrouted, invalid, replies, undeliverable, bytes, handler_errors
+//              unrouted, invalid, replies, undeliverable, bytes, handler_errors,
+//              and the gauge in_flight (handler requests not answered yet)
 // Sends:  handler  <- request (dispatch_atom, cc_message), the same caf::message
 //                     to every handler (the blob and body are never copied)
 //         endpoint <- (reply_atom, cc_message)  its own route frame popped
@@ -96,6 +97,7 @@ struct router_state {
   int64_t undeliverable = 0;   // ... with an empty route or unknown endpoint
   int64_t bytes = 0;           // wire size of dispatched messages
   int64_t handler_errors = 0;  // error answers from handlers
+  int64_t in_flight = 0;       // gauge: handler requests not answered yet
 
   /// Counts an incoming dispatch (received, bytes). errc::invalid_type
   /// (counted as invalid, logged rate-limited) when its type is not

@@ -209,6 +209,7 @@ TEST_CASE("router: a requesting sender waits for every handler (back-pressure)",
   CHECK(held->received == 2);
   CHECK_FALSE(first->done);
   CHECK_FALSE(second->done);
+  CHECK(f.stats()["in_flight"] == 2);
 
   caf::anon_send(slow, flush_atom::value);
   f.run();
@@ -217,6 +218,7 @@ TEST_CASE("router: a requesting sender waits for every handler (back-pressure)",
   CHECK(first->value);
   CHECK(second->value);
   CHECK(f.stats()["handler_errors"] == 0);
+  CHECK(f.stats()["in_flight"] == 0);
 }
 
 TEST_CASE("router: a handler's error reaches the requesting sender", "[router]") {
