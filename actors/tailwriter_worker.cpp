@@ -350,7 +350,7 @@ void worker_core::ack_due(const ack_key& k, ack_entry& e, outbox& out) {
   uint64_t durable = seg->durable_end;
   // Acks only move forward; a duplicate or gap is answered even without
   // progress (the sender is waiting for it).
-  if (e.forced || !e.any_sent || durable > e.acked) {
+  if (e.forced || durable > e.acked) {
     uint64_t fpos = e.any_sent && durable < e.acked ? e.acked : durable;
     out.push_back(make_ack(e.route, k.key, k.gen, fpos, e.gap ? "gap" : "ok"));
     e.acked = fpos;

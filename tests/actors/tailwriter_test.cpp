@@ -1,0 +1,780 @@
+// The tailwriter: its worker logic (worker_core: acks, duplicates, gaps,
+// refusals, bombs, rotated copies, open-file bound, crash recovery) and the
+// actors (handler + detached workers) with a recording router stand-in.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/dest_path.hpp"
+#include "actors/tailwriter.hpp"
+#include "actors/tailwriter_worker.hpp"
+#include "actors/types.hpp"
+#include "config/error.hpp"
+#include "tests/support/process.hpp"
+#include "wire/base64.hpp"
+#include "wire/bodies.hpp"
+#include "wire/codec.hpp"
+
+using namespace cc;
+using namespace cc::tw;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string source_text(size_t bytes, int seed = 0) {
+  std::string out;
+  for (int i = 0; out.size() < bytes; ++i)
+    out += "host" + std::to_string(seed) + " LOG: duration: " + std::to_string(i * 31 % 977)
+           + " ms statement: select " + std::to_string(i) + "\n";
+  out.resize(bytes);
+  return out;
+}
+
+std::string slice(const std::string& s, uint64_t from, uint64_t to) {
+  return s.substr(static_cast<size_t>(from), static_cast<size_t>(to - from));
+}
+
+/// One pub.logtail fragment as a sender builds it.
+struct frag_spec {
+  std::string host = "db1";
+  std::string file = "/var/log/pg/pg.log";
+  uint64_t dev = 2049;
+  uint64_t ino = 77;
+  std::string gen = "00000000000000a1";
+  std::string op_mode;
+  bool ack = true;
+  wire::compression comp = wire::compression::none;
+  bool use_blob = true;
+  std::string route = "tailer-1";
+};
+
+wire::cc_message make_msg(const frag_spec& s, uint64_t fpos, const std::string& raw) {
+  wire::logtail_body b;
+  b.hdr.req = "pub.logtail";
+  b.hdr.time = wire::now_seconds();
+  b.hdr.hostname = s.host;
+  b.filename = s.file;
+  b.comp = s.comp == wire::compression::none ? "" : wire::to_string(s.comp);
+  b.op_mode = s.op_mode;
+  b.fpos = fpos;
+  b.st_dev = s.dev;
+  b.st_ino = s.ino;
+  b.ack = s.ack;
+  b.gen = s.gen;
+  b.raw_size = raw.size();
+  std::string payload = raw;
+  if (s.comp != wire::compression::none)
+    payload = *wire::compress(raw, s.comp, 6);
+  wire::cc_message msg;
+  msg.route = {wire::local_route_frame(s.route)};
+  msg.type = "pub.logtail";
+  if (s.use_blob) {
+    msg.blob = std::make_shared<const std::string>(payload);
+    b.hdr.blob_hash = wire::blob_hash_of(payload);
+  } else {
+    b.data = wire::base64_encode(payload);
+  }
+  msg.body = wire::make_body(b);
+  return msg;
+}
+
+/// What the handler hands a worker.
+fragment make_fragment(const frag_spec& s, uint64_t fpos, const std::string& raw,
+                       const std::string& mask = "%(hostname)s/%(filename)s") {
+  fragment f;
+  f.msg = make_msg(s, fpos, raw);
+  f.body = *wire::parse_logtail(f.msg.body);
+  auto d = normalize_destination(expand_dstmask(mask, s.host, s.file), ".ccstate");
+  if (d)
+    f.dest_base = *d;
+  else
+    f.dest_error = d.error();
+  return f;
+}
+
+wire::logtail_ack_body ack_of(const wire::cc_message& m) {
+  REQUIRE(m.type == "logtail.ack");
+  auto a = wire::parse_logtail_ack(m.body);
+  REQUIRE(a);
+  return *a;
+}
+
+struct worker_fixture {
+  test::temp_dir tmp{"cc-tailwriter"};
+  worker_options opts;
+  counters_ptr counters = std::make_shared<writer_counters>();
+  worker_core::outbox out;
+
+  worker_fixture() {
+    opts.dstdir = tmp / "dst";
+    opts.state_dir = tmp / "dst/.ccstate";
+    opts.hostname = "central";
+    opts.who = "test.worker";
+  }
+
+  std::unique_ptr<worker_core> make() {
+    auto w = std::make_unique<worker_core>(opts, counters);
+    REQUIRE(!w->init());
+    return w;
+  }
+
+  void send(worker_core& w, const frag_spec& s, uint64_t from, uint64_t to,
+            const std::string& text) {
+    w.handle(make_fragment(s, from, slice(text, from, to)), worker_core::clock::now(),
+             out);
+  }
+
+  std::string copy(const std::string& rel) const {
+    return test::read_file(opts.dstdir + "/" + rel);
+  }
+
+  int64_t counter(const char* name) const {
+    return counters->snapshot().at(name);
+  }
+
+  /// The acks in `out`, by gen, the last one wins; `out` is cleared.
+  std::vector<wire::logtail_ack_body> take_acks() {
+    std::vector<wire::logtail_ack_body> acks;
+    for (auto& m : out)
+      acks.push_back(ack_of(m));
+    out.clear();
+    return acks;
+  }
+};
+
+std::vector<std::string> files_under(const std::string& dir) {
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(dir))
+    names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+} // namespace
+
+TEST_CASE("worker: acks carry the durable offset after a sync",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(5000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.send(*w, s, 1000, 2500, text);
+  CHECK(fx.out.empty()); // nothing acknowledged before it is durable
+  CHECK(w->needs_sync());
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 2500);
+  CHECK(acks[0].status == "ok");
+  CHECK(acks[0].gen == s.gen);
+  CHECK(acks[0].filename == s.file);
+  CHECK(acks[0].st_dev == s.dev);
+  CHECK(acks[0].st_ino == s.ino);
+  CHECK(acks[0].hdr.hostname == "central");
+  CHECK(acks[0].hdr.req == "logtail.ack");
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
+  CHECK(fx.counter("fragments") == 2);
+  CHECK(fx.counter("bytes_written") == 2500);
+  CHECK(fx.counter("acks_sent") == 1);
+  CHECK(fx.counter("fsyncs") >= 2);
+  CHECK(fx.counter("open_files") == 1);
+  // The ack goes back along the fragment's route.
+  w->sync(fx.out);
+  CHECK(fx.out.empty()); // no progress, no ack
+  fx.send(*w, s, 2500, 3000, text);
+  w->sync(fx.out);
+  REQUIRE(fx.out.size() == 1);
+  CHECK(fx.out[0].route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
+  CHECK(ack_of(fx.out[0]).fpos == 3000);
+  // The copy directory holds copies only; bookkeeping is in .ccstate.
+  CHECK(files_under(fx.opts.dstdir + "/db1") == std::vector<std::string>{"pg.log"});
+}
+
+TEST_CASE("worker: duplicates and overlaps are acknowledged, not rewritten",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  w->sync(fx.out);
+  fx.take_acks();
+  fx.send(*w, s, 0, 1000, text);   // a resend after an ack timeout
+  fx.send(*w, s, 500, 1500, text); // overlapping
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 1500);
+  CHECK(fx.counter("duplicates") == 1);
+  CHECK(fx.counter("duplicate_bytes") == 1500);
+  // A pure duplicate is answered even without progress.
+  fx.send(*w, s, 200, 700, text);
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 1500);
+  CHECK(acks[0].status == "ok");
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1500));
+}
+
+TEST_CASE("worker: a gap with ack writes nothing and asks for a rewind",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.send(*w, s, 1200, 1500, text); // 1000..1200 was lost
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "gap");
+  CHECK(acks[0].fpos == 1000);
+  CHECK(fx.counter("gaps") == 1);
+  CHECK(fx.counter("gap_bytes") == 200);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000));
+  // The sender rewinds and resends; the copy is whole.
+  fx.send(*w, s, 1000, 1500, text);
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "ok");
+  CHECK(acks[0].fpos == 1500);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1500));
+}
+
+TEST_CASE("worker: senders without ack get no acks; gaps are written over",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  s.ack = false;
+  s.gen = ""; // the original sender
+  s.use_blob = false;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.send(*w, s, 1200, 1500, text);
+  fx.send(*w, s, 1200, 1500, text); // a duplicate is still skipped
+  w->sync(fx.out);
+  CHECK(fx.out.empty());
+  CHECK(fx.counter("gaps") == 1);
+  CHECK(fx.counter("acks_sent") == 0);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000) + slice(text, 1200, 1500));
+}
+
+TEST_CASE("worker: refused destinations are never created", "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  auto text = source_text(500);
+  frag_spec s;
+  s.host = "..";
+  fx.send(*w, s, 0, 500, text);
+  auto acks = fx.take_acks(); // refused acks are immediate
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "refused");
+  CHECK(acks[0].fpos == 500);
+  CHECK(fx.counter("refused_paths") == 1);
+  CHECK(!fs::exists(fx.tmp / "x.log"));
+  CHECK(!fs::exists(fx.tmp / "pg.log"));
+  // A hostname aiming at the state directory.
+  s.host = ".ccstate";
+  fx.send(*w, s, 0, 500, text);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "refused");
+  CHECK(!fs::exists(fx.opts.state_dir + "/pg.log"));
+  // A symlink planted where the copy goes, to a file outside dstdir.
+  test::write_file(fx.tmp / "victim", "precious");
+  fs::create_directories(fx.opts.dstdir + "/evil");
+  fs::create_symlink(fx.tmp / "victim", fx.opts.dstdir + "/evil/pg.log");
+  s.host = "evil";
+  fx.send(*w, s, 0, 500, text);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "refused");
+  CHECK(test::read_file(fx.tmp / "victim") == "precious");
+  // A symlinked host directory pointing outside.
+  fs::create_directories(fx.tmp / "elsewhere");
+  fs::create_directory_symlink(fx.tmp / "elsewhere", fx.opts.dstdir + "/evil2");
+  s.host = "evil2";
+  fx.send(*w, s, 0, 500, text);
+  CHECK(fx.take_acks().at(0).status == "refused");
+  CHECK(fs::is_empty(fx.tmp / "elsewhere"));
+  CHECK(fx.counter("refused_paths") == 4);
+  CHECK(fx.counter("open_files") == 0);
+}
+
+TEST_CASE("worker: a decompression bomb is refused and leaves a hole",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.max_fragment_bytes = 1 << 20;
+  auto w = fx.make();
+  frag_spec s;
+  s.comp = wire::compression::gzip;
+  auto text = source_text(2000);
+  fx.send(*w, s, 0, 1000, text);
+  std::string bomb(8 << 20, '\0');
+  w->handle(make_fragment(s, 1000, bomb), worker_core::clock::now(), fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "refused");
+  CHECK(acks[0].fpos == 1000 + bomb.size());
+  CHECK(fx.counter("too_large") == 1);
+  // Without raw_size the cap is found while inflating.
+  auto f = make_fragment(s, 1000, bomb);
+  f.body.raw_size = 0;
+  w->handle(f, worker_core::clock::now(), fx.out);
+  CHECK(fx.counter("too_large") == 2);
+  fx.take_acks();
+  // The next fragment after the refused range is not a gap.
+  auto after = 1000 + bomb.size();
+  w->handle(make_fragment(s, after, "after the bomb\n"), worker_core::clock::now(),
+            fx.out);
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "ok");
+  CHECK(acks[0].fpos == after + 15);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000) + "after the bomb\n");
+  CHECK(fx.counter("gaps") == 0);
+}
+
+TEST_CASE("worker: corrupt payloads are counted as invalid", "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  s.comp = wire::compression::gzip;
+  auto f = make_fragment(s, 0, "hello\n");
+  f.msg.blob = std::make_shared<const std::string>("\x1f\x8b not gzip at all");
+  w->handle(f, worker_core::clock::now(), fx.out);
+  CHECK(fx.counter("invalid") == 1);
+  CHECK(fx.take_acks().at(0).status == "refused");
+  frag_spec b64;
+  b64.use_blob = false;
+  auto g = make_fragment(b64, 0, "hello\n");
+  g.body.data = "!!!not base64!!!";
+  w->handle(g, worker_core::clock::now(), fx.out);
+  CHECK(fx.counter("invalid") == 2);
+}
+
+TEST_CASE("worker: rotated generations get their own copies",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec g1;
+  g1.op_mode = "rotated";
+  g1.file = "/var/log/pping/pping-stats.log";
+  frag_spec g2 = g1;
+  g2.ino = 78;
+  g2.gen = "00000000000000b2";
+  auto t1 = source_text(800, 1);
+  auto t2 = source_text(600, 2);
+  fx.send(*w, g1, 0, 800, t1);
+  fx.send(*w, g2, 0, 600, t2);
+  fx.send(*w, g1, 0, 800, t1); // a late resend of the old generation
+  w->sync(fx.out);
+  auto names = files_under(fx.opts.dstdir + "/db1");
+  REQUIRE(names.size() == 2);
+  std::map<std::string, uint64_t> acked;
+  for (auto& a : fx.take_acks())
+    acked[a.gen] = a.fpos;
+  CHECK(acked[g1.gen] == 800);
+  CHECK(acked[g2.gen] == 600);
+  CHECK(fx.counter("duplicates") == 1);
+  std::vector<std::string> contents{fx.copy("db1/" + names[0]), fx.copy("db1/" + names[1])};
+  std::sort(contents.begin(), contents.end());
+  std::vector<std::string> expected{t1, t2};
+  std::sort(expected.begin(), expected.end());
+  CHECK(contents == expected);
+  for (auto& n : names)
+    CHECK(n.rfind("pping-stats.log.", 0) == 0);
+  // After a restart the generation continues in the same copy.
+  w->close_all(fx.out);
+  w.reset();
+  auto w2 = fx.make();
+  auto more = t1 + "another line\n";
+  fx.send(*w2, g1, 0, more.size(), more);
+  w2->sync(fx.out);
+  CHECK(files_under(fx.opts.dstdir + "/db1") == names);
+  CHECK((fx.copy("db1/" + names[0]) == more || fx.copy("db1/" + names[1]) == more));
+}
+
+TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 2;
+  fx.opts.copy.mode = write_mode::recompress;
+  auto w = fx.make();
+  std::vector<frag_spec> files(5);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/f" + std::to_string(i) + ".log";
+    files[i].ino = 100 + i;
+    texts.push_back(source_text(3000, static_cast<int>(i)));
+  }
+  std::map<std::string, uint64_t> acked;
+  for (uint64_t at = 0; at < 3000; at += 500) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      fx.send(*w, files[i], at, at + 500, texts[i]);
+      CHECK(w->open_copies() <= 2);
+      CHECK(fx.counter("open_files") <= 2);
+    }
+    for (auto& a : fx.take_acks())
+      acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  }
+  w->close_all(fx.out);
+  for (auto& a : fx.take_acks())
+    acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  CHECK(fx.counter("open_files") == 0);
+  for (size_t i = 0; i < files.size(); ++i) {
+    CHECK(acked[files[i].file] == 3000);
+    auto bytes = fx.copy("db1/f" + std::to_string(i) + ".log.gz");
+    CHECK(*wire::decompress(bytes, wire::compression::gzip, 1 << 20) == texts[i]);
+  }
+}
+
+TEST_CASE("worker: maintenance finishes idle members and closes idle copies",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.copy.mode = write_mode::recompress;
+  fx.opts.copy.compression = wire::compression::bzip2;
+  fx.opts.flush_idle = 0ms;
+  fx.opts.close_idle = 1h;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(4000);
+  fx.send(*w, s, 0, 4000, text);
+  w->sync(fx.out);
+  CHECK(fx.take_acks().empty()); // the member is still open: nothing durable
+  w->maintain(worker_core::clock::now(), fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 4000);
+  CHECK(w->open_copies() == 1);
+  CHECK(*wire::decompress(fx.copy("db1/pg.log.bz2"), wire::compression::bzip2, 1 << 20)
+        == text);
+  fx.opts.close_idle = 0ms;
+  auto w2 = fx.make();
+  fx.send(*w2, s, 4000, 4000, text); // opens the copy again (nothing new)
+  CHECK(w2->open_copies() == 1);
+  w2->maintain(worker_core::clock::now(), fx.out);
+  CHECK(w2->open_copies() == 0);
+}
+
+TEST_CASE("worker: recovery after a crash, then resends, ends byte-identical",
+          "[tailwriter][worker]") {
+  for (auto mode : {write_mode::plain, write_mode::keep, write_mode::recompress}) {
+    INFO("write-compressed " << to_string(mode));
+    worker_fixture fx;
+    fx.opts.copy.mode = mode;
+    fx.opts.copy.buffer_bytes = 1500;
+    auto w = fx.make();
+    frag_spec s;
+    s.comp = mode == write_mode::plain ? wire::compression::none
+                                       : wire::compression::gzip;
+    auto text = source_text(10000);
+    uint64_t durable = 0;
+    for (uint64_t at = 0; at < 6000; at += 1000) {
+      fx.send(*w, s, at, at + 1000, text);
+      if (at == 3000) {
+        w->sync(fx.out);
+        for (auto& a : fx.take_acks())
+          durable = a.fpos;
+      }
+    }
+    CHECK(durable >= 3000);
+    // SIGKILL now: what is on disk is what the next process finds.
+    test::temp_dir crash{"cc-crash"};
+    fs::copy(fx.opts.dstdir, crash / "dst", fs::copy_options::recursive);
+    auto copy_name = mode == write_mode::plain ? "db1/pg.log" : "db1/pg.log.gz";
+    // A torn write past the last member end (compressed copies are truncated).
+    if (mode != write_mode::plain)
+      test::append_file(crash / "dst/" + copy_name, "\x1f\x8b\x08 torn");
+    worker_fixture after;
+    after.opts = fx.opts;
+    after.opts.dstdir = crash / "dst";
+    after.opts.state_dir = crash / "dst/.ccstate";
+    auto w2 = after.make();
+    // The tailer resends from its last acknowledged offset.
+    for (uint64_t at = durable; at < 10000; at += 700)
+      after.send(*w2, s, at, std::min<uint64_t>(at + 700, 10000), text);
+    w2->close_all(after.out);
+    uint64_t last = 0;
+    for (auto& a : after.take_acks())
+      last = std::max(last, a.fpos);
+    CHECK(last == 10000);
+    auto bytes = test::read_file(after.opts.dstdir + "/" + copy_name);
+    if (mode == write_mode::plain)
+      CHECK(bytes == text);
+    else
+      CHECK(*wire::decompress(bytes, wire::compression::gzip, 1 << 20) == text);
+  }
+}
+
+// -- the actors ------------------------------------------------------------------
+
+namespace {
+
+/// The router stand-in: records every (reply_atom, msg) it gets.
+struct recorded_replies {
+  std::mutex mtx;
+  std::vector<wire::cc_message> msgs;
+
+  std::map<std::string, uint64_t> max_ack_by_file() {
+    std::lock_guard<std::mutex> guard{mtx};
+    std::map<std::string, uint64_t> out;
+    for (auto& m : msgs) {
+      auto a = wire::parse_logtail_ack(m.body);
+      if (a && a->status == "ok")
+        out[a->filename] = std::max(out[a->filename], a->fpos);
+    }
+    return out;
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return msgs.size();
+  }
+};
+
+caf::behavior recording_router(caf::event_based_actor*,
+                               std::shared_ptr<recorded_replies> rec) {
+  return {
+    [rec](reply_atom, const wire::cc_message& msg) {
+      std::lock_guard<std::mutex> guard{rec->mtx};
+      rec->msgs.push_back(msg);
+    },
+  };
+}
+
+struct actor_env {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  std::shared_ptr<recorded_replies> rec = std::make_shared<recorded_replies>();
+  caf::actor router;
+  test::temp_dir tmp{"cc-tailwriter-actor"};
+  tailwriter_config twc;
+
+  static caf::actor_system_config& prepared(caf::actor_system_config& c) {
+    register_types(c);
+    return c;
+  }
+
+  actor_env() : sys(prepared(cfg)) {
+    router = sys.spawn(recording_router, rec);
+    twc.dstdir = tmp / "central";
+    twc.dstmask = "%(hostname)s/%(filename)s";
+    twc.worker_threads = 3;
+    twc.sync_interval = 5ms;
+    twc.hostname = "central";
+  }
+
+  ~actor_env() {
+    caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+  }
+
+  caf::actor spawn() {
+    auto tw = spawn_tailwriter_actor(sys, twc, router);
+    REQUIRE(tw);
+    return *tw;
+  }
+};
+
+/// Sends `msg` as a request and returns the answer (ok or an error).
+caf::error dispatch_and_wait(caf::scoped_actor& self, const caf::actor& tw,
+                             wire::cc_message msg) {
+  caf::error result = make_error(errc::unavailable, "no answer");
+  self->request(tw, caf::infinite, dispatch_atom::value, std::move(msg))
+    .receive([&](caf::ok_atom) { result = caf::none; },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+counters stats_of(caf::scoped_actor& self, const caf::actor& tw) {
+  counters out;
+  self->request(tw, caf::infinite, stats_atom::value)
+    .receive([&](const counters& c) { out = c; },
+             [&](caf::error&) { FAIL("stats failed"); });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
+          "[tailwriter][actor]") {
+  actor_env env;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  std::vector<frag_spec> files(5);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/pg_log/postgresql-" + std::to_string(i) + ".log";
+    files[i].ino = 500 + i;
+    files[i].comp = i % 2 ? wire::compression::gzip : wire::compression::none;
+    files[i].use_blob = i != 4;
+    texts.push_back(source_text(20000, static_cast<int>(i)));
+  }
+  int sent = 0;
+  for (uint64_t at = 0; at < 20000; at += 2000)
+    for (size_t i = 0; i < files.size(); ++i, ++sent)
+      REQUIRE(!dispatch_and_wait(self, tw, make_msg(files[i], at,
+                                                    slice(texts[i], at, at + 2000))));
+  bool all_acked = test::wait_until(
+    [&] {
+      auto acks = env.rec->max_ack_by_file();
+      for (auto& f : files)
+        if (acks[f.file] != 20000)
+          return false;
+      return true;
+    },
+    20s);
+  CHECK(all_acked);
+  for (size_t i = 0; i < files.size(); ++i)
+    CHECK(test::read_file(env.twc.dstdir + "/db1/postgresql-" + std::to_string(i) + ".log")
+          == texts[i]);
+  auto c = stats_of(self, tw);
+  CHECK(c["fragments"] == sent);
+  CHECK(c["bytes_written"] == 100000);
+  CHECK(c["acks_sent"] >= 5);
+  CHECK(c["fsyncs"] >= 5);
+  CHECK(c["invalid"] == 0);
+  // Every reply travelled with the fragment's route.
+  {
+    std::lock_guard<std::mutex> guard{env.rec->mtx};
+    for (auto& m : env.rec->msgs)
+      CHECK(m.route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
+  }
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: invalid messages are dropped and counted",
+          "[tailwriter][actor]") {
+  actor_env env;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  auto hijacked = make_msg(s, 0, "x\n");
+  hijacked.type = "pub.logtail.other"; // req differs from the type frame
+  CHECK(dispatch_and_wait(self, tw, hijacked));
+  // A blob whose body has no blob_hash key at all.
+  auto no_hash = make_msg(s, 0, "x\n");
+  std::string stripped = no_hash.body;
+  auto pos = stripped.find("\"blob_hash\"");
+  REQUIRE(pos != std::string::npos);
+  auto end = stripped.find(',', pos);
+  stripped.erase(pos, end - pos + 1);
+  no_hash.body = stripped;
+  CHECK(dispatch_and_wait(self, tw, no_hash));
+  // A blob that does not match its hash.
+  auto wrong = make_msg(s, 0, "x\n");
+  wrong.blob = std::make_shared<const std::string>("y\n");
+  CHECK(dispatch_and_wait(self, tw, wrong));
+  auto garbage = make_msg(s, 0, "x\n");
+  garbage.body = "{not json";
+  CHECK(dispatch_and_wait(self, tw, garbage));
+  auto c = stats_of(self, tw);
+  CHECK(c["invalid"] == 4);
+  CHECK(c["fragments"] == 0);
+  CHECK(!fs::exists(env.twc.dstdir + "/db1/pg.log"));
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: back-pressure delays answers, loses nothing",
+          "[tailwriter][actor]") {
+  actor_env env;
+  env.twc.max_queued_bytes = 1; // every answer waits for its worker
+  env.twc.worker_threads = 2;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  auto text = source_text(50000);
+  // Many requests in flight at once; all are answered.
+  int answered = 0;
+  for (uint64_t at = 0; at < 50000; at += 1000)
+    self->request(tw, caf::infinite, dispatch_atom::value,
+                  make_msg(s, at, slice(text, at, at + 1000)))
+      .receive([&](caf::ok_atom) { ++answered; }, [&](caf::error&) {});
+  CHECK(answered == 50);
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[s.file] == 50000; },
+                         20s));
+  CHECK(test::read_file(env.twc.dstdir + "/db1/pg.log") == text);
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: shutdown finishes members, syncs and acks",
+          "[tailwriter][actor]") {
+  actor_env env;
+  env.twc.mode = write_mode::recompress;
+  env.twc.buffer_bytes = 1 << 20; // members stay open until shutdown
+  env.twc.maint_period = 1h;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  auto text = source_text(30000);
+  for (uint64_t at = 0; at < 30000; at += 3000)
+    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 3000))));
+  std::this_thread::sleep_for(50ms);
+  CHECK(env.rec->max_ack_by_file()[s.file] == 0); // nothing durable yet
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[s.file] == 30000; },
+                         20s));
+  auto bytes = test::read_file(env.twc.dstdir + "/db1/pg.log.gz");
+  auto plain = wire::decompress(bytes, wire::compression::gzip, 1 << 20);
+  REQUIRE(plain);
+  CHECK(*plain == text);
+}
+
+TEST_CASE("tailwriter config from a section", "[tailwriter][actor]") {
+  config::section sec;
+  sec.name = "h:tailwriter";
+  sec.kind = "tailwriter";
+  sec.values = {{"dstdir", "/tmp/cc/central"},
+                {"host-subdirs", "yes"},
+                {"write-compressed", "yes"},
+                {"compression", "bzip2"},
+                {"compression-level", "3"},
+                {"buffer-bytes", "256K"},
+                {"maint-period", "1.5"},
+                {"close-idle", "10"},
+                {"worker-threads", "4"},
+                {"max-fragment-bytes", "8M"},
+                {"sync-interval", "0.05"},
+                {"max-open-files", "64"}};
+  auto c = tailwriter_config_from(sec, "central");
+  REQUIRE(c);
+  CHECK(c->dstdir == "/tmp/cc/central");
+  CHECK(c->dstmask == "%(hostname)s/%(filename)s");
+  CHECK(c->mode == write_mode::recompress);
+  CHECK(c->compression == wire::compression::bzip2);
+  CHECK(c->compression_level == 3);
+  CHECK(c->buffer_bytes == 256 * 1024);
+  CHECK(c->maint_period == 1500ms);
+  CHECK(c->close_idle == 10s);
+  CHECK(c->worker_threads == 4);
+  CHECK(c->max_fragment_bytes == 8u << 20);
+  CHECK(c->sync_interval == 50ms);
+  CHECK(c->max_open_files == 64);
+  CHECK(c->hostname == "central");
+  sec.values["dstmask"] = "%(host)s/x";
+  CHECK(!tailwriter_config_from(sec, "central"));
+  sec.values.erase("dstmask");
+  sec.values["host-subdirs"] = "no";
+  CHECK(tailwriter_config_from(sec, "central")->dstmask == "%(hostname)s--%(filename)s");
+}
