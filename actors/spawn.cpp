@@ -3,6 +3,7 @@
 #include "actors/spawn.hpp"
 
 #include "actors/echo.hpp"
+#include "actors/tailwriter.hpp"
 #include "config/error.hpp"
 
 namespace cc {
@@ -19,8 +20,7 @@ caf::expected<caf::actor> spawn_handler(spawn_context ctx,
     return make_error(errc::config_invalid,
                       sec.name + ": handler type jobmgr is not available in this build");
   if (sec.kind == "tailwriter")
-    return make_error(errc::config_invalid,
-                      sec.name + ": handler type tailwriter is not available in this build");
+    return spawn_tailwriter_handler(ctx, sec);
   return make_error(errc::config_invalid,
                     sec.name + ": unknown handler type '" + sec.kind + "'");
 }
