@@ -73,36 +73,8 @@ results="$out/results.tsv" lat_results="$out/latency.tsv" scale_results="$out/sc
 : >"$results"; : >"$lat_results"; : >"$scale_results"
 failures=0
 
-say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-now_ns() { date +%s%N; }
-
-# --- processes: every one recorded by PID, ended by PID ----------------------
-pids=()
-start_bg() {  # start_bg NAME CMD... ; the PID is in $last_pid
-  local name=$1; shift
-  "$@" >>"$out/logs/$name.out" 2>&1 &
-  last_pid=$!
-  pids+=("$last_pid")
-}
-stop_pid() {  # TERM, up to 10 s, then KILL; reaps it
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  return 0
-}
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  pids=()
-}
+. "$top/bench/lib.sh"
 cleanup() {
   stop_all
   if [ "$smoke" -eq 1 ] && [ "$keep" -eq 0 ] && [ "$failures" -eq 0 ]; then
@@ -111,51 +83,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# --- /proc readings (no forks per sample: the machine is what we measure) -----
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {  # utime+stime of one live process, all its threads
-  local stat rest
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-  rest=${stat##*) }
-  set -- $rest
-  echo $(( ${12} + ${13} ))
-}
-cpu_ticks_sum() { local n=0 p; for p in "$@"; do n=$(( n + $(cpu_ticks "$p") )); done; echo "$n"; }
-status_kb() {  # status_kb PID FIELD (VmHWM, VmRSS)
-  local key val rest
-  while read -r key val rest; do
-    [ "$key" = "$2:" ] && { echo "$val"; return; }
-  done <"/proc/$1/status" 2>/dev/null
-  echo 0
-}
-fd_count() { local f=(/proc/"$1"/fd/*); [ -e "${f[0]}" ] && echo "${#f[@]}" || echo 0; }
-max_of() { local m=0 v; for v in "$@"; do [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }
-
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-  done
-  return 1
-}
-wait_listening() {  # wait_listening PORT: up to 10 s
-  for _ in $(seq 200); do
-    ss -Htln "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.05
-  done
-  return 1
-}
-sum_rus() {  # sum_rus FILE...: "cpu_seconds max_rss_kb" of measured processes
-  awk '{ cpu += $1 + $2; if ($3 > rss) rss = $3 } END { printf "%.3f %d\n", cpu, rss }' "$@" 2>/dev/null
-}
-record() {  # record NAME BYTES NS CPU_S RSS_KB CHECK NOTE
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
-  say "$(printf '%-14s %8.1f MB/s  cpu %7.2f s  peak rss %6d KiB  %s' "$1" \
-        "$(awk -v b="$2" -v n="$3" 'BEGIN{ print (n > 0 ? b * 1e3 / n : 0) }')" "$4" "$5" "$6")"
-}
-bytes_of() { stat -c %s "$1"; }
 
 # --- 1. setup and build -------------------------------------------------------
 if [ "$setup" -eq 1 ]; then
@@ -167,7 +94,9 @@ if [ "$setup" -eq 1 ]; then
     || { tail -30 "$out/logs/build.out"; exit 1; }
 fi
 ccserver="$build/ccserver" loggen="$build/cc-loggen" latency="$build/cc-latency" bt="$build/cc-benchtool"
-for tool in "$ccserver" "$loggen" "$latency" "$bt"; do
+needed=("$loggen" "$latency" "$bt")
+if has ours || has latency || has scale; then needed+=("$ccserver"); fi
+for tool in "${needed[@]}"; do
   [ -x "$tool" ] || { echo "bench: $tool is missing (build it first)" >&2; exit 2; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -203,85 +132,6 @@ if [ "$(find "$manydir" -name '*.log' 2>/dev/null | wc -l)" -ne "$scale_count" ]
   find "$manydir" -name 'm-*.log' | sort | tail -n +$(( scale_count + 1 )) | xargs -r rm -f
 fi
 say "data: $bigfile ($big_bytes bytes); $manydir ($scale_count files)"
-
-# --- helpers for each system ----------------------------------------------------
-# ours: a central (tailwriter) and a local (jobmgr + tailer -> proxy) ccserver.
-write_central() {  # write_central DIR PORT
-  cat >"$1/central.ini" <<INI
-[ccserver]
-cc-socket = tcp://127.0.0.1:$2
-cc-role = remote
-pidfile = $1/run/%(job_name)s.pid
-logfile = $1/run/%(job_name)s.log
-
-[routes]
-pub.logtail = h:tailwriter
-
-[h:tailwriter]
-handler = cc.handler.tailwriter
-dstdir = $1/dst
-host-subdirs = yes
-INI
-}
-tailer_section() {  # tailer_section NAME LOGDIR LOGMASK HOSTNAME COMP
-  printf '[%s]\nmodule = cc.daemon.logtail\nlogdir = %s\nlogmask = %s\nhostname = %s\n' "$1" "$2" "$3" "$4"
-  [ "$5" != none ] && printf 'compression = %s\ncompression-level = 1\n' "$5"
-  printf '\n'
-}
-write_local() {  # write_local FILE RUNDIR PORT CENTRAL_PORT DAEMONS ; then sections on stdin
-  { cat <<INI
-[ccserver]
-cc-socket = tcp://127.0.0.1:$3
-cc-role = local
-pidfile = $2/%(job_name)s.pid
-logfile = $2/%(job_name)s.log
-
-[routes]
-pub = h:forward
-job = h:jobmgr
-
-[h:forward]
-handler = cc.handler.proxy
-remote-cc = tcp://127.0.0.1:$4
-
-[h:jobmgr]
-handler = cc.handler.jobmgr
-daemons = $5
-
-INI
-    cat; } >"$1"
-}
-check_config() {
-  if ! "$ccserver" --check "$1" >"$out/logs/check.out" 2>&1; then
-    say "ccserver rejects $1:"; sed 's/^/    /' "$out/logs/check.out" | head -10
-    return 1
-  fi
-}
-# A server is ready when it is alive after a short settling time; its tailers
-# then watch their (empty) directories, so a file linked in afterwards is new
-# to them and read from offset 0 (SPEC 6: only files present at first start
-# are tailed from their end).
-wait_alive() {  # wait_alive SECONDS PID...
-  local secs=$1; shift
-  sleep "$secs"
-  local p
-  for p in "$@"; do
-    kill -0 "$p" 2>/dev/null || return 1
-  done
-}
-start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_dir
-  local d=$1 comp=$2 pc pl
-  mkdir -p "$d/src" "$d/dst" "$d/run"
-  pc=$(free_port) && pl=$(free_port) || return 1
-  write_central "$d" "$pc"
-  tailer_section d:logtail "$d/src" 'postgresql-*.log' benchhost "$comp" |
-    write_local "$d/local.ini" "$d/run" "$pl" "$pc" d:logtail
-  check_config "$d/central.ini" && check_config "$d/local.ini" || return 1
-  start_bg "$(basename "$d")-central" "$ccserver" "$d/central.ini"; central_pid=$last_pid
-  start_bg "$(basename "$d")-local" "$ccserver" "$d/local.ini"; local_pid=$last_pid
-  copy_dir="$d/dst/benchhost"
-  wait_alive 2 "$central_pid" "$local_pid" || { say "a ccserver died at start: see $d/run"; return 1; }
-}
 
 # rsyslog: two instances, each with its own config, pid file and work
 # directory, in the foreground, no system config. imfile (inotify) reads
