@@ -1,0 +1,433 @@
+// The forwarder (actors/forwarder.hpp): its bookkeeping directly, then the
+// actor with its real ZeroMQ transport against a ROUTER socket this test
+// binds on 127.0.0.1, as a central server's gateway would. The "router" the
+// forwarder hands replies to is a scoped_actor recording what it gets.
+//
+// The transport has its own thread, so these tests run on CAF's threaded
+// scheduler; every wait is bounded and nothing asserts on timing.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <zmq.h>
+
+#include "actors/atoms.hpp"
+#include "actors/forwarder.hpp"
+#include "actors/spawn.hpp"
+#include "actors/types.hpp"
+#include "actors/zmq_transport.hpp"
+#include "tests/support/process.hpp"
+#include "wire/bodies.hpp"
+#include "wire/message.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string endpoint(int port) {
+  return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+cc::wire::cc_message make_msg(std::string type, std::string body,
+                              std::string blob = {}) {
+  cc::wire::cc_message m;
+  m.route.push_back(cc::wire::local_route_frame("tailer:d:test"));
+  m.type = std::move(type);
+  m.body = std::move(body);
+  if (!blob.empty())
+    m.blob = std::make_shared<const std::string>(std::move(blob));
+  return m;
+}
+
+cc::config::section proxy_section(const std::string& remote,
+                                  std::map<std::string, std::string> extra = {}) {
+  cc::config::section sec;
+  sec.name = "h:fwd";
+  sec.kind = "proxy";
+  sec.values = {{"remote-cc", remote}, {"zmq_linger", "500"}};
+  for (auto& [k, v] : extra)
+    sec.values[k] = v;
+  return sec;
+}
+
+/// The far end: a ROUTER, like a central server's cc-socket.
+class remote_router {
+public:
+  remote_router() : ctx_(zmq_ctx_new()), sock_(zmq_socket(ctx_, ZMQ_ROUTER)) {
+    int linger = 0;
+    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof(linger));
+  }
+  ~remote_router() {
+    zmq_close(sock_);
+    zmq_ctx_term(ctx_);
+  }
+  bool bind(const std::string& ep) {
+    return zmq_bind(sock_, ep.c_str()) == 0;
+  }
+  /// One multipart message (identity first), waiting at most `t`.
+  std::optional<std::vector<std::string>> receive(std::chrono::milliseconds t) {
+    zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, static_cast<long>(t.count())) <= 0)
+      return std::nullopt;
+    std::vector<std::string> frames;
+    for (;;) {
+      zmq_msg_t part;
+      zmq_msg_init(&part);
+      if (zmq_msg_recv(&part, sock_, 0) < 0) {
+        zmq_msg_close(&part);
+        return std::nullopt;
+      }
+      frames.emplace_back(static_cast<char*>(zmq_msg_data(&part)),
+                          zmq_msg_size(&part));
+      bool more = zmq_msg_more(&part);
+      zmq_msg_close(&part);
+      if (!more)
+        return frames;
+    }
+  }
+  bool send(const std::vector<std::string>& frames) {
+    for (size_t i = 0; i < frames.size(); ++i)
+      if (zmq_send(sock_, frames[i].data(), frames[i].size(),
+                   i + 1 < frames.size() ? ZMQ_SNDMORE : 0) < 0)
+        return false;
+    return true;
+  }
+
+private:
+  void* ctx_;
+  void* sock_;
+};
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  cc::config::server_config server;
+
+  fixture() {
+    cc::register_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    server.host_name = "testhost";
+    server.job_name = "fwdtest";
+  }
+
+  caf::actor spawn(const cc::config::section& sec, caf::scoped_actor& router) {
+    cc::spawn_context ctx{*sys, server, caf::actor_cast<caf::actor>(router)};
+    return cc::spawn_forwarder(ctx, sec);
+  }
+};
+
+cc::counters stats_of(caf::scoped_actor& self, const caf::actor& a) {
+  cc::counters result;
+  self->request(a, 5s, cc::stats_atom::value)
+    .receive([&](cc::counters& c) { result = std::move(c); },
+             [&](caf::error&) {});
+  return result;
+}
+
+// Stops `a` and waits (bounded) for it to be gone.
+void stop(caf::scoped_actor& self, const caf::actor& a) {
+  self->monitor(a);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {
+    FAIL("the forwarder did not stop within 10 s");
+  });
+}
+
+} // namespace
+
+TEST_CASE("forwarder_state: room, order and release by sent bytes",
+          "[forwarder]") {
+  // The bookkeeping needs a transport to hand messages to: a real one,
+  // connected to a port nobody listens on, so nothing leaves.
+  cc::forwarder_state st;
+  cc::forwarder_settings s;
+  s.section = "h:fwd";
+  s.remote = endpoint(cc::test::free_port());
+  s.queue_bytes = 100;
+  st.init(s);
+  auto link = cc::make_transport(s.remote, cc::zmq_options{}, "test");
+  REQUIRE(link);
+  st.link = std::move(*link);
+  REQUIRE_FALSE(st.link->connect(s.remote, {}));
+
+  auto big = make_msg("log.info", std::string(150, 'x'));
+  auto small = make_msg("log.info", std::string(10, 'y'));
+  // An empty queue takes one message even above queue-bytes.
+  CHECK(st.has_room(big.wire_size()));
+  CHECK(st.admit(big, {}));
+  CHECK(st.queued_bytes == big.wire_size());
+  // Full: the next ones wait, in order, even a small one.
+  CHECK_FALSE(st.admit(small, {}));
+  CHECK_FALSE(st.admit(big, {}));
+  CHECK(st.waiting.size() == 2);
+  // The big one left: the small one moves in; the next big one still waits.
+  auto released = st.on_sent(big.wire_size());
+  CHECK(released.size() == 1);
+  CHECK(st.queued_bytes == small.wire_size());
+  CHECK(st.waiting.size() == 1);
+  released = st.on_sent(small.wire_size());
+  CHECK(released.size() == 1);
+  CHECK(st.waiting.empty());
+  CHECK(st.stats().at("received") == 3);
+  st.link->close();
+}
+
+TEST_CASE("forwarder_state: pongs are recognised by the forwarder's own frame",
+          "[forwarder]") {
+  cc::forwarder_state st;
+  cc::forwarder_settings s;
+  s.section = "h:fwd";
+  s.remote = "tcp://127.0.0.1:1";
+  s.ping_interval = 1;
+  s.ping_timeout = 5;
+  s.hostname = "here";
+  st.init(s);
+  CHECK(st.own_frame == cc::wire::local_route_frame("proxy:h:fwd"));
+
+  auto ping = st.make_ping(1000.0);
+  REQUIRE(ping.route.size() == 1);
+  CHECK(ping.route[0] == st.own_frame);
+  CHECK(ping.type == "echo.request");
+  auto req = cc::wire::parse_echo(ping.body);
+  REQUIRE(req);
+  CHECK(req->target == s.remote);
+  CHECK(req->hdr.hostname == "here");
+
+  // The answer a server's router sends back along the route.
+  cc::wire::echo_body pong;
+  pong.hdr.req = "echo.response";
+  pong.hdr.time = 1000.5;
+  pong.hdr.hostname = "central";
+  pong.orig_hostname = "here";
+  pong.orig_target = s.remote;
+  pong.orig_time = 1000.0;
+  cc::wire::cc_message reply;
+  reply.route = {st.own_frame};
+  reply.type = "echo.response";
+  reply.body = cc::wire::make_body(pong);
+  auto [mine, popped] = st.classify(reply);
+  CHECK(mine);
+  CHECK(popped.route.empty());
+
+  auto other = reply;
+  other.route = {cc::wire::local_route_frame("tailer:d:x")};
+  auto [mine2, kept] = st.classify(other);
+  CHECK_FALSE(mine2);
+  CHECK(kept.route == other.route);
+
+  // No pong for ping-timeout: one warning, then silence until a pong.
+  st.last_pong = 1000.0;
+  CHECK_FALSE(st.check_pongs(1004.0));
+  CHECK(st.check_pongs(1006.0));
+  CHECK_FALSE(st.check_pongs(1007.0));
+  st.on_pong(popped, 1008.0);
+  CHECK(st.pongs == 1);
+  CHECK_FALSE(st.pong_missing);
+  CHECK(st.last_pong == 1008.0);
+
+  // A pong for another target is not ours to count.
+  pong.orig_target = "tcp://elsewhere:1";
+  popped.body = cc::wire::make_body(pong);
+  st.on_pong(popped, 1009.0);
+  CHECK(st.pongs == 1);
+}
+
+TEST_CASE("forwarder: messages go out with their route, replies come back to "
+          "the router",
+          "[forwarder]") {
+  fixture f;
+  int port = cc::test::free_port();
+  remote_router remote;
+  REQUIRE(remote.bind(endpoint(port)));
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  auto fwd = f.spawn(proxy_section(endpoint(port)), router);
+
+  std::string blob(100000, '\0');
+  for (size_t i = 0; i < blob.size(); ++i)
+    blob[i] = static_cast<char>(i * 7);
+  auto msg = make_msg("pub.logtail", R"({"req":"pub.logtail"})", blob);
+  bool answered = false;
+  self->request(fwd, 5s, cc::dispatch_atom::value, msg)
+    .receive([&](cc::ok_atom) { answered = true; },
+             [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  CHECK(answered);
+
+  auto frames = remote.receive(10s);
+  REQUIRE(frames);
+  // identity, our route frame, delimiter, type, body, signature, blob
+  REQUIRE(frames->size() == 7);
+  auto identity = (*frames)[0];
+  CHECK((*frames)[1] == msg.route[0]);
+  CHECK((*frames)[2].empty());
+  CHECK((*frames)[3] == "pub.logtail");
+  CHECK((*frames)[4] == msg.body);
+  CHECK((*frames)[6] == blob);
+
+  // The writer's ack, along the route: the forwarder gives it to the router
+  // with the route as received (the router pops the tailer's frame).
+  REQUIRE(remote.send({identity, msg.route[0], "", "logtail.ack",
+                       R"({"req":"logtail.ack"})", ""}));
+  std::optional<cc::wire::cc_message> reply;
+  router->receive(
+    [&](cc::reply_atom, cc::wire::cc_message& m) { reply = std::move(m); },
+    caf::after(10s) >> [] {});
+  REQUIRE(reply);
+  CHECK(reply->route == msg.route);
+  CHECK(reply->type == "logtail.ack");
+
+  // Frames that are not a CC message: counted, never passed on.
+  REQUIRE(remote.send({identity, "no delimiter"}));
+  CHECK(cc::test::wait_until(
+    [&] { return stats_of(self, fwd)["invalid"] == 1; }, 10s));
+  auto c = stats_of(self, fwd);
+  CHECK(c["received"] == 1);
+  CHECK(c["replies"] == 1);
+  CHECK(c["connected"] == 1);
+  bool leaked = false;
+  router->receive([&](cc::reply_atom, cc::wire::cc_message&) { leaked = true; },
+                  caf::after(200ms) >> [] {});
+  CHECK_FALSE(leaked);
+  stop(self, fwd);
+}
+
+TEST_CASE("forwarder: a full queue holds the sender's answer until there is "
+          "room; nothing is dropped",
+          "[forwarder]") {
+  fixture f;
+  int port = cc::test::free_port();
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  // Nobody listens yet: ZeroMQ takes a message or so (zmq_hwm 1), then the
+  // forwarder's own queue (queue-bytes 1000) fills.
+  auto fwd = f.spawn(proxy_section(endpoint(port), {{"queue-bytes", "1000"},
+                                                    {"zmq_hwm", "1"}}),
+                     router);
+  constexpr int total = 20;
+  // A small sender actor with all its requests in flight at once, reporting
+  // each answer to `self`.
+  auto report_to = caf::actor_cast<caf::actor>(self);
+  auto sender = f.sys->spawn([=](caf::event_based_actor* s) -> caf::behavior {
+    for (int i = 0; i < total; ++i)
+      s->request(fwd, caf::infinite, cc::dispatch_atom::value,
+                 make_msg("log.info",
+                          "m" + std::to_string(i) + std::string(600, '.')))
+        .then([=](cc::ok_atom) { s->send(report_to, cc::ok_atom::value); });
+    return {[](cc::ping_atom) {}};
+  });
+  // Count the answers that come while the remote is away.
+  int early = 0;
+  bool quiet = false;
+  while (!quiet && early < total)
+    self->receive([&](cc::ok_atom) { ++early; },
+                  caf::after(500ms) >> [&] { quiet = true; });
+  CHECK(early < total);
+  auto c = stats_of(self, fwd);
+  CHECK(c["waiting"] > 0);
+  CHECK(c["waiting"] + early <= total);
+
+  // The remote comes up: every message arrives, in order, every sender gets
+  // its answer.
+  remote_router remote;
+  REQUIRE(remote.bind(endpoint(port)));
+  int late = 0;
+  std::vector<std::string> bodies;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((late + early < total || static_cast<int>(bodies.size()) < total) &&
+         std::chrono::steady_clock::now() < deadline) {
+    if (auto frames = remote.receive(50ms))
+      bodies.push_back((*frames)[4]);
+    self->receive([&](cc::ok_atom) { ++late; }, caf::after(0ms) >> [] {});
+  }
+  CHECK(early + late == total);
+  REQUIRE(bodies.size() == static_cast<size_t>(total));
+  for (int i = 0; i < total; ++i)
+    CHECK(bodies[i] == "m" + std::to_string(i) + std::string(600, '.'));
+  c = stats_of(self, fwd);
+  CHECK(c["waiting"] == 0);
+  CHECK(c["queued_bytes"] == 0);
+  self->send_exit(sender, caf::exit_reason::user_shutdown);
+  stop(self, fwd);
+}
+
+TEST_CASE("forwarder: pings go out with its own frame and the pongs stay "
+          "with it",
+          "[forwarder]") {
+  fixture f;
+  int port = cc::test::free_port();
+  remote_router remote;
+  REQUIRE(remote.bind(endpoint(port)));
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  auto fwd = f.spawn(proxy_section(endpoint(port), {{"ping", "0.05"}}), router);
+  int answered = 0;
+  for (int i = 0; i < 50 && answered < 3; ++i) {
+    auto frames = remote.receive(5s);
+    REQUIRE(frames);
+    REQUIRE(frames->size() == 6);
+    CHECK((*frames)[1] == cc::wire::local_route_frame("proxy:h:fwd"));
+    CHECK((*frames)[3] == "echo.request");
+    auto req = cc::wire::parse_echo((*frames)[4]);
+    REQUIRE(req);
+    CHECK(req->target == endpoint(port));
+    cc::wire::echo_body pong;
+    pong.hdr.req = "echo.response";
+    pong.hdr.time = cc::wire::now_seconds();
+    pong.hdr.hostname = "remote";
+    pong.orig_hostname = req->hdr.hostname;
+    pong.orig_target = req->target;
+    pong.orig_time = req->hdr.time;
+    REQUIRE(remote.send({(*frames)[0], (*frames)[1], "", "echo.response",
+                         cc::wire::make_body(pong), ""}));
+    ++answered;
+  }
+  CHECK(cc::test::wait_until(
+    [&] { return stats_of(self, fwd)["pongs"] >= 3; }, 10s));
+  CHECK(stats_of(self, fwd)["pings"] >= 3);
+  bool leaked = false;
+  router->receive([&](cc::reply_atom, cc::wire::cc_message&) { leaked = true; },
+                  caf::after(200ms) >> [] {});
+  CHECK_FALSE(leaked);
+  stop(self, fwd);
+}
+
+TEST_CASE("forwarder: on exit, queued messages are sent within zmq_linger",
+          "[forwarder]") {
+  fixture f;
+  int port = cc::test::free_port();
+  remote_router remote;
+  REQUIRE(remote.bind(endpoint(port)));
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  auto fwd = f.spawn(proxy_section(endpoint(port), {{"zmq_linger", "2000"}}),
+                     router);
+  constexpr int total = 200;
+  // Every message accepted (answered) before the exit; most still sit in
+  // the transport's queue or ZeroMQ's pipe (zmq_hwm 100) when it comes.
+  int accepted = 0;
+  for (int i = 0; i < total; ++i)
+    self->request(fwd, 5s, cc::dispatch_atom::value,
+                  make_msg("log.info", "drain-" + std::to_string(i)))
+      .receive([&](cc::ok_atom) { ++accepted; }, [](caf::error&) {});
+  CHECK(accepted == total);
+  stop(self, fwd);
+  int got = 0;
+  while (got < total) {
+    auto frames = remote.receive(5s);
+    if (!frames)
+      break;
+    CHECK((*frames)[4] == "drain-" + std::to_string(got));
+    ++got;
+  }
+  CHECK(got == total);
+}
