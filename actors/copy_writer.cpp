@@ -7,6 +7,7 @@
 #include <optional>
 #include <tuple>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -303,6 +304,31 @@ caf::expected<std::string> journal_unescape(std::string_view text) {
     i += 2;
   }
   return out;
+}
+
+size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age) {
+  DIR* dir = ::opendir(state_dir.c_str());
+  if (dir == nullptr)
+    return 0;
+  size_t removed = 0;
+  auto now = std::time(nullptr);
+  while (auto* entry = ::readdir(dir)) {
+    std::string_view name{entry->d_name};
+    bool journal = name.size() > 2 && name.substr(name.size() - 2) == ".j";
+    bool leftover = name.size() > 6 && name.substr(name.size() - 6) == ".j.tmp";
+    if (!journal && !leftover)
+      continue;
+    struct stat st;
+    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+        || !S_ISREG(st.st_mode))
+      continue;
+    if (journal && now - st.st_mtime < max_age.count())
+      continue;
+    if (::unlinkat(::dirfd(dir), entry->d_name, 0) == 0)
+      ++removed;
+  }
+  ::closedir(dir);
+  return removed;
 }
 
 // -- copy_file -------------------------------------------------------------------

@@ -218,6 +218,12 @@ private:
   std::string scratch_;
 };
 
+/// Removes the journals in `state_dir` not modified for `max_age` (their
+/// copies are long finished; a resend after that long would start a new
+/// segment) and leftovers of an interrupted compaction (*.j.tmp). Only safe
+/// while no worker runs. Returns how many files were removed.
+size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age);
+
 // -- journal line codec (exposed for tests) -----------------------------------
 
 /// Percent-escapes everything but [A-Za-z0-9._/:@+-]; prefixed with '=' so an

@@ -26,6 +26,9 @@ namespace cc {
 
 namespace {
 
+/// Journals of copies untouched this long are removed at start-up.
+constexpr std::chrono::seconds journal_max_age{30 * 86400};
+
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds{static_cast<int64_t>(std::llround(seconds * 1000))};
 }
@@ -262,6 +265,10 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                       cfg.section + ": state-dir must not be dstdir itself");
   cfg.dstdir = *dst;
   cfg.state_dir = *state;
+  // Before any worker runs: forget copies finished long ago.
+  if (auto n = tw::prune_journals(cfg.state_dir, journal_max_age); n > 0)
+    log::info(cfg.section, "removed " + std::to_string(n) + " journals unused for "
+                             + std::to_string(journal_max_age.count() / 86400) + " days");
   return sys.spawn(tailwriter_behavior, std::move(cfg), std::move(reserved),
                    std::move(router));
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "actors/copy_writer.hpp"
@@ -470,4 +471,19 @@ TEST_CASE("write-compressed parsing", "[tailwriter][copy_writer]") {
   CHECK(*parse_write_mode("keep") == write_mode::keep);
   CHECK(*parse_write_mode("yes") == write_mode::recompress);
   CHECK(!parse_write_mode("maybe"));
+}
+
+TEST_CASE("journals unused for long are pruned", "[tailwriter][copy_writer]") {
+  test::temp_dir tmp{"cc-prune"};
+  for (auto name : {"old.j", "new.j", "old.j.tmp", "other.txt"})
+    test::write_file(tmp / name, "x");
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - 40 * 86400;
+  times[0].tv_nsec = times[1].tv_nsec = 0;
+  REQUIRE(::utimensat(AT_FDCWD, (tmp / "old.j").c_str(), times, 0) == 0);
+  CHECK(prune_journals(tmp.path(), std::chrono::hours(24 * 30)) == 2);
+  CHECK(!fs::exists(tmp / "old.j"));
+  CHECK(!fs::exists(tmp / "old.j.tmp"));
+  CHECK(fs::exists(tmp / "new.j"));
+  CHECK(fs::exists(tmp / "other.txt"));
 }
