@@ -29,7 +29,7 @@ std::string error_of(const caf::expected<T>& x) {
 
 } // namespace
 
-TEST_CASE("sections and keys keep file order; keys are lower-cased",
+TEST_CASE("sections and keys keep file order and keys are lower-cased",
           "[config][ini]") {
   auto doc = parse_ok("[ccserver]\nCC-Socket = tcp://127.0.0.1:1\n"
                       "B = 2\na = 1\n[routes]\npub.LogTail = h:x\n"
@@ -44,7 +44,7 @@ TEST_CASE("sections and keys keep file order; keys are lower-cased",
   CHECK(doc.line("h:x", "handler") == 8);
 }
 
-TEST_CASE("continuation lines join with a newline; comments follow inih",
+TEST_CASE("continuation lines join with a newline and comments follow inih",
           "[config][ini]") {
   auto doc = parse_ok("[s]\n"
                       "list = a,\n"
@@ -65,7 +65,7 @@ TEST_CASE("continuation lines join with a newline; comments follow inih",
   CHECK(doc.keys("s").size() == 5);
 }
 
-TEST_CASE("an empty section exists; [DEFAULT] keys are defaults",
+TEST_CASE("an empty section exists and [DEFAULT] keys are defaults",
           "[config][ini]") {
   auto doc = parse_ok("[DEFAULT]\nrundir = /run/cc\n[empty]\n[s]\n"
                       "pid = %(rundir)s/x.pid\n");
