@@ -26,6 +26,7 @@
 #include "actors/spawn.hpp"
 #include "actors/types.hpp"
 #include "actors/zmq_transport.hpp"
+#include "config/error.hpp"
 #include "tests/support/process.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
@@ -430,4 +431,44 @@ TEST_CASE("forwarder: on exit, queued messages are sent within zmq_linger",
     ++got;
   }
   CHECK(got == total);
+}
+
+TEST_CASE("forwarder: senders still waiting when it stops get an error, not "
+          "silence",
+          "[forwarder]") {
+  fixture f;
+  int port = cc::test::free_port(); // nobody listens: the queue fills
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  auto fwd = f.spawn(proxy_section(endpoint(port), {{"queue-bytes", "1000"},
+                                                    {"zmq_hwm", "1"},
+                                                    {"zmq_linger", "100"}}),
+                     router);
+  constexpr int total = 10;
+  auto report_to = caf::actor_cast<caf::actor>(self);
+  auto sender = f.sys->spawn([=](caf::event_based_actor* s) -> caf::behavior {
+    for (int i = 0; i < total; ++i)
+      s->request(fwd, caf::infinite, cc::dispatch_atom::value,
+                 make_msg("log.info", std::string(600, 'w')))
+        .then([=](cc::ok_atom) { s->send(report_to, cc::ok_atom::value); },
+              [=](caf::error& err) { s->send(report_to, std::move(err)); });
+    return {[](cc::ping_atom) {}};
+  });
+  REQUIRE(cc::test::wait_until(
+    [&] { return stats_of(self, fwd)["waiting"] > 0; }, 10s));
+  auto waiting = stats_of(self, fwd)["waiting"];
+  stop(self, fwd);
+  int ok = 0, errors = 0;
+  bool quiet = false;
+  while (!quiet && ok + errors < total)
+    self->receive([&](cc::ok_atom) { ++ok; },
+                  [&](caf::error& err) {
+                    CHECK(cc::describe(err).find("stopped before") !=
+                          std::string::npos);
+                    ++errors;
+                  },
+                  caf::after(5s) >> [&] { quiet = true; });
+  CHECK(ok + errors == total);
+  CHECK(errors == waiting);
+  self->send_exit(sender, caf::exit_reason::user_shutdown);
 }
