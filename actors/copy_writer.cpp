@@ -396,8 +396,9 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   cf->out_ = spec.out;
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
-    auto path = spec.base_path
-                + (spec.rotated ? rotated_suffix(now + k) : std::string{}) + ext;
+    // The original's order: extension first, then the rotated suffix.
+    auto path = spec.base_path + ext
+                + (spec.rotated ? rotated_suffix(now + k) : std::string{});
     auto opened = open_beneath(dstdir_fd, path, O_WRONLY | O_CREAT);
     if (!opened)
       return std::move(opened.error());

@@ -77,7 +77,7 @@ struct copy_options {
 struct copy_spec {
   std::string identity;
   std::string base_path;  // normalised, relative to dstdir, no suffix/extension
-  bool rotated = false;   // add rotated_suffix(first open) to the name
+  bool rotated = false;   // name + extension + rotated_suffix(first open)
   wire::compression out = wire::compression::none; // for a new copy
 };
 

@@ -424,6 +424,11 @@ TEST_CASE("rotated copies get a suffix and keep it after a restart",
   auto s2 = fx.spec(wire::compression::none, true, "R\nno\ngen2");
   auto cf2 = fx.open(s2, fx.live);
   CHECK(cf2->path() != path1);
+  // Compressed: the extension comes before the suffix, as in the original.
+  fx.opts.mode = write_mode::keep;
+  auto gz = fx.open(fx.spec(wire::compression::gzip, true, "R\nkeep\ngen1"), fx.live);
+  CHECK(gz->path().rfind("db1/x.log.gz.", 0) == 0);
+  fx.opts.mode = write_mode::plain;
   // The first generation's copy is found again by its bookkeeping.
   auto again = fx.open(s1, fx.live);
   CHECK(again->path() == path1);
