@@ -38,6 +38,7 @@ std::string seconds_text(ms x) {
 
 struct daemon_child {
   std::string section;
+  watchdog_options watchdog;
   caf::actor actor;       // empty while stopped or waiting for a restart
   int starts = 0;         // since the last reset
   caf::actor_clock::time_point last_start;
@@ -102,13 +103,13 @@ struct jobmgr_state {
 
   void schedule_restart(daemon_child& c) {
     auto healthy = self->clock().now() - c.last_start;
-    if (healthy >= opts.reset && c.starts > 1) {
+    if (healthy >= c.watchdog.reset && c.starts > 1) {
       log::info(who(), c.section + " ran for " +
                          seconds_text(std::chrono::duration_cast<ms>(healthy)) +
                          ": start count reset");
       c.starts = 1;
     }
-    auto delay = restart_delay(opts, c.starts);
+    auto delay = restart_delay(c.watchdog, c.starts);
     log::info(who(), "restarting " + c.section + " in " + seconds_text(delay));
     c.restart_pending = true;
     if (delay.count() == 0)
@@ -181,14 +182,15 @@ struct jobmgr_state {
 };
 
 caf::behavior jobmgr_actor(caf::stateful_actor<jobmgr_state>* self,
-                           jobmgr_options opts, std::vector<std::string> daemons,
+                           jobmgr_options opts, std::vector<daemon_spec> daemons,
                            daemon_factory factory) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.factory = std::move(factory);
-  for (auto& name : daemons) {
+  for (auto& spec : daemons) {
     daemon_child c;
-    c.section = std::move(name);
+    c.section = std::move(spec.section);
+    c.watchdog = spec.watchdog;
     st.children.push_back(std::move(c));
   }
   self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
@@ -213,30 +215,29 @@ caf::behavior jobmgr_actor(caf::stateful_actor<jobmgr_state>* self,
 
 } // namespace
 
-std::chrono::milliseconds restart_delay(const jobmgr_options& opts, int starts) {
+std::chrono::milliseconds restart_delay(const watchdog_options& w, int starts) {
   auto n = std::max(starts, 1) - 1;
-  auto delay = opts.formula_a + opts.formula_b * n;
-  if (opts.formula_cap.count() > 0 && delay > opts.formula_cap)
-    delay = opts.formula_cap;
+  auto delay = w.formula_a + w.formula_b * n;
+  if (w.formula_cap.count() > 0 && delay > w.formula_cap)
+    delay = w.formula_cap;
   return delay;
 }
 
-jobmgr_options make_jobmgr_options(const config::section& sec) {
-  jobmgr_options o;
-  o.formula_a = seconds_to_ms(sec.seconds("watchdog-formula-a"));
-  o.formula_b = sec.has("watchdog-formula-b")
-                  ? seconds_to_ms(sec.seconds("watchdog-formula-b"))
-                  : ms{5000};
-  o.formula_cap = seconds_to_ms(sec.seconds("watchdog-formula-cap"));
-  o.reset = sec.has("watchdog-reset")
-              ? seconds_to_ms(sec.seconds("watchdog-reset"))
-              : ms{3600 * 1000};
-  o.name = sec.name;
-  return o;
+watchdog_options make_watchdog_options(const config::section& sec,
+                                       const watchdog_options& fallback) {
+  auto get = [&](const char* key, ms dflt) {
+    return sec.has(key) ? seconds_to_ms(sec.seconds(key)) : dflt;
+  };
+  watchdog_options w;
+  w.formula_a = get("watchdog-formula-a", fallback.formula_a);
+  w.formula_b = get("watchdog-formula-b", fallback.formula_b);
+  w.formula_cap = get("watchdog-formula-cap", fallback.formula_cap);
+  w.reset = get("watchdog-reset", fallback.reset);
+  return w;
 }
 
 caf::actor spawn_jobmgr_with(caf::actor_system& sys, jobmgr_options opts,
-                             std::vector<std::string> daemons,
+                             std::vector<daemon_spec> daemons,
                              daemon_factory factory) {
   return sys.spawn(jobmgr_actor, std::move(opts), std::move(daemons),
                    std::move(factory));
@@ -264,8 +265,19 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
       return opts.error();
     return spawn_tailer_actor(*sys, std::move(*opts), router);
   };
-  return spawn_jobmgr_with(ctx.sys, make_jobmgr_options(sec),
-                           sec.list("daemons"), std::move(factory));
+  jobmgr_options opts;
+  opts.name = sec.name;
+  auto mgr_watchdog = make_watchdog_options(sec);
+  std::vector<daemon_spec> daemons;
+  for (auto& name : sec.list("daemons")) {
+    auto i = cfg->daemons.find(name);
+    daemons.push_back(
+      {name, i == cfg->daemons.end()
+               ? mgr_watchdog
+               : make_watchdog_options(i->second, mgr_watchdog)});
+  }
+  return spawn_jobmgr_with(ctx.sys, std::move(opts), std::move(daemons),
+                           std::move(factory));
 }
 
 } // namespace cc

@@ -29,22 +29,33 @@
 
 namespace cc {
 
-struct jobmgr_options {
+/// When a failed daemon starts again (per daemon: the original reads these
+/// keys from the daemon's section; the loader fills them from the jobmgr's).
+struct watchdog_options {
   std::chrono::milliseconds formula_a{0};
   std::chrono::milliseconds formula_b{5000};
   std::chrono::milliseconds formula_cap{0};  // 0: no cap
   std::chrono::milliseconds reset{3600 * 1000};
-  /// How long a shutdown waits for children to stop before quitting anyway.
-  std::chrono::milliseconds stop_timeout{5000};
-  std::string name = "jobmgr";  // for log lines
 };
 
 /// The delay before the next start of a daemon that has been started
 /// `starts` times (starts >= 1).
-std::chrono::milliseconds restart_delay(const jobmgr_options& opts, int starts);
+std::chrono::milliseconds restart_delay(const watchdog_options& w, int starts);
 
-/// Reads the watchdog options of a jobmgr section.
-jobmgr_options make_jobmgr_options(const config::section& sec);
+/// The watchdog-* keys of `sec`; keys it lacks come from `fallback`.
+watchdog_options make_watchdog_options(const config::section& sec,
+                                       const watchdog_options& fallback = {});
+
+struct daemon_spec {
+  std::string section;  // "d:logtail"
+  watchdog_options watchdog;
+};
+
+struct jobmgr_options {
+  std::string name = "jobmgr";  // for log lines
+  /// How long a shutdown waits for children to stop before quitting anyway.
+  std::chrono::milliseconds stop_timeout{5000};
+};
 
 /// Builds the actor of daemon section `section`; errors count as failures
 /// (logged, retried with the same back-off).
@@ -54,7 +65,7 @@ using daemon_factory =
 /// A jobmgr supervising `daemons` built by `factory` (tests pass small
 /// actors that fail on demand).
 caf::actor spawn_jobmgr_with(caf::actor_system& sys, jobmgr_options opts,
-                             std::vector<std::string> daemons,
+                             std::vector<daemon_spec> daemons,
                              daemon_factory factory);
 
 } // namespace cc

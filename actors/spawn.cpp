@@ -17,8 +17,7 @@ caf::expected<caf::actor> spawn_handler(spawn_context ctx,
   if (sec.kind == "proxy")
     return spawn_forwarder(ctx, sec);
   if (sec.kind == "jobmgr")
-    return make_error(errc::config_invalid,
-                      sec.name + ": handler type jobmgr is not available in this build");
+    return spawn_jobmgr(ctx, sec);
   if (sec.kind == "tailwriter")
     return spawn_tailwriter_handler(ctx, sec);
   return make_error(errc::config_invalid,

@@ -71,6 +71,10 @@ struct source_file {
   int probes_left = 0;
   steady::time_point next_probe;
   bool switching = false;  // a newer file waits: flush everything, then switch
+  /// A writer acked this generation. Until then one fragment at a time: a
+  /// writer starts a generation it has not seen at the first fpos it gets,
+  /// so a later fragment overtaking the first would hide the first's bytes.
+  bool gen_confirmed = false;
 
   size_t buffered() const { return buf.size() - head; }
   uint64_t read_pos() const { return sent + buffered(); }
@@ -371,6 +375,7 @@ struct tailer_state {
     s.head = 0;
     s.at_eof = false;
     s.switching = false;
+    s.gen_confirmed = false;
     s.probes_left = opts.probes;
     if (auto fp = tail::read_fingerprint(s.fd, s.path))
       s.fp = *fp;
@@ -487,12 +492,12 @@ struct tailer_state {
       s.buf.erase(0, s.head);
       s.head = 0;
     }
+    auto offset = s.read_pos();  // before the buffer grows for the read
     auto old = s.buf.size();
     s.buf.resize(old + want);
     ssize_t n;
     do {
-      n = ::pread(s.fd, s.buf.data() + old, want,
-                  static_cast<off_t>(s.read_pos()));
+      n = ::pread(s.fd, s.buf.data() + old, want, static_cast<off_t>(offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       s.buf.resize(old);
@@ -556,6 +561,8 @@ struct tailer_state {
     bool any = false;
     while (src && src->buffered() > 0 && outstanding < opts.max_outstanding &&
            now() >= retry_until) {
+      if (opts.ack && !src->gen_confirmed && src->sent > src->acked)
+        break;  // the generation's first fragment is still unconfirmed
       auto n = fragment_length();
       if (n == 0)
         break;
@@ -748,6 +755,7 @@ struct tailer_state {
       stats["stale_acks"] += 1;
       return;
     }
+    src->gen_confirmed = true;
     if (ack->status == "ok") {
       advance_acked(ack->fpos);
     } else if (ack->status == "gap") {

@@ -1,0 +1,189 @@
+// The tailer's .save file and generation identity (actors/position.hpp), on
+// real files in a temporary directory.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/position.hpp"
+#include "config/error.hpp"
+#include "tests/support/process.hpp"
+
+using namespace cc::tail;
+using cc::test::read_file;
+using cc::test::temp_dir;
+using cc::test::write_file;
+
+namespace {
+
+position sample() {
+  position p;
+  p.filename = "/var/log/pg/postgresql-2026-11-26.log";
+  p.st_dev = 2049;
+  p.st_ino = 1234567890123ull;
+  p.gen = "0123456789abcdef";
+  p.fp = fingerprint{0xfedcba9876543210ull, 4096};
+  p.offset = 9876543210ull;
+  return p;
+}
+
+/// Opens `path` read-only for the fingerprint functions.
+struct open_file {
+  int fd;
+  explicit open_file(const std::string& path)
+    : fd(::open(path.c_str(), O_RDONLY)) {
+    REQUIRE(fd >= 0);
+  }
+  ~open_file() { ::close(fd); }
+};
+
+} // namespace
+
+TEST_CASE("hex64 round-trips and rejects junk", "[position]") {
+  CHECK(hex64(0) == "0000000000000000");
+  CHECK(hex64(0xfedcba9876543210ull) == "fedcba9876543210");
+  CHECK(parse_hex64("fedcba9876543210") == 0xfedcba9876543210ull);
+  CHECK(parse_hex64("FF") == 255u);
+  CHECK_FALSE(parse_hex64(""));
+  CHECK_FALSE(parse_hex64("xyz"));
+  CHECK_FALSE(parse_hex64("00000000000000000"));  // 17 digits
+}
+
+TEST_CASE("generation ids are 16 lowercase hex digits and differ",
+          "[position]") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    auto g = new_gen();
+    CHECK(g.size() == 16);
+    CHECK(g.find_first_not_of("0123456789abcdef") == std::string::npos);
+    seen.insert(g);
+  }
+  CHECK(seen.size() == 100);
+}
+
+TEST_CASE("FNV-1a matches its published test vectors", "[position]") {
+  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
+  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
+  CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
+}
+
+TEST_CASE("a position survives JSON", "[position]") {
+  auto p = sample();
+  auto back = parse_position(to_json(p), "x.save");
+  REQUIRE(back);
+  CHECK(*back == p);
+}
+
+TEST_CASE("the original CC's save format is read", "[position]") {
+  auto p = parse_position("12345\t/var/log/pg/postgresql-1.log", "old.save");
+  REQUIRE(p);
+  CHECK(p->offset == 12345u);
+  CHECK(p->filename == "/var/log/pg/postgresql-1.log");
+  CHECK_FALSE(p->has_identity);
+}
+
+TEST_CASE("broken position files are errors naming the file", "[position]") {
+  for (const char* text : {"", "{", "{\"filename\": 3}", "abc\t/x", "12\t",
+                           "{\"filename\":\"x\",\"st_dev\":1,\"st_ino\":2,"
+                           "\"gen\":\"g\",\"fingerprint\":\"zz\","
+                           "\"fingerprint_len\":1,\"offset\":0}"}) {
+    auto p = parse_position(text, "/run/cc/t.save");
+    INFO(text);
+    REQUIRE_FALSE(p);
+    CHECK(cc::describe(p.error()).find("/run/cc/t.save") != std::string::npos);
+  }
+}
+
+TEST_CASE("save_position replaces the file atomically and load reads it",
+          "[position]") {
+  temp_dir dir;
+  auto path = dir / "run/sub/tail.save";  // parents are created
+  auto none = load_position(path);
+  REQUIRE(none);
+  CHECK_FALSE(*none);
+
+  auto p = sample();
+  REQUIRE_FALSE(save_position(path, p));
+  auto got = load_position(path);
+  REQUIRE(got);
+  REQUIRE(*got);
+  CHECK(**got == p);
+
+  p.offset += 100;
+  REQUIRE_FALSE(save_position(path, p));
+  got = load_position(path);
+  REQUIRE(got);
+  CHECK((*got)->offset == p.offset);
+  // The temporary file does not linger.
+  struct stat st;
+  CHECK(::stat((path + ".tmp").c_str(), &st) != 0);
+}
+
+TEST_CASE("save_position reports an unwritable place", "[position]") {
+  temp_dir dir;
+  write_file(dir / "file", "x");
+  // A regular file where a directory should be.
+  auto err = save_position(dir / "file/tail.save", sample());
+  REQUIRE(err);
+  CHECK(cc::describe(err).find(dir / "file") != std::string::npos);
+}
+
+TEST_CASE("fingerprints cover the first 4 KiB and detect changes",
+          "[position]") {
+  temp_dir dir;
+  auto path = dir / "a.log";
+  write_file(path, "");
+  {
+    open_file f{path};
+    auto fp = read_fingerprint(f.fd, path);
+    REQUIRE(fp);
+    CHECK(fp->length == 0);
+    auto m = fingerprint_matches(f.fd, path, *fp);
+    REQUIRE(m);
+    CHECK(*m);  // an empty fingerprint matches anything
+  }
+  std::string content(10000, 'x');
+  for (size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>('a' + i % 26);
+  write_file(path, content.substr(0, 100));
+  fingerprint short_fp;
+  {
+    open_file f{path};
+    auto fp = read_fingerprint(f.fd, path);
+    REQUIRE(fp);
+    CHECK(fp->length == 100);
+    CHECK(fp->hash == fnv1a64(content.substr(0, 100)));
+    short_fp = *fp;
+  }
+  write_file(path, content);
+  {
+    open_file f{path};
+    auto fp = read_fingerprint(f.fd, path);
+    REQUIRE(fp);
+    CHECK(fp->length == fingerprint_max_bytes);
+    CHECK(fp->hash == fnv1a64(content.substr(0, fingerprint_max_bytes)));
+    // The short fingerprint still matches the grown file.
+    auto m = fingerprint_matches(f.fd, path, short_fp);
+    REQUIRE(m);
+    CHECK(*m);
+  }
+  content[50] = '!';
+  write_file(path, content);
+  {
+    open_file f{path};
+    auto m = fingerprint_matches(f.fd, path, short_fp);
+    REQUIRE(m);
+    CHECK_FALSE(*m);
+  }
+  write_file(path, content.substr(0, 99));  // shorter than the fingerprint
+  {
+    open_file f{path};
+    auto m = fingerprint_matches(f.fd, path, short_fp);
+    REQUIRE(m);
+    CHECK_FALSE(*m);
+  }
+}

@@ -1,0 +1,136 @@
+// Listing and identifying the tailer's files (actors/log_files.hpp) and the
+// inotify wake-ups (actors/file_watch.hpp), on real temporary directories.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include <sys/stat.h>
+
+#include "actors/atoms.hpp"
+#include "actors/file_watch.hpp"
+#include "actors/log_files.hpp"
+#include "actors/types.hpp"
+#include "tests/support/process.hpp"
+
+using namespace cc::tail;
+using namespace std::chrono_literals;
+using cc::test::append_file;
+using cc::test::temp_dir;
+using cc::test::wait_until;
+using cc::test::write_file;
+using paths = std::vector<std::string>;
+
+TEST_CASE("log files are listed by mask in name order", "[log_files]") {
+  temp_dir dir;
+  for (auto name : {"postgresql-03.log", "postgresql-01.log", "other.txt",
+                    "postgresql-02.log", ".postgresql-00.log"})
+    write_file(dir / name, "x");
+  ::mkdir((dir / "postgresql-99.log").c_str(), 0755);  // a directory: skipped
+  auto files = list_log_files(dir.path(), "postgresql-*.log");
+  REQUIRE(files);
+  CHECK(*files == paths{dir / "postgresql-01.log", dir / "postgresql-02.log",
+                        dir / "postgresql-03.log"});
+  auto none = list_log_files(dir / "missing", "*.log");
+  REQUIRE(none);
+  CHECK(none->empty());
+}
+
+TEST_CASE("next_after finds the next name even when the current is gone",
+          "[log_files]") {
+  paths files{"/l/a.log", "/l/c.log", "/l/d.log"};
+  CHECK(next_after(files, "/l/a.log") == std::optional<std::string>{"/l/c.log"});
+  CHECK(next_after(files, "/l/b.log") == std::optional<std::string>{"/l/c.log"});
+  CHECK(next_after(files, "") == std::optional<std::string>{"/l/a.log"});
+  CHECK_FALSE(next_after(files, "/l/d.log"));
+}
+
+TEST_CASE("a rotated-away file is found by its inode", "[log_files]") {
+  temp_dir dir;
+  write_file(dir / "app.log", "first generation\n");
+  auto id = stat_file(dir / "app.log");
+  REQUIRE(id);
+  REQUIRE(*id);
+  CHECK((*id)->size == 17);
+  REQUIRE(::rename((dir / "app.log").c_str(), (dir / "app.log.1").c_str()) == 0);
+  write_file(dir / "app.log", "second\n");
+  auto found = find_by_inode(dir.path(), (*id)->st_dev, (*id)->st_ino);
+  REQUIRE(found);
+  CHECK(*found == std::optional<std::string>{dir / "app.log.1"});
+  auto again = stat_file(dir / "app.log");
+  REQUIRE(again);
+  CHECK_FALSE((*again)->same_file(**id));
+  auto gone = stat_file(dir / "nope.log");
+  REQUIRE(gone);
+  CHECK_FALSE(*gone);
+}
+
+namespace {
+
+struct wake_counter {
+  std::atomic<int> wakes{0};
+};
+
+caf::behavior wake_sink(caf::event_based_actor*, std::shared_ptr<wake_counter> c) {
+  return {[c](cc::wake_atom) { ++c->wakes; }};
+}
+
+} // namespace
+
+TEST_CASE("inotify wakes once per burst until rearmed", "[file_watch]") {
+  caf::actor_system_config cfg;
+  cc::register_types(cfg);
+  caf::actor_system sys{cfg};
+  temp_dir dir;
+  auto counter = std::make_shared<wake_counter>();
+  auto sink = sys.spawn(wake_sink, counter);
+  auto w = file_watch::start(sink, dir.path());
+  REQUIRE(w);
+  auto& watch = **w;
+
+  write_file(dir / "a.log", "line\n");
+  REQUIRE(wait_until([&] { return counter->wakes.load() == 1; }, 2000ms));
+  CHECK(watch.take_dir_changed());   // a file was created
+  CHECK_FALSE(watch.take_dir_changed());
+  // More events without rearm: no further wake.
+  for (int i = 0; i < 20; ++i)
+    append_file(dir / "a.log", "more\n");
+  std::this_thread::sleep_for(100ms);
+  CHECK(counter->wakes.load() == 1);
+  CHECK_FALSE(watch.take_dir_changed());  // modifications only
+
+  watch.rearm();
+  append_file(dir / "a.log", "again\n");
+  REQUIRE(wait_until([&] { return counter->wakes.load() == 2; }, 2000ms));
+
+  // A watched file moved out of the directory still wakes.
+  temp_dir other;
+  watch.watch_file(dir / "a.log");
+  REQUIRE(::rename((dir / "a.log").c_str(), (other / "a.log").c_str()) == 0);
+  std::this_thread::sleep_for(50ms);  // the rename's events: not rearmed yet
+  int before = counter->wakes.load();
+  watch.rearm();
+  append_file(other / "a.log", "moved\n");
+  REQUIRE(wait_until([&] { return counter->wakes.load() > before; }, 2000ms));
+
+  w->reset();  // stops and joins the thread
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("file_watch fails cleanly for a missing directory", "[file_watch]") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  temp_dir dir;
+  auto sink = sys.spawn(wake_sink, std::make_shared<wake_counter>());
+  auto w = file_watch::start(sink, dir / "missing");
+  REQUIRE_FALSE(w);
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+}

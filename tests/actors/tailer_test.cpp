@@ -1,0 +1,1043 @@
+// The tailer against real files in temporary directories, in real time (it is
+// detached and reads real files). A router stand-in answers its dispatch
+// requests and plays the writer's side of the acknowledged-delivery protocol
+// (docs/wire.md): it applies every fragment at its fpos per generation,
+// drops duplicates (checking they repeat the same bytes), reports gaps, and
+// acks -- or withholds acks, refuses, or loses fragments on demand. Every
+// scenario ends by comparing the reconstructed copies with the source bytes.
+// Every wait is bounded; nothing asserts how long something took.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/atoms.hpp"
+#include "actors/position.hpp"
+#include "actors/tailer.hpp"
+#include "actors/types.hpp"
+#include "config/config.hpp"
+#include "config/error.hpp"
+#include "tests/support/process.hpp"
+#include "wire/base64.hpp"
+#include "wire/bodies.hpp"
+#include "wire/codec.hpp"
+#include "wire/message.hpp"
+
+using namespace std::chrono_literals;
+using cc::test::append_file;
+using cc::test::read_file;
+using cc::test::temp_dir;
+using cc::test::wait_until;
+using cc::test::write_file;
+
+namespace {
+
+// -- the writer side of the protocol ------------------------------------------
+
+struct copy_key {
+  std::string filename;
+  uint64_t st_dev;
+  uint64_t st_ino;
+  bool operator<(const copy_key& o) const {
+    return std::tie(filename, st_dev, st_ino) <
+           std::tie(o.filename, o.st_dev, o.st_ino);
+  }
+};
+
+/// One copy: its bytes and the current segment (SPEC §9 / docs/wire.md).
+struct copy_state {
+  std::string bytes;
+  std::string gen;
+  uint64_t src_base = 0;   // source offset of the segment's first byte
+  uint64_t src_end = 0;    // source offset reached
+  size_t copy_base = 0;    // where the segment starts in `bytes`
+  std::map<std::string, uint64_t> finished;  // gen -> end
+};
+
+struct fragment_record {
+  std::string type;
+  std::vector<std::string> route;
+  cc::wire::logtail_body body;
+  bool had_blob = false;
+  std::string wire_payload;  // as sent (compressed or not)
+  std::string raw;           // decoded and decompressed
+};
+
+struct fake_writer {
+  std::mutex mtx;
+  std::map<copy_key, copy_state> copies;
+  std::vector<copy_key> order;  // keys by first appearance
+  std::vector<fragment_record> fragments;
+  int dispatches = 0;
+  int duplicates = 0;
+  int overlaps = 0;
+  int gaps = 0;
+  int mismatches = 0;   // resent bytes that differ from the first copy
+  int bad = 0;          // fragments that failed to parse or decode
+  int acks_sent = 0;
+  // Fault injection:
+  bool send_acks = true;      // false: apply fragments, send no ack
+  bool refuse_acks = false;   // ack with status "refused"
+  int refuse_dispatch = 0;    // answer this many dispatches with queue_full
+  int lose_dispatch_no = 0;   // the n-th dispatch (1-based) is accepted, lost
+  caf::actor endpoint;
+  std::string endpoint_name;
+  int registrations = 0;
+
+  std::optional<cc::wire::cc_message> handle(cc::wire::cc_message& msg) {
+    ++dispatches;
+    fragment_record rec;
+    rec.type = msg.type;
+    rec.route = msg.route;
+    rec.had_blob = msg.has_blob();
+    auto body = cc::wire::parse_logtail(msg.body);
+    if (!body) {
+      ++bad;
+      return std::nullopt;
+    }
+    rec.body = *body;
+    if (msg.has_blob()) {
+      rec.wire_payload = *msg.blob;
+    } else {
+      auto decoded = cc::wire::base64_decode(body->data);
+      if (!decoded) {
+        ++bad;
+        return std::nullopt;
+      }
+      rec.wire_payload = std::move(*decoded);
+    }
+    auto comp = cc::wire::parse_compression(body->comp);
+    if (!comp) {
+      ++bad;
+      return std::nullopt;
+    }
+    if (*comp == cc::wire::compression::none) {
+      rec.raw = rec.wire_payload;
+    } else {
+      auto raw = cc::wire::decompress(rec.wire_payload, *comp, 64u << 20);
+      if (!raw) {
+        ++bad;
+        return std::nullopt;
+      }
+      rec.raw = std::move(*raw);
+    }
+    if (rec.raw.size() != body->raw_size)
+      ++bad;
+    fragments.push_back(rec);
+    if (dispatches == lose_dispatch_no)
+      return std::nullopt;
+    return apply(rec);
+  }
+
+  /// Applies a fragment; returns the ack to send (when one is wanted).
+  std::optional<cc::wire::cc_message> apply(const fragment_record& rec) {
+    const auto& b = rec.body;
+    copy_key key{b.filename, b.st_dev, b.st_ino};
+    if (!copies.count(key))
+      order.push_back(key);
+    auto& c = copies[key];
+    std::string status = "ok";
+    uint64_t n = rec.raw.size();
+    if (c.gen != b.gen && c.finished.count(b.gen)) {
+      ++duplicates;  // a late resend of a finished generation
+      return ack(rec, c.finished[b.gen], status);
+    }
+    if (c.gen != b.gen) {
+      if (!c.gen.empty())
+        c.finished[c.gen] = c.src_end;
+      c.gen = b.gen;
+      c.src_base = c.src_end = b.fpos;
+      c.copy_base = c.bytes.size();
+    }
+    auto check_same = [&](uint64_t from, uint64_t to) {
+      // Bytes [from, to) of the source, already in the copy, must repeat.
+      from = std::max(from, c.src_base);
+      if (from >= to)
+        return;
+      auto have = c.bytes.substr(c.copy_base + (from - c.src_base), to - from);
+      if (have != rec.raw.substr(from - b.fpos, to - from))
+        ++mismatches;
+    };
+    if (b.fpos + n <= c.src_end) {
+      ++duplicates;
+      check_same(b.fpos, b.fpos + n);
+    } else if (b.fpos < c.src_end) {
+      ++overlaps;
+      check_same(b.fpos, c.src_end);
+      c.bytes += rec.raw.substr(c.src_end - b.fpos);
+      c.src_end = b.fpos + n;
+    } else if (b.fpos == c.src_end) {
+      c.bytes += rec.raw;
+      c.src_end += n;
+    } else {
+      ++gaps;
+      if (b.ack)
+        return ack(rec, c.src_end, "gap");
+      c.bytes += rec.raw;  // the original receiver appends anyway
+      c.src_end = b.fpos + n;
+    }
+    if (refuse_acks)
+      status = "refused";
+    return ack(rec, c.src_end, status);
+  }
+
+  std::optional<cc::wire::cc_message>
+  ack(const fragment_record& rec, uint64_t fpos, const std::string& status) {
+    if (!rec.body.ack || !send_acks)
+      return std::nullopt;
+    return make_ack(rec.body.filename, rec.body.st_dev, rec.body.st_ino,
+                    rec.body.gen, fpos, status);
+  }
+
+  static cc::wire::cc_message make_ack(const std::string& filename,
+                                       uint64_t dev, uint64_t ino,
+                                       const std::string& gen, uint64_t fpos,
+                                       const std::string& status) {
+    cc::wire::logtail_ack_body a;
+    a.hdr.req = "logtail.ack";
+    a.hdr.time = cc::wire::now_seconds();
+    a.hdr.hostname = "central";
+    a.filename = filename;
+    a.st_dev = dev;
+    a.st_ino = ino;
+    a.gen = gen;
+    a.fpos = fpos;
+    a.status = status;
+    cc::wire::cc_message m;
+    m.type = "logtail.ack";
+    m.body = cc::wire::make_body(a);
+    return m;  // route frame already popped by the router
+  }
+
+  /// Acks for the current state of every copy (after acks were withheld).
+  std::vector<cc::wire::cc_message> current_acks() {
+    std::vector<cc::wire::cc_message> out;
+    for (auto& [k, c] : copies)
+      out.push_back(make_ack(k.filename, k.st_dev, k.st_ino, c.gen, c.src_end,
+                             "ok"));
+    return out;
+  }
+};
+
+caf::behavior fake_router(caf::event_based_actor* self,
+                          std::shared_ptr<fake_writer> w) {
+  return {
+    [w](cc::register_atom, const std::string& name, caf::actor a) {
+      std::lock_guard<std::mutex> guard{w->mtx};
+      w->endpoint = a;
+      w->endpoint_name = name;
+      ++w->registrations;
+      return cc::ok_atom::value;
+    },
+    [self, w](cc::dispatch_atom,
+              cc::wire::cc_message& msg) -> caf::result<cc::ok_atom> {
+      std::optional<cc::wire::cc_message> reply;
+      caf::actor to;
+      {
+        std::lock_guard<std::mutex> guard{w->mtx};
+        if (w->refuse_dispatch > 0) {
+          --w->refuse_dispatch;
+          return cc::make_error(cc::errc::queue_full, "test: queue full");
+        }
+        reply = w->handle(msg);
+        to = w->endpoint;
+        if (reply)
+          ++w->acks_sent;
+      }
+      if (reply && to)
+        self->send(to, cc::reply_atom::value, std::move(*reply));
+      return cc::ok_atom::value;
+    },
+  };
+}
+
+// -- the test environment ------------------------------------------------------
+
+std::string numbered_lines(const std::string& tag, int first, int count,
+                           size_t width = 60) {
+  std::string out;
+  for (int i = first; i < first + count; ++i) {
+    auto line = tag + " line " + std::to_string(i) + " ";
+    while (line.size() < width - 1)
+      line += static_cast<char>('a' + (i + line.size()) % 26);
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 gen{seed};
+  std::string out(n, '\0');
+  for (auto& c : out)
+    c = static_cast<char>(gen() & 0xff);
+  return out;
+}
+
+caf::actor_system_config& tailer_test_config(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.max-threads", 2);
+  cc::register_types(cfg);
+  return cfg;
+}
+
+/// A temporary logdir and save file, the router stand-in, and the tailer.
+struct tail_env {
+  temp_dir dir{"cctail"};
+  std::string logs = dir / "logs";
+  std::string save_file = dir / "run/tail.save";
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  std::shared_ptr<fake_writer> w = std::make_shared<fake_writer>();
+  caf::actor router;
+  caf::actor tailer;
+  cc::tailer_options opts;
+
+  /// `extra`: more lines of the [d:tail] section (logmask, operation-mode..).
+  explicit tail_env(const std::string& extra) : sys(tailer_test_config(cfg)) {
+    ::mkdir(logs.c_str(), 0755);
+    router = sys.spawn(fake_router, w);
+    auto text = "[ccserver]\n"
+                "cc-socket = tcp://127.0.0.1:22998\n"
+                "cc-role = local\n"
+                "[routes]\n"
+                "job = h:jobmgr\n"
+                "[h:jobmgr]\n"
+                "handler = jobmgr\n"
+                "daemons = d:tail\n"
+                "[d:tail]\n"
+                "module = logtail\n"
+                "logdir = " + logs + "\n"
+                "save-file = " + save_file + "\n"
+                "hostname = testhost\n"
+                "poll-interval = 0.05\n"
+                "idle-flush = 0.2\n"
+                "ack-timeout = 5\n" + extra;
+    auto doc = cc::config::ini::parse(text, dir / "tailer_test.ini");
+    REQUIRE(doc);
+    auto loaded = cc::config::validate(*doc);
+    for (auto& d : loaded.diagnostics)
+      UNSCOPED_INFO(d.str());
+    REQUIRE(loaded.ok());
+    auto o = cc::make_tailer_options(loaded.config->daemons.at("d:tail"));
+    REQUIRE(o);
+    opts = *o;
+    opts.retry_delay = 50ms;
+  }
+
+  ~tail_env() {
+    if (tailer)
+      caf::anon_send_exit(tailer, caf::exit_reason::kill);
+    caf::anon_send_exit(router, caf::exit_reason::kill);
+  }
+
+  std::string log(const std::string& name) const { return logs + "/" + name; }
+
+  /// Starts a tailer and waits until it has looked at the files (its first
+  /// answer comes after its start-up work).
+  void start() {
+    tailer = cc::spawn_tailer_actor(sys, opts, router);
+    stats();
+  }
+
+  /// Ends the tailer (kill: no exit handler runs) and waits for its end.
+  void stop(caf::exit_reason reason = caf::exit_reason::kill) {
+    caf::scoped_actor self{sys};
+    self->monitor(tailer);
+    self->send_exit(tailer, reason);
+    bool down = false;
+    self->receive([&](caf::down_msg&) { down = true; },
+                  caf::after(std::chrono::seconds(5)) >> [] {});
+    REQUIRE(down);
+    tailer = nullptr;
+  }
+
+  cc::counters stats() {
+    caf::scoped_actor self{sys};
+    cc::counters out;
+    bool ok = false;
+    self->request(tailer, std::chrono::seconds(5), cc::stats_atom::value)
+      .receive([&](const cc::counters& c) { out = c; ok = true; },
+               [&](caf::error&) {});
+    REQUIRE(ok);
+    return out;
+  }
+
+  int64_t stat(const std::string& name) {
+    auto s = stats();
+    return s[name];
+  }
+
+  template <class F>
+  auto with_writer(F f) {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return f(*w);
+  }
+
+  /// The copies of `path`, one per (dev, ino), in order of appearance.
+  std::vector<std::string> copies_of(const std::string& path) {
+    return with_writer([&](fake_writer& x) {
+      std::vector<std::string> out;
+      for (auto& k : x.order)
+        if (k.filename == path)
+          out.push_back(x.copies[k].bytes);
+      return out;
+    });
+  }
+
+  std::string copy_of(const std::string& path) {
+    auto all = copies_of(path);
+    return all.empty() ? std::string{} : all.back();
+  }
+
+  /// Waits (bounded) until the single copy of `path` equals `expected`.
+  bool converges(const std::string& path, const std::string& expected,
+                 std::chrono::milliseconds timeout = 8000ms) {
+    return wait_until([&] { return copy_of(path) == expected; }, timeout);
+  }
+
+  /// Waits until the .save file holds `offset` for `path`.
+  bool saved_at(const std::string& path, uint64_t offset,
+                std::chrono::milliseconds timeout = 5000ms) {
+    return wait_until(
+      [&] {
+        auto p = cc::tail::load_position(save_file);
+        return p && *p && (*p)->filename == path && (*p)->offset == offset;
+      },
+      timeout);
+  }
+
+  void release_acks() {
+    std::vector<cc::wire::cc_message> acks;
+    caf::actor to;
+    with_writer([&](fake_writer& x) {
+      x.send_acks = true;
+      acks = x.current_acks();
+      to = x.endpoint;
+      return 0;
+    });
+    for (auto& a : acks)
+      caf::anon_send(to, cc::reply_atom::value, a);
+  }
+
+  int counter(int fake_writer::*field) {
+    return with_writer([&](fake_writer& x) { return x.*field; });
+  }
+
+  std::vector<fragment_record> fragments() {
+    return with_writer([](fake_writer& x) { return x.fragments; });
+  }
+};
+
+std::string report(tail_env& env) {
+  std::string out;
+  for (auto& [k, v] : env.stats())
+    out += k + "=" + std::to_string(v) + " ";
+  env.with_writer([&](fake_writer& x) {
+    out += "| dispatches=" + std::to_string(x.dispatches) +
+           " dup=" + std::to_string(x.duplicates) +
+           " overlaps=" + std::to_string(x.overlaps) +
+           " gaps=" + std::to_string(x.gaps) +
+           " mismatches=" + std::to_string(x.mismatches) +
+           " bad=" + std::to_string(x.bad);
+    return 0;
+  });
+  return out;
+}
+
+struct ::stat stat_of(const std::string& path) {
+  struct ::stat st;
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st;
+}
+
+} // namespace
+
+// -- classic mode ---------------------------------------------------------------
+
+TEST_CASE("classic: a first start tails the newest file from its end; text "
+          "fragments end at newlines",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "idle-flush = 30\n"
+               "msg-suffix = pg\n"};
+  write_file(env.log("a.log"), "older file\n");
+  write_file(env.log("b.log"), "before the start\n");
+  env.start();
+  REQUIRE(env.saved_at(env.log("b.log"), 17));  // picked at its end at once
+
+  std::string added = numbered_lines("b", 0, 50) + "partial";
+  append_file(env.log("b.log"), added);
+  std::string whole = added.substr(0, added.rfind('\n') + 1);
+  REQUIRE(env.converges(env.log("b.log"), whole));
+  append_file(env.log("b.log"), " line ends here\n" + numbered_lines("b", 50, 5));
+  auto expected = added + " line ends here\n" + numbered_lines("b", 50, 5);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("b.log"), expected));
+  REQUIRE(env.saved_at(env.log("b.log"), 17 + expected.size()));
+
+  auto frags = env.fragments();
+  REQUIRE(!frags.empty());
+  auto st = stat_of(env.log("b.log"));
+  for (auto& f : frags) {
+    CHECK(f.type == "pub.logtail.pg");
+    CHECK(f.body.hdr.req == "pub.logtail.pg");
+    CHECK(f.body.hdr.hostname == "testhost");
+    CHECK(f.body.filename == env.log("b.log"));
+    CHECK(f.body.comp == "");
+    CHECK(f.body.mode == "b");
+    CHECK(f.body.op_mode == "");
+    CHECK(f.body.st_dev == static_cast<uint64_t>(st.st_dev));
+    CHECK(f.body.st_ino == static_cast<uint64_t>(st.st_ino));
+    CHECK(f.body.ack);
+    CHECK(f.body.gen.size() == 16);
+    CHECK(f.body.data == "");
+    CHECK(f.had_blob);
+    REQUIRE(f.route.size() == 1);
+    CHECK(f.route[0] == cc::wire::local_route_frame(env.opts.job_name));
+    CHECK(!f.raw.empty());
+    CHECK(f.raw.back() == '\n');
+  }
+  CHECK(frags.front().body.fpos == 17);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+  CHECK(env.counter(&fake_writer::bad) == 0);
+  auto s = env.stats();
+  CHECK(s["acked_bytes"] == static_cast<int64_t>(expected.size()));
+  CHECK(s["lag_bytes{" + env.log("b.log") + "}"] == 0);
+  CHECK(env.with_writer([](fake_writer& x) { return x.endpoint_name; }) ==
+        env.opts.job_name);
+  CHECK(env.opts.job_name == "tailer_test.d:tail");
+}
+
+TEST_CASE("classic: a partial last line goes after idle-flush", "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  append_file(env.log("a.log"), "complete\nno newline yet");
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), "complete\nno newline yet"));
+  append_file(env.log("a.log"), ", now it has one\n");
+  REQUIRE(env.converges(env.log("a.log"),
+                        "complete\nno newline yet, now it has one\n"));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+}
+
+TEST_CASE("classic: files that appear later are read whole, in name order",
+          "[tailer]") {
+  tail_env env{"logmask = postgresql-*.log\n"
+               "buffer-bytes = 4K\n"};
+  env.start();  // empty directory: the first file will be read from 0
+  write_file(env.log("unrelated.txt"), "not a log\n");
+  std::vector<std::string> contents;
+  const int files = 8;
+  for (int i = 0; i < files; ++i) {
+    auto name = env.log("postgresql-0" + std::to_string(i) + ".log");
+    contents.push_back(numbered_lines("f" + std::to_string(i), 0, 200 + 37 * i));
+    // Write each file in a few pieces, a late piece after the next exists.
+    auto& c = contents.back();
+    write_file(name, c.substr(0, c.size() / 2));
+    append_file(name, c.substr(c.size() / 2));
+  }
+  INFO(report(env));
+  for (int i = 0; i < files; ++i) {
+    auto name = env.log("postgresql-0" + std::to_string(i) + ".log");
+    CHECK(env.converges(name, contents[static_cast<size_t>(i)]));
+  }
+  REQUIRE(wait_until([&] { return env.stat("files_switched") == files - 1; },
+                     5000ms));
+  // Fragments come file after file, never interleaved.
+  auto frags = env.fragments();
+  std::string last;
+  int changes = 0;
+  for (auto& f : frags) {
+    if (f.body.filename != last)
+      ++changes;
+    last = f.body.filename;
+    CHECK(f.raw.size() <= 4096);
+  }
+  CHECK(changes == files);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.copies_of(env.log("unrelated.txt")).empty());
+}
+
+TEST_CASE("classic: a restart in the middle resumes from the acked position "
+          "and continues through the newer files",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 2K\n"};
+  env.start();
+  std::vector<std::string> names{"a.log", "b.log", "c.log", "d.log"};
+  std::map<std::string, std::string> content;
+  content["a.log"] = numbered_lines("a", 0, 3000);
+  write_file(env.log("a.log"), content["a.log"]);
+  // Kill once some but not all of a.log went out.
+  REQUIRE(wait_until([&] { return env.counter(&fake_writer::dispatches) >= 5; },
+                     5000ms));
+  env.stop();
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->filename == env.log("a.log"));
+  CHECK((*saved)->offset <= content["a.log"].size());
+
+  // While it is down: more in a.log, two newer files.
+  append_file(env.log("a.log"), numbered_lines("a", 3000, 100));
+  content["a.log"] += numbered_lines("a", 3000, 100);
+  for (auto n : {"b.log", "c.log"}) {
+    content[n] = numbered_lines(n, 0, 500);
+    write_file(env.log(n), content[n]);
+  }
+  env.start();
+  REQUIRE(env.converges(env.log("b.log"), content["b.log"]));
+  // Kill again in the middle of c.log's successor.
+  content["d.log"] = numbered_lines("d", 0, 4000);
+  write_file(env.log("d.log"), content["d.log"]);
+  REQUIRE(wait_until([&] { return !env.copy_of(env.log("d.log")).empty(); },
+                     5000ms));
+  env.stop();
+  env.start();
+  INFO(report(env));
+  for (auto n : names)
+    CHECK(env.converges(env.log(n), content[n]));
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+  CHECK(env.counter(&fake_writer::bad) == 0);
+  REQUIRE(env.saved_at(env.log("d.log"), content["d.log"].size()));
+}
+
+TEST_CASE("classic: a restart lagging more than lag-max-bytes skips to the end",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "lag-max-bytes = 1000\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("a", 0, 10);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  env.stop();
+
+  auto missed = numbered_lines("missed", 0, 40);  // 2400 bytes > 1000
+  append_file(env.log("a.log"), missed);
+  write_file(env.log("b.log"), numbered_lines("b", 0, 10));
+  env.start();
+  CHECK(env.stat("skipped_bytes") ==
+        static_cast<int64_t>(missed.size() + numbered_lines("b", 0, 10).size()));
+  auto after = numbered_lines("after", 0, 3);
+  append_file(env.log("b.log"), after);
+  INFO(report(env));
+  CHECK(env.converges(env.log("b.log"), after));
+  CHECK(env.copy_of(env.log("a.log")) == first);
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->filename == env.log("b.log"));
+}
+
+TEST_CASE("classic: a restart within lag-max-bytes sends what was missed",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "lag-max-bytes = 1M\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("a", 0, 10);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  env.stop(caf::exit_reason::user_shutdown);
+  auto missed = numbered_lines("missed", 0, 40);
+  append_file(env.log("a.log"), missed);
+  env.start();
+  INFO(report(env));
+  CHECK(env.converges(env.log("a.log"), first + missed));
+  CHECK(env.stat("skipped_bytes") == 0);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+}
+
+// -- rotated mode ---------------------------------------------------------------
+
+TEST_CASE("rotated: rename-and-create is followed, old generation drained",
+          "[tailer]") {
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"
+               "buffer-bytes = 1K\n"};
+  auto app = env.log("app.log");
+  write_file(app, "before start\n");
+  env.start();
+  std::vector<std::string> expected;  // per generation
+  expected.push_back("");
+  for (int rotation = 0; rotation < 4; ++rotation) {
+    auto lines = numbered_lines("gen" + std::to_string(rotation), 0, 100);
+    append_file(app, lines);
+    expected.back() += lines;
+    // Rotate: rename away, late write to the old file, create the new one.
+    auto rotated = env.log("app.log." + std::to_string(rotation + 1));
+    REQUIRE(::rename(app.c_str(), rotated.c_str()) == 0);
+    auto late = "late write to generation " + std::to_string(rotation) + "\n";
+    append_file(rotated, late);
+    expected.back() += late;
+    auto first = "generation " + std::to_string(rotation + 1) + " begins\n";
+    write_file(app, first);
+    expected.push_back(first);
+    INFO(report(env));
+    REQUIRE(wait_until([&] { return env.copies_of(app).size() ==
+                                    static_cast<size_t>(rotation + 2); },
+                       5000ms));
+  }
+  auto tail = numbered_lines("current", 0, 20);
+  append_file(app, tail);
+  expected.back() += tail;
+  INFO(report(env));
+  REQUIRE(wait_until([&] { return env.copies_of(app) == expected; }, 8000ms));
+  auto frags = env.fragments();
+  for (auto& f : frags) {
+    CHECK(f.body.op_mode == "rotated");
+    CHECK(f.body.filename == app);
+  }
+  CHECK(env.stat("files_switched") == 4);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+}
+
+TEST_CASE("rotated: after a restart the rotated-away generation is found by "
+          "inode and finished first",
+          "[tailer]") {
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"
+               "buffer-bytes = 1K\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto part1 = numbered_lines("one", 0, 100);
+  append_file(app, part1);
+  REQUIRE(env.converges(app, part1));
+  REQUIRE(env.saved_at(app, part1.size()));
+  env.stop();
+
+  // While down: more in generation 1, rotation, generation 2 written.
+  auto part2 = numbered_lines("one-more", 0, 50);
+  append_file(app, part2);
+  REQUIRE(::rename(app.c_str(), env.log("app.log.1").c_str()) == 0);
+  auto gen2 = numbered_lines("two", 0, 70);
+  write_file(app, gen2);
+
+  env.start();
+  INFO(report(env));
+  REQUIRE(wait_until(
+    [&] {
+      return env.copies_of(app) == std::vector<std::string>{part1 + part2, gen2};
+    },
+    8000ms));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  // The generation of app.log.1 keeps its label and its gen id.
+  auto frags = env.fragments();
+  std::string gen1 = frags.front().body.gen;
+  for (auto& f : frags)
+    if (f.body.st_ino == frags.front().body.st_ino)
+      CHECK(f.body.gen == gen1);
+}
+
+TEST_CASE("rotated: copytruncate starts a new generation from 0", "[tailer]") {
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto before = numbered_lines("before", 0, 50);
+  append_file(app, before);
+  REQUIRE(env.converges(app, before));
+  // logrotate copytruncate: copy away, truncate in place, writer goes on.
+  write_file(env.log("app.log.1"), read_file(app));
+  REQUIRE(::truncate(app.c_str(), 0) == 0);
+  auto after = numbered_lines("after", 0, 10);  // shorter than before
+  append_file(app, after);
+  INFO(report(env));
+  REQUIRE(env.converges(app, before + after));
+  CHECK(env.stat("generations") == 1);
+  auto frags = env.fragments();
+  CHECK(frags.front().body.gen != frags.back().body.gen);
+  CHECK(frags.back().body.fpos == 0);
+
+  // Truncated and rewritten past the old offset while the tailer is down:
+  // the first bytes differ, so it is a new generation too.
+  REQUIRE(env.saved_at(app, after.size()));
+  env.stop();
+  auto rewritten = numbered_lines("rewritten", 0, 80);
+  write_file(app, rewritten);
+  env.start();
+  REQUIRE(env.converges(app, before + after + rewritten));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+// -- modes of sending --------------------------------------------------------------
+
+TEST_CASE("binary fragments hold exact bytes at any boundary", "[tailer]") {
+  tail_env env{"logmask = *.bin\n"
+               "file-mode = binary\n"
+               "buffer-bytes = 1000\n"
+               "idle-flush = 30\n"};
+  write_file(env.log("x.bin"), "");
+  env.start();
+  auto data = random_bytes(25000, 7);
+  for (char& c : data)
+    if (c == '\n')
+      c = 'N';  // no line end at all: text mode would wait for idle-flush
+  append_file(env.log("x.bin"), data.substr(0, 12345));
+  append_file(env.log("x.bin"), data.substr(12345));
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("x.bin"), data));
+  for (auto& f : env.fragments())
+    CHECK(f.raw.size() <= 1000);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+}
+
+TEST_CASE("buffer-lines caps the lines of a fragment", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-lines = 7\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("l", 0, 100);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  for (auto& f : env.fragments()) {
+    auto lines = std::count(f.raw.begin(), f.raw.end(), '\n');
+    CHECK(lines >= 1);
+    CHECK(lines <= 7);
+    CHECK(f.raw.back() == '\n');
+  }
+}
+
+TEST_CASE("gzip and bzip2 fragments round-trip", "[tailer]") {
+  for (std::string comp : {"gzip", "bzip2"}) {
+    DYNAMIC_SECTION(comp) {
+      tail_env env{"logmask = *.log\n"
+                   "compression = " + comp + "\n"
+                   "compression-level = 5\n"
+                   "buffer-bytes = 1K\n"};  // raised to 64 KiB by compression
+      CHECK(env.opts.fragment_bytes == 64 * 1024);
+      write_file(env.log("a.log"), "");
+      env.start();
+      auto text = numbered_lines(comp, 0, 5000);  // ~300 KB
+      append_file(env.log("a.log"), text);
+      INFO(report(env));
+      REQUIRE(env.converges(env.log("a.log"), text));
+      auto frags = env.fragments();
+      REQUIRE(frags.size() >= 5);
+      for (auto& f : frags) {
+        CHECK(f.body.comp == comp);
+        CHECK(f.raw.size() <= 64 * 1024);
+        if (f.raw.size() >= 4096)
+          CHECK(f.wire_payload.size() < f.raw.size());
+        if (comp == "gzip")
+          CHECK(f.wire_payload.substr(0, 2) == "\x1f\x8b");
+        else
+          CHECK(f.wire_payload.substr(0, 3) == "BZh");
+      }
+      CHECK(env.counter(&fake_writer::bad) == 0);
+    }
+  }
+}
+
+TEST_CASE("use-blob = no sends base64 in data", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "use-blob = no\n"
+               "buffer-bytes = 500\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("b64", 0, 60);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  for (auto& f : env.fragments()) {
+    CHECK_FALSE(f.had_blob);
+    CHECK(!f.body.data.empty());
+    CHECK(f.body.data.back() == '\n');  // encodestring layout
+  }
+}
+
+// -- acknowledged delivery ------------------------------------------------------------
+
+TEST_CASE("a full window stops reading; acks resume it", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 16K\n"
+               "ack-window = 64K\n"
+               "ack-timeout = 60\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  // The writer confirms the generation, then stops acking.
+  auto first = numbered_lines("first", 0, 10);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  env.with_writer([](fake_writer& x) { return x.send_acks = false; });
+  auto base = env.stats();
+
+  auto text = numbered_lines("w", 0, 20000);  // 1.2 MB
+  append_file(env.log("a.log"), text);
+  REQUIRE(wait_until(
+    [&] { return env.stat("bytes_sent") - base["bytes_sent"] >= 48 * 1024; },
+    5000ms));
+  std::this_thread::sleep_for(300ms);  // let it run against the window
+  auto s = env.stats();
+  INFO(report(env));
+  CHECK(s["bytes_read"] - base["bytes_read"] <= 64 * 1024);
+  CHECK(s["bytes_sent"] - base["bytes_sent"] <= 64 * 1024);
+  CHECK(s["lag_bytes{" + env.log("a.log") + "}"] ==
+        static_cast<int64_t>(text.size()));
+  // Nothing more acked: the position has not moved.
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->offset == first.size());
+
+  env.release_acks();
+  REQUIRE(env.converges(env.log("a.log"), first + text));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size() + text.size()));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.stat("resends") == 0);
+}
+
+TEST_CASE("a generation's first fragment goes alone until acked", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"
+               "ack-timeout = 60\n"};
+  write_file(env.log("a.log"), "");
+  env.w->send_acks = false;
+  env.start();
+  auto text = numbered_lines("one", 0, 100);
+  append_file(env.log("a.log"), text);
+  REQUIRE(wait_until([&] { return env.stat("fragments_sent") >= 1; }, 5000ms));
+  std::this_thread::sleep_for(200ms);
+  CHECK(env.stat("fragments_sent") == 1);
+  env.release_acks();
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("fragments_sent") > 1);
+}
+
+TEST_CASE("no ack within ack-timeout resends from the acked position",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"
+               "ack-timeout = 0.3\n"};
+  write_file(env.log("a.log"), "");
+  env.w->send_acks = false;
+  env.start();
+  auto text = numbered_lines("t", 0, 100);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(wait_until([&] { return env.stat("resends") >= 2; }, 5000ms));
+  CHECK(env.counter(&fake_writer::duplicates) > 0);
+  env.release_acks();
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+TEST_CASE("a gap reported by the writer rewinds and resends at once",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"
+               "ack-timeout = 60\n"};
+  write_file(env.log("a.log"), "");
+  env.w->lose_dispatch_no = 3;  // accepted by the router, lost on the way
+  env.start();
+  auto text = numbered_lines("g", 0, 200);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.counter(&fake_writer::gaps) >= 1);
+  CHECK(env.stat("gaps_reported") >= 1);
+  CHECK(env.stat("resends") == 0);  // no timeout was needed
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+TEST_CASE("a refused fragment is retried after a pause", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"};
+  write_file(env.log("a.log"), "");
+  env.w->refuse_dispatch = 3;
+  env.start();
+  auto text = numbered_lines("r", 0, 100);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("send_errors") == 3);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+TEST_CASE("status refused counts as acknowledged", "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "");
+  env.w->refuse_acks = true;
+  env.start();
+  auto text = numbered_lines("x", 0, 10);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(env.stat("refused") >= 1);
+}
+
+TEST_CASE("ack = no: fire and forget, position saved after the router's ok",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "ack = no\n"
+               "buffer-bytes = 1K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("n", 0, 100);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(env.counter(&fake_writer::acks_sent) == 0);
+  for (auto& f : env.fragments())
+    CHECK_FALSE(f.body.ack);
+}
+
+TEST_CASE("polling finds new data without inotify", "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "inotify = no\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("p", 0, 30);
+  append_file(env.log("a.log"), text);
+  write_file(env.log("b.log"), "next file\n");
+  INFO(report(env));
+  CHECK(env.converges(env.log("a.log"), text));
+  CHECK(env.converges(env.log("b.log"), "next file\n"));
+}
+
+TEST_CASE("an original-format .save file is resumed", "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  auto text = numbered_lines("o", 0, 20);
+  write_file(env.log("a.log"), text);
+  ::mkdir((env.dir / "run").c_str(), 0755);
+  write_file(env.save_file, "600\t" + env.log("a.log"));
+  env.start();
+  INFO(report(env));
+  CHECK(env.converges(env.log("a.log"), text.substr(600)));
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->has_identity);
+}
