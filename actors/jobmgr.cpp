@@ -54,6 +54,7 @@ struct jobmgr_state {
   std::vector<daemon_child> children;
   bool stopping = false;
   caf::error stop_reason;
+  caf::actor stats_actor;  // where daemons' counters are collected, if known
   counters stats{{"starts", 0}, {"restarts", 0}, {"failures", 0}};
 
   explicit jobmgr_state(caf::stateful_actor<jobmgr_state>* ptr) : self(ptr) {
@@ -97,8 +98,30 @@ struct jobmgr_state {
     }
     c.actor = std::move(*a);
     self->monitor(c.actor);
+    report_to_stats(c);
     log::info(who(), "started " + c.section + " (start " +
                        std::to_string(c.starts) + ")");
+  }
+
+  /// The stats actor polls daemons by name; a restarted daemon replaces its
+  /// predecessor under the same name.
+  void report_to_stats(const daemon_child& c) {
+    if (!stats_actor || !c.actor)
+      return;
+    auto section = c.section;
+    self->request(stats_actor, caf::infinite, register_atom::value, c.section,
+                  c.actor)
+      .then([](caf::ok_atom) {},
+            [this, section](caf::error& err) {
+              log::warning(who(), "stats did not take " + section + ": " +
+                                    self->system().render(err));
+            });
+  }
+
+  void set_stats_actor(caf::actor stats) {
+    stats_actor = std::move(stats);
+    for (auto& c : children)
+      report_to_stats(c);
   }
 
   void schedule_restart(daemon_child& c) {
@@ -130,7 +153,8 @@ struct jobmgr_state {
       return;
     }
     stats["failures"] += 1;
-    log::warning(who(), c->section + " failed: " + describe(msg.reason));
+    log::warning(who(), c->section + " failed: " +
+                          self->system().render(msg.reason));
     schedule_restart(*c);
   }
 
@@ -210,6 +234,10 @@ caf::behavior jobmgr_actor(caf::stateful_actor<jobmgr_state>* self,
         self->state.on_stop_timeout();
     },
     [self](stats_atom) { return self->state.snapshot(); },
+    [self](stats_atom, caf::actor stats) {
+      self->state.set_stats_actor(std::move(stats));
+      return caf::ok_atom::value;
+    },
   };
 }
 

@@ -7,6 +7,9 @@
 // Owns: its children (daemon actors, e.g. tailers).
 // Takes:  (dispatch_atom, cc_message)  job.* messages routed to it: logged at
 //                                      debug, answered ok_atom
+//         (stats_atom, stats_actor)    register every daemon with the stats
+//                                      actor as (register_atom, section, daemon),
+//                                      now and after each restart; -> ok_atom
 //         (restart_atom, section)      internal: the restart delay passed
 //         (stats_atom)                 -> counters (daemons, running, starts,
 //                                         restarts, failures)

@@ -106,6 +106,7 @@ struct tailer_state {
   bool send_failing = false; // logged once per failure episode
   steady::time_point last_ack_progress;
   std::optional<uint64_t> gap_target;  // rewound here on a gap ack already
+  bool ever_acked = false;   // any logtail.ack for our files in this run
   bool save_failing = false;
   bool failed = false;        // quit with an error; do no more work
   /// Acks can arrive hundreds of times a second: the .save file is replaced
@@ -756,6 +757,7 @@ struct tailer_state {
       return;
     }
     src->gen_confirmed = true;
+    ever_acked = true;
     if (ack->status == "ok") {
       advance_acked(ack->fpos);
     } else if (ack->status == "gap") {
@@ -796,7 +798,11 @@ struct tailer_state {
     log::warning(who(), "no ack for " + src->label + " past " +
                           std::to_string(src->acked) + " within " +
                           std::to_string(opts.ack_timeout.count()) +
-                          " ms; resending from there");
+                          " ms; resending from there" +
+                          (ever_acked ? ""
+                                      : " (no logtail.ack arrived at all: a "
+                                        "writer that never acknowledges, like "
+                                        "the original CC's, needs ack = no)"));
     rewind(src->acked);
     gap_target.reset();
     last_ack_progress = now();
@@ -967,7 +973,8 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self,
   st.router = std::move(router);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Positions are saved as acks arrive; nothing is pending but the quit.
-    log::info(self->state.who(), "stopping: " + describe(msg.reason));
+    log::info(self->state.who(),
+              "stopping: " + self->system().render(msg.reason));
     self->quit(msg.reason);
   });
   self->request(st.router, caf::infinite, register_atom::value, st.opts.job_name,

@@ -377,3 +377,28 @@ TEST_CASE("spawn_jobmgr takes the watchdog from the daemon sections",
   CHECK(w.reset == 3600s);
   CHECK(daemon.str("save-file") == "/tmp/cc-jobmgr-test/jobmgr_test.d:tail.save");
 }
+
+TEST_CASE("daemons are registered with the stats actor, again after a restart",
+          "[jobmgr]") {
+  jobmgr_fixture f;
+  f.start({{"d:a", watchdog(0s, 0s, 0s, 3600s)},
+           {"d:b", watchdog(0s, 0s, 0s, 3600s)}});
+  using entry = std::pair<std::string, caf::actor>;
+  auto seen = std::make_shared<std::vector<entry>>();
+  auto stats = f.sys.spawn([seen](caf::event_based_actor*) -> caf::behavior {
+    return {[seen](cc::register_atom, const std::string& name, caf::actor a) {
+      seen->emplace_back(name, a);
+      return cc::ok_atom::value;
+    }};
+  });
+  f.watchers.push_back(stats);  // ended with the fixture
+  caf::anon_send(f.mgr, cc::stats_atom::value, stats);
+  f.sched.run();
+  REQUIRE(seen->size() == 2);
+  CHECK((*seen)[0] == entry{"d:a", f.built["d:a"].back()});
+  CHECK((*seen)[1] == entry{"d:b", f.built["d:b"].back()});
+  f.fail_latest("d:a");  // restarted at once (a = b = 0)
+  REQUIRE(f.starts("d:a") == 2);
+  REQUIRE(seen->size() == 3);
+  CHECK((*seen)[2] == entry{"d:a", f.built["d:a"].back()});
+}
