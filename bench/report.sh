@@ -104,7 +104,7 @@ render_tables() {  # markdown tables on stdout
   if [ -s "$scale_results" ]; then
     local ns bytes mbps lim
     ns=$(scale_value ns) bytes=$(scale_value bytes)
-    mbps=$(awk -v b="$bytes" -v n="$ns" 'BEGIN { printf "%.1f", n > 0 ? b * 1e3 / n : 0 }')
+    mbps=$(awk -v b="$bytes" -v n="$ns" 'BEGIN { printf "%.1f", (n > 0 ? b * 1e3 / n : 0) }')
     lim=$(throughput_rows | awk -F'\t' '$1 == "limit" { print $2 }')
     echo "### Scale ($(scale_value files) files across $(scale_value hosts) simulated hosts, one local ccserver per host, one central)"
     echo
