@@ -273,6 +273,8 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     return;
   }
   copy_file& cf = **cf_res;
+  if (b.ack)
+    copies_.at(spec.identity).ack_sender = true;
   auto d = cf.decide(key, b.gen, b.fpos, n, b.ack);
   ack_entry* entry = nullptr;
   if (b.ack) {
@@ -425,29 +427,51 @@ void worker_core::evict(const std::string& identity, outbox& out) {
   counters_->open_files -= 1;
 }
 
-void worker_core::maintain(clock::time_point now, outbox& out) {
-  std::vector<std::string> idle;
+bool worker_core::has_open_members() const {
+  for (auto& [identity, oc] : copies_)
+    if (oc.file->member_open())
+      return true;
+  return false;
+}
+
+bool worker_core::finish_due_members(clock::time_point now) {
+  bool any = false;
   for (auto& [identity, oc] : copies_) {
     auto& cf = *oc.file;
-    if (now - oc.last_use >= opts_.close_idle) {
-      idle.push_back(identity);
+    if (!cf.member_open())
       continue;
-    }
-    bool stale_member = cf.member_open()
-                        && (now - cf.last_write() >= opts_.flush_idle
-                            || now - cf.member_opened() >= opts_.flush_idle);
-    if (!stale_member)
+    auto idle = now - cf.last_write();
+    auto age = now - cf.member_opened();
+    bool due = idle >= opts_.flush_idle || age >= opts_.flush_idle
+               || (oc.ack_sender
+                   && (idle >= opts_.ack_flush_idle || age >= opts_.ack_member_age));
+    if (!due)
       continue;
     if (auto err = cf.finish_member()) {
       log::error(opts_.who, cf.path() + ": " + describe(err));
       continue;
     }
-    log::debug(opts_.who, "flushed " + cf.path());
+    log::debug(opts_.who, "finished a member of " + cf.path());
+    any = true;
     // Its keys may now be acknowledged further.
     for (auto& [k, e] : acks_)
       if (e.identity == identity)
         touched_.insert(k);
   }
+  return any;
+}
+
+void worker_core::flush_members(clock::time_point now, outbox& out) {
+  if (finish_due_members(now))
+    sync(out);
+}
+
+void worker_core::maintain(clock::time_point now, outbox& out) {
+  finish_due_members(now);
+  std::vector<std::string> idle;
+  for (auto& [identity, oc] : copies_)
+    if (now - oc.last_use >= opts_.close_idle)
+      idle.push_back(identity);
   sync(out);
   for (auto& identity : idle)
     evict(identity, out);
@@ -467,6 +491,7 @@ struct worker_state {
   caf::actor router;
   worker_core::outbox out;
   bool tick_pending = false;
+  bool member_check_pending = false;
   static inline const char* name = "tailwriter_worker";
 };
 
@@ -492,6 +517,14 @@ void schedule_sync(worker_actor* self) {
     self->delayed_send(self, delay, tick_atom::value);
 }
 
+void schedule_member_check(worker_actor* self) {
+  auto& st = self->state;
+  if (st.member_check_pending || !st.core->has_open_members())
+    return;
+  st.member_check_pending = true;
+  self->delayed_send(self, st.core->options().member_check, flush_atom::value);
+}
+
 caf::behavior worker_behavior(worker_actor* self, worker_options opts,
                               counters_ptr counters, caf::actor router) {
   auto& st = self->state;
@@ -515,7 +548,14 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       self->state.core->handle(*f, worker_core::clock::now(), self->state.out);
       deliver(self);
       schedule_sync(self);
+      schedule_member_check(self);
       return caf::ok_atom::value;
+    },
+    [self](flush_atom) {
+      self->state.member_check_pending = false;
+      self->state.core->flush_members(worker_core::clock::now(), self->state.out);
+      deliver(self);
+      schedule_member_check(self);
     },
     [self](tick_atom) {
       self->state.tick_pending = false;

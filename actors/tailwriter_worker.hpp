@@ -7,8 +7,9 @@
 // the grouping of fdatasync over sync-interval.
 // Takes:  (dispatch_atom, fragment_ptr) -> ok_atom once handled (written,
 //         skipped or refused);
-//         (tick_atom) its own sync timer; (maint_atom) its own maintenance
-//         timer; exit_msg: finish members, sync, acknowledge, close.
+//         (tick_atom) its own sync timer; (flush_atom) its own check of open
+//         compressed members; (maint_atom) its own maintenance timer;
+//         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
 //         fragment's route, for senders that set `ack`.
 #pragma once
@@ -73,6 +74,14 @@ struct worker_options {
   std::chrono::milliseconds maint_period{3000};
   /// A member (recompress) open or idle this long is finished at maintenance.
   std::chrono::milliseconds flush_idle{3000};
+  /// recompress copies written by a sender that waits for acks: the open
+  /// member is finished (so its bytes can be acknowledged) once no fragment
+  /// came for ack_flush_idle, or it is ack_member_age old. Bounds the ack
+  /// latency a tailer sees; quiet sources get smaller members.
+  std::chrono::milliseconds ack_flush_idle{250};
+  std::chrono::milliseconds ack_member_age{2000};
+  /// How often open members are looked at for the two rules above.
+  std::chrono::milliseconds member_check{100};
   /// A copy idle this long is closed at maintenance.
   std::chrono::milliseconds close_idle{30000};
   size_t max_open_copies = 100;
@@ -109,6 +118,14 @@ public:
   /// Finishes idle members, syncs, closes copies idle for close_idle.
   void maintain(clock::time_point now, outbox& out);
 
+  /// Finishes the open members due by the ack_flush_idle / ack_member_age /
+  /// flush_idle rules, then syncs. Called every member_check while
+  /// has_open_members().
+  void flush_members(clock::time_point now, outbox& out);
+
+  /// Whether a recompress copy has an open member.
+  bool has_open_members() const;
+
   /// Finishes, syncs, acknowledges and closes every copy.
   void close_all(outbox& out);
 
@@ -132,7 +149,11 @@ private:
   struct open_copy {
     std::unique_ptr<copy_file> file;
     clock::time_point last_use;
+    bool ack_sender = false; // a fragment with `ack` went into it
   };
+
+  /// Finishes the members the rules select; true if it finished any.
+  bool finish_due_members(clock::time_point now);
 
   copy_spec spec_for(const fragment& f, const source_key& key,
                      wire::compression comp) const;

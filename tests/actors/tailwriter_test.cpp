@@ -479,6 +479,41 @@ TEST_CASE("worker: maintenance finishes idle members and closes idle copies",
   CHECK(w2->open_copies() == 0);
 }
 
+TEST_CASE("worker: members of ack senders end soon after the stream pauses",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.copy.mode = write_mode::recompress;
+  fx.opts.ack_flush_idle = 250ms;
+  fx.opts.ack_member_age = 2s;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(4000);
+  auto t0 = worker_core::clock::now();
+  w->handle(make_fragment(s, 0, slice(text, 0, 1000)), t0, fx.out);
+  CHECK(w->has_open_members());
+  w->flush_members(t0 + 100ms, fx.out); // still streaming: nothing to do
+  CHECK(w->has_open_members());
+  CHECK(fx.take_acks().empty());
+  w->flush_members(worker_core::clock::now() + 300ms, fx.out); // paused
+  CHECK(!w->has_open_members());
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 1000);
+  // A sender without acks keeps its member open until flush_idle.
+  frag_spec quiet;
+  quiet.ack = false;
+  quiet.file = "/var/log/quiet.log";
+  auto t1 = worker_core::clock::now();
+  w->handle(make_fragment(quiet, 0, slice(text, 0, 500)), t1, fx.out);
+  w->flush_members(t1 + 300ms, fx.out);
+  CHECK(w->has_open_members());
+  w->flush_members(t1 + 3100ms, fx.out);
+  CHECK(!w->has_open_members());
+  CHECK(fx.take_acks().empty());
+  CHECK(*wire::decompress(fx.copy("db1/quiet.log.gz"), wire::compression::gzip, 1 << 20)
+        == slice(text, 0, 500));
+}
+
 TEST_CASE("worker: recovery after a crash, then resends, ends byte-identical",
           "[tailwriter][worker]") {
   for (auto mode : {write_mode::plain, write_mode::keep, write_mode::recompress}) {
