@@ -3,10 +3,11 @@
 // decompress. Deterministic (fixed seeds), bounded by count and by time.
 // Besides "no crash" (run it under -DCC_SANITIZE=ON), each target checks a
 // property: good inputs still parse, successful results round-trip, and
-// failures carry the documented error code.
+// failures carry the documented error code. CC_FUZZ_SCALE lengthens it.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,14 +25,22 @@ namespace {
 
 using rng_t = std::mt19937_64;
 
+/// CC_FUZZ_SCALE=N multiplies every budget's count and time by N (for a
+/// longer campaign, e.g. under the sanitizers); default 1.
+double fuzz_scale() {
+  const char* env = std::getenv("CC_FUZZ_SCALE");
+  double scale = env != nullptr ? std::atof(env) : 1.0;
+  return scale > 0 ? scale : 1.0;
+}
+
 /// Stops a loop after `count` rounds or `seconds`, whichever comes first.
 class budget {
 public:
   budget(int count, double seconds)
-    : count_(count),
+    : count_(static_cast<int>(count * fuzz_scale())),
       deadline_(std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                  std::chrono::duration<double>(seconds))) {
+                  std::chrono::duration<double>(seconds * fuzz_scale()))) {
   }
   bool next() {
     if (done_ >= count_)

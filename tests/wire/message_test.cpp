@@ -1,9 +1,13 @@
 // wire/message: parse and frames_of round trips, every malformed shape, type
-// validation, and in-process endpoint route frames.
+// validation, in-process endpoint route frames, and CAF serialization.
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 
 #include "config/error.hpp"
 #include "wire/message.hpp"
@@ -162,4 +166,32 @@ TEST_CASE("local route frames name in-process endpoints", "[wire][message]") {
   REQUIRE(msg->route.size() == 2);
   CHECK(local_endpoint_name(msg->route[1]) == "d:pglog");
   CHECK(copy_frames(*msg) == in);
+}
+
+TEST_CASE("cc_message survives CAF serialization with and without a blob",
+          "[wire][message]") {
+  for (bool with_blob : {true, false}) {
+    CAPTURE(with_blob);
+    cc_message msg;
+    msg.route = {std::string{"\x00\x01\x02\x03\x04", 5}, local_route_frame("t")};
+    msg.type = "pub.logtail";
+    msg.body = "{\"req\":\"pub.logtail\"}";
+    msg.signature = "sig";
+    if (with_blob)
+      msg.blob = std::make_shared<const std::string>(std::string{"b\0lob", 5});
+    std::vector<char> buf;
+    caf::binary_serializer sink{nullptr, buf};
+    REQUIRE_FALSE(sink(msg));
+    cc_message back;
+    back.blob = std::make_shared<const std::string>("stale");
+    caf::binary_deserializer source{nullptr, buf};
+    REQUIRE_FALSE(source(back));
+    CHECK(back.route == msg.route);
+    CHECK(back.type == msg.type);
+    CHECK(back.body == msg.body);
+    CHECK(back.signature == msg.signature);
+    REQUIRE(back.has_blob() == with_blob);
+    if (with_blob)
+      CHECK(*back.blob == *msg.blob);
+  }
 }
