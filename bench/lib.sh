@@ -131,10 +131,25 @@ check_config() {
     return 1
   fi
 }
-# A server is ready when it is alive after a short settling time; its tailers
-# then watch their (empty) directories, so a file linked in afterwards is new
-# to them and read from offset 0 (SPEC 6: only files present at first start
-# are tailed from their end).
+# A server is ready when its log says so: "main: up:", and for a local one
+# one "no log file yet" line per tailer (it watches its empty directory, so a
+# file linked in afterwards is new to it and read from offset 0; SPEC 6: only
+# files present at the first start are tailed from their end). Waits at most
+# $ready_timeout seconds; a server that dies meanwhile fails the wait.
+ready_timeout=${ready_timeout:-60}
+wait_ready() {  # wait_ready LOGFILE TAILERS PID
+  local log=$1 tailers=$2 pid=$3 i
+  for ((i = 0; i < ready_timeout * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if grep -q 'main: up:' "$log" 2>/dev/null &&
+       [ "$(grep -c 'no log file yet' "$log" 2>/dev/null)" -ge "$tailers" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  say "not ready after ${ready_timeout}s: $log"
+  return 1
+}
 wait_alive() {  # wait_alive SECONDS PID...
   local secs=$1; shift
   sleep "$secs"
@@ -154,6 +169,7 @@ start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_
   start_bg "$(basename "$d")-central" "$ccserver" "$d/central.ini"; central_pid=$last_pid
   start_bg "$(basename "$d")-local" "$ccserver" "$d/local.ini"; local_pid=$last_pid
   copy_dir="$d/dst/benchhost"
-  wait_alive 2 "$central_pid" "$local_pid" || { say "a ccserver died at start: see $d/run"; return 1; }
+  wait_ready "$d/run/central.log" 0 "$central_pid" && wait_ready "$d/run/local.log" 1 "$local_pid" ||
+    { say "a ccserver did not come up: see $d/run"; return 1; }
 }
 

@@ -148,8 +148,7 @@ SH
   chmod +x "$d/ccserver-callgrind"
   ccserver="$d/ccserver-callgrind"
   check_config() { "$real_ccserver" --check "$1" >/dev/null 2>&1; }
-  # valgrind starts slowly: give the servers 10 s instead of 2.
-  wait_alive() { sleep 10; local p; for p in "${@:2}"; do kill -0 "$p" 2>/dev/null || return 1; done; }
+  ready_timeout=300  # valgrind starts slowly
   ship "$small" "$d"
   say "callgrind: $(awk -v b="$(stat -c %s "$small")" 'BEGIN { printf "%.1f", b / 1e6 }') MB in $ship_secs s (under valgrind), copy $ship_ok"
   stop_all

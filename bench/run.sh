@@ -417,7 +417,12 @@ scale_run() {
     start_bg "scale-h$h" "$ccserver" "$d/$(printf 'h%02d' "$h").ini"; locals+=("$last_pid")
   done
   all=("$central" "${locals[@]}")
-  wait_alive $(( 2 + scale_hosts / 10 )) "${all[@]}" || { say "a scale server died at start (see $d/run)"; failures=$((failures + 1)); stop_all; return 1; }
+  local ready=1 k
+  wait_ready "$d/run/central.log" 0 "$central" || ready=0
+  for ((k = 0; k < scale_hosts && ready; k++)); do
+    wait_ready "$d/run/$(printf 'h%02d' $((k + 1))).log" "$scale_files" "${locals[$k]}" || ready=0
+  done
+  [ "$ready" -eq 1 ] || { say "a scale server did not come up (see $d/run)"; failures=$((failures + 1)); stop_all; return 1; }
   # Sampler: open descriptors and RSS of every server once a second.
   ( while :; do
       for p in "${all[@]}"; do printf '%s %s %s\n' "$p" "$(fd_count "$p")" "$(status_kb "$p" VmRSS)"; done
