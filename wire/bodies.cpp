@@ -919,6 +919,15 @@ fragment_bytes(const logtail_body& body, const std::string* blob,
   return std::string_view{storage};
 }
 
+header make_header(std::string req) {
+  static const std::string hostname = short_hostname();
+  header h;
+  h.req = std::move(req);
+  h.time = now_seconds();
+  h.hostname = hostname;
+  return h;
+}
+
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();

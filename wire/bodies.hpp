@@ -132,6 +132,11 @@ caf::expected<std::string_view>
 fragment_bytes(const logtail_body& body, const std::string* blob,
                std::string& storage);
 
+/// A header for a message this process sends: `req`, time = now_seconds(),
+/// hostname = short_hostname() read once per process (the original also
+/// reads it once, at import), blob_hash "".
+header make_header(std::string req);
+
 /// The current time as epoch seconds with sub-second precision.
 double now_seconds();
 /// gethostname() as it is, which is what Python's socket.gethostname()

@@ -447,6 +447,11 @@ TEST_CASE("host name and clock", "[wire][bodies]") {
   double now = now_seconds();
   CHECK(std::fabs(now - static_cast<double>(std::time(nullptr))) < 5);
   CHECK(now != std::floor(now)); // sub-second precision (fails 1 in ~1e6)
+  auto h = make_header("log.info");
+  CHECK(h.req == "log.info");
+  CHECK(h.hostname == short_hostname());
+  CHECK(h.blob_hash.empty());
+  CHECK(std::fabs(h.time - now_seconds()) < 5);
 }
 
 TEST_CASE("Python reads our bodies as the original receiver does",
