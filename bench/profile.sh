@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Where ours (a central and a local ccserver shipping one file, as in
 # bench/run.sh) spends its time: three runs of the same transfer, each on
-# fresh servers of a RelWithDebInfo build with frame pointers (build-prof/):
+# fresh servers:
 #   perf    -- `perf stat` (task-clock, context switches, page faults) and
-#              `perf record -g` of each server; top symbols and libraries;
+#              `perf record --call-graph dwarf` of each server; top symbols,
+#              libraries and threads;
 #   strace  -- `strace -c -f` of each server: system calls per MB shipped;
 #   callgrind -- a small file under valgrind --tool=callgrind; top functions
 #              by self cost and the callers of memcpy/memmove (payload copies).
-# The figures of the strace and callgrind runs are slowed by the tools; only
-# their counts and shares mean something. Nothing here is asserted.
+# It profiles the binary the benchmark measures (build-release/, symbols from
+# its symbol table; call graphs from .eh_frame), or --build DIR (built as
+# RelWithDebInfo with frame pointers if DIR has no ccserver yet). The strace
+# and callgrind runs are slowed by the tools; only their counts and shares
+# mean something. Nothing here is asserted.
 #
 #   bash bench/profile.sh [--size BYTES] [--callgrind-size BYTES]
-#                         [--comp none|gzip] [--build DIR] [--no-build]
+#                         [--comp none|gzip] [--build DIR]
 #                         [--only perf,strace,callgrind] [--out DIR]
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-size=256M cg_size=16M comp=none build="$top/build-prof" do_build=1
+size=256M cg_size=16M comp=none build="$top/build-release"
 only="perf,strace,callgrind"
 out="$top/bench/out/profile-$(date +%Y%m%d-%H%M%S)"
 while [ $# -gt 0 ]; do
@@ -25,7 +29,6 @@ while [ $# -gt 0 ]; do
     --callgrind-size) cg_size=$2; shift ;;
     --comp) comp=$2; shift ;;
     --build) build=$2; shift ;;
-    --no-build) do_build=0 ;;
     --only) only=$2; shift ;;
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 mkdir -p "$out/logs"
-if [ "$do_build" -eq 1 ]; then
+if [ ! -x "$build/ccserver" ]; then
   cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCC_BUILD_TESTS=OFF \
     -DCMAKE_CXX_FLAGS="-fno-omit-frame-pointer" >"$out/logs/cmake.out" 2>&1 || { tail "$out/logs/cmake.out"; exit 1; }
   cmake --build "$build" -j2 --target ccserver cc-loggen cc-benchtool >"$out/logs/build.out" 2>&1 \
@@ -86,9 +89,9 @@ if has perf; then
     start_bg perf-stat perf stat -e task-clock,context-switches,cpu-migrations,page-faults \
       -o "$d/perf-stat.txt" -p "$central_pid,$local_pid"
     perf_pids=("$last_pid")
-    start_bg perf-central perf record -F 999 -g -o "$d/central.data" -p "$central_pid"
+    start_bg perf-central perf record -F 299 --call-graph dwarf,16384 -o "$d/central.data" -p "$central_pid"
     perf_pids+=("$last_pid")
-    start_bg perf-local perf record -F 999 -g -o "$d/local.data" -p "$local_pid"
+    start_bg perf-local perf record -F 299 --call-graph dwarf,16384 -o "$d/local.data" -p "$local_pid"
     perf_pids+=("$last_pid")
     sleep 1
   }
@@ -98,11 +101,11 @@ if has perf; then
   say "perf: $mb MB in $ship_secs s, copy $ship_ok"
   stop_all
   for w in central local; do
-    perf report -i "$d/$w.data" --stdio --no-children --sort dso,symbol --percent-limit 0.7 \
+    perf report -i "$d/$w.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 0.7 \
       2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -40 >"$d/$w-symbols.txt"
-    perf report -i "$d/$w.data" --stdio --no-children --sort dso 2>/dev/null |
+    perf report -i "$d/$w.data" --stdio --no-children -g none --sort dso 2>/dev/null |
       grep -E '^ +[0-9]' | head -12 >"$d/$w-dso.txt"
-    perf report -i "$d/$w.data" --stdio --no-children --sort comm 2>/dev/null |
+    perf report -i "$d/$w.data" --stdio --no-children -g none --sort comm 2>/dev/null |
       grep -E '^ +[0-9]' | head -12 >"$d/$w-threads.txt"
     echo "== $w: CPU by library"; cat "$d/$w-dso.txt"
     echo "== $w: CPU by thread"; cat "$d/$w-threads.txt"
