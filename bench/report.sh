@@ -96,7 +96,7 @@ render_tables() {  # markdown tables on stdout
   if [ -s "$lat_results" ]; then
     echo "### Append-to-visible latency (${latency_seconds} s per case; steady ${latency_rate} MB/s, trickle ${trickle_rate} lines/s)"
     echo
-    echo "| system | case | p50 ms | p99 ms | max ms | lines | lost | p99 ratio to limit | writer MB/s |"
+    echo "| system | case | p50 ms | p99 ms | max ms | lines | unseen after 20 s | p99 ratio to limit | writer MB/s |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     latency_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
     echo
@@ -114,6 +114,10 @@ render_tables() {  # markdown tables on stdout
     echo "| total throughput, MB/s | $mbps |"
     echo "| ratio to the single-file limit | $(awk -v a="$mbps" -v b="$lim" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }') |"
     echo "| CPU s per GB (all $(( $(scale_value hosts) + 1 )) servers) | $(awk -v c="$(scale_value cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
+    echo "| writer: seconds to append everything (cc-benchtool fanout) | $(awk -v n="$(scale_value writer_ns)" 'BEGIN { printf "%.1f", n / 1e9 }') |"
+    echo "| CPU s per GB, central alone | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
+    echo "| tailer resends (\"no ack ... resending\" log lines, all locals) | $(scale_value resends) |"
+    echo "| tailers that fell back to polling (no inotify instance) | $(scale_value polling_tailers) (max_user_instances $(scale_value inotify_instances)) |"
     echo "| central: open descriptors (max sampled; at end) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
     echo "| local: open descriptors (max sampled over all) | $(scale_value local_fds_max) |"
     echo "| central: peak RSS MiB | $(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }') |"

@@ -77,6 +77,7 @@ has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 . "$top/bench/lib.sh"
 cleanup() {
   stop_all
+  restore_inotify 2>/dev/null
   if [ "$smoke" -eq 1 ] && [ "$keep" -eq 0 ] && [ "$failures" -eq 0 ]; then
     rm -rf "$out"
   fi
@@ -336,7 +337,12 @@ latency_run() {  # SYSTEM CASE SOURCE COPY
   local rc=$?
   [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
   say "$line"
-  [ $rc -eq 0 ] || failures=$((failures + 1))
+  # Lines not seen within the 20 s drain are a failure of ours (or of the
+  # tool: floor); for the limit and rsyslog they are a figure (a peer that
+  # falls behind at this rate), reported in the table, not a bench failure.
+  if [ $rc -ne 0 ] && { [ "$sys" = ours ] || [ "$sys" = floor ] || [ $rc -ne 1 ]; }; then
+    failures=$((failures + 1))
+  fi
   printf '%s\t%s\t%s\n' "$sys" "$case" "$line" >>"$lat_results"
 }
 latency_all() {
@@ -387,6 +393,27 @@ latency_all() {
 # One local ccserver process per simulated host (as deployed: one per host),
 # each with $scale_files tailers ([d:tNN], one directory per database, the
 # tailer's `hostname` set to the host's name), all into one central.
+# One machine stands in for 50 hosts: its per-user inotify instance limit
+# (fs.inotify.max_user_instances, 128 by default) is shared by all 1,000
+# tailers, where each real host needs only its own 20. To simulate the hosts
+# faithfully the bench raises it for the scale step when it may (root) and
+# puts the old value back afterwards; otherwise tailers beyond the limit poll,
+# and the report counts them.
+inotify_limit=/proc/sys/fs/inotify/max_user_instances
+inotify_saved=""
+raise_inotify() {
+  local want=$(( scale_count + 256 )) cur
+  cur=$(cat "$inotify_limit" 2>/dev/null || echo 0)
+  if [ "$cur" -lt $(( scale_count + 64 )) ] && [ -w "$inotify_limit" ]; then
+    inotify_saved=$cur
+    echo "$want" >"$inotify_limit" && say "scale: fs.inotify.max_user_instances $cur -> $want for this step"
+  fi
+}
+restore_inotify() {
+  [ -n "$inotify_saved" ] && echo "$inotify_saved" >"$inotify_limit" && say "scale: fs.inotify.max_user_instances back to $inotify_saved"
+  inotify_saved=""
+}
+
 scale_run() {
   local d="$out/scale" pc h f name hdir daemons i=0 central locals=() all cpu0 cpu1
   rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
@@ -430,6 +457,7 @@ scale_run() {
     done ) >"$d/samples" 2>/dev/null &
   local sampler=$!; pids+=("$sampler")
   cpu0=$(cpu_ticks_sum "${all[@]}")
+  local cpu0_c; cpu0_c=$(cpu_ticks "$central")
   "$bt" fanout --map "$d/map" --chunk 16K >"$d/fanout.out" || failures=$((failures + 1))
   local start_ns bytes done_ns=0
   start_ns=$(sed -n 's/.*start_ns=\([0-9]*\).*/\1/p' "$d/fanout.out")
@@ -440,6 +468,7 @@ scale_run() {
     sed 's/^/    /' "$d/wait.out"
   fi
   cpu1=$(cpu_ticks_sum "${all[@]}")
+  local cpu1_c; cpu1_c=$(cpu_ticks "$central")
   local fds_c fds_l=() rss_c rss_l=() p
   fds_c=$(fd_count "$central"); rss_c=$(status_kb "$central" VmHWM)
   for p in "${locals[@]}"; do fds_l+=("$(fd_count "$p")"); rss_l+=("$(status_kb "$p" VmHWM)"); done
@@ -455,13 +484,22 @@ scale_run() {
   local check="all $scale_count byte-identical"
   [ "$bad" -eq 0 ] || { check="$bad of $scale_count DIFFERENT"; failures=$((failures + 1)); }
   [ "$done_ns" -gt 0 ] || check="INCOMPLETE; $check"
+  local writer_ns resends polling
+  writer_ns=$(( $(sed -n 's/.*end_ns=\([0-9]*\).*/\1/p' "$d/fanout.out") - start_ns ))
+  resends=$(cat "$d"/run/h*.log 2>/dev/null | grep -c 'resending' || true)
+  polling=$(cat "$d"/run/h*.log 2>/dev/null | grep -c 'inotify.*polling every' || true)
   local sorted_rss median_rss
   sorted_rss=$(printf '%s\n' "${rss_l[@]}" | sort -n)
   median_rss=$(printf '%s\n' "$sorted_rss" | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")
-  printf 'hosts\t%s\nfiles\t%s\nbytes\t%s\nns\t%s\ncpu_s\t%s\ncentral_rss_kb\t%s\nlocal_rss_max_kb\t%s\nlocal_rss_median_kb\t%s\ncentral_fds_max\t%s\nlocal_fds_max\t%s\ncentral_fds_end\t%s\ncheck\t%s\n' \
-    "$scale_hosts" "$scale_count" "$bytes" $(( done_ns > 0 ? done_ns - start_ns : 0 )) \
-    "$(awk -v t=$((cpu1 - cpu0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
-    "$rss_c" "$(max_of "${rss_l[@]}")" "$median_rss" "$max_fd_c" "$max_fd_l" "$fds_c" "$check" >"$scale_results"
+  local ticks_to_s='BEGIN { printf "%.3f", t / k }'
+  printf '%s\t%s\n' hosts "$scale_hosts" files "$scale_count" bytes "$bytes" \
+    ns $(( done_ns > 0 ? done_ns - start_ns : 0 )) writer_ns "$writer_ns" \
+    cpu_s "$(awk -v t=$((cpu1 - cpu0)) -v k="$clk_tck" "$ticks_to_s")" \
+    central_cpu_s "$(awk -v t=$((cpu1_c - cpu0_c)) -v k="$clk_tck" "$ticks_to_s")" \
+    central_rss_kb "$rss_c" local_rss_max_kb "$(max_of "${rss_l[@]}")" \
+    local_rss_median_kb "$median_rss" central_fds_max "$max_fd_c" local_fds_max "$max_fd_l" \
+    central_fds_end "$fds_c" resends "$resends" polling_tailers "$polling" \
+    inotify_instances "$(cat "$inotify_limit" 2>/dev/null)" check "$check" >"$scale_results"
   say "scale: $(tr '\t\n' '= ' <"$scale_results")"
   rm -rf "$d/src" "$d/dst"
 }
@@ -492,7 +530,12 @@ if has rsyslog; then
   fi
 fi
 has latency && { say "latency: steady ${latency_rate} MB/s and trickle ${trickle_rate} lines/s, ${latency_seconds} s each"; latency_all; }
-has scale && { say "scale: $scale_count files across $scale_hosts hosts ($scale_hosts local ccservers) into one central"; scale_run; }
+if has scale; then
+  say "scale: $scale_count files across $scale_hosts hosts ($scale_hosts local ccservers) into one central"
+  raise_inotify
+  scale_run
+  restore_inotify
+fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 7. report ------------------------------------------------------------------------
