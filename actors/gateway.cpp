@@ -106,6 +106,10 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   auto socket = std::make_shared<zmq_socket_thread>(
     zmq_socket_thread::role::router_bind, endpoint, zmq_options_of(main),
     std::move(ev), "gateway");
+  // Without a router yet (a reload binding a new endpoint), incoming
+  // messages wait in ZeroMQ's queue rather than in memory of ours.
+  if (!inbox->router)
+    socket->set_reading(false);
   if (auto err = socket->start())
     return err;
   log::info("gateway", "listening on " + endpoint);

@@ -5,10 +5,11 @@
 //           registered), stats, gateway last (nothing arrives before the
 //           handlers exist).
 // Stop:     gateway (stop accepting), jobmgrs (tailers persist positions),
-//           remaining handlers (forwarders drain within zmq_linger, the
-//           tailwriter flushes), router, stats; each group by send_exit with
-//           exit_reason::user_shutdown and a bounded wait for its down
-//           messages.
+//           a round trip through the router (what it holds reaches the
+//           handlers first), remaining handlers (forwarders drain within
+//           zmq_linger, the tailwriter flushes), router, stats; each group by
+//           send_exit with exit_reason::user_shutdown and a bounded wait for
+//           its down messages.
 // SIGHUP:   reopen the logfile, reload the config: invalid -> every diagnostic
 //           logged, nothing changes; valid -> the handlers, router and stats
 //           are rebuilt in the same order while the gateway holds incoming
@@ -269,6 +270,12 @@ private:
       return out;
     };
     clean &= stop_group(actors_of(gen.jobmgrs), "jobmgrs", group_stop_bound);
+    // Nothing new reaches the router now (gateway paused or gone, daemons
+    // stopped). One round trip through its mailbox means everything it had
+    // queued is in the handlers' mailboxes, ahead of their exit messages.
+    if (gen.router)
+      self_->request(gen.router, request_bound, stats_atom::value)
+        .receive([](counters&) {}, [](caf::error&) {});
     clean &= stop_group(actors_of(gen.handlers), "handlers", group_stop_bound);
     if (gen.router)
       clean &= stop_group({gen.router}, "router", group_stop_bound);
@@ -515,6 +522,9 @@ int serve(std::shared_ptr<const config::server_config> cfg,
 } // namespace
 
 int run_server(const options& opts) {
+  // A write to a closed pipe (stderr of a vanished terminal) must not kill
+  // the server; ZeroMQ itself never raises SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   log::set_level(opts.verbosity > 0   ? log::level::debug
                  : opts.verbosity < 0 ? log::level::warning
                                       : log::level::info);

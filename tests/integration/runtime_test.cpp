@@ -3,6 +3,7 @@
 // a raw ZeroMQ DEALER from the test for the wire side.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -421,7 +422,14 @@ TEST_CASE("the central killed mid-stream and restarted at once: the local "
       return true;
     },
     20s));
-  CHECK(file_contains(local.log, "reconnected to " + endpoint(central_port)));
+  // The link events are logged by the forwarder actor, shortly after the
+  // socket thread saw them: wait for the line rather than race it.
+  CHECK(wait_until(
+    [&] {
+      return file_contains(local.log,
+                           "reconnected to " + endpoint(central_port));
+    },
+    15s));
   CHECK(l->running());
   CHECK(l->pid() == local_pid);
   CHECK(l->stop() == 0);
@@ -532,6 +540,48 @@ TEST_CASE("-r reloads, -s stops, -k kills the running instance",
   CHECK(run_ccserver({"-k", central.ini}, out) == 0);
   CHECK(again->wait(15s) == 128 + SIGKILL);
   CHECK_FALSE(exists(central.pid));
+}
+
+TEST_CASE("messages arriving during a reload are not lost",
+          "[integration][reload]") {
+  temp_dir dir{"ccreload"};
+  int port = cc::test::free_port();
+  server_files central{dir, "central"};
+  write_central(central, port);
+  auto p = start_server(central);
+  REQUIRE(wait_up(central));
+  constexpr int total = 400;
+  std::atomic<int> sent{0};
+  std::thread sender{[&] {
+    raw_dealer d{endpoint(port)};
+    for (int i = 0; i < total; ++i) {
+      if (!d.send_log("during-reload-" + std::to_string(i) + "."))
+        return;
+      ++sent;
+      std::this_thread::sleep_for(1ms);
+    }
+  }};
+  REQUIRE(wait_until([&] { return sent >= 50; }, 15s));
+  std::string out;
+  CHECK(run_ccserver({"-r", central.ini}, out) == 0);
+  sender.join();
+  CHECK(sent == total);
+  CHECK(wait_until([&] { return file_contains(central.log, "main: reloaded"); },
+                   15s));
+  CHECK(wait_until(
+    [&] {
+      return file_contains(central.log,
+                           "during-reload-" + std::to_string(total - 1) + ".");
+    },
+    15s));
+  auto text = read_file(central.log);
+  int missing = 0;
+  for (int i = 0; i < total; ++i)
+    if (text.find("during-reload-" + std::to_string(i) + ".") ==
+        std::string::npos)
+      ++missing;
+  CHECK(missing == 0);
+  CHECK(p->stop() == 0);
 }
 
 TEST_CASE("-d runs in the background until -s", "[integration][daemon]") {
