@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,6 +98,15 @@ struct tailer_state {
   std::string wait_after;
 
   std::vector<std::string> listing;  // classic: logdir/logmask, sorted
+  /// Classic: files read to their end, so a finished file renamed to a name
+  /// that sorts later (logrotate's app.log -> app.log.1) is not read again.
+  /// The fingerprint tells a reused inode from the same file.
+  struct finished_file {
+    tail::file_id id;
+    tail::fingerprint fp;
+  };
+  std::deque<finished_file> finished;
+  static constexpr size_t max_finished = 64;
   steady::time_point last_listing;
   bool listing_valid = false;
 
@@ -262,7 +272,8 @@ struct tailer_state {
       log::warning(who(), describe(found.error()));
       return std::nullopt;
     }
-    if (*found) {
+    if (*found && std::find(candidates.begin(), candidates.end(), **found) ==
+                    candidates.end()) {
       auto id = tail::stat_file(**found);
       if (id && *id && same_content(**found, pos, (*id)->size))
         return *found;
@@ -430,7 +441,35 @@ struct tailer_state {
     if (id && *id && !(*id)->same_file(s.id))
       return s.label;
     refresh_listing(false);
-    return tail::next_after(listing, s.label);
+    return next_unread(s.label);
+  }
+
+  /// The first listed file after `after` that is not the open file or a
+  /// finished one under a new name.
+  std::optional<std::string> next_unread(const std::string& after) {
+    auto next = tail::next_after(listing, after);
+    while (next && already_read(*next))
+      next = tail::next_after(listing, *next);
+    return next;
+  }
+
+  bool already_read(const std::string& path) {
+    auto id = tail::stat_file(path);
+    if (!id || !*id)
+      return false;
+    if (src && (*id)->same_file(src->id))
+      return true;
+    for (const auto& f : finished) {
+      if (!f.id.same_file(**id))
+        continue;
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return false;
+      auto same = tail::fingerprint_matches(fd, path, f.fp);
+      ::close(fd);
+      return same && *same;
+    }
+    return false;
   }
 
   void refresh_listing(bool force) {
@@ -458,7 +497,7 @@ struct tailer_state {
       return;
     }
     refresh_listing(false);
-    if (auto next = tail::next_after(listing, wait_after))
+    if (auto next = next_unread(wait_after))
       open_source(*next, *next, 0, tail::new_gen(), "file appeared");
   }
 
@@ -466,6 +505,9 @@ struct tailer_state {
     auto old = src->path;
     stats["files_switched"] += 1;
     log::info(who(), "finished " + old + " at " + std::to_string(src->acked));
+    finished.push_back({src->id, src->fp});
+    if (finished.size() > max_finished)
+      finished.pop_front();
     auto label = label_for(path);
     close_source();
     if (!open_source(path, label, 0, tail::new_gen(), "next file")) {
@@ -816,15 +858,20 @@ struct tailer_state {
       return;
     if (watch)
       watch->rearm();
-    if (!src)
-      pick_waiting();
-    if (!src)
-      return;
-    if (!verify_generation() || !src)
-      return;
-    if (!pump())
-      return;
-    handle_end_of_file();
+    // A switch opens a file whose bytes raise no new inotify event: go on
+    // with it at once (bounded, in case files appear faster than we switch).
+    for (int files = 0; files < 64; ++files) {
+      if (!src)
+        pick_waiting();
+      if (!src)
+        return;
+      if (!verify_generation() || !src)
+        return;
+      if (!pump())
+        return;
+      if (!handle_end_of_file())
+        break;
+    }
     schedule_deadlines();
   }
 
@@ -852,27 +899,32 @@ struct tailer_state {
 
   /// At the end of a file with a newer one waiting: look for late writes
   /// `probes` times, then flush the rest, wait for the acks, and switch.
-  void handle_end_of_file() {
+  /// Returns whether it switched.
+  bool handle_end_of_file() {
     auto& s = *src;
     if (!s.at_eof)
-      return;
+      return false;
     auto next = newer_source();
-    if (!next)
-      return;
+    if (!next) {
+      s.switching = false;  // the newer file went away again
+      return false;
+    }
     if (now() < s.next_probe)
-      return;
+      return false;
     if (s.probes_left > 0) {
       --s.probes_left;
       s.next_probe = now() + opts.probe_interval;
-      return;
+      return false;
     }
     if (!s.switching) {
       s.switching = true;
       if (!pump())
-        return;
+        return false;
     }
-    if (src->buffered() == 0 && src->sent == src->acked && outstanding == 0)
-      switch_to(*next);
+    if (src->buffered() > 0 || src->sent != src->acked || outstanding > 0)
+      return false;  // the acks of the rest will call check() again
+    switch_to(*next);
+    return src.has_value();
   }
 
   /// Arms the one-shot timer for the earliest thing that waits on time.
@@ -880,9 +932,11 @@ struct tailer_state {
     if (!src)
       return;
     const auto& s = *src;
-    if (s.at_eof && s.probes_left >= 0 && s.next_probe > now())
+    if (s.at_eof && s.next_probe > now())
       schedule_at(s.next_probe);
-    if (s.buffered() > 0)
+    // A due flush that cannot go now (window, first fragment unconfirmed,
+    // requests in flight) is retried by the ack or answer that unblocks it.
+    if (s.buffered() > 0 && s.last_growth + opts.idle_flush > now())
       schedule_at(s.last_growth + opts.idle_flush);
     if (retry_until > now())
       schedule_at(retry_until);

@@ -671,6 +671,33 @@ TEST_CASE("classic: a restart within lag-max-bytes sends what was missed",
   CHECK(env.counter(&fake_writer::duplicates) == 0);
 }
 
+TEST_CASE("classic: the current file renamed to a later name is not read "
+          "twice",
+          "[tailer]") {
+  tail_env env{"logmask = app.log*\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto first = numbered_lines("first", 0, 20);
+  append_file(app, first);
+  REQUIRE(env.converges(app, first));
+  // logrotate in classic mode: app.log -> app.log.1 sorts after app.log.
+  REQUIRE(::rename(app.c_str(), env.log("app.log.1").c_str()) == 0);
+  auto late = std::string{"late line in the renamed file\n"};
+  append_file(env.log("app.log.1"), late);
+  auto second = numbered_lines("second", 0, 10);
+  write_file(app, second);
+  INFO(report(env));
+  REQUIRE(wait_until(
+    [&] {
+      return env.copies_of(app) == std::vector<std::string>{first + late, second};
+    },
+    5000ms));
+  std::this_thread::sleep_for(300ms);
+  CHECK(env.copies_of(env.log("app.log.1")).empty());
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+}
+
 // -- rotated mode ---------------------------------------------------------------
 
 TEST_CASE("rotated: rename-and-create is followed, old generation drained",
