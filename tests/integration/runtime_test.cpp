@@ -192,7 +192,7 @@ int run_ccserver(std::vector<std::string> args, std::string& output) {
 
 } // namespace
 
-TEST_CASE("--check exits 0 on a good config and 2 naming file:section:key",
+TEST_CASE("ccserver --check exits 0 on a good config and 2 naming file:section:key",
           "[integration][check]") {
   temp_dir dir{"cccheck"};
   auto check = [&](const std::string& name, const std::string& text,
@@ -397,9 +397,17 @@ TEST_CASE("the central killed mid-stream and restarted at once: the local "
   REQUIRE(wait_up(local));
   pid_t local_pid = l->pid();
 
+  // The link must be up and carrying messages before the kill, or there is
+  // nothing to reconnect.
+  REQUIRE(wait_until(
+    [&] { return file_contains(local.log, "connected to " + endpoint(central_port)); },
+    15s));
   raw_dealer sender{endpoint(local_port)};
-  for (int i = 0; i < 200; ++i) {
-    REQUIRE(sender.send_log("before-" + std::to_string(i)));
+  REQUIRE(sender.send_log("before-0."));
+  REQUIRE(wait_until([&] { return file_contains(central.log, "before-0."); },
+                     15s));
+  for (int i = 1; i < 200; ++i) {
+    REQUIRE(sender.send_log("before-" + std::to_string(i) + "."));
     if (i == 100) {
       // Mid-stream: SIGKILL, then a new central on the same port at once
       // (the listener's SO_REUSEADDR) taking over the stale pidfile.
@@ -436,8 +444,8 @@ TEST_CASE("the central killed mid-stream and restarted at once: the local "
   CHECK(c->stop() == 0);
 }
 
-TEST_CASE("pidfile: SIGTERM exits 0 and removes it; a second instance is "
-          "refused; a stale one is taken over",
+TEST_CASE("pidfile: SIGTERM exits 0 and removes it, a second instance is "
+          "refused, a stale one is taken over",
           "[integration][pidfile]") {
   temp_dir dir{"ccpid"};
   int port = cc::test::free_port();
@@ -489,7 +497,7 @@ TEST_CASE("binding a busy endpoint fails with exit 1 naming it",
   CHECK(first->stop() == 0);
 }
 
-TEST_CASE("-r reloads, -s stops, -k kills the running instance",
+TEST_CASE("ccserver -r reloads, -s stops, -k kills the running instance",
           "[integration][control]") {
   temp_dir dir{"ccctl"};
   int port = cc::test::free_port();
@@ -584,7 +592,7 @@ TEST_CASE("messages arriving during a reload are not lost",
   CHECK(p->stop() == 0);
 }
 
-TEST_CASE("-d runs in the background until -s", "[integration][daemon]") {
+TEST_CASE("ccserver -d runs in the background until -s", "[integration][daemon]") {
   temp_dir dir{"ccdaemon"};
   int port = cc::test::free_port();
   server_files central{dir, "central"};
@@ -613,7 +621,7 @@ TEST_CASE("-d runs in the background until -s", "[integration][daemon]") {
   CHECK(blocker->stop() == 0);
 }
 
-TEST_CASE("--send without a server times out with exit 1",
+TEST_CASE("ccserver --send without a server times out with exit 1",
           "[integration][send]") {
   std::string out;
   int port = cc::test::free_port();
