@@ -87,6 +87,12 @@ stats_settings stats_settings_from(const config::section& main) {
   return s;
 }
 
+stats_settings stats_settings_from(const config::server_config& cfg) {
+  auto s = stats_settings_from(cfg.main);
+  s.job_name = cfg.job_name;
+  return s;
+}
+
 std::string metric_fragment(std::string_view text) {
   std::string out{text};
   for (auto& c : out)
@@ -367,6 +373,10 @@ caf::behavior stats(stats_actor* self, stats_settings settings) {
 
 caf::actor spawn_stats(caf::actor_system& sys, const config::section& main) {
   return spawn_stats(sys, stats_settings_from(main));
+}
+
+caf::actor spawn_stats(caf::actor_system& sys, const config::server_config& cfg) {
+  return spawn_stats(sys, stats_settings_from(cfg));
 }
 
 caf::actor spawn_stats(caf::actor_system& sys, stats_settings settings) {

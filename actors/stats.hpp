@@ -48,10 +48,13 @@ struct stats_settings {
 };
 
 /// The settings of `main` ([ccserver]): cc-stats, stats-period, infofile,
-/// infofile-level, metrics-file, job_name.
+/// infofile-level, metrics-file (and job_name if the section has it).
 stats_settings stats_settings_from(const config::section& main);
+/// The same, with the server's job_name for the infofile header.
+stats_settings stats_settings_from(const config::server_config& cfg);
 
 caf::actor spawn_stats(caf::actor_system& sys, const config::section& main);
+caf::actor spawn_stats(caf::actor_system& sys, const config::server_config& cfg);
 caf::actor spawn_stats(caf::actor_system& sys, stats_settings settings);
 
 /// `text` made a Prometheus metric-name fragment: [A-Za-z0-9_] kept, every

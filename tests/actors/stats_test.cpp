@@ -196,6 +196,12 @@ TEST_CASE("stats: settings come from [ccserver]", "[stats]") {
   CHECK(s.infofile_level == 1);
   CHECK(s.metrics_file == "/tmp/x.prom");
   CHECK(s.detached);
+  config::server_config cfg;
+  cfg.job_name = "central";
+  cfg.main = main;
+  auto named = stats_settings_from(cfg);
+  CHECK(named.job_name == "central");
+  CHECK(named.level == 2);
 }
 
 TEST_CASE("stats: the detached actor (production) writes on flush", "[stats]") {
