@@ -31,6 +31,10 @@ constexpr int max_line_length = 16 * 1024;
 // this only bounds long acyclic chains.
 constexpr size_t max_interpolation_depth = 32;
 
+// Longest interpolated value. References that double the text at every level
+// would otherwise grow towards 2^32 times a line (found by fuzzing).
+constexpr size_t max_interpolated_size = size_t{1} << 20;
+
 void raise_inih_line_limit() {
   static std::once_flag once;
   std::call_once(once, [] { ini_max_line = max_line_length; });
@@ -325,6 +329,9 @@ struct ini::resolver {
   std::string top_section;
   std::string top_key;
   std::vector<std::pair<std::string, std::string>> stack;
+  // Values already resolved in this get(): a key referenced many times is
+  // expanded once, so fan-out cannot make resolution exponential.
+  std::map<std::pair<std::string, std::string>, std::string> done;
 
   caf::error fail(const std::string& what) const {
     return make_error(errc::config_invalid,
@@ -353,6 +360,8 @@ struct ini::resolver {
                                    const std::string& key,
                                    const std::string& ref) {
     auto here = std::make_pair(section, key);
+    if (auto it = done.find(here); it != done.end())
+      return it->second;
     if (std::find(stack.begin(), stack.end(), here) != stack.end()) {
       std::string chain;
       for (const auto& [s, k] : stack)
@@ -373,6 +382,8 @@ struct ini::resolver {
     stack.push_back(here);
     auto result = expand(section, *text);
     stack.pop_back();
+    if (result)
+      done.emplace(here, *result);
     return result;
   }
 
@@ -433,6 +444,9 @@ struct ini::resolver {
       } else {
         out += c; // a lone % or $ is literal
       }
+      if (out.size() > max_interpolated_size)
+        return fail("interpolated value longer than "
+                    + std::to_string(max_interpolated_size) + " bytes");
     }
     return out;
   }
@@ -448,7 +462,7 @@ caf::expected<std::string>
 ini::get(const std::string& section, const std::string& key,
          const std::vector<std::string>& verbatim) const {
   auto k = lower(key);
-  resolver r{*this, verbatim, section, k, {}};
+  resolver r{*this, verbatim, section, k, {}, {}};
   return r.value(section, k, "");
 }
 

@@ -352,12 +352,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  "rotated_suffix holds '/' or NUL: " + shown(suffix));
       name += suffix;
     }
-    // (Without `reserved`: "x" + ".gz" may name the state directory; the
-    // open below must refuse that one as a directory.)
-    auto full = normalize_destination(name);
-    FUZZ_CHECK(full && *full == name, "the copy's full name '" + shown(name)
-                                        + "' does not stay normalised");
-    check_open(name, "the normalised destination");
+    // The suffixes add no '/', '.' or '..' component; they may push the last
+    // component past 255 bytes, which open_beneath then refuses
+    // (ENAMETOOLONG). Without `reserved`: "x" + ".gz" may name the state
+    // directory; the open below must refuse that one as a directory.
+    auto name_problem = components_problem(name);
+    FUZZ_CHECK(name_problem.empty()
+                 || name_problem == "has a component longer than 255 bytes",
+               "the copy's full name '" + shown(name) + "' " + name_problem);
+    if (name_problem.empty()) {
+      auto full = normalize_destination(name);
+      FUZZ_CHECK(full && *full == name, "the copy's full name '" + shown(name)
+                                          + "' does not stay normalised");
+    }
+    if (name_problem.empty()) {
+      check_open(name, "the normalised destination");
+    } else {
+      auto opened = open_beneath(box.dst_fd, name, O_WRONLY | O_CREAT);
+      if (opened)
+        ::close(opened->fd);
+      FUZZ_CHECK(!opened && code_of(opened.error()) == errc::path_refused,
+                 "a name with a component over 255 bytes was not refused");
+    }
   }
   if (flags & 8)
     check_open(filename, "the raw filename");
