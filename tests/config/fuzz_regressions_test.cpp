@@ -1,4 +1,5 @@
-// config: regressions found while writing the loader's fuzz target (tests/fuzz/config.cpp).
+// config: regressions found while writing the loader's fuzz target
+// (tests/fuzz/config.cpp).
 // Interpolation is bounded: references that double the text at every level
 // are refused once the value passes 1 MiB instead of growing towards
 // 2^32 times the line, and a key referenced many times is expanded once, so
