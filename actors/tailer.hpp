@@ -10,11 +10,22 @@
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
 //         (wake_atom)                           new data / directory change
 //         (tick_atom)                           periodic poll (poll-interval)
-//         (stats_atom)                          -> counters
+//         (flush_atom)                          internal one-shot timer: probes,
+//                                               idle-flush, retry, .save
+//         (stats_atom)                          -> counters: bytes_read,
+//             fragments_sent, bytes_sent, acked_bytes, resends, gaps_reported,
+//             files_switched, skipped_bytes, send_errors, refused, generations,
+//             stale_acks; gauges outstanding and lag_bytes{<file>} (end of the
+//             newest file minus the acknowledged position)
 // Sends:  router <- (register_atom, job_name, self) once at start
 //         router <- request (dispatch_atom, cc_message pub.logtail[.suffix]),
 //                   at most max_outstanding at a time; an error answer means
-//                   "not sent": rewind and retry after retry_delay.
+//                   "not sent": rewind and retry after retry_delay. With
+//                   ack = yes a generation's first fragment goes alone until
+//                   a writer acks it (a writer starts an unknown generation
+//                   at the first fpos it sees, so nothing may overtake it).
+// Ends with an errc::io error when its file cannot be read (the jobmgr
+// restarts it from the .save file).
 #pragma once
 
 #include <chrono>
