@@ -40,8 +40,8 @@ std::string chain(const std::string& seed, int levels, int fanout) {
 
 TEST_CASE("interpolation that doubles at every level is refused past 1 MiB",
           "[config][ini][fuzz]") {
-  auto text = main_section() + chain("xxxxxxxxxxxxxxxx", 28, 2)
-              + "pidfile = %(k28)s\n";
+  auto text =
+      main_section() + chain("xxxxxxxxxxxxxxxx", 28, 2) + "pidfile = %(k28)s\n";
   auto doc = ini::parse(text, path);
   REQUIRE(doc);
   // 16 bytes * 2^16 = 1 MiB still resolves; one level more is refused.
@@ -60,16 +60,17 @@ TEST_CASE("interpolation that doubles at every level is refused past 1 MiB",
   CHECK_FALSE(result.ok());
   bool named = false;
   for (const auto& d : result.diagnostics)
-    named = named
-            || (d.key == "pidfile"
-                && d.str().find("longer than 1048576 bytes") != std::string::npos);
+    named = named ||
+            (d.key == "pidfile" &&
+             d.str().find("longer than 1048576 bytes") != std::string::npos);
   CHECK(named);
 }
 
 TEST_CASE("a key referenced many times is expanded once",
           "[config][ini][fuzz]") {
   // 200^6 expansions of k0 without memoisation; one each with it.
-  auto text = main_section() + chain("", 6, 200) + "pidfile = /tmp/x%(k6)s.pid\n";
+  auto text =
+      main_section() + chain("", 6, 200) + "pidfile = /tmp/x%(k6)s.pid\n";
   auto doc = ini::parse(text, path);
   REQUIRE(doc);
   auto v = doc->get("ccserver", "k6");
@@ -79,9 +80,10 @@ TEST_CASE("a key referenced many times is expanded once",
   REQUIRE(pid);
   CHECK(*pid == "/tmp/x.pid");
   // The same value reached along different paths is the same text.
-  auto diamond = ini::parse(main_section() + "a = [%(b)s|%(c)s]\nb = %(d)s\n"
-                              "c = %(d)s%(d)s\nd = ${e}\ne = E\n",
-                            path);
+  auto diamond =
+      ini::parse(main_section() + "a = [%(b)s|%(c)s]\nb = %(d)s\n"
+                                  "c = %(d)s%(d)s\nd = ${e}\ne = E\n",
+                 path);
   REQUIRE(diamond);
   auto a = diamond->get("ccserver", "a");
   REQUIRE(a);

@@ -35,7 +35,8 @@ void check_encoding(std::string_view bytes) {
   FUZZ_CHECK(text.empty() || text.back() == '\n',
              "encoded text does not end with a newline");
   auto back = base64_decode(text);
-  FUZZ_CHECK(static_cast<bool>(back), "base64_decode refuses base64_encode's text");
+  FUZZ_CHECK(static_cast<bool>(back),
+             "base64_decode refuses base64_encode's text");
   FUZZ_CHECK(*back == bytes, "decode(encode(x)) != x");
 }
 

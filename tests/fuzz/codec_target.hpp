@@ -73,16 +73,16 @@ inline void check_codec(const uint8_t* data, size_t size,
   heap_meter::arm();
   auto plain = decompress(input, c, fragment_cap);
   heap_meter::disarm();
-  FUZZ_CHECK(heap_meter::peak <= static_cast<long long>(
-               2 * fragment_cap + decoder_state_bound(c)),
-             "decompress held " + std::to_string(heap_meter::peak)
-               + " bytes of heap with a cap of "
-               + std::to_string(fragment_cap));
+  FUZZ_CHECK(
+      heap_meter::peak <=
+          static_cast<long long>(2 * fragment_cap + decoder_state_bound(c)),
+      "decompress held " + std::to_string(heap_meter::peak) +
+          " bytes of heap with a cap of " + std::to_string(fragment_cap));
   if (!plain) {
     auto code = code_of(plain.error());
     FUZZ_CHECK(code == errc::decode_failed || code == errc::too_large,
-               "decompress failed with an undocumented code: "
-                 + cc::describe(plain.error()));
+               "decompress failed with an undocumented code: " +
+                   cc::describe(plain.error()));
     return;
   }
   FUZZ_CHECK(plain->size() <= fragment_cap, "decompress passed its cap");
@@ -95,16 +95,17 @@ inline void check_codec(const uint8_t* data, size_t size,
   FUZZ_CHECK(exact && *exact == *plain,
              "a cap equal to the output does not give the same bytes");
   auto packed = compress(*plain, c, 1);
-  FUZZ_CHECK(static_cast<bool>(packed), "compress failed on decompressed bytes");
+  FUZZ_CHECK(static_cast<bool>(packed),
+             "compress failed on decompressed bytes");
   auto again = decompress(*packed, c, fragment_cap);
   FUZZ_CHECK(again && *again == *plain, "compress/decompress round trip");
   // The copy writer's way: a stream_compressor fed in pieces, one member.
   std::string streamed;
   stream_compressor sc{c, 1};
   auto half = plain->size() / 2;
-  FUZZ_CHECK(!sc.write(std::string_view{*plain}.substr(0, half), streamed)
-               && !sc.write(std::string_view{*plain}.substr(half), streamed)
-               && !sc.finish(streamed),
+  FUZZ_CHECK(!sc.write(std::string_view{*plain}.substr(0, half), streamed) &&
+                 !sc.write(std::string_view{*plain}.substr(half), streamed) &&
+                 !sc.finish(streamed),
              "stream_compressor failed");
   FUZZ_CHECK(!sc.member_open(), "a member is still open after finish()");
   auto streamed_back = decompress(streamed, c, fragment_cap);

@@ -6,8 +6,8 @@
 // every key of a parsed file either interpolates or fails with
 // config_invalid naming the file; every diagnostic names the file and says
 // something; a config is valid exactly when no diagnostic is an error, and a
-// valid one holds only written values its schema accepts (type and range), routes
-// only to handlers it has, and describes itself.
+// valid one holds only written values its schema accepts (type and range),
+// routes only to handlers it has, and describes itself.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,9 +33,10 @@ void check_interpolation(const ini& doc) {
       if (!v) {
         FUZZ_CHECK(code_of(v.error()) == errc::config_invalid,
                    "interpolation failed with an undocumented code");
-        FUZZ_CHECK(cc::describe(v.error()).find(path + ":") != std::string::npos,
-                   "an interpolation error does not name the file: "
-                     + cc::describe(v.error()));
+        FUZZ_CHECK(cc::describe(v.error()).find(path + ":") !=
+                       std::string::npos,
+                   "an interpolation error does not name the file: " +
+                       cc::describe(v.error()));
       }
     }
 }
@@ -43,7 +44,8 @@ void check_interpolation(const ini& doc) {
 void check_section(const section& sec) {
   auto schema = schema_by_kind(sec.kind);
   FUZZ_CHECK(schema != nullptr, "a valid config has a section of unknown "
-                                "kind '" + sec.kind + "'");
+                                "kind '" +
+                                    sec.kind + "'");
   for (const auto& [key, value] : sec.values) {
     auto opt = schema->find(key);
     // Type keys are not options; defaults may lie outside the choices on
@@ -52,25 +54,25 @@ void check_section(const section& sec) {
       continue;
     std::string why;
     FUZZ_CHECK(check_value(*opt, value, why),
-               "[" + sec.name + "] " + key + " = '" + cc_fuzz::shown(value)
-                 + "' passed validation but not its schema: " + why);
+               "[" + sec.name + "] " + key + " = '" + cc_fuzz::shown(value) +
+                   "' passed validation but not its schema: " + why);
     double number = 0;
     switch (opt->type) {
-      case value_type::integer:
-        number = static_cast<double>(sec.integer(key));
-        break;
-      case value_type::size:
-        number = static_cast<double>(sec.size(key));
-        break;
-      case value_type::seconds:
-        number = sec.seconds(key);
-        break;
-      default:
-        continue;
+    case value_type::integer:
+      number = static_cast<double>(sec.integer(key));
+      break;
+    case value_type::size:
+      number = static_cast<double>(sec.size(key));
+      break;
+    case value_type::seconds:
+      number = sec.seconds(key);
+      break;
+    default:
+      continue;
     }
     FUZZ_CHECK(number >= opt->min_value && number <= opt->max_value,
-               "[" + sec.name + "] " + key + " = '" + cc_fuzz::shown(value)
-                 + "' is outside its schema's range");
+               "[" + sec.name + "] " + key + " = '" + cc_fuzz::shown(value) +
+                   "' is outside its schema's range");
   }
 }
 
@@ -109,8 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& r : cfg.routes)
     for (const auto& h : r.handlers)
       FUZZ_CHECK(cfg.handlers.count(h) == 1,
-                 "route " + r.prefix + " names a handler the config lacks: "
-                   + h);
+                 "route " + r.prefix +
+                     " names a handler the config lacks: " + h);
   FUZZ_CHECK(describe(cfg).rfind("config file: " + path, 0) == 0,
              "describe() does not start with the file");
   return 0;

@@ -45,12 +45,12 @@ namespace {
 // -- the sandbox: dstdir with traps, and an outside tree that must not change -
 
 struct sandbox {
-  std::string base;          // real path of the temporary directory
-  std::string dst;           // base/dst: the dstdir
-  std::string outside;       // base/outside
+  std::string base;    // real path of the temporary directory
+  std::string dst;     // base/dst: the dstdir
+  std::string outside; // base/outside
   int dst_fd = -1;
-  std::set<std::string> dst_baseline;      // paths under dst at start
-  std::set<std::string> outside_baseline;  // paths under outside at start
+  std::set<std::string> dst_baseline;     // paths under dst at start
+  std::set<std::string> outside_baseline; // paths under outside at start
 };
 
 sandbox box;
@@ -65,14 +65,15 @@ void must(bool ok, const std::string& what) {
 void put_file(const std::string& path, const char* text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   must(fd >= 0, path);
-  must(::write(fd, text, std::strlen(text))
-         == static_cast<ssize_t>(std::strlen(text)),
+  must(::write(fd, text, std::strlen(text)) ==
+           static_cast<ssize_t>(std::strlen(text)),
        path);
   ::close(fd);
 }
 
 /// Every path beneath `dirfd` (never following a symlink), "a", "a/b", ...
-void list_tree(int dirfd, const std::string& prefix, std::set<std::string>& out) {
+void list_tree(int dirfd, const std::string& prefix,
+               std::set<std::string>& out) {
   int fd = ::dup(dirfd);
   must(fd >= 0, "dup");
   DIR* dir = ::fdopendir(fd);
@@ -84,8 +85,8 @@ void list_tree(int dirfd, const std::string& prefix, std::set<std::string>& out)
     auto rel = prefix.empty() ? name : prefix + "/" + name;
     out.insert(rel);
     struct stat st;
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0
-        && S_ISDIR(st.st_mode)) {
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(st.st_mode)) {
       int sub = ::openat(dirfd, name.c_str(),
                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       must(sub >= 0, rel);
@@ -98,7 +99,8 @@ void list_tree(int dirfd, const std::string& prefix, std::set<std::string>& out)
 
 /// Removes what is beneath `dirfd` and not in `keep` (all of it when `keep`
 /// is null), never following a symlink.
-void prune(int dirfd, const std::string& prefix, const std::set<std::string>* keep) {
+void prune(int dirfd, const std::string& prefix,
+           const std::set<std::string>* keep) {
   int fd = ::dup(dirfd);
   must(fd >= 0, "dup");
   DIR* dir = ::fdopendir(fd);
@@ -172,8 +174,8 @@ void make_sandbox() {
   must(::symlink("../outside/new", (box.dst + "/dangling").c_str()) == 0,
        "dangling");
   must(::symlink("../outside/dir", (box.dst + "/db2").c_str()) == 0, "db2");
-  must(::link((box.outside + "/victim").c_str(), (box.dst + "/hard").c_str())
-         == 0,
+  must(::link((box.outside + "/victim").c_str(), (box.dst + "/hard").c_str()) ==
+           0,
        "hard");
   must(::mkfifo((box.dst + "/fifo").c_str(), 0644) == 0, "fifo");
   box.dst_fd = ::open(box.dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -209,7 +211,8 @@ void check_and_restore(const std::string& what) {
   prune(box.dst_fd, "", &box.dst_baseline);
 }
 
-// -- the properties --------------------------------------------------------------
+// -- the properties
+// --------------------------------------------------------------
 
 std::string components_problem(const std::string& rel) {
   if (rel.empty())
@@ -247,15 +250,17 @@ void check_open(const std::string& rel, const std::string& what) {
   if (!opened) {
     auto code = code_of(opened.error());
     FUZZ_CHECK(code == errc::path_refused || code == errc::io,
-               what + ": open_beneath failed with an undocumented code: "
-                 + cc::describe(opened.error()));
+               what + ": open_beneath failed with an undocumented code: " +
+                   cc::describe(opened.error()));
     return;
   }
   int fd = opened->fd;
   struct stat st;
   FUZZ_CHECK(::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1,
-             what + ": open_beneath gave something other than a regular file "
-                    "with one link for '" + shown(rel) + "'");
+             what +
+                 ": open_beneath gave something other than a regular file "
+                 "with one link for '" +
+                 shown(rel) + "'");
   char link[4096];
   auto proc = "/proc/self/fd/" + std::to_string(fd);
   auto n = ::readlink(proc.c_str(), link, sizeof link - 1);
@@ -263,8 +268,8 @@ void check_open(const std::string& rel, const std::string& what) {
   FUZZ_CHECK(n > 0, "readlink " + proc);
   std::string real(link, static_cast<size_t>(n));
   FUZZ_CHECK(real.rfind(box.dst + "/", 0) == 0,
-             what + ": '" + shown(rel) + "' opened " + shown(real)
-               + ", outside dstdir " + box.dst);
+             what + ": '" + shown(rel) + "' opened " + shown(real) +
+                 ", outside dstdir " + box.dst);
 }
 
 /// Whether `p` is absolute and lexically normal (relative_inside's
@@ -296,8 +301,8 @@ void check_relative_inside(const std::string& a, const std::string& b) {
     return;
   }
   FUZZ_CHECK(tb == (ta == "/" ? "/" + r : ta + "/" + r),
-             "relative_inside('" + shown(a) + "', '" + shown(b)
-               + "') = '" + shown(r) + "' does not rebuild the path");
+             "relative_inside('" + shown(a) + "', '" + shown(b) + "') = '" +
+                 shown(r) + "' does not rebuild the path");
 }
 
 } // namespace
@@ -330,25 +335,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                "normalize_destination failed with an undocumented code");
   } else {
     auto problem = components_problem(*dest);
-    FUZZ_CHECK(problem.empty(), "normalize_destination('" + shown(expanded)
-                                  + "') = '" + shown(*dest) + "' " + problem);
+    FUZZ_CHECK(problem.empty(), "normalize_destination('" + shown(expanded) +
+                                    "') = '" + shown(*dest) + "' " + problem);
     if (!reserved.empty())
       FUZZ_CHECK(*dest != reserved && dest->rfind(reserved + "/", 0) != 0,
                  "'" + shown(*dest) + "' lies in the reserved directory");
     auto again = normalize_destination(*dest, reserved);
-    FUZZ_CHECK(again && *again == *dest, "normalising '" + shown(*dest)
-                                           + "' again changes it");
+    FUZZ_CHECK(again && *again == *dest,
+               "normalising '" + shown(*dest) + "' again changes it");
     if (!custom)
       FUZZ_CHECK(component_count(*dest) <= ((flags & 2) ? 2u : 1u),
-                 "the default mask made '" + shown(*dest) + "' from host '"
-                   + shown(hostname) + "' and file '" + shown(filename) + "'");
+                 "the default mask made '" + shown(*dest) + "' from host '" +
+                     shown(hostname) + "' and file '" + shown(filename) + "'");
     // The copy writer's full name: extension, then the rotated suffix.
     static const char* const extensions[] = {"", ".gz", ".bz2", ""};
     std::string name = *dest + extensions[(flags >> 4) & 3];
     if (flags & 64) {
       auto suffix = rotated_suffix(when);
-      FUZZ_CHECK(suffix.find('/') == std::string::npos
-                   && suffix.find('\0') == std::string::npos,
+      FUZZ_CHECK(suffix.find('/') == std::string::npos &&
+                     suffix.find('\0') == std::string::npos,
                  "rotated_suffix holds '/' or NUL: " + shown(suffix));
       name += suffix;
     }
@@ -357,13 +362,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // (ENAMETOOLONG). Without `reserved`: "x" + ".gz" may name the state
     // directory; the open below must refuse that one as a directory.
     auto name_problem = components_problem(name);
-    FUZZ_CHECK(name_problem.empty()
-                 || name_problem == "has a component longer than 255 bytes",
+    FUZZ_CHECK(name_problem.empty() ||
+                   name_problem == "has a component longer than 255 bytes",
                "the copy's full name '" + shown(name) + "' " + name_problem);
     if (name_problem.empty()) {
       auto full = normalize_destination(name);
-      FUZZ_CHECK(full && *full == name, "the copy's full name '" + shown(name)
-                                          + "' does not stay normalised");
+      FUZZ_CHECK(full && *full == name, "the copy's full name '" + shown(name) +
+                                            "' does not stay normalised");
     }
     if (name_problem.empty()) {
       check_open(name, "the normalised destination");
@@ -377,7 +382,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (flags & 8)
     check_open(filename, "the raw filename");
-  check_and_restore("host '" + shown(hostname) + "', file '" + shown(filename)
-                    + "', mask '" + shown(mask) + "'");
+  check_and_restore("host '" + shown(hostname) + "', file '" + shown(filename) +
+                    "', mask '" + shown(mask) + "'");
   return 0;
 }

@@ -58,8 +58,8 @@ bool grammar_type(const std::string& t) {
     return false;
   for (size_t i = 0; i < t.size(); ++i) {
     char c = t[i];
-    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-                || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (c == '.') {
       if (t[i + 1] == '.')
         return false;
@@ -80,11 +80,11 @@ void check_serialization(const cc_message& msg) {
   caf::binary_deserializer source{nullptr, buf};
   err = source(back);
   FUZZ_CHECK(!err, "deserialising a serialised message failed");
-  FUZZ_CHECK(back.route == msg.route && back.type == msg.type
-               && back.body == msg.body && back.signature == msg.signature,
+  FUZZ_CHECK(back.route == msg.route && back.type == msg.type &&
+                 back.body == msg.body && back.signature == msg.signature,
              "serialisation round trip changed a frame");
-  FUZZ_CHECK(back.has_blob() == msg.has_blob()
-               && (!msg.has_blob() || *back.blob == *msg.blob),
+  FUZZ_CHECK(back.has_blob() == msg.has_blob() &&
+                 (!msg.has_blob() || *back.blob == *msg.blob),
              "serialisation round trip changed the blob");
 }
 
@@ -138,8 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& f : frames)
     if (f.size() < 200) // the grammar check is linear; keep it cheap
       FUZZ_CHECK(valid_type(f) == grammar_type(f),
-                 "valid_type disagrees with the grammar on '"
-                   + cc_fuzz::shown(f) + "'");
+                 "valid_type disagrees with the grammar on '" +
+                     cc_fuzz::shown(f) + "'");
   long delim = expected_delimiter(frames);
   auto input = frames;
   auto msg = parse(std::move(input));
@@ -157,8 +157,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(out.size() == frames.size(), "frames_of gave a different count");
   size_t total = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
-    FUZZ_CHECK(out[i] == frames[i], "frames_of changed frame "
-                                      + std::to_string(i));
+    FUZZ_CHECK(out[i] == frames[i],
+               "frames_of changed frame " + std::to_string(i));
     total += frames[i].size();
   }
   FUZZ_CHECK(msg->wire_size() == total, "wire_size is not the frames' sum");
