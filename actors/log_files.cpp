@@ -55,6 +55,19 @@ caf::error for_each_file(const std::string& dir, F f) {
   return caf::none;
 }
 
+file_id id_of(const struct stat& st) {
+  return file_id{static_cast<uint64_t>(st.st_dev),
+                 static_cast<uint64_t>(st.st_ino),
+                 static_cast<uint64_t>(st.st_size),
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                   st.st_mtim.tv_nsec};
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 } // namespace
 
 std::string join_path(const std::string& dir, const std::string& name) {
@@ -74,18 +87,14 @@ caf::expected<std::optional<file_id>> stat_file(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode))
     return std::optional<file_id>{};
-  return std::optional<file_id>{file_id{static_cast<uint64_t>(st.st_dev),
-                                        static_cast<uint64_t>(st.st_ino),
-                                        static_cast<uint64_t>(st.st_size)}};
+  return std::optional<file_id>{id_of(st)};
 }
 
 caf::expected<file_id> stat_fd(int fd, const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0)
     return make_error(errc::io, errno_text("fstat", path));
-  return file_id{static_cast<uint64_t>(st.st_dev),
-                 static_cast<uint64_t>(st.st_ino),
-                 static_cast<uint64_t>(st.st_size)};
+  return id_of(st);
 }
 
 caf::expected<std::vector<std::string>> list_log_files(const std::string& dir,
@@ -109,6 +118,31 @@ std::optional<std::string> next_after(const std::vector<std::string>& files,
   if (i == files.end())
     return std::nullopt;
   return *i;
+}
+
+caf::expected<std::vector<std::pair<std::string, file_id>>>
+rotated_generations(const std::string& dir, const std::string& name) {
+  std::vector<std::pair<std::string, file_id>> out;
+  auto err = for_each_file(dir, [&](const std::string& entry,
+                                    const std::string& path,
+                                    const struct stat& st) {
+    if (entry.size() <= name.size() + 1 || entry.compare(0, name.size(), name) != 0)
+      return true;
+    auto sep = entry[name.size()];
+    if (sep != '.' && sep != '-' && sep != '_')
+      return true;
+    for (const char* ext : {".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"})
+      if (ends_with(entry, ext))
+        return true;
+    out.emplace_back(path, id_of(st));
+    return true;
+  });
+  if (err)
+    return err;
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
+    return x.second.mtime_ns < y.second.mtime_ns;
+  });
+  return out;
 }
 
 caf::expected<std::optional<std::string>>

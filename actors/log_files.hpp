@@ -17,6 +17,7 @@ struct file_id {
   uint64_t st_dev = 0;
   uint64_t st_ino = 0;
   uint64_t size = 0;
+  int64_t mtime_ns = 0;  // last modification, nanoseconds since the epoch
 
   bool same_file(const file_id& other) const {
     return st_dev == other.st_dev && st_ino == other.st_ino;
@@ -46,6 +47,13 @@ std::optional<std::string> next_after(const std::vector<std::string>& files,
 /// (a generation renamed away by rotation); nullopt when none is there.
 caf::expected<std::optional<std::string>>
 find_by_inode(const std::string& dir, uint64_t dev, uint64_t ino);
+
+/// Rotated-away generations of `name` in `dir`: regular files named
+/// `name` + one of ".-_" + anything (app.log.1, app.log-20261126), except
+/// compressed ones (.gz .bz2 .xz .zst .lz4 .Z: their bytes are not the log's).
+/// Sorted by modification time, oldest first.
+caf::expected<std::vector<std::pair<std::string, file_id>>>
+rotated_generations(const std::string& dir, const std::string& name);
 
 /// "dir/name" without doubling a trailing slash.
 std::string join_path(const std::string& dir, const std::string& name);

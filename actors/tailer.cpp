@@ -432,9 +432,11 @@ struct tailer_state {
     auto& s = *src;
     if (opts.op == tailer_options::mode::rotated) {
       auto id = tail::stat_file(opts.rotated_path());
-      if (id && *id && !(*id)->same_file(s.id))
-        return opts.rotated_path();
-      return std::nullopt;
+      if (!id || !*id || (*id)->same_file(s.id))
+        return std::nullopt;
+      if (auto between = skipped_generation(**id))
+        return between;
+      return opts.rotated_path();
     }
     // The name we follow now holds another file (deleted and re-created).
     auto id = tail::stat_file(s.label);
@@ -442,6 +444,26 @@ struct tailer_state {
       return s.label;
     refresh_listing(false);
     return next_unread(s.label);
+  }
+
+  /// Rotated mode: a generation rotated away after the open one but before
+  /// the one now at logname. It exists when the tailer could not move on in
+  /// time: acks held it on a generation (the writer was unreachable) or it
+  /// was stopped across several rotations. The oldest such comes first.
+  std::optional<std::string> skipped_generation(const tail::file_id& current) {
+    auto mine = tail::stat_fd(src->fd, src->path);
+    auto gens = tail::rotated_generations(opts.logdir, opts.logname);
+    if (!mine || !gens)
+      return std::nullopt;
+    for (const auto& [path, id] : *gens) {
+      // File times are coarse (a kernel tick): the generation written right
+      // after the open one may carry the same time, so only older ones skip.
+      if (id.mtime_ns < mine->mtime_ns || id.same_file(src->id) ||
+          id.same_file(current) || already_read(path))
+        continue;
+      return path;
+    }
+    return std::nullopt;
   }
 
   /// The first listed file after `after` that is not the open file or a
@@ -509,6 +531,9 @@ struct tailer_state {
     if (finished.size() > max_finished)
       finished.pop_front();
     auto label = label_for(path);
+    if (opts.op == tailer_options::mode::rotated && path != label)
+      log::warning(who(), path + " was rotated away before it was read; "
+                                 "reading it before " + label);
     close_source();
     if (!open_source(path, label, 0, tail::new_gen(), "next file")) {
       // Vanished between listing and open: look again later.

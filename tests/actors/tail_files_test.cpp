@@ -13,6 +13,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "actors/atoms.hpp"
@@ -71,6 +72,29 @@ TEST_CASE("a rotated-away file is found by its inode", "[log_files]") {
   auto gone = stat_file(dir / "nope.log");
   REQUIRE(gone);
   CHECK_FALSE(*gone);
+}
+
+TEST_CASE("rotated generations are listed oldest first, compressed ones not",
+          "[log_files]") {
+  temp_dir dir;
+  // Written in this order; each later than the previous (mtimes may tie
+  // within a kernel tick, so set them explicitly).
+  std::vector<std::string> names{"app.log.3", "app.log-20261126", "app.log.1",
+                                 "app.log.2.gz", "app.logger", "app.log"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    write_file(dir / names[i], "x");
+    struct timespec times[2] = {{1000000 + static_cast<time_t>(i), 0},
+                                {1000000 + static_cast<time_t>(i), 0}};
+    REQUIRE(::utimensat(AT_FDCWD, (dir / names[i]).c_str(), times, 0) == 0);
+  }
+  auto gens = rotated_generations(dir.path(), "app.log");
+  REQUIRE(gens);
+  paths got;
+  for (auto& [path, id] : *gens)
+    got.push_back(path);
+  CHECK(got == paths{dir / "app.log.3", dir / "app.log-20261126",
+                     dir / "app.log.1"});
+  CHECK((*gens)[0].second.mtime_ns < (*gens)[1].second.mtime_ns);
 }
 
 namespace {

@@ -782,6 +782,42 @@ TEST_CASE("rotated: after a restart the rotated-away generation is found by "
       CHECK(f.body.gen == gen1);
 }
 
+TEST_CASE("rotated: generations rotated away while acks were held back are "
+          "all read, in order",
+          "[tailer]") {
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"
+               "ack-timeout = 60\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto g0 = numbered_lines("g0", 0, 20);
+  append_file(app, g0);
+  REQUIRE(env.converges(app, g0));  // acked: the generation is confirmed
+  env.with_writer([](fake_writer& x) { return x.send_acks = false; });
+  g0 += numbered_lines("g0-more", 0, 5);
+  append_file(app, numbered_lines("g0-more", 0, 5));
+  // The writer is unreachable for acks: the tailer stays on generation 0
+  // while three rotations happen (RotatingFileHandler naming).
+  std::vector<std::string> gens{g0};
+  for (int g = 1; g <= 3; ++g) {
+    for (int k = g - 1; k >= 1; --k)
+      REQUIRE(::rename(env.log("app.log." + std::to_string(k)).c_str(),
+                       env.log("app.log." + std::to_string(k + 1)).c_str()) == 0);
+    REQUIRE(::rename(app.c_str(), env.log("app.log.1").c_str()) == 0);
+    gens.push_back(numbered_lines("g" + std::to_string(g), 0, 10 + g));
+    write_file(app, gens.back());
+    std::this_thread::sleep_for(20ms);  // distinct modification times
+  }
+  write_file(env.log("app.log.9.gz"), "compressed old generation");
+  std::this_thread::sleep_for(300ms);
+  env.release_acks();
+  INFO(report(env));
+  REQUIRE(wait_until([&] { return env.copies_of(app) == gens; }, 8000ms));
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.stat("files_switched") == 3);
+}
+
 TEST_CASE("rotated: copytruncate starts a new generation from 0", "[tailer]") {
   tail_env env{"operation-mode = rotated\n"
                "logname = app.log\n"};
