@@ -392,26 +392,57 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
       return err;
     return cf;
   }
-  // A new copy: pick its name, create it, then its journal.
+  // A new copy: its journal first (naming the copy), then the copy. A crash
+  // in between leaves a journal whose copy the next start creates; never a
+  // copy without bookkeeping, which a restart would not find again (a
+  // rotated copy's name holds the time it was first opened).
   cf->out_ = spec.out;
+  int jfd = ::openat(state_fd, cf->journal_name_.c_str(),
+                     O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0600);
+  if (jfd < 0)
+    return io_error("journal " + cf->journal_name_, errno);
+  cf->journal_fd_ = jfd;
+  auto drop_journal = [&] {
+    ::close(cf->journal_fd_);
+    cf->journal_fd_ = -1;
+    ::unlinkat(state_fd, cf->journal_name_.c_str(), 0);
+  };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
     // The original's order: extension first, then the rotated suffix.
-    auto path = spec.base_path + ext
+    cf->path_ = spec.base_path + ext
                 + (spec.rotated ? rotated_suffix(now + k) : std::string{});
-    auto opened = open_beneath(dstdir_fd, path, O_WRONLY | O_CREAT);
-    if (!opened)
+    caf::error err;
+    if (k > 0 && ::ftruncate(jfd, 0) != 0)
+      err = io_error("truncate journal " + cf->journal_name_, errno);
+    cf->journal_lines_ = 0;
+    if (!err)
+      err = cf->append_journal(cf->header_line());
+    if (!err)
+      err = cf->datasync(jfd, "journal");
+    if (err) {
+      drop_journal();
+      return err;
+    }
+    if (k == 0)
+      ::fsync(state_fd); // the journal's name must survive a crash
+    auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
+    if (!opened) {
+      drop_journal();
       return std::move(opened.error());
+    }
     if (spec.rotated && !opened->created) {
       ::close(opened->fd); // that second's name is taken by another generation
       continue;
     }
     cf->fd_ = opened->fd;
-    cf->path_ = path;
     break;
   }
-  if (cf->fd_ < 0)
+  if (cf->fd_ < 0) {
+    drop_journal();
     return make_error(errc::io, "no free rotated name for " + spec.base_path);
+  }
   auto size = file_size(cf->fd_, cf->path_);
   if (!size)
     return std::move(size.error());
@@ -421,17 +452,6 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
                         + " bytes) that has no bookkeeping");
   cf->member_end_copy_ = cf->size_;
   cf->durable_copy_end_ = cf->size_;
-  int jfd = ::openat(state_fd, cf->journal_name_.c_str(),
-                     O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0600);
-  if (jfd < 0)
-    return io_error("journal " + cf->journal_name_, errno);
-  cf->journal_fd_ = jfd;
-  if (auto err = cf->append_journal(cf->header_line()))
-    return err;
-  if (auto err = cf->datasync(jfd, "journal"))
-    return err;
-  ::fsync(state_fd); // the journal's name must survive a crash
   return cf;
 }
 

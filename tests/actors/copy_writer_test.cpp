@@ -436,6 +436,33 @@ TEST_CASE("rotated copies get a suffix and keep it after a restart",
   CHECK(fx.put(*again, "gen1", 0, 100).kind == decision::duplicate);
 }
 
+TEST_CASE("rotated: a journal without its copy (a crash in between) names it after a restart",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto spec = fx.spec(wire::compression::none, true, "R\nno\ngen1");
+  std::string path;
+  {
+    auto cf = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, spec, 1000000);
+    REQUIRE(cf);
+    path = (*cf)->path();
+  }
+  // The process died after the journal was written, before the copy was
+  // created: no copy on disk.
+  REQUIRE(::unlink((fx.live.dst + "/" + path).c_str()) == 0);
+  // Restarted later: the journal's name is used, nothing else is created.
+  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, spec, 2000000);
+  REQUIRE(again);
+  CHECK((*again)->path() == path);
+  fx.put(**again, "gen1", 0, 100);
+  int copies = 0;
+  for (auto& e : fs::directory_iterator(fx.live.dst + "/db1")) {
+    (void) e;
+    ++copies;
+  }
+  CHECK(copies == 1);
+  CHECK(fx.copy_bytes(**again, fx.live) == slice(fx.src, 0, 100));
+}
+
 TEST_CASE("segments are bounded; a hole can be skipped",
           "[tailwriter][copy_writer]") {
   fixture fx;
