@@ -2,6 +2,9 @@
 # and ended by PID, /proc readings, free ports, and the ccserver pair ("ours"):
 # a central (tailwriter) and a local (jobmgr + tailer -> proxy).
 # Expects $out (work directory, with logs/), $ccserver and $bt (cc-benchtool).
+# Experiment hooks (the recorded runs leave them unset, i.e. defaults):
+# BENCH_TAILER_OPTS / BENCH_WRITER_OPTS are extra "key = value" lines (newline
+# separated) for every [d:...] tailer / the [h:tailwriter] section.
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 now_ns() { date +%s%N; }
@@ -95,11 +98,13 @@ pub.logtail = h:tailwriter
 handler = cc.handler.tailwriter
 dstdir = $1/dst
 host-subdirs = yes
+${BENCH_WRITER_OPTS:-}
 INI
 }
 tailer_section() {  # tailer_section NAME LOGDIR LOGMASK HOSTNAME COMP
   printf '[%s]\nmodule = cc.daemon.logtail\nlogdir = %s\nlogmask = %s\nhostname = %s\n' "$1" "$2" "$3" "$4"
   [ "$5" != none ] && printf 'compression = %s\ncompression-level = 1\n' "$5"
+  [ -n "${BENCH_TAILER_OPTS:-}" ] && printf '%s\n' "$BENCH_TAILER_OPTS"
   printf '\n'
 }
 write_local() {  # write_local FILE RUNDIR PORT CENTRAL_PORT DAEMONS ; then sections on stdin

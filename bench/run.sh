@@ -11,7 +11,7 @@
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
-#                     [--latency-seconds S]
+#                     [--latency-seconds S] [--report FILE.md]
 #
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
@@ -19,6 +19,8 @@
 #   report under its own temporary directory. Exit status 0 when every output
 #   checks out, 1 when one does not, 2 on usage errors.
 # --only: a comma list of limit,ours,rsyslog,latency,scale (default: all).
+# --report: where the markdown goes (the plot beside it, FILE-throughput.png);
+#   default docs/benchmarks.md (full) or the smoke's own directory.
 #
 # Every figure is printed with its ratio to the reference measured in the same
 # run (the machine is shared and noisy); nothing here asserts a timing. Every
@@ -29,7 +31,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
-latency_seconds=""
+latency_seconds="" report_arg=""
 command_line="bash bench/run.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
     --scale-files) scale_files=$2; shift ;;
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
+    --report) report_arg=$2; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -67,6 +70,9 @@ else
   data="$top/bench/data"
   report="$top/docs/benchmarks.md" plot="$top/docs/benchmarks-throughput.png"
   step_timeout=900
+fi
+if [ -n "$report_arg" ]; then
+  report=$report_arg plot="${report_arg%.md}-throughput.png"
 fi
 mkdir -p "$out/logs" "$data"
 results="$out/results.tsv" lat_results="$out/latency.tsv" scale_results="$out/scale.tsv"
