@@ -78,6 +78,17 @@ ship() {
   cmp -s "$file" "$copy_dir/postgresql-0001.log" && ship_ok=identical || ship_ok=DIFFERENT
 }
 
+# perf and strace write their summaries on SIGINT: give them 10 s for it
+# before stop_pid's TERM/KILL.
+interrupt() {
+  local p i
+  for p in "$@"; do kill -INT "$p" 2>/dev/null; done
+  for p in "$@"; do
+    for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    stop_pid "$p"
+  done
+}
+
 big=$(data_file "$size") || { echo "profile: cannot generate data" >&2; exit 1; }
 mb=$(awk -v b="$(stat -c %s "$big")" 'BEGIN { printf "%.1f", b / 1e6 }')
 say "profiling ours ($comp on the wire) on $big ($mb MB); outputs in $out"
@@ -96,8 +107,7 @@ if has perf; then
     sleep 1
   }
   ship "$big" "$d"
-  for p in "${perf_pids[@]}"; do kill -INT "$p" 2>/dev/null; done
-  for p in "${perf_pids[@]}"; do stop_pid "$p"; done
+  interrupt "${perf_pids[@]}"
   say "perf: $mb MB in $ship_secs s, copy $ship_ok"
   stop_all
   for w in central local; do
@@ -125,8 +135,7 @@ if has strace; then
     sleep 1
   }
   ship "$big" "$d"
-  for p in "${strace_pids[@]}"; do kill -INT "$p" 2>/dev/null; done
-  for p in "${strace_pids[@]}"; do stop_pid "$p"; done
+  interrupt "${strace_pids[@]}"
   say "strace: $mb MB in $ship_secs s (slowed by strace), copy $ship_ok"
   stop_all
   for w in central local; do

@@ -199,6 +199,12 @@ MD
       echo "![throughput per system]($(basename "$plot"))"
       echo
     fi
+    # The profile and its suggestions (bench/PROFILE.md, written from
+    # bench/profile.sh runs) follow the tables they explain.
+    if [ "$smoke" -eq 0 ] && [ -s "$top/bench/PROFILE.md" ]; then
+      cat "$top/bench/PROFILE.md"
+      echo
+    fi
     cat <<'MD'
 ## Method
 
