@@ -54,8 +54,8 @@ machine_description() {
   echo "- memory: $mem"
   echo "- kernel: $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null)"
   echo "- disk: $disk (rotational flag: $rot), the work directory $out"
-  echo "- load average (1, 5, 15 min) at start: $load_start; at end: $load_end"
-  echo "- tools: $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/socat \1/p'), $(rsyslogd -v 2>/dev/null | head -1 | cut -d' ' -f1-3 | sed 's/ *$//'), $(gzip --version 2>/dev/null | head -1), $("$ccserver" --version 2>/dev/null | head -1)"
+  echo "- load average (1, 5, 15 min) at start: $load_start; at end: $load_end (shared machine; the end includes the bench's own scale step)"
+  echo "- tools: $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/socat \1/p'), $(rsyslogd -v 2>/dev/null | head -1 | awk '{ print $1, $2 }'), $(gzip --version 2>/dev/null | head -1), $("$ccserver" --version 2>/dev/null | head -1)"
   echo "- ccserver: $(git -C "$top" rev-parse --short HEAD 2>/dev/null) ($(git -C "$top" log -1 --format=%cd --date=short 2>/dev/null)), release build in $(basename "$build")"
 }
 
@@ -195,6 +195,7 @@ MD
     echo "## Results"
     echo
     echo "$tables"
+    echo
     if [ -s "$plot" ]; then
       echo "![throughput per system]($(basename "$plot"))"
       echo

@@ -32,7 +32,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
 latency_seconds="" report_arg=""
-command_line="bash bench/run.sh $*"
+command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
