@@ -76,6 +76,7 @@ ship() {
     ship_secs="incomplete"; cat "$d/wait.out"
   fi
   cmp -s "$file" "$copy_dir/postgresql-0001.log" && ship_ok=identical || ship_ok=DIFFERENT
+  rm -f "$copy_dir/postgresql-0001.log" "$d/src/postgresql-0001.log"
 }
 
 # perf and strace write their summaries on SIGINT: give them 10 s for it
