@@ -38,6 +38,8 @@ while [ $# -gt 0 ]; do
 done
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 mkdir -p "$out/logs"
+bash "$top/.ci/setup" linux-perf strace valgrind iproute2 >"$out/logs/setup.out" 2>&1 ||
+  { cat "$out/logs/setup.out"; exit 1; }
 if [ ! -x "$build/ccserver" ]; then
   cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCC_BUILD_TESTS=OFF \
     -DCMAKE_CXX_FLAGS="-fno-omit-frame-pointer" >"$out/logs/cmake.out" 2>&1 || { tail "$out/logs/cmake.out"; exit 1; }

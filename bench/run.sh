@@ -93,8 +93,8 @@ trap 'exit 130' INT TERM
 
 # --- 1. setup and build -------------------------------------------------------
 if [ "$setup" -eq 1 ]; then
-  say "installing what is missing (socat rsyslog gnuplot-nox) and building $build"
-  bash "$top/.ci/setup" socat rsyslog gnuplot-nox || { echo "bench: setup failed" >&2; exit 1; }
+  say "installing what is missing (socat rsyslog gnuplot-nox iproute2) and building $build"
+  bash "$top/.ci/setup" socat rsyslog gnuplot-nox iproute2 || { echo "bench: setup failed" >&2; exit 1; }
   cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCC_BUILD_TESTS=OFF >"$out/logs/cmake.out" 2>&1 \
     || { tail -20 "$out/logs/cmake.out"; exit 1; }
   cmake --build "$build" -j2 --target ccserver cc-loggen cc-latency cc-benchtool >"$out/logs/build.out" 2>&1 \
