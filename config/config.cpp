@@ -339,7 +339,11 @@ struct validator {
         error(name, key, strip_position(name, key, error_text(v.error())));
         return "";
       }
-      return trim(*v);
+      auto type = trim(*v);
+      if (type.empty()) // an empty type names no handler (found by fuzzing)
+        error(name, key, "empty; expected a handler type: "
+                           + known_type_names(false));
+      return type;
     };
     if (has_handler && has_plugin) {
       auto h = read("handler");

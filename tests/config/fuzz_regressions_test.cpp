@@ -89,3 +89,24 @@ TEST_CASE("a key referenced many times is expanded once",
   REQUIRE(a);
   CHECK(*a == "[E|EE]");
 }
+
+TEST_CASE("an empty handler type is an error, not a route to nowhere",
+          "[config][validate][fuzz]") {
+  // Minimised by libFuzzer from a mutated seed: the route named [h:jobs],
+  // whose `handler =` was empty, and the config was valid without it.
+  for (std::string key : {"handler", "plugin"}) {
+    auto doc = ini::parse("[ccserver]\ncc-socket=tcp://1:2\n[routes]\n"
+                          "u=h:jobs\n[h:jobs]\n" +
+                              key + "=\n",
+                          path);
+    REQUIRE(doc);
+    auto result = cc::config::validate(*doc);
+    CHECK_FALSE(result.ok());
+    bool named = false;
+    for (const auto& d : result.diagnostics)
+      named = named || (d.severity == cc::config::diagnostic::error &&
+                        d.section == "h:jobs" && d.key == key &&
+                        d.message.find("empty") == 0);
+    CHECK(named);
+  }
+}

@@ -18,15 +18,18 @@
 // regular file with one link whose real path is inside dstdir; nothing
 // outside dstdir is ever created or changed, through any symlink (to a file,
 // a directory, dangling, absolute), hard link or FIFO planted in dstdir.
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,12 +145,42 @@ void remove_sandbox() {
   ::rmdir(box.base.c_str());
 }
 
+/// Removes the sandboxes of earlier runs that died (a crash aborts before
+/// atexit): their names carry the owner's PID.
+void remove_stale_sandboxes(const std::string& parent) {
+  DIR* dir = ::opendir(parent.c_str());
+  if (dir == nullptr)
+    return;
+  std::vector<std::string> stale;
+  const std::string prefix = "cc-fuzz-dest-";
+  while (auto* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.rfind(prefix, 0) != 0)
+      continue;
+    long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      stale.push_back(parent + "/" + name);
+  }
+  ::closedir(dir);
+  for (const auto& path : stale) {
+    int fd =
+        ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    prune(fd, "", nullptr);
+    ::close(fd);
+    ::rmdir(path.c_str());
+  }
+}
+
 void make_sandbox() {
   // tmpfs when there is one: open_beneath fsyncs every directory it changes.
   std::string parent = "/dev/shm";
   if (::access(parent.c_str(), W_OK) != 0)
     parent = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
-  std::string tmpl = parent + "/cc-fuzz-dest-XXXXXX";
+  remove_stale_sandboxes(parent);
+  std::string tmpl =
+      parent + "/cc-fuzz-dest-" + std::to_string(::getpid()) + "-XXXXXX";
   must(::mkdtemp(tmpl.data()) != nullptr, tmpl);
   char* real = ::realpath(tmpl.c_str(), nullptr);
   must(real != nullptr, tmpl);
