@@ -20,7 +20,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 all_targets=(frames bodies base64 gzip bzip2 config dest_path)
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
