@@ -57,7 +57,21 @@ private:
 };
 
 caf::error refused(const std::string& path, const std::string& why) {
-  return make_error(errc::path_refused, "destination " + path + ": " + why);
+  // The path comes from the wire: show control bytes as \xNN so a log line
+  // never carries a NUL or an escape sequence.
+  std::string shown;
+  shown.reserve(path.size());
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      shown += "\\x";
+      shown += hex[c >> 4];
+      shown += hex[c & 15];
+    } else {
+      shown += static_cast<char>(c);
+    }
+  }
+  return make_error(errc::path_refused, "destination " + shown + ": " + why);
 }
 
 /// Errors of path resolution that mean "this path can never be written
@@ -354,6 +368,10 @@ std::string relative_inside(std::string_view base, std::string_view dir) {
 
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode) {
+  // The kernel reads each component up to its first NUL: "..\0x" would be
+  // "..". Refuse before splitting so no component can hide one.
+  if (rel.find('\0') != std::string::npos)
+    return refused(rel, "contains a NUL byte");
   auto parts = split_components(rel);
   if (parts.empty())
     return refused(rel, "empty path");
