@@ -145,6 +145,10 @@ struct journal_text {
     uint64_t copy_size = 0;  // M
   };
   std::optional<header_t> header;
+  /// An 'O' line follows the header once the copy named there was created by
+  /// this journal's generation (or proven its own after a crash). Until then the
+  /// name is only a candidate: another generation may hold it.
+  bool claimed = false;
   std::vector<record> records;
   size_t good_bytes = 0; // prefix of whole, valid lines
 };
@@ -186,6 +190,10 @@ journal_text parse_journal(const std::string& text) {
         out.records.push_back(std::move(r));
         ok = true;
       }
+    } else if (t[0] == "O" && t.size() == 1 && out.header && !out.claimed
+               && out.records.empty()) {
+      out.claimed = true;
+      ok = true;
     } else if (t[0] == "M" && t.size() == 3 && out.header) {
       journal_text::record r;
       r.kind = 'M';
@@ -331,6 +339,40 @@ size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age
   return removed;
 }
 
+/// Whether a journal other than `own` in the state directory has claimed the
+/// copy at `path`. Read only when a crash left a rotated copy's name unclaimed.
+bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path) {
+  int fd = ::openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return true; // cannot prove the name free: do not take it
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    ::close(fd);
+    return true;
+  }
+  bool found = false;
+  while (auto* entry = ::readdir(dir)) {
+    std::string name{entry->d_name};
+    if (name == own || name.size() < 3 || name.compare(name.size() - 2, 2, ".j") != 0)
+      continue;
+    int jfd = ::openat(state_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (jfd < 0)
+      continue;
+    auto text = read_all(jfd, name);
+    ::close(jfd);
+    if (!text)
+      continue;
+    auto parsed = parse_journal(*text);
+    if (parsed.header && parsed.header->path == path
+        && (parsed.claimed || !parsed.records.empty())) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
 // -- copy_file -------------------------------------------------------------------
 
 caf::expected<std::unique_ptr<copy_file>>
@@ -384,25 +426,50 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
     auto parsed = parse_journal(existing_text);
     cf->path_ = parsed.header->path;
     cf->out_ = compression_named(parsed.header->out);
+    // A classic copy's name is its identity. A rotated copy's name was only a
+    // candidate until the 'O' line: a crash while the naming loop below held
+    // a name that another generation owns must not append to that copy.
+    bool claimed = !spec.rotated || parsed.claimed || !parsed.records.empty();
     auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
     if (!opened)
       return std::move(opened.error());
-    cf->fd_ = opened->fd;
-    if (auto err = cf->recover(existing_text))
-      return err;
-    return cf;
+    if (!claimed) {
+      claimed = opened->created
+                || !claimed_elsewhere(state_fd, cf->journal_name_, cf->path_);
+      if (claimed) {
+        if (auto err = cf->append_journal("O"))
+          return err;
+        if (auto err = cf->datasync(cf->journal_fd_, "journal"))
+          return err;
+      } else {
+        log::warning(who, "recovery: " + cf->path_ + " belongs to another generation;"
+                            " naming this generation's copy anew");
+        ::close(opened->fd);
+      }
+    }
+    if (claimed) {
+      cf->fd_ = opened->fd;
+      if (auto err = cf->recover(existing_text))
+        return err;
+      return cf;
+    }
   }
-  // A new copy: its journal first (naming the copy), then the copy. A crash
-  // in between leaves a journal whose copy the next start creates; never a
-  // copy without bookkeeping, which a restart would not find again (a
-  // rotated copy's name holds the time it was first opened).
+  // A new copy: its journal first (naming the copy), then the copy, then the
+  // 'O' line claiming it. A crash in between leaves a journal whose copy the
+  // next start creates or claims; never a copy without bookkeeping, which a
+  // restart would not find again (a rotated copy's name holds the time it
+  // was first opened).
   cf->out_ = spec.out;
-  int jfd = ::openat(state_fd, cf->journal_name_.c_str(),
-                     O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0600);
-  if (jfd < 0)
-    return io_error("journal " + cf->journal_name_, errno);
-  cf->journal_fd_ = jfd;
+  bool reuse_journal = cf->journal_fd_ >= 0;
+  int jfd = cf->journal_fd_;
+  if (!reuse_journal) {
+    jfd = ::openat(state_fd, cf->journal_name_.c_str(),
+                   O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0600);
+    if (jfd < 0)
+      return io_error("journal " + cf->journal_name_, errno);
+    cf->journal_fd_ = jfd;
+  }
   auto drop_journal = [&] {
     ::close(cf->journal_fd_);
     cf->journal_fd_ = -1;
@@ -414,7 +481,7 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
     cf->path_ = spec.base_path + ext
                 + (spec.rotated ? rotated_suffix(now + k) : std::string{});
     caf::error err;
-    if (k > 0 && ::ftruncate(jfd, 0) != 0)
+    if ((k > 0 || reuse_journal) && ::ftruncate(jfd, 0) != 0)
       err = io_error("truncate journal " + cf->journal_name_, errno);
     cf->journal_lines_ = 0;
     if (!err)
@@ -425,7 +492,7 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
       drop_journal();
       return err;
     }
-    if (k == 0)
+    if (k == 0 && !reuse_journal)
       ::fsync(state_fd); // the journal's name must survive a crash
     auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
     if (!opened) {
@@ -442,6 +509,17 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   if (cf->fd_ < 0) {
     drop_journal();
     return make_error(errc::io, "no free rotated name for " + spec.base_path);
+  }
+  {
+    auto err = cf->append_journal("O");
+    if (!err)
+      err = cf->datasync(jfd, "journal");
+    if (err) {
+      ::close(cf->fd_);
+      cf->fd_ = -1;
+      drop_journal();
+      return err;
+    }
   }
   auto size = file_size(cf->fd_, cf->path_);
   if (!size)
@@ -837,7 +915,7 @@ caf::error copy_file::sync() {
 caf::error copy_file::compact_journal() {
   // Header, the remembered segments, and for compressed copies each segment's
   // durable end: the same recovery result in a few lines.
-  std::string text = seal(header_line());
+  std::string text = seal(header_line()) + seal("O");
   size_t lines = 0;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const auto& s = segments_[i];

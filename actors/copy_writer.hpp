@@ -159,6 +159,8 @@ public:
   const segment* find(const source_key& key, const std::string& gen) const;
 
   const std::string& path() const { return path_; }
+  /// The journal's file name inside the state directory.
+  const std::string& journal_file() const { return journal_name_; }
   const std::string& identity() const { return identity_; }
   wire::compression out() const { return out_; }
   uint64_t size() const { return size_; }

@@ -463,6 +463,94 @@ TEST_CASE("rotated: a journal without its copy (a crash in between) names it aft
   CHECK(fx.copy_bytes(**again, fx.live) == slice(fx.src, 0, 100));
 }
 
+namespace {
+
+/// A sealed journal line, as copy_writer writes it.
+std::string sealed(const std::string& body) {
+  static constexpr char digits[] = "0123456789abcdef";
+  auto sum = static_cast<uint32_t>(fnv1a64(body));
+  std::string hex(8, '0');
+  for (int i = 7; i >= 0; --i, sum >>= 4)
+    hex[static_cast<size_t>(i)] = digits[sum & 0xf];
+  return body + " #" + hex + "\n";
+}
+
+/// Rewrites a journal to what a SIGKILL inside the rotated naming loop leaves:
+/// only the header, naming `path`, not yet claimed.
+void leave_unclaimed_header(const std::string& journal, const std::string& spec_id,
+                            const std::string& path) {
+  auto body = "H 1 =no =none " + journal_escape(path) + " " + journal_escape(spec_id);
+  test::write_file(journal, sealed(body));
+}
+
+} // namespace
+
+// Found by tests/faults/harness.sh --mode rotated: the central was killed while
+// a new generation's journal held a candidate name that another generation's
+// copy already had; after the restart the new generation appended to that copy.
+TEST_CASE("rotated: a crash while naming never appends to another generation's copy",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto s1 = fx.spec(wire::compression::none, true, "R\nno\ngen1");
+  auto s2 = fx.spec(wire::compression::none, true, "R\nno\ngen2");
+  std::string path1;
+  {
+    auto cf1 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 1000000);
+    REQUIRE(cf1);
+    path1 = (*cf1)->path();
+    fx.put(**cf1, "gen1", 0, 1000);
+    REQUIRE(!(*cf1)->close());
+  }
+  std::string journal2;
+  {
+    auto cf2 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 1000000);
+    REQUIRE(cf2);
+    CHECK((*cf2)->path() != path1);
+    REQUIRE(::unlink((fx.live.dst + "/" + (*cf2)->path()).c_str()) == 0);
+    journal2 = fx.live.state + "/" + (*cf2)->journal_file();
+  }
+  leave_unclaimed_header(journal2, "R\nno\ngen2", path1);
+  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 1000000);
+  REQUIRE(again);
+  CHECK((*again)->path() != path1);
+  fx.put(**again, "gen2", 0, 500);
+  REQUIRE(!(*again)->close());
+  CHECK(test::read_file(fx.live.dst + "/" + path1) == slice(fx.src, 0, 1000));
+  CHECK(test::read_file(fx.live.dst + "/" + (*again)->path()) == slice(fx.src, 0, 500));
+  // And the claim survives the next restart.
+  auto third = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 3000000);
+  REQUIRE(third);
+  CHECK((*third)->path() == (*again)->path());
+  CHECK(fx.put(**third, "gen2", 0, 500).kind == decision::duplicate);
+}
+
+TEST_CASE("rotated: a crash after creating the copy, before claiming it, keeps that copy",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto s1 = fx.spec(wire::compression::none, true, "R\nno\ngen1");
+  std::string path1;
+  std::string journal1;
+  {
+    auto cf1 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 1000000);
+    REQUIRE(cf1);
+    path1 = (*cf1)->path();
+    journal1 = fx.live.state + "/" + (*cf1)->journal_file();
+  }
+  leave_unclaimed_header(journal1, "R\nno\ngen1", path1); // the copy exists, empty
+  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 2000000);
+  REQUIRE(again);
+  CHECK((*again)->path() == path1);
+  fx.put(**again, "gen1", 0, 300);
+  REQUIRE(!(*again)->close());
+  int copies = 0;
+  for (auto& e : fs::directory_iterator(fx.live.dst + "/db1")) {
+    (void) e;
+    ++copies;
+  }
+  CHECK(copies == 1);
+  CHECK(test::read_file(fx.live.dst + "/" + path1) == slice(fx.src, 0, 300));
+}
+
 TEST_CASE("segments are bounded; a hole can be skipped",
           "[tailwriter][copy_writer]") {
   fixture fx;
