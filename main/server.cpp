@@ -258,6 +258,11 @@ private:
       for (auto& [name, actor] : *list)
         if (auto err = ask(gen.stats, register_atom::value, name, actor))
           return err;
+    // Each jobmgr registers its daemons (and their restarts) with the stats
+    // actor, so tailer counters and lag reach the metrics file.
+    for (auto& [name, actor] : gen.jobmgrs)
+      if (auto err = ask(actor, stats_atom::value, gen.stats))
+        return make_error(errc::unavailable, "stats for " + name + ": " + text(err));
     return caf::none;
   }
 

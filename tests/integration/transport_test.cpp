@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -74,6 +75,7 @@ struct transport {
   std::string local_ini = dir / "local.ini";
   std::string central_log = dir / "central.log";
   std::string local_log = dir / "local.log";
+  std::string local_metrics = dir / "local.prom";
   std::unique_ptr<process> central;
   std::unique_ptr<process> local;
 
@@ -108,6 +110,8 @@ struct transport {
                "cc-role = local\n"
                "pidfile = " + dir / "%(job_name)s.pid" + "\n"
                "logfile = " + local_log + "\n"
+               "stats-period = 1\n"
+               "metrics-file = " + local_metrics + "\n"
                "zmq_linger = 200\n"
                "\n[routes]\nlog = h:locallog\njob = h:jobmgr\npub = h:forward\n"
                "\n[h:locallog]\nhandler = cc.handler.locallogger\n"
@@ -279,6 +283,18 @@ bool all_identical(const transport& t, const log_writer& w, const scenario& sc,
   return true;
 }
 
+/// The value of a Prometheus sample `name` in `path`, or -1.
+long long metric(const std::string& path, const std::string& name) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return -1;
+  auto text = read_file(path);
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::atoll(text.c_str() + at + name.size() + 2);
+}
+
 uint64_t size_of(const std::string& path) {
   std::error_code ec;
   auto n = fs::file_size(path, ec);
@@ -315,6 +331,20 @@ void run_scenario(const scenario& sc) {
   // The copy tree holds copies only: the bookkeeping is in .ccstate.
   auto names = names_under(t.dstdir + "/srchost");
   CHECK(names.size() == 3 + w.generations.size());
+  // The tailers' counters reach the local metrics file through their jobmgr:
+  // every classic byte was acknowledged exactly once.
+  long long classic_bytes = 0;
+  for (auto& [name, content] : w.classic)
+    classic_bytes += static_cast<long long>(content.size());
+  CHECK(wait_until(
+    [&] {
+      return metric(t.local_metrics, "ccserver_d_classic_acked_bytes_total")
+             == classic_bytes;
+    },
+    15s));
+  INFO(read_file(t.local_metrics));
+  CHECK(metric(t.local_metrics, "ccserver_d_rotated_generations_total") >= 1);
+  CHECK(metric(t.local_metrics, "ccserver_d_classic_outstanding") == 0);
   CHECK(t.local->running());
   CHECK(t.central->running());
   CHECK(t.local->stop() == 0);
