@@ -4,7 +4,9 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/curve_keys.hpp"
 #include "actors/logger.hpp"
+#include "actors/zap.hpp"
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"
 
@@ -24,31 +26,56 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames) {
     return;
   }
   std::lock_guard<std::mutex> guard{mtx};
-  if (!router) {
+  if (!router || !gateway) {
     held.push_back(std::move(*msg));
     return;
   }
+  forward(std::move(*msg));
+}
+
+void gateway_inbox::forward(wire::cc_message&& msg) {
   ++dispatched;
-  caf::anon_send(router, dispatch_atom::value, std::move(*msg));
+  auto bytes = static_cast<int64_t>(msg.wire_size());
+  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
+    ++throttled;
+    socket->set_throttled(true);
+  }
+  caf::anon_send(gateway, dispatch_atom::value, router, std::move(msg));
+}
+
+void gateway_inbox::on_answered(int64_t bytes) {
+  if ((in_flight_bytes -= bytes) <= in_flight_budget / 2 && socket != nullptr)
+    socket->set_throttled(false);
 }
 
 void gateway_inbox::set_router(caf::actor r) {
   std::lock_guard<std::mutex> guard{mtx};
   router = std::move(r);
-  if (!router)
+  if (!router || !gateway)
     return;
-  for (auto& msg : held) {
-    ++dispatched;
-    caf::anon_send(router, dispatch_atom::value, std::move(msg));
-  }
+  for (auto& msg : held)
+    forward(std::move(msg));
+  held.clear();
+}
+
+void gateway_inbox::set_gateway(caf::actor g) {
+  std::lock_guard<std::mutex> guard{mtx};
+  gateway = std::move(g);
+  if (!router || !gateway)
+    return;
+  for (auto& msg : held)
+    forward(std::move(msg));
   held.clear();
 }
 
 gateway_state::~gateway_state() {
   if (socket)
     socket->stop();
-  if (inbox)
+  if (inbox) {
     inbox->set_router(caf::actor{}); // drop the router handle with us
+    inbox->set_gateway(caf::actor{}); // and our own (a cycle otherwise)
+    inbox->socket = nullptr;
+  }
 }
 
 void gateway_state::send(wire::cc_message msg) {
@@ -57,7 +84,7 @@ void gateway_state::send(wire::cc_message msg) {
 
 counters gateway_state::stats() const {
   const auto& c = socket->counters();
-  return {
+  counters out{
     {"received", c.received.load()},
     {"dispatched", inbox->dispatched.load()},
     {"invalid", inbox->invalid.load()},
@@ -67,27 +94,139 @@ counters gateway_state::stats() const {
     {"queued_bytes", c.queued_bytes.load()},
     {"unroutable", c.unroutable.load()},
     {"dropped", c.dropped.load()},
+    {"oversize", c.oversize.load()},
+    {"disconnects", c.disconnects.load()},
+    {"handshake_failed", c.handshake_failed.load()},
+    {"in_flight_bytes", inbox->in_flight_bytes.load()},
+    {"throttled", inbox->throttled.load()},
   };
+  if (zap) {
+    out["curve_accepted"] = zap->accepted.load();
+    out["curve_refused"] = zap->refused.load() + zap->malformed.load();
+    out["delisted_dropped"] = c.not_admitted.load();
+    out["allowed_keys"] = static_cast<int64_t>(zap->allowed_count());
+  }
+  return out;
+}
+
+namespace {
+
+const std::string main_section = "[ccserver]";
+
+std::set<std::string> z85_set(const std::set<curve::key>& keys) {
+  std::set<std::string> out;
+  for (const auto& k : keys)
+    out.insert(curve::encode(k));
+  return out;
+}
+
+} // namespace
+
+caf::error gateway_state::reload(const std::string& secret_key_path,
+                                 const std::string& allowed_keys_path) {
+  if (secret_key_path != this->secret_key_path)
+    log::warning("gateway", "curve-secret-key changed from '" +
+                              this->secret_key_path + "' to '" +
+                              secret_key_path +
+                              "': takes effect at the next restart");
+  if (!zap)
+    return caf::none;
+  auto keys = curve::read_allow_list(allowed_keys_path,
+                                     main_section + " curve-allowed-keys");
+  if (!keys) {
+    log::error("gateway", "reload: " + describe(keys.error()) +
+                            "; keeping the previous allow-list");
+    return std::move(keys.error());
+  }
+  auto count = keys->size();
+  auto removed = zap->set_allowed(z85_set(*keys));
+  this->allowed_keys_path = allowed_keys_path;
+  log::info("gateway", "allow-list reloaded from " + allowed_keys_path + ": " +
+                         std::to_string(count) + " keys, " +
+                         std::to_string(removed) +
+                         " removed (their messages are dropped from now on)");
+  return caf::none;
+}
+
+caf::error load_gateway_keys(zmq_options& o, std::set<std::string>& allowed) {
+  bool has_secret = !o.curve_secret_key_file.empty();
+  bool has_list = !o.curve_allowed_keys_file.empty();
+  if (!has_secret && !has_list)
+    return caf::none;
+  if (!has_secret)
+    return make_error(errc::config_invalid,
+                      main_section + " curve-allowed-keys: needs "
+                                     "curve-secret-key (CURVE is off without it)");
+  if (!has_list)
+    return make_error(errc::config_invalid,
+                      main_section + " curve-secret-key: needs curve-allowed-keys "
+                                     "(the client keys let in)");
+  if (!curve::available())
+    return make_error(errc::config_invalid,
+                      main_section + " curve-secret-key: this libzmq has no "
+                                     "CURVE support");
+  auto secret = curve::read_secret_file(o.curve_secret_key_file,
+                                        main_section + " curve-secret-key");
+  if (!secret)
+    return std::move(secret.error());
+  auto keys = curve::read_allow_list(o.curve_allowed_keys_file,
+                                     main_section + " curve-allowed-keys");
+  if (!keys)
+    return std::move(keys.error());
+  auto pub = curve::public_of(*secret);
+  if (!pub)
+    return std::move(pub.error());
+  o.curve_secret = std::move(*secret);
+  o.curve_public = std::move(*pub);
+  allowed = z85_set(*keys);
+  return caf::none;
 }
 
 namespace {
 
 caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
                             std::shared_ptr<zmq_socket_thread> socket,
-                            std::shared_ptr<gateway_inbox> inbox) {
+                            std::shared_ptr<gateway_inbox> inbox,
+                            zmq_options opts) {
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
+  self->state.zap = opts.zap;
+  self->state.secret_key_path = opts.curve_secret_key_file;
+  self->state.allowed_keys_path = opts.curve_allowed_keys_file;
   return {
     [=](reply_atom, wire::cc_message& msg) {
       self->state.send(std::move(msg));
     },
-    [=](router_atom, caf::actor& r) -> ok_atom {
+    [=](dispatch_atom, const caf::actor& router, wire::cc_message& msg) {
+      auto bytes = static_cast<int64_t>(msg.wire_size());
+      auto inbox = self->state.inbox;
+      // Any answer (ok, or the router's error for an unroutable message)
+      // means the router is done with it.
+      self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
+        .then([inbox, bytes](ok_atom) { inbox->on_answered(bytes); },
+              [inbox, bytes](caf::error&) { inbox->on_answered(bytes); });
+    },
+    [=](router_atom, caf::actor& r) -> caf::result<ok_atom> {
       bool paused = !r;
       self->state.inbox->set_router(std::move(r));
       self->state.socket->set_reading(!paused);
+      // Messages the socket thread forwarded before set_router may still be
+      // in our mailbox: answer once they went to their router, so a reload's
+      // round trip through that router finds them there first.
+      auto rp = self->make_response_promise();
+      self->request(caf::actor_cast<caf::actor>(self), caf::infinite,
+                    flush_atom::value)
+        .then([rp](ok_atom) mutable { rp.deliver(ok_atom::value); });
+      return rp;
+    },
+    [=](flush_atom) -> ok_atom { return ok_atom::value; },
+    [=](stats_atom) -> counters { return self->state.stats(); },
+    [=](reload_atom, const std::string& secret,
+        const std::string& allowed) -> caf::result<ok_atom> {
+      if (auto err = self->state.reload(secret, allowed))
+        return err;
       return ok_atom::value;
     },
-    [=](stats_atom) -> counters { return self->state.stats(); },
   };
 }
 
@@ -97,26 +236,77 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
                                         caf::actor router) {
   auto endpoint = main.str("cc-socket");
+  auto opts = zmq_options_of(main);
+  std::set<std::string> allowed;
+  if (auto err = load_gateway_keys(opts, allowed))
+    return err;
+  const bool curve_on = !opts.curve_secret.empty();
+  if (!curve_on && curve::reachable_from_outside(endpoint))
+    log::warning("gateway", endpoint + " is reachable from other hosts and "
+                              "not encrypted: anyone who can connect may send "
+                              "messages (set curve-secret-key and "
+                              "curve-allowed-keys, docs/security.md)");
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
   zmq_socket_thread::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames) {
     inbox->on_frames(std::move(frames));
   };
+  // Refusals are logged once per peer (key and address) per hour; the
+  // counters count every one. Both run on the socket thread only.
+  auto refusal_log = std::make_shared<log_limiter>(std::chrono::hours{1}, 4096);
+  ev.on_handshake_failed = [refusal_log](const std::string& why,
+                                         const std::string& address) {
+    auto peer = address.empty() ? std::string{"an unknown address"} : address;
+    if (auto n = refusal_log->admit("hs\n" + peer, log_limiter::clock::now()))
+      log::warning("gateway", "refused a connection from " + peer + ": " + why +
+                                (*n > 0 ? " (" + std::to_string(*n) +
+                                            " more since the last line)"
+                                        : std::string{}));
+  };
+  if (curve_on) {
+    opts.zap = std::make_shared<zap_handler>(std::move(allowed), "gateway");
+    ev.admit = [zap = opts.zap, refusal_log](const std::string& user_id,
+                                             const std::string& address) {
+      if (zap->is_allowed(user_id))
+        return true;
+      if (auto n = refusal_log->admit("del\n" + user_id + "\n" + address,
+                                      log_limiter::clock::now()))
+        log::warning("gateway",
+                     "dropped a message of client key " + user_id + " from " +
+                       address + ": no longer in curve-allowed-keys" +
+                       (*n > 0 ? " (" + std::to_string(*n) +
+                                   " more since the last line)"
+                               : std::string{}));
+      return false;
+    };
+  }
   auto socket = std::make_shared<zmq_socket_thread>(
-    zmq_socket_thread::role::router_bind, endpoint, zmq_options_of(main),
-    std::move(ev), "gateway");
+    zmq_socket_thread::role::router_bind, endpoint, opts, std::move(ev),
+    "gateway");
+  inbox->socket = socket.get();
+  // At least two of the largest messages may be in flight.
+  if (opts.max_message_size > 0)
+    inbox->in_flight_budget =
+      std::max<int64_t>(inbox->in_flight_budget, 2 * opts.max_message_size);
   // Without a router yet (a reload binding a new endpoint), incoming
   // messages wait in ZeroMQ's queue rather than in memory of ours.
   if (!inbox->router)
     socket->set_reading(false);
   if (auto err = socket->start())
     return err;
-  log::info("gateway", "listening on " + endpoint);
+  log::info("gateway", "listening on " + endpoint +
+                        (curve_on ? " (CURVE, server key " +
+                                      curve::encode(opts.curve_public) + ", " +
+                                      std::to_string(opts.zap->allowed_count()) +
+                                      " client keys allowed)"
+                                  : std::string{}));
   // Detached: on exit the state's destructor joins the socket thread, which
   // may take up to zmq_linger; that must not hold a scheduler thread.
-  return sys.spawn<caf::detached>(gateway_actor, std::move(socket),
-                                  std::move(inbox));
+  auto gw = sys.spawn<caf::detached>(gateway_actor, std::move(socket), inbox,
+                                     std::move(opts));
+  inbox->set_gateway(gw);
+  return gw;
 }
 
 } // namespace cc

@@ -6,20 +6,43 @@
 //
 // Takes:  (reply_atom, cc_message)   send out of cc-socket; route[0] is the
 //                                    peer identity (ROUTER pops it)
+//         (dispatch_atom, router, cc_message)  from the socket thread: asked
+//                                    of the router as a request, so its answer
+//                                    releases the in-flight budget
 //         (router_atom, actor)       -> ok_atom: deliver to this router from now
 //                                    on; a null actor pauses reading until the
 //                                    next one (config reload: nothing is lost)
 //         (stats_atom)               -> counters: received, invalid, sent,
-//              bytes_in, bytes_out, queued_bytes, unroutable, dropped
-// Sends:  router <- (dispatch_atom, cc_message)   route[0]: the peer identity
+//              bytes_in, bytes_out, queued_bytes, unroutable, dropped,
+//              oversize, disconnects, handshake_failed; with CURVE also
+//              curve_accepted, curve_refused, delisted_dropped, allowed_keys
+//         (reload_atom, secret_key_path, allowed_keys_path)
+//                                    -> ok_atom: SIGHUP: re-reads the allow-list
+//                                    (connections of keys still listed stay;
+//                                    messages of removed keys are dropped and
+//                                    counted from now on). An unreadable list
+//                                    keeps the old one (error answer); a changed
+//                                    secret key needs a restart (warning).
+// Sends:  router <- request (dispatch_atom, cc_message)   route[0]: the peer
+//                                    identity
 // On exit the socket thread sends what is queued (within zmq_linger), closes
 // the socket and ends; the actor runs detached, so that wait blocks no one.
+//
+// CURVE ([ccserver] curve-secret-key, curve-allowed-keys): the socket is a
+// CURVE server; a zap_handler (actors/zap.hpp) in the socket's context lets
+// in listed client keys only. A plain ZeroMQ client fails the handshake
+// (counted as handshake_failed, logged once per address). ZAP runs only at
+// the handshake, so each message's User-Id (its client key) is checked
+// against the current list too: a key removed by a reload is cut off at its
+// next message, even on a connection that stays up (ZeroMQ cannot close one
+// peer of a ROUTER).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,16 +58,31 @@
 namespace cc {
 
 class zmq_socket_thread;
+class zap_handler;
+struct zmq_options;
 
 /// What the socket thread and the gateway actor share: where incoming
 /// messages go, and the counters only the socket thread's side knows.
 struct gateway_inbox {
-  std::mutex mtx;                       // guards router, held, invalid_log
+  std::mutex mtx;                       // guards router, gateway, held, invalid_log
   caf::actor router;                    // null: paused (messages are held)
+  caf::actor gateway;                   // the actor that asks the router
   std::vector<wire::cc_message> held;   // parsed while paused
   log_limiter invalid_log;              // one line per 10 s for bad frames
   std::atomic<int64_t> dispatched{0};
   std::atomic<int64_t> invalid{0};
+  // Back-pressure: wire bytes handed to the router and not yet answered.
+  // Past in_flight_budget the socket stops reading (ZeroMQ's queues, bounded
+  // by the HWM, and then TCP hold the rest); below half of it, it reads
+  // again. So a flooding peer cannot grow this process without bound, and
+  // ZeroMQ's fair queueing keeps serving the other peers meanwhile.
+  std::atomic<int64_t> in_flight_bytes{0};
+  int64_t in_flight_budget = 64ll << 20;
+  std::atomic<int64_t> throttled{0};    // times reading was paused for it
+  zmq_socket_thread* socket = nullptr;  // set before the socket starts
+
+  /// The router answered a dispatch of `bytes`: may resume reading.
+  void on_answered(int64_t bytes);
 
   /// Takes one multipart message from the socket: parses it and sends it to
   /// the router (or holds it while paused); a parse failure is counted and
@@ -52,11 +90,21 @@ struct gateway_inbox {
   void on_frames(std::vector<std::string>&& frames);
   /// Points the gateway at `r` (null: pause); sends what was held.
   void set_router(caf::actor r);
+  /// The gateway actor, once spawned; sends what was held.
+  void set_gateway(caf::actor g);
+
+private:
+  // With mtx held: hands `msg` to the gateway actor for the router.
+  void forward(wire::cc_message&& msg);
+public:
 };
 
 struct gateway_state {
   std::shared_ptr<zmq_socket_thread> socket;
   std::shared_ptr<gateway_inbox> inbox;
+  std::shared_ptr<zap_handler> zap;     // null: no CURVE
+  std::string secret_key_path;          // as started
+  std::string allowed_keys_path;
 
   gateway_state() = default;
   /// Stops the socket thread (drain within linger, close, join): runs when
@@ -69,9 +117,19 @@ struct gateway_state {
   /// unroutable instead: it names no peer).
   void send(wire::cc_message msg);
   counters stats() const;
+  /// Re-reads the allow-list (SIGHUP); see (reload_atom, ...) above.
+  caf::error reload(const std::string& secret_key_path,
+                    const std::string& allowed_keys_path);
 
   static inline const char* name = "gateway";
 };
+
+/// The CURVE settings of [ccserver] (`o` from zmq_options_of): with
+/// curve-secret-key, reads the secret key into `o` (CURVE on) and the
+/// allow-list (required then) into `allowed` (Z85 texts). Errors (errc::config_invalid) name the section, key
+/// and path: an unreadable or group/other-readable secret key, a malformed
+/// key, an unreadable allow-list, one of the two keys without the other.
+caf::error load_gateway_keys(zmq_options& o, std::set<std::string>& allowed);
 
 /// Binds `main`'s cc-socket with its zmq_* options and spawns the gateway.
 /// Errors name the endpoint ("gateway: tcp://0.0.0.0:22632: cannot bind:

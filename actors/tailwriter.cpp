@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
+#include <map>
 #include <vector>
 
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "actors/atoms.hpp"
 #include "actors/dest_path.hpp"
 #include "actors/logger.hpp"
+#include "actors/router.hpp"
 #include "actors/spawn.hpp"
 #include "actors/tailwriter_worker.hpp"
 #include "config/error.hpp"
@@ -49,6 +52,35 @@ caf::expected<std::string> real_path(const std::string& path) {
   return std::string{buf};
 }
 
+/// The bound on distinct source keys per sending hostname: a hostile or
+/// broken sender cannot make the writer create and track copies without
+/// end. A key counts while it was seen within `memory`; a host's idle keys
+/// are forgotten when its table is full. Hosts without keys are dropped.
+struct source_key_limit {
+  using clock = std::chrono::steady_clock;
+  size_t max_per_host = 10000;
+  clock::duration memory = std::chrono::hours{24};
+  std::map<std::string, std::map<std::string, clock::time_point>> hosts;
+
+  /// Whether a fragment of `key` from `host` may be written now.
+  bool admit(const std::string& host, const std::string& key,
+             clock::time_point now) {
+    auto& keys = hosts[host];
+    auto it = keys.find(key);
+    if (it != keys.end()) {
+      it->second = now;
+      return true;
+    }
+    if (keys.size() >= max_per_host)
+      for (auto k = keys.begin(); k != keys.end();)
+        k = now - k->second > memory ? keys.erase(k) : std::next(k);
+    if (keys.size() >= max_per_host)
+      return false;
+    keys.emplace(key, now);
+    return true;
+  }
+};
+
 struct worker_slot {
   caf::actor actor;
   uint64_t queued = 0; // bytes sent to the worker and not yet handled
@@ -60,6 +92,9 @@ struct tailwriter_state {
   std::string reserved; // state dir relative to dstdir, if inside it
   std::vector<worker_slot> workers;
   tw::counters_ptr counters;
+  source_key_limit source_keys;
+  int64_t too_many_sources = 0;
+  log_limiter source_log{std::chrono::seconds{10}, 256};
   static inline const char* name = "tailwriter";
 
   /// Parses and checks one message; a fragment for a worker, or why not.
@@ -126,6 +161,22 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
     return std::move(prepared.error());
   }
   auto& f = *prepared;
+  const auto& b = f->body;
+  auto key = std::to_string(b.st_dev) + ':' + std::to_string(b.st_ino) + ':' +
+             b.filename;
+  if (!st.source_keys.admit(b.hdr.hostname, key, source_key_limit::clock::now())) {
+    st.too_many_sources += 1;
+    auto why = "host '" + printable_type(b.hdr.hostname) + "' already writes " +
+               std::to_string(st.cfg.max_source_keys_per_host) +
+               " source files (max-source-keys-per-host): " +
+               printable_type(b.filename) + " refused";
+    if (auto n = st.source_log.admit(b.hdr.hostname, log_limiter::clock::now()))
+      log::warning(st.cfg.section,
+                   why + (*n > 0 ? " (and " + std::to_string(*n) +
+                                     " more since the last line)"
+                                 : std::string{}));
+    return make_error(errc::queue_full, why);
+  }
   auto idx = st.pick(*f);
   auto& w = st.workers[idx];
   uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
@@ -151,6 +202,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   st.cfg = std::move(cfg);
   st.reserved = std::move(reserved);
   st.counters = std::make_shared<tw::writer_counters>();
+  st.source_keys.max_per_host = std::max<size_t>(1, st.cfg.max_source_keys_per_host);
   const auto& c = st.cfg;
   tw::worker_options wo;
   wo.copy.mode = c.mode;
@@ -182,7 +234,11 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
                          + ")");
   return {
     [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
-    [self](stats_atom) { return self->state.counters->snapshot(); },
+    [self](stats_atom) {
+      auto out = self->state.counters->snapshot();
+      out["too_many_sources"] = self->state.too_many_sources;
+      return out;
+    },
   };
 }
 
@@ -230,6 +286,9 @@ tailwriter_config_from(const config::section& sec, const std::string& hostname) 
     c.sync_interval = millis(sec.seconds("sync-interval"));
   if (sec.has("max-open-files"))
     c.max_open_files = static_cast<size_t>(std::max<int64_t>(1, sec.integer("max-open-files")));
+  if (sec.has("max-source-keys-per-host"))
+    c.max_source_keys_per_host = static_cast<size_t>(
+      std::max<int64_t>(1, sec.integer("max-source-keys-per-host")));
   c.hostname = hostname;
   return c;
 }

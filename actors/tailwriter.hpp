@@ -10,7 +10,8 @@
 //         dropped, logged, counted as `invalid`: -> errc::invalid_body.
 //         (stats_atom) -> counters: fragments, bytes_written, duplicates,
 //         duplicate_bytes, gaps, gap_bytes, refused_paths, invalid,
-//         too_large, open_files, acks_sent, fsyncs.
+//         too_large, open_files, acks_sent, fsyncs, too_many_sources
+//         (fragments refused by max-source-keys-per-host).
 // Sends:  workers <- (dispatch_atom, fragment_ptr); the workers send
 //         logtail.ack replies to the router themselves.
 #pragma once
@@ -47,6 +48,8 @@ struct tailwriter_config {
   uint64_t max_fragment_bytes = 64ull << 20;
   std::chrono::milliseconds sync_interval{20};
   size_t max_open_files = 1000;
+  /// Distinct source keys one hostname may write (seen within a day).
+  size_t max_source_keys_per_host = 10000;
   /// Back-pressure: bytes queued at one worker before answers wait.
   uint64_t max_queued_bytes = 16ull << 20;
   std::string hostname;                 // this server's, sent in acks

@@ -4,14 +4,22 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <map>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <zmq.h>
 
+#include "actors/curve_keys.hpp"
 #include "actors/logger.hpp"
+#include "actors/router.hpp"
+#include "actors/zap.hpp"
 #include "config/error.hpp"
 
 namespace cc {
@@ -57,6 +65,48 @@ bool set_option(void* sock, int option, int value, const char* name,
   return false;
 }
 
+bool set_bytes(void* sock, int option, const std::string& value,
+               const char* name, std::string& why) {
+  if (zmq_setsockopt(sock, option, value.data(), value.size()) == 0)
+    return true;
+  why = std::string{"setting "} + name + ": " + zmq_error_text();
+  return false;
+}
+
+// The IP address of the peer of connected socket `fd`, "" when unknown.
+std::string peer_ip(int fd) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof(sa);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    return {};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (sa.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&sa)->sin_addr, buf,
+                sizeof(buf));
+  else if (sa.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&sa)->sin6_addr, buf,
+                sizeof(buf));
+  else
+    return "local";
+  return buf;
+}
+
+// Why a handshake failed, from a monitor event and its value.
+std::string handshake_failure_text(uint16_t event, uint32_t value) {
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+      return "security mechanism mismatch (a plain ZeroMQ client on a CURVE "
+             "socket, or the reverse)";
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+      return "CURVE handshake could not be decrypted (the client uses another "
+             "server public key)";
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "protocol error 0x%08x", value);
+    return buf;
+  }
+  return std::string{"handshake failed: "} + zmq_strerror(static_cast<int>(value));
+}
+
 bool apply_options(void* sock, const zmq_options& o, bool is_router,
                    std::string& why) {
   bool ok = set_option(sock, ZMQ_SNDHWM, o.hwm, "ZMQ_SNDHWM", why) &&
@@ -87,6 +137,21 @@ bool apply_options(void* sock, const zmq_options& o, bool is_router,
   // instead of vanishing, and a full peer says EAGAIN instead of dropping.
   if (ok && is_router)
     ok = set_option(sock, ZMQ_ROUTER_MANDATORY, 1, "ZMQ_ROUTER_MANDATORY", why);
+  if (ok && is_router && !o.curve_secret.empty()) {
+    // CURVE server; the ZAP handler (bound before the socket) decides who
+    // gets in, in the domain named here.
+    ok = set_option(sock, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", why) &&
+         set_bytes(sock, ZMQ_CURVE_SECRETKEY, o.curve_secret,
+                   "ZMQ_CURVE_SECRETKEY", why) &&
+         set_bytes(sock, ZMQ_ZAP_DOMAIN, "cc", "ZMQ_ZAP_DOMAIN", why);
+  }
+  if (ok && !is_router && !o.curve_server.empty())
+    ok = set_bytes(sock, ZMQ_CURVE_SERVERKEY, o.curve_server,
+                   "ZMQ_CURVE_SERVERKEY", why) &&
+         set_bytes(sock, ZMQ_CURVE_PUBLICKEY, o.curve_public,
+                   "ZMQ_CURVE_PUBLICKEY", why) &&
+         set_bytes(sock, ZMQ_CURVE_SECRETKEY, o.curve_secret,
+                   "ZMQ_CURVE_SECRETKEY", why);
   // A forwarder whose remote is down retries with a backoff up to 2 s rather
   // than every 100 ms forever.
   if (ok && !is_router)
@@ -161,6 +226,12 @@ zmq_options zmq_options_of(const config::section& sec) {
   }
   if (sec.has("zmq_nthreads"))
     o.io_threads = clamp_int(sec.integer("zmq_nthreads"), 1, 64);
+  if (sec.has("curve-secret-key"))
+    o.curve_secret_key_file = sec.file("curve-secret-key");
+  if (sec.has("remote-cc-public-key"))
+    o.curve_server_key_source = sec.str("remote-cc-public-key");
+  if (sec.has("curve-allowed-keys"))
+    o.curve_allowed_keys_file = sec.file("curve-allowed-keys");
   return o;
 }
 
@@ -223,6 +294,12 @@ void zmq_socket_thread::set_reading(bool on) {
     wake();
 }
 
+void zmq_socket_thread::set_throttled(bool on) {
+  throttled_ = on;
+  if (!on && thread_.joinable())
+    wake();
+}
+
 void zmq_socket_thread::stop() {
   if (!thread_.joinable())
     return;
@@ -242,9 +319,12 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
   zmq_ctx_set(ctx, ZMQ_IO_THREADS, opts_.io_threads);
   void* sock = zmq_socket(ctx, is_router ? ZMQ_ROUTER : ZMQ_DEALER);
   void* monitor = nullptr;
+  const bool curve_server = is_router && !opts_.curve_secret.empty();
   auto fail = [&](const std::string& what) {
     started.set_value(make_error(errc::io, who_ + ": " + endpoint_ + ": " + what));
     int zero = 0;
+    if (curve_server && opts_.zap)
+      opts_.zap->stop();
     if (monitor != nullptr) {
       zmq_setsockopt(monitor, ZMQ_LINGER, &zero, sizeof(zero));
       zmq_close(monitor);
@@ -260,13 +340,26 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
   std::string why;
   if (!apply_options(sock, opts_, is_router, why))
     return fail(why);
-  if (!is_router) {
-    if (zmq_socket_monitor(sock, monitor_address,
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
-      return fail("zmq_socket_monitor: " + zmq_error_text());
-    monitor = zmq_socket(ctx, ZMQ_PAIR);
-    if (monitor == nullptr || zmq_connect(monitor, monitor_address) != 0)
-      return fail("connecting the monitor: " + zmq_error_text());
+  // The DEALER reports its link; the ROUTER its peers' handshake failures
+  // and disconnects (counted; a refused plain client is logged).
+  int monitored = is_router
+                    ? ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                    : ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED;
+  if (zmq_socket_monitor(sock, monitor_address, monitored) != 0)
+    return fail("zmq_socket_monitor: " + zmq_error_text());
+  monitor = zmq_socket(ctx, ZMQ_PAIR);
+  if (monitor == nullptr || zmq_connect(monitor, monitor_address) != 0)
+    return fail("connecting the monitor: " + zmq_error_text());
+  // libzmq lets every CURVE client in while no ZAP handler is bound: the
+  // handler must be up before the socket can accept anyone.
+  if (curve_server) {
+    if (!opts_.zap)
+      return fail("CURVE without a ZAP handler");
+    if (auto err = opts_.zap->start(ctx))
+      return fail(describe(err));
   }
   if (is_router ? zmq_bind(sock, endpoint_.c_str()) != 0
                 : zmq_connect(sock, endpoint_.c_str()) != 0)
@@ -341,10 +434,28 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
     }
   };
 
+  // ZMQ_MAXMSGSIZE bounds each frame (ZeroMQ drops the connection of a
+  // peer that sends a bigger one); the whole multipart message is bounded
+  // here: past max_message_size its frames are read and thrown away.
+  const size_t max_total = opts_.max_message_size > 0
+                             ? static_cast<size_t>(opts_.max_message_size)
+                             : SIZE_MAX;
+  log_limiter refusal_log{std::chrono::seconds{10}, 256};
+  auto refusal = [&](const std::string& key, const std::string& text) {
+    if (auto n = refusal_log.admit(key, log_limiter::clock::now()))
+      log::warning(who_, text + (*n > 0 ? " (and " + std::to_string(*n) +
+                                            " more since the last line)"
+                                        : std::string{}));
+  };
   auto receive_some = [&](int max_messages) {
-    for (int n = 0; n < max_messages && reading_; ++n) {
+    for (int n = 0; n < max_messages && reading_ && !throttled_; ++n) {
       std::vector<std::string> frames;
       size_t bytes = 0;
+      bool admitted = true;
+      bool checked = !events_.admit;
+      size_t index = 0;
+      std::string user_id;
+      std::string address;
       for (;;) {
         zmq_msg_t part;
         zmq_msg_init(&part);
@@ -356,8 +467,22 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
           return;
         }
         auto size = zmq_msg_size(&part);
+        // The peer's frames (not the routing id the ROUTER adds) carry the
+        // connection's metadata: its ZAP user id and address.
+        if (!checked && index++ > 0) {
+          checked = true;
+          if (const char* uid = zmq_msg_gets(&part, "User-Id"))
+            user_id = uid;
+          if (const char* addr = zmq_msg_gets(&part, "Peer-Address"))
+            address = addr;
+          admitted = events_.admit(user_id, address);
+        }
         bytes += size;
-        frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)), size);
+        if (admitted && bytes <= max_total)
+          frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)),
+                              size);
+        else
+          frames.clear();
         bool more = zmq_msg_more(&part) != 0;
         zmq_msg_close(&part);
         if (!more)
@@ -365,8 +490,59 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
       }
       ++counters_.received;
       counters_.bytes_in += static_cast<int64_t>(bytes);
+      if (!admitted) {
+        ++counters_.not_admitted;
+        continue;
+      }
+      if (bytes > max_total) {
+        ++counters_.oversize;
+        refusal("oversize", "a message of " + std::to_string(bytes) +
+                              " bytes (over max-message-size " +
+                              std::to_string(max_total) + ") dropped");
+        continue;
+      }
       if (events_.on_frames)
         events_.on_frames(std::move(frames));
+    }
+  };
+
+  // ROUTER: the peer address of each accepted connection by its descriptor
+  // (looked up when the event is read: best effort, the connection may be
+  // gone by then), and the failure its engine reported just before its
+  // disconnect (one I/O thread reports a connection's events in order).
+  std::map<uint32_t, std::string> accepted_from;
+  std::string pending_failure;
+  auto on_router_event = [&](uint16_t event, uint32_t value) {
+    switch (event) {
+      case ZMQ_EVENT_ACCEPTED:
+        if (accepted_from.size() >= 65536)
+          accepted_from.clear();
+        accepted_from[value] = peer_ip(static_cast<int>(value));
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        pending_failure = handshake_failure_text(event, value);
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        pending_failure.clear(); // a ZAP refusal: counted and logged there
+        break;
+      case ZMQ_EVENT_DISCONNECTED: {
+        ++counters_.disconnects;
+        std::string address;
+        if (auto it = accepted_from.find(value); it != accepted_from.end()) {
+          address = std::move(it->second);
+          accepted_from.erase(it);
+        }
+        if (!pending_failure.empty()) {
+          ++counters_.handshake_failed;
+          if (events_.on_handshake_failed)
+            events_.on_handshake_failed(pending_failure, address);
+          pending_failure.clear();
+        }
+        break;
+      }
+      default:
+        break;
     }
   };
 
@@ -381,8 +557,13 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
         return;
       }
       uint16_t event = 0;
-      if (zmq_msg_size(&head) >= sizeof(event))
+      uint32_t value = 0;
+      if (zmq_msg_size(&head) >= sizeof(event) + sizeof(value)) {
         std::memcpy(&event, zmq_msg_data(&head), sizeof(event));
+        std::memcpy(&value,
+                    static_cast<const char*>(zmq_msg_data(&head)) + sizeof(event),
+                    sizeof(value));
+      }
       bool more = zmq_msg_more(&head) != 0;
       zmq_msg_close(&head);
       std::string peer;
@@ -399,8 +580,10 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
         more = zmq_msg_more(&part) != 0;
         zmq_msg_close(&part);
       }
-      if (events_.on_link && (event == ZMQ_EVENT_CONNECTED ||
-                              event == ZMQ_EVENT_DISCONNECTED))
+      if (is_router)
+        on_router_event(event, value);
+      else if (events_.on_link && (event == ZMQ_EVENT_CONNECTED ||
+                                   event == ZMQ_EVENT_DISCONNECTED))
         events_.on_link(event == ZMQ_EVENT_CONNECTED, peer);
     }
   };
@@ -410,7 +593,7 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
     send_pending();
     zmq_pollitem_t items[3];
     int n = 0;
-    short sock_events = reading_ ? ZMQ_POLLIN : 0;
+    short sock_events = reading_ && !throttled_ ? ZMQ_POLLIN : 0;
     if (!is_router && !pending.empty())
       sock_events |= ZMQ_POLLOUT;
     items[n++] = {sock, 0, sock_events, 0};
@@ -475,6 +658,9 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
     zmq_close(monitor);
   }
   zmq_close(sock);
+  // After the socket (no new handshakes), before the context ends.
+  if (curve_server)
+    opts_.zap->stop();
   zmq_ctx_term(ctx); // returns when queued frames left or LINGER expired
 }
 
@@ -489,10 +675,50 @@ zmq_transport::~zmq_transport() {
   close();
 }
 
+caf::error resolve_client_keys(zmq_options& o, const std::string& who) {
+  bool has_server = !o.curve_server_key_source.empty();
+  bool has_secret = !o.curve_secret_key_file.empty();
+  if (!has_server && !has_secret)
+    return caf::none;
+  if (!has_server || !has_secret)
+    return make_error(errc::config_invalid,
+                      who + ": " +
+                        (has_server ? "remote-cc-public-key needs curve-secret-key "
+                                      "(this forwarder's own key) too"
+                                    : "curve-secret-key needs remote-cc-public-key "
+                                      "(the server's key) too"));
+  if (!curve::available())
+    return make_error(errc::config_invalid,
+                      who + ": curve-secret-key: this libzmq has no CURVE support");
+  auto server = curve::read_public(o.curve_server_key_source,
+                                   who + ": remote-cc-public-key");
+  if (!server)
+    return std::move(server.error());
+  auto secret =
+    curve::read_secret_file(o.curve_secret_key_file, who + ": curve-secret-key");
+  if (!secret)
+    return std::move(secret.error());
+  auto pub = curve::public_of(*secret);
+  if (!pub)
+    return std::move(pub.error());
+  o.curve_server = std::move(*server);
+  o.curve_secret = std::move(*secret);
+  o.curve_public = std::move(*pub);
+  return caf::none;
+}
+
 caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
   if (socket_)
     return make_error(errc::config_invalid,
                       who_ + ": already connected to " + socket_->endpoint());
+  // A DEALER is never a CURVE server: the keys are the client's.
+  opts_.curve_allowed_keys_file.clear();
+  opts_.zap = nullptr;
+  if (auto err = resolve_client_keys(opts_, who_))
+    return err;
+  if (!opts_.curve_server.empty())
+    log::info(who_, "CURVE to " + endpoint + " as client key " +
+                      curve::encode(opts_.curve_public));
   zmq_socket_thread::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
                    std::vector<std::string>&& frames) {

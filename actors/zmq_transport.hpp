@@ -28,6 +28,8 @@
 
 namespace cc {
 
+class zap_handler;
+
 /// The ZeroMQ options of one socket (SPEC §3), from [ccserver] or a proxy
 /// section. Defaults are the original CC's.
 struct zmq_options {
@@ -41,11 +43,31 @@ struct zmq_options {
   int tcp_keepalive_cnt = 4;
   int64_t max_message_size = -1;   // MAXMSGSIZE, bytes; -1 unlimited
   int io_threads = 1;              // of the socket's own context
+
+  // CurveZMQ. As written in the section (file paths or Z85 text), resolved
+  // into the binary keys below by whoever starts the socket: the gateway
+  // (server) or zmq_transport::connect (client).
+  std::string curve_secret_key_file;     // curve-secret-key
+  std::string curve_server_key_source;   // remote-cc-public-key (proxy)
+  std::string curve_allowed_keys_file;   // curve-allowed-keys ([ccserver])
+  // Binary 32-byte keys. router_bind: a secret key turns CURVE on, and `zap`
+  // (then required) is started in the socket's context before the bind.
+  // dealer_connect: a server key turns CURVE on with this public/secret pair.
+  std::string curve_secret;
+  std::string curve_public;
+  std::string curve_server;
+  std::shared_ptr<zap_handler> zap;
 };
 
 /// The zmq_* keys (and max-message-size, zmq_nthreads) present in `sec`;
 /// absent keys keep the defaults above.
 zmq_options zmq_options_of(const config::section& sec);
+
+/// The client side of CURVE (a proxy section): reads remote-cc-public-key
+/// and curve-secret-key (both or neither) into `o`'s binary keys, the public
+/// key derived from the secret one. errc::config_invalid naming `who`, the
+/// key and the path.
+caf::error resolve_client_keys(zmq_options& o, const std::string& who);
 
 /// Counters of one socket, written by its thread, read by anyone.
 struct zmq_socket_counters {
@@ -56,6 +78,11 @@ struct zmq_socket_counters {
   std::atomic<int64_t> queued_bytes{0};  // waiting in our queue
   std::atomic<int64_t> unroutable{0};  // ROUTER: the peer is gone
   std::atomic<int64_t> dropped{0};     // could not be sent in time (logged)
+  // ROUTER only: limits and refusals (each logged, rate-limited).
+  std::atomic<int64_t> oversize{0};    // multipart over max_message_size
+  std::atomic<int64_t> handshake_failed{0}; // plain or bad CURVE handshakes
+  std::atomic<int64_t> not_admitted{0};  // messages refused by events.admit
+  std::atomic<int64_t> disconnects{0};   // connections that ended
 };
 
 class zmq_socket_thread {
@@ -74,6 +101,17 @@ public:
     std::function<void(uint64_t bytes)> on_sent;
     /// DEALER only: connected (true) / disconnected (false) from `peer`.
     std::function<void(bool up, const std::string& peer)> on_link;
+    /// ROUTER only, when set: whether a message from a peer whose ZAP user
+    /// id is `user_id` (the Z85 client key under CURVE) from `address` may
+    /// be taken; false drops it (counted as not_admitted). For keys removed
+    /// from the allow-list while their connection stays up.
+    std::function<bool(const std::string& user_id, const std::string& address)>
+      admit;
+    /// ROUTER only: a handshake failed before ZAP could decide (a plain
+    /// ZeroMQ client on a CURVE socket, a wrong server key, garbage). `why`
+    /// names the reason, `address` the peer's IP when known ("" if not).
+    std::function<void(const std::string& why, const std::string& address)>
+      on_handshake_failed;
   };
 
   /// `who` names the socket in log lines ("gateway", "h:forward").
@@ -94,6 +132,11 @@ public:
   /// Pauses (false) or resumes (true) reading from the socket. While paused,
   /// incoming messages wait in ZeroMQ's queues (bounded by the HWM).
   void set_reading(bool on);
+
+  /// Back-pressure from the consumer, independent of set_reading: while
+  /// throttled nothing is read either. Safe from any thread, including the
+  /// socket thread's own callbacks (reading stops after that message).
+  void set_throttled(bool on);
 
   /// Sends what is queued for at most linger_ms, closes the socket (LINGER
   /// applies), terminates the context and joins the thread. Idempotent.
@@ -117,6 +160,7 @@ private:
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reading_{true};
+  std::atomic<bool> throttled_{false};
 
   std::mutex mtx_;                       // guards outbox_
   std::deque<wire::cc_message> outbox_;  // handed over by other threads

@@ -7,7 +7,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "config/config.hpp"
@@ -56,6 +58,12 @@ option option::caf_allowed() const {
 option option::yes_means(std::string_view seconds) const {
   auto o = *this;
   o.boolean_means = seconds;
+  return o;
+}
+
+option option::checked(bool (*fn)(const std::string&, std::string&)) const {
+  auto o = *this;
+  o.check = fn;
   return o;
 }
 
@@ -124,6 +132,41 @@ std::vector<option> zmq_options(std::string_view hwm_desc) {
   };
 }
 
+bool host_port_check(const std::string& text, std::string& why);
+bool readable_check(const std::string& text, std::string& why);
+
+// The CAF middleman keys of [ccserver]: publishing and TLS (docs/clusters.md).
+std::vector<option> caf_options() {
+  return {
+    optional("caf-listen", vt::string,
+             "HOST:PORT where this node's router is published through CAF's "
+             "middleman (bound to that address only, with address reuse) "
+             "for proxies elsewhere with remote-cc = caf://HOST:PORT; works "
+             "beside cc-socket, both feed the same router. Unset: none. A "
+             "change needs a restart")
+      .checked(host_port_check)
+      .ext(),
+    optional("caf-certificate", vt::file,
+             "this node's certificate chain (PEM). With caf-key and "
+             "caf-cafile, caf-listen and every caf:// proxy use TLS with "
+             "mutual authentication (CAF's OpenSSL module): a peer whose "
+             "certificate is not signed by caf-cafile is refused. A change "
+             "needs a restart")
+      .checked(readable_check)
+      .ext(),
+    optional("caf-key", vt::file,
+             "the private key of caf-certificate (PEM, not encrypted); "
+             "required with caf-certificate")
+      .checked(readable_check)
+      .ext(),
+    optional("caf-cafile", vt::file,
+             "the CA certificates (PEM) a peer's certificate must be signed "
+             "by; required with caf-certificate")
+      .checked(readable_check)
+      .ext(),
+  };
+}
+
 std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -182,6 +225,20 @@ section_schema make_ccserver() {
                               "(ZMQ_MAXMSGSIZE); a peer sending more is "
                               "disconnected by ZeroMQ. 0: no limit")
                    .ext());
+  opts.push_back(optional("curve-secret-key", vt::file,
+                          "this server's CurveZMQ secret key file (Z85, "
+                          "mode 0600; `ccserver --keygen NAME` writes one): "
+                          "cc-socket becomes a CURVE server, encrypted, and "
+                          "only clients in curve-allowed-keys get in. A "
+                          "change needs a restart")
+                   .ext());
+  opts.push_back(optional("curve-allowed-keys", vt::file,
+                          "the client public keys let in (Z85, one per line, "
+                          "`#` comments); required with curve-secret-key. "
+                          "Re-read on SIGHUP: a removed key's messages are "
+                          "dropped from then on, even on open connections")
+                   .ext());
+  opts = concat(std::move(opts), caf_options());
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "
@@ -243,6 +300,15 @@ section_schema make_proxy() {
     with_default("queue-bytes", vt::size, "64 MB",
                  "bound of the outgoing queue while remote-cc is slow or "
                  "away; senders are pushed back beyond it (bounded memory)")
+      .ext(),
+    optional("remote-cc-public-key", vt::string,
+             "the remote server's CurveZMQ public key: 40 Z85 characters or "
+             "the path of a file holding them (its NAME.pub). Turns CURVE on "
+             "for the link; needs curve-secret-key")
+      .ext(),
+    optional("curve-secret-key", vt::file,
+             "this forwarder's own CurveZMQ secret key file (mode 0600); its "
+             "public key must be in the remote's curve-allowed-keys")
       .ext(),
   };
   return {"proxy", {"cc.handler.proxy", "proxy"}, {"local", "remote"}, false,
@@ -345,6 +411,13 @@ section_schema make_tailwriter() {
       .ext(),
     with_default("max-open-files", vt::integer, "1000",
                  "bound on open copies; the least recently used is closed")
+      .at_least(1)
+      .ext(),
+    with_default("max-source-keys-per-host", vt::integer, "10000",
+                 "distinct source files (hostname, st_dev, st_ino, filename) "
+                 "one hostname may write, counting those seen in the last "
+                 "day; a fragment of one more is refused, logged and counted "
+                 "(too_many_sources)")
       .at_least(1)
       .ext(),
   };
@@ -507,6 +580,25 @@ bool valid_host_port(const std::string& rest) {
   return valid_port(rest.substr(colon + 1));
 }
 
+bool host_port_check(const std::string& text, std::string& why) {
+  if (valid_host_port(text))
+    return true;
+  why = "is not an address; expected HOST:PORT (port 1..65535), like "
+        "127.0.0.1:4242 or [::1]:4242";
+  return false;
+}
+
+bool readable_check(const std::string& text, std::string& why) {
+  auto path = expand_user(text);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f != nullptr) {
+    std::fclose(f);
+    return true;
+  }
+  why = "cannot be read: " + std::string{std::strerror(errno)};
+  return false;
+}
+
 bool valid_endpoint(const std::string& text, bool allow_caf) {
   auto starts = [&](std::string_view p) { return text.rfind(p, 0) == 0; };
   if (starts("tcp://"))
@@ -602,7 +694,20 @@ std::string known_type_names(bool daemon) {
   return out;
 }
 
+// The type's own check; check_value adds an option's extra check after it.
+static bool check_type(const option& opt, const std::string& text,
+                       std::string& why);
+
 bool check_value(const option& opt, const std::string& text, std::string& why) {
+  if (opt.check && !check_type(opt, text, why))
+    return false;
+  if (opt.check)
+    return opt.check(text, why);
+  return check_type(opt, text, why);
+}
+
+static bool check_type(const option& opt, const std::string& text,
+                       std::string& why) {
   auto range = range_text(opt);
   switch (opt.type) {
     case value_type::string:

@@ -148,11 +148,24 @@ public:
       }
       new_gateway = *gw;
       self_->monitor(new_gateway);
+    } else if (auto err = ask(gateway_, reload_atom::value,
+                              cfg->main.file("curve-secret-key"),
+                              cfg->main.file("curve-allowed-keys"))) {
+      // The gateway stays: it re-reads its CURVE allow-list (the old list
+      // stays in force when the new one cannot be read).
+      log::warning(who, "reload: curve-allowed-keys: " + text(err));
     }
     // Incoming messages wait (ZeroMQ's queue, the gateway's hold) while the
     // handlers are rebuilt.
     if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
       log::warning(who, "reload: pausing the gateway: " + text(err));
+    if (caf_listen_)
+      if (auto err = ask(caf_listen_, router_atom::value, caf::actor{}))
+        log::warning(who, "reload: pausing caf-listen: " + text(err));
+    if (cfg->main.str("caf-listen") != caf_listen_address_)
+      log::warning(who, "reload: caf-listen changed to '" +
+                          cfg->main.str("caf-listen") +
+                          "'; it takes effect at the next restart");
     auto previous = std::move(current_);
     current_ = generation{};
     stop_core(previous);

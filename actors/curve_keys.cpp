@@ -1,0 +1,285 @@
+// CurveZMQ key files, allow-lists and key pairs: see curve_keys.hpp.
+#include "actors/curve_keys.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "config/error.hpp"
+
+namespace cc::curve {
+
+namespace {
+
+constexpr size_t z85_length = 40;
+constexpr size_t key_length = 32;
+// Key files are a line or two; anything bigger is not one.
+constexpr off_t max_key_file = 64 * 1024;
+// An allow-list of a few thousand hosts is a few hundred KiB.
+constexpr off_t max_allow_list = 16 * 1024 * 1024;
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// Reads a whole small regular file (a key file, an allow-list) of at most
+// `limit` bytes; `mode` gets its st_mode.
+caf::expected<std::string> read_small(const std::string& path,
+                                      const std::string& what, off_t limit,
+                                      mode_t* mode = nullptr) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(errc::config_invalid,
+                      what + ": " + path + ": cannot read: " + errno_text(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    auto err = errno;
+    ::close(fd);
+    return make_error(errc::config_invalid,
+                      what + ": " + path + ": " + errno_text(err));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > limit) {
+    ::close(fd);
+    return make_error(errc::config_invalid,
+                      what + ": " + path +
+                        (S_ISREG(st.st_mode) ? ": too large ("
+                                                 + std::to_string(st.st_size)
+                                                 + " bytes)"
+                                             : ": not a regular file"));
+  }
+  if (mode != nullptr)
+    *mode = st.st_mode;
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = errno;
+      ::close(fd);
+      return make_error(errc::config_invalid,
+                        what + ": " + path + ": cannot read: " + errno_text(err));
+    }
+    if (n == 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+    if (static_cast<off_t>(text.size()) > limit)
+      break;
+  }
+  ::close(fd);
+  return text;
+}
+
+// The one key of a key file: the only line that is neither blank nor a
+// comment.
+caf::expected<key> single_key(const std::string& text, const std::string& path,
+                              const std::string& what) {
+  std::istringstream in{text};
+  std::string line;
+  std::string found;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto t = trim(line);
+    if (t.empty() || t[0] == '#')
+      continue;
+    if (!found.empty())
+      return make_error(errc::config_invalid,
+                        what + ": " + path + ":" + std::to_string(lineno) +
+                          ": more than one key in a key file");
+    found = t;
+  }
+  if (found.empty())
+    return make_error(errc::config_invalid,
+                      what + ": " + path + ": no key in the file");
+  return decode(found, what + ": " + path);
+}
+
+} // namespace
+
+bool available() {
+  return zmq_has("curve") != 0;
+}
+
+caf::expected<key> decode(const std::string& z85, const std::string& what) {
+  if (z85.size() != z85_length)
+    return make_error(errc::config_invalid,
+                      what + ": not a Z85 key (expected 40 characters, got " +
+                        std::to_string(z85.size()) + ")");
+  uint8_t out[key_length];
+  if (zmq_z85_decode(out, z85.c_str()) == nullptr)
+    return make_error(errc::config_invalid,
+                      what + ": not a Z85 key (a character outside Z85's "
+                             "alphabet)");
+  return key(reinterpret_cast<const char*>(out), key_length);
+}
+
+std::string encode(const key& k) {
+  char out[z85_length + 1] = {};
+  if (k.size() != key_length ||
+      zmq_z85_encode(out, reinterpret_cast<const uint8_t*>(k.data()),
+                     key_length) == nullptr)
+    return {};
+  return std::string(out, z85_length);
+}
+
+caf::expected<key> public_of(const key& secret) {
+  char secret_z85[z85_length + 1] = {};
+  char public_z85[z85_length + 1] = {};
+  auto text = encode(secret);
+  std::memcpy(secret_z85, text.data(), std::min(text.size(), z85_length));
+  if (text.size() != z85_length ||
+      zmq_curve_public(public_z85, secret_z85) != 0)
+    return make_error(errc::config_invalid,
+                      std::string{"deriving a public key: "} +
+                        zmq_strerror(zmq_errno()));
+  return decode(std::string(public_z85, z85_length), "derived public key");
+}
+
+caf::expected<key> read_secret_file(const std::string& path,
+                                    const std::string& what) {
+  mode_t mode = 0;
+  auto text = read_small(path, what, max_key_file, &mode);
+  if (!text)
+    return std::move(text.error());
+  if ((mode & 077) != 0) {
+    char octal[8];
+    std::snprintf(octal, sizeof(octal), "%04o", static_cast<unsigned>(mode & 07777));
+    return make_error(errc::config_invalid,
+                      what + ": " + path + ": a secret key readable by group "
+                        "or others (mode " + octal + "); chmod 600 it");
+  }
+  return single_key(*text, path, what);
+}
+
+caf::expected<key> read_public(const std::string& text_or_path,
+                               const std::string& what) {
+  auto t = trim(text_or_path);
+  if (t.size() == z85_length && t.find('/') == std::string::npos) {
+    auto k = decode(t, what);
+    if (k)
+      return k;
+    // Not a key: maybe a file with a 40-character name; try it below.
+  }
+  auto text = read_small(t, what, max_key_file);
+  if (!text)
+    return std::move(text.error());
+  return single_key(*text, t, what);
+}
+
+caf::expected<std::set<key>> read_allow_list(const std::string& path,
+                                             const std::string& what) {
+  auto text = read_small(path, what, max_allow_list);
+  if (!text)
+    return std::move(text.error());
+  std::set<key> keys;
+  std::istringstream in{*text};
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto t = trim(line);
+    if (t.empty() || t[0] == '#')
+      continue;
+    auto end = t.find_first_of(" \t#");
+    auto token = t.substr(0, end);
+    if (end != std::string::npos) {
+      auto rest = trim(t.substr(end));
+      if (!rest.empty() && rest[0] != '#')
+        return make_error(errc::config_invalid,
+                          what + ": " + path + ":" + std::to_string(lineno) +
+                            ": one key per line (then an optional # comment)");
+    }
+    auto k = decode(token, what + ": " + path + ":" + std::to_string(lineno));
+    if (!k)
+      return std::move(k.error());
+    keys.insert(std::move(*k));
+  }
+  return keys;
+}
+
+caf::expected<std::string> write_key_pair(const std::string& base) {
+  if (!available())
+    return make_error(errc::unavailable,
+                      "this libzmq has no CURVE support (built without libsodium)");
+  char public_z85[z85_length + 1] = {};
+  char secret_z85[z85_length + 1] = {};
+  if (zmq_curve_keypair(public_z85, secret_z85) != 0)
+    return make_error(errc::io, std::string{"zmq_curve_keypair: "} +
+                                  zmq_strerror(zmq_errno()));
+  auto write_new = [](const std::string& path, mode_t mode,
+                      const std::string& body) -> caf::error {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+                                    O_NOFOLLOW, mode);
+    if (fd < 0)
+      return make_error(errc::io, path + ": " + errno_text(errno) +
+                                    (errno == EEXIST ? " (never overwritten: "
+                                                       "remove it first)"
+                                                     : ""));
+    // The umask may have taken bits away, never added: set exactly.
+    if (::fchmod(fd, mode) != 0 ||
+        ::write(fd, body.data(), body.size()) !=
+          static_cast<ssize_t>(body.size()) ||
+        ::fsync(fd) != 0) {
+      auto err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return make_error(errc::io, path + ": " + errno_text(err));
+    }
+    ::close(fd);
+    return caf::none;
+  };
+  auto secret_path = base + ".key";
+  auto public_path = base + ".pub";
+  // Refuse before writing anything when either exists.
+  struct stat st;
+  for (const auto& p : {secret_path, public_path})
+    if (::lstat(p.c_str(), &st) == 0)
+      return make_error(errc::io, p + ": exists (never overwritten: remove it "
+                                      "first)");
+  if (auto err = write_new(secret_path, 0600,
+                           "# CurveZMQ secret key (Z85); keep it private\n" +
+                             std::string(secret_z85) + "\n"))
+    return err;
+  if (auto err = write_new(public_path, 0644,
+                           "# CurveZMQ public key (Z85)\n" +
+                             std::string(public_z85) + "\n")) {
+    ::unlink(secret_path.c_str());
+    return err;
+  }
+  std::memset(secret_z85, 0, sizeof(secret_z85));
+  return std::string(public_z85);
+}
+
+bool reachable_from_outside(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) != 0)
+    return false;
+  auto rest = endpoint.substr(6);
+  auto colon = rest.rfind(':');
+  auto host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  // An interface name (tcp://lo:1234) is loopback only when it is lo.
+  if (host == "localhost" || host == "::1" || host == "lo")
+    return false;
+  return host.rfind("127.", 0) != 0;
+}
+
+} // namespace cc::curve
