@@ -159,13 +159,6 @@ public:
     // handlers are rebuilt.
     if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
       log::warning(who, "reload: pausing the gateway: " + text(err));
-    if (caf_listen_)
-      if (auto err = ask(caf_listen_, router_atom::value, caf::actor{}))
-        log::warning(who, "reload: pausing caf-listen: " + text(err));
-    if (cfg->main.str("caf-listen") != caf_listen_address_)
-      log::warning(who, "reload: caf-listen changed to '" +
-                          cfg->main.str("caf-listen") +
-                          "'; it takes effect at the next restart");
     auto previous = std::move(current_);
     current_ = generation{};
     stop_core(previous);
