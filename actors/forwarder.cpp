@@ -12,6 +12,7 @@
 
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
+#include "actors/caf_transport.hpp"
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"
 #include "wire/bodies.hpp"
@@ -163,7 +164,7 @@ void forwarder_state::on_link(bool up, const std::string& peer) {
                      settings.remote + " (" + peer + ")");
   } else {
     log::warning(who, "disconnected from " + settings.remote + " (" + peer +
-                        "); ZeroMQ reconnects by itself");
+                        "); the transport reconnects by itself");
   }
 }
 
@@ -194,10 +195,13 @@ struct remote_garbage {
 
 caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
                               forwarder_settings settings, zmq_options opts,
-                              caf::actor router) {
+                              caf::actor router,
+                              std::shared_ptr<const config::section> main) {
   auto& st = self->state;
   st.init(std::move(settings));
-  auto made = make_transport(st.settings.remote, opts, st.who);
+  // caf:// gives the CAF transport (actors/caf_transport), others ZeroMQ.
+  auto made = make_transport(self->system(), *main, st.settings.remote, opts,
+                             st.who);
   if (!made) {
     log::error(st.who, describe(made.error()));
     self->quit(made.error());
@@ -277,6 +281,8 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
     [=](stats_atom) -> counters {
       auto c = self->state.stats();
       c["invalid"] += garbage->count.load();
+      if (self->state.link)
+        self->state.link->add_stats(c);
       return c;
     },
   };
@@ -288,8 +294,9 @@ caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
   auto settings = forwarder_settings_from(sec, ctx.cfg.host_name);
   // Detached: on exit the transport drains within zmq_linger and joins its
   // thread, which must not hold one of CAF's scheduler threads.
-  return ctx.sys.spawn<caf::detached>(forwarder_actor, std::move(settings),
-                                      zmq_options_of(sec), ctx.router);
+  return ctx.sys.spawn<caf::detached>(
+    forwarder_actor, std::move(settings), zmq_options_of(sec), ctx.router,
+    std::make_shared<const config::section>(ctx.cfg.main));
 }
 
 } // namespace cc

@@ -1,7 +1,7 @@
 // The forwarder's link to a remote server, behind a small seam: connect, send,
 // the callbacks for what comes back, close. The ZeroMQ DEALER implementation is
-// actors/zmq_transport.hpp; a later CAF-middleman one (remote-cc = caf://...)
-// implements the same class.
+// actors/zmq_transport.hpp; the CAF-middleman one (remote-cc = caf://...) is
+// actors/caf_transport.hpp.
 //
 // Threading contract: send() and close() are called by the owning actor only;
 // the callbacks run on the transport's own thread, so they must be short and
@@ -16,6 +16,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/atoms.hpp"
 #include "wire/message.hpp"
 
 namespace cc {
@@ -50,6 +51,12 @@ public:
   /// Sends what is still queued for at most the linger time, then closes the
   /// link and stops the thread. Blocks up to that long; idempotent.
   virtual void close() = 0;
+
+  /// Adds the transport's own counters to the forwarder's stats (the CAF
+  /// link's connect failures, lost links); thread-safe. None by default.
+  virtual void add_stats(counters& out) const {
+    (void) out;
+  }
 };
 
 /// The transport for `endpoint` by its scheme: tcp://, ipc:// and inproc://
