@@ -231,7 +231,25 @@ struct validator {
       complete_tailwriter(sec);
     else if (schema.kind == "logtail")
       complete_logtail(sec);
+    else if (schema.kind == "ccserver")
+      check_caf_tls(sec);
     return sec;
+  }
+
+  // CAF's TLS needs all three files; one alone would leave a node that
+  // every peer refuses.
+  void check_caf_tls(const section& sec) {
+    const char* keys[] = {"caf-certificate", "caf-key", "caf-cafile"};
+    bool any = false;
+    for (auto* k : keys)
+      any |= sec.has(k);
+    if (!any)
+      return;
+    for (auto* k : keys)
+      if (!sec.has(k))
+        error(sec.name, k,
+              "required with the other CAF TLS keys; expected caf-certificate, "
+              "caf-key and caf-cafile together (see docs/clusters.md)");
   }
 
   void set_computed(section& sec, const std::string& key, std::string value) {

@@ -7,7 +7,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "config/config.hpp"
@@ -56,6 +58,12 @@ option option::caf_allowed() const {
 option option::yes_means(std::string_view seconds) const {
   auto o = *this;
   o.boolean_means = seconds;
+  return o;
+}
+
+option option::checked(bool (*fn)(const std::string&, std::string&)) const {
+  auto o = *this;
+  o.check = fn;
   return o;
 }
 
@@ -121,6 +129,41 @@ std::vector<option> zmq_options(std::string_view hwm_desc) {
                  "unanswered probes before the connection is dropped; -1: "
                  "the OS default")
       .at_least(-1),
+  };
+}
+
+bool host_port_check(const std::string& text, std::string& why);
+bool readable_check(const std::string& text, std::string& why);
+
+// The CAF middleman keys of [ccserver]: publishing and TLS (docs/clusters.md).
+std::vector<option> caf_options() {
+  return {
+    optional("caf-listen", vt::string,
+             "HOST:PORT where this node's router is published through CAF's "
+             "middleman (bound to that address only, with address reuse) "
+             "for proxies elsewhere with remote-cc = caf://HOST:PORT; works "
+             "beside cc-socket, both feed the same router. Unset: none. A "
+             "change needs a restart")
+      .checked(host_port_check)
+      .ext(),
+    optional("caf-certificate", vt::file,
+             "this node's certificate chain (PEM). With caf-key and "
+             "caf-cafile, caf-listen and every caf:// proxy use TLS with "
+             "mutual authentication (CAF's OpenSSL module): a peer whose "
+             "certificate is not signed by caf-cafile is refused. A change "
+             "needs a restart")
+      .checked(readable_check)
+      .ext(),
+    optional("caf-key", vt::file,
+             "the private key of caf-certificate (PEM, not encrypted); "
+             "required with caf-certificate")
+      .checked(readable_check)
+      .ext(),
+    optional("caf-cafile", vt::file,
+             "the CA certificates (PEM) a peer's certificate must be signed "
+             "by; required with caf-certificate")
+      .checked(readable_check)
+      .ext(),
   };
 }
 
@@ -195,6 +238,7 @@ section_schema make_ccserver() {
                           "Re-read on SIGHUP: a removed key's messages are "
                           "dropped from then on, even on open connections")
                    .ext());
+  opts = concat(std::move(opts), caf_options());
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "
@@ -536,6 +580,25 @@ bool valid_host_port(const std::string& rest) {
   return valid_port(rest.substr(colon + 1));
 }
 
+bool host_port_check(const std::string& text, std::string& why) {
+  if (valid_host_port(text))
+    return true;
+  why = "is not an address; expected HOST:PORT (port 1..65535), like "
+        "127.0.0.1:4242 or [::1]:4242";
+  return false;
+}
+
+bool readable_check(const std::string& text, std::string& why) {
+  auto path = expand_user(text);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f != nullptr) {
+    std::fclose(f);
+    return true;
+  }
+  why = "cannot be read: " + std::string{std::strerror(errno)};
+  return false;
+}
+
 bool valid_endpoint(const std::string& text, bool allow_caf) {
   auto starts = [&](std::string_view p) { return text.rfind(p, 0) == 0; };
   if (starts("tcp://"))
@@ -631,7 +694,20 @@ std::string known_type_names(bool daemon) {
   return out;
 }
 
+// The type's own check; check_value adds an option's extra check after it.
+static bool check_type(const option& opt, const std::string& text,
+                       std::string& why);
+
 bool check_value(const option& opt, const std::string& text, std::string& why) {
+  if (opt.check && !check_type(opt, text, why))
+    return false;
+  if (opt.check)
+    return opt.check(text, why);
+  return check_type(opt, text, why);
+}
+
+static bool check_type(const option& opt, const std::string& text,
+                       std::string& why) {
   auto range = range_text(opt);
   switch (opt.type) {
     case value_type::string:

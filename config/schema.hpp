@@ -48,6 +48,9 @@ struct option {
   /// Seconds options that also take a boolean (the original `ping = yes`):
   /// the value a true boolean stands for; false stands for "0".
   std::string_view boolean_means = {};
+  /// An extra check after the type's own (HOST:PORT syntax, a readable
+  /// file): false with `why` set when `text` is refused.
+  bool (*check)(const std::string& text, std::string& why) = nullptr;
 
   option between(double lo, double hi) const;
   option at_least(double lo) const;
@@ -56,6 +59,7 @@ struct option {
   option computed(std::string_view note) const;
   option caf_allowed() const;
   option yes_means(std::string_view seconds) const;
+  option checked(bool (*fn)(const std::string&, std::string&)) const;
 };
 
 /// A section type: "ccserver", "routes", and one per handler and daemon type.

@@ -35,10 +35,12 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/after.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/caf_listen.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
@@ -104,6 +106,10 @@ public:
 
   /// Everything, in start-up order.
   caf::error start(std::shared_ptr<const config::server_config> cfg) {
+    // CAF's OpenSSL module throws on a file it cannot load, inside the
+    // middleman: refuse such files here, with their names.
+    if (auto err = check_caf_tls_files(caf_tls_settings_of(cfg->main)))
+      return err;
     generation gen;
     gen.cfg = std::move(cfg);
     auto err = start_core(gen);
@@ -114,7 +120,9 @@ public:
     if (!gw)
       return std::move(gw.error());
     adopt_gateway(*gw, current_.cfg->main.str("cc-socket"));
-    return attach_gateway();
+    if (auto err = attach_gateway())
+      return err;
+    return start_caf_listen();
   }
 
   /// Everything, in stop order. Whether every actor went down in time.
@@ -123,6 +131,10 @@ public:
     if (gateway_) {
       clean &= stop_group({gateway_}, "gateway", gateway_stop_bound);
       gateway_ = nullptr;
+    }
+    if (caf_listen_) {
+      clean &= stop_group({caf_listen_}, "caf-listen", gateway_stop_bound);
+      caf_listen_ = nullptr;
     }
     clean &= stop_core(current_);
     return clean;
@@ -159,6 +171,13 @@ public:
     // handlers are rebuilt.
     if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
       log::warning(who, "reload: pausing the gateway: " + text(err));
+    if (caf_listen_)
+      if (auto err = ask(caf_listen_, router_atom::value, caf::actor{}))
+        log::warning(who, "reload: pausing caf-listen: " + text(err));
+    if (cfg->main.str("caf-listen") != caf_listen_address_)
+      log::warning(who, "reload: caf-listen changed to '" +
+                          cfg->main.str("caf-listen") +
+                          "'; it takes effect at the next restart");
     auto previous = std::move(current_);
     current_ = generation{};
     stop_core(previous);
@@ -192,6 +211,10 @@ public:
       log::error(who, "reload: " + text(err));
       return reload_outcome::failed;
     }
+    if (auto err = attach_caf_listen()) {
+      log::error(who, "reload: caf-listen: " + text(err));
+      return reload_outcome::failed;
+    }
     return outcome;
   }
 
@@ -202,6 +225,8 @@ public:
       return {};
     if (gateway_ && dm.source == gateway_.address())
       return "gateway";
+    if (caf_listen_ && dm.source == caf_listen_.address())
+      return "caf-listen";
     if (dm.source == current_.router.address())
       return "router";
     if (dm.source == current_.stats.address())
@@ -358,9 +383,35 @@ private:
                gateway_);
   }
 
+  // caf-listen: publishes the CAF gateway (actors/caf_listen) in front of
+  // the router; kept across reloads like the ZeroMQ gateway.
+  caf::error start_caf_listen() {
+    const auto& main = current_.cfg->main;
+    if (!main.has("caf-listen"))
+      return caf::none;
+    auto gw = spawn_caf_listen(sys_, main);
+    if (!gw)
+      return std::move(gw.error());
+    caf_listen_ = *gw;
+    caf_listen_address_ = main.str("caf-listen");
+    self_->monitor(caf_listen_);
+    return attach_caf_listen();
+  }
+
+  caf::error attach_caf_listen() {
+    if (!caf_listen_)
+      return caf::none;
+    if (auto err = ask(caf_listen_, router_atom::value, current_.router))
+      return err;
+    return ask(current_.stats, register_atom::value, std::string{"caf-listen"},
+               caf_listen_);
+  }
+
   caf::actor_system& sys_;
   caf::scoped_actor& self_;
   generation current_;
+  caf::actor caf_listen_;
+  std::string caf_listen_address_;
   caf::actor gateway_;
   std::string gateway_endpoint_;
   std::set<caf::actor_addr> stopping_; // their down messages are expected
@@ -429,6 +480,14 @@ int serve(std::shared_ptr<const config::server_config> cfg,
   caf::actor_system_config sys_cfg;
   register_types(sys_cfg);
   sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
+  // TLS for every CAF link of this node (caf-listen and caf:// forwarders):
+  // CAF's OpenSSL module with mutual authentication against caf-cafile.
+  if (auto tls = caf_tls_settings_of(cfg->main); tls.enabled()) {
+    sys_cfg.openssl_certificate = tls.certificate;
+    sys_cfg.openssl_key = tls.key;
+    sys_cfg.openssl_cafile = tls.cafile;
+    sys_cfg.load<caf::openssl::manager>();
+  }
   caf::actor_system sys{sys_cfg};
   rendering_system = &sys;
   struct forget_system {
