@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fcntl.h>
@@ -87,29 +87,57 @@ caf::expected<std::string> read_small(const std::string& path,
   return text;
 }
 
+// One line of a key file or allow-list: a key (40 Z85 characters, then
+// nothing or whitespace and a `#` comment), a comment, or blank. Z85's
+// alphabet has `#` in it, so a line is a comment only when it does not
+// start with a key.
+enum class line_kind { blank, comment, key, bad };
+
+line_kind classify(const std::string& line, key& out) {
+  auto t = trim(line);
+  if (t.empty())
+    return line_kind::blank;
+  auto end = t.find_first_of(" \t");
+  auto token = t.substr(0, end);
+  if (token.size() == z85_length) {
+    if (auto k = decode(token, "")) {
+      auto rest = end == std::string::npos ? std::string{} : trim(t.substr(end));
+      if (!rest.empty() && rest[0] != '#')
+        return line_kind::bad;
+      out = std::move(*k);
+      return line_kind::key;
+    }
+  }
+  return t[0] == '#' ? line_kind::comment : line_kind::bad;
+}
+
 // The one key of a key file: the only line that is neither blank nor a
 // comment.
 caf::expected<key> single_key(const std::string& text, const std::string& path,
                               const std::string& what) {
   std::istringstream in{text};
   std::string line;
-  std::string found;
+  std::optional<key> found;
   int lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    auto t = trim(line);
-    if (t.empty() || t[0] == '#')
-      continue;
-    if (!found.empty())
+    key k;
+    auto kind = classify(line, k);
+    auto where = what + ": " + path + ":" + std::to_string(lineno);
+    if (kind == line_kind::bad)
       return make_error(errc::config_invalid,
-                        what + ": " + path + ":" + std::to_string(lineno) +
-                          ": more than one key in a key file");
-    found = t;
+                        where + ": not a Z85 key (40 characters) or a # comment");
+    if (kind != line_kind::key)
+      continue;
+    if (found)
+      return make_error(errc::config_invalid,
+                        where + ": more than one key in a key file");
+    found = std::move(k);
   }
-  if (found.empty())
+  if (!found)
     return make_error(errc::config_invalid,
                       what + ": " + path + ": no key in the file");
-  return decode(found, what + ": " + path);
+  return std::move(*found);
 }
 
 } // namespace
@@ -172,7 +200,7 @@ caf::expected<key> read_secret_file(const std::string& path,
 caf::expected<key> read_public(const std::string& text_or_path,
                                const std::string& what) {
   auto t = trim(text_or_path);
-  if (t.size() == z85_length && t.find('/') == std::string::npos) {
+  if (t.size() == z85_length) {
     auto k = decode(t, what);
     if (k)
       return k;
@@ -195,22 +223,15 @@ caf::expected<std::set<key>> read_allow_list(const std::string& path,
   int lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    auto t = trim(line);
-    if (t.empty() || t[0] == '#')
-      continue;
-    auto end = t.find_first_of(" \t#");
-    auto token = t.substr(0, end);
-    if (end != std::string::npos) {
-      auto rest = trim(t.substr(end));
-      if (!rest.empty() && rest[0] != '#')
-        return make_error(errc::config_invalid,
-                          what + ": " + path + ":" + std::to_string(lineno) +
-                            ": one key per line (then an optional # comment)");
-    }
-    auto k = decode(token, what + ": " + path + ":" + std::to_string(lineno));
-    if (!k)
-      return std::move(k.error());
-    keys.insert(std::move(*k));
+    key k;
+    auto kind = classify(line, k);
+    if (kind == line_kind::bad)
+      return make_error(errc::config_invalid,
+                        what + ": " + path + ":" + std::to_string(lineno) +
+                          ": not a Z85 key (40 characters, then an optional "
+                          "# comment after a space)");
+    if (kind == line_kind::key)
+      keys.insert(std::move(k));
   }
   return keys;
 }

@@ -2,6 +2,10 @@
 // one by the parsed options). Each returns the process exit status.
 #pragma once
 
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
 #include "main/options.hpp"
 
 namespace cc::cli {
@@ -15,6 +19,21 @@ int run_control(const options& opts);
 
 /// --send: one CC message to ENDPOINT, and its reply when one is expected.
 int run_send(const send_options& opts);
+
+/// --keygen NAME: a CurveZMQ key pair as NAME.key (0600) and NAME.pub
+/// (main/keygen.cpp); never overwrites. 0, or 1 when a file exists.
+int run_keygen(const options& opts);
+
+/// The key checks of --check (main/keygen.cpp): errors (an unreadable or
+/// group/other-readable secret key, a malformed key, an unreadable
+/// allow-list, one half of a key pair setting) and, in `warnings`, a
+/// non-loopback cc-socket without CURVE. Each names file, section and key.
+std::vector<std::string> check_security(const config::server_config& cfg,
+                                        std::vector<std::string>& warnings);
+
+/// The second half of --check: loads the config (valid by then) and prints
+/// check_security's warnings and errors to stderr. 0, or 2 on an error.
+int run_key_check(const options& opts);
 
 /// The server itself, until SIGTERM/SIGINT (main/server.cpp).
 int run_server(const options& opts);

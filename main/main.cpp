@@ -29,8 +29,13 @@ int main(int argc, char** argv) {
     case action::config_reference:
       std::cout << cc::config::schema_markdown();
       return exit_ok;
-    case action::check:
-      return run_check(*opts);
+    case action::check: {
+      // The config first; then the key files it names.
+      int status = run_check(*opts);
+      return status == exit_ok ? run_key_check(*opts) : status;
+    }
+    case action::keygen:
+      return run_keygen(*opts);
     case action::stop:
     case action::kill:
     case action::reload:

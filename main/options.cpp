@@ -17,7 +17,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 bool set_action(options& o, bool& chosen, action a, std::string& error) {
   if (chosen && o.what != a) {
     error = "only one of -s, -k, -r, --check, --send, --version, --help, "
-            "--config-reference at a time";
+            "--config-reference, --keygen at a time";
     return false;
   }
   chosen = true;
@@ -46,6 +46,9 @@ options:
   --check             validate CONFIG.ini, print the resolved handlers,
                       routes and daemons; exit 0, or 2 listing every problem
   --config-reference  print every option of every section type (Markdown)
+  --keygen NAME       write a CurveZMQ key pair: NAME.key (secret, mode 0600)
+                      and NAME.pub (public), Z85; never overwrites a file
+                      (docs/security.md)
   --send ENDPOINT TYPE [JSON]
                       send one CC message to a server (a DEALER connected to
                       ENDPOINT); req, time, hostname and blob_hash are filled
@@ -98,6 +101,13 @@ std::optional<options> parse(const std::vector<std::string>& args,
     } else if (a == "--config-reference") {
       if (!set_action(o, chosen, action::config_reference, error))
         return std::nullopt;
+    } else if (a == "--keygen") {
+      if (!set_action(o, chosen, action::keygen, error))
+        return std::nullopt;
+      auto v = value("--keygen");
+      if (!v)
+        return std::nullopt;
+      o.keygen_base = *v;
     } else if (a == "--blob") {
       auto v = value("--blob");
       if (!v)
@@ -155,6 +165,7 @@ std::optional<options> parse(const std::vector<std::string>& args,
     case action::help:
     case action::version:
     case action::config_reference:
+    case action::keygen:
       if (!positional.empty()) {
         error = "unexpected argument " + positional.front();
         return std::nullopt;

@@ -25,6 +25,7 @@ enum class action {
   version,           // --version
   help,              // -h, --help
   config_reference,  // --config-reference
+  keygen,            // --keygen NAME
 };
 
 struct send_options {
@@ -42,6 +43,7 @@ struct options {
   bool daemonize = false;
   int verbosity = 0; // -v: +1 each, -q: -1
   send_options send;
+  std::string keygen_base;  // --keygen NAME: NAME.key and NAME.pub
 };
 
 /// Parses argv. On a usage error returns nullopt and sets `error`.
