@@ -343,7 +343,7 @@ void run_scenario(const scenario& sc) {
     },
     15s));
   INFO(read_file(t.local_metrics));
-  CHECK(metric(t.local_metrics, "ccserver_d_rotated_generations_total") >= 1);
+  CHECK(metric(t.local_metrics, "ccserver_d_rotated_files_switched_total") >= 1);
   CHECK(metric(t.local_metrics, "ccserver_d_classic_outstanding") == 0);
   CHECK(t.local->running());
   CHECK(t.central->running());
