@@ -143,9 +143,9 @@ counters caf_listen_state::stats() const {
           {"bytes_in", bytes_in},
           {"replies", replies},
           {"undeliverable", undeliverable},
-          {"peers", static_cast<int64_t>(peers.size())},
+          {"connected", static_cast<int64_t>(peers.size())},
           {"peers_lost", peers_lost},
-          {"held", static_cast<int64_t>(held.size())}};
+          {"pending", static_cast<int64_t>(held.size())}};
 }
 
 // -- the actor -------------------------------------------------------------------

@@ -19,7 +19,8 @@
 //         (router_atom, actor)         -> ok_atom: deliver to this router from
 //              now on (registers us there as "@caf-listen"); null pauses.
 //         (stats_atom)                 -> counters: received, bytes_in,
-//              replies, undeliverable, peers, peers_lost, held
+//              replies, undeliverable, peers_lost, and the gauges connected
+//              (peers known) and pending (held while paused)
 // Sends:  router <- (register_atom, "@caf-listen", self), requests
 //              (dispatch_atom, cc_message)
 //         peer   <- (reply_atom, cc_message)

@@ -360,8 +360,9 @@ void caf_transport::add_stats(counters& out) const {
   out["caf_links_lost"] = c.links_lost.load();
   out["caf_remote_errors"] = c.remote_errors.load();
   out["caf_requeued"] = c.requeued.load();
-  out["caf_in_flight"] = c.in_flight.load();
-  out["caf_held"] = c.held.load();
+  // Gauges under the names the stats actor knows as gauges.
+  out["in_flight"] = c.in_flight.load();
+  out["pending"] = c.held.load();
 }
 
 caf::expected<std::unique_ptr<transport>>

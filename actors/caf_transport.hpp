@@ -24,6 +24,10 @@
 //   - replies from the remote arrive as (reply_atom, cc_message) and go to
 //     on_message with their route as received.
 //
+// Counters added to the forwarder's stats: caf_connect_failures,
+// caf_links_lost, caf_requeued, caf_remote_errors, and the gauges in_flight
+// (sent, unanswered) and pending (waiting for the link).
+//
 // caf_link takes: (dispatch_atom, cc_message) from the transport (send),
 //   (reply_atom, cc_message) from the remote, (tick_atom) reconnect timer,
 //   (drain_atom, shared promise) from close().
