@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
     --events) events=$2; shift ;;
     --rotate) rotate=$2; shift ;;
     --transport) transport=$2; shift ;;
+    --link) transport=$2; shift ;;  # the name issue 9 uses: --link tcp|caf
     --memcheck) memcheck=$2; shift ;;
     --keep) keep=1 ;;
     --build) build=$2; shift ;;
