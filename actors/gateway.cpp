@@ -39,6 +39,15 @@ void gateway_inbox::forward(wire::cc_message&& msg) {
   if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
     ++throttled;
     socket->set_throttled(true);
+    if (auto n = invalid_log.admit("throttled", log_limiter::clock::now()))
+      log::info("gateway", "reading paused: " +
+                             std::to_string(in_flight_bytes.load()) +
+                             " bytes handed to the router and not yet taken "
+                             "(budget " + std::to_string(in_flight_budget) +
+                             "); ZeroMQ's queues hold the rest" +
+                             (*n > 0 ? " (" + std::to_string(*n) +
+                                         " more pauses since the last line)"
+                                     : std::string{}));
   }
   caf::anon_send(gateway, dispatch_atom::value, router, std::move(msg));
 }

@@ -69,6 +69,7 @@ struct gateway_inbox {
   caf::actor gateway;                   // the actor that asks the router
   std::vector<wire::cc_message> held;   // parsed while paused
   log_limiter invalid_log;              // one line per 10 s for bad frames
+                                        // (and for back-pressure pauses)
   std::atomic<int64_t> dispatched{0};
   std::atomic<int64_t> invalid{0};
   // Back-pressure: wire bytes handed to the router and not yet answered.
