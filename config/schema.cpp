@@ -207,6 +207,13 @@ section_schema make_ccserver() {
              "stats-period (atomically: written aside, then renamed); unset: "
              "none")
       .ext(),
+    with_default("caf-scheduler", vt::choice, "sharing",
+                 "how CAF runs this server's actors: sharing (one queue; idle "
+                 "workers sleep until work arrives: the least CPU and context "
+                 "switches per GB) or stealing (CAF's default work stealing; "
+                 "idle workers poll)")
+      .one_of({"sharing", "stealing"})
+      .ext(),
   };
   opts = concat(std::move(opts),
                 zmq_options("high-water mark of cc-socket, in messages per "

@@ -479,6 +479,11 @@ int serve(std::shared_ptr<const config::server_config> cfg,
   signal_thread::block();
   caf::actor_system_config sys_cfg;
   register_types(sys_cfg);
+  // Work stealing polls with short sleeps while idle: for a server that mostly
+  // waits on sockets and files, sharing halves the CPU per GB (bench/PROFILE.md).
+  sys_cfg.set("scheduler.policy", cfg->main.str("caf-scheduler") == "stealing"
+                                    ? caf::atom("stealing")
+                                    : caf::atom("sharing"));
   sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
   // TLS for every CAF link of this node (caf-listen and caf:// forwarders):
   // CAF's OpenSSL module with mutual authentication against caf-cafile.
