@@ -363,6 +363,45 @@ TEST_CASE("cluster: the central SIGKILLed mid-stream over caf:// and restarted",
   CHECK(central.proc->stop() == 0);
 }
 
+TEST_CASE("cluster: the central reloads (SIGHUP) mid-stream; caf:// peers stay",
+          "[integration][cluster]") {
+  temp_dir dir{"cccluster"};
+  auto dstdir = dir / "central";
+  auto logdir = dir / "pg_log";
+  fs::create_directories(logdir);
+  node central{dir, "central"}, source{dir, "source"};
+  write_central(dir, central, dstdir);
+  write_source(dir, source, central.caf(), logdir);
+  central.start();
+  REQUIRE(central.up());
+  source.start();
+  REQUIRE(source.up());
+  log_writer w{logdir};
+  int reloads = 0;
+  w.write(2, 160 * 1024, [&](size_t file, size_t bytes) {
+    // The router and handlers are rebuilt while the CAF gateway holds what
+    // arrives; the published actor and the peer's link stay.
+    if (reloads < 2 && bytes >= (file + 1) * 60 * 1024 && file == size_t(reloads)) {
+      central.proc->signal(SIGHUP);
+      ++reloads;
+    }
+  });
+  CHECK(reloads == 2);
+  CHECK(wait_until([&] { return count_of(read_file(central.log), "main: reloaded") == 2; },
+                   20s));
+  std::string why;
+  bool same = wait_until([&] { return all_identical(dstdir, w, why); }, 60s);
+  INFO(why << "\n--- central\n" << tail(read_file(central.log)) << "--- source\n"
+           << tail(read_file(source.log)));
+  CHECK(same);
+  CHECK(wait_until([&] { return metric(source.metrics, acked) == w.total; }, 20s));
+  // One link all along: the reload did not cut it.
+  CHECK(count_of(read_file(source.log), "disconnected from caf://") == 0);
+  CHECK(count_of(read_file(central.log), "caf-listen: new peer") == 1);
+  CHECK(source.proc->stop() == 0);
+  CHECK(central.proc->stop() == 0);
+}
+
 TEST_CASE("cluster: TLS links; a node with another CA's certificate is refused",
           "[integration][cluster][tls]") {
   temp_dir dir{"cccluster"};
