@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -19,6 +20,7 @@
 #include <optional>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
@@ -44,6 +46,8 @@ using steady = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 
 constexpr uint64_t read_chunk_bytes = 1 << 20;
+/// The ack timeout doubles per timeout up to this many times ack-timeout.
+constexpr int max_ack_backoff = 8;
 constexpr uint64_t min_compressed_fragment = 64 * 1024;
 
 ms to_ms(double seconds, ms floor) {
@@ -115,6 +119,10 @@ struct tailer_state {
   steady::time_point retry_until;
   bool send_failing = false; // logged once per failure episode
   steady::time_point last_ack_progress;
+  /// The ack timeout now: doubled after each timeout without progress (a
+  /// slow or overloaded writer is not made slower by resends), back to
+  /// ack-timeout when an ack moves the position.
+  ms ack_timeout_now{0};
   std::optional<uint64_t> gap_target;  // rewound here on a gap ack already
   bool ever_acked = false;   // any logtail.ack for our files in this run
   bool save_failing = false;
@@ -561,6 +569,18 @@ struct tailer_state {
       s.head = 0;
     }
     auto offset = s.read_pos();  // before the buffer grows for the read
+    // Read only what the file holds: growing the buffer zero-fills it, and a
+    // poll at end of file must cost a stat, not a 1 MiB memset.
+    struct stat st;
+    uint64_t size = UINT64_MAX;
+    if (::fstat(s.fd, &st) == 0) {
+      size = static_cast<uint64_t>(st.st_size);
+      if (size <= offset) {
+        s.at_eof = true;
+        return size_t{0};
+      }
+      want = std::min<uint64_t>(want, size - offset);
+    }
     auto old = s.buf.size();
     s.buf.resize(old + want);
     ssize_t n;
@@ -576,7 +596,7 @@ struct tailer_state {
       s.last_growth = now();
       stats["bytes_read"] += n;
     }
-    s.at_eof = static_cast<uint64_t>(n) < want;
+    s.at_eof = static_cast<uint64_t>(n) < want || offset + static_cast<uint64_t>(n) >= size;
     return static_cast<size_t>(n);
   }
 
@@ -643,11 +663,21 @@ struct tailer_state {
 
   bool send_fragment(size_t n) {
     auto& s = *src;
-    std::string raw{s.pending().substr(0, n)};
-    s.head += n;
-    if (s.head == s.buf.size()) {
-      s.buf.clear();
-      s.head = 0;
+    std::string raw;
+    if (s.head == 0 && n * 2 >= s.buf.size()) {
+      // The fragment is most of the buffer: hand the buffer itself over and
+      // keep only the rest (a partial line, usually) for the next one.
+      std::string rest{s.pending().substr(n)};
+      s.buf.resize(n);
+      raw = std::move(s.buf);
+      s.buf = std::move(rest);
+    } else {
+      raw.assign(s.pending().substr(0, n));
+      s.head += n;
+      if (s.head == s.buf.size()) {
+        s.buf.clear();
+        s.head = 0;
+      }
     }
     auto fpos = s.sent;
     auto end = fpos + n;
@@ -751,6 +781,7 @@ struct tailer_state {
     stats["acked_bytes"] += static_cast<int64_t>(to - s.acked);
     s.acked = to;
     last_ack_progress = now();
+    ack_timeout_now = opts.ack_timeout;
     if (gap_target && *gap_target < to)
       gap_target.reset();
     if (to > s.sent) {
@@ -859,12 +890,14 @@ struct tailer_state {
   void check_ack_timeout() {
     if (!opts.ack || !src || src->sent == src->acked)
       return;
-    if (now() - last_ack_progress < opts.ack_timeout)
+    if (ack_timeout_now < opts.ack_timeout)
+      ack_timeout_now = opts.ack_timeout;
+    if (now() - last_ack_progress < ack_timeout_now)
       return;
     stats["resends"] += 1;
     log::warning(who(), "no ack for " + src->label + " past " +
                           std::to_string(src->acked) + " within " +
-                          std::to_string(opts.ack_timeout.count()) +
+                          std::to_string(ack_timeout_now.count()) +
                           " ms; resending from there" +
                           (ever_acked ? ""
                                       : " (no logtail.ack arrived at all: a "
@@ -873,6 +906,7 @@ struct tailer_state {
     rewind(src->acked);
     gap_target.reset();
     last_ack_progress = now();
+    ack_timeout_now = std::min(ack_timeout_now * 2, opts.ack_timeout * max_ack_backoff);
   }
 
   // -- the loop -------------------------------------------------------------
@@ -1041,6 +1075,8 @@ struct tailer_state {
     if (src)
       out["lag_bytes{" + src->label + "}"] = static_cast<int64_t>(lag_bytes());
     out["outstanding"] = outstanding;
+    if (opts.ack)
+      out["ack_timeout_ms"] = std::max(ack_timeout_now, opts.ack_timeout).count();
     return out;
   }
 };

@@ -1010,9 +1010,14 @@ TEST_CASE("no ack within ack-timeout resends from the acked position",
   INFO(report(env));
   REQUIRE(wait_until([&] { return env.stat("resends") >= 2; }, 5000ms));
   CHECK(env.counter(&fake_writer::duplicates) > 0);
+  // Each timeout without progress doubles the next one (300, 600, 1200 ms...).
+  auto backed_off = env.stat("ack_timeout_ms");
+  CHECK(backed_off >= 1200);
+  CHECK(backed_off <= 8 * 300);
   env.release_acks();
   REQUIRE(env.converges(env.log("a.log"), text));
   REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(wait_until([&] { return env.stat("ack_timeout_ms") == 300; }, 5000ms));
   CHECK(env.counter(&fake_writer::mismatches) == 0);
 }
 
