@@ -176,7 +176,7 @@ if [ "$memcheck" != 0 ]; then
     samples=$((samples + 1)); sleep 0.5
   done
   wait "$gen_pid"; gen_pid=0
-  backlog=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+  backlog=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
   say "backlog $((backlog / 1048576)) MiB; local RSS first ${first} KiB, peak ${peak} KiB over $samples samples"
   t0=$(date +%s%N)
   start_central
@@ -189,14 +189,17 @@ else
   declare -a at kind
   for ((i = 0; i < events; i++)); do
     at[i]=$(( RANDOM % (seconds * 10) ))   # tenths of a second
-    kind[i]=$(( RANDOM % 3 ))               # 0 local kill, 1 central kill, 2 outage
+    kind[i]=$(( RANDOM % 5 / 2 ))           # 0 local kill, 1 central kill (2 in 5 each), 2 outage (1 in 5)
   done
   # Always at least one of each kind when there are 3 or more events.
   if [ "$events" -ge 3 ]; then kind[0]=0; kind[1]=1; kind[2]=2; fi
   sorted=$(for ((i = 0; i < events; i++)); do echo "${at[i]} ${kind[i]}"; done | sort -n)
-  now10=0
+  sched_ns=$(date +%s%N)
+  elapsed10() { echo $(( ($(date +%s%N) - sched_ns) / 100000000 )); }
   while read -r when what; do
-    while [ "$now10" -lt "$when" ]; do sleep 0.1; now10=$((now10 + 1)); done
+    # Real time, not counted sleeps: an event due during an outage fires
+    # right after it.
+    while [ "$(elapsed10)" -lt "$when" ]; do sleep 0.1; done
     case "$what" in
       0) kill9 "$local_pid"; kills_local=$((kills_local + 1))
          pause=$(( RANDOM % 20 ))
@@ -207,7 +210,7 @@ else
          start_central ;;
       2) kill9 "$central_pid"; outages=$((outages + 1)); outage_total=$((outage_total + outage))
          say "central outage of ${outage}s (SIGKILL pid $central_pid)"
-         sleep "$outage"; now10=$((now10 + outage * 10)); start_central
+         sleep "$outage"; start_central
          say "central back (pid $central_pid)" ;;
     esac
   done <<<"$sorted"
@@ -225,7 +228,7 @@ copy_cat() {
     *) cat "$1" ;;
   esac
 }
-src_bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+src_bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 host_dirs() { find "$dst" -mindepth 1 -maxdepth 1 -type d ! -name '.*'; }
 copy_bytes() {
   local n=0
