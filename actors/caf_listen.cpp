@@ -145,6 +145,7 @@ counters caf_listen_state::stats() const {
           {"undeliverable", undeliverable},
           {"connected", static_cast<int64_t>(peers.size())},
           {"peers_lost", peers_lost},
+          {"refused", refused},
           {"pending", static_cast<int64_t>(held.size())}};
 }
 
@@ -153,6 +154,23 @@ counters caf_listen_state::stats() const {
 namespace {
 
 using caf_listen_actor = caf::stateful_actor<caf_listen_state>;
+
+// Only dispatch_atom is for peers. Everything else (router_atom, reply_atom,
+// stats_atom) must come from this node: a peer could otherwise re-point or
+// pause our router, or hand replies to other peers.
+bool from_this_node(caf_listen_actor* self) {
+  auto& sender = self->current_sender();
+  if (!sender || sender->node() == self->node())
+    return true;
+  ++self->state.refused;
+  if (auto n = self->state.refused_log.admit("refused",
+                                             log_limiter::clock::now()))
+    log::warning(who, "refused a control message from remote " +
+                        to_string(sender->node()) +
+                        (*n > 0 ? " (and " + std::to_string(*n) + " more)"
+                                : std::string{}));
+  return false;
+}
 
 // Hands one message to the router; its answer goes to whoever asked us.
 void pass_on(caf_listen_actor* self, wire::cc_message msg,
@@ -202,10 +220,14 @@ caf::behavior caf_listen(caf_listen_actor* self) {
       return promise;
     },
     [self](reply_atom, wire::cc_message& msg) {
+      if (!from_this_node(self))
+        return;
       if (auto dest = self->state.reply_target(msg))
         self->send(dest, reply_atom::value, std::move(msg));
     },
     [self](router_atom, const caf::actor& router) -> caf::result<ok_atom> {
+      if (!from_this_node(self))
+        return make_error(errc::unavailable, "caf-listen: not for peers");
       auto& st = self->state;
       st.router = router;
       if (!router)
@@ -229,7 +251,11 @@ caf::behavior caf_listen(caf_listen_actor* self) {
           });
       return promise;
     },
-    [self](stats_atom) { return self->state.stats(); },
+    [self](stats_atom) -> caf::result<counters> {
+      if (!from_this_node(self))
+        return make_error(errc::unavailable, "caf-listen: not for peers");
+      return self->state.stats();
+    },
   };
 }
 

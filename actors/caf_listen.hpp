@@ -19,7 +19,9 @@
 //         (router_atom, actor)         -> ok_atom: deliver to this router from
 //              now on (registers us there as "@caf-listen"); null pauses.
 //         (stats_atom)                 -> counters: received, bytes_in,
-//              replies, undeliverable, peers_lost, and the gauges connected
+//              replies, undeliverable, peers_lost, refused (reply_atom,
+//              router_atom or stats_atom from a remote node: only dispatch
+//              is for peers), and the gauges connected
 //              (peers known) and pending (held while paused)
 // Sends:  router <- (register_atom, "@caf-listen", self), requests
 //              (dispatch_atom, cc_message)
@@ -39,6 +41,7 @@
 #include <caf/response_promise.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/router.hpp"
 #include "config/config.hpp"
 #include "wire/message.hpp"
 
@@ -81,6 +84,8 @@ struct caf_listen_state {
   int64_t replies = 0;
   int64_t undeliverable = 0;
   int64_t peers_lost = 0;
+  int64_t refused = 0;        // control messages from a remote node, ignored
+  log_limiter refused_log;
 
   /// The frame naming `sender` (made and remembered on first sight; `fresh`
   /// says so, the caller then monitors it).

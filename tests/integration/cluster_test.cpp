@@ -16,12 +16,22 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/atoms.hpp"
+#include "actors/types.hpp"
 #include "tests/support/process.hpp"
+#include "wire/bodies.hpp"
+#include "wire/message.hpp"
 
 using namespace std::chrono_literals;
 using cc::test::process;
@@ -460,6 +470,60 @@ TEST_CASE("cluster: TLS links; a node with another CA's certificate is refused",
   CHECK(wait_until([&] { return metric(good.metrics, acked) == gw.total; }, 20s));
   CHECK(count_of(read_file(good.log), "(TLS)") >= 1);
   CHECK(good.proc->stop() == 0);
+  CHECK(central.proc->stop() == 0);
+}
+
+TEST_CASE("cluster: a raw CAF peer gets its echo back along the route and "
+          "cannot steer the central's gateway",
+          "[integration][cluster]") {
+  temp_dir dir{"cccluster"};
+  node central{dir, "central"};
+  write_central(dir, central, dir / "central");
+  central.start();
+  REQUIRE(central.up());
+
+  caf::actor_system_config cfg;
+  cc::register_types(cfg);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+  auto gw = sys.middleman().remote_actor("127.0.0.1",
+                                         static_cast<uint16_t>(central.caf_port));
+  REQUIRE(gw);
+  caf::scoped_actor self{sys};
+
+  // Control messages are for this node's own actors only.
+  caf::error refused;
+  self->request(*gw, 10s, cc::router_atom::value, caf::actor{})
+    .receive([](cc::ok_atom) {}, [&](caf::error& err) { refused = err; });
+  CHECK(refused);
+
+  // An echo.request with our own route frame: the central's router answers
+  // it along the route, through its CAF gateway, to us.
+  cc::wire::echo_body body;
+  body.hdr.req = "echo.request";
+  body.hdr.time = cc::wire::now_seconds();
+  body.hdr.hostname = "rawpeer";
+  body.target = "caf-test";
+  cc::wire::cc_message ping;
+  ping.route.push_back("my-frame");
+  ping.type = "echo.request";
+  ping.body = cc::wire::make_body(body);
+  bool accepted = false;
+  self->request(*gw, 10s, cc::dispatch_atom::value, ping)
+    .receive([&](cc::ok_atom) { accepted = true; }, [](caf::error&) {});
+  CHECK(accepted);
+  std::optional<cc::wire::cc_message> pong;
+  self->receive([&](cc::reply_atom, cc::wire::cc_message& m) { pong = std::move(m); },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  REQUIRE(pong);
+  CHECK(pong->type == "echo.response");
+  REQUIRE(pong->route.size() == 1);
+  CHECK(pong->route[0] == "my-frame");
+  auto echo = cc::wire::parse_echo(pong->body);
+  REQUIRE(echo);
+  CHECK(echo->orig_target == "caf-test");
+  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_caf_listen_refused_total") == 1; },
+                   10s));
   CHECK(central.proc->stop() == 0);
 }
 
