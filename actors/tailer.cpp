@@ -1175,7 +1175,7 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
   o.ack = sec.boolean("ack");
   o.ack_window = sec.size("ack-window");
   if (o.ack_window == 0)
-    o.ack_window = uint64_t{4} << 20;
+    o.ack_window = uint64_t{16} << 20;
   o.ack_timeout = to_ms(sec.seconds("ack-timeout"), ms{50});
   o.poll_interval = to_ms(sec.seconds("poll-interval"), ms{10});
   o.idle_flush = to_ms(sec.seconds("idle-flush"), ms{0});
