@@ -228,9 +228,11 @@ section_schema make_ccserver() {
                            "ZeroMQ I/O threads of this process")
                 .between(1, 64));
   opts.push_back(with_default("max-message-size", vt::size, "128 MB",
-                              "largest message accepted on cc-socket "
-                              "(ZMQ_MAXMSGSIZE); a peer sending more is "
-                              "disconnected by ZeroMQ. 0: no limit")
+                              "largest message accepted on cc-socket: a "
+                              "bigger frame makes ZeroMQ close the sender's "
+                              "connection (ZMQ_MAXMSGSIZE), a multipart "
+                              "message bigger in total is dropped, logged and "
+                              "counted (oversize). 0: no limit")
                    .ext());
   opts.push_back(optional("curve-secret-key", vt::file,
                           "this server's CurveZMQ secret key file (Z85, "
