@@ -43,6 +43,7 @@ counters writer_counters::snapshot() const {
     {"open_files", open_files.load()},
     {"acks_sent", acks_sent.load()},
     {"fsyncs", fsyncs.load()},
+    {"open_files_evicted", open_files_evicted.load()},
   };
 }
 
@@ -129,6 +130,15 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
     for (auto j = copies_.begin(); j != copies_.end(); ++j)
       if (j->second.last_use < lru->second.last_use)
         lru = j;
+    // The max-open-files limit: counted, and said once a minute at most.
+    counters_->open_files_evicted += 1;
+    if (auto n = evict_log_.admit("evict", log_limiter::clock::now()))
+      log::info(opts_.who, "at " + std::to_string(opts_.max_open_copies) +
+                             " open copies (max-open-files): closing the least "
+                             "recently used, " + lru->second.file->path() +
+                             (*n > 0 ? " (" + std::to_string(*n) +
+                                         " more since the last line)"
+                                     : std::string{}));
     evict(lru->first, out);
   }
   auto opened = copy_file::open(opts_.copy, dstdir_fd_, state_fd_, spec,

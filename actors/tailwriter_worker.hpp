@@ -29,6 +29,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/copy_writer.hpp"
+#include "actors/router.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
@@ -59,6 +60,7 @@ struct writer_counters {
   std::atomic<int64_t> open_files{0};
   std::atomic<int64_t> acks_sent{0};
   std::atomic<int64_t> fsyncs{0};
+  std::atomic<int64_t> open_files_evicted{0}; // closed early: max-open-files
 
   counters snapshot() const;
 };
@@ -173,6 +175,7 @@ private:
 
   worker_options opts_;
   counters_ptr counters_;
+  log_limiter evict_log_{std::chrono::minutes{1}, 4}; // max-open-files lines
   int dstdir_fd_ = -1;
   int state_fd_ = -1;
   std::map<std::string, open_copy> copies_;    // by copy identity

@@ -440,6 +440,8 @@ TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]"
     for (auto& a : fx.take_acks())
       acked[a.filename] = std::max(acked[a.filename], a.fpos);
   }
+  // 5 copies in turn through 2 slots: every open past the first two closed one.
+  CHECK(fx.counter("open_files_evicted") >= 3);
   w->close_all(fx.out);
   for (auto& a : fx.take_acks())
     acked[a.filename] = std::max(acked[a.filename], a.fpos);
