@@ -293,11 +293,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   auto socket = std::make_shared<zmq_socket_thread>(
     zmq_socket_thread::role::router_bind, endpoint, opts, std::move(ev),
     "gateway");
+  // A message bigger than the budget still passes, alone: the check comes
+  // after it was handed over.
   inbox->socket = socket.get();
-  // At least two of the largest messages may be in flight.
-  if (opts.max_message_size > 0)
-    inbox->in_flight_budget =
-      std::max<int64_t>(inbox->in_flight_budget, 2 * opts.max_message_size);
   // Without a router yet (a reload binding a new endpoint), incoming
   // messages wait in ZeroMQ's queue rather than in memory of ours.
   if (!inbox->router)
