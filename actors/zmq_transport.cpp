@@ -347,7 +347,9 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                    : ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED;
+                    : ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
   if (zmq_socket_monitor(sock, monitor_address, monitored) != 0)
     return fail("zmq_socket_monitor: " + zmq_error_text());
   monitor = zmq_socket(ctx, ZMQ_PAIR);
@@ -582,6 +584,13 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
       }
       if (is_router)
         on_router_event(event, value);
+      else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        refusal("auth", "the server at " + endpoint_ + " refused this client's "
+                        "key (ZAP status " + std::to_string(value) +
+                        "): is it in the server's curve-allowed-keys?");
+      else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        refusal("protocol", "handshake with " + endpoint_ + " failed: " +
+                              handshake_failure_text(event, value));
       else if (events_.on_link && (event == ZMQ_EVENT_CONNECTED ||
                                    event == ZMQ_EVENT_DISCONNECTED))
         events_.on_link(event == ZMQ_EVENT_CONNECTED, peer);
