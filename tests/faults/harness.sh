@@ -12,6 +12,8 @@
 #        [--write-compressed no|keep|yes] [--wire gzip|bzip2|none] [--outage S]
 #        [--events N] [--rotate BYTES] [--transport tcp|caf] [--memcheck GB]
 #        [--keep] [--build DIR]
+# Environment: HARNESS_PROXY_OPTS, HARNESS_TAILER_OPTS: extra "key = value" lines
+# for the local server's proxy and tailer sections (experiments).
 #
 # Exit status 0 when every copy is byte-identical, 1 otherwise, 2 on usage.
 # Short form (the test suite): --seconds 20 --outage 4. Long form: --seconds 600.
@@ -115,6 +117,7 @@ job = h:jobmgr
 [h:forward]
 handler = cc.handler.proxy
 remote-cc = $remote
+${HARNESS_PROXY_OPTS:-}
 
 [h:jobmgr]
 handler = cc.handler.jobmgr
@@ -126,6 +129,7 @@ logdir = $src
 $files_keys
 $comp_keys
 ack-timeout = 3
+${HARNESS_TAILER_OPTS:-}
 INI
 
 central_pid=0 local_pid=0 gen_pid=0
