@@ -46,7 +46,7 @@ namespace cc {
 struct forwarder_settings {
   std::string section;           // "h:forward"
   std::string remote;            // remote-cc
-  uint64_t queue_bytes = 64ull << 20;
+  uint64_t queue_bytes = 16ull << 20;
   double ping_interval = 0;      // seconds; 0: no pings
   double ping_timeout = 30;      // seconds without a pong before a warning
   std::string hostname;          // sent in echo.request bodies

@@ -157,6 +157,12 @@ bool apply_options(void* sock, const zmq_options& o, bool is_router,
   if (ok && !is_router)
     ok = set_option(sock, ZMQ_RECONNECT_IVL_MAX, 2000, "ZMQ_RECONNECT_IVL_MAX",
                     why);
+  // While the remote is away, messages wait in the forwarder's queue (bounded
+  // by queue-bytes, pushing back on senders) rather than in a pipe to a
+  // connection that does not exist yet (zmq_hwm messages of up to a MiB each,
+  // outside any byte bound): the tailer's resends would pile up there.
+  if (ok && !is_router)
+    ok = set_option(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", why);
   return ok;
 }
 

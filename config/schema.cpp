@@ -306,7 +306,7 @@ section_schema make_proxy() {
     with_default("ping-timeout", vt::seconds, "30",
                  "with ping on: warn when no pong came for this long")
       .at_least(positive),
-    with_default("queue-bytes", vt::size, "64 MB",
+    with_default("queue-bytes", vt::size, "16 MB",
                  "bound of the outgoing queue while remote-cc is slow or "
                  "away; senders are pushed back beyond it (bounded memory)")
       .ext(),

@@ -93,7 +93,7 @@ TEST_CASE("a valid local configuration resolves completely", "[config][validate]
   REQUIRE(cfg.handlers.size() == 3);
   CHECK(cfg.handlers.at("h:forward").kind == "proxy");
   CHECK(cfg.handlers.at("h:forward").seconds("ping") == 0);
-  CHECK(cfg.handlers.at("h:forward").size("queue-bytes") == 64u << 20);
+  CHECK(cfg.handlers.at("h:forward").size("queue-bytes") == 16u << 20);
   CHECK(cfg.handlers.at("h:locallog").kind == "locallogger");
   CHECK(cfg.handlers.at("h:jobmgr").list("daemons")
         == std::vector<std::string>{"d:logtail"});
