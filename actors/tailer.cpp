@@ -555,8 +555,13 @@ struct tailer_state {
     return std::max(opts.ack_window, opts.fragment_bytes);
   }
 
+  /// Reading stops at the window (unacknowledged bytes) and also when what
+  /// is read but not yet sent exceeds two fragments: a sender held back (the
+  /// generation's first fragment unconfirmed, the router pushing back) must
+  /// not pull the whole window into memory, again after every resend.
   bool can_read() const {
-    return src && src->read_pos() - src->acked < window();
+    return src && src->read_pos() - src->acked < window()
+           && src->buffered() < 2 * std::max<uint64_t>(opts.fragment_bytes, read_chunk_bytes);
   }
 
   /// Reads one block; returns the byte count (0 at end of file).
