@@ -321,7 +321,8 @@ section_schema make_proxy() {
       .ext(),
   };
   return {"proxy", {"cc.handler.proxy", "proxy"}, {"local", "remote"}, false,
-          "The forwarder: a ZeroMQ DEALER connected to remote-cc. Sends every "
+          "The forwarder: a ZeroMQ DEALER connected to remote-cc (tcp://, "
+          "ipc://), or a CAF middleman link (caf://HOST:PORT). Sends every "
           "message it is routed to the remote server and carries replies "
           "back along the route frames to whoever sent the original.",
           concat(std::move(opts),
