@@ -87,6 +87,7 @@ write_central() {  # write_central DIR PORT
   cat >"$1/central.ini" <<INI
 [ccserver]
 cc-socket = tcp://127.0.0.1:$2
+${caf_listen_line:-}
 cc-role = remote
 pidfile = $1/run/%(job_name)s.pid
 logfile = $1/run/%(job_name)s.log
@@ -121,7 +122,7 @@ job = h:jobmgr
 
 [h:forward]
 handler = cc.handler.proxy
-remote-cc = tcp://127.0.0.1:$4
+remote-cc = ${caf_remote:-tcp://127.0.0.1:$4}
 
 [h:jobmgr]
 handler = cc.handler.jobmgr
@@ -167,6 +168,13 @@ start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_
   local d=$1 comp=$2 pc pl
   mkdir -p "$d/src" "$d/dst" "$d/run"
   pc=$(free_port) && pl=$(free_port) || return 1
+  # bench_link=caf: the local's proxy reaches the central over a CAF middleman
+  # link (caf-listen) instead of ZeroMQ.
+  caf_listen_line="" caf_remote=""
+  if [ "${bench_link:-tcp}" = caf ]; then
+    local pcaf; pcaf=$(free_port) || return 1
+    caf_listen_line="caf-listen = 127.0.0.1:$pcaf" caf_remote="caf://127.0.0.1:$pcaf"
+  fi
   write_central "$d" "$pc"
   tailer_section d:logtail "$d/src" 'postgresql-*.log' benchhost "$comp" |
     write_local "$d/local.ini" "$d/run" "$pl" "$pc" d:logtail

@@ -526,6 +526,9 @@ if has ours; then
   throughput_ours ours none
   say "ours: central + local ccserver, gzip level 1 on the wire"
   throughput_ours ours-gzip gzip
+  say "ours: central + local ccserver linked over caf:// (CAF middleman), uncompressed"
+  bench_link=caf throughput_ours ours-caf none
+  bench_link=tcp
 fi
 if has rsyslog; then
   if [ "$have_rsyslog" -eq 1 ]; then

@@ -815,3 +815,37 @@ TEST_CASE("tailwriter config from a section", "[tailwriter][actor]") {
   sec.values["host-subdirs"] = "no";
   CHECK(tailwriter_config_from(sec, "central")->dstmask == "%(hostname)s--%(filename)s");
 }
+
+TEST_CASE("tailwriter actor: max-source-keys-per-host refuses a host's extra sources",
+          "[tailwriter][actor][limits]") {
+  actor_env env;
+  env.twc.max_source_keys_per_host = 2;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  auto spec = [](std::string host, std::string file, uint64_t ino) {
+    frag_spec s;
+    s.host = std::move(host);
+    s.file = std::move(file);
+    s.ino = ino;
+    return s;
+  };
+  auto a = spec("db1", "/var/log/pg/a.log", 1);
+  auto b = spec("db1", "/var/log/pg/b.log", 2);
+  auto c = spec("db1", "/var/log/pg/c.log", 3);
+  auto other = spec("db2", "/var/log/pg/c.log", 3);
+  CHECK(!dispatch_and_wait(self, tw, make_msg(a, 0, "a1\n")));
+  CHECK(!dispatch_and_wait(self, tw, make_msg(b, 0, "b1\n")));
+  // A third source of db1 is refused and written nowhere ...
+  CHECK(dispatch_and_wait(self, tw, make_msg(c, 0, "c1\n")));
+  // ... while the known ones and another host go on.
+  CHECK(!dispatch_and_wait(self, tw, make_msg(a, 3, "a2\n")));
+  CHECK(!dispatch_and_wait(self, tw, make_msg(other, 0, "o1\n")));
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[a.file] == 6; }, 20s));
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[other.file] == 3; }, 20s));
+  auto counters = stats_of(self, tw);
+  CHECK(counters["too_many_sources"] == 1);
+  CHECK(test::read_file(env.twc.dstdir + "/db1/a.log") == "a1\na2\n");
+  CHECK(test::read_file(env.twc.dstdir + "/db2/c.log") == "o1\n");
+  CHECK(!fs::exists(env.twc.dstdir + "/db1/c.log"));
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
