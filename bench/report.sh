@@ -79,7 +79,8 @@ targets_rows() {  # "target value met"
   r=$(col ours 4); t "CPU <= 2.5 s per GB (uncompressed)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
   r=$(col ours-gzip 4); t "CPU <= 2.5 s per GB (gzip on the wire)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
   local rss_max kib_to_mib='BEGIN { if (k != "") printf "%.1f", k / 1024 }'
-  rss_max=$(printf '%s\n' "$(col ours 5)" "$(col ours-gzip 5)" \
+  r=$(ratio "$(mb ours-caf)" "$ours"); t "caf:// throughput beside tcp:// (ratio ours-caf / ours)" "$r" "(reported)"
+  rss_max=$(printf '%s\n' "$(col ours 5)" "$(col ours-gzip 5)" "$(col ours-caf 5)" \
               "$(awk -v k="$(scale_value central_rss_kb)" "$kib_to_mib")" \
               "$(awk -v k="$(scale_value local_rss_max_kb)" "$kib_to_mib")" |
             awk 'NF && $1 + 0 > 0 { if ($1 + 0 > m) m = $1 + 0; seen = 1 } END { if (seen) printf "%.1f", m; else print "n/a" }')
