@@ -38,6 +38,12 @@ constexpr auto connect_bound = std::chrono::seconds(30);
 // past this the message counts as lost and its room is given back (the
 // tailer's ack window resends what matters).
 constexpr auto answer_bound = std::chrono::minutes(5);
+// Bytes in requests not yet answered. Each one costs its message (kept for a
+// resend after a link loss) and CAF's serialized copy in the middleman's
+// buffers: without this cap the whole queue-bytes went out at once and the
+// local server doubled its memory (bench ours-caf: 82 MiB). Beyond it messages
+// wait in `held`, still counted in the forwarder's queue-bytes.
+constexpr uint64_t max_in_flight_bytes = 4ull << 20;
 
 } // namespace
 
@@ -76,6 +82,7 @@ struct caf_link_state {
   milliseconds backoff = first_backoff;
   std::deque<wire::cc_message> held;            // waiting for the link
   std::map<uint64_t, wire::cc_message> in_flight;  // by send order
+  uint64_t in_flight_bytes = 0;
   uint64_t next_seq = 0;
   bool draining = false;
   log_limiter limiter{std::chrono::seconds{30}};
@@ -98,6 +105,7 @@ struct caf_link_state {
     for (auto i = in_flight.rbegin(); i != in_flight.rend(); ++i)
       held.push_front(std::move(i->second));
     in_flight.clear();
+    in_flight_bytes = 0;
     update_gauges();
     return n;
   }
@@ -108,6 +116,7 @@ struct caf_link_state {
     if (i == in_flight.end())
       return; // requeued when the link dropped: a stale answer
     auto bytes = i->second.wire_size();
+    in_flight_bytes -= std::min(in_flight_bytes, bytes);
     in_flight.erase(i);
     update_gauges();
     if (cb.on_sent)
@@ -115,6 +124,10 @@ struct caf_link_state {
   }
 
   bool idle() const { return held.empty() && in_flight.empty(); }
+  /// Whether another request may go now (one always may when none is out).
+  bool has_room() const {
+    return in_flight.empty() || in_flight_bytes < max_in_flight_bytes;
+  }
 };
 
 using caf_link_actor = caf::stateful_actor<caf_link_state>;
@@ -131,15 +144,19 @@ void finish_drain(caf_link_actor* self) {
   self->quit();
 }
 
+void flush_held(caf_link_actor* self);
+
 void send_one(caf_link_actor* self, wire::cc_message msg) {
   auto& st = self->state;
   auto seq = st.next_seq++;
   auto& kept = st.in_flight.emplace(seq, std::move(msg)).first->second;
+  st.in_flight_bytes += kept.wire_size();
   st.update_gauges();
   self->request(st.remote, answer_bound, dispatch_atom::value, kept)
     .then(
       [self, seq](ok_atom) {
         self->state.settle(seq);
+        flush_held(self);
         if (self->state.draining && self->state.idle())
           finish_drain(self);
       },
@@ -155,6 +172,7 @@ void send_one(caf_link_actor* self, wire::cc_message msg) {
                                              " more)"
                                          : std::string{}));
         st.settle(seq);
+        flush_held(self);
         if (st.draining && st.idle())
           finish_drain(self);
       });
@@ -162,7 +180,7 @@ void send_one(caf_link_actor* self, wire::cc_message msg) {
 
 void flush_held(caf_link_actor* self) {
   auto& st = self->state;
-  while (st.remote && !st.held.empty()) {
+  while (st.remote && !st.held.empty() && st.has_room()) {
     auto msg = std::move(st.held.front());
     st.held.pop_front();
     send_one(self, std::move(msg));
@@ -257,7 +275,7 @@ caf::behavior caf_link(caf_link_actor* self, caf_link_state init) {
   return {
     [self](dispatch_atom, wire::cc_message& msg) {
       auto& st = self->state;
-      if (st.remote && st.held.empty()) {
+      if (st.remote && st.held.empty() && st.has_room()) {
         send_one(self, std::move(msg));
       } else {
         st.held.push_back(std::move(msg));
