@@ -527,6 +527,15 @@ struct tailer_state {
       return;
     }
     refresh_listing(false);
+    // The file we wait after may itself come back: a saved file that was gone
+    // at start-up and is created again under its name is a new file (a
+    // finished one is recognised by already_read and skipped).
+    if (!wait_after.empty() && std::binary_search(listing.begin(), listing.end(), wait_after)
+        && !already_read(wait_after)) {
+      open_source(wait_after, wait_after, 0, tail::new_gen(),
+                  "file created again under the saved name");
+      return;
+    }
     if (auto next = next_unread(wait_after))
       open_source(*next, *next, 0, tail::new_gen(), "file appeared");
   }
