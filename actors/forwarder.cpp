@@ -158,13 +158,23 @@ std::optional<std::string> forwarder_state::check_pongs(double now) {
 
 void forwarder_state::on_link(bool up, const std::string& peer) {
   connected = up;
+  // A link that flaps (a server that refuses our key drops us after each
+  // handshake, ~8 times a second) logs its first reconnect and disconnect,
+  // then at most one line of each per 30 s with the count in between.
+  auto suffix = [](std::optional<uint64_t> n) {
+    return n && *n > 0 ? " (" + std::to_string(*n) + " more since the last such line)"
+                       : std::string{};
+  };
+  auto now = log_limiter::clock::now();
   if (up) {
     ++connects;
-    log::info(who, (connects > 1 ? "reconnected to " : "connected to ") +
-                     settings.remote + " (" + peer + ")");
-  } else {
+    if (connects == 1)
+      log::info(who, "connected to " + settings.remote + " (" + peer + ")");
+    else if (auto n = link_log.admit("up", now))
+      log::info(who, "reconnected to " + settings.remote + " (" + peer + ")" + suffix(n));
+  } else if (auto n = link_log.admit("down", now)) {
     log::warning(who, "disconnected from " + settings.remote + " (" + peer +
-                        "); the transport reconnects by itself");
+                        "); the transport reconnects by itself" + suffix(n));
   }
 }
 

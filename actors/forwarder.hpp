@@ -36,6 +36,7 @@
 #include <caf/response_promise.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/router.hpp"
 #include "actors/spawn.hpp"
 #include "actors/transport.hpp"
 #include "config/config.hpp"
@@ -75,6 +76,7 @@ struct forwarder_state {
   bool pong_missing = false;   // a warning was written; cleared by a pong
   bool connected = false;
   int64_t connects = 0;
+  log_limiter link_log{std::chrono::seconds{30}};  // flapping links: see on_link
 
   int64_t received = 0;    // dispatches taken
   int64_t sent = 0;        // messages handed to ZeroMQ

@@ -23,6 +23,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/forwarder.hpp"
+#include "actors/logger.hpp"
 #include "actors/spawn.hpp"
 #include "actors/types.hpp"
 #include "actors/zmq_transport.hpp"
@@ -471,4 +472,35 @@ TEST_CASE("forwarder: senders still waiting when it stops get an error, not "
   CHECK(ok + errors == total);
   CHECK(errors == waiting);
   self->send_exit(sender, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("forwarder: a flapping link logs its first reconnect and disconnect, "
+          "then is quiet; the counters keep every event",
+          "[forwarder]") {
+  cc::test::temp_dir dir{"ccfwdlog"};
+  auto log_path = dir / "fwd.log";
+  std::string err;
+  REQUIRE(cc::log::open(log_path, err));
+  cc::forwarder_state st;
+  st.settings.remote = "tcp://127.0.0.1:1";
+  st.who = "forwarder[h:test]";
+  for (int i = 0; i < 50; ++i) {
+    st.on_link(true, "peer");
+    st.on_link(false, "peer");
+  }
+  REQUIRE(cc::log::open("", err));
+  auto text = cc::test::read_file(log_path);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + 1))
+      ++n;
+    return n;
+  };
+  CHECK(count("] connected to") + count(": connected to") == 1);
+  CHECK(count("reconnected to") == 1);
+  CHECK(count("disconnected from") == 1);
+  auto c = st.stats();
+  CHECK(c["reconnects"] == 49);
+  CHECK(c["connected"] == 0);
 }
