@@ -34,6 +34,8 @@
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
+using cc::test::count_of;
+using cc::test::metric;
 using cc::test::process;
 using cc::test::read_file;
 using cc::test::temp_dir;
@@ -42,26 +44,6 @@ using cc::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-size_t count_of(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size()))
-    ++n;
-  return n;
-}
-
-/// The value of a Prometheus sample `name` in `path`, or -1.
-long long metric(const std::string& path, const std::string& name) {
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    return -1;
-  auto text = read_file(path);
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos)
-    return -1;
-  return std::atoll(text.c_str() + at + name.size() + 2);
-}
 
 std::string tail(const std::string& text) {
   return text.size() > 2500 ? text.substr(text.size() - 2500) : text;

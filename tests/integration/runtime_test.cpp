@@ -24,6 +24,9 @@
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
+using cc::test::endpoint;
+using cc::test::count_of;
+using cc::test::metric;
 using cc::test::file_contains;
 using cc::test::process;
 using cc::test::read_file;
@@ -33,31 +36,9 @@ using cc::test::write_file;
 
 namespace {
 
-std::string endpoint(int port) {
-  return "tcp://127.0.0.1:" + std::to_string(port);
-}
-
 bool exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-size_t count_of(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size()))
-    ++n;
-  return n;
-}
-
-/// The value of a Prometheus sample `name` in `path`, or -1.
-long long metric(const std::string& path, const std::string& name) {
-  std::istringstream in{read_file(path)};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.compare(0, name.size() + 1, name + " ") == 0)
-      return std::atoll(line.c_str() + name.size() + 1);
-  return -1;
 }
 
 /// One server's files in `dir`, named after its job.

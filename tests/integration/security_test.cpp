@@ -33,6 +33,9 @@
 #include "tests/support/process.hpp"
 
 using namespace std::chrono_literals;
+using cc::test::endpoint;
+using cc::test::count_of;
+using cc::test::metric;
 using cc::test::process;
 using cc::test::read_file;
 using cc::test::temp_dir;
@@ -42,34 +45,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string endpoint(int port) {
-  return "tcp://127.0.0.1:" + std::to_string(port);
-}
-
-size_t count_of(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size()))
-    ++n;
-  return n;
-}
-
 uint64_t size_of(const std::string& path) {
   std::error_code ec;
   auto n = fs::file_size(path, ec);
   return ec ? 0 : n;
-}
-
-/// The value of a Prometheus sample `name` in `path`, or -1.
-long long metric(const std::string& path, const std::string& name) {
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    return -1;
-  auto text = read_file(path);
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos)
-    return -1;
-  return std::atoll(text.c_str() + at + name.size() + 2);
 }
 
 /// A key pair as Z85 texts.

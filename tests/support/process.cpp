@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,6 +175,37 @@ void append_file(const std::string& path, const std::string& content) {
 
 bool file_contains(const std::string& path, const std::string& needle) {
   return read_file(path).find(needle) != std::string::npos;
+}
+
+std::string endpoint(int port) {
+  return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+size_t count_of(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  if (needle.empty())
+    return n;
+  for (auto pos = haystack.find(needle); pos != std::string::npos;
+       pos = haystack.find(needle, pos + needle.size()))
+    ++n;
+  return n;
+}
+
+long long metric(const std::string& path, const std::string& name) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return -1;
+  auto text = read_file(path);
+  size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    if (text.compare(start, name.size() + 1, name + " ") == 0)
+      return std::atoll(text.c_str() + start + name.size() + 1);
+    start = end + 1;
+  }
+  return -1;
 }
 
 } // namespace cc::test

@@ -72,4 +72,12 @@ void write_file(const std::string& path, const std::string& content);
 void append_file(const std::string& path, const std::string& content);
 bool file_contains(const std::string& path, const std::string& needle);
 
+/// "tcp://127.0.0.1:PORT".
+std::string endpoint(int port);
+/// How often `needle` occurs in `haystack` (non-overlapping).
+size_t count_of(const std::string& haystack, const std::string& needle);
+/// The value of the Prometheus sample `name` in the metrics file `path`, or -1
+/// when the file or the sample is not there.
+long long metric(const std::string& path, const std::string& name);
+
 } // namespace cc::test
