@@ -67,6 +67,7 @@ using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 using router_atom = caf::atom_constant<caf::atom("router")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// The positive answer named by the contracts above; the same type as
 /// caf::ok_atom (CAF 0.17.6 declares it in caf/type_id.hpp).
 using ok_atom = caf::atom_constant<caf::atom("ok")>;

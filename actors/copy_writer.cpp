@@ -1,6 +1,7 @@
 // One destination copy and its journal: see copy_writer.hpp for the contract.
 #include "actors/copy_writer.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -886,11 +887,56 @@ caf::error copy_file::finish_member() {
   return caf::none;
 }
 
+unique_fd::~unique_fd() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
+  sync_ticket t;
+  t.fd = unique_fd{::fcntl(fd_, F_DUPFD_CLOEXEC, 0)};
+  if (t.fd.get() < 0)
+    return io_error("dup " + path_, errno);
+  t.path = path_;
+  t.marks.reserve(segments_.size());
+  for (const auto& seg : segments_)
+    t.marks.push_back({seg.key, seg.gen, seg.src_base, seg.src_end});
+  dirty_ = false;
+  sync_in_flight_ = true;
+  return t;
+}
+
+caf::error copy_file::end_sync(const sync_ticket& t, const caf::error& err) {
+  sync_in_flight_ = false;
+  if (err) {
+    dirty_ = true; // what it covered is not known durable
+    return caf::none;
+  }
+  ++fsyncs_;
+  for (const auto& m : t.marks)
+    for (auto& seg : segments_)
+      if (seg.src_base == m.src_base && seg.gen == m.gen && seg.key == m.key)
+        seg.durable_end = std::max(seg.durable_end, std::min(m.src_end, seg.src_end));
+  if (journal_lines_ > opts_.compact_after)
+    return compact_journal();
+  return caf::none;
+}
+
 caf::error copy_file::sync() {
   if (fd_ < 0)
     return caf::none;
   if (out_ == wire::compression::none) {
-    if (!dirty_)
+    // A sync in flight elsewhere may not be done yet: this one covers it.
+    if (!dirty_ && !sync_in_flight_)
       return caf::none;
     if (auto err = datasync(fd_, "copy"))
       return err;

@@ -95,9 +95,46 @@ struct decision {
   uint64_t gap_bytes = 0;
 };
 
+/// A descriptor with one owner, closed when the owner goes.
+class unique_fd {
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {}
+  ~unique_fd();
+  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+  unique_fd& operator=(unique_fd&& other) noexcept;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+private:
+  int fd_ = -1;
+};
+
 class copy_file {
 public:
   using clock = std::chrono::steady_clock;
+
+  /// An fdatasync of a plain copy made by another thread while this one goes
+  /// on writing (begin_sync / end_sync). `fd` is a duplicate of the copy's
+  /// descriptor, so the copy may be closed meanwhile; `marks` are the
+  /// segments' ends when it began: what the fdatasync makes durable.
+  struct sync_ticket {
+    struct mark {
+      source_key key;
+      std::string gen;
+      uint64_t src_base = 0;
+      uint64_t src_end = 0;
+    };
+    unique_fd fd;
+    std::vector<mark> marks;
+    std::string path; // for error messages
+  };
 
   struct segment {
     source_key key;
@@ -146,6 +183,21 @@ public:
   /// fdatasync's the data (and the journal for compressed copies) when
   /// something changed; afterwards durable_end is current for every segment.
   caf::error sync();
+
+  /// Plain copies: whether begin_sync has something to start (written
+  /// since the last sync began, and no sync of this copy in flight).
+  bool can_begin_sync() const {
+    return out_ == wire::compression::none && dirty_ && !sync_in_flight_;
+  }
+  /// Starts an fdatasync for another thread (plain copies, can_begin_sync):
+  /// the bytes written so far become durable when end_sync is called with
+  /// its result. Nothing else may sync this copy's data meanwhile but sync().
+  caf::expected<sync_ticket> begin_sync();
+  /// The fdatasync of `t` returned `err`: on success the segments it covered
+  /// are durable up to their marks (durable_end never moves back); on error
+  /// the bytes count as unsynced again. Returns a journal compaction error.
+  caf::error end_sync(const sync_ticket& t, const caf::error& err);
+  bool sync_in_flight() const { return sync_in_flight_; }
 
   /// finish_member + sync + close descriptors. Idempotent.
   caf::error close();
@@ -199,6 +251,7 @@ private:
   uint64_t size_ = 0;
   std::vector<segment> segments_;
   bool dirty_ = false;
+  bool sync_in_flight_ = false; // a begin_sync without its end_sync yet
   // Compressed copies: the member end (src_end, copy size) not yet journaled.
   bool pending_checkpoint_ = false;
   uint64_t pending_src_end_ = 0;

@@ -148,7 +148,7 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   auto* ptr = opened->get();
   count_fsyncs(*ptr);
   log::info(opts_.who, "opened " + ptr->path());
-  copies_.emplace(spec.identity, open_copy{std::move(*opened), now});
+  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_});
   counters_->open_files += 1;
   return ptr;
 }
@@ -285,6 +285,10 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
   copy_file& cf = **cf_res;
   if (b.ack)
     copies_.at(spec.identity).ack_sender = true;
+  // A generation this copy has not seen: its sender sends nothing more until
+  // a writer confirms where the generation starts (a later fragment
+  // overtaking the first would otherwise hide the first's bytes).
+  bool unseen_gen = cf.find(key, b.gen) == nullptr;
   auto d = cf.decide(key, b.gen, b.fpos, n, b.ack);
   ack_entry* entry = nullptr;
   if (b.ack) {
@@ -337,10 +341,26 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
         break;
       }
       counters_->bytes_written += static_cast<int64_t>(*written);
+      if (unseen_gen && entry != nullptr)
+        confirm_start(cf, key, b.gen, *entry, out);
       break;
     }
   }
   count_fsyncs(cf);
+}
+
+void worker_core::confirm_start(const copy_file& cf, const source_key& key,
+                                const std::string& gen, ack_entry& e, outbox& out) {
+  // The segment's S line is durable (start_segment synced the journal), so
+  // its start is: acknowledge that at once rather than after the next data
+  // sync, and the sender goes on streaming a sync interval earlier.
+  const auto* seg = cf.find(key, gen);
+  if (seg == nullptr)
+    return;
+  uint64_t fpos = e.any_sent && seg->durable_end < e.acked ? e.acked : seg->durable_end;
+  out.push_back(make_ack(e.route, key, gen, fpos, "ok"));
+  e.acked = fpos;
+  e.any_sent = true;
 }
 
 bool worker_core::needs_sync() const {
@@ -372,41 +392,130 @@ void worker_core::ack_due(const ack_key& k, ack_entry& e, outbox& out) {
   e.gap = false;
 }
 
-void worker_core::sync(outbox& out) {
+void worker_core::drop_failed(const std::string& identity) {
+  // What the kernel lost cannot be told: forget the copy's state; it is
+  // recovered from the file and the journal when it is next written.
+  for (auto i = touched_.begin(); i != touched_.end();) {
+    auto e = acks_.find(*i);
+    if (e != acks_.end() && e->second.identity == identity)
+      i = touched_.erase(i);
+    else
+      ++i;
+  }
+  for (auto i = acks_.begin(); i != acks_.end();)
+    i = i->second.identity == identity ? acks_.erase(i) : std::next(i);
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  c->second.file->close();
+  copies_.erase(c);
+  counters_->open_files -= 1;
+}
+
+void worker_core::sync_here(bool plain_too, outbox& out) {
+  (void) out;
   std::vector<std::string> failed;
   for (auto& [identity, oc] : copies_) {
-    if (!oc.file->needs_sync())
+    auto& cf = *oc.file;
+    if (!plain_too && cf.out() == wire::compression::none)
       continue;
-    if (auto err = oc.file->sync()) {
-      log::error(opts_.who, "sync " + oc.file->path() + ": " + describe(err)
+    if (!cf.needs_sync() && !cf.sync_in_flight())
+      continue;
+    if (auto err = cf.sync()) {
+      log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
                               + "; closing it, nothing acknowledged");
       failed.push_back(identity);
     }
-    count_fsyncs(*oc.file);
+    count_fsyncs(cf);
   }
-  for (auto& identity : failed) {
-    // What the kernel lost cannot be told: forget the copy's state; it is
-    // recovered from the file and the journal when it is next written.
-    for (auto i = touched_.begin(); i != touched_.end();) {
-      auto e = acks_.find(*i);
-      if (e != acks_.end() && e->second.identity == identity)
-        i = touched_.erase(i);
-      else
-        ++i;
+  for (auto& identity : failed)
+    drop_failed(identity);
+}
+
+void worker_core::ack_ready(outbox& out) {
+  for (auto i = touched_.begin(); i != touched_.end();) {
+    auto e = acks_.find(*i);
+    auto c = e == acks_.end() ? copies_.end() : copies_.find(e->second.identity);
+    if (c == copies_.end()) {
+      i = touched_.erase(i);
+      continue;
     }
-    for (auto i = acks_.begin(); i != acks_.end();)
-      i = i->second.identity == identity ? acks_.erase(i) : std::next(i);
-    auto c = copies_.find(identity);
-    c->second.file->close();
-    copies_.erase(c);
-    counters_->open_files -= 1;
+    auto& cf = *c->second.file;
+    if (cf.sync_in_flight()) {
+      ++i; // answered when its sync is back
+      continue;
+    }
+    ack_due(e->first, e->second, out);
+    // Bytes written since the last sync began are acknowledged after the
+    // next one: the key keeps waiting.
+    if (cf.needs_sync())
+      ++i;
+    else
+      i = touched_.erase(i);
   }
-  for (auto& k : touched_) {
-    auto e = acks_.find(k);
-    if (e != acks_.end())
-      ack_due(e->first, e->second, out);
+}
+
+void worker_core::sync(outbox& out) {
+  sync_here(true, out);
+  ack_ready(out);
+}
+
+sync_batch_ptr worker_core::start_sync(outbox& out) {
+  sync_here(false, out);
+  auto batch = std::make_shared<sync_batch>();
+  std::vector<std::string> failed;
+  for (auto& [identity, oc] : copies_) {
+    auto& cf = *oc.file;
+    if (!cf.can_begin_sync())
+      continue;
+    auto ticket = cf.begin_sync();
+    if (!ticket) {
+      // No descriptor to spare (EMFILE): sync here instead.
+      log::warning(opts_.who, describe(ticket.error()) + "; syncing in place");
+      if (auto err = cf.sync()) {
+        log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
+                                + "; closing it, nothing acknowledged");
+        failed.push_back(identity);
+      }
+      count_fsyncs(cf);
+      continue;
+    }
+    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none});
   }
-  touched_.clear();
+  for (auto& identity : failed)
+    drop_failed(identity);
+  ack_ready(out);
+  return batch;
+}
+
+void worker_core::finish_sync(sync_batch& batch, outbox& out) {
+  std::vector<std::string> failed;
+  for (auto& job : batch) {
+    auto c = copies_.find(job.identity);
+    if (c == copies_.end() || c->second.serial != job.serial)
+      continue; // closed meanwhile: closing synced and answered it
+    auto& cf = *c->second.file;
+    auto err = cf.end_sync(job.ticket, job.err);
+    count_fsyncs(cf);
+    if (job.err || err) {
+      log::error(opts_.who, "sync " + cf.path() + ": " + describe(job.err ? job.err : err)
+                              + "; closing it, nothing acknowledged");
+      failed.push_back(job.identity);
+    }
+  }
+  for (auto& identity : failed)
+    drop_failed(identity);
+  ack_ready(out);
+}
+
+void run_sync_jobs(sync_batch& batch) {
+  for (auto& job : batch) {
+    int fd = job.ticket.fd.get();
+    if (::fdatasync(fd) != 0)
+      job.err = make_error(errc::io, "fdatasync copy " + job.ticket.path + ": "
+                                       + errno_text(errno));
+    job.ticket.fd = unique_fd{};
+  }
 }
 
 void worker_core::evict(const std::string& identity, outbox& out) {
@@ -472,8 +581,11 @@ bool worker_core::finish_due_members(clock::time_point now) {
 }
 
 void worker_core::flush_members(clock::time_point now, outbox& out) {
-  if (finish_due_members(now))
-    sync(out);
+  if (!finish_due_members(now))
+    return;
+  // Only compressed copies have members; plain ones wait for their tick.
+  sync_here(!opts_.sync_off_thread, out);
+  ack_ready(out);
 }
 
 void worker_core::maintain(clock::time_point now, outbox& out) {
@@ -482,7 +594,8 @@ void worker_core::maintain(clock::time_point now, outbox& out) {
   for (auto& [identity, oc] : copies_)
     if (now - oc.last_use >= opts_.close_idle)
       idle.push_back(identity);
-  sync(out);
+  sync_here(!opts_.sync_off_thread, out);
+  ack_ready(out);
   for (auto& identity : idle)
     evict(identity, out);
 }
@@ -499,11 +612,23 @@ namespace {
 struct worker_state {
   std::unique_ptr<worker_core> core;
   caf::actor router;
+  caf::actor syncer;
   worker_core::outbox out;
   bool tick_pending = false;
+  bool sync_in_flight = false;
   bool member_check_pending = false;
   static inline const char* name = "tailwriter_worker";
 };
+
+/// The syncer: blocks in fdatasync so its worker does not.
+caf::behavior syncer_behavior(caf::event_based_actor*) {
+  return {
+    [](sync_atom, sync_batch_ptr& batch) {
+      run_sync_jobs(*batch);
+      return batch;
+    },
+  };
+}
 
 using worker_actor = caf::stateful_actor<worker_state>;
 
@@ -517,7 +642,7 @@ void deliver(worker_actor* self) {
 
 void schedule_sync(worker_actor* self) {
   auto& st = self->state;
-  if (st.tick_pending || !st.core->needs_sync())
+  if (st.tick_pending || st.sync_in_flight || !st.core->needs_sync())
     return;
   st.tick_pending = true;
   auto delay = st.core->options().sync_interval;
@@ -525,6 +650,33 @@ void schedule_sync(worker_actor* self) {
     self->send(self, tick_atom::value);
   else
     self->delayed_send(self, delay, tick_atom::value);
+}
+
+void start_sync(worker_actor* self) {
+  auto& st = self->state;
+  auto batch = st.core->start_sync(st.out);
+  deliver(self);
+  if (batch->empty()) {
+    schedule_sync(self);
+    return;
+  }
+  st.sync_in_flight = true;
+  self->request(st.syncer, caf::infinite, sync_atom::value, std::move(batch))
+    .then(
+      [self](sync_batch_ptr& done) {
+        auto& st = self->state;
+        st.sync_in_flight = false;
+        st.core->finish_sync(*done, st.out);
+        deliver(self);
+        schedule_sync(self);
+      },
+      [self](caf::error& err) {
+        // The syncer is linked: its loss ends this worker too, and the exit
+        // handler syncs everything in place.
+        log::error(self->state.core->options().who,
+                   "syncer failed: " + describe(err));
+        self->state.sync_in_flight = false;
+      });
 }
 
 void schedule_member_check(worker_actor* self) {
@@ -540,12 +692,14 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   auto& st = self->state;
   auto maint = opts.maint_period;
   st.router = std::move(router);
+  opts.sync_off_thread = true;
   st.core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
   if (auto err = st.core->init()) {
     log::error(st.core->options().who, describe(err));
     self->quit(err);
     return {};
   }
+  st.syncer = self->spawn<caf::detached + caf::linked>(syncer_behavior);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Shutdown: nothing written may stay unsynced or unacknowledged.
     self->state.core->close_all(self->state.out);
@@ -565,17 +719,18 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       self->state.member_check_pending = false;
       self->state.core->flush_members(worker_core::clock::now(), self->state.out);
       deliver(self);
+      schedule_sync(self);
       schedule_member_check(self);
     },
     [self](tick_atom) {
       self->state.tick_pending = false;
-      self->state.core->sync(self->state.out);
-      deliver(self);
-      schedule_sync(self);
+      if (!self->state.sync_in_flight)
+        start_sync(self);
     },
     [self, maint](maint_atom) {
       self->state.core->maintain(worker_core::clock::now(), self->state.out);
       deliver(self);
+      schedule_sync(self);
       self->delayed_send(self, maint, maint_atom::value);
     },
   };

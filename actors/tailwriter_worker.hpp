@@ -1,17 +1,23 @@
 // A tailwriter worker: writes the fragments of the copies hashed to it
-// (SPEC §8, §9). Runs detached (fdatasync blocks), so workers write in
+// (SPEC §8, §9). Runs detached (writes block), so workers write in
 // parallel; a copy is only ever written by one worker.
 //
 // Owns: its open copies (copy_file, at most max_open_copies, least recently
-// used closed first), the ack bookkeeping per (source key, generation), and
-// the grouping of fdatasync over sync-interval.
+// used closed first), the ack bookkeeping per (source key, generation), the
+// grouping of fdatasync over sync-interval, and its syncer: a detached
+// actor that runs the fdatasync of plain copies, so the worker goes on
+// writing (and the bytes stay visible in the copy within a millisecond)
+// while the disk flushes. Compressed copies journal each member end after
+// its data is synced and are synced by the worker itself.
 // Takes:  (dispatch_atom, fragment_ptr) -> ok_atom once handled (written,
 //         skipped or refused);
 //         (tick_atom) its own sync timer; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
-//         fragment's route, for senders that set `ack`.
+//         fragment's route, for senders that set `ack`;
+//         syncer <- (sync_atom, sync_batch_ptr) -> the batch, each job's
+//         error set: one at a time.
 #pragma once
 
 #include <atomic>
@@ -89,7 +95,26 @@ struct worker_options {
   size_t max_open_copies = 100;
   std::string hostname;   // the writer's, sent in acks
   std::string who = "tailwriter.worker"; // for log lines
+  /// Set by the worker actor: plain copies are synced by its syncer
+  /// (start_sync / finish_sync), so maintain() and flush_members() leave
+  /// them to the next sync tick instead of syncing them on the spot.
+  bool sync_off_thread = false;
 };
+
+/// One copy's fdatasync, run by a worker's syncer.
+struct sync_job {
+  std::string identity;    // the copy's
+  uint64_t serial = 0;     // which opening of it (a copy closed and opened
+                           // again is another)
+  copy_file::sync_ticket ticket;
+  caf::error err;          // the fdatasync's result, set by run_sync_jobs
+};
+
+using sync_batch = std::vector<sync_job>;
+using sync_batch_ptr = std::shared_ptr<sync_batch>;
+
+/// fdatasync's each job's descriptor and records the result; closes them.
+void run_sync_jobs(sync_batch& batch);
 
 /// The worker's logic without an actor around it: unit-testable, and the
 /// actor below only feeds it messages and timer ticks. Acks to send are
@@ -116,6 +141,13 @@ public:
 
   /// fdatasync's every changed copy, then acks every key that asked.
   void sync(outbox& out);
+
+  /// The off-thread form of sync(): syncs the compressed copies here, and
+  /// returns the plain copies' fdatasyncs for a syncer (run_sync_jobs);
+  /// answers the keys whose copy waits for nothing. One batch at a time.
+  sync_batch_ptr start_sync(outbox& out);
+  /// A batch came back: what it synced is durable; acks the keys waiting.
+  void finish_sync(sync_batch& batch, outbox& out);
 
   /// Finishes idle members, syncs, closes copies idle for close_idle.
   void maintain(clock::time_point now, outbox& out);
@@ -152,7 +184,16 @@ private:
     std::unique_ptr<copy_file> file;
     clock::time_point last_use;
     bool ack_sender = false; // a fragment with `ack` went into it
+    uint64_t serial = 0;     // distinguishes reopenings of one identity
   };
+
+  /// Syncs the copies `which` selects here and now; a failed one is closed
+  /// and its state forgotten (nothing acknowledged).
+  void sync_here(bool plain_too, outbox& out);
+  /// Closes a copy whose sync failed, forgetting its acks.
+  void drop_failed(const std::string& identity);
+  /// Answers the waiting keys whose copy has nothing unsynced or in flight.
+  void ack_ready(outbox& out);
 
   /// Finishes the members the rules select; true if it finished any.
   bool finish_due_members(clock::time_point now);
@@ -163,6 +204,9 @@ private:
                                      outbox& out);
   void evict(const std::string& identity, outbox& out);
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);
+  /// Acknowledges the durable start of a generation new to `cf` at once.
+  void confirm_start(const copy_file& cf, const source_key& key,
+                     const std::string& gen, ack_entry& e, outbox& out);
   void refuse(const fragment& f, const source_key& key, uint64_t end,
               outbox& out);
   void leave_hole(const fragment& f, const source_key& key,
@@ -180,7 +224,8 @@ private:
   int state_fd_ = -1;
   std::map<std::string, open_copy> copies_;    // by copy identity
   std::map<ack_key, ack_entry> acks_;
-  std::set<ack_key> touched_;                  // acks to consider at sync
+  std::set<ack_key> touched_;                  // keys waiting for an answer
+  uint64_t next_serial_ = 0;
   std::set<std::string> refused_logged_;       // keys whose refusal was logged
 };
 
@@ -192,3 +237,4 @@ caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
 
 // Fragments only travel between actors of one process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::fragment_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::sync_batch_ptr)

@@ -150,6 +150,16 @@ struct worker_fixture {
     return counters->snapshot().at(name);
   }
 
+  /// The first fragment of a generation new to the writer is confirmed at
+  /// once with the generation's durable start `at`; takes that ack.
+  void take_start_ack(uint64_t at = 0) {
+    REQUIRE(out.size() == 1);
+    auto a = ack_of(out[0]);
+    CHECK(a.status == "ok");
+    CHECK(a.fpos == at);
+    out.clear();
+  }
+
   /// The acks in `out`, by gen, the last one wins; `out` is cleared.
   std::vector<wire::logtail_ack_body> take_acks() {
     std::vector<wire::logtail_ack_body> acks;
@@ -177,6 +187,9 @@ TEST_CASE("worker: acks carry the durable offset after a sync",
   frag_spec s;
   auto text = source_text(5000);
   fx.send(*w, s, 0, 1000, text);
+  // The new generation's start is confirmed at once (its segment line is
+  // durable), no byte of it yet.
+  fx.take_start_ack(0);
   fx.send(*w, s, 1000, 2500, text);
   CHECK(fx.out.empty()); // nothing acknowledged before it is durable
   CHECK(w->needs_sync());
@@ -194,7 +207,7 @@ TEST_CASE("worker: acks carry the durable offset after a sync",
   CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
   CHECK(fx.counter("fragments") == 2);
   CHECK(fx.counter("bytes_written") == 2500);
-  CHECK(fx.counter("acks_sent") == 1);
+  CHECK(fx.counter("acks_sent") == 2); // the start, then 2500
   CHECK(fx.counter("fsyncs") >= 2);
   CHECK(fx.counter("open_files") == 1);
   // The ack goes back along the fragment's route.
@@ -207,6 +220,101 @@ TEST_CASE("worker: acks carry the durable offset after a sync",
   CHECK(ack_of(fx.out[0]).fpos == 3000);
   // The copy directory holds copies only; bookkeeping is in .ccstate.
   CHECK(files_under(fx.opts.dstdir + "/db1") == std::vector<std::string>{"pg.log"});
+}
+
+TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes go on",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(4000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.take_start_ack(0);
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 1);
+  CHECK(fx.out.empty()); // its sync is in flight
+  // Writing goes on while the syncer flushes; the bytes are in the copy.
+  fx.send(*w, s, 1000, 2500, text);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
+  CHECK(w->start_sync(fx.out)->empty()); // one sync of a copy at a time
+  run_sync_jobs(*batch);
+  CHECK(!(*batch)[0].err);
+  CHECK((*batch)[0].ticket.fd.get() == -1); // the duplicate is closed
+  w->finish_sync(*batch, fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 1000); // what the sync covered, not what came after
+  CHECK(w->needs_sync());
+  batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 1);
+  run_sync_jobs(*batch);
+  w->finish_sync(*batch, fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 2500);
+  CHECK(!w->needs_sync());
+  CHECK(fx.counter("fsyncs") >= 2);
+}
+
+TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges nothing",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.take_start_ack(0);
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 1);
+  // The disk refused the flush (EIO): injected as the syncer reports it.
+  (*batch)[0].ticket.fd = unique_fd{};
+  (*batch)[0].err = make_error(errc::io, "fdatasync copy db1/pg.log: Input/output error");
+  w->finish_sync(*batch, fx.out);
+  CHECK(fx.out.empty());
+  CHECK(w->open_copies() == 0);
+  CHECK(fx.counter("open_files") == 0);
+  // The sender resends after its timeout; the copy is recovered and whole.
+  fx.send(*w, s, 0, 2000, text);
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().fpos == 2000);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2000));
+}
+
+TEST_CASE("worker: a sync coming back for a copy closed and opened again is ignored",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  fx.opts.close_idle = 0ms;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  fx.take_start_ack(0);
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 1);
+  // Closed while its sync is in flight: closing syncs and answers in place.
+  w->maintain(worker_core::clock::now(), fx.out);
+  CHECK(w->open_copies() == 0);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 1000);
+  // Opened again and written, not yet synced: the old batch must not
+  // acknowledge the new bytes.
+  fx.send(*w, s, 1000, 2000, text);
+  CHECK(w->open_copies() == 1);
+  run_sync_jobs(*batch);
+  w->finish_sync(*batch, fx.out);
+  for (auto& a : fx.take_acks())
+    CHECK(a.fpos <= 1000);
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].fpos == 2000);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2000));
 }
 
 TEST_CASE("worker: duplicates and overlaps are acknowledged, not rewritten",
@@ -243,6 +351,7 @@ TEST_CASE("worker: a gap with ack writes nothing and asks for a rewind",
   frag_spec s;
   auto text = source_text(3000);
   fx.send(*w, s, 0, 1000, text);
+  fx.take_start_ack(0);
   fx.send(*w, s, 1200, 1500, text); // 1000..1200 was lost
   w->sync(fx.out);
   auto acks = fx.take_acks();
@@ -332,6 +441,7 @@ TEST_CASE("worker: a decompression bomb is refused and leaves a hole",
   s.comp = wire::compression::gzip;
   auto text = source_text(2000);
   fx.send(*w, s, 0, 1000, text);
+  fx.take_start_ack(0);
   std::string bomb(8 << 20, '\0');
   w->handle(make_fragment(s, 1000, bomb), worker_core::clock::now(), fx.out);
   auto acks = fx.take_acks();
@@ -464,6 +574,7 @@ TEST_CASE("worker: maintenance finishes idle members and closes idle copies",
   frag_spec s;
   auto text = source_text(4000);
   fx.send(*w, s, 0, 4000, text);
+  fx.take_start_ack(0);
   w->sync(fx.out);
   CHECK(fx.take_acks().empty()); // the member is still open: nothing durable
   w->maintain(worker_core::clock::now(), fx.out);
@@ -492,6 +603,7 @@ TEST_CASE("worker: members of ack senders end soon after the stream pauses",
   auto text = source_text(4000);
   auto t0 = worker_core::clock::now();
   w->handle(make_fragment(s, 0, slice(text, 0, 1000)), t0, fx.out);
+  fx.take_start_ack(0);
   CHECK(w->has_open_members());
   w->flush_members(t0 + 100ms, fx.out); // still streaming: nothing to do
   CHECK(w->has_open_members());
