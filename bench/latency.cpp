@@ -8,6 +8,7 @@
 //
 //   cc-latency --source PATH --copy PATH (--rate MBps | --lines-per-second N)
 //              --seconds S [--drain S] [--seed N] [--label TEXT]
+//              [--timeline FILE]
 //
 // --rate: a steady stream (MB = 10^6 bytes), appended every millisecond in
 // whole lines of 100..400 bytes, as a busy database writes its log.
@@ -15,6 +16,8 @@
 // Prints one line:
 //   latency: label=.. mode=steady|trickle target=.. achieved_mbps=.. lines=N
 //            seen=N lost=N dup=N p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
+// --timeline: also writes, per 100 ms of append time, the lines appended then
+// and their largest and mean latency (tab-separated, for finding stalls).
 // Exit status 0 when every line was seen exactly once, 1 otherwise, 2 usage.
 #include <algorithm>
 #include <atomic>
@@ -39,7 +42,7 @@
 namespace {
 
 struct options {
-  std::string source, copy, label = "-";
+  std::string source, copy, label = "-", timeline;
   double rate_mbps = 0;
   double lines_per_second = 0;
   double seconds = 0;
@@ -52,7 +55,7 @@ struct options {
   std::fprintf(stderr,
                "usage: cc-latency --source PATH --copy PATH (--rate MBps | "
                "--lines-per-second N) --seconds S [--drain S] [--seed N] "
-               "[--label TEXT]\n");
+               "[--label TEXT] [--timeline FILE]\n");
   std::exit(2);
 }
 
@@ -73,6 +76,7 @@ options parse(int argc, char** argv) {
     else if (a == "--drain") o.drain = std::atof(next());
     else if (a == "--seed") o.seed = std::strtoull(next(), nullptr, 10);
     else if (a == "--label") o.label = next();
+    else if (a == "--timeline") o.timeline = next();
     else usage("unknown option " + a);
   }
   if (o.source.empty() || o.copy.empty())
@@ -215,6 +219,7 @@ bool parse_header(const char* p, uint64_t& seq, int64_t& t) {
 
 struct reader_result {
   std::vector<int64_t> latencies_ns;
+  std::vector<int64_t> appended_ns;  // the append time of each, same order
   uint64_t duplicates = 0;
   uint64_t malformed = 0;
   std::vector<uint8_t> seen;
@@ -256,13 +261,16 @@ void reader(const options& o, shared_state& st, reader_result& r) {
         if (len >= header_bytes && parse_header(buf.data() + line, seq, t) &&
             seq < st.lines_written + (uint64_t{1} << 24)) {
           if (seq >= r.seen.size())
-            r.seen.resize(std::max<size_t>(seq + 1, r.seen.size() * 2), 0);
+            r.seen.resize(std::min(std::max<size_t>(seq + 1, r.seen.size() * 2),
+                                   std::max<size_t>(seq + 1, r.seen.capacity())),
+                          0);
           if (r.seen[seq]) {
             ++r.duplicates;
           } else {
             r.seen[seq] = 1;
             ++seen_count;
             r.latencies_ns.push_back(now - t);
+            r.appended_ns.push_back(t);
           }
         } else {
           ++r.malformed;
@@ -305,18 +313,62 @@ double percentile_ms(const std::vector<int64_t>& sorted, double p) {
   return static_cast<double>(sorted[rank - 1]) / 1e6;
 }
 
+void write_timeline(const std::string& path, int64_t start, const reader_result& r) {
+  constexpr int64_t bucket = 100000000;  // 100 ms
+  struct slot {
+    uint64_t lines = 0;
+    int64_t max = 0, sum = 0;
+  };
+  std::vector<slot> slots;
+  for (size_t i = 0; i < r.latencies_ns.size(); ++i) {
+    auto b = static_cast<size_t>(std::max<int64_t>(r.appended_ns[i] - start, 0) / bucket);
+    if (b >= slots.size())
+      slots.resize(b + 1);
+    auto& s = slots[b];
+    ++s.lines;
+    s.max = std::max(s.max, r.latencies_ns[i]);
+    s.sum += r.latencies_ns[i];
+  }
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "cc-latency: %s: %s\n", path.c_str(), std::strerror(errno));
+    return;
+  }
+  std::fprintf(f, "# t_ms\tlines\tmax_ms\tmean_ms\n");
+  for (size_t b = 0; b < slots.size(); ++b)
+    std::fprintf(f, "%zu\t%" PRIu64 "\t%.3f\t%.3f\n", b * 100, slots[b].lines,
+                 static_cast<double>(slots[b].max) / 1e6,
+                 slots[b].lines ? static_cast<double>(slots[b].sum) / 1e6
+                                    / static_cast<double>(slots[b].lines)
+                                : 0.0);
+  std::fclose(f);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   auto o = parse(argc, argv);
   shared_state st;
   reader_result r;
+  // Room for every line up front (lines average 250 bytes): growing these
+  // vectors while reading copies megabytes and stalls the reader, which
+  // would show up as latency of the system under test.
+  {
+    double lines = o.rate_mbps > 0 ? o.rate_mbps * 1e6 * o.seconds / 250.0
+                                   : o.lines_per_second * o.seconds;
+    auto want = static_cast<size_t>(lines * 1.5) + 1024;
+    r.latencies_ns.reserve(want);
+    r.appended_ns.reserve(want);
+    r.seen.reserve(want);
+  }
   int64_t start = mono_ns();
   std::thread rd([&] { reader(o, st, r); });
   std::thread wr([&] { writer(o, st); });
   wr.join();
   rd.join();
   auto& lat = r.latencies_ns;
+  if (!o.timeline.empty())
+    write_timeline(o.timeline, start, r);
   std::sort(lat.begin(), lat.end());
   uint64_t lines = st.lines_written, seen = lat.size();
   double secs = static_cast<double>(st.writer_end_ns - start) / 1e9;

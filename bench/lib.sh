@@ -156,6 +156,16 @@ wait_ready() {  # wait_ready LOGFILE TAILERS PID
   say "not ready after ${ready_timeout}s: $log"
   return 1
 }
+wait_logged() {  # wait_logged LOGFILE REGEX PID: up to $ready_timeout s
+  local i
+  for ((i = 0; i < ready_timeout * 100; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.01
+  done
+  say "no '$2' in $1 after ${ready_timeout}s"
+  return 1
+}
 wait_alive() {  # wait_alive SECONDS PID...
   local secs=$1; shift
   sleep "$secs"
@@ -179,10 +189,15 @@ start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_
   tailer_section d:logtail "$d/src" 'postgresql-*.log' benchhost "$comp" |
     write_local "$d/local.ini" "$d/run" "$pl" "$pc" d:logtail
   check_config "$d/central.ini" && check_config "$d/local.ini" || return 1
+  # As deployed: the central is up and the local linked to it before the
+  # log grows (else the local's first connect may find no listener and
+  # ZeroMQ retries 100 ms later, which the measurement would count).
   start_bg "$(basename "$d")-central" "$ccserver" "$d/central.ini"; central_pid=$last_pid
-  start_bg "$(basename "$d")-local" "$ccserver" "$d/local.ini"; local_pid=$last_pid
   copy_dir="$d/dst/benchhost"
-  wait_ready "$d/run/central.log" 0 "$central_pid" && wait_ready "$d/run/local.log" 1 "$local_pid" ||
-    { say "a ccserver did not come up: see $d/run"; return 1; }
+  wait_ready "$d/run/central.log" 0 "$central_pid" ||
+    { say "the central ccserver did not come up: see $d/run"; return 1; }
+  start_bg "$(basename "$d")-local" "$ccserver" "$d/local.ini"; local_pid=$last_pid
+  wait_ready "$d/run/local.log" 1 "$local_pid" && wait_logged "$d/run/local.log" 'forward\]: connected to' "$local_pid" ||
+    { say "the local ccserver did not come up or link: see $d/run"; return 1; }
 }
 

@@ -11,7 +11,8 @@
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
-#                     [--latency-seconds S] [--report FILE.md]
+#                     [--latency-seconds S] [--latency-systems LIST]
+#                     [--report FILE.md]
 #
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
@@ -19,6 +20,8 @@
 #   report under its own temporary directory. Exit status 0 when every output
 #   checks out, 1 when one does not, 2 on usage errors.
 # --only: a comma list of limit,ours,rsyslog,latency,scale (default: all).
+# --latency-systems: which systems the latency step measures, a comma list of
+#   floor,limit,ours,rsyslog (default: all four); for A/B runs of one change.
 # --report: where the markdown goes (the plot beside it, FILE-throughput.png);
 #   default docs/benchmarks.md (full) or the smoke's own directory.
 #
@@ -31,7 +34,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
-latency_seconds="" report_arg=""
+latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog"
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
     --scale-files) scale_files=$2; shift ;;
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
+    --latency-systems) latency_systems=$2; shift ;;
     --report) report_arg=$2; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
@@ -80,6 +84,7 @@ results="$out/results.tsv" lat_results="$out/latency.tsv" scale_results="$out/sc
 failures=0
 
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+lat_has() { case ",$latency_systems," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 . "$top/bench/lib.sh"
 cleanup() {
   stop_all
@@ -339,7 +344,7 @@ latency_run() {  # SYSTEM CASE SOURCE COPY
   local sys=$1 case=$2 src=$3 copy=$4 line args
   if [ "$case" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
   line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
-           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" 2>>"$out/logs/latency.err")
+           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" 2>>"$out/logs/latency.err")
   local rc=$?
   [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
   say "$line"
@@ -354,10 +359,12 @@ latency_run() {  # SYSTEM CASE SOURCE COPY
 latency_all() {
   local case d
   for case in steady trickle; do
-    d="$out/lat-floor-$case"; mkdir -p "$d"
-    latency_run floor "$case" "$d/self.log" "$d/self.log"; rm -f "$d/self.log"
+    if lat_has floor; then
+      d="$out/lat-floor-$case"; mkdir -p "$d"
+      latency_run floor "$case" "$d/self.log" "$d/self.log"; rm -f "$d/self.log"
+    fi
 
-    if [ "$have_socat" -eq 1 ]; then
+    if [ "$have_socat" -eq 1 ] && lat_has limit; then
       d="$out/lat-limit-$case"; mkdir -p "$d"
       start_limit_listener "$d" 0
       # tail -f (inotify; on a file that exists, or it polls once a second)
@@ -374,7 +381,9 @@ latency_all() {
     fi
 
     d="$out/lat-ours-$case"
-    if start_ours "$d" none; then
+    if ! lat_has ours; then
+      :
+    elif start_ours "$d" none; then
       latency_run ours "$case" "$d/src/postgresql-0001.log" "$copy_dir/postgresql-0001.log"
     else
       failures=$((failures + 1)); printf 'ours\t%s\tlatency: not run (start failed)\n' "$case" >>"$lat_results"
@@ -382,7 +391,7 @@ latency_all() {
     stop_all
     rm -rf "$d/src" "$d/dst"
 
-    if [ "$have_rsyslog" -eq 1 ]; then
+    if [ "$have_rsyslog" -eq 1 ] && lat_has rsyslog; then
       d="$out/lat-rsyslog-$case"
       if start_rsyslog "$d"; then
         latency_run rsyslog "$case" "$d/src/lat.log" "$rs_copy"
