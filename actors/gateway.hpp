@@ -78,7 +78,7 @@ struct gateway_inbox {
   // again. So a flooding peer cannot grow this process without bound, and
   // ZeroMQ's fair queueing keeps serving the other peers meanwhile.
   std::atomic<int64_t> in_flight_bytes{0};
-  int64_t in_flight_budget = 16ll << 20;
+  int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
   zmq_socket_thread* socket = nullptr;  // set before the socket starts
 

@@ -142,10 +142,18 @@ size_t tailwriter_state::pick(const tw::fragment& f) const {
   return static_cast<size_t>(tw::fnv1a64(what) % workers.size());
 }
 
+/// max_queued_bytes bounds the writer as a whole: each worker gets its
+/// share, but at least a large fragment (the request past it is in the
+/// worker's mailbox already, so a worker always has the next one at hand).
+uint64_t worker_limit(const tailwriter_state& st) {
+  return std::max<uint64_t>(st.cfg.max_queued_bytes / std::max<size_t>(1, st.workers.size()),
+                            1ull << 20);
+}
+
 void release(tailwriter_actor* self, size_t idx, uint64_t size) {
   auto& w = self->state.workers[idx];
   w.queued -= std::min(w.queued, size);
-  while (!w.waiting.empty() && w.queued <= self->state.cfg.max_queued_bytes) {
+  while (!w.waiting.empty() && w.queued <= worker_limit(self->state)) {
     w.waiting.front().deliver(caf::ok_atom::value);
     w.waiting.pop_front();
   }
@@ -188,7 +196,7 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
                                                   + ": " + describe(err));
             release(self, idx, size);
           });
-  if (w.waiting.empty() && w.queued <= st.cfg.max_queued_bytes)
+  if (w.waiting.empty() && w.queued <= worker_limit(st))
     return caf::ok_atom::value;
   // Back-pressure: answered once the worker caught up.
   auto rp = self->make_response_promise();

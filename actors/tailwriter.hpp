@@ -5,7 +5,7 @@
 // its destination hashes to), the back-pressure per worker, the counters.
 // Takes:  (dispatch_atom, cc_message) -> ok_atom once the fragment's worker
 //         accepted it; the answer waits while that worker has more than
-//         max_queued_bytes queued. A bad body (does not parse, `req` differs
+//         its share of max_queued_bytes queued. A bad body (does not parse, `req` differs
 //         from the type, a blob without `blob_hash`, a wrong blob hash) is
 //         dropped, logged, counted as `invalid`: -> errc::invalid_body.
 //         (stats_atom) -> counters: fragments, bytes_written, duplicates,
@@ -50,8 +50,10 @@ struct tailwriter_config {
   size_t max_open_files = 1000;
   /// Distinct source keys one hostname may write (seen within a day).
   size_t max_source_keys_per_host = 10000;
-  /// Back-pressure: bytes queued at one worker before answers wait.
-  uint64_t max_queued_bytes = 16ull << 20;
+  /// Back-pressure: bytes queued at the workers (each its share, at least
+  /// 1 MiB) before answers wait. Bounds the central's memory with the
+  /// gateway's in-flight budget: the router's answer frees that budget.
+  uint64_t max_queued_bytes = 8ull << 20;
   std::string hostname;                 // this server's, sent in acks
 };
 

@@ -110,7 +110,8 @@ std::string handshake_failure_text(uint16_t event, uint32_t value) {
 bool apply_options(void* sock, const zmq_options& o, bool is_router,
                    std::string& why) {
   bool ok = set_option(sock, ZMQ_SNDHWM, o.hwm, "ZMQ_SNDHWM", why) &&
-            set_option(sock, ZMQ_RCVHWM, o.hwm, "ZMQ_RCVHWM", why) &&
+            set_option(sock, ZMQ_RCVHWM, o.rcvhwm > 0 ? o.rcvhwm : o.hwm,
+                       "ZMQ_RCVHWM", why) &&
             set_option(sock, ZMQ_LINGER, o.linger_ms, "ZMQ_LINGER", why);
   if (ok && o.rcvbuf > 0)
     ok = set_option(sock, ZMQ_RCVBUF, o.rcvbuf, "ZMQ_RCVBUF", why);
@@ -205,6 +206,8 @@ zmq_options zmq_options_of(const config::section& sec) {
   zmq_options o;
   if (sec.has("zmq_hwm"))
     o.hwm = clamp_int(sec.integer("zmq_hwm"), 0, INT_MAX);
+  if (sec.has("zmq_rcvhwm"))
+    o.rcvhwm = clamp_int(sec.integer("zmq_rcvhwm"), 0, INT_MAX);
   if (sec.has("zmq_linger"))
     o.linger_ms = clamp_int(sec.integer("zmq_linger"), 0, INT_MAX);
   if (sec.has("zmq_rcvbuf"))

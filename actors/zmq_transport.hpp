@@ -33,7 +33,8 @@ class zap_handler;
 /// The ZeroMQ options of one socket (SPEC §3), from [ccserver] or a proxy
 /// section. Defaults are the original CC's.
 struct zmq_options {
-  int hwm = 100;                   // SNDHWM and RCVHWM, messages
+  int hwm = 100;                   // SNDHWM (and RCVHWM), messages
+  int rcvhwm = 0;                  // RCVHWM when > 0 (zmq_rcvhwm)
   int linger_ms = 500;             // LINGER, and how long close() drains
   int rcvbuf = 0;                  // bytes; 0 leaves the OS default
   int sndbuf = 0;

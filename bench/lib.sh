@@ -3,7 +3,7 @@
 # a central (tailwriter) and a local (jobmgr + tailer -> proxy).
 # Expects $out (work directory, with logs/), $ccserver and $bt (cc-benchtool).
 # Experiment hooks (the recorded runs leave them unset, i.e. defaults):
-# BENCH_TAILER_OPTS / BENCH_WRITER_OPTS are extra "key = value" lines (newline
+# BENCH_CENTRAL_OPTS (the central's [ccserver]) / BENCH_TAILER_OPTS / BENCH_WRITER_OPTS are extra "key = value" lines (newline
 # separated) for every [d:...] tailer / the [h:tailwriter] section.
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -56,11 +56,23 @@ status_kb() {  # status_kb PID FIELD (VmHWM, VmRSS)
 fd_count() { local f=(/proc/"$1"/fd/*); [ -e "${f[0]}" ] && echo "${#f[@]}" || echo 0; }
 max_of() { local m=0 v; for v in "$@"; do [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }
 
+# A port nobody listens on or connects from, below the kernel's ephemeral
+# range: ports are picked when the configs are written, and 50 servers
+# connecting meanwhile take ephemeral ports that a later bind would collide
+# with ("Address already in use").
 free_port() {
-  local p
+  local p lo=32768 span
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  [ "$lo" -gt 12000 ] || lo=32768
+  span=$(( lo - 10000 ))
   for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    p=$(( 10000 + RANDOM % span ))
+    # Not one handed out before in this run either (not bound yet, maybe).
+    grep -qx "$p" "$out/ports" 2>/dev/null && continue
+    ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+    echo "$p" >>"$out/ports"
+    echo "$p"
+    return 0
   done
   return 1
 }
@@ -91,6 +103,7 @@ ${caf_listen_line:-}
 cc-role = remote
 pidfile = $1/run/%(job_name)s.pid
 logfile = $1/run/%(job_name)s.log
+${BENCH_CENTRAL_OPTS:-}
 
 [routes]
 pub.logtail = h:tailwriter

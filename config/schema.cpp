@@ -217,7 +217,22 @@ section_schema make_ccserver() {
   };
   opts = concat(std::move(opts),
                 zmq_options("high-water mark of cc-socket, in messages per "
-                            "peer (ZMQ_SNDHWM and ZMQ_RCVHWM)"));
+                            "peer (ZMQ_SNDHWM; ZMQ_RCVHWM too unless "
+                            "zmq_rcvhwm is set)"));
+  // Placed after zmq_hwm.
+  auto hwm = std::find_if(opts.begin(), opts.end(), [](const option& o) {
+    return o.name == "zmq_hwm";
+  });
+  opts.insert(hwm + 1,
+              with_default("zmq_rcvhwm", vt::integer, "4",
+                           "messages ZeroMQ reads ahead from each peer of "
+                           "cc-socket before the server takes them "
+                           "(ZMQ_RCVHWM); beyond it the peer's TCP "
+                           "connection pushes back. Bounds a central's memory "
+                           "to about peers x this x message size; 0: "
+                           "zmq_hwm")
+                .at_least(0)
+                .ext());
   // zmq_nthreads is per process, so only here: after zmq_linger, where the
   // original lists it.
   auto linger = std::find_if(opts.begin(), opts.end(), [](const option& o) {
