@@ -564,20 +564,27 @@ struct tailer_state {
     return std::max(opts.ack_window, opts.fragment_bytes);
   }
 
-  /// Reading stops at the window (unacknowledged bytes) and also when what
-  /// is read but not yet sent exceeds two fragments: a sender held back (the
-  /// generation's first fragment unconfirmed, the router pushing back) must
-  /// not pull the whole window into memory, again after every resend.
+  /// What is read but not yet sent stays within one fragment: a sender held
+  /// back (the generation's first fragment unconfirmed, the router pushing
+  /// back) must not pull the window into memory, again after every resend;
+  /// and a fragment is then most of the buffer, so it leaves by handing the
+  /// buffer over (send_fragment), not by copying it out of a bigger one.
+  uint64_t read_cap() const {
+    return std::max<uint64_t>(opts.fragment_bytes, read_chunk_bytes);
+  }
+
+  /// Reading stops at the window (unacknowledged bytes) and at read_cap().
   bool can_read() const {
     return src && src->read_pos() - src->acked < window()
-           && src->buffered() < 2 * std::max<uint64_t>(opts.fragment_bytes, read_chunk_bytes);
+           && src->buffered() < read_cap();
   }
 
   /// Reads one block; returns the byte count (0 at end of file).
   caf::expected<size_t> read_block() {
     auto& s = *src;
-    auto want = std::min<uint64_t>(read_chunk_bytes,
-                                   window() - (s.read_pos() - s.acked));
+    auto want = std::min<uint64_t>({read_chunk_bytes,
+                                    window() - (s.read_pos() - s.acked),
+                                    read_cap() - s.buffered()});
     if (s.head > 0 && s.head >= s.buf.size() / 2) {
       s.buf.erase(0, s.head);
       s.head = 0;

@@ -972,6 +972,27 @@ TEST_CASE("use-blob = no sends base64 in data", "[tailer]") {
 
 // -- acknowledged delivery ------------------------------------------------------------
 
+TEST_CASE("a held-back sender reads at most one fragment ahead", "[tailer]") {
+  // The writer never answers: the generation's first fragment stays
+  // unconfirmed, nothing more is sent, and the file, not memory, holds the
+  // rest (the window of 16 MB is far from full).
+  tail_env env{"logmask = *.log\n"
+               "ack-timeout = 60\n"};
+  env.with_writer([](fake_writer& x) { return x.send_acks = false; });
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("held", 0, 60000);  // about 4 MB
+  REQUIRE(text.size() > (3u << 20));
+  append_file(env.log("a.log"), text);
+  REQUIRE(wait_until([&] { return env.stat("bytes_sent") > 0; }, 5000ms));
+  std::this_thread::sleep_for(300ms);  // let it read what it would
+  auto s = env.stats();
+  INFO(report(env));
+  CHECK(s["fragments_sent"] == 1);
+  CHECK(s["bytes_read"] - s["bytes_sent"] <= int64_t{1} << 20);
+  CHECK(s["bytes_read"] < static_cast<int64_t>(text.size()));
+}
+
 TEST_CASE("a full window stops reading; acks resume it", "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 16K\n"
