@@ -77,7 +77,9 @@ targets_rows() {  # "target value met"
   p99=$(lat_field p99_ms "$p99")
   t "p99 latency at ${latency_rate} MB/s < 5 ms" "${p99:-n/a} ms" "$(verdict "${p99:-n/a}" "<" 5)"
   r=$(col ours 4); t "CPU <= 2.5 s per GB (uncompressed)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
-  r=$(col ours-gzip 4); t "CPU <= 2.5 s per GB (gzip on the wire)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
+  r=$(col ours-gzip 4)
+  t "CPU <= 2.5 s per GB (gzip on the wire; the gzip -1 pipe itself costs $(col limit-gzip 4) s/GB)" \
+    "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
   local rss_max kib_to_mib='BEGIN { if (k != "") printf "%.1f", k / 1024 }'
   r=$(ratio "$(mb ours-caf)" "$ours"); t "caf:// throughput beside tcp:// (ratio ours-caf / ours)" "$r" "(reported)"
   rss_max=$(printf '%s\n' "$(col ours 5)" "$(col ours-gzip 5)" "$(col ours-caf 5)" \
