@@ -30,8 +30,7 @@ std::shared_ptr<position_saver> position_saver::shared() {
   return p;
 }
 
-position_saver::position_saver() : thread_([this] { run(); }) {
-}
+position_saver::position_saver() : thread_([this] { run(); }) {}
 
 position_saver::~position_saver() {
   {
@@ -136,7 +135,7 @@ void position_saver::run() {
   for (;;) {
     work_cv_.wait(lock, [this] { return stopping_ || !dirty_.empty(); });
     if (dirty_.empty())
-      return;  // stopping, and everything stored is written
+      return; // stopping, and everything stored is written
     auto path = std::move(dirty_.front());
     dirty_.pop_front();
     auto& e = entries_[path];

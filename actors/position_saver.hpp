@@ -39,9 +39,9 @@ class position_saver {
 public:
   /// What the saver did since it started (for tests and diagnostics).
   struct counts {
-    uint64_t stores = 0;    // store() and store_now() calls
-    uint64_t writes = 0;    // save_position calls (coalescing: <= stores)
-    uint64_t failures = 0;  // writes that returned an error
+    uint64_t stores = 0;   // store() and store_now() calls
+    uint64_t writes = 0;   // save_position calls (coalescing: <= stores)
+    uint64_t failures = 0; // writes that returned an error
   };
 
   /// The process-wide saver: created on first use, kept only by its users
@@ -85,13 +85,13 @@ private:
 
   /// One .save path.
   struct entry {
-    std::optional<pending_write> pending;  // newest position not yet taken
-    bool queued = false;    // the path is in dirty_ (for the thread)
-    bool writing = false;   // a thread is in save_position for this path
-    uint64_t stored_seq = 0;   // seq of the newest position stored
-    uint64_t written_seq = 0;  // seq of the newest position written (or failed)
-    caf::error last_error;     // of that write
-    bool failing = false;      // last write failed (logged once per episode)
+    std::optional<pending_write> pending; // newest position not yet taken
+    bool queued = false;                  // the path is in dirty_ (for the thread)
+    bool writing = false;                 // a thread is in save_position for this path
+    uint64_t stored_seq = 0;              // seq of the newest position stored
+    uint64_t written_seq = 0; // seq of the newest position written (or failed)
+    caf::error last_error;    // of that write
+    bool failing = false;     // last write failed (logged once per episode)
   };
 
   using lock_type = std::unique_lock<std::mutex>;
@@ -112,14 +112,14 @@ private:
   void run();
 
   mutable std::mutex mtx_;
-  std::condition_variable work_cv_;  // dirty_ grew, or stopping_ was set
-  std::condition_variable done_cv_;  // a write finished
-  std::map<std::string, entry> entries_;  // one per path ever stored (a few)
-  std::deque<std::string> dirty_;  // paths with a pending position, in order
+  std::condition_variable work_cv_;      // dirty_ grew, or stopping_ was set
+  std::condition_variable done_cv_;      // a write finished
+  std::map<std::string, entry> entries_; // one per path ever stored (a few)
+  std::deque<std::string> dirty_;        // paths with a pending position, in order
   uint64_t next_seq_ = 0;
   bool stopping_ = false;
   counts counts_;
-  std::thread thread_;  // last: started after the members it uses exist
+  std::thread thread_; // last: started after the members it uses exist
 };
 
 } // namespace cc::tail

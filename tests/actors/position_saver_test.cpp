@@ -57,11 +57,13 @@ int64_t saved_offset(const std::string& path) {
 class stuck_write {
 public:
   stuck_write(position_saver& saver, const std::string& path)
-    : saver_(saver), path_(path), fifo_(path + ".tmp") {
+      : saver_(saver), path_(path), fifo_(path + ".tmp") {
     REQUIRE(::mkfifo(fifo_.c_str(), 0600) == 0);
   }
 
-  ~stuck_write() { release(); }
+  ~stuck_write() {
+    release();
+  }
 
   /// Opens the FIFO's read end, so the write goes on (and fails at fsync),
   /// and keeps it open until that write is over.
@@ -75,7 +77,9 @@ public:
       ::close(fd);
   }
 
-  const caf::error& error() const { return last_error_; }
+  const caf::error& error() const {
+    return last_error_;
+  }
 
 private:
   position_saver& saver_;
@@ -96,7 +100,9 @@ struct captured_log {
     std::string err;
     cc::log::open("", err);
   }
-  std::string text() const { return read_file(path); }
+  std::string text() const {
+    return read_file(path);
+  }
 };
 
 } // namespace
@@ -106,7 +112,7 @@ TEST_CASE("saver: store_now returns once the position is in the file",
   temp_dir dir;
   position_saver saver;
   auto path = dir / "run/a.save";
-  for (uint64_t off : {10u, 20u, 5u}) {  // a rewound position is stored too
+  for (uint64_t off : {10u, 20u, 5u}) { // a rewound position is stored too
     REQUIRE_FALSE(saver.store_now(path, at(off), "t"));
     auto p = load_position(path);
     REQUIRE(p);
@@ -122,7 +128,7 @@ TEST_CASE("saver: flush writes what store queued", "[position][saver]") {
   temp_dir dir;
   position_saver saver;
   auto path = dir / "a.save";
-  CHECK_FALSE(saver.flush(path));  // never stored: nothing to wait for
+  CHECK_FALSE(saver.flush(path)); // never stored: nothing to wait for
   CHECK(saved_offset(path) == -1);
   for (uint64_t off = 1; off <= 50; ++off)
     saver.store(path, at(off), "t");
@@ -143,16 +149,16 @@ TEST_CASE("saver: positions stored while the thread is busy are written once, "
   auto busy = dir / "busy.save";
   auto path = dir / "a.save";
   stuck_write stuck{saver, busy};
-  saver.store(busy, at(1), "busy");  // the thread hangs in this write
+  saver.store(busy, at(1), "busy"); // the thread hangs in this write
   for (uint64_t off = 1; off <= 100; ++off)
     saver.store(path, at(off), "t");
   stuck.release();
-  CHECK(stuck.error());  // fsync of a FIFO fails
+  CHECK(stuck.error()); // fsync of a FIFO fails
   REQUIRE_FALSE(saver.flush(path));
   CHECK(saved_offset(path) == 100);
   auto n = saver.stats();
   CHECK(n.stores == 101);
-  CHECK(n.writes == 2);  // busy.save once, a.save once with the newest
+  CHECK(n.writes == 2); // busy.save once, a.save once with the newest
   CHECK(n.failures == 1);
 }
 
@@ -164,14 +170,14 @@ TEST_CASE("saver: store_now and flush do not wait behind another path's write",
   auto path = dir / "a.save";
   stuck_write stuck{saver, busy};
   saver.store(busy, at(1), "busy");
-  saver.store(path, at(7), "t");  // queued behind busy.save
+  saver.store(path, at(7), "t"); // queued behind busy.save
   auto flushed = std::async(std::launch::async, [&] { return saver.flush(path); });
   bool flush_done = flushed.wait_for(10s) == std::future_status::ready;
-  auto durable = std::async(std::launch::async,
-                            [&] { return saver.store_now(path, at(8), "t"); });
+  auto durable =
+      std::async(std::launch::async, [&] { return saver.store_now(path, at(8), "t"); });
   bool store_done = durable.wait_for(10s) == std::future_status::ready;
   auto offset_meanwhile = saved_offset(path);
-  stuck.release();  // before the futures' ends, which would wait for it
+  stuck.release(); // before the futures' ends, which would wait for it
   CHECK(flush_done);
   CHECK(store_done);
   CHECK_FALSE(flushed.get());
@@ -179,8 +185,7 @@ TEST_CASE("saver: store_now and flush do not wait behind another path's write",
   CHECK(offset_meanwhile == 8);
 }
 
-TEST_CASE("saver: the file never goes back to an older position",
-          "[position][saver]") {
+TEST_CASE("saver: the file never goes back to an older position", "[position][saver]") {
   temp_dir dir;
   position_saver saver;
   auto path = dir / "a.save";
@@ -222,7 +227,7 @@ TEST_CASE("saver: its destructor writes what is pending", "[position][saver]") {
   auto path = dir / "a.save";
   REQUIRE(::mkfifo((busy + ".tmp").c_str(), 0600) == 0);
   auto saver = std::make_unique<position_saver>();
-  saver->store(busy, at(1), "busy");  // the thread hangs in this write
+  saver->store(busy, at(1), "busy"); // the thread hangs in this write
   saver->store(path, at(42), "t");
   std::atomic<bool> destroyed{false};
   // Lets the busy write go on only after the destructor has (most likely)
@@ -252,7 +257,7 @@ TEST_CASE("saver: a failed save is logged once with the tailer's name, and its "
   saver.store(path, at(1), "d:pg");
   // Reported by the saver's thread, without anyone waiting for the write.
   REQUIRE(wait_until(
-    [&] { return count_of(log.text(), "cannot save the position") == 1; }, 5000ms));
+      [&] { return count_of(log.text(), "cannot save the position") == 1; }, 5000ms));
   for (uint64_t off = 2; off <= 4; ++off)
     saver.store(path, at(off), "d:pg");
   auto err = saver.flush(path);
@@ -261,7 +266,7 @@ TEST_CASE("saver: a failed save is logged once with the tailer's name, and its "
   CHECK(saver.store_now(path, at(5), "d:pg"));
   auto text = log.text();
   INFO(text);
-  CHECK(count_of(text, "cannot save the position") == 1);  // once per episode
+  CHECK(count_of(text, "cannot save the position") == 1); // once per episode
   CHECK(count_of(text, "d:pg: cannot save the position") == 1);
   CHECK(count_of(text, "position saved again") == 0);
   CHECK(saver.stats().failures >= 2);
@@ -282,7 +287,7 @@ TEST_CASE("saver: a file name that JSON cannot hold is a failed save, not a cras
   temp_dir dir;
   position_saver saver;
   auto p = at(3);
-  p.filename = "/var/log/\xff\xfe.log";  // not UTF-8
+  p.filename = "/var/log/\xff\xfe.log"; // not UTF-8
   auto err = saver.store_now(dir / "a.save", p, "t");
   REQUIRE(err);
   CHECK(err.category() == cc::error_category);
