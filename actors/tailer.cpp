@@ -32,6 +32,7 @@
 #include "actors/log_files.hpp"
 #include "actors/logger.hpp"
 #include "actors/position.hpp"
+#include "actors/position_saver.hpp"
 #include "actors/spawn.hpp"
 #include "config/error.hpp"
 #include "wire/base64.hpp"
@@ -125,11 +126,16 @@ struct tailer_state {
   ms ack_timeout_now{0};
   std::optional<uint64_t> gap_target;  // rewound here on a gap ack already
   bool ever_acked = false;   // any logtail.ack for our files in this run
-  bool save_failing = false;
   bool failed = false;        // quit with an error; do no more work
+  /// Writes the .save file off this thread (one thread per process, shared
+  /// with the other tailers); it also logs failed saves under our name. Set
+  /// by start(), on our own thread (taking it may wait for a previous saver
+  /// to finish its writes).
+  std::shared_ptr<tail::position_saver> saver;
   /// Acks can arrive hundreds of times a second: the .save file is replaced
   /// at most once per save_interval (a crash resends at most that much; the
-  /// writer drops what it holds), and always on open, switch and exit.
+  /// writer drops what it holds; a busy saver thread coalesces to the newest
+  /// position, so it may be less often), and always on open, switch and exit.
   static constexpr ms save_interval{50};
   bool save_dirty = false;
   steady::time_point last_save;
@@ -148,8 +154,13 @@ struct tailer_state {
 
   ~tailer_state() {
     watch.reset();
-    if (save_dirty)
-      save();
+    // The last position is durable before the jobmgr or main hears of our
+    // end: a restarted tailer, or the next process, reads it.
+    if (saver) {
+      if (save_dirty)
+        save(durability::now);
+      saver->flush(opts.save_file);
+    }
     close_source();
   }
 
@@ -166,6 +177,10 @@ struct tailer_state {
                           : opts.rotated_path()) +
                        ", positions in " + opts.save_file);
     ensure_watch();
+    saver = tail::position_saver::shared();
+    // A tailer of this process that ended before us may have left its last
+    // position with the saver: read the newest, not the file before it.
+    saver->flush(opts.save_file);
     auto saved = tail::load_position(opts.save_file);
     if (!saved) {
       log::error(who(), describe(saved.error()) +
@@ -229,8 +244,8 @@ struct tailer_state {
       if (src && *where != pos.filename)
         log::info(who(), "saved generation of " + pos.filename +
                            " was rotated to " + *where + "; finishing it first");
-      if (src && !pos.has_identity)
-        save();  // upgrade an original-format .save file
+      // open_source saved it with its identity: an original-format .save
+      // file is upgraded.
       return;
     }
     // The saved generation is gone or changed: continue after it, from 0.
@@ -380,7 +395,10 @@ struct tailer_state {
     log::info(who(), "tailing " + path +
                        (label != path ? " (as " + label + ")" : "") + " from " +
                        std::to_string(offset) + ", gen " + src->gen + ": " + why);
-    save();
+    // Durable before the first fragment: a crash after sending must resume
+    // with this gen, or the writer would take the same bytes as a new
+    // generation and append them twice.
+    save(durability::now);
     return true;
   }
 
@@ -402,7 +420,7 @@ struct tailer_state {
     ++epoch;
     gap_target.reset();
     stats["generations"] += 1;
-    save();
+    save(durability::now);  // the new gen is on disk before its first fragment
   }
 
   /// Checks that the open file is still the generation we follow.
@@ -825,7 +843,14 @@ struct tailer_state {
       schedule_at(due);
   }
 
-  void save() {
+  /// progress: hand the position to the saver thread and go on (acks).
+  /// now: wait until it is durable (a new file or generation; exit).
+  enum class durability { progress, now };
+
+  /// Persists the open source's acknowledged position. A failure is logged
+  /// by the saver under our name (once per episode, and when it recovers);
+  /// the tailer goes on either way, as a crash would only resend more.
+  void save(durability d = durability::progress) {
     if (!src)
       return;
     save_dirty = false;
@@ -838,14 +863,10 @@ struct tailer_state {
     pos.gen = s.gen;
     pos.fp = s.fp;
     pos.offset = s.acked;
-    if (auto err = tail::save_position(opts.save_file, pos)) {
-      if (!save_failing)
-        log::error(who(), "cannot save the position: " + describe(err));
-      save_failing = true;
-    } else if (save_failing) {
-      save_failing = false;
-      log::info(who(), "position saved again to " + opts.save_file);
-    }
+    if (d == durability::now)
+      saver->store_now(opts.save_file, pos, who());
+    else
+      saver->store(opts.save_file, pos, who());
   }
 
   /// An I/O failure we cannot work around: end with the error, so the

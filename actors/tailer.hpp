@@ -5,7 +5,10 @@
 // Owns: the open source file, its read buffer, the window of sent but not
 // yet acknowledged bytes, the .save file (positions advance only on acks),
 // and the inotify thread (file_watch) that wakes it.
-// Runs detached (its own thread): file reads and fsyncs block.
+// Runs detached (its own thread): file reads block. The .save file is written
+// by the process's position saver thread (actors/position_saver.hpp); the
+// tailer waits for that only when it starts a new file or generation (which
+// must be durable before its first fragment) and when it ends.
 //
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
 //         (wake_atom)                           new data / directory change

@@ -8,6 +8,7 @@
 // Every wait is bounded; nothing asserts how long something took.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -29,7 +30,9 @@
 #include <unistd.h>
 
 #include "actors/atoms.hpp"
+#include "actors/logger.hpp"
 #include "actors/position.hpp"
+#include "actors/position_saver.hpp"
 #include "actors/tailer.hpp"
 #include "actors/types.hpp"
 #include "config/config.hpp"
@@ -100,6 +103,16 @@ struct fake_writer {
   caf::actor endpoint;
   std::string endpoint_name;
   int registrations = 0;
+  /// When set: the tailer's .save file, read at the first fragment of each
+  /// generation (it must already name that generation).
+  std::string save_file;
+  struct first_fragment {
+    std::string gen;
+    uint64_t fpos;
+    std::string saved_gen;  // "" when there was no .save file
+    uint64_t saved_offset;
+  };
+  std::vector<first_fragment> firsts;
 
   std::optional<cc::wire::cc_message> handle(cc::wire::cc_message& msg) {
     ++dispatches;
@@ -113,6 +126,14 @@ struct fake_writer {
       return std::nullopt;
     }
     rec.body = *body;
+    if (!save_file.empty() &&
+        std::none_of(firsts.begin(), firsts.end(),
+                     [&](const first_fragment& f) { return f.gen == body->gen; })) {
+      auto saved = cc::tail::load_position(save_file);
+      bool have = saved && *saved;
+      firsts.push_back({body->gen, body->fpos, have ? (*saved)->gen : "",
+                        have ? (*saved)->offset : 0});
+    }
     if (msg.has_blob()) {
       rec.wire_payload = *msg.blob;
     } else {
@@ -1161,4 +1182,114 @@ TEST_CASE("an original-format .save file is resumed", "[tailer]") {
   REQUIRE(saved);
   REQUIRE(*saved);
   CHECK((*saved)->has_identity);
+}
+
+// -- the .save file ---------------------------------------------------------------
+
+TEST_CASE("a stopped tailer's .save file holds its last acknowledged position at once",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"};
+  // As another tailer of the process would: the saver outlives this tailer,
+  // so only the tailer's own wait makes its last position durable in time.
+  auto other_tailer = cc::tail::position_saver::shared();
+  write_file(env.log("a.log"), "");
+  env.start();
+  std::string text;
+  // Many small acks: the last ones fall within save_interval of a save.
+  for (int i = 0; i < 20; ++i) {
+    auto more = numbered_lines("s", i * 10, 10);
+    append_file(env.log("a.log"), more);
+    text += more;
+  }
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(wait_until(
+    [&] { return env.stat("acked_bytes") == static_cast<int64_t>(text.size()); },
+    5000ms));
+  env.stop(caf::exit_reason::user_shutdown);
+  // No waiting: the tailer's end waited for its last save.
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->filename == env.log("a.log"));
+  CHECK((*saved)->offset == text.size());
+}
+
+TEST_CASE("a .save file that cannot be written is logged once, delivery goes on, "
+          "and the recovery is logged",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  std::string log_path = env.dir / "server.log";
+  std::string err;
+  REQUIRE(cc::log::open(log_path, err));
+  struct restore_log {
+    ~restore_log() {
+      std::string e;
+      cc::log::open("", e);
+    }
+  } restore;
+  // A regular file where the .save file's directory should be: ENOTDIR, also
+  // for root (a read-only directory would not stop root).
+  write_file(env.dir / "run", "not a directory");
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("f", 0, 200);
+  append_file(env.log("a.log"), first);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(wait_until(
+    [&] { return env.stat("acked_bytes") == static_cast<int64_t>(first.size()); },
+    5000ms));
+  // The progress saves after the acks failed as well, on the saver's thread.
+  REQUIRE(wait_until(
+    [&] {
+      return cc::test::count_of(read_file(log_path), "cannot save the position") >= 1;
+    },
+    5000ms));
+
+  REQUIRE(::unlink((env.dir / "run").c_str()) == 0);
+  auto second = numbered_lines("g", 0, 50);
+  append_file(env.log("a.log"), second);
+  REQUIRE(env.converges(env.log("a.log"), first + second));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size() + second.size()));
+  REQUIRE(wait_until(
+    [&] {
+      return cc::test::count_of(read_file(log_path), "position saved again to " +
+                                                       env.save_file) == 1;
+    },
+    5000ms));
+  auto text = read_file(log_path);
+  INFO(text);
+  CHECK(cc::test::count_of(text, "d:tail: cannot save the position") == 1);
+  CHECK(cc::test::count_of(text, "d:tail: position saved again to " + env.save_file) ==
+        1);
+}
+
+TEST_CASE("a new file or generation is in the .save file before its first fragment",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  env.w->save_file = env.save_file;
+  env.start();
+  std::string a = numbered_lines("a", 0, 300);
+  std::string b = numbered_lines("b", 0, 300);
+  write_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  write_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  // copytruncate: b.log starts again under the same inode, a new generation.
+  std::string b2 = numbered_lines("B", 0, 20);
+  write_file(env.log("b.log"), b2);
+  REQUIRE(wait_until([&] { return env.stat("generations") == 1; }, 5000ms));
+  REQUIRE(wait_until(
+    [&] { return env.with_writer([](fake_writer& x) { return x.firsts.size(); }) == 3; },
+    5000ms));
+  auto firsts = env.with_writer([](fake_writer& x) { return x.firsts; });
+  INFO(report(env));
+  REQUIRE(firsts.size() == 3);
+  for (auto& f : firsts) {
+    INFO("gen " << f.gen << " first fpos " << f.fpos);
+    CHECK(f.saved_gen == f.gen);
+    CHECK(f.saved_offset == f.fpos);
+  }
 }
