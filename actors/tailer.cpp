@@ -1129,7 +1129,8 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self,
   st.opts = std::move(opts);
   st.router = std::move(router);
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    // Positions are saved as acks arrive; nothing is pending but the quit.
+    // Positions are saved as acks arrive; the state's destructor waits until
+    // the last one is on disk.
     log::info(self->state.who(),
               "stopping: " + self->system().render(msg.reason));
     self->quit(msg.reason);
