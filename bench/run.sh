@@ -231,9 +231,14 @@ start_limit_sender() {  # DIR GZIP(0|1) SOURCE
   lim_pids+=("$last_pid")
 }
 
+# Every measured step starts with the dirty pages of the steps before it
+# written out, so no system pays for another's writeback.
+quiesce() { sync; }
+
 # --- 3/4. throughput: the limit, ours, rsyslog ---------------------------------
 throughput_limit() {  # NAME GZIP
-  local name=$1 gz=$2 d="$out/$1" t0 done_ns check cpu rss p
+  local name=$1 gz=$2 d="$out/$1" t0 done_ns check cpu rss p s0 s1
+  quiesce
   start_limit_listener "$d" "$gz" || { record "$name" "$big_bytes" 0 0 0 "not run (listener)" ""; return; }
   t0=$(now_ns)
   start_limit_sender "$d" "$gz" "$bigfile"
@@ -250,11 +255,19 @@ throughput_limit() {  # NAME GZIP
   if cmp -s "$bigfile" "$lim_copy"; then check="byte-identical"; else check="DIFFERENT"; failures=$((failures + 1)); fi
   record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) "$cpu" "$rss" "$check" \
     "socat -b1048576 both ends$([ "$gz" -eq 1 ] && echo '; gzip -1 and gunzip in the pipe')"
+  if [ "$gz" -eq 0 ] && [ "$done_ns" -gt 0 ]; then
+    # The same copy made durable, as ours makes every byte before its ack:
+    # the pipe's time plus one fsync of the copy at the end.
+    s0=$(now_ns); sync "$lim_copy"; s1=$(now_ns)
+    record "$name-durable" "$big_bytes" $(( done_ns - t0 + s1 - s0 )) "$cpu" "$rss" "$check" \
+      "the limit's copy, then fsync of it ($(awk -v n=$((s1 - s0)) 'BEGIN { printf "%.2f", n / 1e9 }') s)"
+  fi
   rm -f "$lim_copy"
 }
 
 throughput_ours() {  # NAME COMP
   local name=$1 comp=$2 d="$out/$1" c0 c1 t0 done_ns check copy rss_c rss_l
+  quiesce
   if ! start_ours "$d" "$comp"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
   fi
@@ -305,6 +318,7 @@ rsyslog_probe() {  # sets rs_probe
 
 throughput_rsyslog() {  # NAME
   local name=$1 d="$out/$1" c0 c1 t0 done_ns check rss_a rss_b src_sum copy_sum
+  quiesce
   rsyslog_probe
   if ! start_rsyslog "$d"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
@@ -342,6 +356,7 @@ throughput_rsyslog() {  # NAME
 # --- 5. latency -------------------------------------------------------------------
 latency_run() {  # SYSTEM CASE SOURCE COPY
   local sys=$1 case=$2 src=$3 copy=$4 line args
+  quiesce
   if [ "$case" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
   line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
            --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" 2>>"$out/logs/latency.err")
@@ -431,6 +446,7 @@ restore_inotify() {
 
 scale_run() {
   local d="$out/scale" pc h f name hdir daemons i=0 central locals=() all cpu0 cpu1
+  quiesce
   rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
   pc=$(free_port) || return 1
   write_central "$d" "$pc"
