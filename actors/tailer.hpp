@@ -63,7 +63,7 @@ struct tailer_options {
   std::string msg_type = "pub.logtail";
   bool use_blob = true;
   bool ack = true;
-  uint64_t ack_window = 16 << 20;
+  uint64_t ack_window = 32 << 20;
   std::chrono::milliseconds ack_timeout{10000};
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds idle_flush{1000};

@@ -616,6 +616,7 @@ struct worker_state {
   worker_core::outbox out;
   bool tick_pending = false;
   bool sync_in_flight = false;
+  std::chrono::steady_clock::time_point last_sync_start{};
   bool member_check_pending = false;
   static inline const char* name = "tailwriter_worker";
 };
@@ -645,7 +646,13 @@ void schedule_sync(worker_actor* self) {
   if (st.tick_pending || st.sync_in_flight || !st.core->needs_sync())
     return;
   st.tick_pending = true;
-  auto delay = st.core->options().sync_interval;
+  // At most one sync starts per sync_interval, counted from when the last
+  // one started: a sync that took part of the interval does not add it
+  // again, so a busy copy is synced (and acknowledged) as often as the
+  // interval allows, and an idle one waits the whole interval to group.
+  using namespace std::chrono;
+  auto since = duration_cast<milliseconds>(steady_clock::now() - st.last_sync_start);
+  auto delay = st.core->options().sync_interval - since;
   if (delay.count() <= 0)
     self->send(self, tick_atom::value);
   else
@@ -661,6 +668,7 @@ void start_sync(worker_actor* self) {
     return;
   }
   st.sync_in_flight = true;
+  st.last_sync_start = std::chrono::steady_clock::now();
   self->request(st.syncer, caf::infinite, sync_atom::value, std::move(batch))
     .then(
       [self](sync_batch_ptr& done) {

@@ -501,7 +501,7 @@ section_schema make_logtail() {
                  "acknowledged positions (exactly-once); no: behave like "
                  "the original, for an original Python tailwriter")
       .ext(),
-    with_default("ack-window", vt::size, "16 MB",
+    with_default("ack-window", vt::size, "32 MB",
                  "unacknowledged bytes in flight at most; reading pauses "
                  "beyond it")
       .at_least(1)

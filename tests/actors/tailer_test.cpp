@@ -996,7 +996,7 @@ TEST_CASE("use-blob = no sends base64 in data", "[tailer]") {
 TEST_CASE("a held-back sender reads at most one fragment ahead", "[tailer]") {
   // The writer never answers: the generation's first fragment stays
   // unconfirmed, nothing more is sent, and the file, not memory, holds the
-  // rest (the window of 16 MB is far from full).
+  // rest (the window of 32 MB is far from full).
   tail_env env{"logmask = *.log\n"
                "ack-timeout = 60\n"};
   env.with_writer([](fake_writer& x) { return x.send_acks = false; });

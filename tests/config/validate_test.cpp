@@ -107,7 +107,7 @@ TEST_CASE("a valid local configuration resolves completely", "[config][validate]
   CHECK(d.integer("buffer-lines") == 0);
   CHECK(d.boolean("use-blob"));
   CHECK(d.boolean("ack"));
-  CHECK(d.size("ack-window") == 16u << 20);
+  CHECK(d.size("ack-window") == 32u << 20);
   CHECK(d.seconds("poll-interval") == Approx(0.5));
   CHECK(d.str("hostname") == cfg.host_name);
 }
