@@ -421,15 +421,24 @@ void worker_core::sync_here(bool plain_too, outbox& out) {
       continue;
     if (!cf.needs_sync() && !cf.sync_in_flight())
       continue;
-    if (auto err = cf.sync()) {
-      log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
-                              + "; closing it, nothing acknowledged");
+    if (!sync_in_place(cf))
       failed.push_back(identity);
-    }
-    count_fsyncs(cf);
   }
   for (auto& identity : failed)
     drop_failed(identity);
+}
+
+bool worker_core::sync_in_place(copy_file& cf) {
+  auto err = cf.sync();
+  count_fsyncs(cf);
+  if (err)
+    note_sync_failure(cf, err);
+  return !err;
+}
+
+void worker_core::note_sync_failure(const copy_file& cf, const caf::error& err) {
+  log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
+                          + "; closing it, nothing acknowledged");
 }
 
 void worker_core::ack_ready(outbox& out) {
@@ -472,12 +481,8 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
     if (!ticket) {
       // No descriptor to spare (EMFILE): sync here instead.
       log::warning(opts_.who, describe(ticket.error()) + "; syncing in place");
-      if (auto err = cf.sync()) {
-        log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
-                                + "; closing it, nothing acknowledged");
+      if (!sync_in_place(cf))
         failed.push_back(identity);
-      }
-      count_fsyncs(cf);
       continue;
     }
     batch->push_back({identity, oc.serial, std::move(*ticket), caf::none});
@@ -498,8 +503,7 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
     auto err = cf.end_sync(job.ticket, job.err);
     count_fsyncs(cf);
     if (job.err || err) {
-      log::error(opts_.who, "sync " + cf.path() + ": " + describe(job.err ? job.err : err)
-                              + "; closing it, nothing acknowledged");
+      note_sync_failure(cf, job.err ? job.err : err);
       failed.push_back(job.identity);
     }
   }

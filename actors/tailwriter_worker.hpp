@@ -190,6 +190,9 @@ private:
   /// Syncs the copies `which` selects here and now; a failed one is closed
   /// and its state forgotten (nothing acknowledged).
   void sync_here(bool plain_too, outbox& out);
+  /// cf.sync() here and now, counted; false (logged) when it failed.
+  bool sync_in_place(copy_file& cf);
+  void note_sync_failure(const copy_file& cf, const caf::error& err);
   /// Closes a copy whose sync failed, forgetting its acks.
   void drop_failed(const std::string& identity);
   /// Answers the waiting keys whose copy has nothing unsynced or in flight.

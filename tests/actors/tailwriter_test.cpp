@@ -160,6 +160,18 @@ struct worker_fixture {
     out.clear();
   }
 
+  /// Off-thread syncing: writes text[0, 1000) of `s` into a new copy and
+  /// starts its sync; returns the batch of that one copy, still to be run.
+  sync_batch_ptr first_sync_in_flight(worker_core& w, const frag_spec& s,
+                                      const std::string& text) {
+    send(w, s, 0, 1000, text);
+    take_start_ack(0);
+    auto batch = w.start_sync(out);
+    REQUIRE(batch->size() == 1);
+    CHECK(out.empty()); // its sync is in flight
+    return batch;
+  }
+
   /// The acks in `out`, by gen, the last one wins; `out` is cleared.
   std::vector<wire::logtail_ack_body> take_acks() {
     std::vector<wire::logtail_ack_body> acks;
@@ -229,11 +241,7 @@ TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes 
   auto w = fx.make();
   frag_spec s;
   auto text = source_text(4000);
-  fx.send(*w, s, 0, 1000, text);
-  fx.take_start_ack(0);
-  auto batch = w->start_sync(fx.out);
-  REQUIRE(batch->size() == 1);
-  CHECK(fx.out.empty()); // its sync is in flight
+  auto batch = fx.first_sync_in_flight(*w, s, text);
   // Writing goes on while the syncer flushes; the bytes are in the copy.
   fx.send(*w, s, 1000, 2500, text);
   CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
@@ -264,10 +272,7 @@ TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges not
   auto w = fx.make();
   frag_spec s;
   auto text = source_text(3000);
-  fx.send(*w, s, 0, 1000, text);
-  fx.take_start_ack(0);
-  auto batch = w->start_sync(fx.out);
-  REQUIRE(batch->size() == 1);
+  auto batch = fx.first_sync_in_flight(*w, s, text);
   // The disk refused the flush (EIO): injected as the syncer reports it.
   (*batch)[0].ticket.fd = unique_fd{};
   (*batch)[0].err = make_error(errc::io, "fdatasync copy db1/pg.log: Input/output error");
@@ -292,10 +297,7 @@ TEST_CASE("worker: a sync coming back for a copy closed and opened again is igno
   auto w = fx.make();
   frag_spec s;
   auto text = source_text(3000);
-  fx.send(*w, s, 0, 1000, text);
-  fx.take_start_ack(0);
-  auto batch = w->start_sync(fx.out);
-  REQUIRE(batch->size() == 1);
+  auto batch = fx.first_sync_in_flight(*w, s, text);
   // Closed while its sync is in flight: closing syncs and answers in place.
   w->maintain(worker_core::clock::now(), fx.out);
   CHECK(w->open_copies() == 0);
