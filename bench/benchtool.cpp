@@ -9,6 +9,12 @@
 //       "wait-size: done_ns=<CLOCK_REALTIME ns> ..." and exits 0 when all are
 //       complete; exits 1 on --timeout, or when no pending file grew for
 //       --stall seconds (a shipper that lost bytes never reaches SIZE).
+//   cc-benchtool wait-saved --timeout S SAVEFILE OFFSET
+//       Waits until the tailer's position file SAVEFILE (JSON, rewritten
+//       atomically by rename) names an "offset" >= OFFSET: every byte before
+//       it is acknowledged, i.e. durable in the copy. Polls every 2 ms.
+//       Prints "wait-saved: done_ns=<CLOCK_REALTIME ns> ..." and exits 0, or
+//       exits 1 on --timeout.
 //   cc-benchtool linesum FILE
 //       A multiset hash of FILE's lines (order-free): two files hold the same
 //       lines the same number of times iff (lines, sum1, sum2) match (up to
@@ -56,6 +62,7 @@ namespace {
   std::fprintf(stderr,
                "usage: cc-benchtool wait-size --timeout S [--stall S] "
                "[--interval-ms N] (PATH SIZE)... | --list FILE\n"
+               "       cc-benchtool wait-saved --timeout S SAVEFILE OFFSET\n"
                "       cc-benchtool linesum FILE\n"
                "       cc-benchtool fanout --map FILE [--chunk BYTES] "
                "[--rate MBps]\n"
@@ -174,6 +181,59 @@ int wait_size(int argc, char** argv) {
   }
   std::printf("wait-size: done_ns=%" PRId64 " files=%zu seconds=%.3f\n",
               realtime_ns(), targets.size(), mono_s() - start);
+  return 0;
+}
+
+// --- wait-saved -------------------------------------------------------------
+
+// The "offset" of a position file's JSON, or -1 while it is absent or unreadable.
+int64_t saved_offset(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return -1;
+  std::stringstream text;
+  text << in.rdbuf();
+  auto s = text.str();
+  auto key = s.find("\"offset\":");
+  if (key == std::string::npos)
+    return -1;
+  auto p = key + 9;
+  while (p < s.size() && s[p] == ' ')
+    ++p;
+  if (p >= s.size() || s[p] < '0' || s[p] > '9')
+    return -1;
+  int64_t v = 0;
+  while (p < s.size() && s[p] >= '0' && s[p] <= '9')
+    v = v * 10 + (s[p++] - '0');
+  return v;
+}
+
+int wait_saved(int argc, char** argv) {
+  double timeout = 0;
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--timeout" && i + 1 < argc)
+      timeout = std::atof(argv[++i]);
+    else
+      args.push_back(a);
+  }
+  if (timeout <= 0 || args.size() != 2)
+    usage("wait-saved needs --timeout, SAVEFILE and OFFSET");
+  auto want = static_cast<int64_t>(parse_bytes(args[1]));
+  double start = mono_s();
+  int64_t seen = -1;
+  while ((seen = saved_offset(args[0])) < want) {
+    if (mono_s() - start > timeout) {
+      std::printf("wait-saved: incomplete after %.1f s: offset %" PRId64
+                  " of %" PRId64 " in %s\n",
+                  mono_s() - start, seen, want, args[0].c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::printf("wait-saved: done_ns=%" PRId64 " offset=%" PRId64 " seconds=%.3f\n",
+              realtime_ns(), seen, mono_s() - start);
   return 0;
 }
 
@@ -415,6 +475,8 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "wait-size")
     return wait_size(argc - 2, argv + 2);
+  if (cmd == "wait-saved")
+    return wait_saved(argc - 2, argv + 2);
   if (cmd == "linesum")
     return linesum(argc - 2, argv + 2);
   if (cmd == "fanout")

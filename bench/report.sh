@@ -4,7 +4,9 @@
 # run's settings ($smoke, $command_line, $big_bytes, $load_start, ...).
 
 # Throughput rows: "name MB/s ratio cpu_s_per_GB rss_MiB check note", with
-# the ratio to the limit of the same compression measured in this run.
+# the ratio to the limit of the same kind measured in this run: gzip rows to
+# limit-gzip, "-durable" rows (until the copy is on disk) to limit-durable,
+# the rest to limit (until the copy is complete, in the page cache or not).
 throughput_rows() {
   awk -F'\t' '
     { name[NR] = $1; bytes[NR] = $2; ns[NR] = $3; cpu[NR] = $4; rss[NR] = $5
@@ -12,7 +14,7 @@ throughput_rows() {
       mbps[$1] = ($3 > 0) ? $2 * 1e3 / $3 : 0 }
     END {
       for (i = 1; i <= NR; i++) {
-        ref = (name[i] ~ /gzip$/) ? "limit-gzip" : "limit"
+        ref = (name[i] ~ /gzip$/) ? "limit-gzip" : (name[i] ~ /-durable$/ && name[i] != "limit-durable") ? "limit-durable" : "limit"
         r = (mbps[ref] > 0 && mbps[name[i]] > 0) ? sprintf("%.2f", mbps[name[i]] / mbps[ref]) : "n/a"
         cg = (bytes[i] > 0 && ns[i] > 0) ? sprintf("%.2f", cpu[i] / (bytes[i] / 1e9)) : "n/a"
         printf "%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\n", name[i], mbps[name[i]], r, cg, rss[i] / 1024, check[i], note[i]
@@ -69,9 +71,10 @@ targets_rows() {  # "target value met"
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
   verdict() { awk -v v="$1" -v op="$2" -v x="$3" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else if ((op == ">=" && v + 0 >= x) || (op == "<=" && v + 0 <= x) || (op == "<" && v + 0 < x)) print "met"; else print "NOT met" }'; }
   local r
-  r=$(ratio "$ours" "$limit"); t "ours >= 0.60 x limit" "$r" "$(verdict "$r" ">=" 0.60)"
-  r=$(ratio "$ours" "$(mb limit-durable)")
-  t "ours beside the limit made durable (ratio ours / limit-durable)" "$r" "(reported)"
+  r=$(ratio "$(mb ours-durable)" "$(mb limit-durable)")
+  t "ours >= 0.60 x limit, loopback + disk (ours-durable / limit-durable: both until the copy is on disk)" "$r" "$(verdict "$r" ">=" 0.60)"
+  r=$(ratio "$ours" "$limit")
+  t "ours beside the limit in the page cache (ours / limit: no fsync in the limit)" "$r" "(reported)"
   r=$(ratio "$ours" "$rs"); t "ours >= 5 x rsyslog" "$r" "$(verdict "$r" ">=" 5)"
   r=$(ratio "$gzip" "$lgzip"); t "ours gzip >= 0.70 x gzip -1 pipe" "$r" "$(verdict "$r" ">=" 0.70)"
   local p99
@@ -97,6 +100,8 @@ render_tables() {  # markdown tables on stdout
   echo "| system | MB/s | ratio to limit | CPU s per GB | peak RSS MiB | output | notes |"
   echo "|---|---:|---:|---:|---:|---|---|"
   throughput_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }'
+  echo
+  echo "Ratios compare like with like: gzip rows to limit-gzip, \`-durable\` rows (time until the copy is on disk) to limit-durable, the others (time until the copy is complete) to limit."
   echo
   if [ -s "$lat_results" ]; then
     echo "### Append-to-visible latency (${latency_seconds} s per case; steady ${latency_rate} MB/s, trickle ${trickle_rate} lines/s)"
@@ -230,9 +235,14 @@ MD
   fdatasyncs the copy (grouped, every `sync-interval`) before acknowledging.
   With this much RAM the limit's 1 GiB copy stays in the page cache, so the
   limit measures memory copies and moves with what else the host does
-  (300-1900 MB/s across runs on one day). `limit-durable` is the same run
+  (300-2100 MB/s across runs on one day). `limit-durable` is the same run
   plus one fsync of its copy at the end: the time until that copy is on
-  disk, as ours' is when its last ack arrives.
+  disk. `ours-durable` is the same run as `ours`, timed until the local's
+  position file (written only from acknowledgements, which the central sends
+  after fdatasync) says every byte is acknowledged. The issue defines the
+  limit as "loopback + disk"; the pair of durable rows is that comparison on
+  a machine whose page cache holds the whole file, and the speed target is
+  judged on it. The plain `ours / limit` ratio is reported beside it.
 - **Quiet start.** Each measured step (throughput, every latency case, scale)
   starts with `sync`, so no system pays for the writeback of the step
   before it.

@@ -266,7 +266,7 @@ throughput_limit() {  # NAME GZIP
 }
 
 throughput_ours() {  # NAME COMP
-  local name=$1 comp=$2 d="$out/$1" c0 c1 t0 done_ns check copy rss_c rss_l
+  local name=$1 comp=$2 d="$out/$1" c0 c1 t0 done_ns durable_ns check copy rss_c rss_l
   quiesce
   if ! start_ours "$d" "$comp"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
@@ -280,6 +280,16 @@ throughput_ours() {  # NAME COMP
   else
     done_ns=0; sed 's/^/    /' "$d/wait.out"
   fi
+  # Durable: the local's position file says every byte is acknowledged, i.e.
+  # fdatasynced in the copy (and the position itself saved): the time to
+  # compare with limit-durable.
+  durable_ns=0
+  if [ "$done_ns" -gt 0 ] &&
+     "$bt" wait-saved --timeout 60 "$d/run/local.d:logtail.save" "$big_bytes" >"$d/saved.out"; then
+    durable_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/saved.out")
+  elif [ "$done_ns" -gt 0 ]; then
+    sed 's/^/    /' "$d/saved.out"; failures=$((failures + 1))
+  fi
   c1=$(cpu_ticks_sum "$central_pid" "$local_pid")
   rss_c=$(status_kb "$central_pid" VmHWM) rss_l=$(status_kb "$local_pid" VmHWM)
   if [ "$done_ns" -gt 0 ] && cmp -s "$bigfile" "$copy"; then
@@ -292,6 +302,11 @@ throughput_ours() {  # NAME COMP
   record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) \
     "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
     "$(max_of "$rss_c" "$rss_l")" "$check" "central ${rss_c} KiB, local ${rss_l} KiB; wire ${comp}"
+  [ "$comp" = none ] &&
+    record "$name-durable" "$big_bytes" $(( durable_ns > 0 ? durable_ns - t0 : 0 )) \
+      "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
+      "$(max_of "$rss_c" "$rss_l")" "$check" \
+      "until the last ack is saved ($(awk -v n=$(( durable_ns > 0 ? durable_ns - done_ns : 0 )) 'BEGIN { printf "%.2f", n / 1e9 }') s after the copy was complete)"
   rm -f "$copy" "$d/src/postgresql-0001.log"
 }
 
