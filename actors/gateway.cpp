@@ -12,8 +12,8 @@
 
 namespace cc {
 
-void gateway_inbox::on_frames(std::vector<std::string>&& frames) {
-  auto msg = wire::parse(std::move(frames));
+void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last) {
+  auto msg = wire::parse(std::move(frames), std::move(last));
   if (!msg) {
     ++invalid;
     std::lock_guard<std::mutex> guard{mtx};
@@ -258,8 +258,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
   zmq_socket_thread::events ev;
-  ev.on_frames = [inbox](std::vector<std::string>&& frames) {
-    inbox->on_frames(std::move(frames));
+  ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last) {
+    inbox->on_frames(std::move(frames), std::move(last));
   };
   // Refusals are logged once per peer (key and address) per hour; the
   // counters count every one. Both run on the socket thread only.

@@ -85,10 +85,11 @@ struct gateway_inbox {
   /// The router answered a dispatch of `bytes`: may resume reading.
   void on_answered(int64_t bytes);
 
-  /// Takes one multipart message from the socket: parses it and sends it to
-  /// the router (or holds it while paused); a parse failure is counted and
+  /// Takes one multipart message from the socket (`last`: its final frame
+  /// when the socket kept it as a blob): parses it and sends it to the
+  /// router (or holds it while paused); a parse failure is counted and
   /// logged, rate-limited.
-  void on_frames(std::vector<std::string>&& frames);
+  void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last);
   /// Points the gateway at `r` (null: pause); sends what was held.
   void set_router(caf::actor r);
   /// The gateway actor, once spawned; sends what was held.

@@ -70,7 +70,7 @@ struct source_file {
   tail::fingerprint fp;
   uint64_t acked = 0;
   uint64_t sent = 0;
-  std::string buf;    // bytes [sent, read_pos) start at buf[head]
+  wire::byte_buffer buf;  // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
   bool at_eof = false;
   steady::time_point last_growth;
@@ -85,7 +85,7 @@ struct source_file {
   size_t buffered() const { return buf.size() - head; }
   uint64_t read_pos() const { return sent + buffered(); }
   std::string_view pending() const {
-    return std::string_view{buf}.substr(head);
+    return buf.view().substr(head);
   }
 };
 
@@ -604,12 +604,12 @@ struct tailer_state {
                                     window() - (s.read_pos() - s.acked),
                                     read_cap() - s.buffered()});
     if (s.head > 0 && s.head >= s.buf.size() / 2) {
-      s.buf.erase(0, s.head);
+      s.buf.erase_front(s.head);
       s.head = 0;
     }
     auto offset = s.read_pos();  // before the buffer grows for the read
-    // Read only what the file holds: growing the buffer zero-fills it, and a
-    // poll at end of file must cost a stat, not a 1 MiB memset.
+    // Read only what the file holds: a poll at end of file must cost a
+    // stat, not a 1 MiB allocation (the buffer's new room is not zeroed).
     struct stat st;
     uint64_t size = UINT64_MAX;
     if (::fstat(s.fd, &st) == 0) {
@@ -620,17 +620,14 @@ struct tailer_state {
       }
       want = std::min<uint64_t>(want, size - offset);
     }
-    auto old = s.buf.size();
-    s.buf.resize(old + want);
+    char* room = s.buf.append_space(want);
     ssize_t n;
     do {
-      n = ::pread(s.fd, s.buf.data() + old, want, static_cast<off_t>(offset));
+      n = ::pread(s.fd, room, want, static_cast<off_t>(offset));
     } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      s.buf.resize(old);
+    if (n < 0)
       return make_error(errc::io, errno_text("read", s.path));
-    }
-    s.buf.resize(old + static_cast<size_t>(n));
+    s.buf.commit(static_cast<size_t>(n));
     if (n > 0) {
       s.last_growth = now();
       stats["bytes_read"] += n;
@@ -702,16 +699,17 @@ struct tailer_state {
 
   bool send_fragment(size_t n) {
     auto& s = *src;
-    std::string raw;
+    wire::blob_ptr raw;
     if (s.head == 0 && n * 2 >= s.buf.size()) {
       // The fragment is most of the buffer: hand the buffer itself over and
       // keep only the rest (a partial line, usually) for the next one.
-      std::string rest{s.pending().substr(n)};
-      s.buf.resize(n);
-      raw = std::move(s.buf);
+      wire::byte_buffer rest;
+      rest.append(s.pending().substr(n));
+      s.buf.truncate(n);
+      raw = wire::blob::from_buffer(std::move(s.buf));
       s.buf = std::move(rest);
     } else {
-      raw.assign(s.pending().substr(0, n));
+      raw = wire::blob::copy_of(s.pending().substr(0, n));
       s.head += n;
       if (s.head == s.buf.size()) {
         s.buf.clear();
@@ -720,16 +718,14 @@ struct tailer_state {
     }
     auto fpos = s.sent;
     auto end = fpos + n;
-    std::string payload;
-    if (opts.comp == wire::compression::none) {
-      payload = std::move(raw);
-    } else {
-      auto packed = wire::compress(raw, opts.comp, opts.comp_level);
+    wire::blob_ptr payload = std::move(raw);
+    if (opts.comp != wire::compression::none) {
+      auto packed = wire::compress(payload->view(), opts.comp, opts.comp_level);
       if (!packed) {
         fail(packed.error());
         return false;
       }
-      payload = std::move(*packed);
+      payload = wire::blob::from_string(std::move(*packed));
     }
     wire::logtail_body body;
     body.hdr.req = opts.msg_type;
@@ -748,9 +744,9 @@ struct tailer_state {
     body.raw_size = n;
     wire::cc_message msg;
     if (opts.use_blob)
-      msg.blob = std::make_shared<const std::string>(std::move(payload));
+      msg.blob = std::move(payload);
     else
-      body.data = wire::base64_encode(payload);
+      body.data = wire::base64_encode(payload->view());
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
     msg.body = wire::make_body(body);

@@ -119,7 +119,7 @@ tailwriter_state::prepare(wire::cc_message&& msg) const {
       return make_error(errc::invalid_body,
                         msg.type + " from " + body->hdr.hostname
                           + ": a blob without a blob_hash key");
-    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, *msg.blob))
+    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, msg.blob->view()))
       return err;
   }
   auto f = std::make_shared<tw::fragment>();

@@ -229,7 +229,8 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
   }
   // The payload as received, then as source bytes.
   std::string storage;
-  auto payload = wire::fragment_bytes(b, f.msg.blob.get(), storage);
+  auto payload = wire::fragment_bytes(
+    b, f.msg.blob ? f.msg.blob->view() : std::string_view{}, storage);
   auto comp = wire::parse_compression(b.comp);
   if (!payload || !comp) {
     counters_->invalid += 1;

@@ -56,6 +56,26 @@ void release_blob(void*, void* hint) {
   delete static_cast<wire::blob_ptr*>(hint);
 }
 
+// Closes a received frame kept as a blob (keep_frame), on whichever thread
+// drops the blob: zmq_msg_close only releases the message's (atomically
+// counted) content.
+void close_kept_frame(void* context) {
+  auto* part = static_cast<zmq_msg_t*>(context);
+  zmq_msg_close(part);
+  delete part;
+}
+
+// The received frame `part` as a blob, its bytes left where ZeroMQ put them:
+// the message moves into a heap-held zmq_msg_t that the blob closes. `part`
+// is left empty (closing it is still required, and cheap).
+wire::blob_ptr keep_frame(zmq_msg_t& part) {
+  auto* kept = new zmq_msg_t;
+  zmq_msg_init(kept);
+  zmq_msg_move(kept, &part);
+  return wire::blob::external(static_cast<const char*>(zmq_msg_data(kept)),
+                              zmq_msg_size(kept), close_kept_frame, kept);
+}
+
 bool set_option(void* sock, int option, int value, const char* name,
                 std::string& why) {
   if (zmq_setsockopt(sock, option, &value, sizeof(value)) == 0)
@@ -461,6 +481,7 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
   auto receive_some = [&](int max_messages) {
     for (int n = 0; n < max_messages && reading_ && !throttled_; ++n) {
       std::vector<std::string> frames;
+      wire::blob_ptr last;  // the final frame, when large: kept, not copied
       size_t bytes = 0;
       bool admitted = true;
       bool checked = !events_.admit;
@@ -489,12 +510,13 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
           admitted = events_.admit(user_id, address);
         }
         bytes += size;
-        if (admitted && bytes <= max_total)
-          frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)),
-                              size);
-        else
-          frames.clear();
         bool more = zmq_msg_more(&part) != 0;
+        if (!admitted || bytes > max_total)
+          frames.clear();
+        else if (!more && size >= keep_frame_min)
+          last = keep_frame(part);
+        else
+          frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)), size);
         zmq_msg_close(&part);
         if (!more)
           break;
@@ -513,7 +535,7 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
         continue;
       }
       if (events_.on_frames)
-        events_.on_frames(std::move(frames));
+        events_.on_frames(std::move(frames), std::move(last));
     }
   };
 
@@ -739,8 +761,8 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
                       curve::encode(opts_.curve_public));
   zmq_socket_thread::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
-                   std::vector<std::string>&& frames) {
-    auto msg = wire::parse(std::move(frames));
+                   std::vector<std::string>&& frames, wire::blob_ptr&& last) {
+    auto msg = wire::parse(std::move(frames), std::move(last));
     if (msg) {
       if (on_message)
         on_message(std::move(*msg));

@@ -5,8 +5,10 @@
 // socket plus an eventfd; other threads hand it messages through a
 // mutex-protected queue and wake it by writing the eventfd.
 //
-// Sending never copies blob bytes: the blob frame is given to ZeroMQ with
-// zmq_msg_init_data and a free function that holds the message's shared_ptr.
+// Blob bytes are not copied either way: a blob frame to send is given to
+// ZeroMQ with zmq_msg_init_data and a free function that holds the message's
+// blob_ptr; a large last frame received stays in its zmq_msg_t, which the
+// blob owns (wire::blob::external) and closes when its last handle goes.
 #pragma once
 
 #include <atomic>
@@ -93,10 +95,21 @@ public:
     dealer_connect  // a forwarder: DEALER, connect, connection monitor
   };
 
+  /// A received last frame at least this long is kept in its zmq_msg_t
+  /// rather than copied. Smaller ones may be slices of libzmq's shared
+  /// receive batch (in_batch_size, 8 KiB: with zero-copy receive, a frame
+  /// that fits in what is left of the batch points into it, reference
+  /// counted), and keeping one would keep the whole batch; a frame of a
+  /// batch or more always has an allocation of its own.
+  static constexpr size_t keep_frame_min = 8192;
+
   /// Called on the socket thread; keep them short and non-blocking.
   struct events {
-    /// One multipart message as received (ROUTER: peer identity first).
-    std::function<void(std::vector<std::string>&&)> on_frames;
+    /// One multipart message as received (ROUTER: peer identity first), for
+    /// wire::parse: `last`, when set, is the final frame, kept in ZeroMQ's
+    /// buffer instead of copied (frames of at least keep_frame_min bytes).
+    std::function<void(std::vector<std::string>&& frames, wire::blob_ptr&& last)>
+      on_frames;
     /// A queued message of `bytes` (wire_size) was handed to ZeroMQ, or
     /// given up (dropped, counted).
     std::function<void(uint64_t bytes)> on_sent;

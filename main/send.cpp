@@ -111,7 +111,7 @@ int run_send(const send_options& opts) {
     }
     std::ostringstream bytes;
     bytes << in.rdbuf();
-    msg.blob = std::make_shared<const std::string>(bytes.str());
+    msg.blob = wire::blob::from_string(bytes.str());
   }
   // What every CC body carries (SPEC §7). An unsigned sender leaves
   // blob_hash empty even with a blob, as the original does.

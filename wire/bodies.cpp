@@ -906,10 +906,10 @@ caf::error verify_blob_hash(std::string_view blob_hash, std::string_view blob) {
 }
 
 caf::expected<std::string_view>
-fragment_bytes(const logtail_body& body, const std::string* blob,
+fragment_bytes(const logtail_body& body, std::string_view blob,
                std::string& storage) {
-  if (blob != nullptr && !blob->empty())
-    return std::string_view{*blob};
+  if (!blob.empty())
+    return blob;
   auto decoded = base64_decode(body.data);
   if (!decoded)
     return make_error(errc::decode_failed,

@@ -126,10 +126,11 @@ std::string blob_hash_of(std::string_view blob);
 caf::error verify_blob_hash(std::string_view blob_hash, std::string_view blob);
 
 /// The fragment's payload as the original tailwriter takes it: the blob when
-/// the message has a non-empty one (`blob` may be null), else the base64
-/// `data` decoded into `storage`. The view points into the blob or `storage`.
+/// the message has a non-empty one (`blob`: its bytes, empty when there is
+/// none), else the base64 `data` decoded into `storage`. The view points into
+/// the blob or `storage`.
 caf::expected<std::string_view>
-fragment_bytes(const logtail_body& body, const std::string* blob,
+fragment_bytes(const logtail_body& body, std::string_view blob,
                std::string& storage);
 
 /// A header for a message this process sends: `req`, time = now_seconds(),

@@ -45,15 +45,25 @@ bool valid_type(std::string_view type) {
   return word_started;
 }
 
-caf::expected<cc_message> parse(std::vector<std::string> frames) {
+caf::expected<cc_message> parse(std::vector<std::string> frames,
+                                blob_ptr last) {
   size_t delim = 0;
   while (delim < frames.size() && !frames[delim].empty())
     ++delim;
+  // A kept last frame is the blob when three frames (type, body, signature)
+  // sit between the delimiter and it; anywhere else it is an ordinary frame
+  // (a sender's oddity, rare enough to copy).
+  if (last && !(delim < frames.size() && frames.size() - delim - 1 == 3)) {
+    frames.emplace_back(last->view());
+    last = nullptr;
+    while (delim < frames.size() && !frames[delim].empty())
+      ++delim;
+  }
   if (delim == frames.size())
     return make_error(errc::malformed_frames,
                       "no empty delimiter frame among " +
                         std::to_string(frames.size()) + " frames");
-  size_t rest = frames.size() - delim - 1;
+  size_t rest = frames.size() - delim - 1 + (last ? 1 : 0);
   if (rest < 3)
     return make_error(errc::malformed_frames,
                       "need type, body and signature after the delimiter, got " +
@@ -78,8 +88,10 @@ caf::expected<cc_message> parse(std::vector<std::string> frames) {
   msg.type = std::move(type);
   msg.body = std::move(frames[delim + 2]);
   msg.signature = std::move(frames[delim + 3]);
-  if (rest == 4)
-    msg.blob = std::make_shared<const std::string>(std::move(frames[delim + 4]));
+  if (last)
+    msg.blob = std::move(last);
+  else if (rest == 4)
+    msg.blob = blob::from_string(std::move(frames[delim + 4]));
   return msg;
 }
 
@@ -93,7 +105,7 @@ std::vector<std::string_view> frames_of(const cc_message& msg) {
   out.emplace_back(msg.body);
   out.emplace_back(msg.signature);
   if (msg.blob)
-    out.emplace_back(*msg.blob);
+    out.emplace_back(msg.blob->view());
   return out;
 }
 

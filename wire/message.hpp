@@ -2,7 +2,7 @@
 //   [route frame]* , "" , msgtype , json body , signature , blob?
 // route[0] is the outermost frame: the last hop pushed it, a reply pops it.
 // The blob is shared, never copied between actors: handing a message to several
-// handlers or queues costs a reference count.
+// handlers or queues costs a reference count (wire/blob.hpp).
 #pragma once
 
 #include <memory>
@@ -14,9 +14,9 @@
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
-namespace cc::wire {
+#include "wire/blob.hpp"
 
-using blob_ptr = std::shared_ptr<const std::string>;
+namespace cc::wire {
 
 struct cc_message {
   std::vector<std::string> route;
@@ -35,8 +35,12 @@ bool valid_type(std::string_view type);
 
 /// Splits frames into a message. The delimiter is the first empty frame; at
 /// least type, body and signature must follow it, and at most a blob.
-/// Frames are moved in, so the blob's bytes are not copied.
-caf::expected<cc_message> parse(std::vector<std::string> frames);
+/// Frames are moved in, so the blob's bytes are not copied. `last`, when
+/// set, is the final frame, after `frames`, as a receiver kept it (a large
+/// frame left in ZeroMQ's message): it becomes the blob as it is, or, if it
+/// turns out not to be in the blob's place, a string like the other frames.
+caf::expected<cc_message> parse(std::vector<std::string> frames,
+                                blob_ptr last = nullptr);
 
 /// The frames of `msg` in wire order, as views into `msg` (no copies).
 std::vector<std::string_view> frames_of(const cc_message& msg);
@@ -51,7 +55,7 @@ std::string_view local_endpoint_name(std::string_view frame);
 
 // -- serialization across CAF's middleman -------------------------------------
 
-/// Blob holder for inspect(): saves the bytes, loads into a fresh shared string.
+/// Blob holder for inspect(): saves the bytes, loads them into a fresh blob.
 struct blob_field {
   blob_ptr& ref;
 };
@@ -62,12 +66,11 @@ typename Inspector::result_type inspect(Inspector& f, blob_field& x) {
   std::string bytes;
   if constexpr (Inspector::reads_state) {
     if (present)
-      bytes = *x.ref;
+      bytes = x.ref->view();
     return f(present, bytes);
   } else {
     auto finish = caf::meta::load_callback([&]() -> caf::error {
-      x.ref = present ? std::make_shared<const std::string>(std::move(bytes))
-                      : nullptr;
+      x.ref = present ? blob::from_string(std::move(bytes)) : nullptr;
       return caf::none;
     });
     return f(present, bytes, finish);

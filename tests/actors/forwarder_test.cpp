@@ -47,7 +47,7 @@ cc::wire::cc_message make_msg(std::string type, std::string body,
   m.type = std::move(type);
   m.body = std::move(body);
   if (!blob.empty())
-    m.blob = std::make_shared<const std::string>(std::move(blob));
+    m.blob = cc::wire::blob::from_string(std::move(blob));
   return m;
 }
 

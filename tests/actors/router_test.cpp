@@ -110,7 +110,7 @@ TEST_CASE("router: a message goes to every matching handler exactly once",
   f.add_recorder("h:tailwriter", tailwriter);
   f.add_recorder("h:locallog", locallog);
   f.add_recorder("h:audit", audit);
-  auto blob = std::make_shared<const std::string>(1000, 'x');
+  auto blob = cc::wire::blob::from_string(std::string(1000, 'x'));
   f.dispatch(make_msg("pub.logtail.pg", R"({"req":"pub.logtail.pg"})",
                       {"peer-1"}, blob));
   // h:forward is named by two matching routes but is one instance: one copy.
@@ -281,7 +281,7 @@ TEST_CASE("router: a reply reaches its endpoint with the endpoint's frame popped
   auto tailer = std::make_shared<record>();
   f.add_endpoint("local.d:logtail", tailer);
   auto frame = wire::local_route_frame("local.d:logtail");
-  auto blob = std::make_shared<const std::string>("payload");
+  auto blob = cc::wire::blob::from_string("payload");
   f.reply(make_msg("logtail.ack", R"({"req":"logtail.ack"})",
                    {frame, "inner-frame"}, blob));
   REQUIRE(tailer->replies.size() == 1);

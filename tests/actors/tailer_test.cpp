@@ -135,7 +135,7 @@ struct fake_writer {
                         have ? (*saved)->offset : 0});
     }
     if (msg.has_blob()) {
-      rec.wire_payload = *msg.blob;
+      rec.wire_payload = std::string{msg.blob->view()};
     } else {
       auto decoded = cc::wire::base64_decode(body->data);
       if (!decoded) {

@@ -87,7 +87,7 @@ wire::cc_message make_msg(const frag_spec& s, uint64_t fpos, const std::string& 
   msg.route = {wire::local_route_frame(s.route)};
   msg.type = "pub.logtail";
   if (s.use_blob) {
-    msg.blob = std::make_shared<const std::string>(payload);
+    msg.blob = cc::wire::blob::from_string(payload);
     b.hdr.blob_hash = wire::blob_hash_of(payload);
   } else {
     b.data = wire::base64_encode(payload);
@@ -476,7 +476,7 @@ TEST_CASE("worker: corrupt payloads are counted as invalid", "[tailwriter][worke
   frag_spec s;
   s.comp = wire::compression::gzip;
   auto f = make_fragment(s, 0, "hello\n");
-  f.msg.blob = std::make_shared<const std::string>("\x1f\x8b not gzip at all");
+  f.msg.blob = cc::wire::blob::from_string("\x1f\x8b not gzip at all");
   w->handle(f, worker_core::clock::now(), fx.out);
   CHECK(fx.counter("invalid") == 1);
   CHECK(fx.take_acks().at(0).status == "refused");
@@ -835,7 +835,7 @@ TEST_CASE("tailwriter actor: invalid messages are dropped and counted",
   CHECK(dispatch_and_wait(self, tw, no_hash));
   // A blob that does not match its hash.
   auto wrong = make_msg(s, 0, "x\n");
-  wrong.blob = std::make_shared<const std::string>("y\n");
+  wrong.blob = cc::wire::blob::from_string("y\n");
   CHECK(dispatch_and_wait(self, tw, wrong));
   auto garbage = make_msg(s, 0, "x\n");
   garbage.body = "{not json";

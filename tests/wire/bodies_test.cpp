@@ -429,12 +429,11 @@ TEST_CASE("fragment_bytes takes the blob, else the decoded data",
   x.data = base64_encode("from data");
   std::string storage;
   std::string blob = "from blob";
-  CHECK(fragment_bytes(x, &blob, storage).value() == "from blob");
-  std::string empty_blob;
-  CHECK(fragment_bytes(x, &empty_blob, storage).value() == "from data");
-  CHECK(fragment_bytes(x, nullptr, storage).value() == "from data");
+  CHECK(fragment_bytes(x, blob, storage).value() == "from blob");
+  CHECK(fragment_bytes(x, blob, storage)->data() == blob.data());
+  CHECK(fragment_bytes(x, {}, storage).value() == "from data");
   x.data = "not base64!";
-  auto r = fragment_bytes(x, nullptr, storage);
+  auto r = fragment_bytes(x, {}, storage);
   REQUIRE_FALSE(r);
   CHECK(code_of(r.error()) == cc::errc::decode_failed);
   CHECK_THAT(cc::describe(r.error()), Catch::Contains("/f"));

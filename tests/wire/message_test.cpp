@@ -1,7 +1,9 @@
 // wire/message: parse and frames_of round trips, every malformed shape, type
-// validation, in-process endpoint route frames, and CAF serialization.
+// validation, in-process endpoint route frames, and CAF serialization; and
+// wire/blob: ownership, views, equality, the tailer's byte_buffer.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -178,12 +180,12 @@ TEST_CASE("cc_message survives CAF serialization with and without a blob",
     msg.body = "{\"req\":\"pub.logtail\"}";
     msg.signature = "sig";
     if (with_blob)
-      msg.blob = std::make_shared<const std::string>(std::string{"b\0lob", 5});
+      msg.blob = blob::from_string(std::string{"b\0lob", 5});
     std::vector<char> buf;
     caf::binary_serializer sink{nullptr, buf};
     REQUIRE_FALSE(sink(msg));
     cc_message back;
-    back.blob = std::make_shared<const std::string>("stale");
+    back.blob = blob::from_string("stale");
     caf::binary_deserializer source{nullptr, buf};
     REQUIRE_FALSE(source(back));
     CHECK(back.route == msg.route);
@@ -194,4 +196,187 @@ TEST_CASE("cc_message survives CAF serialization with and without a blob",
     if (with_blob)
       CHECK(*back.blob == *msg.blob);
   }
+}
+
+// -- wire::blob -------------------------------------------------------------------
+
+namespace {
+
+/// External storage for blob::external: counts its releases.
+struct external_bytes {
+  std::string bytes;
+  int releases = 0;
+  static void release(void* context) {
+    ++static_cast<external_bytes*>(context)->releases;
+  }
+  blob_ptr make() {
+    return blob::external(bytes.data(), bytes.size(), &external_bytes::release,
+                          this);
+  }
+};
+
+} // namespace
+
+TEST_CASE("an external blob is released exactly once, by its last handle",
+          "[wire][blob]") {
+  external_bytes ext{std::string(100000, 'e')};
+  auto b = ext.make();
+  CHECK(b->kind() == blob::storage::external);
+  CHECK(b->data() == ext.bytes.data());  // the bytes stay where they are
+  CHECK(b->size() == 100000);
+  auto view = b->view();
+  {
+    cc_message msg;
+    msg.blob = b;
+    cc_message copy = msg;
+    b.reset();
+    CHECK(ext.releases == 0);  // two messages still hold it
+    CHECK(copy.blob->view().data() == view.data());
+    msg.blob.reset();
+    CHECK(ext.releases == 0);
+    CHECK(view == std::string(100000, 'e'));  // views stay valid meanwhile
+  }
+  CHECK(ext.releases == 1);
+}
+
+TEST_CASE("a blob owns a string or a buffer without copying it",
+          "[wire][blob]") {
+  std::string text(50000, 's');
+  const char* text_bytes = text.data();
+  auto s = blob::from_string(std::move(text));
+  CHECK(s->kind() == blob::storage::string);
+  CHECK(s->data() == text_bytes);
+  CHECK(*s == std::string(50000, 's'));
+
+  byte_buffer buf;
+  char* room = buf.append_space(4096);
+  std::memset(room, 'b', 4096);
+  buf.commit(3000);
+  CHECK(buf.size() == 3000);
+  CHECK(buf.capacity() >= 4096);
+  const char* buf_bytes = buf.data();
+  auto b = blob::from_buffer(std::move(buf));
+  CHECK(b->kind() == blob::storage::buffer);
+  CHECK(b->data() == buf_bytes);
+  CHECK(b->size() == 3000);
+  CHECK(*b == std::string(3000, 'b'));
+  CHECK(buf.empty());
+  CHECK(buf.capacity() == 0);
+  CHECK(buf.data() == nullptr);
+
+  // A short string's bytes live inside the blob: still valid for its life.
+  auto small = blob::from_string("tiny");
+  CHECK(small->view() == "tiny");
+  auto copied = blob::copy_of("copied");
+  CHECK(copied->kind() == blob::storage::buffer);
+  CHECK(copied->view() == "copied");
+  CHECK(blob::copy_of("")->empty());
+  CHECK(blob::from_string("")->empty());
+}
+
+TEST_CASE("blobs compare by their bytes, whatever holds them",
+          "[wire][blob]") {
+  external_bytes ext{std::string{"same\0bytes", 10}};
+  auto e = ext.make();
+  auto s = blob::from_string(std::string{"same\0bytes", 10});
+  auto c = blob::copy_of(std::string_view{"same\0bytes", 10});
+  CHECK(*e == *s);
+  CHECK(*s == *c);
+  CHECK(*e == std::string_view{"same\0bytes", 10});
+  CHECK(std::string{"same\0bytes", 10} == *c);
+  CHECK(*s != "same");  // a prefix is not equal
+  CHECK(*blob::from_string("a") != *blob::from_string("b"));
+  CHECK_FALSE(*s != *e);
+}
+
+TEST_CASE("byte_buffer grows keeping its bytes and drops a prefix",
+          "[wire][blob]") {
+  byte_buffer buf;
+  CHECK(buf.empty());
+  buf.append("hello ");
+  auto cap = buf.capacity();
+  std::memcpy(buf.append_space(cap + 5), "world", 5);  // forces a new block
+  buf.commit(5);
+  CHECK(buf.view() == "hello world");
+  CHECK(buf.capacity() >= 2 * cap);
+  buf.erase_front(6);
+  CHECK(buf.view() == "world");
+  buf.truncate(3);
+  CHECK(buf.view() == "wor");
+  buf.truncate(10);  // never grows
+  CHECK(buf.view() == "wor");
+  buf.erase_front(99);
+  CHECK(buf.empty());
+  byte_buffer other = std::move(buf);
+  other.append("x");
+  CHECK(other.view() == "x");
+  buf = std::move(other);
+  CHECK(buf.view() == "x");
+  CHECK(other.empty());
+}
+
+TEST_CASE("parse takes a kept last frame as the blob, as it is",
+          "[wire][message][blob]") {
+  external_bytes ext{std::string(20000, 'k')};
+  {
+    auto last = ext.make();
+    const blob* kept = last.get();
+    auto msg = parse({"peer", "", "pub.logtail", "{}", "sig"}, std::move(last));
+    REQUIRE(msg);
+    CHECK(msg->route == frames{"peer"});
+    CHECK(msg->signature == "sig");
+    REQUIRE(msg->has_blob());
+    CHECK(msg->blob.get() == kept);  // the same blob: nothing copied
+    CHECK(msg->blob->kind() == blob::storage::external);
+    CHECK(msg->wire_size() == 4 + 11 + 2 + 3 + 20000);
+  }
+  CHECK(ext.releases == 1);
+
+  // Not in the blob's place: an ordinary frame (here the signature).
+  auto sig = parse({"", "log.info", "{}"}, ext.make());
+  REQUIRE(sig);
+  CHECK_FALSE(sig->has_blob());
+  CHECK(sig->signature == ext.bytes);
+  CHECK(ext.releases == 2);
+
+  // ... or the fifth frame after the delimiter: too many, counted with it.
+  auto extra = parse({"", "log.info", "{}", "", "blob"}, ext.make());
+  REQUIRE_FALSE(extra);
+  CHECK(code_of(extra.error()) == cc::errc::malformed_frames);
+  CHECK_THAT(cc::describe(extra.error()), Catch::Contains("got 5 frames"));
+
+  // ... or a frame of the route, with the delimiter missing.
+  auto none = parse({"a", "b"}, ext.make());
+  REQUIRE_FALSE(none);
+  CHECK_THAT(cc::describe(none.error()), Catch::Contains("among 3 frames"));
+
+  // An empty kept frame can be the delimiter.
+  auto empty_last = parse({"r"}, blob::from_string(""));
+  REQUIRE_FALSE(empty_last);
+  CHECK_THAT(cc::describe(empty_last.error()), Catch::Contains("got 0 frames"));
+  CHECK(ext.releases == 4);
+}
+
+TEST_CASE("a blob kept from the network survives CAF serialization as a copy",
+          "[wire][blob]") {
+  external_bytes ext{std::string(70000, '\0')};
+  for (size_t i = 0; i < ext.bytes.size(); ++i)
+    ext.bytes[i] = static_cast<char>(i * 13);
+  cc_message msg;
+  msg.route = {"peer"};
+  msg.type = "pub.logtail";
+  msg.body = "{}";
+  msg.blob = ext.make();
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  REQUIRE_FALSE(sink(msg));
+  msg.blob.reset();
+  CHECK(ext.releases == 1);  // the serializer kept no handle
+  cc_message back;
+  caf::binary_deserializer source{nullptr, buf};
+  REQUIRE_FALSE(source(back));
+  REQUIRE(back.has_blob());
+  CHECK(back.blob->kind() == blob::storage::string);  // a fresh owned copy
+  CHECK(*back.blob == ext.bytes);
+  CHECK(back.blob->data() != ext.bytes.data());
 }
