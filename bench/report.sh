@@ -37,9 +37,10 @@ latency_rows() {  # "system case p50 p99 max lines lost p99-vs-limit"
     local p99 ratio
     p99=$(lat_field p99_ms "$line")
     ratio=$(awk -v a="$p99" -v b="$ref" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$case" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$case" \
       "$(lat_field p50_ms "$line")" "$p99" "$(lat_field max_ms "$line")" \
-      "$(lat_field lines "$line")" "$(lat_field lost "$line")" "$ratio" "$(lat_field achieved_mbps "$line")"
+      "$(lat_field lines "$line")" "$(lat_field lost "$line")" "$ratio" "$(lat_field achieved_mbps "$line")" \
+      "$(lat_field steal_pct "$line")"
   done <"$lat_results"
 }
 
@@ -110,9 +111,11 @@ render_tables() {  # markdown tables on stdout
   if [ -s "$lat_results" ]; then
     echo "### Append-to-visible latency (${latency_seconds} s per case; steady ${latency_rate} MB/s, trickle ${trickle_rate} lines/s)"
     echo
-    echo "| system | case | p50 ms | p99 ms | max ms | lines | unseen after 20 s | p99 ratio to limit | writer MB/s |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    latency_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+    echo "| system | case | p50 ms | p99 ms | max ms | lines | unseen after 20 s | p99 ratio to limit | writer MB/s | host steal % |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    latency_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+    echo
+    echo "Host steal: CPU time the hypervisor gave to other guests during the case (\\`/proc/stat\\`), as a share of all CPUs' time. Stretches of it stall every process of the guest at once (the 5-30 ms spikes). On a virtual machine it includes the host's work for the guest's own disk writes, which ours causes (an fdatasync every sync-interval) and the limit, with no fsync, does not."
     echo
   fi
   if [ -s "$scale_results" ]; then

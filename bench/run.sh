@@ -373,10 +373,17 @@ latency_run() {  # SYSTEM CASE SOURCE COPY
   local sys=$1 case=$2 src=$3 copy=$4 line args
   quiesce
   if [ "$case" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
+  # CPU time the hypervisor gave to other guests (steal, /proc/stat) during
+  # the case, as a share of all CPUs' time: the host's noise, in the table.
+  local st0 st1 w0 w1
+  st0=$(awk 'NR == 1 { print $9 }' /proc/stat) w0=$(now_ns)
   line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
            --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" 2>>"$out/logs/latency.err")
   local rc=$?
+  st1=$(awk 'NR == 1 { print $9 }' /proc/stat) w1=$(now_ns)
   [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
+  line="$line steal_pct=$(awk -v t=$((st1 - st0)) -v k="$clk_tck" -v n=$((w1 - w0)) -v c="$(nproc)" \
+    'BEGIN { if (n > 0) printf "%.1f", 100 * (t / k) / (n / 1e9 * c); else print "n/a" }')"
   say "$line"
   # Lines not seen within the 20 s drain are a failure of ours (or of the
   # tool: floor); for the limit and rsyslog they are a figure (a peer that
