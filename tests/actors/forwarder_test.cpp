@@ -29,6 +29,7 @@
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/zmq_peer.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
@@ -63,51 +64,8 @@ cc::config::section proxy_section(const std::string& remote,
 }
 
 /// The far end: a ROUTER, like a central server's cc-socket.
-class remote_router {
-public:
-  remote_router() : ctx_(zmq_ctx_new()), sock_(zmq_socket(ctx_, ZMQ_ROUTER)) {
-    int linger = 0;
-    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof(linger));
-  }
-  ~remote_router() {
-    zmq_close(sock_);
-    zmq_ctx_term(ctx_);
-  }
-  bool bind(const std::string& ep) {
-    return zmq_bind(sock_, ep.c_str()) == 0;
-  }
-  /// One multipart message (identity first), waiting at most `t`.
-  std::optional<std::vector<std::string>> receive(std::chrono::milliseconds t) {
-    zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, static_cast<long>(t.count())) <= 0)
-      return std::nullopt;
-    std::vector<std::string> frames;
-    for (;;) {
-      zmq_msg_t part;
-      zmq_msg_init(&part);
-      if (zmq_msg_recv(&part, sock_, 0) < 0) {
-        zmq_msg_close(&part);
-        return std::nullopt;
-      }
-      frames.emplace_back(static_cast<char*>(zmq_msg_data(&part)),
-                          zmq_msg_size(&part));
-      bool more = zmq_msg_more(&part);
-      zmq_msg_close(&part);
-      if (!more)
-        return frames;
-    }
-  }
-  bool send(const std::vector<std::string>& frames) {
-    for (size_t i = 0; i < frames.size(); ++i)
-      if (zmq_send(sock_, frames[i].data(), frames[i].size(),
-                   i + 1 < frames.size() ? ZMQ_SNDMORE : 0) < 0)
-        return false;
-    return true;
-  }
-
-private:
-  void* ctx_;
-  void* sock_;
+struct remote_router : cc::test::zmq_peer {
+  remote_router() : zmq_peer(ZMQ_ROUTER) {}
 };
 
 struct fixture {

@@ -17,6 +17,7 @@
 
 #include "actors/zmq_transport.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/zmq_peer.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
@@ -36,51 +37,7 @@ std::string patterned(size_t n, int seed) {
   return s;
 }
 
-/// A plain ZeroMQ socket of the test (DEALER or ROUTER) with blocking helpers.
-class peer {
-public:
-  explicit peer(int type) : ctx_(zmq_ctx_new()), sock_(zmq_socket(ctx_, type)) {
-    int linger = 0;
-    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof(linger));
-  }
-  ~peer() {
-    zmq_close(sock_);
-    zmq_ctx_term(ctx_);
-  }
-  bool connect(const std::string& ep) { return zmq_connect(sock_, ep.c_str()) == 0; }
-  bool bind(const std::string& ep) { return zmq_bind(sock_, ep.c_str()) == 0; }
-  bool send(const std::vector<std::string>& frames) {
-    for (size_t i = 0; i < frames.size(); ++i)
-      if (zmq_send(sock_, frames[i].data(), frames[i].size(),
-                   i + 1 < frames.size() ? ZMQ_SNDMORE : 0) < 0)
-        return false;
-    return true;
-  }
-  std::optional<std::vector<std::string>> receive(std::chrono::milliseconds t) {
-    zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, static_cast<long>(t.count())) <= 0)
-      return std::nullopt;
-    std::vector<std::string> frames;
-    for (;;) {
-      zmq_msg_t part;
-      zmq_msg_init(&part);
-      if (zmq_msg_recv(&part, sock_, 0) < 0) {
-        zmq_msg_close(&part);
-        return std::nullopt;
-      }
-      frames.emplace_back(static_cast<char*>(zmq_msg_data(&part)),
-                          zmq_msg_size(&part));
-      bool more = zmq_msg_more(&part);
-      zmq_msg_close(&part);
-      if (!more)
-        return frames;
-    }
-  }
-
-private:
-  void* ctx_;
-  void* sock_;
-};
+using peer = cc::test::zmq_peer;
 
 /// What a socket thread's callbacks hand over, for the test thread to wait on.
 struct inbox {

@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "tests/support/process.hpp"
+#include "tests/support/zmq_peer.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
@@ -116,54 +117,14 @@ std::string log_info_body(const std::string& text) {
 }
 
 /// A raw ZeroMQ DEALER, as any CC client or the original's proxy would be.
-class raw_dealer {
-public:
-  explicit raw_dealer(const std::string& ep) {
-    ctx_ = zmq_ctx_new();
-    sock_ = zmq_socket(ctx_, ZMQ_DEALER);
-    int linger = 2000, timeout = 5000;
-    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(sock_, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
-    zmq_connect(sock_, ep.c_str());
-  }
-  ~raw_dealer() {
-    zmq_close(sock_);
-    zmq_ctx_term(ctx_);
-  }
-  bool send(const std::vector<std::string>& frames) {
-    for (size_t i = 0; i < frames.size(); ++i)
-      if (zmq_send(sock_, frames[i].data(), frames[i].size(),
-                   i + 1 < frames.size() ? ZMQ_SNDMORE : 0) < 0)
-        return false;
-    return true;
+struct raw_dealer : cc::test::zmq_peer {
+  explicit raw_dealer(const std::string& ep) : zmq_peer(ZMQ_DEALER, 2000) {
+    set_option(ZMQ_SNDTIMEO, 5000);
+    connect(ep);
   }
   bool send_log(const std::string& text) {
     return send({"", "log.info", log_info_body(text), ""});
   }
-  std::optional<std::vector<std::string>> receive(std::chrono::milliseconds t) {
-    zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, static_cast<long>(t.count())) <= 0)
-      return std::nullopt;
-    std::vector<std::string> frames;
-    for (;;) {
-      zmq_msg_t part;
-      zmq_msg_init(&part);
-      if (zmq_msg_recv(&part, sock_, 0) < 0) {
-        zmq_msg_close(&part);
-        return std::nullopt;
-      }
-      frames.emplace_back(static_cast<char*>(zmq_msg_data(&part)),
-                          zmq_msg_size(&part));
-      bool more = zmq_msg_more(&part);
-      zmq_msg_close(&part);
-      if (!more)
-        return frames;
-    }
-  }
-
-private:
-  void* ctx_;
-  void* sock_;
 };
 
 int run_ccserver(std::vector<std::string> args, std::string& output) {
