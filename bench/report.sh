@@ -115,7 +115,7 @@ render_tables() {  # markdown tables on stdout
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     latency_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
     echo
-    echo "Host steal: CPU time the hypervisor gave to other guests during the case (\\`/proc/stat\\`), as a share of all CPUs' time. Stretches of it stall every process of the guest at once (the 5-30 ms spikes). On a virtual machine it includes the host's work for the guest's own disk writes, which ours causes (an fdatasync every sync-interval) and the limit, with no fsync, does not."
+    echo "Host steal: CPU time the hypervisor gave to other guests during the case (\`/proc/stat\`), as a share of all CPUs' time. Stretches of it stall every process of the guest at once (the 5-30 ms spikes). On a virtual machine it includes the host's work for the guest's own disk writes, which ours causes (an fdatasync every sync-interval) and the limit, with no fsync, does not."
     echo
   fi
   if [ -s "$scale_results" ]; then
