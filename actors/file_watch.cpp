@@ -1,4 +1,5 @@
 // inotify thread for the tailer; see file_watch.hpp.
+#include "actors/thread_name.hpp"
 #include "actors/file_watch.hpp"
 
 #include <cerrno>
@@ -51,7 +52,10 @@ file_watch::start(caf::actor target, const std::string& dir) {
     return err;
   }
   std::unique_ptr<file_watch> w{new file_watch(ifd, efd, wd)};
-  w->thread_ = std::thread{[p = w.get(), target]() { p->run(target); }};
+  w->thread_ = std::thread{[p = w.get(), target]() {
+    name_this_thread("cc-inotify");
+    p->run(target);
+  }};
   return w;
 }
 

@@ -1,3 +1,4 @@
+#include "actors/thread_name.hpp"
 #include "actors/forwarder.hpp"
 
 #include <algorithm>
@@ -20,6 +21,13 @@
 namespace cc {
 
 namespace {
+
+/// Answers ok to the senders whose messages release() moved in.
+void deliver_released(forwarder_state& st) {
+  for (auto& promise : st.release())
+    if (promise.pending() && !promise.async())
+      promise.deliver(ok_atom::value);
+}
 
 std::string seconds_text(double s) {
   char buf[32];
@@ -65,7 +73,8 @@ void forwarder_state::init(forwarder_settings s) {
 }
 
 bool forwarder_state::has_room(uint64_t size) const {
-  return queued_bytes == 0 || queued_bytes + size <= settings.queue_bytes;
+  auto queued = meter->queued.load();
+  return queued == 0 || queued + size <= settings.queue_bytes;
 }
 
 bool forwarder_state::admit(wire::cc_message msg,
@@ -77,17 +86,30 @@ bool forwarder_state::admit(wire::cc_message msg,
     return true;
   }
   waiting.emplace_back(std::move(msg), std::move(promise));
+  // From now on the transport's thread reports every message sent. One that
+  // left between has_room and this store went unreported: the caller runs
+  // release() after admit for that (both sides use sequentially consistent
+  // atomics, so one of them sees the other).
+  meter->waiters = true;
   return false;
 }
 
 void forwarder_state::send_now(wire::cc_message msg) {
-  queued_bytes += msg.wire_size();
+  meter->queued += msg.wire_size();
   link->send(std::move(msg));
 }
 
-std::vector<caf::response_promise> forwarder_state::on_sent(uint64_t bytes) {
+bool forwarder_state::send_meter::record(uint64_t bytes) {
   ++sent;
-  queued_bytes -= std::min(queued_bytes, bytes);
+  // Saturating, as a transport may report a size that differs a little
+  // from wire_size() (the counters must not wrap).
+  auto q = queued.load();
+  while (!queued.compare_exchange_weak(q, q - std::min(q, bytes))) {
+  }
+  return waiters.load();
+}
+
+std::vector<caf::response_promise> forwarder_state::release() {
   std::vector<caf::response_promise> released;
   while (!waiting.empty() && has_room(waiting.front().first.wire_size())) {
     auto& [msg, promise] = waiting.front();
@@ -95,7 +117,14 @@ std::vector<caf::response_promise> forwarder_state::on_sent(uint64_t bytes) {
     released.push_back(std::move(promise));
     waiting.pop_front();
   }
+  if (waiting.empty())
+    meter->waiters = false;
   return released;
+}
+
+std::vector<caf::response_promise> forwarder_state::on_sent(uint64_t bytes) {
+  meter->record(bytes);
+  return release();
 }
 
 std::pair<bool, wire::cc_message>
@@ -181,8 +210,8 @@ void forwarder_state::on_link(bool up, const std::string& peer) {
 counters forwarder_state::stats() const {
   return {
     {"received", received},
-    {"sent", sent},
-    {"queued_bytes", static_cast<int64_t>(queued_bytes)},
+    {"sent", meter->sent.load()},
+    {"queued_bytes", static_cast<int64_t>(meter->queued.load())},
     {"waiting", static_cast<int64_t>(waiting.size())},
     {"replies", replies},
     {"invalid", invalid},
@@ -207,6 +236,7 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
                               forwarder_settings settings, zmq_options opts,
                               caf::actor router,
                               std::shared_ptr<const config::section> main) {
+  name_this_thread("cc-forwarder");  // detached: its own thread
   auto& st = self->state;
   st.init(std::move(settings));
   // caf:// gives the CAF transport (actors/caf_transport), others ZeroMQ.
@@ -234,8 +264,9 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
                           (*n > 0 ? " (and " + std::to_string(*n) + " more)"
                                   : std::string{}));
   };
-  cb.on_sent = [me](uint64_t bytes) {
-    caf::anon_send(me, sent_atom::value, bytes);
+  cb.on_sent = [me, meter = st.meter](uint64_t bytes) {
+    if (meter->record(bytes))
+      caf::anon_send(me, sent_atom::value, bytes);
   };
   cb.on_link = [me](bool up, const std::string& peer) {
     caf::anon_send(me, linkstate_atom::value, up, peer);
@@ -260,13 +291,10 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
       }
       auto promise = self->make_response_promise();
       st.admit(msg, promise);
+      deliver_released(st);  // room that freed before admit saw it waiting
       return promise;
     },
-    [=](sent_atom, uint64_t bytes) {
-      for (auto& promise : self->state.on_sent(bytes))
-        if (promise.pending() && !promise.async())
-          promise.deliver(ok_atom::value);
-    },
+    [=](sent_atom, uint64_t) { deliver_released(self->state); },
     [=](reply_atom, wire::cc_message& msg) {
       auto& st = self->state;
       auto [mine, classified] = st.classify(std::move(msg));

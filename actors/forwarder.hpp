@@ -11,7 +11,9 @@
 //              the remote, route as received. route[0] == this forwarder's
 //              own frame (wire::local_route_frame("proxy:" + section)): a pong
 //              to its ping, handled here; anything else goes to the router.
-//         (sent_atom, uint64_t bytes)      from the transport: room again
+//         (sent_atom, uint64_t bytes)      from the transport, only while
+//              messages wait for room (send_meter.waiters): room again.
+//              Otherwise the transport's thread only updates send_meter.
 //         (linkstate_atom, bool up, peer)  from the transport: logged, counted
 //         (ping_atom)                      timer: every `ping` seconds
 //         (stats_atom)                     -> counters: received, sent,
@@ -24,6 +26,7 @@
 // Runs detached: on exit its transport drains within zmq_linger and closes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -66,8 +69,18 @@ struct forwarder_state {
   std::string own_frame;   // route frame naming this forwarder (pings)
   std::unique_ptr<transport> link;
 
-  /// Messages the transport holds (handed over, not yet given to ZeroMQ).
-  uint64_t queued_bytes = 0;
+  /// What the transport's thread updates as messages leave: the actor
+  /// hears of it (sent_atom) only while messages wait for room, not once
+  /// per message sent.
+  struct send_meter {
+    std::atomic<uint64_t> queued{0};   // bytes handed over, not yet sent
+    std::atomic<int64_t> sent{0};      // messages handed to ZeroMQ
+    std::atomic<bool> waiters{false};  // `waiting` is not empty
+    /// On the transport's thread: `bytes` left. Returns whether the actor
+    /// must be told (messages wait for room).
+    bool record(uint64_t bytes);
+  };
+  std::shared_ptr<send_meter> meter = std::make_shared<send_meter>();
   /// Messages waiting for room, with the answer their sender waits for.
   std::deque<std::pair<wire::cc_message, caf::response_promise>> waiting;
 
@@ -79,7 +92,6 @@ struct forwarder_state {
   log_limiter link_log{std::chrono::seconds{30}};  // flapping links: see on_link
 
   int64_t received = 0;    // dispatches taken
-  int64_t sent = 0;        // messages handed to ZeroMQ
   int64_t replies = 0;     // messages from the remote passed to the router
   int64_t invalid = 0;     // frames from the remote that did not parse
   int64_t pings = 0;
@@ -96,16 +108,22 @@ struct forwarder_state {
   /// queue always takes one message, so one larger than queue-bytes passes.
   bool has_room(uint64_t size) const;
 
+  /// Bytes handed to the transport and not yet given to ZeroMQ.
+  uint64_t queued_bytes() const { return meter->queued.load(); }
+
   /// Takes a dispatched message: queued now (true; answer ok) or put in
-  /// `waiting` with `promise` (false; answer later). Order is kept: nothing
-  /// overtakes a waiting message.
+  /// `waiting` with `promise` (false; answer later, from release()). Order
+  /// is kept: nothing overtakes a waiting message.
   bool admit(wire::cc_message msg, caf::response_promise promise);
 
   /// Hands `msg` to the transport now, counting it in queued_bytes.
   void send_now(wire::cc_message msg);
 
-  /// The transport reports `bytes` gone: moves waiting messages in while
-  /// there is room and returns their promises, to be answered ok.
+  /// Moves waiting messages to the transport while there is room and
+  /// returns their promises, to be answered ok.
+  std::vector<caf::response_promise> release();
+
+  /// The transport reports `bytes` gone (meter->record), then release().
   std::vector<caf::response_promise> on_sent(uint64_t bytes);
 
   /// A message from the remote: the pong body (nullopt after counting it)

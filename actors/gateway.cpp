@@ -1,3 +1,4 @@
+#include "actors/thread_name.hpp"
 #include "actors/gateway.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -26,18 +27,39 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
     return;
   }
   std::lock_guard<std::mutex> guard{mtx};
-  if (!router || !gateway) {
+  if (!router) {
     held.push_back(std::move(*msg));
     return;
   }
   forward(std::move(*msg));
 }
 
+namespace {
+
+/// Released by the router once every handler answered (or at once when
+/// none takes the message): gives the message's bytes back to the budget.
+/// Made in place and never copied: each one gives its bytes back once.
+class in_flight_receipt {
+public:
+  in_flight_receipt(std::shared_ptr<gateway_inbox> inbox, int64_t bytes)
+    : inbox_(std::move(inbox)), bytes_(bytes) {}
+  ~in_flight_receipt() { inbox_->on_answered(bytes_); }
+  in_flight_receipt(const in_flight_receipt&) = delete;
+  in_flight_receipt& operator=(const in_flight_receipt&) = delete;
+
+private:
+  std::shared_ptr<gateway_inbox> inbox_;
+  int64_t bytes_;
+};
+
+} // namespace
+
 void gateway_inbox::forward(wire::cc_message&& msg) {
   ++dispatched;
   auto bytes = static_cast<int64_t>(msg.wire_size());
   if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
     ++throttled;
+    paused = true;
     socket->set_throttled(true);
     if (auto n = invalid_log.admit("throttled", log_limiter::clock::now()))
       log::info("gateway", "reading paused: " +
@@ -49,42 +71,44 @@ void gateway_inbox::forward(wire::cc_message&& msg) {
                                          " more pauses since the last line)"
                                      : std::string{}));
   }
-  caf::anon_send(gateway, dispatch_atom::value, router, std::move(msg));
+  // Straight to the router, from this thread: no hop through the gateway
+  // actor, and no answer back to anyone. The receipt does the accounting.
+  msg.receipt = std::make_shared<in_flight_receipt>(shared_from_this(), bytes);
+  caf::anon_send(router, dispatch_atom::value, std::move(msg));
 }
 
 void gateway_inbox::on_answered(int64_t bytes) {
-  if ((in_flight_bytes -= bytes) <= in_flight_budget / 2 && socket != nullptr)
-    socket->set_throttled(false);
+  if ((in_flight_bytes -= bytes) > in_flight_budget / 2 || !paused)
+    return;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (paused && in_flight_bytes <= in_flight_budget / 2) {
+    paused = false;
+    if (socket != nullptr)
+      socket->set_throttled(false);
+  }
 }
 
 void gateway_inbox::set_router(caf::actor r) {
   std::lock_guard<std::mutex> guard{mtx};
   router = std::move(r);
-  if (!router || !gateway)
+  if (!router)
     return;
   for (auto& msg : held)
     forward(std::move(msg));
   held.clear();
 }
 
-void gateway_inbox::set_gateway(caf::actor g) {
+void gateway_inbox::detach_socket() {
   std::lock_guard<std::mutex> guard{mtx};
-  gateway = std::move(g);
-  if (!router || !gateway)
-    return;
-  for (auto& msg : held)
-    forward(std::move(msg));
-  held.clear();
+  router = nullptr;  // drop the router handle with the gateway
+  socket = nullptr;
 }
 
 gateway_state::~gateway_state() {
   if (socket)
     socket->stop();
-  if (inbox) {
-    inbox->set_router(caf::actor{}); // drop the router handle with us
-    inbox->set_gateway(caf::actor{}); // and our own (a cycle otherwise)
-    inbox->socket = nullptr;
-  }
+  if (inbox)
+    inbox->detach_socket();
 }
 
 void gateway_state::send(wire::cc_message msg) {
@@ -197,6 +221,7 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
                             std::shared_ptr<zmq_socket_thread> socket,
                             std::shared_ptr<gateway_inbox> inbox,
                             zmq_options opts) {
+  name_this_thread("cc-gateway");  // detached: its own thread
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
   self->state.zap = opts.zap;
@@ -206,29 +231,16 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
     [=](reply_atom, wire::cc_message& msg) {
       self->state.send(std::move(msg));
     },
-    [=](dispatch_atom, const caf::actor& router, wire::cc_message& msg) {
-      auto bytes = static_cast<int64_t>(msg.wire_size());
-      auto inbox = self->state.inbox;
-      // Any answer (ok, or the router's error for an unroutable message)
-      // means the router is done with it.
-      self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
-        .then([inbox, bytes](ok_atom) { inbox->on_answered(bytes); },
-              [inbox, bytes](caf::error&) { inbox->on_answered(bytes); });
-    },
-    [=](router_atom, caf::actor& r) -> caf::result<ok_atom> {
+    [=](router_atom, caf::actor& r) -> ok_atom {
       bool paused = !r;
+      // Under the inbox's lock: once this returns, the socket thread sends
+      // nothing more to the old router, and what it sent before is already
+      // in that router's mailbox, so a reload's round trip through that
+      // router finds it there first.
       self->state.inbox->set_router(std::move(r));
       self->state.socket->set_reading(!paused);
-      // Messages the socket thread forwarded before set_router may still be
-      // in our mailbox: answer once they went to their router, so a reload's
-      // round trip through that router finds them there first.
-      auto rp = self->make_response_promise();
-      self->request(caf::actor_cast<caf::actor>(self), caf::infinite,
-                    flush_atom::value)
-        .then([rp](ok_atom) mutable { rp.deliver(ok_atom::value); });
-      return rp;
+      return ok_atom::value;
     },
-    [=](flush_atom) -> ok_atom { return ok_atom::value; },
     [=](stats_atom) -> counters { return self->state.stats(); },
     [=](reload_atom, const std::string& secret,
         const std::string& allowed) -> caf::result<ok_atom> {
@@ -312,7 +324,6 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   // may take up to zmq_linger; that must not hold a scheduler thread.
   auto gw = sys.spawn<caf::detached>(gateway_actor, std::move(socket), inbox,
                                      std::move(opts));
-  inbox->set_gateway(gw);
   return gw;
 }
 

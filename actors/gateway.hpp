@@ -6,9 +6,6 @@
 //
 // Takes:  (reply_atom, cc_message)   send out of cc-socket; route[0] is the
 //                                    peer identity (ROUTER pops it)
-//         (dispatch_atom, router, cc_message)  from the socket thread: asked
-//                                    of the router as a request, so its answer
-//                                    releases the in-flight budget
 //         (router_atom, actor)       -> ok_atom: deliver to this router from now
 //                                    on; a null actor pauses reading until the
 //                                    next one (config reload: nothing is lost)
@@ -23,8 +20,8 @@
 //                                    counted from now on). An unreadable list
 //                                    keeps the old one (error answer); a changed
 //                                    secret key needs a restart (warning).
-// Sends:  router <- request (dispatch_atom, cc_message)   route[0]: the peer
-//                                    identity
+// Sends:  router <- (dispatch_atom, cc_message), from the socket thread;
+//                                    route[0]: the peer identity
 // On exit the socket thread sends what is queued (within zmq_linger), closes
 // the socket and ends; the actor runs detached, so that wait blocks no one.
 //
@@ -63,16 +60,17 @@ struct zmq_options;
 
 /// What the socket thread and the gateway actor share: where incoming
 /// messages go, and the counters only the socket thread's side knows.
-struct gateway_inbox {
-  std::mutex mtx;                       // guards router, gateway, held, invalid_log
+struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
+  std::mutex mtx;                       // guards router, held, invalid_log,
+                                        // socket (once running)
   caf::actor router;                    // null: paused (messages are held)
-  caf::actor gateway;                   // the actor that asks the router
   std::vector<wire::cc_message> held;   // parsed while paused
   log_limiter invalid_log;              // one line per 10 s for bad frames
                                         // (and for back-pressure pauses)
   std::atomic<int64_t> dispatched{0};
   std::atomic<int64_t> invalid{0};
-  // Back-pressure: wire bytes handed to the router and not yet answered.
+  // Back-pressure: wire bytes handed to the router whose handlers have not
+  // all answered yet (the message's receipt is released then).
   // Past in_flight_budget the socket stops reading (ZeroMQ's queues, bounded
   // by the HWM, and then TCP hold the rest); below half of it, it reads
   // again. So a flooding peer cannot grow this process without bound, and
@@ -80,9 +78,11 @@ struct gateway_inbox {
   std::atomic<int64_t> in_flight_bytes{0};
   int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
+  std::atomic<bool> paused{false};      // reading is paused for the budget
   zmq_socket_thread* socket = nullptr;  // set before the socket starts
 
-  /// The router answered a dispatch of `bytes`: may resume reading.
+  /// The router is done with a message of `bytes` (its receipt was
+  /// released, on the router's thread): may resume reading.
   void on_answered(int64_t bytes);
 
   /// Takes one multipart message from the socket (`last`: its final frame
@@ -92,11 +92,12 @@ struct gateway_inbox {
   void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last);
   /// Points the gateway at `r` (null: pause); sends what was held.
   void set_router(caf::actor r);
-  /// The gateway actor, once spawned; sends what was held.
-  void set_gateway(caf::actor g);
+  /// The gateway is gone: no router, no socket (receipts still in flight
+  /// then only count).
+  void detach_socket();
 
 private:
-  // With mtx held: hands `msg` to the gateway actor for the router.
+  // With mtx held: sends `msg` to the router with a receipt for its bytes.
   void forward(wire::cc_message&& msg);
 public:
 };

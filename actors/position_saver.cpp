@@ -1,4 +1,5 @@
 // The process's .save writer thread; see position_saver.hpp.
+#include "actors/thread_name.hpp"
 #include "actors/position_saver.hpp"
 
 #include <exception>
@@ -30,7 +31,10 @@ std::shared_ptr<position_saver> position_saver::shared() {
   return p;
 }
 
-position_saver::position_saver() : thread_([this] { run(); }) {}
+position_saver::position_saver() : thread_([this] {
+  name_this_thread("cc-pos-saver");
+  run();
+}) {}
 
 position_saver::~position_saver() {
   {

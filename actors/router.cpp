@@ -203,6 +203,7 @@ using router_actor = caf::stateful_actor<router_state>;
 struct fanout {
   size_t remaining;
   caf::response_promise promise;  // invalid when the sender did not ask
+  std::shared_ptr<void> receipt;  // the gateway's accounting, dropped with us
 
   void ok() {
     if (--remaining == 0 && promise.pending())
@@ -219,8 +220,12 @@ void deliver_reply(router_actor* self, wire::cc_message msg) {
     self->send(dest, reply_atom::value, std::move(msg));
 }
 
-void dispatch(router_actor* self, const wire::cc_message& msg) {
+void dispatch(router_actor* self, wire::cc_message& msg) {
   auto& st = self->state;
+  // The gateway's receipt stays with us (released when the last handler
+  // answered, or on return when none takes the message), not with the
+  // handlers: a handler that keeps the message queued has answered.
+  auto receipt = std::move(msg.receipt);
   auto now = self->clock().now();
   bool asked = self->current_message_id().is_request();
   caf::response_promise promise;
@@ -249,7 +254,8 @@ void dispatch(router_actor* self, const wire::cc_message& msg) {
   // and send that one caf::message to every handler: they share it, so
   // neither body nor blob is copied. `msg` must not be used after this.
   auto content = self->current_mailbox_element()->move_content_to_message();
-  auto pending = std::make_shared<fanout>(fanout{targets.size(), promise});
+  auto pending = std::make_shared<fanout>(
+    fanout{targets.size(), promise, std::move(receipt)});
   for (auto& [section, handler] : targets) {
     ++st.in_flight;
     self->request(handler, caf::infinite, content)
@@ -272,7 +278,7 @@ caf::behavior router(router_actor* self, router_config cfg) {
     self->state.on_down(dm.source);
   });
   return {
-    [self](dispatch_atom, const wire::cc_message& msg) { dispatch(self, msg); },
+    [self](dispatch_atom, wire::cc_message& msg) { dispatch(self, msg); },
     [self](reply_atom, wire::cc_message& msg) {
       deliver_reply(self, std::move(msg));
     },

@@ -1,6 +1,7 @@
 // The stats actor (contract: actors/stats.hpp). Polling rounds: on each tick
 // every watched actor is asked for its counters; when all answered (or their
 // requests timed out, or the next tick came first) the round is reported.
+#include "actors/thread_name.hpp"
 #include "actors/stats.hpp"
 
 #include <algorithm>
@@ -343,6 +344,8 @@ void start_round(stats_actor* self) {
 }
 
 caf::behavior stats(stats_actor* self, stats_settings settings) {
+  if (settings.detached)
+    name_this_thread("cc-stats");
   self->state.settings = std::move(settings);
   self->state.started = wall_clock();
   self->set_down_handler([self](const caf::down_msg& dm) {

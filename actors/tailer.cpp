@@ -8,6 +8,7 @@
 // resends from the oldest byte a writer has not confirmed; the writer drops
 // what it already holds. The window (read_pos - acked) bounds memory: when it
 // is full the tailer stops reading and the file is the buffer.
+#include "actors/thread_name.hpp"
 #include "actors/tailer.hpp"
 
 #include <algorithm>
@@ -81,6 +82,8 @@ struct source_file {
   /// writer starts a generation it has not seen at the first fpos it gets,
   /// so a later fragment overtaking the first would hide the first's bytes.
   bool gen_confirmed = false;
+  /// The file's size when its first bytes last matched the fingerprint.
+  uint64_t checked_size = UINT64_MAX;
 
   size_t buffered() const { return buf.size() - head; }
   uint64_t read_pos() const { return sent + buffered(); }
@@ -415,6 +418,7 @@ struct tailer_state {
     s.switching = false;
     s.gen_confirmed = false;
     s.probes_left = opts.probes;
+    s.checked_size = UINT64_MAX;
     if (auto fp = tail::read_fingerprint(s.fd, s.path))
       s.fp = *fp;
     ++epoch;
@@ -437,6 +441,12 @@ struct tailer_state {
                      std::to_string(id->size) + " bytes");
       return true;
     }
+    // Compare the first bytes when the size changed since they last
+    // matched: before new bytes are read (a file truncated and regrown past
+    // our position only looks grown), not again for every answer and ack
+    // that finds the file as it was.
+    if (id->size == s.checked_size)
+      return true;
     auto same = tail::fingerprint_matches(s.fd, s.path, s.fp);
     if (!same) {
       fail(same.error());
@@ -450,6 +460,7 @@ struct tailer_state {
     if (s.fp.length < tail::fingerprint_max_bytes && id->size > s.fp.length)
       if (auto fp = tail::read_fingerprint(s.fd, s.path))
         s.fp = *fp;
+    s.checked_size = id->size;
     return true;
   }
 
@@ -1121,6 +1132,7 @@ struct tailer_state {
 
 caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self,
                            tailer_options opts, caf::actor router) {
+  name_this_thread("cc-tailer");  // detached: its own thread
   auto& st = self->state;
   st.opts = std::move(opts);
   st.router = std::move(router);

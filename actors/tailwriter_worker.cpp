@@ -1,4 +1,5 @@
 // A tailwriter worker: see tailwriter_worker.hpp for what it owns and takes.
+#include "actors/thread_name.hpp"
 #include "actors/tailwriter_worker.hpp"
 
 #include <cerrno>
@@ -628,6 +629,7 @@ struct worker_state {
 
 /// The syncer: blocks in fdatasync so its worker does not.
 caf::behavior syncer_behavior(caf::event_based_actor*) {
+  name_this_thread("cc-tw-syncer");  // detached: its own thread
   return {
     [](sync_atom, sync_batch_ptr& batch) {
       run_sync_jobs(*batch);
@@ -702,6 +704,7 @@ void schedule_member_check(worker_actor* self) {
 
 caf::behavior worker_behavior(worker_actor* self, worker_options opts,
                               counters_ptr counters, caf::actor router) {
+  name_this_thread("cc-tw-worker");  // detached: its own thread
   auto& st = self->state;
   auto maint = opts.maint_period;
   st.router = std::move(router);

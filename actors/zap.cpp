@@ -1,4 +1,5 @@
 // The ZAP handler of a Curve cc-socket: see zap.hpp.
+#include "actors/thread_name.hpp"
 #include "actors/zap.hpp"
 
 #include <cerrno>
@@ -137,6 +138,7 @@ caf::error zap_handler::start(void* ctx) {
   auto result = bound.get_future();
   // The REP socket is created, bound, used and closed on the new thread.
   thread_ = std::thread{[this, ctx, p = std::move(bound)]() mutable {
+    name_this_thread("cc-zap");
     rep_ = zmq_socket(ctx, ZMQ_REP);
     int zero = 0;
     if (rep_ == nullptr || zmq_setsockopt(rep_, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||

@@ -1,3 +1,4 @@
+#include "actors/thread_name.hpp"
 #include "actors/zmq_transport.hpp"
 
 #include <algorithm>
@@ -292,6 +293,7 @@ caf::error zmq_socket_thread::start() {
   std::promise<caf::error> started;
   auto result = started.get_future();
   thread_ = std::thread{[this, p = std::move(started)]() mutable {
+    name_this_thread("cc-zmq-socket");
     run(std::move(p));
   }};
   auto err = result.get();
@@ -324,8 +326,10 @@ void zmq_socket_thread::set_reading(bool on) {
 }
 
 void zmq_socket_thread::set_throttled(bool on) {
-  throttled_ = on;
-  if (!on && thread_.joinable())
+  // Only a pause that ends wakes the thread: the gateway calls this for
+  // every answered message, most of which end no pause.
+  bool was = throttled_.exchange(on);
+  if (was && !on && thread_.joinable())
     wake();
 }
 

@@ -39,6 +39,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/thread_name.hpp"
 #include "actors/atoms.hpp"
 #include "actors/caf_listen.hpp"
 #include "actors/gateway.hpp"
@@ -423,6 +424,7 @@ class signal_thread {
 public:
   explicit signal_thread(caf::actor target) {
     thread_ = std::thread{[this, target] {
+      name_this_thread("cc-signals");
       sigset_t set = handled();
       for (;;) {
         int sig = 0;

@@ -24,6 +24,11 @@ struct cc_message {
   std::string body;       // JSON text
   std::string signature;  // empty when unsigned
   blob_ptr blob;          // nullptr: no blob frame
+  /// In-process only (never on the wire, never serialized): what the
+  /// receiving gateway attached to account for the message while the router
+  /// works on it. The router takes it out and drops it once every handler
+  /// answered; its destructor does the accounting. Copies share it.
+  std::shared_ptr<void> receipt;
 
   bool has_blob() const { return blob != nullptr; }
   /// Bytes on the wire, for counters.

@@ -125,7 +125,7 @@ TEST_CASE("forwarder_state: room, order and release by sent bytes",
   // An empty queue takes one message even above queue-bytes.
   CHECK(st.has_room(big.wire_size()));
   CHECK(st.admit(big, {}));
-  CHECK(st.queued_bytes == big.wire_size());
+  CHECK(st.queued_bytes() == big.wire_size());
   // Full: the next ones wait, in order, even a small one.
   CHECK_FALSE(st.admit(small, {}));
   CHECK_FALSE(st.admit(big, {}));
@@ -133,7 +133,7 @@ TEST_CASE("forwarder_state: room, order and release by sent bytes",
   // The big one left: the small one moves in; the next big one still waits.
   auto released = st.on_sent(big.wire_size());
   CHECK(released.size() == 1);
-  CHECK(st.queued_bytes == small.wire_size());
+  CHECK(st.queued_bytes() == small.wire_size());
   CHECK(st.waiting.size() == 1);
   released = st.on_sent(small.wire_size());
   CHECK(released.size() == 1);
