@@ -12,7 +12,7 @@
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
 #                     [--latency-seconds S] [--latency-systems LIST]
-#                     [--report FILE.md]
+#                     [--latency-rounds N] [--report FILE.md]
 #
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
@@ -22,6 +22,11 @@
 # --only: a comma list of limit,ours,rsyslog,latency,scale (default: all).
 # --latency-systems: which systems the latency step measures, a comma list of
 #   floor,limit,ours,rsyslog (default: all four); for A/B runs of one change.
+# --latency-rounds: how many times the steady case runs, each round every
+#   system once in turn (default 3; 1 with --smoke). The table gives each
+#   system's median over the rounds (p50, p99, steal; max of max; lines
+#   summed) and a second table every round, so a burst of host noise in one
+#   round shows as that and does not decide the figure alone.
 # --report: where the markdown goes (the plot beside it, FILE-throughput.png);
 #   default docs/benchmarks.md (full) or the smoke's own directory.
 #
@@ -34,7 +39,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
-latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog"
+latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
     --latency-systems) latency_systems=$2; shift ;;
+    --latency-rounds) latency_rounds=$2; shift ;;
     --report) report_arg=$2; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
@@ -60,7 +66,7 @@ done
 if [ "$smoke" -eq 1 ]; then
   setup=0
   : "${build:=$top/build}" "${size:=4M}" "${scale_hosts:=2}" "${scale_files:=3}"
-  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}"
+  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}" "${latency_rounds:=1}"
   latency_rate=5 trickle_rate=10
   out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/ccbench-smoke-XXXXXX")}
   data="$out/data"
@@ -68,7 +74,7 @@ if [ "$smoke" -eq 1 ]; then
   step_timeout=120
 else
   : "${build:=$top/build-release}" "${size:=1G}" "${scale_hosts:=50}" "${scale_files:=20}"
-  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}"
+  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}" "${latency_rounds:=3}"
   latency_rate=50 trickle_rate=10
   out=${out:-$top/bench/out/run-$(date +%Y%m%d-%H%M%S)}
   data="$top/bench/data"
@@ -369,10 +375,10 @@ throughput_rsyslog() {  # NAME
 }
 
 # --- 5. latency -------------------------------------------------------------------
-latency_run() {  # SYSTEM CASE SOURCE COPY
+latency_run() {  # SYSTEM CASE SOURCE COPY (CASE: steady, steady-rN, trickle)
   local sys=$1 case=$2 src=$3 copy=$4 line args
   quiesce
-  if [ "$case" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
+  if [ "${case%%-r*}" = steady ]; then args=(--rate "$latency_rate"); else args=(--lines-per-second "$trickle_rate"); fi
   # CPU time the hypervisor gave to other guests (steal, /proc/stat) during
   # the case, as a share of all CPUs' time: the host's noise, in the table.
   local st0 st1 w0 w1
@@ -394,8 +400,11 @@ latency_run() {  # SYSTEM CASE SOURCE COPY
   printf '%s\t%s\t%s\n' "$sys" "$case" "$line" >>"$lat_results"
 }
 latency_all() {
-  local case d
-  for case in steady trickle; do
+  local case d mode r rounds
+  for mode in steady trickle; do
+   rounds=1; [ "$mode" = steady ] && rounds=$latency_rounds
+   for ((r = 1; r <= rounds; r++)); do
+    case=$mode; [ "$rounds" -gt 1 ] && case="$mode-r$r"
     if lat_has floor; then
       d="$out/lat-floor-$case"; mkdir -p "$d"
       latency_run floor "$case" "$d/self.log" "$d/self.log"; rm -f "$d/self.log"
@@ -438,6 +447,34 @@ latency_all() {
       stop_all
       rm -rf "$d/src" "$d/dst"
     fi
+   done
+   [ "$rounds" -gt 1 ] && summarize_rounds "$mode" "$rounds"
+  done
+}
+# The median of each system's rounds, recorded as the case itself (the
+# table's main row and the verdict's figure): p50, p99, steal and writer
+# MB/s are medians, max the largest, the line counts sums.
+summarize_rounds() {  # MODE ROUNDS
+  local mode=$1 rounds=$2 sys
+  for sys in floor limit ours rsyslog; do
+    awk -F'\t' -v s="$sys" -v m="$mode" -v n="$rounds" '
+      function field(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+      function median(v, c,   i, j, t) {
+        for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return c % 2 ? v[(c + 1) / 2] : sprintf("%.3f", (v[c / 2] + v[c / 2 + 1]) / 2)
+      }
+      $1 == s && $2 ~ ("^" m "-r[0-9]+$") && field($3, "p99_ms") != "" {
+        c++; p50[c] = field($3, "p50_ms"); p99[c] = field($3, "p99_ms"); st[c] = field($3, "steal_pct")
+        mb[c] = field($3, "achieved_mbps"); list = list (c > 1 ? "," : "") p99[c]
+        mx = field($3, "max_ms"); if (mx + 0 > max + 0) max = mx
+        lines += field($3, "lines"); seen += field($3, "seen"); lost += field($3, "lost")
+        dup += field($3, "dup"); bad += field($3, "malformed")
+      }
+      END {
+        if (c == 0) exit
+        printf "%s\t%s\tlatency: label=%s/%s mode=%s rounds=%d/%d achieved_mbps=%s lines=%d seen=%d lost=%d dup=%d malformed=%d p50_ms=%s p99_ms=%s max_ms=%s steal_pct=%s p99_rounds=%s\n",
+          s, m, s, m, m, c, n, median(mb, c), lines, seen, lost, dup, bad, median(p50, c), median(p99, c), max, median(st, c), list
+      }' "$lat_results" >>"$lat_results"
   done
 }
 
