@@ -214,6 +214,17 @@ section_schema make_ccserver() {
                  "idle workers poll)")
       .one_of({"sharing", "stealing"})
       .ext(),
+    with_default("caf-threads", vt::integer, "1",
+                 "CAF scheduler threads, which run the router, the "
+                 "tailwriter's dispatcher, the jobmgr and the other "
+                 "non-detached actors (tailers, forwarders, tailwriter "
+                 "workers and sockets have threads of their own). One: the "
+                 "router hands a message to the next actor on the same "
+                 "thread, without waking another (less CPU and latency at "
+                 "50 MB/s, the same throughput: bench/PROFILE.md); 0: CAF's "
+                 "default (the number of cores, at least 4)")
+      .between(0, 64)
+      .ext(),
   };
   opts = concat(std::move(opts),
                 zmq_options("high-water mark of cc-socket, in messages per "

@@ -486,6 +486,8 @@ int serve(std::shared_ptr<const config::server_config> cfg,
   sys_cfg.set("scheduler.policy", cfg->main.str("caf-scheduler") == "stealing"
                                     ? caf::atom("stealing")
                                     : caf::atom("sharing"));
+  if (auto n = cfg->main.integer("caf-threads"); n > 0)
+    sys_cfg.set("scheduler.max-threads", static_cast<size_t>(n));
   sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
   // TLS for every CAF link of this node (caf-listen and caf:// forwarders):
   // CAF's OpenSSL module with mutual authentication against caf-cafile.

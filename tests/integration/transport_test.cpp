@@ -43,6 +43,7 @@ struct scenario {
   std::string write_compressed = "no"; // the tailwriter's
   std::string disk = "gzip";          // the tailwriter's `compression`
   bool kill_central = false;          // SIGKILL + restart mid-stream
+  std::string caf_threads;            // both servers' caf-threads; "": default
 
   /// Compression of the copies at the destination.
   cc::wire::compression copy_compression() const {
@@ -70,6 +71,11 @@ struct transport {
   std::unique_ptr<process> central;
   std::unique_ptr<process> local;
 
+  static std::string threads_line(const scenario& sc) {
+    return sc.caf_threads.empty() ? std::string{}
+                                  : "caf-threads = " + sc.caf_threads + "\n";
+  }
+
   explicit transport(const scenario& sc) {
     fs::create_directories(classic_dir);
     fs::create_directories(rotated_dir);
@@ -79,7 +85,7 @@ struct transport {
                "cc-role = remote\n"
                "pidfile = " + dir / "central.pid" + "\n"
                "logfile = " + central_log + "\n"
-               "zmq_linger = 200\n"
+               "zmq_linger = 200\n" + threads_line(sc) +
                "\n[routes]\npub.logtail = h:tailwriter\n"
                "\n[h:tailwriter]\n"
                "handler = cc.handler.tailwriter\n"
@@ -103,7 +109,7 @@ struct transport {
                "logfile = " + local_log + "\n"
                "stats-period = 1\n"
                "metrics-file = " + local_metrics + "\n"
-               "zmq_linger = 200\n"
+               "zmq_linger = 200\n" + threads_line(sc) +
                "\n[routes]\nlog = h:locallog\njob = h:jobmgr\npub = h:forward\n"
                "\n[h:locallog]\nhandler = cc.handler.locallogger\n"
                "\n[h:forward]\nhandler = cc.handler.proxy\n"
@@ -336,30 +342,35 @@ void run_scenario(const scenario& sc) {
 
 TEST_CASE("transport: plain fragments into plain copies are byte-identical",
           "[integration][transport]") {
-  run_scenario(scenario{"none", "no", "gzip", false});
+  run_scenario(scenario{"none", "no", "gzip", false, ""});
+}
+
+TEST_CASE("transport: byte-identical with CAF's own count of scheduler threads "
+          "(caf-threads = 0, not the default 1)", "[integration][transport]") {
+  run_scenario(scenario{"none", "no", "gzip", false, "0"});
 }
 
 TEST_CASE("transport: gzip fragments decompressed into plain copies",
           "[integration][transport]") {
-  run_scenario(scenario{"gzip", "no", "gzip", false});
+  run_scenario(scenario{"gzip", "no", "gzip", false, ""});
 }
 
 TEST_CASE("transport: gzip fragments kept as received (.gz copies)",
           "[integration][transport]") {
-  run_scenario(scenario{"gzip", "keep", "gzip", false});
+  run_scenario(scenario{"gzip", "keep", "gzip", false, ""});
 }
 
 TEST_CASE("transport: plain fragments recompressed on disk (.bz2 copies)",
           "[integration][transport]") {
-  run_scenario(scenario{"none", "yes", "bzip2", false});
+  run_scenario(scenario{"none", "yes", "bzip2", false, ""});
 }
 
 TEST_CASE("transport: the central SIGKILLed mid-stream and restarted with plain copies",
           "[integration][transport][restart]") {
-  run_scenario(scenario{"none", "no", "gzip", true});
+  run_scenario(scenario{"none", "no", "gzip", true, ""});
 }
 
 TEST_CASE("transport: the central SIGKILLed mid-stream and restarted with .gz copies",
           "[integration][transport][restart]") {
-  run_scenario(scenario{"gzip", "keep", "gzip", true});
+  run_scenario(scenario{"gzip", "keep", "gzip", true, ""});
 }
