@@ -125,7 +125,7 @@ render_tables() {  # markdown tables on stdout
       latency_rows rounds | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
       echo
     fi
-    echo "Host steal: CPU time the hypervisor gave to other guests during the case (\`/proc/stat\`), as a share of all CPUs' time. Stretches of it stall every process of the guest at once (the 5-30 ms spikes), and ours, with more threads on the path of a line than the limit's three processes, is hit more often: its p99 follows the steal from round to round. The steal is the host's, not caused by ours' fdatasync calls: with them made no-ops (LD_PRELOAD) ours' p99 and the steal were the same as with them (bench/PROFILE.md, session 5)."
+    echo "Host steal: time a vCPU of this virtual machine was ready to run and the hypervisor ran something else (\`/proc/stat\`), as a share of all CPUs' time. Stretches of it stall whatever runs on that vCPU (the 5-30 ms spikes). Ours, with ten threads on the path of a line against the limit's three processes, is hit more often, and its own wake-ups add to it: every wake of an idle vCPU waits for the host, so steal during ours runs above the limit's in the same round. It does not come from ours' fdatasync calls: with them made no-ops (LD_PRELOAD) ours' p99 and steal were the same (bench/PROFILE.md, session 5)."
     echo
   fi
   if [ -s "$scale_results" ]; then
@@ -300,7 +300,11 @@ MD
   a time at a trickle, and follows the copy (inotify + read) in the same
   process; per line it records append -> readable in the copy. `floor` is the
   tool following its own source file (the resolution of the measurement);
-  `limit` is `tail -F` (inotify) piped into the socat pair.
+  `limit` is `tail -F` (inotify) piped into the socat pair. The steady case
+  runs in rounds (`--latency-rounds`, 3 by default), each round floor, limit, ours and
+  rsyslog once in turn, and the verdict takes ours' median p99: the host's
+  steal comes in bursts of minutes, and one round in a burst would otherwise
+  decide the figure alone (every round is in the second table).
 - **Scale.** One local ccserver process per simulated host (as deployed: one
   per host), each with one tailer per database directory (`hostname` set to
   the simulated host), all shipping into one central. `cc-benchtool fanout`
