@@ -36,8 +36,12 @@
 //                                                 -> ok_atom.
 //   forwarder <- (reply_atom, cc_message)         from its transport: a message from
 //                                                 the remote, route as received.
-//   forwarder <- (sent_atom, uint64_t bytes)      from its transport: queued bytes
-//                                                 left; room for waiting senders.
+//   forwarder <- (sent_atom, uint64_t bytes)      from its transport, only while
+//                                                 senders wait: queued bytes left.
+//   tailwriter <- (written_atom, size_t worker)   from a worker's thread, only
+//                                                 while senders wait for that
+//                                                 worker: fragments it queued
+//                                                 are done.
 //   forwarder <- (linkstate_atom, bool, string)   from its transport: link up/down.
 #pragma once
 
@@ -66,6 +70,7 @@ using handler_atom = caf::atom_constant<caf::atom("handler")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 using router_atom = caf::atom_constant<caf::atom("router")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// The positive answer named by the contracts above; the same type as

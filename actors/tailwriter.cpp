@@ -1,6 +1,7 @@
 // The tailwriter handler: see tailwriter.hpp for what it owns and takes.
 #include "actors/tailwriter.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -8,12 +9,14 @@
 #include <deque>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/atoms.hpp"
@@ -81,10 +84,46 @@ struct source_key_limit {
   }
 };
 
+/// Bytes sent to a worker and not yet handled, counted down on the worker's
+/// thread as fragments are done (queue_receipt): the tailwriter hears of it
+/// (written_atom) only while senders wait for room at that worker, not once
+/// per fragment.
+struct worker_meter {
+  std::atomic<uint64_t> queued{0};
+  std::atomic<bool> waiters{false};
+};
+
 struct worker_slot {
   caf::actor actor;
-  uint64_t queued = 0; // bytes sent to the worker and not yet handled
+  std::shared_ptr<worker_meter> meter = std::make_shared<worker_meter>();
   std::deque<caf::response_promise> waiting;
+};
+
+/// Attached to a fragment's message for its worker; made in place, never
+/// copied, so each gives its bytes back once: when the worker let go of the
+/// fragment.
+class queue_receipt {
+public:
+  queue_receipt(std::shared_ptr<worker_meter> meter, uint64_t size,
+                caf::actor_addr tailwriter, size_t idx)
+    : meter_(std::move(meter)), size_(size), tailwriter_(std::move(tailwriter)),
+      idx_(idx) {}
+  ~queue_receipt() {
+    auto q = meter_->queued.load();
+    while (!meter_->queued.compare_exchange_weak(q, q - std::min(q, size_))) {
+    }
+    if (meter_->waiters.load())
+      if (auto tw = caf::actor_cast<caf::actor>(tailwriter_))
+        caf::anon_send(tw, written_atom::value, idx_);
+  }
+  queue_receipt(const queue_receipt&) = delete;
+  queue_receipt& operator=(const queue_receipt&) = delete;
+
+private:
+  std::shared_ptr<worker_meter> meter_;
+  uint64_t size_;
+  caf::actor_addr tailwriter_;
+  size_t idx_;
 };
 
 struct tailwriter_state {
@@ -98,7 +137,7 @@ struct tailwriter_state {
   static inline const char* name = "tailwriter";
 
   /// Parses and checks one message; a fragment for a worker, or why not.
-  caf::expected<tw::fragment_ptr> prepare(wire::cc_message&& msg) const;
+  caf::expected<std::shared_ptr<tw::fragment>> prepare(wire::cc_message&& msg) const;
   /// The worker of a fragment: by its destination, so one copy is only ever
   /// written by one worker (and so is each key, whose destination is fixed).
   size_t pick(const tw::fragment& f) const;
@@ -106,7 +145,7 @@ struct tailwriter_state {
 
 using tailwriter_actor = caf::stateful_actor<tailwriter_state>;
 
-caf::expected<tw::fragment_ptr>
+caf::expected<std::shared_ptr<tw::fragment>>
 tailwriter_state::prepare(wire::cc_message&& msg) const {
   auto body = wire::parse_logtail(msg.body);
   if (!body)
@@ -132,7 +171,7 @@ tailwriter_state::prepare(wire::cc_message&& msg) const {
   f->body = std::move(*body);
   f->msg = std::move(msg);
   f->msg.body.clear(); // parsed; the worker needs the route and the blob
-  return tw::fragment_ptr{std::move(f)};
+  return f;
 }
 
 size_t tailwriter_state::pick(const tw::fragment& f) const {
@@ -150,13 +189,15 @@ uint64_t worker_limit(const tailwriter_state& st) {
                             1ull << 20);
 }
 
-void release(tailwriter_actor* self, size_t idx, uint64_t size) {
+/// Answers the senders waiting for worker `idx` while it has room.
+void release(tailwriter_actor* self, size_t idx) {
   auto& w = self->state.workers[idx];
-  w.queued -= std::min(w.queued, size);
-  while (!w.waiting.empty() && w.queued <= worker_limit(self->state)) {
+  while (!w.waiting.empty() && w.meter->queued <= worker_limit(self->state)) {
     w.waiting.front().deliver(caf::ok_atom::value);
     w.waiting.pop_front();
   }
+  if (w.waiting.empty())
+    w.meter->waiters = false;
 }
 
 caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg) {
@@ -188,19 +229,21 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
   auto idx = st.pick(*f);
   auto& w = st.workers[idx];
   uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
-  w.queued += size;
-  self->request(w.actor, caf::infinite, dispatch_atom::value, std::move(f))
-    .then([self, idx, size](caf::ok_atom) { release(self, idx, size); },
-          [self, idx, size](caf::error& err) {
-            log::error(self->state.cfg.section, "worker " + std::to_string(idx)
-                                                  + ": " + describe(err));
-            release(self, idx, size);
-          });
-  if (w.waiting.empty() && w.queued <= worker_limit(st))
+  w.meter->queued += size;
+  f->msg.receipt = std::make_shared<queue_receipt>(w.meter, size,
+                                                   self->address(), idx);
+  // No request: the worker's answer would wake this actor once per fragment.
+  // A worker that fails takes the tailwriter with it (linked).
+  caf::anon_send(w.actor, dispatch_atom::value, tw::fragment_ptr{std::move(f)});
+  if (w.waiting.empty() && w.meter->queued <= worker_limit(st))
     return caf::ok_atom::value;
-  // Back-pressure: answered once the worker caught up.
+  // Back-pressure: answered once the worker caught up (written_atom). A
+  // fragment done between the check above and this store went unreported:
+  // release() runs once more for it.
   auto rp = self->make_response_promise();
   w.waiting.push_back(rp);
+  w.meter->waiters = true;
+  release(self, idx);
   return rp;
 }
 
@@ -234,7 +277,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
     auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
                                               st.counters, router);
     self->link_to(worker);
-    st.workers.push_back(worker_slot{worker, 0, {}});
+    st.workers.push_back(worker_slot{worker, std::make_shared<worker_meter>(), {}});
   }
   log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
                          + ", write-compressed " + tw::to_string(c.mode) + ", "
@@ -242,6 +285,10 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
                          + ")");
   return {
     [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
+    [self](written_atom, size_t idx) {
+      if (idx < self->state.workers.size())
+        release(self, idx);
+    },
     [self](stats_atom) {
       auto out = self->state.counters->snapshot();
       out["too_many_sources"] = self->state.too_many_sources;

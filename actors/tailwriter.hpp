@@ -12,8 +12,12 @@
 //         duplicate_bytes, gaps, gap_bytes, refused_paths, invalid,
 //         too_large, open_files, acks_sent, fsyncs, too_many_sources
 //         (fragments refused by max-source-keys-per-host).
-// Sends:  workers <- (dispatch_atom, fragment_ptr); the workers send
-//         logtail.ack replies to the router themselves.
+//         (written_atom, size_t worker) from a worker's thread while senders
+//         wait for room at that worker.
+// Sends:  workers <- (dispatch_atom, fragment_ptr), not as a request: the
+//         fragment's message carries a receipt that counts its bytes down
+//         when the worker let go of it; the workers send logtail.ack replies
+//         to the router themselves.
 #pragma once
 
 #include <chrono>

@@ -729,7 +729,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       deliver(self);
       schedule_sync(self);
       schedule_member_check(self);
-      return caf::ok_atom::value;
+      // No answer: the fragment's receipt tells the tailwriter it is done.
     },
     [self](flush_atom) {
       self->state.member_check_pending = false;

@@ -9,8 +9,9 @@
 // writing (and the bytes stay visible in the copy within a millisecond)
 // while the disk flushes. Compressed copies journal each member end after
 // its data is synced and are synced by the worker itself.
-// Takes:  (dispatch_atom, fragment_ptr) -> ok_atom once handled (written,
-//         skipped or refused);
+// Takes:  (dispatch_atom, fragment_ptr): handles it (written, skipped or
+//         refused); no answer: the receipt the tailwriter attached to the
+//         fragment's message counts it done when the worker lets go of it;
 //         (tick_atom) its own sync timer; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.

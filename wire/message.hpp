@@ -24,10 +24,11 @@ struct cc_message {
   std::string body;       // JSON text
   std::string signature;  // empty when unsigned
   blob_ptr blob;          // nullptr: no blob frame
-  /// In-process only (never on the wire, never serialized): what the
-  /// receiving gateway attached to account for the message while the router
-  /// works on it. The router takes it out and drops it once every handler
-  /// answered; its destructor does the accounting. Copies share it.
+  /// In-process only (never on the wire, never serialized): accounting for
+  /// the message's bytes against a budget, done by the destructor when the
+  /// last copy lets go. The gateway attaches one (the router takes it out and
+  /// drops it once every handler answered); the tailwriter attaches one for
+  /// its worker's queue (dropped when the worker handled the fragment).
   std::shared_ptr<void> receipt;
 
   bool has_blob() const { return blob != nullptr; }

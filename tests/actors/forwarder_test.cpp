@@ -28,12 +28,15 @@
 #include "actors/types.hpp"
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"
+#include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
+
+using cc::test::stats_of;
 
 namespace {
 
@@ -85,14 +88,6 @@ struct fixture {
     return cc::spawn_forwarder(ctx, sec);
   }
 };
-
-cc::counters stats_of(caf::scoped_actor& self, const caf::actor& a) {
-  cc::counters result;
-  self->request(a, 5s, cc::stats_atom::value)
-    .receive([&](cc::counters& c) { result = std::move(c); },
-             [&](caf::error&) {});
-  return result;
-}
 
 // Stops `a` and waits (bounded) for it to be gone.
 void stop(caf::scoped_actor& self, const caf::actor& a) {

@@ -25,10 +25,13 @@
 #include "actors/router.hpp"
 #include "actors/types.hpp"
 #include "config/config.hpp"
+#include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 
 using namespace std::chrono_literals;
+
+using cc::test::stats_of;
 
 namespace {
 
@@ -61,14 +64,6 @@ caf::behavior holding_handler(caf::stateful_actor<holding_state>* self) {
               {"blob_bytes", self->state.blob_bytes}};
     },
   };
-}
-
-cc::counters stats_of(caf::scoped_actor& self, const caf::actor& a) {
-  cc::counters result;
-  self->request(a, 5s, cc::stats_atom::value)
-    .receive([&](cc::counters& c) { result = std::move(c); },
-             [&](caf::error&) {});
-  return result;
 }
 
 /// Polls `a`'s counter `key` (bounded: 100 x 50 ms) until `done(value)`.

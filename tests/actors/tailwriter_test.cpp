@@ -27,6 +27,7 @@
 #include "actors/tailwriter_worker.hpp"
 #include "actors/types.hpp"
 #include "config/error.hpp"
+#include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
@@ -36,6 +37,8 @@ using namespace cc;
 using namespace cc::tw;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+
+using cc::test::stats_of;
 
 namespace {
 
@@ -756,14 +759,6 @@ caf::error dispatch_and_wait(caf::scoped_actor& self, const caf::actor& tw,
     .receive([&](caf::ok_atom) { result = caf::none; },
              [&](caf::error& err) { result = std::move(err); });
   return result;
-}
-
-counters stats_of(caf::scoped_actor& self, const caf::actor& tw) {
-  counters out;
-  self->request(tw, caf::infinite, stats_atom::value)
-    .receive([&](const counters& c) { out = c; },
-             [&](caf::error&) { FAIL("stats failed"); });
-  return out;
 }
 
 } // namespace
