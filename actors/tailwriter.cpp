@@ -133,6 +133,7 @@ struct tailwriter_state {
   tw::counters_ptr counters;
   source_key_limit source_keys;
   int64_t too_many_sources = 0;
+  int64_t backpressure_waits = 0;  // answers held for a worker's full queue
   log_limiter source_log{std::chrono::seconds{10}, 256};
   static inline const char* name = "tailwriter";
 
@@ -242,6 +243,7 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
   // release() runs once more for it.
   auto rp = self->make_response_promise();
   w.waiting.push_back(rp);
+  ++st.backpressure_waits;
   w.meter->waiters = true;
   release(self, idx);
   return rp;
@@ -292,6 +294,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
     [self](stats_atom) {
       auto out = self->state.counters->snapshot();
       out["too_many_sources"] = self->state.too_many_sources;
+      out["backpressure_waits"] = self->state.backpressure_waits;
       return out;
     },
   };

@@ -11,7 +11,8 @@
 //         (stats_atom) -> counters: fragments, bytes_written, duplicates,
 //         duplicate_bytes, gaps, gap_bytes, refused_paths, invalid,
 //         too_large, open_files, acks_sent, fsyncs, too_many_sources
-//         (fragments refused by max-source-keys-per-host).
+//         (fragments refused by max-source-keys-per-host), backpressure_waits
+//         (answers held until a worker's queue had room).
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.
 // Sends:  workers <- (dispatch_atom, fragment_ptr), not as a request: the
