@@ -88,8 +88,7 @@ bool forwarder_state::admit(wire::cc_message msg,
   waiting.emplace_back(std::move(msg), std::move(promise));
   // From now on the transport's thread reports every message sent. One that
   // left between has_room and this store went unreported: the caller runs
-  // release() after admit for that (both sides use sequentially consistent
-  // atomics, so one of them sees the other).
+  // release() after admit for that (actors/room_meter.hpp).
   meter->waiters = true;
   return false;
 }
@@ -97,16 +96,6 @@ bool forwarder_state::admit(wire::cc_message msg,
 void forwarder_state::send_now(wire::cc_message msg) {
   meter->queued += msg.wire_size();
   link->send(std::move(msg));
-}
-
-bool forwarder_state::send_meter::record(uint64_t bytes) {
-  ++sent;
-  // Saturating, as a transport may report a size that differs a little
-  // from wire_size() (the counters must not wrap).
-  auto q = queued.load();
-  while (!queued.compare_exchange_weak(q, q - std::min(q, bytes))) {
-  }
-  return waiters.load();
 }
 
 std::vector<caf::response_promise> forwarder_state::release() {

@@ -39,6 +39,7 @@
 #include <caf/response_promise.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/room_meter.hpp"
 #include "actors/router.hpp"
 #include "actors/spawn.hpp"
 #include "actors/transport.hpp"
@@ -72,13 +73,14 @@ struct forwarder_state {
   /// What the transport's thread updates as messages leave: the actor
   /// hears of it (sent_atom) only while messages wait for room, not once
   /// per message sent.
-  struct send_meter {
-    std::atomic<uint64_t> queued{0};   // bytes handed over, not yet sent
+  struct send_meter : room_meter {    // queued: handed over, not yet sent
     std::atomic<int64_t> sent{0};      // messages handed to ZeroMQ
-    std::atomic<bool> waiters{false};  // `waiting` is not empty
     /// On the transport's thread: `bytes` left. Returns whether the actor
     /// must be told (messages wait for room).
-    bool record(uint64_t bytes);
+    bool record(uint64_t bytes) {
+      ++sent;
+      return done(bytes);
+    }
   };
   std::shared_ptr<send_meter> meter = std::make_shared<send_meter>();
   /// Messages waiting for room, with the answer their sender waits for.

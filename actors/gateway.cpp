@@ -34,26 +34,6 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
   forward(std::move(*msg));
 }
 
-namespace {
-
-/// Released by the router once every handler answered (or at once when
-/// none takes the message): gives the message's bytes back to the budget.
-/// Made in place and never copied: each one gives its bytes back once.
-class in_flight_receipt {
-public:
-  in_flight_receipt(std::shared_ptr<gateway_inbox> inbox, int64_t bytes)
-    : inbox_(std::move(inbox)), bytes_(bytes) {}
-  ~in_flight_receipt() { inbox_->on_answered(bytes_); }
-  in_flight_receipt(const in_flight_receipt&) = delete;
-  in_flight_receipt& operator=(const in_flight_receipt&) = delete;
-
-private:
-  std::shared_ptr<gateway_inbox> inbox_;
-  int64_t bytes_;
-};
-
-} // namespace
-
 void gateway_inbox::forward(wire::cc_message&& msg) {
   ++dispatched;
   auto bytes = static_cast<int64_t>(msg.wire_size());
@@ -72,8 +52,11 @@ void gateway_inbox::forward(wire::cc_message&& msg) {
                                      : std::string{}));
   }
   // Straight to the router, from this thread: no hop through the gateway
-  // actor, and no answer back to anyone. The receipt does the accounting.
-  msg.receipt = std::make_shared<in_flight_receipt>(shared_from_this(), bytes);
+  // actor, and no answer back to anyone. The receipt does the accounting:
+  // the router drops it once every handler answered (or at once when none
+  // takes the message).
+  msg.receipt = wire::make_receipt(
+    [inbox = shared_from_this(), bytes] { inbox->on_answered(bytes); });
   caf::anon_send(router, dispatch_atom::value, std::move(msg));
 }
 

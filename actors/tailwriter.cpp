@@ -22,6 +22,7 @@
 #include "actors/atoms.hpp"
 #include "actors/dest_path.hpp"
 #include "actors/logger.hpp"
+#include "actors/room_meter.hpp"
 #include "actors/router.hpp"
 #include "actors/spawn.hpp"
 #include "actors/tailwriter_worker.hpp"
@@ -84,46 +85,13 @@ struct source_key_limit {
   }
 };
 
-/// Bytes sent to a worker and not yet handled, counted down on the worker's
-/// thread as fragments are done (queue_receipt): the tailwriter hears of it
-/// (written_atom) only while senders wait for room at that worker, not once
-/// per fragment.
-struct worker_meter {
-  std::atomic<uint64_t> queued{0};
-  std::atomic<bool> waiters{false};
-};
-
 struct worker_slot {
   caf::actor actor;
-  std::shared_ptr<worker_meter> meter = std::make_shared<worker_meter>();
+  /// Bytes sent to the worker and not yet handled, counted down on the
+  /// worker's thread by each fragment's receipt: the tailwriter hears of it
+  /// (written_atom) only while senders wait for room at this worker.
+  std::shared_ptr<room_meter> meter = std::make_shared<room_meter>();
   std::deque<caf::response_promise> waiting;
-};
-
-/// Attached to a fragment's message for its worker; made in place, never
-/// copied, so each gives its bytes back once: when the worker let go of the
-/// fragment.
-class queue_receipt {
-public:
-  queue_receipt(std::shared_ptr<worker_meter> meter, uint64_t size,
-                caf::actor_addr tailwriter, size_t idx)
-    : meter_(std::move(meter)), size_(size), tailwriter_(std::move(tailwriter)),
-      idx_(idx) {}
-  ~queue_receipt() {
-    auto q = meter_->queued.load();
-    while (!meter_->queued.compare_exchange_weak(q, q - std::min(q, size_))) {
-    }
-    if (meter_->waiters.load())
-      if (auto tw = caf::actor_cast<caf::actor>(tailwriter_))
-        caf::anon_send(tw, written_atom::value, idx_);
-  }
-  queue_receipt(const queue_receipt&) = delete;
-  queue_receipt& operator=(const queue_receipt&) = delete;
-
-private:
-  std::shared_ptr<worker_meter> meter_;
-  uint64_t size_;
-  caf::actor_addr tailwriter_;
-  size_t idx_;
 };
 
 struct tailwriter_state {
@@ -231,8 +199,13 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
   auto& w = st.workers[idx];
   uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
   w.meter->queued += size;
-  f->msg.receipt = std::make_shared<queue_receipt>(w.meter, size,
-                                                   self->address(), idx);
+  // Released when the worker lets go of the fragment.
+  f->msg.receipt = wire::make_receipt(
+    [meter = w.meter, size, tw = self->address(), idx] {
+      if (meter->done(size))
+        if (auto me = caf::actor_cast<caf::actor>(tw))
+          caf::anon_send(me, written_atom::value, idx);
+    });
   // No request: the worker's answer would wake this actor once per fragment.
   // A worker that fails takes the tailwriter with it (linked).
   caf::anon_send(w.actor, dispatch_atom::value, tw::fragment_ptr{std::move(f)});
@@ -279,7 +252,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
     auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
                                               st.counters, router);
     self->link_to(worker);
-    st.workers.push_back(worker_slot{worker, std::make_shared<worker_meter>(), {}});
+    st.workers.push_back(worker_slot{worker, std::make_shared<room_meter>(), {}});
   }
   log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
                          + ", write-compressed " + tw::to_string(c.mode) + ", "

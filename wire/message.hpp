@@ -36,6 +36,13 @@ struct cc_message {
   size_t wire_size() const;
 };
 
+/// A receipt (cc_message::receipt) that calls `release()` once, when its
+/// last copy is dropped.
+template <class F>
+std::shared_ptr<void> make_receipt(F release) {
+  return std::shared_ptr<void>(nullptr, [release](void*) mutable { release(); });
+}
+
 /// Whether `type` is dot-separated words of [A-Za-z0-9_-] (no empty word).
 bool valid_type(std::string_view type);
 
