@@ -1,5 +1,4 @@
 // inotify thread for the tailer; see file_watch.hpp.
-#include "actors/thread_name.hpp"
 #include "actors/file_watch.hpp"
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 
 namespace cc::tail {

@@ -1,4 +1,3 @@
-#include "actors/thread_name.hpp"
 #include "actors/forwarder.hpp"
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
 #include "actors/caf_transport.hpp"
+#include "actors/thread_name.hpp"
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"
 #include "wire/bodies.hpp"

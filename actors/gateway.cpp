@@ -1,4 +1,3 @@
-#include "actors/thread_name.hpp"
 #include "actors/gateway.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -7,6 +6,7 @@
 
 #include "actors/curve_keys.hpp"
 #include "actors/logger.hpp"
+#include "actors/thread_name.hpp"
 #include "actors/zap.hpp"
 #include "actors/zmq_transport.hpp"
 #include "config/error.hpp"

@@ -1,10 +1,10 @@
 // The process's .save writer thread; see position_saver.hpp.
-#include "actors/thread_name.hpp"
 #include "actors/position_saver.hpp"
 
 #include <exception>
 
 #include "actors/logger.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 
 namespace cc::tail {

@@ -1,7 +1,6 @@
 // The stats actor (contract: actors/stats.hpp). Polling rounds: on each tick
 // every watched actor is asked for its counters; when all answered (or their
 // requests timed out, or the next tick came first) the round is reported.
-#include "actors/thread_name.hpp"
 #include "actors/stats.hpp"
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include <caf/system_messages.hpp>
 
 #include "actors/logger.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 
 namespace cc {

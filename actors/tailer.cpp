@@ -8,7 +8,6 @@
 // resends from the oldest byte a writer has not confirmed; the writer drops
 // what it already holds. The window (read_pos - acked) bounds memory: when it
 // is full the tailer stops reading and the file is the buffer.
-#include "actors/thread_name.hpp"
 #include "actors/tailer.hpp"
 
 #include <algorithm>
@@ -35,6 +34,7 @@
 #include "actors/position.hpp"
 #include "actors/position_saver.hpp"
 #include "actors/spawn.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"

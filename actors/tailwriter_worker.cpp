@@ -1,5 +1,4 @@
 // A tailwriter worker: see tailwriter_worker.hpp for what it owns and takes.
-#include "actors/thread_name.hpp"
 #include "actors/tailwriter_worker.hpp"
 
 #include <cerrno>
@@ -15,6 +14,7 @@
 
 #include "actors/dest_path.hpp"
 #include "actors/logger.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 #include "wire/codec.hpp"
 

@@ -1,5 +1,4 @@
 // The ZAP handler of a Curve cc-socket: see zap.hpp.
-#include "actors/thread_name.hpp"
 #include "actors/zap.hpp"
 
 #include <cerrno>
@@ -14,6 +13,7 @@
 
 #include "actors/curve_keys.hpp"
 #include "actors/logger.hpp"
+#include "actors/thread_name.hpp"
 #include "config/error.hpp"
 
 namespace cc {

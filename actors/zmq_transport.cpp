@@ -1,4 +1,3 @@
-#include "actors/thread_name.hpp"
 #include "actors/zmq_transport.hpp"
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include "actors/curve_keys.hpp"
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
+#include "actors/thread_name.hpp"
 #include "actors/zap.hpp"
 #include "config/error.hpp"
 
