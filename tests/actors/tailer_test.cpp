@@ -41,6 +41,7 @@
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"
+#include "wire/digest.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
@@ -72,6 +73,12 @@ struct copy_state {
   uint64_t src_end = 0;    // source offset reached
   size_t copy_base = 0;    // where the segment starts in `bytes`
   std::map<std::string, uint64_t> finished;  // gen -> end
+  struct old_segment {
+    uint64_t src_base;
+    uint64_t src_end;
+    size_t copy_base;
+  };
+  std::map<std::string, old_segment> history;  // finished gens, for questions
 };
 
 struct fragment_record {
@@ -95,6 +102,10 @@ struct fake_writer {
   int mismatches = 0;   // resent bytes that differ from the first copy
   int bad = 0;          // fragments that failed to parse or decode
   int acks_sent = 0;
+  int questions = 0;     // state and digest questions answered
+  int repairs = 0;       // repair fragments applied
+  std::string writer_id = "1111111111111111";  // change it: a restart
+  bool answer_questions = true;  // false: questions go unanswered
   // Fault injection:
   bool send_acks = true;      // false: apply fragments, send no ack
   bool refuse_acks = false;   // ack with status "refused"
@@ -124,6 +135,13 @@ struct fake_writer {
     if (!body) {
       ++bad;
       return std::nullopt;
+    }
+    if (!body->query.empty()) {
+      --dispatches; // questions are not fragments
+      if (!answer_questions)
+        return std::nullopt;
+      ++questions;
+      return answer(*body);
     }
     rec.body = *body;
     if (!save_file.empty() &&
@@ -167,6 +185,104 @@ struct fake_writer {
     return apply(rec);
   }
 
+  /// The writer's answer to a question (docs/wire.md §6.1), from the bytes
+  /// this stand-in holds.
+  cc::wire::cc_message answer(const cc::wire::logtail_body& q) {
+    cc::wire::logtail_state_body a;
+    a.hdr.req = "logtail.state";
+    a.hdr.time = cc::wire::now_seconds();
+    a.hdr.hostname = "central";
+    a.filename = q.filename;
+    a.st_dev = q.st_dev;
+    a.st_ino = q.st_ino;
+    a.gen = q.gen;
+    a.query = q.query;
+    a.writer = writer_id;
+    copy_key key{q.filename, q.st_dev, q.st_ino};
+    auto it = copies.find(key);
+    if (it == copies.end() || it->second.gen.empty()) {
+      a.status = "none";
+      return state_message(a);
+    }
+    auto& c = it->second;
+    auto digest = [&](size_t copy_base, uint64_t src_base, uint64_t from, uint64_t to) {
+      return cc::wire::digest_hex(cc::wire::xxh3(
+        std::string_view{c.bytes}.substr(copy_base + (from - src_base), to - from)));
+    };
+    auto segment = [&](const std::string& gen, uint64_t base, uint64_t end, size_t copy_base,
+                       bool last) {
+      cc::wire::segment_state seg;
+      seg.st_dev = q.st_dev;
+      seg.st_ino = q.st_ino;
+      seg.gen = gen;
+      seg.src_base = base;
+      seg.src_end = end;
+      seg.last = last;
+      if (q.digests && end > base) {
+        const uint64_t b = cc::wire::digest_block;
+        auto first_to = std::min(end, (base / b + 1) * b);
+        seg.digests.push_back({base, first_to, digest(copy_base, base, base, first_to)});
+        auto last_from = std::max(base, (end - 1) / b * b);
+        if (last_from >= first_to)
+          seg.digests.push_back({last_from, end, digest(copy_base, base, last_from, end)});
+      }
+      return seg;
+    };
+    if (q.query == "state") {
+      for (auto& [gen, h] : c.history)
+        a.segments.push_back(segment(gen, h.src_base, h.src_end, h.copy_base, false));
+      a.segments.push_back(segment(c.gen, c.src_base, c.src_end, c.copy_base, true));
+      return state_message(a);
+    }
+    // digest: the current segment or a finished one
+    uint64_t base = c.src_base, end = c.src_end;
+    size_t copy_base = c.copy_base;
+    if (q.gen != c.gen) {
+      auto h = c.history.find(q.gen);
+      if (h == c.history.end()) {
+        a.status = "none";
+        return state_message(a);
+      }
+      base = h->second.src_base;
+      end = h->second.src_end;
+      copy_base = h->second.copy_base;
+    }
+    auto from = std::max(q.range_from, base);
+    auto to = std::min(q.range_to, end);
+    a.range_from = q.range_from;
+    a.range_to = to;
+    a.block = q.block;
+    for (uint64_t at = from; at < to; at += q.block)
+      a.pieces.push_back(digest(copy_base, base, at, std::min(to, at + q.block)));
+    return state_message(a);
+  }
+
+  static cc::wire::cc_message state_message(const cc::wire::logtail_state_body& a) {
+    cc::wire::cc_message m;
+    m.type = "logtail.state";
+    m.body = cc::wire::make_body(a);
+    return m;
+  }
+
+  /// A repair (docs/wire.md §6.1): overwrite in place, maybe cut the copy.
+  std::optional<cc::wire::cc_message> repair(const fragment_record& rec, copy_state& c) {
+    const auto& b = rec.body;
+    ++repairs;
+    if (b.gen == c.gen && b.fpos >= c.src_base) {
+      auto at = c.copy_base + (b.fpos - c.src_base);
+      if (at > c.bytes.size())
+        at = c.bytes.size();
+      c.bytes.replace(at, std::min(rec.raw.size(), c.bytes.size() - at), rec.raw);
+      if (b.truncate) {
+        c.bytes.resize(at + rec.raw.size());
+        c.src_end = b.fpos + rec.raw.size();
+      } else {
+        c.src_end = std::max<uint64_t>(c.src_end, b.fpos + rec.raw.size());
+      }
+    }
+    return ack(rec, c.src_end, "ok");
+  }
+
   /// Applies a fragment; returns the ack to send (when one is wanted).
   std::optional<cc::wire::cc_message> apply(const fragment_record& rec) {
     const auto& b = rec.body;
@@ -174,6 +290,8 @@ struct fake_writer {
     if (!copies.count(key))
       order.push_back(key);
     auto& c = copies[key];
+    if (b.repair)
+      return repair(rec, c);
     std::string status = "ok";
     uint64_t n = rec.raw.size();
     if (c.gen != b.gen && c.finished.count(b.gen)) {
@@ -181,8 +299,10 @@ struct fake_writer {
       return ack(rec, c.finished[b.gen], status);
     }
     if (c.gen != b.gen) {
-      if (!c.gen.empty())
+      if (!c.gen.empty()) {
         c.finished[c.gen] = c.src_end;
+        c.history[c.gen] = {c.src_base, c.src_end, c.copy_base};
+      }
       c.gen = b.gen;
       c.src_base = c.src_end = b.fpos;
       c.copy_base = c.bytes.size();
@@ -224,13 +344,14 @@ struct fake_writer {
     if (!rec.body.ack || !send_acks)
       return std::nullopt;
     return make_ack(rec.body.filename, rec.body.st_dev, rec.body.st_ino,
-                    rec.body.gen, fpos, status);
+                    rec.body.gen, fpos, status, writer_id);
   }
 
   static cc::wire::cc_message make_ack(const std::string& filename,
                                        uint64_t dev, uint64_t ino,
                                        const std::string& gen, uint64_t fpos,
-                                       const std::string& status) {
+                                       const std::string& status,
+                                       const std::string& writer = "") {
     cc::wire::logtail_ack_body a;
     a.hdr.req = "logtail.ack";
     a.hdr.time = cc::wire::now_seconds();
@@ -241,6 +362,7 @@ struct fake_writer {
     a.gen = gen;
     a.fpos = fpos;
     a.status = status;
+    a.writer = writer;
     cc::wire::cc_message m;
     m.type = "logtail.ack";
     m.body = cc::wire::make_body(a);
@@ -252,7 +374,7 @@ struct fake_writer {
     std::vector<cc::wire::cc_message> out;
     for (auto& [k, c] : copies)
       out.push_back(make_ack(k.filename, k.st_dev, k.st_ino, c.gen, c.src_end,
-                             "ok"));
+                             "ok", writer_id));
     return out;
   }
 };
@@ -1071,7 +1193,8 @@ TEST_CASE("a generation's first fragment goes alone until acked", "[tailer]") {
   CHECK(env.stat("fragments_sent") > 1);
 }
 
-TEST_CASE("no ack within ack-timeout resends from the acked position",
+TEST_CASE("no ack within ack-timeout asks the writer and resends only what it "
+          "lacks",
           "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 1K\n"
@@ -1083,7 +1206,10 @@ TEST_CASE("no ack within ack-timeout resends from the acked position",
   append_file(env.log("a.log"), text);
   INFO(report(env));
   REQUIRE(wait_until([&] { return env.stat("resends") >= 2; }, 5000ms));
-  CHECK(env.counter(&fake_writer::duplicates) > 0);
+  // Each timeout asked what the writer holds (it holds what it was sent,
+  // acked or not), so nothing it holds went twice.
+  CHECK(env.stat("questions") >= 3);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
   // Each timeout without progress doubles the next one (300, 600, 1200 ms...).
   auto backed_off = env.stat("ack_timeout_ms");
   CHECK(backed_off >= 1200);
