@@ -169,6 +169,7 @@ struct tailer_state {
   /// A saved position whose file exists but cannot be opened now (a
   /// permission, a moment moved away): nothing else is read until it can.
   std::optional<tail::position> waiting_for;
+  std::string waiting_said;  // what was logged about it (once per reason)
   bool failed = false;        // quit with an error; do no more work
   /// Writes the .save file off this thread (one thread per process, shared
   /// with the other tailers); it also logs failed saves under our name. Set
@@ -380,6 +381,7 @@ struct tailer_state {
     }
     bool was_waiting = waiting_for.has_value();
     waiting_for.reset();
+    waiting_said.clear();
     auto label = label_for_saved(pos);
     auto gen = pos.gen.empty() ? tail::new_gen() : pos.gen;
     if (auto where = locate_saved(pos)) {
@@ -421,8 +423,9 @@ struct tailer_state {
 
   /// Keeps `pos` to try again at every check; says `why` once.
   void wait_for(const tail::position& pos, const std::string& why) {
-    if (!waiting_for)
+    if (why != waiting_said)
       log::warning(who(), why);
+    waiting_said = why;
     waiting_for = pos;
   }
 

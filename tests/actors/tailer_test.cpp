@@ -1419,3 +1419,249 @@ TEST_CASE("a new file or generation is in the .save file before its first fragme
     CHECK(f.saved_offset == f.fpos);
   }
 }
+
+// -- reconcile: damaged state (docs/wire.md §6.1, docs/guarantees.md) ----------
+
+TEST_CASE("reconcile: a lost or corrupt .save costs a question, not data",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("first", 0, 2000);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  env.stop();
+  // Written while the tailer is down: before the fix, all of it was lost
+  // and the copy spliced (tail -f at the new end).
+  auto more = numbered_lines("while-down", 0, 3000);
+  append_file(env.log("a.log"), more);
+  std::string damage;
+  SECTION("deleted") {
+    ::unlink(env.save_file.c_str());
+  }
+  SECTION("empty") {
+    write_file(env.save_file, "");
+  }
+  SECTION("garbage") {
+    write_file(env.save_file, "\x01\x02 not a position \xff\n");
+  }
+  SECTION("half a JSON object") {
+    auto text = read_file(env.save_file);
+    write_file(env.save_file, text.substr(0, text.size() / 2));
+  }
+  SECTION("wrong types") {
+    write_file(env.save_file, R"({"filename": 12, "offset": "x", "gen": []})");
+  }
+  env.start();
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), first + more));
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  REQUIRE(env.saved_at(env.log("a.log"), first.size() + more.size()));
+  // One copy: the generation the writer held went on.
+  CHECK(env.copies_of(env.log("a.log")).size() == 1);
+  auto frags = env.fragments();
+  CHECK(frags.front().body.gen == frags.back().body.gen);
+}
+
+TEST_CASE("reconcile: without a .save the newest file the central holds resumes, "
+          "newer ones follow whole, older ones are not sent again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 500);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  auto b = numbered_lines("b", 0, 800);
+  write_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  env.stop();
+  ::unlink(env.save_file.c_str());
+  auto b_more = numbered_lines("b-more", 0, 300);
+  append_file(env.log("b.log"), b_more);
+  auto c = numbered_lines("c", 0, 400);
+  write_file(env.log("c.log"), c);
+  env.start();
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("c.log"), c));
+  REQUIRE(env.converges(env.log("b.log"), b + b_more));
+  CHECK(env.copy_of(env.log("a.log")) == a);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+}
+
+TEST_CASE("reconcile: a restarted writer whose copy lost its tail gets it again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("first", 0, 1000);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  // The central restarted, its copy 1000 bytes shorter (truncate -s -1000).
+  env.with_writer([&](fake_writer& x) {
+    auto& c = x.copies.begin()->second;
+    c.bytes.resize(c.bytes.size() - 1000);
+    c.src_end -= 1000;
+    x.writer_id = "2222222222222222";
+    return 0;
+  });
+  auto more = numbered_lines("more", 0, 100);
+  append_file(env.log("a.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), first + more));
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.stat("writer_restarts") >= 1);
+  CHECK(env.stat("resumed_below_acked") >= 1);
+}
+
+TEST_CASE("reconcile: an idle source's heartbeat finds junk appended to the copy and "
+          "cuts it back",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "ack-timeout = 0.3\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("t", 0, 300);
+  append_file(env.log("a.log"), text);
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  // Junk lands in the copy while the central is down; nothing new is
+  // written to the source, so only the heartbeat can notice.
+  env.with_writer([&](fake_writer& x) {
+    auto& c = x.copies.begin()->second;
+    c.bytes += "0123456789";
+    c.src_end += 10;
+    return 0;
+  });
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("copies_cut_back") == 1);
+  CHECK(env.counter(&fake_writer::repairs) == 1);
+  // And it stays so: later lines follow the source.
+  auto more = numbered_lines("more", 0, 20);
+  append_file(env.log("a.log"), more);
+  REQUIRE(env.converges(env.log("a.log"), text + more));
+}
+
+TEST_CASE("reconcile: copytruncate while the writer does not ack: the rest of the old "
+          "generation comes from logrotate's copy",
+          "[tailer][reconcile]") {
+  bool compressed = GENERATE(false, true);
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"
+               "buffer-bytes = 4K\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto before = numbered_lines("before", 0, 200);
+  append_file(app, before);
+  REQUIRE(env.converges(app, before));
+  REQUIRE(env.saved_at(app, before.size()));
+  // The central goes away: fragments are not acknowledged (nor kept).
+  env.with_writer([](fake_writer& x) {
+    x.send_acks = false;
+    x.answer_questions = false;
+    x.lose_dispatch_no = -1;
+    return 0;
+  });
+  int lost_from = env.counter(&fake_writer::dispatches);
+  env.with_writer([&](fake_writer& x) {
+    x.lose_dispatch_no = lost_from + 1;
+    return 0;
+  });
+  auto unacked = numbered_lines("unacked", 0, 2000);
+  append_file(app, unacked);
+  REQUIRE(wait_until([&] { return env.stat("bytes_read") >= static_cast<int64_t>(before.size() + 4096); },
+                     5000ms));
+  // logrotate copytruncate (+ compress): copy, truncate, go on writing.
+  auto rotated = read_file(app);
+  if (compressed) {
+    auto packed = cc::wire::compress(rotated, cc::wire::compression::gzip, 6);
+    REQUIRE(packed);
+    write_file(env.log("app.log.1.gz"), *packed);
+  } else {
+    write_file(env.log("app.log.1"), rotated);
+  }
+  REQUIRE(::truncate(app.c_str(), 0) == 0);
+  auto after = numbered_lines("after", 0, 50);
+  append_file(app, after);
+  REQUIRE(wait_until([&] { return env.stat("moved_generation_reads") == 1; }, 5000ms));
+  // The central is back.
+  env.with_writer([](fake_writer& x) {
+    x.answer_questions = true;
+    return 0;
+  });
+  env.release_acks();
+  INFO(report(env));
+  REQUIRE(env.converges(app, rotated + after, 15000ms));
+  CHECK(env.stat("lost_bytes") == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+TEST_CASE("reconcile: a saved file that cannot be opened at restart is waited for; "
+          "nothing else is read meanwhile",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"};
+  auto a = numbered_lines("a", 0, 100);
+  write_file(env.log("a.log"), a);
+  write_file(env.log("b.log"), "");
+  env.start();
+  auto b = numbered_lines("b", 0, 100);
+  append_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  env.stop();
+  auto more = numbered_lines("b-more", 0, 50);
+  append_file(env.log("b.log"), more);
+  // b.log cannot be opened (root reads mode 000 files: a symlink loop
+  // stands in for the permission), then it can again.
+  auto hidden = env.log("b.hidden");
+  REQUIRE(::rename(env.log("b.log").c_str(), hidden.c_str()) == 0);
+  REQUIRE(::symlink(env.log("b.log").c_str(), env.log("b.log").c_str()) == 0);
+  auto before = env.counter(&fake_writer::dispatches);
+  env.start();
+  std::this_thread::sleep_for(300ms);
+  // Nothing is read while b.log cannot be (before, the tailer went back to
+  // a.log and read it from 0).
+  CHECK(env.counter(&fake_writer::dispatches) == before);
+  REQUIRE(::unlink(env.log("b.log").c_str()) == 0);
+  REQUIRE(::rename(hidden.c_str(), env.log("b.log").c_str()) == 0);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("b.log"), b + more));
+  CHECK(env.copy_of(env.log("a.log")).empty());
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+}
+
+TEST_CASE("reconcile: a saved file moved away and back across a restart is resumed, "
+          "not sent again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 300);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  REQUIRE(env.saved_at(env.log("a.log"), a.size()));
+  env.stop();
+  auto away = env.dir / "a.away";
+  REQUIRE(::rename(env.log("a.log").c_str(), away.c_str()) == 0);
+  env.start();
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(::rename(away.c_str(), env.log("a.log").c_str()) == 0);
+  auto more = numbered_lines("a-more", 0, 30);
+  append_file(env.log("a.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), a + more));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.copies_of(env.log("a.log")).size() == 1);
+}
