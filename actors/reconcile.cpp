@@ -54,6 +54,25 @@ differing_pieces(const std::vector<std::string>& remote, source_reader& src,
 
 } // namespace
 
+wire::logtail_body question_body(const question& q, const asker_identity& who) {
+  wire::logtail_body body;
+  body.hdr.req = who.msg_type;
+  body.hdr.time = wire::now_seconds();
+  body.hdr.hostname = who.hostname;
+  body.filename = who.label;
+  body.op_mode = who.op_mode;
+  body.st_dev = q.st_dev;
+  body.st_ino = q.st_ino;
+  body.gen = q.gen;
+  body.ack = true;
+  body.query = q.query;
+  body.digests = q.digests;
+  body.range_from = q.from;
+  body.range_to = q.to;
+  body.block = q.block;
+  return body;
+}
+
 bool answers(const wire::logtail_state_body& a, const question& q) {
   if (a.query != q.query || a.st_dev != q.st_dev || a.st_ino != q.st_ino || a.gen != q.gen)
     return false;

@@ -38,6 +38,19 @@ struct question {
   uint64_t block = 0;
 };
 
+/// Who asks: what every question's body carries besides the question, as
+/// the sender's fragments carry it, so it takes their route and names their
+/// copy.
+struct asker_identity {
+  std::string msg_type;   // pub.logtail[.suffix]
+  std::string hostname;
+  std::string label;      // `filename`
+  std::string op_mode;
+};
+
+/// The pub.logtail body of question `q` (docs/wire.md §6.1).
+wire::logtail_body question_body(const question& q, const asker_identity& who);
+
 /// Whether `answer` answers `q` (stale answers to an earlier question are
 /// dropped by the caller).
 bool answers(const wire::logtail_state_body& answer, const question& q);

@@ -1379,22 +1379,8 @@ struct tailer_state {
 
   /// Sends a question about the open source along the fragments' route.
   void ask(const tail::question& q, bool is_heartbeat) {
-    const auto& s = *src;
-    wire::logtail_body body;
-    body.hdr.req = opts.msg_type;
-    body.hdr.time = wire::now_seconds();
-    body.hdr.hostname = opts.hostname;
-    body.filename = s.label;
-    body.op_mode = opts.op_mode;
-    body.st_dev = q.st_dev;
-    body.st_ino = q.st_ino;
-    body.gen = q.gen;
-    body.ack = true;
-    body.query = q.query;
-    body.digests = q.digests;
-    body.range_from = q.from;
-    body.range_to = q.to;
-    body.block = q.block;
+    auto body = tail::question_body(
+      q, {opts.msg_type, opts.hostname, src->label, opts.op_mode});
     wire::cc_message msg;
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
