@@ -152,13 +152,18 @@ struct tailer_state {
   /// The writer's instance id as last seen in an ack or answer: a change
   /// means it restarted, and its copies may have changed meanwhile.
   std::string writer_id;
-  /// The question out (reconcile or heartbeat), when it left, and how long
-  /// it may stay unanswered (doubling like the ack timeout).
+  /// What a question is for.
+  enum class purpose { reconcile, heartbeat, verify };
+  /// The question out, what for, when it left, and how long a reconcile
+  /// question may stay unanswered (doubling like the ack timeout).
   std::optional<tail::question> asked;
+  purpose asked_for = purpose::reconcile;
   steady::time_point asked_at;
   ms question_timeout{0};
-  bool heartbeat = false;          // `asked` is a heartbeat, not a reconcile
   uint64_t heartbeat_acked = 0;    // acked when the heartbeat left
+  /// The background verify (verify-period) of the open generation.
+  std::optional<tail::range_verify> verifying;
+  steady::time_point next_verify;
   steady::time_point last_contact; // the last ack or answer from a writer
   /// Start without a usable .save: older files still to ask about, newest
   /// first (classic: by name; rotated: by time), and the newest one, where
@@ -195,7 +200,8 @@ struct tailer_state {
                  {"reconciles", 0},    {"copies_cut_back", 0},
                  {"resumed_below_acked", 0}, {"moved_generation_reads", 0},
                  {"lost_bytes", 0},    {"writer_restarts", 0},
-                 {"questions", 0}};
+                 {"questions", 0},     {"verify_mismatch_bytes", 0},
+                 {"repaired_bytes", 0}};
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {
   }
@@ -1324,7 +1330,7 @@ struct tailer_state {
     s.reconcile.emplace(s.id, s.reader->compressed() ? UINT64_MAX : current_size(),
                         tail::own_position{s.gen, s.acked, s.base, true});
     asked.reset();
-    heartbeat = false;
+    verifying.reset();
   }
 
   uint64_t current_size() {
@@ -1363,22 +1369,22 @@ struct tailer_state {
                             tail::own_position{s.gen, s.acked, s.base, true});
       s.phase = sync_phase::asking;
       question_timeout = std::max(ack_timeout_now, opts.ack_timeout);
-      ask(s.reconcile->first(), false);
+      ask(s.reconcile->first(), purpose::reconcile);
       return;
     }
-    if (s.phase == sync_phase::asking && asked && !heartbeat &&
+    if (s.phase == sync_phase::asking && asked && asked_for == purpose::reconcile &&
         now() - asked_at >= question_timeout) {
       log::warning(who(), "no answer from the central about " + s.label + " within " +
                             std::to_string(question_timeout.count()) +
                             " ms (down, unreachable, or an original CC, which "
                             "needs ack = no); asking again");
       question_timeout = std::min(question_timeout * 2, opts.ack_timeout * max_ack_backoff);
-      ask(*asked, false);
+      ask(*asked, purpose::reconcile);
     }
   }
 
   /// Sends a question about the open source along the fragments' route.
-  void ask(const tail::question& q, bool is_heartbeat) {
+  void ask(const tail::question& q, purpose what) {
     auto body = tail::question_body(
       q, {opts.msg_type, opts.hostname, src->label, opts.op_mode});
     wire::cc_message msg;
@@ -1387,7 +1393,7 @@ struct tailer_state {
     msg.body = wire::make_body(body);
     asked = q;
     asked_at = now();
-    heartbeat = is_heartbeat;
+    asked_for = what;
     stats["questions"] += 1;
     auto ep = epoch;
     self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
@@ -1399,7 +1405,7 @@ struct tailer_state {
               stats["send_errors"] += 1;
               log::debug(who(), "question not sent: " + describe(err));
               asked.reset();
-              heartbeat = false;
+              verifying.reset();
               if (src->phase == sync_phase::asking)
                 src->phase = sync_phase::unsure;
               retry_until = now() + opts.retry_delay;
@@ -1421,10 +1427,13 @@ struct tailer_state {
       return;
     }
     asked.reset();
-    if (heartbeat) {
-      heartbeat = false;
+    if (asked_for == purpose::heartbeat) {
       on_heartbeat(*a);
       check();
+      return;
+    }
+    if (asked_for == purpose::verify) {
+      on_verify_answer(*a);
       return;
     }
     if (src->phase != sync_phase::asking || !src->reconcile)
@@ -1435,7 +1444,7 @@ struct tailer_state {
       return;
     }
     if (auto* next = std::get_if<tail::question>(&*r)) {
-      ask(*next, false);
+      ask(*next, purpose::reconcile);
       return;
     }
     settle(std::get<tail::resume_plan>(*r));
@@ -1499,7 +1508,90 @@ struct tailer_state {
     q.st_ino = s.id.st_ino;
     q.gen = s.gen;
     heartbeat_acked = s.acked;
-    ask(q, true);
+    ask(q, purpose::heartbeat);
+  }
+
+  // -- background verify (verify-period) -----------------------------------------
+
+  /// Every verify-period, the open generation's delivered bytes are compared
+  /// with the copy, block by block, between other work; what differs is
+  /// sent again as repairs (docs/wire.md §6.1).
+  void maybe_verify() {
+    if (opts.verify_period.count() == 0 || !opts.ack || !src || asked || verifying)
+      return;
+    const auto& s = *src;
+    if (s.phase != sync_phase::ready || s.acked <= s.base)
+      return;
+    if (next_verify == steady::time_point{}) {
+      next_verify = now() + opts.verify_period;
+      return;
+    }
+    if (now() < next_verify)
+      return;
+    next_verify = now() + opts.verify_period;
+    tail::question segment;
+    segment.st_dev = s.id.st_dev;
+    segment.st_ino = s.id.st_ino;
+    segment.gen = s.gen;
+    verifying.emplace(segment, s.base, s.acked);
+    ask(*verifying->next(), purpose::verify);
+  }
+
+  void on_verify_answer(const wire::logtail_state_body& a) {
+    if (!verifying || !src || src->gen != verifying->next()->gen)
+      return;
+    if (a.status != wire::state_status::ok) {
+      log::info(who(), "background verify of " + src->label + " stopped: the writer says " +
+                         a.status + (a.detail.empty() ? "" : " (" + a.detail + ")"));
+      verifying.reset();
+      return;
+    }
+    if (auto err = verifying->feed(a.pieces, *src->reader)) {
+      fail(err);
+      return;
+    }
+    if (auto next = verifying->next()) {
+      ask(*next, purpose::verify);
+      return;
+    }
+    auto differences = verifying->differences();
+    verifying.reset();
+    for (auto [from, to] : differences) {
+      stats["verify_mismatch_bytes"] += static_cast<int64_t>(to - from);
+      log::warning(who(), "background verify: the copy of " + src->label + " differs at " +
+                            std::to_string(from) + ".." + std::to_string(to) +
+                            "; sending those bytes again");
+      for (auto at = from; at < to; at += opts.fragment_bytes)
+        send_repair(at, std::min<uint64_t>(opts.fragment_bytes, to - at));
+    }
+  }
+
+  /// Sends source bytes [from, from + n) of the open generation as a repair
+  /// that overwrites them in the copy; the stream's offsets do not move.
+  void send_repair(uint64_t from, uint64_t n) {
+    auto& s = *src;
+    std::string bytes(n, '\0');
+    auto got = s.reader->read_at(from, bytes.data(), n);
+    if (!got || *got != n)
+      return; // the source changed meanwhile: the next verify sees it
+    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, s.label, opts.op_mode});
+    body.query.clear();
+    body.st_dev = s.id.st_dev;
+    body.st_ino = s.id.st_ino;
+    body.gen = s.gen;
+    body.fpos = from;
+    body.raw_size = n;
+    body.repair = true;
+    wire::cc_message msg;
+    msg.route.push_back(wire::local_route_frame(opts.job_name));
+    msg.type = opts.msg_type;
+    msg.body = wire::make_body(body);
+    msg.blob = wire::blob::from_string(std::move(bytes));
+    stats["repaired_bytes"] += static_cast<int64_t>(n);
+    self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
+      .then([](caf::ok_atom) {}, [](caf::error&) {
+        // Not sent: the next verify finds the bytes still differing.
+      });
   }
 
   void on_heartbeat(const wire::logtail_state_body& a) {
@@ -1652,12 +1744,13 @@ struct tailer_state {
       watch.reset();  // logdir was replaced: watch the new one
     ensure_watch();
     check_ack_timeout();
-    if (asked && heartbeat && now() - asked_at >= opts.ack_timeout) {
+    if (asked && asked_for != purpose::reconcile && now() - asked_at >= opts.ack_timeout) {
       asked.reset(); // unanswered: the next one goes after the next period
-      heartbeat = false;
+      verifying.reset();
     }
     check();
     maybe_heartbeat();
+    maybe_verify();
     self->delayed_send(self, opts.poll_interval, tick_atom::value);
   }
 
@@ -1802,6 +1895,9 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
   o.ack_timeout = to_ms(sec.seconds("ack-timeout"), ms{50});
   o.poll_interval = to_ms(sec.seconds("poll-interval"), ms{10});
   o.idle_flush = to_ms(sec.seconds("idle-flush"), ms{0});
+  o.verify_period = sec.has("verify-period") && sec.seconds("verify-period") > 0
+                      ? to_ms(sec.seconds("verify-period"), ms{100})
+                      : ms{0};
   o.hostname = sec.str("hostname");
   if (o.hostname.empty())
     o.hostname = wire::short_hostname();

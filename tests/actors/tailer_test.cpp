@@ -613,7 +613,7 @@ struct ::stat stat_of(const std::string& path) {
 
 // -- classic mode ---------------------------------------------------------------
 
-TEST_CASE("classic: a first start tails the newest file from its end; text "
+TEST_CASE("classic: a first start tails the newest file from its end, text "
           "fragments end at newlines",
           "[tailer]") {
   tail_env env{"logmask = *.log\n"
@@ -1136,7 +1136,7 @@ TEST_CASE("a held-back sender reads at most one fragment ahead", "[tailer]") {
   CHECK(s["bytes_read"] < static_cast<int64_t>(text.size()));
 }
 
-TEST_CASE("a full window stops reading; acks resume it", "[tailer]") {
+TEST_CASE("a full window stops reading, acks resume it", "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 16K\n"
                "ack-window = 64K\n"
@@ -1607,7 +1607,7 @@ TEST_CASE("reconcile: copytruncate while the writer does not ack: the rest of th
   CHECK(env.counter(&fake_writer::mismatches) == 0);
 }
 
-TEST_CASE("reconcile: a saved file that cannot be opened at restart is waited for; "
+TEST_CASE("reconcile: a saved file that cannot be opened at restart is waited for, "
           "nothing else is read meanwhile",
           "[tailer][reconcile]") {
   tail_env env{"logmask = *.log\n"};
@@ -1664,4 +1664,26 @@ TEST_CASE("reconcile: a saved file moved away and back across a restart is resum
   REQUIRE(env.converges(env.log("a.log"), a + more));
   CHECK(env.counter(&fake_writer::duplicates) == 0);
   CHECK(env.copies_of(env.log("a.log")).size() == 1);
+}
+
+TEST_CASE("reconcile: the background verify finds a byte flipped in the copy and "
+          "repairs it",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "verify-period = 0.3\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("t", 0, 3000);
+  append_file(env.log("a.log"), text);
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  env.with_writer([&](fake_writer& x) {
+    x.copies.begin()->second.bytes[100000] ^= 0x01;
+    return 0;
+  });
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("verify_mismatch_bytes") == 1);
+  CHECK(env.stat("repaired_bytes") == 1);
+  CHECK(env.counter(&fake_writer::repairs) == 1);
 }
