@@ -132,9 +132,25 @@ struct tailer_state {
   struct finished_file {
     tail::file_id id;
     tail::fingerprint fp;
+    std::string path;   // where it was read
+    std::string label;
+    std::string gen;
+    uint64_t base = 0;  // delivered [base, end)
+    uint64_t end = 0;
   };
   std::deque<finished_file> finished;
   static constexpr size_t max_finished = 64;
+  /// After a writer restart, the files finished last are asked about too
+  /// (their copies may have been touched while it was down): the queue, and
+  /// the one being asked about.
+  std::deque<finished_file> to_recheck;
+  static constexpr size_t recheck_count = 4;
+  struct recheck {
+    finished_file file;
+    std::unique_ptr<tail::source_reader> reader;
+    tail::reconciler reconcile;
+  };
+  std::optional<recheck> checking;
   steady::time_point last_listing;
   bool listing_valid = false;
 
@@ -153,7 +169,7 @@ struct tailer_state {
   /// means it restarted, and its copies may have changed meanwhile.
   std::string writer_id;
   /// What a question is for.
-  enum class purpose { reconcile, heartbeat, verify };
+  enum class purpose { reconcile, heartbeat, verify, recheck };
   /// The question out, what for, when it left, and how long a reconcile
   /// question may stay unanswered (doubling like the ack timeout).
   std::optional<tail::question> asked;
@@ -898,7 +914,8 @@ struct tailer_state {
     auto old = src->path;
     stats["files_switched"] += 1;
     log::info(who(), "finished " + old + " at " + std::to_string(src->acked));
-    finished.push_back({src->id, src->fp});
+    finished.push_back({src->id, src->fp, src->path, src->label, src->gen, src->base,
+                        src->acked});
     if (finished.size() > max_finished)
       finished.pop_front();
     auto label = label_for(path);
@@ -1348,6 +1365,10 @@ struct tailer_state {
     if (first)
       return false;
     stats["writer_restarts"] += 1;
+    to_recheck.assign(finished.size() > recheck_count ? finished.end() - recheck_count
+                                                      : finished.begin(),
+                      finished.end());
+    std::reverse(to_recheck.begin(), to_recheck.end()); // the newest first
     if (!src || src->phase != sync_phase::ready)
       return false;
     log::info(who(), "the central's writer restarted: asking what it holds of " +
@@ -1385,8 +1406,12 @@ struct tailer_state {
 
   /// Sends a question about the open source along the fragments' route.
   void ask(const tail::question& q, purpose what) {
-    auto body = tail::question_body(
-      q, {opts.msg_type, opts.hostname, src->label, opts.op_mode});
+    ask(q, what, src->label);
+  }
+
+  /// A question about the file named `label` in fragments.
+  void ask(const tail::question& q, purpose what, const std::string& label) {
+    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode});
     wire::cc_message msg;
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
@@ -1434,6 +1459,10 @@ struct tailer_state {
     }
     if (asked_for == purpose::verify) {
       on_verify_answer(*a);
+      return;
+    }
+    if (asked_for == purpose::recheck) {
+      on_recheck_answer(*a);
       return;
     }
     if (src->phase != sync_phase::asking || !src->reconcile)
@@ -1570,18 +1599,29 @@ struct tailer_state {
   /// that overwrites them in the copy; the stream's offsets do not move.
   void send_repair(uint64_t from, uint64_t n) {
     auto& s = *src;
+    send_aside(*s.reader, s.label, s.id, s.gen, from, n, true, false);
+  }
+
+  /// Sends source bytes [from, from + n) of a generation beside the stream
+  /// (a repair, or a finished file's missing end); offsets do not move.
+  /// Repairs overwrite what the copy holds there; `truncate` cuts the copy
+  /// after them.
+  void send_aside(tail::source_reader& reader, const std::string& label,
+                  const tail::file_id& id, const std::string& gen, uint64_t from,
+                  uint64_t n, bool repair, bool truncate) {
     std::string bytes(n, '\0');
-    auto got = s.reader->read_at(from, bytes.data(), n);
+    auto got = reader.read_at(from, bytes.data(), n);
     if (!got || *got != n)
       return; // the source changed meanwhile: the next verify sees it
-    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, s.label, opts.op_mode});
+    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, label, opts.op_mode});
     body.query.clear();
-    body.st_dev = s.id.st_dev;
-    body.st_ino = s.id.st_ino;
-    body.gen = s.gen;
+    body.st_dev = id.st_dev;
+    body.st_ino = id.st_ino;
+    body.gen = gen;
     body.fpos = from;
     body.raw_size = n;
-    body.repair = true;
+    body.repair = repair;
+    body.truncate = truncate;
     wire::cc_message msg;
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
@@ -1592,6 +1632,64 @@ struct tailer_state {
       .then([](caf::ok_atom) {}, [](caf::error&) {
         // Not sent: the next verify finds the bytes still differing.
       });
+  }
+
+  // -- finished files after a writer restart --------------------------------
+
+  /// Asks about the next recently finished file, one at a time, while the
+  /// open source streams.
+  void maybe_recheck() {
+    if (!opts.ack || asked || checking || to_recheck.empty() || !src ||
+        src->phase != sync_phase::ready)
+      return;
+    auto f = to_recheck.front();
+    to_recheck.pop_front();
+    auto reader = tail::source_reader::open(f.path);
+    if (!reader)
+      return; // gone: nothing to send from
+    auto id = (*reader)->stat();
+    auto same = tail::starts_with(**reader, f.fp);
+    if (!id || !id->same_file(f.id) || !same || !*same)
+      return; // not that file any more
+    auto size = (*reader)->compressed() ? UINT64_MAX : id->size;
+    checking.emplace(recheck{f, std::move(*reader),
+                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, true}}});
+    ask(checking->reconcile.first(), purpose::recheck, f.label);
+  }
+
+  void on_recheck_answer(const wire::logtail_state_body& a) {
+    if (!checking)
+      return;
+    auto r = checking->reconcile.feed(a, *checking->reader);
+    if (!r) {
+      log::warning(who(), "asking about " + checking->file.label + ": " + describe(r.error()));
+      checking.reset();
+      return;
+    }
+    if (auto* next = std::get_if<tail::question>(&*r)) {
+      ask(*next, purpose::recheck, checking->file.label);
+      return;
+    }
+    auto plan = std::get<tail::resume_plan>(*r);
+    auto c = std::move(*checking);
+    checking.reset();
+    const auto& f = c.file;
+    if (plan.gen == f.gen && plan.offset >= f.end && !plan.truncate)
+      return; // whole
+    log::warning(who(), "the central's copy of " + f.label + " (finished) holds it up to " +
+                          std::to_string(plan.offset) + " of " + std::to_string(f.end) +
+                          " bytes delivered" + (plan.truncate ? ", then bytes it does not have" : "") +
+                          ": sending the rest again");
+    // The first piece cuts the copy back where it differs, if it must; the
+    // rest follow it.
+    auto at = plan.offset;
+    bool cut = plan.truncate;
+    do {
+      auto n = std::min<uint64_t>(opts.fragment_bytes, f.end > at ? f.end - at : 0);
+      send_aside(*c.reader, f.label, f.id, plan.gen, at, n, cut, cut);
+      cut = false;
+      at += n;
+    } while (at < f.end);
   }
 
   void on_heartbeat(const wire::logtail_state_body& a) {
@@ -1747,8 +1845,13 @@ struct tailer_state {
     if (asked && asked_for != purpose::reconcile && now() - asked_at >= opts.ack_timeout) {
       asked.reset(); // unanswered: the next one goes after the next period
       verifying.reset();
+      if (checking) {
+        to_recheck.push_front(checking->file); // asked again later
+        checking.reset();
+      }
     }
     check();
+    maybe_recheck();
     maybe_heartbeat();
     maybe_verify();
     self->delayed_send(self, opts.poll_interval, tick_atom::value);

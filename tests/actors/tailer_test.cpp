@@ -1687,3 +1687,40 @@ TEST_CASE("reconcile: the background verify finds a byte flipped in the copy and
   CHECK(env.stat("repaired_bytes") == 1);
   CHECK(env.counter(&fake_writer::repairs) == 1);
 }
+
+TEST_CASE("reconcile: after a writer restart, a finished file's damaged copy is mended "
+          "too",
+          "[tailer][reconcile]") {
+  bool junk = GENERATE(false, true);
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 800);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  auto b = numbered_lines("b", 0, 100);
+  write_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  // The central was down; a.log's copy was touched meanwhile.
+  env.with_writer([&](fake_writer& x) {
+    for (auto& [k, c] : x.copies)
+      if (k.filename == env.log("a.log")) {
+        if (junk) {
+          c.bytes += "JUNKJUNK";
+          c.src_end += 8;
+        } else {
+          c.bytes.resize(c.bytes.size() - 700);
+          c.src_end -= 700;
+        }
+      }
+    x.writer_id = "3333333333333333";
+    return 0;
+  });
+  auto more = numbered_lines("b-more", 0, 10);
+  append_file(env.log("b.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("b.log"), b + more));
+  CHECK(wait_until([&] { return env.copies_of(env.log("a.log")).back() == a; }, 8000ms));
+}
