@@ -721,6 +721,7 @@ caf::error copy_file::recover(const std::string& text) {
   trim_segments();
   rebuild_hasher();
   check_recovered(parsed, *actual);
+  changed_logged_ = false; // adopted: a later change is another episode
   closed_clean_ = !parsed.records.empty() && parsed.records.back().kind == 'C';
   if (rewrite)
     return compact_journal();
@@ -1446,15 +1447,14 @@ caf::expected<bool> copy_file::measure() {
   auto actual = file_size(fd_, path_);
   if (!actual)
     return std::move(actual.error());
-  if (*actual == size_) {
-    changed_logged_ = false; // the episode, if any, is over
+  if (*actual == size_)
     return false;
-  }
   note_changed("holds " + std::to_string(*actual) + " bytes where the writer wrote "
                + std::to_string(size_));
   ++rewrite_epoch_;
   if (out_ == wire::compression::none) {
     adopt_plain_size(*actual);
+    changed_logged_ = false; // adopted: a later change is another episode
     return true;
   }
   // Compressed: the open member went with the change; recover from the
@@ -1464,7 +1464,7 @@ caf::expected<bool> copy_file::measure() {
   member_src_bytes_ = 0;
   if (auto err = sync())
     return err;
-  if (auto err = reload())
+  if (auto err = reload()) // ends the episode as a recovery does
     return err;
   return true;
 }

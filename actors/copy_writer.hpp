@@ -237,15 +237,15 @@ public:
   bool needs_sync() const;
   /// fdatasync calls made since the last call (for the fsyncs counter).
   int64_t take_fsyncs();
-  /// Copies found changed behind the writer's back since the last call (for
-  /// the copy_changed counter; once per episode).
+  /// Changes behind the writer's back found since the last call (for the
+  /// copy_changed counter; one per change adopted).
   int64_t take_changed();
 
   // -- the copy as the authority (docs/wire.md §6.1) ---------------------------
 
   /// Measures the copy file (fstat) against what the writer holds. Another
-  /// size means the copy was changed behind the writer's back: logged once
-  /// per episode (until a measure finds it as recorded), counted, and
+  /// size means the copy was changed behind the writer's back: logged and
+  /// counted once (an episode ends when the change is adopted), and
   /// adopted: a plain copy's last segment follows the size (segments that
   /// start beyond it are gone); a compressed copy, with its open member
   /// dropped, is recovered from the journal to the last member end within
@@ -381,7 +381,7 @@ private:
   uint64_t restart_copy_ = 0;
   uint64_t rewrite_epoch_ = 0;
   int64_t changed_ = 0;
-  bool changed_logged_ = false; // the current episode was said
+  bool changed_logged_ = false; // the change being adopted was said
   bool closed_clean_ = false;   // the journal ends with a C line
 };
 
