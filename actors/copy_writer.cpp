@@ -720,9 +720,9 @@ caf::error copy_file::recover(const std::string& text) {
   durable_copy_end_ = size_;
   trim_segments();
   rebuild_hasher();
+  closed_clean_ = !parsed.records.empty() && parsed.records.back().kind == 'C';
   check_recovered(parsed, *actual);
   changed_logged_ = false; // adopted: a later change is another episode
-  closed_clean_ = !parsed.records.empty() && parsed.records.back().kind == 'C';
   if (rewrite)
     return compact_journal();
   journal_lines_ = count_lines(parsed);
@@ -829,11 +829,14 @@ caf::error copy_file::recover_compressed(const journal_text& parsed, uint64_t a,
 }
 
 void copy_file::check_recovered(const journal_text& parsed, uint64_t a) {
-  if (!parsed.records.empty() && parsed.records.back().kind == 'C'
-      && parsed.records.back().copy_size != a)
+  if (closed_clean_ && parsed.records.back().copy_size != a) {
     note_changed("holds " + std::to_string(a) + " bytes; it had "
                  + std::to_string(parsed.records.back().copy_size)
                  + " when the writer closed it");
+    // That C line is stale now: the next clean close writes a true one.
+    if (auto err = reopen_for_writing())
+      log::error(who, "journal of " + path_ + ": " + describe(err));
+  }
   if (out_ != wire::compression::none)
     return;
   // The last complete block the journal knows, against the copy's bytes.
@@ -931,6 +934,7 @@ caf::error copy_file::append_journal(const std::string& body) {
   if (auto err = write_all(journal_fd_, seal(body), journal_name_))
     return err;
   ++journal_lines_;
+  closed_clean_ = false; // the journal no longer ends with a C line
   return caf::none;
 }
 
@@ -1288,12 +1292,17 @@ caf::error copy_file::close() {
 }
 
 caf::error copy_file::journal_close() {
-  if (journal_fd_ < 0)
+  // Nothing written since the last clean close: its C line still holds.
+  if (journal_fd_ < 0 || closed_clean_)
     return caf::none;
   keep_partial_block();
   if (auto err = append_journal("C " + std::to_string(size_)))
     return err;
-  return datasync(journal_fd_, "journal");
+  // Not synced: lost only with the machine, and then the next start merely
+  // cannot tell a change from a crash. A copy written again says so first
+  // (reopen_for_writing, synced).
+  closed_clean_ = true;
+  return caf::none;
 }
 
 // -- digests and the copy as the authority ----------------------------------------
@@ -1320,6 +1329,7 @@ void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest)
   if (auto err = write_all(journal_fd_, seal(digest_line(seg.copy_base, to, digest)),
                            journal_name_))
     log::error(who, "journal of " + path_ + ": " + describe(err));
+  closed_clean_ = false; // the journal no longer ends with a C line
 }
 
 void copy_file::keep_partial_block() {
@@ -1342,13 +1352,11 @@ caf::error copy_file::reopen_for_writing() {
   if (!closed_clean_)
     return caf::none;
   // A C line says what a clean close left; once the copy is written again
-  // it no longer holds, and must not be read as a change after a crash.
+  // it no longer holds, and must not be read as a change after a crash:
+  // the line after it is durable before the copy changes.
   if (auto err = append_journal("A"))
     return err;
-  if (auto err = datasync(journal_fd_, "journal"))
-    return err;
-  closed_clean_ = false;
-  return caf::none;
+  return datasync(journal_fd_, "journal");
 }
 
 void copy_file::hash_written(uint64_t at, std::string_view raw) {
@@ -1470,6 +1478,8 @@ caf::expected<bool> copy_file::measure() {
 }
 
 void copy_file::adopt_plain_size(uint64_t a) {
+  if (auto err = reopen_for_writing()) // a C line no longer holds
+    log::error(who, "journal of " + path_ + ": " + describe(err));
   if (a < size_)
     while (!segments_.empty() && segments_.back().copy_base > a)
       segments_.pop_back();

@@ -17,8 +17,10 @@
 //   P <copy_base> <src_end> <xxh3>    that segment's partial last block, up
 //                                to where it ends (written when the segment
 //                                ends, at compaction and at a clean close)
-//   C <copy_size>                a clean close: the copy's size then
-//   A                            the copy is written again after a C line
+//   C <copy_size>                a clean close: the copy's size then (read
+//                                only as the journal's last line)
+//   A                            written and synced before the copy changes
+//                                again after a C line
 // An S line is written and fdatasync'ed (after the copy's data) before the
 // first byte of its segment, so every copy byte after it belongs to it. An M
 // line is written after the data it covers was fdatasync'ed. D lines are
@@ -327,7 +329,8 @@ private:
   caf::error compact_journal();
   /// The lines compaction writes for segment `i` (`lines`: S and M lines).
   std::string compacted_segment(size_t i, size_t& lines) const;
-  /// The P and C lines of a clean close, synced.
+  /// The P and C lines of a clean close (unless the journal ends with a
+  /// true one already).
   caf::error journal_close();
   caf::error journal_checkpoint();
   caf::error datasync(int fd, const char* what);
@@ -382,7 +385,7 @@ private:
   uint64_t rewrite_epoch_ = 0;
   int64_t changed_ = 0;
   bool changed_logged_ = false; // the change being adopted was said
-  bool closed_clean_ = false;   // the journal ends with a C line
+  bool closed_clean_ = false;   // the journal ends with a C line (of this size)
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

@@ -309,7 +309,11 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     entry->identity = spec.identity;
     touched_.insert(std::move(ak));
   }
+  // The copy is the authority: a size changed behind the writer's back is
+  // adopted before the fragment is placed (never written past a hole).
   auto rewrites = cf.rewrites();
+  if (auto m = cf.measure(); !m)
+    log::error(opts_.who, "measuring " + cf.path() + ": " + describe(m.error()));
   if (!b.repair || !repair(f, cf, key, p.raw, entry, now, out))
     write(f, cf, key, p, entry, now, out);
   collect(cf);
@@ -371,8 +375,6 @@ bool worker_core::repair(const fragment& f, copy_file& cf, const source_key& key
     refuse(f, key, b.fpos + raw.size(), out);
     return true;
   }
-  if (auto m = cf.measure(); !m)
-    log::error(opts_.who, "measuring " + cf.path() + ": " + describe(m.error()));
   const auto* seg = cf.find(key, b.gen);
   if (seg == nullptr || b.fpos > seg->src_end)
     return false; // not held: an ordinary fragment

@@ -750,6 +750,12 @@ TEST_CASE("authority: a plain copy changed behind the writer's back is adopted a
     CHECK(cf->find(fx.key, "g1")->src_end == 3010);
     REQUIRE(!cf->close());
   }
+  {
+    // Adopted and closed again: not a change any more.
+    auto cf = fx.open(fx.spec(), fx.live);
+    CHECK(cf->take_changed() == 0);
+    REQUIRE(!cf->close());
+  }
   // Truncated while the writer was down.
   REQUIRE(::truncate(path.c_str(), 2000) == 0);
   auto cf = fx.open(fx.spec(), fx.live);

@@ -1284,6 +1284,28 @@ TEST_CASE("worker: junk appended to a copy is cut back when the resend overlaps 
   CHECK(fx.counter("diverged") == 1);
 }
 
+TEST_CASE("worker: a copy truncated while the writer runs: a gap, never a hole",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 2000, text);
+  w->sync(fx.out);
+  fx.out.clear();
+  REQUIRE(::truncate((fx.opts.dstdir + "/db1/pg.log").c_str(), 1500) == 0);
+  fx.send(*w, s, 2000, 2500, text);
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "gap");
+  CHECK(acks[0].fpos == 1500); // below what was acknowledged: what the copy holds
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1500));
+  CHECK(fx.counter("copy_changed") == 1);
+  fx.send(*w, s, 1500, 2500, text);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
+}
+
 TEST_CASE("worker: a resend over bytes that differ rewrites them, never skips them",
           "[tailwriter][worker][question]") {
   worker_fixture fx;
