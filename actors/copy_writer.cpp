@@ -104,11 +104,21 @@ caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
   return caf::none;
 }
 
-caf::expected<std::string> read_all(int fd, const std::string& path) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(fd, buf, sizeof(buf));
+caf::expected<uint64_t> file_size(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return io_error("fstat " + path, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+/// pread until `len` bytes or the end of the file.
+caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
+                                      const std::string& path) {
+  std::string out(static_cast<size_t>(len), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    auto n = ::pread(fd, out.data() + got, out.size() - got,
+                     static_cast<off_t>(offset + got));
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -116,16 +126,18 @@ caf::expected<std::string> read_all(int fd, const std::string& path) {
     }
     if (n == 0)
       break;
-    out.append(buf, static_cast<size_t>(n));
+    got += static_cast<size_t>(n);
   }
+  out.resize(got);
   return out;
 }
 
-caf::expected<uint64_t> file_size(int fd, const std::string& path) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0)
-    return io_error("fstat " + path, errno);
-  return static_cast<uint64_t>(st.st_size);
+/// The whole file (a journal), as long as it is now.
+caf::expected<std::string> read_all(int fd, const std::string& path) {
+  auto size = file_size(fd, path);
+  if (!size)
+    return std::move(size.error());
+  return pread_some(fd, 0, *size, path);
 }
 
 wire::compression compression_named(std::string_view name) {
@@ -284,26 +296,6 @@ bool digest_holds(const copy_file::segment& s, uint64_t to) {
          && (to % wire::digest_block == 0 || to == s.src_end);
 }
 
-/// pread until `len` bytes or the end of the file.
-caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
-                                      const std::string& path) {
-  std::string out(static_cast<size_t>(len), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    auto n = ::pread(fd, out.data() + got, out.size() - got,
-                     static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return io_error("read " + path, errno);
-    }
-    if (n == 0)
-      break;
-    got += static_cast<size_t>(n);
-  }
-  out.resize(got);
-  return out;
-}
 
 bool keep_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
@@ -506,125 +498,137 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   cf->dstdir_fd_ = dstdir_fd;
   cf->state_fd_ = state_fd;
   cf->identity_ = spec.identity;
+  std::string text;
+  auto existing = cf->find_journal(spec, text);
+  if (!existing)
+    return std::move(existing.error());
+  if (spec.must_exist && !*existing)
+    return make_error(errc::unavailable, "no copy");
+  if (*existing) {
+    auto ours = cf->open_existing(spec, text);
+    if (!ours)
+      return std::move(ours.error());
+    if (*ours)
+      return cf;
+  }
+  if (auto err = cf->create(spec, now))
+    return err;
+  return cf;
+}
+
+caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
+  // A different identity under the same hash (a collision) moves on to the
+  // next name.
   auto base_name = hex(fnv1a64(spec.identity), 16);
-  // Find this copy's journal; a different identity under the same hash (a
-  // collision) moves on to the next name.
-  std::string existing_text;
-  bool existing = false;
   for (int probe = 0; probe < 16; ++probe) {
     auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
-    int fd = ::openat(state_fd, name.c_str(),
+    int fd = ::openat(state_fd_, name.c_str(),
                       O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       if (errno != ENOENT)
         return io_error("journal " + name, errno);
-      cf->journal_name_ = name;
-      break;
+      journal_name_ = name;
+      return false;
     }
-    auto text = read_all(fd, name);
-    if (!text) {
+    auto read = read_all(fd, name);
+    if (!read) {
       ::close(fd);
-      return std::move(text.error());
+      return std::move(read.error());
     }
-    auto parsed = parse_journal(*text);
+    auto parsed = parse_journal(*read);
     if (parsed.header && parsed.header->identity == spec.identity) {
-      cf->journal_fd_ = fd;
-      cf->journal_name_ = name;
-      existing_text = std::move(*text);
-      existing = true;
-      break;
+      journal_fd_ = fd;
+      journal_name_ = name;
+      text = std::move(*read);
+      return true;
     }
     ::close(fd);
     if (!parsed.header) {
       // An empty or torn journal (crash right after creating it): reuse it.
       if (!spec.must_exist)
-        ::unlinkat(state_fd, name.c_str(), 0);
-      cf->journal_name_ = name;
-      break;
+        ::unlinkat(state_fd_, name.c_str(), 0);
+      journal_name_ = name;
+      return false;
     }
   }
-  if (cf->journal_name_.empty())
-    return make_error(errc::io, "no free journal name for " + spec.base_path);
-  if (spec.must_exist && !existing)
-    return make_error(errc::unavailable, "no copy");
-  if (existing) {
-    auto parsed = parse_journal(existing_text);
-    cf->path_ = parsed.header->path;
-    cf->out_ = compression_named(parsed.header->out);
-    // A classic copy's name is its identity. A rotated copy's name was only a
-    // candidate until the 'O' line: a crash while the naming loop below held
-    // a name that another generation owns must not append to that copy.
-    bool claimed = !spec.rotated || parsed.claimed || !parsed.records.empty();
-    if (spec.must_exist)
-      if (auto err = must_exist(dstdir_fd, cf->path_, claimed))
-        return err;
-    // Read and write: the copy's bytes are compared and digested too.
-    auto opened = open_beneath(dstdir_fd, cf->path_,
-                               spec.must_exist ? O_RDWR : O_RDWR | O_CREAT);
-    if (!opened)
-      return std::move(opened.error());
+  return make_error(errc::io, "no free journal name for " + spec.base_path);
+}
+
+caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
+                                             const std::string& text) {
+  auto parsed = parse_journal(text);
+  path_ = parsed.header->path;
+  out_ = compression_named(parsed.header->out);
+  // A classic copy's name is its identity. A rotated copy's name was only a
+  // candidate until the 'O' line: a crash while the naming loop of create()
+  // held a name that another generation owns must not append to that copy.
+  bool claimed = !spec.rotated || parsed.claimed || !parsed.records.empty();
+  if (spec.must_exist)
+    if (auto err = must_exist(dstdir_fd_, path_, claimed))
+      return err;
+  // Read and write: the copy's bytes are compared and digested too.
+  auto opened = open_beneath(dstdir_fd_, path_,
+                             spec.must_exist ? O_RDWR : O_RDWR | O_CREAT);
+  if (!opened)
+    return std::move(opened.error());
+  if (!claimed) {
+    claimed = opened->created || !claimed_elsewhere(state_fd_, journal_name_, path_);
     if (!claimed) {
-      claimed = opened->created
-                || !claimed_elsewhere(state_fd, cf->journal_name_, cf->path_);
-      if (claimed) {
-        if (auto err = cf->append_journal("O"))
-          return err;
-        if (auto err = cf->datasync(cf->journal_fd_, "journal"))
-          return err;
-      } else {
-        log::warning(who, "recovery: " + cf->path_ + " belongs to another generation;"
-                            " naming this generation's copy anew");
-        ::close(opened->fd);
-      }
+      log::warning(who, "recovery: " + path_ + " belongs to another generation;"
+                          " naming this generation's copy anew");
+      ::close(opened->fd);
+      return false;
     }
-    if (claimed) {
-      cf->fd_ = opened->fd;
-      if (auto err = cf->recover(existing_text))
-        return err;
-      return cf;
-    }
+    if (auto err = append_journal("O"))
+      return err;
+    if (auto err = datasync(journal_fd_, "journal"))
+      return err;
   }
+  fd_ = opened->fd;
+  if (auto err = recover(text))
+    return err;
+  return true;
+}
+
+caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // A new copy: its journal first (naming the copy), then the copy, then the
   // 'O' line claiming it. A crash in between leaves a journal whose copy the
   // next start creates or claims; never a copy without bookkeeping, which a
   // restart would not find again (a rotated copy's name holds the time it
   // was first opened).
-  cf->out_ = spec.out;
-  bool reuse_journal = cf->journal_fd_ >= 0;
-  int jfd = cf->journal_fd_;
+  out_ = spec.out;
+  bool reuse_journal = journal_fd_ >= 0;
   if (!reuse_journal) {
-    jfd = ::openat(state_fd, cf->journal_name_.c_str(),
-                   O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
-    if (jfd < 0)
-      return io_error("journal " + cf->journal_name_, errno);
-    cf->journal_fd_ = jfd;
+    journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
+                           O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           0600);
+    if (journal_fd_ < 0)
+      return io_error("journal " + journal_name_, errno);
   }
   auto drop_journal = [&] {
-    ::close(cf->journal_fd_);
-    cf->journal_fd_ = -1;
-    ::unlinkat(state_fd, cf->journal_name_.c_str(), 0);
+    ::close(journal_fd_);
+    journal_fd_ = -1;
+    ::unlinkat(state_fd_, journal_name_.c_str(), 0);
   };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
     // The original's order: extension first, then the rotated suffix.
-    cf->path_ = spec.base_path + ext
-                + (spec.rotated ? rotated_suffix(now + k) : std::string{});
+    path_ = spec.base_path + ext + (spec.rotated ? rotated_suffix(now + k) : std::string{});
     caf::error err;
-    if ((k > 0 || reuse_journal) && ::ftruncate(jfd, 0) != 0)
-      err = io_error("truncate journal " + cf->journal_name_, errno);
-    cf->journal_lines_ = 0;
+    if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
+      err = io_error("truncate journal " + journal_name_, errno);
+    journal_lines_ = 0;
     if (!err)
-      err = cf->append_journal(cf->header_line());
+      err = append_journal(header_line());
     if (!err)
-      err = cf->datasync(jfd, "journal");
+      err = datasync(journal_fd_, "journal");
     if (err) {
       drop_journal();
       return err;
     }
     if (k == 0 && !reuse_journal)
-      ::fsync(state_fd); // the journal's name must survive a crash
-    auto opened = open_beneath(dstdir_fd, cf->path_, O_RDWR | O_CREAT);
+      ::fsync(state_fd_); // the journal's name must survive a crash
+    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT);
     if (!opened) {
       drop_journal();
       return std::move(opened.error());
@@ -633,34 +637,30 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
       ::close(opened->fd); // that second's name is taken by another generation
       continue;
     }
-    cf->fd_ = opened->fd;
+    fd_ = opened->fd;
     break;
   }
-  if (cf->fd_ < 0) {
+  auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + spec.base_path)
+                     : append_journal("O");
+  if (!err)
+    err = datasync(journal_fd_, "journal");
+  if (err) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
     drop_journal();
-    return make_error(errc::io, "no free rotated name for " + spec.base_path);
+    return err;
   }
-  {
-    auto err = cf->append_journal("O");
-    if (!err)
-      err = cf->datasync(jfd, "journal");
-    if (err) {
-      ::close(cf->fd_);
-      cf->fd_ = -1;
-      drop_journal();
-      return err;
-    }
-  }
-  auto size = file_size(cf->fd_, cf->path_);
+  auto size = file_size(fd_, path_);
   if (!size)
     return std::move(size.error());
-  cf->size_ = *size;
-  if (cf->size_ > 0)
-    log::warning(who, "appending to " + cf->path_ + " (" + std::to_string(cf->size_)
+  size_ = *size;
+  if (size_ > 0)
+    log::warning(who, "appending to " + path_ + " (" + std::to_string(size_)
                         + " bytes) that has no bookkeeping");
-  cf->member_end_copy_ = cf->size_;
-  cf->durable_copy_end_ = cf->size_;
-  return cf;
+  member_end_copy_ = size_;
+  durable_copy_end_ = size_;
+  return caf::none;
 }
 
 copy_file::~copy_file() {
@@ -1495,10 +1495,7 @@ void copy_file::adopt_plain_size(uint64_t a) {
 }
 
 caf::error copy_file::reload() {
-  auto size = file_size(journal_fd_, journal_name_);
-  if (!size)
-    return std::move(size.error());
-  auto text = pread_some(journal_fd_, 0, *size, journal_name_);
+  auto text = read_all(journal_fd_, journal_name_);
   if (!text)
     return std::move(text.error());
   pending_checkpoint_ = false;

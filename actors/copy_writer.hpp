@@ -294,6 +294,14 @@ public:
 private:
   copy_file() = default;
 
+  /// Finds this copy's journal by identity (true, its text in `text`), or
+  /// the free name a new one gets (false).
+  caf::expected<bool> find_journal(const copy_spec& spec, std::string& text);
+  /// Opens and recovers the copy an existing journal names; false when the
+  /// name belongs to another generation (then a new copy is named).
+  caf::expected<bool> open_existing(const copy_spec& spec, const std::string& text);
+  /// Names and creates a new copy and its journal.
+  caf::error create(const copy_spec& spec, std::time_t now);
   caf::error recover(const std::string& text);
   caf::error recover_plain(const journal_text& parsed, uint64_t actual,
                            bool& rewrite);

@@ -71,9 +71,7 @@ void worker_core::answer(const fragment& f, clock::time_point now, outbox& out) 
   const auto& b = f.body;
   source_key key{b.hdr.hostname, b.st_dev, b.st_ino, b.filename};
   wire::logtail_state_body a;
-  a.hdr.req = state_type;
-  a.hdr.time = wire::now_seconds();
-  a.hdr.hostname = opts_.hostname;
+  a.hdr = reply_header(state_type);
   a.filename = b.filename;
   a.st_dev = b.st_dev;
   a.st_ino = b.st_ino;

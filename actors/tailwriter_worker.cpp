@@ -163,14 +163,20 @@ void worker_core::collect(copy_file& cf) {
     counters_->copy_changed += n;
 }
 
+wire::header worker_core::reply_header(const char* type) const {
+  wire::header hdr;
+  hdr.req = type;
+  hdr.time = wire::now_seconds();
+  hdr.hostname = opts_.hostname;
+  return hdr;
+}
+
 wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
                                        const source_key& key,
                                        const std::string& gen, uint64_t fpos,
                                        const char* status) {
   wire::logtail_ack_body body;
-  body.hdr.req = ack_type;
-  body.hdr.time = wire::now_seconds();
-  body.hdr.hostname = opts_.hostname;
+  body.hdr = reply_header(ack_type);
   body.filename = key.filename;
   body.st_dev = key.st_dev;
   body.st_ino = key.st_ino;

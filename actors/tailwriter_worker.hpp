@@ -284,6 +284,8 @@ private:
   void note_refusal(const source_key& key, const std::string& why);
   /// Adds the copy's fsyncs and copy_changed episodes to the counters.
   void collect(copy_file& cf);
+  /// The header of a reply this worker sends (logtail.ack, logtail.state).
+  wire::header reply_header(const char* type) const;
   wire::cc_message make_ack(const std::vector<std::string>& route,
                             const source_key& key, const std::string& gen,
                             uint64_t fpos, const char* status);
