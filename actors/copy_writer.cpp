@@ -1174,7 +1174,7 @@ caf::error copy_file::end_sync(const sync_ticket& t, const caf::error& err) {
     for (auto& seg : segments_)
       if (seg.src_base == m.src_base && seg.gen == m.gen && seg.key == m.key)
         seg.durable_end = std::max(seg.durable_end, std::min(m.src_end, seg.src_end));
-  if (journal_lines_ > opts_.compact_after)
+  if (compaction_due())
     return compact_journal();
   return caf::none;
 }
@@ -1201,9 +1201,13 @@ caf::error copy_file::sync() {
     if (auto err = journal_checkpoint())
       return err;
   }
-  if (journal_lines_ > opts_.compact_after)
+  if (compaction_due())
     return compact_journal();
   return caf::none;
+}
+
+bool copy_file::compaction_due() const {
+  return journal_lines_ > std::max(opts_.compact_after, compacted_digests_);
 }
 
 std::string copy_file::compacted_segment(size_t i, size_t& lines) const {
@@ -1239,11 +1243,15 @@ caf::error copy_file::compact_journal() {
   // copies each segment's durable end (and the member boundary the block
   // being written can be decompressed from): the same recovery result in a
   // few lines. D and P lines do not count towards compact_after: they only
-  // grow with the data and compaction would not shorten them.
+  // grow with the data and compaction would not shorten them; but the next
+  // compaction waits for at least as many new lines as it would copy.
   std::string text = seal(header_line()) + seal("O");
   size_t lines = 0;
   for (size_t i = 0; i < segments_.size(); ++i)
     text += compacted_segment(i, lines);
+  compacted_digests_ = 0;
+  for (const auto& seg : segments_)
+    compacted_digests_ += seg.blocks.size();
   auto tmp = journal_name_ + ".tmp";
   int fd = ::openat(state_fd_, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);

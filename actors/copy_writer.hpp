@@ -335,6 +335,9 @@ private:
   caf::error write_copy(std::string_view bytes);
   caf::error append_journal(const std::string& line);
   caf::error compact_journal();
+  /// More S and M lines than compact_after, and than the digest lines the
+  /// last compaction copied (a long copy's digests are not rewritten often).
+  bool compaction_due() const;
   /// The lines compaction writes for segment `i` (`lines`: S and M lines).
   std::string compacted_segment(size_t i, size_t& lines) const;
   /// The P and C lines of a clean close (unless the journal ends with a
@@ -391,6 +394,7 @@ private:
   uint64_t restart_src_ = 0;
   uint64_t restart_copy_ = 0;
   uint64_t rewrite_epoch_ = 0;
+  size_t compacted_digests_ = 0; // D and P lines the last compaction wrote
   int64_t changed_ = 0;
   bool changed_logged_ = false; // the change being adopted was said
   bool closed_clean_ = false;   // the journal ends with a C line (of this size)

@@ -897,3 +897,29 @@ TEST_CASE("a sync begun before a rewrite makes nothing durable",
   REQUIRE(!cf->sync());
   CHECK(cf->find(fx.key, "g1")->durable_end == 1000);
 }
+
+TEST_CASE("digests: compaction keeps them for the remembered segments",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  fx.opts.compact_after = 2;
+  std::string big = source_text(2300000);
+  auto cf = fx.open(fx.spec(), fx.live);
+  put_range(fx, *cf, "a", big, 0, 1200000);
+  put_range(fx, *cf, "b", big, 0, 2200000);
+  fx.put(*cf, "c", 0, 100, true, wire::compression::none, &big);
+  REQUIRE(!cf->sync()); // three S lines: compacted
+  CHECK(cf->journal_lines() == 3);
+  auto after = test::read_file(fx.live.journal());
+  CHECK(test::count_of(after, "\nO") == 1); // a fresh journal
+  CHECK(test::count_of(after, "\nS ") == 3);
+  CHECK(test::count_of(after, "\nD ") == 3); // a: 1 MiB; b: 1 and 2 MiB
+  CHECK(test::count_of(after, "\nP ") == 3); // a, b ended mid-block; c is there
+  CHECK_THAT(after, Catch::Contains("P 0 1200000 " + wire::digest_hex(xxh3_of(big, MiB, 1200000))));
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  auto rec = fx.open(fx.spec(), *crashed);
+  for (auto gen : {"a", "b"})
+    CHECK(rec->find(fx.key, gen)->blocks == cf->find(fx.key, gen)->blocks);
+  CHECK(rec->find(fx.key, "c")->blocks.at(100) == xxh3_of(big, 0, 100));
+  CHECK(rec->find(fx.key, "b")->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
+  CHECK(rec->find(fx.key, "a")->blocks.at(1200000) == xxh3_of(big, MiB, 1200000));
+}
