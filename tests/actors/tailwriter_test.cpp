@@ -1496,3 +1496,40 @@ TEST_CASE("tailwriter actor: a question is answered after the fragments before i
   CHECK(c.count("diverged") == 1);
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("worker: state of a copy cut behind the writer's back: shorter, empty",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec a1;
+  frag_spec b2 = a1;
+  b2.gen = "00000000000000b2";
+  auto text = source_text(3000);
+  auto path = fx.opts.dstdir + "/db1/pg.log";
+  fx.send(*w, a1, 0, 1000, text);
+  fx.send(*w, b2, 200, 700, text); // starts at copy offset 1000
+  // Shorter than the second segment's start: it is gone, the first is last.
+  REQUIRE(::truncate(path.c_str(), 600) == 0);
+  auto a = ask(fx, *w, make_question_msg(a1, "state", true));
+  CHECK(a.status == "ok");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].gen == a1.gen);
+  CHECK(a.segments[0].src_end == 600);
+  CHECK(a.segments[0].last);
+  CHECK(a.segments[0].digests.at(0).xxh3 == xxh3_hex(text, 0, 600));
+  CHECK(fx.counter("copy_changed") == 1);
+  // Asked with the generation the copy lost: the source's other segment.
+  a = ask(fx, *w, make_question_msg(b2, "state"));
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].gen == a1.gen);
+  // Empty: the segment that starts at 0 holds nothing, no digests.
+  REQUIRE(::truncate(path.c_str(), 0) == 0);
+  a = ask(fx, *w, make_question_msg(a1, "state", true));
+  CHECK(a.status == "ok");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].src_base == 0);
+  CHECK(a.segments[0].src_end == 0);
+  CHECK(a.segments[0].last);
+  CHECK(a.segments[0].digests.empty());
+  CHECK(fx.counter("copy_changed") == 2);
+}
