@@ -80,7 +80,8 @@ public:
       valid_ = false;
     if (!valid_) {
       // Resume at the first block boundary inside the bytes, if any.
-      uint64_t next = block_floor(at) + (at % wire::digest_block ? wire::digest_block : 0);
+      uint64_t next =
+          block_floor(at) + (at % wire::digest_block ? wire::digest_block : 0);
       if (next >= at + bytes.size())
         return;
       bytes.remove_prefix(static_cast<size_t>(next - at));

@@ -41,9 +41,9 @@ std::string rotated_identity(std::string_view mode, std::string_view dest_base,
   std::string out = "R";
   auto dev = std::to_string(key.st_dev);
   auto ino = std::to_string(key.st_ino);
-  for (std::string_view part : {mode, dest_base, std::string_view{key.hostname},
-                                std::string_view{dev}, std::string_view{ino},
-                                std::string_view{key.filename}, gen})
+  for (std::string_view part :
+       {mode, dest_base, std::string_view{key.hostname}, std::string_view{dev},
+        std::string_view{ino}, std::string_view{key.filename}, gen})
     (out += sep) += part;
   return out;
 }
@@ -87,9 +87,9 @@ void rotated_index::add(const std::string& identity, const std::string& path) {
   refs.push_back({parts->mode, parts->dest_base, {identity, path, parts->gen}});
 }
 
-std::vector<rotated_index::entry>
-rotated_index::find(const source_key& key, std::string_view mode,
-                    std::string_view dest_base) const {
+std::vector<rotated_index::entry> rotated_index::find(const source_key& key,
+                                                      std::string_view mode,
+                                                      std::string_view dest_base) const {
   std::vector<entry> out;
   auto i = by_key_.find(key);
   if (i == by_key_.end())

@@ -45,7 +45,9 @@ public:
 
   /// Reads the header of every journal in the state directory.
   void build(int state_fd);
-  bool built() const { return built_; }
+  bool built() const {
+    return built_;
+  }
   /// A rotated copy was opened or created (other identities are ignored,
   /// and so is everything before build()).
   void add(const std::string& identity, const std::string& path);

@@ -155,11 +155,12 @@ void worker_core::answer_digest(const fragment& f, const source_key& key,
   uint64_t pieces = b.block == 0 ? 0 : (to - from + b.block - 1) / b.block;
   if (b.block == 0 || pieces > max_pieces || to - from > max_question_bytes) {
     a.status = wire::state_status::unavailable;
-    a.detail = b.block == 0 ? std::string{"block must be at least 1"}
-                            : std::to_string(pieces) + " pieces of "
-                                + std::to_string(to - from) + " bytes asked: at most "
-                                + std::to_string(max_pieces) + " pieces and "
-                                + std::to_string(max_question_bytes) + " bytes a question";
+    a.detail = b.block == 0
+                   ? std::string{"block must be at least 1"}
+                   : std::to_string(pieces) + " pieces of " + std::to_string(to - from)
+                         + " bytes asked: at most " + std::to_string(max_pieces)
+                         + " pieces and " + std::to_string(max_question_bytes)
+                         + " bytes a question";
     return;
   }
   for (uint64_t at = from; at < to; at += b.block) {
@@ -174,10 +175,11 @@ void worker_core::answer_digest(const fragment& f, const source_key& key,
   }
 }
 
-std::vector<copy_file*>
-worker_core::copies_holding(const fragment& f, const source_key& key,
-                            const std::string* gen, clock::time_point now,
-                            outbox& out, wire::logtail_state_body& a) {
+std::vector<copy_file*> worker_core::copies_holding(const fragment& f,
+                                                    const source_key& key,
+                                                    const std::string* gen,
+                                                    clock::time_point now, outbox& out,
+                                                    wire::logtail_state_body& a) {
   std::vector<copy_spec> specs;
   if (f.body.op_mode != "rotated") {
     specs.push_back(spec_for(f, key, wire::compression::none));
@@ -190,7 +192,8 @@ worker_core::copies_holding(const fragment& f, const source_key& key,
                                  [&](const auto& e) { return e.gen != *gen; }),
                   found.end());
     // Opening them must not close one another (max-open-files).
-    size_t keep = std::min(max_rotated_copies, std::max<size_t>(1, opts_.max_open_copies));
+    size_t keep =
+        std::min(max_rotated_copies, std::max<size_t>(1, opts_.max_open_copies));
     if (found.size() > keep)
       found.erase(found.begin(), found.end() - static_cast<std::ptrdiff_t>(keep));
     for (auto& e : found) {
