@@ -1326,8 +1326,20 @@ void copy_file::note_changed(const std::string& what) {
     return;
   changed_logged_ = true;
   ++changed_;
+  // Every change is counted; a copy changed again and again (a second
+  // writer?) is said once per 10 s.
+  auto now = clock::now();
+  if (changed_said_ != clock::time_point{} && now - changed_said_ < std::chrono::seconds{10}) {
+    ++changed_unsaid_;
+    return;
+  }
   log::warning(who, path_ + " was changed behind the writer's back: it " + what
-                      + "; going by what the copy holds");
+                      + "; going by what the copy holds"
+                      + (changed_unsaid_ > 0 ? " (" + std::to_string(changed_unsaid_)
+                                                 + " more changes since the last line)"
+                                             : std::string{}));
+  changed_said_ = now;
+  changed_unsaid_ = 0;
 }
 
 void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest) {

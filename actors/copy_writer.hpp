@@ -397,6 +397,8 @@ private:
   size_t compacted_digests_ = 0; // D and P lines the last compaction wrote
   int64_t changed_ = 0;
   bool changed_logged_ = false; // the change being adopted was said
+  clock::time_point changed_said_{}; // the last line about a change
+  int64_t changed_unsaid_ = 0;       // changes not said since
   bool closed_clean_ = false;   // the journal ends with a C line (of this size)
 };
 
