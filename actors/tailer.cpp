@@ -696,7 +696,7 @@ struct tailer_state {
     bool any = false;
     while (src && src->buffered() > 0 && outstanding < opts.max_outstanding &&
            now() >= retry_until) {
-      if (opts.ack && !src->gen_confirmed && src->sent > src->acked)
+      if (acks() != peer_acks::no && !src->gen_confirmed && src->sent > src->acked)
         break;  // the generation's first fragment is still unconfirmed
       auto n = fragment_length();
       if (n == 0)
@@ -785,7 +785,7 @@ struct tailer_state {
       log::info(who(), "the router accepts fragments again");
     }
     // Fire and forget: the router's ok is the delivery we can know of.
-    if (!opts.ack && src && src->gen == gen && ep == epoch)
+    if (acks() == peer_acks::no && src && src->gen == gen && ep == epoch)
       advance_acked(end);
     check();
   }
@@ -936,8 +936,25 @@ struct tailer_state {
     rewind(fpos);
   }
 
+  /// The one place that decides whether fragments wait for a writer's
+  /// acknowledgement: ack = yes / no as configured; ack = auto as the
+  /// route's forwarder learned from its remote. unknown (not learned yet):
+  /// wait, but resend nothing (an original writer would append it again).
+  peer_acks acks() const {
+    if (opts.auto_acks)
+      return opts.auto_acks->now();
+    return opts.ack ? peer_acks::yes : peer_acks::no;
+  }
+
   void check_ack_timeout() {
-    if (!opts.ack || !src || src->sent == src->acked)
+    auto mode = acks();
+    if (mode == peer_acks::no && src && outstanding == 0 && src->sent > src->acked) {
+      // ack = auto that turned out `no`: what the router took is delivered,
+      // as with ack = no (every answer is in: nothing outstanding).
+      advance_acked(src->sent);
+      return;
+    }
+    if (mode != peer_acks::yes || !src || src->sent == src->acked)
       return;
     if (ack_timeout_now < opts.ack_timeout)
       ack_timeout_now = opts.ack_timeout;
