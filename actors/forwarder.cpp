@@ -329,8 +329,12 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
+  // Probes only when someone asks (a server has a registry; tests without
+  // one see the forwarder's other traffic alone).
   auto probe = [self, probe_every] {
     auto& st = self->state;
+    if (!st.acks_registry)
+      return;
     st.send_now(st.make_probe(wire::now_seconds()));
     self->delayed_send(self, probe_every, probe_atom::value);
   };

@@ -1240,7 +1240,7 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
   if (!wire::valid_type(o.msg_type))
     return bad("msg-suffix", "not a message type word: " + suffix);
   o.use_blob = sec.boolean("use-blob");
-  o.ack = sec.boolean("ack");
+  o.ack = ack_value(sec);  // auto: yes until the spawner sets auto_acks
   o.ack_window = sec.size("ack-window");
   if (o.ack_window == 0)
     o.ack_window = uint64_t{16} << 20;
