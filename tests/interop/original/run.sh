@@ -121,6 +121,8 @@ sleep 1
 "$ccserver" "$d/local.ini" 2>"$d/local.stderr" &
 lpid=$!
 pids+=($lpid)
+# The tailer starts at the end of the file (tail -f): write once it is up.
+for _ in $(seq 100); do has_line "main: up:" "$d/local.log" 2>/dev/null && break; sleep 0.1; done
 for i in $(seq 1 200); do echo "2026-01-01 00:00:00 UTC LOG:  line $i $(head -c 40 /dev/urandom | base64 -w0)" >>"$d/pg/pg-1.log"; [ $((i % 20)) -eq 0 ] && sleep 0.1; done
 sleep 2.5
 echo "status v2" >"$d/info/info.status"
