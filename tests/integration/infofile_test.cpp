@@ -268,7 +268,7 @@ void life_of_info_files(const info_scenario& sc) {
 
 } // namespace
 
-TEST_CASE("info files: created, changed, written slowly, deleted; plain",
+TEST_CASE("info files: created, changed, written slowly, deleted (plain)",
           "[integration][infofile]") {
   life_of_info_files({});
 }
@@ -283,7 +283,7 @@ TEST_CASE("info files: bzip2 in base64 data (no blob), decompressed copies",
   life_of_info_files({"bzip2", "no", "no"});
 }
 
-TEST_CASE("info files: the central SIGKILLed mid-way; what changed meanwhile "
+TEST_CASE("info files: the central SIGKILLed mid-way, what changed meanwhile "
           "arrives after its restart",
           "[integration][infofile]") {
   info_transport t;

@@ -492,7 +492,7 @@ const std::string original_infofile =
   R"("filename": "/var/lib/info/info.status", "mtime": 1300000000.1234567, )"
   R"("blob_hash": "", "time": 1300000001.5, "data": "", "mode": "b"})";
 
-TEST_CASE("pub.infofile from the original parses; ours round-trips",
+TEST_CASE("pub.infofile from the original parses, ours round-trips",
           "[wire][bodies][infofile]") {
   auto r = parse_infofile(original_infofile);
   REQUIRE(r);
