@@ -325,13 +325,4 @@ caf::expected<caf::actor> spawn_infowriter_handler(spawn_context ctx,
   return spawn_infowriter_actor(ctx.sys, std::move(*cfg), ctx.router);
 }
 
-caf::actor spawn_infowriter(spawn_context ctx, const config::section& sec) {
-  auto res = spawn_infowriter_handler(ctx, sec);
-  if (!res) {
-    log::error(sec.name, describe(res.error()));
-    return {};
-  }
-  return *res;
-}
-
 } // namespace cc

@@ -26,7 +26,6 @@ caf::actor spawn_locallogger(spawn_context ctx, const config::section& sec);
 caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec);
 caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec);
 caf::actor spawn_tailwriter(spawn_context ctx, const config::section& sec);
-caf::actor spawn_infowriter(spawn_context ctx, const config::section& sec);
 /// Daemon: the tailer of `[d:...]` with `module = logtail`.
 caf::actor spawn_tailer(spawn_context ctx, const config::section& sec);
 
