@@ -154,10 +154,20 @@ void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
 wire::cc_message forwarder_state::make_ping(double now) {
   ++pings;
   last_ping = now;
-  return make_probe(now);
+  return echo_request(now);
 }
 
-wire::cc_message forwarder_state::make_probe(double now) {
+std::optional<wire::cc_message> forwarder_state::make_probe(double now) {
+  if (unanswered_probes >= max_unanswered_probes)
+    return std::nullopt;
+  ++unanswered_probes;
+  ++probes;
+  if (probe_sent == 0 && connected)
+    probe_sent = now;
+  return echo_request(now);
+}
+
+wire::cc_message forwarder_state::echo_request(double now) const {
   wire::echo_body body;
   body.hdr.req = "echo.request";
   body.hdr.time = now;
@@ -167,14 +177,12 @@ wire::cc_message forwarder_state::make_probe(double now) {
   msg.route.push_back(own_frame);
   msg.type = "echo.request";
   msg.body = wire::make_body(body);
-  if (probe_sent == 0)
-    probe_sent = now;
-  ++probes;
   return msg;
 }
 
 void forwarder_state::learn_acks(std::optional<bool> advertised) {
   probe_sent = 0;
+  unanswered_probes = 0;
   probe_again = advertised && !*advertised;
   auto learned = advertised && *advertised ? peer_acks::yes : peer_acks::no;
   if (learned == remote_acks)
@@ -200,8 +208,9 @@ void forwarder_state::learn_acks(std::optional<bool> advertised) {
 }
 
 bool forwarder_state::on_probe_timer(double now) {
-  if (probe_sent != 0 && now - probe_sent >= ack_probe_timeout) {
+  if (probe_sent != 0 && connected && now - probe_sent >= ack_probe_timeout) {
     probe_sent = 0;
+    unanswered_probes = 0;
     if (remote_acks == peer_acks::unknown) {
       remote_acks = peer_acks::no;
       if (acks_registry)
@@ -230,6 +239,8 @@ std::optional<std::string> forwarder_state::check_pongs(double now) {
 
 void forwarder_state::on_link(bool up, const std::string& peer) {
   connected = up;
+  if (!up)
+    probe_sent = 0; // only an answer-less connection that stays up counts
   // A link that flaps (a server that refuses our key drops us after each
   // handshake, ~8 times a second) logs its first reconnect and disconnect,
   // then at most one line of each per 30 s with the count in between.
@@ -335,8 +346,10 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
     auto& st = self->state;
     if (!st.acks_registry)
       return;
-    st.send_now(st.make_probe(wire::now_seconds()));
-    self->delayed_send(self, probe_every, probe_atom::value);
+    if (auto msg = st.make_probe(wire::now_seconds())) {
+      st.send_now(std::move(*msg));
+      self->delayed_send(self, probe_every, probe_atom::value);
+    }
   };
   auto ping_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));

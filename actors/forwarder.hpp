@@ -70,6 +70,10 @@ constexpr double ack_probe_timeout = 10;
 /// How often a remote that answered `acks: false` (one of ours that cannot
 /// acknowledge yet: a relay whose own remote is unknown) is asked again.
 constexpr double ack_probe_again = 10;
+/// Probes queued without an answer at most: a link that keeps failing its
+/// handshake (a refused CURVE key reconnects several times a second) does
+/// not pile them up in the queue.
+constexpr int max_unanswered_probes = 3;
 
 /// The settings of a proxy section (remote-cc, queue-bytes, ping,
 /// ping-timeout).
@@ -117,7 +121,11 @@ struct forwarder_state {
   /// with the senders (null: nobody asks, as in tests).
   peer_acks remote_acks = peer_acks::unknown;
   std::shared_ptr<ack_registry> acks_registry;
-  double probe_sent = 0;     // epoch s of the unanswered probe; 0: none
+  /// When the oldest unanswered probe went out on the current connection
+  /// (epoch s; 0: none). Only a connection that stays up that long without
+  /// a pong says "no echo route".
+  double probe_sent = 0;
+  int unanswered_probes = 0;
   bool probe_again = false;  // the remote answered acks: false
   int64_t probes = 0;
 
@@ -163,16 +171,24 @@ struct forwarder_state {
   wire::cc_message make_ping(double now);
 
   /// The same request as a probe for the remote's `acks` (at every connect,
-  /// and again while it answers acks: false).
-  wire::cc_message make_probe(double now);
+  /// and again while it answers acks: false); none while
+  /// max_unanswered_probes are out.
+  std::optional<wire::cc_message> make_probe(double now);
 
   /// A pong said `advertised` (nullopt: no `acks` field, an original CC):
   /// records it, logs a change, publishes it in acks_registry.
   void learn_acks(std::optional<bool> advertised);
 
-  /// The probe timer fired at `now`: no answer for ack_probe_timeout means
-  /// an original CC without an echo route. Whether to probe again now.
+  /// The probe timer fired at `now`: no answer for ack_probe_timeout on a
+  /// connection that stayed up means an original CC without an echo route.
+  /// Whether to probe again now.
   bool on_probe_timer(double now);
+
+private:
+  /// An echo.request to the remote with our own frame.
+  wire::cc_message echo_request(double now) const;
+
+public:
 
   /// At a ping tick: whether to warn that no pong came for ping-timeout
   /// (once, until pongs resume); the warning text when so.

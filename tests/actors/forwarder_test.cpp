@@ -577,12 +577,22 @@ TEST_CASE("forwarder_state: a probe with no answer means an original CC "
   s.remote = "tcp://127.0.0.1:1";
   st.init(s);
   st.acks_registry = std::make_shared<cc::ack_registry>();
+  st.on_link(true, "test");
   auto probe = st.make_probe(1000.0);
-  CHECK(probe.route.at(0) == st.own_frame);
+  REQUIRE(probe);
+  CHECK(probe->route.at(0) == st.own_frame);
   CHECK(st.probes == 1);
   CHECK(st.pings == 0);
   CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout - 1));
   CHECK(st.remote_acks == cc::peer_acks::unknown);
+  // A connection that dropped meanwhile proves nothing: no verdict.
+  st.on_link(false, "test");
+  CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout));
+  CHECK(st.remote_acks == cc::peer_acks::unknown);
+  st.on_link(true, "test");
+  REQUIRE(st.make_probe(1000.0));
+  REQUIRE(st.make_probe(1000.5));
+  CHECK_FALSE(st.make_probe(1001.0)); // max_unanswered_probes are out
   CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout));
   CHECK(st.remote_acks == cc::peer_acks::no);
   CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::no);
