@@ -71,6 +71,8 @@ struct tailer_options {
   std::chrono::milliseconds ack_timeout{10000};
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds idle_flush{1000};
+  /// Background verify of the open generation against its copy; 0: never.
+  std::chrono::milliseconds verify_period{0};
   std::string hostname;
   std::string save_file;
   bool inotify = true;

@@ -26,6 +26,7 @@ enum class action {
   help,              // -h, --help
   config_reference,  // --config-reference
   keygen,            // --keygen NAME
+  verify,            // --verify [--repair]: copies against their sources
 };
 
 struct send_options {
@@ -44,6 +45,8 @@ struct options {
   int verbosity = 0; // -v: +1 each, -q: -1
   send_options send;
   std::string keygen_base;  // --keygen NAME: NAME.key and NAME.pub
+  bool repair = false;      // --verify --repair
+  double timeout = 10.0;    // --verify: seconds to wait for each answer
 };
 
 /// Parses argv. On a usage error returns nullopt and sets `error`.
