@@ -3,6 +3,7 @@
 #include "actors/spawn.hpp"
 
 #include "actors/echo.hpp"
+#include "actors/infowriter.hpp"
 #include "actors/tailwriter.hpp"
 #include "config/error.hpp"
 
@@ -18,8 +19,14 @@ caf::expected<caf::actor> spawn_handler(spawn_context ctx,
     return spawn_forwarder(ctx, sec);
   if (sec.kind == "jobmgr")
     return spawn_jobmgr(ctx, sec);
+  // Our writers acknowledge: what this server says in its echo answers and
+  // what senders with ack = auto of this process go by.
+  if ((sec.kind == "tailwriter" || sec.kind == "infowriter") && ctx.acks)
+    ctx.acks->add_writer(sec.name);
   if (sec.kind == "tailwriter")
     return spawn_tailwriter_handler(ctx, sec);
+  if (sec.kind == "infowriter")
+    return spawn_infowriter_handler(ctx, sec);
   return make_error(errc::config_invalid,
                     sec.name + ": unknown handler type '" + sec.kind + "'");
 }
