@@ -179,7 +179,7 @@ TEST_CASE("infosender: a settled file goes with its mtime, a change goes again",
   CHECK(wait_until([&] { return e.stat("in_flight") == 0; }, 5s));
 }
 
-TEST_CASE("infosender: without an ack a file goes again; a confirmed version "
+TEST_CASE("infosender: without an ack a file goes again, a confirmed version "
           "is saved and not sent after a restart",
           "[infosender]") {
   env e;
@@ -220,7 +220,7 @@ TEST_CASE("infosender: an error answer is sent again, refused is not",
   CHECK(e.count() == n);
 }
 
-TEST_CASE("infosender: a file over max-file-bytes is not sent; gzip and "
+TEST_CASE("infosender: a file over max-file-bytes is not sent, gzip and "
           "base64 data as configured",
           "[infosender]") {
   env e;
