@@ -90,6 +90,12 @@ struct source_file {
   /// A start without a usable .save: this file is asked about, and passed
   /// over for the next older one if the copy holds nothing of it.
   bool probe = false;
+  /// Settled with the writer once in this run: a later reconcile's answer
+  /// confirms bytes this run sent (an ack lost with a writer's restart).
+  bool streamed = false;
+  /// acked_bytes counts this run's deliveries up to here, once each (bytes
+  /// sent again after a copy lost them are not counted twice).
+  uint64_t counted = 0;
   std::string why;    // why it was opened where it was, for the log line
   wire::byte_buffer buf;  // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
@@ -643,6 +649,7 @@ struct tailer_state {
     s.fp = *fp;
     s.base = std::min(o.base, o.offset);
     s.acked = s.sent = o.offset;
+    s.counted = o.offset;
     s.last_growth = now();
     s.probes_left = opts.probes;
     if (acks() != peer_acks::no) {
@@ -692,7 +699,8 @@ struct tailer_state {
     auto& s = *src;
     log::warning(who(), s.path + ": " + why + "; new generation from 0");
     s.gen = tail::new_gen();
-    s.acked = s.sent = 0;
+    s.acked = s.sent = s.counted = 0;
+    s.streamed = false;
     s.buf.clear();
     s.head = 0;
     s.at_eof = false;
@@ -1183,7 +1191,7 @@ struct tailer_state {
     auto& s = *src;
     if (to <= s.acked)
       return;
-    stats["acked_bytes"] += static_cast<int64_t>(to - s.acked);
+    count_delivered(to);
     s.acked = to;
     last_ack_progress = now();
     ack_timeout_now = opts.ack_timeout;
@@ -1198,6 +1206,15 @@ struct tailer_state {
       ++epoch;
     }
     save_soon();
+  }
+
+  /// Counts acknowledged bytes of this run once each.
+  void count_delivered(uint64_t to) {
+    auto& s = *src;
+    if (to > s.counted) {
+      stats["acked_bytes"] += static_cast<int64_t>(to - s.counted);
+      s.counted = to;
+    }
   }
 
   void save_soon() {
@@ -1548,6 +1565,11 @@ struct tailer_state {
                             std::to_string(s.acked) +
                             " bytes acknowledged before: sending them again");
     }
+    if (s.streamed && plan.gen == s.gen)
+      count_delivered(plan.offset); // sent by this run, its ack lost
+    else
+      s.counted = plan.offset;
+    s.streamed = true;
     s.gen = plan.gen;
     s.base = plan.base;
     s.acked = s.sent = plan.offset;
