@@ -88,27 +88,49 @@ caf::expected<std::string> read_small(const std::string& path,
 }
 
 // One line of a key file or allow-list: a key (40 Z85 characters, then
-// nothing or whitespace and a `#` comment), a comment, or blank. Z85's
-// alphabet has `#` in it, so a line is a comment only when it does not
-// start with a key.
+// nothing, or whitespace and words, then an optional `#` comment), a comment,
+// or blank. Z85's alphabet has `#` in it, so a line is a comment only when it
+// does not start with a key. `words` are what stands between the key and the
+// comment (an allow-list's host= and relay=; nothing in a key file).
 enum class line_kind { blank, comment, key, bad };
 
-line_kind classify(const std::string& line, key& out) {
+struct key_line {
+  line_kind kind = line_kind::bad;
+  key k;
+  std::vector<std::string> words;
+  std::string comment; // after the `#`, trimmed
+};
+
+key_line classify(const std::string& line) {
+  key_line out;
   auto t = trim(line);
-  if (t.empty())
-    return line_kind::blank;
+  if (t.empty()) {
+    out.kind = line_kind::blank;
+    return out;
+  }
   auto end = t.find_first_of(" \t");
   auto token = t.substr(0, end);
-  if (token.size() == z85_length) {
-    if (auto k = decode(token, "")) {
-      auto rest = end == std::string::npos ? std::string{} : trim(t.substr(end));
-      if (!rest.empty() && rest[0] != '#')
-        return line_kind::bad;
-      out = std::move(*k);
-      return line_kind::key;
-    }
+  std::optional<key> k;
+  if (token.size() == z85_length)
+    if (auto decoded = decode(token, ""))
+      k = std::move(*decoded);
+  if (!k) {
+    out.kind = t[0] == '#' ? line_kind::comment : line_kind::bad;
+    return out;
   }
-  return t[0] == '#' ? line_kind::comment : line_kind::bad;
+  out.kind = line_kind::key;
+  out.k = std::move(*k);
+  std::istringstream rest{end == std::string::npos ? std::string{} : t.substr(end)};
+  std::string word;
+  while (rest >> word) {
+    if (word[0] == '#') {
+      auto at = t.find('#', end);
+      out.comment = trim(t.substr(at + 1));
+      break;
+    }
+    out.words.push_back(std::move(word));
+  }
+  return out;
 }
 
 // The one key of a key file: the only line that is neither blank nor a
@@ -121,18 +143,18 @@ caf::expected<key> single_key(const std::string& text, const std::string& path,
   int lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    key k;
-    auto kind = classify(line, k);
+    auto parsed = classify(line);
     auto where = what + ": " + path + ":" + std::to_string(lineno);
-    if (kind == line_kind::bad)
+    if (parsed.kind == line_kind::bad ||
+        (parsed.kind == line_kind::key && !parsed.words.empty()))
       return make_error(errc::config_invalid,
                         where + ": not a Z85 key (40 characters) or a # comment");
-    if (kind != line_kind::key)
+    if (parsed.kind != line_kind::key)
       continue;
     if (found)
       return make_error(errc::config_invalid,
                         where + ": more than one key in a key file");
-    found = std::move(k);
+    found = std::move(parsed.k);
   }
   if (!found)
     return make_error(errc::config_invalid,
@@ -212,26 +234,89 @@ caf::expected<key> read_public(const std::string& text_or_path,
   return single_key(*text, t, what);
 }
 
-caf::expected<std::set<key>> read_allow_list(const std::string& path,
-                                             const std::string& what) {
+namespace {
+
+// A host name in a binding: printable ASCII, none of the separators.
+bool valid_host_name(const std::string& name) {
+  if (name.empty() || name.size() > 255)
+    return false;
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == ',' || c == '#' || c == '=' || c == '*')
+      return false;
+  }
+  return true;
+}
+
+// Adds one binding word of an allow-list line to `id`: host=NAME[,NAME...],
+// relay=NAME[,NAME...] or relay=*. The reason when the word is none of them.
+std::optional<std::string> add_binding(const std::string& word,
+                                       wire::peer_identity& id) {
+  auto eq = word.find('=');
+  auto what = word.substr(0, eq == std::string::npos ? 0 : eq);
+  if (what != "host" && what != "relay")
+    return "'" + word + "': expected host=NAME[,NAME...], relay=NAME[,NAME...] "
+           "or relay=*, then an optional # comment after a space";
+  auto list = word.substr(eq + 1);
+  if (what == "relay" && list == "*") {
+    id.carries_any = true;
+    return std::nullopt;
+  }
+  auto& names = what == "host" ? id.hosts : id.carries;
+  std::istringstream in{list};
+  std::string name;
+  size_t count = 0;
+  while (std::getline(in, name, ',')) {
+    if (!valid_host_name(name))
+      return "'" + word + "': '" + name + "' is not a host name (printable, no "
+             "space, ',', '#', '=' or '*'" + (what == "relay" ? "; relay=* alone" : "") +
+             ")";
+    names.insert(name);
+    ++count;
+  }
+  if (count == 0 || list.back() == ',')
+    return "'" + word + "': an empty host name";
+  return std::nullopt;
+}
+
+} // namespace
+
+caf::expected<allow_list> read_allow_list(const std::string& path,
+                                          const std::string& what) {
   auto text = read_small(path, what, max_allow_list);
   if (!text)
     return std::move(text.error());
-  std::set<key> keys;
+  allow_list keys;
   std::istringstream in{*text};
   std::string line;
   int lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    key k;
-    auto kind = classify(line, k);
-    if (kind == line_kind::bad)
+    auto where = what + ": " + path + ":" + std::to_string(lineno);
+    auto parsed = classify(line);
+    if (parsed.kind == line_kind::bad)
       return make_error(errc::config_invalid,
-                        what + ": " + path + ":" + std::to_string(lineno) +
-                          ": not a Z85 key (40 characters, then an optional "
-                          "# comment after a space)");
-    if (kind == line_kind::key)
-      keys.insert(std::move(k));
+                        where + ": not a Z85 key (40 characters, then optional "
+                                "host= and relay= and an optional # comment, "
+                                "each after a space)");
+    if (parsed.kind != line_kind::key)
+      continue;
+    auto id = std::make_shared<wire::peer_identity>();
+    id->key = encode(parsed.k);
+    id->label = std::move(parsed.comment);
+    id->line = lineno;
+    for (const auto& word : parsed.words)
+      if (auto why = add_binding(word, *id))
+        return make_error(errc::config_invalid, where + ": " + *why);
+    auto [it, fresh] = keys.emplace(id->key, id);
+    // Unbound duplicates are harmless (and were allowed before bindings);
+    // a bound key on two lines would leave its binding in doubt.
+    if (!fresh && (it->second->bound() || id->bound()))
+      return make_error(errc::config_invalid,
+                        where + ": key " + id->key + " is on line " +
+                          std::to_string(it->second->line) +
+                          " too: a key with host= or relay= takes exactly one "
+                          "line");
   }
   return keys;
 }

@@ -10,16 +10,24 @@
 //   public key file  the same shape; or, where a key is expected as a value
 //                    (remote-cc-public-key), the 40 characters themselves.
 //   allow-list       one client public key per line, optionally followed by
-//                    `# comment` (a host name, say); `#` lines and blank
-//                    lines ignored.
+//                    its binding and a `# comment` (a host name, say):
+//                      KEY [host=NAME[,NAME...]] [relay=NAME[,NAME...]|relay=*] [# comment]
+//                    host= names the hosts the key's fragments may claim,
+//                    relay= the other hosts' fragments it may carry (a relay
+//                    server's key), relay=* any host. A line with neither is
+//                    unbound: any host, as before bindings existed. `#` lines
+//                    and blank lines ignored; a bound key takes one line.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+
+#include "wire/peer.hpp"
 
 namespace cc::curve {
 
@@ -49,10 +57,15 @@ caf::expected<key> read_secret_file(const std::string& path,
 caf::expected<key> read_public(const std::string& text_or_path,
                                const std::string& what);
 
-/// The set of public keys of an allow-list file (binary keys). An unreadable
-/// file or a malformed line is an error naming the path and line number.
-caf::expected<std::set<key>> read_allow_list(const std::string& path,
-                                             const std::string& what);
+/// The client keys of an allow-list, by Z85 text, each with its identity:
+/// the line's binding (host=, relay=) and comment.
+using allow_list = std::map<std::string, wire::peer_ptr>;
+
+/// Reads an allow-list file. An unreadable file, a malformed line (a bad key,
+/// a word other than host= or relay=, an empty or odd host name) or a bound
+/// key on two lines is an error naming the path and line number.
+caf::expected<allow_list> read_allow_list(const std::string& path,
+                                          const std::string& what);
 
 /// Writes `base`.key (secret, created 0600 with O_EXCL: an existing file is
 /// never overwritten) and `base`.pub (0644, also O_EXCL) from a fresh key

@@ -13,7 +13,8 @@
 
 namespace cc {
 
-void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last) {
+void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                              wire::peer_ptr&& peer) {
   auto msg = wire::parse(std::move(frames), std::move(last));
   if (!msg) {
     ++invalid;
@@ -26,6 +27,7 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
                                       : std::string{}));
     return;
   }
+  msg->peer = std::move(peer);
   std::lock_guard<std::mutex> guard{mtx};
   if (!router) {
     held.push_back(std::move(*msg));
@@ -121,6 +123,7 @@ counters gateway_state::stats() const {
     out["curve_refused"] = zap->refused.load() + zap->malformed.load();
     out["delisted_dropped"] = c.not_admitted.load();
     out["allowed_keys"] = static_cast<int64_t>(zap->allowed_count());
+    out["bound_keys"] = static_cast<int64_t>(zap->bound_count());
   }
   return out;
 }
@@ -129,11 +132,11 @@ namespace {
 
 const std::string main_section = "[ccserver]";
 
-std::set<std::string> z85_set(const std::set<curve::key>& keys) {
-  std::set<std::string> out;
-  for (const auto& k : keys)
-    out.insert(curve::encode(k));
-  return out;
+size_t bound_in(const curve::allow_list& keys) {
+  size_t n = 0;
+  for (const auto& entry : keys)
+    n += entry.second->bound() ? 1 : 0;
+  return n;
 }
 
 } // namespace
@@ -155,16 +158,18 @@ caf::error gateway_state::reload(const std::string& secret_key_path,
     return std::move(keys.error());
   }
   auto count = keys->size();
-  auto removed = zap->set_allowed(z85_set(*keys));
+  auto bound = bound_in(*keys);
+  auto removed = zap->set_allowed(std::move(*keys));
   this->allowed_keys_path = allowed_keys_path;
   log::info("gateway", "allow-list reloaded from " + allowed_keys_path + ": " +
-                         std::to_string(count) + " keys, " +
-                         std::to_string(removed) +
-                         " removed (their messages are dropped from now on)");
+                         std::to_string(count) + " keys (" + std::to_string(bound) +
+                         " bound to host names), " + std::to_string(removed) +
+                         " removed (their messages are dropped from now on); "
+                         "bindings apply to messages read from now on");
   return caf::none;
 }
 
-caf::error load_gateway_keys(zmq_options& o, std::set<std::string>& allowed) {
+caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed) {
   bool has_secret = !o.curve_secret_key_file.empty();
   bool has_list = !o.curve_allowed_keys_file.empty();
   if (!has_secret && !has_list)
@@ -194,7 +199,7 @@ caf::error load_gateway_keys(zmq_options& o, std::set<std::string>& allowed) {
     return std::move(pub.error());
   o.curve_secret = std::move(*secret);
   o.curve_public = std::move(*pub);
-  allowed = z85_set(*keys);
+  allowed = std::move(*keys);
   return caf::none;
 }
 
@@ -241,7 +246,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         caf::actor router) {
   auto endpoint = main.str("cc-socket");
   auto opts = zmq_options_of(main);
-  std::set<std::string> allowed;
+  curve::allow_list allowed;
   if (auto err = load_gateway_keys(opts, allowed))
     return err;
   const bool curve_on = !opts.curve_secret.empty();
@@ -253,8 +258,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
   zmq_socket_thread::events ev;
-  ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last) {
-    inbox->on_frames(std::move(frames), std::move(last));
+  ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                         wire::peer_ptr&& peer) {
+    inbox->on_frames(std::move(frames), std::move(last), std::move(peer));
   };
   // Refusals are logged once per peer (key and address) per hour; the
   // counters count every one. Both run on the socket thread only.
@@ -272,8 +278,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     opts.zap = std::make_shared<zap_handler>(std::move(allowed), "gateway");
     ev.admit = [zap = opts.zap, refusal_log](const std::string& user_id,
                                              const std::string& address) {
-      if (zap->is_allowed(user_id))
-        return true;
+      if (auto peer = zap->identity_of(user_id))
+        return peer;
       if (auto n = refusal_log->admit("del\n" + user_id + "\n" + address,
                                       log_limiter::clock::now()))
         log::warning("gateway",
@@ -282,7 +288,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                        (*n > 0 ? " (" + std::to_string(*n) +
                                    " more since the last line)"
                                : std::string{}));
-      return false;
+      return wire::peer_ptr{};
     };
   }
   auto socket = std::make_shared<zmq_socket_thread>(
@@ -301,7 +307,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                         (curve_on ? " (CURVE, server key " +
                                       curve::encode(opts.curve_public) + ", " +
                                       std::to_string(opts.zap->allowed_count()) +
-                                      " client keys allowed)"
+                                      " client keys allowed, " +
+                                      std::to_string(opts.zap->bound_count()) +
+                                      " of them bound to host names)"
                                   : std::string{}));
   // Detached: on exit the state's destructor joins the socket thread, which
   // may take up to zmq_linger; that must not hold a scheduler thread.

@@ -12,7 +12,8 @@
 //         (stats_atom)               -> counters: received, invalid, sent,
 //              bytes_in, bytes_out, queued_bytes, unroutable, dropped,
 //              oversize, disconnects, handshake_failed; with CURVE also
-//              curve_accepted, curve_refused, delisted_dropped, allowed_keys
+//              curve_accepted, curve_refused, delisted_dropped, and the
+//              gauges allowed_keys and bound_keys (keys bound to host names)
 //         (reload_atom, secret_key_path, allowed_keys_path)
 //                                    -> ok_atom: SIGHUP: re-reads the allow-list
 //                                    (connections of keys still listed stay;
@@ -32,7 +33,10 @@
 // the handshake, so each message's User-Id (its client key) is checked
 // against the current list too: a key removed by a reload is cut off at its
 // next message, even on a connection that stays up (ZeroMQ cannot close one
-// peer of a ROUTER).
+// peer of a ROUTER). Each message gets its key's identity (wire::peer_ptr:
+// the key and its allow-list binding, host= / relay=) as the list has it
+// when the message is read; the writers refuse a fragment whose claimed
+// host the binding does not allow (actors/host_binding.hpp).
 #pragma once
 
 #include <atomic>
@@ -48,6 +52,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/curve_keys.hpp"
 #include "actors/router.hpp"
 #include "config/config.hpp"
 #include "wire/message.hpp"
@@ -86,10 +91,11 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   void on_answered(int64_t bytes);
 
   /// Takes one multipart message from the socket (`last`: its final frame
-  /// when the socket kept it as a blob): parses it and sends it to the
-  /// router (or holds it while paused); a parse failure is counted and
-  /// logged, rate-limited.
-  void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last);
+  /// when the socket kept it as a blob; `peer`: its sender's CURVE identity,
+  /// null without CURVE): parses it and sends it to the router (or holds it
+  /// while paused); a parse failure is counted and logged, rate-limited.
+  void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                 wire::peer_ptr&& peer);
   /// Points the gateway at `r` (null: pause); sends what was held.
   void set_router(caf::actor r);
   /// The gateway is gone: no router, no socket (receipts still in flight
@@ -129,10 +135,11 @@ struct gateway_state {
 
 /// The CURVE settings of [ccserver] (`o` from zmq_options_of): with
 /// curve-secret-key, reads the secret key into `o` (CURVE on) and the
-/// allow-list (required then) into `allowed` (Z85 texts). Errors (errc::config_invalid) name the section, key
-/// and path: an unreadable or group/other-readable secret key, a malformed
-/// key, an unreadable allow-list, one of the two keys without the other.
-caf::error load_gateway_keys(zmq_options& o, std::set<std::string>& allowed);
+/// allow-list (required then) into `allowed`. Errors (errc::config_invalid)
+/// name the section, key and path: an unreadable or group/other-readable
+/// secret key, a malformed key or binding, an unreadable allow-list, one of
+/// the two keys without the other.
+caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed);
 
 /// Binds `main`'s cc-socket with its zmq_* options and spawns the gateway.
 /// Errors name the endpoint ("gateway: tcp://0.0.0.0:22632: cannot bind:

@@ -119,7 +119,7 @@ struct infosender_state {
                  {"acked", 0},       {"resends", 0},      {"changed_while_read", 0},
                  {"too_large", 0},   {"read_errors", 0},  {"send_errors", 0},
                  {"refused", 0},     {"write_errors", 0}, {"stale_acks", 0},
-                 {"forgotten", 0}};
+                 {"denied", 0},      {"forgotten", 0}};
 
   explicit infosender_state(caf::stateful_actor<infosender_state>* ptr)
     : self(ptr) {
@@ -423,11 +423,15 @@ struct infosender_state {
       return;
     }
     auto& f = i->second;
-    if (ack->status == wire::info_status::error) {
-      stats["write_errors"] += 1;
+    // Not now: an I/O error at the writer, or this server's key may not
+    // write the host it claims (keys bound to host names). Kept in flight.
+    bool denied = ack->status == wire::info_status::denied;
+    if (denied || ack->status == wire::info_status::error) {
+      stats[denied ? "denied" : "write_errors"] += 1;
       if (!f.trouble_logged)
-        log::warning(who(), "the writer cannot write " + ack->filename + " now (" +
-                              ack->reason + "); sending it again in " +
+        log::warning(who(), (denied ? "the writer denies " : "the writer cannot write ") +
+                              ack->filename + " now (" + ack->reason +
+                              "); sending it again in " +
                               std::to_string(f.timeout.count()) + " ms");
       f.trouble_logged = true;
       return; // the ack timeout sends it again

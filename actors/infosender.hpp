@@ -25,7 +25,8 @@
 //         (maint_atom)   maint-period: forget files that are gone
 //         (stats_atom)   -> counters: files_sent, bytes_read, bytes_sent,
 //             acked, resends, changed_while_read, too_large, read_errors,
-//             send_errors, refused, write_errors, stale_acks, forgotten;
+//             send_errors, refused, write_errors, denied (`denied` answers:
+//             this server's key may not write the host), stale_acks, forgotten;
 //             gauges pending (changed, not yet sent) and in_flight (sent,
 //             not yet acknowledged)
 // Sends:  router <- (register_atom, job_name, self) once at start

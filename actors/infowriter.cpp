@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/dest_path.hpp"
+#include "actors/host_binding.hpp"
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
 #include "actors/source_limit.hpp"
@@ -170,10 +171,16 @@ struct infowriter_state {
   std::shared_ptr<info::writer_counters> stats;
   source_key_limit copies_per_host;
   log_limiter limit_log{std::chrono::seconds{10}, 256};
+  host_binding_check host_check{"infowriter"}; // keys bound to host names
+  caf::actor router;                           // for `denied` acks
   static inline const char* name = "infowriter";
 
-  /// Parses and checks one message: a job for a worker, or why not.
+  /// Parses and checks one message: a job for a worker (without its
+  /// destination yet), or why not.
   caf::expected<std::shared_ptr<info::job>> prepare(wire::cc_message&& msg);
+  /// Sets the job's destination, or why there is none (the path, the
+  /// per-host bound).
+  void place(info::job& j);
 };
 
 caf::expected<std::shared_ptr<info::job>>
@@ -193,30 +200,51 @@ infowriter_state::prepare(wire::cc_message&& msg) {
       return err;
   }
   auto j = std::make_shared<info::job>();
-  auto comp = wire::parse_compression(body->comp).value_or(wire::compression::none);
-  auto name = info::name_for_mode(body->filename, cfg.store, comp);
-  auto dest = tw::normalize_destination(
-    tw::expand_dstmask(cfg.dstmask, body->hdr.hostname, name));
-  if (!dest) {
-    j->dest_error = std::move(dest.error());
-  } else if (!copies_per_host.admit(body->hdr.hostname, *dest,
-                                    source_key_limit::clock::now())) {
-    stats->too_many_files += 1;
-    auto why = "host '" + printable_type(body->hdr.hostname) + "' already writes " +
-               std::to_string(cfg.max_files_per_host) +
-               " copies (max-files-per-host): " + printable_type(*dest) + " refused";
-    if (auto n = limit_log.admit(body->hdr.hostname, log_limiter::clock::now()))
-      log::warning(cfg.section, why + (*n > 0 ? " (and " + std::to_string(*n) +
-                                                  " more since the last line)"
-                                              : std::string{}));
-    j->dest_error = make_error(errc::path_refused, why);
-  } else {
-    j->dest = std::move(*dest);
-  }
   j->body = std::move(*body);
   j->msg = std::move(msg);
   j->msg.body.clear(); // parsed; the worker needs the route and the blob
   return j;
+}
+
+void infowriter_state::place(info::job& j) {
+  const auto& host = j.body.hdr.hostname;
+  auto comp = wire::parse_compression(j.body.comp).value_or(wire::compression::none);
+  auto name = info::name_for_mode(j.body.filename, cfg.store, comp);
+  auto dest = tw::normalize_destination(tw::expand_dstmask(cfg.dstmask, host, name));
+  if (!dest) {
+    j.dest_error = std::move(dest.error());
+  } else if (!copies_per_host.admit(host, *dest, source_key_limit::clock::now())) {
+    stats->too_many_files += 1;
+    auto why = "host '" + printable_type(host) + "' already writes " +
+               std::to_string(cfg.max_files_per_host) +
+               " copies (max-files-per-host): " + printable_type(*dest) + " refused";
+    if (auto n = limit_log.admit(host, log_limiter::clock::now()))
+      log::warning(cfg.section, why + (*n > 0 ? " (and " + std::to_string(*n) +
+                                                  " more since the last line)"
+                                              : std::string{}));
+    j.dest_error = make_error(errc::path_refused, why);
+  } else {
+    j.dest = std::move(*dest);
+  }
+}
+
+/// Keys bound to host names: a file claiming a host its sender's key may not
+/// write is not taken (counted and logged by the check); the sender is
+/// answered `denied` and sends it again later.
+bool refuse_foreign_host(caf::stateful_actor<infowriter_state>* self,
+                         const info::job& j) {
+  auto& st = self->state;
+  auto why = st.host_check.refuse(j.msg.peer, j.body.hdr.hostname,
+                                  printable_type(j.msg.type) + " of " +
+                                    printable_type(j.body.filename));
+  if (!why)
+    return false;
+  if (j.body.ack && st.router) {
+    info::outcome o{std::string{wire::info_status::denied}, std::move(*why)};
+    self->send(st.router, reply_atom::value, info::make_ack(j, o, st.cfg.hostname));
+    st.stats->acks_sent += 1;
+  }
+  return true;
 }
 
 caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
@@ -225,6 +253,8 @@ caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
   st.cfg = std::move(cfg);
   st.stats = std::make_shared<info::writer_counters>();
   st.copies_per_host.max_per_host = std::max<size_t>(1, st.cfg.max_files_per_host);
+  st.host_check = host_binding_check{st.cfg.section};
+  st.router = router;
   auto n = std::max<size_t>(1, st.cfg.worker_threads);
   for (size_t i = 0; i < n; ++i) {
     auto worker = self->system().spawn<caf::detached>(
@@ -250,6 +280,9 @@ caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
                                        describe(j.error()));
         return std::move(j.error());
       }
+      if (refuse_foreign_host(self, **j))
+        return ok_atom::value;
+      st.place(**j);
       // One copy, one worker: writes of a copy never overlap.
       const auto& key = (*j)->dest.empty()
                           ? (*j)->body.hdr.hostname + '\n' + (*j)->body.filename
@@ -259,7 +292,11 @@ caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
       rp.delegate(worker, dispatch_atom::value, info::job_ptr{std::move(*j)});
       return rp;
     },
-    [self](stats_atom) { return self->state.stats->snapshot(); },
+    [self](stats_atom) {
+      auto out = self->state.stats->snapshot();
+      out["host_denied"] = self->state.host_check.denied();
+      return out;
+    },
   };
 }
 

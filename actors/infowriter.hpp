@@ -13,8 +13,12 @@
 //         (stats_atom) -> counters: files, written, bytes_written, skipped,
 //         refused (paths, sizes, corrupt data, not a regular file), errors
 //         (I/O: the sender is told to try again), invalid, too_many_files,
-//         backups, acks_sent.
-// Sends:  worker <- (dispatch_atom, info::job_ptr) delegated;
+//         backups, acks_sent, host_denied (files whose claimed hostname
+//         the sender's CURVE key may not write: not taken, answered
+//         infofile.ack `denied`, actors/host_binding.hpp).
+// Sends:  router <- (reply_atom, cc_message infofile.ack) status `denied`,
+//         for a file its sender's key may not write;
+//         worker <- (dispatch_atom, info::job_ptr) delegated;
 //         router <- (reply_atom, cc_message infofile.ack) from the workers,
 //         along the file's route, when the sender set `ack`.
 #pragma once

@@ -111,7 +111,7 @@ bool is_gauge(std::string_view name) {
   static constexpr std::string_view gauges[] = {
     "queued_bytes", "unacked_bytes", "in_flight", "open_files", "connected",
     "waiting",      "pending",       "lag_bytes", "daemons",    "running",
-    "outstanding",  "in_flight_bytes", "allowed_keys",
+    "outstanding",  "in_flight_bytes", "allowed_keys", "bound_keys",
     "ack_timeout_ms",
   };
   return std::find(std::begin(gauges), std::end(gauges), name) !=

@@ -21,6 +21,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/dest_path.hpp"
+#include "actors/host_binding.hpp"
 #include "actors/logger.hpp"
 #include "actors/position.hpp"
 #include "actors/room_meter.hpp"
@@ -76,6 +77,9 @@ struct tailwriter_state {
   int64_t too_many_sources = 0;
   int64_t backpressure_waits = 0;  // answers held for a worker's full queue
   log_limiter source_log{std::chrono::seconds{10}, 256};
+  host_binding_check host_check{"tailwriter"}; // keys bound to host names
+  caf::actor router;       // for `denied` acks (the workers send the others)
+  std::string writer_id;   // this start's instance id, in every ack
   static inline const char* name = "tailwriter";
 
   /// Parses and checks one message; a fragment for a worker, or why not.
@@ -142,6 +146,25 @@ void release(tailwriter_actor* self, size_t idx) {
     w.meter->waiters = false;
 }
 
+/// Keys bound to host names: a fragment (or question) claiming a host its
+/// sender's key may not write is not taken. Counted and logged by the check;
+/// the sender is answered `denied` and keeps its bytes.
+bool refuse_foreign_host(tailwriter_actor* self, const tw::fragment& f) {
+  auto& st = self->state;
+  auto why = st.host_check.refuse(f.msg.peer, f.body.hdr.hostname,
+                                  printable_type(f.msg.type) + " of " +
+                                    printable_type(f.body.filename));
+  if (!why)
+    return false;
+  if (f.body.ack && st.router) {
+    self->send(st.router, reply_atom::value,
+               denied_ack(f.msg.route, f.body, std::move(*why), st.cfg.hostname,
+                          st.writer_id));
+    st.counters->acks_sent += 1;
+  }
+  return true;
+}
+
 caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg) {
   auto& st = self->state;
   auto prepared = st.prepare(std::move(msg));
@@ -152,6 +175,8 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
     return std::move(prepared.error());
   }
   auto& f = *prepared;
+  if (refuse_foreign_host(self, *f))
+    return caf::ok_atom::value;
   const auto& b = f->body;
   auto key = std::to_string(b.st_dev) + ':' + std::to_string(b.st_ino) + ':' +
              b.filename;
@@ -203,6 +228,8 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   st.cfg = std::move(cfg);
   st.reserved = std::move(reserved);
   st.counters = std::make_shared<tw::writer_counters>();
+  st.host_check = host_binding_check{st.cfg.section};
+  st.router = router;
   st.source_keys.max_per_host = std::max<size_t>(1, st.cfg.max_source_keys_per_host);
   const auto& c = st.cfg;
   tw::worker_options wo;
@@ -223,7 +250,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   wo.hostname = c.hostname;
   // This start's instance id: a sender that sees it change reconciles
   // (docs/wire.md §6.2). Random like a generation id.
-  wo.writer_id = tail::new_gen();
+  wo.writer_id = st.writer_id = tail::new_gen();
   for (size_t i = 0; i < n; ++i) {
     auto opts = wo;
     opts.who = c.section + ".worker-" + std::to_string(i);
@@ -246,6 +273,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
       auto out = self->state.counters->snapshot();
       out["too_many_sources"] = self->state.too_many_sources;
       out["backpressure_waits"] = self->state.backpressure_waits;
+      out["host_denied"] = self->state.host_check.denied();
       return out;
     },
   };

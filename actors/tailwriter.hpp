@@ -24,10 +24,15 @@
 //         deleted), diverged (fragments whose overlap differed from the
 //         copy), too_many_sources (fragments refused by
 //         max-source-keys-per-host), backpressure_waits (answers held until
-//         a worker's queue had room).
+//         a worker's queue had room), host_denied (fragments and questions
+//         whose claimed hostname the sender's CURVE key may not write: not
+//         taken, answered logtail.ack `denied`, actors/host_binding.hpp).
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.
-// Sends:  workers <- (dispatch_atom, fragment_ptr), not as a request: the
+// Sends:  router <- (reply_atom, cc_message "logtail.ack") status `denied`,
+//         for a fragment its sender's key may not write (the workers send
+//         every other ack).
+//         workers <- (dispatch_atom, fragment_ptr), not as a request: the
 //         fragment's message carries a receipt that counts its bytes down
 //         when the worker let go of it; the workers send logtail.ack and
 //         logtail.state replies to the router themselves.

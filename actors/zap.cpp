@@ -47,9 +47,9 @@ std::string printable(const std::string& s, size_t max = 64) {
 
 } // namespace
 
-zap_handler::zap_handler(std::set<std::string> allowed, std::string who)
+zap_handler::zap_handler(curve::allow_list allowed, std::string who)
   : who_(std::move(who)),
-    allowed_(std::make_shared<const std::set<std::string>>(std::move(allowed))),
+    allowed_(std::make_shared<const curve::allow_list>(std::move(allowed))),
     log_(refusal_log_interval, refusal_log_keys) {
   // start() binds the socket.
 }
@@ -60,29 +60,42 @@ zap_handler::~zap_handler() {
     ::close(wake_fd_);
 }
 
-size_t zap_handler::set_allowed(std::set<std::string> allowed) {
-  auto fresh = std::make_shared<const std::set<std::string>>(std::move(allowed));
+size_t zap_handler::set_allowed(curve::allow_list allowed) {
+  auto fresh = std::make_shared<const curve::allow_list>(std::move(allowed));
   std::lock_guard<std::mutex> guard{mtx_};
   size_t removed = 0;
-  for (const auto& k : *allowed_)
-    if (fresh->count(k) == 0)
+  for (const auto& entry : *allowed_)
+    if (fresh->count(entry.first) == 0)
       ++removed;
   allowed_ = std::move(fresh);
   return removed;
 }
 
-bool zap_handler::is_allowed(const std::string& z85) const {
-  std::shared_ptr<const std::set<std::string>> list;
+wire::peer_ptr zap_handler::identity_of(const std::string& z85) const {
+  std::shared_ptr<const curve::allow_list> list;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     list = allowed_;
   }
-  return list->count(z85) > 0;
+  auto it = list->find(z85);
+  return it == list->end() ? nullptr : it->second;
+}
+
+bool zap_handler::is_allowed(const std::string& z85) const {
+  return identity_of(z85) != nullptr;
 }
 
 size_t zap_handler::allowed_count() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return allowed_->size();
+}
+
+size_t zap_handler::bound_count() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  size_t n = 0;
+  for (const auto& entry : *allowed_)
+    n += entry.second->bound() ? 1 : 0;
+  return n;
 }
 
 std::vector<std::string>

@@ -7,9 +7,9 @@
 // Contract with the gateway's socket thread: start(ctx) binds before the
 // ROUTER binds (libzmq lets every CURVE client in when no handler is bound),
 // stop() closes the REP socket after the ROUTER is closed and before
-// zmq_ctx_term. The allow-list is shared: set_allowed() (SIGHUP reload) and
-// is_allowed() (a per-message check of connected peers) may be called from
-// any thread.
+// zmq_ctx_term. The allow-list is shared: set_allowed() (SIGHUP reload),
+// is_allowed() and identity_of() (a per-message check of connected peers)
+// may be called from any thread.
 //
 // A refused client is counted every time and logged once per (key, address)
 // per hour; an accepted one gets its Z85 key as ZAP user id, which libzmq
@@ -20,22 +20,22 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <caf/error.hpp>
 
+#include "actors/curve_keys.hpp"
 #include "actors/router.hpp"
 
 namespace cc {
 
 class zap_handler {
 public:
-  /// `allowed`: Z85 texts of the client public keys let in. `who` names the
-  /// handler in log lines ("gateway").
-  zap_handler(std::set<std::string> allowed, std::string who);
+  /// `allowed`: the client public keys let in (Z85 texts) with their
+  /// identities. `who` names the handler in log lines ("gateway").
+  zap_handler(curve::allow_list allowed, std::string who);
   ~zap_handler();
   zap_handler(const zap_handler&) = delete;
   zap_handler& operator=(const zap_handler&) = delete;
@@ -46,14 +46,20 @@ public:
   /// Closes the REP socket and joins the thread. Idempotent.
   void stop();
 
-  /// Replaces the allow-list (Z85 texts); returns how many keys of the old
-  /// list are no longer on it.
-  size_t set_allowed(std::set<std::string> allowed);
+  /// Replaces the allow-list; returns how many keys of the old list are no
+  /// longer on it.
+  size_t set_allowed(curve::allow_list allowed);
 
   /// Whether the Z85 key is on the allow-list now.
   bool is_allowed(const std::string& z85) const;
 
+  /// The key's identity (its binding) under the allow-list now; null when
+  /// it is not on it.
+  wire::peer_ptr identity_of(const std::string& z85) const;
+
   size_t allowed_count() const;
+  /// Keys whose line binds them (host= or relay=).
+  size_t bound_count() const;
 
   /// What the handler thread answers to one ZAP request (frames after the
   /// REQ envelope): the reply frames. Pure apart from counting and logging.
@@ -68,7 +74,7 @@ private:
 
   std::string who_;
   mutable std::mutex mtx_;                          // guards allowed_, log_
-  std::shared_ptr<const std::set<std::string>> allowed_;
+  std::shared_ptr<const curve::allow_list> allowed_;
   log_limiter log_;                                 // once per key+address
 
   void* rep_ = nullptr;

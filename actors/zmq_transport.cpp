@@ -492,6 +492,7 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
       size_t index = 0;
       std::string user_id;
       std::string address;
+      wire::peer_ptr peer;
       for (;;) {
         zmq_msg_t part;
         zmq_msg_init(&part);
@@ -511,7 +512,8 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
             user_id = uid;
           if (const char* addr = zmq_msg_gets(&part, "Peer-Address"))
             address = addr;
-          admitted = events_.admit(user_id, address);
+          peer = events_.admit(user_id, address);
+          admitted = peer != nullptr;
         }
         bytes += size;
         bool more = zmq_msg_more(&part) != 0;
@@ -539,7 +541,7 @@ void zmq_socket_thread::run(std::promise<caf::error> started) {
         continue;
       }
       if (events_.on_frames)
-        events_.on_frames(std::move(frames), std::move(last));
+        events_.on_frames(std::move(frames), std::move(last), std::move(peer));
     }
   };
 
@@ -765,7 +767,8 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
                       curve::encode(opts_.curve_public));
   zmq_socket_thread::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
-                   std::vector<std::string>&& frames, wire::blob_ptr&& last) {
+                   std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                   wire::peer_ptr&&) {
     auto msg = wire::parse(std::move(frames), std::move(last));
     if (msg) {
       if (on_message)

@@ -108,7 +108,9 @@ public:
     /// One multipart message as received (ROUTER: peer identity first), for
     /// wire::parse: `last`, when set, is the final frame, kept in ZeroMQ's
     /// buffer instead of copied (frames of at least keep_frame_min bytes).
-    std::function<void(std::vector<std::string>&& frames, wire::blob_ptr&& last)>
+    /// `peer`: what `admit` answered for it (null without `admit`).
+    std::function<void(std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                       wire::peer_ptr&& peer)>
       on_frames;
     /// A queued message of `bytes` (wire_size) was handed to ZeroMQ, or
     /// given up (dropped, counted).
@@ -117,9 +119,11 @@ public:
     std::function<void(bool up, const std::string& peer)> on_link;
     /// ROUTER only, when set: whether a message from a peer whose ZAP user
     /// id is `user_id` (the Z85 client key under CURVE) from `address` may
-    /// be taken; false drops it (counted as not_admitted). For keys removed
-    /// from the allow-list while their connection stays up.
-    std::function<bool(const std::string& user_id, const std::string& address)>
+    /// be taken: its identity if so (handed to on_frames with it), null
+    /// drops it (counted as not_admitted). For keys removed from the
+    /// allow-list while their connection stays up.
+    std::function<wire::peer_ptr(const std::string& user_id,
+                                 const std::string& address)>
       admit;
     /// ROUTER only: a handshake failed before ZAP could decide (a plain
     /// ZeroMQ client on a CURVE socket, a wrong server key, garbage). `why`

@@ -42,7 +42,7 @@ std::vector<std::string> check_security(const config::server_config& cfg,
   std::vector<std::string> errors;
   auto where = [&](const std::string& text) { return cfg.file + ": " + text; };
   auto main_opts = zmq_options_of(cfg.main);
-  std::set<std::string> allowed;
+  curve::allow_list allowed;
   if (auto err = load_gateway_keys(main_opts, allowed))
     errors.push_back(where(context_of(err)));
   auto endpoint = cfg.main.str("cc-socket");

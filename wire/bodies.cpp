@@ -452,7 +452,7 @@ constexpr std::array<field<logtail_body>, 22> logtail_fields{
                       }},
 };
 
-constexpr std::array<field<logtail_ack_body>, 11> ack_fields{
+constexpr std::array<field<logtail_ack_body>, 12> ack_fields{
   req_field<logtail_ack_body>,
   time_field<logtail_ack_body>,
   hostname_field<logtail_ack_body>(false),
@@ -481,15 +481,20 @@ constexpr std::array<field<logtail_ack_body>, 11> ack_fields{
                           [](scalar& v, logtail_ack_body& x) -> read_result {
                             if (auto why = read_string(v, x.status))
                               return why;
-                            if (x.status != ack_status::ok &&
-                                x.status != ack_status::gap &&
-                                x.status != ack_status::refused)
-                              return "expected \"ok\", \"gap\" or \"refused\"";
-                            return nullptr;
+                            for (auto known : {ack_status::ok, ack_status::gap,
+                                               ack_status::refused, ack_status::denied})
+                              if (x.status == known)
+                                return nullptr;
+                            return "expected \"ok\", \"gap\", \"refused\" or "
+                                   "\"denied\"";
                           }},
   field<logtail_ack_body>{"writer", false,
                           [](scalar& v, logtail_ack_body& x) {
                             return read_string_or_null(v, x.writer);
+                          }},
+  field<logtail_ack_body>{"detail", false,
+                          [](scalar& v, logtail_ack_body& x) {
+                            return read_string_or_null(v, x.detail);
                           }},
 };
 
@@ -620,11 +625,12 @@ constexpr std::array<field<infofile_ack_body>, 8> infofile_ack_fields{
                              if (auto why = read_string(v, x.status))
                                return why;
                              for (auto known : {info_status::ok, info_status::skipped,
-                                                info_status::refused, info_status::error})
+                                                info_status::refused, info_status::error,
+                                                info_status::denied})
                                if (x.status == known)
                                  return nullptr;
-                             return "expected \"ok\", \"skipped\", \"refused\" "
-                                    "or \"error\"";
+                             return "expected \"ok\", \"skipped\", \"refused\", "
+                                    "\"error\" or \"denied\"";
                            }},
   field<infofile_ack_body>{"reason", false,
                            [](scalar& v, infofile_ack_body& x) {
@@ -1078,6 +1084,8 @@ std::string make_body(const logtail_ack_body& x) {
     .str("status", x.status);
   if (!x.writer.empty())
     w.str("writer", x.writer);
+  if (!x.detail.empty())
+    w.str("detail", x.detail);
   return w.done();
 }
 

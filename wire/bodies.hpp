@@ -74,6 +74,7 @@ namespace ack_status {
 constexpr std::string_view ok = "ok";
 constexpr std::string_view gap = "gap";
 constexpr std::string_view refused = "refused";
+constexpr std::string_view denied = "denied";
 } // namespace ack_status
 
 /// logtail.ack (extension): the writer's acknowledgement, sent along the route.
@@ -87,14 +88,20 @@ struct logtail_ack_body {
   /// copy (an end offset: the next byte the writer wants).
   uint64_t fpos = 0;
   /// "ok"; "gap" (the fragment started past the writer's end: resend from
-  /// `fpos`); or "refused" (the writer will never take this file, e.g. its
+  /// `fpos`); "refused" (the writer will never take this file, e.g. its
   /// path escapes dstdir or it is a decompression bomb; the sender should
-  /// treat the bytes as acknowledged and stop resending them).
+  /// treat the bytes as acknowledged and stop resending them); or "denied"
+  /// (the writer will not take this now, e.g. the sender's key may not
+  /// write the host it claims: nothing is acknowledged, the sender keeps
+  /// the bytes from `fpos` on and tries again later; `detail` says why).
   std::string status = "ok";
   /// Extension: the writer's instance id (16 hex digits, new at each start
   /// of its tailwriter); "" from writers that do not say. A change tells the
   /// sender the writer restarted and its copies may have changed meanwhile.
   std::string writer;
+  /// Why, one line, for "denied" (and any status that has more to say);
+  /// absent (empty) otherwise.
+  std::string detail;
 };
 
 /// XXH3-64 of a source byte range, as 16 lowercase hex digits.
@@ -203,6 +210,9 @@ constexpr std::string_view ok = "ok";           // the copy holds this version n
 constexpr std::string_view skipped = "skipped"; // its mtime was the same or newer
 constexpr std::string_view refused = "refused"; // never (path, size): stop sending
 constexpr std::string_view error = "error";     // not now (I/O): send again later
+constexpr std::string_view denied = "denied";   // not from this sender (its key
+                                                // may not write the host): send
+                                                // again later
 } // namespace info_status
 
 /// infofile.ack (extension): the info writer's answer, sent along the route
@@ -212,7 +222,7 @@ struct infofile_ack_body {
   std::string filename;   // as in the pub.infofile
   int64_t mtime_ns = 0;   // the version this answers (infofile_mtime_ns)
   std::string status = "ok";
-  std::string reason;     // for refused and error: why, one line
+  std::string reason;     // for refused, error and denied: why, one line
 };
 
 /// Any body: `req` required; time, hostname, blob_hash default when absent.
@@ -220,7 +230,8 @@ caf::expected<header> parse_header(const std::string& json);
 /// Requires mode, comp, hostname, filename, fpos (comp and op_mode may be
 /// null, read as ""); st_dev, st_ino, data and the extensions default.
 caf::expected<logtail_body> parse_logtail(const std::string& json);
-/// Requires filename, st_dev, st_ino, gen, fpos and a known status.
+/// Requires filename, st_dev, st_ino, gen, fpos and a known status; writer
+/// and detail default to "".
 caf::expected<logtail_ack_body> parse_logtail_ack(const std::string& json);
 /// Requires filename, st_dev, st_ino, query, writer and a known status.
 caf::expected<logtail_state_body> parse_logtail_state(const std::string& json);

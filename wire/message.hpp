@@ -15,6 +15,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "wire/blob.hpp"
+#include "wire/peer.hpp"
 
 namespace cc::wire {
 
@@ -30,6 +31,10 @@ struct cc_message {
   /// drops it once every handler answered); the tailwriter attaches one for
   /// its worker's queue (dropped when the worker handled the fragment).
   std::shared_ptr<void> receipt;
+  /// In-process only (never on the wire, never serialized): the sender as
+  /// the gateway authenticated it (its CURVE key and binding); null for
+  /// in-process senders, plain sockets and caf:// links (wire/peer.hpp).
+  peer_ptr peer;
 
   bool has_blob() const { return blob != nullptr; }
   /// Bytes on the wire, for counters.

@@ -67,8 +67,8 @@ TEST_CASE("gateway socket: a large received blob stays in ZeroMQ's message",
   cc::zmq_options opts;
   opts.max_message_size = 200000;  // per frame (ZeroMQ) and per message (ours)
   cc::zmq_socket_thread::events ev;
-  ev.on_frames = [&in](std::vector<std::string>&& frames,
-                       cc::wire::blob_ptr&& last) {
+  ev.on_frames = [&in](std::vector<std::string>&& frames, cc::wire::blob_ptr&& last,
+                       cc::wire::peer_ptr&&) {
     auto msg = cc::wire::parse(std::move(frames), std::move(last));
     if (msg)
       in.add(std::move(*msg));
