@@ -1533,3 +1533,75 @@ TEST_CASE("worker: state of a copy cut behind the writer's back: shorter, empty"
   CHECK(a.segments[0].digests.empty());
   CHECK(fx.counter("copy_changed") == 2);
 }
+
+TEST_CASE("tailwriter actor: a fragment claiming a host its key may not write is denied, "
+          "counted and not written",
+          "[tailwriter][actor][binding]") {
+  actor_env env;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  auto db1_key = std::make_shared<wire::peer_identity>();
+  db1_key->key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  db1_key->label = "db1";
+  db1_key->line = 4;
+  db1_key->hosts = {"db1"};
+  auto unbound_key = std::make_shared<wire::peer_identity>();
+  unbound_key->key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+  frag_spec own;      // db1, as the key may
+  frag_spec foreign;  // db2: not this key's
+  foreign.host = "db2";
+  foreign.file = "/var/log/pg/other.log";
+  auto with_peer = [](wire::cc_message m, wire::peer_ptr p) {
+    m.peer = std::move(p);
+    return m;
+  };
+  CHECK(!dispatch_and_wait(self, tw, with_peer(make_msg(foreign, 0, "no\n"), db1_key)));
+  CHECK(!dispatch_and_wait(self, tw, with_peer(make_msg(foreign, 0, "no\n"), db1_key)));
+  CHECK(!dispatch_and_wait(self, tw, with_peer(make_msg(own, 0, "yes\n"), db1_key)));
+  // An unbound key, and a message without a peer (in-process), write any host.
+  frag_spec db3 = foreign;
+  db3.host = "db3";
+  CHECK(!dispatch_and_wait(self, tw, with_peer(make_msg(db3, 0, "any\n"), unbound_key)));
+  frag_spec db4 = foreign;
+  db4.host = "db4";
+  db4.file = "/var/log/pg/local.log";
+  CHECK(!dispatch_and_wait(self, tw, make_msg(db4, 0, "local\n")));
+  CHECK(test::wait_until([&] {
+    auto acks = env.rec->max_ack_by_file();
+    return acks[own.file] == 4 && acks[db3.file] == 4 && acks[db4.file] == 6;
+  }, 20s));
+  auto counters = stats_of(self, tw);
+  CHECK(counters["host_denied"] == 2);
+  CHECK(test::read_file(env.twc.dstdir + "/db1/pg.log") == "yes\n");
+  CHECK(test::read_file(env.twc.dstdir + "/db3/other.log") == "any\n");
+  CHECK(test::read_file(env.twc.dstdir + "/db4/local.log") == "local\n");
+  CHECK(!fs::exists(env.twc.dstdir + "/db2"));
+  // Each denied fragment was answered `denied` along its route, acknowledging
+  // nothing, with the writer's id and why.
+  std::vector<wire::logtail_ack_body> denied;
+  std::string writer;
+  {
+    std::lock_guard<std::mutex> guard{env.rec->mtx};
+    for (auto& m : env.rec->msgs) {
+      auto a = ack_of(m);
+      if (a.status == "denied")
+        denied.push_back(a);
+      else
+        writer = a.writer;
+      CHECK(m.route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
+    }
+  }
+  REQUIRE(denied.size() == 2);
+  for (auto& a : denied) {
+    CHECK(a.filename == foreign.file);
+    CHECK(a.st_ino == foreign.ino);
+    CHECK(a.gen == foreign.gen);
+    CHECK(a.fpos == 0);
+    CHECK(a.writer == writer);
+    CHECK(a.detail.find("client key " + db1_key->key + " ('db1')") != std::string::npos);
+    CHECK(a.detail.find("host=db1") != std::string::npos);
+    CHECK(a.detail.find("may not write host 'db2'") != std::string::npos);
+  }
+  CHECK(!writer.empty());
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}

@@ -129,7 +129,8 @@ TEST_CASE("every body type round-trips through make_body and parse",
     x.st_ino = 2;
     x.gen = "fedcba9876543210";
     x.fpos = 1ULL << 40;
-    for (auto status : {ack_status::ok, ack_status::gap, ack_status::refused}) {
+    for (auto status :
+         {ack_status::ok, ack_status::gap, ack_status::refused, ack_status::denied}) {
       x.status = std::string{status};
       auto r = parse_logtail_ack(make_body(x));
       REQUIRE(r);
@@ -585,6 +586,28 @@ TEST_CASE("logtail.ack carries the writer's id only when it has one", "[wire][bo
   CHECK(r->writer == "0011223344556677");
 }
 
+TEST_CASE("logtail.ack: 'denied' with its detail round-trips, and no detail when empty",
+          "[wire][bodies]") {
+  logtail_ack_body x;
+  x.hdr.req = "logtail.ack";
+  x.filename = "/f";
+  x.gen = "g";
+  x.fpos = 77;
+  CHECK_THAT(make_body(x), !Catch::Contains("\"detail\""));
+  x.status = std::string{ack_status::denied};
+  x.detail = "client key K ('db1'), bound to host=db1, may not write host 'db2'";
+  auto r = parse_logtail_ack(make_body(x));
+  REQUIRE(r);
+  CHECK(r->status == "denied");
+  CHECK(r->detail == x.detail);
+  CHECK(r->fpos == 77);
+  // An ack without the field (every writer before it) reads as no detail.
+  x.detail.clear();
+  auto plain = parse_logtail_ack(make_body(x));
+  REQUIRE(plain);
+  CHECK(plain->detail.empty());
+}
+
 TEST_CASE("logtail.state round-trips, a Latin-1 file name as every body reads it",
           "[wire][bodies]") {
   auto x = sample_state();
@@ -763,6 +786,11 @@ TEST_CASE("infofile.ack and the echo.response 'acks' field",
   auto bad = make_body(a);
   bad.replace(bad.find("\"error\""), 7, "\"fine\"");
   expect_invalid(parse_infofile_ack(bad), "'status'");
+  a.status = std::string{info_status::denied};
+  auto denied = parse_infofile_ack(make_body(a));
+  REQUIRE(denied);
+  CHECK(denied->status == "denied");
+  a.status = "error";
   for (const char* field : {"filename", "mtime_ns", "status"}) {
     CAPTURE(field);
     auto body = make_body(a);
