@@ -2,13 +2,17 @@
 // on 127.0.0.1: a central whose cc-socket is a CURVE server with an
 // allow-list, clients written here with libzmq (listed, unlisted, plain), a
 // real forwarder (a local ccserver with a tailer and a CURVE proxy) whose link
-// runs through a recording TCP relay, a SIGHUP that removes a key, and a
-// flood of maximal messages beside a normal sender.
+// runs through a recording TCP relay, a SIGHUP that removes a key, a flood
+// of maximal messages beside a normal sender, and keys bound to host names
+// (allow-list lines with host= and relay=): a bound key denied another host,
+// a relay carrying the hosts its line lists, an unbound line as before, and
+// SIGHUPs that change a binding.
 //
 // What is asserted: copies under dstdir (bytes), the central's metrics file
 // (counters) and its log (refusal lines). Never timings.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -31,6 +35,7 @@
 #include <zmq.h>
 
 #include "tests/support/process.hpp"
+#include "wire/bodies.hpp"
 
 using namespace std::chrono_literals;
 using cc::test::endpoint;
@@ -98,16 +103,79 @@ public:
   test_client& operator=(const test_client&) = delete;
 
   /// A pub.logtail of `data` at `fpos` of /src/<file> from `host`. Blocks
-  /// while the socket is at its HWM, at most 60 s (false then).
+  /// while the socket is at its HWM, at most 60 s (false then). With `ack`
+  /// it asks for logtail.ack, as our tailer does (gen, raw_size).
   bool send_fragment(const std::string& host, const std::string& file,
-                     uint64_t fpos, const std::string& data) {
+                     uint64_t fpos, const std::string& data, bool ack = false) {
     std::string body = R"({"req": "pub.logtail", "time": 1764000000.5, "hostname": ")" +
                        host + R"(", "blob_hash": "", "filename": "/src/)" + file +
                        R"(", "comp": "", "mode": "b", "fpos": )" +
                        std::to_string(fpos) +
-                       R"(, "st_dev": 7, "st_ino": 11, "op_mode": "", "data": ""})";
+                       R"(, "st_dev": 7, "st_ino": 11, "op_mode": "", "data": "")" +
+                       (ack ? R"(, "ack": true, "gen": "00000000000000a1", "raw_size": )" +
+                                std::to_string(data.size())
+                            : std::string{}) +
+                       "}";
     std::vector<std::string> frames{"", "pub.logtail", body, "", data};
     return send_frames(frames);
+  }
+
+  /// A pub.infofile of /etc/<file> holding `data` from `host`, asking for
+  /// infofile.ack.
+  bool send_infofile(const std::string& host, const std::string& file,
+                     const std::string& data) {
+    std::string body = R"({"req": "pub.infofile", "time": 1764000000.5, "hostname": ")" +
+                       host + R"(", "blob_hash": "", "filename": "/etc/)" + file +
+                       R"(", "mtime": 1764000000.25, "comp": "", "mode": "b", )"
+                       R"("data": "", "ack": true})";
+    return send_frames({"", "pub.infofile", body, "", data});
+  }
+
+  /// The type and body of the next message that arrives within `timeout`
+  /// (the frames after the empty delimiter); empty when none came.
+  std::vector<std::string> receive(std::chrono::milliseconds timeout) {
+    zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, static_cast<long>(timeout.count())) <= 0)
+      return {};
+    std::vector<std::string> frames;
+    for (bool more = true; more;) {
+      zmq_msg_t part;
+      zmq_msg_init(&part);
+      if (zmq_msg_recv(&part, sock_, 0) < 0) {
+        zmq_msg_close(&part);
+        break;
+      }
+      frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)),
+                          zmq_msg_size(&part));
+      more = zmq_msg_more(&part) != 0;
+      zmq_msg_close(&part);
+    }
+    auto delimiter = std::find(frames.begin(), frames.end(), std::string{});
+    if (delimiter == frames.end())
+      return {};
+    return {delimiter + 1, frames.end()};
+  }
+
+  /// Reads messages for at most `timeout` until one of type `type` whose
+  /// `status` is `status` arrives: its body, or "" when none did.
+  std::string await_status(const std::string& type, const std::string& status,
+                           std::chrono::milliseconds timeout) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    for (auto now = std::chrono::steady_clock::now(); now < end;
+         now = std::chrono::steady_clock::now()) {
+      auto msg = receive(std::chrono::duration_cast<std::chrono::milliseconds>(end - now));
+      if (msg.size() < 2 || msg[0] != type)
+        continue;
+      std::string got;
+      if (auto ack = cc::wire::parse_logtail_ack(msg[1]); ack && type == "logtail.ack")
+        got = ack->status;
+      else if (auto info = cc::wire::parse_infofile_ack(msg[1]);
+               info && type == "infofile.ack")
+        got = info->status;
+      if (got == status)
+        return msg[1];
+    }
+    return {};
   }
 
   bool send_frames(const std::vector<std::string>& frames) {
@@ -228,6 +296,7 @@ struct central {
   temp_dir dir{"ccsecurity"};
   int port = cc::test::free_port();
   std::string dstdir = dir / "dst";
+  std::string infodir = dir / "info";
   std::string ini = dir / "central.ini";
   std::string log = dir / "central.log";
   std::string metrics = dir / "central.prom";
@@ -251,11 +320,15 @@ struct central {
                     "zmq_linger = 200\n"
                     "curve-secret-key = " + dir / "server.key" + "\n"
                     "curve-allowed-keys = " + allowed + "\n" + extra_main +
-                    "\n[routes]\npub = h:tailwriter\n"
+                    "\n[routes]\npub.logtail = h:tailwriter\n"
+                    "pub.infofile = h:infowriter\n"
                     "\n[h:tailwriter]\nhandler = tailwriter\n"
                     "dstdir = " + dstdir + "\n"
                     "maint-period = 0.5\n"
-                    "worker-threads = 2\n");
+                    "worker-threads = 2\n"
+                    "\n[h:infowriter]\nhandler = infowriter\n"
+                    "dstdir = " + infodir + "\n"
+                    "worker-threads = 1\n");
   }
   ~central() {
     if (proc)
@@ -267,6 +340,20 @@ struct central {
     for (auto& k : keys)
       text += k + "  # a test client\n";
     write_file(allowed, text);
+  }
+
+  /// The allow-list as written (bindings and comments as the test wants).
+  void allow_lines(const std::string& text) { write_file(allowed, text); }
+
+  /// SIGHUP, and wait until the new allow-list and configuration are in force.
+  void reload() {
+    auto lists = count_of(read_file(log), "allow-list reloaded");
+    auto reloads = count_of(read_file(log), "main: reloaded");
+    proc->signal(SIGHUP);
+    REQUIRE(wait_until([&] { return count_of(read_file(log), "allow-list reloaded") > lists; },
+                       20s));
+    REQUIRE(wait_until([&] { return count_of(read_file(log), "main: reloaded") > reloads; },
+                       20s));
   }
 
   void start() {
@@ -281,6 +368,14 @@ struct central {
 
   long long gw(const std::string& counter) const {
     return metric(metrics, "ccserver_gateway_" + counter + "_total");
+  }
+
+  /// A counter of the tailwriter (`h:tailwriter`) or the infowriter.
+  long long tw(const std::string& counter) const {
+    return metric(metrics, "ccserver_h_tailwriter_" + counter + "_total");
+  }
+  long long iw(const std::string& counter) const {
+    return metric(metrics, "ccserver_h_infowriter_" + counter + "_total");
   }
 
   std::string diagnostics() const {
@@ -474,5 +569,175 @@ TEST_CASE("security: a flood of maximal messages from one peer keeps the central
                              << fragment << " bytes");
   // Bounded: far below what the flood carried (96 MiB) plus the baseline.
   CHECK(peak < rss_before + 96 * 1024);
+  c.proc->stop();
+}
+
+TEST_CASE("security: a key bound to its host writes it, is denied another host until a "
+          "SIGHUP binds it there, and an unbound line writes any host as before",
+          "[integration][security][binding]") {
+  central c;
+  auto db1 = key_pair::fresh();
+  auto old = key_pair::fresh();
+  c.allow_lines("# keys bound to host names, and an old unbound line\n" + db1.pub +
+                " host=h-db1  # db1\n" + old.pub + "  # an old line\n");
+  c.start();
+  test_client bound(endpoint(c.port), &c.server_pub, &db1);
+  test_client unbound(endpoint(c.port), &c.server_pub, &old);
+  INFO(c.diagnostics());
+  // Its own host: written and acknowledged.
+  REQUIRE(bound.send_fragment("h-db1", "a.log", 0, "mine\n", true));
+  REQUIRE(wait_until([&] { return size_of(c.copy("h-db1", "a.log")) == 5; }, 20s));
+  // Another host: not written, answered `denied` with why, nothing acknowledged.
+  REQUIRE(bound.send_fragment("h-db2", "b.log", 0, "not mine\n", true));
+  auto body = bound.await_status("logtail.ack", "denied", 20s);
+  REQUIRE(!body.empty());
+  auto ack = cc::wire::parse_logtail_ack(body);
+  REQUIRE(ack);
+  CHECK(ack->filename == "/src/b.log");
+  CHECK(ack->fpos == 0);
+  CHECK(ack->gen == "00000000000000a1");
+  CHECK(!ack->writer.empty());
+  CHECK(ack->detail.find("client key " + db1.pub + " ('db1')") != std::string::npos);
+  CHECK(ack->detail.find("host=h-db1") != std::string::npos);
+  CHECK(ack->detail.find("may not write host 'h-db2'") != std::string::npos);
+  // The same for an info file.
+  REQUIRE(bound.send_infofile("h-db2", "motd", "not mine either\n"));
+  auto info = bound.await_status("infofile.ack", "denied", 20s);
+  REQUIRE(!info.empty());
+  CHECK(cc::wire::parse_infofile_ack(info)->reason.find("may not write host 'h-db2'") !=
+        std::string::npos);
+  REQUIRE(bound.send_infofile("h-db1", "motd", "mine too\n"));
+  REQUIRE(!bound.await_status("infofile.ack", "ok", 20s).empty());
+  CHECK(read_file(c.infodir + "/h-db1--motd") == "mine too\n");
+  // An unbound line writes any host, as before bindings existed.
+  REQUIRE(unbound.send_fragment("h-db2", "c.log", 0, "old line\n", true));
+  REQUIRE(wait_until([&] { return size_of(c.copy("h-db2", "c.log")) == 9; }, 20s));
+  REQUIRE(wait_until([&] { return c.tw("host_denied") == 1 && c.iw("host_denied") == 1; },
+                     20s));
+  CHECK(!fs::exists(c.copy("h-db2", "b.log")));
+  CHECK(!fs::exists(c.infodir + "/h-db2--motd"));
+  CHECK(c.tw("host_denied") == 1);
+  CHECK(c.iw("host_denied") == 1);
+  CHECK(metric(c.metrics, "ccserver_gateway_bound_keys") == 1);
+  auto text = read_file(c.log);
+  CHECK(count_of(text, "h:tailwriter: denied: client key " + db1.pub +
+                         " ('db1'), bound to host=h-db1 by curve-allowed-keys line 2, "
+                         "may not write host 'h-db2': pub.logtail of /src/b.log") == 1);
+  CHECK(count_of(text, "h:infowriter: denied: client key " + db1.pub) == 1);
+
+  // The operator moves the key to h-db2: its resend is written now, on the
+  // same connection, and h-db1 is denied from then on.
+  c.allow_lines(db1.pub + " host=h-db2  # db1, renamed\n" + old.pub + "\n");
+  c.reload();
+  REQUIRE(bound.send_fragment("h-db2", "b.log", 0, "not mine\n", true));
+  REQUIRE(wait_until([&] { return size_of(c.copy("h-db2", "b.log")) == 9; }, 20s));
+  CHECK(read_file(c.copy("h-db2", "b.log")) == "not mine\n");
+  REQUIRE(bound.send_fragment("h-db1", "a.log", 5, "more\n", true));
+  body = bound.await_status("logtail.ack", "denied", 20s);
+  REQUIRE(!body.empty());
+  CHECK(cc::wire::parse_logtail_ack(body)->detail.find("may not write host 'h-db1'") !=
+        std::string::npos);
+  CHECK(read_file(c.copy("h-db1", "a.log")) == "mine\n");
+  CHECK(count_of(read_file(c.log), "('db1, renamed'), bound to host=h-db2") == 1);
+  c.proc->stop();
+}
+
+TEST_CASE("security: a relay's key carries the hosts its line lists and is denied the "
+          "others, the answer finding its way back through the relay",
+          "[integration][security][binding]") {
+  central c;
+  std::string out;
+  REQUIRE(cc::test::run({cc::test::ccserver_path(), "--keygen", c.dir / "relay"}, out) == 0);
+  c.allow_lines(key_of_file(c.dir / "relay.pub") +
+                " host=relayhost relay=web1,web2  # the dmz relay\n");
+  c.start();
+  // The relay: a plain loopback cc-socket in, a CURVE proxy out.
+  int relay_port = cc::test::free_port();
+  std::string relay_ini = c.dir / "relay.ini";
+  std::string relay_log = c.dir / "relay.log";
+  write_file(relay_ini,
+             "[ccserver]\n"
+             "cc-socket = " + endpoint(relay_port) + "\n"
+             "cc-role = local\n"
+             "pidfile = " + c.dir / "relay.pid" + "\n"
+             "logfile = " + relay_log + "\n"
+             "zmq_linger = 200\n"
+             "\n[routes]\npub = h:forward\n"
+             "\n[h:forward]\nhandler = proxy\n"
+             "remote-cc = " + endpoint(c.port) + "\n"
+             "remote-cc-public-key = " + c.dir / "server.pub" + "\n"
+             "curve-secret-key = " + c.dir / "relay.key" + "\n");
+  process relay_server{{cc::test::ccserver_path(), relay_ini}, relay_log + ".out"};
+  REQUIRE(wait_until([&] { return count_of(read_file(relay_log), "main: up:") >= 1; },
+                     15s));
+  INFO(c.diagnostics() + "--- relay.log\n" + read_file(relay_log));
+  test_client web(endpoint(relay_port), nullptr, nullptr);
+  REQUIRE(web.send_fragment("web1", "w.log", 0, "from web1\n", true));
+  REQUIRE(web.send_fragment("web2", "w.log", 0, "from web2\n", true));
+  REQUIRE(web.send_fragment("relayhost", "r.log", 0, "its own\n", true));
+  REQUIRE(wait_until([&] {
+    return size_of(c.copy("web1", "w.log")) == 10 && size_of(c.copy("web2", "w.log")) == 10 &&
+           size_of(c.copy("relayhost", "r.log")) == 8;
+  }, 30s));
+  REQUIRE(web.send_fragment("web3", "w.log", 0, "not carried\n", true));
+  auto body = web.await_status("logtail.ack", "denied", 20s);
+  REQUIRE(!body.empty());
+  CHECK(cc::wire::parse_logtail_ack(body)->detail.find(
+          "('the dmz relay'), bound to host=relayhost relay=web1,web2") != std::string::npos);
+  REQUIRE(wait_until([&] { return c.tw("host_denied") == 1; }, 20s));
+  CHECK(!fs::exists(c.copy("web3", "w.log")));
+  CHECK(read_file(c.copy("web1", "w.log")) == "from web1\n");
+  CHECK(count_of(read_file(c.log), "may not write host 'web3'") == 1);
+  relay_server.stop();
+  c.proc->stop();
+}
+
+TEST_CASE("security: a tailer behind a misbound key loses nothing: its file reaches the "
+          "central once a SIGHUP binds the key to its host",
+          "[integration][security][binding]") {
+  central c;
+  std::string out;
+  REQUIRE(cc::test::run({cc::test::ccserver_path(), "--keygen", c.dir / "fwd"}, out) == 0);
+  auto key = key_of_file(c.dir / "fwd.pub");
+  c.allow_lines(key + " host=otherhost  # fwdhost, bound to the wrong name\n");
+  c.start();
+  std::string logdir = c.dir / "logs";
+  fs::create_directories(logdir);
+  std::string local_ini = c.dir / "local.ini";
+  std::string local_log = c.dir / "local.log";
+  write_file(local_ini,
+             "[ccserver]\n"
+             "cc-socket = " + endpoint(cc::test::free_port()) + "\n"
+             "cc-role = local\n"
+             "pidfile = " + c.dir / "%(job_name)s.pid" + "\n"
+             "logfile = " + local_log + "\n"
+             "zmq_linger = 200\n"
+             "\n[routes]\njob = h:jobmgr\npub = h:forward\n"
+             "\n[h:forward]\nhandler = proxy\n"
+             "remote-cc = " + endpoint(c.port) + "\n"
+             "remote-cc-public-key = " + c.dir / "server.pub" + "\n"
+             "curve-secret-key = " + c.dir / "fwd.key" + "\n"
+             "\n[h:jobmgr]\nhandler = jobmgr\ndaemons = d:app\n"
+             "\n[d:app]\nmodule = logtail\nlogdir = " + logdir + "\n"
+             "logmask = app-*.log\nhostname = fwdhost\nidle-flush = 0.2\n"
+             "ack = yes\nack-timeout = 1\n");
+  process local{{cc::test::ccserver_path(), local_ini}, local_log + ".out"};
+  REQUIRE(wait_until([&] { return count_of(read_file(local_log), "main: up:") >= 1; },
+                     15s));
+  // A file that appears while the server runs is read from its start.
+  std::string content;
+  for (int i = 0; i < 500; ++i)
+    content += "line " + std::to_string(i) + " of a file the central must not lose\n";
+  write_file(logdir + "/app-1.log", content);
+  REQUIRE(wait_until([&] { return c.tw("host_denied") >= 1; }, 30s));
+  CHECK(!fs::exists(c.copy("fwdhost", "app-1.log")));
+  c.allow_lines(key + " host=fwdhost  # fwdhost\n");
+  c.reload();
+  bool complete = wait_until(
+    [&] { return size_of(c.copy("fwdhost", "app-1.log")) == content.size(); }, 60s);
+  INFO(c.diagnostics() + "--- local.log (tail)\n" + read_file(local_log));
+  REQUIRE(complete);
+  CHECK(read_file(c.copy("fwdhost", "app-1.log")) == content);
+  local.stop();
   c.proc->stop();
 }
