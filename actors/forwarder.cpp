@@ -68,6 +68,7 @@ forwarder_state::~forwarder_state() {
 void forwarder_state::init(forwarder_settings s) {
   settings = std::move(s);
   who = "forwarder[" + settings.section + "]";
+  host_check = host_binding_check{who};
   own_frame = wire::local_route_frame("proxy:" + settings.section);
   last_pong = last_ping = wire::now_seconds();
 }
@@ -274,6 +275,7 @@ counters forwarder_state::stats() const {
     {"connected", connected ? 1 : 0},
     {"reconnects", std::max<int64_t>(0, connects - 1)},
     {"probes", probes},
+    {"host_denied", host_check.denied()},
     {"remote_acks", static_cast<int64_t>(remote_acks)},
   };
 }
@@ -358,6 +360,11 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
   return {
     [=](dispatch_atom, const wire::cc_message& msg) -> caf::result<ok_atom> {
       auto& st = self->state;
+      if (auto v = st.host_check.screen(msg, st.settings.hostname); v.denied) {
+        if (v.reply)
+          self->send(router, reply_atom::value, std::move(*v.reply));
+        return ok_atom::value;
+      }
       if (st.waiting.empty() && st.has_room(msg.wire_size())) {
         st.admit(msg, caf::response_promise{});
         return ok_atom::value;

@@ -20,9 +20,12 @@
 //              or the remote asked to be probed again
 //         (stats_atom)                     -> counters: received, sent,
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
-//              connected, reconnects, probes, and the gauge remote_acks
-//              (0 unknown, 1 yes, 2 no)
-// Sends:  router <- (reply_atom, cc_message)
+//              connected, reconnects, probes, host_denied (pub.logtail and
+//              pub.infofile of a CURVE key bound to other host names: not
+//              carried on, answered `denied`; actors/host_binding.hpp), and
+//              the gauge remote_acks (0 unknown, 1 yes, 2 no)
+// Sends:  router <- (reply_atom, cc_message), and the `denied` acks of
+//              messages it does not carry on
 //         remote <- echo.request with route [own frame] every `ping` seconds;
 //              a warning when no pong came for ping-timeout, an info line when
 //              pongs resume.
@@ -46,6 +49,7 @@
 
 #include "actors/ack_caps.hpp"
 #include "actors/atoms.hpp"
+#include "actors/host_binding.hpp"
 #include "actors/room_meter.hpp"
 #include "actors/router.hpp"
 #include "actors/spawn.hpp"
@@ -116,6 +120,9 @@ struct forwarder_state {
   int64_t invalid = 0;     // frames from the remote that did not parse
   int64_t pings = 0;
   int64_t pongs = 0;
+  /// Keys bound to host names: on a relay, messages of bound keys claiming
+  /// a host their binding does not allow are not carried on.
+  host_binding_check host_check{"forwarder"};
 
   /// What the remote said about acknowledgements, and where that is shared
   /// with the senders (null: nobody asks, as in tests).

@@ -1,6 +1,7 @@
 // Keys bound to host names: see host_binding.hpp.
 #include "actors/host_binding.hpp"
 
+#include "actors/infowriter.hpp"
 #include "actors/logger.hpp"
 
 namespace cc {
@@ -12,6 +13,12 @@ namespace {
 constexpr auto denial_log_interval = std::chrono::minutes{10};
 // Distinct (key, host) pairs remembered for that; past it the quietest go.
 constexpr size_t denial_log_keys = 4096;
+
+// `type` is `family` or `family.<suffix>` (whole words, as routes match).
+bool of_family(const std::string& type, const std::string& family) {
+  return type.compare(0, family.size(), family) == 0 &&
+         (type.size() == family.size() || type[family.size()] == '.');
+}
 
 } // namespace
 
@@ -36,6 +43,38 @@ host_binding_check::refuse(const wire::peer_ptr& peer, const std::string& hostna
                                      " more refusals since the last line)"
                                  : std::string{}));
   return why;
+}
+
+host_binding_check::verdict
+host_binding_check::screen(const wire::cc_message& msg, const std::string& hostname) {
+  verdict v;
+  if (!msg.peer || !msg.peer->bound())
+    return v;
+  auto what = [&](const std::string& file) {
+    return printable_type(msg.type) + " of " + printable_type(file);
+  };
+  if (of_family(msg.type, "pub.logtail")) {
+    auto body = wire::parse_logtail(msg.body);
+    if (!body)
+      return v;
+    auto why = refuse(msg.peer, body->hdr.hostname, what(body->filename));
+    v.denied = why.has_value();
+    if (why && body->ack)
+      v.reply = denied_ack(msg.route, *body, std::move(*why), hostname, "");
+  } else if (of_family(msg.type, "pub.infofile")) {
+    auto body = wire::parse_infofile(msg.body);
+    if (!body)
+      return v;
+    auto why = refuse(msg.peer, body->hdr.hostname, what(body->filename));
+    v.denied = why.has_value();
+    if (why && body->ack) {
+      info::job j;
+      j.msg.route = msg.route;
+      j.body = std::move(*body);
+      v.reply = info::make_ack(j, {std::string{wire::info_status::denied}, *why}, hostname);
+    }
+  }
+  return v;
 }
 
 wire::cc_message denied_ack(const std::vector<std::string>& route,

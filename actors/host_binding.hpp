@@ -9,7 +9,9 @@
 // answered `denied` with the same words (the writers build the ack: a
 // logtail.ack with denied_ack() below, an infofile.ack with info::make_ack),
 // and keeps its data: the operator fixes the binding (SIGHUP) and delivery
-// resumes.
+// resumes. A relay's forwarder, which parses no bodies otherwise, makes the
+// same check with screen() for messages of bound keys, so a relay's own
+// bindings hold before it carries anything on under its key.
 #pragma once
 
 #include <chrono>
@@ -37,7 +39,20 @@ public:
                                     const std::string& hostname,
                                     const std::string& what);
 
-  /// Refusals so far (the writers' `host_denied` counter).
+  /// What screen() decides for one message.
+  struct verdict {
+    bool denied = false;
+    /// The `denied` answer for its sender, when it asked for acks.
+    std::optional<wire::cc_message> reply;
+  };
+
+  /// For a forwarder: a pub.logtail[.x] or pub.infofile[.x] whose sender's
+  /// key is bound is parsed and checked (refuse() above); anything else, and
+  /// a body that does not parse (the writer drops it), passes. `hostname`
+  /// is this server's, for the answer.
+  verdict screen(const wire::cc_message& msg, const std::string& hostname);
+
+  /// Refusals so far (the `host_denied` counter).
   int64_t denied() const { return denied_; }
 
 private:

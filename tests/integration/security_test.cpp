@@ -643,25 +643,36 @@ TEST_CASE("security: a key bound to its host writes it, is denied another host u
 }
 
 TEST_CASE("security: a relay's key carries the hosts its line lists and is denied the "
-          "others, the answer finding its way back through the relay",
+          "others, and the relay holds its own clients to their bindings",
           "[integration][security][binding]") {
   central c;
   std::string out;
-  REQUIRE(cc::test::run({cc::test::ccserver_path(), "--keygen", c.dir / "relay"}, out) == 0);
+  for (const char* name : {"relay", "relay-in"})
+    REQUIRE(cc::test::run({cc::test::ccserver_path(), "--keygen", c.dir / name}, out) == 0);
   c.allow_lines(key_of_file(c.dir / "relay.pub") +
                 " host=relayhost relay=web1,web2  # the dmz relay\n");
   c.start();
-  // The relay: a plain loopback cc-socket in, a CURVE proxy out.
+  // The relay: a CURVE cc-socket in (its own allow-list: web1's key bound,
+  // another one not), a CURVE proxy out to the central.
+  auto web1_key = key_pair::fresh();
+  auto any_key = key_pair::fresh();
+  std::string relay_allowed = c.dir / "relay-allowed";
+  write_file(relay_allowed, web1_key.pub + " host=web1  # web1\n" + any_key.pub + "\n");
   int relay_port = cc::test::free_port();
   std::string relay_ini = c.dir / "relay.ini";
   std::string relay_log = c.dir / "relay.log";
+  std::string relay_metrics = c.dir / "relay.prom";
   write_file(relay_ini,
              "[ccserver]\n"
              "cc-socket = " + endpoint(relay_port) + "\n"
              "cc-role = local\n"
              "pidfile = " + c.dir / "relay.pid" + "\n"
              "logfile = " + relay_log + "\n"
+             "stats-period = 0.2\n"
+             "metrics-file = " + relay_metrics + "\n"
              "zmq_linger = 200\n"
+             "curve-secret-key = " + c.dir / "relay-in.key" + "\n"
+             "curve-allowed-keys = " + relay_allowed + "\n"
              "\n[routes]\npub = h:forward\n"
              "\n[h:forward]\nhandler = proxy\n"
              "remote-cc = " + endpoint(c.port) + "\n"
@@ -671,23 +682,40 @@ TEST_CASE("security: a relay's key carries the hosts its line lists and is denie
   REQUIRE(wait_until([&] { return count_of(read_file(relay_log), "main: up:") >= 1; },
                      15s));
   INFO(c.diagnostics() + "--- relay.log\n" + read_file(relay_log));
-  test_client web(endpoint(relay_port), nullptr, nullptr);
-  REQUIRE(web.send_fragment("web1", "w.log", 0, "from web1\n", true));
-  REQUIRE(web.send_fragment("web2", "w.log", 0, "from web2\n", true));
-  REQUIRE(web.send_fragment("relayhost", "r.log", 0, "its own\n", true));
+  auto relay_pub = key_of_file(c.dir / "relay-in.pub");
+  test_client web1(endpoint(relay_port), &relay_pub, &web1_key);
+  test_client any(endpoint(relay_port), &relay_pub, &any_key);
+  REQUIRE(web1.send_fragment("web1", "w.log", 0, "from web1\n", true));
+  REQUIRE(any.send_fragment("web2", "w.log", 0, "from web2\n", true));
+  REQUIRE(any.send_fragment("relayhost", "r.log", 0, "its own\n", true));
   REQUIRE(wait_until([&] {
     return size_of(c.copy("web1", "w.log")) == 10 && size_of(c.copy("web2", "w.log")) == 10 &&
            size_of(c.copy("relayhost", "r.log")) == 8;
   }, 30s));
-  REQUIRE(web.send_fragment("web3", "w.log", 0, "not carried\n", true));
-  auto body = web.await_status("logtail.ack", "denied", 20s);
+  // A host the relay's line does not list: the central denies it, and the
+  // answer finds its way back through the relay.
+  REQUIRE(any.send_fragment("web3", "w.log", 0, "not carried\n", true));
+  auto body = any.await_status("logtail.ack", "denied", 20s);
   REQUIRE(!body.empty());
   CHECK(cc::wire::parse_logtail_ack(body)->detail.find(
           "('the dmz relay'), bound to host=relayhost relay=web1,web2") != std::string::npos);
   REQUIRE(wait_until([&] { return c.tw("host_denied") == 1; }, 20s));
+  // web1's key claiming web2, which the relay may carry: the relay's own
+  // binding of that key stops it before the central sees it.
+  REQUIRE(web1.send_fragment("web2", "x.log", 0, "web1 posing as web2\n", true));
+  body = web1.await_status("logtail.ack", "denied", 20s);
+  REQUIRE(!body.empty());
+  CHECK(cc::wire::parse_logtail_ack(body)->detail.find("('web1'), bound to host=web1") !=
+        std::string::npos);
+  REQUIRE(wait_until(
+    [&] { return metric(relay_metrics, "ccserver_h_forward_host_denied_total") == 1; }, 20s));
   CHECK(!fs::exists(c.copy("web3", "w.log")));
+  CHECK(!fs::exists(c.copy("web2", "x.log")));
+  CHECK(c.tw("host_denied") == 1);
   CHECK(read_file(c.copy("web1", "w.log")) == "from web1\n");
   CHECK(count_of(read_file(c.log), "may not write host 'web3'") == 1);
+  CHECK(count_of(read_file(relay_log), "forwarder[h:forward]: denied: client key " +
+                                         web1_key.pub + " ('web1')") == 1);
   relay_server.stop();
   c.proc->stop();
 }
