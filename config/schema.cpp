@@ -287,9 +287,16 @@ section_schema make_ccserver() {
                    .ext());
   opts.push_back(optional("curve-allowed-keys", vt::file,
                           "the client public keys let in (Z85, one per line, "
-                          "`#` comments); required with curve-secret-key. "
-                          "Re-read on SIGHUP: a removed key's messages are "
-                          "dropped from then on, even on open connections")
+                          "`#` comments); required with curve-secret-key. A "
+                          "line may bind its key to the host names it "
+                          "writes (`KEY host=db1,db2  # db1`) and a relay's "
+                          "to the hosts it carries (`relay=web1,web2` or "
+                          "`relay=*`), docs/security.md; fragments and info "
+                          "files claiming another host are denied. Re-read "
+                          "on SIGHUP: a "
+                          "removed key's messages are dropped from then on, "
+                          "even on open connections, and new bindings apply "
+                          "to every message read after it")
                    .ext());
   opts = concat(std::move(opts), caf_options());
   return {"ccserver", {}, {}, false,
