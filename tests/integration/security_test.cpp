@@ -639,6 +639,19 @@ TEST_CASE("security: a key bound to its host writes it, is denied another host u
         std::string::npos);
   CHECK(read_file(c.copy("h-db1", "a.log")) == "mine\n");
   CHECK(count_of(read_file(c.log), "('db1, renamed'), bound to host=h-db2") == 1);
+
+  // A malformed binding at a reload keeps the list in force, bindings and all.
+  c.allow_lines(db1.pub + " hosts=h-db1  # a typo\n" + old.pub + "\n");
+  auto reloads = count_of(read_file(c.log), "main: reloaded");
+  c.proc->signal(SIGHUP);
+  REQUIRE(wait_until([&] { return count_of(read_file(c.log), "main: reloaded") > reloads; },
+                     20s));
+  CHECK(count_of(read_file(c.log),
+                 "gateway: reload: config_invalid: [ccserver] curve-allowed-keys: " +
+                   c.allowed + ":1: 'hosts=h-db1': expected host=") == 1);
+  CHECK(count_of(read_file(c.log), "keeping the previous allow-list") == 1);
+  REQUIRE(bound.send_fragment("h-db2", "b.log", 9, "more\n", true));
+  REQUIRE(wait_until([&] { return size_of(c.copy("h-db2", "b.log")) == 14; }, 20s));
   c.proc->stop();
 }
 
