@@ -16,37 +16,37 @@ constexpr size_t denial_log_keys = 4096;
 
 // `type` is `family` or `family.<suffix>` (whole words, as routes match).
 bool of_family(const std::string& type, const std::string& family) {
-  return type.compare(0, family.size(), family) == 0 &&
-         (type.size() == family.size() || type[family.size()] == '.');
+  return type.compare(0, family.size(), family) == 0
+         && (type.size() == family.size() || type[family.size()] == '.');
 }
 
 } // namespace
 
 host_binding_check::host_binding_check(std::string who)
-  : who_(std::move(who)), log_(denial_log_interval, denial_log_keys) {
+    : who_(std::move(who)), log_(denial_log_interval, denial_log_keys) {
   // Nothing else: the bindings come with each message.
 }
 
-std::optional<std::string>
-host_binding_check::refuse(const wire::peer_ptr& peer, const std::string& hostname,
-                           const std::string& what) {
+std::optional<std::string> host_binding_check::refuse(const wire::peer_ptr& peer,
+                                                      const std::string& hostname,
+                                                      const std::string& what) {
   if (!peer || peer->may_write(hostname))
     return std::nullopt;
   ++denied_;
-  auto why = peer->name() + ", bound to " + peer->binding_text() +
-             " by curve-allowed-keys line " + std::to_string(peer->line) +
-             ", may not write host '" + printable_type(hostname) + "'";
+  auto why = peer->name() + ", bound to " + peer->binding_text()
+             + " by curve-allowed-keys line " + std::to_string(peer->line)
+             + ", may not write host '" + printable_type(hostname) + "'";
   if (auto n = log_.admit(peer->key + '\n' + hostname, log_limiter::clock::now()))
-    log::warning(who_, "denied: " + why + ": " + what +
-                         " not written; the sender keeps its data" +
-                         (*n > 0 ? " (" + std::to_string(*n) +
-                                     " more refusals since the last line)"
-                                 : std::string{}));
+    log::warning(
+        who_,
+        "denied: " + why + ": " + what + " not written; the sender keeps its data"
+            + (*n > 0 ? " (" + std::to_string(*n) + " more refusals since the last line)"
+                      : std::string{}));
   return why;
 }
 
-host_binding_check::verdict
-host_binding_check::screen(const wire::cc_message& msg, const std::string& hostname) {
+host_binding_check::verdict host_binding_check::screen(const wire::cc_message& msg,
+                                                       const std::string& hostname) {
   verdict v;
   if (!msg.peer || !msg.peer->bound())
     return v;
@@ -71,7 +71,8 @@ host_binding_check::screen(const wire::cc_message& msg, const std::string& hostn
       info::job j;
       j.msg.route = msg.route;
       j.body = std::move(*body);
-      v.reply = info::make_ack(j, {std::string{wire::info_status::denied}, *why}, hostname);
+      v.reply =
+          info::make_ack(j, {std::string{wire::info_status::denied}, *why}, hostname);
     }
   }
   return v;

@@ -36,8 +36,7 @@ public:
   /// Otherwise the refusal, one line for the sender's ack, counted and
   /// logged (rate-limited) with `what` (the message type and file) added.
   std::optional<std::string> refuse(const wire::peer_ptr& peer,
-                                    const std::string& hostname,
-                                    const std::string& what);
+                                    const std::string& hostname, const std::string& what);
 
   /// What screen() decides for one message.
   struct verdict {
@@ -53,7 +52,9 @@ public:
   verdict screen(const wire::cc_message& msg, const std::string& hostname);
 
   /// Refusals so far (the `host_denied` counter).
-  int64_t denied() const { return denied_; }
+  int64_t denied() const {
+    return denied_;
+  }
 
 private:
   std::string who_;

@@ -19,8 +19,8 @@ bool peer_identity::bound() const {
 }
 
 bool peer_identity::may_write(std::string_view hostname) const {
-  return !bound() || carries_any || hosts.count(hostname) > 0 ||
-         carries.count(hostname) > 0;
+  return !bound() || carries_any || hosts.count(hostname) > 0
+         || carries.count(hostname) > 0;
 }
 
 std::string peer_identity::binding_text() const {
@@ -28,8 +28,8 @@ std::string peer_identity::binding_text() const {
   if (!hosts.empty())
     out = "host=" + joined(hosts);
   if (carries_any || !carries.empty())
-    out += (out.empty() ? "relay=" : " relay=") +
-           (carries_any ? std::string{"*"} : joined(carries));
+    out += (out.empty() ? "relay=" : " relay=")
+           + (carries_any ? std::string{"*"} : joined(carries));
   return out.empty() ? std::string{"unbound"} : out;
 }
 

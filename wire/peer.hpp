@@ -15,9 +15,9 @@
 namespace cc::wire {
 
 struct peer_identity {
-  std::string key;        // Z85 text of the client's public key
-  std::string label;      // the allow-list line's comment ("" when none)
-  int line = 0;           // that line's number in the allow-list
+  std::string key;   // Z85 text of the client's public key
+  std::string label; // the allow-list line's comment ("" when none)
+  int line = 0;      // that line's number in the allow-list
   /// host=: the host names its own fragments may claim.
   std::set<std::string, std::less<>> hosts;
   /// relay=: the other hosts' fragments it may carry; `carries_any`: relay=*.

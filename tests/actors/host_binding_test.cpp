@@ -64,8 +64,9 @@ TEST_CASE("host binding: a bound key may write its hosts only, an unbound key or
   CHECK(!check.refuse(db1, "db1", "x"));
   auto why = check.refuse(db1, "db2", "pub.logtail of /x");
   REQUIRE(why);
-  CHECK(*why == "client key rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7 ('db1'), bound to "
-                "host=db1 by curve-allowed-keys line 3, may not write host 'db2'");
+  CHECK(*why
+        == "client key rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7 ('db1'), bound to "
+           "host=db1 by curve-allowed-keys line 3, may not write host 'db2'");
   CHECK(!check.refuse(nullptr, "db2", "x"));
   CHECK(!check.refuse(bound_to({}), "db2", "x")); // no host=, no relay=: unbound
   auto relay = std::make_shared<wire::peer_identity>(*db1);
