@@ -264,7 +264,7 @@ struct tailer_state {
     auto saved = tail::load_position(opts.save_file);
     if (!saved) {
       // The .save is a cache: without it the central says where we were.
-      log::error(who(), describe(saved.error()) +
+      log::error(who(), message_of(saved.error()) +
                           (opts.ack ? "; asking the central what it holds instead"
                                     : "; starting at the end of the newest file"));
       begin_walk();
