@@ -936,8 +936,10 @@ bool copy_file::needs_sync() const {
 }
 
 caf::error copy_file::append_journal(const std::string& body) {
-  if (auto err = write_all(journal_fd_, seal(body), journal_name_))
+  if (auto err = write_all(journal_fd_, seal(body), journal_name_)) {
+    last_write_errno_ = errno;
     return err;
+  }
   ++journal_lines_;
   closed_clean_ = false; // the journal no longer ends with a C line
   return caf::none;
@@ -1017,6 +1019,7 @@ caf::error copy_file::write_copy(std::string_view bytes) {
   if (bytes.empty())
     return caf::none;
   if (auto err = pwrite_all(fd_, bytes, size_, path_)) {
+    last_write_errno_ = errno;
     // Drop a partial write: the copy ends where our bookkeeping says.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
       log::error(who, "truncate " + path_ + " after a failed write: "

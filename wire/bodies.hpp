@@ -61,6 +61,10 @@ struct logtail_body {
   /// appending; with `truncate` the segment (the copy's last) ends after it.
   bool repair = false;
   bool truncate = false;
+  /// The sending server's identity as a source of copies (16 hex digits,
+  /// `[ccserver] source-id`): a copy is written by one source only (docs/
+  /// wire.md §6.5). "" from the original and from servers without one.
+  std::string source;
 };
 
 /// Values of logtail_body::query.
@@ -74,6 +78,14 @@ namespace ack_status {
 constexpr std::string_view ok = "ok";
 constexpr std::string_view gap = "gap";
 constexpr std::string_view refused = "refused";
+/// Not now, and not for good: the bytes stay with the sender, which holds
+/// and asks again later. `detail` says why: another source owns the copy,
+/// or this link may not write this host.
+constexpr std::string_view denied = "denied";
+/// The writer cannot write (no space, an I/O error, a read-only file
+/// system): `detail` names the cause; the sender holds until invited again
+/// (an "ok" ack) or its ack timeout.
+constexpr std::string_view error = "error";
 } // namespace ack_status
 
 /// logtail.ack (extension): the writer's acknowledgement, sent along the route.
@@ -95,6 +107,8 @@ struct logtail_ack_body {
   /// of its tailwriter); "" from writers that do not say. A change tells the
   /// sender the writer restarted and its copies may have changed meanwhile.
   std::string writer;
+  /// Extension: why, for "denied", "error" and "refused"; "" otherwise.
+  std::string detail;
 };
 
 /// XXH3-64 of a source byte range, as 16 lowercase hex digits.
@@ -126,6 +140,7 @@ constexpr std::string_view ok = "ok";             // the answer holds the facts
 constexpr std::string_view none = "none";         // no copy holds this source
 constexpr std::string_view refused = "refused";   // the writer never takes it
 constexpr std::string_view unavailable = "unavailable"; // cannot digest now
+constexpr std::string_view denied = "denied";     // another source owns the copy
 } // namespace state_status
 
 /// logtail.state (extension): the writer's answer to a query, along the
