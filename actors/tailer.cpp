@@ -283,6 +283,7 @@ struct tailer_state {
     }
     if (src && opts.lag_max_bytes > 0)
       apply_lag_limit();
+    queue_recent_files();
   }
 
   /// No saved position: tail -f on the newest file that exists now.
@@ -1458,7 +1459,17 @@ struct tailer_state {
     s.reconcile.emplace(s.id, s.reader->compressed() ? UINT64_MAX : current_size(),
                         tail::own_position{s.gen, s.acked, s.base, true});
     asked.reset();
+    drop_aside();
+  }
+
+  /// Forgets the questions asked beside the stream (background verify,
+  /// finished files); a finished file is asked about again later.
+  void drop_aside() {
     verifying.reset();
+    if (checking) {
+      to_recheck.push_front(checking->file);
+      checking.reset();
+    }
   }
 
   uint64_t current_size() {
@@ -1554,7 +1565,12 @@ struct tailer_state {
 
   /// A question about the file named `label` in fragments.
   void ask(const tail::question& q, purpose what, const std::string& label) {
-    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode, opts.source_id});
+    // One question at a time: a reconcile goes first, what was asked beside
+    // the stream is asked again later.
+    if (asked && asked_for != what)
+      drop_aside();
+    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode,
+                                        opts.source_id});
     wire::cc_message msg;
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
@@ -1789,6 +1805,36 @@ struct tailer_state {
 
   // -- finished files after a writer restart --------------------------------
 
+  /// At start, the files just before the one we are on may have been
+  /// finished by the run before, and their copies touched since (the central
+  /// down at the same time): they are asked about like files finished after
+  /// a writer restart. Nothing is known of them but their bytes: a copy that
+  /// holds none of a file (one before the first start) is left so.
+  void queue_recent_files() {
+    if (!src || !opts.ack)
+      return;
+    std::vector<std::string> before;
+    if (opts.op == tailer_options::mode::rotated) {
+      if (auto gens = tail::rotated_generations(opts.logdir, opts.logname))
+        for (auto i = gens->rbegin(); i != gens->rend(); ++i)
+          before.push_back(i->first);
+    } else {
+      refresh_listing(true);
+      auto at = std::lower_bound(listing.begin(), listing.end(), src->label);
+      for (auto i = std::make_reverse_iterator(at); i != listing.rend(); ++i)
+        before.push_back(*i);
+    }
+    for (const auto& path : before) {
+      if (to_recheck.size() >= recheck_count)
+        break;
+      auto id = tail::stat_file(path);
+      if (!id || !*id || (*id)->same_file(src->id))
+        continue;
+      to_recheck.push_back({**id, tail::fingerprint{}, path, label_for(path), "", 0,
+                            (*id)->size});
+    }
+  }
+
   /// Asks about the next recently finished file, one at a time, while the
   /// open source streams.
   void maybe_recheck() {
@@ -1806,7 +1852,7 @@ struct tailer_state {
       return; // not that file any more
     auto size = (*reader)->compressed() ? UINT64_MAX : id->size;
     checking.emplace(recheck{f, std::move(*reader),
-                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, true}}});
+                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, !f.gen.empty()}}});
     ask(checking->reconcile.first(), purpose::recheck, f.label);
   }
 
@@ -1827,7 +1873,7 @@ struct tailer_state {
     auto c = std::move(*checking);
     checking.reset();
     const auto& f = c.file;
-    if (plan.gen == f.gen && plan.offset >= f.end && !plan.truncate)
+    if (plan.offset >= f.end && !plan.truncate)
       return; // whole
     log::warning(who(), "the central's copy of " + f.label + " (finished) holds it up to " +
                           std::to_string(plan.offset) + " of " + std::to_string(f.end) +
