@@ -239,6 +239,9 @@ public:
   bool needs_sync() const;
   /// fdatasync calls made since the last call (for the fsyncs counter).
   int64_t take_fsyncs();
+  /// The errno of the last failed write of the copy or its journal (ENOSPC,
+  /// EIO, EDQUOT, EROFS, EFBIG...), 0 when none failed.
+  int last_write_errno() const { return last_write_errno_; }
   /// Changes behind the writer's back found since the last call (for the
   /// copy_changed counter; one per change adopted).
   int64_t take_changed();
@@ -379,6 +382,7 @@ private:
   // Compressed copies: the copy size at the last journaled boundary.
   uint64_t durable_copy_end_ = 0;
   int64_t fsyncs_ = 0;
+  int last_write_errno_ = 0;
   // recompress copies: the open member.
   std::unique_ptr<wire::stream_compressor> compressor_;
   bool member_open_ = false;

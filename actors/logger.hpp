@@ -5,6 +5,9 @@
 // Thread-safe; cheap when the level is filtered out.
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,5 +48,43 @@ inline void error(std::string_view who, std::string_view text) {
   if (enabled(level::error))
     write(level::error, who, text);
 }
+
+/// One line when something starts going wrong for a key (a gap in a copy,
+/// a disk that cannot be written), one when it is over with how often it
+/// happened meanwhile: never a line per occurrence. Bounded: past max_keys
+/// open episodes a new one is not remembered (its lines are not said).
+class episodes {
+public:
+  explicit episodes(size_t max_keys = 10000) : max_keys_(max_keys) {
+  }
+  /// Counts an occurrence; true when it opens an episode (say so now).
+  bool occur(const std::string& key) {
+    auto i = open_.find(key);
+    if (i != open_.end()) {
+      ++i->second;
+      return false;
+    }
+    if (open_.size() >= max_keys_)
+      return false;
+    open_.emplace(key, 1);
+    return true;
+  }
+  /// Ends `key`'s episode: how many occurrences it had (say so now), or
+  /// nullopt when none was open.
+  std::optional<uint64_t> end(const std::string& key) {
+    auto i = open_.find(key);
+    if (i == open_.end())
+      return std::nullopt;
+    auto n = i->second;
+    open_.erase(i);
+    return n;
+  }
+  bool is_open(const std::string& key) const { return open_.count(key) > 0; }
+  size_t open() const { return open_.size(); }
+
+private:
+  size_t max_keys_;
+  std::map<std::string, uint64_t> open_;
+};
 
 } // namespace cc::log

@@ -70,6 +70,7 @@ wire::logtail_body question_body(const question& q, const asker_identity& who) {
   body.range_from = q.from;
   body.range_to = q.to;
   body.block = q.block;
+  body.source = who.source;
   return body;
 }
 

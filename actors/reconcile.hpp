@@ -46,6 +46,7 @@ struct asker_identity {
   std::string hostname;
   std::string label;      // `filename`
   std::string op_mode;
+  std::string source;     // the server's source-id ("": none)
 };
 
 /// The pub.logtail body of question `q` (docs/wire.md §6.1).

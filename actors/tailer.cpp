@@ -65,6 +65,8 @@ enum class sync_phase {
   unsure,  // not asked yet (just opened, the writer restarted, acks stalled)
   asking,  // a question is out; nothing is read or sent until it is settled
   ready,   // streaming
+  held,    // the writer cannot write it now, or will not (another source
+           // owns the copy): nothing is sent until invited or held_until
 };
 
 /// The open source file: one generation of one file.
@@ -197,6 +199,11 @@ struct tailer_state {
   /// permission, a moment moved away): nothing else is read until it can.
   std::optional<tail::position> waiting_for;
   std::string waiting_said;  // what was logged about it (once per reason)
+  /// Held (sync_phase::held): until when, and what was said about it (one
+  /// line per episode: the same cause again says nothing).
+  steady::time_point held_until;
+  std::string held_said;
+  static constexpr ms denied_retry{30000};
   /// Since when the saved file is gone while a newer one exists; it is
   /// waited for gone_grace before the tailer goes on without it.
   std::optional<steady::time_point> gone_since;
@@ -227,7 +234,8 @@ struct tailer_state {
                  {"resumed_below_acked", 0}, {"moved_generation_reads", 0},
                  {"lost_bytes", 0},    {"writer_restarts", 0},
                  {"questions", 0},     {"verify_mismatch_bytes", 0},
-                 {"repaired_bytes", 0}};
+                 {"repaired_bytes", 0}, {"denied", 0},
+                 {"central_write_errors", 0}};
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {
   }
@@ -264,7 +272,7 @@ struct tailer_state {
     auto saved = tail::load_position(opts.save_file);
     if (!saved) {
       // The .save is a cache: without it the central says where we were.
-      log::error(who(), describe(saved.error()) +
+      log::error(who(), message_of(saved.error()) +
                           (opts.ack ? "; asking the central what it holds instead"
                                     : "; starting at the end of the newest file"));
       begin_walk();
@@ -275,6 +283,7 @@ struct tailer_state {
     }
     if (src && opts.lag_max_bytes > 0)
       apply_lag_limit();
+    queue_recent_files();
   }
 
   /// No saved position: tail -f on the newest file that exists now.
@@ -1131,6 +1140,7 @@ struct tailer_state {
     body.ack = opts.ack;
     body.gen = s.gen;
     body.raw_size = n;
+    body.source = opts.source_id;
     if (s.truncate_next) {
       // Reconcile found the copy holding bytes the source does not have
       // from here on: this fragment replaces them (docs/wire.md §6.1).
@@ -1308,9 +1318,18 @@ struct tailer_state {
     }
     src->gen_confirmed = true;
     ever_acked = true;
-    if (ack->status == "ok") {
+    if (ack->status == wire::ack_status::denied || ack->status == wire::ack_status::error) {
+      hold(ack->status, ack->detail);
+    } else if (ack->status == "ok" && src->phase == sync_phase::held) {
+      // The writer can take it again (it invites held senders): ask, then go.
+      unsure();
+    } else if (ack->status == "ok") {
       if (ack->fpos >= src->acked)
         ack_timeout_now = opts.ack_timeout; // the writer answers: no backoff
+      if (!held_said.empty() && ack->fpos > src->acked) {
+        log::info(who(), "the central takes " + src->label + " again");
+        held_said.clear();
+      }
       advance_acked(ack->fpos);
     } else if (ack->status == "gap" && ack->fpos < src->acked) {
       // The copy holds less than it acknowledged: lost or cut behind the
@@ -1341,8 +1360,13 @@ struct tailer_state {
   void on_gap(uint64_t fpos) {
     stats["gaps_reported"] += 1;
     advance_acked(fpos);
-    if (gap_target && *gap_target == fpos && src->sent > fpos)
+    if (gap_target && *gap_target == fpos) {
+      // The same gap, reported by another fragment that was in flight:
+      // one rewind (and one line) answers them all.
+      if (src->sent <= fpos)
+        rewind(fpos);
       return;
+    }
     log::info(who(), "writer reports a gap in " + src->label + " at " +
                        std::to_string(fpos) + " (sent up to " +
                        std::to_string(src->sent) + "); resending");
@@ -1389,6 +1413,38 @@ struct tailer_state {
 
   // -- reconcile (docs/wire.md §6.1) -------------------------------------------
 
+  /// The writer will not take the open source now ("denied": another source
+  /// owns its copy, or this link may not write this host) or cannot
+  /// ("error": no space, an I/O error): its bytes stay in the file, nothing
+  /// is sent, and it is asked again when the writer invites it (an "ok"
+  /// ack) or after a while. One line per cause.
+  void hold(const std::string& kind, const std::string& detail) {
+    if (!src)
+      return;
+    auto& s = *src;
+    bool denied = kind == wire::ack_status::denied;
+    stats[denied ? "denied" : "central_write_errors"] += 1;
+    if (kind + detail != held_said) {
+      held_said = kind + detail;
+      if (denied)
+        log::error(who(), "the central refuses " + s.label + ": " + detail +
+                            "; its bytes stay here; asking again every " +
+                            std::to_string(denied_retry.count() / 1000) + " s");
+      else
+        log::warning(who(), "central cannot write " + s.label + ": " + detail +
+                              "; holding (the file is the buffer) until it can");
+    }
+    rewind(s.acked);
+    gap_target.reset();
+    s.truncate_next = false;
+    s.phase = sync_phase::held;
+    s.reconcile.reset();
+    asked.reset();
+    verifying.reset();
+    held_until = now() + (denied ? denied_retry : std::max(ack_timeout_now, opts.ack_timeout));
+    schedule_at(held_until);
+  }
+
   /// The writer's view of the open source is in doubt: stop sending, forget
   /// what was read past the acknowledged position, and ask.
   void unsure() {
@@ -1403,7 +1459,17 @@ struct tailer_state {
     s.reconcile.emplace(s.id, s.reader->compressed() ? UINT64_MAX : current_size(),
                         tail::own_position{s.gen, s.acked, s.base, true});
     asked.reset();
+    drop_aside();
+  }
+
+  /// Forgets the questions asked beside the stream (background verify,
+  /// finished files); a finished file is asked about again later.
+  void drop_aside() {
     verifying.reset();
+    if (checking) {
+      to_recheck.push_front(checking->file);
+      checking.reset();
+    }
   }
 
   uint64_t current_size() {
@@ -1438,6 +1504,11 @@ struct tailer_state {
   /// when its answer is overdue. Nothing is sent meanwhile.
   void reconcile_step() {
     auto& s = *src;
+    if (s.phase == sync_phase::held) {
+      if (now() < held_until)
+        return;
+      unsure(); // ask again
+    }
     if (now() < retry_until)
       return;
     auto mode = acks();
@@ -1494,7 +1565,12 @@ struct tailer_state {
 
   /// A question about the file named `label` in fragments.
   void ask(const tail::question& q, purpose what, const std::string& label) {
-    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode});
+    // One question at a time: a reconcile goes first, what was asked beside
+    // the stream is asked again later.
+    if (asked && asked_for != what)
+      drop_aside();
+    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode,
+                                        opts.source_id});
     wire::cc_message msg;
     msg.route.push_back(wire::local_route_frame(opts.job_name));
     msg.type = opts.msg_type;
@@ -1550,6 +1626,10 @@ struct tailer_state {
     }
     if (src->phase != sync_phase::asking || !src->reconcile)
       return;
+    if (a->status == wire::state_status::denied) {
+      hold(std::string{wire::ack_status::denied}, a->detail);
+      return;
+    }
     auto r = src->reconcile->feed(*a, *src->reader);
     if (!r) {
       fail(r.error());
@@ -1702,7 +1782,7 @@ struct tailer_state {
     auto got = reader.read_at(from, bytes.data(), n);
     if (!got || *got != n)
       return; // the source changed meanwhile: the next verify sees it
-    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, label, opts.op_mode});
+    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, label, opts.op_mode, opts.source_id});
     body.query.clear();
     body.st_dev = id.st_dev;
     body.st_ino = id.st_ino;
@@ -1725,6 +1805,36 @@ struct tailer_state {
 
   // -- finished files after a writer restart --------------------------------
 
+  /// At start, the files just before the one we are on may have been
+  /// finished by the run before, and their copies touched since (the central
+  /// down at the same time): they are asked about like files finished after
+  /// a writer restart. Nothing is known of them but their bytes: a copy that
+  /// holds none of a file (one before the first start) is left so.
+  void queue_recent_files() {
+    if (!src || !opts.ack)
+      return;
+    std::vector<std::string> before;
+    if (opts.op == tailer_options::mode::rotated) {
+      if (auto gens = tail::rotated_generations(opts.logdir, opts.logname))
+        for (auto i = gens->rbegin(); i != gens->rend(); ++i)
+          before.push_back(i->first);
+    } else {
+      refresh_listing(true);
+      auto at = std::lower_bound(listing.begin(), listing.end(), src->label);
+      for (auto i = std::make_reverse_iterator(at); i != listing.rend(); ++i)
+        before.push_back(*i);
+    }
+    for (const auto& path : before) {
+      if (to_recheck.size() >= recheck_count)
+        break;
+      auto id = tail::stat_file(path);
+      if (!id || !*id || (*id)->same_file(src->id))
+        continue;
+      to_recheck.push_back({**id, tail::fingerprint{}, path, label_for(path), "", 0,
+                            (*id)->size});
+    }
+  }
+
   /// Asks about the next recently finished file, one at a time, while the
   /// open source streams.
   void maybe_recheck() {
@@ -1742,7 +1852,7 @@ struct tailer_state {
       return; // not that file any more
     auto size = (*reader)->compressed() ? UINT64_MAX : id->size;
     checking.emplace(recheck{f, std::move(*reader),
-                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, true}}});
+                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, !f.gen.empty()}}});
     ask(checking->reconcile.first(), purpose::recheck, f.label);
   }
 
@@ -1763,7 +1873,7 @@ struct tailer_state {
     auto c = std::move(*checking);
     checking.reset();
     const auto& f = c.file;
-    if (plan.gen == f.gen && plan.offset >= f.end && !plan.truncate)
+    if (plan.offset >= f.end && !plan.truncate)
       return; // whole
     log::warning(who(), "the central's copy of " + f.label + " (finished) holds it up to " +
                           std::to_string(plan.offset) + " of " + std::to_string(f.end) +
@@ -2091,6 +2201,7 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
                       ? to_ms(sec.seconds("verify-period"), ms{100})
                       : ms{0};
   o.hostname = sec.str("hostname");
+  o.source_id = sec.has("source-id") ? sec.str("source-id") : std::string{};
   if (o.hostname.empty())
     o.hostname = wire::short_hostname();
   o.save_file = sec.file("save-file");

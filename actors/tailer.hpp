@@ -74,6 +74,9 @@ struct tailer_options {
   /// Background verify of the open generation against its copy; 0: never.
   std::chrono::milliseconds verify_period{0};
   std::string hostname;
+  /// This server's identity as a source ([ccserver] source-id): one copy is
+  /// written by one source only. "" sends none (as the original).
+  std::string source_id;
   std::string save_file;
   bool inotify = true;
   std::string job_name;       // registered with the router; names the route

@@ -83,6 +83,9 @@ void worker_core::answer(const fragment& f, clock::time_point now, outbox& out) 
     note_refusal(key, describe(f.dest_error));
     a.status = wire::state_status::refused;
     a.detail = describe(f.dest_error);
+  } else if (std::string why; !admit_source(f, key, false, why)) {
+    a.status = wire::state_status::denied;
+    a.detail = why;
   } else if (b.query == wire::query_kind::state) {
     answer_state(f, key, now, out, a);
   } else {

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
@@ -49,6 +50,9 @@ counters writer_counters::snapshot() const {
     {"repaired_bytes", repaired_bytes.load()},
     {"copy_changed", copy_changed.load()},
     {"diverged", diverged.load()},
+    {"sources_denied", sources_denied.load()},
+    {"write_errors", write_errors.load()},
+    {"copies_blocked", copies_blocked.load()},
   };
 }
 
@@ -91,6 +95,7 @@ caf::error worker_core::init() {
   if (state_fd_ < 0)
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
+  owners_ = std::make_unique<source_owners>(state_fd_);
   return caf::none;
 }
 
@@ -174,7 +179,8 @@ wire::header worker_core::reply_header(const char* type) const {
 wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
                                        const source_key& key,
                                        const std::string& gen, uint64_t fpos,
-                                       const char* status) {
+                                       std::string_view status,
+                                       const std::string& detail) {
   wire::logtail_ack_body body;
   body.hdr = reply_header(ack_type);
   body.filename = key.filename;
@@ -182,14 +188,53 @@ wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
   body.st_ino = key.st_ino;
   body.gen = gen;
   body.fpos = fpos;
-  body.status = status;
+  body.status = std::string{status};
   body.writer = opts_.writer_id;
+  body.detail = detail;
   wire::cc_message msg;
   msg.route = route;
   msg.type = ack_type;
   msg.body = wire::make_body(body);
   counters_->acks_sent += 1;
   return msg;
+}
+
+bool worker_core::admit_source(const fragment& f, const source_key& key, bool may_claim,
+                               std::string& why) {
+  const auto& b = f.body;
+  auto owner = owners_->owner(f.dest_base);
+  if (!owner) {
+    // Unknown: let it through rather than stop delivery on a state-dir
+    // read error (logged); the next fragment looks again.
+    log::error(opts_.who, describe(owner.error()));
+    return true;
+  }
+  if (owner->source.empty()) {
+    if (b.source.empty() || !may_claim)
+      return true; // the original's way: whoever sends, as before
+    source_owners::record r{b.source, b.hdr.hostname};
+    if (auto err = owners_->claim(f.dest_base, r)) {
+      log::error(opts_.who, describe(err));
+      return true;
+    }
+    log::info(opts_.who, f.dest_base + " is written by source " + b.source + " (host '" +
+                           b.hdr.hostname + "') from now on");
+    return true;
+  }
+  if (owner->source == b.source)
+    return true;
+  counters_->sources_denied += 1;
+  auto from = b.source.empty() ? std::string{"a source without an id (an original CC, "
+                                             "or a server without source-id)"}
+                               : "source " + b.source;
+  why = f.dest_base + " is written by source " + owner->source + " (host '" +
+        owner->hostname + "'); " + from + " also claims host '" + b.hdr.hostname +
+        "' and " + key.filename + ": refused, never mixed in";
+  if (denied_log_.occur(f.dest_base + "\n" + b.source))
+    log::error(opts_.who, why + ". If it is that host reinstalled, set source-id = " +
+                            owner->source + " in its [ccserver] section; if it is "
+                            "another host, give it a hostname of its own");
+  return false;
 }
 
 void worker_core::note_refusal(const source_key& key, const std::string& why) {
@@ -285,6 +330,12 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     counters_->refused_paths += 1;
     note_refusal(key, describe(f.dest_error));
     refuse(f, key, b.fpos + b.raw_size, out);
+    return;
+  }
+  if (std::string why; !admit_source(f, key, true, why)) {
+    // Not refused for good: the sender keeps the bytes and asks again.
+    if (b.ack)
+      out.push_back(make_ack(f.msg.route, key, b.gen, b.fpos, wire::ack_status::denied, why));
     return;
   }
   // The payload as received, then as source bytes.
@@ -467,20 +518,32 @@ void worker_core::write(const fragment& f, copy_file& cf, const source_key& key,
       if (entry != nullptr)
         entry->forced = true;
       break;
-    case decision::gap:
+    case decision::gap: {
+      const auto& identity = cf.identity();
+      if (auto blocked = blocked_.find(identity); blocked != blocked_.end()) {
+        // Not a gap: the bytes before it could not be written. Answered
+        // with the cause, not counted as a gap.
+        answer_blocked(f, cf, key, blocked->second.err, out);
+        break;
+      }
       counters_->gaps += 1;
-      counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
-      log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes) + " bytes in "
-                                + key.str() + " gen '" + b.gen + "': have up to "
-                                + std::to_string(d.src_end) + ", got "
-                                + range_text(b.fpos, b.fpos + n)
-                                + "; asking for a resend");
+      // One line and one count of the missing bytes per gap, however many
+      // fragments in flight arrive past it.
+      if (gap_log_.occur(identity + "\n" + key.str() + "\n" + b.gen)) {
+        counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
+        log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes) + " bytes in "
+                                  + key.str() + " gen '" + b.gen + "': have up to "
+                                  + std::to_string(d.src_end) + ", got "
+                                  + range_text(b.fpos, b.fpos + n)
+                                  + "; asking for a resend");
+      }
       entry->forced = true;
       entry->gap = true;
       // The gap ack names the durable end: close the member so it is.
       if (auto err = cf.finish_member())
         log::error(opts_.who, cf.path() + ": " + describe(err));
       break;
+    }
     case decision::append:
       append(f, cf, key, p, d, entry, unseen_gen, now, out);
       break;
@@ -506,15 +569,87 @@ void worker_core::append(const fragment& f, copy_file& cf, const source_key& key
     raw.remove_prefix(static_cast<size_t>(d.skip));
     member = {};
   }
+  const auto& identity = cf.identity();
   auto written = cf.append(key, b.gen, d, raw, member, p.comp, now);
   if (!written) {
-    // Nothing is acknowledged for these bytes; the sender resends.
-    log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
+    // Nothing is acknowledged for these bytes; the sender holds and resends.
+    write_failed(f, cf, key, identity, out, now);
     return;
   }
+  if (!blocked_.empty())
+    write_worked(cf, identity, now);
+  if (gap_log_.open() > 0)
+    if (auto n = gap_log_.end(identity + "\n" + key.str() + "\n" + b.gen))
+      log::info(opts_.who, "the gap in " + key.str() + " gen '" + b.gen + "' is filled (" +
+                             std::to_string(*n) + " fragment(s) past it came meanwhile)");
   counters_->bytes_written += static_cast<int64_t>(*written);
   if (unseen_gen && entry != nullptr)
     confirm_start(cf, key, b.gen, *entry, out);
+}
+
+void worker_core::answer_blocked(const fragment& f, const copy_file& cf,
+                                 const source_key& key, int err, outbox& out) {
+  if (!f.body.ack)
+    return;
+  const auto* seg = cf.find(key, f.body.gen);
+  out.push_back(make_ack(f.msg.route, key, f.body.gen, seg ? seg->durable_end : f.body.fpos,
+                         wire::ack_status::error, errno_text(err)));
+}
+
+void worker_core::write_failed(const fragment& f, copy_file& cf, const source_key& key,
+                               const std::string& identity, outbox& out,
+                               clock::time_point now) {
+  int err = cf.last_write_errno() != 0 ? cf.last_write_errno() : EIO;
+  counters_->write_errors += 1;
+  auto [it, first] = blocked_.try_emplace(identity, blocked_copy{err, now, 0});
+  ++it->second.failures;
+  it->second.err = err;
+  counters_->copies_blocked = static_cast<int64_t>(blocked_.size());
+  if (first)
+    log::error(opts_.who, "cannot write " + cf.path() + ": " + errno_text(err) +
+                            "; nothing of it is acknowledged until it can, and its "
+                            "senders hold their bytes; asking them to send again "
+                            "once it may work");
+  answer_blocked(f, cf, key, err, out);
+}
+
+void worker_core::write_worked(const copy_file& cf, const std::string& identity,
+                               clock::time_point now) {
+  auto it = blocked_.find(identity);
+  if (it == blocked_.end())
+    return;
+  auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second.since);
+  log::info(opts_.who, "writing " + cf.path() + " works again after " +
+                         std::to_string(secs.count() / 1000.0).substr(0, 5) + " s (" +
+                         std::to_string(it->second.failures) + " write(s) failed meanwhile)");
+  blocked_.erase(it);
+  counters_->copies_blocked = static_cast<int64_t>(blocked_.size());
+}
+
+void worker_core::retry_blocked(clock::time_point now, outbox& out) {
+  (void) now;
+  if (blocked_.empty())
+    return;
+  struct statvfs fs;
+  bool have_fs = ::fstatvfs(dstdir_fd_, &fs) == 0;
+  for (auto& [identity, b] : blocked_) {
+    bool may = true;
+    if (have_fs && (b.err == ENOSPC || b.err == EDQUOT))
+      may = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize >= (uint64_t{1} << 20);
+    else if (have_fs && b.err == EROFS)
+      may = (fs.f_flag & ST_RDONLY) == 0;
+    if (!may)
+      continue;
+    // Invite the copy's senders: an ok ack of what is durable (they go on
+    // from there; a failing write blocks them again, with no new line).
+    auto c = copies_.find(identity);
+    for (auto& [k, e] : acks_) {
+      if (e.identity != identity)
+        continue;
+      const copy_file::segment* seg = c == copies_.end() ? nullptr : c->second.file->find(k.key, k.gen);
+      out.push_back(make_ack(e.route, k.key, k.gen, seg ? seg->durable_end : e.acked, "ok"));
+    }
+  }
 }
 
 void worker_core::confirm_start(const copy_file& cf, const source_key& key,
@@ -790,6 +925,7 @@ struct worker_state {
   bool sync_in_flight = false;
   std::chrono::steady_clock::time_point last_sync_start{};
   bool member_check_pending = false;
+  bool retry_pending = false;
   static inline const char* name = "tailwriter_worker";
 };
 
@@ -860,6 +996,16 @@ void start_sync(worker_actor* self) {
       });
 }
 
+/// While a copy cannot be written, its senders are invited to send again
+/// every retry_blocked_every (when the cause looks gone).
+void schedule_retry(worker_actor* self) {
+  auto& st = self->state;
+  if (st.retry_pending || !st.core->blocked())
+    return;
+  st.retry_pending = true;
+  self->delayed_send(self, worker_core::retry_blocked_every, resend_atom::value);
+}
+
 void schedule_member_check(worker_actor* self) {
   auto& st = self->state;
   if (st.member_check_pending || !st.core->has_open_members())
@@ -895,6 +1041,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       deliver(self);
       schedule_sync(self);
       schedule_member_check(self);
+      schedule_retry(self);
       // No answer: the fragment's receipt tells the tailwriter it is done.
     },
     [self](flush_atom) {
@@ -908,6 +1055,12 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       self->state.tick_pending = false;
       if (!self->state.sync_in_flight)
         start_sync(self);
+    },
+    [self](resend_atom) {
+      self->state.retry_pending = false;
+      self->state.core->retry_blocked(worker_core::clock::now(), self->state.out);
+      deliver(self);
+      schedule_retry(self);
     },
     [self, maint](maint_atom) {
       self->state.core->maintain(worker_core::clock::now(), self->state.out);

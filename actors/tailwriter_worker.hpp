@@ -46,7 +46,9 @@
 #include "actors/atoms.hpp"
 #include "actors/copy_index.hpp"
 #include "actors/copy_writer.hpp"
+#include "actors/logger.hpp"
 #include "actors/router.hpp"
+#include "actors/source_owner.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
@@ -82,6 +84,10 @@ struct writer_counters {
   std::atomic<int64_t> repaired_bytes{0}; // copy bytes rewritten or cut to match the source
   std::atomic<int64_t> copy_changed{0};   // copies found changed behind the writer's back
   std::atomic<int64_t> diverged{0};       // fragments whose overlap differed from the copy
+  std::atomic<int64_t> sources_denied{0}; // fragments and questions of a source
+                                          // that does not own the copy
+  std::atomic<int64_t> write_errors{0};   // writes that failed (no space, EIO...)
+  std::atomic<int64_t> copies_blocked{0}; // gauge: copies that cannot be written now
 
   counters snapshot() const;
 };
@@ -169,6 +175,14 @@ public:
 
   /// Finishes idle members, syncs, closes copies idle for close_idle.
   void maintain(clock::time_point now, outbox& out);
+
+  /// Copies that could not be written (disk full, an I/O error): whether
+  /// any is waiting, and the invitation of their senders to send again once
+  /// the cause looks gone (room on the file system, writable again; other
+  /// causes: every time). Called every retry_blocked_every while blocked().
+  bool blocked() const { return !blocked_.empty(); }
+  void retry_blocked(clock::time_point now, outbox& out);
+  static constexpr std::chrono::milliseconds retry_blocked_every{500};
 
   /// Finishes the open members due by the ack_flush_idle / ack_member_age /
   /// flush_idle rules, then syncs. Called every member_check while
@@ -288,7 +302,13 @@ private:
   wire::header reply_header(const char* type) const;
   wire::cc_message make_ack(const std::vector<std::string>& route,
                             const source_key& key, const std::string& gen,
-                            uint64_t fpos, const char* status);
+                            uint64_t fpos, std::string_view status,
+                            const std::string& detail = {});
+  /// One copy per source: whether the fragment's `source` may write its
+  /// destination; a first source with an id claims it (`may_claim`: not for
+  /// questions). `why` says why not.
+  bool admit_source(const fragment& f, const source_key& key, bool may_claim,
+                    std::string& why);
 
   worker_options opts_;
   counters_ptr counters_;
@@ -302,6 +322,26 @@ private:
   std::set<std::string> refused_logged_;       // keys whose refusal was logged
   rotated_index rotated_;                      // built at the first question
   std::set<std::string> missing_;              // identities whose missing copy was said
+  std::unique_ptr<source_owners> owners_;      // who writes each destination
+  log::episodes denied_log_;                   // (destination, source) refused
+  /// Copies whose last write failed, by identity: the cause and since when.
+  struct blocked_copy {
+    int err = 0;
+    clock::time_point since;
+    uint64_t failures = 0;
+  };
+  std::map<std::string, blocked_copy> blocked_;
+  log::episodes gap_log_;                      // (copy, key, gen) with a gap
+
+  /// A write of `cf` failed: said once per episode, counted, answered.
+  void write_failed(const fragment& f, copy_file& cf, const source_key& key,
+                    const std::string& identity, outbox& out, clock::time_point now);
+  /// A write of `cf` worked: a blocked episode is over.
+  void write_worked(const copy_file& cf, const std::string& identity,
+                    clock::time_point now);
+  /// The "error" ack of a fragment not written while its copy is blocked.
+  void answer_blocked(const fragment& f, const copy_file& cf, const source_key& key,
+                      int err, outbox& out);
 };
 
 /// Spawns a detached worker; acks go to `router` (may be null: no acks).

@@ -14,7 +14,7 @@ namespace {
 constexpr uint64_t repair_piece = 1 << 20;
 
 asker_identity identity_of(const tailer_options& opts, const std::string& label) {
-  return {opts.msg_type, opts.hostname, label, opts.op_mode};
+  return {opts.msg_type, opts.hostname, label, opts.op_mode, opts.source_id};
 }
 
 std::string bytes_text(uint64_t n) {
@@ -180,6 +180,7 @@ caf::expected<uint64_t> repair_file(const verify_result& r, const tailer_options
   body.hdr.hostname = opts.hostname;
   body.filename = r.target.label;
   body.op_mode = opts.op_mode;
+  body.source = opts.source_id;
   body.st_dev = seg.st_dev;
   body.st_ino = seg.st_ino;
   body.gen = seg.gen;

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <pwd.h>
 #include <sstream>
 #include <unistd.h>
 
 #include <caf/message.hpp>
+#include <xxhash.h>
 
 #include "config/error.hpp"
 
@@ -493,6 +495,18 @@ struct validator {
     }
   }
 
+  /// [ccserver] source-id, or the one derived from this machine.
+  std::string server_source_id() {
+    if (!source_id_known) {
+      auto set = doc.get(ini::main_section, "source-id");
+      source_id = set && !trim(*set).empty() ? trim(*set) : derived_source_id(cfg.job_name);
+      source_id_known = true;
+    }
+    return source_id;
+  }
+  std::string source_id;
+  bool source_id_known = false;
+
   void check_daemons() {
     std::string server_job = cfg.job_name;
     auto pidfile_template = doc.raw(ini::main_section, "pidfile");
@@ -544,6 +558,8 @@ struct validator {
   }
 
   void complete_daemon(section& sec, const section& mgr) {
+    if (sec.kind == "logtail" && !sec.has("source-id") && !server_source_id().empty())
+      set_computed(sec, "source-id", server_source_id());
     for (const char* key : {"job_name", "service_name"}) {
       auto v = doc.get(sec.name, key);
       if (!v) {
@@ -713,6 +729,23 @@ std::string section::file(const std::string& key) const {
 }
 
 // -- value parsing --------------------------------------------------------------
+
+std::string derived_source_id(const std::string& job_name) {
+  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+    std::ifstream in{path};
+    std::string id;
+    if (!(in >> id) || id.size() < 16)
+      continue;
+    auto text = "ccserver source\n" + id + "\n" + job_name;
+    auto h = XXH3_64bits(text.data(), text.size());
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 15; i >= 0; --i, h >>= 4)
+      out[static_cast<size_t>(i)] = digits[h & 0xf];
+    return out;
+  }
+  return {};
+}
 
 std::optional<uint64_t> parse_size(const std::string& text) {
   auto s = trim(text);

@@ -86,6 +86,12 @@ load_result validate(const ini& doc);
 /// daemons with every option (defaults included) and its source.
 std::string describe(const server_config& cfg);
 
+/// A source identity of this machine for a server named `job_name`: 16 hex
+/// digits of a hash of /etc/machine-id (or /var/lib/dbus/machine-id), an
+/// application key and `job_name` (the machine-id itself is not shown, as
+/// machine-id(5) asks). "" when the machine has none.
+std::string derived_source_id(const std::string& job_name);
+
 /// Size text ("256 MB", "64K", "1048576") to bytes; nullopt if malformed.
 std::optional<uint64_t> parse_size(const std::string& text);
 /// yes/no, true/false, on/off, 1/0 (case-insensitive).

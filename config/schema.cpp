@@ -278,6 +278,16 @@ section_schema make_ccserver() {
                               "message bigger in total is dropped, logged and "
                               "counted (oversize). 0: no limit")
                    .ext());
+  opts.push_back(optional("source-id", vt::string,
+                          "this server's identity as a source of copies, sent "
+                          "with every fragment: a central writes each copy "
+                          "for one source only and refuses another that "
+                          "claims the same host and file (docs/guarantees.md). "
+                          "Set it to the id the central's refusal names to let "
+                          "a reinstalled host take its copies over")
+                   .computed("16 hex digits derived from /etc/machine-id and "
+                             "job_name (none without a machine-id)")
+                   .ext());
   opts.push_back(optional("curve-secret-key", vt::file,
                           "this server's CurveZMQ secret key file (Z85, "
                           "mode 0600; `ccserver --keygen NAME` writes one): "
@@ -507,7 +517,11 @@ section_schema make_tailwriter() {
           false,
           "Appends every `pub.logtail` fragment to its copy under dstdir, "
           "keyed by (hostname, st_dev, st_ino, filename); acknowledges "
-          "durably written offsets when the tailer asks.",
+          "durably written offsets when the tailer asks. A rotated-mode "
+          "source gets one copy per generation, named with the suffix "
+          "`.%Y-%m-%d_%H-%M-%S` of the second its copy was first opened "
+          "(local time); a second generation in the same second gets `-1`, "
+          "`-2`... after that suffix.",
           std::move(opts)};
 }
 
@@ -600,6 +614,10 @@ section_schema make_logtail() {
       .ext(),
     with_default("inotify", vt::boolean, "yes",
                  "notice new bytes by inotify; no: poll-interval only")
+      .ext(),
+    optional("source-id", vt::string,
+             "sent as `source` with every fragment")
+      .computed("the [ccserver] source-id")
       .ext(),
   };
   return {"logtail", {"cc.daemon.logtail", "logtail"}, {}, true,

@@ -368,7 +368,7 @@ constexpr std::array<field<header_holder>, 4> header_fields{
   req_field<header_holder>, time_field<header_holder>,
   hostname_field<header_holder>(false), blob_hash_field<header_holder>};
 
-constexpr std::array<field<logtail_body>, 22> logtail_fields{
+constexpr std::array<field<logtail_body>, 23> logtail_fields{
   req_field<logtail_body>,
   time_field<logtail_body>,
   hostname_field<logtail_body>(true),
@@ -450,6 +450,10 @@ constexpr std::array<field<logtail_body>, 22> logtail_fields{
                       [](scalar& v, logtail_body& x) {
                         return read_bool(v, x.truncate);
                       }},
+  field<logtail_body>{"source", false,
+                      [](scalar& v, logtail_body& x) {
+                        return read_string_or_null(v, x.source);
+                      }},
 };
 
 constexpr std::array<field<logtail_ack_body>, 12> ack_fields{
@@ -482,11 +486,11 @@ constexpr std::array<field<logtail_ack_body>, 12> ack_fields{
                             if (auto why = read_string(v, x.status))
                               return why;
                             for (auto known : {ack_status::ok, ack_status::gap,
-                                               ack_status::refused, ack_status::denied})
+                                               ack_status::refused, ack_status::denied,
+                                               ack_status::error})
                               if (x.status == known)
                                 return nullptr;
-                            return "expected \"ok\", \"gap\", \"refused\" or "
-                                   "\"denied\"";
+                            return "expected \"ok\", \"gap\", \"refused\", \"denied\" or \"error\"";
                           }},
   field<logtail_ack_body>{"writer", false,
                           [](scalar& v, logtail_ack_body& x) {
@@ -955,7 +959,8 @@ caf::expected<logtail_state_body> parse_logtail_state(const std::string& json) {
     if (!j.contains(key))
       return body_error(what, std::string{"required field '"} + key + "' is missing");
   if (x.status != state_status::ok && x.status != state_status::none
-      && x.status != state_status::refused && x.status != state_status::unavailable)
+      && x.status != state_status::refused && x.status != state_status::unavailable
+      && x.status != state_status::denied)
     return body_error(what, "field 'status': unknown value '" + x.status.substr(0, 32) + "'");
   if (auto s = j.find("segments"); s != j.end() && !s->is_null()) {
     if (!s->is_array())
@@ -1070,6 +1075,8 @@ std::string make_body(const logtail_body& x) {
     w.boolean("repair", true);
   if (x.truncate)
     w.boolean("truncate", true);
+  if (!x.source.empty())
+    w.str("source", x.source);
   return w.done();
 }
 

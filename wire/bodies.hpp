@@ -61,6 +61,10 @@ struct logtail_body {
   /// appending; with `truncate` the segment (the copy's last) ends after it.
   bool repair = false;
   bool truncate = false;
+  /// The sending server's identity as a source of copies (16 hex digits,
+  /// `[ccserver] source-id`): a copy is written by one source only (docs/
+  /// wire.md §6.5). "" from the original and from servers without one.
+  std::string source;
 };
 
 /// Values of logtail_body::query.
@@ -74,7 +78,14 @@ namespace ack_status {
 constexpr std::string_view ok = "ok";
 constexpr std::string_view gap = "gap";
 constexpr std::string_view refused = "refused";
+/// Not now, and not for good: the bytes stay with the sender, which holds
+/// and asks again later. `detail` says why: another source owns the copy,
+/// or this link may not write this host.
 constexpr std::string_view denied = "denied";
+/// The writer cannot write (no space, an I/O error, a read-only file
+/// system): `detail` names the cause; the sender holds until invited again
+/// (an "ok" ack) or its ack timeout.
+constexpr std::string_view error = "error";
 } // namespace ack_status
 
 /// logtail.ack (extension): the writer's acknowledgement, sent along the route.
@@ -90,17 +101,14 @@ struct logtail_ack_body {
   /// "ok"; "gap" (the fragment started past the writer's end: resend from
   /// `fpos`); "refused" (the writer will never take this file, e.g. its
   /// path escapes dstdir or it is a decompression bomb; the sender should
-  /// treat the bytes as acknowledged and stop resending them); or "denied"
-  /// (the writer will not take this now, e.g. the sender's key may not
-  /// write the host it claims: nothing is acknowledged, the sender keeps
-  /// the bytes from `fpos` on and tries again later; `detail` says why).
+  /// treat the bytes as acknowledged and stop resending them); "denied" or
+  /// "error" (not now: see ack_status; nothing is acknowledged).
   std::string status = "ok";
   /// Extension: the writer's instance id (16 hex digits, new at each start
   /// of its tailwriter); "" from writers that do not say. A change tells the
   /// sender the writer restarted and its copies may have changed meanwhile.
   std::string writer;
-  /// Why, one line, for "denied" (and any status that has more to say);
-  /// absent (empty) otherwise.
+  /// Extension: why, for "denied", "error" and "refused"; "" otherwise.
   std::string detail;
 };
 
@@ -133,6 +141,7 @@ constexpr std::string_view ok = "ok";             // the answer holds the facts
 constexpr std::string_view none = "none";         // no copy holds this source
 constexpr std::string_view refused = "refused";   // the writer never takes it
 constexpr std::string_view unavailable = "unavailable"; // cannot digest now
+constexpr std::string_view denied = "denied";     // another source owns the copy
 } // namespace state_status
 
 /// logtail.state (extension): the writer's answer to a query, along the

@@ -1,0 +1,48 @@
+// One source per copy (docs/guarantees.md, docs/wire.md §6.5): which source
+// server (its `source-id`) writes the copies of a destination. A classic
+// copy is one per destination; a rotated source's generations share their
+// destination base, so one record covers them all.
+//
+// Owns: per destination, the owner's id in a small file of the writer's state
+// directory (`<16 hex digits of the destination>.owner`: the destination, the
+// owner's id, the host it claimed, one per line), written atomically (temp
+// file, fsync, rename, fsync of the directory) before the first byte of that
+// source is written; and a cache of the records read. No actor: a worker
+// asks it, and a destination is only ever handled by one worker.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace cc::tw {
+
+class source_owners {
+public:
+  struct record {
+    std::string source;   // the owner's source-id ("": none yet)
+    std::string hostname; // the host it claimed when it took the copy
+  };
+
+  /// Reads and writes records in the directory `state_fd` (not owned).
+  explicit source_owners(int state_fd) : state_fd_(state_fd) {
+  }
+
+  /// The owner of `dest_base`; a record with an empty source when none.
+  caf::expected<record> owner(const std::string& dest_base);
+
+  /// Records `source` as the owner of `dest_base`; durable when it returns.
+  caf::error claim(const std::string& dest_base, const record& r);
+
+private:
+  std::string file_name(const std::string& dest_base) const;
+
+  int state_fd_;
+  std::map<std::string, record> cache_;
+  static constexpr size_t max_cached = 100000;
+};
+
+} // namespace cc::tw
