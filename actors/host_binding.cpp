@@ -60,7 +60,7 @@ host_binding_check::verdict host_binding_check::screen(const wire::cc_message& m
     auto why = refuse(msg.peer, body->hdr.hostname, what(body->filename));
     v.denied = why.has_value();
     if (why && body->ack)
-      v.reply = denied_ack(msg.route, *body, std::move(*why), hostname, "");
+      v.reply = denied_reply(msg.route, *body, std::move(*why), hostname, "");
   } else if (of_family(msg.type, "pub.infofile")) {
     auto body = wire::parse_infofile(msg.body);
     if (!body)
@@ -78,25 +78,40 @@ host_binding_check::verdict host_binding_check::screen(const wire::cc_message& m
   return v;
 }
 
-wire::cc_message denied_ack(const std::vector<std::string>& route,
-                            const wire::logtail_body& fragment, std::string detail,
-                            const std::string& hostname, const std::string& writer) {
-  wire::logtail_ack_body body;
-  body.hdr.req = "logtail.ack";
-  body.hdr.time = wire::now_seconds();
-  body.hdr.hostname = hostname;
-  body.filename = fragment.filename;
-  body.st_dev = fragment.st_dev;
-  body.st_ino = fragment.st_ino;
-  body.gen = fragment.gen;
-  body.fpos = fragment.fpos;
-  body.status = wire::ack_status::denied;
-  body.writer = writer;
-  body.detail = std::move(detail);
+wire::cc_message denied_reply(const std::vector<std::string>& route,
+                              const wire::logtail_body& fragment, std::string detail,
+                              const std::string& hostname, const std::string& writer) {
   wire::cc_message msg;
   msg.route = route;
-  msg.type = body.hdr.req;
-  msg.body = wire::make_body(body);
+  if (!fragment.query.empty()) {
+    wire::logtail_state_body a;
+    a.hdr = wire::make_header("logtail.state");
+    a.hdr.hostname = hostname;
+    a.filename = fragment.filename;
+    a.st_dev = fragment.st_dev;
+    a.st_ino = fragment.st_ino;
+    a.gen = fragment.gen;
+    a.query = fragment.query;
+    a.writer = writer;
+    a.status = wire::state_status::denied;
+    a.detail = std::move(detail);
+    msg.type = a.hdr.req;
+    msg.body = wire::make_body(a);
+    return msg;
+  }
+  wire::logtail_ack_body a;
+  a.hdr = wire::make_header("logtail.ack");
+  a.hdr.hostname = hostname;
+  a.filename = fragment.filename;
+  a.st_dev = fragment.st_dev;
+  a.st_ino = fragment.st_ino;
+  a.gen = fragment.gen;
+  a.fpos = fragment.fpos;
+  a.status = wire::ack_status::denied;
+  a.writer = writer;
+  a.detail = std::move(detail);
+  msg.type = a.hdr.req;
+  msg.body = wire::make_body(a);
   return msg;
 }
 

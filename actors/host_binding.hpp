@@ -6,8 +6,8 @@
 //
 // A refusal is counted every time and logged once per key and claimed host
 // per 10 minutes, with the count of the refusals in between; the sender is
-// answered `denied` with the same words (the writers build the ack: a
-// logtail.ack with denied_ack() below, an infofile.ack with info::make_ack),
+// answered `denied` with the same words (denied_reply() below builds the
+// logtail.ack or logtail.state, info::make_ack the infofile.ack),
 // and keeps its data: the operator fixes the binding (SIGHUP) and delivery
 // resumes. A relay's forwarder, which parses no bodies otherwise, makes the
 // same check with screen() for messages of bound keys, so a relay's own
@@ -62,12 +62,14 @@ private:
   log_limiter log_;
 };
 
-/// The logtail.ack telling the sender of `fragment` (its route, its source
-/// and generation) that the writer will not take it now: status "denied",
-/// `fpos` the fragment's own (nothing is acknowledged), `detail` why.
-/// `hostname` and `writer` are the writer's (docs/wire.md §6.2).
-wire::cc_message denied_ack(const std::vector<std::string>& route,
-                            const wire::logtail_body& fragment, std::string detail,
-                            const std::string& hostname, const std::string& writer);
+/// The answer telling the sender of `fragment` (its route, its source and
+/// generation) that the writer will not take it now: a fragment gets a
+/// logtail.ack, a question (`query` set, docs/wire.md §6.1) a logtail.state,
+/// both with status "denied" and `detail` why. Nothing is acknowledged (the
+/// ack's `fpos` is the fragment's own). `hostname` and `writer` are the
+/// writer's (docs/wire.md §6.2; "" from a relay).
+wire::cc_message denied_reply(const std::vector<std::string>& route,
+                              const wire::logtail_body& fragment, std::string detail,
+                              const std::string& hostname, const std::string& writer);
 
 } // namespace cc

@@ -148,7 +148,8 @@ void release(tailwriter_actor* self, size_t idx) {
 
 /// Keys bound to host names: a fragment (or question) claiming a host its
 /// sender's key may not write is not taken. Counted and logged by the check;
-/// the sender is answered `denied` and keeps its bytes.
+/// the sender is answered `denied` (a logtail.ack, or a logtail.state for a
+/// question) and keeps its bytes.
 bool refuse_foreign_host(tailwriter_actor* self, const tw::fragment& f) {
   auto& st = self->state;
   auto why = st.host_check.refuse(f.msg.peer, f.body.hdr.hostname,
@@ -158,9 +159,10 @@ bool refuse_foreign_host(tailwriter_actor* self, const tw::fragment& f) {
     return false;
   if (f.body.ack && st.router) {
     self->send(st.router, reply_atom::value,
-               denied_ack(f.msg.route, f.body, std::move(*why), st.cfg.hostname,
-                          st.writer_id));
-    st.counters->acks_sent += 1;
+               denied_reply(f.msg.route, f.body, std::move(*why), st.cfg.hostname,
+                            st.writer_id));
+    if (f.body.query.empty())
+      st.counters->acks_sent += 1;
   }
   return true;
 }

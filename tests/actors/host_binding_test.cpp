@@ -119,6 +119,22 @@ TEST_CASE("host binding: screen answers a denied fragment along its route, nothi
   CHECK(info->filename == "/etc/motd");
   CHECK(info->reason.find("may not write host 'db2'") != std::string::npos);
   CHECK(check.denied() == 3);
+  // A question (docs/wire.md §6.1) is answered with a logtail.state.
+  wire::logtail_body q_body = *wire::parse_logtail(msg.body);
+  q_body.query = "state";
+  auto question = msg;
+  question.body = wire::make_body(q_body);
+  auto qv = check.screen(question, "relay1");
+  CHECK(qv.denied);
+  REQUIRE(qv.reply);
+  CHECK(qv.reply->type == "logtail.state");
+  auto state = wire::parse_logtail_state(qv.reply->body);
+  REQUIRE(state);
+  CHECK(state->status == "denied");
+  CHECK(state->query == "state");
+  CHECK(state->gen == "00000000000000c3");
+  CHECK(state->detail.find("may not write host 'db2'") != std::string::npos);
+  CHECK(check.denied() == 4);
   // Passed: its own host, another family of types, a body that does not
   // parse (the writer drops it), and messages without a bound peer.
   auto own = fragment("pub.logtail", "db1", true);
@@ -132,5 +148,5 @@ TEST_CASE("host binding: screen answers a denied fragment along its route, nothi
   CHECK(!check.screen(garbage, "relay1").denied);
   auto local = fragment("pub.logtail", "db2", true);
   CHECK(!check.screen(local, "relay1").denied);
-  CHECK(check.denied() == 3);
+  CHECK(check.denied() == 4);
 }
