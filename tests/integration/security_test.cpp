@@ -779,6 +779,11 @@ TEST_CASE("security: a tailer behind a misbound key loses nothing: its file reac
   INFO(c.diagnostics() + "--- local.log (tail)\n" + read_file(local_log));
   REQUIRE(complete);
   CHECK(read_file(c.copy("fwdhost", "app-1.log")) == content);
+  // The local said why it held the file, in the central's words.
+  CHECK(count_of(read_file(local_log), "the central refuses " + logdir +
+                                         "/app-1.log: client key " + key) >= 1);
+  CHECK(count_of(read_file(local_log), "may not write host 'fwdhost'; its bytes stay here") >=
+        1);
   local.stop();
   c.proc->stop();
 }
