@@ -184,6 +184,7 @@ struct tailer_state {
   purpose asked_for = purpose::reconcile;
   steady::time_point asked_at;
   ms question_timeout{0};
+  bool question_overdue = false; // said once, until an answer comes
   uint64_t heartbeat_acked = 0;    // acked when the heartbeat left
   /// The background verify (verify-period) of the open generation.
   std::optional<tail::range_verify> verifying;
@@ -1529,10 +1530,12 @@ struct tailer_state {
     }
     if (s.phase == sync_phase::asking && asked && asked_for == purpose::reconcile &&
         now() - asked_at >= question_timeout) {
-      log::warning(who(), "no answer from the central about " + s.label + " within " +
-                            std::to_string(question_timeout.count()) +
-                            " ms (down, unreachable, or an original CC, which "
-                            "needs ack = no); asking again");
+      // Once per episode: the forwarder says whether the link is down.
+      if (!question_overdue)
+        log::warning(who(), "no answer from the central about " + s.label + " within " +
+                              std::to_string(question_timeout.count()) +
+                              " ms; asking again until it answers");
+      question_overdue = true;
       question_timeout = std::min(question_timeout * 2, opts.ack_timeout * max_ack_backoff);
       ask(*asked, purpose::reconcile);
     }
@@ -1604,6 +1607,10 @@ struct tailer_state {
       return;
     }
     last_contact = now();
+    if (question_overdue) {
+      log::info(who(), "the central answers again");
+      question_overdue = false;
+    }
     if (note_writer(a->writer))
       return;
     if (!src || !asked || !tail::answers(*a, *asked)) {
