@@ -144,6 +144,12 @@ struct tailer_state {
   steady::time_point last_save;
   std::optional<steady::time_point> timer_at;  // pending flush_atom
   std::map<std::string, bool> open_failed;     // paths whose open error is logged
+  /// For health (the `failing` gauge): the last listing of logdir, or the
+  /// last open of a file to follow, failed for another reason than the file
+  /// not being there. Cleared by the next success.
+  bool listing_failing = false;
+  bool open_failing = false;
+  std::optional<steady::time_point> last_ack_at;  // an ack last moved `acked`
 
   counters stats{{"bytes_read", 0},    {"fragments_sent", 0},
                  {"bytes_sent", 0},    {"acked_bytes", 0},
@@ -364,6 +370,7 @@ struct tailer_state {
                    uint64_t offset, std::string gen, const std::string& why) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+      open_failing = open_failing || errno != ENOENT;
       if (errno != ENOENT && !open_failed[path]) {
         open_failed[path] = true;
         log::error(who(), errno_text("open", path));
@@ -373,6 +380,7 @@ struct tailer_state {
     open_failed.erase(path);
     auto id = tail::stat_fd(fd, path);
     auto fp = tail::read_fingerprint(fd, path);
+    open_failing = !id || !fp;
     if (!id || !fp) {
       log::error(who(), describe(!id ? id.error() : fp.error()));
       ::close(fd);
@@ -537,6 +545,7 @@ struct tailer_state {
         now() - last_listing < opts.poll_interval)
       return;
     auto files = tail::list_log_files(opts.logdir, opts.logmask);
+    listing_failing = !files;
     if (!files) {
       log::warning(who(), describe(files.error()));
       return;
@@ -827,6 +836,7 @@ struct tailer_state {
     stats["acked_bytes"] += static_cast<int64_t>(to - s.acked);
     s.acked = to;
     last_ack_progress = now();
+    last_ack_at = last_ack_progress;
     ack_timeout_now = opts.ack_timeout;
     if (gap_target && *gap_target < to)
       gap_target.reset();
@@ -1121,8 +1131,23 @@ struct tailer_state {
 
   counters snapshot() {
     auto out = stats;
-    if (src)
-      out["lag_bytes{" + src->label + "}"] = static_cast<int64_t>(lag_bytes());
+    if (src) {
+      // Per file (the metric catalog labels them file="..."): where the
+      // tailer stands in it, so lag is one subtraction for anyone.
+      auto per_file = [&](const char* name) {
+        return std::string{name} + "{" + src->label + "}";
+      };
+      out[per_file("lag_bytes")] = static_cast<int64_t>(lag_bytes());
+      if (auto id = tail::stat_fd(src->fd, src->path))
+        out[per_file("file_size")] = static_cast<int64_t>(id->size);
+      out[per_file("read_offset")] = static_cast<int64_t>(src->read_pos());
+      out[per_file("sent_offset")] = static_cast<int64_t>(src->sent);
+      out[per_file("acked_offset")] = static_cast<int64_t>(src->acked);
+      if (last_ack_at)
+        out[per_file("last_ack_age_ms")] =
+          std::chrono::duration_cast<ms>(now() - *last_ack_at).count();
+    }
+    out["failing"] = listing_failing || open_failing ? 1 : 0;
     out["outstanding"] = outstanding;
     if (opts.ack)
       out["ack_timeout_ms"] = std::max(ack_timeout_now, opts.ack_timeout).count();

@@ -149,7 +149,8 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   auto* ptr = opened->get();
   count_fsyncs(*ptr);
   log::info(opts_.who, "opened " + ptr->path());
-  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_});
+  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_,
+                                           spec.base_path});
   counters_->open_files += 1;
   return ptr;
 }
@@ -279,6 +280,7 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
       refuse(f, key, b.fpos + n, out);
     } else {
       // No ack: the sender resends after its timeout, maybe with more luck.
+      counters_->copies.failed(key.hostname, f.dest_base, now);
       log::error(opts_.who, "cannot open the copy of " + key.str() + ": "
                               + describe(cf_res.error()));
     }
@@ -339,10 +341,12 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
       auto written = cf.append(key, b.gen, d, raw, member, *comp, now);
       if (!written) {
         // Nothing is acknowledged for these bytes; the sender resends.
+        counters_->copies.failed(key.hostname, f.dest_base, now);
         log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
         break;
       }
       counters_->bytes_written += static_cast<int64_t>(*written);
+      counters_->copies.written(key.hostname, f.dest_base, *written, now);
       if (unseen_gen && entry != nullptr)
         confirm_start(cf, key, b.gen, *entry, out);
       break;
@@ -439,6 +443,9 @@ bool worker_core::sync_in_place(copy_file& cf) {
 }
 
 void worker_core::note_sync_failure(const copy_file& cf, const caf::error& err) {
+  for (const auto& [identity, oc] : copies_)
+    if (oc.file.get() == &cf)
+      counters_->copies.failed({}, oc.dest_base, clock::now());
   log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
                           + "; closing it, nothing acknowledged");
 }

@@ -35,6 +35,7 @@
 #include <caf/error.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/copy_stats.hpp"
 #include "actors/copy_writer.hpp"
 #include "actors/router.hpp"
 #include "wire/bodies.hpp"
@@ -68,6 +69,9 @@ struct writer_counters {
   std::atomic<int64_t> acks_sent{0};
   std::atomic<int64_t> fsyncs{0};
   std::atomic<int64_t> open_files_evicted{0}; // closed early: max-open-files
+  /// Per copy (by destination path under dstdir, without suffix and
+  /// extension): bytes, last write, failed opens, writes and syncs.
+  copy_stats copies;
 
   counters snapshot() const;
 };
@@ -186,6 +190,7 @@ private:
     clock::time_point last_use;
     bool ack_sender = false; // a fragment with `ack` went into it
     uint64_t serial = 0;     // distinguishes reopenings of one identity
+    std::string dest_base = {};  // spec.base_path: its copy_stats entry
   };
 
   /// Syncs the copies `which` selects here and now; a failed one is closed

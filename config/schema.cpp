@@ -167,6 +167,48 @@ std::vector<option> caf_options() {
   };
 }
 
+// How the server is watched and run as a service: the HTTP endpoint, health,
+// the control socket, the log format (docs/operations.md).
+std::vector<option> operations_options() {
+  return {
+    with_default("log-format", vt::choice, "text",
+                 "text: one line per event (date, level, component, text); "
+                 "json: one JSON object per line (time, level, component, "
+                 "message, pid) for log pipelines")
+      .one_of({"text", "json"})
+      .ext(),
+    optional("http-listen", vt::string,
+             "HOST:PORT of the HTTP endpoint: /metrics (Prometheus), "
+             "/health (200, or 503 with the problems as JSON), /status "
+             "(JSON). A loopback address unless http-allow-remote; unset: "
+             "no endpoint. A change needs a restart")
+      .checked(host_port_check)
+      .ext(),
+    with_default("http-allow-remote", vt::boolean, "no",
+                 "let http-listen bind an address other hosts can reach "
+                 "(the endpoint has no authentication: put it behind a "
+                 "firewall or a proxy)")
+      .ext(),
+    optional("control-socket", vt::file,
+             "Unix socket (mode 0660) where `ccserver --status` reads the "
+             "running server's status, with or without http-listen")
+      .computed("the pidfile without its extension, plus `.sock`; unset "
+                "without a pidfile")
+      .ext(),
+    with_default("health-link-timeout", vt::seconds, "30",
+                 "/health answers 503 when a proxy's link to remote-cc has "
+                 "been down longer than this")
+      .at_least(positive)
+      .ext(),
+    with_default("health-failure-hold", vt::seconds, "30",
+                 "/health answers 503 while a daemon that ended with an "
+                 "error is not running, and for this long after its "
+                 "restart (a daemon that keeps failing stays unhealthy)")
+      .at_least(0)
+      .ext(),
+  };
+}
+
 std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -274,6 +316,7 @@ section_schema make_ccserver() {
                           "dropped from then on, even on open connections")
                    .ext());
   opts = concat(std::move(opts), caf_options());
+  opts = concat(std::move(opts), operations_options());
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "

@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
       return run_control(*opts);
     case action::send:
       return run_send(opts->send);
+    case action::status:
+      return run_status(*opts);
     case action::run:
       break;
   }

@@ -16,8 +16,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 // Records `a` as the action; a second, different one is a usage error.
 bool set_action(options& o, bool& chosen, action a, std::string& error) {
   if (chosen && o.what != a) {
-    error = "only one of -s, -k, -r, --check, --send, --version, --help, "
-            "--config-reference, --keygen at a time";
+    error = "only one of -s, -k, -r, --check, --status, --send, --version, "
+            "--help, --config-reference, --keygen at a time";
     return false;
   }
   chosen = true;
@@ -45,6 +45,9 @@ options:
   -r                  make it reload its configuration (SIGHUP)
   --check             validate CONFIG.ini, print the resolved handlers,
                       routes and daemons; exit 0, or 2 listing every problem
+  --status            ask the running server (its control socket, or
+                      http-listen) for every tailer, link and copy; exit 0
+                      when it is healthy, 1 when not or not running
   --config-reference  print every option of every section type (Markdown)
   --keygen NAME       write a CurveZMQ key pair: NAME.key (secret, mode 0600)
                       and NAME.pub (public), Z85; never overwrites a file
@@ -88,6 +91,9 @@ std::optional<options> parse(const std::vector<std::string>& args,
       only_positional = true;
     } else if (a == "--check") {
       if (!set_action(o, chosen, action::check, error))
+        return std::nullopt;
+    } else if (a == "--status") {
+      if (!set_action(o, chosen, action::status, error))
         return std::nullopt;
     } else if (a == "--send") {
       if (!set_action(o, chosen, action::send, error))

@@ -26,6 +26,7 @@ enum class action {
   help,              // -h, --help
   config_reference,  // --config-reference
   keygen,            // --keygen NAME
+  status,            // --status: the running server's table, via its control socket
 };
 
 struct send_options {
