@@ -76,8 +76,10 @@ bool file_contains(const std::string& path, const std::string& needle);
 std::string endpoint(int port);
 /// How often `needle` occurs in `haystack` (non-overlapping).
 size_t count_of(const std::string& haystack, const std::string& needle);
-/// The value of the Prometheus sample `name` in the metrics file `path`, or -1
-/// when the file or the sample is not there.
+/// The value of the Prometheus samples `name` in the metrics file `path`,
+/// summed, or -1 when the file or the sample is not there. `name` may carry
+/// labels, `ccserver_tail_acked_bytes_total{section="d:pg"}`: a sample
+/// matches when it has every one of them (and maybe more).
 long long metric(const std::string& path, const std::string& name);
 
 } // namespace cc::test
