@@ -722,6 +722,10 @@ int run_server(const options& opts) {
   // A write to a closed pipe (stderr of a vanished terminal) must not kill
   // the server; ZeroMQ itself never raises SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f, systemd's LimitFSIZE=) makes a write fail
+  // with EFBIG: an error on that one copy, reported and retried, not the end
+  // of the server.
+  std::signal(SIGXFSZ, SIG_IGN);
   log::set_level(opts.verbosity > 0   ? log::level::debug
                  : opts.verbosity < 0 ? log::level::warning
                                       : log::level::info);

@@ -65,11 +65,28 @@ temp_dir::~temp_dir() {
   }
 }
 
-process::process(std::vector<std::string> argv, const std::string& output_file) {
+process::process(std::vector<std::string> argv, const std::string& output_file,
+                 const std::vector<std::pair<std::string, std::string>>& env) {
   std::vector<char*> args;
   for (auto& a : argv)
     args.push_back(a.data());
   args.push_back(nullptr);
+  // The child's environment, made before fork (nothing to allocate after).
+  std::vector<std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string var{*e};
+    auto name = var.substr(0, var.find('='));
+    bool replaced = std::any_of(env.begin(), env.end(),
+                                [&](const auto& kv) { return kv.first == name; });
+    if (!replaced)
+      vars.push_back(std::move(var));
+  }
+  for (const auto& [k, v] : env)
+    vars.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& v : vars)
+    envp.push_back(v.data());
+  envp.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ < 0)
     throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
@@ -82,7 +99,7 @@ process::process(std::vector<std::string> argv, const std::string& output_file) 
         ::close(fd);
       }
     }
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     std::_Exit(127);
   }
 }

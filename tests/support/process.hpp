@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -37,8 +38,10 @@ private:
 /// A child process; destruction kills it (SIGKILL) and reaps it if still alive.
 class process {
 public:
-  /// Starts argv[0] with argv; stdout and stderr go to `output_file` if given.
-  process(std::vector<std::string> argv, const std::string& output_file = "");
+  /// Starts argv[0] with argv; stdout and stderr go to `output_file` if given;
+  /// `env` is added to (or replaces in) this process's environment.
+  process(std::vector<std::string> argv, const std::string& output_file = "",
+          const std::vector<std::pair<std::string, std::string>>& env = {});
   ~process();
   process(const process&) = delete;
   process& operator=(const process&) = delete;
