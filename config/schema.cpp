@@ -1021,3 +1021,69 @@ std::string schema_markdown() {
 }
 
 } // namespace cc::config
+
+// -- roff (the man page) --------------------------------------------------------
+
+namespace cc::config {
+
+namespace {
+
+// Backslashes as \e, a line that would start with '.' or '\'' guarded by \&,
+// Markdown's backquotes dropped.
+std::string roff_text(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (c == '`')
+      continue;
+    if (line_start && (c == '.' || c == '\''))
+      out += "\\&";
+    if (c == '\\')
+      out += "\\e";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+    line_start = false;
+  }
+  return out;
+}
+
+std::string roff_minus(std::string_view text) {
+  std::string out;
+  for (char c : text)
+    out += c == '-' ? std::string{"\\-"} : std::string(1, c);
+  return out;
+}
+
+} // namespace
+
+std::string schema_roff() {
+  std::string out =
+    ".SH CONFIGURATION\n"
+    "INI sections: \\fB[ccserver]\\fR (required), \\fB[routes]\\fR, one \\fB[h:NAME]\\fR per "
+    "handler (\\fBhandler =\\fR its type) and one \\fB[d:NAME]\\fR per daemon "
+    "(\\fBmodule =\\fR its type). Keys are case-insensitive; values may refer to others "
+    "as %(key)s, ${key} or ${section:key}. Sizes take K, M, G, T (powers of 1024); "
+    "booleans yes/no, true/false, on/off, 1/0. \\fBccserver \\-\\-check\\fR validates a file; "
+    "/usr/share/doc/ccserver/config.md has the same tables with the file format in "
+    "full. Options marked (ext.) are extensions to the original CC.\n";
+  for (const auto& s : schemas()) {
+    std::string title;
+    if (s.kind == "ccserver" || s.kind == "routes")
+      title = "[" + std::string(s.kind) + "]";
+    else
+      title = std::string(s.is_daemon ? "daemon " : "handler ") + std::string(s.kind);
+    out += ".SS " + title + "\n" + roff_text(s.description) + "\n";
+    for (const auto& opt : s.options) {
+      out += ".TP\n.B " + roff_minus(opt.name) + "\n";
+      auto dflt = opt.required ? std::string{"required"} : "default " + default_cell(opt);
+      out += roff_text("(" + type_cell(opt) + "; " + dflt + ")" +
+                       (opt.extension ? " (ext.) " : " ") + std::string(opt.description)) +
+             "\n";
+    }
+  }
+  return out;
+}
+
+} // namespace cc::config

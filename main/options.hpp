@@ -27,6 +27,7 @@ enum class action {
   config_reference,  // --config-reference
   keygen,            // --keygen NAME
   status,            // --status: the running server's table, via its control socket
+  man_page,          // --man-page: ccserver(8) in roff (the package's man page)
 };
 
 struct send_options {
@@ -57,5 +58,9 @@ bool expects_reply(const std::string& type, const std::string& json_body);
 
 /// The --help text.
 std::string usage();
+
+/// ccserver(8) in roff: the options of usage() and every section's options
+/// from the schema (config::schema_roff).
+std::string man_page(const std::string& version);
 
 } // namespace cc::cli

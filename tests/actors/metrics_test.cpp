@@ -375,3 +375,69 @@ TEST_CASE("log: the json format is one object per line", "[log]") {
   auto text = log::render(log::format::text, log::level::info, "main", "up", 1764162301, 7);
   CHECK(std::regex_match(text, std::regex{R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.007 INFO main: up\n)"}));
 }
+
+namespace {
+
+// Every metric-looking name in `text` (ccserver_*, process_*).
+std::set<std::string> metric_names_in(const std::string& text) {
+  std::set<std::string> out;
+  std::regex name{R"(\b(ccserver_[a-z0-9_]+|process_[a-z0-9_]+)\b)"};
+  for (auto i = std::sregex_iterator(text.begin(), text.end(), name);
+       i != std::sregex_iterator(); ++i)
+    out.insert((*i)[1].str());
+  return out;
+}
+
+std::set<std::string> exported_names() {
+  std::set<std::string> out;
+  for (const auto& m : metric_catalog())
+    out.insert(std::string{m.name});
+  for (const auto& m : server_metrics())
+    out.insert(std::string{m.name});
+  return out;
+}
+
+void collect_exprs(const nlohmann::json& j, std::vector<std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() == "expr" && it->is_string())
+        out.push_back(it->get<std::string>());
+      else
+        collect_exprs(*it, out);
+    }
+  } else if (j.is_array()) {
+    for (const auto& x : j)
+      collect_exprs(x, out);
+  }
+}
+
+} // namespace
+
+TEST_CASE("dashboards: the Grafana dashboard and the alert rules use only "
+          "metrics ccserver exports", "[metrics][dashboards]") {
+  auto exported = exported_names();
+  auto dashboard = nlohmann::json::parse(
+    test::read_file(test::source_path("conf/grafana/ccserver-dashboard.json")));
+  std::vector<std::string> exprs;
+  collect_exprs(dashboard, exprs);
+  REQUIRE(exprs.size() >= 10);
+  std::set<std::string> used;
+  for (const auto& e : exprs)
+    for (const auto& n : metric_names_in(e)) {
+      INFO(e);
+      CHECK(exported.count(n) == 1);
+      used.insert(n);
+    }
+  // What the issue asks the dashboard to show: lag per file, throughput per
+  // host, link state, write errors.
+  for (auto n : {"ccserver_tail_lag_bytes", "ccserver_tailwriter_copy_written_bytes_total",
+                 "ccserver_forward_connected", "ccserver_tailwriter_write_errors_total"})
+    CHECK(used.count(n) == 1);
+  auto rules = test::read_file(test::source_path("conf/prometheus/ccserver-alerts.yml"));
+  auto in_rules = metric_names_in(rules);
+  CHECK(in_rules.size() >= 10);
+  for (const auto& n : in_rules) {
+    INFO(n);
+    CHECK(exported.count(n) == 1);
+  }
+}
