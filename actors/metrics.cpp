@@ -122,10 +122,10 @@ const std::vector<metric_spec> catalog{
    "times the link came back after its first connect"},
   {"proxy", "link_down_ms", "ccserver_forward_down_seconds", G,
    "seconds since the link went down (since start when it never came up); "
-   "0 while up", "file", ms},
+   "0 while up", "", ms},
   {"proxy", "last_pong_age_ms", "ccserver_forward_last_pong_age_seconds", G,
    "seconds since the last pong (since start before the first); only with "
-   "ping", "file", ms},
+   "ping", "", ms},
   {"proxy", "caf_connect_failures", "ccserver_forward_caf_connect_failures_total", C,
    "caf:// links: connection attempts that failed"},
   {"proxy", "caf_links_lost", "ccserver_forward_caf_links_lost_total", C,
@@ -168,24 +168,24 @@ const std::vector<metric_spec> catalog{
    "fragments handed to the router and not yet answered"},
   {"logtail", "ack_timeout_ms", "ccserver_tail_ack_timeout_seconds", G,
    "the ack timeout now (ack-timeout, doubled per timeout without progress)",
-   "file", ms},
+   "", ms},
   {"logtail", "failing", "ccserver_tail_failing", G,
    "1 while the tailer cannot list its directory or open its file (an "
    "error other than 'not there'), else 0"},
   {"logtail", "lag_bytes", "ccserver_tail_lag_bytes", G,
    "bytes not yet acknowledged: end of the newest file minus the "
-   "acknowledged offset, plus newer files not yet opened"},
+   "acknowledged offset, plus newer files not yet opened", "file"},
   {"logtail", "file_size", "ccserver_tail_file_size_bytes", G,
-   "size of the file being tailed"},
+   "size of the file being tailed", "file"},
   {"logtail", "read_offset", "ccserver_tail_read_offset_bytes", G,
-   "offset up to which the file has been read"},
+   "offset up to which the file has been read", "file"},
   {"logtail", "sent_offset", "ccserver_tail_sent_offset_bytes", G,
-   "offset up to which the file has been sent"},
+   "offset up to which the file has been sent", "file"},
   {"logtail", "acked_offset", "ccserver_tail_acked_offset_bytes", G,
-   "offset up to which a writer acknowledged the file (saved position)"},
+   "offset up to which a writer acknowledged the file (saved position)", "file"},
   {"logtail", "last_ack_age_ms", "ccserver_tail_last_ack_age_seconds", G,
-   "seconds since an ack last moved the position (since the file was "
-   "opened before the first)", "file", ms},
+   "seconds since an ack last moved the position (after the first ack "
+   "of this run)", "file", ms},
 
   // -- tailwriter: per handler section, per copy --------------------------
   {"tailwriter", "fragments", "ccserver_tailwriter_fragments_total", C,
@@ -223,11 +223,11 @@ const std::vector<metric_spec> catalog{
   {"tailwriter", "failing", "ccserver_tailwriter_failing_copies", G,
    "copies whose last open, write or sync failed"},
   {"tailwriter", "copy_written_bytes", "ccserver_tailwriter_copy_written_bytes_total", C,
-   "bytes appended to this copy by this process"},
+   "bytes appended to this copy by this process", "host, file"},
   {"tailwriter", "copy_last_write_age_ms", "ccserver_tailwriter_copy_last_write_age_seconds", G,
-   "seconds since bytes were last appended to this copy", "file", ms},
+   "seconds since bytes were last appended to this copy", "host, file", ms},
   {"tailwriter", "copy_write_errors", "ccserver_tailwriter_copy_write_errors_total", C,
-   "failed opens, writes and syncs of this copy"},
+   "failed opens, writes and syncs of this copy", "host, file"},
 
   // -- jobmgr -------------------------------------------------------------
   {"jobmgr", "starts", "ccserver_jobmgr_daemon_starts_total", C,
@@ -270,7 +270,7 @@ const std::vector<server_metric> server_catalog{
    "1 while the actor of a part (router, gateway, a handler or daemon "
    "section) runs, 0 after it ended"},
   {"ccserver_healthy", G, "",
-   "1 when /health answers 200, else 0 (not in metrics-file's first round)"},
+   "1 when /health would answer 200, else 0"},
   {"ccserver_health_problems", G, "",
    "problems /health lists (0 when healthy)"},
   {"process_cpu_seconds_total", C, "",
@@ -420,6 +420,47 @@ const std::vector<metric_spec>& metric_catalog() {
   return catalog;
 }
 
+std::string_view metric_spec::bare_label() const {
+  if (key_labels.empty() || key_labels.find(',') != std::string_view::npos)
+    return "file";
+  return key_labels;
+}
+
+std::string_view fixed_labels(std::string_view kind) {
+  if (kind == "router" || kind == "gateway" || kind == "caf-listen")
+    return "";
+  if (kind == "proxy")
+    return "section, peer";
+  return "section";
+}
+
+std::string metrics_markdown() {
+  std::string out;
+  std::string_view kind;
+  auto row = [&](std::string_view name, metric_type type, std::string labels,
+                 std::string_view help) {
+    out += "| `" + std::string{name} + "` | " +
+           (type == metric_type::counter ? "counter" : "gauge") + " | " +
+           (labels.empty() ? "" : labels) + " | " + std::string{help} + " |\n";
+  };
+  for (const auto& m : catalog) {
+    if (m.kind != kind) {
+      kind = m.kind;
+      out += "\n**" + std::string{kind} + "** (subsystem `" + subsystem_of(kind) + "`";
+      auto fixed = fixed_labels(kind);
+      out += fixed.empty() ? std::string{", no labels of its own"}
+                           : ", labels " + std::string{fixed};
+      out += ")\n\n| metric | type | more labels | meaning |\n|---|---|---|---|\n";
+    }
+    row(m.name, m.type, std::string{m.key_labels}, m.help);
+  }
+  out += "\n**the server and the process** (also in metrics-file, except "
+         "`process_*`)\n\n| metric | type | labels | meaning |\n|---|---|---|---|\n";
+  for (const auto& m : server_catalog)
+    row(m.name, m.type, std::string{m.labels}, m.help);
+  return out;
+}
+
 const std::vector<server_metric>& server_metrics() {
   return server_catalog;
 }
@@ -550,7 +591,7 @@ std::string exposition(const server_snapshot& snap,
       std::string plain = bare == std::string::npos ? key : key.substr(0, bare);
       const auto* spec = find_metric(part.kind, plain);
       auto [name, key_labels] =
-        parse_counter_key(key, spec ? spec->bare_label : std::string_view{"file"});
+        parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
       label_list labels = part.labels;
       for (auto& [k, v] : key_labels)
         labels.emplace_back(metric_fragment(k), v);

@@ -63,14 +63,28 @@ struct metric_spec {
   std::string_view name;   // Prometheus name
   metric_type type;
   std::string_view help;
-  /// What a bare "{value}" in the key is (the tailer's per-file gauges).
-  std::string_view bare_label = "file";
+  /// The labels the actor puts in the key, comma-separated ("" none;
+  /// "file" for the tailer's per-file gauges, "host, file" per copy). A
+  /// bare "{value}" key is the one label named here.
+  std::string_view key_labels = "";
   /// The reported integer times this is exposed (milliseconds -> seconds).
   double scale = 1;
+
+  /// What a bare "{value}" in the key is.
+  std::string_view bare_label() const;
 };
 
 /// Every counter of every actor of this build.
 const std::vector<metric_spec>& metric_catalog();
+
+/// The labels every metric of a part of kind `kind` has: "section" for
+/// handler and daemon sections, plus "peer" for a proxy; "" for the
+/// server's own parts (router, gateway, caf-listen).
+std::string_view fixed_labels(std::string_view kind);
+
+/// The catalog as the Markdown tables of docs/operations.md (between its
+/// metrics markers; tests/actors/metrics_test.cpp keeps them equal).
+std::string metrics_markdown();
 
 /// The catalog's entry for counter `key` (labels removed) of kind `kind`.
 const metric_spec* find_metric(std::string_view kind, std::string_view key);

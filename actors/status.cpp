@@ -43,7 +43,7 @@ by_label(const part_snapshot& p, const std::string& label,
       continue;
     const auto* spec = find_metric(p.kind, std::string_view{key}.substr(0, brace));
     auto [name, labels] =
-      parse_counter_key(key, spec ? spec->bare_label : std::string_view{"file"});
+      parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
     std::string mine;
     std::string theirs;
     for (auto& [k, v] : labels) {

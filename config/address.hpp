@@ -11,9 +11,8 @@ namespace cc::config {
 bool split_host_port(const std::string& text, std::string& host,
                      std::string& port);
 
-/// Whether every address `host` names is a loopback address (127.0.0.0/8,
-/// ::1); a name is resolved. False with `why` set (what it is, or what it
-/// resolved to) otherwise.
+/// Whether `host` is a loopback address: a number in 127.0.0.0/8 or ::1, or
+/// localhost. Other names are not looked up (false). False with `why` set.
 bool is_loopback_host(const std::string& host, std::string& why);
 
 } // namespace cc::config
