@@ -145,6 +145,23 @@ rotated_generations(const std::string& dir, const std::string& name) {
   return out;
 }
 
+caf::expected<std::vector<std::pair<std::string, file_id>>>
+rotation_candidates(const std::string& dir, const std::string& name) {
+  std::vector<std::pair<std::string, file_id>> out;
+  auto err = for_each_file(dir, [&](const std::string& entry, const std::string& path,
+                                    const struct stat& st) {
+    if (entry.size() > name.size() + 1 && entry.compare(0, name.size(), name) == 0) {
+      auto sep = entry[name.size()];
+      if (sep == '.' || sep == '-' || sep == '_')
+        out.emplace_back(path, id_of(st));
+    }
+    return true;
+  });
+  if (err)
+    return err;
+  return out;
+}
+
 caf::expected<std::optional<std::string>>
 find_by_inode(const std::string& dir, uint64_t dev, uint64_t ino) {
   std::optional<std::string> found;

@@ -55,6 +55,11 @@ find_by_inode(const std::string& dir, uint64_t dev, uint64_t ino);
 caf::expected<std::vector<std::pair<std::string, file_id>>>
 rotated_generations(const std::string& dir, const std::string& name);
 
+/// Files in `dir` a rotation of `name` may have made: `name` + one of ".-_"
+/// + anything, compressed ones (.gz, .bz2) included, in no order.
+caf::expected<std::vector<std::pair<std::string, file_id>>>
+rotation_candidates(const std::string& dir, const std::string& name);
+
 /// "dir/name" without doubling a trailing slash.
 std::string join_path(const std::string& dir, const std::string& name);
 

@@ -154,6 +154,7 @@ std::string to_json(const position& pos) {
   j["fingerprint"] = hex64(pos.fp.hash);
   j["fingerprint_len"] = pos.fp.length;
   j["offset"] = pos.offset;
+  j["base"] = pos.base;
   j["has_identity"] = pos.has_identity;
   return j.dump();
 }
@@ -188,6 +189,7 @@ caf::expected<position> parse_position(std::string_view text,
     if (name.empty())
       return bad("empty file name");
     pos.filename = std::string{name};
+    pos.base = pos.offset;
     return pos;
   }
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
@@ -205,6 +207,7 @@ caf::expected<position> parse_position(std::string_view text,
     pos.fp.hash = *fp;
     pos.fp.length = j.at("fingerprint_len").get<uint64_t>();
     pos.offset = j.at("offset").get<uint64_t>();
+    pos.base = std::min(j.value("base", pos.offset), pos.offset);
     pos.has_identity = j.value("has_identity", true);
     if (pos.fp.length > fingerprint_max_bytes)
       return bad("fingerprint_len above " +

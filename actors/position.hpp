@@ -43,6 +43,10 @@ struct position {
   std::string gen;       // 16 lowercase hex digits
   fingerprint fp;
   uint64_t offset = 0;   // next byte to deliver
+  /// Where delivery of this generation began (0, or the end of the file at a
+  /// tail -f start): a copy found empty on the central is sent again from
+  /// here. Positions written before it existed read it as `offset`.
+  uint64_t base = 0;
   /// False for a position read from the original's format, which names only
   /// the file and the offset: dev, ino, gen and fingerprint are unknown.
   bool has_identity = true;
@@ -50,7 +54,8 @@ struct position {
   friend bool operator==(const position& x, const position& y) {
     return x.filename == y.filename && x.st_dev == y.st_dev &&
            x.st_ino == y.st_ino && x.gen == y.gen && x.fp == y.fp &&
-           x.offset == y.offset && x.has_identity == y.has_identity;
+           x.offset == y.offset && x.base == y.base &&
+           x.has_identity == y.has_identity;
   }
 };
 

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -33,6 +34,8 @@
 #include "actors/logger.hpp"
 #include "actors/position.hpp"
 #include "actors/position_saver.hpp"
+#include "actors/reconcile.hpp"
+#include "actors/source_reader.hpp"
 #include "actors/spawn.hpp"
 #include "actors/thread_name.hpp"
 #include "config/error.hpp"
@@ -57,20 +60,37 @@ ms to_ms(double seconds, ms floor) {
   return std::max(x, floor);
 }
 
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
+/// Whether the writer's view of the open source is known (docs/wire.md §6.1).
+enum class sync_phase {
+  unsure,  // not asked yet (just opened, the writer restarted, acks stalled)
+  asking,  // a question is out; nothing is read or sent until it is settled
+  ready,   // streaming
+};
 
 /// The open source file: one generation of one file.
 struct source_file {
   std::string path;   // where the bytes are read (a rotated-away name, maybe)
   std::string label;  // `filename` in fragments and in the .save file
-  int fd = -1;
-  tail::file_id id;   // dev/ino when opened
+  /// Reads `path` (decompressed, for a .gz/.bz2 copy a rotation left).
+  std::unique_ptr<tail::source_reader> reader;
+  int fd = -1;        // reader's descriptor: fstat, fingerprints (plain files)
+  tail::file_id id;   // dev/ino of the generation (kept when read elsewhere)
   std::string gen;
   tail::fingerprint fp;
+  uint64_t base = 0;  // where delivery of this generation began
   uint64_t acked = 0;
   uint64_t sent = 0;
+  sync_phase phase = sync_phase::ready;
+  std::optional<tail::reconciler> reconcile;
+  /// The next fragment is a repair that cuts the copy back to its end.
+  bool truncate_next = false;
+  /// Read from a rotated copy after `label` was truncated (copytruncate):
+  /// once it is delivered, `label` is read again, as a new generation.
+  bool reopen_label_after = false;
+  /// A start without a usable .save: this file is asked about, and passed
+  /// over for the next older one if the copy holds nothing of it.
+  bool probe = false;
+  std::string why;    // why it was opened where it was, for the log line
   wire::byte_buffer buf;  // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
   bool at_eof = false;
@@ -112,9 +132,25 @@ struct tailer_state {
   struct finished_file {
     tail::file_id id;
     tail::fingerprint fp;
+    std::string path;   // where it was read
+    std::string label;
+    std::string gen;
+    uint64_t base = 0;  // delivered [base, end)
+    uint64_t end = 0;
   };
   std::deque<finished_file> finished;
   static constexpr size_t max_finished = 64;
+  /// After a writer restart, the files finished last are asked about too
+  /// (their copies may have been touched while it was down): the queue, and
+  /// the one being asked about.
+  std::deque<finished_file> to_recheck;
+  static constexpr size_t recheck_count = 4;
+  struct recheck {
+    finished_file file;
+    std::unique_ptr<tail::source_reader> reader;
+    tail::reconciler reconcile;
+  };
+  std::optional<recheck> checking;
   steady::time_point last_listing;
   bool listing_valid = false;
 
@@ -129,6 +165,32 @@ struct tailer_state {
   ms ack_timeout_now{0};
   std::optional<uint64_t> gap_target;  // rewound here on a gap ack already
   bool ever_acked = false;   // any logtail.ack for our files in this run
+  /// The writer's instance id as last seen in an ack or answer: a change
+  /// means it restarted, and its copies may have changed meanwhile.
+  std::string writer_id;
+  /// What a question is for.
+  enum class purpose { reconcile, heartbeat, verify, recheck };
+  /// The question out, what for, when it left, and how long a reconcile
+  /// question may stay unanswered (doubling like the ack timeout).
+  std::optional<tail::question> asked;
+  purpose asked_for = purpose::reconcile;
+  steady::time_point asked_at;
+  ms question_timeout{0};
+  uint64_t heartbeat_acked = 0;    // acked when the heartbeat left
+  /// The background verify (verify-period) of the open generation.
+  std::optional<tail::range_verify> verifying;
+  steady::time_point next_verify;
+  steady::time_point last_contact; // the last ack or answer from a writer
+  /// Start without a usable .save: older files still to ask about, newest
+  /// first (classic: by name; rotated: by time), and the newest one, where
+  /// a tail -f start begins when the copy holds none of them.
+  std::vector<std::string> walk;
+  std::string walk_newest;
+  uint64_t walk_newest_end = 0;  // its size when the walk began (tail -f)
+  /// A saved position whose file exists but cannot be opened now (a
+  /// permission, a moment moved away): nothing else is read until it can.
+  std::optional<tail::position> waiting_for;
+  std::string waiting_said;  // what was logged about it (once per reason)
   bool failed = false;        // quit with an error; do no more work
   /// Writes the .save file off this thread (one thread per process, shared
   /// with the other tailers); it also logs failed saves under our name. Set
@@ -156,7 +218,12 @@ struct tailer_state {
                  {"resends", 0},       {"gaps_reported", 0},
                  {"files_switched", 0}, {"skipped_bytes", 0},
                  {"send_errors", 0},   {"refused", 0},
-                 {"generations", 0},   {"stale_acks", 0}};
+                 {"generations", 0},   {"stale_acks", 0},
+                 {"reconciles", 0},    {"copies_cut_back", 0},
+                 {"resumed_below_acked", 0}, {"moved_generation_reads", 0},
+                 {"lost_bytes", 0},    {"writer_restarts", 0},
+                 {"questions", 0},     {"verify_mismatch_bytes", 0},
+                 {"repaired_bytes", 0}};
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {
   }
@@ -192,11 +259,13 @@ struct tailer_state {
     saver->flush(opts.save_file);
     auto saved = tail::load_position(opts.save_file);
     if (!saved) {
+      // The .save is a cache: without it the central says where we were.
       log::error(who(), describe(saved.error()) +
-                          "; starting at the end of the newest file");
-      start_fresh();
+                          (opts.ack ? "; asking the central what it holds instead"
+                                    : "; starting at the end of the newest file"));
+      begin_walk();
     } else if (!*saved) {
-      start_fresh();
+      begin_walk();
     } else {
       resume(**saved);
     }
@@ -216,6 +285,91 @@ struct tailer_state {
       return;
     open_source(*newest, label_for(*newest), (*id)->size, tail::new_gen(),
                 "new position at the end (tail -f)");
+  }
+
+  /// Without a usable .save (none, lost, corrupt), where the last run was is
+  /// what the central holds: the newest files are asked about, newest first;
+  /// the newest one it holds anything of resumes where its copy ends, and
+  /// every newer file follows from its start. If it holds none of them, this
+  /// is a first start: tail -f. Acks off: no one to ask, tail -f.
+  void begin_walk() {
+    if (!opts.ack) {
+      start_fresh();
+      return;
+    }
+    auto files = walk_candidates();
+    if (files.empty()) {
+      log::info(who(), "no log file yet; the first one is read from its start");
+      return;
+    }
+    walk_newest = files.front();
+    walk.assign(files.begin() + 1, files.end());
+    log::info(who(), "no saved position: asking the central what it holds of " +
+                       walk_newest +
+                       (walk.empty() ? std::string{}
+                                     : " and up to " + std::to_string(walk.size()) +
+                                         " older files"));
+    probe(walk_newest, true);
+  }
+
+  /// The files a walk asks about, newest first, at most max_walk.
+  std::vector<std::string> walk_candidates() {
+    std::vector<std::string> out;
+    if (opts.op == tailer_options::mode::rotated) {
+      if (auto id = tail::stat_file(opts.rotated_path()); id && *id)
+        out.push_back(opts.rotated_path());
+      if (auto gens = tail::rotated_generations(opts.logdir, opts.logname))
+        for (auto i = gens->rbegin(); i != gens->rend(); ++i)
+          out.push_back(i->first);
+    } else {
+      refresh_listing(true);
+      out.assign(listing.rbegin(), listing.rend());
+    }
+    if (out.size() > max_walk)
+      out.resize(max_walk);
+    return out;
+  }
+
+  static constexpr size_t max_walk = 64;
+
+  /// Opens `path` to ask about it; the newest is opened where tail -f would
+  /// start, so that is where it goes on if nothing is found.
+  void probe(const std::string& path, bool newest) {
+    auto id = tail::stat_file(path);
+    uint64_t at = newest && id && *id ? (*id)->size : 0;
+    if (newest)
+      walk_newest_end = at;
+    opening o{path, label_for(path), at, at, tail::new_gen()};
+    o.why = "asking the central what it holds of it";
+    if (open_source(std::move(o)))
+      src->probe = true;
+    else
+      next_probe();
+  }
+
+  /// The probed file is not in the copy: ask about the next older one, or,
+  /// when none is left, start at the end of the newest (tail -f).
+  void next_probe() {
+    close_source();
+    if (!walk.empty()) {
+      auto next = walk.front();
+      walk.erase(walk.begin());
+      probe(next, false);
+      return;
+    }
+    // A first start: tail -f from where the newest file ended when the
+    // walk began (what was written since is new, and shipped).
+    log::info(who(), "the central holds none of the newest files: a first start");
+    auto newest = std::move(walk_newest);
+    walk_newest.clear();
+    auto id = tail::stat_file(newest);
+    if (newest.empty() || !id || !*id || (*id)->size < walk_newest_end) {
+      start_fresh();
+      return;
+    }
+    opening o{newest, label_for(newest), walk_newest_end, walk_newest_end, tail::new_gen()};
+    o.why = "new position at the end (tail -f)";
+    open_source(std::move(o));
   }
 
   std::string label_for(const std::string& path) const {
@@ -245,23 +399,39 @@ struct tailer_state {
   /// Resumes at a saved position: the same generation if it still exists
   /// (by name, or by inode after a rotation), else the next file from 0.
   void resume(const tail::position& pos) {
-    auto where = locate_saved(pos);
-    if (where) {
-      open_source(*where, label_for_saved(pos), pos.offset,
-                  pos.gen.empty() ? tail::new_gen() : pos.gen,
-                  "resuming saved position");
+    // A saved file that exists but cannot be opened now (a permission, a
+    // moment of maintenance) is waited for: going on with another file
+    // would resend files already shipped, or leave this one's end behind.
+    if (auto why = unreadable(pos.filename)) {
+      wait_for(pos, "cannot open the saved file " + pos.filename + " (" + *why +
+                      "): waiting for it; nothing else is read meanwhile");
+      return;
+    }
+    bool was_waiting = waiting_for.has_value();
+    waiting_for.reset();
+    waiting_said.clear();
+    auto label = label_for_saved(pos);
+    auto gen = pos.gen.empty() ? tail::new_gen() : pos.gen;
+    if (auto where = locate_saved(pos)) {
+      opening o{*where, label, pos.offset, pos.base, gen};
+      o.saved = true;
+      o.why = was_waiting ? "the saved file is back; resuming its saved position"
+                          : "resuming saved position";
+      open_source(std::move(o));
       if (src && *where != pos.filename)
         log::info(who(), "saved generation of " + pos.filename +
                            " was rotated to " + *where + "; finishing it first");
-      // open_source saved it with its identity: an original-format .save
-      // file is upgraded.
       return;
     }
+    if (resume_moved(pos, label, gen))
+      return;
     // The saved generation is gone or changed: continue after it, from 0.
     if (opts.op == tailer_options::mode::rotated) {
       if (auto id = tail::stat_file(opts.rotated_path()); id && *id)
         open_source(opts.rotated_path(), opts.rotated_path(), 0, tail::new_gen(),
                     "saved generation gone, reading the current file from 0");
+      else
+        wait_for(pos, "saved file " + pos.filename + " is gone; waiting for it");
       return;
     }
     auto id = tail::stat_file(pos.filename);
@@ -270,14 +440,73 @@ struct tailer_state {
                   "file changed while stopped, reading it from 0");
       return;
     }
-    wait_after = pos.filename;
     refresh_listing(true);
-    if (auto next = tail::next_after(listing, wait_after))
+    if (auto next = tail::next_after(listing, pos.filename))
       open_source(*next, *next, 0, tail::new_gen(),
                   "saved file gone, continuing with the next file");
     else
-      log::warning(who(), "saved file " + pos.filename +
-                            " is gone; waiting for a newer file");
+      wait_for(pos, "saved file " + pos.filename +
+                      " is gone; waiting for it or a newer file");
+  }
+
+  /// Keeps `pos` to try again at every check; says `why` once.
+  void wait_for(const tail::position& pos, const std::string& why) {
+    if (why != waiting_said)
+      log::warning(who(), why);
+    waiting_said = why;
+    waiting_for = pos;
+  }
+
+  /// Why `path` cannot be opened for reading, if it exists and cannot.
+  static std::optional<std::string> unreadable(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (errno == ENOENT || errno == ENOTDIR)
+      return std::nullopt;
+    return std::string{std::strerror(errno)};
+  }
+
+  /// The saved generation was truncated in place or moved by a rotation
+  /// while we were stopped, and a copy of it is in logdir (logrotate's
+  /// app.log.1, maybe compressed): its unsent rest is read from there.
+  bool resume_moved(const tail::position& pos, const std::string& label,
+                    const std::string& gen) {
+    if (!pos.has_identity)
+      return false;
+    auto moved = moved_generation(label, pos.fp, pos.offset,
+                                  tail::file_id{pos.st_dev, pos.st_ino, 0});
+    if (!moved)
+      return false;
+    opening o{*moved, label, pos.offset, pos.base, gen};
+    o.saved = true;
+    o.identity = tail::file_id{pos.st_dev, pos.st_ino, 0};
+    o.fp = pos.fp;
+    o.why = "the saved generation of " + pos.filename + " is in " + *moved +
+            " now (a rotation moved it): finishing it from there";
+    if (!open_source(std::move(o)))
+      return false;
+    src->reopen_label_after = true;
+    stats["moved_generation_reads"] += 1;
+    return true;
+  }
+
+  /// A file in logdir holding a generation of `label` that a rotation
+  /// copied or moved away, with more than `beyond` bytes.
+  std::optional<std::string> moved_generation(const std::string& label,
+                                              const tail::fingerprint& fp,
+                                              uint64_t beyond,
+                                              const tail::file_id& except) {
+    auto slash = label.rfind('/');
+    auto name = slash == std::string::npos ? label : label.substr(slash + 1);
+    auto found = tail::find_moved_generation(opts.logdir, name, fp, beyond, except);
+    if (!found) {
+      log::warning(who(), describe(found.error()));
+      return std::nullopt;
+    }
+    return *found;
   }
 
   /// The path holding the saved generation, checked by inode, size and
@@ -359,58 +588,110 @@ struct tailer_state {
   void close_source() {
     if (src && save_dirty)
       save();
-    if (src && src->fd >= 0)
-      ::close(src->fd);
-    src.reset();
+    src.reset(); // the reader closes the file
   }
 
-  /// Opens `path` at `offset` as generation `gen` and persists the position
-  /// at once, so a crash before the first ack resumes here.
+  /// What open_source opens, and where it starts.
+  struct opening {
+    opening(std::string p, std::string l, uint64_t at, uint64_t from, std::string g)
+      : path(std::move(p)), label(std::move(l)), offset(at), base(from), gen(std::move(g)) {
+    }
+    std::string path;
+    std::string label;
+    uint64_t offset = 0;
+    uint64_t base = 0;
+    std::string gen;
+    /// The position came from the .save: its gen is ours to vouch for.
+    bool saved = false;
+    /// Keep this identity and fingerprint: the bytes are a generation's
+    /// that a rotation copied (`path` is not the file the key names).
+    std::optional<tail::file_id> identity;
+    std::optional<tail::fingerprint> fp;
+    std::string why;
+  };
+
   bool open_source(const std::string& path, const std::string& label,
                    uint64_t offset, std::string gen, const std::string& why) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    opening o{path, label, offset, offset, std::move(gen)};
+    o.why = why;
+    return open_source(std::move(o));
+  }
+
+  /// Opens o.path at o.offset as generation o.gen. With acks the writer is
+  /// asked first (nothing is read or sent until then, and the position is
+  /// saved once settled); without, the position is saved at once, so a
+  /// crash before the first ack resumes here.
+  bool open_source(opening o) {
+    auto reader = tail::source_reader::open(o.path);
+    if (!reader) {
       open_failing = open_failing || errno != ENOENT;
-      if (errno != ENOENT && !open_failed[path]) {
-        open_failed[path] = true;
-        log::error(who(), errno_text("open", path));
+      if (errno != ENOENT && !open_failed[o.path]) {
+        open_failed[o.path] = true;
+        log::error(who(), describe(reader.error()));
       }
       return false;
     }
-    open_failed.erase(path);
-    auto id = tail::stat_fd(fd, path);
-    auto fp = tail::read_fingerprint(fd, path);
+    open_failed.erase(o.path);
+    auto id = (*reader)->stat();
+    auto fp = o.fp ? caf::expected<tail::fingerprint>{*o.fp} : fingerprint_of(**reader);
     open_failing = !id || !fp;
     if (!id || !fp) {
       log::error(who(), describe(!id ? id.error() : fp.error()));
-      ::close(fd);
       return false;
     }
+    auto size = (*reader)->compressed() ? UINT64_MAX : id->size;
     close_source();
     source_file s;
-    s.path = path;
-    s.label = label;
-    s.fd = fd;
-    s.id = *id;
-    s.gen = std::move(gen);
+    s.path = o.path;
+    s.label = o.label;
+    s.reader = std::move(*reader);
+    s.fd = s.reader->fd();
+    s.id = o.identity ? *o.identity : *id;
+    s.gen = std::move(o.gen);
     s.fp = *fp;
-    s.acked = s.sent = offset;
+    s.base = std::min(o.base, o.offset);
+    s.acked = s.sent = o.offset;
     s.last_growth = now();
     s.probes_left = opts.probes;
+    if (opts.ack) {
+      s.phase = sync_phase::unsure;
+      s.reconcile.emplace(s.id, size,
+                          tail::own_position{s.gen, s.acked, s.base, o.saved});
+    }
     src = std::move(s);
     ++epoch;
     gap_target.reset();
     wait_after.clear();
     if (watch)
-      watch->watch_file(path);
-    log::info(who(), "tailing " + path +
-                       (label != path ? " (as " + label + ")" : "") + " from " +
-                       std::to_string(offset) + ", gen " + src->gen + ": " + why);
-    // Durable before the first fragment: a crash after sending must resume
-    // with this gen, or the writer would take the same bytes as a new
-    // generation and append them twice.
+      watch->watch_file(o.path);
+    src->why = o.why;
+    if (opts.ack) {
+      log::debug(who(), "opened " + o.path + " at " + std::to_string(o.offset) +
+                          ": " + o.why + "; asking the central what it holds");
+      return true;
+    }
+    log_tailing(o.why);
+    // Without acks, durable before the first fragment: a crash after
+    // sending must resume with this gen, or the writer would take the same
+    // bytes as a new generation and append them twice.
     save(durability::now);
     return true;
+  }
+
+  void log_tailing(const std::string& why) {
+    const auto& s = *src;
+    log::info(who(), "tailing " + s.path + (s.label != s.path ? " (as " + s.label + ")" : "") +
+                       " from " + std::to_string(s.sent) + ", gen " + s.gen + ": " + why);
+  }
+
+  /// The fingerprint of a source's first bytes, read through its reader
+  /// (a compressed copy's decompressed bytes).
+  static caf::expected<tail::fingerprint> fingerprint_of(tail::source_reader& r) {
+    char buf[tail::fingerprint_max_bytes];
+    auto n = r.read_at(0, buf, sizeof buf);
+    if (!n)
+      return std::move(n.error());
+    return tail::fingerprint{tail::fnv1a64(std::string_view{buf, *n}), *n};
   }
 
   /// Truncation (copytruncate) or new first bytes under the same inode:
@@ -429,24 +710,74 @@ struct tailer_state {
     s.checked_size = UINT64_MAX;
     if (auto fp = tail::read_fingerprint(s.fd, s.path))
       s.fp = *fp;
+    s.base = 0;
     ++epoch;
     gap_target.reset();
     stats["generations"] += 1;
+    if (opts.ack) {
+      // Asked about like a file just opened; saved once settled.
+      s.phase = sync_phase::unsure;
+      s.reconcile.emplace(s.id, UINT64_MAX, tail::own_position{s.gen, 0, 0, false});
+      return;
+    }
     save(durability::now);  // the new gen is on disk before its first fragment
+  }
+
+  /// The open generation was cut short under its name (copytruncate). Its
+  /// bytes past what the writer confirmed are looked for in a copy a
+  /// rotation left in logdir (app.log.1, or compressed); found, the rest of
+  /// the generation is read from there, and the name afterwards, as a new
+  /// generation. Returns false when there is no such copy: what was read
+  /// and not confirmed is then lost with the truncation, said and counted.
+  bool follow_moved_generation(const std::string& why) {
+    auto& s = *src;
+    if (s.reopen_label_after)
+      return false; // the copy itself changed: give up on it
+    auto moved = moved_generation(s.label, s.fp, s.acked, s.id);
+    if (!moved) {
+      if (s.read_pos() > s.acked) {
+        stats["lost_bytes"] += static_cast<int64_t>(s.read_pos() - s.acked);
+        log::error(who(), s.label + ": " + why + ", and no copy of it was found in " +
+                            opts.logdir + ": bytes " + std::to_string(s.acked) + ".." +
+                            std::to_string(s.read_pos()) + " of generation " + s.gen +
+                            " (and any written after them before the cut) are lost");
+      }
+      return false;
+    }
+    auto reader = tail::source_reader::open(*moved);
+    if (!reader) {
+      log::warning(who(), describe(reader.error()));
+      return false;
+    }
+    log::warning(who(), s.label + ": " + why + "; the rest of generation " + s.gen +
+                          " from " + std::to_string(s.acked) + " is read from " +
+                          *moved + ", then " + s.label + " again from 0");
+    stats["moved_generation_reads"] += 1;
+    s.reader = std::move(*reader);
+    s.fd = s.reader->fd();
+    s.path = *moved;
+    s.reopen_label_after = true;
+    s.checked_size = UINT64_MAX;
+    rewind(s.acked);
+    return true;
   }
 
   /// Checks that the open file is still the generation we follow.
   /// Returns false when the source was dropped.
   bool verify_generation() {
     auto& s = *src;
+    if (s.reader->compressed())
+      return true; // a rotation's compressed copy does not change
     auto id = tail::stat_fd(s.fd, s.path);
     if (!id) {
       fail(id.error());
       return false;
     }
     if (id->size < s.read_pos()) {
-      new_generation("truncated from " + std::to_string(s.read_pos()) + " to " +
-                     std::to_string(id->size) + " bytes");
+      auto why = "truncated from " + std::to_string(s.read_pos()) + " to " +
+                 std::to_string(id->size) + " bytes";
+      if (!follow_moved_generation(why))
+        new_generation(why);
       return true;
     }
     // Compare the first bytes when the size changed since they last
@@ -461,7 +792,8 @@ struct tailer_state {
       return false;
     }
     if (!*same) {
-      new_generation("first bytes changed");
+      if (!follow_moved_generation("first bytes changed"))
+        new_generation("first bytes changed");
       return true;
     }
     // Grow a short fingerprint as the file grows (its prefix just matched).
@@ -475,6 +807,8 @@ struct tailer_state {
   /// The file to follow once the current one is exhausted, if one exists.
   std::optional<std::string> newer_source() {
     auto& s = *src;
+    if (s.reopen_label_after)
+      return s.label;
     if (opts.op == tailer_options::mode::rotated) {
       auto id = tail::stat_file(opts.rotated_path());
       if (!id || !*id || (*id)->same_file(s.id))
@@ -557,6 +891,12 @@ struct tailer_state {
 
   /// Opens the first file to follow while none is open (read from 0).
   void pick_waiting() {
+    if (waiting_for) {
+      // A saved file that could not be opened, or was gone: try it again.
+      auto pos = *waiting_for;
+      resume(pos);
+      return;
+    }
     if (opts.op == tailer_options::mode::rotated) {
       auto id = tail::stat_file(opts.rotated_path());
       if (id && *id)
@@ -568,13 +908,14 @@ struct tailer_state {
     // The file we wait after may itself come back: a saved file that was gone
     // at start-up and is created again under its name is a new file (a
     // finished one is recognised by already_read and skipped).
-    if (!wait_after.empty() && std::binary_search(listing.begin(), listing.end(), wait_after)
-        && !already_read(wait_after)) {
-      open_source(wait_after, wait_after, 0, tail::new_gen(),
-                  "file created again under the saved name");
+    auto after = wait_after; // open_source clears it
+    if (!after.empty() && std::binary_search(listing.begin(), listing.end(), after)
+        && !already_read(after)) {
+      open_source(after, after, 0, tail::new_gen(),
+                   "file created again under the name it had");
       return;
     }
-    if (auto next = next_unread(wait_after))
+    if (auto next = next_unread(after))
       open_source(*next, *next, 0, tail::new_gen(), "file appeared");
   }
 
@@ -582,7 +923,8 @@ struct tailer_state {
     auto old = src->path;
     stats["files_switched"] += 1;
     log::info(who(), "finished " + old + " at " + std::to_string(src->acked));
-    finished.push_back({src->id, src->fp});
+    finished.push_back({src->id, src->fp, src->path, src->label, src->gen, src->base,
+                        src->acked});
     if (finished.size() > max_finished)
       finished.pop_front();
     auto label = label_for(path);
@@ -613,8 +955,8 @@ struct tailer_state {
 
   /// Reading stops at the window (unacknowledged bytes) and at read_cap().
   bool can_read() const {
-    return src && src->read_pos() - src->acked < window()
-           && src->buffered() < read_cap();
+    return src && src->phase == sync_phase::ready
+           && src->read_pos() - src->acked < window() && src->buffered() < read_cap();
   }
 
   /// Reads one block; returns the byte count (0 at end of file).
@@ -632,7 +974,7 @@ struct tailer_state {
     // stat, not a 1 MiB allocation (the buffer's new room is not zeroed).
     struct stat st;
     uint64_t size = UINT64_MAX;
-    if (::fstat(s.fd, &st) == 0) {
+    if (!s.reader->compressed() && ::fstat(s.fd, &st) == 0) {
       size = static_cast<uint64_t>(st.st_size);
       if (size <= offset) {
         s.at_eof = true;
@@ -641,19 +983,19 @@ struct tailer_state {
       want = std::min<uint64_t>(want, size - offset);
     }
     char* room = s.buf.append_space(want);
-    ssize_t n;
-    do {
-      n = ::pread(s.fd, room, want, static_cast<off_t>(offset));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-      return make_error(errc::io, errno_text("read", s.path));
-    s.buf.commit(static_cast<size_t>(n));
+    auto got = s.reader->read_at(offset, room, want);
+    if (!got) {
+      s.buf.commit(0);
+      return std::move(got.error());
+    }
+    auto n = *got;
+    s.buf.commit(n);
     if (n > 0) {
       s.last_growth = now();
-      stats["bytes_read"] += n;
+      stats["bytes_read"] += static_cast<int64_t>(n);
     }
-    s.at_eof = static_cast<uint64_t>(n) < want || offset + static_cast<uint64_t>(n) >= size;
-    return static_cast<size_t>(n);
+    s.at_eof = n < want || offset + n >= size;
+    return n;
   }
 
   /// Whether a partial line (text) or a short compressed buffer goes now.
@@ -703,8 +1045,17 @@ struct tailer_state {
   /// Sends what is ready; returns whether anything was sent.
   bool send_ready() {
     bool any = false;
-    while (src && src->buffered() > 0 && outstanding < opts.max_outstanding &&
-           now() >= retry_until) {
+    if (src && src->phase == sync_phase::ready && src->truncate_next &&
+        src->buffered() == 0 && src->at_eof && outstanding < opts.max_outstanding &&
+        now() >= retry_until) {
+      // The copy holds more than the source has: cut it back, with nothing
+      // to append.
+      if (!send_fragment(0))
+        return false;
+      any = true;
+    }
+    while (src && src->phase == sync_phase::ready && src->buffered() > 0 &&
+           outstanding < opts.max_outstanding && now() >= retry_until) {
       if (opts.ack && !src->gen_confirmed && src->sent > src->acked)
         break;  // the generation's first fragment is still unconfirmed
       auto n = fragment_length();
@@ -762,6 +1113,14 @@ struct tailer_state {
     body.ack = opts.ack;
     body.gen = s.gen;
     body.raw_size = n;
+    if (s.truncate_next) {
+      // Reconcile found the copy holding bytes the source does not have
+      // from here on: this fragment replaces them (docs/wire.md §6.1).
+      body.repair = true;
+      body.truncate = true;
+      s.truncate_next = false;
+      stats["copies_cut_back"] += 1;
+    }
     wire::cc_message msg;
     if (opts.use_blob)
       msg.blob = std::move(payload);
@@ -868,8 +1227,8 @@ struct tailer_state {
   /// by the saver under our name (once per episode, and when it recovers);
   /// the tailer goes on either way, as a crash would only resend more.
   void save(durability d = durability::progress) {
-    if (!src)
-      return;
+    if (!src || src->probe)
+      return; // a file only asked about is not where we are
     save_dirty = false;
     last_save = now();
     const auto& s = *src;
@@ -880,6 +1239,7 @@ struct tailer_state {
     pos.gen = s.gen;
     pos.fp = s.fp;
     pos.offset = s.acked;
+    pos.base = std::min(s.base, s.acked);
     if (d == durability::now)
       saver->store_now(opts.save_file, pos, who());
     else
@@ -899,6 +1259,10 @@ struct tailer_state {
   // -- acknowledgements ---------------------------------------------------------
 
   void on_reply(const wire::cc_message& msg) {
+    if (msg.type == "logtail.state") {
+      on_state(msg);
+      return;
+    }
     if (msg.type != "logtail.ack") {
       log::debug(who(), "ignoring reply of type " + msg.type);
       return;
@@ -908,6 +1272,9 @@ struct tailer_state {
       log::warning(who(), "bad logtail.ack: " + describe(ack.error()));
       return;
     }
+    last_contact = now();
+    if (note_writer(ack->writer))
+      return; // a restarted writer: what it acks now is settled by asking
     if (!src || ack->filename != src->label || ack->st_dev != src->id.st_dev ||
         ack->st_ino != src->id.st_ino || ack->gen != src->gen) {
       stats["stale_acks"] += 1;
@@ -916,7 +1283,18 @@ struct tailer_state {
     src->gen_confirmed = true;
     ever_acked = true;
     if (ack->status == "ok") {
+      if (ack->fpos >= src->acked)
+        ack_timeout_now = opts.ack_timeout; // the writer answers: no backoff
       advance_acked(ack->fpos);
+    } else if (ack->status == "gap" && ack->fpos < src->acked) {
+      // The copy holds less than it acknowledged: lost or cut behind the
+      // writer's back. Ask what it holds; the source still has the bytes.
+      stats["gaps_reported"] += 1;
+      log::warning(who(), "the central holds " + src->label + " only up to " +
+                            std::to_string(ack->fpos) + ", below the " +
+                            std::to_string(src->acked) +
+                            " bytes it acknowledged: asking what it holds");
+      unsure();
     } else if (ack->status == "gap") {
       on_gap(ack->fpos);
     } else if (ack->status == "refused") {
@@ -947,7 +1325,7 @@ struct tailer_state {
   }
 
   void check_ack_timeout() {
-    if (!opts.ack || !src || src->sent == src->acked)
+    if (!opts.ack || !src || src->phase != sync_phase::ready || src->sent == src->acked)
       return;
     if (ack_timeout_now < opts.ack_timeout)
       ack_timeout_now = opts.ack_timeout;
@@ -957,15 +1335,390 @@ struct tailer_state {
     log::warning(who(), "no ack for " + src->label + " past " +
                           std::to_string(src->acked) + " within " +
                           std::to_string(ack_timeout_now.count()) +
-                          " ms; resending from there" +
-                          (ever_acked ? ""
-                                      : " (no logtail.ack arrived at all: a "
-                                        "writer that never acknowledges, like "
-                                        "the original CC's, needs ack = no)"));
-    rewind(src->acked);
-    gap_target.reset();
+                          " ms; asking the central what it holds, then resending");
     last_ack_progress = now();
     ack_timeout_now = std::min(ack_timeout_now * 2, opts.ack_timeout * max_ack_backoff);
+    unsure();
+  }
+
+  // -- reconcile (docs/wire.md §6.1) -------------------------------------------
+
+  /// The writer's view of the open source is in doubt: stop sending, forget
+  /// what was read past the acknowledged position, and ask.
+  void unsure() {
+    if (!src || !opts.ack)
+      return;
+    auto& s = *src;
+    rewind(s.acked);
+    gap_target.reset();
+    s.truncate_next = false;
+    s.phase = sync_phase::unsure;
+    // Ours to vouch for: this run streamed this generation.
+    s.reconcile.emplace(s.id, s.reader->compressed() ? UINT64_MAX : current_size(),
+                        tail::own_position{s.gen, s.acked, s.base, true});
+    asked.reset();
+    verifying.reset();
+  }
+
+  uint64_t current_size() {
+    auto id = tail::stat_fd(src->fd, src->path);
+    return id ? id->size : 0;
+  }
+
+  /// Notes the writer's instance id; true when it changed (the writer
+  /// restarted): the open source is then asked about again.
+  bool note_writer(const std::string& id) {
+    if (id.empty() || id == writer_id)
+      return false;
+    bool first = writer_id.empty();
+    writer_id = id;
+    if (first)
+      return false;
+    stats["writer_restarts"] += 1;
+    to_recheck.assign(finished.size() > recheck_count ? finished.end() - recheck_count
+                                                      : finished.begin(),
+                      finished.end());
+    std::reverse(to_recheck.begin(), to_recheck.end()); // the newest first
+    if (!src || src->phase != sync_phase::ready)
+      return false;
+    log::info(who(), "the central's writer restarted: asking what it holds of " +
+                       src->label);
+    unsure();
+    check();
+    return true;
+  }
+
+  /// Asks the first question of a reconcile, or asks the last one again
+  /// when its answer is overdue. Nothing is sent meanwhile.
+  void reconcile_step() {
+    auto& s = *src;
+    if (now() < retry_until)
+      return;
+    if (s.phase == sync_phase::unsure) {
+      if (!s.reconcile)
+        s.reconcile.emplace(s.id, UINT64_MAX,
+                            tail::own_position{s.gen, s.acked, s.base, true});
+      s.phase = sync_phase::asking;
+      question_timeout = std::max(ack_timeout_now, opts.ack_timeout);
+      ask(s.reconcile->first(), purpose::reconcile);
+      return;
+    }
+    if (s.phase == sync_phase::asking && asked && asked_for == purpose::reconcile &&
+        now() - asked_at >= question_timeout) {
+      log::warning(who(), "no answer from the central about " + s.label + " within " +
+                            std::to_string(question_timeout.count()) +
+                            " ms (down, unreachable, or an original CC, which "
+                            "needs ack = no); asking again");
+      question_timeout = std::min(question_timeout * 2, opts.ack_timeout * max_ack_backoff);
+      ask(*asked, purpose::reconcile);
+    }
+  }
+
+  /// Sends a question about the open source along the fragments' route.
+  void ask(const tail::question& q, purpose what) {
+    ask(q, what, src->label);
+  }
+
+  /// A question about the file named `label` in fragments.
+  void ask(const tail::question& q, purpose what, const std::string& label) {
+    auto body = tail::question_body(q, {opts.msg_type, opts.hostname, label, opts.op_mode});
+    wire::cc_message msg;
+    msg.route.push_back(wire::local_route_frame(opts.job_name));
+    msg.type = opts.msg_type;
+    msg.body = wire::make_body(body);
+    asked = q;
+    asked_at = now();
+    asked_for = what;
+    stats["questions"] += 1;
+    auto ep = epoch;
+    self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
+      .then([](caf::ok_atom) {},
+            [this, ep](caf::error& err) {
+              // Not sent (no route, a full queue): ask again after a pause.
+              if (ep != epoch || !src)
+                return;
+              stats["send_errors"] += 1;
+              log::debug(who(), "question not sent: " + describe(err));
+              asked.reset();
+              verifying.reset();
+              if (src->phase == sync_phase::asking)
+                src->phase = sync_phase::unsure;
+              retry_until = now() + opts.retry_delay;
+              schedule_at(retry_until);
+            });
+  }
+
+  void on_state(const wire::cc_message& msg) {
+    auto a = wire::parse_logtail_state(msg.body);
+    if (!a) {
+      log::warning(who(), "bad logtail.state: " + describe(a.error()));
+      return;
+    }
+    last_contact = now();
+    if (note_writer(a->writer))
+      return;
+    if (!src || !asked || !tail::answers(*a, *asked)) {
+      stats["stale_acks"] += 1;
+      return;
+    }
+    asked.reset();
+    if (asked_for == purpose::heartbeat) {
+      on_heartbeat(*a);
+      check();
+      return;
+    }
+    if (asked_for == purpose::verify) {
+      on_verify_answer(*a);
+      return;
+    }
+    if (asked_for == purpose::recheck) {
+      on_recheck_answer(*a);
+      return;
+    }
+    if (src->phase != sync_phase::asking || !src->reconcile)
+      return;
+    auto r = src->reconcile->feed(*a, *src->reader);
+    if (!r) {
+      fail(r.error());
+      return;
+    }
+    if (auto* next = std::get_if<tail::question>(&*r)) {
+      ask(*next, purpose::reconcile);
+      return;
+    }
+    settle(std::get<tail::resume_plan>(*r));
+    check();
+  }
+
+  /// The writer said where the open source goes on.
+  void settle(const tail::resume_plan& plan) {
+    auto& s = *src;
+    if (s.probe && !plan.found && !(walk.empty() && s.path == walk_newest)) {
+      next_probe();
+      return;
+    }
+    if (s.probe && !plan.found)
+      log::info(who(), "the central holds none of " + s.path + ": a first start");
+    if (s.probe) {
+      walk.clear();
+      walk_newest.clear();
+    }
+    s.probe = false;
+    if (plan.gen == s.gen && plan.offset < s.acked) {
+      stats["resumed_below_acked"] += 1;
+      log::warning(who(), "the central holds " + s.label + " only up to " +
+                            std::to_string(plan.offset) + ", below the " +
+                            std::to_string(s.acked) +
+                            " bytes acknowledged before: sending them again");
+    }
+    s.gen = plan.gen;
+    s.base = plan.base;
+    s.acked = s.sent = plan.offset;
+    s.buf.clear();
+    s.head = 0;
+    s.at_eof = false;
+    s.gen_confirmed = plan.writer_has_gen;
+    s.truncate_next = plan.truncate;
+    s.phase = sync_phase::ready;
+    s.reconcile.reset();
+    ++epoch;
+    gap_target.reset();
+    // The ack timeout's backoff stays: an answer is not an ack.
+    last_ack_progress = now();
+    stats["reconciles"] += 1;
+    log_tailing(s.why.empty() ? plan.why : s.why + "; " + plan.why);
+    s.why.clear();
+    save(durability::now);
+  }
+
+  /// An idle source's writer is asked, once per ack-timeout, whether it
+  /// still holds what it acknowledged (a copy cut or extended behind its
+  /// back while it was down, a restart without traffic since).
+  void maybe_heartbeat() {
+    if (!opts.ack || !src || asked || outstanding > 0)
+      return;
+    const auto& s = *src;
+    if (s.phase != sync_phase::ready || s.sent != s.acked || s.buffered() > 0 ||
+        now() - last_contact < opts.ack_timeout)
+      return;
+    tail::question q;
+    q.query = std::string{wire::query_kind::state};
+    q.st_dev = s.id.st_dev;
+    q.st_ino = s.id.st_ino;
+    q.gen = s.gen;
+    heartbeat_acked = s.acked;
+    ask(q, purpose::heartbeat);
+  }
+
+  // -- background verify (verify-period) -----------------------------------------
+
+  /// Every verify-period, the open generation's delivered bytes are compared
+  /// with the copy, block by block, between other work; what differs is
+  /// sent again as repairs (docs/wire.md §6.1).
+  void maybe_verify() {
+    if (opts.verify_period.count() == 0 || !opts.ack || !src || asked || verifying)
+      return;
+    const auto& s = *src;
+    if (s.phase != sync_phase::ready || s.acked <= s.base)
+      return;
+    if (next_verify == steady::time_point{}) {
+      next_verify = now() + opts.verify_period;
+      return;
+    }
+    if (now() < next_verify)
+      return;
+    next_verify = now() + opts.verify_period;
+    tail::question segment;
+    segment.st_dev = s.id.st_dev;
+    segment.st_ino = s.id.st_ino;
+    segment.gen = s.gen;
+    verifying.emplace(segment, s.base, s.acked);
+    ask(*verifying->next(), purpose::verify);
+  }
+
+  void on_verify_answer(const wire::logtail_state_body& a) {
+    if (!verifying || !src || src->gen != verifying->next()->gen)
+      return;
+    if (a.status != wire::state_status::ok) {
+      log::info(who(), "background verify of " + src->label + " stopped: the writer says " +
+                         a.status + (a.detail.empty() ? "" : " (" + a.detail + ")"));
+      verifying.reset();
+      return;
+    }
+    if (auto err = verifying->feed(a.pieces, *src->reader)) {
+      fail(err);
+      return;
+    }
+    if (auto next = verifying->next()) {
+      ask(*next, purpose::verify);
+      return;
+    }
+    auto differences = verifying->differences();
+    verifying.reset();
+    for (auto [from, to] : differences) {
+      stats["verify_mismatch_bytes"] += static_cast<int64_t>(to - from);
+      log::warning(who(), "background verify: the copy of " + src->label + " differs at " +
+                            std::to_string(from) + ".." + std::to_string(to) +
+                            "; sending those bytes again");
+      for (auto at = from; at < to; at += opts.fragment_bytes)
+        send_repair(at, std::min<uint64_t>(opts.fragment_bytes, to - at));
+    }
+  }
+
+  /// Sends source bytes [from, from + n) of the open generation as a repair
+  /// that overwrites them in the copy; the stream's offsets do not move.
+  void send_repair(uint64_t from, uint64_t n) {
+    auto& s = *src;
+    send_aside(*s.reader, s.label, s.id, s.gen, from, n, true, false);
+  }
+
+  /// Sends source bytes [from, from + n) of a generation beside the stream
+  /// (a repair, or a finished file's missing end); offsets do not move.
+  /// Repairs overwrite what the copy holds there; `truncate` cuts the copy
+  /// after them.
+  void send_aside(tail::source_reader& reader, const std::string& label,
+                  const tail::file_id& id, const std::string& gen, uint64_t from,
+                  uint64_t n, bool repair, bool truncate) {
+    std::string bytes(n, '\0');
+    auto got = reader.read_at(from, bytes.data(), n);
+    if (!got || *got != n)
+      return; // the source changed meanwhile: the next verify sees it
+    auto body = tail::question_body({}, {opts.msg_type, opts.hostname, label, opts.op_mode});
+    body.query.clear();
+    body.st_dev = id.st_dev;
+    body.st_ino = id.st_ino;
+    body.gen = gen;
+    body.fpos = from;
+    body.raw_size = n;
+    body.repair = repair;
+    body.truncate = truncate;
+    wire::cc_message msg;
+    msg.route.push_back(wire::local_route_frame(opts.job_name));
+    msg.type = opts.msg_type;
+    msg.body = wire::make_body(body);
+    msg.blob = wire::blob::from_string(std::move(bytes));
+    stats["repaired_bytes"] += static_cast<int64_t>(n);
+    self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
+      .then([](caf::ok_atom) {}, [](caf::error&) {
+        // Not sent: the next verify finds the bytes still differing.
+      });
+  }
+
+  // -- finished files after a writer restart --------------------------------
+
+  /// Asks about the next recently finished file, one at a time, while the
+  /// open source streams.
+  void maybe_recheck() {
+    if (!opts.ack || asked || checking || to_recheck.empty() || !src ||
+        src->phase != sync_phase::ready)
+      return;
+    auto f = to_recheck.front();
+    to_recheck.pop_front();
+    auto reader = tail::source_reader::open(f.path);
+    if (!reader)
+      return; // gone: nothing to send from
+    auto id = (*reader)->stat();
+    auto same = tail::starts_with(**reader, f.fp);
+    if (!id || !id->same_file(f.id) || !same || !*same)
+      return; // not that file any more
+    auto size = (*reader)->compressed() ? UINT64_MAX : id->size;
+    checking.emplace(recheck{f, std::move(*reader),
+                             tail::reconciler{f.id, size, {f.gen, f.end, f.base, true}}});
+    ask(checking->reconcile.first(), purpose::recheck, f.label);
+  }
+
+  void on_recheck_answer(const wire::logtail_state_body& a) {
+    if (!checking)
+      return;
+    auto r = checking->reconcile.feed(a, *checking->reader);
+    if (!r) {
+      log::warning(who(), "asking about " + checking->file.label + ": " + describe(r.error()));
+      checking.reset();
+      return;
+    }
+    if (auto* next = std::get_if<tail::question>(&*r)) {
+      ask(*next, purpose::recheck, checking->file.label);
+      return;
+    }
+    auto plan = std::get<tail::resume_plan>(*r);
+    auto c = std::move(*checking);
+    checking.reset();
+    const auto& f = c.file;
+    if (plan.gen == f.gen && plan.offset >= f.end && !plan.truncate)
+      return; // whole
+    log::warning(who(), "the central's copy of " + f.label + " (finished) holds it up to " +
+                          std::to_string(plan.offset) + " of " + std::to_string(f.end) +
+                          " bytes delivered" + (plan.truncate ? ", then bytes it does not have" : "") +
+                          ": sending the rest again");
+    // The first piece cuts the copy back where it differs, if it must; the
+    // rest follow it.
+    auto at = plan.offset;
+    bool cut = plan.truncate;
+    do {
+      auto n = std::min<uint64_t>(opts.fragment_bytes, f.end > at ? f.end - at : 0);
+      send_aside(*c.reader, f.label, f.id, plan.gen, at, n, cut, cut);
+      cut = false;
+      at += n;
+    } while (at < f.end);
+  }
+
+  void on_heartbeat(const wire::logtail_state_body& a) {
+    auto& s = *src;
+    if (s.phase != sync_phase::ready || a.status == wire::state_status::refused ||
+        s.acked != heartbeat_acked)
+      return; // busy again meanwhile: the acks tell
+    std::optional<uint64_t> holds;
+    for (const auto& seg : a.segments)
+      if (seg.st_dev == s.id.st_dev && seg.st_ino == s.id.st_ino && seg.gen == s.gen)
+        holds = seg.src_end;
+    if (holds ? *holds == s.acked : s.acked == s.base)
+      return; // as it should be (nothing of this generation sent yet, or all of it)
+    log::warning(who(), "the central holds " +
+                          (holds ? std::to_string(*holds) + " bytes" : std::string{"nothing"}) +
+                          " of " + s.label + " (gen " + s.gen + "), " +
+                          std::to_string(s.acked) +
+                          " were acknowledged: asking what it holds");
+    unsure();
   }
 
   // -- the loop -------------------------------------------------------------
@@ -985,6 +1738,10 @@ struct tailer_state {
         return;
       if (!verify_generation() || !src)
         return;
+      if (src->phase != sync_phase::ready) {
+        reconcile_step();
+        break;
+      }
       if (!pump())
         return;
       if (!handle_end_of_file())
@@ -1095,7 +1852,18 @@ struct tailer_state {
       watch.reset();  // logdir was replaced: watch the new one
     ensure_watch();
     check_ack_timeout();
+    if (asked && asked_for != purpose::reconcile && now() - asked_at >= opts.ack_timeout) {
+      asked.reset(); // unanswered: the next one goes after the next period
+      verifying.reset();
+      if (checking) {
+        to_recheck.push_front(checking->file); // asked again later
+        checking.reset();
+      }
+    }
     check();
+    maybe_recheck();
+    maybe_heartbeat();
+    maybe_verify();
     self->delayed_send(self, opts.poll_interval, tick_atom::value);
   }
 
@@ -1255,6 +2023,9 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
   o.ack_timeout = to_ms(sec.seconds("ack-timeout"), ms{50});
   o.poll_interval = to_ms(sec.seconds("poll-interval"), ms{10});
   o.idle_flush = to_ms(sec.seconds("idle-flush"), ms{0});
+  o.verify_period = sec.has("verify-period") && sec.seconds("verify-period") > 0
+                      ? to_ms(sec.seconds("verify-period"), ms{100})
+                      : ms{0};
   o.hostname = sec.str("hostname");
   if (o.hostname.empty())
     o.hostname = wire::short_hostname();

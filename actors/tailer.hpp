@@ -18,7 +18,11 @@
 //         (stats_atom)                          -> counters: bytes_read,
 //             fragments_sent, bytes_sent, acked_bytes, resends, gaps_reported,
 //             files_switched, skipped_bytes, send_errors, refused, generations,
-//             stale_acks; gauges outstanding, failing (1 while listing
+//             stale_acks, reconciles, questions, writer_restarts,
+//             resumed_below_acked, copies_cut_back, moved_generation_reads,
+//             lost_bytes, verify_mismatch_bytes, repaired_bytes (the metric
+//             catalog, actors/metrics.cpp, says what each means); gauges
+//             outstanding, failing (1 while listing
 //             logdir or opening a file fails, ENOENT aside), and per file
 //             lag_bytes{<file>} (end of the newest file minus the
 //             acknowledged position), file_size, read_offset, sent_offset,
@@ -70,6 +74,8 @@ struct tailer_options {
   std::chrono::milliseconds ack_timeout{10000};
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds idle_flush{1000};
+  /// Background verify of the open generation against its copy; 0: never.
+  std::chrono::milliseconds verify_period{0};
   std::string hostname;
   std::string save_file;
   bool inotify = true;

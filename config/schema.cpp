@@ -561,9 +561,19 @@ section_schema make_logtail() {
       .at_least(1)
       .ext(),
     with_default("ack-timeout", vt::seconds, "10",
-                 "resend from the last acknowledged offset after this long "
-                 "without an acknowledgement")
+                 "after this long without an acknowledgement, ask the "
+                 "writer what it holds and resend what it lacks (the wait "
+                 "doubles while nothing moves, up to 8 times); an idle "
+                 "source asks this often whether its copy is still whole")
       .at_least(positive)
+      .ext(),
+    with_default("verify-period", vt::seconds, "0",
+                 "compare the central's copy of the file being tailed with "
+                 "the source, block by block (XXH3), this often, and send "
+                 "again what differs (logged; counted as "
+                 "verify_mismatch_bytes and repaired_bytes); 0: never. "
+                 "`ccserver --verify` does the same for every file on demand")
+      .at_least(0)
       .ext(),
     with_default("poll-interval", vt::seconds, "0.5",
                  "fallback polling when inotify is unavailable, and a safety "

@@ -25,6 +25,12 @@ int run_status(const options& opts);
 /// --send: one CC message to ENDPOINT, and its reply when one is expected.
 int run_send(const send_options& opts);
 
+/// --verify [--repair] (main/verify.cpp): every copy the config's tailers
+/// ship compared with its source through the running server's cc-socket.
+/// 0 when every copy equals its source up to what was delivered, 1 when one
+/// does not (or the server does not answer), 2 on a config error.
+int run_verify(const options& opts);
+
 /// --keygen NAME: a CurveZMQ key pair as NAME.key (0600) and NAME.pub
 /// (main/keygen.cpp); never overwrites. 0, or 1 when a file exists.
 int run_keygen(const options& opts);

@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
     }
     case action::keygen:
       return run_keygen(*opts);
+    case action::verify:
+      return run_verify(*opts);
     case action::stop:
     case action::kill:
     case action::reload:

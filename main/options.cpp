@@ -18,7 +18,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 // Records `a` as the action; a second, different one is a usage error.
 bool set_action(options& o, bool& chosen, action a, std::string& error) {
   if (chosen && o.what != a) {
-    error = "only one of -s, -k, -r, --check, --status, --send, --version, "
+    error = "only one of -s, -k, -r, --check, --status, --send, --verify, "
+            "--version, "
             "--help, --config-reference, --keygen at a time";
     return false;
   }
@@ -60,8 +61,16 @@ const cli_option cli_options[] = {
    "time, hostname and blob_hash are filled in when JSON lacks them. Waits "
    "for a reply for *.request types and bodies with \"ack\": true (or with "
    "--expect-reply) and prints it; exit 1 on timeout"},
+  {"--verify", "on a source host, with its server running: compare the "
+               "central's copy of every file its tailers know with the source, "
+               "block by block over the server's own link (XXH3 digests); print "
+               "a table; exit 0 only when every copy equals its source up to "
+               "what was delivered"},
+  {"--repair", "(--verify) send again what differs or is missing, cut back "
+               "what a copy holds past its source, verify again"},
   {"--blob FILE", "(--send) attach FILE's bytes as the blob frame"},
-  {"--timeout S", "(--send) seconds to connect and to wait (default 2)"},
+  {"--timeout S", "(--send) seconds to connect and to wait (default 2); "
+                  "(--verify) seconds to wait for each answer (default 10)"},
   {"--expect-reply, --no-reply", "(--send) wait for a reply, or not, whatever the type"},
   {"--version", "print the version"},
   {"-h, --help", "this text"},
@@ -115,6 +124,7 @@ std::string usage() {
   std::string out = R"(usage: ccserver [options] CONFIG.ini
        ccserver --send ENDPOINT TYPE [JSON] [--blob FILE] [--timeout S]
                 [--expect-reply | --no-reply]
+       ccserver --verify CONFIG.ini [--repair] [--timeout S]
 
 Runs one CC server: binds cc-socket, routes messages to the handlers of
 [routes], runs the daemons of its jobmgr sections.
@@ -143,7 +153,9 @@ std::string man_page(const std::string& version) {
   out += ".SH NAME\nccserver \\- ship growing log files to a central host, byte for byte (CC's log-file transport)\n";
   out += ".SH SYNOPSIS\n.B ccserver\n[\\fIoptions\\fR] \\fICONFIG.ini\\fR\n.br\n"
          ".B ccserver \\-\\-send\n\\fIENDPOINT TYPE\\fR [\\fIJSON\\fR] [\\fB\\-\\-blob\\fR "
-         "\\fIFILE\\fR] [\\fB\\-\\-timeout\\fR \\fIS\\fR]\n";
+         "\\fIFILE\\fR] [\\fB\\-\\-timeout\\fR \\fIS\\fR]\n.br\n"
+         ".B ccserver \\-\\-verify\n\\fICONFIG.ini\\fR [\\fB\\-\\-repair\\fR] "
+         "[\\fB\\-\\-timeout\\fR \\fIS\\fR]\n";
   out += ".SH DESCRIPTION\n"
          "One \\fBccserver\\fR process runs one configuration file: it binds \\fBcc\\-socket\\fR, "
          "routes each CC message by its type to the handlers of \\fB[routes]\\fR, and runs "
@@ -221,6 +233,11 @@ std::optional<options> parse(const std::vector<std::string>& args,
     } else if (a == "--config-reference") {
       if (!set_action(o, chosen, action::config_reference, error))
         return std::nullopt;
+    } else if (a == "--verify") {
+      if (!set_action(o, chosen, action::verify, error))
+        return std::nullopt;
+    } else if (a == "--repair") {
+      o.repair = true;
     } else if (a == "--keygen") {
       if (!set_action(o, chosen, action::keygen, error))
         return std::nullopt;
@@ -244,6 +261,7 @@ std::optional<options> parse(const std::vector<std::string>& args,
         return std::nullopt;
       }
       o.send.timeout = t;
+      o.timeout = t;
     } else if (a == "--expect-reply") {
       o.send.expect_reply = true;
     } else if (a == "--no-reply") {
@@ -304,6 +322,10 @@ std::optional<options> parse(const std::vector<std::string>& args,
       return o;
     default:
       break;
+  }
+  if (o.repair && o.what != action::verify) {
+    error = "--repair goes with --verify";
+    return std::nullopt;
   }
   if (!o.send.blob_file.empty() || o.send.expect_reply) {
     error = "--blob, --timeout, --expect-reply and --no-reply go with --send";

@@ -28,6 +28,7 @@ enum class action {
   keygen,            // --keygen NAME
   status,            // --status: the running server's table, via its control socket
   man_page,          // --man-page: ccserver(8) in roff (the package's man page)
+  verify,            // --verify [--repair]: copies against their sources
 };
 
 struct send_options {
@@ -46,6 +47,8 @@ struct options {
   int verbosity = 0; // -v: +1 each, -q: -1
   send_options send;
   std::string keygen_base;  // --keygen NAME: NAME.key and NAME.pub
+  bool repair = false;      // --verify --repair
+  double timeout = 10.0;    // --verify: seconds to wait for each answer
 };
 
 /// Parses argv. On a usage error returns nullopt and sets `error`.

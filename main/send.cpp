@@ -11,81 +11,13 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <zmq.h>
 
 #include "main/commands.hpp"
+#include "main/dealer.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 
 namespace cc::cli {
-
-namespace {
-
-// Owns the context and the socket; closing waits at most the LINGER set.
-struct dealer {
-  void* ctx = zmq_ctx_new();
-  void* sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : nullptr;
-  ~dealer() {
-    if (sock)
-      zmq_close(sock);
-    if (ctx)
-      zmq_ctx_term(ctx);
-  }
-};
-
-void set_int(void* sock, int option, int value) {
-  zmq_setsockopt(sock, option, &value, sizeof(value));
-}
-
-bool send_message(void* sock, const wire::cc_message& msg) {
-  auto frames = wire::frames_of(msg);
-  for (size_t i = 0; i < frames.size(); ++i) {
-    bool last = i + 1 == frames.size();
-    // Blocking (bounded by SNDTIMEO): with ZMQ_IMMEDIATE the first frame
-    // waits until the connection is up.
-    if (zmq_send(sock, frames[i].data(), frames[i].size(),
-                 last ? 0 : ZMQ_SNDMORE) < 0)
-      return false;
-  }
-  return true;
-}
-
-// Receives one multipart message, waiting at most `timeout_ms`.
-bool receive_message(void* sock, long timeout_ms,
-                     std::vector<std::string>& frames) {
-  zmq_pollitem_t item{sock, 0, ZMQ_POLLIN, 0};
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - std::chrono::steady_clock::now())
-                  .count();
-    if (left < 0)
-      left = 0;
-    int rc = zmq_poll(&item, 1, left);
-    if (rc < 0 && zmq_errno() == EINTR)
-      continue;
-    if (rc <= 0)
-      return false;
-    break;
-  }
-  for (;;) {
-    zmq_msg_t part;
-    zmq_msg_init(&part);
-    if (zmq_msg_recv(&part, sock, 0) < 0) {
-      zmq_msg_close(&part);
-      return false;
-    }
-    frames.emplace_back(static_cast<const char*>(zmq_msg_data(&part)),
-                        zmq_msg_size(&part));
-    bool more = zmq_msg_more(&part) != 0;
-    zmq_msg_close(&part);
-    if (!more)
-      return true;
-  }
-}
-
-} // namespace
 
 int run_send(const send_options& opts) {
   if (!wire::valid_type(opts.type)) {
@@ -128,24 +60,19 @@ int run_send(const send_options& opts) {
   bool want_reply = opts.expect_reply.value_or(
     expects_reply(opts.type, msg.body));
   int timeout_ms = static_cast<int>(std::lround(opts.timeout * 1000));
-  dealer d;
-  if (d.sock == nullptr) {
-    std::cerr << "ccserver --send: " << zmq_strerror(zmq_errno()) << "\n";
+  dealer d{timeout_ms};
+  if (!d.ok()) {
+    std::cerr << "ccserver --send: " << dealer::error() << "\n";
     return exit_failure;
   }
-  set_int(d.sock, ZMQ_IMMEDIATE, 1); // queue only on a live connection
-  set_int(d.sock, ZMQ_SNDTIMEO, timeout_ms);
-  set_int(d.sock, ZMQ_LINGER, timeout_ms);
-  if (zmq_connect(d.sock, opts.endpoint.c_str()) != 0) {
-    std::cerr << "ccserver --send: " << opts.endpoint << ": "
-              << zmq_strerror(zmq_errno()) << "\n";
+  if (!d.connect(opts.endpoint)) {
+    std::cerr << "ccserver --send: " << opts.endpoint << ": " << dealer::error() << "\n";
     return exit_usage;
   }
-  if (!send_message(d.sock, msg)) {
+  if (!d.send(msg)) {
     std::cerr << "ccserver --send: could not send to " << opts.endpoint
-              << " within " << opts.timeout << " s: "
-              << zmq_strerror(zmq_errno()) << "\n";
-    set_int(d.sock, ZMQ_LINGER, 0);
+              << " within " << opts.timeout << " s: " << dealer::error() << "\n";
+    d.discard_on_close();
     return exit_failure;
   }
   std::cout << "sent " << msg.type << " to " << opts.endpoint << " ("
@@ -153,7 +80,7 @@ int run_send(const send_options& opts) {
   if (!want_reply)
     return exit_ok; // ~dealer flushes within LINGER
   std::vector<std::string> frames;
-  if (!receive_message(d.sock, timeout_ms, frames)) {
+  if (!d.receive(timeout_ms, frames)) {
     std::cerr << "ccserver --send: no reply from " << opts.endpoint
               << " within " << opts.timeout << " s\n";
     return exit_failure;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -42,7 +43,30 @@ struct logtail_body {
   std::string gen;        // generation id of the source (changes on truncation
                           // or inode reuse); "" when unknown
   uint64_t raw_size = 0;  // uncompressed payload size (0: unknown)
+  // Reconcile, verify and repair (docs/wire.md §6.1; written only when set):
+  /// "": a fragment. "state" or "digest": a question to the writer about
+  /// this source (no payload); the answer is a logtail.state reply.
+  std::string query;
+  /// query "state": include digests of the first and last block of each
+  /// segment (computed from the copy's bytes).
+  bool digests = false;
+  /// query "digest": the source range [range_from, range_to) of segment
+  /// (st_dev, st_ino, gen), digested in pieces of `block` bytes.
+  uint64_t range_from = 0;
+  uint64_t range_to = 0;
+  uint64_t block = 0;
+  /// A fragment that overwrites the source range [fpos, fpos + raw_size) of
+  /// segment (st_dev, st_ino, gen) where the copy holds it, instead of
+  /// appending; with `truncate` the segment (the copy's last) ends after it.
+  bool repair = false;
+  bool truncate = false;
 };
+
+/// Values of logtail_body::query.
+namespace query_kind {
+constexpr std::string_view state = "state";
+constexpr std::string_view digest = "digest";
+} // namespace query_kind
 
 /// Values of logtail_ack_body::status.
 namespace ack_status {
@@ -66,6 +90,68 @@ struct logtail_ack_body {
   /// path escapes dstdir or it is a decompression bomb; the sender should
   /// treat the bytes as acknowledged and stop resending them).
   std::string status = "ok";
+  /// Extension: the writer's instance id (16 hex digits, new at each start
+  /// of its tailwriter); "" from writers that do not say. A change tells the
+  /// sender the writer restarted and its copies may have changed meanwhile.
+  std::string writer;
+};
+
+/// XXH3-64 of a source byte range, as 16 lowercase hex digits.
+struct range_digest {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  std::string xxh3;
+};
+
+/// One segment of a copy as the writer holds it: source bytes
+/// [src_base, src_end) of generation `gen` of source file (st_dev, st_ino).
+struct segment_state {
+  uint64_t st_dev = 0;
+  uint64_t st_ino = 0;
+  std::string gen;
+  uint64_t src_base = 0;
+  uint64_t src_end = 0;
+  /// The copy's last segment: appends continue it.
+  bool last = false;
+  /// query "state" with digests: the segment's first and last block
+  /// (aligned to digest_block of source offsets; one entry when both are the
+  /// same block). Empty when not asked or not available.
+  std::vector<range_digest> digests;
+};
+
+/// Values of logtail_state_body::status.
+namespace state_status {
+constexpr std::string_view ok = "ok";             // the answer holds the facts
+constexpr std::string_view none = "none";         // no copy holds this source
+constexpr std::string_view refused = "refused";   // the writer never takes it
+constexpr std::string_view unavailable = "unavailable"; // cannot digest now
+} // namespace state_status
+
+/// logtail.state (extension): the writer's answer to a query, along the
+/// query's route.
+struct logtail_state_body {
+  header hdr;
+  // Echo of the query:
+  std::string filename;
+  uint64_t st_dev = 0;
+  uint64_t st_ino = 0;
+  std::string gen;
+  std::string query;
+  std::string writer;     // the writer's instance id
+  std::string status = "ok";
+  std::string detail;     // why, for refused and unavailable
+  std::string copy;       // the copy's path relative to dstdir
+  bool compressed = false; // the copy is gzip/bzip2: digests from the journal
+  /// query "state": the segments of this source (every generation the
+  /// writer remembers) and, if another source wrote last, the copy's last.
+  /// Every src_end is durable (the writer syncs before it answers).
+  std::vector<segment_state> segments;
+  /// query "digest": the range actually digested (clipped to the segment),
+  /// the piece size and one XXH3-64 per piece (the last may be shorter).
+  uint64_t range_from = 0;
+  uint64_t range_to = 0;
+  uint64_t block = 0;
+  std::vector<std::string> pieces;
 };
 
 /// log.<level>
@@ -97,6 +183,8 @@ caf::expected<header> parse_header(const std::string& json);
 caf::expected<logtail_body> parse_logtail(const std::string& json);
 /// Requires filename, st_dev, st_ino, gen, fpos and a known status.
 caf::expected<logtail_ack_body> parse_logtail_ack(const std::string& json);
+/// Requires filename, st_dev, st_ino, query, writer and a known status.
+caf::expected<logtail_state_body> parse_logtail_state(const std::string& json);
 /// Requires log_level and log_msg; the other fields default.
 caf::expected<log_body> parse_log(const std::string& json);
 /// echo.request requires target; echo.response requires orig_hostname,
@@ -105,6 +193,7 @@ caf::expected<echo_body> parse_echo(const std::string& json);
 
 std::string make_body(const logtail_body& x);
 std::string make_body(const logtail_ack_body& x);
+std::string make_body(const logtail_state_body& x);
 std::string make_body(const log_body& x);
 /// Writes target and the orig_* fields whatever the req (extra keys are
 /// harmless to the original).

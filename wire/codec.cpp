@@ -477,4 +477,116 @@ caf::expected<std::string> decompress(std::string_view bytes, compression c,
   return make_error(errc::decode_failed, "unknown compression");
 }
 
+// -- stream_decompressor -------------------------------------------------------
+
+struct stream_decompressor::impl {
+  compression method;
+  z_stream z{};
+  bool z_ready = false;
+  bz_stream bz{};
+  bool bz_ready = false;
+  bool member_end = true; // nothing read yet: an empty input is complete
+
+  explicit impl(compression c) : method(c) {
+  }
+  ~impl() {
+    if (z_ready)
+      inflateEnd(&z);
+    if (bz_ready)
+      BZ2_bzDecompressEnd(&bz);
+  }
+
+  caf::expected<size_t> gunzip(std::string_view& in, char* out, size_t room) {
+    if (!z_ready) {
+      int rc = inflateInit2(&z, gzip_window_bits);
+      if (rc != Z_OK)
+        return zlib_error("inflateInit2", rc, z);
+      z_ready = true;
+    }
+    size_t made = 0;
+    while (made < room && !in.empty()) {
+      z.next_in = reinterpret_cast<unsigned char*>(const_cast<char*>(in.data()));
+      z.avail_in = static_cast<uInt>(std::min(in.size(), max_chunk));
+      z.next_out = reinterpret_cast<unsigned char*>(out + made);
+      z.avail_out = static_cast<uInt>(std::min(room - made, max_chunk));
+      uInt in_before = z.avail_in;
+      uInt out_before = z.avail_out;
+      int rc = inflate(&z, Z_NO_FLUSH);
+      in.remove_prefix(in_before - z.avail_in);
+      made += out_before - z.avail_out;
+      member_end = false;
+      if (rc == Z_STREAM_END) {
+        member_end = true;
+        rc = inflateReset(&z);
+        if (rc != Z_OK)
+          return zlib_error("inflateReset", rc, z);
+        continue;
+      }
+      if (rc == Z_OK || rc == Z_BUF_ERROR)
+        continue;
+      return zlib_error("inflate", rc, z);
+    }
+    return made;
+  }
+
+  caf::expected<size_t> bunzip(std::string_view& in, char* out, size_t room) {
+    size_t made = 0;
+    while (made < room && !in.empty()) {
+      if (!bz_ready) {
+        bz = bz_stream{};
+        int rc = BZ2_bzDecompressInit(&bz, 0, 0);
+        if (rc != BZ_OK)
+          return bzip2_error("BZ2_bzDecompressInit", rc);
+        bz_ready = true;
+      }
+      bz.next_in = const_cast<char*>(in.data());
+      bz.avail_in = static_cast<unsigned>(std::min(in.size(), max_chunk));
+      bz.next_out = out + made;
+      bz.avail_out = static_cast<unsigned>(std::min(room - made, max_chunk));
+      unsigned in_before = bz.avail_in;
+      unsigned out_before = bz.avail_out;
+      int rc = BZ2_bzDecompress(&bz);
+      in.remove_prefix(in_before - bz.avail_in);
+      made += out_before - bz.avail_out;
+      member_end = false;
+      if (rc == BZ_STREAM_END) {
+        // libbz2 has no reset: the next member gets a new stream.
+        member_end = true;
+        BZ2_bzDecompressEnd(&bz);
+        bz_ready = false;
+        continue;
+      }
+      if (rc != BZ_OK)
+        return bzip2_error("BZ2_bzDecompress", rc);
+    }
+    return made;
+  }
+};
+
+stream_decompressor::stream_decompressor(compression c)
+  : impl_(std::make_unique<impl>(c)) {
+}
+
+stream_decompressor::~stream_decompressor() = default;
+
+caf::expected<size_t> stream_decompressor::read(std::string_view& in, char* out,
+                                                size_t room) {
+  switch (impl_->method) {
+    case compression::gzip:
+      return impl_->gunzip(in, out, room);
+    case compression::bzip2:
+      return impl_->bunzip(in, out, room);
+    case compression::none:
+      break;
+  }
+  auto n = std::min(in.size(), room);
+  std::memcpy(out, in.data(), n);
+  in.remove_prefix(n);
+  return n;
+}
+
+bool stream_decompressor::at_member_end() const {
+  return impl_->member_end;
+}
+
 } // namespace cc::wire

@@ -67,4 +67,29 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Streaming decompressor for a multi-member gzip or bzip2 file read piece by
+/// piece (a log generation that a rotation compressed): output is produced as
+/// asked, never more than the room given, so memory stays bounded whatever
+/// the file's size.
+class stream_decompressor {
+public:
+  explicit stream_decompressor(compression c);
+  ~stream_decompressor();
+  stream_decompressor(const stream_decompressor&) = delete;
+  stream_decompressor& operator=(const stream_decompressor&) = delete;
+
+  /// Decompresses from the front of `in` (consumed bytes are removed) into
+  /// `out`, appending at most `room` bytes. Returns the bytes appended; 0
+  /// with `in` empty means it needs more input. errc::decode_failed on
+  /// corrupt data. For none, copies.
+  caf::expected<size_t> read(std::string_view& in, char* out, size_t room);
+  /// Whether the input consumed so far ends exactly at the end of a member
+  /// (a file that ends here is complete; one that ends elsewhere was cut).
+  bool at_member_end() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
 } // namespace cc::wire

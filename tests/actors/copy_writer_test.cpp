@@ -321,7 +321,7 @@ TEST_CASE("keep: a plain fragment into a compressed copy is compressed",
         == slice(fx.src, 0, 1300));
 }
 
-TEST_CASE("yes: recompressed members every buffer-bytes; recovery after a crash",
+TEST_CASE("yes: recompressed members every buffer-bytes, recovery after a crash",
           "[tailwriter][copy_writer]") {
   fixture fx;
   fx.opts.mode = write_mode::recompress;
@@ -377,7 +377,7 @@ TEST_CASE("yes: a fragment already in the output compression is kept as is",
   CHECK(gunzip(bytes, gz) == slice(fx.src, 0, 1000));
 }
 
-TEST_CASE("journal: compaction keeps recovery exact; torn lines are ignored",
+TEST_CASE("journal: compaction keeps recovery exact, torn lines are ignored",
           "[tailwriter][copy_writer]") {
   fixture fx;
   fx.opts.mode = write_mode::keep;
@@ -551,7 +551,7 @@ TEST_CASE("rotated: a crash after creating the copy, before claiming it, keeps t
   CHECK(test::read_file(fx.live.dst + "/" + path1) == slice(fx.src, 0, 300));
 }
 
-TEST_CASE("segments are bounded; a hole can be skipped",
+TEST_CASE("segments are bounded, a hole can be skipped",
           "[tailwriter][copy_writer]") {
   fixture fx;
   fx.opts.max_segments = 2;

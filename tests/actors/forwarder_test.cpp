@@ -257,7 +257,7 @@ TEST_CASE("forwarder: messages go out with their route, replies come back to "
 }
 
 TEST_CASE("forwarder: a full queue holds the sender's answer until there is "
-          "room; nothing is dropped",
+          "room, nothing is dropped",
           "[forwarder]") {
   fixture f;
   int port = cc::test::free_port();
@@ -428,7 +428,7 @@ TEST_CASE("forwarder: senders still waiting when it stops get an error, not "
 }
 
 TEST_CASE("forwarder: a flapping link logs its first reconnect and disconnect, "
-          "then is quiet; the counters keep every event",
+          "then is quiet, the counters keep every event",
           "[forwarder]") {
   cc::test::temp_dir dir{"ccfwdlog"};
   auto log_path = dir / "fwd.log";

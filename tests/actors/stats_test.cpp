@@ -256,7 +256,7 @@ const part_snapshot& part_named(const server_snapshot& s, const std::string& n) 
 
 } // namespace
 
-TEST_CASE("stats: refresh rounds feed the status board; failures are kept",
+TEST_CASE("stats: refresh rounds feed the status board, and failures are kept",
           "[stats]") {
   actor_fixture f;
   auto board = std::make_shared<status_board>();

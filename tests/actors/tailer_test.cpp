@@ -41,6 +41,7 @@
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"
+#include "wire/digest.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
@@ -72,6 +73,12 @@ struct copy_state {
   uint64_t src_end = 0;    // source offset reached
   size_t copy_base = 0;    // where the segment starts in `bytes`
   std::map<std::string, uint64_t> finished;  // gen -> end
+  struct old_segment {
+    uint64_t src_base;
+    uint64_t src_end;
+    size_t copy_base;
+  };
+  std::map<std::string, old_segment> history;  // finished gens, for questions
 };
 
 struct fragment_record {
@@ -95,6 +102,10 @@ struct fake_writer {
   int mismatches = 0;   // resent bytes that differ from the first copy
   int bad = 0;          // fragments that failed to parse or decode
   int acks_sent = 0;
+  int questions = 0;     // state and digest questions answered
+  int repairs = 0;       // repair fragments applied
+  std::string writer_id = "1111111111111111";  // change it: a restart
+  bool answer_questions = true;  // false: questions go unanswered
   // Fault injection:
   bool send_acks = true;      // false: apply fragments, send no ack
   bool refuse_acks = false;   // ack with status "refused"
@@ -124,6 +135,13 @@ struct fake_writer {
     if (!body) {
       ++bad;
       return std::nullopt;
+    }
+    if (!body->query.empty()) {
+      --dispatches; // questions are not fragments
+      if (!answer_questions)
+        return std::nullopt;
+      ++questions;
+      return answer(*body);
     }
     rec.body = *body;
     if (!save_file.empty() &&
@@ -167,6 +185,104 @@ struct fake_writer {
     return apply(rec);
   }
 
+  /// The writer's answer to a question (docs/wire.md §6.1), from the bytes
+  /// this stand-in holds.
+  cc::wire::cc_message answer(const cc::wire::logtail_body& q) {
+    cc::wire::logtail_state_body a;
+    a.hdr.req = "logtail.state";
+    a.hdr.time = cc::wire::now_seconds();
+    a.hdr.hostname = "central";
+    a.filename = q.filename;
+    a.st_dev = q.st_dev;
+    a.st_ino = q.st_ino;
+    a.gen = q.gen;
+    a.query = q.query;
+    a.writer = writer_id;
+    copy_key key{q.filename, q.st_dev, q.st_ino};
+    auto it = copies.find(key);
+    if (it == copies.end() || it->second.gen.empty()) {
+      a.status = "none";
+      return state_message(a);
+    }
+    auto& c = it->second;
+    auto digest = [&](size_t copy_base, uint64_t src_base, uint64_t from, uint64_t to) {
+      return cc::wire::digest_hex(cc::wire::xxh3(
+        std::string_view{c.bytes}.substr(copy_base + (from - src_base), to - from)));
+    };
+    auto segment = [&](const std::string& gen, uint64_t base, uint64_t end, size_t copy_base,
+                       bool last) {
+      cc::wire::segment_state seg;
+      seg.st_dev = q.st_dev;
+      seg.st_ino = q.st_ino;
+      seg.gen = gen;
+      seg.src_base = base;
+      seg.src_end = end;
+      seg.last = last;
+      if (q.digests && end > base) {
+        const uint64_t b = cc::wire::digest_block;
+        auto first_to = std::min(end, (base / b + 1) * b);
+        seg.digests.push_back({base, first_to, digest(copy_base, base, base, first_to)});
+        auto last_from = std::max(base, (end - 1) / b * b);
+        if (last_from >= first_to)
+          seg.digests.push_back({last_from, end, digest(copy_base, base, last_from, end)});
+      }
+      return seg;
+    };
+    if (q.query == "state") {
+      for (auto& [gen, h] : c.history)
+        a.segments.push_back(segment(gen, h.src_base, h.src_end, h.copy_base, false));
+      a.segments.push_back(segment(c.gen, c.src_base, c.src_end, c.copy_base, true));
+      return state_message(a);
+    }
+    // digest: the current segment or a finished one
+    uint64_t base = c.src_base, end = c.src_end;
+    size_t copy_base = c.copy_base;
+    if (q.gen != c.gen) {
+      auto h = c.history.find(q.gen);
+      if (h == c.history.end()) {
+        a.status = "none";
+        return state_message(a);
+      }
+      base = h->second.src_base;
+      end = h->second.src_end;
+      copy_base = h->second.copy_base;
+    }
+    auto from = std::max(q.range_from, base);
+    auto to = std::min(q.range_to, end);
+    a.range_from = q.range_from;
+    a.range_to = to;
+    a.block = q.block;
+    for (uint64_t at = from; at < to; at += q.block)
+      a.pieces.push_back(digest(copy_base, base, at, std::min(to, at + q.block)));
+    return state_message(a);
+  }
+
+  static cc::wire::cc_message state_message(const cc::wire::logtail_state_body& a) {
+    cc::wire::cc_message m;
+    m.type = "logtail.state";
+    m.body = cc::wire::make_body(a);
+    return m;
+  }
+
+  /// A repair (docs/wire.md §6.1): overwrite in place, maybe cut the copy.
+  std::optional<cc::wire::cc_message> repair(const fragment_record& rec, copy_state& c) {
+    const auto& b = rec.body;
+    ++repairs;
+    if (b.gen == c.gen && b.fpos >= c.src_base) {
+      auto at = c.copy_base + (b.fpos - c.src_base);
+      if (at > c.bytes.size())
+        at = c.bytes.size();
+      c.bytes.replace(at, std::min(rec.raw.size(), c.bytes.size() - at), rec.raw);
+      if (b.truncate) {
+        c.bytes.resize(at + rec.raw.size());
+        c.src_end = b.fpos + rec.raw.size();
+      } else {
+        c.src_end = std::max<uint64_t>(c.src_end, b.fpos + rec.raw.size());
+      }
+    }
+    return ack(rec, c.src_end, "ok");
+  }
+
   /// Applies a fragment; returns the ack to send (when one is wanted).
   std::optional<cc::wire::cc_message> apply(const fragment_record& rec) {
     const auto& b = rec.body;
@@ -174,6 +290,8 @@ struct fake_writer {
     if (!copies.count(key))
       order.push_back(key);
     auto& c = copies[key];
+    if (b.repair)
+      return repair(rec, c);
     std::string status = "ok";
     uint64_t n = rec.raw.size();
     if (c.gen != b.gen && c.finished.count(b.gen)) {
@@ -181,8 +299,10 @@ struct fake_writer {
       return ack(rec, c.finished[b.gen], status);
     }
     if (c.gen != b.gen) {
-      if (!c.gen.empty())
+      if (!c.gen.empty()) {
         c.finished[c.gen] = c.src_end;
+        c.history[c.gen] = {c.src_base, c.src_end, c.copy_base};
+      }
       c.gen = b.gen;
       c.src_base = c.src_end = b.fpos;
       c.copy_base = c.bytes.size();
@@ -224,13 +344,14 @@ struct fake_writer {
     if (!rec.body.ack || !send_acks)
       return std::nullopt;
     return make_ack(rec.body.filename, rec.body.st_dev, rec.body.st_ino,
-                    rec.body.gen, fpos, status);
+                    rec.body.gen, fpos, status, writer_id);
   }
 
   static cc::wire::cc_message make_ack(const std::string& filename,
                                        uint64_t dev, uint64_t ino,
                                        const std::string& gen, uint64_t fpos,
-                                       const std::string& status) {
+                                       const std::string& status,
+                                       const std::string& writer = "") {
     cc::wire::logtail_ack_body a;
     a.hdr.req = "logtail.ack";
     a.hdr.time = cc::wire::now_seconds();
@@ -241,6 +362,7 @@ struct fake_writer {
     a.gen = gen;
     a.fpos = fpos;
     a.status = status;
+    a.writer = writer;
     cc::wire::cc_message m;
     m.type = "logtail.ack";
     m.body = cc::wire::make_body(a);
@@ -252,7 +374,7 @@ struct fake_writer {
     std::vector<cc::wire::cc_message> out;
     for (auto& [k, c] : copies)
       out.push_back(make_ack(k.filename, k.st_dev, k.st_ino, c.gen, c.src_end,
-                             "ok"));
+                             "ok", writer_id));
     return out;
   }
 };
@@ -491,7 +613,7 @@ struct ::stat stat_of(const std::string& path) {
 
 // -- classic mode ---------------------------------------------------------------
 
-TEST_CASE("classic: a first start tails the newest file from its end; text "
+TEST_CASE("classic: a first start tails the newest file from its end, text "
           "fragments end at newlines",
           "[tailer]") {
   tail_env env{"logmask = *.log\n"
@@ -1014,7 +1136,7 @@ TEST_CASE("a held-back sender reads at most one fragment ahead", "[tailer]") {
   CHECK(s["bytes_read"] < static_cast<int64_t>(text.size()));
 }
 
-TEST_CASE("a full window stops reading; acks resume it", "[tailer]") {
+TEST_CASE("a full window stops reading, acks resume it", "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 16K\n"
                "ack-window = 64K\n"
@@ -1071,7 +1193,8 @@ TEST_CASE("a generation's first fragment goes alone until acked", "[tailer]") {
   CHECK(env.stat("fragments_sent") > 1);
 }
 
-TEST_CASE("no ack within ack-timeout resends from the acked position",
+TEST_CASE("no ack within ack-timeout asks the writer and resends only what it "
+          "lacks",
           "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 1K\n"
@@ -1083,7 +1206,10 @@ TEST_CASE("no ack within ack-timeout resends from the acked position",
   append_file(env.log("a.log"), text);
   INFO(report(env));
   REQUIRE(wait_until([&] { return env.stat("resends") >= 2; }, 5000ms));
-  CHECK(env.counter(&fake_writer::duplicates) > 0);
+  // Each timeout asked what the writer holds (it holds what it was sent,
+  // acked or not), so nothing it holds went twice.
+  CHECK(env.stat("questions") >= 3);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
   // Each timeout without progress doubles the next one (300, 600, 1200 ms...).
   auto backed_off = env.stat("ack_timeout_ms");
   CHECK(backed_off >= 1200);
@@ -1292,4 +1418,309 @@ TEST_CASE("a new file or generation is in the .save file before its first fragme
     CHECK(f.saved_gen == f.gen);
     CHECK(f.saved_offset == f.fpos);
   }
+}
+
+// -- reconcile: damaged state (docs/wire.md §6.1, docs/guarantees.md) ----------
+
+TEST_CASE("reconcile: a lost or corrupt .save costs a question, not data",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("first", 0, 2000);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  env.stop();
+  // Written while the tailer is down: before the fix, all of it was lost
+  // and the copy spliced (tail -f at the new end).
+  auto more = numbered_lines("while-down", 0, 3000);
+  append_file(env.log("a.log"), more);
+  std::string damage;
+  SECTION("deleted") {
+    ::unlink(env.save_file.c_str());
+  }
+  SECTION("empty") {
+    write_file(env.save_file, "");
+  }
+  SECTION("garbage") {
+    write_file(env.save_file, "\x01\x02 not a position \xff\n");
+  }
+  SECTION("half a JSON object") {
+    auto text = read_file(env.save_file);
+    write_file(env.save_file, text.substr(0, text.size() / 2));
+  }
+  SECTION("wrong types") {
+    write_file(env.save_file, R"({"filename": 12, "offset": "x", "gen": []})");
+  }
+  env.start();
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), first + more));
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  REQUIRE(env.saved_at(env.log("a.log"), first.size() + more.size()));
+  // One copy: the generation the writer held went on.
+  CHECK(env.copies_of(env.log("a.log")).size() == 1);
+  auto frags = env.fragments();
+  CHECK(frags.front().body.gen == frags.back().body.gen);
+}
+
+TEST_CASE("reconcile: without a .save the newest file the central holds resumes, "
+          "newer ones follow whole, older ones are not sent again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 500);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  auto b = numbered_lines("b", 0, 800);
+  write_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  env.stop();
+  ::unlink(env.save_file.c_str());
+  auto b_more = numbered_lines("b-more", 0, 300);
+  append_file(env.log("b.log"), b_more);
+  auto c = numbered_lines("c", 0, 400);
+  write_file(env.log("c.log"), c);
+  env.start();
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("c.log"), c));
+  REQUIRE(env.converges(env.log("b.log"), b + b_more));
+  CHECK(env.copy_of(env.log("a.log")) == a);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+}
+
+TEST_CASE("reconcile: a restarted writer whose copy lost its tail gets it again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto first = numbered_lines("first", 0, 1000);
+  append_file(env.log("a.log"), first);
+  REQUIRE(env.converges(env.log("a.log"), first));
+  REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+  // The central restarted, its copy 1000 bytes shorter (truncate -s -1000).
+  env.with_writer([&](fake_writer& x) {
+    auto& c = x.copies.begin()->second;
+    c.bytes.resize(c.bytes.size() - 1000);
+    c.src_end -= 1000;
+    x.writer_id = "2222222222222222";
+    return 0;
+  });
+  auto more = numbered_lines("more", 0, 100);
+  append_file(env.log("a.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), first + more));
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.stat("writer_restarts") >= 1);
+  CHECK(env.stat("resumed_below_acked") >= 1);
+}
+
+TEST_CASE("reconcile: an idle source's heartbeat finds junk appended to the copy and "
+          "cuts it back",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "ack-timeout = 0.3\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("t", 0, 300);
+  append_file(env.log("a.log"), text);
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  // Junk lands in the copy while the central is down; nothing new is
+  // written to the source, so only the heartbeat can notice.
+  env.with_writer([&](fake_writer& x) {
+    auto& c = x.copies.begin()->second;
+    c.bytes += "0123456789";
+    c.src_end += 10;
+    return 0;
+  });
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("copies_cut_back") == 1);
+  CHECK(env.counter(&fake_writer::repairs) == 1);
+  // And it stays so: later lines follow the source.
+  auto more = numbered_lines("more", 0, 20);
+  append_file(env.log("a.log"), more);
+  REQUIRE(env.converges(env.log("a.log"), text + more));
+}
+
+TEST_CASE("reconcile: copytruncate while the writer does not ack: the rest of the old "
+          "generation comes from logrotate's copy",
+          "[tailer][reconcile]") {
+  bool compressed = GENERATE(false, true);
+  tail_env env{"operation-mode = rotated\n"
+               "logname = app.log\n"
+               "buffer-bytes = 4K\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto before = numbered_lines("before", 0, 200);
+  append_file(app, before);
+  REQUIRE(env.converges(app, before));
+  REQUIRE(env.saved_at(app, before.size()));
+  // The central goes away: fragments are not acknowledged (nor kept).
+  env.with_writer([](fake_writer& x) {
+    x.send_acks = false;
+    x.answer_questions = false;
+    x.lose_dispatch_no = -1;
+    return 0;
+  });
+  int lost_from = env.counter(&fake_writer::dispatches);
+  env.with_writer([&](fake_writer& x) {
+    x.lose_dispatch_no = lost_from + 1;
+    return 0;
+  });
+  auto unacked = numbered_lines("unacked", 0, 2000);
+  append_file(app, unacked);
+  REQUIRE(wait_until([&] { return env.stat("bytes_read") >= static_cast<int64_t>(before.size() + 4096); },
+                     5000ms));
+  // logrotate copytruncate (+ compress): copy, truncate, go on writing.
+  auto rotated = read_file(app);
+  if (compressed) {
+    auto packed = cc::wire::compress(rotated, cc::wire::compression::gzip, 6);
+    REQUIRE(packed);
+    write_file(env.log("app.log.1.gz"), *packed);
+  } else {
+    write_file(env.log("app.log.1"), rotated);
+  }
+  REQUIRE(::truncate(app.c_str(), 0) == 0);
+  auto after = numbered_lines("after", 0, 50);
+  append_file(app, after);
+  REQUIRE(wait_until([&] { return env.stat("moved_generation_reads") == 1; }, 5000ms));
+  // The central is back.
+  env.with_writer([](fake_writer& x) {
+    x.answer_questions = true;
+    return 0;
+  });
+  env.release_acks();
+  INFO(report(env));
+  REQUIRE(env.converges(app, rotated + after, 15000ms));
+  CHECK(env.stat("lost_bytes") == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+}
+
+TEST_CASE("reconcile: a saved file that cannot be opened at restart is waited for, "
+          "nothing else is read meanwhile",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"};
+  auto a = numbered_lines("a", 0, 100);
+  write_file(env.log("a.log"), a);
+  write_file(env.log("b.log"), "");
+  env.start();
+  auto b = numbered_lines("b", 0, 100);
+  append_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  env.stop();
+  auto more = numbered_lines("b-more", 0, 50);
+  append_file(env.log("b.log"), more);
+  // b.log cannot be opened (root reads mode 000 files: a symlink loop
+  // stands in for the permission), then it can again.
+  auto hidden = env.log("b.hidden");
+  REQUIRE(::rename(env.log("b.log").c_str(), hidden.c_str()) == 0);
+  REQUIRE(::symlink(env.log("b.log").c_str(), env.log("b.log").c_str()) == 0);
+  auto before = env.counter(&fake_writer::dispatches);
+  env.start();
+  std::this_thread::sleep_for(300ms);
+  // Nothing is read while b.log cannot be (before, the tailer went back to
+  // a.log and read it from 0).
+  CHECK(env.counter(&fake_writer::dispatches) == before);
+  REQUIRE(::unlink(env.log("b.log").c_str()) == 0);
+  REQUIRE(::rename(hidden.c_str(), env.log("b.log").c_str()) == 0);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("b.log"), b + more));
+  CHECK(env.copy_of(env.log("a.log")).empty());
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.counter(&fake_writer::gaps) == 0);
+}
+
+TEST_CASE("reconcile: a saved file moved away and back across a restart is resumed, "
+          "not sent again",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 300);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  REQUIRE(env.saved_at(env.log("a.log"), a.size()));
+  env.stop();
+  auto away = env.dir / "a.away";
+  REQUIRE(::rename(env.log("a.log").c_str(), away.c_str()) == 0);
+  env.start();
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(::rename(away.c_str(), env.log("a.log").c_str()) == 0);
+  auto more = numbered_lines("a-more", 0, 30);
+  append_file(env.log("a.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), a + more));
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  CHECK(env.copies_of(env.log("a.log")).size() == 1);
+}
+
+TEST_CASE("reconcile: the background verify finds a byte flipped in the copy and "
+          "repairs it",
+          "[tailer][reconcile]") {
+  tail_env env{"logmask = *.log\n"
+               "verify-period = 0.3\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto text = numbered_lines("t", 0, 3000);
+  append_file(env.log("a.log"), text);
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  env.with_writer([&](fake_writer& x) {
+    x.copies.begin()->second.bytes[100000] ^= 0x01;
+    return 0;
+  });
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  CHECK(env.stat("verify_mismatch_bytes") == 1);
+  CHECK(env.stat("repaired_bytes") == 1);
+  CHECK(env.counter(&fake_writer::repairs) == 1);
+}
+
+TEST_CASE("reconcile: after a writer restart, a finished file's damaged copy is mended "
+          "too",
+          "[tailer][reconcile]") {
+  bool junk = GENERATE(false, true);
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 4K\n"};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto a = numbered_lines("a", 0, 800);
+  append_file(env.log("a.log"), a);
+  REQUIRE(env.converges(env.log("a.log"), a));
+  auto b = numbered_lines("b", 0, 100);
+  write_file(env.log("b.log"), b);
+  REQUIRE(env.converges(env.log("b.log"), b));
+  REQUIRE(env.saved_at(env.log("b.log"), b.size()));
+  // The central was down; a.log's copy was touched meanwhile.
+  env.with_writer([&](fake_writer& x) {
+    for (auto& [k, c] : x.copies)
+      if (k.filename == env.log("a.log")) {
+        if (junk) {
+          c.bytes += "JUNKJUNK";
+          c.src_end += 8;
+        } else {
+          c.bytes.resize(c.bytes.size() - 700);
+          c.src_end -= 700;
+        }
+      }
+    x.writer_id = "3333333333333333";
+    return 0;
+  });
+  auto more = numbered_lines("b-more", 0, 10);
+  append_file(env.log("b.log"), more);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("b.log"), b + more));
+  CHECK(wait_until([&] { return env.copies_of(env.log("a.log")).back() == a; }, 8000ms));
 }

@@ -377,7 +377,7 @@ TEST_CASE("worker: a gap with ack writes nothing and asks for a rewind",
   CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1500));
 }
 
-TEST_CASE("worker: senders without ack get no acks; gaps are written over",
+TEST_CASE("worker: senders without ack get no acks, gaps are written over",
           "[tailwriter][worker]") {
   worker_fixture fx;
   auto w = fx.make();

@@ -7,20 +7,25 @@
 # and restarts the local server, SIGKILLs and restarts the central server, and
 # takes the central server down for a longer outage. At the end it waits for the
 # copies to catch up and compares every source file with its copy byte for byte.
+# With --state-faults it also damages state (docs/guarantees.md): the local's
+# .save emptied, garbled, cut in half, replaced by a stale one or deleted; the
+# copy being written truncated or extended with junk while the central is
+# down; the file being tailed moved away across a local restart and back.
 #
 #   tests/faults/harness.sh [--seed N] [--seconds S] [--rate MBps] [--mode classic|rotated]
 #        [--write-compressed no|keep|yes] [--wire gzip|bzip2|none] [--outage S]
 #        [--events N] [--rotate BYTES] [--transport tcp|caf] [--memcheck GB]
-#        [--keep] [--build DIR]
+#        [--state-faults] [--keep] [--build DIR]
 # Environment: HARNESS_PROXY_OPTS, HARNESS_TAILER_OPTS: extra "key = value" lines
 # for the local server's proxy and tailer sections (experiments).
 #
 # Exit status 0 when every copy is byte-identical, 1 otherwise, 2 on usage.
-# Short form (the test suite): --seconds 20 --outage 4. Long form: --seconds 600.
+# Short form (the test suite): --seconds 20 --outage 4. Long form: --seconds 600;
+# with state faults, at least 100 of them: --seconds 900 --events 120 --state-faults.
 set -uo pipefail
 
 seed=1 seconds=20 rate=4 mode=classic wc=no wire=none outage=4 events=0
-rotate=4M transport=tcp memcheck=0 keep=0
+rotate=4M transport=tcp memcheck=0 keep=0 state_faults=0
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build="$top/build"
 while [ $# -gt 0 ]; do
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
     --link) transport=$2; shift ;;  # the name issue 9 uses: --link tcp|caf
     --memcheck) memcheck=$2; shift ;;
     --keep) keep=1 ;;
+    --state-faults) state_faults=1 ;;
     --build) build=$2; shift ;;
     *) echo "harness: unknown option $1" >&2; exit 2 ;;
   esac
@@ -133,7 +139,8 @@ ${HARNESS_TAILER_OPTS:-}
 INI
 
 central_pid=0 local_pid=0 gen_pid=0
-kills_local=0 kills_central=0 outages=0 outage_total=0
+kills_local=0 kills_central=0 outages=0 outage_total=0 state_damage=0
+save_file="$run/local.d:logtail.save"
 
 start_central() {
   "$ccserver" "$work/central.ini" >>"$run/central.out" 2>&1 &
@@ -166,6 +173,54 @@ sleep 1
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# -- state faults --------------------------------------------------------------
+# The copy being written: the one changed last (the tailer cannot leave its
+# file while the central is down: it waits for the acks of its end).
+newest_copy() {
+  find "$dst" -type f ! -path '*/.*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2-
+}
+stale_save=""
+damage_save() {
+  kill9 "$local_pid"; state_damage=$((state_damage + 1)); kills_local=$((kills_local + 1))
+  local how=$(( RANDOM % 5 ))
+  case "$how" in
+    0) : >"$save_file"; say "SIGKILL local; .save emptied" ;;
+    1) head -c 64 /dev/urandom >"$save_file"; say "SIGKILL local; .save garbled" ;;
+    2) local t; t=$(cat "$save_file" 2>/dev/null); printf '%s' "${t:0:$(( ${#t} / 2 ))}" >"$save_file"
+       say "SIGKILL local; .save cut in half" ;;
+    3) if [ -n "$stale_save" ]; then printf '%s' "$stale_save" >"$save_file"; say "SIGKILL local; a stale .save put back"
+       else rm -f "$save_file"; say "SIGKILL local; .save deleted"; fi ;;
+    4) rm -f "$save_file"; say "SIGKILL local; .save deleted" ;;
+  esac
+  sleep 0.2; start_local
+}
+damage_copy() {
+  kill9 "$central_pid"; state_damage=$((state_damage + 1)); kills_central=$((kills_central + 1))
+  local f; f=$(newest_copy)
+  if [ -z "$f" ]; then say "SIGKILL central; no copy to damage yet"
+  elif [ "$1" -eq 4 ]; then
+    local size cut; size=$(stat -c %s "$f"); cut=$(( RANDOM % 4096 + 1 ))
+    [ "$cut" -gt "$size" ] && cut=$size
+    truncate -s "-$cut" "$f"; say "SIGKILL central; copy ${f#"$dst"/} truncated by $cut bytes"
+  else
+    printf 'JUNK%04d\n' "$RANDOM" >>"$f"; say "SIGKILL central; 9 junk bytes appended to ${f#"$dst"/}"
+  fi
+  sleep 0.5; start_central
+}
+move_away() {
+  # Rotated mode renames the file itself: moving it too would race cc-loggen.
+  if [ "$mode" != classic ]; then damage_save; return; fi
+  kill9 "$local_pid"; state_damage=$((state_damage + 1)); kills_local=$((kills_local + 1))
+  local f; f=$(ls -t "$src" | head -1)
+  if [ -z "$f" ]; then start_local; return; fi
+  mv "$src/$f" "$work/moved-away"
+  say "SIGKILL local; $f moved away across its restart"
+  start_local; sleep 1
+  mv "$work/moved-away" "$src/$f"
+}
+# A .save taken now and then: put back later as a stale one.
+remember_save() { [ -f "$save_file" ] && stale_save=$(cat "$save_file"); }
+
 if [ "$memcheck" != 0 ]; then
   # Memory check: the central is down while the backlog grows past $memcheck GB.
   kill9 "$central_pid"; central_pid=0
@@ -194,9 +249,15 @@ else
   for ((i = 0; i < events; i++)); do
     at[i]=$(( RANDOM % (seconds * 10) ))   # tenths of a second
     kind[i]=$(( RANDOM % 5 / 2 ))           # 0 local kill, 1 central kill (2 in 5 each), 2 outage (1 in 5)
+    # State faults: 3 .save damaged, 4 copy truncated, 5 junk in a copy,
+    # 6 the tailed file moved away across a restart (half the events).
+    [ "$state_faults" -eq 1 ] && [ $(( RANDOM % 2 )) -eq 0 ] && kind[i]=$(( 3 + RANDOM % 4 ))
   done
-  # Always at least one of each kind when there are 3 or more events.
+  # Always at least one of each kind when there are enough events.
   if [ "$events" -ge 3 ]; then kind[0]=0; kind[1]=1; kind[2]=2; fi
+  if [ "$state_faults" -eq 1 ] && [ "$events" -ge 7 ]; then
+    kind[3]=3; kind[4]=4; kind[5]=5; kind[6]=6
+  fi
   sorted=$(for ((i = 0; i < events; i++)); do echo "${at[i]} ${kind[i]}"; done | sort -n)
   sched_ns=$(date +%s%N)
   elapsed10() { echo $(( ($(date +%s%N) - sched_ns) / 100000000 )); }
@@ -204,6 +265,7 @@ else
     # Real time, not counted sleeps: an event due during an outage fires
     # right after it.
     while [ "$(elapsed10)" -lt "$when" ]; do sleep 0.1; done
+    [ $(( RANDOM % 3 )) -eq 0 ] && remember_save
     case "$what" in
       0) kill9 "$local_pid"; kills_local=$((kills_local + 1))
          pause=$(( RANDOM % 20 ))
@@ -216,6 +278,9 @@ else
          say "central outage of ${outage}s (SIGKILL pid $central_pid)"
          sleep "$outage"; start_central
          say "central back (pid $central_pid)" ;;
+      3) damage_save ;;
+      4|5) damage_copy "$what" ;;
+      6) move_away ;;
     esac
   done <<<"$sorted"
   wait "$gen_pid"; gen_pid=0
@@ -286,7 +351,7 @@ for w in central local; do
   break
 done
 
-echo "harness: seed=$seed kills: local $kills_local, central $kills_central; outages $outages (${outage_total}s); $((src_bytes / 1048576)) MiB in $nsrc files"
+echo "harness: seed=$seed kills: local $kills_local, central $kills_central; outages $outages (${outage_total}s); state faults $state_damage; $((src_bytes / 1048576)) MiB in $nsrc files"
 if [ "$fail" -eq 0 ]; then
   echo "harness: PASS: all $nsrc files byte-identical, nothing lost, nothing twice"
   [ "$keep" -eq 1 ] || rm -rf "$work"

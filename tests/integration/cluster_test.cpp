@@ -355,7 +355,7 @@ TEST_CASE("cluster: the central SIGKILLed mid-stream over caf:// and restarted",
   CHECK(central.proc->stop() == 0);
 }
 
-TEST_CASE("cluster: the central reloads (SIGHUP) mid-stream; caf:// peers stay",
+TEST_CASE("cluster: the central reloads (SIGHUP) mid-stream, caf:// peers stay",
           "[integration][cluster]") {
   temp_dir dir{"cccluster"};
   auto dstdir = dir / "central";
@@ -394,7 +394,7 @@ TEST_CASE("cluster: the central reloads (SIGHUP) mid-stream; caf:// peers stay",
   CHECK(central.proc->stop() == 0);
 }
 
-TEST_CASE("cluster: TLS links; a node with another CA's certificate is refused",
+TEST_CASE("cluster: TLS links, a node with another CA's certificate is refused",
           "[integration][cluster][tls]") {
   temp_dir dir{"cccluster"};
   auto certs = dir / "certs";

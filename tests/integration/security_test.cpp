@@ -301,7 +301,7 @@ long long vm_kb(pid_t pid, const std::string& field) {
 
 } // namespace
 
-TEST_CASE("security: listed key delivers; unlisted key and plain client are refused and "
+TEST_CASE("security: listed key delivers, unlisted key and plain client are refused and "
           "nothing of theirs is written",
           "[integration][security]") {
   central c;

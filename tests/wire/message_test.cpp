@@ -73,7 +73,7 @@ TEST_CASE("a message with route frames and a blob round-trips",
   CHECK(views[2].empty());
 }
 
-TEST_CASE("3 frames after the delimiter: no blob; 4: a blob, even empty",
+TEST_CASE("3 frames after the delimiter: no blob, 4: a blob, even empty",
           "[wire][message]") {
   auto three = parse({"", "log.info", "{}", ""});
   REQUIRE(three);
