@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <map>
 #include <cstdio>
 #include <optional>
 #include <tuple>
@@ -24,6 +25,7 @@ namespace {
 constexpr std::string_view who = "tailwriter";
 constexpr int journal_version = 1;
 constexpr int rotated_name_attempts = 120;
+constexpr std::string_view missing_text = " is missing";
 
 std::string hex(uint64_t value, int digits) {
   static constexpr char table[] = "0123456789abcdef";
@@ -102,23 +104,6 @@ caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
   return caf::none;
 }
 
-caf::expected<std::string> read_all(int fd, const std::string& path) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return io_error("read " + path, errno);
-    }
-    if (n == 0)
-      break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 caf::expected<uint64_t> file_size(int fd, const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0)
@@ -126,10 +111,41 @@ caf::expected<uint64_t> file_size(int fd, const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+/// pread until `len` bytes or the end of the file.
+caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
+                                      const std::string& path) {
+  std::string out(static_cast<size_t>(len), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    auto n = ::pread(fd, out.data() + got, out.size() - got,
+                     static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_error("read " + path, errno);
+    }
+    if (n == 0)
+      break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+/// The whole file (a journal), as long as it is now.
+caf::expected<std::string> read_all(int fd, const std::string& path) {
+  auto size = file_size(fd, path);
+  if (!size)
+    return std::move(size.error());
+  return pread_some(fd, 0, *size, path);
+}
+
 wire::compression compression_named(std::string_view name) {
   auto c = wire::parse_compression(name);
   return c ? *c : wire::compression::none;
 }
+
+} // namespace
 
 /// The parsed journal of one copy.
 struct journal_text {
@@ -140,10 +156,13 @@ struct journal_text {
     std::string identity;
   };
   struct record {
-    char kind = 'S';         // 'S' segment start, 'M' member end
+    /// 'S' segment start, 'M' member end, 'D' block digest, 'P' partial
+    /// last-block digest, 'C' clean close, 'A' written again.
+    char kind = 'S';
     copy_file::segment seg;  // S
-    uint64_t src_end = 0;    // M
-    uint64_t copy_size = 0;  // M
+    uint64_t src_end = 0;    // M; D and P: the block's end
+    uint64_t copy_size = 0;  // M, C; D and P: the segment's copy_base
+    uint64_t digest = 0;     // D, P
   };
   std::optional<header_t> header;
   /// An 'O' line follows the header once the copy named there was created by
@@ -153,6 +172,67 @@ struct journal_text {
   std::vector<record> records;
   size_t good_bytes = 0; // prefix of whole, valid lines
 };
+
+namespace {
+
+std::optional<journal_text::header_t>
+parse_header_line(const std::vector<std::string_view>& t) {
+  auto mode = journal_unescape(t[2]);
+  auto comp = journal_unescape(t[3]);
+  auto path = journal_unescape(t[4]);
+  auto id = journal_unescape(t[5]);
+  if (t[1] != std::to_string(journal_version) || !mode || !comp || !path || !id)
+    return std::nullopt;
+  return journal_text::header_t{*mode, *comp, *path, *id};
+}
+
+std::optional<journal_text::record>
+parse_segment_line(const std::vector<std::string_view>& t) {
+  journal_text::record r;
+  r.kind = 'S';
+  auto host = journal_unescape(t[1]);
+  auto file = journal_unescape(t[4]);
+  auto gen = journal_unescape(t[5]);
+  if (!host || !file || !gen || !parse_u64(t[2], r.seg.key.st_dev)
+      || !parse_u64(t[3], r.seg.key.st_ino) || !parse_u64(t[6], r.seg.src_base)
+      || !parse_u64(t[7], r.seg.copy_base))
+    return std::nullopt;
+  r.seg.key.hostname = std::move(*host);
+  r.seg.key.filename = std::move(*file);
+  r.seg.gen = std::move(*gen);
+  r.seg.src_end = r.seg.durable_end = r.seg.src_base;
+  return r;
+}
+
+/// M, D, P, C and A lines.
+std::optional<journal_text::record>
+parse_record_line(const std::vector<std::string_view>& t) {
+  journal_text::record r;
+  r.kind = t[0].size() == 1 ? t[0][0] : '?';
+  switch (r.kind) {
+    case 'M':
+      if (t.size() == 3 && parse_u64(t[1], r.src_end) && parse_u64(t[2], r.copy_size))
+        return r;
+      break;
+    case 'D':
+    case 'P':
+      if (t.size() == 4 && parse_u64(t[1], r.copy_size) && parse_u64(t[2], r.src_end))
+        if (auto d = wire::parse_digest_hex(t[3])) {
+          r.digest = *d;
+          return r;
+        }
+      break;
+    case 'C':
+      if (t.size() == 2 && parse_u64(t[1], r.copy_size))
+        return r;
+      break;
+    case 'A':
+      if (t.size() == 1)
+        return r;
+      break;
+  }
+  return std::nullopt;
+}
 
 journal_text parse_journal(const std::string& text) {
   journal_text out;
@@ -167,41 +247,20 @@ journal_text parse_journal(const std::string& text) {
     auto& t = *tokens;
     bool ok = false;
     if (t[0] == "H" && t.size() == 6 && !out.header) {
-      auto mode = journal_unescape(t[2]);
-      auto comp = journal_unescape(t[3]);
-      auto path = journal_unescape(t[4]);
-      auto id = journal_unescape(t[5]);
-      if (t[1] == std::to_string(journal_version) && mode && comp && path && id) {
-        out.header = journal_text::header_t{*mode, *comp, *path, *id};
-        ok = true;
-      }
+      out.header = parse_header_line(t);
+      ok = out.header.has_value();
     } else if (t[0] == "S" && t.size() == 8 && out.header) {
-      journal_text::record r;
-      r.kind = 'S';
-      auto host = journal_unescape(t[1]);
-      auto file = journal_unescape(t[4]);
-      auto gen = journal_unescape(t[5]);
-      if (host && file && gen && parse_u64(t[2], r.seg.key.st_dev)
-          && parse_u64(t[3], r.seg.key.st_ino) && parse_u64(t[6], r.seg.src_base)
-          && parse_u64(t[7], r.seg.copy_base)) {
-        r.seg.key.hostname = std::move(*host);
-        r.seg.key.filename = std::move(*file);
-        r.seg.gen = std::move(*gen);
-        r.seg.src_end = r.seg.durable_end = r.seg.src_base;
-        out.records.push_back(std::move(r));
-        ok = true;
-      }
+      auto r = parse_segment_line(t);
+      if ((ok = r.has_value()))
+        out.records.push_back(std::move(*r));
     } else if (t[0] == "O" && t.size() == 1 && out.header && !out.claimed
                && out.records.empty()) {
       out.claimed = true;
       ok = true;
-    } else if (t[0] == "M" && t.size() == 3 && out.header) {
-      journal_text::record r;
-      r.kind = 'M';
-      if (parse_u64(t[1], r.src_end) && parse_u64(t[2], r.copy_size)) {
-        out.records.push_back(std::move(r));
-        ok = true;
-      }
+    } else if (out.header) {
+      auto r = parse_record_line(t);
+      if ((ok = r.has_value()))
+        out.records.push_back(std::move(*r));
     }
     if (!ok)
       break;
@@ -221,6 +280,22 @@ std::string segment_line(const copy_file::segment& s) {
 std::string member_line(uint64_t src_end, uint64_t copy_size) {
   return "M " + std::to_string(src_end) + " " + std::to_string(copy_size);
 }
+
+/// D (a complete block, ending at a block boundary) or P (the segment's
+/// partial last block).
+std::string digest_line(uint64_t copy_base, uint64_t to, uint64_t digest) {
+  return std::string{to % wire::digest_block == 0 ? "D " : "P "}
+         + std::to_string(copy_base) + " " + std::to_string(to) + " "
+         + wire::digest_hex(digest);
+}
+
+/// Whether a block digest ending at `to` still describes segment `s`: a
+/// complete block inside it, or its partial last block.
+bool digest_holds(const copy_file::segment& s, uint64_t to) {
+  return to > s.src_base && to <= s.src_end
+         && (to % wire::digest_block == 0 || to == s.src_end);
+}
+
 
 bool keep_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
@@ -340,38 +415,76 @@ size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age
   return removed;
 }
 
-/// Whether a journal other than `own` in the state directory has claimed the
-/// copy at `path`. Read only when a crash left a rotated copy's name unclaimed.
-bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path) {
+namespace {
+
+/// Calls `visit(name, parsed)` for every journal in the state directory
+/// until it returns false. False when the directory cannot be read.
+template <class F>
+bool for_each_journal(int state_fd, F&& visit) {
   int fd = ::openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
-    return true; // cannot prove the name free: do not take it
+    return false;
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {
     ::close(fd);
-    return true;
+    return false;
   }
-  bool found = false;
   while (auto* entry = ::readdir(dir)) {
     std::string name{entry->d_name};
-    if (name == own || name.size() < 3 || name.compare(name.size() - 2, 2, ".j") != 0)
+    if (name.size() < 3 || name.compare(name.size() - 2, 2, ".j") != 0)
       continue;
     int jfd = ::openat(state_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (jfd < 0)
       continue;
     auto text = read_all(jfd, name);
     ::close(jfd);
-    if (!text)
-      continue;
-    auto parsed = parse_journal(*text);
-    if (parsed.header && parsed.header->path == path
-        && (parsed.claimed || !parsed.records.empty())) {
-      found = true;
+    if (text && !visit(name, parse_journal(*text)))
       break;
-    }
   }
   ::closedir(dir);
-  return found;
+  return true;
+}
+
+/// Whether a journal other than `own` in the state directory has claimed the
+/// copy at `path`. Read only when a crash left a rotated copy's name unclaimed.
+bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path) {
+  bool found = false;
+  bool read = for_each_journal(state_fd, [&](const std::string& name,
+                                             const journal_text& parsed) {
+    found = name != own && parsed.header && parsed.header->path == path
+            && (parsed.claimed || !parsed.records.empty());
+    return !found;
+  });
+  return found || !read; // a directory not read proves no name free
+}
+
+/// For a question: errc::unavailable unless the journal's copy is there to
+/// be read ("no copy": not claimed yet; "missing": deleted).
+caf::error must_exist(int dstdir_fd, const std::string& path, bool claimed) {
+  if (!claimed)
+    return make_error(errc::unavailable, "no copy");
+  struct stat st;
+  if (::fstatat(dstdir_fd, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+    return make_error(errc::unavailable, "the copy " + path + std::string{missing_text});
+  return caf::none;
+}
+
+} // namespace
+
+bool copy_missing(const caf::error& err) {
+  return err.category() == error_category
+         && err.code() == static_cast<uint8_t>(errc::unavailable)
+         && describe(err).find(missing_text) != std::string::npos;
+}
+
+std::vector<journal_header> journal_headers(int state_fd) {
+  std::vector<journal_header> out;
+  for_each_journal(state_fd, [&](const std::string&, const journal_text& parsed) {
+    if (parsed.header && (parsed.claimed || !parsed.records.empty()))
+      out.push_back({parsed.header->identity, parsed.header->path});
+    return true;
+  });
+  return out;
 }
 
 // -- copy_file -------------------------------------------------------------------
@@ -385,117 +498,137 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   cf->dstdir_fd_ = dstdir_fd;
   cf->state_fd_ = state_fd;
   cf->identity_ = spec.identity;
+  std::string text;
+  auto existing = cf->find_journal(spec, text);
+  if (!existing)
+    return std::move(existing.error());
+  if (spec.must_exist && !*existing)
+    return make_error(errc::unavailable, "no copy");
+  if (*existing) {
+    auto ours = cf->open_existing(spec, text);
+    if (!ours)
+      return std::move(ours.error());
+    if (*ours)
+      return cf;
+  }
+  if (auto err = cf->create(spec, now))
+    return err;
+  return cf;
+}
+
+caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
+  // A different identity under the same hash (a collision) moves on to the
+  // next name.
   auto base_name = hex(fnv1a64(spec.identity), 16);
-  // Find this copy's journal; a different identity under the same hash (a
-  // collision) moves on to the next name.
-  std::string existing_text;
-  bool existing = false;
   for (int probe = 0; probe < 16; ++probe) {
     auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
-    int fd = ::openat(state_fd, name.c_str(),
+    int fd = ::openat(state_fd_, name.c_str(),
                       O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       if (errno != ENOENT)
         return io_error("journal " + name, errno);
-      cf->journal_name_ = name;
-      break;
+      journal_name_ = name;
+      return false;
     }
-    auto text = read_all(fd, name);
-    if (!text) {
+    auto read = read_all(fd, name);
+    if (!read) {
       ::close(fd);
-      return std::move(text.error());
+      return std::move(read.error());
     }
-    auto parsed = parse_journal(*text);
+    auto parsed = parse_journal(*read);
     if (parsed.header && parsed.header->identity == spec.identity) {
-      cf->journal_fd_ = fd;
-      cf->journal_name_ = name;
-      existing_text = std::move(*text);
-      existing = true;
-      break;
+      journal_fd_ = fd;
+      journal_name_ = name;
+      text = std::move(*read);
+      return true;
     }
     ::close(fd);
     if (!parsed.header) {
       // An empty or torn journal (crash right after creating it): reuse it.
-      ::unlinkat(state_fd, name.c_str(), 0);
-      cf->journal_name_ = name;
-      break;
+      if (!spec.must_exist)
+        ::unlinkat(state_fd_, name.c_str(), 0);
+      journal_name_ = name;
+      return false;
     }
   }
-  if (cf->journal_name_.empty())
-    return make_error(errc::io, "no free journal name for " + spec.base_path);
-  if (existing) {
-    auto parsed = parse_journal(existing_text);
-    cf->path_ = parsed.header->path;
-    cf->out_ = compression_named(parsed.header->out);
-    // A classic copy's name is its identity. A rotated copy's name was only a
-    // candidate until the 'O' line: a crash while the naming loop below held
-    // a name that another generation owns must not append to that copy.
-    bool claimed = !spec.rotated || parsed.claimed || !parsed.records.empty();
-    auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
-    if (!opened)
-      return std::move(opened.error());
+  return make_error(errc::io, "no free journal name for " + spec.base_path);
+}
+
+caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
+                                             const std::string& text) {
+  auto parsed = parse_journal(text);
+  path_ = parsed.header->path;
+  out_ = compression_named(parsed.header->out);
+  // A classic copy's name is its identity. A rotated copy's name was only a
+  // candidate until the 'O' line: a crash while the naming loop of create()
+  // held a name that another generation owns must not append to that copy.
+  bool claimed = !spec.rotated || parsed.claimed || !parsed.records.empty();
+  if (spec.must_exist)
+    if (auto err = must_exist(dstdir_fd_, path_, claimed))
+      return err;
+  // Read and write: the copy's bytes are compared and digested too.
+  auto opened = open_beneath(dstdir_fd_, path_,
+                             spec.must_exist ? O_RDWR : O_RDWR | O_CREAT);
+  if (!opened)
+    return std::move(opened.error());
+  if (!claimed) {
+    claimed = opened->created || !claimed_elsewhere(state_fd_, journal_name_, path_);
     if (!claimed) {
-      claimed = opened->created
-                || !claimed_elsewhere(state_fd, cf->journal_name_, cf->path_);
-      if (claimed) {
-        if (auto err = cf->append_journal("O"))
-          return err;
-        if (auto err = cf->datasync(cf->journal_fd_, "journal"))
-          return err;
-      } else {
-        log::warning(who, "recovery: " + cf->path_ + " belongs to another generation;"
-                            " naming this generation's copy anew");
-        ::close(opened->fd);
-      }
+      log::warning(who, "recovery: " + path_ + " belongs to another generation;"
+                          " naming this generation's copy anew");
+      ::close(opened->fd);
+      return false;
     }
-    if (claimed) {
-      cf->fd_ = opened->fd;
-      if (auto err = cf->recover(existing_text))
-        return err;
-      return cf;
-    }
+    if (auto err = append_journal("O"))
+      return err;
+    if (auto err = datasync(journal_fd_, "journal"))
+      return err;
   }
+  fd_ = opened->fd;
+  if (auto err = recover(text))
+    return err;
+  return true;
+}
+
+caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // A new copy: its journal first (naming the copy), then the copy, then the
   // 'O' line claiming it. A crash in between leaves a journal whose copy the
   // next start creates or claims; never a copy without bookkeeping, which a
   // restart would not find again (a rotated copy's name holds the time it
   // was first opened).
-  cf->out_ = spec.out;
-  bool reuse_journal = cf->journal_fd_ >= 0;
-  int jfd = cf->journal_fd_;
+  out_ = spec.out;
+  bool reuse_journal = journal_fd_ >= 0;
   if (!reuse_journal) {
-    jfd = ::openat(state_fd, cf->journal_name_.c_str(),
-                   O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
-    if (jfd < 0)
-      return io_error("journal " + cf->journal_name_, errno);
-    cf->journal_fd_ = jfd;
+    journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
+                           O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           0600);
+    if (journal_fd_ < 0)
+      return io_error("journal " + journal_name_, errno);
   }
   auto drop_journal = [&] {
-    ::close(cf->journal_fd_);
-    cf->journal_fd_ = -1;
-    ::unlinkat(state_fd, cf->journal_name_.c_str(), 0);
+    ::close(journal_fd_);
+    journal_fd_ = -1;
+    ::unlinkat(state_fd_, journal_name_.c_str(), 0);
   };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
     // The original's order: extension first, then the rotated suffix.
-    cf->path_ = spec.base_path + ext
-                + (spec.rotated ? rotated_suffix(now + k) : std::string{});
+    path_ = spec.base_path + ext + (spec.rotated ? rotated_suffix(now + k) : std::string{});
     caf::error err;
-    if ((k > 0 || reuse_journal) && ::ftruncate(jfd, 0) != 0)
-      err = io_error("truncate journal " + cf->journal_name_, errno);
-    cf->journal_lines_ = 0;
+    if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
+      err = io_error("truncate journal " + journal_name_, errno);
+    journal_lines_ = 0;
     if (!err)
-      err = cf->append_journal(cf->header_line());
+      err = append_journal(header_line());
     if (!err)
-      err = cf->datasync(jfd, "journal");
+      err = datasync(journal_fd_, "journal");
     if (err) {
       drop_journal();
       return err;
     }
     if (k == 0 && !reuse_journal)
-      ::fsync(state_fd); // the journal's name must survive a crash
-    auto opened = open_beneath(dstdir_fd, cf->path_, O_WRONLY | O_CREAT);
+      ::fsync(state_fd_); // the journal's name must survive a crash
+    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT);
     if (!opened) {
       drop_journal();
       return std::move(opened.error());
@@ -504,34 +637,30 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
       ::close(opened->fd); // that second's name is taken by another generation
       continue;
     }
-    cf->fd_ = opened->fd;
+    fd_ = opened->fd;
     break;
   }
-  if (cf->fd_ < 0) {
+  auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + spec.base_path)
+                     : append_journal("O");
+  if (!err)
+    err = datasync(journal_fd_, "journal");
+  if (err) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
     drop_journal();
-    return make_error(errc::io, "no free rotated name for " + spec.base_path);
+    return err;
   }
-  {
-    auto err = cf->append_journal("O");
-    if (!err)
-      err = cf->datasync(jfd, "journal");
-    if (err) {
-      ::close(cf->fd_);
-      cf->fd_ = -1;
-      drop_journal();
-      return err;
-    }
-  }
-  auto size = file_size(cf->fd_, cf->path_);
+  auto size = file_size(fd_, path_);
   if (!size)
     return std::move(size.error());
-  cf->size_ = *size;
-  if (cf->size_ > 0)
-    log::warning(who, "appending to " + cf->path_ + " (" + std::to_string(cf->size_)
+  size_ = *size;
+  if (size_ > 0)
+    log::warning(who, "appending to " + path_ + " (" + std::to_string(size_)
                         + " bytes) that has no bookkeeping");
-  cf->member_end_copy_ = cf->size_;
-  cf->durable_copy_end_ = cf->size_;
-  return cf;
+  member_end_copy_ = size_;
+  durable_copy_end_ = size_;
+  return caf::none;
 }
 
 copy_file::~copy_file() {
@@ -547,99 +676,193 @@ std::string copy_file::header_line() const {
          + " " + journal_escape(identity_);
 }
 
+namespace {
+
+/// Every segment the journal names, in order, with the digests its D and P
+/// lines give (a later line for a block overrides an earlier one).
+std::vector<copy_file::segment> journal_segments(const journal_text& parsed) {
+  std::vector<copy_file::segment> all;
+  std::map<uint64_t, size_t> by_base; // copy_base -> the latest segment there
+  for (const auto& r : parsed.records) {
+    if (r.kind == 'S') {
+      by_base[r.seg.copy_base] = all.size();
+      all.push_back(r.seg);
+    } else if (r.kind == 'D' || r.kind == 'P') {
+      if (auto i = by_base.find(r.copy_size); i != by_base.end())
+        all[i->second].blocks[r.src_end] = r.digest;
+    }
+  }
+  return all;
+}
+
+size_t count_lines(const journal_text& parsed) {
+  return static_cast<size_t>(std::count_if(
+    parsed.records.begin(), parsed.records.end(),
+    [](const journal_text::record& r) { return r.kind == 'S' || r.kind == 'M'; }));
+}
+
+} // namespace
+
 caf::error copy_file::recover(const std::string& text) {
   auto parsed = parse_journal(text);
   bool rewrite = parsed.good_bytes != text.size();
   auto actual = file_size(fd_, path_);
   if (!actual)
     return std::move(actual.error());
-  uint64_t a = *actual;
   segments_.clear();
-  if (out_ == wire::compression::none) {
-    // Every byte after a segment's start belongs to it, up to the next start
-    // or the copy's end.
-    for (auto& r : parsed.records) {
-      if (r.kind != 'S')
-        continue;
-      if (r.seg.copy_base > a) {
-        rewrite = true;
-        break;
-      }
-      segments_.push_back(r.seg);
-    }
-    for (size_t i = 0; i < segments_.size(); ++i) {
-      auto& s = segments_[i];
-      uint64_t copy_end = i + 1 < segments_.size() ? segments_[i + 1].copy_base : a;
-      s.src_end = s.durable_end = s.src_base + (copy_end - s.copy_base);
-    }
-    size_ = a;
-    // The bytes beyond the last sync survived in the page cache: make them
-    // durable before anything is acknowledged.
-    if (auto err = datasync(fd_, "copy"))
-      return err;
-  } else {
-    // The last member boundary not beyond the copy's size.
-    struct boundary {
-      size_t seg_count;
-      uint64_t src_end;
-      uint64_t copy_size;
-    };
-    std::vector<copy_file::segment> all;
-    std::optional<boundary> best;
-    size_t best_record = 0;
-    for (size_t i = 0; i < parsed.records.size(); ++i) {
-      auto& r = parsed.records[i];
-      boundary b{};
-      if (r.kind == 'S') {
-        all.push_back(r.seg);
-        b = {all.size(), r.seg.src_base, r.seg.copy_base};
-      } else {
-        if (all.empty())
-          continue;
-        b = {all.size(), r.src_end, r.copy_size};
-      }
-      if (b.copy_size <= a) {
-        best = b;
-        best_record = i;
-      }
-    }
-    if (best) {
-      if (best_record + 1 != parsed.records.size())
-        rewrite = true;
-      all.resize(best->seg_count);
-      // Each segment ends where its last boundary up to `best` says.
-      for (size_t i = 0, seg = 0; i <= best_record; ++i) {
-        auto& r = parsed.records[i];
-        if (r.kind == 'S')
-          ++seg;
-        else if (seg > 0)
-          all[seg - 1].src_end = all[seg - 1].durable_end = r.src_end;
-      }
-      all.back().src_end = all.back().durable_end = best->src_end;
-      segments_ = std::move(all);
-      size_ = best->copy_size;
-      if (a > size_) {
-        log::info(who, "recovery: truncating " + path_ + " from " + std::to_string(a)
-                         + " to " + std::to_string(size_) + " bytes (last member end)");
-        if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
-          return io_error("truncate " + path_, errno);
-        if (auto err = datasync(fd_, "copy"))
-          return err;
-      }
-    } else {
-      if (!parsed.records.empty())
-        rewrite = true;
-      size_ = a; // nothing known: keep what is there, append after it
-    }
-    member_end_copy_ = size_;
-    member_end_src_ = segments_.empty() ? 0 : segments_.back().src_end;
-  }
+  auto err = out_ == wire::compression::none
+               ? recover_plain(parsed, *actual, rewrite)
+               : recover_compressed(parsed, *actual, rewrite);
+  if (err)
+    return err;
+  for (auto& s : segments_)
+    drop_digests_beyond(s);
   durable_copy_end_ = size_;
   trim_segments();
+  rebuild_hasher();
+  closed_clean_ = !parsed.records.empty() && parsed.records.back().kind == 'C';
+  check_recovered(parsed, *actual);
+  changed_logged_ = false; // adopted: a later change is another episode
   if (rewrite)
     return compact_journal();
-  journal_lines_ = parsed.records.size();
+  journal_lines_ = count_lines(parsed);
   return caf::none;
+}
+
+caf::error copy_file::recover_plain(const journal_text& parsed, uint64_t a,
+                                    bool& rewrite) {
+  // Every byte after a segment's start belongs to it, up to the next start
+  // or the copy's end.
+  for (auto& seg : journal_segments(parsed)) {
+    if (seg.copy_base > a) {
+      rewrite = true;
+      break;
+    }
+    segments_.push_back(std::move(seg));
+  }
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    auto& s = segments_[i];
+    uint64_t copy_end = i + 1 < segments_.size() ? segments_[i + 1].copy_base : a;
+    s.src_end = s.durable_end = s.src_base + (copy_end - s.copy_base);
+  }
+  size_ = a;
+  // The bytes beyond the last sync survived in the page cache: make them
+  // durable before anything is acknowledged.
+  return datasync(fd_, "copy");
+}
+
+caf::error copy_file::recover_compressed(const journal_text& parsed, uint64_t a,
+                                         bool& rewrite) {
+  // The last member boundary not beyond the copy's size.
+  struct boundary {
+    size_t seg_count;
+    uint64_t src_end;
+    uint64_t copy_size;
+  };
+  auto all = journal_segments(parsed);
+  std::optional<boundary> best;
+  size_t best_record = 0;
+  size_t seen = 0;
+  for (size_t i = 0; i < parsed.records.size(); ++i) {
+    auto& r = parsed.records[i];
+    boundary b{};
+    if (r.kind == 'S')
+      b = {++seen, r.seg.src_base, r.seg.copy_base};
+    else if (r.kind == 'M' && seen > 0)
+      b = {seen, r.src_end, r.copy_size};
+    else
+      continue;
+    if (b.copy_size <= a) {
+      best = b;
+      best_record = i;
+    }
+  }
+  if (!best) {
+    if (!parsed.records.empty())
+      rewrite = true;
+    size_ = a; // nothing known: keep what is there, append after it
+    member_end_copy_ = size_;
+    member_end_src_ = 0;
+    return caf::none;
+  }
+  all.resize(best->seg_count);
+  // Each segment ends where its last boundary up to `best` says; the last
+  // one's digest of its block being written restarts from its last
+  // boundary at or before that block's start.
+  size_t seg = 0;
+  for (size_t i = 0; i <= best_record; ++i) {
+    auto& r = parsed.records[i];
+    if (r.kind == 'S') {
+      ++seg;
+      restart_src_ = r.seg.src_base;
+      restart_copy_ = r.seg.copy_base;
+    } else if (r.kind == 'M' && seg > 0) {
+      all[seg - 1].src_end = all[seg - 1].durable_end = r.src_end;
+    }
+  }
+  auto& last = all.back();
+  last.src_end = last.durable_end = best->src_end;
+  uint64_t hash_from = std::max(last.src_base, block_floor(last.src_end));
+  for (size_t i = 0, n = 0; i <= best_record; ++i) {
+    auto& r = parsed.records[i];
+    n += r.kind == 'S';
+    if (r.kind == 'M' && n == best->seg_count && r.src_end <= hash_from) {
+      restart_src_ = r.src_end;
+      restart_copy_ = r.copy_size;
+    }
+  }
+  for (size_t i = best_record + 1; i < parsed.records.size(); ++i)
+    rewrite = rewrite || parsed.records[i].kind == 'S' || parsed.records[i].kind == 'M';
+  segments_ = std::move(all);
+  size_ = best->copy_size;
+  member_end_copy_ = size_;
+  member_end_src_ = segments_.back().src_end;
+  if (a > size_) {
+    log::info(who, "recovery: truncating " + path_ + " from " + std::to_string(a)
+                     + " to " + std::to_string(size_) + " bytes (last member end)");
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+      return io_error("truncate " + path_, errno);
+    if (auto err = datasync(fd_, "copy"))
+      return err;
+  }
+  return caf::none;
+}
+
+void copy_file::check_recovered(const journal_text& parsed, uint64_t a) {
+  if (closed_clean_ && parsed.records.back().copy_size != a) {
+    note_changed("holds " + std::to_string(a) + " bytes; it had "
+                 + std::to_string(parsed.records.back().copy_size)
+                 + " when the writer closed it");
+    // That C line is stale now: the next clean close writes a true one.
+    if (auto err = reopen_for_writing())
+      log::error(who, "journal of " + path_ + ": " + describe(err));
+  }
+  if (out_ != wire::compression::none)
+    return;
+  // The last complete block the journal knows, against the copy's bytes.
+  for (auto s = segments_.rbegin(); s != segments_.rend(); ++s) {
+    auto b = std::find_if(s->blocks.rbegin(), s->blocks.rend(), [](const auto& kv) {
+      return kv.first % wire::digest_block == 0;
+    });
+    if (b == s->blocks.rend())
+      continue;
+    uint64_t to = b->first;
+    uint64_t from = block_from(s->src_base, to);
+    auto bytes = read_source(*s, from, to);
+    if (!bytes) {
+      log::warning(who, "recovery: checking a block of " + path_ + ": "
+                          + describe(bytes.error()));
+      return;
+    }
+    auto d = wire::xxh3(*bytes);
+    if (d != b->second) {
+      note_changed("source bytes " + std::to_string(from) + ".." + std::to_string(to)
+                   + " of " + s->key.str() + " no longer match their digest");
+      s->blocks[to] = d;
+      journal_digest(*s, to, d);
+    }
+    return;
+  }
 }
 
 const copy_file::segment* copy_file::find(const source_key& key,
@@ -711,6 +934,7 @@ caf::error copy_file::append_journal(const std::string& body) {
   if (auto err = write_all(journal_fd_, seal(body), journal_name_))
     return err;
   ++journal_lines_;
+  closed_clean_ = false; // the journal no longer ends with a C line
   return caf::none;
 }
 
@@ -730,6 +954,8 @@ caf::error copy_file::journal_checkpoint() {
 
 caf::error copy_file::start_segment(const source_key& key, const std::string& gen,
                                     uint64_t src_base) {
+  if (auto err = reopen_for_writing())
+    return err;
   if (auto err = finish_member())
     return err;
   // Every byte before the new segment's start must be durable, and the end of
@@ -745,6 +971,7 @@ caf::error copy_file::start_segment(const source_key& key, const std::string& ge
   if (pending_checkpoint_)
     if (auto err = append_journal(member_line(pending_src_end_, pending_copy_size_)))
       return err;
+  keep_partial_block(); // the previous segment's last block is final
   segment seg;
   seg.key = key;
   seg.gen = gen;
@@ -761,6 +988,9 @@ caf::error copy_file::start_segment(const source_key& key, const std::string& ge
   member_end_src_ = src_base;
   member_end_copy_ = size_;
   durable_copy_end_ = size_;
+  hasher_.restart(src_base);
+  restart_src_ = src_base;
+  restart_copy_ = size_;
   trim_segments();
   return caf::none;
 }
@@ -803,12 +1033,30 @@ void copy_file::roll_back_member() {
   size_ = member_end_copy_;
   if (!segments_.empty())
     segments_.back().src_end = member_end_src_;
+  rebuild_hasher(); // it had been fed the bytes rolled back
+}
+
+void copy_file::member_ended() {
+  auto& seg = segments_.back();
+  member_end_src_ = seg.src_end;
+  member_end_copy_ = size_;
+  pending_checkpoint_ = true;
+  pending_src_end_ = seg.src_end;
+  pending_copy_size_ = size_;
+  // A member boundary at the start of the block being written: its bytes
+  // can be decompressed from here again.
+  if (hasher_.valid() && member_end_src_ <= hasher_.from()) {
+    restart_src_ = member_end_src_;
+    restart_copy_ = member_end_copy_;
+  }
 }
 
 caf::expected<uint64_t>
 copy_file::append(const source_key& key, const std::string& gen, const decision& d,
                   std::string_view raw, std::string_view member,
                   wire::compression member_comp, clock::time_point now) {
+  if (auto err = reopen_for_writing())
+    return err;
   if (d.new_segment || segments_.empty())
     if (auto err = start_segment(key, gen, d.new_segment ? d.src_base : 0))
       return err;
@@ -819,6 +1067,7 @@ copy_file::append(const source_key& key, const std::string& gen, const decision&
   if (out_ == wire::compression::none) {
     if (auto err = write_copy(raw))
       return err;
+    hash_written(seg.src_end, raw);
     seg.src_end += raw.size();
   } else if (mode_ != write_mode::recompress
              || (!member_open_ && !member.empty() && member_comp == out_)) {
@@ -833,12 +1082,9 @@ copy_file::append(const source_key& key, const std::string& gen, const decision&
     }
     if (auto err = write_copy(bytes))
       return err;
+    hash_written(seg.src_end, raw);
     seg.src_end += raw.size();
-    member_end_src_ = seg.src_end;
-    member_end_copy_ = size_;
-    pending_checkpoint_ = true;
-    pending_src_end_ = seg.src_end;
-    pending_copy_size_ = size_;
+    member_ended();
   } else {
     if (!member_open_) {
       if (!compressor_)
@@ -855,6 +1101,7 @@ copy_file::append(const source_key& key, const std::string& gen, const decision&
       roll_back_member();
       return err;
     }
+    hash_written(seg.src_end, raw);
     seg.src_end += raw.size();
     member_src_bytes_ += raw.size();
     if (member_src_bytes_ >= opts_.buffer_bytes)
@@ -878,12 +1125,7 @@ caf::error copy_file::finish_member() {
   }
   member_open_ = false;
   member_src_bytes_ = 0;
-  auto& seg = segments_.back();
-  member_end_src_ = seg.src_end;
-  member_end_copy_ = size_;
-  pending_checkpoint_ = true;
-  pending_src_end_ = seg.src_end;
-  pending_copy_size_ = size_;
+  member_ended();
   return caf::none;
 }
 
@@ -907,6 +1149,7 @@ caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   if (t.fd.get() < 0)
     return io_error("dup " + path_, errno);
   t.path = path_;
+  t.epoch = rewrite_epoch_;
   t.marks.reserve(segments_.size());
   for (const auto& seg : segments_)
     t.marks.push_back({seg.key, seg.gen, seg.src_base, seg.src_end});
@@ -922,11 +1165,16 @@ caf::error copy_file::end_sync(const sync_ticket& t, const caf::error& err) {
     return caf::none;
   }
   ++fsyncs_;
+  if (t.epoch != rewrite_epoch_) {
+    // Bytes were rewritten in place meanwhile: the next sync covers them.
+    dirty_ = true;
+    return caf::none;
+  }
   for (const auto& m : t.marks)
     for (auto& seg : segments_)
       if (seg.src_base == m.src_base && seg.gen == m.gen && seg.key == m.key)
         seg.durable_end = std::max(seg.durable_end, std::min(m.src_end, seg.src_end));
-  if (journal_lines_ > opts_.compact_after)
+  if (compaction_due())
     return compact_journal();
   return caf::none;
 }
@@ -953,38 +1201,57 @@ caf::error copy_file::sync() {
     if (auto err = journal_checkpoint())
       return err;
   }
-  if (journal_lines_ > opts_.compact_after)
+  if (compaction_due())
     return compact_journal();
   return caf::none;
 }
 
-caf::error copy_file::compact_journal() {
-  // Header, the remembered segments, and for compressed copies each segment's
-  // durable end: the same recovery result in a few lines.
-  std::string text = seal(header_line()) + seal("O");
-  size_t lines = 0;
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    const auto& s = segments_[i];
-    text += seal(segment_line(s));
-    if (out_ != wire::compression::none) {
-      uint64_t copy_end;
-      uint64_t src_end;
-      if (i + 1 < segments_.size()) {
-        copy_end = segments_[i + 1].copy_base;
-        src_end = s.src_end;
-      } else {
-        // The last segment: only what is journaled durable (an open or
-        // unsynced member is not).
-        src_end = s.durable_end;
-        copy_end = durable_copy_end_;
-      }
-      if (src_end != s.src_base) {
-        text += seal(member_line(src_end, copy_end));
-        ++lines;
-      }
-    }
+bool copy_file::compaction_due() const {
+  return journal_lines_ > std::max(opts_.compact_after, compacted_digests_);
+}
+
+std::string copy_file::compacted_segment(size_t i, size_t& lines) const {
+  const auto& s = segments_[i];
+  bool last = i + 1 == segments_.size();
+  bool compressed = out_ != wire::compression::none;
+  // The last segment of a compressed copy: only what is journaled durable
+  // (an open or unsynced member is not).
+  uint64_t src_end = compressed && last ? s.durable_end : s.src_end;
+  uint64_t copy_end = last ? durable_copy_end_ : segments_[i + 1].copy_base;
+  std::string text = seal(segment_line(s));
+  ++lines;
+  for (const auto& [to, d] : s.blocks)
+    if (digest_holds(s, to))
+      text += seal(digest_line(s.copy_base, to, d));
+  if (last && hasher_.valid() && hasher_.pos() == src_end && src_end > hasher_.from()
+      && src_end % wire::digest_block != 0)
+    text += seal(digest_line(s.copy_base, src_end, hasher_.value()));
+  if (!compressed || src_end == s.src_base)
+    return text;
+  if (last && restart_src_ > s.src_base && restart_src_ < src_end
+      && restart_copy_ <= copy_end) {
+    text += seal(member_line(restart_src_, restart_copy_));
     ++lines;
   }
+  text += seal(member_line(src_end, copy_end));
+  ++lines;
+  return text;
+}
+
+caf::error copy_file::compact_journal() {
+  // Header, the remembered segments with their digests, and for compressed
+  // copies each segment's durable end (and the member boundary the block
+  // being written can be decompressed from): the same recovery result in a
+  // few lines. D and P lines do not count towards compact_after: they only
+  // grow with the data and compaction would not shorten them; but the next
+  // compaction waits for at least as many new lines as it would copy.
+  std::string text = seal(header_line()) + seal("O");
+  size_t lines = 0;
+  for (size_t i = 0; i < segments_.size(); ++i)
+    text += compacted_segment(i, lines);
+  compacted_digests_ = 0;
+  for (const auto& seg : segments_)
+    compacted_digests_ += seg.blocks.size();
   auto tmp = journal_name_ + ".tmp";
   int fd = ::openat(state_fd_, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -1010,6 +1277,7 @@ caf::error copy_file::compact_journal() {
     ::close(journal_fd_);
   journal_fd_ = jfd;
   journal_lines_ = lines;
+  closed_clean_ = false;
   return caf::none;
 }
 
@@ -1019,6 +1287,8 @@ caf::error copy_file::close() {
     result = finish_member();
     if (!result)
       result = sync();
+    if (!result)
+      result = journal_close();
     ::close(fd_);
     fd_ = -1;
   }
@@ -1027,6 +1297,304 @@ caf::error copy_file::close() {
     journal_fd_ = -1;
   }
   return result;
+}
+
+caf::error copy_file::journal_close() {
+  // Nothing written since the last clean close: its C line still holds.
+  if (journal_fd_ < 0 || closed_clean_)
+    return caf::none;
+  keep_partial_block();
+  if (auto err = append_journal("C " + std::to_string(size_)))
+    return err;
+  // Not synced: lost only with the machine, and then the next start merely
+  // cannot tell a change from a crash. A copy written again says so first
+  // (reopen_for_writing, synced).
+  closed_clean_ = true;
+  return caf::none;
+}
+
+// -- digests and the copy as the authority ----------------------------------------
+
+int64_t copy_file::take_changed() {
+  auto n = changed_;
+  changed_ = 0;
+  return n;
+}
+
+void copy_file::note_changed(const std::string& what) {
+  if (changed_logged_)
+    return;
+  changed_logged_ = true;
+  ++changed_;
+  // Every change is counted; a copy changed again and again (a second
+  // writer?) is said once per 10 s.
+  auto now = clock::now();
+  if (changed_said_ != clock::time_point{} && now - changed_said_ < std::chrono::seconds{10}) {
+    ++changed_unsaid_;
+    return;
+  }
+  log::warning(who, path_ + " was changed behind the writer's back: it " + what
+                      + "; going by what the copy holds"
+                      + (changed_unsaid_ > 0 ? " (" + std::to_string(changed_unsaid_)
+                                                 + " more changes since the last line)"
+                                             : std::string{}));
+  changed_said_ = now;
+  changed_unsaid_ = 0;
+}
+
+void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest) {
+  if (journal_fd_ < 0)
+    return;
+  // Not counted in journal_lines_ (see compact_journal) and not synced here.
+  if (auto err = write_all(journal_fd_, seal(digest_line(seg.copy_base, to, digest)),
+                           journal_name_))
+    log::error(who, "journal of " + path_ + ": " + describe(err));
+  closed_clean_ = false; // the journal no longer ends with a C line
+}
+
+void copy_file::keep_partial_block() {
+  if (segments_.empty() || !hasher_.valid())
+    return;
+  auto& seg = segments_.back();
+  uint64_t to = hasher_.pos();
+  if (to != seg.src_end || to == hasher_.from() || to % wire::digest_block == 0)
+    return;
+  seg.blocks[to] = hasher_.value();
+  journal_digest(seg, to, hasher_.value());
+}
+
+void copy_file::drop_digests_beyond(segment& seg) {
+  for (auto i = seg.blocks.begin(); i != seg.blocks.end();)
+    i = digest_holds(seg, i->first) ? std::next(i) : seg.blocks.erase(i);
+}
+
+caf::error copy_file::reopen_for_writing() {
+  if (!closed_clean_)
+    return caf::none;
+  // A C line says what a clean close left; once the copy is written again
+  // it no longer holds, and must not be read as a change after a crash:
+  // the line after it is durable before the copy changes.
+  if (auto err = append_journal("A"))
+    return err;
+  return datasync(journal_fd_, "journal");
+}
+
+void copy_file::hash_written(uint64_t at, std::string_view raw) {
+  auto& seg = segments_.back();
+  hasher_.feed(at, raw, [&](uint64_t end, uint64_t digest) {
+    seg.blocks[end] = digest;
+    journal_digest(seg, end, digest);
+    // The next block starts here: the last member boundary is at or before.
+    restart_src_ = member_end_src_;
+    restart_copy_ = member_end_copy_;
+  });
+}
+
+caf::expected<std::string> copy_file::read_copy(uint64_t offset, uint64_t len) const {
+  return pread_some(fd_, offset, len, path_);
+}
+
+caf::expected<std::string> copy_file::read_source(const segment& seg, uint64_t from,
+                                                  uint64_t to) const {
+  if (out_ == wire::compression::none) {
+    auto bytes = read_copy(seg.copy_base + (from - seg.src_base), to - from);
+    if (bytes && bytes->size() != to - from)
+      return make_error(errc::io, path_ + " ends before source offset "
+                                    + std::to_string(to) + " of " + seg.key.str());
+    return bytes;
+  }
+  // Compressed: the last segment's bytes from a member boundary on.
+  constexpr uint64_t max_inflate = 64ull << 20;
+  if (segments_.empty() || &seg != &segments_.back() || member_open_
+      || from < restart_src_ || restart_src_ < seg.src_base || to > seg.src_end
+      || seg.src_end - restart_src_ > max_inflate)
+    return make_error(errc::unavailable, "no member boundary of " + path_
+                                           + " to decompress source offset "
+                                           + std::to_string(from) + " from");
+  auto packed = read_copy(restart_copy_, size_ - restart_copy_);
+  if (!packed)
+    return std::move(packed.error());
+  auto raw = wire::decompress(*packed, out_, seg.src_end - restart_src_);
+  if (!raw)
+    return std::move(raw.error());
+  if (raw->size() != seg.src_end - restart_src_)
+    return make_error(errc::decode_failed, path_ + ": the members after copy offset "
+                                             + std::to_string(restart_copy_)
+                                             + " hold other than the journal says");
+  return raw->substr(static_cast<size_t>(from - restart_src_),
+                     static_cast<size_t>(to - from));
+}
+
+void copy_file::rebuild_hasher() {
+  hasher_.invalidate();
+  if (segments_.empty())
+    return;
+  const auto& seg = segments_.back();
+  uint64_t from = std::max(seg.src_base, block_floor(seg.src_end));
+  std::string bytes;
+  if (from < seg.src_end) {
+    auto got = read_source(seg, from, seg.src_end);
+    if (!got) {
+      // The block's digest is given up; the next one starts afresh.
+      log::info(who, "digest of the block being written in " + path_ + ": "
+                       + describe(got.error()));
+      return;
+    }
+    bytes = std::move(*got);
+  }
+  hasher_.restart(from);
+  hasher_.feed(from, bytes, [](uint64_t, uint64_t) {});
+}
+
+void copy_file::rehash(size_t index, uint64_t from, uint64_t to) {
+  auto& s = segments_[index];
+  bool last = index + 1 == segments_.size();
+  for (uint64_t x = std::max(from, s.src_base); x < to && x < s.src_end;) {
+    uint64_t bfrom = std::max(s.src_base, block_floor(x));
+    uint64_t bto = block_to(bfrom, s.src_end);
+    if (last && bto == s.src_end && bto % wire::digest_block != 0) {
+      rebuild_hasher(); // the block being written
+      return;
+    }
+    auto bytes = read_source(s, bfrom, bto);
+    if (bytes) {
+      auto d = wire::xxh3(*bytes);
+      s.blocks[bto] = d;
+      journal_digest(s, bto, d);
+    } else {
+      s.blocks.erase(bto);
+      log::warning(who, "digest of " + path_ + ": " + describe(bytes.error()));
+    }
+    x = bto;
+  }
+}
+
+caf::expected<bool> copy_file::measure() {
+  if (fd_ < 0)
+    return false;
+  auto actual = file_size(fd_, path_);
+  if (!actual)
+    return std::move(actual.error());
+  if (*actual == size_)
+    return false;
+  note_changed("holds " + std::to_string(*actual) + " bytes where the writer wrote "
+               + std::to_string(size_));
+  ++rewrite_epoch_;
+  if (out_ == wire::compression::none) {
+    adopt_plain_size(*actual);
+    changed_logged_ = false; // adopted: a later change is another episode
+    return true;
+  }
+  // Compressed: the open member went with the change; recover from the
+  // journal to the last member end within the file.
+  compressor_.reset();
+  member_open_ = false;
+  member_src_bytes_ = 0;
+  if (auto err = sync())
+    return err;
+  if (auto err = reload()) // ends the episode as a recovery does
+    return err;
+  return true;
+}
+
+void copy_file::adopt_plain_size(uint64_t a) {
+  if (auto err = reopen_for_writing()) // a C line no longer holds
+    log::error(who, "journal of " + path_ + ": " + describe(err));
+  if (a < size_)
+    while (!segments_.empty() && segments_.back().copy_base > a)
+      segments_.pop_back();
+  if (!segments_.empty()) {
+    auto& s = segments_.back();
+    s.src_end = s.src_base + (a - s.copy_base);
+    s.durable_end = std::min(s.durable_end, s.src_end);
+    drop_digests_beyond(s);
+  }
+  size_ = a;
+  dirty_ = true; // the size the writer now goes by must be durable too
+  rebuild_hasher();
+}
+
+caf::error copy_file::reload() {
+  auto text = read_all(journal_fd_, journal_name_);
+  if (!text)
+    return std::move(text.error());
+  pending_checkpoint_ = false;
+  return recover(*text);
+}
+
+caf::expected<uint64_t> copy_file::first_difference(const segment& seg, uint64_t from,
+                                                    std::string_view bytes) const {
+  constexpr size_t chunk = 1 << 20;
+  for (size_t done = 0; done < bytes.size();) {
+    auto want = std::min(chunk, bytes.size() - done);
+    auto have = read_copy(seg.copy_base + (from + done - seg.src_base), want);
+    if (!have)
+      return std::move(have.error());
+    auto part = bytes.substr(done, want);
+    auto m = std::mismatch(have->begin(), have->end(), part.begin());
+    auto same = static_cast<size_t>(m.first - have->begin());
+    if (same < want)
+      return from + done + same;
+    done += want;
+  }
+  return from + bytes.size();
+}
+
+caf::error copy_file::overwrite(const segment& seg, uint64_t from,
+                                std::string_view bytes) {
+  if (auto err = reopen_for_writing())
+    return err;
+  auto index = static_cast<size_t>(&seg - segments_.data());
+  auto& s = segments_[index];
+  if (auto err = pwrite_all(fd_, bytes, s.copy_base + (from - s.src_base), path_))
+    return err;
+  ++rewrite_epoch_;
+  dirty_ = true;
+  s.durable_end = std::min(s.durable_end, from);
+  rehash(index, from, from + bytes.size());
+  return caf::none;
+}
+
+caf::error copy_file::cut(uint64_t at) {
+  if (auto err = reopen_for_writing())
+    return err;
+  auto& s = segments_.back();
+  uint64_t copy_end = s.copy_base + (at - s.src_base);
+  if (::ftruncate(fd_, static_cast<off_t>(copy_end)) != 0)
+    return io_error("truncate " + path_, errno);
+  ++rewrite_epoch_;
+  dirty_ = true;
+  size_ = copy_end;
+  s.src_end = at;
+  s.durable_end = std::min(s.durable_end, at);
+  drop_digests_beyond(s);
+  rebuild_hasher();
+  return caf::none;
+}
+
+caf::expected<uint64_t> copy_file::digest(const segment& seg, uint64_t from,
+                                          uint64_t to) const {
+  if (out_ == wire::compression::none) {
+    wire::digest_stream stream;
+    constexpr uint64_t chunk = 1 << 20;
+    for (uint64_t at = from; at < to; at += chunk) {
+      auto bytes = read_source(seg, at, std::min(to, at + chunk));
+      if (!bytes)
+        return std::move(bytes.error());
+      stream.update(*bytes);
+    }
+    return stream.value();
+  }
+  bool last = !segments_.empty() && &seg == &segments_.back();
+  if (last && hasher_.valid() && hasher_.from() == from && hasher_.pos() == to)
+    return hasher_.value();
+  if (from == block_from(seg.src_base, to) && digest_holds(seg, to))
+    if (auto i = seg.blocks.find(to); i != seg.blocks.end())
+      return i->second;
+  return make_error(errc::unavailable,
+                    "a compressed copy has digests of whole journaled blocks only; "
+                    "source range " + std::to_string(from) + ".." + std::to_string(to)
+                      + " is not one");
 }
 
 } // namespace cc::tw

@@ -22,6 +22,7 @@
 #include "actors/atoms.hpp"
 #include "actors/dest_path.hpp"
 #include "actors/logger.hpp"
+#include "actors/position.hpp"
 #include "actors/room_meter.hpp"
 #include "actors/router.hpp"
 #include "actors/spawn.hpp"
@@ -182,7 +183,9 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
   const auto& b = f->body;
   auto key = std::to_string(b.st_dev) + ':' + std::to_string(b.st_ino) + ':' +
              b.filename;
-  if (!st.source_keys.admit(b.hdr.hostname, key, source_key_limit::clock::now())) {
+  // A question creates nothing, so it takes no place among a host's keys.
+  if (b.query.empty()
+      && !st.source_keys.admit(b.hdr.hostname, key, source_key_limit::clock::now())) {
     st.too_many_sources += 1;
     auto why = "host '" + printable_type(b.hdr.hostname) + "' already writes " +
                std::to_string(st.cfg.max_source_keys_per_host) +
@@ -246,6 +249,9 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   // The open-file bound is shared out: no worker holds more than its part.
   wo.max_open_copies = std::max<size_t>(1, c.max_open_files / n);
   wo.hostname = c.hostname;
+  // This start's instance id: a sender that sees it change reconciles
+  // (docs/wire.md §6.2). Random like a generation id.
+  wo.writer_id = tail::new_gen();
   for (size_t i = 0; i < n; ++i) {
     auto opts = wo;
     opts.who = c.section + ".worker-" + std::to_string(i);
@@ -257,7 +263,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
                          + ", write-compressed " + tw::to_string(c.mode) + ", "
                          + std::to_string(n) + " workers, state in " + c.state_dir
-                         + ")");
+                         + ", writer id " + wo.writer_id + ")");
   return {
     [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
     [self](written_atom, size_t idx) {

@@ -2,26 +2,38 @@
 // its copy under dstdir, with the help of worker_threads detached workers.
 //
 // Owns: its workers (linked; a copy always goes to the same worker: the one
-// its destination hashes to), the back-pressure per worker, the counters.
+// its destination hashes to), the back-pressure per worker, the counters,
+// and its instance id (16 hex digits drawn at start, docs/wire.md §6.2),
+// which its workers put in every logtail.ack and logtail.state.
 // Takes:  (dispatch_atom, cc_message) -> ok_atom once the fragment's worker
 //         accepted it; the answer waits while that worker has more than
-//         its share of max_queued_bytes queued. A bad body (does not parse, `req` differs
-//         from the type, a blob without `blob_hash`, a wrong blob hash) is
-//         dropped, logged, counted as `invalid`: -> errc::invalid_body.
+//         its share of max_queued_bytes queued. A question (`query`, docs/
+//         wire.md §6.1) goes the same way to the worker of its destination,
+//         so it is answered after the fragments before it, and takes no
+//         place among the host's source keys. A bad body (does not parse,
+//         `req` differs from the type, a blob without `blob_hash`, a wrong
+//         blob hash) is dropped, logged, counted as `invalid`:
+//         -> errc::invalid_body.
 //         (stats_atom) -> counters: fragments, bytes_written, duplicates,
 //         duplicate_bytes, gaps, gap_bytes, refused_paths, invalid,
-//         too_large, open_files, acks_sent, fsyncs, too_many_sources
-//         (fragments refused by max-source-keys-per-host), backpressure_waits
-//         (answers held until a worker's queue had room), write_errors,
-//         failing (copies whose last open, write or sync failed) and per
-//         copy (actors/copy_stats.hpp) copy_written_bytes,
+//         too_large, open_files, acks_sent, fsyncs, open_files_evicted,
+//         queries (questions answered), repaired_bytes (copy bytes rewritten
+//         or cut to match the source: compare-on-overlap and repairs),
+//         copy_changed (copies found changed behind the writer's back:
+//         another size, a block that no longer matches its digest, a copy
+//         deleted), diverged (fragments whose overlap differed from the
+//         copy), too_many_sources (fragments refused by
+//         max-source-keys-per-host), backpressure_waits (answers held until
+//         a worker's queue had room), write_errors, failing (copies whose
+//         last open, write or sync failed) and per copy
+//         (actors/copy_stats.hpp) copy_written_bytes,
 //         copy_last_write_age_ms, copy_write_errors.
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.
 // Sends:  workers <- (dispatch_atom, fragment_ptr), not as a request: the
 //         fragment's message carries a receipt that counts its bytes down
-//         when the worker let go of it; the workers send logtail.ack replies
-//         to the router themselves.
+//         when the worker let go of it; the workers send logtail.ack and
+//         logtail.state replies to the router themselves.
 #pragma once
 
 #include <chrono>

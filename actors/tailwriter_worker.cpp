@@ -45,6 +45,10 @@ counters writer_counters::snapshot() const {
     {"acks_sent", acks_sent.load()},
     {"fsyncs", fsyncs.load()},
     {"open_files_evicted", open_files_evicted.load()},
+    {"queries", queries.load()},
+    {"repaired_bytes", repaired_bytes.load()},
+    {"copy_changed", copy_changed.load()},
+    {"diverged", diverged.load()},
   };
 }
 
@@ -109,21 +113,18 @@ copy_spec worker_core::spec_for(const fragment& f, const source_key& key,
   // Classic copies are one per destination (several keys may continue one
   // copy); rotated ones one per source generation.
   std::string mode = to_string(opts_.copy.mode);
-  if (spec.rotated)
-    spec.identity = "R\n" + mode + "\n" + f.dest_base + "\n" + key.hostname + "\n"
-                    + std::to_string(key.st_dev) + "\n" + std::to_string(key.st_ino)
-                    + "\n" + key.filename + "\n" + f.body.gen;
-  else
-    spec.identity = "C\n" + mode + "\n" + f.dest_base;
+  spec.identity = spec.rotated ? rotated_identity(mode, f.dest_base, key, f.body.gen)
+                               : classic_identity(mode, f.dest_base);
   return spec;
 }
 
 caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
                                                 clock::time_point now,
-                                                outbox& out) {
+                                                outbox& out, bool touch) {
   auto i = copies_.find(spec.identity);
   if (i != copies_.end()) {
-    i->second.last_use = now;
+    if (touch)
+      i->second.last_use = now;
     return i->second.file.get();
   }
   while (!copies_.empty() && copies_.size() >= opts_.max_open_copies) {
@@ -147,7 +148,8 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   if (!opened)
     return std::move(opened.error());
   auto* ptr = opened->get();
-  count_fsyncs(*ptr);
+  collect(*ptr);
+  rotated_.add(spec.identity, ptr->path());
   log::info(opts_.who, "opened " + ptr->path());
   copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_,
                                            spec.base_path});
@@ -155,9 +157,19 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   return ptr;
 }
 
-void worker_core::count_fsyncs(copy_file& cf) {
+void worker_core::collect(copy_file& cf) {
   if (auto n = cf.take_fsyncs(); n > 0)
     counters_->fsyncs += n;
+  if (auto n = cf.take_changed(); n > 0)
+    counters_->copy_changed += n;
+}
+
+wire::header worker_core::reply_header(const char* type) const {
+  wire::header hdr;
+  hdr.req = type;
+  hdr.time = wire::now_seconds();
+  hdr.hostname = opts_.hostname;
+  return hdr;
 }
 
 wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
@@ -165,15 +177,14 @@ wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
                                        const std::string& gen, uint64_t fpos,
                                        const char* status) {
   wire::logtail_ack_body body;
-  body.hdr.req = ack_type;
-  body.hdr.time = wire::now_seconds();
-  body.hdr.hostname = opts_.hostname;
+  body.hdr = reply_header(ack_type);
   body.filename = key.filename;
   body.st_dev = key.st_dev;
   body.st_ino = key.st_ino;
   body.gen = gen;
   body.fpos = fpos;
   body.status = status;
+  body.writer = opts_.writer_id;
   wire::cc_message msg;
   msg.route = route;
   msg.type = ack_type;
@@ -215,69 +226,79 @@ void worker_core::leave_hole(const fragment& f, const source_key& key,
   if (auto err = (*cf)->skip_to(key, b.gen, b.fpos + b.raw_size))
     log::error(opts_.who, "skipping a refused range in " + (*cf)->path() + ": "
                             + describe(err));
-  count_fsyncs(**cf);
+  collect(**cf);
+}
+
+bool worker_core::decode(const fragment& f, const source_key& key,
+                         clock::time_point now, outbox& out, payload& p) {
+  const auto& b = f.body;
+  uint64_t claimed_end = b.fpos + b.raw_size;
+  auto bytes = wire::fragment_bytes(
+    b, f.msg.blob ? f.msg.blob->view() : std::string_view{}, p.storage);
+  auto comp = wire::parse_compression(b.comp);
+  if (!bytes || !comp) {
+    counters_->invalid += 1;
+    log::warning(opts_.who, "dropped a fragment of " + key.str() + ": "
+                              + (bytes ? "unknown comp '" + b.comp + "'"
+                                       : describe(bytes.error())));
+    refuse(f, key, claimed_end, out);
+    return false;
+  }
+  p.comp = *comp;
+  p.raw = *bytes;
+  if (*comp == wire::compression::none)
+    return true;
+  if (b.raw_size > opts_.max_fragment_bytes) {
+    counters_->too_large += 1;
+    log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
+                              + std::to_string(b.fpos) + ": raw_size "
+                              + std::to_string(b.raw_size) + " exceeds max-fragment-bytes");
+    leave_hole(f, key, *comp, now, out);
+    refuse(f, key, claimed_end, out);
+    return false;
+  }
+  auto unpacked = wire::decompress(*bytes, *comp, opts_.max_fragment_bytes);
+  if (!unpacked) {
+    bool bomb = unpacked.error().code() == static_cast<uint8_t>(errc::too_large);
+    (bomb ? counters_->too_large : counters_->invalid) += 1;
+    log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
+                              + std::to_string(b.fpos) + ": "
+                              + describe(unpacked.error()));
+    leave_hole(f, key, *comp, now, out);
+    refuse(f, key, claimed_end, out);
+    return false;
+  }
+  p.inflated = std::move(*unpacked);
+  p.raw = p.inflated;
+  p.member = *bytes;
+  return true;
 }
 
 void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) {
+  if (!f.body.query.empty()) {
+    answer(f, now, out);
+    return;
+  }
   const auto& b = f.body;
   counters_->fragments += 1;
   source_key key{b.hdr.hostname, b.st_dev, b.st_ino, b.filename};
-  uint64_t claimed_end = b.fpos + b.raw_size;
   if (f.dest_error) {
     counters_->refused_paths += 1;
     note_refusal(key, describe(f.dest_error));
-    refuse(f, key, claimed_end, out);
+    refuse(f, key, b.fpos + b.raw_size, out);
     return;
   }
   // The payload as received, then as source bytes.
-  std::string storage;
-  auto payload = wire::fragment_bytes(
-    b, f.msg.blob ? f.msg.blob->view() : std::string_view{}, storage);
-  auto comp = wire::parse_compression(b.comp);
-  if (!payload || !comp) {
-    counters_->invalid += 1;
-    log::warning(opts_.who, "dropped a fragment of " + key.str() + ": "
-                              + (payload ? "unknown comp '" + b.comp + "'"
-                                         : describe(payload.error())));
-    refuse(f, key, claimed_end, out);
+  payload p;
+  if (!decode(f, key, now, out, p))
     return;
-  }
-  std::string inflated;
-  std::string_view raw = *payload;
-  std::string_view member;
-  if (*comp != wire::compression::none) {
-    if (b.raw_size > opts_.max_fragment_bytes) {
-      counters_->too_large += 1;
-      log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
-                                + std::to_string(b.fpos) + ": raw_size "
-                                + std::to_string(b.raw_size) + " exceeds max-fragment-bytes");
-      leave_hole(f, key, *comp, now, out);
-      refuse(f, key, claimed_end, out);
-      return;
-    }
-    auto unpacked = wire::decompress(*payload, *comp, opts_.max_fragment_bytes);
-    if (!unpacked) {
-      bool bomb = unpacked.error().code() == static_cast<uint8_t>(errc::too_large);
-      (bomb ? counters_->too_large : counters_->invalid) += 1;
-      log::warning(opts_.who, "refused a fragment of " + key.str() + " at "
-                                + std::to_string(b.fpos) + ": "
-                                + describe(unpacked.error()));
-      leave_hole(f, key, *comp, now, out);
-      refuse(f, key, claimed_end, out);
-      return;
-    }
-    inflated = std::move(*unpacked);
-    raw = inflated;
-    member = *payload;
-  }
-  uint64_t n = raw.size();
-  auto spec = spec_for(f, key, *comp);
+  auto spec = spec_for(f, key, p.comp);
   auto cf_res = copy_for(spec, now, out);
   if (!cf_res) {
     if (cf_res.error().code() == static_cast<uint8_t>(errc::path_refused)) {
       counters_->refused_paths += 1;
       note_refusal(key, describe(cf_res.error()));
-      refuse(f, key, b.fpos + n, out);
+      refuse(f, key, b.fpos + p.raw.size(), out);
     } else {
       // No ack: the sender resends after its timeout, maybe with more luck.
       counters_->copies.failed(key.hostname, f.dest_base, now);
@@ -287,21 +308,160 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     return;
   }
   copy_file& cf = **cf_res;
-  if (b.ack)
-    copies_.at(spec.identity).ack_sender = true;
-  // A generation this copy has not seen: its sender sends nothing more until
-  // a writer confirms where the generation starts (a later fragment
-  // overtaking the first would otherwise hide the first's bytes).
-  bool unseen_gen = cf.find(key, b.gen) == nullptr;
-  auto d = cf.decide(key, b.gen, b.fpos, n, b.ack);
   ack_entry* entry = nullptr;
   if (b.ack) {
+    copies_.at(spec.identity).ack_sender = true;
     ack_key ak{key, b.gen};
     entry = &acks_[ak];
     entry->route = f.msg.route; // the latest path back to the sender
     entry->identity = spec.identity;
     touched_.insert(std::move(ak));
   }
+  // The copy is the authority: a size changed behind the writer's back is
+  // adopted before the fragment is placed (never written past a hole).
+  auto rewrites = cf.rewrites();
+  if (auto m = cf.measure(); !m)
+    log::error(opts_.who, "measuring " + cf.path() + ": " + describe(m.error()));
+  if (!b.repair || !repair(f, cf, key, p.raw, entry, now, out))
+    write(f, cf, key, p, entry, now, out);
+  collect(cf);
+  if (cf.rewrites() != rewrites)
+    rewind_acks(spec.identity);
+}
+
+decision worker_core::compare_overlap(const fragment& f, copy_file& cf,
+                                      const source_key& key, std::string_view raw,
+                                      decision d) {
+  const auto& b = f.body;
+  // Only bytes the copy holds are compared, and only in plain copies (a
+  // compressed copy's overlap is skipped as before).
+  if (cf.out() != wire::compression::none || d.kind == decision::gap
+      || (d.kind == decision::append && d.skip == 0))
+    return d;
+  const auto* seg = cf.find(key, b.gen);
+  if (seg == nullptr)
+    return d;
+  uint64_t from = std::max(b.fpos, seg->src_base);
+  uint64_t to = std::min(b.fpos + raw.size(), seg->src_end);
+  if (from >= to)
+    return d;
+  auto diff = cf.first_difference(*seg, from, raw.substr(from - b.fpos, to - from));
+  if (!diff) {
+    log::error(opts_.who, "comparing " + cf.path() + ": " + describe(diff.error()));
+    return d;
+  }
+  if (*diff == to)
+    return d; // a true duplicate
+  counters_->diverged += 1;
+  bool last = seg == &cf.segments().back();
+  uint64_t end = seg->src_end;
+  uint64_t at_copy = seg->copy_base + (*diff - seg->src_base);
+  auto err = last ? cf.cut(*diff)
+                  : cf.overwrite(*seg, *diff, raw.substr(*diff - b.fpos, to - *diff));
+  log::warning(opts_.who, cf.path() + " differs from " + key.str() + " gen '" + b.gen
+                            + "' at source offset " + std::to_string(*diff)
+                            + " (copy offset " + std::to_string(at_copy) + "): "
+                            + (last ? "cut back from source offset " + std::to_string(end)
+                                        + ", written from the source again"
+                                    : "source bytes " + range_text(*diff, to)
+                                        + " rewritten in place"));
+  if (err) {
+    log::error(opts_.who, "repairing " + cf.path() + ": " + describe(err));
+    return d;
+  }
+  counters_->repaired_bytes += static_cast<int64_t>(last ? end - *diff : to - *diff);
+  return last ? cf.decide(key, b.gen, b.fpos, raw.size(), b.ack) : d;
+}
+
+bool worker_core::repair(const fragment& f, copy_file& cf, const source_key& key,
+                         std::string_view raw, ack_entry* entry, clock::time_point now,
+                         outbox& out) {
+  const auto& b = f.body;
+  if (cf.out() != wire::compression::none) {
+    note_refusal(key, "a repair of " + cf.path()
+                        + ": compressed copies are not rewritten in place");
+    refuse(f, key, b.fpos + raw.size(), out);
+    return true;
+  }
+  const auto* seg = cf.find(key, b.gen);
+  if (seg == nullptr || b.fpos > seg->src_end)
+    return false; // not held: an ordinary fragment
+  bool last = seg == &cf.segments().back();
+  uint64_t end = seg->src_end;
+  uint64_t from = std::max(b.fpos, seg->src_base);
+  uint64_t to = std::min(b.fpos + raw.size(), end);
+  uint64_t changed = 0;
+  if (from < to) {
+    auto held = raw.substr(from - b.fpos, to - from);
+    auto diff = cf.first_difference(*seg, from, held);
+    caf::error err = diff ? caf::error{} : diff.error();
+    if (diff && *diff < to) {
+      err = cf.overwrite(*seg, *diff, held.substr(*diff - from));
+      changed += to - *diff;
+    }
+    if (err) {
+      // Nothing acknowledged: the sender asks again.
+      log::error(opts_.who, "repairing " + cf.path() + ": " + describe(err));
+      return true;
+    }
+  }
+  uint64_t appended = 0;
+  if (last && b.fpos + raw.size() > end) {
+    auto d = cf.decide(key, b.gen, b.fpos, raw.size(), b.ack);
+    auto written = cf.append(key, b.gen, d, raw.substr(d.skip), {},
+                             wire::compression::none, now);
+    if (!written)
+      log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
+    else
+      appended = *written;
+  } else if (b.truncate && last && b.fpos + raw.size() < end) {
+    if (auto err = cf.cut(b.fpos + raw.size()))
+      log::error(opts_.who, "cutting " + cf.path() + ": " + describe(err));
+    else
+      changed += end - (b.fpos + raw.size());
+  } else if (b.truncate && !last) {
+    log::info(opts_.who, "a repair of " + key.str() + " asks to truncate " + cf.path()
+                           + " but its segment is not the copy's last: not truncated");
+  }
+  counters_->repaired_bytes += static_cast<int64_t>(changed);
+  counters_->bytes_written += static_cast<int64_t>(appended);
+  if (changed > 0)
+    log::info(opts_.who, "repaired " + cf.path() + " from " + key.str() + " gen '"
+                           + b.gen + "': " + std::to_string(changed)
+                           + " bytes rewritten or cut in source range "
+                           + range_text(from, std::max(end, b.fpos + raw.size()))
+                           + (appended > 0 ? ", " + std::to_string(appended) + " appended"
+                                           : std::string{}));
+  if (entry != nullptr)
+    entry->forced = true;
+  return true;
+}
+
+void worker_core::rewind_acks(const std::string& identity) {
+  // The copy holds less (or other bytes) than some acks said: the next ack
+  // of each of its keys names what it holds now, even if that is lower.
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  for (auto& [k, e] : acks_) {
+    if (e.identity != identity)
+      continue;
+    const auto* seg = c->second.file->find(k.key, k.gen);
+    e.acked = std::min(e.acked, seg != nullptr ? seg->durable_end : 0);
+    touched_.insert(k);
+  }
+}
+
+void worker_core::write(const fragment& f, copy_file& cf, const source_key& key,
+                        payload& p, ack_entry* entry, clock::time_point now,
+                        outbox& out) {
+  const auto& b = f.body;
+  uint64_t n = p.raw.size();
+  // A generation this copy has not seen: its sender sends nothing more until
+  // a writer confirms where the generation starts (a later fragment
+  // overtaking the first would otherwise hide the first's bytes).
+  bool unseen_gen = cf.find(key, b.gen) == nullptr;
+  auto d = compare_overlap(f, cf, key, p.raw, cf.decide(key, b.gen, b.fpos, n, b.ack));
   switch (d.kind) {
     case decision::duplicate:
       counters_->duplicates += 1;
@@ -323,36 +483,42 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
       if (auto err = cf.finish_member())
         log::error(opts_.who, cf.path() + ": " + describe(err));
       break;
-    case decision::append: {
-      if (d.gap_bytes > 0) {
-        counters_->gaps += 1;
-        counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
-        log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes)
-                                  + " bytes in " + key.str() + ": have up to "
-                                  + std::to_string(d.src_end) + ", got "
-                                  + range_text(b.fpos, b.fpos + n)
-                                  + "; appending (sender does not ask for acks)");
-      }
-      if (d.skip > 0) {
-        counters_->duplicate_bytes += static_cast<int64_t>(d.skip);
-        raw.remove_prefix(static_cast<size_t>(d.skip));
-        member = {};
-      }
-      auto written = cf.append(key, b.gen, d, raw, member, *comp, now);
-      if (!written) {
-        // Nothing is acknowledged for these bytes; the sender resends.
-        counters_->copies.failed(key.hostname, f.dest_base, now);
-        log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
-        break;
-      }
-      counters_->bytes_written += static_cast<int64_t>(*written);
-      counters_->copies.written(key.hostname, f.dest_base, *written, now);
-      if (unseen_gen && entry != nullptr)
-        confirm_start(cf, key, b.gen, *entry, out);
+    case decision::append:
+      append(f, cf, key, p, d, entry, unseen_gen, now, out);
       break;
-    }
   }
-  count_fsyncs(cf);
+}
+
+void worker_core::append(const fragment& f, copy_file& cf, const source_key& key,
+                         payload& p, const decision& d, ack_entry* entry,
+                         bool unseen_gen, clock::time_point now, outbox& out) {
+  const auto& b = f.body;
+  if (d.gap_bytes > 0) {
+    counters_->gaps += 1;
+    counters_->gap_bytes += static_cast<int64_t>(d.gap_bytes);
+    log::warning(opts_.who, "gap of " + std::to_string(d.gap_bytes) + " bytes in "
+                              + key.str() + ": have up to " + std::to_string(d.src_end)
+                              + ", got " + range_text(b.fpos, b.fpos + p.raw.size())
+                              + "; appending (sender does not ask for acks)");
+  }
+  std::string_view raw = p.raw;
+  std::string_view member = p.member;
+  if (d.skip > 0) {
+    counters_->duplicate_bytes += static_cast<int64_t>(d.skip);
+    raw.remove_prefix(static_cast<size_t>(d.skip));
+    member = {};
+  }
+  auto written = cf.append(key, b.gen, d, raw, member, p.comp, now);
+  if (!written) {
+    // Nothing is acknowledged for these bytes; the sender resends.
+    counters_->copies.failed(key.hostname, f.dest_base, now);
+    log::error(opts_.who, "writing " + cf.path() + ": " + describe(written.error()));
+    return;
+  }
+  counters_->bytes_written += static_cast<int64_t>(*written);
+  counters_->copies.written(key.hostname, f.dest_base, *written, now);
+  if (unseen_gen && entry != nullptr)
+    confirm_start(cf, key, b.gen, *entry, out);
 }
 
 void worker_core::confirm_start(const copy_file& cf, const source_key& key,
@@ -436,7 +602,7 @@ void worker_core::sync_here(bool plain_too, outbox& out) {
 
 bool worker_core::sync_in_place(copy_file& cf) {
   auto err = cf.sync();
-  count_fsyncs(cf);
+  collect(cf);
   if (err)
     note_sync_failure(cf, err);
   return !err;
@@ -510,7 +676,7 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
       continue; // closed meanwhile: closing synced and answered it
     auto& cf = *c->second.file;
     auto err = cf.end_sync(job.ticket, job.err);
-    count_fsyncs(cf);
+    collect(cf);
     if (job.err || err) {
       note_sync_failure(cf, job.err ? job.err : err);
       failed.push_back(job.identity);
@@ -539,7 +705,7 @@ void worker_core::evict(const std::string& identity, outbox& out) {
   auto err = cf.finish_member();
   if (!err)
     err = cf.sync();
-  count_fsyncs(cf);
+  collect(cf);
   if (err)
     log::error(opts_.who, "closing " + cf.path() + ": " + describe(err));
   for (auto i = acks_.begin(); i != acks_.end();) {

@@ -4,19 +4,28 @@
 //
 // Owns: its open copies (copy_file, at most max_open_copies, least recently
 // used closed first), the ack bookkeeping per (source key, generation), the
-// grouping of fdatasync over sync-interval, and its syncer: a detached
-// actor that runs the fdatasync of plain copies, so the worker goes on
-// writing (and the bytes stay visible in the copy within a millisecond)
-// while the disk flushes. Compressed copies journal each member end after
-// its data is synced and are synced by the worker itself.
-// Takes:  (dispatch_atom, fragment_ptr): handles it (written, skipped or
-//         refused); no answer: the receipt the tailwriter attached to the
-//         fragment's message counts it done when the worker lets go of it;
+// grouping of fdatasync over sync-interval, the index of its rotated copies
+// by source key (copy_index.hpp, built at its first question), and its
+// syncer: a detached actor that runs the fdatasync of plain copies, so the
+// worker goes on writing (and the bytes stay visible in the copy within a
+// millisecond) while the disk flushes. Compressed copies journal each
+// member end after its data is synced and are synced by the worker itself.
+// Takes:  (dispatch_atom, fragment_ptr): a fragment is written, skipped,
+//         compared with the copy where they overlap (plain copies: bytes
+//         that differ are rewritten, docs/wire.md §6.1), or refused; a
+//         repair (`repair`) overwrites in place; a question (`query`) is
+//         answered from the copy after every fragment handled before it
+//         (tailwriter_questions.cpp). No answer to the tailwriter: the
+//         receipt it attached to the fragment's message counts it done when
+//         the worker lets go of it;
 //         (tick_atom) its own sync timer; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
-//         fragment's route, for senders that set `ack`;
+//         fragment's route, for senders that set `ack`, with the writer's
+//         instance id;
+//         router <- (reply_atom, cc_message "logtail.state") along a
+//         question's route, one per question;
 //         syncer <- (sync_atom, sync_batch_ptr) -> the batch, each job's
 //         error set: one at a time.
 #pragma once
@@ -35,6 +44,7 @@
 #include <caf/error.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/copy_index.hpp"
 #include "actors/copy_stats.hpp"
 #include "actors/copy_writer.hpp"
 #include "actors/router.hpp"
@@ -69,6 +79,10 @@ struct writer_counters {
   std::atomic<int64_t> acks_sent{0};
   std::atomic<int64_t> fsyncs{0};
   std::atomic<int64_t> open_files_evicted{0}; // closed early: max-open-files
+  std::atomic<int64_t> queries{0};        // questions answered (logtail.state)
+  std::atomic<int64_t> repaired_bytes{0}; // copy bytes rewritten or cut to match the source
+  std::atomic<int64_t> copy_changed{0};   // copies found changed behind the writer's back
+  std::atomic<int64_t> diverged{0};       // fragments whose overlap differed from the copy
   /// Per copy (by destination path under dstdir, without suffix and
   /// extension): bytes, last write, failed opens, writes and syncs.
   copy_stats copies;
@@ -99,6 +113,9 @@ struct worker_options {
   std::chrono::milliseconds close_idle{30000};
   size_t max_open_copies = 100;
   std::string hostname;   // the writer's, sent in acks
+  /// The tailwriter's instance id (16 hex digits, new at each start), in
+  /// every logtail.ack and logtail.state.
+  std::string writer_id;
   std::string who = "tailwriter.worker"; // for log lines
   /// Set by the worker actor: plain copies are synced by its syncer
   /// (start_sync / finish_sync), so maintain() and flush_members() leave
@@ -185,6 +202,15 @@ private:
     bool forced = false;  // a duplicate or gap must be answered
     bool gap = false;
   };
+  /// A fragment's payload: as received, and as source bytes (`raw`; views
+  /// into the message's blob, `storage` or `inflated`).
+  struct payload {
+    std::string storage;
+    std::string inflated;
+    std::string_view raw;
+    std::string_view member;
+    wire::compression comp = wire::compression::none;
+  };
   struct open_copy {
     std::unique_ptr<copy_file> file;
     clock::time_point last_use;
@@ -207,10 +233,50 @@ private:
   /// Finishes the members the rules select; true if it finished any.
   bool finish_due_members(clock::time_point now);
 
+  /// The payload's source bytes; false (answered, counted) when refused.
+  bool decode(const fragment& f, const source_key& key, clock::time_point now,
+              outbox& out, payload& p);
+  void write(const fragment& f, copy_file& cf, const source_key& key, payload& p,
+             ack_entry* entry, clock::time_point now, outbox& out);
+  void append(const fragment& f, copy_file& cf, const source_key& key, payload& p,
+              const decision& d, ack_entry* entry, bool unseen_gen,
+              clock::time_point now, outbox& out);
+  /// Plain copies: compares the bytes of a duplicate or overlap with the
+  /// copy's; where they differ the copy is cut back (its last segment) or
+  /// rewritten in place (another), and the decision taken again.
+  decision compare_overlap(const fragment& f, copy_file& cf, const source_key& key,
+                           std::string_view raw, decision d);
+  /// A repair fragment (docs/wire.md §6.1); false when the copy holds nothing
+  /// of its segment (then it is an ordinary fragment).
+  bool repair(const fragment& f, copy_file& cf, const source_key& key,
+              std::string_view raw, ack_entry* entry, clock::time_point now,
+              outbox& out);
+  /// After a rewrite, cut or adopted change: the next acks of the copy's
+  /// keys name what it holds, even below what was acknowledged before.
+  void rewind_acks(const std::string& identity);
+
+  // Questions (tailwriter_questions.cpp).
+  void answer(const fragment& f, clock::time_point now, outbox& out);
+  void answer_state(const fragment& f, const source_key& key, clock::time_point now,
+                    outbox& out, wire::logtail_state_body& a);
+  void answer_digest(const fragment& f, const source_key& key, clock::time_point now,
+                     outbox& out, wire::logtail_state_body& a);
+  /// The copies holding `key` (classic: the destination's; rotated: from the
+  /// index, of generation `gen` only when given), opened without creating
+  /// anything, measured and synced; oldest first. None: `a` says why.
+  std::vector<copy_file*> copies_holding(const fragment& f, const source_key& key,
+                                         const std::string* gen, clock::time_point now,
+                                         outbox& out, wire::logtail_state_body& a);
+  /// Measures, finishes the member and syncs an open copy before it
+  /// answers; false (dropped) when its sync failed.
+  bool settle(const std::string& identity);
+
   copy_spec spec_for(const fragment& f, const source_key& key,
                      wire::compression comp) const;
+  /// The open copy of `spec`, opened (or created) if need be. `touch`:
+  /// counts as a use (a question does not keep an idle copy open).
   caf::expected<copy_file*> copy_for(const copy_spec& spec, clock::time_point now,
-                                     outbox& out);
+                                     outbox& out, bool touch = true);
   void evict(const std::string& identity, outbox& out);
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);
   /// Acknowledges the durable start of a generation new to `cf` at once.
@@ -221,7 +287,10 @@ private:
   void leave_hole(const fragment& f, const source_key& key,
                   wire::compression comp, clock::time_point now, outbox& out);
   void note_refusal(const source_key& key, const std::string& why);
-  void count_fsyncs(copy_file& cf);
+  /// Adds the copy's fsyncs and copy_changed episodes to the counters.
+  void collect(copy_file& cf);
+  /// The header of a reply this worker sends (logtail.ack, logtail.state).
+  wire::header reply_header(const char* type) const;
   wire::cc_message make_ack(const std::vector<std::string>& route,
                             const source_key& key, const std::string& gen,
                             uint64_t fpos, const char* status);
@@ -236,6 +305,8 @@ private:
   std::set<ack_key> touched_;                  // keys waiting for an answer
   uint64_t next_serial_ = 0;
   std::set<std::string> refused_logged_;       // keys whose refusal was logged
+  rotated_index rotated_;                      // built at the first question
+  std::set<std::string> missing_;              // identities whose missing copy was said
 };
 
 /// Spawns a detached worker; acks go to `router` (may be null: no acks).

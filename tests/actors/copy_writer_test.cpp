@@ -607,3 +607,319 @@ TEST_CASE("journals unused for long are pruned", "[tailwriter][copy_writer]") {
   CHECK(fs::exists(tmp / "new.j"));
   CHECK(fs::exists(tmp / "other.txt"));
 }
+
+// -- digests and the copy as the authority (docs/wire.md §6.1) ------------------
+
+namespace {
+
+constexpr uint64_t MiB = 1 << 20;
+
+/// Feeds `text[from, to)` in fragments of `piece` bytes.
+void put_range(const fixture& fx, copy_file& cf, const std::string& gen,
+               const std::string& text, uint64_t from, uint64_t to,
+               wire::compression comp = wire::compression::none,
+               uint64_t piece = 300000) {
+  for (uint64_t at = from; at < to; at += piece)
+    fx.put(cf, gen, at, std::min(to, at + piece), true, comp, &text);
+}
+
+uint64_t xxh3_of(const std::string& s, uint64_t from, uint64_t to) {
+  return wire::xxh3(slice(s, from, to));
+}
+
+/// Overwrites bytes of a file in place, as someone else would.
+void poke(const std::string& path, uint64_t offset, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset))
+          == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+} // namespace
+
+TEST_CASE("digests: complete blocks are journaled as written and recovered after a crash",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  std::string big = source_text(3300000);
+  auto cf = fx.open(fx.spec(), fx.live);
+  // A tail -f start mid-file: the first block is clipped to the segment.
+  put_range(fx, *cf, "g1", big, 500000, 2600000);
+  const auto* seg = cf->find(fx.key, "g1");
+  REQUIRE(seg != nullptr);
+  REQUIRE(seg->blocks.size() == 2);
+  CHECK(seg->blocks.at(MiB) == xxh3_of(big, 500000, MiB));
+  CHECK(seg->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
+  auto journal = test::read_file(fx.live.journal());
+  CHECK_THAT(journal, Catch::Contains("D 0 1048576 " + wire::digest_hex(xxh3_of(big, 500000, MiB))));
+  CHECK_THAT(journal, Catch::Contains("D 0 2097152 "));
+  // digest() of a plain copy reads the copy.
+  CHECK(cf->digest(*seg, 2 * MiB, 2600000).value() == xxh3_of(big, 2 * MiB, 2600000));
+  CHECK(cf->digest(*seg, 700000, 700100).value() == xxh3_of(big, 700000, 700100));
+  // SIGKILL: the journal's lines are in the page cache, and so on disk.
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  auto rec = fx.open(fx.spec(), *crashed);
+  const auto* r = rec->find(fx.key, "g1");
+  REQUIRE(r != nullptr);
+  CHECK(r->src_end == 2600000);
+  CHECK(r->blocks == seg->blocks);
+  CHECK(rec->take_changed() == 0);
+  // The block being written goes on from the copy's bytes.
+  put_range(fx, *rec, "g1", big, 2600000, 3300000);
+  CHECK(rec->find(fx.key, "g1")->blocks.at(3 * MiB) == xxh3_of(big, 2 * MiB, 3 * MiB));
+}
+
+TEST_CASE("digests: a journal without D lines (an older build) recovers and digests on",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  std::string big = source_text(1300000);
+  std::string id = "C\nno\ndb1/x.log";
+  fs::create_directories(fx.live.dst + "/db1");
+  test::write_file(fx.live.dst + "/db1/x.log", slice(big, 0, 600000));
+  test::write_file(fx.live.state + "/" + wire::digest_hex(fnv1a64(id)) + ".j",
+                   sealed("H 1 =no =none =db1/x.log " + journal_escape(id)) + sealed("O")
+                     + sealed("S =db1 2049 1234 =/var/log/pg/x.log =g1 0 0"));
+  auto cf = fx.open(fx.spec(), fx.live);
+  const auto* seg = cf->find(fx.key, "g1");
+  REQUIRE(seg != nullptr);
+  CHECK(seg->src_end == 600000);
+  CHECK(seg->blocks.empty());
+  CHECK(fx.put(*cf, "g1", 0, 600000).kind == decision::duplicate);
+  put_range(fx, *cf, "g1", big, 600000, 1300000);
+  CHECK(cf->find(fx.key, "g1")->blocks.at(MiB) == xxh3_of(big, 0, MiB));
+  CHECK(fx.copy_bytes(*cf, fx.live) == big);
+}
+
+TEST_CASE("digests: a compressed copy answers whole journaled blocks only, across reopens",
+          "[tailwriter][copy_writer][digest]") {
+  for (auto mode : {write_mode::keep, write_mode::recompress}) {
+    INFO("write-compressed " << to_string(mode));
+    fixture fx;
+    fx.opts.mode = mode;
+    fx.opts.buffer_bytes = 250000; // recompress: several members per block
+    std::string big = source_text(3300000);
+    auto spec = fx.spec(wire::compression::gzip, false,
+                        std::string{"C\n"} + to_string(mode) + "\ndb1/x.log");
+    auto gz = wire::compression::gzip;
+    {
+      auto cf = fx.open(spec, fx.live);
+      put_range(fx, *cf, "g1", big, 0, 2600000, gz);
+      REQUIRE(!cf->finish_member());
+      REQUIRE(!cf->sync());
+      const auto* seg = cf->find(fx.key, "g1");
+      CHECK(cf->digest(*seg, 0, MiB).value() == xxh3_of(big, 0, MiB));
+      CHECK(cf->digest(*seg, MiB, 2 * MiB).value() == xxh3_of(big, MiB, 2 * MiB));
+      CHECK(cf->digest(*seg, 2 * MiB, 2600000).value() == xxh3_of(big, 2 * MiB, 2600000));
+      auto part = cf->digest(*seg, 0, 1000);
+      REQUIRE_FALSE(part);
+      CHECK(part.error().code() == static_cast<uint8_t>(errc::unavailable));
+      REQUIRE(!cf->close());
+    }
+    // A clean close wrote the partial block (P) and the size (C).
+    auto journal = test::read_file(fx.live.journal());
+    CHECK_THAT(journal, Catch::Contains("P 0 2600000 "
+                                        + wire::digest_hex(xxh3_of(big, 2 * MiB, 2600000))));
+    CHECK_THAT(journal, Catch::Contains("\nC "));
+    // Reopened: the block being written is decompressed from a member
+    // boundary and digested on.
+    auto cf = fx.open(spec, fx.live);
+    CHECK(cf->take_changed() == 0);
+    const auto* seg = cf->find(fx.key, "g1");
+    CHECK(cf->digest(*seg, 2 * MiB, 2600000).value() == xxh3_of(big, 2 * MiB, 2600000));
+    put_range(fx, *cf, "g1", big, 2600000, 3300000, gz);
+    CHECK(cf->find(fx.key, "g1")->blocks.at(3 * MiB) == xxh3_of(big, 2 * MiB, 3 * MiB));
+    REQUIRE(!cf->close());
+    CHECK(gunzip(test::read_file(fx.live.dst + "/db1/x.log.gz"), gz) == big);
+  }
+}
+
+TEST_CASE("authority: a plain copy changed behind the writer's back is adopted and said once",
+          "[tailwriter][copy_writer][authority]") {
+  fixture fx;
+  auto path = fx.live.dst + "/db1/x.log";
+  {
+    auto cf = fx.open(fx.spec(), fx.live);
+    fx.put(*cf, "g1", 0, 3000);
+    REQUIRE(!cf->close());
+  }
+  // Junk appended while the writer was down (after a clean stop).
+  test::append_file(path, "0123456789");
+  {
+    auto cf = fx.open(fx.spec(), fx.live);
+    CHECK(cf->take_changed() == 1);
+    CHECK(cf->find(fx.key, "g1")->src_end == 3010);
+    REQUIRE(!cf->close());
+  }
+  {
+    // Adopted and closed again: not a change any more.
+    auto cf = fx.open(fx.spec(), fx.live);
+    CHECK(cf->take_changed() == 0);
+    REQUIRE(!cf->close());
+  }
+  // Truncated while the writer was down.
+  REQUIRE(::truncate(path.c_str(), 2000) == 0);
+  auto cf = fx.open(fx.spec(), fx.live);
+  CHECK(cf->take_changed() == 1);
+  CHECK(cf->find(fx.key, "g1")->src_end == 2000);
+  CHECK(cf->measure().value() == false);
+  // ... and while it runs: measured when it answers.
+  REQUIRE(::truncate(path.c_str(), 1500) == 0);
+  CHECK(cf->measure().value() == true);
+  CHECK(cf->find(fx.key, "g1")->src_end == 1500);
+  CHECK(cf->size() == 1500);
+  CHECK(cf->take_changed() == 1);
+  CHECK(cf->measure().value() == false);
+  CHECK(cf->take_changed() == 0);
+  // The next fragment continues at what the copy holds.
+  CHECK(fx.put(*cf, "g1", 2000, 2500).kind == decision::gap);
+  fx.put(*cf, "g1", 1500, 2500);
+  CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 2500));
+}
+
+TEST_CASE("authority: a crash is not a change; a block that no longer matches is",
+          "[tailwriter][copy_writer][authority]") {
+  fixture fx;
+  std::string big = source_text(1500000);
+  {
+    // Closed cleanly, written again, then killed: the C line no longer holds.
+    auto cf = fx.open(fx.spec(), fx.live);
+    fx.put(*cf, "g1", 0, 100, true, wire::compression::none, &big);
+    REQUIRE(!cf->close());
+  }
+  auto cf = fx.open(fx.spec(), fx.live);
+  put_range(fx, *cf, "g1", big, 100, 1500000);
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  {
+    auto rec = fx.open(fx.spec(), *crashed);
+    CHECK(rec->take_changed() == 0);
+    CHECK(rec->find(fx.key, "g1")->src_end == 1500000);
+  }
+  // A byte flipped inside the last journaled complete block.
+  auto crashed2 = snapshot(fx.live, fx.tmp / "crash2");
+  poke(crashed2->dst + "/db1/x.log", 777777, "#");
+  auto rec = fx.open(fx.spec(), *crashed2);
+  CHECK(rec->take_changed() == 1);
+  std::string changed = slice(big, 0, MiB);
+  changed[777777] = '#';
+  CHECK(rec->find(fx.key, "g1")->blocks.at(MiB) == wire::xxh3(changed));
+}
+
+TEST_CASE("authority: a compressed copy truncated behind the writer's back reports its honest end",
+          "[tailwriter][copy_writer][authority]") {
+  fixture fx;
+  fx.opts.mode = write_mode::keep;
+  auto spec = fx.spec(wire::compression::gzip, false, "C\nkeep\ndb1/x.log");
+  auto gz = wire::compression::gzip;
+  auto path = fx.live.dst + "/db1/x.log.gz";
+  {
+    // Synced after each: each member end is journaled (M).
+    auto cf = fx.open(spec, fx.live);
+    for (uint64_t at = 0; at < 2100; at += 700) {
+      fx.put(*cf, "g1", at, at + 700, true, gz);
+      REQUIRE(!cf->sync());
+    }
+    REQUIRE(!cf->close());
+  }
+  // Down: cut inside the third member.
+  REQUIRE(::truncate(path.c_str(), static_cast<off_t>(fs::file_size(path) - 5)) == 0);
+  auto cf = fx.open(spec, fx.live);
+  CHECK(cf->take_changed() == 1);
+  CHECK(cf->find(fx.key, "g1")->src_end == 1400);
+  fx.put(*cf, "g1", 1400, 2100, true, gz);
+  REQUIRE(!cf->sync());
+  uint64_t member_end = cf->size();
+  fx.put(*cf, "g1", 2100, 2800, true, gz);
+  REQUIRE(!cf->sync());
+  // Running: cut inside the last member; the open copy is measured.
+  REQUIRE(::truncate(path.c_str(), static_cast<off_t>(member_end + 3)) == 0);
+  CHECK(cf->measure().value() == true);
+  CHECK(cf->take_changed() == 1);
+  CHECK(cf->find(fx.key, "g1")->src_end == 2100);
+  CHECK(cf->size() == member_end);
+  CHECK(fs::file_size(path) == member_end);
+  CHECK(fx.put(*cf, "g1", 2800, 3500, true, gz).kind == decision::gap);
+  fx.put(*cf, "g1", 2100, 3500, true, gz);
+  REQUIRE(!cf->close());
+  CHECK(gunzip(test::read_file(path), gz) == slice(fx.src, 0, 3500));
+}
+
+TEST_CASE("rewrites in place: first difference, overwrite and cut keep the digests true",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  std::string big = source_text(2500000);
+  auto cf = fx.open(fx.spec(), fx.live);
+  put_range(fx, *cf, "g1", big, 0, 2500000);
+  const auto* seg = cf->find(fx.key, "g1");
+  auto path = fx.live.dst + "/db1/x.log";
+  CHECK(cf->first_difference(*seg, MiB, slice(big, MiB, 2 * MiB)).value() == 2 * MiB);
+  poke(path, 1500000, "#");
+  CHECK(cf->first_difference(*seg, MiB, slice(big, MiB, 2 * MiB)).value() == 1500000);
+  // Another byte written over it: the block is digested again, journaled.
+  REQUIRE(!cf->overwrite(*seg, 1500000, "$"));
+  std::string changed = big;
+  changed[1500000] = '$';
+  CHECK(cf->find(fx.key, "g1")->blocks.at(2 * MiB) == xxh3_of(changed, MiB, 2 * MiB));
+  CHECK(cf->find(fx.key, "g1")->durable_end <= 1500000);
+  CHECK(test::read_file(path) == changed);
+  {
+    // The later D line wins at recovery.
+    auto crashed = snapshot(fx.live, fx.tmp / "crash");
+    auto rec = fx.open(fx.spec(), *crashed);
+    CHECK(rec->find(fx.key, "g1")->blocks.at(2 * MiB) == xxh3_of(changed, MiB, 2 * MiB));
+  }
+  // Cut back into the second block: its digest is gone, the copy ends there.
+  REQUIRE(!cf->cut(1200000));
+  seg = cf->find(fx.key, "g1");
+  CHECK(seg->src_end == 1200000);
+  CHECK(seg->blocks.count(2 * MiB) == 0);
+  CHECK(cf->size() == 1200000);
+  CHECK(fs::file_size(path) == 1200000);
+  // Written again from the source: the block is the source's again.
+  put_range(fx, *cf, "g1", big, 1200000, 2500000);
+  CHECK(cf->find(fx.key, "g1")->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
+  CHECK(test::read_file(path) == big);
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 2500000);
+}
+
+TEST_CASE("a sync begun before a rewrite makes nothing durable",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "g1", 0, 1000);
+  auto ticket = cf->begin_sync();
+  REQUIRE(ticket);
+  REQUIRE(!cf->cut(600));
+  fx.put(*cf, "g1", 600, 1000);
+  REQUIRE(!cf->end_sync(*ticket, caf::none));
+  CHECK(cf->find(fx.key, "g1")->durable_end <= 600);
+  CHECK(cf->needs_sync());
+  REQUIRE(!cf->sync());
+  CHECK(cf->find(fx.key, "g1")->durable_end == 1000);
+}
+
+TEST_CASE("digests: compaction keeps them for the remembered segments",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  fx.opts.compact_after = 2;
+  std::string big = source_text(2300000);
+  auto cf = fx.open(fx.spec(), fx.live);
+  put_range(fx, *cf, "a", big, 0, 1200000);
+  put_range(fx, *cf, "b", big, 0, 2200000);
+  fx.put(*cf, "c", 0, 100, true, wire::compression::none, &big);
+  REQUIRE(!cf->sync()); // three S lines: compacted
+  CHECK(cf->journal_lines() == 3);
+  auto after = test::read_file(fx.live.journal());
+  CHECK(test::count_of(after, "\nO") == 1); // a fresh journal
+  CHECK(test::count_of(after, "\nS ") == 3);
+  CHECK(test::count_of(after, "\nD ") == 3); // a: 1 MiB; b: 1 and 2 MiB
+  CHECK(test::count_of(after, "\nP ") == 3); // a, b ended mid-block; c is there
+  CHECK_THAT(after, Catch::Contains("P 0 1200000 " + wire::digest_hex(xxh3_of(big, MiB, 1200000))));
+  auto crashed = snapshot(fx.live, fx.tmp / "crash");
+  auto rec = fx.open(fx.spec(), *crashed);
+  for (auto gen : {"a", "b"})
+    CHECK(rec->find(fx.key, gen)->blocks == cf->find(fx.key, gen)->blocks);
+  CHECK(rec->find(fx.key, "c")->blocks.at(100) == xxh3_of(big, 0, 100));
+  CHECK(rec->find(fx.key, "b")->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
+  CHECK(rec->find(fx.key, "a")->blocks.at(1200000) == xxh3_of(big, MiB, 1200000));
+}

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +35,7 @@
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"
+#include "wire/digest.hpp"
 
 using namespace cc;
 using namespace cc::tw;
@@ -997,4 +1000,536 @@ TEST_CASE("tailwriter actor: max-source-keys-per-host refuses a host's extra sou
   CHECK(test::read_file(env.twc.dstdir + "/db2/c.log") == "o1\n");
   CHECK(!fs::exists(env.twc.dstdir + "/db1/c.log"));
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+// -- reconcile, verify and repair (docs/wire.md §6.1) ----------------------------
+
+namespace {
+
+/// A question as a tailer builds it: the fragment's fields, no payload.
+wire::cc_message make_question_msg(const frag_spec& s, const std::string& query,
+                                   bool digests = false, uint64_t from = 0,
+                                   uint64_t to = 0, uint64_t block = 0) {
+  auto spec = s;
+  spec.use_blob = false;
+  auto msg = make_msg(spec, 0, "");
+  auto b = *wire::parse_logtail(msg.body);
+  b.query = query;
+  b.digests = digests;
+  b.range_from = from;
+  b.range_to = to;
+  b.block = block;
+  msg.body = wire::make_body(b);
+  return msg;
+}
+
+/// What the handler makes of a message.
+fragment as_fragment(wire::cc_message msg) {
+  fragment f;
+  f.msg = std::move(msg);
+  f.body = *wire::parse_logtail(f.msg.body);
+  auto d = normalize_destination(
+    expand_dstmask("%(hostname)s/%(filename)s", f.body.hdr.hostname, f.body.filename),
+    ".ccstate");
+  if (d)
+    f.dest_base = *d;
+  else
+    f.dest_error = d.error();
+  return f;
+}
+
+/// A repair of text[from, to) (docs/wire.md §6.1).
+fragment make_repair(const frag_spec& s, uint64_t from, uint64_t to,
+                     const std::string& text, bool truncate = false) {
+  auto msg = make_msg(s, from, slice(text, from, to));
+  auto b = *wire::parse_logtail(msg.body);
+  b.repair = true;
+  b.truncate = truncate;
+  msg.body = wire::make_body(b);
+  return as_fragment(std::move(msg));
+}
+
+wire::logtail_state_body state_of(const wire::cc_message& m) {
+  REQUIRE(m.type == "logtail.state");
+  auto a = wire::parse_logtail_state(m.body);
+  REQUIRE(a);
+  return *a;
+}
+
+std::string xxh3_hex(const std::string& text, uint64_t from, uint64_t to) {
+  return wire::digest_hex(wire::xxh3(slice(text, from, to)));
+}
+
+/// Asks `w` one question and returns its answer (the only message out).
+wire::logtail_state_body ask(worker_fixture& fx, worker_core& w, wire::cc_message q) {
+  fx.out.clear();
+  w.handle(as_fragment(std::move(q)), worker_core::clock::now(), fx.out);
+  REQUIRE(fx.out.size() == 1);
+  auto a = state_of(fx.out[0]);
+  CHECK(fx.out[0].route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
+  fx.out.clear();
+  return a;
+}
+
+size_t journals_in(const std::string& dir) {
+  size_t n = 0;
+  if (fs::exists(dir))
+    for (auto& e : fs::directory_iterator(dir))
+      n += e.path().extension() == ".j";
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("worker: a state question is answered along the route with the copy's segments",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  fx.opts.writer_id = "00000000000000aa";
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(5000);
+  fx.send(*w, s, 0, 1000, text);
+  CHECK(ack_of(fx.out.at(0)).writer == "00000000000000aa");
+  fx.take_start_ack(0);
+  frag_spec s2 = s; // a new generation of the same file (truncated)
+  s2.gen = "00000000000000b2";
+  fx.send(*w, s2, 0, 500, text);
+  fx.take_start_ack(0);
+  frag_spec other = s; // another file that continues the same copy
+  other.ino = 99;
+  other.gen = "00000000000000c3";
+  auto other_text = source_text(300, 7);
+  fx.send(*w, other, 0, 300, other_text);
+  fx.take_start_ack(0);
+  auto fsyncs = fx.counter("fsyncs");
+  auto a = ask(fx, *w, make_question_msg(s, "state", true));
+  CHECK(fx.counter("fsyncs") > fsyncs); // synced before it answered
+  CHECK(a.hdr.req == "logtail.state");
+  CHECK(a.hdr.hostname == "central");
+  CHECK(a.status == "ok");
+  CHECK(a.writer == "00000000000000aa");
+  CHECK(a.query == "state");
+  CHECK(a.filename == s.file);
+  CHECK(a.st_ino == s.ino);
+  CHECK(a.gen == s.gen);
+  CHECK(a.copy == "db1/pg.log");
+  CHECK_FALSE(a.compressed);
+  REQUIRE(a.segments.size() == 3);
+  CHECK(a.segments[0].gen == s.gen);
+  CHECK(a.segments[0].src_base == 0);
+  CHECK(a.segments[0].src_end == 1000);
+  CHECK_FALSE(a.segments[0].last);
+  REQUIRE(a.segments[0].digests.size() == 1); // first and last block: one
+  CHECK(a.segments[0].digests[0].from == 0);
+  CHECK(a.segments[0].digests[0].to == 1000);
+  CHECK(a.segments[0].digests[0].xxh3 == xxh3_hex(text, 0, 1000));
+  CHECK(a.segments[1].gen == s2.gen);
+  CHECK(a.segments[1].src_end == 500);
+  CHECK(a.segments[1].digests.at(0).xxh3 == xxh3_hex(text, 0, 500));
+  // Another source wrote last: its segment is given too.
+  CHECK(a.segments[2].st_ino == 99);
+  CHECK(a.segments[2].gen == other.gen);
+  CHECK(a.segments[2].src_end == 300);
+  CHECK(a.segments[2].last);
+  CHECK(a.segments[2].digests.at(0).xxh3 == xxh3_hex(other_text, 0, 300));
+  // Without digests: none given. Questions are not fragments.
+  auto b = ask(fx, *w, make_question_msg(s2, "state"));
+  CHECK(b.segments.size() == 3);
+  CHECK(b.segments[0].digests.empty());
+  CHECK(fx.counter("queries") == 2);
+  CHECK(fx.counter("fragments") == 3);
+}
+
+TEST_CASE("worker: a question about a source no copy holds answers none and creates nothing",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto a = ask(fx, *w, make_question_msg(s, "state", true));
+  CHECK(a.status == "none");
+  CHECK_FALSE(a.detail.empty());
+  CHECK(a.segments.empty());
+  s.op_mode = "rotated";
+  CHECK(ask(fx, *w, make_question_msg(s, "state")).status == "none");
+  CHECK(ask(fx, *w, make_question_msg(s, "digest", false, 0, 100, 10)).status == "none");
+  CHECK(!fs::exists(fx.opts.dstdir + "/db1"));
+  CHECK(journals_in(fx.opts.state_dir) == 0);
+  CHECK(fx.counter("open_files") == 0);
+  // A destination the writer never takes.
+  s.host = "..";
+  auto r = ask(fx, *w, make_question_msg(s, "state"));
+  CHECK(r.status == "refused");
+  CHECK_THAT(r.detail, Catch::Contains("destination"));
+  CHECK(fx.counter("queries") == 4);
+}
+
+TEST_CASE("worker: a copy deleted behind the writer's back is none, said and counted once",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(1000);
+  fx.send(*w, s, 0, 1000, text);
+  w->close_all(fx.out);
+  fx.out.clear();
+  fs::remove(fx.opts.dstdir + "/db1/pg.log");
+  for (int i = 0; i < 2; ++i) {
+    auto a = ask(fx, *w, make_question_msg(s, "state"));
+    CHECK(a.status == "none");
+    CHECK_THAT(a.detail, Catch::Contains("missing"));
+  }
+  CHECK(!fs::exists(fx.opts.dstdir + "/db1/pg.log"));
+  CHECK(fx.counter("copy_changed") == 1);
+}
+
+TEST_CASE("worker: digest questions give pieces of the copy's bytes, bounded",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(5000);
+  fx.send(*w, s, 0, 5000, text);
+  auto a = ask(fx, *w, make_question_msg(s, "digest", false, 1000, 2000, 300));
+  CHECK(a.status == "ok");
+  CHECK(a.query == "digest");
+  CHECK(a.range_from == 1000);
+  CHECK(a.range_to == 2000);
+  CHECK(a.block == 300);
+  CHECK(a.pieces == std::vector<std::string>{xxh3_hex(text, 1000, 1300),
+                                             xxh3_hex(text, 1300, 1600),
+                                             xxh3_hex(text, 1600, 1900),
+                                             xxh3_hex(text, 1900, 2000)});
+  // Clipped to the segment.
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 4000, 9000, 1000));
+  CHECK(a.range_from == 4000);
+  CHECK(a.range_to == 5000);
+  CHECK(a.pieces == std::vector<std::string>{xxh3_hex(text, 4000, 5000)});
+  // Bounded: at most 4096 pieces.
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 0, 5000, 1));
+  CHECK(a.status == "unavailable");
+  CHECK_THAT(a.detail, Catch::Contains("4096"));
+  CHECK(a.pieces.empty());
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 0, 5000, 0));
+  CHECK(a.status == "unavailable");
+  // A generation the copy does not hold.
+  auto other = s;
+  other.gen = "00000000000000ff";
+  CHECK(ask(fx, *w, make_question_msg(other, "digest", false, 0, 100, 10)).status == "none");
+  // A byte flipped in the copy shows in its piece.
+  {
+    auto path = fx.opts.dstdir + "/db1/pg.log";
+    auto bytes = test::read_file(path);
+    bytes[1450] ^= 1;
+    test::write_file(path, bytes);
+  }
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 1000, 2000, 300));
+  CHECK(a.pieces[0] == xxh3_hex(text, 1000, 1300));
+  CHECK(a.pieces[1] != xxh3_hex(text, 1300, 1600));
+  CHECK(a.pieces[2] == xxh3_hex(text, 1600, 1900));
+}
+
+TEST_CASE("worker: a compressed copy gives journaled block digests only",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  fx.opts.copy.mode = write_mode::keep;
+  auto w = fx.make();
+  frag_spec s;
+  s.comp = wire::compression::gzip;
+  const uint64_t MiB = 1 << 20;
+  auto text = source_text(2 * MiB + 5000);
+  for (uint64_t at = 0; at < text.size(); at += 400000)
+    fx.send(*w, s, at, std::min<uint64_t>(text.size(), at + 400000), text);
+  auto a = ask(fx, *w, make_question_msg(s, "state", true));
+  CHECK(a.compressed);
+  CHECK(a.copy == "db1/pg.log.gz");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].src_end == text.size());
+  REQUIRE(a.segments[0].digests.size() == 2);
+  CHECK(a.segments[0].digests[0].xxh3 == xxh3_hex(text, 0, MiB));
+  CHECK(a.segments[0].digests[1].from == 2 * MiB);
+  CHECK(a.segments[0].digests[1].xxh3 == xxh3_hex(text, 2 * MiB, text.size()));
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 0, 2 * MiB, MiB));
+  CHECK(a.status == "ok");
+  CHECK(a.pieces == std::vector<std::string>{xxh3_hex(text, 0, MiB), xxh3_hex(text, MiB, 2 * MiB)});
+  a = ask(fx, *w, make_question_msg(s, "digest", false, 0, MiB, 4096));
+  CHECK(a.status == "unavailable");
+  CHECK(a.pieces.empty());
+}
+
+TEST_CASE("worker: junk appended to a copy is cut back when the resend overlaps it",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 1000, text);
+  w->close_all(fx.out); // a clean stop of the central
+  fx.out.clear();
+  w.reset();
+  test::append_file(fx.opts.dstdir + "/db1/pg.log", "JUNKJUNKJU");
+  auto w2 = fx.make();
+  fx.send(*w2, s, 1000, 2000, text); // the tailer goes on where it was acked
+  CHECK(fx.counter("copy_changed") == 1); // the size after a clean close
+  CHECK(fx.counter("diverged") == 1);
+  CHECK(fx.counter("repaired_bytes") == 10);
+  CHECK(fx.counter("duplicate_bytes") == 0);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2000));
+  w2->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().fpos == 2000);
+  // A true duplicate is still just that.
+  fx.send(*w2, s, 1500, 2000, text);
+  CHECK(fx.counter("duplicates") == 1);
+  CHECK(fx.counter("diverged") == 1);
+}
+
+TEST_CASE("worker: a copy truncated while the writer runs: a gap, never a hole",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(3000);
+  fx.send(*w, s, 0, 2000, text);
+  w->sync(fx.out);
+  fx.out.clear();
+  REQUIRE(::truncate((fx.opts.dstdir + "/db1/pg.log").c_str(), 1500) == 0);
+  fx.send(*w, s, 2000, 2500, text);
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "gap");
+  CHECK(acks[0].fpos == 1500); // below what was acknowledged: what the copy holds
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1500));
+  CHECK(fx.counter("copy_changed") == 1);
+  fx.send(*w, s, 1500, 2500, text);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2500));
+}
+
+TEST_CASE("worker: a resend over bytes that differ rewrites them, never skips them",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec a1;
+  frag_spec b2 = a1;
+  b2.gen = "00000000000000b2";
+  auto text = source_text(3000);
+  auto path = fx.opts.dstdir + "/db1/pg.log";
+  fx.send(*w, a1, 0, 1000, text);
+  fx.send(*w, b2, 0, 500, text); // the copy's last segment
+  w->sync(fx.out);
+  fx.out.clear();
+  auto damage = [&](size_t at) {
+    auto bytes = test::read_file(path);
+    bytes[at] = '#';
+    test::write_file(path, bytes);
+  };
+  // In the earlier segment: the differing overlap is rewritten in place.
+  damage(300);
+  fx.send(*w, a1, 200, 400, text);
+  CHECK(fx.counter("diverged") == 1);
+  CHECK(fx.counter("repaired_bytes") == 100);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000) + slice(text, 0, 500));
+  // In the last segment: cut back there, written from the fragment on.
+  damage(1000 + 250);
+  fx.send(*w, b2, 200, 500, text);
+  CHECK(fx.counter("diverged") == 2);
+  CHECK(fx.counter("repaired_bytes") == 100 + 250);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000) + slice(text, 0, 500));
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().gen == b2.gen);
+  CHECK(acks.back().fpos == 500);
+}
+
+TEST_CASE("worker: repairs rewrite in place, append past the end, truncate; acked",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(4000);
+  auto path = fx.opts.dstdir + "/db1/pg.log";
+  auto now = worker_core::clock::now();
+  fx.send(*w, s, 0, 3000, text);
+  w->sync(fx.out);
+  fx.out.clear();
+  auto bytes = test::read_file(path);
+  bytes[1500] = '#';
+  test::write_file(path, bytes);
+  w->handle(make_repair(s, 1400, 1600, text), now, fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 3000));
+  CHECK(fx.counter("repaired_bytes") == 100);
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1); // answered although nothing moved on
+  CHECK(acks[0].status == "ok");
+  CHECK(acks[0].fpos == 3000);
+  // Junk past the source's end, cut by a repair with truncate.
+  test::append_file(path, std::string(20, 'J'));
+  w->handle(make_repair(s, 2900, 3000, text, true), now, fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 3000));
+  CHECK(fx.counter("copy_changed") == 1);
+  CHECK(fx.counter("repaired_bytes") == 120);
+  // Past the end: appended.
+  w->handle(make_repair(s, 2900, 3500, text), now, fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 3500));
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().fpos == 3500);
+  // An empty repair with truncate: the source ends at 3200.
+  w->handle(make_repair(s, 3200, 3200, text, true), now, fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 3200));
+  w->sync(fx.out);
+  acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().fpos == 3200); // lower than acknowledged before: the copy's truth
+  CHECK(fx.counter("repaired_bytes") == 420);
+}
+
+TEST_CASE("worker: a repair of a compressed copy is refused",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  fx.opts.copy.mode = write_mode::recompress;
+  auto w = fx.make();
+  frag_spec s;
+  auto text = source_text(2000);
+  fx.send(*w, s, 0, 2000, text);
+  w->sync(fx.out);
+  fx.out.clear();
+  w->handle(make_repair(s, 100, 200, text), worker_core::clock::now(), fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].status == "refused");
+  CHECK(fx.counter("repaired_bytes") == 0);
+}
+
+TEST_CASE("worker: the rotated copies of a source are found from the journals",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  frag_spec g1;
+  g1.op_mode = "rotated";
+  frag_spec g2 = g1; // truncated in place: the same file, a new generation
+  g2.gen = "00000000000000b2";
+  auto t1 = source_text(800, 1);
+  auto t2 = source_text(600, 2);
+  {
+    auto w = fx.make();
+    fx.send(*w, g1, 0, 800, t1);
+    w->close_all(fx.out);
+  }
+  fx.out.clear();
+  // A restarted writer: the index is built from the journals at the first
+  // question, whatever generation it names.
+  auto w = fx.make();
+  frag_spec lost = g1;
+  lost.gen = "0000000000000fff"; // a tailer that lost its .save
+  auto a = ask(fx, *w, make_question_msg(lost, "state", true));
+  CHECK(a.status == "ok");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].gen == g1.gen);
+  CHECK(a.segments[0].src_end == 800);
+  CHECK(a.segments[0].last);
+  CHECK(a.segments[0].digests.at(0).xxh3 == xxh3_hex(t1, 0, 800));
+  CHECK(a.copy.rfind("db1/pg.log.", 0) == 0);
+  auto first_copy = a.copy;
+  // A generation written after the index was built is found too.
+  fx.send(*w, g2, 0, 600, t2);
+  fx.out.clear();
+  a = ask(fx, *w, make_question_msg(g2, "state"));
+  REQUIRE(a.segments.size() == 2);
+  std::set<std::string> gens{a.segments[0].gen, a.segments[1].gen};
+  CHECK(gens == std::set<std::string>{g1.gen, g2.gen});
+  CHECK(a.copy != first_copy); // the copy of the generation asked about
+  a = ask(fx, *w, make_question_msg(g1, "state"));
+  CHECK(a.copy == first_copy);
+  // Digests of one generation come from its own copy.
+  a = ask(fx, *w, make_question_msg(g1, "digest", false, 0, 800, 400));
+  CHECK(a.copy == first_copy);
+  CHECK(a.pieces == std::vector<std::string>{xxh3_hex(t1, 0, 400), xxh3_hex(t1, 400, 800)});
+  // Another file: nothing.
+  frag_spec other = g1;
+  other.ino = 5;
+  CHECK(ask(fx, *w, make_question_msg(other, "state")).status == "none");
+}
+
+TEST_CASE("tailwriter actor: a question is answered after the fragments before it",
+          "[tailwriter][actor][question]") {
+  actor_env env;
+  env.twc.worker_threads = 2;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  auto text = source_text(20000);
+  for (uint64_t at = 0; at < 20000; at += 2000)
+    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 2000))));
+  REQUIRE(!dispatch_and_wait(self, tw, make_question_msg(s, "state", true)));
+  std::optional<wire::logtail_state_body> answer;
+  CHECK(test::wait_until(
+    [&] {
+      std::lock_guard<std::mutex> guard{env.rec->mtx};
+      for (auto& m : env.rec->msgs)
+        if (m.type == "logtail.state")
+          answer = *wire::parse_logtail_state(m.body);
+      return answer.has_value();
+    },
+    20s));
+  REQUIRE(answer);
+  REQUIRE(answer->segments.size() == 1);
+  CHECK(answer->segments[0].src_end == 20000);
+  CHECK(answer->segments[0].digests.at(0).xxh3 == xxh3_hex(text, 0, 20000));
+  CHECK(answer->writer.size() == 16);
+  {
+    std::lock_guard<std::mutex> guard{env.rec->mtx};
+    for (auto& m : env.rec->msgs) {
+      CHECK(m.route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
+      if (m.type == "logtail.ack")
+        CHECK(wire::parse_logtail_ack(m.body)->writer == answer->writer);
+    }
+  }
+  auto c = stats_of(self, tw);
+  CHECK(c["queries"] == 1);
+  CHECK(c["fragments"] == 10);
+  CHECK(c.count("repaired_bytes") == 1);
+  CHECK(c.count("copy_changed") == 1);
+  CHECK(c.count("diverged") == 1);
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("worker: state of a copy cut behind the writer's back: shorter, empty",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  frag_spec a1;
+  frag_spec b2 = a1;
+  b2.gen = "00000000000000b2";
+  auto text = source_text(3000);
+  auto path = fx.opts.dstdir + "/db1/pg.log";
+  fx.send(*w, a1, 0, 1000, text);
+  fx.send(*w, b2, 200, 700, text); // starts at copy offset 1000
+  // Shorter than the second segment's start: it is gone, the first is last.
+  REQUIRE(::truncate(path.c_str(), 600) == 0);
+  auto a = ask(fx, *w, make_question_msg(a1, "state", true));
+  CHECK(a.status == "ok");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].gen == a1.gen);
+  CHECK(a.segments[0].src_end == 600);
+  CHECK(a.segments[0].last);
+  CHECK(a.segments[0].digests.at(0).xxh3 == xxh3_hex(text, 0, 600));
+  CHECK(fx.counter("copy_changed") == 1);
+  // Asked with the generation the copy lost: the source's other segment.
+  a = ask(fx, *w, make_question_msg(b2, "state"));
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].gen == a1.gen);
+  // Empty: the segment that starts at 0 holds nothing, no digests.
+  REQUIRE(::truncate(path.c_str(), 0) == 0);
+  a = ask(fx, *w, make_question_msg(a1, "state", true));
+  CHECK(a.status == "ok");
+  REQUIRE(a.segments.size() == 1);
+  CHECK(a.segments[0].src_base == 0);
+  CHECK(a.segments[0].src_end == 0);
+  CHECK(a.segments[0].last);
+  CHECK(a.segments[0].digests.empty());
+  CHECK(fx.counter("copy_changed") == 2);
 }

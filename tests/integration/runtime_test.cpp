@@ -22,6 +22,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 #include "wire/bodies.hpp"
+#include "wire/digest.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;
@@ -572,4 +573,60 @@ TEST_CASE("ccserver --send without a server times out with exit 1",
                      out) == 1);
   CHECK(out.find("could not send") != std::string::npos);
   CHECK(run_ccserver({"--send", endpoint(port), "bad type", "{}"}, out) == 2);
+}
+
+TEST_CASE("a central's tailwriter answers a question about what it holds (logtail.state)",
+          "[integration][runtime][question]") {
+  temp_dir dir{"cc-it-question"};
+  int port = cc::test::free_port();
+  server_files central{dir, "central"};
+  write_file(central.ini, main_section(central, port, "remote")
+                            + "\n[routes]\npub.logtail = h:tw\n"
+                              "\n[h:tw]\nhandler = cc.handler.tailwriter\n"
+                              "dstdir = " + (dir / "copies") + "\n");
+  auto c = start_server(central);
+  REQUIRE(wait_up(central));
+  std::string payload;
+  for (int i = 0; i < 400; ++i)
+    payload += "2026-12-04 line " + std::to_string(i) + "\n";
+  write_file(dir / "fragment", payload);
+  cc::wire::logtail_body b;
+  b.hdr.req = "pub.logtail";
+  b.hdr.hostname = "srchost";
+  b.filename = "/var/log/app.log";
+  b.st_dev = 1;
+  b.st_ino = 2;
+  b.ack = true;
+  b.gen = "00000000000000a1";
+  b.raw_size = payload.size();
+  std::string out;
+  REQUIRE(run_ccserver({"--send", endpoint(port), "pub.logtail", cc::wire::make_body(b),
+                        "--blob", dir / "fragment"},
+                       out) == 0);
+  CHECK_THAT(out, Catch::Contains("logtail.ack"));
+  auto copy = dir / "copies/srchost--app.log";
+  REQUIRE(wait_until([&] { return exists(copy) && read_file(copy) == payload; }, 10s));
+  b.raw_size = 0;
+  b.query = "state";
+  b.digests = true;
+  out.clear();
+  REQUIRE(run_ccserver({"--send", endpoint(port), "pub.logtail", cc::wire::make_body(b),
+                        "--expect-reply"},
+                       out) == 0);
+  CHECK_THAT(out, Catch::Contains("logtail.state"));
+  CHECK_THAT(out, Catch::Contains("\"status\":\"ok\""));
+  CHECK_THAT(out, Catch::Contains("\"src_end\":" + std::to_string(payload.size())));
+  CHECK_THAT(out, Catch::Contains(cc::wire::digest_hex(cc::wire::xxh3(payload))));
+  CHECK_THAT(out, Catch::Contains("\"copy\":\"srchost--app.log\""));
+  // A source it does not hold: none, and nothing is created.
+  b.st_ino = 3;
+  b.filename = "/var/log/other.log";
+  out.clear();
+  REQUIRE(run_ccserver({"--send", endpoint(port), "pub.logtail", cc::wire::make_body(b),
+                        "--expect-reply"},
+                       out) == 0);
+  CHECK_THAT(out, Catch::Contains("\"status\":\"none\""));
+  CHECK(!exists(dir / "copies/srchost--other.log"));
+  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_h_tw_queries_total") == 2; },
+                   10s));
 }

@@ -482,3 +482,193 @@ TEST_CASE("Python reads our bodies as the original receiver does",
   auto host = run("/usr/bin/python3 -c 'import socket; print(socket.gethostname())'");
   CHECK(host == short_hostname() + "\n");
 }
+
+// -- reconcile, verify and repair (docs/wire.md §6.1) --------------------------
+
+namespace {
+
+logtail_state_body sample_state() {
+  logtail_state_body x;
+  x.hdr.req = "logtail.state";
+  x.hdr.time = 1714564800.5;
+  x.hdr.hostname = "central";
+  x.filename = "/var/log/\xe9t\xe9.log"; // Latin-1, not UTF-8
+  x.st_dev = 2049;
+  x.st_ino = 1ULL << 40;
+  x.gen = "0123456789abcdef";
+  x.query = "state";
+  x.writer = "fedcba9876543210";
+  x.copy = "db1/\xe9t\xe9.log";
+  x.compressed = true;
+  segment_state a;
+  a.st_dev = 2049;
+  a.st_ino = 7;
+  a.gen = "aaaaaaaaaaaaaaaa";
+  a.src_base = 100;
+  a.src_end = 3u << 20;
+  a.digests = {{100, 1u << 20, "00000000000000ff"}, {2u << 20, 3u << 20, "0123456789abcdef"}};
+  segment_state b;
+  b.st_dev = 2049;
+  b.st_ino = 8;
+  b.gen = "bbbbbbbbbbbbbbbb";
+  b.src_base = 0;
+  b.src_end = 0;
+  b.last = true;
+  x.segments = {a, b};
+  return x;
+}
+
+} // namespace
+
+TEST_CASE("pub.logtail questions and repairs round-trip; unused fields are not written",
+          "[wire][bodies]") {
+  auto plain = make_body(sample_logtail());
+  for (const char* key : {"\"query\"", "\"digests\"", "\"from\"", "\"to\"", "\"block\"",
+                          "\"repair\"", "\"truncate\""})
+    CHECK_THAT(plain, !Catch::Contains(key));
+  auto r = parse_logtail(plain);
+  REQUIRE(r);
+  CHECK(r->query.empty());
+  CHECK_FALSE(r->repair);
+  SECTION("a state question") {
+    auto x = sample_logtail();
+    x.query = "state";
+    x.digests = true;
+    auto body = make_body(x);
+    CHECK_THAT(body, !Catch::Contains("\"block\""));
+    auto q = parse_logtail(body);
+    REQUIRE(q);
+    CHECK(q->query == "state");
+    CHECK(q->digests);
+    CHECK(q->range_from == 0);
+    CHECK(q->block == 0);
+  }
+  SECTION("a digest question") {
+    auto x = sample_logtail();
+    x.query = "digest";
+    x.range_from = 1ULL << 33;
+    x.range_to = (1ULL << 33) + 4096;
+    x.block = 64;
+    auto q = parse_logtail(make_body(x));
+    REQUIRE(q);
+    CHECK(q->query == "digest");
+    CHECK_FALSE(q->digests);
+    CHECK(q->range_from == x.range_from);
+    CHECK(q->range_to == x.range_to);
+    CHECK(q->block == 64);
+  }
+  SECTION("a repair with truncate") {
+    auto x = sample_logtail();
+    x.repair = true;
+    x.truncate = true;
+    auto q = parse_logtail(make_body(x));
+    REQUIRE(q);
+    CHECK(q->repair);
+    CHECK(q->truncate);
+    CHECK(q->query.empty());
+    CHECK(q->data == x.data);
+  }
+  expect_invalid(parse_logtail(R"({"req":"pub.logtail","mode":"b","comp":"","hostname":"h",)"
+                               R"("filename":"/f","fpos":0,"query":"everything"})"),
+                 "query");
+}
+
+TEST_CASE("logtail.ack carries the writer's id only when it has one", "[wire][bodies]") {
+  logtail_ack_body x;
+  x.hdr.req = "logtail.ack";
+  x.filename = "/f";
+  x.gen = "g";
+  CHECK_THAT(make_body(x), !Catch::Contains("\"writer\""));
+  x.writer = "0011223344556677";
+  auto r = parse_logtail_ack(make_body(x));
+  REQUIRE(r);
+  CHECK(r->writer == "0011223344556677");
+}
+
+TEST_CASE("logtail.state round-trips, a Latin-1 file name as every body reads it",
+          "[wire][bodies]") {
+  auto x = sample_state();
+  auto r = parse_logtail_state(make_body(x));
+  REQUIRE(r);
+  CHECK(r->hdr.req == "logtail.state");
+  CHECK(r->hdr.hostname == "central");
+  CHECK(r->hdr.time == x.hdr.time);
+  // Bytes that are not UTF-8 read as Latin-1 characters, as in pub.logtail.
+  auto as_fragment = sample_logtail();
+  as_fragment.filename = x.filename;
+  CHECK(r->filename == parse_logtail(make_body(as_fragment))->filename);
+  CHECK(r->filename == "/var/log/\xc3\xa9t\xc3\xa9.log");
+  CHECK(r->copy == "db1/\xc3\xa9t\xc3\xa9.log");
+  CHECK(r->st_dev == 2049);
+  CHECK(r->st_ino == 1ULL << 40);
+  CHECK(r->gen == x.gen);
+  CHECK(r->query == "state");
+  CHECK(r->writer == x.writer);
+  CHECK(r->status == "ok");
+  CHECK(r->compressed);
+  REQUIRE(r->segments.size() == 2);
+  CHECK(r->segments[0].st_ino == 7);
+  CHECK(r->segments[0].gen == "aaaaaaaaaaaaaaaa");
+  CHECK(r->segments[0].src_base == 100);
+  CHECK(r->segments[0].src_end == 3u << 20);
+  CHECK_FALSE(r->segments[0].last);
+  REQUIRE(r->segments[0].digests.size() == 2);
+  CHECK(r->segments[0].digests[1].from == 2u << 20);
+  CHECK(r->segments[0].digests[1].to == 3u << 20);
+  CHECK(r->segments[0].digests[1].xxh3 == "0123456789abcdef");
+  CHECK(r->segments[1].last);
+  CHECK(r->segments[1].digests.empty());
+  SECTION("a digest answer") {
+    x.query = "digest";
+    x.segments.clear();
+    x.status = "unavailable";
+    x.detail = "too many pieces";
+    x.range_from = 5;
+    x.range_to = 15;
+    x.block = 4;
+    x.pieces = {"0000000000000001", "0000000000000002", "0000000000000003"};
+    auto d = parse_logtail_state(make_body(x));
+    REQUIRE(d);
+    CHECK(d->status == "unavailable");
+    CHECK(d->detail == "too many pieces");
+    CHECK(d->range_from == 5);
+    CHECK(d->range_to == 15);
+    CHECK(d->block == 4);
+    CHECK(d->pieces == x.pieces);
+    CHECK(d->segments.empty());
+  }
+}
+
+TEST_CASE("malformed logtail.state bodies are refused, naming the problem",
+          "[wire][bodies]") {
+  const std::string good = make_body(sample_state());
+  REQUIRE(parse_logtail_state(good));
+  auto with = [&](const std::string& from, const std::string& to) {
+    auto body = good; // the last occurrence: top-level keys follow "segments"
+    auto at = body.rfind(from);
+    REQUIRE(at != std::string::npos);
+    body.replace(at, from.size(), to);
+    return body;
+  };
+  for (const char* field : {"req", "filename", "st_dev", "st_ino", "query", "writer",
+                            "status"}) {
+    CAPTURE(field);
+    expect_invalid(parse_logtail_state(with(std::string{"\""} + field + "\":",
+                                            std::string{"\"x_"} + field + "\":")),
+                   field);
+  }
+  expect_invalid(parse_logtail_state(with("\"status\":\"ok\"", "\"status\":\"fine\"")),
+                 "'status'");
+  expect_invalid(parse_logtail_state(with("\"st_dev\":2049,", "\"st_dev\":\"x\",")),
+                 "'st_dev'");
+  expect_invalid(parse_logtail_state(with("\"segments\":[", "\"segments\":7,\"x\":[")),
+                 "segments");
+  expect_invalid(parse_logtail_state(with("\"src_end\":3145728", "\"src_end\":1")),
+                 "segment");
+  expect_invalid(parse_logtail_state(with("[100,1048576,\"00000000000000ff\"]",
+                                          "[100,\"00000000000000ff\"]")),
+                 "digest");
+  expect_invalid(parse_logtail_state(with("\"pieces\":[]", "\"pieces\":[1]")), "piece");
+  expect_invalid(parse_logtail_state("[1,2]"), "not a JSON object");
+  expect_invalid(parse_logtail_state("{"), "not valid JSON");
+}
