@@ -233,10 +233,13 @@ http_endpoint::listen_unix(const std::string& path, std::shared_ptr<status_board
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return errno_error("control-socket " + path);
-  // Owner and group only (the service user and its group).
-  auto old_mask = ::umask(0117);
+  // Owner and group only (the service user and its group). Set after bind
+  // rather than by umask, which is the whole process's: other threads
+  // create files and directories meanwhile. Nobody connects before
+  // listen(), which comes after.
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::umask(old_mask);
+  if (rc == 0)
+    rc = ::chmod(path.c_str(), 0660);
   if (rc != 0 || ::listen(fd, 16) != 0) {
     auto err = errno_error("control-socket " + path + ": cannot bind");
     ::close(fd);

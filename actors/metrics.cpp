@@ -343,6 +343,29 @@ std::string format_double(double v) {
   return buf;
 }
 
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD:
+// Prometheus refuses a whole scrape for one invalid label value, and file and
+// host names come from senders.
+std::string valid_utf8(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= text.size();
+    for (size_t k = 1; ok && k < n; ++k)
+      ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (!ok) {
+      out += "\xef\xbf\xbd";
+      ++i;
+      continue;
+    }
+    out.append(text, i, n);
+    i += n;
+  }
+  return out;
+}
+
 std::string label_text(const label_list& labels) {
   if (labels.empty())
     return {};
@@ -354,7 +377,7 @@ std::string label_text(const label_list& labels) {
     first = false;
     out += k;
     out += "=\"";
-    out += escape_label_value(v);
+    out += escape_label_value(valid_utf8(v));
     out += '"';
   }
   out += '}';
@@ -526,6 +549,15 @@ std::pair<std::string, label_list> parse_counter_key(const std::string& key,
   if (auto set = parse_label_set(inside); set && !set->empty())
     return {name, std::move(*set)};
   return {name, {{std::string{bare_label}, std::string{inside}}}};
+}
+
+bool is_clock_gauge(std::string_view key) {
+  auto name = key.substr(0, key.find('{'));
+  auto ends = [&](std::string_view tail) {
+    return name.size() >= tail.size() &&
+           name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends("_age_ms") || name == "link_down_ms";
 }
 
 std::optional<int64_t> value_of(const part_snapshot& part, const std::string& key) {

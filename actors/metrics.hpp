@@ -113,6 +113,11 @@ std::string metric_fragment(std::string_view text);
 std::pair<std::string, label_list> parse_counter_key(const std::string& key,
                                                      std::string_view bare_label);
 
+/// Whether counter `key` (labels allowed) is a gauge that moves with the
+/// clock (an age: last_pong_age_ms, link_down_ms, ...): it changes every
+/// period, so the stats log line at cc-stats 1 leaves it out.
+bool is_clock_gauge(std::string_view key);
+
 /// The value of counter `key` of a part, if reported.
 std::optional<int64_t> value_of(const part_snapshot& part, const std::string& key);
 

@@ -170,7 +170,9 @@ stats_state::summary_line(const watched_actor& w) const {
     auto prev = w.previous.find(key);
     int64_t delta = prev == w.previous.end() ? value : value - prev->second;
     bool changed = prev == w.previous.end() ? value != 0 : delta != 0;
-    if (!changed && settings.level < 2)
+    // Ages change with the clock alone: at level 1 they would fill every
+    // line; they are in the metrics and /status.
+    if ((!changed || is_clock_gauge(key)) && settings.level < 2)
       continue;
     line += ' ';
     line += key;

@@ -776,7 +776,7 @@ TEST_CASE("authority: a plain copy changed behind the writer's back is adopted a
   CHECK(fx.copy_bytes(*cf, fx.live) == slice(fx.src, 0, 2500));
 }
 
-TEST_CASE("authority: a crash is not a change; a block that no longer matches is",
+TEST_CASE("authority: a crash is not a change, a block that no longer matches is",
           "[tailwriter][copy_writer][authority]") {
   fixture fx;
   std::string big = source_text(1500000);

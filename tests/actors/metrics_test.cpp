@@ -138,6 +138,14 @@ TEST_CASE("metrics: the exposition names, labels and scales", "[metrics]") {
   text = exposition(s, {});
   CHECK(has_line(text, "ccserver_infosender_sent_total{section=\"d:info\"} 3"));
   CHECK(has_line(text, "ccserver_infosender_queued_bytes{section=\"d:info\"} 5"));
+  // A label value that is not UTF-8 (a sender's host name) would make
+  // Prometheus refuse the whole scrape: its bad bytes become U+FFFD.
+  s = sample();
+  s.parts.push_back(part("h:tw2", "tailwriter",
+                         {{counter_key("copy_write_errors", {{"host", "a\xff"}, {"file", "x"}}), 1}},
+                         {{"section", "h:tw2"}}));
+  text = exposition(s, {});
+  CHECK(has_line(text, "ccserver_tailwriter_copy_write_errors_total{section=\"h:tw2\",host=\"a\xef\xbf\xbd\",file=\"x\"} 1"));
   // Process metrics only when asked for, health when given.
   exposition_options opts;
   opts.process = sample_process();

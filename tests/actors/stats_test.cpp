@@ -79,6 +79,12 @@ TEST_CASE("stats: summary lines follow cc-stats", "[stats]") {
   st.settings.level = 1;
   w.previous = w.current;
   CHECK_FALSE(st.summary_line(w));
+  // An age moves with the clock: not worth a line at level 1.
+  w.current["last_pong_age_ms"] = 1500;
+  w.current["copy_last_write_age_ms{host=\"a\",file=\"b\"}"] = 99;
+  CHECK_FALSE(st.summary_line(w));
+  st.settings.level = 2;
+  CHECK(st.summary_line(w)->find("last_pong_age_ms=1500") != std::string::npos);
 }
 
 TEST_CASE("stats: write_atomically names the path on failure", "[stats]") {

@@ -1343,7 +1343,7 @@ TEST_CASE("worker: a resend over bytes that differ rewrites them, never skips th
   CHECK(acks.back().fpos == 500);
 }
 
-TEST_CASE("worker: repairs rewrite in place, append past the end, truncate; acked",
+TEST_CASE("worker: repairs rewrite in place, append past the end, truncate, acked",
           "[tailwriter][worker][question]") {
   worker_fixture fx;
   auto w = fx.make();

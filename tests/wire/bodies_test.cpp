@@ -520,7 +520,7 @@ logtail_state_body sample_state() {
 
 } // namespace
 
-TEST_CASE("pub.logtail questions and repairs round-trip; unused fields are not written",
+TEST_CASE("pub.logtail questions and repairs round-trip, unused fields are not written",
           "[wire][bodies]") {
   auto plain = make_body(sample_logtail());
   for (const char* key : {"\"query\"", "\"digests\"", "\"from\"", "\"to\"", "\"block\"",
