@@ -385,10 +385,12 @@ TEST_CASE("operations: /health is 503 while a shutdown is under way",
   site s{o};
   s.start_local();
   write_file(s.source("s.log"), lines(500, "s"));
+  // The tailer's first message (its question to the writer) waits in the
+  // forwarder for a central that is not there.
   REQUIRE(wait_until(
     [&] {
       return metric(s.dir / "local.prom",
-                    "ccserver_tail_sent_bytes_total{section=\"d:pg\"}") > 0;
+                    "ccserver_forward_received_messages_total{section=\"h:forward\"}") > 0;
     },
     10s));
   CHECK(site::health_is(s.local_http, 200));

@@ -627,6 +627,6 @@ TEST_CASE("a central's tailwriter answers a question about what it holds (logtai
                        out) == 0);
   CHECK_THAT(out, Catch::Contains("\"status\":\"none\""));
   CHECK(!exists(dir / "copies/srchost--other.log"));
-  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_h_tw_queries_total") == 2; },
+  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_tailwriter_queries_total{section=\"h:tw\"}") == 2; },
                    10s));
 }
