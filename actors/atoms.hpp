@@ -77,6 +77,8 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// The forwarder's probe for the remote's `acks` is due or late.
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// The positive answer named by the contracts above; the same type as
 /// caf::ok_atom (CAF 0.17.6 declares it in caf/type_id.hpp).
 using ok_atom = caf::atom_constant<caf::atom("ok")>;

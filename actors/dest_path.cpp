@@ -45,6 +45,12 @@ public:
   int get() const {
     return fd_;
   }
+  /// The descriptor, now the caller's: a borrowed one is duplicated.
+  int release() {
+    int fd = owned_ ? fd_ : ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    fd_ = -1;
+    return fd;
+  }
 
 private:
   void reset() {
@@ -366,8 +372,10 @@ std::string relative_inside(std::string_view base, std::string_view dir) {
   return {};
 }
 
-caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
-                                        int flags, mode_t mode) {
+namespace {
+
+/// `rel` split into normalised components, or why it cannot be one.
+caf::expected<std::vector<std::string>> checked_components(const std::string& rel) {
   // The kernel reads each component up to its first NUL: "..\0x" would be
   // "..". Refuse before splitting so no component can hide one.
   if (rel.find('\0') != std::string::npos)
@@ -378,6 +386,34 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
   for (auto& p : parts)
     if (p == "." || p == "..")
       return refused(rel, "not normalised ('" + p + "')");
+  return parts;
+}
+
+} // namespace
+
+caf::expected<opened_parent> open_parent_beneath(int dirfd,
+                                                 const std::string& rel,
+                                                 bool create) {
+  auto parts = checked_components(rel);
+  if (!parts)
+    return std::move(parts.error());
+  auto parent = resolve_dirs(dirfd, *parts, parts->size() - 1, create, rel);
+  if (!parent)
+    return std::move(parent.error());
+  opened_parent out;
+  out.fd = parent->release();
+  if (out.fd < 0)
+    return make_error(errc::io, rel + ": dup: " + errno_text(errno));
+  out.name = parts->back();
+  return out;
+}
+
+caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
+                                        int flags, mode_t mode) {
+  auto checked = checked_components(rel);
+  if (!checked)
+    return std::move(checked.error());
+  const auto& parts = *checked;
   bool create = (flags & O_CREAT) != 0;
   auto parent = resolve_dirs(dirfd, parts, parts.size() - 1, create, rel);
   if (!parent)

@@ -70,6 +70,20 @@ struct opened_file {
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode = 0644);
 
+/// The directory that holds `rel` (a normalised relative path) beneath
+/// `dirfd`, opened with the same care as open_beneath (no symlink in any
+/// component, nothing outside dirfd), its missing directories created
+/// (0755, parents fsync'ed) when `create`; and the name of `rel`'s last
+/// component in it. For writers that replace a file by a rename in that
+/// directory. The caller owns (closes) `fd`.
+struct opened_parent {
+  int fd = -1;
+  std::string name;
+};
+caf::expected<opened_parent> open_parent_beneath(int dirfd,
+                                                 const std::string& rel,
+                                                 bool create);
+
 /// Test hook: false makes open_beneath behave as on a kernel without openat2
 /// (the component-wise walk). Process-wide.
 void set_openat2_enabled(bool enabled);

@@ -12,7 +12,8 @@ namespace cc {
 
 caf::expected<wire::cc_message>
 make_echo_response(const wire::cc_message& request,
-                   const std::string& our_hostname) {
+                   const std::string& our_hostname,
+                   const ack_registry* acks) {
   auto req = wire::parse_echo(request.body);
   if (!req)
     return std::move(req.error());
@@ -24,6 +25,7 @@ make_echo_response(const wire::cc_message& request,
   rsp.orig_hostname = req->hdr.hostname;
   rsp.orig_target = req->target;
   rsp.orig_time = req->hdr.time;
+  rsp.acks = acks != nullptr && acks->advertises();
   wire::cc_message out;
   out.route = request.route;
   out.type = "echo.response";
@@ -37,7 +39,7 @@ caf::optional<wire::cc_message> echo_state::handle(const wire::cc_message& msg) 
     log::info(who, "not an echo.request, dropped: " + msg.type.substr(0, 64));
     return caf::none;
   }
-  auto rsp = make_echo_response(msg, hostname);
+  auto rsp = make_echo_response(msg, hostname, acks.get());
   if (!rsp) {
     ++malformed;
     log::warning(who, "malformed echo.request dropped: " + describe(rsp.error()));
@@ -54,10 +56,12 @@ counters echo_state::stats() const {
 namespace {
 
 caf::behavior echo_actor(caf::stateful_actor<echo_state>* self, std::string who,
-                         std::string hostname, caf::actor router) {
+                         std::string hostname, caf::actor router,
+                         ack_registry_ptr acks) {
   self->state.who = std::move(who);
   self->state.hostname = std::move(hostname);
   self->state.router = std::move(router);
+  self->state.acks = std::move(acks);
   return {
     [=](dispatch_atom, const wire::cc_message& msg) {
       if (auto rsp = self->state.handle(msg))
@@ -71,7 +75,8 @@ caf::behavior echo_actor(caf::stateful_actor<echo_state>* self, std::string who,
 } // namespace
 
 caf::actor spawn_echo(spawn_context ctx, const config::section& sec) {
-  return ctx.sys.spawn(echo_actor, sec.name, ctx.cfg.host_name, ctx.router);
+  return ctx.sys.spawn(echo_actor, sec.name, ctx.cfg.host_name, ctx.router,
+                       ctx.acks);
 }
 
 } // namespace cc

@@ -19,6 +19,7 @@
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "actors/atoms.hpp"
 #include "actors/spawn.hpp"
 #include "config/config.hpp"
@@ -28,17 +29,21 @@ namespace cc {
 
 /// The echo.response to `request` (an echo.request): target, orig_hostname,
 /// orig_target and orig_time copied from the request (orig_hostname from its
-/// `hostname`, orig_time from its `time`), `hostname` = `our_hostname`, and
-/// the request's route unchanged, so the router delivers it back the way the
-/// request came. errc::invalid_body when the request's body does not parse.
+/// `hostname`, orig_time from its `time`), `hostname` = `our_hostname`,
+/// `acks` = what this server says of acknowledgements (actors/ack_caps.hpp;
+/// no registry: false), and the request's route unchanged, so the router
+/// delivers it back the way the request came. errc::invalid_body when the
+/// request's body does not parse.
 caf::expected<wire::cc_message>
 make_echo_response(const wire::cc_message& request,
-                   const std::string& our_hostname);
+                   const std::string& our_hostname,
+                   const ack_registry* acks);
 
 struct echo_state {
   std::string who;       // the handler's section name, for log lines
   std::string hostname;  // this server's short host name
   caf::actor router;     // where responses go, as (reply_atom, msg)
+  ack_registry_ptr acks; // what the responses say of acknowledgements
 
   int64_t requests = 0;  // echo.request messages answered
   int64_t malformed = 0; // echo.request whose body did not parse

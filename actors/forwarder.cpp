@@ -141,6 +141,7 @@ void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
   }
   ++pongs;
   last_pong = now;
+  learn_acks(body->acks);
   double rtt = now - body->orig_time;
   log::debug(who, "pong from " + settings.remote + ": " + seconds_text(rtt));
   if (pong_missing) {
@@ -151,6 +152,22 @@ void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
 }
 
 wire::cc_message forwarder_state::make_ping(double now) {
+  ++pings;
+  last_ping = now;
+  return echo_request(now);
+}
+
+std::optional<wire::cc_message> forwarder_state::make_probe(double now) {
+  if (unanswered_probes >= max_unanswered_probes)
+    return std::nullopt;
+  ++unanswered_probes;
+  ++probes;
+  if (probe_sent == 0 && connected)
+    probe_sent = now;
+  return echo_request(now);
+}
+
+wire::cc_message forwarder_state::echo_request(double now) const {
   wire::echo_body body;
   body.hdr.req = "echo.request";
   body.hdr.time = now;
@@ -160,9 +177,55 @@ wire::cc_message forwarder_state::make_ping(double now) {
   msg.route.push_back(own_frame);
   msg.type = "echo.request";
   msg.body = wire::make_body(body);
-  ++pings;
-  last_ping = now;
   return msg;
+}
+
+void forwarder_state::learn_acks(std::optional<bool> advertised) {
+  probe_sent = 0;
+  unanswered_probes = 0;
+  probe_again = advertised && !*advertised;
+  auto learned = advertised && *advertised ? peer_acks::yes : peer_acks::no;
+  if (learned == remote_acks)
+    return;
+  remote_acks = learned;
+  if (acks_registry)
+    acks_registry->set_forwarder(settings.section, learned);
+  if (learned == peer_acks::yes)
+    log::info(who, settings.remote + " acknowledges: senders with ack = auto "
+                                     "wait for its acknowledgements");
+  else if (advertised)
+    log::info(who, settings.remote + " is a ccserver that cannot acknowledge "
+                                     "now (a relay whose own remote does "
+                                     "not, or not yet): senders with ack = "
+                                     "auto send without waiting; asking again "
+                                     "every " + seconds_text(ack_probe_again));
+  else
+    log::warning(who, settings.remote + " is an original CC: its echo.response "
+                        "carries no 'acks', so it never acknowledges. Senders "
+                        "with ack = auto send to it as with ack = no: nothing "
+                        "is resent, what is in flight when the link or the "
+                        "central fails is lost");
+}
+
+bool forwarder_state::on_probe_timer(double now) {
+  if (probe_sent != 0 && connected && now - probe_sent >= ack_probe_timeout) {
+    probe_sent = 0;
+    unanswered_probes = 0;
+    if (remote_acks == peer_acks::unknown) {
+      remote_acks = peer_acks::no;
+      if (acks_registry)
+        acks_registry->set_forwarder(settings.section, peer_acks::no);
+      log::warning(who, settings.remote + " did not answer an echo.request "
+                          "within " + seconds_text(ack_probe_timeout) +
+                          ": taken for an original CC without an echo route, "
+                          "which never acknowledges. Senders with ack = auto "
+                          "send to it as with ack = no: nothing is resent, "
+                          "what is in flight when the link or the central "
+                          "fails is lost");
+    }
+    return false;
+  }
+  return probe_again && probe_sent == 0;
 }
 
 std::optional<std::string> forwarder_state::check_pongs(double now) {
@@ -178,6 +241,8 @@ void forwarder_state::on_link(bool up, const std::string& peer) {
   if (up != connected)
     link_changed = wire::now_seconds();
   connected = up;
+  if (!up)
+    probe_sent = 0; // only an answer-less connection that stays up counts
   // A link that flaps (a server that refuses our key drops us after each
   // handshake, ~8 times a second) logs its first reconnect and disconnect,
   // then at most one line of each per 30 s with the count in between.
@@ -215,6 +280,8 @@ counters forwarder_state::stats() const {
     {"connected", connected ? 1 : 0},
     {"reconnects", std::max<int64_t>(0, connects - 1)},
     {"link_down_ms", connected ? 0 : ms_since(link_changed)},
+    {"probes", probes},
+    {"remote_acks", static_cast<int64_t>(remote_acks)},
   };
   if (settings.ping_interval > 0)
     out["last_pong_age_ms"] = ms_since(last_pong);
@@ -234,10 +301,12 @@ struct remote_garbage {
 caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
                               forwarder_settings settings, zmq_options opts,
                               caf::actor router,
-                              std::shared_ptr<const config::section> main) {
+                              std::shared_ptr<const config::section> main,
+                              ack_registry_ptr acks) {
   name_this_thread("cc-forwarder");  // detached: its own thread
   auto& st = self->state;
   st.init(std::move(settings));
+  st.acks_registry = std::move(acks);
   // caf:// gives the CAF transport (actors/caf_transport), others ZeroMQ.
   auto made = make_transport(self->system(), *main, st.settings.remote, opts,
                              st.who);
@@ -276,7 +345,22 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
     self->quit(err);
     return {};
   }
+  if (st.acks_registry)
+    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
   log::info(st.who, "forwarding to " + st.settings.remote);
+  auto probe_every = std::chrono::milliseconds(
+    static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
+  // Probes only when someone asks (a server has a registry; tests without
+  // one see the forwarder's other traffic alone).
+  auto probe = [self, probe_every] {
+    auto& st = self->state;
+    if (!st.acks_registry)
+      return;
+    if (auto msg = st.make_probe(wire::now_seconds())) {
+      st.send_now(std::move(*msg));
+      self->delayed_send(self, probe_every, probe_atom::value);
+    }
+  };
   auto ping_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));
   if (ping_every.count() > 0)
@@ -306,6 +390,12 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
     },
     [=](linkstate_atom, bool up, const std::string& peer) {
       self->state.on_link(up, peer);
+      if (up) // a reconnect may reach another server: ask again
+        probe();
+    },
+    [=](probe_atom) {
+      if (self->state.on_probe_timer(wire::now_seconds()))
+        probe();
     },
     [=](ping_atom) {
       auto& st = self->state;
@@ -333,7 +423,7 @@ caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
   // thread, which must not hold one of CAF's scheduler threads.
   return ctx.sys.spawn<caf::detached>(
     forwarder_actor, std::move(settings), zmq_options_of(sec), ctx.router,
-    std::make_shared<const config::section>(ctx.cfg.main));
+    std::make_shared<const config::section>(ctx.cfg.main), ctx.acks);
 }
 
 } // namespace cc

@@ -16,15 +16,21 @@
 //              Otherwise the transport's thread only updates send_meter.
 //         (linkstate_atom, bool up, peer)  from the transport: logged, counted
 //         (ping_atom)                      timer: every `ping` seconds
+//         (probe_atom)                     timer: the probe's answer is late,
+//              or the remote asked to be probed again
 //         (stats_atom)                     -> counters: received, sent,
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
-//              connected, reconnects, link_down_ms (since the link went
+//              connected, reconnects, probes, the gauge remote_acks
+//              (0 unknown, 1 yes, 2 no), link_down_ms (since the link went
 //              down, or since start when it never came up; 0 while up) and,
 //              with ping, last_pong_age_ms
 // Sends:  router <- (reply_atom, cc_message)
 //         remote <- echo.request with route [own frame] every `ping` seconds;
 //              a warning when no pong came for ping-timeout, an info line when
 //              pongs resume.
+//         remote <- echo.request (the probe) at every connect: its pong says
+//              whether the remote acknowledges (`acks`, actors/ack_caps.hpp);
+//              learned into the process's ack_registry, for ack = auto.
 // Runs detached: on exit its transport drains within zmq_linger and closes.
 #pragma once
 
@@ -40,6 +46,7 @@
 #include <caf/actor.hpp>
 #include <caf/response_promise.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "actors/atoms.hpp"
 #include "actors/room_meter.hpp"
 #include "actors/router.hpp"
@@ -58,6 +65,17 @@ struct forwarder_settings {
   double ping_timeout = 30;      // seconds without a pong before a warning
   std::string hostname;          // sent in echo.request bodies
 };
+
+/// How long a probe waits for its pong before the remote is taken for an
+/// original CC without an echo route (it never answers echo.request).
+constexpr double ack_probe_timeout = 10;
+/// How often a remote that answered `acks: false` (one of ours that cannot
+/// acknowledge yet: a relay whose own remote is unknown) is asked again.
+constexpr double ack_probe_again = 10;
+/// Probes queued without an answer at most: a link that keeps failing its
+/// handshake (a refused CURVE key reconnects several times a second) does
+/// not pile them up in the queue.
+constexpr int max_unanswered_probes = 3;
 
 /// The settings of a proxy section (remote-cc, queue-bytes, ping,
 /// ping-timeout).
@@ -102,6 +120,18 @@ struct forwarder_state {
   int64_t pings = 0;
   int64_t pongs = 0;
 
+  /// What the remote said about acknowledgements, and where that is shared
+  /// with the senders (null: nobody asks, as in tests).
+  peer_acks remote_acks = peer_acks::unknown;
+  std::shared_ptr<ack_registry> acks_registry;
+  /// When the oldest unanswered probe went out on the current connection
+  /// (epoch s; 0: none). Only a connection that stays up that long without
+  /// a pong says "no echo route".
+  double probe_sent = 0;
+  int unanswered_probes = 0;
+  bool probe_again = false;  // the remote answered acks: false
+  int64_t probes = 0;
+
   forwarder_state() = default;
   ~forwarder_state();
   forwarder_state(const forwarder_state&) = delete;
@@ -142,6 +172,26 @@ struct forwarder_state {
 
   /// The echo.request to send at `now` (route: our own frame).
   wire::cc_message make_ping(double now);
+
+  /// The same request as a probe for the remote's `acks` (at every connect,
+  /// and again while it answers acks: false); none while
+  /// max_unanswered_probes are out.
+  std::optional<wire::cc_message> make_probe(double now);
+
+  /// A pong said `advertised` (nullopt: no `acks` field, an original CC):
+  /// records it, logs a change, publishes it in acks_registry.
+  void learn_acks(std::optional<bool> advertised);
+
+  /// The probe timer fired at `now`: no answer for ack_probe_timeout on a
+  /// connection that stayed up means an original CC without an echo route.
+  /// Whether to probe again now.
+  bool on_probe_timer(double now);
+
+private:
+  /// An echo.request to the remote with our own frame.
+  wire::cc_message echo_request(double now) const;
+
+public:
 
   /// At a ping tick: whether to warn that no pong came for ping-timeout
   /// (once, until pongs resume); the warning text when so.

@@ -10,7 +10,9 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "actors/atoms.hpp"
+#include "actors/infosender.hpp"
 #include "actors/logger.hpp"
 #include "actors/spawn.hpp"
 #include "actors/tailer.hpp"
@@ -281,13 +283,16 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
   auto cfg = std::make_shared<const config::server_config>(ctx.cfg);
   auto* sys = &ctx.sys;
   auto router = ctx.router;
+  auto acks = ctx.acks;
   daemon_factory factory =
-    [cfg, sys, router](const std::string& name) -> caf::expected<caf::actor> {
+    [cfg, sys, router, acks](const std::string& name) -> caf::expected<caf::actor> {
     auto i = cfg->daemons.find(name);
     if (i == cfg->daemons.end())
       return make_error(errc::config_invalid,
                         "no daemon section [" + name + "] in " + cfg->file);
     const auto& sec = i->second;
+    if (sec.kind == "infosender")
+      return spawn_infosender_daemon(*sys, *cfg, sec, router, acks);
     if (sec.kind != "logtail")
       return make_error(errc::config_invalid,
                         cfg->file + ":" + name + ": unknown daemon kind " +
@@ -295,6 +300,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
     auto opts = make_tailer_options(sec);
     if (!opts)
       return opts.error();
+    opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
     return spawn_tailer_actor(*sys, std::move(*opts), router);
   };
   jobmgr_options opts;

@@ -101,7 +101,7 @@ router_state::on_unrouted(const wire::cc_message& msg,
                           log_limiter::clock::time_point now) {
   unrouted_outcome out;
   if (msg.type == "echo.request") {
-    auto rsp = make_echo_response(msg, cfg.hostname);
+    auto rsp = make_echo_response(msg, cfg.hostname, cfg.acks.get());
     if (rsp) {
       out.echo_response = std::move(*rsp);
       return out;

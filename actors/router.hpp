@@ -35,6 +35,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/error.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "actors/atoms.hpp"
 #include "routes/route_table.hpp"
 #include "wire/message.hpp"
@@ -45,6 +46,9 @@ struct router_config {
   routes::route_table table;
   std::string hostname;  // this server's short host name (echo responses)
   std::string job_name;  // for log lines
+  /// What the router's own echo answers say of acknowledgements (null:
+  /// `acks: false`).
+  std::shared_ptr<const ack_registry> acks;
 };
 
 caf::actor spawn_router(caf::actor_system& sys, router_config cfg);

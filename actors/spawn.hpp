@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "config/config.hpp"
 
 namespace cc {
@@ -16,6 +17,9 @@ struct spawn_context {
   caf::actor_system& sys;
   const config::server_config& cfg;
   caf::actor router;  // the process's router (dispatch_atom / reply_atom)
+  /// Who acknowledges, for ack = auto and the echo answers (null: tests
+  /// that do not care; then nothing is advertised or learned).
+  ack_registry_ptr acks = nullptr;
 };
 
 caf::actor spawn_locallogger(spawn_context ctx, const config::section& sec);

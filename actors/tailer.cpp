@@ -90,6 +90,12 @@ struct source_file {
   /// A start without a usable .save: this file is asked about, and passed
   /// over for the next older one if the copy holds nothing of it.
   bool probe = false;
+  /// Settled with the writer once in this run: a later reconcile's answer
+  /// confirms bytes this run sent (an ack lost with a writer's restart).
+  bool streamed = false;
+  /// acked_bytes counts this run's deliveries up to here, once each (bytes
+  /// sent again after a copy lost them are not counted twice).
+  uint64_t counted = 0;
   std::string why;    // why it was opened where it was, for the log line
   wire::byte_buffer buf;  // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
@@ -293,7 +299,7 @@ struct tailer_state {
   /// every newer file follows from its start. If it holds none of them, this
   /// is a first start: tail -f. Acks off: no one to ask, tail -f.
   void begin_walk() {
-    if (!opts.ack) {
+    if (acks() == peer_acks::no) {
       start_fresh();
       return;
     }
@@ -651,9 +657,10 @@ struct tailer_state {
     s.fp = *fp;
     s.base = std::min(o.base, o.offset);
     s.acked = s.sent = o.offset;
+    s.counted = o.offset;
     s.last_growth = now();
     s.probes_left = opts.probes;
-    if (opts.ack) {
+    if (acks() != peer_acks::no) {
       s.phase = sync_phase::unsure;
       s.reconcile.emplace(s.id, size,
                           tail::own_position{s.gen, s.acked, s.base, o.saved});
@@ -665,7 +672,7 @@ struct tailer_state {
     if (watch)
       watch->watch_file(o.path);
     src->why = o.why;
-    if (opts.ack) {
+    if (acks() != peer_acks::no) {
       log::debug(who(), "opened " + o.path + " at " + std::to_string(o.offset) +
                           ": " + o.why + "; asking the central what it holds");
       return true;
@@ -700,7 +707,8 @@ struct tailer_state {
     auto& s = *src;
     log::warning(who(), s.path + ": " + why + "; new generation from 0");
     s.gen = tail::new_gen();
-    s.acked = s.sent = 0;
+    s.acked = s.sent = s.counted = 0;
+    s.streamed = false;
     s.buf.clear();
     s.head = 0;
     s.at_eof = false;
@@ -714,7 +722,7 @@ struct tailer_state {
     ++epoch;
     gap_target.reset();
     stats["generations"] += 1;
-    if (opts.ack) {
+    if (acks() != peer_acks::no) {
       // Asked about like a file just opened; saved once settled.
       s.phase = sync_phase::unsure;
       s.reconcile.emplace(s.id, UINT64_MAX, tail::own_position{s.gen, 0, 0, false});
@@ -1056,7 +1064,7 @@ struct tailer_state {
     }
     while (src && src->phase == sync_phase::ready && src->buffered() > 0 &&
            outstanding < opts.max_outstanding && now() >= retry_until) {
-      if (opts.ack && !src->gen_confirmed && src->sent > src->acked)
+      if (acks() != peer_acks::no && !src->gen_confirmed && src->sent > src->acked)
         break;  // the generation's first fragment is still unconfirmed
       auto n = fragment_length();
       if (n == 0)
@@ -1153,7 +1161,7 @@ struct tailer_state {
       log::info(who(), "the router accepts fragments again");
     }
     // Fire and forget: the router's ok is the delivery we can know of.
-    if (!opts.ack && src && src->gen == gen && ep == epoch)
+    if (acks() == peer_acks::no && src && src->gen == gen && ep == epoch)
       advance_acked(end);
     check();
   }
@@ -1192,7 +1200,7 @@ struct tailer_state {
     auto& s = *src;
     if (to <= s.acked)
       return;
-    stats["acked_bytes"] += static_cast<int64_t>(to - s.acked);
+    count_delivered(to);
     s.acked = to;
     last_ack_progress = now();
     last_ack_at = last_ack_progress;
@@ -1208,6 +1216,15 @@ struct tailer_state {
       ++epoch;
     }
     save_soon();
+  }
+
+  /// Counts acknowledged bytes of this run once each.
+  void count_delivered(uint64_t to) {
+    auto& s = *src;
+    if (to > s.counted) {
+      stats["acked_bytes"] += static_cast<int64_t>(to - s.counted);
+      s.counted = to;
+    }
   }
 
   void save_soon() {
@@ -1324,8 +1341,28 @@ struct tailer_state {
     rewind(fpos);
   }
 
+  /// The one place that decides whether this tailer works with a writer
+  /// that acknowledges: ack = yes / no as configured; ack = auto as the
+  /// route's forwarder learned from its remote (actors/ack_caps.hpp).
+  /// unknown (not learned yet): a source waits before its first question,
+  /// and nothing is sent (an original writer would append a resend again).
+  peer_acks acks() const {
+    if (opts.auto_acks)
+      return opts.auto_acks->now();
+    return opts.ack ? peer_acks::yes : peer_acks::no;
+  }
+
   void check_ack_timeout() {
-    if (!opts.ack || !src || src->phase != sync_phase::ready || src->sent == src->acked)
+    auto mode = acks();
+    if (mode == peer_acks::no && src && src->phase == sync_phase::ready &&
+        outstanding == 0 && src->sent > src->acked) {
+      // ack = auto that turned out `no`: what the router took is delivered,
+      // as with ack = no (every answer is in: nothing outstanding).
+      advance_acked(src->sent);
+      return;
+    }
+    if (mode != peer_acks::yes || !src || src->phase != sync_phase::ready ||
+        src->sent == src->acked)
       return;
     if (ack_timeout_now < opts.ack_timeout)
       ack_timeout_now = opts.ack_timeout;
@@ -1346,7 +1383,7 @@ struct tailer_state {
   /// The writer's view of the open source is in doubt: stop sending, forget
   /// what was read past the acknowledged position, and ask.
   void unsure() {
-    if (!src || !opts.ack)
+    if (!src || acks() == peer_acks::no)
       return;
     auto& s = *src;
     rewind(s.acked);
@@ -1394,6 +1431,13 @@ struct tailer_state {
     auto& s = *src;
     if (now() < retry_until)
       return;
+    auto mode = acks();
+    if (mode == peer_acks::unknown)
+      return; // ack = auto before the forwarder learned: ask no one yet
+    if (mode == peer_acks::no) {
+      go_without_writer();
+      return;
+    }
     if (s.phase == sync_phase::unsure) {
       if (!s.reconcile)
         s.reconcile.emplace(s.id, UINT64_MAX,
@@ -1412,6 +1456,26 @@ struct tailer_state {
       question_timeout = std::min(question_timeout * 2, opts.ack_timeout * max_ack_backoff);
       ask(*asked, purpose::reconcile);
     }
+  }
+
+  /// ack = auto towards a writer that never answers (an original CC): the
+  /// source goes on as with ack = no, from where it was opened (tail -f on
+  /// a first start, the saved position otherwise).
+  void go_without_writer() {
+    auto& s = *src;
+    asked.reset();
+    verifying.reset();
+    if (s.probe) {
+      walk.clear();
+      walk_newest.clear();
+      s.probe = false;
+    }
+    s.phase = sync_phase::ready;
+    s.reconcile.reset();
+    s.truncate_next = false;
+    log_tailing(s.why);
+    s.why.clear();
+    save(durability::now); // durable before the first fragment, as ack = no
   }
 
   /// Sends a question about the open source along the fragments' route.
@@ -1511,6 +1575,11 @@ struct tailer_state {
                             std::to_string(s.acked) +
                             " bytes acknowledged before: sending them again");
     }
+    if (s.streamed && plan.gen == s.gen)
+      count_delivered(plan.offset); // sent by this run, its ack lost
+    else
+      s.counted = plan.offset;
+    s.streamed = true;
     s.gen = plan.gen;
     s.base = plan.base;
     s.acked = s.sent = plan.offset;
@@ -1535,7 +1604,7 @@ struct tailer_state {
   /// still holds what it acknowledged (a copy cut or extended behind its
   /// back while it was down, a restart without traffic since).
   void maybe_heartbeat() {
-    if (!opts.ack || !src || asked || outstanding > 0)
+    if (acks() != peer_acks::yes || !src || asked || outstanding > 0)
       return;
     const auto& s = *src;
     if (s.phase != sync_phase::ready || s.sent != s.acked || s.buffered() > 0 ||
@@ -1556,7 +1625,8 @@ struct tailer_state {
   /// with the copy, block by block, between other work; what differs is
   /// sent again as repairs (docs/wire.md §6.1).
   void maybe_verify() {
-    if (opts.verify_period.count() == 0 || !opts.ack || !src || asked || verifying)
+    if (opts.verify_period.count() == 0 || acks() != peer_acks::yes || !src || asked ||
+        verifying)
       return;
     const auto& s = *src;
     if (s.phase != sync_phase::ready || s.acked <= s.base)
@@ -1649,7 +1719,7 @@ struct tailer_state {
   /// Asks about the next recently finished file, one at a time, while the
   /// open source streams.
   void maybe_recheck() {
-    if (!opts.ack || asked || checking || to_recheck.empty() || !src ||
+    if (acks() != peer_acks::yes || asked || checking || to_recheck.empty() || !src ||
         src->phase != sync_phase::ready)
       return;
     auto f = to_recheck.front();
@@ -2016,7 +2086,7 @@ caf::expected<tailer_options> make_tailer_options(const config::section& sec) {
   if (!wire::valid_type(o.msg_type))
     return bad("msg-suffix", "not a message type word: " + suffix);
   o.use_blob = sec.boolean("use-blob");
-  o.ack = sec.boolean("ack");
+  o.ack = ack_value(sec);  // auto: yes until the spawner sets auto_acks
   o.ack_window = sec.size("ack-window");
   if (o.ack_window == 0)
     o.ack_window = uint64_t{16} << 20;

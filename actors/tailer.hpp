@@ -46,6 +46,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/ack_caps.hpp"
 #include "config/config.hpp"
 #include "wire/codec.hpp"
 
@@ -69,7 +70,10 @@ struct tailer_options {
   int comp_level = 6;
   std::string msg_type = "pub.logtail";
   bool use_blob = true;
-  bool ack = true;
+  bool ack = true;             // ack = yes (or auto), as sent in `ack`
+  /// ack = auto: whether the route acknowledges (actors/ack_caps.hpp); set
+  /// by the spawner, which knows the routes. Null: `ack` decides alone.
+  std::shared_ptr<const ack_view> auto_acks;
   uint64_t ack_window = 32 << 20;
   std::chrono::milliseconds ack_timeout{10000};
   std::chrono::milliseconds poll_interval{500};

@@ -4,7 +4,11 @@
 # /tmp/ccdemo/pg_log; a "local" ccserver (conf/local-classic.ini) tails them and
 # forwards every fragment to a "central" ccserver (conf/central.ini), which writes
 # the copies under /tmp/ccdemo/central/logfiles/<host>/. At the end every copy is
-# compared with its source byte for byte. Both servers are stopped by PID.
+# compared with its source byte for byte. Meanwhile an info file,
+# /tmp/ccdemo/info/info.status, is rewritten a few times; the local's
+# infosender ships each settled version and the central's infowriter replaces
+# /tmp/ccdemo/central/infofiles/<host>/info.status (previous one: --prev).
+# Both servers are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -30,7 +34,14 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$demo"
-mkdir -p "$demo/run" "$demo/pg_log" "$demo/central/logfiles"
+mkdir -p "$demo/run" "$demo/pg_log" "$demo/central/logfiles" "$demo/info"
+status_version=1
+write_status() {
+  printf 'demo status version %d\nwritten %s\nload %s\n' "$status_version" \
+    "$(date '+%F %T.%N')" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$demo/info/info.status"
+  status_version=$((status_version + 1))
+}
+write_status
 
 echo "== checking the configurations"
 build/ccserver --check conf/central.ini >/dev/null
@@ -61,6 +72,10 @@ for ((i = 1; ; i++)); do
   sleep 1
   src=$(total "$demo/pg_log"); dst=$(total "$demo/central/logfiles")
   printf '   %6d  %14d  %14d\n' "$i" "$src" "$dst"
+  if [ $((i % 5)) -eq 0 ]; then
+    write_status
+    echo "          (rewrote $demo/info/info.status: version $((status_version - 1)))"
+  fi
   kill -0 "$gen" 2>/dev/null || break
 done
 wait "$gen" || true
@@ -101,8 +116,27 @@ for f in "$demo"/pg_log/*.log; do
   fi
 done
 echo "   copies are under $demo/central/logfiles; server logs under $demo/run"
+
+echo "== the info file"
+info_copy="$demo/central/infofiles/$(hostname)/info.status"
+mtime() { stat -c '%.9Y' "$1" 2>/dev/null; }
+for _ in $(seq 100); do
+  cmp -s "$demo/info/info.status" "$info_copy" 2>/dev/null &&
+    [ "$(mtime "$demo/info/info.status")" = "$(mtime "$info_copy")" ] && break
+  sleep 0.1
+done
+if cmp -s "$demo/info/info.status" "$info_copy" 2>/dev/null &&
+   [ "$(mtime "$demo/info/info.status")" = "$(mtime "$info_copy")" ]; then
+  printf '   identical  %-24s mtime %s (same as the source)\n' "info.status" "$(mtime "$info_copy")"
+  sed 's/^/              | /' "$info_copy"
+  if [ -f "$info_copy--prev" ]; then
+    echo "   the previous version is kept as $info_copy--prev: $(head -1 "$info_copy--prev")"
+  fi
+else
+  echo "   DIFFERENT  info.status: the copy $info_copy does not match its source"; fail=1
+fi
 if [ "$fail" -ne 0 ]; then
   echo "demo: copies differ from their sources"
   exit 1
 fi
-echo "demo: every log file arrived byte-identical"
+echo "demo: every log file and the info file arrived byte-identical"

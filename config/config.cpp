@@ -230,8 +230,12 @@ struct validator {
     }
     if (schema.kind == "tailwriter")
       complete_tailwriter(sec);
+    else if (schema.kind == "infowriter")
+      complete_infowriter(sec);
     else if (schema.kind == "logtail")
       complete_logtail(sec);
+    else if (schema.kind == "infosender")
+      complete_infosender(sec);
     else if (schema.kind == "ccserver")
       complete_ccserver(sec);
     return sec;
@@ -280,6 +284,39 @@ struct validator {
   }
 
   void complete_tailwriter(section& sec) {
+    complete_dstmask(sec);
+    if (!sec.has("state-dir") && sec.has("dstdir")) {
+      auto dir = sec.str("dstdir");
+      while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+      set_computed(sec, "state-dir", dir + "/.ccstate");
+    }
+  }
+
+  void complete_infowriter(section& sec) {
+    complete_dstmask(sec);
+    if (sec.str("bakext").find('/') != std::string::npos)
+      error(sec.name, "bakext",
+            "'" + sec.str("bakext") + "' contains '/'; expected a suffix "
+            "of the copy's name, like .prev or --prev");
+  }
+
+  void complete_infosender(section& sec) {
+    check_msg_suffix(sec);
+    if (!sec.has("hostname"))
+      set_computed(sec, "hostname", doc.defaults().at("host_name"));
+  }
+
+  void check_msg_suffix(const section& sec) {
+    if (sec.has("msg-suffix") && !sec.str("msg-suffix").empty()
+        && !valid_type_words(sec.str("msg-suffix")))
+      error(sec.name, "msg-suffix",
+            "'" + sec.str("msg-suffix")
+              + "' is not a message-type suffix; expected dot-separated "
+                "words of A-Z, a-z, 0-9, _ and -");
+  }
+
+  void complete_dstmask(section& sec) {
     if (!sec.has("dstmask"))
       set_computed(sec, "dstmask",
                    sec.boolean("host-subdirs") ? "%(hostname)s/%(filename)s"
@@ -290,12 +327,6 @@ struct validator {
       warning(sec.name, "dstmask",
               "'" + mask + "' has neither %(filename)s nor %(filepath)s: "
               "every file of a host would be written into one copy");
-    if (!sec.has("state-dir") && sec.has("dstdir")) {
-      auto dir = sec.str("dstdir");
-      while (dir.size() > 1 && dir.back() == '/')
-        dir.pop_back();
-      set_computed(sec, "state-dir", dir + "/.ccstate");
-    }
   }
 
   void complete_logtail(section& sec) {
@@ -322,12 +353,7 @@ struct validator {
       if (sec.has("logname"))
         warning(name, "logname", "ignored in operation-mode classic");
     }
-    if (sec.has("msg-suffix") && !sec.str("msg-suffix").empty()
-        && !valid_type_words(sec.str("msg-suffix")))
-      error(name, "msg-suffix",
-            "'" + sec.str("msg-suffix")
-              + "' is not a message-type suffix; expected dot-separated "
-                "words of A-Z, a-z, 0-9, _ and -");
+    check_msg_suffix(sec);
     if (!sec.has("buffer-bytes"))
       set_computed(sec, "buffer-bytes",
                    sec.integer("buffer-lines") > 0 ? "0" : "1 MB");

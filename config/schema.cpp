@@ -134,6 +134,24 @@ std::vector<option> zmq_options(std::string_view hwm_desc) {
 
 bool host_port_check(const std::string& text, std::string& why);
 bool readable_check(const std::string& text, std::string& why);
+bool ack_check(const std::string& text, std::string& why);
+
+// `ack` of the senders (logtail, infosender): auto by default. The text
+// after the sender's own first sentence is the same for both.
+#define CC_ACK_CHOICES                                                        \
+  " auto (the default): do so when the handlers of the message type "        \
+  "acknowledge (a writer of ours; a forwarder learns it from its remote's "  \
+  "echo answer at every connect), else behave as no and say so once in the " \
+  "log; yes: always (against an original CC, which never acknowledges, "     \
+  "this resends forever); no: fire and forget, as the original. A boolean "  \
+  "works as yes or no"
+
+option ack_option(std::string_view desc) {
+  return with_default("ack", vt::choice, "auto", desc)
+    .one_of({"auto", "yes", "no"})
+    .checked(ack_check)
+    .ext();
+}
 
 // The CAF middleman keys of [ccserver]: publishing and TLS (docs/clusters.md).
 std::vector<option> caf_options() {
@@ -222,8 +240,8 @@ section_schema make_ccserver() {
              "tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
     with_default("cc-role", vt::choice, "insecure",
                  "which handler types may run here: each declares its roles "
-                 "(tailwriter: remote; jobmgr: local; proxy, echo, "
-                 "locallogger: both). insecure allows every type and logs a "
+                 "(tailwriter, infowriter: remote; jobmgr: local; proxy, "
+                 "echo, locallogger: both). insecure allows every type and logs a "
                  "warning at start-up")
       .one_of({"local", "remote", "insecure"}),
     optional("pidfile", vt::file,
@@ -415,6 +433,17 @@ std::vector<option> watchdog_options() {
   };
 }
 
+// A daemon's watchdog keys: what its jobmgr has unless set here.
+std::vector<option> daemon_watchdog_options() {
+  auto wd = watchdog_options();
+  for (auto& o : wd) {
+    o = o.computed("the value in the jobmgr that runs this daemon");
+    o.has_default = false;
+    o.default_value = "";
+  }
+  return wd;
+}
+
 section_schema make_jobmgr() {
   auto opts = std::vector<option>{
     required("handler", vt::string,
@@ -432,16 +461,15 @@ section_schema make_jobmgr() {
           concat(std::move(opts), watchdog_options())};
 }
 
-section_schema make_tailwriter() {
-  std::vector<option> opts{
-    required("handler", vt::string,
-             "cc.handler.tailwriter or tailwriter (`plugin =` is the old name "
-             "of this key)"),
+// Where the writers (tailwriter, infowriter) put their copies and in what
+// form: the original's keys, the same for both.
+std::vector<option> copy_options() {
+  return {
     required("dstdir", vt::file, "root directory of all copies"),
     optional("dstmask", vt::string,
              "path of a copy under dstdir; %(hostname)s (the sender's), "
              "%(filename)s (base name), %(filepath)s (full source path) are "
-             "filled per fragment, not by config interpolation (`%%(...)s`, "
+             "filled per message, not by config interpolation (`%%(...)s`, "
              "the original's spelling, works too)")
       .computed("`%(hostname)s/%(filename)s` with host-subdirs, else "
                 "`%(hostname)s--%(filename)s`"),
@@ -460,6 +488,17 @@ section_schema make_tailwriter() {
     with_default("compression-level", vt::integer, "6",
                  "with write-compressed = yes: the level")
       .between(1, 9),
+  };
+}
+
+section_schema make_tailwriter() {
+  std::vector<option> opts{
+    required("handler", vt::string,
+             "cc.handler.tailwriter or tailwriter (`plugin =` is the old name "
+             "of this key)"),
+  };
+  opts = concat(std::move(opts), copy_options());
+  opts = concat(std::move(opts), std::vector<option>{
     with_default("buffer-bytes", vt::size, "1 MB",
                  "with write-compressed = yes: bytes collected per compressed "
                  "member"),
@@ -499,7 +538,7 @@ section_schema make_tailwriter() {
                  "(too_many_sources)")
       .at_least(1)
       .ext(),
-  };
+  });
   return {"tailwriter", {"cc.handler.tailwriter", "tailwriter"}, {"remote"},
           false,
           "Appends every `pub.logtail` fragment to its copy under dstdir, "
@@ -550,11 +589,8 @@ section_schema make_logtail() {
     with_default("use-blob", vt::boolean, "yes",
                  "payload in the blob frame (yes) or base64 in the JSON data "
                  "field (no)"),
-    with_default("ack", vt::boolean, "yes",
-                 "ask the tailwriter for acknowledgements and save only "
-                 "acknowledged positions (exactly-once); no: behave like "
-                 "the original, for an original Python tailwriter")
-      .ext(),
+    ack_option("ask the tailwriter for acknowledgements and save only "
+               "acknowledged positions (exactly-once)." CC_ACK_CHOICES),
     with_default("ack-window", vt::size, "32 MB",
                  "unacknowledged bytes in flight at most; reading pauses "
                  "beyond it")
@@ -602,19 +638,120 @@ section_schema make_logtail() {
                  "notice new bytes by inotify; no: poll-interval only")
       .ext(),
   };
-  auto wd = watchdog_options();
-  for (auto& o : wd)
-    o = o.computed("the value in the jobmgr that runs this daemon");
-  for (auto& o : wd) {
-    o.has_default = false;
-    o.default_value = "";
-  }
   return {"logtail", {"cc.daemon.logtail", "logtail"}, {}, true,
           "The tailer: follows log files and publishes each newly appended "
           "byte range as `pub.logtail`. Run by a jobmgr that names its "
           "section in `daemons`; gets `job_name = <server job_name>.<section>` "
           "and `service_name = <section>` as defaults.",
-          concat(std::move(opts), std::move(wd))};
+          concat(std::move(opts), daemon_watchdog_options())};
+}
+
+section_schema make_infosender() {
+  std::vector<option> opts{
+    required("module", vt::string, "cc.daemon.infosender or infosender"),
+    required("infodir", vt::file, "directory holding the info files"),
+    required("infomask", vt::string, "glob of the info files in infodir"),
+    with_default("compression", vt::choice, "none",
+                 "compression of each file on the wire, sent as `comp` "
+                 "(the original sends \"none\" when unset)")
+      .one_of({"none", "gzip", "bzip2"}),
+    optional("compression-level", vt::integer, "level of gzip or bzip2")
+      .between(1, 9)
+      .computed("6 for gzip, 3 for bzip2 (the original's)"),
+    with_default("msg-suffix", vt::string, "",
+                 "appended to the message type: pub.infofile.<suffix>; "
+                 "dot-separated words of [A-Za-z0-9_-]"),
+    with_default("use-blob", vt::boolean, "yes",
+                 "content in the blob frame (yes) or base64 in the JSON data "
+                 "field (no)"),
+    with_default("maint-period", vt::seconds, "3600",
+                 "how often files that disappeared are forgotten (a file "
+                 "created again after that is sent again)")
+      .at_least(positive),
+    with_default("stats-period", vt::seconds, "30",
+                 "accepted for the original's configurations; statistics "
+                 "follow [ccserver] stats-period")
+      .at_least(positive),
+    ack_option("ask the infowriter to acknowledge each file once its copy "
+               "is durable; remember acknowledged versions across restarts "
+               "and send again what was not acknowledged." CC_ACK_CHOICES),
+    with_default("ack-timeout", vt::seconds, "10",
+                 "send a file again after this long without its "
+                 "acknowledgement (doubling up to 8 times while none comes)")
+      .at_least(positive)
+      .ext(),
+    with_default("max-file-bytes", vt::size, "64 MB",
+                 "a larger file is not sent (logged once, counted as "
+                 "too_large): the whole file is read into memory")
+      .at_least(1)
+      .ext(),
+    with_default("inotify", vt::boolean, "yes",
+                 "notice changes by inotify (a file goes out one second "
+                 "after its last change); no: the once-a-second scan only "
+                 "(one to two seconds)")
+      .ext(),
+    optional("hostname", vt::string,
+             "sent as `hostname`; the infowriter's %(hostname)s")
+      .computed("the short host name (host_name)")
+      .ext(),
+    optional("pidfile", vt::file,
+             "the base of save-file (the original ran each daemon as a "
+             "process with this PID file)")
+      .computed("the [ccserver] pidfile template with this daemon's "
+                "job_name"),
+    optional("save-file", vt::file,
+             "with acknowledgements: the versions the infowriter confirmed "
+             "are kept in the directory save-file + `.d`, one small file "
+             "per info file")
+      .computed("the pidfile without its extension, plus `.save`")
+      .ext(),
+  };
+  return {"infosender", {"cc.daemon.infosender", "infosender"}, {}, true,
+          "Sends whole info files (status dumps, configs, reports) as "
+          "`pub.infofile`: every second it looks at infodir/infomask and "
+          "sends a file once its modification time and size stayed the "
+          "same for a whole second, and again each time it changed and "
+          "became stable again. Run by a jobmgr like logtail.",
+          concat(std::move(opts), daemon_watchdog_options())};
+}
+
+section_schema make_infowriter() {
+  std::vector<option> opts{
+    required("handler", vt::string,
+             "cc.handler.infowriter or infowriter (`plugin =` is the old "
+             "name of this key)"),
+  };
+  opts = concat(std::move(opts), copy_options());
+  opts = concat(std::move(opts), std::vector<option>{
+    with_default("bakext", vt::string, "",
+                 "when set, the previous copy is kept as <copy><bakext> (a "
+                 "hard link made before the new copy replaces it); must not "
+                 "contain `/`"),
+    with_default("worker-threads", vt::integer, "10",
+                 "parallel writers; a given copy is always written by the "
+                 "same one")
+      .between(1, 1024),
+    with_default("max-file-bytes", vt::size, "64 MB",
+                 "a file larger than this (as received, or once "
+                 "decompressed) is refused, logged and counted (too_large)")
+      .at_least(1)
+      .ext(),
+    with_default("max-files-per-host", vt::integer, "10000",
+                 "distinct copies one hostname may write, counting those "
+                 "written in the last day; a file for one more is refused, "
+                 "logged and counted (too_many_files)")
+      .at_least(1)
+      .ext(),
+  });
+  return {"infowriter", {"cc.handler.infowriter", "infowriter"}, {"remote"},
+          false,
+          "Writes every `pub.infofile` as a whole copy under dstdir: the "
+          "new content goes to <copy>.new, is synced, and replaces the copy "
+          "by a rename (readers see the old or the new file, never a mix); "
+          "the copy gets the source's modification time. A file whose copy "
+          "is as new or newer is skipped. Acknowledges each file when the "
+          "sender asks.",
+          std::move(opts)};
 }
 
 bool parse_integer(const std::string& text, long long& out) {
@@ -688,6 +825,14 @@ bool readable_check(const std::string& text, std::string& why) {
   return false;
 }
 
+bool ack_check(const std::string& text, std::string& why) {
+  if (text == "auto" || parse_bool(text))
+    return true;
+  why = "is not one of the choices; expected auto, yes or no (or another "
+        "boolean: true/false, on/off, 1/0)";
+  return false;
+}
+
 bool valid_endpoint(const std::string& text, bool allow_caf) {
   auto starts = [&](std::string_view p) { return text.rfind(p, 0) == 0; };
   if (starts("tcp://"))
@@ -747,6 +892,7 @@ const std::vector<section_schema>& schemas() {
   static const std::vector<section_schema> all{
     make_ccserver(), make_routes(),     make_locallogger(), make_echo(),
     make_proxy(),    make_jobmgr(),     make_tailwriter(),  make_logtail(),
+    make_infowriter(), make_infosender(),
   };
   return all;
 }

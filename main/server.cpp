@@ -284,9 +284,12 @@ private:
     rc.table = routes::route_table{cfg.routes};
     rc.hostname = cfg.host_name;
     rc.job_name = cfg.job_name;
+    // One per generation: a reload may change writers and forwarders.
+    auto acks = std::make_shared<ack_registry>();
+    rc.acks = acks;
     gen.router = spawn_router(sys_, std::move(rc));
     self_->monitor(gen.router);
-    spawn_context ctx{sys_, cfg, gen.router};
+    spawn_context ctx{sys_, cfg, gen.router, acks};
     // Jobmgrs last: their daemons send at once and need the handlers.
     for (bool jobmgrs : {false, true}) {
       for (const auto& [name, sec] : cfg.handlers) {

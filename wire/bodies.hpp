@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -174,6 +175,44 @@ struct echo_body {
   std::string orig_hostname;
   std::string orig_target;
   double orig_time = 0;
+  /// Extension, in responses from our servers only: whether a message sent
+  /// here with `ack: true` is acknowledged (by a writer here, or by one
+  /// behind this server's forwarder). Absent in the original's responses:
+  /// a remote that never says so never acknowledges (actors/ack_caps.hpp).
+  std::optional<bool> acks;
+};
+
+/// pub.infofile (and pub.infofile.<suffix>): one whole info file.
+struct infofile_body {
+  header hdr;
+  std::string filename;   // source path, '\' written as '/'
+  double mtime = 0;       // modification time, epoch seconds (a float)
+  std::string comp;       // "", "none", "gzip", "bzip2"
+  std::string mode = "b";
+  std::string data;       // base64 payload when there is no blob, else ""
+  // Extensions (absent in the original; the original ignores them):
+  bool ack = false;       // sender wants infofile.ack
+  /// The exact modification time, nanoseconds since the epoch (`mtime`
+  /// is a double: about 0.2 us apart at today's dates).
+  std::optional<int64_t> mtime_ns;
+};
+
+/// Values of infofile_ack_body::status.
+namespace info_status {
+constexpr std::string_view ok = "ok";           // the copy holds this version now
+constexpr std::string_view skipped = "skipped"; // its mtime was the same or newer
+constexpr std::string_view refused = "refused"; // never (path, size): stop sending
+constexpr std::string_view error = "error";     // not now (I/O): send again later
+} // namespace info_status
+
+/// infofile.ack (extension): the info writer's answer, sent along the route
+/// once the copy (or its refusal) is durable.
+struct infofile_ack_body {
+  header hdr;
+  std::string filename;   // as in the pub.infofile
+  int64_t mtime_ns = 0;   // the version this answers (infofile_mtime_ns)
+  std::string status = "ok";
+  std::string reason;     // for refused and error: why, one line
 };
 
 /// Any body: `req` required; time, hostname, blob_hash default when absent.
@@ -190,6 +229,11 @@ caf::expected<log_body> parse_log(const std::string& json);
 /// echo.request requires target; echo.response requires orig_hostname,
 /// orig_target and orig_time.
 caf::expected<echo_body> parse_echo(const std::string& json);
+/// Requires hostname, filename, mtime, comp (null reads as "") and mode;
+/// data and the extensions default.
+caf::expected<infofile_body> parse_infofile(const std::string& json);
+/// Requires filename, mtime_ns and a known status.
+caf::expected<infofile_ack_body> parse_infofile_ack(const std::string& json);
 
 std::string make_body(const logtail_body& x);
 std::string make_body(const logtail_ack_body& x);
@@ -198,6 +242,14 @@ std::string make_body(const log_body& x);
 /// Writes target and the orig_* fields whatever the req (extra keys are
 /// harmless to the original).
 std::string make_body(const echo_body& x);
+std::string make_body(const infofile_body& x);
+std::string make_body(const infofile_ack_body& x);
+
+/// An info file's version as nanoseconds: `mtime_ns` when the sender gave it,
+/// else `mtime` rounded to the nearest nanosecond (what a float allows).
+int64_t infofile_mtime_ns(const infofile_body& x);
+/// Epoch seconds as Python's os.stat() gives st_mtime: sec + nsec * 1e-9.
+double seconds_of_ns(int64_t ns);
 
 /// errc::invalid_body unless the body's `req` equals the message's type
 /// frame: the original receiver drops such a message as hijacked.

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <thread>
@@ -83,8 +84,10 @@ struct fixture {
     server.job_name = "fwdtest";
   }
 
-  caf::actor spawn(const cc::config::section& sec, caf::scoped_actor& router) {
-    cc::spawn_context ctx{*sys, server, caf::actor_cast<caf::actor>(router)};
+  caf::actor spawn(const cc::config::section& sec, caf::scoped_actor& router,
+                   cc::ack_registry_ptr acks = nullptr) {
+    cc::spawn_context ctx{*sys, server, caf::actor_cast<caf::actor>(router),
+                          std::move(acks)};
     return cc::spawn_forwarder(ctx, sec);
   }
 };
@@ -456,4 +459,165 @@ TEST_CASE("forwarder: a flapping link logs its first reconnect and disconnect, "
   auto c = st.stats();
   CHECK(c["reconnects"] == 49);
   CHECK(c["connected"] == 0);
+}
+
+namespace {
+
+/// Answers the next echo.request the remote receives as `answer` says:
+/// "ours-yes", "ours-no" (our echo.response with acks true / false),
+/// "original" (the original's EchoResponseMessage: no acks field). Returns
+/// whether a request came.
+bool answer_probe(remote_router& remote, const std::string& answer,
+                  std::chrono::milliseconds wait = 5s) {
+  for (int i = 0; i < 20; ++i) {
+    auto frames = remote.receive(wait);
+    if (!frames)
+      return false;
+    if ((*frames)[3] != "echo.request")
+      continue;
+    auto req = cc::wire::parse_echo((*frames)[4]);
+    REQUIRE(req);
+    std::string body;
+    if (answer == "original") {
+      // As the original's cc/handler/echo.py builds it (Python 2 json.dumps
+      // of EchoResponseMessage): no target, no acks.
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "{\"hostname\": \"central\", \"req\": \"echo.response\", "
+                    "\"orig_time\": %.17g, \"orig_target\": \"%s\", "
+                    "\"blob_hash\": \"\", \"time\": %.17g, "
+                    "\"orig_hostname\": \"%s\"}",
+                    req->hdr.time, req->target.c_str(), cc::wire::now_seconds(),
+                    req->hdr.hostname.c_str());
+      body = buf;
+    } else {
+      cc::wire::echo_body pong;
+      pong.hdr = cc::wire::make_header("echo.response");
+      pong.orig_hostname = req->hdr.hostname;
+      pong.orig_target = req->target;
+      pong.orig_time = req->hdr.time;
+      pong.acks = answer == "ours-yes";
+      body = cc::wire::make_body(pong);
+    }
+    REQUIRE(remote.send({(*frames)[0], (*frames)[1], "", "echo.response", body, ""}));
+    return true;
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
+          "acknowledges",
+          "[forwarder][acks]") {
+  fixture f;
+  int port = cc::test::free_port();
+  remote_router remote;
+  REQUIRE(remote.bind(endpoint(port)));
+  caf::scoped_actor self{*f.sys};
+  caf::scoped_actor router{*f.sys};
+  auto acks = std::make_shared<cc::ack_registry>();
+  const std::vector<std::string> route{"h:fwd"};
+  caf::actor fwd;
+  // A failed REQUIRE must not leave it running (the system would wait).
+  struct killer {
+    caf::actor& a;
+    ~killer() {
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::kill);
+    }
+  } guard{fwd};
+  SECTION("one of ours with a writer: yes") {
+    fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
+    REQUIRE(answer_probe(remote, "ours-yes"));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::yes; }, 10s));
+    CHECK(stats_of(self, fwd)["remote_acks"] == 1);
+    CHECK(acks->advertises()); // a relay passes it on
+    stop(self, fwd);
+  }
+  SECTION("the original's echo answer, without acks: no") {
+    fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
+    // Unknown from its start until the answer.
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::unknown; }, 10s));
+    REQUIRE(answer_probe(remote, "original"));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::no; }, 10s));
+    CHECK(stats_of(self, fwd)["remote_acks"] == 2);
+    CHECK_FALSE(acks->advertises());
+    stop(self, fwd);
+  }
+  SECTION("ours, not able yet (acks: false): asked again, then yes") {
+    fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
+    REQUIRE(answer_probe(remote, "ours-no"));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::no; }, 10s));
+    // The next probe comes ack_probe_again (10 s) later.
+    REQUIRE(answer_probe(remote, "ours-yes", 30s));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::yes; }, 10s));
+    CHECK(stats_of(self, fwd)["probes"] >= 2);
+    stop(self, fwd);
+  }
+  fwd = nullptr;
+  // The probe's own frame keeps its pong away from the router.
+  bool leaked = false;
+  router->receive([&](cc::reply_atom, cc::wire::cc_message&) { leaked = true; },
+                  caf::after(100ms) >> [] {});
+  CHECK_FALSE(leaked);
+}
+
+TEST_CASE("forwarder_state: a probe with no answer means an original CC "
+          "without an echo route",
+          "[forwarder][acks]") {
+  cc::forwarder_state st;
+  cc::forwarder_settings s;
+  s.section = "h:fwd";
+  s.remote = "tcp://127.0.0.1:1";
+  st.init(s);
+  st.acks_registry = std::make_shared<cc::ack_registry>();
+  st.on_link(true, "test");
+  auto probe = st.make_probe(1000.0);
+  REQUIRE(probe);
+  CHECK(probe->route.at(0) == st.own_frame);
+  CHECK(st.probes == 1);
+  CHECK(st.pings == 0);
+  CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout - 1));
+  CHECK(st.remote_acks == cc::peer_acks::unknown);
+  // A connection that dropped meanwhile proves nothing: no verdict.
+  st.on_link(false, "test");
+  CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout));
+  CHECK(st.remote_acks == cc::peer_acks::unknown);
+  st.on_link(true, "test");
+  REQUIRE(st.make_probe(1000.0));
+  REQUIRE(st.make_probe(1000.5));
+  CHECK_FALSE(st.make_probe(1001.0)); // max_unanswered_probes are out
+  CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout));
+  CHECK(st.remote_acks == cc::peer_acks::no);
+  CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::no);
+  // A late pong from one of ours still counts.
+  st.learn_acks(true);
+  CHECK(st.remote_acks == cc::peer_acks::yes);
+  CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::yes);
+}
+
+TEST_CASE("ack_registry: what a message type's handlers promise",
+          "[acks]") {
+  cc::ack_registry r;
+  CHECK(r.of({"h:tailwriter"}) == cc::peer_acks::no); // nothing known: no one acks
+  CHECK_FALSE(r.advertises());
+  r.add_writer("h:tailwriter");
+  CHECK(r.of({"h:tailwriter"}) == cc::peer_acks::yes);
+  CHECK(r.of({"h:locallog", "h:tailwriter"}) == cc::peer_acks::yes);
+  CHECK(r.advertises());
+  r.set_forwarder("h:fwd", cc::peer_acks::unknown);
+  CHECK(r.of({"h:fwd"}) == cc::peer_acks::unknown);
+  CHECK(r.of({"h:tailwriter", "h:fwd"}) == cc::peer_acks::unknown);
+  r.set_forwarder("h:fwd", cc::peer_acks::no);
+  // A local writer acks, but the remote behind the forwarder would take
+  // resends as new bytes: no.
+  CHECK(r.of({"h:tailwriter", "h:fwd"}) == cc::peer_acks::no);
+  r.set_forwarder("h:fwd", cc::peer_acks::yes);
+  CHECK(r.of({"h:fwd"}) == cc::peer_acks::yes);
 }

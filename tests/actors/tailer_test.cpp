@@ -1282,6 +1282,58 @@ TEST_CASE("ack = no: fire and forget, position saved after the router's ok",
     CHECK_FALSE(f.body.ack);
 }
 
+TEST_CASE("ack = auto: waits, asking and sending nothing, while the route is "
+          "unknown, then goes on as ack = no towards a writer that never acks",
+          "[tailer][acks]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"
+               "ack-timeout = 0.2\n"};
+  auto registry = std::make_shared<cc::ack_registry>();
+  registry->set_forwarder("h:fwd", cc::peer_acks::unknown);
+  env.opts.auto_acks = std::make_shared<cc::ack_view>(
+    registry, std::vector<std::string>{"h:fwd"}, "d:tail", "pub.logtail");
+  write_file(env.log("a.log"), "");
+  env.w->send_acks = false; // an original writer: applies, never answers
+  env.start();
+  auto text = numbered_lines("u", 0, 100);
+  append_file(env.log("a.log"), text);
+  // Several ack-timeouts pass: no question (an original writer would take it
+  // for a fragment) and no fragment while nobody knows who listens.
+  std::this_thread::sleep_for(1000ms);
+  CHECK(env.stat("fragments_sent") == 0);
+  CHECK(env.stat("questions") == 0);
+  registry->set_forwarder("h:fwd", cc::peer_acks::no);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(env.stat("resends") == 0);
+  CHECK(env.stat("questions") == 0);
+  CHECK(env.counter(&fake_writer::duplicates) == 0);
+  // `ack` stays true in the fragments: our writer behind a relay still acks.
+  for (auto& f : env.fragments())
+    CHECK(f.body.ack);
+}
+
+TEST_CASE("ack = auto towards a writer that acknowledges is ack = yes",
+          "[tailer][acks]") {
+  tail_env env{"logmask = *.log\n"
+               "buffer-bytes = 1K\n"
+               "ack-timeout = 0.5\n"};
+  auto registry = std::make_shared<cc::ack_registry>();
+  registry->set_forwarder("h:fwd", cc::peer_acks::yes);
+  env.opts.auto_acks = std::make_shared<cc::ack_view>(
+    registry, std::vector<std::string>{"h:fwd"}, "d:tail", "pub.logtail");
+  write_file(env.log("a.log"), "");
+  env.w->lose_dispatch_no = 2; // lost on the way: only a resend brings it
+  env.start();
+  auto text = numbered_lines("y", 0, 100);
+  append_file(env.log("a.log"), text);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), text));
+  REQUIRE(env.saved_at(env.log("a.log"), text.size()));
+  CHECK(env.stat("gaps_reported") + env.stat("resends") >= 1); // acks at work
+}
+
 TEST_CASE("polling finds new data without inotify", "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "inotify = no\n"};

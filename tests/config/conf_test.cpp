@@ -58,15 +58,22 @@ TEST_CASE("every conf/*.ini validates without errors or warnings",
   }
 }
 
-TEST_CASE("conf/central.ini: the tailwriter on 127.0.0.1:22632", "[config][conf]") {
+TEST_CASE("conf/central.ini: the tailwriter and the infowriter on 127.0.0.1:22632",
+          "[config][conf]") {
   auto cfg = load_ok("conf/central.ini");
   CHECK(cfg.job_name == "central");
   CHECK(cfg.main.str("cc-socket") == "tcp://127.0.0.1:22632");
   CHECK(cfg.main.str("cc-role") == "remote");
   CHECK(cfg.main.str("pidfile") == "/tmp/ccdemo/run/central.pid");
   CHECK(cfg.main.str("logfile") == "/tmp/ccdemo/run/central.log");
-  REQUIRE(cfg.routes.size() == 1);
+  REQUIRE(cfg.routes.size() == 2);
   CHECK(cfg.routes[0].prefix == "pub.logtail");
+  CHECK(cfg.routes[1].prefix == "pub.infofile");
+  const auto& iw = cfg.handlers.at("h:infowriter");
+  CHECK(iw.kind == "infowriter");
+  CHECK(iw.str("dstdir") == "/tmp/ccdemo/central/infofiles");
+  CHECK(iw.str("dstmask") == "%(hostname)s/%(filename)s");
+  CHECK(iw.str("bakext") == "--prev");
   const auto& tw = cfg.handlers.at("h:tailwriter");
   CHECK(tw.kind == "tailwriter");
   CHECK(tw.str("dstdir") == "/tmp/ccdemo/central/logfiles");
@@ -89,6 +96,12 @@ TEST_CASE("conf/local-classic.ini: tails pg_log, forwards to central",
   CHECK(d.str("job_name") == "local-classic.d:logtail");
   CHECK(d.str("pidfile") == "/tmp/ccdemo/run/local-classic.d:logtail.pid");
   CHECK(d.str("save-file") == "/tmp/ccdemo/run/local-classic.d:logtail.save");
+  const auto& info = cfg.daemons.at("d:infosender");
+  CHECK(info.kind == "infosender");
+  CHECK(info.str("infodir") == "/tmp/ccdemo/info");
+  CHECK(info.str("infomask") == "info.*");
+  CHECK(info.str("ack") == "auto");
+  CHECK(info.str("save-file") == "/tmp/ccdemo/run/local-classic.d:infosender.save");
 }
 
 TEST_CASE("conf/local-rotated.ini: follows one rotated file", "[config][conf]") {

@@ -106,7 +106,7 @@ TEST_CASE("a valid local configuration resolves completely", "[config][validate]
   CHECK(d.size("buffer-bytes") == 1u << 20);
   CHECK(d.integer("buffer-lines") == 0);
   CHECK(d.boolean("use-blob"));
-  CHECK(d.boolean("ack"));
+  CHECK(d.str("ack") == "auto"); // the default: acks when the route does
   CHECK(d.size("ack-window") == 32u << 20);
   CHECK(d.seconds("poll-interval") == Approx(0.5));
   CHECK(d.str("hostname") == cfg.host_name);
@@ -311,11 +311,12 @@ TEST_CASE("an unknown handler or daemon type lists the known names",
   auto text2 = local_tail;
   text2.replace(text2.find("module = cc.daemon.logtail"),
                 std::string("module = cc.daemon.logtail").size(),
-                "module = cc.daemon.infosender");
+                "module = cc.daemon.skylog");
   auto r2 = check(text2);
   CHECK(has(r2, diagnostic::error,
             "/etc/cc/local.ini:d:logtail:module: unknown daemon type "
-            "'cc.daemon.infosender'; known: cc.daemon.logtail (logtail)"));
+            "'cc.daemon.skylog'; known: cc.daemon.logtail (logtail), "
+            "cc.daemon.infosender (infosender)"));
   auto r3 = check(server + "[routes]\nx = h:t\n[h:t]\nhandler = logtail\n");
   CHECK(all_of(r3).find("'logtail' is a daemon: list its section in a "
                         "jobmgr's daemons")

@@ -195,6 +195,8 @@ TEST_CASE("schema tables: every option once, defaults valid, type names unique",
   CHECK(known_type_names(false)
         == "cc.handler.locallogger (locallogger), cc.handler.echo (echo), "
            "cc.handler.proxy (proxy), cc.handler.jobmgr (jobmgr), "
-           "cc.handler.tailwriter (tailwriter)");
-  CHECK(known_type_names(true) == "cc.daemon.logtail (logtail)");
+           "cc.handler.tailwriter (tailwriter), "
+           "cc.handler.infowriter (infowriter)");
+  CHECK(known_type_names(true) ==
+        "cc.daemon.logtail (logtail), cc.daemon.infosender (infosender)");
 }

@@ -49,7 +49,18 @@ bool same(const log_body& a, const log_body& b) {
 bool same(const echo_body& a, const echo_body& b) {
   return same(a.hdr, b.hdr) && a.target == b.target &&
          a.orig_hostname == b.orig_hostname && a.orig_target == b.orig_target &&
-         a.orig_time == b.orig_time;
+         a.orig_time == b.orig_time && a.acks == b.acks;
+}
+
+bool same(const infofile_body& a, const infofile_body& b) {
+  return same(a.hdr, b.hdr) && a.filename == b.filename && a.mtime == b.mtime &&
+         a.comp == b.comp && a.mode == b.mode && a.data == b.data &&
+         a.ack == b.ack && a.mtime_ns == b.mtime_ns;
+}
+
+bool same(const infofile_ack_body& a, const infofile_ack_body& b) {
+  return same(a.hdr, b.hdr) && a.filename == b.filename &&
+         a.mtime_ns == b.mtime_ns && a.status == b.status && a.reason == b.reason;
 }
 
 /// One body view: parse `json` with `parse_fn`; on success hold the result
@@ -99,5 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_view("parse_logtail_ack", json, parse_logtail_ack);
   check_view("parse_log", json, parse_log);
   check_view("parse_echo", json, parse_echo);
+  check_view("parse_infofile", json, parse_infofile);
+  check_view("parse_infofile_ack", json, parse_infofile_ack);
   return 0;
 }

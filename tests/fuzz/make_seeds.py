@@ -97,10 +97,34 @@ OUR_LOGTAIL = (
     b'"op_mode":"classic","fpos":123456789012,"st_dev":18446744073709551615,'
     b'"st_ino":42,"data":"","ack":true,"gen":"0123456789abcdef",'
     b'"raw_size":12}')
+# pub.infofile as the original's infosender writes it (generated with its
+# cc/reqs.py under Python 2.7), and ours with the extensions; our
+# echo.response with `acks`; an infofile.ack.
+ORIGINAL_INFOFILE = (
+    b'{"hostname": "db1", "comp": "none", "req": "pub.infofile", '
+    b'"filename": "/var/lib/info/info.status", "mtime": 1300000000.1234567, '
+    b'"blob_hash": "", "time": 1300000001.5, "data": "", "mode": "b"}')
+OUR_INFOFILE = (
+    b'{"req":"pub.infofile.pg","time":1714564800.25,"hostname":"db1",'
+    b'"blob_hash":"","filename":"/etc/info/x","mtime":1714564799.1234567,'
+    b'"comp":"gzip","mode":"b","data":"aGVsbG8K\n","ack":true,'
+    b'"mtime_ns":1714564799123456789}')
+INFOFILE_ACK = (
+    b'{"req":"infofile.ack","time":1714564800.5,"hostname":"central",'
+    b'"blob_hash":"","filename":"/etc/info/x","mtime_ns":-5,'
+    b'"status":"error","reason":"No space left on device"}')
+OUR_ECHO_RESPONSE = (
+    b'{"req":"echo.response","time":1714564800.5,"hostname":"central",'
+    b'"blob_hash":"","target":"tcp://c:1","orig_hostname":"db1",'
+    b'"orig_target":"tcp://c:1","orig_time":1714564800.25,"acks":true}')
 
 
 def bodies():
     reset("bodies")
+    write("bodies", "original-infofile.json", ORIGINAL_INFOFILE)
+    write("bodies", "our-infofile-extensions.json", OUR_INFOFILE)
+    write("bodies", "infofile-ack.json", INFOFILE_ACK)
+    write("bodies", "our-echo-response-acks.json", OUR_ECHO_RESPONSE)
     write("bodies", "original-logtail.json", ORIGINAL_LOGTAIL)
     write("bodies", "original-logtail-gzip-data.json", ORIGINAL_LOGTAIL_GZIP_DATA)
     write("bodies", "original-log-info.json", ORIGINAL_LOG)

@@ -300,6 +300,7 @@ TEST_CASE("damaged state: logrotate copytruncate while the central is away loses
   }
   bool compress = GENERATE(false, true);
   pair_env env{"rotated"};
+  ::chmod(env.logdir.c_str(), 0755); // logrotate refuses a world-writable directory
   lines gen;
   auto app = env.log("app.log");
   write_file(app, "");
@@ -319,8 +320,10 @@ TEST_CASE("damaged state: logrotate copytruncate while the central is away loses
   write_file(conf, app + " {\n  copytruncate\n  rotate 5\n  missingok\n" +
                      std::string{compress ? "  compress\n" : "  nocompress\n"} + "}\n");
   std::string out;
-  REQUIRE(cc::test::run({"/usr/sbin/logrotate", "-f", "-s", env.dir / "logrotate.state", conf},
-                        out) == 0);
+  auto status = cc::test::run({"/usr/sbin/logrotate", "-f", "-s", env.dir / "logrotate.state", conf},
+                              out);
+  INFO(out);
+  REQUIRE(status == 0);
   auto rotated_name = env.log(compress ? "app.log.1.gz" : "app.log.1");
   REQUIRE(fs::exists(rotated_name));
   auto old_generation = content;

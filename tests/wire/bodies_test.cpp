@@ -672,3 +672,123 @@ TEST_CASE("malformed logtail.state bodies are refused, naming the problem",
   expect_invalid(parse_logtail_state("[1,2]"), "not a JSON object");
   expect_invalid(parse_logtail_state("{"), "not valid JSON");
 }
+
+// -- info files ---------------------------------------------------------------
+
+// pub.infofile as the original's infosender writes it (Python 2.7 json.dumps
+// of its InfofileMessage, generated with the original's cc/reqs.py).
+const std::string original_infofile =
+  R"({"hostname": "db1", "comp": "none", "req": "pub.infofile", )"
+  R"("filename": "/var/lib/info/info.status", "mtime": 1300000000.1234567, )"
+  R"("blob_hash": "", "time": 1300000001.5, "data": "", "mode": "b"})";
+
+TEST_CASE("pub.infofile from the original parses, ours round-trips",
+          "[wire][bodies][infofile]") {
+  auto r = parse_infofile(original_infofile);
+  REQUIRE(r);
+  CHECK(r->hdr.req == "pub.infofile");
+  CHECK(r->hdr.hostname == "db1");
+  CHECK(r->filename == "/var/lib/info/info.status");
+  CHECK(r->mtime == 1300000000.1234567);
+  CHECK(r->comp == "none");
+  CHECK(r->mode == "b");
+  CHECK_FALSE(r->ack);
+  CHECK_FALSE(r->mtime_ns);
+  // No exact nanoseconds from the original: the float's, to the nearest ns.
+  CHECK(infofile_mtime_ns(*r) / 1000 == 1300000000123456);
+
+  infofile_body x;
+  x.hdr.req = "pub.infofile.pg";
+  x.hdr.time = 1714564800.25;
+  x.hdr.hostname = "db1";
+  x.filename = "/etc/info/x";
+  x.mtime_ns = 1714564799123456789;
+  x.mtime = seconds_of_ns(*x.mtime_ns);
+  x.comp = "gzip";
+  x.data = base64_encode("hello\n");
+  x.ack = true;
+  auto body = make_body(x);
+  // What the original's infowriter reads is all there.
+  for (const char* key : {"\"req\"", "\"time\"", "\"hostname\"", "\"blob_hash\"",
+                          "\"filename\"", "\"mtime\"", "\"comp\"", "\"mode\"",
+                          "\"data\""})
+    CHECK(body.find(key) != std::string::npos);
+  auto back = parse_infofile(body);
+  REQUIRE(back);
+  CHECK(back->hdr.req == x.hdr.req);
+  CHECK(back->filename == x.filename);
+  CHECK(back->mtime == x.mtime);
+  CHECK(back->comp == "gzip");
+  CHECK(back->mode == "b");
+  CHECK(back->data == x.data);
+  CHECK(back->ack);
+  REQUIRE(back->mtime_ns);
+  CHECK(*back->mtime_ns == 1714564799123456789);
+  CHECK(infofile_mtime_ns(*back) == 1714564799123456789);
+  // Without mtime_ns the float is as close as a double gets.
+  back->mtime_ns.reset();
+  CHECK(std::llabs(infofile_mtime_ns(*back) - 1714564799123456789) < 1000);
+
+  for (const char* field : {"hostname", "filename", "mtime", "comp", "mode"}) {
+    CAPTURE(field);
+    auto broken = original_infofile;
+    broken.insert(broken.find(std::string{"\""} + field + "\":") + 1, "x_");
+    expect_invalid(parse_infofile(broken), field);
+  }
+}
+
+TEST_CASE("seconds_of_ns is CPython's st_mtime", "[wire][bodies][infofile]") {
+  CHECK(seconds_of_ns(0) == 0.0);
+  CHECK(seconds_of_ns(1500000000) == 1.5);
+  CHECK(seconds_of_ns(-500000000) == -0.5);
+  // sec + nsec * 1e-9, computed as Python does it.
+  CHECK(seconds_of_ns(1300000000123456700) ==
+        1300000000.0 + static_cast<double>(123456700) * 1e-9);
+}
+
+TEST_CASE("infofile.ack and the echo.response 'acks' field",
+          "[wire][bodies][infofile]") {
+  infofile_ack_body a;
+  a.hdr = make_header("infofile.ack");
+  a.filename = "/etc/info/x";
+  a.mtime_ns = -5;
+  a.status = "error";
+  a.reason = "No space left on device";
+  auto back = parse_infofile_ack(make_body(a));
+  REQUIRE(back);
+  CHECK(back->filename == a.filename);
+  CHECK(back->mtime_ns == -5);
+  CHECK(back->status == "error");
+  CHECK(back->reason == a.reason);
+  auto bad = make_body(a);
+  bad.replace(bad.find("\"error\""), 7, "\"fine\"");
+  expect_invalid(parse_infofile_ack(bad), "'status'");
+  for (const char* field : {"filename", "mtime_ns", "status"}) {
+    CAPTURE(field);
+    auto body = make_body(a);
+    body.insert(body.find(std::string{"\""} + field + "\":") + 1, "x_");
+    expect_invalid(parse_infofile_ack(body), field);
+  }
+
+  // The original's echo.response (its EchoResponseMessage) has no 'acks'.
+  auto original = parse_echo(
+    R"({"hostname": "central", "req": "echo.response", "orig_time": 1300000000.25, )"
+    R"("orig_target": "tcp://127.0.0.1:1", "blob_hash": "", "time": 1300000002.0, )"
+    R"("orig_hostname": "db1"})");
+  REQUIRE(original);
+  CHECK_FALSE(original->acks);
+  echo_body ours;
+  ours.hdr = make_header("echo.response");
+  ours.orig_target = "tcp://127.0.0.1:1";
+  for (bool v : {true, false}) {
+    ours.acks = v;
+    auto r = parse_echo(make_body(ours));
+    REQUIRE(r);
+    REQUIRE(r->acks);
+    CHECK(*r->acks == v);
+  }
+  // A request carries none.
+  echo_body ping;
+  ping.hdr = make_header("echo.request");
+  CHECK(make_body(ping).find("acks") == std::string::npos);
+}

@@ -1,0 +1,101 @@
+// Who acknowledges (`ack = auto`, the default of tailers and infosenders).
+//
+// Our writers (tailwriter, infowriter) acknowledge what a sender asks them
+// to; the original CC's never do, and a sender that waits for acks from them
+// resends, and the original writer appends every resend. So a sender with
+// `ack = auto` waits for acks only when the handlers its message type routes
+// to acknowledge: a writer in this process does; a forwarder does when its
+// remote said so. A forwarder learns that at every connect from the pong to
+// a probe (an echo.request): our servers answer with `acks` set, the
+// original's answer has no such field, or there is no answer at all (no
+// echo route there). See docs/wire.md §6.
+//
+// Owns: per handler section of this server generation, whether it is a
+// writer and what a forwarder learned. Written by forwarders (their own
+// thread) and read by senders (their own threads) and by the echo answers
+// (router, echo handler): a mutex, held for a map lookup.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "config/config.hpp"
+
+namespace cc {
+
+/// What a sender may expect of the handlers of its message type.
+enum class peer_acks : int {
+  unknown, // a forwarder has not heard from its remote yet
+  yes,     // every ack-relevant handler acknowledges
+  no,      // a remote that does not acknowledge (an original CC), or no writer
+};
+
+const char* to_string(peer_acks v);
+
+class ack_registry {
+public:
+  /// Handler section `section` is one of our writers: it acknowledges.
+  void add_writer(const std::string& section);
+  /// What forwarder `section` knows of its remote now.
+  void set_forwarder(const std::string& section, peer_acks v);
+
+  /// For the handler sections a message type routes to: no when a forwarder
+  /// among them learned no, or none of them is a writer or a forwarder;
+  /// unknown while a forwarder among them has not learned yet; else yes.
+  peer_acks of(const std::vector<std::string>& sections) const;
+
+  /// The `acks` this server puts in its echo.response: a writer here, or a
+  /// forwarder whose remote acknowledges.
+  bool advertises() const;
+
+private:
+  struct entry {
+    bool writer = false;
+    peer_acks learned = peer_acks::unknown; // forwarders only
+  };
+  mutable std::mutex mtx_;
+  std::map<std::string, entry> sections_;
+};
+
+using ack_registry_ptr = std::shared_ptr<ack_registry>;
+
+/// A sender's view with `ack = auto`: the registry's answer for the handler
+/// sections of its message type. now() logs once, under `who`, when the
+/// answer turns no (the guarantees that are lost) and when it turns yes
+/// again after that.
+class ack_view {
+public:
+  ack_view(std::shared_ptr<const ack_registry> registry,
+           std::vector<std::string> sections, std::string who,
+           std::string msg_type);
+
+  peer_acks now() const;
+
+private:
+  std::shared_ptr<const ack_registry> registry_;
+  std::vector<std::string> sections_;
+  std::string who_;
+  std::string msg_type_;
+  mutable std::atomic<int> last_{static_cast<int>(peer_acks::unknown)};
+};
+
+/// The view for daemon section `daemon` sending `msg_type`, when its `ack`
+/// is `auto`; nullptr for `yes` and `no` (and without a registry: tests).
+std::shared_ptr<const ack_view>
+auto_ack_view(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry);
+
+/// The `ack` option's value: auto (true) or a boolean (false).
+bool is_auto_ack(const config::section& daemon);
+/// `ack = yes` or a true boolean: what a sender writes in `ack` and does
+/// when the value is not auto. auto reads as yes.
+bool ack_value(const config::section& daemon);
+
+} // namespace cc
