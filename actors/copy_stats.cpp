@@ -19,9 +19,9 @@ copy_stats::entry& copy_stats::at(const std::string& host, const std::string& pa
   if (i == by_path_.end()) {
     if (by_path_.size() >= max_entries_) {
       auto oldest = std::min_element(
-        by_path_.begin(), by_path_.end(), [](const auto& a, const auto& b) {
-          return a.second.last_activity < b.second.last_activity;
-        });
+          by_path_.begin(), by_path_.end(), [](const auto& a, const auto& b) {
+            return a.second.last_activity < b.second.last_activity;
+          });
       by_path_.erase(oldest);
     }
     i = by_path_.emplace(path, entry{}).first;
@@ -31,8 +31,8 @@ copy_stats::entry& copy_stats::at(const std::string& host, const std::string& pa
   return i->second;
 }
 
-void copy_stats::written(const std::string& host, const std::string& path,
-                         uint64_t bytes, clock::time_point now) {
+void copy_stats::written(const std::string& host, const std::string& path, uint64_t bytes,
+                         clock::time_point now) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto& e = at(host, path, now);
   e.bytes += static_cast<int64_t>(bytes);
@@ -60,12 +60,13 @@ void copy_stats::add_to(counters& out, clock::time_point now) {
       continue;
     }
     std::initializer_list<std::pair<std::string_view, std::string_view>> labels{
-      {"host", e.host}, {"file", path}};
+        {"host", e.host}, {"file", path}};
     out[counter_key("copy_written_bytes", labels)] = e.bytes;
     out[counter_key("copy_write_errors", labels)] = e.errors;
     if (e.any_write)
       out[counter_key("copy_last_write_age_ms", labels)] =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - e.last_write).count();
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - e.last_write)
+              .count();
     failing += e.failing ? 1 : 0;
     ++i;
   }

@@ -22,15 +22,13 @@ class copy_stats {
 public:
   using clock = std::chrono::steady_clock;
 
-  explicit copy_stats(size_t max_entries = 10000) : max_entries_(max_entries) {
-  }
+  explicit copy_stats(size_t max_entries = 10000) : max_entries_(max_entries) {}
 
   /// `bytes` appended to the copy at `path` (from `host`) at `now`.
   void written(const std::string& host, const std::string& path, uint64_t bytes,
                clock::time_point now);
   /// Opening, writing or syncing the copy at `path` failed at `now`.
-  void failed(const std::string& host, const std::string& path,
-              clock::time_point now);
+  void failed(const std::string& host, const std::string& path, clock::time_point now);
 
   /// Adds write_errors, failing (copies whose last attempt failed) and per
   /// copy copy_written_bytes, copy_last_write_age_ms (after a first write)

@@ -35,9 +35,9 @@ inline std::string escape_label_value(std::string_view value) {
 }
 
 /// "name{k1=\"v1\",k2=\"v2\"}", the labels in the order given.
-inline std::string counter_key(
-  std::string_view name,
-  std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+inline std::string
+counter_key(std::string_view name,
+            std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
   std::string out{name};
   out += '{';
   bool first = true;

@@ -28,9 +28,9 @@ namespace cc {
 struct http_endpoint::impl {
   std::shared_ptr<status_board> board;
   http_limits limits;
-  std::string who;          // "http[127.0.0.1:9100]" for log lines
+  std::string who; // "http[127.0.0.1:9100]" for log lines
   MHD_Daemon* daemon = nullptr;
-  int listen_fd = -1;       // owned by the daemon once it started
+  int listen_fd = -1; // owned by the daemon once it started
 };
 
 namespace {
@@ -39,7 +39,7 @@ struct reply {
   unsigned status = 200;
   std::string content_type;
   std::string body;
-  bool allow_header = false;  // 405: Allow: GET, HEAD
+  bool allow_header = false; // 405: Allow: GET, HEAD
 };
 
 reply json_reply(unsigned status, const nlohmann::json& doc) {
@@ -70,13 +70,13 @@ reply answer(http_endpoint::impl& ep, const std::string& path) {
   if (path == "/")
     return {200, "text/plain; charset=utf-8",
             "ccserver: /metrics (Prometheus), /health, /status (JSON)\n"};
-  return json_reply(404, {{"error", "no such path"},
-                          {"paths", {"/metrics", "/health", "/status"}}});
+  return json_reply(
+      404, {{"error", "no such path"}, {"paths", {"/metrics", "/health", "/status"}}});
 }
 
 MHD_Result send_reply(MHD_Connection* conn, const reply& r) {
   auto* resp = MHD_create_response_from_buffer(
-    r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+      r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
   if (resp == nullptr)
     return MHD_NO;
   if (!r.content_type.empty())
@@ -90,10 +90,10 @@ MHD_Result send_reply(MHD_Connection* conn, const reply& r) {
 }
 
 MHD_Result on_request(void* cls, MHD_Connection* conn, const char* url,
-                      const char* method, const char*, const char*,
-                      size_t* upload_size, void** con_cls) {
+                      const char* method, const char*, const char*, size_t* upload_size,
+                      void** con_cls) {
   auto& ep = *static_cast<http_endpoint::impl*>(cls);
-  (void) con_cls;
+  (void)con_cls;
   bool head = std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
   if (!head && std::strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
     // Answered before any body is read; libmicrohttpd closes the connection
@@ -129,23 +129,23 @@ caf::error errno_error(const std::string& what) {
 caf::error start(http_endpoint::impl& ep, bool tcp) {
   // MHD_USE_ITC: the stop can take the listening socket back first
   // (MHD_quiesce_daemon), so it is closed exactly once, by us.
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   MHD_OptionItem ops[] = {
-    {MHD_OPTION_LISTEN_SOCKET, ep.listen_fd, nullptr},
-    {MHD_OPTION_CONNECTION_LIMIT, ep.limits.max_connections, nullptr},
-    {MHD_OPTION_CONNECTION_TIMEOUT,
-     static_cast<intptr_t>(ep.limits.idle_timeout.count()), nullptr},
-    {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-     static_cast<intptr_t>(ep.limits.connection_memory), nullptr},
-    // Per-address limits need an IP address: TCP only.
-    {tcp ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
-     tcp ? ep.limits.per_ip : 0, nullptr},
-    {MHD_OPTION_END, 0, nullptr},
+      {MHD_OPTION_LISTEN_SOCKET, ep.listen_fd, nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, ep.limits.max_connections, nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT,
+       static_cast<intptr_t>(ep.limits.idle_timeout.count()), nullptr},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+       static_cast<intptr_t>(ep.limits.connection_memory), nullptr},
+      // Per-address limits need an IP address: TCP only.
+      {tcp ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
+       tcp ? ep.limits.per_ip : 0, nullptr},
+      {MHD_OPTION_END, 0, nullptr},
   };
-  ep.daemon = MHD_start_daemon(
-    flags, 0, nullptr, nullptr, &on_request, &ep, MHD_OPTION_EXTERNAL_LOGGER,
-    &on_mhd_log, &ep, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+  ep.daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, &on_request, &ep,
+                               MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, &ep,
+                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
   if (ep.daemon == nullptr) {
     // Whether the library closed the socket on its way out is not said:
     // leave it (the server exits on this error anyway).
@@ -168,8 +168,8 @@ http_endpoint::listen_tcp(const std::string& host_port, bool allow_remote,
   std::string why;
   if (!allow_remote && !config::is_loopback_host(host, why))
     return make_error(errc::config_invalid,
-                      "http-listen: " + why +
-                        "; set http-allow-remote = yes to serve other hosts");
+                      "http-listen: " + why
+                          + "; set http-allow-remote = yes to serve other hosts");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -217,9 +217,10 @@ http_endpoint::listen_unix(const std::string& path, std::shared_ptr<status_board
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path))
     return make_error(errc::config_invalid,
-                      "control-socket: '" + path + "' is longer than a Unix "
-                      "socket path may be (" +
-                        std::to_string(sizeof(addr.sun_path) - 1) + " bytes)");
+                      "control-socket: '" + path
+                          + "' is longer than a Unix "
+                            "socket path may be ("
+                          + std::to_string(sizeof(addr.sun_path) - 1) + " bytes)");
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {

@@ -64,7 +64,9 @@ public:
   http_endpoint& operator=(const http_endpoint&) = delete;
 
   /// "127.0.0.1:9100" or the socket's path.
-  const std::string& address() const { return address_; }
+  const std::string& address() const {
+    return address_;
+  }
 
   struct impl;
 

@@ -373,13 +373,11 @@ const std::vector<server_metric> server_catalog{
 // down as well as up), for counters the catalog does not know.
 bool generic_gauge(std::string_view name) {
   static constexpr std::string_view gauges[] = {
-    "queued_bytes", "unacked_bytes", "in_flight",  "open_files",
-    "connected",    "waiting",       "pending",    "lag_bytes",
-    "daemons",      "running",       "outstanding", "in_flight_bytes",
-    "failing",
+      "queued_bytes", "unacked_bytes",   "in_flight", "open_files", "connected",
+      "waiting",      "pending",         "lag_bytes", "daemons",    "running",
+      "outstanding",  "in_flight_bytes", "failing",
   };
-  return std::find(std::begin(gauges), std::end(gauges), name) !=
-         std::end(gauges);
+  return std::find(std::begin(gauges), std::end(gauges), name) != std::end(gauges);
 }
 
 std::string format_value(int64_t value, double scale) {
@@ -408,7 +406,11 @@ std::string valid_utf8(const std::string& text) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     auto c = static_cast<unsigned char>(text[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t n = c < 0x80           ? 1
+               : (c >> 5) == 0x6  ? 2
+               : (c >> 4) == 0xe  ? 3
+               : (c >> 3) == 0x1e ? 4
+                                  : 0;
     bool ok = n > 0 && i + n <= text.size();
     for (size_t k = 1; ok && k < n; ++k)
       ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
@@ -451,8 +453,8 @@ std::optional<label_list> parse_label_set(std::string_view text) {
       return std::nullopt;
     std::string name{text.substr(i, eq - i)};
     for (char c : name)
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-            (c >= '0' && c <= '9') || c == '_'))
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+            || c == '_'))
         return std::nullopt;
     i = eq + 1;
     if (i >= text.size() || text[i] != '"')
@@ -546,9 +548,9 @@ std::string metrics_markdown() {
   std::string_view kind;
   auto row = [&](std::string_view name, metric_type type, std::string labels,
                  std::string_view help) {
-    out += "| `" + std::string{name} + "` | " +
-           (type == metric_type::counter ? "counter" : "gauge") + " | " +
-           (labels.empty() ? "" : labels) + " | " + std::string{help} + " |\n";
+    out += "| `" + std::string{name} + "` | "
+           + (type == metric_type::counter ? "counter" : "gauge") + " | "
+           + (labels.empty() ? "" : labels) + " | " + std::string{help} + " |\n";
   };
   for (const auto& m : catalog) {
     if (m.kind != kind) {
@@ -590,8 +592,8 @@ std::string subsystem_of(std::string_view kind) {
 std::string metric_fragment(std::string_view text) {
   std::string out{text};
   for (auto& c : out)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '_'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+          || c == '_'))
       c = '_';
   return out;
 }
@@ -611,8 +613,8 @@ std::pair<std::string, label_list> parse_counter_key(const std::string& key,
 bool is_clock_gauge(std::string_view key) {
   auto name = key.substr(0, key.find('{'));
   auto ends = [&](std::string_view tail) {
-    return name.size() >= tail.size() &&
-           name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    return name.size() >= tail.size()
+           && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
   return ends("_age_ms") || name == "link_down_ms";
 }
@@ -645,7 +647,8 @@ process_sample sample_process() {
       if (std::sscanf(p + 2,
                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
                       "%*d %*d %*d %*d %ld %*d %llu %lu %ld",
-                      &utime, &stime, &threads, &starttime, &vsize, &rss) == 6) {
+                      &utime, &stime, &threads, &starttime, &vsize, &rss)
+          == 6) {
         if (ticks > 0)
           s.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(ticks);
         s.threads = threads;
@@ -658,8 +661,8 @@ process_sample sample_process() {
             if (std::strncmp(line, "btime ", 6) == 0) {
               double btime = std::atof(line + 6);
               if (ticks > 0)
-                s.start_time = btime + static_cast<double>(starttime) /
-                                         static_cast<double>(ticks);
+                s.start_time =
+                    btime + static_cast<double>(starttime) / static_cast<double>(ticks);
               break;
             }
           std::fclose(st);
@@ -673,7 +676,7 @@ process_sample sample_process() {
       if (e->d_name[0] != '.')
         ++n;
     ::closedir(d);
-    s.open_fds = n - 1;  // the directory stream's own descriptor
+    s.open_fds = n - 1; // the directory stream's own descriptor
   }
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0)
@@ -681,8 +684,7 @@ process_sample sample_process() {
   return s;
 }
 
-std::string exposition(const server_snapshot& snap,
-                       const exposition_options& opts) {
+std::string exposition(const server_snapshot& snap, const exposition_options& opts) {
   std::map<std::string, family> families;
   auto server = [&](std::string_view name) -> const server_metric& {
     for (const auto& m : server_catalog)
@@ -707,21 +709,21 @@ std::string exposition(const server_snapshot& snap,
       std::string plain = bare == std::string::npos ? key : key.substr(0, bare);
       const auto* spec = find_metric(part.kind, plain);
       auto [name, key_labels] =
-        parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
+          parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
       label_list labels = part.labels;
       for (auto& [k, v] : key_labels)
         labels.emplace_back(metric_fragment(k), v);
       if (spec) {
-        add_sample(families, std::string{spec->name}, spec->type, spec->help,
-                   labels, format_value(value, spec->scale));
+        add_sample(families, std::string{spec->name}, spec->type, spec->help, labels,
+                   format_value(value, spec->scale));
         continue;
       }
       bool gauge = !key_labels.empty() || generic_gauge(name);
-      auto metric = "ccserver_" + subsystem + "_" + metric_fragment(name) +
-                    (gauge ? "" : "_total");
+      auto metric =
+          "ccserver_" + subsystem + "_" + metric_fragment(name) + (gauge ? "" : "_total");
       add_sample(families, metric, gauge ? metric_type::gauge : metric_type::counter,
-                 "counter '" + name + "' of " + part.kind +
-                   " (not in the metric catalog)",
+                 "counter '" + name + "' of " + part.kind
+                     + " (not in the metric catalog)",
                  labels, std::to_string(value));
     }
   }
@@ -742,7 +744,8 @@ std::string exposition(const server_snapshot& snap,
   std::string text;
   for (const auto& [name, fam] : families) {
     text += "# HELP " + name + ' ' + help_escaped(fam.help) + '\n';
-    text += "# TYPE " + name + (fam.type == metric_type::gauge ? " gauge\n" : " counter\n");
+    text +=
+        "# TYPE " + name + (fam.type == metric_type::gauge ? " gauge\n" : " counter\n");
     for (const auto& s : fam.samples)
       text += s + '\n';
   }

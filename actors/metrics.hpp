@@ -28,12 +28,12 @@ using label_list = std::vector<std::pair<std::string, std::string>>;
 
 /// One part of the server as the stats actor last saw it.
 struct part_snapshot {
-  std::string name;  // "router", "gateway", "caf-listen", "h:forward", "d:pg"
-  std::string kind;  // "router", "gateway", "caf-listen", or the section's
-                     // kind: "proxy", "logtail", "tailwriter", "jobmgr", ...
-  label_list labels; // fixed labels: section, peer
-  counters values;   // its last answer to (stats_atom)
-  bool up = true;    // the actor is alive
+  std::string name;     // "router", "gateway", "caf-listen", "h:forward", "d:pg"
+  std::string kind;     // "router", "gateway", "caf-listen", or the section's
+                        // kind: "proxy", "logtail", "tailwriter", "jobmgr", ...
+  label_list labels;    // fixed labels: section, peer
+  counters values;      // its last answer to (stats_atom)
+  bool up = true;       // the actor is alive
   std::string failure;  // why it last ended with an error; "" if it never did
   double failed_at = 0; // epoch seconds of that end; 0: never
   double up_since = 0;  // epoch seconds of its (re)registration
@@ -42,12 +42,12 @@ struct part_snapshot {
 /// The whole server at one moment.
 struct server_snapshot {
   std::string job_name;
-  std::string role;        // cc-role
+  std::string role; // cc-role
   std::string version;
   long pid = 0;
-  double started = 0;      // epoch seconds
-  double taken = 0;        // epoch seconds of the round that made it
-  bool stopping = false;   // a shutdown is under way
+  double started = 0;    // epoch seconds
+  double taken = 0;      // epoch seconds of the round that made it
+  bool stopping = false; // a shutdown is under way
   std::vector<part_snapshot> parts;
 
   const part_snapshot* find(std::string_view name) const;
@@ -58,9 +58,9 @@ struct server_snapshot {
 enum class metric_type { counter, gauge };
 
 struct metric_spec {
-  std::string_view kind;   // part kind the counter belongs to
-  std::string_view key;    // counter name as the actor reports it
-  std::string_view name;   // Prometheus name
+  std::string_view kind; // part kind the counter belongs to
+  std::string_view key;  // counter name as the actor reports it
+  std::string_view name; // Prometheus name
   metric_type type;
   std::string_view help;
   /// The labels the actor puts in the key, comma-separated ("" none;
@@ -125,13 +125,13 @@ std::optional<int64_t> value_of(const part_snapshot& part, const std::string& ke
 
 /// This process as the kernel sees it (/proc/self).
 struct process_sample {
-  double cpu_seconds = 0;      // user + system
+  double cpu_seconds = 0; // user + system
   int64_t resident_bytes = 0;
   int64_t virtual_bytes = 0;
   int64_t open_fds = 0;
   int64_t max_fds = 0;
   int64_t threads = 0;
-  double start_time = 0;       // epoch seconds
+  double start_time = 0; // epoch seconds
 };
 
 /// Reads /proc/self; fields it cannot read stay 0.
@@ -151,11 +151,10 @@ struct exposition_options {
 /// The snapshot in Prometheus text format 0.0.4: per metric a # HELP and a
 /// # TYPE line, then its samples; metrics sorted by name, samples in part
 /// order. Always ccserver_build_info and ccserver_part_up.
-std::string exposition(const server_snapshot& snap,
-                       const exposition_options& opts = {});
+std::string exposition(const server_snapshot& snap, const exposition_options& opts = {});
 
 /// The exposition's media type.
 constexpr const char* exposition_content_type =
-  "text/plain; version=0.0.4; charset=utf-8";
+    "text/plain; version=0.0.4; charset=utf-8";
 
 } // namespace cc

@@ -43,7 +43,7 @@ by_label(const part_snapshot& p, const std::string& label,
       continue;
     const auto* spec = find_metric(p.kind, std::string_view{key}.substr(0, brace));
     auto [name, labels] =
-      parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
+        parse_counter_key(key, spec ? spec->bare_label() : std::string_view{"file"});
     std::string mine;
     std::string theirs;
     for (auto& [k, v] : labels) {
@@ -99,36 +99,36 @@ health_report evaluate_health(const server_snapshot& snap,
                               const health_settings& settings, double now) {
   health_report r;
   if (snap.stopping)
-    r.problems.push_back({"server", "server", "shutting down",
-                          "a shutdown is under way"});
+    r.problems.push_back(
+        {"server", "server", "shutting down", "a shutdown is under way"});
   double hold = static_cast<double>(settings.failure_hold.count()) / 1000;
   for (const auto& p : snap.parts) {
     if (!p.up && is_true_failure(p)) {
-      r.problems.push_back({p.name, p.kind, "failed",
-                            p.failure + " (" + seconds_text(now - p.failed_at) +
-                              " ago; not running)"});
+      r.problems.push_back(
+          {p.name, p.kind, "failed",
+           p.failure + " (" + seconds_text(now - p.failed_at) + " ago; not running)"});
     } else if (p.up && is_true_failure(p) && now - p.up_since < hold) {
       r.problems.push_back({p.name, p.kind, "restarted after a failure",
-                            p.failure + "; running again for " +
-                              seconds_text(std::max(0.0, now - p.up_since)) +
-                              " of the " + ms_text(settings.failure_hold) +
-                              " health-failure-hold"});
+                            p.failure + "; running again for "
+                                + seconds_text(std::max(0.0, now - p.up_since))
+                                + " of the " + ms_text(settings.failure_hold)
+                                + " health-failure-hold"});
     }
     if (!p.up)
       continue;
     if (auto failing = value_of(p, "failing"); failing && *failing > 0) {
       if (p.kind == "tailwriter")
         r.problems.push_back({p.name, p.kind, "cannot write",
-                              std::to_string(*failing) +
-                                " copies whose last open, write or sync "
-                                "failed (the log says why)"});
+                              std::to_string(*failing)
+                                  + " copies whose last open, write or sync "
+                                    "failed (the log says why)"});
       else if (p.kind == "logtail")
         r.problems.push_back({p.name, p.kind, "cannot read",
                               "cannot list its directory or open its file "
                               "(the log says why)"});
       else
-        r.problems.push_back({p.name, p.kind, "failing",
-                              "reports failing = " + std::to_string(*failing)});
+        r.problems.push_back(
+            {p.name, p.kind, "failing", "reports failing = " + std::to_string(*failing)});
     }
     if (p.kind == "jobmgr") {
       // A daemon that is down: the stats actor knows why when its actor
@@ -139,22 +139,22 @@ health_report evaluate_health(const server_snapshot& snap,
         const auto* d = snap.find(daemon);
         if (d != nullptr && !d->up && is_true_failure(*d))
           continue;
-        r.problems.push_back({daemon, "daemon", "not running",
-                              "supervised by " + p.name +
-                                ", waiting for its restart (the log says why)"});
+        r.problems.push_back(
+            {daemon, "daemon", "not running",
+             "supervised by " + p.name + ", waiting for its restart (the log says why)"});
       }
     }
     if (p.kind == "proxy") {
       auto connected = value_of(p, "connected");
       auto down_ms = value_of(p, "link_down_ms");
-      if (connected && *connected == 0 && down_ms &&
-          *down_ms > settings.link_timeout.count()) {
+      if (connected && *connected == 0 && down_ms
+          && *down_ms > settings.link_timeout.count()) {
         auto peer = label(p, "peer");
         r.problems.push_back(
-          {p.name, p.kind, "link down",
-           (peer.empty() ? std::string{"the link"} : peer) + " down for " +
-             seconds_text(static_cast<double>(*down_ms) / 1000) +
-             " (health-link-timeout " + ms_text(settings.link_timeout) + ")"});
+            {p.name, p.kind, "link down",
+             (peer.empty() ? std::string{"the link"} : peer) + " down for "
+                 + seconds_text(static_cast<double>(*down_ms) / 1000)
+                 + " (health-link-timeout " + ms_text(settings.link_timeout) + ")"});
       }
     }
   }
@@ -172,8 +172,7 @@ json health_json(const health_report& report) {
           {"problems", std::move(problems)}};
 }
 
-json status_json(const server_snapshot& snap, const health_report& report,
-                 double now) {
+json status_json(const server_snapshot& snap, const health_report& report, double now) {
   json tailers = json::array();
   json links = json::array();
   json copies = json::array();
@@ -200,61 +199,62 @@ json status_json(const server_snapshot& snap, const health_report& report,
         return get(*f, "lag_bytes") == 0 ? "caught up" : "behind";
       };
       if (files.empty())
-        tailers.push_back({{"section", p.name},
-                           {"file", nullptr},
-                           {"state", state_of(nullptr)}});
+        tailers.push_back(
+            {{"section", p.name}, {"file", nullptr}, {"state", state_of(nullptr)}});
       for (const auto& [file, f] : files) {
-        tailers.push_back({{"section", p.name},
-                           {"file", file},
-                           {"size", get(f, "file_size")},
-                           {"read", get(f, "read_offset")},
-                           {"sent", get(f, "sent_offset")},
-                           {"acked", get(f, "acked_offset")},
-                           {"lag_bytes", get(f, "lag_bytes")},
-                           {"last_ack_age_seconds", optional_seconds(f, "last_ack_age_ms")},
-                           {"state", state_of(&f)}});
+        tailers.push_back(
+            {{"section", p.name},
+             {"file", file},
+             {"size", get(f, "file_size")},
+             {"read", get(f, "read_offset")},
+             {"sent", get(f, "sent_offset")},
+             {"acked", get(f, "acked_offset")},
+             {"lag_bytes", get(f, "lag_bytes")},
+             {"last_ack_age_seconds", optional_seconds(f, "last_ack_age_ms")},
+             {"state", state_of(&f)}});
       }
     } else if (p.kind == "proxy") {
       auto down = value_of(p, "link_down_ms");
       auto pong = value_of(p, "last_pong_age_ms");
-      links.push_back(
-        {{"section", p.name},
-         {"peer", label(p, "peer")},
-         {"up", p.up},
-         {"connected", value_of(p, "connected").value_or(0) == 1},
-         {"queued_bytes", value_of(p, "queued_bytes").value_or(0)},
-         {"waiting_messages", value_of(p, "waiting").value_or(0)},
-         {"reconnects", value_of(p, "reconnects").value_or(0)},
-         {"down_seconds", down ? json(static_cast<double>(*down) / 1000) : json(nullptr)},
-         {"last_pong_age_seconds",
-          pong ? json(static_cast<double>(*pong) / 1000) : json(nullptr)}});
+      links.push_back({{"section", p.name},
+                       {"peer", label(p, "peer")},
+                       {"up", p.up},
+                       {"connected", value_of(p, "connected").value_or(0) == 1},
+                       {"queued_bytes", value_of(p, "queued_bytes").value_or(0)},
+                       {"waiting_messages", value_of(p, "waiting").value_or(0)},
+                       {"reconnects", value_of(p, "reconnects").value_or(0)},
+                       {"down_seconds",
+                        down ? json(static_cast<double>(*down) / 1000) : json(nullptr)},
+                       {"last_pong_age_seconds",
+                        pong ? json(static_cast<double>(*pong) / 1000) : json(nullptr)}});
     } else if (p.kind == "tailwriter") {
       std::map<std::string, std::string> hosts;
       for (const auto& [file, c] : by_label(p, "file", &hosts, "host")) {
         copies.push_back(
-          {{"section", p.name},
-           {"host", hosts.count(file) ? hosts[file] : std::string{}},
-           {"file", file},
-           {"written_bytes", get(c, "copy_written_bytes")},
-           {"last_write_age_seconds", optional_seconds(c, "copy_last_write_age_ms")},
-           {"write_errors", get(c, "copy_write_errors")}});
+            {{"section", p.name},
+             {"host", hosts.count(file) ? hosts[file] : std::string{}},
+             {"file", file},
+             {"written_bytes", get(c, "copy_written_bytes")},
+             {"last_write_age_seconds", optional_seconds(c, "copy_last_write_age_ms")},
+             {"write_errors", get(c, "copy_write_errors")}});
       }
     }
   }
-  return {{"server",
-           {{"job_name", snap.job_name},
-            {"version", snap.version},
-            {"pid", snap.pid},
-            {"role", snap.role},
-            {"started", snap.started},
-            {"uptime_seconds", snap.started > 0 ? now - snap.started : 0.0},
-            {"snapshot_age_seconds", snap.taken > 0 ? std::max(0.0, now - snap.taken) : 0.0},
-            {"stopping", snap.stopping}}},
-          {"health", health_json(report)},
-          {"tailers", std::move(tailers)},
-          {"links", std::move(links)},
-          {"copies", std::move(copies)},
-          {"parts", std::move(parts)}};
+  return {
+      {"server",
+       {{"job_name", snap.job_name},
+        {"version", snap.version},
+        {"pid", snap.pid},
+        {"role", snap.role},
+        {"started", snap.started},
+        {"uptime_seconds", snap.started > 0 ? now - snap.started : 0.0},
+        {"snapshot_age_seconds", snap.taken > 0 ? std::max(0.0, now - snap.taken) : 0.0},
+        {"stopping", snap.stopping}}},
+      {"health", health_json(report)},
+      {"tailers", std::move(tailers)},
+      {"links", std::move(links)},
+      {"copies", std::move(copies)},
+      {"parts", std::move(parts)}};
 }
 
 // -- the table ---------------------------------------------------------------------
@@ -334,24 +334,25 @@ std::string status_table(const json& status) {
   const auto& server = status.at("server");
   const auto& health = status.at("health");
   bool healthy = health.value("status", "") == "ok";
-  std::string out = "ccserver " + server.value("job_name", std::string{}) + ": " +
-                    (healthy ? "healthy" : "UNHEALTHY") + " (pid " +
-                    text_of(server.value("pid", json(nullptr))) + ", version " +
-                    server.value("version", std::string{}) + ", role " +
-                    server.value("role", std::string{}) + ", up " +
-                    age_text(server.value("uptime_seconds", json(nullptr))) + ")\n";
+  std::string out = "ccserver " + server.value("job_name", std::string{}) + ": "
+                    + (healthy ? "healthy" : "UNHEALTHY") + " (pid "
+                    + text_of(server.value("pid", json(nullptr))) + ", version "
+                    + server.value("version", std::string{}) + ", role "
+                    + server.value("role", std::string{}) + ", up "
+                    + age_text(server.value("uptime_seconds", json(nullptr))) + ")\n";
   if (!healthy) {
     out += "problems:\n";
     for (const auto& p : health.at("problems"))
-      out += "  " + p.value("part", std::string{}) + ": " +
-             p.value("problem", std::string{}) + ": " +
-             p.value("detail", std::string{}) + "\n";
+      out += "  " + p.value("part", std::string{}) + ": "
+             + p.value("problem", std::string{}) + ": " + p.value("detail", std::string{})
+             + "\n";
   }
   if (!status.at("tailers").empty()) {
     std::vector<std::vector<std::string>> rows{
-      {"TAILER", "FILE", "SIZE", "ACKED", "LAG", "LAST ACK", "STATE"}};
+        {"TAILER", "FILE", "SIZE", "ACKED", "LAG", "LAST ACK", "STATE"}};
     for (const auto& t : status.at("tailers"))
-      rows.push_back({t.value("section", std::string{}), text_of(t.value("file", json(nullptr))),
+      rows.push_back({t.value("section", std::string{}),
+                      text_of(t.value("file", json(nullptr))),
                       bytes_text(t.value("size", json(nullptr))),
                       bytes_text(t.value("acked", json(nullptr))),
                       t.contains("lag_bytes") ? text_of(t["lag_bytes"]) + " B" : "-",
@@ -361,21 +362,21 @@ std::string status_table(const json& status) {
   }
   if (!status.at("links").empty()) {
     std::vector<std::vector<std::string>> rows{
-      {"LINK", "REMOTE", "CONNECTED", "QUEUED", "RECONNECTS", "DOWN FOR", "LAST PONG"}};
+        {"LINK", "REMOTE", "CONNECTED", "QUEUED", "RECONNECTS", "DOWN FOR", "LAST PONG"}};
     for (const auto& l : status.at("links"))
       rows.push_back({l.value("section", std::string{}), l.value("peer", std::string{}),
                       text_of(l.value("connected", json(nullptr))),
                       bytes_text(l.value("queued_bytes", json(nullptr))),
                       text_of(l.value("reconnects", json(nullptr))),
                       l.value("connected", false)
-                        ? std::string{"-"}
-                        : age_text(l.value("down_seconds", json(nullptr))),
+                          ? std::string{"-"}
+                          : age_text(l.value("down_seconds", json(nullptr))),
                       age_text(l.value("last_pong_age_seconds", json(nullptr)))});
     out += "\n" + table(rows);
   }
   if (!status.at("copies").empty()) {
     std::vector<std::vector<std::string>> rows{
-      {"WRITER", "HOST", "COPY", "WRITTEN", "LAST WRITE", "ERRORS"}};
+        {"WRITER", "HOST", "COPY", "WRITTEN", "LAST WRITE", "ERRORS"}};
     for (const auto& c : status.at("copies"))
       rows.push_back({c.value("section", std::string{}), c.value("host", std::string{}),
                       c.value("file", std::string{}),

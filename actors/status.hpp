@@ -27,23 +27,25 @@
 namespace cc {
 
 struct health_settings {
-  std::chrono::milliseconds link_timeout{30000};  // health-link-timeout
-  std::chrono::milliseconds failure_hold{30000};  // health-failure-hold
+  std::chrono::milliseconds link_timeout{30000}; // health-link-timeout
+  std::chrono::milliseconds failure_hold{30000}; // health-failure-hold
 };
 
 /// health-link-timeout and health-failure-hold of [ccserver].
 health_settings health_settings_from(const config::section& main);
 
 struct health_problem {
-  std::string part;     // "h:forward", "d:pg", "server"
-  std::string kind;     // the part's kind; "server" for the whole
-  std::string problem;  // short: "link down", "failed", "cannot write", ...
-  std::string detail;   // what, where, for how long
+  std::string part;    // "h:forward", "d:pg", "server"
+  std::string kind;    // the part's kind; "server" for the whole
+  std::string problem; // short: "link down", "failed", "cannot write", ...
+  std::string detail;  // what, where, for how long
 };
 
 struct health_report {
   std::vector<health_problem> problems;
-  bool healthy() const { return problems.empty(); }
+  bool healthy() const {
+    return problems.empty();
+  }
 };
 
 /// The snapshot's health at `now` (epoch seconds).
@@ -59,8 +61,8 @@ nlohmann::json health_json(const health_report& report);
 /// connected, queued bytes, reconnects, down for, last pong age), copies
 /// (host, file, written bytes, last write age, write errors) and every
 /// part's raw counters.
-nlohmann::json status_json(const server_snapshot& snap,
-                           const health_report& report, double now);
+nlohmann::json status_json(const server_snapshot& snap, const health_report& report,
+                           double now);
 
 /// The human table of `ccserver --status`, from status_json's document.
 std::string status_table(const nlohmann::json& status);

@@ -9,8 +9,7 @@
 
 namespace cc {
 
-status_board::status_board(health_settings health) : health_(health) {
-}
+status_board::status_board(health_settings health) : health_(health) {}
 
 void status_board::set_source(caf::actor stats) {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -90,13 +89,12 @@ health_report status_board::health_of(const reading& r, double now) const {
   if (r.stale || !r.any) {
     std::lock_guard<std::mutex> guard{mtx_};
     char buf[64];
-    snprintf(buf, sizeof(buf), "%.1f s",
-             static_cast<double>(last_bound_.count()) / 1000);
+    snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(last_bound_.count()) / 1000);
     report.problems.push_back(
-      {"server", "server", "not answering",
-       r.any ? std::string{"the actors did not answer a stats round within "} + buf +
-                 " (busy or stuck)"
-             : std::string{"no stats round has completed yet"}});
+        {"server", "server", "not answering",
+         r.any ? std::string{"the actors did not answer a stats round within "} + buf
+                     + " (busy or stuck)"
+               : std::string{"no stats round has completed yet"}});
   }
   return report;
 }

@@ -44,9 +44,9 @@ public:
   health_settings health() const;
 
   struct reading {
-    server_snapshot snap;  // stopping set when a shutdown is under way
-    bool stale = false;    // no round answered within the bound
-    bool any = false;      // a snapshot was ever published
+    server_snapshot snap; // stopping set when a shutdown is under way
+    bool stale = false;   // no round answered within the bound
+    bool any = false;     // a snapshot was ever published
   };
 
   /// The latest snapshot when it is at most `max_age` old; else asks for a

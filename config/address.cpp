@@ -29,8 +29,7 @@ bool loopback(const sockaddr* sa) {
 
 } // namespace
 
-bool split_host_port(const std::string& text, std::string& host,
-                     std::string& port) {
+bool split_host_port(const std::string& text, std::string& host, std::string& port) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
     return false;
@@ -50,8 +49,8 @@ bool split_host_port(const std::string& text, std::string& host,
 bool is_loopback_host(const std::string& host, std::string& why) {
   // Names other than localhost are not looked up: a check that asks DNS
   // would be slow or wrong where it runs (and the server binds a number).
-  for (const char* name : {"localhost", "localhost.localdomain", "ip6-localhost",
-                           "ip6-loopback"})
+  for (const char* name :
+       {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
     if (host == name)
       return true;
   addrinfo hints{};

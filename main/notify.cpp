@@ -14,8 +14,8 @@ namespace cc::cli {
 
 systemd_notifier::systemd_notifier() {
   const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path != nullptr && (path[0] == '/' || path[0] == '@') &&
-      std::strlen(path) < sizeof(sockaddr_un::sun_path)) {
+  if (path != nullptr && (path[0] == '/' || path[0] == '@')
+      && std::strlen(path) < sizeof(sockaddr_un::sun_path)) {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     path_ = path;
   }
@@ -26,8 +26,8 @@ systemd_notifier::systemd_notifier() {
     char* end = nullptr;
     auto us = std::strtoull(usec, &end, 10);
     if (end != usec && *end == '\0' && us > 0)
-      watchdog_every_ = std::chrono::milliseconds{
-        std::max<unsigned long long>(1, us / 2000)};
+      watchdog_every_ =
+          std::chrono::milliseconds{std::max<unsigned long long>(1, us / 2000)};
   }
 }
 
@@ -44,7 +44,7 @@ bool systemd_notifier::send(const std::string& state) {
   std::memcpy(addr.sun_path, path_.data(), path_.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size());
   if (path_[0] == '@')
-    addr.sun_path[0] = '\0';  // abstract namespace: no terminating NUL
+    addr.sun_path[0] = '\0'; // abstract namespace: no terminating NUL
   else
     len += 1;
   for (;;) {
@@ -60,8 +60,8 @@ bool systemd_notifier::send(const std::string& state) {
 std::string systemd_notifier::monotonic_now() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  auto us = static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
-            static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
+  auto us = static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL
+            + static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
   return "MONOTONIC_USEC=" + std::to_string(us);
 }
 

@@ -25,7 +25,9 @@ public:
   systemd_notifier(const systemd_notifier&) = delete;
   systemd_notifier& operator=(const systemd_notifier&) = delete;
 
-  bool enabled() const { return fd_ >= 0; }
+  bool enabled() const {
+    return fd_ >= 0;
+  }
 
   /// Sends `state` ("READY=1\nSTATUS=...") as one datagram; false when it
   /// could not be sent (or notification is off).
@@ -41,7 +43,7 @@ public:
 
 private:
   int fd_ = -1;
-  std::string path_;  // as in $NOTIFY_SOCKET
+  std::string path_; // as in $NOTIFY_SOCKET
   std::optional<std::chrono::milliseconds> watchdog_every_;
 };
 

@@ -76,8 +76,8 @@ int connect_tcp(const std::string& host_port, std::string& err) {
 bool get(int fd, const std::string& path, int& code, std::string& body,
          std::string& err) {
   auto request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL)
+      != static_cast<ssize_t>(request.size())) {
     err = std::string{"send: "} + std::strerror(errno);
     return false;
   }
@@ -86,7 +86,7 @@ bool get(int fd, const std::string& path, int& code, std::string& body,
   char buf[65536];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
       err = "no complete answer within " + std::to_string(bound.count()) + " s";

@@ -65,14 +65,17 @@ server_snapshot sample() {
                           {"link_down_ms", 0},
                           {"last_pong_age_ms", 250}},
                          {{"section", "h:forward"}, {"peer", "tcp://c:1"}}));
-  s.parts.push_back(part("h:tw", "tailwriter",
-                         {{"bytes_written", 4096},
-                          {"write_errors", 0},
-                          {"failing", 0},
-                          {counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}}), 4096},
-                          {counter_key("copy_last_write_age_ms", {{"host", "db1"}, {"file", "db1/a.log"}}), 2000},
-                          {counter_key("copy_write_errors", {{"host", "db1"}, {"file", "db1/a.log"}}), 0}},
-                         {{"section", "h:tw"}}));
+  s.parts.push_back(part(
+      "h:tw", "tailwriter",
+      {{"bytes_written", 4096},
+       {"write_errors", 0},
+       {"failing", 0},
+       {counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}}),
+        4096},
+       {counter_key("copy_last_write_age_ms", {{"host", "db1"}, {"file", "db1/a.log"}}),
+        2000},
+       {counter_key("copy_write_errors", {{"host", "db1"}, {"file", "db1/a.log"}}), 0}},
+      {{"section", "h:tw"}}));
   s.parts.push_back(part("h:jobmgr", "jobmgr",
                          {{"daemons", 1}, {"running", 1}, {"daemon_running{d:pg}", 1}},
                          {{"section", "h:jobmgr"}}));
@@ -80,8 +83,8 @@ server_snapshot sample() {
 }
 
 bool has_line(const std::string& text, const std::string& line) {
-  return text.find("\n" + line + "\n") != std::string::npos ||
-         text.rfind(line + "\n", 0) == 0;
+  return text.find("\n" + line + "\n") != std::string::npos
+         || text.rfind(line + "\n", 0) == 0;
 }
 
 std::vector<std::string> problems_of(const health_report& r) {
@@ -116,21 +119,31 @@ TEST_CASE("metrics: the exposition names, labels and scales", "[metrics]") {
   CHECK(has_line(text, "ccserver_start_time_seconds 1000.000"));
   CHECK(has_line(text, "ccserver_router_received_messages_total 7"));
   CHECK(has_line(text, "ccserver_tail_read_bytes_total{section=\"d:pg\"} 900"));
-  CHECK(has_line(text, "ccserver_tail_lag_bytes{section=\"d:pg\",file=\"/pg/a.log\"} 100"));
-  CHECK(has_line(text, "ccserver_tail_acked_offset_bytes{section=\"d:pg\",file=\"/pg/a.log\"} 800"));
-  CHECK(has_line(text, "ccserver_tail_last_ack_age_seconds{section=\"d:pg\",file=\"/pg/a.log\"} 1.5"));
+  CHECK(
+      has_line(text, "ccserver_tail_lag_bytes{section=\"d:pg\",file=\"/pg/a.log\"} 100"));
+  CHECK(has_line(
+      text, "ccserver_tail_acked_offset_bytes{section=\"d:pg\",file=\"/pg/a.log\"} 800"));
+  CHECK(has_line(
+      text,
+      "ccserver_tail_last_ack_age_seconds{section=\"d:pg\",file=\"/pg/a.log\"} 1.5"));
   CHECK(has_line(text, "ccserver_tail_ack_timeout_seconds{section=\"d:pg\"} 10"));
-  CHECK(has_line(text, "ccserver_forward_connected{section=\"h:forward\",peer=\"tcp://c:1\"} 1"));
-  CHECK(has_line(text, "ccserver_forward_last_pong_age_seconds{section=\"h:forward\",peer=\"tcp://c:1\"} 0.25"));
-  CHECK(has_line(text, "ccserver_tailwriter_copy_written_bytes_total{section=\"h:tw\",host=\"db1\",file=\"db1/a.log\"} 4096"));
-  CHECK(has_line(text, "ccserver_tailwriter_copy_last_write_age_seconds{section=\"h:tw\",host=\"db1\",file=\"db1/a.log\"} 2"));
-  CHECK(has_line(text, "ccserver_jobmgr_daemon_running{section=\"h:jobmgr\",daemon=\"d:pg\"} 1"));
+  CHECK(has_line(
+      text, "ccserver_forward_connected{section=\"h:forward\",peer=\"tcp://c:1\"} 1"));
+  CHECK(has_line(text, "ccserver_forward_last_pong_age_seconds{section=\"h:forward\","
+                       "peer=\"tcp://c:1\"} 0.25"));
+  CHECK(has_line(text, "ccserver_tailwriter_copy_written_bytes_total{section=\"h:tw\","
+                       "host=\"db1\",file=\"db1/a.log\"} 4096"));
+  CHECK(has_line(text, "ccserver_tailwriter_copy_last_write_age_seconds{section=\"h:tw\","
+                       "host=\"db1\",file=\"db1/a.log\"} 2"));
+  CHECK(has_line(
+      text, "ccserver_jobmgr_daemon_running{section=\"h:jobmgr\",daemon=\"d:pg\"} 1"));
   CHECK(has_line(text, "ccserver_part_up{part=\"d:pg\",kind=\"logtail\"} 1"));
   // One HELP and one TYPE per metric, before its samples.
   CHECK(count_of(text, "# TYPE ccserver_part_up gauge\n") == 1);
   CHECK(count_of(text, "# HELP ccserver_part_up ") == 1);
   CHECK(text.find("# TYPE ccserver_tail_read_bytes_total counter\n"
-                  "ccserver_tail_read_bytes_total{") != std::string::npos);
+                  "ccserver_tail_read_bytes_total{")
+        != std::string::npos);
   // A counter no catalog knows (a new actor's) is kept, named generically.
   auto s = sample();
   s.parts.push_back(part("d:info", "infosender", {{"sent", 3}, {"queued_bytes", 5}},
@@ -141,11 +154,13 @@ TEST_CASE("metrics: the exposition names, labels and scales", "[metrics]") {
   // A label value that is not UTF-8 (a sender's host name) would make
   // Prometheus refuse the whole scrape: its bad bytes become U+FFFD.
   s = sample();
-  s.parts.push_back(part("h:tw2", "tailwriter",
-                         {{counter_key("copy_write_errors", {{"host", "a\xff"}, {"file", "x"}}), 1}},
-                         {{"section", "h:tw2"}}));
+  s.parts.push_back(
+      part("h:tw2", "tailwriter",
+           {{counter_key("copy_write_errors", {{"host", "a\xff"}, {"file", "x"}}), 1}},
+           {{"section", "h:tw2"}}));
   text = exposition(s, {});
-  CHECK(has_line(text, "ccserver_tailwriter_copy_write_errors_total{section=\"h:tw2\",host=\"a\xef\xbf\xbd\",file=\"x\"} 1"));
+  CHECK(has_line(text, "ccserver_tailwriter_copy_write_errors_total{section=\"h:tw2\","
+                       "host=\"a\xef\xbf\xbd\",file=\"x\"} 1"));
   // Process metrics only when asked for, health when given.
   exposition_options opts;
   opts.process = sample_process();
@@ -166,7 +181,7 @@ TEST_CASE("metrics: every sample line is valid exposition syntax", "[metrics]") 
   opts.health = std::make_pair(true, size_t{0});
   auto text = exposition(sample(), opts);
   std::regex sample_line{
-    R"([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+)"};
+      R"([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+)"};
   std::regex comment{R"(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*)"};
   size_t lines = 0;
   size_t start = 0;
@@ -245,8 +260,8 @@ TEST_CASE("health: healthy, and each cause of 503 on its own", "[health]") {
 
   SECTION("a shutdown under way") {
     s.stopping = true;
-    CHECK(problems_of(evaluate_health(s, hs, now)) ==
-          std::vector<std::string>{"server: shutting down"});
+    CHECK(problems_of(evaluate_health(s, hs, now))
+          == std::vector<std::string>{"server: shutting down"});
   }
   SECTION("a daemon ended with an error and is not running") {
     for (auto& p : s.parts)
@@ -269,23 +284,23 @@ TEST_CASE("health: healthy, and each cause of 503 on its own", "[health]") {
         p.failed_at = now - 12;
         p.up_since = now - 10;
       }
-    CHECK(problems_of(evaluate_health(s, hs, now)) ==
-          std::vector<std::string>{"d:pg: restarted after a failure"});
+    CHECK(problems_of(evaluate_health(s, hs, now))
+          == std::vector<std::string>{"d:pg: restarted after a failure"});
     CHECK(evaluate_health(s, hs, now + 21).healthy());
   }
   SECTION("a daemon the jobmgr could not start") {
     for (auto& p : s.parts)
       if (p.name == "h:jobmgr")
         p.values["daemon_running{d:pg}"] = 0;
-    CHECK(problems_of(evaluate_health(s, hs, now)) ==
-          std::vector<std::string>{"d:pg: not running"});
+    CHECK(problems_of(evaluate_health(s, hs, now))
+          == std::vector<std::string>{"d:pg: not running"});
   }
   SECTION("a tailer that cannot read") {
     for (auto& p : s.parts)
       if (p.name == "d:pg")
         p.values["failing"] = 1;
-    CHECK(problems_of(evaluate_health(s, hs, now)) ==
-          std::vector<std::string>{"d:pg: cannot read"});
+    CHECK(problems_of(evaluate_health(s, hs, now))
+          == std::vector<std::string>{"d:pg: cannot read"});
   }
   SECTION("a writer that cannot write") {
     for (auto& p : s.parts)
@@ -344,18 +359,22 @@ TEST_CASE("status: the JSON document and the table", "[health]") {
   CHECK(doc["parts"].size() == s.parts.size());
 
   auto table = status_table(doc);
-  CHECK(table.rfind("ccserver local: healthy (pid 42, version 1.2.3, role local, up 1m45s)\n", 0) == 0);
-  CHECK(table.find("d:pg    /pg/a.log  900 B  800 B  100 B  1.5 s     behind") != std::string::npos);
-  CHECK(table.find("h:forward  tcp://c:1  yes        64 B    2           -         0.2 s") !=
-        std::string::npos);
-  CHECK(table.find("h:tw    db1   db1/a.log  4.0 KiB  2.0 s       0") != std::string::npos);
+  CHECK(table.rfind(
+            "ccserver local: healthy (pid 42, version 1.2.3, role local, up 1m45s)\n", 0)
+        == 0);
+  CHECK(table.find("d:pg    /pg/a.log  900 B  800 B  100 B  1.5 s     behind")
+        != std::string::npos);
+  CHECK(table.find("h:forward  tcp://c:1  yes        64 B    2           -         0.2 s")
+        != std::string::npos);
+  CHECK(table.find("h:tw    db1   db1/a.log  4.0 KiB  2.0 s       0")
+        != std::string::npos);
 
   health_report sick;
   sick.problems.push_back({"h:forward", "proxy", "link down", "tcp://c:1 down for 9 s"});
   table = status_table(status_json(s, sick, 1105));
   CHECK(table.find("UNHEALTHY") != std::string::npos);
-  CHECK(table.find("\nproblems:\n  h:forward: link down: tcp://c:1 down for 9 s\n") !=
-        std::string::npos);
+  CHECK(table.find("\nproblems:\n  h:forward: link down: tcp://c:1 down for 9 s\n")
+        != std::string::npos);
 }
 
 TEST_CASE("copy_stats: per copy bytes, ages, errors, bounded", "[metrics]") {
@@ -367,11 +386,17 @@ TEST_CASE("copy_stats: per copy bytes, ages, errors, bounded", "[metrics]") {
   cs.add_to(out, t0 + 1500ms);
   CHECK(out["write_errors"] == 1);
   CHECK(out["failing"] == 1);
-  CHECK(out[counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}})] == 100);
-  CHECK(out[counter_key("copy_last_write_age_ms", {{"host", "db1"}, {"file", "db1/a.log"}})] == 1500);
-  CHECK(out[counter_key("copy_write_errors", {{"host", "db1"}, {"file", "db1/b.log"}})] == 1);
+  CHECK(out[counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}})]
+        == 100);
+  CHECK(
+      out[counter_key("copy_last_write_age_ms", {{"host", "db1"}, {"file", "db1/a.log"}})]
+      == 1500);
+  CHECK(out[counter_key("copy_write_errors", {{"host", "db1"}, {"file", "db1/b.log"}})]
+        == 1);
   // Never written: no age.
-  CHECK(out.count(counter_key("copy_last_write_age_ms", {{"host", "db1"}, {"file", "db1/b.log"}})) == 0);
+  CHECK(out.count(counter_key("copy_last_write_age_ms",
+                              {{"host", "db1"}, {"file", "db1/b.log"}}))
+        == 0);
   // A write after the failure: no longer failing; the error stays counted.
   cs.written("db1", "db1/b.log", 7, t0 + 2s);
   out.clear();
@@ -382,13 +407,18 @@ TEST_CASE("copy_stats: per copy bytes, ages, errors, bounded", "[metrics]") {
   cs.written("db2", "db2/c.log", 1, t0 + 3s);
   out.clear();
   cs.add_to(out, t0 + 3s);
-  CHECK(out.count(counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}})) == 0);
-  CHECK(out.count(counter_key("copy_written_bytes", {{"host", "db2"}, {"file", "db2/c.log"}})) == 1);
+  CHECK(out.count(
+            counter_key("copy_written_bytes", {{"host", "db1"}, {"file", "db1/a.log"}}))
+        == 0);
+  CHECK(out.count(
+            counter_key("copy_written_bytes", {{"host", "db2"}, {"file", "db2/c.log"}}))
+        == 1);
 }
 
 TEST_CASE("log: the json format is one object per line", "[log]") {
-  auto line = log::render(log::format::json, log::level::warning, "h:forward",
-                          "quote \" backslash \\ tab \t bad \xff utf8 \xc3\xa9", 1764162301, 7);
+  auto line =
+      log::render(log::format::json, log::level::warning, "h:forward",
+                  "quote \" backslash \\ tab \t bad \xff utf8 \xc3\xa9", 1764162301, 7);
   REQUIRE(line.back() == '\n');
   CHECK(line.find('\n') == line.size() - 1);
   auto doc = nlohmann::json::parse(line);
@@ -397,9 +427,12 @@ TEST_CASE("log: the json format is one object per line", "[log]") {
   CHECK(doc["message"] == "quote \" backslash \\ tab \t bad \xef\xbf\xbd utf8 \xc3\xa9");
   CHECK(doc["pid"].is_number());
   auto time = doc["time"].get<std::string>();
-  CHECK(std::regex_match(time, std::regex{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.007[+-]\d\d:\d\d)"}));
-  auto text = log::render(log::format::text, log::level::info, "main", "up", 1764162301, 7);
-  CHECK(std::regex_match(text, std::regex{R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.007 INFO main: up\n)"}));
+  CHECK(std::regex_match(
+      time, std::regex{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.007[+-]\d\d:\d\d)"}));
+  auto text =
+      log::render(log::format::text, log::level::info, "main", "up", 1764162301, 7);
+  CHECK(std::regex_match(
+      text, std::regex{R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.007 INFO main: up\n)"}));
 }
 
 namespace {
@@ -440,10 +473,11 @@ void collect_exprs(const nlohmann::json& j, std::vector<std::string>& out) {
 } // namespace
 
 TEST_CASE("dashboards: the Grafana dashboard and the alert rules use only "
-          "metrics ccserver exports", "[metrics][dashboards]") {
+          "metrics ccserver exports",
+          "[metrics][dashboards]") {
   auto exported = exported_names();
   auto dashboard = nlohmann::json::parse(
-    test::read_file(test::source_path("conf/grafana/ccserver-dashboard.json")));
+      test::read_file(test::source_path("conf/grafana/ccserver-dashboard.json")));
   std::vector<std::string> exprs;
   collect_exprs(dashboard, exprs);
   REQUIRE(exprs.size() >= 10);
@@ -456,8 +490,9 @@ TEST_CASE("dashboards: the Grafana dashboard and the alert rules use only "
     }
   // What the issue asks the dashboard to show: lag per file, throughput per
   // host, link state, write errors.
-  for (auto n : {"ccserver_tail_lag_bytes", "ccserver_tailwriter_copy_written_bytes_total",
-                 "ccserver_forward_connected", "ccserver_tailwriter_write_errors_total"})
+  for (auto n :
+       {"ccserver_tail_lag_bytes", "ccserver_tailwriter_copy_written_bytes_total",
+        "ccserver_forward_connected", "ccserver_tailwriter_write_errors_total"})
     CHECK(used.count(n) == 1);
   auto rules = test::read_file(test::source_path("conf/prometheus/ccserver-alerts.yml"));
   auto in_rules = metric_names_in(rules);

@@ -17,10 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -47,7 +47,8 @@ namespace {
 /// How often the log at `path` says the server is up (text or json lines).
 size_t ups(const std::string& path) {
   auto text = read_file(path);
-  return count_of(text, "main: up:") + count_of(text, "\"component\":\"main\",\"message\":\"up: ");
+  return count_of(text, "main: up:")
+         + count_of(text, "\"component\":\"main\",\"message\":\"up: ");
 }
 
 /// A central (tailwriter) and a local (tailer, forwarder) on 127.0.0.1,
@@ -68,53 +69,82 @@ struct site {
   std::unique_ptr<process> local;
 
   struct options {
-    std::string local_extra;    // more [ccserver] lines of the local
-    std::string central_extra;  // more [ccserver] lines of the central
-    std::string proxy_extra;    // more lines of [h:forward]
-    std::string logdir;         // the tailer's logdir ("": pg_log)
+    std::string local_extra;   // more [ccserver] lines of the local
+    std::string central_extra; // more [ccserver] lines of the central
+    std::string proxy_extra;   // more lines of [h:forward]
+    std::string tailer_extra;  // more lines of [d:pg]
+    std::string logdir;        // the tailer's logdir ("": pg_log)
   };
 
   explicit site(const options& o = {}) {
     fs::create_directories(logdir);
-    write_file(central_ini,
-               "[ccserver]\n"
-               "cc-socket = " + endpoint(central_port) + "\n"
-               "cc-role = remote\n"
-               "pidfile = " + dir / "central.pid" + "\n"
-               "logfile = " + central_log + "\n"
-               "cc-stats = 0\n"
-               "stats-period = 0.5\n"
-               "metrics-file = " + dir / "central.prom" + "\n"
-               "http-listen = 127.0.0.1:" + std::to_string(central_http) + "\n"
-               "zmq_linger = 200\n" + o.central_extra +
-               "\n[routes]\npub.logtail = h:tw\n"
-               "\n[h:tw]\nhandler = tailwriter\n"
-               "dstdir = " + dstdir + "\n"
-               "host-subdirs = yes\n"
-               "worker-threads = 2\n");
-    write_file(local_ini,
-               "[ccserver]\n"
-               "cc-socket = " + endpoint(local_port) + "\n"
-               "cc-role = local\n"
-               "pidfile = " + dir / "%(job_name)s.pid" + "\n"
-               "logfile = " + local_log + "\n"
-               "cc-stats = 0\n"
-               "stats-period = 0.5\n"
-               "metrics-file = " + dir / "local.prom" + "\n"
-               "http-listen = 127.0.0.1:" + std::to_string(local_http) + "\n"
-               "health-link-timeout = 1\n"
-               "zmq_linger = 200\n" + o.local_extra +
-               "\n[routes]\npub = h:forward\n"
-               "\n[h:forward]\nhandler = proxy\n"
-               "remote-cc = " + endpoint(central_port) + "\n"
-               "ping = 0.2\n" + o.proxy_extra +
-               "\n[h:jobmgr]\nhandler = jobmgr\ndaemons = d:pg\n"
-               "\n[d:pg]\nmodule = logtail\n"
-               "logdir = " + (o.logdir.empty() ? logdir : o.logdir) + "\n"
-               "logmask = *.log\n"
-               "hostname = srchost\n"
-               "ack-timeout = 0.5\n"
-               "idle-flush = 0.2\n");
+    write_file(central_ini, "[ccserver]\n"
+                            "cc-socket = "
+                                + endpoint(central_port)
+                                + "\n"
+                                  "cc-role = remote\n"
+                                  "pidfile = "
+                                + dir / "central.pid"
+                                + "\n"
+                                  "logfile = "
+                                + central_log
+                                + "\n"
+                                  "cc-stats = 0\n"
+                                  "stats-period = 0.5\n"
+                                  "metrics-file = "
+                                + dir / "central.prom"
+                                + "\n"
+                                  "http-listen = 127.0.0.1:"
+                                + std::to_string(central_http)
+                                + "\n"
+                                  "zmq_linger = 200\n"
+                                + o.central_extra
+                                + "\n[routes]\npub.logtail = h:tw\n"
+                                  "\n[h:tw]\nhandler = tailwriter\n"
+                                  "dstdir = "
+                                + dstdir
+                                + "\n"
+                                  "host-subdirs = yes\n"
+                                  "worker-threads = 2\n");
+    write_file(local_ini, "[ccserver]\n"
+                          "cc-socket = "
+                              + endpoint(local_port)
+                              + "\n"
+                                "cc-role = local\n"
+                                "pidfile = "
+                              + dir / "%(job_name)s.pid"
+                              + "\n"
+                                "logfile = "
+                              + local_log
+                              + "\n"
+                                "cc-stats = 0\n"
+                                "stats-period = 0.5\n"
+                                "metrics-file = "
+                              + dir / "local.prom"
+                              + "\n"
+                                "http-listen = 127.0.0.1:"
+                              + std::to_string(local_http)
+                              + "\n"
+                                "health-link-timeout = 1\n"
+                                "zmq_linger = 200\n"
+                              + o.local_extra
+                              + "\n[routes]\npub = h:forward\n"
+                                "\n[h:forward]\nhandler = proxy\n"
+                                "remote-cc = "
+                              + endpoint(central_port)
+                              + "\n"
+                                "ping = 0.2\n"
+                              + o.proxy_extra
+                              + "\n[h:jobmgr]\nhandler = jobmgr\ndaemons = d:pg\n"
+                                "\n[d:pg]\nmodule = logtail\n"
+                                "logdir = "
+                              + (o.logdir.empty() ? logdir : o.logdir)
+                              + "\n"
+                                "logmask = *.log\n"
+                                "hostname = srchost\n"
+                                "ack-timeout = 0.5\n"
+                                "idle-flush = 0.2\n"
+                              + o.tailer_extra);
   }
 
   ~site() {
@@ -124,20 +154,27 @@ struct site {
       central->stop();
   }
 
-  static std::unique_ptr<process> start(const std::string& ini, const std::string& log,
-                                        const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  static std::unique_ptr<process>
+  start(const std::string& ini, const std::string& log,
+        const std::vector<std::pair<std::string, std::string>>& env = {}) {
     auto before = ups(log);
     auto p = std::make_unique<process>(
-      std::vector<std::string>{cc::test::ccserver_path(), ini}, log + ".out", env);
+        std::vector<std::string>{cc::test::ccserver_path(), ini}, log + ".out", env);
     bool up = wait_until([&] { return ups(log) > before; }, 20s);
     INFO(read_file(log + ".out"));
     REQUIRE(up);
     return p;
   }
-  void start_central() { central = start(central_ini, central_log); }
-  void start_local() { local = start(local_ini, local_log); }
+  void start_central() {
+    central = start(central_ini, central_log);
+  }
+  void start_local() {
+    local = start(local_ini, local_log);
+  }
 
-  std::string source(const std::string& name) const { return logdir + "/" + name; }
+  std::string source(const std::string& name) const {
+    return logdir + "/" + name;
+  }
 
   /// /health of a server: its status code and problems ("part: problem").
   static std::pair<int, std::vector<std::string>> health(int port) {
@@ -154,16 +191,16 @@ struct site {
     auto [status, problems] = health(port);
     if (status != code)
       return false;
-    return problem.empty() ||
-           std::find(problems.begin(), problems.end(), problem) != problems.end();
+    return problem.empty()
+           || std::find(problems.begin(), problems.end(), problem) != problems.end();
   }
 
   std::string diagnostics() const {
     auto tail = [](const std::string& text) {
       return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
     };
-    return "--- local.log\n" + tail(read_file(local_log)) + "--- central.log\n" +
-           tail(read_file(central_log));
+    return "--- local.log\n" + tail(read_file(local_log)) + "--- central.log\n"
+           + tail(read_file(central_log));
   }
 };
 
@@ -177,8 +214,9 @@ std::string run_ccserver(std::vector<std::string> args, int& status) {
 std::string lines(size_t n, const std::string& tag) {
   std::string out;
   for (size_t i = 0; i < n; ++i)
-    out += "2026-11-26 14:05:01.123 UTC [4242] LOG:  " + tag + " statement " +
-           std::to_string(i) + ": SELECT * FROM t WHERE id = " + std::to_string(i * 7) + "\n";
+    out += "2026-11-26 14:05:01.123 UTC [4242] LOG:  " + tag + " statement "
+           + std::to_string(i) + ": SELECT * FROM t WHERE id = " + std::to_string(i * 7)
+           + "\n";
   return out;
 }
 
@@ -194,16 +232,16 @@ TEST_CASE("operations: /metrics, /status and --status follow a file until its la
   auto size = static_cast<long long>(text.size());
   auto file = s.source("a.log");
   const std::string lag_name =
-    "ccserver_tail_lag_bytes{section=\"d:pg\",file=\"" + file + "\"}";
+      "ccserver_tail_lag_bytes{section=\"d:pg\",file=\"" + file + "\"}";
   const std::string acked_name =
-    "ccserver_tail_acked_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}";
+      "ccserver_tail_acked_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}";
   bool caught_up = wait_until(
-    [&] {
-      auto m = http_get(s.local_http, "/metrics").body;
-      return cc::test::sample_value(m, lag_name) == 0 &&
-             cc::test::sample_value(m, acked_name) == size;
-    },
-    30s);
+      [&] {
+        auto m = http_get(s.local_http, "/metrics").body;
+        return cc::test::sample_value(m, lag_name) == 0
+               && cc::test::sample_value(m, acked_name) == size;
+      },
+      30s);
   INFO(s.diagnostics());
   REQUIRE(caught_up);
 
@@ -212,29 +250,45 @@ TEST_CASE("operations: /metrics, /status and --status follow a file until its la
   CHECK(r.head.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
   const auto& m = r.body;
   auto peer = "peer=\"" + endpoint(s.central_port) + "\"";
-  CHECK(cc::test::sample_value(m, "ccserver_forward_connected{section=\"h:forward\"," + peer + "}") == 1);
-  CHECK(cc::test::sample_value(m, "ccserver_tail_file_size_bytes{section=\"d:pg\",file=\"" + file + "\"}") == size);
-  CHECK(cc::test::sample_value(m, "ccserver_tail_read_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}") == size);
-  CHECK(cc::test::sample_value(m, "ccserver_tail_sent_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}") == size);
-  CHECK(cc::test::sample_value(m, "ccserver_tail_acked_bytes_total{section=\"d:pg\"}") == size);
+  CHECK(cc::test::sample_value(m, "ccserver_forward_connected{section=\"h:forward\","
+                                      + peer + "}")
+        == 1);
+  CHECK(cc::test::sample_value(m, "ccserver_tail_file_size_bytes{section=\"d:pg\",file=\""
+                                      + file + "\"}")
+        == size);
+  CHECK(cc::test::sample_value(
+            m, "ccserver_tail_read_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}")
+        == size);
+  CHECK(cc::test::sample_value(
+            m, "ccserver_tail_sent_offset_bytes{section=\"d:pg\",file=\"" + file + "\"}")
+        == size);
+  CHECK(cc::test::sample_value(m, "ccserver_tail_acked_bytes_total{section=\"d:pg\"}")
+        == size);
   CHECK(cc::test::sample_value(m, "ccserver_healthy") == 1);
-  CHECK(cc::test::sample_value(m, "ccserver_part_up{part=\"d:pg\",kind=\"logtail\"}") == 1);
-  CHECK(cc::test::sample_value(m, "ccserver_jobmgr_daemon_running{section=\"h:jobmgr\",daemon=\"d:pg\"}") == 1);
+  CHECK(cc::test::sample_value(m, "ccserver_part_up{part=\"d:pg\",kind=\"logtail\"}")
+        == 1);
+  CHECK(cc::test::sample_value(
+            m, "ccserver_jobmgr_daemon_running{section=\"h:jobmgr\",daemon=\"d:pg\"}")
+        == 1);
   CHECK(cc::test::sample_value(m, "process_resident_memory_bytes") > 0);
   CHECK(cc::test::sample_value(m, "process_open_fds") > 0);
   CHECK(m.find("ccserver_build_info{version=\"") != std::string::npos);
   // Counters of the forwarder's pings; a last pong age (ping is on).
-  CHECK(cc::test::sample_value(m, "ccserver_forward_last_pong_age_seconds{section=\"h:forward\"," + peer + "}") >= 0);
+  CHECK(
+      cc::test::sample_value(
+          m, "ccserver_forward_last_pong_age_seconds{section=\"h:forward\"," + peer + "}")
+      >= 0);
 
   // The central: the copy, per host and file.
   bool copied = wait_until(
-    [&] {
-      auto c = http_get(s.central_http, "/metrics").body;
-      return cc::test::sample_value(
-               c, "ccserver_tailwriter_copy_written_bytes_total{section=\"h:tw\",host=\"srchost\",file=\"srchost/a.log\"}") ==
-             size;
-    },
-    10s);
+      [&] {
+        auto c = http_get(s.central_http, "/metrics").body;
+        return cc::test::sample_value(
+                   c, "ccserver_tailwriter_copy_written_bytes_total{section=\"h:tw\","
+                      "host=\"srchost\",file=\"srchost/a.log\"}")
+               == size;
+      },
+      10s);
   CHECK(copied);
   CHECK(read_file(s.dstdir + "/srchost/a.log") == text);
 
@@ -253,8 +307,13 @@ TEST_CASE("operations: /metrics, /status and --status follow a file until its la
   CHECK(cstatus["copies"][0]["written_bytes"] == size);
 
   // The metrics file has the same names.
-  CHECK(wait_until([&] { return metric(s.dir / "local.prom", "ccserver_tail_acked_bytes_total{section=\"d:pg\"}") == size; },
-                   10s));
+  CHECK(wait_until(
+      [&] {
+        return metric(s.dir / "local.prom",
+                      "ccserver_tail_acked_bytes_total{section=\"d:pg\"}")
+               == size;
+      },
+      10s));
 
   // --status: a table from the control socket (no HTTP involved), exit 0.
   CHECK(fs::exists(s.dir / "local.sock"));
@@ -263,7 +322,8 @@ TEST_CASE("operations: /metrics, /status and --status follow a file until its la
   INFO(table);
   CHECK(rc == 0);
   CHECK(table.rfind("ccserver local: healthy (pid ", 0) == 0);
-  CHECK(std::regex_search(table, std::regex{"d:pg +" + file + " .* 0 B +[0-9.]+ s +caught up"}));
+  CHECK(std::regex_search(table,
+                          std::regex{"d:pg +" + file + " .* 0 B +[0-9.]+ s +caught up"}));
   CHECK(table.find(endpoint(s.central_port) + "  yes") != std::string::npos);
   auto ctable = run_ccserver({"--status", s.central_ini}, rc);
   CHECK(rc == 0);
@@ -274,7 +334,7 @@ TEST_CASE("operations: /metrics, /status and --status follow a file until its la
   // Paths and methods it does not serve.
   CHECK(http_get(s.local_http, "/nothing").status == 404);
   auto post = cc::test::http_exchange(
-    s.local_http, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+      s.local_http, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
   CHECK(post.status == 405);
   CHECK(post.head.find("Allow: GET, HEAD") != std::string::npos);
   auto head = cc::test::http_exchange(s.local_http, "HEAD /health HTTP/1.0\r\n\r\n");
@@ -290,25 +350,35 @@ TEST_CASE("operations: /health is 503 while the central is away longer than "
   s.start_local();
   REQUIRE(wait_until([&] { return site::health_is(s.local_http, 200); }, 10s));
   s.central->stop();
-  bool down = wait_until([&] { return site::health_is(s.local_http, 503, "h:forward: link down"); }, 20s);
+  bool down = wait_until(
+      [&] { return site::health_is(s.local_http, 503, "h:forward: link down"); }, 20s);
   INFO(s.diagnostics());
   REQUIRE(down);
   int rc = -1;
   auto table = run_ccserver({"--status", s.local_ini}, rc);
   CHECK(rc == 1);
   CHECK(table.find("UNHEALTHY") != std::string::npos);
-  CHECK(table.find("h:forward: link down: " + endpoint(s.central_port) + " down for ") !=
-        std::string::npos);
+  CHECK(table.find("h:forward: link down: " + endpoint(s.central_port) + " down for ")
+        != std::string::npos);
   auto m = http_get(s.local_http, "/metrics").body;
   CHECK(cc::test::sample_value(m, "ccserver_healthy") == 0);
+  CHECK(
+      cc::test::sample_value(m, "ccserver_forward_connected{section=\"h:forward\",peer=\""
+                                    + endpoint(s.central_port) + "\"}")
+      == 0);
   CHECK(cc::test::sample_value(
-          m, "ccserver_forward_connected{section=\"h:forward\",peer=\"" + endpoint(s.central_port) + "\"}") == 0);
-  CHECK(cc::test::sample_value(
-          m, "ccserver_forward_down_seconds{section=\"h:forward\",peer=\"" + endpoint(s.central_port) + "\"}") > 1);
+            m, "ccserver_forward_down_seconds{section=\"h:forward\",peer=\""
+                   + endpoint(s.central_port) + "\"}")
+        > 1);
 
   s.start_central();
   CHECK(wait_until([&] { return site::health_is(s.local_http, 200); }, 20s));
-  CHECK(wait_until([&] { run_ccserver({"--status", s.local_ini}, rc); return rc == 0; }, 10s));
+  CHECK(wait_until(
+      [&] {
+        run_ccserver({"--status", s.local_ini}, rc);
+        return rc == 0;
+      },
+      10s));
 }
 
 TEST_CASE("operations: /health is 503 while a tailer cannot list its directory",
@@ -323,7 +393,8 @@ TEST_CASE("operations: /health is 503 while a tailer cannot list its directory",
   site s{o};
   s.start_central();
   s.start_local();
-  bool failing = wait_until([&] { return site::health_is(s.local_http, 503, "d:pg: cannot read"); }, 15s);
+  bool failing = wait_until(
+      [&] { return site::health_is(s.local_http, 503, "d:pg: cannot read"); }, 15s);
   INFO(s.diagnostics());
   REQUIRE(failing);
   auto m = http_get(s.local_http, "/metrics").body;
@@ -337,7 +408,8 @@ TEST_CASE("operations: /health is 503 while a tailer cannot list its directory",
   fs::create_directories(looped);
   write_file(looped + "/b.log", lines(100, "b"));
   CHECK(wait_until([&] { return site::health_is(s.local_http, 200); }, 15s));
-  CHECK(wait_until([&] { return read_file(s.dstdir + "/srchost/b.log") == lines(100, "b"); }, 15s));
+  CHECK(wait_until(
+      [&] { return read_file(s.dstdir + "/srchost/b.log") == lines(100, "b"); }, 15s));
 }
 
 TEST_CASE("operations: /health is 503 while the writer cannot write a copy",
@@ -350,17 +422,22 @@ TEST_CASE("operations: /health is 503 while the writer cannot write a copy",
   // with EFBIG, a write error like a full disk.
   rlimit small{64 * 1024, RLIM_INFINITY};
   REQUIRE(::prlimit(s.central->pid(), RLIMIT_FSIZE, &small, nullptr) == 0);
-  auto text = lines(2000, "w");  // about 160 KiB
+  auto text = lines(2000, "w"); // about 160 KiB
   REQUIRE(text.size() > 2 * 64 * 1024);
   write_file(s.source("w.log"), text);
-  bool failing = wait_until([&] { return site::health_is(s.central_http, 503, "h:tw: cannot write"); }, 20s);
+  bool failing = wait_until(
+      [&] { return site::health_is(s.central_http, 503, "h:tw: cannot write"); }, 20s);
   INFO(s.diagnostics());
   REQUIRE(failing);
   auto m = http_get(s.central_http, "/metrics").body;
-  CHECK(cc::test::sample_value(m, "ccserver_tailwriter_failing_copies{section=\"h:tw\"}") == 1);
-  CHECK(cc::test::sample_value(m, "ccserver_tailwriter_write_errors_total{section=\"h:tw\"}") >= 1);
-  CHECK(cc::test::sample_value(
-          m, "ccserver_tailwriter_copy_write_errors_total{section=\"h:tw\",host=\"srchost\",file=\"srchost/w.log\"}") >= 1);
+  CHECK(cc::test::sample_value(m, "ccserver_tailwriter_failing_copies{section=\"h:tw\"}")
+        == 1);
+  CHECK(cc::test::sample_value(m,
+                               "ccserver_tailwriter_write_errors_total{section=\"h:tw\"}")
+        >= 1);
+  CHECK(cc::test::sample_value(m, "ccserver_tailwriter_copy_write_errors_total{section="
+                                  "\"h:tw\",host=\"srchost\",file=\"srchost/w.log\"}")
+        >= 1);
   int rc = -1;
   run_ccserver({"--status", s.central_ini}, rc);
   CHECK(rc == 1);
@@ -382,17 +459,21 @@ TEST_CASE("operations: /health is 503 while a shutdown is under way",
   // No central: what the forwarder holds keeps its stop busy for zmq_linger.
   o.proxy_extra = "zmq_linger = 3000\n";
   o.local_extra = "health-link-timeout = 600\n";
+  // ack = yes: the tailer asks the (absent) writer at once, rather than wait
+  // to learn whether the remote acknowledges (ack = auto).
+  o.tailer_extra = "ack = yes\n";
   site s{o};
   s.start_local();
   write_file(s.source("s.log"), lines(500, "s"));
   // The tailer's first message (its question to the writer) waits in the
   // forwarder for a central that is not there.
   REQUIRE(wait_until(
-    [&] {
-      return metric(s.dir / "local.prom",
-                    "ccserver_forward_received_messages_total{section=\"h:forward\"}") > 0;
-    },
-    10s));
+      [&] {
+        return metric(s.dir / "local.prom",
+                      "ccserver_forward_received_messages_total{section=\"h:forward\"}")
+               > 0;
+      },
+      10s));
   CHECK(site::health_is(s.local_http, 200));
   s.local->signal(SIGTERM);
   bool seen = false;
@@ -426,27 +507,31 @@ TEST_CASE("operations: hostile HTTP clients are bounded and the server goes on",
 
   SECTION("oversized headers and request lines get an error, not memory") {
     for (int i = 0; i < 20; ++i) {
-      auto big = cc::test::http_exchange(
-        s.local_http, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(200000, 'a') + "\r\n\r\n",
-        10s);
+      auto big = cc::test::http_exchange(s.local_http,
+                                         "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: "
+                                             + std::string(200000, 'a') + "\r\n\r\n",
+                                         10s);
       CHECK(big.status != 200);
       if (big.status != -1)
         CHECK(big.status == 431);
       auto url = cc::test::http_exchange(
-        s.local_http, "GET /" + std::string(100000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n", 10s);
+          s.local_http,
+          "GET /" + std::string(100000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n", 10s);
       CHECK(url.status != 200);
     }
-    auto garbage = cc::test::http_exchange(s.local_http, std::string("\x00\x01\x02\xff\r\n\r\n", 8), 10s);
+    auto garbage = cc::test::http_exchange(
+        s.local_http, std::string("\x00\x01\x02\xff\r\n\r\n", 8), 10s);
     CHECK(garbage.status != 200);
-    auto method = cc::test::http_exchange(s.local_http, "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto method =
+        cc::test::http_exchange(s.local_http, "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK((method.status == 405 || method.status == 501));
   }
   SECTION("a client that never finishes its request is cut off") {
     int fd = cc::test::connect_local(s.local_http);
     REQUIRE(fd >= 0);
     std::string partial = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
-    REQUIRE(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(partial.size()));
+    REQUIRE(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL)
+            == static_cast<ssize_t>(partial.size()));
     // Idle timeout 5 s; bounded at 20 s here.
     CHECK(cc::test::closed_by_peer(fd, 20s));
     ::close(fd);
@@ -465,11 +550,13 @@ TEST_CASE("operations: hostile HTTP clients are bounded and the server goes on",
       if (fd >= 0)
         ::close(fd);
     // Served again once they are gone.
-    CHECK(wait_until([&] { return http_get(s.local_http, "/health").status == 200; }, 10s));
+    CHECK(
+        wait_until([&] { return http_get(s.local_http, "/health").status == 200; }, 10s));
   }
   // The data path never noticed: the file arrived whole, and memory stayed
   // within a few MiB of where it was.
-  bool whole = wait_until([&] { return read_file(s.dstdir + "/srchost/h.log") == text; }, 30s);
+  bool whole =
+      wait_until([&] { return read_file(s.dstdir + "/srchost/h.log") == text; }, 30s);
   INFO(s.diagnostics());
   CHECK(whole);
   CHECK(site::health_is(s.local_http, 200));
@@ -501,7 +588,7 @@ struct fake_notify_socket {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0)
         return false;
       pollfd p{fd, POLLIN, 0};
@@ -554,12 +641,13 @@ TEST_CASE("operations: systemd's notify protocol: READY, WATCHDOG, RELOADING, "
   auto argv = unit_exec_start(s.local_ini);
   REQUIRE(argv.size() == 2);
   CHECK(argv[0] == cc::test::ccserver_path());
-  process local{argv, s.local_log + ".out",
+  process local{argv,
+                s.local_log + ".out",
                 {{"NOTIFY_SOCKET", notify.path}, {"WATCHDOG_USEC", "400000"}}};
   REQUIRE(notify.until("READY=1", 20s));
   CHECK(count_of(read_file(s.local_log), "main: up:") == 1);
-  CHECK(notify.received.front().find("MAINPID=" + std::to_string(local.pid())) !=
-        std::string::npos);
+  CHECK(notify.received.front().find("MAINPID=" + std::to_string(local.pid()))
+        != std::string::npos);
   // The watchdog's keep-alive, every half WATCHDOG_USEC while the router answers.
   REQUIRE(notify.until("WATCHDOG=1", 10s));
   REQUIRE(notify.until("WATCHDOG=1", 10s));
@@ -575,7 +663,8 @@ TEST_CASE("operations: systemd's notify protocol: READY, WATCHDOG, RELOADING, "
   for (const auto& st : notify.states())
     if (st != "WATCHDOG=1")
       order.push_back(st);
-  CHECK(order == std::vector<std::string>{"READY=1", "RELOADING=1", "READY=1", "STOPPING=1"});
+  CHECK(order
+        == std::vector<std::string>{"READY=1", "RELOADING=1", "READY=1", "STOPPING=1"});
   CHECK(count_of(read_file(s.local_log), "main: reloaded") == 1);
 }
 
@@ -584,14 +673,15 @@ TEST_CASE("operations: http-listen stays on loopback unless http-allow-remote",
   temp_dir dir{"ccopscheck"};
   auto ini = dir / "x.ini";
   auto conf = [&](const std::string& extra) {
-    write_file(ini, "[ccserver]\ncc-socket = tcp://127.0.0.1:1\ncc-role = remote\n" + extra);
+    write_file(ini,
+               "[ccserver]\ncc-socket = tcp://127.0.0.1:1\ncc-role = remote\n" + extra);
   };
   int rc = -1;
   conf("http-listen = 0.0.0.0:9100\n");
   auto out = run_ccserver({"--check", ini}, rc);
   CHECK(rc == 2);
-  CHECK(out.find("x.ini:ccserver:http-listen: '0.0.0.0' is not a loopback address") !=
-        std::string::npos);
+  CHECK(out.find("x.ini:ccserver:http-listen: '0.0.0.0' is not a loopback address")
+        != std::string::npos);
   conf("http-listen = 0.0.0.0:9100\nhttp-allow-remote = yes\n");
   run_ccserver({"--check", ini}, rc);
   CHECK(rc == 0);
@@ -633,7 +723,9 @@ TEST_CASE("operations: log-format = json writes one JSON object per line",
     CHECK(doc.contains("level"));
     CHECK(doc.contains("component"));
     CHECK(doc.contains("message"));
-    up = up || (doc["component"] == "main" && doc["message"].get<std::string>().rfind("up: ", 0) == 0);
+    up = up
+         || (doc["component"] == "main"
+             && doc["message"].get<std::string>().rfind("up: ", 0) == 0);
     ++n;
   }
   CHECK(n >= 5);

@@ -17,7 +17,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-http_reply exchange(int fd, const std::string& request, std::chrono::milliseconds timeout) {
+http_reply exchange(int fd, const std::string& request,
+                    std::chrono::milliseconds timeout) {
   http_reply r;
   if (fd < 0)
     return r;
@@ -63,7 +64,8 @@ bool closed_by_peer(int fd, std::chrono::milliseconds timeout, std::string* got)
   auto deadline = clock::now() + timeout;
   char buf[65536];
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0)
       return false;
     pollfd p{fd, POLLIN, 0};
@@ -76,7 +78,7 @@ bool closed_by_peer(int fd, std::chrono::milliseconds timeout, std::string* got)
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      return true;  // EOF, or reset
+      return true; // EOF, or reset
     if (got != nullptr)
       got->append(buf, static_cast<size_t>(n));
   }
@@ -87,7 +89,8 @@ http_reply http_exchange(int port, const std::string& request,
   return exchange(connect_local(port), request, timeout);
 }
 
-http_reply http_get(int port, const std::string& path, std::chrono::milliseconds timeout) {
+http_reply http_get(int port, const std::string& path,
+                    std::chrono::milliseconds timeout) {
   return http_exchange(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
                        timeout);
 }

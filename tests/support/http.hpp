@@ -9,8 +9,8 @@
 namespace cc::test {
 
 struct http_reply {
-  int status = -1;     // -1: no complete answer (refused, closed, timed out)
-  std::string head;    // status line and headers
+  int status = -1;  // -1: no complete answer (refused, closed, timed out)
+  std::string head; // status line and headers
   std::string body;
 };
 
@@ -32,7 +32,8 @@ int connect_local(int port);
 
 /// Whether the peer closed `fd` (EOF or reset) within `timeout`; what it
 /// sent before is appended to `got`.
-bool closed_by_peer(int fd, std::chrono::milliseconds timeout, std::string* got = nullptr);
+bool closed_by_peer(int fd, std::chrono::milliseconds timeout,
+                    std::string* got = nullptr);
 
 /// The value of sample `name` (with labels written exactly as the server
 /// writes them, or none) in an exposition text; -1 when absent.
