@@ -612,8 +612,13 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
-    // The original's order: extension first, then the rotated suffix.
-    path_ = spec.base_path + ext + (spec.rotated ? rotated_suffix(now + k) : std::string{});
+    // The original's order: extension first, then the rotated suffix: the
+    // time the generation is first opened. A second generation in the same
+    // second gets "-1", "-2"... after it (they sort right after it, before
+    // the next second), never a later second's name.
+    path_ = spec.base_path + ext
+            + (spec.rotated ? rotated_suffix(now) + (k > 0 ? "-" + std::to_string(k) : "")
+                            : std::string{});
     caf::error err;
     if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
       err = io_error("truncate journal " + journal_name_, errno);

@@ -197,6 +197,10 @@ struct tailer_state {
   /// permission, a moment moved away): nothing else is read until it can.
   std::optional<tail::position> waiting_for;
   std::string waiting_said;  // what was logged about it (once per reason)
+  /// Since when the saved file is gone while a newer one exists; it is
+  /// waited for gone_grace before the tailer goes on without it.
+  std::optional<steady::time_point> gone_since;
+  static constexpr ms gone_grace{10000};
   bool failed = false;        // quit with an error; do no more work
   /// Writes the .save file off this thread (one thread per process, shared
   /// with the other tailers); it also logs failed saves under our name. Set
@@ -266,7 +270,7 @@ struct tailer_state {
     auto saved = tail::load_position(opts.save_file);
     if (!saved) {
       // The .save is a cache: without it the central says where we were.
-      log::error(who(), describe(saved.error()) +
+      log::error(who(), message_of(saved.error()) +
                           (opts.ack ? "; asking the central what it holds instead"
                                     : "; starting at the end of the newest file"));
       begin_walk();
@@ -415,7 +419,6 @@ struct tailer_state {
     }
     bool was_waiting = waiting_for.has_value();
     waiting_for.reset();
-    waiting_said.clear();
     auto label = label_for_saved(pos);
     auto gen = pos.gen.empty() ? tail::new_gen() : pos.gen;
     if (auto where = locate_saved(pos)) {
@@ -447,12 +450,26 @@ struct tailer_state {
       return;
     }
     refresh_listing(true);
-    if (auto next = tail::next_after(listing, pos.filename))
-      open_source(*next, *next, 0, tail::new_gen(),
-                  "saved file gone, continuing with the next file");
-    else
-      wait_for(pos, "saved file " + pos.filename +
-                      " is gone; waiting for it or a newer file");
+    auto next = tail::next_after(listing, pos.filename);
+    if (!next) {
+      wait_for(pos, "saved file " + pos.filename + " is gone; waiting for it or a newer file");
+      return;
+    }
+    // It may be moved back in a moment: going on at once would leave its
+    // rest behind for good (it sorts before the next file).
+    if (!gone_since)
+      gone_since = now();
+    if (now() - *gone_since < gone_grace) {
+      wait_for(pos, "saved file " + pos.filename + " is gone; waiting up to " +
+                      std::to_string(gone_grace.count() / 1000) + " s for it before " +
+                      *next);
+      return;
+    }
+    log::warning(who(), "saved file " + pos.filename + " did not come back: going on with " +
+                          *next + "; what it held past " + std::to_string(pos.offset) +
+                          " is not sent");
+    open_source(*next, *next, 0, tail::new_gen(),
+                "saved file gone, continuing with the next file");
   }
 
   /// Keeps `pos` to try again at every check; says `why` once.
@@ -672,6 +689,8 @@ struct tailer_state {
     if (watch)
       watch->watch_file(o.path);
     src->why = o.why;
+    waiting_said.clear();
+    gone_since.reset();
     if (acks() != peer_acks::no) {
       log::debug(who(), "opened " + o.path + " at " + std::to_string(o.offset) +
                           ": " + o.why + "; asking the central what it holds");

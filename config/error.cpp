@@ -24,6 +24,13 @@ const char* to_string(errc x) {
   return "unknown";
 }
 
+std::string message_of(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (err && ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return describe(err);
+}
+
 std::string describe(const caf::error& err) {
   if (!err)
     return "no error";

@@ -45,6 +45,11 @@ inline caf::error make_error(errc x, std::string context) {
 
 /// "io: /var/log/x: No such file or directory" style text for any error of
 /// ours; falls back to CAF's rendering for other categories.
+/// The message alone, for people: "already running as pid 12" rather than
+/// describe()'s "io: already running as pid 12" (the code name is ours, not
+/// theirs). Falls back to describe() when there is no message.
+std::string message_of(const caf::error& err);
+
 std::string describe(const caf::error& err);
 
 } // namespace cc

@@ -543,7 +543,11 @@ section_schema make_tailwriter() {
           false,
           "Appends every `pub.logtail` fragment to its copy under dstdir, "
           "keyed by (hostname, st_dev, st_ino, filename); acknowledges "
-          "durably written offsets when the tailer asks.",
+          "durably written offsets when the tailer asks. A rotated-mode "
+          "source gets one copy per generation, named with the suffix "
+          "`.%Y-%m-%d_%H-%M-%S` of the second its copy was first opened "
+          "(local time); a second generation in the same second gets `-1`, "
+          "`-2`... after that suffix.",
           std::move(opts)};
 }
 

@@ -85,7 +85,7 @@ caf::actor_system* rendering_system = nullptr;
 
 std::string text(const caf::error& err) {
   if (err.category() == error_category || rendering_system == nullptr)
-    return describe(err);
+    return message_of(err);
   return rendering_system->render(err);
 }
 

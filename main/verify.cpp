@@ -175,7 +175,7 @@ int run_verify(const options& opts) {
     auto secret = curve::read_secret_file(secret_file, "[ccserver] curve-secret-key");
     auto pub = secret ? curve::public_of(*secret) : caf::expected<curve::key>{secret.error()};
     if (!pub) {
-      std::cerr << "ccserver --verify: " << describe(pub.error()) << "\n";
+      std::cerr << "ccserver --verify: " << message_of(pub.error()) << "\n";
       return exit_usage;
     }
     if (!d.curve(*pub, *pub, *secret)) {
@@ -200,7 +200,7 @@ int run_verify(const options& opts) {
       continue;
     auto t = make_tailer_options(sec);
     if (!t) {
-      std::cerr << "ccserver --verify: " << describe(t.error()) << "\n";
+      std::cerr << "ccserver --verify: " << message_of(t.error()) << "\n";
       all_ok = false;
       continue;
     }

@@ -923,3 +923,25 @@ TEST_CASE("digests: compaction keeps them for the remembered segments",
   CHECK(rec->find(fx.key, "b")->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
   CHECK(rec->find(fx.key, "a")->blocks.at(1200000) == xxh3_of(big, MiB, 1200000));
 }
+
+TEST_CASE("rotated copies opened in one second are named after that second, never a "
+          "later one",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  std::time_t now = 1733350000; // a fixed second
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    auto s = fx.spec(wire::compression::none, true, "R\nno\ndb1/x.log\ngen" + std::to_string(i));
+    auto cf = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s, now);
+    REQUIRE(cf);
+    names.push_back((*cf)->path());
+  }
+  auto first = "db1/x.log" + rotated_suffix(now);
+  CHECK(names[0] == first);
+  CHECK(names[1] == first + "-1");
+  CHECK(names[2] == first + "-2");
+  // In name order they stay in the order they were opened, and before the
+  // next second's copy.
+  CHECK(names[0] < names[1]);
+  CHECK(names[2] < "db1/x.log" + rotated_suffix(now + 1));
+}

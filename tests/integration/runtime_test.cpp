@@ -416,6 +416,7 @@ TEST_CASE("pidfile: SIGTERM exits 0 and removes it, a second instance is "
   CHECK(run_ccserver({second.ini}, out) == 1);
   CHECK(out.find("already running as pid " + std::to_string(first->pid())) !=
         std::string::npos);
+  CHECK(out.find("io: ") == std::string::npos); // no internal error-code prefix
   CHECK(first->running());
 
   CHECK(first->stop() == 0);
