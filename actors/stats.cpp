@@ -344,7 +344,7 @@ caf::behavior stats(stats_actor* self, stats_settings settings) {
     if (dm.reason && dm.reason != caf::exit_reason::user_shutdown &&
         dm.reason != caf::exit_reason::normal)
       failure = dm.reason.category() == error_category
-                  ? describe(dm.reason)
+                  ? message_of(dm.reason)
                   : self->system().render(dm.reason);
     self->state.forget(dm.source, failure, wall_clock());
   });
