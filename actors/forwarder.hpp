@@ -20,8 +20,10 @@
 //              or the remote asked to be probed again
 //         (stats_atom)                     -> counters: received, sent,
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
-//              connected, reconnects, probes, and the gauge remote_acks
-//              (0 unknown, 1 yes, 2 no)
+//              connected, reconnects, probes, the gauge remote_acks
+//              (0 unknown, 1 yes, 2 no), link_down_ms (since the link went
+//              down, or since start when it never came up; 0 while up) and,
+//              with ping, last_pong_age_ms
 // Sends:  router <- (reply_atom, cc_message)
 //         remote <- echo.request with route [own frame] every `ping` seconds;
 //              a warning when no pong came for ping-timeout, an info line when
@@ -108,6 +110,7 @@ struct forwarder_state {
   double last_ping = 0;
   bool pong_missing = false;   // a warning was written; cleared by a pong
   bool connected = false;
+  double link_changed = 0;     // epoch seconds of the last up/down (start)
   int64_t connects = 0;
   log_limiter link_log{std::chrono::seconds{30}};  // flapping links: see on_link
 

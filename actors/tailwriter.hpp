@@ -24,7 +24,10 @@
 //         deleted), diverged (fragments whose overlap differed from the
 //         copy), too_many_sources (fragments refused by
 //         max-source-keys-per-host), backpressure_waits (answers held until
-//         a worker's queue had room).
+//         a worker's queue had room), write_errors, failing (copies whose
+//         last open, write or sync failed) and per copy
+//         (actors/copy_stats.hpp) copy_written_bytes,
+//         copy_last_write_age_ms, copy_write_errors.
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.
 // Sends:  workers <- (dispatch_atom, fragment_ptr), not as a request: the

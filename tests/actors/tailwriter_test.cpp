@@ -1538,7 +1538,7 @@ TEST_CASE("worker: state of a copy cut behind the writer's back: shorter, empty"
 
 // -- one copy per source (issue 17, docs/guarantees.md) ----------------------------
 
-TEST_CASE("worker: a copy belongs to the first source with an id; another is denied, "
+TEST_CASE("worker: a copy belongs to the first source with an id, another is denied, "
           "its bytes not written",
           "[tailwriter][worker][ownership]") {
   worker_fixture fx;

@@ -280,7 +280,7 @@ struct central {
   }
 
   long long gw(const std::string& counter) const {
-    return metric(metrics, "ccserver_gateway_" + counter + "_total");
+    return metric(metrics, "ccserver_gateway_" + counter);
   }
 
   std::string diagnostics() const {
@@ -317,14 +317,14 @@ TEST_CASE("security: listed key delivers, unlisted key and plain client are refu
     REQUIRE(bad.send_fragment("h-unlisted", "a.log", 0, "unlisted bytes\n"));
     REQUIRE(plain.send_fragment("h-plain", "a.log", 0, "plain bytes\n"));
     INFO(c.diagnostics());
-    REQUIRE(wait_until([&] { return c.gw("curve_refused") >= 1; }, 20s));
-    REQUIRE(wait_until([&] { return c.gw("handshake_failed") >= 1; }, 20s));
+    REQUIRE(wait_until([&] { return c.gw("curve_refused_total") >= 1; }, 20s));
+    REQUIRE(wait_until([&] { return c.gw("handshake_failures_total") >= 1; }, 20s));
     // The control: the same message from a listed key is written.
     test_client good(endpoint(c.port), &c.server_pub, &listed);
     REQUIRE(good.send_fragment("h-listed", "a.log", 0, "listed bytes\n"));
     REQUIRE(wait_until([&] { return size_of(c.copy("h-listed", "a.log")) == 13; }, 20s));
     CHECK(read_file(c.copy("h-listed", "a.log")) == "listed bytes\n");
-    CHECK(wait_until([&] { return c.gw("curve_accepted") >= 1; }, 10s));
+    CHECK(wait_until([&] { return c.gw("curve_accepted_total") >= 1; }, 10s));
   }
   CHECK(!fs::exists(c.copy("h-unlisted", "a.log")));
   CHECK(!fs::exists(c.copy("h-plain", "a.log")));
@@ -351,8 +351,8 @@ TEST_CASE("security: a key removed from the allow-list is cut off at SIGHUP whil
   INFO(c.diagnostics());
   REQUIRE(wait_until([&] { return size_of(c.copy("h-keep", "k.log")) == 4; }, 20s));
   REQUIRE(wait_until([&] { return size_of(c.copy("h-drop", "d.log")) == 4; }, 20s));
-  REQUIRE(wait_until([&] { return c.gw("disconnects") >= 0; }, 10s));
-  auto disconnects_before = c.gw("disconnects");
+  REQUIRE(wait_until([&] { return c.gw("disconnects_total") >= 0; }, 10s));
+  auto disconnects_before = c.gw("disconnects_total");
 
   c.allow({keep.pub});
   c.proc->signal(SIGHUP);
@@ -362,13 +362,13 @@ TEST_CASE("security: a key removed from the allow-list is cut off at SIGHUP whil
                      20s));
   // Both connections are still up; the removed key's next message is dropped.
   REQUIRE(goes.send_fragment("h-drop", "d.log", 4, "two\n"));
-  REQUIRE(wait_until([&] { return c.gw("delisted_dropped") >= 1; }, 20s));
+  REQUIRE(wait_until([&] { return c.gw("delisted_dropped_messages_total") >= 1; }, 20s));
   REQUIRE(stays.send_fragment("h-keep", "k.log", 4, "two\n"));
   REQUIRE(wait_until([&] { return size_of(c.copy("h-keep", "k.log")) == 8; }, 20s));
   CHECK(read_file(c.copy("h-keep", "k.log")) == "one\ntwo\n");
   CHECK(read_file(c.copy("h-drop", "d.log")) == "one\n");
   // No connection was dropped by the reload (the kept key's stayed up).
-  CHECK(c.gw("disconnects") == disconnects_before);
+  CHECK(c.gw("disconnects_total") == disconnects_before);
   CHECK(count_of(read_file(c.log), "no longer in curve-allowed-keys") >= 1);
   c.proc->stop();
 }
@@ -418,7 +418,7 @@ TEST_CASE("security: a forwarder with a listed key delivers over CURVE and the c
   CHECK(captured.find(marker) == std::string::npos);
   CHECK(captured.find("pub.logtail") == std::string::npos);
   CHECK(captured.find("CURVE") != std::string::npos); // the ZMTP greeting
-  CHECK(wait_until([&] { return c.gw("curve_accepted") >= 1; }, 10s));
+  CHECK(wait_until([&] { return c.gw("curve_accepted_total") >= 1; }, 10s));
   local.stop();
   c.proc->stop();
 }
@@ -466,7 +466,7 @@ TEST_CASE("security: a flood of maximal messages from one peer keeps the central
     return size_of(c.copy("h-flood", "f.log")) == fragment * flood_messages;
   }, 120s));
   CHECK(read_file(c.copy("h-normal", "n.log")) == expected);
-  CHECK(wait_until([&] { return c.gw("oversize") >= 1; }, 20s));
+  CHECK(wait_until([&] { return c.gw("oversize_messages_total") >= 1; }, 20s));
   auto rss_after = vm_kb(c.proc->pid(), "VmRSS");
   auto peak = vm_kb(c.proc->pid(), "VmHWM");
   WARN("central RSS before " << rss_before << " kB, after " << rss_after << " kB, peak "
