@@ -30,6 +30,9 @@
 //   stats     <- (register_atom, name, actor)     poll `actor` for counters every
 //                                                 stats-period; -> ok_atom.
 //   stats     <- (flush_atom)                     poll and write now; -> ok_atom.
+//   stats     <- (refresh_atom)                   poll now for the status board
+//                                                 (actors/status_board.hpp); no
+//                                                 answer, no files written.
 //   gateway   <- (router_atom, actor)             deliver incoming messages to this
 //                                                 router from now on; a null actor
 //                                                 pauses reading (config reload);
@@ -73,6 +76,7 @@ using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// The forwarder's probe for the remote's `acks` is due or late.
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// The positive answer named by the contracts above; the same type as

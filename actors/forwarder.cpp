@@ -70,7 +70,7 @@ void forwarder_state::init(forwarder_settings s) {
   who = "forwarder[" + settings.section + "]";
   host_check = host_binding_check{who};
   own_frame = wire::local_route_frame("proxy:" + settings.section);
-  last_pong = last_ping = wire::now_seconds();
+  last_pong = last_ping = link_changed = wire::now_seconds();
 }
 
 bool forwarder_state::has_room(uint64_t size) const {
@@ -239,6 +239,8 @@ std::optional<std::string> forwarder_state::check_pongs(double now) {
 }
 
 void forwarder_state::on_link(bool up, const std::string& peer) {
+  if (up != connected)
+    link_changed = wire::now_seconds();
   connected = up;
   if (!up)
     probe_sent = 0; // only an answer-less connection that stays up counts
@@ -263,7 +265,11 @@ void forwarder_state::on_link(bool up, const std::string& peer) {
 }
 
 counters forwarder_state::stats() const {
-  return {
+  auto now = wire::now_seconds();
+  auto ms_since = [now](double then) {
+    return static_cast<int64_t>(std::max(0.0, now - then) * 1000);
+  };
+  counters out{
     {"received", received},
     {"sent", meter->sent.load()},
     {"queued_bytes", static_cast<int64_t>(meter->queued.load())},
@@ -274,10 +280,14 @@ counters forwarder_state::stats() const {
     {"pongs", pongs},
     {"connected", connected ? 1 : 0},
     {"reconnects", std::max<int64_t>(0, connects - 1)},
+    {"link_down_ms", connected ? 0 : ms_since(link_changed)},
     {"probes", probes},
     {"host_denied", host_check.denied()},
     {"remote_acks", static_cast<int64_t>(remote_acks)},
   };
+  if (settings.ping_interval > 0)
+    out["last_pong_age_ms"] = ms_since(last_pong);
+  return out;
 }
 
 namespace {

@@ -22,8 +22,10 @@
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
 //              connected, reconnects, probes, host_denied (pub.logtail and
 //              pub.infofile of a CURVE key bound to other host names: not
-//              carried on, answered `denied`; actors/host_binding.hpp), and
-//              the gauge remote_acks (0 unknown, 1 yes, 2 no)
+//              carried on, answered `denied`; actors/host_binding.hpp), the
+//              gauge remote_acks (0 unknown, 1 yes, 2 no), link_down_ms
+//              (since the link went down, or since start when it never came
+//              up; 0 while up) and, with ping, last_pong_age_ms
 // Sends:  router <- (reply_atom, cc_message), and the `denied` acks of
 //              messages it does not carry on
 //         remote <- echo.request with route [own frame] every `ping` seconds;
@@ -112,6 +114,7 @@ struct forwarder_state {
   double last_ping = 0;
   bool pong_missing = false;   // a warning was written; cleared by a pong
   bool connected = false;
+  double link_changed = 0;     // epoch seconds of the last up/down (start)
   int64_t connects = 0;
   log_limiter link_log{std::chrono::seconds{30}};  // flapping links: see on_link
 

@@ -203,6 +203,10 @@ struct jobmgr_state {
     auto out = stats;
     out["daemons"] = static_cast<int64_t>(children.size());
     out["running"] = static_cast<int64_t>(running());
+    // Per daemon, so health can name one that is down (also one that could
+    // not even be started, which no other part reports).
+    for (const auto& c : children)
+      out["daemon_running{" + c.section + "}"] = c.actor ? 1 : 0;
     return out;
   }
 };

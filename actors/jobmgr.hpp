@@ -12,7 +12,8 @@
 //                                      now and after each restart; -> ok_atom
 //         (restart_atom, section)      internal: the restart delay passed
 //         (stats_atom)                 -> counters (daemons, running, starts,
-//                                         restarts, failures)
+//                                         restarts, failures, and per daemon
+//                                         daemon_running{<section>} 1 or 0)
 //         exit message                 stops every child with the same reason,
 //                                      waits (bounded) for their down messages,
 //                                      then quits; no restarts after that.

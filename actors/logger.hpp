@@ -1,5 +1,8 @@
 // The process log: one line per event,
 //   2026-11-26 14:05:01.123 INFO  router: text
+// or, with log-format = json, one JSON object per line,
+//   {"time":"2026-11-26T14:05:01.123+01:00","level":"info",
+//    "component":"router","message":"text","pid":4242}
 // written with a single write(2) to the configured logfile (O_APPEND) or to
 // stderr. CAF's own logging is compiled out in Debian's build; this is ours.
 // Thread-safe; cheap when the level is filtered out.
@@ -16,6 +19,15 @@ namespace cc::log {
 enum class level { debug = 0, info = 1, warning = 2, error = 3 };
 
 const char* to_string(level l);
+
+enum class format { text, json };
+
+/// How lines are written from now on. Default: text.
+void set_format(format f);
+
+/// One line as set_format(f) writes it (tests): `stamp` is the local time.
+std::string render(format f, level l, std::string_view who, std::string_view text,
+                   long epoch_seconds, long millis);
 
 /// Lines below `l` are dropped. Default: info.
 void set_level(level l);

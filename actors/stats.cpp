@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 
 #include "actors/logger.hpp"
+#include "actors/status_board.hpp"
 #include "actors/thread_name.hpp"
 #include "config/error.hpp"
 
@@ -48,21 +50,6 @@ std::string signed_delta(int64_t d) {
   return d < 0 ? std::to_string(d) : "+" + std::to_string(d);
 }
 
-std::string escape_label(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
-
 } // namespace
 
 // -- settings and pure helpers ---------------------------------------------------
@@ -85,45 +72,24 @@ stats_settings stats_settings_from(const config::section& main) {
     s.metrics_file = main.file("metrics-file");
   if (main.has("job_name"))
     s.job_name = main.str("job_name");
+  if (main.has("cc-role"))
+    s.role = main.str("cc-role");
+  s.health = health_settings_from(main);
+  s.version = CC_VERSION;
   return s;
 }
 
 stats_settings stats_settings_from(const config::server_config& cfg) {
   auto s = stats_settings_from(cfg.main);
   s.job_name = cfg.job_name;
+  for (const auto* sections : {&cfg.handlers, &cfg.daemons})
+    for (const auto& [name, sec] : *sections) {
+      part_info info{sec.kind, {{"section", name}}};
+      if (sec.kind == "proxy" && sec.has("remote-cc"))
+        info.labels.emplace_back("peer", sec.str("remote-cc"));
+      s.parts[name] = std::move(info);
+    }
   return s;
-}
-
-std::string metric_fragment(std::string_view text) {
-  std::string out{text};
-  for (auto& c : out)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '_'))
-      c = '_';
-  return out;
-}
-
-bool is_gauge(std::string_view name) {
-  if (name.find('{') != std::string_view::npos)
-    return true;
-  // Values that go down as well as up; everything else only counts events.
-  // The gauges the project's actors report (their headers list them).
-  static constexpr std::string_view gauges[] = {
-    "queued_bytes", "unacked_bytes", "in_flight", "open_files", "connected",
-    "waiting",      "pending",       "lag_bytes", "daemons",    "running",
-    "outstanding",  "in_flight_bytes", "allowed_keys", "bound_keys",
-    "ack_timeout_ms",
-  };
-  return std::find(std::begin(gauges), std::end(gauges), name) !=
-         std::end(gauges);
-}
-
-std::pair<std::string, std::optional<std::string>>
-split_label(const std::string& key) {
-  auto open = key.find('{');
-  if (open == std::string::npos || key.back() != '}')
-    return {key, std::nullopt};
-  return {key.substr(0, open), key.substr(open + 1, key.size() - open - 2)};
 }
 
 caf::error write_atomically(const std::string& path, const std::string& text) {
@@ -159,19 +125,31 @@ caf::error write_atomically(const std::string& path, const std::string& text) {
 
 // -- stats_state -------------------------------------------------------------------
 
-void stats_state::watch(const std::string& name, caf::actor actor) {
+void stats_state::watch(const std::string& name, caf::actor actor, double now) {
   auto i = std::find_if(watched.begin(), watched.end(),
                         [&](const watched_actor& w) { return w.name == name; });
-  if (i == watched.end())
-    watched.push_back(watched_actor{name, std::move(actor), {}, {}});
-  else
+  if (i == watched.end()) {
+    watched_actor w;
+    w.name = name;
+    w.actor = std::move(actor);
+    w.up_since = now;
+    watched.push_back(std::move(w));
+  } else {
     i->actor = std::move(actor);
+    i->up_since = now;
+  }
 }
 
-void stats_state::forget(const caf::actor_addr& gone) {
+void stats_state::forget(const caf::actor_addr& gone, const std::string& failure,
+                         double now) {
   for (auto& w : watched)
-    if (w.actor && w.actor.address() == gone)
+    if (w.actor && w.actor.address() == gone) {
       w.actor = nullptr;
+      if (!failure.empty()) {
+        w.failure = failure;
+        w.failed_at = now;
+      }
+    }
 }
 
 void stats_state::store(uint64_t r, const std::string& name, counters values) {
@@ -192,7 +170,9 @@ stats_state::summary_line(const watched_actor& w) const {
     auto prev = w.previous.find(key);
     int64_t delta = prev == w.previous.end() ? value : value - prev->second;
     bool changed = prev == w.previous.end() ? value != 0 : delta != 0;
-    if (!changed && settings.level < 2)
+    // Ages change with the clock alone: at level 1 they would fill every
+    // line; they are in the metrics and /status.
+    if ((!changed || is_clock_gauge(key)) && settings.level < 2)
       continue;
     line += ' ';
     line += key;
@@ -241,36 +221,39 @@ std::string stats_state::infofile_text(double now, long pid) const {
   return text;
 }
 
-std::string stats_state::metrics_text() const {
-  // Grouped by metric name so each gets one TYPE line, as the format wants.
-  struct family {
-    bool gauge;
-    std::vector<std::string> samples;
-  };
-  std::map<std::string, family> families;
-  for (auto& w : watched) {
-    auto prefix = "ccserver_" + metric_fragment(w.name) + "_";
-    for (auto& [key, value] : w.current) {
-      auto [name, label] = split_label(key);
-      bool gauge = label.has_value() || is_gauge(name);
-      auto metric = prefix + metric_fragment(name) + (gauge ? "" : "_total");
-      auto& fam = families[metric];
-      fam.gauge = gauge;
-      std::string sample = metric;
-      if (label)
-        sample += "{file=\"" + escape_label(*label) + "\"}";
-      sample += ' ';
-      sample += std::to_string(value);
-      fam.samples.push_back(std::move(sample));
+server_snapshot stats_state::snapshot(double now) const {
+  server_snapshot snap;
+  snap.job_name = settings.job_name;
+  snap.role = settings.role;
+  snap.version = settings.version;
+  snap.pid = static_cast<long>(::getpid());
+  snap.started = started;
+  snap.taken = now;
+  for (const auto& w : watched) {
+    part_snapshot p;
+    p.name = w.name;
+    if (auto i = settings.parts.find(w.name); i != settings.parts.end()) {
+      p.kind = i->second.kind;
+      p.labels = i->second.labels;
+    } else {
+      p.kind = w.name;  // the server's own parts: router, gateway, caf-listen
     }
+    p.values = w.current;
+    p.up = w.actor != nullptr;
+    p.failure = w.failure;
+    p.failed_at = w.failed_at;
+    p.up_since = w.up_since;
+    snap.parts.push_back(std::move(p));
   }
-  std::string text;
-  for (auto& [metric, fam] : families) {
-    text += "# TYPE " + metric + (fam.gauge ? " gauge\n" : " counter\n");
-    for (auto& s : fam.samples)
-      text += s + '\n';
-  }
-  return text;
+  return snap;
+}
+
+std::string stats_state::metrics_text(double now) const {
+  auto snap = snapshot(now);
+  exposition_options opts;
+  auto health = evaluate_health(snap, settings.health, now);
+  opts.health = std::make_pair(health.healthy(), health.problems.size());
+  return exposition(snap, opts);
 }
 
 void stats_state::report(double now) {
@@ -288,7 +271,7 @@ void stats_state::report(double now) {
   if (!settings.infofile.empty() && settings.infofile_level > 0)
     write(settings.infofile, infofile_text(now, static_cast<long>(::getpid())));
   if (!settings.metrics_file.empty())
-    write(settings.metrics_file, metrics_text());
+    write(settings.metrics_file, metrics_text(now));
   for (auto& w : watched)
     w.previous = w.current;
 }
@@ -302,7 +285,13 @@ using stats_actor = caf::stateful_actor<stats_state>;
 void finish_round(stats_actor* self) {
   auto& st = self->state;
   st.waiting = 0;
-  st.report(wall_clock());
+  auto now = wall_clock();
+  if (st.settings.board)
+    st.settings.board->publish(st.snapshot(now));
+  if (!st.report_due)
+    return;
+  st.report_due = false;
+  st.report(now);
   for (auto& rp : st.flush_waiters)
     rp.deliver(ok_atom::value);
   st.flush_waiters.clear();
@@ -316,8 +305,9 @@ void answered(stats_actor* self, uint64_t r) {
     finish_round(self);
 }
 
-void start_round(stats_actor* self) {
+void start_round(stats_actor* self, bool report) {
   auto& st = self->state;
+  st.report_due = report;
   ++st.round;
   st.waiting = static_cast<size_t>(
     std::count_if(st.watched.begin(), st.watched.end(),
@@ -349,26 +339,39 @@ caf::behavior stats(stats_actor* self, stats_settings settings) {
   self->state.settings = std::move(settings);
   self->state.started = wall_clock();
   self->set_down_handler([self](const caf::down_msg& dm) {
-    self->state.forget(dm.source);
+    // A requested stop is no failure; anything else is kept for health.
+    std::string failure;
+    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown &&
+        dm.reason != caf::exit_reason::normal)
+      failure = dm.reason.category() == error_category
+                  ? message_of(dm.reason)
+                  : self->system().render(dm.reason);
+    self->state.forget(dm.source, failure, wall_clock());
   });
   self->delayed_send(self, self->state.settings.period, tick_atom::value);
   return {
     [self](register_atom, const std::string& name, const caf::actor& actor) {
       self->monitor(actor);
-      self->state.watch(name, actor);
+      self->state.watch(name, actor, wall_clock());
       return ok_atom::value;
     },
     [self](tick_atom) {
-      // A round still waiting for a slow actor is reported as it stands.
+      // A round still waiting for a slow actor is finished as it stands.
       if (self->state.waiting > 0)
         finish_round(self);
-      start_round(self);
+      start_round(self, true);
       self->delayed_send(self, self->state.settings.period, tick_atom::value);
     },
     [self](flush_atom) {
       self->state.flush_waiters.push_back(self->make_response_promise());
       if (self->state.waiting == 0)
-        start_round(self);
+        start_round(self, true);
+      else
+        self->state.report_due = true;  // the round under way reports
+    },
+    [self](refresh_atom) {
+      if (self->state.waiting == 0)
+        start_round(self, false);
     },
   };
 }

@@ -2,26 +2,34 @@
 // counters and reports them: one summary line per actor in the log (cc-stats 1:
 // the counters that changed, 2: all, 0: none), the human-readable `infofile`
 // (header at infofile-level 1, counters from 2) and the Prometheus text-format
-// `metrics-file`; both files are replaced atomically (temp file + rename).
+// `metrics-file` (actors/metrics.hpp: names, labels, the catalog); both files
+// are replaced atomically (temp file + rename). At the end of every round,
+// and of every extra round a reader of the status board asks for, it leaves
+// a snapshot of the server on the board (actors/status_board.hpp) for the
+// HTTP endpoint and the control socket.
 // It runs on its own thread by default, because it writes files.
 //
 // Takes:  (register_atom, name, actor)  -> ok_atom: watch `actor` as `name`;
 //              the same name again replaces the actor (a restarted tailer);
-//              a watched actor that goes down keeps its last counters.
+//              a watched actor that goes down keeps its last counters, and
+//              the reason when it ended with an error (health).
 //         (flush_atom)                   -> ok_atom once a round of polling
 //              and writing is done (shutdown, tests).
+//         (refresh_atom)                 a round for the board only (no log
+//              lines, no files); joined to a round already under way.
 //         (tick_atom)                    internal: the period's timer.
 // Sends:  watched actor <- request (stats_atom) -> counters
 //
-// Metric names: ccserver_<actor>_<counter>, the actor's name with every
-// character outside [A-Za-z0-9_] made '_'. Counters get `_total`. Gauges are
-// the names with a per-file label ("lag_bytes{/x.log}" becomes
-// ccserver_<actor>_lag_bytes{file="/x.log"}) and the few names is_gauge()
-// lists (queued_bytes, unacked_bytes, open_files, ...).
+// A watched name is a part of the server: "router", "gateway", "caf-listen",
+// or a handler or daemon section; the section's kind (from the config)
+// names the metrics' subsystem, and the section (and a proxy's remote-cc)
+// become labels.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,9 +40,19 @@
 #include <caf/response_promise.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/metrics.hpp"
+#include "actors/status.hpp"
 #include "config/config.hpp"
 
 namespace cc {
+
+class status_board;
+
+/// What the config says about one watched name.
+struct part_info {
+  std::string kind;   // the section's kind ("proxy", "logtail", ...)
+  label_list labels;  // section, and peer for a proxy
+};
 
 struct stats_settings {
   int64_t level = 1;                     // cc-stats: 0, 1 or 2
@@ -45,29 +63,27 @@ struct stats_settings {
   std::string job_name;                  // for the infofile header
   bool detached = true;                  // own thread; false: CAF's scheduler
                                          // (tests on the test coordinator)
+  std::string role;                      // cc-role, for the snapshot
+  std::string version;                   // of this binary
+  health_settings health;                // for ccserver_healthy
+  /// Handler and daemon sections by name; other names are the server's own
+  /// parts (router, gateway, caf-listen: their name is their kind).
+  std::map<std::string, part_info> parts;
+  /// Where snapshots go (may be null: tests, no endpoint).
+  std::shared_ptr<status_board> board;
 };
 
 /// The settings of `main` ([ccserver]): cc-stats, stats-period, infofile,
-/// infofile-level, metrics-file (and job_name if the section has it).
+/// infofile-level, metrics-file, cc-role, health-* (and job_name if the
+/// section has it).
 stats_settings stats_settings_from(const config::section& main);
-/// The same, with the server's job_name for the infofile header.
+/// The same, with the server's job_name for the infofile header and the
+/// kinds and labels of its handler and daemon sections.
 stats_settings stats_settings_from(const config::server_config& cfg);
 
 caf::actor spawn_stats(caf::actor_system& sys, const config::section& main);
 caf::actor spawn_stats(caf::actor_system& sys, const config::server_config& cfg);
 caf::actor spawn_stats(caf::actor_system& sys, stats_settings settings);
-
-/// `text` made a Prometheus metric-name fragment: [A-Za-z0-9_] kept, every
-/// other character '_'.
-std::string metric_fragment(std::string_view text);
-
-/// Whether counter `name` (its label, if any, removed) is a gauge.
-bool is_gauge(std::string_view name);
-
-/// `key` split into name and per-file label: "lag_bytes{/x}" -> {"lag_bytes",
-/// "/x"}; no braces -> {key, nullopt}.
-std::pair<std::string, std::optional<std::string>>
-split_label(const std::string& key);
 
 /// One watched actor's counters.
 struct watched_actor {
@@ -75,6 +91,9 @@ struct watched_actor {
   caf::actor actor;   // null once it went down (its counters stay)
   counters previous;  // as of the last report
   counters current;   // latest answer
+  std::string failure;   // why it last ended with an error ("" never)
+  double failed_at = 0;  // epoch seconds of that end
+  double up_since = 0;   // epoch seconds of its (re)registration
 };
 
 struct stats_state {
@@ -83,13 +102,17 @@ struct stats_state {
   double started = 0;                  // epoch seconds
   uint64_t round = 0;                  // current polling round
   size_t waiting = 0;                  // answers outstanding in `round`
+  bool report_due = false;             // the round in progress is reported
   std::vector<caf::response_promise> flush_waiters;
   std::string last_write_error;        // logged once per new error
 
-  /// Watches `actor` as `name` (replacing an actor of the same name).
-  void watch(const std::string& name, caf::actor actor);
-  /// `gone` went down: its entry stays, without an actor.
-  void forget(const caf::actor_addr& gone);
+  /// Watches `actor` as `name` (replacing an actor of the same name) from
+  /// `now` on.
+  void watch(const std::string& name, caf::actor actor, double now = 0);
+  /// `gone` went down: its entry stays, without an actor; `failure` (""
+  /// for a requested stop) is kept with the time.
+  void forget(const caf::actor_addr& gone, const std::string& failure = {},
+              double now = 0);
   /// Stores an answer of round `r` (ignored when stale).
   void store(uint64_t r, const std::string& name, counters values);
 
@@ -98,8 +121,11 @@ struct stats_state {
   std::optional<std::string> summary_line(const watched_actor& w) const;
   /// The infofile's text at settings.infofile_level (empty at level 0).
   std::string infofile_text(double now, long pid) const;
-  /// The metrics file's text (Prometheus text format 0.0.4).
-  std::string metrics_text() const;
+  /// The server as of the last answers (actors/metrics.hpp).
+  server_snapshot snapshot(double now) const;
+  /// The metrics file's text (Prometheus text format 0.0.4): the
+  /// snapshot's exposition with its health, without process_* metrics.
+  std::string metrics_text(double now = 0) const;
 
   /// Ends a round: logs, writes the files, current becomes previous.
   void report(double now);

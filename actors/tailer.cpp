@@ -184,6 +184,7 @@ struct tailer_state {
   purpose asked_for = purpose::reconcile;
   steady::time_point asked_at;
   ms question_timeout{0};
+  bool question_overdue = false; // said once, until an answer comes
   uint64_t heartbeat_acked = 0;    // acked when the heartbeat left
   /// The background verify (verify-period) of the open generation.
   std::optional<tail::range_verify> verifying;
@@ -223,6 +224,12 @@ struct tailer_state {
   steady::time_point last_save;
   std::optional<steady::time_point> timer_at;  // pending flush_atom
   std::map<std::string, bool> open_failed;     // paths whose open error is logged
+  /// For health (the `failing` gauge): the last listing of logdir, or the
+  /// last open of a file to follow, failed for another reason than the file
+  /// not being there. Cleared by the next success.
+  bool listing_failing = false;
+  bool open_failing = false;
+  std::optional<steady::time_point> last_ack_at;  // an ack last moved `acked`
 
   counters stats{{"bytes_read", 0},    {"fragments_sent", 0},
                  {"bytes_sent", 0},    {"acked_bytes", 0},
@@ -650,6 +657,7 @@ struct tailer_state {
   bool open_source(opening o) {
     auto reader = tail::source_reader::open(o.path);
     if (!reader) {
+      open_failing = open_failing || errno != ENOENT;
       if (errno != ENOENT && !open_failed[o.path]) {
         open_failed[o.path] = true;
         log::error(who(), describe(reader.error()));
@@ -659,6 +667,7 @@ struct tailer_state {
     open_failed.erase(o.path);
     auto id = (*reader)->stat();
     auto fp = o.fp ? caf::expected<tail::fingerprint>{*o.fp} : fingerprint_of(**reader);
+    open_failing = !id || !fp;
     if (!id || !fp) {
       log::error(who(), describe(!id ? id.error() : fp.error()));
       return false;
@@ -907,6 +916,7 @@ struct tailer_state {
         now() - last_listing < opts.poll_interval)
       return;
     auto files = tail::list_log_files(opts.logdir, opts.logmask);
+    listing_failing = !files;
     if (!files) {
       log::warning(who(), describe(files.error()));
       return;
@@ -1223,6 +1233,7 @@ struct tailer_state {
     count_delivered(to);
     s.acked = to;
     last_ack_progress = now();
+    last_ack_at = last_ack_progress;
     ack_timeout_now = opts.ack_timeout;
     if (gap_target && *gap_target < to)
       gap_target.reset();
@@ -1529,10 +1540,12 @@ struct tailer_state {
     }
     if (s.phase == sync_phase::asking && asked && asked_for == purpose::reconcile &&
         now() - asked_at >= question_timeout) {
-      log::warning(who(), "no answer from the central about " + s.label + " within " +
-                            std::to_string(question_timeout.count()) +
-                            " ms (down, unreachable, or an original CC, which "
-                            "needs ack = no); asking again");
+      // Once per episode: the forwarder says whether the link is down.
+      if (!question_overdue)
+        log::warning(who(), "no answer from the central about " + s.label + " within " +
+                              std::to_string(question_timeout.count()) +
+                              " ms; asking again until it answers");
+      question_overdue = true;
       question_timeout = std::min(question_timeout * 2, opts.ack_timeout * max_ack_backoff);
       ask(*asked, purpose::reconcile);
     }
@@ -1604,6 +1617,10 @@ struct tailer_state {
       return;
     }
     last_contact = now();
+    if (question_overdue) {
+      log::info(who(), "the central answers again");
+      question_overdue = false;
+    }
     if (note_writer(a->writer))
       return;
     if (!src || !asked || !tail::answers(*a, *asked)) {
@@ -2088,8 +2105,23 @@ struct tailer_state {
 
   counters snapshot() {
     auto out = stats;
-    if (src)
-      out["lag_bytes{" + src->label + "}"] = static_cast<int64_t>(lag_bytes());
+    if (src) {
+      // Per file (the metric catalog labels them file="..."): where the
+      // tailer stands in it, so lag is one subtraction for anyone.
+      auto per_file = [&](const char* name) {
+        return std::string{name} + "{" + src->label + "}";
+      };
+      out[per_file("lag_bytes")] = static_cast<int64_t>(lag_bytes());
+      if (auto id = tail::stat_fd(src->fd, src->path))
+        out[per_file("file_size")] = static_cast<int64_t>(id->size);
+      out[per_file("read_offset")] = static_cast<int64_t>(src->read_pos());
+      out[per_file("sent_offset")] = static_cast<int64_t>(src->sent);
+      out[per_file("acked_offset")] = static_cast<int64_t>(src->acked);
+      if (last_ack_at)
+        out[per_file("last_ack_age_ms")] =
+          std::chrono::duration_cast<ms>(now() - *last_ack_at).count();
+    }
+    out["failing"] = listing_failing || open_failing ? 1 : 0;
     out["outstanding"] = outstanding;
     if (opts.ack)
       out["ack_timeout_ms"] = std::max(ack_timeout_now, opts.ack_timeout).count();

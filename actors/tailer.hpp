@@ -18,8 +18,15 @@
 //         (stats_atom)                          -> counters: bytes_read,
 //             fragments_sent, bytes_sent, acked_bytes, resends, gaps_reported,
 //             files_switched, skipped_bytes, send_errors, refused, generations,
-//             stale_acks; gauges outstanding and lag_bytes{<file>} (end of the
-//             newest file minus the acknowledged position)
+//             stale_acks, reconciles, questions, writer_restarts,
+//             resumed_below_acked, copies_cut_back, moved_generation_reads,
+//             lost_bytes, verify_mismatch_bytes, repaired_bytes (the metric
+//             catalog, actors/metrics.cpp, says what each means); gauges
+//             outstanding, failing (1 while listing
+//             logdir or opening a file fails, ENOENT aside), and per file
+//             lag_bytes{<file>} (end of the newest file minus the
+//             acknowledged position), file_size, read_offset, sent_offset,
+//             acked_offset and last_ack_age_ms (after the first ack)
 // Sends:  router <- (register_atom, job_name, self) once at start
 //         router <- request (dispatch_atom, cc_message pub.logtail[.suffix]),
 //                   at most max_outstanding at a time; an error answer means

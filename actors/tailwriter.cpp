@@ -273,6 +273,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
     },
     [self](stats_atom) {
       auto out = self->state.counters->snapshot();
+      self->state.counters->copies.add_to(out, tw::copy_stats::clock::now());
       out["too_many_sources"] = self->state.too_many_sources;
       out["backpressure_waits"] = self->state.backpressure_waits;
       out["host_denied"] = self->state.host_check.denied();

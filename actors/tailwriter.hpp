@@ -24,9 +24,12 @@
 //         deleted), diverged (fragments whose overlap differed from the
 //         copy), too_many_sources (fragments refused by
 //         max-source-keys-per-host), backpressure_waits (answers held until
-//         a worker's queue had room), host_denied (fragments and questions
-//         whose claimed hostname the sender's CURVE key may not write: not
-//         taken, answered logtail.ack `denied`, actors/host_binding.hpp).
+//         a worker's queue had room), write_errors, failing (copies whose
+//         last open, write or sync failed), host_denied (fragments and
+//         questions whose claimed hostname the sender's CURVE key may not
+//         write: not taken, answered `denied`, actors/host_binding.hpp) and
+//         per copy (actors/copy_stats.hpp) copy_written_bytes,
+//         copy_last_write_age_ms, copy_write_errors.
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") status `denied`,

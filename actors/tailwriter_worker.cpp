@@ -51,8 +51,6 @@ counters writer_counters::snapshot() const {
     {"copy_changed", copy_changed.load()},
     {"diverged", diverged.load()},
     {"sources_denied", sources_denied.load()},
-    {"write_errors", write_errors.load()},
-    {"copies_blocked", copies_blocked.load()},
   };
 }
 
@@ -156,7 +154,8 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   collect(*ptr);
   rotated_.add(spec.identity, ptr->path());
   log::info(opts_.who, "opened " + ptr->path());
-  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_});
+  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_,
+                                           spec.base_path});
   counters_->open_files += 1;
   return ptr;
 }
@@ -351,6 +350,7 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
       refuse(f, key, b.fpos + p.raw.size(), out);
     } else {
       // No ack: the sender resends after its timeout, maybe with more luck.
+      counters_->copies.failed(key.hostname, f.dest_base, now);
       log::error(opts_.who, "cannot open the copy of " + key.str() + ": "
                               + describe(cf_res.error()));
     }
@@ -573,6 +573,7 @@ void worker_core::append(const fragment& f, copy_file& cf, const source_key& key
   auto written = cf.append(key, b.gen, d, raw, member, p.comp, now);
   if (!written) {
     // Nothing is acknowledged for these bytes; the sender holds and resends.
+    counters_->copies.failed(key.hostname, f.dest_base, now);
     write_failed(f, cf, key, identity, out, now);
     return;
   }
@@ -583,6 +584,7 @@ void worker_core::append(const fragment& f, copy_file& cf, const source_key& key
       log::info(opts_.who, "the gap in " + key.str() + " gen '" + b.gen + "' is filled (" +
                              std::to_string(*n) + " fragment(s) past it came meanwhile)");
   counters_->bytes_written += static_cast<int64_t>(*written);
+  counters_->copies.written(key.hostname, f.dest_base, *written, now);
   if (unseen_gen && entry != nullptr)
     confirm_start(cf, key, b.gen, *entry, out);
 }
@@ -599,12 +601,11 @@ void worker_core::answer_blocked(const fragment& f, const copy_file& cf,
 void worker_core::write_failed(const fragment& f, copy_file& cf, const source_key& key,
                                const std::string& identity, outbox& out,
                                clock::time_point now) {
+  // Counted per copy in counters_->copies (write_errors, failing).
   int err = cf.last_write_errno() != 0 ? cf.last_write_errno() : EIO;
-  counters_->write_errors += 1;
   auto [it, first] = blocked_.try_emplace(identity, blocked_copy{err, now, 0});
   ++it->second.failures;
   it->second.err = err;
-  counters_->copies_blocked = static_cast<int64_t>(blocked_.size());
   if (first)
     log::error(opts_.who, "cannot write " + cf.path() + ": " + errno_text(err) +
                             "; nothing of it is acknowledged until it can, and its "
@@ -623,7 +624,6 @@ void worker_core::write_worked(const copy_file& cf, const std::string& identity,
                          std::to_string(secs.count() / 1000.0).substr(0, 5) + " s (" +
                          std::to_string(it->second.failures) + " write(s) failed meanwhile)");
   blocked_.erase(it);
-  counters_->copies_blocked = static_cast<int64_t>(blocked_.size());
 }
 
 void worker_core::retry_blocked(clock::time_point now, outbox& out) {
@@ -740,6 +740,9 @@ bool worker_core::sync_in_place(copy_file& cf) {
 }
 
 void worker_core::note_sync_failure(const copy_file& cf, const caf::error& err) {
+  for (const auto& [identity, oc] : copies_)
+    if (oc.file.get() == &cf)
+      counters_->copies.failed({}, oc.dest_base, clock::now());
   log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
                           + "; closing it, nothing acknowledged");
 }

@@ -45,6 +45,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/copy_index.hpp"
+#include "actors/copy_stats.hpp"
 #include "actors/copy_writer.hpp"
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
@@ -86,8 +87,9 @@ struct writer_counters {
   std::atomic<int64_t> diverged{0};       // fragments whose overlap differed from the copy
   std::atomic<int64_t> sources_denied{0}; // fragments and questions of a source
                                           // that does not own the copy
-  std::atomic<int64_t> write_errors{0};   // writes that failed (no space, EIO...)
-  std::atomic<int64_t> copies_blocked{0}; // gauge: copies that cannot be written now
+  /// Per copy (by destination path under dstdir, without suffix and
+  /// extension): bytes, last write, failed opens, writes and syncs.
+  copy_stats copies;
 
   counters snapshot() const;
 };
@@ -226,6 +228,7 @@ private:
     clock::time_point last_use;
     bool ack_sender = false; // a fragment with `ack` went into it
     uint64_t serial = 0;     // distinguishes reopenings of one identity
+    std::string dest_base = {};  // spec.base_path: its copy_stats entry
   };
 
   /// Syncs the copies `which` selects here and now; a failed one is closed

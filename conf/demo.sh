@@ -96,6 +96,11 @@ if [ "$copies" -eq 0 ]; then
   exit 1
 fi
 
+echo "== what the servers say about themselves (ccserver --status; /metrics, /health"
+echo "   and /status are on http://127.0.0.1:9632 and :9633 meanwhile)"
+build/ccserver --status conf/local-classic.ini | sed 's/^/   /' || true
+build/ccserver --status conf/central.ini | head -8 | sed 's/^/   /' || true
+
 echo "== comparing every source file with its copy"
 fail=0
 for f in "$demo"/pg_log/*.log; do

@@ -16,6 +16,7 @@
 #include <caf/message.hpp>
 #include <xxhash.h>
 
+#include "config/address.hpp"
 #include "config/error.hpp"
 
 namespace cc::config {
@@ -238,8 +239,29 @@ struct validator {
     else if (schema.kind == "infosender")
       complete_infosender(sec);
     else if (schema.kind == "ccserver")
-      check_caf_tls(sec);
+      complete_ccserver(sec);
     return sec;
+  }
+
+  void complete_ccserver(section& sec) {
+    check_caf_tls(sec);
+    // The endpoint has no authentication: it stays on this host unless the
+    // operator says otherwise.
+    if (sec.has("http-listen") && !sec.boolean("http-allow-remote")) {
+      std::string host, port, why;
+      if (split_host_port(sec.str("http-listen"), host, port) &&
+          !is_loopback_host(host, why))
+        error(sec.name, "http-listen",
+              why + "; expected a loopback address (127.0.0.1:PORT, "
+                    "[::1]:PORT, localhost:PORT), or http-allow-remote = yes");
+    }
+    if (!sec.has("control-socket") && sec.has("pidfile"))
+      set_computed(sec, "control-socket",
+                   without_extension(sec.str("pidfile")) + ".sock");
+    if (sec.has("control-socket") && sec.file("control-socket").size() > 107)
+      error(sec.name, "control-socket",
+            "'" + sec.file("control-socket") + "' is longer than a Unix "
+            "socket path may be (107 bytes); set a shorter control-socket");
   }
 
   // CAF's TLS needs all three files; one alone would leave a node that

@@ -185,6 +185,48 @@ std::vector<option> caf_options() {
   };
 }
 
+// How the server is watched and run as a service: the HTTP endpoint, health,
+// the control socket, the log format (docs/operations.md).
+std::vector<option> operations_options() {
+  return {
+    with_default("log-format", vt::choice, "text",
+                 "text: one line per event (date, level, component, text); "
+                 "json: one JSON object per line (time, level, component, "
+                 "message, pid) for log pipelines")
+      .one_of({"text", "json"})
+      .ext(),
+    optional("http-listen", vt::string,
+             "HOST:PORT of the HTTP endpoint: /metrics (Prometheus), "
+             "/health (200, or 503 with the problems as JSON), /status "
+             "(JSON). A loopback address unless http-allow-remote; unset: "
+             "no endpoint. A change needs a restart")
+      .checked(host_port_check)
+      .ext(),
+    with_default("http-allow-remote", vt::boolean, "no",
+                 "let http-listen bind an address other hosts can reach "
+                 "(the endpoint has no authentication: put it behind a "
+                 "firewall or a proxy)")
+      .ext(),
+    optional("control-socket", vt::file,
+             "Unix socket (mode 0660) where `ccserver --status` reads the "
+             "running server's status, with or without http-listen")
+      .computed("the pidfile without its extension, plus `.sock`; unset "
+                "without a pidfile")
+      .ext(),
+    with_default("health-link-timeout", vt::seconds, "30",
+                 "/health answers 503 when a proxy's link to remote-cc has "
+                 "been down longer than this")
+      .at_least(positive)
+      .ext(),
+    with_default("health-failure-hold", vt::seconds, "30",
+                 "/health answers 503 while a daemon that ended with an "
+                 "error is not running, and for this long after its "
+                 "restart (a daemon that keeps failing stays unhealthy)")
+      .at_least(0)
+      .ext(),
+  };
+}
+
 std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -309,6 +351,7 @@ section_schema make_ccserver() {
                           "to every message read after it")
                    .ext());
   opts = concat(std::move(opts), caf_options());
+  opts = concat(std::move(opts), operations_options());
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "
@@ -1153,6 +1196,72 @@ std::string schema_markdown() {
              + " | " + cell(default_cell(opt)) + " | "
              + (opt.extension ? "*ext.* " : "") + cell(opt.description)
              + " |\n";
+    }
+  }
+  return out;
+}
+
+} // namespace cc::config
+
+// -- roff (the man page) --------------------------------------------------------
+
+namespace cc::config {
+
+namespace {
+
+// Backslashes as \e, a line that would start with '.' or '\'' guarded by \&,
+// Markdown's backquotes dropped.
+std::string roff_text(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (c == '`')
+      continue;
+    if (line_start && (c == '.' || c == '\''))
+      out += "\\&";
+    if (c == '\\')
+      out += "\\e";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+    line_start = false;
+  }
+  return out;
+}
+
+std::string roff_minus(std::string_view text) {
+  std::string out;
+  for (char c : text)
+    out += c == '-' ? std::string{"\\-"} : std::string(1, c);
+  return out;
+}
+
+} // namespace
+
+std::string schema_roff() {
+  std::string out =
+    ".SH CONFIGURATION\n"
+    "INI sections: \\fB[ccserver]\\fR (required), \\fB[routes]\\fR, one \\fB[h:NAME]\\fR per "
+    "handler (\\fBhandler =\\fR its type) and one \\fB[d:NAME]\\fR per daemon "
+    "(\\fBmodule =\\fR its type). Keys are case-insensitive; values may refer to others "
+    "as %(key)s, ${key} or ${section:key}. Sizes take K, M, G, T (powers of 1024); "
+    "booleans yes/no, true/false, on/off, 1/0. \\fBccserver \\-\\-check\\fR validates a file; "
+    "/usr/share/doc/ccserver/config.md has the same tables with the file format in "
+    "full. Options marked (ext.) are extensions to the original CC.\n";
+  for (const auto& s : schemas()) {
+    std::string title;
+    if (s.kind == "ccserver" || s.kind == "routes")
+      title = "[" + std::string(s.kind) + "]";
+    else
+      title = std::string(s.is_daemon ? "daemon " : "handler ") + std::string(s.kind);
+    out += ".SS " + title + "\n" + roff_text(s.description) + "\n";
+    for (const auto& opt : s.options) {
+      out += ".TP\n.B " + roff_minus(opt.name) + "\n";
+      auto dflt = opt.required ? std::string{"required"} : "default " + default_cell(opt);
+      out += roff_text("(" + type_cell(opt) + "; " + dflt + ")" +
+                       (opt.extension ? " (ext.) " : " ") + std::string(opt.description)) +
+             "\n";
     }
   }
   return out;

@@ -103,4 +103,8 @@ std::string known_type_names(bool daemon);
 /// (tests/config/docs_test.cpp fails when the two differ).
 std::string schema_markdown();
 
+/// The same tables as the CONFIGURATION section of the man page ccserver(8)
+/// (roff, -man macros).
+std::string schema_roff();
+
 } // namespace cc::config

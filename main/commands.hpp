@@ -17,6 +17,11 @@ int run_check(const options& opts);
 /// -s / -k / -r: signals the instance named by the config's pidfile.
 int run_control(const options& opts);
 
+/// --status: GET /status from the running server (its control-socket, else
+/// its http-listen) and prints the table (actors/status.hpp). 0 when it is
+/// healthy, 1 when it is not or cannot be reached, 2 on a config error.
+int run_status(const options& opts);
+
 /// --send: one CC message to ENDPOINT, and its reply when one is expected.
 int run_send(const send_options& opts);
 

@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
     case action::config_reference:
       std::cout << cc::config::schema_markdown();
       return exit_ok;
+    case action::man_page:
+      std::cout << man_page(CC_VERSION);
+      return exit_ok;
     case action::check: {
       // The config first; then the key files it names.
       int status = run_check(*opts);
@@ -65,6 +68,8 @@ int main(int argc, char** argv) {
       return run_control(*opts);
     case action::send:
       return run_send(opts->send);
+    case action::status:
+      return run_status(*opts);
     case action::run:
       break;
   }

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/schema.hpp"
+
 namespace cc::cli {
 
 namespace {
@@ -16,7 +18,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 // Records `a` as the action; a second, different one is a usage error.
 bool set_action(options& o, bool& chosen, action a, std::string& error) {
   if (chosen && o.what != a) {
-    error = "only one of -s, -k, -r, --check, --send, --verify, --version, "
+    error = "only one of -s, -k, -r, --check, --status, --send, --verify, "
+            "--version, "
             "--help, --config-reference, --keygen at a time";
     return false;
   }
@@ -27,8 +30,98 @@ bool set_action(options& o, bool& chosen, action a, std::string& error) {
 
 } // namespace
 
+namespace {
+
+/// Every command-line option, once: --help and the man page are made from
+/// this table.
+struct cli_option {
+  const char* flags;  // "-d", "--keygen NAME"
+  const char* help;   // one paragraph
+};
+
+const cli_option cli_options[] = {
+  {"-d", "run in the background (fork, setsid, chdir /); the parent exits 0 "
+         "once the server is up, 1 if it failed"},
+  {"-v", "more log output (debug); -q: warnings and errors only"},
+  {"-s", "stop the running instance named by the config's pidfile (SIGTERM) "
+         "and wait until it has exited"},
+  {"-k", "kill it (SIGKILL) and remove its pidfile"},
+  {"-r", "make it reload its configuration (SIGHUP); refused (exit 2) when "
+         "the file has errors"},
+  {"--check", "validate CONFIG.ini, print the resolved handlers, routes and "
+              "daemons; exit 0, or 2 listing every problem"},
+  {"--status", "ask the running server (its control socket, or http-listen) "
+               "for every tailer, link and copy; exit 0 when it is healthy, 1 "
+               "when not or not running"},
+  {"--config-reference", "print every option of every section type (Markdown)"},
+  {"--keygen NAME", "write a CurveZMQ key pair: NAME.key (secret, mode 0600) "
+                    "and NAME.pub (public), Z85; never overwrites a file"},
+  {"--send ENDPOINT TYPE [JSON]",
+   "send one CC message to a server (a DEALER connected to ENDPOINT); req, "
+   "time, hostname and blob_hash are filled in when JSON lacks them. Waits "
+   "for a reply for *.request types and bodies with \"ack\": true (or with "
+   "--expect-reply) and prints it; exit 1 on timeout"},
+  {"--verify", "on a source host, with its server running: compare the "
+               "central's copy of every file its tailers know with the source, "
+               "block by block over the server's own link (XXH3 digests); print "
+               "a table; exit 0 only when every copy equals its source up to "
+               "what was delivered"},
+  {"--repair", "(--verify) send again what differs or is missing, cut back "
+               "what a copy holds past its source, verify again"},
+  {"--blob FILE", "(--send) attach FILE's bytes as the blob frame"},
+  {"--timeout S", "(--send) seconds to connect and to wait (default 2); "
+                  "(--verify) seconds to wait for each answer (default 10)"},
+  {"--expect-reply, --no-reply", "(--send) wait for a reply, or not, whatever the type"},
+  {"--version", "print the version"},
+  {"-h, --help", "this text"},
+};
+
+/// `text` wrapped at `width` columns, every line after the first indented
+/// by `indent` spaces.
+std::string wrap(const std::string& text, size_t indent, size_t width) {
+  std::string out;
+  size_t col = indent;
+  size_t i = 0;
+  bool first = true;
+  while (i < text.size()) {
+    auto end = text.find(' ', i);
+    if (end == std::string::npos)
+      end = text.size();
+    auto word = text.substr(i, end - i);
+    if (!first && col + 1 + word.size() > width) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+    } else if (!first) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += word.size();
+    first = false;
+    i = end + 1;
+  }
+  return out;
+}
+
+/// roff: a backslash written as \e, a '-' as \- (a minus, so options can
+/// be searched and copied), a line never starting with '.' or '\''.
+std::string roff(const std::string& text, bool minus = false) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\')
+      out += "\\e";
+    else if (c == '-' && minus)
+      out += "\\-";
+    else
+      out += c;
+  }
+  return out;
+}
+
+} // namespace
+
 std::string usage() {
-  return R"(usage: ccserver [options] CONFIG.ini
+  std::string out = R"(usage: ccserver [options] CONFIG.ini
        ccserver --send ENDPOINT TYPE [JSON] [--blob FILE] [--timeout S]
                 [--expect-reply | --no-reply]
        ccserver --verify CONFIG.ini [--repair] [--timeout S]
@@ -37,41 +130,65 @@ Runs one CC server: binds cc-socket, routes messages to the handlers of
 [routes], runs the daemons of its jobmgr sections.
 
 options:
-  -d                  run in the background (fork, setsid, chdir /); the
-                      parent exits 0 once the server is up, 1 if it failed
-  -v                  more log output (debug); -q: warnings and errors only
-  -s                  stop the running instance named by the config's
-                      pidfile (SIGTERM) and wait until it has exited
-  -k                  kill it (SIGKILL) and remove its pidfile
-  -r                  make it reload its configuration (SIGHUP)
-  --check             validate CONFIG.ini, print the resolved handlers,
-                      routes and daemons; exit 0, or 2 listing every problem
-  --config-reference  print every option of every section type (Markdown)
-  --keygen NAME       write a CurveZMQ key pair: NAME.key (secret, mode 0600)
-                      and NAME.pub (public), Z85; never overwrites a file
-                      (docs/security.md)
-  --send ENDPOINT TYPE [JSON]
-                      send one CC message to a server (a DEALER connected to
-                      ENDPOINT); req, time, hostname and blob_hash are filled
-                      in when JSON lacks them. Waits for a reply for
-                      *.request types and bodies with "ack": true (or with
-                      --expect-reply) and prints it; exit 1 on timeout
-  --verify            on a source host, with its server running: compare the
-                      central's copy of every file its tailers know with the
-                      source, block by block over the server's own link
-                      (XXH3 digests); print a table; exit 0 only when every
-                      copy equals its source up to what was delivered
-  --repair            (--verify) send again what differs or is missing, cut
-                      back what a copy holds past its source, verify again
-  --blob FILE         (--send) attach FILE's bytes as the blob frame
-  --timeout S         (--send) seconds to connect and to wait (default 2);
-                      (--verify) seconds to wait for each answer (default 10)
-  --version           print the version
-  -h, --help          this text
-
+)";
+  constexpr size_t column = 22;
+  for (const auto& o : cli_options) {
+    std::string flags = std::string{"  "} + o.flags;
+    if (flags.size() + 1 < column)
+      out += flags + std::string(column - flags.size(), ' ');
+    else
+      out += flags + "\n" + std::string(column, ' ');
+    out += wrap(o.help, column, 78) + "\n";
+  }
+  out += R"(
 exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
 signals: SIGTERM/SIGINT stop cleanly, SIGHUP reopens the logfile and reloads.
 )";
+  return out;
+}
+
+std::string man_page(const std::string& version) {
+  std::string out;
+  out += ".TH CCSERVER 8 \"\" \"ccserver " + version + "\" \"System Administration\"\n";
+  out += ".SH NAME\nccserver \\- ship growing log files to a central host, byte for byte (CC's log-file transport)\n";
+  out += ".SH SYNOPSIS\n.B ccserver\n[\\fIoptions\\fR] \\fICONFIG.ini\\fR\n.br\n"
+         ".B ccserver \\-\\-send\n\\fIENDPOINT TYPE\\fR [\\fIJSON\\fR] [\\fB\\-\\-blob\\fR "
+         "\\fIFILE\\fR] [\\fB\\-\\-timeout\\fR \\fIS\\fR]\n.br\n"
+         ".B ccserver \\-\\-verify\n\\fICONFIG.ini\\fR [\\fB\\-\\-repair\\fR] "
+         "[\\fB\\-\\-timeout\\fR \\fIS\\fR]\n";
+  out += ".SH DESCRIPTION\n"
+         "One \\fBccserver\\fR process runs one configuration file: it binds \\fBcc\\-socket\\fR, "
+         "routes each CC message by its type to the handlers of \\fB[routes]\\fR, and runs "
+         "the daemons of its jobmgr sections. On a source host, tailers follow log files "
+         "and a forwarder sends every appended byte range to a central server, whose "
+         "tailwriter appends it to a copy; acknowledged delivery makes each copy "
+         "byte-identical to its source across crashes and outages.\n"
+         ".PP\nUnder systemd, \\fBccserver@NAME.service\\fR runs \\fI/etc/cc/NAME.ini\\fR as "
+         "user \\fBcc\\fR (Type=notify, with a watchdog).\n";
+  out += ".SH OPTIONS\n";
+  for (const auto& o : cli_options)
+    out += ".TP\n.B " + roff(o.flags, true) + "\n" + roff(o.help) + "\n";
+  out += config::schema_roff();
+  out += ".SH SIGNALS\n"
+         ".TP\n.B SIGTERM, SIGINT\nstop cleanly: stop reading, persist positions, drain "
+         "queues, flush and sync copies.\n"
+         ".TP\n.B SIGHUP\nreopen the logfile and reload the configuration; a configuration "
+         "with errors is logged and the running one kept.\n";
+  out += ".SH EXIT STATUS\n"
+         ".TP\n.B 0\nsuccess (for \\fB\\-\\-status\\fR: the server is healthy)\n"
+         ".TP\n.B 1\nruntime failure: an endpoint cannot be bound, another instance runs, an "
+         "actor failed, the server is not running or (\\fB\\-\\-status\\fR) unhealthy\n"
+         ".TP\n.B 2\nusage or configuration error, each problem as file:section:key\n";
+  out += ".SH FILES\n"
+         ".TP\n.I /etc/cc/*.ini\none configuration per instance\n"
+         ".TP\n.I /var/lib/cc\npositions (.save), the central's copies and the writer's state\n"
+         ".TP\n.I /var/log/cc\nlogfiles (rotated by logrotate; SIGHUP reopens them)\n"
+         ".TP\n.I /run/cc\npidfiles and control sockets (\\fBccserver \\-\\-status\\fR)\n";
+  out += ".SH SEE ALSO\n"
+         ".BR systemctl (1),\n.BR logrotate (8),\n"
+         "and /usr/share/doc/ccserver: operations.md (metrics, health, alerts), "
+         "config.md, architecture.md.\n";
+  return out;
 }
 
 std::optional<options> parse(const std::vector<std::string>& args,
@@ -98,6 +215,9 @@ std::optional<options> parse(const std::vector<std::string>& args,
     } else if (a == "--check") {
       if (!set_action(o, chosen, action::check, error))
         return std::nullopt;
+    } else if (a == "--status") {
+      if (!set_action(o, chosen, action::status, error))
+        return std::nullopt;
     } else if (a == "--send") {
       if (!set_action(o, chosen, action::send, error))
         return std::nullopt;
@@ -106,6 +226,9 @@ std::optional<options> parse(const std::vector<std::string>& args,
         return std::nullopt;
     } else if (a == "--help") {
       if (!set_action(o, chosen, action::help, error))
+        return std::nullopt;
+    } else if (a == "--man-page") {
+      if (!set_action(o, chosen, action::man_page, error))
         return std::nullopt;
     } else if (a == "--config-reference") {
       if (!set_action(o, chosen, action::config_reference, error))
@@ -180,6 +303,7 @@ std::optional<options> parse(const std::vector<std::string>& args,
     case action::help:
     case action::version:
     case action::config_reference:
+    case action::man_page:
     case action::keygen:
       if (!positional.empty()) {
         error = "unexpected argument " + positional.front();

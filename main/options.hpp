@@ -26,6 +26,8 @@ enum class action {
   help,              // -h, --help
   config_reference,  // --config-reference
   keygen,            // --keygen NAME
+  status,            // --status: the running server's table, via its control socket
+  man_page,          // --man-page: ccserver(8) in roff (the package's man page)
   verify,            // --verify [--repair]: copies against their sources
 };
 
@@ -59,5 +61,9 @@ bool expects_reply(const std::string& type, const std::string& json_body);
 
 /// The --help text.
 std::string usage();
+
+/// ccserver(8) in roff: the options of usage() and every section's options
+/// from the schema (config::schema_roff).
+std::string man_page(const std::string& version);
 
 } // namespace cc::cli

@@ -17,6 +17,12 @@
 // Signals are taken by one thread in sigwait (blocked everywhere else) and
 // handed to the main thread as messages; an actor of ours that goes down
 // unexpectedly also ends the server (exit status 1).
+// Watching: the stats actor leaves a snapshot on the status board after
+// every round; the HTTP endpoint (http-listen) and the control socket serve
+// it from their own thread (actors/http_endpoint.hpp). They start after the
+// actors and stop after them, so /health says 503 through a shutdown.
+// Under systemd (main/notify.hpp): READY=1 once up, RELOADING=1 and READY=1
+// around a reload, STOPPING=1, and WATCHDOG=1 while the router answers.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -43,15 +49,18 @@
 #include "actors/atoms.hpp"
 #include "actors/caf_listen.hpp"
 #include "actors/gateway.hpp"
+#include "actors/http_endpoint.hpp"
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
 #include "actors/spawn.hpp"
 #include "actors/stats.hpp"
+#include "actors/status_board.hpp"
 #include "actors/types.hpp"
 #include "config/config.hpp"
 #include "config/error.hpp"
 #include "main/commands.hpp"
 #include "main/daemon.hpp"
+#include "main/notify.hpp"
 #include "main/pidfile.hpp"
 
 namespace cc::cli {
@@ -101,8 +110,9 @@ struct generation {
 
 class server {
 public:
-  server(caf::actor_system& sys, caf::scoped_actor& self)
-    : sys_(sys), self_(self) {
+  server(caf::actor_system& sys, caf::scoped_actor& self,
+         std::shared_ptr<status_board> board)
+    : sys_(sys), self_(self), board_(std::move(board)) {
   }
 
   /// Everything, in start-up order.
@@ -128,6 +138,7 @@ public:
 
   /// Everything, in stop order. Whether every actor went down in time.
   bool stop() {
+    board_->set_stopping();
     bool clean = true;
     if (gateway_) {
       clean &= stop_group({gateway_}, "gateway", gateway_stop_bound);
@@ -239,6 +250,17 @@ public:
     return {};
   }
 
+  /// Whether the router answers within `bound`: the actor system runs
+  /// (the watchdog's liveness check).
+  bool alive(milliseconds bound) {
+    if (!current_.router)
+      return false;
+    bool answered = false;
+    self_->request(current_.router, bound, stats_atom::value)
+      .receive([&](counters&) { answered = true; }, [](caf::error&) {});
+    return answered;
+  }
+
   /// Signals that arrived while the server waited for something else.
   std::vector<int> deferred_signals;
   /// Set when an actor went down unexpectedly during a stop or reload wait.
@@ -284,8 +306,12 @@ private:
         log::debug(who, "started " + name + " (" + sec.kind + ")");
       }
     }
-    gen.stats = spawn_stats(sys_, cfg.main);
+    auto stats = stats_settings_from(cfg);
+    stats.board = board_;
+    gen.stats = spawn_stats(sys_, std::move(stats));
     self_->monitor(gen.stats);
+    board_->set_source(gen.stats);
+    board_->set_health(health_settings_from(cfg.main));
     if (auto err = ask(gen.stats, register_atom::value, std::string{"router"},
                        gen.router))
       return err;
@@ -320,6 +346,7 @@ private:
     if (gen.router)
       clean &= stop_group({gen.router}, "router", group_stop_bound);
     if (gen.stats) {
+      board_->set_source(caf::actor{});
       // One last round, so the files show the final counters.
       self_->request(gen.stats, request_bound, flush_atom::value)
         .receive([](ok_atom) {}, [](caf::error&) {});
@@ -413,6 +440,7 @@ private:
 
   caf::actor_system& sys_;
   caf::scoped_actor& self_;
+  std::shared_ptr<status_board> board_;
   generation current_;
   caf::actor caf_listen_;
   std::string caf_listen_address_;
@@ -476,6 +504,106 @@ void log_diagnostics(const config::load_result& res) {
   }
 }
 
+// SIGHUP: reopen the log, load the file again and rebuild the actors from
+// it. False when the server must stop (status set).
+bool reload(server& srv, std::shared_ptr<const config::server_config>& cfg,
+            const std::string& config_path, std::string& logfile, int& status) {
+  log::reopen();
+  log::info(who, "got SIGHUP: reloading " + config_path);
+  auto res = config::load(config_path);
+  log_diagnostics(res);
+  if (!res.ok()) {
+    log::error(who, "reload: the configuration has errors; keeping "
+                    "the running one");
+    return true;
+  }
+  auto next = std::make_shared<const config::server_config>(std::move(*res.config));
+  auto next_logfile = absolute(next->main.file("logfile"));
+  if (next_logfile != logfile) {
+    std::string err;
+    if (log::open(next_logfile, err))
+      logfile = next_logfile;
+    else
+      log::error(who, "reload: logfile " + err);
+  }
+  log::set_format(next->main.str("log-format") == "json" ? log::format::json
+                                                         : log::format::text);
+  for (const char* key : {"http-listen", "http-allow-remote", "control-socket"})
+    if (next->main.str(key) != cfg->main.str(key))
+      log::warning(who, std::string{"reload: "} + key + " changed to '" +
+                          next->main.str(key) +
+                          "'; it takes effect at the next restart");
+  switch (srv.reload(next)) {
+    case server::reload_outcome::reloaded:
+      cfg = next;
+      log::info(who, "reloaded");
+      return true;
+    case server::reload_outcome::kept_previous:
+      return true;
+    case server::reload_outcome::failed:
+      status = exit_failure;
+      return false;
+  }
+  return true;
+}
+
+// The HTTP endpoint (http-listen) and the control socket, if configured.
+caf::expected<std::vector<std::unique_ptr<http_endpoint>>>
+start_endpoints(const config::section& main, const std::shared_ptr<status_board>& board) {
+  std::vector<std::unique_ptr<http_endpoint>> out;
+  if (main.has("http-listen")) {
+    auto ep = http_endpoint::listen_tcp(main.str("http-listen"),
+                                        main.boolean("http-allow-remote"), board);
+    if (!ep)
+      return std::move(ep.error());
+    log::info(who, "http: /metrics, /health and /status on " + (*ep)->address());
+    out.push_back(std::move(*ep));
+  }
+  if (main.has("control-socket")) {
+    auto ep = http_endpoint::listen_unix(absolute(main.file("control-socket")), board);
+    if (!ep)
+      return std::move(ep.error());
+    log::debug(who, "control socket " + (*ep)->address());
+    out.push_back(std::move(*ep));
+  }
+  return out;
+}
+
+// systemd's watchdog (WATCHDOG_USEC): WATCHDOG=1 every half interval, and
+// only while the router answers within a quarter of it.
+class watchdog {
+public:
+  explicit watchdog(systemd_notifier& notifier)
+    : notifier_(notifier), every_(notifier.watchdog_every()) {
+    next_ = std::chrono::steady_clock::now();
+  }
+
+  /// How long the main loop may wait for a message before check() is due.
+  milliseconds wait() const {
+    if (!every_)
+      return milliseconds{std::chrono::hours{24}};
+    auto left = std::chrono::duration_cast<milliseconds>(
+      next_ - std::chrono::steady_clock::now());
+    return std::max(left, milliseconds{1});
+  }
+
+  void check(server& srv) {
+    if (!every_ || std::chrono::steady_clock::now() < next_)
+      return;
+    next_ = std::chrono::steady_clock::now() + *every_;
+    if (srv.alive(std::max(*every_ / 2, milliseconds{1})))
+      notifier_.send("WATCHDOG=1");
+    else
+      log::warning(who, "watchdog: the router did not answer; no keep-alive "
+                        "for systemd this time");
+  }
+
+private:
+  systemd_notifier& notifier_;
+  std::optional<milliseconds> every_;
+  std::chrono::steady_clock::time_point next_;
+};
+
 // The actor system's lifetime, after the process has become what it will be
 // (daemonized, pidfile written). Returns the exit status.
 int serve(std::shared_ptr<const config::server_config> cfg,
@@ -507,10 +635,12 @@ int serve(std::shared_ptr<const config::server_config> cfg,
   } forget_on_return;
   int status = exit_ok;
   bool clean = true;
+  systemd_notifier notifier;
+  auto board = std::make_shared<status_board>(health_settings_from(cfg->main));
   {
     caf::scoped_actor self{sys};
-    server srv{sys, self};
-    if (auto err = srv.start(cfg)) {
+    server srv{sys, self, board};
+    auto fail_start = [&](const caf::error& err) {
       log::error(who, "cannot start: " + text(err));
       if (echo_to_terminal)
         std::cerr << "ccserver: cannot start: " << text(err) << "\n";
@@ -521,13 +651,22 @@ int serve(std::shared_ptr<const config::server_config> cfg,
                    : exit_failure;
       report_to_parent(report_fd, code);
       return code;
-    }
-    log::info(who, "up: " + cfg->main.str("cc-socket") + ", " +
-                     std::to_string(cfg->handlers.size()) + " handlers, " +
-                     std::to_string(cfg->daemons.size()) + " daemons");
+    };
+    if (auto err = srv.start(cfg))
+      return fail_start(err);
+    auto endpoints = start_endpoints(cfg->main, board);
+    if (!endpoints)
+      return fail_start(endpoints.error());
+    auto up = "up: " + cfg->main.str("cc-socket") + ", " +
+              std::to_string(cfg->handlers.size()) + " handlers, " +
+              std::to_string(cfg->daemons.size()) + " daemons";
+    log::info(who, up);
     report_to_parent(report_fd, exit_ok);
+    notifier.send("READY=1\nSTATUS=" + up + "\nMAINPID=" +
+                  std::to_string(::getpid()));
     signal_thread signals{caf::actor_cast<caf::actor>(self)};
     auto logfile = absolute(cfg->main.file("logfile"));
+    watchdog dog{notifier};
     bool running = true;
     while (running) {
       int sig = 0;
@@ -540,8 +679,10 @@ int serve(std::shared_ptr<const config::server_config> cfg,
                         auto name = srv.unexpected_down(dm);
                         if (!name.empty())
                           srv.failed_actor = name + ": " + text(dm.reason);
-                      });
+                      },
+                      caf::after(dog.wait()) >> [] {});
       }
+      dog.check(srv);
       if (!srv.failed_actor.empty()) {
         log::error(who, "stopped unexpectedly: " + srv.failed_actor +
                           "; shutting down");
@@ -552,40 +693,17 @@ int serve(std::shared_ptr<const config::server_config> cfg,
         log::info(who, std::string{"got "} + strsignal(sig) + ", stopping");
         running = false;
       } else if (sig == SIGHUP) {
-        log::reopen();
-        log::info(who, "got SIGHUP: reloading " + config_path);
-        auto res = config::load(config_path);
-        log_diagnostics(res);
-        if (!res.ok()) {
-          log::error(who, "reload: the configuration has errors; keeping "
-                          "the running one");
-          continue;
-        }
-        auto next = std::make_shared<const config::server_config>(
-          std::move(*res.config));
-        auto next_logfile = absolute(next->main.file("logfile"));
-        if (next_logfile != logfile) {
-          std::string err;
-          if (log::open(next_logfile, err))
-            logfile = next_logfile;
-          else
-            log::error(who, "reload: logfile " + err);
-        }
-        switch (srv.reload(next)) {
-          case server::reload_outcome::reloaded:
-            cfg = next;
-            log::info(who, "reloaded");
-            break;
-          case server::reload_outcome::kept_previous:
-            break;
-          case server::reload_outcome::failed:
-            status = exit_failure;
-            running = false;
-            break;
-        }
+        notifier.send("RELOADING=1\n" + systemd_notifier::monotonic_now() +
+                      "\nSTATUS=reloading " + config_path);
+        running = reload(srv, cfg, config_path, logfile, status);
+        notifier.send("READY=1\nSTATUS=" +
+                      std::string{running ? "up" : "reload failed"});
       }
     }
+    notifier.send("STOPPING=1\nSTATUS=stopping");
     clean = srv.stop();
+    // The endpoints go last: /health says 503 (shutting down) until here.
+    endpoints->clear();
   }
   if (!clean) {
     // Something did not stop within its bound; the actor system's destructor
@@ -607,6 +725,10 @@ int run_server(const options& opts) {
   // A write to a closed pipe (stderr of a vanished terminal) must not kill
   // the server; ZeroMQ itself never raises SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f, systemd's LimitFSIZE=) makes a write fail
+  // with EFBIG: an error on that one copy, reported and retried, not the end
+  // of the server.
+  std::signal(SIGXFSZ, SIG_IGN);
   log::set_level(opts.verbosity > 0   ? log::level::debug
                  : opts.verbosity < 0 ? log::level::warning
                                       : log::level::info);
@@ -622,6 +744,8 @@ int run_server(const options& opts) {
     std::make_shared<const config::server_config>(std::move(*res.config));
   auto logfile = absolute(cfg->main.file("logfile"));
   auto pidfile = absolute(cfg->main.file("pidfile"));
+  log::set_format(cfg->main.str("log-format") == "json" ? log::format::json
+                                                        : log::format::text);
   if (!logfile.empty()) {
     std::string err;
     if (!log::open(logfile, err)) {

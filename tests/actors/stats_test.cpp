@@ -10,6 +10,7 @@
 #include "actors/logger.hpp"
 #include "actors/router.hpp"
 #include "actors/stats.hpp"
+#include "actors/status_board.hpp"
 #include "tests/actors/router_fixture.hpp"
 #include "tests/support/process.hpp"
 
@@ -32,45 +33,42 @@ struct stats_log {
 
 } // namespace
 
-TEST_CASE("stats: metric names, gauges and labels", "[stats]") {
-  CHECK(metric_fragment("h:tailwriter") == "h_tailwriter");
-  CHECK(metric_fragment("local.d:logtail") == "local_d_logtail");
-  CHECK(is_gauge("queued_bytes"));
-  CHECK(is_gauge("lag_bytes{/x.log}"));
-  CHECK_FALSE(is_gauge("bytes"));
-  CHECK_FALSE(is_gauge("received"));
-  CHECK(split_label("lag_bytes{/pg_log/x.log}") ==
-        std::make_pair(std::string{"lag_bytes"},
-                       std::optional<std::string>{"/pg_log/x.log"}));
-  CHECK(split_label("received") ==
-        std::make_pair(std::string{"received"}, std::optional<std::string>{}));
-}
-
-TEST_CASE("stats: the metrics text is Prometheus text format", "[stats]") {
+TEST_CASE("stats: the metrics text names parts by kind and labels them",
+          "[stats]") {
   stats_state st;
-  st.watched.push_back({"router", nullptr, {}, {{"received", 12}, {"bytes", 300}}});
-  st.watched.push_back({"d:tail",
-                        nullptr,
-                        {},
-                        {{"lag_bytes{/a \"b\".log}", 5},
-                         {"lag_bytes{/c.log}", 0},
-                         {"resends", 2}}});
-  CHECK(st.metrics_text() ==
-        "# TYPE ccserver_d_tail_lag_bytes gauge\n"
-        "ccserver_d_tail_lag_bytes{file=\"/a \\\"b\\\".log\"} 5\n"
-        "ccserver_d_tail_lag_bytes{file=\"/c.log\"} 0\n"
-        "# TYPE ccserver_d_tail_resends_total counter\n"
-        "ccserver_d_tail_resends_total 2\n"
-        "# TYPE ccserver_router_bytes_total counter\n"
-        "ccserver_router_bytes_total 300\n"
-        "# TYPE ccserver_router_received_total counter\n"
-        "ccserver_router_received_total 12\n");
+  st.settings.version = "9.9";
+  st.settings.parts["d:tail"] = {"logtail", {{"section", "d:tail"}}};
+  watched_actor router;
+  router.name = "router";
+  router.current = {{"received", 12}, {"bytes", 300}};
+  watched_actor tail;
+  tail.name = "d:tail";
+  tail.current = {{"lag_bytes{/a \"b\".log}", 5}, {"resends", 2}};
+  st.watched = {router, tail};
+  auto text = st.metrics_text(1000);
+  CHECK(text.find("# TYPE ccserver_tail_lag_bytes gauge\n"
+                  "ccserver_tail_lag_bytes{section=\"d:tail\",file=\"/a "
+                  "\\\"b\\\".log\"} 5\n") != std::string::npos);
+  CHECK(text.find("# TYPE ccserver_tail_resends_total counter\n"
+                  "ccserver_tail_resends_total{section=\"d:tail\"} 2\n") !=
+        std::string::npos);
+  CHECK(text.find("ccserver_router_received_bytes_total 300\n") != std::string::npos);
+  CHECK(text.find("ccserver_router_received_messages_total 12\n") != std::string::npos);
+  CHECK(text.find("ccserver_build_info{version=\"9.9\"} 1\n") != std::string::npos);
+  // Both watched actors are dead (no actor): part_up 0, and nothing failed.
+  CHECK(text.find("ccserver_part_up{part=\"router\",kind=\"router\"} 0\n") !=
+        std::string::npos);
+  CHECK(text.find("ccserver_healthy 1\n") != std::string::npos);
+  // No process_* metrics in the file (node_exporter has its own).
+  CHECK(text.find("process_") == std::string::npos);
 }
 
 TEST_CASE("stats: summary lines follow cc-stats", "[stats]") {
   stats_state st;
-  watched_actor w{"router", nullptr, {{"received", 10}, {"bytes", 5}},
-                  {{"received", 12}, {"bytes", 5}, {"unrouted", 0}}};
+  watched_actor w;
+  w.name = "router";
+  w.previous = {{"received", 10}, {"bytes", 5}};
+  w.current = {{"received", 12}, {"bytes", 5}, {"unrouted", 0}};
   st.settings.level = 0;
   CHECK_FALSE(st.summary_line(w));
   st.settings.level = 1;
@@ -81,6 +79,12 @@ TEST_CASE("stats: summary lines follow cc-stats", "[stats]") {
   st.settings.level = 1;
   w.previous = w.current;
   CHECK_FALSE(st.summary_line(w));
+  // An age moves with the clock: not worth a line at level 1.
+  w.current["last_pong_age_ms"] = 1500;
+  w.current["copy_last_write_age_ms{host=\"a\",file=\"b\"}"] = 99;
+  CHECK_FALSE(st.summary_line(w));
+  st.settings.level = 2;
+  CHECK(st.summary_line(w)->find("last_pong_age_ms=1500") != std::string::npos);
 }
 
 TEST_CASE("stats: write_atomically names the path on failure", "[stats]") {
@@ -132,10 +136,11 @@ TEST_CASE("stats: polls a real router and writes infofile and metrics",
   REQUIRE(flushed->value);
 
   auto metrics = read_file(s.metrics_file);
-  CHECK(metrics.find("# TYPE ccserver_router_received_total counter\n"
-                     "ccserver_router_received_total 4\n") != std::string::npos);
-  CHECK(metrics.find("ccserver_router_routed_total 3\n") != std::string::npos);
-  CHECK(metrics.find("ccserver_router_unrouted_total 1\n") != std::string::npos);
+  CHECK(metrics.find("# TYPE ccserver_router_received_messages_total counter\n"
+                     "ccserver_router_received_messages_total 4\n") !=
+        std::string::npos);
+  CHECK(metrics.find("ccserver_router_routed_messages_total 3\n") != std::string::npos);
+  CHECK(metrics.find("ccserver_router_unrouted_messages_total 1\n") != std::string::npos);
   auto info = read_file(s.infofile);
   CHECK(info.rfind("name: central\n", 0) == 0);
   CHECK(info.find("\ninfo-period: 30\n") != std::string::npos);
@@ -152,7 +157,7 @@ TEST_CASE("stats: polls a real router and writes infofile and metrics",
   REQUIRE(f.sched.advance_time(std::chrono::seconds{30}) >= 1);
   f.run();
   metrics = read_file(s.metrics_file);
-  CHECK(metrics.find("ccserver_router_received_total 6\n") != std::string::npos);
+  CHECK(metrics.find("ccserver_router_received_messages_total 6\n") != std::string::npos);
   info = read_file(s.infofile);
   CHECK(info.find("\nreceived: 6 (+2 in the last period)\n") != std::string::npos);
   CHECK(info.find("\nunrouted: 1\n") != std::string::npos);
@@ -176,7 +181,7 @@ TEST_CASE("stats: polls a real router and writes infofile and metrics",
   REQUIRE(again->value);
   info = read_file(s.infofile);
   CHECK(info.find("[router]\n# gone; last known values\n") != std::string::npos);
-  CHECK(read_file(s.metrics_file).find("ccserver_router_received_total 6\n") !=
+  CHECK(read_file(s.metrics_file).find("ccserver_router_received_messages_total 6\n") !=
         std::string::npos);
 }
 
@@ -230,8 +235,89 @@ TEST_CASE("stats: the detached actor (production) writes on flush", "[stats]") {
   self->request(stats, std::chrono::seconds{10}, flush_atom::value)
     .receive([&](ok_atom) { flushed = true; }, [](caf::error&) {});
   REQUIRE(flushed);
-  CHECK(read_file(dir / "m.prom").find("ccserver_router_unrouted_total 1\n") !=
+  CHECK(read_file(dir / "m.prom").find("ccserver_router_unrouted_messages_total 1\n") !=
         std::string::npos);
   self->send_exit(stats, caf::exit_reason::user_shutdown);
   self->send_exit(router, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+// A part that reports one counter and, when told, ends with an I/O error
+// (as a tailer does when its file cannot be read).
+caf::behavior failing_part(caf::event_based_actor* self) {
+  return {
+    [](stats_atom) { return counters{{"bytes_read", 5}}; },
+    [self](ok_atom) {
+      self->quit(make_error(errc::io, "read /pg/a.log: Input/output error"));
+    },
+  };
+}
+
+const part_snapshot& part_named(const server_snapshot& s, const std::string& n) {
+  const auto* p = s.find(n);
+  REQUIRE(p != nullptr);
+  return *p;
+}
+
+} // namespace
+
+TEST_CASE("stats: refresh rounds feed the status board, and failures are kept",
+          "[stats]") {
+  actor_fixture f;
+  auto board = std::make_shared<status_board>();
+  stats_settings s;
+  s.level = 0;
+  s.period = std::chrono::seconds{30};
+  s.detached = false;
+  s.job_name = "local";
+  s.board = board;
+  s.parts["d:pg"] = {"logtail", {{"section", "d:pg"}}};
+  auto stats = f.keep(spawn_stats(f.sys, s));
+  auto first = f.sys.spawn(failing_part);
+  auto reg = ask<ok_atom>(f.sys, stats, register_atom::value, std::string{"d:pg"}, first);
+  f.run();
+  REQUIRE(reg->value);
+  caf::anon_send(stats, refresh_atom::value);
+  f.run();
+  auto seen = board->peek();
+  REQUIRE(seen.any);
+  CHECK(seen.snap.job_name == "local");
+  CHECK(part_named(seen.snap, "d:pg").kind == "logtail");
+  CHECK(part_named(seen.snap, "d:pg").up);
+  CHECK(part_named(seen.snap, "d:pg").values.at("bytes_read") == 5);
+  CHECK(evaluate_health(seen.snap, {}, seen.snap.taken).healthy());
+
+  // It fails: the board says so, with the reason, and health with it.
+  caf::anon_send(first, ok_atom::value);
+  f.run();
+  caf::anon_send(stats, refresh_atom::value);
+  f.run();
+  seen = board->peek();
+  const auto& down = part_named(seen.snap, "d:pg");
+  CHECK_FALSE(down.up);
+  CHECK(down.failure.find("Input/output error") != std::string::npos);
+  auto health = evaluate_health(seen.snap, {}, seen.snap.taken);
+  REQUIRE(health.problems.size() == 1);
+  CHECK(health.problems[0].problem == "failed");
+
+  // Restarted under the same name (the jobmgr's way): running again, and
+  // unhealthy until health-failure-hold has passed.
+  auto second = f.keep(f.sys.spawn(failing_part));
+  reg = ask<ok_atom>(f.sys, stats, register_atom::value, std::string{"d:pg"}, second);
+  f.run();
+  REQUIRE(reg->value);
+  caf::anon_send(stats, refresh_atom::value);
+  f.run();
+  seen = board->peek();
+  const auto& again = part_named(seen.snap, "d:pg");
+  CHECK(again.up);
+  CHECK(again.failure.find("Input/output error") != std::string::npos);
+  health_settings hold;
+  hold.failure_hold = std::chrono::seconds{30};
+  CHECK(evaluate_health(seen.snap, hold, again.up_since + 1).problems.at(0).problem ==
+        "restarted after a failure");
+  CHECK(evaluate_health(seen.snap, hold, again.up_since + 31).healthy());
+  // No file was written: refresh rounds are for the board only.
+  CHECK(s.metrics_file.empty());
 }

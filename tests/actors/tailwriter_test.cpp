@@ -71,6 +71,7 @@ struct frag_spec {
   wire::compression comp = wire::compression::none;
   bool use_blob = true;
   std::string route = "tailer-1";
+  std::string source; // the sending server's source-id ("": none)
 };
 
 wire::cc_message make_msg(const frag_spec& s, uint64_t fpos, const std::string& raw) {
@@ -87,6 +88,7 @@ wire::cc_message make_msg(const frag_spec& s, uint64_t fpos, const std::string& 
   b.ack = s.ack;
   b.gen = s.gen;
   b.raw_size = raw.size();
+  b.source = s.source;
   std::string payload = raw;
   if (s.comp != wire::compression::none)
     payload = *wire::compress(raw, s.comp, 6);
@@ -1604,4 +1606,73 @@ TEST_CASE("tailwriter actor: a fragment claiming a host its key may not write is
   }
   CHECK(!writer.empty());
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+// -- one copy per source (issue 17, docs/guarantees.md) ----------------------------
+
+TEST_CASE("worker: a copy belongs to the first source with an id, another is denied, "
+          "its bytes not written",
+          "[tailwriter][worker][ownership]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  auto text = source_text(3000);
+  frag_spec a;
+  a.source = "aaaaaaaaaaaaaaaa";
+  fx.send(*w, a, 0, 1000, text);
+  w->sync(fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 1000));
+  // Another server claims the same host and file (a clone, a copied config).
+  frag_spec b = a;
+  b.source = "bbbbbbbbbbbbbbbb";
+  b.ino = 99;
+  b.gen = "00000000000000b1";
+  b.route = "tailer-b";
+  fx.out.clear();
+  auto other = source_text(500);
+  fx.send(*w, b, 0, 500, other);
+  REQUIRE(fx.out.size() == 1);
+  auto denied = ack_of(fx.out[0]);
+  CHECK(denied.status == "denied");
+  CHECK_THAT(denied.detail, Catch::Contains("aaaaaaaaaaaaaaaa"));
+  CHECK_THAT(denied.detail, Catch::Contains("bbbbbbbbbbbbbbbb"));
+  CHECK(fx.out[0].route == std::vector<std::string>{wire::local_route_frame("tailer-b")});
+  CHECK(fx.counter("sources_denied") == 1);
+  // Its questions are denied too; a sender without an id as well.
+  auto question_of_b = b;
+  question_of_b.route = "tailer-1"; // where ask() expects the answer
+  CHECK(ask(fx, *w, make_question_msg(question_of_b, "state")).status == "denied");
+  frag_spec anonymous = b;
+  anonymous.source.clear();
+  fx.out.clear();
+  fx.send(*w, anonymous, 0, 500, other);
+  REQUIRE(fx.out.size() == 1);
+  CHECK(ack_of(fx.out[0]).status == "denied");
+  // The owner goes on; nothing of the others is in the copy.
+  fx.out.clear();
+  fx.send(*w, a, 1000, 3000, text);
+  w->sync(fx.out);
+  CHECK(fx.copy("db1/pg.log") == text);
+  // The record survives a restart of the writer.
+  w.reset();
+  w = fx.make();
+  fx.out.clear();
+  fx.send(*w, b, 0, 500, other);
+  REQUIRE(fx.out.size() == 1);
+  CHECK(ack_of(fx.out[0]).status == "denied");
+}
+
+TEST_CASE("worker: without ids the copy is written as before (the original's senders)",
+          "[tailwriter][worker][ownership]") {
+  worker_fixture fx;
+  auto w = fx.make();
+  auto text = source_text(1000);
+  frag_spec a; // no source id
+  fx.send(*w, a, 0, 500, text);
+  frag_spec b = a;
+  b.ino = 99;
+  b.gen = "00000000000000b1";
+  fx.send(*w, b, 500, 1000, text);
+  w->sync(fx.out);
+  CHECK(fx.copy("db1/pg.log") == text);
+  CHECK(fx.counter("sources_denied") == 0);
 }

@@ -211,8 +211,16 @@ move_away() {
   # Rotated mode renames the file itself: moving it too would race cc-loggen.
   if [ "$mode" != classic ]; then damage_save; return; fi
   kill9 "$local_pid"; state_damage=$((state_damage + 1)); kills_local=$((kills_local + 1))
-  local f; f=$(ls -t "$src" | head -1)
-  if [ -z "$f" ]; then start_local; return; fi
+  # The file the tailer is on (its .save names it): the issue's fault. A file
+  # it has not reached yet that vanishes for a moment is passed by, as any
+  # file that is gone when the tailer gets there.
+  local f
+  f=$(sed -n 's/.*"filename":"\([^"]*\)".*/\1/p' "$save_file" 2>/dev/null)
+  f=${f##*/}
+  if [ -z "$f" ] || [ ! -f "$src/$f" ]; then
+    say "SIGKILL local; no saved file to move away"
+    start_local; return
+  fi
   mv "$src/$f" "$work/moved-away"
   say "SIGKILL local; $f moved away across its restart"
   start_local; sleep 1

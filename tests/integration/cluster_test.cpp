@@ -199,7 +199,7 @@ bool all_identical(const std::string& dstdir, const log_writer& w, std::string& 
   return true;
 }
 
-const std::string acked = "ccserver_d_classic_acked_bytes_total";
+const std::string acked = "ccserver_tail_acked_bytes_total{section=\"d:classic\"}";
 
 /// A chain source -> [relay ->] central over the given links; every byte
 /// arrives once and is acknowledged back at the source.
@@ -350,7 +350,7 @@ TEST_CASE("cluster: the central SIGKILLed mid-stream over caf:// and restarted",
   auto slog = read_file(source.log);
   CHECK(count_of(slog, "disconnected from caf://") >= 1);
   CHECK(count_of(slog, "reconnected to caf://") >= 1);
-  CHECK(metric(source.metrics, "ccserver_h_forward_caf_links_lost_total") >= 1);
+  CHECK(metric(source.metrics, "ccserver_forward_caf_links_lost_total{section=\"h:forward\"}") >= 1);
   CHECK(source.proc->stop() == 0);
   CHECK(central.proc->stop() == 0);
 }
@@ -428,7 +428,7 @@ TEST_CASE("cluster: TLS links, a node with another CA's certificate is refused",
   REQUIRE(rogue.up());
   log_writer rw{rogue_logs};
   rw.write(1, 32 * 1024);
-  const std::string failures = "ccserver_h_forward_caf_connect_failures_total";
+  const std::string failures = "ccserver_forward_caf_connect_failures_total{section=\"h:forward\"}";
   // Refused and counted, again and again (it keeps retrying).
   CHECK(wait_until([&] { return metric(rogue.metrics, failures) >= 3; }, 20s));
   CHECK(count_of(read_file(rogue.log), "cannot connect to caf://") >= 1);

@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "config/error.hpp"
+#include "actors/metrics.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 #include "wire/base64.hpp"
@@ -189,11 +190,19 @@ struct info_transport {
            tail(read_file(local_log));
   }
 
+  // A counter by the name its actor reports, under its metric's name
+  // (actors/metrics.cpp's catalog).
+  static std::string metric_name(const char* kind, const std::string& counter,
+                                 const std::string& section) {
+    const auto* spec = cc::find_metric(kind, counter);
+    REQUIRE(spec != nullptr);
+    return std::string{spec->name} + "{section=\"" + section + "\"}";
+  }
   long long central_metric(const std::string& name) const {
-    return metric(central_metrics, "ccserver_h_infowriter_" + name + "_total");
+    return metric(central_metrics, metric_name("infowriter", name, "h:infowriter"));
   }
   long long sender_metric(const std::string& name) const {
-    return metric(local_metrics, "ccserver_d_info_" + name + "_total");
+    return metric(local_metrics, metric_name("infosender", name, "d:info"));
   }
 };
 

@@ -220,7 +220,7 @@ TEST_CASE("a log.info sent to the local server reaches the central's log",
       },
       15s));
     CHECK(wait_until(
-      [&] { return metric(central.metrics, "ccserver_router_unrouted_total") == 1; },
+      [&] { return metric(central.metrics, "ccserver_router_unrouted_messages_total") == 1; },
       15s));
   }
   SECTION("a reply finds its way back through both servers") {
@@ -232,7 +232,7 @@ TEST_CASE("a log.info sent to the local server reaches the central's log",
     CHECK(out.find("reply: echo.response") != std::string::npos);
     CHECK(out.find(R"("orig_target":"central")") != std::string::npos);
     CHECK(wait_until(
-      [&] { return metric(local.metrics, "ccserver_h_forward_replies_total") == 1; },
+      [&] { return metric(local.metrics, "ccserver_forward_reply_messages_total{section=\"h:forward\"}") == 1; },
       15s));
   }
   CHECK(l->stop() == 0);
@@ -273,14 +273,14 @@ TEST_CASE("10,000 malformed frame sets stop neither server and are counted",
   }
   CHECK(wait_until(
     [&] {
-      return metric(central.metrics, "ccserver_gateway_invalid_total") ==
+      return metric(central.metrics, "ccserver_gateway_invalid_messages_total") ==
                per_server &&
-             metric(local.metrics, "ccserver_gateway_invalid_total") ==
+             metric(local.metrics, "ccserver_gateway_invalid_messages_total") ==
                per_server;
     },
     30s));
-  CHECK(metric(central.metrics, "ccserver_gateway_invalid_total") == per_server);
-  CHECK(metric(local.metrics, "ccserver_gateway_invalid_total") == per_server);
+  CHECK(metric(central.metrics, "ccserver_gateway_invalid_messages_total") == per_server);
+  CHECK(metric(local.metrics, "ccserver_gateway_invalid_messages_total") == per_server);
   CHECK(wait_until(
     [&] { return file_contains(central.log, "still alive after the flood"); },
     15s));
@@ -306,12 +306,12 @@ TEST_CASE("a forwarder's ping gets its pong", "[integration][ping]") {
   REQUIRE(wait_up(central));
   REQUIRE(wait_up(local));
   CHECK(wait_until(
-    [&] { return metric(local.metrics, "ccserver_h_forward_pongs_total") >= 3; },
+    [&] { return metric(local.metrics, "ccserver_forward_pongs_total{section=\"h:forward\"}") >= 3; },
     15s));
   CHECK(file_contains(local.log, "pong from " + endpoint(central_port)));
   // The pongs were the forwarder's own business: the local router never saw
   // a reply for them.
-  CHECK(metric(local.metrics, "ccserver_router_replies_total") == 0);
+  CHECK(metric(local.metrics, "ccserver_router_reply_messages_total") == 0);
 
   // No pong while the central is away: a warning, then an info line.
   c->signal(SIGKILL);
@@ -628,6 +628,6 @@ TEST_CASE("a central's tailwriter answers a question about what it holds (logtai
                        out) == 0);
   CHECK_THAT(out, Catch::Contains("\"status\":\"none\""));
   CHECK(!exists(dir / "copies/srchost--other.log"));
-  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_h_tw_queries_total") == 2; },
+  CHECK(wait_until([&] { return metric(central.metrics, "ccserver_tailwriter_queries_total{section=\"h:tw\"}") == 2; },
                    10s));
 }

@@ -367,15 +367,15 @@ struct central {
   }
 
   long long gw(const std::string& counter) const {
-    return metric(metrics, "ccserver_gateway_" + counter + "_total");
+    return metric(metrics, "ccserver_gateway_" + counter);
   }
 
-  /// A counter of the tailwriter (`h:tailwriter`) or the infowriter.
-  long long tw(const std::string& counter) const {
-    return metric(metrics, "ccserver_h_tailwriter_" + counter + "_total");
+  /// A metric of the tailwriter or the infowriter (one of each here).
+  long long tw(const std::string& name) const {
+    return metric(metrics, "ccserver_tailwriter_" + name);
   }
-  long long iw(const std::string& counter) const {
-    return metric(metrics, "ccserver_h_infowriter_" + counter + "_total");
+  long long iw(const std::string& name) const {
+    return metric(metrics, "ccserver_infowriter_" + name);
   }
 
   std::string diagnostics() const {
@@ -412,14 +412,14 @@ TEST_CASE("security: listed key delivers, unlisted key and plain client are refu
     REQUIRE(bad.send_fragment("h-unlisted", "a.log", 0, "unlisted bytes\n"));
     REQUIRE(plain.send_fragment("h-plain", "a.log", 0, "plain bytes\n"));
     INFO(c.diagnostics());
-    REQUIRE(wait_until([&] { return c.gw("curve_refused") >= 1; }, 20s));
-    REQUIRE(wait_until([&] { return c.gw("handshake_failed") >= 1; }, 20s));
+    REQUIRE(wait_until([&] { return c.gw("curve_refused_total") >= 1; }, 20s));
+    REQUIRE(wait_until([&] { return c.gw("handshake_failures_total") >= 1; }, 20s));
     // The control: the same message from a listed key is written.
     test_client good(endpoint(c.port), &c.server_pub, &listed);
     REQUIRE(good.send_fragment("h-listed", "a.log", 0, "listed bytes\n"));
     REQUIRE(wait_until([&] { return size_of(c.copy("h-listed", "a.log")) == 13; }, 20s));
     CHECK(read_file(c.copy("h-listed", "a.log")) == "listed bytes\n");
-    CHECK(wait_until([&] { return c.gw("curve_accepted") >= 1; }, 10s));
+    CHECK(wait_until([&] { return c.gw("curve_accepted_total") >= 1; }, 10s));
   }
   CHECK(!fs::exists(c.copy("h-unlisted", "a.log")));
   CHECK(!fs::exists(c.copy("h-plain", "a.log")));
@@ -446,8 +446,8 @@ TEST_CASE("security: a key removed from the allow-list is cut off at SIGHUP whil
   INFO(c.diagnostics());
   REQUIRE(wait_until([&] { return size_of(c.copy("h-keep", "k.log")) == 4; }, 20s));
   REQUIRE(wait_until([&] { return size_of(c.copy("h-drop", "d.log")) == 4; }, 20s));
-  REQUIRE(wait_until([&] { return c.gw("disconnects") >= 0; }, 10s));
-  auto disconnects_before = c.gw("disconnects");
+  REQUIRE(wait_until([&] { return c.gw("disconnects_total") >= 0; }, 10s));
+  auto disconnects_before = c.gw("disconnects_total");
 
   c.allow({keep.pub});
   c.proc->signal(SIGHUP);
@@ -457,13 +457,13 @@ TEST_CASE("security: a key removed from the allow-list is cut off at SIGHUP whil
                      20s));
   // Both connections are still up; the removed key's next message is dropped.
   REQUIRE(goes.send_fragment("h-drop", "d.log", 4, "two\n"));
-  REQUIRE(wait_until([&] { return c.gw("delisted_dropped") >= 1; }, 20s));
+  REQUIRE(wait_until([&] { return c.gw("delisted_dropped_messages_total") >= 1; }, 20s));
   REQUIRE(stays.send_fragment("h-keep", "k.log", 4, "two\n"));
   REQUIRE(wait_until([&] { return size_of(c.copy("h-keep", "k.log")) == 8; }, 20s));
   CHECK(read_file(c.copy("h-keep", "k.log")) == "one\ntwo\n");
   CHECK(read_file(c.copy("h-drop", "d.log")) == "one\n");
   // No connection was dropped by the reload (the kept key's stayed up).
-  CHECK(c.gw("disconnects") == disconnects_before);
+  CHECK(c.gw("disconnects_total") == disconnects_before);
   CHECK(count_of(read_file(c.log), "no longer in curve-allowed-keys") >= 1);
   c.proc->stop();
 }
@@ -513,7 +513,7 @@ TEST_CASE("security: a forwarder with a listed key delivers over CURVE and the c
   CHECK(captured.find(marker) == std::string::npos);
   CHECK(captured.find("pub.logtail") == std::string::npos);
   CHECK(captured.find("CURVE") != std::string::npos); // the ZMTP greeting
-  CHECK(wait_until([&] { return c.gw("curve_accepted") >= 1; }, 10s));
+  CHECK(wait_until([&] { return c.gw("curve_accepted_total") >= 1; }, 10s));
   local.stop();
   c.proc->stop();
 }
@@ -561,7 +561,7 @@ TEST_CASE("security: a flood of maximal messages from one peer keeps the central
     return size_of(c.copy("h-flood", "f.log")) == fragment * flood_messages;
   }, 120s));
   CHECK(read_file(c.copy("h-normal", "n.log")) == expected);
-  CHECK(wait_until([&] { return c.gw("oversize") >= 1; }, 20s));
+  CHECK(wait_until([&] { return c.gw("oversize_messages_total") >= 1; }, 20s));
   auto rss_after = vm_kb(c.proc->pid(), "VmRSS");
   auto peak = vm_kb(c.proc->pid(), "VmHWM");
   WARN("central RSS before " << rss_before << " kB, after " << rss_after << " kB, peak "
@@ -612,13 +612,13 @@ TEST_CASE("security: a key bound to its host writes it, is denied another host u
   // An unbound line writes any host, as before bindings existed.
   REQUIRE(unbound.send_fragment("h-db2", "c.log", 0, "old line\n", true));
   REQUIRE(wait_until([&] { return size_of(c.copy("h-db2", "c.log")) == 9; }, 20s));
-  REQUIRE(wait_until([&] { return c.tw("host_denied") == 1 && c.iw("host_denied") == 1; },
+  REQUIRE(wait_until([&] { return c.tw("host_denied_total") == 1 && c.iw("host_denied_total") == 1; },
                      20s));
   CHECK(!fs::exists(c.copy("h-db2", "b.log")));
   CHECK(!fs::exists(c.infodir + "/h-db2--motd"));
-  CHECK(c.tw("host_denied") == 1);
-  CHECK(c.iw("host_denied") == 1);
-  CHECK(metric(c.metrics, "ccserver_gateway_bound_keys") == 1);
+  CHECK(c.tw("host_denied_total") == 1);
+  CHECK(c.iw("host_denied_total") == 1);
+  CHECK(metric(c.metrics, "ccserver_gateway_curve_bound_keys") == 1);
   auto text = read_file(c.log);
   CHECK(count_of(text, "h:tailwriter: denied: client key " + db1.pub +
                          " ('db1'), bound to host=h-db1 by curve-allowed-keys line 2, "
@@ -712,7 +712,7 @@ TEST_CASE("security: a relay's key carries the hosts its line lists and is denie
   REQUIRE(!body.empty());
   CHECK(cc::wire::parse_logtail_ack(body)->detail.find(
           "('the dmz relay'), bound to host=relayhost relay=web1,web2") != std::string::npos);
-  REQUIRE(wait_until([&] { return c.tw("host_denied") == 1; }, 20s));
+  REQUIRE(wait_until([&] { return c.tw("host_denied_total") == 1; }, 20s));
   // web1's key claiming web2, which the relay may carry: the relay's own
   // binding of that key stops it before the central sees it.
   REQUIRE(web1.send_fragment("web2", "x.log", 0, "web1 posing as web2\n", true));
@@ -721,10 +721,10 @@ TEST_CASE("security: a relay's key carries the hosts its line lists and is denie
   CHECK(cc::wire::parse_logtail_ack(body)->detail.find("('web1'), bound to host=web1") !=
         std::string::npos);
   REQUIRE(wait_until(
-    [&] { return metric(relay_metrics, "ccserver_h_forward_host_denied_total") == 1; }, 20s));
+    [&] { return metric(relay_metrics, "ccserver_forward_host_denied_total") == 1; }, 20s));
   CHECK(!fs::exists(c.copy("web3", "w.log")));
   CHECK(!fs::exists(c.copy("web2", "x.log")));
-  CHECK(c.tw("host_denied") == 1);
+  CHECK(c.tw("host_denied_total") == 1);
   CHECK(read_file(c.copy("web1", "w.log")) == "from web1\n");
   CHECK(count_of(read_file(c.log), "may not write host 'web3'") == 1);
   CHECK(count_of(read_file(relay_log), "forwarder[h:forward]: denied: client key " +
@@ -770,7 +770,7 @@ TEST_CASE("security: a tailer behind a misbound key loses nothing: its file reac
   for (int i = 0; i < 500; ++i)
     content += "line " + std::to_string(i) + " of a file the central must not lose\n";
   write_file(logdir + "/app-1.log", content);
-  REQUIRE(wait_until([&] { return c.tw("host_denied") >= 1; }, 30s));
+  REQUIRE(wait_until([&] { return c.tw("host_denied_total") >= 1; }, 30s));
   CHECK(!fs::exists(c.copy("fwdhost", "app-1.log")));
   c.allow_lines(key + " host=fwdhost  # fwdhost\n");
   c.reload();

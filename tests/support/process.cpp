@@ -1,5 +1,6 @@
 #include "tests/support/process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -64,11 +65,28 @@ temp_dir::~temp_dir() {
   }
 }
 
-process::process(std::vector<std::string> argv, const std::string& output_file) {
+process::process(std::vector<std::string> argv, const std::string& output_file,
+                 const std::vector<std::pair<std::string, std::string>>& env) {
   std::vector<char*> args;
   for (auto& a : argv)
     args.push_back(a.data());
   args.push_back(nullptr);
+  // The child's environment, made before fork (nothing to allocate after).
+  std::vector<std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string var{*e};
+    auto name = var.substr(0, var.find('='));
+    bool replaced = std::any_of(env.begin(), env.end(),
+                                [&](const auto& kv) { return kv.first == name; });
+    if (!replaced)
+      vars.push_back(std::move(var));
+  }
+  for (const auto& [k, v] : env)
+    vars.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& v : vars)
+    envp.push_back(v.data());
+  envp.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ < 0)
     throw std::runtime_error("fork: " + std::string{std::strerror(errno)});
@@ -81,7 +99,7 @@ process::process(std::vector<std::string> argv, const std::string& output_file) 
         ::close(fd);
       }
     }
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     std::_Exit(127);
   }
 }
@@ -191,21 +209,65 @@ size_t count_of(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
+namespace {
+
+// `k="v",k2="v2"` into pairs; escapes kept as written (tests compare
+// against label values that have none).
+std::vector<std::pair<std::string, std::string>> labels_of(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    auto eq = text.find("=\"", i);
+    if (eq == std::string::npos)
+      break;
+    auto close = eq + 2;
+    while (close < text.size() && text[close] != '"')
+      close += text[close] == '\\' ? 2 : 1;
+    out.emplace_back(text.substr(i, eq - i), text.substr(eq + 2, close - eq - 2));
+    i = close + 2;  // past '"' and ','
+  }
+  return out;
+}
+
+} // namespace
+
 long long metric(const std::string& path, const std::string& name) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     return -1;
+  auto brace = name.find('{');
+  auto want_name = name.substr(0, brace);
+  auto want = brace == std::string::npos
+                ? std::vector<std::pair<std::string, std::string>>{}
+                : labels_of(name.substr(brace + 1, name.size() - brace - 2));
   auto text = read_file(path);
+  long long sum = 0;
+  bool found = false;
   size_t start = 0;
   while (start < text.size()) {
     auto end = text.find('\n', start);
     if (end == std::string::npos)
       end = text.size();
-    if (text.compare(start, name.size() + 1, name + " ") == 0)
-      return std::atoll(text.c_str() + start + name.size() + 1);
+    auto line = text.substr(start, end - start);
     start = end + 1;
+    if (line.empty() || line[0] == '#')
+      continue;
+    auto space = line.rfind(' ');
+    auto open = line.find('{');
+    auto sample_name = line.substr(0, std::min(open, space));
+    if (sample_name != want_name || space == std::string::npos)
+      continue;
+    auto have = open < space ? labels_of(line.substr(open + 1, line.rfind('}', space) - open - 1))
+                             : std::vector<std::pair<std::string, std::string>>{};
+    bool all = true;
+    for (const auto& w : want)
+      all = all && std::find(have.begin(), have.end(), w) != have.end();
+    if (!all)
+      continue;
+    found = true;
+    sum += std::atoll(line.c_str() + space + 1);
   }
-  return -1;
+  return found ? sum : -1;
 }
 
 } // namespace cc::test

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -37,8 +38,10 @@ private:
 /// A child process; destruction kills it (SIGKILL) and reaps it if still alive.
 class process {
 public:
-  /// Starts argv[0] with argv; stdout and stderr go to `output_file` if given.
-  process(std::vector<std::string> argv, const std::string& output_file = "");
+  /// Starts argv[0] with argv; stdout and stderr go to `output_file` if given;
+  /// `env` is added to (or replaces in) this process's environment.
+  process(std::vector<std::string> argv, const std::string& output_file = "",
+          const std::vector<std::pair<std::string, std::string>>& env = {});
   ~process();
   process(const process&) = delete;
   process& operator=(const process&) = delete;
@@ -76,8 +79,10 @@ bool file_contains(const std::string& path, const std::string& needle);
 std::string endpoint(int port);
 /// How often `needle` occurs in `haystack` (non-overlapping).
 size_t count_of(const std::string& haystack, const std::string& needle);
-/// The value of the Prometheus sample `name` in the metrics file `path`, or -1
-/// when the file or the sample is not there.
+/// The value of the Prometheus samples `name` in the metrics file `path`,
+/// summed, or -1 when the file or the sample is not there. `name` may carry
+/// labels, `ccserver_tail_acked_bytes_total{section="d:pg"}`: a sample
+/// matches when it has every one of them (and maybe more).
 long long metric(const std::string& path, const std::string& name);
 
 } // namespace cc::test
