@@ -321,6 +321,13 @@ caf::expected<allow_list> read_allow_list(const std::string& path,
   return keys;
 }
 
+size_t bound_count(const allow_list& keys) {
+  size_t n = 0;
+  for (const auto& entry : keys)
+    n += entry.second->bound() ? 1 : 0;
+  return n;
+}
+
 caf::expected<std::string> write_key_pair(const std::string& base) {
   if (!available())
     return make_error(errc::unavailable,

@@ -67,6 +67,9 @@ using allow_list = std::map<std::string, wire::peer_ptr>;
 caf::expected<allow_list> read_allow_list(const std::string& path,
                                           const std::string& what);
 
+/// How many keys of `keys` are bound to host names (host=, relay=).
+size_t bound_count(const allow_list& keys);
+
 /// Writes `base`.key (secret, created 0600 with O_EXCL: an existing file is
 /// never overwritten) and `base`.pub (0644, also O_EXCL) from a fresh key
 /// pair (zmq_curve_keypair). Returns the public key's Z85 text.

@@ -132,13 +132,6 @@ namespace {
 
 const std::string main_section = "[ccserver]";
 
-size_t bound_in(const curve::allow_list& keys) {
-  size_t n = 0;
-  for (const auto& entry : keys)
-    n += entry.second->bound() ? 1 : 0;
-  return n;
-}
-
 } // namespace
 
 caf::error gateway_state::reload(const std::string& secret_key_path,
@@ -158,7 +151,7 @@ caf::error gateway_state::reload(const std::string& secret_key_path,
     return std::move(keys.error());
   }
   auto count = keys->size();
-  auto bound = bound_in(*keys);
+  auto bound = curve::bound_count(*keys);
   auto removed = zap->set_allowed(std::move(*keys));
   this->allowed_keys_path = allowed_keys_path;
   log::info("gateway", "allow-list reloaded from " + allowed_keys_path + ": " +

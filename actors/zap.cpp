@@ -92,10 +92,7 @@ size_t zap_handler::allowed_count() const {
 
 size_t zap_handler::bound_count() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  size_t n = 0;
-  for (const auto& entry : *allowed_)
-    n += entry.second->bound() ? 1 : 0;
-  return n;
+  return curve::bound_count(*allowed_);
 }
 
 std::vector<std::string>
