@@ -2,13 +2,60 @@
 // the actor that implements it (declarations: actors/spawn.hpp).
 #include "actors/spawn.hpp"
 
-#include "actors/ack_caps.hpp"
-#include "actors/echo.hpp"
-#include "actors/infowriter.hpp"
-#include "actors/tailwriter.hpp"
-#include "config/error.hpp"
+#include "actors/core/ack_caps.hpp"
+#include "actors/core/echo.hpp"
+#include "actors/core/jobmgr.hpp"
+#include "actors/core/locallogger.hpp"
+#include "actors/link/forwarder.hpp"
+#include "actors/tail/infosender.hpp"
+#include "actors/tail/tailer.hpp"
+#include "actors/write/infowriter.hpp"
+#include "actors/write/tailwriter.hpp"
+#include "base/error.hpp"
 
 namespace cc {
+
+caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
+  // The daemon sections are copied: the jobmgr restarts children long after
+  // the configuration that main loaded may be gone (reload).
+  auto cfg = std::make_shared<const config::server_config>(ctx.cfg);
+  auto* sys = &ctx.sys;
+  auto router = ctx.router;
+  auto acks = ctx.acks;
+  daemon_factory factory =
+    [cfg, sys, router, acks](const std::string& name) -> caf::expected<caf::actor> {
+    auto i = cfg->daemons.find(name);
+    if (i == cfg->daemons.end())
+      return make_error(errc::config_invalid,
+                        "no daemon section [" + name + "] in " + cfg->file);
+    const auto& sec = i->second;
+    if (sec.kind == "infosender")
+      return spawn_infosender_daemon(*sys, *cfg, sec, router, acks);
+    if (sec.kind != "logtail")
+      return make_error(errc::config_invalid,
+                        cfg->file + ":" + name + ": unknown daemon kind " +
+                          sec.kind);
+    auto opts = make_tailer_options(sec);
+    if (!opts)
+      return opts.error();
+    opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
+    return spawn_tailer_actor(*sys, std::move(*opts), router);
+  };
+  jobmgr_options opts;
+  opts.name = sec.name;
+  auto mgr_watchdog = make_watchdog_options(sec);
+  std::vector<daemon_spec> daemons;
+  for (auto& name : sec.list("daemons")) {
+    auto i = cfg->daemons.find(name);
+    daemons.push_back(
+      {name, i == cfg->daemons.end()
+               ? mgr_watchdog
+               : make_watchdog_options(i->second, mgr_watchdog)});
+  }
+  return spawn_jobmgr_with(ctx.sys, std::move(opts), std::move(daemons),
+                           std::move(factory));
+}
+
 
 caf::expected<caf::actor> spawn_handler(spawn_context ctx,
                                         const config::section& sec) {

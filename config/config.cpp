@@ -16,8 +16,8 @@
 #include <caf/message.hpp>
 #include <xxhash.h>
 
+#include "base/error.hpp"
 #include "config/address.hpp"
-#include "config/error.hpp"
 
 namespace cc::config {
 

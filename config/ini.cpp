@@ -16,7 +16,7 @@
 
 #include <ini.h>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 namespace cc::config {
 

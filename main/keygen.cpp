@@ -6,11 +6,11 @@
 #include <set>
 #include <string>
 
-#include "actors/curve_keys.hpp"
-#include "actors/gateway.hpp"
-#include "actors/zmq_transport.hpp"
+#include "actors/link/curve_keys.hpp"
+#include "actors/link/gateway.hpp"
+#include "actors/link/zmq_transport.hpp"
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "main/commands.hpp"
 
 namespace cc::cli {

@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 namespace cc::cli {
 

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/status.hpp"
+#include "actors/core/status.hpp"
 #include "config/address.hpp"
 #include "config/config.hpp"
 #include "main/commands.hpp"

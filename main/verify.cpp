@@ -9,11 +9,11 @@
 #include <iostream>
 #include <sstream>
 
-#include "actors/curve_keys.hpp"
-#include "actors/tailer.hpp"
-#include "actors/verify.hpp"
+#include "actors/link/curve_keys.hpp"
+#include "actors/tail/tailer.hpp"
+#include "actors/tail/verify.hpp"
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "main/commands.hpp"
 #include "main/dealer.hpp"
 #include "wire/bodies.hpp"

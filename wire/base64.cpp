@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 namespace cc::wire {
 

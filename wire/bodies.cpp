@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/base64.hpp"
 
 namespace cc::wire {

@@ -12,7 +12,7 @@
 #include <bzlib.h>
 #include <zlib.h>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 namespace cc::wire {
 

@@ -1,6 +1,6 @@
 #include "wire/message.hpp"
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 namespace cc::wire {
 

@@ -11,8 +11,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "actors/caf_listen.hpp"
-#include "config/error.hpp"
+#include "actors/link/caf_listen.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 
 namespace {

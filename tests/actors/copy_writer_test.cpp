@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/copy_writer.hpp"
-#include "actors/dest_path.hpp"
-#include "config/error.hpp"
+#include "actors/write/copy_writer.hpp"
+#include "actors/write/dest_path.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 #include "wire/codec.hpp"
 

@@ -9,9 +9,9 @@
 
 #include <zmq.h>
 
-#include "actors/curve_keys.hpp"
-#include "actors/zap.hpp"
-#include "config/error.hpp"
+#include "actors/link/curve_keys.hpp"
+#include "actors/link/zap.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 
 using cc::test::temp_dir;

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/dest_path.hpp"
-#include "config/error.hpp"
+#include "actors/write/dest_path.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc;

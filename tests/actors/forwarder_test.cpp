@@ -22,13 +22,13 @@
 
 #include <zmq.h>
 
-#include "actors/atoms.hpp"
-#include "actors/forwarder.hpp"
-#include "actors/logger.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "actors/link/forwarder.hpp"
+#include "actors/link/zmq_transport.hpp"
 #include "actors/spawn.hpp"
-#include "actors/types.hpp"
-#include "actors/zmq_transport.hpp"
-#include "config/error.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"

@@ -20,10 +20,10 @@
 
 #include <zmq.h>
 
-#include "actors/atoms.hpp"
-#include "actors/gateway.hpp"
-#include "actors/router.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/router.hpp"
+#include "actors/core/types.hpp"
+#include "actors/link/gateway.hpp"
 #include "config/config.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"

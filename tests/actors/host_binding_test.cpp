@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/host_binding.hpp"
+#include "actors/link/host_binding.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
 

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/dest_path.hpp"
-#include "actors/info_store.hpp"
+#include "actors/write/dest_path.hpp"
+#include "actors/write/info_store.hpp"
 #include "tests/support/process.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"

@@ -20,9 +20,9 @@
 
 #include <sys/stat.h>
 
-#include "actors/atoms.hpp"
-#include "actors/infosender.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "actors/tail/infosender.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"

@@ -15,12 +15,12 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 
-#include "actors/atoms.hpp"
-#include "actors/jobmgr.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/jobmgr.hpp"
+#include "actors/core/types.hpp"
 #include "actors/spawn.hpp"
-#include "actors/types.hpp"
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "wire/message.hpp"
 
 using namespace std::chrono_literals;

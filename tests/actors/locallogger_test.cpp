@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/locallogger.hpp"
-#include "actors/logger.hpp"
-#include "actors/router.hpp"
+#include "actors/core/locallogger.hpp"
+#include "actors/core/router.hpp"
 #include "actors/spawn.hpp"
+#include "base/logger.hpp"
 #include "tests/actors/router_fixture.hpp"
 #include "tests/support/process.hpp"
 

@@ -10,11 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/copy_stats.hpp"
-#include "actors/counter_key.hpp"
-#include "actors/logger.hpp"
-#include "actors/metrics.hpp"
-#include "actors/status.hpp"
+#include "actors/core/counter_key.hpp"
+#include "actors/core/metrics.hpp"
+#include "actors/core/status.hpp"
+#include "actors/write/copy_stats.hpp"
+#include "base/logger.hpp"
 #include "config/schema.hpp"
 #include "tests/support/process.hpp"
 

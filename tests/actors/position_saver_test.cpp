@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/logger.hpp"
-#include "actors/position.hpp"
-#include "actors/position_saver.hpp"
-#include "config/error.hpp"
+#include "actors/tail/position.hpp"
+#include "actors/tail/position_saver.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
 #include "tests/support/process.hpp"
 
 using namespace std::chrono_literals;

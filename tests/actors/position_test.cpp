@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/position.hpp"
-#include "config/error.hpp"
+#include "actors/tail/position.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc::tail;
@@ -44,20 +44,20 @@ struct open_file {
 } // namespace
 
 TEST_CASE("hex64 round-trips and rejects junk", "[position]") {
-  CHECK(hex64(0) == "0000000000000000");
-  CHECK(hex64(0xfedcba9876543210ull) == "fedcba9876543210");
-  CHECK(parse_hex64("fedcba9876543210") == 0xfedcba9876543210ull);
-  CHECK(parse_hex64("FF") == 255u);
-  CHECK_FALSE(parse_hex64(""));
-  CHECK_FALSE(parse_hex64("xyz"));
-  CHECK_FALSE(parse_hex64("00000000000000000"));  // 17 digits
+  CHECK(cc::hex64(0) == "0000000000000000");
+  CHECK(cc::hex64(0xfedcba9876543210ull) == "fedcba9876543210");
+  CHECK(cc::parse_hex64("fedcba9876543210") == 0xfedcba9876543210ull);
+  CHECK(cc::parse_hex64("FF") == 255u);
+  CHECK_FALSE(cc::parse_hex64(""));
+  CHECK_FALSE(cc::parse_hex64("xyz"));
+  CHECK_FALSE(cc::parse_hex64("00000000000000000"));  // 17 digits
 }
 
 TEST_CASE("generation ids are 16 lowercase hex digits and differ",
           "[position]") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
-    auto g = new_gen();
+    auto g = cc::new_gen();
     CHECK(g.size() == 16);
     CHECK(g.find_first_not_of("0123456789abcdef") == std::string::npos);
     seen.insert(g);
@@ -66,9 +66,9 @@ TEST_CASE("generation ids are 16 lowercase hex digits and differ",
 }
 
 TEST_CASE("FNV-1a matches its published test vectors", "[position]") {
-  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
-  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
-  CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
+  CHECK(cc::fnv1a64("") == 0xcbf29ce484222325ull);
+  CHECK(cc::fnv1a64("a") == 0xaf63dc4c8601ec8cull);
+  CHECK(cc::fnv1a64("foobar") == 0x85944171f73967e8ull);
 }
 
 TEST_CASE("a position survives JSON", "[position]") {
@@ -156,7 +156,7 @@ TEST_CASE("fingerprints cover the first 4 KiB and detect changes",
     auto fp = read_fingerprint(f.fd, path);
     REQUIRE(fp);
     CHECK(fp->length == 100);
-    CHECK(fp->hash == fnv1a64(content.substr(0, 100)));
+    CHECK(fp->hash == cc::fnv1a64(content.substr(0, 100)));
     short_fp = *fp;
   }
   write_file(path, content);
@@ -165,7 +165,7 @@ TEST_CASE("fingerprints cover the first 4 KiB and detect changes",
     auto fp = read_fingerprint(f.fd, path);
     REQUIRE(fp);
     CHECK(fp->length == fingerprint_max_bytes);
-    CHECK(fp->hash == fnv1a64(content.substr(0, fingerprint_max_bytes)));
+    CHECK(fp->hash == cc::fnv1a64(content.substr(0, fingerprint_max_bytes)));
     // The short fingerprint still matches the grown file.
     auto m = fingerprint_matches(f.fd, path, short_fp);
     REQUIRE(m);

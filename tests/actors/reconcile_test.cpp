@@ -8,8 +8,8 @@
 #include <string>
 #include <variant>
 
-#include "actors/reconcile.hpp"
-#include "actors/source_reader.hpp"
+#include "actors/tail/reconcile.hpp"
+#include "actors/tail/source_reader.hpp"
 #include "tests/support/process.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"
@@ -316,7 +316,7 @@ TEST_CASE("find_moved_generation finds logrotate's copy by its first bytes",
   auto packed = wire::compress(old_gen, wire::compression::gzip, 6);
   REQUIRE(packed);
   write_file(dir / "app.log.1.gz", *packed);
-  tail::fingerprint fp{tail::fnv1a64(std::string_view{old_gen}.substr(0, 4096)), 4096};
+  tail::fingerprint fp{cc::fnv1a64(std::string_view{old_gen}.substr(0, 4096)), 4096};
   auto app = tail::stat_file(dir / "app.log");
   REQUIRE(app);
   REQUIRE(*app);

@@ -19,9 +19,9 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 
-#include "actors/atoms.hpp"
-#include "actors/types.hpp"
-#include "config/error.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "base/error.hpp"
 #include "wire/message.hpp"
 
 namespace {

@@ -6,9 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/echo.hpp"
-#include "actors/logger.hpp"
-#include "actors/router.hpp"
+#include "actors/core/echo.hpp"
+#include "actors/core/router.hpp"
+#include "actors/spawn.hpp"
+#include "base/logger.hpp"
 #include "routes/route_table.hpp"
 #include "tests/actors/router_fixture.hpp"
 #include "tests/support/process.hpp"

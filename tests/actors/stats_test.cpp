@@ -7,10 +7,10 @@
 
 #include <caf/scoped_actor.hpp>
 
-#include "actors/logger.hpp"
-#include "actors/router.hpp"
-#include "actors/stats.hpp"
-#include "actors/status_board.hpp"
+#include "actors/core/router.hpp"
+#include "actors/core/stats.hpp"
+#include "actors/core/status_board.hpp"
+#include "base/logger.hpp"
 #include "tests/actors/router_fixture.hpp"
 #include "tests/support/process.hpp"
 

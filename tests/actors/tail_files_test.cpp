@@ -16,10 +16,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "actors/atoms.hpp"
-#include "actors/file_watch.hpp"
-#include "actors/log_files.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "actors/tail/file_watch.hpp"
+#include "actors/tail/log_files.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc::tail;

@@ -29,14 +29,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/atoms.hpp"
-#include "actors/logger.hpp"
-#include "actors/position.hpp"
-#include "actors/position_saver.hpp"
-#include "actors/tailer.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "actors/tail/position.hpp"
+#include "actors/tail/position_saver.hpp"
+#include "actors/tail/tailer.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"

@@ -24,12 +24,12 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/atoms.hpp"
-#include "actors/dest_path.hpp"
-#include "actors/tailwriter.hpp"
-#include "actors/tailwriter_worker.hpp"
-#include "actors/types.hpp"
-#include "config/error.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
+#include "actors/write/dest_path.hpp"
+#include "actors/write/tailwriter.hpp"
+#include "actors/write/tailwriter_worker.hpp"
+#include "base/error.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"

@@ -15,7 +15,7 @@
 
 #include <zmq.h>
 
-#include "actors/zmq_transport.hpp"
+#include "actors/link/zmq_transport.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 #include "wire/message.hpp"

@@ -10,8 +10,8 @@
 
 #include <string>
 
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "config/ini.hpp"
 
 using cc::config::ini;

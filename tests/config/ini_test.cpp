@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "config/ini.hpp"
 #include "tests/support/process.hpp"
 

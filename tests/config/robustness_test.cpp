@@ -6,8 +6,8 @@
 #include <random>
 #include <string>
 
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc::config;

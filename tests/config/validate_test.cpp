@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "base/error.hpp"
 #include "config/config.hpp"
-#include "config/error.hpp"
 
 using namespace cc::config;
 

@@ -35,7 +35,7 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "actors/dest_path.hpp"
+#include "actors/write/dest_path.hpp"
 #include "fuzz_check.hpp"
 
 using namespace cc::tw;

@@ -10,7 +10,7 @@
 
 #include <caf/error.hpp>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 
 /// Aborts with the condition's text and `what` when `cond` is false. Property
 /// violations are crashes to libFuzzer, like sanitizer reports.

@@ -27,8 +27,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/atoms.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
 #include "tests/support/process.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"

@@ -27,8 +27,8 @@
 
 #include <zmq.h>
 
-#include "config/error.hpp"
-#include "actors/metrics.hpp"
+#include "actors/core/metrics.hpp"
+#include "base/error.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/zmq_peer.hpp"
 #include "wire/base64.hpp"

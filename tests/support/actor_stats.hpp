@@ -11,8 +11,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/atoms.hpp"
-#include "actors/types.hpp"
+#include "actors/core/atoms.hpp"
+#include "actors/core/types.hpp"
 
 namespace cc::test {
 

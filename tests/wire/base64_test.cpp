@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/base64.hpp"
 
 using cc::wire::base64_decode;

@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/codec.hpp"
 
 using cc::wire::compress;

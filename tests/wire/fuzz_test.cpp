@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"

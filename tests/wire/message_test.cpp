@@ -11,7 +11,7 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
-#include "config/error.hpp"
+#include "base/error.hpp"
 #include "wire/message.hpp"
 
 using namespace cc::wire;

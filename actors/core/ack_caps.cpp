@@ -1,0 +1,112 @@
+// Who acknowledges: see ack_caps.hpp.
+#include "actors/core/ack_caps.hpp"
+
+#include "base/logger.hpp"
+#include "routes/route_table.hpp"
+
+namespace cc {
+
+const char* to_string(peer_acks v) {
+  switch (v) {
+    case peer_acks::unknown: return "unknown";
+    case peer_acks::yes: return "yes";
+    case peer_acks::no: return "no";
+  }
+  return "?";
+}
+
+void ack_registry::add_writer(const std::string& section) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sections_[section].writer = true;
+}
+
+void ack_registry::set_forwarder(const std::string& section, peer_acks v) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sections_[section].learned = v;
+}
+
+peer_acks ack_registry::of(const std::vector<std::string>& sections) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool any = false;
+  bool unknown = false;
+  for (const auto& name : sections) {
+    auto i = sections_.find(name);
+    if (i == sections_.end())
+      continue; // a locallogger, an echo: no part in acknowledgements
+    any = true;
+    if (i->second.writer)
+      continue;
+    if (i->second.learned == peer_acks::no)
+      return peer_acks::no;
+    if (i->second.learned == peer_acks::unknown)
+      unknown = true;
+  }
+  if (!any)
+    return peer_acks::no;
+  return unknown ? peer_acks::unknown : peer_acks::yes;
+}
+
+bool ack_registry::advertises() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& [name, e] : sections_)
+    if (e.writer || e.learned == peer_acks::yes)
+      return true;
+  return false;
+}
+
+ack_view::ack_view(std::shared_ptr<const ack_registry> registry,
+                   std::vector<std::string> sections, std::string who,
+                   std::string msg_type)
+  : registry_(std::move(registry)),
+    sections_(std::move(sections)),
+    who_(std::move(who)),
+    msg_type_(std::move(msg_type)) {
+}
+
+peer_acks ack_view::now() const {
+  auto v = registry_->of(sections_);
+  auto before = static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+  if (v == before)
+    return v;
+  if (v == peer_acks::no) {
+    std::string via;
+    for (const auto& s : sections_)
+      via += (via.empty() ? "" : ", ") + s;
+    log::warning(who_, "ack = auto: " + msg_type_ + " goes to " +
+                         (via.empty() ? std::string{"no handler"} : via) +
+                         ", which does not acknowledge (an original CC, or no "
+                         "writer on the way): sending as with ack = no, as the "
+                         "original does. Nothing is resent: what is in flight "
+                         "when the link or the central fails is lost, and "
+                         "after a crash of this server the last bytes may "
+                         "arrive twice");
+  } else if (v == peer_acks::yes && before == peer_acks::no) {
+    log::info(who_, "ack = auto: " + msg_type_ +
+                      " is acknowledged again; waiting for acknowledgements");
+  }
+  return v;
+}
+
+bool is_auto_ack(const config::section& daemon) {
+  return daemon.has("ack") && daemon.str("ack") == "auto";
+}
+
+bool ack_value(const config::section& daemon) {
+  if (!daemon.has("ack") || is_auto_ack(daemon))
+    return true;
+  return daemon.boolean("ack");
+}
+
+std::shared_ptr<const ack_view>
+auto_ack_view(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry) {
+  if (!registry || !is_auto_ack(daemon))
+    return nullptr;
+  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
+  return std::make_shared<ack_view>(std::move(registry),
+                                    routes::route_table{cfg.routes}.lookup(msg_type),
+                                    std::move(who), msg_type);
+}
+
+} // namespace cc

@@ -1,0 +1,25 @@
+// What every handler and daemon is built with: the actor system, the
+// validated configuration, the router and the ack-capability registry.
+// Each actor's files implement their own spawn function from it; actors/spawn
+// picks one by the section's schema kind.
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "actors/core/ack_caps.hpp"
+#include "config/config.hpp"
+
+namespace cc {
+
+/// What every handler and daemon is built with.
+struct spawn_context {
+  caf::actor_system& sys;
+  const config::server_config& cfg;
+  caf::actor router;  // the process's router (dispatch_atom / reply_atom)
+  /// Who acknowledges, for ack = auto and the echo answers (null: tests
+  /// that do not care; then nothing is advertised or learned).
+  ack_registry_ptr acks = nullptr;
+};
+
+} // namespace cc

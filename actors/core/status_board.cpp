@@ -1,0 +1,102 @@
+// The status board (contract: actors/status_board.hpp).
+#include "actors/core/status_board.hpp"
+
+#include <cstdio>
+
+#include <caf/send.hpp>
+
+#include "actors/core/atoms.hpp"
+
+namespace cc {
+
+status_board::status_board(health_settings health) : health_(health) {}
+
+void status_board::set_source(caf::actor stats) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  source_ = std::move(stats);
+  round_asked_ = false;
+}
+
+void status_board::publish(server_snapshot snap) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    latest_ = std::make_shared<const server_snapshot>(std::move(snap));
+    latest_at_ = clock::now();
+    ++generation_;
+    round_asked_ = false;
+  }
+  published_.notify_all();
+}
+
+void status_board::set_stopping() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  stopping_ = true;
+}
+
+void status_board::set_health(health_settings health) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  health_ = health;
+}
+
+health_settings status_board::health() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return health_;
+}
+
+status_board::reading status_board::peek() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  reading r;
+  if (latest_) {
+    r.snap = *latest_;
+    r.any = true;
+  }
+  r.snap.stopping = r.snap.stopping || stopping_;
+  return r;
+}
+
+status_board::reading status_board::read(std::chrono::milliseconds max_age,
+                                         std::chrono::milliseconds bound) {
+  std::unique_lock<std::mutex> lock{mtx_};
+  auto now = clock::now();
+  bool fresh = latest_ && now - latest_at_ <= max_age;
+  bool stale = false;
+  // Without a source (between the generations of a reload) the last
+  // snapshot is the best there is.
+  if (!fresh && source_) {
+    // One round asked for at a time; one asked long ago and never answered
+    // is asked for again.
+    if (!round_asked_ || now - asked_at_ > bound) {
+      round_asked_ = true;
+      asked_at_ = now;
+      caf::anon_send(source_, refresh_atom::value);
+    }
+    auto seen = generation_;
+    stale = !published_.wait_for(lock, bound, [&] { return generation_ != seen; });
+  }
+  reading r;
+  if (latest_) {
+    r.snap = *latest_;
+    r.any = true;
+  }
+  r.snap.stopping = r.snap.stopping || stopping_;
+  r.stale = stale;
+  last_bound_ = bound;
+  return r;
+}
+
+health_report status_board::health_of(const reading& r, double now) const {
+  auto report = evaluate_health(r.snap, health(), now);
+  if (r.stale || !r.any) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(last_bound_.count()) / 1000);
+    report.problems.push_back(
+        {"server", "server", "not answering",
+         r.any ? std::string{"the actors did not answer a stats round within "} + buf
+                     + " (busy or stuck)"
+               : std::string{"no stats round has completed yet"}});
+  }
+  return report;
+}
+
+} // namespace cc

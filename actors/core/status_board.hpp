@@ -1,0 +1,77 @@
+// The status board: where the stats actor leaves the server's latest
+// snapshot (actors/metrics.hpp) and where threads outside the actor system
+// (the HTTP endpoint, the control socket) take it. Thread-safe.
+//
+// A reader that wants fresh facts asks for a round (refresh_atom to the
+// stats actor) when the snapshot is older than it accepts, and waits a
+// bounded time for it; at most one round is asked for at a time, so no
+// number of readers makes the actors answer more than about once per
+// `max_age`. When the round does not come in time the reader gets the last
+// snapshot, marked stale (the server is too busy or stuck: unhealthy).
+//
+// Owned by main (it outlives reloads, which replace the stats actor: set_source).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include <caf/actor.hpp>
+
+#include "actors/core/metrics.hpp"
+#include "actors/core/status.hpp"
+
+namespace cc {
+
+class status_board {
+public:
+  using clock = std::chrono::steady_clock;
+
+  explicit status_board(health_settings health = {});
+
+  /// The stats actor that makes snapshots (null between reloads).
+  void set_source(caf::actor stats);
+
+  /// A new snapshot (the stats actor, at the end of every round).
+  void publish(server_snapshot snap);
+
+  /// From now on every snapshot says a shutdown is under way.
+  void set_stopping();
+
+  /// Health settings for readers (replaced on reload).
+  void set_health(health_settings health);
+  health_settings health() const;
+
+  struct reading {
+    server_snapshot snap; // stopping set when a shutdown is under way
+    bool stale = false;   // no round answered within the bound
+    bool any = false;     // a snapshot was ever published
+  };
+
+  /// The latest snapshot when it is at most `max_age` old; else asks for a
+  /// round and waits up to `bound` for it.
+  reading read(std::chrono::milliseconds max_age, std::chrono::milliseconds bound);
+
+  /// The latest snapshot as it is, without asking for a round.
+  reading peek() const;
+
+  /// The snapshot's health plus the board's own: a stale snapshot is a
+  /// problem ("the server did not answer a stats round in N s").
+  health_report health_of(const reading& r, double now) const;
+
+private:
+  mutable std::mutex mtx_;
+  std::condition_variable published_;
+  caf::actor source_;
+  std::shared_ptr<const server_snapshot> latest_;
+  clock::time_point latest_at_;
+  uint64_t generation_ = 0;
+  bool round_asked_ = false;
+  clock::time_point asked_at_;
+  bool stopping_ = false;
+  health_settings health_;
+  std::chrono::milliseconds last_bound_{0};
+};
+
+} // namespace cc

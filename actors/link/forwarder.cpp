@@ -1,0 +1,436 @@
+#include "actors/link/forwarder.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/core/router.hpp"
+#include "actors/link/caf_transport.hpp"
+#include "actors/link/zmq_transport.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
+#include "base/thread_name.hpp"
+#include "wire/bodies.hpp"
+
+namespace cc {
+
+namespace {
+
+/// Answers ok to the senders whose messages release() moved in.
+void deliver_released(forwarder_state& st) {
+  for (auto& promise : st.release())
+    if (promise.pending() && !promise.async())
+      promise.deliver(ok_atom::value);
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.3f s", s);
+  return buf;
+}
+
+} // namespace
+
+forwarder_settings forwarder_settings_from(const config::section& sec,
+                                           const std::string& hostname) {
+  forwarder_settings s;
+  s.section = sec.name;
+  s.remote = sec.str("remote-cc");
+  s.hostname = hostname;
+  if (sec.has("queue-bytes"))
+    s.queue_bytes = std::max<uint64_t>(1, sec.size("queue-bytes"));
+  // The loader has already turned the original's boolean into seconds
+  // (yes = its one-second tick).
+  if (sec.has("ping"))
+    s.ping_interval = std::max(0.0, sec.seconds("ping"));
+  if (sec.has("ping-timeout"))
+    s.ping_timeout = std::max(0.0, sec.seconds("ping-timeout"));
+  return s;
+}
+
+forwarder_state::~forwarder_state() {
+  if (link)
+    link->close();
+  // Senders still waiting learn that their message was not taken.
+  for (auto& [msg, promise] : waiting)
+    if (promise.pending() && !promise.async())
+      promise.deliver(make_error(errc::unavailable,
+                                 who + ": stopped before " + msg.type +
+                                   " could be queued"));
+}
+
+void forwarder_state::init(forwarder_settings s) {
+  settings = std::move(s);
+  who = "forwarder[" + settings.section + "]";
+  host_check = host_binding_check{who};
+  own_frame = wire::local_route_frame("proxy:" + settings.section);
+  last_pong = last_ping = link_changed = wire::now_seconds();
+}
+
+bool forwarder_state::has_room(uint64_t size) const {
+  auto queued = meter->queued.load();
+  return queued == 0 || queued + size <= settings.queue_bytes;
+}
+
+bool forwarder_state::admit(wire::cc_message msg,
+                            caf::response_promise promise) {
+  ++received;
+  auto size = msg.wire_size();
+  if (waiting.empty() && has_room(size)) {
+    send_now(std::move(msg));
+    return true;
+  }
+  waiting.emplace_back(std::move(msg), std::move(promise));
+  // From now on the transport's thread reports every message sent. One that
+  // left between has_room and this store went unreported: the caller runs
+  // release() after admit for that (actors/room_meter.hpp).
+  meter->waiters = true;
+  return false;
+}
+
+void forwarder_state::send_now(wire::cc_message msg) {
+  meter->queued += msg.wire_size();
+  link->send(std::move(msg));
+}
+
+std::vector<caf::response_promise> forwarder_state::release() {
+  std::vector<caf::response_promise> released;
+  while (!waiting.empty() && has_room(waiting.front().first.wire_size())) {
+    auto& [msg, promise] = waiting.front();
+    send_now(std::move(msg));
+    released.push_back(std::move(promise));
+    waiting.pop_front();
+  }
+  if (waiting.empty())
+    meter->waiters = false;
+  return released;
+}
+
+std::vector<caf::response_promise> forwarder_state::on_sent(uint64_t bytes) {
+  meter->record(bytes);
+  return release();
+}
+
+std::pair<bool, wire::cc_message>
+forwarder_state::classify(wire::cc_message msg) const {
+  bool mine = !msg.route.empty() && msg.route.front() == own_frame;
+  if (mine)
+    msg.route.erase(msg.route.begin());
+  return {mine, std::move(msg)};
+}
+
+void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
+  if (msg.type != "echo.response") {
+    log::warning(who, "unexpected " + msg.type + " addressed to the forwarder");
+    return;
+  }
+  auto body = wire::parse_echo(msg.body);
+  if (!body) {
+    ++invalid;
+    log::warning(who, "bad echo.response: " + describe(body.error()));
+    return;
+  }
+  if (body->orig_target != settings.remote) {
+    log::warning(who, "pong for another target: " + body->orig_target);
+    return;
+  }
+  ++pongs;
+  last_pong = now;
+  learn_acks(body->acks);
+  double rtt = now - body->orig_time;
+  log::debug(who, "pong from " + settings.remote + ": " + seconds_text(rtt));
+  if (pong_missing) {
+    pong_missing = false;
+    log::info(who, "pongs from " + settings.remote + " resumed (round trip " +
+                     seconds_text(rtt) + ")");
+  }
+}
+
+wire::cc_message forwarder_state::make_ping(double now) {
+  ++pings;
+  last_ping = now;
+  return echo_request(now);
+}
+
+std::optional<wire::cc_message> forwarder_state::make_probe(double now) {
+  if (unanswered_probes >= max_unanswered_probes)
+    return std::nullopt;
+  ++unanswered_probes;
+  ++probes;
+  if (probe_sent == 0 && connected)
+    probe_sent = now;
+  return echo_request(now);
+}
+
+wire::cc_message forwarder_state::echo_request(double now) const {
+  wire::echo_body body;
+  body.hdr.req = "echo.request";
+  body.hdr.time = now;
+  body.hdr.hostname = settings.hostname;
+  body.target = settings.remote;
+  wire::cc_message msg;
+  msg.route.push_back(own_frame);
+  msg.type = "echo.request";
+  msg.body = wire::make_body(body);
+  return msg;
+}
+
+void forwarder_state::learn_acks(std::optional<bool> advertised) {
+  probe_sent = 0;
+  unanswered_probes = 0;
+  probe_again = advertised && !*advertised;
+  auto learned = advertised && *advertised ? peer_acks::yes : peer_acks::no;
+  if (learned == remote_acks)
+    return;
+  remote_acks = learned;
+  if (acks_registry)
+    acks_registry->set_forwarder(settings.section, learned);
+  if (learned == peer_acks::yes)
+    log::info(who, settings.remote + " acknowledges: senders with ack = auto "
+                                     "wait for its acknowledgements");
+  else if (advertised)
+    log::info(who, settings.remote + " is a ccserver that cannot acknowledge "
+                                     "now (a relay whose own remote does "
+                                     "not, or not yet): senders with ack = "
+                                     "auto send without waiting; asking again "
+                                     "every " + seconds_text(ack_probe_again));
+  else
+    log::warning(who, settings.remote + " is an original CC: its echo.response "
+                        "carries no 'acks', so it never acknowledges. Senders "
+                        "with ack = auto send to it as with ack = no: nothing "
+                        "is resent, what is in flight when the link or the "
+                        "central fails is lost");
+}
+
+bool forwarder_state::on_probe_timer(double now) {
+  if (probe_sent != 0 && connected && now - probe_sent >= ack_probe_timeout) {
+    probe_sent = 0;
+    unanswered_probes = 0;
+    if (remote_acks == peer_acks::unknown) {
+      remote_acks = peer_acks::no;
+      if (acks_registry)
+        acks_registry->set_forwarder(settings.section, peer_acks::no);
+      log::warning(who, settings.remote + " did not answer an echo.request "
+                          "within " + seconds_text(ack_probe_timeout) +
+                          ": taken for an original CC without an echo route, "
+                          "which never acknowledges. Senders with ack = auto "
+                          "send to it as with ack = no: nothing is resent, "
+                          "what is in flight when the link or the central "
+                          "fails is lost");
+    }
+    return false;
+  }
+  return probe_again && probe_sent == 0;
+}
+
+std::optional<std::string> forwarder_state::check_pongs(double now) {
+  if (pong_missing || now - last_pong < settings.ping_timeout)
+    return std::nullopt;
+  pong_missing = true;
+  return "no pong from " + settings.remote + " for " +
+         seconds_text(now - last_pong) +
+         (connected ? "" : " (not connected)");
+}
+
+void forwarder_state::on_link(bool up, const std::string& peer) {
+  if (up != connected)
+    link_changed = wire::now_seconds();
+  connected = up;
+  if (!up)
+    probe_sent = 0; // only an answer-less connection that stays up counts
+  // A link that flaps (a server that refuses our key drops us after each
+  // handshake, ~8 times a second) logs its first reconnect and disconnect,
+  // then at most one line of each per 30 s with the count in between.
+  auto suffix = [](std::optional<uint64_t> n) {
+    return n && *n > 0 ? " (" + std::to_string(*n) + " more since the last such line)"
+                       : std::string{};
+  };
+  auto now = log_limiter::clock::now();
+  if (up) {
+    ++connects;
+    if (connects == 1)
+      log::info(who, "connected to " + settings.remote + " (" + peer + ")");
+    else if (auto n = link_log.admit("up", now))
+      log::info(who, "reconnected to " + settings.remote + " (" + peer + ")" + suffix(n));
+  } else if (auto n = link_log.admit("down", now)) {
+    log::warning(who, "disconnected from " + settings.remote + " (" + peer +
+                        "); the transport reconnects by itself" + suffix(n));
+  }
+}
+
+counters forwarder_state::stats() const {
+  auto now = wire::now_seconds();
+  auto ms_since = [now](double then) {
+    return static_cast<int64_t>(std::max(0.0, now - then) * 1000);
+  };
+  counters out{
+    {"received", received},
+    {"sent", meter->sent.load()},
+    {"queued_bytes", static_cast<int64_t>(meter->queued.load())},
+    {"waiting", static_cast<int64_t>(waiting.size())},
+    {"replies", replies},
+    {"invalid", invalid},
+    {"pings", pings},
+    {"pongs", pongs},
+    {"connected", connected ? 1 : 0},
+    {"reconnects", std::max<int64_t>(0, connects - 1)},
+    {"link_down_ms", connected ? 0 : ms_since(link_changed)},
+    {"probes", probes},
+    {"host_denied", host_check.denied()},
+    {"remote_acks", static_cast<int64_t>(remote_acks)},
+  };
+  if (settings.ping_interval > 0)
+    out["last_pong_age_ms"] = ms_since(last_pong);
+  return out;
+}
+
+namespace {
+
+// Frames from the remote that are not a CC message arrive on the transport's
+// thread; they are counted there and logged at most once per 10 s.
+struct remote_garbage {
+  std::atomic<int64_t> count{0};
+  std::mutex mtx;
+  log_limiter limiter;
+};
+
+caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
+                              forwarder_settings settings, zmq_options opts,
+                              caf::actor router,
+                              std::shared_ptr<const config::section> main,
+                              ack_registry_ptr acks) {
+  name_this_thread("cc-forwarder");  // detached: its own thread
+  auto& st = self->state;
+  st.init(std::move(settings));
+  st.acks_registry = std::move(acks);
+  // caf:// gives the CAF transport (actors/caf_transport), others ZeroMQ.
+  auto made = make_transport(self->system(), *main, st.settings.remote, opts,
+                             st.who);
+  if (!made) {
+    log::error(st.who, describe(made.error()));
+    self->quit(made.error());
+    return {};
+  }
+  st.link = std::move(*made);
+  auto garbage = std::make_shared<remote_garbage>();
+  auto me = caf::actor_cast<caf::actor>(self);
+  transport::callbacks cb;
+  cb.on_message = [me](wire::cc_message msg) {
+    caf::anon_send(me, reply_atom::value, std::move(msg));
+  };
+  cb.on_invalid = [garbage, who = st.who](const caf::error& err) {
+    ++garbage->count;
+    std::lock_guard<std::mutex> guard{garbage->mtx};
+    if (auto n = garbage->limiter.admit("invalid",
+                                        log_limiter::clock::now()))
+      log::warning(who, "invalid message from the remote dropped: " +
+                          describe(err) +
+                          (*n > 0 ? " (and " + std::to_string(*n) + " more)"
+                                  : std::string{}));
+  };
+  cb.on_sent = [me, meter = st.meter](uint64_t bytes) {
+    if (meter->record(bytes))
+      caf::anon_send(me, sent_atom::value, bytes);
+  };
+  cb.on_link = [me](bool up, const std::string& peer) {
+    caf::anon_send(me, linkstate_atom::value, up, peer);
+  };
+  if (auto err = st.link->connect(st.settings.remote, std::move(cb))) {
+    log::error(st.who, describe(err));
+    st.link.reset();
+    self->quit(err);
+    return {};
+  }
+  if (st.acks_registry)
+    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
+  log::info(st.who, "forwarding to " + st.settings.remote);
+  auto probe_every = std::chrono::milliseconds(
+    static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
+  // Probes only when someone asks (a server has a registry; tests without
+  // one see the forwarder's other traffic alone).
+  auto probe = [self, probe_every] {
+    auto& st = self->state;
+    if (!st.acks_registry)
+      return;
+    if (auto msg = st.make_probe(wire::now_seconds())) {
+      st.send_now(std::move(*msg));
+      self->delayed_send(self, probe_every, probe_atom::value);
+    }
+  };
+  auto ping_every = std::chrono::milliseconds(
+    static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));
+  if (ping_every.count() > 0)
+    self->delayed_send(self, ping_every, ping_atom::value);
+  return {
+    [=](dispatch_atom, const wire::cc_message& msg) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      if (auto v = st.host_check.screen(msg, st.settings.hostname); v.denied) {
+        if (v.reply)
+          self->send(router, reply_atom::value, std::move(*v.reply));
+        return ok_atom::value;
+      }
+      if (st.waiting.empty() && st.has_room(msg.wire_size())) {
+        st.admit(msg, caf::response_promise{});
+        return ok_atom::value;
+      }
+      auto promise = self->make_response_promise();
+      st.admit(msg, promise);
+      deliver_released(st);  // room that freed before admit saw it waiting
+      return promise;
+    },
+    [=](sent_atom, uint64_t) { deliver_released(self->state); },
+    [=](reply_atom, wire::cc_message& msg) {
+      auto& st = self->state;
+      auto [mine, classified] = st.classify(std::move(msg));
+      if (mine) {
+        st.on_pong(classified, wire::now_seconds());
+        return;
+      }
+      ++st.replies;
+      self->send(router, reply_atom::value, std::move(classified));
+    },
+    [=](linkstate_atom, bool up, const std::string& peer) {
+      self->state.on_link(up, peer);
+      if (up) // a reconnect may reach another server: ask again
+        probe();
+    },
+    [=](probe_atom) {
+      if (self->state.on_probe_timer(wire::now_seconds()))
+        probe();
+    },
+    [=](ping_atom) {
+      auto& st = self->state;
+      auto now = wire::now_seconds();
+      if (auto warning = st.check_pongs(now))
+        log::warning(st.who, *warning);
+      st.send_now(st.make_ping(now)); // small: not held back by queue-bytes
+      self->delayed_send(self, ping_every, ping_atom::value);
+    },
+    [=](stats_atom) -> counters {
+      auto c = self->state.stats();
+      c["invalid"] += garbage->count.load();
+      if (self->state.link)
+        self->state.link->add_stats(c);
+      return c;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
+  auto settings = forwarder_settings_from(sec, ctx.cfg.host_name);
+  // Detached: on exit the transport drains within zmq_linger and joins its
+  // thread, which must not hold one of CAF's scheduler threads.
+  return ctx.sys.spawn<caf::detached>(
+    forwarder_actor, std::move(settings), zmq_options_of(sec), ctx.router,
+    std::make_shared<const config::section>(ctx.cfg.main), ctx.acks);
+}
+
+} // namespace cc

@@ -1,0 +1,314 @@
+#include "actors/link/gateway.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/link/curve_keys.hpp"
+#include "actors/link/zap.hpp"
+#include "actors/link/zmq_transport.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
+#include "base/thread_name.hpp"
+
+namespace cc {
+
+void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                              wire::peer_ptr&& peer) {
+  auto msg = wire::parse(std::move(frames), std::move(last));
+  if (!msg) {
+    ++invalid;
+    std::lock_guard<std::mutex> guard{mtx};
+    if (auto suppressed = invalid_log.admit("invalid", log_limiter::clock::now()))
+      log::warning("gateway",
+                   "invalid message dropped: " + describe(msg.error()) +
+                     (*suppressed > 0 ? " (and " + std::to_string(*suppressed) +
+                                          " more since the last line)"
+                                      : std::string{}));
+    return;
+  }
+  msg->peer = std::move(peer);
+  std::lock_guard<std::mutex> guard{mtx};
+  if (!router) {
+    held.push_back(std::move(*msg));
+    return;
+  }
+  forward(std::move(*msg));
+}
+
+void gateway_inbox::forward(wire::cc_message&& msg) {
+  ++dispatched;
+  auto bytes = static_cast<int64_t>(msg.wire_size());
+  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
+    ++throttled;
+    paused = true;
+    socket->set_throttled(true);
+    if (auto n = invalid_log.admit("throttled", log_limiter::clock::now()))
+      log::info("gateway", "reading paused: " +
+                             std::to_string(in_flight_bytes.load()) +
+                             " bytes handed to the router and not yet taken "
+                             "(budget " + std::to_string(in_flight_budget) +
+                             "); ZeroMQ's queues hold the rest" +
+                             (*n > 0 ? " (" + std::to_string(*n) +
+                                         " more pauses since the last line)"
+                                     : std::string{}));
+  }
+  // Straight to the router, from this thread: no hop through the gateway
+  // actor, and no answer back to anyone. The receipt does the accounting:
+  // the router drops it once every handler answered (or at once when none
+  // takes the message).
+  msg.receipt = wire::make_receipt(
+    [inbox = shared_from_this(), bytes] { inbox->on_answered(bytes); });
+  caf::anon_send(router, dispatch_atom::value, std::move(msg));
+}
+
+void gateway_inbox::on_answered(int64_t bytes) {
+  if ((in_flight_bytes -= bytes) > in_flight_budget / 2 || !paused)
+    return;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (paused && in_flight_bytes <= in_flight_budget / 2) {
+    paused = false;
+    if (socket != nullptr)
+      socket->set_throttled(false);
+  }
+}
+
+void gateway_inbox::set_router(caf::actor r) {
+  std::lock_guard<std::mutex> guard{mtx};
+  router = std::move(r);
+  if (!router)
+    return;
+  for (auto& msg : held)
+    forward(std::move(msg));
+  held.clear();
+}
+
+void gateway_inbox::detach_socket() {
+  std::lock_guard<std::mutex> guard{mtx};
+  router = nullptr;  // drop the router handle with the gateway
+  socket = nullptr;
+}
+
+gateway_state::~gateway_state() {
+  if (socket)
+    socket->stop();
+  if (inbox)
+    inbox->detach_socket();
+}
+
+void gateway_state::send(wire::cc_message msg) {
+  socket->send(std::move(msg));
+}
+
+counters gateway_state::stats() const {
+  const auto& c = socket->counters();
+  counters out{
+    {"received", c.received.load()},
+    {"dispatched", inbox->dispatched.load()},
+    {"invalid", inbox->invalid.load()},
+    {"sent", c.sent.load()},
+    {"bytes_in", c.bytes_in.load()},
+    {"bytes_out", c.bytes_out.load()},
+    {"queued_bytes", c.queued_bytes.load()},
+    {"unroutable", c.unroutable.load()},
+    {"dropped", c.dropped.load()},
+    {"oversize", c.oversize.load()},
+    {"disconnects", c.disconnects.load()},
+    {"handshake_failed", c.handshake_failed.load()},
+    {"in_flight_bytes", inbox->in_flight_bytes.load()},
+    {"throttled", inbox->throttled.load()},
+  };
+  if (zap) {
+    out["curve_accepted"] = zap->accepted.load();
+    out["curve_refused"] = zap->refused.load() + zap->malformed.load();
+    out["delisted_dropped"] = c.not_admitted.load();
+    out["allowed_keys"] = static_cast<int64_t>(zap->allowed_count());
+    out["bound_keys"] = static_cast<int64_t>(zap->bound_count());
+  }
+  return out;
+}
+
+namespace {
+
+const std::string main_section = "[ccserver]";
+
+} // namespace
+
+caf::error gateway_state::reload(const std::string& secret_key_path,
+                                 const std::string& allowed_keys_path) {
+  if (secret_key_path != this->secret_key_path)
+    log::warning("gateway", "curve-secret-key changed from '" +
+                              this->secret_key_path + "' to '" +
+                              secret_key_path +
+                              "': takes effect at the next restart");
+  if (!zap)
+    return caf::none;
+  auto keys = curve::read_allow_list(allowed_keys_path,
+                                     main_section + " curve-allowed-keys");
+  if (!keys) {
+    log::error("gateway", "reload: " + describe(keys.error()) +
+                            "; keeping the previous allow-list");
+    return std::move(keys.error());
+  }
+  auto count = keys->size();
+  auto bound = curve::bound_count(*keys);
+  auto removed = zap->set_allowed(std::move(*keys));
+  this->allowed_keys_path = allowed_keys_path;
+  log::info("gateway", "allow-list reloaded from " + allowed_keys_path + ": " +
+                         std::to_string(count) + " keys (" + std::to_string(bound) +
+                         " bound to host names), " + std::to_string(removed) +
+                         " removed (their messages are dropped from now on); "
+                         "bindings apply to messages read from now on");
+  return caf::none;
+}
+
+caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed) {
+  bool has_secret = !o.curve_secret_key_file.empty();
+  bool has_list = !o.curve_allowed_keys_file.empty();
+  if (!has_secret && !has_list)
+    return caf::none;
+  if (!has_secret)
+    return make_error(errc::config_invalid,
+                      main_section + " curve-allowed-keys: needs "
+                                     "curve-secret-key (CURVE is off without it)");
+  if (!has_list)
+    return make_error(errc::config_invalid,
+                      main_section + " curve-secret-key: needs curve-allowed-keys "
+                                     "(the client keys let in)");
+  if (!curve::available())
+    return make_error(errc::config_invalid,
+                      main_section + " curve-secret-key: this libzmq has no "
+                                     "CURVE support");
+  auto secret = curve::read_secret_file(o.curve_secret_key_file,
+                                        main_section + " curve-secret-key");
+  if (!secret)
+    return std::move(secret.error());
+  auto keys = curve::read_allow_list(o.curve_allowed_keys_file,
+                                     main_section + " curve-allowed-keys");
+  if (!keys)
+    return std::move(keys.error());
+  auto pub = curve::public_of(*secret);
+  if (!pub)
+    return std::move(pub.error());
+  o.curve_secret = std::move(*secret);
+  o.curve_public = std::move(*pub);
+  allowed = std::move(*keys);
+  return caf::none;
+}
+
+namespace {
+
+caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
+                            std::shared_ptr<zmq_socket_thread> socket,
+                            std::shared_ptr<gateway_inbox> inbox,
+                            zmq_options opts) {
+  name_this_thread("cc-gateway");  // detached: its own thread
+  self->state.socket = std::move(socket);
+  self->state.inbox = std::move(inbox);
+  self->state.zap = opts.zap;
+  self->state.secret_key_path = opts.curve_secret_key_file;
+  self->state.allowed_keys_path = opts.curve_allowed_keys_file;
+  return {
+    [=](reply_atom, wire::cc_message& msg) {
+      self->state.send(std::move(msg));
+    },
+    [=](router_atom, caf::actor& r) -> ok_atom {
+      bool paused = !r;
+      // Under the inbox's lock: once this returns, the socket thread sends
+      // nothing more to the old router, and what it sent before is already
+      // in that router's mailbox, so a reload's round trip through that
+      // router finds it there first.
+      self->state.inbox->set_router(std::move(r));
+      self->state.socket->set_reading(!paused);
+      return ok_atom::value;
+    },
+    [=](stats_atom) -> counters { return self->state.stats(); },
+    [=](reload_atom, const std::string& secret,
+        const std::string& allowed) -> caf::result<ok_atom> {
+      if (auto err = self->state.reload(secret, allowed))
+        return err;
+      return ok_atom::value;
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
+                                        const config::section& main,
+                                        caf::actor router) {
+  auto endpoint = main.str("cc-socket");
+  auto opts = zmq_options_of(main);
+  curve::allow_list allowed;
+  if (auto err = load_gateway_keys(opts, allowed))
+    return err;
+  const bool curve_on = !opts.curve_secret.empty();
+  if (!curve_on && curve::reachable_from_outside(endpoint))
+    log::warning("gateway", endpoint + " is reachable from other hosts and "
+                              "not encrypted: anyone who can connect may send "
+                              "messages (set curve-secret-key and "
+                              "curve-allowed-keys, docs/security.md)");
+  auto inbox = std::make_shared<gateway_inbox>();
+  inbox->router = std::move(router);
+  zmq_socket_thread::events ev;
+  ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
+                         wire::peer_ptr&& peer) {
+    inbox->on_frames(std::move(frames), std::move(last), std::move(peer));
+  };
+  // Refusals are logged once per peer (key and address) per hour; the
+  // counters count every one. Both run on the socket thread only.
+  auto refusal_log = std::make_shared<log_limiter>(std::chrono::hours{1}, 4096);
+  ev.on_handshake_failed = [refusal_log](const std::string& why,
+                                         const std::string& address) {
+    auto peer = address.empty() ? std::string{"an unknown address"} : address;
+    if (auto n = refusal_log->admit("hs\n" + peer, log_limiter::clock::now()))
+      log::warning("gateway", "refused a connection from " + peer + ": " + why +
+                                (*n > 0 ? " (" + std::to_string(*n) +
+                                            " more since the last line)"
+                                        : std::string{}));
+  };
+  if (curve_on) {
+    opts.zap = std::make_shared<zap_handler>(std::move(allowed), "gateway");
+    ev.admit = [zap = opts.zap, refusal_log](const std::string& user_id,
+                                             const std::string& address) {
+      if (auto peer = zap->identity_of(user_id))
+        return peer;
+      if (auto n = refusal_log->admit("del\n" + user_id + "\n" + address,
+                                      log_limiter::clock::now()))
+        log::warning("gateway",
+                     "dropped a message of client key " + user_id + " from " +
+                       address + ": no longer in curve-allowed-keys" +
+                       (*n > 0 ? " (" + std::to_string(*n) +
+                                   " more since the last line)"
+                               : std::string{}));
+      return wire::peer_ptr{};
+    };
+  }
+  auto socket = std::make_shared<zmq_socket_thread>(
+    zmq_socket_thread::role::router_bind, endpoint, opts, std::move(ev),
+    "gateway");
+  // A message bigger than the budget still passes, alone: the check comes
+  // after it was handed over.
+  inbox->socket = socket.get();
+  // Without a router yet (a reload binding a new endpoint), incoming
+  // messages wait in ZeroMQ's queue rather than in memory of ours.
+  if (!inbox->router)
+    socket->set_reading(false);
+  if (auto err = socket->start())
+    return err;
+  log::info("gateway", "listening on " + endpoint +
+                        (curve_on ? " (CURVE, server key " +
+                                      curve::encode(opts.curve_public) + ", " +
+                                      std::to_string(opts.zap->allowed_count()) +
+                                      " client keys allowed, " +
+                                      std::to_string(opts.zap->bound_count()) +
+                                      " of them bound to host names)"
+                                  : std::string{}));
+  // Detached: on exit the state's destructor joins the socket thread, which
+  // may take up to zmq_linger; that must not hold a scheduler thread.
+  auto gw = sys.spawn<caf::detached>(gateway_actor, std::move(socket), inbox,
+                                     std::move(opts));
+  return gw;
+}
+
+} // namespace cc

@@ -1,0 +1,69 @@
+// The forwarder's link to a remote server, behind a small seam: connect, send,
+// the callbacks for what comes back, close. The ZeroMQ DEALER implementation is
+// actors/zmq_transport.hpp; the CAF-middleman one (remote-cc = caf://...) is
+// actors/caf_transport.hpp.
+//
+// Threading contract: send() and close() are called by the owning actor only;
+// the callbacks run on the transport's own thread, so they must be short and
+// non-blocking (the forwarder's turn each into an anon_send to itself).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/core/atoms.hpp"
+#include "wire/message.hpp"
+
+namespace cc {
+
+struct zmq_options;
+
+class transport {
+public:
+  struct callbacks {
+    /// A message from the remote, route frames as received (a reply on its
+    /// way back: route[0] names whoever sent the request on this side).
+    std::function<void(wire::cc_message)> on_message;
+    /// Frames from the remote that are not a CC message (counted, logged).
+    std::function<void(const caf::error&)> on_invalid;
+    /// Messages totalling `bytes` (wire::cc_message::wire_size) left the
+    /// transport's queue: the room the sender waits for.
+    std::function<void(uint64_t bytes)> on_sent;
+    /// The link came up (true) or went down (false); `peer` names the address.
+    std::function<void(bool up, const std::string& peer)> on_link;
+  };
+
+  virtual ~transport() = default;
+
+  /// Starts connecting to `endpoint` (reconnecting by itself afterwards).
+  /// Fails only when the endpoint cannot be used at all; the error names it.
+  virtual caf::error connect(const std::string& endpoint, callbacks cb) = 0;
+
+  /// Queues `msg` (route frames first, as on the wire). Never blocks and never
+  /// drops: the caller bounds what it queues by the bytes on_sent reports.
+  virtual void send(wire::cc_message msg) = 0;
+
+  /// Sends what is still queued for at most the linger time, then closes the
+  /// link and stops the thread. Blocks up to that long; idempotent.
+  virtual void close() = 0;
+
+  /// Adds the transport's own counters to the forwarder's stats (the CAF
+  /// link's connect failures, lost links); thread-safe. None by default.
+  virtual void add_stats(counters& out) const {
+    (void) out;
+  }
+};
+
+/// The transport for `endpoint` by its scheme: tcp://, ipc:// and inproc://
+/// give a ZeroMQ DEALER with `opts`; anything else is errc::config_invalid
+/// naming the endpoint. `who` prefixes the transport's own log lines.
+caf::expected<std::unique_ptr<transport>>
+make_transport(const std::string& endpoint, const zmq_options& opts,
+               std::string who);
+
+} // namespace cc

@@ -1,0 +1,88 @@
+// The tailer's persistent position (the .save file) and the identity of a
+// source file generation: device, inode, a random generation id and a
+// fingerprint of the file's first bytes. Owned by the tailer; pure functions
+// and blocking file I/O only. The tailer reads with load_position on its own
+// (detached) thread; save_position runs on the position saver's thread
+// (actors/position_saver.hpp), not the tailer's.
+//
+// The .save file is JSON, replaced atomically (temp file, fsync, rename, fsync
+// of the directory), so a crash leaves either the old or the new position.
+// The original CC's format ("<offset>\t<filename>") is read too, so a host can
+// switch from the Python tailer without re-sending or skipping.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "base/hash.hpp"
+namespace cc::tail {
+
+/// How many leading bytes of a file identify its content.
+constexpr uint64_t fingerprint_max_bytes = 4096;
+
+/// Hash of a file's first `length` bytes (length <= fingerprint_max_bytes).
+/// length 0 means "no content seen yet" and matches any file.
+struct fingerprint {
+  uint64_t hash = 0;
+  uint64_t length = 0;
+
+  friend bool operator==(const fingerprint& x, const fingerprint& y) {
+    return x.hash == y.hash && x.length == y.length;
+  }
+};
+
+/// The point up to which a source generation is safely delivered.
+struct position {
+  std::string filename;  // the source path as sent in `filename`
+  uint64_t st_dev = 0;
+  uint64_t st_ino = 0;
+  std::string gen;       // 16 lowercase hex digits
+  fingerprint fp;
+  uint64_t offset = 0;   // next byte to deliver
+  /// Where delivery of this generation began (0, or the end of the file at a
+  /// tail -f start): a copy found empty on the central is sent again from
+  /// here. Positions written before it existed read it as `offset`.
+  uint64_t base = 0;
+  /// False for a position read from the original's format, which names only
+  /// the file and the offset: dev, ino, gen and fingerprint are unknown.
+  bool has_identity = true;
+
+  friend bool operator==(const position& x, const position& y) {
+    return x.filename == y.filename && x.st_dev == y.st_dev &&
+           x.st_ino == y.st_ino && x.gen == y.gen && x.fp == y.fp &&
+           x.offset == y.offset && x.base == y.base &&
+           x.has_identity == y.has_identity;
+  }
+};
+
+/// The fingerprint of the first min(size, fingerprint_max_bytes) bytes of the
+/// open file `fd`. errc::io naming `path` and errno on a failed read.
+caf::expected<fingerprint> read_fingerprint(int fd, const std::string& path);
+
+/// Whether the file `fd` still starts with the bytes `fp` was taken from.
+/// A file shorter than fp.length does not match.
+caf::expected<bool> fingerprint_matches(int fd, const std::string& path,
+                                        const fingerprint& fp);
+
+/// JSON text of `pos` (one line).
+std::string to_json(const position& pos);
+
+/// Parses the JSON written by to_json, or the original CC's
+/// "<offset>\t<filename>" line. errc::invalid_body naming `path` otherwise.
+caf::expected<position> parse_position(std::string_view text,
+                                       const std::string& path);
+
+/// Reads the .save file at `path`; nullopt when it does not exist.
+caf::expected<std::optional<position>> load_position(const std::string& path);
+
+/// Atomically replaces the .save file at `path` with `pos` (write
+/// "<path>.tmp", fsync, rename, fsync the directory). Creates missing parent
+/// directories. errc::io naming the path and errno on failure.
+caf::error save_position(const std::string& path, const position& pos);
+
+} // namespace cc::tail

@@ -1,0 +1,155 @@
+// The process's .save writer thread; see position_saver.hpp.
+#include "actors/tail/position_saver.hpp"
+
+#include <exception>
+
+#include "base/error.hpp"
+#include "base/logger.hpp"
+#include "base/thread_name.hpp"
+
+namespace cc::tail {
+
+namespace {
+
+// Guards the process-wide instance. The instance's deleter holds it too, so
+// a saver created after the last one was dropped starts only once the old
+// one has written everything it held: two savers never write one path at once.
+std::mutex shared_mtx;
+std::weak_ptr<position_saver> shared_instance;
+
+} // namespace
+
+std::shared_ptr<position_saver> position_saver::shared() {
+  std::lock_guard<std::mutex> guard{shared_mtx};
+  if (auto p = shared_instance.lock())
+    return p;
+  std::shared_ptr<position_saver> p{new position_saver, [](position_saver* x) {
+                                      std::lock_guard<std::mutex> g{shared_mtx};
+                                      delete x;
+                                    }};
+  shared_instance = p;
+  return p;
+}
+
+position_saver::position_saver() : thread_([this] {
+  name_this_thread("cc-pos-saver");
+  run();
+}) {}
+
+position_saver::~position_saver() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  thread_.join();
+}
+
+void position_saver::store(const std::string& path, const position& pos,
+                           const std::string& who) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  store_locked(path, pos, who);
+}
+
+caf::error position_saver::store_now(const std::string& path, const position& pos,
+                                     const std::string& who) {
+  lock_type lock{mtx_};
+  auto seq = store_locked(path, pos, who);
+  return wait_written(lock, path, seq);
+}
+
+caf::error position_saver::flush(const std::string& path) {
+  lock_type lock{mtx_};
+  auto i = entries_.find(path);
+  if (i == entries_.end())
+    return caf::none;
+  return wait_written(lock, path, i->second.stored_seq);
+}
+
+position_saver::counts position_saver::stats() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return counts_;
+}
+
+uint64_t position_saver::store_locked(const std::string& path, const position& pos,
+                                      const std::string& who) {
+  auto seq = ++next_seq_;
+  auto& e = entries_[path];
+  e.pending = pending_write{pos, seq, who};
+  e.stored_seq = seq;
+  ++counts_.stores;
+  // While a write of the path runs, write_one queues the path when it ends.
+  if (!e.queued && !e.writing) {
+    e.queued = true;
+    dirty_.push_back(path);
+    work_cv_.notify_one();
+  }
+  return seq;
+}
+
+caf::error position_saver::wait_written(lock_type& lock, const std::string& path,
+                                        uint64_t seq) {
+  auto& e = entries_[path];
+  while (e.written_seq < seq) {
+    if (!e.writing && e.pending)
+      write_one(lock, path, e);
+    else
+      done_cv_.wait(lock);
+  }
+  return e.last_error;
+}
+
+void position_saver::write_one(lock_type& lock, const std::string& path, entry& e) {
+  auto w = std::move(*e.pending);
+  e.pending.reset();
+  e.writing = true;
+  ++counts_.writes;
+  // Only the writer of a path (one at a time: `writing`) touches `failing`.
+  bool was_failing = e.failing;
+  lock.unlock();
+  caf::error err;
+  try {
+    err = save_position(path, w.pos);
+  } catch (const std::exception& ex) {
+    // to_json throws on a file name that is not UTF-8: a failed save, not
+    // the end of the process.
+    err = make_error(errc::io, "save " + path + ": " + ex.what());
+  }
+  if (err && !was_failing)
+    log::error(w.who, "cannot save the position: " + describe(err));
+  else if (!err && was_failing)
+    log::info(w.who, "position saved again to " + path);
+  lock.lock();
+  e.failing = static_cast<bool>(err);
+  if (err)
+    ++counts_.failures;
+  e.writing = false;
+  e.written_seq = w.seq;
+  e.last_error = std::move(err);
+  if (e.pending && !e.queued) {
+    e.queued = true;
+    dirty_.push_back(path);
+    work_cv_.notify_one();
+  }
+  done_cv_.notify_all();
+}
+
+void position_saver::run() {
+  lock_type lock{mtx_};
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stopping_ || !dirty_.empty(); });
+    if (dirty_.empty())
+      return; // stopping, and everything stored is written
+    auto path = std::move(dirty_.front());
+    dirty_.pop_front();
+    auto& e = entries_[path];
+    e.queued = false;
+    // Taken by store_now or flush meanwhile; a write under way re-queues
+    // the path if a newer position is left when it ends.
+    if (e.writing || !e.pending)
+      continue;
+    write_one(lock, path, e);
+  }
+}
+
+} // namespace cc::tail

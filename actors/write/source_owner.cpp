@@ -1,0 +1,88 @@
+// Which source writes a destination; see source_owner.hpp.
+#include "actors/write/source_owner.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "actors/write/copy_writer.hpp"
+#include "base/error.hpp"
+
+namespace cc::tw {
+
+namespace {
+
+caf::error io_error(const std::string& what) {
+  return make_error(errc::io, what + ": " + std::strerror(errno));
+}
+
+} // namespace
+
+std::string source_owners::file_name(const std::string& dest_base) const {
+  static constexpr char digits[] = "0123456789abcdef";
+  auto h = fnv1a64(dest_base);
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4)
+    out[static_cast<size_t>(i)] = digits[h & 0xf];
+  return out + ".owner";
+}
+
+caf::expected<source_owners::record> source_owners::owner(const std::string& dest_base) {
+  if (auto i = cache_.find(dest_base); i != cache_.end())
+    return i->second;
+  auto name = file_name(dest_base);
+  int fd = ::openat(state_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  record r;
+  if (fd < 0) {
+    if (errno != ENOENT)
+      return io_error("owner record " + name);
+  } else {
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0)
+      text.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    // destination \n source \n hostname \n; another destination under the
+    // same name (a hash collision) or a torn file counts as no owner.
+    auto a = text.find('\n');
+    auto b = a == std::string::npos ? a : text.find('\n', a + 1);
+    auto c = b == std::string::npos ? b : text.find('\n', b + 1);
+    if (c != std::string::npos && text.compare(0, a, dest_base) == 0) {
+      r.source = text.substr(a + 1, b - a - 1);
+      r.hostname = text.substr(b + 1, c - b - 1);
+    }
+  }
+  if (cache_.size() >= max_cached)
+    cache_.clear();
+  cache_[dest_base] = r;
+  return r;
+}
+
+caf::error source_owners::claim(const std::string& dest_base, const record& r) {
+  auto name = file_name(dest_base);
+  auto tmp = name + ".tmp";
+  int fd = ::openat(state_fd_, tmp.c_str(),
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return io_error("owner record " + tmp);
+  auto text = dest_base + "\n" + r.source + "\n" + r.hostname + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
+            && ::fsync(fd) == 0;
+  auto saved = errno;
+  ::close(fd);
+  if (!ok || ::renameat(state_fd_, tmp.c_str(), state_fd_, name.c_str()) != 0) {
+    if (ok)
+      saved = errno;
+    ::unlinkat(state_fd_, tmp.c_str(), 0);
+    errno = saved;
+    return io_error("owner record " + name);
+  }
+  ::fsync(state_fd_);
+  cache_[dest_base] = r;
+  return caf::none;
+}
+
+} // namespace cc::tw

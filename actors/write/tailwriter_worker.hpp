@@ -1,0 +1,358 @@
+// A tailwriter worker: writes the fragments of the copies hashed to it
+// (SPEC §8, §9). Runs detached (writes block), so workers write in
+// parallel; a copy is only ever written by one worker.
+//
+// Owns: its open copies (copy_file, at most max_open_copies, least recently
+// used closed first), the ack bookkeeping per (source key, generation), the
+// grouping of fdatasync over sync-interval, the index of its rotated copies
+// by source key (copy_index.hpp, built at its first question), and its
+// syncer: a detached actor that runs the fdatasync of plain copies, so the
+// worker goes on writing (and the bytes stay visible in the copy within a
+// millisecond) while the disk flushes. Compressed copies journal each
+// member end after its data is synced and are synced by the worker itself.
+// Takes:  (dispatch_atom, fragment_ptr): a fragment is written, skipped,
+//         compared with the copy where they overlap (plain copies: bytes
+//         that differ are rewritten, docs/wire.md §6.1), or refused; a
+//         repair (`repair`) overwrites in place; a question (`query`) is
+//         answered from the copy after every fragment handled before it
+//         (tailwriter_questions.cpp). No answer to the tailwriter: the
+//         receipt it attached to the fragment's message counts it done when
+//         the worker lets go of it;
+//         (tick_atom) its own sync timer; (flush_atom) its own check of open
+//         compressed members; (maint_atom) its own maintenance timer;
+//         exit_msg: finish members, sync, acknowledge, close.
+// Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
+//         fragment's route, for senders that set `ack`, with the writer's
+//         instance id;
+//         router <- (reply_atom, cc_message "logtail.state") along a
+//         question's route, one per question;
+//         syncer <- (sync_atom, sync_batch_ptr) -> the batch, each job's
+//         error set: one at a time.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
+
+#include "actors/core/atoms.hpp"
+#include "actors/core/router.hpp"
+#include "actors/write/copy_index.hpp"
+#include "actors/write/copy_stats.hpp"
+#include "actors/write/copy_writer.hpp"
+#include "actors/write/source_owner.hpp"
+#include "base/logger.hpp"
+#include "wire/bodies.hpp"
+#include "wire/message.hpp"
+
+namespace cc::tw {
+
+/// A parsed, checked pub.logtail message on its way to a worker. The handler
+/// parses the body once; the worker decodes and decompresses the payload.
+struct fragment {
+  wire::cc_message msg;     // route (for the ack), blob
+  wire::logtail_body body;
+  std::string dest_base;    // normalised copy path without suffix/extension
+  caf::error dest_error;    // set when the destination is refused
+};
+
+using fragment_ptr = std::shared_ptr<const fragment>;
+
+/// The counters of one tailwriter, shared by its handler and workers.
+struct writer_counters {
+  std::atomic<int64_t> fragments{0};
+  std::atomic<int64_t> bytes_written{0};
+  std::atomic<int64_t> duplicates{0};
+  std::atomic<int64_t> duplicate_bytes{0};
+  std::atomic<int64_t> gaps{0};
+  std::atomic<int64_t> gap_bytes{0};
+  std::atomic<int64_t> refused_paths{0};
+  std::atomic<int64_t> invalid{0};
+  std::atomic<int64_t> too_large{0};
+  std::atomic<int64_t> open_files{0};
+  std::atomic<int64_t> acks_sent{0};
+  std::atomic<int64_t> fsyncs{0};
+  std::atomic<int64_t> open_files_evicted{0}; // closed early: max-open-files
+  std::atomic<int64_t> queries{0};        // questions answered (logtail.state)
+  std::atomic<int64_t> repaired_bytes{0}; // copy bytes rewritten or cut to match the source
+  std::atomic<int64_t> copy_changed{0};   // copies found changed behind the writer's back
+  std::atomic<int64_t> diverged{0};       // fragments whose overlap differed from the copy
+  std::atomic<int64_t> sources_denied{0}; // fragments and questions of a source
+                                          // that does not own the copy
+  /// Per copy (by destination path under dstdir, without suffix and
+  /// extension): bytes, last write, failed opens, writes and syncs.
+  copy_stats copies;
+
+  counters snapshot() const;
+};
+
+using counters_ptr = std::shared_ptr<writer_counters>;
+
+struct worker_options {
+  copy_options copy;
+  std::string dstdir;     // absolute; created if missing
+  std::string state_dir;  // absolute; created if missing (0700)
+  uint64_t max_fragment_bytes = 64ull << 20;
+  std::chrono::milliseconds sync_interval{20};
+  std::chrono::milliseconds maint_period{3000};
+  /// A member (recompress) open or idle this long is finished at maintenance.
+  std::chrono::milliseconds flush_idle{3000};
+  /// recompress copies written by a sender that waits for acks: the open
+  /// member is finished (so its bytes can be acknowledged) once no fragment
+  /// came for ack_flush_idle, or it is ack_member_age old. Bounds the ack
+  /// latency a tailer sees; quiet sources get smaller members.
+  std::chrono::milliseconds ack_flush_idle{250};
+  std::chrono::milliseconds ack_member_age{2000};
+  /// How often open members are looked at for the two rules above.
+  std::chrono::milliseconds member_check{100};
+  /// A copy idle this long is closed at maintenance.
+  std::chrono::milliseconds close_idle{30000};
+  size_t max_open_copies = 100;
+  std::string hostname;   // the writer's, sent in acks
+  /// The tailwriter's instance id (16 hex digits, new at each start), in
+  /// every logtail.ack and logtail.state.
+  std::string writer_id;
+  std::string who = "tailwriter.worker"; // for log lines
+  /// Set by the worker actor: plain copies are synced by its syncer
+  /// (start_sync / finish_sync), so maintain() and flush_members() leave
+  /// them to the next sync tick instead of syncing them on the spot.
+  bool sync_off_thread = false;
+};
+
+/// One copy's fdatasync, run by a worker's syncer.
+struct sync_job {
+  std::string identity;    // the copy's
+  uint64_t serial = 0;     // which opening of it (a copy closed and opened
+                           // again is another)
+  copy_file::sync_ticket ticket;
+  caf::error err;          // the fdatasync's result, set by run_sync_jobs
+};
+
+using sync_batch = std::vector<sync_job>;
+using sync_batch_ptr = std::shared_ptr<sync_batch>;
+
+/// fdatasync's each job's descriptor and records the result; closes them.
+void run_sync_jobs(sync_batch& batch);
+
+/// The worker's logic without an actor around it: unit-testable, and the
+/// actor below only feeds it messages and timer ticks. Acks to send are
+/// appended to `out`.
+class worker_core {
+public:
+  using clock = std::chrono::steady_clock;
+  using outbox = std::vector<wire::cc_message>;
+
+  worker_core(worker_options opts, counters_ptr counters);
+  /// Closes every copy (members finished, synced) without acknowledging.
+  ~worker_core();
+  worker_core(const worker_core&) = delete;
+  worker_core& operator=(const worker_core&) = delete;
+
+  /// Creates dstdir and the state directory if needed and opens them.
+  caf::error init();
+
+  /// Writes, skips or refuses one fragment (protocol in docs/wire.md).
+  void handle(const fragment& f, clock::time_point now, outbox& out);
+
+  /// Whether sync() has data to make durable or acks to send.
+  bool needs_sync() const;
+
+  /// fdatasync's every changed copy, then acks every key that asked.
+  void sync(outbox& out);
+
+  /// The off-thread form of sync(): syncs the compressed copies here, and
+  /// returns the plain copies' fdatasyncs for a syncer (run_sync_jobs);
+  /// answers the keys whose copy waits for nothing. One batch at a time.
+  sync_batch_ptr start_sync(outbox& out);
+  /// A batch came back: what it synced is durable; acks the keys waiting.
+  void finish_sync(sync_batch& batch, outbox& out);
+
+  /// Finishes idle members, syncs, closes copies idle for close_idle.
+  void maintain(clock::time_point now, outbox& out);
+
+  /// Copies that could not be written (disk full, an I/O error): whether
+  /// any is waiting, and the invitation of their senders to send again once
+  /// the cause looks gone (room on the file system, writable again; other
+  /// causes: every time). Called every retry_blocked_every while blocked().
+  bool blocked() const { return !blocked_.empty(); }
+  void retry_blocked(clock::time_point now, outbox& out);
+  static constexpr std::chrono::milliseconds retry_blocked_every{500};
+
+  /// Finishes the open members due by the ack_flush_idle / ack_member_age /
+  /// flush_idle rules, then syncs. Called every member_check while
+  /// has_open_members().
+  void flush_members(clock::time_point now, outbox& out);
+
+  /// Whether a recompress copy has an open member.
+  bool has_open_members() const;
+
+  /// Finishes, syncs, acknowledges and closes every copy.
+  void close_all(outbox& out);
+
+  size_t open_copies() const { return copies_.size(); }
+  const worker_options& options() const { return opts_; }
+
+private:
+  struct ack_key {
+    source_key key;
+    std::string gen;
+    bool operator<(const ack_key& other) const;
+  };
+  struct ack_entry {
+    std::vector<std::string> route;
+    std::string identity; // the copy holding this (key, gen)
+    uint64_t acked = 0;
+    bool any_sent = false;
+    bool forced = false;  // a duplicate or gap must be answered
+    bool gap = false;
+  };
+  /// A fragment's payload: as received, and as source bytes (`raw`; views
+  /// into the message's blob, `storage` or `inflated`).
+  struct payload {
+    std::string storage;
+    std::string inflated;
+    std::string_view raw;
+    std::string_view member;
+    wire::compression comp = wire::compression::none;
+  };
+  struct open_copy {
+    std::unique_ptr<copy_file> file;
+    clock::time_point last_use;
+    bool ack_sender = false; // a fragment with `ack` went into it
+    uint64_t serial = 0;     // distinguishes reopenings of one identity
+    std::string dest_base = {};  // spec.base_path: its copy_stats entry
+  };
+
+  /// Syncs the copies `which` selects here and now; a failed one is closed
+  /// and its state forgotten (nothing acknowledged).
+  void sync_here(bool plain_too, outbox& out);
+  /// cf.sync() here and now, counted; false (logged) when it failed.
+  bool sync_in_place(copy_file& cf);
+  void note_sync_failure(const copy_file& cf, const caf::error& err);
+  /// Closes a copy whose sync failed, forgetting its acks.
+  void drop_failed(const std::string& identity);
+  /// Answers the waiting keys whose copy has nothing unsynced or in flight.
+  void ack_ready(outbox& out);
+
+  /// Finishes the members the rules select; true if it finished any.
+  bool finish_due_members(clock::time_point now);
+
+  /// The payload's source bytes; false (answered, counted) when refused.
+  bool decode(const fragment& f, const source_key& key, clock::time_point now,
+              outbox& out, payload& p);
+  void write(const fragment& f, copy_file& cf, const source_key& key, payload& p,
+             ack_entry* entry, clock::time_point now, outbox& out);
+  void append(const fragment& f, copy_file& cf, const source_key& key, payload& p,
+              const decision& d, ack_entry* entry, bool unseen_gen,
+              clock::time_point now, outbox& out);
+  /// Plain copies: compares the bytes of a duplicate or overlap with the
+  /// copy's; where they differ the copy is cut back (its last segment) or
+  /// rewritten in place (another), and the decision taken again.
+  decision compare_overlap(const fragment& f, copy_file& cf, const source_key& key,
+                           std::string_view raw, decision d);
+  /// A repair fragment (docs/wire.md §6.1); false when the copy holds nothing
+  /// of its segment (then it is an ordinary fragment).
+  bool repair(const fragment& f, copy_file& cf, const source_key& key,
+              std::string_view raw, ack_entry* entry, clock::time_point now,
+              outbox& out);
+  /// After a rewrite, cut or adopted change: the next acks of the copy's
+  /// keys name what it holds, even below what was acknowledged before.
+  void rewind_acks(const std::string& identity);
+
+  // Questions (tailwriter_questions.cpp).
+  void answer(const fragment& f, clock::time_point now, outbox& out);
+  void answer_state(const fragment& f, const source_key& key, clock::time_point now,
+                    outbox& out, wire::logtail_state_body& a);
+  void answer_digest(const fragment& f, const source_key& key, clock::time_point now,
+                     outbox& out, wire::logtail_state_body& a);
+  /// The copies holding `key` (classic: the destination's; rotated: from the
+  /// index, of generation `gen` only when given), opened without creating
+  /// anything, measured and synced; oldest first. None: `a` says why.
+  std::vector<copy_file*> copies_holding(const fragment& f, const source_key& key,
+                                         const std::string* gen, clock::time_point now,
+                                         outbox& out, wire::logtail_state_body& a);
+  /// Measures, finishes the member and syncs an open copy before it
+  /// answers; false (dropped) when its sync failed.
+  bool settle(const std::string& identity);
+
+  copy_spec spec_for(const fragment& f, const source_key& key,
+                     wire::compression comp) const;
+  /// The open copy of `spec`, opened (or created) if need be. `touch`:
+  /// counts as a use (a question does not keep an idle copy open).
+  caf::expected<copy_file*> copy_for(const copy_spec& spec, clock::time_point now,
+                                     outbox& out, bool touch = true);
+  void evict(const std::string& identity, outbox& out);
+  void ack_due(const ack_key& k, ack_entry& e, outbox& out);
+  /// Acknowledges the durable start of a generation new to `cf` at once.
+  void confirm_start(const copy_file& cf, const source_key& key,
+                     const std::string& gen, ack_entry& e, outbox& out);
+  void refuse(const fragment& f, const source_key& key, uint64_t end,
+              outbox& out);
+  void leave_hole(const fragment& f, const source_key& key,
+                  wire::compression comp, clock::time_point now, outbox& out);
+  void note_refusal(const source_key& key, const std::string& why);
+  /// Adds the copy's fsyncs and copy_changed episodes to the counters.
+  void collect(copy_file& cf);
+  /// The header of a reply this worker sends (logtail.ack, logtail.state).
+  wire::header reply_header(const char* type) const;
+  wire::cc_message make_ack(const std::vector<std::string>& route,
+                            const source_key& key, const std::string& gen,
+                            uint64_t fpos, std::string_view status,
+                            const std::string& detail = {});
+  /// One copy per source: whether the fragment's `source` may write its
+  /// destination; a first source with an id claims it (`may_claim`: not for
+  /// questions). `why` says why not.
+  bool admit_source(const fragment& f, const source_key& key, bool may_claim,
+                    std::string& why);
+
+  worker_options opts_;
+  counters_ptr counters_;
+  log_limiter evict_log_{std::chrono::minutes{1}, 4}; // max-open-files lines
+  int dstdir_fd_ = -1;
+  int state_fd_ = -1;
+  std::map<std::string, open_copy> copies_;    // by copy identity
+  std::map<ack_key, ack_entry> acks_;
+  std::set<ack_key> touched_;                  // keys waiting for an answer
+  uint64_t next_serial_ = 0;
+  std::set<std::string> refused_logged_;       // keys whose refusal was logged
+  rotated_index rotated_;                      // built at the first question
+  std::set<std::string> missing_;              // identities whose missing copy was said
+  std::unique_ptr<source_owners> owners_;      // who writes each destination
+  log::episodes denied_log_;                   // (destination, source) refused
+  /// Copies whose last write failed, by identity: the cause and since when.
+  struct blocked_copy {
+    int err = 0;
+    clock::time_point since;
+    uint64_t failures = 0;
+  };
+  std::map<std::string, blocked_copy> blocked_;
+  log::episodes gap_log_;                      // (copy, key, gen) with a gap
+
+  /// A write of `cf` failed: said once per episode, counted, answered.
+  void write_failed(const fragment& f, copy_file& cf, const source_key& key,
+                    const std::string& identity, outbox& out, clock::time_point now);
+  /// A write of `cf` worked: a blocked episode is over.
+  void write_worked(const copy_file& cf, const std::string& identity,
+                    clock::time_point now);
+  /// The "error" ack of a fragment not written while its copy is blocked.
+  void answer_blocked(const fragment& f, const copy_file& cf, const source_key& key,
+                      int err, outbox& out);
+};
+
+/// Spawns a detached worker; acks go to `router` (may be null: no acks).
+caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
+                                   counters_ptr counters, caf::actor router);
+
+} // namespace cc::tw
+
+// Fragments only travel between actors of one process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::fragment_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::sync_batch_ptr)
