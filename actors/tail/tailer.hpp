@@ -46,64 +46,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
-#include "actors/core/ack_caps.hpp"
-#include "config/config.hpp"
-#include "wire/codec.hpp"
+#include "actors/tail/tailer_options.hpp"
 
 namespace cc {
-
-/// The tailer's options, read once from its [d:...] section.
-struct tailer_options {
-  enum class mode { classic, rotated };
-
-  mode op = mode::classic;
-  std::string op_mode;        // operation-mode as written ("" when unset)
-  std::string logdir;
-  std::string logmask;        // classic
-  std::string logname;        // rotated
-  bool binary = false;        // file-mode = binary
-  uint64_t lag_max_bytes = 0; // 0: never skip
-  /// Largest fragment (uncompressed bytes); at least 64 KiB with compression.
-  uint64_t fragment_bytes = 1 << 20;
-  int64_t fragment_lines = 0; // 0: no line limit
-  wire::compression comp = wire::compression::none;
-  int comp_level = 6;
-  std::string msg_type = "pub.logtail";
-  bool use_blob = true;
-  bool ack = true;             // ack = yes (or auto), as sent in `ack`
-  /// ack = auto: whether the route acknowledges (actors/ack_caps.hpp); set
-  /// by the spawner, which knows the routes. Null: `ack` decides alone.
-  std::shared_ptr<const ack_view> auto_acks;
-  uint64_t ack_window = 32 << 20;
-  std::chrono::milliseconds ack_timeout{10000};
-  std::chrono::milliseconds poll_interval{500};
-  std::chrono::milliseconds idle_flush{1000};
-  /// Background verify of the open generation against its copy; 0: never.
-  std::chrono::milliseconds verify_period{0};
-  std::string hostname;
-  /// This server's identity as a source ([ccserver] source-id): one copy is
-  /// written by one source only. "" sends none (as the original).
-  std::string source_id;
-  std::string save_file;
-  bool inotify = true;
-  std::string job_name;       // registered with the router; names the route
-  /// Requests to the router in flight at once (back-pressure).
-  int max_outstanding = 4;
-  /// Pause after the router refused a fragment (no_route, queue_full).
-  std::chrono::milliseconds retry_delay{500};
-  /// Pause between the two looks at an exhausted file for late writes.
-  std::chrono::milliseconds probe_interval{100};
-  /// How often an exhausted file is looked at again before switching.
-  int probes = 2;
-
-  /// The logdir/logname path of rotated mode.
-  std::string rotated_path() const;
-};
-
-/// Reads and checks a logtail section (already validated by the loader).
-/// errc::config_invalid naming the section and key for what the schema
-/// cannot check (e.g. an unknown compression name).
-caf::expected<tailer_options> make_tailer_options(const config::section& sec);
 
 /// Spawns a detached tailer sending to `router`.
 caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
