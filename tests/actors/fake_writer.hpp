@@ -4,7 +4,8 @@
 // applies every fragment at its fpos per generation, drops duplicates
 // (checking they repeat the same bytes), reports gaps, answers questions,
 // and acks -- or withholds acks, refuses, or loses fragments on demand; and
-// a router stand-in that hands it every dispatch. Everything is in an
+// a router stand-in that hands it every dispatch; and the tailer options
+// both start from (tailer_test_options). Everything is in an
 // anonymous namespace so each test file may define its own fixtures.
 #pragma once
 
@@ -17,11 +18,14 @@
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
+#include <catch2/catch.hpp>
 
 #include "actors/core/atoms.hpp"
 #include "actors/core/types.hpp"
 #include "actors/tail/position.hpp"
+#include "actors/tail/tailer_options.hpp"
 #include "base/error.hpp"
+#include "config/config.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
 #include "wire/codec.hpp"
@@ -386,6 +390,34 @@ caf::behavior fake_router(caf::event_based_actor* self,
       return cc::ok_atom::value;
     },
   };
+}
+
+/// The options of a tailer of `logdir` saving to `save_file`, as the
+/// configuration reader makes them, with a short poll-interval (50 ms),
+/// idle-flush (200 ms) and retry-delay (50 ms), and ack-timeout 5 s.
+/// `extra`: more lines of the [d:tail] section (logmask, operation-mode..);
+/// `ini`: where the configuration is said to come from.
+inline cc::tailer_options tailer_test_options(const std::string& logdir,
+                                              const std::string& save_file,
+                                              const std::string& extra,
+                                              const std::string& ini) {
+  auto text = "[ccserver]\ncc-socket = tcp://127.0.0.1:22998\ncc-role = local\n"
+              "[routes]\njob = h:jobmgr\n[h:jobmgr]\nhandler = jobmgr\ndaemons = d:tail\n"
+              "[d:tail]\nmodule = logtail\nlogdir = " + logdir +
+              "\nsave-file = " + save_file +
+              "\nhostname = testhost\npoll-interval = 0.05\nidle-flush = 0.2\n"
+              "ack-timeout = 5\n" + extra;
+  auto doc = cc::config::ini::parse(text, ini);
+  REQUIRE(doc);
+  auto loaded = cc::config::validate(*doc);
+  for (auto& d : loaded.diagnostics)
+    UNSCOPED_INFO(d.str());
+  REQUIRE(loaded.ok());
+  auto o = cc::make_tailer_options(loaded.config->daemons.at("d:tail"));
+  REQUIRE(o);
+  auto opts = *o;
+  opts.retry_delay = std::chrono::milliseconds{50};
+  return opts;
 }
 
 /// `count` numbered lines of test data, `width` bytes each with the newline.

@@ -60,24 +60,8 @@ struct virtual_env {
         sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     ::mkdir(logs.c_str(), 0755);
     router = sys.spawn(fake_router, w);
-    auto text = "[ccserver]\ncc-socket = tcp://127.0.0.1:22998\ncc-role = local\n"
-                "[routes]\njob = h:jobmgr\n[h:jobmgr]\nhandler = jobmgr\n"
-                "daemons = d:tail\n[d:tail]\nmodule = logtail\n"
-                "logdir = "
-                + logs + "\nsave-file = " + save_file
-                + "\n"
-                  "hostname = testhost\npoll-interval = 0.05\nidle-flush = 0.2\n"
-                  "ack-timeout = 5\n"
-                + extra;
-    auto doc = cc::config::ini::parse(text, dir / "tail_core_test.ini");
-    REQUIRE(doc);
-    auto loaded = cc::config::validate(*doc);
-    REQUIRE(loaded.ok());
-    auto o = cc::make_tailer_options(loaded.config->daemons.at("d:tail"));
-    REQUIRE(o);
-    opts = *o;
-    opts.inotify = false; // the poll (virtual time) finds new data
-    opts.retry_delay = 50ms;
+    opts = tailer_test_options(logs, save_file, extra, dir / "tail_core_test.ini");
+    opts.inotify = false; // the poll (virtual time) finds new data; wake() a change
   }
 
   ~virtual_env() {
@@ -95,6 +79,14 @@ struct virtual_env {
   void start() {
     tailer = cc::spawn_tailer_actor(sys, opts, router, cc::tailer_thread::scheduled);
     sched.run();
+  }
+
+  /// An empty `name` in logdir, a tailer started on it (asking the writer,
+  /// which holds nothing: a first start), 100 ms passed.
+  void start_on_empty(const std::string& name) {
+    write_file(log(name), "");
+    start();
+    pass(std::chrono::milliseconds{100});
   }
 
   /// Ends the tailer; its last position is on disk afterwards.
@@ -194,9 +186,7 @@ TEST_CASE("virtual time: no ack within ack-timeout asks the writer, the timeout 
 TEST_CASE("virtual time: a lost fragment is reported as a gap and sent again",
           "[tail_core]") {
   virtual_env env{"logmask = *.log\nbuffer-bytes = 1K\n"};
-  write_file(env.log("a.log"), "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("a.log");
   env.w->lose_dispatch_no = 3; // the third fragment vanishes on the way
   auto data = numbered_lines("a", 0, 100);
   append_file(env.log("a.log"), data);
@@ -211,9 +201,7 @@ TEST_CASE("virtual time: a lost fragment is reported as a gap and sent again",
 TEST_CASE("virtual time: classic rotation finishes a file, probes, then switches",
           "[tail_core]") {
   virtual_env env{"logmask = *.log\n"};
-  write_file(env.log("a.log"), "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("a.log");
   auto first = numbered_lines("a", 0, 20);
   append_file(env.log("a.log"), first);
   env.pass(100ms);
@@ -232,9 +220,7 @@ TEST_CASE("virtual time: rotated mode drains the renamed generation, then the ne
           "[tail_core]") {
   virtual_env env{"operation-mode = rotated\nlogname = app.log\n"};
   auto app = env.log("app.log");
-  write_file(app, "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("app.log");
   auto old_gen = numbered_lines("gen0", 0, 20);
   append_file(app, old_gen);
   env.pass(100ms);
@@ -251,9 +237,7 @@ TEST_CASE("virtual time: rotated mode drains the renamed generation, then the ne
 /// than lag-max-bytes (a.log grew, b.log appeared). Returns what the first
 /// run delivered.
 static std::string restart_lagging(virtual_env& env) {
-  write_file(env.log("a.log"), "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("a.log");
   auto first = numbered_lines("a", 0, 10);
   append_file(env.log("a.log"), first);
   env.pass(200ms);
@@ -298,9 +282,7 @@ TEST_CASE("virtual time: bytes skipped for lag-max-bytes stay skipped after the 
 TEST_CASE("virtual time: a partial last line goes exactly after idle-flush",
           "[tail_core]") {
   virtual_env env{"logmask = *.log\n"};
-  write_file(env.log("a.log"), "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("a.log");
   append_file(env.log("a.log"), "complete\nno newline yet");
   env.pass(60ms); // the poll reads it: the whole line goes, the rest waits
   CHECK(env.copy_of(env.log("a.log")) == "complete\n");
@@ -314,9 +296,7 @@ TEST_CASE("virtual time: without a .save the writer is asked what it holds and "
           "delivery resumes at its end",
           "[tail_core]") {
   virtual_env env{"logmask = *.log\n"};
-  write_file(env.log("a.log"), "");
-  env.start();
-  env.pass(100ms);
+  env.start_on_empty("a.log");
   auto first = numbered_lines("a", 0, 30);
   append_file(env.log("a.log"), first);
   env.pass(200ms);

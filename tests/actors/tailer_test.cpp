@@ -86,32 +86,7 @@ struct tail_env {
   explicit tail_env(const std::string& extra) : sys(tailer_test_config(cfg)) {
     ::mkdir(logs.c_str(), 0755);
     router = sys.spawn(fake_router, w);
-    auto text = "[ccserver]\n"
-                "cc-socket = tcp://127.0.0.1:22998\n"
-                "cc-role = local\n"
-                "[routes]\n"
-                "job = h:jobmgr\n"
-                "[h:jobmgr]\n"
-                "handler = jobmgr\n"
-                "daemons = d:tail\n"
-                "[d:tail]\n"
-                "module = logtail\n"
-                "logdir = " + logs + "\n"
-                "save-file = " + save_file + "\n"
-                "hostname = testhost\n"
-                "poll-interval = 0.05\n"
-                "idle-flush = 0.2\n"
-                "ack-timeout = 5\n" + extra;
-    auto doc = cc::config::ini::parse(text, dir / "tailer_test.ini");
-    REQUIRE(doc);
-    auto loaded = cc::config::validate(*doc);
-    for (auto& d : loaded.diagnostics)
-      UNSCOPED_INFO(d.str());
-    REQUIRE(loaded.ok());
-    auto o = cc::make_tailer_options(loaded.config->daemons.at("d:tail"));
-    REQUIRE(o);
-    opts = *o;
-    opts.retry_delay = 50ms;
+    opts = tailer_test_options(logs, save_file, extra, dir / "tailer_test.ini");
   }
 
   ~tail_env() {
