@@ -219,6 +219,8 @@ struct validator {
         if (!opt.boolean_means.empty())
           if (auto b = parse_bool(*text))
             text = *b ? std::string(opt.boolean_means) : std::string("0");
+        if (opt.floor > 0)
+          apply_floor(name, opt, *text);
         sec.values[key] = *text;
         if (!doc.raw(name, key))
           sec.defaulted.insert(key); // from [DEFAULT] or a section default
@@ -241,6 +243,20 @@ struct validator {
     else if (schema.kind == "ccserver")
       complete_ccserver(sec);
     return sec;
+  }
+
+  // A value below the option's floor is raised to it (schema.hpp: floor),
+  // so that --check shows what the actor will use.
+  void apply_floor(const std::string& name, const option& opt, std::string& text) {
+    double v = opt.type == value_type::size
+                 ? static_cast<double>(parse_size(text).value_or(0))
+                 : std::strtod(text.c_str(), nullptr);
+    if (v < 0 || v >= opt.floor || (v == 0 && opt.floor_keeps_zero))
+      return;
+    auto least = number_text(opt.floor);
+    warning(name, std::string(opt.name),
+            "'" + text + "' is below " + least + "; raised to " + least);
+    text = least;
   }
 
   void complete_ccserver(section& sec) {
@@ -287,12 +303,8 @@ struct validator {
 
   void complete_tailwriter(section& sec) {
     complete_dstmask(sec);
-    if (!sec.has("state-dir") && sec.has("dstdir")) {
-      auto dir = sec.str("dstdir");
-      while (dir.size() > 1 && dir.back() == '/')
-        dir.pop_back();
-      set_computed(sec, "state-dir", dir + "/.ccstate");
-    }
+    if (!sec.has("state-dir") && sec.has("dstdir"))
+      set_computed(sec, "state-dir", default_state_dir(sec.str("dstdir")));
   }
 
   void complete_infowriter(section& sec) {
@@ -320,9 +332,7 @@ struct validator {
 
   void complete_dstmask(section& sec) {
     if (!sec.has("dstmask"))
-      set_computed(sec, "dstmask",
-                   sec.boolean("host-subdirs") ? "%(hostname)s/%(filename)s"
-                                               : "%(hostname)s--%(filename)s");
+      set_computed(sec, "dstmask", default_dstmask(sec.boolean("host-subdirs")));
     auto mask = sec.str("dstmask");
     if (mask.find("%(filename)s") == std::string::npos
         && mask.find("%(filepath)s") == std::string::npos)
@@ -361,8 +371,10 @@ struct validator {
                    sec.integer("buffer-lines") > 0 ? "0" : "1 MB");
     auto comp = sec.str("compression");
     constexpr uint64_t min_compressed_buffer = 64 * 1024;
-    if ((comp == "gzip" || comp == "bzip2")
-        && sec.size("buffer-bytes") < min_compressed_buffer) {
+    // 0 (no byte limit) is more than the least a compressed fragment needs.
+    auto bytes = sec.size("buffer-bytes");
+    if ((comp == "gzip" || comp == "bzip2") && bytes > 0
+        && bytes < min_compressed_buffer) {
       if (!sec.defaulted.count("buffer-bytes"))
         warning(name, "buffer-bytes",
                 "'" + sec.str("buffer-bytes")
@@ -853,6 +865,26 @@ std::string expand_user(const std::string& path) {
 }
 
 // -- load, validate, describe ---------------------------------------------------
+
+std::string default_dstmask(bool host_subdirs) {
+  return host_subdirs ? "%(hostname)s/%(filename)s" : "%(hostname)s--%(filename)s";
+}
+
+std::string default_state_dir(std::string dstdir) {
+  while (dstdir.size() > 1 && dstdir.back() == '/')
+    dstdir.pop_back();
+  return dstdir + "/.ccstate";
+}
+
+section default_section(std::string_view kind) {
+  const auto* schema = schema_by_kind(kind);
+  if (schema == nullptr)
+    return {};
+  auto doc = ini::parse("", "(defaults)");
+  validator v{*doc};
+  // Required keys are missing: their errors are not wanted here.
+  return v.resolve(std::string(kind), *schema, "");
+}
 
 load_result validate(const ini& doc) {
   validator v{doc};

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "wire/codec.hpp"
 #include "wire/digest.hpp"
 
@@ -19,10 +20,6 @@ namespace cc::tail {
 namespace {
 
 constexpr size_t input_chunk = 64 * 1024;
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size()
