@@ -1166,7 +1166,8 @@ std::string type_cell(const option& opt) {
     out += ", or a boolean";
   if (opt.floor > 0)
     out += std::string(opt.floor_keeps_zero ? "; other than 0, " : "; ")
-           + "a value below " + number_text(opt.floor) + " is raised to it";
+           + (opt.min_value < 0 ? "a value from 0 to below " : "a value below ")
+           + number_text(opt.floor) + " is raised to it";
   if (opt.allow_caf)
     out += ", caf:// too";
   return out;

@@ -62,7 +62,8 @@ store_options::store_options() {
 
 void read_store_options(store_options& o, const config::reader& r) {
   // The schema admits no, keep and yes; gzip and bzip2.
-  o.mode = tw::parse_write_mode(r.str("write-compressed")).value_or(tw::write_mode::plain);
+  auto mode = tw::parse_write_mode(r.str("write-compressed"));
+  o.mode = mode ? *mode : tw::write_mode::plain;
   o.compression = wire::parse_compression(r.str("compression")).value_or(wire::compression::gzip);
   o.level = static_cast<int>(r.integer("compression-level"));
   o.bakext = r.str("bakext");

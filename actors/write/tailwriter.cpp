@@ -280,7 +280,8 @@ void read_config(tailwriter_config& c, const config::reader& r) {
   c.host_subdirs = r.boolean("host-subdirs");
   c.dstmask = r.str("dstmask");
   // The schema admits no, keep and yes; gzip and bzip2.
-  c.mode = tw::parse_write_mode(r.str("write-compressed")).value_or(tw::write_mode::plain);
+  auto mode = tw::parse_write_mode(r.str("write-compressed"));
+  c.mode = mode ? *mode : tw::write_mode::plain;
   c.compression = wire::parse_compression(r.str("compression")).value_or(wire::compression::gzip);
   c.compression_level = static_cast<int>(r.integer("compression-level"));
   c.buffer_bytes = r.size("buffer-bytes");
