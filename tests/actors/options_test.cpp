@@ -36,8 +36,9 @@ const char* base_ini = "[ccserver]\n"
                        "[h:tw]\nhandler = tailwriter\ndstdir = /tmp/cc-options-test/tw\n"
                        "[h:iw]\nhandler = infowriter\ndstdir = /tmp/cc-options-test/iw\n"
                        "[h:fwd]\nhandler = proxy\nremote-cc = tcp://127.0.0.1:1\n"
-                       "[d:tail]\nmodule = logtail\nlogdir = /tmp/x\nlogmask = *.log\n"
-                       "[d:info]\nmodule = infosender\ninfodir = /tmp/x\ninfomask = *\n";
+                       "[d:info]\nmodule = infosender\ninfodir = /tmp/x\ninfomask = *\n"
+                       // last: the tests append keys to it
+                       "[d:tail]\nmodule = logtail\nlogdir = /tmp/x\nlogmask = *.log\n";
 
 cfg::load_result load(const std::string& extra_tail = "") {
   auto text = std::string{base_ini} + extra_tail;
