@@ -1,5 +1,18 @@
-// Every option of every section type, declared once. The loader, --check and
-// docs/config.md are all driven from these tables.
+// Every option of every section type, declared once: name, type, default,
+// range, floor and documentation. Everything else reads these tables:
+// - the loader (config.cpp) checks each value against its option, fills the
+//   defaults in, raises a value below its floor (with a warning) and adds
+//   the computed defaults, so a validated section holds every value an
+//   actor will use;
+// - --check (describe.cpp) prints that section, marking the defaults;
+// - docs/config.md and the man page (schema_markdown, schema_roff) print the
+//   tables (tests/config/docs_test.cpp fails when the file differs);
+// - each actor's option struct (tailer_options, tailwriter_config, ...) is
+//   filled by one function through config::reader (reader.hpp), whose typed
+//   getters refuse a key the section's kind does not declare and read an
+//   absent key as the schema's default. A default-constructed struct is the
+//   struct of an empty section (reader::defaults), so neither a struct nor a
+//   reader can hold a default of its own (tests/actors/options_test.cpp).
 #pragma once
 
 #include <limits>

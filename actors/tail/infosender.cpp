@@ -27,6 +27,7 @@
 #include "actors/tail/position.hpp"
 #include "actors/tail/position_saver.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
 #include "wire/base64.hpp"
@@ -258,7 +259,7 @@ struct infosender_state {
   void send_file(const std::string& path, tracked& f, steady::time_point t) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-      read_trouble(f, "open " + path + ": " + std::strerror(errno));
+      read_trouble(f, errno_text("open", path));
       return;
     }
     std::string content;
@@ -314,7 +315,7 @@ struct infosender_state {
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0) {
-        read_trouble(f, "read " + path + ": " + std::strerror(errno));
+        read_trouble(f, errno_text("read", path));
         return std::nullopt;
       }
       if (n == 0)
