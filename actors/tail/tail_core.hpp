@@ -264,7 +264,7 @@ private:
                                               const file_id& except);
   std::optional<std::string> locate_saved(const position& pos);
   bool same_content(const std::string& path, const position& pos, uint64_t size);
-  void apply_lag_limit();
+  bool apply_lag_limit();
   void close_source();
   bool open_source(const std::string& path, const std::string& label, uint64_t offset,
                    std::string gen, const std::string& why);

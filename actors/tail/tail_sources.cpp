@@ -41,9 +41,12 @@ void tail_core::start() {
   } else {
     resume(**saved);
   }
-  if (src && opts.lag_max_bytes > 0)
-    apply_lag_limit();
-  queue_recent_files();
+  // A skip for lag-max-bytes gives up every byte before the newest file's
+  // end: the files before it are not rechecked, or the recheck would send
+  // what was skipped.
+  bool skipped = src && opts.lag_max_bytes > 0 && apply_lag_limit();
+  if (!skipped)
+    queue_recent_files();
 }
 
 /// No saved position: tail -f on the newest file that exists now.
@@ -306,16 +309,17 @@ bool tail_core::same_content(const std::string& path, const position& pos,
 
 /// After a restart: if the saved position lags the newest data by more
 /// than lag-max-bytes, skip to the end of the newest file (new gen).
-void tail_core::apply_lag_limit() {
+/// Whether it skipped.
+bool tail_core::apply_lag_limit() {
   auto lag = lag_bytes();
   if (lag <= opts.lag_max_bytes)
-    return;
+    return false;
   auto newest = policy->newest();
   if (!newest)
-    return;
+    return false;
   auto id = stat_file(*newest);
   if (!id || !*id)
-    return;
+    return false;
   log::warning(who(), "lagging " + std::to_string(lag) + " bytes behind (lag-max-bytes "
                           + std::to_string(opts.lag_max_bytes)
                           + "): skipping them, continuing at the end of " + *newest);
@@ -323,6 +327,7 @@ void tail_core::apply_lag_limit() {
   close_source();
   open_source(*newest, policy->label_for(*newest), (*id)->size, cc::new_gen(),
               "position after skipping");
+  return true;
 }
 
 void tail_core::close_source() {
