@@ -193,13 +193,6 @@ void append_escaped_char(std::string& out, char c) {
 
 } // namespace
 
-std::string errno_text(int err) {
-  char buf[256];
-  // GNU strerror_r returns the message pointer (maybe not buf).
-  const char* text = ::strerror_r(err, buf, sizeof(buf));
-  return text;
-}
-
 caf::error make_directories(const std::string& path, mode_t mode) {
   if (path.empty())
     return make_error(errc::config_invalid, "empty directory path");

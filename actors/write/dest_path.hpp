@@ -93,7 +93,4 @@ bool openat2_enabled();
 /// one `mode`. errc::io naming the path when it fails or is not a directory.
 caf::error make_directories(const std::string& path, mode_t mode);
 
-/// errno text, for error contexts.
-std::string errno_text(int err);
-
 } // namespace cc::tw

@@ -51,7 +51,7 @@ outcome refused(std::string why) {
 /// the sender tries again later.
 outcome failed(const std::string& what, const std::string& rel, int err) {
   return {std::string{wire::info_status::error},
-          what + " " + rel + ": " + tw::errno_text(err)};
+          what + " " + rel + ": " + errno_text(err)};
 }
 
 bool write_all(int fd, std::string_view bytes) {

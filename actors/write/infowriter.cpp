@@ -129,7 +129,7 @@ caf::behavior info_worker(caf::stateful_actor<worker_state>* self,
   st.stats = std::move(stats);
   st.dstdir_fd = ::open(dstdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (st.dstdir_fd < 0) {
-    auto err = make_error(errc::io, dstdir + ": " + tw::errno_text(errno));
+    auto err = make_error(errc::io, dstdir + ": " + errno_text(errno));
     log::error(st.who, describe(err));
     self->quit(err);
     return {};

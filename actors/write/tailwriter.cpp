@@ -55,7 +55,7 @@ std::string absolute(const std::string& path) {
 caf::expected<std::string> real_path(const std::string& path) {
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) == nullptr)
-    return make_error(errc::io, path + ": " + tw::errno_text(errno));
+    return make_error(errc::io, path + ": " + errno_text(errno));
   return std::string{buf};
 }
 
