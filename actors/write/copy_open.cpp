@@ -16,6 +16,7 @@
 #include "actors/write/copy_writer.hpp"
 #include "base/error.hpp"
 #include "base/fd_io.hpp"
+#include "base/hash.hpp"
 #include "base/logger.hpp"
 
 namespace cc::tw {
@@ -80,7 +81,7 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
 caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
   // A different identity under the same hash (a collision) moves on to the
   // next name.
-  auto base_name = journal::hex(fnv1a64(spec.identity), 16);
+  auto base_name = hex64(fnv1a64(spec.identity));
   for (int probe = 0; probe < 16; ++probe) {
     auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
     int fd = ::openat(state_fd_, name.c_str(),
