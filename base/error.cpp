@@ -1,7 +1,5 @@
 #include "base/error.hpp"
 
-#include <cstring>
-
 #include <caf/message.hpp>
 
 namespace cc {
@@ -47,13 +45,6 @@ std::string describe(const caf::error& err) {
     out += ctx.get_as<std::string>(0);
   }
   return out;
-}
-
-std::string errno_text(int err) {
-  char buf[256];
-  // GNU strerror_r returns the message pointer (maybe not buf).
-  const char* text = ::strerror_r(err, buf, sizeof(buf));
-  return text;
 }
 
 } // namespace cc

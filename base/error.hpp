@@ -52,7 +52,4 @@ std::string message_of(const caf::error& err);
 
 std::string describe(const caf::error& err);
 
-/// The text of errno value `err` (strerror_r), for error contexts.
-std::string errno_text(int err);
-
 } // namespace cc

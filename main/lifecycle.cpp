@@ -3,10 +3,10 @@
 
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 
 #include <caf/after.hpp>
 
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "main/notify.hpp"
 #include "main/options.hpp"
@@ -28,14 +28,6 @@ void log_diagnostics(const config::load_result& res) {
     else
       log::warning(who, d.str());
   }
-}
-
-std::string absolute(const std::string& path) {
-  if (path.empty())
-    return path;
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec);
-  return ec ? path : abs.lexically_normal().string();
 }
 
 // -- SIGHUP -----------------------------------------------------------------------

@@ -32,9 +32,6 @@ using notify_fn = std::function<void(const std::string&)>;
 /// Every diagnostic of a load, to the log.
 void log_diagnostics(const config::load_result& res);
 
-/// `path` made absolute and normal ("" stays "").
-std::string absolute(const std::string& path);
-
 /// SIGHUP's steps (above), compared with the tree's running configuration;
 /// `logfile` is the log's path, before and after. reloaded and
 /// kept_previous leave the server running, failed ends it.

@@ -15,6 +15,7 @@
 #include "actors/core/types.hpp"
 #include "actors/link/caf_listen.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "main/daemon.hpp"
 #include "main/lifecycle.hpp"

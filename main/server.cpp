@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "config/config.hpp"
 #include "main/commands.hpp"

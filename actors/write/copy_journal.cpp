@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
-#include "base/fd_io.hpp"
+#include "base/files.hpp"
 #include "base/hash.hpp"
 #include "wire/digest.hpp"
 

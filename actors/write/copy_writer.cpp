@@ -15,7 +15,7 @@
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/copy_writer.hpp"
 #include "base/error.hpp"
-#include "base/fd_io.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 
 namespace cc::tw {

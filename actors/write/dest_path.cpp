@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "config/config.hpp"
 
 namespace cc::tw {
 
@@ -223,8 +224,7 @@ bool openat2_enabled() {
 }
 
 std::string default_dstmask(bool host_subdirs) {
-  return host_subdirs ? "%(hostname)s/%(filename)s"
-                      : "%(hostname)s--%(filename)s";
+  return config::default_dstmask(host_subdirs);
 }
 
 caf::error validate_dstmask(std::string_view mask) {

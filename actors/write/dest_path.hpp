@@ -19,6 +19,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "base/files.hpp"
+
 namespace cc::tw {
 
 /// `%(hostname)s/%(filename)s` with host-subdirs, else `%(hostname)s--%(filename)s`.

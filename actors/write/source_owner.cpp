@@ -8,7 +8,7 @@
 
 #include "actors/write/copy_writer.hpp"
 #include "base/error.hpp"
-#include "base/fd_io.hpp"
+#include "base/files.hpp"
 #include "base/hash.hpp"
 
 namespace cc::tw {

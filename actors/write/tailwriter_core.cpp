@@ -13,6 +13,7 @@
 #include "actors/write/dest_path.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "wire/codec.hpp"
 

@@ -11,6 +11,7 @@
 
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 
 namespace cc::tw {

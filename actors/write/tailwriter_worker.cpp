@@ -14,6 +14,7 @@
 
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
 
