@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.hpp"
@@ -61,6 +62,49 @@ caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
     bytes.remove_prefix(static_cast<size_t>(r));
   }
   return caf::none;
+}
+
+caf::error io_error(const std::string& what, int err) {
+  return make_error(errc::io, what + ": " + errno_text(err));
+}
+
+caf::error pwrite_all(int fd, std::string_view bytes, uint64_t offset,
+                      const std::string& path) {
+  while (!bytes.empty()) {
+    auto n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return io_error("write " + path, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return caf::none;
+}
+
+caf::expected<uint64_t> file_size(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return io_error("fstat " + path, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
+                                      const std::string& path) {
+  std::string out(static_cast<size_t>(len), '\0');
+  auto got = pread_full(fd, out.data(), out.size(), offset, path);
+  if (!got)
+    return std::move(got.error());
+  out.resize(*got);
+  return out;
+}
+
+caf::expected<std::string> read_all(int fd, const std::string& path) {
+  auto size = file_size(fd, path);
+  if (!size)
+    return std::move(size.error());
+  return pread_some(fd, 0, *size, path);
 }
 
 } // namespace cc

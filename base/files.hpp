@@ -33,4 +33,21 @@ caf::expected<size_t> pread_full(int fd, char* buf, size_t n, uint64_t offset,
 /// (errno is left as the failed write set it).
 caf::error write_all(int fd, std::string_view bytes, const std::string& path);
 
+/// errc::io with "`what`: <errno text of err>".
+caf::error io_error(const std::string& what, int err);
+
+/// pwrite all of `bytes` at `offset`. errc::io "write PATH: ..." on an error.
+caf::error pwrite_all(int fd, std::string_view bytes, uint64_t offset,
+                      const std::string& path);
+
+/// The file's size now (fstat). errc::io "fstat PATH: ..." on an error.
+caf::expected<uint64_t> file_size(int fd, const std::string& path);
+
+/// Up to `len` bytes from `offset` (fewer at the end of the file).
+caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
+                                      const std::string& path);
+
+/// The whole file, as long as it is now.
+caf::expected<std::string> read_all(int fd, const std::string& path);
+
 } // namespace cc

@@ -1,6 +1,7 @@
 #include "main/options.hpp"
 
 #include <cstdlib>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -192,114 +193,105 @@ std::string man_page(const std::string& version) {
   return out;
 }
 
-std::optional<options> parse(const std::vector<std::string>& args,
-                             std::string& error) {
-  options o;
-  bool chosen = false;
-  std::vector<std::string> positional;
-  bool only_positional = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&](const char* name) -> std::optional<std::string> {
-      if (i + 1 >= args.size()) {
-        error = std::string{name} + " needs a value";
-        return std::nullopt;
-      }
-      return args[++i];
-    };
-    if (only_positional || a.empty() || a[0] != '-' || a == "-") {
-      positional.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      only_positional = true;
-    } else if (a == "--check") {
-      if (!set_action(o, chosen, action::check, error))
-        return std::nullopt;
-    } else if (a == "--status") {
-      if (!set_action(o, chosen, action::status, error))
-        return std::nullopt;
-    } else if (a == "--send") {
-      if (!set_action(o, chosen, action::send, error))
-        return std::nullopt;
-    } else if (a == "--version") {
-      if (!set_action(o, chosen, action::version, error))
-        return std::nullopt;
-    } else if (a == "--help") {
-      if (!set_action(o, chosen, action::help, error))
-        return std::nullopt;
-    } else if (a == "--man-page") {
-      if (!set_action(o, chosen, action::man_page, error))
-        return std::nullopt;
-    } else if (a == "--config-reference") {
-      if (!set_action(o, chosen, action::config_reference, error))
-        return std::nullopt;
-    } else if (a == "--verify") {
-      if (!set_action(o, chosen, action::verify, error))
-        return std::nullopt;
-    } else if (a == "--repair") {
-      o.repair = true;
-    } else if (a == "--keygen") {
-      if (!set_action(o, chosen, action::keygen, error))
-        return std::nullopt;
-      auto v = value("--keygen");
-      if (!v)
-        return std::nullopt;
-      o.keygen_base = *v;
-    } else if (a == "--blob") {
-      auto v = value("--blob");
-      if (!v)
-        return std::nullopt;
-      o.send.blob_file = *v;
-    } else if (a == "--timeout") {
-      auto v = value("--timeout");
-      if (!v)
-        return std::nullopt;
-      char* end = nullptr;
-      double t = std::strtod(v->c_str(), &end);
-      if (end == v->c_str() || *end != '\0' || !(t > 0) || t > 86400) {
-        error = "--timeout: expected seconds > 0, got '" + *v + "'";
-        return std::nullopt;
-      }
-      o.send.timeout = t;
-      o.timeout = t;
-    } else if (a == "--expect-reply") {
-      o.send.expect_reply = true;
-    } else if (a == "--no-reply") {
-      o.send.expect_reply = false;
-    } else if (a.size() > 1 && a[1] != '-') {
-      // A cluster of short flags: -dv, -vv, -s.
-      for (size_t k = 1; k < a.size(); ++k) {
-        switch (a[k]) {
-          case 'd': o.daemonize = true; break;
-          case 'v': ++o.verbosity; break;
-          case 'q': --o.verbosity; break;
-          case 's':
-            if (!set_action(o, chosen, action::stop, error))
-              return std::nullopt;
-            break;
-          case 'k':
-            if (!set_action(o, chosen, action::kill, error))
-              return std::nullopt;
-            break;
-          case 'r':
-            if (!set_action(o, chosen, action::reload, error))
-              return std::nullopt;
-            break;
-          case 'h':
-            if (!set_action(o, chosen, action::help, error))
-              return std::nullopt;
-            break;
-          default:
-            error = std::string{"unknown option -"} + a[k];
-            return std::nullopt;
-        }
-      }
-    } else {
-      error = "unknown option " + a;
-      return std::nullopt;
+namespace {
+
+// The long options that choose the action.
+struct long_action {
+  std::string_view flag;
+  action what;
+};
+constexpr long_action long_actions[] = {
+  {"--check", action::check},       {"--status", action::status},
+  {"--send", action::send},         {"--version", action::version},
+  {"--help", action::help},         {"--man-page", action::man_page},
+  {"--config-reference", action::config_reference},
+  {"--verify", action::verify},
+};
+
+// A cluster of short flags: -dv, -vv, -s.
+bool parse_short_flags(options& o, bool& chosen, const std::string& a, std::string& error) {
+  for (size_t k = 1; k < a.size(); ++k) {
+    switch (a[k]) {
+      case 'd': o.daemonize = true; break;
+      case 'v': ++o.verbosity; break;
+      case 'q': --o.verbosity; break;
+      case 's':
+        if (!set_action(o, chosen, action::stop, error))
+          return false;
+        break;
+      case 'k':
+        if (!set_action(o, chosen, action::kill, error))
+          return false;
+        break;
+      case 'r':
+        if (!set_action(o, chosen, action::reload, error))
+          return false;
+        break;
+      case 'h':
+        if (!set_action(o, chosen, action::help, error))
+          return false;
+        break;
+      default:
+        error = std::string{"unknown option -"} + a[k];
+        return false;
     }
   }
+  return true;
+}
+
+// The value `v` of --keygen, --blob or --timeout.
+bool take_value(options& o, const std::string& a, const std::string& v, std::string& error) {
+  if (a == "--keygen") {
+    o.keygen_base = v;
+  } else if (a == "--blob") {
+    o.send.blob_file = v;
+  } else {
+    char* end = nullptr;
+    double t = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || !(t > 0) || t > 86400) {
+      error = "--timeout: expected seconds > 0, got '" + v + "'";
+      return false;
+    }
+    o.send.timeout = t;
+    o.timeout = t;
+  }
+  return true;
+}
+
+// One option (args[i], maybe with its value args[i + 1]); false with `error`.
+bool parse_option(options& o, bool& chosen, const std::vector<std::string>& args, size_t& i,
+                  std::string& error) {
+  const auto& a = args[i];
+  for (const auto& la : long_actions)
+    if (a == la.flag)
+      return set_action(o, chosen, la.what, error);
+  if (a == "--repair") {
+    o.repair = true;
+  } else if (a == "--expect-reply") {
+    o.send.expect_reply = true;
+  } else if (a == "--no-reply") {
+    o.send.expect_reply = false;
+  } else if (a == "--keygen" || a == "--blob" || a == "--timeout") {
+    if (a == "--keygen" && !set_action(o, chosen, action::keygen, error))
+      return false;
+    if (i + 1 >= args.size()) {
+      error = a + " needs a value";
+      return false;
+    }
+    return take_value(o, a, args[++i], error);
+  } else if (a.size() > 1 && a[1] != '-') {
+    return parse_short_flags(o, chosen, a, error);
+  } else {
+    error = "unknown option " + a;
+    return false;
+  }
+  return true;
+}
+
+// The positional arguments the chosen action takes, and the options that
+// go with one action only.
+std::optional<options> check_arguments(options o, const std::vector<std::string>& positional,
+                                       std::string& error) {
   switch (o.what) {
     case action::help:
     case action::version:
@@ -335,8 +327,7 @@ std::optional<options> parse(const std::vector<std::string>& args,
   if (positional.size() != 1) {
     error = positional.empty() ? "no config file given"
                                : "one config file only, got " +
-                                   std::to_string(positional.size()) +
-                                   " arguments";
+                                   std::to_string(positional.size()) + " arguments";
     return std::nullopt;
   }
   if (o.daemonize && o.what != action::run) {
@@ -345,6 +336,26 @@ std::optional<options> parse(const std::vector<std::string>& args,
   }
   o.config_file = positional[0];
   return o;
+}
+
+} // namespace
+
+std::optional<options> parse(const std::vector<std::string>& args,
+                             std::string& error) {
+  options o;
+  bool chosen = false;
+  std::vector<std::string> positional;
+  bool only_positional = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (only_positional || a.empty() || a[0] != '-' || a == "-")
+      positional.push_back(a);
+    else if (a == "--")
+      only_positional = true;
+    else if (!parse_option(o, chosen, args, i, error))
+      return std::nullopt;
+  }
+  return check_arguments(std::move(o), positional, error);
 }
 
 bool expects_reply(const std::string& type, const std::string& json_body) {

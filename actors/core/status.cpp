@@ -180,6 +180,71 @@ json health_json(const health_report& report) {
           {"problems", std::move(problems)}};
 }
 
+namespace {
+
+// The rows of /status's "tailers" for one logtail part: one per file, or
+// one saying it waits for a file.
+void add_tailer_rows(const part_snapshot& p, json& tailers) {
+  auto files = by_label(p, "file");
+  auto failing = value_of(p, "failing").value_or(0);
+  auto state_of = [&](const std::map<std::string, int64_t>* f) -> std::string {
+    if (!p.up)
+      return is_true_failure(p) ? "failed: " + p.failure : "stopped";
+    if (failing > 0)
+      return "failing";
+    if (f == nullptr)
+      return "waiting for a file";
+    return get(*f, "lag_bytes") == 0 ? "caught up" : "behind";
+  };
+  if (files.empty())
+    tailers.push_back(
+        {{"section", p.name}, {"file", nullptr}, {"state", state_of(nullptr)}});
+  for (const auto& [file, f] : files) {
+    tailers.push_back(
+        {{"section", p.name},
+         {"file", file},
+         {"size", get(f, "file_size")},
+         {"read", get(f, "read_offset")},
+         {"sent", get(f, "sent_offset")},
+         {"acked", get(f, "acked_offset")},
+         {"lag_bytes", get(f, "lag_bytes")},
+         {"last_ack_age_seconds", optional_seconds(f, "last_ack_age_ms")},
+         {"state", state_of(&f)}});
+  }
+}
+
+// The row of /status's "links" for one proxy part.
+json link_row(const part_snapshot& p) {
+  auto down = value_of(p, "link_down_ms");
+  auto pong = value_of(p, "last_pong_age_ms");
+  return {{"section", p.name},
+          {"peer", label(p, "peer")},
+          {"up", p.up},
+          {"connected", value_of(p, "connected").value_or(0) == 1},
+          {"queued_bytes", value_of(p, "queued_bytes").value_or(0)},
+          {"waiting_messages", value_of(p, "waiting").value_or(0)},
+          {"reconnects", value_of(p, "reconnects").value_or(0)},
+          {"down_seconds", down ? json(static_cast<double>(*down) / 1000) : json(nullptr)},
+          {"last_pong_age_seconds",
+           pong ? json(static_cast<double>(*pong) / 1000) : json(nullptr)}};
+}
+
+// The rows of /status's "copies" for one tailwriter part.
+void add_copy_rows(const part_snapshot& p, json& copies) {
+  std::map<std::string, std::string> hosts;
+  for (const auto& [file, c] : by_label(p, "file", &hosts, "host")) {
+    copies.push_back(
+        {{"section", p.name},
+         {"host", hosts.count(file) ? hosts[file] : std::string{}},
+         {"file", file},
+         {"written_bytes", get(c, "copy_written_bytes")},
+         {"last_write_age_seconds", optional_seconds(c, "copy_last_write_age_ms")},
+         {"write_errors", get(c, "copy_write_errors")}});
+  }
+}
+
+} // namespace
+
 json status_json(const server_snapshot& snap, const health_report& report, double now) {
   json tailers = json::array();
   json links = json::array();
@@ -194,59 +259,12 @@ json status_json(const server_snapshot& snap, const health_report& report, doubl
                      {"up", p.up},
                      {"failure", p.failure},
                      {"counters", std::move(values)}});
-    if (p.kind == "logtail") {
-      auto files = by_label(p, "file");
-      auto failing = value_of(p, "failing").value_or(0);
-      auto state_of = [&](const std::map<std::string, int64_t>* f) -> std::string {
-        if (!p.up)
-          return is_true_failure(p) ? "failed: " + p.failure : "stopped";
-        if (failing > 0)
-          return "failing";
-        if (f == nullptr)
-          return "waiting for a file";
-        return get(*f, "lag_bytes") == 0 ? "caught up" : "behind";
-      };
-      if (files.empty())
-        tailers.push_back(
-            {{"section", p.name}, {"file", nullptr}, {"state", state_of(nullptr)}});
-      for (const auto& [file, f] : files) {
-        tailers.push_back(
-            {{"section", p.name},
-             {"file", file},
-             {"size", get(f, "file_size")},
-             {"read", get(f, "read_offset")},
-             {"sent", get(f, "sent_offset")},
-             {"acked", get(f, "acked_offset")},
-             {"lag_bytes", get(f, "lag_bytes")},
-             {"last_ack_age_seconds", optional_seconds(f, "last_ack_age_ms")},
-             {"state", state_of(&f)}});
-      }
-    } else if (p.kind == "proxy") {
-      auto down = value_of(p, "link_down_ms");
-      auto pong = value_of(p, "last_pong_age_ms");
-      links.push_back({{"section", p.name},
-                       {"peer", label(p, "peer")},
-                       {"up", p.up},
-                       {"connected", value_of(p, "connected").value_or(0) == 1},
-                       {"queued_bytes", value_of(p, "queued_bytes").value_or(0)},
-                       {"waiting_messages", value_of(p, "waiting").value_or(0)},
-                       {"reconnects", value_of(p, "reconnects").value_or(0)},
-                       {"down_seconds",
-                        down ? json(static_cast<double>(*down) / 1000) : json(nullptr)},
-                       {"last_pong_age_seconds",
-                        pong ? json(static_cast<double>(*pong) / 1000) : json(nullptr)}});
-    } else if (p.kind == "tailwriter") {
-      std::map<std::string, std::string> hosts;
-      for (const auto& [file, c] : by_label(p, "file", &hosts, "host")) {
-        copies.push_back(
-            {{"section", p.name},
-             {"host", hosts.count(file) ? hosts[file] : std::string{}},
-             {"file", file},
-             {"written_bytes", get(c, "copy_written_bytes")},
-             {"last_write_age_seconds", optional_seconds(c, "copy_last_write_age_ms")},
-             {"write_errors", get(c, "copy_write_errors")}});
-      }
-    }
+    if (p.kind == "logtail")
+      add_tailer_rows(p, tailers);
+    else if (p.kind == "proxy")
+      links.push_back(link_row(p));
+    else if (p.kind == "tailwriter")
+      add_copy_rows(p, copies);
   }
   return {
       {"server",

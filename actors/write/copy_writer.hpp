@@ -6,6 +6,10 @@
 // offsets, each segment's block digests (block_digests.hpp), and for
 // compressed copies the member boundaries that are safe to recover to. No
 // actor and no messages: a worker (tailwriter_worker) drives it.
+// Implemented in copy_open.cpp (opening, recovery), copy_writer.cpp
+// (writing, syncing, the journal's compaction, closing), copy_digest.cpp
+// (digests, the copy as the authority) and copy_journal.cpp (the journal's
+// lines, copy_journal.hpp).
 //
 // Journal (one per copy, append-only lines, each with a checksum):
 //   H <version> <write mode> <out compression> <copy path> <identity>

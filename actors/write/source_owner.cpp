@@ -2,31 +2,19 @@
 #include "actors/write/source_owner.hpp"
 
 #include <cerrno>
-#include <cstring>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "actors/write/copy_writer.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
+#include "base/hash.hpp"
 
 namespace cc::tw {
 
-namespace {
-
-caf::error io_error(const std::string& what) {
-  return make_error(errc::io, what + ": " + std::strerror(errno));
-}
-
-} // namespace
-
 std::string source_owners::file_name(const std::string& dest_base) const {
-  static constexpr char digits[] = "0123456789abcdef";
-  auto h = fnv1a64(dest_base);
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4)
-    out[static_cast<size_t>(i)] = digits[h & 0xf];
-  return out + ".owner";
+  return hex64(fnv1a64(dest_base)) + ".owner";
 }
 
 caf::expected<source_owners::record> source_owners::owner(const std::string& dest_base) {
@@ -37,7 +25,7 @@ caf::expected<source_owners::record> source_owners::owner(const std::string& des
   record r;
   if (fd < 0) {
     if (errno != ENOENT)
-      return io_error("owner record " + name);
+      return io_error("owner record " + name, errno);
   } else {
     std::string text;
     char buf[4096];
@@ -67,7 +55,7 @@ caf::error source_owners::claim(const std::string& dest_base, const record& r) {
   int fd = ::openat(state_fd_, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
-    return io_error("owner record " + tmp);
+    return io_error("owner record " + tmp, errno);
   auto text = dest_base + "\n" + r.source + "\n" + r.hostname + "\n";
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
             && ::fsync(fd) == 0;
@@ -78,7 +66,7 @@ caf::error source_owners::claim(const std::string& dest_base, const record& r) {
       saved = errno;
     ::unlinkat(state_fd_, tmp.c_str(), 0);
     errno = saved;
-    return io_error("owner record " + name);
+    return io_error("owner record " + name, errno);
   }
   ::fsync(state_fd_);
   cache_[dest_base] = r;

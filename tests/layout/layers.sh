@@ -11,7 +11,7 @@
 #   5 actors/tail     tailer, infosender (sending side)
 #   6 actors/write    tailwriter, infowriter (receiving side; uses link's
 #                     host binding, never tail)
-#   7 actors          spawn: builds every kind
+#   7 actors          spawn: builds every kind; the server's actor tree
 #   8 main            the ccserver program
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}

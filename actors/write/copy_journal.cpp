@@ -1,0 +1,304 @@
+// The copy journal's text and the state directory's journals: see
+// copy_journal.hpp. The escaping of fields (journal_escape) and the pruning
+// of old journals (prune_journals) are copy_writer.hpp's public part.
+#include "actors/write/copy_journal.hpp"
+
+#include <charconv>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.hpp"
+#include "base/files.hpp"
+#include "base/hash.hpp"
+#include "wire/digest.hpp"
+
+namespace cc::tw {
+
+namespace {
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty())
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+bool keep_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+         || c == '.' || c == '_' || c == '/' || c == ':' || c == '@' || c == '+'
+         || c == '-';
+}
+
+} // namespace
+
+namespace journal {
+
+std::string hex(uint64_t value, int digits) {
+  static constexpr char table[] = "0123456789abcdef";
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = table[value & 0xf];
+    value >>= 4;
+  }
+  return out;
+}
+
+std::string seal(const std::string& body) {
+  auto sum = static_cast<uint32_t>(fnv1a64(body));
+  return body + " #" + hex(sum, 8) + "\n";
+}
+
+std::optional<std::vector<std::string_view>> unseal(std::string_view line) {
+  auto mark = line.rfind(" #");
+  if (mark == std::string_view::npos || line.size() - mark != 10)
+    return std::nullopt;
+  auto body = line.substr(0, mark);
+  auto sum = static_cast<uint32_t>(fnv1a64(body));
+  if (line.substr(mark + 2) != hex(sum, 8))
+    return std::nullopt;
+  std::vector<std::string_view> tokens;
+  size_t start = 0;
+  while (start <= body.size()) {
+    auto end = body.find(' ', start);
+    if (end == std::string_view::npos)
+      end = body.size();
+    tokens.push_back(body.substr(start, end - start));
+    start = end + 1;
+  }
+  return tokens;
+}
+
+namespace {
+
+std::optional<journal_text::header_t>
+parse_header_line(const std::vector<std::string_view>& t) {
+  auto mode = journal_unescape(t[2]);
+  auto comp = journal_unescape(t[3]);
+  auto path = journal_unescape(t[4]);
+  auto id = journal_unescape(t[5]);
+  if (t[1] != std::to_string(version) || !mode || !comp || !path || !id)
+    return std::nullopt;
+  return journal_text::header_t{*mode, *comp, *path, *id};
+}
+
+std::optional<journal_text::record>
+parse_segment_line(const std::vector<std::string_view>& t) {
+  journal_text::record r;
+  r.kind = 'S';
+  auto host = journal_unescape(t[1]);
+  auto file = journal_unescape(t[4]);
+  auto gen = journal_unescape(t[5]);
+  if (!host || !file || !gen || !parse_u64(t[2], r.seg.key.st_dev)
+      || !parse_u64(t[3], r.seg.key.st_ino) || !parse_u64(t[6], r.seg.src_base)
+      || !parse_u64(t[7], r.seg.copy_base))
+    return std::nullopt;
+  r.seg.key.hostname = std::move(*host);
+  r.seg.key.filename = std::move(*file);
+  r.seg.gen = std::move(*gen);
+  r.seg.src_end = r.seg.durable_end = r.seg.src_base;
+  return r;
+}
+
+/// M, D, P, C and A lines.
+std::optional<journal_text::record>
+parse_record_line(const std::vector<std::string_view>& t) {
+  journal_text::record r;
+  r.kind = t[0].size() == 1 ? t[0][0] : '?';
+  switch (r.kind) {
+    case 'M':
+      if (t.size() == 3 && parse_u64(t[1], r.src_end) && parse_u64(t[2], r.copy_size))
+        return r;
+      break;
+    case 'D':
+    case 'P':
+      if (t.size() == 4 && parse_u64(t[1], r.copy_size) && parse_u64(t[2], r.src_end))
+        if (auto d = wire::parse_digest_hex(t[3])) {
+          r.digest = *d;
+          return r;
+        }
+      break;
+    case 'C':
+      if (t.size() == 2 && parse_u64(t[1], r.copy_size))
+        return r;
+      break;
+    case 'A':
+      if (t.size() == 1)
+        return r;
+      break;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+journal_text parse(const std::string& text) {
+  journal_text out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos)
+      break; // a torn last line
+    auto tokens = unseal(std::string_view{text}.substr(pos, nl - pos));
+    if (!tokens || tokens->empty())
+      break;
+    auto& t = *tokens;
+    bool ok = false;
+    if (t[0] == "H" && t.size() == 6 && !out.header) {
+      out.header = parse_header_line(t);
+      ok = out.header.has_value();
+    } else if (t[0] == "S" && t.size() == 8 && out.header) {
+      auto r = parse_segment_line(t);
+      if ((ok = r.has_value()))
+        out.records.push_back(std::move(*r));
+    } else if (t[0] == "O" && t.size() == 1 && out.header && !out.claimed
+               && out.records.empty()) {
+      out.claimed = true;
+      ok = true;
+    } else if (out.header) {
+      auto r = parse_record_line(t);
+      if ((ok = r.has_value()))
+        out.records.push_back(std::move(*r));
+    }
+    if (!ok)
+      break;
+    pos = nl + 1;
+    out.good_bytes = pos;
+  }
+  return out;
+}
+
+std::string segment_line(const copy_file::segment& s) {
+  return "S " + journal_escape(s.key.hostname) + " " + std::to_string(s.key.st_dev)
+         + " " + std::to_string(s.key.st_ino) + " " + journal_escape(s.key.filename)
+         + " " + journal_escape(s.gen) + " " + std::to_string(s.src_base) + " "
+         + std::to_string(s.copy_base);
+}
+
+std::string member_line(uint64_t src_end, uint64_t copy_size) {
+  return "M " + std::to_string(src_end) + " " + std::to_string(copy_size);
+}
+
+std::string digest_line(uint64_t copy_base, uint64_t to, uint64_t digest) {
+  return std::string{to % wire::digest_block == 0 ? "D " : "P "}
+         + std::to_string(copy_base) + " " + std::to_string(to) + " "
+         + wire::digest_hex(digest);
+}
+
+bool digest_holds(const copy_file::segment& s, uint64_t to) {
+  return to > s.src_base && to <= s.src_end
+         && (to % wire::digest_block == 0 || to == s.src_end);
+}
+
+bool for_each(int state_fd,
+              const std::function<bool(const std::string&, const journal_text&)>& visit) {
+  int fd = ::openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    ::close(fd);
+    return false;
+  }
+  while (auto* entry = ::readdir(dir)) {
+    std::string name{entry->d_name};
+    if (name.size() < 3 || name.compare(name.size() - 2, 2, ".j") != 0)
+      continue;
+    int jfd = ::openat(state_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (jfd < 0)
+      continue;
+    auto text = read_all(jfd, name);
+    ::close(jfd);
+    if (text && !visit(name, parse(*text)))
+      break;
+  }
+  ::closedir(dir);
+  return true;
+}
+
+bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path) {
+  bool found = false;
+  bool read = journal::for_each(state_fd, [&](const std::string& name,
+                                             const journal_text& parsed) {
+    found = name != own && parsed.header && parsed.header->path == path
+            && (parsed.claimed || !parsed.records.empty());
+    return !found;
+  });
+  return found || !read; // a directory not read proves no name free
+}
+
+} // namespace journal
+
+std::string journal_escape(std::string_view text) {
+  std::string out = "=";
+  out.reserve(text.size() + 1);
+  for (unsigned char c : text) {
+    if (keep_char(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += journal::hex(c, 2);
+    }
+  }
+  return out;
+}
+
+caf::expected<std::string> journal_unescape(std::string_view text) {
+  if (text.empty() || text.front() != '=')
+    return make_error(errc::invalid_body, "journal field without '='");
+  std::string out;
+  for (size_t i = 1; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size())
+      return make_error(errc::invalid_body, "journal field: truncated escape");
+    unsigned value = 0;
+    auto res = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (res.ec != std::errc{} || res.ptr != text.data() + i + 3)
+      return make_error(errc::invalid_body, "journal field: bad escape");
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age) {
+  DIR* dir = ::opendir(state_dir.c_str());
+  if (dir == nullptr)
+    return 0;
+  size_t removed = 0;
+  auto now = std::time(nullptr);
+  while (auto* entry = ::readdir(dir)) {
+    std::string_view name{entry->d_name};
+    bool journal = name.size() > 2 && name.substr(name.size() - 2) == ".j";
+    bool leftover = name.size() > 6 && name.substr(name.size() - 6) == ".j.tmp";
+    if (!journal && !leftover)
+      continue;
+    struct stat st;
+    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+        || !S_ISREG(st.st_mode))
+      continue;
+    if (journal && now - st.st_mtime < max_age.count())
+      continue;
+    if (::unlinkat(::dirfd(dir), entry->d_name, 0) == 0)
+      ++removed;
+  }
+  ::closedir(dir);
+  return removed;
+}
+
+std::vector<journal_header> journal_headers(int state_fd) {
+  std::vector<journal_header> out;
+  journal::for_each(state_fd, [&](const std::string&, const journal_text& parsed) {
+    if (parsed.header && (parsed.claimed || !parsed.records.empty()))
+      out.push_back({parsed.header->identity, parsed.header->path});
+    return true;
+  });
+  return out;
+}
+
+} // namespace cc::tw

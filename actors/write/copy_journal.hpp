@@ -1,0 +1,85 @@
+// The copy journal's text (internal to copy_file; copy_writer.hpp has the
+// contract): one sealed line per event, `body #checksum`, with the header H
+// (version, mode, compression, path, identity), O (the copy is this
+// journal's), S (a segment starts), M (a member ends), D and P (a block's or
+// the partial last block's digest), C (closed clean) and A (written again).
+// A torn or damaged line ends what is read. Also the walk over every journal
+// of a state directory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/write/copy_writer.hpp"
+
+namespace cc::tw {
+
+/// The parsed journal of one copy.
+struct journal_text {
+  struct header_t {
+    std::string mode;
+    std::string out;
+    std::string path;
+    std::string identity;
+  };
+  struct record {
+    /// 'S' segment start, 'M' member end, 'D' block digest, 'P' partial
+    /// last-block digest, 'C' clean close, 'A' written again.
+    char kind = 'S';
+    copy_file::segment seg;  // S
+    uint64_t src_end = 0;    // M; D and P: the block's end
+    uint64_t copy_size = 0;  // M, C; D and P: the segment's copy_base
+    uint64_t digest = 0;     // D, P
+  };
+  std::optional<header_t> header;
+  /// An 'O' line follows the header once the copy named there was created by
+  /// this journal's generation (or proven its own after a crash). Until then the
+  /// name is only a candidate: another generation may hold it.
+  bool claimed = false;
+  std::vector<record> records;
+  size_t good_bytes = 0; // prefix of whole, valid lines
+};
+
+namespace journal {
+
+constexpr int version = 1;
+
+/// `value` as `digits` lowercase hex digits.
+std::string hex(uint64_t value, int digits);
+
+/// A journal line: `body #checksum\n`.
+std::string seal(const std::string& body);
+
+/// Tokens of a sealed line (without the newline), or nullopt when the
+/// checksum does not match.
+std::optional<std::vector<std::string_view>> unseal(std::string_view line);
+
+/// Every whole, valid line from the start; good_bytes says how far.
+journal_text parse(const std::string& text);
+
+std::string segment_line(const copy_file::segment& s);
+std::string member_line(uint64_t src_end, uint64_t copy_size);
+/// D (a complete block, ending at a block boundary) or P (the segment's
+/// partial last block).
+std::string digest_line(uint64_t copy_base, uint64_t to, uint64_t digest);
+
+/// Whether a block digest ending at `to` still describes segment `s`: a
+/// complete block inside it, or its partial last block.
+bool digest_holds(const copy_file::segment& s, uint64_t to);
+
+/// Calls `visit(name, parsed)` for every journal (`*.j`) in the state
+/// directory until it returns false. False when the directory cannot be read.
+bool for_each(int state_fd,
+              const std::function<bool(const std::string&, const journal_text&)>& visit);
+
+/// Whether a journal other than `own` in the state directory has claimed the
+/// copy at `path`. Read only when a crash left a rotated copy's name unclaimed.
+bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path);
+
+} // namespace journal
+
+} // namespace cc::tw

@@ -1,0 +1,320 @@
+// A tailwriter worker makes its copies durable and says so (worker_core,
+// tailwriter_worker.hpp): logtail.ack replies, the grouping of syncs (in
+// place, or handed to the syncer as a sync_batch and finished when it comes
+// back), a copy whose sync failed dropped with nothing acknowledged, the
+// finishing of compressed members, and closing copies (idle, evicted, at
+// shutdown). The fdatasync itself runs on the syncer's thread
+// (run_sync_jobs, tailwriter_worker.cpp).
+#include "actors/write/tailwriter_worker.hpp"
+#include "base/error.hpp"
+#include "base/logger.hpp"
+#include "wire/codec.hpp"
+
+namespace cc::tw {
+
+namespace {
+
+constexpr const char* ack_type = "logtail.ack";
+
+} // namespace
+
+wire::header worker_core::reply_header(const char* type) const {
+  wire::header hdr;
+  hdr.req = type;
+  hdr.time = wire::now_seconds();
+  hdr.hostname = opts_.hostname;
+  return hdr;
+}
+
+wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
+                                       const source_key& key,
+                                       const std::string& gen, uint64_t fpos,
+                                       std::string_view status,
+                                       const std::string& detail) {
+  wire::logtail_ack_body body;
+  body.hdr = reply_header(ack_type);
+  body.filename = key.filename;
+  body.st_dev = key.st_dev;
+  body.st_ino = key.st_ino;
+  body.gen = gen;
+  body.fpos = fpos;
+  body.status = std::string{status};
+  body.writer = opts_.writer_id;
+  body.detail = detail;
+  wire::cc_message msg;
+  msg.route = route;
+  msg.type = ack_type;
+  msg.body = wire::make_body(body);
+  counters_->acks_sent += 1;
+  return msg;
+}
+
+void worker_core::rewind_acks(const std::string& identity) {
+  // The copy holds less (or other bytes) than some acks said: the next ack
+  // of each of its keys names what it holds now, even if that is lower.
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  for (auto& [k, e] : acks_) {
+    if (e.identity != identity)
+      continue;
+    const auto* seg = c->second.file->find(k.key, k.gen);
+    e.acked = std::min(e.acked, seg != nullptr ? seg->durable_end : 0);
+    touched_.insert(k);
+  }
+}
+
+void worker_core::confirm_start(const copy_file& cf, const source_key& key,
+                                const std::string& gen, ack_entry& e, outbox& out) {
+  // The segment's S line is durable (start_segment synced the journal), so
+  // its start is: acknowledge that at once rather than after the next data
+  // sync, and the sender goes on streaming a sync interval earlier.
+  const auto* seg = cf.find(key, gen);
+  if (seg == nullptr)
+    return;
+  uint64_t fpos = e.any_sent && seg->durable_end < e.acked ? e.acked : seg->durable_end;
+  out.push_back(make_ack(e.route, key, gen, fpos, "ok"));
+  e.acked = fpos;
+  e.any_sent = true;
+}
+
+bool worker_core::needs_sync() const {
+  if (!touched_.empty())
+    return true;
+  for (auto& [identity, oc] : copies_)
+    if (oc.file->needs_sync())
+      return true;
+  return false;
+}
+
+void worker_core::ack_due(const ack_key& k, ack_entry& e, outbox& out) {
+  auto i = copies_.find(e.identity);
+  if (i == copies_.end())
+    return;
+  const auto* seg = i->second.file->find(k.key, k.gen);
+  if (seg == nullptr)
+    return;
+  uint64_t durable = seg->durable_end;
+  // Acks only move forward; a duplicate or gap is answered even without
+  // progress (the sender is waiting for it).
+  if (e.forced || durable > e.acked) {
+    uint64_t fpos = e.any_sent && durable < e.acked ? e.acked : durable;
+    out.push_back(make_ack(e.route, k.key, k.gen, fpos, e.gap ? "gap" : "ok"));
+    e.acked = fpos;
+    e.any_sent = true;
+  }
+  e.forced = false;
+  e.gap = false;
+}
+
+void worker_core::drop_failed(const std::string& identity) {
+  // What the kernel lost cannot be told: forget the copy's state; it is
+  // recovered from the file and the journal when it is next written.
+  for (auto i = touched_.begin(); i != touched_.end();) {
+    auto e = acks_.find(*i);
+    if (e != acks_.end() && e->second.identity == identity)
+      i = touched_.erase(i);
+    else
+      ++i;
+  }
+  for (auto i = acks_.begin(); i != acks_.end();)
+    i = i->second.identity == identity ? acks_.erase(i) : std::next(i);
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  c->second.file->close();
+  copies_.erase(c);
+  counters_->open_files -= 1;
+}
+
+void worker_core::sync_here(bool plain_too, outbox& out) {
+  (void) out;
+  std::vector<std::string> failed;
+  for (auto& [identity, oc] : copies_) {
+    auto& cf = *oc.file;
+    if (!plain_too && cf.out() == wire::compression::none)
+      continue;
+    if (!cf.needs_sync() && !cf.sync_in_flight())
+      continue;
+    if (!sync_in_place(cf))
+      failed.push_back(identity);
+  }
+  for (auto& identity : failed)
+    drop_failed(identity);
+}
+
+bool worker_core::sync_in_place(copy_file& cf) {
+  auto err = cf.sync();
+  collect(cf);
+  if (err)
+    note_sync_failure(cf, err);
+  return !err;
+}
+
+void worker_core::note_sync_failure(const copy_file& cf, const caf::error& err) {
+  for (const auto& [identity, oc] : copies_)
+    if (oc.file.get() == &cf)
+      counters_->copies.failed({}, oc.dest_base, clock::now());
+  log::error(opts_.who, "sync " + cf.path() + ": " + describe(err)
+                          + "; closing it, nothing acknowledged");
+}
+
+void worker_core::ack_ready(outbox& out) {
+  for (auto i = touched_.begin(); i != touched_.end();) {
+    auto e = acks_.find(*i);
+    auto c = e == acks_.end() ? copies_.end() : copies_.find(e->second.identity);
+    if (c == copies_.end()) {
+      i = touched_.erase(i);
+      continue;
+    }
+    auto& cf = *c->second.file;
+    if (cf.sync_in_flight()) {
+      ++i; // answered when its sync is back
+      continue;
+    }
+    ack_due(e->first, e->second, out);
+    // Bytes written since the last sync began are acknowledged after the
+    // next one: the key keeps waiting.
+    if (cf.needs_sync())
+      ++i;
+    else
+      i = touched_.erase(i);
+  }
+}
+
+void worker_core::sync(outbox& out) {
+  sync_here(true, out);
+  ack_ready(out);
+}
+
+sync_batch_ptr worker_core::start_sync(outbox& out) {
+  sync_here(false, out);
+  auto batch = std::make_shared<sync_batch>();
+  std::vector<std::string> failed;
+  for (auto& [identity, oc] : copies_) {
+    auto& cf = *oc.file;
+    if (!cf.can_begin_sync())
+      continue;
+    auto ticket = cf.begin_sync();
+    if (!ticket) {
+      // No descriptor to spare (EMFILE): sync here instead.
+      log::warning(opts_.who, describe(ticket.error()) + "; syncing in place");
+      if (!sync_in_place(cf))
+        failed.push_back(identity);
+      continue;
+    }
+    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none});
+  }
+  for (auto& identity : failed)
+    drop_failed(identity);
+  ack_ready(out);
+  return batch;
+}
+
+void worker_core::finish_sync(sync_batch& batch, outbox& out) {
+  std::vector<std::string> failed;
+  for (auto& job : batch) {
+    auto c = copies_.find(job.identity);
+    if (c == copies_.end() || c->second.serial != job.serial)
+      continue; // closed meanwhile: closing synced and answered it
+    auto& cf = *c->second.file;
+    auto err = cf.end_sync(job.ticket, job.err);
+    collect(cf);
+    if (job.err || err) {
+      note_sync_failure(cf, job.err ? job.err : err);
+      failed.push_back(job.identity);
+    }
+  }
+  for (auto& identity : failed)
+    drop_failed(identity);
+  ack_ready(out);
+}
+
+void worker_core::evict(const std::string& identity, outbox& out) {
+  auto c = copies_.find(identity);
+  if (c == copies_.end())
+    return;
+  auto& cf = *c->second.file;
+  auto err = cf.finish_member();
+  if (!err)
+    err = cf.sync();
+  collect(cf);
+  if (err)
+    log::error(opts_.who, "closing " + cf.path() + ": " + describe(err));
+  for (auto i = acks_.begin(); i != acks_.end();) {
+    if (i->second.identity != identity) {
+      ++i;
+      continue;
+    }
+    if (!err)
+      ack_due(i->first, i->second, out);
+    touched_.erase(i->first);
+    i = acks_.erase(i);
+  }
+  if (auto cerr = cf.close())
+    log::error(opts_.who, "closing " + cf.path() + ": " + describe(cerr));
+  log::info(opts_.who, "closed " + cf.path());
+  copies_.erase(c);
+  counters_->open_files -= 1;
+}
+
+bool worker_core::has_open_members() const {
+  for (auto& [identity, oc] : copies_)
+    if (oc.file->member_open())
+      return true;
+  return false;
+}
+
+bool worker_core::finish_due_members(clock::time_point now) {
+  bool any = false;
+  for (auto& [identity, oc] : copies_) {
+    auto& cf = *oc.file;
+    if (!cf.member_open())
+      continue;
+    auto idle = now - cf.last_write();
+    auto age = now - cf.member_opened();
+    bool due = idle >= opts_.flush_idle || age >= opts_.flush_idle
+               || (oc.ack_sender
+                   && (idle >= opts_.ack_flush_idle || age >= opts_.ack_member_age));
+    if (!due)
+      continue;
+    if (auto err = cf.finish_member()) {
+      log::error(opts_.who, cf.path() + ": " + describe(err));
+      continue;
+    }
+    log::debug(opts_.who, "finished a member of " + cf.path());
+    any = true;
+    // Its keys may now be acknowledged further.
+    for (auto& [k, e] : acks_)
+      if (e.identity == identity)
+        touched_.insert(k);
+  }
+  return any;
+}
+
+void worker_core::flush_members(clock::time_point now, outbox& out) {
+  if (!finish_due_members(now))
+    return;
+  // Only compressed copies have members; plain ones wait for their tick.
+  sync_here(!opts_.sync_off_thread, out);
+  ack_ready(out);
+}
+
+void worker_core::maintain(clock::time_point now, outbox& out) {
+  finish_due_members(now);
+  std::vector<std::string> idle;
+  for (auto& [identity, oc] : copies_)
+    if (now - oc.last_use >= opts_.close_idle)
+      idle.push_back(identity);
+  sync_here(!opts_.sync_off_thread, out);
+  ack_ready(out);
+  for (auto& identity : idle)
+    evict(identity, out);
+}
+
+void worker_core::close_all(outbox& out) {
+  while (!copies_.empty())
+    evict(copies_.begin()->first, out);
+}
+
+} // namespace cc::tw

@@ -1,0 +1,315 @@
+// The JSON machinery behind wire/bodies.hpp (internal to wire/): reading a
+// body is one SAX pass of nlohmann's parser that hands each top-level
+// key/value straight to a table of typed fields (read_body with a
+// std::array<field<Body>, N>, one table per body type beside its parse_*);
+// writing appends escaped JSON to one pre-sized string (body_writer).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+#include <nlohmann/json.hpp>
+
+#include "wire/bodies.hpp"
+
+namespace cc::wire::body_json {
+
+// -- reading -------------------------------------------------------------------
+
+/// One top-level value as the SAX parser reports it. Strings are not copied:
+/// `s` points at the parser's buffer, and a field may move from it.
+struct scalar {
+  enum class kind : uint8_t {
+    null, boolean, integer, unsigned_integer, floating, string, nested
+  };
+  kind k = kind::null;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  std::string* s = nullptr;
+};
+
+/// "a string", "an integer", ...: what a field got, for its error.
+const char* kind_name(scalar::kind k);
+
+/// nlohmann SAX handler that calls on_field(key, scalar&) for each member of
+/// the top-level object and skips everything nested deeper. Stops at the
+/// first field on_field rejects (it returns false).
+template <class OnField>
+class top_level_reader {
+public:
+  explicit top_level_reader(OnField& on_field) : on_field_(on_field) {
+    // nop
+  }
+
+  bool null() {
+    return value(scalar{});
+  }
+  bool boolean(bool b) {
+    scalar v;
+    v.k = scalar::kind::boolean;
+    v.b = b;
+    return value(v);
+  }
+  bool number_integer(int64_t i) {
+    scalar v;
+    v.k = scalar::kind::integer;
+    v.i = i;
+    return value(v);
+  }
+  bool number_unsigned(uint64_t u) {
+    scalar v;
+    v.k = scalar::kind::unsigned_integer;
+    v.u = u;
+    return value(v);
+  }
+  bool number_float(double d, const std::string&) {
+    scalar v;
+    v.k = scalar::kind::floating;
+    v.d = d;
+    return value(v);
+  }
+  bool string(std::string& s) {
+    scalar v;
+    v.k = scalar::kind::string;
+    v.s = &s;
+    return value(v);
+  }
+  bool binary(nlohmann::json::binary_t&) {
+    return nested(); // never produced by JSON text
+  }
+  bool start_object(std::size_t) {
+    if (depth_ > 0 && !nested())
+      return false;
+    ++depth_;
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ == 0)
+      return not_an_object();
+    if (!nested())
+      return false;
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool key(std::string& k) {
+    if (depth_ == 1)
+      key_.assign(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& ex) {
+    syntax_error = ex.what();
+    return false;
+  }
+
+  bool root_not_object = false;
+  std::string syntax_error;
+
+private:
+  bool value(scalar v) {
+    if (depth_ == 0)
+      return not_an_object();
+    return depth_ > 1 || on_field_(key_, v);
+  }
+  bool nested() {
+    scalar v;
+    v.k = scalar::kind::nested;
+    return depth_ > 1 || on_field_(key_, v);
+  }
+  bool not_an_object() {
+    root_not_object = true;
+    return false;
+  }
+
+  OnField& on_field_;
+  int depth_ = 0; // open containers, the top-level object included
+  std::string key_;
+};
+
+// Field readers: nullptr on success, else what was wrong (static text).
+using read_result = const char*;
+
+read_result read_string(scalar& v, std::string& out);
+read_result read_string_or_null(scalar& v, std::string& out);
+read_result read_u64(scalar& v, uint64_t& out);
+read_result read_i64(scalar& v, int64_t& out);
+read_result read_double(scalar& v, double& out);
+read_result read_bool(scalar& v, bool& out);
+
+/// One known field of a body type: its key, whether a body without it is
+/// rejected, and how to store its value.
+template <class Body>
+struct field {
+  std::string_view name;
+  bool required;
+  read_result (*read)(scalar&, Body&);
+};
+
+// The header fields, shared by every body type.
+template <class Body>
+constexpr field<Body> req_field{"req", true, [](scalar& v, Body& x) {
+                                  return read_string(v, x.hdr.req);
+                                }};
+template <class Body>
+constexpr field<Body> time_field{"time", false, [](scalar& v, Body& x) {
+                                   return read_double(v, x.hdr.time);
+                                 }};
+template <class Body>
+constexpr field<Body> hostname_field(bool required) {
+  return {"hostname", required, [](scalar& v, Body& x) {
+            return read_string(v, x.hdr.hostname);
+          }};
+}
+template <class Body>
+constexpr field<Body> blob_hash_field{"blob_hash", false,
+                                      [](scalar& v, Body& x) {
+                                        return read_string_or_null(
+                                          v, x.hdr.blob_hash);
+                                      }};
+
+/// errc::invalid_body: "`what` body: `text`".
+caf::error body_error(const char* what, std::string text);
+
+/// Parses `json` into `x` with `fields`; unknown keys are ignored, a later
+/// duplicate key wins. `what` names the body type in errors.
+template <class Body, size_t N>
+caf::error read_body(const std::string& json, const char* what,
+                     const std::array<field<Body>, N>& fields, Body& x,
+                     uint32_t* seen_out = nullptr) {
+  static_assert(N <= 32, "the seen-set is a 32-bit mask");
+  uint32_t seen = 0;
+  size_t bad_field = N;
+  read_result bad_why = nullptr;
+  scalar::kind bad_kind = scalar::kind::null;
+  auto on_field = [&](const std::string& key, scalar& v) {
+    for (size_t i = 0; i < N; ++i) {
+      if (fields[i].name != key)
+        continue;
+      if (auto why = fields[i].read(v, x)) {
+        bad_field = i;
+        bad_why = why;
+        bad_kind = v.k;
+        return false;
+      }
+      seen |= uint32_t{1} << i;
+      return true;
+    }
+    return true;
+  };
+  top_level_reader<decltype(on_field)> reader{on_field};
+  bool ok = nlohmann::json::sax_parse(json.data(), json.data() + json.size(),
+                                      &reader);
+  if (!ok) {
+    if (bad_field < N)
+      return body_error(what, "field '" + std::string{fields[bad_field].name} +
+                                "': " + bad_why + ", got " +
+                                kind_name(bad_kind));
+    if (reader.root_not_object)
+      return body_error(what, "not a JSON object");
+    return body_error(what, "not valid JSON: " + reader.syntax_error);
+  }
+  for (size_t i = 0; i < N; ++i)
+    if (fields[i].required && (seen & (uint32_t{1} << i)) == 0)
+      return body_error(what, "required field '" +
+                                std::string{fields[i].name} + "' is missing");
+  if (seen_out != nullptr)
+    *seen_out = seen;
+  return caf::none;
+}
+
+// -- writing -------------------------------------------------------------------
+
+/// Appends `s` as a JSON string. Valid UTF-8 is kept as it is; a byte that
+/// is not part of valid UTF-8 is written as \u00XX (its Latin-1 reading),
+/// so the output always parses, and the same input always maps the same way.
+void append_json_string(std::string& out, std::string_view s);
+
+/// Builds a compact JSON object in one string, keys in call order.
+class body_writer {
+public:
+  explicit body_writer(size_t size_hint) {
+    out_.reserve(size_hint + 160);
+    out_ += '{';
+  }
+
+  body_writer& str(std::string_view k, std::string_view v) {
+    key(k);
+    append_json_string(out_, v);
+    return *this;
+  }
+  body_writer& u64(std::string_view k, uint64_t v) {
+    key(k);
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
+  body_writer& i64(std::string_view k, int64_t v) {
+    key(k);
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
+  /// Shortest round-trip digits (as Python's repr), always with a '.' or an
+  /// exponent so a Python reader gets a float. JSON has no inf/nan: 0.0.
+  body_writer& dbl(std::string_view k, double v) {
+    key(k);
+    if (!std::isfinite(v)) {
+      out_ += "0.0";
+      return *this;
+    }
+    char buf[40];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    if (std::find_if(buf, res.ptr, [](char c) {
+          return c == '.' || c == 'e';
+        }) == res.ptr)
+      out_ += ".0";
+    return *this;
+  }
+  body_writer& boolean(std::string_view k, bool v) {
+    key(k);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  body_writer& header_fields(const header& h) {
+    return str("req", h.req)
+      .dbl("time", h.time)
+      .str("hostname", h.hostname)
+      .str("blob_hash", h.blob_hash);
+  }
+  std::string done() {
+    out_ += '}';
+    return std::move(out_);
+  }
+
+private:
+  void key(std::string_view k) {
+    if (out_.size() > 1)
+      out_ += ',';
+    out_ += '"';
+    out_ += k; // our keys need no escaping
+    out_ += "\":";
+  }
+
+  std::string out_;
+};
+
+} // namespace cc::wire::body_json
