@@ -199,7 +199,7 @@ caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed) {
 namespace {
 
 caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
-                            std::shared_ptr<zmq_socket_thread> socket,
+                            std::shared_ptr<zmq_socket_loop> socket,
                             std::shared_ptr<gateway_inbox> inbox,
                             zmq_options opts) {
   name_this_thread("cc-gateway");  // detached: its own thread
@@ -250,7 +250,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                               "curve-allowed-keys, docs/security.md)");
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
-  zmq_socket_thread::events ev;
+  zmq_socket_loop::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
                          wire::peer_ptr&& peer) {
     inbox->on_frames(std::move(frames), std::move(last), std::move(peer));
@@ -284,8 +284,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
       return wire::peer_ptr{};
     };
   }
-  auto socket = std::make_shared<zmq_socket_thread>(
-    zmq_socket_thread::role::router_bind, endpoint, opts, std::move(ev),
+  auto socket = std::make_shared<zmq_socket_loop>(
+    zmq_socket_loop::role::router_bind, endpoint, opts, std::move(ev),
     "gateway");
   // A message bigger than the budget still passes, alone: the check comes
   // after it was handed over.

@@ -1,5 +1,5 @@
 // The ZeroMQ gateway: the ROUTER socket bound on cc-socket, owned by one thread
-// that no other thread touches (zmq_socket_thread). Incoming multipart messages
+// that no other thread touches (zmq_socket_loop). Incoming multipart messages
 // are parsed (wire::parse) on that thread and sent to the router as
 // (dispatch_atom, cc_message); frames that fail to parse are logged
 // (rate-limited) and counted as `invalid`, never routed.
@@ -59,7 +59,7 @@
 
 namespace cc {
 
-class zmq_socket_thread;
+class zmq_socket_loop;
 class zap_handler;
 struct zmq_options;
 
@@ -84,7 +84,7 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
   std::atomic<bool> paused{false};      // reading is paused for the budget
-  zmq_socket_thread* socket = nullptr;  // set before the socket starts
+  zmq_socket_loop* socket = nullptr;  // set before the socket starts
 
   /// The router is done with a message of `bytes` (its receipt was
   /// released, on the router's thread): may resume reading.
@@ -109,7 +109,7 @@ public:
 };
 
 struct gateway_state {
-  std::shared_ptr<zmq_socket_thread> socket;
+  std::shared_ptr<zmq_socket_loop> socket;
   std::shared_ptr<gateway_inbox> inbox;
   std::shared_ptr<zap_handler> zap;     // null: no CURVE
   std::string secret_key_path;          // as started
