@@ -34,7 +34,8 @@
 //         remote <- echo.request (the probe) at every connect: its pong says
 //              whether the remote acknowledges (`acks`, actors/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
-// Runs detached: on exit its transport drains within zmq_linger and closes.
+// Runs detached: on exit its transport drains within zmq_linger and closes,
+// a wait that must not hold CAF's one scheduler thread (caf-threads = 1).
 #pragma once
 
 #include <atomic>

@@ -21,10 +21,14 @@
 //                                    counted from now on). An unreadable list
 //                                    keeps the old one (error answer); a changed
 //                                    secret key needs a restart (warning).
+//         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the socket thread;
 //                                    route[0]: the peer identity
-// On exit the socket thread sends what is queued (within zmq_linger), closes
-// the socket and ends; the actor runs detached, so that wait blocks no one.
+// On exit (exit_msg) the socket thread sends what is queued (within
+// zmq_linger), closes the socket and ends; the actor, on CAF's scheduler,
+// waits for that without blocking (closed_atom from the socket thread) and
+// then quits with the exit's reason. A killed gateway (no exit handler runs)
+// waits for its socket in its state's destructor.
 //
 // CURVE ([ccserver] curve-secret-key, curve-allowed-keys): the socket is a
 // CURVE server; a zap_handler (actors/zap.hpp) in the socket's context lets
@@ -114,6 +118,8 @@ struct gateway_state {
   std::shared_ptr<zap_handler> zap;     // null: no CURVE
   std::string secret_key_path;          // as started
   std::string allowed_keys_path;
+  bool stopping = false;                // exit_msg taken, socket draining
+  caf::error exit_reason;               // quit with this once it closed
 
   gateway_state() = default;
   /// Stops the socket thread (drain within linger, close, join): runs when

@@ -224,6 +224,22 @@ void zmq_socket_loop::stop() {
   thread_.join();
 }
 
+void zmq_socket_loop::stop_async(std::function<void()> done) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (thread_.joinable() && !ended_) {
+      on_stopped_ = std::move(done);
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done();
+    return;
+  }
+  stopping_ = true;
+  wake();
+}
+
 // -- the socket thread ------------------------------------------------------------
 
 void zmq_socket_loop::run(std::promise<caf::error> started) {
@@ -254,6 +270,18 @@ void zmq_socket_loop::run(std::promise<caf::error> started) {
     poll_once();
   drain();
   close_socket();
+  ended();
+}
+
+void zmq_socket_loop::ended() {
+  std::function<void()> done;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ended_ = true;
+    done = std::move(on_stopped_);
+  }
+  if (done)
+    done();
 }
 
 std::string zmq_socket_loop::open() {

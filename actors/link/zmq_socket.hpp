@@ -162,12 +162,19 @@ public:
   /// applies), terminates the context and joins the thread. Idempotent.
   void stop();
 
+  /// Like stop() without waiting, for an actor on CAF's scheduler: the
+  /// socket thread drains, closes the socket and the context, then calls
+  /// `done` as its last act (stop() then joins at once). Called at once when
+  /// the thread has already ended.
+  void stop_async(std::function<void()> done);
+
   const zmq_socket_counters& counters() const { return counters_; }
   const std::string& endpoint() const { return endpoint_; }
 
 private:
   // All below run on the socket thread.
   void run(std::promise<caf::error> started);
+  void ended();
   std::string open();   // "" or why the socket could not be set up
   void close_socket();  // monitor, socket, role, context: in that order
   void poll_once();
@@ -196,8 +203,10 @@ private:
   std::atomic<bool> reading_{true};
   std::atomic<bool> throttled_{false};
 
-  std::mutex mtx_;                       // guards outbox_
+  std::mutex mtx_;                       // guards outbox_, on_stopped_, ended_
   std::deque<wire::cc_message> outbox_;  // handed over by other threads
+  std::function<void()> on_stopped_;     // stop_async's `done`
+  bool ended_ = false;                   // the thread took on_stopped_
 
   // The socket thread's own.
   void* ctx_ = nullptr;

@@ -49,7 +49,7 @@ struct infowriter_config {
   std::string dstdir;
   std::string dstmask;                  // validated, from host-subdirs if unset
   info::store_options store;
-  size_t worker_threads = 10;
+  size_t worker_threads = 2;
   size_t max_files_per_host = 10000;
   std::string hostname;                 // this server's, sent in acks
 };

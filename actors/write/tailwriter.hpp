@@ -68,7 +68,7 @@ struct tailwriter_config {
   std::chrono::milliseconds maint_period{3000};
   std::chrono::milliseconds close_idle{30000};
   std::chrono::milliseconds flush_idle{3000};
-  size_t worker_threads = 10;
+  size_t worker_threads = 2;
   std::string state_dir;                // "": <dstdir>/.ccstate
   uint64_t max_fragment_bytes = 64ull << 20;
   std::chrono::milliseconds sync_interval{20};
