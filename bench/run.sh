@@ -272,13 +272,13 @@ throughput_limit() {  # NAME GZIP
 }
 
 throughput_ours() {  # NAME COMP
-  local name=$1 comp=$2 d="$out/$1" c0 c1 t0 done_ns durable_ns check copy rss_c rss_l
+  local name=$1 comp=$2 d="$out/$1" c0 c1 c0_c c1_c t0 done_ns durable_ns check copy rss_c rss_l sides
   quiesce
   if ! start_ours "$d" "$comp"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
   fi
   copy="$copy_dir/postgresql-0001.log"
-  c0=$(cpu_ticks_sum "$central_pid" "$local_pid")
+  c0=$(cpu_ticks_sum "$central_pid" "$local_pid") c0_c=$(cpu_ticks "$central_pid")
   t0=$(now_ns)
   ln "$bigfile" "$d/src/postgresql-0001.log"
   if "$bt" wait-size --timeout "$step_timeout" --stall 60 "$copy" "$big_bytes" >"$d/wait.out"; then
@@ -296,8 +296,11 @@ throughput_ours() {  # NAME COMP
   elif [ "$done_ns" -gt 0 ]; then
     sed 's/^/    /' "$d/saved.out"; failures=$((failures + 1))
   fi
-  c1=$(cpu_ticks_sum "$central_pid" "$local_pid")
+  c1=$(cpu_ticks_sum "$central_pid" "$local_pid") c1_c=$(cpu_ticks "$central_pid")
   rss_c=$(status_kb "$central_pid" VmHWM) rss_l=$(status_kb "$local_pid" VmHWM)
+  # Each side's CPU seconds per GB: the local runs beside the database.
+  sides=$(awk -v c=$((c1_c - c0_c)) -v a=$((c1 - c0)) -v k="$clk_tck" -v b="$big_bytes" \
+    'BEGIN { printf "CPU s/GB central %.2f, local %.2f", c / k / (b / 1e9), (a - c) / k / (b / 1e9) }')
   if [ "$done_ns" -gt 0 ] && cmp -s "$bigfile" "$copy"; then
     check="byte-identical"
   else
@@ -307,7 +310,7 @@ throughput_ours() {  # NAME COMP
   stop_pid "$local_pid"; stop_pid "$central_pid"
   record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) \
     "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \
-    "$(max_of "$rss_c" "$rss_l")" "$check" "central ${rss_c} KiB, local ${rss_l} KiB; wire ${comp}"
+    "$(max_of "$rss_c" "$rss_l")" "$check" "central ${rss_c} KiB, local ${rss_l} KiB; ${sides}; wire ${comp}"
   [ "$comp" = none ] &&
     record "$name-durable" "$big_bytes" $(( durable_ns > 0 ? durable_ns - t0 : 0 )) \
       "$(awk -v t=$((c1 - c0)) -v k="$clk_tck" 'BEGIN{printf "%.3f", t / k}')" \

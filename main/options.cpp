@@ -40,8 +40,9 @@ struct cli_option {
 };
 
 const cli_option cli_options[] = {
-  {"-d", "run in the background (fork, setsid, chdir /); the parent exits 0 "
-         "once the server is up, 1 if it failed"},
+  {"-d", "run in the background (fork, setsid, chdir /); the parent exits "
+         "with the server's start-up status: 0 once it is up, 2 for a "
+         "configuration it refuses, 1 for any other failure"},
   {"-v", "more log output (debug); -q: warnings and errors only"},
   {"-s", "stop the running instance named by the config's pidfile (SIGTERM) "
          "and wait until it has exited"},

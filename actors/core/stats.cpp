@@ -27,6 +27,9 @@ namespace cc {
 
 namespace {
 
+/// This actor's own timer: a stats round is due (every stats-period).
+using round_atom = caf::atom_constant<caf::atom("round")>;
+
 constexpr std::string_view who = "stats";
 
 double wall_clock() {
@@ -348,19 +351,19 @@ caf::behavior stats(stats_actor* self, stats_settings settings) {
                   : self->system().render(dm.reason);
     self->state.forget(dm.source, failure, wall_clock());
   });
-  self->delayed_send(self, self->state.settings.period, tick_atom::value);
+  self->delayed_send(self, self->state.settings.period, round_atom::value);
   return {
     [self](register_atom, const std::string& name, const caf::actor& actor) {
       self->monitor(actor);
       self->state.watch(name, actor, wall_clock());
       return ok_atom::value;
     },
-    [self](tick_atom) {
+    [self](round_atom) {
       // A round still waiting for a slow actor is finished as it stands.
       if (self->state.waiting > 0)
         finish_round(self);
       start_round(self, true);
-      self->delayed_send(self, self->state.settings.period, tick_atom::value);
+      self->delayed_send(self, self->state.settings.period, round_atom::value);
     },
     [self](flush_atom) {
       self->state.flush_waiters.push_back(self->make_response_promise());

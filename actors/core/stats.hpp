@@ -19,7 +19,7 @@
 //              and writing is done (shutdown, tests).
 //         (refresh_atom)                 a round for the board only (no log
 //              lines, no files); joined to a round already under way.
-//         (tick_atom)                    internal: the period's timer.
+//         (round_atom)                   internal: the period's timer.
 // Sends:  watched actor <- request (stats_atom) -> counters
 //
 // A watched name is a part of the server: "router", "gateway", "caf-listen",

@@ -27,6 +27,9 @@ namespace cc {
 
 namespace {
 
+/// This actor's own timer: the next connect attempt is due (after the backoff).
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+
 using std::chrono::milliseconds;
 
 constexpr milliseconds first_backoff{100};
@@ -190,7 +193,7 @@ void flush_held(caf_link_actor* self) {
 
 void schedule_reconnect(caf_link_actor* self) {
   auto& st = self->state;
-  self->delayed_send(self, st.backoff, tick_atom::value);
+  self->delayed_send(self, st.backoff, connect_atom::value);
   st.backoff = std::min(st.backoff * 2, max_backoff);
 }
 
@@ -271,7 +274,7 @@ caf::behavior caf_link(caf_link_actor* self, caf_link_state init) {
     st.backoff = first_backoff;
     schedule_reconnect(self);
   });
-  self->send(self, tick_atom::value);
+  self->send(self, connect_atom::value);
   return {
     [self](dispatch_atom, wire::cc_message& msg) {
       auto& st = self->state;
@@ -286,7 +289,7 @@ caf::behavior caf_link(caf_link_actor* self, caf_link_state init) {
       if (self->state.cb.on_message)
         self->state.cb.on_message(std::move(msg));
     },
-    [self](tick_atom) { try_connect(self); },
+    [self](connect_atom) { try_connect(self); },
     [self](drain_atom) {
       auto& st = self->state;
       st.draining = true;

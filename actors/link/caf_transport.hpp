@@ -29,7 +29,7 @@
 // (sent, unanswered) and pending (waiting for the link).
 //
 // caf_link takes: (dispatch_atom, cc_message) from the transport (send),
-//   (reply_atom, cc_message) from the remote, (tick_atom) reconnect timer,
+//   (reply_atom, cc_message) from the remote, (connect_atom, internal) reconnect timer,
 //   (drain_atom, shared promise) from close().
 #pragma once
 

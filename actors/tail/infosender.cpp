@@ -37,6 +37,9 @@ namespace cc {
 
 namespace {
 
+/// This actor's own timer: the next look at infodir is due (every second).
+using scan_atom = caf::atom_constant<caf::atom("scan")>;
+
 using steady = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
 
@@ -522,7 +525,7 @@ struct infosender_state {
     ensure_watch();
     check_ack_timeouts();
     look();
-    self->delayed_send(self, opts.scan_period, tick_atom::value);
+    self->delayed_send(self, opts.scan_period, scan_atom::value);
   }
 
   void on_timer() {
@@ -591,12 +594,12 @@ caf::behavior infosender_actor(caf::stateful_actor<infosender_state>* self,
           });
   st.start();
   st.schedule_settling();
-  self->delayed_send(self, st.opts.scan_period, tick_atom::value);
+  self->delayed_send(self, st.opts.scan_period, scan_atom::value);
   self->delayed_send(self, st.opts.maint_period, maint_atom::value);
   return {
     [self](reply_atom, const wire::cc_message& msg) { self->state.on_reply(msg); },
     [self](wake_atom) { self->state.look(); },
-    [self](tick_atom) { self->state.on_tick(); },
+    [self](scan_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.on_timer(); },
     [self](maint_atom) {
       self->state.maintain();

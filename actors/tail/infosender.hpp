@@ -20,7 +20,7 @@
 // Owns: what it knows of each file (tracked), the inotify thread.
 // Takes:  (reply_atom, cc_message infofile.ack)
 //         (wake_atom)    inotify: the directory changed
-//         (tick_atom)    the once-a-second look
+//         (scan_atom)    internal: the once-a-second look
 //         (flush_atom)   one-shot timer: a file settles
 //         (maint_atom)   maint-period: forget files that are gone
 //         (stats_atom)   -> counters: files_sent, bytes_read, bytes_sent,
