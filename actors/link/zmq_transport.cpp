@@ -150,15 +150,35 @@ void zmq_transport::close() {
     socket_->stop();
 }
 
+void zmq_transport::close_async(std::function<void()> done) {
+  if (socket_)
+    socket_->stop_async(std::move(done));
+  else if (done)
+    done();
+}
+
+namespace {
+
+bool has_scheme(const std::string& endpoint, const char* scheme) {
+  return endpoint.compare(0, std::strlen(scheme), scheme) == 0;
+}
+
+bool is_zmq_endpoint(const std::string& endpoint) {
+  return has_scheme(endpoint, "tcp://") || has_scheme(endpoint, "ipc://");
+}
+
+} // namespace
+
+bool transport_closes_async(const std::string& endpoint) {
+  return is_zmq_endpoint(endpoint);
+}
+
 caf::expected<std::unique_ptr<transport>>
 make_transport(const std::string& endpoint, const zmq_options& opts,
                std::string who) {
-  auto scheme_is = [&](const char* s) {
-    return endpoint.compare(0, std::strlen(s), s) == 0;
-  };
-  if (scheme_is("tcp://") || scheme_is("ipc://"))
+  if (is_zmq_endpoint(endpoint))
     return std::unique_ptr<transport>{new zmq_transport(opts, std::move(who))};
-  if (scheme_is("caf://"))
+  if (has_scheme(endpoint, "caf://"))
     return make_error(errc::config_invalid,
                       who + ": remote-cc " + endpoint +
                         ": the CAF transport is not part of this build yet");

@@ -34,6 +34,7 @@ public:
   caf::error connect(const std::string& endpoint, callbacks cb) override;
   void send(wire::cc_message msg) override;
   void close() override;
+  void close_async(std::function<void()> done) override;
 
 private:
   zmq_options opts_;
