@@ -5,19 +5,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <pwd.h>
 #include <sstream>
-#include <unistd.h>
 
 #include <caf/message.hpp>
-#include <xxhash.h>
 
 #include "base/error.hpp"
 #include "config/address.hpp"
+#include "config/text.hpp"
 
 namespace cc::config {
 
@@ -29,40 +24,6 @@ const std::vector<std::string> builtin_defaults{
 // Filled by the tailwriter per fragment, not by config interpolation.
 const std::vector<std::string> dstmask_fields{"hostname", "filename",
                                               "filepath"};
-
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {};
-  auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
-
-// A CC message type: dot-separated words of [A-Za-z0-9_-].
-bool valid_type_words(const std::string& s) {
-  if (s.empty())
-    return false;
-  bool word = false;
-  for (char c : s) {
-    if (c == '.') {
-      if (!word)
-        return false;
-      word = false;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_'
-               || c == '-') {
-      word = true;
-    } else {
-      return false;
-    }
-  }
-  return word;
-}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -105,20 +66,6 @@ std::string expected_hint(const option& opt) {
     default:
       return std::string("a ") + to_string(opt.type);
   }
-}
-
-// os.path.splitext(path)[0]: the extension is the last dot of the last
-// component, unless that component is all leading dots before it.
-std::string without_extension(const std::string& path) {
-  auto slash = path.rfind('/');
-  auto base_start = slash == std::string::npos ? 0 : slash + 1;
-  auto dot = path.rfind('.');
-  if (dot == std::string::npos || dot < base_start)
-    return path;
-  auto first_non_dot = path.find_first_not_of('.', base_start);
-  if (first_non_dot == std::string::npos || first_non_dot >= dot)
-    return path;
-  return path.substr(0, dot);
 }
 
 // -- the validator ------------------------------------------------------------
@@ -219,6 +166,8 @@ struct validator {
         if (!opt.boolean_means.empty())
           if (auto b = parse_bool(*text))
             text = *b ? std::string(opt.boolean_means) : std::string("0");
+        if (opt.floor > 0)
+          apply_floor(name, opt, *text);
         sec.values[key] = *text;
         if (!doc.raw(name, key))
           sec.defaulted.insert(key); // from [DEFAULT] or a section default
@@ -241,6 +190,20 @@ struct validator {
     else if (schema.kind == "ccserver")
       complete_ccserver(sec);
     return sec;
+  }
+
+  // A value below the option's floor is raised to it (schema.hpp: floor),
+  // so that --check shows what the actor will use.
+  void apply_floor(const std::string& name, const option& opt, std::string& text) {
+    double v = opt.type == value_type::size
+                 ? static_cast<double>(parse_size(text).value_or(0))
+                 : std::strtod(text.c_str(), nullptr);
+    if (v < 0 || v >= opt.floor || (v == 0 && opt.floor_keeps_zero))
+      return;
+    auto least = number_text(opt.floor);
+    warning(name, std::string(opt.name),
+            "'" + text + "' is below " + least + "; raised to " + least);
+    text = least;
   }
 
   void complete_ccserver(section& sec) {
@@ -287,12 +250,8 @@ struct validator {
 
   void complete_tailwriter(section& sec) {
     complete_dstmask(sec);
-    if (!sec.has("state-dir") && sec.has("dstdir")) {
-      auto dir = sec.str("dstdir");
-      while (dir.size() > 1 && dir.back() == '/')
-        dir.pop_back();
-      set_computed(sec, "state-dir", dir + "/.ccstate");
-    }
+    if (!sec.has("state-dir") && sec.has("dstdir"))
+      set_computed(sec, "state-dir", default_state_dir(sec.str("dstdir")));
   }
 
   void complete_infowriter(section& sec) {
@@ -320,9 +279,7 @@ struct validator {
 
   void complete_dstmask(section& sec) {
     if (!sec.has("dstmask"))
-      set_computed(sec, "dstmask",
-                   sec.boolean("host-subdirs") ? "%(hostname)s/%(filename)s"
-                                               : "%(hostname)s--%(filename)s");
+      set_computed(sec, "dstmask", default_dstmask(sec.boolean("host-subdirs")));
     auto mask = sec.str("dstmask");
     if (mask.find("%(filename)s") == std::string::npos
         && mask.find("%(filepath)s") == std::string::npos)
@@ -361,8 +318,10 @@ struct validator {
                    sec.integer("buffer-lines") > 0 ? "0" : "1 MB");
     auto comp = sec.str("compression");
     constexpr uint64_t min_compressed_buffer = 64 * 1024;
-    if ((comp == "gzip" || comp == "bzip2")
-        && sec.size("buffer-bytes") < min_compressed_buffer) {
+    // 0 (no byte limit) is more than the least a compressed fragment needs.
+    auto bytes = sec.size("buffer-bytes");
+    if ((comp == "gzip" || comp == "bzip2") && bytes > 0
+        && bytes < min_compressed_buffer) {
       if (!sec.defaulted.count("buffer-bytes"))
         warning(name, "buffer-bytes",
                 "'" + sec.str("buffer-bytes")
@@ -688,171 +647,17 @@ struct validator {
 
 } // namespace
 
-// -- diagnostic, section ------------------------------------------------------
-
-std::string diagnostic::str() const {
-  std::string out = file;
-  if (!section.empty()) {
-    out += ":" + section;
-    if (!key.empty())
-      out += ":" + key;
-  } else if (line > 0) {
-    out += ":" + std::to_string(line);
-  }
-  return out + ": " + message;
-}
-
-bool section::has(const std::string& key) const {
-  return values.count(key) > 0;
-}
-
-std::string section::str(const std::string& key) const {
-  auto it = values.find(key);
-  return it == values.end() ? std::string() : it->second;
-}
-
-int64_t section::integer(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return std::strtoll(it->second.c_str(), nullptr, 10);
-}
-
-bool section::boolean(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return false;
-  return parse_bool(it->second).value_or(false);
-}
-
-uint64_t section::size(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return parse_size(it->second).value_or(0);
-}
-
-double section::seconds(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return std::strtod(it->second.c_str(), nullptr);
-}
-
-std::vector<std::string> section::list(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return {};
-  return parse_list(it->second);
-}
-
-std::string section::file(const std::string& key) const {
-  return expand_user(str(key));
-}
-
-// -- value parsing --------------------------------------------------------------
-
-std::string derived_source_id(const std::string& job_name) {
-  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
-    std::ifstream in{path};
-    std::string id;
-    if (!(in >> id) || id.size() < 16)
-      continue;
-    auto text = "ccserver source\n" + id + "\n" + job_name;
-    auto h = XXH3_64bits(text.data(), text.size());
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i, h >>= 4)
-      out[static_cast<size_t>(i)] = digits[h & 0xf];
-    return out;
-  }
-  return {};
-}
-
-std::optional<uint64_t> parse_size(const std::string& text) {
-  auto s = trim(text);
-  size_t i = 0;
-  uint64_t n = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    auto d = static_cast<uint64_t>(s[i] - '0');
-    if (n > (UINT64_MAX - d) / 10)
-      return std::nullopt;
-    n = n * 10 + d;
-    ++i;
-  }
-  if (i == 0)
-    return std::nullopt;
-  while (i < s.size() && s[i] == ' ')
-    ++i;
-  int shift = 0;
-  if (i < s.size()) {
-    switch (std::toupper(static_cast<unsigned char>(s[i]))) {
-      case 'K': shift = 10; ++i; break;
-      case 'M': shift = 20; ++i; break;
-      case 'G': shift = 30; ++i; break;
-      case 'T': shift = 40; ++i; break;
-      default: break;
-    }
-  }
-  if (i < s.size() && std::toupper(static_cast<unsigned char>(s[i])) == 'B')
-    ++i;
-  if (i != s.size())
-    return std::nullopt;
-  if (shift > 0 && n > (UINT64_MAX >> shift))
-    return std::nullopt;
-  return n << shift;
-}
-
-std::optional<bool> parse_bool(const std::string& text) {
-  auto s = lower(trim(text));
-  if (s == "yes" || s == "true" || s == "on" || s == "1")
-    return true;
-  if (s == "no" || s == "false" || s == "off" || s == "0")
-    return false;
-  return std::nullopt;
-}
-
-std::vector<std::string> parse_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(text);
-  while (std::getline(in, item, ',')) {
-    auto t = trim(item);
-    if (!t.empty())
-      out.push_back(std::move(t));
-  }
-  return out;
-}
-
-std::string expand_user(const std::string& path) {
-  if (path.empty() || path[0] != '~')
-    return path;
-  auto slash = path.find('/');
-  auto user = path.substr(1, slash == std::string::npos ? std::string::npos
-                                                         : slash - 1);
-  auto rest = slash == std::string::npos ? std::string() : path.substr(slash);
-  std::string home;
-  if (user.empty()) {
-    if (const char* h = std::getenv("HOME"); h && *h)
-      home = h;
-  }
-  if (home.empty()) {
-    struct passwd pw;
-    struct passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    int rc = user.empty()
-               ? getpwuid_r(getuid(), &pw, buf.data(), buf.size(), &found)
-               : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
-    if (rc != 0 || found == nullptr || found->pw_dir == nullptr)
-      return path; // as Python's expanduser: unknown users stay unexpanded
-    home = found->pw_dir;
-  }
-  if (home.size() > 1 && home.back() == '/' && !rest.empty())
-    home.pop_back();
-  return home + rest;
-}
-
 // -- load, validate, describe ---------------------------------------------------
+
+section default_section(std::string_view kind) {
+  const auto* schema = schema_by_kind(kind);
+  if (schema == nullptr)
+    return {};
+  auto doc = ini::parse("", "(defaults)");
+  validator v{*doc};
+  // Required keys are missing: their errors are not wanted here.
+  return v.resolve(std::string(kind), *schema, "");
+}
 
 load_result validate(const ini& doc) {
   validator v{doc};
@@ -887,90 +692,6 @@ load_result load(const std::string& path) {
     result.diagnostics.push_back(std::move(d));
   }
   return result;
-}
-
-namespace {
-
-std::string printable(const std::string& v) {
-  std::string out;
-  for (char c : v)
-    out += c == '\n' ? std::string("\\n") : std::string(1, c);
-  return out;
-}
-
-void describe_section(std::ostringstream& os, const section& sec,
-                      const std::string& title) {
-  os << "\n[" << sec.name << "] " << title << "\n";
-  const auto* schema = schema_by_kind(sec.kind);
-  std::vector<std::string> keys;
-  if (schema)
-    for (const auto& opt : schema->options)
-      keys.emplace_back(opt.name);
-  for (const auto& kv : sec.values)
-    if (std::find(keys.begin(), keys.end(), kv.first) == keys.end())
-      keys.push_back(kv.first); // job_name, service_name of daemons
-  size_t width = 0;
-  for (const auto& k : keys)
-    width = std::max(width, k.size());
-  for (const auto& k : keys) {
-    os << "  " << k << std::string(width - k.size(), ' ') << " = ";
-    if (!sec.has(k)) {
-      os << "(unset)\n";
-      continue;
-    }
-    auto v = sec.str(k).empty() ? std::string("\"\"") : printable(sec.str(k));
-    os << v;
-    const option* opt = schema ? schema->find(k) : nullptr;
-    std::string note;
-    if (opt && opt->type == value_type::size) {
-      auto bytes = parse_size(sec.str(k));
-      if (bytes && std::to_string(*bytes) != trim(sec.str(k)))
-        note = "= " + std::to_string(*bytes) + " bytes";
-    }
-    if (sec.defaulted.count(k))
-      note += std::string(note.empty() ? "" : ", ") + "default";
-    if (!note.empty())
-      os << std::string(v.size() < 28 ? 28 - v.size() : 1, ' ') << "(" << note
-         << ")";
-    os << "\n";
-  }
-}
-
-} // namespace
-
-std::string describe(const server_config& cfg) {
-  std::ostringstream os;
-  os << "config file: " << cfg.file << "\n"
-     << "job_name: " << cfg.job_name << "\n"
-     << "host_name: " << cfg.host_name << "\n";
-  describe_section(os, cfg.main, "server");
-  os << "\n[routes] message-type prefix -> handlers, in file order\n";
-  if (cfg.routes.empty())
-    os << "  (none: every message is dropped)\n";
-  for (const auto& r : cfg.routes) {
-    os << "  " << r.prefix << " -> ";
-    for (size_t i = 0; i < r.handlers.size(); ++i)
-      os << (i ? ", " : "") << r.handlers[i];
-    os << "\n";
-  }
-  std::map<std::string, std::string> run_by;
-  for (const auto& [name, sec] : cfg.handlers) {
-    std::string title = "handler " + sec.kind;
-    if (const auto* s = schema_by_kind(sec.kind)) {
-      title += ", roles:";
-      for (auto r : s->roles)
-        title += " " + std::string(r);
-    }
-    describe_section(os, sec, title);
-    if (sec.kind == "jobmgr")
-      for (const auto& d : sec.list("daemons"))
-        run_by.emplace(d, name);
-  }
-  for (const auto& [name, sec] : cfg.daemons) {
-    auto owner = run_by.count(name) ? ", run by " + run_by[name] : "";
-    describe_section(os, sec, "daemon " + sec.kind + owner);
-  }
-  return os.str();
 }
 
 } // namespace cc::config

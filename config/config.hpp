@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/ini.hpp"
@@ -81,6 +82,17 @@ load_result load(const std::string& path);
 
 /// The same for an already parsed document (tests, fuzzing).
 load_result validate(const ini& doc);
+
+/// An empty section of `kind` resolved as load() resolves one: schema
+/// defaults and computed ones; required keys unset (config::reader's
+/// defaults, which default-constructed option structs are filled from).
+section default_section(std::string_view kind);
+
+/// The writers' computed defaults, shared by the loader (which shows them
+/// in --check) and a writer given a section without them: dstmask from
+/// host-subdirs, state-dir from dstdir.
+std::string default_dstmask(bool host_subdirs);
+std::string default_state_dir(std::string dstdir);
 
 /// Human-readable dump for `--check`: server settings, routes, handlers and
 /// daemons with every option (defaults included) and its source.

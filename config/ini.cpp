@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "base/error.hpp"
+#include "config/text.hpp"
 
 namespace cc::config {
 
@@ -38,20 +39,6 @@ constexpr size_t max_interpolated_size = size_t{1} << 20;
 void raise_inih_line_limit() {
   static std::once_flag once;
   std::call_once(once, [] { ini_max_line = max_line_length; });
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {};
-  auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
 }
 
 bool is_blank(char c) {

@@ -67,6 +67,13 @@ option option::checked(bool (*fn)(const std::string&, std::string&)) const {
   return o;
 }
 
+option option::raised_to(double least, bool zero_is_off) const {
+  auto o = *this;
+  o.floor = least;
+  o.floor_keeps_zero = zero_is_off;
+  return o;
+}
+
 const char* to_string(value_type t) {
   switch (t) {
     case value_type::string: return "string";
@@ -120,15 +127,18 @@ std::vector<option> zmq_options(std::string_view hwm_desc) {
                  "TCP keepalive probes on the connections (ZMQ_TCP_KEEPALIVE)"),
     with_default("zmq_tcp_keepalive_intvl", vt::integer, "15",
                  "seconds between keepalive probes; -1: the OS default")
-      .at_least(-1),
+      .at_least(-1)
+      .raised_to(1),
     with_default("zmq_tcp_keepalive_idle", vt::integer, "240",
                  "seconds of silence before the first probe; -1: the OS "
                  "default")
-      .at_least(-1),
+      .at_least(-1)
+      .raised_to(1),
     with_default("zmq_tcp_keepalive_cnt", vt::integer, "4",
                  "unanswered probes before the connection is dropped; -1: "
                  "the OS default")
-      .at_least(-1),
+      .at_least(-1)
+      .raised_to(1),
   };
 }
 
@@ -256,7 +266,8 @@ section_schema make_ccserver() {
     with_default("stats-period", vt::seconds, "30",
                  "how often statistics are logged and the infofile and "
                  "metrics-file are rewritten")
-      .at_least(positive),
+      .at_least(positive)
+      .raised_to(0.1),
     optional("infofile", vt::file,
              "periodic human-readable status file; unset: none"),
     with_default("infofile-level", vt::integer, "2",
@@ -413,6 +424,7 @@ section_schema make_proxy() {
     with_default("queue-bytes", vt::size, "16 MB",
                  "bound of the outgoing queue while remote-cc is slow or "
                  "away; senders are pushed back beyond it (bounded memory)")
+      .at_least(1)
       .ext(),
     optional("remote-cc-public-key", vt::string,
              "the remote server's CurveZMQ public key: 40 Z85 characters or "
@@ -518,7 +530,8 @@ section_schema make_tailwriter() {
   opts = concat(std::move(opts), std::vector<option>{
     with_default("buffer-bytes", vt::size, "1 MB",
                  "with write-compressed = yes: bytes collected per compressed "
-                 "member"),
+                 "member")
+      .at_least(1),
     with_default("maint-period", vt::seconds, "3",
                  "how often idle files are flushed and long-idle ones closed")
       .at_least(positive),
@@ -591,7 +604,9 @@ section_schema make_logtail() {
                  "on restart, skip to the end when the saved position lags "
                  "the newest file by more than this; 0: never skip"),
     optional("buffer-bytes", vt::size,
-             "send a fragment when this many bytes are buffered")
+             "send a fragment when this many bytes are buffered; 0: no byte "
+             "limit of its own (buffer-lines ends a fragment, and ack-window, "
+             "what may be in flight, bounds it)")
       .computed("1 MB when buffer-lines is unset too, else 0 (no byte "
                 "limit); at least 64 KB with compression"),
     with_default("buffer-lines", vt::integer, "0",
@@ -624,6 +639,7 @@ section_schema make_logtail() {
                  "doubles while nothing moves, up to 8 times); an idle "
                  "source asks this often whether its copy is still whole")
       .at_least(positive)
+      .raised_to(0.05)
       .ext(),
     with_default("verify-period", vt::seconds, "0",
                  "compare the central's copy of the file being tailed with "
@@ -632,11 +648,13 @@ section_schema make_logtail() {
                  "verify_mismatch_bytes and repaired_bytes); 0: never. "
                  "`ccserver --verify` does the same for every file on demand")
       .at_least(0)
+      .raised_to(0.1, true)
       .ext(),
     with_default("poll-interval", vt::seconds, "0.5",
                  "fallback polling when inotify is unavailable, and a safety "
                  "net beside it")
       .at_least(positive)
+      .raised_to(0.01)
       .ext(),
     with_default("idle-flush", vt::seconds, "1",
                  "a partial last line is sent after this long without new "
@@ -693,7 +711,8 @@ section_schema make_infosender() {
     with_default("maint-period", vt::seconds, "3600",
                  "how often files that disappeared are forgotten (a file "
                  "created again after that is sent again)")
-      .at_least(positive),
+      .at_least(positive)
+      .raised_to(1),
     with_default("stats-period", vt::seconds, "30",
                  "accepted for the original's configurations; statistics "
                  "follow [ccserver] stats-period")
@@ -705,6 +724,7 @@ section_schema make_infosender() {
                  "send a file again after this long without its "
                  "acknowledgement (doubling up to 8 times while none comes)")
       .at_least(positive)
+      .raised_to(0.05)
       .ext(),
     with_default("max-file-bytes", vt::size, "64 MB",
                  "a larger file is not sent (logged once, counted as "
@@ -874,11 +894,7 @@ bool valid_endpoint(const std::string& text, bool allow_caf) {
 }
 
 std::string range_text(const option& opt) {
-  auto num = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
+  auto num = number_text;
   bool lo = std::isfinite(opt.min_value);
   bool hi = std::isfinite(opt.max_value);
   if (lo && hi)
@@ -907,6 +923,12 @@ std::string join(const std::vector<std::string_view>& xs, std::string_view sep) 
 }
 
 } // namespace
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
 
 const option* section_schema::find(std::string_view key) const {
   for (const auto& opt : options)
@@ -1144,6 +1166,10 @@ std::string type_cell(const option& opt) {
     out += ", " + range;
   if (!opt.boolean_means.empty())
     out += ", or a boolean";
+  if (opt.floor > 0)
+    out += std::string(opt.floor_keeps_zero ? "; other than 0, " : "; ")
+           + (opt.min_value < 0 ? "a value from 0 to below " : "a value below ")
+           + number_text(opt.floor) + " is raised to it";
   if (opt.allow_caf)
     out += ", caf:// too";
   return out;

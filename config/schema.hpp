@@ -1,5 +1,18 @@
-// Every option of every section type, declared once. The loader, --check and
-// docs/config.md are all driven from these tables.
+// Every option of every section type, declared once: name, type, default,
+// range, floor and documentation. Everything else reads these tables:
+// - the loader (config.cpp) checks each value against its option, fills the
+//   defaults in, raises a value below its floor (with a warning) and adds
+//   the computed defaults, so a validated section holds every value an
+//   actor will use;
+// - --check (describe.cpp) prints that section, marking the defaults;
+// - docs/config.md and the man page (schema_markdown, schema_roff) print the
+//   tables (tests/config/docs_test.cpp fails when the file differs);
+// - each actor's option struct (tailer_options, tailwriter_config, ...) is
+//   filled by one function through config::reader (reader.hpp), whose typed
+//   getters refuse a key the section's kind does not declare and read an
+//   absent key as the schema's default. A default-constructed struct is the
+//   struct of an empty section (reader::defaults), so neither a struct nor a
+//   reader can hold a default of its own (tests/actors/options_test.cpp).
 #pragma once
 
 #include <limits>
@@ -51,6 +64,12 @@ struct option {
   /// An extra check after the type's own (HOST:PORT syntax, a readable
   /// file): false with `why` set when `text` is refused.
   bool (*check)(const std::string& text, std::string& why) = nullptr;
+  /// Seconds, size and integer options: a value below this is accepted but
+  /// raised to it, with a warning (the loader stores the raised value, so
+  /// --check and the actor see the same). 0 when there is no floor.
+  double floor = 0;
+  /// With a floor: 0 means "off" for this key and is not raised.
+  bool floor_keeps_zero = false;
 
   option between(double lo, double hi) const;
   option at_least(double lo) const;
@@ -60,6 +79,7 @@ struct option {
   option caf_allowed() const;
   option yes_means(std::string_view seconds) const;
   option checked(bool (*fn)(const std::string&, std::string&)) const;
+  option raised_to(double least, bool zero_is_off = false) const;
 };
 
 /// A section type: "ccserver", "routes", and one per handler and daemon type.
@@ -89,6 +109,9 @@ const section_schema* schema_by_type_name(std::string_view name, bool daemon);
 /// Parses `text` as `type`; on failure returns false and sets `why` to what was
 /// expected ("a size like 64K, 256 MB or 1048576").
 bool check_value(const option& opt, const std::string& text, std::string& why);
+
+/// `v` as the docs and messages write it: 0.05, 64, 1e+06.
+std::string number_text(double v);
 
 /// The key naming a section's type: "handler" for handlers ("plugin" is its
 /// old synonym), "module" for daemons.

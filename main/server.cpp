@@ -27,7 +27,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -55,6 +54,7 @@
 #include "actors/link/gateway.hpp"
 #include "actors/spawn.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
 #include "config/config.hpp"
@@ -87,14 +87,6 @@ std::string text(const caf::error& err) {
   if (err.category() == error_category || rendering_system == nullptr)
     return message_of(err);
   return rendering_system->render(err);
-}
-
-std::string absolute(const std::string& path) {
-  if (path.empty())
-    return path;
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec);
-  return ec ? path : abs.lexically_normal().string();
 }
 
 /// One generation of actors built from one configuration.

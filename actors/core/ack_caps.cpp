@@ -87,21 +87,20 @@ peer_acks ack_view::now() const {
   return v;
 }
 
-bool is_auto_ack(const config::section& daemon) {
-  return daemon.has("ack") && daemon.str("ack") == "auto";
+bool is_auto_ack(const config::reader& daemon) {
+  return daemon.str("ack") == "auto";
 }
 
-bool ack_value(const config::section& daemon) {
-  if (!daemon.has("ack") || is_auto_ack(daemon))
-    return true;
-  return daemon.boolean("ack");
+bool ack_value(const config::reader& daemon) {
+  // The schema checked it: auto or a boolean.
+  return is_auto_ack(daemon) || config::parse_bool(daemon.str("ack")).value_or(true);
 }
 
 std::shared_ptr<const ack_view>
 auto_ack_view(const config::section& daemon, const config::server_config& cfg,
               const std::string& msg_type,
               std::shared_ptr<const ack_registry> registry) {
-  if (!registry || !is_auto_ack(daemon))
+  if (!registry || !is_auto_ack(config::reader{daemon}))
     return nullptr;
   auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
   return std::make_shared<ack_view>(std::move(registry),

@@ -26,6 +26,7 @@
 #include <caf/expected.hpp>
 
 #include "config/config.hpp"
+#include "config/reader.hpp"
 
 namespace cc {
 
@@ -93,9 +94,9 @@ auto_ack_view(const config::section& daemon, const config::server_config& cfg,
               std::shared_ptr<const ack_registry> registry);
 
 /// The `ack` option's value: auto (true) or a boolean (false).
-bool is_auto_ack(const config::section& daemon);
+bool is_auto_ack(const config::reader& daemon);
 /// `ack = yes` or a true boolean: what a sender writes in `ack` and does
 /// when the value is not auto. auto reads as yes.
-bool ack_value(const config::section& daemon);
+bool ack_value(const config::reader& daemon);
 
 } // namespace cc

@@ -14,6 +14,7 @@
 #include "actors/core/atoms.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "config/reader.hpp"
 #include "wire/message.hpp"
 
 namespace cc {
@@ -21,10 +22,6 @@ namespace cc {
 namespace {
 
 using ms = std::chrono::milliseconds;
-
-ms seconds_to_ms(double s) {
-  return ms{static_cast<int64_t>(std::max(0.0, s) * 1000.0)};
-}
 
 std::string seconds_text(ms x) {
   auto s = std::to_string(static_cast<double>(x.count()) / 1000.0);
@@ -254,16 +251,30 @@ std::chrono::milliseconds restart_delay(const watchdog_options& w, int starts) {
   return delay;
 }
 
+namespace {
+
+/// The four watchdog keys; one without a value keeps what `w` holds.
+void read_watchdog(watchdog_options& w, const config::reader& r) {
+  auto get = [&](const char* key, ms& field) {
+    if (r.has(key))
+      field = r.millis(key);
+  };
+  get("watchdog-formula-a", w.formula_a);
+  get("watchdog-formula-b", w.formula_b);
+  get("watchdog-formula-cap", w.formula_cap);
+  get("watchdog-reset", w.reset);
+}
+
+} // namespace
+
+watchdog_options::watchdog_options() {
+  read_watchdog(*this, config::reader::defaults("jobmgr"));
+}
+
 watchdog_options make_watchdog_options(const config::section& sec,
                                        const watchdog_options& fallback) {
-  auto get = [&](const char* key, ms dflt) {
-    return sec.has(key) ? seconds_to_ms(sec.seconds(key)) : dflt;
-  };
-  watchdog_options w;
-  w.formula_a = get("watchdog-formula-a", fallback.formula_a);
-  w.formula_b = get("watchdog-formula-b", fallback.formula_b);
-  w.formula_cap = get("watchdog-formula-cap", fallback.formula_cap);
-  w.reset = get("watchdog-reset", fallback.reset);
+  auto w = fallback;
+  read_watchdog(w, config::reader{sec});
   return w;
 }
 

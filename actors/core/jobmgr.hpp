@@ -36,17 +36,23 @@ namespace cc {
 /// When a failed daemon starts again (per daemon: the original reads these
 /// keys from the daemon's section; the loader fills them from the jobmgr's).
 struct watchdog_options {
-  std::chrono::milliseconds formula_a{0};
-  std::chrono::milliseconds formula_b{5000};
-  std::chrono::milliseconds formula_cap{0};  // 0: no cap
-  std::chrono::milliseconds reset{3600 * 1000};
+  /// The jobmgr schema's defaults (the original's: 0 + 5 s per start, no
+  /// cap, reset after an hour).
+  watchdog_options();
+
+  std::chrono::milliseconds formula_a{};
+  std::chrono::milliseconds formula_b{};
+  std::chrono::milliseconds formula_cap{};  // 0: no cap
+  std::chrono::milliseconds reset{};
 };
 
 /// The delay before the next start of a daemon that has been started
 /// `starts` times (starts >= 1).
 std::chrono::milliseconds restart_delay(const watchdog_options& w, int starts);
 
-/// The watchdog-* keys of `sec`; keys it lacks come from `fallback`.
+/// The watchdog-* keys of `sec` (a jobmgr, or a daemon: the loader gave it
+/// its jobmgr's values for the keys it does not set); keys without a value
+/// come from `fallback`.
 watchdog_options make_watchdog_options(const config::section& sec,
                                        const watchdog_options& fallback = {});
 

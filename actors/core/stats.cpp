@@ -22,6 +22,7 @@
 #include "base/error.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
+#include "config/reader.hpp"
 
 namespace cc {
 
@@ -57,26 +58,27 @@ std::string signed_delta(int64_t d) {
 
 // -- settings and pure helpers ---------------------------------------------------
 
+namespace {
+
+void read_settings(stats_settings& s, const config::reader& r) {
+  s.level = r.integer("cc-stats");
+  s.period = r.millis("stats-period");
+  s.infofile = r.file("infofile");
+  s.infofile_level = r.integer("infofile-level");
+  s.metrics_file = r.file("metrics-file");
+  s.job_name = r.builtin("job_name");
+  s.role = r.str("cc-role");
+}
+
+} // namespace
+
+stats_settings::stats_settings() {
+  read_settings(*this, config::reader::defaults("ccserver"));
+}
+
 stats_settings stats_settings_from(const config::section& main) {
   stats_settings s;
-  if (main.has("cc-stats"))
-    s.level = main.integer("cc-stats");
-  if (main.has("stats-period")) {
-    auto secs = main.seconds("stats-period");
-    // A period below a tenth of a second would only burn CPU.
-    s.period = std::chrono::milliseconds{
-      std::max<int64_t>(100, static_cast<int64_t>(secs * 1000))};
-  }
-  if (main.has("infofile"))
-    s.infofile = main.file("infofile");
-  if (main.has("infofile-level"))
-    s.infofile_level = main.integer("infofile-level");
-  if (main.has("metrics-file"))
-    s.metrics_file = main.file("metrics-file");
-  if (main.has("job_name"))
-    s.job_name = main.str("job_name");
-  if (main.has("cc-role"))
-    s.role = main.str("cc-role");
+  read_settings(s, config::reader{main});
   s.health = health_settings_from(main);
   s.version = CC_VERSION;
   return s;

@@ -57,10 +57,13 @@ struct part_info {
 };
 
 struct stats_settings {
-  int64_t level = 1;                     // cc-stats: 0, 1 or 2
-  std::chrono::milliseconds period{30000};  // stats-period
+  /// The [ccserver] schema's defaults for the keys below (role too).
+  stats_settings();
+
+  int64_t level{};                       // cc-stats: 0, 1 or 2
+  std::chrono::milliseconds period{};    // stats-period
   std::string infofile;                  // empty: none
-  int64_t infofile_level = 2;
+  int64_t infofile_level{};
   std::string metrics_file;              // empty: none
   std::string job_name;                  // for the infofile header
   bool detached = false;                 // false: CAF's scheduler (ccserver,

@@ -1,5 +1,6 @@
 // Health, /status and the --status table (contract: actors/status.hpp).
 #include "actors/core/status.hpp"
+#include "config/reader.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,15 +84,22 @@ json optional_seconds(const std::map<std::string, int64_t>& m, const std::string
 
 } // namespace
 
+namespace {
+
+void read_health(health_settings& s, const config::reader& r) {
+  s.link_timeout = r.millis("health-link-timeout");
+  s.failure_hold = r.millis("health-failure-hold");
+}
+
+} // namespace
+
+health_settings::health_settings() {
+  read_health(*this, config::reader::defaults("ccserver"));
+}
+
 health_settings health_settings_from(const config::section& main) {
   health_settings s;
-  auto to_ms = [](double secs) {
-    return std::chrono::milliseconds{static_cast<int64_t>(std::llround(secs * 1000))};
-  };
-  if (main.has("health-link-timeout"))
-    s.link_timeout = to_ms(main.seconds("health-link-timeout"));
-  if (main.has("health-failure-hold"))
-    s.failure_hold = to_ms(main.seconds("health-failure-hold"));
+  read_health(s, config::reader{main});
   return s;
 }
 

@@ -27,8 +27,11 @@
 namespace cc {
 
 struct health_settings {
-  std::chrono::milliseconds link_timeout{30000}; // health-link-timeout
-  std::chrono::milliseconds failure_hold{30000}; // health-failure-hold
+  /// The [ccserver] schema's defaults.
+  health_settings();
+
+  std::chrono::milliseconds link_timeout{}; // health-link-timeout
+  std::chrono::milliseconds failure_hold{}; // health-failure-hold
 };
 
 /// health-link-timeout and health-failure-hold of [ccserver].

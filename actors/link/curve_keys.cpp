@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 
 namespace cc::curve {
 
@@ -25,10 +26,6 @@ constexpr size_t key_length = 32;
 constexpr off_t max_key_file = 64 * 1024;
 // An allow-list of a few thousand hosts is a few hundred KiB.
 constexpr off_t max_allow_list = 16 * 1024 * 1024;
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
 
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r\n");

@@ -16,6 +16,7 @@
 #include "base/error.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
+#include "config/reader.hpp"
 #include "wire/bodies.hpp"
 
 namespace cc {
@@ -37,20 +38,29 @@ std::string seconds_text(double s) {
 
 } // namespace
 
+namespace {
+
+void read_settings(forwarder_settings& s, const config::reader& r) {
+  s.remote = r.str("remote-cc");
+  s.queue_bytes = r.size("queue-bytes");
+  // The loader has already turned the original's boolean into seconds
+  // (yes = its one-second tick).
+  s.ping_interval = r.seconds("ping");
+  s.ping_timeout = r.seconds("ping-timeout");
+}
+
+} // namespace
+
+forwarder_settings::forwarder_settings() {
+  read_settings(*this, config::reader::defaults("proxy"));
+}
+
 forwarder_settings forwarder_settings_from(const config::section& sec,
                                            const std::string& hostname) {
   forwarder_settings s;
+  read_settings(s, config::reader{sec});
   s.section = sec.name;
-  s.remote = sec.str("remote-cc");
   s.hostname = hostname;
-  if (sec.has("queue-bytes"))
-    s.queue_bytes = std::max<uint64_t>(1, sec.size("queue-bytes"));
-  // The loader has already turned the original's boolean into seconds
-  // (yes = its one-second tick).
-  if (sec.has("ping"))
-    s.ping_interval = std::max(0.0, sec.seconds("ping"));
-  if (sec.has("ping-timeout"))
-    s.ping_timeout = std::max(0.0, sec.seconds("ping-timeout"));
   return s;
 }
 

@@ -65,11 +65,14 @@
 namespace cc {
 
 struct forwarder_settings {
+  /// The proxy schema's defaults (config::reader::defaults("proxy")).
+  forwarder_settings();
+
   std::string section;           // "h:forward"
   std::string remote;            // remote-cc
-  uint64_t queue_bytes = 16ull << 20;
-  double ping_interval = 0;      // seconds; 0: no pings
-  double ping_timeout = 30;      // seconds without a pong before a warning
+  uint64_t queue_bytes{};
+  double ping_interval{};        // seconds; 0: no pings
+  double ping_timeout{};         // seconds without a pong before a warning
   std::string hostname;          // sent in echo.request bodies
 };
 

@@ -9,6 +9,7 @@
 #include "actors/link/curve_keys.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "config/reader.hpp"
 
 namespace cc {
 
@@ -21,44 +22,35 @@ int clamp_int(int64_t v, int lo, int hi) {
 } // namespace
 
 zmq_options zmq_options_of(const config::section& sec) {
+  // Through the schema (config/reader.hpp): a key the section lacks reads
+  // as the schema's default. [ccserver] and proxy share the zmq_* keys.
+  config::reader r{sec};
   zmq_options o;
-  if (sec.has("zmq_hwm"))
-    o.hwm = clamp_int(sec.integer("zmq_hwm"), 0, INT_MAX);
-  if (sec.has("zmq_rcvhwm"))
-    o.rcvhwm = clamp_int(sec.integer("zmq_rcvhwm"), 0, INT_MAX);
-  if (sec.has("zmq_linger"))
-    o.linger_ms = clamp_int(sec.integer("zmq_linger"), 0, INT_MAX);
-  if (sec.has("zmq_rcvbuf"))
-    o.rcvbuf = clamp_int(static_cast<int64_t>(sec.size("zmq_rcvbuf")), 0,
-                         INT_MAX);
-  if (sec.has("zmq_sndbuf"))
-    o.sndbuf = clamp_int(static_cast<int64_t>(sec.size("zmq_sndbuf")), 0,
-                         INT_MAX);
-  if (sec.has("zmq_tcp_keepalive"))
-    o.tcp_keepalive = sec.boolean("zmq_tcp_keepalive");
-  if (sec.has("zmq_tcp_keepalive_intvl"))
-    o.tcp_keepalive_intvl =
-      clamp_int(sec.integer("zmq_tcp_keepalive_intvl"), 1, INT_MAX);
-  if (sec.has("zmq_tcp_keepalive_idle"))
-    o.tcp_keepalive_idle =
-      clamp_int(sec.integer("zmq_tcp_keepalive_idle"), 1, INT_MAX);
-  if (sec.has("zmq_tcp_keepalive_cnt"))
-    o.tcp_keepalive_cnt =
-      clamp_int(sec.integer("zmq_tcp_keepalive_cnt"), 1, INT_MAX);
-  if (sec.has("max-message-size")) {
-    auto v = sec.size("max-message-size");
+  o.hwm = clamp_int(r.integer("zmq_hwm"), 0, INT_MAX);
+  // -1 is ZeroMQ's own: linger until sent, keepalive timing from the OS
+  // (the loader raised a 0 keepalive value to 1).
+  o.linger_ms = clamp_int(r.integer("zmq_linger"), -1, INT_MAX);
+  o.rcvbuf = clamp_int(static_cast<int64_t>(r.size("zmq_rcvbuf")), 0, INT_MAX);
+  o.sndbuf = clamp_int(static_cast<int64_t>(r.size("zmq_sndbuf")), 0, INT_MAX);
+  o.tcp_keepalive = r.boolean("zmq_tcp_keepalive");
+  o.tcp_keepalive_intvl = clamp_int(r.integer("zmq_tcp_keepalive_intvl"), -1, INT_MAX);
+  o.tcp_keepalive_idle = clamp_int(r.integer("zmq_tcp_keepalive_idle"), -1, INT_MAX);
+  o.tcp_keepalive_cnt = clamp_int(r.integer("zmq_tcp_keepalive_cnt"), -1, INT_MAX);
+  o.curve_secret_key_file = r.file("curve-secret-key");
+  if (r.declares("zmq_rcvhwm"))
+    o.rcvhwm = clamp_int(r.integer("zmq_rcvhwm"), 0, INT_MAX);
+  if (r.declares("max-message-size")) {
+    auto v = r.size("max-message-size");
     o.max_message_size = v == 0 || v > static_cast<uint64_t>(INT64_MAX)
                            ? -1
                            : static_cast<int64_t>(v);
   }
-  if (sec.has("zmq_nthreads"))
-    o.io_threads = clamp_int(sec.integer("zmq_nthreads"), 1, 64);
-  if (sec.has("curve-secret-key"))
-    o.curve_secret_key_file = sec.file("curve-secret-key");
-  if (sec.has("remote-cc-public-key"))
-    o.curve_server_key_source = sec.str("remote-cc-public-key");
-  if (sec.has("curve-allowed-keys"))
-    o.curve_allowed_keys_file = sec.file("curve-allowed-keys");
+  if (r.declares("zmq_nthreads"))
+    o.io_threads = clamp_int(r.integer("zmq_nthreads"), 1, 64);
+  if (r.declares("remote-cc-public-key"))
+    o.curve_server_key_source = r.str("remote-cc-public-key");
+  if (r.declares("curve-allowed-keys"))
+    o.curve_allowed_keys_file = r.file("curve-allowed-keys");
   return o;
 }
 

@@ -13,6 +13,7 @@
 
 #include "actors/core/atoms.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/thread_name.hpp"
 
 namespace cc::tail {
@@ -27,10 +28,6 @@ constexpr uint32_t file_mask = IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF |
 /// Events that change which files the directory holds.
 constexpr uint32_t listing_events =
   IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_Q_OVERFLOW;
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 } // namespace
 

@@ -27,6 +27,7 @@
 #include "actors/tail/position.hpp"
 #include "actors/tail/position_saver.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
 #include "wire/base64.hpp"
@@ -261,7 +262,7 @@ struct infosender_state {
   void send_file(const std::string& path, tracked& f, steady::time_point t) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-      read_trouble(f, "open " + path + ": " + std::strerror(errno));
+      read_trouble(f, errno_text("open", path));
       return;
     }
     std::string content;
@@ -317,7 +318,7 @@ struct infosender_state {
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0) {
-        read_trouble(f, "read " + path + ": " + std::strerror(errno));
+        read_trouble(f, errno_text("read", path));
         return std::nullopt;
       }
       if (n == 0)
@@ -609,55 +610,48 @@ caf::behavior infosender_actor(caf::stateful_actor<infosender_state>* self,
   };
 }
 
-ms to_ms(double seconds, ms floor) {
-  return std::max(ms{static_cast<int64_t>(seconds * 1000.0)}, floor);
+void read_options(infosender_options& o, const config::reader& r) {
+  o.infodir = r.file("infodir");
+  o.infomask = r.str("infomask");
+  o.comp_name = r.str("compression");
+  // The schema admits none, gzip and bzip2.
+  o.comp = wire::parse_compression(o.comp_name).value_or(wire::compression::none);
+  o.comp_level = static_cast<int>(r.integer("compression-level"));
+  auto suffix = r.str("msg-suffix");
+  o.msg_type = suffix.empty() ? "pub.infofile" : "pub.infofile." + suffix;
+  o.use_blob = r.boolean("use-blob");
+  o.maint_period = r.millis("maint-period");
+  o.ack = ack_value(r);
+  o.ack_timeout = r.millis("ack-timeout");
+  o.max_file_bytes = r.size("max-file-bytes");
+  o.inotify = r.boolean("inotify");
+  o.hostname = r.str("hostname");
+  auto save_file = r.file("save-file");
+  o.save_dir = save_file.empty() ? std::string{} : save_file + ".d";
+  o.job_name = r.builtin("job_name");
+  if (o.job_name.empty())
+    o.job_name = r.name();
 }
 
 } // namespace
 
+infosender_options::infosender_options() {
+  read_options(*this, config::reader::defaults("infosender"));
+}
+
 caf::expected<infosender_options>
 make_infosender_options(const config::section& sec) {
-  auto bad = [&](const std::string& key, const std::string& why) {
+  auto missing = [&](const std::string& key, const std::string& why) {
     return make_error(errc::config_invalid, sec.name + ":" + key + ": " + why);
   };
   infosender_options o;
-  o.infodir = sec.file("infodir");
+  read_options(o, config::reader{sec});
   if (o.infodir.empty())
-    return bad("infodir", "required");
-  o.infomask = sec.str("infomask");
+    return missing("infodir", "required");
   if (o.infomask.empty())
-    return bad("infomask", "required");
-  o.comp_name = sec.has("compression") ? sec.str("compression") : "none";
-  auto comp = wire::parse_compression(o.comp_name);
-  if (!comp)
-    return bad("compression", "expected none, gzip or bzip2, got " + o.comp_name);
-  o.comp = *comp;
-  o.comp_level = sec.has("compression-level")
-                   ? static_cast<int>(sec.integer("compression-level"))
-                   : 0;
-  auto suffix = sec.str("msg-suffix");
-  o.msg_type = suffix.empty() ? "pub.infofile" : "pub.infofile." + suffix;
-  if (!wire::valid_type(o.msg_type))
-    return bad("msg-suffix", "not a message type word: " + suffix);
-  o.use_blob = !sec.has("use-blob") || sec.boolean("use-blob");
-  if (sec.has("maint-period"))
-    o.maint_period = to_ms(sec.seconds("maint-period"), ms{1000});
-  o.ack = ack_value(sec);
-  if (sec.has("ack-timeout"))
-    o.ack_timeout = to_ms(sec.seconds("ack-timeout"), ms{50});
-  if (sec.has("max-file-bytes"))
-    o.max_file_bytes = std::max<uint64_t>(1, sec.size("max-file-bytes"));
-  o.inotify = !sec.has("inotify") || sec.boolean("inotify");
-  o.hostname = sec.str("hostname");
-  if (o.hostname.empty())
-    o.hostname = wire::short_hostname();
-  auto save_file = sec.file("save-file");
-  if (save_file.empty())
-    return bad("save-file", "required (or a pidfile to derive it from)");
-  o.save_dir = save_file + ".d";
-  o.job_name = sec.str("job_name");
-  if (o.job_name.empty())
-    o.job_name = sec.name;
+    return missing("infomask", "required");
+  if (o.save_dir.empty())
+    return missing("save-file", "required (or a pidfile to derive it from)");
   return o;
 }
 

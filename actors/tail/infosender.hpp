@@ -49,21 +49,27 @@
 
 namespace cc {
 
+/// An infosender section's options. The fields bound to keys are filled
+/// through config::reader (schema defaults); scan_period and below are the
+/// sender's own constants.
 struct infosender_options {
+  /// The schema's defaults (config::reader::defaults("infosender")).
+  infosender_options();
+
   std::string infodir;
   std::string infomask;
-  wire::compression comp = wire::compression::none;
-  std::string comp_name = "none"; // sent as `comp`, as configured
-  int comp_level = 0;             // 0: the format's default
-  std::string msg_type = "pub.infofile";
-  bool use_blob = true;
-  std::chrono::milliseconds maint_period{3600 * 1000};
-  bool ack = true;                // ack = yes (or auto), as sent in `ack`
+  wire::compression comp{};
+  std::string comp_name;          // sent as `comp`, as configured
+  int comp_level{};               // 0: the format's default
+  std::string msg_type;           // pub.infofile[.msg-suffix]
+  bool use_blob{};
+  std::chrono::milliseconds maint_period{};
+  bool ack{};                     // ack = yes (or auto), as sent in `ack`
   /// ack = auto: whether the route acknowledges; set by the spawner.
   std::shared_ptr<const ack_view> auto_acks;
-  std::chrono::milliseconds ack_timeout{10000};
-  uint64_t max_file_bytes = 64ull << 20;
-  bool inotify = true;
+  std::chrono::milliseconds ack_timeout{};
+  uint64_t max_file_bytes{};
+  bool inotify{};
   std::string hostname;
   std::string save_dir;           // <save-file>.d
   std::string job_name;           // registered with the router
@@ -74,7 +80,9 @@ struct infosender_options {
   int max_outstanding = 4;
 };
 
-/// Reads a validated infosender section.
+/// Reads a validated infosender section (a key it lacks reads as the
+/// schema's default); errc::config_invalid when infodir, infomask or
+/// save-file is missing.
 caf::expected<infosender_options>
 make_infosender_options(const config::section& sec);
 

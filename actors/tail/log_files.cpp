@@ -10,14 +10,11 @@
 #include <sys/stat.h>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 
 namespace cc::tail {
 
 namespace {
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 /// Calls f(name, full_path, stat) for every regular file in `dir`.
 template <class F>

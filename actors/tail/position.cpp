@@ -12,32 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 
 namespace cc::tail {
 
 namespace {
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
-/// pread until `n` bytes or end of file; returns the byte count.
-caf::expected<size_t> pread_full(int fd, char* buf, size_t n, uint64_t off,
-                                 const std::string& path) {
-  size_t got = 0;
-  while (got < n) {
-    auto r = ::pread(fd, buf + got, n - got, static_cast<off_t>(off + got));
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return make_error(errc::io, errno_text("read", path));
-    }
-    if (r == 0)
-      break;
-    got += static_cast<size_t>(r);
-  }
-  return got;
-}
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -59,19 +38,6 @@ caf::error make_dirs(const std::string& dir) {
       return err;
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return make_error(errc::io, errno_text("mkdir", dir));
-  return caf::none;
-}
-
-caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    auto r = ::write(fd, bytes.data(), bytes.size());
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return make_error(errc::io, errno_text("write", path));
-    }
-    bytes.remove_prefix(static_cast<size_t>(r));
-  }
   return caf::none;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "wire/codec.hpp"
 #include "wire/digest.hpp"
 
@@ -19,10 +20,6 @@ namespace cc::tail {
 namespace {
 
 constexpr size_t input_chunk = 64 * 1024;
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size()
@@ -130,21 +127,8 @@ caf::expected<file_id> source_reader::stat() const {
 }
 
 caf::expected<size_t> source_reader::read_at(uint64_t offset, char* buf, size_t n) {
-  if (!unpack_) {
-    size_t got = 0;
-    while (got < n) {
-      auto r = ::pread(fd_, buf + got, n - got, static_cast<off_t>(offset + got));
-      if (r < 0) {
-        if (errno == EINTR)
-          continue;
-        return make_error(errc::io, errno_text("read", path_));
-      }
-      if (r == 0)
-        break;
-      got += static_cast<size_t>(r);
-    }
-    return got;
-  }
+  if (!unpack_)
+    return pread_full(fd_, buf, n, offset, path_);
   auto& u = *unpack_;
   if (offset < u.pos)
     u.restart();

@@ -1,5 +1,9 @@
 // The options of a logtail daemon section ([d:...], module = logtail), as
 // the tailer uses them, and how they are read from a validated section.
+// Every field bound to a key is filled through config::reader, so its
+// default is the schema's (a default-constructed struct holds the values an
+// empty section resolves to); the fields after job_name are the tailer's
+// own constants, not options.
 #pragma once
 
 #include <chrono>
@@ -11,6 +15,7 @@
 
 #include "actors/core/ack_caps.hpp"
 #include "config/config.hpp"
+#include "config/reader.hpp"
 #include "wire/codec.hpp"
 
 namespace cc {
@@ -19,36 +24,41 @@ namespace cc {
 struct tailer_options {
   enum class mode { classic, rotated };
 
-  mode op = mode::classic;
+  /// The schema's defaults (config::reader::defaults("logtail")).
+  tailer_options();
+
+  mode op{};
   std::string op_mode;        // operation-mode as written ("" when unset)
   std::string logdir;
   std::string logmask;        // classic
   std::string logname;        // rotated
-  bool binary = false;        // file-mode = binary
-  uint64_t lag_max_bytes = 0; // 0: never skip
-  /// Largest fragment (uncompressed bytes); at least 64 KiB with compression.
-  uint64_t fragment_bytes = 1 << 20;
-  int64_t fragment_lines = 0; // 0: no line limit
-  wire::compression comp = wire::compression::none;
-  int comp_level = 6;
-  std::string msg_type = "pub.logtail";
-  bool use_blob = true;
-  bool ack = true;             // ack = yes (or auto), as sent in `ack`
+  bool binary{};              // file-mode = binary
+  uint64_t lag_max_bytes{};   // 0: never skip
+  /// Largest fragment (uncompressed bytes): buffer-bytes, or ack_window
+  /// when that is 0 (no byte limit of its own). The loader raised it to at
+  /// least 64 KiB with compression.
+  uint64_t fragment_bytes{};
+  int64_t fragment_lines{};   // 0: no line limit
+  wire::compression comp{};
+  int comp_level{};
+  std::string msg_type;       // pub.logtail[.msg-suffix]
+  bool use_blob{};
+  bool ack{};                 // ack = yes (or auto), as sent in `ack`
   /// ack = auto: whether the route acknowledges (actors/ack_caps.hpp); set
   /// by the spawner, which knows the routes. Null: `ack` decides alone.
   std::shared_ptr<const ack_view> auto_acks;
-  uint64_t ack_window = 32 << 20;
-  std::chrono::milliseconds ack_timeout{10000};
-  std::chrono::milliseconds poll_interval{500};
-  std::chrono::milliseconds idle_flush{1000};
+  uint64_t ack_window{};
+  std::chrono::milliseconds ack_timeout{};
+  std::chrono::milliseconds poll_interval{};
+  std::chrono::milliseconds idle_flush{};
   /// Background verify of the open generation against its copy; 0: never.
-  std::chrono::milliseconds verify_period{0};
+  std::chrono::milliseconds verify_period{};
   std::string hostname;
   /// This server's identity as a source ([ccserver] source-id): one copy is
   /// written by one source only. "" sends none (as the original).
   std::string source_id;
   std::string save_file;
-  bool inotify = true;
+  bool inotify{};
   std::string job_name;       // registered with the router; names the route
   /// Requests to the router in flight at once (back-pressure).
   int max_outstanding = 4;
@@ -63,9 +73,9 @@ struct tailer_options {
   std::string rotated_path() const;
 };
 
-/// Reads and checks a logtail section (already validated by the loader).
-/// errc::config_invalid naming the section and key for what the schema
-/// cannot check (e.g. an unknown compression name).
+/// Reads a logtail section validated by the loader (or built by hand: a
+/// key it lacks reads as the schema's default). errc::config_invalid
+/// naming the section and key when logdir or save-file is missing.
 caf::expected<tailer_options> make_tailer_options(const config::section& sec);
 
 } // namespace cc

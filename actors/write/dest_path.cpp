@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "config/config.hpp"
 
 namespace cc::tw {
 
@@ -193,13 +194,6 @@ void append_escaped_char(std::string& out, char c) {
 
 } // namespace
 
-std::string errno_text(int err) {
-  char buf[256];
-  // GNU strerror_r returns the message pointer (maybe not buf).
-  const char* text = ::strerror_r(err, buf, sizeof(buf));
-  return text;
-}
-
 caf::error make_directories(const std::string& path, mode_t mode) {
   if (path.empty())
     return make_error(errc::config_invalid, "empty directory path");
@@ -230,8 +224,7 @@ bool openat2_enabled() {
 }
 
 std::string default_dstmask(bool host_subdirs) {
-  return host_subdirs ? "%(hostname)s/%(filename)s"
-                      : "%(hostname)s--%(filename)s";
+  return config::default_dstmask(host_subdirs);
 }
 
 caf::error validate_dstmask(std::string_view mask) {

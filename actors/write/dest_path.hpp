@@ -19,6 +19,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "base/files.hpp"
+
 namespace cc::tw {
 
 /// `%(hostname)s/%(filename)s` with host-subdirs, else `%(hostname)s--%(filename)s`.
@@ -92,8 +94,5 @@ bool openat2_enabled();
 /// mkdir -p `path` (absolute); directories it creates get 0755, the last
 /// one `mode`. errc::io naming the path when it fails or is not a directory.
 caf::error make_directories(const std::string& path, mode_t mode);
-
-/// errno text, for error contexts.
-std::string errno_text(int err);
 
 } // namespace cc::tw

@@ -51,22 +51,24 @@ outcome refused(std::string why) {
 /// the sender tries again later.
 outcome failed(const std::string& what, const std::string& rel, int err) {
   return {std::string{wire::info_status::error},
-          what + " " + rel + ": " + tw::errno_text(err)};
-}
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    auto n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+          what + " " + rel + ": " + errno_text(err)};
 }
 
 } // namespace
+
+store_options::store_options() {
+  read_store_options(*this, config::reader::defaults("infowriter"));
+}
+
+void read_store_options(store_options& o, const config::reader& r) {
+  // The schema admits no, keep and yes; gzip and bzip2.
+  auto mode = tw::parse_write_mode(r.str("write-compressed"));
+  o.mode = mode ? *mode : tw::write_mode::plain;
+  o.compression = wire::parse_compression(r.str("compression")).value_or(wire::compression::gzip);
+  o.level = static_cast<int>(r.integer("compression-level"));
+  o.bakext = r.str("bakext");
+  o.max_bytes = r.size("max-file-bytes");
+}
 
 std::string name_for_mode(const std::string& filename, const store_options& o,
                           wire::compression received) {
@@ -147,7 +149,7 @@ outcome store::write(const std::string& rel, int64_t mtime_ns,
   if (out.fd < 0)
     return failed("create", rel + ".new", errno);
   timespec times[2] = {timespec_of(mtime_ns), timespec_of(mtime_ns)};
-  if (!write_all(out.fd, *bytes))
+  if (write_all(out.fd, *bytes, rel + ".new"))
     return failed("write", rel + ".new", errno);
   if (::futimens(out.fd, times) != 0)
     return failed("set the mtime of", rel + ".new", errno);

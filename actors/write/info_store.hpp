@@ -18,17 +18,26 @@
 #include <string_view>
 
 #include "actors/write/copy_writer.hpp"
+#include "config/reader.hpp"
 #include "wire/codec.hpp"
 
 namespace cc::info {
 
 struct store_options {
-  tw::write_mode mode = tw::write_mode::plain;
-  wire::compression compression = wire::compression::gzip; // mode recompress
-  int level = 6;
+  /// The infowriter schema's defaults (the writer fills the rest from its
+  /// section: actors/write/infowriter.cpp).
+  store_options();
+
+  tw::write_mode mode{};
+  wire::compression compression{}; // mode recompress
+  int level{};
   std::string bakext;            // "" : no backup
-  uint64_t max_bytes = 64ull << 20;
+  uint64_t max_bytes{};
 };
+
+/// write-compressed, compression, compression-level, bakext and
+/// max-file-bytes of an infowriter section.
+void read_store_options(store_options& o, const config::reader& r);
 
 /// What became of one file; `status` is one of wire::info_status.
 struct outcome {

@@ -1,7 +1,6 @@
 // The infowriter handler and its workers: see infowriter.hpp.
 #include "actors/write/infowriter.hpp"
 
-#include <filesystem>
 #include <vector>
 
 #include <fcntl.h>
@@ -17,9 +16,11 @@
 #include "actors/write/dest_path.hpp"
 #include "actors/write/source_limit.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
 #include "base/thread_name.hpp"
+#include "config/reader.hpp"
 #include "wire/base64.hpp"
 #include "wire/replies.hpp"
 
@@ -129,7 +130,7 @@ caf::behavior info_worker(caf::stateful_actor<worker_state>* self,
   st.stats = std::move(stats);
   st.dstdir_fd = ::open(dstdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (st.dstdir_fd < 0) {
-    auto err = make_error(errc::io, dstdir + ": " + tw::errno_text(errno));
+    auto err = make_error(errc::io, dstdir + ": " + errno_text(errno));
     log::error(st.who, describe(err));
     self->quit(err);
     return {};
@@ -292,43 +293,31 @@ caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
 
 } // namespace
 
+namespace {
+
+void read_config(infowriter_config& c, const config::reader& r) {
+  c.dstdir = r.file("dstdir");
+  c.dstmask = r.str("dstmask");
+  if (c.dstmask.empty())
+    c.dstmask = config::default_dstmask(r.boolean("host-subdirs"));
+  info::read_store_options(c.store, r);
+  c.worker_threads = static_cast<size_t>(r.integer("worker-threads"));
+  c.max_files_per_host = static_cast<size_t>(r.integer("max-files-per-host"));
+}
+
+} // namespace
+
+infowriter_config::infowriter_config() {
+  read_config(*this, config::reader::defaults("infowriter"));
+}
+
 caf::expected<infowriter_config>
 infowriter_config_from(const config::section& sec, const std::string& hostname) {
   infowriter_config c;
+  read_config(c, config::reader{sec});
   c.section = sec.name;
-  c.dstdir = sec.file("dstdir");
-  c.dstmask = sec.has("dstmask") ? sec.str("dstmask") : std::string{};
-  if (c.dstmask.empty())
-    c.dstmask = tw::default_dstmask(sec.has("host-subdirs") && sec.boolean("host-subdirs"));
   if (auto err = tw::validate_dstmask(c.dstmask))
     return make_error(errc::config_invalid, sec.name + ": " + describe(err));
-  auto mode = tw::parse_write_mode(sec.has("write-compressed")
-                                     ? sec.str("write-compressed")
-                                     : std::string{});
-  if (!mode)
-    return make_error(errc::config_invalid, sec.name + ": " + describe(mode.error()));
-  c.store.mode = *mode;
-  if (sec.has("compression")) {
-    auto comp = wire::parse_compression(sec.str("compression"));
-    if (!comp || *comp == wire::compression::none)
-      return make_error(errc::config_invalid,
-                        sec.name + ": compression: '" + sec.str("compression") +
-                          "' is not gzip or bzip2");
-    c.store.compression = *comp;
-  }
-  if (sec.has("compression-level"))
-    c.store.level = static_cast<int>(sec.integer("compression-level"));
-  c.store.bakext = sec.has("bakext") ? sec.str("bakext") : std::string{};
-  if (c.store.bakext.find('/') != std::string::npos)
-    return make_error(errc::config_invalid,
-                      sec.name + ": bakext: '" + c.store.bakext + "' contains '/'");
-  if (sec.has("max-file-bytes"))
-    c.store.max_bytes = std::max<uint64_t>(1, sec.size("max-file-bytes"));
-  if (sec.has("worker-threads"))
-    c.worker_threads = static_cast<size_t>(std::max<int64_t>(1, sec.integer("worker-threads")));
-  if (sec.has("max-files-per-host"))
-    c.max_files_per_host =
-      static_cast<size_t>(std::max<int64_t>(1, sec.integer("max-files-per-host")));
   c.hostname = hostname.empty() ? wire::short_hostname() : hostname;
   return c;
 }
@@ -338,7 +327,7 @@ caf::expected<caf::actor> spawn_infowriter_actor(caf::actor_system& sys,
                                                  caf::actor router) {
   if (cfg.dstdir.empty())
     return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
-  cfg.dstdir = std::filesystem::absolute(cfg.dstdir).lexically_normal().string();
+  cfg.dstdir = absolute(cfg.dstdir);
   if (auto err = tw::make_directories(cfg.dstdir, 0755))
     return make_error(errc::io, cfg.section + ": dstdir: " + describe(err));
   return sys.spawn(infowriter_behavior, std::move(cfg), std::move(router));

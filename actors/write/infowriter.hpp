@@ -44,13 +44,18 @@ namespace cc {
 struct spawn_context;
 
 /// Every option of a `[h:...]` section with `handler = infowriter`, typed.
+/// The fields bound to keys (store's too) are filled through
+/// config::reader: the schema's defaults.
 struct infowriter_config {
+  /// The schema's defaults (config::reader::defaults("infowriter")).
+  infowriter_config();
+
   std::string section = "h:infowriter"; // for log lines
   std::string dstdir;
   std::string dstmask;                  // validated, from host-subdirs if unset
   info::store_options store;
-  size_t worker_threads = 2;
-  size_t max_files_per_host = 10000;
+  size_t worker_threads{};
+  size_t max_files_per_host{};
   std::string hostname;                 // this server's, sent in acks
 };
 

@@ -27,9 +27,11 @@
 #include "actors/write/source_limit.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
 #include "base/room_meter.hpp"
+#include "config/reader.hpp"
 #include "wire/bodies.hpp"
 
 namespace cc {
@@ -39,23 +41,10 @@ namespace {
 /// Journals of copies untouched this long are removed at start-up.
 constexpr std::chrono::seconds journal_max_age{30 * 86400};
 
-std::chrono::milliseconds millis(double seconds) {
-  return std::chrono::milliseconds{static_cast<int64_t>(std::llround(seconds * 1000))};
-}
-
-std::string absolute(const std::string& path) {
-  if (path.empty() || path.front() == '/')
-    return path;
-  char buf[PATH_MAX];
-  if (::getcwd(buf, sizeof(buf)) == nullptr)
-    return path;
-  return std::string{buf} + "/" + path;
-}
-
 caf::expected<std::string> real_path(const std::string& path) {
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) == nullptr)
-    return make_error(errc::io, path + ": " + tw::errno_text(errno));
+    return make_error(errc::io, path + ": " + errno_text(errno));
   return std::string{buf};
 }
 
@@ -284,51 +273,43 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
 
 } // namespace
 
+namespace {
+
+void read_config(tailwriter_config& c, const config::reader& r) {
+  c.dstdir = r.file("dstdir");
+  c.host_subdirs = r.boolean("host-subdirs");
+  c.dstmask = r.str("dstmask");
+  // The schema admits no, keep and yes; gzip and bzip2.
+  auto mode = tw::parse_write_mode(r.str("write-compressed"));
+  c.mode = mode ? *mode : tw::write_mode::plain;
+  c.compression = wire::parse_compression(r.str("compression")).value_or(wire::compression::gzip);
+  c.compression_level = static_cast<int>(r.integer("compression-level"));
+  c.buffer_bytes = r.size("buffer-bytes");
+  c.maint_period = r.millis("maint-period");
+  c.close_idle = r.millis("close-idle");
+  c.worker_threads = static_cast<size_t>(r.integer("worker-threads"));
+  c.state_dir = r.file("state-dir");
+  c.max_fragment_bytes = r.size("max-fragment-bytes");
+  c.sync_interval = r.millis("sync-interval");
+  c.max_open_files = static_cast<size_t>(r.integer("max-open-files"));
+  c.max_source_keys_per_host = static_cast<size_t>(r.integer("max-source-keys-per-host"));
+}
+
+} // namespace
+
+tailwriter_config::tailwriter_config() {
+  read_config(*this, config::reader::defaults("tailwriter"));
+}
+
 caf::expected<tailwriter_config>
 tailwriter_config_from(const config::section& sec, const std::string& hostname) {
   tailwriter_config c;
+  read_config(c, config::reader{sec});
   c.section = sec.name;
-  c.dstdir = sec.file("dstdir");
-  c.host_subdirs = sec.has("host-subdirs") && sec.boolean("host-subdirs");
-  c.dstmask = sec.has("dstmask") ? sec.str("dstmask") : std::string{};
   if (c.dstmask.empty())
-    c.dstmask = tw::default_dstmask(c.host_subdirs);
+    c.dstmask = config::default_dstmask(c.host_subdirs);
   if (auto err = tw::validate_dstmask(c.dstmask))
     return make_error(errc::config_invalid, sec.name + ": " + describe(err));
-  auto mode = tw::parse_write_mode(sec.has("write-compressed")
-                                     ? sec.str("write-compressed")
-                                     : std::string{});
-  if (!mode)
-    return make_error(errc::config_invalid, sec.name + ": " + describe(mode.error()));
-  c.mode = *mode;
-  if (sec.has("compression")) {
-    auto comp = wire::parse_compression(sec.str("compression"));
-    if (!comp || *comp == wire::compression::none)
-      return make_error(errc::config_invalid,
-                        sec.name + ": compression: '" + sec.str("compression")
-                          + "' is not gzip or bzip2");
-    c.compression = *comp;
-  }
-  if (sec.has("compression-level"))
-    c.compression_level = static_cast<int>(sec.integer("compression-level"));
-  if (sec.has("buffer-bytes"))
-    c.buffer_bytes = std::max<uint64_t>(1, sec.size("buffer-bytes"));
-  if (sec.has("maint-period"))
-    c.maint_period = millis(sec.seconds("maint-period"));
-  if (sec.has("close-idle"))
-    c.close_idle = millis(sec.seconds("close-idle"));
-  if (sec.has("worker-threads"))
-    c.worker_threads = static_cast<size_t>(std::max<int64_t>(1, sec.integer("worker-threads")));
-  c.state_dir = sec.has("state-dir") ? sec.file("state-dir") : std::string{};
-  if (sec.has("max-fragment-bytes"))
-    c.max_fragment_bytes = sec.size("max-fragment-bytes");
-  if (sec.has("sync-interval"))
-    c.sync_interval = millis(sec.seconds("sync-interval"));
-  if (sec.has("max-open-files"))
-    c.max_open_files = static_cast<size_t>(std::max<int64_t>(1, sec.integer("max-open-files")));
-  if (sec.has("max-source-keys-per-host"))
-    c.max_source_keys_per_host = static_cast<size_t>(
-      std::max<int64_t>(1, sec.integer("max-source-keys-per-host")));
   c.hostname = hostname;
   return c;
 }
@@ -338,12 +319,8 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                                                  caf::actor router) {
   if (cfg.dstdir.empty())
     return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
-  if (cfg.state_dir.empty()) {
-    auto dir = cfg.dstdir;
-    while (dir.size() > 1 && dir.back() == '/')
-      dir.pop_back();
-    cfg.state_dir = dir + "/.ccstate";
-  }
+  if (cfg.state_dir.empty())
+    cfg.state_dir = config::default_state_dir(cfg.dstdir);
   if (cfg.hostname.empty())
     cfg.hostname = wire::short_hostname();
   // Both directories exist from here on; their real paths tell whether the

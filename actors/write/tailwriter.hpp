@@ -56,25 +56,30 @@
 namespace cc {
 
 /// Every option of a `[h:...]` section with `handler = tailwriter`, typed.
+/// The fields bound to keys are filled through config::reader (schema
+/// defaults); flush_idle, max_queued_bytes and hostname are not options.
 struct tailwriter_config {
+  /// The schema's defaults (config::reader::defaults("tailwriter")).
+  tailwriter_config();
+
   std::string section = "h:tailwriter"; // for log lines
   std::string dstdir;
   std::string dstmask;                  // "": from host_subdirs
-  bool host_subdirs = false;
-  tw::write_mode mode = tw::write_mode::plain;
-  wire::compression compression = wire::compression::gzip;
-  int compression_level = 6;
-  uint64_t buffer_bytes = 1ull << 20;
-  std::chrono::milliseconds maint_period{3000};
-  std::chrono::milliseconds close_idle{30000};
+  bool host_subdirs{};
+  tw::write_mode mode{};
+  wire::compression compression{};
+  int compression_level{};
+  uint64_t buffer_bytes{};
+  std::chrono::milliseconds maint_period{};
+  std::chrono::milliseconds close_idle{};
   std::chrono::milliseconds flush_idle{3000};
-  size_t worker_threads = 2;
+  size_t worker_threads{};
   std::string state_dir;                // "": <dstdir>/.ccstate
-  uint64_t max_fragment_bytes = 64ull << 20;
-  std::chrono::milliseconds sync_interval{20};
-  size_t max_open_files = 1000;
+  uint64_t max_fragment_bytes{};
+  std::chrono::milliseconds sync_interval{};
+  size_t max_open_files{};
   /// Distinct source keys one hostname may write (seen within a day).
-  size_t max_source_keys_per_host = 10000;
+  size_t max_source_keys_per_host{};
   /// Back-pressure: bytes queued at the workers (each its share, at least
   /// 1 MiB) before answers wait. Bounds the central's memory with the
   /// gateway's in-flight budget: the router's answer frees that budget.
