@@ -63,6 +63,10 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+/// The tailer's own timers: its periodic poll (poll-interval) and its one
+/// one-shot deadline (probes, idle-flush, retry, .save).
+using tail_poll_atom = caf::atom_constant<caf::atom("tailpoll")>;
+using tail_due_atom = caf::atom_constant<caf::atom("taildue")>;
 using maint_atom = caf::atom_constant<caf::atom("maint")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;

@@ -12,8 +12,8 @@
 //
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
 //         (wake_atom)                           new data / directory change
-//         (tick_atom)                           periodic poll (poll-interval)
-//         (flush_atom)                          internal one-shot timer: probes,
+//         (tail_poll_atom)                      periodic poll (poll-interval)
+//         (tail_due_atom)                       internal one-shot timer: probes,
 //                                               idle-flush, retry, .save
 //         (stats_atom)                          -> counters: bytes_read,
 //             fragments_sent, bytes_sent, acked_bytes, resends, gaps_reported,
@@ -50,8 +50,14 @@
 
 namespace cc {
 
-/// Spawns a detached tailer sending to `router`.
+/// Where the tailer runs: detached (its own thread, as file reads block),
+/// or scheduled like any actor (tests on the test coordinator, where a
+/// detached actor's delayed messages would not run in virtual time).
+enum class tailer_thread { detached, scheduled };
+
+/// Spawns a tailer sending to `router`.
 caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
-                              caf::actor router);
+                              caf::actor router,
+                              tailer_thread thread = tailer_thread::detached);
 
 } // namespace cc

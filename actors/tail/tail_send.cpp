@@ -1,0 +1,325 @@
+// Reading the open source and sending it: fragments cut at lines and sizes,
+// the router's answers, rewinds, the acknowledged position and its .save.
+// The contract is in tail_core.hpp.
+#include "actors/tail/tail_core.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.hpp"
+#include "base/hash.hpp"
+#include "base/logger.hpp"
+#include "wire/base64.hpp"
+#include "wire/codec.hpp"
+
+namespace cc::tail {
+
+uint64_t tail_core::window() const {
+  return std::max(opts.ack_window, opts.fragment_bytes);
+}
+
+/// What is read but not yet sent stays within one fragment: a sender held
+/// back (the generation's first fragment unconfirmed, the router pushing
+/// back) must not pull the window into memory, again after every resend;
+/// and a fragment is then most of the buffer, so it leaves by handing the
+/// buffer over (send_fragment), not by copying it out of a bigger one.
+uint64_t tail_core::read_cap() const {
+  return std::max<uint64_t>(opts.fragment_bytes, read_chunk_bytes);
+}
+
+/// Reading stops at the window (unacknowledged bytes) and at read_cap().
+bool tail_core::can_read() const {
+  return src && streaming() && src->read_pos() - src->acked < window()
+         && src->buffered() < read_cap();
+}
+
+/// Reads one block; returns the byte count (0 at end of file).
+caf::expected<size_t> tail_core::read_block() {
+  auto& s = *src;
+  auto want = std::min<uint64_t>(
+      {read_chunk_bytes, window() - (s.read_pos() - s.acked), read_cap() - s.buffered()});
+  if (s.head > 0 && s.head >= s.buf.size() / 2) {
+    s.buf.erase_front(s.head);
+    s.head = 0;
+  }
+  auto offset = s.read_pos(); // before the buffer grows for the read
+  // Read only what the file holds: a poll at end of file must cost a
+  // stat, not a 1 MiB allocation (the buffer's new room is not zeroed).
+  struct stat st;
+  uint64_t size = UINT64_MAX;
+  if (!s.reader->compressed() && ::fstat(s.fd, &st) == 0) {
+    size = static_cast<uint64_t>(st.st_size);
+    if (size <= offset) {
+      s.at_eof = true;
+      return size_t{0};
+    }
+    want = std::min<uint64_t>(want, size - offset);
+  }
+  char* room = s.buf.append_space(want);
+  auto got = s.reader->read_at(offset, room, want);
+  if (!got) {
+    s.buf.commit(0);
+    return std::move(got.error());
+  }
+  auto n = *got;
+  s.buf.commit(n);
+  if (n > 0) {
+    s.last_growth = now();
+    stats["bytes_read"] += static_cast<int64_t>(n);
+  }
+  s.at_eof = n < want || offset + n >= size;
+  return n;
+}
+
+/// Whether a partial line (text) or a short compressed buffer goes now.
+bool tail_core::flush_all() const {
+  const auto& s = *src;
+  return phase_ == tail_phase::draining
+         || (s.buffered() > 0 && now() - s.last_growth >= opts.idle_flush);
+}
+
+/// How many buffered bytes form the next fragment now (0: wait).
+size_t tail_core::fragment_length() const {
+  const auto& s = *src;
+  auto data = s.pending();
+  auto cap = std::min<size_t>(data.size(), opts.fragment_bytes);
+  auto view = data.substr(0, cap);
+  bool full = data.size() >= opts.fragment_bytes;
+  if (opts.fragment_lines > 0) {
+    size_t pos = 0;
+    int64_t lines = 0;
+    while (lines < opts.fragment_lines) {
+      auto nl = view.find('\n', pos);
+      if (nl == std::string_view::npos)
+        break;
+      pos = nl + 1;
+      ++lines;
+    }
+    if (lines == opts.fragment_lines) {
+      view = view.substr(0, pos);
+      full = true;
+    }
+  }
+  bool force = flush_all();
+  size_t n = view.size();
+  if (!opts.binary) {
+    auto nl = view.rfind('\n');
+    if (nl != std::string_view::npos)
+      n = nl + 1;
+    else if (!full && !force)
+      return 0; // a partial line waits for its newline
+    // else: one line longer than a fragment, or a flush: send it as is
+  }
+  bool ready = full || force || (opts.comp == wire::compression::none && s.at_eof);
+  return ready ? n : 0;
+}
+
+/// Sends what is ready; returns whether anything was sent.
+bool tail_core::send_ready() {
+  bool any = false;
+  if (src && streaming() && src->truncate_next && src->buffered() == 0 && src->at_eof
+      && outstanding < opts.max_outstanding && now() >= retry_until) {
+    // The copy holds more than the source has: cut it back, with nothing
+    // to append.
+    if (!send_fragment(0))
+      return false;
+    any = true;
+  }
+  while (src && streaming() && src->buffered() > 0 && outstanding < opts.max_outstanding
+         && now() >= retry_until) {
+    if (acks() != peer_acks::no && !src->gen_confirmed && src->sent > src->acked)
+      break; // the generation's first fragment is still unconfirmed
+    auto n = fragment_length();
+    if (n == 0)
+      break;
+    if (!send_fragment(n))
+      return any;
+    any = true;
+  }
+  return any;
+}
+
+bool tail_core::send_fragment(size_t n) {
+  auto& s = *src;
+  wire::blob_ptr raw;
+  if (s.head == 0 && n * 2 >= s.buf.size()) {
+    // The fragment is most of the buffer: hand the buffer itself over and
+    // keep only the rest (a partial line, usually) for the next one.
+    wire::byte_buffer rest;
+    rest.append(s.pending().substr(n));
+    s.buf.truncate(n);
+    raw = wire::blob::from_buffer(std::move(s.buf));
+    s.buf = std::move(rest);
+  } else {
+    raw = wire::blob::copy_of(s.pending().substr(0, n));
+    s.head += n;
+    if (s.head == s.buf.size()) {
+      s.buf.clear();
+      s.head = 0;
+    }
+  }
+  auto fpos = s.sent;
+  auto end = fpos + n;
+  wire::blob_ptr payload = std::move(raw);
+  if (opts.comp != wire::compression::none) {
+    auto packed = wire::compress(payload->view(), opts.comp, opts.comp_level);
+    if (!packed) {
+      fail(packed.error());
+      return false;
+    }
+    payload = wire::blob::from_string(std::move(*packed));
+  }
+  wire::logtail_body body;
+  body.hdr.req = opts.msg_type;
+  body.hdr.time = wire::now_seconds();
+  body.hdr.hostname = opts.hostname;
+  body.filename = s.label;
+  body.comp = opts.comp == wire::compression::none ? "" : wire::to_string(opts.comp);
+  body.op_mode = opts.op_mode;
+  body.fpos = fpos;
+  body.st_dev = s.id.st_dev;
+  body.st_ino = s.id.st_ino;
+  body.ack = opts.ack;
+  body.gen = s.gen;
+  body.raw_size = n;
+  body.source = opts.source_id;
+  if (s.truncate_next) {
+    // Reconcile found the copy holding bytes the source does not have
+    // from here on: this fragment replaces them (docs/wire.md §6.1).
+    body.repair = true;
+    body.truncate = true;
+    s.truncate_next = false;
+    stats["copies_cut_back"] += 1;
+  }
+  wire::cc_message msg;
+  if (opts.use_blob)
+    msg.blob = std::move(payload);
+  else
+    body.data = wire::base64_encode(payload->view());
+  msg.route.push_back(wire::local_route_frame(opts.job_name));
+  msg.type = opts.msg_type;
+  msg.body = wire::make_body(body);
+  if (s.sent == s.acked)
+    last_ack_progress = now(); // the ack clock starts with the first byte
+  s.sent = end;
+  ++outstanding;
+  stats["fragments_sent"] += 1;
+  stats["bytes_sent"] += static_cast<int64_t>(n);
+  auto gen = s.gen;
+  auto ep = epoch;
+  fx.dispatch(
+      std::move(msg), [this, gen, ep, end] { on_dispatched(gen, ep, end); },
+      [this, gen, fpos](const caf::error& err) { on_dispatch_failed(gen, fpos, err); });
+  return true;
+}
+
+void tail_core::on_dispatched(const std::string& gen, uint64_t ep, uint64_t end) {
+  --outstanding;
+  if (send_failing) {
+    send_failing = false;
+    log::info(who(), "the router accepts fragments again");
+  }
+  // Fire and forget: the router's ok is the delivery we can know of.
+  if (acks() == peer_acks::no && src && src->gen == gen && ep == epoch)
+    advance_acked(end);
+  check();
+}
+
+void tail_core::on_dispatch_failed(const std::string& gen, uint64_t fpos,
+                                   const caf::error& err) {
+  --outstanding;
+  stats["send_errors"] += 1;
+  if (!send_failing) {
+    send_failing = true;
+    log::warning(who(), "fragment not sent (" + describe(err) + "); retrying every "
+                            + std::to_string(opts.retry_delay.count()) + " ms");
+  }
+  if (src && src->gen == gen && fpos < src->sent)
+    rewind(fpos);
+  retry_until = now() + opts.retry_delay;
+  schedule_at(retry_until);
+}
+
+/// Forgets everything from `to` on (sent or buffered) and reads it again.
+void tail_core::rewind(uint64_t to) {
+  auto& s = *src;
+  to = std::max(to, s.acked);
+  if (to >= s.sent && s.buffered() == 0)
+    return;
+  s.sent = std::min(to, s.sent);
+  s.buf.clear();
+  s.head = 0;
+  s.at_eof = false;
+  ++epoch;
+}
+
+/// Bytes before `to` are delivered: persist the new position.
+void tail_core::advance_acked(uint64_t to) {
+  auto& s = *src;
+  if (to <= s.acked)
+    return;
+  count_delivered(to);
+  s.acked = to;
+  last_ack_progress = now();
+  last_ack_at = last_ack_progress;
+  ack_timeout_now = opts.ack_timeout;
+  if (gap_target && *gap_target < to)
+    gap_target.reset();
+  if (to > s.sent) {
+    // The writer holds more than this run sent (an earlier run's bytes).
+    s.sent = to;
+    s.buf.clear();
+    s.head = 0;
+    s.at_eof = false;
+    ++epoch;
+  }
+  save_soon();
+}
+
+/// Counts acknowledged bytes of this run once each.
+void tail_core::count_delivered(uint64_t to) {
+  auto& s = *src;
+  if (to > s.counted) {
+    stats["acked_bytes"] += static_cast<int64_t>(to - s.counted);
+    s.counted = to;
+  }
+}
+
+void tail_core::save_soon() {
+  save_dirty = true;
+  auto due = last_save + save_interval;
+  if (now() >= due)
+    save();
+  else
+    schedule_at(due);
+}
+
+/// Persists the open source's acknowledged position. A failure is logged
+/// by the saver under our name (once per episode, and when it recovers);
+/// the tailer goes on either way, as a crash would only resend more.
+void tail_core::save(durability d) {
+  if (!src || src->probe)
+    return; // a file only asked about is not where we are
+  save_dirty = false;
+  last_save = now();
+  const auto& s = *src;
+  position pos;
+  pos.filename = s.label;
+  pos.st_dev = s.id.st_dev;
+  pos.st_ino = s.id.st_ino;
+  pos.gen = s.gen;
+  pos.fp = s.fp;
+  pos.offset = s.acked;
+  pos.base = std::min(s.base, s.acked);
+  if (d == durability::now)
+    saver->store_now(opts.save_file, pos, who());
+  else
+    saver->store(opts.save_file, pos, who());
+}
+
+} // namespace cc::tail

@@ -1,0 +1,314 @@
+// The tailer in virtual time: the actor shell spawned as a scheduled actor on
+// CAF's test coordinator, so its clock (tail::tail_clock over the actor
+// clock) moves only when a test advances it. Real files in a temporary
+// directory; the writer's side is the stand-in of fake_writer.hpp. Nothing
+// sleeps and nothing waits on the wall clock for the tailer's timers: ack
+// timeout and its backoff, a gap, rotation (classic and rotated), the
+// lag-max-bytes skip, idle-flush, and the reconcile without a .save file.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/tail/position.hpp"
+#include "actors/tail/tailer.hpp"
+#include "config/config.hpp"
+#include "tests/actors/fake_writer.hpp"
+#include "tests/support/process.hpp"
+
+using namespace std::chrono_literals;
+using cc::test::append_file;
+using cc::test::temp_dir;
+using cc::test::write_file;
+
+namespace {
+
+caf::actor_system_config& virtual_time_config(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("testing"));
+  cc::register_types(cfg);
+  return cfg;
+}
+
+/// A logdir, a save file, the router stand-in and a scheduled tailer, all
+/// on the test coordinator.
+struct virtual_env {
+  temp_dir dir{"cctailvt"};
+  std::string logs = dir / "logs";
+  std::string save_file = dir / "run/tail.save";
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  std::shared_ptr<fake_writer> w = std::make_shared<fake_writer>();
+  caf::actor router;
+  caf::actor tailer;
+  cc::tailer_options opts;
+
+  explicit virtual_env(const std::string& extra)
+      : sys(virtual_time_config(cfg)),
+        sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+    ::mkdir(logs.c_str(), 0755);
+    router = sys.spawn(fake_router, w);
+    opts = tailer_test_options(logs, save_file, extra, dir / "tail_core_test.ini");
+    opts.inotify = false; // the poll (virtual time) finds new data; wake() a change
+  }
+
+  ~virtual_env() {
+    if (tailer)
+      caf::anon_send_exit(tailer, caf::exit_reason::kill);
+    caf::anon_send_exit(router, caf::exit_reason::kill);
+    sched.run();
+    sys.await_actors_before_shutdown(false);
+  }
+
+  std::string log(const std::string& name) const {
+    return logs + "/" + name;
+  }
+
+  void start() {
+    tailer = cc::spawn_tailer_actor(sys, opts, router, cc::tailer_thread::scheduled);
+    sched.run();
+  }
+
+  /// An empty `name` in logdir, a tailer started on it (asking the writer,
+  /// which holds nothing: a first start), 100 ms passed.
+  void start_on_empty(const std::string& name) {
+    write_file(log(name), "");
+    start();
+    pass(std::chrono::milliseconds{100});
+  }
+
+  /// Ends the tailer; its last position is on disk afterwards.
+  void stop() {
+    caf::anon_send_exit(tailer, caf::exit_reason::user_shutdown);
+    sched.run();
+    tailer = nullptr;
+  }
+
+  /// What the inotify thread sends on a change (inotify is off here).
+  void wake() {
+    caf::anon_send(tailer, cc::wake_atom::value);
+    sched.run();
+  }
+
+  /// Moves virtual time on by `d`, in steps shorter than the poll interval,
+  /// running everything that becomes due.
+  void pass(std::chrono::milliseconds d) {
+    for (auto t = 0ms; t < d; t += 10ms) {
+      sched.advance_time(10ms);
+      sched.run();
+    }
+  }
+
+  cc::counters stats() {
+    auto out = std::make_shared<cc::counters>();
+    sys.spawn([out, t = tailer](caf::event_based_actor* self) {
+      self->request(t, caf::infinite, cc::stats_atom::value)
+          .then([out](const cc::counters& c) { *out = c; });
+    });
+    sched.run();
+    return *out;
+  }
+
+  int64_t stat(const std::string& name) {
+    return stats()[name];
+  }
+
+  std::vector<std::string> copies_of(const std::string& path) {
+    std::vector<std::string> out;
+    for (auto& k : w->order)
+      if (k.filename == path)
+        out.push_back(w->copies[k].bytes);
+    return out;
+  }
+
+  std::string copy_of(const std::string& path) {
+    auto all = copies_of(path);
+    return all.empty() ? std::string{} : all.back();
+  }
+};
+
+} // namespace
+
+TEST_CASE("virtual time: no ack within ack-timeout asks the writer, the timeout "
+          "doubles while nothing moves and resets with an ack",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "");
+  env.start(); // no .save: the writer is asked first (it holds nothing)
+  env.pass(100ms);
+  REQUIRE(env.stat("questions") == 1);
+  env.w->send_acks = false;
+  env.w->answer_questions = false;
+  auto data = numbered_lines("a", 0, 10);
+  append_file(env.log("a.log"), data);
+  env.pass(100ms);
+  REQUIRE(env.copy_of(env.log("a.log")) == data); // applied, not acked
+  CHECK(env.stat("ack_timeout_ms") == 5000);
+  env.pass(4800ms);
+  CHECK(env.stat("resends") == 0);
+  env.pass(200ms); // past ack-timeout: ask what the writer holds
+  CHECK(env.stat("resends") == 1);
+  CHECK(env.stat("questions") == 2);
+  CHECK(env.stat("ack_timeout_ms") == 10000);
+  // Unanswered, the question is asked again after the doubled timeout.
+  env.pass(9800ms);
+  CHECK(env.stat("questions") == 2);
+  env.pass(300ms);
+  CHECK(env.stat("questions") == 3);
+  env.pass(20100ms);
+  CHECK(env.stat("questions") == 4);
+  // The writer answers: it holds everything, nothing is sent again.
+  env.w->answer_questions = true;
+  env.w->send_acks = true;
+  env.pass(40000ms);
+  CHECK(env.stat("reconciles") >= 1);
+  CHECK(env.stat("acked_bytes") == static_cast<int64_t>(data.size()));
+  auto more = numbered_lines("b", 0, 5);
+  append_file(env.log("a.log"), more);
+  env.pass(200ms);
+  CHECK(env.copy_of(env.log("a.log")) == data + more);
+  CHECK(env.stat("ack_timeout_ms") == 5000); // an ack that moved: no backoff
+  CHECK(env.w->duplicates == 0);
+}
+
+TEST_CASE("virtual time: a lost fragment is reported as a gap and sent again",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\nbuffer-bytes = 1K\n"};
+  env.start_on_empty("a.log");
+  env.w->lose_dispatch_no = 3; // the third fragment vanishes on the way
+  auto data = numbered_lines("a", 0, 100);
+  append_file(env.log("a.log"), data);
+  env.pass(500ms); // far below ack-timeout: the gap alone brings it back
+  CHECK(env.copy_of(env.log("a.log")) == data);
+  CHECK(env.w->gaps >= 1);
+  CHECK(env.stat("gaps_reported") >= 1);
+  CHECK(env.stat("resends") == 0);
+  CHECK(env.w->mismatches == 0);
+}
+
+TEST_CASE("virtual time: classic rotation finishes a file, probes, then switches",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.start_on_empty("a.log");
+  auto first = numbered_lines("a", 0, 20);
+  append_file(env.log("a.log"), first);
+  env.pass(100ms);
+  auto second = numbered_lines("b", 0, 20);
+  write_file(env.log("b.log"), second);
+  auto late = numbered_lines("late", 0, 2);
+  append_file(env.log("a.log"), late); // written after b.log appeared
+  env.pass(1000ms);
+  CHECK(env.copy_of(env.log("a.log")) == first + late);
+  CHECK(env.copy_of(env.log("b.log")) == second);
+  CHECK(env.stat("files_switched") == 1);
+  CHECK(env.w->duplicates == 0);
+}
+
+TEST_CASE("virtual time: rotated mode drains the renamed generation, then the new one",
+          "[tail_core]") {
+  virtual_env env{"operation-mode = rotated\nlogname = app.log\n"};
+  auto app = env.log("app.log");
+  env.start_on_empty("app.log");
+  auto old_gen = numbered_lines("gen0", 0, 20);
+  append_file(app, old_gen);
+  env.pass(100ms);
+  REQUIRE(::rename(app.c_str(), env.log("app.log.1").c_str()) == 0);
+  append_file(env.log("app.log.1"), "late\n");
+  write_file(app, "gen1 begins\n");
+  env.pass(1000ms);
+  std::vector<std::string> expected{old_gen + "late\n", "gen1 begins\n"};
+  CHECK(env.copies_of(app) == expected);
+  CHECK(env.stat("files_switched") == 1);
+}
+
+/// A tailer delivers a.log's first lines, stops, and restarts lagging more
+/// than lag-max-bytes (a.log grew, b.log appeared). Returns what the first
+/// run delivered.
+static std::string restart_lagging(virtual_env& env) {
+  env.start_on_empty("a.log");
+  auto first = numbered_lines("a", 0, 10);
+  append_file(env.log("a.log"), first);
+  env.pass(200ms);
+  REQUIRE(env.copy_of(env.log("a.log")) == first);
+  env.stop();
+  append_file(env.log("a.log"), numbered_lines("missed", 0, 40)); // 2400 bytes
+  write_file(env.log("b.log"), numbered_lines("b", 0, 10));
+  env.start();
+  return first;
+}
+
+TEST_CASE("virtual time: a restart lagging more than lag-max-bytes skips to the end",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\nlag-max-bytes = 1000\n"};
+  auto first = restart_lagging(env);
+  CHECK(env.stat("skipped_bytes")
+        == static_cast<int64_t>(numbered_lines("missed", 0, 40).size()
+                                + numbered_lines("b", 0, 10).size()));
+  auto after = numbered_lines("after", 0, 3);
+  append_file(env.log("b.log"), after);
+  env.wake(); // as inotify would, before the first poll
+  CHECK(env.copy_of(env.log("b.log")) == after);
+  CHECK(env.copy_of(env.log("a.log")) == first);
+}
+
+// Found while porting the test above to virtual time (tailer_test checks the
+// copy of a.log within milliseconds of the restart, before the first poll):
+// start() queues the files before the one it opens for a recheck
+// (queue_recent_files), and that recheck sends the skipped bytes of a.log
+// as repairs at the first poll. Kept as it is (no behaviour change in a
+// restructuring); this case fails until lag-max-bytes and the recheck agree.
+TEST_CASE("virtual time: bytes skipped for lag-max-bytes stay skipped after the "
+          "first poll",
+          "[tail_core][!shouldfail]") {
+  virtual_env env{"logmask = *.log\nlag-max-bytes = 1000\n"};
+  auto first = restart_lagging(env);
+  REQUIRE(env.stat("skipped_bytes") > 0);
+  env.pass(300ms);
+  CHECK(env.copy_of(env.log("a.log")) == first);
+}
+
+TEST_CASE("virtual time: a partial last line goes exactly after idle-flush",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.start_on_empty("a.log");
+  append_file(env.log("a.log"), "complete\nno newline yet");
+  env.pass(60ms); // the poll reads it: the whole line goes, the rest waits
+  CHECK(env.copy_of(env.log("a.log")) == "complete\n");
+  env.pass(100ms);
+  CHECK(env.copy_of(env.log("a.log")) == "complete\n");
+  env.pass(150ms); // idle-flush (200 ms) after the read
+  CHECK(env.copy_of(env.log("a.log")) == "complete\nno newline yet");
+}
+
+TEST_CASE("virtual time: without a .save the writer is asked what it holds and "
+          "delivery resumes at its end",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.start_on_empty("a.log");
+  auto first = numbered_lines("a", 0, 30);
+  append_file(env.log("a.log"), first);
+  env.pass(200ms);
+  REQUIRE(env.copy_of(env.log("a.log")) == first);
+  env.stop();
+  REQUIRE(::unlink(env.save_file.c_str()) == 0);
+  auto more = numbered_lines("more", 0, 10);
+  append_file(env.log("a.log"), more);
+  env.start();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("a.log")) == first + more);
+  CHECK(env.stat("reconciles") == 1);
+  CHECK(env.w->duplicates == 0);
+  CHECK(env.w->questions >= 1);
+}
