@@ -539,9 +539,10 @@ section_schema make_tailwriter() {
                  "a copy idle this long is closed (bounded open files)")
       .at_least(positive)
       .ext(),
-    with_default("worker-threads", vt::integer, "10",
-                 "parallel writers; a given copy is always written by the "
-                 "same one")
+    with_default("worker-threads", vt::integer, "2",
+                 "parallel writers, a thread each; a given copy is always "
+                 "written by the same one (more help only when many copies "
+                 "are compressed at once)")
       .between(1, 1024),
     optional("state-dir", vt::file,
              "the writer's bookkeeping (positions of every copy), kept out "
@@ -772,9 +773,10 @@ section_schema make_infowriter() {
                  "when set, the previous copy is kept as <copy><bakext> (a "
                  "hard link made before the new copy replaces it); must not "
                  "contain `/`"),
-    with_default("worker-threads", vt::integer, "10",
-                 "parallel writers; a given copy is always written by the "
-                 "same one")
+    with_default("worker-threads", vt::integer, "2",
+                 "parallel writers, a thread each; a given copy is always "
+                 "written by the same one (more help only when many copies "
+                 "are compressed at once)")
       .between(1, 1024),
     with_default("max-file-bytes", vt::size, "64 MB",
                  "a file larger than this (as received, or once "

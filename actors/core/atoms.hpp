@@ -81,6 +81,8 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// A socket loop finished closing its socket (the gateway, to itself).
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
 /// The forwarder's probe for the remote's `acks` is due or late.
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// The positive answer named by the contracts above; the same type as

@@ -7,7 +7,9 @@
 // and of every extra round a reader of the status board asks for, it leaves
 // a snapshot of the server on the board (actors/status_board.hpp) for the
 // HTTP endpoint and the control socket.
-// It runs on its own thread by default, because it writes files.
+// It runs on CAF's scheduler by default: its files are small, written without
+// fsync once a period (microseconds in the page cache), which does not earn
+// it a thread of its own and a wake-up per round; `detached` gives it one.
 //
 // Takes:  (register_atom, name, actor)  -> ok_atom: watch `actor` as `name`;
 //              the same name again replaces the actor (a restarted tailer);
@@ -64,8 +66,8 @@ struct stats_settings {
   int64_t infofile_level{};
   std::string metrics_file;              // empty: none
   std::string job_name;                  // for the infofile header
-  bool detached = true;                  // own thread; false: CAF's scheduler
-                                         // (tests on the test coordinator)
+  bool detached = false;                 // false: CAF's scheduler (ccserver,
+                                         // tests); true: a thread of its own
   std::string role;                      // cc-role, for the snapshot
   std::string version;                   // of this binary
   health_settings health;                // for ccserver_healthy

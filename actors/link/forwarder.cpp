@@ -310,12 +310,44 @@ struct remote_garbage {
   log_limiter limiter;
 };
 
-caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
+using forwarder_actor_t = caf::stateful_actor<forwarder_state>;
+
+// On CAF's scheduler (a ZeroMQ link): at an exit the link drains within
+// zmq_linger on its socket's thread while the actor, as if gone already,
+// takes nothing more (requests fail as to a dead actor); it quits with the
+// exit's reason once the link is closed (closed_atom), so whoever waits for
+// its down message finds the link closed, as when it ran detached.
+void close_then_quit(forwarder_actor_t* self, caf::error reason) {
+  self->set_default_handler(
+    [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+      return caf::sec::request_receiver_down;
+    });
+  self->become([self, reason](closed_atom) {
+    if (self->state.link)
+      self->state.link->close(); // its thread has ended: joins at once
+    self->quit(reason);
+  });
+  auto done = [addr = self->address()] {
+    if (auto me = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(me, closed_atom::value);
+  };
+  if (self->state.link)
+    self->state.link->close_async(std::move(done));
+  else
+    done();
+}
+
+caf::behavior forwarder_actor(forwarder_actor_t* self,
                               forwarder_settings settings, zmq_options opts,
                               caf::actor router,
                               std::shared_ptr<const config::section> main,
-                              ack_registry_ptr acks) {
-  name_this_thread("cc-forwarder");  // detached: its own thread
+                              ack_registry_ptr acks, bool detached) {
+  if (detached)
+    name_this_thread("cc-forwarder"); // its own thread (a caf:// link)
+  else
+    self->set_exit_handler([self](caf::exit_msg& msg) {
+      close_then_quit(self, std::move(msg.reason));
+    });
   auto& st = self->state;
   st.init(std::move(settings));
   st.acks_registry = std::move(acks);
@@ -436,11 +468,17 @@ caf::behavior forwarder_actor(caf::stateful_actor<forwarder_state>* self,
 
 caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
   auto settings = forwarder_settings_from(sec, ctx.cfg.host_name);
-  // Detached: on exit the transport drains within zmq_linger and joins its
-  // thread, which must not hold one of CAF's scheduler threads.
-  return ctx.sys.spawn<caf::detached>(
-    forwarder_actor, std::move(settings), zmq_options_of(sec), ctx.router,
-    std::make_shared<const config::section>(ctx.cfg.main), ctx.acks);
+  auto main = std::make_shared<const config::section>(ctx.cfg.main);
+  // A ZeroMQ link closes without waiting (close_then_quit); the CAF link's
+  // close waits up to zmq_linger for its link actor, which must not hold
+  // one of CAF's scheduler threads: that forwarder runs detached.
+  if (transport_closes_async(settings.remote))
+    return ctx.sys.spawn(forwarder_actor, std::move(settings),
+                         zmq_options_of(sec), ctx.router, std::move(main),
+                         ctx.acks, false);
+  return ctx.sys.spawn<caf::detached>(forwarder_actor, std::move(settings),
+                                      zmq_options_of(sec), ctx.router,
+                                      std::move(main), ctx.acks, true);
 }
 
 } // namespace cc

@@ -34,7 +34,10 @@
 //         remote <- echo.request (the probe) at every connect: its pong says
 //              whether the remote acknowledges (`acks`, actors/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
-// Runs detached: on exit its transport drains within zmq_linger and closes.
+// With a ZeroMQ link it runs on CAF's scheduler: at an exit its link drains
+// within zmq_linger on the socket's own thread and the actor quits once the
+// link is closed (closed_atom), taking nothing more meanwhile. With a caf://
+// link it runs detached: that link's close waits for its link actor.
 #pragma once
 
 #include <atomic>

@@ -9,7 +9,6 @@
 #include "actors/link/zmq_transport.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
-#include "base/thread_name.hpp"
 
 namespace cc {
 
@@ -198,19 +197,42 @@ caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed) {
 
 namespace {
 
-caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self,
-                            std::shared_ptr<zmq_socket_thread> socket,
+using gateway_actor_t = caf::stateful_actor<gateway_state>;
+
+// The socket drains (within zmq_linger) and closes on its own thread; the
+// actor quits when it is done (closed_atom), so whoever waits for the
+// gateway's down message still finds the socket closed then, and no thread
+// of CAF's waits meanwhile.
+void stop_socket(gateway_actor_t* self, const caf::error& reason) {
+  auto& st = self->state;
+  if (st.stopping)
+    return;
+  st.stopping = true;
+  st.exit_reason = reason;
+  st.socket->stop_async([addr = self->address()] {
+    if (auto gw = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(gw, closed_atom::value);
+  });
+}
+
+caf::behavior gateway_actor(gateway_actor_t* self,
+                            std::shared_ptr<zmq_socket_loop> socket,
                             std::shared_ptr<gateway_inbox> inbox,
                             zmq_options opts) {
-  name_this_thread("cc-gateway");  // detached: its own thread
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
   self->state.zap = opts.zap;
   self->state.secret_key_path = opts.curve_secret_key_file;
   self->state.allowed_keys_path = opts.curve_allowed_keys_file;
+  self->set_exit_handler([self](caf::exit_msg& msg) { stop_socket(self, msg.reason); });
   return {
     [=](reply_atom, wire::cc_message& msg) {
-      self->state.send(std::move(msg));
+      if (!self->state.stopping) // as if gone: the socket is draining
+        self->state.send(std::move(msg));
+    },
+    [=](closed_atom) {
+      self->state.socket->stop(); // its thread has ended: joins at once
+      self->quit(self->state.exit_reason);
     },
     [=](router_atom, caf::actor& r) -> ok_atom {
       bool paused = !r;
@@ -250,7 +272,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                               "curve-allowed-keys, docs/security.md)");
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
-  zmq_socket_thread::events ev;
+  zmq_socket_loop::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
                          wire::peer_ptr&& peer) {
     inbox->on_frames(std::move(frames), std::move(last), std::move(peer));
@@ -284,8 +306,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
       return wire::peer_ptr{};
     };
   }
-  auto socket = std::make_shared<zmq_socket_thread>(
-    zmq_socket_thread::role::router_bind, endpoint, opts, std::move(ev),
+  auto socket = std::make_shared<zmq_socket_loop>(
+    zmq_socket_loop::role::router_bind, endpoint, opts, std::move(ev),
     "gateway");
   // A message bigger than the budget still passes, alone: the check comes
   // after it was handed over.
@@ -304,10 +326,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                       std::to_string(opts.zap->bound_count()) +
                                       " of them bound to host names)"
                                   : std::string{}));
-  // Detached: on exit the state's destructor joins the socket thread, which
-  // may take up to zmq_linger; that must not hold a scheduler thread.
-  auto gw = sys.spawn<caf::detached>(gateway_actor, std::move(socket), inbox,
-                                     std::move(opts));
+  // On CAF's scheduler: on exit the socket drains on its own thread
+  // (stop_socket); only a killed gateway waits for it in its destructor.
+  auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts));
   return gw;
 }
 

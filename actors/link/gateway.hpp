@@ -1,5 +1,5 @@
 // The ZeroMQ gateway: the ROUTER socket bound on cc-socket, owned by one thread
-// that no other thread touches (zmq_socket_thread). Incoming multipart messages
+// that no other thread touches (zmq_socket_loop). Incoming multipart messages
 // are parsed (wire::parse) on that thread and sent to the router as
 // (dispatch_atom, cc_message); frames that fail to parse are logged
 // (rate-limited) and counted as `invalid`, never routed.
@@ -21,10 +21,14 @@
 //                                    counted from now on). An unreadable list
 //                                    keeps the old one (error answer); a changed
 //                                    secret key needs a restart (warning).
+//         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the socket thread;
 //                                    route[0]: the peer identity
-// On exit the socket thread sends what is queued (within zmq_linger), closes
-// the socket and ends; the actor runs detached, so that wait blocks no one.
+// On exit (exit_msg) the socket thread sends what is queued (within
+// zmq_linger), closes the socket and ends; the actor, on CAF's scheduler,
+// waits for that without blocking (closed_atom from the socket thread) and
+// then quits with the exit's reason. A killed gateway (no exit handler runs)
+// waits for its socket in its state's destructor.
 //
 // CURVE ([ccserver] curve-secret-key, curve-allowed-keys): the socket is a
 // CURVE server; a zap_handler (actors/zap.hpp) in the socket's context lets
@@ -59,7 +63,7 @@
 
 namespace cc {
 
-class zmq_socket_thread;
+class zmq_socket_loop;
 class zap_handler;
 struct zmq_options;
 
@@ -84,7 +88,7 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
   std::atomic<bool> paused{false};      // reading is paused for the budget
-  zmq_socket_thread* socket = nullptr;  // set before the socket starts
+  zmq_socket_loop* socket = nullptr;  // set before the socket starts
 
   /// The router is done with a message of `bytes` (its receipt was
   /// released, on the router's thread): may resume reading.
@@ -109,11 +113,13 @@ public:
 };
 
 struct gateway_state {
-  std::shared_ptr<zmq_socket_thread> socket;
+  std::shared_ptr<zmq_socket_loop> socket;
   std::shared_ptr<gateway_inbox> inbox;
   std::shared_ptr<zap_handler> zap;     // null: no CURVE
   std::string secret_key_path;          // as started
   std::string allowed_keys_path;
+  bool stopping = false;                // exit_msg taken, socket draining
+  caf::error exit_reason;               // quit with this once it closed
 
   gateway_state() = default;
   /// Stops the socket thread (drain within linger, close, join): runs when

@@ -52,12 +52,27 @@ public:
   /// link and stops the thread. Blocks up to that long; idempotent.
   virtual void close() = 0;
 
+  /// close() without waiting, for an actor on CAF's scheduler: `done` runs
+  /// (on any thread) once the link is closed. By default it is close() and
+  /// then `done`, which waits: only transports that override it may be
+  /// closed from a scheduled actor (transport_closes_async).
+  virtual void close_async(std::function<void()> done) {
+    close();
+    if (done)
+      done();
+  }
+
   /// Adds the transport's own counters to the forwarder's stats (the CAF
   /// link's connect failures, lost links); thread-safe. None by default.
   virtual void add_stats(counters& out) const {
     (void) out;
   }
 };
+
+/// Whether make_transport gives `endpoint` a transport whose close_async
+/// does not wait (ZeroMQ: the socket drains on its own thread). The CAF
+/// transport's close waits for its link actor, so its forwarder runs detached.
+bool transport_closes_async(const std::string& endpoint);
 
 /// The transport for `endpoint` by its scheme: tcp://, ipc:// and inproc://
 /// give a ZeroMQ DEALER with `opts`; anything else is errc::config_invalid

@@ -2,7 +2,7 @@
 // 127.0.0.1: a large last frame received is kept in its zmq_msg_t as the
 // blob (wire::blob::storage::external), not copied; small ones are copied;
 // the whole-message size limit still drops what it dropped; and a kept blob
-// goes out again unchanged. Both ends: the gateway's ROUTER (zmq_socket_thread)
+// goes out again unchanged. Both ends: the gateway's ROUTER (zmq_socket_loop)
 // and the forwarder's DEALER (zmq_transport).
 #include <catch2/catch.hpp>
 
@@ -66,7 +66,7 @@ TEST_CASE("gateway socket: a large received blob stays in ZeroMQ's message",
   int port = cc::test::free_port();
   cc::zmq_options opts;
   opts.max_message_size = 200000;  // per frame (ZeroMQ) and per message (ours)
-  cc::zmq_socket_thread::events ev;
+  cc::zmq_socket_loop::events ev;
   ev.on_frames = [&in](std::vector<std::string>&& frames, cc::wire::blob_ptr&& last,
                        cc::wire::peer_ptr&&) {
     auto msg = cc::wire::parse(std::move(frames), std::move(last));
@@ -75,7 +75,7 @@ TEST_CASE("gateway socket: a large received blob stays in ZeroMQ's message",
     else
       ++in.invalid;
   };
-  cc::zmq_socket_thread sock{cc::zmq_socket_thread::role::router_bind,
+  cc::zmq_socket_loop sock{cc::zmq_socket_loop::role::router_bind,
                              endpoint(port), opts, ev, "test-gateway"};
   REQUIRE_FALSE(sock.start());
   peer client{ZMQ_DEALER};

@@ -425,7 +425,7 @@ TEST_CASE("tailwriter: dstmask keeps the writer's fields, resolves the rest",
   CHECK(tw.str("state-dir") == "/data/logs/.ccstate");
   CHECK(tw.defaulted.count("dstmask") == 1);
   CHECK(tw.str("write-compressed") == "no");
-  CHECK(tw.integer("worker-threads") == 10);
+  CHECK(tw.integer("worker-threads") == 2);
   CHECK(tw.seconds("sync-interval") == Approx(0.02));
 
   auto subdirs = check(remote + "host-subdirs = yes\n");
