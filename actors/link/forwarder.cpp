@@ -337,36 +337,17 @@ void close_then_quit(forwarder_actor_t* self, caf::error reason) {
     done();
 }
 
-caf::behavior forwarder_actor(forwarder_actor_t* self,
-                              forwarder_settings settings, zmq_options opts,
-                              caf::actor router,
-                              std::shared_ptr<const config::section> main,
-                              ack_registry_ptr acks, bool detached) {
-  if (detached)
-    name_this_thread("cc-forwarder"); // its own thread (a caf:// link)
-  else
-    self->set_exit_handler([self](caf::exit_msg& msg) {
-      close_then_quit(self, std::move(msg.reason));
-    });
-  auto& st = self->state;
-  st.init(std::move(settings));
-  st.acks_registry = std::move(acks);
-  // caf:// gives the CAF transport (actors/caf_transport), others ZeroMQ.
-  auto made = make_transport(self->system(), *main, st.settings.remote, opts,
-                             st.who);
-  if (!made) {
-    log::error(st.who, describe(made.error()));
-    self->quit(made.error());
-    return {};
-  }
-  st.link = std::move(*made);
-  auto garbage = std::make_shared<remote_garbage>();
+/// What the link's own thread tells the forwarder: messages, sent bytes and
+/// link changes arrive as messages; invalid frames are counted (`garbage`)
+/// and logged there, rate-limited.
+transport::callbacks link_callbacks(forwarder_actor_t* self,
+                                    std::shared_ptr<remote_garbage> garbage) {
   auto me = caf::actor_cast<caf::actor>(self);
   transport::callbacks cb;
   cb.on_message = [me](wire::cc_message msg) {
     caf::anon_send(me, reply_atom::value, std::move(msg));
   };
-  cb.on_invalid = [garbage, who = st.who](const caf::error& err) {
+  cb.on_invalid = [garbage, who = self->state.who](const caf::error& err) {
     ++garbage->count;
     std::lock_guard<std::mutex> guard{garbage->mtx};
     if (auto n = garbage->limiter.admit("invalid",
@@ -376,35 +357,84 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
                           (*n > 0 ? " (and " + std::to_string(*n) + " more)"
                                   : std::string{}));
   };
-  cb.on_sent = [me, meter = st.meter](uint64_t bytes) {
+  cb.on_sent = [me, meter = self->state.meter](uint64_t bytes) {
     if (meter->record(bytes))
       caf::anon_send(me, sent_atom::value, bytes);
   };
   cb.on_link = [me](bool up, const std::string& peer) {
     caf::anon_send(me, linkstate_atom::value, up, peer);
   };
-  if (auto err = st.link->connect(st.settings.remote, std::move(cb))) {
+  return cb;
+}
+
+/// Makes the link to remote-cc (caf:// gives the CAF transport,
+/// actors/link/caf_transport; others ZeroMQ) and connects it. False when it
+/// cannot: the reason is logged and the actor quits with it.
+bool open_link(forwarder_actor_t* self, const config::section& main,
+               const zmq_options& opts, std::shared_ptr<remote_garbage> garbage) {
+  auto& st = self->state;
+  auto made = make_transport(self->system(), main, st.settings.remote, opts,
+                             st.who);
+  if (!made) {
+    log::error(st.who, describe(made.error()));
+    self->quit(made.error());
+    return false;
+  }
+  st.link = std::move(*made);
+  if (auto err = st.link->connect(st.settings.remote,
+                                  link_callbacks(self, std::move(garbage)))) {
     log::error(st.who, describe(err));
     st.link.reset();
     self->quit(err);
-    return {};
+    return false;
   }
+  return true;
+}
+
+/// The forwarder's state from its settings; on the scheduler (a ZeroMQ
+/// link) an exit closes the link first, detached (a caf:// link) the thread
+/// gets its name.
+void init_forwarder(forwarder_actor_t* self, forwarder_settings settings,
+                    ack_registry_ptr acks, bool detached) {
+  if (detached)
+    name_this_thread("cc-forwarder"); // its own thread (a caf:// link)
+  else
+    self->set_exit_handler([self](caf::exit_msg& msg) {
+      close_then_quit(self, std::move(msg.reason));
+    });
+  self->state.init(std::move(settings));
+  self->state.acks_registry = std::move(acks);
+}
+
+/// Asks the remote whether it acknowledges, and again after `every` while
+/// it has not said. Only when someone asks (a server has a registry; tests
+/// without one see the forwarder's other traffic alone).
+void probe_remote(forwarder_actor_t* self, std::chrono::milliseconds every) {
+  auto& st = self->state;
+  if (!st.acks_registry)
+    return;
+  if (auto msg = st.make_probe(wire::now_seconds())) {
+    st.send_now(std::move(*msg));
+    self->delayed_send(self, every, probe_atom::value);
+  }
+}
+
+caf::behavior forwarder_actor(forwarder_actor_t* self,
+                              forwarder_settings settings, zmq_options opts,
+                              caf::actor router,
+                              std::shared_ptr<const config::section> main,
+                              ack_registry_ptr acks, bool detached) {
+  init_forwarder(self, std::move(settings), std::move(acks), detached);
+  auto& st = self->state;
+  auto garbage = std::make_shared<remote_garbage>();
+  if (!open_link(self, *main, opts, garbage))
+    return {};
   if (st.acks_registry)
     st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
-  // Probes only when someone asks (a server has a registry; tests without
-  // one see the forwarder's other traffic alone).
-  auto probe = [self, probe_every] {
-    auto& st = self->state;
-    if (!st.acks_registry)
-      return;
-    if (auto msg = st.make_probe(wire::now_seconds())) {
-      st.send_now(std::move(*msg));
-      self->delayed_send(self, probe_every, probe_atom::value);
-    }
-  };
+  auto probe = [self, probe_every] { probe_remote(self, probe_every); };
   auto ping_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));
   if (ping_every.count() > 0)
