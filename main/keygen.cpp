@@ -1,5 +1,5 @@
 // --keygen NAME, and the key checks --check adds: the actions on CurveZMQ key
-// material (actors/curve_keys.hpp reads and writes it; the gateway and the
+// material (actors/link/curve_keys.hpp reads and writes it; the gateway and the
 // ZMQ transport use the same functions, so --check refuses what start-up
 // would refuse).
 #include <iostream>

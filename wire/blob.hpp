@@ -7,7 +7,7 @@
 //                zero-fill) and hands it over as the fragment's blob;
 //   external     memory someone else owns, given back by a release callback
 //                when the last handle goes: the gateway keeps a large
-//                received frame in its zmq_msg_t (actors/zmq_transport.cpp),
+//                received frame in its zmq_msg_t (actors/link/zmq_transport.cpp),
 //                so wire/ does not depend on libzmq.
 // data()/size() read two fields: no dispatch on the way the bytes are owned.
 #pragma once

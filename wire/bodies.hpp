@@ -194,7 +194,7 @@ struct echo_body {
   /// Extension, in responses from our servers only: whether a message sent
   /// here with `ack: true` is acknowledged (by a writer here, or by one
   /// behind this server's forwarder). Absent in the original's responses:
-  /// a remote that never says so never acknowledges (actors/ack_caps.hpp).
+  /// a remote that never says so never acknowledges (actors/core/ack_caps.hpp).
   std::optional<bool> acks;
 };
 

@@ -31,7 +31,7 @@
 //                                                 stats-period; -> ok_atom.
 //   stats     <- (flush_atom)                     poll and write now; -> ok_atom.
 //   stats     <- (refresh_atom)                   poll now for the status board
-//                                                 (actors/status_board.hpp); no
+//                                                 (actors/core/status_board.hpp); no
 //                                                 answer, no files written.
 //   gateway   <- (router_atom, actor)             deliver incoming messages to this
 //                                                 router from now on; a null actor

@@ -1,4 +1,4 @@
-// Names of labelled counters in a `counters` map (actors/atoms.hpp): what an
+// Names of labelled counters in a `counters` map (actors/core/atoms.hpp): what an
 // actor puts in its (stats_atom) answer when one value exists per file, per
 // copy or per peer. Two spellings:
 //   "lag_bytes{/pg_log/x.log}"                 one bare value; the metric
@@ -7,7 +7,7 @@
 //   "copy_written_bytes{host=\"db1\",file=\"/c/x.log\"}"
 //                                              named labels, quoted and
 //                                              escaped as Prometheus does
-// actors/metrics.cpp parses both; the infofile shows the key as it is.
+// actors/core/metrics.cpp parses both; the infofile shows the key as it is.
 #pragma once
 
 #include <initializer_list>

@@ -30,7 +30,7 @@ namespace cc {
 /// The echo.response to `request` (an echo.request): target, orig_hostname,
 /// orig_target and orig_time copied from the request (orig_hostname from its
 /// `hostname`, orig_time from its `time`), `hostname` = `our_hostname`,
-/// `acks` = what this server says of acknowledgements (actors/ack_caps.hpp;
+/// `acks` = what this server says of acknowledgements (actors/core/ack_caps.hpp;
 /// no registry: false), and the request's route unchanged, so the router
 /// delivers it back the way the request came. errc::invalid_body when the
 /// request's body does not parse.

@@ -1,4 +1,4 @@
-// The HTTP endpoint on libmicrohttpd (contract: actors/http_endpoint.hpp).
+// The HTTP endpoint on libmicrohttpd (contract: actors/core/http_endpoint.hpp).
 #include "actors/core/http_endpoint.hpp"
 
 #include <cerrno>

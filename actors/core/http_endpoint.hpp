@@ -1,6 +1,6 @@
 // The HTTP endpoint: /metrics (Prometheus text format), /health (200, or 503
 // with the problems as JSON) and /status (every fact as JSON), served from
-// the status board (actors/status_board.hpp) by GNU libmicrohttpd on one
+// the status board (actors/core/status_board.hpp) by GNU libmicrohttpd on one
 // thread of its own (epoll), never on an actor's thread: a scrape reads a
 // snapshot and at most once a second asks the stats actor for a new round,
 // so no client, however many or slow, reaches the data path.

@@ -1,4 +1,4 @@
-// The router actor (contract: actors/router.hpp, actors/atoms.hpp). The
+// The router actor (contract: actors/core/router.hpp, actors/core/atoms.hpp). The
 // handler bodies only move messages; every decision is a router_state function.
 #include "actors/core/router.hpp"
 

@@ -19,7 +19,7 @@
 //                     to every handler (the blob and body are never copied)
 //         endpoint <- (reply_atom, cc_message)  its own route frame popped
 //         gateway  <- (reply_atom, cc_message)  unchanged: route[0] is the peer
-// Message contracts: actors/atoms.hpp.
+// Message contracts: actors/core/atoms.hpp.
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,4 @@
-// The stats actor (contract: actors/stats.hpp). Polling rounds: on each tick
+// The stats actor (contract: actors/core/stats.hpp). Polling rounds: on each tick
 // every watched actor is asked for its counters; when all answered (or their
 // requests timed out, or the next tick came first) the round is reported.
 #include "actors/core/stats.hpp"

@@ -2,10 +2,10 @@
 // counters and reports them: one summary line per actor in the log (cc-stats 1:
 // the counters that changed, 2: all, 0: none), the human-readable `infofile`
 // (header at infofile-level 1, counters from 2) and the Prometheus text-format
-// `metrics-file` (actors/metrics.hpp: names, labels, the catalog); both files
+// `metrics-file` (actors/core/metrics.hpp: names, labels, the catalog); both files
 // are replaced atomically (temp file + rename). At the end of every round,
 // and of every extra round a reader of the status board asks for, it leaves
-// a snapshot of the server on the board (actors/status_board.hpp) for the
+// a snapshot of the server on the board (actors/core/status_board.hpp) for the
 // HTTP endpoint and the control socket.
 // It runs on CAF's scheduler by default: its files are small, written without
 // fsync once a period (microseconds in the page cache), which does not earn
@@ -126,7 +126,7 @@ struct stats_state {
   std::optional<std::string> summary_line(const watched_actor& w) const;
   /// The infofile's text at settings.infofile_level (empty at level 0).
   std::string infofile_text(double now, long pid) const;
-  /// The server as of the last answers (actors/metrics.hpp).
+  /// The server as of the last answers (actors/core/metrics.hpp).
   server_snapshot snapshot(double now) const;
   /// The metrics file's text (Prometheus text format 0.0.4): the
   /// snapshot's exposition with its health, without process_* metrics.

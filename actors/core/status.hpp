@@ -1,4 +1,4 @@
-// Health and status from a server snapshot (actors/metrics.hpp): whether the
+// Health and status from a server snapshot (actors/core/metrics.hpp): whether the
 // server does its job (/health, ccserver --status's exit status, the
 // ccserver_healthy metric), the facts as JSON for tools (/status), and the
 // human table of `ccserver --status`. Plain functions, unit-tested directly.

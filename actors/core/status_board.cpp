@@ -1,4 +1,4 @@
-// The status board (contract: actors/status_board.hpp).
+// The status board (contract: actors/core/status_board.hpp).
 #include "actors/core/status_board.hpp"
 
 #include <cstdio>

@@ -1,5 +1,5 @@
 // The status board: where the stats actor leaves the server's latest
-// snapshot (actors/metrics.hpp) and where threads outside the actor system
+// snapshot (actors/core/metrics.hpp) and where threads outside the actor system
 // (the HTTP endpoint, the control socket) take it. Thread-safe.
 //
 // A reader that wants fresh facts asks for a round (refresh_atom to the

@@ -1,4 +1,4 @@
-// The CAF gateway (contract: actors/caf_listen.hpp).
+// The CAF gateway (contract: actors/link/caf_listen.hpp).
 #include "actors/link/caf_listen.hpp"
 
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // The CAF gateway: the actor this node publishes through the middleman on
 // `caf-listen = HOST:PORT` (plain, or TLS with caf-certificate/-key/-cafile).
-// Remote forwarders (the link actors of actors/caf_transport) send it CC
+// Remote forwarders (the link actors of actors/link/caf_transport) send it CC
 // messages; it stands in front of the router like the ZeroMQ gateway does,
 // so it survives a config reload that replaces the router.
 //

@@ -1,4 +1,4 @@
-// The CAF transport and its link actor (contract: actors/caf_transport.hpp).
+// The CAF transport and its link actor (contract: actors/link/caf_transport.hpp).
 #include "actors/link/caf_transport.hpp"
 
 #include <algorithm>

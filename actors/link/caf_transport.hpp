@@ -1,6 +1,6 @@
 // The forwarder's CAF transport (remote-cc = caf://HOST:PORT): the link to a
-// remote node's CAF gateway (actors/caf_listen), behind the same seam as the
-// ZeroMQ DEALER (actors/transport.hpp).
+// remote node's CAF gateway (actors/link/caf_listen), behind the same seam as the
+// ZeroMQ DEALER (actors/link/transport.hpp).
 //
 // The link is a small event-based actor (caf_link) owned by the transport:
 //   - it connects with a request to the middleman actor (connect_atom), which

@@ -99,7 +99,7 @@ bool forwarder_state::admit(wire::cc_message msg,
   waiting.emplace_back(std::move(msg), std::move(promise));
   // From now on the transport's thread reports every message sent. One that
   // left between has_room and this store went unreported: the caller runs
-  // release() after admit for that (actors/room_meter.hpp).
+  // release() after admit for that (base/room_meter.hpp).
   meter->waiters = true;
   return false;
 }

@@ -22,7 +22,7 @@
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
 //              connected, reconnects, probes, host_denied (pub.logtail and
 //              pub.infofile of a CURVE key bound to other host names: not
-//              carried on, answered `denied`; actors/host_binding.hpp), the
+//              carried on, answered `denied`; actors/link/host_binding.hpp), the
 //              gauge remote_acks (0 unknown, 1 yes, 2 no), link_down_ms
 //              (since the link went down, or since start when it never came
 //              up; 0 while up) and, with ping, last_pong_age_ms
@@ -32,7 +32,7 @@
 //              a warning when no pong came for ping-timeout, an info line when
 //              pongs resume.
 //         remote <- echo.request (the probe) at every connect: its pong says
-//              whether the remote acknowledges (`acks`, actors/ack_caps.hpp);
+//              whether the remote acknowledges (`acks`, actors/core/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
 // With a ZeroMQ link it runs on CAF's scheduler: at an exit its link drains
 // within zmq_linger on the socket's own thread and the actor quits once the

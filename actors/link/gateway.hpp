@@ -31,7 +31,7 @@
 // waits for its socket in its state's destructor.
 //
 // CURVE ([ccserver] curve-secret-key, curve-allowed-keys): the socket is a
-// CURVE server; a zap_handler (actors/zap.hpp) in the socket's context lets
+// CURVE server; a zap_handler (actors/link/zap.hpp) in the socket's context lets
 // in listed client keys only. A plain ZeroMQ client fails the handshake
 // (counted as handshake_failed, logged once per address). ZAP runs only at
 // the handshake, so each message's User-Id (its client key) is checked
@@ -40,7 +40,7 @@
 // peer of a ROUTER). Each message gets its key's identity (wire::peer_ptr:
 // the key and its allow-list binding, host= / relay=) as the list has it
 // when the message is read; the writers refuse a fragment whose claimed
-// host the binding does not allow (actors/host_binding.hpp).
+// host the binding does not allow (actors/link/host_binding.hpp).
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,7 @@
 // The forwarder's link to a remote server, behind a small seam: connect, send,
 // the callbacks for what comes back, close. The ZeroMQ DEALER implementation is
-// actors/zmq_transport.hpp; the CAF-middleman one (remote-cc = caf://...) is
-// actors/caf_transport.hpp.
+// actors/link/zmq_transport.hpp; the CAF-middleman one (remote-cc = caf://...) is
+// actors/link/caf_transport.hpp.
 //
 // Threading contract: send() and close() are called by the owning actor only;
 // the callbacks run on the transport's own thread, so they must be short and

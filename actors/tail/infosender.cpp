@@ -81,7 +81,7 @@ struct tracked {
   bool trouble_logged = false; // a read or write problem, once per episode
 };
 
-/// A confirmed version as a position (actors/position.hpp): the file's
+/// A confirmed version as a position (actors/tail/position.hpp): the file's
 /// path, device and inode, its mtime in nanoseconds as the generation id,
 /// its size as the offset.
 tail::position position_of(const std::string& path, const version& v) {

@@ -3,7 +3,7 @@
 // fingerprint of the file's first bytes. Owned by the tailer; pure functions
 // and blocking file I/O only. The tailer reads with load_position on its own
 // (detached) thread; save_position runs on the position saver's thread
-// (actors/position_saver.hpp), not the tailer's.
+// (actors/tail/position_saver.hpp), not the tailer's.
 //
 // The .save file is JSON, replaced atomically (temp file, fsync, rename, fsync
 // of the directory), so a crash leaves either the old or the new position.

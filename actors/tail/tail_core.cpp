@@ -209,7 +209,7 @@ void tail_core::on_gap(uint64_t fpos) {
 
 /// The one place that decides whether this tailer works with a writer
 /// that acknowledges: ack = yes / no as configured; ack = auto as the
-/// route's forwarder learned from its remote (actors/ack_caps.hpp).
+/// route's forwarder learned from its remote (actors/core/ack_caps.hpp).
 /// unknown (not learned yet): a source waits before its first question,
 /// and nothing is sent (an original writer would append a resend again).
 peer_acks tail_core::acks() const {

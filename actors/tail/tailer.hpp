@@ -6,7 +6,7 @@
 // yet acknowledged bytes, the .save file (positions advance only on acks),
 // and the inotify thread (file_watch) that wakes it.
 // Runs detached (its own thread): file reads block. The .save file is written
-// by the process's position saver thread (actors/position_saver.hpp); the
+// by the process's position saver thread (actors/tail/position_saver.hpp); the
 // tailer waits for that only when it starts a new file or generation (which
 // must be durable before its first fragment) and when it ends.
 //
@@ -21,7 +21,7 @@
 //             stale_acks, reconciles, questions, writer_restarts,
 //             resumed_below_acked, copies_cut_back, moved_generation_reads,
 //             lost_bytes, verify_mismatch_bytes, repaired_bytes (the metric
-//             catalog, actors/metrics.cpp, says what each means); gauges
+//             catalog, actors/core/metrics.cpp, says what each means); gauges
 //             outstanding, failing (1 while listing
 //             logdir or opening a file fails, ENOENT aside), and per file
 //             lag_bytes{<file>} (end of the newest file minus the

@@ -44,7 +44,7 @@ struct tailer_options {
   std::string msg_type;       // pub.logtail[.msg-suffix]
   bool use_blob{};
   bool ack{};                 // ack = yes (or auto), as sent in `ack`
-  /// ack = auto: whether the route acknowledges (actors/ack_caps.hpp); set
+  /// ack = auto: whether the route acknowledges (actors/core/ack_caps.hpp); set
   /// by the spawner, which knows the routes. Null: `ack` decides alone.
   std::shared_ptr<const ack_view> auto_acks;
   uint64_t ack_window{};

@@ -1,4 +1,4 @@
-// Per-copy counters (contract: actors/copy_stats.hpp).
+// Per-copy counters (contract: actors/write/copy_stats.hpp).
 #include "actors/write/copy_stats.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // The infowriter handler (cc.handler.infowriter): writes every pub.infofile
-// as a whole copy under dstdir (actors/info_store.hpp does the writing),
+// as a whole copy under dstdir (actors/write/info_store.hpp does the writing),
 // with worker-threads detached workers; a copy is always written by the
 // worker its destination hashes to, so writes of one copy never overlap.
 //
@@ -15,7 +15,7 @@
 //         (I/O: the sender is told to try again), invalid, too_many_files,
 //         backups, acks_sent, host_denied (files whose claimed hostname
 //         the sender's CURVE key may not write: not taken, answered
-//         infofile.ack `denied`, actors/host_binding.hpp).
+//         infofile.ack `denied`, actors/link/host_binding.hpp).
 // Sends:  router <- (reply_atom, cc_message infofile.ack) status `denied`,
 //         for a file its sender's key may not write;
 //         worker <- (dispatch_atom, info::job_ptr) delegated;

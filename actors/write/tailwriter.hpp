@@ -27,8 +27,8 @@
 //         a worker's queue had room), write_errors, failing (copies whose
 //         last open, write or sync failed), host_denied (fragments and
 //         questions whose claimed hostname the sender's CURVE key may not
-//         write: not taken, answered `denied`, actors/host_binding.hpp) and
-//         per copy (actors/copy_stats.hpp) copy_written_bytes,
+//         write: not taken, answered `denied`, actors/link/host_binding.hpp) and
+//         per copy (actors/write/copy_stats.hpp) copy_written_bytes,
 //         copy_last_write_age_ms, copy_write_errors.
 //         (written_atom, size_t worker) from a worker's thread while senders
 //         wait for room at that worker.

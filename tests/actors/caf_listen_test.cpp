@@ -1,4 +1,4 @@
-// The CAF gateway's bookkeeping (actors/caf_listen): HOST:PORT parsing, the
+// The CAF gateway's bookkeeping (actors/link/caf_listen): HOST:PORT parsing, the
 // peer route frames pushed on the way in and popped on the way back, peers
 // forgotten when they go down, and the TLS file check done before CAF's
 // OpenSSL module would throw. Real traffic between nodes is covered by

@@ -1,4 +1,4 @@
-// One copy and its journal (actors/copy_writer): the protocol's decisions,
+// One copy and its journal (actors/write/copy_writer): the protocol's decisions,
 // plain/keep/yes outputs, and recovery after a simulated crash.
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// actors/curve_keys and actors/zap: key files, allow-lists, key pairs, and
+// actors/link/curve_keys and actors/link/zap: key files, allow-lists, key pairs, and
 // what the ZAP handler answers (no sockets: zap_handler::answer is pure).
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// actors/dest_path: regressions found by the dest_path fuzz target
+// actors/write/dest_path: regressions found by the dest_path fuzz target
 // (tests/fuzz/dest_path.cpp; inputs in tests/fuzz/regressions/dest_path/).
 //
 // open_beneath() takes a std::string, but the kernel sees each component up

@@ -1,4 +1,4 @@
-// Destination naming and path safety of the tailwriter (actors/dest_path).
+// Destination naming and path safety of the tailwriter (actors/write/dest_path).
 #include <catch2/catch.hpp>
 
 #include <cerrno>

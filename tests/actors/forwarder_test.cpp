@@ -1,4 +1,4 @@
-// The forwarder (actors/forwarder.hpp): its bookkeeping directly, then the
+// The forwarder (actors/link/forwarder.hpp): its bookkeeping directly, then the
 // actor with its real ZeroMQ transport against a ROUTER socket this test
 // binds on 127.0.0.1, as a central server's gateway would. The "router" the
 // forwarder hands replies to is a scoped_actor recording what it gets.

@@ -1,4 +1,4 @@
-// The gateway's in-flight budget (actors/gateway.hpp) with real parts: a
+// The gateway's in-flight budget (actors/link/gateway.hpp) with real parts: a
 // ZeroMQ client on 127.0.0.1, the gateway's socket thread, the router, and a
 // handler that holds its answers. The socket thread sends each message
 // straight to the router with a receipt; the router drops the receipt once

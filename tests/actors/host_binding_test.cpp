@@ -1,4 +1,4 @@
-// actors/host_binding: the check of a claimed host name against the sender's
+// actors/link/host_binding: the check of a claimed host name against the sender's
 // binding, the `denied` answers, and screen() as a relay's forwarder uses it.
 // No actor system: plain classes.
 #include <catch2/catch.hpp>

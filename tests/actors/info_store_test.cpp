@@ -1,4 +1,4 @@
-// The info file copies (actors/info_store): whole files replaced by a
+// The info file copies (actors/write/info_store): whole files replaced by a
 // rename, the source's mtime, the original's skip rule, bakext, the three
 // write-compressed modes, the size and decompression limits, and paths that
 // must not be followed (planted symlinks and files). On real directories.

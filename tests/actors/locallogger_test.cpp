@@ -1,4 +1,4 @@
-// The locallogger handler (actors/locallogger.hpp): its line format, and the
+// The locallogger handler (actors/core/locallogger.hpp): its line format, and the
 // actor writing into a real log file (cc::log::open) behind a real router.
 #include <catch2/catch.hpp>
 

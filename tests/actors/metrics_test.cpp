@@ -1,5 +1,5 @@
-// What the server says about itself (actors/metrics, actors/status,
-// actors/copy_stats, the log's json format): metric names and labels, the
+// What the server says about itself (actors/core/metrics, actors/status,
+// actors/write/copy_stats, the log's json format): metric names and labels, the
 // catalog against the docs, health and its every cause, /status and the
 // --status table. Plain functions on hand-made snapshots.
 #include <catch2/catch.hpp>

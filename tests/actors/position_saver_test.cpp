@@ -1,4 +1,4 @@
-// The position saver (actors/position_saver.hpp) on real files in a temporary
+// The position saver (actors/tail/position_saver.hpp) on real files in a temporary
 // directory. A write is held under way without mocks: a FIFO named
 // "<path>.tmp" makes save_position's open() block until the test opens the
 // FIFO's other end (the write then fails at fsync, EINVAL on a FIFO). While

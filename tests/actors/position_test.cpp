@@ -1,4 +1,4 @@
-// The tailer's .save file and generation identity (actors/position.hpp), on
+// The tailer's .save file and generation identity (actors/tail/position.hpp), on
 // real files in a temporary directory.
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
-// The sender's half of reconcile (actors/reconcile.*) and the source reader
-// (actors/source_reader.*), without actors: a copy held in a string answers
+// The sender's half of reconcile (actors/tail/reconcile.*) and the source reader
+// (actors/tail/source_reader.*), without actors: a copy held in a string answers
 // the questions as the writer would (docs/wire.md §6.1), and the source is
 // a real file (plain, gzip or bzip2).
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// The router actor (actors/router.hpp) on the test coordinator, with real
+// The router actor (actors/core/router.hpp) on the test coordinator, with real
 // small recording actors as handlers, endpoints and gateway.
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// The stats actor (actors/stats.hpp): metric naming and rendering, and the
+// The stats actor (actors/core/stats.hpp): metric naming and rendering, and the
 // actor polling a real router on the test coordinator and writing the infofile
 // and the Prometheus metrics file.
 #include <catch2/catch.hpp>

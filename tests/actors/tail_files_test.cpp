@@ -1,5 +1,5 @@
-// Listing and identifying the tailer's files (actors/log_files.hpp) and the
-// inotify wake-ups (actors/file_watch.hpp), on real temporary directories.
+// Listing and identifying the tailer's files (actors/tail/log_files.hpp) and the
+// inotify wake-ups (actors/tail/file_watch.hpp), on real temporary directories.
 #include <catch2/catch.hpp>
 
 #include <atomic>

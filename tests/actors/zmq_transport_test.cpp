@@ -1,4 +1,4 @@
-// The ZeroMQ socket thread (actors/zmq_transport.hpp) on real sockets on
+// The ZeroMQ socket thread (actors/link/zmq_transport.hpp) on real sockets on
 // 127.0.0.1: a large last frame received is kept in its zmq_msg_t as the
 // blob (wire::blob::storage::external), not copied; small ones are copied;
 // the whole-message size limit still drops what it dropped; and a kept blob

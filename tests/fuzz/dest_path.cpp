@@ -1,6 +1,6 @@
 // Fuzz target "dest_path": a fragment's hostname and filename (and the
 // tailwriter's dstmask and state directory) through the destination naming
-// of actors/dest_path.hpp, then opened for real beneath a dstdir that holds
+// of actors/write/dest_path.hpp, then opened for real beneath a dstdir that holds
 // planted traps.
 //
 // Input (FuzzedDataProvider): the last byte is flags (bit 0: custom mask,

@@ -90,7 +90,7 @@ void check_serialization(const cc_message& msg) {
              "serialisation round trip changed the blob");
 }
 
-/// The tailwriter's reading of a pub.logtail message (actors/tailwriter.cpp
+/// The tailwriter's reading of a pub.logtail message (actors/write/tailwriter.cpp
 /// prepare() and the worker's decode), minus the writing.
 void follow_logtail(const cc_message& msg) {
   auto body = parse_logtail(msg.body);

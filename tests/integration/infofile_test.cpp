@@ -191,7 +191,7 @@ struct info_transport {
   }
 
   // A counter by the name its actor reports, under its metric's name
-  // (actors/metrics.cpp's catalog).
+  // (actors/core/metrics.cpp's catalog).
   static std::string metric_name(const char* kind, const std::string& counter,
                                  const std::string& section) {
     const auto* spec = cc::find_metric(kind, counter);
