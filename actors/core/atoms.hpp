@@ -60,7 +60,6 @@ using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using reply_atom = caf::atom_constant<caf::atom("reply")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// The tailer's own timers: its periodic poll (poll-interval) and its one

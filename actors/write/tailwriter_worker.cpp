@@ -57,6 +57,9 @@ void run_sync_jobs(sync_batch& batch) {
 
 namespace {
 
+/// This worker's own timer: the grouped sync of its open copies is due.
+using sync_due_atom = caf::atom_constant<caf::atom("syncdue")>;
+
 struct worker_state {
   std::unique_ptr<worker_core> core;
   caf::actor router;
@@ -104,9 +107,9 @@ void schedule_sync(worker_actor* self) {
   auto since = duration_cast<milliseconds>(steady_clock::now() - st.last_sync_start);
   auto delay = st.core->options().sync_interval - since;
   if (delay.count() <= 0)
-    self->send(self, tick_atom::value);
+    self->send(self, sync_due_atom::value);
   else
-    self->delayed_send(self, delay, tick_atom::value);
+    self->delayed_send(self, delay, sync_due_atom::value);
 }
 
 void start_sync(worker_actor* self) {
@@ -192,7 +195,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       schedule_sync(self);
       schedule_member_check(self);
     },
-    [self](tick_atom) {
+    [self](sync_due_atom) {
       self->state.tick_pending = false;
       if (!self->state.sync_in_flight)
         start_sync(self);

@@ -18,7 +18,7 @@
 //         (tailwriter_questions.cpp). No answer to the tailwriter: the
 //         receipt it attached to the fragment's message counts it done when
 //         the worker lets go of it;
-//         (tick_atom) its own sync timer; (flush_atom) its own check of open
+//         (sync_due_atom, internal) its own sync timer; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
