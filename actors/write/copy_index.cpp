@@ -2,7 +2,8 @@
 #include "actors/write/copy_index.hpp"
 
 #include <algorithm>
-#include <charconv>
+
+#include "actors/write/copy_journal.hpp"
 
 namespace cc::tw {
 
@@ -20,11 +21,6 @@ std::vector<std::string_view> split(std::string_view text) {
       return out;
     text.remove_prefix(at + 1);
   }
-}
-
-bool parse_u64(std::string_view text, uint64_t& out) {
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return !text.empty() && res.ec == std::errc{} && res.ptr == text.data() + text.size();
 }
 
 } // namespace

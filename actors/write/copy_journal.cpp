@@ -19,13 +19,6 @@ namespace cc::tw {
 
 namespace {
 
-bool parse_u64(std::string_view text, uint64_t& out) {
-  if (text.empty())
-    return false;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
-}
-
 bool keep_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
          || c == '.' || c == '_' || c == '/' || c == ':' || c == '@' || c == '+'
@@ -33,6 +26,13 @@ bool keep_char(unsigned char c) {
 }
 
 } // namespace
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty())
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
 
 namespace journal {
 

@@ -18,6 +18,10 @@
 
 namespace cc::tw {
 
+/// A whole decimal number (the journal's and the index's fields): false for
+/// an empty text, a sign, anything after the digits, or an overflow.
+bool parse_u64(std::string_view text, uint64_t& out);
+
 /// The parsed journal of one copy.
 struct journal_text {
   struct header_t {
