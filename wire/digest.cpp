@@ -5,6 +5,8 @@
 
 #include <xxhash.h>
 
+#include "base/hash.hpp"
+
 namespace cc::wire {
 
 struct digest_stream::impl {
@@ -24,30 +26,14 @@ uint64_t xxh3(std::string_view bytes) {
 }
 
 std::string digest_hex(uint64_t x) {
-  static constexpr char table[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = table[x & 0xf];
-    x >>= 4;
-  }
-  return out;
+  return hex64(x);
 }
 
 std::optional<uint64_t> parse_digest_hex(std::string_view text) {
-  if (text.size() != 16)
+  // On the wire a digest is exactly 16 lowercase digits, as digest_hex writes.
+  if (text.size() != 16 || text.find_first_of("ABCDEF") != std::string_view::npos)
     return std::nullopt;
-  uint64_t x = 0;
-  for (char c : text) {
-    int v;
-    if (c >= '0' && c <= '9')
-      v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v = c - 'a' + 10;
-    else
-      return std::nullopt;
-    x = (x << 4) | static_cast<uint64_t>(v);
-  }
-  return x;
+  return parse_hex64(text);
 }
 
 digest_stream::digest_stream() : impl_(std::make_unique<impl>()) {
