@@ -1,0 +1,202 @@
+#include "base/io_loop.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "base/logger.hpp"
+#include "base/thread_name.hpp"
+
+namespace cc {
+
+// Everything the loop thread uses lives here, held by the thread and by the
+// handle: a handle dropped on the loop thread itself (a client's callback
+// let go of the last owner) cannot join that thread, so it detaches it, and
+// the thread finishes with the core it still holds.
+struct io_loop::core {
+  void* ctx = nullptr;
+  int wake_fd = -1;
+  std::thread thread;
+  std::thread::id loop_id;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> wake_pending{false};
+  std::atomic<uint64_t> rounds{0};
+
+  std::mutex mtx;                              // guards posted
+  std::deque<std::function<void()>> posted;
+
+  // The loop thread's own.
+  std::vector<std::shared_ptr<io_client>> clients;
+  std::vector<io_client*> removed;
+  std::vector<zmq_pollitem_t> items;
+  std::vector<size_t> firsts;  // per client: its first item in `items`
+
+  ~core() {
+    if (ctx)
+      zmq_ctx_term(ctx);
+    if (wake_fd >= 0)
+      ::close(wake_fd);
+  }
+
+  void wake() {
+    if (!wake_pending.exchange(true)) {
+      uint64_t one = 1;
+      auto rc = ::write(wake_fd, &one, sizeof(one));
+      (void) rc; // EAGAIN: the counter is already non-zero, the loop wakes
+    }
+  }
+
+  void run_posted() {
+    std::deque<std::function<void()>> todo;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      todo.swap(posted);
+    }
+    for (auto& fn : todo)
+      fn();
+  }
+
+  long wait_limit() {
+    long limit = -1;
+    for (auto& c : clients) {
+      auto ms = c->wait_limit_ms();
+      if (ms >= 0 && (limit < 0 || ms < limit))
+        limit = ms;
+    }
+    return limit;
+  }
+
+  bool is_removed(io_client* c) const {
+    return std::find(removed.begin(), removed.end(), c) != removed.end();
+  }
+
+  void drop_removed() {
+    if (removed.empty())
+      return;
+    clients.erase(std::remove_if(clients.begin(), clients.end(),
+                                 [this](const auto& c) { return is_removed(c.get()); }),
+                  clients.end());
+    removed.clear();
+  }
+
+  void round() {
+    items.clear();
+    firsts.clear();
+    items.push_back(zmq_pollitem_t{nullptr, wake_fd, ZMQ_POLLIN, 0});
+    for (auto& c : clients) {
+      firsts.push_back(items.size());
+      c->poll_items(items);
+    }
+    auto rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait_limit());
+    if (rc < 0 && zmq_errno() != EINTR && zmq_errno() != ETERM)
+      log::warning("io-loop", std::string{"zmq_poll: "} + zmq_strerror(zmq_errno()));
+    ++rounds;
+    if (items[0].revents & ZMQ_POLLIN) {
+      uint64_t n;
+      auto got = ::read(wake_fd, &n, sizeof(n));
+      (void) got;
+    }
+    // Cleared before the queues are looked at: a wake() after this point
+    // writes the eventfd again, so nothing posted now waits a whole round.
+    wake_pending = false;
+    run_posted();
+    // `clients` may grow inside a callback (add): only those polled are
+    // called, by index, with their own items.
+    auto polled = firsts.size();
+    for (size_t i = 0; i < polled; ++i) {
+      auto first = firsts[i];
+      auto end = i + 1 < polled ? firsts[i + 1] : items.size();
+      auto* c = clients[i].get();
+      if (!is_removed(c))
+        c->on_ready(items.data() + first, end - first);
+    }
+    drop_removed();
+  }
+
+  void run() {
+    name_this_thread("cc-io");
+    loop_id = std::this_thread::get_id();
+    while (!stopping)
+      round();
+    run_posted();
+    drop_removed();
+    // Clients still on the loop close their sockets before the context
+    // goes (zmq_ctx_term waits for every socket of the context).
+    for (auto& c : clients)
+      c->on_loop_end();
+    clients.clear();
+  }
+};
+
+std::shared_ptr<io_loop> io_loop::shared(int io_threads) {
+  static std::mutex mtx;
+  static std::weak_ptr<io_loop> current;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (auto loop = current.lock())
+    return loop;
+  auto c = std::make_shared<core>();
+  c->ctx = zmq_ctx_new();
+  if (!c->ctx)
+    throw std::runtime_error(std::string{"zmq_ctx_new: "} + zmq_strerror(zmq_errno()));
+  zmq_ctx_set(c->ctx, ZMQ_IO_THREADS, std::max(1, io_threads));
+  c->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (c->wake_fd < 0)
+    throw std::runtime_error(std::string{"eventfd: "} + std::strerror(errno));
+  c->thread = std::thread{[c] { c->run(); }};
+  std::shared_ptr<io_loop> loop{new io_loop{c}};
+  current = loop;
+  return loop;
+}
+
+io_loop::io_loop(std::shared_ptr<core> c) : core_(std::move(c)) {
+}
+
+io_loop::~io_loop() {
+  core_->stopping = true;
+  core_->wake();
+  if (std::this_thread::get_id() == core_->thread.get_id())
+    core_->thread.detach(); // it ends after the current callback returns
+  else
+    core_->thread.join();
+}
+
+void* io_loop::zmq_context() const {
+  return core_->ctx;
+}
+
+void io_loop::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> guard{core_->mtx};
+    core_->posted.push_back(std::move(fn));
+  }
+  core_->wake();
+}
+
+void io_loop::wake() {
+  core_->wake();
+}
+
+void io_loop::add(std::shared_ptr<io_client> c) {
+  core_->clients.push_back(std::move(c));
+}
+
+void io_loop::remove(io_client* c) {
+  core_->removed.push_back(c);
+}
+
+bool io_loop::in_loop() const {
+  return std::this_thread::get_id() == core_->thread.get_id();
+}
+
+uint64_t io_loop::rounds() const {
+  return core_->rounds;
+}
+
+} // namespace cc

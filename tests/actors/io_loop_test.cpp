@@ -1,0 +1,191 @@
+// The process's I/O loop (base/io_loop): posted work runs on its thread in
+// order, plain descriptors and ZeroMQ sockets of its context are waited on
+// together, a client's time limit wakes the loop, a client may remove itself
+// from its own callback, and the loop ends when its last holder lets go
+// (also when that happens on the loop thread).
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "base/io_loop.hpp"
+
+using namespace cc;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Runs `fn` on the loop and waits for its result (bounded).
+template <class F>
+auto on_loop(io_loop& loop, F fn) -> decltype(fn()) {
+  std::promise<decltype(fn())> p;
+  auto f = p.get_future();
+  loop.post([&] { p.set_value(fn()); });
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  return f.get();
+}
+
+/// Reads one byte from a pipe whenever it is readable; counts rounds.
+struct pipe_reader : io_client {
+  int fd;
+  std::promise<char> got;
+  bool done = false;
+  int calls = 0;
+  explicit pipe_reader(int f) : fd(f) {
+  }
+  void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    items.push_back(zmq_pollitem_t{nullptr, fd, ZMQ_POLLIN, 0});
+  }
+  void on_ready(zmq_pollitem_t* items, size_t count) override {
+    ++calls;
+    REQUIRE(count == 1);
+    if (!done && (items[0].revents & ZMQ_POLLIN)) {
+      char c;
+      REQUIRE(::read(fd, &c, 1) == 1);
+      done = true;
+      got.set_value(c);
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("io_loop runs posted work on its own thread, in order", "[io_loop]") {
+  auto loop = io_loop::shared();
+  std::string order;
+  auto same = on_loop(*loop, [&] {
+    order += "a";
+    return loop->in_loop();
+  });
+  CHECK(same);
+  CHECK_FALSE(loop->in_loop());
+  for (char c = 'b'; c <= 'e'; ++c)
+    loop->post([&order, c] { order += c; });
+  on_loop(*loop, [] { return 0; });
+  CHECK(order == "abcde");
+  // One process, one loop while anyone holds it.
+  CHECK(io_loop::shared() == loop);
+}
+
+TEST_CASE("io_loop waits on a plain descriptor", "[io_loop]") {
+  auto loop = io_loop::shared();
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  auto reader = std::make_shared<pipe_reader>(p[0]);
+  auto got = reader->got.get_future();
+  on_loop(*loop, [&] {
+    loop->add(reader);
+    return 0;
+  });
+  REQUIRE(::write(p[1], "x", 1) == 1);
+  REQUIRE(got.wait_for(5s) == std::future_status::ready);
+  CHECK(got.get() == 'x');
+  on_loop(*loop, [&] {
+    loop->remove(reader.get());
+    return 0;
+  });
+  auto calls = on_loop(*loop, [&] { return reader->calls; });
+  on_loop(*loop, [] { return 0; });
+  CHECK(on_loop(*loop, [&] { return reader->calls; }) == calls); // removed: not called
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST_CASE("io_loop waits on ZeroMQ sockets of its context", "[io_loop]") {
+  auto loop = io_loop::shared();
+  struct pair_end : io_client {
+    void* sock = nullptr;
+    std::promise<std::string> got;
+    void poll_items(std::vector<zmq_pollitem_t>& items) override {
+      items.push_back(zmq_pollitem_t{sock, 0, ZMQ_POLLIN, 0});
+    }
+    void on_ready(zmq_pollitem_t* items, size_t) override {
+      if (items[0].revents & ZMQ_POLLIN) {
+        char buf[16];
+        auto n = zmq_recv(sock, buf, sizeof(buf), ZMQ_DONTWAIT);
+        if (n > 0)
+          got.set_value(std::string(buf, static_cast<size_t>(n)));
+      }
+    }
+    void on_loop_end() override {
+      zmq_close(sock);
+      sock = nullptr;
+    }
+  };
+  auto end = std::make_shared<pair_end>();
+  auto got = end->got.get_future();
+  void* sender = nullptr;
+  on_loop(*loop, [&] {
+    end->sock = zmq_socket(loop->zmq_context(), ZMQ_PAIR);
+    REQUIRE(zmq_bind(end->sock, "inproc://io-loop-test") == 0);
+    sender = zmq_socket(loop->zmq_context(), ZMQ_PAIR);
+    REQUIRE(zmq_connect(sender, "inproc://io-loop-test") == 0);
+    REQUIRE(zmq_send(sender, "hello", 5, 0) == 5);
+    loop->add(end);
+    return 0;
+  });
+  REQUIRE(got.wait_for(5s) == std::future_status::ready);
+  CHECK(got.get() == "hello");
+  on_loop(*loop, [&] {
+    zmq_close(sender);
+    loop->remove(end.get());
+    end->on_loop_end();
+    return 0;
+  });
+}
+
+TEST_CASE("io_loop: a client's time limit wakes the loop, and it may remove itself", "[io_loop]") {
+  auto loop = io_loop::shared();
+  struct ticker : io_client {
+    io_loop* loop;
+    int ticks = 0;
+    std::promise<void> done;
+    explicit ticker(io_loop* l) : loop(l) {
+    }
+    void poll_items(std::vector<zmq_pollitem_t>&) override {
+    }
+    void on_ready(zmq_pollitem_t*, size_t) override {
+      if (++ticks == 5) {
+        loop->remove(this);
+        done.set_value();
+      }
+    }
+    long wait_limit_ms() override {
+      return 1;
+    }
+  };
+  auto t = std::make_shared<ticker>(loop.get());
+  auto done = t->done.get_future();
+  loop->post([&] { loop->add(t); });
+  // Nothing else wakes the loop: only the 1 ms limit brings the five rounds.
+  REQUIRE(done.wait_for(5s) == std::future_status::ready);
+  on_loop(*loop, [] { return 0; });
+  CHECK(on_loop(*loop, [&] { return t->ticks; }) == 5);
+}
+
+TEST_CASE("io_loop ends with its last holder, also on its own thread", "[io_loop]") {
+  std::weak_ptr<io_loop> weak;
+  {
+    auto loop = io_loop::shared();
+    weak = loop;
+  }
+  // Every test above let go: this one is a new loop or the old one ending.
+  auto loop = io_loop::shared();
+  std::promise<void> released;
+  auto f = released.get_future();
+  auto* raw = loop.get();
+  // The last reference goes inside a posted function, on the loop thread:
+  // the handle cannot join its own thread; it must not hang or crash.
+  raw->post([l = std::move(loop), &released]() mutable {
+    l.reset();
+    released.set_value();
+  });
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  // A new loop can be had at once.
+  auto next = io_loop::shared();
+  CHECK(on_loop(*next, [&] { return next->in_loop(); }));
+}
