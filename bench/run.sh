@@ -387,7 +387,8 @@ latency_run() {  # SYSTEM CASE SOURCE COPY (CASE: steady, steady-rN, trickle)
   local st0 st1 w0 w1
   st0=$(awk 'NR == 1 { print $9 }' /proc/stat) w0=$(now_ns)
   line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
-           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" 2>>"$out/logs/latency.err")
+           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" \
+           --cdf "$out/lat-$sys-$case.cdf" 2>>"$out/logs/latency.err")
   local rc=$?
   st1=$(awk 'NR == 1 { print $9 }' /proc/stat) w1=$(now_ns)
   [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
