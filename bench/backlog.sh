@@ -31,17 +31,18 @@ size_or_0() { stat -c %s "$1" 2>/dev/null || echo 0; }
 ticks_s() { printf '%d.%02d' $(( $1 / clk_tck )) $(( $1 % clk_tck * 100 / clk_tck )); }
 
 # RSS over the catch-up, from the samples, for one side (COLUMN 5 central, 6
-# local): "start max half1 half2" in KiB. start is the first sample with the
-# copy under way; half1/half2 the largest before/after half the backlog is
-# copied: RSS that grows with the backlog shows as half2 above half1.
-backlog_rss() {  # COLUMN BYTES
-  awk -F'\t' -v c="$1" -v b="$2" '
+# local), as result rows in KiB: start is the first sample with the copy
+# under way; half1/half2 the largest before/after half the backlog is copied:
+# RSS that grows with the backlog shows as half2 above half1.
+backlog_rss() {  # SIDE COLUMN BYTES
+  awk -F'\t' -v s="$1" -v c="$2" -v b="$3" '
     $2 == "catchup" && $4 > 0 && $c > 0 {
       if (start == "") start = $c
       if ($c > max) max = $c
       if ($4 < b / 2) { if ($c > h1) h1 = $c } else if ($c > h2) h2 = $c
     }
-    END { printf "%s %d %d %d\n", (start == "" ? 0 : start), max, h1, h2 }' "$backlog_samples"
+    END { printf "%s_rss_start_kb\t%d\n%s_rss_max_kb\t%d\n%s_rss_half1_kb\t%d\n%s_rss_half2_kb\t%d\n",
+            s, start, s, max, s, h1, s, h2 }' "$backlog_samples"
 }
 
 backlog_run() {
@@ -104,18 +105,14 @@ backlog_run() {
     failures=$((failures + 1))
   fi
   [ "$done_ns" -gt 0 ] && [ "$durable_ns" -eq 0 ] && { check="$check; last ack NOT saved"; failures=$((failures + 1)); }
-  local rc rl
-  rc=$(backlog_rss 5 "$bytes") rl=$(backlog_rss 6 "$bytes")
-  set -- $rc $rl
-  printf '%s\t%s\n' bytes "$bytes" generate_ns "$gen_ns" restart_s "$(awk -v a="$tc" -v t="$t0" 'BEGIN { printf "%.3f", (a / 1000 - t) / 1e6 }')" \
+  { printf '%s\t%s\n' bytes "$bytes" generate_ns "$gen_ns" restart_s "$(awk -v a="$tc" -v t="$t0" 'BEGIN { printf "%.3f", (a / 1000 - t) / 1e6 }')" \
     first_byte_ns $(( first_ns > 0 ? first_ns - tc : 0 )) \
     catchup_ns $(( done_ns > 0 ? done_ns - tc : 0 )) durable_ns $(( durable_ns > 0 ? durable_ns - tc : 0 )) \
     central_cpu_s "$(ticks_s $((c1_c - c0_c)))" local_cpu_s "$(ticks_s $((c1_l - c0_l)))" \
     local_cpu_down_s "$(ticks_s $((l_down1 - l_down0)))" \
-    central_rss_start_kb "$1" central_rss_max_kb "$2" central_rss_half1_kb "$3" central_rss_half2_kb "$4" \
-    local_rss_start_kb "$5" local_rss_max_kb "$6" local_rss_half1_kb "$7" local_rss_half2_kb "$8" \
     local_rss_down_max_kb "$(awk -F'\t' '$2 == "backlog" && $6 > m { m = $6 } END { print m + 0 }' "$backlog_samples")" \
-    samples "$(grep -vc '^#' "$backlog_samples")" check "$check" >"$backlog_results"
+    samples "$(grep -vc '^#' "$backlog_samples")" check "$check"
+    backlog_rss central 5 "$bytes"; backlog_rss local 6 "$bytes"; } >"$backlog_results"
   say "backlog: $(tr '\t\n' '= ' <"$backlog_results")"
   [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/dst"
 }
@@ -150,7 +147,7 @@ render_backlog() {  # markdown on stdout; the steady figure is ours' row of this
   echo "| catch-up throughput, MB/s (central start to copy complete) | $mbps |"
   echo "| first byte copied, s after the central start (link back up) | $(awk -v n="$(backlog_value first_byte_ns)" 'BEGIN { printf "%.2f", n / 1e9 }') |"
   echo "| catch-up throughput from the first byte, MB/s | $(awk -v b="$bytes" -v n="$ns" -v f="$(backlog_value first_byte_ns)" 'BEGIN { printf "%.1f", (n > f && f > 0 ? b * 1e3 / (n - f) : 0) }') |"
-  echo "| ratio to ours' steady throughput of this run ($steady MB/s; target >= 0.8) | $ratio ($verdict) |"
+  echo "| ratio to ours' steady throughput of this run (${steady:-not run} MB/s; target >= 0.8) | $ratio ($verdict) |"
   echo "| until the last ack is saved, s after the central start | $(awk -v n="$(backlog_value durable_ns)" 'BEGIN { printf "%.1f", n / 1e9 }') |"
   echo "| CPU s per GB during the catch-up: central; local | $(awk -v c="$(backlog_value central_cpu_s)" -v b="$bytes" "$per_gb"); $(awk -v c="$(backlog_value local_cpu_s)" -v b="$bytes" "$per_gb") |"
   echo "| local CPU s while the central was down | $(backlog_value local_cpu_down_s) |"
@@ -164,4 +161,40 @@ render_backlog() {  # markdown on stdout; the steady figure is ours' row of this
   echo
   echo "RSS is flat when the largest sample of the second half of the catch-up (by bytes copied) is within 4 MiB of the first half's; the curve is in the backlog plot."
   echo
+}
+
+# The report's words on this step and on bench/plot.sh (after its Method).
+backlog_method() {
+  cat <<'MD'
+
+### Backlog catch-up and the plots
+
+`bash bench/run.sh --only ours,backlog --backlog-bytes 10G` (10G is the
+default of a full run; `--smoke` uses 8M). The backlog step
+(`bench/backlog.sh`) starts ours' pair on an empty directory, linked, then
+stops the central; `cc-loggen` writes the backlog into the watched directory
+as fast as it can (the local waits: it asks the central what the copy holds
+before it reads), then `sync`, then the central starts again and the copy
+catches up. It needs twice the backlog free on disk (it skips itself
+otherwise) and deletes source and copy afterwards unless `--keep`. Every
+0.5 s (at most `2 x step time limit + 20` rows) it records the source and
+copy sizes, both servers' RSS and CPU seconds (`backlog-samples.tsv` in the
+run's directory). The table gives the catch-up rate from the central's start
+to the complete copy (it includes ZeroMQ's reconnect back-off, up to 2 s, so
+the rate from the first byte copied is beside it) and its ratio to ours'
+steady row of the same run (target at least 0.8), each side's CPU s per GB
+during the catch-up, each side's RSS at the start of the catch-up, its
+largest, and the largest of the first and the second half of the bytes
+("flat" when the second half is within 4 MiB of the first: memory that grew
+with the backlog would not be), and `cmp` of source and copy.
+
+`bench/plot.sh OUTDIR` (gnuplot; Debian's `gnuplot-nox`) draws from a run's
+TSV files, as SVG (`--png` for PNG): throughput per system, the latency CDF
+per system (steady and trickle side by side, every steady round one line,
+from `cc-latency --cdf`: 280 quantiles per case), the backlog catch-up over
+time (sizes and both RSS curves, the central's start marked), and CPU s per
+GB of one file against the scale step's many files, for the central and the
+locals. `bench/run.sh` calls it at the end and puts the SVGs beside the
+report (`benchmarks-NAME.svg`); without gnuplot it says so and draws none.
+MD
 }

@@ -100,7 +100,7 @@ backlog_plot() {
   [ "$(grep -vc '^#' "$s" 2>/dev/null)" -gt 1 ] || return 0
   restart=$(tsv_value "$dir/backlog.tsv" restart_s)
   [ -n "$restart" ] && mark="set arrow from $restart, graph 0 to $restart, graph 1 nohead dt 2 lc rgb '#444444'
-set label 'central started' at $restart, graph 0.95 offset 0.5,0"
+set label 'central started' at $restart, graph 0.5 offset 0.5,0"
   draw backlog <<GP
 set title "Backlog catch-up: the central down while the log grows, then started"
 set xlabel "seconds since the log began to grow"

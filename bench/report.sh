@@ -306,5 +306,6 @@ MD
   by PID (TERM, then KILL), also on failure. No figure is asserted: the test
   suite runs `bench/run.sh --smoke` for correctness only.
 MD
+    backlog_method
   } >"$report"
 }
