@@ -65,7 +65,9 @@ throughput_plot() {
   local b n f
   b=$(tsv_value "$dir/scale.tsv" bytes) n=$(tsv_value "$dir/scale.tsv" ns) f=$(tsv_value "$dir/scale.tsv" files)
   awk -v b="${b:-0}" -v n="${n:-0}" -v f="$f" 'BEGIN { if (n > 0) printf "\"ours, %d files\" %.1f\n", f, b * 1e3 / n }' >>"$dat"
-  [ -s "$dat" ] && bars throughput "$dat" "Throughput on 127.0.0.1, one run" "MB/s (10^6 bytes per second)" "%.0f"
+  local title
+  title="Throughput on 127.0.0.1, $(awk -F'\t' 'NR == 1 { printf "%.0f MiB", $2 / 1048576 }' "$res") file ($(date -r "$res" +%Y-%m-%d), one run)"
+  [ -s "$dat" ] && bars throughput "$dat" "$title" "MB/s (10^6 bytes per second)" "%.0f"
 }
 
 # Each system one colour; every round of the steady case is drawn, so the
