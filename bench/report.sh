@@ -1,5 +1,6 @@
 # The benchmark's report, sourced by bench/run.sh after the measurements:
-# prints the tables and writes $report (markdown) and $plot (PNG, gnuplot).
+# prints the tables and writes $report (markdown) and its plots (SVG, gnuplot,
+# bench/plot.sh) beside it.
 # Reads $results, $lat_results, $scale_results (TSV written by run.sh) and the
 # run's settings ($smoke, $command_line, $big_bytes, $load_start, ...).
 
@@ -152,6 +153,7 @@ render_tables() {  # markdown tables on stdout
     echo "| output | $(scale_value check) |"
     echo
   fi
+  render_backlog
   echo "### Targets of issue 8 (ratios from this run)"
   echo
   echo "| target | this run | |"
@@ -160,30 +162,13 @@ render_tables() {  # markdown tables on stdout
   echo
 }
 
+# The plots are bench/plot.sh's (SVG, in $out); the report's copies go beside
+# it as FILE-NAME.svg.
 render_plot() {
-  [ "$have_gnuplot" -eq 1 ] || { echo "(gnuplot not installed: no plot)"; return; }
-  local dat="$out/throughput.dat"
-  throughput_rows | awk -F'\t' '{ printf "\"%s\" %s\n", $1, $2 }' >"$dat"
-  if [ -s "$scale_results" ]; then
-    awk -v b="$(scale_value bytes)" -v n="$(scale_value ns)" -v f="$(scale_value files)" \
-      'BEGIN { if (n > 0) printf "\"ours, %d files\" %.1f\n", f, b * 1e3 / n }' >>"$dat"
-  fi
-  local term="pngcairo size 900,500 font 'DejaVu Sans,10'"
-  gnuplot -e "set terminal $term" -e "exit" >/dev/null 2>&1 || term="png size 900,500"
-  gnuplot >"$out/logs/gnuplot.out" 2>&1 <<GP
-set terminal $term
-set output "$plot"
-set title "Log shipping throughput on 127.0.0.1, $(awk -v b="$big_bytes" 'BEGIN { printf "%.0f MiB", b / 1048576 }') file ($(date +%Y-%m-%d), one run)"
-set ylabel "MB/s (10^6 bytes per second)"
-set style fill solid 0.8 border -1
-set boxwidth 0.6
-set yrange [0:*]
-set grid ytics
-set xtics rotate by -20 nomirror
-unset key
-plot "$dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
-     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.8
-GP
+  [ "$have_gnuplot" -eq 1 ] || { echo "(gnuplot not installed: no plots; Debian: gnuplot-nox)"; return; }
+  bash "$top/bench/plot.sh" "$out" >"$out/logs/plot.out" 2>&1 || echo "(bench/plot.sh failed: see $out/logs/plot.out)"
+  local f
+  for f in "$out"/plot-*.svg; do [ -s "$f" ] && cp "$f" "${report%.md}-${f##*/plot-}"; done
 }
 
 write_report() {
@@ -223,10 +208,16 @@ MD
     echo
     echo "$tables"
     echo
-    if [ -s "$plot" ]; then
-      echo "![throughput per system]($(basename "$plot"))"
+    local name alt
+    for name in throughput latency-cdf backlog scale-cpu; do
+      [ -s "${report%.md}-$name.svg" ] || continue
+      case $name in
+        throughput) alt="throughput per system" ;; latency-cdf) alt="latency CDF per system" ;;
+        backlog) alt="backlog catch-up over time" ;; *) alt="CPU per GB, one file and many" ;;
+      esac
+      echo "![$alt]($(basename "${report%.md}")-$name.svg)"
       echo
-    fi
+    done
     # The profile and its suggestions (bench/PROFILE.md, written from
     # bench/profile.sh runs) follow the tables they explain.
     if [ "$smoke" -eq 0 ] && [ -s "$top/bench/PROFILE.md" ]; then
@@ -315,5 +306,6 @@ MD
   by PID (TERM, then KILL), also on failure. No figure is asserted: the test
   suite runs `bench/run.sh --smoke` for correctness only.
 MD
+    backlog_method
   } >"$report"
 }

@@ -6,20 +6,27 @@
 # PostgreSQL-style log, CPU seconds per GB and peak RSS of every process
 # involved, whether the copy is byte-identical, append-to-visible latency (at a
 # steady 50 MB/s and at an idle trickle), and scale (1,000 files across 50
-# simulated hosts), then writes docs/benchmarks.md and a PNG plot.
+# simulated hosts), and how a backlog catches up after the central was down
+# (bench/backlog.sh), then writes docs/benchmarks.md and SVG plots
+# (bench/plot.sh).
 #
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
 #                     [--latency-seconds S] [--latency-systems LIST]
 #                     [--latency-rounds N] [--report FILE.md]
+#                     [--backlog-bytes BYTES]
 #
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
 #   existing build (--build, default build/), installs nothing, writes its
 #   report under its own temporary directory. Exit status 0 when every output
 #   checks out, 1 when one does not, 2 on usage errors.
-# --only: a comma list of limit,ours,rsyslog,latency,scale (default: all).
+# --only: a comma list of limit,ours,rsyslog,latency,scale,backlog (default:
+#   all).
+# --backlog-bytes: how much log the backlog step writes while the central is
+#   down (default 10G; 8M with --smoke); it needs twice that free on disk and
+#   deletes source and copy afterwards unless --keep (bench/backlog.sh).
 # --latency-systems: which systems the latency step measures, a comma list of
 #   floor,limit,ours,rsyslog (default: all four); for A/B runs of one change.
 # --latency-rounds: how many times the steady case runs, each round every
@@ -27,7 +34,7 @@
 #   system's median over the rounds (p50, p99, steal; max of max; lines
 #   summed) and a second table every round, so a burst of host noise in one
 #   round shows as that and does not decide the figure alone.
-# --report: where the markdown goes (the plot beside it, FILE-throughput.png);
+# --report: where the markdown goes (the plots beside it, FILE-NAME.svg);
 #   default docs/benchmarks.md (full) or the smoke's own directory.
 #
 # Every figure is printed with its ratio to the reference measured in the same
@@ -37,7 +44,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale"
+smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale,backlog" backlog_bytes=""
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
 latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
@@ -57,6 +64,7 @@ while [ $# -gt 0 ]; do
     --latency-systems) latency_systems=$2; shift ;;
     --latency-rounds) latency_rounds=$2; shift ;;
     --report) report_arg=$2; shift ;;
+    --backlog-bytes) backlog_bytes=$2; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -66,24 +74,22 @@ done
 if [ "$smoke" -eq 1 ]; then
   setup=0
   : "${build:=$top/build}" "${size:=4M}" "${scale_hosts:=2}" "${scale_files:=3}"
-  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}" "${latency_rounds:=1}"
+  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}" "${latency_rounds:=1}" "${backlog_bytes:=8M}"
   latency_rate=5 trickle_rate=10
   out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/ccbench-smoke-XXXXXX")}
   data="$out/data"
-  report="$out/benchmarks.md" plot="$out/benchmarks-throughput.png"
+  report="$out/benchmarks.md"
   step_timeout=120
 else
   : "${build:=$top/build-release}" "${size:=1G}" "${scale_hosts:=50}" "${scale_files:=20}"
-  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}" "${latency_rounds:=3}"
+  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}" "${latency_rounds:=3}" "${backlog_bytes:=10G}"
   latency_rate=50 trickle_rate=10
   out=${out:-$top/bench/out/run-$(date +%Y%m%d-%H%M%S)}
   data="$top/bench/data"
-  report="$top/docs/benchmarks.md" plot="$top/docs/benchmarks-throughput.png"
+  report="$top/docs/benchmarks.md"
   step_timeout=900
 fi
-if [ -n "$report_arg" ]; then
-  report=$report_arg plot="${report_arg%.md}-throughput.png"
-fi
+[ -n "$report_arg" ] && report=$report_arg
 mkdir -p "$out/logs" "$data"
 results="$out/results.tsv" lat_results="$out/latency.tsv" scale_results="$out/scale.tsv"
 : >"$results"; : >"$lat_results"; : >"$scale_results"
@@ -92,6 +98,7 @@ failures=0
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 lat_has() { case ",$latency_systems," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 . "$top/bench/lib.sh"
+. "$top/bench/backlog.sh"
 cleanup() {
   stop_all
   restore_inotify 2>/dev/null
@@ -113,7 +120,7 @@ if [ "$setup" -eq 1 ]; then
 fi
 ccserver="$build/ccserver" loggen="$build/cc-loggen" latency="$build/cc-latency" bt="$build/cc-benchtool"
 needed=("$loggen" "$latency" "$bt")
-if has ours || has latency || has scale; then needed+=("$ccserver"); fi
+if has ours || has latency || has scale || has backlog; then needed+=("$ccserver"); fi
 for tool in "${needed[@]}"; do
   [ -x "$tool" ] || { echo "bench: $tool is missing (build it first)" >&2; exit 2; }
 done
@@ -387,7 +394,8 @@ latency_run() {  # SYSTEM CASE SOURCE COPY (CASE: steady, steady-rN, trickle)
   local st0 st1 w0 w1
   st0=$(awk 'NR == 1 { print $9 }' /proc/stat) w0=$(now_ns)
   line=$(timeout $(( latency_seconds + 60 )) "$latency" --source "$src" --copy "$copy" "${args[@]}" \
-           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" 2>>"$out/logs/latency.err")
+           --seconds "$latency_seconds" --drain 20 --label "$sys/$case" --timeline "$out/lat-$sys-$case.timeline" \
+           --cdf "$out/lat-$sys-$case.cdf" 2>>"$out/logs/latency.err")
   local rc=$?
   st1=$(awk 'NR == 1 { print $9 }' /proc/stat) w1=$(now_ns)
   [ -n "$line" ] || line="latency: label=$sys/$case lost=all"
@@ -631,6 +639,11 @@ if has scale; then
   raise_inotify
   scale_run
   restore_inotify
+fi
+if has backlog; then
+  backlog_size=$(numfmt --from=iec "$backlog_bytes")
+  say "backlog: $backlog_bytes written with the central down, then the central started (catch-up)"
+  backlog_run
 fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
