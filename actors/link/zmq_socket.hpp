@@ -23,7 +23,8 @@
 // Blob bytes are not copied either way: a blob frame to send is given to
 // ZeroMQ with zmq_msg_init_data and a free function that holds the message's
 // blob_ptr; a large last frame received stays in its zmq_msg_t, which the
-// blob owns (wire::blob::external) and closes when its last handle goes.
+// blob owns (wire::blob::external) and closes when its last handle goes
+// (zmq_frames.hpp).
 #pragma once
 
 #include <atomic>
