@@ -46,15 +46,14 @@ send_result send_one(void* sock, const wire::cc_message& msg, int& err) {
     zmq_msg_t part;
     if (last && msg.blob && frames[i].size() >= zero_copy_min) {
       auto* hold = new wire::blob_ptr(msg.blob);
-      zmq_msg_init_data(&part, const_cast<char*>((*hold)->data()),
-                        (*hold)->size(), release_blob, hold);
+      zmq_msg_init_data(&part, const_cast<char*>((*hold)->data()), (*hold)->size(),
+                        release_blob, hold);
     } else {
       zmq_msg_init_size(&part, frames[i].size());
       if (!frames[i].empty())
         std::memcpy(zmq_msg_data(&part), frames[i].data(), frames[i].size());
     }
-    if (zmq_msg_send(&part, sock, ZMQ_DONTWAIT | (last ? 0 : ZMQ_SNDMORE)) <
-        0) {
+    if (zmq_msg_send(&part, sock, ZMQ_DONTWAIT | (last ? 0 : ZMQ_SNDMORE)) < 0) {
       err = zmq_errno();
       zmq_msg_close(&part); // releases the blob reference of a failed frame
       if (i == 0 && err == EAGAIN)
@@ -79,8 +78,7 @@ bool read_monitor_event(void* monitor, uint16_t& event, uint32_t& value,
   value = 0;
   if (zmq_msg_size(&head) >= sizeof(event) + sizeof(value)) {
     std::memcpy(&event, zmq_msg_data(&head), sizeof(event));
-    std::memcpy(&value,
-                static_cast<const char*>(zmq_msg_data(&head)) + sizeof(event),
+    std::memcpy(&value, static_cast<const char*>(zmq_msg_data(&head)) + sizeof(event),
                 sizeof(value));
   }
   bool more = zmq_msg_more(&head) != 0;
@@ -94,8 +92,7 @@ bool read_monitor_event(void* monitor, uint16_t& event, uint32_t& value,
       break;
     }
     if (peer.empty())
-      peer.assign(static_cast<const char*>(zmq_msg_data(&part)),
-                  zmq_msg_size(&part));
+      peer.assign(static_cast<const char*>(zmq_msg_data(&part)), zmq_msg_size(&part));
     more = zmq_msg_more(&part) != 0;
     zmq_msg_close(&part);
   }

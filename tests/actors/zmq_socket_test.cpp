@@ -45,8 +45,8 @@ struct received {
 
   zmq_socket_loop::events events() {
     zmq_socket_loop::events ev;
-    ev.on_frames = [this](std::vector<std::string>&& frames,
-                          cc::wire::blob_ptr&& last, cc::wire::peer_ptr&&) {
+    ev.on_frames = [this](std::vector<std::string>&& frames, cc::wire::blob_ptr&& last,
+                          cc::wire::peer_ptr&&) {
       auto msg = cc::wire::parse(std::move(frames), std::move(last));
       std::lock_guard<std::mutex> guard{mtx};
       threads.push_back(std::this_thread::get_id());
@@ -138,8 +138,8 @@ TEST_CASE("zmq sockets: a ROUTER and a DEALER of one process talk through the "
   opts.linger_ms = 0;
   zmq_socket_loop router{zmq_socket_loop::role::router_bind, endpoint(port), opts,
                          at_router.events(), "test-router"};
-  zmq_socket_loop dealer{zmq_socket_loop::role::dealer_connect, endpoint(port),
-                         opts, at_dealer.events(), "test-dealer"};
+  zmq_socket_loop dealer{zmq_socket_loop::role::dealer_connect, endpoint(port), opts,
+                         at_dealer.events(), "test-dealer"};
   REQUIRE_FALSE(router.start());
   REQUIRE_FALSE(dealer.start());
 
@@ -193,11 +193,9 @@ TEST_CASE("zmq sockets: two CURVE ROUTERs in one process keep their own "
   {
     // Each client to the other's server: refused by that server's list.
     zmq_socket_loop a_to_b{zmq_socket_loop::role::dealer_connect, endpoint(port_b),
-                           curve_client(client_a, server_b), ignored.events(),
-                           "a-to-b"};
+                           curve_client(client_a, server_b), ignored.events(), "a-to-b"};
     zmq_socket_loop b_to_a{zmq_socket_loop::role::dealer_connect, endpoint(port_a),
-                           curve_client(client_b, server_a), ignored.events(),
-                           "b-to-a"};
+                           curve_client(client_b, server_a), ignored.events(), "b-to-a"};
     REQUIRE_FALSE(a_to_b.start());
     REQUIRE_FALSE(b_to_a.start());
     a_to_b.send(request("{\"from\":\"a\"}"));
@@ -266,8 +264,8 @@ TEST_CASE("zmq sockets: a socket stopped with messages queued sends them "
     std::atomic<bool> up{false};
     auto ev = ignored.events();
     ev.on_link = [&up](bool is_up, const std::string&) { up = is_up; };
-    zmq_socket_loop dealer{zmq_socket_loop::role::dealer_connect, endpoint(port),
-                           opts, ev, "test-drain"};
+    zmq_socket_loop dealer{zmq_socket_loop::role::dealer_connect, endpoint(port), opts,
+                           ev, "test-drain"};
     REQUIRE_FALSE(dealer.start());
     REQUIRE(eventually([&] { return up.load(); }));
     for (int i = 0; i < total; ++i)
