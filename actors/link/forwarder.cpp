@@ -313,7 +313,7 @@ struct remote_garbage {
 using forwarder_actor_t = caf::stateful_actor<forwarder_state>;
 
 // On CAF's scheduler (a ZeroMQ link): at an exit the link drains within
-// zmq_linger on its socket's thread while the actor, as if gone already,
+// zmq_linger on the I/O loop while the actor, as if gone already,
 // takes nothing more (requests fail as to a dead actor); it quits with the
 // exit's reason once the link is closed (closed_atom), so whoever waits for
 // its down message finds the link closed, as when it ran detached.
@@ -324,7 +324,7 @@ void close_then_quit(forwarder_actor_t* self, caf::error reason) {
     });
   self->become([self, reason](closed_atom) {
     if (self->state.link)
-      self->state.link->close(); // its thread has ended: joins at once
+      self->state.link->close(); // closed already: returns at once
     self->quit(reason);
   });
   auto done = [addr = self->address()] {

@@ -35,7 +35,7 @@
 //              whether the remote acknowledges (`acks`, actors/core/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
 // With a ZeroMQ link it runs on CAF's scheduler: at an exit its link drains
-// within zmq_linger on the socket's own thread and the actor quits once the
+// within zmq_linger on the I/O loop and the actor quits once the
 // link is closed (closed_atom), taking nothing more meanwhile. With a caf://
 // link it runs detached: that link's close waits for its link actor.
 #pragma once

@@ -199,7 +199,7 @@ namespace {
 
 using gateway_actor_t = caf::stateful_actor<gateway_state>;
 
-// The socket drains (within zmq_linger) and closes on its own thread; the
+// The socket drains (within zmq_linger) and closes on the loop thread; the
 // actor quits when it is done (closed_atom), so whoever waits for the
 // gateway's down message still finds the socket closed then, and no thread
 // of CAF's waits meanwhile.
@@ -231,12 +231,12 @@ caf::behavior gateway_actor(gateway_actor_t* self,
         self->state.send(std::move(msg));
     },
     [=](closed_atom) {
-      self->state.socket->stop(); // its thread has ended: joins at once
+      self->state.socket->stop(); // closed already: returns at once
       self->quit(self->state.exit_reason);
     },
     [=](router_atom, caf::actor& r) -> ok_atom {
       bool paused = !r;
-      // Under the inbox's lock: once this returns, the socket thread sends
+      // Under the inbox's lock: once this returns, the loop thread sends
       // nothing more to the old router, and what it sent before is already
       // in that router's mailbox, so a reload's round trip through that
       // router finds it there first.
@@ -278,7 +278,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     inbox->on_frames(std::move(frames), std::move(last), std::move(peer));
   };
   // Refusals are logged once per peer (key and address) per hour; the
-  // counters count every one. Both run on the socket thread only.
+  // counters count every one. Both run on the loop thread only.
   auto refusal_log = std::make_shared<log_limiter>(std::chrono::hours{1}, 4096);
   ev.on_handshake_failed = [refusal_log](const std::string& why,
                                          const std::string& address) {
@@ -326,7 +326,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                       std::to_string(opts.zap->bound_count()) +
                                       " of them bound to host names)"
                                   : std::string{}));
-  // On CAF's scheduler: on exit the socket drains on its own thread
+  // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
   auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts));
   return gw;

@@ -1,6 +1,7 @@
-// The ZeroMQ gateway: the ROUTER socket bound on cc-socket, owned by one thread
-// that no other thread touches (zmq_socket_loop). Incoming multipart messages
-// are parsed (wire::parse) on that thread and sent to the router as
+// The ZeroMQ gateway: the ROUTER socket bound on cc-socket, on the process's
+// I/O loop (zmq_socket_loop; only the loop thread touches it). Incoming
+// multipart messages are parsed (wire::parse) on that thread and sent to the
+// router as
 // (dispatch_atom, cc_message); frames that fail to parse are logged
 // (rate-limited) and counted as `invalid`, never routed.
 //
@@ -22,17 +23,18 @@
 //                                    keeps the old one (error answer); a changed
 //                                    secret key needs a restart (warning).
 //         (closed_atom)              internal: the socket closed after an exit
-// Sends:  router <- (dispatch_atom, cc_message), from the socket thread;
+// Sends:  router <- (dispatch_atom, cc_message), from the loop thread;
 //                                    route[0]: the peer identity
-// On exit (exit_msg) the socket thread sends what is queued (within
+// On exit (exit_msg) the loop sends what is queued (within
 // zmq_linger), closes the socket and ends; the actor, on CAF's scheduler,
-// waits for that without blocking (closed_atom from the socket thread) and
+// waits for that without blocking (closed_atom from the loop thread) and
 // then quits with the exit's reason. A killed gateway (no exit handler runs)
 // waits for its socket in its state's destructor.
 //
 // CURVE ([ccserver] curve-secret-key, curve-allowed-keys): the socket is a
-// CURVE server; a zap_handler (actors/link/zap.hpp) in the socket's context lets
-// in listed client keys only. A plain ZeroMQ client fails the handshake
+// CURVE server; its zap_handler (actors/link/zap.hpp), asked by the process's
+// one ZAP socket for this socket's ZAP domain, lets in listed client keys
+// only. A plain ZeroMQ client fails the handshake
 // (counted as handshake_failed, logged once per address). ZAP runs only at
 // the handshake, so each message's User-Id (its client key) is checked
 // against the current list too: a key removed by a reload is cut off at its
@@ -68,8 +70,8 @@ class zmq_socket_loop;
 class zap_handler;
 struct zmq_options;
 
-/// What the socket thread and the gateway actor share: where incoming
-/// messages go, and the counters only the socket thread's side knows.
+/// What the socket's loop thread and the gateway actor share: where
+/// incoming messages go, and the counters only the socket's side knows.
 struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   std::mutex mtx;                       // guards router, held, invalid_log,
                                         // socket (once running)
@@ -123,13 +125,13 @@ struct gateway_state {
   caf::error exit_reason;               // quit with this once it closed
 
   gateway_state() = default;
-  /// Stops the socket thread (drain within linger, close, join): runs when
+  /// Stops the socket (drain within linger, close; waits): runs when
   /// the actor exits, whoever else still holds the shared pointers.
   ~gateway_state();
   gateway_state(const gateway_state&) = delete;
   gateway_state& operator=(const gateway_state&) = delete;
 
-  /// Hands `msg` to the socket thread (counts a message without a route as
+  /// Hands `msg` to the socket (counts a message without a route as
   /// unroutable instead: it names no peer).
   void send(wire::cc_message msg);
   counters stats() const;

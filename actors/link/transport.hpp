@@ -4,8 +4,9 @@
 // actors/link/caf_transport.hpp.
 //
 // Threading contract: send() and close() are called by the owning actor only;
-// the callbacks run on the transport's own thread, so they must be short and
-// non-blocking (the forwarder's turn each into an anon_send to itself).
+// the callbacks run on the transport's thread (ZeroMQ: the process's I/O
+// loop, shared by every socket), so they must be short and non-blocking (the
+// forwarder's turn each into an anon_send to itself).
 #pragma once
 
 #include <cstdint>
@@ -49,7 +50,7 @@ public:
   virtual void send(wire::cc_message msg) = 0;
 
   /// Sends what is still queued for at most the linger time, then closes the
-  /// link and stops the thread. Blocks up to that long; idempotent.
+  /// link. Blocks up to that long; idempotent.
   virtual void close() = 0;
 
   /// close() without waiting, for an actor on CAF's scheduler: `done` runs
@@ -70,7 +71,7 @@ public:
 };
 
 /// Whether make_transport gives `endpoint` a transport whose close_async
-/// does not wait (ZeroMQ: the socket drains on its own thread). The CAF
+/// does not wait (ZeroMQ: the socket drains on the I/O loop). The CAF
 /// transport's close waits for its link actor, so its forwarder runs detached.
 bool transport_closes_async(const std::string& endpoint);
 

@@ -1,20 +1,16 @@
-// The ZAP handler of a Curve cc-socket: see zap.hpp.
+// ZAP for the Curve cc-sockets: each socket's policy and the process's one
+// handler socket on the I/O loop; see zap.hpp.
 #include "actors/link/zap.hpp"
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <future>
-
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <cstdio>
+#include <map>
 
 #include <zmq.h>
 
 #include "actors/link/curve_keys.hpp"
-#include "base/error.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
-#include "base/thread_name.hpp"
 
 namespace cc {
 
@@ -45,6 +41,14 @@ std::string printable(const std::string& s, size_t max = 64) {
   return out;
 }
 
+// The RFC 27 reply to `request` (its request id echoed).
+std::vector<std::string> zap_reply(const std::vector<std::string>& request,
+                                   const char* code, const char* text,
+                                   const std::string& user_id) {
+  std::string id = request.size() > 1 ? request[1] : std::string{};
+  return {"1.0", id, code, text, user_id, ""};
+}
+
 } // namespace
 
 zap_handler::zap_handler(curve::allow_list allowed, std::string who)
@@ -52,12 +56,6 @@ zap_handler::zap_handler(curve::allow_list allowed, std::string who)
     allowed_(std::make_shared<const curve::allow_list>(std::move(allowed))),
     log_(refusal_log_interval, refusal_log_keys) {
   // start() binds the socket.
-}
-
-zap_handler::~zap_handler() {
-  stop();
-  if (wake_fd_ >= 0)
-    ::close(wake_fd_);
 }
 
 size_t zap_handler::set_allowed(curve::allow_list allowed) {
@@ -101,8 +99,7 @@ zap_handler::answer(const std::vector<std::string>& request) {
   // mechanism, credentials...
   auto reply = [&](const char* code, const char* text,
                    const std::string& user_id) {
-    std::string id = request.size() > 1 ? request[1] : std::string{};
-    return std::vector<std::string>{"1.0", id, code, text, user_id, ""};
+    return zap_reply(request, code, text, user_id);
   };
   if (request.size() < 6 || request[0] != "1.0") {
     ++malformed;
@@ -138,70 +135,82 @@ zap_handler::answer(const std::vector<std::string>& request) {
   return reply("400", "key not allowed", "");
 }
 
-caf::error zap_handler::start(void* ctx) {
-  if (thread_.joinable())
-    return caf::none;
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0)
-    return make_error(errc::io, who_ + ": ZAP: eventfd: " + std::strerror(errno));
-  std::promise<caf::error> bound;
-  auto result = bound.get_future();
-  // The REP socket is created, bound, used and closed on the new thread.
-  thread_ = std::thread{[this, ctx, p = std::move(bound)]() mutable {
-    name_this_thread("cc-zap");
+// -- the process's ZAP socket --------------------------------------------------
+
+namespace {
+
+// The REP socket on the loop and the policies by domain. One at a time per
+// process (`current`), created by the first zap_attach, dropped by the last
+// zap_detach or when the loop ends. Apart from `current` and `domain_count`,
+// everything here is the loop thread's.
+class zap_service : public io_client {
+public:
+  explicit zap_service(io_loop& loop) : loop_(&loop) {
+  }
+
+  std::string bind(void* ctx) {
     rep_ = zmq_socket(ctx, ZMQ_REP);
     int zero = 0;
-    if (rep_ == nullptr || zmq_setsockopt(rep_, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_bind(rep_, zap_endpoint) != 0) {
-      auto err = make_error(errc::io, who_ + ": ZAP: binding " +
-                                        std::string{zap_endpoint} + ": " +
-                                        zmq_strerror(zmq_errno()));
-      if (rep_ != nullptr)
-        zmq_close(rep_);
-      rep_ = nullptr;
-      p.set_value(std::move(err));
+    if (rep_ != nullptr && zmq_setsockopt(rep_, ZMQ_LINGER, &zero, sizeof(zero)) == 0 &&
+        zmq_bind(rep_, zap_endpoint) == 0)
+      return {};
+    std::string why = std::string{"ZAP: binding "} + zap_endpoint + ": " +
+                      zmq_strerror(zmq_errno());
+    close();
+    return why;
+  }
+
+  // The endpoint is unbound first: a later bind (the next CURVE socket)
+  // must not find it still taken while the closed socket is reaped.
+  void close() {
+    if (rep_ == nullptr)
       return;
-    }
-    p.set_value(caf::none);
-    run();
+    zmq_unbind(rep_, zap_endpoint);
     zmq_close(rep_);
     rep_ = nullptr;
-  }};
-  auto err = result.get();
-  if (err)
-    thread_.join();
-  return err;
-}
+  }
 
-void zap_handler::stop() {
-  if (!thread_.joinable())
-    return;
-  stopping_ = true;
-  uint64_t one = 1;
-  auto rc = ::write(wake_fd_, &one, sizeof(one));
-  (void) rc;
-  thread_.join();
-}
+  /// Whether this was the last domain (the socket is closed then).
+  bool drop(const std::string& domain) {
+    policies_.erase(domain);
+    if (!policies_.empty())
+      return false;
+    close();
+    if (loop_ != nullptr)
+      loop_->remove(this);
+    return true;
+  }
 
-void zap_handler::run() {
-  while (!stopping_) {
-    zmq_pollitem_t items[2] = {{rep_, 0, ZMQ_POLLIN, 0},
-                               {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
-    if (zmq_poll(items, 2, -1) < 0) {
-      if (zmq_errno() == EINTR)
-        continue;
-      log::error(who_, std::string{"ZAP: zmq_poll: "} + zmq_strerror(zmq_errno()));
+  std::map<std::string, std::shared_ptr<zap_handler>> policies_;
+
+  void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    if (rep_ != nullptr)
+      items.push_back(zmq_pollitem_t{rep_, 0, ZMQ_POLLIN, 0});
+  }
+
+  // A handful of requests a round: handshakes are rare, sockets are many.
+  void on_ready(zmq_pollitem_t* items, size_t count) override {
+    if (count == 0 || !(items[0].revents & ZMQ_POLLIN))
       return;
+    for (int n = 0; n < 64 && rep_ != nullptr; ++n) {
+      auto request = receive();
+      if (request.empty())
+        return;
+      reply(answer(request));
     }
-    if (!(items[0].revents & ZMQ_POLLIN))
-      continue;
+  }
+
+  void on_loop_end() override;
+
+private:
+  std::vector<std::string> receive() {
     std::vector<std::string> request;
     for (;;) {
       zmq_msg_t part;
       zmq_msg_init(&part);
       if (zmq_msg_recv(&part, rep_, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&part);
-        break;
+        return request;
       }
       // RFC 27 requests are a few short frames; keep at most 16 of them.
       if (request.size() < 16)
@@ -210,19 +219,86 @@ void zap_handler::run() {
       bool more = zmq_msg_more(&part) != 0;
       zmq_msg_close(&part);
       if (!more)
-        break;
+        return request;
     }
-    if (request.empty())
-      continue;
-    auto frames = answer(request);
+  }
+
+  // By the request's domain (its third frame).
+  std::vector<std::string> answer(const std::vector<std::string>& request) {
+    if (request.size() > 2)
+      if (auto it = policies_.find(request[2]); it != policies_.end())
+        return it->second->answer(request);
+    if (auto n = log_.admit(request.size() > 2 ? request[2] : "",
+                            log_limiter::clock::now()))
+      log::warning("zap", "refused a handshake for ZAP domain '" +
+                            (request.size() > 2 ? printable(request[2]) : "") +
+                            "': no socket of this process has it");
+    return zap_reply(request, "400", "unknown domain", "");
+  }
+
+  void reply(const std::vector<std::string>& frames) {
     for (size_t i = 0; i < frames.size(); ++i) {
       int flags = i + 1 < frames.size() ? ZMQ_SNDMORE : 0;
       if (zmq_send(rep_, frames[i].data(), frames[i].size(), flags) < 0) {
-        log::error(who_, std::string{"ZAP: reply: "} + zmq_strerror(zmq_errno()));
-        break;
+        log::error("zap", std::string{"reply: "} + zmq_strerror(zmq_errno()));
+        return;
       }
     }
   }
+
+  io_loop* loop_;  // null once the loop ends
+  void* rep_ = nullptr;
+  log_limiter log_{refusal_log_interval, 64};
+};
+
+std::mutex current_mtx;
+std::shared_ptr<zap_service> current;  // the loop holds it too while bound
+std::atomic<size_t> domain_count{0};
+
+void zap_service::on_loop_end() {
+  close();
+  loop_ = nullptr;
+  std::lock_guard<std::mutex> guard{current_mtx};
+  if (current.get() == this) {
+    current = nullptr;
+    domain_count = 0;
+  }
+}
+
+} // namespace
+
+std::string zap_attach(io_loop& loop, const std::string& domain,
+                       std::shared_ptr<zap_handler> policy) {
+  std::lock_guard<std::mutex> guard{current_mtx};
+  if (!current) {
+    auto fresh = std::make_shared<zap_service>(loop);
+    if (auto why = fresh->bind(loop.zmq_context()); !why.empty())
+      return why;
+    loop.add(fresh);
+    current = std::move(fresh);
+  }
+  if (!current->policies_.emplace(domain, std::move(policy)).second)
+    return "ZAP domain " + domain + " registered twice";
+  domain_count = current->policies_.size();
+  return {};
+}
+
+void zap_detach(const std::string& domain) {
+  std::lock_guard<std::mutex> guard{current_mtx};
+  if (!current || current->policies_.count(domain) == 0)
+    return;
+  if (current->drop(domain))
+    current = nullptr;
+  domain_count = current ? current->policies_.size() : 0;
+}
+
+size_t zap_domains() {
+  return domain_count;
+}
+
+std::string unique_zap_domain(const std::string& who) {
+  static std::atomic<uint64_t> n{0};
+  return "cc-" + who + "-" + std::to_string(++n);
 }
 
 } // namespace cc

@@ -1,15 +1,24 @@
-// The ZAP handler (ZeroMQ RFC 27) of a Curve-encrypted cc-socket: decides
-// at each CURVE handshake whether the client's public key is on the
-// allow-list. It owns one thread with a REP socket bound on
-// inproc://zeromq.zap.01 in the gateway socket's own ZeroMQ context (ZAP is
-// per context); no other thread touches that socket.
+// ZAP (ZeroMQ RFC 27) for the Curve-encrypted cc-sockets of a process: who
+// may complete a CURVE handshake.
 //
-// Contract with the gateway's socket thread: start(ctx) binds before the
-// ROUTER binds (libzmq lets every CURVE client in when no handler is bound),
-// stop() closes the REP socket after the ROUTER is closed and before
-// zmq_ctx_term. The allow-list is shared: set_allowed() (SIGHUP reload),
-// is_allowed() and identity_of() (a per-message check of connected peers)
-// may be called from any thread.
+// libzmq asks one ZAP handler per context (a REP socket bound on
+// inproc://zeromq.zap.01), and the process has one context (base/io_loop).
+// So there is one handler socket per process, on the I/O loop, bound when
+// the first CURVE ROUTER needs it and closed when the last one goes
+// (zap_attach / zap_detach). Each CURVE ROUTER names a ZAP domain of its own
+// (ZMQ_ZAP_DOMAIN); the handler hands each request to the policy registered
+// for the request's domain, so two gateways in one process (a reload that
+// binds a new cc-socket while the old one drains) keep their own
+// allow-lists. A request for a domain nobody registered is refused.
+//
+// zap_handler is one socket's policy: its allow-list, the answer to a
+// request, the counters. set_allowed() (SIGHUP reload), is_allowed() and
+// identity_of() (a per-message check of connected peers) may be called from
+// any thread; answer() runs on the loop thread.
+//
+// Contract with the ROUTER (zmq_roles.cpp): attach before the bind (libzmq
+// lets every CURVE client in while no handler is bound), detach after the
+// socket is closed.
 //
 // A refused client is counted every time and logged once per (key, address)
 // per hour; an accepted one gets its Z85 key as ZAP user id, which libzmq
@@ -21,7 +30,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -31,20 +39,15 @@
 
 namespace cc {
 
+class io_loop;
+
 class zap_handler {
 public:
   /// `allowed`: the client public keys let in (Z85 texts) with their
   /// identities. `who` names the handler in log lines ("gateway").
   zap_handler(curve::allow_list allowed, std::string who);
-  ~zap_handler();
   zap_handler(const zap_handler&) = delete;
   zap_handler& operator=(const zap_handler&) = delete;
-
-  /// Binds the REP socket in `ctx` and starts the thread; returns once bound.
-  caf::error start(void* ctx);
-
-  /// Closes the REP socket and joins the thread. Idempotent.
-  void stop();
 
   /// Replaces the allow-list; returns how many keys of the old list are no
   /// longer on it.
@@ -61,8 +64,8 @@ public:
   /// Keys whose line binds them (host= or relay=).
   size_t bound_count() const;
 
-  /// What the handler thread answers to one ZAP request (frames after the
-  /// REQ envelope): the reply frames. Pure apart from counting and logging.
+  /// What the handler answers to one ZAP request (frames after the REQ
+  /// envelope): the reply frames. Pure apart from counting and logging.
   std::vector<std::string> answer(const std::vector<std::string>& request);
 
   std::atomic<int64_t> accepted{0};  // handshakes let in
@@ -70,17 +73,27 @@ public:
   std::atomic<int64_t> malformed{0}; // requests not in RFC 27 form
 
 private:
-  void run();
-
   std::string who_;
   mutable std::mutex mtx_;                          // guards allowed_, log_
   std::shared_ptr<const curve::allow_list> allowed_;
   log_limiter log_;                                 // once per key+address
-
-  void* rep_ = nullptr;
-  int wake_fd_ = -1;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
 };
+
+/// Loop thread only: ZAP requests naming `domain` are answered by `policy`
+/// from now on; the first registration binds the process's ZAP socket in the
+/// loop's context. "" or why not (the ZAP endpoint bound by someone else, a
+/// domain registered twice).
+std::string zap_attach(io_loop& loop, const std::string& domain,
+                       std::shared_ptr<zap_handler> policy);
+
+/// Loop thread only: undoes zap_attach (nothing when `domain` is not
+/// registered); the last one closes the ZAP socket.
+void zap_detach(const std::string& domain);
+
+/// How many domains are registered (0: no ZAP socket). Any thread.
+size_t zap_domains();
+
+/// A ZAP domain no other socket of this process has, for `who`'s socket.
+std::string unique_zap_domain(const std::string& who);
 
 } // namespace cc

@@ -12,7 +12,6 @@
 #include <zmq.h>
 
 #include "actors/link/zap.hpp"
-#include "base/error.hpp"
 #include "base/logger.hpp"
 
 namespace cc::zmq_detail {
@@ -85,33 +84,35 @@ public:
       return false;
     if (!curve_server())
       return true;
-    // CURVE server; the ZAP handler (bound before the socket) decides who
-    // gets in, in the domain named here.
+    // CURVE server; the process's ZAP handler asks this socket's policy
+    // about the handshakes of the domain named here.
     const auto& o = env_.opts;
     return set_option(sock, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER", why) &&
            set_bytes(sock, ZMQ_CURVE_SECRETKEY, o.curve_secret,
                      "ZMQ_CURVE_SECRETKEY", why) &&
-           set_bytes(sock, ZMQ_ZAP_DOMAIN, "cc", "ZMQ_ZAP_DOMAIN", why);
+           set_bytes(sock, ZMQ_ZAP_DOMAIN, zap_domain_, "ZMQ_ZAP_DOMAIN", why);
   }
 
-  std::string open(void* ctx, void* sock) override {
+  std::string open(io_loop& loop, void* sock) override {
     // libzmq lets every CURVE client in while no ZAP handler is bound: the
     // handler must be up before the socket can accept anyone.
     if (curve_server()) {
       if (!env_.opts.zap)
-        return "CURVE without a ZAP handler";
-      if (auto err = env_.opts.zap->start(ctx))
-        return describe(err);
+        return "CURVE without a ZAP policy";
+      if (auto why = zap_attach(loop, zap_domain_, env_.opts.zap); !why.empty())
+        return why;
+      zap_attached_ = true;
     }
     if (zmq_bind(sock, env_.endpoint.c_str()) != 0)
       return "cannot bind: " + zmq_error_text();
     return {};
   }
 
-  // After the socket (no new handshakes), before the context ends.
+  // After the socket (no new handshakes of this domain).
   void closed() override {
-    if (curve_server() && env_.opts.zap)
-      env_.opts.zap->stop();
+    if (zap_attached_)
+      zap_detach(zap_domain_);
+    zap_attached_ = false;
   }
 
   // The peer address of each accepted connection by its descriptor (looked
@@ -184,6 +185,8 @@ private:
     pending_failure_.clear();
   }
 
+  std::string zap_domain_ = unique_zap_domain(env_.who);
+  bool zap_attached_ = false;
   std::map<uint32_t, std::string> accepted_from_;
   std::string pending_failure_;
   bool head_blocked_ = false;
@@ -227,7 +230,7 @@ public:
            set_option(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", why);
   }
 
-  std::string open(void*, void* sock) override {
+  std::string open(io_loop&, void* sock) override {
     if (zmq_connect(sock, env_.endpoint.c_str()) != 0)
       return "cannot connect: " + zmq_error_text();
     return {};

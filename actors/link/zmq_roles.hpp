@@ -1,7 +1,8 @@
 // The two roles a zmq_socket_loop can play, one class each, behind one small
-// interface (the loop calls it on its own thread only):
+// interface (the socket calls it on the loop thread only):
 //   router_role: the gateway. ROUTER with ROUTER_MANDATORY, optionally a
-//     CURVE server whose ZAP handler is started before the bind and stopped
+//     CURVE server in a ZAP domain of its own, whose policy is registered
+//     with the process's ZAP handler (zap.hpp) before the bind and removed
 //     after the close; bound. A reply its peer cannot take (at its HWM) is
 //     retried every retry_ms and given up after give_up_after; the monitor
 //     counts disconnects and reports failed handshakes with the peer's IP.
@@ -19,6 +20,10 @@
 #include <string>
 
 #include "actors/link/zmq_socket.hpp"
+
+namespace cc {
+class io_loop;
+}
 
 namespace cc::zmq_detail {
 
@@ -56,9 +61,10 @@ public:
   virtual int monitored_events() const = 0;
   /// The role's own socket options, after the common ones.
   virtual bool configure(void* sock, std::string& why) = 0;
-  /// Binds or connects (and whatever must come first in `ctx`); "" or why not.
-  virtual std::string open(void* ctx, void* sock) = 0;
-  /// The socket is closed (or was never opened); the context is still up.
+  /// Binds or connects (and whatever must come first on `loop`); "" or why
+  /// not.
+  virtual std::string open(io_loop& loop, void* sock) = 0;
+  /// The socket is closed (or failed to open).
   virtual void closed() {
   }
   /// One event of the socket's monitor with the peer address it names.

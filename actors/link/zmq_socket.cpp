@@ -1,22 +1,24 @@
-// The loop of one ZeroMQ socket: see zmq_socket.hpp. What is the ROUTER's or
-// the DEALER's own is in zmq_roles.cpp.
+// One ZeroMQ socket on the process's I/O loop: see zmq_socket.hpp. What is
+// the ROUTER's or the DEALER's own is in zmq_roles.cpp.
 #include "actors/link/zmq_socket.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
-
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <deque>
+#include <future>
+#include <mutex>
 
 #include <zmq.h>
 
+#include "actors/link/zmq_frames.hpp"
 #include "actors/link/zmq_roles.hpp"
 #include "base/error.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
-#include "base/thread_name.hpp"
 
 namespace cc {
 
@@ -37,271 +39,203 @@ using namespace zmq_detail;
 
 namespace {
 
-// The monitor of a socket publishes on this inproc address. Every socket
-// thread has its own context, so one fixed name cannot clash.
-constexpr const char* monitor_address = "inproc://cc-socket-monitor";
-
-// Blob frames below this size are copied: ZeroMQ keeps small messages inline,
-// so handing over ownership would cost more than the copy.
-constexpr size_t zero_copy_min = 1024;
-
-// Frees the blob reference a zero-copy frame held (called by ZeroMQ, possibly
-// on one of its I/O threads; shared_ptr's count is thread-safe).
-void release_blob(void*, void* hint) {
-  delete static_cast<wire::blob_ptr*>(hint);
+// The monitor of a socket publishes on an inproc address of the process's
+// one context: a name of its own per socket.
+std::string next_monitor_address() {
+  static std::atomic<uint64_t> sockets{0};
+  return "inproc://cc-socket-monitor-" + std::to_string(++sockets);
 }
 
-// Closes a received frame kept as a blob (keep_frame), on whichever thread
-// drops the blob: zmq_msg_close only releases the message's (atomically
-// counted) content.
-void close_kept_frame(void* context) {
-  auto* part = static_cast<zmq_msg_t*>(context);
-  zmq_msg_close(part);
-  delete part;
-}
-
-// The received frame `part` as a blob, its bytes left where ZeroMQ put them:
-// the message moves into a heap-held zmq_msg_t that the blob closes. `part`
-// is left empty (closing it is still required, and cheap).
-wire::blob_ptr keep_frame(zmq_msg_t& part) {
-  auto* kept = new zmq_msg_t;
-  zmq_msg_init(kept);
-  zmq_msg_move(kept, &part);
-  return wire::blob::external(static_cast<const char*>(zmq_msg_data(kept)),
-                              zmq_msg_size(kept), close_kept_frame, kept);
-}
-
-enum class send_result { sent, would_block, unroutable, failed };
-
-// Hands one multipart message to ZeroMQ without blocking. A multipart message
-// is atomic in ZeroMQ: once its first frame is accepted the rest are too, so
-// EAGAIN can only come on the first frame.
-send_result send_one(void* sock, const wire::cc_message& msg, int& err) {
-  auto frames = wire::frames_of(msg);
-  for (size_t i = 0; i < frames.size(); ++i) {
-    bool last = i + 1 == frames.size();
-    zmq_msg_t part;
-    if (last && msg.blob && frames[i].size() >= zero_copy_min) {
-      auto* hold = new wire::blob_ptr(msg.blob);
-      zmq_msg_init_data(&part, const_cast<char*>((*hold)->data()),
-                        (*hold)->size(), release_blob, hold);
-    } else {
-      zmq_msg_init_size(&part, frames[i].size());
-      if (!frames[i].empty())
-        std::memcpy(zmq_msg_data(&part), frames[i].data(), frames[i].size());
-    }
-    if (zmq_msg_send(&part, sock, ZMQ_DONTWAIT | (last ? 0 : ZMQ_SNDMORE)) <
-        0) {
-      err = zmq_errno();
-      zmq_msg_close(&part); // releases the blob reference of a failed frame
-      if (i == 0 && err == EAGAIN)
-        return send_result::would_block;
-      if (i == 0 && err == EHOSTUNREACH)
-        return send_result::unroutable;
-      return send_result::failed;
-    }
-  }
-  return send_result::sent;
-}
-
-// One monitor event: frame 1 is a 16-bit event and a 32-bit value, frame 2
-// the peer address. False when none is waiting.
-bool read_monitor_event(void* monitor, uint16_t& event, uint32_t& value,
-                        std::string& peer) {
-  zmq_msg_t head;
-  zmq_msg_init(&head);
-  if (zmq_msg_recv(&head, monitor, ZMQ_DONTWAIT) < 0) {
-    zmq_msg_close(&head);
-    return false;
-  }
-  event = 0;
-  value = 0;
-  if (zmq_msg_size(&head) >= sizeof(event) + sizeof(value)) {
-    std::memcpy(&event, zmq_msg_data(&head), sizeof(event));
-    std::memcpy(&value,
-                static_cast<const char*>(zmq_msg_data(&head)) + sizeof(event),
-                sizeof(value));
-  }
-  bool more = zmq_msg_more(&head) != 0;
-  zmq_msg_close(&head);
-  peer.clear();
-  while (more) {
-    zmq_msg_t part;
-    zmq_msg_init(&part);
-    if (zmq_msg_recv(&part, monitor, 0) < 0) {
-      zmq_msg_close(&part);
-      break;
-    }
-    if (peer.empty())
-      peer.assign(static_cast<const char*>(zmq_msg_data(&part)),
-                  zmq_msg_size(&part));
-    more = zmq_msg_more(&part) != 0;
-    zmq_msg_close(&part);
-  }
-  return true;
-}
-
-int64_t ms_until(clock::time_point deadline) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                               clock::now())
-    .count();
+// Whole milliseconds until `deadline`, rounded up (a wait of 0 before it
+// would spin), at least 0.
+long ms_until(clock::time_point deadline) {
+  auto left = deadline - clock::now();
+  if (left <= clock::duration::zero())
+    return 0;
+  return static_cast<long>(
+    std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
 } // namespace
 
-// -- the handle other threads use -----------------------------------------------
+// -- the engine: the socket's side on the loop -----------------------------------
 
-zmq_socket_loop::zmq_socket_loop(role r, std::string endpoint, zmq_options opts,
-                                 events ev, std::string who)
-  : role_(r),
-    endpoint_(std::move(endpoint)),
-    opts_(opts),
-    events_(std::move(ev)),
-    who_(std::move(who)) {
-  // Nothing below may run before start(); keep the constructor infallible.
-}
-
-zmq_socket_loop::~zmq_socket_loop() {
-  stop();
-  if (wake_fd_ >= 0)
-    ::close(wake_fd_);
-}
-
-caf::error zmq_socket_loop::start() {
-  if (thread_.joinable())
-    return caf::none;
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0)
-    return make_error(errc::io, who_ + ": eventfd: " + std::strerror(errno));
-  std::promise<caf::error> started;
-  auto result = started.get_future();
-  thread_ = std::thread{[this, p = std::move(started)]() mutable {
-    name_this_thread("cc-zmq-socket");
-    run(std::move(p));
-  }};
-  auto err = result.get();
-  if (err) {
-    thread_.join();
-    return err;
+// Phases on the loop thread: idle (not opened yet), running, draining (stop
+// asked: sending what is queued until the deadline, reading nothing), closed
+// (also after a failed open). Only `closed_` (under mtx_) is seen by other
+// threads.
+class zmq_socket_loop::engine : public io_client,
+                                public std::enable_shared_from_this<engine> {
+public:
+  engine(role r, std::string endpoint, zmq_options opts, events ev,
+         std::string who)
+    : endpoint(std::move(endpoint)),
+      role_(r),
+      opts_(std::move(opts)),
+      events_(std::move(ev)),
+      who_(std::move(who)) {
   }
-  return caf::none;
-}
 
-void zmq_socket_loop::wake() {
-  uint64_t one = 1;
-  auto rc = ::write(wake_fd_, &one, sizeof(one));
-  (void) rc; // EAGAIN: the counter is already non-zero, the thread wakes
-}
+  const std::string endpoint;
+  zmq_socket_counters counters;
+  std::atomic<bool> reading{true};
+  std::atomic<bool> throttled{false};
 
-void zmq_socket_loop::send(wire::cc_message msg) {
-  counters_.queued_bytes += static_cast<int64_t>(msg.wire_size());
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    outbox_.push_back(std::move(msg));
+  int io_threads() const {
+    return opts_.io_threads;
   }
-  wake();
-}
 
-void zmq_socket_loop::set_reading(bool on) {
-  reading_ = on;
-  if (thread_.joinable())
-    wake();
-}
+  // -- any thread
 
-void zmq_socket_loop::set_throttled(bool on) {
-  // Only a pause that ends wakes the thread: the gateway calls this for
-  // every answered message, most of which end no pause.
-  bool was = throttled_.exchange(on);
-  if (was && !on && thread_.joinable())
-    wake();
-}
-
-void zmq_socket_loop::stop() {
-  if (!thread_.joinable())
-    return;
-  stopping_ = true;
-  wake();
-  thread_.join();
-}
-
-void zmq_socket_loop::stop_async(std::function<void()> done) {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (thread_.joinable() && !ended_) {
-      on_stopped_ = std::move(done);
-      done = nullptr;
+  void queue(wire::cc_message msg) {
+    counters.queued_bytes += static_cast<int64_t>(msg.wire_size());
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      outbox_.push_back(std::move(msg));
     }
+    wake();
   }
-  if (done) {
-    done();
-    return;
+
+  // Before start() and after the handle let go of the loop: nothing to wake.
+  void wake() {
+    if (auto* loop = loop_.load())
+      loop->wake();
   }
-  stopping_ = true;
-  wake();
-}
 
-// -- the socket thread ------------------------------------------------------------
+  void forget_loop() {
+    loop_ = nullptr;
+  }
 
-void zmq_socket_loop::run(std::promise<caf::error> started) {
+  /// False when the socket is closed already: the caller runs `done`.
+  bool add_done(std::function<void()>& done) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_)
+      return false;
+    if (done)
+      dones_.push_back(std::move(done));
+    return true;
+  }
+
+  bool closed() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return closed_;
+  }
+
+  void wait_closed() {
+    std::unique_lock<std::mutex> lock{mtx_};
+    closed_cv_.wait(lock, [this] { return closed_; });
+  }
+
+  // -- the loop thread
+
+  caf::error open(io_loop& loop);
+  void begin_stop();
+  void stop_here();
+
+  void poll_items(std::vector<zmq_pollitem_t>& items) override;
+  void on_ready(zmq_pollitem_t* items, size_t count) override;
+  long wait_limit_ms() override;
+  void on_loop_end() override;
+
+private:
+  enum class phase { idle, running, draining, closed };
+
+  std::string open_sockets(io_loop& loop);
+  void close_sockets();
+  void drain_step();
+  void finish();
+  void mark_closed();
+  void take_outbox();
+  void finish_head(bool delivered);
+  void send_pending();
+  bool can_read() const {
+    return reading && !throttled;
+  }
+  void receive_some(int max_messages);
+  bool read_message(incoming& in);
+  void take_message(incoming&& in);
+  void read_monitor();
+  void refusal(const std::string& key, const std::string& text);
+
+  role role_;
+  zmq_options opts_;
+  events events_;
+  std::string who_;
+  std::atomic<io_loop*> loop_{nullptr};  // set while the socket is open
+
+  std::mutex mtx_;  // guards outbox_, dones_, closed_
+  std::condition_variable closed_cv_;
+  std::deque<wire::cc_message> outbox_;  // handed over by other threads
+  std::vector<std::function<void()>> dones_;  // stop_async's, run once
+  bool closed_ = false;
+
+  // The loop thread's own.
+  phase phase_ = phase::idle;
+  void* sock_ = nullptr;
+  void* monitor_ = nullptr;
+  std::unique_ptr<socket_role> role_impl_;
+  std::deque<wire::cc_message> pending_;  // the loop's side of the outbox
+  clock::time_point deadline_{};           // of the drain
+  log_limiter refusal_log_{std::chrono::seconds{10}, 256};
+};
+
+caf::error zmq_socket_loop::engine::open(io_loop& loop) {
+  if (phase_ != phase::idle) // a failed start is not retried on this socket
+    return make_error(errc::io, who_ + ": " + endpoint + ": opened before");
   role_impl_ = make_role(
-    role_, role_env{who_, endpoint_, opts_, events_, counters_,
+    role_, role_env{who_, endpoint, opts_, events_, counters,
                     [this](const std::string& key, const std::string& text) {
                       refusal(key, text);
                     }});
-  ctx_ = zmq_ctx_new();
-  if (ctx_ == nullptr) {
-    started.set_value(
-      make_error(errc::io, who_ + ": zmq_ctx_new: " + zmq_error_text()));
-    return;
-  }
-  zmq_ctx_set(ctx_, ZMQ_IO_THREADS, opts_.io_threads);
-  if (auto why = open(); !why.empty()) {
-    started.set_value(make_error(errc::io, who_ + ": " + endpoint_ + ": " + why));
+  if (auto why = open_sockets(loop); !why.empty()) {
     int zero = 0;
     if (monitor_ != nullptr)
       zmq_setsockopt(monitor_, ZMQ_LINGER, &zero, sizeof(zero));
     if (sock_ != nullptr)
       zmq_setsockopt(sock_, ZMQ_LINGER, &zero, sizeof(zero));
-    close_socket();
-    return;
+    close_sockets();
+    phase_ = phase::closed;
+    mark_closed();
+    return make_error(errc::io, who_ + ": " + endpoint + ": " + why);
   }
-  started.set_value(caf::none);
-  while (!stopping_)
-    poll_once();
-  drain();
-  close_socket();
-  ended();
+  phase_ = phase::running;
+  loop_ = &loop;
+  loop.add(shared_from_this());
+  // What was queued before the loop was known woke nobody (the loop is
+  // known from here on: a send after this wakes it).
+  take_outbox();
+  send_pending();
+  return caf::none;
 }
 
-void zmq_socket_loop::ended() {
-  std::function<void()> done;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    ended_ = true;
-    done = std::move(on_stopped_);
-  }
-  if (done)
-    done();
-}
-
-std::string zmq_socket_loop::open() {
-  sock_ = zmq_socket(ctx_, role_impl_->socket_type());
+std::string zmq_socket_loop::engine::open_sockets(io_loop& loop) {
+  void* ctx = loop.zmq_context();
+  int have = zmq_ctx_get(ctx, ZMQ_IO_THREADS);
+  if (opts_.io_threads > 0 && have != opts_.io_threads)
+    log::warning(who_, "zmq_nthreads = " + std::to_string(opts_.io_threads) +
+                         " not applied: the process's ZeroMQ context already "
+                         "runs " + std::to_string(have) +
+                         " I/O threads (the first socket sizes it)");
+  sock_ = zmq_socket(ctx, role_impl_->socket_type());
   if (sock_ == nullptr)
     return "zmq_socket: " + zmq_error_text();
   std::string why;
   if (!apply_common_options(sock_, opts_, why) ||
       !role_impl_->configure(sock_, why))
     return why;
-  if (zmq_socket_monitor(sock_, monitor_address,
+  auto monitor_address = next_monitor_address();
+  if (zmq_socket_monitor(sock_, monitor_address.c_str(),
                          role_impl_->monitored_events()) != 0)
     return "zmq_socket_monitor: " + zmq_error_text();
-  monitor_ = zmq_socket(ctx_, ZMQ_PAIR);
-  if (monitor_ == nullptr || zmq_connect(monitor_, monitor_address) != 0)
+  monitor_ = zmq_socket(ctx, ZMQ_PAIR);
+  if (monitor_ == nullptr || zmq_connect(monitor_, monitor_address.c_str()) != 0)
     return "connecting the monitor: " + zmq_error_text();
-  return role_impl_->open(ctx_, sock_);
+  return role_impl_->open(loop, sock_);
 }
 
-void zmq_socket_loop::close_socket() {
+// Monitor, socket, role: in that order. ZeroMQ keeps sending what it holds
+// for the socket's LINGER, in its own I/O thread.
+void zmq_socket_loop::engine::close_sockets() {
   if (monitor_ != nullptr) {
     if (sock_ != nullptr)
       zmq_socket_monitor(sock_, nullptr, 0);
@@ -313,74 +247,135 @@ void zmq_socket_loop::close_socket() {
   if (sock_ != nullptr)
     zmq_close(sock_);
   sock_ = nullptr;
-  role_impl_->closed();
-  zmq_ctx_term(ctx_); // returns when queued frames left or LINGER expired
-  ctx_ = nullptr;
+  if (role_impl_)
+    role_impl_->closed();
 }
 
-void zmq_socket_loop::poll_once() {
-  take_outbox();
-  send_pending();
-  zmq_pollitem_t items[3];
-  short sock_events = can_read() ? ZMQ_POLLIN : 0;
-  bool waiting = !pending_.empty();
-  if (waiting && role_impl_->waits_for_pollout())
-    sock_events |= ZMQ_POLLOUT;
-  items[0] = {sock_, 0, sock_events, 0};
-  items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
-  items[2] = {monitor_, 0, ZMQ_POLLIN, 0};
-  long timeout = waiting ? role_impl_->retry_ms() : -1;
-  if (zmq_poll(items, 3, timeout) < 0) {
-    if (zmq_errno() == EINTR)
-      return;
-    log::error(who_, "zmq_poll: " + zmq_error_text());
-    stopping_ = true;
+// The dones run before closed_ is set, so that stop() returns after them;
+// one given meanwhile (by a done) runs in the next pass.
+void zmq_socket_loop::engine::mark_closed() {
+  for (;;) {
+    std::vector<std::function<void()>> dones;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (dones_.empty()) {
+        closed_ = true;
+        break;
+      }
+      dones.swap(dones_);
+    }
+    for (auto& done : dones)
+      done();
+  }
+  closed_cv_.notify_all();
+}
+
+void zmq_socket_loop::engine::poll_items(std::vector<zmq_pollitem_t>& items) {
+  if (phase_ != phase::running && phase_ != phase::draining)
     return;
+  bool running = phase_ == phase::running;
+  short events = running && can_read() ? ZMQ_POLLIN : 0;
+  if (!pending_.empty() && role_impl_->waits_for_pollout())
+    events |= ZMQ_POLLOUT;
+  items.push_back(zmq_pollitem_t{sock_, 0, events, 0});
+  items.push_back(
+    zmq_pollitem_t{monitor_, 0, static_cast<short>(running ? ZMQ_POLLIN : 0), 0});
+}
+
+// Reads first (at most 256 messages a round: the others get their turn),
+// then sends what other threads queued meanwhile.
+void zmq_socket_loop::engine::on_ready(zmq_pollitem_t* items, size_t count) {
+  if (count < 2) // opened after this round's wait began
+    return;
+  if (phase_ == phase::running) {
+    if (items[0].revents & ZMQ_POLLIN)
+      receive_some(256);
+    if (items[1].revents & ZMQ_POLLIN)
+      read_monitor();
+    take_outbox();
+    send_pending();
+  } else if (phase_ == phase::draining) {
+    drain_step();
   }
-  if (items[1].revents & ZMQ_POLLIN) {
-    uint64_t value;
-    auto rc = ::read(wake_fd_, &value, sizeof(value));
-    (void) rc;
+}
+
+// A blocked head is retried every retry_ms (a ROUTER's peer at its HWM);
+// a drain ends at its deadline.
+long zmq_socket_loop::engine::wait_limit_ms() {
+  if (phase_ != phase::running && phase_ != phase::draining)
+    return -1;
+  long limit = pending_.empty() ? -1 : role_impl_->retry_ms();
+  if (phase_ == phase::draining) {
+    long left = ms_until(deadline_);
+    limit = limit < 0 ? left : std::min(limit, left);
   }
-  if (items[0].revents & ZMQ_POLLIN)
-    receive_some(256); // then look at the outbox again: fairness
-  if (items[2].revents & ZMQ_POLLIN)
-    read_monitor();
+  return limit;
+}
+
+// Not reached while a handle holds the loop (it stops its socket first):
+// closes without a drain so that the context can end.
+void zmq_socket_loop::engine::on_loop_end() {
+  if (phase_ != phase::running && phase_ != phase::draining)
+    return;
+  close_sockets();
+  phase_ = phase::closed;
+  loop_ = nullptr;
+  mark_closed();
 }
 
 // Whatever is queued gets at most linger_ms to leave, then the socket closes
 // with the rest of that time as its LINGER.
-void zmq_socket_loop::drain() {
-  auto deadline = clock::now() + std::chrono::milliseconds(opts_.linger_ms);
+void zmq_socket_loop::engine::begin_stop() {
+  if (phase_ != phase::running)
+    return;
+  phase_ = phase::draining;
+  deadline_ = clock::now() + std::chrono::milliseconds(opts_.linger_ms);
+  drain_step();
+}
+
+void zmq_socket_loop::engine::drain_step() {
   take_outbox();
-  for (;;) {
-    send_pending();
-    if (pending_.empty() || clock::now() >= deadline)
-      break;
-    long left = static_cast<long>(ms_until(deadline));
-    long retry = role_impl_->retry_ms();
-    zmq_pollitem_t item{
-      sock_, 0,
-      static_cast<short>(role_impl_->waits_for_pollout() ? ZMQ_POLLOUT : 0), 0};
-    zmq_poll(&item, 1, retry >= 0 ? std::min(left, retry) : left);
+  send_pending();
+  if (pending_.empty() || clock::now() >= deadline_)
+    finish();
+}
+
+// stop() on the loop thread: the drain cannot wait for later rounds, so it
+// waits here, on this socket alone.
+void zmq_socket_loop::engine::stop_here() {
+  begin_stop();
+  while (phase_ == phase::draining) {
+    short events = role_impl_->waits_for_pollout() ? ZMQ_POLLOUT : 0;
+    zmq_pollitem_t item{sock_, 0, events, 0};
+    zmq_poll(&item, 1, wait_limit_ms());
+    drain_step();
   }
+}
+
+void zmq_socket_loop::engine::finish() {
   if (!pending_.empty()) {
     size_t bytes = 0;
     for (auto& m : pending_)
       bytes += m.wire_size();
-    counters_.dropped += static_cast<int64_t>(pending_.size());
-    counters_.queued_bytes -= static_cast<int64_t>(bytes);
+    counters.dropped += static_cast<int64_t>(pending_.size());
+    counters.queued_bytes -= static_cast<int64_t>(bytes);
     log::warning(who_, std::to_string(pending_.size()) + " messages (" +
                          std::to_string(bytes) + " bytes) still queued for " +
-                         endpoint_ + " after " +
+                         endpoint + " after " +
                          std::to_string(opts_.linger_ms) +
                          " ms at shutdown: not sent");
+    pending_.clear();
   }
-  int linger = static_cast<int>(std::max<int64_t>(0, ms_until(deadline)));
+  int linger = static_cast<int>(ms_until(deadline_));
   zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof(linger));
+  close_sockets();
+  phase_ = phase::closed;
+  if (auto* loop = loop_.exchange(nullptr))
+    loop->remove(this);
+  mark_closed();
 }
 
-void zmq_socket_loop::take_outbox() {
+void zmq_socket_loop::engine::take_outbox() {
   std::lock_guard<std::mutex> guard{mtx_};
   while (!outbox_.empty()) {
     pending_.push_back(std::move(outbox_.front()));
@@ -388,21 +383,21 @@ void zmq_socket_loop::take_outbox() {
   }
 }
 
-void zmq_socket_loop::finish_head(bool delivered) {
+void zmq_socket_loop::engine::finish_head(bool delivered) {
   auto bytes = pending_.front().wire_size();
   pending_.pop_front();
   role_impl_->head_done();
-  counters_.queued_bytes -= static_cast<int64_t>(bytes);
+  counters.queued_bytes -= static_cast<int64_t>(bytes);
   if (delivered) {
-    ++counters_.sent;
-    counters_.bytes_out += static_cast<int64_t>(bytes);
+    ++counters.sent;
+    counters.bytes_out += static_cast<int64_t>(bytes);
   }
   if (events_.on_sent)
     events_.on_sent(bytes);
 }
 
 // Sends from the head of the queue until ZeroMQ pushes back.
-void zmq_socket_loop::send_pending() {
+void zmq_socket_loop::engine::send_pending() {
   while (!pending_.empty()) {
     int err = 0;
     switch (send_one(sock_, pending_.front(), err)) {
@@ -410,13 +405,13 @@ void zmq_socket_loop::send_pending() {
         finish_head(true);
         break;
       case send_result::unroutable:
-        ++counters_.unroutable;
+        ++counters.unroutable;
         log::debug(who_, "reply to a peer that is gone dropped (" +
                            pending_.front().type + ")");
         finish_head(false);
         break;
       case send_result::failed:
-        ++counters_.dropped;
+        ++counters.dropped;
         log::error(who_, "send of " + pending_.front().type +
                            " failed: " + zmq_strerror(err));
         finish_head(false);
@@ -424,21 +419,22 @@ void zmq_socket_loop::send_pending() {
       case send_result::would_block:
         if (role_impl_->keep_waiting(pending_.front(), clock::now()))
           return;
-        ++counters_.dropped;
+        ++counters.dropped;
         finish_head(false);
         break;
     }
   }
 }
 
-void zmq_socket_loop::refusal(const std::string& key, const std::string& text) {
+void zmq_socket_loop::engine::refusal(const std::string& key,
+                                      const std::string& text) {
   if (auto n = refusal_log_.admit(key, log_limiter::clock::now()))
     log::warning(who_, text + (*n > 0 ? " (and " + std::to_string(*n) +
                                           " more since the last line)"
                                       : std::string{}));
 }
 
-void zmq_socket_loop::receive_some(int max_messages) {
+void zmq_socket_loop::engine::receive_some(int max_messages) {
   for (int n = 0; n < max_messages && can_read(); ++n) {
     incoming in;
     if (!read_message(in))
@@ -451,7 +447,7 @@ void zmq_socket_loop::receive_some(int max_messages) {
 // drops the connection of a peer that sends a bigger one); the whole message
 // is bounded here: past max_message_size its frames are read and thrown away,
 // as are those of a peer `admit` refuses.
-bool zmq_socket_loop::read_message(incoming& in) {
+bool zmq_socket_loop::engine::read_message(incoming& in) {
   const size_t max_total = opts_.max_message_size > 0
                              ? static_cast<size_t>(opts_.max_message_size)
                              : SIZE_MAX;
@@ -491,16 +487,16 @@ bool zmq_socket_loop::read_message(incoming& in) {
   }
 }
 
-void zmq_socket_loop::take_message(incoming&& in) {
-  ++counters_.received;
-  counters_.bytes_in += static_cast<int64_t>(in.bytes);
+void zmq_socket_loop::engine::take_message(incoming&& in) {
+  ++counters.received;
+  counters.bytes_in += static_cast<int64_t>(in.bytes);
   if (!in.admitted) {
-    ++counters_.not_admitted;
+    ++counters.not_admitted;
     return;
   }
   if (opts_.max_message_size > 0 &&
       in.bytes > static_cast<size_t>(opts_.max_message_size)) {
-    ++counters_.oversize;
+    ++counters.oversize;
     refusal("oversize", "a message of " + std::to_string(in.bytes) +
                           " bytes (over max-message-size " +
                           std::to_string(opts_.max_message_size) + ") dropped");
@@ -511,12 +507,97 @@ void zmq_socket_loop::take_message(incoming&& in) {
                       std::move(in.peer));
 }
 
-void zmq_socket_loop::read_monitor() {
+void zmq_socket_loop::engine::read_monitor() {
   uint16_t event = 0;
   uint32_t value = 0;
   std::string peer;
   while (read_monitor_event(monitor_, event, value, peer))
     role_impl_->on_monitor(event, value, peer);
+}
+
+// -- the handle ---------------------------------------------------------------------
+
+zmq_socket_loop::zmq_socket_loop(role r, std::string endpoint, zmq_options opts,
+                                 events ev, std::string who)
+  : engine_(std::make_shared<engine>(r, std::move(endpoint), std::move(opts),
+                                     std::move(ev), std::move(who))) {
+  // Nothing below may run before start(); keep the constructor infallible.
+}
+
+zmq_socket_loop::~zmq_socket_loop() {
+  stop();
+  engine_->forget_loop();
+}
+
+caf::error zmq_socket_loop::start() {
+  if (loop_)
+    return caf::none;
+  std::shared_ptr<io_loop> loop;
+  try {
+    loop = io_loop::shared(std::max(1, engine_->io_threads()));
+  } catch (const std::exception& e) {
+    return make_error(errc::io, engine_->endpoint + ": " + e.what());
+  }
+  caf::error err;
+  if (loop->in_loop()) {
+    err = engine_->open(*loop);
+  } else {
+    std::promise<caf::error> opened;
+    auto result = opened.get_future();
+    loop->post([eng = engine_, at = loop.get(), &opened] {
+      opened.set_value(eng->open(*at));
+    });
+    err = result.get();
+  }
+  if (err)
+    return err; // nothing of this socket is left on the loop
+  loop_ = std::move(loop);
+  return caf::none;
+}
+
+void zmq_socket_loop::send(wire::cc_message msg) {
+  engine_->queue(std::move(msg));
+}
+
+void zmq_socket_loop::set_reading(bool on) {
+  engine_->reading = on;
+  engine_->wake();
+}
+
+void zmq_socket_loop::set_throttled(bool on) {
+  // Only a pause that ends wakes the loop: the gateway calls this for every
+  // answered message, most of which end no pause.
+  bool was = engine_->throttled.exchange(on);
+  if (was && !on)
+    engine_->wake();
+}
+
+void zmq_socket_loop::stop() {
+  if (!loop_ || engine_->closed())
+    return;
+  if (loop_->in_loop()) {
+    engine_->stop_here();
+    return;
+  }
+  loop_->post([eng = engine_] { eng->begin_stop(); });
+  engine_->wait_closed();
+}
+
+void zmq_socket_loop::stop_async(std::function<void()> done) {
+  if (!loop_ || !engine_->add_done(done)) {
+    if (done)
+      done();
+    return;
+  }
+  loop_->post([eng = engine_] { eng->begin_stop(); });
+}
+
+const zmq_socket_counters& zmq_socket_loop::counters() const {
+  return engine_->counters;
+}
+
+const std::string& zmq_socket_loop::endpoint() const {
+  return engine_->endpoint;
 }
 
 } // namespace cc

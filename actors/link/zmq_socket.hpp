@@ -1,33 +1,37 @@
-// One ZeroMQ socket and the loop that owns it: zmq_socket_loop is the engine
-// of both the gateway (a ROUTER bound on cc-socket) and the forwarder's
-// transport (a DEALER connected to remote-cc). What differs between the two
-// (socket type and options, bind or connect, the ZAP handler, what to do with
-// a message its peer cannot take, which monitor events matter) is a role
-// object (zmq_roles.hpp); the loop itself knows neither.
+// One ZeroMQ socket on the process's I/O loop (base/io_loop):
+// zmq_socket_loop is the engine of both the gateway (a ROUTER bound on
+// cc-socket) and the forwarder's transport (a DEALER connected to
+// remote-cc). What differs between the two (socket type and options, bind or
+// connect, the ZAP domain, what to do with a message its peer cannot take,
+// which monitor events matter) is a role object (zmq_roles.hpp); the socket
+// itself knows neither.
 //
-// The loop's thread creates the context and the socket, and no other thread
-// ever touches them. It blocks in zmq_poll on the socket, its monitor and an
-// eventfd; other threads hand it messages through a mutex-protected queue and
-// wake it by writing the eventfd. The thread stays (one per socket) because
-// zmq_poll is the only way to wait on a ZeroMQ socket and a ZeroMQ socket may
-// not be shared between threads; the ZeroMQ context's own I/O and reaper
-// threads come with it.
+// No thread of its own: the socket and its monitor (an inproc PAIR) are
+// created in the loop's one ZeroMQ context, on the loop thread, and only that
+// thread touches them. The loop waits on every socket of the process in one
+// zmq_poll; this class is one io_client there (its engine, zmq_socket.cpp).
+// Other threads hand it messages through a mutex-protected outbox and the
+// loop's wake(); its time limits (the retry of a blocked head message, the
+// drain deadline at stop) are its wait_limit_ms. So a process has one socket
+// thread and one context (one set of ZeroMQ I/O and reaper threads), however
+// many sockets it has.
+//
+// start(), stop() and stop_async() may be called from any thread; on the
+// loop thread itself (a callback) start() opens at once and stop() drains
+// inline, holding the loop for up to linger_ms: avoid that.
 //
 // Blob bytes are not copied either way: a blob frame to send is given to
 // ZeroMQ with zmq_msg_init_data and a free function that holds the message's
 // blob_ptr; a large last frame received stays in its zmq_msg_t, which the
-// blob owns (wire::blob::external) and closes when its last handle goes.
+// blob owns (wire::blob::external) and closes when its last handle goes
+// (zmq_frames.hpp).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <future>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -37,12 +41,8 @@
 
 namespace cc {
 
+class io_loop;
 class zap_handler;
-
-namespace zmq_detail {
-class socket_role;
-struct incoming;
-} // namespace zmq_detail
 
 /// The ZeroMQ options of one socket (SPEC §3), from [ccserver] or a proxy
 /// section. Defaults are the original CC's.
@@ -57,7 +57,11 @@ struct zmq_options {
   int tcp_keepalive_idle = 240;
   int tcp_keepalive_cnt = 4;
   int64_t max_message_size = -1;   // MAXMSGSIZE, bytes; -1 unlimited
-  int io_threads = 1;              // of the socket's own context
+  // ZeroMQ I/O threads of the process's one context (zmq_nthreads, only
+  // in [ccserver]); 0: no preference. The socket that creates the I/O loop
+  // sizes its context (base/io_loop: the first one wins); a later socket
+  // asking for another number is told so in the log, not obeyed.
+  int io_threads = 0;
 
   // CurveZMQ. As written in the section (file paths or Z85 text), resolved
   // into the binary keys below by whoever starts the socket: the gateway
@@ -66,7 +70,9 @@ struct zmq_options {
   std::string curve_server_key_source;   // remote-cc-public-key (proxy)
   std::string curve_allowed_keys_file;   // curve-allowed-keys ([ccserver])
   // Binary 32-byte keys. router_bind: a secret key turns CURVE on, and `zap`
-  // (then required) is started in the socket's context before the bind.
+  // (then required: this socket's allow-list) answers the process's ZAP
+  // requests of this socket's own ZAP domain from before the bind
+  // (zap.hpp).
   // dealer_connect: a server key turns CURVE on with this public/secret pair.
   std::string curve_secret;
   std::string curve_public;
@@ -74,7 +80,7 @@ struct zmq_options {
   std::shared_ptr<zap_handler> zap;
 };
 
-/// Counters of one socket, written by its thread, read by anyone.
+/// Counters of one socket, written on the loop thread, read by anyone.
 struct zmq_socket_counters {
   std::atomic<int64_t> received{0};    // multipart messages read
   std::atomic<int64_t> sent{0};        // multipart messages handed to ZeroMQ
@@ -105,7 +111,8 @@ public:
   /// batch or more always has an allocation of its own.
   static constexpr size_t keep_frame_min = 8192;
 
-  /// Called on the socket thread; keep them short and non-blocking.
+  /// Called on the loop thread; keep them short and non-blocking: every
+  /// socket of the process waits meanwhile.
   struct events {
     /// One multipart message as received (ROUTER: peer identity first), for
     /// wire::parse: `last`, when set, is the final frame, kept in ZeroMQ's
@@ -137,13 +144,16 @@ public:
   /// `who` names the socket in log lines ("gateway", "h:forward").
   zmq_socket_loop(role r, std::string endpoint, zmq_options opts, events ev,
                   std::string who);
+  /// stop(): waits for the drain when the socket is still open.
   ~zmq_socket_loop();
   zmq_socket_loop(const zmq_socket_loop&) = delete;
   zmq_socket_loop& operator=(const zmq_socket_loop&) = delete;
 
-  /// Starts the thread, which creates the socket and binds or connects it.
-  /// Returns once that is done; a failure (address in use, bad endpoint)
-  /// names the endpoint and the thread is gone again.
+  /// Joins the process's I/O loop (creating it, its context sized by
+  /// opts.io_threads, if nobody holds one), creates the socket on the loop
+  /// thread and binds or connects it. Returns once that is done; a failure
+  /// (address in use, bad endpoint) names the endpoint and leaves nothing on
+  /// the loop.
   caf::error start();
 
   /// Queues `msg` for sending (frames_of order). Thread-safe, never blocks.
@@ -155,66 +165,31 @@ public:
 
   /// Back-pressure from the consumer, independent of set_reading: while
   /// throttled nothing is read either. Safe from any thread, including the
-  /// socket thread's own callbacks (reading stops after that message).
+  /// socket's own callbacks (reading stops after that message). Only a
+  /// pause that ends wakes the loop.
   void set_throttled(bool on);
 
-  /// Sends what is queued for at most linger_ms, closes the socket (LINGER
-  /// applies), terminates the context and joins the thread. Idempotent.
+  /// Sends what is queued for at most linger_ms, then closes the socket
+  /// (LINGER, the rest of that time, applies inside ZeroMQ: frames already
+  /// handed over still leave after this returns). Blocks until closed;
+  /// idempotent.
   void stop();
 
-  /// Like stop() without waiting, for an actor on CAF's scheduler: the
-  /// socket thread drains, closes the socket and the context, then calls
-  /// `done` as its last act (stop() then joins at once). Called at once when
-  /// the thread has already ended.
+  /// Like stop() without waiting, for an actor on CAF's scheduler: the loop
+  /// drains and closes the socket, then calls `done` on the loop thread
+  /// (keep it short). Every `done` given runs exactly once: at once when the
+  /// socket is already closed or was never opened.
   void stop_async(std::function<void()> done);
 
-  const zmq_socket_counters& counters() const { return counters_; }
-  const std::string& endpoint() const { return endpoint_; }
+  const zmq_socket_counters& counters() const;
+  const std::string& endpoint() const;
+
+  /// The socket's side on the loop (an io_client; zmq_socket.cpp).
+  class engine;
 
 private:
-  // All below run on the socket thread.
-  void run(std::promise<caf::error> started);
-  void ended();
-  std::string open();   // "" or why the socket could not be set up
-  void close_socket();  // monitor, socket, role, context: in that order
-  void poll_once();
-  void drain();
-  void take_outbox();
-  void finish_head(bool delivered);
-  void send_pending();
-  bool can_read() const { return reading_ && !throttled_; }
-  void receive_some(int max_messages);
-  bool read_message(zmq_detail::incoming& in);
-  void take_message(zmq_detail::incoming&& in);
-  void read_monitor();
-  void refusal(const std::string& key, const std::string& text);
-  void wake();
-
-  role role_;
-  std::string endpoint_;
-  zmq_options opts_;
-  events events_;
-  std::string who_;
-  zmq_socket_counters counters_;
-
-  int wake_fd_ = -1;  // eventfd: "look at the queue / flags"
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> reading_{true};
-  std::atomic<bool> throttled_{false};
-
-  std::mutex mtx_;                       // guards outbox_, on_stopped_, ended_
-  std::deque<wire::cc_message> outbox_;  // handed over by other threads
-  std::function<void()> on_stopped_;     // stop_async's `done`
-  bool ended_ = false;                   // the thread took on_stopped_
-
-  // The socket thread's own.
-  void* ctx_ = nullptr;
-  void* sock_ = nullptr;
-  void* monitor_ = nullptr;
-  std::unique_ptr<zmq_detail::socket_role> role_impl_;
-  std::deque<wire::cc_message> pending_; // this thread's side of the outbox
-  log_limiter refusal_log_{std::chrono::seconds{10}, 256};
+  std::shared_ptr<io_loop> loop_;    // held while the socket may be open
+  std::shared_ptr<engine> engine_;
 };
 
 } // namespace cc

@@ -58,7 +58,7 @@ zmq_options zmq_options_of(const config::section& sec) {
 
 zmq_transport::zmq_transport(zmq_options opts, std::string who)
   : opts_(opts), who_(std::move(who)) {
-  // connect() creates the socket thread.
+  // connect() opens the socket on the process's I/O loop.
 }
 
 zmq_transport::~zmq_transport() {
