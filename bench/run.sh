@@ -594,7 +594,7 @@ scale_measure() {
     local_rss_median_kb "$(printf '%s\n' "${rss_l[@]}" | sort -n | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")" \
     central_fds_max "$max_fd_c" local_fds_max "$max_fd_l" \
     central_fds_end "$fds_c" resends "$resends" polling_tailers "$polling" \
-    max_open_files "$(sed -n 's/^max-open-files = //p' "$d/central.ini" | tail -1)" \
+    max_open_files "$(sed -n 's/^max-open-files = //p' "$d/central.ini" | tail -1 | grep . || echo "1000 (default)")" \
     check "$check" >"$scale_results"
   say "scale: $(tr '\t\n' '= ' <"$scale_results")"
   rm -rf "$d/src" "$d/dst"
