@@ -8,7 +8,10 @@
 // I/O loop), whose events wake it.
 // Runs on CAF's scheduler by default, like the router: its reads are preads
 // of a file just written (the page cache), so no thread of its own is needed
-// and 10,000 tailers do not mean 10,000 threads. The .save file is written by
+// and 10,000 tailers do not mean 10,000 threads. A tailer that compresses
+// (compression = gzip/bzip2) is detached by the jobmgr's factory
+// (actors/spawn.cpp): compressing is CPU work that would otherwise take turns
+// with the router on the one scheduler thread. The .save file is written by
 // the process's position saver thread (actors/tail/position_saver.hpp); the
 // tailer waits for that (an fsync, on its scheduler thread) only when it
 // starts a new file or generation (which must be durable before its first
