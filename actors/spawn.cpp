@@ -39,7 +39,13 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
     if (!opts)
       return opts.error();
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
-    return spawn_tailer_actor(*sys, std::move(*opts), router);
+    // A compressing tailer spends a core's worth of CPU on gzip at full
+    // speed: on its own thread it runs beside the router instead of taking
+    // turns with it on the one scheduler thread (ours-gzip 21-28 against
+    // 37-47 MB/s scheduled, bench/run.sh --only ours --size 268435456).
+    auto where = opts->comp == wire::compression::none ? tailer_thread::scheduled
+                                                       : tailer_thread::detached;
+    return spawn_tailer_actor(*sys, std::move(*opts), router, where);
   };
   jobmgr_options opts;
   opts.name = sec.name;

@@ -134,7 +134,7 @@ render_tables() {  # markdown tables on stdout
     ns=$(scale_value ns) bytes=$(scale_value bytes)
     mbps=$(awk -v b="$bytes" -v n="$ns" 'BEGIN { printf "%.1f", (n > 0 ? b * 1e3 / n : 0) }')
     lim=$(throughput_rows | awk -F'\t' '$1 == "limit" { print $2 }')
-    echo "### Scale ($(scale_value files) files across $(scale_value hosts) simulated hosts, one local ccserver per host, one central)"
+    echo "### Scale ($(scale_value files) files across $(scale_value hosts) simulated hosts in $(scale_value locals) local ccservers (each runs several hosts' tailers, each tailer with its host's \`hostname\`), one central)"
     echo
     echo "| figure | value |"
     echo "|---|---:|"
@@ -144,9 +144,10 @@ render_tables() {  # markdown tables on stdout
     echo "| CPU s per GB (all $(( $(scale_value hosts) + 1 )) servers) | $(awk -v c="$(scale_value cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
     echo "| writer: seconds to append everything (cc-benchtool fanout) | $(awk -v n="$(scale_value writer_ns)" 'BEGIN { printf "%.1f", n / 1e9 }') |"
     echo "| CPU s per GB, central alone | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
+    echo "| CPU s per GB, central alone, as a ratio to its single-file figure ($(scale_value single_central_cpu_s_per_gb), \`ours\` above; target <= 3) | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" -v s="$(scale_value single_central_cpu_s_per_gb)" 'BEGIN { if (b > 0 && s + 0 > 0) printf "%.2f", c / (b / 1e9) / s; else print "n/a" }') |"
     echo "| tailer resends (\"no ack ... resending\" log lines, all locals) | $(scale_value resends) |"
-    echo "| tailers that fell back to polling (no inotify instance) | $(scale_value polling_tailers) (max_user_instances $(scale_value inotify_instances)) |"
-    echo "| central: open descriptors (max sampled; at end) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
+    echo "| tailers that fell back to polling (no inotify) | $(scale_value polling_tailers) |"
+    echo "| central: open descriptors (max sampled; at end; bound: max-open-files $(scale_value max_open_files) copies) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
     echo "| local: open descriptors (max sampled over all) | $(scale_value local_fds_max) |"
     echo "| central: peak RSS MiB | $(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }') |"
     echo "| local: peak RSS MiB (largest; median) | $(awk -v a="$(scale_value local_rss_max_kb)" -v b="$(scale_value local_rss_median_kb)" 'BEGIN { printf "%.1f; %.1f", a / 1024, b / 1024 }') |"

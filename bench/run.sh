@@ -5,18 +5,21 @@
 # -> imtcp -> omfile), on 127.0.0.1 only. It measures throughput on a 1 GiB
 # PostgreSQL-style log, CPU seconds per GB and peak RSS of every process
 # involved, whether the copy is byte-identical, append-to-visible latency (at a
-# steady 50 MB/s and at an idle trickle), and scale (1,000 files across 50
-# simulated hosts), and how a backlog catches up after the central was down
-# (bench/backlog.sh), then writes docs/benchmarks.md and SVG plots
-# (bench/plot.sh).
+# steady 50 MB/s and at an idle trickle), scale (10,000 files across 100
+# simulated hosts in 10 local processes), and how a backlog catches up after
+# the central was down (bench/backlog.sh), then writes docs/benchmarks.md and
+# SVG plots (bench/plot.sh).
 #
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
+#                     [--scale-locals N]
 #                     [--latency-seconds S] [--latency-systems LIST]
 #                     [--latency-rounds N] [--report FILE.md]
 #                     [--backlog-bytes BYTES]
 #
+# --scale-locals: how many local ccserver processes run the scale step's
+#   simulated hosts (default 10; 1 with --smoke), each several hosts' daemons.
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
 #   existing build (--build, default build/), installs nothing, writes its
@@ -45,7 +48,7 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale,backlog" backlog_bytes=""
-size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes=""
+size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals=""
 latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
 while [ $# -gt 0 ]; do
@@ -60,6 +63,7 @@ while [ $# -gt 0 ]; do
     --scale-hosts) scale_hosts=$2; shift ;;
     --scale-files) scale_files=$2; shift ;;
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
+    --scale-locals) scale_locals=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
     --latency-systems) latency_systems=$2; shift ;;
     --latency-rounds) latency_rounds=$2; shift ;;
@@ -74,15 +78,17 @@ done
 if [ "$smoke" -eq 1 ]; then
   setup=0
   : "${build:=$top/build}" "${size:=4M}" "${scale_hosts:=2}" "${scale_files:=3}"
-  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}" "${latency_rounds:=1}" "${backlog_bytes:=8M}"
+  : "${scale_file_bytes:=64K}" "${latency_seconds:=2}" "${latency_rounds:=1}" "${scale_locals:=1}"
+  : "${backlog_bytes:=8M}"
   latency_rate=5 trickle_rate=10
   out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/ccbench-smoke-XXXXXX")}
   data="$out/data"
   report="$out/benchmarks.md"
   step_timeout=120
 else
-  : "${build:=$top/build-release}" "${size:=1G}" "${scale_hosts:=50}" "${scale_files:=20}"
-  : "${scale_file_bytes:=256K}" "${latency_seconds:=10}" "${latency_rounds:=3}" "${backlog_bytes:=10G}"
+  : "${build:=$top/build-release}" "${size:=1G}" "${scale_hosts:=100}" "${scale_files:=100}"
+  : "${scale_file_bytes:=64K}" "${latency_seconds:=10}" "${latency_rounds:=3}" "${scale_locals:=10}"
+  : "${backlog_bytes:=10G}"
   latency_rate=50 trickle_rate=10
   out=${out:-$top/bench/out/run-$(date +%Y%m%d-%H%M%S)}
   data="$top/bench/data"
@@ -490,86 +496,85 @@ summarize_rounds() {  # MODE ROUNDS
 }
 
 # --- 6. scale: many files across many simulated hosts ----------------------------
-# One local ccserver process per simulated host (as deployed: one per host),
-# each with $scale_files tailers ([d:tNN], one directory per database, the
-# tailer's `hostname` set to the host's name), all into one central.
-# One machine stands in for 50 hosts: its per-user inotify instance limit
-# (fs.inotify.max_user_instances, 128 by default) is shared by all 1,000
-# tailers, where each real host needs only its own 20. To simulate the hosts
-# faithfully the bench raises it for the scale step when it may (root) and
-# puts the old value back afterwards; otherwise tailers beyond the limit poll,
-# and the report counts them.
-inotify_limit=/proc/sys/fs/inotify/max_user_instances
-inotify_saved=""
-raise_inotify() {
-  local want=$(( scale_count + 256 )) cur
-  cur=$(cat "$inotify_limit" 2>/dev/null || echo 0)
-  if [ "$cur" -lt $(( scale_count + 64 )) ] && [ -w "$inotify_limit" ]; then
-    inotify_saved=$cur
-    echo "$want" >"$inotify_limit" && say "scale: fs.inotify.max_user_instances $cur -> $want for this step"
-  fi
-}
-restore_inotify() {
-  [ -n "$inotify_saved" ] && echo "$inotify_saved" >"$inotify_limit" && say "scale: fs.inotify.max_user_instances back to $inotify_saved"
-  inotify_saved=""
-}
-
+# $scale_hosts simulated hosts with $scale_files source files each (one
+# directory per database), all into one central. One ccserver per host would
+# be 100 processes on this 2-core machine, so $scale_locals local ccserver
+# processes each run the daemons of several hosts: every tailer section sets
+# its own `hostname` (a [d:...] option, SPEC 6), so the central sees each
+# simulated host as a host of its own (its own subdirectory, its own
+# per-host limits). A local has one inotify instance (all its tailers share
+# it), so the per-user instance limit is not a concern.
 scale_run() {
-  local d="$out/scale" pc h f name hdir daemons i=0 central locals=() all cpu0 cpu1
+  local d="$out/scale" pc h f l name hdir daemons central locals=() all i=0
   quiesce
   rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
   pc=$(free_port) || return 1
   write_central "$d" "$pc"
   local files=()
   mapfile -t files < <(find "$manydir" -name '*.log' | sort)
-  : >"$d/map"; : >"$d/expect"; : >"$d/pairs"
+  : >"$d/pairs"
+  # Written without a subshell per file: 10,000 of them take minutes.
+  local per_local=$(( (scale_hosts + scale_locals - 1) / scale_locals )) daemon_lists=() ff
   for ((h = 1; h <= scale_hosts; h++)); do
-    name=$(printf 'h%02d' "$h")
-    daemons=""
-    local sections=""
+    printf -v name 'h%03d' "$h"; l=$(( (h - 1) / per_local ))
     for ((f = 1; f <= scale_files; f++)); do
-      hdir="$d/src/$name/d$(printf %02d "$f")"
+      printf -v ff '%03d' "$f"
+      hdir="$d/src/$name/d$ff" daemons="d:$name-$ff"
       mkdir -p "$hdir"
-      daemons+="${daemons:+, }d:t$(printf %02d "$f")"
-      sections+=$(tailer_section "d:t$(printf %02d "$f")" "$hdir" "pg$(printf %02d "$f")-*.log" "$name" none)$'\n\n'
-      printf '%s %s\n' "${files[$i]}" "$hdir/pg$(printf %02d "$f")-0001.log" >>"$d/map"
-      printf '%s %s\n' "$(bytes_of "${files[$i]}")" "$d/dst/$name/pg$(printf %02d "$f")-0001.log" >>"$d/expect"
-      printf '%s %s\n' "${files[$i]}" "$d/dst/$name/pg$(printf %02d "$f")-0001.log" >>"$d/pairs"
+      daemon_lists[$l]+="${daemon_lists[$l]:+, }$daemons"
+      tailer_section "$daemons" "$hdir" "pg$ff-*.log" "$name" none >>"$d/sections.$l"
+      printf '%s %s\n' "${files[$i]}" "$hdir/pg$ff-0001.log" >>"$d/map.$l"
+      printf '%s %s\n' "${files[$i]}" "$d/dst/$name/pg$ff-0001.log" >>"$d/pairs"
       i=$((i + 1))
     done
-    printf '%s' "$sections" | write_local "$d/$name.ini" "$d/run" "$(free_port)" "$pc" "$daemons"
   done
-  check_config "$d/central.ini" && check_config "$d/h01.ini" || { failures=$((failures + 1)); return 1; }
+  paste -d' ' <(cut -d' ' -f1 "$d/pairs" | xargs stat -c %s) <(cut -d' ' -f2 "$d/pairs") >"$d/expect"
+  local nlocals=${#daemon_lists[@]}
+  for ((l = 0; l < nlocals; l++)); do
+    write_local "$d/l$l.ini" "$d/run" "$(free_port)" "$pc" "${daemon_lists[$l]}" <"$d/sections.$l"
+  done
+  check_config "$d/central.ini" && check_config "$d/l0.ini" || { failures=$((failures + 1)); return 1; }
   start_bg scale-central "$ccserver" "$d/central.ini"; central=$last_pid
-  for ((h = 1; h <= scale_hosts; h++)); do
-    start_bg "scale-h$h" "$ccserver" "$d/$(printf 'h%02d' "$h").ini"; locals+=("$last_pid")
+  for ((l = 0; l < nlocals; l++)); do
+    start_bg "scale-l$l" "$ccserver" "$d/l$l.ini"; locals+=("$last_pid")
   done
   all=("$central" "${locals[@]}")
-  local ready=1 k
+  local ready=1 k tailers_per=$(( per_local * scale_files ))
+  local ready_timeout=$(( ready_timeout > tailers_per / 10 ? ready_timeout : tailers_per / 10 ))
   wait_ready "$d/run/central.log" 0 "$central" || ready=0
-  for ((k = 0; k < scale_hosts && ready; k++)); do
-    wait_ready "$d/run/$(printf 'h%02d' $((k + 1))).log" "$scale_files" "${locals[$k]}" || ready=0
+  for ((k = 0; k < nlocals && ready; k++)); do
+    wait_ready "$d/run/l$k.log" "$(grep -c . "$d/map.$k")" "${locals[$k]}" || ready=0
   done
   [ "$ready" -eq 1 ] || { say "a scale server did not come up (see $d/run)"; failures=$((failures + 1)); stop_all; return 1; }
-  # Sampler: open descriptors and RSS of every server once a second.
+  scale_measure "$d" "$central" "${locals[@]}"
+}
+
+# The measured part of the scale step: every local's files appended at once
+# (one cc-benchtool fanout per local, as each host appends its own), until
+# every copy has its size; CPU, RSS and descriptors sampled; copies compared.
+scale_measure() {
+  local d=$1 central=$2; shift 2
+  local locals=("$@") all=("$central" "$@") l cpu0 cpu1 cpu0_c cpu1_c fan=()
   ( while :; do
       for p in "${all[@]}"; do printf '%s %s %s\n' "$p" "$(fd_count "$p")" "$(status_kb "$p" VmRSS)"; done
       sleep 1
     done ) >"$d/samples" 2>/dev/null &
   local sampler=$!; pids+=("$sampler")
-  cpu0=$(cpu_ticks_sum "${all[@]}")
-  local cpu0_c; cpu0_c=$(cpu_ticks "$central")
-  "$bt" fanout --map "$d/map" --chunk 16K >"$d/fanout.out" || failures=$((failures + 1))
-  local start_ns bytes done_ns=0
-  start_ns=$(sed -n 's/.*start_ns=\([0-9]*\).*/\1/p' "$d/fanout.out")
-  bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$d/fanout.out")
+  cpu0=$(cpu_ticks_sum "${all[@]}"); cpu0_c=$(cpu_ticks "$central")
+  for ((l = 0; l < ${#locals[@]}; l++)); do
+    "$bt" fanout --map "$d/map.$l" --chunk 16K >"$d/fanout.$l.out" & fan+=($!)
+  done
+  for l in "${fan[@]}"; do wait "$l" || failures=$((failures + 1)); done
+  local start_ns end_ns bytes done_ns=0
+  start_ns=$(sed -n 's/.*start_ns=\([0-9]*\).*/\1/p' "$d"/fanout.*.out | sort -n | head -1)
+  end_ns=$(sed -n 's/.*end_ns=\([0-9]*\).*/\1/p' "$d"/fanout.*.out | sort -n | tail -1)
+  bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$d"/fanout.*.out | awk '{ s += $1 } END { print s + 0 }')
   if "$bt" wait-size --timeout "$step_timeout" --stall 60 --list "$d/expect" >"$d/wait.out"; then
     done_ns=$(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out")
   else
     sed 's/^/    /' "$d/wait.out"
   fi
-  cpu1=$(cpu_ticks_sum "${all[@]}")
-  local cpu1_c; cpu1_c=$(cpu_ticks "$central")
+  cpu1=$(cpu_ticks_sum "${all[@]}"); cpu1_c=$(cpu_ticks "$central")
   local fds_c fds_l=() rss_c rss_l=() p
   fds_c=$(fd_count "$central"); rss_c=$(status_kb "$central" VmHWM)
   for p in "${locals[@]}"; do fds_l+=("$(fd_count "$p")"); rss_l+=("$(status_kb "$p" VmHWM)"); done
@@ -585,22 +590,23 @@ scale_run() {
   local check="all $scale_count byte-identical"
   [ "$bad" -eq 0 ] || { check="$bad of $scale_count DIFFERENT"; failures=$((failures + 1)); }
   [ "$done_ns" -gt 0 ] || check="INCOMPLETE; $check"
-  local writer_ns resends polling
-  writer_ns=$(( $(sed -n 's/.*end_ns=\([0-9]*\).*/\1/p' "$d/fanout.out") - start_ns ))
-  resends=$(cat "$d"/run/h*.log 2>/dev/null | grep -c 'resending' || true)
-  polling=$(cat "$d"/run/h*.log 2>/dev/null | grep -c 'inotify.*polling every' || true)
-  local sorted_rss median_rss
-  sorted_rss=$(printf '%s\n' "${rss_l[@]}" | sort -n)
-  median_rss=$(printf '%s\n' "$sorted_rss" | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")
+  local resends polling single
+  resends=$(cat "$d"/run/l*.log 2>/dev/null | grep -c 'resending' || true)
+  polling=$(cat "$d"/run/l*.log 2>/dev/null | grep -c 'inotify.*polling every' || true)
+  # The central's CPU per GB for one file, from the `ours` step of this run.
+  single=$(awk -F'\t' '$1 == "ours" { if (match($7, /CPU s\/GB central [0-9.]+/)) print substr($7, RSTART + 17, RLENGTH - 17) }' "$results")
   local ticks_to_s='BEGIN { printf "%.3f", t / k }'
-  printf '%s\t%s\n' hosts "$scale_hosts" files "$scale_count" bytes "$bytes" \
-    ns $(( done_ns > 0 ? done_ns - start_ns : 0 )) writer_ns "$writer_ns" \
+  printf '%s\t%s\n' hosts "$scale_hosts" files "$scale_count" locals "${#locals[@]}" bytes "$bytes" \
+    ns $(( done_ns > 0 ? done_ns - start_ns : 0 )) writer_ns $(( end_ns - start_ns )) \
     cpu_s "$(awk -v t=$((cpu1 - cpu0)) -v k="$clk_tck" "$ticks_to_s")" \
     central_cpu_s "$(awk -v t=$((cpu1_c - cpu0_c)) -v k="$clk_tck" "$ticks_to_s")" \
+    single_central_cpu_s_per_gb "${single:-n/a}" \
     central_rss_kb "$rss_c" local_rss_max_kb "$(max_of "${rss_l[@]}")" \
-    local_rss_median_kb "$median_rss" central_fds_max "$max_fd_c" local_fds_max "$max_fd_l" \
+    local_rss_median_kb "$(printf '%s\n' "${rss_l[@]}" | sort -n | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")" \
+    central_fds_max "$max_fd_c" local_fds_max "$max_fd_l" \
     central_fds_end "$fds_c" resends "$resends" polling_tailers "$polling" \
-    inotify_instances "$(cat "$inotify_limit" 2>/dev/null)" check "$check" >"$scale_results"
+    max_open_files "$(sed -n 's/^max-open-files = //p' "$d/central.ini" | tail -1 | grep . || echo "1000 (default)")" \
+    check "$check" >"$scale_results"
   say "scale: $(tr '\t\n' '= ' <"$scale_results")"
   rm -rf "$d/src" "$d/dst"
 }
@@ -635,10 +641,8 @@ if has rsyslog; then
 fi
 has latency && { say "latency: steady ${latency_rate} MB/s and trickle ${trickle_rate} lines/s, ${latency_seconds} s each"; latency_all; }
 if has scale; then
-  say "scale: $scale_count files across $scale_hosts hosts ($scale_hosts local ccservers) into one central"
-  raise_inotify
+  say "scale: $scale_count files across $scale_hosts hosts ($scale_locals local ccservers, each running the daemons of several hosts under their own host names) into one central"
   scale_run
-  restore_inotify
 fi
 if has backlog; then
   backlog_size=$(numfmt --from=iec "$backlog_bytes")

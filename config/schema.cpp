@@ -287,9 +287,11 @@ section_schema make_ccserver() {
       .ext(),
     with_default("caf-threads", vt::integer, "1",
                  "CAF scheduler threads, which run the router, the "
-                 "tailwriter's dispatcher, the jobmgr and the other "
-                 "non-detached actors (tailers, forwarders, tailwriter "
-                 "workers and sockets have threads of their own). One: the "
+                 "tailwriter's dispatcher, the jobmgr, the tailers (their "
+                 "reads come from the page cache; their inotify events from "
+                 "the process's one I/O loop) and the other non-detached "
+                 "actors (forwarders, tailwriter workers and sockets have "
+                 "threads of their own). One: the "
                  "router hands a message to the next actor on the same "
                  "thread, without waking another (less CPU and latency at "
                  "50 MB/s, the same throughput: bench/PROFILE.md); 0: CAF's "

@@ -1,31 +1,35 @@
-// inotify for the tailer: one thread, owned by a file_watch object, polls an
-// inotify descriptor (the log directory plus the open source file) and an
-// eventfd (to stop it). Each burst of events sends one (wake_atom) to the
-// target actor; no further wake is sent until the target calls rearm(), so a
-// busy log costs at most one queued message. Directory changes (a file
-// created, moved or deleted) are also flagged, so the tailer lists the
-// directory only when it changed.
+// inotify for one tailer: its log directory and the open source file,
+// watched through the process's one inotify instance (inotify_hub.hpp, read
+// on the I/O loop; no thread of its own). Each burst of events sends one
+// (wake_atom) to the target actor; no further wake is sent until the target
+// calls rearm(), so a busy log costs at most one queued message. Directory
+// changes (a file created, moved or deleted) are also flagged, so the tailer
+// lists the directory only when it changed. Only events naming a file that
+// matches `names` (the tailer's logmask, or its logname and rotations) are
+// taken from the directory: tailers sharing a directory are not woken by
+// each other's files.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
+
+#include "actors/tail/inotify_hub.hpp"
 
 namespace cc::tail {
 
 class file_watch {
 public:
-  /// Starts watching `dir`. Fails (errc::io with the path and errno) when
-  /// inotify is unavailable or `dir` cannot be watched; the caller then polls.
-  static caf::expected<std::unique_ptr<file_watch>> start(caf::actor target,
-                                                          const std::string& dir);
+  /// Starts watching `dir` for files whose names match the glob `names`.
+  /// Fails (errc::io with the path and errno) when inotify is unavailable or
+  /// `dir` cannot be watched; the caller then polls.
+  static caf::expected<std::unique_ptr<file_watch>>
+  start(caf::actor target, const std::string& dir, const std::string& names = "*");
 
-  /// Stops and joins the thread.
+  /// Removes this watcher's watches (the kernel's go with their last user).
   ~file_watch();
   file_watch(const file_watch&) = delete;
   file_watch& operator=(const file_watch&) = delete;
@@ -35,27 +39,22 @@ public:
   void watch_file(const std::string& path);
 
   /// The target took the last wake: the next event sends another.
-  void rearm() { pending_->store(false); }
+  void rearm() { sig_->pending.store(false); }
 
   /// Whether the directory changed since the last call.
-  bool take_dir_changed() { return dir_changed_->exchange(false); }
+  bool take_dir_changed() { return sig_->dir_changed.exchange(false); }
 
   /// Whether the directory itself was deleted or moved (the watch is gone).
-  bool dir_lost() const { return dir_lost_->load(); }
+  bool dir_lost() const { return sig_->dir_lost.load(); }
 
 private:
-  file_watch(int inotify_fd, int event_fd, int dir_wd);
-  void run(caf::actor target);
+  file_watch(std::shared_ptr<inotify_hub> hub, std::shared_ptr<watch_signal> sig);
 
-  int inotify_fd_;
-  int event_fd_;
-  int dir_wd_;
+  std::shared_ptr<inotify_hub> hub_;
+  std::shared_ptr<watch_signal> sig_;
+  int dir_wd_ = -1;
   std::mutex file_mtx_;  // guards file_wd_ (tailer thread only, but cheap)
   int file_wd_ = -1;
-  std::shared_ptr<std::atomic<bool>> pending_;
-  std::shared_ptr<std::atomic<bool>> dir_changed_;
-  std::shared_ptr<std::atomic<bool>> dir_lost_;
-  std::thread thread_;
 };
 
 } // namespace cc::tail

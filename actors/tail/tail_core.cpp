@@ -349,10 +349,29 @@ void tail_core::schedule_at(time_point t) {
   clock_.arm(t);
 }
 
+namespace {
+
+/// The names of logdir whose events concern the tailer: classic mode's
+/// logmask; rotated mode's logname and its rotations (a superset of what
+/// rotation_candidates looks at), the name taken literally.
+std::string watched_names(const tailer_options& o) {
+  if (o.op == tailer_options::mode::classic)
+    return o.logmask;
+  std::string glob;
+  for (char c : o.logname) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\')
+      glob += '\\';
+    glob += c;
+  }
+  return glob + "*";
+}
+
+} // namespace
+
 void tail_core::ensure_watch() {
   if (!opts.inotify || watch)
     return;
-  auto w = fx.watch(opts.logdir);
+  auto w = fx.watch(opts.logdir, watched_names(opts));
   if (!w) {
     if (!watch_failed_logged)
       log::warning(who(), describe(w.error()) + "; polling every "

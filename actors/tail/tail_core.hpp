@@ -68,8 +68,10 @@ public:
   virtual void dispatch(wire::cc_message msg, on_ok ok, on_error failed) = 0;
   /// Ends the tailer with `err` (the jobmgr restarts it from the .save).
   virtual void quit(const caf::error& err) = 0;
-  /// An inotify watch of `dir` whose events make the shell call check().
-  virtual caf::expected<std::unique_ptr<file_watch>> watch(const std::string& dir) = 0;
+  /// An inotify watch of `dir` (for the files whose names match the glob
+  /// `names`) whose events make the shell call check().
+  virtual caf::expected<std::unique_ptr<file_watch>> watch(const std::string& dir,
+                                                           const std::string& names) = 0;
 };
 
 /// The tailer's phase: one value for what used to be spread over flags (an

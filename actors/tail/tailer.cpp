@@ -57,8 +57,8 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   }
 
   caf::expected<std::unique_ptr<tail::file_watch>>
-  watch(const std::string& dir) override {
-    return tail::file_watch::start(caf::actor{self}, dir);
+  watch(const std::string& dir, const std::string& names) override {
+    return tail::file_watch::start(caf::actor{self}, dir, names);
   }
 };
 

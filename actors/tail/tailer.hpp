@@ -4,11 +4,18 @@
 //
 // Owns: the open source file, its read buffer, the window of sent but not
 // yet acknowledged bytes, the .save file (positions advance only on acks),
-// and the inotify thread (file_watch) that wakes it.
-// Runs detached (its own thread): file reads block. The .save file is written
-// by the process's position saver thread (actors/tail/position_saver.hpp); the
-// tailer waits for that only when it starts a new file or generation (which
-// must be durable before its first fragment) and when it ends.
+// and its watches on the process's inotify instance (file_watch, read on the
+// I/O loop), whose events wake it.
+// Runs on CAF's scheduler by default, like the router: its reads are preads
+// of a file just written (the page cache), so no thread of its own is needed
+// and 10,000 tailers do not mean 10,000 threads. A tailer that compresses
+// (compression = gzip/bzip2) is detached by the jobmgr's factory
+// (actors/spawn.cpp): compressing is CPU work that would otherwise take turns
+// with the router on the one scheduler thread. The .save file is written by
+// the process's position saver thread (actors/tail/position_saver.hpp); the
+// tailer waits for that (an fsync, on its scheduler thread) only when it
+// starts a new file or generation (which must be durable before its first
+// fragment) and when it ends.
 //
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
 //         (wake_atom)                           new data / directory change
@@ -51,14 +58,15 @@
 
 namespace cc {
 
-/// Where the tailer runs: detached (its own thread, as file reads block),
-/// or scheduled like any actor (tests on the test coordinator, where a
-/// detached actor's delayed messages would not run in virtual time).
+/// Where the tailer runs: scheduled like any actor (the default, and what
+/// tests on the test coordinator need: a detached actor's delayed messages
+/// would not run in virtual time), or detached (a thread of its own, as
+/// before: for a file system whose reads may block for long).
 enum class tailer_thread { detached, scheduled };
 
 /// Spawns a tailer sending to `router`.
 caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
                               router_actor router,
-                              tailer_thread thread = tailer_thread::detached);
+                              tailer_thread thread = tailer_thread::scheduled);
 
 } // namespace cc

@@ -259,6 +259,11 @@ void worker_core::evict(const std::string& identity, outbox& out) {
 }
 
 bool worker_core::has_open_members() const {
+  // Asked after every fragment: only recompress copies have members, so the
+  // other modes answer without a walk over every open copy (up to
+  // max-open-files of them per fragment, the scale bench's profile).
+  if (opts_.copy.mode != write_mode::recompress)
+    return false;
   for (auto& [identity, oc] : copies_)
     if (oc.file->member_open())
       return true;

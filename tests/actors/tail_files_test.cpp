@@ -145,7 +145,7 @@ TEST_CASE("inotify wakes once per burst until rearmed", "[file_watch]") {
   append_file(other / "a.log", "moved\n");
   REQUIRE(wait_until([&] { return counter->wakes.load() > before; }, 2000ms));
 
-  w->reset();  // stops and joins the thread
+  w->reset();  // releases its watches on the process's inotify hub
   caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
