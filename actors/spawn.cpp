@@ -39,6 +39,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
     if (!opts)
       return opts.error();
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
+    opts->zstd_peers = zstd_view_for(sec, *cfg, opts->msg_type, acks);
     return spawn_tailer_actor(*sys, std::move(*opts), router);
   };
   jobmgr_options opts;
