@@ -76,18 +76,22 @@ bool ack_registry::advertises_zstd() const {
   return true;
 }
 
-ack_view::ack_view(std::shared_ptr<const ack_registry> registry,
-                   std::vector<std::string> sections, std::string who,
-                   std::string msg_type)
+peer_view::peer_view(std::shared_ptr<const ack_registry> registry,
+                     std::vector<std::string> sections, std::string who,
+                     std::string msg_type)
   : registry_(std::move(registry)),
     sections_(std::move(sections)),
     who_(std::move(who)),
     msg_type_(std::move(msg_type)) {
 }
 
+peer_acks peer_view::exchange(peer_acks v) const {
+  return static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+}
+
 peer_acks ack_view::now() const {
   auto v = registry_->of(sections_);
-  auto before = static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+  auto before = exchange(v);
   if (v == before)
     return v;
   if (v == peer_acks::no) {
@@ -109,18 +113,9 @@ peer_acks ack_view::now() const {
   return v;
 }
 
-zstd_view::zstd_view(std::shared_ptr<const ack_registry> registry,
-                     std::vector<std::string> sections, std::string who,
-                     std::string msg_type)
-  : registry_(std::move(registry)),
-    sections_(std::move(sections)),
-    who_(std::move(who)),
-    msg_type_(std::move(msg_type)) {
-}
-
 bool zstd_view::usable() const {
   auto v = registry_->zstd_of(sections_);
-  auto before = static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+  auto before = exchange(v);
   if (v == peer_acks::no && before != peer_acks::no)
     log::warning(who_, "compression = zstd: " + msg_type_ + " goes to a peer "
                          "that does not announce zstd (an original CC, an "
@@ -132,16 +127,29 @@ bool zstd_view::usable() const {
   return v == peer_acks::yes;
 }
 
+namespace {
+
+// A View of what the handlers of `msg_type` do, logging as the daemon.
+template <class View>
+std::shared_ptr<const View>
+make_view(const config::section& daemon, const config::server_config& cfg,
+          const std::string& msg_type,
+          std::shared_ptr<const ack_registry> registry) {
+  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
+  return std::make_shared<View>(std::move(registry),
+                                routes::route_table{cfg.routes}.lookup(msg_type),
+                                std::move(who), msg_type);
+}
+
+} // namespace
+
 std::shared_ptr<const zstd_view>
 zstd_view_for(const config::section& daemon, const config::server_config& cfg,
               const std::string& msg_type,
               std::shared_ptr<const ack_registry> registry) {
   if (!registry || config::reader{daemon}.str("compression") != "zstd")
     return nullptr;
-  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
-  return std::make_shared<zstd_view>(std::move(registry),
-                                     routes::route_table{cfg.routes}.lookup(msg_type),
-                                     std::move(who), msg_type);
+  return make_view<zstd_view>(daemon, cfg, msg_type, std::move(registry));
 }
 
 bool is_auto_ack(const config::reader& daemon) {
@@ -159,10 +167,7 @@ auto_ack_view(const config::section& daemon, const config::server_config& cfg,
               std::shared_ptr<const ack_registry> registry) {
   if (!registry || !is_auto_ack(config::reader{daemon}))
     return nullptr;
-  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
-  return std::make_shared<ack_view>(std::move(registry),
-                                    routes::route_table{cfg.routes}.lookup(msg_type),
-                                    std::move(who), msg_type);
+  return make_view<ack_view>(daemon, cfg, msg_type, std::move(registry));
 }
 
 } // namespace cc

@@ -88,40 +88,43 @@ using ack_registry_ptr = std::shared_ptr<ack_registry>;
 /// sections of its message type. now() logs once, under `who`, when the
 /// answer turns no (the guarantees that are lost) and when it turns yes
 /// again after that.
-class ack_view {
+/// What ack_view and zstd_view share: the handler sections of one message
+/// type, who logs, and the last answer (so that a change is logged once).
+class peer_view {
 public:
-  ack_view(std::shared_ptr<const ack_registry> registry,
-           std::vector<std::string> sections, std::string who,
-           std::string msg_type);
+  peer_view(std::shared_ptr<const ack_registry> registry,
+            std::vector<std::string> sections, std::string who,
+            std::string msg_type);
 
-  peer_acks now() const;
+protected:
+  /// Records `v` as the last answer; returns the one before it.
+  peer_acks exchange(peer_acks v) const;
 
-private:
   std::shared_ptr<const ack_registry> registry_;
   std::vector<std::string> sections_;
   std::string who_;
   std::string msg_type_;
+
+private:
   mutable std::atomic<int> last_{static_cast<int>(peer_acks::unknown)};
+};
+
+class ack_view : public peer_view {
+public:
+  using peer_view::peer_view;
+
+  peer_acks now() const;
 };
 
 /// A tailer's view with `compression = zstd`: whether zstd may go now.
 /// usable() logs once, under `who`, when the answer turns no (falling back
 /// to gzip) and when it turns yes again after that.
-class zstd_view {
+class zstd_view : public peer_view {
 public:
-  zstd_view(std::shared_ptr<const ack_registry> registry,
-            std::vector<std::string> sections, std::string who,
-            std::string msg_type);
+  using peer_view::peer_view;
 
   /// yes: send zstd. unknown (a forwarder has not heard yet) or no: gzip.
   bool usable() const;
-
-private:
-  std::shared_ptr<const ack_registry> registry_;
-  std::vector<std::string> sections_;
-  std::string who_;
-  std::string msg_type_;
-  mutable std::atomic<int> last_{static_cast<int>(peer_acks::unknown)};
 };
 
 /// The view for daemon section `daemon` sending `msg_type` with compression
