@@ -544,7 +544,8 @@ TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
   }
   SECTION("one of ours that takes zstd: zstd yes, and a relay says so") {
     fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
-    CHECK(acks->zstd_of(route) == cc::peer_acks::unknown);
+    CHECK(cc::test::wait_until(
+      [&] { return acks->zstd_of(route) == cc::peer_acks::unknown; }, 10s));
     REQUIRE(answer_probe(remote, "ours-zstd"));
     CHECK(cc::test::wait_until(
       [&] { return acks->zstd_of(route) == cc::peer_acks::yes; }, 10s));
