@@ -50,6 +50,19 @@ cc::errc code_of(const caf::error& err) {
   return static_cast<cc::errc>(err.code());
 }
 
+/// The standard output of shell command `cmd`, which must succeed.
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  CHECK(pclose(p) == 0);
+  return out;
+}
+
 const compression codecs[] = {compression::gzip, compression::bzip2,
                               compression::zstd};
 
@@ -303,17 +316,6 @@ TEST_CASE("gzip -d and Python's gzip read our output", "[wire][codec][interop]")
   REQUIRE(fd >= 0);
   REQUIRE(write(fd, file.data(), file.size()) == static_cast<ssize_t>(file.size()));
   close(fd);
-  auto run = [](const std::string& cmd) {
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-      out.append(buf, n);
-    CHECK(pclose(p) == 0);
-    return out;
-  };
   CHECK(run(std::string{"gzip -dc < "} + path) == a + b);
   if (access("/usr/bin/python3", X_OK) == 0)
     CHECK(run(std::string{"/usr/bin/python3 -c \"import gzip,sys; "
@@ -354,14 +356,8 @@ TEST_CASE("zstd: a frame asking for a window beyond the cap is refused",
     return;
   }
   // From a pipe with --long=27: no declared size, a 128 MiB window.
-  std::string frame;
-  FILE* p = popen("head -c 100000 /dev/zero | zstd -q --long=27 -c", "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    frame.append(buf, n);
-  REQUIRE(pclose(p) == 0);
+  auto frame = run("head -c 100000 /dev/zero | zstd -q --long=27 -c");
+  REQUIRE_FALSE(frame.empty());
   auto r = decompress(frame, compression::zstd, 8 * mib);
   REQUIRE_FALSE(r);
   CHECK(code_of(r.error()) == cc::errc::too_large);
@@ -383,17 +379,6 @@ TEST_CASE("zstd -d reads our frames, and we read zstd's", "[wire][codec][interop
   REQUIRE(fd >= 0);
   REQUIRE(write(fd, file.data(), file.size()) == static_cast<ssize_t>(file.size()));
   close(fd);
-  auto run = [](const std::string& cmd) {
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-      out.append(buf, n);
-    CHECK(pclose(p) == 0);
-    return out;
-  };
   CHECK(run(std::string{"zstd -qdc < "} + path) == a + b);
   // The CLI streams from a pipe: no declared size; we read it all the same.
   auto theirs = run(std::string{"zstd -qdc < "} + path + " | zstd -q1c");
