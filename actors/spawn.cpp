@@ -39,6 +39,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
     if (!opts)
       return opts.error();
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
+    opts->zstd_peers = zstd_view_for(sec, *cfg, opts->msg_type, acks);
     // A compressing tailer spends a core's worth of CPU on gzip at full
     // speed: on its own thread it runs beside the router instead of taking
     // turns with it on the one scheduler thread (ours-gzip 21-28 against

@@ -6,7 +6,8 @@
 
 # Throughput rows: "name MB/s ratio cpu_s_per_GB rss_MiB check note", with
 # the ratio to the limit of the same kind measured in this run: gzip rows to
-# limit-gzip, "-durable" rows (until the copy is on disk) to limit-durable,
+# limit-gzip, zstd rows to limit-zstd, "-durable" rows (until the copy is on
+# disk) to limit-durable,
 # the rest to limit (until the copy is complete, in the page cache or not).
 throughput_rows() {
   awk -F'\t' '
@@ -15,7 +16,7 @@ throughput_rows() {
       mbps[$1] = ($3 > 0) ? $2 * 1e3 / $3 : 0 }
     END {
       for (i = 1; i <= NR; i++) {
-        ref = (name[i] ~ /gzip$/) ? "limit-gzip" : (name[i] ~ /-durable$/ && name[i] != "limit-durable") ? "limit-durable" : "limit"
+        ref = (name[i] ~ /gzip$/) ? "limit-gzip" : (name[i] ~ /zstd$/) ? "limit-zstd" : (name[i] ~ /-durable$/ && name[i] != "limit-durable") ? "limit-durable" : "limit"
         r = (mbps[ref] > 0 && mbps[name[i]] > 0) ? sprintf("%.2f", mbps[name[i]] / mbps[ref]) : "n/a"
         cg = (bytes[i] > 0 && ns[i] > 0) ? sprintf("%.2f", cpu[i] / (bytes[i] / 1e9)) : "n/a"
         printf "%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\n", name[i], mbps[name[i]], r, cg, rss[i] / 1024, check[i], note[i]

@@ -117,8 +117,8 @@ trap 'exit 130' INT TERM
 
 # --- 1. setup and build -------------------------------------------------------
 if [ "$setup" -eq 1 ]; then
-  say "installing what is missing (socat rsyslog gnuplot-nox iproute2) and building $build"
-  bash "$top/.ci/setup" socat rsyslog gnuplot-nox iproute2 || { echo "bench: setup failed" >&2; exit 1; }
+  say "installing what is missing (socat rsyslog gnuplot-nox iproute2 zstd) and building $build"
+  bash "$top/.ci/setup" socat rsyslog gnuplot-nox iproute2 zstd || { echo "bench: setup failed" >&2; exit 1; }
   cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCC_BUILD_TESTS=OFF >"$out/logs/cmake.out" 2>&1 \
     || { tail -20 "$out/logs/cmake.out"; exit 1; }
   cmake --build "$build" -j2 --target ccserver cc-loggen cc-latency cc-benchtool >"$out/logs/build.out" 2>&1 \
@@ -212,18 +212,19 @@ CONF
 }
 
 # The limit: socat -b1048576 listener writing a file (optionally through
-# gunzip), fed by socat -b1048576 reading the file (optionally through gzip
-# -1). Each process runs under `cc-benchtool measure` for its rusage.
-start_limit_listener() {  # DIR GZIP(0|1): sets lim_pids lim_port lim_copy
+# gunzip or zstd -d), fed by socat -b1048576 reading the file (optionally
+# through gzip -1 or zstd -1). Each process runs under `cc-benchtool measure`
+# for its rusage. ZIP: 0 (none), 1 (gzip) or zstd.
+start_limit_listener() {  # DIR ZIP: sets lim_pids lim_port lim_copy
   local d=$1 gz=$2
   mkdir -p "$d"
   lim_port=$(free_port) || return 1
   lim_copy="$d/copy.log"
   lim_pids=()
-  if [ "$gz" -eq 1 ]; then
+  if [ "$gz" != 0 ]; then
     rm -f "$d/rx.fifo" && mkfifo "$d/rx.fifo"
     start_bg limit-gunzip timeout "$step_timeout" "$bt" measure --out "$d/gunzip.rus" -- \
-      sh -c 'exec gunzip -c <"$1" >"$2"' sh "$d/rx.fifo" "$lim_copy"
+      sh -c 'exec $3 -dc <"$1" >"$2"' sh "$d/rx.fifo" "$lim_copy" "$(zip_tool "$gz")"
     lim_pids+=("$last_pid")
     start_bg limit-listen timeout "$step_timeout" "$bt" measure --out "$d/listen.rus" -- \
       socat -u -b1048576 "TCP-LISTEN:$lim_port,bind=127.0.0.1,reuseaddr" "OPEN:$d/rx.fifo"
@@ -234,15 +235,16 @@ start_limit_listener() {  # DIR GZIP(0|1): sets lim_pids lim_port lim_copy
   lim_pids+=("$last_pid")
   wait_listening "$lim_port"
 }
-start_limit_sender() {  # DIR GZIP(0|1) SOURCE
+zip_tool() { [ "$1" = zstd ] && echo "zstd -q" || echo gzip; }
+start_limit_sender() {  # DIR ZIP SOURCE
   local d=$1 gz=$2 src=$3
-  if [ "$gz" -eq 1 ]; then
+  if [ "$gz" != 0 ]; then
     rm -f "$d/tx.fifo" && mkfifo "$d/tx.fifo"
     start_bg limit-send timeout "$step_timeout" "$bt" measure --out "$d/send.rus" -- \
       socat -u -b1048576 "OPEN:$d/tx.fifo" "TCP:127.0.0.1:$lim_port"
     lim_pids+=("$last_pid")
     start_bg limit-gzip timeout "$step_timeout" "$bt" measure --out "$d/gzip.rus" -- \
-      sh -c 'exec gzip -1 -c <"$1" >"$2"' sh "$src" "$d/tx.fifo"
+      sh -c 'exec $3 -1 -c <"$1" >"$2"' sh "$src" "$d/tx.fifo" "$(zip_tool "$gz")"
   else
     start_bg limit-send timeout "$step_timeout" "$bt" measure --out "$d/send.rus" -- \
       socat -u -b1048576 "OPEN:$src" "TCP:127.0.0.1:$lim_port"
@@ -255,7 +257,7 @@ start_limit_sender() {  # DIR GZIP(0|1) SOURCE
 quiesce() { sync; }
 
 # --- 3/4. throughput: the limit, ours, rsyslog ---------------------------------
-throughput_limit() {  # NAME GZIP
+throughput_limit() {  # NAME ZIP
   local name=$1 gz=$2 d="$out/$1" t0 done_ns check cpu rss p s0 s1
   quiesce
   start_limit_listener "$d" "$gz" || { record "$name" "$big_bytes" 0 0 0 "not run (listener)" ""; return; }
@@ -273,8 +275,8 @@ throughput_limit() {  # NAME GZIP
   read -r cpu rss < <(sum_rus "$d"/*.rus)
   if cmp -s "$bigfile" "$lim_copy"; then check="byte-identical"; else check="DIFFERENT"; failures=$((failures + 1)); fi
   record "$name" "$big_bytes" $(( done_ns > 0 ? done_ns - t0 : 0 )) "$cpu" "$rss" "$check" \
-    "socat -b1048576 both ends$([ "$gz" -eq 1 ] && echo '; gzip -1 and gunzip in the pipe')"
-  if [ "$gz" -eq 0 ] && [ "$done_ns" -gt 0 ]; then
+    "socat -b1048576 both ends$(case $gz in 1) echo '; gzip -1 and gunzip in the pipe' ;; zstd) echo '; zstd -1 and zstd -d in the pipe' ;; esac)"
+  if [ "$gz" = 0 ] && [ "$done_ns" -gt 0 ]; then
     # The same copy made durable, as ours makes every byte before its ack:
     # the pipe's time plus one fsync of the copy at the end.
     s0=$(now_ns); sync "$lim_copy"; s1=$(now_ns)
@@ -618,6 +620,10 @@ if has limit; then
     throughput_limit limit 0
     say "limit: the same through gzip -1 / gunzip"
     throughput_limit limit-gzip 1
+    if command -v zstd >/dev/null; then
+      say "limit: the same through zstd -1 / zstd -d"
+      throughput_limit limit-zstd zstd
+    fi
   else
     say "limit: socat is not installed; skipped"
   fi
@@ -627,6 +633,8 @@ if has ours; then
   throughput_ours ours none
   say "ours: central + local ccserver, gzip level 1 on the wire"
   throughput_ours ours-gzip gzip
+  say "ours: central + local ccserver, zstd level 1 on the wire"
+  throughput_ours ours-zstd zstd
   say "ours: central + local ccserver linked over caf:// (CAF middleman), uncompressed"
   bench_link=caf throughput_ours ours-caf none
   bench_link=tcp

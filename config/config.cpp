@@ -320,7 +320,7 @@ struct validator {
     constexpr uint64_t min_compressed_buffer = 64 * 1024;
     // 0 (no byte limit) is more than the least a compressed fragment needs.
     auto bytes = sec.size("buffer-bytes");
-    if ((comp == "gzip" || comp == "bzip2") && bytes > 0
+    if ((comp == "gzip" || comp == "bzip2" || comp == "zstd") && bytes > 0
         && bytes < min_compressed_buffer) {
       if (!sec.defaulted.count("buffer-bytes"))
         warning(name, "buffer-bytes",

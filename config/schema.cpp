@@ -509,7 +509,8 @@ std::vector<option> copy_options() {
                  "`host--` prefix (no)"),
     with_default("write-compressed", vt::choice, "no",
                  "no: write plain bytes (decompress if needed); keep: write "
-                 "as received (adds .gz/.bz2 when compressed); yes: compress "
+                 "as received (adds .gz/.bz2 when compressed; zstd fragments "
+                 "are written as gzip); yes: compress "
                  "with compression and compression-level (adds the "
                  "extension)")
       .one_of({"no", "keep", "yes"}),
@@ -617,10 +618,11 @@ section_schema make_logtail() {
       .at_least(0),
     with_default("compression", vt::choice, "",
                  "per-fragment compression; unset means none and is sent as "
-                 "comp \"\", as the original does")
-      .one_of({"none", "gzip", "bzip2"}),
+                 "comp \"\", as the original does. zstd (ours only) goes to "
+                 "peers that announce it, gzip to the others")
+      .one_of({"none", "gzip", "bzip2", "zstd"}),
     with_default("compression-level", vt::integer, "6",
-                 "level of gzip or bzip2")
+                 "level of gzip, bzip2 or zstd (zstd's own scale, 1 fastest)")
       .between(1, 9),
     with_default("msg-suffix", vt::string, "",
                  "appended to the message type: pub.logtail.<suffix>; "

@@ -64,7 +64,16 @@ constexpr std::array<field<log_body>, 12> log_fields{
                   }},
 };
 
-constexpr std::array<field<echo_body>, 9> echo_fields{
+// An extension flag: absent stays nullopt (a peer that does not say).
+read_result read_optional_bool(scalar& v, std::optional<bool>& out) {
+  bool b = false;
+  if (auto why = read_bool(v, b))
+    return why;
+  out = b;
+  return nullptr;
+}
+
+constexpr std::array<field<echo_body>, 10> echo_fields{
   req_field<echo_body>,
   time_field<echo_body>,
   hostname_field<echo_body>(false),
@@ -86,12 +95,12 @@ constexpr std::array<field<echo_body>, 9> echo_fields{
                      return read_double(v, x.orig_time);
                    }},
   field<echo_body>{"acks", false,
-                   [](scalar& v, echo_body& x) -> read_result {
-                     bool b = false;
-                     if (auto why = read_bool(v, b))
-                       return why;
-                     x.acks = b;
-                     return nullptr;
+                   [](scalar& v, echo_body& x) {
+                     return read_optional_bool(v, x.acks);
+                   }},
+  field<echo_body>{"zstd", false,
+                   [](scalar& v, echo_body& x) {
+                     return read_optional_bool(v, x.zstd);
                    }},
 };
 
@@ -158,6 +167,8 @@ std::string make_body(const echo_body& x) {
     .dbl("orig_time", x.orig_time);
   if (x.acks)
     w.boolean("acks", *x.acks);
+  if (x.zstd)
+    w.boolean("zstd", *x.zstd);
   return w.done();
 }
 

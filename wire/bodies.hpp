@@ -196,6 +196,10 @@ struct echo_body {
   /// behind this server's forwarder). Absent in the original's responses:
   /// a remote that never says so never acknowledges (actors/core/ack_caps.hpp).
   std::optional<bool> acks;
+  /// Extension, in responses from our servers only: whether every writer a
+  /// fragment sent here reaches takes comp "zstd" (docs/wire.md §6.6).
+  /// Absent in the original's responses and in older ccservers': no zstd.
+  std::optional<bool> zstd;
 };
 
 /// pub.infofile (and pub.infofile.<suffix>): one whole info file.

@@ -1,5 +1,5 @@
 // gzip (zlib, windowBits 31) and bzip2 (libbz2) for fragments and compressed
-// copies (wire/codec.hpp). Owns no state beyond one call or one
+// copies (wire/codec.hpp), and the dispatch to zstd (wire/codec_zstd.cpp). Owns no state beyond one call or one
 // stream_compressor; the only allocation in decompress() is the output, which
 // never grows past the caller's cap.
 #include "wire/codec.hpp"
@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "base/error.hpp"
+#include "wire/codec_detail.hpp"
 
 namespace cc::wire {
 
@@ -58,18 +59,26 @@ caf::error bzip2_error(const char* op, int rc) {
                       std::to_string(rc) + ": " + why + ")");
 }
 
-caf::error truncated(const char* format, size_t size) {
+} // namespace
+
+caf::error detail::truncated(const char* format, size_t size) {
   return make_error(errc::decode_failed,
                     std::string{format} + ": input of " +
                       std::to_string(size) + " bytes ends inside a stream");
 }
 
-caf::error over_cap(const char* format, size_t in_size, size_t cap) {
+caf::error detail::over_cap(const char* format, size_t in_size, size_t cap) {
   return make_error(errc::too_large,
                     std::string{format} + ": " + std::to_string(in_size) +
                       " bytes decompress to more than the cap of " +
                       std::to_string(cap) + " bytes");
 }
+
+namespace {
+
+using detail::capped_output;
+using detail::over_cap;
+using detail::truncated;
 
 // Appends `room` writable bytes to `out`; returns where they start.
 char* grow(std::string& out, size_t room) {
@@ -82,55 +91,6 @@ size_t room_for(size_t input) {
   return std::clamp(input + input / 100 + 600, min_room, max_room);
 }
 
-// The decompressor's output: grows geometrically but never past `cap`, and
-// with exactly the capacity asked for (std::string::resize may double).
-class capped_output {
-public:
-  capped_output(size_t cap, size_t first_size) : cap_(cap) {
-    resize_to(std::min(cap, first_size));
-  }
-
-  /// Room to write into; when the cap is reached, a 1-byte probe whose use
-  /// means the output would exceed the cap.
-  std::pair<char*, size_t> room() {
-    if (used_ == buf_.size() && buf_.size() < cap_)
-      resize_to(std::min(cap_, std::max<size_t>(buf_.size() * 2, 64 * 1024)));
-    if (used_ < buf_.size())
-      return {buf_.data() + used_, buf_.size() - used_};
-    return {&probe_, 1};
-  }
-
-  bool at_cap() const {
-    return used_ == buf_.size() && buf_.size() == cap_;
-  }
-
-  void produced(size_t n) {
-    used_ += n;
-  }
-
-  std::string take() {
-    buf_.resize(used_);
-    return std::move(buf_);
-  }
-
-private:
-  void resize_to(size_t size) {
-    if (size <= buf_.capacity()) {
-      buf_.resize(size);
-      return;
-    }
-    std::string bigger;
-    bigger.reserve(size); // from an empty string: exactly `size`
-    bigger.append(buf_, 0, used_);
-    bigger.resize(size);
-    buf_.swap(bigger);
-  }
-
-  size_t cap_;
-  size_t used_ = 0;
-  std::string buf_;
-  char probe_ = 0;
-};
 
 // A gzip member ends with ISIZE, the uncompressed size mod 2^32: for the
 // usual single-member fragment it sizes the output exactly.
@@ -266,6 +226,8 @@ std::optional<compression> parse_compression(std::string_view name) {
     return compression::gzip;
   if (name == "bzip2")
     return compression::bzip2;
+  if (name == "zstd")
+    return compression::zstd;
   return std::nullopt;
 }
 
@@ -274,6 +236,7 @@ const char* to_string(compression c) {
     case compression::none: return "none";
     case compression::gzip: return "gzip";
     case compression::bzip2: return "bzip2";
+    case compression::zstd: return "zstd";
   }
   return "none";
 }
@@ -283,12 +246,13 @@ const char* file_extension(compression c) {
     case compression::none: return "";
     case compression::gzip: return ".gz";
     case compression::bzip2: return ".bz2";
+    case compression::zstd: return ".zst";
   }
   return "";
 }
 
 int default_level(compression c) {
-  return c == compression::bzip2 ? 3 : 6;
+  return c == compression::gzip || c == compression::none ? 6 : 3;
 }
 
 // -- stream_compressor ---------------------------------------------------------
@@ -301,6 +265,7 @@ struct stream_compressor::impl {
   z_stream z{};
   bool z_ready = false; // deflateInit2 done (reused across members)
   bz_stream bz{};
+  std::unique_ptr<detail::zstd_writer> zw; // reused across members
 
   impl(compression c, int lvl) : method(c), level(lvl) {
     if (level == 0)
@@ -329,6 +294,8 @@ struct stream_compressor::impl {
       int rc = BZ2_bzCompressInit(&bz, level, 0, 0);
       if (rc != BZ_OK)
         return bzip2_error("BZ2_bzCompressInit", rc);
+    } else if (method == compression::zstd && !zw) {
+      zw = std::make_unique<detail::zstd_writer>(level);
     }
     open = true;
     return caf::none;
@@ -418,8 +385,13 @@ caf::error stream_compressor::write(std::string_view bytes, std::string& out) {
     }
   if (bytes.empty())
     return caf::none;
-  auto err = d.method == compression::gzip ? d.run_gzip(bytes, Z_NO_FLUSH, out)
-                                           : d.run_bzip2(bytes, BZ_RUN, out);
+  caf::error err;
+  if (d.method == compression::gzip)
+    err = d.run_gzip(bytes, Z_NO_FLUSH, out);
+  else if (d.method == compression::bzip2)
+    err = d.run_bzip2(bytes, BZ_RUN, out);
+  else
+    err = d.zw->write(bytes, false, out);
   if (err)
     d.broken = err;
   return err;
@@ -434,6 +406,8 @@ caf::error stream_compressor::finish(std::string& out) {
   caf::error err;
   if (d.method == compression::gzip) {
     err = d.run_gzip({}, Z_FINISH, out);
+  } else if (d.method == compression::zstd) {
+    err = d.zw->write({}, true, out);
   } else {
     err = d.run_bzip2({}, BZ_FINISH, out);
     BZ2_bzCompressEnd(&d.bz);
@@ -452,6 +426,8 @@ caf::expected<std::string> compress(std::string_view bytes, compression c,
     return level_error(level);
   if (c == compression::none)
     return std::string{bytes};
+  if (c == compression::zstd)
+    return detail::zstd_compress(bytes, level == 0 ? default_level(c) : level);
   std::string out;
   out.reserve(bytes.size() + bytes.size() / 100 + 1024);
   stream_compressor sc{c, level};
@@ -473,6 +449,8 @@ caf::expected<std::string> decompress(std::string_view bytes, compression c,
       return gunzip(bytes, cap);
     case compression::bzip2:
       return bunzip2(bytes, cap);
+    case compression::zstd:
+      return detail::zstd_decompress(bytes, cap);
   }
   return make_error(errc::decode_failed, "unknown compression");
 }
@@ -485,6 +463,7 @@ struct stream_decompressor::impl {
   bool z_ready = false;
   bz_stream bz{};
   bool bz_ready = false;
+  std::unique_ptr<detail::zstd_reader> zr;
   bool member_end = true; // nothing read yet: an empty input is complete
 
   explicit impl(compression c) : method(c) {
@@ -576,6 +555,10 @@ caf::expected<size_t> stream_decompressor::read(std::string_view& in, char* out,
       return impl_->gunzip(in, out, room);
     case compression::bzip2:
       return impl_->bunzip(in, out, room);
+    case compression::zstd:
+      if (!impl_->zr)
+        impl_->zr = std::make_unique<detail::zstd_reader>();
+      return impl_->zr->read(in, out, room);
     case compression::none:
       break;
   }
@@ -586,6 +569,8 @@ caf::expected<size_t> stream_decompressor::read(std::string_view& in, char* out,
 }
 
 bool stream_decompressor::at_member_end() const {
+  if (impl_->zr)
+    return impl_->zr->at_frame_end();
   return impl_->member_end;
 }
 

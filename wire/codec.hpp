@@ -1,5 +1,7 @@
 // Fragment compression (SPEC §6, §7): each compressed fragment is one complete
-// gzip or bzip2 stream, so concatenated fragments form a valid multi-member file.
+// gzip or bzip2 stream (or zstd frame), so concatenated fragments form a valid
+// multi-member file. zstd is our extension, sent only to peers that announce it
+// (docs/wire.md §6.6); the original CC knows gzip and bzip2 only.
 // decompress() is the receiver's guard against bombs: it never holds more than
 // `cap` bytes of output and stops the moment the output would pass the cap.
 #pragma once
@@ -15,30 +17,33 @@
 
 namespace cc::wire {
 
-enum class compression { none, gzip, bzip2 };
+enum class compression { none, gzip, bzip2, zstd };
 
-/// "", "none" -> none; "gzip"; "bzip2"; anything else nullopt.
+/// "", "none" -> none; "gzip"; "bzip2"; "zstd"; anything else nullopt.
 std::optional<compression> parse_compression(std::string_view name);
-/// "none", "gzip" or "bzip2".
+/// "none", "gzip", "bzip2" or "zstd".
 const char* to_string(compression c);
-/// ".gz", ".bz2" or "".
+/// ".gz", ".bz2", ".zst" or "".
 const char* file_extension(compression c);
 
 /// The level used for `level` 0 (unset): 6 for gzip, 3 for bzip2, as the
-/// original's cc.util.compress.
+/// original's cc.util.compress; 3 for zstd (its own default).
 int default_level(compression c);
 
 /// One complete stream of `bytes` at `level` (1..9; 0 means default_level).
 /// Level outside 0..9: errc::config_invalid. none: the bytes unchanged.
 /// gzip is the gzip format (RFC 1952, as `gzip` and Python's gzip module
-/// write it), bzip2 the .bz2 format.
+/// write it), bzip2 the .bz2 format, zstd one zstd frame (RFC 8878) that
+/// declares its content size.
 caf::expected<std::string> compress(std::string_view bytes, compression c,
                                     int level);
 
 /// Decompresses every member of `bytes`. Fails with errc::too_large as soon as
 /// the output would exceed `cap` bytes (a bomb is refused, not inflated), and
 /// with errc::decode_failed on corrupt or truncated input (an empty input is
-/// truncated; bytes after a member must form another whole member).
+/// truncated; bytes after a member must form another whole member). zstd is
+/// refused before any output is made when the frames' declared content sizes
+/// add up past `cap`, or a frame asks for a window larger than the cap needs.
 /// none: the bytes unchanged, too_large if longer than `cap`.
 caf::expected<std::string> decompress(std::string_view bytes, compression c,
                                       size_t cap);

@@ -25,7 +25,21 @@ void ack_registry::set_forwarder(const std::string& section, peer_acks v) {
   sections_[section].learned = v;
 }
 
+void ack_registry::set_forwarder_zstd(const std::string& section, peer_acks v) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sections_[section].zstd = v;
+}
+
 peer_acks ack_registry::of(const std::vector<std::string>& sections) const {
+  return combine(sections, &entry::learned);
+}
+
+peer_acks ack_registry::zstd_of(const std::vector<std::string>& sections) const {
+  return combine(sections, &entry::zstd);
+}
+
+peer_acks ack_registry::combine(const std::vector<std::string>& sections,
+                                peer_acks entry::*field) const {
   std::lock_guard<std::mutex> guard{mtx_};
   bool any = false;
   bool unknown = false;
@@ -36,9 +50,9 @@ peer_acks ack_registry::of(const std::vector<std::string>& sections) const {
     any = true;
     if (i->second.writer)
       continue;
-    if (i->second.learned == peer_acks::no)
+    if (i->second.*field == peer_acks::no)
       return peer_acks::no;
-    if (i->second.learned == peer_acks::unknown)
+    if (i->second.*field == peer_acks::unknown)
       unknown = true;
   }
   if (!any)
@@ -54,18 +68,30 @@ bool ack_registry::advertises() const {
   return false;
 }
 
-ack_view::ack_view(std::shared_ptr<const ack_registry> registry,
-                   std::vector<std::string> sections, std::string who,
-                   std::string msg_type)
+bool ack_registry::advertises_zstd() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& [name, e] : sections_)
+    if (!e.writer && e.zstd != peer_acks::yes)
+      return false;
+  return true;
+}
+
+peer_view::peer_view(std::shared_ptr<const ack_registry> registry,
+                     std::vector<std::string> sections, std::string who,
+                     std::string msg_type)
   : registry_(std::move(registry)),
     sections_(std::move(sections)),
     who_(std::move(who)),
     msg_type_(std::move(msg_type)) {
 }
 
+peer_acks peer_view::exchange(peer_acks v) const {
+  return static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+}
+
 peer_acks ack_view::now() const {
   auto v = registry_->of(sections_);
-  auto before = static_cast<peer_acks>(last_.exchange(static_cast<int>(v)));
+  auto before = exchange(v);
   if (v == before)
     return v;
   if (v == peer_acks::no) {
@@ -87,6 +113,45 @@ peer_acks ack_view::now() const {
   return v;
 }
 
+bool zstd_view::usable() const {
+  auto v = registry_->zstd_of(sections_);
+  auto before = exchange(v);
+  if (v == peer_acks::no && before != peer_acks::no)
+    log::warning(who_, "compression = zstd: " + msg_type_ + " goes to a peer "
+                         "that does not announce zstd (an original CC, an "
+                         "older ccserver, or a relay whose own remote does "
+                         "not): sending gzip at the same level instead");
+  else if (v == peer_acks::yes && before == peer_acks::no)
+    log::info(who_, "compression = zstd: every peer of " + msg_type_ +
+                      " takes zstd again; sending zstd");
+  return v == peer_acks::yes;
+}
+
+namespace {
+
+// A View of what the handlers of `msg_type` do, logging as the daemon.
+template <class View>
+std::shared_ptr<const View>
+make_view(const config::section& daemon, const config::server_config& cfg,
+          const std::string& msg_type,
+          std::shared_ptr<const ack_registry> registry) {
+  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
+  return std::make_shared<View>(std::move(registry),
+                                routes::route_table{cfg.routes}.lookup(msg_type),
+                                std::move(who), msg_type);
+}
+
+} // namespace
+
+std::shared_ptr<const zstd_view>
+zstd_view_for(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry) {
+  if (!registry || config::reader{daemon}.str("compression") != "zstd")
+    return nullptr;
+  return make_view<zstd_view>(daemon, cfg, msg_type, std::move(registry));
+}
+
 bool is_auto_ack(const config::reader& daemon) {
   return daemon.str("ack") == "auto";
 }
@@ -102,10 +167,7 @@ auto_ack_view(const config::section& daemon, const config::server_config& cfg,
               std::shared_ptr<const ack_registry> registry) {
   if (!registry || !is_auto_ack(config::reader{daemon}))
     return nullptr;
-  auto who = daemon.has("job_name") ? daemon.str("job_name") : daemon.name;
-  return std::make_shared<ack_view>(std::move(registry),
-                                    routes::route_table{cfg.routes}.lookup(msg_type),
-                                    std::move(who), msg_type);
+  return make_view<ack_view>(daemon, cfg, msg_type, std::move(registry));
 }
 
 } // namespace cc

@@ -10,6 +10,12 @@
 // original's answer has no such field, or there is no answer at all (no
 // echo route there). See docs/wire.md §6.
 //
+// The same registry carries the one other capability a sender must know
+// before it uses it: zstd on the wire (docs/wire.md §6.6). A tailer with
+// `compression = zstd` sends zstd only while every handler of its message
+// type takes it (our writers do; a forwarder when its remote's echo answer
+// said `zstd: true`), else gzip.
+//
 // Owns: per handler section of this server generation, whether it is a
 // writer and what a forwarder learned. Written by forwarders (their own
 // thread) and read by senders (their own threads) and by the echo answers
@@ -45,21 +51,33 @@ public:
   void add_writer(const std::string& section);
   /// What forwarder `section` knows of its remote now.
   void set_forwarder(const std::string& section, peer_acks v);
+  /// Whether forwarder `section`'s remote takes zstd (yes/no/unknown).
+  void set_forwarder_zstd(const std::string& section, peer_acks v);
 
   /// For the handler sections a message type routes to: no when a forwarder
   /// among them learned no, or none of them is a writer or a forwarder;
   /// unknown while a forwarder among them has not learned yet; else yes.
   peer_acks of(const std::vector<std::string>& sections) const;
+  /// The same for zstd: no when a forwarder among them learned no (or none
+  /// of them is a writer or forwarder); unknown while one has not learned.
+  peer_acks zstd_of(const std::vector<std::string>& sections) const;
 
   /// The `acks` this server puts in its echo.response: a writer here, or a
   /// forwarder whose remote acknowledges.
   bool advertises() const;
+  /// The `zstd` of this server's echo.response: every forwarder here learned
+  /// that its remote takes zstd (our writers all do). Per server, not per
+  /// message type: one forwarder to an original CC turns it off.
+  bool advertises_zstd() const;
 
 private:
   struct entry {
     bool writer = false;
     peer_acks learned = peer_acks::unknown; // forwarders only
+    peer_acks zstd = peer_acks::unknown;    // forwarders only
   };
+  peer_acks combine(const std::vector<std::string>& sections,
+                    peer_acks entry::*field) const;
   mutable std::mutex mtx_;
   std::map<std::string, entry> sections_;
 };
@@ -70,21 +88,52 @@ using ack_registry_ptr = std::shared_ptr<ack_registry>;
 /// sections of its message type. now() logs once, under `who`, when the
 /// answer turns no (the guarantees that are lost) and when it turns yes
 /// again after that.
-class ack_view {
+/// What ack_view and zstd_view share: the handler sections of one message
+/// type, who logs, and the last answer (so that a change is logged once).
+class peer_view {
 public:
-  ack_view(std::shared_ptr<const ack_registry> registry,
-           std::vector<std::string> sections, std::string who,
-           std::string msg_type);
+  peer_view(std::shared_ptr<const ack_registry> registry,
+            std::vector<std::string> sections, std::string who,
+            std::string msg_type);
 
-  peer_acks now() const;
+protected:
+  /// Records `v` as the last answer; returns the one before it.
+  peer_acks exchange(peer_acks v) const;
 
-private:
   std::shared_ptr<const ack_registry> registry_;
   std::vector<std::string> sections_;
   std::string who_;
   std::string msg_type_;
+
+private:
   mutable std::atomic<int> last_{static_cast<int>(peer_acks::unknown)};
 };
+
+class ack_view : public peer_view {
+public:
+  using peer_view::peer_view;
+
+  peer_acks now() const;
+};
+
+/// A tailer's view with `compression = zstd`: whether zstd may go now.
+/// usable() logs once, under `who`, when the answer turns no (falling back
+/// to gzip) and when it turns yes again after that.
+class zstd_view : public peer_view {
+public:
+  using peer_view::peer_view;
+
+  /// yes: send zstd. unknown (a forwarder has not heard yet) or no: gzip.
+  bool usable() const;
+};
+
+/// The view for daemon section `daemon` sending `msg_type` with compression
+/// zstd; nullptr for other compressions and without a registry (tests: zstd
+/// goes as configured).
+std::shared_ptr<const zstd_view>
+zstd_view_for(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry);
 
 /// The view for daemon section `daemon` sending `msg_type`, when its `ack`
 /// is `auto`; nullptr for `yes` and `no` (and without a registry: tests).

@@ -26,6 +26,7 @@ make_echo_response(const wire::cc_message& request,
   rsp.orig_target = req->target;
   rsp.orig_time = req->hdr.time;
   rsp.acks = acks != nullptr && acks->advertises();
+  rsp.zstd = acks != nullptr && acks->advertises_zstd();
   wire::cc_message out;
   out.route = request.route;
   out.type = "echo.response";

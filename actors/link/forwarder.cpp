@@ -153,6 +153,7 @@ void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
   ++pongs;
   last_pong = now;
   learn_acks(body->acks);
+  learn_zstd(body->zstd);
   double rtt = now - body->orig_time;
   log::debug(who, "pong from " + settings.remote + ": " + seconds_text(rtt));
   if (pong_missing) {
@@ -218,6 +219,24 @@ void forwarder_state::learn_acks(std::optional<bool> advertised) {
                         "central fails is lost");
 }
 
+void forwarder_state::learn_zstd(std::optional<bool> advertised) {
+  // false: a relay that may learn later (its remote not heard yet); ask
+  // again as for acks. Absent: an original CC or an older ccserver, for good.
+  if (advertised && !*advertised)
+    probe_again = true;
+  auto learned = advertised && *advertised ? peer_acks::yes : peer_acks::no;
+  if (learned == remote_zstd)
+    return;
+  remote_zstd = learned;
+  if (acks_registry)
+    acks_registry->set_forwarder_zstd(settings.section, learned);
+  log::info(who, settings.remote + (learned == peer_acks::yes
+                                      ? " takes zstd on the wire"
+                                      : " does not take zstd on the wire: "
+                                        "tailers with compression = zstd "
+                                        "send gzip"));
+}
+
 bool forwarder_state::on_probe_timer(double now) {
   if (probe_sent != 0 && connected && now - probe_sent >= ack_probe_timeout) {
     probe_sent = 0;
@@ -226,6 +245,7 @@ bool forwarder_state::on_probe_timer(double now) {
       remote_acks = peer_acks::no;
       if (acks_registry)
         acks_registry->set_forwarder(settings.section, peer_acks::no);
+      learn_zstd(std::nullopt);
       log::warning(who, settings.remote + " did not answer an echo.request "
                           "within " + seconds_text(ack_probe_timeout) +
                           ": taken for an original CC without an echo route, "
@@ -431,6 +451,8 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
     return {};
   if (st.acks_registry)
     st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
+  if (st.acks_registry)
+    st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));

@@ -136,6 +136,7 @@ struct forwarder_state {
   /// What the remote said about acknowledgements, and where that is shared
   /// with the senders (null: nobody asks, as in tests).
   peer_acks remote_acks = peer_acks::unknown;
+  peer_acks remote_zstd = peer_acks::unknown;  // its echo answer's `zstd`
   std::shared_ptr<ack_registry> acks_registry;
   /// When the oldest unanswered probe went out on the current connection
   /// (epoch s; 0: none). Only a connection that stays up that long without
@@ -194,6 +195,9 @@ struct forwarder_state {
   /// A pong said `advertised` (nullopt: no `acks` field, an original CC):
   /// records it, logs a change, publishes it in acks_registry.
   void learn_acks(std::optional<bool> advertised);
+  /// The same pong's `zstd` (nullopt: absent, no zstd): published in
+  /// acks_registry for tailers with compression = zstd; a change is logged.
+  void learn_zstd(std::optional<bool> advertised);
 
   /// The probe timer fired at `now`: no answer for ack_probe_timeout on a
   /// connection that stayed up means an original CC without an echo route.

@@ -166,8 +166,9 @@ bool tail_core::send_fragment(size_t n) {
   auto fpos = s.sent;
   auto end = fpos + n;
   wire::blob_ptr payload = std::move(raw);
-  if (opts.comp != wire::compression::none) {
-    auto packed = wire::compress(payload->view(), opts.comp, opts.comp_level);
+  auto comp = wire_compression(opts);
+  if (comp != wire::compression::none) {
+    auto packed = wire::compress(payload->view(), comp, opts.comp_level);
     if (!packed) {
       fail(packed.error());
       return false;
@@ -179,7 +180,7 @@ bool tail_core::send_fragment(size_t n) {
   body.hdr.time = wire::now_seconds();
   body.hdr.hostname = opts.hostname;
   body.filename = s.label;
-  body.comp = opts.comp == wire::compression::none ? "" : wire::to_string(opts.comp);
+  body.comp = comp == wire::compression::none ? "" : wire::to_string(comp);
   body.op_mode = opts.op_mode;
   body.fpos = fpos;
   body.st_dev = s.id.st_dev;

@@ -25,7 +25,7 @@ void read_options(tailer_options& o, const config::reader& r) {
   o.fragment_bytes = r.size("buffer-bytes");
   if (o.fragment_bytes == 0)
     o.fragment_bytes = o.ack_window;
-  // The schema admits none, gzip, bzip2 and "" (none).
+  // The schema admits none, gzip, bzip2, zstd and "" (none).
   o.comp = wire::parse_compression(r.str("compression")).value_or(wire::compression::none);
   o.comp_level = static_cast<int>(r.integer("compression-level"));
   auto suffix = r.str("msg-suffix");
@@ -53,6 +53,14 @@ tailer_options::tailer_options() {
 
 std::string tailer_options::rotated_path() const {
   return tail::join_path(logdir, logname);
+}
+
+wire::compression wire_compression(const tailer_options& o) {
+  // gzip, which every peer takes, to peers that did not announce zstd (and
+  // while a forwarder has not heard from its remote yet).
+  if (o.comp == wire::compression::zstd && o.zstd_peers && !o.zstd_peers->usable())
+    return wire::compression::gzip;
+  return o.comp;
 }
 
 caf::expected<tailer_options> make_tailer_options(const config::section& sec) {

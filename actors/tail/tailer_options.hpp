@@ -41,6 +41,9 @@ struct tailer_options {
   int64_t fragment_lines{};   // 0: no line limit
   wire::compression comp{};
   int comp_level{};
+  /// compression = zstd: whether every peer takes it now (else gzip is sent;
+  /// actors/core/ack_caps.hpp); set by the spawner. Null: zstd as configured.
+  std::shared_ptr<const zstd_view> zstd_peers;
   std::string msg_type;       // pub.logtail[.msg-suffix]
   bool use_blob{};
   bool ack{};                 // ack = yes (or auto), as sent in `ack`
@@ -72,6 +75,10 @@ struct tailer_options {
   /// The logdir/logname path of rotated mode.
   std::string rotated_path() const;
 };
+
+/// The compression of the next fragment: `comp`, except zstd while a peer
+/// does not take it (then gzip; zstd_peers logs the change).
+wire::compression wire_compression(const tailer_options& o);
 
 /// Reads a logtail section validated by the loader (or built by hand: a
 /// key it lacks reads as the schema's default). errc::config_invalid

@@ -70,7 +70,9 @@ struct worker_state {
     if (j.dest_error)
       return {std::string{wire::info_status::refused}, describe(j.dest_error)};
     auto comp = wire::parse_compression(j.body.comp);
-    if (!comp)
+    // zstd is a compression of log fragments between our peers only (our
+    // infosenders never send it): an info file in it is not one of ours.
+    if (!comp || *comp == wire::compression::zstd)
       return {std::string{wire::info_status::refused},
               "unknown compression '" + j.body.comp.substr(0, 32) + "'"};
     std::string decoded;

@@ -72,7 +72,8 @@ copy_spec worker_core::spec_for(const fragment& f, const source_key& key,
       spec.out = wire::compression::none;
       break;
     case write_mode::keep:
-      spec.out = comp;
+      // zstd is a wire format only: the copy people's tools read is gzip.
+      spec.out = comp == wire::compression::zstd ? wire::compression::gzip : comp;
       break;
     case write_mode::recompress:
       spec.out = opts_.copy.compression;

@@ -496,7 +496,9 @@ bool answer_probe(remote_router& remote, const std::string& answer,
       pong.orig_hostname = req->hdr.hostname;
       pong.orig_target = req->target;
       pong.orig_time = req->hdr.time;
-      pong.acks = answer == "ours-yes";
+      pong.acks = answer == "ours-yes" || answer == "ours-zstd";
+      if (answer == "ours-zstd")
+        pong.zstd = true;
       body = cc::wire::make_body(pong);
     }
     REQUIRE(remote.send({(*frames)[0], (*frames)[1], "", "echo.response", body, ""}));
@@ -534,6 +536,20 @@ TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
       [&] { return acks->of(route) == cc::peer_acks::yes; }, 10s));
     CHECK(stats_of(self, fwd)["remote_acks"] == 1);
     CHECK(acks->advertises()); // a relay passes it on
+    // An answer without `zstd` (a ccserver before it): no zstd.
+    CHECK(cc::test::wait_until(
+      [&] { return acks->zstd_of(route) == cc::peer_acks::no; }, 10s));
+    CHECK_FALSE(acks->advertises_zstd());
+    stop(self, fwd);
+  }
+  SECTION("one of ours that takes zstd: zstd yes, and a relay says so") {
+    fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
+    CHECK(cc::test::wait_until(
+      [&] { return acks->zstd_of(route) == cc::peer_acks::unknown; }, 10s));
+    REQUIRE(answer_probe(remote, "ours-zstd"));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->zstd_of(route) == cc::peer_acks::yes; }, 10s));
+    CHECK(acks->advertises_zstd());
     stop(self, fwd);
   }
   SECTION("the original's echo answer, without acks: no") {
@@ -546,6 +562,8 @@ TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
       [&] { return acks->of(route) == cc::peer_acks::no; }, 10s));
     CHECK(stats_of(self, fwd)["remote_acks"] == 2);
     CHECK_FALSE(acks->advertises());
+    CHECK(acks->zstd_of(route) == cc::peer_acks::no);
+    CHECK_FALSE(acks->advertises_zstd());
     stop(self, fwd);
   }
   SECTION("ours, not able yet (acks: false): asked again, then yes") {
@@ -596,6 +614,7 @@ TEST_CASE("forwarder_state: a probe with no answer means an original CC "
   CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout));
   CHECK(st.remote_acks == cc::peer_acks::no);
   CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::no);
+  CHECK(st.acks_registry->zstd_of({"h:fwd"}) == cc::peer_acks::no);
   // A late pong from one of ours still counts.
   st.learn_acks(true);
   CHECK(st.remote_acks == cc::peer_acks::yes);
@@ -620,4 +639,24 @@ TEST_CASE("ack_registry: what a message type's handlers promise",
   CHECK(r.of({"h:tailwriter", "h:fwd"}) == cc::peer_acks::no);
   r.set_forwarder("h:fwd", cc::peer_acks::yes);
   CHECK(r.of({"h:fwd"}) == cc::peer_acks::yes);
+}
+
+TEST_CASE("ack_registry: who takes zstd", "[acks][zstd]") {
+  cc::ack_registry r;
+  CHECK(r.advertises_zstd()); // nothing here but what takes it
+  r.add_writer("h:tailwriter");
+  CHECK(r.zstd_of({"h:tailwriter"}) == cc::peer_acks::yes);
+  CHECK(r.advertises_zstd());
+  r.set_forwarder("h:fwd", cc::peer_acks::yes);
+  // Acks and zstd are learned apart.
+  CHECK(r.zstd_of({"h:tailwriter", "h:fwd"}) == cc::peer_acks::unknown);
+  CHECK_FALSE(r.advertises_zstd());
+  r.set_forwarder_zstd("h:fwd", cc::peer_acks::yes);
+  CHECK(r.zstd_of({"h:tailwriter", "h:fwd"}) == cc::peer_acks::yes);
+  CHECK(r.advertises_zstd());
+  r.set_forwarder_zstd("h:fwd2", cc::peer_acks::no);
+  // A relay with one forwarder to an original says no for all its routes.
+  CHECK(r.zstd_of({"h:fwd"}) == cc::peer_acks::yes);
+  CHECK(r.zstd_of({"h:fwd", "h:fwd2"}) == cc::peer_acks::no);
+  CHECK_FALSE(r.advertises_zstd());
 }

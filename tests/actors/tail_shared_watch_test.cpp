@@ -180,7 +180,7 @@ TEST_CASE("two tailers of one directory both follow their files by inotify",
                                     dir / "shared_watch_test.ini");
     opts.poll_interval = 60s; // only inotify can wake it in time
     write_file(logs + "/" + tag + "-1.log", "");
-    tailers.push_back(cc::spawn_tailer_actor(sys, opts, routers.back()));
+    tailers.push_back(cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(routers.back())));
   }
   // Started (each answers after its start-up work) before anything is
   // appended: a first start takes a file present then from its end.
@@ -229,7 +229,7 @@ TEST_CASE("200 tailers in one process use one inotify instance and no thread "
     write_file(logs + "/t.log", "line\n");
     auto opts = tailer_test_options(logs, dir / ("t" + std::to_string(i) + ".save"),
                                     "logmask = *.log\n", dir / "many_test.ini");
-    tailers.push_back(cc::spawn_tailer_actor(sys, opts, router));
+    tailers.push_back(cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router)));
   }
   // Each answers after its start-up work: its watches are in place by then.
   caf::scoped_actor self{sys};

@@ -160,7 +160,12 @@ TEST_CASE("check_value: seconds, booleans, sizes, choices", "[config][values]") 
   CHECK(why("ccserver", "cc-role", "central")
         == "is not one of the choices; expected one of: local, remote, insecure");
   CHECK(ok("logtail", "compression", "none"));
-  CHECK_FALSE(ok("logtail", "compression", "zstd"));
+  // zstd is a wire compression of the tailer only (docs/wire.md §6.6): not
+  // for copies on disk, not for info files.
+  CHECK(ok("logtail", "compression", "zstd"));
+  CHECK_FALSE(ok("logtail", "compression", "xz"));
+  CHECK_FALSE(ok("tailwriter", "compression", "zstd"));
+  CHECK_FALSE(ok("infosender", "compression", "zstd"));
 }
 
 TEST_CASE("schema tables: every option once, defaults valid, type names unique",

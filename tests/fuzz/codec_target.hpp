@@ -1,6 +1,6 @@
-// The body of the "gzip" and "bzip2" fuzz targets: the input as one received
-// fragment, given to wire::decompress with a 1 MiB cap (tests/fuzz/gzip.cpp
-// and bzip2.cpp only pick the format).
+// The body of the "gzip", "bzip2" and "zstd" fuzz targets: the input as one
+// received fragment, given to wire::decompress with a 1 MiB cap
+// (tests/fuzz/gzip.cpp, bzip2.cpp and zstd.cpp only pick the format).
 //
 // Properties: a failure is decode_failed or too_large; a success holds at most
 // the cap, the cap is exact (the same input with cap = size - 1 is too_large,
@@ -58,8 +58,13 @@ struct heap_meter {
 };
 
 /// Heap a decoder may hold besides its output: zlib's inflate state and
-/// window (~40 KiB); libbz2's state for 900k blocks (~3.6 MiB); error texts.
+/// window (~40 KiB); libbz2's state for 900k blocks (~3.6 MiB); zstd's
+/// context (~160 KiB) and a window of up to 8 MiB (the floor of the window
+/// limit, for frames without a declared size; wire/codec_zstd.cpp); error
+/// texts.
 inline size_t decoder_state_bound(cc::wire::compression c) {
+  if (c == cc::wire::compression::zstd)
+    return (size_t{9} << 20) + (256 << 10);
   return c == cc::wire::compression::bzip2 ? (size_t{4} << 20) + (256 << 10)
                                            : size_t{256} << 10;
 }

@@ -43,7 +43,7 @@ add_test(NAME fuzz:build
 set_tests_properties(fuzz:build PROPERTIES
   LABELS fuzz FIXTURES_SETUP cc_fuzz_build TIMEOUT 1800)
 
-foreach(target frames bodies base64 gzip bzip2 config dest_path)
+foreach(target frames bodies base64 gzip bzip2 zstd config dest_path)
   add_test(NAME fuzz:${target}
     COMMAND bash ${CC_FUZZ_RUNNER} short ${CC_FUZZ_BUILD_DIR} ${target})
   # 20000 runs, at most 30 s of fuzzing, plus regressions, seeds and start-up.

@@ -167,15 +167,25 @@ def base64_seeds():
     write("base64", "binary.txt", base64.encodebytes(bytes(range(256))))
 
 
-# -- gzip, bzip2 -----------------------------------------------------------
+# -- gzip, bzip2, zstd -----------------------------------------------------
+
+def zstd_compress(data):
+    """The zstd CLI (Python has no zstd module): -1, size declared."""
+    return subprocess.run(["zstd", "-q", "-1", "-c"], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
 
 def codec_seeds():
     reset("gzip")
     reset("bzip2")
+    codecs = [("gzip", "gz", lambda b: gzip.compress(b, mtime=0)),
+              ("bzip2", "bz2", bz2.compress)]
+    if shutil.which("zstd"):
+        reset("zstd")
+        codecs.append(("zstd", "zst", zstd_compress))
     text = b"".join(b"2024-05-01 12:00:%02d UTC [%d] LOG:  duration: %d.%03d ms\n"
                     % (i % 60, 4000 + i, i * 7, i % 1000) for i in range(200))
-    for name, mod, comp in (("gzip", "gz", lambda b: gzip.compress(b, mtime=0)),
-                            ("bzip2", "bz2", bz2.compress)):
+    for name, mod, comp in codecs:
         one = comp(text)
         write(name, "fragment." + mod, one)
         write(name, "small." + mod, comp(b"hello\n"))

@@ -9,7 +9,7 @@
 #                                     corpus in DIR/corpus/TARGET and crashes
 #                                     in DIR/artifacts/TARGET
 #
-# TARGET is one of: frames bodies base64 gzip bzip2 config dest_path, or
+# TARGET is one of: frames bodies base64 gzip bzip2 zstd config dest_path, or
 # "all". Exit status: 0 when every target passed, 1 on any crash, leak,
 # timeout or sanitizer report (its input is named in the output).
 # FUZZ_RUNS and FUZZ_MAX_TIME change the short form's bounds; FUZZ_ARGS adds
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-all_targets=(frames bodies base64 gzip bzip2 config dest_path)
+all_targets=(frames bodies base64 gzip bzip2 zstd config dest_path)
 
 usage() {
   sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'

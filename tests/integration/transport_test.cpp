@@ -49,6 +49,8 @@ struct scenario {
   cc::wire::compression copy_compression() const {
     if (write_compressed == "yes")
       return *cc::wire::parse_compression(disk);
+    if (write_compressed == "keep" && wire == "zstd")
+      return cc::wire::compression::gzip; // zstd is a wire format only
     if (write_compressed == "keep")
       return *cc::wire::parse_compression(wire);
     return cc::wire::compression::none;
@@ -330,6 +332,11 @@ void run_scenario(const scenario& sc) {
   INFO(read_file(t.local_metrics));
   CHECK(metric(t.local_metrics, "ccserver_tail_files_switched_total{section=\"d:rotated\"}") >= 1);
   CHECK(metric(t.local_metrics, "ccserver_tail_outstanding_requests{section=\"d:classic\"}") == 0);
+  if (sc.wire == "zstd") {
+    // Ours to ours: the central announced zstd, so nothing fell back.
+    CHECK(count_of(read_file(t.local_log), "takes zstd on the wire") >= 1);
+    CHECK(count_of(read_file(t.local_log), "does not announce zstd") == 0);
+  }
   if (sc.kill_central) {
     // One line per episode, not one per fragment in flight (issue 17: 250
     // gap lines were logged for one such kill before).
@@ -367,6 +374,16 @@ TEST_CASE("transport: gzip fragments decompressed into plain copies",
 TEST_CASE("transport: gzip fragments kept as received (.gz copies)",
           "[integration][transport]") {
   run_scenario(scenario{"gzip", "keep", "gzip", false, ""});
+}
+
+TEST_CASE("transport: zstd fragments between our servers into plain copies",
+          "[integration][transport][zstd]") {
+  run_scenario(scenario{"zstd", "no", "gzip", false, ""});
+}
+
+TEST_CASE("transport: zstd fragments with write-compressed = keep (.gz copies)",
+          "[integration][transport][zstd]") {
+  run_scenario(scenario{"zstd", "keep", "gzip", false, ""});
 }
 
 TEST_CASE("transport: plain fragments recompressed on disk (.bz2 copies)",

@@ -13,6 +13,7 @@
 #include "base/error.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
+#include "wire/codec.hpp"
 
 using namespace cc::wire;
 
@@ -805,18 +806,55 @@ TEST_CASE("infofile.ack and the echo.response 'acks' field",
     R"("orig_hostname": "db1"})");
   REQUIRE(original);
   CHECK_FALSE(original->acks);
+  CHECK_FALSE(original->zstd);
   echo_body ours;
   ours.hdr = make_header("echo.response");
   ours.orig_target = "tcp://127.0.0.1:1";
   for (bool v : {true, false}) {
     ours.acks = v;
+    ours.zstd = !v;
     auto r = parse_echo(make_body(ours));
     REQUIRE(r);
     REQUIRE(r->acks);
     CHECK(*r->acks == v);
+    REQUIRE(r->zstd);
+    CHECK(*r->zstd == !v);
   }
+  // An older ccserver's answer: acks, no zstd.
+  ours.zstd.reset();
+  CHECK_FALSE(parse_echo(make_body(ours))->zstd);
+  auto typo = make_body(ours);
+  typo.insert(typo.size() - 1, R"(,"zstd":"yes")");
+  expect_invalid(parse_echo(typo), "zstd");
   // A request carries none.
   echo_body ping;
   ping.hdr = make_header("echo.request");
   CHECK(make_body(ping).find("acks") == std::string::npos);
+  CHECK(make_body(ping).find("zstd") == std::string::npos);
+}
+
+TEST_CASE("a zstd fragment round-trips in the blob and in data",
+          "[wire][bodies][zstd]") {
+  std::string text;
+  for (int i = 0; text.size() < 100000; ++i)
+    text += "2024-05-01 12:00:00 UTC [" + std::to_string(i) + "] LOG:  x\n";
+  auto packed = compress(text, compression::zstd, 1).value();
+  auto x = sample_logtail();
+  x.comp = "zstd";
+  x.raw_size = text.size();
+  for (bool in_blob : {true, false}) {
+    CAPTURE(in_blob);
+    x.data = in_blob ? "" : base64_encode(packed);
+    auto r = parse_logtail(make_body(x));
+    REQUIRE(r);
+    CHECK(r->comp == "zstd");
+    CHECK(r->raw_size == text.size());
+    std::string storage;
+    auto bytes = fragment_bytes(*r, in_blob ? std::string_view{packed}
+                                            : std::string_view{}, storage);
+    REQUIRE(bytes);
+    auto comp = parse_compression(r->comp);
+    REQUIRE(comp);
+    CHECK(decompress(*bytes, *comp, r->raw_size).value() == text);
+  }
 }

@@ -376,7 +376,9 @@ TEST_CASE("fuzz: decompress", "[wire][fuzz]") {
   const size_t cap = 256 * 1024;
   int refused_large = 0;
   while (b.next()) {
-    auto c = pick(rng, 2) ? compression::gzip : compression::bzip2;
+    const compression codecs[] = {compression::gzip, compression::bzip2,
+                                  compression::zstd};
+    auto c = codecs[pick(rng, std::size(codecs))];
     // Every 25th input is over the cap, so too_large is always exercised.
     size_t n = b.done() % 25 == 1 ? cap + 1 + pick(rng, 50000)
                : pick(rng, 16) == 0 ? pick(rng, 300000)

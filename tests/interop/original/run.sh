@@ -100,7 +100,7 @@ handler = cc.handler.proxy
 remote-cc = tcp://127.0.0.1:$cport
 [h:jobmgr]
 handler = cc.handler.jobmgr
-daemons = d:info, d:pg
+daemons = d:info, d:pg, d:pgz
 [d:info]
 module = cc.daemon.infosender
 infodir = $d/info
@@ -111,10 +111,18 @@ module = cc.daemon.logtail
 logdir = $d/pg
 logmask = pg-*.log
 ack-timeout = 1
+# zstd toward a central that does not announce it: gzip instead, one WARN.
+[d:pgz]
+module = cc.daemon.logtail
+logdir = $d/pg
+logmask = pgz-*.log
+ack-timeout = 1
+compression = zstd
 EOF
 echo "status v1" >"$d/info/info.status"
 head -c 3000 /dev/urandom | base64 >"$d/info/info.report"
 : >"$d/pg/pg-1.log"
+: >"$d/pg/pgz-1.log"
 "${harness[@]}" central "$d/central.ini" 40 2>"$d/central.err" &
 pids+=($!)
 sleep 1
@@ -124,6 +132,7 @@ pids+=($lpid)
 # The tailer starts at the end of the file (tail -f): write once it is up.
 for _ in $(seq 100); do has_line "main: up:" "$d/local.log" 2>/dev/null && break; sleep 0.1; done
 for i in $(seq 1 200); do echo "2026-01-01 00:00:00 UTC LOG:  line $i $(head -c 40 /dev/urandom | base64 -w0)" >>"$d/pg/pg-1.log"; [ $((i % 20)) -eq 0 ] && sleep 0.1; done
+cp "$d/pg/pg-1.log" "$d/pg/pgz-1.log"
 sleep 2.5
 echo "status v2" >"$d/info/info.status"
 echo "status v3, written twice within a second" >"$d/info/info.status"
@@ -132,12 +141,15 @@ for i in $(seq 201 300); do echo "line $i" >>"$d/pg/pg-1.log"; done
 for _ in $(seq 60); do
   sleep 0.2
   same "$d/pg/pg-1.log" "$d/copies/logs/$(hostname)/pg-1.log" 2>/dev/null &&
+    same "$d/pg/pgz-1.log" "$d/copies/logs/$(hostname)/pgz-1.log" 2>/dev/null &&
     same "$d/info/info.status" "$d/copies/info/$(hostname)/info.status" 2>/dev/null && break
 done
 sleep 3
 kill -TERM "$lpid"; wait "$lpid" || true
 h=$(hostname)
 check same "$d/pg/pg-1.log" "$d/copies/logs/$h/pg-1.log"
+check same "$d/pg/pgz-1.log" "$d/copies/logs/$h/pgz-1.log"
+check has_line "compression = zstd: pub.logtail goes to a peer that does not announce zstd" "$d/local.log"
 check same "$d/info/info.status" "$d/copies/info/$h/info.status"
 check same "$d/info/info.report" "$d/copies/info/$h/info.report"
 check near_mtime "$d/info/info.status" "$d/copies/info/$h/info.status"

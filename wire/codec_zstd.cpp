@@ -1,0 +1,238 @@
+// zstd (libzstd) for fragments between our peers (wire/codec.hpp,
+// docs/wire.md §6.6). The bomb guard is the gzip one plus what a zstd frame
+// tells before it is decoded: the declared content sizes of all frames are
+// summed and checked against the cap before any output exists, the window a
+// frame may ask for is bounded by the cap (a huge window is memory the cap
+// never needs), and the streaming decoder writes into the capped output.
+// Owns no state beyond one call or one writer/reader.
+#include "wire/codec_detail.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "base/error.hpp"
+
+namespace cc::wire::detail {
+
+namespace {
+
+// Frames whose content size is unknown get this much output room first.
+constexpr size_t first_room = 64 * 1024;
+// Bounds of the decoder's window. The floor takes every frame written
+// without a declared size by levels 1..19 (the zstd CLI's range without
+// --ultra or --long; our own frames declare their size and need no more than
+// it); the ceiling is zstd's default limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT,
+// which zstd.h shows to static linking only).
+constexpr int min_window_log = 23;
+constexpr int max_window_log = 27;
+
+caf::error zstd_error(const char* op, size_t rc) {
+  auto code = ZSTD_getErrorCode(rc);
+  return make_error(code == ZSTD_error_memory_allocation ? errc::io
+                                                         : errc::decode_failed,
+                    std::string{"zstd: "} + op + " failed (" +
+                      ZSTD_getErrorName(rc) + ")");
+}
+
+// The smallest window log whose window holds `cap` bytes, within the bounds:
+// a frame that asks for more to make at most `cap` bytes is not one we sent,
+// and its window is memory the cap never needs.
+int window_log_for(size_t cap) {
+  int log = min_window_log;
+  while (log < max_window_log && (size_t{1} << log) < cap)
+    ++log;
+  return log;
+}
+
+struct declared {
+  bool over = false;  // the declared sizes add up past the cap
+  size_t total = 0;   // sum of the declared sizes (frames that declare one)
+};
+
+// Walks the frames' headers without decoding them. Anything malformed ends
+// the walk; the decoder then says what is wrong.
+declared declared_sizes(std::string_view bytes, size_t cap) {
+  declared d;
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const char* p = bytes.data() + off;
+    size_t left = bytes.size() - off;
+    auto size = ZSTD_getFrameContentSize(p, left);
+    if (size == ZSTD_CONTENTSIZE_ERROR)
+      break;
+    if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
+      if (size > cap - d.total) {
+        d.over = true;
+        return d;
+      }
+      d.total += static_cast<size_t>(size);
+    }
+    auto n = ZSTD_findFrameCompressedSize(p, left);
+    if (ZSTD_isError(n))
+      break;
+    off += n;
+  }
+  return d;
+}
+
+struct dctx_deleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+struct cctx_deleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+using dctx_ptr = std::unique_ptr<ZSTD_DCtx, dctx_deleter>;
+using cctx_ptr = std::unique_ptr<ZSTD_CCtx, cctx_deleter>;
+
+// Level, and a checksum of the content in every frame: gzip and bzip2 carry a
+// CRC, and a copy must not silently take a damaged fragment from zstd either.
+caf::error set_up(ZSTD_CCtx* c, int level) {
+  auto rc = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+  if (!ZSTD_isError(rc))
+    rc = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+  if (ZSTD_isError(rc))
+    return zstd_error("ZSTD_CCtx_setParameter", rc);
+  return caf::none;
+}
+
+} // namespace
+
+caf::expected<std::string> zstd_compress(std::string_view bytes, int level) {
+  cctx_ptr c{ZSTD_createCCtx()};
+  if (!c)
+    return make_error(errc::io, "zstd: ZSTD_createCCtx failed");
+  if (auto err = set_up(c.get(), level))
+    return err;
+  std::string out;
+  out.resize(ZSTD_compressBound(bytes.size()));
+  // One call with the whole input: the frame declares its content size.
+  auto rc = ZSTD_compress2(c.get(), out.data(), out.size(), bytes.data(),
+                      bytes.size());
+  if (ZSTD_isError(rc))
+    return zstd_error("ZSTD_compress2", rc);
+  out.resize(rc);
+  return out;
+}
+
+caf::expected<std::string> zstd_decompress(std::string_view bytes,
+                                           size_t cap) {
+  if (bytes.empty())
+    return truncated("zstd", 0);
+  auto sizes = declared_sizes(bytes, cap);
+  if (sizes.over)
+    return over_cap("zstd", bytes.size(), cap);
+  dctx_ptr d{ZSTD_createDCtx()};
+  if (!d)
+    return make_error(errc::io, "zstd: ZSTD_createDCtx failed");
+  auto rc = ZSTD_DCtx_setParameter(d.get(), ZSTD_d_windowLogMax,
+                                   window_log_for(cap));
+  if (ZSTD_isError(rc))
+    return zstd_error("ZSTD_DCtx_setParameter", rc);
+  capped_output out{cap, sizes.total > 0 ? sizes.total : first_room};
+  ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+  for (;;) {
+    bool probing = out.at_cap();
+    auto [dst, room] = out.room();
+    ZSTD_outBuffer o{dst, room, 0};
+    rc = ZSTD_decompressStream(d.get(), &o, &in);
+    if (ZSTD_isError(rc) &&
+        ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge)
+      return make_error(errc::too_large,
+                        "zstd: a frame asks for a window of more than " +
+                          std::to_string(size_t{1} << window_log_for(cap)) +
+                          " bytes (the cap is " + std::to_string(cap) + ")");
+    if (ZSTD_isError(rc))
+      return zstd_error("ZSTD_decompressStream", rc);
+    if (probing && o.pos > 0)
+      return over_cap("zstd", bytes.size(), cap);
+    out.produced(o.pos);
+    if (in.pos == in.size && rc == 0)
+      return out.take(); // the last frame ended and is flushed
+    if (in.pos < in.size || o.pos == o.size)
+      continue; // more input to take, or more output may be waiting
+    return truncated("zstd", bytes.size());
+  }
+}
+
+// -- zstd_writer ---------------------------------------------------------------
+
+struct zstd_writer::impl {
+  cctx_ptr c{ZSTD_createCCtx()};
+  caf::error broken;
+  explicit impl(int level) {
+    if (!c) {
+      broken = make_error(errc::io, "zstd: ZSTD_createCCtx failed");
+      return;
+    }
+    broken = set_up(c.get(), level);
+  }
+};
+
+zstd_writer::zstd_writer(int level) : impl_(std::make_unique<impl>(level)) {
+}
+
+zstd_writer::~zstd_writer() = default;
+
+caf::error zstd_writer::write(std::string_view bytes, bool end,
+                              std::string& out) {
+  if (impl_->broken)
+    return impl_->broken;
+  auto* c = impl_->c.get();
+  ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+  auto mode = end ? ZSTD_e_end : ZSTD_e_continue;
+  for (;;) {
+    size_t old = out.size();
+    size_t room = ZSTD_CStreamOutSize() + ZSTD_compressBound(in.size - in.pos);
+    out.resize(old + room);
+    ZSTD_outBuffer o{out.data() + old, room, 0};
+    auto rc = ZSTD_compressStream2(c, &o, &in, mode);
+    out.resize(old + o.pos);
+    if (ZSTD_isError(rc))
+      return zstd_error("ZSTD_compressStream2", rc);
+    // continue: done once the input is taken; end: once all is flushed.
+    if (end ? rc == 0 : in.pos == in.size)
+      return caf::none;
+  }
+}
+
+// -- zstd_reader ---------------------------------------------------------------
+
+struct zstd_reader::impl {
+  dctx_ptr d{ZSTD_createDCtx()};
+  bool frame_end = true; // nothing read yet: an empty input is complete
+};
+
+zstd_reader::zstd_reader() : impl_(std::make_unique<impl>()) {
+}
+
+zstd_reader::~zstd_reader() = default;
+
+caf::expected<size_t> zstd_reader::read(std::string_view& in, char* out,
+                                        size_t room) {
+  auto* d = impl_->d.get();
+  if (d == nullptr)
+    return make_error(errc::io, "zstd: ZSTD_createDCtx failed");
+  size_t made = 0;
+  while (made < room && !in.empty()) {
+    ZSTD_inBuffer i{in.data(), in.size(), 0};
+    ZSTD_outBuffer o{out + made, room - made, 0};
+    auto rc = ZSTD_decompressStream(d, &o, &i);
+    if (ZSTD_isError(rc))
+      return zstd_error("ZSTD_decompressStream", rc);
+    in.remove_prefix(i.pos);
+    made += o.pos;
+    impl_->frame_end = rc == 0;
+    if (i.pos == 0 && o.pos == 0)
+      break; // no progress: it waits for more room or input
+  }
+  return made;
+}
+
+bool zstd_reader::at_frame_end() const {
+  return impl_->frame_end;
+}
+
+} // namespace cc::wire::detail
