@@ -218,14 +218,17 @@ public:
           set_bytes(sock, ZMQ_CURVE_SECRETKEY, o.curve_secret,
                     "ZMQ_CURVE_SECRETKEY", why)))
       return false;
-    // A forwarder whose remote is down retries with a backoff up to 2 s
-    // rather than every 100 ms forever.
+    // A forwarder whose remote is down retries with a backoff from 100 ms up
+    // to 500 ms rather than every 100 ms forever. Not longer: a central back
+    // from a restart waited up to 2 s for its first byte with the old bound,
+    // a fifth of a 2 GB backlog's catch-up (bench/backlog.sh); a refused
+    // connect twice a second per host costs the central nothing.
     // While the remote is away, messages wait in the forwarder's queue
     // (bounded by queue-bytes, pushing back on senders) rather than in a pipe
     // to a connection that does not exist yet (zmq_hwm messages of up to a
     // MiB each, outside any byte bound): the tailer's resends would pile up
     // there.
-    return set_option(sock, ZMQ_RECONNECT_IVL_MAX, 2000, "ZMQ_RECONNECT_IVL_MAX",
+    return set_option(sock, ZMQ_RECONNECT_IVL_MAX, 500, "ZMQ_RECONNECT_IVL_MAX",
                       why) &&
            set_option(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", why);
   }
