@@ -847,10 +847,9 @@ TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs
     for (size_t i = 0; i < files.size(); ++i, ++sent)
       REQUIRE(!dispatch_and_wait(self, tw, make_msg(files[i], at,
                                                     slice(texts[i], at, at + 1000))));
-  // Every fragment is written (stats answer after them); none is
-  // acknowledged while the fdatasync that would cover it has not run.
-  auto before = stats_of(self, tw);
-  CHECK(before["bytes_written"] == 32000);
+  // Every fragment is written; none is acknowledged while the fdatasync
+  // that would cover it has not run.
+  CHECK(test::wait_until([&] { return stats_of(self, tw)["bytes_written"] == 32000; }, 20s));
   for (auto& [file, fpos] : env.rec->max_ack_by_file())
     CHECK(fpos == 0);
   go.set_value();

@@ -27,10 +27,12 @@ namespace {
 
 // The bounds at defaults. Central: main, the I/O loop, CAF's scheduler
 // worker, clock and printer, libzmq's I/O and reaper threads, the
-// tailwriter's workers (worker-threads), the sync thread, plus what the
-// socket and tailer work of issue 18 still leaves (see the note of this
-// change). Local: the same without the tailwriter's, plus the tailer's.
-constexpr int max_central_threads = 12;
+// tailwriter's workers (worker-threads), the sync thread, and still one
+// socket thread (issue 18's socket work moves it onto the loop: then 10).
+// Local: main, the loop, CAF's three, the sync thread, and still two socket
+// threads with a ZeroMQ context each, the tailer and its inotify thread
+// (issue 18's socket and tailer work: then 8).
+constexpr int max_central_threads = 11;
 constexpr int max_local_threads = 14;
 
 int threads_of(pid_t pid) {
