@@ -69,52 +69,52 @@ TEST_CASE("http endpoint on the loop: /health is answered while another client "
   ::close(slow);
 }
 
+/// An endpoint whose board has a stats actor that never answers, and a
+/// request to `path` waiting for the round it asked for.
+struct waiting_request {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::shared_ptr<std::atomic<int>> asked = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<cc::status_board> board = std::make_shared<cc::status_board>();
+  int port = cc::test::free_port();
+  std::unique_ptr<cc::http_endpoint> ep;
+  std::future<cc::test::http_reply> reply;
+
+  explicit waiting_request(const std::string& path) {
+    board->set_source(sys.spawn(silent_stats, asked));
+    cc::http_limits limits;
+    limits.round_bound = 60s; // answered by the test, never by this bound
+    ep = listen(port, board, limits);
+    reply = std::async(std::launch::async,
+                       [p = port, path] { return cc::test::http_get(p, path, 60s); });
+    REQUIRE(cc::test::wait_until([&] { return asked->load() >= 1; }, 10s));
+  }
+};
+
 TEST_CASE("http endpoint on the loop: a request waiting for a stats round does not "
           "hold up others, and the round's publish answers it",
           "[http_endpoint][io_loop]") {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto asked = std::make_shared<std::atomic<int>>(0);
-  auto board = std::make_shared<cc::status_board>();
-  board->set_source(sys.spawn(silent_stats, asked));
-  cc::http_limits limits;
-  limits.round_bound = 60s; // answered by the publish below, not by this bound
-  int port = cc::test::free_port();
-  auto ep = listen(port, board, limits);
-  auto waiting = std::async(std::launch::async,
-                            [port] { return cc::test::http_get(port, "/status", 60s); });
-  REQUIRE(cc::test::wait_until([&] { return asked->load() >= 1; }, 10s));
+  waiting_request w{"/status"};
   // The loop is free: a path that needs no round is answered at once.
-  auto root = cc::test::http_get(port, "/");
+  auto root = cc::test::http_get(w.port, "/");
   CHECK(root.status == 200);
-  CHECK(waiting.wait_for(0s) != std::future_status::ready);
+  CHECK(w.reply.wait_for(0s) != std::future_status::ready);
   cc::server_snapshot snap;
   snap.job_name = "published-round";
-  board->publish(snap);
-  REQUIRE(waiting.wait_for(30s) == std::future_status::ready);
-  auto r = waiting.get();
+  w.board->publish(snap);
+  REQUIRE(w.reply.wait_for(30s) == std::future_status::ready);
+  auto r = w.reply.get();
   CHECK(r.status == 200);
   CHECK(r.body.find("published-round") != std::string::npos);
-  CHECK(asked->load() == 1); // one round asked, however many waited
+  CHECK(w.asked->load() == 1); // one round asked, however many waited
 }
 
 TEST_CASE("http endpoint on the loop: stopping answers a waiting request",
           "[http_endpoint][io_loop]") {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto asked = std::make_shared<std::atomic<int>>(0);
-  auto board = std::make_shared<cc::status_board>();
-  board->set_source(sys.spawn(silent_stats, asked));
-  cc::http_limits limits;
-  limits.round_bound = 60s;
-  int port = cc::test::free_port();
-  auto ep = listen(port, board, limits);
-  auto waiting = std::async(std::launch::async,
-                            [port] { return cc::test::http_get(port, "/health", 60s); });
-  REQUIRE(cc::test::wait_until([&] { return asked->load() >= 1; }, 10s));
-  ep.reset();
-  REQUIRE(waiting.wait_for(30s) == std::future_status::ready);
-  auto r = waiting.get();
+  waiting_request w{"/health"};
+  w.ep.reset();
+  REQUIRE(w.reply.wait_for(30s) == std::future_status::ready);
+  auto r = w.reply.get();
   // Answered (stale: no round came) or closed by the stop; never left hanging.
   CHECK((r.status == 503 || r.status == -1));
 }
