@@ -26,7 +26,6 @@ void status_board::publish(server_snapshot snap) {
     ++generation_;
     round_asked_ = false;
   }
-  published_.notify_all();
   std::lock_guard<std::mutex> guard{watch_mtx_};
   for (auto& w : watchers_)
     w.second();
@@ -98,17 +97,6 @@ status_board::reading status_board::current(bool stale, std::chrono::millisecond
   r.stale = stale;
   last_bound_ = bound;
   return r;
-}
-
-status_board::reading status_board::read(std::chrono::milliseconds max_age,
-                                         std::chrono::milliseconds bound) {
-  std::unique_lock<std::mutex> lock{mtx_};
-  bool stale = false;
-  if (!ask_unless_fresh(max_age, bound)) {
-    auto seen = generation_;
-    stale = !published_.wait_for(lock, bound, [&] { return generation_ != seen; });
-  }
-  return current(stale, bound);
 }
 
 std::optional<status_board::reading>

@@ -3,20 +3,18 @@
 // (the HTTP endpoint, the control socket) take it. Thread-safe.
 //
 // A reader that wants fresh facts asks for a round (refresh_atom to the
-// stats actor) when the snapshot is older than it accepts, and waits a
-// bounded time for it; at most one round is asked for at a time, so no
-// number of readers makes the actors answer more than about once per
-// `max_age`. When the round does not come in time the reader gets the last
-// snapshot, marked stale (the server is too busy or stuck: unhealthy).
-// A reader that must not block (the HTTP endpoint, on the I/O loop) splits
-// that wait: try_read asks, watch tells it of the next publish, finish_read
-// takes the result.
+// stats actor) when the snapshot is older than it accepts, without waiting
+// (try_read): at most one round is asked for at a time, so no number of
+// readers makes the actors answer more than about once per `max_age`. It is
+// told of the next publish (watch) and takes the result (finish_read); when
+// the round did not come within its bound it gets the last snapshot, marked
+// stale (the server is too busy or stuck: unhealthy). Nothing here waits:
+// the HTTP endpoint reads it on the I/O loop.
 //
 // Owned by main (it outlives reloads, which replace the stats actor: set_source).
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -56,13 +54,10 @@ public:
     bool any = false;     // a snapshot was ever published
   };
 
-  /// The latest snapshot when it is at most `max_age` old; else asks for a
-  /// round and waits up to `bound` for it.
-  reading read(std::chrono::milliseconds max_age, std::chrono::milliseconds bound);
-
-  /// read() without its wait: the reading when the snapshot is fresh (or
-  /// there is no source); else asks for a round as read() does and returns
-  /// nothing, `seen` set to the generation a new snapshot will pass.
+  /// The reading when the snapshot is at most `max_age` old (or there is no
+  /// source); else asks for a round (unless one asked less than `bound` ago
+  /// is outstanding) and returns nothing, `seen` set to the generation a new
+  /// snapshot will pass.
   std::optional<reading> try_read(std::chrono::milliseconds max_age,
                                   std::chrono::milliseconds bound, uint64_t& seen);
 
@@ -92,7 +87,6 @@ private:
   reading current(bool stale, std::chrono::milliseconds bound);
 
   mutable std::mutex mtx_;
-  std::condition_variable published_;
   caf::actor source_;
   std::shared_ptr<const server_snapshot> latest_;
   clock::time_point latest_at_;
