@@ -58,8 +58,8 @@ std::string actor_tree::text(const caf::error& err) const {
   return sys_.render(err);
 }
 
-template <class... Ts>
-caf::error actor_tree::ask(const caf::actor& dest, Ts&&... xs) {
+template <class Handle, class... Ts>
+caf::error actor_tree::ask(const Handle& dest, Ts&&... xs) {
   if (!dest)
     return make_error(errc::unavailable, "no such actor");
   caf::error result;
@@ -148,7 +148,7 @@ actor_tree::reload_outcome actor_tree::reload(config_ptr cfg) {
 // force when the new one cannot be read).
 caf::expected<caf::actor> actor_tree::gateway_for(const config::section& main) {
   if (main.str("cc-socket") != gateway_endpoint_) {
-    auto gw = spawn_gateway(sys_, main, caf::actor{});
+    auto gw = spawn_gateway(sys_, main, router_actor{});
     if (!gw)
       return gw;
     step("gateway");
@@ -301,7 +301,8 @@ caf::error actor_tree::start_stats(generation& gen) {
   self_->monitor(gen.stats);
   board_->set_source(gen.stats);
   board_->set_health(health_settings_from(cfg.main));
-  if (auto err = ask(gen.stats, register_atom::value, std::string{"router"}, gen.router))
+  if (auto err = ask(gen.stats, register_atom::value, std::string{"router"},
+                     caf::actor_cast<caf::actor>(gen.router)))
     return err;
   for (auto* list : {&gen.handlers, &gen.jobmgrs})
     for (auto& [name, actor] : *list)
@@ -326,7 +327,7 @@ bool actor_tree::stop_core(generation& gen) {
       .receive([](counters&) {}, [](caf::error&) {});
   clean &= stop_group(actors_of(gen.handlers), "handlers", group_stop_bound);
   if (gen.router)
-    clean &= stop_group({gen.router}, "router", group_stop_bound);
+    clean &= stop_group({caf::actor_cast<caf::actor>(gen.router)}, "router", group_stop_bound);
   if (gen.stats) {
     board_->set_source(caf::actor{});
     // One last round, so the files show the final counters.
@@ -393,7 +394,7 @@ void actor_tree::adopt_gateway(caf::actor gw, std::string endpoint) {
 caf::error actor_tree::attach_gateway() {
   if (auto err = ask(current_.router, gateway_atom::value, gateway_))
     return err;
-  if (auto err = ask(gateway_, router_atom::value, current_.router))
+  if (auto err = ask(gateway_, router_atom::value, caf::actor_cast<caf::actor>(current_.router)))
     return err;
   return ask(current_.stats, register_atom::value, std::string{"gateway"}, gateway_);
 }
@@ -417,7 +418,7 @@ caf::error actor_tree::start_caf_listen() {
 caf::error actor_tree::attach_caf_listen() {
   if (!caf_listen_)
     return caf::none;
-  if (auto err = ask(caf_listen_, router_atom::value, current_.router))
+  if (auto err = ask(caf_listen_, router_atom::value, caf::actor_cast<caf::actor>(current_.router)))
     return err;
   return ask(current_.stats, register_atom::value, std::string{"caf-listen"},
              caf_listen_);

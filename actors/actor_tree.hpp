@@ -41,6 +41,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/system_messages.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/router.hpp"
 #include "actors/core/status_board.hpp"
 #include "config/config.hpp"
@@ -95,7 +96,7 @@ public:
   }
   /// Names of the running handlers and jobmgrs, in start order.
   std::vector<std::string> part_names() const;
-  const caf::actor& router() const {
+  const router_actor& router() const {
     return current_.router;
   }
   const caf::actor& gateway() const {
@@ -118,14 +119,14 @@ private:
     // Handlers may keep their spawn_context, which refers to this config,
     // so it lives as long as they do.
     config_ptr cfg;
-    caf::actor router;
+    router_actor router;
     caf::actor stats;
     std::vector<std::pair<std::string, caf::actor>> handlers; // not jobmgrs
     std::vector<std::pair<std::string, caf::actor>> jobmgrs;
   };
 
-  template <class... Ts>
-  caf::error ask(const caf::actor& dest, Ts&&... xs);
+  template <class Handle, class... Ts>
+  caf::error ask(const Handle& dest, Ts&&... xs);
   void step(const std::string& what);
   std::string name_of_down(const caf::down_msg& dm);
   caf::error start_core(generation& gen);

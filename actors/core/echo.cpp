@@ -56,7 +56,7 @@ counters echo_state::stats() const {
 namespace {
 
 caf::behavior echo_actor(caf::stateful_actor<echo_state>* self, std::string who,
-                         std::string hostname, caf::actor router,
+                         std::string hostname, router_actor router,
                          ack_registry_ptr acks) {
   self->state.who = std::move(who);
   self->state.hostname = std::move(hostname);

@@ -19,6 +19,7 @@
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/ack_caps.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/spawn_context.hpp"
@@ -42,7 +43,7 @@ make_echo_response(const wire::cc_message& request,
 struct echo_state {
   std::string who;       // the handler's section name, for log lines
   std::string hostname;  // this server's short host name
-  caf::actor router;     // where responses go, as (reply_atom, msg)
+  router_actor router;     // where responses go, as (reply_atom, msg)
   ack_registry_ptr acks; // what the responses say of acknowledgements
 
   int64_t requests = 0;  // echo.request messages answered

@@ -196,7 +196,7 @@ counters router_state::stats() const {
 
 namespace {
 
-using router_actor = caf::stateful_actor<router_state>;
+using router_self = router_actor::stateful_pointer<router_state>;
 
 /// One dispatched message's outstanding handler answers. The requesting
 /// sender (if any) gets ok once all are ok, or the first error at once.
@@ -215,12 +215,14 @@ struct fanout {
   }
 };
 
-void deliver_reply(router_actor* self, wire::cc_message msg) {
+void deliver_reply(router_self self, wire::cc_message msg) {
   if (auto dest = self->state.reply_target(msg))
-    self->send(dest, reply_atom::value, std::move(msg));
+    // Typed actors may only send() to typed ones (CAF 0.17); endpoints and
+    // the gateway are untyped and never answer a reply.
+    caf::anon_send(dest, reply_atom::value, std::move(msg));
 }
 
-void dispatch(router_actor* self, wire::cc_message& msg) {
+void dispatch(router_self self, wire::cc_message& msg) {
   auto& st = self->state;
   // The gateway's receipt stays with us (released when the last handler
   // answered, or on return when none takes the message), not with the
@@ -272,13 +274,18 @@ void dispatch(router_actor* self, wire::cc_message& msg) {
   }
 }
 
-caf::behavior router(router_actor* self, router_config cfg) {
+router_actor::behavior_type router(router_self self, router_config cfg) {
   self->state.cfg = std::move(cfg);
   self->set_down_handler([self](const caf::down_msg& dm) {
     self->state.on_down(dm.source);
   });
   return {
-    [self](dispatch_atom, wire::cc_message& msg) { dispatch(self, msg); },
+    [self](dispatch_atom, wire::cc_message& msg) -> caf::result<ok_atom> {
+      // dispatch() answers a request through its own promise; an answer
+      // returned here would go back even to a sender that did not ask.
+      dispatch(self, msg);
+      return caf::delegated<ok_atom>{};
+    },
     [self](reply_atom, wire::cc_message& msg) {
       deliver_reply(self, std::move(msg));
     },
@@ -306,7 +313,7 @@ caf::behavior router(router_actor* self, router_config cfg) {
 
 } // namespace
 
-caf::actor spawn_router(caf::actor_system& sys, router_config cfg) {
+router_actor spawn_router(caf::actor_system& sys, router_config cfg) {
   return sys.spawn(router, std::move(cfg));
 }
 

@@ -19,7 +19,8 @@
 //                     to every handler (the blob and body are never copied)
 //         endpoint <- (reply_atom, cc_message)  its own route frame popped
 //         gateway  <- (reply_atom, cc_message)  unchanged: route[0] is the peer
-// Message contracts: actors/core/atoms.hpp.
+// Message contracts: actors/core/atoms.hpp; the router's as a type:
+// actors/core/router_actor.hpp.
 #pragma once
 
 #include <chrono>
@@ -37,6 +38,7 @@
 
 #include "actors/core/ack_caps.hpp"
 #include "actors/core/atoms.hpp"
+#include "actors/core/router_actor.hpp"
 #include "routes/route_table.hpp"
 #include "wire/message.hpp"
 
@@ -51,7 +53,7 @@ struct router_config {
   std::shared_ptr<const ack_registry> acks;
 };
 
-caf::actor spawn_router(caf::actor_system& sys, router_config cfg);
+router_actor spawn_router(caf::actor_system& sys, router_config cfg);
 
 /// Rate limit for repeated log lines: at most one line per key per interval.
 /// admit() says whether to write a line now and how many were suppressed

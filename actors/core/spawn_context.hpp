@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/core/ack_caps.hpp"
+#include "actors/core/router_actor.hpp"
 #include "config/config.hpp"
 
 namespace cc {
@@ -16,7 +17,7 @@ namespace cc {
 struct spawn_context {
   caf::actor_system& sys;
   const config::server_config& cfg;
-  caf::actor router;  // the process's router (dispatch_atom / reply_atom)
+  router_actor router;  // the process's router (its contract: router_actor.hpp)
   /// Who acknowledges, for ack = auto and the echo answers (null: tests
   /// that do not care; then nothing is advertised or learned).
   ack_registry_ptr acks = nullptr;

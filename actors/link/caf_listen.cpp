@@ -229,7 +229,7 @@ caf::behavior caf_listen(caf_listen_actor* self) {
       if (!from_this_node(self))
         return make_error(errc::unavailable, "caf-listen: not for peers");
       auto& st = self->state;
-      st.router = router;
+      st.router = caf::actor_cast<router_actor>(router);
       if (!router)
         return ok_atom::value;
       self->monitor(router);

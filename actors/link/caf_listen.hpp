@@ -40,6 +40,7 @@
 #include <caf/expected.hpp>
 #include <caf/response_promise.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
 #include "config/config.hpp"
@@ -76,7 +77,7 @@ struct caf_listen_state {
   std::string own_frame = wire::local_route_frame(caf_listen_endpoint);
   std::map<std::string, caf::actor> peers;          // peer frame -> actor
   std::map<caf::actor_addr, std::string> frames;    // actor -> peer frame
-  caf::actor router;                                // null: paused
+  router_actor router;                                // null: paused
   std::vector<std::pair<wire::cc_message, caf::response_promise>> held;
 
   int64_t received = 0;

@@ -421,7 +421,7 @@ void probe_remote(forwarder_actor_t* self, std::chrono::milliseconds every) {
 
 caf::behavior forwarder_actor(forwarder_actor_t* self,
                               forwarder_settings settings, zmq_options opts,
-                              caf::actor router,
+                              router_actor router,
                               std::shared_ptr<const config::section> main,
                               ack_registry_ptr acks, bool detached) {
   init_forwarder(self, std::move(settings), std::move(acks), detached);

@@ -72,7 +72,7 @@ void gateway_inbox::on_answered(int64_t bytes) {
   }
 }
 
-void gateway_inbox::set_router(caf::actor r) {
+void gateway_inbox::set_router(router_actor r) {
   std::lock_guard<std::mutex> guard{mtx};
   router = std::move(r);
   if (!router)
@@ -240,7 +240,7 @@ caf::behavior gateway_actor(gateway_actor_t* self,
       // nothing more to the old router, and what it sent before is already
       // in that router's mailbox, so a reload's round trip through that
       // router finds it there first.
-      self->state.inbox->set_router(std::move(r));
+      self->state.inbox->set_router(caf::actor_cast<router_actor>(std::move(r)));
       self->state.socket->set_reading(!paused);
       return ok_atom::value;
     },
@@ -258,7 +258,7 @@ caf::behavior gateway_actor(gateway_actor_t* self,
 
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
-                                        caf::actor router) {
+                                        router_actor router) {
   auto endpoint = main.str("cc-socket");
   auto opts = zmq_options_of(main);
   curve::allow_list allowed;

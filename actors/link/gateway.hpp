@@ -55,6 +55,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
 #include "actors/link/curve_keys.hpp"
@@ -72,7 +73,7 @@ struct zmq_options;
 struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   std::mutex mtx;                       // guards router, held, invalid_log,
                                         // socket (once running)
-  caf::actor router;                    // null: paused (messages are held)
+  router_actor router;                    // null: paused (messages are held)
   std::vector<wire::cc_message> held;   // parsed while paused
   log_limiter invalid_log;              // one line per 10 s for bad frames
                                         // (and for back-pressure pauses)
@@ -101,7 +102,7 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
                  wire::peer_ptr&& peer);
   /// Points the gateway at `r` (null: pause); sends what was held.
-  void set_router(caf::actor r);
+  void set_router(router_actor r);
   /// The gateway is gone: no router, no socket (receipts still in flight
   /// then only count).
   void detach_socket();
@@ -152,6 +153,6 @@ caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed);
 /// Address already in use").
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
-                                        caf::actor router);
+                                        router_actor router);
 
 } // namespace cc

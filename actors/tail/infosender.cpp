@@ -106,7 +106,7 @@ struct infosender_state {
 
   caf::stateful_actor<infosender_state>* self;
   infosender_options opts;
-  caf::actor router;
+  router_actor router;
   std::unique_ptr<tail::file_watch> watch;
   bool watch_failed_logged = false;
   std::shared_ptr<tail::position_saver> saver;
@@ -577,7 +577,7 @@ struct infosender_state {
 };
 
 caf::behavior infosender_actor(caf::stateful_actor<infosender_state>* self,
-                               infosender_options opts, caf::actor router) {
+                               infosender_options opts, router_actor router) {
   name_this_thread("cc-infosender"); // detached: its own thread
   auto& st = self->state;
   st.opts = std::move(opts);
@@ -656,14 +656,14 @@ make_infosender_options(const config::section& sec) {
 }
 
 caf::actor spawn_infosender_actor(caf::actor_system& sys,
-                                  infosender_options opts, caf::actor router) {
+                                  infosender_options opts, router_actor router) {
   return sys.spawn<caf::detached>(infosender_actor, std::move(opts),
                                   std::move(router));
 }
 
 caf::expected<caf::actor>
 spawn_infosender_daemon(caf::actor_system& sys, const config::server_config& cfg,
-                        const config::section& sec, caf::actor router,
+                        const config::section& sec, router_actor router,
                         std::shared_ptr<const ack_registry> acks) {
   auto opts = make_infosender_options(sec);
   if (!opts)

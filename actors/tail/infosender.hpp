@@ -43,6 +43,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/ack_caps.hpp"
 #include "config/config.hpp"
 #include "wire/codec.hpp"
@@ -87,13 +88,13 @@ caf::expected<infosender_options>
 make_infosender_options(const config::section& sec);
 
 caf::actor spawn_infosender_actor(caf::actor_system& sys,
-                                  infosender_options opts, caf::actor router);
+                                  infosender_options opts, router_actor router);
 
 /// What the jobmgr calls: options from `sec`, ack = auto resolved through
 /// `acks` for the routes of `cfg`.
 caf::expected<caf::actor>
 spawn_infosender_daemon(caf::actor_system& sys, const config::server_config& cfg,
-                        const config::section& sec, caf::actor router,
+                        const config::section& sec, router_actor router,
                         std::shared_ptr<const ack_registry> acks);
 
 } // namespace cc

@@ -26,7 +26,7 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   static inline const char* name = "tailer";
 
   caf::stateful_actor<tailer_state>* self;
-  caf::actor router;
+  router_actor router;
   std::optional<tail::tail_core> core;
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {}
@@ -63,7 +63,7 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
 };
 
 caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_options opts,
-                           caf::actor router, bool detached) {
+                           router_actor router, bool detached) {
   if (detached)
     name_this_thread("cc-tailer"); // its own thread
   auto& st = self->state;
@@ -103,7 +103,7 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
 } // namespace
 
 caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
-                              caf::actor router, tailer_thread thread) {
+                              router_actor router, tailer_thread thread) {
   if (thread == tailer_thread::scheduled)
     return sys.spawn(tailer_actor, std::move(opts), std::move(router), false);
   return sys.spawn<caf::detached>(tailer_actor, std::move(opts), std::move(router), true);

@@ -46,6 +46,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/tail/tailer_options.hpp"
 
 namespace cc {
@@ -57,7 +58,7 @@ enum class tailer_thread { detached, scheduled };
 
 /// Spawns a tailer sending to `router`.
 caf::actor spawn_tailer_actor(caf::actor_system& sys, tailer_options opts,
-                              caf::actor router,
+                              router_actor router,
                               tailer_thread thread = tailer_thread::detached);
 
 } // namespace cc

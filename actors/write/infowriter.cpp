@@ -53,7 +53,7 @@ using counters_ptr = std::shared_ptr<writer_counters>;
 struct worker_state {
   std::string who;
   std::string hostname;
-  caf::actor router;
+  router_actor router;
   counters_ptr stats;
   int dstdir_fd = -1;
   std::unique_ptr<store> files;
@@ -121,7 +121,7 @@ struct worker_state {
 caf::behavior info_worker(caf::stateful_actor<worker_state>* self,
                           std::string who, std::string dstdir,
                           store_options opts, std::string hostname,
-                          counters_ptr stats, caf::actor router) {
+                          counters_ptr stats, router_actor router) {
   name_this_thread("cc-info-worker"); // detached: its own thread
   auto& st = self->state;
   st.who = std::move(who);
@@ -163,7 +163,7 @@ struct infowriter_state {
   source_key_limit copies_per_host;
   log_limiter limit_log{std::chrono::seconds{10}, 256};
   host_binding_check host_check{"infowriter"}; // keys bound to host names
-  caf::actor router;                           // for `denied` acks
+  router_actor router;                           // for `denied` acks
   static inline const char* name = "infowriter";
 
   /// Parses and checks one message: a job for a worker (without its
@@ -239,7 +239,7 @@ bool refuse_foreign_host(caf::stateful_actor<infowriter_state>* self,
 }
 
 caf::behavior infowriter_behavior(caf::stateful_actor<infowriter_state>* self,
-                                  infowriter_config cfg, caf::actor router) {
+                                  infowriter_config cfg, router_actor router) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.stats = std::make_shared<info::writer_counters>();
@@ -324,7 +324,7 @@ infowriter_config_from(const config::section& sec, const std::string& hostname) 
 
 caf::expected<caf::actor> spawn_infowriter_actor(caf::actor_system& sys,
                                                  infowriter_config cfg,
-                                                 caf::actor router) {
+                                                 router_actor router) {
   if (cfg.dstdir.empty())
     return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
   cfg.dstdir = absolute(cfg.dstdir);

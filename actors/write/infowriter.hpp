@@ -33,6 +33,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/write/info_store.hpp"
 #include "config/config.hpp"
@@ -68,7 +69,7 @@ infowriter_config_from(const config::section& sec, const std::string& hostname);
 /// it). Acks go to `router` (null: none are sent).
 caf::expected<caf::actor> spawn_infowriter_actor(caf::actor_system& sys,
                                                  infowriter_config cfg,
-                                                 caf::actor router);
+                                                 router_actor router);
 
 /// What spawn_handler calls.
 caf::expected<caf::actor> spawn_infowriter_handler(spawn_context ctx,

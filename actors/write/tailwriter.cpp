@@ -67,7 +67,7 @@ struct tailwriter_state {
   int64_t backpressure_waits = 0;  // answers held for a worker's full queue
   log_limiter source_log{std::chrono::seconds{10}, 256};
   host_binding_check host_check{"tailwriter"}; // keys bound to host names
-  caf::actor router;       // for `denied` acks (the workers send the others)
+  router_actor router;       // for `denied` acks (the workers send the others)
   std::string writer_id;   // this start's instance id, in every ack
   static inline const char* name = "tailwriter";
 
@@ -214,7 +214,7 @@ caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg
 }
 
 caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
-                                  std::string reserved, caf::actor router) {
+                                  std::string reserved, router_actor router) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.reserved = std::move(reserved);
@@ -316,7 +316,7 @@ tailwriter_config_from(const config::section& sec, const std::string& hostname) 
 
 caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                                                  tailwriter_config cfg,
-                                                 caf::actor router) {
+                                                 router_actor router) {
   if (cfg.dstdir.empty())
     return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
   if (cfg.state_dir.empty())

@@ -49,6 +49,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/write/copy_writer.hpp"
 #include "config/config.hpp"
 #include "wire/codec.hpp"
@@ -95,7 +96,7 @@ tailwriter_config_from(const config::section& sec, const std::string& hostname);
 /// (an error names the path); acks go to `router` (null: none are sent).
 caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                                                  tailwriter_config cfg,
-                                                 caf::actor router);
+                                                 router_actor router);
 
 struct spawn_context;
 

@@ -67,7 +67,7 @@ using synced_atom = caf::atom_constant<caf::atom("synced")>;
 
 struct worker_state {
   std::unique_ptr<worker_core> core;
-  caf::actor router;
+  router_actor router;
   std::shared_ptr<sync_thread> syncer;
   worker_core::outbox out;
   bool tick_pending = false;
@@ -151,7 +151,7 @@ void schedule_member_check(worker_actor* self) {
 }
 
 caf::behavior worker_behavior(worker_actor* self, worker_options opts,
-                              counters_ptr counters, caf::actor router) {
+                              counters_ptr counters, router_actor router) {
   name_this_thread("cc-tw-worker");  // detached: its own thread
   auto& st = self->state;
   auto maint = opts.maint_period;
@@ -211,7 +211,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
 } // namespace
 
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
-                                   counters_ptr counters, caf::actor router) {
+                                   counters_ptr counters, router_actor router) {
   return sys.spawn<caf::detached>(worker_behavior, std::move(opts),
                                   std::move(counters), std::move(router));
 }

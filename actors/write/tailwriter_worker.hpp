@@ -45,6 +45,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
 
+#include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
 #include "actors/write/copy_index.hpp"
@@ -351,7 +352,7 @@ private:
 
 /// Spawns a detached worker; acks go to `router` (may be null: no acks).
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
-                                   counters_ptr counters, caf::actor router);
+                                   counters_ptr counters, router_actor router);
 
 } // namespace cc::tw
 

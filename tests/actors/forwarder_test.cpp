@@ -86,7 +86,7 @@ struct fixture {
 
   caf::actor spawn(const cc::config::section& sec, caf::scoped_actor& router,
                    cc::ack_registry_ptr acks = nullptr) {
-    cc::spawn_context ctx{*sys, server, caf::actor_cast<caf::actor>(router),
+    cc::spawn_context ctx{*sys, server, caf::actor_cast<cc::router_actor>(router),
                           std::move(acks)};
     return cc::spawn_forwarder(ctx, sec);
   }

@@ -144,7 +144,7 @@ TEST_CASE("gateway: past its in-flight budget it stops reading until the "
   CHECK(hs["blob_bytes"] == static_cast<int64_t>(total * mib));
   CHECK(stats_of(self, *gw)["dispatched"] == total);
 
-  for (auto& a : {*gw, router, handler}) {
+  for (auto& a : {*gw, caf::actor_cast<caf::actor>(router), handler}) {
     self->monitor(a);
     self->send_exit(a, caf::exit_reason::user_shutdown);
     self->receive([](caf::down_msg&) {},

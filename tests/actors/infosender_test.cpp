@@ -119,7 +119,7 @@ struct env {
 
   std::string file(const std::string& name) const { return dir / ("info/" + name); }
 
-  void start() { sender = cc::spawn_infosender_actor(sys, opts, router); }
+  void start() { sender = cc::spawn_infosender_actor(sys, opts, caf::actor_cast<cc::router_actor>(router)); }
 
   void stop() {
     caf::scoped_actor self{sys};

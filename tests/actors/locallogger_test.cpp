@@ -116,7 +116,7 @@ TEST_CASE("locallogger: log messages become lines of this server's log",
   config::section sec;
   sec.name = "h:locallog";
   sec.kind = "locallogger";
-  auto ll = f.keep(spawn_locallogger(spawn_context{f.sys, scfg, router}, sec));
+  auto ll = f.keep(spawn_locallogger(spawn_context{f.sys, scfg, caf::actor_cast<router_actor>(router)}, sec));
   ask<ok_atom>(f.sys, router, handler_atom::value, sec.name, ll);
   f.run();
 

@@ -54,6 +54,12 @@ struct actor_fixture {
     spawned.push_back(a);
     return a;
   }
+  /// A typed handle (the router) kept the same way; tests talk to it
+  /// untyped (malformed messages included).
+  template <class... Sigs>
+  caf::actor keep(caf::typed_actor<Sigs...> a) {
+    return keep(caf::actor_cast<caf::actor>(std::move(a)));
+  }
 
   /// Runs every pending message; returns how many ran.
   size_t run() { return sched.run(); }

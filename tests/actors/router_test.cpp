@@ -406,7 +406,7 @@ TEST_CASE("router: the echo handler answers pings through the router",
   config::section sec;
   sec.name = "h:echo";
   sec.kind = "echo";
-  auto echo = f.keep(spawn_echo(spawn_context{f.sys, scfg, f.router}, sec));
+  auto echo = f.keep(spawn_echo(spawn_context{f.sys, scfg, caf::actor_cast<router_actor>(f.router)}, sec));
   ask<ok_atom>(f.sys, f.router, handler_atom::value, std::string{"h:echo"}, echo);
   auto gw_rec = std::make_shared<record>();
   auto gateway = f.keep(f.sys.spawn(recorder, gw_rec));
@@ -460,7 +460,7 @@ TEST_CASE("router: spawn_handler builds handlers by kind", "[router]") {
   router_fixture f;
   config::server_config scfg;
   scfg.host_name = "h";
-  spawn_context ctx{f.sys, scfg, f.router};
+  spawn_context ctx{f.sys, scfg, caf::actor_cast<router_actor>(f.router)};
   config::section sec;
   sec.name = "h:ll";
   sec.kind = "locallogger";

@@ -217,7 +217,7 @@ TEST_CASE("stats: the actor on a real scheduler (production) writes on flush", "
   caf::actor_system sys{cfg};
   router_config rc;
   rc.table.add("log", {"h:nothing"});
-  auto router = spawn_router(sys, rc);
+  auto router = caf::actor_cast<caf::actor>(spawn_router(sys, rc));
   stats_settings s;
   s.level = 0;
   s.metrics_file = dir / "m.prom";

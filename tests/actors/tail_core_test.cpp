@@ -77,7 +77,8 @@ struct virtual_env {
   }
 
   void start() {
-    tailer = cc::spawn_tailer_actor(sys, opts, router, cc::tailer_thread::scheduled);
+    tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router),
+                                    cc::tailer_thread::scheduled);
     sched.run();
   }
 

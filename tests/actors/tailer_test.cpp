@@ -100,7 +100,7 @@ struct tail_env {
   /// Starts a tailer and waits until it has looked at the files (its first
   /// answer comes after its start-up work).
   void start() {
-    tailer = cc::spawn_tailer_actor(sys, opts, router);
+    tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
     stats();
   }
 

@@ -753,7 +753,7 @@ struct actor_env {
   }
 
   caf::actor spawn() {
-    auto tw = spawn_tailwriter_actor(sys, twc, router);
+    auto tw = spawn_tailwriter_actor(sys, twc, caf::actor_cast<router_actor>(router));
     REQUIRE(tw);
     return *tw;
   }
