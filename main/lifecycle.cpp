@@ -10,6 +10,7 @@
 #include "base/logger.hpp"
 #include "main/notify.hpp"
 #include "main/options.hpp"
+#include "main/serve.hpp"
 
 namespace cc::cli {
 
@@ -33,7 +34,7 @@ void log_diagnostics(const config::load_result& res) {
 // -- SIGHUP -----------------------------------------------------------------------
 
 actor_tree::reload_outcome reload_config(actor_tree& tree, const std::string& config_path,
-                                         std::string& logfile) {
+                                         std::string& logfile, bool middleman_loaded) {
   log::reopen();
   log::info(who, "got SIGHUP: reloading " + config_path);
   auto res = config::load(config_path);
@@ -43,6 +44,12 @@ actor_tree::reload_outcome reload_config(actor_tree& tree, const std::string& co
     return actor_tree::reload_outcome::kept_previous;
   }
   auto next = std::make_shared<const config::server_config>(std::move(*res.config));
+  if (auto use = caf_link_use(*next); !middleman_loaded && !use.empty()) {
+    log::error(who, "reload: " + use + " needs CAF's middleman, which this process "
+                    "started without (no CAF link in its configuration then); "
+                    "keeping the running configuration: restart to add a CAF link");
+    return actor_tree::reload_outcome::kept_previous;
+  }
   auto next_logfile = absolute(next->main.file("logfile"));
   if (next_logfile != logfile) {
     std::string err;
@@ -145,7 +152,8 @@ bool server_loop::on_signal(int sig) {
   notify_("RELOADING=1\n" + systemd_notifier::monotonic_now() + "\nSTATUS=reloading " +
           config_path_);
   bool running =
-    reload_config(tree_, config_path_, logfile_) != actor_tree::reload_outcome::failed;
+    reload_config(tree_, config_path_, logfile_, self_->home_system().has_middleman()) !=
+    actor_tree::reload_outcome::failed;
   if (!running)
     status_ = exit_failure;
   notify_("READY=1\nSTATUS=" + std::string{running ? "up" : "reload failed"});

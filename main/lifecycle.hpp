@@ -34,9 +34,11 @@ void log_diagnostics(const config::load_result& res);
 
 /// SIGHUP's steps (above), compared with the tree's running configuration;
 /// `logfile` is the log's path, before and after. reloaded and
-/// kept_previous leave the server running, failed ends it.
+/// kept_previous leave the server running, failed ends it. Without
+/// `middleman_loaded` a file that uses a CAF link (main/serve.hpp
+/// caf_link_use) is refused as kept_previous, the use named.
 actor_tree::reload_outcome reload_config(actor_tree& tree, const std::string& config_path,
-                                         std::string& logfile);
+                                         std::string& logfile, bool middleman_loaded = true);
 
 /// systemd's watchdog (WATCHDOG_USEC): WATCHDOG=1 every `every`, and only
 /// while the tree's router answers within half of it.

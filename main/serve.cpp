@@ -66,7 +66,17 @@ std::string up_line(const config::server_config& cfg) {
 
 } // namespace
 
-void configure_system(caf::actor_system_config& sys_cfg, const config::section& main) {
+std::string caf_link_use(const config::server_config& cfg) {
+  if (cfg.main.has("caf-listen") && !cfg.main.str("caf-listen").empty())
+    return cfg.file + ": [ccserver] caf-listen";
+  for (const auto& [name, sec] : cfg.handlers)
+    if (sec.has("remote-cc") && sec.str("remote-cc").compare(0, 6, "caf://") == 0)
+      return cfg.file + ": [" + name + "] remote-cc = " + sec.str("remote-cc");
+  return {};
+}
+
+void configure_system(caf::actor_system_config& sys_cfg, const config::section& main,
+                      bool caf_links) {
   register_types(sys_cfg);
   // Work stealing polls with short sleeps while idle: for a server that mostly
   // waits on sockets and files, sharing halves the CPU per GB (bench/PROFILE.md).
@@ -75,6 +85,11 @@ void configure_system(caf::actor_system_config& sys_cfg, const config::section& 
                                     : caf::atom("sharing"));
   if (auto n = main.integer("caf-threads"); n > 0)
     sys_cfg.set("scheduler.max-threads", static_cast<size_t>(n));
+  if (!caf_links)
+    return; // no middleman: neither its multiplexer thread nor its actor's
+  // The middleman actor stays detached (CAF's default): its connect is a
+  // blocking ::connect on the calling thread, which attached would stall the
+  // scheduler (one thread at defaults) for as long as a silent host takes.
   sys_cfg.load<caf::io::middleman>(); // for the CAF transport and clusters
   // TLS for every CAF link of this node (caf-listen and caf:// forwarders):
   // CAF's OpenSSL module with mutual authentication against caf-cafile.
@@ -109,9 +124,9 @@ start_endpoints(const config::section& main, const std::shared_ptr<status_board>
 
 int serve(std::shared_ptr<const config::server_config> cfg, const std::string& config_path,
           const std::string& pidfile, bool echo_to_terminal, int& report_fd) {
-  signal_thread::block();
+  signal_watch::block();
   caf::actor_system_config sys_cfg;
-  configure_system(sys_cfg, cfg->main);
+  configure_system(sys_cfg, cfg->main, !caf_link_use(*cfg).empty());
   caf::actor_system sys{sys_cfg};
   int status = exit_ok;
   bool clean = true;
@@ -130,7 +145,7 @@ int serve(std::shared_ptr<const config::server_config> cfg, const std::string& c
     log::info(who, up);
     report_to_parent(report_fd, exit_ok);
     notify("READY=1\nSTATUS=" + up + "\nMAINPID=" + std::to_string(::getpid()));
-    signal_thread signals{caf::actor_cast<caf::actor>(self)};
+    signal_watch signals{caf::actor_cast<caf::actor>(self)};
     watchdog dog{notifier.watchdog_every(), notify};
     server_loop loop{tree, self, config_path, absolute(cfg->main.file("logfile")), notify,
                      dog};

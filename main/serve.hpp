@@ -5,7 +5,8 @@
 // Start:  signals blocked (main/signals.hpp), the actor system configured
 //         (configure_system), the actor tree started (actors/actor_tree.hpp),
 //         the HTTP endpoint and the control socket opened, "up" logged, the
-//         parent told (-d), READY=1 to systemd, then the signal thread.
+//         parent told (-d), READY=1 to systemd, then the signal descriptor on
+//         the I/O loop.
 // Run:    the main loop (main/lifecycle.hpp).
 // Stop:   STOPPING=1, the tree stopped, the endpoints closed last (so /health
 //         says 503 through a shutdown). When an actor did not stop in time the
@@ -25,10 +26,18 @@
 
 namespace cc::cli {
 
+/// Where `cfg` uses a CAF link ("FILE: [ccserver] caf-listen", "FILE: [h:up]
+/// remote-cc = caf://..."), the first found; empty when it uses none.
+std::string caf_link_use(const config::server_config& cfg);
+
 /// What of `main` ([ccserver]) configures the actor system: our message
-/// types, the scheduler (caf-scheduler, caf-threads), the middleman, and
-/// CAF's OpenSSL module when the CAF links use TLS.
-void configure_system(caf::actor_system_config& sys_cfg, const config::section& main);
+/// types, the scheduler (caf-scheduler, caf-threads) and, when `caf_links`
+/// (caf_link_use), the middleman and CAF's OpenSSL module when the CAF links
+/// use TLS. Without CAF links there is no middleman: its two threads (the
+/// multiplexer and the middleman actor) are not started; a reload that would
+/// add a caf:// link is refused (main/lifecycle.hpp).
+void configure_system(caf::actor_system_config& sys_cfg, const config::section& main,
+                      bool caf_links = true);
 
 /// The HTTP endpoint (http-listen) and the control socket, if configured.
 caf::expected<std::vector<std::unique_ptr<http_endpoint>>>

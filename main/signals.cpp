@@ -1,13 +1,15 @@
-// The signal thread: see signals.hpp.
+// The signal descriptor on the I/O loop: see signals.hpp.
 #include "main/signals.hpp"
 
+#include <cerrno>
 #include <csignal>
+#include <system_error>
 
 #include <pthread.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <caf/send.hpp>
-
-#include "base/thread_name.hpp"
 
 namespace cc::cli {
 
@@ -19,35 +21,49 @@ sigset_t handled() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR1); // wakes the thread to end it
   return set;
 }
 
+class signal_client : public io_client {
+public:
+  signal_client(int fd, caf::actor target) : fd_(fd), target_(std::move(target)) {
+  }
+
+  ~signal_client() override {
+    ::close(fd_);
+  }
+
+  void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    items.push_back(zmq_pollitem_t{nullptr, fd_, ZMQ_POLLIN, 0});
+  }
+
+  void on_ready(zmq_pollitem_t* items, size_t count) override {
+    if (count == 0 || (items[0].revents & ZMQ_POLLIN) == 0)
+      return;
+    signalfd_siginfo info;
+    while (::read(fd_, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info)))
+      caf::anon_send(target_, static_cast<int>(info.ssi_signo));
+  }
+
+private:
+  int fd_;
+  caf::actor target_;
+};
+
 } // namespace
 
-signal_thread::signal_thread(caf::actor target) {
-  thread_ = std::thread{[this, target] {
-    name_this_thread("cc-signals");
-    sigset_t set = handled();
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0)
-        continue;
-      if (done_)
-        return;
-      if (sig != SIGUSR1)
-        caf::anon_send(target, sig);
-    }
-  }};
+signal_watch::signal_watch(caf::actor target) {
+  sigset_t set = handled();
+  int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0)
+    throw std::system_error{errno, std::generic_category(), "signalfd"};
+  on_loop_ = std::make_unique<io_attachment>(
+    io_loop::shared(), std::make_shared<signal_client>(fd, std::move(target)));
 }
 
-signal_thread::~signal_thread() {
-  done_ = true;
-  pthread_kill(thread_.native_handle(), SIGUSR1);
-  thread_.join();
-}
+signal_watch::~signal_watch() = default;
 
-void signal_thread::block() {
+void signal_watch::block() {
   sigset_t set = handled();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }

@@ -78,7 +78,6 @@ using router_atom = caf::atom_constant<caf::atom("router")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
-using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// A socket loop finished closing its socket (the gateway, to itself).
 using closed_atom = caf::atom_constant<caf::atom("closed")>;

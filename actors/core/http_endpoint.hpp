@@ -1,9 +1,13 @@
 // The HTTP endpoint: /metrics (Prometheus text format), /health (200, or 503
 // with the problems as JSON) and /status (every fact as JSON), served from
-// the status board (actors/core/status_board.hpp) by GNU libmicrohttpd on one
-// thread of its own (epoll), never on an actor's thread: a scrape reads a
-// snapshot and at most once a second asks the stats actor for a new round,
-// so no client, however many or slow, reaches the data path.
+// the status board (actors/core/status_board.hpp) by GNU libmicrohttpd run
+// from the process's I/O loop (base/io_loop.hpp; its epoll descriptor is one
+// of the loop's), never on an actor's thread: a scrape reads a snapshot and
+// at most once a second asks the stats actor for a new round, so no client,
+// however many or slow, reaches the data path. Nothing here blocks the loop:
+// a request that waits for that round is suspended (libmicrohttpd's
+// suspend/resume) and resumed when the round is published or round_bound
+// passes.
 //
 // Two listeners use it: `http-listen` (TCP, loopback unless
 // http-allow-remote) and the control socket (a Unix socket beside the
@@ -57,8 +61,8 @@ public:
   listen_unix(const std::string& path, std::shared_ptr<status_board> board,
               http_limits limits = {});
 
-  /// Stops serving: open connections are closed, the thread joined, a Unix
-  /// socket file removed.
+  /// Stops serving: waiting requests answered, open connections closed, the
+  /// loop left, a Unix socket file removed.
   ~http_endpoint();
   http_endpoint(const http_endpoint&) = delete;
   http_endpoint& operator=(const http_endpoint&) = delete;

@@ -1,6 +1,7 @@
 // The status board (contract: actors/core/status_board.hpp).
 #include "actors/core/status_board.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <caf/send.hpp>
@@ -25,7 +26,22 @@ void status_board::publish(server_snapshot snap) {
     ++generation_;
     round_asked_ = false;
   }
-  published_.notify_all();
+  std::lock_guard<std::mutex> guard{watch_mtx_};
+  for (auto& w : watchers_)
+    w.second();
+}
+
+uint64_t status_board::watch(std::function<void()> fn) {
+  std::lock_guard<std::mutex> guard{watch_mtx_};
+  watchers_.emplace_back(++next_watch_, std::move(fn));
+  return next_watch_;
+}
+
+void status_board::unwatch(uint64_t id) {
+  std::lock_guard<std::mutex> guard{watch_mtx_};
+  watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                 [id](const auto& w) { return w.first == id; }),
+                  watchers_.end());
 }
 
 void status_board::set_stopping() {
@@ -54,25 +70,24 @@ status_board::reading status_board::peek() const {
   return r;
 }
 
-status_board::reading status_board::read(std::chrono::milliseconds max_age,
-                                         std::chrono::milliseconds bound) {
-  std::unique_lock<std::mutex> lock{mtx_};
+bool status_board::ask_unless_fresh(std::chrono::milliseconds max_age,
+                                    std::chrono::milliseconds bound) {
   auto now = clock::now();
-  bool fresh = latest_ && now - latest_at_ <= max_age;
-  bool stale = false;
   // Without a source (between the generations of a reload) the last
   // snapshot is the best there is.
-  if (!fresh && source_) {
-    // One round asked for at a time; one asked long ago and never answered
-    // is asked for again.
-    if (!round_asked_ || now - asked_at_ > bound) {
-      round_asked_ = true;
-      asked_at_ = now;
-      caf::anon_send(source_, refresh_atom::value);
-    }
-    auto seen = generation_;
-    stale = !published_.wait_for(lock, bound, [&] { return generation_ != seen; });
+  if ((latest_ && now - latest_at_ <= max_age) || !source_)
+    return true;
+  // One round asked for at a time; one asked long ago and never answered
+  // is asked for again.
+  if (!round_asked_ || now - asked_at_ > bound) {
+    round_asked_ = true;
+    asked_at_ = now;
+    caf::anon_send(source_, refresh_atom::value);
   }
+  return false;
+}
+
+status_board::reading status_board::current(bool stale, std::chrono::milliseconds bound) {
   reading r;
   if (latest_) {
     r.snap = *latest_;
@@ -82,6 +97,27 @@ status_board::reading status_board::read(std::chrono::milliseconds max_age,
   r.stale = stale;
   last_bound_ = bound;
   return r;
+}
+
+std::optional<status_board::reading>
+status_board::try_read(std::chrono::milliseconds max_age, std::chrono::milliseconds bound,
+                       uint64_t& seen) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  seen = generation_;
+  if (!ask_unless_fresh(max_age, bound))
+    return std::nullopt;
+  return current(false, bound);
+}
+
+bool status_board::published_since(uint64_t seen) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return generation_ != seen;
+}
+
+status_board::reading status_board::finish_read(uint64_t seen,
+                                                std::chrono::milliseconds bound) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return current(generation_ == seen, bound);
 }
 
 health_report status_board::health_of(const reading& r, double now) const {

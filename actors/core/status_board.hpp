@@ -3,19 +3,24 @@
 // (the HTTP endpoint, the control socket) take it. Thread-safe.
 //
 // A reader that wants fresh facts asks for a round (refresh_atom to the
-// stats actor) when the snapshot is older than it accepts, and waits a
-// bounded time for it; at most one round is asked for at a time, so no
-// number of readers makes the actors answer more than about once per
-// `max_age`. When the round does not come in time the reader gets the last
-// snapshot, marked stale (the server is too busy or stuck: unhealthy).
+// stats actor) when the snapshot is older than it accepts, without waiting
+// (try_read): at most one round is asked for at a time, so no number of
+// readers makes the actors answer more than about once per `max_age`. It is
+// told of the next publish (watch) and takes the result (finish_read); when
+// the round did not come within its bound it gets the last snapshot, marked
+// stale (the server is too busy or stuck: unhealthy). Nothing here waits:
+// the HTTP endpoint reads it on the I/O loop.
 //
 // Owned by main (it outlives reloads, which replace the stats actor: set_source).
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include <caf/actor.hpp>
 
@@ -49,9 +54,25 @@ public:
     bool any = false;     // a snapshot was ever published
   };
 
-  /// The latest snapshot when it is at most `max_age` old; else asks for a
-  /// round and waits up to `bound` for it.
-  reading read(std::chrono::milliseconds max_age, std::chrono::milliseconds bound);
+  /// The reading when the snapshot is at most `max_age` old (or there is no
+  /// source); else asks for a round (unless one asked less than `bound` ago
+  /// is outstanding) and returns nothing, `seen` set to the generation a new
+  /// snapshot will pass.
+  std::optional<reading> try_read(std::chrono::milliseconds max_age,
+                                  std::chrono::milliseconds bound, uint64_t& seen);
+
+  /// After try_read asked: whether a snapshot came since `seen`.
+  bool published_since(uint64_t seen) const;
+
+  /// After try_read asked and the caller waited up to `bound`: the latest
+  /// snapshot, stale unless one came since `seen`.
+  reading finish_read(uint64_t seen, std::chrono::milliseconds bound);
+
+  /// `fn` runs after every publish on the publisher's thread (keep it short:
+  /// wake a waiter). The id is for unwatch, after which it runs no more once
+  /// a publish under way returned.
+  uint64_t watch(std::function<void()> fn);
+  void unwatch(uint64_t id);
 
   /// The latest snapshot as it is, without asking for a round.
   reading peek() const;
@@ -61,8 +82,11 @@ public:
   health_report health_of(const reading& r, double now) const;
 
 private:
+  /// Asks for a round unless fresh (or no source); true when fresh.
+  bool ask_unless_fresh(std::chrono::milliseconds max_age, std::chrono::milliseconds bound);
+  reading current(bool stale, std::chrono::milliseconds bound);
+
   mutable std::mutex mtx_;
-  std::condition_variable published_;
   caf::actor source_;
   std::shared_ptr<const server_snapshot> latest_;
   clock::time_point latest_at_;
@@ -72,6 +96,9 @@ private:
   bool stopping_ = false;
   health_settings health_;
   std::chrono::milliseconds last_bound_{0};
+  std::mutex watch_mtx_; // held while watchers run, so unwatch waits for them
+  std::vector<std::pair<uint64_t, std::function<void()>>> watchers_;
+  uint64_t next_watch_ = 0;
 };
 
 } // namespace cc

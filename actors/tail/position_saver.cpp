@@ -1,11 +1,10 @@
-// The process's .save writer thread; see position_saver.hpp.
+// The process's .save writes on the sync thread; see position_saver.hpp.
 #include "actors/tail/position_saver.hpp"
 
 #include <exception>
 
 #include "base/error.hpp"
 #include "base/logger.hpp"
-#include "base/thread_name.hpp"
 
 namespace cc::tail {
 
@@ -31,18 +30,14 @@ std::shared_ptr<position_saver> position_saver::shared() {
   return p;
 }
 
-position_saver::position_saver() : thread_([this] {
-  name_this_thread("cc-pos-saver");
-  run();
-}) {}
+position_saver::position_saver(std::shared_ptr<sync_thread> writer)
+  : writer_(std::move(writer)) {
+}
 
 position_saver::~position_saver() {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    stopping_ = true;
-  }
-  work_cv_.notify_all();
-  thread_.join();
+  // The jobs point at this saver: every one must have run.
+  lock_type lock{mtx_};
+  done_cv_.wait(lock, [this] { return jobs_ == 0; });
 }
 
 void position_saver::store(const std::string& path, const position& pos,
@@ -79,11 +74,8 @@ uint64_t position_saver::store_locked(const std::string& path, const position& p
   e.stored_seq = seq;
   ++counts_.stores;
   // While a write of the path runs, write_one queues the path when it ends.
-  if (!e.queued && !e.writing) {
-    e.queued = true;
-    dirty_.push_back(path);
-    work_cv_.notify_one();
-  }
+  if (!e.queued && !e.writing)
+    queue(path, e);
   return seq;
 }
 
@@ -126,30 +118,27 @@ void position_saver::write_one(lock_type& lock, const std::string& path, entry& 
   e.writing = false;
   e.written_seq = w.seq;
   e.last_error = std::move(err);
-  if (e.pending && !e.queued) {
-    e.queued = true;
-    dirty_.push_back(path);
-    work_cv_.notify_one();
-  }
+  if (e.pending && !e.queued)
+    queue(path, e);
   done_cv_.notify_all();
 }
 
-void position_saver::run() {
+void position_saver::queue(const std::string& path, entry& e) {
+  e.queued = true;
+  ++jobs_;
+  writer_->submit([this, path] { run_job(path); });
+}
+
+void position_saver::run_job(const std::string& path) {
   lock_type lock{mtx_};
-  for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || !dirty_.empty(); });
-    if (dirty_.empty())
-      return; // stopping, and everything stored is written
-    auto path = std::move(dirty_.front());
-    dirty_.pop_front();
-    auto& e = entries_[path];
-    e.queued = false;
-    // Taken by store_now or flush meanwhile; a write under way re-queues
-    // the path if a newer position is left when it ends.
-    if (e.writing || !e.pending)
-      continue;
+  auto& e = entries_[path];
+  e.queued = false;
+  // Taken by store_now or flush meanwhile; a write under way queues the
+  // path again if a newer position is left when it ends.
+  if (!e.writing && e.pending)
     write_one(lock, path, e);
-  }
+  --jobs_;
+  done_cv_.notify_all();
 }
 
 } // namespace cc::tail

@@ -1,9 +1,10 @@
 // The position saver: writes the tailers' .save files (tail::save_position:
-// temp file, fsync, rename, fsync of the directory) on one background thread
-// per process, so a tailer does not stop reading and sending for the 5-9 ms
+// temp file, fsync, rename, fsync of the directory) as jobs of the
+// process's sync thread (base/sync_thread.hpp, shared with the tailwriter's
+// fdatasyncs), so a tailer does not stop reading and sending for the 5-9 ms
 // an fsync takes.
 //
-// Owns: that thread, and per .save path the newest position not yet written
+// Owns: per .save path the newest position not yet written
 // (older ones are dropped: coalescing), whether a write of the path is under
 // way, and whether the path's last write failed. One process-wide instance is
 // shared by every tailer (shared()); it ends with the last tailer holding it,
@@ -21,17 +22,16 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <caf/error.hpp>
 
 #include "actors/tail/position.hpp"
+#include "base/sync_thread.hpp"
 
 namespace cc::tail {
 
@@ -48,11 +48,11 @@ public:
   /// (a weak reference here), so it ends when the last tailer drops it.
   static std::shared_ptr<position_saver> shared();
 
-  /// Starts the background thread. Prefer shared(); a separate instance is
-  /// for tests.
-  position_saver();
+  /// Writes on `writer` (default: the process's sync thread). Prefer
+  /// shared(); a separate instance is for tests.
+  explicit position_saver(std::shared_ptr<sync_thread> writer = sync_thread::shared());
 
-  /// Writes every pending position, then joins the thread. Blocks.
+  /// Waits until every pending position is written. Blocks.
   ~position_saver();
 
   position_saver(const position_saver&) = delete;
@@ -86,7 +86,7 @@ private:
   /// One .save path.
   struct entry {
     std::optional<pending_write> pending; // newest position not yet taken
-    bool queued = false;                  // the path is in dirty_ (for the thread)
+    bool queued = false;                  // a job of the sync thread will take it
     bool writing = false;                 // a thread is in save_position for this path
     uint64_t stored_seq = 0;              // seq of the newest position stored
     uint64_t written_seq = 0; // seq of the newest position written (or failed)
@@ -109,17 +109,18 @@ private:
   /// position arrived meanwhile.
   void write_one(lock_type& lock, const std::string& path, entry& e);
 
-  void run();
+  /// Hands `path` to a job of the sync thread; under the lock.
+  void queue(const std::string& path, entry& e);
+  /// That job: writes the path's pending position unless taken meanwhile.
+  void run_job(const std::string& path);
 
   mutable std::mutex mtx_;
-  std::condition_variable work_cv_;      // dirty_ grew, or stopping_ was set
-  std::condition_variable done_cv_;      // a write finished
+  std::condition_variable done_cv_;      // a write or a job finished
   std::map<std::string, entry> entries_; // one per path ever stored (a few)
-  std::deque<std::string> dirty_;        // paths with a pending position, in order
   uint64_t next_seq_ = 0;
-  bool stopping_ = false;
+  uint64_t jobs_ = 0;                    // queued on the sync thread, not yet run
   counts counts_;
-  std::thread thread_; // last: started after the members it uses exist
+  std::shared_ptr<sync_thread> writer_;
 };
 
 } // namespace cc::tail

@@ -1,9 +1,9 @@
 // A tailwriter worker makes its copies durable and says so (worker_core,
 // tailwriter_worker.hpp): logtail.ack replies, the grouping of syncs (in
-// place, or handed to the syncer as a sync_batch and finished when it comes
-// back), a copy whose sync failed dropped with nothing acknowledged, the
+// place, or handed to the sync thread as a sync_batch and finished when it
+// comes back), a copy whose sync failed dropped with nothing acknowledged, the
 // finishing of compressed members, and closing copies (idle, evicted, at
-// shutdown). The fdatasync itself runs on the syncer's thread
+// shutdown). The fdatasync itself runs on the process's sync thread
 // (run_sync_jobs, tailwriter_worker.cpp).
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"

@@ -1,6 +1,7 @@
-// A tailwriter worker's threads: see tailwriter_worker.hpp for what it owns
-// and takes. The worker actor (detached: writes block) and its syncer
-// (detached, linked: blocks in fdatasync) live here, with their timers; what
+// A tailwriter worker's actor: see tailwriter_worker.hpp for what it owns
+// and takes. The worker actor (detached: writes block) lives here with its
+// timers, handing its fdatasyncs to the process's sync thread
+// (base/sync_thread.hpp); what
 // the worker does with a fragment is worker_core's, in
 // tailwriter_core.cpp (taking it), tailwriter_place.cpp (placing its bytes),
 // tailwriter_sync.cpp (syncs and acks) and tailwriter_questions.cpp.
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 
@@ -16,6 +18,7 @@
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/logger.hpp"
+#include "base/sync_thread.hpp"
 #include "base/thread_name.hpp"
 
 namespace cc::tw {
@@ -59,11 +62,13 @@ namespace {
 
 /// This worker's own timer: the grouped sync of its open copies is due.
 using sync_due_atom = caf::atom_constant<caf::atom("syncdue")>;
+/// Its batch came back from the sync thread, each job's error set.
+using synced_atom = caf::atom_constant<caf::atom("synced")>;
 
 struct worker_state {
   std::unique_ptr<worker_core> core;
   router_actor router;
-  caf::actor syncer;
+  std::shared_ptr<sync_thread> syncer;
   worker_core::outbox out;
   bool tick_pending = false;
   bool sync_in_flight = false;
@@ -72,17 +77,6 @@ struct worker_state {
   bool retry_pending = false;
   static inline const char* name = "tailwriter_worker";
 };
-
-/// The syncer: blocks in fdatasync so its worker does not.
-caf::behavior syncer_behavior(caf::event_based_actor*) {
-  name_this_thread("cc-tw-syncer");  // detached: its own thread
-  return {
-    [](sync_atom, sync_batch_ptr& batch) {
-      run_sync_jobs(*batch);
-      return batch;
-    },
-  };
-}
 
 using worker_actor = caf::stateful_actor<worker_state>;
 
@@ -122,22 +116,20 @@ void start_sync(worker_actor* self) {
   }
   st.sync_in_flight = true;
   st.last_sync_start = std::chrono::steady_clock::now();
-  self->request(st.syncer, caf::infinite, sync_atom::value, std::move(batch))
-    .then(
-      [self](sync_batch_ptr& done) {
-        auto& st = self->state;
-        st.sync_in_flight = false;
-        st.core->finish_sync(*done, st.out);
-        deliver(self);
-        schedule_sync(self);
-      },
-      [self](caf::error& err) {
-        // The syncer is linked: its loss ends this worker too, and the exit
-        // handler syncs everything in place.
-        log::error(self->state.core->options().who,
-                   "syncer failed: " + describe(err));
-        self->state.sync_in_flight = false;
-      });
+  // The batch comes back as a message: a worker gone meanwhile (its exit
+  // handler synced everything in place) loses nothing by not taking it.
+  st.syncer->submit([worker = caf::actor_cast<caf::actor>(self), batch = std::move(batch)] {
+    run_sync_jobs(*batch);
+    caf::anon_send(worker, synced_atom::value, batch);
+  });
+}
+
+void finish_sync(worker_actor* self, sync_batch_ptr& done) {
+  auto& st = self->state;
+  st.sync_in_flight = false;
+  st.core->finish_sync(*done, st.out);
+  deliver(self);
+  schedule_sync(self);
 }
 
 /// While a copy cannot be written, its senders are invited to send again
@@ -171,7 +163,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
     self->quit(err);
     return {};
   }
-  st.syncer = self->spawn<caf::detached + caf::linked>(syncer_behavior);
+  st.syncer = sync_thread::shared();
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Shutdown: nothing written may stay unsynced or unacknowledged.
     self->state.core->close_all(self->state.out);
@@ -195,6 +187,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       schedule_sync(self);
       schedule_member_check(self);
     },
+    [self](synced_atom, sync_batch_ptr& done) { finish_sync(self, done); },
     [self](sync_due_atom) {
       self->state.tick_pending = false;
       if (!self->state.sync_in_flight)

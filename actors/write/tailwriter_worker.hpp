@@ -5,10 +5,11 @@
 // Owns: its open copies (copy_file, at most max_open_copies, least recently
 // used closed first), the ack bookkeeping per (source key, generation), the
 // grouping of fdatasync over sync-interval, the index of its rotated copies
-// by source key (copy_index.hpp, built at its first question), and its
-// syncer: a detached actor that runs the fdatasync of plain copies, so the
-// worker goes on writing (and the bytes stay visible in the copy within a
-// millisecond) while the disk flushes. Compressed copies journal each
+// by source key (copy_index.hpp, built at its first question). The
+// fdatasyncs of plain copies run as jobs of the process's sync thread
+// (base/sync_thread.hpp, one for all workers and the tailers' .save
+// writes), so the worker goes on writing (and the bytes stay visible in the
+// copy within a millisecond) while the disk flushes. Compressed copies journal each
 // member end after its data is synced and are synced by the worker itself.
 // Takes:  (dispatch_atom, fragment_ptr): a fragment is written, skipped,
 //         compared with the copy where they overlap (plain copies: bytes
@@ -18,7 +19,8 @@
 //         (tailwriter_questions.cpp). No answer to the tailwriter: the
 //         receipt it attached to the fragment's message counts it done when
 //         the worker lets go of it;
-//         (sync_due_atom, internal) its own sync timer; (flush_atom) its own check of open
+//         (sync_due_atom, internal) its own sync timer; (synced_atom,
+//         internal, sync_batch_ptr) its batch back from the sync thread; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
@@ -26,8 +28,8 @@
 //         instance id;
 //         router <- (reply_atom, cc_message "logtail.state") along a
 //         question's route, one per question;
-//         syncer <- (sync_atom, sync_batch_ptr) -> the batch, each job's
-//         error set: one at a time.
+//         sync thread <- a job: run_sync_jobs on the batch, then the
+//         batch back to the worker: one batch at a time per worker.
 #pragma once
 
 #include <atomic>
@@ -122,13 +124,13 @@ struct worker_options {
   /// every logtail.ack and logtail.state.
   std::string writer_id;
   std::string who = "tailwriter.worker"; // for log lines
-  /// Set by the worker actor: plain copies are synced by its syncer
+  /// Set by the worker actor: plain copies are synced on the sync thread
   /// (start_sync / finish_sync), so maintain() and flush_members() leave
   /// them to the next sync tick instead of syncing them on the spot.
   bool sync_off_thread = false;
 };
 
-/// One copy's fdatasync, run by a worker's syncer.
+/// One copy's fdatasync, run on the sync thread.
 struct sync_job {
   std::string identity;    // the copy's
   uint64_t serial = 0;     // which opening of it (a copy closed and opened
@@ -170,7 +172,7 @@ public:
   void sync(outbox& out);
 
   /// The off-thread form of sync(): syncs the compressed copies here, and
-  /// returns the plain copies' fdatasyncs for a syncer (run_sync_jobs);
+  /// returns the plain copies' fdatasyncs for the sync thread (run_sync_jobs);
   /// answers the keys whose copy waits for nothing. One batch at a time.
   sync_batch_ptr start_sync(outbox& out);
   /// A batch came back: what it synced is durable; acks the keys waiting.

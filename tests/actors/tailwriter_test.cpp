@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,7 @@
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/sync_thread.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"
@@ -849,6 +851,59 @@ TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
     for (auto& m : env.rec->msgs)
       CHECK(m.route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
   }
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs "
+          "are grouped",
+          "[tailwriter][actor][sync_thread]") {
+  actor_env env;
+  env.twc.worker_threads = 2;
+  // The process's sync thread, held by a job until released: the workers
+  // share this instance (sync_thread::shared()).
+  auto syncs = sync_thread::shared();
+  std::promise<void> go;
+  std::promise<void> holding;
+  syncs->submit([gate = go.get_future().share(), &holding] {
+    holding.set_value();
+    gate.wait();
+  });
+  REQUIRE(holding.get_future().wait_for(30s) == std::future_status::ready);
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  std::vector<frag_spec> files(4);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/pg_log/held-" + std::to_string(i) + ".log";
+    files[i].ino = 900 + i;
+    texts.push_back(source_text(8000, static_cast<int>(i)));
+  }
+  int sent = 0;
+  for (uint64_t at = 0; at < 8000; at += 1000)
+    for (size_t i = 0; i < files.size(); ++i, ++sent)
+      REQUIRE(!dispatch_and_wait(self, tw, make_msg(files[i], at,
+                                                    slice(texts[i], at, at + 1000))));
+  // Every fragment is written; none is acknowledged while the fdatasync
+  // that would cover it has not run.
+  CHECK(test::wait_until([&] { return stats_of(self, tw)["bytes_written"] == 32000; }, 20s));
+  for (auto& [file, fpos] : env.rec->max_ack_by_file())
+    CHECK(fpos == 0);
+  go.set_value();
+  bool all_acked = test::wait_until(
+    [&] {
+      auto acks = env.rec->max_ack_by_file();
+      for (auto& f : files)
+        if (acks[f.file] != 8000)
+          return false;
+      return true;
+    },
+    20s);
+  CHECK(all_acked);
+  // Grouped: the 32 fragments written while the thread was held were
+  // synced in far fewer fdatasyncs than fragments (one per copy per batch).
+  auto after = stats_of(self, tw);
+  CHECK(after["fsyncs"] >= 4);
+  CHECK(after["fsyncs"] < sent);
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
 

@@ -158,6 +158,30 @@ TEST_CASE("reload: a changed configuration rebuilds the handlers behind the same
   CHECK(f.tree->failed_actor.empty());
 }
 
+TEST_CASE("reload: a CAF link in a process started without the middleman is refused, "
+          "named",
+          "[main][actor_tree][reload]") {
+  tree_fixture f{""};
+  auto router = f.tree->router();
+  auto first = f.tree->config();
+  cc::test::write_file(f.path, config_text(f.port,
+                                           "\n[h:up]\nhandler = proxy\n"
+                                           "remote-cc = caf://127.0.0.1:1\n",
+                                           "up = h:up\n"));
+  {
+    auto next = load(f.path);
+    CHECK(cc::cli::caf_link_use(*next) ==
+          f.path + ": [h:up] remote-cc = caf://127.0.0.1:1");
+    CHECK(cc::cli::caf_link_use(*first).empty());
+  }
+  std::string logfile;
+  f.steps.clear();
+  CHECK(cc::cli::reload_config(*f.tree, f.path, logfile, false) == outcome::kept_previous);
+  CHECK(f.steps.empty());
+  CHECK(f.tree->router() == router);
+  CHECK(f.tree->config() == first);
+}
+
 TEST_CASE("reload: an invalid configuration changes nothing",
           "[main][actor_tree][reload]") {
   tree_fixture f{""};

@@ -1,0 +1,75 @@
+// The process's sync thread (base/sync_thread.hpp): jobs run in order on
+// one thread of its own, its destructor runs what was submitted, shared()
+// is one instance while in use.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+
+#include "base/sync_thread.hpp"
+
+using cc::sync_thread;
+using namespace std::chrono_literals;
+
+TEST_CASE("sync thread: jobs run in submission order on its own thread",
+          "[sync_thread]") {
+  sync_thread st;
+  std::mutex mtx;
+  std::vector<int> order;
+  std::thread::id ran_on;
+  std::string name;
+  for (int i = 0; i < 50; ++i)
+    st.submit([&, i] {
+      std::lock_guard<std::mutex> guard{mtx};
+      order.push_back(i);
+      ran_on = std::this_thread::get_id();
+      char buf[16] = {};
+      pthread_getname_np(pthread_self(), buf, sizeof(buf));
+      name = buf;
+    });
+  std::promise<void> done;
+  st.submit([&] { done.set_value(); });
+  REQUIRE(done.get_future().wait_for(30s) == std::future_status::ready);
+  std::lock_guard<std::mutex> guard{mtx};
+  REQUIRE(order.size() == 50);
+  for (int i = 0; i < 50; ++i)
+    CHECK(order[static_cast<size_t>(i)] == i);
+  CHECK(ran_on != std::this_thread::get_id());
+  CHECK(name == "cc-sync");
+}
+
+TEST_CASE("sync thread: its destructor runs every job submitted", "[sync_thread]") {
+  int ran = 0;
+  {
+    sync_thread st;
+    std::promise<void> go;
+    auto gate = go.get_future().share();
+    st.submit([gate] { gate.wait(); }); // holds the thread
+    for (int i = 0; i < 10; ++i)
+      st.submit([&ran] { ++ran; });
+    go.set_value();
+  }
+  CHECK(ran == 10);
+}
+
+TEST_CASE("sync thread: one shared instance while in use, a new one after",
+          "[sync_thread]") {
+  std::weak_ptr<sync_thread> first;
+  {
+    auto a = sync_thread::shared();
+    auto b = sync_thread::shared();
+    CHECK(a == b);
+    first = a;
+  }
+  CHECK(first.expired());
+  auto c = sync_thread::shared();
+  std::promise<void> done;
+  c->submit([&] { done.set_value(); });
+  CHECK(done.get_future().wait_for(30s) == std::future_status::ready);
+}
