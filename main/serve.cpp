@@ -16,6 +16,7 @@
 #include "actors/link/caf_listen.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
 #include "main/daemon.hpp"
 #include "main/lifecycle.hpp"
@@ -125,6 +126,10 @@ start_endpoints(const config::section& main, const std::shared_ptr<status_board>
 int serve(std::shared_ptr<const config::server_config> cfg, const std::string& config_path,
           const std::string& pidfile, bool echo_to_terminal, int& report_fd) {
   signal_watch::block();
+  // The process's I/O loop, made here so that [ccserver] zmq_nthreads sizes
+  // its ZeroMQ context (the first holder sizes it) and so that it outlives
+  // the actor system: every socket, watch and endpoint is closed before it.
+  auto loop = io_loop::shared(static_cast<int>(cfg->main.integer("zmq_nthreads")));
   caf::actor_system_config sys_cfg;
   configure_system(sys_cfg, cfg->main, !caf_link_use(*cfg).empty());
   caf::actor_system sys{sys_cfg};

@@ -25,15 +25,13 @@ using cc::test::write_file;
 
 namespace {
 
-// The bounds at defaults. Central: main, the I/O loop, CAF's scheduler
-// worker, clock and printer, libzmq's I/O and reaper threads, the
-// tailwriter's workers (worker-threads), the sync thread, and still one
-// socket thread (issue 18's socket work moves it onto the loop: then 10).
-// Local: main, the loop, CAF's three, the sync thread, and still two socket
-// threads with a ZeroMQ context each, the tailer and its inotify thread
-// (issue 18's socket and tailer work: then 8).
-constexpr int max_central_threads = 11;
-constexpr int max_local_threads = 14;
+// The bounds at defaults. Central: main, the I/O loop (every socket, the
+// signalfd, the HTTP endpoint), CAF's scheduler worker, clock and printer,
+// libzmq's I/O and reaper threads (one context per process), the sync
+// thread and the tailwriter's two workers (worker-threads). Local: the same
+// without the workers (tailers on the scheduler, inotify on the loop).
+constexpr int max_central_threads = 10;
+constexpr int max_local_threads = 8;
 
 int threads_of(pid_t pid) {
   int n = 0;
