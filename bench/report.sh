@@ -298,12 +298,15 @@ MD
   rsyslog once in turn, and the verdict takes ours' median p99: the host's
   steal comes in bursts of minutes, and one round in a burst would otherwise
   decide the figure alone (every round is in the second table).
-- **Scale.** One local ccserver process per simulated host (as deployed: one
-  per host), each with one tailer per database directory (`hostname` set to
-  the simulated host), all shipping into one central. `cc-benchtool fanout`
-  grows all files at once, round-robin in 16 KiB steps of whole lines, as fast
-  as it can; the time runs from its first write until every copy is complete.
-  Descriptors (`/proc/PID/fd`) and RSS are sampled once a second.
+- **Scale.** 100 simulated hosts x 100 files (10,000) in 10 local ccserver
+  processes (`--scale-locals`; 100 processes do not fit a 2-core machine):
+  each local runs the tailers of 10 hosts, every tailer section with its
+  host's `hostname`, so the central sees 100 hosts; one tailer per database
+  directory; all into one central. Each local has one inotify instance for its
+  1,000 tailers. One `cc-benchtool fanout` per local grows its files at once,
+  round-robin in 16 KiB steps of whole lines, as fast as it can; the time runs
+  from the first write until every copy is complete. Descriptors
+  (`/proc/PID/fd`) and RSS are sampled once a second.
 - **Bounds.** Every step has a time limit; every process is started and ended
   by PID (TERM, then KILL), also on failure. No figure is asserted: the test
   suite runs `bench/run.sh --smoke` for correctness only.
