@@ -127,7 +127,7 @@ render_tables() {  # markdown tables on stdout
       latency_rows rounds | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
       echo
     fi
-    echo "Host steal: time a vCPU of this virtual machine was ready to run and the hypervisor ran something else (\`/proc/stat\`), as a share of all CPUs' time. Stretches of it stall whatever runs on that vCPU (the 5-30 ms spikes). Ours, with ten threads on the path of a line against the limit's three processes, is hit more often, and its own wake-ups add to it: every wake of an idle vCPU waits for the host, so steal during ours runs above the limit's in the same round. It does not come from ours' fdatasync calls: with them made no-ops (LD_PRELOAD) ours' p99 and steal were the same (bench/PROFILE.md, session 5)."
+    echo "Host steal: time a vCPU of this virtual machine was ready to run and the hypervisor ran something else (\`/proc/stat\`), as a share of all CPUs' time. Stretches of it stall whatever runs on that vCPU (the 5-30 ms spikes). Ours, with more hand-offs between threads on the path of a line than the limit's three processes, is hit more often, and its own wake-ups add to it: every wake of an idle vCPU waits for the host, so steal during ours runs above the limit's in the same round. It does not come from ours' fdatasync calls: with them made no-ops (LD_PRELOAD) ours' p99 and steal were the same (bench/PROFILE.md, session 5)."
     echo
   fi
   if [ -s "$scale_results" ]; then
@@ -220,7 +220,9 @@ MD
       echo "![$alt]($(basename "${report%.md}")-$name.svg)"
       echo
     done
-    # The profile and its suggestions (bench/PROFILE.md, written from
+    # The history of measured changes, kept or not (bench/PROFILE.md, the
+    # only place for it: this report replaces docs/benchmarks.md whole), and
+    # the profile and its suggestions (written from
     # bench/profile.sh runs) follow the tables they explain.
     if [ "$smoke" -eq 0 ] && [ -s "$top/bench/PROFILE.md" ]; then
       cat "$top/bench/PROFILE.md"
