@@ -57,7 +57,6 @@ fail=0
 check() { if "$@"; then echo "   ok    $*"; else echo "   FAIL  $*"; fail=1; fi; }
 same() { cmp -s "$1" "$2"; }
 mtime_ns() { stat -c '%.9Y' "$1" | tr -d .; }
-# Within 1 us: the original's mtime is a float (and its utime has microseconds).
 # Whether two mtimes are within $3 ns (default 1000). The original's infowriter sets a copy's mtime
 # with os.utime(path, (float, float)): Python 2.7 goes through utimes(), whole
 # microseconds cut from a double (about 0.24 us apart at today's epoch), so its
