@@ -92,15 +92,14 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
                                                 outbox& out, bool touch) {
   auto i = copies_.find(spec.identity);
   if (i != copies_.end()) {
-    if (touch)
+    if (touch) {
       i->second.last_use = now;
+      lru_.splice(lru_.end(), lru_, i->second.lru);
+    }
     return i->second.file.get();
   }
-  while (!copies_.empty() && copies_.size() >= opts_.max_open_copies) {
-    auto lru = copies_.begin();
-    for (auto j = copies_.begin(); j != copies_.end(); ++j)
-      if (j->second.last_use < lru->second.last_use)
-        lru = j;
+  while (!lru_.empty() && copies_.size() >= opts_.max_open_copies) {
+    auto lru = copies_.find(*lru_.front());
     // The max-open-files limit: counted, and said once a minute at most.
     counters_->open_files_evicted += 1;
     if (auto n = evict_log_.admit("evict", log_limiter::clock::now()))
@@ -120,8 +119,9 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   collect(*ptr);
   rotated_.add(spec.identity, ptr->path());
   log::info(opts_.who, "opened " + ptr->path());
-  copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false, ++next_serial_,
-                                           spec.base_path});
+  auto c = copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false,
+                                                    ++next_serial_, spec.base_path}).first;
+  c->second.lru = lru_.insert(lru_.end(), &c->first);
   counters_->open_files += 1;
   return ptr;
 }

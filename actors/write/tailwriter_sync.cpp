@@ -123,6 +123,11 @@ void worker_core::drop_failed(const std::string& identity) {
   if (c == copies_.end())
     return;
   c->second.file->close();
+  forget(c);
+}
+
+void worker_core::forget(std::map<std::string, open_copy>::iterator c) {
+  lru_.erase(c->second.lru);
   copies_.erase(c);
   counters_->open_files -= 1;
 }
@@ -254,8 +259,7 @@ void worker_core::evict(const std::string& identity, outbox& out) {
   if (auto cerr = cf.close())
     log::error(opts_.who, "closing " + cf.path() + ": " + describe(cerr));
   log::info(opts_.who, "closed " + cf.path());
-  copies_.erase(c);
-  counters_->open_files -= 1;
+  forget(c);
 }
 
 bool worker_core::has_open_members() const {

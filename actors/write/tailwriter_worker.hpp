@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <list>
 #include <map>
 #include <memory>
 #include <set>
@@ -232,6 +233,8 @@ private:
     bool ack_sender = false; // a fragment with `ack` went into it
     uint64_t serial = 0;     // distinguishes reopenings of one identity
     std::string dest_base = {};  // spec.base_path: its copy_stats entry
+    /// Its place in lru_ (least recently used first).
+    std::list<const std::string*>::iterator lru = {};
   };
 
   /// Syncs the copies `which` selects here and now; a failed one is closed
@@ -293,6 +296,8 @@ private:
   caf::expected<copy_file*> copy_for(const copy_spec& spec, clock::time_point now,
                                      outbox& out, bool touch = true);
   void evict(const std::string& identity, outbox& out);
+  /// Forgets an open copy (its descriptors closed by the caller).
+  void forget(std::map<std::string, open_copy>::iterator c);
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);
   /// Acknowledges the durable start of a generation new to `cf` at once.
   void confirm_start(const copy_file& cf, const source_key& key,
@@ -322,6 +327,9 @@ private:
   int dstdir_fd_ = -1;
   int state_fd_ = -1;
   std::map<std::string, open_copy> copies_;    // by copy identity
+  /// The open copies' identities (keys of copies_), least recently used
+  /// first: the copy max-open-files closes is found without a walk.
+  std::list<const std::string*> lru_;
   std::map<ack_key, ack_entry> acks_;
   std::set<ack_key> touched_;                  // keys waiting for an answer
   uint64_t next_serial_ = 0;
