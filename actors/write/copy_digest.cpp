@@ -77,15 +77,16 @@ void copy_file::drop_digests_beyond(segment& seg) {
     i = journal::digest_holds(seg, i->first) ? std::next(i) : seg.blocks.erase(i);
 }
 
-caf::error copy_file::reopen_for_writing() {
+caf::error copy_file::reopen_for_writing(bool sync_now) {
   if (!closed_clean_)
     return caf::none;
   // A C line says what a clean close left; once the copy is written again
   // it no longer holds, and must not be read as a change after a crash:
-  // the line after it is durable before the copy changes.
+  // the line after it is durable before the copy changes (a segment's start
+  // syncs it with its S line).
   if (auto err = append_journal("A"))
     return err;
-  return datasync(journal_fd_, "journal");
+  return sync_now ? datasync(journal_fd_, "journal") : caf::none;
 }
 
 void copy_file::hash_written(uint64_t at, std::string_view raw) {

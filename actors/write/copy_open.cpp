@@ -207,10 +207,11 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     fd_ = opened->fd;
     break;
   }
+  // The O line is made durable by the first S line's sync, before the copy's
+  // first byte: a crash before that leaves an empty copy whose claim a
+  // restart makes again (open_existing), as after a crash before the O line.
   auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + spec.base_path)
                      : append_journal("O");
-  if (!err)
-    err = datasync(journal_fd_, "journal");
   if (err) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -313,6 +314,12 @@ caf::error copy_file::recover_plain(const journal_text& parsed, uint64_t a,
     s.src_end = s.durable_end = s.src_base + (copy_end - s.copy_base);
   }
   size_ = a;
+  // A clean close synced the copy before its C line: when the copy still
+  // has that size (reopened after max-open-files or close-idle closed it)
+  // there is nothing to make durable.
+  const auto& r = parsed.records;
+  if (!r.empty() && r.back().kind == 'C' && r.back().copy_size == a)
+    return caf::none;
   // The bytes beyond the last sync survived in the page cache: make them
   // durable before anything is acknowledged.
   return datasync(fd_, "copy");

@@ -156,7 +156,9 @@ caf::error copy_file::journal_checkpoint() {
 
 caf::error copy_file::start_segment(const source_key& key, const std::string& gen,
                                     uint64_t src_base) {
-  if (auto err = reopen_for_writing())
+  // After a clean close nothing is open or unsynced: the A line becomes
+  // durable with the S line below, before the copy changes.
+  if (auto err = reopen_for_writing(false))
     return err;
   if (auto err = finish_member())
     return err;
@@ -258,9 +260,10 @@ caf::expected<uint64_t>
 copy_file::append(const source_key& key, const std::string& gen, const decision& d,
                   std::string_view raw, std::string_view member,
                   wire::compression member_comp, clock::time_point now) {
-  if (auto err = reopen_for_writing())
+  bool starts_segment = d.new_segment || segments_.empty();
+  if (auto err = reopen_for_writing(!starts_segment))
     return err;
-  if (d.new_segment || segments_.empty())
+  if (starts_segment)
     if (auto err = start_segment(key, gen, d.new_segment ? d.src_base : 0))
       return err;
   if (raw.empty())

@@ -333,8 +333,10 @@ private:
   /// Digests again the blocks of segment `index` that overlap [from, to).
   void rehash(size_t index, uint64_t from, uint64_t to);
   void journal_digest(const segment& seg, uint64_t to, uint64_t digest);
-  /// The journal ends with a C line: say the copy is written again first.
-  caf::error reopen_for_writing();
+  /// The journal ends with a C line: say the copy is written again first
+  /// (an A line; `sync_now` false: a segment's start syncs it before the
+  /// copy changes).
+  caf::error reopen_for_writing(bool sync_now = true);
   void drop_digests_beyond(segment& seg);
   caf::error start_segment(const source_key& key, const std::string& gen,
                            uint64_t src_base);
