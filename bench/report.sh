@@ -148,7 +148,7 @@ render_tables() {  # markdown tables on stdout
     echo "| CPU s per GB, central alone, as a ratio to its single-file figure ($(scale_value single_central_cpu_s_per_gb), \`ours\` above; target <= 3) | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" -v s="$(scale_value single_central_cpu_s_per_gb)" 'BEGIN { if (b > 0 && s + 0 > 0) printf "%.2f", c / (b / 1e9) / s; else print "n/a" }') |"
     echo "| tailer resends (\"no ack ... resending\" log lines, all locals) | $(scale_value resends) |"
     echo "| tailers that fell back to polling (no inotify) | $(scale_value polling_tailers) |"
-    echo "| central: open descriptors (max sampled; at end; bound: max-open-files $(scale_value max_open_files) copies) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
+    echo "| central: open descriptors (max sampled; at end; bound: max-open-files $(scale_value max_open_files) descriptors) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"
     echo "| local: open descriptors (max sampled over all) | $(scale_value local_fds_max) |"
     echo "| central: peak RSS MiB | $(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { printf "%.1f", k / 1024 }') |"
     echo "| local: peak RSS MiB (largest; median) | $(awk -v a="$(scale_value local_rss_max_kb)" -v b="$(scale_value local_rss_median_kb)" 'BEGIN { printf "%.1f; %.1f", a / 1024, b / 1024 }') |"

@@ -562,8 +562,9 @@ section_schema make_tailwriter() {
                  "acknowledging; 0: sync every fragment")
       .ext(),
     with_default("max-open-files", vt::integer, "1000",
-                 "bound on open copies (each holds two descriptors: the copy "
-                 "and its journal); the least recently used is closed")
+                 "bound on the descriptors the copies hold: two per open "
+                 "copy (the copy and its journal), so at most half as many "
+                 "copies are open; the least recently used is closed")
       .at_least(1)
       .ext(),
     with_default("max-source-keys-per-host", vt::integer, "10000",

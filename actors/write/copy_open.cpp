@@ -146,7 +146,7 @@ caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
     if (auto err = datasync(journal_fd_, "journal"))
       return err;
   }
-  fd_ = opened->fd;
+  own_fd(opened->fd);
   if (auto err = recover(text))
     return err;
   return true;
@@ -204,7 +204,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       ::close(opened->fd); // that second's name is taken by another generation
       continue;
     }
-    fd_ = opened->fd;
+    own_fd(opened->fd);
     break;
   }
   // The O line is made durable by the first S line's sync, before the copy's
@@ -213,9 +213,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + spec.base_path)
                      : append_journal("O");
   if (err) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
+    drop_fd();
     drop_journal();
     return err;
   }

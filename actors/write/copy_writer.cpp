@@ -349,11 +349,21 @@ unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
   return *this;
 }
 
+void copy_file::own_fd(int fd) {
+  fd_ = fd;
+  fd_owner_ = std::make_shared<unique_fd>(fd);
+}
+
+void copy_file::drop_fd() {
+  fd_ = -1;
+  fd_owner_.reset();
+}
+
 caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   sync_ticket t;
-  t.fd = unique_fd{::fcntl(fd_, F_DUPFD_CLOEXEC, 0)};
-  if (t.fd.get() < 0)
-    return io_error("dup " + path_, errno);
+  if (!fd_owner_)
+    return make_error(errc::io, "sync of " + path_ + ": the copy is closed");
+  t.fd = fd_owner_;
   t.path = path_;
   t.epoch = rewrite_epoch_;
   t.marks.reserve(segments_.size());
@@ -495,8 +505,7 @@ caf::error copy_file::close() {
       result = sync();
     if (!result)
       result = journal_close();
-    ::close(fd_);
-    fd_ = -1;
+    drop_fd();
   }
   if (journal_fd_ >= 0) {
     ::close(journal_fd_);

@@ -153,9 +153,11 @@ public:
   using clock = std::chrono::steady_clock;
 
   /// An fdatasync of a plain copy made by another thread while this one goes
-  /// on writing (begin_sync / end_sync). `fd` is a duplicate of the copy's
-  /// descriptor, so the copy may be closed meanwhile; `marks` are the
-  /// segments' ends when it began: what the fdatasync makes durable.
+  /// on writing (begin_sync / end_sync). `fd` is the copy's own descriptor,
+  /// shared: a copy closed meanwhile leaves it open until the ticket lets go
+  /// (no duplicate: an open copy holds two descriptors, synced or not);
+  /// `marks` are the segments' ends when it began: what the fdatasync makes
+  /// durable.
   struct sync_ticket {
     struct mark {
       source_key key;
@@ -163,7 +165,7 @@ public:
       uint64_t src_base = 0;
       uint64_t src_end = 0;
     };
-    unique_fd fd;
+    std::shared_ptr<unique_fd> fd;
     std::vector<mark> marks;
     std::string path; // for error messages
     /// Bytes rewritten in place after it began are not covered: its marks
@@ -362,10 +364,16 @@ private:
   void trim_segments();
   std::string header_line() const;
 
+  /// The copy's descriptor becomes fd_ (shared with sync tickets), or is
+  /// let go of (closed when no ticket holds it).
+  void own_fd(int fd);
+  void drop_fd();
+
   copy_options opts_;
   int dstdir_fd_ = -1;
   int state_fd_ = -1;
   int fd_ = -1;
+  std::shared_ptr<unique_fd> fd_owner_; // owns fd_
   int journal_fd_ = -1;
   std::string identity_;
   std::string journal_name_;

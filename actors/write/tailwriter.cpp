@@ -236,8 +236,9 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   wo.flush_idle = c.flush_idle;
   wo.close_idle = c.close_idle;
   auto n = std::max<size_t>(1, c.worker_threads);
-  // The open-file bound is shared out: no worker holds more than its part.
-  wo.max_open_copies = std::max<size_t>(1, c.max_open_files / n);
+  // The open-file bound is shared out: no worker holds more than its part,
+  // two descriptors per open copy (the copy and its journal).
+  wo.max_open_copies = std::max<size_t>(1, c.max_open_files / n / 2);
   wo.hostname = c.hostname;
   // This start's instance id: a sender that sees it change reconciles
   // (docs/wire.md §6.2). Random like a generation id.

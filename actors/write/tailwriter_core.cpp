@@ -98,7 +98,9 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
     }
     return i->second.file.get();
   }
-  while (!lru_.empty() && copies_.size() >= opts_.max_open_copies) {
+  // Descriptors: two per open copy, one per copy closed while its sync runs.
+  while (!lru_.empty()
+         && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies) {
     auto lru = copies_.find(*lru_.front());
     // The max-open-files limit: counted, and said once a minute at most.
     counters_->open_files_evicted += 1;

@@ -127,6 +127,8 @@ void worker_core::drop_failed(const std::string& identity) {
 }
 
 void worker_core::forget(std::map<std::string, open_copy>::iterator c) {
+  if (c->second.file->sync_in_flight())
+    ++lingering_; // its batch holds the descriptor until it is back
   lru_.erase(c->second.lru);
   copies_.erase(c);
   counters_->open_files -= 1;
@@ -220,8 +222,12 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
   std::vector<std::string> failed;
   for (auto& job : batch) {
     auto c = copies_.find(job.identity);
-    if (c == copies_.end() || c->second.serial != job.serial)
-      continue; // closed meanwhile: closing synced and answered it
+    if (c == copies_.end() || c->second.serial != job.serial) {
+      // Closed meanwhile: closing synced and answered it; its descriptor
+      // closed when the sync thread let go of it.
+      lingering_ -= lingering_ > 0 ? 1 : 0;
+      continue;
+    }
     auto& cf = *c->second.file;
     auto err = cf.end_sync(job.ticket, job.err);
     collect(cf);

@@ -48,11 +48,12 @@ counters writer_counters::snapshot() const {
 
 void run_sync_jobs(sync_batch& batch) {
   for (auto& job : batch) {
-    int fd = job.ticket.fd.get();
-    if (::fdatasync(fd) != 0)
+    if (!job.ticket.fd)
+      continue;
+    if (::fdatasync(job.ticket.fd->get()) != 0)
       job.err = make_error(errc::io, "fdatasync copy " + job.ticket.path + ": "
                                        + errno_text(errno));
-    job.ticket.fd = unique_fd{};
+    job.ticket.fd.reset(); // a copy closed meanwhile: its descriptor closes here
   }
 }
 

@@ -119,6 +119,8 @@ struct worker_options {
   std::chrono::milliseconds member_check{100};
   /// A copy idle this long is closed at maintenance.
   std::chrono::milliseconds close_idle{30000};
+  /// Open copies (max-open-files / 2 shared out: each holds the copy's and
+  /// the journal's descriptor).
   size_t max_open_copies = 100;
   std::string hostname;   // the writer's, sent in acks
   /// The tailwriter's instance id (16 hex digits, new at each start), in
@@ -330,6 +332,10 @@ private:
   /// The open copies' identities (keys of copies_), least recently used
   /// first: the copy max-open-files closes is found without a walk.
   std::list<const std::string*> lru_;
+  /// Copies closed while their fdatasync ran on the sync thread: each keeps
+  /// its copy's descriptor open until its batch is back (max-open-files
+  /// counts them).
+  size_t lingering_ = 0;
   std::map<ack_key, ack_entry> acks_;
   std::set<ack_key> touched_;                  // keys waiting for an answer
   uint64_t next_serial_ = 0;

@@ -260,7 +260,7 @@ TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes 
   CHECK(w->start_sync(fx.out)->empty()); // one sync of a copy at a time
   run_sync_jobs(*batch);
   CHECK(!(*batch)[0].err);
-  CHECK((*batch)[0].ticket.fd.get() == -1); // the duplicate is closed
+  CHECK(!(*batch)[0].ticket.fd); // the ticket let go of the descriptor
   w->finish_sync(*batch, fx.out);
   auto acks = fx.take_acks();
   REQUIRE(acks.size() == 1);
@@ -286,7 +286,7 @@ TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges not
   auto text = source_text(3000);
   auto batch = fx.first_sync_in_flight(*w, s, text);
   // The disk refused the flush (EIO): injected as the syncer reports it.
-  (*batch)[0].ticket.fd = unique_fd{};
+  (*batch)[0].ticket.fd.reset();
   (*batch)[0].err = make_error(errc::io, "fdatasync copy db1/pg.log: Input/output error");
   w->finish_sync(*batch, fx.out);
   CHECK(fx.out.empty());
