@@ -194,7 +194,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       return err;
     }
     if (k == 0 && !reuse_journal)
-      ::fsync(state_fd_); // the journal's name must survive a crash
+      synced_state_dir_ = ::fsync(state_fd_) == 0; // the journal's name must survive a crash
     auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT);
     if (!opened) {
       drop_journal();

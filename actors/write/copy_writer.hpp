@@ -298,6 +298,8 @@ public:
   clock::time_point member_opened() const { return member_opened_; }
   /// Journal lines written since it was opened or compacted.
   size_t journal_lines() const { return journal_lines_; }
+  /// Opening it created its journal and fsync'ed the state directory.
+  bool synced_state_dir() const { return synced_state_dir_; }
 
 private:
   copy_file() = default;
@@ -417,6 +419,7 @@ private:
   clock::time_point changed_said_{}; // the last line about a change
   int64_t changed_unsaid_ = 0;       // changes not said since
   bool closed_clean_ = false;   // the journal ends with a C line (of this size)
+  bool synced_state_dir_ = false; // see synced_state_dir()
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

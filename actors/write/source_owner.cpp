@@ -49,7 +49,8 @@ caf::expected<source_owners::record> source_owners::owner(const std::string& des
   return r;
 }
 
-caf::error source_owners::claim(const std::string& dest_base, const record& r) {
+caf::error source_owners::claim(const std::string& dest_base, const record& r,
+                                bool defer_dir_sync) {
   auto name = file_name(dest_base);
   auto tmp = name + ".tmp";
   int fd = ::openat(state_fd_, tmp.c_str(),
@@ -68,8 +69,15 @@ caf::error source_owners::claim(const std::string& dest_base, const record& r) {
     errno = saved;
     return io_error("owner record " + name, errno);
   }
-  ::fsync(state_fd_);
   cache_[dest_base] = r;
+  dir_sync_owed_ = true;
+  return defer_dir_sync ? caf::none : sync_dir();
+}
+
+caf::error source_owners::sync_dir() {
+  if (::fsync(state_fd_) != 0)
+    return io_error("owner records: fsync of the state directory", errno);
+  dir_sync_owed_ = false;
   return caf::none;
 }
 

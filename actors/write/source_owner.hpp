@@ -34,13 +34,28 @@ public:
   /// The owner of `dest_base`; a record with an empty source when none.
   caf::expected<record> owner(const std::string& dest_base);
 
-  /// Records `source` as the owner of `dest_base`; durable when it returns.
-  caf::error claim(const std::string& dest_base, const record& r);
+  /// Records `source` as the owner of `dest_base`; durable when it returns,
+  /// or with `defer_dir_sync` once the state directory is synced
+  /// (dir_synced, sync_dir): the caller's duty before the source's first byte
+  /// is written (a new copy's journal syncs that directory anyway).
+  caf::error claim(const std::string& dest_base, const record& r,
+                   bool defer_dir_sync = false);
+  /// A deferred claim waits for the state directory's sync.
+  bool dir_sync_owed() const {
+    return dir_sync_owed_;
+  }
+  /// The state directory was fsync'ed since the last claim (by a new journal).
+  void dir_synced() {
+    dir_sync_owed_ = false;
+  }
+  /// fsync's the state directory: every claim so far is durable.
+  caf::error sync_dir();
 
 private:
   std::string file_name(const std::string& dest_base) const;
 
   int state_fd_;
+  bool dir_sync_owed_ = false;
   std::map<std::string, record> cache_;
   static constexpr size_t max_cached = 100000;
 };

@@ -149,7 +149,8 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
     if (b.source.empty() || !may_claim)
       return true; // the original's way: whoever sends, as before
     source_owners::record r{b.source, b.hdr.hostname};
-    if (auto err = owners_->claim(f.dest_base, r)) {
+    // Its directory sync waits for the copy's opening (settle_claims).
+    if (auto err = owners_->claim(f.dest_base, r, true)) {
       log::error(opts_.who, describe(err));
       return true;
     }
@@ -171,6 +172,17 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
                             owner->source + " in its [ccserver] section; if it is "
                             "another host, give it a hostname of its own");
   return false;
+}
+
+void worker_core::settle_claims(const copy_file& cf, bool just_opened) {
+  if (!owners_->dir_sync_owed())
+    return;
+  // A new copy's journal synced the state directory after the claim: one
+  // directory sync for both (the owner record first, before any byte).
+  if (just_opened && cf.synced_state_dir())
+    owners_->dir_synced();
+  else if (auto err = owners_->sync_dir())
+    log::error(opts_.who, describe(err));
 }
 
 void worker_core::note_refusal(const source_key& key, const std::string& why) {
@@ -279,7 +291,10 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
   if (!decode(f, key, now, out, p))
     return;
   auto spec = spec_for(f, key, p.comp);
+  auto opened = next_serial_;
   auto cf_res = copy_for(spec, now, out);
+  if (cf_res)
+    settle_claims(**cf_res, next_serial_ != opened);
   if (!cf_res) {
     if (cf_res.error().code() == static_cast<uint8_t>(errc::path_refused)) {
       counters_->refused_paths += 1;

@@ -155,6 +155,37 @@ TEST_CASE("plain copy: in-order fragments, sync makes them durable",
   CHECK(cf->segments().size() == 1);
 }
 
+TEST_CASE("plain copy: a reopen after a clean close syncs nothing until written, then "
+          "once for its A and S lines",
+          "[tailwriter][copy_writer]") {
+  fixture fx;
+  auto cf = fx.open(fx.spec(), fx.live);
+  fx.put(*cf, "g1", 0, 100);
+  // A new copy: its header, then its O and S lines together (one sync each).
+  CHECK(cf->take_fsyncs() == 2);
+  REQUIRE(!cf->close());
+  CHECK(cf->take_fsyncs() == 1); // the data, before the C line
+  for (int round = 0; round < 3; ++round) {
+    auto again = fx.open(fx.spec(), fx.live);
+    CHECK(again->take_fsyncs() == 0); // closed clean at this size: nothing to sync
+    CHECK(again->find(fx.key, "g1")->durable_end == 100u + 100u * round);
+    REQUIRE(!again->close());
+    again = fx.open(fx.spec(), fx.live);
+    fx.put(*again, "g1", 100 + 100 * round, 200 + 100 * round);
+    CHECK(again->take_fsyncs() == 1); // the A line, before the copy changes
+    fx.put(*again, "g2-" + std::to_string(round), 0, 50);
+    CHECK(again->take_fsyncs() == 2); // a new segment: the data before it, its S line
+    REQUIRE(!again->close());
+    again = fx.open(fx.spec(), fx.live);
+    fx.put(*again, "g3-" + std::to_string(round), 0, 10); // after a clean close: A and S, one sync
+    CHECK(again->take_fsyncs() == 1);
+    REQUIRE(!again->close());
+  }
+  auto last = fx.open(fx.spec(), fx.live);
+  CHECK(last->take_changed() == 0);
+  CHECK(last->find(fx.key, "g1")->src_end == 400);
+}
+
 TEST_CASE("duplicates, overlaps, out-of-order and gaps",
           "[tailwriter][copy_writer]") {
   fixture fx;

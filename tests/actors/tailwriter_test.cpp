@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -610,6 +611,94 @@ TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]"
     auto bytes = fx.copy("db1/f" + std::to_string(i) + ".log.gz");
     CHECK(*wire::decompress(bytes, wire::compression::gzip, 1 << 20) == texts[i]);
   }
+}
+
+namespace {
+
+/// Names and inode numbers of the entries under `dir` (recursively).
+std::map<std::string, ino_t> entries_under(const std::string& dir) {
+  std::map<std::string, ino_t> out;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    REQUIRE(::stat(e.path().c_str(), &st) == 0);
+    out[e.path().string()] = st.st_ino;
+  }
+  return out;
+}
+
+/// This process's descriptors open on files (not directories) under `dir`.
+size_t descriptors_under(const std::string& dir) {
+  size_t n = 0;
+  for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    n += !ec && target.string().rfind(dir + "/", 0) == 0
+             && std::filesystem::is_regular_file(target, ec)
+           ? 1
+           : 0;
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2 stay "
+          "whole; a reopen creates no file and rewrites no journal",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 2;
+  fx.opts.sync_off_thread = true;
+  auto w = fx.make();
+  std::vector<frag_spec> files(3);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/f" + std::to_string(i) + ".log";
+    files[i].ino = 200 + i;
+    texts.push_back(source_text(3000, static_cast<int>(i)));
+  }
+  std::map<std::string, uint64_t> acked;
+  std::map<std::string, ino_t> created;
+  std::vector<sync_batch_ptr> held; // batches still "on the sync thread"
+  for (uint64_t at = 0; at < 3000; at += 100) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      // Three copies in turn through two slots: every fragment closes one,
+      // often while its fdatasync is still in flight.
+      fx.send(*w, files[i], at, at + 100, texts[i]);
+      CHECK(w->open_copies() <= 2);
+      CHECK(descriptors_under(fx.tmp.path()) <= 2 * 2);
+      held.push_back(w->start_sync(fx.out));
+      if (held.size() > 1) {
+        run_sync_jobs(*held.front());
+        w->finish_sync(*held.front(), fx.out);
+        held.erase(held.begin());
+      }
+    }
+    for (auto& a : fx.take_acks())
+      acked[a.filename] = std::max(acked[a.filename], a.fpos);
+    if (at == 0)
+      created = entries_under(fx.opts.dstdir); // every copy and journal exists
+    else
+      CHECK(entries_under(fx.opts.dstdir) == created); // same names, same inodes
+  }
+  for (auto& b : held) {
+    run_sync_jobs(*b);
+    w->finish_sync(*b, fx.out);
+  }
+  CHECK(fx.counter("open_files_evicted") >= 80);
+  w->close_all(fx.out);
+  for (auto& a : fx.take_acks())
+    acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  CHECK(descriptors_under(fx.tmp.path()) == 0);
+  for (size_t i = 0; i < files.size(); ++i) {
+    CHECK(acked[files[i].file] == 3000);
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == texts[i]);
+  }
+  // The journals recover to the same copies in a new worker.
+  auto w2 = fx.make();
+  for (size_t i = 0; i < files.size(); ++i)
+    fx.send(*w2, files[i], 3000, 3000, texts[i]);
+  CHECK(fx.counter("copy_changed") == 0);
+  CHECK(entries_under(fx.opts.dstdir) == created);
 }
 
 TEST_CASE("worker: maintenance finishes idle members and closes idle copies",
