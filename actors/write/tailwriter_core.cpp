@@ -102,6 +102,8 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   while (!lru_.empty()
          && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies) {
     auto lru = copies_.find(*lru_.front());
+    if (lru->second.pinned)
+      break; // held by the question being answered: the bound waits for its end
     // The max-open-files limit: counted, and said once a minute at most.
     counters_->open_files_evicted += 1;
     if (auto n = evict_log_.admit("evict", log_limiter::clock::now()))

@@ -215,13 +215,16 @@ std::vector<copy_file*> worker_core::copies_holding(const fragment& f,
     auto cf = copy_for(spec, now, out, false);
     if (cf) {
       missing_.erase(spec.identity);
-      if (settle(spec.identity))
+      if (settle(spec.identity)) {
         opened.push_back(spec.identity);
+        copies_.at(spec.identity).pinned = true;
+      }
       continue;
     }
     a.detail = describe(cf.error());
     if (cf.error().code() == static_cast<uint8_t>(errc::path_refused)) {
       a.status = wire::state_status::refused;
+      unpin(opened);
       return {};
     }
     if (copy_missing(cf.error()) && missing_.size() < 10000
@@ -231,6 +234,7 @@ std::vector<copy_file*> worker_core::copies_holding(const fragment& f,
       log::warning(opts_.who, a.detail + " (deleted behind the writer's back)");
     }
   }
+  unpin(opened);
   std::vector<copy_file*> result;
   for (auto& identity : opened)
     if (auto c = copies_.find(identity); c != copies_.end())
@@ -240,6 +244,12 @@ std::vector<copy_file*> worker_core::copies_holding(const fragment& f,
     a.detail.clear();
   }
   return result;
+}
+
+void worker_core::unpin(const std::vector<std::string>& identities) {
+  for (auto& identity : identities)
+    if (auto c = copies_.find(identity); c != copies_.end())
+      c->second.pinned = false;
 }
 
 bool worker_core::settle(const std::string& identity) {

@@ -237,6 +237,9 @@ private:
     std::string dest_base = {};  // spec.base_path: its copy_stats entry
     /// Its place in lru_ (least recently used first).
     std::list<const std::string*>::iterator lru = {};
+    /// Opened for the question being answered: not closed for another
+    /// copy of that answer (the bound is exceeded for its length instead).
+    bool pinned = false;
   };
 
   /// Syncs the copies `which` selects here and now; a failed one is closed
@@ -290,6 +293,8 @@ private:
   /// Measures, finishes the member and syncs an open copy before it
   /// answers; false (dropped) when its sync failed.
   bool settle(const std::string& identity);
+  /// The question is answered: its copies may be closed again.
+  void unpin(const std::vector<std::string>& identities);
 
   copy_spec spec_for(const fragment& f, const source_key& key,
                      wire::compression comp) const;
