@@ -561,6 +561,12 @@ section_schema make_tailwriter() {
                  "fdatasync calls are grouped over this interval before "
                  "acknowledging; 0: sync every fragment")
       .ext(),
+    with_default("sync-bytes", vt::size, "4 MB",
+                 "a sync starts before sync-interval once a worker wrote "
+                 "this many bytes since its last one began, so a bulk "
+                 "stream is acknowledged as fast as the disk syncs; 0: "
+                 "only sync-interval")
+      .ext(),
     with_default("max-open-files", vt::integer, "1000",
                  "bound on open copies (each holds two descriptors: the copy "
                  "and its journal); the least recently used is closed")
