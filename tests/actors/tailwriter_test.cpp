@@ -281,46 +281,43 @@ TEST_CASE("worker: sync_bytes written since the last sync began make the next on
           "[tailwriter][worker]") {
   worker_fixture fx;
   fx.opts.sync_off_thread = true;
-  fx.opts.sync_bytes = 2000;
-  auto w = fx.make();
   frag_spec s;
   auto text = source_text(8000);
-  fx.send(*w, s, 0, 1000, text);
-  fx.take_start_ack(0);
-  CHECK(!w->sync_early()); // 1000 of 2000 bytes
-  fx.send(*w, s, 1000, 2500, text);
-  CHECK(w->sync_early());
-  auto batch = w->start_sync(fx.out);
-  REQUIRE(batch->size() == 1);
-  CHECK(!w->sync_early()); // that sync covers them
-  // Bytes written while it runs count toward the next one.
-  fx.send(*w, s, 2500, 4000, text);
-  CHECK(!w->sync_early());
-  fx.send(*w, s, 4000, 4600, text);
-  CHECK(w->sync_early());
-  // A duplicate writes nothing and counts nothing.
-  run_sync_jobs(*batch);
-  w->finish_sync(*batch, fx.out);
-  CHECK(fx.take_acks().back().fpos == 2500);
-  batch = w->start_sync(fx.out);
-  fx.send(*w, s, 0, 4600, text);
-  CHECK(!w->sync_early());
-  run_sync_jobs(*batch);
-  w->finish_sync(*batch, fx.out);
-  CHECK(fx.take_acks().back().fpos == 4600);
-  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 4600));
-}
-
-TEST_CASE("worker: sync_bytes 0 leaves every sync to the interval", "[tailwriter][worker]") {
-  worker_fixture fx;
-  fx.opts.sync_off_thread = true;
-  fx.opts.sync_bytes = 0;
-  auto w = fx.make();
-  frag_spec s;
-  auto text = source_text(8000);
-  fx.send(*w, s, 0, 8000, text);
-  CHECK(w->needs_sync());
-  CHECK(!w->sync_early());
+  SECTION("0: every sync waits for the interval") {
+    fx.opts.sync_bytes = 0;
+    auto w = fx.make();
+    fx.send(*w, s, 0, 8000, text);
+    CHECK(w->needs_sync());
+    CHECK(!w->sync_early());
+  }
+  SECTION("counted from the start of the last sync") {
+    fx.opts.sync_bytes = 2000;
+    auto w = fx.make();
+    fx.send(*w, s, 0, 1000, text);
+    fx.take_start_ack(0);
+    CHECK(!w->sync_early()); // 1000 of 2000 bytes
+    fx.send(*w, s, 1000, 2500, text);
+    CHECK(w->sync_early());
+    auto batch = w->start_sync(fx.out);
+    REQUIRE(batch->size() == 1);
+    CHECK(!w->sync_early()); // that sync covers them
+    // Bytes written while it runs count toward the next one.
+    fx.send(*w, s, 2500, 4000, text);
+    CHECK(!w->sync_early());
+    fx.send(*w, s, 4000, 4600, text);
+    CHECK(w->sync_early());
+    run_sync_jobs(*batch);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().back().fpos == 2500);
+    batch = w->start_sync(fx.out);
+    // A duplicate writes nothing and counts nothing.
+    fx.send(*w, s, 0, 4600, text);
+    CHECK(!w->sync_early());
+    run_sync_jobs(*batch);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().back().fpos == 4600);
+    CHECK(fx.copy("db1/pg.log") == slice(text, 0, 4600));
+  }
 }
 
 TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges nothing",
