@@ -4,8 +4,9 @@
 //
 // Owns: its open copies (copy_file, at most max_open_copies, least recently
 // used closed first), the ack bookkeeping per (source key, generation), the
-// grouping of fdatasync over sync-interval, the index of its rotated copies
-// by source key (copy_index.hpp, built at its first question). The
+// grouping of fdatasync over sync-interval (sooner once sync-bytes were
+// written), the index of its rotated copies by source key (copy_index.hpp,
+// built at its first question). The
 // fdatasyncs of plain copies run as jobs of the process's sync thread
 // (base/sync_thread.hpp, one for all workers and the tailers' .save
 // writes), so the worker goes on writing (and the bytes stay visible in the
