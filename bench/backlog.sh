@@ -127,6 +127,16 @@ backlog_flat() {  # SIDE (central|local)
     'BEGIN { if (a + 0 <= 0 || b + 0 <= 0) print "n/a"; else if (b <= a + 4096) print "flat"; else print "GROWS" }'
 }
 
+# MB/s from the central's start until the copy was complete, and its ratio
+# to ours' steady throughput (the throughput table's row) of this run.
+backlog_mbps() {
+  awk -v b="$(backlog_value bytes)" -v n="$(backlog_value catchup_ns)" 'BEGIN { printf "%.1f", (n > 0 ? b * 1e3 / n : 0) }'
+}
+backlog_catchup_ratio() {
+  awk -v a="$(backlog_mbps)" -v b="$(throughput_rows | awk -F'\t' '$1 == "ours" { print $2 }')" \
+    'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
 render_backlog() {  # markdown on stdout; the steady figure is ours' row of this run
   [ -s "$backlog_results" ] || return 0
   local bytes ns mbps steady ratio verdict mib='BEGIN { printf "%.1f", k / 1024 }'
@@ -134,9 +144,9 @@ render_backlog() {  # markdown on stdout; the steady figure is ours' row of this
   if [ -z "$bytes" ]; then
     echo "### Backlog catch-up"; echo; echo "$(backlog_value check)"; echo; return 0
   fi
-  mbps=$(awk -v b="$bytes" -v n="$ns" 'BEGIN { printf "%.1f", (n > 0 ? b * 1e3 / n : 0) }')
+  mbps=$(backlog_mbps)
   steady=$(throughput_rows | awk -F'\t' '$1 == "ours" { print $2 }')
-  ratio=$(awk -v a="$mbps" -v b="$steady" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }')
+  ratio=$(backlog_catchup_ratio)
   verdict=$(awk -v r="$ratio" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= 0.8) print "met"; else print "NOT met" }')
   local per_gb='BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }'
   echo "### Backlog catch-up ($(awk -v b="$bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }') written with the central down, then the central started)"

@@ -70,6 +70,16 @@ read_result read_string_or_null(scalar& v, std::string& out) {
 
 // Integer fields take JSON integers (what the original sends), integral
 // floats and decimal strings (cheap leniency towards other senders).
+namespace {
+template <class Int>
+read_result read_decimal(const std::string& s, Int& out, const char* want) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size())
+    return want;
+  return nullptr;
+}
+} // namespace
+
 read_result read_u64(scalar& v, uint64_t& out) {
   constexpr const char* want = "expected a non-negative integer";
   switch (v.k) {
@@ -88,13 +98,8 @@ read_result read_u64(scalar& v, uint64_t& out) {
         return want;
       out = static_cast<uint64_t>(v.d);
       return nullptr;
-    case scalar::kind::string: {
-      const auto& s = *v.s;
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-      if (s.empty() || ec != std::errc{} || end != s.data() + s.size())
-        return want;
-      return nullptr;
-    }
+    case scalar::kind::string:
+      return read_decimal(*v.s, out, want);
     default:
       return want;
   }
@@ -117,13 +122,8 @@ read_result read_i64(scalar& v, int64_t& out) {
         return want;
       out = static_cast<int64_t>(v.d);
       return nullptr;
-    case scalar::kind::string: {
-      const auto& s = *v.s;
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-      if (s.empty() || ec != std::errc{} || end != s.data() + s.size())
-        return want;
-      return nullptr;
-    }
+    case scalar::kind::string:
+      return read_decimal(*v.s, out, want);
     default:
       return want;
   }

@@ -253,20 +253,8 @@ public:
     append_json_string(out_, v);
     return *this;
   }
-  body_writer& u64(std::string_view k, uint64_t v) {
-    key(k);
-    char buf[24];
-    auto res = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append(buf, res.ptr);
-    return *this;
-  }
-  body_writer& i64(std::string_view k, int64_t v) {
-    key(k);
-    char buf[24];
-    auto res = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append(buf, res.ptr);
-    return *this;
-  }
+  body_writer& u64(std::string_view k, uint64_t v) { return integer(k, v); }
+  body_writer& i64(std::string_view k, int64_t v) { return integer(k, v); }
   /// Shortest round-trip digits (as Python's repr), always with a '.' or an
   /// exponent so a Python reader gets a float. JSON has no inf/nan: 0.0.
   body_writer& dbl(std::string_view k, double v) {
@@ -301,6 +289,14 @@ public:
   }
 
 private:
+  template <class Int>
+  body_writer& integer(std::string_view k, Int v) {
+    key(k);
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, res.ptr);
+    return *this;
+  }
   void key(std::string_view k) {
     if (out_.size() > 1)
       out_ += ',';
