@@ -7,7 +7,8 @@
 # then over S seconds of cc-latency's trickle (N lines a second), and prints
 # per thread name and side the switches per line: (trickle - idle) / lines. A
 # thread that sleeps and is woken for a line switches once per wake-up, so the
-# sum per side is the number of wake-ups a line costs there.
+# sum per side is the number of wake-ups a line costs there. Also each
+# thread's CPU time per line (/proc/PID/task/TID/schedstat), the same way.
 #
 #   bash bench/wakeups.sh [--build DIR]... [--pipe] [--seconds S] [--lps N] [--out DIR]
 #
@@ -75,13 +76,14 @@ measure() {  # measure LABEL SOURCE COPY SIDE:PID...
   [ -n "$lines" ] && [ "$lines" -gt 0 ] && per_line "$f.0" "$f.1" "$f.2" "$lines"
 }
 
-status=0
+status=0 run=0
 for build in "${builds[@]}"; do
+  run=$((run + 1))
   ccserver="$build/ccserver" latency="$build/cc-latency"
   [ -x "$ccserver" ] && [ -x "$latency" ] || { echo "wakeups.sh: no ccserver/cc-latency in $build" >&2; exit 2; }
-  d="$out/$(echo "$build" | tr '/' '_')"
+  d="$out/$run$(echo "$build" | tr '/' '_')" # a build given twice runs afresh
   start_ours "$d" none || { status=1; continue; }
-  measure "ours $build" "$d/src/postgresql-0001.log" "$copy_dir/postgresql-0001.log" \
+  measure "ours $build ($run)" "$d/src/postgresql-0001.log" "$copy_dir/postgresql-0001.log" \
     "central:$central_pid" "local:$local_pid"
   stop_pid "$local_pid"; stop_pid "$central_pid"
 done
