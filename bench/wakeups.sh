@@ -9,6 +9,9 @@
 # thread that sleeps and is woken for a line switches once per wake-up, so the
 # sum per side is the number of wake-ups a line costs there. Also each
 # thread's CPU time per line (/proc/PID/task/TID/schedstat), the same way.
+# The file's first line costs more (a new file: listing, reconcile, a new
+# segment's journal), so short runs overstate the per-line figures: 10 s at
+# 10 lines a second (the default) spreads it over 100 lines.
 #
 #   bash bench/wakeups.sh [--build DIR]... [--pipe] [--seconds S] [--lps N] [--out DIR]
 #
@@ -63,7 +66,8 @@ per_line() {  # per_line FILE0 FILE1 FILE2 LINES
 }
 measure() {  # measure LABEL SOURCE COPY SIDE:PID...
   local label=$1 src=$2 copy=$3; shift 3
-  local f="$out/$(echo "$label" | tr '/ ' '__')"
+  local f
+  f="$out/$(echo "$label" | tr '/ ()' '____')"
   sleep 1
   switches "$@" >"$f.0"; sleep "$secs"; switches "$@" >"$f.1"
   local line lines
