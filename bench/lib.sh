@@ -3,7 +3,7 @@
 # a central (tailwriter) and a local (jobmgr + tailer -> proxy).
 # Expects $out (work directory, with logs/), $ccserver and $bt (cc-benchtool).
 # Experiment hooks (the recorded runs leave them unset, i.e. defaults):
-# BENCH_CENTRAL_OPTS (the central's [ccserver]) / BENCH_TAILER_OPTS / BENCH_WRITER_OPTS are extra "key = value" lines (newline
+# BENCH_CENTRAL_OPTS / BENCH_LOCAL_OPTS (the central's / the local's [ccserver]) / BENCH_TAILER_OPTS / BENCH_WRITER_OPTS are extra "key = value" lines (newline
 # separated) for every [d:...] tailer / the [h:tailwriter] section.
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -128,6 +128,7 @@ cc-socket = tcp://127.0.0.1:$3
 cc-role = local
 pidfile = $2/%(job_name)s.pid
 logfile = $2/%(job_name)s.log
+${BENCH_LOCAL_OPTS:-}
 
 [routes]
 pub = h:forward

@@ -242,8 +242,9 @@ std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
   return a;
 }
 
-section_schema make_ccserver() {
-  auto opts = std::vector<option>{
+// Where the server binds, its role and its files.
+std::vector<option> server_options() {
+  return {
     required("cc-socket", vt::endpoint,
              "ZeroMQ endpoint this server binds (a ROUTER socket): local "
              "daemons, clients and remote forwarders connect here. "
@@ -260,6 +261,12 @@ section_schema make_ccserver() {
              "job_name; their position files are derived from it"),
     optional("logfile", vt::file,
              "log file (appended; reopened on SIGHUP); unset: stderr"),
+  };
+}
+
+// Statistics: how often and where they go.
+std::vector<option> stats_options() {
+  return {
     with_default("cc-stats", vt::integer, "1",
                  "statistics level: 0 none, 1 totals, 2 per handler")
       .between(0, 2),
@@ -278,6 +285,12 @@ section_schema make_ccserver() {
              "stats-period (atomically: written aside, then renamed); unset: "
              "none")
       .ext(),
+  };
+}
+
+// CAF's scheduler for this server's actors.
+std::vector<option> scheduler_options() {
+  return {
     with_default("caf-scheduler", vt::choice, "sharing",
                  "how CAF runs this server's actors: sharing (one queue; idle "
                  "workers sleep until work arrives: the least CPU and context "
@@ -290,8 +303,9 @@ section_schema make_ccserver() {
                  "tailwriter's dispatcher, the jobmgr, the tailers (their "
                  "reads come from the page cache; their inotify events from "
                  "the process's one I/O loop) and the other non-detached "
-                 "actors (forwarders, tailwriter workers and sockets have "
-                 "threads of their own). One: the "
+                 "actors (the tailwriter's workers, a compressing tailer, "
+                 "the infosender and a caf:// forwarder have threads of their "
+                 "own; ZeroMQ sockets run on the process's I/O loop). One: the "
                  "router hands a message to the next actor on the same "
                  "thread, without waking another (less CPU and latency at "
                  "50 MB/s, the same throughput: bench/PROFILE.md); 0: CAF's "
@@ -299,10 +313,13 @@ section_schema make_ccserver() {
       .between(0, 64)
       .ext(),
   };
-  opts = concat(std::move(opts),
-                zmq_options("high-water mark of cc-socket, in messages per "
-                            "peer (ZMQ_SNDHWM; ZMQ_RCVHWM too unless "
-                            "zmq_rcvhwm is set)"));
+}
+
+// cc-socket's ZeroMQ settings and the process's ZeroMQ context.
+std::vector<option> cc_socket_options() {
+  auto opts = zmq_options("high-water mark of cc-socket, in messages per "
+                          "peer (ZMQ_SNDHWM; ZMQ_RCVHWM too unless "
+                          "zmq_rcvhwm is set)");
   // Placed after zmq_hwm.
   auto hwm = std::find_if(opts.begin(), opts.end(), [](const option& o) {
     return o.name == "zmq_hwm";
@@ -333,38 +350,50 @@ section_schema make_ccserver() {
                               "message bigger in total is dropped, logged and "
                               "counted (oversize). 0: no limit")
                    .ext());
-  opts.push_back(optional("source-id", vt::string,
-                          "this server's identity as a source of copies, sent "
-                          "with every fragment: a central writes each copy "
-                          "for one source only and refuses another that "
-                          "claims the same host and file (docs/guarantees.md). "
-                          "Set it to the id the central's refusal names to let "
-                          "a reinstalled host take its copies over")
-                   .computed("16 hex digits derived from /etc/machine-id and "
-                             "job_name (none without a machine-id)")
-                   .ext());
-  opts.push_back(optional("curve-secret-key", vt::file,
-                          "this server's CurveZMQ secret key file (Z85, "
-                          "mode 0600; `ccserver --keygen NAME` writes one): "
-                          "cc-socket becomes a CURVE server, encrypted, and "
-                          "only clients in curve-allowed-keys get in. A "
-                          "change needs a restart")
-                   .ext());
-  opts.push_back(optional("curve-allowed-keys", vt::file,
-                          "the client public keys let in (Z85, one per line, "
-                          "`#` comments); required with curve-secret-key. A "
-                          "line may bind its key to the host names it "
-                          "writes (`KEY host=db1,db2  # db1`) and a relay's "
-                          "to the hosts it carries (`relay=web1,web2` or "
-                          "`relay=*`), docs/security.md; fragments and info "
-                          "files claiming another host are denied. Re-read "
-                          "on SIGHUP: a "
-                          "removed key's messages are dropped from then on, "
-                          "even on open connections, and new bindings apply "
-                          "to every message read after it")
-                   .ext());
-  opts = concat(std::move(opts), caf_options());
-  opts = concat(std::move(opts), operations_options());
+  return opts;
+}
+
+// Who this server is to a central, and whom its cc-socket lets in.
+std::vector<option> identity_options() {
+  return {
+    optional("source-id", vt::string,
+             "this server's identity as a source of copies, sent "
+             "with every fragment: a central writes each copy "
+             "for one source only and refuses another that "
+             "claims the same host and file (docs/guarantees.md). "
+             "Set it to the id the central's refusal names to let "
+             "a reinstalled host take its copies over")
+      .computed("16 hex digits derived from /etc/machine-id and "
+                "job_name (none without a machine-id)")
+      .ext(),
+    optional("curve-secret-key", vt::file,
+             "this server's CurveZMQ secret key file (Z85, "
+             "mode 0600; `ccserver --keygen NAME` writes one): "
+             "cc-socket becomes a CURVE server, encrypted, and "
+             "only clients in curve-allowed-keys get in. A "
+             "change needs a restart")
+      .ext(),
+    optional("curve-allowed-keys", vt::file,
+             "the client public keys let in (Z85, one per line, "
+             "`#` comments); required with curve-secret-key. A "
+             "line may bind its key to the host names it "
+             "writes (`KEY host=db1,db2  # db1`) and a relay's "
+             "to the hosts it carries (`relay=web1,web2` or "
+             "`relay=*`), docs/security.md; fragments and info "
+             "files claiming another host are denied. Re-read "
+             "on SIGHUP: a "
+             "removed key's messages are dropped from then on, "
+             "even on open connections, and new bindings apply "
+             "to every message read after it")
+      .ext(),
+  };
+}
+
+section_schema make_ccserver() {
+  auto opts = server_options();
+  for (auto part : {stats_options(), scheduler_options(), cc_socket_options(),
+                    identity_options(), caf_options(), operations_options()})
+    opts = concat(std::move(opts), std::move(part));
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "
@@ -561,6 +590,12 @@ section_schema make_tailwriter() {
                  "fdatasync calls are grouped over this interval before "
                  "acknowledging; 0: sync every fragment")
       .ext(),
+    with_default("sync-bytes", vt::size, "4 MB",
+                 "a sync starts before sync-interval once a worker wrote "
+                 "this many bytes since its last one began, so a bulk "
+                 "stream is acknowledged as fast as the disk syncs; 0: "
+                 "only sync-interval")
+      .ext(),
     with_default("max-open-files", vt::integer, "1000",
                  "bound on the descriptors the copies hold: two per open "
                  "copy (the copy and its journal), so at most half as many "
@@ -587,8 +622,9 @@ section_schema make_tailwriter() {
           std::move(opts)};
 }
 
-section_schema make_logtail() {
-  std::vector<option> opts{
+// What a tailer follows.
+std::vector<option> tail_source_options() {
+  return {
     required("module", vt::string, "cc.daemon.logtail or logtail"),
     with_default("operation-mode", vt::choice, "",
                  "classic: the newest of logdir/logmask by name, then the "
@@ -608,6 +644,12 @@ section_schema make_logtail() {
     with_default("lag-max-bytes", vt::size, "0",
                  "on restart, skip to the end when the saved position lags "
                  "the newest file by more than this; 0: never skip"),
+  };
+}
+
+// How a tailer cuts and encodes fragments.
+std::vector<option> tail_fragment_options() {
+  return {
     optional("buffer-bytes", vt::size,
              "send a fragment when this many bytes are buffered; 0: no byte "
              "limit of its own (buffer-lines ends a fragment, and ack-window, "
@@ -632,6 +674,12 @@ section_schema make_logtail() {
     with_default("use-blob", vt::boolean, "yes",
                  "payload in the blob frame (yes) or base64 in the JSON data "
                  "field (no)"),
+  };
+}
+
+// Acknowledged delivery and the tailer's timers.
+std::vector<option> tail_delivery_options() {
+  return {
     ack_option("ask the tailwriter for acknowledgements and save only "
                "acknowledged positions (exactly-once)." CC_ACK_CHOICES),
     with_default("ack-window", vt::size, "32 MB",
@@ -667,6 +715,12 @@ section_schema make_logtail() {
                  "bytes, so nothing is stranded")
       .at_least(positive)
       .ext(),
+  };
+}
+
+// What a tailer sends as its identity and where it keeps its positions.
+std::vector<option> tail_identity_options() {
+  return {
     optional("hostname", vt::string,
              "sent as `hostname`; the tailwriter's %(hostname)s")
       .computed("the short host name (host_name)")
@@ -688,12 +742,19 @@ section_schema make_logtail() {
       .computed("the [ccserver] source-id")
       .ext(),
   };
+}
+
+section_schema make_logtail() {
+  auto opts = tail_source_options();
+  for (auto part : {tail_fragment_options(), tail_delivery_options(),
+                    tail_identity_options(), daemon_watchdog_options()})
+    opts = concat(std::move(opts), std::move(part));
   return {"logtail", {"cc.daemon.logtail", "logtail"}, {}, true,
           "The tailer: follows log files and publishes each newly appended "
           "byte range as `pub.logtail`. Run by a jobmgr that names its "
           "section in `daemons`; gets `job_name = <server job_name>.<section>` "
           "and `service_name = <section>` as defaults.",
-          concat(std::move(opts), daemon_watchdog_options())};
+          std::move(opts)};
 }
 
 section_schema make_infosender() {

@@ -23,6 +23,7 @@
 #include "main/notify.hpp"
 #include "main/options.hpp"
 #include "main/pidfile.hpp"
+#include "main/sharing_policy.hpp"
 #include "main/signals.hpp"
 
 namespace cc::cli {
@@ -81,9 +82,12 @@ void configure_system(caf::actor_system_config& sys_cfg, const config::section& 
   register_types(sys_cfg);
   // Work stealing polls with short sleeps while idle: for a server that mostly
   // waits on sockets and files, sharing halves the CPU per GB (bench/PROFILE.md).
-  sys_cfg.set("scheduler.policy", main.str("caf-scheduler") == "stealing"
-                                    ? caf::atom("stealing")
-                                    : caf::atom("sharing"));
+  bool sharing = main.str("caf-scheduler") != "stealing";
+  sys_cfg.set("scheduler.policy", sharing ? caf::atom("sharing") : caf::atom("stealing"));
+  // Sharing as CAF's, minus its second wake-up per message from outside the
+  // scheduler (main/sharing_policy.hpp).
+  if (sharing)
+    sys_cfg.load<prompt_sharing_coordinator>();
   if (auto n = main.integer("caf-threads"); n > 0)
     sys_cfg.set("scheduler.max-threads", static_cast<size_t>(n));
   if (!caf_links)

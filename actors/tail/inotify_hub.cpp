@@ -151,9 +151,22 @@ void inotify_hub::client::drain() {
     }
   }
   // One wake per watcher until its tailer rearms; sent outside the lock.
+  keep_unique(woken);
   for (auto& sig : woken)
     if (!sig->pending.exchange(true))
       caf::anon_send(sig->target, wake_atom::value);
+}
+
+// One write to a followed file raises IN_MODIFY on both the file's watch
+// and its directory's, so a batch names its watcher twice. Were the second
+// entry sent after the tailer already took the first wake (and rearmed), it
+// would be woken again for bytes it has read: a thread wake-up and a check
+// for nothing on every trickle line (bench/PROFILE.md, "Session 9: trickle
+// latency").
+void keep_unique(std::vector<std::shared_ptr<watch_signal>>& sigs) {
+  auto by_address = [](const auto& a, const auto& b) { return a.get() < b.get(); };
+  std::sort(sigs.begin(), sigs.end(), by_address);
+  sigs.erase(std::unique(sigs.begin(), sigs.end()), sigs.end());
 }
 
 caf::expected<std::shared_ptr<inotify_hub>> inotify_hub::shared() {

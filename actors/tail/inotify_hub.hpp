@@ -13,7 +13,8 @@
 // each other's files). An overflow (IN_Q_OVERFLOW) goes to every watcher.
 //
 // What a watcher is told is its watch_signal: flags and one wake_atom per
-// burst, as file_watch.hpp describes. The table is guarded by a mutex: the
+// burst, as file_watch.hpp describes; a watcher several events of one read
+// name (a file's watch and its directory's both see an append) is woken once. The table is guarded by a mutex: the
 // tailers (CAF threads) add and remove watches, the loop thread dispatches.
 #pragma once
 
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
@@ -40,6 +42,10 @@ struct watch_signal {
   std::atomic<bool> dir_changed{false};
   std::atomic<bool> dir_lost{false};
 };
+
+/// Drops repeated watchers from one batch's list (order not kept): each is
+/// woken once per batch.
+void keep_unique(std::vector<std::shared_ptr<watch_signal>>& sigs);
 
 class inotify_hub {
 public:

@@ -232,6 +232,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   wo.state_dir = c.state_dir;
   wo.max_fragment_bytes = c.max_fragment_bytes;
   wo.sync_interval = c.sync_interval;
+  wo.sync_bytes = c.sync_bytes;
   wo.maint_period = c.maint_period;
   wo.flush_idle = c.flush_idle;
   wo.close_idle = c.close_idle;
@@ -292,6 +293,7 @@ void read_config(tailwriter_config& c, const config::reader& r) {
   c.state_dir = r.file("state-dir");
   c.max_fragment_bytes = r.size("max-fragment-bytes");
   c.sync_interval = r.millis("sync-interval");
+  c.sync_bytes = r.size("sync-bytes");
   c.max_open_files = static_cast<size_t>(r.integer("max-open-files"));
   c.max_source_keys_per_host = static_cast<size_t>(r.integer("max-source-keys-per-host"));
 }

@@ -78,6 +78,7 @@ struct tailwriter_config {
   std::string state_dir;                // "": <dstdir>/.ccstate
   uint64_t max_fragment_bytes{};
   std::chrono::milliseconds sync_interval{};
+  uint64_t sync_bytes{};
   size_t max_open_files{};
   /// Distinct source keys one hostname may write (seen within a day).
   size_t max_source_keys_per_host{};

@@ -120,6 +120,7 @@ bool worker_core::repair(const fragment& f, copy_file& cf, const source_key& key
   }
   counters_->repaired_bytes += static_cast<int64_t>(changed);
   counters_->bytes_written += static_cast<int64_t>(appended);
+  written_since_sync_ += appended;
   if (changed > 0)
     log::info(opts_.who, "repaired " + cf.path() + " from " + key.str() + " gen '"
                            + b.gen + "': " + std::to_string(changed)
@@ -215,6 +216,7 @@ void worker_core::append(const fragment& f, copy_file& cf, const source_key& key
       log::info(opts_.who, "the gap in " + key.str() + " gen '" + b.gen + "' is filled (" +
                              std::to_string(*n) + " fragment(s) past it came meanwhile)");
   counters_->bytes_written += static_cast<int64_t>(*written);
+  written_since_sync_ += *written;
   counters_->copies.written(key.hostname, f.dest_base, *written, now);
   if (unseen_gen && entry != nullptr)
     confirm_start(cf, key, b.gen, *entry, out);

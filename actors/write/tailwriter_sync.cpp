@@ -190,11 +190,13 @@ void worker_core::ack_ready(outbox& out) {
 }
 
 void worker_core::sync(outbox& out) {
+  written_since_sync_ = 0;
   sync_here(true, out);
   ack_ready(out);
 }
 
 sync_batch_ptr worker_core::start_sync(outbox& out) {
+  written_since_sync_ = 0; // what this sync covers
   sync_here(false, out);
   auto batch = std::make_shared<sync_batch>();
   std::vector<std::string> failed;

@@ -89,9 +89,18 @@ void deliver(worker_actor* self) {
   st.out.clear();
 }
 
+void start_sync(worker_actor* self);
+
 void schedule_sync(worker_actor* self) {
   auto& st = self->state;
-  if (st.tick_pending || st.sync_in_flight || !st.core->needs_sync())
+  if (st.sync_in_flight || !st.core->needs_sync())
+    return;
+  if (st.core->sync_early()) {
+    // A tick still pending finds nothing (or little) to do.
+    start_sync(self);
+    return;
+  }
+  if (st.tick_pending)
     return;
   st.tick_pending = true;
   // At most one sync starts per sync_interval, counted from when the last

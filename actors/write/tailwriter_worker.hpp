@@ -4,8 +4,9 @@
 //
 // Owns: its open copies (copy_file, at most max_open_copies, least recently
 // used closed first), the ack bookkeeping per (source key, generation), the
-// grouping of fdatasync over sync-interval, the index of its rotated copies
-// by source key (copy_index.hpp, built at its first question). The
+// grouping of fdatasync over sync-interval (sooner once sync-bytes were
+// written), the index of its rotated copies by source key (copy_index.hpp,
+// built at its first question). The
 // fdatasyncs of plain copies run as jobs of the process's sync thread
 // (base/sync_thread.hpp, one for all workers and the tailers' .save
 // writes), so the worker goes on writing (and the bytes stay visible in the
@@ -106,6 +107,11 @@ struct worker_options {
   std::string state_dir;  // absolute; created if missing (0700)
   uint64_t max_fragment_bytes = 64ull << 20;
   std::chrono::milliseconds sync_interval{20};
+  /// A sync starts before sync_interval once this many bytes were written
+  /// since the last one began (0: only the interval). A bulk stream is then
+  /// acknowledged as fast as the disk syncs, not once per interval: its
+  /// sender's ack-window no longer waits on the timer.
+  uint64_t sync_bytes = 4ull << 20;
   std::chrono::milliseconds maint_period{3000};
   /// A member (recompress) open or idle this long is finished at maintenance.
   std::chrono::milliseconds flush_idle{3000};
@@ -170,6 +176,12 @@ public:
 
   /// Whether sync() has data to make durable or acks to send.
   bool needs_sync() const;
+
+  /// Whether sync_bytes were written since the last sync began: the next
+  /// one need not wait for sync_interval.
+  bool sync_early() const {
+    return opts_.sync_bytes > 0 && written_since_sync_ >= opts_.sync_bytes;
+  }
 
   /// fdatasync's every changed copy, then acks every key that asked.
   void sync(outbox& out);
@@ -347,6 +359,7 @@ private:
   size_t lingering_ = 0;
   std::map<ack_key, ack_entry> acks_;
   std::set<ack_key> touched_;                  // keys waiting for an answer
+  uint64_t written_since_sync_ = 0;            // bytes, for sync_early()
   uint64_t next_serial_ = 0;
   std::set<std::string> refused_logged_;       // keys whose refusal was logged
   rotated_index rotated_;                      // built at the first question

@@ -15,6 +15,7 @@
 #include "actors/tail/tailer_options.hpp"
 #include "actors/write/infowriter.hpp"
 #include "actors/write/tailwriter.hpp"
+#include "actors/write/tailwriter_worker.hpp"
 #include "config/ini.hpp"
 #include "config/reader.hpp"
 
@@ -142,6 +143,9 @@ TEST_CASE("options: a default-constructed struct is the minimal section's",
     CHECK(dflt.max_fragment_bytes == got->max_fragment_bytes);
     CHECK(dflt.sync_interval == got->sync_interval);
     CHECK(dflt.sync_interval == 20ms);
+    CHECK(dflt.sync_bytes == got->sync_bytes);
+    CHECK(dflt.sync_bytes == schema_size("tailwriter", "sync-bytes"));
+    CHECK(dflt.sync_bytes == cc::tw::worker_options{}.sync_bytes);
     CHECK(dflt.max_open_files == got->max_open_files);
     CHECK(dflt.max_source_keys_per_host == got->max_source_keys_per_host);
   }

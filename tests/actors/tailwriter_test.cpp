@@ -278,6 +278,49 @@ TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes 
   CHECK(fx.counter("fsyncs") >= 2);
 }
 
+TEST_CASE("worker: sync_bytes written since the last sync began make the next one early",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  frag_spec s;
+  auto text = source_text(8000);
+  SECTION("0: every sync waits for the interval") {
+    fx.opts.sync_bytes = 0;
+    auto w = fx.make();
+    fx.send(*w, s, 0, 8000, text);
+    CHECK(w->needs_sync());
+    CHECK(!w->sync_early());
+  }
+  SECTION("counted from the start of the last sync") {
+    fx.opts.sync_bytes = 2000;
+    auto w = fx.make();
+    fx.send(*w, s, 0, 1000, text);
+    fx.take_start_ack(0);
+    CHECK(!w->sync_early()); // 1000 of 2000 bytes
+    fx.send(*w, s, 1000, 2500, text);
+    CHECK(w->sync_early());
+    auto batch = w->start_sync(fx.out);
+    REQUIRE(batch->size() == 1);
+    CHECK(!w->sync_early()); // that sync covers them
+    // Bytes written while it runs count toward the next one.
+    fx.send(*w, s, 2500, 4000, text);
+    CHECK(!w->sync_early());
+    fx.send(*w, s, 4000, 4600, text);
+    CHECK(w->sync_early());
+    run_sync_jobs(*batch);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().back().fpos == 2500);
+    batch = w->start_sync(fx.out);
+    // A duplicate writes nothing and counts nothing.
+    fx.send(*w, s, 0, 4600, text);
+    CHECK(!w->sync_early());
+    run_sync_jobs(*batch);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().back().fpos == 4600);
+    CHECK(fx.copy("db1/pg.log") == slice(text, 0, 4600));
+  }
+}
+
 TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges nothing",
           "[tailwriter][worker]") {
   worker_fixture fx;
@@ -643,7 +686,7 @@ size_t descriptors_under(const std::string& dir) {
 } // namespace
 
 TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2 stay "
-          "whole; a reopen creates no file and rewrites no journal",
+          "whole, a reopen creates no file and rewrites no journal",
           "[tailwriter][worker]") {
   worker_fixture fx;
   fx.opts.max_open_copies = 2;
@@ -993,6 +1036,26 @@ TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs
   auto after = stats_of(self, tw);
   CHECK(after["fsyncs"] >= 4);
   CHECK(after["fsyncs"] < sent);
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: a stream past sync-bytes is acknowledged without waiting "
+          "for sync-interval",
+          "[tailwriter][actor]") {
+  actor_env env;
+  env.twc.worker_threads = 1;
+  // An interval no test waits for: only sync-bytes can start these syncs.
+  env.twc.sync_interval = 3600s;
+  env.twc.sync_bytes = 2000;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  s.file = "/pg_log/bulk.log";
+  auto text = source_text(10000);
+  for (uint64_t at = 0; at < 10000; at += 2000)
+    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 2000))));
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[s.file] == 10000; }, 20s));
+  CHECK(test::read_file(env.twc.dstdir + "/db1/bulk.log") == text);
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
 

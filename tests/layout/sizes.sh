@@ -26,8 +26,6 @@ allowed=(
   # The option schema: every key of every section kind with its type,
   # default, range and documentation, one declaration after another.
   config/schema.cpp
-  config/schema.cpp:make_ccserver
-  config/schema.cpp:make_logtail
 )
 is_allowed() {
   local item
