@@ -124,20 +124,24 @@ backlog_run() {
 # this size the copy outgrows what the page cache holds back, so both are
 # paced by the disk's writeback; this is the reference for the catch-up
 # that the steady row (a 1 GiB file, all in memory) cannot be.
-backlog_limit() {  # DIR SOURCE BYTES: prints limit_ns (0 when not run)
-  local d=$1/limit src=$2 bytes=$3 t0 ns=0 p
+# Also the time until that file is on disk (one fsync at the end), as ours'
+# catch-up is: its acks come after fdatasync.
+backlog_limit() {  # DIR SOURCE BYTES: prints limit_ns, limit_durable_ns (0: not run)
+  local d=$1/limit src=$2 bytes=$3 t0 ns=0 durable=0 p s0
   if [ "${have_socat:-0}" -eq 1 ]; then
     quiesce
     if start_limit_listener "$d" 0; then
       t0=$(now_ns)
       start_limit_sender "$d" 0 "$src"
-      "$bt" wait-size --timeout "$step_timeout" --stall 60 "$lim_copy" "$bytes" >"$d/wait.out" &&
+      if "$bt" wait-size --timeout "$step_timeout" --stall 60 "$lim_copy" "$bytes" >"$d/wait.out"; then
         ns=$(( $(sed -n 's/.*done_ns=\([0-9]*\).*/\1/p' "$d/wait.out") - t0 ))
+        s0=$(now_ns); sync "$lim_copy"; durable=$(( ns + $(now_ns) - s0 ))
+      fi
       for p in "${lim_pids[@]}"; do stop_pid "$p"; done
       rm -f "$lim_copy"
     fi
   fi
-  printf 'limit_ns\t%s\n' "$ns"
+  printf 'limit_ns\t%s\nlimit_durable_ns\t%s\n' "$ns" "$durable"
 }
 
 # --- report -----------------------------------------------------------------------
@@ -155,11 +159,20 @@ backlog_flat() {  # SIDE (central|local)
 backlog_mbps() {
   awk -v b="$(backlog_value bytes)" -v n="$(backlog_value catchup_ns)" 'BEGIN { printf "%.1f", (n > 0 ? b * 1e3 / n : 0) }'
 }
-backlog_limit_mbps() {
-  awk -v b="$(backlog_value bytes)" -v n="$(backlog_value limit_ns)" 'BEGIN { if (n + 0 > 0) printf "%.1f", b * 1e3 / n; else print "n/a" }'
+# MB/s of the pipe over the backlog file: KEY limit_ns (until the copy is
+# complete) or limit_durable_ns (then on disk); ours' rate as a ratio to it,
+# until complete or until the last ack is saved.
+backlog_limit_mbps() {  # [KEY]
+  awk -v b="$(backlog_value bytes)" -v n="$(backlog_value "${1:-limit_ns}")" 'BEGIN { if (n + 0 > 0) printf "%.1f", b * 1e3 / n; else print "n/a" }'
 }
-backlog_limit_ratio() {
-  awk -v a="$(backlog_mbps)" -v b="$(backlog_limit_mbps)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
+backlog_durable_mbps() {
+  awk -v b="$(backlog_value bytes)" -v n="$(backlog_value durable_ns)" 'BEGIN { if (n + 0 > 0) printf "%.1f", b * 1e3 / n; else print "n/a" }'
+}
+backlog_limit_ratio() {  # [durable]
+  local a b
+  if [ "${1:-}" = durable ]; then a=$(backlog_durable_mbps) b=$(backlog_limit_mbps limit_durable_ns)
+  else a=$(backlog_mbps) b=$(backlog_limit_mbps); fi
+  awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 backlog_catchup_ratio() {
   awk -v a="$(backlog_mbps)" -v b="$(throughput_rows | awk -F'\t' '$1 == "ours" { print $2 }')" \
@@ -188,6 +201,7 @@ render_backlog() {  # markdown on stdout; the steady figure is ours' row of this
   echo "| catch-up throughput from the first byte, MB/s | $(awk -v b="$bytes" -v n="$ns" -v f="$(backlog_value first_byte_ns)" 'BEGIN { printf "%.1f", (n > f && f > 0 ? b * 1e3 / (n - f) : 0) }') |"
   echo "| ratio to ours' steady throughput of this run (${steady:-not run} MB/s; target >= 0.8) | $ratio ($verdict) |"
   echo "| the pipe (socat) over the same backlog file, MB/s; ours' catch-up as a ratio to it | $(backlog_limit_mbps); $(backlog_limit_ratio) |"
+  echo "| the same until on disk (the pipe: its copy fsynced at the end; ours: the last ack saved), MB/s: pipe; ours; ratio | $(backlog_limit_mbps limit_durable_ns); $(backlog_durable_mbps); $(backlog_limit_ratio durable) |"
   echo "| until the last ack is saved, s after the central start | $(awk -v n="$(backlog_value durable_ns)" 'BEGIN { printf "%.1f", n / 1e9 }') |"
   echo "| CPU s per GB during the catch-up: central; local | $(awk -v c="$(backlog_value central_cpu_s)" -v b="$bytes" "$per_gb"); $(awk -v c="$(backlog_value local_cpu_s)" -v b="$bytes" "$per_gb") |"
   echo "| local CPU s while the central was down | $(backlog_value local_cpu_down_s) |"
@@ -223,7 +237,9 @@ run's directory). The table gives the catch-up rate from the central's start
 to the complete copy (it includes ZeroMQ's reconnect back-off, up to 0.5 s, so
 the rate from the first byte copied is beside it) and its ratio to ours'
 steady row of the same run (target at least 0.8), then the same backlog file
-sent by the pipe (socat, once ours' copy is deleted) and ours' ratio to it:
+sent by the pipe (socat, once ours' copy is deleted) and ours' ratio to it,
+also until each copy is on disk (the pipe's fsynced at the end, ours' last
+ack saved):
 at 10 GB source and copy outgrow what the page cache holds back, so both are
 paced by the disk's writeback, unlike the 1 GiB steady row; each side's CPU s per GB
 during the catch-up, each side's RSS at the start of the catch-up, its
