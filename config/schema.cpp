@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <sstream>
 
 #include "config/config.hpp"
@@ -242,6 +243,14 @@ std::vector<option> concat(std::vector<option> a, std::vector<option> b) {
   return a;
 }
 
+// A section's options from its groups, in order.
+std::vector<option> joined(std::initializer_list<std::vector<option>> groups) {
+  std::vector<option> all;
+  for (const auto& g : groups)
+    all.insert(all.end(), g.begin(), g.end());
+  return all;
+}
+
 // Where the server binds, its role and its files.
 std::vector<option> server_options() {
   return {
@@ -390,10 +399,9 @@ std::vector<option> identity_options() {
 }
 
 section_schema make_ccserver() {
-  auto opts = server_options();
-  for (auto part : {stats_options(), scheduler_options(), cc_socket_options(),
-                    identity_options(), caf_options(), operations_options()})
-    opts = concat(std::move(opts), std::move(part));
+  auto opts = joined({server_options(), stats_options(), scheduler_options(),
+                      cc_socket_options(), identity_options(), caf_options(),
+                      operations_options()});
   return {"ccserver", {}, {}, false,
           "The main section of every file: what this server binds and how it "
           "logs. Its keys are visible to interpolation in every section as "
@@ -745,10 +753,9 @@ std::vector<option> tail_identity_options() {
 }
 
 section_schema make_logtail() {
-  auto opts = tail_source_options();
-  for (auto part : {tail_fragment_options(), tail_delivery_options(),
-                    tail_identity_options(), daemon_watchdog_options()})
-    opts = concat(std::move(opts), std::move(part));
+  auto opts = joined({tail_source_options(), tail_fragment_options(),
+                      tail_delivery_options(), tail_identity_options(),
+                      daemon_watchdog_options()});
   return {"logtail", {"cc.daemon.logtail", "logtail"}, {}, true,
           "The tailer: follows log files and publishes each newly appended "
           "byte range as `pub.logtail`. Run by a jobmgr that names its "
