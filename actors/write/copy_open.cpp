@@ -159,6 +159,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // restart would not find again (a rotated copy's name holds the time it
   // was first opened).
   out_ = spec.out;
+  awaiting_commit_ = spec.defer_sync;
   bool reuse_journal = journal_fd_ >= 0;
   if (!reuse_journal) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
@@ -185,17 +186,18 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
       err = io_error("truncate journal " + journal_name_, errno);
     journal_lines_ = 0;
+    creation_text_.clear();
     if (!err)
       err = append_journal(header_line());
-    if (!err)
+    if (!err && !awaiting_commit_)
       err = datasync(journal_fd_, "journal");
     if (err) {
       drop_journal();
       return err;
     }
-    if (k == 0 && !reuse_journal)
+    if (k == 0 && !reuse_journal && !awaiting_commit_)
       synced_state_dir_ = ::fsync(state_fd_) == 0; // the journal's name must survive a crash
-    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT);
+    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_);
     if (!opened) {
       drop_journal();
       return std::move(opened.error());
@@ -205,6 +207,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       continue;
     }
     own_fd(opened->fd);
+    parent_fd_ = opened->parent_fd;
     break;
   }
   // The O line is made durable by the first S line's sync, before the copy's
@@ -234,6 +237,20 @@ copy_file::~copy_file() {
     if (auto err = close())
       log::error(who, "closing " + path_ + ": " + describe(err));
   }
+  if (parent_fd_ >= 0)
+    ::close(parent_fd_);
+}
+
+int copy_file::take_parent_fd() {
+  int fd = parent_fd_;
+  parent_fd_ = -1;
+  return fd;
+}
+
+void copy_file::committed() {
+  awaiting_commit_ = false;
+  creation_text_.clear();
+  creation_text_.shrink_to_fit();
 }
 
 std::string copy_file::header_line() const {

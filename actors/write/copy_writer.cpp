@@ -131,10 +131,13 @@ bool copy_file::needs_sync() const {
 }
 
 caf::error copy_file::append_journal(const std::string& body) {
-  if (auto err = write_all(journal_fd_, journal::seal(body), journal_name_)) {
+  auto line = journal::seal(body);
+  if (auto err = write_all(journal_fd_, line, journal_name_)) {
     last_write_errno_ = errno;
     return err;
   }
+  if (awaiting_commit_)
+    creation_text_ += line;
   ++journal_lines_;
   closed_clean_ = false; // the journal no longer ends with a C line
   return caf::none;
@@ -183,8 +186,10 @@ caf::error copy_file::start_segment(const source_key& key, const std::string& ge
   seg.copy_base = size_;
   if (auto err = append_journal(journal::segment_line(seg)))
     return err;
-  if (auto err = datasync(journal_fd_, "journal"))
-    return err;
+  // A new copy's first S line: its commit round syncs it (before any byte).
+  if (!awaiting_commit_)
+    if (auto err = datasync(journal_fd_, "journal"))
+      return err;
   if (pending_checkpoint_ && !segments_.empty())
     segments_.back().durable_end = pending_src_end_;
   pending_checkpoint_ = false;

@@ -26,7 +26,11 @@
 //   A                            written and synced before the copy changes
 //                                again after a C line
 // An S line is written and fdatasync'ed (after the copy's data) before the
-// first byte of its segment, so every copy byte after it belongs to it. An M
+// first byte of its segment, so every copy byte after it belongs to it. A
+// new copy of a worker (copy_spec::defer_sync) is the exception: its H, O
+// and first S lines are made durable by its worker's commit round (one
+// fdatasync of the worker's commit log for a batch of new copies,
+// commit_log.hpp), also before its first byte. An M
 // line is written after the data it covers was fdatasync'ed. D lines are
 // written as blocks complete, without a sync of their own: they become
 // durable with the journal's next sync (a segment start, a member end of a
@@ -108,6 +112,10 @@ struct copy_spec {
   /// (errc::unavailable "no copy" otherwise, or "missing" when the journal's
   /// copy file is gone).
   bool must_exist = false;
+  /// Group commit (commit_log.hpp): a new copy's journal lines and
+  /// directory entries are not synced here but by its worker's commit
+  /// round (awaiting_commit), before any byte of it is written.
+  bool defer_sync = false;
 };
 
 /// What to do with a fragment of `n` source bytes at `fpos`.
@@ -301,6 +309,18 @@ public:
   /// Opening it created its journal and fsync'ed the state directory.
   bool synced_state_dir() const { return synced_state_dir_; }
 
+  // -- group commit (copy_spec::defer_sync) ------------------------------------
+  /// Created with defer_sync: nothing of it is synced until committed().
+  bool awaiting_commit() const { return awaiting_commit_; }
+  /// What its journal holds so far (the commit log's copy of it).
+  const std::string& creation_text() const { return creation_text_; }
+  /// The directory the new copy's name went into (the caller's to fsync
+  /// and close), or -1 when the copy was there before.
+  int take_parent_fd();
+  /// Its commit round is back: its journal's lines so far are durable;
+  /// later ones are synced as for any copy.
+  void committed();
+
 private:
   copy_file() = default;
 
@@ -420,6 +440,9 @@ private:
   int64_t changed_unsaid_ = 0;       // changes not said since
   bool closed_clean_ = false;   // the journal ends with a C line (of this size)
   bool synced_state_dir_ = false; // see synced_state_dir()
+  bool awaiting_commit_ = false;  // see awaiting_commit()
+  std::string creation_text_;     // the journal's lines while awaiting it
+  int parent_fd_ = -1;            // see take_parent_fd()
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

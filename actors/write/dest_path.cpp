@@ -402,7 +402,8 @@ caf::expected<opened_parent> open_parent_beneath(int dirfd,
 }
 
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
-                                        int flags, mode_t mode) {
+                                        int flags, mode_t mode,
+                                        bool defer_parent_sync) {
   auto checked = checked_components(rel);
   if (!checked)
     return std::move(checked.error());
@@ -427,7 +428,8 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                          mode);
     if (result.fd >= 0) {
       result.created = true;
-      ::fsync(parent->get());
+      if (!defer_parent_sync)
+        ::fsync(parent->get());
       break;
     }
     if (errno != EEXIST)
@@ -455,6 +457,8 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
   int fl = ::fcntl(result.fd, F_GETFL);
   if (fl >= 0)
     ::fcntl(result.fd, F_SETFL, fl & ~O_NONBLOCK);
+  if (result.created && defer_parent_sync)
+    result.parent_fd = parent->release();
   return result;
 }
 

@@ -58,6 +58,9 @@ std::string relative_inside(std::string_view base, std::string_view dir);
 struct opened_file {
   int fd = -1;
   bool created = false;
+  /// With `defer_parent_sync`, a created file's directory (the caller's to
+  /// fsync before the name must survive a crash, and to close); else -1.
+  int parent_fd = -1;
 };
 
 /// Opens the regular file `rel` (a normalised relative path) beneath the
@@ -68,9 +71,13 @@ struct opened_file {
 /// Refused (errc::path_refused) when a component is a symlink, a component
 /// that must be a directory is not one, the target is not a regular file, or
 /// it has more than one hard link; other failures are errc::io with the path
-/// and strerror. Never blocks on a FIFO.
+/// and strerror. Never blocks on a FIFO. `defer_parent_sync`: a created
+/// file's directory is not fsync'ed here but handed back (parent_fd), so a
+/// batch of new files costs one fsync per directory (tailwriter's commit
+/// rounds).
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
-                                        int flags, mode_t mode = 0644);
+                                        int flags, mode_t mode = 0644,
+                                        bool defer_parent_sync = false);
 
 /// The directory that holds `rel` (a normalised relative path) beneath
 /// `dirfd`, opened with the same care as open_beneath (no symlink in any

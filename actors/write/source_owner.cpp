@@ -2,10 +2,12 @@
 #include "actors/write/source_owner.hpp"
 
 #include <cerrno>
+#include <cstdio>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "actors/write/commit_log.hpp"
 #include "actors/write/copy_writer.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
@@ -49,29 +51,57 @@ caf::expected<source_owners::record> source_owners::owner(const std::string& des
   return r;
 }
 
-caf::error source_owners::claim(const std::string& dest_base, const record& r,
-                                bool defer_dir_sync) {
-  auto name = file_name(dest_base);
-  auto tmp = name + ".tmp";
+caf::error source_owners::write_temp(const std::string& tmp, const std::string& text,
+                                     bool sync) {
   int fd = ::openat(state_fd_, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return io_error("owner record " + tmp, errno);
-  auto text = dest_base + "\n" + r.source + "\n" + r.hostname + "\n";
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
-            && ::fsync(fd) == 0;
+            && (!sync || ::fsync(fd) == 0);
   auto saved = errno;
   ::close(fd);
-  if (!ok || ::renameat(state_fd_, tmp.c_str(), state_fd_, name.c_str()) != 0) {
-    if (ok)
-      saved = errno;
+  if (ok)
+    return caf::none;
+  ::unlinkat(state_fd_, tmp.c_str(), 0);
+  return io_error("owner record " + tmp, saved);
+}
+
+caf::error source_owners::claim(const std::string& dest_base, const record& r,
+                                bool defer_dir_sync) {
+  auto name = file_name(dest_base);
+  auto tmp = name + ".tmp";
+  if (auto err = write_temp(tmp, dest_base + "\n" + r.source + "\n" + r.hostname + "\n", true))
+    return err;
+  if (::renameat(state_fd_, tmp.c_str(), state_fd_, name.c_str()) != 0) {
+    auto saved = errno;
     ::unlinkat(state_fd_, tmp.c_str(), 0);
-    errno = saved;
-    return io_error("owner record " + name, errno);
+    return io_error("owner record " + name, saved);
   }
   cache_[dest_base] = r;
   dir_sync_owed_ = true;
   return defer_dir_sync ? caf::none : sync_dir();
+}
+
+caf::expected<bool> source_owners::claim_logged(const std::string& dest_base,
+                                                const record& r, commit_log& log) {
+  auto name = file_name(dest_base);
+  auto tmp = name + ".tmp";
+  auto text = dest_base + "\n" + r.source + "\n" + r.hostname + "\n";
+  if (auto err = write_temp(tmp, text, false))
+    return err;
+  // Only where no record is: a file replaced unsynced could be lost with
+  // the one it replaced.
+  if (::renameat2(state_fd_, tmp.c_str(), state_fd_, name.c_str(), RENAME_NOREPLACE) != 0) {
+    ::unlinkat(state_fd_, tmp.c_str(), 0);
+    if (auto err = claim(dest_base, r, true))
+      return err;
+    return false;
+  }
+  cache_[dest_base] = r;
+  if (auto err = log.add_owner(name, text))
+    return err;
+  return true;
 }
 
 caf::error source_owners::sync_dir() {

@@ -6,8 +6,9 @@
 // Owns: per destination, the owner's id in a small file of the writer's state
 // directory (`<16 hex digits of the destination>.owner`: the destination, the
 // owner's id, the host it claimed, one per line), written atomically (temp
-// file, fsync, rename, fsync of the directory) before the first byte of that
-// source is written; and a cache of the records read. No actor: a worker
+// file, fsync, rename, fsync of the directory; or, for a worker's new
+// destination, renamed unsynced and made durable by its commit round)
+// before the first byte of that source is written; and a cache of the records read. No actor: a worker
 // asks it, and a destination is only ever handled by one worker.
 #pragma once
 
@@ -19,6 +20,8 @@
 #include <caf/expected.hpp>
 
 namespace cc::tw {
+
+class commit_log;
 
 class source_owners {
 public:
@@ -40,6 +43,12 @@ public:
   /// is written (a new copy's journal syncs that directory anyway).
   caf::error claim(const std::string& dest_base, const record& r,
                    bool defer_dir_sync = false);
+  /// Group commit: a claim of a destination without a record file is
+  /// written and renamed without a sync and left to `log`'s next round
+  /// (true); one that replaces a file (a torn record, a hash collision)
+  /// is made as claim() with defer_dir_sync does (false).
+  caf::expected<bool> claim_logged(const std::string& dest_base, const record& r,
+                                   commit_log& log);
   /// A deferred claim waits for the state directory's sync.
   bool dir_sync_owed() const {
     return dir_sync_owed_;
@@ -53,6 +62,8 @@ public:
 
 private:
   std::string file_name(const std::string& dest_base) const;
+  /// Writes the record's temporary file (fsync'ed when `sync`).
+  caf::error write_temp(const std::string& tmp, const std::string& text, bool sync);
 
   int state_fd_;
   bool dir_sync_owed_ = false;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
@@ -247,6 +248,8 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   for (size_t i = 0; i < n; ++i) {
     auto opts = wo;
     opts.who = c.section + ".worker-" + std::to_string(i);
+    opts.section = c.section;
+    opts.index = i;
     auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
                                               st.counters, router);
     self->link_to(worker);
@@ -344,6 +347,15 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                       cfg.section + ": state-dir must not be dstdir itself");
   cfg.dstdir = *dst;
   cfg.state_dir = *state;
+  // Before any worker runs: new copies a crash left half-written come back
+  // whole from the workers' commit logs (whatever the worker count was).
+  if (auto state_fd = ::open(cfg.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      state_fd >= 0) {
+    auto n = tw::replay_commit_logs(state_fd, tw::commit_log_prefix(cfg.section));
+    ::close(state_fd);
+    if (!n)
+      return make_error(errc::io, cfg.section + ": state-dir: " + describe(n.error()));
+  }
   // Before any worker runs: forget copies finished long ago.
   if (auto n = tw::prune_journals(cfg.state_dir, journal_max_age); n > 0)
     log::info(cfg.section, "removed " + std::to_string(n) + " journals unused for "

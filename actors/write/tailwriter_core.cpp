@@ -5,6 +5,7 @@
 // their placing (tailwriter_place.cpp). Questions go to
 // tailwriter_questions.cpp, syncing and acks to tailwriter_sync.cpp, the
 // worker's threads to tailwriter_worker.cpp.
+#include <algorithm>
 #include <ctime>
 
 #include <fcntl.h>
@@ -59,6 +60,10 @@ caf::error worker_core::init() {
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
   owners_ = std::make_unique<source_owners>(state_fd_);
+  auto commits = commit_log::open(state_fd_, opts_.section, opts_.index);
+  if (!commits)
+    return std::move(commits.error());
+  commits_ = std::move(*commits);
   return caf::none;
 }
 
@@ -101,9 +106,14 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   // Descriptors: two per open copy, one per copy closed while its sync runs.
   while (!lru_.empty()
          && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies) {
-    auto lru = copies_.find(*lru_.front());
-    if (lru->second.pinned)
-      break; // held by the question being answered: the bound waits for its end
+    // Copies held by the question being answered or waiting for their
+    // commit round stay: the least recently used other one goes, or none
+    // (the bound waits for the answer's or the round's end).
+    auto pick = std::find_if(lru_.begin(), lru_.end(),
+                             [this](const std::string* id) { return evictable(*id); });
+    if (pick == lru_.end())
+      break;
+    auto lru = copies_.find(**pick);
     // The max-open-files limit: counted, and said once a minute at most.
     counters_->open_files_evicted += 1;
     if (auto n = evict_log_.admit("evict", log_limiter::clock::now()))
@@ -151,11 +161,14 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
     if (b.source.empty() || !may_claim)
       return true; // the original's way: whoever sends, as before
     source_owners::record r{b.source, b.hdr.hostname};
-    // Its directory sync waits for the copy's opening (settle_claims).
-    if (auto err = owners_->claim(f.dest_base, r, true)) {
-      log::error(opts_.who, describe(err));
+    // Durable with the next commit round, before any byte of the source
+    // (or, replacing a file, its directory sync waits for settle_claims).
+    auto logged = owners_->claim_logged(f.dest_base, r, *commits_);
+    if (!logged) {
+      log::error(opts_.who, describe(logged.error()));
       return true;
     }
+    claim_logged_ = *logged;
     log::info(opts_.who, f.dest_base + " is written by source " + b.source + " (host '" +
                            b.hdr.hostname + "') from now on");
     return true;
@@ -269,12 +282,34 @@ bool worker_core::decode(const fragment& f, const source_key& key,
 }
 
 void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) {
+  handle(std::make_shared<const fragment>(f), now, out);
+}
+
+void worker_core::handle(const fragment_ptr& fp, clock::time_point now, outbox& out) {
+  const auto& f = *fp;
   if (!f.body.query.empty()) {
-    answer(f, now, out);
-    return;
+    // Asked after a new copy of its destination: answered once it is durable.
+    if (waiting_dests_.count(f.dest_base) != 0)
+      held_.push_back({fp, commits_->pending() ? commits_->rounds() + 1 : commits_->rounds()});
+    else
+      answer(f, now, out);
+  } else {
+    counters_->fragments += 1;
+    take(fp, false, now, out);
   }
+  // Without a sync thread the round runs here and now (then so do the
+  // fragments it held): a round per new copy, synced in place.
+  for (int i = 0; i < 4 && !opts_.group_commit && commit_due(); ++i) {
+    auto round = start_commit();
+    run_commit_round(*round);
+    finish_commit(*round, now, out);
+  }
+}
+
+void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point now,
+                       outbox& out) {
+  const auto& f = *fp;
   const auto& b = f.body;
-  counters_->fragments += 1;
   source_key key{b.hdr.hostname, b.st_dev, b.st_ino, b.filename};
   if (f.dest_error) {
     counters_->refused_paths += 1;
@@ -282,6 +317,10 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     refuse(f, key, b.fpos + b.raw_size, out);
     return;
   }
+  // Behind a new copy of its own that is not durable yet: in its order.
+  if (hold_if_waiting(fp, spec_for(f, key, wire::compression::none).identity))
+    return;
+  claim_logged_ = false;
   if (std::string why; !admit_source(f, key, true, why)) {
     // Not refused for good: the sender keeps the bytes and asks again.
     if (b.ack)
@@ -293,6 +332,7 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
   if (!decode(f, key, now, out, p))
     return;
   auto spec = spec_for(f, key, p.comp);
+  spec.defer_sync = true; // a new copy waits for its commit round
   auto opened = next_serial_;
   auto cf_res = copy_for(spec, now, out);
   if (cf_res)
@@ -311,13 +351,17 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
     return;
   }
   copy_file& cf = **cf_res;
+  if (cf.awaiting_commit() || claim_logged_) {
+    await_commit(fp, cf, key, cf.awaiting_commit());
+    return;
+  }
   ack_entry* entry = nullptr;
   if (b.ack) {
     copies_.at(spec.identity).ack_sender = true;
     ack_key ak{key, b.gen};
     entry = &acks_[ak];
     entry->route = f.msg.route; // the latest path back to the sender
-    entry->identity = spec.identity;
+    bind_key(ak, *entry, spec.identity);
     touched_.insert(std::move(ak));
   }
   // The copy is the authority: a size changed behind the writer's back is
@@ -326,7 +370,7 @@ void worker_core::handle(const fragment& f, clock::time_point now, outbox& out) 
   if (auto m = cf.measure(); !m)
     log::error(opts_.who, "measuring " + cf.path() + ": " + describe(m.error()));
   if (!b.repair || !repair(f, cf, key, p.raw, entry, now, out))
-    write(f, cf, key, p, entry, now, out);
+    write(f, cf, key, p, entry, now, out, started);
   collect(cf);
   if (cf.rewrites() != rewrites)
     rewind_acks(spec.identity);

@@ -135,13 +135,14 @@ bool worker_core::repair(const fragment& f, copy_file& cf, const source_key& key
 
 void worker_core::write(const fragment& f, copy_file& cf, const source_key& key,
                         payload& p, ack_entry* entry, clock::time_point now,
-                        outbox& out) {
+                        outbox& out, bool started) {
   const auto& b = f.body;
   uint64_t n = p.raw.size();
-  // A generation this copy has not seen: its sender sends nothing more until
-  // a writer confirms where the generation starts (a later fragment
-  // overtaking the first would otherwise hide the first's bytes).
-  bool unseen_gen = cf.find(key, b.gen) == nullptr;
+  // A generation this copy has not seen (or whose segment its commit round
+  // started): its sender sends nothing more until a writer confirms where
+  // the generation starts (a later fragment overtaking the first would
+  // otherwise hide the first's bytes).
+  bool unseen_gen = started || cf.find(key, b.gen) == nullptr;
   auto d = compare_overlap(f, cf, key, p.raw, cf.decide(key, b.gen, b.fpos, n, b.ack));
   switch (d.kind) {
     case decision::duplicate:

@@ -53,11 +53,11 @@ void worker_core::rewind_acks(const std::string& identity) {
   // The copy holds less (or other bytes) than some acks said: the next ack
   // of each of its keys names what it holds now, even if that is lower.
   auto c = copies_.find(identity);
-  if (c == copies_.end())
+  auto keys = keys_of_.find(identity);
+  if (c == copies_.end() || keys == keys_of_.end())
     return;
-  for (auto& [k, e] : acks_) {
-    if (e.identity != identity)
-      continue;
+  for (const auto& k : keys->second) {
+    auto& e = acks_.at(k);
     const auto* seg = c->second.file->find(k.key, k.gen);
     e.acked = std::min(e.acked, seg != nullptr ? seg->durable_end : 0);
     touched_.insert(k);
@@ -110,20 +110,41 @@ void worker_core::ack_due(const ack_key& k, ack_entry& e, outbox& out) {
 void worker_core::drop_failed(const std::string& identity) {
   // What the kernel lost cannot be told: forget the copy's state; it is
   // recovered from the file and the journal when it is next written.
-  for (auto i = touched_.begin(); i != touched_.end();) {
-    auto e = acks_.find(*i);
-    if (e != acks_.end() && e->second.identity == identity)
-      i = touched_.erase(i);
-    else
-      ++i;
-  }
-  for (auto i = acks_.begin(); i != acks_.end();)
-    i = i->second.identity == identity ? acks_.erase(i) : std::next(i);
+  outbox none;
+  drop_keys(identity, false, none);
   auto c = copies_.find(identity);
   if (c == copies_.end())
     return;
   c->second.file->close();
   forget(c);
+}
+
+void worker_core::bind_key(const ack_key& k, ack_entry& e, const std::string& identity) {
+  if (e.identity == identity)
+    return;
+  if (auto old = keys_of_.find(e.identity); old != keys_of_.end()) {
+    old->second.erase(k);
+    if (old->second.empty())
+      keys_of_.erase(old);
+  }
+  e.identity = identity;
+  keys_of_[identity].insert(k);
+}
+
+void worker_core::drop_keys(const std::string& identity, bool ack, outbox& out) {
+  auto keys = keys_of_.find(identity);
+  if (keys == keys_of_.end())
+    return;
+  for (const auto& k : keys->second) {
+    auto e = acks_.find(k);
+    if (e == acks_.end())
+      continue;
+    if (ack)
+      ack_due(e->first, e->second, out);
+    touched_.erase(k);
+    acks_.erase(e);
+  }
+  keys_of_.erase(keys);
 }
 
 void worker_core::forget(std::map<std::string, open_copy>::iterator c) {
@@ -254,16 +275,7 @@ void worker_core::evict(const std::string& identity, outbox& out) {
   collect(cf);
   if (err)
     log::error(opts_.who, "closing " + cf.path() + ": " + describe(err));
-  for (auto i = acks_.begin(); i != acks_.end();) {
-    if (i->second.identity != identity) {
-      ++i;
-      continue;
-    }
-    if (!err)
-      ack_due(i->first, i->second, out);
-    touched_.erase(i->first);
-    i = acks_.erase(i);
-  }
+  drop_keys(identity, !err, out);
   if (auto cerr = cf.close())
     log::error(opts_.who, "closing " + cf.path() + ": " + describe(cerr));
   log::info(opts_.who, "closed " + cf.path());
@@ -321,7 +333,7 @@ void worker_core::maintain(clock::time_point now, outbox& out) {
   finish_due_members(now);
   std::vector<std::string> idle;
   for (auto& [identity, oc] : copies_)
-    if (now - oc.last_use >= opts_.close_idle)
+    if (now - oc.last_use >= opts_.close_idle && evictable(identity))
       idle.push_back(identity);
   sync_here(!opts_.sync_off_thread, out);
   ack_ready(out);

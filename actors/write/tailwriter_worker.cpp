@@ -65,6 +65,8 @@ namespace {
 using sync_due_atom = caf::atom_constant<caf::atom("syncdue")>;
 /// Its batch came back from the sync thread, each job's error set.
 using synced_atom = caf::atom_constant<caf::atom("synced")>;
+/// Its commit round came back from the sync thread.
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
 struct worker_state {
   std::unique_ptr<worker_core> core;
@@ -142,6 +144,19 @@ void finish_sync(worker_actor* self, sync_batch_ptr& done) {
   schedule_sync(self);
 }
 
+/// New copies wait for a commit round: one at a time, on the sync thread,
+/// while the worker goes on with the other copies.
+void start_commit(worker_actor* self) {
+  auto& st = self->state;
+  if (!st.core->commit_due())
+    return;
+  st.syncer->submit([worker = caf::actor_cast<caf::actor>(self),
+                     round = st.core->start_commit()] {
+    run_commit_round(*round);
+    caf::anon_send(worker, committed_atom::value, round);
+  });
+}
+
 /// While a copy cannot be written, its senders are invited to send again
 /// every retry_blocked_every (when the cause looks gone).
 void schedule_retry(worker_actor* self) {
@@ -167,6 +182,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   auto maint = opts.maint_period;
   st.router = std::move(router);
   opts.sync_off_thread = true;
+  opts.group_commit = true;
   st.core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
   if (auto err = st.core->init()) {
     log::error(st.core->options().who, describe(err));
@@ -183,8 +199,9 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   self->delayed_send(self, maint, maint_atom::value);
   return {
     [self](dispatch_atom, const fragment_ptr& f) {
-      self->state.core->handle(*f, worker_core::clock::now(), self->state.out);
+      self->state.core->handle(f, worker_core::clock::now(), self->state.out);
       deliver(self);
+      start_commit(self);
       schedule_sync(self);
       schedule_member_check(self);
       schedule_retry(self);
@@ -198,6 +215,15 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
       schedule_member_check(self);
     },
     [self](synced_atom, sync_batch_ptr& done) { finish_sync(self, done); },
+    [self](committed_atom, commit_round_ptr& round) {
+      auto& st = self->state;
+      st.core->finish_commit(*round, worker_core::clock::now(), st.out);
+      deliver(self);
+      start_commit(self);
+      schedule_sync(self);
+      schedule_member_check(self);
+      schedule_retry(self);
+    },
     [self](sync_due_atom) {
       self->state.tick_pending = false;
       if (!self->state.sync_in_flight)

@@ -50,6 +50,7 @@
 #include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
+#include "actors/write/commit_log.hpp"
 #include "actors/write/copy_index.hpp"
 #include "actors/write/copy_stats.hpp"
 #include "actors/write/copy_writer.hpp"
@@ -137,6 +138,15 @@ struct worker_options {
   /// (start_sync / finish_sync), so maintain() and flush_members() leave
   /// them to the next sync tick instead of syncing them on the spot.
   bool sync_off_thread = false;
+  /// Set by the worker actor: a new copy's journal lines and directory
+  /// entries are made durable by a commit round on the sync thread
+  /// (start_commit / finish_commit) while the worker goes on, its
+  /// fragments held until then; otherwise the round runs at once, here.
+  bool group_commit = false;
+  /// Names this worker's commit log (commit_log.hpp): the tailwriter's
+  /// section and the worker's index in it.
+  std::string section;
+  size_t index = 0;
 };
 
 /// One copy's fdatasync, run on the sync thread.
@@ -150,6 +160,7 @@ struct sync_job {
 
 using sync_batch = std::vector<sync_job>;
 using sync_batch_ptr = std::shared_ptr<sync_batch>;
+using commit_round_ptr = std::shared_ptr<commit_round>;
 
 /// fdatasync's each job's descriptor and records the result; closes them.
 void run_sync_jobs(sync_batch& batch);
@@ -171,8 +182,22 @@ public:
   /// Creates dstdir and the state directory if needed and opens them.
   caf::error init();
 
-  /// Writes, skips or refuses one fragment (protocol in docs/wire.md).
+  /// Writes, skips or refuses one fragment (protocol in docs/wire.md). The
+  /// first fragment of a new copy (and what follows it for that copy) is
+  /// held until the copy's commit round is back.
+  void handle(const fragment_ptr& f, clock::time_point now, outbox& out);
   void handle(const fragment& f, clock::time_point now, outbox& out);
+
+  /// Group commit: whether a commit round should start now (new copies
+  /// wait for one, none is in flight).
+  bool commit_due() const;
+  /// The round for the new copies so far, for run_commit_round.
+  commit_round_ptr start_commit();
+  /// A round came back: its copies may be written; what was held for them
+  /// is handled now (in the order it came).
+  void finish_commit(commit_round& round, clock::time_point now, outbox& out);
+  /// Fragments and questions held for a commit round.
+  size_t held() const { return held_.size(); }
 
   /// Whether sync() has data to make durable or acks to send.
   bool needs_sync() const;
@@ -241,6 +266,12 @@ private:
     std::string_view member;
     wire::compression comp = wire::compression::none;
   };
+  /// A fragment or question that waits for commit round `round`.
+  struct held_fragment {
+    fragment_ptr f;
+    uint64_t round = 0;
+    bool started = false; // its segment was started (and its copy created) for it
+  };
   struct open_copy {
     std::unique_ptr<copy_file> file;
     clock::time_point last_use;
@@ -271,8 +302,20 @@ private:
   /// The payload's source bytes; false (answered, counted) when refused.
   bool decode(const fragment& f, const source_key& key, clock::time_point now,
               outbox& out, payload& p);
+  /// handle() once nothing holds the fragment back.
+  void take(const fragment_ptr& fp, bool started, clock::time_point now, outbox& out);
+  /// Holds `fp` until commit round `round` is back; true when it was held
+  /// (its copy or destination waits for a round).
+  bool hold_if_waiting(const fragment_ptr& fp, const std::string& identity);
+  /// A new copy (or a destination claimed through the commit log) waits for
+  /// the next round; its segment is started now for a new copy.
+  void await_commit(const fragment_ptr& fp, copy_file& cf, const source_key& key,
+                    bool created);
+  /// Whether the copy may be closed now (not waiting for a round, not
+  /// pinned by a question).
+  bool evictable(const std::string& identity) const;
   void write(const fragment& f, copy_file& cf, const source_key& key, payload& p,
-             ack_entry* entry, clock::time_point now, outbox& out);
+             ack_entry* entry, clock::time_point now, outbox& out, bool started = false);
   void append(const fragment& f, copy_file& cf, const source_key& key, payload& p,
               const decision& d, ack_entry* entry, bool unseen_gen,
               clock::time_point now, outbox& out);
@@ -358,6 +401,22 @@ private:
   /// counts them).
   size_t lingering_ = 0;
   std::map<ack_key, ack_entry> acks_;
+  /// acks_'s keys by the copy holding them: closing a copy touches its own.
+  std::map<std::string, std::set<ack_key>> keys_of_;
+  /// Binds an ack entry to its copy (keys_of_).
+  void bind_key(const ack_key& k, ack_entry& e, const std::string& identity);
+  /// Forgets the ack entries of a copy (closed or dropped); `ack` sends
+  /// what is due first.
+  void drop_keys(const std::string& identity, bool ack, outbox& out);
+  // Group commit (commit_log.hpp).
+  std::unique_ptr<commit_log> commits_;
+  bool commit_in_flight_ = false;
+  /// Copies waiting for a round (by identity), and the round; and their
+  /// destinations (a question about one waits too).
+  std::map<std::string, uint64_t> waiting_;
+  std::map<std::string, size_t> waiting_dests_;
+  std::vector<held_fragment> held_;          // in the order they came
+  bool claim_logged_ = false;                // admit_source claimed through the log
   std::set<ack_key> touched_;                  // keys waiting for an answer
   uint64_t written_since_sync_ = 0;            // bytes, for sync_early()
   uint64_t next_serial_ = 0;
@@ -395,3 +454,4 @@ caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
 // Fragments only travel between actors of one process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::fragment_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::sync_batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cc::tw::commit_round_ptr)

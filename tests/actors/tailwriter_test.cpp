@@ -28,6 +28,7 @@
 
 #include "actors/core/atoms.hpp"
 #include "actors/core/types.hpp"
+#include "actors/write/commit_log.hpp"
 #include "actors/write/dest_path.hpp"
 #include "actors/write/tailwriter.hpp"
 #include "actors/write/tailwriter_worker.hpp"
@@ -1918,4 +1919,181 @@ TEST_CASE("worker: without ids the copy is written as before (the original's sen
   w->sync(fx.out);
   CHECK(fx.copy("db1/pg.log") == text);
   CHECK(fx.counter("sources_denied") == 0);
+}
+
+// -- group commit of new copies (commit_log.hpp) ----------------------------------
+
+namespace {
+
+/// Three new copies in two directories, from one source with an id; the
+/// first fragment of each (and a second one of the first) sent.
+struct commit_fixture : worker_fixture {
+  frag_spec a, b, c;
+  std::string text = source_text(3000);
+  commit_fixture() {
+    opts.group_commit = true;
+    a.file = "/var/log/pg/a.log";
+    a.ino = 11;
+    b.file = "/var/log/pg/b.log";
+    b.ino = 12;
+    c.host = "db2";
+    c.file = "/var/log/pg/c.log";
+    c.ino = 13;
+    for (auto* s : {&a, &b, &c})
+      s->source = "aaaaaaaaaaaaaaaa";
+  }
+  void send_firsts(worker_core& w) {
+    send(w, a, 0, 1000, text);
+    send(w, b, 0, 1000, text);
+    send(w, c, 0, 1000, text);
+    send(w, a, 1000, 2000, text); // behind a's first: held in its order
+  }
+  std::vector<fs::path> state_files(const std::string& ext) const {
+    std::vector<fs::path> out;
+    for (auto& e : fs::directory_iterator(opts.state_dir))
+      if (e.path().extension() == ext)
+        out.push_back(e.path());
+    return out;
+  }
+};
+
+} // namespace
+
+TEST_CASE("group commit: a batch of new copies is written once one round made it durable",
+          "[tailwriter][worker][commit]") {
+  commit_fixture fx;
+  auto w = fx.make();
+  fx.send_firsts(*w);
+  // Nothing of them is written or acknowledged before their round.
+  CHECK(fx.out.empty());
+  CHECK(w->held() == 4);
+  CHECK(fx.copy("db1/a.log").empty());
+  CHECK(fx.copy("db2/c.log").empty());
+  CHECK(fx.counter("fsyncs") == 0); // no sync on the worker
+  REQUIRE(w->commit_due());
+  auto round = w->start_commit();
+  CHECK(!w->commit_due()); // one round at a time
+  CHECK(round->dirs.size() == 2); // db1 and db2: one fsync per directory
+  CHECK(round->state_dir_changed);
+  // A question about a waiting destination waits too; another goes on.
+  w->handle(as_fragment(make_question_msg(fx.a, "state")), worker_core::clock::now(), fx.out);
+  CHECK(w->held() == 5);
+  CHECK(fx.out.empty());
+  run_commit_round(*round);
+  CHECK(!round->err);
+  CHECK(round->syncs == 4); // the log, the state directory, two directories
+  w->finish_commit(*round, worker_core::clock::now(), fx.out);
+  CHECK(w->held() == 0);
+  // Each new generation's start confirmed at once, then its bytes synced;
+  // the question answered after the fragments before it.
+  REQUIRE(fx.out.size() == 4);
+  CHECK(fx.out.back().type == "logtail.state");
+  fx.out.pop_back();
+  auto starts = fx.take_acks();
+  REQUIRE(starts.size() == 3);
+  for (auto& s : starts)
+    CHECK(s.fpos == 0);
+  CHECK(fx.copy("db1/a.log") == slice(fx.text, 0, 2000));
+  CHECK(fx.copy("db1/b.log") == slice(fx.text, 0, 1000));
+  w->sync(fx.out);
+  std::map<std::string, uint64_t> acked;
+  for (auto& ack : fx.take_acks())
+    acked[ack.filename] = ack.fpos;
+  CHECK(acked[fx.a.file] == 2000);
+  CHECK(acked[fx.b.file] == 1000);
+  CHECK(acked[fx.c.file] == 1000);
+  // Later segments of a copy are synced in place as before.
+  auto before = fx.counter("fsyncs");
+  auto next = fx.a;
+  next.gen = "00000000000000a2";
+  fx.send(*w, next, 0, 500, fx.text);
+  CHECK(fx.counter("fsyncs") > before);
+  CHECK(w->held() == 0);
+}
+
+TEST_CASE("group commit: a crash before the round loses nothing acknowledged and "
+          "recovery reads the commit log",
+          "[tailwriter][worker][commit]") {
+  commit_fixture fx;
+  auto w = fx.make();
+  fx.send_firsts(*w);
+  auto round = w->start_commit();
+  CHECK(fx.out.empty());
+  SECTION("the journals and owner records never reached the disk") {
+    // The crash: the round never ran. What was written unsynced is lost:
+    // journals and owner records empty (pages never written back).
+    w.reset();
+    round.reset();
+    auto journals = fx.state_files(".j");
+    auto owners = fx.state_files(".owner");
+    REQUIRE(journals.size() == 3);
+    REQUIRE(owners.size() == 3);
+    for (auto& p : journals)
+      fs::resize_file(p, 0);
+    for (auto& p : owners)
+      fs::resize_file(p, 0);
+  }
+  SECTION("a process crash: the page cache kept everything") {
+    w.reset();
+    round.reset();
+  }
+  // The next start replays the log: every journal holds its H, O and S
+  // lines again, every owner record its source; no copy byte was written.
+  auto w2 = fx.make();
+  for (auto& p : fx.state_files(".j"))
+    CHECK(test::read_file(p.string()).find("\nS ") != std::string::npos);
+  CHECK(fx.copy("db1/a.log").empty());
+  CHECK(fx.copy("db1/b.log").empty());
+  // The senders resend after their timeout: written once, acknowledged.
+  fx.send(*w2, fx.a, 0, 2000, fx.text);
+  fx.send(*w2, fx.c, 0, 1000, fx.text);
+  CHECK(w2->held() == 0); // their journals exist: nothing to commit
+  w2->sync(fx.out);
+  std::map<std::string, uint64_t> acked;
+  for (auto& ack : fx.take_acks())
+    acked[ack.filename] = std::max(acked[ack.filename], ack.fpos);
+  CHECK(acked[fx.a.file] == 2000);
+  CHECK(acked[fx.c.file] == 1000);
+  CHECK(fx.copy("db1/a.log") == slice(fx.text, 0, 2000));
+  CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
+  // The replayed owner record still keeps another source out.
+  auto other = fx.b;
+  other.source = "bbbbbbbbbbbbbbbb";
+  fx.send(*w2, other, 0, 1000, fx.text);
+  REQUIRE(!fx.out.empty());
+  CHECK(ack_of(fx.out.back()).status == "denied");
+  CHECK(fx.copy("db1/b.log").empty());
+}
+
+TEST_CASE("group commit: the commit log keeps an old journal and mends a torn one",
+          "[tailwriter][commit]") {
+  test::temp_dir tmp{"cc-commit-log"};
+  auto dir = tmp / "state";
+  fs::create_directories(dir);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  auto text = std::string{"H 1 =no =none =db1/x.log =id-x #00000000\n"};
+  {
+    auto log = commit_log::open(fd, "h:tw", 0);
+    REQUIRE(log);
+    REQUIRE(!(*log)->add_journal("x.j", text));
+    REQUIRE(!(*log)->add_journal("y.j", text));
+    REQUIRE(!(*log)->add_owner("z.owner", "db1/x\nsrc\ndb1\n"));
+    auto round = (*log)->take();
+    run_commit_round(round);
+    REQUIRE(!round.err);
+  }
+  test::write_file(dir + "/x.j", text + "more lines\n"); // whole, written on since
+  test::write_file(dir + "/y.j", "H 1 =no"); // torn
+  auto n = replay_commit_logs(fd, commit_log_prefix("h:tw"));
+  REQUIRE(n);
+  CHECK(*n == 2); // y.j and the missing z.owner
+  CHECK(test::read_file(dir + "/x.j") == text + "more lines\n");
+  CHECK(test::read_file(dir + "/y.j") == text);
+  CHECK(test::read_file(dir + "/z.owner") == "db1/x\nsrc\ndb1\n");
+  // The logs are gone: a second replay finds nothing to do.
+  auto again = replay_commit_logs(fd, commit_log_prefix("h:tw"));
+  REQUIRE(again);
+  CHECK(*again == 0);
+  ::close(fd);
 }

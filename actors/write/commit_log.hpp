@@ -1,0 +1,115 @@
+// Group commit of new copies (docs/wire.md §9.1): a worker's commit log in
+// its state directory, and the round that makes a batch of new copies
+// durable with a few syncs on the sync thread instead of ~5 in a row per
+// copy on the worker.
+//
+// Owns: the worker's two log files (`cl-<section hash>-<worker>.0` and `.1`,
+// used in turn), each a run of sealed lines: `G <generation>` first, then
+// per new copy `J <journal file> <its text>` (the H, O and first S lines
+// its journal got) and per new owner record `W <record file> <its text>`.
+// A new copy's journal and owner record are written without a sync of their
+// own; the round fdatasyncs the log once and fsyncs each directory that got
+// a new name once (the state directory, the copies' directories). Nothing
+// of a new copy is written before its round is back, so a crash at any
+// point leaves either no byte of it, or its journal lines durable in the
+// log. Replay (at start, before any worker runs) writes again the journals
+// and records the log has but the files lost, syncs the file system, and
+// empties the logs. Every checkpoint_entries entries a round syncs the
+// whole file system of the state directory (syncfs) instead, after which
+// the older log file is emptied: the log stays small.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/write/copy_writer.hpp"
+
+namespace cc::tw {
+
+/// What one round makes durable; run_commit_round runs it (sync thread).
+struct commit_round {
+  uint64_t number = 0;
+  std::shared_ptr<unique_fd> log;       // fdatasync'ed (syncfs at a checkpoint)
+  std::shared_ptr<unique_fd> state_dir; // fsync'ed when a name was added there
+  std::vector<unique_fd> dirs;          // the new copies' directories, fsync'ed
+  bool checkpoint = false;
+  bool state_dir_changed = false;
+  caf::error err;   // set by run_commit_round
+  int64_t syncs = 0; // calls made (the fsyncs counter)
+};
+
+/// The log's syncs, then the directories'. Sets err on the first failure.
+void run_commit_round(commit_round& round);
+
+class commit_log {
+public:
+  /// A checkpoint round (syncfs) after this many entries in one file.
+  static constexpr size_t checkpoint_entries = 4096;
+
+  /// The log of `worker` (0, 1, ...) of the tailwriter section `section`
+  /// in the state directory `state_fd` (borrowed), replayed first (crash)
+  /// and then started empty.
+  static caf::expected<std::unique_ptr<commit_log>>
+  open(int state_fd, const std::string& section, size_t worker);
+
+  ~commit_log();
+  commit_log(const commit_log&) = delete;
+  commit_log& operator=(const commit_log&) = delete;
+
+  /// A new journal's text (written, not synced), for the next round.
+  caf::error add_journal(const std::string& journal_file, const std::string& text);
+  /// A new owner record's text (renamed in place, not synced).
+  caf::error add_owner(const std::string& record_file, const std::string& text);
+  /// A directory that got a new entry (`key`: its path, for one fsync per
+  /// directory per round); the descriptor is the round's.
+  void add_dir(const std::string& key, int fd);
+
+  /// Whether anything waits for a round.
+  bool pending() const { return pending_; }
+  /// The round for everything added so far (its number: rounds()).
+  commit_round take();
+  /// A round came back (run or not): a checkpoint's older file is emptied.
+  void finished(const commit_round& round);
+  /// A round failed: the next one (a syncfs) is due for what it held.
+  void retry() { pending_ = true; }
+  /// Rounds taken so far: an entry added now is in round rounds() + 1.
+  uint64_t rounds() const { return rounds_; }
+
+private:
+  commit_log() = default;
+  caf::error append(const std::string& line);
+  caf::error start_file(size_t index);
+
+  int state_fd_ = -1;
+  std::string base_; // file names without ".0" / ".1"
+  std::shared_ptr<unique_fd> files_[2];
+  std::shared_ptr<unique_fd> state_dir_;
+  size_t current_ = 0;
+  uint64_t generation_ = 0;
+  size_t entries_ = 0; // in the current file
+  bool pending_ = false;
+  bool state_dir_changed_ = false;
+  bool failed_ = false;   // the last round failed: the next one syncs all
+  bool retiring_ = false; // a checkpoint's older file is not emptied yet
+  uint64_t rounds_ = 0;
+  std::set<std::string> dir_keys_;
+  std::vector<unique_fd> dirs_;
+};
+
+/// The file name prefix of a section's commit logs.
+std::string commit_log_prefix(const std::string& section);
+
+/// Replays the commit logs in the state directory whose names start with
+/// `prefix` (all when empty): a journal or owner record they name that is
+/// missing, torn or without what the log holds is written again; then the
+/// file system is synced and the logs removed. Only while none of their
+/// workers runs. Returns how many files were written again.
+caf::expected<size_t> replay_commit_logs(int state_fd, const std::string& prefix);
+
+} // namespace cc::tw
