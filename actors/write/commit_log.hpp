@@ -1,4 +1,4 @@
-// Group commit of new copies (docs/wire.md §9.1): a worker's commit log in
+// Group commit of new copies (docs/wire.md §6.7): a worker's commit log in
 // its state directory, and the round that makes a batch of new copies
 // durable with a few syncs on the sync thread instead of ~5 in a row per
 // copy on the worker.

@@ -519,6 +519,14 @@ caf::error copy_file::close() {
   return result;
 }
 
+void copy_file::close_unsynced() {
+  drop_fd();
+  if (journal_fd_ >= 0) {
+    ::close(journal_fd_);
+    journal_fd_ = -1;
+  }
+}
+
 caf::error copy_file::journal_close() {
   // Nothing written since the last clean close: its C line still holds.
   if (journal_fd_ < 0 || closed_clean_)

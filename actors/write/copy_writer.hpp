@@ -247,6 +247,9 @@ public:
 
   /// finish_member + sync + close descriptors. Idempotent.
   caf::error close();
+  /// Closes a plain copy whose last bytes a sync_ticket in flight makes
+  /// durable: no sync here and no C line (a reopen syncs what it finds).
+  void close_unsynced();
 
   /// Whether sync() has something to make durable.
   bool needs_sync() const;

@@ -3,7 +3,8 @@
 // place, or handed to the sync thread as a sync_batch and finished when it
 // comes back), a copy whose sync failed dropped with nothing acknowledged, the
 // finishing of compressed members, and closing copies (idle, evicted, at
-// shutdown). The fdatasync itself runs on the process's sync thread
+// shutdown; a plain copy with unsynced bytes leaves its sync and its acks to
+// the next batch). The fdatasync itself runs on the process's sync thread
 // (run_sync_jobs, tailwriter_worker.cpp).
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
@@ -79,7 +80,7 @@ void worker_core::confirm_start(const copy_file& cf, const source_key& key,
 }
 
 bool worker_core::needs_sync() const {
-  if (!touched_.empty())
+  if (!touched_.empty() || !closed_unsynced_.empty())
     return true;
   for (auto& [identity, oc] : copies_)
     if (oc.file->needs_sync())
@@ -220,6 +221,9 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
   written_since_sync_ = 0; // what this sync covers
   sync_here(false, out);
   auto batch = std::make_shared<sync_batch>();
+  for (auto& job : closed_unsynced_)
+    batch->push_back(std::move(job));
+  closed_unsynced_.clear();
   std::vector<std::string> failed;
   for (auto& [identity, oc] : copies_) {
     auto& cf = *oc.file;
@@ -233,7 +237,7 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
         failed.push_back(identity);
       continue;
     }
-    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none});
+    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none, {}});
   }
   for (auto& identity : failed)
     drop_failed(identity);
@@ -246,9 +250,16 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
   for (auto& job : batch) {
     auto c = copies_.find(job.identity);
     if (c == copies_.end() || c->second.serial != job.serial) {
-      // Closed meanwhile: closing synced and answered it; its descriptor
-      // closed when the sync thread let go of it.
+      // Closed meanwhile: closing synced and answered it, or left both to
+      // this sync (owed); its descriptor closed when the sync thread let
+      // go of it.
       lingering_ -= lingering_ > 0 ? 1 : 0;
+      for (const auto& a : job.owed) {
+        // Not below what the copy, opened again meanwhile, acknowledged.
+        auto e = acks_.find({a.key, a.gen});
+        if (!job.err && (e == acks_.end() || !e->second.any_sent || e->second.acked < a.fpos))
+          out.push_back(make_ack(a.route, a.key, a.gen, a.fpos, "ok"));
+      }
       continue;
     }
     auto& cf = *c->second.file;
@@ -264,11 +275,42 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
   ack_ready(out);
 }
 
+bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
+  auto& cf = *c->second.file;
+  if (!opts_.sync_off_thread || closing_all_ || !cf.can_begin_sync())
+    return false;
+  auto keys = keys_of_.find(c->first);
+  if (keys != keys_of_.end())
+    for (const auto& k : keys->second)
+      if (acks_.at(k).gap)
+        return false; // a gap's answer is due now
+  auto ticket = cf.begin_sync();
+  if (!ticket)
+    return false;
+  sync_job job{c->first, c->second.serial, std::move(*ticket), caf::none, {}};
+  if (keys != keys_of_.end())
+    for (const auto& k : keys->second) {
+      const auto& e = acks_.at(k);
+      const auto* seg = cf.find(k.key, k.gen);
+      if (seg != nullptr && (seg->src_end > e.acked || e.forced || !e.any_sent))
+        job.owed.push_back({e.route, k.key, k.gen, std::max(seg->src_end, e.acked)});
+    }
+  closed_unsynced_.push_back(std::move(job));
+  outbox none;
+  drop_keys(c->first, false, none);
+  cf.close_unsynced();
+  log::info(opts_.who, "closed " + cf.path() + " (its last bytes synced with the next batch)");
+  forget(c);
+  return true;
+}
+
 void worker_core::evict(const std::string& identity, outbox& out) {
   auto c = copies_.find(identity);
   if (c == copies_.end())
     return;
   auto& cf = *c->second.file;
+  if (cf.out() == wire::compression::none && evict_unsynced(c))
+    return;
   auto err = cf.finish_member();
   if (!err)
     err = cf.sync();
@@ -342,8 +384,18 @@ void worker_core::maintain(clock::time_point now, outbox& out) {
 }
 
 void worker_core::close_all(outbox& out) {
+  // Nothing may stay unsynced or unacknowledged: copies closed earlier
+  // whose sync waits for a batch are synced here, and so is every other.
+  if (!closed_unsynced_.empty()) {
+    sync_batch owed;
+    std::swap(owed, closed_unsynced_);
+    run_sync_jobs(owed);
+    finish_sync(owed, out);
+  }
+  closing_all_ = true;
   while (!copies_.empty())
     evict(copies_.begin()->first, out);
+  closing_all_ = false;
 }
 
 } // namespace cc::tw

@@ -6,8 +6,12 @@
 // used closed first), the ack bookkeeping per (source key, generation), the
 // grouping of fdatasync over sync-interval (sooner once sync-bytes were
 // written), the index of its rotated copies by source key (copy_index.hpp,
-// built at its first question). The
-// fdatasyncs of plain copies run as jobs of the process's sync thread
+// built at its first question), its commit log and the fragments held
+// until a commit round made their new copies durable (group commit,
+// commit_log.hpp, tailwriter_commit.cpp). The
+// fdatasyncs of plain copies (also of a copy closed with unsynced bytes,
+// whose acks ride on that sync) and the commit rounds run as jobs of the
+// process's sync thread
 // (base/sync_thread.hpp, one for all workers and the tailers' .save
 // writes), so the worker goes on writing (and the bytes stay visible in the
 // copy within a millisecond) while the disk flushes. Compressed copies journal each
@@ -21,7 +25,9 @@
 //         receipt it attached to the fragment's message counts it done when
 //         the worker lets go of it;
 //         (sync_due_atom, internal) its own sync timer; (synced_atom,
-//         internal, sync_batch_ptr) its batch back from the sync thread; (flush_atom) its own check of open
+//         internal, sync_batch_ptr) its batch back from the sync thread;
+//         (committed_atom, internal, commit_round_ptr) its commit round
+//         back; (flush_atom) its own check of open
 //         compressed members; (maint_atom) its own maintenance timer;
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
@@ -30,7 +36,8 @@
 //         router <- (reply_atom, cc_message "logtail.state") along a
 //         question's route, one per question;
 //         sync thread <- a job: run_sync_jobs on the batch, then the
-//         batch back to the worker: one batch at a time per worker.
+//         batch back to the worker: one batch at a time per worker; and
+//         a job running a commit round: one at a time per worker.
 #pragma once
 
 #include <atomic>
@@ -156,6 +163,15 @@ struct sync_job {
                            // again is another)
   copy_file::sync_ticket ticket;
   caf::error err;          // the fdatasync's result, set by run_sync_jobs
+  /// A copy closed (max-open-files, idle) with bytes not yet synced: the
+  /// acks its senders are owed once this sync is back.
+  struct owed_ack {
+    std::vector<std::string> route;
+    source_key key;
+    std::string gen;
+    uint64_t fpos = 0;
+  };
+  std::vector<owed_ack> owed;
 };
 
 using sync_batch = std::vector<sync_job>;
@@ -358,6 +374,10 @@ private:
   caf::expected<copy_file*> copy_for(const copy_spec& spec, clock::time_point now,
                                      outbox& out, bool touch = true);
   void evict(const std::string& identity, outbox& out);
+  /// evict() of a plain copy with unsynced bytes while syncs run off the
+  /// thread: its fdatasync joins the next batch instead of running here,
+  /// with the acks it owes; false when it cannot (then evict syncs here).
+  bool evict_unsynced(std::map<std::string, open_copy>::iterator c);
   /// Forgets an open copy (its descriptors closed by the caller).
   void forget(std::map<std::string, open_copy>::iterator c);
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);
@@ -416,6 +436,9 @@ private:
   std::map<std::string, uint64_t> waiting_;
   std::map<std::string, size_t> waiting_dests_;
   std::vector<held_fragment> held_;          // in the order they came
+  /// Syncs of copies closed with unsynced bytes, for the next batch.
+  std::vector<sync_job> closed_unsynced_;
+  bool closing_all_ = false; // close_all: every copy synced here
   bool claim_logged_ = false;                // admit_source claimed through the log
   std::set<ack_key> touched_;                  // keys waiting for an answer
   uint64_t written_since_sync_ = 0;            // bytes, for sync_early()
