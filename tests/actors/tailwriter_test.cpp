@@ -660,9 +660,16 @@ TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]"
 namespace {
 
 /// Names and inode numbers of the entries under `dir` (recursively).
+/// A worker's commit log: two files of its own (group commit), not a copy's.
+bool commit_log_file(const std::filesystem::path& p) {
+  return p.filename().string().rfind("cl-", 0) == 0;
+}
+
 std::map<std::string, ino_t> entries_under(const std::string& dir) {
   std::map<std::string, ino_t> out;
   for (auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (commit_log_file(e.path()))
+      continue;
     struct stat st {};
     REQUIRE(::stat(e.path().c_str(), &st) == 0);
     out[e.path().string()] = st.st_ino;
@@ -670,13 +677,14 @@ std::map<std::string, ino_t> entries_under(const std::string& dir) {
   return out;
 }
 
-/// This process's descriptors open on files (not directories) under `dir`.
+/// This process's descriptors open on files (not directories) under `dir`,
+/// the copies' and journals' (a worker's commit log aside).
 size_t descriptors_under(const std::string& dir) {
   size_t n = 0;
   for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
     std::error_code ec;
     auto target = std::filesystem::read_symlink(e.path(), ec);
-    n += !ec && target.string().rfind(dir + "/", 0) == 0
+    n += !ec && target.string().rfind(dir + "/", 0) == 0 && !commit_log_file(target)
              && std::filesystem::is_regular_file(target, ec)
            ? 1
            : 0;
@@ -992,6 +1000,21 @@ TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs
           "[tailwriter][actor][sync_thread]") {
   actor_env env;
   env.twc.worker_threads = 2;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  std::vector<frag_spec> files(4);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/pg_log/held-" + std::to_string(i) + ".log";
+    files[i].ino = 900 + i;
+    texts.push_back(source_text(8000, static_cast<int>(i)));
+  }
+  // The copies exist first: a new copy's first byte waits for its commit
+  // round, which runs on the sync thread too (group commit).
+  int sent = 0;
+  for (size_t i = 0; i < files.size(); ++i, ++sent)
+    REQUIRE(!dispatch_and_wait(self, tw, make_msg(files[i], 0, slice(texts[i], 0, 1000))));
+  REQUIRE(test::wait_until([&] { return stats_of(self, tw)["bytes_written"] == 4000; }, 20s));
   // The process's sync thread, held by a job until released: the workers
   // share this instance (sync_thread::shared()).
   auto syncs = sync_thread::shared();
@@ -1002,17 +1025,7 @@ TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs
     gate.wait();
   });
   REQUIRE(holding.get_future().wait_for(30s) == std::future_status::ready);
-  auto tw = env.spawn();
-  caf::scoped_actor self{env.sys};
-  std::vector<frag_spec> files(4);
-  std::vector<std::string> texts;
-  for (size_t i = 0; i < files.size(); ++i) {
-    files[i].file = "/pg_log/held-" + std::to_string(i) + ".log";
-    files[i].ino = 900 + i;
-    texts.push_back(source_text(8000, static_cast<int>(i)));
-  }
-  int sent = 0;
-  for (uint64_t at = 0; at < 8000; at += 1000)
+  for (uint64_t at = 1000; at < 8000; at += 1000)
     for (size_t i = 0; i < files.size(); ++i, ++sent)
       REQUIRE(!dispatch_and_wait(self, tw, make_msg(files[i], at,
                                                     slice(texts[i], at, at + 1000))));
@@ -1020,7 +1033,7 @@ TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs
   // that would cover it has not run.
   CHECK(test::wait_until([&] { return stats_of(self, tw)["bytes_written"] == 32000; }, 20s));
   for (auto& [file, fpos] : env.rec->max_ack_by_file())
-    CHECK(fpos == 0);
+    CHECK(fpos <= 1000);
   go.set_value();
   bool all_acked = test::wait_until(
     [&] {
