@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "actors/write/copy_journal.hpp"
+#include "actors/write/dest_path.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/hash.hpp"
@@ -141,12 +142,21 @@ void run_commit_round(commit_round& r) {
                          : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
   if (!r.err && r.state_dir && r.state_dir_changed && !r.checkpoint)
     r.err = sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
-  for (auto& d : r.dirs)
-    if (!r.err)
-      r.err = sync_call(::fsync, d.get(), "fsync a copy's directory", n);
-  r.dirs.clear(); // their descriptors close here, off the worker
+  for (const auto& path : r.dirs) {
+    if (r.err || !r.dstdir)
+      break;
+    auto dir = open_parent_beneath(r.dstdir->get(), path, false);
+    if (!dir) {
+      r.err = dir.error();
+      break;
+    }
+    unique_fd owned{dir->fd};
+    r.err = sync_call(::fsync, owned.get(), "fsync a copy's directory", n);
+  }
+  r.dirs.clear();
   r.log.reset();
   r.state_dir.reset();
+  r.dstdir.reset();
 }
 
 std::string commit_log_prefix(const std::string& section) {
@@ -154,7 +164,7 @@ std::string commit_log_prefix(const std::string& section) {
 }
 
 caf::expected<std::unique_ptr<commit_log>>
-commit_log::open(int state_fd, const std::string& section, size_t worker) {
+commit_log::open(int state_fd, int dstdir_fd, const std::string& section, size_t worker) {
   std::unique_ptr<commit_log> cl{new commit_log};
   cl->state_fd_ = state_fd;
   cl->base_ = commit_log_prefix(section) + std::to_string(worker) + ".";
@@ -164,6 +174,10 @@ commit_log::open(int state_fd, const std::string& section, size_t worker) {
   if (dir < 0)
     return io_error("commit log: state-dir", errno);
   cl->state_dir_ = std::make_shared<unique_fd>(dir);
+  int dst = ::fcntl(dstdir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dst < 0)
+    return io_error("commit log: dstdir", errno);
+  cl->dstdir_ = std::make_shared<unique_fd>(dst);
   for (size_t i = 0; i < 2; ++i) {
     auto name = cl->base_ + std::to_string(i);
     int fd = ::openat(state_fd, name.c_str(),
@@ -210,12 +224,11 @@ caf::error commit_log::add_owner(const std::string& record_file, const std::stri
   return append("W " + journal_escape(record_file) + " " + journal_escape(text));
 }
 
-void commit_log::add_dir(const std::string& key, int fd) {
+void commit_log::add_copy(const std::string& path) {
   pending_ = true;
-  if (dir_keys_.insert(key).second)
-    dirs_.emplace_back(fd);
-  else
-    ::close(fd);
+  auto slash = path.rfind('/');
+  if (dir_keys_.insert(slash == std::string::npos ? "" : path.substr(0, slash)).second)
+    dirs_.push_back(path);
 }
 
 commit_round commit_log::take() {
@@ -225,6 +238,7 @@ commit_round commit_log::take() {
   r.number = ++rounds_;
   r.log = files_[current_];
   r.state_dir = state_dir_;
+  r.dstdir = dstdir_;
   r.state_dir_changed = state_dir_changed_;
   r.dirs = std::move(dirs_);
   dirs_.clear();

@@ -37,7 +37,10 @@ struct commit_round {
   uint64_t number = 0;
   std::shared_ptr<unique_fd> log;       // fdatasync'ed (syncfs at a checkpoint)
   std::shared_ptr<unique_fd> state_dir; // fsync'ed when a name was added there
-  std::vector<unique_fd> dirs;          // the new copies' directories, fsync'ed
+  std::shared_ptr<unique_fd> dstdir;
+  /// A new copy's path (relative to dstdir) per directory that got one:
+  /// that directory is opened and fsync'ed (no descriptor held meanwhile).
+  std::vector<std::string> dirs;
   bool checkpoint = false;
   bool state_dir_changed = false;
   caf::error err;   // set by run_commit_round
@@ -56,7 +59,7 @@ public:
   /// in the state directory `state_fd` (borrowed), replayed first (crash)
   /// and then started empty.
   static caf::expected<std::unique_ptr<commit_log>>
-  open(int state_fd, const std::string& section, size_t worker);
+  open(int state_fd, int dstdir_fd, const std::string& section, size_t worker);
 
   ~commit_log();
   commit_log(const commit_log&) = delete;
@@ -66,9 +69,9 @@ public:
   caf::error add_journal(const std::string& journal_file, const std::string& text);
   /// A new owner record's text (renamed in place, not synced).
   caf::error add_owner(const std::string& record_file, const std::string& text);
-  /// A directory that got a new entry (`key`: its path, for one fsync per
-  /// directory per round); the descriptor is the round's.
-  void add_dir(const std::string& key, int fd);
+  /// A new copy at `path` (relative to dstdir): its directory is fsync'ed
+  /// by the round, once per directory.
+  void add_copy(const std::string& path);
 
   /// Whether anything waits for a round.
   bool pending() const { return pending_; }
@@ -90,6 +93,7 @@ private:
   std::string base_; // file names without ".0" / ".1"
   std::shared_ptr<unique_fd> files_[2];
   std::shared_ptr<unique_fd> state_dir_;
+  std::shared_ptr<unique_fd> dstdir_;
   size_t current_ = 0;
   uint64_t generation_ = 0;
   size_t entries_ = 0; // in the current file
@@ -99,7 +103,7 @@ private:
   bool retiring_ = false; // a checkpoint's older file is not emptied yet
   uint64_t rounds_ = 0;
   std::set<std::string> dir_keys_;
-  std::vector<unique_fd> dirs_;
+  std::vector<std::string> dirs_;
 };
 
 /// The file name prefix of a section's commit logs.

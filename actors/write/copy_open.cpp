@@ -207,7 +207,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       continue;
     }
     own_fd(opened->fd);
-    parent_fd_ = opened->parent_fd;
+    created_name_ = opened->created;
     break;
   }
   // The O line is made durable by the first S line's sync, before the copy's
@@ -237,14 +237,6 @@ copy_file::~copy_file() {
     if (auto err = close())
       log::error(who, "closing " + path_ + ": " + describe(err));
   }
-  if (parent_fd_ >= 0)
-    ::close(parent_fd_);
-}
-
-int copy_file::take_parent_fd() {
-  int fd = parent_fd_;
-  parent_fd_ = -1;
-  return fd;
 }
 
 void copy_file::committed() {

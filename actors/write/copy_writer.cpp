@@ -520,6 +520,7 @@ caf::error copy_file::close() {
 }
 
 void copy_file::close_unsynced() {
+  keep_partial_block(); // as a clean close, the P line before its C line
   drop_fd();
   if (journal_fd_ >= 0) {
     ::close(journal_fd_);
@@ -527,13 +528,20 @@ void copy_file::close_unsynced() {
   }
 }
 
+std::string copy_file::closed_clean_line(uint64_t size) {
+  return journal::seal("C " + std::to_string(size));
+}
+
 caf::error copy_file::journal_close() {
   // Nothing written since the last clean close: its C line still holds.
   if (journal_fd_ < 0 || closed_clean_)
     return caf::none;
   keep_partial_block();
-  if (auto err = append_journal("C " + std::to_string(size_)))
+  if (auto err = write_all(journal_fd_, closed_clean_line(size_), journal_name_)) {
+    last_write_errno_ = errno;
     return err;
+  }
+  ++journal_lines_;
   // Not synced: lost only with the machine, and then the next start merely
   // cannot tell a change from a crash. A copy written again says so first
   // (reopen_for_writing, synced).

@@ -248,8 +248,12 @@ public:
   /// finish_member + sync + close descriptors. Idempotent.
   caf::error close();
   /// Closes a plain copy whose last bytes a sync_ticket in flight makes
-  /// durable: no sync here and no C line (a reopen syncs what it finds).
+  /// durable: no sync here, and its C line is the caller's once that sync
+  /// is back (closed_clean_line; until then a reopen syncs what it finds).
   void close_unsynced();
+  /// The C line of a copy closed at `size`, sealed, for close_unsynced's
+  /// caller to append to its journal once the copy's sync is back.
+  static std::string closed_clean_line(uint64_t size);
 
   /// Whether sync() has something to make durable.
   bool needs_sync() const;
@@ -317,9 +321,9 @@ public:
   bool awaiting_commit() const { return awaiting_commit_; }
   /// What its journal holds so far (the commit log's copy of it).
   const std::string& creation_text() const { return creation_text_; }
-  /// The directory the new copy's name went into (the caller's to fsync
-  /// and close), or -1 when the copy was there before.
-  int take_parent_fd();
+  /// Whether its name is new in its directory (that directory's fsync is
+  /// the commit round's), not a file that was there before.
+  bool created_name() const { return created_name_; }
   /// Its commit round is back: its journal's lines so far are durable;
   /// later ones are synced as for any copy.
   void committed();
@@ -445,7 +449,7 @@ private:
   bool synced_state_dir_ = false; // see synced_state_dir()
   bool awaiting_commit_ = false;  // see awaiting_commit()
   std::string creation_text_;     // the journal's lines while awaiting it
-  int parent_fd_ = -1;            // see take_parent_fd()
+  bool created_name_ = false;     // see created_name()
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

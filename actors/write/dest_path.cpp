@@ -457,8 +457,6 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
   int fl = ::fcntl(result.fd, F_GETFL);
   if (fl >= 0)
     ::fcntl(result.fd, F_SETFL, fl & ~O_NONBLOCK);
-  if (result.created && defer_parent_sync)
-    result.parent_fd = parent->release();
   return result;
 }
 

@@ -58,9 +58,6 @@ std::string relative_inside(std::string_view base, std::string_view dir);
 struct opened_file {
   int fd = -1;
   bool created = false;
-  /// With `defer_parent_sync`, a created file's directory (the caller's to
-  /// fsync before the name must survive a crash, and to close); else -1.
-  int parent_fd = -1;
 };
 
 /// Opens the regular file `rel` (a normalised relative path) beneath the
@@ -72,9 +69,9 @@ struct opened_file {
 /// that must be a directory is not one, the target is not a regular file, or
 /// it has more than one hard link; other failures are errc::io with the path
 /// and strerror. Never blocks on a FIFO. `defer_parent_sync`: a created
-/// file's directory is not fsync'ed here but handed back (parent_fd), so a
-/// batch of new files costs one fsync per directory (tailwriter's commit
-/// rounds).
+/// file's directory is not fsync'ed here (the caller does, before the name
+/// must survive a crash: a batch of new files costs one fsync per
+/// directory, the tailwriter's commit rounds).
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode = 0644,
                                         bool defer_parent_sync = false);

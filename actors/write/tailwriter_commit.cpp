@@ -15,15 +15,6 @@
 
 namespace cc::tw {
 
-namespace {
-
-std::string directory_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string{"."} : path.substr(0, slash);
-}
-
-} // namespace
-
 bool worker_core::evictable(const std::string& identity) const {
   auto c = copies_.find(identity);
   return c != copies_.end() && !c->second.pinned && waiting_.count(identity) == 0;
@@ -48,8 +39,8 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
       log::error(opts_.who, "starting a segment of " + cf.path() + ": " + describe(err));
     if (auto err = commits_->add_journal(cf.journal_file(), cf.creation_text()))
       log::error(opts_.who, describe(err)); // the round's fdatasync fails too
-    if (int fd = cf.take_parent_fd(); fd >= 0)
-      commits_->add_dir(directory_of(cf.path()), fd);
+    if (cf.created_name())
+      commits_->add_copy(cf.path());
     collect(cf);
   }
   if (waiting_.emplace(cf.identity(), round).second)

@@ -60,7 +60,7 @@ caf::error worker_core::init() {
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
   owners_ = std::make_unique<source_owners>(state_fd_);
-  auto commits = commit_log::open(state_fd_, opts_.section, opts_.index);
+  auto commits = commit_log::open(state_fd_, dstdir_fd_, opts_.section, opts_.index);
   if (!commits)
     return std::move(commits.error());
   commits_ = std::move(*commits);
@@ -318,8 +318,16 @@ void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point n
     return;
   }
   // Behind a new copy of its own that is not durable yet: in its order.
-  if (hold_if_waiting(fp, spec_for(f, key, wire::compression::none).identity))
+  auto identity = spec_for(f, key, wire::compression::none).identity;
+  if (hold_if_waiting(fp, identity))
     return;
+  // At most half the open copies wait for a round: the others can be
+  // closed for a new one (max-open-files holds), which waits for a round.
+  if (copies_.count(identity) == 0
+      && waiting_.size() >= std::max<size_t>(1, opts_.max_open_copies / 2)) {
+    held_.push_back({fp, commits_->pending() ? commits_->rounds() + 1 : commits_->rounds()});
+    return;
+  }
   claim_logged_ = false;
   if (std::string why; !admit_source(f, key, true, why)) {
     // Not refused for good: the sender keeps the bytes and asks again.

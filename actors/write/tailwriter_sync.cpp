@@ -6,8 +6,12 @@
 // shutdown; a plain copy with unsynced bytes leaves its sync and its acks to
 // the next batch). The fdatasync itself runs on the process's sync thread
 // (run_sync_jobs, tailwriter_worker.cpp).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/logger.hpp"
 #include "wire/codec.hpp"
 
@@ -237,7 +241,7 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
         failed.push_back(identity);
       continue;
     }
-    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none, {}});
+    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none, {}, {}, 0});
   }
   for (auto& identity : failed)
     drop_failed(identity);
@@ -254,6 +258,8 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
       // this sync (owed); its descriptor closed when the sync thread let
       // go of it.
       lingering_ -= lingering_ > 0 ? 1 : 0;
+      if (!job.err && !job.journal.empty() && c == copies_.end())
+        close_clean(job);
       for (const auto& a : job.owed) {
         // Not below what the copy, opened again meanwhile, acknowledged.
         auto e = acks_.find({a.key, a.gen});
@@ -275,6 +281,16 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
   ack_ready(out);
 }
 
+void worker_core::close_clean(const sync_job& job) {
+  // Not opened again since: nothing was appended to its journal meanwhile.
+  int fd = ::openat(state_fd_, job.journal.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if (auto err = write_all(fd, copy_file::closed_clean_line(job.closed_size), job.journal))
+    log::error(opts_.who, describe(err));
+  ::close(fd);
+}
+
 bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
   auto& cf = *c->second.file;
   if (!opts_.sync_off_thread || closing_all_ || !cf.can_begin_sync())
@@ -287,7 +303,7 @@ bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
   auto ticket = cf.begin_sync();
   if (!ticket)
     return false;
-  sync_job job{c->first, c->second.serial, std::move(*ticket), caf::none, {}};
+  sync_job job{c->first, c->second.serial, std::move(*ticket), caf::none, {}, {}, 0};
   if (keys != keys_of_.end())
     for (const auto& k : keys->second) {
       const auto& e = acks_.at(k);
@@ -295,6 +311,8 @@ bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
       if (seg != nullptr && (seg->src_end > e.acked || e.forced || !e.any_sent))
         job.owed.push_back({e.route, k.key, k.gen, std::max(seg->src_end, e.acked)});
     }
+  job.journal = cf.journal_file();
+  job.closed_size = cf.size();
   closed_unsynced_.push_back(std::move(job));
   outbox none;
   drop_keys(c->first, false, none);

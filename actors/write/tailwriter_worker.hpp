@@ -172,6 +172,9 @@ struct sync_job {
     uint64_t fpos = 0;
   };
   std::vector<owed_ack> owed;
+  /// Its journal file and size then: the C line written once it is synced.
+  std::string journal;
+  uint64_t closed_size = 0;
 };
 
 using sync_batch = std::vector<sync_job>;
@@ -378,6 +381,8 @@ private:
   /// thread: its fdatasync joins the next batch instead of running here,
   /// with the acks it owes; false when it cannot (then evict syncs here).
   bool evict_unsynced(std::map<std::string, open_copy>::iterator c);
+  /// A copy closed unsynced, synced since: its journal's C line.
+  void close_clean(const sync_job& job);
   /// Forgets an open copy (its descriptors closed by the caller).
   void forget(std::map<std::string, open_copy>::iterator c);
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);

@@ -2087,7 +2087,7 @@ TEST_CASE("group commit: the commit log keeps an old journal and mends a torn on
   REQUIRE(fd >= 0);
   auto text = std::string{"H 1 =no =none =db1/x.log =id-x #00000000\n"};
   {
-    auto log = commit_log::open(fd, "h:tw", 0);
+    auto log = commit_log::open(fd, fd, "h:tw", 0);
     REQUIRE(log);
     REQUIRE(!(*log)->add_journal("x.j", text));
     REQUIRE(!(*log)->add_journal("y.j", text));
