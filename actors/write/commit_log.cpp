@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <optional>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -115,22 +114,10 @@ caf::error write_again(int state_fd, const std::string& name, const std::string&
 }
 
 std::vector<std::string> log_names(int state_fd, const std::string& prefix) {
-  std::vector<std::string> out;
-  int fd = ::openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return out;
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    ::close(fd);
-    return out;
-  }
-  while (auto* entry = ::readdir(dir)) {
-    std::string name{entry->d_name};
-    if (name.compare(0, 3, "cl-") == 0 && name.compare(0, prefix.size(), prefix) == 0)
-      out.push_back(std::move(name));
-  }
-  ::closedir(dir);
-  return out;
+  auto out = journal::names(state_fd, [&](const std::string& name) {
+    return name.compare(0, 3, "cl-") == 0 && name.compare(0, prefix.size(), prefix) == 0;
+  });
+  return out ? std::move(*out) : std::vector<std::string>{};
 }
 
 } // namespace

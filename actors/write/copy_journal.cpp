@@ -192,20 +192,32 @@ bool digest_holds(const copy_file::segment& s, uint64_t to) {
          && (to % wire::digest_block == 0 || to == s.src_end);
 }
 
-bool for_each(int state_fd,
-              const std::function<bool(const std::string&, const journal_text&)>& visit) {
+std::optional<std::vector<std::string>>
+names(int state_fd, const std::function<bool(const std::string&)>& keep) {
+  std::vector<std::string> out;
   int fd = ::openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
-    return false;
+    return std::nullopt;
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {
     ::close(fd);
-    return false;
+    return std::nullopt;
   }
-  while (auto* entry = ::readdir(dir)) {
-    std::string name{entry->d_name};
-    if (name.size() < 3 || name.compare(name.size() - 2, 2, ".j") != 0)
-      continue;
+  while (auto* entry = ::readdir(dir))
+    if (std::string name{entry->d_name}; keep(name))
+      out.push_back(std::move(name));
+  ::closedir(dir);
+  return out;
+}
+
+bool for_each(int state_fd,
+              const std::function<bool(const std::string&, const journal_text&)>& visit) {
+  auto journals = names(state_fd, [](const std::string& name) {
+    return name.size() >= 3 && name.compare(name.size() - 2, 2, ".j") == 0;
+  });
+  if (!journals)
+    return false;
+  for (const auto& name : *journals) {
     int jfd = ::openat(state_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (jfd < 0)
       continue;
@@ -214,7 +226,6 @@ bool for_each(int state_fd,
     if (text && !visit(name, parse(*text)))
       break;
   }
-  ::closedir(dir);
   return true;
 }
 

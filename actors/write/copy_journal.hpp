@@ -75,6 +75,11 @@ std::string digest_line(uint64_t copy_base, uint64_t to, uint64_t digest);
 /// complete block inside it, or its partial last block.
 bool digest_holds(const copy_file::segment& s, uint64_t to);
 
+/// The names in the state directory that `keep` keeps; nullopt when it
+/// cannot be read.
+std::optional<std::vector<std::string>>
+names(int state_fd, const std::function<bool(const std::string&)>& keep);
+
 /// Calls `visit(name, parsed)` for every journal (`*.j`) in the state
 /// directory until it returns false. False when the directory cannot be read.
 bool for_each(int state_fd,
