@@ -24,7 +24,7 @@ bool worker_core::hold_if_waiting(const fragment_ptr& fp, const std::string& ide
   auto w = waiting_.find(identity);
   if (w == waiting_.end())
     return false;
-  held_.push_back({fp, w->second, false});
+  held_.push_back({fp, w->second.round, false});
   return true;
 }
 
@@ -43,7 +43,7 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
       commits_->add_copy(cf.path());
     collect(cf);
   }
-  if (waiting_.emplace(cf.identity(), round).second)
+  if (waiting_.emplace(cf.identity(), waiting_copy{round, fp->dest_base}).second)
     ++waiting_dests_[fp->dest_base];
   held_.push_back({fp, round, created});
 }
@@ -66,28 +66,24 @@ void worker_core::finish_commit(commit_round& round, clock::time_point now, outb
     // them; what waits for this one waits for that one.
     log::error(opts_.who, describe(round.err) + "; trying again");
     commits_->retry();
-    for (auto& [identity, r] : waiting_)
-      r = std::max(r, commits_->rounds() + 1);
+    for (auto& [identity, w] : waiting_)
+      w.round = std::max(w.round, commits_->rounds() + 1);
     for (auto& h : held_)
       h.round = std::max(h.round, commits_->rounds() + 1);
     return;
   }
   for (auto w = waiting_.begin(); w != waiting_.end();) {
-    if (w->second > round.number) {
+    if (w->second.round > round.number) {
       ++w;
       continue;
     }
-    if (auto c = copies_.find(w->first); c != copies_.end()) {
+    if (auto c = copies_.find(w->first); c != copies_.end())
       c->second.file->committed();
-      auto d = waiting_dests_.find(c->second.dest_base);
-      if (d != waiting_dests_.end() && --d->second == 0)
-        waiting_dests_.erase(d);
-    }
+    auto d = waiting_dests_.find(w->second.dest_base);
+    if (d != waiting_dests_.end() && --d->second == 0)
+      waiting_dests_.erase(d);
     w = waiting_.erase(w);
   }
-  // A copy closed while it waited (shutdown) leaves its destination.
-  if (waiting_.empty())
-    waiting_dests_.clear();
   std::vector<held_fragment> ready;
   auto keep = std::stable_partition(held_.begin(), held_.end(), [&](const held_fragment& h) {
     return h.round > round.number;

@@ -438,7 +438,11 @@ private:
   bool commit_in_flight_ = false;
   /// Copies waiting for a round (by identity), and the round; and their
   /// destinations (a question about one waits too).
-  std::map<std::string, uint64_t> waiting_;
+  struct waiting_copy {
+    uint64_t round = 0;
+    std::string dest_base;
+  };
+  std::map<std::string, waiting_copy> waiting_;
   std::map<std::string, size_t> waiting_dests_;
   std::vector<held_fragment> held_;          // in the order they came
   /// Syncs of copies closed with unsynced bytes, for the next batch.
