@@ -2110,3 +2110,42 @@ TEST_CASE("group commit: the commit log keeps an old journal and mends a torn on
   CHECK(*again == 0);
   ::close(fd);
 }
+
+TEST_CASE("worker: a copy closed with unsynced bytes is synced and acknowledged by the next "
+          "batch, not on the worker",
+          "[tailwriter][worker][commit]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  fx.opts.max_open_copies = 1;
+  auto w = fx.make();
+  frag_spec a, b;
+  b.file = "/var/log/pg/other.log";
+  b.ino = 78;
+  auto text = source_text(2000);
+  fx.send(*w, a, 0, 2000, text);
+  fx.take_start_ack(0);
+  auto before = fx.counter("fsyncs");
+  // b's copy takes the one slot: a is closed with 2000 bytes not synced.
+  fx.send(*w, b, 0, 500, text);
+  CHECK(w->open_copies() == 1);
+  CHECK(fx.counter("fsyncs") == before + 3); // b's commit round; nothing of a's
+  fx.take_start_ack(0);
+  CHECK(w->needs_sync());
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 2); // a's owed sync and b's
+  CHECK(fx.out.empty());
+  run_sync_jobs(*batch);
+  w->finish_sync(*batch, fx.out);
+  std::map<std::string, uint64_t> acked;
+  for (auto& ack : fx.take_acks())
+    acked[ack.filename] = ack.fpos;
+  CHECK(acked[a.file] == 2000);
+  CHECK(acked[b.file] == 500);
+  // Its journal ends with a clean close now: reopening it syncs nothing.
+  auto journals = 0;
+  for (auto& e : fs::directory_iterator(fx.opts.state_dir))
+    if (e.path().extension() == ".j"
+        && test::read_file(e.path().string()).find("\nC 2000 #") != std::string::npos)
+      ++journals;
+  CHECK(journals == 1);
+}
