@@ -2,7 +2,8 @@
 // has its Owns/Takes/Sends): opens its copy (least recently used closed at
 // max-open-files), checks the source that claims the destination, decodes
 // and inflates the payload (refusing what it cannot), and hands the bytes to
-// their placing (tailwriter_place.cpp). Questions go to
+// their placing (tailwriter_place.cpp); a new copy's fragments first wait for
+// its commit round (tailwriter_commit.cpp). Questions go to
 // tailwriter_questions.cpp, syncing and acks to tailwriter_sync.cpp, the
 // worker's threads to tailwriter_worker.cpp.
 #include <algorithm>
