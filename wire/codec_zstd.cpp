@@ -4,7 +4,8 @@
 // summed and checked against the cap before any output exists, the window a
 // frame may ask for is bounded by the cap (a huge window is memory the cap
 // never needs), and the streaming decoder writes into the capped output.
-// Owns no state beyond one call or one writer/reader.
+// Owns no state beyond one call or one writer/reader, and one compression
+// context per thread that compresses (reused by the next call on it).
 #include "wire/codec_detail.hpp"
 
 #include <cstdint>
@@ -98,19 +99,28 @@ caf::error set_up(ZSTD_CCtx* c, int level) {
   return caf::none;
 }
 
+// A compression context per thread, kept between fragments: a new one per
+// fragment allocated and cleared its tables (some MB at level 1) every time;
+// a reused one starts each frame afresh (session and parameters reset).
+ZSTD_CCtx* thread_cctx() {
+  thread_local cctx_ptr c{ZSTD_createCCtx()};
+  if (c)
+    ZSTD_CCtx_reset(c.get(), ZSTD_reset_session_and_parameters);
+  return c.get();
+}
+
 } // namespace
 
 caf::expected<std::string> zstd_compress(std::string_view bytes, int level) {
-  cctx_ptr c{ZSTD_createCCtx()};
+  auto* c = thread_cctx();
   if (!c)
     return make_error(errc::io, "zstd: ZSTD_createCCtx failed");
-  if (auto err = set_up(c.get(), level))
+  if (auto err = set_up(c, level))
     return err;
   std::string out;
   out.resize(ZSTD_compressBound(bytes.size()));
   // One call with the whole input: the frame declares its content size.
-  auto rc = ZSTD_compress2(c.get(), out.data(), out.size(), bytes.data(),
-                      bytes.size());
+  auto rc = ZSTD_compress2(c, out.data(), out.size(), bytes.data(), bytes.size());
   if (ZSTD_isError(rc))
     return zstd_error("ZSTD_compress2", rc);
   out.resize(rc);
