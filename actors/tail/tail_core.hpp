@@ -5,9 +5,10 @@
 //   acked <= sent <= sent + buffered() == read_pos
 //   [acked, sent)     sent, waiting for an ack (ack = no: for the router's ok)
 //   [sent, read_pos)  read into the buffer, not yet sent
-// The .save file always holds `acked`, so after a crash or restart the tailer
-// resends from the oldest byte a writer has not confirmed; the writer drops
-// what it already holds. The window (read_pos - acked) bounds memory: when it
+// The .save file holds `acked` as of its last write (at most save-interval
+// old: save_due), never more, so after a crash or restart the tailer resends
+// from at or before the oldest byte a writer has not confirmed; the writer
+// drops what it already holds. The window (read_pos - acked) bounds memory: when it
 // is full the tailer stops reading and the file is the buffer.
 //
 // Events in: start(), check() (new data, a directory change), on_tick()
