@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -331,6 +332,23 @@ uint64_t saves_stored() {
   return cc::tail::position_saver::shared()->stats().stores;
 }
 
+/// Appends `count` lines to a.log, one every 100 ms of virtual time (each
+/// acked before the next); `each` is called after each line's 100 ms with
+/// the bytes appended so far. Returns them.
+std::string trickle(virtual_env& env, int count,
+                    const std::function<void(const std::string&)>& each = {}) {
+  std::string sent;
+  for (int i = 0; i < count; ++i) {
+    auto line = numbered_lines("t", i, 1);
+    append_file(env.log("a.log"), line);
+    sent += line;
+    env.pass(100ms);
+    if (each)
+      each(sent);
+  }
+  return sent;
+}
+
 } // namespace
 
 TEST_CASE("virtual time: at a trickle the position is written once per "
@@ -339,14 +357,7 @@ TEST_CASE("virtual time: at a trickle the position is written once per "
   virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
   env.start_on_empty("a.log");
   auto before = saves_stored();
-  std::string sent;
-  // 30 lines, one every 100 ms: each acked before the next (3 s).
-  for (int i = 0; i < 30; ++i) {
-    auto line = numbered_lines("t", i, 1);
-    append_file(env.log("a.log"), line);
-    sent += line;
-    env.pass(100ms);
-  }
+  auto sent = trickle(env, 30); // 3 s
   REQUIRE(env.copy_of(env.log("a.log")) == sent);
   REQUIRE(env.stat("acked_bytes") == static_cast<int64_t>(sent.size()));
   // Once per second while acks keep coming (was: once per ack), and never
@@ -385,14 +396,9 @@ TEST_CASE("virtual time: save-interval = 0 writes the position after every ack",
   virtual_env env{"logmask = *.log\nsave-interval = 0\n"};
   env.start_on_empty("a.log");
   auto before = saves_stored();
-  std::string sent;
-  for (int i = 0; i < 10; ++i) {
-    auto line = numbered_lines("t", i, 1);
-    append_file(env.log("a.log"), line);
-    sent += line;
-    env.pass(100ms);
+  trickle(env, 10, [&](const std::string& sent) {
     CHECK(saved_offset(env) == sent.size());
-  }
+  });
   CHECK(saves_stored() - before == 10);
 }
 
@@ -401,13 +407,7 @@ TEST_CASE("virtual time: after a crash between saves the .save is behind the "
           "[tail_core][save]") {
   virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
   env.start_on_empty("a.log");
-  std::string sent;
-  for (int i = 0; i < 5; ++i) {
-    auto line = numbered_lines("t", i, 1);
-    append_file(env.log("a.log"), line);
-    sent += line;
-    env.pass(100ms);
-  }
+  auto sent = trickle(env, 5);
   auto saved = saved_offset(env);
   REQUIRE(saved < sent.size()); // the last acks are not written yet
   // What a SIGKILL leaves: the .save as it is; the tailer's end is not
