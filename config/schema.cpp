@@ -723,6 +723,18 @@ std::vector<option> tail_delivery_options() {
                  "bytes, so nothing is stranded")
       .at_least(positive)
       .ext(),
+    with_default("save-interval", vt::seconds, "1",
+                 "while acknowledgements keep coming, the position in "
+                 "save-file is written (and fsynced) at most this often. Once "
+                 "everything sent is acknowledged it is written at once when "
+                 "that burst took a quarter of it (at most 0.25 s) or more, "
+                 "else after that long without a new acknowledgement; always "
+                 "before a new file or generation is sent and at a stop. "
+                 "After a crash the tailer resends at most what was "
+                 "acknowledged since the last write, and the writer drops "
+                 "what it holds; 0: write after every acknowledgement")
+      .at_least(0)
+      .ext(),
   };
 }
 

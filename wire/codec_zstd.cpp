@@ -4,11 +4,14 @@
 // summed and checked against the cap before any output exists, the window a
 // frame may ask for is bounded by the cap (a huge window is memory the cap
 // never needs), and the streaming decoder writes into the capped output.
-// Owns no state beyond one call or one writer/reader.
+// Owns no state beyond one call or one writer/reader, and a few compression
+// contexts kept for the next calls (take_cctx).
 #include "wire/codec_detail.hpp"
 
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -98,10 +101,39 @@ caf::error set_up(ZSTD_CCtx* c, int level) {
   return caf::none;
 }
 
+// Compression contexts kept between fragments: a new one per fragment
+// allocated and cleared its tables every time (the tailer's `memset`). At
+// most kept_cctx are kept (0.6 MB each at level 1, 3.7 MB at 6, 13 MB at 9),
+// not one per compressing thread: a host with many compressing tailers does
+// not hold a context for each idle one. A context taken is reset (session
+// and parameters) before use.
+constexpr size_t kept_cctx = 2;
+std::mutex cctx_mtx;
+std::vector<cctx_ptr> free_cctx;
+
+cctx_ptr take_cctx() {
+  {
+    std::lock_guard<std::mutex> guard{cctx_mtx};
+    if (!free_cctx.empty()) {
+      auto c = std::move(free_cctx.back());
+      free_cctx.pop_back();
+      ZSTD_CCtx_reset(c.get(), ZSTD_reset_session_and_parameters);
+      return c;
+    }
+  }
+  return cctx_ptr{ZSTD_createCCtx()};
+}
+
+void give_back(cctx_ptr c) {
+  std::lock_guard<std::mutex> guard{cctx_mtx};
+  if (c && free_cctx.size() < kept_cctx)
+    free_cctx.push_back(std::move(c));
+}
+
 } // namespace
 
 caf::expected<std::string> zstd_compress(std::string_view bytes, int level) {
-  cctx_ptr c{ZSTD_createCCtx()};
+  auto c = take_cctx();
   if (!c)
     return make_error(errc::io, "zstd: ZSTD_createCCtx failed");
   if (auto err = set_up(c.get(), level))
@@ -110,7 +142,8 @@ caf::expected<std::string> zstd_compress(std::string_view bytes, int level) {
   out.resize(ZSTD_compressBound(bytes.size()));
   // One call with the whole input: the frame declares its content size.
   auto rc = ZSTD_compress2(c.get(), out.data(), out.size(), bytes.data(),
-                      bytes.size());
+                           bytes.size());
+  give_back(std::move(c));
   if (ZSTD_isError(rc))
     return zstd_error("ZSTD_compress2", rc);
   out.resize(rc);

@@ -336,7 +336,7 @@ void tail_core::schedule_deadlines() {
   if (retry_until > now())
     schedule_at(retry_until);
   if (save_dirty)
-    schedule_at(last_save + save_interval);
+    schedule_at(save_due());
 }
 
 void tail_core::schedule_at(time_point t) {
@@ -406,7 +406,7 @@ void tail_core::on_tick() {
 void tail_core::on_timer() {
   if (timer_at && now() >= *timer_at)
     timer_at.reset();
-  if (save_dirty && now() >= last_save + save_interval)
+  if (save_dirty && now() >= save_due())
     save();
   check();
 }

@@ -5,9 +5,10 @@
 //   acked <= sent <= sent + buffered() == read_pos
 //   [acked, sent)     sent, waiting for an ack (ack = no: for the router's ok)
 //   [sent, read_pos)  read into the buffer, not yet sent
-// The .save file always holds `acked`, so after a crash or restart the tailer
-// resends from the oldest byte a writer has not confirmed; the writer drops
-// what it already holds. The window (read_pos - acked) bounds memory: when it
+// The .save file holds `acked` as of its last write (at most save-interval
+// old: save_due), never more, so after a crash or restart the tailer resends
+// from at or before the oldest byte a writer has not confirmed; the writer
+// drops what it already holds. The window (read_pos - acked) bounds memory: when it
 // is full the tailer stops reading and the file is the buffer.
 //
 // Events in: start(), check() (new data, a directory change), on_tick()
@@ -128,6 +129,9 @@ struct source_file {
   wire::byte_buffer buf; // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
   bool at_eof = false;
+  /// The last fragment was cut at buffer-bytes (a bulk stream), not sent
+  /// by a flush or at the end of the file.
+  bool after_full = false;
   tail_clock::time_point last_growth;
   int probes_left = 0;
   tail_clock::time_point next_probe;
@@ -296,6 +300,7 @@ private:
   void advance_acked(uint64_t to);
   void count_delivered(uint64_t to);
   void save_soon();
+  time_point save_due() const;
   void save(durability d = durability::progress);
 
   // tail_questions.cpp
@@ -332,11 +337,10 @@ private:
   /// Since when the saved file is gone while a newer one exists; it is
   /// waited for gone_grace before the tailer goes on without it.
   static constexpr ms gone_grace{10000};
-  /// Acks can arrive hundreds of times a second: the .save file is replaced
-  /// at most once per save_interval (a crash resends at most that much; the
-  /// writer drops what it holds; a busy saver thread coalesces to the newest
-  /// position, so it may be less often), and always on open, switch and exit.
-  static constexpr ms save_interval{50};
+  /// How long a caught-up source stays quiet before its position is
+  /// written (save_due): a quarter of save-interval, at most this; also
+  /// the length of a burst whose end is written at once.
+  static constexpr ms save_quiet_max{250};
 
   tailer_options opts;
   tail_clock& clock_;
@@ -408,6 +412,9 @@ private:
   std::shared_ptr<position_saver> saver;
   bool save_dirty = false;
   time_point last_save;
+  /// When the last fragment sent with everything before it acked left:
+  /// the start of the burst the next ack that catches up ends.
+  time_point busy_since;
   std::optional<time_point> timer_at;      // the armed one-shot timer
   std::map<std::string, bool> open_failed; // paths whose open error is logged
   /// For health (the `failing` gauge): the last open of a file to follow

@@ -115,7 +115,12 @@ size_t tail_core::fragment_length() const {
       return 0; // a partial line waits for its newline
     // else: one line longer than a fragment, or a flush: send it as is
   }
-  bool ready = full || force || (opts.comp == wire::compression::none && s.at_eof);
+  // At the end of the file uncompressed bytes go at once. Compressed ones
+  // wait for more (idle-flush) to make a fragment worth compressing, unless
+  // the fragment before was full: a bulk stream just ran out, and holding
+  // its tail for idle-flush would end every transfer a second late.
+  bool ready = full || force
+               || (s.at_eof && (opts.comp == wire::compression::none || s.after_full));
   return ready ? n : 0;
 }
 
@@ -137,6 +142,7 @@ bool tail_core::send_ready() {
     auto n = fragment_length();
     if (n == 0)
       break;
+    src->after_full = src->buffered() >= opts.fragment_bytes;
     if (!send_fragment(n))
       return any;
     any = true;
@@ -205,8 +211,10 @@ bool tail_core::send_fragment(size_t n) {
   msg.route.push_back(wire::local_route_frame(opts.job_name));
   msg.type = opts.msg_type;
   msg.body = wire::make_body(body);
-  if (s.sent == s.acked)
+  if (s.sent == s.acked) {
     last_ack_progress = now(); // the ack clock starts with the first byte
+    busy_since = last_ack_progress;
+  }
   s.sent = end;
   ++outstanding;
   stats["fragments_sent"] += 1;
@@ -293,11 +301,31 @@ void tail_core::count_delivered(uint64_t to) {
 
 void tail_core::save_soon() {
   save_dirty = true;
-  auto due = last_save + save_interval;
+  auto due = save_due();
   if (now() >= due)
     save();
   else
     schedule_at(due);
+}
+
+/// When the dirty position is written. Each write costs a temp file, two
+/// fsyncs and a rename on the source host (whose disk and CPU belong to the
+/// application that writes the log), and a stale .save loses nothing (the
+/// question at restart finds the copy longer; the writer drops what it
+/// holds), so while acks keep coming it is written once per save-interval:
+/// at a trickle, one write per many lines. Once everything sent is acked
+/// the source may have stopped: after a burst that took a while (a bulk
+/// write, a backlog) the end is written at once (the durable end of a
+/// transfer is not delayed); after a short one (a trickle line) once it
+/// stays quiet for a while, as the next line usually comes first.
+tail_core::time_point tail_core::save_due() const {
+  auto due = last_save + opts.save_interval;
+  if (!src || src->sent != src->acked || !last_ack_at)
+    return due;
+  auto quiet = std::min<ms>(opts.save_interval / 4, save_quiet_max);
+  if (*last_ack_at - busy_since >= quiet)
+    return std::min(due, *last_ack_at);
+  return std::min(due, *last_ack_at + quiet);
 }
 
 /// Persists the open source's acknowledged position. A failure is logged

@@ -35,6 +35,7 @@ void read_options(tailer_options& o, const config::reader& r) {
   o.ack_timeout = r.millis("ack-timeout");
   o.poll_interval = r.millis("poll-interval");
   o.idle_flush = r.millis("idle-flush");
+  o.save_interval = r.millis("save-interval");
   o.verify_period = r.millis("verify-period");
   o.hostname = r.str("hostname");
   o.source_id = r.str("source-id");

@@ -54,6 +54,9 @@ struct tailer_options {
   std::chrono::milliseconds ack_timeout{};
   std::chrono::milliseconds poll_interval{};
   std::chrono::milliseconds idle_flush{};
+  /// The .save file lags the acknowledged position at most this long while
+  /// acks keep coming (tail_core::save_due).
+  std::chrono::milliseconds save_interval{};
   /// Background verify of the open generation against its copy; 0: never.
   std::chrono::milliseconds verify_period{};
   std::string hostname;

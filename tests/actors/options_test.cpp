@@ -105,6 +105,8 @@ TEST_CASE("options: a default-constructed struct is the minimal section's",
     CHECK(dflt.ack_timeout == schema_ms("logtail", "ack-timeout"));
     CHECK(dflt.poll_interval == got->poll_interval);
     CHECK(dflt.idle_flush == got->idle_flush);
+    CHECK(dflt.save_interval == got->save_interval);
+    CHECK(dflt.save_interval == schema_ms("logtail", "save-interval"));
     CHECK(dflt.verify_period == got->verify_period);
     CHECK(dflt.inotify == got->inotify);
     CHECK(dflt.binary == got->binary);

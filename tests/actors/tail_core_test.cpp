@@ -4,10 +4,12 @@
 // directory; the writer's side is the stand-in of fake_writer.hpp. Nothing
 // sleeps and nothing waits on the wall clock for the tailer's timers: ack
 // timeout and its backoff, a gap, rotation (classic and rotated), the
-// lag-max-bytes skip, idle-flush, and the reconcile without a .save file.
+// lag-max-bytes skip, idle-flush, the reconcile without a .save file, and
+// when the .save is written (save-interval, quiet, stop).
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "actors/tail/position.hpp"
+#include "actors/tail/position_saver.hpp"
 #include "actors/tail/tailer.hpp"
 #include "config/config.hpp"
 #include "tests/actors/fake_writer.hpp"
@@ -311,4 +314,156 @@ TEST_CASE("virtual time: without a .save the writer is asked what it holds and "
   CHECK(env.stat("reconciles") == 1);
   CHECK(env.w->duplicates == 0);
   CHECK(env.w->questions >= 1);
+}
+
+namespace {
+
+/// The offset the .save file holds once the saver wrote what it was given.
+uint64_t saved_offset(virtual_env& env) {
+  cc::tail::position_saver::shared()->flush(env.save_file);
+  auto p = cc::tail::load_position(env.save_file);
+  REQUIRE(p);
+  REQUIRE(*p);
+  return (*p)->offset;
+}
+
+/// The .save writes the tailers of this process asked for so far.
+uint64_t saves_stored() {
+  return cc::tail::position_saver::shared()->stats().stores;
+}
+
+/// Appends `count` lines to a.log, one every 100 ms of virtual time (each
+/// acked before the next); `each` is called after each line's 100 ms with
+/// the bytes appended so far. Returns them.
+std::string trickle(virtual_env& env, int count,
+                    const std::function<void(const std::string&)>& each = {}) {
+  std::string sent;
+  for (int i = 0; i < count; ++i) {
+    auto line = numbered_lines("t", i, 1);
+    append_file(env.log("a.log"), line);
+    sent += line;
+    env.pass(100ms);
+    if (each)
+      each(sent);
+  }
+  return sent;
+}
+
+} // namespace
+
+TEST_CASE("virtual time: at a trickle the position is written once per "
+          "save-interval, at once when the source is quiet, and at a stop",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
+  env.start_on_empty("a.log");
+  auto before = saves_stored();
+  auto sent = trickle(env, 30); // 3 s
+  REQUIRE(env.copy_of(env.log("a.log")) == sent);
+  REQUIRE(env.stat("acked_bytes") == static_cast<int64_t>(sent.size()));
+  // Once per second while acks keep coming (was: once per ack), and never
+  // more than a second behind.
+  auto during = saves_stored() - before;
+  CHECK(during >= 2);
+  CHECK(during <= 4);
+  auto lag = sent.size() - saved_offset(env);
+  CHECK(lag <= sent.size() / 2);
+  // Caught up and quiet: written without waiting for the interval.
+  env.pass(300ms);
+  CHECK(saved_offset(env) == sent.size());
+  auto quiet = saves_stored() - before;
+  CHECK(quiet <= during + 1);
+  // Nothing new: nothing written.
+  env.pass(3000ms);
+  CHECK(saves_stored() - before == quiet);
+  // The first ack a second after the last write is written at once; a
+  // stop right after the next one writes that too.
+  auto line = numbered_lines("again", 0, 1);
+  append_file(env.log("a.log"), line);
+  env.pass(100ms);
+  sent += line;
+  CHECK(saved_offset(env) == sent.size());
+  auto last = numbered_lines("last", 0, 1);
+  append_file(env.log("a.log"), last);
+  env.pass(60ms);
+  REQUIRE(env.stat("acked_bytes") == static_cast<int64_t>(sent.size() + last.size()));
+  CHECK(saved_offset(env) == sent.size());
+  env.stop();
+  CHECK(saved_offset(env) == sent.size() + last.size());
+}
+
+TEST_CASE("virtual time: save-interval = 0 writes the position after every ack",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\nsave-interval = 0\n"};
+  env.start_on_empty("a.log");
+  auto before = saves_stored();
+  trickle(env, 10, [&](const std::string& sent) {
+    CHECK(saved_offset(env) == sent.size());
+  });
+  CHECK(saves_stored() - before == 10);
+}
+
+TEST_CASE("virtual time: after a crash between saves the .save is behind the "
+          "copy, and the copy still gets every byte once",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
+  env.start_on_empty("a.log");
+  auto sent = trickle(env, 5);
+  auto saved = saved_offset(env);
+  REQUIRE(saved < sent.size()); // the last acks are not written yet
+  // What a SIGKILL leaves: the .save as it is; the tailer's end is not
+  // run (a copy of the .save put back after a clean stop stands for it).
+  auto stale = cc::test::read_file(env.save_file);
+  env.stop();
+  write_file(env.save_file, stale);
+  auto more = numbered_lines("more", 0, 3);
+  append_file(env.log("a.log"), more);
+  env.start();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("a.log")) == sent + more);
+  CHECK(env.copies_of(env.log("a.log")).size() == 1);
+  CHECK(env.w->mismatches == 0);
+}
+
+TEST_CASE("virtual time: the end of a burst that took a while is written at once",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
+  env.start_on_empty("a.log");
+  auto first = numbered_lines("first", 0, 1);
+  append_file(env.log("a.log"), first);
+  env.pass(400ms);
+  REQUIRE(saved_offset(env) == first.size()); // quiet after it: written
+  // A burst whose acks take 400 ms (a slow writer, a big transfer).
+  env.w->send_acks = false;
+  auto burst = numbered_lines("burst", 0, 200);
+  append_file(env.log("a.log"), burst);
+  env.pass(400ms);
+  REQUIRE(env.copy_of(env.log("a.log")) == first + burst);
+  CHECK(saved_offset(env) == first.size());
+  env.w->send_acks = true;
+  for (auto& a : env.w->current_acks())
+    caf::anon_send(env.tailer, cc::reply_atom::value, a);
+  env.sched.run();
+  // Written now, not a second after the last write.
+  CHECK(saved_offset(env) == first.size() + burst.size());
+}
+
+TEST_CASE("virtual time: with compression the tail of a bulk write goes at once, "
+          "a trickle line after idle-flush",
+          "[tail_core][compression]") {
+  virtual_env env{"logmask = *.log\ncompression = zstd\ncompression-level = 1\n"
+                  "buffer-bytes = 64K\n"};
+  env.start_on_empty("a.log");
+  auto bulk = numbered_lines("bulk", 0, 5000); // several full fragments and a tail
+  REQUIRE(bulk.size() % (64 * 1024) != 0);
+  append_file(env.log("a.log"), bulk);
+  env.pass(60ms); // the poll, far below idle-flush (200 ms)
+  CHECK(env.copy_of(env.log("a.log")) == bulk);
+  CHECK(env.w->bad == 0);
+  // A line on its own waits to be compressed with more, as before.
+  auto line = numbered_lines("line", 0, 1);
+  append_file(env.log("a.log"), line);
+  env.pass(100ms);
+  CHECK(env.copy_of(env.log("a.log")) == bulk);
+  env.pass(150ms);
+  CHECK(env.copy_of(env.log("a.log")) == bulk + line);
 }

@@ -2,11 +2,14 @@
 // and truncated input, and decompression bombs refused at the cap.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -384,4 +387,37 @@ TEST_CASE("zstd -d reads our frames, and we read zstd's", "[wire][codec][interop
   auto theirs = run(std::string{"zstd -qdc < "} + path + " | zstd -q1c");
   CHECK(decompress(theirs, compression::zstd, mib).value() == a + b);
   unlink(path);
+}
+
+// Compression contexts are kept between calls and shared by threads: each
+// call starts afresh at its own level, whatever the call before it on that
+// context was, and threads compressing at once do not share one.
+TEST_CASE("zstd: calls from several threads at different levels each make "
+          "their own frame", "[wire][codec][zstd]") {
+  const auto text = log_text(256 * 1024);
+  const auto noise = random_bytes(64 * 1024, 7);
+  auto alone1 = compress(text, compression::zstd, 1).value();
+  auto alone9 = compress(text, compression::zstd, 9).value();
+  CHECK(alone9 != alone1);
+  // Level 1 right after level 9 (on the context it just used): as alone.
+  CHECK(compress(text, compression::zstd, 1).value() == alone1);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto& in = (i + t) % 3 == 0 ? noise : text;
+        int level = 1 + (i + t) % 9;
+        auto packed = compress(in, compression::zstd, level);
+        auto back = packed ? decompress(*packed, compression::zstd, mib)
+                           : caf::expected<std::string>{caf::error{}};
+        if (!back || *back != in)
+          ++bad;
+        if (in == text && level == 1 && packed && *packed != alone1)
+          ++bad;
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  CHECK(bad == 0);
 }
