@@ -264,8 +264,8 @@ std::vector<option> server_options() {
                  "pub.logtail fragments there as plain TCP, the rest stays "
                  "on ZeroMQ (docs/wire.md 6.7). 0: a port the kernel picks, "
                  "announced in echo answers; -1: none (everything over "
-                 "ZeroMQ). Never opened with curve-secret-key: the data "
-                 "connection is not encrypted")
+                 "ZeroMQ). Never opened with curve-secret-key (the data "
+                 "connection is not encrypted) nor with cc-role = local")
       .between(-1, 65535)
       .ext(),
     with_default("cc-role", vt::choice, "insecure",

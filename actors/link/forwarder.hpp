@@ -34,6 +34,9 @@
 //         remote <- echo.request (the probe) at every connect: its pong says
 //              whether the remote acknowledges (`acks`, actors/core/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
+//              Its `data_port` (docs/wire.md §6.7) goes to the transport
+//              (offer_data), which opens the data connection for
+//              pub.logtail where it may.
 // With a ZeroMQ link it runs on CAF's scheduler: at an exit its link drains
 // within zmq_linger on the I/O loop and the actor quits once the
 // link is closed (closed_atom), taking nothing more meanwhile. With a caf://

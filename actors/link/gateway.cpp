@@ -280,13 +280,20 @@ caf::behavior gateway_actor(gateway_actor_t* self,
 
 namespace {
 
-// The data port beside cc-socket (plain TCP: never where CURVE is on).
+// The data port beside cc-socket (plain TCP: never where CURVE is on),
+// published in `offer` for the echo answers; null where there is none.
 caf::expected<std::shared_ptr<data_listener>>
 open_data_port(const config::section& main, const zmq_options& opts,
-               const std::shared_ptr<gateway_inbox>& inbox) {
+               const std::shared_ptr<gateway_inbox>& inbox,
+               const std::shared_ptr<std::atomic<int>>& offer) {
+  if (!offer)
+    return std::shared_ptr<data_listener>{};
   auto endpoint = main.str("cc-socket");
   auto port = config::reader{main}.integer("data-port");
-  if (port < 0 || !opts.curve_secret.empty() || endpoint.rfind("tcp://", 0) != 0)
+  // A local server's gateway serves its own daemons and tools, which never
+  // open data connections: no port there.
+  if (port < 0 || !opts.curve_secret.empty() || endpoint.rfind("tcp://", 0) != 0 ||
+      main.str("cc-role") == "local")
     return std::shared_ptr<data_listener>{};
   data_listener::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& blob) {
@@ -301,6 +308,10 @@ open_data_port(const config::section& main, const zmq_options& opts,
                                    static_cast<int>(port), max_blob, std::move(ev));
   if (!made)
     return std::move(made.error());
+  offer->store((*made)->port());
+  log::info("gateway", "data connections for pub.logtail on port " +
+                         std::to_string((*made)->port()) +
+                         " (plain TCP, offered in echo answers: data-port)");
   return std::shared_ptr<data_listener>{std::move(*made)};
 }
 
@@ -369,19 +380,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     socket->set_reading(false);
   if (auto err = socket->start())
     return err;
-  std::shared_ptr<data_listener> data;
-  if (data_offer) {
-    auto opened = open_data_port(main, opts, inbox);
-    if (!opened)
-      return std::move(opened.error());
-    data = std::move(*opened);
-  }
-  if (data) {
-    data_offer->store(data->port());
-    log::info("gateway", "data connections for pub.logtail on port " +
-                           std::to_string(data->port()) +
-                           " (plain TCP, offered in echo answers: data-port)");
-  }
+  auto data = open_data_port(main, opts, inbox, data_offer);
+  if (!data)
+    return std::move(data.error());
   log::info("gateway", "listening on " + endpoint +
                         (curve_on ? " (CURVE, server key " +
                                       curve::encode(opts.curve_public) + ", " +
@@ -393,7 +394,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
   auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
-                      std::move(data), std::move(data_offer));
+                      std::move(*data), std::move(data_offer));
   return gw;
 }
 

@@ -98,6 +98,21 @@ struct data_pair {
                       15s);
   }
 
+  void start_both() {
+    central = start(central_ini, central_log);
+    REQUIRE(up(central_log));
+    local = start(local_ini, local_log);
+    REQUIRE(up(local_log));
+  }
+
+  /// Both stop cleanly.
+  void stop_both() {
+    CHECK(local->stop() == 0);
+    CHECK(central->stop() == 0);
+    local.reset();
+    central.reset();
+  }
+
   long long central_metric(const std::string& name) {
     return metric(central_metrics, name);
   }
@@ -238,10 +253,7 @@ std::string escaping_message() {
 TEST_CASE("data connection: fragments travel on it into byte-identical copies",
           "[integration][data]") {
   data_pair p;
-  p.central = p.start(p.central_ini, p.central_log);
-  REQUIRE(p.up(p.central_log));
-  p.local = p.start(p.local_ini, p.local_log);
-  REQUIRE(p.up(p.local_log));
+  p.start_both();
   writer w{p};
   w.run(3, 1 << 20);
   check_delivered(p, w);
@@ -250,19 +262,13 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   CHECK(p.central_metric("ccserver_gateway_data_received_bytes_total") >= w.total());
   CHECK(p.central_metric("ccserver_gateway_data_refused_total") == 0);
   CHECK(count_of(read_file(p.local_log), "data connection to") >= 1);
-  CHECK(p.local->stop() == 0);
-  CHECK(p.central->stop() == 0);
-  p.local.reset();
-  p.central.reset();
+  p.stop_both();
 }
 
 TEST_CASE("data connection: the central SIGKILLed mid-stream, copies identical and "
           "acknowledged exactly once", "[integration][data][restart]") {
   data_pair p;
-  p.central = p.start(p.central_ini, p.central_log);
-  REQUIRE(p.up(p.central_log));
-  p.local = p.start(p.local_ini, p.local_log);
-  REQUIRE(p.up(p.local_log));
+  p.start_both();
   writer w{p};
   std::thread t{[&] { w.run(2, 3 << 20); }};
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sent_bytes_total") >= (256 << 10); }, 20s));
@@ -275,10 +281,7 @@ TEST_CASE("data connection: the central SIGKILLed mid-stream, copies identical a
   // A second data connection to the new central (a new port) carried bytes.
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_connects_total") >= 2; }, 10s));
   CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_received_bytes_total") > 0; }, 10s));
-  CHECK(p.local->stop() == 0);
-  CHECK(p.central->stop() == 0);
-  p.local.reset();
-  p.central.reset();
+  p.stop_both();
 }
 
 TEST_CASE("data connection: bad input on the data port is logged, counted and "
@@ -321,8 +324,5 @@ TEST_CASE("data connection: bad input on the data port is logged, counted and "
   check_delivered(p, w);
   CHECK(p.local_metric("ccserver_forward_data_sent_bytes_total") > 0);
   CHECK(p.central->running());
-  CHECK(p.local->stop() == 0);
-  CHECK(p.central->stop() == 0);
-  p.local.reset();
-  p.central.reset();
+  p.stop_both();
 }
