@@ -284,6 +284,38 @@ TEST_CASE("data connection: the central SIGKILLed mid-stream, copies identical a
   p.stop_both();
 }
 
+TEST_CASE("data connection: the data connection killed mid-stream (the central "
+          "stays up), copies identical and acknowledged exactly once",
+          "[integration][data]") {
+  data_pair p;
+  p.start_both();
+  long long port = 0;
+  REQUIRE(wait_until([&] { return (port = p.central_metric("ccserver_gateway_data_port")) > 0; }, 10s));
+  writer w{p};
+  std::thread t{[&] { w.run(2, 3 << 20); }};
+  // ss -K aborts the local's end of the connection (a reset, as a broken
+  // network path gives); three times, while the stream goes on.
+  int killed = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto before = p.local_metric("ccserver_forward_data_sent_bytes_total");
+    wait_until([&] { return p.local_metric("ccserver_forward_data_sent_bytes_total") >= before + (256 << 10); }, 10s);
+    std::string out;
+    if (cc::test::run({"/usr/bin/ss", "-K", "dst", "127.0.0.1", "dport", "=", std::to_string(port)}, out) == 0)
+      ++killed;
+    std::this_thread::sleep_for(300ms);
+  }
+  t.join();
+  check_delivered(p, w);
+  if (killed == 0 || p.local_metric("ccserver_forward_data_failures_total") == 0) {
+    WARN("ss -K could not abort the connection here (needs CAP_NET_ADMIN and "
+         "CONFIG_INET_DIAG_DESTROY): only the undisturbed stream was checked");
+  } else {
+    // It reconnected after each loss and carried bytes again.
+    CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_connects_total") >= 2; }, 10s));
+  }
+  p.stop_both();
+}
+
 TEST_CASE("data connection: bad input on the data port is logged, counted and "
           "refused, and the server keeps serving", "[integration][data][security]") {
   data_pair p;
