@@ -86,6 +86,10 @@ const std::vector<metric_spec> catalog{
    "bytes read from data connections (framing and payload)"},
   {"gateway", "data_refused", "ccserver_gateway_data_refused_total", C,
    "data connections closed for bad input (bad hello, limits, truncated message)"},
+  {"gateway", "data_replies", "ccserver_gateway_data_sent_messages_total", C,
+   "replies (acks, answers) written to data connections"},
+  {"gateway", "data_bytes_out", "ccserver_gateway_data_sent_bytes_total", C,
+   "bytes written to data connections"},
 
   // -- caf-listen ---------------------------------------------------------
   {"caf-listen", "received", "ccserver_caf_listen_received_messages_total", C,
@@ -166,6 +170,10 @@ const std::vector<metric_spec> catalog{
    "messages queued for the data connection handed back to ZeroMQ when it went"},
   {"proxy", "data_lost", "ccserver_forward_data_cut_messages_total", C,
    "messages cut by a lost data connection (resent by the gap / ack-timeout path)"},
+  {"proxy", "data_replies", "ccserver_forward_data_reply_messages_total", C,
+   "replies (acks, answers) read from the data connection"},
+  {"proxy", "data_bytes_in", "ccserver_forward_data_received_bytes_total", C,
+   "bytes read from the data connection"},
 
   // -- tailer (logtail): per daemon section, per source file --------------
   {"logtail", "bytes_read", "ccserver_tail_read_bytes_total", C,

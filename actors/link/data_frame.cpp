@@ -1,6 +1,11 @@
 // The data connection's framing: see data_frame.hpp.
 #include "actors/link/data_frame.hpp"
 
+#include <cerrno>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "base/error.hpp"
 
 namespace cc::data_frame {
@@ -59,8 +64,36 @@ std::string encode_head(const wire::cc_message& msg) {
   return out;
 }
 
-decoder::decoder(uint64_t max_blob) : max_blob_(max_blob) {
-  start(phase::hello, hello_size);
+decoder::decoder(uint64_t max_blob, bool hello) : max_blob_(max_blob) {
+  if (hello)
+    start(phase::hello, hello_size);
+  else
+    start(phase::length, 4);
+}
+
+bool write_some(int fd, std::string_view head, const wire::blob* blob, size_t& done,
+                int64_t& written) {
+  size_t total = head.size() + (blob ? blob->size() : 0);
+  while (done < total) {
+    iovec iov[2];
+    int n_iov = 0;
+    if (done < head.size())
+      iov[n_iov++] = {const_cast<char*>(head.data()) + done, head.size() - done};
+    if (blob) {
+      size_t off = done > head.size() ? done - head.size() : 0;
+      if (off < blob->size())
+        iov[n_iov++] = {const_cast<char*>(blob->data()) + off, blob->size() - off};
+    }
+    msghdr mh{};
+    mh.msg_iov = iov;
+    mh.msg_iovlen = n_iov;
+    auto n = ::sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (n < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    done += static_cast<size_t>(n);
+    written += n;
+  }
+  return true;
 }
 
 void decoder::start(phase p, size_t n) {

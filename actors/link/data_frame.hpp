@@ -3,9 +3,10 @@
 // messages beside the ZeroMQ link, so their payload is not copied through
 // libzmq's buffers and its I/O thread on either end.
 //
-//   stream  = hello message*
+//   stream  = hello message*                 (local -> central)
 //   hello   = "CCDATA1\n" u16 id_len id       (the DEALER's routing id: the
-//             central routes its answers to that ZeroMQ peer)
+//             central's replies to that peer come back on this connection)
+//   replies = message*                       (central -> local)
 //   message = u32 head_len head blob
 //   head    = u16 nframes (u32 len, bytes){nframes} u8 has_blob u32 blob_len
 //
@@ -40,6 +41,12 @@ std::string encode_hello(std::string_view routing_id);
 /// Length prefix and head of `msg`; its blob (if any) goes after it as is.
 std::string encode_head(const wire::cc_message& msg);
 
+/// Writes what it can of `head` and then `blob` (may be null), from stream
+/// offset `done` (advanced), on nonblocking socket `fd` (no SIGPIPE).
+/// False on an error (errno); true also when the socket is full.
+bool write_some(int fd, std::string_view head, const wire::blob* blob, size_t& done,
+                int64_t& written);
+
 /// One message as read: its frames and blob, for wire::parse.
 struct decoded {
   std::vector<std::string> frames;
@@ -53,7 +60,9 @@ struct decoded {
 /// them. A framing error ends the stream: the caller closes it.
 class decoder {
 public:
-  explicit decoder(uint64_t max_blob = default_max_blob);
+  /// `hello`: the stream opens with one (central side); the local reads
+  /// the central's replies, which have none.
+  explicit decoder(uint64_t max_blob = default_max_blob, bool hello = true);
 
   struct space {
     char* data;

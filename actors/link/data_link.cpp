@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "actors/core/router.hpp"
@@ -129,7 +128,7 @@ public:
         finish_connect();
       return;
     }
-    if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !peer_alive())
+    if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_replies())
       return fail("the central closed it");
     if (!pump())
       fail(std::string{"write: "} + std::strerror(errno));
@@ -182,6 +181,7 @@ private:
       return fail(std::string{"connect: "} + std::strerror(err));
     }
     connecting_ = false;
+    in_ = data_frame::decoder{data_frame::default_max_blob, false};
     cur_ = writing{data_frame::encode_hello(id_), nullptr, 0, 0, false};
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -194,11 +194,32 @@ private:
       fail(std::string{"write: "} + std::strerror(errno));
   }
 
-  // The central never writes: readable means closed (or junk: close too).
-  bool peer_alive() {
-    char buf[64];
-    auto n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+  // The central's replies to this peer (acks, answers): read what is
+  // there, hand each on. False at the end of the stream or bad input.
+  bool read_replies() {
+    for (int i = 0; i < 64; ++i) {
+      auto space = in_.want();
+      auto n = ::recv(fd_, space.data, space.size, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return true;
+      if (n <= 0)
+        return false;
+      counters_->bytes_in += n;
+      if (auto err = in_.commit(static_cast<size_t>(n))) {
+        if (cb_.on_invalid)
+          cb_.on_invalid(err);
+        return false;
+      }
+      if (auto got = in_.take()) {
+        ++counters_->replies;
+        auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
+        if (msg && cb_.on_message)
+          cb_.on_message(std::move(*msg));
+        else if (!msg && cb_.on_invalid)
+          cb_.on_invalid(msg.error());
+      }
+    }
+    return true;
   }
 
   bool next() {
@@ -215,24 +236,11 @@ private:
   bool pump() {
     while (cur_ || next()) {
       auto& w = *cur_;
-      iovec iov[2];
-      int n_iov = 0;
-      if (w.done < w.head.size())
-        iov[n_iov++] = {w.head.data() + w.done, w.head.size() - w.done};
-      if (w.blob) {
-        size_t off = w.done > w.head.size() ? w.done - w.head.size() : 0;
-        if (off < w.blob->size())
-          iov[n_iov++] = {const_cast<char*>(w.blob->data()) + off,
-                          w.blob->size() - off};
-      }
-      msghdr mh{};
-      mh.msg_iov = iov;
-      mh.msg_iovlen = n_iov;
-      auto n = n_iov == 0 ? 0 : ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
-      if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-      w.done += static_cast<size_t>(n);
-      counters_->bytes += n;
+      int64_t written = 0;
+      bool ok = data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written);
+      counters_->bytes += written;
+      if (!ok)
+        return false;
       if (w.done < w.total())
         return true; // the socket is full: wait for POLLOUT
       if (w.counts) {
@@ -303,6 +311,7 @@ private:
   bool connecting_ = false;
   steady::time_point retry_at_{};
   std::optional<writing> cur_;
+  data_frame::decoder in_{data_frame::default_max_blob, false};
   log_limiter limiter_{std::chrono::seconds{30}};
   // Shared with send().
   std::mutex mtx_;

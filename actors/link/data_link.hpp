@@ -1,9 +1,10 @@
 // The local end of a data connection (docs/wire.md §6.7): a plain TCP
 // connection from a forwarder's ZeroMQ transport to the port the central's
 // echo answer offered (`data_port`), on the process's I/O loop. It carries
-// pub.logtail messages only; everything else, and every answer, stays on the
-// ZeroMQ link. The hello names the DEALER's routing id, so the central routes
-// the acks of what came this way back over that link.
+// pub.logtail messages only; every other type stays on the ZeroMQ link. The
+// hello names the DEALER's routing id: the central sends its replies to that
+// peer (acks, answers, pongs) back on this connection while it is open, and
+// over ZeroMQ otherwise.
 //
 // Only between our peers and only where the ZeroMQ link has no CURVE (the
 // data connection is not encrypted): zmq_transport decides that.
@@ -60,6 +61,8 @@ struct data_link_counters {
   std::atomic<int64_t> bytes{0};       // stream bytes written
   std::atomic<int64_t> fell_back{0};   // messages handed back to ZeroMQ
   std::atomic<int64_t> lost{0};        // messages cut by a lost connection
+  std::atomic<int64_t> replies{0};     // replies read from the central
+  std::atomic<int64_t> bytes_in{0};    // stream bytes read
 };
 
 class data_link {
@@ -69,6 +72,10 @@ public:
     std::function<void(uint64_t bytes)> on_sent;
     /// A message the link cannot send after all: to the ZeroMQ socket.
     std::function<void(wire::cc_message)> fallback;
+    /// A reply from the central (an ack, an answer), as from the DEALER.
+    std::function<void(wire::cc_message)> on_message;
+    /// Bytes from the central that are not a message (the connection closes).
+    std::function<void(const caf::error&)> on_invalid;
   };
 
   static constexpr long retry_ms = 1000;

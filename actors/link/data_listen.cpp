@@ -3,6 +3,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include <netdb.h>
@@ -26,13 +29,35 @@ const char* who = "gateway";
 // sender does not hold the loop from the others.
 constexpr size_t read_per_round = 4u << 20;
 
+// Replies waiting for one connection: filled by send() on any thread,
+// emptied by the loop.
+struct reply_box {
+  std::mutex mtx;
+  std::deque<wire::cc_message> queue;
+};
+
 struct connection {
   int fd = -1;
   std::string peer;  // IP address, for log lines
   data_frame::decoder dec;
+  std::shared_ptr<reply_box> box;  // set at its first message
+  // The reply being written (loop thread only).
+  std::string head;
+  wire::blob_ptr blob;
+  size_t done = 0;
+  bool writing = false;
 
   connection(int f, std::string p, uint64_t max_blob)
     : fd(f), peer(std::move(p)), dec(max_blob) {
+  }
+
+  bool has_output() {
+    if (writing)
+      return true;
+    if (!box)
+      return false;
+    std::lock_guard<std::mutex> guard{box->mtx};
+    return !box->queue.empty();
   }
 };
 
@@ -95,24 +120,52 @@ public:
   data_listen_counters counters;
 
   void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    polled_.clear();
     if (listen_fd_ < 0)
       return;
     items.push_back({nullptr, listen_fd_, ZMQ_POLLIN, 0});
-    reading_ = !(ev_.paused && ev_.paused());
-    polled_ = reading_ ? conns_.size() : 0;
-    for (size_t i = 0; i < polled_; ++i)
-      items.push_back({nullptr, conns_[i]->fd, ZMQ_POLLIN, 0});
+    bool reading = !(ev_.paused && ev_.paused());
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      short events = (reading ? ZMQ_POLLIN : 0) |
+                     (conns_[i]->has_output() ? ZMQ_POLLOUT : 0);
+      if (events == 0)
+        continue;
+      items.push_back({nullptr, conns_[i]->fd, events, 0});
+      polled_.push_back(i);
+    }
   }
 
   void on_ready(zmq_pollitem_t* items, size_t count) override {
     if (count == 0)
       return;
-    // Backwards: a closed connection is swapped out with the last one.
-    for (size_t i = std::min(polled_, count - 1); i > 0; --i)
-      if ((items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0)
-        read_from(i - 1);
+    // Backwards: a closed connection is swapped out with the last one,
+    // which has had its turn already.
+    for (size_t k = std::min(polled_.size(), count - 1); k > 0; --k) {
+      auto i = polled_[k - 1];
+      auto revents = items[k].revents;
+      if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_from(i))
+        continue;
+      if (!write_to(i))
+        drop(i, {});
+    }
     if ((items[0].revents & ZMQ_POLLIN) != 0)
       accept_all();
+  }
+
+  bool send(wire::cc_message& msg) {
+    if (msg.route.empty())
+      return false;
+    std::shared_ptr<reply_box> box;
+    {
+      std::lock_guard<std::mutex> guard{reg_mtx_};
+      auto it = by_id_.find(msg.route.front());
+      if (it == by_id_.end())
+        return false;
+      box = it->second;
+    }
+    std::lock_guard<std::mutex> guard{box->mtx};
+    box->queue.push_back(std::move(msg));
+    return true;
   }
 
   void on_loop_end() override {
@@ -120,8 +173,10 @@ public:
   }
 
   void close_all() {
-    for (auto& c : conns_)
+    for (auto& c : conns_) {
+      unregister(*c);
       ::close(c->fd);
+    }
     counters.open -= static_cast<int64_t>(conns_.size());
     conns_.clear();
     if (listen_fd_ >= 0)
@@ -149,8 +204,8 @@ private:
   }
 
   // Reads what connection `i` has (up to read_per_round); closes it at its
-  // end or at bad input.
-  void read_from(size_t i) {
+  // end or at bad input (false then).
+  bool read_from(size_t i) {
     auto& c = *conns_[i];
     size_t taken = 0;
     while (taken < read_per_round && !(ev_.paused && ev_.paused())) {
@@ -159,22 +214,97 @@ private:
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-      if (n <= 0)
-        return drop(i, c.dec.at_boundary() ? std::string{}
-                       : n == 0 ? "closed in the middle of a message"
-                                : std::string{"read: "} + std::strerror(errno));
+        return true;
+      if (n <= 0) {
+        drop(i, c.dec.at_boundary() ? std::string{}
+                : n == 0 ? "closed in the middle of a message"
+                         : std::string{"read: "} + std::strerror(errno));
+        return false;
+      }
       taken += static_cast<size_t>(n);
       counters.bytes += n;
-      if (auto err = c.dec.commit(static_cast<size_t>(n)))
-        return drop(i, describe(err));
+      if (auto err = c.dec.commit(static_cast<size_t>(n))) {
+        drop(i, describe(err));
+        return false;
+      }
       if (auto msg = c.dec.take())
         deliver(c, std::move(*msg));
     }
+    return true;
+  }
+
+  // Writes the replies queued for connection `i` while the socket takes
+  // them; false on an error.
+  bool write_to(size_t i) {
+    auto& c = *conns_[i];
+    while (c.writing || next_reply(c)) {
+      int64_t written = 0;
+      bool ok = data_frame::write_some(c.fd, c.head, c.blob.get(), c.done, written);
+      counters.bytes_out += written;
+      if (!ok)
+        return false;
+      if (c.done < c.head.size() + (c.blob ? c.blob->size() : 0))
+        return true;
+      ++counters.replies;
+      c.writing = false;
+      c.blob = nullptr;
+    }
+    return true;
+  }
+
+  // The next queued reply, its route frame popped as the ROUTER would.
+  bool next_reply(connection& c) {
+    if (!c.box)
+      return false;
+    wire::cc_message msg;
+    {
+      std::lock_guard<std::mutex> guard{c.box->mtx};
+      if (c.box->queue.empty())
+        return false;
+      msg = std::move(c.box->queue.front());
+      c.box->queue.pop_front();
+    }
+    msg.route.erase(msg.route.begin());
+    c.head = data_frame::encode_head(msg);
+    c.blob = std::move(msg.blob);
+    c.done = 0;
+    c.writing = true;
+    return true;
+  }
+
+  // Its routing id names this connection from its first message on (a
+  // newer connection of the same peer takes it over).
+  void enroll(connection& c) {
+    c.box = std::make_shared<reply_box>();
+    std::lock_guard<std::mutex> guard{reg_mtx_};
+    by_id_[*c.dec.routing_id()] = c.box;
+  }
+
+  // Replies not written go to cc-socket, where the peer's DEALER is.
+  void unregister(connection& c) {
+    if (!c.box)
+      return;
+    {
+      std::lock_guard<std::mutex> guard{reg_mtx_};
+      auto it = by_id_.find(*c.dec.routing_id());
+      if (it != by_id_.end() && it->second == c.box)
+        by_id_.erase(it);
+    }
+    std::deque<wire::cc_message> left;
+    {
+      std::lock_guard<std::mutex> guard{c.box->mtx};
+      left.swap(c.box->queue);
+    }
+    for (auto& msg : left)
+      if (ev_.fallback)
+        ev_.fallback(std::move(msg));
+    c.box = nullptr;
   }
 
   void deliver(connection& c, data_frame::decoded&& msg) {
     ++counters.messages;
+    if (!c.box)
+      enroll(c);
     std::vector<std::string> frames;
     frames.reserve(msg.frames.size() + 1);
     frames.push_back(*c.dec.routing_id());
@@ -187,6 +317,7 @@ private:
   // Closes connection `i`; `why` non-empty: bad input (counted, logged).
   void drop(size_t i, const std::string& why) {
     auto peer = conns_[i]->peer;
+    unregister(*conns_[i]);
     ::close(conns_[i]->fd);
     --counters.open;
     conns_[i] = std::move(conns_.back());
@@ -209,8 +340,10 @@ private:
   uint64_t max_blob_;
   events ev_;
   std::vector<std::unique_ptr<connection>> conns_;
-  size_t polled_ = 0;
-  bool reading_ = true;
+  std::vector<size_t> polled_;  // conns_ indexes of this round's items
+  // routing id -> reply box of its open connection (send() looks here)
+  std::mutex reg_mtx_;
+  std::map<std::string, std::shared_ptr<reply_box>> by_id_;
   log_limiter refusal_log_{std::chrono::minutes{1}, 4096};
 };
 
@@ -237,6 +370,13 @@ data_listener::~data_listener() {
   stop();
 }
 
+bool data_listener::send(wire::cc_message& msg) {
+  if (!attachment_ || !engine_->send(msg))
+    return false;
+  attachment_->loop().wake();
+  return true;
+}
+
 const data_listen_counters& data_listener::counters() const {
   return engine_->counters;
 }
@@ -249,6 +389,8 @@ void data_listener::add_stats(cc::counters& out) const {
   out["data_messages"] = c.messages.load();
   out["data_bytes_in"] = c.bytes.load();
   out["data_refused"] = c.refused.load();
+  out["data_replies"] = c.replies.load();
+  out["data_bytes_out"] = c.bytes_out.load();
 }
 
 } // namespace cc

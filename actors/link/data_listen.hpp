@@ -3,8 +3,10 @@
 // process's I/O loop. Each connection opens with a hello naming the ZeroMQ
 // routing id of the forwarder it belongs to; every message after it is
 // handed on as if that peer had sent it on cc-socket (the routing id as its
-// first route frame), so its answers (acks, gap answers) go back over the
-// ZeroMQ link, and the gateway's in-flight budget and parsing apply.
+// first route frame), so the gateway's parsing and in-flight budget apply.
+// Replies to that routing id (acks, answers, pongs) go back on the data
+// connection while it is open (send()); what is queued for one that
+// closes goes to cc-socket (`fallback`).
 //
 // The payload is read straight into the blob that travels to the writer
 // (one read into a fresh buffer of the announced size): no libzmq buffer,
@@ -39,6 +41,8 @@ struct data_listen_counters {
   std::atomic<int64_t> messages{0};   // messages handed on
   std::atomic<int64_t> bytes{0};      // stream bytes read
   std::atomic<int64_t> refused{0};    // connections closed for bad input
+  std::atomic<int64_t> replies{0};    // replies written whole
+  std::atomic<int64_t> bytes_out{0};  // stream bytes written
 };
 
 class data_listener {
@@ -49,6 +53,8 @@ public:
     std::function<void(std::vector<std::string>&&, wire::blob_ptr&&)> on_frames;
     /// Whether reading must pause (the gateway's in-flight budget).
     std::function<bool()> paused;
+    /// Replies queued for a connection that closed: to cc-socket.
+    std::function<void(wire::cc_message)> fallback;
   };
 
   /// At most this many connections at once; more are closed at accept.
@@ -66,6 +72,10 @@ public:
   ~data_listener();
   data_listener(const data_listener&) = delete;
   data_listener& operator=(const data_listener&) = delete;
+
+  /// Takes `msg` (moved from) when route[0] names a peer whose data
+  /// connection is open; any thread.
+  bool send(wire::cc_message& msg);
 
   int port() const {
     return port_;

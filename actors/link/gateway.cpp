@@ -111,6 +111,8 @@ void gateway_state::stop_data() {
 }
 
 void gateway_state::send(wire::cc_message msg) {
+  if (data && data->send(msg))
+    return; // its peer's data connection is open: the reply goes there
   socket->send(std::move(msg));
 }
 
@@ -300,6 +302,9 @@ open_data_port(const config::section& main, const zmq_options& opts,
     inbox->on_frames(std::move(frames), std::move(blob), nullptr);
   };
   ev.paused = [inbox] { return inbox->paused.load(); };
+  ev.fallback = [socket = inbox->socket](wire::cc_message msg) {
+    socket->send(std::move(msg));
+  };
   auto max_blob = opts.max_message_size > 0
                     ? static_cast<uint64_t>(opts.max_message_size)
                     : data_frame::default_max_blob;

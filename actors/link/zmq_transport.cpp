@@ -127,6 +127,8 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
   if (opts_.curve_server.empty() && tcp_host_of(endpoint))
     opts_.routing_id = new_routing_id();
   on_sent_ = cb.on_sent;
+  on_reply_ = cb.on_message;
+  on_invalid_ = cb.on_invalid;
   zmq_socket_loop::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
                    std::vector<std::string>&& frames, wire::blob_ptr&& last,
@@ -183,6 +185,8 @@ void zmq_transport::offer_data(int port) {
   cb.fallback = [sock = socket_.get()](wire::cc_message msg) {
     sock->send(std::move(msg));
   };
+  cb.on_message = on_reply_;
+  cb.on_invalid = on_invalid_;
   data_ = std::make_unique<data_link>(io_loop::shared(opts_.io_threads),
                                       std::move(*to), opts_.routing_id, who_,
                                       std::move(cb), data_counters_);
@@ -198,6 +202,8 @@ void zmq_transport::add_stats(counters& out) const {
   out["data_bytes_out"] = c.bytes.load();
   out["data_fell_back"] = c.fell_back.load();
   out["data_lost"] = c.lost.load();
+  out["data_replies"] = c.replies.load();
+  out["data_bytes_in"] = c.bytes_in.load();
 }
 
 void zmq_transport::close_async(std::function<void()> done) {

@@ -48,6 +48,8 @@ private:
   std::unique_ptr<zmq_socket_loop> socket_;
   // The data connection (forwarder's thread only; null: none offered).
   std::function<void(uint64_t)> on_sent_;
+  std::function<void(wire::cc_message)> on_reply_;
+  std::function<void(const caf::error&)> on_invalid_;
   std::unique_ptr<data_link> data_;
   int data_port_ = 0;
   std::shared_ptr<data_link_counters> data_counters_ =

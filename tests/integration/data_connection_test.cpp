@@ -262,6 +262,9 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   CHECK(p.central_metric("ccserver_gateway_data_received_bytes_total") >= w.total());
   CHECK(p.central_metric("ccserver_gateway_data_refused_total") == 0);
   CHECK(count_of(read_file(p.local_log), "data connection to") >= 1);
+  // The acks came back the same way.
+  CHECK(p.central_metric("ccserver_gateway_data_sent_messages_total") > 0);
+  CHECK(p.local_metric("ccserver_forward_data_reply_messages_total") > 0);
   p.stop_both();
 }
 
