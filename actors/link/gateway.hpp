@@ -6,7 +6,8 @@
 // (rate-limited) and counted as `invalid`, never routed.
 //
 // Takes:  (reply_atom, cc_message)   send out of cc-socket; route[0] is the
-//                                    peer identity (ROUTER pops it)
+//                                    peer identity (ROUTER pops it); on that
+//                                    peer's data connection when one is open
 //         (router_atom, actor)       -> ok_atom: deliver to this router from now
 //                                    on; a null actor pauses reading until the
 //                                    next one (config reload: nothing is lost)
@@ -24,7 +25,7 @@
 //                                    secret key needs a restart (warning).
 //              with a data port (data_listen.hpp) also data_port,
 //              data_accepted, data_open, data_messages, data_bytes_in,
-//              data_refused
+//              data_refused, data_replies, data_bytes_out
 //         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the loop thread;
 //                                    route[0]: the peer identity
