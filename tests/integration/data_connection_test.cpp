@@ -259,12 +259,12 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   check_delivered(p, w);
   // Both ends counted the stream: the payload went this way, not ZeroMQ.
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sent_bytes_total") >= w.total(); }, 10s));
-  CHECK(p.central_metric("ccserver_gateway_data_received_bytes_total") >= w.total());
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_received_bytes_total") >= w.total(); }, 10s));
   CHECK(p.central_metric("ccserver_gateway_data_refused_total") == 0);
   CHECK(count_of(read_file(p.local_log), "data connection to") >= 1);
   // The acks came back the same way.
-  CHECK(p.central_metric("ccserver_gateway_data_sent_messages_total") > 0);
-  CHECK(p.local_metric("ccserver_forward_data_reply_messages_total") > 0);
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_sent_messages_total") > 0; }, 10s));
+  CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_reply_messages_total") > 0; }, 10s));
   p.stop_both();
 }
 
