@@ -79,7 +79,7 @@ caf::error actor_tree::start(config_ptr cfg) {
   current_ = std::move(gen);
   if (err)
     return err;
-  auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router);
+  auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router, data_offer_);
   if (!gw)
     return std::move(gw.error());
   step("gateway");
@@ -148,7 +148,7 @@ actor_tree::reload_outcome actor_tree::reload(config_ptr cfg) {
 // force when the new one cannot be read).
 caf::expected<caf::actor> actor_tree::gateway_for(const config::section& main) {
   if (main.str("cc-socket") != gateway_endpoint_) {
-    auto gw = spawn_gateway(sys_, main, router_actor{});
+    auto gw = spawn_gateway(sys_, main, router_actor{}, data_offer_);
     if (!gw)
       return gw;
     step("gateway");
@@ -261,6 +261,7 @@ caf::error actor_tree::start_core(generation& gen) {
   rc.job_name = cfg.job_name;
   // One per generation: a reload may change writers and forwarders.
   auto acks = std::make_shared<ack_registry>();
+  acks->set_data_offer(data_offer_);
   rc.acks = acks;
   gen.router = spawn_router(sys_, std::move(rc));
   self_->monitor(gen.router);

@@ -26,6 +26,7 @@
 // "caf-listen", and "stop GROUP" for each group stopped.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -153,6 +154,8 @@ private:
   std::string caf_listen_address_;
   caf::actor gateway_;
   std::string gateway_endpoint_;
+  // The gateway's data port, for every generation's echo answers.
+  std::shared_ptr<std::atomic<int>> data_offer_ = std::make_shared<std::atomic<int>>(0);
   std::set<caf::actor_addr> stopping_; // their down messages are expected
   std::set<caf::actor_addr> gone_;     // went down unexpectedly: not waited for
 };

@@ -258,6 +258,16 @@ std::vector<option> server_options() {
              "ZeroMQ endpoint this server binds (a ROUTER socket): local "
              "daemons, clients and remote forwarders connect here. "
              "tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
+    with_default("data-port", vt::integer, "0",
+                 "TCP port for data connections beside a tcp:// cc-socket "
+                 "without CURVE, on the same host: our forwarders send "
+                 "pub.logtail fragments there as plain TCP, the rest stays "
+                 "on ZeroMQ (docs/wire.md 6.8). 0: a port the kernel picks, "
+                 "announced in echo answers; -1: none (everything over "
+                 "ZeroMQ). Never opened with curve-secret-key (the data "
+                 "connection is not encrypted) nor with cc-role = local")
+      .between(-1, 65535)
+      .ext(),
     with_default("cc-role", vt::choice, "insecure",
                  "which handler types may run here: each declares its roles "
                  "(tailwriter, infowriter: remote; jobmgr: local; proxy, "

@@ -73,7 +73,7 @@ read_result read_optional_bool(scalar& v, std::optional<bool>& out) {
   return nullptr;
 }
 
-constexpr std::array<field<echo_body>, 10> echo_fields{
+constexpr std::array<field<echo_body>, 11> echo_fields{
   req_field<echo_body>,
   time_field<echo_body>,
   hostname_field<echo_body>(false),
@@ -101,6 +101,14 @@ constexpr std::array<field<echo_body>, 10> echo_fields{
   field<echo_body>{"zstd", false,
                    [](scalar& v, echo_body& x) {
                      return read_optional_bool(v, x.zstd);
+                   }},
+  field<echo_body>{"data_port", false,
+                   [](scalar& v, echo_body& x) {
+                     int64_t port = 0;
+                     if (auto why = read_i64(v, port))
+                       return why;
+                     x.data_port = port;
+                     return read_result{nullptr};
                    }},
 };
 
@@ -169,6 +177,8 @@ std::string make_body(const echo_body& x) {
     w.boolean("acks", *x.acks);
   if (x.zstd)
     w.boolean("zstd", *x.zstd);
+  if (x.data_port)
+    w.i64("data_port", *x.data_port);
   return w.done();
 }
 

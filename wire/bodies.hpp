@@ -200,6 +200,10 @@ struct echo_body {
   /// fragment sent here reaches takes comp "zstd" (docs/wire.md §6.6).
   /// Absent in the original's responses and in older ccservers': no zstd.
   std::optional<bool> zstd;
+  /// Extension, in responses from our servers only: the TCP port of this
+  /// server's data connection for pub.logtail (docs/wire.md §6.8), offered
+  /// only where its cc-socket has no CURVE. Absent: none.
+  std::optional<int64_t> data_port;
 };
 
 /// pub.infofile (and pub.infofile.<suffix>): one whole info file.

@@ -68,6 +68,14 @@ bool ack_registry::advertises() const {
   return false;
 }
 
+void ack_registry::set_data_offer(std::shared_ptr<const std::atomic<int>> port) {
+  data_port_ = std::move(port);
+}
+
+int ack_registry::data_port() const {
+  return data_port_ ? data_port_->load() : 0;
+}
+
 bool ack_registry::advertises_zstd() const {
   std::lock_guard<std::mutex> guard{mtx_};
   for (const auto& [name, e] : sections_)

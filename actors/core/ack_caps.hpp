@@ -70,7 +70,14 @@ public:
   /// message type: one forwarder to an original CC turns it off.
   bool advertises_zstd() const;
 
+  /// Where the gateway publishes its data connection's port (0: none;
+  /// actors/link/data_listen.hpp); one cell per process, shared by every
+  /// generation's registry. The echo answer carries it as `data_port`.
+  void set_data_offer(std::shared_ptr<const std::atomic<int>> port);
+  int data_port() const;
+
 private:
+  std::shared_ptr<const std::atomic<int>> data_port_;  // set before use
   struct entry {
     bool writer = false;
     peer_acks learned = peer_acks::unknown; // forwarders only

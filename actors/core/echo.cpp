@@ -27,6 +27,8 @@ make_echo_response(const wire::cc_message& request,
   rsp.orig_time = req->hdr.time;
   rsp.acks = acks != nullptr && acks->advertises();
   rsp.zstd = acks != nullptr && acks->advertises_zstd();
+  if (int port = acks != nullptr ? acks->data_port() : 0; port > 0)
+    rsp.data_port = port;
   wire::cc_message out;
   out.route = request.route;
   out.type = "echo.response";

@@ -154,6 +154,8 @@ void forwarder_state::on_pong(const wire::cc_message& msg, double now) {
   last_pong = now;
   learn_acks(body->acks);
   learn_zstd(body->zstd);
+  if (link)
+    link->offer_data(static_cast<int>(body->data_port.value_or(0)));
   double rtt = now - body->orig_time;
   log::debug(who, "pong from " + settings.remote + ": " + seconds_text(rtt));
   if (pong_missing) {

@@ -23,7 +23,8 @@
 //              connected, reconnects, probes, host_denied (pub.logtail and
 //              pub.infofile of a CURVE key bound to other host names: not
 //              carried on, answered `denied`; actors/link/host_binding.hpp), the
-//              gauge remote_acks (0 unknown, 1 yes, 2 no), link_down_ms
+//              gauge remote_acks (0 unknown, 1 yes, 2 no), the data
+//              connection's data_* (zmq_transport::add_stats), link_down_ms
 //              (since the link went down, or since start when it never came
 //              up; 0 while up) and, with ping, last_pong_age_ms
 // Sends:  router <- (reply_atom, cc_message), and the `denied` acks of
@@ -34,6 +35,9 @@
 //         remote <- echo.request (the probe) at every connect: its pong says
 //              whether the remote acknowledges (`acks`, actors/core/ack_caps.hpp);
 //              learned into the process's ack_registry, for ack = auto.
+//              Its `data_port` (docs/wire.md §6.8) goes to the transport
+//              (offer_data), which opens the data connection for
+//              pub.logtail where it may.
 // With a ZeroMQ link it runs on CAF's scheduler: at an exit its link drains
 // within zmq_linger on the I/O loop and the actor quits once the
 // link is closed (closed_atom), taking nothing more meanwhile. With a caf://

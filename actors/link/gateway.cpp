@@ -5,10 +5,14 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/link/curve_keys.hpp"
+#include "actors/link/data_frame.hpp"
+#include "actors/link/data_link.hpp"
 #include "actors/link/zap.hpp"
 #include "actors/link/zmq_transport.hpp"
 #include "base/error.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
+#include "config/reader.hpp"
 
 namespace cc {
 
@@ -89,13 +93,26 @@ void gateway_inbox::detach_socket() {
 }
 
 gateway_state::~gateway_state() {
+  stop_data();
   if (socket)
     socket->stop();
   if (inbox)
     inbox->detach_socket();
 }
 
+void gateway_state::stop_data() {
+  if (!data)
+    return;
+  int mine = data->port();
+  if (data_offer) // a reload's new gateway may have published its own
+    data_offer->compare_exchange_strong(mine, 0);
+  data->stop(); // closed now, whoever else still holds it
+  data.reset();
+}
+
 void gateway_state::send(wire::cc_message msg) {
+  if (data && data->send(msg))
+    return; // its peer's data connection is open: the reply goes there
   socket->send(std::move(msg));
 }
 
@@ -117,6 +134,8 @@ counters gateway_state::stats() const {
     {"in_flight_bytes", inbox->in_flight_bytes.load()},
     {"throttled", inbox->throttled.load()},
   };
+  if (data)
+    data->add_stats(out);
   if (zap) {
     out["curve_accepted"] = zap->accepted.load();
     out["curve_refused"] = zap->refused.load() + zap->malformed.load();
@@ -209,6 +228,7 @@ void stop_socket(gateway_actor_t* self, const caf::error& reason) {
     return;
   st.stopping = true;
   st.exit_reason = reason;
+  st.stop_data();
   st.socket->stop_async([addr = self->address()] {
     if (auto gw = caf::actor_cast<caf::actor>(addr))
       caf::anon_send(gw, closed_atom::value);
@@ -218,7 +238,11 @@ void stop_socket(gateway_actor_t* self, const caf::error& reason) {
 caf::behavior gateway_actor(gateway_actor_t* self,
                             std::shared_ptr<zmq_socket_loop> socket,
                             std::shared_ptr<gateway_inbox> inbox,
-                            zmq_options opts) {
+                            zmq_options opts,
+                            std::shared_ptr<data_listener> data,
+                            std::shared_ptr<std::atomic<int>> data_offer) {
+  self->state.data = std::move(data);
+  self->state.data_offer = std::move(data_offer);
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
   self->state.zap = opts.zap;
@@ -256,9 +280,52 @@ caf::behavior gateway_actor(gateway_actor_t* self,
 
 } // namespace
 
+namespace {
+
+// The data port beside cc-socket (plain TCP: never where CURVE is on),
+// published in `offer` for the echo answers; null where there is none.
+caf::expected<std::shared_ptr<data_listener>>
+open_data_port(const config::section& main, const zmq_options& opts,
+               const std::shared_ptr<gateway_inbox>& inbox,
+               const std::shared_ptr<std::atomic<int>>& offer) {
+  if (!offer)
+    return std::shared_ptr<data_listener>{};
+  auto endpoint = main.str("cc-socket");
+  auto port = config::reader{main}.integer("data-port");
+  // A local server's gateway serves its own daemons and tools, which never
+  // open data connections: no port there.
+  if (port < 0 || !opts.curve_secret.empty() || endpoint.rfind("tcp://", 0) != 0 ||
+      main.str("cc-role") == "local")
+    return std::shared_ptr<data_listener>{};
+  data_listener::events ev;
+  ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& blob) {
+    inbox->on_frames(std::move(frames), std::move(blob), nullptr);
+  };
+  ev.paused = [inbox] { return inbox->paused.load(); };
+  ev.fallback = [socket = inbox->socket](wire::cc_message msg) {
+    socket->send(std::move(msg));
+  };
+  auto max_blob = opts.max_message_size > 0
+                    ? static_cast<uint64_t>(opts.max_message_size)
+                    : data_frame::default_max_blob;
+  auto made = data_listener::start(io_loop::shared(opts.io_threads),
+                                   tcp_host_of(endpoint).value_or("*"),
+                                   static_cast<int>(port), max_blob, std::move(ev));
+  if (!made)
+    return std::move(made.error());
+  offer->store((*made)->port());
+  log::info("gateway", "data connections for pub.logtail on port " +
+                         std::to_string((*made)->port()) +
+                         " (plain TCP, offered in echo answers: data-port)");
+  return std::shared_ptr<data_listener>{std::move(*made)};
+}
+
+} // namespace
+
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
-                                        router_actor router) {
+                                        router_actor router,
+                                        std::shared_ptr<std::atomic<int>> data_offer) {
   auto endpoint = main.str("cc-socket");
   auto opts = zmq_options_of(main);
   curve::allow_list allowed;
@@ -318,6 +385,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     socket->set_reading(false);
   if (auto err = socket->start())
     return err;
+  auto data = open_data_port(main, opts, inbox, data_offer);
+  if (!data)
+    return std::move(data.error());
   log::info("gateway", "listening on " + endpoint +
                         (curve_on ? " (CURVE, server key " +
                                       curve::encode(opts.curve_public) + ", " +
@@ -328,7 +398,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                   : std::string{}));
   // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
-  auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts));
+  auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
+                      std::move(*data), std::move(data_offer));
   return gw;
 }
 

@@ -6,7 +6,8 @@
 // (rate-limited) and counted as `invalid`, never routed.
 //
 // Takes:  (reply_atom, cc_message)   send out of cc-socket; route[0] is the
-//                                    peer identity (ROUTER pops it)
+//                                    peer identity (ROUTER pops it); on that
+//                                    peer's data connection when one is open
 //         (router_atom, actor)       -> ok_atom: deliver to this router from now
 //                                    on; a null actor pauses reading until the
 //                                    next one (config reload: nothing is lost)
@@ -22,6 +23,9 @@
 //                                    counted from now on). An unreadable list
 //                                    keeps the old one (error answer); a changed
 //                                    secret key needs a restart (warning).
+//              with a data port (data_listen.hpp) also data_port,
+//              data_accepted, data_open, data_messages, data_bytes_in,
+//              data_refused, data_replies, data_bytes_out
 //         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the loop thread;
 //                                    route[0]: the peer identity
@@ -61,6 +65,7 @@
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
 #include "actors/link/curve_keys.hpp"
+#include "actors/link/data_listen.hpp"
 #include "config/config.hpp"
 #include "wire/message.hpp"
 
@@ -119,12 +124,16 @@ struct gateway_state {
   std::shared_ptr<zmq_socket_loop> socket;
   std::shared_ptr<gateway_inbox> inbox;
   std::shared_ptr<zap_handler> zap;     // null: no CURVE
+  std::shared_ptr<data_listener> data;  // null: no data-port
+  std::shared_ptr<std::atomic<int>> data_offer; // where its port is published
   std::string secret_key_path;          // as started
   std::string allowed_keys_path;
   bool stopping = false;                // exit_msg taken, socket draining
   caf::error exit_reason;               // quit with this once it closed
 
   gateway_state() = default;
+  /// Closes the data port and withdraws its offer (if still ours).
+  void stop_data();
   /// Stops the socket (drain within linger, close; waits): runs when
   /// the actor exits, whoever else still holds the shared pointers.
   ~gateway_state();
@@ -153,8 +162,13 @@ caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed);
 /// Binds `main`'s cc-socket with its zmq_* options and spawns the gateway.
 /// Errors name the endpoint ("gateway: tcp://0.0.0.0:22632: cannot bind:
 /// Address already in use").
+/// With `data_offer`, and where cc-socket is tcp:// without CURVE and
+/// `data-port` is not -1, it also listens for data connections
+/// (data_listen.hpp) on cc-socket's host and publishes the port there
+/// (for the echo answers; 0 again when it stops).
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
-                                        router_actor router);
+                                        router_actor router,
+                                        std::shared_ptr<std::atomic<int>> data_offer = nullptr);
 
 } // namespace cc

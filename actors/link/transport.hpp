@@ -63,6 +63,13 @@ public:
       done();
   }
 
+  /// The remote's echo answer offered a data connection on `port` (0: none
+  /// offered): a transport that can, carries pub.logtail there
+  /// (actors/link/data_link.hpp). None by default.
+  virtual void offer_data(int port) {
+    (void) port;
+  }
+
   /// Adds the transport's own counters to the forwarder's stats (the CAF
   /// link's connect failures, lost links); thread-safe. None by default.
   virtual void add_stats(counters& out) const {

@@ -41,24 +41,6 @@ bool set_bytes(void* sock, int option, const std::string& value,
   return false;
 }
 
-// The IP address of the peer of connected socket `fd`, "" when unknown.
-std::string peer_ip(int fd) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof(sa);
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
-    return {};
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (sa.ss_family == AF_INET)
-    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&sa)->sin_addr, buf,
-                sizeof(buf));
-  else if (sa.ss_family == AF_INET6)
-    ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&sa)->sin6_addr, buf,
-                sizeof(buf));
-  else
-    return "local";
-  return buf;
-}
-
 // -- ROUTER: the gateway ---------------------------------------------------------
 
 class router_role : public socket_role {
@@ -81,6 +63,11 @@ public:
     // Replies to a peer that is gone fail visibly (EHOSTUNREACH, counted)
     // instead of vanishing, and a full peer says EAGAIN instead of dropping.
     if (!set_option(sock, ZMQ_ROUTER_MANDATORY, 1, "ZMQ_ROUTER_MANDATORY", why))
+      return false;
+    // A forwarder that reconnects with its own routing id (it names itself
+    // so its data connection can, actors/link/data_link.hpp) takes the id
+    // over from a connection the kernel has not yet seen die.
+    if (!set_option(sock, ZMQ_ROUTER_HANDOVER, 1, "ZMQ_ROUTER_HANDOVER", why))
       return false;
     if (!curve_server())
       return true;
@@ -230,7 +217,9 @@ public:
     // there.
     return set_option(sock, ZMQ_RECONNECT_IVL_MAX, 500, "ZMQ_RECONNECT_IVL_MAX",
                       why) &&
-           set_option(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", why);
+           set_option(sock, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE", why) &&
+           (o.routing_id.empty() ||
+            set_bytes(sock, ZMQ_ROUTING_ID, o.routing_id, "ZMQ_ROUTING_ID", why));
   }
 
   std::string open(io_loop&, void* sock) override {
@@ -318,6 +307,23 @@ std::unique_ptr<socket_role> make_role(zmq_socket_loop::role r, role_env env) {
   if (r == zmq_socket_loop::role::router_bind)
     return std::make_unique<router_role>(std::move(env));
   return std::make_unique<dealer_role>(std::move(env));
+}
+
+std::string peer_ip(int fd) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof(sa);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    return {};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (sa.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&sa)->sin_addr, buf,
+                sizeof(buf));
+  else if (sa.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&sa)->sin6_addr, buf,
+                sizeof(buf));
+  else
+    return "local";
+  return buf;
 }
 
 } // namespace cc::zmq_detail

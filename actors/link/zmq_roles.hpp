@@ -34,6 +34,10 @@ std::string zmq_error_text();
 /// Why a handshake failed, from a monitor event and its value.
 std::string handshake_failure_text(uint16_t event, uint32_t value);
 
+/// The IP address of the peer of connected socket `fd`, "" when unknown
+/// ("local" for a Unix socket). Also the data connections' (data_listen).
+std::string peer_ip(int fd);
+
 /// The options every socket gets (HWMs, LINGER, buffers, keepalive,
 /// MAXMSGSIZE); false with `why` naming the option that failed.
 bool apply_common_options(void* sock, const zmq_options& o, std::string& why);

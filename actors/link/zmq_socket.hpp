@@ -78,6 +78,10 @@ struct zmq_options {
   std::string curve_public;
   std::string curve_server;
   std::shared_ptr<zap_handler> zap;
+  // dealer_connect: the routing id the ROUTER knows this peer by (empty:
+  // the ROUTER picks one). Set by a transport that may open a data
+  // connection, which names the same peer (data_link.hpp).
+  std::string routing_id;
 };
 
 /// Counters of one socket, written on the loop thread, read by anyone.

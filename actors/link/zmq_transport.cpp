@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <random>
 
 #include "actors/link/curve_keys.hpp"
 #include "base/error.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
 #include "config/reader.hpp"
 
@@ -17,6 +19,18 @@ namespace {
 
 int clamp_int(int64_t v, int lo, int hi) {
   return static_cast<int>(std::clamp<int64_t>(v, lo, hi));
+}
+
+// A routing id of our own for the DEALER (its data connection names the
+// same peer): 16 random bytes, the first not 0 (ZeroMQ keeps ids starting
+// with 0 for those it makes up) and not 1 (our in-process route frames).
+std::string new_routing_id() {
+  std::random_device rd;
+  std::string id(16, '\0');
+  for (auto& c : id)
+    c = static_cast<char>(rd() & 0xff);
+  id[0] = static_cast<char>(2 + (static_cast<unsigned char>(id[0]) % 250));
+  return id;
 }
 
 } // namespace
@@ -109,6 +123,12 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
   if (!opts_.curve_server.empty())
     log::info(who_, "CURVE to " + endpoint + " as client key " +
                       curve::encode(opts_.curve_public));
+  endpoint_ = endpoint;
+  if (opts_.curve_server.empty() && tcp_host_of(endpoint))
+    opts_.routing_id = new_routing_id();
+  on_sent_ = cb.on_sent;
+  on_reply_ = cb.on_message;
+  on_invalid_ = cb.on_invalid;
   zmq_socket_loop::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
                    std::vector<std::string>&& frames, wire::blob_ptr&& last,
@@ -133,16 +153,61 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
 }
 
 void zmq_transport::send(wire::cc_message msg) {
+  if (data_ && data_carries(msg.type) && data_->send(msg))
+    return;
   if (socket_)
     socket_->send(std::move(msg));
 }
 
 void zmq_transport::close() {
+  data_.reset(); // what it still holds goes to the socket, which drains it
   if (socket_)
     socket_->stop();
 }
 
+void zmq_transport::offer_data(int port) {
+  if (port == data_port_ && (data_ || port <= 0))
+    return;
+  data_.reset();
+  data_port_ = 0;
+  if (port <= 0 || opts_.routing_id.empty() || !socket_)
+    return;
+  auto host = tcp_host_of(endpoint_);
+  auto to = host ? resolve_data_address(*host, port) : std::nullopt;
+  if (!to) {
+    log::warning(who_, "the remote offers a data connection on port " +
+                         std::to_string(port) + " but " + endpoint_ +
+                         "'s host does not resolve: staying on ZeroMQ");
+    return;
+  }
+  data_link::callbacks cb;
+  cb.on_sent = on_sent_;
+  cb.fallback = [sock = socket_.get()](wire::cc_message msg) {
+    sock->send(std::move(msg));
+  };
+  cb.on_message = on_reply_;
+  cb.on_invalid = on_invalid_;
+  data_ = std::make_unique<data_link>(io_loop::shared(opts_.io_threads),
+                                      std::move(*to), opts_.routing_id, who_,
+                                      std::move(cb), data_counters_);
+  data_port_ = port;
+}
+
+void zmq_transport::add_stats(counters& out) const {
+  const auto& c = *data_counters_;
+  out["data_offered"] = data_ ? 1 : 0;
+  out["data_connects"] = c.connects.load();
+  out["data_failures"] = c.failures.load();
+  out["data_messages"] = c.messages.load();
+  out["data_bytes_out"] = c.bytes.load();
+  out["data_fell_back"] = c.fell_back.load();
+  out["data_lost"] = c.lost.load();
+  out["data_replies"] = c.replies.load();
+  out["data_bytes_in"] = c.bytes_in.load();
+}
+
 void zmq_transport::close_async(std::function<void()> done) {
+  data_.reset();
   if (socket_)
     socket_->stop_async(std::move(done));
   else if (done)

@@ -8,6 +8,7 @@
 
 #include <caf/error.hpp>
 
+#include "actors/link/data_link.hpp"
 #include "actors/link/transport.hpp"
 #include "actors/link/zmq_socket.hpp"
 #include "config/config.hpp"
@@ -35,11 +36,24 @@ public:
   void send(wire::cc_message msg) override;
   void close() override;
   void close_async(std::function<void()> done) override;
+  /// Opens (or moves) the data connection to the remote's host on `port`
+  /// when this link is tcp:// without CURVE; 0 closes it.
+  void offer_data(int port) override;
+  void add_stats(counters& out) const override;
 
 private:
   zmq_options opts_;
   std::string who_;
+  std::string endpoint_;
   std::unique_ptr<zmq_socket_loop> socket_;
+  // The data connection (forwarder's thread only; null: none offered).
+  std::function<void(uint64_t)> on_sent_;
+  std::function<void(wire::cc_message)> on_reply_;
+  std::function<void(const caf::error&)> on_invalid_;
+  std::unique_ptr<data_link> data_;
+  int data_port_ = 0;
+  std::shared_ptr<data_link_counters> data_counters_ =
+    std::make_shared<data_link_counters>();
 };
 
 } // namespace cc

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -32,22 +33,34 @@ std::string source_path(const std::string& relative) {
   return std::string{CC_SOURCE_DIR} + "/" + relative;
 }
 
-int free_port() {
+namespace {
+
+// Whether `port` on 127.0.0.1 can be bound now.
+bool bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     throw std::runtime_error("socket: " + std::string{std::strerror(errno)});
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind: " + std::string{std::strerror(errno)});
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+} // namespace
+
+int free_port() {
+  // Below the kernel's ephemeral range (32768-60999 by default): a port
+  // the kernel hands out meanwhile (a connect's source port, a server's
+  // data-port 0) cannot take the one a test is about to bind.
+  static std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick{20000, 32000};
+  for (int i = 0; i < 200; ++i)
+    if (int port = pick(rng); bindable(port))
+      return port;
+  throw std::runtime_error("free_port: no free port in 20000-32000");
 }
 
 temp_dir::temp_dir(const std::string& tag) {

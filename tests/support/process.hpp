@@ -17,7 +17,8 @@ std::string ccserver_path();
 /// Path of a file under the source tree (conf/, tests/...).
 std::string source_path(const std::string& relative);
 
-/// A free TCP port on 127.0.0.1 (bound once to port 0, then released).
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (bound
+/// once to check, then released).
 int free_port();
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents on

@@ -1,0 +1,100 @@
+// The data connection's framing (docs/wire.md §6.8): a plain TCP stream
+// from a local forwarder to a central gateway that carries pub.logtail
+// messages beside the ZeroMQ link, so their payload is not copied through
+// libzmq's buffers and its I/O thread on either end.
+//
+//   stream  = hello message*                 (local -> central)
+//   hello   = "CCDATA1\n" u16 id_len id       (the DEALER's routing id: the
+//             central's replies to that peer come back on this connection)
+//   replies = message*                       (central -> local)
+//   message = u32 head_len head blob
+//   head    = u16 nframes (u32 len, bytes){nframes} u8 has_blob u32 blob_len
+//
+// Integers are big-endian. The frames are the message's ZeroMQ frames
+// without the blob (route frames, "", type, body, signature); the blob
+// follows the head raw, so a sender can write it straight from where it
+// lies. Pure functions and a decoder, no sockets: tested on their own.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "wire/message.hpp"
+
+namespace cc::data_frame {
+
+constexpr std::string_view magic = "CCDATA1\n";
+/// A head (route, type, JSON body) never needs more; a larger one is junk.
+constexpr uint32_t max_head = 1u << 20;
+constexpr uint16_t max_frames = 256;
+/// The blob's limit when the gateway has no max-message-size.
+constexpr uint64_t default_max_blob = 64ull << 20;
+
+/// The hello a sender writes first.
+std::string encode_hello(std::string_view routing_id);
+
+/// Length prefix and head of `msg`; its blob (if any) goes after it as is.
+std::string encode_head(const wire::cc_message& msg);
+
+/// Writes what it can of `head` and then `blob` (may be null), from stream
+/// offset `done` (advanced), on nonblocking socket `fd` (no SIGPIPE).
+/// False on an error (errno); true also when the socket is full.
+bool write_some(int fd, std::string_view head, const wire::blob* blob, size_t& done,
+                int64_t& written);
+
+/// One message as read: its frames and blob, for wire::parse.
+struct decoded {
+  std::vector<std::string> frames;
+  wire::blob_ptr blob;
+  uint64_t bytes = 0;  // on the stream, head and blob
+};
+
+/// Reads a stream in whatever pieces it arrives: want() says where the next
+/// bytes go (at most how many: the reader never reads past a message, so
+/// the blob lands in its own buffer without another copy), commit() takes
+/// them. A framing error ends the stream: the caller closes it.
+class decoder {
+public:
+  /// `hello`: the stream opens with one (central side); the local reads
+  /// the central's replies, which have none.
+  explicit decoder(uint64_t max_blob = default_max_blob, bool hello = true);
+
+  struct space {
+    char* data;
+    size_t size;
+  };
+  space want();
+  /// `n` bytes were read into want()'s space. An error names what is wrong.
+  caf::error commit(size_t n);
+
+  /// The hello's routing id, once it came.
+  const std::optional<std::string>& routing_id() const {
+    return id_;
+  }
+  /// A message completed by the last commit, if one did.
+  std::optional<decoded> take();
+  /// Whether the stream is between messages (an end here is clean).
+  bool at_boundary() const;
+
+private:
+  enum class phase { hello, id, length, head, blob };
+  caf::error finish_part();
+  caf::error parse_head();
+  void start(phase p, size_t n);
+
+  uint64_t max_blob_;
+  phase phase_ = phase::hello;
+  std::string part_;        // the bytes of the part being read (not the blob)
+  size_t need_ = 0;         // bytes the current part still needs
+  wire::byte_buffer blob_;
+  std::optional<std::string> id_;
+  std::optional<decoded> ready_;
+  decoded building_;
+};
+
+} // namespace cc::data_frame

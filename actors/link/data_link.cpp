@@ -1,0 +1,348 @@
+// The local end of a data connection: see data_link.hpp.
+#include "actors/link/data_link.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "actors/core/router.hpp"
+#include "actors/link/data_frame.hpp"
+#include "base/logger.hpp"
+
+namespace cc {
+
+std::optional<std::string> tcp_host_of(const std::string& endpoint) {
+  const std::string scheme = "tcp://";
+  if (endpoint.compare(0, scheme.size(), scheme) != 0)
+    return std::nullopt;
+  auto rest = endpoint.substr(scheme.size());
+  if (auto semi = rest.find(';'); semi != std::string::npos)
+    rest = rest.substr(semi + 1); // a source address before ';'
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return std::nullopt;
+  auto host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host == "*")
+    return std::nullopt;
+  return host;
+}
+
+std::optional<data_address> resolve_data_address(const std::string& host,
+                                                 int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0 ||
+      found == nullptr)
+    return std::nullopt;
+  data_address out;
+  std::memcpy(&out.addr, found->ai_addr, found->ai_addrlen);
+  out.len = found->ai_addrlen;
+  out.text = host + ":" + service;
+  ::freeaddrinfo(found);
+  return out;
+}
+
+bool data_carries(const std::string& type) {
+  // pub.logtail and its suffixed types (docs/wire.md §3.1), fragments and
+  // questions alike: a tailer's messages stay in one order.
+  const std::string base = "pub.logtail";
+  return type.compare(0, base.size(), base) == 0 &&
+         (type.size() == base.size() || type[base.size()] == '.');
+}
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// A message (or the hello) on its way into the socket.
+struct writing {
+  std::string head;
+  wire::blob_ptr blob;
+  size_t done = 0;       // stream bytes written of head + blob
+  uint64_t wire = 0;     // its wire_size, for on_sent
+  bool counts = false;   // a message (the hello is not)
+
+  size_t total() const {
+    return head.size() + (blob ? blob->size() : 0);
+  }
+};
+
+} // namespace
+
+class data_link::engine : public io_client {
+public:
+  engine(data_address to, std::string id, std::string who, callbacks cb,
+         std::shared_ptr<data_link_counters> counters)
+    : to_(std::move(to)), id_(std::move(id)), who_(std::move(who)),
+      cb_(std::move(cb)), counters_(std::move(counters)) {
+  }
+
+  // Any thread.
+  bool offer(wire::cc_message& msg) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!up_)
+      return false;
+    outbox_.push_back(std::move(msg));
+    return true;
+  }
+
+  const data_address& address() const {
+    return to_;
+  }
+
+  void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    if (fd_ < 0)
+      return;
+    short events = ZMQ_POLLOUT;
+    if (!connecting_) {
+      events = ZMQ_POLLIN;
+      if (cur_ || has_queued())
+        events |= ZMQ_POLLOUT;
+    }
+    items.push_back({nullptr, fd_, events, 0});
+  }
+
+  void on_ready(zmq_pollitem_t* items, size_t count) override {
+    if (fd_ < 0) {
+      if (steady::now() >= retry_at_)
+        connect();
+      return;
+    }
+    short revents = count > 0 ? items[0].revents : 0;
+    if (connecting_) {
+      if (revents != 0)
+        finish_connect();
+      return;
+    }
+    if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_replies())
+      return fail("the central closed it");
+    if (!pump())
+      fail(std::string{"write: "} + std::strerror(errno));
+  }
+
+  long wait_limit_ms() override {
+    if (fd_ >= 0)
+      return -1;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      retry_at_ - steady::now());
+    return std::max<long>(0, static_cast<long>(left.count()));
+  }
+
+  void on_loop_end() override {
+    close_fd();
+  }
+
+  /// Off the loop: the descriptor closed, queued messages to ZeroMQ.
+  void shut() {
+    close_fd();
+    give_back();
+  }
+
+private:
+  bool has_queued() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return !outbox_.empty();
+  }
+
+  void connect() {
+    fd_ = ::socket(to_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0)
+      return fail(std::string{"socket: "} + std::strerror(errno));
+    int one = 1;
+    // Small messages (a trickle's lines, questions) go at once.
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    connecting_ = true;
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to_.addr), to_.len) == 0)
+      return finish_connect();
+    if (errno != EINPROGRESS)
+      fail(std::string{"connect: "} + std::strerror(errno));
+  }
+
+  void finish_connect() {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      errno = err;
+      return fail(std::string{"connect: "} + std::strerror(err));
+    }
+    connecting_ = false;
+    in_ = data_frame::decoder{data_frame::default_max_blob, false};
+    cur_ = writing{data_frame::encode_hello(id_), nullptr, 0, 0, false};
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      up_ = true;
+    }
+    ++counters_->connects;
+    log::info(who_, "data connection to " + to_.text + " up: pub.logtail "
+                    "payloads go there, beside the ZeroMQ link");
+    if (!pump())
+      fail(std::string{"write: "} + std::strerror(errno));
+  }
+
+  // The central's replies to this peer (acks, answers): read what is
+  // there, hand each on. False at the end of the stream or bad input.
+  bool read_replies() {
+    for (int i = 0; i < 64; ++i) {
+      auto space = in_.want();
+      auto n = ::recv(fd_, space.data, space.size, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return true;
+      if (n <= 0)
+        return false;
+      counters_->bytes_in += n;
+      if (auto err = in_.commit(static_cast<size_t>(n))) {
+        if (cb_.on_invalid)
+          cb_.on_invalid(err);
+        return false;
+      }
+      if (auto got = in_.take()) {
+        ++counters_->replies;
+        auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
+        if (msg && cb_.on_message)
+          cb_.on_message(std::move(*msg));
+        else if (!msg && cb_.on_invalid)
+          cb_.on_invalid(msg.error());
+      }
+    }
+    return true;
+  }
+
+  bool next() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (outbox_.empty())
+      return false;
+    auto& msg = outbox_.front();
+    cur_ = writing{data_frame::encode_head(msg), msg.blob, 0, msg.wire_size(), true};
+    outbox_.pop_front();
+    return true;
+  }
+
+  // Writes what it can without blocking; false on an error (errno).
+  bool pump() {
+    while (cur_ || next()) {
+      auto& w = *cur_;
+      int64_t written = 0;
+      bool ok = data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written);
+      counters_->bytes += written;
+      if (!ok)
+        return false;
+      if (w.done < w.total())
+        return true; // the socket is full: wait for POLLOUT
+      if (w.counts) {
+        ++counters_->messages;
+        if (cb_.on_sent)
+          cb_.on_sent(w.wire);
+      }
+      cur_.reset();
+    }
+    return true;
+  }
+
+  void fail(const std::string& why) {
+    bool was_up = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      was_up = up_;
+    }
+    close_fd();
+    ++counters_->failures;
+    retry_at_ = steady::now() + std::chrono::milliseconds{retry_ms};
+    give_back();
+    // Info, not a warning: nothing is lost, ZeroMQ carries on meanwhile.
+    if (auto n = limiter_.admit(was_up ? "down" : "refused", log_limiter::clock::now()))
+      log::info(who_, "data connection to " + to_.text +
+                           (was_up ? " lost (" : " failed (") + why +
+                           "): pub.logtail goes over ZeroMQ until it is back" +
+                           (*n > 0 ? " (" + std::to_string(*n) + " more since the last line)"
+                                   : std::string{}));
+  }
+
+  // The connection is gone: the message being written may be lost (the
+  // gap / ack-timeout path repairs it), the queued ones go to ZeroMQ.
+  void give_back() {
+    std::deque<wire::cc_message> queued;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      up_ = false;
+      queued.swap(outbox_);
+    }
+    if (cur_ && cur_->counts) {
+      ++counters_->lost;
+      if (cb_.on_sent)
+        cb_.on_sent(cur_->wire);
+    }
+    cur_.reset();
+    for (auto& msg : queued) {
+      ++counters_->fell_back;
+      if (cb_.fallback)
+        cb_.fallback(std::move(msg));
+    }
+  }
+
+  void close_fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+    connecting_ = false;
+  }
+
+  data_address to_;
+  std::string id_;
+  std::string who_;
+  callbacks cb_;
+  std::shared_ptr<data_link_counters> counters_;
+  // Loop thread only.
+  int fd_ = -1;
+  bool connecting_ = false;
+  steady::time_point retry_at_{};
+  std::optional<writing> cur_;
+  data_frame::decoder in_{data_frame::default_max_blob, false};
+  log_limiter limiter_{std::chrono::seconds{30}};
+  // Shared with send().
+  std::mutex mtx_;
+  bool up_ = false;
+  std::deque<wire::cc_message> outbox_;
+};
+
+data_link::data_link(std::shared_ptr<io_loop> loop, data_address to,
+                     std::string routing_id, std::string who, callbacks cb,
+                     std::shared_ptr<data_link_counters> counters)
+  : engine_(std::make_shared<engine>(std::move(to), std::move(routing_id),
+                                     std::move(who), std::move(cb),
+                                     std::move(counters))) {
+  attachment_ = std::make_unique<io_attachment>(std::move(loop), engine_);
+  attachment_->loop().wake();
+}
+
+data_link::~data_link() {
+  attachment_.reset();  // off the loop: it calls the engine no more
+  engine_->shut();
+}
+
+bool data_link::send(wire::cc_message& msg) {
+  if (!engine_->offer(msg))
+    return false;
+  attachment_->loop().wake();
+  return true;
+}
+
+const data_address& data_link::address() const {
+  return engine_->address();
+}
+
+} // namespace cc

@@ -1,0 +1,104 @@
+// The local end of a data connection (docs/wire.md §6.8): a plain TCP
+// connection from a forwarder's ZeroMQ transport to the port the central's
+// echo answer offered (`data_port`), on the process's I/O loop. It carries
+// pub.logtail messages only; every other type stays on the ZeroMQ link. The
+// hello names the DEALER's routing id: the central sends its replies to that
+// peer (acks, answers, pongs) back on this connection while it is open, and
+// over ZeroMQ otherwise.
+//
+// Only between our peers and only where the ZeroMQ link has no CURVE (the
+// data connection is not encrypted): zmq_transport decides that.
+//
+// Threads: send() on the forwarder's thread; the socket on the loop thread.
+// A message is taken only while the connection is up; when it goes down the
+// loop hands what is still queued back to the ZeroMQ socket (`fallback`,
+// in order) and reports the one it was writing as sent: its bytes may be
+// lost, which the receiver's gap answer or the sender's ack timeout repair,
+// as for a ZeroMQ connection that drops. It reconnects every
+// `retry_ms` while it exists.
+//
+// Owns: the connection's descriptor (on the loop), the outbox (mutex).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <sys/socket.h>
+
+#include "actors/core/atoms.hpp"
+#include "base/io_attachment.hpp"
+#include "wire/message.hpp"
+
+namespace cc {
+
+/// An address to connect to, resolved.
+struct data_address {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string text;  // host:port, for log lines
+};
+
+/// The host of a tcp:// ZeroMQ endpoint ("tcp://h:p", "tcp://[v6]:p",
+/// "tcp://src;h:p"); nullopt for other schemes and "*".
+std::optional<std::string> tcp_host_of(const std::string& endpoint);
+/// Resolves `host` and `port` (getaddrinfo: may block on a name server);
+/// nullopt when it does not resolve.
+std::optional<data_address> resolve_data_address(const std::string& host,
+                                                 int port);
+
+/// Whether a message of `type` goes on the data connection.
+bool data_carries(const std::string& type);
+
+/// Counters of one data link (all of a transport's links add up).
+struct data_link_counters {
+  std::atomic<int64_t> connects{0};    // connections that came up
+  std::atomic<int64_t> failures{0};    // connects refused, connections lost
+  std::atomic<int64_t> messages{0};    // messages written whole
+  std::atomic<int64_t> bytes{0};       // stream bytes written
+  std::atomic<int64_t> fell_back{0};   // messages handed back to ZeroMQ
+  std::atomic<int64_t> lost{0};        // messages cut by a lost connection
+  std::atomic<int64_t> replies{0};     // replies read from the central
+  std::atomic<int64_t> bytes_in{0};    // stream bytes read
+};
+
+class data_link {
+public:
+  struct callbacks {
+    /// A message of `bytes` (wire_size) left the link (written, or cut).
+    std::function<void(uint64_t bytes)> on_sent;
+    /// A message the link cannot send after all: to the ZeroMQ socket.
+    std::function<void(wire::cc_message)> fallback;
+    /// A reply from the central (an ack, an answer), as from the DEALER.
+    std::function<void(wire::cc_message)> on_message;
+    /// Bytes from the central that are not a message (the connection closes).
+    std::function<void(const caf::error&)> on_invalid;
+  };
+
+  static constexpr long retry_ms = 1000;
+
+  data_link(std::shared_ptr<io_loop> loop, data_address to,
+            std::string routing_id, std::string who, callbacks cb,
+            std::shared_ptr<data_link_counters> counters);
+  /// Off the loop (waits for it): what is still queued goes to fallback.
+  ~data_link();
+  data_link(const data_link&) = delete;
+  data_link& operator=(const data_link&) = delete;
+
+  /// Takes `msg` when the connection is up (true; `msg` moved from); false
+  /// leaves it to the caller.
+  bool send(wire::cc_message& msg);
+
+  const data_address& address() const;
+
+  class engine;
+
+private:
+  std::shared_ptr<engine> engine_;
+  std::unique_ptr<io_attachment> attachment_;
+};
+
+} // namespace cc
