@@ -94,15 +94,9 @@ struct node {
     return s;
   }
 
-  void start() {
-    proc = std::make_unique<process>(
-      std::vector<std::string>{cc::test::ccserver_path(), ini}, log + ".out");
-  }
+  void start() { proc = cc::test::start_ccserver(ini, log); }
 
-  bool up(size_t times = 1) {
-    return wait_until([&] { return count_of(read_file(log), "main: up:") >= times; },
-                      15s);
-  }
+  bool up(size_t times = 1) { return cc::test::server_up(log, times); }
 };
 
 void write_central(const temp_dir& dir, const node& n, const std::string& dstdir,

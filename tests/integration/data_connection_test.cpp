@@ -89,13 +89,11 @@ struct data_pair {
   }
 
   std::unique_ptr<process> start(const std::string& ini, const std::string& log) {
-    return std::make_unique<process>(
-      std::vector<std::string>{cc::test::ccserver_path(), ini}, log + ".out");
+    return cc::test::start_ccserver(ini, log);
   }
 
   bool up(const std::string& log, size_t times = 1) {
-    return wait_until([&] { return count_of(read_file(log), "main: up:") >= times; },
-                      15s);
+    return cc::test::server_up(log, times);
   }
 
   void start_both() {
@@ -146,6 +144,8 @@ struct data_pair {
 /// (the tailer follows the newest, as with name-rotated logs), `bytes`
 /// each, in chunks; records the content.
 struct writer {
+  explicit writer(data_pair& pair) : p(pair) {}
+
   data_pair& p;
   std::map<std::string, std::string> content;
   std::atomic<uint64_t> written{0};
@@ -156,9 +156,11 @@ struct writer {
       auto name = "app-" + std::to_string(f) + ".log";
       for (size_t done = 0; done < bytes;) {
         std::string chunk;
-        for (int i = 0; i < 200; ++i)
-          chunk += "line " + std::to_string(++n) + " of file " + std::to_string(f) +
+        for (int i = 0; i < 200; ++i) {
+          ++n;
+          chunk += "line " + std::to_string(n) + " of file " + std::to_string(f) +
                    std::string(static_cast<size_t>(n * 31 % 120), 'x') + "\n";
+        }
         cc::test::append_file(p.srcdir + "/" + name, chunk);
         content[name] += chunk;
         done += chunk.size();

@@ -97,8 +97,7 @@ std::unique_ptr<process> start_server(const server_files& f,
 }
 
 bool wait_up(const server_files& f, size_t times = 1) {
-  return wait_until(
-    [&] { return count_of(read_file(f.log), "main: up:") >= times; }, 15s);
+  return cc::test::server_up(f.log, times);
 }
 
 std::string log_info_body(const std::string& text) {

@@ -135,13 +135,11 @@ struct transport {
   }
 
   std::unique_ptr<process> start(const std::string& ini, const std::string& log) {
-    return std::make_unique<process>(
-      std::vector<std::string>{cc::test::ccserver_path(), ini}, log + ".out");
+    return cc::test::start_ccserver(ini, log);
   }
 
   bool up(const std::string& log, size_t times = 1) {
-    return wait_until([&] { return count_of(read_file(log), "main: up:") >= times; },
-                      15s);
+    return cc::test::server_up(log, times);
   }
 
   std::string diagnostics() {

@@ -212,6 +212,16 @@ std::string endpoint(int port) {
   return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
+std::unique_ptr<process> start_ccserver(const std::string& ini, const std::string& log) {
+  return std::make_unique<process>(std::vector<std::string>{ccserver_path(), ini},
+                                   log + ".out");
+}
+
+bool server_up(const std::string& log, size_t times) {
+  return wait_until([&] { return count_of(read_file(log), "main: up:") >= times; },
+                    std::chrono::seconds(15));
+}
+
 size_t count_of(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
   if (needle.empty())

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,5 +86,12 @@ size_t count_of(const std::string& haystack, const std::string& needle);
 /// labels, `ccserver_tail_acked_bytes_total{section="d:pg"}`: a sample
 /// matches when it has every one of them (and maybe more).
 long long metric(const std::string& path, const std::string& name);
+
+/// build/ccserver with configuration `ini`, its stdout and stderr in
+/// `log` + ".out" (the server's own log is `log`, named in the ini).
+std::unique_ptr<process> start_ccserver(const std::string& ini, const std::string& log);
+/// Whether the server log `log` says "main: up:" `times` times within 15 s
+/// (a restart says it again).
+bool server_up(const std::string& log, size_t times = 1);
 
 } // namespace cc::test
