@@ -190,6 +190,10 @@ wait_alive() {  # wait_alive SECONDS PID...
 }
 start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_dir
   local d=$1 comp=$2 pc pl
+  # Afresh: the logs of an earlier run into the same --out would satisfy
+  # the waits below at once (its "main: up:" and "connected to"), and the
+  # log would start growing before this local is linked.
+  rm -rf "$d/src" "$d/dst" "$d/run"
   mkdir -p "$d/src" "$d/dst" "$d/run"
   pc=$(free_port) && pl=$(free_port) || return 1
   # bench_link=caf: the local's proxy reaches the central over a CAF middleman
