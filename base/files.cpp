@@ -1,6 +1,7 @@
 // See files.hpp.
 #include "base/files.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "base/hash.hpp"
 
 namespace cc {
 
@@ -105,6 +107,23 @@ caf::expected<std::string> read_all(int fd, const std::string& path) {
   if (!size)
     return std::move(size.error());
   return pread_some(fd, 0, *size, path);
+}
+
+caf::expected<bool> prefix_matches(int fd, uint64_t length, uint64_t hash,
+                                   const std::string& path) {
+  char buf[4096];
+  uint64_t h = fnv1a64_basis;
+  for (uint64_t at = 0; at < length;) {
+    auto want = static_cast<size_t>(std::min<uint64_t>(sizeof(buf), length - at));
+    auto n = pread_full(fd, buf, want, at, path);
+    if (!n)
+      return std::move(n.error());
+    if (*n < want)
+      return false;
+    h = fnv1a64(std::string_view{buf, *n}, h);
+    at += *n;
+  }
+  return h == hash;
 }
 
 } // namespace cc

@@ -50,4 +50,10 @@ caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,
 /// The whole file, as long as it is now.
 caf::expected<std::string> read_all(int fd, const std::string& path);
 
+/// Whether the file's first `length` bytes hash (base/hash's FNV-1a 64) to
+/// `hash`: false when it holds fewer. A file's fingerprint, and the guard of
+/// a range cut from it (wire/file_range.hpp).
+caf::expected<bool> prefix_matches(int fd, uint64_t length, uint64_t hash,
+                                   const std::string& path);
+
 } // namespace cc

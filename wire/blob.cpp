@@ -1,6 +1,8 @@
 #include "wire/blob.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace cc::wire {
@@ -72,6 +74,10 @@ blob::blob(private_tag, const char* data, size_t size, release_fn release,
     context_(context) {
 }
 
+blob::blob(private_tag, file_range range)
+  : size_(range.length), kind_(storage::file), range_(std::move(range)) {
+}
+
 blob::~blob() {
   if (release_ != nullptr)
     release_(context_);
@@ -100,6 +106,31 @@ blob_ptr blob::external(const char* data, size_t size, release_fn release,
     release(context);
     throw;
   }
+}
+
+blob_ptr blob::from_file(file_range range) {
+  return std::make_shared<const blob>(private_tag{}, std::move(range));
+}
+
+void blob::unloaded_access() {
+  // A consumer took the bytes of a file range without load(): a bug. Bytes
+  // made up here would end up in a copy; stopping shows the bug at once.
+  std::fputs("ccserver: BUG: the bytes of a file-range blob were used without "
+             "wire::load()\n",
+             stderr);
+  std::abort();
+}
+
+caf::expected<blob_ptr> load(const blob_ptr& b) {
+  const file_range* range = b ? b->file() : nullptr;
+  if (range == nullptr)
+    return b;
+  byte_buffer bytes;
+  char* room = bytes.append_space(range->length);
+  if (auto err = read_range(*range, room))
+    return err;
+  bytes.commit(range->length);
+  return blob::from_buffer(std::move(bytes));
 }
 
 } // namespace cc::wire

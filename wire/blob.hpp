@@ -9,7 +9,12 @@
 //                when the last handle goes: the gateway keeps a large
 //                received frame in its zmq_msg_t (actors/link/zmq_transport.cpp),
 //                so wire/ does not depend on libzmq.
-// data()/size() read two fields: no dispatch on the way the bytes are owned.
+//   file         no bytes in memory: a range of an open file (file_range.hpp).
+//                The tailer cuts uncompressed fragments so; the data
+//                connection sendfile()s them; every other consumer must
+//                load() one first (data() of an unloaded range is a bug and
+//                aborts, loudly, rather than hand out bytes it does not have).
+// data()/size() read fields: no dispatch on the way bytes in memory are owned.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +22,10 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+
+#include <caf/expected.hpp>
+
+#include "wire/file_range.hpp"
 
 namespace cc::wire {
 
@@ -64,8 +73,8 @@ class blob {
   struct private_tag {};  // only the factories below make blobs
 
 public:
-  /// How the bytes are held (for tests and diagnostics).
-  enum class storage { string, buffer, external };
+  /// How the bytes are held.
+  enum class storage { string, buffer, external, file };
   /// Gives external bytes back; runs exactly once, on whichever thread drops
   /// the last handle.
   using release_fn = void (*)(void* context);
@@ -81,12 +90,23 @@ public:
   /// or at once if this throws (std::bad_alloc).
   static blob_ptr external(const char* data, size_t size, release_fn release,
                            void* context);
+  /// The bytes of `range`, left in the file until someone reads them.
+  static blob_ptr from_file(file_range range);
 
-  const char* data() const { return data_; }
+  /// The bytes in memory; never for storage::file (load() first).
+  const char* data() const {
+    if (kind_ == storage::file)
+      unloaded_access();
+    return data_;
+  }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  std::string_view view() const { return {data_, size_}; }
+  std::string_view view() const { return {data(), size_}; }
   storage kind() const { return kind_; }
+  /// The file range of a storage::file blob, else null.
+  const file_range* file() const {
+    return kind_ == storage::file ? &range_ : nullptr;
+  }
 
   // Constructed in place by the factories (make_shared); never moved, so
   // data() stays valid for the blob's life (a short string's bytes live
@@ -95,6 +115,7 @@ public:
   blob(private_tag, byte_buffer&& bytes);
   blob(private_tag, const char* data, size_t size, release_fn release,
        void* context);
+  blob(private_tag, file_range range);
   ~blob();
   blob(const blob&) = delete;
   blob& operator=(const blob&) = delete;
@@ -121,6 +142,8 @@ public:
   }
 
 private:
+  [[noreturn]] static void unloaded_access();
+
   const char* data_ = nullptr;
   size_t size_ = 0;
   storage kind_;
@@ -128,6 +151,12 @@ private:
   std::unique_ptr<char[]> buffer_;  // storage::buffer
   release_fn release_ = nullptr;    // storage::external
   void* context_ = nullptr;
+  file_range range_;                // storage::file
 };
+
+/// `b` with its bytes in memory: `b` itself unless it is a file range,
+/// which is read into a fresh buffer (errc::io when the file no longer
+/// holds it: file_range.hpp). Null stays null.
+caf::expected<blob_ptr> load(const blob_ptr& b);
 
 } // namespace cc::wire

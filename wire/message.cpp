@@ -95,7 +95,15 @@ caf::expected<cc_message> parse(std::vector<std::string> frames,
   return msg;
 }
 
-std::vector<std::string_view> frames_of(const cc_message& msg) {
+caf::error load_blob(cc_message& msg) {
+  auto loaded = load(msg.blob);
+  if (!loaded)
+    return std::move(loaded.error());
+  msg.blob = std::move(*loaded);
+  return caf::none;
+}
+
+std::vector<std::string_view> frames_of(const cc_message& msg, bool with_blob) {
   std::vector<std::string_view> out;
   out.reserve(msg.route.size() + 5);
   for (const auto& r : msg.route)
@@ -104,7 +112,7 @@ std::vector<std::string_view> frames_of(const cc_message& msg) {
   out.emplace_back(msg.type);
   out.emplace_back(msg.body);
   out.emplace_back(msg.signature);
-  if (msg.blob)
+  if (msg.blob && with_blob)
     out.emplace_back(msg.blob->view());
   return out;
 }

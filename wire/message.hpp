@@ -60,8 +60,14 @@ bool valid_type(std::string_view type);
 caf::expected<cc_message> parse(std::vector<std::string> frames,
                                 blob_ptr last = nullptr);
 
-/// The frames of `msg` in wire order, as views into `msg` (no copies).
-std::vector<std::string_view> frames_of(const cc_message& msg);
+/// The frames of `msg` in wire order, as views into `msg` (no copies);
+/// without the blob's when `with_blob` is false (a file range's bytes are
+/// not in memory: wire/blob.hpp).
+std::vector<std::string_view> frames_of(const cc_message& msg, bool with_blob = true);
+
+/// Brings a file-range blob's bytes into memory (wire::load), for a
+/// consumer that needs them; errc::io when they are gone.
+caf::error load_blob(cc_message& msg);
 
 /// The route frame of an in-process endpoint (an actor such as a tailer)
 /// named `name`. It starts with a byte ZeroMQ never uses for peer identities
@@ -83,8 +89,11 @@ typename Inspector::result_type inspect(Inspector& f, blob_field& x) {
   bool present = x.ref != nullptr;
   std::string bytes;
   if constexpr (Inspector::reads_state) {
-    if (present)
-      bytes = x.ref->view();
+    // A file range is read here; one whose bytes are gone goes empty (the
+    // receiver's writer writes nothing of it, the sender sends it again).
+    if (auto loaded = present ? load(x.ref) : caf::expected<blob_ptr>{nullptr};
+        loaded && *loaded)
+      bytes = (*loaded)->view();
     return f(present, bytes);
   } else {
     auto finish = caf::meta::load_callback([&]() -> caf::error {

@@ -174,10 +174,17 @@ const std::vector<metric_spec> catalog{
    "replies (acks, answers) read from the data connection"},
   {"proxy", "data_bytes_in", "ccserver_forward_data_received_bytes_total", C,
    "bytes read from the data connection"},
+  {"proxy", "data_sendfile", "ccserver_forward_data_sendfile_messages_total", C,
+   "pub.logtail messages whose payload went from the source file by sendfile"},
+  {"proxy", "ranges_read", "ccserver_forward_ranges_read_messages_total", C,
+   "fragments left in their source file, read into memory for ZeroMQ"},
+  {"proxy", "ranges_gone", "ccserver_forward_ranges_gone_messages_total", C,
+   "fragments whose source shrank or changed before they were sent: dropped "
+   "(resent by the gap / ack-timeout path)"},
 
   // -- tailer (logtail): per daemon section, per source file --------------
   {"logtail", "bytes_read", "ccserver_tail_read_bytes_total", C,
-   "bytes read from source files"},
+   "bytes read from source files (or taken, to be sent from there by sendfile)"},
   {"logtail", "fragments_sent", "ccserver_tail_sent_fragments_total", C,
    "pub.logtail fragments sent (resends included)"},
   {"logtail", "bytes_sent", "ccserver_tail_sent_bytes_total", C,

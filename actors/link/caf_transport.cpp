@@ -344,6 +344,7 @@ caf::error caf_transport::connect(const std::string& endpoint, callbacks cb) {
   init.peer = endpoint;
   init.tls = tls_;
   init.linger = milliseconds{linger_ms_};
+  on_sent_ = cb.on_sent;
   init.cb = std::move(cb);
   init.shared = shared;
   shared_ = shared;
@@ -352,8 +353,19 @@ caf::error caf_transport::connect(const std::string& endpoint, callbacks cb) {
 }
 
 void caf_transport::send(wire::cc_message msg) {
-  if (link_)
-    caf::anon_send(link_, dispatch_atom::value, std::move(msg));
+  if (!link_)
+    return;
+  // A fragment left in its source file (wire/file_range.hpp) is read once,
+  // here, not at every serialization (a lost link's requeue sends it again).
+  // Gone (the source shrank meanwhile), it is dropped: the writer's gap
+  // answer or the tailer's ack timeout sends those bytes again.
+  if (auto err = wire::load_blob(msg)) {
+    log::warning(who_, message_of(err) + ": fragment dropped");
+    if (on_sent_)
+      on_sent_(msg.wire_size());
+    return;
+  }
+  caf::anon_send(link_, dispatch_atom::value, std::move(msg));
 }
 
 void caf_transport::close() {

@@ -80,6 +80,7 @@ private:
   std::string who_;
   std::shared_ptr<caf_link_shared> shared_;
   caf::actor link_;
+  std::function<void(uint64_t)> on_sent_; // for a fragment dropped in send()
 };
 
 /// make_transport for the forwarder: caf:// gives a caf_transport (TLS when

@@ -1,8 +1,10 @@
 // The data connection's framing: see data_frame.hpp.
 #include "actors/link/data_frame.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -45,9 +47,7 @@ std::string encode_hello(std::string_view routing_id) {
 }
 
 std::string encode_head(const wire::cc_message& msg) {
-  auto frames = wire::frames_of(msg);
-  if (msg.has_blob())
-    frames.pop_back();
+  auto frames = wire::frames_of(msg, false);
   size_t size = 4 + 2 + 5;
   for (auto f : frames)
     size += 4 + f.size();
@@ -94,6 +94,39 @@ bool write_some(int fd, std::string_view head, const wire::blob* blob, size_t& d
     written += n;
   }
   return true;
+}
+
+range_write write_range_some(int fd, std::string_view head, const wire::file_range& range,
+                             size_t& done, int64_t& written, caf::error& gone) {
+  size_t total = head.size() + range.length;
+  while (done < total) {
+    ssize_t n = 0;
+    if (done < head.size()) {
+      // MSG_MORE: the head leaves in one segment with the file's first bytes.
+      n = ::send(fd, head.data() + done, head.size() - done, MSG_NOSIGNAL | MSG_MORE);
+    } else {
+      uint64_t at = done - head.size();
+      if (at == 0)
+        if (auto err = wire::check_guard(range)) {
+          gone = std::move(err);
+          return range_write::range_gone;
+        }
+      auto off = static_cast<off_t>(range.offset + at);
+      auto count = static_cast<size_t>(std::min<uint64_t>(range.length - at, 1u << 30));
+      n = ::sendfile(fd, range.file->fd(), &off, count);
+      if (n == 0) {
+        gone = wire::range_shrunk(range, range.offset + at);
+        return range_write::range_gone;
+      }
+    }
+    if (n < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+               ? range_write::progress
+               : range_write::failed;
+    done += static_cast<size_t>(n);
+    written += n;
+  }
+  return range_write::progress;
 }
 
 void decoder::start(phase p, size_t n) {

@@ -13,7 +13,8 @@
 // Integers are big-endian. The frames are the message's ZeroMQ frames
 // without the blob (route frames, "", type, body, signature); the blob
 // follows the head raw, so a sender can write it straight from where it
-// lies. Pure functions and a decoder, no sockets: tested on their own.
+// lies: from memory, or from a file with sendfile. Pure functions, the
+// write loops and a decoder: tested on their own.
 #pragma once
 
 #include <cstdint>
@@ -41,11 +42,27 @@ std::string encode_hello(std::string_view routing_id);
 /// Length prefix and head of `msg`; its blob (if any) goes after it as is.
 std::string encode_head(const wire::cc_message& msg);
 
-/// Writes what it can of `head` and then `blob` (may be null), from stream
-/// offset `done` (advanced), on nonblocking socket `fd` (no SIGPIPE).
-/// False on an error (errno); true also when the socket is full.
+/// Writes what it can of `head` and then `blob` (may be null; its bytes in
+/// memory), from stream offset `done` (advanced), on nonblocking socket `fd`
+/// (no SIGPIPE). False on an error (errno); true also when the socket is full.
 bool write_some(int fd, std::string_view head, const wire::blob* blob, size_t& done,
                 int64_t& written);
+
+/// What write_range_some did.
+enum class range_write {
+  progress,   // all written, or the socket is full (`done` says how far)
+  failed,     // the socket failed (errno)
+  range_gone, // the file no longer holds the range (`gone` says why): the
+              // message cannot be completed as its head announced
+};
+
+/// write_some for a blob that is a file range (wire/file_range.hpp): the
+/// head, then the range by sendfile(2), from the page cache to the socket
+/// without passing through user memory. Before the range's first byte the
+/// file's guard is checked (a new generation under the name); a file that
+/// ends before the range does is found by sendfile itself.
+range_write write_range_some(int fd, std::string_view head, const wire::file_range& range,
+                             size_t& done, int64_t& written, caf::error& gone);
 
 /// One message as read: its frames and blob, for wire::parse.
 struct decoded {

@@ -16,6 +16,7 @@
 
 #include "actors/core/router.hpp"
 #include "actors/link/data_frame.hpp"
+#include "base/error.hpp"
 #include "base/logger.hpp"
 
 namespace cc {
@@ -130,8 +131,7 @@ public:
     }
     if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_replies())
       return fail("the central closed it");
-    if (!pump())
-      fail(std::string{"write: "} + std::strerror(errno));
+    pump_or_fail();
   }
 
   long wait_limit_ms() override {
@@ -190,8 +190,7 @@ private:
     ++counters_->connects;
     log::info(who_, "data connection to " + to_.text + " up: pub.logtail "
                     "payloads go there, beside the ZeroMQ link");
-    if (!pump())
-      fail(std::string{"write: "} + std::strerror(errno));
+    pump_or_fail();
   }
 
   // The central's replies to this peer (acks, answers): read what is
@@ -232,12 +231,20 @@ private:
     return true;
   }
 
-  // Writes what it can without blocking; false on an error (errno).
-  bool pump() {
+  void pump_or_fail() {
+    std::string why;
+    bool gone = false;
+    if (!pump(why, gone))
+      fail(why, gone);
+  }
+
+  // Writes what it can without blocking; false when the connection must
+  // close: `why` says why, `gone` when a file range's bytes were gone.
+  bool pump(std::string& why, bool& gone) {
     while (cur_ || next()) {
       auto& w = *cur_;
       int64_t written = 0;
-      bool ok = data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written);
+      bool ok = write_current(w, written, why, gone);
       counters_->bytes += written;
       if (!ok)
         return false;
@@ -253,7 +260,33 @@ private:
     return true;
   }
 
-  void fail(const std::string& why) {
+  bool write_current(writing& w, int64_t& written, std::string& why, bool& gone) {
+    const wire::file_range* range = w.blob ? w.blob->file() : nullptr;
+    if (range == nullptr) {
+      if (data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written))
+        return true;
+      why = std::string{"write: "} + std::strerror(errno);
+      return false;
+    }
+    caf::error err;
+    switch (data_frame::write_range_some(fd_, w.head, *range, w.done, written, err)) {
+      case data_frame::range_write::progress:
+        if (w.done == w.total())
+          ++counters_->sendfile;
+        return true;
+      case data_frame::range_write::failed:
+        why = std::string{"write: "} + std::strerror(errno);
+        return false;
+      case data_frame::range_write::range_gone:
+        break;
+    }
+    ++counters_->ranges_gone;
+    gone = true;
+    why = message_of(err);
+    return false;
+  }
+
+  void fail(const std::string& why, bool range_gone = false) {
     bool was_up = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -263,6 +296,14 @@ private:
     ++counters_->failures;
     retry_at_ = steady::now() + std::chrono::milliseconds{retry_ms};
     give_back();
+    if (range_gone) {
+      // A source changed under a pending fragment (copytruncate, usually):
+      // its bytes are sent again from where they are now.
+      log::warning(who_, why + ": data connection to " + to_.text +
+                           " closed mid-message; the writer's gap answer or the "
+                           "ack timeout sends those bytes again");
+      return;
+    }
     // Info, not a warning: nothing is lost, ZeroMQ carries on meanwhile.
     if (auto n = limiter_.admit(was_up ? "down" : "refused", log_limiter::clock::now()))
       log::info(who_, "data connection to " + to_.text +

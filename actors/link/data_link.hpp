@@ -17,6 +17,14 @@
 // as for a ZeroMQ connection that drops. It reconnects every
 // `retry_ms` while it exists.
 //
+// A blob that is a file range (the tailer's uncompressed fragments,
+// wire/file_range.hpp) goes by sendfile after its head. If the file no
+// longer holds the range when it is sent (copytruncate shrank it, a new
+// generation replaced its first bytes), the head has announced bytes that
+// cannot follow: the connection is closed mid-message, which the central
+// drops, and the message counts as lost (ranges_gone) like any other cut by
+// a lost connection.
+//
 // Owns: the connection's descriptor (on the loop), the outbox (mutex).
 #pragma once
 
@@ -63,6 +71,10 @@ struct data_link_counters {
   std::atomic<int64_t> lost{0};        // messages cut by a lost connection
   std::atomic<int64_t> replies{0};     // replies read from the central
   std::atomic<int64_t> bytes_in{0};    // stream bytes read
+  // Blobs that are file ranges (wire/file_range.hpp):
+  std::atomic<int64_t> sendfile{0};    // written whole by sendfile
+  std::atomic<int64_t> ranges_read{0}; // read into memory for ZeroMQ
+  std::atomic<int64_t> ranges_gone{0}; // their bytes gone: message dropped
 };
 
 class data_link {

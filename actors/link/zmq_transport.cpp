@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <random>
 
+#include "actors/core/router.hpp"
 #include "actors/link/curve_keys.hpp"
 #include "base/error.hpp"
 #include "base/io_loop.hpp"
@@ -70,6 +73,46 @@ zmq_options zmq_options_of(const config::section& sec) {
 
 // -- zmq_transport --------------------------------------------------------------
 
+/// ZeroMQ takes a blob's bytes from memory: a blob that is a file range
+/// (the tailer's uncompressed fragments, wire/file_range.hpp) is read on
+/// the thread that hands it to the socket, the forwarder's or, for what a
+/// lost data connection gives back, the loop's. One whose bytes are gone
+/// (the source shrank or became a new generation since) is dropped, never
+/// sent short: the writer's gap answer or the tailer's ack timeout sends
+/// those bytes again from where they are now.
+struct zmq_transport::range_loader {
+  std::string who;
+  std::shared_ptr<data_link_counters> counters;
+  std::function<void(uint64_t)> on_sent;
+  std::mutex mtx; // the limiter: two threads
+  log_limiter limiter{std::chrono::seconds{10}, 4};
+
+  /// False: dropped (on_sent told, so the forwarder's queue lets go).
+  bool ready(wire::cc_message& msg) {
+    if (!msg.blob || msg.blob->file() == nullptr)
+      return true;
+    auto err = wire::load_blob(msg);
+    if (!err) {
+      ++counters->ranges_read;
+      return true;
+    }
+    ++counters->ranges_gone;
+    std::optional<uint64_t> said;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      said = limiter.admit("gone", log_limiter::clock::now());
+    }
+    if (said)
+      log::warning(who, message_of(err) + ": fragment dropped; the writer's gap "
+                          "answer or the ack timeout sends those bytes again" +
+                          (*said > 0 ? " (" + std::to_string(*said) + " more since the last line)"
+                                     : std::string{}));
+    if (on_sent)
+      on_sent(msg.wire_size());
+    return false;
+  }
+};
+
 zmq_transport::zmq_transport(zmq_options opts, std::string who)
   : opts_(opts), who_(std::move(who)) {
   // connect() opens the socket on the process's I/O loop.
@@ -127,6 +170,10 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
   if (opts_.curve_server.empty() && tcp_host_of(endpoint))
     opts_.routing_id = new_routing_id();
   on_sent_ = cb.on_sent;
+  loader_ = std::make_shared<range_loader>();
+  loader_->who = who_;
+  loader_->counters = data_counters_;
+  loader_->on_sent = cb.on_sent;
   on_reply_ = cb.on_message;
   on_invalid_ = cb.on_invalid;
   zmq_socket_loop::events ev;
@@ -155,7 +202,7 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
 void zmq_transport::send(wire::cc_message msg) {
   if (data_ && data_carries(msg.type) && data_->send(msg))
     return;
-  if (socket_)
+  if (socket_ && loader_->ready(msg))
     socket_->send(std::move(msg));
 }
 
@@ -182,8 +229,9 @@ void zmq_transport::offer_data(int port) {
   }
   data_link::callbacks cb;
   cb.on_sent = on_sent_;
-  cb.fallback = [sock = socket_.get()](wire::cc_message msg) {
-    sock->send(std::move(msg));
+  cb.fallback = [sock = socket_.get(), loader = loader_](wire::cc_message msg) {
+    if (loader->ready(msg))
+      sock->send(std::move(msg));
   };
   cb.on_message = on_reply_;
   cb.on_invalid = on_invalid_;
@@ -204,6 +252,9 @@ void zmq_transport::add_stats(counters& out) const {
   out["data_lost"] = c.lost.load();
   out["data_replies"] = c.replies.load();
   out["data_bytes_in"] = c.bytes_in.load();
+  out["data_sendfile"] = c.sendfile.load();
+  out["ranges_read"] = c.ranges_read.load();
+  out["ranges_gone"] = c.ranges_gone.load();
 }
 
 void zmq_transport::close_async(std::function<void()> done) {

@@ -42,6 +42,8 @@ public:
   void add_stats(counters& out) const override;
 
 private:
+  struct range_loader;
+
   zmq_options opts_;
   std::string who_;
   std::string endpoint_;
@@ -54,6 +56,8 @@ private:
   int data_port_ = 0;
   std::shared_ptr<data_link_counters> data_counters_ =
     std::make_shared<data_link_counters>();
+  /// Reads file-range blobs for the socket (forwarder's and loop thread).
+  std::shared_ptr<range_loader> loader_;
 };
 
 } // namespace cc

@@ -55,12 +55,9 @@ caf::expected<bool> fingerprint_matches(int fd, const std::string& path,
                                         const fingerprint& fp) {
   if (fp.length == 0)
     return true;
-  char buf[fingerprint_max_bytes];
-  auto want = std::min<uint64_t>(fp.length, sizeof(buf));
-  auto n = pread_full(fd, buf, want, 0, path);
-  if (!n)
-    return n.error();
-  return *n == fp.length && fnv1a64(std::string_view{buf, *n}) == fp.hash;
+  if (fp.length > fingerprint_max_bytes)
+    return false;
+  return prefix_matches(fd, fp.length, fp.hash, path);
 }
 
 std::string to_json(const position& pos) {

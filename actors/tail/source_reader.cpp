@@ -168,6 +168,30 @@ caf::expected<std::optional<uint64_t>> digest_range(source_reader& src, uint64_t
   return std::optional<uint64_t>{d.value()};
 }
 
+caf::expected<std::optional<uint64_t>> last_line_end(source_reader& src, uint64_t from,
+                                                     uint64_t to) {
+  // A line's end is usually within the last few KiB: read backwards in
+  // pieces that double (4 KiB first, 1 MiB at most).
+  std::string buf;
+  size_t piece = 4096;
+  for (uint64_t hi = to; hi > from;) {
+    auto want = static_cast<size_t>(std::min<uint64_t>(piece, hi - from));
+    auto lo = hi - want;
+    buf.resize(want);
+    auto n = src.read_at(lo, buf.data(), want);
+    if (!n)
+      return std::move(n.error());
+    if (*n < want)
+      return std::optional<uint64_t>{}; // shrunk: nothing to cut here now
+    auto nl = std::string_view{buf}.rfind('\n');
+    if (nl != std::string_view::npos)
+      return std::optional<uint64_t>{lo + nl + 1};
+    hi = lo;
+    piece = std::min<size_t>(piece * 2, 1 << 20);
+  }
+  return std::optional<uint64_t>{};
+}
+
 caf::expected<std::vector<std::optional<uint64_t>>>
 digest_pieces(source_reader& src, uint64_t from, uint64_t to, uint64_t block) {
   std::vector<std::optional<uint64_t>> out;

@@ -61,6 +61,12 @@ private:
 caf::expected<std::optional<uint64_t>> digest_range(source_reader& src, uint64_t from,
                                                     uint64_t to);
 
+/// One past the last newline in the source bytes [from, to), found by
+/// reading backwards from `to`; nullopt when there is none, or when the
+/// source holds fewer than `to` bytes now (shrunk: no cut to make).
+caf::expected<std::optional<uint64_t>> last_line_end(source_reader& src, uint64_t from,
+                                                     uint64_t to);
+
 /// One XXH3-64 per piece of `block` bytes over [from, to) (the last piece
 /// may be shorter); nullopt for a piece the source does not hold whole.
 caf::expected<std::vector<std::optional<uint64_t>>>

@@ -128,6 +128,12 @@ struct source_file {
   std::string why;       // why it was opened where it was, for the log line
   wire::byte_buffer buf; // bytes [sent, read_pos) start at buf[head]
   size_t head = 0;
+  /// Instead of buf (which is empty meanwhile): bytes [sent, read_pos) left
+  /// in the file, cut into fragments as file ranges (tail_send.cpp).
+  uint64_t in_file = 0;
+  /// A descriptor of reader's own for those ranges (wire/file_range.hpp):
+  /// made at the first one, dropped when the reader changes.
+  std::shared_ptr<const wire::shared_file> shared;
   bool at_eof = false;
   /// The last fragment was cut at buffer-bytes (a bulk stream), not sent
   /// by a flush or at the end of the file.
@@ -143,13 +149,20 @@ struct source_file {
   uint64_t checked_size = UINT64_MAX;
 
   size_t buffered() const {
-    return buf.size() - head;
+    return buf.size() - head + in_file;
   }
   uint64_t read_pos() const {
     return sent + buffered();
   }
+  /// The unsent bytes in memory (none while in_file > 0).
   std::string_view pending() const {
     return buf.view().substr(head);
+  }
+  /// Forgets what is read and not sent: it is read again.
+  void drop_pending() {
+    buf.clear();
+    head = 0;
+    in_file = 0;
   }
 };
 
@@ -289,11 +302,14 @@ private:
   uint64_t window() const;
   uint64_t read_cap() const;
   bool can_read() const;
+  bool range_capable() const;
   caf::expected<size_t> read_block();
   bool flush_all() const;
-  size_t fragment_length() const;
+  size_t fragment_length();
+  std::optional<size_t> line_end(uint64_t cap);
   bool send_ready();
   bool send_fragment(size_t n);
+  caf::expected<wire::blob_ptr> cut_from_file(size_t n);
   void on_dispatched(const std::string& gen, uint64_t ep, uint64_t end);
   void on_dispatch_failed(const std::string& gen, uint64_t fpos, const caf::error& err);
   void rewind(uint64_t to);
@@ -328,6 +344,10 @@ private:
   void on_heartbeat(const wire::logtail_state_body& a);
 
   static constexpr uint64_t read_chunk_bytes = 1 << 20;
+  /// Smaller fragments are read and sent from memory even where they could
+  /// stay in the file: for a trickle's lines one pread and one sendmsg cost
+  /// less than the sendfile path's calls (head, guard, sendfile).
+  static constexpr uint64_t range_min_bytes = 64 << 10;
   /// The ack timeout doubles per timeout up to this many times ack-timeout.
   static constexpr int max_ack_backoff = 8;
   static constexpr size_t max_finished = 64;

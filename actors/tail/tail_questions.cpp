@@ -284,8 +284,7 @@ void tail_core::settle(const resume_plan& plan) {
   s.gen = plan.gen;
   s.base = plan.base;
   s.acked = s.sent = plan.offset;
-  s.buf.clear();
-  s.head = 0;
+  s.drop_pending();
   s.at_eof = false;
   s.gen_confirmed = plan.writer_has_gen;
   s.truncate_next = plan.truncate;

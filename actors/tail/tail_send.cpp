@@ -38,6 +38,16 @@ bool tail_core::can_read() const {
          && src->buffered() < read_cap();
 }
 
+/// Whether the open source's unsent bytes may stay in the file, to be cut
+/// as file ranges that the data connection sends with sendfile (docs/wire.md
+/// §6.8): only where the fragment is those very bytes (no compression, in
+/// the blob, not cut by a line count, which needs every byte) and the file
+/// is plain (a .gz a rotation left is read decompressed).
+bool tail_core::range_capable() const {
+  return opts.use_blob && opts.comp == wire::compression::none && opts.fragment_lines == 0
+         && !src->reader->compressed();
+}
+
 /// Reads one block; returns the byte count (0 at end of file).
 caf::expected<size_t> tail_core::read_block() {
   auto& s = *src;
@@ -59,6 +69,18 @@ caf::expected<size_t> tail_core::read_block() {
       return size_t{0};
     }
     want = std::min<uint64_t>(want, size - offset);
+  }
+  if (size != UINT64_MAX && range_capable()
+      && (s.in_file > 0 || s.buffered() + want >= range_min_bytes)) {
+    // Left in the file, bytes in memory included (the file holds them too):
+    // "read" costs nothing until a fragment is cut (cut_from_file).
+    s.in_file = s.buffered() + want;
+    s.buf.clear();
+    s.head = 0;
+    s.last_growth = now();
+    stats["bytes_read"] += static_cast<int64_t>(want);
+    s.at_eof = offset + want >= size;
+    return static_cast<size_t>(want);
   }
   char* room = s.buf.append_space(want);
   auto got = s.reader->read_at(offset, room, want);
@@ -84,13 +106,12 @@ bool tail_core::flush_all() const {
 }
 
 /// How many buffered bytes form the next fragment now (0: wait).
-size_t tail_core::fragment_length() const {
+size_t tail_core::fragment_length() {
   const auto& s = *src;
-  auto data = s.pending();
-  auto cap = std::min<size_t>(data.size(), opts.fragment_bytes);
-  auto view = data.substr(0, cap);
-  bool full = data.size() >= opts.fragment_bytes;
-  if (opts.fragment_lines > 0) {
+  auto cap = static_cast<size_t>(std::min<uint64_t>(s.buffered(), opts.fragment_bytes));
+  bool full = s.buffered() >= opts.fragment_bytes;
+  if (opts.fragment_lines > 0) { // never with in_file (range_capable)
+    auto view = s.pending().substr(0, cap);
     size_t pos = 0;
     int64_t lines = 0;
     while (lines < opts.fragment_lines) {
@@ -101,16 +122,18 @@ size_t tail_core::fragment_length() const {
       ++lines;
     }
     if (lines == opts.fragment_lines) {
-      view = view.substr(0, pos);
+      cap = pos;
       full = true;
     }
   }
   bool force = flush_all();
-  size_t n = view.size();
+  size_t n = cap;
   if (!opts.binary) {
-    auto nl = view.rfind('\n');
-    if (nl != std::string_view::npos)
-      n = nl + 1;
+    auto end = line_end(cap);
+    if (failed)
+      return 0;
+    if (end)
+      n = *end;
     else if (!full && !force)
       return 0; // a partial line waits for its newline
     // else: one line longer than a fragment, or a flush: send it as is
@@ -122,6 +145,25 @@ size_t tail_core::fragment_length() const {
   bool ready = full || force
                || (s.at_eof && (opts.comp == wire::compression::none || s.after_full));
   return ready ? n : 0;
+}
+
+/// One past the last newline among the first `cap` unsent bytes; nullopt
+/// when there is none. Bytes left in the file are searched from the end,
+/// so a fragment cut there reads a few KiB, not the fragment.
+std::optional<size_t> tail_core::line_end(uint64_t cap) {
+  auto& s = *src;
+  if (s.in_file == 0) {
+    auto nl = s.pending().substr(0, cap).rfind('\n');
+    return nl == std::string_view::npos ? std::nullopt : std::optional<size_t>{nl + 1};
+  }
+  auto end = last_line_end(*s.reader, s.sent, s.sent + cap);
+  if (!end) {
+    fail(end.error());
+    return std::nullopt;
+  }
+  if (!*end)
+    return std::nullopt;
+  return static_cast<size_t>(**end - s.sent);
 }
 
 /// Sends what is ready; returns whether anything was sent.
@@ -150,10 +192,49 @@ bool tail_core::send_ready() {
   return any;
 }
 
+/// The next `n` bytes of a source whose unsent bytes are left in the file:
+/// a file range, which the data connection sends by sendfile (anyone else
+/// reads it: wire::load); a fragment below range_min_bytes is read now.
+/// Null when the file no longer holds them (it shrank: the next check()
+/// finds out why).
+caf::expected<wire::blob_ptr> tail_core::cut_from_file(size_t n) {
+  auto& s = *src;
+  wire::blob_ptr raw;
+  if (n >= range_min_bytes) {
+    if (!s.shared) {
+      auto shared = wire::shared_file::dup_of(s.fd, s.path);
+      if (!shared)
+        return std::move(shared.error());
+      s.shared = std::move(*shared);
+    }
+    raw = wire::blob::from_file({s.shared, s.sent, n, {s.fp.length, s.fp.hash}});
+  } else {
+    wire::byte_buffer bytes;
+    auto got = s.reader->read_at(s.sent, bytes.append_space(n), n);
+    if (!got)
+      return std::move(got.error());
+    if (*got < n)
+      return nullptr;
+    bytes.commit(n);
+    raw = wire::blob::from_buffer(std::move(bytes));
+  }
+  s.in_file -= n;
+  return raw;
+}
+
 bool tail_core::send_fragment(size_t n) {
   auto& s = *src;
   wire::blob_ptr raw;
-  if (s.head == 0 && n * 2 >= s.buf.size()) {
+  if (s.in_file > 0) {
+    auto cut = cut_from_file(n);
+    if (!cut) {
+      fail(cut.error());
+      return false;
+    }
+    if (!*cut)
+      return false;
+    raw = std::move(*cut);
+  } else if (s.head == 0 && n * 2 >= s.buf.size()) {
     // The fragment is most of the buffer: hand the buffer itself over and
     // keep only the rest (a partial line, usually) for the next one.
     wire::byte_buffer rest;
@@ -261,8 +342,7 @@ void tail_core::rewind(uint64_t to) {
   if (to >= s.sent && s.buffered() == 0)
     return;
   s.sent = std::min(to, s.sent);
-  s.buf.clear();
-  s.head = 0;
+  s.drop_pending();
   s.at_eof = false;
   ++epoch;
 }
@@ -282,8 +362,7 @@ void tail_core::advance_acked(uint64_t to) {
   if (to > s.sent) {
     // The writer holds more than this run sent (an earlier run's bytes).
     s.sent = to;
-    s.buf.clear();
-    s.head = 0;
+    s.drop_pending();
     s.at_eof = false;
     ++epoch;
   }

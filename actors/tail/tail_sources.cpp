@@ -432,8 +432,7 @@ void tail_core::new_generation(const std::string& why) {
   s.gen = cc::new_gen();
   s.acked = s.sent = s.counted = 0;
   s.streamed = false;
-  s.buf.clear();
-  s.head = 0;
+  s.drop_pending();
   s.at_eof = false;
   if (phase_ == tail_phase::draining)
     enter(tail_phase::streaming); // this file is not finished after all
@@ -487,6 +486,7 @@ bool tail_core::follow_moved_generation(const std::string& why) {
   stats["moved_generation_reads"] += 1;
   s.reader = std::move(*reader);
   s.fd = s.reader->fd();
+  s.shared.reset(); // ranges in flight keep the old file's descriptor
   s.path = *moved;
   s.reopen_label_after = true;
   s.checked_size = UINT64_MAX;

@@ -159,6 +159,11 @@ bool refuse_foreign_host(tailwriter_actor* self, const tw::fragment& f) {
 
 caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg) {
   auto& st = self->state;
+  // A tailer in this process may leave its fragment in the source file
+  // (wire/file_range.hpp): read it here. Gone (the source shrank meanwhile),
+  // the dispatch fails and the tailer sends those bytes again.
+  if (auto err = wire::load_blob(msg))
+    return err;
   auto prepared = st.prepare(std::move(msg));
   if (!prepared) {
     st.counters->invalid += 1;

@@ -1,13 +1,26 @@
 // The data connection's framing (actors/link/data_frame.hpp): what the
 // encoder writes the decoder gives back, in any split of the stream; bad
-// input is an error, never a message.
+// input is an error, never a message; a blob that is a file range goes by
+// sendfile as the same bytes, and one whose file shrank or became a new
+// generation stops short of completing its message (never padded).
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "actors/link/data_frame.hpp"
 #include "actors/link/data_link.hpp"
+#include "base/error.hpp"
+#include "base/hash.hpp"
+#include "tests/support/process.hpp"
 
 using namespace cc;
 
@@ -139,4 +152,159 @@ TEST_CASE("data_link: which messages go on the data connection, and where to",
   auto a = resolve_data_address("127.0.0.1", 4242);
   REQUIRE(a);
   CHECK(a->text == "127.0.0.1:4242");
+}
+
+namespace {
+
+/// A TCP connection on 127.0.0.1: the sending end nonblocking, as the data
+/// link's, with a small send buffer so a large message takes many rounds.
+struct loopback {
+  int send_fd = -1;
+  int recv_fd = -1;
+
+  loopback() {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    send_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 16 << 10;
+    ::setsockopt(send_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    REQUIRE(::connect(send_fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    recv_fd = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    REQUIRE(recv_fd >= 0);
+    ::fcntl(send_fd, F_SETFL, ::fcntl(send_fd, F_GETFL) | O_NONBLOCK);
+    ::fcntl(recv_fd, F_SETFL, ::fcntl(recv_fd, F_GETFL) | O_NONBLOCK);
+  }
+  ~loopback() {
+    ::close(send_fd);
+    ::close(recv_fd);
+  }
+
+  /// Whatever has arrived.
+  std::string drain() {
+    std::string out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::recv(recv_fd, buf, sizeof buf, 0)) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+};
+
+std::string numbered(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += "line " + std::to_string(i) + " of the source\n";
+  return out;
+}
+
+/// A source of numbered lines, a range of it cut as the tailer cuts one, its
+/// message's head, and the loopback connection it is sent on.
+struct range_send {
+  cc::test::temp_dir dir{"ccsendfile"};
+  std::string path = dir / "app.log";
+  std::string content = numbered(20000);
+  wire::file_range range;
+  std::string head;
+  loopback link;
+  size_t done = 0;
+  std::string out; // what arrived
+  caf::error gone;
+
+  range_send(uint64_t offset, uint64_t length) {
+    cc::test::write_file(path, content);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    auto shared = wire::shared_file::dup_of(fd, path);
+    ::close(fd);
+    REQUIRE(shared);
+    auto prefix = content.substr(0, 4096);
+    range = {*shared, offset, length, {prefix.size(), cc::fnv1a64(prefix)}};
+    auto msg = fragment("");
+    msg.blob = wire::blob::from_file(range);
+    head = data_frame::encode_head(msg);
+  }
+
+  /// write_range_some until it finishes, stops or 2000 rounds pass;
+  /// `between` runs after each round.
+  data_frame::range_write send_all(const std::function<void()>& between = {}) {
+    auto result = data_frame::range_write::progress;
+    for (int round = 0; round < 2000 && done < head.size() + range.length; ++round) {
+      int64_t written = 0;
+      result = data_frame::write_range_some(link.send_fd, head, range, done, written, gone);
+      out += link.drain();
+      if (result != data_frame::range_write::progress)
+        break;
+      if (between)
+        between();
+    }
+    // The end of the stream, as the data link closes it (a head sent with
+    // MSG_MORE and nothing after it leaves only then).
+    ::shutdown(link.send_fd, SHUT_WR);
+    for (int round = 0; round < 50; ++round)
+      out += link.drain();
+    return result;
+  }
+};
+
+} // namespace
+
+TEST_CASE("data_frame: a file-range blob goes by sendfile as the same stream as "
+          "from memory",
+          "[data_frame][sendfile]") {
+  range_send t{1234, 300000};
+  CHECK(t.send_all() == data_frame::range_write::progress);
+  CHECK(t.done == t.head.size() + t.range.length);
+  // Byte for byte what the message with its bytes in memory gives.
+  auto bytes = t.content.substr(1234, 300000);
+  auto expected = data_frame::encode_head(fragment(bytes)) + bytes;
+  CHECK(t.out.size() == expected.size());
+  CHECK(t.out == expected);
+  data_frame::decoder dec{data_frame::default_max_blob, false};
+  auto got = feed(dec, t.out, 4096);
+  REQUIRE(got);
+  REQUIRE(got->size() == 1);
+  CHECK((*got)[0].blob->view() == bytes);
+}
+
+TEST_CASE("data_frame: a file that shrinks under sendfile stops the message short "
+          "of its announced length, never padded",
+          "[data_frame][sendfile]") {
+  range_send t{0, 400000};
+  bool cut = false;
+  // copytruncate while the message is under way (the socket is full).
+  auto result = t.send_all([&] {
+    if (!cut && t.done > t.head.size() + 50000) {
+      REQUIRE(::truncate(t.path.c_str(), 0) == 0);
+      cut = true;
+    }
+  });
+  REQUIRE(cut);
+  CHECK(result == data_frame::range_write::range_gone);
+  CHECK(cc::message_of(t.gone).find("shrank") != std::string::npos);
+  CHECK(t.done < t.head.size() + t.range.length);
+  CHECK(t.out.size() == t.done);
+  // What left is the source's own bytes: a prefix, nothing made up.
+  CHECK(t.out.substr(t.head.size()) == t.content.substr(0, t.done - t.head.size()));
+  data_frame::decoder dec{data_frame::default_max_blob, false};
+  auto got = feed(dec, t.out, 4096);
+  REQUIRE(got);
+  CHECK(got->empty());
+  CHECK_FALSE(dec.at_boundary());
+}
+
+TEST_CASE("data_frame: a new generation under the name stops the message before "
+          "its first byte",
+          "[data_frame][sendfile]") {
+  range_send t{100000, 100000};
+  cc::test::write_file(t.path, "a new generation\n" + numbered(30000));
+  CHECK(t.send_all() == data_frame::range_write::range_gone);
+  CHECK(cc::message_of(t.gone).find("first bytes changed") != std::string::npos);
+  CHECK(t.done == t.head.size());
+  CHECK(t.out == t.head);
 }

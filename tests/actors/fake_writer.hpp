@@ -67,6 +67,7 @@ struct fragment_record {
   std::vector<std::string> route;
   cc::wire::logtail_body body;
   bool had_blob = false;
+  bool had_range = false;    // the blob was a file range (wire/file_range.hpp)
   std::string wire_payload;  // as sent (compressed or not)
   std::string raw;           // decoded and decompressed
 };
@@ -82,6 +83,7 @@ struct fake_writer {
   int gaps = 0;
   int mismatches = 0;   // resent bytes that differ from the first copy
   int bad = 0;          // fragments that failed to parse or decode
+  int ranges_gone = 0;  // file ranges whose bytes were gone when read
   int acks_sent = 0;
   int questions = 0;     // state and digest questions answered
   int repairs = 0;       // repair fragments applied
@@ -92,6 +94,10 @@ struct fake_writer {
   bool refuse_acks = false;   // ack with status "refused"
   int refuse_dispatch = 0;    // answer this many dispatches with queue_full
   int lose_dispatch_no = 0;   // the n-th dispatch (1-based) is accepted, lost
+  // Dispatches accepted and kept unread (as a forwarder's queue keeps them)
+  // while set; the test hands them on later (its file ranges read then).
+  bool defer = false;
+  std::vector<cc::wire::cc_message> deferred;
   caf::actor endpoint;
   std::string endpoint_name;
   int registrations = 0;
@@ -134,6 +140,13 @@ struct fake_writer {
                         have ? (*saved)->offset : 0});
     }
     if (msg.has_blob()) {
+      // As a writer in the tailer's process does (actors/write/tailwriter):
+      // a fragment left in the source file is read now; gone, it is lost.
+      rec.had_range = msg.blob->file() != nullptr;
+      if (cc::wire::load_blob(msg)) {
+        ++ranges_gone;
+        return std::nullopt;
+      }
       rec.wire_payload = std::string{msg.blob->view()};
     } else {
       auto decoded = cc::wire::base64_decode(body->data);
@@ -379,6 +392,10 @@ caf::behavior fake_router(caf::event_based_actor* self,
         if (w->refuse_dispatch > 0) {
           --w->refuse_dispatch;
           return cc::make_error(cc::errc::queue_full, "test: queue full");
+        }
+        if (w->defer) {
+          w->deferred.push_back(std::move(msg));
+          return cc::ok_atom::value;
         }
         reply = w->handle(msg);
         to = w->endpoint;

@@ -1433,3 +1433,116 @@ TEST_CASE("reconcile: after a writer restart, a finished file's damaged copy is 
   REQUIRE(env.converges(env.log("b.log"), b + more));
   CHECK(wait_until([&] { return env.copies_of(env.log("a.log")).back() == a; }, 8000ms));
 }
+
+// -- fragments left in the file (file ranges, sendfile: docs/wire.md §6.8) --------
+
+namespace {
+
+/// Hands the deferred dispatches to the writer stand-in, in order, as a
+/// forwarder's queue would (their file ranges are read now), and its
+/// replies to the tailer.
+void release_deferred(tail_env& env) {
+  std::vector<cc::wire::cc_message> replies;
+  caf::actor to;
+  env.with_writer([&](fake_writer& x) {
+    x.defer = false;
+    for (auto& m : x.deferred)
+      if (auto r = x.handle(m)) {
+        replies.push_back(std::move(*r));
+        ++x.acks_sent;
+      }
+    x.deferred.clear();
+    to = x.endpoint;
+    return 0;
+  });
+  for (auto& r : replies)
+    caf::anon_send(to, cc::reply_atom::value, std::move(r));
+}
+
+} // namespace
+
+TEST_CASE("ranges: a bulk append goes as file ranges, cut at line ends (text) or "
+          "anywhere (binary), into an identical copy",
+          "[tailer][ranges]") {
+  bool binary = GENERATE(false, true);
+  tail_env env{std::string{"logmask = *.log\nbuffer-bytes = 256K\n"}
+               + (binary ? "file-mode = binary\n" : "")};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto bulk = binary ? random_bytes(3 << 20, 7) : numbered_lines("bulk", 0, 50000, 70);
+  append_file(env.log("a.log"), bulk);
+  INFO(report(env));
+  REQUIRE(env.converges(env.log("a.log"), bulk, 15000ms));
+  int ranges = 0;
+  for (auto& f : env.fragments()) {
+    CHECK(f.raw.size() <= (256u << 10));
+    if (!f.had_range)
+      continue;
+    ++ranges;
+    CHECK(f.raw.size() >= (64u << 10));
+    if (!binary)
+      CHECK(f.raw.back() == '\n');
+  }
+  CHECK(ranges >= 8);
+  CHECK(env.stat("bytes_read") == static_cast<int64_t>(bulk.size()));
+  CHECK(env.counter(&fake_writer::bad) == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  // A trickle afterwards: small fragments, bytes in memory again.
+  auto trickle = numbered_lines("trickle", 0, 3);
+  append_file(env.log("a.log"), trickle);
+  REQUIRE(env.converges(env.log("a.log"), bulk + trickle));
+  CHECK_FALSE(env.fragments().back().had_range);
+}
+
+TEST_CASE("ranges: fragments that need their bytes are read, never left in the file "
+          "(compression, base64, a line count)",
+          "[tailer][ranges]") {
+  auto extra = GENERATE(std::string{"compression = gzip\n"}, std::string{"use-blob = no\n"},
+                        std::string{"buffer-lines = 3000\nbuffer-bytes = 0\n"});
+  tail_env env{"logmask = *.log\n" + extra};
+  write_file(env.log("a.log"), "");
+  env.start();
+  auto bulk = numbered_lines("bulk", 0, 30000, 70);
+  append_file(env.log("a.log"), bulk);
+  INFO(extra << report(env));
+  REQUIRE(env.converges(env.log("a.log"), bulk, 15000ms));
+  for (auto& f : env.fragments())
+    CHECK_FALSE(f.had_range);
+  CHECK(env.counter(&fake_writer::bad) == 0);
+}
+
+TEST_CASE("ranges: fragments still queued when copytruncate shrinks the file are "
+          "lost, not sent short, and come again from logrotate's copy",
+          "[tailer][ranges][reconcile]") {
+  tail_env env{"operation-mode = rotated\nlogname = app.log\n"
+               "buffer-bytes = 128K\nack-timeout = 1\n"};
+  auto app = env.log("app.log");
+  write_file(app, "");
+  env.start();
+  auto before = numbered_lines("before", 0, 100);
+  append_file(app, before);
+  REQUIRE(env.converges(app, before));
+  // The forwarder's queue holds what the tailer sends now, unread.
+  env.with_writer([](fake_writer& x) {
+    x.defer = true;
+    return 0;
+  });
+  auto bulk = numbered_lines("bulk", 0, 20000, 70);
+  append_file(app, bulk);
+  REQUIRE(wait_until([&] { return env.stat("bytes_sent") >= static_cast<int64_t>(before.size() + bulk.size()); },
+                     5000ms));
+  // logrotate copytruncate: copy, truncate, the application goes on.
+  auto rotated = read_file(app);
+  write_file(env.log("app.log.1"), rotated);
+  REQUIRE(::truncate(app.c_str(), 0) == 0);
+  auto after = numbered_lines("after", 0, 50);
+  append_file(app, after);
+  REQUIRE(wait_until([&] { return env.stat("moved_generation_reads") == 1; }, 5000ms));
+  release_deferred(env);
+  INFO(report(env));
+  REQUIRE(env.converges(app, rotated + after, 20000ms));
+  CHECK(env.counter(&fake_writer::ranges_gone) >= 1);
+  CHECK(env.stat("lost_bytes") == 0);
+  CHECK(env.counter(&fake_writer::mismatches) == 0);
+  CHECK(env.counter(&fake_writer::bad) == 0);
+}
