@@ -310,6 +310,7 @@ private:
   bool send_ready();
   bool send_fragment(size_t n);
   caf::expected<wire::blob_ptr> cut_from_file(size_t n);
+  wire::blob_ptr cut_from_buffer(size_t n);
   void on_dispatched(const std::string& gen, uint64_t ep, uint64_t end);
   void on_dispatch_failed(const std::string& gen, uint64_t fpos, const caf::error& err);
   void rewind(uint64_t to);

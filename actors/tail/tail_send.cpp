@@ -222,6 +222,28 @@ caf::expected<wire::blob_ptr> tail_core::cut_from_file(size_t n) {
   return raw;
 }
 
+/// The next `n` bytes of the read buffer.
+wire::blob_ptr tail_core::cut_from_buffer(size_t n) {
+  auto& s = *src;
+  if (s.head == 0 && n * 2 >= s.buf.size()) {
+    // The fragment is most of the buffer: hand the buffer itself over and
+    // keep only the rest (a partial line, usually) for the next one.
+    wire::byte_buffer rest;
+    rest.append(s.pending().substr(n));
+    s.buf.truncate(n);
+    auto raw = wire::blob::from_buffer(std::move(s.buf));
+    s.buf = std::move(rest);
+    return raw;
+  }
+  auto raw = wire::blob::copy_of(s.pending().substr(0, n));
+  s.head += n;
+  if (s.head == s.buf.size()) {
+    s.buf.clear();
+    s.head = 0;
+  }
+  return raw;
+}
+
 bool tail_core::send_fragment(size_t n) {
   auto& s = *src;
   wire::blob_ptr raw;
@@ -234,21 +256,8 @@ bool tail_core::send_fragment(size_t n) {
     if (!*cut)
       return false;
     raw = std::move(*cut);
-  } else if (s.head == 0 && n * 2 >= s.buf.size()) {
-    // The fragment is most of the buffer: hand the buffer itself over and
-    // keep only the rest (a partial line, usually) for the next one.
-    wire::byte_buffer rest;
-    rest.append(s.pending().substr(n));
-    s.buf.truncate(n);
-    raw = wire::blob::from_buffer(std::move(s.buf));
-    s.buf = std::move(rest);
   } else {
-    raw = wire::blob::copy_of(s.pending().substr(0, n));
-    s.head += n;
-    if (s.head == s.buf.size()) {
-      s.buf.clear();
-      s.head = 0;
-    }
+    raw = cut_from_buffer(n);
   }
   auto fpos = s.sent;
   auto end = fpos + n;

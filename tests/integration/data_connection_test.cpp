@@ -430,7 +430,7 @@ TEST_CASE("data connection: copytruncate shrinks the source under fragments queu
   INFO(p.diagnostics());
   REQUIRE(wait_until([&] { auto c = copies_of(p, "app.log");
                            return c.size() == 1 && read_file(c[0]) == before; }, 30s));
-  CHECK(p.local_metric("ccserver_forward_data_sendfile_messages_total") > 0);
+  CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sendfile_messages_total") > 0; }, 10s));
   // The central stops reading: the sockets fill, the rest waits in the data
   // link's queue as file ranges (forwarder's queue-bytes, 16 MB).
   p.central->signal(SIGSTOP);
@@ -457,9 +457,10 @@ TEST_CASE("data connection: copytruncate shrinks the source under fragments queu
   CHECK(wait_until([&] { return tail_metric(p, "ccserver_tail_acked_bytes_total") ==
                                 static_cast<long long>(old_generation.size() + after.size()); },
                    15s));
-  // Queued ranges found their bytes gone: dropped, the one under way cut.
+  // Queued ranges found their bytes gone: dropped, the one under way cut
+  // (the central sees a message cut short, or a reset where the local had
+  // replies unread: either way never a whole one).
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_ranges_gone_messages_total") >= 1; }, 10s));
-  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_refused_total") >= 1; }, 10s));
   auto log = read_file(p.local_log);
   CHECK(count_of(log, "closed mid-message") >= 1);
   CHECK(count_of(log, "are lost") == 0);
