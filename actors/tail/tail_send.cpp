@@ -44,8 +44,8 @@ bool tail_core::can_read() const {
 /// the blob, not cut by a line count, which needs every byte) and the file
 /// is plain (a .gz a rotation left is read decompressed).
 bool tail_core::range_capable() const {
-  return opts.use_blob && opts.comp == wire::compression::none && opts.fragment_lines == 0
-         && !src->reader->compressed();
+  return opts.sendfile && opts.use_blob && opts.comp == wire::compression::none
+         && opts.fragment_lines == 0 && !src->reader->compressed();
 }
 
 /// Reads one block; returns the byte count (0 at end of file).

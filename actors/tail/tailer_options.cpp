@@ -31,6 +31,7 @@ void read_options(tailer_options& o, const config::reader& r) {
   auto suffix = r.str("msg-suffix");
   o.msg_type = suffix.empty() ? "pub.logtail" : "pub.logtail." + suffix;
   o.use_blob = r.boolean("use-blob");
+  o.sendfile = r.boolean("sendfile");
   o.ack = ack_value(r);  // auto: yes until the spawner sets auto_acks
   o.ack_timeout = r.millis("ack-timeout");
   o.poll_interval = r.millis("poll-interval");

@@ -46,6 +46,8 @@ struct tailer_options {
   std::shared_ptr<const zstd_view> zstd_peers;
   std::string msg_type;       // pub.logtail[.msg-suffix]
   bool use_blob{};
+  /// Large uncompressed fragments as file ranges (sendfile, tail_send.cpp).
+  bool sendfile{};
   bool ack{};                 // ack = yes (or auto), as sent in `ack`
   /// ack = auto: whether the route acknowledges (actors/core/ack_caps.hpp); set
   /// by the spawner, which knows the routes. Null: `ack` decides alone.

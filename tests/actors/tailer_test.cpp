@@ -1495,10 +1495,11 @@ TEST_CASE("ranges: a bulk append goes as file ranges, cut at line ends (text) or
 }
 
 TEST_CASE("ranges: fragments that need their bytes are read, never left in the file "
-          "(compression, base64, a line count)",
+          "(compression, base64, a line count), nor with sendfile = no",
           "[tailer][ranges]") {
   auto extra = GENERATE(std::string{"compression = gzip\n"}, std::string{"use-blob = no\n"},
-                        std::string{"buffer-lines = 3000\nbuffer-bytes = 0\n"});
+                        std::string{"buffer-lines = 3000\nbuffer-bytes = 0\n"},
+                        std::string{"sendfile = no\n"});
   tail_env env{"logmask = *.log\n" + extra};
   write_file(env.log("a.log"), "");
   env.start();
