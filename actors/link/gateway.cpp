@@ -17,7 +17,7 @@
 namespace cc {
 
 void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
-                              wire::peer_ptr&& peer) {
+                              wire::peer_ptr&& peer, bool direct) {
   auto msg = wire::parse(std::move(frames), std::move(last));
   if (!msg) {
     ++invalid;
@@ -34,12 +34,13 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
   std::lock_guard<std::mutex> guard{mtx};
   if (!router) {
     held.push_back(std::move(*msg));
+    held_direct.push_back(direct);
     return;
   }
-  forward(std::move(*msg));
+  forward(std::move(*msg), direct);
 }
 
-void gateway_inbox::forward(wire::cc_message&& msg) {
+void gateway_inbox::forward(wire::cc_message&& msg, bool direct) {
   ++dispatched;
   auto bytes = static_cast<int64_t>(msg.wire_size());
   if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
@@ -62,6 +63,11 @@ void gateway_inbox::forward(wire::cc_message&& msg) {
   // takes the message).
   msg.receipt = wire::make_receipt(
     [inbox = shared_from_this(), bytes] { inbox->on_answered(bytes); });
+  // A data connection's fragment: from this thread straight to the worker
+  // when its handler has a door (the receipt then travels with it, so the
+  // budget also holds what waits at the worker).
+  if (direct && lanes && lanes->take(msg))
+    return;
   caf::anon_send(router, dispatch_atom::value, std::move(msg));
 }
 
@@ -81,9 +87,10 @@ void gateway_inbox::set_router(router_actor r) {
   router = std::move(r);
   if (!router)
     return;
-  for (auto& msg : held)
-    forward(std::move(msg));
+  for (size_t i = 0; i < held.size(); ++i)
+    forward(std::move(held[i]), held_direct[i]);
   held.clear();
+  held_direct.clear();
 }
 
 void gateway_inbox::detach_socket() {
@@ -106,6 +113,8 @@ void gateway_state::stop_data() {
   int mine = data->port();
   if (data_offer) // a reload's new gateway may have published its own
     data_offer->compare_exchange_strong(mine, 0);
+  if (lanes)
+    lanes->set_reply_path({}, data.get());
   data->stop(); // closed now, whoever else still holds it
   data.reset();
 }
@@ -134,8 +143,13 @@ counters gateway_state::stats() const {
     {"in_flight_bytes", inbox->in_flight_bytes.load()},
     {"throttled", inbox->throttled.load()},
   };
-  if (data)
+  if (data) {
     data->add_stats(out);
+    if (lanes) {
+      out["data_direct"] = lanes->taken();
+      out["data_direct_replies"] = lanes->replies();
+    }
+  }
   if (zap) {
     out["curve_accepted"] = zap->accepted.load();
     out["curve_refused"] = zap->refused.load() + zap->malformed.load();
@@ -240,9 +254,11 @@ caf::behavior gateway_actor(gateway_actor_t* self,
                             std::shared_ptr<gateway_inbox> inbox,
                             zmq_options opts,
                             std::shared_ptr<data_listener> data,
-                            std::shared_ptr<std::atomic<int>> data_offer) {
+                            std::shared_ptr<std::atomic<int>> data_offer,
+                            direct_lanes_ptr lanes) {
   self->state.data = std::move(data);
   self->state.data_offer = std::move(data_offer);
+  self->state.lanes = std::move(lanes);
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
   self->state.zap = opts.zap;
@@ -299,7 +315,7 @@ open_data_port(const config::section& main, const zmq_options& opts,
     return std::shared_ptr<data_listener>{};
   data_listener::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& blob) {
-    inbox->on_frames(std::move(frames), std::move(blob), nullptr);
+    inbox->on_frames(std::move(frames), std::move(blob), nullptr, true);
   };
   ev.paused = [inbox] { return inbox->paused.load(); };
   ev.fallback = [socket = inbox->socket](wire::cc_message msg) {
@@ -325,7 +341,8 @@ open_data_port(const config::section& main, const zmq_options& opts,
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
                                         router_actor router,
-                                        std::shared_ptr<std::atomic<int>> data_offer) {
+                                        std::shared_ptr<std::atomic<int>> data_offer,
+                                        direct_lanes_ptr lanes) {
   auto endpoint = main.str("cc-socket");
   auto opts = zmq_options_of(main);
   curve::allow_list allowed;
@@ -339,6 +356,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                               "curve-allowed-keys, docs/security.md)");
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
+  inbox->lanes = lanes;
   zmq_socket_loop::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
                          wire::peer_ptr&& peer) {
@@ -388,6 +406,15 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   auto data = open_data_port(main, opts, inbox, data_offer);
   if (!data)
     return std::move(data.error());
+  // Replies to a data connection's peer may skip the router and this
+  // actor: a writer's worker hands them to the connection itself.
+  if (lanes && *data)
+    lanes->set_reply_path(
+      [weak = std::weak_ptr<data_listener>{*data}](wire::cc_message& msg) {
+        auto listener = weak.lock();
+        return listener && listener->send(msg);
+      },
+      data->get());
   log::info("gateway", "listening on " + endpoint +
                         (curve_on ? " (CURVE, server key " +
                                       curve::encode(opts.curve_public) + ", " +
@@ -399,7 +426,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
   // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
   auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
-                      std::move(*data), std::move(data_offer));
+                      std::move(*data), std::move(data_offer), std::move(lanes));
   return gw;
 }
 
