@@ -43,10 +43,7 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
 void gateway_inbox::forward(wire::cc_message&& msg, bool direct) {
   ++dispatched;
   auto bytes = static_cast<int64_t>(msg.wire_size());
-  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
-    ++throttled;
-    paused = true;
-    socket->set_throttled(true);
+  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr && pause()) {
     if (auto n = invalid_log.admit("throttled", log_limiter::clock::now()))
       log::info("gateway", "reading paused: " +
                              std::to_string(in_flight_bytes.load()) +
@@ -71,10 +68,22 @@ void gateway_inbox::forward(wire::cc_message&& msg, bool direct) {
   caf::anon_send(router, dispatch_atom::value, std::move(msg));
 }
 
+bool gateway_inbox::pause() {
+  std::lock_guard<std::mutex> guard{pause_mtx};
+  // Checked again under the lock: an answer that came meanwhile saw no
+  // pause to end.
+  if (paused || in_flight_bytes <= in_flight_budget)
+    return false;
+  ++throttled;
+  paused = true;
+  socket->set_throttled(true);
+  return true;
+}
+
 void gateway_inbox::on_answered(int64_t bytes) {
-  if ((in_flight_bytes -= bytes) > in_flight_budget / 2 || !paused)
+  if ((in_flight_bytes -= bytes) > in_flight_budget / 2)
     return;
-  std::lock_guard<std::mutex> guard{mtx};
+  std::lock_guard<std::mutex> guard{pause_mtx};
   if (paused && in_flight_bytes <= in_flight_budget / 2) {
     paused = false;
     if (socket != nullptr)
@@ -95,6 +104,7 @@ void gateway_inbox::set_router(router_actor r) {
 
 void gateway_inbox::detach_socket() {
   std::lock_guard<std::mutex> guard{mtx};
+  std::lock_guard<std::mutex> pause_guard{pause_mtx};
   router = nullptr;  // drop the router handle with the gateway
   socket = nullptr;
 }

@@ -105,6 +105,10 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
   std::atomic<bool> paused{false};      // reading is paused for the budget
+  // Guards the pause's start and end (paused, socket's throttle): not mtx,
+  // since a receipt may be released inside forward() itself (a message the
+  // direct lane's door refused at once).
+  std::mutex pause_mtx;
   zmq_socket_loop* socket = nullptr;  // set before the socket starts
   /// Where data connections' messages go when a handler takes them
   /// directly (null: always the router; actors/core/direct_lanes.hpp).
@@ -128,6 +132,9 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   void detach_socket();
 
 private:
+  // With mtx held: starts a pause for the budget, unless one runs or an
+  // answer meanwhile made room; whether it did.
+  bool pause();
   // With mtx held: sends `msg` to the router (or, `direct`, through the
   // direct lane when a door takes it) with a receipt for its bytes.
   void forward(wire::cc_message&& msg, bool direct);
