@@ -130,38 +130,16 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
 }
 
 caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
-                                  std::string reserved, router_actor router,
-                                  direct_lanes_ptr lanes) {
+                                  std::shared_ptr<tw::tailwriter_door> door,
+                                  tw::counters_ptr counters) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.counters = std::make_shared<tw::writer_counters>();
-  const auto& c = st.cfg;
-  auto n = std::max<size_t>(1, c.worker_threads);
-  auto wo = worker_options_of(c, n);
-  // This start's instance id: a sender that sees it change reconciles
-  // (docs/wire.md §6.2). Random like a generation id.
-  wo.writer_id = cc::new_gen();
-  std::vector<tw::tailwriter_door::slot> slots;
-  for (size_t i = 0; i < n; ++i) {
-    auto opts = wo;
-    opts.who = c.section + ".worker-" + std::to_string(i);
-    opts.index = i;
-    auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
-                                              st.counters, router, lanes);
-    self->link_to(worker);
-    slots.push_back({worker});
-  }
-  st.waiting.resize(n);
-  st.door = std::make_shared<tw::tailwriter_door>(c, std::move(reserved), std::move(slots),
-                                                  st.counters, router, wo.writer_id,
-                                                  self->address());
-  // Data connections' messages reach the workers through the door directly.
-  if (lanes)
-    lanes->add_door(c.section, st.door);
-  log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
-                         + ", write-compressed " + tw::to_string(c.mode) + ", "
-                         + std::to_string(n) + " workers, state in " + c.state_dir
-                         + ", writer id " + wo.writer_id + ")");
+  st.counters = std::move(counters);
+  st.door = std::move(door);
+  // A worker that fails takes the tailwriter with it.
+  for (size_t i = 0; i < st.door->workers(); ++i)
+    self->link_to(st.door->worker(i).actor);
+  st.waiting.resize(st.door->workers());
   return {
     [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
     [self](written_atom, size_t idx) {
@@ -178,6 +156,40 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
       return out;
     },
   };
+}
+
+/// The workers, their door and the tailwriter; the door is in `lanes`
+/// (when given) once the tailwriter runs, so the direct lane never finds a
+/// door without its actor.
+caf::actor start_tailwriter(caf::actor_system& sys, const tailwriter_config& c,
+                            std::string reserved, router_actor router,
+                            direct_lanes_ptr lanes) {
+  auto counters = std::make_shared<tw::writer_counters>();
+  auto n = std::max<size_t>(1, c.worker_threads);
+  auto wo = worker_options_of(c, n);
+  // This start's instance id: a sender that sees it change reconciles
+  // (docs/wire.md §6.2). Random like a generation id.
+  wo.writer_id = cc::new_gen();
+  std::vector<tw::tailwriter_door::slot> slots;
+  for (size_t i = 0; i < n; ++i) {
+    auto opts = wo;
+    opts.who = c.section + ".worker-" + std::to_string(i);
+    opts.index = i;
+    slots.push_back({tw::spawn_tailwriter_worker(sys, std::move(opts), counters, router,
+                                                 lanes)});
+  }
+  auto door = std::make_shared<tw::tailwriter_door>(c, std::move(reserved), std::move(slots),
+                                                    counters, router, wo.writer_id);
+  auto actor = sys.spawn(tailwriter_behavior, c, door, counters);
+  door->set_tailwriter(actor.address());
+  // Data connections' messages reach the workers through the door directly.
+  if (lanes)
+    lanes->add_door(c.section, door);
+  log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
+                         + ", write-compressed " + tw::to_string(c.mode) + ", "
+                         + std::to_string(n) + " workers, state in " + c.state_dir
+                         + ", writer id " + wo.writer_id + ")");
+  return actor;
 }
 
 } // namespace
@@ -265,8 +277,8 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
   if (auto n = tw::prune_journals(cfg.state_dir, journal_max_age); n > 0)
     log::info(cfg.section, "removed " + std::to_string(n) + " journals unused for "
                              + std::to_string(journal_max_age.count() / 86400) + " days");
-  return sys.spawn(tailwriter_behavior, std::move(cfg), std::move(reserved),
-                   std::move(router), std::move(lanes));
+  return start_tailwriter(sys, cfg, std::move(reserved), std::move(router),
+                          std::move(lanes));
 }
 
 caf::expected<caf::actor> spawn_tailwriter_handler(spawn_context ctx,

@@ -7,6 +7,7 @@
 
 #include "actors/core/atoms.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/received_blob.hpp"
 #include "base/error.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
@@ -16,17 +17,20 @@ namespace cc::tw {
 
 tailwriter_door::tailwriter_door(tailwriter_config cfg, std::string reserved,
                                  std::vector<slot> workers, counters_ptr counters,
-                                 router_actor router, std::string writer_id,
-                                 caf::actor_addr tailwriter)
+                                 router_actor router, std::string writer_id)
   : cfg_(std::move(cfg)),
     reserved_(std::move(reserved)),
     workers_(std::move(workers)),
     counters_(std::move(counters)),
     router_(std::move(router)),
     writer_id_(std::move(writer_id)),
-    tailwriter_(std::move(tailwriter)),
     host_check_(cfg_.section) {
   source_keys_.max_per_host = std::max<size_t>(1, cfg_.max_source_keys_per_host);
+}
+
+void tailwriter_door::set_tailwriter(caf::actor_addr tailwriter) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  tailwriter_ = std::move(tailwriter);
 }
 
 caf::expected<std::shared_ptr<fragment>>
@@ -36,15 +40,8 @@ tailwriter_door::prepare(wire::cc_message&& msg) const {
     return std::move(body.error());
   if (auto err = wire::check_req(body->hdr, msg.type))
     return err;
-  if (msg.has_blob()) {
-    // The original receiver drops a blob whose body has no blob_hash key.
-    if (msg.body.find("\"blob_hash\"") == std::string::npos)
-      return make_error(errc::invalid_body,
-                        msg.type + " from " + body->hdr.hostname
-                          + ": a blob without a blob_hash key");
-    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, msg.blob->view()))
-      return err;
-  }
+  if (auto err = check_received_blob(msg, body->hdr))
+    return err;
   auto f = std::make_shared<fragment>();
   auto dest = normalize_destination(
     expand_dstmask(cfg_.dstmask, body->hdr.hostname, body->filename), reserved_);
@@ -128,12 +125,18 @@ caf::expected<std::optional<size_t>> tailwriter_door::pass(wire::cc_message&& ms
     return err;
   auto idx = pick(*f);
   const auto& w = workers_[idx];
+  caf::actor_addr tailwriter;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    tailwriter = tailwriter_;
+  }
   uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
   w.meter->queued += size;
   // Released when the worker lets go of the fragment; so is the receipt the
   // message came with (the direct lane's: the gateway's in-flight budget).
   f->msg.receipt = wire::make_receipt(
-    [meter = w.meter, size, tw = tailwriter_, idx, upstream = std::move(f->msg.receipt)] {
+    [meter = w.meter, size, tw = std::move(tailwriter), idx,
+     upstream = std::move(f->msg.receipt)] {
       if (meter->done(size))
         if (auto me = caf::actor_cast<caf::actor>(tw))
           caf::anon_send(me, written_atom::value, idx);

@@ -49,12 +49,14 @@ public:
     std::shared_ptr<room_meter> meter = std::make_shared<room_meter>();
   };
 
-  /// `reserved`: the state directory relative to dstdir when inside it;
-  /// `tailwriter`: told (written_atom) when room frees while senders wait.
+  /// `reserved`: the state directory relative to dstdir when inside it.
   tailwriter_door(tailwriter_config cfg, std::string reserved,
                   std::vector<slot> workers, counters_ptr counters,
-                  router_actor router, std::string writer_id,
-                  caf::actor_addr tailwriter);
+                  router_actor router, std::string writer_id);
+
+  /// The tailwriter, told (written_atom) when room frees while senders
+  /// wait; set once it is spawned, before anything passes here.
+  void set_tailwriter(caf::actor_addr tailwriter);
 
   /// Checks `msg` and hands it to its worker: that worker's index (its
   /// queue may now be over its share), nullopt when it was answered here
@@ -92,8 +94,8 @@ private:
   const counters_ptr counters_;
   const router_actor router_;
   const std::string writer_id_;
-  const caf::actor_addr tailwriter_;
   mutable std::mutex mtx_;  // guards what follows
+  caf::actor_addr tailwriter_;
   bool closed_ = false;
   source_key_limit source_keys_;
   int64_t too_many_sources_ = 0;
