@@ -51,9 +51,24 @@ int window_log_for(size_t cap) {
 }
 
 struct declared {
-  bool over = false;  // the declared sizes add up past the cap
-  size_t total = 0;   // sum of the declared sizes (frames that declare one)
+  bool over = false;    // the declared sizes add up past the cap
+  bool foreign = false; // a frame is neither zstd v1 nor skippable
+  size_t total = 0;     // sum of the declared sizes (frames that declare one)
 };
+
+// zstd v1 frames (RFC 8878) and skippable frames only. A libzstd built with
+// legacy support also decodes the pre-1.0 formats (v0.5-v0.7, magic
+// 0xFD2FB525-27), whose decoders allocate the window the header asks for
+// and ignore ZSTD_d_windowLogMax: a few bytes made one take 34 MB. No peer
+// of ours writes them.
+bool v1_or_skippable(const char* p, size_t left) {
+  if (left < 4)
+    return true; // too short to name a format: the decoder says truncated
+  auto byte = [p](int i) { return uint32_t{static_cast<unsigned char>(p[i])}; };
+  uint32_t magic = byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24;
+  return magic == ZSTD_MAGICNUMBER ||
+         (magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
 
 // Walks the frames' headers without decoding them. Anything malformed ends
 // the walk; the decoder then says what is wrong.
@@ -63,6 +78,10 @@ declared declared_sizes(std::string_view bytes, size_t cap) {
   while (off < bytes.size()) {
     const char* p = bytes.data() + off;
     size_t left = bytes.size() - off;
+    if (!v1_or_skippable(p, left)) {
+      d.foreign = true;
+      return d;
+    }
     auto size = ZSTD_getFrameContentSize(p, left);
     if (size == ZSTD_CONTENTSIZE_ERROR)
       break;
@@ -157,6 +176,10 @@ caf::expected<std::string> zstd_decompress(std::string_view bytes,
   auto sizes = declared_sizes(bytes, cap);
   if (sizes.over)
     return over_cap("zstd", bytes.size(), cap);
+  if (sizes.foreign)
+    return make_error(errc::decode_failed,
+                      "zstd: not a zstd v1 frame (legacy and unknown "
+                      "formats are refused)");
   dctx_ptr d{ZSTD_createDCtx()};
   if (!d)
     return make_error(errc::io, "zstd: ZSTD_createDCtx failed");

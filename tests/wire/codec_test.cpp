@@ -370,6 +370,25 @@ TEST_CASE("zstd: a frame asking for a window beyond the cap is refused",
         std::string(100000, '\0'));
 }
 
+// Found by the zstd fuzz target (tests/fuzz/regressions/zstd): eight bytes
+// of a pre-1.0 frame (magic 0xFD2FB527), whose legacy decoder allocated the
+// 34 MB window its header asked for; legacy frames ignore the window limit.
+TEST_CASE("zstd: legacy and unknown frame formats are refused before decoding",
+          "[wire][codec][bomb][zstd]") {
+  const std::string legacy{"\x27\xb5\x2f\xfd\x10\x78\x10\xfc", 8};
+  auto r = decompress(legacy, compression::zstd, mib);
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == cc::errc::decode_failed);
+  CHECK_THAT(cc::describe(r.error()), Catch::Contains("v1"));
+  // A v1 frame followed by a legacy one: the second is refused too.
+  auto good = compress(std::string(1000, 'a'), compression::zstd, 1).value();
+  CHECK_FALSE(decompress(good + legacy, compression::zstd, mib));
+  // A skippable frame before a v1 frame is still read.
+  std::string skip{"\x50\x2a\x4d\x18\x03\x00\x00\x00xyz", 11};
+  CHECK(decompress(skip + good, compression::zstd, mib).value() ==
+        std::string(1000, 'a'));
+}
+
 TEST_CASE("zstd -d reads our frames, and we read zstd's", "[wire][codec][interop][zstd]") {
   if (access("/usr/bin/zstd", X_OK) != 0) {
     WARN("no /usr/bin/zstd: skipped");
