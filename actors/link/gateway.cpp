@@ -313,7 +313,8 @@ namespace {
 caf::expected<std::shared_ptr<data_listener>>
 open_data_port(const config::section& main, const zmq_options& opts,
                const std::shared_ptr<gateway_inbox>& inbox,
-               const std::shared_ptr<std::atomic<int>>& offer) {
+               const std::shared_ptr<std::atomic<int>>& offer,
+               const direct_lanes_ptr& lanes) {
   if (!offer)
     return std::shared_ptr<data_listener>{};
   auto endpoint = main.str("cc-socket");
@@ -323,6 +324,7 @@ open_data_port(const config::section& main, const zmq_options& opts,
   if (port < 0 || !opts.curve_secret.empty() || endpoint.rfind("tcp://", 0) != 0 ||
       main.str("cc-role") == "local")
     return std::shared_ptr<data_listener>{};
+  inbox->lanes = lanes; // before the port opens: its messages may take the lane
   data_listener::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& blob) {
     inbox->on_frames(std::move(frames), std::move(blob), nullptr, true);
@@ -339,11 +341,21 @@ open_data_port(const config::section& main, const zmq_options& opts,
                                    static_cast<int>(port), max_blob, std::move(ev));
   if (!made)
     return std::move(made.error());
-  offer->store((*made)->port());
+  std::shared_ptr<data_listener> listener{std::move(*made)};
+  // Replies to a data connection's peer may skip the router and the
+  // gateway actor: a writer's worker hands them to the connection itself.
+  if (lanes)
+    lanes->set_reply_path(
+      [weak = std::weak_ptr<data_listener>{listener}](wire::cc_message& msg) {
+        auto alive = weak.lock();
+        return alive && alive->send(msg);
+      },
+      listener.get());
+  offer->store(listener->port());
   log::info("gateway", "data connections for pub.logtail on port " +
-                         std::to_string((*made)->port()) +
+                         std::to_string(listener->port()) +
                          " (plain TCP, offered in echo answers: data-port)");
-  return std::shared_ptr<data_listener>{std::move(*made)};
+  return listener;
 }
 
 } // namespace
@@ -366,7 +378,6 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                               "curve-allowed-keys, docs/security.md)");
   auto inbox = std::make_shared<gateway_inbox>();
   inbox->router = std::move(router);
-  inbox->lanes = lanes;
   zmq_socket_loop::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& last,
                          wire::peer_ptr&& peer) {
@@ -413,18 +424,9 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     socket->set_reading(false);
   if (auto err = socket->start())
     return err;
-  auto data = open_data_port(main, opts, inbox, data_offer);
+  auto data = open_data_port(main, opts, inbox, data_offer, lanes);
   if (!data)
     return std::move(data.error());
-  // Replies to a data connection's peer may skip the router and this
-  // actor: a writer's worker hands them to the connection itself.
-  if (lanes && *data)
-    lanes->set_reply_path(
-      [weak = std::weak_ptr<data_listener>{*data}](wire::cc_message& msg) {
-        auto listener = weak.lock();
-        return listener && listener->send(msg);
-      },
-      data->get());
   log::info("gateway", "listening on " + endpoint +
                         (curve_on ? " (CURVE, server key " +
                                       curve::encode(opts.curve_public) + ", " +
@@ -435,9 +437,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                   : std::string{}));
   // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
-  auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
-                      std::move(*data), std::move(data_offer), std::move(lanes));
-  return gw;
+  return sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
+                   std::move(*data), std::move(data_offer), std::move(lanes));
 }
 
 } // namespace cc
