@@ -90,6 +90,10 @@ const std::vector<metric_spec> catalog{
    "replies (acks, answers) written to data connections"},
   {"gateway", "data_bytes_out", "ccserver_gateway_data_sent_bytes_total", C,
    "bytes written to data connections"},
+  {"gateway", "data_direct", "ccserver_gateway_data_direct_messages_total", C,
+   "data connections' messages handed straight to their handler (the tailwriter's door), not through the router"},
+  {"gateway", "data_direct_replies", "ccserver_gateway_data_direct_replies_total", C,
+   "replies a tailwriter worker wrote straight to a data connection, not through the router"},
 
   // -- caf-listen ---------------------------------------------------------
   {"caf-listen", "received", "ccserver_caf_listen_received_messages_total", C,
@@ -211,6 +215,9 @@ const std::vector<metric_spec> catalog{
    "times the tailer settled with the writer where to send from (docs/wire.md 6.1)"},
   {"logtail", "questions", "ccserver_tail_questions_total", C,
    "questions (state, digest) sent to the writer"},
+  {"logtail", "polls", "ccserver_tail_polls_total", C,
+   "safety polls of the log directory and file (every poll-interval; ten "
+   "times less often while idle under inotify)"},
   {"logtail", "writer_restarts", "ccserver_tail_writer_restarts_total", C,
    "times the writer's instance changed (it restarted): its copies asked about again"},
   {"logtail", "resumed_below_acked", "ccserver_tail_resumed_below_acked_total", C,
