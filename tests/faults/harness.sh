@@ -66,7 +66,14 @@ say() { printf '[%6.1fs] %s\n' "$(awk -v s="$start_ns" -v n="$(date +%s%N)" 'BEG
 start_ns=$(date +%s%N)
 
 # Ports: drawn from the seed and the pid, in a range unlikely to be in use.
-port_c=$(( 20000 + (RANDOM * 7 + $$) % 20000 ))
+# Below the kernel's ephemeral range (a port the kernel hands to some
+# connection's local end, or to a central's kernel-picked data port, would
+# make a restarted central fail to bind), and not one a server listens on.
+eph_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  port_c=$(( 10000 + (RANDOM * 7 + $$) % (eph_low - 10010) ))
+  ss -ltnH 2>/dev/null | awk '{ print $4 }' | grep -Eq ":($port_c|$((port_c + 1))|$((port_c + 2)))\$" || break
+done
 port_l=$(( port_c + 1 ))
 port_caf=$(( port_c + 2 ))
 
