@@ -2,7 +2,9 @@
 #include "actors/write/commit_log.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <functional>
 #include <optional>
 
 #include <fcntl.h>
@@ -14,19 +16,13 @@
 #include "base/files.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
+#include "base/sync_thread.hpp"
 
 namespace cc::tw {
 
 namespace {
 
 constexpr std::string_view who = "tailwriter";
-
-caf::error sync_call(int (*call)(int), int fd, const char* what, int64_t& syncs) {
-  ++syncs;
-  if (call(fd) != 0)
-    return io_error(std::string{"commit round: "} + what, errno);
-  return caf::none;
-}
 
 /// One log file's entries, with its generation.
 struct log_file {
@@ -123,23 +119,37 @@ std::vector<std::string> log_names(int state_fd, const std::string& prefix) {
 } // namespace
 
 void run_commit_round(commit_round& r) {
-  int64_t& n = r.syncs;
+  // The log's sync, the state directory's and each copy directory's are
+  // independent (nothing of the round's copies is written before all are
+  // back): side by side on the sync thread's helpers.
+  std::vector<std::function<caf::error()>> calls;
+  std::atomic<int64_t> syncs{0};
+  auto call = [&syncs](int (*fn)(int), int fd, const char* what) {
+    ++syncs;
+    return fn(fd) != 0 ? io_error(std::string{"commit round: "} + what, errno) : caf::none;
+  };
   if (r.log)
-    r.err = r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
-                         : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
-  if (!r.err && r.state_dir && r.state_dir_changed && !r.checkpoint)
-    r.err = sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
-  for (const auto& path : r.dirs) {
-    if (r.err || !r.dstdir)
-      break;
-    auto dir = open_parent_beneath(r.dstdir->get(), path, false);
-    if (!dir) {
-      r.err = dir.error();
-      break;
-    }
-    unique_fd owned{dir->fd};
-    r.err = sync_call(::fsync, owned.get(), "fsync a copy's directory", n);
-  }
+    calls.emplace_back([&] {
+      return r.checkpoint ? call(::syncfs, r.log->get(), "syncfs")
+                          : call(::fdatasync, r.log->get(), "fdatasync log");
+    });
+  if (r.state_dir && r.state_dir_changed && !r.checkpoint)
+    calls.emplace_back([&] { return call(::fsync, r.state_dir->get(), "fsync state-dir"); });
+  for (const auto& path : r.dirs)
+    if (r.dstdir)
+      calls.emplace_back([&, path]() -> caf::error {
+        auto dir = open_parent_beneath(r.dstdir->get(), path, false);
+        if (!dir)
+          return dir.error();
+        unique_fd owned{dir->fd};
+        return call(::fsync, owned.get(), "fsync a copy's directory");
+      });
+  std::vector<caf::error> errs(calls.size());
+  sync_thread::for_each(calls.size(), [&](size_t i) { errs[i] = calls[i](); });
+  for (auto& err : errs)
+    if (err && !r.err)
+      r.err = std::move(err);
+  r.syncs += syncs.load();
   r.dirs.clear();
   r.log.reset();
   r.state_dir.reset();
