@@ -1,6 +1,7 @@
 // The process's sync thread: see sync_thread.hpp.
 #include "base/sync_thread.hpp"
 
+#include <algorithm>
 #include <system_error>
 
 #include "base/thread_name.hpp"
@@ -41,8 +42,9 @@ sync_thread::~sync_thread() {
     help_stopping_ = true;
   }
   help_cv_.notify_all();
-  for (auto& t : helpers_)
-    t.join();
+  for (auto& slot : helpers_)
+    if (slot.thread.joinable())
+      slot.thread.join();
 }
 
 void sync_thread::submit(std::function<void()> job) {
@@ -76,7 +78,7 @@ void sync_thread::run() {
 }
 
 void sync_thread::for_each(size_t n, const std::function<void(size_t)>& fn) {
-  if (running_on != nullptr && n > 1) {
+  if (running_on != nullptr && n >= min_spread) {
     running_on->spread(n, fn);
     return;
   }
@@ -85,13 +87,23 @@ void sync_thread::for_each(size_t n, const std::function<void(size_t)>& fn) {
 }
 
 void sync_thread::spread(size_t n, const std::function<void(size_t)>& fn) {
+  std::vector<std::thread> ended;
   {
     std::lock_guard<std::mutex> guard{help_mtx_};
-    try {
-      while (helpers_.size() < helpers)
-        helpers_.emplace_back([this] { help(); });
-    } catch (const std::system_error&) {
-      // No thread to spare: fewer helpers (or none) take part.
+    size_t want = std::min(helpers, n - 1);
+    for (size_t i = 0; i < helpers_.size() && help_live_ < want; ++i) {
+      auto& slot = helpers_[i];
+      if (slot.live)
+        continue;
+      if (slot.thread.joinable())
+        ended.push_back(std::move(slot.thread)); // it ended: joined below
+      try {
+        slot.thread = std::thread{[this, i] { help(i); }};
+      } catch (const std::system_error&) {
+        break; // no thread to spare: fewer helpers (or none) take part
+      }
+      slot.live = true;
+      ++help_live_;
     }
     help_fn_ = &fn;
     help_n_ = n;
@@ -99,6 +111,8 @@ void sync_thread::spread(size_t n, const std::function<void(size_t)>& fn) {
     ++help_call_;
   }
   help_cv_.notify_all();
+  for (auto& t : ended)
+    t.join();
   for (size_t i; (i = help_next_++) < n;)
     fn(i);
   // Every index is taken: close the call to latecomers, wait for the rest.
@@ -107,16 +121,22 @@ void sync_thread::spread(size_t n, const std::function<void(size_t)>& fn) {
   help_done_cv_.wait(lock, [this] { return help_active_ == 0; });
 }
 
-void sync_thread::help() {
+void sync_thread::help(size_t slot) {
   name_this_thread("cc-sync-help");
-  uint64_t seen = 0;
+  uint64_t seen = 0; // calls are numbered from 1: the open one is joined
   std::unique_lock<std::mutex> lock{help_mtx_};
   for (;;) {
-    help_cv_.wait(lock, [&] {
+    bool called = help_cv_.wait_for(lock, helper_idle, [&] {
       return help_stopping_ || (help_fn_ != nullptr && help_call_ != seen);
     });
     if (help_stopping_)
       return;
+    if (!called) {
+      // Idle: end (the next spread joins it, or the destructor).
+      helpers_[slot].live = false;
+      --help_live_;
+      return;
+    }
     seen = help_call_;
     const auto* fn = help_fn_;
     size_t n = help_n_;

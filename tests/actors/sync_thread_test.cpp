@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <set>
@@ -13,12 +14,34 @@
 #include <thread>
 #include <vector>
 
+#include <dirent.h>
 #include <pthread.h>
 
 #include "base/sync_thread.hpp"
 
 using cc::sync_thread;
 using namespace std::chrono_literals;
+
+namespace {
+
+/// This process's threads named cc-sync-help.
+int helper_threads() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream comm{std::string{"/proc/self/task/"} + e->d_name + "/comm"};
+      std::string name;
+      std::getline(comm, name);
+      n += name == "cc-sync-help" ? 1 : 0;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
+} // namespace
 
 TEST_CASE("sync thread: jobs run in submission order on its own thread",
           "[sync_thread]") {
@@ -110,10 +133,32 @@ TEST_CASE("sync thread: for_each calls each index once, spread over helpers on a
     REQUIRE(done.get_future().wait_for(60s) == std::future_status::ready);
     for (size_t i = 0; i < n; ++i)
       CHECK(calls[i] == 3);
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      CHECK(threads.size() <= 1 + sync_thread::helpers);
+      CHECK(names.count("cc-sync") == 1);
+      for (const auto& name : names)
+        CHECK((name == "cc-sync" || name == "cc-sync-help"));
+    }
+    // Idle helpers end: a quiet process runs none.
+    bool gone = false;
+    for (int i = 0; i < 300 && !gone; ++i) {
+      gone = helper_threads() == 0;
+      if (!gone)
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(gone);
+  }
+  SECTION("on a job, fewer than min_spread: on the sync thread alone") {
+    sync_thread st;
+    std::promise<void> done;
+    st.submit([&] {
+      sync_thread::for_each(sync_thread::min_spread - 1, fn);
+      done.set_value();
+    });
+    REQUIRE(done.get_future().wait_for(60s) == std::future_status::ready);
     std::lock_guard<std::mutex> guard{mtx};
-    CHECK(threads.size() <= 1 + sync_thread::helpers);
-    CHECK(names.count("cc-sync") == 1);
-    for (const auto& name : names)
-      CHECK((name == "cc-sync" || name == "cc-sync-help"));
+    CHECK(threads.size() == 1);
+    CHECK(names == std::set<std::string>{"cc-sync"});
   }
 }
