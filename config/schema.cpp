@@ -724,7 +724,8 @@ std::vector<option> tail_delivery_options() {
       .ext(),
     with_default("poll-interval", vt::seconds, "0.5",
                  "fallback polling when inotify is unavailable, and a safety "
-                 "net beside it")
+                 "net beside it (then ten times less often while the tailer "
+                 "is idle: nothing in flight or asked)")
       .at_least(positive)
       .raised_to(0.01)
       .ext(),

@@ -204,6 +204,9 @@ const std::vector<metric_spec> catalog{
    "times the tailer settled with the writer where to send from (docs/wire.md 6.1)"},
   {"logtail", "questions", "ccserver_tail_questions_total", C,
    "questions (state, digest) sent to the writer"},
+  {"logtail", "polls", "ccserver_tail_polls_total", C,
+   "safety polls of the log directory and file (every poll-interval; ten "
+   "times less often while idle under inotify)"},
   {"logtail", "writer_restarts", "ccserver_tail_writer_restarts_total", C,
    "times the writer's instance changed (it restarted): its copies asked about again"},
   {"logtail", "resumed_below_acked", "ccserver_tail_resumed_below_acked_total", C,

@@ -464,7 +464,10 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
   if (ping_every.count() > 0)
     self->delayed_send(self, ping_every, ping_atom::value);
   return {
-    [=](dispatch_atom, const wire::cc_message& msg) -> caf::result<ok_atom> {
+    // A mutable reference: CAF hands over the router's message without a
+    // copy when no one else holds it, and admit() takes it by move (a const
+    // reference copied every fragment's blob here).
+    [=](dispatch_atom, wire::cc_message& msg) -> caf::result<ok_atom> {
       auto& st = self->state;
       if (auto v = st.host_check.screen(msg, st.settings.hostname); v.denied) {
         if (v.reply)
@@ -472,11 +475,11 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
         return ok_atom::value;
       }
       if (st.waiting.empty() && st.has_room(msg.wire_size())) {
-        st.admit(msg, caf::response_promise{});
+        st.admit(std::move(msg), caf::response_promise{});
         return ok_atom::value;
       }
       auto promise = self->make_response_promise();
-      st.admit(msg, promise);
+      st.admit(std::move(msg), promise);
       deliver_released(st);  // room that freed before admit saw it waiting
       return promise;
     },

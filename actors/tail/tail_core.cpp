@@ -44,7 +44,8 @@ tail_core::tail_core(tailer_options options, tail_clock& clock, tail_effects& ef
                            "verify_mismatch_bytes",
                            "repaired_bytes",
                            "denied",
-                           "central_write_errors"})
+                           "central_write_errors",
+                           "polls"})
     stats[name] = 0;
 }
 
@@ -385,6 +386,7 @@ void tail_core::ensure_watch() {
 }
 
 void tail_core::on_tick() {
+  stats["polls"] += 1;
   if (watch && watch->dir_lost())
     watch.reset(); // logdir was replaced: watch the new one
   ensure_watch();
@@ -401,6 +403,36 @@ void tail_core::on_tick() {
   maybe_recheck();
   maybe_heartbeat();
   maybe_verify();
+}
+
+// An idle tailer polled every poll-interval for an event inotify already
+// reports: 10,000 idle tailers took a third of a core in wake-ups and
+// directory listings. Under a working watch the poll is only the safety net,
+// so an idle one polls quiet_ticks times less often; anything in flight
+// keeps the full rate (ack timeouts, unanswered questions).
+bool tail_core::quiet() const {
+  if (failed || !watch || watch->dir_lost() || asked || verifying || checking
+      || outstanding > 0 || !to_recheck.empty())
+    return false;
+  if (!src)
+    return true; // waiting for a file: the directory watch reports it
+  const auto& s = *src;
+  return streaming() && s.at_eof && s.sent == s.acked && s.buffered() == 0;
+}
+
+std::chrono::milliseconds tail_core::next_tick() const {
+  using std::chrono::milliseconds;
+  auto poll = opts.poll_interval;
+  if (!quiet())
+    return poll;
+  auto t = now();
+  auto until = t + poll * quiet_ticks;
+  if (src && acks() == peer_acks::yes)
+    until = std::min(until, last_contact + opts.ack_timeout); // heartbeat
+  if (src && opts.verify_period.count() > 0 && next_verify != time_point{})
+    until = std::min(until, next_verify);
+  auto wait = std::chrono::duration_cast<milliseconds>(until - t);
+  return std::max(wait, poll);
 }
 
 void tail_core::on_timer() {

@@ -12,7 +12,8 @@
 // is full the tailer stops reading and the file is the buffer.
 //
 // Events in: start(), check() (new data, a directory change), on_tick()
-// (poll-interval), on_timer() (the one-shot deadline), on_reply() (a
+// (poll-interval; less often when idle under inotify: next_tick()),
+// on_timer() (the one-shot deadline), on_reply() (a
 // writer's logtail.ack or logtail.state), and the router's answers to
 // dispatches (callbacks given to tail_effects::dispatch).
 // Effects out, through tail_effects: fragments and questions to the router,
@@ -212,8 +213,14 @@ public:
   void start();
   /// Everything that reacts to new data, acks and time.
   void check();
-  /// The periodic poll (every poll-interval).
+  /// The periodic poll (every poll-interval, or next_tick()).
   void on_tick();
+  /// How long until the next poll: poll-interval, unless the tailer is idle
+  /// under a working inotify watch; then up to quiet_ticks poll-intervals,
+  /// but never past a duty that is due sooner (heartbeat, verify).
+  std::chrono::milliseconds next_tick() const;
+  /// An idle watched tailer polls this many times less often.
+  static constexpr int quiet_ticks = 10;
   /// The one-shot timer armed through tail_clock::arm.
   void on_timer();
   /// A reply addressed to the tailer: logtail.ack or logtail.state.
@@ -231,6 +238,9 @@ private:
   time_point now() const {
     return clock_.now();
   }
+  /// Nothing in flight, nothing buffered, nothing asked: only a file
+  /// event or a duty (heartbeat, verify) has anything for the tailer.
+  bool quiet() const;
   /// The one place the phase changes (tail_core.cpp has the table).
   void enter(tail_phase next);
   /// Whether the open source streams (draining included).

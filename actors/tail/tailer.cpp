@@ -91,9 +91,10 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
         self->state.core->on_reply(msg);
       },
       [self](wake_atom) { self->state.core->check(); },
-      [self, poll](tail_poll_atom) {
-        self->state.core->on_tick();
-        self->delayed_send(self, poll, tail_poll_atom::value);
+      [self](tail_poll_atom) {
+        auto& core = *self->state.core;
+        core.on_tick();
+        self->delayed_send(self, core.next_tick(), tail_poll_atom::value);
       },
       [self](tail_due_atom) { self->state.core->on_timer(); },
       [self](stats_atom) { return self->state.core->snapshot(); },

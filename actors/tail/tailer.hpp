@@ -19,7 +19,9 @@
 //
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
 //         (wake_atom)                           new data / directory change
-//         (tail_poll_atom)                      periodic poll (poll-interval)
+//         (tail_poll_atom)                      periodic poll (poll-interval;
+//                                               10 x less often while idle
+//                                               under inotify)
 //         (tail_due_atom)                       internal one-shot timer: probes,
 //                                               idle-flush, retry, .save
 //         (stats_atom)                          -> counters: bytes_read,
@@ -27,7 +29,7 @@
 //             files_switched, skipped_bytes, send_errors, refused, generations,
 //             stale_acks, reconciles, questions, writer_restarts,
 //             resumed_below_acked, copies_cut_back, moved_generation_reads,
-//             lost_bytes, verify_mismatch_bytes, repaired_bytes (the metric
+//             lost_bytes, verify_mismatch_bytes, repaired_bytes, polls (the metric
 //             catalog, actors/core/metrics.cpp, says what each means); gauges
 //             outstanding, failing (1 while listing
 //             logdir or opening a file fails, ENOENT aside), and per file

@@ -264,6 +264,15 @@ void commit_log::finished(const commit_round& r) {
   retiring_ = false;
 }
 
+caf::error commit_log::sync_all(int64_t& syncs) {
+  pending_ = false;
+  for (const auto& dir : {state_dir_, dstdir_})
+    if (dir)
+      if (auto err = sync_call(::syncfs, dir->get(), "syncfs at shutdown", syncs))
+        return err;
+  return caf::none;
+}
+
 caf::expected<size_t> replay_commit_logs(int state_fd, const std::string& prefix) {
   std::vector<log_file> logs;
   auto names = log_names(state_fd, prefix);

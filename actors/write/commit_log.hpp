@@ -84,6 +84,10 @@ public:
   void retry() { pending_ = true; }
   /// Rounds taken so far: an entry added now is in round rounds() + 1.
   uint64_t rounds() const { return rounds_; }
+  /// At shutdown, when a round cannot be waited for: syncfs of the state
+  /// directory's and dstdir's file systems makes everything added so far
+  /// durable (a round on the sync thread may still be running; harmless).
+  caf::error sync_all(int64_t& syncs);
 
 private:
   commit_log() = default;

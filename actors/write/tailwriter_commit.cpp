@@ -100,4 +100,32 @@ void worker_core::finish_commit(commit_round& round, clock::time_point now, outb
   }
 }
 
+void worker_core::commit_at_exit(clock::time_point now, outbox& out) {
+  if (!commits_ || (held_.empty() && waiting_.empty() && !commits_->pending()))
+    return;
+  int64_t syncs = 0;
+  auto err = commits_->sync_all(syncs);
+  counters_->fsyncs += syncs;
+  if (err) {
+    // Not durable: nothing held is written or acknowledged; its senders
+    // send it again to the next start (their acks never came).
+    log::error(opts_.who, describe(err) + "; " + std::to_string(held_.size())
+                            + " held fragments and questions are left unanswered");
+    return;
+  }
+  for (const auto& [identity, w] : waiting_)
+    if (auto c = copies_.find(identity); c != copies_.end())
+      c->second.file->committed();
+  waiting_.clear();
+  waiting_dests_.clear();
+  auto ready = std::move(held_);
+  held_.clear();
+  for (auto& h : ready) {
+    if (h.f->body.query.empty())
+      take(h.f, h.started, now, out);
+    else
+      answer(*h.f, now, out);
+  }
+}
+
 } // namespace cc::tw

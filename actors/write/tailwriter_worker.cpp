@@ -193,7 +193,10 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   }
   st.syncer = sync_thread::shared();
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    // Shutdown: nothing written may stay unsynced or unacknowledged.
+    // Shutdown: nothing written may stay unsynced or unacknowledged, and
+    // nothing held for a commit round unwritten (its round's answer would
+    // come to a worker that is gone).
+    self->state.core->commit_at_exit(worker_core::clock::now(), self->state.out);
     self->state.core->close_all(self->state.out);
     deliver(self);
     self->quit(msg.reason);

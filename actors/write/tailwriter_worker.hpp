@@ -217,6 +217,9 @@ public:
   void finish_commit(commit_round& round, clock::time_point now, outbox& out);
   /// Fragments and questions held for a commit round.
   size_t held() const { return held_.size(); }
+  /// Shutdown: what waits for a round (one may be on the sync thread, its
+  /// answer will not be read) is made durable here and handled now.
+  void commit_at_exit(clock::time_point now, outbox& out);
 
   /// Whether sync() has data to make durable or acks to send.
   bool needs_sync() const;

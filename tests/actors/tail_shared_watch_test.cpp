@@ -286,3 +286,49 @@ TEST_CASE("an append to a followed file (two watches, one watcher) wakes it "
     CHECK(w.count->n.load() <= round + 1);
   }
 }
+
+// The poll is a safety net beside inotify: an idle tailer under a working
+// watch polls ten times less often (10,000 idle tailers polling every
+// poll-interval took a third of a core), and a file that appears meanwhile
+// is still followed at once, by its event.
+TEST_CASE("an idle tailer under inotify polls less often and still follows a "
+          "new file", "[tailer]") {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cc::register_types(cfg);
+  caf::actor_system sys{cfg};
+  temp_dir dir{"ccquiet"};
+  std::string logs = dir / "logs";
+  ::mkdir(logs.c_str(), 0755);
+  auto writer = std::make_shared<fake_writer>();
+  auto router = sys.spawn(fake_router, writer);
+  auto opts = tailer_test_options(logs, dir / "q.save", "logmask = *.log\n",
+                                  dir / "quiet_test.ini");
+  opts.poll_interval = 100ms;
+  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  caf::scoped_actor self{sys};
+  auto polls = [&] {
+    int64_t n = -1;
+    self->request(tailer, 10s, cc::stats_atom::value)
+      .receive([&](const cc::counters& c) { n = c.at("polls"); },
+               [](caf::error& err) { FAIL(to_string(err)); });
+    return n;
+  };
+  auto first = polls();
+  std::this_thread::sleep_for(2000ms);
+  // At the full rate 20 polls; at a tenth, 2 (+1 for where the window cut).
+  CHECK(polls() - first <= 4);
+  std::string text = numbered_lines("q", 0, 50);
+  write_file(logs + "/new.log", text);
+  CHECK(wait_until(
+    [&] {
+      std::lock_guard<std::mutex> guard{writer->mtx};
+      for (auto& [k, c] : writer->copies)
+        if (k.filename == logs + "/new.log")
+          return c.bytes == text;
+      return false;
+    },
+    8000ms));
+  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  caf::anon_send_exit(router, caf::exit_reason::kill);
+}

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -1187,6 +1188,53 @@ TEST_CASE("tailwriter actor: shutdown finishes members, syncs and acks",
   auto plain = wire::decompress(bytes, wire::compression::gzip, 1 << 20);
   REQUIRE(plain);
   CHECK(*plain == text);
+}
+
+// A new copy's fragments wait for its commit round on the sync thread; a
+// shutdown before the round is back must still write and acknowledge them
+// (the round's answer would reach a worker that is gone). The shared sync
+// thread is held busy so the round cannot run before the shutdown.
+TEST_CASE("tailwriter actor: shutdown writes what waits for a commit round",
+          "[tailwriter][actor]") {
+  auto syncer = sync_thread::shared();
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false, holding = false;
+  syncer->submit([&] {
+    std::unique_lock<std::mutex> lock{m};
+    holding = true;
+    cv.notify_all();
+    cv.wait_for(lock, 30s, [&] { return release; });
+  });
+  struct releaser {
+    std::mutex& m;
+    std::condition_variable& cv;
+    bool& release;
+    ~releaser() {
+      std::lock_guard<std::mutex> guard{m};
+      release = true;
+      cv.notify_all();
+    }
+  } guard{m, cv, release};
+  {
+    std::unique_lock<std::mutex> lock{m};
+    REQUIRE(cv.wait_for(lock, 10s, [&] { return holding; }));
+  }
+  actor_env env;
+  auto tw = env.spawn();
+  caf::scoped_actor self{env.sys};
+  frag_spec s;
+  auto text = source_text(30000);
+  for (uint64_t at = 0; at < 30000; at += 3000)
+    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 3000))));
+  CHECK(env.rec->max_ack_by_file()[s.file] == 0); // held: the round cannot run
+  self->monitor(tw);
+  self->send_exit(tw, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {},
+                caf::after(30s) >> [] { FAIL("the tailwriter did not stop"); });
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[s.file] == 30000; },
+                         20s));
+  CHECK(test::read_file(env.twc.dstdir + "/db1/pg.log") == text);
 }
 
 TEST_CASE("tailwriter config from a section", "[tailwriter][actor]") {
