@@ -2,7 +2,6 @@
 #include "actors/write/commit_log.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <functional>
 #include <optional>
@@ -23,6 +22,13 @@ namespace cc::tw {
 namespace {
 
 constexpr std::string_view who = "tailwriter";
+
+caf::error sync_call(int (*call)(int), int fd, const char* what, int64_t& syncs) {
+  ++syncs;
+  if (call(fd) != 0)
+    return io_error(std::string{"commit round: "} + what, errno);
+  return caf::none;
+}
 
 /// One log file's entries, with its generation.
 struct log_file {
@@ -122,34 +128,33 @@ void run_commit_round(commit_round& r) {
   // The log's sync, the state directory's and each copy directory's are
   // independent (nothing of the round's copies is written before all are
   // back): side by side on the sync thread's helpers.
-  std::vector<std::function<caf::error()>> calls;
-  std::atomic<int64_t> syncs{0};
-  auto call = [&syncs](int (*fn)(int), int fd, const char* what) {
-    ++syncs;
-    return fn(fd) != 0 ? io_error(std::string{"commit round: "} + what, errno) : caf::none;
-  };
+  std::vector<std::function<caf::error(int64_t&)>> calls;
   if (r.log)
-    calls.emplace_back([&] {
-      return r.checkpoint ? call(::syncfs, r.log->get(), "syncfs")
-                          : call(::fdatasync, r.log->get(), "fdatasync log");
+    calls.emplace_back([&r](int64_t& n) {
+      return r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
+                          : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
     });
   if (r.state_dir && r.state_dir_changed && !r.checkpoint)
-    calls.emplace_back([&] { return call(::fsync, r.state_dir->get(), "fsync state-dir"); });
+    calls.emplace_back([&r](int64_t& n) {
+      return sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
+    });
   for (const auto& path : r.dirs)
     if (r.dstdir)
-      calls.emplace_back([&, path]() -> caf::error {
+      calls.emplace_back([&r, &path](int64_t& n) -> caf::error {
         auto dir = open_parent_beneath(r.dstdir->get(), path, false);
         if (!dir)
           return dir.error();
         unique_fd owned{dir->fd};
-        return call(::fsync, owned.get(), "fsync a copy's directory");
+        return sync_call(::fsync, owned.get(), "fsync a copy's directory", n);
       });
   std::vector<caf::error> errs(calls.size());
-  sync_thread::for_each(calls.size(), [&](size_t i) { errs[i] = calls[i](); });
-  for (auto& err : errs)
-    if (err && !r.err)
-      r.err = std::move(err);
-  r.syncs += syncs.load();
+  std::vector<int64_t> syncs(calls.size(), 0);
+  sync_thread::for_each(calls.size(), [&](size_t i) { errs[i] = calls[i](syncs[i]); });
+  for (size_t i = 0; i < calls.size(); ++i) {
+    r.syncs += syncs[i];
+    if (errs[i] && !r.err)
+      r.err = std::move(errs[i]);
+  }
   r.dirs.clear();
   r.log.reset();
   r.state_dir.reset();
