@@ -79,7 +79,7 @@ caf::error actor_tree::start(config_ptr cfg) {
   current_ = std::move(gen);
   if (err)
     return err;
-  auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router, data_offer_);
+  auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router, data_offer_, lanes_);
   if (!gw)
     return std::move(gw.error());
   step("gateway");
@@ -91,6 +91,7 @@ caf::error actor_tree::start(config_ptr cfg) {
 
 bool actor_tree::stop() {
   board_->set_stopping();
+  lanes_->close(); // from here on everything takes the router, as it stops
   bool clean = true;
   if (gateway_) {
     clean &= stop_group({gateway_}, "gateway", gateway_stop_bound);
@@ -148,7 +149,7 @@ actor_tree::reload_outcome actor_tree::reload(config_ptr cfg) {
 // force when the new one cannot be read).
 caf::expected<caf::actor> actor_tree::gateway_for(const config::section& main) {
   if (main.str("cc-socket") != gateway_endpoint_) {
-    auto gw = spawn_gateway(sys_, main, router_actor{}, data_offer_);
+    auto gw = spawn_gateway(sys_, main, router_actor{}, data_offer_, lanes_);
     if (!gw)
       return gw;
     step("gateway");
@@ -166,6 +167,7 @@ caf::expected<caf::actor> actor_tree::gateway_for(const config::section& main) {
 void actor_tree::pause_gateways(const config::section& main) {
   if (auto err = ask(gateway_, router_atom::value, caf::actor{}))
     log::warning(who, "reload: pausing the gateway: " + text(err));
+  lanes_->close(); // the gateway holds what comes; the handlers go
   if (caf_listen_)
     if (auto err = ask(caf_listen_, router_atom::value, caf::actor{}))
       log::warning(who, "reload: pausing caf-listen: " + text(err));
@@ -257,6 +259,7 @@ caf::error actor_tree::start_core(generation& gen) {
   const auto& cfg = *gen.cfg;
   router_config rc;
   rc.table = routes::route_table{cfg.routes};
+  lanes_->prepare(rc.table); // closed until the gateway is attached to it
   rc.hostname = cfg.host_name;
   rc.job_name = cfg.job_name;
   // One per generation: a reload may change writers and forwarders.
@@ -274,7 +277,7 @@ caf::error actor_tree::start_core(generation& gen) {
 caf::error actor_tree::start_handlers(generation& gen,
                                       std::shared_ptr<ack_registry> acks) {
   const auto& cfg = *gen.cfg;
-  spawn_context ctx{sys_, cfg, gen.router, acks};
+  spawn_context ctx{sys_, cfg, gen.router, acks, lanes_};
   // Jobmgrs last: their daemons send at once and need the handlers.
   for (bool jobmgrs : {false, true}) {
     for (const auto& [name, sec] : cfg.handlers) {
@@ -395,6 +398,9 @@ void actor_tree::adopt_gateway(caf::actor gw, std::string endpoint) {
 caf::error actor_tree::attach_gateway() {
   if (auto err = ask(current_.router, gateway_atom::value, gateway_))
     return err;
+  // Open before the gateway reads again: what it held goes the way that
+  // what follows it will go.
+  lanes_->open();
   if (auto err = ask(gateway_, router_atom::value, caf::actor_cast<caf::actor>(current_.router)))
     return err;
   return ask(current_.stats, register_atom::value, std::string{"gateway"}, gateway_);

@@ -6,7 +6,9 @@
 //
 // Owns:  one generation of router, handlers, jobmgrs and stats (and the
 //        configuration they were built from), the ZeroMQ gateway and the
-//        caf-listen gateway (both kept across reloads).
+//        caf-listen gateway (both kept across reloads), and the direct
+//        lanes (actors/core/direct_lanes.hpp: prepared with each
+//        generation, open while a gateway is attached to it).
 // Start: router, handlers (jobmgrs last, so their daemons find the handlers
 //        registered), stats, gateway last (nothing arrives before the
 //        handlers exist), caf-listen.
@@ -42,6 +44,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/system_messages.hpp>
 
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/router_actor.hpp"
 #include "actors/core/router.hpp"
 #include "actors/core/status_board.hpp"
@@ -156,6 +159,9 @@ private:
   std::string gateway_endpoint_;
   // The gateway's data port, for every generation's echo answers.
   std::shared_ptr<std::atomic<int>> data_offer_ = std::make_shared<std::atomic<int>>(0);
+  // Data connections' messages past the router: each generation's route
+  // table and handler doors, open while its gateway is attached.
+  direct_lanes_ptr lanes_ = std::make_shared<direct_lanes>();
   std::set<caf::actor_addr> stopping_; // their down messages are expected
   std::set<caf::actor_addr> gone_;     // went down unexpectedly: not waited for
 };

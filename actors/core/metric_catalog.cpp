@@ -90,6 +90,10 @@ const std::vector<metric_spec> catalog{
    "replies (acks, answers) written to data connections"},
   {"gateway", "data_bytes_out", "ccserver_gateway_data_sent_bytes_total", C,
    "bytes written to data connections"},
+  {"gateway", "data_direct", "ccserver_gateway_data_direct_messages_total", C,
+   "data connections' messages handed straight to their handler (the tailwriter's door), not through the router"},
+  {"gateway", "data_direct_replies", "ccserver_gateway_data_direct_replies_total", C,
+   "replies a tailwriter worker wrote straight to a data connection, not through the router"},
 
   // -- caf-listen ---------------------------------------------------------
   {"caf-listen", "received", "ccserver_caf_listen_received_messages_total", C,

@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/core/ack_caps.hpp"
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/router_actor.hpp"
 #include "config/config.hpp"
 
@@ -21,6 +22,9 @@ struct spawn_context {
   /// Who acknowledges, for ack = auto and the echo answers (null: tests
   /// that do not care; then nothing is advertised or learned).
   ack_registry_ptr acks = nullptr;
+  /// The process's direct lanes (null: none), where a handler that can take
+  /// data connections' messages on the I/O loop puts its door.
+  direct_lanes_ptr lanes = nullptr;
 };
 
 } // namespace cc

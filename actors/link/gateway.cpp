@@ -17,7 +17,7 @@
 namespace cc {
 
 void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
-                              wire::peer_ptr&& peer) {
+                              wire::peer_ptr&& peer, bool direct) {
   auto msg = wire::parse(std::move(frames), std::move(last));
   if (!msg) {
     ++invalid;
@@ -34,18 +34,16 @@ void gateway_inbox::on_frames(std::vector<std::string>&& frames, wire::blob_ptr&
   std::lock_guard<std::mutex> guard{mtx};
   if (!router) {
     held.push_back(std::move(*msg));
+    held_direct.push_back(direct);
     return;
   }
-  forward(std::move(*msg));
+  forward(std::move(*msg), direct);
 }
 
-void gateway_inbox::forward(wire::cc_message&& msg) {
+void gateway_inbox::forward(wire::cc_message&& msg, bool direct) {
   ++dispatched;
   auto bytes = static_cast<int64_t>(msg.wire_size());
-  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr) {
-    ++throttled;
-    paused = true;
-    socket->set_throttled(true);
+  if ((in_flight_bytes += bytes) > in_flight_budget && socket != nullptr && pause()) {
     if (auto n = invalid_log.admit("throttled", log_limiter::clock::now()))
       log::info("gateway", "reading paused: " +
                              std::to_string(in_flight_bytes.load()) +
@@ -62,13 +60,30 @@ void gateway_inbox::forward(wire::cc_message&& msg) {
   // takes the message).
   msg.receipt = wire::make_receipt(
     [inbox = shared_from_this(), bytes] { inbox->on_answered(bytes); });
+  // A data connection's fragment: from this thread straight to the worker
+  // when its handler has a door (the receipt then travels with it, so the
+  // budget also holds what waits at the worker).
+  if (direct && lanes && lanes->take(msg))
+    return;
   caf::anon_send(router, dispatch_atom::value, std::move(msg));
 }
 
+bool gateway_inbox::pause() {
+  std::lock_guard<std::mutex> guard{pause_mtx};
+  // Checked again under the lock: an answer that came meanwhile saw no
+  // pause to end.
+  if (paused || in_flight_bytes <= in_flight_budget)
+    return false;
+  ++throttled;
+  paused = true;
+  socket->set_throttled(true);
+  return true;
+}
+
 void gateway_inbox::on_answered(int64_t bytes) {
-  if ((in_flight_bytes -= bytes) > in_flight_budget / 2 || !paused)
+  if ((in_flight_bytes -= bytes) > in_flight_budget / 2)
     return;
-  std::lock_guard<std::mutex> guard{mtx};
+  std::lock_guard<std::mutex> guard{pause_mtx};
   if (paused && in_flight_bytes <= in_flight_budget / 2) {
     paused = false;
     if (socket != nullptr)
@@ -81,13 +96,15 @@ void gateway_inbox::set_router(router_actor r) {
   router = std::move(r);
   if (!router)
     return;
-  for (auto& msg : held)
-    forward(std::move(msg));
+  for (size_t i = 0; i < held.size(); ++i)
+    forward(std::move(held[i]), held_direct[i]);
   held.clear();
+  held_direct.clear();
 }
 
 void gateway_inbox::detach_socket() {
   std::lock_guard<std::mutex> guard{mtx};
+  std::lock_guard<std::mutex> pause_guard{pause_mtx};
   router = nullptr;  // drop the router handle with the gateway
   socket = nullptr;
 }
@@ -106,6 +123,8 @@ void gateway_state::stop_data() {
   int mine = data->port();
   if (data_offer) // a reload's new gateway may have published its own
     data_offer->compare_exchange_strong(mine, 0);
+  if (lanes)
+    lanes->set_reply_path({}, data.get());
   data->stop(); // closed now, whoever else still holds it
   data.reset();
 }
@@ -134,8 +153,13 @@ counters gateway_state::stats() const {
     {"in_flight_bytes", inbox->in_flight_bytes.load()},
     {"throttled", inbox->throttled.load()},
   };
-  if (data)
+  if (data) {
     data->add_stats(out);
+    if (lanes) {
+      out["data_direct"] = lanes->taken();
+      out["data_direct_replies"] = lanes->replies();
+    }
+  }
   if (zap) {
     out["curve_accepted"] = zap->accepted.load();
     out["curve_refused"] = zap->refused.load() + zap->malformed.load();
@@ -240,9 +264,11 @@ caf::behavior gateway_actor(gateway_actor_t* self,
                             std::shared_ptr<gateway_inbox> inbox,
                             zmq_options opts,
                             std::shared_ptr<data_listener> data,
-                            std::shared_ptr<std::atomic<int>> data_offer) {
+                            std::shared_ptr<std::atomic<int>> data_offer,
+                            direct_lanes_ptr lanes) {
   self->state.data = std::move(data);
   self->state.data_offer = std::move(data_offer);
+  self->state.lanes = std::move(lanes);
   self->state.socket = std::move(socket);
   self->state.inbox = std::move(inbox);
   self->state.zap = opts.zap;
@@ -287,7 +313,8 @@ namespace {
 caf::expected<std::shared_ptr<data_listener>>
 open_data_port(const config::section& main, const zmq_options& opts,
                const std::shared_ptr<gateway_inbox>& inbox,
-               const std::shared_ptr<std::atomic<int>>& offer) {
+               const std::shared_ptr<std::atomic<int>>& offer,
+               const direct_lanes_ptr& lanes) {
   if (!offer)
     return std::shared_ptr<data_listener>{};
   auto endpoint = main.str("cc-socket");
@@ -297,9 +324,10 @@ open_data_port(const config::section& main, const zmq_options& opts,
   if (port < 0 || !opts.curve_secret.empty() || endpoint.rfind("tcp://", 0) != 0 ||
       main.str("cc-role") == "local")
     return std::shared_ptr<data_listener>{};
+  inbox->lanes = lanes; // before the port opens: its messages may take the lane
   data_listener::events ev;
   ev.on_frames = [inbox](std::vector<std::string>&& frames, wire::blob_ptr&& blob) {
-    inbox->on_frames(std::move(frames), std::move(blob), nullptr);
+    inbox->on_frames(std::move(frames), std::move(blob), nullptr, true);
   };
   ev.paused = [inbox] { return inbox->paused.load(); };
   ev.fallback = [socket = inbox->socket](wire::cc_message msg) {
@@ -313,11 +341,21 @@ open_data_port(const config::section& main, const zmq_options& opts,
                                    static_cast<int>(port), max_blob, std::move(ev));
   if (!made)
     return std::move(made.error());
-  offer->store((*made)->port());
+  std::shared_ptr<data_listener> listener{std::move(*made)};
+  // Replies to a data connection's peer may skip the router and the
+  // gateway actor: a writer's worker hands them to the connection itself.
+  if (lanes)
+    lanes->set_reply_path(
+      [weak = std::weak_ptr<data_listener>{listener}](wire::cc_message& msg) {
+        auto alive = weak.lock();
+        return alive && alive->send(msg);
+      },
+      listener.get());
+  offer->store(listener->port());
   log::info("gateway", "data connections for pub.logtail on port " +
-                         std::to_string((*made)->port()) +
+                         std::to_string(listener->port()) +
                          " (plain TCP, offered in echo answers: data-port)");
-  return std::shared_ptr<data_listener>{std::move(*made)};
+  return listener;
 }
 
 } // namespace
@@ -325,7 +363,8 @@ open_data_port(const config::section& main, const zmq_options& opts,
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
                                         router_actor router,
-                                        std::shared_ptr<std::atomic<int>> data_offer) {
+                                        std::shared_ptr<std::atomic<int>> data_offer,
+                                        direct_lanes_ptr lanes) {
   auto endpoint = main.str("cc-socket");
   auto opts = zmq_options_of(main);
   curve::allow_list allowed;
@@ -385,7 +424,7 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
     socket->set_reading(false);
   if (auto err = socket->start())
     return err;
-  auto data = open_data_port(main, opts, inbox, data_offer);
+  auto data = open_data_port(main, opts, inbox, data_offer, lanes);
   if (!data)
     return std::move(data.error());
   log::info("gateway", "listening on " + endpoint +
@@ -398,9 +437,8 @@ caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                   : std::string{}));
   // On CAF's scheduler: on exit the socket drains on the loop thread
   // (stop_socket); only a killed gateway waits for it in its destructor.
-  auto gw = sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
-                      std::move(*data), std::move(data_offer));
-  return gw;
+  return sys.spawn(gateway_actor, std::move(socket), inbox, std::move(opts),
+                   std::move(*data), std::move(data_offer), std::move(lanes));
 }
 
 } // namespace cc

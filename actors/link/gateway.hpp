@@ -25,10 +25,17 @@
 //                                    secret key needs a restart (warning).
 //              with a data port (data_listen.hpp) also data_port,
 //              data_accepted, data_open, data_messages, data_bytes_in,
-//              data_refused, data_replies, data_bytes_out
+//              data_refused, data_replies, data_bytes_out, data_direct,
+//              data_direct_replies
 //         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the loop thread;
-//                                    route[0]: the peer identity
+//                                    route[0]: the peer identity. A data
+//                                    connection's message goes to its
+//                                    handler's door instead where the route
+//                                    table names one handler that has one
+//                                    (direct lane: actors/core/direct_lanes.hpp),
+//                                    and replies may come back on it from
+//                                    that handler's thread directly
 // On exit (exit_msg) the loop sends what is queued (within
 // zmq_linger), closes the socket and ends; the actor, on CAF's scheduler,
 // waits for that without blocking (closed_atom from the loop thread) and
@@ -63,6 +70,7 @@
 
 #include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/router.hpp"
 #include "actors/link/curve_keys.hpp"
 #include "actors/link/data_listen.hpp"
@@ -82,6 +90,7 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
                                         // socket (once running)
   router_actor router;                    // null: paused (messages are held)
   std::vector<wire::cc_message> held;   // parsed while paused
+  std::vector<bool> held_direct;        // ... and which came on a data connection
   log_limiter invalid_log;              // one line per 10 s for bad frames
                                         // (and for back-pressure pauses)
   std::atomic<int64_t> dispatched{0};
@@ -96,7 +105,14 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   int64_t in_flight_budget = 8ll << 20;
   std::atomic<int64_t> throttled{0};    // times reading was paused for it
   std::atomic<bool> paused{false};      // reading is paused for the budget
+  // Guards the pause's start and end (paused, socket's throttle): not mtx,
+  // since a receipt may be released inside forward() itself (a message the
+  // direct lane's door refused at once).
+  std::mutex pause_mtx;
   zmq_socket_loop* socket = nullptr;  // set before the socket starts
+  /// Where data connections' messages go when a handler takes them
+  /// directly (null: always the router; actors/core/direct_lanes.hpp).
+  direct_lanes_ptr lanes;
 
   /// The router is done with a message of `bytes` (its receipt was
   /// released, on the router's thread): may resume reading.
@@ -106,8 +122,9 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   /// when the socket kept it as a blob; `peer`: its sender's CURVE identity,
   /// null without CURVE): parses it and sends it to the router (or holds it
   /// while paused); a parse failure is counted and logged, rate-limited.
+  /// `direct`: a data connection's message, which may take the direct lane.
   void on_frames(std::vector<std::string>&& frames, wire::blob_ptr&& last,
-                 wire::peer_ptr&& peer);
+                 wire::peer_ptr&& peer, bool direct = false);
   /// Points the gateway at `r` (null: pause); sends what was held.
   void set_router(router_actor r);
   /// The gateway is gone: no router, no socket (receipts still in flight
@@ -115,8 +132,12 @@ struct gateway_inbox : std::enable_shared_from_this<gateway_inbox> {
   void detach_socket();
 
 private:
-  // With mtx held: sends `msg` to the router with a receipt for its bytes.
-  void forward(wire::cc_message&& msg);
+  // With mtx held: starts a pause for the budget, unless one runs or an
+  // answer meanwhile made room; whether it did.
+  bool pause();
+  // With mtx held: sends `msg` to the router (or, `direct`, through the
+  // direct lane when a door takes it) with a receipt for its bytes.
+  void forward(wire::cc_message&& msg, bool direct);
 public:
 };
 
@@ -126,6 +147,7 @@ struct gateway_state {
   std::shared_ptr<zap_handler> zap;     // null: no CURVE
   std::shared_ptr<data_listener> data;  // null: no data-port
   std::shared_ptr<std::atomic<int>> data_offer; // where its port is published
+  direct_lanes_ptr lanes;               // its reply path is set there
   std::string secret_key_path;          // as started
   std::string allowed_keys_path;
   bool stopping = false;                // exit_msg taken, socket draining
@@ -166,9 +188,12 @@ caf::error load_gateway_keys(zmq_options& o, curve::allow_list& allowed);
 /// `data-port` is not -1, it also listens for data connections
 /// (data_listen.hpp) on cc-socket's host and publishes the port there
 /// (for the echo answers; 0 again when it stops).
+/// With `lanes`, a data connection's messages take the direct lane where
+/// a handler's door takes them, and replies to it may come straight back.
 caf::expected<caf::actor> spawn_gateway(caf::actor_system& sys,
                                         const config::section& main,
                                         router_actor router,
-                                        std::shared_ptr<std::atomic<int>> data_offer = nullptr);
+                                        std::shared_ptr<std::atomic<int>> data_offer = nullptr,
+                                        direct_lanes_ptr lanes = nullptr);
 
 } // namespace cc

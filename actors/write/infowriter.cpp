@@ -14,6 +14,7 @@
 #include "actors/core/spawn_context.hpp"
 #include "actors/link/host_binding.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/received_blob.hpp"
 #include "actors/write/source_limit.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
@@ -183,15 +184,8 @@ infowriter_state::prepare(wire::cc_message&& msg) {
     return std::move(body.error());
   if (auto err = wire::check_req(body->hdr, msg.type))
     return err;
-  if (msg.has_blob()) {
-    // The original receiver drops a blob whose body has no blob_hash key.
-    if (msg.body.find("\"blob_hash\"") == std::string::npos)
-      return make_error(errc::invalid_body,
-                        msg.type + " from " + body->hdr.hostname +
-                          ": a blob without a blob_hash key");
-    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, msg.blob->view()))
-      return err;
-  }
+  if (auto err = tw::check_received_blob(msg, body->hdr))
+    return err;
   auto j = std::make_shared<info::job>();
   j->body = std::move(*body);
   j->msg = std::move(msg);

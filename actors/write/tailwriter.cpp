@@ -21,17 +21,14 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/core/atoms.hpp"
-#include "actors/core/router.hpp"
 #include "actors/core/spawn_context.hpp"
-#include "actors/link/host_binding.hpp"
 #include "actors/write/dest_path.hpp"
-#include "actors/write/source_limit.hpp"
+#include "actors/write/tailwriter_door.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
-#include "base/room_meter.hpp"
 #include "config/reader.hpp"
 #include "wire/bodies.hpp"
 
@@ -49,181 +46,68 @@ caf::expected<std::string> real_path(const std::string& path) {
   return std::string{buf};
 }
 
-struct worker_slot {
-  caf::actor actor;
-  /// Bytes sent to the worker and not yet handled, counted down on the
-  /// worker's thread by each fragment's receipt: the tailwriter hears of it
-  /// (written_atom) only while senders wait for room at this worker.
-  std::shared_ptr<room_meter> meter = std::make_shared<room_meter>();
-  std::deque<caf::response_promise> waiting;
-};
+/// What a worker's senders wait for: room in its queue (its meter is the
+/// door's).
+using waiting_list = std::deque<caf::response_promise>;
 
 struct tailwriter_state {
   tailwriter_config cfg;
-  std::string reserved; // state dir relative to dstdir, if inside it
-  std::vector<worker_slot> workers;
   tw::counters_ptr counters;
-  source_key_limit source_keys;
-  int64_t too_many_sources = 0;
+  /// Every message's way to a worker, also the direct lane's.
+  std::shared_ptr<tw::tailwriter_door> door;
+  std::vector<waiting_list> waiting;  // per worker
   int64_t backpressure_waits = 0;  // answers held for a worker's full queue
-  log_limiter source_log{std::chrono::seconds{10}, 256};
-  host_binding_check host_check{"tailwriter"}; // keys bound to host names
-  router_actor router;       // for `denied` acks (the workers send the others)
-  std::string writer_id;   // this start's instance id, in every ack
   static inline const char* name = "tailwriter";
 
-  /// Parses and checks one message; a fragment for a worker, or why not.
-  caf::expected<std::shared_ptr<tw::fragment>> prepare(wire::cc_message&& msg) const;
-  /// The worker of a fragment: by its destination, so one copy is only ever
-  /// written by one worker (and so is each key, whose destination is fixed).
-  size_t pick(const tw::fragment& f) const;
+  tailwriter_state() = default;
+  /// The direct lane stops taking messages for workers that go with us.
+  ~tailwriter_state() {
+    if (door)
+      door->close();
+  }
+  tailwriter_state(const tailwriter_state&) = delete;
+  tailwriter_state& operator=(const tailwriter_state&) = delete;
 };
 
 using tailwriter_actor = caf::stateful_actor<tailwriter_state>;
 
-caf::expected<std::shared_ptr<tw::fragment>>
-tailwriter_state::prepare(wire::cc_message&& msg) const {
-  auto body = wire::parse_logtail(msg.body);
-  if (!body)
-    return std::move(body.error());
-  if (auto err = wire::check_req(body->hdr, msg.type))
-    return err;
-  if (msg.has_blob()) {
-    // The original receiver drops a blob whose body has no blob_hash key.
-    if (msg.body.find("\"blob_hash\"") == std::string::npos)
-      return make_error(errc::invalid_body,
-                        msg.type + " from " + body->hdr.hostname
-                          + ": a blob without a blob_hash key");
-    if (auto err = wire::verify_blob_hash(body->hdr.blob_hash, msg.blob->view()))
-      return err;
-  }
-  auto f = std::make_shared<tw::fragment>();
-  auto dest = tw::normalize_destination(
-    tw::expand_dstmask(cfg.dstmask, body->hdr.hostname, body->filename), reserved);
-  if (dest)
-    f->dest_base = std::move(*dest);
-  else
-    f->dest_error = std::move(dest.error());
-  f->body = std::move(*body);
-  f->msg = std::move(msg);
-  f->msg.body.clear(); // parsed; the worker needs the route and the blob
-  return f;
-}
-
-size_t tailwriter_state::pick(const tw::fragment& f) const {
-  std::string what = f.dest_base;
-  if (what.empty()) // refused: any stable choice
-    what = f.body.hdr.hostname + '\n' + f.body.filename;
-  return static_cast<size_t>(cc::fnv1a64(what) % workers.size());
-}
-
-/// max_queued_bytes bounds the writer as a whole: each worker gets its
-/// share, but at least a large fragment (the request past it is in the
-/// worker's mailbox already, so a worker always has the next one at hand).
-uint64_t worker_limit(const tailwriter_state& st) {
-  return std::max<uint64_t>(st.cfg.max_queued_bytes / std::max<size_t>(1, st.workers.size()),
-                            1ull << 20);
-}
-
 /// Answers the senders waiting for worker `idx` while it has room.
 void release(tailwriter_actor* self, size_t idx) {
-  auto& w = self->state.workers[idx];
-  while (!w.waiting.empty() && w.meter->queued <= worker_limit(self->state)) {
-    w.waiting.front().deliver(caf::ok_atom::value);
-    w.waiting.pop_front();
-  }
-  if (w.waiting.empty())
-    w.meter->waiters = false;
-}
-
-/// Keys bound to host names: a fragment (or question) claiming a host its
-/// sender's key may not write is not taken. Counted and logged by the check;
-/// the sender is answered `denied` (a logtail.ack, or a logtail.state for a
-/// question) and keeps its bytes.
-bool refuse_foreign_host(tailwriter_actor* self, const tw::fragment& f) {
   auto& st = self->state;
-  auto why = st.host_check.refuse(f.msg.peer, f.body.hdr.hostname,
-                                  printable_type(f.msg.type) + " of " +
-                                    printable_type(f.body.filename));
-  if (!why)
-    return false;
-  if (f.body.ack && st.router) {
-    self->send(st.router, reply_atom::value,
-               denied_reply(f.msg.route, f.body, std::move(*why), st.cfg.hostname,
-                            st.writer_id));
-    if (f.body.query.empty())
-      st.counters->acks_sent += 1;
+  auto& meter = *st.door->worker(idx).meter;
+  auto& waiting = st.waiting[idx];
+  while (!waiting.empty() && meter.queued <= st.door->worker_limit()) {
+    waiting.front().deliver(caf::ok_atom::value);
+    waiting.pop_front();
   }
-  return true;
+  if (waiting.empty())
+    meter.waiters = false;
 }
 
 caf::result<caf::ok_atom> dispatch(tailwriter_actor* self, wire::cc_message& msg) {
   auto& st = self->state;
-  auto prepared = st.prepare(std::move(msg));
-  if (!prepared) {
-    st.counters->invalid += 1;
-    log::warning(st.cfg.section, "dropped an invalid message: "
-                                   + describe(prepared.error()));
-    return std::move(prepared.error());
-  }
-  auto& f = *prepared;
-  if (refuse_foreign_host(self, *f))
+  auto passed = st.door->pass(std::move(msg));
+  if (!passed)
+    return std::move(passed.error());
+  if (!*passed) // answered (denied)
     return caf::ok_atom::value;
-  const auto& b = f->body;
-  auto key = std::to_string(b.st_dev) + ':' + std::to_string(b.st_ino) + ':' +
-             b.filename;
-  // A question creates nothing, so it takes no place among a host's keys.
-  if (b.query.empty()
-      && !st.source_keys.admit(b.hdr.hostname, key, source_key_limit::clock::now())) {
-    st.too_many_sources += 1;
-    auto why = "host '" + printable_type(b.hdr.hostname) + "' already writes " +
-               std::to_string(st.cfg.max_source_keys_per_host) +
-               " source files (max-source-keys-per-host): " +
-               printable_type(b.filename) + " refused";
-    if (auto n = st.source_log.admit(b.hdr.hostname, log_limiter::clock::now()))
-      log::warning(st.cfg.section,
-                   why + (*n > 0 ? " (and " + std::to_string(*n) +
-                                     " more since the last line)"
-                                 : std::string{}));
-    return make_error(errc::queue_full, why);
-  }
-  auto idx = st.pick(*f);
-  auto& w = st.workers[idx];
-  uint64_t size = (f->msg.blob ? f->msg.blob->size() : 0) + f->body.data.size() + 256;
-  w.meter->queued += size;
-  // Released when the worker lets go of the fragment.
-  f->msg.receipt = wire::make_receipt(
-    [meter = w.meter, size, tw = self->address(), idx] {
-      if (meter->done(size))
-        if (auto me = caf::actor_cast<caf::actor>(tw))
-          caf::anon_send(me, written_atom::value, idx);
-    });
-  // No request: the worker's answer would wake this actor once per fragment.
-  // A worker that fails takes the tailwriter with it (linked).
-  caf::anon_send(w.actor, dispatch_atom::value, tw::fragment_ptr{std::move(f)});
-  if (w.waiting.empty() && w.meter->queued <= worker_limit(st))
+  auto idx = **passed;
+  auto& meter = *st.door->worker(idx).meter;
+  if (st.waiting[idx].empty() && meter.queued <= st.door->worker_limit())
     return caf::ok_atom::value;
   // Back-pressure: answered once the worker caught up (written_atom). A
   // fragment done between the check above and this store went unreported:
   // release() runs once more for it.
   auto rp = self->make_response_promise();
-  w.waiting.push_back(rp);
+  st.waiting[idx].push_back(rp);
   ++st.backpressure_waits;
-  w.meter->waiters = true;
+  meter.waiters = true;
   release(self, idx);
   return rp;
 }
 
-caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
-                                  std::string reserved, router_actor router) {
-  auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.reserved = std::move(reserved);
-  st.counters = std::make_shared<tw::writer_counters>();
-  st.host_check = host_binding_check{st.cfg.section};
-  st.router = router;
-  st.source_keys.max_per_host = std::max<size_t>(1, st.cfg.max_source_keys_per_host);
-  const auto& c = st.cfg;
+/// The workers' options from the tailwriter's.
+tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers) {
   tw::worker_options wo;
   wo.copy.mode = c.mode;
   wo.copy.compression = c.compression;
@@ -237,43 +121,75 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
   wo.maint_period = c.maint_period;
   wo.flush_idle = c.flush_idle;
   wo.close_idle = c.close_idle;
-  auto n = std::max<size_t>(1, c.worker_threads);
   // The open-file bound is shared out: no worker holds more than its part,
   // two descriptors per open copy (the copy and its journal).
-  wo.max_open_copies = std::max<size_t>(1, c.max_open_files / n / 2);
+  wo.max_open_copies = std::max<size_t>(1, c.max_open_files / workers / 2);
   wo.hostname = c.hostname;
+  wo.section = c.section;
+  return wo;
+}
+
+caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
+                                  std::shared_ptr<tw::tailwriter_door> door,
+                                  tw::counters_ptr counters) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.counters = std::move(counters);
+  st.door = std::move(door);
+  // A worker that fails takes the tailwriter with it.
+  for (size_t i = 0; i < st.door->workers(); ++i)
+    self->link_to(st.door->worker(i).actor);
+  st.waiting.resize(st.door->workers());
+  return {
+    [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
+    [self](written_atom, size_t idx) {
+      if (idx < self->state.waiting.size())
+        release(self, idx);
+    },
+    [self](stats_atom) {
+      auto& st = self->state;
+      auto out = st.counters->snapshot();
+      st.counters->copies.add_to(out, tw::copy_stats::clock::now());
+      out["too_many_sources"] = st.door->too_many_sources();
+      out["backpressure_waits"] = st.backpressure_waits;
+      out["host_denied"] = st.door->host_denied();
+      return out;
+    },
+  };
+}
+
+/// The workers, their door and the tailwriter; the door is in `lanes`
+/// (when given) once the tailwriter runs, so the direct lane never finds a
+/// door without its actor.
+caf::actor start_tailwriter(caf::actor_system& sys, const tailwriter_config& c,
+                            std::string reserved, router_actor router,
+                            direct_lanes_ptr lanes) {
+  auto counters = std::make_shared<tw::writer_counters>();
+  auto n = std::max<size_t>(1, c.worker_threads);
+  auto wo = worker_options_of(c, n);
   // This start's instance id: a sender that sees it change reconciles
   // (docs/wire.md §6.2). Random like a generation id.
-  wo.writer_id = st.writer_id = cc::new_gen();
+  wo.writer_id = cc::new_gen();
+  std::vector<tw::tailwriter_door::slot> slots;
   for (size_t i = 0; i < n; ++i) {
     auto opts = wo;
     opts.who = c.section + ".worker-" + std::to_string(i);
-    opts.section = c.section;
     opts.index = i;
-    auto worker = tw::spawn_tailwriter_worker(self->system(), std::move(opts),
-                                              st.counters, router);
-    self->link_to(worker);
-    st.workers.push_back(worker_slot{worker, std::make_shared<room_meter>(), {}});
+    slots.push_back({tw::spawn_tailwriter_worker(sys, std::move(opts), counters, router,
+                                                 lanes)});
   }
+  auto door = std::make_shared<tw::tailwriter_door>(c, std::move(reserved), std::move(slots),
+                                                    counters, router, wo.writer_id);
+  auto actor = sys.spawn(tailwriter_behavior, c, door, counters);
+  door->set_tailwriter(actor.address());
+  // Data connections' messages reach the workers through the door directly.
+  if (lanes)
+    lanes->add_door(c.section, door);
   log::info(c.section, "writing to " + c.dstdir + " (dstmask " + c.dstmask
                          + ", write-compressed " + tw::to_string(c.mode) + ", "
                          + std::to_string(n) + " workers, state in " + c.state_dir
                          + ", writer id " + wo.writer_id + ")");
-  return {
-    [self](dispatch_atom, wire::cc_message& msg) { return dispatch(self, msg); },
-    [self](written_atom, size_t idx) {
-      if (idx < self->state.workers.size())
-        release(self, idx);
-    },
-    [self](stats_atom) {
-      auto out = self->state.counters->snapshot();
-      self->state.counters->copies.add_to(out, tw::copy_stats::clock::now());
-      out["too_many_sources"] = self->state.too_many_sources;
-      out["backpressure_waits"] = self->state.backpressure_waits;
-      out["host_denied"] = self->state.host_check.denied();
-      return out;
-    },
-  };
+  return actor;
 }
 
 } // namespace
@@ -322,7 +238,8 @@ tailwriter_config_from(const config::section& sec, const std::string& hostname) 
 
 caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                                                  tailwriter_config cfg,
-                                                 router_actor router) {
+                                                 router_actor router,
+                                                 direct_lanes_ptr lanes) {
   if (cfg.dstdir.empty())
     return make_error(errc::config_invalid, cfg.section + ": dstdir: empty");
   if (cfg.state_dir.empty())
@@ -360,8 +277,8 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
   if (auto n = tw::prune_journals(cfg.state_dir, journal_max_age); n > 0)
     log::info(cfg.section, "removed " + std::to_string(n) + " journals unused for "
                              + std::to_string(journal_max_age.count() / 86400) + " days");
-  return sys.spawn(tailwriter_behavior, std::move(cfg), std::move(reserved),
-                   std::move(router));
+  return start_tailwriter(sys, cfg, std::move(reserved), std::move(router),
+                          std::move(lanes));
 }
 
 caf::expected<caf::actor> spawn_tailwriter_handler(spawn_context ctx,
@@ -369,7 +286,7 @@ caf::expected<caf::actor> spawn_tailwriter_handler(spawn_context ctx,
   auto cfg = tailwriter_config_from(sec, ctx.cfg.host_name);
   if (!cfg)
     return std::move(cfg.error());
-  return spawn_tailwriter_actor(ctx.sys, std::move(*cfg), ctx.router);
+  return spawn_tailwriter_actor(ctx.sys, std::move(*cfg), ctx.router, ctx.lanes);
 }
 
 } // namespace cc

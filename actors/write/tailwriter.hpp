@@ -4,7 +4,10 @@
 // Owns: its workers (linked; a copy always goes to the same worker: the one
 // its destination hashes to), the back-pressure per worker, the counters,
 // and its instance id (16 hex digits drawn at start, docs/wire.md §6.2),
-// which its workers put in every logtail.ack and logtail.state.
+// which its workers put in every logtail.ack and logtail.state. Its door
+// (tailwriter_door.hpp) checks each message and hands it to its worker,
+// for this actor and for the direct lane, which brings a data connection's
+// messages from the I/O loop without the router and this actor.
 // Takes:  (dispatch_atom, cc_message) -> ok_atom once the fragment's worker
 //         accepted it; the answer waits while that worker has more than
 //         its share of max_queued_bytes queued. A question (`query`, docs/
@@ -49,6 +52,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/router_actor.hpp"
 #include "actors/write/copy_writer.hpp"
 #include "config/config.hpp"
@@ -95,9 +99,12 @@ tailwriter_config_from(const config::section& sec, const std::string& hostname);
 
 /// Spawns the handler and its workers. Creates dstdir and state-dir first
 /// (an error names the path); acks go to `router` (null: none are sent).
+/// With `lanes`, its door takes data connections' messages directly and the
+/// workers' replies to them go straight back (actors/core/direct_lanes.hpp).
 caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                                                  tailwriter_config cfg,
-                                                 router_actor router);
+                                                 router_actor router,
+                                                 direct_lanes_ptr lanes = nullptr);
 
 struct spawn_context;
 

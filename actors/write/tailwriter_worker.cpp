@@ -73,6 +73,7 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 struct worker_state {
   std::unique_ptr<worker_core> core;
   router_actor router;
+  direct_lanes_ptr lanes;  // replies to a data connection go there directly
   std::shared_ptr<sync_thread> syncer;
   worker_core::outbox out;
   bool tick_pending = false;
@@ -88,7 +89,7 @@ using worker_actor = caf::stateful_actor<worker_state>;
 void deliver(worker_actor* self) {
   auto& st = self->state;
   for (auto& msg : st.out)
-    if (st.router)
+    if (!(st.lanes && st.lanes->reply(msg)) && st.router)
       self->send(st.router, reply_atom::value, std::move(msg));
   st.out.clear();
 }
@@ -178,11 +179,13 @@ void schedule_member_check(worker_actor* self) {
 }
 
 caf::behavior worker_behavior(worker_actor* self, worker_options opts,
-                              counters_ptr counters, router_actor router) {
+                              counters_ptr counters, router_actor router,
+                              direct_lanes_ptr lanes) {
   name_this_thread("cc-tw-worker");  // detached: its own thread
   auto& st = self->state;
   auto maint = opts.maint_period;
   st.router = std::move(router);
+  st.lanes = std::move(lanes);
   opts.sync_off_thread = true;
   opts.group_commit = true;
   st.core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
@@ -252,9 +255,11 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
 } // namespace
 
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
-                                   counters_ptr counters, router_actor router) {
+                                   counters_ptr counters, router_actor router,
+                                   direct_lanes_ptr lanes) {
   return sys.spawn<caf::detached>(worker_behavior, std::move(opts),
-                                  std::move(counters), std::move(router));
+                                  std::move(counters), std::move(router),
+                                  std::move(lanes));
 }
 
 } // namespace cc::tw

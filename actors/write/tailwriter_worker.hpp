@@ -32,7 +32,8 @@
 //         exit_msg: finish members, sync, acknowledge, close.
 // Sends:  router <- (reply_atom, cc_message "logtail.ack") along the
 //         fragment's route, for senders that set `ack`, with the writer's
-//         instance id;
+//         instance id (straight to the sender's data connection instead
+//         when one is open: actors/core/direct_lanes.hpp);
 //         router <- (reply_atom, cc_message "logtail.state") along a
 //         question's route, one per question;
 //         sync thread <- a job: run_sync_jobs on the batch, then the
@@ -54,6 +55,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
 
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/router_actor.hpp"
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
@@ -480,9 +482,11 @@ private:
                       int err, outbox& out);
 };
 
-/// Spawns a detached worker; acks go to `router` (may be null: no acks).
+/// Spawns a detached worker; acks go to `router` (may be null: no acks),
+/// or with `lanes` straight to their peer's data connection when it is open.
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
-                                   counters_ptr counters, router_actor router);
+                                   counters_ptr counters, router_actor router,
+                                   std::shared_ptr<direct_lanes> lanes = nullptr);
 
 } // namespace cc::tw
 

@@ -28,6 +28,7 @@
 #include <caf/send.hpp>
 
 #include "actors/core/atoms.hpp"
+#include "actors/core/direct_lanes.hpp"
 #include "actors/core/types.hpp"
 #include "actors/write/commit_log.hpp"
 #include "actors/write/dest_path.hpp"
@@ -36,6 +37,7 @@
 #include "base/error.hpp"
 #include "base/logger.hpp"
 #include "base/sync_thread.hpp"
+#include "routes/route_table.hpp"
 #include "tests/support/actor_stats.hpp"
 #include "tests/support/process.hpp"
 #include "wire/base64.hpp"
@@ -930,8 +932,9 @@ struct actor_env {
     caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   }
 
-  caf::actor spawn() {
-    auto tw = spawn_tailwriter_actor(sys, twc, caf::actor_cast<router_actor>(router));
+  caf::actor spawn(direct_lanes_ptr lanes = nullptr) {
+    auto tw = spawn_tailwriter_actor(sys, twc, caf::actor_cast<router_actor>(router),
+                                     std::move(lanes));
     REQUIRE(tw);
     return *tw;
   }
@@ -994,6 +997,63 @@ TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
       CHECK(m.route == std::vector<std::string>{wire::local_route_frame("tailer-1")});
   }
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and "
+          "acks go straight back",
+          "[tailwriter][actor][direct_lanes]") {
+  actor_env env;
+  auto lanes = std::make_shared<direct_lanes>();
+  routes::route_table table;
+  table.add("pub.logtail", {env.twc.section});
+  lanes->prepare(table);
+  auto replies = std::make_shared<recorded_replies>();
+  lanes->set_reply_path(
+    [replies](wire::cc_message& m) {
+      std::lock_guard<std::mutex> guard{replies->mtx};
+      replies->msgs.push_back(std::move(m));
+      return true;
+    },
+    replies.get());
+  auto tw = env.spawn(lanes);
+  lanes->open();
+  caf::scoped_actor self{env.sys};
+  // Each message carries a receipt, as the gateway's: released once the
+  // worker is done with it (or at once when refused).
+  auto released = std::make_shared<std::atomic<int>>(0);
+  auto take = [&](wire::cc_message m) {
+    m.receipt = wire::make_receipt([released] { ++*released; });
+    return lanes->take(m);
+  };
+  frag_spec f;
+  f.file = "/pg_log/direct.log";
+  auto text = source_text(30000);
+  for (uint64_t at = 0; at < 30000; at += 3000)
+    REQUIRE(take(make_msg(f, at, slice(text, at, at + 3000))));
+  auto bad = make_msg(f, 30000, "x");
+  bad.body = "{not json";
+  CHECK(take(std::move(bad))); // taken: refused and counted as the actor would
+  frag_spec escape = f;
+  escape.host = "..";
+  escape.file = "/x/outside.log";
+  CHECK(take(make_msg(escape, 0, "escape\n")));
+  CHECK(test::wait_until([&] { return replies->max_ack_by_file()[f.file] == 30000; }, 20s));
+  CHECK(test::read_file(env.twc.dstdir + "/db1/direct.log") == text);
+  CHECK(test::wait_until([&] { return released->load() == 12; }, 10s));
+  CHECK(env.rec->size() == 0); // nothing through the router
+  auto c = stats_of(self, tw);
+  CHECK(c["fragments"] == 11);
+  CHECK(c["invalid"] == 1);
+  CHECK(c["refused_paths"] == 1);
+  CHECK(!fs::exists(fs::path{env.twc.dstdir}.parent_path() / "outside.log"));
+  CHECK(lanes->taken() == 12);
+  CHECK(lanes->replies() >= 1);
+  // The tailwriter gone, the lane sends its messages to the router again.
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
+  self->wait_for(tw);
+  auto late = make_msg(f, 30000, "late\n");
+  CHECK_FALSE(lanes->take(late));
+  CHECK(late.type == "pub.logtail");
 }
 
 TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs "

@@ -267,6 +267,11 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   // The acks came back the same way.
   CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_sent_messages_total") > 0; }, 10s));
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_reply_messages_total") > 0; }, 10s));
+  // On the central, from the I/O loop straight to the tailwriter's worker
+  // and back (the direct lane): the router saw none of the payload.
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_direct_messages_total") >= 3; }, 10s));
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_direct_replies_total") > 0; }, 10s));
+  CHECK(p.central_metric("ccserver_router_received_bytes_total") < static_cast<long long>(w.total()));
   p.stop_both();
 }
 
@@ -351,6 +356,16 @@ TEST_CASE("data connection: bad input on the data port is logged, counted and "
   }, 10s));
   CHECK(!fs::exists(p.dir / "escaped.log"));
   CHECK(!fs::exists(p.dir.path() + "/../escaped.log"));
+  // Well framed, its body not JSON: the writer's door drops and counts it
+  // (the direct lane checks what the tailwriter actor checks).
+  auto not_json = cc::wire::cc_message{};
+  not_json.route = {"tester"};
+  not_json.type = "pub.logtail";
+  not_json.body = "{not json";
+  CHECK(send_raw(static_cast<int>(port), hello + cc::data_frame::encode_head(not_json)));
+  CHECK(wait_until([&] {
+    return p.central_metric("ccserver_tailwriter_invalid_fragments_total{section=\"h:tailwriter\"}") >= 1;
+  }, 10s));
   auto log = read_file(p.central_log);
   CHECK(count_of(log, "data connection from 127.0.0.1 closed") >= 4);
   // The central still serves a local over its data connection.
