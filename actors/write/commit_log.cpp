@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <optional>
 
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include "base/files.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
+#include "base/sync_thread.hpp"
 
 namespace cc::tw {
 
@@ -123,22 +125,35 @@ std::vector<std::string> log_names(int state_fd, const std::string& prefix) {
 } // namespace
 
 void run_commit_round(commit_round& r) {
-  int64_t& n = r.syncs;
+  // The log's sync, the state directory's and each copy directory's are
+  // independent (nothing of the round's copies is written before all are
+  // back): side by side on the sync thread's helpers.
+  std::vector<std::function<caf::error(int64_t&)>> calls;
   if (r.log)
-    r.err = r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
-                         : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
-  if (!r.err && r.state_dir && r.state_dir_changed && !r.checkpoint)
-    r.err = sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
-  for (const auto& path : r.dirs) {
-    if (r.err || !r.dstdir)
-      break;
-    auto dir = open_parent_beneath(r.dstdir->get(), path, false);
-    if (!dir) {
-      r.err = dir.error();
-      break;
-    }
-    unique_fd owned{dir->fd};
-    r.err = sync_call(::fsync, owned.get(), "fsync a copy's directory", n);
+    calls.emplace_back([&r](int64_t& n) {
+      return r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
+                          : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
+    });
+  if (r.state_dir && r.state_dir_changed && !r.checkpoint)
+    calls.emplace_back([&r](int64_t& n) {
+      return sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
+    });
+  for (const auto& path : r.dirs)
+    if (r.dstdir)
+      calls.emplace_back([&r, &path](int64_t& n) -> caf::error {
+        auto dir = open_parent_beneath(r.dstdir->get(), path, false);
+        if (!dir)
+          return dir.error();
+        unique_fd owned{dir->fd};
+        return sync_call(::fsync, owned.get(), "fsync a copy's directory", n);
+      });
+  std::vector<caf::error> errs(calls.size());
+  std::vector<int64_t> syncs(calls.size(), 0);
+  sync_thread::for_each(calls.size(), [&](size_t i) { errs[i] = calls[i](syncs[i]); });
+  for (size_t i = 0; i < calls.size(); ++i) {
+    r.syncs += syncs[i];
+    if (errs[i] && !r.err)
+      r.err = std::move(errs[i]);
   }
   r.dirs.clear();
   r.log.reset();

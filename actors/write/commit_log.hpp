@@ -47,7 +47,8 @@ struct commit_round {
   int64_t syncs = 0; // calls made (the fsyncs counter)
 };
 
-/// The log's syncs, then the directories'. Sets err on the first failure.
+/// The log's sync and the directories', side by side on the sync thread's
+/// helpers (sync_thread::for_each). Sets err to the first failure.
 void run_commit_round(commit_round& round);
 
 class commit_log {

@@ -47,14 +47,16 @@ counters writer_counters::snapshot() const {
 }
 
 void run_sync_jobs(sync_batch& batch) {
-  for (auto& job : batch) {
+  // Side by side on the sync thread's helpers: each copy's own job.
+  sync_thread::for_each(batch.size(), [&batch](size_t i) {
+    auto& job = batch[i];
     if (!job.ticket.fd)
-      continue;
+      return;
     if (::fdatasync(job.ticket.fd->get()) != 0)
       job.err = make_error(errc::io, "fdatasync copy " + job.ticket.path + ": "
                                        + errno_text(errno));
     job.ticket.fd.reset(); // a copy closed meanwhile: its descriptor closes here
-  }
+  });
 }
 
 // -- the actor --------------------------------------------------------------------
