@@ -950,6 +950,14 @@ caf::error dispatch_and_wait(caf::scoped_actor& self, const caf::actor& tw,
   return result;
 }
 
+/// `text` dispatched in pieces of 3,000 bytes, each answered before the next.
+void dispatch_in_pieces(caf::scoped_actor& self, const caf::actor& tw,
+                        const frag_spec& s, const std::string& text) {
+  for (uint64_t at = 0; at < text.size(); at += 3000)
+    REQUIRE(!dispatch_and_wait(
+      self, tw, make_msg(s, at, slice(text, at, std::min<uint64_t>(at + 3000, text.size())))));
+}
+
 } // namespace
 
 TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
@@ -1237,8 +1245,7 @@ TEST_CASE("tailwriter actor: shutdown finishes members, syncs and acks",
   caf::scoped_actor self{env.sys};
   frag_spec s;
   auto text = source_text(30000);
-  for (uint64_t at = 0; at < 30000; at += 3000)
-    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 3000))));
+  dispatch_in_pieces(self, tw, s, text);
   std::this_thread::sleep_for(50ms);
   CHECK(env.rec->max_ack_by_file()[s.file] == 0); // nothing durable yet
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
@@ -1285,8 +1292,7 @@ TEST_CASE("tailwriter actor: shutdown writes what waits for a commit round",
   caf::scoped_actor self{env.sys};
   frag_spec s;
   auto text = source_text(30000);
-  for (uint64_t at = 0; at < 30000; at += 3000)
-    REQUIRE(!dispatch_and_wait(self, tw, make_msg(s, at, slice(text, at, at + 3000))));
+  dispatch_in_pieces(self, tw, s, text);
   CHECK(env.rec->max_ack_by_file()[s.file] == 0); // held: the round cannot run
   self->monitor(tw);
   self->send_exit(tw, caf::exit_reason::user_shutdown);
