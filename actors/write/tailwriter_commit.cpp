@@ -72,8 +72,15 @@ void worker_core::finish_commit(commit_round& round, clock::time_point now, outb
       h.round = std::max(h.round, commits_->rounds() + 1);
     return;
   }
+  release_through(round.number, now, out);
+}
+
+/// Copies whose round is `number` or earlier are durable: written from now
+/// on, and what was held for them handled in the order it came (a question
+/// about a destination still waiting for a later round waits on).
+void worker_core::release_through(uint64_t number, clock::time_point now, outbox& out) {
   for (auto w = waiting_.begin(); w != waiting_.end();) {
-    if (w->second.round > round.number) {
+    if (w->second.round > number) {
       ++w;
       continue;
     }
@@ -86,7 +93,7 @@ void worker_core::finish_commit(commit_round& round, clock::time_point now, outb
   }
   std::vector<held_fragment> ready;
   auto keep = std::stable_partition(held_.begin(), held_.end(), [&](const held_fragment& h) {
-    return h.round > round.number;
+    return h.round > number;
   });
   std::move(keep, held_.end(), std::back_inserter(ready));
   held_.erase(keep, held_.end());
@@ -113,19 +120,7 @@ void worker_core::commit_at_exit(clock::time_point now, outbox& out) {
                             + " held fragments and questions are left unanswered");
     return;
   }
-  for (const auto& [identity, w] : waiting_)
-    if (auto c = copies_.find(identity); c != copies_.end())
-      c->second.file->committed();
-  waiting_.clear();
-  waiting_dests_.clear();
-  auto ready = std::move(held_);
-  held_.clear();
-  for (auto& h : ready) {
-    if (h.f->body.query.empty())
-      take(h.f, h.started, now, out);
-    else
-      answer(*h.f, now, out);
-  }
+  release_through(UINT64_MAX, now, out); // every round, the one in flight too
 }
 
 } // namespace cc::tw

@@ -291,6 +291,7 @@ private:
     wire::compression comp = wire::compression::none;
   };
   /// A fragment or question that waits for commit round `round`.
+  void release_through(uint64_t number, clock::time_point now, outbox& out);
   struct held_fragment {
     fragment_ptr f;
     uint64_t round = 0;
