@@ -168,6 +168,9 @@ const std::vector<metric_spec> catalog{
    "data connections refused or lost (pub.logtail then goes over ZeroMQ)"},
   {"proxy", "data_messages", "ccserver_forward_data_sent_messages_total", C,
    "pub.logtail messages written whole to the data connection"},
+  {"proxy", "data_direct", "ccserver_forward_data_direct_messages_total", C,
+   "of those, written by the forwarder's thread itself (nothing queued ahead), "
+   "without waking the I/O loop"},
   {"proxy", "data_bytes_out", "ccserver_forward_data_sent_bytes_total", C,
    "bytes written to the data connection (framing and payload)"},
   {"proxy", "data_fell_back", "ccserver_forward_data_fell_back_messages_total", C,

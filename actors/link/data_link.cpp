@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <utility>
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -92,12 +93,32 @@ public:
       cb_(std::move(cb)), counters_(std::move(counters)) {
   }
 
-  // Any thread.
-  bool offer(wire::cc_message& msg) {
+  // Any thread; `may_write` off the loop's (whose own writes hold the
+  // writer lock). `wake`: the loop has work now.
+  bool offer(wire::cc_message& msg, bool may_write, bool& wake) {
+    if (may_write && direct_fits(msg)) {
+      // try_lock: the loop holds the writer lock while it writes or closes
+      // the socket; then the message waits in the outbox as before.
+      std::unique_lock<std::mutex> writer{wr_mtx_, std::try_to_lock};
+      if (writer.owns_lock()) {
+        switch (try_direct(msg)) {
+          case direct::down:
+            return false;
+          case direct::done:
+            return true;
+          case direct::loop_finishes:
+            wake = true;
+            return true;
+          case direct::not_now:
+            break;
+        }
+      }
+    }
     std::lock_guard<std::mutex> guard{mtx_};
     if (!up_)
       return false;
     outbox_.push_back(std::move(msg));
+    wake = true;
     return true;
   }
 
@@ -106,6 +127,7 @@ public:
   }
 
   void poll_items(std::vector<zmq_pollitem_t>& items) override {
+    std::lock_guard<std::mutex> writer{wr_mtx_};
     if (fd_ < 0)
       return;
     short events = ZMQ_POLLOUT;
@@ -118,6 +140,9 @@ public:
   }
 
   void on_ready(zmq_pollitem_t* items, size_t count) override {
+    std::lock_guard<std::mutex> writer{wr_mtx_};
+    if (fd_ >= 0 && !broken_.empty())
+      return fail(std::exchange(broken_, std::string{}));
     if (fd_ < 0) {
       if (steady::now() >= retry_at_)
         connect();
@@ -135,6 +160,7 @@ public:
   }
 
   long wait_limit_ms() override {
+    std::lock_guard<std::mutex> writer{wr_mtx_};
     if (fd_ >= 0)
       return -1;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -143,16 +169,70 @@ public:
   }
 
   void on_loop_end() override {
+    std::lock_guard<std::mutex> writer{wr_mtx_};
     close_fd();
   }
 
   /// Off the loop: the descriptor closed, queued messages to ZeroMQ.
   void shut() {
+    std::lock_guard<std::mutex> writer{wr_mtx_};
     close_fd();
     give_back();
   }
 
 private:
+  enum class direct {
+    down,          // the connection is not up: the caller uses ZeroMQ
+    done,          // written whole
+    loop_finishes, // in cur_ (partly written) or back in the outbox: the loop
+                   // writes the rest or, when broken_, fails the connection
+    not_now,       // something is queued or being written: to the outbox
+  };
+
+  static bool direct_fits(const wire::cc_message& msg) {
+    if (!msg.blob)
+      return true;
+    return msg.blob->file() == nullptr && msg.blob->size() <= data_link::direct_max;
+  }
+
+  // The writer lock held. A small message goes into the socket from the
+  // sender's thread when nothing is ahead of it, saving the loop's wake-up
+  // (docs/architecture.md, "The threads a trickle line crosses"). What the
+  // socket does not take whole is left where the loop goes on from.
+  direct try_direct(wire::cc_message& msg) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (!up_)
+        return direct::down;
+      if (!outbox_.empty())
+        return direct::not_now;
+    }
+    if (fd_ < 0 || connecting_ || cur_ || !broken_.empty())
+      return direct::not_now;
+    writing w{data_frame::encode_head(msg), msg.blob, 0, msg.wire_size(), true};
+    int64_t written = 0;
+    bool ok = data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written);
+    counters_->bytes += written;
+    if (ok && w.done == w.total()) {
+      ++counters_->messages;
+      ++counters_->direct;
+      if (cb_.on_sent)
+        cb_.on_sent(w.wire);
+      return direct::done;
+    }
+    if (!ok)
+      broken_ = std::string{"write: "} + std::strerror(errno);
+    if (w.done == 0) {
+      // Not a byte went: it stays whole, ahead of anything sent after it
+      // (to ZeroMQ with the rest if the connection failed).
+      std::lock_guard<std::mutex> guard{mtx_};
+      outbox_.push_front(std::move(msg));
+    } else {
+      cur_ = std::move(w);
+    }
+    return direct::loop_finishes;
+  }
+
   bool has_queued() {
     std::lock_guard<std::mutex> guard{mtx_};
     return !outbox_.empty();
@@ -347,7 +427,10 @@ private:
   std::string who_;
   callbacks cb_;
   std::shared_ptr<data_link_counters> counters_;
-  // Loop thread only.
+  // The writer's (wr_mtx_): the loop thread's, or a sender's for a direct
+  // write. Lock order: wr_mtx_, then mtx_.
+  std::mutex wr_mtx_;
+  std::string broken_;  // a direct write's error: the loop fails the connection
   int fd_ = -1;
   bool connecting_ = false;
   steady::time_point retry_at_{};
@@ -376,9 +459,11 @@ data_link::~data_link() {
 }
 
 bool data_link::send(wire::cc_message& msg) {
-  if (!engine_->offer(msg))
+  bool wake = false;
+  if (!engine_->offer(msg, !attachment_->loop().in_loop(), wake))
     return false;
-  attachment_->loop().wake();
+  if (wake)
+    attachment_->loop().wake();
   return true;
 }
 

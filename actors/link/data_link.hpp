@@ -9,7 +9,13 @@
 // Only between our peers and only where the ZeroMQ link has no CURVE (the
 // data connection is not encrypted): zmq_transport decides that.
 //
-// Threads: send() on the forwarder's thread; the socket on the loop thread.
+// Threads: send() on the forwarder's thread; the socket on the loop thread,
+// except that send() writes a small message (no file range, blob at most
+// direct_max) itself when nothing is queued or being written and the loop
+// is not using the socket (a writer lock it only tries): a trickle's line
+// then reaches TCP without waking the loop. What the socket does not take
+// whole at once the loop finishes, and a write error there is the loop's
+// to handle, so the rules below hold for both writers.
 // A message is taken only while the connection is up; when it goes down the
 // loop hands what is still queued back to the ZeroMQ socket (`fallback`,
 // in order) and reports the one it was writing as sent: its bytes may be
@@ -25,7 +31,8 @@
 // drops, and the message counts as lost (ranges_gone) like any other cut by
 // a lost connection.
 //
-// Owns: the connection's descriptor (on the loop), the outbox (mutex).
+// Owns: the connection's descriptor (its writer under a lock: the loop, or
+// send() for a direct write), the outbox (mutex).
 #pragma once
 
 #include <atomic>
@@ -66,6 +73,7 @@ struct data_link_counters {
   std::atomic<int64_t> connects{0};    // connections that came up
   std::atomic<int64_t> failures{0};    // connects refused, connections lost
   std::atomic<int64_t> messages{0};    // messages written whole
+  std::atomic<int64_t> direct{0};      // of them, by send() itself
   std::atomic<int64_t> bytes{0};       // stream bytes written
   std::atomic<int64_t> fell_back{0};   // messages handed back to ZeroMQ
   std::atomic<int64_t> lost{0};        // messages cut by a lost connection
@@ -91,6 +99,10 @@ public:
   };
 
   static constexpr long retry_ms = 1000;
+  /// A message whose blob (in memory) is at most this goes into the socket
+  /// from send()'s thread when nothing is queued; larger ones and file
+  /// ranges always go through the loop (range_min_bytes: sendfile's size).
+  static constexpr uint64_t direct_max = 64 * 1024;
 
   data_link(std::shared_ptr<io_loop> loop, data_address to,
             std::string routing_id, std::string who, callbacks cb,

@@ -247,6 +247,7 @@ void zmq_transport::add_stats(counters& out) const {
   out["data_connects"] = c.connects.load();
   out["data_failures"] = c.failures.load();
   out["data_messages"] = c.messages.load();
+  out["data_direct"] = c.direct.load();
   out["data_bytes_out"] = c.bytes.load();
   out["data_fell_back"] = c.fell_back.load();
   out["data_lost"] = c.lost.load();
