@@ -175,6 +175,18 @@ struct writer {
     }
   }
 
+  /// `lines` single lines into `name` (the file the tailer follows: the
+  /// newest), `gap` apart: a trickle.
+  void trickle(const std::string& name, int lines, std::chrono::milliseconds gap) {
+    for (int i = 0; i < lines; ++i) {
+      auto line = "trickle line " + std::to_string(i) + "\n";
+      cc::test::append_file(p.srcdir + "/" + name, line);
+      content[name] += line;
+      written += line.size();
+      std::this_thread::sleep_for(gap);
+    }
+  }
+
   bool identical(std::string& why) const {
     for (auto& [name, text] : content) {
       auto path = p.dstdir + "/srchost/" + name;
@@ -277,6 +289,11 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_direct_messages_total") >= 3; }, 10s));
   CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_direct_replies_total") > 0; }, 10s));
   CHECK(p.central_metric("ccserver_router_received_bytes_total") < static_cast<long long>(w.total()));
+  // A trickle's lines find the connection idle: the forwarder's thread
+  // writes them itself (the direct write), and they arrive like the rest.
+  w.trickle("app-2.log", 5, 50ms);
+  check_delivered(p, w);
+  CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_direct_messages_total") >= 1; }, 10s));
   p.stop_both();
 }
 
