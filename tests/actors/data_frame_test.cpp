@@ -20,6 +20,7 @@
 #include "actors/link/data_link.hpp"
 #include "base/error.hpp"
 #include "base/hash.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc;
@@ -163,14 +164,12 @@ struct loopback {
   int recv_fd = -1;
 
   loopback() {
-    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+    int listener = cc::test::listen_on_loopback(port);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    sa.sin_port = htons(static_cast<uint16_t>(port));
     send_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int small = 16 << 10;
     ::setsockopt(send_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));

@@ -13,8 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +20,7 @@
 #include "actors/link/data_frame.hpp"
 #include "actors/link/data_link.hpp"
 #include "base/io_loop.hpp"
+#include "tests/support/loopback.hpp"
 
 using namespace cc;
 using namespace std::chrono_literals;
@@ -57,17 +56,7 @@ struct peer {
   bool hello = false;
 
   explicit peer(int rcvbuf = 0) {
-    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0) // inherited by the accepted socket
-      ::setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
-    port = ntohs(sa.sin_port);
+    listener = cc::test::listen_on_loopback(port, rcvbuf);
   }
   ~peer() {
     if (conn >= 0)
@@ -187,50 +176,9 @@ bool in_order(const std::vector<int>& got, int from, int to) {
   return true;
 }
 
-} // namespace
-
-TEST_CASE("data_link: direct writes and queued messages reach the peer in the "
-          "order sent, each once", "[data_link]") {
-  peer central;
-  link_under_test local{central.port};
-  REQUIRE(central.accept_within(5s));
-  REQUIRE(local.send_first(numbered(0, 100)));
-  const int n = 300;
-  for (int i = 1; i < n; ++i) {
-    // Every 50th is larger than a direct write takes: it goes through the
-    // loop, and what follows it must wait behind it.
-    auto msg = numbered(i, i % 50 == 0 ? 3 * data_link::direct_max : 100 + i);
-    if (i % 10 == 5) // the link idle, as for a trickle: a direct write
-      local.wait_idle(i, central);
-    REQUIRE(local.link->send(msg));
-    if (i % 7 == 0)
-      central.read_some();
-  }
-  central.read_until(n, 20s);
-  CHECK(central.hello);
-  CHECK(in_order(central.got, 0, n));
-  CHECK(local.counters->messages == n);
-  CHECK(local.counters->direct > 0);
-  CHECK(local.counters->direct < n);
-  CHECK(local.counters->lost == 0);
-  CHECK(local.sent() == n);
-}
-
-TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
-          "the rest to the loop, nothing lost or written twice", "[data_link]") {
-  peer central{16 << 10};
-  link_under_test local{central.port};
-  REQUIRE(central.accept_within(5s));
-  REQUIRE(local.send_first(numbered(0, 100)));
-  local.wait_idle(1, central);
-  // The peer reads nothing meanwhile: the socket fills, so writes are cut
-  // short (EAGAIN) and later ones wait in the outbox.
-  const int n = 400;
-  for (int i = 1; i < n; ++i) {
-    auto msg = numbered(i, data_link::direct_max - 1000);
-    REQUIRE(local.link->send(msg));
-  }
-  central.read_until(n, 30s);
+/// The first `n` messages arrived whole, in order, each once; some (not
+/// all) were written directly; none was cut or handed back.
+void check_all_written(const peer& central, link_under_test& local, int n) {
   CHECK(in_order(central.got, 0, n));
   CHECK(local.counters->messages == n);
   CHECK(local.counters->direct > 0);
@@ -240,44 +188,88 @@ TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
   CHECK(local.sent() == n);
 }
 
+/// A link connected to its peer, message 0 sent.
+struct connected {
+  peer central;
+  link_under_test local;
+
+  explicit connected(int rcvbuf = 0) : central{rcvbuf}, local{central.port} {
+    REQUIRE(central.accept_within(5s));
+    REQUIRE(local.send_first(numbered(0, 100)));
+  }
+};
+
+} // namespace
+
+TEST_CASE("data_link: direct writes and queued messages reach the peer in the "
+          "order sent, each once", "[data_link]") {
+  connected c;
+  const int n = 300;
+  for (int i = 1; i < n; ++i) {
+    // Every 50th is larger than a direct write takes: it goes through the
+    // loop, and what follows it must wait behind it.
+    auto msg = numbered(i, i % 50 == 0 ? 3 * data_link::direct_max : 100 + i);
+    if (i % 10 == 5) // the link idle, as for a trickle: a direct write
+      c.local.wait_idle(i, c.central);
+    REQUIRE(c.local.link->send(msg));
+    if (i % 7 == 0)
+      c.central.read_some();
+  }
+  c.central.read_until(n, 20s);
+  CHECK(c.central.hello);
+  check_all_written(c.central, c.local, n);
+}
+
+TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
+          "the rest to the loop, nothing lost or written twice", "[data_link]") {
+  connected c{16 << 10};
+  c.local.wait_idle(1, c.central);
+  // The peer reads nothing meanwhile: the socket fills, so writes are cut
+  // short (EAGAIN) and later ones wait in the outbox.
+  const int n = 400;
+  for (int i = 1; i < n; ++i) {
+    auto msg = numbered(i, data_link::direct_max - 1000);
+    REQUIRE(c.local.link->send(msg));
+  }
+  c.central.read_until(n, 30s);
+  check_all_written(c.central, c.local, n);
+}
+
 TEST_CASE("data_link: a connection lost under direct writes: each message is "
           "written, handed back or reported cut, exactly once", "[data_link]") {
-  peer central{16 << 10};
-  link_under_test local{central.port};
-  REQUIRE(central.accept_within(5s));
-  REQUIRE(local.send_first(numbered(0, 100)));
-  central.read_until(1, 5s);
+  connected c{16 << 10};
+  c.central.read_until(1, 5s);
   const int n = 2000;
   int accepted = 1;
   int refused = 0;
   for (int i = 1; i < n; ++i) {
     auto msg = numbered(i, i % 3 == 0 ? 20000 : 200);
-    if (local.link->send(msg))
+    if (c.local.link->send(msg))
       ++accepted;
     else
       ++refused; // down: the caller's to send over ZeroMQ
     if (i == 40)
-      central.read_some();
+      c.central.read_some();
     if (i == 60)
-      central.reset();
+      c.central.reset();
     if (i > 60 && i % 100 == 0)
       std::this_thread::sleep_for(2ms); // let the loop see the reset
   }
-  local.link.reset(); // what is still queued is handed back now
-  std::lock_guard<std::mutex> guard{local.told->mtx};
-  const auto& back = local.told->fell_back;
-  CHECK(local.counters->failures >= 1);
+  c.local.link.reset(); // what is still queued is handed back now
+  std::lock_guard<std::mutex> guard{c.local.told->mtx};
+  const auto& back = c.local.told->fell_back;
+  CHECK(c.local.counters->failures >= 1);
   CHECK(refused > 0);
   // Every message accepted was either reported sent (written or cut) or
   // handed back, never both, never neither.
-  CHECK(local.told->sent + static_cast<int>(back.size()) == accepted);
-  CHECK(local.told->sent == local.counters->messages + local.counters->lost);
+  CHECK(c.local.told->sent + static_cast<int>(back.size()) == accepted);
+  CHECK(c.local.told->sent == c.local.counters->messages + c.local.counters->lost);
   // What the peer read came whole, in order, and none of it was handed back.
-  for (size_t i = 0; i < central.got.size(); ++i)
-    CHECK(central.got[i] == static_cast<int>(i));
+  for (size_t i = 0; i < c.central.got.size(); ++i)
+    CHECK(c.central.got[i] == static_cast<int>(i));
   std::set<int> returned(back.begin(), back.end());
   CHECK(returned.size() == back.size());
-  for (int got : central.got)
+  for (int got : c.central.got)
     CHECK(returned.count(got) == 0);
   for (size_t i = 1; i < back.size(); ++i)
     CHECK(back[i - 1] < back[i]);
