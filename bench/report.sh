@@ -190,7 +190,7 @@ targets20_rows() {
   fi
   if [ -s "${backlog_results:-}" ] && [ -n "$(backlog_value catchup_ns)" ]; then
     r=$(backlog_catchup_ratio)
-    t "backlog of $(awk -v b="$(backlog_value bytes)" 'BEGIN { printf "%.1f GB", b / 1e9 }'): catch-up / steady (>= 0.8)" "$r" "$(v "$r" ">=" 0.8)"
+    t "backlog of $(awk -v b="$(backlog_value bytes)" 'BEGIN { printf "%.1f GB", b / 1e9 }'): catch-up / steady (>= 0.8); the pipe's own over the same file / its steady row" "$r; the pipe $(backlog_limit_own_ratio)" "$(v "$r" ">=" 0.8)"
     t "backlog: catch-up / the pipe over the same backlog file (both paced by the disk at this size): until complete; until on disk" "$(backlog_limit_ratio) ($(backlog_mbps) against $(backlog_limit_mbps) MB/s); $(backlog_limit_ratio durable) ($(backlog_durable_mbps) against $(backlog_limit_mbps limit_durable_ns))" "(reported)"
     r="central $(backlog_flat central), local $(backlog_flat local)"
     t "backlog: RSS flat on both sides" "$r" "$([[ $r == *GROWS* || $r == *n/a* ]] && echo "NOT met" || echo met)"
