@@ -420,6 +420,7 @@ private:
       ::close(fd_);
     fd_ = -1;
     connecting_ = false;
+    broken_.clear(); // a direct write's error belongs to this connection only
   }
 
   data_address to_;
