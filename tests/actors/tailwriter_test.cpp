@@ -666,9 +666,10 @@ TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]"
 namespace {
 
 /// Names and inode numbers of the entries under `dir` (recursively).
-/// A worker's commit log: two files of its own (group commit), not a copy's.
+/// A worker's commit log (two files) and owner log: files of its own, not a copy's.
 bool commit_log_file(const std::filesystem::path& p) {
-  return p.filename().string().rfind("cl-", 0) == 0;
+  auto name = p.filename().string();
+  return name.rfind("cl-", 0) == 0 || name.rfind("ow-", 0) == 0;
 }
 
 std::map<std::string, ino_t> entries_under(const std::string& dir) {
@@ -2035,7 +2036,7 @@ TEST_CASE("worker: a copy belongs to the first source with an id, another is den
   CHECK(ack_of(fx.out[0]).status == "denied");
 }
 
-TEST_CASE("worker: an owner record file of an older build is honoured; new records go "
+TEST_CASE("worker: an owner record file of an older build is honoured, new records go "
           "to the owner log",
           "[tailwriter][worker][ownership]") {
   worker_fixture fx;
