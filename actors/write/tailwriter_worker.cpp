@@ -92,10 +92,16 @@ void deliver(worker_inline& in) {
 
 void start_sync(worker_inline& in, const caf::actor& worker);
 
-void schedule_sync(worker_inline& in, const caf::actor& worker) {
+/// `here`: called after a fragment written inline, when the worker has
+/// nothing queued: a sync due now starts from here, not by waking the
+/// worker to start it (the worker is woken once, by the batch coming back).
+void schedule_sync(worker_inline& in, const caf::actor& worker, bool here = false) {
   if (in.sync_in_flight || !in.core->needs_sync())
     return;
-  if (in.core->sync_early()) {
+  using namespace std::chrono;
+  auto since = duration_cast<milliseconds>(steady_clock::now() - in.last_sync_start);
+  auto delay = in.core->options().sync_interval - since;
+  if (in.core->sync_early() || (here && !in.tick_pending && delay.count() <= 0)) {
     // A tick still pending finds nothing (or little) to do.
     start_sync(in, worker);
     return;
@@ -107,9 +113,6 @@ void schedule_sync(worker_inline& in, const caf::actor& worker) {
   // one started: a sync that took part of the interval does not add it
   // again, so a busy copy is synced (and acknowledged) as often as the
   // interval allows, and an idle one waits the whole interval to group.
-  using namespace std::chrono;
-  auto since = duration_cast<milliseconds>(steady_clock::now() - in.last_sync_start);
-  auto delay = in.core->options().sync_interval - since;
   if (delay.count() <= 0)
     caf::anon_send(worker, sync_due_atom::value);
   else
@@ -167,11 +170,11 @@ void schedule_member_check(worker_inline& in, const caf::actor& worker) {
   caf::delayed_anon_send(worker, in.core->options().member_check, flush_atom::value);
 }
 
-/// What follows a fragment handled, wherever it was.
-void after_fragment(worker_inline& in, const caf::actor& worker) {
+/// What follows a fragment handled, wherever it was (`here`: inline).
+void after_fragment(worker_inline& in, const caf::actor& worker, bool here = false) {
   deliver(in);
   start_commit(in, worker);
-  schedule_sync(in, worker);
+  schedule_sync(in, worker, here);
   schedule_member_check(in, worker);
   schedule_retry(in, worker);
 }
@@ -297,7 +300,7 @@ bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter&
   if (meter.queued.load() != 0 || !in.core->cheap(*f))
     return false;
   in.core->handle(f, worker_core::clock::now(), in.out);
-  after_fragment(in, worker);
+  after_fragment(in, worker, true);
   return true;
 }
 

@@ -23,7 +23,10 @@
 //         answered from the copy after every fragment handled before it
 //         (tailwriter_questions.cpp). No answer to the tailwriter: the
 //         receipt it attached to the fragment's message counts it done when
-//         the worker lets go of it;
+//         the worker lets go of it. A small fragment of a data connection
+//         may instead be handled on the I/O loop's thread under the core's
+//         lock (write_inline, worker_inline below): the steps after it
+//         (sync timer, commit round) are then started from there;
 //         (sync_due_atom, internal) its own sync timer; (synced_atom,
 //         internal, sync_batch_ptr) its batch back from the sync thread;
 //         (committed_atom, internal, commit_round_ptr) its commit round
