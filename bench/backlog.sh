@@ -182,6 +182,13 @@ backlog_catchup_ratio() {
     'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
+# The same ratio for the pipe: its rate over the backlog file against its
+# own steady row (limit): how much of the drop the disk alone accounts for.
+backlog_limit_own_ratio() {
+  awk -v a="$(backlog_limit_mbps)" -v b="$(throughput_rows | awk -F'\t' '$1 == "limit" { print $2 }')" \
+    'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
 render_backlog() {  # markdown on stdout; the steady figure is ours' row of this run
   [ -s "$backlog_results" ] || return 0
   local bytes ns mbps steady ratio verdict mib='BEGIN { printf "%.1f", k / 1024 }'

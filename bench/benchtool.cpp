@@ -25,6 +25,17 @@
 //       DST (created on first write), until every SRC is copied. --rate paces
 //       the total (MB = 10^6 bytes). Prints "fanout: start_ns=... end_ns=...
 //       bytes=... files=...".
+//   cc-benchtool bare-send --port P FILE
+//       Connects to 127.0.0.1:P and sends FILE with sendfile(2), 1 MiB a call:
+//       the sending half of the bench's bare transfers.
+//   cc-benchtool bare-recv --port P --out COPY --mode splice|durable
+//       Listens on 127.0.0.1:P, takes one connection and writes what it
+//       receives into COPY until EOF. splice: socket -> pipe -> file, the
+//       least the kernel needs to land received bytes in a file (no byte in
+//       user space). durable: recv into a 1 MiB buffer, XXH3 of every byte,
+//       pwrite, fdatasync every 32 MiB and at the end: what ours must do to a
+//       byte (digest, write, make durable before the ack) and nothing else.
+//       With bare-send these are the floors ours' CPU per GB is set against.
 //   cc-benchtool measure --out FILE -- CMD [ARGS...]
 //       Runs CMD, forwards SIGTERM/SIGINT/SIGHUP to it, and on its exit writes
 //       "utime_s stime_s maxrss_kb wall_s status" (its rusage from wait4) to
@@ -48,12 +59,18 @@
 
 #include <csignal>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 namespace {
 
@@ -66,6 +83,9 @@ namespace {
                "       cc-benchtool linesum FILE\n"
                "       cc-benchtool fanout --map FILE [--chunk BYTES] "
                "[--rate MBps]\n"
+               "       cc-benchtool bare-send --port P FILE\n"
+               "       cc-benchtool bare-recv --port P --out COPY --mode "
+               "splice|durable\n"
                "       cc-benchtool measure --out FILE -- CMD [ARGS...]\n");
   std::exit(2);
 }
@@ -404,6 +424,134 @@ int fanout(int argc, char** argv) {
   return 0;
 }
 
+
+// --- bare-send / bare-recv --------------------------------------------------
+
+sockaddr_in loopback(const std::string& port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+int fail(const char* what) {
+  std::fprintf(stderr, "cc-benchtool: %s: %s\n", what, std::strerror(errno));
+  return 1;
+}
+
+int bare_send(int argc, char** argv) {
+  if (argc != 3 || std::string(argv[0]) != "--port")
+    usage("bare-send needs --port P FILE");
+  int fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0)
+    return fail(argv[2]);
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to = loopback(argv[1]);
+  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+    return fail("connect");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = ::sendfile(sock, fd, &off, 1 << 20);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return fail("sendfile");
+  }
+  ::close(sock);
+  return 0;
+}
+
+int accept_one(const std::string& port) {
+  int lsock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in at = loopback(port);
+  if (lsock < 0 || ::bind(lsock, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 ||
+      ::listen(lsock, 1) != 0)
+    return -1;
+  int sock = ::accept4(lsock, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(lsock);
+  return sock;
+}
+
+// socket -> pipe -> file: the received pages are copied once, into the copy's
+// page cache, and never reach user space.
+int recv_splice(int sock, int out) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0)
+    return fail("pipe");
+  ::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+  for (;;) {
+    ssize_t n = ::splice(sock, nullptr, p[1], nullptr, 1 << 20, SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0)
+      return 0;
+    if (n < 0)
+      return fail("splice from socket");
+    while (n > 0) {
+      ssize_t m = ::splice(p[0], nullptr, out, nullptr, static_cast<size_t>(n), SPLICE_F_MOVE);
+      if (m <= 0)
+        return fail("splice to file");
+      n -= m;
+    }
+  }
+}
+
+int recv_durable(int sock, int out) {
+  constexpr off_t sync_every = off_t{32} << 20;
+  std::vector<char> buf(size_t{1} << 20);
+  XXH3_state_t* digest = XXH3_createState();
+  XXH3_64bits_reset(digest);
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = ::recv(sock, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return fail("recv");
+    if (n == 0)
+      break;
+    XXH3_64bits_update(digest, buf.data(), static_cast<size_t>(n));
+    if (::pwrite(out, buf.data(), static_cast<size_t>(n), off) != n)
+      return fail("pwrite");
+    off += n;
+    if (off / sync_every != (off - n) / sync_every && ::fdatasync(out) != 0)
+      return fail("fdatasync");
+  }
+  if (::fdatasync(out) != 0)
+    return fail("fdatasync");
+  std::printf("bare-recv: bytes=%lld xxh3=%016llx\n", static_cast<long long>(off),
+              static_cast<unsigned long long>(XXH3_64bits_digest(digest)));
+  XXH3_freeState(digest);
+  return 0;
+}
+
+int bare_recv(int argc, char** argv) {
+  std::string port, copy, mode;
+  for (int i = 0; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--port") port = argv[i + 1];
+    else if (a == "--out") copy = argv[i + 1];
+    else if (a == "--mode") mode = argv[i + 1];
+    else usage("unknown bare-recv option " + a);
+  }
+  if (port.empty() || copy.empty() || (mode != "splice" && mode != "durable"))
+    usage("bare-recv needs --port P --out COPY --mode splice|durable");
+  int sock = accept_one(port);
+  if (sock < 0)
+    return fail("listen/accept");
+  int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0)
+    return fail(copy.c_str());
+  int rc = mode == "splice" ? recv_splice(sock, out) : recv_durable(sock, out);
+  ::close(out);
+  ::close(sock);
+  return rc;
+}
+
 // --- measure ----------------------------------------------------------------
 
 volatile sig_atomic_t child_pid = 0;
@@ -481,6 +629,10 @@ int main(int argc, char** argv) {
     return linesum(argc - 2, argv + 2);
   if (cmd == "fanout")
     return fanout(argc - 2, argv + 2);
+  if (cmd == "bare-send")
+    return bare_send(argc - 2, argv + 2);
+  if (cmd == "bare-recv")
+    return bare_recv(argc - 2, argv + 2);
   if (cmd == "measure")
     return measure(argc - 2, argv + 2);
   usage("unknown command " + cmd);

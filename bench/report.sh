@@ -137,6 +137,19 @@ pair_rows() {
     }'
 }
 
+# The bare transfers' CPU per GB (run.sh throughput_bare), median over the
+# rounds: "splice durable" (s/GB), empty when they did not run.
+bare_medians() {
+  cat "$results" "$pair_results" 2>/dev/null | awk -F'\t' '
+    function median(v, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    $3 > 0 && $2 > 0 && $1 ~ /^sendfile-splice(-r[0-9]+)?$/ { s[++ns] = $4 / ($2 / 1e9) }
+    $3 > 0 && $2 > 0 && $1 ~ /^sendfile-durable(-r[0-9]+)?$/ { d[++nd] = $4 / ($2 / 1e9) }
+    END { if (ns > 0 && nd > 0) printf "%.2f %.2f %d\n", median(s, ns), median(d, nd), ns }'
+}
+
 # Issue 20's targets, each "target value verdict" (judged on the medians of
 # the pairs and of the latency rounds where the issue asks for medians).
 targets20_rows() {
@@ -147,6 +160,12 @@ targets20_rows() {
   v() { awk -v v="$1" -v op="$2" -v x="$3" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else if ((op == ">=" && v + 0 >= x) || (op == "<=" && v + 0 <= x)) print "met"; else print "NOT met" }'; }
   f() { awk -F'\t' -v c="$1" '{ print $c }' <<<"$med"; }
   t "CPU per GB, ours (local + central) / the pipe's, median of $(f 1 | sed 's/median of //') pairs (<= 0.5)" "$(f 9) ($(f 6) against $(f 3) s/GB)" "$(v "$(f 9)" "<=" 0.5)"
+  local bare; bare=$(bare_medians)
+  if [ -n "$bare" ]; then
+    set -- $bare
+    t "the floors of that ratio on this host, median of $3 rounds: sendfile -> splice (no byte in user space); sendfile -> recv, XXH3, pwrite, fdatasync per 32 MiB (ours' duties alone)" \
+      "$(ratio_of "$1" "$(f 3)") ($1 s/GB); $(ratio_of "$2" "$(f 3)") ($2 s/GB); ours / the second $(ratio_of "$(f 6)" "$2")" "(reported)"
+  fi
   t "CPU per GB, the local alone, median (<= 0.3 s/GB)" "$(f 8) s/GB (central $(f 7))" "$(v "$(f 8)" "<=" 0.3)"
   t "throughput until the copy is complete, ours / the 1 MiB pipe, median (>= 1.2)" "$(f 5) ($(f 4) against $(f 2) MB/s)" "$(v "$(f 5)" ">=" 1.2)"
   r=$(awk -F'\t' '$1 == "ours-durable" { print $3 }' <<<"$rows")
@@ -171,7 +190,7 @@ targets20_rows() {
   fi
   if [ -s "${backlog_results:-}" ] && [ -n "$(backlog_value catchup_ns)" ]; then
     r=$(backlog_catchup_ratio)
-    t "backlog of $(awk -v b="$(backlog_value bytes)" 'BEGIN { printf "%.1f GB", b / 1e9 }'): catch-up / steady (>= 0.8)" "$r" "$(v "$r" ">=" 0.8)"
+    t "backlog of $(awk -v b="$(backlog_value bytes)" 'BEGIN { printf "%.1f GB", b / 1e9 }'): catch-up / steady (>= 0.8); the pipe's own over the same file / its steady row" "$r; the pipe $(backlog_limit_own_ratio)" "$(v "$r" ">=" 0.8)"
     t "backlog: catch-up / the pipe over the same backlog file (both paced by the disk at this size): until complete; until on disk" "$(backlog_limit_ratio) ($(backlog_mbps) against $(backlog_limit_mbps) MB/s); $(backlog_limit_ratio durable) ($(backlog_durable_mbps) against $(backlog_limit_mbps limit_durable_ns))" "(reported)"
     r="central $(backlog_flat central), local $(backlog_flat local)"
     t "backlog: RSS flat on both sides" "$r" "$([[ $r == *GROWS* || $r == *n/a* ]] && echo "NOT met" || echo met)"

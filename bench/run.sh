@@ -8,7 +8,10 @@
 # steady 50 MB/s and at an idle trickle), scale (10,000 files across 100
 # simulated hosts in 10 local processes), and how a backlog catches up after
 # the central was down (bench/backlog.sh), then writes docs/benchmarks.md and
-# SVG plots (bench/plot.sh).
+# SVG plots (bench/plot.sh). Beside the limit run two bare transfers of the
+# same file by cc-benchtool (sendfile -> splice; sendfile -> recv, XXH3,
+# pwrite, fdatasync per 32 MiB): the CPU floors a shipper on this one host
+# cannot go below, in every pair (part of the limit step).
 #
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
@@ -30,8 +33,8 @@
 # --backlog-bytes: how much log the backlog step writes while the central is
 #   down (default 10G; 8M with --smoke); it needs twice that free on disk and
 #   deletes source and copy afterwards unless --keep (bench/backlog.sh).
-# --pairs: how many times the uncompressed limit and ours run back to back
-#   (default 3; 1 with --smoke). The throughput table shows the first pair;
+# --pairs: how many times the uncompressed limit, ours and the two bare
+#   transfers run back to back (default 3; 1 with --smoke). The throughput table shows the first pair;
 #   the report's "Pairs" table every pair and their medians, on which issue
 #   20's CPU and throughput targets are judged (the noise is large).
 # --latency-systems: which systems the latency step measures, a comma list of
@@ -291,6 +294,34 @@ throughput_limit() {  # NAME ZIP
       "the limit's copy, then fsync of it ($(awk -v n=$((s1 - s0)) 'BEGIN { printf "%.2f", n / 1e9 }') s)"
   fi
   rm -f "$lim_copy"
+}
+
+# The bare transfers: the same file moved by cc-benchtool with nothing of a
+# shipper around it, the floors ours' CPU per GB is set against (issue 20's
+# "half the pipe's CPU"). sendfile-splice: sendfile into loopback TCP, splice
+# from the socket into the copy (the kernel's least on one host);
+# sendfile-durable: sendfile, then recv + XXH3 + pwrite + fdatasync every
+# 32 MiB (ours' duties per byte, nothing else). The time runs until the
+# receiver exits: the copy complete (splice) or durable (durable).
+throughput_bare() {  # NAME MODE
+  local name=$1 mode=$2 d="$out/$1" port copy t0 t1 cpu rss check recv_pid
+  quiesce
+  mkdir -p "$d"; copy="$d/copy.log"
+  port=$(free_port) || { record "$name" "$big_bytes" 0 0 0 "not run (port)" ""; return; }
+  start_bg "$name-recv" timeout "$step_timeout" "$bt" measure --out "$d/recv.rus" -- \
+    "$bt" bare-recv --port "$port" --out "$copy" --mode "$mode"
+  recv_pid=$last_pid
+  wait_listening "$port" || { stop_pid "$recv_pid"; record "$name" "$big_bytes" 0 0 0 "not run (listener)" ""; return; }
+  t0=$(now_ns)
+  start_bg "$name-send" timeout "$step_timeout" "$bt" measure --out "$d/send.rus" -- \
+    "$bt" bare-send --port "$port" "$bigfile"
+  wait "$recv_pid"; t1=$(now_ns)
+  stop_pid "$last_pid"
+  read -r cpu rss < <(sum_rus "$d"/*.rus)
+  if cmp -s "$bigfile" "$copy"; then check="byte-identical"; else check="DIFFERENT"; failures=$((failures + 1)); fi
+  record "$name" "$big_bytes" $((t1 - t0)) "$cpu" "$rss" "$check" \
+    "cc-benchtool bare-send/bare-recv --mode $mode; CPU s/GB receiver $(awk -v b="$big_bytes" '{ printf "%.2f", ($1 + $2) / (b / 1e9) }' "$d/recv.rus"), sender $(awk -v b="$big_bytes" '{ printf "%.2f", ($1 + $2) / (b / 1e9) }' "$d/send.rus")"
+  rm -f "$copy"
 }
 
 throughput_ours() {  # NAME COMP
@@ -631,6 +662,9 @@ if has limit; then
       say "limit: the same through zstd -1 / zstd -d"
       throughput_limit limit-zstd zstd
     fi
+    say "bare: sendfile -> splice, and sendfile -> recv + XXH3 + pwrite + fdatasync (the floors)"
+    throughput_bare sendfile-splice splice
+    throughput_bare sendfile-durable durable
   else
     say "limit: socat is not installed; skipped"
   fi
@@ -654,6 +688,8 @@ if has limit && has ours && [ "$have_socat" -eq 1 ]; then
     say "pair $r of $pairs: the limit, then ours (uncompressed)"
     results=$pair_results throughput_limit "limit-r$r" 0
     results=$pair_results throughput_ours "ours-r$r" none
+    results=$pair_results throughput_bare "sendfile-splice-r$r" splice
+    results=$pair_results throughput_bare "sendfile-durable-r$r" durable
   done
 fi
 if has rsyslog; then
