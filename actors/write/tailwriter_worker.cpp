@@ -189,18 +189,17 @@ void locked(worker_actor* self, Step step) {
     step(in, caf::actor_cast<caf::actor>(self));
 }
 
-caf::behavior worker_behavior(worker_actor* self, worker_options opts,
-                              counters_ptr counters, router_actor router,
-                              direct_lanes_ptr lanes, worker_inline_ptr in) {
-  name_this_thread("cc-tw-worker");  // detached: its own thread
-  auto maint = opts.maint_period;
+/// Makes the worker's core and puts it into `in`; false (quit) when its
+/// directories cannot be opened.
+bool start_worker(worker_actor* self, worker_options opts, counters_ptr counters,
+                  router_actor router, direct_lanes_ptr lanes, const worker_inline_ptr& in) {
   opts.sync_off_thread = true;
   opts.group_commit = true;
   auto core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
   if (auto err = core->init()) {
     log::error(core->options().who, describe(err));
     self->quit(err);
-    return {};
+    return false;
   }
   {
     std::lock_guard<std::mutex> guard{in->mtx};
@@ -232,6 +231,17 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
     });
     self->quit(msg.reason);
   });
+  return true;
+}
+
+caf::behavior worker_behavior(worker_actor* self, worker_options opts,
+                              counters_ptr counters, router_actor router,
+                              direct_lanes_ptr lanes, worker_inline_ptr in) {
+  name_this_thread("cc-tw-worker");  // detached: its own thread
+  auto maint = opts.maint_period;
+  if (!start_worker(self, std::move(opts), std::move(counters), std::move(router),
+                    std::move(lanes), in))
+    return {};
   self->delayed_send(self, maint, maint_atom::value);
   return {
     [self](dispatch_atom, const fragment_ptr& f) {
