@@ -522,9 +522,12 @@ struct worker_inline {
 using worker_inline_ptr = std::shared_ptr<worker_inline>;
 
 /// Below this a fragment (as received and as source bytes) may be written
-/// inline: the local sends 64 KiB and more as a file range (bulk), which
-/// stays on the worker so the loop never pays a bulk write.
-constexpr uint64_t inline_max_bytes = 64 * 1024;
+/// inline: one page, a trickle's lines. A stream's fragments (at 50 MB/s
+/// mostly tens of KiB) stay on the worker, which writes one while the loop
+/// reads the next: with 64 KiB here the loop paid those writes too and the
+/// steady p99 grew (bench/PROFILE.md, "Session 12: the central's visible
+/// path").
+constexpr uint64_t inline_max_bytes = 4 * 1024;
 
 /// On the caller's thread (the I/O loop): handles `f` as `worker` would,
 /// when the worker is not busy (its lock free), nothing sent to it is
