@@ -7,6 +7,7 @@
 #include "actors/core/jobmgr.hpp"
 #include "actors/core/locallogger.hpp"
 #include "actors/link/forwarder.hpp"
+#include "actors/tail/ack_progress.hpp"
 #include "actors/tail/infosender.hpp"
 #include "actors/tail/tailer.hpp"
 #include "actors/write/infowriter.hpp"
@@ -40,6 +41,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
       return opts.error();
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
     opts->zstd_peers = zstd_view_for(sec, *cfg, opts->msg_type, acks);
+    opts->ack_clock = tail::ack_progress::shared(opts->msg_type, opts->ack_timeout);
     // A compressing tailer spends a core's worth of CPU on gzip at full
     // speed: on its own thread it runs beside the router instead of taking
     // turns with it on the one scheduler thread (ours-gzip 21-28 against

@@ -1,5 +1,6 @@
 // The tailer core's loop, timers, acknowledgements and counters; the
 // contract is in tail_core.hpp.
+#include "actors/tail/ack_progress.hpp"
 #include "actors/tail/tail_core.hpp"
 
 #include <algorithm>
@@ -234,6 +235,12 @@ void tail_core::check_ack_timeout() {
     ack_timeout_now = opts.ack_timeout;
   if (now() - last_ack_progress < ack_timeout_now)
     return;
+  // Acks still come for fragments sent before ours: the central is behind,
+  // not silent (up to the longest backoff, a bound for an ack that is lost).
+  auto oldest = src->in_flight.empty() ? last_ack_progress : src->in_flight.front().second;
+  if (opts.ack_clock && now() - last_ack_progress < opts.ack_timeout * max_ack_backoff
+      && opts.ack_clock->behind(oldest, now() - ack_timeout_now))
+    return; // looked at again at the next tick
   stats["resends"] += 1;
   log::warning(who(), "no ack for " + src->label + " past " + std::to_string(src->acked)
                           + " within " + std::to_string(ack_timeout_now.count())

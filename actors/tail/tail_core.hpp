@@ -111,6 +111,9 @@ struct source_file {
   uint64_t base = 0; // where delivery of this generation began
   uint64_t acked = 0;
   uint64_t sent = 0;
+  /// With an ack clock (ack_progress.hpp): per fragment not acked yet, its
+  /// end and when it left.
+  std::deque<std::pair<uint64_t, tail_clock::time_point>> in_flight;
   std::optional<reconciler> reconcile;
   /// The next fragment is a repair that cuts the copy back to its end.
   bool truncate_next = false;

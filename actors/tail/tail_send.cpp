@@ -1,6 +1,7 @@
 // Reading the open source and sending it: fragments cut at lines and sizes,
 // the router's answers, rewinds, the acknowledged position and its .save.
 // The contract is in tail_core.hpp.
+#include "actors/tail/ack_progress.hpp"
 #include "actors/tail/tail_core.hpp"
 
 #include <algorithm>
@@ -305,6 +306,8 @@ bool tail_core::send_fragment(size_t n) {
     last_ack_progress = now(); // the ack clock starts with the first byte
     busy_since = last_ack_progress;
   }
+  if (opts.ack_clock)
+    s.in_flight.emplace_back(end, now());
   s.sent = end;
   ++outstanding;
   stats["fragments_sent"] += 1;
@@ -351,6 +354,8 @@ void tail_core::rewind(uint64_t to) {
   if (to >= s.sent && s.buffered() == 0)
     return;
   s.sent = std::min(to, s.sent);
+  while (!s.in_flight.empty() && s.in_flight.back().first > s.sent)
+    s.in_flight.pop_back(); // sent again later, with a time of its own
   s.drop_pending();
   s.at_eof = false;
   ++epoch;
@@ -363,6 +368,13 @@ void tail_core::advance_acked(uint64_t to) {
     return;
   count_delivered(to);
   s.acked = to;
+  std::optional<time_point> left;
+  while (!s.in_flight.empty() && s.in_flight.front().first <= to) {
+    left = s.in_flight.front().second;
+    s.in_flight.pop_front();
+  }
+  if (left && opts.ack_clock)
+    opts.ack_clock->acked(*left, now());
   last_ack_progress = now();
   last_ack_at = last_ack_progress;
   ack_timeout_now = opts.ack_timeout;

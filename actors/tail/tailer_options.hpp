@@ -20,6 +20,10 @@
 
 namespace cc {
 
+namespace tail {
+class ack_progress;
+}
+
 /// The tailer's options, read once from its [d:...] section.
 struct tailer_options {
   enum class mode { classic, rotated };
@@ -54,6 +58,10 @@ struct tailer_options {
   std::shared_ptr<const ack_view> auto_acks;
   uint64_t ack_window{};
   std::chrono::milliseconds ack_timeout{};
+  /// The acks of the process's tailers of msg_type (ack_progress.hpp): no
+  /// resend while the central is still acknowledging fragments sent before
+  /// the one waiting. Set by the spawner; null: the timeout alone decides.
+  std::shared_ptr<tail::ack_progress> ack_clock;
   std::chrono::milliseconds poll_interval{};
   std::chrono::milliseconds idle_flush{};
   /// The .save file lags the acknowledged position at most this long while

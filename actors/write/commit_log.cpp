@@ -11,6 +11,7 @@
 
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/source_owner.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/hash.hpp"
@@ -60,7 +61,7 @@ std::optional<log_file> read_log(int state_fd, const std::string& name) {
       first = false;
       continue;
     }
-    if (t->size() != 3 || ((*t)[0] != "J" && (*t)[0] != "W"))
+    if (t->size() != 3 || ((*t)[0] != "J" && (*t)[0] != "W" && (*t)[0] != "O"))
       break;
     auto file = journal_unescape((*t)[1]);
     auto body = journal_unescape((*t)[2]);
@@ -219,11 +220,12 @@ caf::error commit_log::add_journal(const std::string& journal_file,
   return append("J " + journal_escape(journal_file) + " " + journal_escape(text));
 }
 
-caf::error commit_log::add_owner(const std::string& record_file, const std::string& text) {
+caf::error commit_log::add_owner_line(const std::string& owner_log,
+                                      const std::string& line) {
+  // No new name: the owner log's was synced when it was opened.
   pending_ = true;
-  state_dir_changed_ = true;
   ++entries_;
-  return append("W " + journal_escape(record_file) + " " + journal_escape(text));
+  return append("O " + journal_escape(owner_log) + " " + journal_escape(line));
 }
 
 void commit_log::add_copy(const std::string& path) {
@@ -292,10 +294,14 @@ caf::expected<size_t> replay_commit_logs(int state_fd, const std::string& prefix
     for (const auto& [kind, entry] : l.entries) {
       const auto& [file, text] = entry;
       auto current = read_state_file(state_fd, file);
-      bool holds = kind == 'J' ? journal_holds(current, text) : record_holds(current);
+      bool holds = kind == 'J'   ? journal_holds(current, text)
+                   : kind == 'O' ? owner_log_holds(current, text)
+                                 : record_holds(current);
       if (holds)
         continue;
-      if (auto err = write_again(state_fd, file, text))
+      auto err = kind == 'O' ? append_owner_line(state_fd, file, text, false)
+                             : write_again(state_fd, file, text);
+      if (err)
         return err;
       log::warning(who, "recovery: " + file + " written again from the commit log "
                           + l.name);

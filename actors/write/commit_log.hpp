@@ -6,10 +6,12 @@
 // Owns: the worker's two log files (`cl-<section hash>-<worker>.0` and `.1`,
 // used in turn), each a run of sealed lines: `G <generation>` first, then
 // per new copy `J <journal file> <its text>` (the H, O and first S lines
-// its journal got) and per new owner record `W <record file> <its text>`.
-// A new copy's journal and owner record are written without a sync of their
-// own; the round fdatasyncs the log once and fsyncs each directory that got
-// a new name once (the state directory, the copies' directories). Nothing
+// its journal got) and per new owner record `O <owner log> <its line>`
+// (source_owner.hpp; logs of builds before session 12 have
+// `W <record file> <its text>` instead, still replayed). A new copy's
+// journal and owner record are written without a sync of their own; the
+// round fdatasyncs the log once and fsyncs each directory that got a new
+// name once (the state directory, the copies' directories). Nothing
 // of a new copy is written before its round is back, so a crash at any
 // point leaves either no byte of it, or its journal lines durable in the
 // log. Replay (at start, before any worker runs) writes again the journals
@@ -68,8 +70,9 @@ public:
 
   /// A new journal's text (written, not synced), for the next round.
   caf::error add_journal(const std::string& journal_file, const std::string& text);
-  /// A new owner record's text (renamed in place, not synced).
-  caf::error add_owner(const std::string& record_file, const std::string& text);
+  /// A new owner record: its line as appended (not synced) to the owner
+  /// log `owner_log`.
+  caf::error add_owner_line(const std::string& owner_log, const std::string& line);
   /// A new copy at `path` (relative to dstdir): its directory is fsync'ed
   /// by the round, once per directory.
   void add_copy(const std::string& path);

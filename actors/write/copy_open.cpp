@@ -196,7 +196,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       return err;
     }
     if (k == 0 && !reuse_journal && !awaiting_commit_)
-      synced_state_dir_ = ::fsync(state_fd_) == 0; // the journal's name must survive a crash
+      ::fsync(state_fd_); // the journal's name must survive a crash (its next sync reports)
     auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_);
     if (!opened) {
       drop_journal();

@@ -313,8 +313,6 @@ public:
   clock::time_point member_opened() const { return member_opened_; }
   /// Journal lines written since it was opened or compacted.
   size_t journal_lines() const { return journal_lines_; }
-  /// Opening it created its journal and fsync'ed the state directory.
-  bool synced_state_dir() const { return synced_state_dir_; }
 
   // -- group commit (copy_spec::defer_sync) ------------------------------------
   /// Created with defer_sync: nothing of it is synced until committed().
@@ -446,7 +444,6 @@ private:
   clock::time_point changed_said_{}; // the last line about a change
   int64_t changed_unsaid_ = 0;       // changes not said since
   bool closed_clean_ = false;   // the journal ends with a C line (of this size)
-  bool synced_state_dir_ = false; // see synced_state_dir()
   bool awaiting_commit_ = false;  // see awaiting_commit()
   std::string creation_text_;     // the journal's lines while awaiting it
   bool created_name_ = false;     // see created_name()

@@ -3,13 +3,18 @@
 // copy is one per destination; a rotated source's generations share their
 // destination base, so one record covers them all.
 //
-// Owns: per destination, the owner's id in a small file of the writer's state
-// directory (`<16 hex digits of the destination>.owner`: the destination, the
-// owner's id, the host it claimed, one per line), written atomically (temp
-// file, fsync, rename, fsync of the directory; or, for a worker's new
-// destination, renamed unsynced and made durable by its commit round)
-// before the first byte of that source is written; and a cache of the records read. No actor: a worker
-// asks it, and a destination is only ever handled by one worker.
+// Owns: the owner records of the writer's state directory and a cache of
+// them. A record is one sealed line `W <destination> <source> <host>` in an
+// **owner log** (`ow-<16 hex of the section>-<worker>`, one per worker,
+// append-only, never synced itself: the line is also in the worker's commit
+// log, whose round makes it durable before the first byte of that source is
+// written, commit_log.hpp). Every worker reads every owner log of its state
+// directory (the first record of a destination holds); a destination
+// without one is looked up in its `<16 hex digits of the destination>.owner`
+// file (destination, owner's id, host, one per line), as written by
+// builds before session 12, still honoured and never written now. No
+// actor: a worker asks it, and a destination is only ever handled by one
+// worker.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +28,19 @@ namespace cc::tw {
 
 class commit_log;
 
+/// The owner log of `worker` of the tailwriter section `section`.
+std::string owner_log_name(const std::string& section, size_t worker);
+
+/// Appends a sealed owner line to the owner log `file` of `state_fd` (made
+/// if missing), after a newline when a torn line ends it; fdatasync'ed when
+/// `sync`. The commit log's replay writes a lost record again through it.
+caf::error append_owner_line(int state_fd, const std::string& file,
+                             const std::string& line, bool sync);
+
+/// Whether the owner log text `text` holds `line` (sealed, with its
+/// newline) as a whole line.
+bool owner_log_holds(const std::string& text, const std::string& line);
+
 class source_owners {
 public:
   struct record {
@@ -30,44 +48,40 @@ public:
     std::string hostname; // the host it claimed when it took the copy
   };
 
-  /// Reads and writes records in the directory `state_fd` (not owned).
+  /// Reads records in the directory `state_fd` (not owned).
   explicit source_owners(int state_fd) : state_fd_(state_fd) {
   }
+  ~source_owners();
+  source_owners(const source_owners&) = delete;
+  source_owners& operator=(const source_owners&) = delete;
+
+  /// Opens (creates) the owner log this instance claims into; the caller
+  /// syncs the state directory before a claim relies on its name.
+  caf::error open_log(const std::string& name);
 
   /// The owner of `dest_base`; a record with an empty source when none.
   caf::expected<record> owner(const std::string& dest_base);
 
-  /// Records `source` as the owner of `dest_base`; durable when it returns,
-  /// or with `defer_dir_sync` once the state directory is synced
-  /// (dir_synced, sync_dir): the caller's duty before the source's first byte
-  /// is written (a new copy's journal syncs that directory anyway).
-  caf::error claim(const std::string& dest_base, const record& r,
-                   bool defer_dir_sync = false);
-  /// Group commit: a claim of a destination without a record file is
-  /// written and renamed without a sync and left to `log`'s next round
-  /// (true); one that replaces a file (a torn record, a hash collision)
-  /// is made as claim() with defer_dir_sync does (false).
-  caf::expected<bool> claim_logged(const std::string& dest_base, const record& r,
-                                   commit_log& log);
-  /// A deferred claim waits for the state directory's sync.
-  bool dir_sync_owed() const {
-    return dir_sync_owed_;
-  }
-  /// The state directory was fsync'ed since the last claim (by a new journal).
-  void dir_synced() {
-    dir_sync_owed_ = false;
-  }
-  /// fsync's the state directory: every claim so far is durable.
-  caf::error sync_dir();
+  /// Group commit: records `source` as the owner of `dest_base` in the
+  /// owner log, unsynced, and in `log` for its next round: durable when
+  /// that round is back.
+  caf::error claim_logged(const std::string& dest_base, const record& r,
+                          commit_log& log);
 
 private:
   std::string file_name(const std::string& dest_base) const;
-  /// Writes the record's temporary file (fsync'ed when `sync`).
-  caf::error write_temp(const std::string& tmp, const std::string& text, bool sync);
+  /// Every owner log of the state directory, once (first owner()).
+  void load_logs();
+  /// The record of an old `.owner` file (none when missing or torn).
+  caf::expected<record> read_file(const std::string& dest_base);
 
   int state_fd_;
-  bool dir_sync_owed_ = false;
-  std::map<std::string, record> cache_;
+  int log_fd_ = -1;
+  std::string log_name_;
+  bool torn_ = false;  // a failed append may have left a partial line
+  bool loaded_ = false;
+  std::map<std::string, record> logged_; // every record of the owner logs
+  std::map<std::string, record> cache_;  // `.owner` files read
   static constexpr size_t max_cached = 100000;
 };
 

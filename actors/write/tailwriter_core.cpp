@@ -61,6 +61,9 @@ caf::error worker_core::init() {
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
   owners_ = std::make_unique<source_owners>(state_fd_);
+  // Before the commit log's open, whose state-directory sync makes its name durable.
+  if (auto err = owners_->open_log(owner_log_name(opts_.section, opts_.index)))
+    return err;
   auto commits = commit_log::open(state_fd_, dstdir_fd_, opts_.section, opts_.index);
   if (!commits)
     return std::move(commits.error());
@@ -162,14 +165,12 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
     if (b.source.empty() || !may_claim)
       return true; // the original's way: whoever sends, as before
     source_owners::record r{b.source, b.hdr.hostname};
-    // Durable with the next commit round, before any byte of the source
-    // (or, replacing a file, its directory sync waits for settle_claims).
-    auto logged = owners_->claim_logged(f.dest_base, r, *commits_);
-    if (!logged) {
-      log::error(opts_.who, describe(logged.error()));
+    // Durable with the next commit round, before any byte of the source.
+    if (auto err = owners_->claim_logged(f.dest_base, r, *commits_)) {
+      log::error(opts_.who, describe(err));
       return true;
     }
-    claim_logged_ = *logged;
+    claim_logged_ = true;
     log::info(opts_.who, f.dest_base + " is written by source " + b.source + " (host '" +
                            b.hdr.hostname + "') from now on");
     return true;
@@ -188,17 +189,6 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
                             owner->source + " in its [ccserver] section; if it is "
                             "another host, give it a hostname of its own");
   return false;
-}
-
-void worker_core::settle_claims(const copy_file& cf, bool just_opened) {
-  if (!owners_->dir_sync_owed())
-    return;
-  // A new copy's journal synced the state directory after the claim: one
-  // directory sync for both (the owner record first, before any byte).
-  if (just_opened && cf.synced_state_dir())
-    owners_->dir_synced();
-  else if (auto err = owners_->sync_dir())
-    log::error(opts_.who, describe(err));
 }
 
 void worker_core::note_refusal(const source_key& key, const std::string& why) {
@@ -355,10 +345,7 @@ void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point n
     return;
   auto spec = spec_for(f, key, p.comp);
   spec.defer_sync = true; // a new copy waits for its commit round
-  auto opened = next_serial_;
   auto cf_res = copy_for(spec, now, out);
-  if (cf_res)
-    settle_claims(**cf_res, next_serial_ != opened);
   if (!cf_res) {
     if (cf_res.error().code() == static_cast<uint8_t>(errc::path_refused)) {
       counters_->refused_paths += 1;

@@ -415,10 +415,6 @@ private:
   void leave_hole(const fragment& f, const source_key& key,
                   wire::compression comp, clock::time_point now, outbox& out);
   void note_refusal(const source_key& key, const std::string& why);
-  /// Makes the owner records claimed so far durable before `cf` is written:
-  /// by its journal's directory sync when it was `just_opened` with a new
-  /// journal, else by a sync of the state directory.
-  void settle_claims(const copy_file& cf, bool just_opened);
   /// Adds the copy's fsyncs and copy_changed episodes to the counters.
   void collect(copy_file& cf);
   /// The header of a reply this worker sends (logtail.ack, logtail.state).

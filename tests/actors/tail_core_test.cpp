@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "actors/tail/ack_progress.hpp"
 #include "actors/tail/position.hpp"
 #include "actors/tail/position_saver.hpp"
 #include "actors/tail/tailer.hpp"
@@ -185,6 +186,80 @@ TEST_CASE("virtual time: no ack within ack-timeout asks the writer, the timeout 
   CHECK(env.copy_of(env.log("a.log")) == data + more);
   CHECK(env.stat("ack_timeout_ms") == 5000); // an ack that moved: no backoff
   CHECK(env.w->duplicates == 0);
+}
+
+TEST_CASE("virtual time: no resend while the central acks fragments sent before ours, "
+          "the timeout fires when those acks stop, or come for later ones",
+          "[tail_core][ack_clock]") {
+  virtual_env env{"logmask = *.log\n"};
+  auto clock = std::make_shared<cc::tail::ack_progress>(std::chrono::seconds{40});
+  env.opts.ack_clock = clock;
+  write_file(env.log("a.log"), "");
+  env.start();
+  env.pass(100ms);
+  // Another tailer's fragment left before ours.
+  auto before = env.sys.clock().now();
+  env.pass(100ms);
+  env.w->send_acks = false;
+  env.w->answer_questions = false;
+  append_file(env.log("a.log"), numbered_lines("a", 0, 10));
+  env.pass(100ms);
+  auto ours = env.sys.clock().now();
+  SECTION("acks for earlier fragments keep coming, then stop") {
+    for (int i = 0; i < 12; ++i) { // 12 s: past ack-timeout (5 s)
+      clock->acked(before, env.sys.clock().now());
+      env.pass(1000ms);
+    }
+    CHECK(env.stat("resends") == 0);
+    env.pass(5200ms); // one timeout after the last: the central is silent
+    CHECK(env.stat("resends") == 1);
+  }
+  SECTION("they come for fragments sent after ours: ours was passed over") {
+    for (int i = 0; i < 6; ++i) {
+      clock->acked(ours + 1s, env.sys.clock().now());
+      env.pass(1000ms);
+    }
+    CHECK(env.stat("resends") == 1);
+  }
+  SECTION("they never stop: at most the longest backoff") {
+    for (int i = 0; i < 39; ++i) {
+      clock->acked(before, env.sys.clock().now());
+      env.pass(1000ms);
+    }
+    CHECK(env.stat("resends") == 0);
+    for (int i = 0; i < 3; ++i) {
+      clock->acked(before, env.sys.clock().now());
+      env.pass(1000ms);
+    }
+    CHECK(env.stat("resends") == 1);
+  }
+}
+
+TEST_CASE("ack clock: the latest ack among fragments sent no later than ours, for a window",
+          "[ack_clock]") {
+  using namespace std::chrono;
+  cc::tail::ack_progress clock{10s};
+  steady_clock::time_point t0{};
+  CHECK(!clock.behind(t0 + 5s, t0));
+  clock.acked(t0 + 1s, t0 + 2s);
+  clock.acked(t0 + 3s, t0 + 4s);
+  CHECK(clock.size() == 2);
+  CHECK(clock.behind(t0 + 1s, t0 + 1s));   // acked at 2 s
+  CHECK(!clock.behind(t0 + 1s, t0 + 2s));  // not after 2 s
+  CHECK(clock.behind(t0 + 3s, t0 + 3s));   // the one sent at 3 s, acked at 4 s
+  CHECK(!clock.behind(t0 + 500ms, t0));    // nothing sent that early
+  // Sent earlier and acked later than both: it tells all they did.
+  clock.acked(t0 + 500ms, t0 + 6s);
+  CHECK(clock.size() == 1);
+  CHECK(clock.behind(t0 + 3s, t0 + 5s));
+  // Forgotten after the window.
+  clock.acked(t0 + 20s, t0 + 30s);
+  CHECK(clock.size() == 1);
+  CHECK(!clock.behind(t0 + 3s, t0));
+  // One per message type, shared.
+  auto a = cc::tail::ack_progress::shared("pub.logtail.test", 1s);
+  CHECK(a == cc::tail::ack_progress::shared("pub.logtail.test", 1s));
+  CHECK(a != cc::tail::ack_progress::shared("pub.logtail.other", 1s));
 }
 
 TEST_CASE("virtual time: a lost fragment is reported as a gap and sent again",

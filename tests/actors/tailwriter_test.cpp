@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -31,10 +32,12 @@
 #include "actors/core/direct_lanes.hpp"
 #include "actors/core/types.hpp"
 #include "actors/write/commit_log.hpp"
+#include "actors/write/copy_journal.hpp"
 #include "actors/write/dest_path.hpp"
 #include "actors/write/tailwriter.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
+#include "base/hash.hpp"
 #include "base/logger.hpp"
 #include "base/room_meter.hpp"
 #include "base/sync_thread.hpp"
@@ -664,9 +667,10 @@ TEST_CASE("worker: never more than max_open_copies open", "[tailwriter][worker]"
 namespace {
 
 /// Names and inode numbers of the entries under `dir` (recursively).
-/// A worker's commit log: two files of its own (group commit), not a copy's.
+/// A worker's commit log (two files) and owner log: files of its own, not a copy's.
 bool commit_log_file(const std::filesystem::path& p) {
-  return p.filename().string().rfind("cl-", 0) == 0;
+  auto name = p.filename().string();
+  return name.rfind("cl-", 0) == 0 || name.rfind("ow-", 0) == 0;
 }
 
 std::map<std::string, ino_t> entries_under(const std::string& dir) {
@@ -2165,6 +2169,60 @@ TEST_CASE("worker: a copy belongs to the first source with an id, another is den
   CHECK(ack_of(fx.out[0]).status == "denied");
 }
 
+TEST_CASE("worker: an owner record file of an older build is honoured, new records go "
+          "to the owner log",
+          "[tailwriter][worker][ownership]") {
+  worker_fixture fx;
+  auto text = source_text(1000);
+  frag_spec a;
+  a.source = "aaaaaaaaaaaaaaaa";
+  auto dest = make_fragment(a, 0, slice(text, 0, 10)).dest_base;
+  REQUIRE(!dest.empty());
+  // A state directory written by a build before owner logs: one file per record.
+  fs::create_directories(fx.opts.state_dir);
+  test::write_file(fx.opts.state_dir + "/" + hex64(fnv1a64(dest)) + ".owner",
+                   dest + "\ncccccccccccccccc\ndb1\n");
+  auto w = fx.make();
+  fx.send(*w, a, 0, 500, text);
+  REQUIRE(fx.out.size() == 1);
+  CHECK(ack_of(fx.out[0]).status == "denied");
+  CHECK(fx.copy("db1/pg.log").empty());
+  // Its owner writes; another destination is claimed in the owner log.
+  frag_spec owner = a;
+  owner.source = "cccccccccccccccc";
+  frag_spec other = a;
+  other.file = "/var/log/pg/other.log";
+  other.ino = 77;
+  fx.out.clear();
+  fx.send(*w, owner, 0, 500, text);
+  fx.send(*w, other, 0, 500, text);
+  w->sync(fx.out);
+  CHECK(fx.copy("db1/pg.log") == slice(text, 0, 500));
+  CHECK(fx.copy("db1/other.log") == slice(text, 0, 500));
+  size_t files = 0;
+  std::string logs;
+  for (auto& e : fs::directory_iterator(fx.opts.state_dir)) {
+    auto name = e.path().filename().string();
+    files += e.path().extension() == ".owner";
+    if (name.compare(0, 3, "ow-") == 0)
+      logs += test::read_file(e.path().string());
+  }
+  CHECK(files == 1); // the old one, nothing new
+  CHECK(logs.find("other.log") != std::string::npos);
+  CHECK(logs.find("pg.log") == std::string::npos);
+  // Both hold after a restart.
+  w.reset();
+  w = fx.make();
+  for (auto* s : {&a, &other}) {
+    auto intruder = *s;
+    intruder.source = "bbbbbbbbbbbbbbbb";
+    fx.out.clear();
+    fx.send(*w, intruder, 500, 1000, text);
+    REQUIRE(fx.out.size() == 1);
+    CHECK(ack_of(fx.out[0]).status == "denied");
+  }
+}
+
 TEST_CASE("worker: without ids the copy is written as before (the original's senders)",
           "[tailwriter][worker][ownership]") {
   worker_fixture fx;
@@ -2212,6 +2270,14 @@ struct commit_fixture : worker_fixture {
     std::vector<fs::path> out;
     for (auto& e : fs::directory_iterator(opts.state_dir))
       if (e.path().extension() == ext)
+        out.push_back(e.path());
+    return out;
+  }
+  /// The owner logs (source_owner.hpp) of the state directory.
+  std::vector<fs::path> owner_logs() const {
+    std::vector<fs::path> out;
+    for (auto& e : fs::directory_iterator(opts.state_dir))
+      if (e.path().filename().string().compare(0, 3, "ow-") == 0)
         out.push_back(e.path());
     return out;
   }
@@ -2285,9 +2351,11 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
     w.reset();
     round.reset();
     auto journals = fx.state_files(".j");
-    auto owners = fx.state_files(".owner");
+    auto owners = fx.owner_logs();
     REQUIRE(journals.size() == 3);
-    REQUIRE(owners.size() == 3);
+    CHECK(fx.state_files(".owner").empty()); // one owner log, no file per record
+    REQUIRE(owners.size() == 1);
+    CHECK(test::read_file(owners[0].string()).find("db1/b.log") != std::string::npos);
     for (auto& p : journals)
       fs::resize_file(p, 0);
     for (auto& p : owners)
@@ -2296,6 +2364,14 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
   SECTION("a process crash: the page cache kept everything") {
     w.reset();
     round.reset();
+  }
+  SECTION("a crash in the middle of an owner line") {
+    w.reset();
+    round.reset();
+    auto owners = fx.owner_logs();
+    REQUIRE(owners.size() == 1);
+    auto size = fs::file_size(owners[0]);
+    fs::resize_file(owners[0], size - 7); // the last record torn
   }
   // The next start replays the log: every journal holds its H, O and S
   // lines again, every owner record its source; no copy byte was written.
@@ -2323,6 +2399,13 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
   REQUIRE(!fx.out.empty());
   CHECK(ack_of(fx.out.back()).status == "denied");
   CHECK(fx.copy("db1/b.log").empty());
+  // So does the last one claimed (torn in one section).
+  auto other_c = fx.c;
+  other_c.source = "bbbbbbbbbbbbbbbb";
+  fx.send(*w2, other_c, 1000, 2000, fx.text);
+  REQUIRE(!fx.out.empty());
+  CHECK(ack_of(fx.out.back()).status == "denied");
+  CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
 }
 
 TEST_CASE("group commit: the commit log keeps an old journal and mends a torn one",
@@ -2333,24 +2416,35 @@ TEST_CASE("group commit: the commit log keeps an old journal and mends a torn on
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   REQUIRE(fd >= 0);
   auto text = std::string{"H 1 =no =none =db1/x.log =id-x #00000000\n"};
+  auto owner_line = journal::seal("W =db1/x =src =db1");
+  auto kept_line = journal::seal("W =db1/y =src =db1");
   {
     auto log = commit_log::open(fd, fd, "h:tw", 0);
     REQUIRE(log);
     REQUIRE(!(*log)->add_journal("x.j", text));
     REQUIRE(!(*log)->add_journal("y.j", text));
-    REQUIRE(!(*log)->add_owner("z.owner", "db1/x\nsrc\ndb1\n"));
+    REQUIRE(!(*log)->add_owner_line("ow-test", owner_line));
+    REQUIRE(!(*log)->add_owner_line("ow-test", kept_line));
     auto round = (*log)->take();
     run_commit_round(round);
     REQUIRE(!round.err);
   }
+  // A line as a build before owner logs wrote it: a record file's text.
+  {
+    std::ofstream cl{dir + "/" + commit_log_prefix("h:tw") + "0.0", std::ios::app};
+    cl << journal::seal("W =z.owner " + journal_escape("db1/z\nsrc\ndb1\n"));
+  }
   test::write_file(dir + "/x.j", text + "more lines\n"); // whole, written on since
   test::write_file(dir + "/y.j", "H 1 =no"); // torn
+  test::write_file(dir + "/ow-test", kept_line + "W =db1/x =s"); // one kept, one torn
   auto n = replay_commit_logs(fd, commit_log_prefix("h:tw"));
   REQUIRE(n);
-  CHECK(*n == 2); // y.j and the missing z.owner
+  CHECK(*n == 3); // y.j, the torn owner line and the missing z.owner
   CHECK(test::read_file(dir + "/x.j") == text + "more lines\n");
   CHECK(test::read_file(dir + "/y.j") == text);
-  CHECK(test::read_file(dir + "/z.owner") == "db1/x\nsrc\ndb1\n");
+  CHECK(test::read_file(dir + "/z.owner") == "db1/z\nsrc\ndb1\n");
+  // The torn line stays a damaged line of its own; the record follows whole.
+  CHECK(test::read_file(dir + "/ow-test") == kept_line + "W =db1/x =s\n" + owner_line);
   // The logs are gone: a second replay finds nothing to do.
   auto again = replay_commit_logs(fd, commit_log_prefix("h:tw"));
   REQUIRE(again);
