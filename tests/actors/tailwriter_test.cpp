@@ -1012,14 +1012,36 @@ TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and "
-          "acks go straight back",
-          "[tailwriter][actor][direct_lanes]") {
-  actor_env env;
+namespace {
+
+/// Lanes that send pub.logtail to env's tailwriter, not open yet.
+direct_lanes_ptr lanes_for(const actor_env& env) {
   auto lanes = std::make_shared<direct_lanes>();
   routes::route_table table;
   table.add("pub.logtail", {env.twc.section});
   lanes->prepare(table);
+  return lanes;
+}
+
+/// Each message given to the lane carries a receipt, as the gateway's:
+/// released once the worker is done with it (or at once when refused).
+struct counted_lane {
+  direct_lanes_ptr lanes;
+  std::shared_ptr<std::atomic<int>> released = std::make_shared<std::atomic<int>>(0);
+
+  bool take(wire::cc_message m) {
+    m.receipt = wire::make_receipt([r = released] { ++*r; });
+    return lanes->take(m);
+  }
+};
+
+} // namespace
+
+TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and "
+          "acks go straight back",
+          "[tailwriter][actor][direct_lanes]") {
+  actor_env env;
+  auto lanes = lanes_for(env);
   auto replies = std::make_shared<recorded_replies>();
   lanes->set_reply_path(
     [replies](wire::cc_message& m) {
@@ -1031,13 +1053,9 @@ TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and
   auto tw = env.spawn(lanes);
   lanes->open();
   caf::scoped_actor self{env.sys};
-  // Each message carries a receipt, as the gateway's: released once the
-  // worker is done with it (or at once when refused).
-  auto released = std::make_shared<std::atomic<int>>(0);
-  auto take = [&](wire::cc_message m) {
-    m.receipt = wire::make_receipt([released] { ++*released; });
-    return lanes->take(m);
-  };
+  counted_lane lane{lanes};
+  auto& released = lane.released;
+  auto take = [&](wire::cc_message m) { return lane.take(std::move(m)); };
   frag_spec f;
   f.file = "/pg_log/direct.log";
   auto text = source_text(30000);
@@ -1161,18 +1179,13 @@ TEST_CASE("tailwriter actor: on the direct lane small fragments are written inli
           "[tailwriter][actor][direct_lanes][inline]") {
   actor_env env;
   env.twc.worker_threads = 1;
-  auto lanes = std::make_shared<direct_lanes>();
-  routes::route_table table;
-  table.add("pub.logtail", {env.twc.section});
-  lanes->prepare(table);
+  auto lanes = lanes_for(env);
   auto tw = env.spawn(lanes);
   lanes->open();
   caf::scoped_actor self{env.sys};
-  auto released = std::make_shared<std::atomic<int>>(0);
-  auto take = [&](wire::cc_message m) {
-    m.receipt = wire::make_receipt([released] { ++*released; });
-    REQUIRE(lanes->take(m));
-  };
+  counted_lane lane{lanes};
+  auto& released = lane.released;
+  auto take = [&](wire::cc_message m) { REQUIRE(lane.take(std::move(m))); };
   frag_spec f;
   f.file = "/pg_log/mixed.log";
   auto text = source_text(300000);
