@@ -304,6 +304,9 @@ const std::vector<metric_spec> catalog{
    "fragments whose overlap with the copy differed from it"},
   {"tailwriter", "sources_denied", "ccserver_tailwriter_sources_denied_total", C,
    "fragments and questions refused because another source writes the copy"},
+  {"tailwriter", "written_inline", "ccserver_tailwriter_written_inline_fragments_total", C,
+   "small fragments of a data connection written by the I/O loop itself, "
+   "without waking a worker"},
   {"tailwriter", "host_denied", "ccserver_tailwriter_host_denied_total", C,
    "fragments and questions whose hostname the sender's CURVE key may not "
    "write: not taken, answered 'denied'"},

@@ -180,8 +180,10 @@ caf::actor start_tailwriter(caf::actor_system& sys, const tailwriter_config& c,
     auto opts = wo;
     opts.who = c.section + ".worker-" + std::to_string(i);
     opts.index = i;
+    auto inlet = std::make_shared<tw::worker_inline>();
     slots.push_back({tw::spawn_tailwriter_worker(sys, std::move(opts), counters, router,
-                                                 lanes)});
+                                                 lanes, inlet),
+                     std::make_shared<room_meter>(), inlet});
   }
   auto door = std::make_shared<tw::tailwriter_door>(c, std::move(reserved), std::move(slots),
                                                     counters, router, wo.writer_id);

@@ -297,6 +297,19 @@ void worker_core::handle(const fragment_ptr& fp, clock::time_point now, outbox& 
   }
 }
 
+bool worker_core::cheap(const fragment& f) const {
+  const auto& b = f.body;
+  // Questions, repairs, new copies and blocked ones may measure, open,
+  // create or wait: the worker's to do.
+  if (!b.query.empty() || b.repair || f.dest_error || !held_.empty()
+      || opts_.copy.mode != write_mode::plain)
+    return false;
+  source_key key{b.hdr.hostname, b.st_dev, b.st_ino, b.filename};
+  auto identity = spec_for(f, key, wire::compression::none).identity;
+  return copies_.count(identity) != 0 && waiting_.count(identity) == 0
+         && blocked_.count(identity) == 0;
+}
+
 void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point now,
                        outbox& out) {
   const auto& f = *fp;

@@ -111,7 +111,19 @@ caf::error tailwriter_door::admit_key(const fragment& f) {
   return make_error(errc::queue_full, why);
 }
 
-caf::expected<std::optional<size_t>> tailwriter_door::pass(wire::cc_message&& msg) {
+bool tailwriter_door::write_here(const slot& w, const std::shared_ptr<fragment>& f) {
+  const auto& b = f->body;
+  auto wire_size = (f->msg.blob ? f->msg.blob->size() : 0) + b.data.size();
+  if (!w.inlet || wire_size >= inline_max_bytes || b.raw_size >= inline_max_bytes)
+    return false;
+  if (!write_inline(*w.inlet, w.actor, *w.meter, f))
+    return false;
+  counters_->written_inline += 1;
+  return true;
+}
+
+caf::expected<std::optional<size_t>> tailwriter_door::pass(wire::cc_message&& msg,
+                                                          bool may_write) {
   auto prepared = prepare(std::move(msg));
   if (!prepared) {
     counters_->invalid += 1;
@@ -125,6 +137,9 @@ caf::expected<std::optional<size_t>> tailwriter_door::pass(wire::cc_message&& ms
     return err;
   auto idx = pick(*f);
   const auto& w = workers_[idx];
+  // Written here, its receipt (the gateway's budget) goes with `f`.
+  if (may_write && write_here(w, f))
+    return std::optional<size_t>{idx};
   caf::actor_addr tailwriter;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -154,7 +169,7 @@ bool tailwriter_door::take(wire::cc_message& msg) {
   }
   // Refused or not, it is taken: counted and logged as the actor would (no
   // one asked for an answer on this lane).
-  (void) pass(std::move(msg));
+  (void) pass(std::move(msg), true);
   return true;
 }
 

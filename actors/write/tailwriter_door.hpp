@@ -13,6 +13,11 @@
 // with the fragment, so the data connection stops being read while that
 // budget is spent (the actor's way answers late instead).
 //
+// On the direct lane a small fragment whose worker is idle is written here,
+// on the I/O loop's thread (write_inline, tailwriter_worker.hpp): the copy
+// shows it without a thread hand-off; big ones and everything else go to
+// the worker.
+//
 // Owns: the workers' handles and queue meters (shared with the actor), the
 // source-key limit and the host-binding check (a mutex: the I/O loop and
 // the actor both pass messages here).
@@ -47,6 +52,9 @@ public:
   struct slot {
     caf::actor actor;
     std::shared_ptr<room_meter> meter = std::make_shared<room_meter>();
+    /// Its core, for a small fragment the direct lane writes itself (null:
+    /// every fragment goes to the worker).
+    worker_inline_ptr inlet = nullptr;
   };
 
   /// `reserved`: the state directory relative to dstdir when inside it.
@@ -61,8 +69,10 @@ public:
   /// Checks `msg` and hands it to its worker: that worker's index (its
   /// queue may now be over its share), nullopt when it was answered here
   /// (`denied`), or the error (an invalid body, too many source keys;
-  /// counted and logged).
-  caf::expected<std::optional<size_t>> pass(wire::cc_message&& msg);
+  /// counted and logged). `may_write`: a small fragment may be written on
+  /// the caller's thread (write_inline; the direct lane's, the I/O loop).
+  caf::expected<std::optional<size_t>> pass(wire::cc_message&& msg,
+                                            bool may_write = false);
 
   /// The direct lane: pass() on the caller's thread; false only once the
   /// tailwriter is gone (close()).
@@ -87,6 +97,8 @@ private:
   bool refuse_foreign_host(const fragment& f);
   /// The max-source-keys-per-host limit (a question takes no place).
   caf::error admit_key(const fragment& f);
+  /// write_inline for a small fragment; true when it was written here.
+  bool write_here(const slot& w, const std::shared_ptr<fragment>& f);
 
   const tailwriter_config cfg_;
   const std::string reserved_;

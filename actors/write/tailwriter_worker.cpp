@@ -18,6 +18,7 @@
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/logger.hpp"
+#include "base/room_meter.hpp"
 #include "base/sync_thread.hpp"
 #include "base/thread_name.hpp"
 
@@ -43,6 +44,7 @@ counters writer_counters::snapshot() const {
     {"copy_changed", copy_changed.load()},
     {"diverged", diverged.load()},
     {"sources_denied", sources_denied.load()},
+    {"written_inline", written_inline.load()},
   };
 }
 
@@ -71,90 +73,82 @@ using synced_atom = caf::atom_constant<caf::atom("synced")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
 struct worker_state {
-  std::unique_ptr<worker_core> core;
-  router_actor router;
-  direct_lanes_ptr lanes;  // replies to a data connection go there directly
-  std::shared_ptr<sync_thread> syncer;
-  worker_core::outbox out;
-  bool tick_pending = false;
-  bool sync_in_flight = false;
-  std::chrono::steady_clock::time_point last_sync_start{};
-  bool member_check_pending = false;
-  bool retry_pending = false;
+  worker_inline_ptr in;
   static inline const char* name = "tailwriter_worker";
 };
 
 using worker_actor = caf::stateful_actor<worker_state>;
 
-void deliver(worker_actor* self) {
-  auto& st = self->state;
-  for (auto& msg : st.out)
-    if (!(st.lanes && st.lanes->reply(msg)) && st.router)
-      self->send(st.router, reply_atom::value, std::move(msg));
-  st.out.clear();
+// The steps below run under in.mtx, on the worker's thread or (after a
+// fragment written inline) on the I/O loop's: they send to the worker by
+// its handle, never as `self`.
+
+void deliver(worker_inline& in) {
+  for (auto& msg : in.out)
+    if (!(in.lanes && in.lanes->reply(msg)) && in.router)
+      caf::anon_send(in.router, reply_atom::value, std::move(msg));
+  in.out.clear();
 }
 
-void start_sync(worker_actor* self);
+void start_sync(worker_inline& in, const caf::actor& worker);
 
-void schedule_sync(worker_actor* self) {
-  auto& st = self->state;
-  if (st.sync_in_flight || !st.core->needs_sync())
+/// `here`: called after a fragment written inline, when the worker has
+/// nothing queued: a sync due now starts from here, not by waking the
+/// worker to start it (the worker is woken once, by the batch coming back).
+void schedule_sync(worker_inline& in, const caf::actor& worker, bool here = false) {
+  if (in.sync_in_flight || !in.core->needs_sync())
     return;
-  if (st.core->sync_early()) {
+  using namespace std::chrono;
+  auto since = duration_cast<milliseconds>(steady_clock::now() - in.last_sync_start);
+  auto delay = in.core->options().sync_interval - since;
+  if (in.core->sync_early() || (here && !in.tick_pending && delay.count() <= 0)) {
     // A tick still pending finds nothing (or little) to do.
-    start_sync(self);
+    start_sync(in, worker);
     return;
   }
-  if (st.tick_pending)
+  if (in.tick_pending)
     return;
-  st.tick_pending = true;
+  in.tick_pending = true;
   // At most one sync starts per sync_interval, counted from when the last
   // one started: a sync that took part of the interval does not add it
   // again, so a busy copy is synced (and acknowledged) as often as the
   // interval allows, and an idle one waits the whole interval to group.
-  using namespace std::chrono;
-  auto since = duration_cast<milliseconds>(steady_clock::now() - st.last_sync_start);
-  auto delay = st.core->options().sync_interval - since;
   if (delay.count() <= 0)
-    self->send(self, sync_due_atom::value);
+    caf::anon_send(worker, sync_due_atom::value);
   else
-    self->delayed_send(self, delay, sync_due_atom::value);
+    caf::delayed_anon_send(worker, delay, sync_due_atom::value);
 }
 
-void start_sync(worker_actor* self) {
-  auto& st = self->state;
-  auto batch = st.core->start_sync(st.out);
-  deliver(self);
+void start_sync(worker_inline& in, const caf::actor& worker) {
+  auto batch = in.core->start_sync(in.out);
+  deliver(in);
   if (batch->empty()) {
-    schedule_sync(self);
+    schedule_sync(in, worker);
     return;
   }
-  st.sync_in_flight = true;
-  st.last_sync_start = std::chrono::steady_clock::now();
+  in.sync_in_flight = true;
+  in.last_sync_start = std::chrono::steady_clock::now();
   // The batch comes back as a message: a worker gone meanwhile (its exit
   // handler synced everything in place) loses nothing by not taking it.
-  st.syncer->submit([worker = caf::actor_cast<caf::actor>(self), batch = std::move(batch)] {
+  in.syncer->submit([worker, batch = std::move(batch)] {
     run_sync_jobs(*batch);
     caf::anon_send(worker, synced_atom::value, batch);
   });
 }
 
-void finish_sync(worker_actor* self, sync_batch_ptr& done) {
-  auto& st = self->state;
-  st.sync_in_flight = false;
-  st.core->finish_sync(*done, st.out);
-  deliver(self);
-  schedule_sync(self);
+void finish_sync(worker_inline& in, const caf::actor& worker, sync_batch_ptr& done) {
+  in.sync_in_flight = false;
+  in.core->finish_sync(*done, in.out);
+  deliver(in);
+  schedule_sync(in, worker);
 }
 
 /// New copies wait for a commit round: one at a time, on the sync thread,
 /// while the worker goes on with the other copies.
-void start_commit(worker_actor* self) {
-  auto& st = self->state;
-  if (!st.core->commit_due())
+void start_commit(worker_inline& in, const caf::actor& worker) {
+  if (!in.core->commit_due())
     return;
-  st.syncer->submit([worker = caf::actor_cast<caf::actor>(self),
-                     round = st.core->start_commit()] {
+  in.syncer->submit([worker, round = in.core->start_commit()] {
     run_commit_round(*round);
     caf::anon_send(worker, committed_atom::value, round);
   });
@@ -162,91 +156,142 @@ void start_commit(worker_actor* self) {
 
 /// While a copy cannot be written, its senders are invited to send again
 /// every retry_blocked_every (when the cause looks gone).
-void schedule_retry(worker_actor* self) {
-  auto& st = self->state;
-  if (st.retry_pending || !st.core->blocked())
+void schedule_retry(worker_inline& in, const caf::actor& worker) {
+  if (in.retry_pending || !in.core->blocked())
     return;
-  st.retry_pending = true;
-  self->delayed_send(self, worker_core::retry_blocked_every, resend_atom::value);
+  in.retry_pending = true;
+  caf::delayed_anon_send(worker, worker_core::retry_blocked_every, resend_atom::value);
 }
 
-void schedule_member_check(worker_actor* self) {
-  auto& st = self->state;
-  if (st.member_check_pending || !st.core->has_open_members())
+void schedule_member_check(worker_inline& in, const caf::actor& worker) {
+  if (in.member_check_pending || !in.core->has_open_members())
     return;
-  st.member_check_pending = true;
-  self->delayed_send(self, st.core->options().member_check, flush_atom::value);
+  in.member_check_pending = true;
+  caf::delayed_anon_send(worker, in.core->options().member_check, flush_atom::value);
 }
 
-caf::behavior worker_behavior(worker_actor* self, worker_options opts,
-                              counters_ptr counters, router_actor router,
-                              direct_lanes_ptr lanes) {
-  name_this_thread("cc-tw-worker");  // detached: its own thread
-  auto& st = self->state;
-  auto maint = opts.maint_period;
-  st.router = std::move(router);
-  st.lanes = std::move(lanes);
+/// What follows a fragment handled, wherever it was (`here`: inline).
+void after_fragment(worker_inline& in, const caf::actor& worker, bool here = false) {
+  deliver(in);
+  start_commit(in, worker);
+  schedule_sync(in, worker, here);
+  schedule_member_check(in, worker);
+  schedule_retry(in, worker);
+}
+
+/// Runs `step` on the worker's core under its lock; nothing once the core
+/// is gone.
+template <class Step>
+void locked(worker_actor* self, Step step) {
+  auto& in = *self->state.in;
+  std::lock_guard<std::mutex> guard{in.mtx};
+  if (in.core)
+    step(in, caf::actor_cast<caf::actor>(self));
+}
+
+/// Makes the worker's core and puts it into `in`; false (quit) when its
+/// directories cannot be opened.
+bool start_worker(worker_actor* self, worker_options opts, counters_ptr counters,
+                  router_actor router, direct_lanes_ptr lanes, const worker_inline_ptr& in) {
   opts.sync_off_thread = true;
   opts.group_commit = true;
-  st.core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
-  if (auto err = st.core->init()) {
-    log::error(st.core->options().who, describe(err));
+  auto core = std::make_unique<worker_core>(std::move(opts), std::move(counters));
+  if (auto err = core->init()) {
+    log::error(core->options().who, describe(err));
     self->quit(err);
-    return {};
+    return false;
   }
-  st.syncer = sync_thread::shared();
+  {
+    std::lock_guard<std::mutex> guard{in->mtx};
+    in->router = std::move(router);
+    in->lanes = std::move(lanes);
+    in->syncer = sync_thread::shared();
+    in->core = std::move(core);
+  }
+  self->state.in = in;
+  // However it ends, the loop writes nothing more for it; and `in` (the
+  // door keeps it) lets go of the lanes, whose door holds this actor.
+  self->attach_functor([in] {
+    std::lock_guard<std::mutex> guard{in->mtx};
+    in->core.reset();
+    in->lanes = nullptr;
+    in->router = nullptr;
+    in->syncer = nullptr;
+    in->out.clear();
+  });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Shutdown: nothing written may stay unsynced or unacknowledged, and
     // nothing held for a commit round unwritten (its round's answer would
     // come to a worker that is gone).
-    self->state.core->commit_at_exit(worker_core::clock::now(), self->state.out);
-    self->state.core->close_all(self->state.out);
-    deliver(self);
+    locked(self, [](worker_inline& in, const caf::actor&) {
+      in.core->commit_at_exit(worker_core::clock::now(), in.out);
+      in.core->close_all(in.out);
+      deliver(in);
+      in.core.reset();
+    });
     self->quit(msg.reason);
   });
+  return true;
+}
+
+caf::behavior worker_behavior(worker_actor* self, worker_options opts,
+                              counters_ptr counters, router_actor router,
+                              direct_lanes_ptr lanes, worker_inline_ptr in) {
+  name_this_thread("cc-tw-worker");  // detached: its own thread
+  auto maint = opts.maint_period;
+  if (!start_worker(self, std::move(opts), std::move(counters), std::move(router),
+                    std::move(lanes), in))
+    return {};
   self->delayed_send(self, maint, maint_atom::value);
   return {
     [self](dispatch_atom, const fragment_ptr& f) {
-      self->state.core->handle(f, worker_core::clock::now(), self->state.out);
-      deliver(self);
-      start_commit(self);
-      schedule_sync(self);
-      schedule_member_check(self);
-      schedule_retry(self);
+      locked(self, [&f](worker_inline& in, const caf::actor& me) {
+        in.core->handle(f, worker_core::clock::now(), in.out);
+        after_fragment(in, me);
+      });
       // No answer: the fragment's receipt tells the tailwriter it is done.
     },
     [self](flush_atom) {
-      self->state.member_check_pending = false;
-      self->state.core->flush_members(worker_core::clock::now(), self->state.out);
-      deliver(self);
-      schedule_sync(self);
-      schedule_member_check(self);
+      locked(self, [](worker_inline& in, const caf::actor& me) {
+        in.member_check_pending = false;
+        in.core->flush_members(worker_core::clock::now(), in.out);
+        deliver(in);
+        schedule_sync(in, me);
+        schedule_member_check(in, me);
+      });
     },
-    [self](synced_atom, sync_batch_ptr& done) { finish_sync(self, done); },
+    [self](synced_atom, sync_batch_ptr& done) {
+      locked(self, [&done](worker_inline& in, const caf::actor& me) {
+        finish_sync(in, me, done);
+      });
+    },
     [self](committed_atom, commit_round_ptr& round) {
-      auto& st = self->state;
-      st.core->finish_commit(*round, worker_core::clock::now(), st.out);
-      deliver(self);
-      start_commit(self);
-      schedule_sync(self);
-      schedule_member_check(self);
-      schedule_retry(self);
+      locked(self, [&round](worker_inline& in, const caf::actor& me) {
+        in.core->finish_commit(*round, worker_core::clock::now(), in.out);
+        after_fragment(in, me);
+      });
     },
     [self](sync_due_atom) {
-      self->state.tick_pending = false;
-      if (!self->state.sync_in_flight)
-        start_sync(self);
+      locked(self, [](worker_inline& in, const caf::actor& me) {
+        in.tick_pending = false;
+        if (!in.sync_in_flight)
+          start_sync(in, me);
+      });
     },
     [self](resend_atom) {
-      self->state.retry_pending = false;
-      self->state.core->retry_blocked(worker_core::clock::now(), self->state.out);
-      deliver(self);
-      schedule_retry(self);
+      locked(self, [](worker_inline& in, const caf::actor& me) {
+        in.retry_pending = false;
+        in.core->retry_blocked(worker_core::clock::now(), in.out);
+        deliver(in);
+        schedule_retry(in, me);
+      });
     },
     [self, maint](maint_atom) {
-      self->state.core->maintain(worker_core::clock::now(), self->state.out);
-      deliver(self);
-      schedule_sync(self);
+      locked(self, [](worker_inline& in, const caf::actor& me) {
+        in.core->maintain(worker_core::clock::now(), in.out);
+        deliver(in);
+        schedule_sync(in, me);
+      });
       self->delayed_send(self, maint, maint_atom::value);
     },
   };
@@ -254,12 +299,29 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
 
 } // namespace
 
+bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,
+                  const fragment_ptr& f) {
+  // Busy (writing, syncing, answering): the worker takes it after that.
+  std::unique_lock<std::mutex> lock{in.mtx, std::try_to_lock};
+  if (!lock.owns_lock() || !in.core || !worker)
+    return false;
+  // Something sent to the worker is not done yet (in its mailbox, or held
+  // for a commit round): this one comes after it, so it goes there too.
+  if (meter.queued.load() != 0 || !in.core->cheap(*f))
+    return false;
+  in.core->handle(f, worker_core::clock::now(), in.out);
+  after_fragment(in, worker, true);
+  return true;
+}
+
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
                                    counters_ptr counters, router_actor router,
-                                   direct_lanes_ptr lanes) {
+                                   direct_lanes_ptr lanes, worker_inline_ptr in) {
+  if (!in)
+    in = std::make_shared<worker_inline>();
   return sys.spawn<caf::detached>(worker_behavior, std::move(opts),
                                   std::move(counters), std::move(router),
-                                  std::move(lanes));
+                                  std::move(lanes), std::move(in));
 }
 
 } // namespace cc::tw

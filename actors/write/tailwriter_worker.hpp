@@ -23,7 +23,10 @@
 //         answered from the copy after every fragment handled before it
 //         (tailwriter_questions.cpp). No answer to the tailwriter: the
 //         receipt it attached to the fragment's message counts it done when
-//         the worker lets go of it;
+//         the worker lets go of it. A small fragment of a data connection
+//         may instead be handled on the I/O loop's thread under the core's
+//         lock (write_inline, worker_inline below): the steps after it
+//         (sync timer, commit round) are then started from there;
 //         (sync_due_atom, internal) its own sync timer; (synced_atom,
 //         internal, sync_batch_ptr) its batch back from the sync thread;
 //         (committed_atom, internal, commit_round_ptr) its commit round
@@ -46,6 +49,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +71,11 @@
 #include "base/logger.hpp"
 #include "wire/bodies.hpp"
 #include "wire/message.hpp"
+
+namespace cc {
+class sync_thread;
+struct room_meter;
+} // namespace cc
 
 namespace cc::tw {
 
@@ -102,6 +111,8 @@ struct writer_counters {
   std::atomic<int64_t> diverged{0};       // fragments whose overlap differed from the copy
   std::atomic<int64_t> sources_denied{0}; // fragments and questions of a source
                                           // that does not own the copy
+  std::atomic<int64_t> written_inline{0}; // small fragments written by the I/O
+                                          // loop itself (worker_inline)
   /// Per copy (by destination path under dstdir, without suffix and
   /// extension): bytes, last write, failed opens, writes and syncs.
   copy_stats copies;
@@ -219,6 +230,10 @@ public:
   void finish_commit(commit_round& round, clock::time_point now, outbox& out);
   /// Fragments and questions held for a commit round.
   size_t held() const { return held_.size(); }
+  /// Whether handle(f) is a plain append to a copy that is open, not
+  /// waiting for a round and not blocked, with nothing held: cheap enough
+  /// for the I/O loop's thread (worker_inline).
+  bool cheap(const fragment& f) const;
   /// Shutdown: what waits for a round (one may be on the sync thread, its
   /// answer will not be read) is made durable here and handled now.
   void commit_at_exit(clock::time_point now, outbox& out);
@@ -479,11 +494,52 @@ private:
                       int err, outbox& out);
 };
 
+/// A worker's core and its schedule, shared by the worker's thread and the
+/// direct lane: a small fragment the worker has nothing before is written
+/// on the I/O loop's thread (write_inline), so the copy shows it without
+/// waking the worker (CAF 0.17 wakes a detached actor twice per message).
+/// The worker then only syncs and acknowledges, on its own timer. Every
+/// member is used under `mtx` only; `core` is null before the worker ran
+/// and after it ended.
+struct worker_inline {
+  std::mutex mtx;
+  std::unique_ptr<worker_core> core;
+  router_actor router;
+  direct_lanes_ptr lanes;  // replies to a data connection go there directly
+  std::shared_ptr<sync_thread> syncer;
+  worker_core::outbox out;
+  bool tick_pending = false;
+  bool sync_in_flight = false;
+  std::chrono::steady_clock::time_point last_sync_start{};
+  bool member_check_pending = false;
+  bool retry_pending = false;
+};
+
+using worker_inline_ptr = std::shared_ptr<worker_inline>;
+
+/// Below this a fragment (as received and as source bytes) may be written
+/// inline: one page, a trickle's lines. A stream's fragments (at 50 MB/s
+/// mostly tens of KiB) stay on the worker, which writes one while the loop
+/// reads the next: with 64 KiB here the loop paid those writes too and the
+/// steady p99 grew (bench/PROFILE.md, "Session 12: the central's visible
+/// path").
+constexpr uint64_t inline_max_bytes = 4 * 1024;
+
+/// On the caller's thread (the I/O loop): handles `f` as `worker` would,
+/// when the worker is not busy (its lock free), nothing sent to it is
+/// pending (`meter`: order holds) and the write is cheap
+/// (worker_core::cheap); its sync and ack follow on the worker. False:
+/// send it to the worker instead.
+bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,
+                  const fragment_ptr& f);
+
 /// Spawns a detached worker; acks go to `router` (may be null: no acks),
 /// or with `lanes` straight to their peer's data connection when it is open.
+/// `in`: its core, shared with the caller for write_inline (null: its own).
 caf::actor spawn_tailwriter_worker(caf::actor_system& sys, worker_options opts,
                                    counters_ptr counters, router_actor router,
-                                   std::shared_ptr<direct_lanes> lanes = nullptr);
+                                   std::shared_ptr<direct_lanes> lanes = nullptr,
+                                   worker_inline_ptr in = nullptr);
 
 } // namespace cc::tw
 

@@ -39,6 +39,7 @@
 #include "base/error.hpp"
 #include "base/hash.hpp"
 #include "base/logger.hpp"
+#include "base/room_meter.hpp"
 #include "base/sync_thread.hpp"
 #include "routes/route_table.hpp"
 #include "tests/support/actor_stats.hpp"
@@ -1011,14 +1012,36 @@ TEST_CASE("tailwriter actor: interleaved files, acks to the router, counters",
   caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and "
-          "acks go straight back",
-          "[tailwriter][actor][direct_lanes]") {
-  actor_env env;
+namespace {
+
+/// Lanes that send pub.logtail to env's tailwriter, not open yet.
+direct_lanes_ptr lanes_for(const actor_env& env) {
   auto lanes = std::make_shared<direct_lanes>();
   routes::route_table table;
   table.add("pub.logtail", {env.twc.section});
   lanes->prepare(table);
+  return lanes;
+}
+
+/// Each message given to the lane carries a receipt, as the gateway's:
+/// released once the worker is done with it (or at once when refused).
+struct counted_lane {
+  direct_lanes_ptr lanes;
+  std::shared_ptr<std::atomic<int>> released = std::make_shared<std::atomic<int>>(0);
+
+  bool take(wire::cc_message m) {
+    m.receipt = wire::make_receipt([r = released] { ++*r; });
+    return lanes->take(m);
+  }
+};
+
+} // namespace
+
+TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and "
+          "acks go straight back",
+          "[tailwriter][actor][direct_lanes]") {
+  actor_env env;
+  auto lanes = lanes_for(env);
   auto replies = std::make_shared<recorded_replies>();
   lanes->set_reply_path(
     [replies](wire::cc_message& m) {
@@ -1030,13 +1053,9 @@ TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and
   auto tw = env.spawn(lanes);
   lanes->open();
   caf::scoped_actor self{env.sys};
-  // Each message carries a receipt, as the gateway's: released once the
-  // worker is done with it (or at once when refused).
-  auto released = std::make_shared<std::atomic<int>>(0);
-  auto take = [&](wire::cc_message m) {
-    m.receipt = wire::make_receipt([released] { ++*released; });
-    return lanes->take(m);
-  };
+  counted_lane lane{lanes};
+  auto& released = lane.released;
+  auto take = [&](wire::cc_message m) { return lane.take(std::move(m)); };
   frag_spec f;
   f.file = "/pg_log/direct.log";
   auto text = source_text(30000);
@@ -1066,6 +1085,133 @@ TEST_CASE("tailwriter actor: the direct lane takes fragments past the router and
   auto late = make_msg(f, 30000, "late\n");
   CHECK_FALSE(lanes->take(late));
   CHECK(late.type == "pub.logtail");
+}
+
+namespace {
+
+/// A worker spawned with its core shared (worker_inline), no timer firing
+/// during a test: it only moves on messages the test causes.
+struct inline_env {
+  actor_env env;
+  counters_ptr counters = std::make_shared<writer_counters>();
+  worker_inline_ptr in = std::make_shared<worker_inline>();
+  room_meter meter;
+  caf::actor worker;
+
+  inline_env() {
+    worker_options o;
+    o.dstdir = env.twc.dstdir;
+    o.state_dir = env.tmp / "state";
+    o.hostname = "central";
+    o.sync_interval = 3600s;
+    o.sync_bytes = 0;
+    o.maint_period = 3600s;
+    worker = spawn_tailwriter_worker(env.sys, o, counters,
+                                     caf::actor_cast<router_actor>(env.router), nullptr, in);
+  }
+
+  /// Waits until the worker wrote `bytes` in all and left its core.
+  void settle(int64_t bytes) {
+    REQUIRE(test::wait_until([&] { return counters->bytes_written.load() == bytes; }, 20s));
+    std::lock_guard<std::mutex> guard{in->mtx};
+  }
+
+  bool write(const frag_spec& s, uint64_t from, const std::string& raw) {
+    return write_inline(*in, worker, meter,
+                        std::make_shared<const fragment>(make_fragment(s, from, raw)));
+  }
+};
+
+} // namespace
+
+TEST_CASE("tailwriter worker: a small fragment is written inline when the worker is "
+          "idle, in order, exactly once",
+          "[tailwriter][actor][inline]") {
+  inline_env x;
+  frag_spec s;
+  s.file = "/pg_log/inline.log";
+  auto text = source_text(4000);
+  auto copy = x.env.twc.dstdir + "/db1/inline.log";
+  // A new copy is the worker's (opened, created, its commit round).
+  CHECK_FALSE(x.write(s, 0, slice(text, 0, 1000)));
+  caf::anon_send(x.worker, dispatch_atom::value,
+                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
+  x.settle(1000);
+  // Idle, open: written on this thread, in the copy when the call returns.
+  CHECK(x.write(s, 1000, slice(text, 1000, 1100)));
+  CHECK(test::read_file(copy) == slice(text, 0, 1100));
+  // Resent: found in the copy, not written twice.
+  CHECK(x.write(s, 1000, slice(text, 1000, 1100)));
+  CHECK(x.counters->duplicates.load() == 1);
+  CHECK(test::read_file(copy) == slice(text, 0, 1100));
+  // Something sent to the worker and not done: after it, so not here.
+  x.meter.queued = 10;
+  CHECK_FALSE(x.write(s, 1100, slice(text, 1100, 1200)));
+  x.meter.queued = 0;
+  // The worker busy (its lock held): not here, and not waited for.
+  {
+    std::lock_guard<std::mutex> busy{x.in->mtx};
+    auto other = std::async(std::launch::async,
+                            [&] { return x.write(s, 1100, slice(text, 1100, 1200)); });
+    CHECK_FALSE(other.get());
+  }
+  CHECK(x.write(s, 1100, slice(text, 1100, 4000)));
+  CHECK(test::read_file(copy) == text);
+  // Shutdown acknowledges what was written inline, once.
+  caf::scoped_actor self{x.env.sys};
+  caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
+  self->wait_for(x.worker);
+  CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 4000; }, 20s));
+  {
+    std::lock_guard<std::mutex> guard{x.env.rec->mtx};
+    CHECK(std::count_if(x.env.rec->msgs.begin(), x.env.rec->msgs.end(),
+                        [](const wire::cc_message& m) {
+                          auto a = wire::parse_logtail_ack(m.body);
+                          return a && a->fpos == 4000;
+                        }) == 1);
+  }
+  // The worker gone, nothing is written for it any more.
+  CHECK_FALSE(x.write(s, 4000, "late\n"));
+}
+
+TEST_CASE("tailwriter actor: on the direct lane small fragments are written inline, big "
+          "ones by the worker, in their order",
+          "[tailwriter][actor][direct_lanes][inline]") {
+  actor_env env;
+  env.twc.worker_threads = 1;
+  auto lanes = lanes_for(env);
+  auto tw = env.spawn(lanes);
+  lanes->open();
+  caf::scoped_actor self{env.sys};
+  counted_lane lane{lanes};
+  auto& released = lane.released;
+  auto take = [&](wire::cc_message m) { REQUIRE(lane.take(std::move(m))); };
+  frag_spec f;
+  f.file = "/pg_log/mixed.log";
+  auto text = source_text(300000);
+  auto inlined = [&] { return stats_of(self, tw)["written_inline"]; };
+  take(make_msg(f, 0, slice(text, 0, 100))); // a new copy: the worker's
+  REQUIRE(test::wait_until([&] { return released->load() == 1; }, 20s));
+  // Big: the worker's, whether it is idle or not.
+  take(make_msg(f, 100, slice(text, 100, 100 + inline_max_bytes)));
+  REQUIRE(test::wait_until([&] { return released->load() == 2; }, 20s));
+  CHECK(inlined() == 0);
+  // Small ones, each after the last was done: the worker idle in between,
+  // so (whatever the moment its timers pick) some are written inline.
+  uint64_t at = 100 + inline_max_bytes;
+  for (int i = 0; i < 20; ++i, at += 500) {
+    take(make_msg(f, at, slice(text, at, at + 500)));
+    REQUIRE(test::wait_until([&] { return released->load() == 3 + i; }, 20s));
+  }
+  CHECK(inlined() >= 1);
+  // A small one right after a big one to the same copy: after it.
+  auto end = at + 100000 + 200;
+  take(make_msg(f, at, slice(text, at, at + 100000)));
+  take(make_msg(f, at + 100000, slice(text, at + 100000, end)));
+  CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[f.file] == end; }, 20s));
+  CHECK(test::read_file(env.twc.dstdir + "/db1/mixed.log") == slice(text, 0, end));
+  CHECK(stats_of(self, tw)["duplicates"] == 0);
+  caf::anon_send_exit(tw, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("tailwriter actor: acks wait for the shared sync thread, and its syncs "
