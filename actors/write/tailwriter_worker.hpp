@@ -513,6 +513,10 @@ struct worker_inline {
   std::chrono::steady_clock::time_point last_sync_start{};
   bool member_check_pending = false;
   bool retry_pending = false;
+  /// When the last fragment was handled, here or inline: write_inline
+  /// leaves a stream (fragments closer than `inline_idle`) to the worker.
+  std::chrono::steady_clock::time_point last_fragment{};
+  std::chrono::steady_clock::duration inline_idle = std::chrono::milliseconds{5};
 };
 
 using worker_inline_ptr = std::shared_ptr<worker_inline>;
@@ -527,7 +531,10 @@ constexpr uint64_t inline_max_bytes = 4 * 1024;
 
 /// On the caller's thread (the I/O loop): handles `f` as `worker` would,
 /// when the worker is not busy (its lock free), nothing sent to it is
-/// pending (`meter`: order holds) and the write is cheap
+/// pending (`meter`: order holds), it has been idle for `inline_idle` (a
+/// line after a pause, not a stream: at 50 MB/s the loop writing a stream's
+/// small fragments itself doubled the steady p99, bench/PROFILE.md "Session
+/// 12: the central's visible path") and the write is cheap
 /// (worker_core::cheap); its sync and ack follow on the worker. False:
 /// send it to the worker instead.
 bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,

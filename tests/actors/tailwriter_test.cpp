@@ -1137,6 +1137,12 @@ TEST_CASE("tailwriter worker: a small fragment is written inline when the worker
   caf::anon_send(x.worker, dispatch_atom::value,
                  std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
   x.settle(1000);
+  // Right after the worker's write: a stream's, so the worker's.
+  x.in->inline_idle = 3600s;
+  CHECK_FALSE(x.write(s, 1000, slice(text, 1000, 1100)));
+  // The mechanics below with no idle time asked (the worker's next write
+  // would otherwise have to wait out inline_idle).
+  x.in->inline_idle = 0s;
   // Idle, open: written on this thread, in the copy when the call returns.
   CHECK(x.write(s, 1000, slice(text, 1000, 1100)));
   CHECK(test::read_file(copy) == slice(text, 0, 1100));
@@ -1196,10 +1202,12 @@ TEST_CASE("tailwriter actor: on the direct lane small fragments are written inli
   take(make_msg(f, 100, slice(text, 100, 100 + inline_max_bytes)));
   REQUIRE(test::wait_until([&] { return released->load() == 2; }, 20s));
   CHECK(inlined() == 0);
-  // Small ones, each after the last was done: the worker idle in between,
-  // so (whatever the moment its timers pick) some are written inline.
+  // Small ones, each after the last was done and a pause longer than
+  // inline_idle: a trickle, the worker idle in between, so (whatever the
+  // moment its timers pick) some are written inline.
   uint64_t at = 100 + inline_max_bytes;
   for (int i = 0; i < 20; ++i, at += 500) {
+    std::this_thread::sleep_for(worker_inline{}.inline_idle + 5ms);
     take(make_msg(f, at, slice(text, at, at + 500)));
     REQUIRE(test::wait_until([&] { return released->load() == 3 + i; }, 20s));
   }
