@@ -40,11 +40,17 @@ for line in open(path):
         continue
     comm, pid, tid, t, call, args = m.groups()
     ev.append((float(t), comm, pid, call, args.strip()))
-appends=[e for e in ev if e[2]==xp and e[3]=='write' and e[4].startswith('fd: 0x00000003')]
+# The appends: cc-latency's writes to the source, its most used descriptor
+# (which number it gets depends on what it opened first).
+from collections import Counter
+writes=[e for e in ev if e[2]==xp and e[3]=='write']
+fds=Counter(e[4].split(',')[0] for e in writes)
+appends=[e for e in writes if fds and e[4].split(',')[0]==fds.most_common(1)[0][0]]
 loc=[e for e in ev if e[2]==lp and e[3]=='sendmsg']
 cen=[e for e in ev if e[2]==cp and e[3]=='pwrite64']
 import bisect
-lt=[e[0] for e in loc]; ct=[e[0] for e in cen]
+# perf script's order across CPUs is not strictly by time: sort for bisect.
+lt=sorted(e[0] for e in loc); ct=sorted(e[0] for e in cen)
 L=[];C=[]
 for a in appends:
     i=bisect.bisect_left(lt,a[0])
@@ -53,5 +59,7 @@ for a in appends:
     if j>=len(ct) or ct[j]-lt[i]>0.05: continue
     L.append((lt[i]-a[0])*1e6); C.append((ct[j]-lt[i])*1e6)
 def q(v,p): v=sorted(v); return v[min(len(v)-1,int(p*len(v)))]
+if not L:
+    sys.exit(f"hops: no line paired ({len(appends)} appends, {len(loc)} local sendmsg, {len(cen)} central pwrite64)")
 print(f"lines {len(L)} of {len(appends)} appends: append->local sendmsg p50 {q(L,.5):.0f} us p90 {q(L,.9):.0f}; local sendmsg->central write p50 {q(C,.5):.0f} us p90 {q(C,.9):.0f}")
 PY
