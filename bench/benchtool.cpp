@@ -531,6 +531,8 @@ int recv_durable(int sock, int out) {
 
 int bare_recv(int argc, char** argv) {
   std::string port, copy, mode;
+  if (argc % 2 != 0)
+    usage("bare-recv takes --port P --out COPY --mode splice|durable");
   for (int i = 0; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--port") port = argv[i + 1];

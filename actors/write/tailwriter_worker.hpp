@@ -494,6 +494,10 @@ private:
                       int err, outbox& out);
 };
 
+/// How long a worker must have handled no fragment before the loop writes
+/// one for it (write_inline).
+constexpr std::chrono::milliseconds default_inline_idle{5};
+
 /// A worker's core and its schedule, shared by the worker's thread and the
 /// direct lane: a small fragment the worker has nothing before is written
 /// on the I/O loop's thread (write_inline), so the copy shows it without
@@ -516,7 +520,7 @@ struct worker_inline {
   /// When the last fragment was handled, here or inline: write_inline
   /// leaves a stream (fragments closer than `inline_idle`) to the worker.
   std::chrono::steady_clock::time_point last_fragment{};
-  std::chrono::steady_clock::duration inline_idle = std::chrono::milliseconds{5};
+  std::chrono::steady_clock::duration inline_idle = default_inline_idle;
 };
 
 using worker_inline_ptr = std::shared_ptr<worker_inline>;

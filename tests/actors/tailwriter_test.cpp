@@ -1207,7 +1207,7 @@ TEST_CASE("tailwriter actor: on the direct lane small fragments are written inli
   // moment its timers pick) some are written inline.
   uint64_t at = 100 + inline_max_bytes;
   for (int i = 0; i < 20; ++i, at += 500) {
-    std::this_thread::sleep_for(worker_inline{}.inline_idle + 5ms);
+    std::this_thread::sleep_for(default_inline_idle + 5ms);
     take(make_msg(f, at, slice(text, at, at + 500)));
     REQUIRE(test::wait_until([&] { return released->load() == 3 + i; }, 20s));
   }
