@@ -257,8 +257,12 @@ caf::expected<reconciler::verdict> reconciler::check(const wire::segment_state& 
       return std::move(ours.error());
     bool same = theirs && *ours && **ours == *theirs;
     all = all && same;
+    // Equal, or the source ends inside it. A segment of one block has one
+    // digest for its first and last block: when that differs, where is
+    // not known (junk appended after the source grew past the copy's end
+    // differs there too), so the search decides.
     if (i == 0)
-      first = same || !*ours; // equal, or the source ends inside it
+      first = same || !*ours || (seg.digests.size() == 1 && d.to == seg.src_end);
   }
   if (all)
     return verdict::full;

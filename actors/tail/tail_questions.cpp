@@ -242,6 +242,13 @@ void tail_core::on_state(const wire::cc_message& msg) {
     hold(std::string{wire::ack_status::denied}, a->detail);
     return;
   }
+  if (log::enabled(log::level::debug)) {
+    std::string segs;
+    for (const auto& s : a->segments)
+      segs += " [" + s.gen + " " + std::to_string(s.src_base) + ".." + std::to_string(s.src_end)
+              + (s.last ? " last" : "") + ", " + std::to_string(s.digests.size()) + " digests]";
+    log::debug(who(), "answer for " + src->path + ": " + std::string{a->status} + segs);
+  }
   auto r = src->reconcile->feed(*a, *src->reader);
   if (!r) {
     fail(r.error());

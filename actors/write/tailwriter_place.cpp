@@ -144,6 +144,13 @@ void worker_core::write(const fragment& f, copy_file& cf, const source_key& key,
   // otherwise hide the first's bytes).
   bool unseen_gen = started || cf.find(key, b.gen) == nullptr;
   auto d = compare_overlap(f, cf, key, p.raw, cf.decide(key, b.gen, b.fpos, n, b.ack));
+  if (log::enabled(log::level::debug))
+    log::debug(opts_.who, "fragment of " + key.str() + " gen '" + b.gen + "' "
+                            + range_text(b.fpos, b.fpos + n) + ": "
+                            + (d.kind == decision::duplicate ? "held"
+                               : d.kind == decision::gap     ? "past a gap"
+                                                             : "append, skip "
+                                                                 + std::to_string(d.skip)));
   switch (d.kind) {
     case decision::duplicate:
       counters_->duplicates += 1;

@@ -156,6 +156,22 @@ TEST_CASE("reconcile: junk appended to the copy is found to the byte and cut bac
     CHECK(plan.gen == held.gen);
     CHECK(held.questions < 20);  // log2(blocks) + 4 narrowing, not the file
   }
+  SECTION("one block only, the source grown past the junk, acknowledged far below it") {
+    // The whole copy is its first and last block: its one digest differs,
+    // yet the copy holds most of the source (the central killed before
+    // its acks reached the tailer, junk appended while it was down).
+    auto small = text_of(411547, 6);
+    source_file grown{small};
+    held_segment one;
+    uint64_t kept = 384063;
+    one.bytes = small.substr(0, kept) + "0123456789";
+    tail::reconciler r{{one.dev, one.ino, 0}, small.size(), {one.gen, 65422, 0, true}};
+    auto plan = reconcile(r, one, *grown.reader);
+    CHECK(plan.found);
+    CHECK(plan.offset == kept);
+    CHECK(plan.truncate);
+    CHECK(plan.gen == one.gen);
+  }
   SECTION("the source has no more bytes than the copy's good part") {
     source_file shorter{content.substr(0, good)};
     tail::reconciler r{{held.dev, held.ino, 0}, good, {held.gen, good, 0, true}};

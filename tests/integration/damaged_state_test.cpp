@@ -131,10 +131,22 @@ struct pair_env {
   std::string log(const std::string& name) const { return logdir + "/" + name; }
   std::string copy(const std::string& name) const { return dstdir + "/srchost/" + name; }
 
+  /// Waits until the copy of `name` is `content`; when it does not come, the
+  /// next failed assertion shows both logs as they are then, and the sizes.
   bool converges(const std::string& name, const std::string& content,
                  std::chrono::milliseconds timeout = 20s) {
-    return wait_until(
+    bool ok = wait_until(
       [&] { return fs::exists(copy(name)) && read_file(copy(name)) == content; }, timeout);
+    if (!ok) {
+      auto have = read_file(copy(name));
+      size_t same = 0;
+      while (same < have.size() && same < content.size() && have[same] == content[same])
+        ++same;
+      UNSCOPED_INFO("copy of " << name << ": " << have.size() << " bytes, expected "
+                               << content.size() << ", the same up to byte " << same << "\n"
+                               << diagnostics());
+    }
+    return ok;
   }
 
   /// The copies under dstdir/srchost whose names start with `prefix`, sorted.
@@ -150,7 +162,7 @@ struct pair_env {
 
   std::string diagnostics() const {
     auto tail = [](const std::string& text) {
-      return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
+      return text.size() > 8000 ? text.substr(text.size() - 8000) : text;
     };
     return "--- central.log\n" + tail(read_file(central_log)) + "--- local.log\n" +
            tail(read_file(local_log));
