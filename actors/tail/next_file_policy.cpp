@@ -11,6 +11,26 @@ namespace cc::tail {
 
 namespace {
 
+/// When after() looks the followed name up again to see whether it holds
+/// another file now (deleted and re-created, or another renamed over it):
+/// each of those is a directory event, so with a watch only after one, or
+/// poll-interval after the last look in case events were lost. A lookup by
+/// path on every line of a trickle was ~5 % of the tailer's thread
+/// (bench/PROFILE.md, "Session 13: trickle"). Without a watch the directory
+/// counts as changed at every look, as before.
+struct name_look {
+  bool dirty = false; // a directory event since the last look
+  tail_clock::time_point last{};
+
+  bool due(const tail_clock& clock, std::chrono::milliseconds interval) {
+    if (!dirty && clock.now() - last < interval)
+      return false;
+    dirty = false;
+    last = clock.now();
+    return true;
+  }
+};
+
 /// logdir/logmask in name order. The listing is cached: read again when
 /// inotify says the directory changed, after poll-interval, or when forced.
 class classic_policy final : public next_file_policy {
@@ -83,10 +103,13 @@ public:
   }
 
   std::optional<std::string> after(const open_source_ref& open) override {
-    // The name we follow now holds another file (deleted and re-created).
-    auto id = stat_file(open.label);
-    if (id && *id && !(*id)->same_file(open.id))
-      return open.label;
+    // The name we follow now holds another file (name_look says when).
+    note_dir_change();
+    if (look_.due(clock_, opts_.poll_interval)) {
+      auto id = stat_file(open.label);
+      if (id && *id && !(*id)->same_file(open.id))
+        return open.label;
+    }
     refresh(false);
     return next_unread(open.label);
   }
@@ -119,11 +142,19 @@ private:
     return next;
   }
 
+  /// Takes inotify's "the directory changed" (read once) into both things
+  /// that depend on it: the listing and the open name's lookup in after().
+  void note_dir_change() {
+    if (dir_changed_())
+      listing_dirty_ = look_.dirty = true;
+  }
+
   void refresh(bool force) {
-    bool changed = dir_changed_();
-    if (!force && listing_valid_ && !changed
+    note_dir_change();
+    if (!force && listing_valid_ && !listing_dirty_
         && clock_.now() - last_listing_ < opts_.poll_interval)
       return;
+    listing_dirty_ = false;
     auto files = list_log_files(opts_.logdir, opts_.logmask);
     listing_failing_ = !files;
     if (!files) {
@@ -142,15 +173,18 @@ private:
   std::vector<std::string> listing_; // logdir/logmask, sorted
   bool listing_valid_ = false;
   bool listing_failing_ = false;
+  bool listing_dirty_ = false; // the directory changed since it was listed
+  name_look look_;
   tail_clock::time_point last_listing_;
 };
 
 /// logdir/logname and the generations rotated away from it.
 class rotated_policy final : public next_file_policy {
 public:
-  rotated_policy(const tailer_options& opts, read_check already_read)
-      : opts_(opts), current_(opts.rotated_path()),
-        already_read_(std::move(already_read)) {}
+  rotated_policy(const tailer_options& opts, const tail_clock& clock,
+                 read_check already_read, dir_check dir_changed)
+      : opts_(opts), clock_(clock), current_(opts.rotated_path()),
+        already_read_(std::move(already_read)), dir_changed_(std::move(dir_changed)) {}
 
   std::string label_for(const std::string&) const override {
     return current_;
@@ -204,6 +238,11 @@ public:
   }
 
   std::optional<std::string> after(const open_source_ref& open) override {
+    // A rotation renames logname away and creates it again: directory events.
+    if (dir_changed_())
+      look_.dirty = true;
+    if (!look_.due(clock_, opts_.poll_interval))
+      return std::nullopt;
     auto id = stat_file(current_);
     if (!id || !*id || (*id)->same_file(open.id))
       return std::nullopt;
@@ -255,8 +294,11 @@ private:
   }
 
   const tailer_options& opts_;
+  const tail_clock& clock_;
   std::string current_; // logdir/logname
   read_check already_read_;
+  dir_check dir_changed_;
+  name_look look_;
 };
 
 } // namespace
@@ -266,7 +308,8 @@ std::unique_ptr<next_file_policy> next_file_policy::make(const tailer_options& o
                                                          read_check already_read,
                                                          dir_check dir_changed) {
   if (opts.op == tailer_options::mode::rotated)
-    return std::make_unique<rotated_policy>(opts, std::move(already_read));
+    return std::make_unique<rotated_policy>(opts, clock, std::move(already_read),
+                                            std::move(dir_changed));
   return std::make_unique<classic_policy>(opts, clock, std::move(already_read),
                                           std::move(dir_changed));
 }

@@ -60,6 +60,32 @@ caf::expected<bool> fingerprint_matches(int fd, const std::string& path,
   return prefix_matches(fd, fp.length, fp.hash, path);
 }
 
+caf::expected<bool> check_first_bytes(int fd, const std::string& path, fingerprint& fp,
+                                      first_bytes& kept) {
+  if (fp.length > fingerprint_max_bytes)
+    return false;
+  char buf[fingerprint_max_bytes];
+  auto n = pread_full(fd, buf, sizeof(buf), 0, path);
+  if (!n)
+    return n.error();
+  if (*n < fp.length)
+    return false;
+  std::string_view head{buf, static_cast<size_t>(fp.length)};
+  // Hashing 4 KiB per look was most of this check's CPU on a trickle
+  // (bench/PROFILE.md, "Session 13: trickle"); the bytes compare exactly.
+  bool known = kept.of == fp && kept.bytes.size() == fp.length;
+  if (fp.length > 0 && !(known ? head == kept.bytes : fnv1a64(head) == fp.hash))
+    return false;
+  std::string_view all{buf, *n};
+  if (*n > fp.length)
+    fp = fingerprint{fnv1a64(all), *n};
+  if (!known || kept.bytes.size() != *n) {
+    kept.bytes.assign(all);
+    kept.of = fp;
+  }
+  return true;
+}
+
 std::string to_json(const position& pos) {
   nlohmann::json j;
   j["filename"] = pos.filename;

@@ -69,6 +69,22 @@ caf::expected<fingerprint> read_fingerprint(int fd, const std::string& path);
 caf::expected<bool> fingerprint_matches(int fd, const std::string& path,
                                         const fingerprint& fp);
 
+/// The bytes a fingerprint was taken from, kept by the tailer for the file
+/// it follows, so that checking the same file again compares bytes instead
+/// of hashing them (check_first_bytes).
+struct first_bytes {
+  std::string bytes; // the first of.length bytes of the file
+  fingerprint of;
+};
+
+/// fingerprint_matches for a file checked again and again (the tailer's, on
+/// every change of its size), with one read of at most fingerprint_max_bytes:
+/// the first fp.length bytes are compared with `kept` when it holds those of
+/// `fp` (else hashed). When they match and the file has more, `fp` grows to
+/// the first min(size, fingerprint_max_bytes) bytes; `kept` then holds them.
+caf::expected<bool> check_first_bytes(int fd, const std::string& path, fingerprint& fp,
+                                      first_bytes& kept);
+
 /// JSON text of `pos` (one line).
 std::string to_json(const position& pos);
 

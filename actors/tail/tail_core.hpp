@@ -151,6 +151,8 @@ struct source_file {
   bool gen_confirmed = false;
   /// The file's size when its first bytes last matched the fingerprint.
   uint64_t checked_size = UINT64_MAX;
+  /// Those first bytes, compared at the next check (check_first_bytes).
+  first_bytes kept;
 
   size_t buffered() const {
     return buf.size() - head + in_file;

@@ -518,7 +518,8 @@ bool tail_core::verify_generation() {
   // that finds the file as it was.
   if (id->size == s.checked_size)
     return true;
-  auto same = fingerprint_matches(s.fd, s.path, s.fp);
+  // A short fingerprint grows as the file grows (its prefix just matched).
+  auto same = check_first_bytes(s.fd, s.path, s.fp, s.kept);
   if (!same) {
     fail(same.error());
     return false;
@@ -528,10 +529,6 @@ bool tail_core::verify_generation() {
       new_generation("first bytes changed");
     return true;
   }
-  // Grow a short fingerprint as the file grows (its prefix just matched).
-  if (s.fp.length < fingerprint_max_bytes && id->size > s.fp.length)
-    if (auto fp = read_fingerprint(s.fd, s.path))
-      s.fp = *fp;
   s.checked_size = id->size;
   return true;
 }

@@ -14,6 +14,7 @@
 #include "tests/support/process.hpp"
 
 using namespace cc::tail;
+using cc::test::append_file;
 using cc::test::read_file;
 using cc::test::temp_dir;
 using cc::test::write_file;
@@ -186,4 +187,67 @@ TEST_CASE("fingerprints cover the first 4 KiB and detect changes",
     REQUIRE(m);
     CHECK_FALSE(*m);
   }
+}
+
+TEST_CASE("the first bytes checked again are compared with the kept copy, "
+          "the fingerprint growing with the file",
+          "[position]") {
+  temp_dir dir;
+  auto path = dir / "a.log";
+  std::string content(6000, 'x');
+  for (size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>('a' + i % 23);
+  write_file(path, content.substr(0, 10));
+  open_file f{path};
+  fingerprint fp; // nothing seen yet: matches, and grows to the file
+  first_bytes kept;
+  auto same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK(*same);
+  CHECK(fp == fingerprint{cc::fnv1a64(content.substr(0, 10)), 10});
+  CHECK(kept.bytes == content.substr(0, 10));
+  CHECK(kept.of == fp);
+  // Appends grow it (compared with the kept bytes first) up to 4 KiB.
+  append_file(path, content.substr(10, 90));
+  same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK(*same);
+  CHECK(fp.length == 100);
+  append_file(path, content.substr(100));
+  same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK(*same);
+  CHECK(fp == fingerprint{cc::fnv1a64(content.substr(0, fingerprint_max_bytes)),
+                          fingerprint_max_bytes});
+  CHECK(kept.bytes == content.substr(0, fingerprint_max_bytes));
+  // Same again: no change to either.
+  same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK(*same);
+  CHECK(fp.length == fingerprint_max_bytes);
+  // One byte changed in place (same size, same inode): detected from the
+  // kept bytes; the fingerprint is left as it was.
+  auto changed = content;
+  changed[4000] = '!';
+  write_file(path, changed);
+  auto before = fp;
+  same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK_FALSE(*same);
+  CHECK(fp == before);
+  // Without kept bytes (another fingerprint) the hash decides, as before.
+  first_bytes none;
+  same = check_first_bytes(f.fd, path, fp, none);
+  REQUIRE(same);
+  CHECK_FALSE(*same);
+  write_file(path, content);
+  same = check_first_bytes(f.fd, path, fp, none);
+  REQUIRE(same);
+  CHECK(*same);
+  CHECK(none.bytes == content.substr(0, fingerprint_max_bytes));
+  // A file cut shorter than the fingerprint does not match.
+  write_file(path, content.substr(0, 50));
+  same = check_first_bytes(f.fd, path, fp, kept);
+  REQUIRE(same);
+  CHECK_FALSE(*same);
 }

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <utility>
+
+#include <cstdio>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -20,6 +23,7 @@
 #include "actors/core/types.hpp"
 #include "actors/tail/file_watch.hpp"
 #include "actors/tail/log_files.hpp"
+#include "actors/tail/next_file_policy.hpp"
 #include "tests/support/process.hpp"
 
 using namespace cc::tail;
@@ -157,4 +161,91 @@ TEST_CASE("file_watch fails cleanly for a missing directory", "[file_watch]") {
   auto w = file_watch::start(sink, dir / "missing");
   REQUIRE_FALSE(w);
   caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// A tail_clock the test moves by hand.
+struct hand_clock : tail_clock {
+  time_point t{std::chrono::hours{1}};
+  time_point now() const override { return t; }
+  void arm(time_point) override {}
+};
+
+/// The open file as the policy sees it (path = label = `path`).
+open_source_ref open_ref(const std::string& path) {
+  auto id = stat_file(path);
+  REQUIRE(id);
+  REQUIRE(*id);
+  return open_source_ref{-1, path, path, **id};
+}
+
+/// Replaces `path` by a new file (a new inode) under the same name.
+void recreate(const std::string& path) {
+  auto aside = path + ".new";
+  write_file(aside, "another file\n");
+  REQUIRE(::rename(aside.c_str(), path.c_str()) == 0);
+}
+
+} // namespace
+
+TEST_CASE("the followed name is looked up again after a directory change or "
+          "poll-interval, not at every look",
+          "[log_files]") {
+  temp_dir dir;
+  hand_clock clock;
+  bool changed = false; // what the watch would say
+  tailer_options opts;
+  opts.logdir = dir.path();
+  opts.poll_interval = std::chrono::milliseconds{500};
+  auto never_read = [](const std::string&) { return false; };
+  auto dir_changed = [&changed] { return std::exchange(changed, false); };
+  SECTION("classic") {
+    opts.op = tailer_options::mode::classic;
+    opts.logmask = "app-*.log";
+    auto path = dir / "app-1.log";
+    write_file(path, "first\n");
+    auto policy = next_file_policy::make(opts, clock, never_read, dir_changed);
+    auto open = open_ref(path);
+    CHECK_FALSE(policy->after(open)); // the first look
+    recreate(path);
+    // No event yet, within poll-interval: not looked up.
+    CHECK_FALSE(policy->after(open));
+    changed = true; // the rename's event
+    CHECK(policy->after(open) == std::optional<std::string>{path});
+    // Without an event the time bound finds it.
+    open = open_ref(path);
+    CHECK_FALSE(policy->after(open));
+    recreate(path);
+    CHECK_FALSE(policy->after(open));
+    clock.t += opts.poll_interval;
+    CHECK(policy->after(open) == std::optional<std::string>{path});
+    // An event seen by a listing (newer_bytes) still leads to a look-up.
+    open = open_ref(path);
+    clock.t += opts.poll_interval;
+    CHECK_FALSE(policy->after(open));
+    recreate(path);
+    changed = true;
+    CHECK(policy->newer_bytes(open) == 0);
+    CHECK(policy->after(open) == std::optional<std::string>{path});
+  }
+  SECTION("rotated") {
+    opts.op = tailer_options::mode::rotated;
+    opts.logname = "app.log";
+    auto path = dir / "app.log";
+    write_file(path, "first\n");
+    auto policy = next_file_policy::make(opts, clock, never_read, dir_changed);
+    auto open = open_ref(path);
+    CHECK_FALSE(policy->after(open));
+    recreate(path);
+    CHECK_FALSE(policy->after(open));
+    changed = true;
+    CHECK(policy->after(open) == std::optional<std::string>{path});
+    open = open_ref(path);
+    CHECK_FALSE(policy->after(open));
+    recreate(path);
+    CHECK_FALSE(policy->after(open));
+    clock.t += opts.poll_interval;
+    CHECK(policy->after(open) == std::optional<std::string>{path});
+  }
 }
