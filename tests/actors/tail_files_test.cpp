@@ -195,13 +195,13 @@ TEST_CASE("the followed name is looked up again after a directory change or "
   temp_dir dir;
   hand_clock clock;
   bool changed = false; // what the watch would say
-  tailer_options opts;
+  cc::tailer_options opts;
   opts.logdir = dir.path();
   opts.poll_interval = std::chrono::milliseconds{500};
   auto never_read = [](const std::string&) { return false; };
   auto dir_changed = [&changed] { return std::exchange(changed, false); };
   SECTION("classic") {
-    opts.op = tailer_options::mode::classic;
+    opts.op = cc::tailer_options::mode::classic;
     opts.logmask = "app-*.log";
     auto path = dir / "app-1.log";
     write_file(path, "first\n");
@@ -230,7 +230,7 @@ TEST_CASE("the followed name is looked up again after a directory change or "
     CHECK(policy->after(open) == std::optional<std::string>{path});
   }
   SECTION("rotated") {
-    opts.op = tailer_options::mode::rotated;
+    opts.op = cc::tailer_options::mode::rotated;
     opts.logname = "app.log";
     auto path = dir / "app.log";
     write_file(path, "first\n");
