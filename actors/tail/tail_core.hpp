@@ -153,6 +153,9 @@ struct source_file {
   uint64_t checked_size = UINT64_MAX;
   /// Those first bytes, compared at the next check (check_first_bytes).
   first_bytes kept;
+  /// The size verify_generation saw in this look, for the first read_block
+  /// after it (instead of a second fstat); taken by that read.
+  std::optional<uint64_t> size_seen;
 
   size_t buffered() const {
     return buf.size() - head + in_file;
@@ -319,6 +322,7 @@ private:
   bool can_read() const;
   bool range_capable() const;
   caf::expected<size_t> read_block();
+  static uint64_t size_now(source_file& s);
   bool flush_all() const;
   size_t fragment_length();
   std::optional<size_t> line_end(uint64_t cap);

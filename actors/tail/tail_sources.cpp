@@ -498,6 +498,7 @@ bool tail_core::follow_moved_generation(const std::string& why) {
 /// Returns false when the source was dropped.
 bool tail_core::verify_generation() {
   auto& s = *src;
+  s.size_seen.reset();
   if (s.reader->compressed())
     return true; // a rotation's compressed copy does not change
   auto id = stat_fd(s.fd, s.path);
@@ -516,8 +517,10 @@ bool tail_core::verify_generation() {
   // matched: before new bytes are read (a file truncated and regrown past
   // our position only looks grown), not again for every answer and ack
   // that finds the file as it was.
-  if (id->size == s.checked_size)
+  if (id->size == s.checked_size) {
+    s.size_seen = id->size;
     return true;
+  }
   // A short fingerprint grows as the file grows (its prefix just matched).
   auto same = check_first_bytes(s.fd, s.path, s.fp, s.kept);
   if (!same) {
@@ -530,6 +533,7 @@ bool tail_core::verify_generation() {
     return true;
   }
   s.checked_size = id->size;
+  s.size_seen = id->size;
   return true;
 }
 
