@@ -17,17 +17,26 @@ namespace {
 /// poll-interval after the last look in case events were lost. A lookup by
 /// path on every line of a trickle was ~5 % of the tailer's thread
 /// (bench/PROFILE.md, "Session 13: trickle"). Without a watch the directory
-/// counts as changed at every look, as before.
+/// counts as changed at every look, as before. Once a look found another
+/// file there, every look checks again until the tailer switches (its
+/// probes and draining ask after() each time and need the same answer).
 struct name_look {
   bool dirty = false; // a directory event since the last look
+  bool other = false; // the last look found another file under the name
   tail_clock::time_point last{};
 
   bool due(const tail_clock& clock, std::chrono::milliseconds interval) {
-    if (!dirty && clock.now() - last < interval)
+    if (!dirty && !other && clock.now() - last < interval)
       return false;
     dirty = false;
     last = clock.now();
     return true;
+  }
+
+  /// Whether `id` (the name's file now, if any) is another than the open one.
+  bool differs(const caf::expected<std::optional<file_id>>& id, const file_id& open) {
+    other = id && *id && !(*id)->same_file(open);
+    return other;
   }
 };
 
@@ -105,11 +114,9 @@ public:
   std::optional<std::string> after(const open_source_ref& open) override {
     // The name we follow now holds another file (name_look says when).
     note_dir_change();
-    if (look_.due(clock_, opts_.poll_interval)) {
-      auto id = stat_file(open.label);
-      if (id && *id && !(*id)->same_file(open.id))
-        return open.label;
-    }
+    if (look_.due(clock_, opts_.poll_interval)
+        && look_.differs(stat_file(open.label), open.id))
+      return open.label;
     refresh(false);
     return next_unread(open.label);
   }
@@ -244,7 +251,7 @@ public:
     if (!look_.due(clock_, opts_.poll_interval))
       return std::nullopt;
     auto id = stat_file(current_);
-    if (!id || !*id || (*id)->same_file(open.id))
+    if (!look_.differs(id, open.id))
       return std::nullopt;
     if (auto between = skipped_generation(open, **id))
       return between;

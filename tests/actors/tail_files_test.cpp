@@ -220,6 +220,10 @@ TEST_CASE("the followed name is looked up again after a directory change or "
   CHECK_FALSE(policy->after(open));
   changed = true; // the rename's event
   CHECK(policy->after(open) == std::optional<std::string>{path});
+  // Found, it stays found at every look (the tailer probes and drains
+  // before it switches), with no further event.
+  CHECK(policy->after(open) == std::optional<std::string>{path});
+  CHECK(policy->after(open) == std::optional<std::string>{path});
   // Without an event the time bound finds it.
   open = open_ref(path);
   CHECK_FALSE(policy->after(open));
