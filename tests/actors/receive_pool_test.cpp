@@ -40,7 +40,7 @@ wire::blob_ptr pooled_blob(const receive_pool_ptr& pool, const std::string& byte
 } // namespace
 
 TEST_CASE("receive_pool: the class of a size is the smallest power of two "
-          "from 64 KiB that holds it; other sizes are not pooled",
+          "from 64 KiB that holds it, other sizes are not pooled",
           "[receive_pool]") {
   CHECK(receive_pool::class_capacity(receive_pool::min_pooled) == 64 * 1024);
   CHECK(receive_pool::class_capacity(64 * 1024 + 1) == 128 * 1024);
