@@ -271,7 +271,18 @@ caf::error actor_tree::start_core(generation& gen) {
   step("router");
   if (auto err = start_handlers(gen, std::move(acks)))
     return err;
-  return start_stats(gen);
+  if (auto err = start_stats(gen))
+    return err;
+  // "up" (and READY=1) once every daemon took its start position: a log
+  // file made right after it is one a tailer saw appear, not one that was
+  // there at its first start (which tail -f would read from its end).
+  for (auto& [name, actor] : gen.jobmgrs)
+    if (auto err = ask(actor, ready_atom::value))
+      log::warning(who, name + ": its daemons did not all start within "
+                          + std::to_string(request_bound.count() / 1000) + " s ("
+                          + text(err) + "); going on");
+  step("daemons");
+  return caf::none;
 }
 
 caf::error actor_tree::start_handlers(generation& gen,

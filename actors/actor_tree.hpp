@@ -10,8 +10,10 @@
 //        lanes (actors/core/direct_lanes.hpp: prepared with each
 //        generation, open while a gateway is attached to it).
 // Start: router, handlers (jobmgrs last, so their daemons find the handlers
-//        registered), stats, gateway last (nothing arrives before the
-//        handlers exist), caf-listen.
+//        registered), stats, a wait (request_bound, then a warning) for
+//        every daemon's start-up (the jobmgrs' ready_atom: a tailer has
+//        taken its start position), gateway last (nothing arrives before
+//        the handlers exist), caf-listen.
 // Stop:  gateway (stop accepting), caf-listen, jobmgrs (tailers persist
 //        positions), a round trip through the router (what it holds reaches
 //        the handlers first), remaining handlers (forwarders drain within
@@ -24,7 +26,7 @@
 //        bound first; when the new set cannot start, the previous one is
 //        started again.
 // Each step is named to an observer (on_step), which logs it at debug level
-// by default: "router", "handler NAME", "jobmgr NAME", "stats", "gateway",
+// by default: "router", "handler NAME", "jobmgr NAME", "stats", "daemons", "gateway",
 // "caf-listen", and "stop GROUP" for each group stopped.
 #pragma once
 

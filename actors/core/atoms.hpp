@@ -81,6 +81,10 @@ using linkstate_atom = caf::atom_constant<caf::atom("linkstate")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// A socket loop finished closing its socket (the gateway, to itself).
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
+/// Asked of a jobmgr at start and reload: answered once every daemon it
+/// started has taken its first message (its start-up, e.g. a tailer's first
+/// look at its directory, is done).
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
 /// The forwarder's probe for the remote's `acks` is due or late.
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// The positive answer named by the contracts above; the same type as

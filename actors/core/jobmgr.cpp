@@ -187,6 +187,26 @@ struct jobmgr_state {
     self->quit(stop_reason);
   }
 
+  /// `rp` once every running daemon answered: a daemon takes messages only
+  /// after its start-up (a tailer's first look at its files), so its answer
+  /// says that is done.
+  void when_started(caf::response_promise rp) {
+    auto left = std::make_shared<size_t>(running());
+    if (*left == 0) {
+      rp.deliver(caf::ok_atom::value);
+      return;
+    }
+    auto one_more = [rp, left]() mutable {
+      if (--*left == 0)
+        rp.deliver(caf::ok_atom::value);
+    };
+    for (auto& c : children)
+      if (c.actor)
+        self->request(c.actor, caf::infinite, stats_atom::value)
+          .then([one_more](const counters&) mutable { one_more(); },
+                [one_more](caf::error&) mutable { one_more(); });
+  }
+
   size_t running() const {
     return static_cast<size_t>(
       std::count_if(children.begin(), children.end(),
@@ -234,6 +254,11 @@ caf::behavior jobmgr_actor(caf::stateful_actor<jobmgr_state>* self,
         self->state.on_stop_timeout();
     },
     [self](stats_atom) { return self->state.snapshot(); },
+    [self](ready_atom) {
+      auto rp = self->make_response_promise();
+      self->state.when_started(rp);
+      return rp;
+    },
     [self](stats_atom, caf::actor stats) {
       self->state.set_stats_actor(std::move(stats));
       return caf::ok_atom::value;

@@ -10,6 +10,9 @@
 //         (stats_atom, stats_actor)    register every daemon with the stats
 //                                      actor as (register_atom, section, daemon),
 //                                      now and after each restart; -> ok_atom
+//         (ready_atom)                 -> ok_atom once every running daemon
+//                                      answered a (stats_atom) request (or
+//                                      failed it): each has run its start-up
 //         (restart_atom, section)      internal: the restart delay passed
 //         (stats_atom)                 -> counters (daemons, running, starts,
 //                                         restarts, failures, and per daemon

@@ -345,6 +345,55 @@ TEST_CASE("job messages are accepted", "[jobmgr]") {
   CHECK(*answered);
 }
 
+TEST_CASE("ready is answered once every running daemon took a message",
+          "[jobmgr]") {
+  jobmgr_fixture f;
+  // A daemon that takes (stats) but keeps its answer until it is sent a
+  // string: the jobmgr's ready must wait for it.
+  auto held = std::make_shared<size_t>(0);
+  auto silent = f.sys.spawn([held](caf::event_based_actor* self) -> caf::behavior {
+    auto promises = std::make_shared<std::vector<caf::response_promise>>();
+    return {
+      [self, held, promises](cc::stats_atom) {
+        auto rp = self->make_response_promise();
+        promises->push_back(rp);
+        ++*held;
+        return rp;
+      },
+      [promises](const std::string&) {
+        for (auto& rp : *promises)
+          rp.deliver(cc::counters{});
+        promises->clear();
+      },
+    };
+  });
+  f.factory_failures["d:broken"] = 1000; // never runs: not waited for
+  auto base = f.factory();
+  f.mgr = cc::spawn_jobmgr_with(
+    f.sys, cc::jobmgr_options{},
+    {{"d:a", watchdog_options{}}, {"d:silent", watchdog_options{}},
+     {"d:broken", watchdog(3600s, 0s, 0s, 3600s)}},
+    [&](const std::string& section) -> caf::expected<caf::actor> {
+      if (section == "d:silent")
+        return silent;
+      return base(section);
+    });
+  f.sched.run();
+  auto ready = std::make_shared<bool>(false);
+  f.sys.spawn([ready, m = f.mgr](caf::event_based_actor* self) {
+    self->request(m, caf::infinite, cc::ready_atom::value)
+      .then([ready](cc::ok_atom) { *ready = true; });
+  });
+  f.sched.run();
+  // d:a (no stats handler: its error answer counts) answered; d:silent not.
+  REQUIRE(*held == 1);
+  CHECK_FALSE(*ready);
+  caf::anon_send(silent, std::string{"answer now"});
+  f.sched.run();
+  CHECK(*ready);
+  caf::anon_send_exit(silent, caf::exit_reason::kill);
+}
+
 TEST_CASE("spawn_jobmgr takes the watchdog from the daemon sections",
           "[jobmgr]") {
   auto doc = cc::config::ini::parse("[ccserver]\n"

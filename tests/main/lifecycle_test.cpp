@@ -118,12 +118,13 @@ TEST_CASE("actor tree: start-up order, then the stop order",
   tree_fixture f{jobmgr_text(info.path())};
   // Router first; the jobmgr after every other handler (its daemons send at
   // once); stats after the handlers; the gateway last.
-  REQUIRE(f.steps.size() == 5);
+  REQUIRE(f.steps.size() == 6);
   CHECK(f.steps[0] == "router");
   CHECK(f.steps[1] == "handler h:echo");
   CHECK(f.steps[2] == "jobmgr h:jobs");
   CHECK(f.steps[3] == "stats");
-  CHECK(f.steps[4] == "gateway");
+  CHECK(f.steps[4] == "daemons"); // every daemon ran its start-up
+  CHECK(f.steps[5] == "gateway");
   CHECK(f.tree->part_names() == std::vector<std::string>{"h:echo", "h:jobs"});
   CHECK(f.tree->alive(5s));
 
