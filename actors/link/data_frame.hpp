@@ -74,8 +74,8 @@ struct decoded {
 
 /// Reads a stream in whatever pieces it arrives: want() says where the next
 /// bytes go (at most how many: the reader never reads past a message, so
-/// the blob lands in its own buffer without another copy), commit() takes
-/// them. A framing error ends the stream: the caller closes it.
+/// the blob lands in its own buffer without another copy: a pooled one on
+/// the central, receive_pool.hpp), commit() takes them. A framing error ends the stream: the caller closes it.
 class decoder {
 public:
   /// `hello`: the stream opens with one (central side); the local reads
