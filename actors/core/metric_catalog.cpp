@@ -94,6 +94,16 @@ const std::vector<metric_spec> catalog{
    "data connections' messages handed straight to their handler (the tailwriter's door), not through the router"},
   {"gateway", "data_direct_replies", "ccserver_gateway_data_direct_replies_total", C,
    "replies a tailwriter worker wrote straight to a data connection, not through the router"},
+  {"gateway", "data_pool_hits", "ccserver_gateway_data_pool_hits_total", C,
+   "data connections' blobs (64 KiB to 4 MiB) read into a receive buffer the pool kept"},
+  {"gateway", "data_pool_misses", "ccserver_gateway_data_pool_misses_total", C,
+   "data connections' blobs (64 KiB to 4 MiB) for which the pool mapped a new receive buffer"},
+  {"gateway", "data_pool_unmapped", "ccserver_gateway_data_pool_unmapped_total", C,
+   "receive buffers given back while the pool held its limit: unmapped (returned to the kernel)"},
+  {"gateway", "data_pool_kept_bytes", "ccserver_gateway_data_pool_kept_bytes", G,
+   "bytes of free receive buffers the pool keeps for reuse (at most the in-flight budget + 4 MiB)"},
+  {"gateway", "data_pool_in_use", "ccserver_gateway_data_pool_in_use_buffers", G,
+   "receive buffers holding a blob now (being read, or waiting to be written)"},
 
   // -- caf-listen ---------------------------------------------------------
   {"caf-listen", "received", "ccserver_caf_listen_received_messages_total", C,

@@ -64,7 +64,8 @@ std::string encode_head(const wire::cc_message& msg) {
   return out;
 }
 
-decoder::decoder(uint64_t max_blob, bool hello) : max_blob_(max_blob) {
+decoder::decoder(uint64_t max_blob, bool hello, receive_pool_ptr pool)
+  : max_blob_(max_blob), pool_(std::move(pool)) {
   if (hello)
     start(phase::hello, hello_size);
   else
@@ -134,12 +135,17 @@ void decoder::start(phase p, size_t n) {
   need_ = n;
   if (p == phase::blob) {
     blob_ = wire::byte_buffer{};
+    pooled_size_ = 0;
+    if (pool_)
+      pooled_ = pool_->take(n);
     return;
   }
   part_.resize(n);
 }
 
 decoder::space decoder::want() {
+  if (phase_ == phase::blob && pooled_)
+    return {pooled_.data() + pooled_size_, need_};
   if (phase_ == phase::blob)
     return {blob_.append_space(need_), need_};
   return {part_.data() + (part_.size() - need_), need_};
@@ -149,7 +155,9 @@ caf::error decoder::commit(size_t n) {
   if (n > need_)
     return bad("more bytes committed than wanted");
   need_ -= n;
-  if (phase_ == phase::blob)
+  if (phase_ == phase::blob && pooled_)
+    pooled_size_ += n;
+  else if (phase_ == phase::blob)
     blob_.commit(n);
   if (need_ > 0)
     return caf::none;
@@ -181,7 +189,8 @@ caf::error decoder::finish_part() {
     case phase::head:
       return parse_head();
     case phase::blob:
-      building_.blob = wire::blob::from_buffer(std::move(blob_));
+      building_.blob = pooled_ ? receive_pool::seal(std::move(pooled_), pooled_size_)
+                               : wire::blob::from_buffer(std::move(blob_));
       ready_ = std::move(building_);
       building_ = decoded{};
       start(phase::length, 4);

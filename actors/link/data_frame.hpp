@@ -25,6 +25,7 @@
 
 #include <caf/error.hpp>
 
+#include "actors/link/receive_pool.hpp"
 #include "wire/message.hpp"
 
 namespace cc::data_frame {
@@ -73,13 +74,15 @@ struct decoded {
 
 /// Reads a stream in whatever pieces it arrives: want() says where the next
 /// bytes go (at most how many: the reader never reads past a message, so
-/// the blob lands in its own buffer without another copy), commit() takes
-/// them. A framing error ends the stream: the caller closes it.
+/// the blob lands in its own buffer without another copy: a pooled one on
+/// the central, receive_pool.hpp), commit() takes them. A framing error ends the stream: the caller closes it.
 class decoder {
 public:
   /// `hello`: the stream opens with one (central side); the local reads
-  /// the central's replies, which have none.
-  explicit decoder(uint64_t max_blob = default_max_blob, bool hello = true);
+  /// the central's replies, which have none. `pool`: where blobs of its
+  /// sizes are read into (null: each in a buffer of its own).
+  explicit decoder(uint64_t max_blob = default_max_blob, bool hello = true,
+                   receive_pool_ptr pool = nullptr);
 
   struct space {
     char* data;
@@ -108,7 +111,10 @@ private:
   phase phase_ = phase::hello;
   std::string part_;        // the bytes of the part being read (not the blob)
   size_t need_ = 0;         // bytes the current part still needs
-  wire::byte_buffer blob_;
+  receive_pool_ptr pool_;
+  wire::byte_buffer blob_;  // the blob being read, when not pooled
+  receive_pool::lease pooled_;  // ... when pooled
+  size_t pooled_size_ = 0;      // its bytes read so far
   std::optional<std::string> id_;
   std::optional<decoded> ready_;
   decoded building_;

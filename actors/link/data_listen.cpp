@@ -47,8 +47,8 @@ struct connection {
   size_t done = 0;
   bool writing = false;
 
-  connection(int f, std::string p, uint64_t max_blob)
-    : fd(f), peer(std::move(p)), dec(max_blob) {
+  connection(int f, std::string p, uint64_t max_blob, receive_pool_ptr pool)
+    : fd(f), peer(std::move(p)), dec(max_blob, true, std::move(pool)) {
   }
 
   bool has_output() {
@@ -109,8 +109,8 @@ int bound_port(int fd) {
 
 class data_listener::engine : public io_client {
 public:
-  engine(int fd, uint64_t max_blob, events ev)
-    : listen_fd_(fd), max_blob_(max_blob), ev_(std::move(ev)) {
+  engine(int fd, uint64_t max_blob, events ev, receive_pool_ptr buffers)
+    : pool(std::move(buffers)), listen_fd_(fd), max_blob_(max_blob), ev_(std::move(ev)) {
   }
 
   ~engine() override {
@@ -118,6 +118,7 @@ public:
   }
 
   data_listen_counters counters;
+  const receive_pool_ptr pool;  // may be null
 
   void poll_items(std::vector<zmq_pollitem_t>& items) override {
     polled_.clear();
@@ -199,7 +200,7 @@ private:
       }
       ++counters.accepted;
       ++counters.open;
-      conns_.push_back(std::make_unique<connection>(fd, std::move(peer), max_blob_));
+      conns_.push_back(std::make_unique<connection>(fd, std::move(peer), max_blob_, pool));
     }
   }
 
@@ -349,13 +350,13 @@ private:
 
 caf::expected<std::unique_ptr<data_listener>>
 data_listener::start(std::shared_ptr<io_loop> loop, const std::string& host,
-                     int port, uint64_t max_blob, events ev) {
+                     int port, uint64_t max_blob, events ev, receive_pool_ptr pool) {
   auto fd = listen_on(host, port);
   if (!fd)
     return std::move(fd.error());
   std::unique_ptr<data_listener> out{new data_listener};
   out->port_ = bound_port(*fd);
-  out->engine_ = std::make_shared<engine>(*fd, max_blob, std::move(ev));
+  out->engine_ = std::make_shared<engine>(*fd, max_blob, std::move(ev), std::move(pool));
   out->attachment_ = std::make_unique<io_attachment>(std::move(loop), out->engine_);
   out->attachment_->loop().wake();
   return out;
@@ -391,6 +392,14 @@ void data_listener::add_stats(cc::counters& out) const {
   out["data_refused"] = c.refused.load();
   out["data_replies"] = c.replies.load();
   out["data_bytes_out"] = c.bytes_out.load();
+  if (!engine_->pool)
+    return;
+  auto p = engine_->pool->counts();
+  out["data_pool_hits"] = p.hits;
+  out["data_pool_misses"] = p.misses;
+  out["data_pool_unmapped"] = p.unmapped;
+  out["data_pool_kept_bytes"] = p.kept_bytes;
+  out["data_pool_in_use"] = p.in_use;
 }
 
 } // namespace cc

@@ -9,8 +9,9 @@
 // closes goes to cc-socket (`fallback`).
 //
 // The payload is read straight into the blob that travels to the writer
-// (one read into a fresh buffer of the announced size): no libzmq buffer,
-// no hop through libzmq's I/O thread.
+// (one read into a buffer of the announced size: from the listener's
+// receive_pool when given one, receive_pool.hpp): no libzmq buffer, no hop
+// through libzmq's I/O thread.
 //
 // Bad input (no hello, a head or blob over the limits, a truncated message)
 // closes that connection, is counted (`data_refused`) and logged once per
@@ -30,6 +31,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/core/atoms.hpp"
+#include "actors/link/receive_pool.hpp"
 #include "base/io_attachment.hpp"
 #include "wire/message.hpp"
 
@@ -62,10 +64,11 @@ public:
 
   /// Binds `host` (an address or name; "*" or "" for any) on `port` (0:
   /// one the kernel picks) and listens on `loop`. Blobs over `max_blob`
-  /// close their connection.
+  /// close their connection. Blobs of the pool's sizes are read into
+  /// `pool`'s buffers (null: each into a buffer of its own).
   static caf::expected<std::unique_ptr<data_listener>>
   start(std::shared_ptr<io_loop> loop, const std::string& host, int port,
-        uint64_t max_blob, events ev);
+        uint64_t max_blob, events ev, receive_pool_ptr pool = nullptr);
 
   /// Off the loop (waits for it); every connection closed. Idempotent.
   void stop();
@@ -81,7 +84,7 @@ public:
     return port_;
   }
   const data_listen_counters& counters() const;
-  /// Adds data_* counters to the gateway's stats.
+  /// Adds data_* counters to the gateway's stats (data_pool_* with a pool).
   void add_stats(cc::counters& out) const;
 
   class engine;

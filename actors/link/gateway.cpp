@@ -336,9 +336,15 @@ open_data_port(const config::section& main, const zmq_options& opts,
   auto max_blob = opts.max_message_size > 0
                     ? static_cast<uint64_t>(opts.max_message_size)
                     : data_frame::default_max_blob;
+  // The receive buffers kept free: one in-flight budget's worth (reading
+  // pauses past it, so that much is what a burst uses) and the message
+  // read past it; receive_pool.hpp.
+  auto pool = receive_pool::make(static_cast<size_t>(inbox->in_flight_budget) +
+                                 receive_pool::max_pooled);
   auto made = data_listener::start(io_loop::shared(opts.io_threads),
                                    tcp_host_of(endpoint).value_or("*"),
-                                   static_cast<int>(port), max_blob, std::move(ev));
+                                   static_cast<int>(port), max_blob, std::move(ev),
+                                   std::move(pool));
   if (!made)
     return std::move(made.error());
   std::shared_ptr<data_listener> listener{std::move(*made)};

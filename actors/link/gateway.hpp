@@ -26,7 +26,9 @@
 //              with a data port (data_listen.hpp) also data_port,
 //              data_accepted, data_open, data_messages, data_bytes_in,
 //              data_refused, data_replies, data_bytes_out, data_direct,
-//              data_direct_replies
+//              data_direct_replies, and the receive pool's (receive_pool.hpp)
+//              data_pool_hits, data_pool_misses, data_pool_unmapped,
+//              data_pool_kept_bytes, data_pool_in_use
 //         (closed_atom)              internal: the socket closed after an exit
 // Sends:  router <- (dispatch_atom, cc_message), from the loop thread;
 //                                    route[0]: the peer identity. A data

@@ -445,6 +445,13 @@ TEST_CASE("data connection: a bulk append goes from the source file by sendfile 
                                 static_cast<long long>(text.size()); }, 15s));
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sendfile_messages_total") >= 8; }, 10s));
   CHECK(p.local_metric("ccserver_forward_ranges_gone_messages_total") == 0);
+  // The central read them into its receive pool (each 64 KiB to 1 MiB),
+  // and every buffer came back once its fragment was written.
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_pool_hits_total") +
+                                  p.central_metric("ccserver_gateway_data_pool_misses_total") >= 8; },
+                   10s));
+  CHECK(wait_until([&] { return p.central_metric("ccserver_gateway_data_pool_in_use_buffers") == 0; },
+                   10s));
   CHECK(p.central_metric("ccserver_gateway_data_refused_total") == 0);
   p.stop_both();
 }
