@@ -270,7 +270,9 @@ void life_of_info_files(const info_scenario& sc) {
 
   CHECK(no_leftovers(t.dstdir));
   CHECK(wait_until([&] { return t.sender_metric("acked") >= 6; }, 10s));
-  CHECK(t.sender_metric("resends") == 0);
+  // A resend comes only after an ack later than ack-timeout (1 s: a loaded
+  // machine) and is then the same version again, which the writer skips.
+  CHECK(t.sender_metric("resends") <= t.central_metric("skipped"));
   CHECK(t.central_metric("refused") == 0);
   CHECK(t.central_metric("errors") == 0);
 }
