@@ -8,6 +8,7 @@
 // source. Every wait is bounded; nothing asserts how long something took.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -139,9 +140,10 @@ struct pair_env {
       [&] { return fs::exists(copy(name)) && read_file(copy(name)) == content; }, timeout);
     if (!ok) {
       auto have = read_file(copy(name));
-      size_t same = 0;
-      while (same < have.size() && same < content.size() && have[same] == content[same])
-        ++same;
+      auto n = std::min(have.size(), content.size());
+      auto same = static_cast<size_t>(
+        std::mismatch(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(n), content.begin())
+          .first - have.begin());
       UNSCOPED_INFO("copy of " << name << ": " << have.size() << " bytes, expected "
                                << content.size() << ", the same up to byte " << same << "\n"
                                << diagnostics());
