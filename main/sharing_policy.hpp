@@ -13,6 +13,10 @@
 // waits with a predicate under the mutex, so a job queued before it sleeps
 // is never missed.
 //
+// One more: a job given to the scheduler from outside the workers while a
+// loop_jobs scope is open on that thread (the I/O loop with a tailer's
+// inotify wake, base/loop_jobs.hpp) is run there, not handed to a worker.
+//
 // main/serve.cpp loads it as the scheduler module when `caf-scheduler` is
 // `sharing` (the default); CAF then does not create its own.
 #pragma once
@@ -20,6 +24,8 @@
 #include <caf/policy/work_sharing.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/coordinator.hpp>
+
+#include "base/loop_jobs.hpp"
 
 namespace cc::cli {
 
@@ -40,6 +46,8 @@ public:
 
   template <class Coordinator>
   void central_enqueue(Coordinator* self, caf::resumable* job) {
+    if (loop_jobs::offer(job))
+      return;
     enqueue(self, job);
   }
 

@@ -19,6 +19,7 @@
 #include "actors/link/data_frame.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/loop_jobs.hpp"
 
 namespace cc {
 
@@ -461,7 +462,11 @@ data_link::~data_link() {
 
 bool data_link::send(wire::cc_message& msg) {
   bool wake = false;
-  if (!engine_->offer(msg, !attachment_->loop().in_loop(), wake))
+  // On the loop thread only from a loop_jobs scope (an inotify wake's
+  // tailer, base/loop_jobs.hpp): the loop is not inside this socket's code
+  // then, so the writer lock is free to try.
+  bool may_write = !attachment_->loop().in_loop() || loop_jobs::running();
+  if (!engine_->offer(msg, may_write, wake))
     return false;
   if (wake)
     attachment_->loop().wake();

@@ -16,13 +16,15 @@ constexpr uint32_t file_mask = IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF |
 } // namespace
 
 caf::expected<std::unique_ptr<file_watch>>
-file_watch::start(caf::actor target, const std::string& dir, const std::string& names) {
+file_watch::start(caf::actor target, const std::string& dir, const std::string& names,
+                  bool run_here) {
   auto hub = inotify_hub::shared();
   if (!hub)
     return hub.error();
   auto sig = std::make_shared<watch_signal>();
   sig->target = std::move(target);
   sig->names = names;
+  sig->run_here = run_here;
   auto wd = (*hub)->add(dir, dir_mask | IN_ONLYDIR, true, sig);
   if (!wd)
     return wd.error();

@@ -26,8 +26,11 @@ public:
   /// Starts watching `dir` for files whose names match the glob `names`.
   /// Fails (errc::io with the path and errno) when inotify is unavailable or
   /// `dir` cannot be watched; the caller then polls.
+  /// `run_here`: the wakes may run `target` on the I/O loop's thread
+  /// (watch_signal::run_here).
   static caf::expected<std::unique_ptr<file_watch>>
-  start(caf::actor target, const std::string& dir, const std::string& names = "*");
+  start(caf::actor target, const std::string& dir, const std::string& names = "*",
+        bool run_here = false);
 
   /// Removes this watcher's watches (the kernel's go with their last user).
   ~file_watch();

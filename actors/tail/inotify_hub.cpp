@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/io_loop.hpp"
+#include "base/loop_jobs.hpp"
 
 namespace cc::tail {
 
@@ -95,6 +97,7 @@ public:
 private:
   void drain();
   void route(const inotify_event& ev, std::vector<std::shared_ptr<watch_signal>>& woken);
+  void wake(std::vector<std::shared_ptr<watch_signal>>& woken);
 
   int fd_;
   mutable std::mutex mtx_; // guards wds_
@@ -152,9 +155,23 @@ void inotify_hub::client::drain() {
   }
   // One wake per watcher until its tailer rearms; sent outside the lock.
   keep_unique(woken);
-  for (auto& sig : woken)
-    if (!sig->pending.exchange(true))
+  wake(woken);
+}
+
+// The watchers that may run here are woken last, inside a loop_jobs scope
+// that then runs them (and what they message) on this thread.
+void inotify_hub::client::wake(std::vector<std::shared_ptr<watch_signal>>& woken) {
+  std::optional<loop_jobs> here;
+  for (int pass = 0; pass < 2; ++pass)
+    for (auto& sig : woken) {
+      if (sig->run_here != (pass == 1) || sig->pending.exchange(true))
+        continue;
+      if (pass == 1 && !here)
+        here.emplace(sig->target->home_system());
       caf::anon_send(sig->target, wake_atom::value);
+    }
+  if (here)
+    here->run();
 }
 
 // One write to a followed file raises IN_MODIFY on both the file's watch

@@ -14,8 +14,12 @@
 //
 // What a watcher is told is its watch_signal: flags and one wake_atom per
 // burst, as file_watch.hpp describes; a watcher several events of one read
-// name (a file's watch and its directory's both see an append) is woken once. The table is guarded by a mutex: the
-// tailers (CAF threads) add and remove watches, the loop thread dispatches.
+// name (a file's watch and its directory's both see an append) is woken once.
+// A watcher with run_here is woken inside a loop_jobs scope: its target (and
+// the actors it messages, within the scope's bounds) runs on the loop thread
+// right after the read, not on a scheduler worker woken for it
+// (base/loop_jobs.hpp). The table is guarded by a mutex: the tailers (CAF
+// threads) add and remove watches, the loop thread dispatches.
 #pragma once
 
 #include <atomic>
@@ -41,6 +45,10 @@ struct watch_signal {
   std::atomic<bool> pending{false}; // a wake is queued and not yet taken
   std::atomic<bool> dir_changed{false};
   std::atomic<bool> dir_lost{false};
+  // Whether the wake may run its target on the loop thread, right after the
+  // read (base/loop_jobs.hpp): a tailer whose look is cheap (no compression
+  // on its thread) says so. Set before the watch is added.
+  bool run_here = false;
 };
 
 /// Drops repeated watchers from one batch's list (order not kept): each is

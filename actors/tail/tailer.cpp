@@ -28,6 +28,9 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   caf::stateful_actor<tailer_state>* self;
   router_actor router;
   std::optional<tail::tail_core> core;
+  // Whether inotify's wakes may run this tailer on the I/O loop's thread
+  // (base/loop_jobs.hpp): a scheduled tailer whose looks compress nothing.
+  bool watch_here = false;
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {}
 
@@ -58,7 +61,7 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
 
   caf::expected<std::unique_ptr<tail::file_watch>>
   watch(const std::string& dir, const std::string& names) override {
-    return tail::file_watch::start(caf::actor{self}, dir, names);
+    return tail::file_watch::start(caf::actor{self}, dir, names, watch_here);
   }
 };
 
@@ -68,6 +71,7 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
     name_this_thread("cc-tailer"); // its own thread
   auto& st = self->state;
   st.router = std::move(router);
+  st.watch_here = !detached && opts.comp == wire::compression::none;
   auto& core = st.core.emplace(std::move(opts), st, st);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Positions are saved as acks arrive; the core's destructor waits until

@@ -1,0 +1,82 @@
+// CAF jobs run on the thread that made them: the I/O loop, for a trickle.
+//
+// A line appended to a followed file used to cross two thread wake-ups on
+// the local before its bytes left: the kernel wakes the loop (`cc-io`) for
+// the inotify event, and the loop's wake_atom wakes a scheduler worker for
+// the tailer, which then runs the tailer, the router and the forwarder.
+// While a loop_jobs scope is open on a thread, the scheduler hands that
+// thread the jobs it is given there (main/sharing_policy.hpp asks offer()),
+// and run() resumes them on it, with this scope as their execution unit: an
+// actor they message is queued here too (exec_later), so the tailer's look,
+// the router and the forwarder's write into the data connection run on the
+// loop thread right after its inotify read, with no second wake-up
+// (inotify_hub.cpp opens the scope for tailers that ask for it,
+// watch_signal::run_here).
+//
+// Bounds, so the loop is never held long: at most `max_jobs` jobs per scope
+// and `max_messages` messages per job; an actor with more mail, and every
+// job past the bound, goes to the scheduler as before. CAF's own rules keep
+// an actor on one thread at a time (a job is queued once per wake of its
+// mailbox, here or there, never both), so what an actor sees is unchanged:
+// the same messages in the same order, only on another thread.
+//
+// What runs here must not wait for the loop (io_attachment and the sockets
+// check io_loop::in_loop() and do not), and running() tells data_link that
+// the loop is not inside its own socket code, so the forwarder may write a
+// small message into the data connection itself.
+//
+// Owns: the scope's queue of jobs (each with the reference the scheduler
+// would hold), on its own thread only.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include <caf/execution_unit.hpp>
+#include <caf/fwd.hpp>
+
+namespace cc {
+
+class loop_jobs final : public caf::execution_unit {
+public:
+  /// Opens the scope on this thread (scopes nest: the inner one takes the
+  /// jobs until it closes).
+  explicit loop_jobs(caf::actor_system& sys, size_t max_jobs = 8, size_t max_messages = 4);
+  /// Closes the scope; jobs not run yet go to the scheduler.
+  ~loop_jobs() override;
+  loop_jobs(const loop_jobs&) = delete;
+  loop_jobs& operator=(const loop_jobs&) = delete;
+
+  /// The scheduler's hook: true when an open scope on this thread took
+  /// `job` (with its reference); false: schedule it as usual.
+  static bool offer(caf::resumable* job);
+
+  /// Whether this thread is resuming a job of a scope now.
+  static bool running();
+
+  /// Resumes the jobs taken, and those they make, within the bounds.
+  void run();
+
+  /// A job made by an actor resumed here: taken while within the bounds,
+  /// else to the scheduler.
+  void exec_later(caf::resumable* job) override;
+
+  /// Jobs resumed here so far (tests).
+  size_t resumed() const {
+    return resumed_;
+  }
+
+private:
+  bool take(caf::resumable* job);
+  void to_scheduler(caf::resumable* job);
+
+  size_t max_jobs_;
+  size_t max_messages_;
+  std::vector<caf::resumable*> jobs_;
+  size_t next_ = 0;
+  size_t resumed_ = 0;
+  bool closed_ = false;  // an actor had more mail: take nothing more
+  loop_jobs* outer_;
+};
+
+} // namespace cc
