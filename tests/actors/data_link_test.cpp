@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <set>
 #include <string>
@@ -17,9 +19,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/resumable.hpp>
+
 #include "actors/link/data_frame.hpp"
 #include "actors/link/data_link.hpp"
 #include "base/io_loop.hpp"
+#include "base/loop_jobs.hpp"
 #include "tests/support/loopback.hpp"
 
 using namespace cc;
@@ -273,4 +280,67 @@ TEST_CASE("data_link: a connection lost under direct writes: each message is "
     CHECK(returned.count(got) == 0);
   for (size_t i = 1; i < back.size(); ++i)
     CHECK(back[i - 1] < back[i]);
+}
+
+namespace {
+
+/// A job that runs `fn` when resumed (for a loop_jobs scope).
+struct fn_job : caf::resumable {
+  std::function<void()> fn;
+  subtype_t subtype() const override {
+    return unspecified;
+  }
+  resume_result resume(caf::execution_unit*, size_t) override {
+    fn();
+    return done;
+  }
+  void intrusive_ptr_add_ref_impl() override {
+  }
+  void intrusive_ptr_release_impl() override {
+  }
+};
+
+/// Sends `msg` on the loop thread, from inside a loop_jobs job when
+/// `as_job`; true when send() took it.
+bool send_on_loop(data_link& link, wire::cc_message msg, bool as_job) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::promise<bool> taken;
+  auto result = taken.get_future();
+  io_loop::shared()->post([&] {
+    if (!as_job) {
+      taken.set_value(link.send(msg));
+      return;
+    }
+    loop_jobs scope{sys};
+    fn_job job;
+    job.fn = [&] { taken.set_value(link.send(msg)); };
+    scope.exec_later(&job);
+    scope.run();
+  });
+  REQUIRE(result.wait_for(5s) == std::future_status::ready);
+  return result.get();
+}
+
+} // namespace
+
+TEST_CASE("data_link: on the loop thread a message is written directly from a "
+          "loop_jobs job, and queued for the loop's next round otherwise",
+          "[data_link]") {
+  connected c;
+  c.local.wait_idle(1, c.central);
+  auto direct = c.local.counters->direct.load();  // message 0's, from this thread
+  // From the loop itself (its own round): the loop writes it later.
+  REQUIRE(send_on_loop(*c.local.link, numbered(1, 100), false));
+  c.local.wait_idle(2, c.central);
+  CHECK(c.local.counters->direct == direct);
+  // From a job the loop runs (an inotify wake's tailer and forwarder): the
+  // loop is not in the link's code, so the job writes it itself.
+  REQUIRE(send_on_loop(*c.local.link, numbered(2, 100), true));
+  c.local.wait_idle(3, c.central);
+  CHECK(c.local.counters->direct == direct + 1);
+  c.central.read_until(3, 20s);
+  CHECK(in_order(c.central.got, 0, 3));
+  CHECK(c.local.counters->lost == 0);
+  CHECK(c.local.sent() == 3);
 }

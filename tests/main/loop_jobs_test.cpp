@@ -1,0 +1,227 @@
+// Jobs run on the thread that made them (base/loop_jobs.hpp) with the
+// server's scheduler (main/sharing_policy.hpp): inside a loop_jobs scope an
+// actor woken from this thread, and the actors it messages, run here, each
+// message once and in order; past the bounds and after the scope the
+// scheduler's workers take over; an inotify wake of a watcher that asks for
+// it (watch_signal::run_here) runs its actor on the I/O loop's thread, and
+// one that does not on a worker. Every wait bounded by count and time; no
+// timing asserted.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include "actors/core/atoms.hpp"
+#include "actors/tail/file_watch.hpp"
+#include "base/io_loop.hpp"
+#include "base/loop_jobs.hpp"
+#include "config/config.hpp"
+#include "main/serve.hpp"
+#include "main/sharing_policy.hpp"
+#include "tests/support/process.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::shared_ptr<const cc::config::server_config> server_config() {
+  cc::test::temp_dir dir{"ccloopjobs"};
+  auto path = dir / "server.ini";
+  cc::test::write_file(path, "[ccserver]\ncc-socket = tcp://127.0.0.1:" +
+                               std::to_string(cc::test::free_port()) +
+                               "\ncaf-threads = 2\n[routes]\necho = h:echo\n\n[h:echo]\n"
+                               "handler = cc.handler.echo\n");
+  auto res = cc::config::load(path);
+  REQUIRE(res.ok());
+  return std::make_shared<const cc::config::server_config>(std::move(*res.config));
+}
+
+/// What the actors of a chain saw: per message, its number and the thread
+/// that handled it, and whether that was the I/O loop's.
+struct trail {
+  std::mutex mtx;
+  std::vector<int> numbers;
+  std::vector<std::thread::id> threads;
+  std::vector<bool> on_loop;
+  std::shared_ptr<cc::io_loop> loop;  // set: on_loop says whether on its thread
+
+  void add(int n) {
+    std::lock_guard<std::mutex> guard{mtx};
+    numbers.push_back(n);
+    threads.push_back(std::this_thread::get_id());
+    on_loop.push_back(loop && loop->in_loop());
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return numbers.size();
+  }
+};
+
+/// Records each number and passes it on to `next` (when set).
+caf::behavior link(caf::event_based_actor* self, std::shared_ptr<trail> t, caf::actor next) {
+  return {
+    [=](int n) {
+      t->add(n);
+      if (next)
+        self->send(next, n);
+    },
+    [=](cc::wake_atom) {
+      t->add(-1);
+      if (next)
+        self->send(next, -1);
+    },
+  };
+}
+
+/// A chain of `n` actors, each recording into its own trail; [0] first.
+struct chain {
+  std::vector<std::shared_ptr<trail>> trails;
+  std::vector<caf::actor> actors;
+
+  chain(caf::actor_system& sys, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      trails.push_back(std::make_shared<trail>());
+    caf::actor next;
+    for (size_t i = n; i-- > 0;) {
+      // lazy_init: idle (its mailbox blocked) until its first message, so
+      // that message makes the job a scope may take.
+      next = sys.spawn<caf::lazy_init>(link, trails[i], next);
+      actors.insert(actors.begin(), next);
+    }
+  }
+  ~chain() {
+    for (auto& a : actors)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  bool wait_last(size_t count) {
+    return cc::test::wait_until([&] { return trails.back()->size() >= count; }, 10000ms);
+  }
+};
+
+bool prompt(caf::actor_system& sys) {
+  return dynamic_cast<cc::cli::prompt_sharing_coordinator*>(&sys.scheduler()) != nullptr;
+}
+
+} // namespace
+
+TEST_CASE("loop_jobs: an actor woken inside the scope, and those it messages, "
+          "run on the scope's thread", "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  chain c{sys, 3};
+  auto here = std::this_thread::get_id();
+  {
+    cc::loop_jobs scope{sys};
+    caf::anon_send(c.actors[0], 7);
+    scope.run();
+    CHECK(scope.resumed() == 3);
+  }
+  REQUIRE(c.wait_last(1));
+  for (auto& t : c.trails) {
+    REQUIRE(t->size() == 1);
+    CHECK(t->numbers[0] == 7);
+    CHECK(t->threads[0] == here);
+  }
+  // Without a scope the scheduler's workers run them.
+  caf::anon_send(c.actors[0], 8);
+  REQUIRE(c.wait_last(2));
+  for (auto& t : c.trails) {
+    REQUIRE(t->size() == 2);
+    CHECK(t->numbers[1] == 8);
+    CHECK(t->threads[1] != here);
+  }
+}
+
+TEST_CASE("loop_jobs: past its bounds and after it closes, the workers take "
+          "over, and every message arrives once, in order", "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  auto here = std::this_thread::get_id();
+  SECTION("at most max_jobs jobs") {
+    chain c{sys, 4};
+    {
+      cc::loop_jobs scope{sys, 2, 4};
+      caf::anon_send(c.actors[0], 1);
+      scope.run();
+      CHECK(scope.resumed() == 2);
+    }
+    REQUIRE(c.wait_last(1));
+    CHECK(c.trails[0]->threads[0] == here);
+    CHECK(c.trails[1]->threads[0] == here);
+    CHECK(c.trails[2]->threads[0] != here);
+    CHECK(c.trails[3]->threads[0] != here);
+  }
+  SECTION("at most max_messages messages per job") {
+    chain c{sys, 1};
+    const int n = 50;
+    {
+      cc::loop_jobs scope{sys, 8, 3};
+      for (int i = 0; i < n; ++i)
+        caf::anon_send(c.actors[0], i);
+      scope.run();
+      CHECK(scope.resumed() == 1);
+    }
+    REQUIRE(c.wait_last(n));
+    auto& t = *c.trails[0];
+    std::lock_guard<std::mutex> guard{t.mtx};
+    REQUIRE(t.numbers.size() == static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+      CHECK(t.numbers[i] == i);
+    CHECK(t.threads[0] == here);
+    CHECK(t.threads[2] == here);
+    CHECK(t.threads[n - 1] != here);
+  }
+  SECTION("a scope closed before it ran hands its jobs to the workers") {
+    chain c{sys, 2};
+    {
+      cc::loop_jobs scope{sys};
+      caf::anon_send(c.actors[0], 5);
+    }
+    REQUIRE(c.wait_last(1));
+    CHECK(c.trails[0]->threads[0] != here);
+    CHECK(c.trails[1]->threads[0] != here);
+  }
+}
+
+TEST_CASE("loop_jobs: an inotify wake runs a run_here watcher's actor on the "
+          "I/O loop's thread, another watcher's on a worker", "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  cc::test::temp_dir dir{"ccloopwatch"};
+  cc::test::write_file(dir / "app.log", "one\n");
+  chain here{sys, 2};  // the watcher's actor and one it messages
+  chain there{sys, 1};
+  auto loop = cc::io_loop::shared();
+  for (auto* c : {&here, &there})
+    for (auto& t : c->trails)
+      t->loop = loop;
+  auto w1 = cc::tail::file_watch::start(here.actors[0], dir.path(), "*.log", true);
+  auto w2 = cc::tail::file_watch::start(there.actors[0], dir.path(), "*.log", false);
+  REQUIRE(w1);
+  REQUIRE(w2);
+  cc::test::append_file(dir / "app.log", "two\n");
+  REQUIRE(here.wait_last(1));
+  REQUIRE(there.wait_last(1));
+  CHECK(here.trails[0]->on_loop[0]);
+  CHECK(here.trails[1]->on_loop[0]);
+  CHECK_FALSE(there.trails[0]->on_loop[0]);
+  w1->reset();
+  w2->reset();
+}
