@@ -24,12 +24,12 @@ file_watch::start(caf::actor target, const std::string& dir, const std::string& 
   auto sig = std::make_shared<watch_signal>();
   sig->target = std::move(target);
   sig->names = names;
-  sig->run_here = run_here;
   auto wd = (*hub)->add(dir, dir_mask | IN_ONLYDIR, true, sig);
   if (!wd)
     return wd.error();
   std::unique_ptr<file_watch> w{new file_watch(std::move(*hub), std::move(sig))};
   w->dir_wd_ = *wd;
+  w->may_run_here_ = run_here;
   return w;
 }
 

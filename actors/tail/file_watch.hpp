@@ -27,7 +27,7 @@ public:
   /// Fails (errc::io with the path and errno) when inotify is unavailable or
   /// `dir` cannot be watched; the caller then polls.
   /// `run_here`: the wakes may run `target` on the I/O loop's thread
-  /// (watch_signal::run_here).
+  /// (watch_signal::run_here) while it is settled (set_settled).
   static caf::expected<std::unique_ptr<file_watch>>
   start(caf::actor target, const std::string& dir, const std::string& names = "*",
         bool run_here = false);
@@ -44,6 +44,13 @@ public:
   /// The target took the last wake: the next event sends another.
   void rearm() { sig_->pending.store(false); }
 
+  /// Whether the target has nothing in flight (a trickle between lines):
+  /// only then does a wake run it on the I/O loop's thread, if start() allowed
+  /// that; a stream's looks stay on the scheduler, beside the loop's writes.
+  void set_settled(bool settled) {
+    sig_->run_here.store(may_run_here_ && settled, std::memory_order_relaxed);
+  }
+
   /// Whether the directory changed since the last call.
   bool take_dir_changed() { return sig_->dir_changed.exchange(false); }
 
@@ -56,6 +63,7 @@ private:
   std::shared_ptr<inotify_hub> hub_;
   std::shared_ptr<watch_signal> sig_;
   int dir_wd_ = -1;
+  bool may_run_here_ = false;
   std::mutex file_mtx_;  // guards file_wd_ (tailer thread only, but cheap)
   int file_wd_ = -1;
 };

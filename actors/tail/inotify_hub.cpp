@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <future>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -161,17 +160,21 @@ void inotify_hub::client::drain() {
 // The watchers that may run here are woken last, inside a loop_jobs scope
 // that then runs them (and what they message) on this thread.
 void inotify_hub::client::wake(std::vector<std::shared_ptr<watch_signal>>& woken) {
-  std::optional<loop_jobs> here;
-  for (int pass = 0; pass < 2; ++pass)
-    for (auto& sig : woken) {
-      if (sig->run_here != (pass == 1) || sig->pending.exchange(true))
-        continue;
-      if (pass == 1 && !here)
-        here.emplace(sig->target->home_system());
+  std::vector<const caf::actor*> here_targets;
+  for (auto& sig : woken) {
+    if (sig->pending.exchange(true))
+      continue;
+    if (sig->run_here.load(std::memory_order_relaxed))
+      here_targets.push_back(&sig->target);
+    else
       caf::anon_send(sig->target, wake_atom::value);
-    }
-  if (here)
-    here->run();
+  }
+  if (here_targets.empty())
+    return;
+  loop_jobs here{(*here_targets.front())->home_system()};
+  for (auto* target : here_targets)
+    caf::anon_send(*target, wake_atom::value);
+  here.run();
 }
 
 // One write to a followed file raises IN_MODIFY on both the file's watch

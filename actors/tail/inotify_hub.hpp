@@ -45,10 +45,11 @@ struct watch_signal {
   std::atomic<bool> pending{false}; // a wake is queued and not yet taken
   std::atomic<bool> dir_changed{false};
   std::atomic<bool> dir_lost{false};
-  // Whether the wake may run its target on the loop thread, right after the
-  // read (base/loop_jobs.hpp): a tailer whose look is cheap (no compression
-  // on its thread) says so. Set before the watch is added.
-  bool run_here = false;
+  // Whether the next wake may run its target on the loop thread, right after
+  // the read (base/loop_jobs.hpp): a tailer whose look is cheap (no
+  // compression on its thread) and that has nothing in flight says so, after
+  // each look (file_watch::set_settled).
+  std::atomic<bool> run_here{false};
 };
 
 /// Drops repeated watchers from one batch's list (order not kept): each is

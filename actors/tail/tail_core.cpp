@@ -256,6 +256,13 @@ void tail_core::check() {
     return;
   if (watch)
     watch->rearm();
+  // After the look: may the next inotify wake run it on the loop thread?
+  struct settle {
+    tail_core& core;
+    ~settle() {
+      core.note_settled();
+    }
+  } settle_after{*this};
   // A switch opens a file whose bytes raise no new inotify event: go on
   // with it at once (bounded, in case files appear faster than we switch).
   for (int files = 0; files < 64; ++files) {
@@ -275,6 +282,12 @@ void tail_core::check() {
       break;
   }
   schedule_deadlines();
+}
+
+void tail_core::note_settled() {
+  if (watch)
+    watch->set_settled(outstanding == 0 &&
+                       (!src || (src->sent == src->acked && src->in_flight.empty())));
 }
 
 /// Reads and sends until neither makes progress (window, outstanding

@@ -277,6 +277,8 @@ private:
   void schedule_deadlines();
   void schedule_at(time_point t);
   void ensure_watch();
+  /// Tells the watch whether nothing is in flight now (file_watch::set_settled).
+  void note_settled();
   uint64_t lag_bytes();
   open_source_ref source_ref() const;
 

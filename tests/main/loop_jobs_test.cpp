@@ -3,8 +3,8 @@
 // actor woken from this thread, and the actors it messages, run here, each
 // message once and in order; past the bounds and after the scope the
 // scheduler's workers take over; an inotify wake of a watcher that asks for
-// it (watch_signal::run_here) runs its actor on the I/O loop's thread, and
-// one that does not on a worker. Every wait bounded by count and time; no
+// it and is settled (watch_signal::run_here, file_watch::set_settled) runs
+// its actor on the I/O loop's thread, and one that does not on a worker. Every wait bounded by count and time; no
 // timing asserted.
 #include <catch2/catch.hpp>
 
@@ -65,6 +65,10 @@ struct trail {
   size_t size() {
     std::lock_guard<std::mutex> guard{mtx};
     return numbers.size();
+  }
+  bool last_on_loop() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return !on_loop.empty() && on_loop.back();
   }
 };
 
@@ -198,8 +202,8 @@ TEST_CASE("loop_jobs: past its bounds and after it closes, the workers take "
   }
 }
 
-TEST_CASE("loop_jobs: an inotify wake runs a run_here watcher's actor on the "
-          "I/O loop's thread, another watcher's on a worker", "[loop_jobs]") {
+TEST_CASE("loop_jobs: an inotify wake runs a settled run_here watcher's actor "
+          "on the I/O loop's thread, others on a worker", "[loop_jobs]") {
   caf::actor_system_config cfg;
   cc::cli::configure_system(cfg, server_config()->main);
   caf::actor_system sys{cfg};
@@ -216,12 +220,31 @@ TEST_CASE("loop_jobs: an inotify wake runs a run_here watcher's actor on the "
   auto w2 = cc::tail::file_watch::start(there.actors[0], dir.path(), "*.log", false);
   REQUIRE(w1);
   REQUIRE(w2);
-  cc::test::append_file(dir / "app.log", "two\n");
-  REQUIRE(here.wait_last(1));
-  REQUIRE(there.wait_last(1));
-  CHECK(here.trails[0]->on_loop[0]);
-  CHECK(here.trails[1]->on_loop[0]);
-  CHECK_FALSE(there.trails[0]->on_loop[0]);
+  // One append, a wake each (the watchers are rearmed for it; a late event
+  // of the append before wakes them with the same settled state, so the
+  // last wake is the one looked at).
+  auto append = [&](size_t n, bool settled) {
+    (*w1)->set_settled(settled);
+    (*w2)->set_settled(settled);
+    (*w1)->rearm();
+    (*w2)->rearm();
+    cc::test::append_file(dir / "app.log", "more\n");
+    REQUIRE(here.wait_last(n));
+    REQUIRE(there.wait_last(n));
+  };
+  // Not settled (something in flight, or no look yet): on a worker.
+  append(1, false);
+  CHECK_FALSE(here.trails[0]->last_on_loop());
+  CHECK_FALSE(here.trails[1]->last_on_loop());
+  // Settled: the one that may runs on the loop, with the actor it messages.
+  append(2, true);
+  CHECK(here.trails[0]->last_on_loop());
+  CHECK(here.trails[1]->last_on_loop());
+  CHECK_FALSE(there.trails[0]->last_on_loop());
+  // In flight again: back on a worker.
+  append(3, false);
+  CHECK_FALSE(here.trails[0]->last_on_loop());
+  CHECK_FALSE(there.trails[0]->last_on_loop());
   w1->reset();
   w2->reset();
 }
