@@ -8,6 +8,8 @@
 // timing asserted.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -24,11 +26,13 @@
 
 #include "actors/core/atoms.hpp"
 #include "actors/tail/file_watch.hpp"
+#include "actors/tail/tailer.hpp"
 #include "base/io_loop.hpp"
 #include "base/loop_jobs.hpp"
 #include "config/config.hpp"
 #include "main/serve.hpp"
 #include "main/sharing_policy.hpp"
+#include "tests/actors/fake_writer.hpp"
 #include "tests/support/process.hpp"
 
 using namespace std::chrono_literals;
@@ -247,4 +251,78 @@ TEST_CASE("loop_jobs: an inotify wake runs a settled run_here watcher's actor "
   CHECK_FALSE(there.trails[0]->last_on_loop());
   w1->reset();
   w2->reset();
+}
+
+namespace {
+
+/// fake_router (tests/actors/fake_writer.hpp) that also records, per
+/// dispatch, whether it ran on the I/O loop's thread.
+caf::behavior loop_noting_router(caf::event_based_actor* self, std::shared_ptr<fake_writer> w,
+                                 std::shared_ptr<trail> t) {
+  return {
+    [w](cc::register_atom, const std::string& name, caf::actor a) {
+      std::lock_guard<std::mutex> guard{w->mtx};
+      w->endpoint = a;
+      w->endpoint_name = name;
+      ++w->registrations;
+      return cc::ok_atom::value;
+    },
+    [self, w, t](cc::dispatch_atom, cc::wire::cc_message& msg) {
+      t->add(0);
+      std::optional<cc::wire::cc_message> reply;
+      caf::actor to;
+      {
+        std::lock_guard<std::mutex> guard{w->mtx};
+        reply = w->handle(msg);
+        to = w->endpoint;
+      }
+      if (reply && to)
+        self->send(to, cc::reply_atom::value, std::move(*reply));
+      return cc::ok_atom::value;
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
+          "loop's thread, up to its dispatch", "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  cc::test::temp_dir dir{"ccloopjobtail"};
+  auto logs = dir / "logs";
+  ::mkdir(logs.c_str(), 0755);
+  cc::test::write_file(logs + "/app.log", "");
+  auto w = std::make_shared<fake_writer>();
+  auto t = std::make_shared<trail>();
+  t->loop = cc::io_loop::shared();
+  auto router = sys.spawn(loop_noting_router, w, t);
+  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
+                                  dir / "loop.ini");
+  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  auto copied = [&](const std::string& line) {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    for (auto& kv : w->copies) {
+      const auto& b = kv.second.bytes;
+      if (b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0)
+        return true;
+    }
+    return false;
+  };
+  // A trickle: each line once the one before is in the copy (and acked:
+  // the stand-in acks at once; a first start begins at the file's end, so
+  // the first lines may be passed over). Some dispatch must run on the loop.
+  bool on_loop = false;
+  for (int i = 1; i <= 20 && !on_loop; ++i) {
+    auto line = "line " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms);  // for the start, and the ack's turn at the tailer
+    cc::test::append_file(logs + "/app.log", line);
+    if (cc::test::wait_until([&] { return copied(line); }, 5000ms))
+      on_loop = t->last_on_loop();
+  }
+  CHECK(on_loop);
+  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  caf::anon_send_exit(router, caf::exit_reason::kill);
 }
