@@ -95,6 +95,9 @@ public:
 private:
   commit_log() = default;
   caf::error append(const std::string& line);
+  /// A sealed line for the log, written by take() (or sync_all()).
+  void buffer(const std::string& line);
+  caf::error write_buffered();
   caf::error start_file(size_t index);
 
   int state_fd_ = -1;
@@ -110,6 +113,7 @@ private:
   bool failed_ = false;   // the last round failed: the next one syncs all
   bool retiring_ = false; // a checkpoint's older file is not emptied yet
   uint64_t rounds_ = 0;
+  std::string buffered_; // entries added since the last take()
   std::set<std::string> dir_keys_;
   std::vector<std::string> dirs_;
 };

@@ -160,6 +160,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // was first opened).
   out_ = spec.out;
   awaiting_commit_ = spec.defer_sync;
+  hold_journal_ = awaiting_commit_;
   bool reuse_journal = journal_fd_ >= 0;
   if (!reuse_journal) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
@@ -169,6 +170,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       return io_error("journal " + journal_name_, errno);
   }
   auto drop_journal = [&] {
+    hold_journal_ = false;
     ::close(journal_fd_);
     journal_fd_ = -1;
     ::unlinkat(state_fd_, journal_name_.c_str(), 0);
@@ -197,7 +199,9 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     }
     if (k == 0 && !reuse_journal && !awaiting_commit_)
       ::fsync(state_fd_); // the journal's name must survive a crash (its next sync reports)
-    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_);
+    // Its journal was new: so is, most likely, the copy (created first).
+    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_,
+                               true);
     if (!opened) {
       drop_journal();
       return std::move(opened.error());
@@ -220,7 +224,8 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     drop_journal();
     return err;
   }
-  auto size = file_size(fd_, path_);
+  // A copy created here is empty; one that was there is measured.
+  auto size = created_name_ ? caf::expected<uint64_t>{uint64_t{0}} : file_size(fd_, path_);
   if (!size)
     return std::move(size.error());
   size_ = *size;
