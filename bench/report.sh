@@ -356,8 +356,9 @@ MD
 
 - **Data.** `cc-loggen` writes a PostgreSQL-style log of 100-400 byte lines
   (deterministic seed), kept under `bench/data/` between runs, and a many-files
-  set for the scale step. Each system ships the same file; it sits in the page
-  cache for all of them.
+  set for the scale step. Each system ships the same file; it is read into the
+  page cache (`cat` to /dev/null) before each throughput step, so it sits there
+  for all of them.
 - **Time.** From the moment the source file is handed to the shipper (linked
   into the watched directory, or socat started) until the copy has reached the
   source's size, polled every 2 ms with `stat`. The copy is checked afterwards

@@ -265,11 +265,17 @@ start_limit_sender() {  # DIR ZIP SOURCE
 # Every measured step starts with the dirty pages of the steps before it
 # written out, so no system pays for another's writeback.
 quiesce() { sync; }
+# The big file's pages read into the page cache before each throughput step,
+# so every system (and every pair) starts from the same cached source: in a
+# run where the file had been evicted (the backlog's 10 GB, another step's
+# copies) the first system to read it paid for the disk (a pipe at 1,151 MB/s
+# beside its 2,800 in the next pairs, session 13's full run).
+warm_source() { cat "$bigfile" >/dev/null; }
 
 # --- 3/4. throughput: the limit, ours, rsyslog ---------------------------------
 throughput_limit() {  # NAME ZIP
   local name=$1 gz=$2 d="$out/$1" t0 done_ns check cpu rss p s0 s1
-  quiesce
+  quiesce; warm_source
   start_limit_listener "$d" "$gz" || { record "$name" "$big_bytes" 0 0 0 "not run (listener)" ""; return; }
   t0=$(now_ns)
   start_limit_sender "$d" "$gz" "$bigfile"
@@ -305,7 +311,7 @@ throughput_limit() {  # NAME ZIP
 # receiver exits: the copy complete (splice) or durable (durable).
 throughput_bare() {  # NAME MODE
   local name=$1 mode=$2 d="$out/$1" port copy t0 t1 cpu rss check recv_pid
-  quiesce
+  quiesce; warm_source
   mkdir -p "$d"; copy="$d/copy.log"
   port=$(free_port) || { record "$name" "$big_bytes" 0 0 0 "not run (port)" ""; return; }
   start_bg "$name-recv" timeout "$step_timeout" "$bt" measure --out "$d/recv.rus" -- \
@@ -326,7 +332,7 @@ throughput_bare() {  # NAME MODE
 
 throughput_ours() {  # NAME COMP
   local name=$1 comp=$2 d="$out/$1" c0 c1 c0_c c1_c t0 done_ns durable_ns check copy rss_c rss_l sides
-  quiesce
+  quiesce; warm_source
   if ! start_ours "$d" "$comp"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
   fi
@@ -395,7 +401,7 @@ rsyslog_probe() {  # sets rs_probe
 
 throughput_rsyslog() {  # NAME
   local name=$1 d="$out/$1" c0 c1 t0 done_ns check rss_a rss_b src_sum copy_sum
-  quiesce
+  quiesce; warm_source
   rsyslog_probe
   if ! start_rsyslog "$d"; then
     failures=$((failures + 1)); record "$name" "$big_bytes" 0 0 0 "FAILED to start" ""; stop_all; return
