@@ -519,7 +519,8 @@ caf::error copy_file::compact_journal() {
 }
 
 caf::error copy_file::close() {
-  caf::error result = write_held_journal();
+  auto held = write_held_journal(); // reported, after the close below
+  caf::error result;
   if (fd_ >= 0) {
     result = finish_member();
     if (!result)
@@ -532,7 +533,7 @@ caf::error copy_file::close() {
     ::close(journal_fd_);
     journal_fd_ = -1;
   }
-  return result;
+  return held ? held : result;
 }
 
 void copy_file::close_unsynced() {
