@@ -212,12 +212,28 @@ caf::error commit_log::append(const std::string& line) {
                    base_ + std::to_string(current_));
 }
 
+void commit_log::buffer(const std::string& line) {
+  // Written by take(), before the round that syncs it: one write per round.
+  buffered_ += journal::seal(line);
+}
+
+caf::error commit_log::write_buffered() {
+  if (buffered_.empty())
+    return caf::none;
+  auto err = write_all(files_[current_]->get(), buffered_, base_ + std::to_string(current_));
+  buffered_.clear();
+  if (buffered_.capacity() > (size_t{1} << 20))
+    buffered_.shrink_to_fit();
+  return err;
+}
+
 caf::error commit_log::add_journal(const std::string& journal_file,
                                    const std::string& text) {
   pending_ = true;
   state_dir_changed_ = true;
   ++entries_;
-  return append("J " + journal_escape(journal_file) + " " + journal_escape(text));
+  buffer("J " + journal_escape(journal_file) + " " + journal_escape(text));
+  return caf::none;
 }
 
 caf::error commit_log::add_owner_line(const std::string& owner_log,
@@ -225,7 +241,8 @@ caf::error commit_log::add_owner_line(const std::string& owner_log,
   // No new name: the owner log's was synced when it was opened.
   pending_ = true;
   ++entries_;
-  return append("O " + journal_escape(owner_log) + " " + journal_escape(line));
+  buffer("O " + journal_escape(owner_log) + " " + journal_escape(line));
+  return caf::none;
 }
 
 void commit_log::add_copy(const std::string& path) {
@@ -239,6 +256,14 @@ commit_round commit_log::take() {
   // One round at a time: the file a checkpoint retires was emptied when
   // the previous checkpoint came back.
   commit_round r;
+  // The entries since the last round, in one write. Should it fail (a
+  // torn line may end the file), this round syncs the file system instead
+  // (syncfs: the journals and owner lines themselves are written) and the
+  // log goes on in the other file.
+  if (auto err = write_buffered()) {
+    log::error(who, describe(err) + "; syncing the file system instead");
+    failed_ = true;
+  }
   r.number = ++rounds_;
   r.log = files_[current_];
   r.state_dir = state_dir_;
@@ -273,6 +298,9 @@ void commit_log::finished(const commit_round& r) {
 
 caf::error commit_log::sync_all(int64_t& syncs) {
   pending_ = false;
+  // The entries not yet taken: a failed write is covered by the syncfs.
+  if (auto err = write_buffered())
+    log::error(who, describe(err));
   for (const auto& dir : {state_dir_, dstdir_})
     if (dir)
       if (auto err = sync_call(::syncfs, dir->get(), "syncfs at shutdown", syncs))

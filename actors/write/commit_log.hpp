@@ -68,7 +68,8 @@ public:
   commit_log(const commit_log&) = delete;
   commit_log& operator=(const commit_log&) = delete;
 
-  /// A new journal's text (written, not synced), for the next round.
+  /// A new journal's text (written, not synced), for the next round. The
+  /// log's entries are kept until take() writes them, one write per round.
   caf::error add_journal(const std::string& journal_file, const std::string& text);
   /// A new owner record: its line as appended (not synced) to the owner
   /// log `owner_log`.
@@ -79,7 +80,9 @@ public:
 
   /// Whether anything waits for a round.
   bool pending() const { return pending_; }
-  /// The round for everything added so far (its number: rounds()).
+  /// The round for everything added so far (its number: rounds()): the
+  /// entries added since the last one are written to the log now (a failed
+  /// write makes this round a checkpoint, syncfs).
   commit_round take();
   /// A round came back (run or not): a checkpoint's older file is emptied.
   void finished(const commit_round& round);
@@ -95,6 +98,9 @@ public:
 private:
   commit_log() = default;
   caf::error append(const std::string& line);
+  /// A sealed line for the log, written by take() (or sync_all()).
+  void buffer(const std::string& line);
+  caf::error write_buffered();
   caf::error start_file(size_t index);
 
   int state_fd_ = -1;
@@ -110,6 +116,7 @@ private:
   bool failed_ = false;   // the last round failed: the next one syncs all
   bool retiring_ = false; // a checkpoint's older file is not emptied yet
   uint64_t rounds_ = 0;
+  std::string buffered_; // entries added since the last take()
   std::set<std::string> dir_keys_;
   std::vector<std::string> dirs_;
 };

@@ -159,7 +159,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // restart would not find again (a rotated copy's name holds the time it
   // was first opened).
   out_ = spec.out;
-  awaiting_commit_ = spec.defer_sync;
+  awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
   bool reuse_journal = journal_fd_ >= 0;
   if (!reuse_journal) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
@@ -197,7 +197,8 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     }
     if (k == 0 && !reuse_journal && !awaiting_commit_)
       ::fsync(state_fd_); // the journal's name must survive a crash (its next sync reports)
-    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_);
+    auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_,
+                               true); // the journal was new: so is, most likely, the copy
     if (!opened) {
       drop_journal();
       return std::move(opened.error());
@@ -220,7 +221,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     drop_journal();
     return err;
   }
-  auto size = file_size(fd_, path_);
+  auto size = created_name_ ? caf::expected<uint64_t>{uint64_t{0}} : file_size(fd_, path_);
   if (!size)
     return std::move(size.error());
   size_ = *size;

@@ -132,14 +132,30 @@ bool copy_file::needs_sync() const {
 
 caf::error copy_file::append_journal(const std::string& body) {
   auto line = journal::seal(body);
-  if (auto err = write_all(journal_fd_, line, journal_name_)) {
-    last_write_errno_ = errno;
-    return err;
-  }
+  // A new copy's first lines (H, O, its first S) are written in one go
+  // (write_held_journal): they become durable by its commit round anyway.
+  if (!hold_journal_)
+    if (auto err = write_all(journal_fd_, line, journal_name_)) {
+      last_write_errno_ = errno;
+      return err;
+    }
   if (awaiting_commit_)
     creation_text_ += line;
   ++journal_lines_;
   closed_clean_ = false; // the journal no longer ends with a C line
+  return caf::none;
+}
+
+caf::error copy_file::write_held_journal() {
+  if (!hold_journal_)
+    return caf::none;
+  hold_journal_ = false;
+  if (journal_fd_ < 0 || creation_text_.empty())
+    return caf::none;
+  if (auto err = write_all(journal_fd_, creation_text_, journal_name_)) {
+    last_write_errno_ = errno;
+    return err;
+  }
   return caf::none;
 }
 
@@ -503,6 +519,7 @@ caf::error copy_file::compact_journal() {
 }
 
 caf::error copy_file::close() {
+  auto held = write_held_journal(); // reported, after the close below
   caf::error result;
   if (fd_ >= 0) {
     result = finish_member();
@@ -516,10 +533,12 @@ caf::error copy_file::close() {
     ::close(journal_fd_);
     journal_fd_ = -1;
   }
-  return result;
+  return held ? held : result;
 }
 
 void copy_file::close_unsynced() {
+  if (auto err = write_held_journal())
+    log::error(who, "journal of " + path_ + ": " + describe(err));
   keep_partial_block(); // as a clean close, the P line before its C line
   drop_fd();
   if (journal_fd_ >= 0) {

@@ -325,6 +325,10 @@ public:
   /// Its commit round is back: its journal's lines so far are durable;
   /// later ones are synced as for any copy.
   void committed();
+  /// A new copy's first journal lines (H, O, its first S) are kept in
+  /// creation_text() until this writes them to its journal in one write
+  /// (its worker, once the S line is there; close() at the latest).
+  caf::error write_held_journal();
 
 private:
   copy_file() = default;
@@ -447,6 +451,7 @@ private:
   bool awaiting_commit_ = false;  // see awaiting_commit()
   std::string creation_text_;     // the journal's lines while awaiting it
   bool created_name_ = false;     // see created_name()
+  bool hold_journal_ = false;     // see write_held_journal()
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

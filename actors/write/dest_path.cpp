@@ -401,9 +401,17 @@ caf::expected<opened_parent> open_parent_beneath(int dirfd,
   return out;
 }
 
+namespace {
+std::atomic<uint64_t> checked_opens{0};
+} // namespace
+
+uint64_t open_beneath_checked() {
+  return checked_opens.load(std::memory_order_relaxed);
+}
+
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode,
-                                        bool defer_parent_sync) {
+                                        bool defer_parent_sync, bool create_first) {
   auto checked = checked_components(rel);
   if (!checked)
     return std::move(checked.error());
@@ -414,31 +422,39 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
     return std::move(parent.error());
   const auto& name = parts.back();
   // O_NONBLOCK: a FIFO planted under the name must not hang the worker.
-  int base_flags =
-    (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+  // Not needed for O_CREAT | O_EXCL: that creates a regular file or fails
+  // (EEXIST, also for a symlink or a FIFO there).
+  int plain_flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_CLOEXEC;
+  int base_flags = plain_flags | O_NONBLOCK;
   opened_file result;
+  bool try_create = create && create_first;
   for (int attempt = 0; attempt < 3 && result.fd < 0; ++attempt) {
-    result.fd = ::openat(parent->get(), name.c_str(), base_flags);
-    if (result.fd >= 0)
-      break;
-    int err = errno;
-    if (err != ENOENT || !create)
-      return open_error(rel, err);
-    result.fd = ::openat(parent->get(), name.c_str(), base_flags | O_CREAT | O_EXCL,
+    if (!try_create) {
+      result.fd = ::openat(parent->get(), name.c_str(), base_flags);
+      if (result.fd >= 0)
+        break;
+      int err = errno;
+      if (err != ENOENT || !create)
+        return open_error(rel, err);
+    }
+    try_create = false;
+    result.fd = ::openat(parent->get(), name.c_str(), plain_flags | O_CREAT | O_EXCL,
                          mode);
     if (result.fd >= 0) {
       result.created = true;
       if (!defer_parent_sync)
         ::fsync(parent->get());
-      break;
+      // New, regular, one link, opened without O_NONBLOCK: nothing to check.
+      return result;
     }
     if (errno != EEXIST)
       return open_error(rel, errno);
-    // Someone created it in between (or a dangling symlink sits there): the
-    // next plain open decides.
+    // Someone created it in between (or it was there, or a dangling
+    // symlink sits there): the next plain open decides.
   }
   if (result.fd < 0)
     return open_error(rel, errno);
+  checked_opens.fetch_add(1, std::memory_order_relaxed);
   struct stat st;
   if (::fstat(result.fd, &st) != 0) {
     int err = errno;

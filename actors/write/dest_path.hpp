@@ -71,10 +71,19 @@ struct opened_file {
 /// and strerror. Never blocks on a FIFO. `defer_parent_sync`: a created
 /// file's directory is not fsync'ed here (the caller does, before the name
 /// must survive a crash: a batch of new files costs one fsync per
-/// directory, the tailwriter's commit rounds).
+/// directory, the tailwriter's commit rounds). `create_first` (with
+/// O_CREAT): the file is most likely new, so its creation (O_EXCL) is tried
+/// before the plain open, one failed lookup fewer. A file this call created
+/// (O_EXCL: a new regular file with one link, never a FIFO) is returned
+/// without the checks of an existing one (fstat, O_NONBLOCK cleared).
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode = 0644,
-                                        bool defer_parent_sync = false);
+                                        bool defer_parent_sync = false,
+                                        bool create_first = false);
+
+/// Test hook: how many files open_beneath opened that existed before (the
+/// ones it checked with fstat), process-wide.
+uint64_t open_beneath_checked();
 
 /// The directory that holds `rel` (a normalised relative path) beneath
 /// `dirfd`, opened with the same care as open_beneath (no symlink in any

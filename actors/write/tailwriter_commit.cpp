@@ -37,6 +37,9 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
     // journal's H and O lines; the held fragment continues it.
     if (auto err = cf.skip_to(key, b.gen, b.fpos))
       log::error(opts_.who, "starting a segment of " + cf.path() + ": " + describe(err));
+    // Its H, O and S lines in one write (durable by the round, as the log's).
+    if (auto err = cf.write_held_journal())
+      log::error(opts_.who, "journal of " + cf.path() + ": " + describe(err));
     if (auto err = commits_->add_journal(cf.journal_file(), cf.creation_text()))
       log::error(opts_.who, describe(err)); // the round's fdatasync fails too
     if (cf.created_name())

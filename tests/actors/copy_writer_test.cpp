@@ -976,3 +976,47 @@ TEST_CASE("rotated copies opened in one second are named after that second, neve
   CHECK(names[0] < names[1]);
   CHECK(names[2] < "db1/x.log" + rotated_suffix(now + 1));
 }
+
+TEST_CASE("group commit: a new copy's first journal lines are written in one go, "
+          "by its worker or at the latest when it closes",
+          "[copy_writer][commit]") {
+  fixture fx;
+  auto s = fx.spec();
+  s.defer_sync = true;
+  auto cf = fx.open(s, fx.live);
+  REQUIRE(cf->awaiting_commit());
+  // Created, named, empty: H and O are held with the commit log's copy.
+  auto journal = fx.live.journal();
+  REQUIRE(!journal.empty());
+  CHECK(test::read_file(journal).empty());
+  CHECK(cf->creation_text().find("H 1 ") == 0);
+  REQUIRE(!cf->skip_to(fx.key, "g1", 0));
+  CHECK(test::read_file(journal).empty());
+  auto text = cf->creation_text();
+  CHECK(text.find("\nS ") != std::string::npos);
+  REQUIRE(!cf->write_held_journal());
+  CHECK(test::read_file(journal) == text);
+  REQUIRE(!cf->write_held_journal()); // once
+  CHECK(test::read_file(journal) == text);
+  cf->committed();
+  fx.put(*cf, "g1", 0, 1000);
+  REQUIRE(!cf->close());
+  cf.reset();
+  // Reopened from its journal: the bytes are its own.
+  auto again = fx.open(fx.spec(), fx.live);
+  CHECK(again->size() == 1000);
+  REQUIRE(again->find(fx.key, "g1") != nullptr);
+  CHECK(again->find(fx.key, "g1")->src_end == 1000);
+  again.reset();
+
+  // A copy closed before its worker wrote them: close() writes them.
+  auto s2 = fx.spec(wire::compression::none, false, "C\nno\ndb1/y.log");
+  s2.base_path = "db1/y.log";
+  s2.defer_sync = true;
+  auto other = fx.open(s2, fx.live);
+  auto held = other->creation_text();
+  std::string name = fx.live.state + "/" + other->journal_file();
+  CHECK(test::read_file(name).empty());
+  REQUIRE(!other->close());
+  CHECK(test::read_file(name).compare(0, held.size(), held) == 0);
+}

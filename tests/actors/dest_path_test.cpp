@@ -174,6 +174,45 @@ TEST_CASE("open_beneath creates parents and reopens", "[tailwriter][dest_path]")
   });
 }
 
+TEST_CASE("open_beneath create_first: a new file is created at once and not checked again; "
+          "one that is there (a file, a FIFO, a symlink, a hard link) is checked as before",
+          "[tailwriter][dest_path]") {
+  both_resolvers([] {
+    dirs d;
+    auto checked = open_beneath_checked();
+    auto f = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, false, true);
+    REQUIRE(f);
+    CHECK(f->created);
+    CHECK(open_beneath_checked() == checked); // new, regular, one link: no fstat
+    CHECK((::fcntl(f->fd, F_GETFL) & O_NONBLOCK) == 0);
+    REQUIRE(::write(f->fd, "abc", 3) == 3);
+    ::close(f->fd);
+    // There already: opened (not created, not truncated) and checked.
+    auto again = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, false, true);
+    REQUIRE(again);
+    CHECK(!again->created);
+    CHECK(open_beneath_checked() == checked + 1);
+    CHECK((::fcntl(again->fd, F_GETFL) & O_NONBLOCK) == 0);
+    ::close(again->fd);
+    CHECK(test::read_file(d.dst + "/host/new.log") == "abc");
+    // What a plain open refuses, create_first refuses too (and never hangs).
+    REQUIRE(::mkfifo((d.dst + "/host/fifo").c_str(), 0644) == 0);
+    auto fifo = open_beneath(d.dst_fd, "host/fifo", O_RDWR | O_CREAT, 0644, false, true);
+    REQUIRE(!fifo);
+    CHECK(is_refused(fifo.error()));
+    test::write_file(d.outside + "/victim", "precious");
+    REQUIRE(::symlink((d.outside + "/victim").c_str(), (d.dst + "/host/sym").c_str()) == 0);
+    auto sym = open_beneath(d.dst_fd, "host/sym", O_RDWR | O_CREAT, 0644, false, true);
+    REQUIRE(!sym);
+    CHECK(is_refused(sym.error()));
+    REQUIRE(::link((d.outside + "/victim").c_str(), (d.dst + "/host/linked").c_str()) == 0);
+    auto linked = open_beneath(d.dst_fd, "host/linked", O_RDWR | O_CREAT, 0644, false, true);
+    REQUIRE(!linked);
+    CHECK(is_refused(linked.error()));
+    CHECK(test::read_file(d.outside + "/victim") == "precious");
+  });
+}
+
 TEST_CASE("a planted symlink to a file outside is refused",
           "[tailwriter][dest_path]") {
   both_resolvers([] {

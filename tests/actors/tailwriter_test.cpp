@@ -2429,6 +2429,49 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
   CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
 }
 
+TEST_CASE("group commit: a round's entries reach the commit log together, when the round "
+          "is taken, and replay from there",
+          "[tailwriter][commit]") {
+  test::temp_dir tmp{"cc-commit-buffer"};
+  auto dir = tmp / "state";
+  fs::create_directories(dir);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  auto text = std::string{"H 1 =no =none =db1/x.log =id-x #00000000\n"};
+  auto owner_line = journal::seal("W =db1/x =src =db1");
+  auto log_file = dir + "/" + commit_log_prefix("h:tw") + "0.0";
+  {
+    auto log = commit_log::open(fd, fd, "h:tw", 0);
+    REQUIRE(log);
+    auto started = test::read_file(log_file); // its G line
+    REQUIRE(!started.empty());
+    REQUIRE(!(*log)->add_journal("x.j", text));
+    REQUIRE(!(*log)->add_owner_line("ow-test", owner_line));
+    CHECK((*log)->pending());
+    CHECK(test::read_file(log_file) == started); // nothing written yet
+    auto round = (*log)->take();
+    auto taken = test::read_file(log_file);
+    CHECK(taken.size() > started.size());
+    CHECK(taken.find("\nJ =x.j ") != std::string::npos);
+    CHECK(taken.find("\nO =ow-test ") != std::string::npos);
+    run_commit_round(round);
+    REQUIRE(!round.err);
+    // The next round's entry, at shutdown: sync_all writes it first.
+    REQUIRE(!(*log)->add_journal("y.j", text));
+    int64_t syncs = 0;
+    REQUIRE(!(*log)->sync_all(syncs));
+    CHECK(test::read_file(log_file).find("\nJ =y.j ") != std::string::npos);
+  }
+  // A crash took the journals and the owner line: the log has them all.
+  auto n = replay_commit_logs(fd, commit_log_prefix("h:tw"));
+  REQUIRE(n);
+  CHECK(*n == 3);
+  CHECK(test::read_file(dir + "/x.j") == text);
+  CHECK(test::read_file(dir + "/y.j") == text);
+  CHECK(test::read_file(dir + "/ow-test") == owner_line);
+  ::close(fd);
+}
+
 TEST_CASE("group commit: the commit log keeps an old journal and mends a torn one",
           "[tailwriter][commit]") {
   test::temp_dir tmp{"cc-commit-log"};
