@@ -174,7 +174,7 @@ TEST_CASE("open_beneath creates parents and reopens", "[tailwriter][dest_path]")
   });
 }
 
-TEST_CASE("open_beneath create_first: a new file is created at once and not checked again; "
+TEST_CASE("open_beneath create_first: a new file is created at once and not checked again, "
           "one that is there (a file, a FIFO, a symlink, a hard link) is checked as before",
           "[tailwriter][dest_path]") {
   both_resolvers([] {
