@@ -136,7 +136,15 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   auto* ptr = opened->get();
   collect(*ptr);
   rotated_.add(spec.identity, ptr->path());
-  log::info(opts_.who, "opened " + ptr->path());
+  // Per copy at debug; counted for the summary line at info.
+  if (ptr->created_name())
+    ++events_.created;
+  else
+    ++events_.reopened;
+  if (!events_since_)
+    events_since_ = now;
+  if (log::enabled(log::level::debug))
+    log::debug(opts_.who, "opened " + ptr->path());
   auto c = copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false,
                                                     ++next_serial_, spec.base_path}).first;
   c->second.lru = lru_.insert(lru_.end(), &c->first);
@@ -171,8 +179,10 @@ bool worker_core::admit_source(const fragment& f, const source_key& key, bool ma
       return true;
     }
     claim_logged_ = true;
-    log::info(opts_.who, f.dest_base + " is written by source " + b.source + " (host '" +
-                           b.hdr.hostname + "') from now on");
+    ++events_.claimed; // said in the summary line (copy_summary)
+    if (log::enabled(log::level::debug))
+      log::debug(opts_.who, f.dest_base + " is written by source " + b.source + " (host '" +
+                              b.hdr.hostname + "') from now on");
     return true;
   }
   if (owner->source == b.source)

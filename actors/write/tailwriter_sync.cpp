@@ -317,7 +317,9 @@ bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
   outbox none;
   drop_keys(c->first, false, none);
   cf.close_unsynced();
-  log::info(opts_.who, "closed " + cf.path() + " (its last bytes synced with the next batch)");
+  ++events_.closed;
+  if (log::enabled(log::level::debug))
+    log::debug(opts_.who, "closed " + cf.path() + " (its last bytes synced with the next batch)");
   forget(c);
   return true;
 }
@@ -338,7 +340,9 @@ void worker_core::evict(const std::string& identity, outbox& out) {
   drop_keys(identity, !err, out);
   if (auto cerr = cf.close())
     log::error(opts_.who, "closing " + cf.path() + ": " + describe(cerr));
-  log::info(opts_.who, "closed " + cf.path());
+  ++events_.closed;
+  if (log::enabled(log::level::debug))
+    log::debug(opts_.who, "closed " + cf.path());
   forget(c);
 }
 
@@ -399,6 +403,24 @@ void worker_core::maintain(clock::time_point now, outbox& out) {
   ack_ready(out);
   for (auto& identity : idle)
     evict(identity, out);
+  copy_summary(now, false);
+}
+
+void worker_core::copy_summary(clock::time_point now, bool force) {
+  if (!events_.any() || !events_since_
+      || (!force && now - *events_since_ < opts_.summary_period))
+    return;
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - *events_since_).count();
+  log::info(opts_.who, "copies in the last " + std::to_string(secs) + " s: " +
+                         std::to_string(events_.created) + " created, " +
+                         std::to_string(events_.reopened) + " opened again, " +
+                         std::to_string(events_.closed) + " closed, " +
+                         std::to_string(events_.claimed) +
+                         " destinations claimed by a source; " +
+                         std::to_string(copies_.size()) + " open (of at most " +
+                         std::to_string(opts_.max_open_copies) + ")");
+  events_ = {};
+  events_since_.reset();
 }
 
 void worker_core::close_all(outbox& out) {
@@ -414,6 +436,7 @@ void worker_core::close_all(outbox& out) {
   while (!copies_.empty())
     evict(copies_.begin()->first, out);
   closing_all_ = false;
+  copy_summary(clock::now(), true);
 }
 
 } // namespace cc::tw

@@ -50,6 +50,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -146,6 +147,10 @@ struct worker_options {
   std::chrono::milliseconds member_check{100};
   /// A copy idle this long is closed at maintenance.
   std::chrono::milliseconds close_idle{30000};
+  /// The per-copy events (a copy opened, closed, a destination claimed by a
+  /// source) are debug lines; at info one line says how many of each there
+  /// were, at most this often (at maintenance) and at close_all.
+  std::chrono::milliseconds summary_period{60000};
   /// Open copies (max-open-files / 2 shared out: each holds the copy's and
   /// the journal's descriptor).
   size_t max_open_copies = 100;
@@ -432,6 +437,19 @@ private:
   worker_options opts_;
   counters_ptr counters_;
   log_limiter evict_log_{std::chrono::minutes{1}, 4}; // max-open-files lines
+  /// Per-copy events since the last summary line (copy_summary()).
+  struct copy_events {
+    uint64_t created = 0;  // copies whose file this worker created
+    uint64_t reopened = 0; // opened again (evicted, idle, a restart)
+    uint64_t closed = 0;
+    uint64_t claimed = 0;  // destinations claimed by a source
+    bool any() const { return created + reopened + closed + claimed > 0; }
+  };
+  copy_events events_;
+  std::optional<clock::time_point> events_since_;
+  /// The info line with events_'s counts, once summary_period has passed
+  /// since the first event counted (or now, `force`).
+  void copy_summary(clock::time_point now, bool force);
   int dstdir_fd_ = -1;
   int state_fd_ = -1;
   std::map<std::string, open_copy> copies_;    // by copy identity

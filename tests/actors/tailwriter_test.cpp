@@ -353,6 +353,73 @@ TEST_CASE("worker: a failed off-thread sync closes the copy and acknowledges not
   CHECK(fx.copy("db1/pg.log") == slice(text, 0, 2000));
 }
 
+TEST_CASE("worker: opening, closing and claiming copies are debug lines, summed up in one "
+          "info line per summary period and at close_all",
+          "[tailwriter][worker]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 2;
+  fx.opts.summary_period = 3600s;
+  fx.opts.close_idle = 7200s; // not closed for being idle by the maintain() below
+  auto w = fx.make();
+  std::string log_path = fx.tmp / "ccserver.log";
+  std::string err;
+  REQUIRE(cc::log::open(log_path, err));
+  struct log_back {
+    ~log_back() {
+      std::string e;
+      cc::log::open("", e);
+      cc::log::set_level(cc::log::level::info);
+    }
+  } restore;
+  cc::log::set_level(cc::log::level::info);
+  std::vector<frag_spec> files(3);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/s" + std::to_string(i) + ".log";
+    files[i].ino = 300 + i;
+    files[i].source = "aaaaaaaaaaaaaaaa";
+    texts.push_back(source_text(200, static_cast<int>(i)));
+  }
+  // Three new copies through two slots, then the first again: 3 created,
+  // 1 opened again, 2 closed, 3 destinations claimed.
+  auto t0 = worker_core::clock::now();
+  for (size_t i = 0; i < files.size(); ++i)
+    fx.send(*w, files[i], 0, 100, texts[i]);
+  fx.send(*w, files[0], 100, 200, texts[0]);
+  w->sync(fx.out);
+  fx.out.clear();
+  CHECK(fx.counter("open_files_evicted") == 2);
+  CHECK(fx.copy("db1/s0.log") == texts[0]);
+  // Before the period: nothing at info about single copies, no summary.
+  w->maintain(t0 + 1s, fx.out);
+  auto logged = test::read_file(log_path);
+  CHECK(test::count_of(logged, "opened ") == 0);
+  CHECK(test::count_of(logged, "closed ") == 0);
+  CHECK(test::count_of(logged, "from now on") == 0);
+  CHECK(test::count_of(logged, "copies in the last") == 0);
+  // Once the period passed: one line with the counts.
+  w->maintain(t0 + 3601s, fx.out);
+  logged = test::read_file(log_path);
+  CHECK(test::count_of(logged, "copies in the last") == 1);
+  CHECK_THAT(logged, Catch::Contains("INFO test.worker: copies in the last "));
+  CHECK_THAT(logged, Catch::Contains(" s: 3 created, 1 opened again, 2 closed, 3 destinations "
+                                     "claimed by a source; 2 open (of at most 2)"));
+  // Counted again from zero; at debug each copy has its lines; close_all
+  // says what is left without waiting for the period.
+  cc::log::set_level(cc::log::level::debug);
+  fx.send(*w, files[1], 100, 200, texts[1]);
+  w->close_all(fx.out);
+  fx.out.clear();
+  logged = test::read_file(log_path);
+  CHECK(test::count_of(logged, "DEBUG test.worker: opened db1/s1.log") == 1);
+  CHECK(test::count_of(logged, "DEBUG test.worker: closed db1/s") == 3);
+  CHECK(test::count_of(logged, "copies in the last") == 2);
+  CHECK_THAT(logged, Catch::Contains(": 0 created, 1 opened again, 3 closed, 0 destinations "
+                                     "claimed by a source; 0 open (of at most 2)"));
+  for (size_t i = 0; i < files.size(); ++i)
+    CHECK(fx.copy("db1/s" + std::to_string(i) + ".log") == slice(texts[i], 0, i == 2 ? 100 : 200));
+}
+
 TEST_CASE("worker: a sync coming back for a copy closed and opened again is ignored",
           "[tailwriter][worker]") {
   worker_fixture fx;
