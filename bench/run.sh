@@ -552,6 +552,8 @@ summarize_rounds() {  # MODE ROUNDS
 # it), so the per-user instance limit is not a concern.
 scale_run() {
   local d="$out/scale" pc h f l name hdir daemons central locals=() all i=0
+  # Over ZeroMQ (tcp://) whatever step ran before: not the caf:// link of ours-caf.
+  local caf_listen_line="" caf_remote=""
   quiesce
   rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
   pc=$(free_port) || return 1
@@ -684,7 +686,9 @@ if has ours; then
   throughput_ours ours-zstd zstd
   say "ours: central + local ccserver linked over caf:// (CAF middleman), uncompressed"
   bench_link=caf throughput_ours ours-caf none
-  bench_link=tcp
+  # start_ours's CAF link settings are globals: without this the steps after
+  # (scale, with --only ours,scale) ran over caf:// too, unlike a full run.
+  bench_link=tcp caf_listen_line="" caf_remote=""
 fi
 # More pairs of the uncompressed limit and ours, back to back, into their own
 # table (pairs.tsv, the same columns as results.tsv): the first pair is the
