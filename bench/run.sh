@@ -32,7 +32,8 @@
 #   all).
 # --backlog-bytes: how much log the backlog step writes while the central is
 #   down (default 10G; 8M with --smoke); it needs twice that free on disk and
-#   deletes source and copy afterwards unless --keep (bench/backlog.sh).
+#   deletes source and copy afterwards unless --keep (bench/backlog.sh); --keep
+#   also keeps the scale step's sources and copies.
 # --pairs: how many times the uncompressed limit, ours and the two bare
 #   transfers run back to back (default 3; 1 with --smoke). The throughput table shows the first pair;
 #   the report's "Pairs" table every pair and their medians, on which issue
@@ -656,7 +657,11 @@ scale_measure() {
     max_open_files "$(sed -n 's/^max-open-files = //p' "$d/central.ini" | tail -1 | grep . || echo "1000 (default)")" \
     check "$check" >"$scale_results"
   say "scale: $(tr '\t\n' '= ' <"$scale_results")"
-  rm -rf "$d/src" "$d/dst"
+  # --keep: left in place, so the next run's step does not follow the deletion of
+  # ~30,000 inodes (on an ext4 without a journal, inodes freed in the last 60 s,
+  # 360 s while their table block is dirty, are skipped one by one at each new
+  # inode: bench/PROFILE.md, session 15).
+  [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/dst"
 }
 
 # --- run the steps ------------------------------------------------------------------
