@@ -1,6 +1,8 @@
 // CAF jobs run on the thread that made them: see loop_jobs.hpp.
 #include "base/loop_jobs.hpp"
 
+#include <atomic>
+
 #include <caf/actor_system.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
@@ -11,6 +13,11 @@ namespace {
 
 thread_local loop_jobs* current = nullptr;
 thread_local int resuming = 0;
+/// The scope whose job this thread resumes now (after_job's).
+thread_local loop_jobs* resuming_in = nullptr;
+
+std::atomic<uint64_t> blocked{0};
+std::atomic<uint64_t> afters{0};
 
 } // namespace
 
@@ -36,8 +43,29 @@ bool loop_jobs::running() {
   return resuming > 0;
 }
 
+bool loop_jobs::after_job(std::function<void()> fn) {
+  if (resuming == 0 || resuming_in == nullptr)
+    return false;
+  resuming_in->after_.push_back(std::move(fn));
+  afters.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t loop_jobs::after_jobs() {
+  return afters.load(std::memory_order_relaxed);
+}
+
+void loop_jobs::note_blocking() {
+  if (resuming > 0)
+    blocked.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t loop_jobs::blocked_in_scope() {
+  return blocked.load(std::memory_order_relaxed);
+}
+
 bool loop_jobs::take(caf::resumable* job) {
-  if (closed_ || jobs_.size() >= max_jobs_)
+  if (closed_ || refusing_ || jobs_.size() >= max_jobs_)
     return false;
   jobs_.push_back(job);
   return true;
@@ -58,7 +86,10 @@ void loop_jobs::run() {
     auto* job = jobs_[next_++];
     ++resumed_;
     ++resuming;
+    auto* outer_job = resuming_in;
+    resuming_in = this;
     auto res = job->resume(this, max_messages_);
+    resuming_in = outer_job;
     --resuming;
     // As a scheduler worker does (caf/scheduler/worker.hpp): the job's
     // reference goes with it to the scheduler, or is released.
@@ -73,7 +104,19 @@ void loop_jobs::run() {
         caf::intrusive_ptr_release(job);
         break;
     }
+    if (!after_.empty())
+      run_after();
   }
+}
+
+void loop_jobs::run_after() {
+  // Whatever these send goes to the scheduler's workers (take() refuses).
+  auto fns = std::move(after_);
+  after_.clear();
+  refusing_ = true;
+  for (auto& fn : fns)
+    fn();
+  refusing_ = false;
 }
 
 } // namespace cc

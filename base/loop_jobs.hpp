@@ -25,11 +25,22 @@
 // the loop is not inside its own socket code, so the forwarder may write a
 // small message into the data connection itself.
 //
+// Nor for the disk: while a job runs here the loop is held for every other
+// connection, watch and request of the process. A job that finds it needs
+// blocking work (an fsync, a decompression, a big read) leaves instead:
+// after_job() runs a function once the job returned, with the scope taking
+// nothing, so the message it sends the actor wakes it on a worker, where it
+// does that work (the tailer: tail_effects::may_block). note_blocking() is
+// the check: the disk waits that must not happen here (the .save's durable
+// write, position_saver) count themselves when they do (blocked_in_scope).
+//
 // Owns: the scope's queue of jobs (each with the reference the scheduler
 // would hold), on its own thread only.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <caf/execution_unit.hpp>
@@ -51,8 +62,26 @@ public:
   /// `job` (with its reference); false: schedule it as usual.
   static bool offer(caf::resumable* job);
 
-  /// Whether this thread is resuming a job of a scope now.
+  /// Whether this thread is resuming a job of a scope now: it must not
+  /// block.
   static bool running();
+
+  /// From a job being resumed by a scope: `fn` runs on this thread once
+  /// the job returned, while the scope takes no job, so an actor it
+  /// messages is woken on a scheduler worker. False (and `fn` dropped)
+  /// when no job of a scope runs on this thread.
+  static bool after_job(std::function<void()> fn);
+
+  /// How many functions after_job() took, process-wide (tests).
+  static uint64_t after_jobs();
+
+  /// Called by a wait for the disk: counted (blocked_in_scope) when it
+  /// happens in a job of a scope, which must not block.
+  static void note_blocking();
+
+  /// How many waits for the disk happened in jobs of scopes, process-wide
+  /// (0 unless something that should have left the loop did not).
+  static uint64_t blocked_in_scope();
 
   /// Resumes the jobs taken, and those they make, within the bounds.
   void run();
@@ -69,13 +98,17 @@ public:
 private:
   bool take(caf::resumable* job);
   void to_scheduler(caf::resumable* job);
+  void run_after();
 
   size_t max_jobs_;
   size_t max_messages_;
   std::vector<caf::resumable*> jobs_;
+  /// What after_job() left for the end of the job being resumed.
+  std::vector<std::function<void()>> after_;
   size_t next_ = 0;
   size_t resumed_ = 0;
   bool closed_ = false;  // an actor had more mail: take nothing more
+  bool refusing_ = false; // running after_: take nothing meanwhile
   loop_jobs* outer_;
 };
 

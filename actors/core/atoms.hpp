@@ -66,6 +66,10 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// one-shot deadline (probes, idle-flush, retry, .save).
 using tail_poll_atom = caf::atom_constant<caf::atom("tailpoll")>;
 using tail_due_atom = caf::atom_constant<caf::atom("taildue")>;
+/// A tailer woken on the I/O loop's thread that found blocking work (a new
+/// file or generation, a big read, a writer's answer) goes on on a
+/// scheduler worker: sent to itself from the loop (base/loop_jobs.hpp).
+using off_loop_atom = caf::atom_constant<caf::atom("offloop")>;
 using maint_atom = caf::atom_constant<caf::atom("maint")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;

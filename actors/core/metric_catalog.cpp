@@ -433,6 +433,10 @@ const std::vector<server_metric> server_catalog{
    "1 when /health would answer 200, else 0"},
   {"ccserver_health_problems", G, "",
    "problems /health lists (0 when healthy)"},
+  {"ccserver_loop_disk_waits_total", C, "",
+   "durable .save writes or waits for one made by a job the I/O loop's thread ran "
+   "(an inotify-woken tailer's look, base/loop_jobs): 0 unless a look that should "
+   "have left the loop for a worker did not"},
   {"process_cpu_seconds_total", C, "",
    "user and system CPU time of the process (not in metrics-file)"},
   {"process_resident_memory_bytes", G, "", "resident set size (not in metrics-file)"},

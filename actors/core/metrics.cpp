@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "actors/core/counter_key.hpp"
+#include "base/loop_jobs.hpp"
 
 namespace cc {
 
@@ -322,6 +323,8 @@ std::string exposition(const server_snapshot& snap, const exposition_options& op
                  labels, std::to_string(value));
     }
   }
+  add_server("ccserver_loop_disk_waits_total", {},
+             std::to_string(loop_jobs::blocked_in_scope()));
   if (opts.health) {
     add_server("ccserver_healthy", {}, opts.health->first ? "1" : "0");
     add_server("ccserver_health_problems", {}, std::to_string(opts.health->second));

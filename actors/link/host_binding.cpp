@@ -29,7 +29,8 @@ host_binding_check::host_binding_check(std::string who)
 
 std::optional<std::string> host_binding_check::refuse(const wire::peer_ptr& peer,
                                                       const std::string& hostname,
-                                                      const std::string& what) {
+                                                      const std::string& type,
+                                                      const std::string& file) {
   if (!peer || peer->may_write(hostname))
     return std::nullopt;
   ++denied_;
@@ -39,7 +40,8 @@ std::optional<std::string> host_binding_check::refuse(const wire::peer_ptr& peer
   if (auto n = log_.admit(peer->key + '\n' + hostname, log_limiter::clock::now()))
     log::warning(
         who_,
-        "denied: " + why + ": " + what + " not written; the sender keeps its data"
+        "denied: " + why + ": " + printable_type(type) + " of " + printable_type(file)
+            + " not written; the sender keeps its data"
             + (*n > 0 ? " (" + std::to_string(*n) + " more refusals since the last line)"
                       : std::string{}));
   return why;
@@ -50,14 +52,11 @@ host_binding_check::verdict host_binding_check::screen(const wire::cc_message& m
   verdict v;
   if (!msg.peer || !msg.peer->bound())
     return v;
-  auto what = [&](const std::string& file) {
-    return printable_type(msg.type) + " of " + printable_type(file);
-  };
   if (of_family(msg.type, "pub.logtail")) {
     auto body = wire::parse_logtail(msg.body);
     if (!body)
       return v;
-    auto why = refuse(msg.peer, body->hdr.hostname, what(body->filename));
+    auto why = refuse(msg.peer, body->hdr.hostname, msg.type, body->filename);
     v.denied = why.has_value();
     if (why && body->ack)
       v.reply = denied_reply(msg.route, *body, std::move(*why), hostname, "");
@@ -65,7 +64,7 @@ host_binding_check::verdict host_binding_check::screen(const wire::cc_message& m
     auto body = wire::parse_infofile(msg.body);
     if (!body)
       return v;
-    auto why = refuse(msg.peer, body->hdr.hostname, what(body->filename));
+    auto why = refuse(msg.peer, body->hdr.hostname, msg.type, body->filename);
     v.denied = why.has_value();
     if (why && body->ack) {
       v.reply = wire::infofile_reply(msg.route, *body,

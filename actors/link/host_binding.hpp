@@ -34,9 +34,11 @@ public:
   /// Whether `peer` may write as `hostname`: nullopt when it may (no peer:
   /// an in-process sender, a plain socket or a caf:// link; an unbound key).
   /// Otherwise the refusal, one line for the sender's ack, counted and
-  /// logged (rate-limited) with `what` (the message type and file) added.
+  /// logged (rate-limited) with the message's `type` and `file` added. The
+  /// common answer (it may) builds no string: it is asked per fragment.
   std::optional<std::string> refuse(const wire::peer_ptr& peer,
-                                    const std::string& hostname, const std::string& what);
+                                    const std::string& hostname, const std::string& type,
+                                    const std::string& file);
 
   /// What screen() decides for one message.
   struct verdict {

@@ -169,10 +169,32 @@ private:
   std::vector<std::function<void()>> dones_;  // stop_async's, run once
   bool closed_ = false;
 
+  /// How the loop waits on one of our ZeroMQ sockets this round. ZeroMQ
+  /// signals a socket's commands (a message came in, room to send again) on
+  /// its ZMQ_FD, edge-triggered: once ZMQ_EVENTS, a send or a receive has
+  /// taken them, the descriptor stays silent until the next. zmq_poll asks
+  /// ZMQ_EVENTS of every socket item after each wait (a poll() of its
+  /// mailbox and a getpid() each: 4 sockets on the local, ~4 rounds per
+  /// trickle line, 32 of its loop's ~50 system calls per line; bench/
+  /// PROFILE.md, "Session 15"). So a socket that is `quiet` -- its last
+  /// ZMQ_EVENTS showed no message in, and nothing was sent or received on it
+  /// since -- is waited on by its descriptor alone; only when that fires is
+  /// ZMQ_EVENTS asked. One that waits for room to send is polled as a socket.
+  struct waited {
+    int fd = -1;        // ZMQ_FD
+    bool quiet = false; // may be waited on by `fd`
+    bool by_fd = false; // this round's item is `fd`
+    short wanted = 0;   // this round's events
+  };
+  void push_item(void* s, waited& w, short events, std::vector<zmq_pollitem_t>& items);
+  void took_item(void* s, waited& w, zmq_pollitem_t& item);
+
   // The loop thread's own.
   phase phase_ = phase::idle;
   void* sock_ = nullptr;
   void* monitor_ = nullptr;
+  waited sock_wait_;
+  waited monitor_wait_;
   std::unique_ptr<socket_role> role_impl_;
   std::deque<wire::cc_message> pending_;  // the loop's side of the outbox
   clock::time_point deadline_{};           // of the drain
@@ -230,6 +252,13 @@ std::string zmq_socket_loop::engine::open_sockets(io_loop& loop) {
   monitor_ = zmq_socket(ctx, ZMQ_PAIR);
   if (monitor_ == nullptr || zmq_connect(monitor_, monitor_address.c_str()) != 0)
     return "connecting the monitor: " + zmq_error_text();
+  // Their descriptors, for the rounds that wait on them alone (waited).
+  for (auto [s, w] : {std::pair{sock_, &sock_wait_}, std::pair{monitor_, &monitor_wait_}}) {
+    int fd = -1;
+    size_t size = sizeof fd;
+    w->fd = zmq_getsockopt(s, ZMQ_FD, &fd, &size) == 0 ? fd : -1;
+    w->quiet = false;
+  }
   return role_impl_->open(loop, sock_);
 }
 
@@ -247,6 +276,8 @@ void zmq_socket_loop::engine::close_sockets() {
   if (sock_ != nullptr)
     zmq_close(sock_);
   sock_ = nullptr;
+  sock_wait_ = waited{};
+  monitor_wait_ = waited{};
   if (role_impl_)
     role_impl_->closed();
 }
@@ -277,9 +308,43 @@ void zmq_socket_loop::engine::poll_items(std::vector<zmq_pollitem_t>& items) {
   short events = running && can_read() ? ZMQ_POLLIN : 0;
   if (!pending_.empty() && role_impl_->waits_for_pollout())
     events |= ZMQ_POLLOUT;
-  items.push_back(zmq_pollitem_t{sock_, 0, events, 0});
-  items.push_back(
-    zmq_pollitem_t{monitor_, 0, static_cast<short>(running ? ZMQ_POLLIN : 0), 0});
+  push_item(sock_, sock_wait_, events, items);
+  push_item(monitor_, monitor_wait_, static_cast<short>(running ? ZMQ_POLLIN : 0), items);
+}
+
+void zmq_socket_loop::engine::push_item(void* s, waited& w, short events,
+                                        std::vector<zmq_pollitem_t>& items) {
+  w.wanted = events;
+  w.by_fd = w.quiet && w.fd >= 0 && phase_ == phase::running && !(events & ZMQ_POLLOUT);
+  if (w.by_fd && s == sock_)
+    ++counters.quiet_waits;
+  if (w.by_fd)
+    items.push_back(zmq_pollitem_t{nullptr, w.fd, static_cast<short>(events ? ZMQ_POLLIN : 0), 0});
+  else
+    items.push_back(zmq_pollitem_t{s, 0, events, 0});
+}
+
+// After the wait: the item's revents as zmq_poll would have set them. A
+// descriptor that fired is asked ZMQ_EVENTS (which takes its signal); a
+// socket item's ZMQ_EVENTS was asked by zmq_poll.
+void zmq_socket_loop::engine::took_item(void* s, waited& w, zmq_pollitem_t& item) {
+  if (w.by_fd) {
+    bool fired = (item.revents & ZMQ_POLLIN) != 0;
+    item.revents = 0;
+    if (!fired)
+      return; // still quiet
+    uint32_t zev = 0;
+    size_t size = sizeof zev;
+    if (zmq_getsockopt(s, ZMQ_EVENTS, &zev, &size) != 0) {
+      w.quiet = false;
+      return;
+    }
+    item.revents = static_cast<short>(zev & static_cast<uint32_t>(w.wanted));
+    w.quiet = (zev & ZMQ_POLLIN) == 0;
+    return;
+  }
+  // Known to hold no message only if one was asked for and none is there.
+  w.quiet = (w.wanted & ZMQ_POLLIN) && !(item.revents & ZMQ_POLLIN);
 }
 
 // Reads first (at most 256 messages a round: the others get their turn),
@@ -287,12 +352,20 @@ void zmq_socket_loop::engine::poll_items(std::vector<zmq_pollitem_t>& items) {
 void zmq_socket_loop::engine::on_ready(zmq_pollitem_t* items, size_t count) {
   if (count < 2) // opened after this round's wait began
     return;
+  took_item(sock_, sock_wait_, items[0]);
+  took_item(monitor_, monitor_wait_, items[1]);
   if (phase_ == phase::running) {
-    if (items[0].revents & ZMQ_POLLIN)
+    if (items[0].revents & ZMQ_POLLIN) {
+      sock_wait_.quiet = false; // received: ask ZMQ_EVENTS again
       receive_some(256);
-    if (items[1].revents & ZMQ_POLLIN)
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      monitor_wait_.quiet = false;
       read_monitor();
+    }
     take_outbox();
+    if (!pending_.empty())
+      sock_wait_.quiet = false; // sent (or tried): ask ZMQ_EVENTS again
     send_pending();
   } else if (phase_ == phase::draining) {
     drain_step();

@@ -98,6 +98,9 @@ struct zmq_socket_counters {
   std::atomic<int64_t> handshake_failed{0}; // plain or bad CURVE handshakes
   std::atomic<int64_t> not_admitted{0};  // messages refused by events.admit
   std::atomic<int64_t> disconnects{0};   // connections that ended
+  /// Rounds the socket was waited on by its ZMQ_FD alone, quiet (no
+  /// ZMQ_EVENTS asked: zmq_socket.cpp, `waited`); not a metric.
+  std::atomic<int64_t> quiet_waits{0};
 };
 
 class zmq_socket_loop {

@@ -5,6 +5,7 @@
 
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/loop_jobs.hpp"
 
 namespace cc::tail {
 
@@ -48,12 +49,14 @@ void position_saver::store(const std::string& path, const position& pos,
 
 caf::error position_saver::store_now(const std::string& path, const position& pos,
                                      const std::string& who) {
+  loop_jobs::note_blocking(); // an fsync: never on the I/O loop's thread
   lock_type lock{mtx_};
   auto seq = store_locked(path, pos, who);
   return wait_written(lock, path, seq);
 }
 
 caf::error position_saver::flush(const std::string& path) {
+  loop_jobs::note_blocking();
   lock_type lock{mtx_};
   auto i = entries_.find(path);
   if (i == entries_.end())

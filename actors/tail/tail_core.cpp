@@ -266,10 +266,14 @@ void tail_core::check() {
   // A switch opens a file whose bytes raise no new inotify event: go on
   // with it at once (bounded, in case files appear faster than we switch).
   for (int files = 0; files < 64; ++files) {
+    if (!src && leave_loop())
+      return; // opening a file (and its durable .save) is not the loop's
     if (!src)
       pick_waiting();
     if (!src)
       return;
+    if (src->reader->compressed() && leave_loop())
+      return; // a rotation's compressed copy: decompressing is not the loop's
     if (!verify_generation() || !src)
       return;
     if (!streaming()) {
@@ -284,6 +288,13 @@ void tail_core::check() {
   schedule_deadlines();
 }
 
+bool tail_core::leave_loop() {
+  if (fx.may_block())
+    return false;
+  fx.leave_loop();
+  return true;
+}
+
 void tail_core::note_settled() {
   if (watch)
     watch->set_settled(outstanding == 0 &&
@@ -293,15 +304,19 @@ void tail_core::note_settled() {
 /// Reads and sends until neither makes progress (window, outstanding
 /// requests and end of file bound it). False when the actor failed.
 bool tail_core::pump() {
+  uint64_t read_here = 0;
   for (;;) {
     bool progressed = false;
     if (can_read()) {
+      if (read_here >= loop_read_max && leave_loop())
+        return true; // a stream, not a trickle: the rest off the loop
       auto n = read_block();
       if (!n) {
         fail(n.error());
         return false;
       }
       progressed = *n > 0;
+      read_here += *n;
     }
     if (send_ready())
       progressed = true;
@@ -339,6 +354,8 @@ bool tail_core::handle_end_of_file() {
   }
   if (src->buffered() > 0 || src->sent != src->acked || outstanding > 0)
     return false; // the acks of the rest will call check() again
+  if (leave_loop())
+    return false; // the next file's open and durable .save: off the loop
   switch_to(*next);
   return src.has_value();
 }

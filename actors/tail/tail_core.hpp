@@ -74,6 +74,19 @@ public:
   /// `names`) whose events make the shell call check().
   virtual caf::expected<std::unique_ptr<file_watch>> watch(const std::string& dir,
                                                            const std::string& names) = 0;
+  /// Whether this thread may wait for the disk: false on the I/O loop's
+  /// thread, where an inotify wake may run a settled tailer's look
+  /// (base/loop_jobs.hpp). There a look does only a trickle's work (reads
+  /// of the open generation, up to loop_read_max, and its fragments); what
+  /// would block (a durable .save, opening or switching files, a new
+  /// generation, a truncation's copy, a big read) waits for check() on a
+  /// thread that may (leave_loop).
+  virtual bool may_block() const {
+    return true;
+  }
+  /// Asked where may_block() is false: calls check() again soon on a
+  /// thread where it is true.
+  virtual void leave_loop() {}
 };
 
 /// The tailer's phase: one value for what used to be spread over flags (an
@@ -262,6 +275,10 @@ private:
   /// Nothing in flight, nothing buffered, nothing asked: only a file
   /// event or a duty (heartbeat, verify) has anything for the tailer.
   bool quiet() const;
+  /// Where the look must not block (tail_effects::may_block): asks for it
+  /// to go on elsewhere and returns true; the caller stops before the
+  /// blocking work, with nothing changed. False: go on here.
+  bool leave_loop();
   /// The one place the phase changes (tail_core.cpp has the table).
   void enter(tail_phase next);
   /// Whether the open source streams (draining included).
@@ -370,6 +387,9 @@ private:
   /// stay in the file: for a trickle's lines one pread and one sendmsg cost
   /// less than the sendfile path's calls (head, guard, sendfile).
   static constexpr uint64_t range_min_bytes = 64 << 10;
+  /// A look on the I/O loop's thread reads at most this much, then goes on
+  /// elsewhere (tail_effects::may_block): a trickle's lines are far less.
+  static constexpr uint64_t loop_read_max = 64 << 10;
   /// The ack timeout doubles per timeout up to this many times ack-timeout.
   static constexpr int max_ack_backoff = 8;
   static constexpr size_t max_finished = 64;

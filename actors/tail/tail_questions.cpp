@@ -122,7 +122,8 @@ void tail_core::reconcile_step() {
   if (mode == peer_acks::unknown)
     return; // ack = auto before the forwarder learned: ask no one yet
   if (mode == peer_acks::no) {
-    go_without_writer();
+    if (!leave_loop()) // its durable .save is not the loop's
+      go_without_writer();
     return;
   }
   if (phase_ == tail_phase::unsure) {

@@ -507,6 +507,10 @@ bool tail_core::verify_generation() {
     return false;
   }
   if (id->size < s.read_pos()) {
+    // A copy to look for (maybe compressed), or a new generation made
+    // durable: not on the loop.
+    if (leave_loop())
+      return false;
     auto why = "truncated from " + std::to_string(s.read_pos()) + " to "
                + std::to_string(id->size) + " bytes";
     if (!follow_moved_generation(why))
@@ -528,6 +532,8 @@ bool tail_core::verify_generation() {
     return false;
   }
   if (!*same) {
+    if (leave_loop())
+      return false;
     if (!follow_moved_generation("first bytes changed"))
       new_generation("first bytes changed");
     return true;

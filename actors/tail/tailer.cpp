@@ -5,6 +5,7 @@
 // turns messages into the core's events. The contract is in tailer.hpp.
 #include "actors/tail/tailer.hpp"
 
+#include <deque>
 #include <optional>
 
 #include <caf/event_based_actor.hpp>
@@ -16,6 +17,7 @@
 #include "actors/tail/tail_core.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/loop_jobs.hpp"
 #include "base/thread_name.hpp"
 
 namespace cc {
@@ -31,6 +33,17 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   // Whether inotify's wakes may run this tailer on the I/O loop's thread
   // (base/loop_jobs.hpp): a scheduled tailer whose looks compress nothing.
   bool watch_here = false;
+  // On the loop's thread nothing here may block (tail_effects::may_block).
+  // An off_loop_atom to ourselves is on its way to a worker.
+  bool leaving = false;
+  // The writer's answers that came on the loop's thread (an answer feeds
+  // the reconcile, which reads the source for digests, and settles with a
+  // durable .save), and every reply after them, in order: handled on the
+  // worker before anything else that replies.
+  std::deque<wire::cc_message> postponed;
+  // The core failed on the loop's thread: the actor ends on the worker
+  // (its end writes the .save durably).
+  std::optional<caf::error> quit_owed;
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {}
 
@@ -56,7 +69,58 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   }
 
   void quit(const caf::error& err) override {
+    if (!may_block()) {
+      quit_owed = err;
+      leave_loop();
+      return;
+    }
     self->quit(err);
+  }
+
+  bool may_block() const override {
+    return !loop_jobs::running();
+  }
+
+  void leave_loop() override {
+    if (leaving)
+      return;
+    // After this job, with the loop's scope taking nothing: on a worker.
+    leaving = loop_jobs::after_job(
+        [to = caf::actor{self}] { caf::anon_send(to, off_loop_atom::value); });
+  }
+
+  // The shell's handlers
+
+  void on_reply(wire::cc_message& msg) {
+    if (!may_block() && (msg.type == "logtail.state" || !postponed.empty())) {
+      postponed.push_back(std::move(msg));
+      leave_loop();
+      return;
+    }
+    take_postponed();
+    core->on_reply(msg);
+  }
+
+  void on_off_loop() {
+    leaving = false;
+    if (!may_block()) { // not expected: after_job sends it to a worker
+      leave_loop();
+      return;
+    }
+    if (quit_owed) {
+      self->quit(*quit_owed);
+      return;
+    }
+    take_postponed();
+    core->check();
+  }
+
+  void take_postponed() {
+    while (!postponed.empty() && !quit_owed) {
+      auto msg = std::move(postponed.front());
+      postponed.pop_front();
+      core->on_reply(msg);
+    }
   }
 
   caf::expected<std::unique_ptr<tail::file_watch>>
@@ -91,9 +155,8 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
   auto poll = core.options().poll_interval;
   self->delayed_send(self, poll, tail_poll_atom::value);
   return {
-      [self](reply_atom, const wire::cc_message& msg) {
-        self->state.core->on_reply(msg);
-      },
+      [self](reply_atom, wire::cc_message& msg) { self->state.on_reply(msg); },
+      [self](off_loop_atom) { self->state.on_off_loop(); },
       [self](wake_atom) { self->state.core->check(); },
       [self](tail_poll_atom) {
         auto& core = *self->state.core;

@@ -15,10 +15,18 @@
 // the process's position saver thread (actors/tail/position_saver.hpp); the
 // tailer waits for that (an fsync, on its scheduler thread) only when it
 // starts a new file or generation (which must be durable before its first
-// fragment) and when it ends.
+// fragment) and when it ends. An inotify wake may run a settled tailer's
+// look on the I/O loop's thread (base/loop_jobs.hpp); there it does only a
+// trickle's reads and sends, and leaves for a worker (off_loop_atom to
+// itself) before anything that would block the loop: the durable .save, a
+// new file or generation, a compressed copy, a read past 64 KiB, a
+// writer's answer, its own end (tail_effects::may_block).
 //
 // Takes:  (reply_atom, cc_message logtail.ack)  acknowledgements from a writer
+//         (reply_atom, cc_message logtail.state) a writer's answers
 //         (wake_atom)                           new data / directory change
+//         (off_loop_atom)                       from itself: a look on the I/O
+//                                               loop's thread goes on here
 //         (tail_poll_atom)                      periodic poll (poll-interval;
 //                                               10 x less often while idle
 //                                               under inotify)

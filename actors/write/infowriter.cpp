@@ -221,9 +221,8 @@ void infowriter_state::place(info::job& j) {
 bool refuse_foreign_host(caf::stateful_actor<infowriter_state>* self,
                          const info::job& j) {
   auto& st = self->state;
-  auto why = st.host_check.refuse(j.msg.peer, j.body.hdr.hostname,
-                                  printable_type(j.msg.type) + " of " +
-                                    printable_type(j.body.filename));
+  auto why = st.host_check.refuse(j.msg.peer, j.body.hdr.hostname, j.msg.type,
+                                  j.body.filename);
   if (!why)
     return false;
   if (j.body.ack && st.router) {

@@ -2,6 +2,7 @@
 #include "actors/write/tailwriter_door.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <caf/send.hpp>
 
@@ -73,9 +74,7 @@ bool tailwriter_door::refuse_foreign_host(const fragment& f) {
   std::optional<std::string> why;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    why = host_check_.refuse(f.msg.peer, f.body.hdr.hostname,
-                             printable_type(f.msg.type) + " of " +
-                               printable_type(f.body.filename));
+    why = host_check_.refuse(f.msg.peer, f.body.hdr.hostname, f.msg.type, f.body.filename);
   }
   if (!why)
     return false;
@@ -94,9 +93,18 @@ caf::error tailwriter_door::admit_key(const fragment& f) {
   // A question creates nothing, so it takes no place among a host's keys.
   if (!b.query.empty())
     return caf::none;
-  auto key = std::to_string(b.st_dev) + ':' + std::to_string(b.st_ino) + ':' +
-             b.filename;
   std::lock_guard<std::mutex> guard{mtx_};
+  // "dev:ino:filename", in a buffer kept for it: a known key (every
+  // fragment but a source's first) allocates nothing.
+  auto& key = key_scratch_;
+  key.clear();
+  char num[24];
+  for (uint64_t n : {b.st_dev, b.st_ino}) {
+    auto end = std::to_chars(num, num + sizeof num, n).ptr;
+    key.append(num, end);
+    key += ':';
+  }
+  key += b.filename;
   if (source_keys_.admit(b.hdr.hostname, key, source_key_limit::clock::now()))
     return caf::none;
   too_many_sources_ += 1;

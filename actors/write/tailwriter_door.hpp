@@ -110,6 +110,7 @@ private:
   caf::actor_addr tailwriter_;
   bool closed_ = false;
   source_key_limit source_keys_;
+  std::string key_scratch_; // admit_key's key, built in place (mtx_)
   int64_t too_many_sources_ = 0;
   log_limiter source_log_{std::chrono::seconds{10}, 256};
   host_binding_check host_check_;

@@ -61,21 +61,21 @@ TEST_CASE("host binding: a bound key may write its hosts only, an unbound key or
           "[binding]") {
   host_binding_check check{"test"};
   auto db1 = bound_to({"db1"});
-  CHECK(!check.refuse(db1, "db1", "x"));
-  auto why = check.refuse(db1, "db2", "pub.logtail of /x");
+  CHECK(!check.refuse(db1, "db1", "pub.logtail", "x"));
+  auto why = check.refuse(db1, "db2", "pub.logtail", "/x");
   REQUIRE(why);
   CHECK(*why
         == "client key rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7 ('db1'), bound to "
            "host=db1 by curve-allowed-keys line 3, may not write host 'db2'");
-  CHECK(!check.refuse(nullptr, "db2", "x"));
-  CHECK(!check.refuse(bound_to({}), "db2", "x")); // no host=, no relay=: unbound
+  CHECK(!check.refuse(nullptr, "db2", "pub.logtail", "x"));
+  CHECK(!check.refuse(bound_to({}), "db2", "pub.logtail", "x")); // no host=, no relay=: unbound
   auto relay = std::make_shared<wire::peer_identity>(*db1);
   relay->hosts.clear();
   relay->carries = {"web1"};
-  CHECK(!check.refuse(relay, "web1", "x"));
-  CHECK(check.refuse(relay, "web2", "x"));
+  CHECK(!check.refuse(relay, "web1", "pub.logtail", "x"));
+  CHECK(check.refuse(relay, "web2", "pub.logtail", "x"));
   relay->carries_any = true;
-  CHECK(!check.refuse(relay, "web2", "x"));
+  CHECK(!check.refuse(relay, "web2", "pub.logtail", "x"));
   CHECK(check.denied() == 2);
 }
 

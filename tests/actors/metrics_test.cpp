@@ -168,6 +168,8 @@ TEST_CASE("metrics: the exposition names, labels and scales", "[metrics]") {
   text = exposition(sample(), opts);
   CHECK(has_line(text, "ccserver_healthy 0"));
   CHECK(has_line(text, "ccserver_health_problems 2"));
+  // Disk waits on the I/O loop's thread (base/loop_jobs.hpp): always there.
+  CHECK(text.find("# TYPE ccserver_loop_disk_waits_total counter\n") != std::string::npos);
   CHECK(text.find("\nprocess_resident_memory_bytes ") != std::string::npos);
   CHECK(opts.process->resident_bytes > 0);
   CHECK(opts.process->threads >= 1);

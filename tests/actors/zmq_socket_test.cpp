@@ -173,6 +173,53 @@ TEST_CASE("zmq sockets: a ROUTER and a DEALER of one process talk through the "
   router.stop();
 }
 
+// ZeroMQ signals a socket's news on its ZMQ_FD once; the loop waits on a
+// quiet socket (its last ZMQ_EVENTS: nothing in; nothing done with it since)
+// by that descriptor alone, without asking ZMQ_EVENTS every round, and what
+// comes later still wakes it, message after message.
+TEST_CASE("zmq sockets: a quiet socket is waited on by its descriptor, and "
+          "later messages still arrive",
+          "[zmq_socket]") {
+  int port = cc::test::free_port();
+  received at_router, at_dealer;
+  cc::zmq_options opts;
+  opts.linger_ms = 0;
+  zmq_socket_loop router{zmq_socket_loop::role::router_bind, endpoint(port), opts,
+                         at_router.events(), "test-router"};
+  zmq_socket_loop dealer{zmq_socket_loop::role::dealer_connect, endpoint(port), opts,
+                         at_dealer.events(), "test-dealer"};
+  REQUIRE_FALSE(router.start());
+  REQUIRE_FALSE(dealer.start());
+  dealer.send(request("{\"n\":0}"));
+  REQUIRE(at_router.wait_for(1));
+  std::vector<std::string> route;
+  {
+    std::lock_guard<std::mutex> guard{at_router.mtx};
+    route = at_router.messages[0].route;
+  }
+  const int n = 20;
+  for (int i = 1; i <= n; ++i) {
+    std::this_thread::sleep_for(10ms); // the dealer goes quiet meanwhile
+    cc_message reply;
+    reply.route = route;
+    reply.type = "log.ack";
+    reply.body = "{\"n\":" + std::to_string(i) + "}";
+    router.send(std::move(reply));
+    REQUIRE(at_dealer.wait_for(static_cast<size_t>(i)));
+  }
+  {
+    std::lock_guard<std::mutex> guard{at_dealer.mtx};
+    REQUIRE(at_dealer.messages.size() == static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+      CHECK(at_dealer.messages[i].body == "{\"n\":" + std::to_string(i + 1) + "}");
+  }
+  // The router's sends woke the loop while the dealer was quiet.
+  CHECK(dealer.counters().quiet_waits > 0);
+  CHECK(dealer.counters().received == n);
+  dealer.stop();
+  router.stop();
+}
+
 TEST_CASE("zmq sockets: two CURVE ROUTERs in one process keep their own "
           "allow-lists, each refusing the other's client",
           "[zmq_socket][curve]") {

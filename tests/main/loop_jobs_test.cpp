@@ -22,10 +22,12 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/core/atoms.hpp"
 #include "actors/tail/file_watch.hpp"
+#include "actors/tail/position.hpp"
 #include "actors/tail/tailer.hpp"
 #include "base/io_loop.hpp"
 #include "base/loop_jobs.hpp"
@@ -325,4 +327,165 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
   CHECK(on_loop);
   caf::anon_send_exit(tailer, caf::exit_reason::kill);
   caf::anon_send_exit(router, caf::exit_reason::kill);
+}
+
+namespace {
+
+std::string report_copies(const std::vector<std::string>& copies) {
+  std::string out = "copies:";
+  for (auto& c : copies)
+    out += " [" + c + "]";
+  return out;
+}
+
+/// A tailer (real actor system, the server's scheduler) with the stand-in
+/// writer behind a router that notes the loop's thread, over `logs`.
+struct loop_tail_env {
+  caf::actor_system& sys;
+  cc::test::temp_dir dir{"ccloopsave"};
+  std::string logs = dir / "logs";
+  std::string save = dir / "run/tail.save";
+  std::shared_ptr<fake_writer> w = std::make_shared<fake_writer>();
+  std::shared_ptr<trail> t = std::make_shared<trail>();
+  caf::actor router;
+  caf::actor tailer;
+
+  explicit loop_tail_env(caf::actor_system& s) : sys(s) {
+    ::mkdir(logs.c_str(), 0755);
+    t->loop = cc::io_loop::shared();
+    w->save_file = save;
+    router = sys.spawn(loop_noting_router, w, t);
+  }
+  ~loop_tail_env() {
+    if (tailer)
+      caf::anon_send_exit(tailer, caf::exit_reason::kill);
+    caf::anon_send_exit(router, caf::exit_reason::kill);
+  }
+
+  void start(const std::string& extra) {
+    auto opts = tailer_test_options(logs, save, extra, dir / "loop.ini");
+    opts.probes = 0; // the look that sees the next file switches to it
+    tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+    // Its start-up (the first look, a first start's question) is done once
+    // it answers.
+    caf::scoped_actor self{sys};
+    bool ok = false;
+    self->request(tailer, std::chrono::seconds(5), cc::stats_atom::value)
+      .receive([&](const cc::counters&) { ok = true; }, [](caf::error&) {});
+    REQUIRE(ok);
+  }
+
+  /// Puts `content` in logs/`name` at once (made aside, renamed in): one
+  /// event for the name, with the bytes already there.
+  void place(const std::string& name, const std::string& content) {
+    auto aside = dir / "aside.tmp";
+    cc::test::write_file(aside, content);
+    REQUIRE(::rename(aside.c_str(), (logs + "/" + name).c_str()) == 0);
+  }
+
+  /// The copies' bytes, by first appearance.
+  std::vector<std::string> copies() {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    std::vector<std::string> out;
+    for (auto& key : w->order)
+      out.push_back(w->copies[key].bytes);
+    return out;
+  }
+
+  bool converges(const std::vector<std::string>& want) {
+    return cc::test::wait_until([&] { return copies() == want; }, 10000ms);
+  }
+
+  /// Waits until the tailer has nothing in flight (every byte acked, the
+  /// dispatches answered): its next inotify wake runs on the loop.
+  void settle() {
+    std::this_thread::sleep_for(100ms);
+  }
+
+  /// The gen of the newest copy's last fragment.
+  std::string last_gen() {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return w->fragments.empty() ? "" : w->fragments.back().body.gen;
+  }
+};
+
+} // namespace
+
+// The durable .save of a new file or generation (temp file, fsync, rename,
+// fsync of the directory) must not hold the I/O loop: a look inotify runs
+// there leaves for a worker before it (tail_effects::may_block), and the
+// .save still names the new generation before its first fragment leaves.
+TEST_CASE("loop_jobs: a settled tailer that finds a rotation or a new file on the "
+          "I/O loop's thread makes its durable save on a worker", "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  auto blocked_before = cc::loop_jobs::blocked_in_scope();
+  auto left_before = cc::loop_jobs::after_jobs();
+  loop_tail_env env{sys};
+  std::vector<std::string> want;
+  std::string mode;
+  SECTION("rotated, ack = yes") { mode = "operation-mode = rotated\nlogname = app.log\n"; }
+  SECTION("rotated, ack = no") {
+    mode = "operation-mode = rotated\nlogname = app.log\nack = no\n";
+  }
+  SECTION("classic, new files") { mode = "logmask = *.log\n"; }
+  bool rotated = mode.find("rotated") != std::string::npos;
+  if (rotated) {
+    cc::test::write_file(env.logs + "/app.log", "");
+    env.start(mode);
+    cc::test::append_file(env.logs + "/app.log", "gen 0 line\n");
+    want.push_back("gen 0 line\n");
+  } else {
+    env.start(mode); // no file yet: the first one is read from its start
+    env.settle();
+    env.place("a0.log", "file 0 line\n");
+    want.push_back("file 0 line\n");
+  }
+  INFO(report_copies(env.copies()));
+  REQUIRE(env.converges(want));
+  for (int i = 1; i <= 3; ++i) {
+    env.settle();
+    auto line = (rotated ? "gen " : "file ") + std::to_string(i) + " line\n";
+    if (rotated) {
+      // Rename and create: the old name's file moves away, a new one with
+      // its first line takes the name.
+      auto old = env.logs + "/app.log";
+      auto away = env.logs + "/app.log." + std::to_string(i);
+      REQUIRE(::rename(old.c_str(), away.c_str()) == 0);
+      env.place("app.log", line);
+    } else {
+      env.place("a" + std::to_string(i) + ".log", line);
+    }
+    want.push_back(line);
+    INFO(report_copies(env.copies()));
+    REQUIRE(env.converges(want));
+  }
+  // Exactly once: every generation's copy holds its bytes, nothing twice.
+  {
+    std::lock_guard<std::mutex> guard{env.w->mtx};
+    CHECK(env.w->duplicates == 0);
+    CHECK(env.w->gaps == 0);
+    CHECK(env.w->bad == 0);
+    // The .save named each generation before its first fragment left.
+    CHECK(env.w->firsts.size() == want.size());
+    for (auto& f : env.w->firsts) {
+      CHECK(f.saved_gen == f.gen);
+      CHECK(f.saved_offset <= f.fpos);
+    }
+  }
+  // And names the newest at the end (its acked position is saved soon).
+  auto gen = env.last_gen();
+  CHECK(cc::test::wait_until(
+      [&] {
+        auto pos = cc::tail::load_position(env.save);
+        return pos && *pos && (*pos)->gen == gen && (*pos)->offset == want.back().size();
+      },
+      5000ms));
+  // The looks that found them started on the loop's thread and left it
+  // (each new file raised an event while the tailer was settled) ...
+  CHECK(cc::loop_jobs::after_jobs() > left_before);
+  // ... and no durable save or wait for one ran there.
+  CHECK(cc::loop_jobs::blocked_in_scope() == blocked_before);
 }
