@@ -96,7 +96,16 @@ struct node {
 
   void start() { proc = cc::test::start_ccserver(ini, log); }
 
-  bool up(size_t times = 1) { return cc::test::server_up(log, times); }
+  /// Whether the node said "main: up:" `times` times; when not, the
+  /// failure shows whether it still runs and the end of its log and output.
+  bool up(size_t times = 1) {
+    if (cc::test::server_up(log, times))
+      return true;
+    UNSCOPED_INFO(name << " not up: " << (proc && proc->running() ? "still running" : "exited")
+                       << "\n--- " << name << " log\n" << tail(read_file(log))
+                       << "--- " << name << " stdout/stderr\n" << tail(read_file(log + ".out")));
+    return false;
+  }
 };
 
 void write_central(const temp_dir& dir, const node& n, const std::string& dstdir,

@@ -49,6 +49,39 @@ bool bindable(int port) {
   return ok;
 }
 
+// A port is bindable until its server binds it, which is later: another
+// test process (ctest -j2), or this one picking again, could take the same
+// port meanwhile and one of the two servers would fail to start. So a port
+// handed out is also claimed with a file created O_EXCL in a directory every
+// test process shares; a claim older than `claim_life` (its test long over)
+// may be taken again.
+bool reserve_port(int port) {
+  constexpr auto claim_life = std::chrono::minutes(20);
+  const char* base = std::getenv("TMPDIR");
+  static const std::string dir =
+    std::string{base ? base : "/tmp"} + "/cc-test-ports-" + std::to_string(::getuid());
+  ::mkdir(dir.c_str(), 0700);
+  auto path = dir + "/" + std::to_string(port);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    if (errno != EEXIST)
+      return true; // no shared directory: bindable() alone, as before
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+      continue; // removed meanwhile: try to create it again
+    auto age = std::chrono::system_clock::now() -
+               std::chrono::system_clock::from_time_t(st.st_mtime);
+    if (age < claim_life)
+      return false; // claimed by a running test
+    ::unlink(path.c_str()); // stale: whoever creates it next has it
+  }
+  return false;
+}
+
 } // namespace
 
 int free_port() {
@@ -58,7 +91,7 @@ int free_port() {
   static std::mt19937 rng{std::random_device{}()};
   std::uniform_int_distribution<int> pick{20000, 32000};
   for (int i = 0; i < 200; ++i)
-    if (int port = pick(rng); bindable(port))
+    if (int port = pick(rng); bindable(port) && reserve_port(port))
       return port;
   throw std::runtime_error("free_port: no free port in 20000-32000");
 }
