@@ -277,6 +277,12 @@ public:
     out_ += v ? "true" : "false";
     return *this;
   }
+  /// `json` as it is: an array or object the caller wrote.
+  body_writer& raw(std::string_view k, std::string_view json) {
+    key(k);
+    out_ += json;
+    return *this;
+  }
   body_writer& header_fields(const header& h) {
     return str("req", h.req)
       .dbl("time", h.time)

@@ -19,6 +19,7 @@ namespace cc::tw {
 namespace {
 
 constexpr std::string_view owner_log_prefix = "ow-";
+constexpr std::string_view legacy_suffix = ".owner";
 
 /// The record of a sealed owner line, or none when damaged.
 bool parse_owner_line(std::string_view line, std::string& dest,
@@ -90,11 +91,23 @@ caf::error source_owners::open_log(const std::string& name) {
 
 void source_owners::load_logs() {
   loaded_ = true;
-  auto names = journal::names(state_fd_, [](const std::string& name) {
+  // The same listing finds the record files of older builds: a destination
+  // is looked up in one only when its name is here (none in a state
+  // directory these builds made, so a new destination costs no failed
+  // lookup). They are never written now; the commit log's replay, which
+  // may write one again, runs before any worker.
+  std::unordered_set<std::string> legacy;
+  auto names = journal::names(state_fd_, [&legacy](const std::string& name) {
+    if (name.size() > legacy_suffix.size()
+        && name.compare(name.size() - legacy_suffix.size(), legacy_suffix.size(),
+                        legacy_suffix) == 0)
+      legacy.insert(name);
     return name.compare(0, owner_log_prefix.size(), owner_log_prefix) == 0;
   });
   if (!names)
-    return;
+    return; // not listed: every destination is looked up (legacy_listed_ stays false)
+  legacy_files_ = std::move(legacy);
+  legacy_listed_ = true;
   size_t damaged = 0;
   for (const auto& name : *names) {
     int fd = ::openat(state_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -135,6 +148,8 @@ caf::expected<source_owners::record> source_owners::owner(const std::string& des
     return i->second;
   if (auto i = cache_.find(dest_base); i != cache_.end())
     return i->second;
+  if (legacy_listed_ && legacy_files_.count(file_name(dest_base)) == 0)
+    return record{};
   auto r = read_file(dest_base);
   if (!r)
     return r;

@@ -12,14 +12,18 @@
 // directory (the first record of a destination holds); a destination
 // without one is looked up in its `<16 hex digits of the destination>.owner`
 // file (destination, owner's id, host, one per line), as written by
-// builds before session 12, still honoured and never written now. No
+// builds before session 12, still honoured and never written now: only when
+// the listing that found the logs (at the first lookup) had that name, so a
+// new destination costs no failed lookup (a file put there later is read
+// after a restart). No
 // actor: a worker asks it, and a destination is only ever handled by one
 // worker.
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -80,8 +84,15 @@ private:
   std::string log_name_;
   bool torn_ = false;  // a failed append may have left a partial line
   bool loaded_ = false;
-  std::map<std::string, record> logged_; // every record of the owner logs
-  std::map<std::string, record> cache_;  // `.owner` files read
+  // Hashed: looked up for every fragment and question (a path compared
+  // with ~14 others sharing long prefixes in an ordered map).
+  std::unordered_map<std::string, record> logged_; // every record of the owner logs
+  std::unordered_map<std::string, record> cache_;  // `.owner` files read
+  /// The `.owner` files of older builds in the state directory when the
+  /// logs were loaded (legacy_listed_: the listing worked); a destination
+  /// without a name here has none and is not looked up.
+  std::unordered_set<std::string> legacy_files_;
+  bool legacy_listed_ = false;
   static constexpr size_t max_cached = 100000;
 };
 

@@ -2257,6 +2257,44 @@ TEST_CASE("worker: a copy belongs to the first source with an id, another is den
   CHECK(ack_of(fx.out[0]).status == "denied");
 }
 
+TEST_CASE("worker: an owner record file of an older build is read only when the listing "
+          "at the first lookup had it, not looked for per new destination",
+          "[tailwriter][worker][ownership]") {
+  worker_fixture fx;
+  auto text = source_text(1000);
+  frag_spec a;
+  a.source = "aaaaaaaaaaaaaaaa";
+  auto w = fx.make();
+  fx.send(*w, a, 0, 500, text); // the first lookup: the owner logs and the listing
+  REQUIRE(fx.out.size() == 1);
+  CHECK(ack_of(fx.out[0]).status == "ok");
+  // A record file put there after that is not looked for: the destination is
+  // new to the logs and to the listing, so its first source claims it.
+  frag_spec other = a;
+  other.file = "/var/log/pg/other.log";
+  other.ino = 78;
+  auto dest = make_fragment(other, 0, slice(text, 0, 10)).dest_base;
+  REQUIRE(!dest.empty());
+  test::write_file(fx.opts.state_dir + "/" + hex64(fnv1a64(dest)) + ".owner",
+                   dest + "\ncccccccccccccccc\ndb1\n");
+  fx.out.clear();
+  fx.send(*w, other, 0, 500, text);
+  w->sync(fx.out);
+  REQUIRE(!fx.out.empty());
+  CHECK(ack_of(fx.out[0]).status == "ok");
+  CHECK(fx.copy("db1/other.log") == slice(text, 0, 500));
+  // After a restart the owner log's record (the first one) holds, as before.
+  w.reset();
+  w = fx.make();
+  frag_spec c = other;
+  c.source = "cccccccccccccccc";
+  c.route = "tailer-c";
+  fx.out.clear();
+  fx.send(*w, c, 500, 1000, text);
+  REQUIRE(fx.out.size() == 1);
+  CHECK(ack_of(fx.out[0]).status == "denied");
+}
+
 TEST_CASE("worker: an owner record file of an older build is honoured, new records go "
           "to the owner log",
           "[tailwriter][worker][ownership]") {

@@ -13,6 +13,7 @@
 #include "base/error.hpp"
 #include "wire/base64.hpp"
 #include "wire/bodies.hpp"
+#include "wire/body_json.hpp"
 #include "wire/codec.hpp"
 
 using namespace cc::wire;
@@ -661,6 +662,91 @@ TEST_CASE("logtail.state round-trips, a Latin-1 file name as every body reads it
     CHECK(d->pieces == x.pieces);
     CHECK(d->segments.empty());
   }
+}
+
+namespace {
+
+/// A logtail.state body as builds before session 16 wrote it (a nlohmann
+/// object, its strings through our escaping first).
+std::string state_body_by_nlohmann(const logtail_state_body& x) {
+  auto text = [](const std::string& s) {
+    std::string quoted;
+    body_json::append_json_string(quoted, s);
+    return nlohmann::json::parse(quoted);
+  };
+  nlohmann::json j = nlohmann::json::object();
+  j["req"] = text(x.hdr.req);
+  j["time"] = x.hdr.time;
+  j["hostname"] = text(x.hdr.hostname);
+  j["blob_hash"] = text(x.hdr.blob_hash);
+  j["filename"] = text(x.filename);
+  j["st_dev"] = x.st_dev;
+  j["st_ino"] = x.st_ino;
+  j["gen"] = text(x.gen);
+  j["query"] = x.query;
+  j["writer"] = x.writer;
+  j["status"] = x.status;
+  j["detail"] = text(x.detail);
+  j["copy"] = text(x.copy);
+  j["compressed"] = x.compressed;
+  auto segments = nlohmann::json::array();
+  for (const auto& s : x.segments) {
+    auto digests = nlohmann::json::array();
+    for (const auto& d : s.digests)
+      digests.push_back({d.from, d.to, d.xxh3});
+    segments.push_back({{"st_dev", s.st_dev},     {"st_ino", s.st_ino},
+                        {"gen", text(s.gen)},     {"src_base", s.src_base},
+                        {"src_end", s.src_end},   {"last", s.last},
+                        {"digests", std::move(digests)}});
+  }
+  j["segments"] = std::move(segments);
+  j["from"] = x.range_from;
+  j["to"] = x.range_to;
+  j["block"] = x.block;
+  j["pieces"] = x.pieces;
+  return j.dump();
+}
+
+} // namespace
+
+TEST_CASE("logtail.state is written directly, the same JSON as the nlohmann object of "
+          "earlier builds",
+          "[wire][bodies]") {
+  // The same values (a character that is not ASCII is escaped, as in every
+  // other body, where nlohmann wrote it as UTF-8); with ASCII strings the
+  // same text.
+  auto same = [](const logtail_state_body& x) {
+    auto ours = make_body(x);
+    auto theirs = state_body_by_nlohmann(x);
+    CHECK(nlohmann::json::parse(ours) == nlohmann::json::parse(theirs));
+    auto r = parse_logtail_state(ours);
+    REQUIRE(r);
+    CHECK(nlohmann::json::parse(make_body(*r)) == nlohmann::json::parse(ours));
+  };
+  auto x = sample_state();
+  same(x);
+  x.filename = "/var/log/pg.log";
+  x.copy = "db1/pg.log";
+  CHECK(make_body(x) == state_body_by_nlohmann(x));
+  x.detail = "a \"quoted\" \\ detail\twith\ncontrols \x01\x1f and \x7f";
+  x.hdr.time = 1714564800.0;
+  x.hdr.blob_hash = "abc";
+  CHECK(make_body(x) == state_body_by_nlohmann(x));
+  x.segments.clear();
+  CHECK(make_body(x) == state_body_by_nlohmann(x));
+  x.query = "digest";
+  x.status = "unavailable";
+  x.range_from = 5;
+  x.range_to = 15;
+  x.block = 4;
+  x.pieces = {"0000000000000001", "0000000000000002"};
+  CHECK(make_body(x) == state_body_by_nlohmann(x));
+  x.segments = sample_state().segments;
+  x.segments[0].digests.clear();
+  x.segments.push_back(x.segments[0]);
+  CHECK(make_body(x) == state_body_by_nlohmann(x));
+  x.filename = sample_state().filename;
+  same(x);
 }
 
 TEST_CASE("malformed logtail.state bodies are refused, naming the problem",
