@@ -78,9 +78,18 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   return cf;
 }
 
+caf::error copy_file::never_made(int state_fd, const copy_spec& spec) {
+  // find_journal looks at this name first and stops at a missing one.
+  auto name = hex64(fnv1a64(spec.identity)) + ".j";
+  struct stat st;
+  if (::fstatat(state_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+    return make_error(errc::unavailable, "no copy");
+  return caf::none;
+}
+
 caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
   // A different identity under the same hash (a collision) moves on to the
-  // next name.
+  // next name (never_made() relies on the first one being looked at first).
   auto base_name = hex64(fnv1a64(spec.identity));
   for (int probe = 0; probe < 16; ++probe) {
     auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";

@@ -196,6 +196,11 @@ public:
   static caf::expected<std::unique_ptr<copy_file>>
   open(const copy_options& opts, int dstdir_fd, int state_fd,
        const copy_spec& spec, std::time_t now);
+  /// For a question (spec.must_exist): the error open() gives when no
+  /// journal was ever made for spec.identity (its first name is not in
+  /// `state_fd`), found by one lookup; none when there may be a copy. The
+  /// worker asks before it closes a copy to make room for one.
+  static caf::error never_made(int state_fd, const copy_spec& spec);
 
   ~copy_file();
   copy_file(const copy_file&) = delete;

@@ -107,6 +107,14 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
     }
     return i->second.file.get();
   }
+  // A question about a copy never made (a source file new to the writer:
+  // asked about once before its first fragment) closes no other copy to
+  // make room for it: it is answered at once. At 10,000 new files and
+  // max-open-files reached, each such question closed a copy for nothing
+  // (bench/PROFILE.md, session 16).
+  if (spec.must_exist && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies)
+    if (auto err = copy_file::never_made(state_fd_, spec))
+      return err;
   // Descriptors: two per open copy, one per copy closed while its sync runs.
   while (!lru_.empty()
          && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies) {

@@ -1761,6 +1761,41 @@ TEST_CASE("worker: a question about a source no copy holds answers none and crea
   CHECK(fx.counter("queries") == 4);
 }
 
+TEST_CASE("worker: at max_open_copies a question about a copy never made closes no other "
+          "copy",
+          "[tailwriter][worker][question]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 1;
+  auto w = fx.make();
+  frag_spec a;
+  auto text = source_text(1000);
+  fx.send(*w, a, 0, 500, text);
+  REQUIRE(fx.counter("open_files") == 1);
+  frag_spec b = a;
+  b.file = "/var/log/pg/other.log";
+  b.ino = 78;
+  auto q = ask(fx, *w, make_question_msg(b, "state", true));
+  CHECK(q.status == "none");
+  CHECK_THAT(q.detail, Catch::Contains("no copy"));
+  CHECK(fx.counter("open_files_evicted") == 0);
+  CHECK(fx.counter("open_files") == 1);
+  CHECK(journals_in(fx.opts.state_dir) == 1);
+  // A copy that was made is opened for its question as before (the other
+  // closed to make room), and the first goes on.
+  fx.out.clear();
+  fx.send(*w, b, 0, 300, text);
+  w->sync(fx.out);
+  CHECK(fx.counter("open_files_evicted") == 1);
+  auto q2 = ask(fx, *w, make_question_msg(a, "state"));
+  CHECK(q2.status == "ok");
+  CHECK(fx.counter("open_files_evicted") == 2);
+  fx.out.clear();
+  fx.send(*w, a, 500, 1000, text);
+  w->sync(fx.out);
+  CHECK(fx.copy("db1/pg.log") == text);
+  CHECK(fx.copy("db1/other.log") == slice(text, 0, 300));
+}
+
 TEST_CASE("worker: a copy deleted behind the writer's back is none, said and counted once",
           "[tailwriter][worker][question]") {
   worker_fixture fx;
