@@ -109,9 +109,9 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   }
   // A question about a copy never made (a source file new to the writer:
   // asked about once before its first fragment) closes no other copy to
-  // make room for it: it is answered at once. At 10,000 new files and
-  // max-open-files reached, each such question closed a copy for nothing
-  // (bench/PROFILE.md, session 16).
+  // make room for it: it is answered at once. With every slot taken, each
+  // new file's question closed a copy for nothing, opened again by its next
+  // fragment (bench/PROFILE.md, session 16).
   if (spec.must_exist && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies)
     if (auto err = copy_file::never_made(state_fd_, spec))
       return err;
