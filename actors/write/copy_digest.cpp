@@ -61,15 +61,25 @@ void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest)
   closed_clean_ = false; // the journal no longer ends with a C line
 }
 
-void copy_file::keep_partial_block() {
+std::string copy_file::partial_block_line() {
   if (segments_.empty() || !hasher_.valid())
-    return;
+    return {};
   auto& seg = segments_.back();
   uint64_t to = hasher_.pos();
   if (to != seg.src_end || to == hasher_.from() || to % wire::digest_block == 0)
-    return;
+    return {};
   seg.blocks[to] = hasher_.value();
-  journal_digest(seg, to, hasher_.value());
+  return journal::seal(journal::digest_line(seg.copy_base, to, hasher_.value()));
+}
+
+void copy_file::keep_partial_block() {
+  auto line = partial_block_line();
+  if (line.empty() || journal_fd_ < 0)
+    return;
+  // As journal_digest: not counted in journal_lines_, not synced here.
+  if (auto err = write_all(journal_fd_, line, journal_name_))
+    log::error(who, "journal of " + path_ + ": " + describe(err));
+  closed_clean_ = false;
 }
 
 void copy_file::drop_digests_beyond(segment& seg) {

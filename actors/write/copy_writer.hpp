@@ -397,6 +397,9 @@ private:
   /// Keeps and journals the last segment's partial last block (P line)
   /// when the hasher holds it.
   void keep_partial_block();
+  /// keep_partial_block() without the write: the D line ("" when none),
+  /// the digest kept in the segment.
+  std::string partial_block_line();
   void trim_segments();
   std::string header_line() const;
 
