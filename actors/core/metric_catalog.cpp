@@ -194,7 +194,8 @@ const std::vector<metric_spec> catalog{
   {"proxy", "data_sendfile", "ccserver_forward_data_sendfile_messages_total", C,
    "pub.logtail messages whose payload went from the source file by sendfile"},
   {"proxy", "ranges_read", "ccserver_forward_ranges_read_messages_total", C,
-   "fragments left in their source file, read into memory for ZeroMQ"},
+   "fragments left in their source file, read into memory for ZeroMQ or a "
+   "caf:// link as they are sent"},
   {"proxy", "ranges_gone", "ccserver_forward_ranges_gone_messages_total", C,
    "fragments whose source shrank or changed before they were sent: dropped "
    "(resent by the gap / ack-timeout path)"},

@@ -151,6 +151,27 @@ void flush_held(caf_link_actor* self);
 
 void send_one(caf_link_actor* self, wire::cc_message msg) {
   auto& st = self->state;
+  // A fragment left in its source file (wire/file_range.hpp) waits in
+  // `held` as a range, costing no memory, and is read here, once, as it
+  // goes out (a lost link's requeue sends the bytes read). Gone (the
+  // source shrank or is a new generation meanwhile), it is dropped: the
+  // writer's gap answer or the tailer's ack timeout sends those bytes again.
+  if (msg.blob && msg.blob->file() != nullptr) {
+    auto bytes = msg.wire_size();
+    if (auto err = wire::load_blob(msg)) {
+      ++st.shared->counters.ranges_gone;
+      if (auto n = st.limiter.admit("gone", log_limiter::clock::now()))
+        log::warning(st.who, message_of(err) + ": fragment dropped; the "
+                               "writer's gap answer or the ack timeout sends "
+                               "those bytes again" +
+                               (*n > 0 ? " (and " + std::to_string(*n) + " more)"
+                                       : std::string{}));
+      if (st.cb.on_sent)
+        st.cb.on_sent(bytes);
+      return;
+    }
+    ++st.shared->counters.ranges_read;
+  }
   auto seq = st.next_seq++;
   auto& kept = st.in_flight.emplace(seq, std::move(msg)).first->second;
   st.in_flight_bytes += kept.wire_size();
@@ -344,7 +365,6 @@ caf::error caf_transport::connect(const std::string& endpoint, callbacks cb) {
   init.peer = endpoint;
   init.tls = tls_;
   init.linger = milliseconds{linger_ms_};
-  on_sent_ = cb.on_sent;
   init.cb = std::move(cb);
   init.shared = shared;
   shared_ = shared;
@@ -355,16 +375,6 @@ caf::error caf_transport::connect(const std::string& endpoint, callbacks cb) {
 void caf_transport::send(wire::cc_message msg) {
   if (!link_)
     return;
-  // A fragment left in its source file (wire/file_range.hpp) is read once,
-  // here, not at every serialization (a lost link's requeue sends it again).
-  // Gone (the source shrank meanwhile), it is dropped: the writer's gap
-  // answer or the tailer's ack timeout sends those bytes again.
-  if (auto err = wire::load_blob(msg)) {
-    log::warning(who_, message_of(err) + ": fragment dropped");
-    if (on_sent_)
-      on_sent_(msg.wire_size());
-    return;
-  }
   caf::anon_send(link_, dispatch_atom::value, std::move(msg));
 }
 
@@ -393,6 +403,8 @@ void caf_transport::add_stats(counters& out) const {
   out["caf_links_lost"] = c.links_lost.load();
   out["caf_remote_errors"] = c.remote_errors.load();
   out["caf_requeued"] = c.requeued.load();
+  out["ranges_read"] = c.ranges_read.load();
+  out["ranges_gone"] = c.ranges_gone.load();
   // Gauges under the names the stats actor knows as gauges.
   out["in_flight"] = c.in_flight.load();
   out["pending"] = c.held.load();

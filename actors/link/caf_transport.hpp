@@ -25,8 +25,9 @@
 //     on_message with their route as received.
 //
 // Counters added to the forwarder's stats: caf_connect_failures,
-// caf_links_lost, caf_requeued, caf_remote_errors, and the gauges in_flight
-// (sent, unanswered) and pending (waiting for the link).
+// caf_links_lost, caf_requeued, caf_remote_errors, ranges_read, ranges_gone,
+// and the gauges in_flight (sent, unanswered) and pending (waiting for the
+// link).
 //
 // caf_link takes: (dispatch_atom, cc_message) from the transport (send),
 //   (reply_atom, cc_message) from the remote, (connect_atom, internal) reconnect timer,
@@ -56,6 +57,8 @@ struct caf_link_counters {
   std::atomic<int64_t> remote_errors{0};    // error answers of the remote
   std::atomic<int64_t> in_flight{0};        // gauge: sent, not answered
   std::atomic<int64_t> held{0};             // gauge: waiting for the link
+  std::atomic<int64_t> ranges_read{0};      // fragments read from their file as sent
+  std::atomic<int64_t> ranges_gone{0};      // their bytes gone: message dropped
 };
 
 struct caf_link_shared; // the counters and the drain signal
@@ -80,7 +83,6 @@ private:
   std::string who_;
   std::shared_ptr<caf_link_shared> shared_;
   caf::actor link_;
-  std::function<void(uint64_t)> on_sent_; // for a fragment dropped in send()
 };
 
 /// make_transport for the forwarder: caf:// gives a caf_transport (TLS when

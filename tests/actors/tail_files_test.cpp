@@ -114,10 +114,13 @@ caf::behavior wake_sink(caf::event_based_actor*, std::shared_ptr<wake_counter> c
 } // namespace
 
 TEST_CASE("inotify wakes once per burst until rearmed", "[file_watch]") {
+  // The directories outlive the actor system, whose actors may still
+  // touch them while it shuts down.
+  temp_dir dir;
+  temp_dir other;
   caf::actor_system_config cfg;
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir;
   auto counter = std::make_shared<wake_counter>();
   auto sink = sys.spawn(wake_sink, counter);
   auto w = file_watch::start(sink, dir.path());
@@ -140,7 +143,6 @@ TEST_CASE("inotify wakes once per burst until rearmed", "[file_watch]") {
   REQUIRE(wait_until([&] { return counter->wakes.load() == 2; }, 2000ms));
 
   // A watched file moved out of the directory still wakes.
-  temp_dir other;
   watch.watch_file(dir / "a.log");
   REQUIRE(::rename((dir / "a.log").c_str(), (other / "a.log").c_str()) == 0);
   std::this_thread::sleep_for(50ms);  // the rename's events: not rearmed yet
@@ -154,9 +156,9 @@ TEST_CASE("inotify wakes once per burst until rearmed", "[file_watch]") {
 }
 
 TEST_CASE("file_watch fails cleanly for a missing directory", "[file_watch]") {
+  temp_dir dir;
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  temp_dir dir;
   auto sink = sys.spawn(wake_sink, std::make_shared<wake_counter>());
   auto w = file_watch::start(sink, dir / "missing");
   REQUIRE_FALSE(w);

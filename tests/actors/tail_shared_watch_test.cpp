@@ -101,10 +101,10 @@ struct watcher {
 
 TEST_CASE("two watchers of one directory share the kernel watch and each "
           "sees its own files", "[file_watch]") {
+  temp_dir dir;
   caf::actor_system_config cfg;
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir;
   int fds_before = inotify_fds();
   watcher a{sys, dir.path(), "a-*.log"};
   watcher b{sys, dir.path(), "b-*.log"};
@@ -133,10 +133,10 @@ TEST_CASE("two watchers of one directory share the kernel watch and each "
 
 TEST_CASE("a watcher removed while another stays keeps the other working",
           "[file_watch]") {
+  temp_dir dir;
   caf::actor_system_config cfg;
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir;
   auto b = std::make_unique<watcher>(sys, dir.path(), "*.log");
   {
     watcher a{sys, dir.path(), "*.log"};
@@ -163,11 +163,11 @@ TEST_CASE("a watcher removed while another stays keeps the other working",
 
 TEST_CASE("two tailers of one directory both follow their files by inotify",
           "[tailer]") {
+  temp_dir dir{"ccshared"};
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir{"ccshared"};
   std::string logs = dir / "logs";
   ::mkdir(logs.c_str(), 0755);
   std::vector<std::shared_ptr<fake_writer>> writers;
@@ -212,11 +212,11 @@ TEST_CASE("two tailers of one directory both follow their files by inotify",
 
 TEST_CASE("200 tailers in one process use one inotify instance and no thread "
           "each", "[tailer]") {
+  temp_dir dir{"ccmany"};
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir{"ccmany"};
   auto writer = std::make_shared<fake_writer>();
   auto router = sys.spawn(fake_router, writer);
   int fds_before = inotify_fds();
@@ -269,10 +269,10 @@ TEST_CASE("a watcher named by several events of one batch is woken once",
 
 TEST_CASE("an append to a followed file (two watches, one watcher) wakes it "
           "once per rearm", "[file_watch]") {
+  temp_dir dir;
   caf::actor_system_config cfg;
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir;
   write_file(dir / "f.log", "first\n");
   watcher w{sys, dir.path(), "*.log"};
   w.watch->watch_file(dir / "f.log");
@@ -293,11 +293,11 @@ TEST_CASE("an append to a followed file (two watches, one watcher) wakes it "
 // is still followed at once, by its event.
 TEST_CASE("an idle tailer under inotify polls less often and still follows a "
           "new file", "[tailer]") {
+  temp_dir dir{"ccquiet"};
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   cc::register_types(cfg);
   caf::actor_system sys{cfg};
-  temp_dir dir{"ccquiet"};
   std::string logs = dir / "logs";
   ::mkdir(logs.c_str(), 0755);
   auto writer = std::make_shared<fake_writer>();

@@ -979,11 +979,11 @@ caf::behavior recording_router(caf::event_based_actor*,
 }
 
 struct actor_env {
+  test::temp_dir tmp{"cc-tailwriter-actor"};  // outlives the actor system
   caf::actor_system_config cfg;
   caf::actor_system sys;
   std::shared_ptr<recorded_replies> rec = std::make_shared<recorded_replies>();
   caf::actor router;
-  test::temp_dir tmp{"cc-tailwriter-actor"};
   tailwriter_config twc;
 
   static caf::actor_system_config& prepared(caf::actor_system_config& c) {

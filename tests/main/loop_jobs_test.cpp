@@ -210,11 +210,11 @@ TEST_CASE("loop_jobs: past its bounds and after it closes, the workers take "
 
 TEST_CASE("loop_jobs: an inotify wake runs a settled run_here watcher's actor "
           "on the I/O loop's thread, others on a worker", "[loop_jobs]") {
+  cc::test::temp_dir dir{"ccloopwatch"};
   caf::actor_system_config cfg;
   cc::cli::configure_system(cfg, server_config()->main);
   caf::actor_system sys{cfg};
   REQUIRE(prompt(sys));
-  cc::test::temp_dir dir{"ccloopwatch"};
   cc::test::write_file(dir / "app.log", "one\n");
   chain here{sys, 2};  // the watcher's actor and one it messages
   chain there{sys, 1};
@@ -289,11 +289,11 @@ caf::behavior loop_noting_router(caf::event_based_actor* self, std::shared_ptr<f
 
 TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
           "loop's thread, up to its dispatch", "[loop_jobs]") {
+  cc::test::temp_dir dir{"ccloopjobtail"};
   caf::actor_system_config cfg;
   cc::cli::configure_system(cfg, server_config()->main);
   caf::actor_system sys{cfg};
   REQUIRE(prompt(sys));
-  cc::test::temp_dir dir{"ccloopjobtail"};
   auto logs = dir / "logs";
   ::mkdir(logs.c_str(), 0755);
   cc::test::write_file(logs + "/app.log", "");

@@ -23,7 +23,9 @@ std::string source_path(const std::string& relative);
 int free_port();
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents on
-/// destruction unless CC_KEEP_TEST_DIRS is set.
+/// destruction unless CC_KEEP_TEST_DIRS is set. Declare it before an actor
+/// system whose actors use it: a tailer stopped by the system's shutdown
+/// still saves its position, and would make its directory again.
 class temp_dir {
 public:
   explicit temp_dir(const std::string& tag = "cctest");
