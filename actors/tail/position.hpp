@@ -69,19 +69,23 @@ caf::expected<fingerprint> read_fingerprint(int fd, const std::string& path);
 caf::expected<bool> fingerprint_matches(int fd, const std::string& path,
                                         const fingerprint& fp);
 
-/// The bytes a fingerprint was taken from, kept by the tailer for the file
-/// it follows, so that checking the same file again compares bytes instead
-/// of hashing them (check_first_bytes).
+/// What the tailer keeps of the bytes a fingerprint was taken from, for the
+/// file it follows: their XXH3 (wire/digest.hpp), so that checking the same
+/// file again costs one fast hash instead of FNV-1a's byte at a time, and 8
+/// bytes instead of a copy of up to 4 KiB per followed file (a server with
+/// 1,000 tailers kept 4 MB of them).
 struct first_bytes {
-  std::string bytes; // the first of.length bytes of the file
+  uint64_t xxh3 = 0;   // of the first of.length bytes of the file
+  uint64_t length = 0; // how many bytes xxh3 covers (0: nothing kept)
   fingerprint of;
 };
 
 /// fingerprint_matches for a file checked again and again (the tailer's, on
 /// every change of its size), with one read of at most fingerprint_max_bytes:
-/// the first fp.length bytes are compared with `kept` when it holds those of
-/// `fp` (else hashed). When they match and the file has more, `fp` grows to
-/// the first min(size, fingerprint_max_bytes) bytes; `kept` then holds them.
+/// the first fp.length bytes are compared by their XXH3 with `kept` when it
+/// holds those of `fp` (else by the FNV-1a hash of `fp`). When they match
+/// and the file has more, `fp` grows to the first min(size,
+/// fingerprint_max_bytes) bytes; `kept` then covers them.
 caf::expected<bool> check_first_bytes(int fd, const std::string& path, fingerprint& fp,
                                       first_bytes& kept);
 

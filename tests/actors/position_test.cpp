@@ -12,6 +12,7 @@
 #include "actors/tail/position.hpp"
 #include "base/error.hpp"
 #include "tests/support/process.hpp"
+#include "wire/digest.hpp"
 
 using namespace cc::tail;
 using cc::test::append_file;
@@ -205,9 +206,10 @@ TEST_CASE("the first bytes checked again are compared with the kept copy, "
   REQUIRE(same);
   CHECK(*same);
   CHECK(fp == fingerprint{cc::fnv1a64(content.substr(0, 10)), 10});
-  CHECK(kept.bytes == content.substr(0, 10));
+  CHECK(kept.length == 10);
+  CHECK(kept.xxh3 == cc::wire::xxh3(content.substr(0, 10)));
   CHECK(kept.of == fp);
-  // Appends grow it (compared with the kept bytes first) up to 4 KiB.
+  // Appends grow it (checked against the kept hash first) up to 4 KiB.
   append_file(path, content.substr(10, 90));
   same = check_first_bytes(f.fd, path, fp, kept);
   REQUIRE(same);
@@ -219,14 +221,15 @@ TEST_CASE("the first bytes checked again are compared with the kept copy, "
   CHECK(*same);
   CHECK(fp == fingerprint{cc::fnv1a64(content.substr(0, fingerprint_max_bytes)),
                           fingerprint_max_bytes});
-  CHECK(kept.bytes == content.substr(0, fingerprint_max_bytes));
+  CHECK(kept.length == fingerprint_max_bytes);
+  CHECK(kept.xxh3 == cc::wire::xxh3(content.substr(0, fingerprint_max_bytes)));
   // Same again: no change to either.
   same = check_first_bytes(f.fd, path, fp, kept);
   REQUIRE(same);
   CHECK(*same);
   CHECK(fp.length == fingerprint_max_bytes);
   // One byte changed in place (same size, same inode): detected from the
-  // kept bytes; the fingerprint is left as it was.
+  // kept hash; the fingerprint is left as it was.
   auto changed = content;
   changed[4000] = '!';
   write_file(path, changed);
@@ -235,7 +238,7 @@ TEST_CASE("the first bytes checked again are compared with the kept copy, "
   REQUIRE(same);
   CHECK_FALSE(*same);
   CHECK(fp == before);
-  // Without kept bytes (another fingerprint) the hash decides, as before.
+  // Without a kept hash (another fingerprint) the hash decides, as before.
   first_bytes none;
   same = check_first_bytes(f.fd, path, fp, none);
   REQUIRE(same);
@@ -244,7 +247,8 @@ TEST_CASE("the first bytes checked again are compared with the kept copy, "
   same = check_first_bytes(f.fd, path, fp, none);
   REQUIRE(same);
   CHECK(*same);
-  CHECK(none.bytes == content.substr(0, fingerprint_max_bytes));
+  CHECK(none.length == fingerprint_max_bytes);
+  CHECK(none.xxh3 == cc::wire::xxh3(content.substr(0, fingerprint_max_bytes)));
   // A file cut shorter than the fingerprint does not match.
   write_file(path, content.substr(0, 50));
   same = check_first_bytes(f.fd, path, fp, kept);
