@@ -19,6 +19,7 @@
 
 #include "actors/core/router.hpp"
 #include "actors/link/caf_listen.hpp"
+#include "actors/link/range_loader.hpp"
 #include "actors/link/zmq_transport.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
@@ -79,6 +80,7 @@ struct caf_link_state {
   milliseconds linger{500};
   transport::callbacks cb;
   std::shared_ptr<link_shared> shared;
+  std::shared_ptr<range_loader> loader; // reads a range as it is sent
 
   caf::actor remote;              // null while disconnected
   bool connecting = false;
@@ -153,25 +155,9 @@ void send_one(caf_link_actor* self, wire::cc_message msg) {
   auto& st = self->state;
   // A fragment left in its source file (wire/file_range.hpp) waits in
   // `held` as a range, costing no memory, and is read here, once, as it
-  // goes out (a lost link's requeue sends the bytes read). Gone (the
-  // source shrank or is a new generation meanwhile), it is dropped: the
-  // writer's gap answer or the tailer's ack timeout sends those bytes again.
-  if (msg.blob && msg.blob->file() != nullptr) {
-    auto bytes = msg.wire_size();
-    if (auto err = wire::load_blob(msg)) {
-      ++st.shared->counters.ranges_gone;
-      if (auto n = st.limiter.admit("gone", log_limiter::clock::now()))
-        log::warning(st.who, message_of(err) + ": fragment dropped; the "
-                               "writer's gap answer or the ack timeout sends "
-                               "those bytes again" +
-                               (*n > 0 ? " (and " + std::to_string(*n) + " more)"
-                                       : std::string{}));
-      if (st.cb.on_sent)
-        st.cb.on_sent(bytes);
-      return;
-    }
-    ++st.shared->counters.ranges_read;
-  }
+  // goes out (a lost link's requeue sends the bytes read).
+  if (!st.loader->ready(msg))
+    return;
   auto seq = st.next_seq++;
   auto& kept = st.in_flight.emplace(seq, std::move(msg)).first->second;
   st.in_flight_bytes += kept.wire_size();
@@ -365,6 +351,10 @@ caf::error caf_transport::connect(const std::string& endpoint, callbacks cb) {
   init.peer = endpoint;
   init.tls = tls_;
   init.linger = milliseconds{linger_ms_};
+  init.loader = std::make_shared<range_loader>(
+    who_, std::shared_ptr<std::atomic<int64_t>>{shared, &shared->counters.ranges_read},
+    std::shared_ptr<std::atomic<int64_t>>{shared, &shared->counters.ranges_gone},
+    cb.on_sent);
   init.cb = std::move(cb);
   init.shared = shared;
   shared_ = shared;

@@ -73,46 +73,6 @@ zmq_options zmq_options_of(const config::section& sec) {
 
 // -- zmq_transport --------------------------------------------------------------
 
-/// ZeroMQ takes a blob's bytes from memory: a blob that is a file range
-/// (the tailer's uncompressed fragments, wire/file_range.hpp) is read on
-/// the thread that hands it to the socket, the forwarder's or, for what a
-/// lost data connection gives back, the loop's. One whose bytes are gone
-/// (the source shrank or became a new generation since) is dropped, never
-/// sent short: the writer's gap answer or the tailer's ack timeout sends
-/// those bytes again from where they are now.
-struct zmq_transport::range_loader {
-  std::string who;
-  std::shared_ptr<data_link_counters> counters;
-  std::function<void(uint64_t)> on_sent;
-  std::mutex mtx; // the limiter: two threads
-  log_limiter limiter{std::chrono::seconds{10}, 4};
-
-  /// False: dropped (on_sent told, so the forwarder's queue lets go).
-  bool ready(wire::cc_message& msg) {
-    if (!msg.blob || msg.blob->file() == nullptr)
-      return true;
-    auto err = wire::load_blob(msg);
-    if (!err) {
-      ++counters->ranges_read;
-      return true;
-    }
-    ++counters->ranges_gone;
-    std::optional<uint64_t> said;
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      said = limiter.admit("gone", log_limiter::clock::now());
-    }
-    if (said)
-      log::warning(who, message_of(err) + ": fragment dropped; the writer's gap "
-                          "answer or the ack timeout sends those bytes again" +
-                          (*said > 0 ? " (" + std::to_string(*said) + " more since the last line)"
-                                     : std::string{}));
-    if (on_sent)
-      on_sent(msg.wire_size());
-    return false;
-  }
-};
-
 zmq_transport::zmq_transport(zmq_options opts, std::string who)
   : opts_(opts), who_(std::move(who)) {
   // connect() opens the socket on the process's I/O loop.
@@ -170,10 +130,13 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
   if (opts_.curve_server.empty() && tcp_host_of(endpoint))
     opts_.routing_id = new_routing_id();
   on_sent_ = cb.on_sent;
-  loader_ = std::make_shared<range_loader>();
-  loader_->who = who_;
-  loader_->counters = data_counters_;
-  loader_->on_sent = cb.on_sent;
+  // ZeroMQ takes a blob's bytes from memory: a file range is read on the
+  // thread that hands it to the socket, the forwarder's or, for what a lost
+  // data connection gives back, the loop's.
+  loader_ = std::make_shared<range_loader>(
+    who_, std::shared_ptr<std::atomic<int64_t>>{data_counters_, &data_counters_->ranges_read},
+    std::shared_ptr<std::atomic<int64_t>>{data_counters_, &data_counters_->ranges_gone},
+    cb.on_sent);
   on_reply_ = cb.on_message;
   on_invalid_ = cb.on_invalid;
   zmq_socket_loop::events ev;

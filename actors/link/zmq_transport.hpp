@@ -9,6 +9,7 @@
 #include <caf/error.hpp>
 
 #include "actors/link/data_link.hpp"
+#include "actors/link/range_loader.hpp"
 #include "actors/link/transport.hpp"
 #include "actors/link/zmq_socket.hpp"
 #include "config/config.hpp"
@@ -42,8 +43,6 @@ public:
   void add_stats(counters& out) const override;
 
 private:
-  struct range_loader;
-
   zmq_options opts_;
   std::string who_;
   std::string endpoint_;
