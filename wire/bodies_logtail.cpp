@@ -327,29 +327,26 @@ std::string make_body(const logtail_state_body& x) {
   for (const auto& s : x.segments) {
     if (segments.size() > 1)
       segments += ',';
-    segments += "{\"digests\":[";
-    for (size_t i = 0; i < s.digests.size(); ++i) {
-      const auto& d = s.digests[i];
-      segments += i == 0 ? "[" : ",[";
-      num(segments, d.from);
-      segments += ',';
-      num(segments, d.to);
-      segments += ',';
-      append_json_string(segments, d.xxh3);
-      segments += ']';
+    std::string digests{"["};
+    for (const auto& d : s.digests) {
+      digests += digests.size() > 1 ? ",[" : "[";
+      num(digests, d.from);
+      digests += ',';
+      num(digests, d.to);
+      digests += ',';
+      append_json_string(digests, d.xxh3);
+      digests += ']';
     }
-    segments += "],\"gen\":";
-    append_json_string(segments, s.gen);
-    segments += s.last ? ",\"last\":true" : ",\"last\":false";
-    segments += ",\"src_base\":";
-    num(segments, s.src_base);
-    segments += ",\"src_end\":";
-    num(segments, s.src_end);
-    segments += ",\"st_dev\":";
-    num(segments, s.st_dev);
-    segments += ",\"st_ino\":";
-    num(segments, s.st_ino);
-    segments += '}';
+    digests += ']';
+    body_writer seg{digests.size() + s.gen.size() + 96};
+    seg.raw("digests", digests)
+      .str("gen", s.gen)
+      .boolean("last", s.last)
+      .u64("src_base", s.src_base)
+      .u64("src_end", s.src_end)
+      .u64("st_dev", s.st_dev)
+      .u64("st_ino", s.st_ino);
+    segments += seg.done();
   }
   segments += ']';
   std::string pieces{"["};
