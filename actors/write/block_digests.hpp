@@ -108,4 +108,41 @@ private:
   bool valid_ = false;
 };
 
+/// A block_hasher that may be stale: what its copy holds changed under it
+/// (a reopen, a cut, a rewrite of the block being written) and it has not
+/// been rebuilt from the copy yet. The hasher is reached only through get(),
+/// which rebuilds it first when stale, or restart(), which makes it current:
+/// a reopen that writes nothing never pays the rebuild, and no use of a
+/// stale hasher is possible.
+class lazy_block_hasher {
+public:
+  /// The hasher, rebuilt by `rebuild(block_hasher&)` first when stale.
+  template <class Rebuild>
+  block_hasher& get(Rebuild&& rebuild) {
+    if (stale_) {
+      stale_ = false;
+      rebuild(hasher_);
+    }
+    return hasher_;
+  }
+  /// Starts a block at `at`, empty (no rebuild: nothing before it counts).
+  block_hasher& restart(uint64_t at) {
+    stale_ = false;
+    hasher_.restart(at);
+    return hasher_;
+  }
+  /// The block being written must be digested again from the copy before
+  /// the hasher is used next.
+  void mark_stale() {
+    stale_ = true;
+  }
+  bool stale() const {
+    return stale_;
+  }
+
+private:
+  block_hasher hasher_;
+  bool stale_ = false;
+};
+
 } // namespace cc::tw

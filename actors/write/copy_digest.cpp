@@ -62,14 +62,17 @@ void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest)
 }
 
 std::string copy_file::partial_block_line() {
-  if (segments_.empty() || !hasher_.valid())
+  if (segments_.empty())
+    return {};
+  auto& h = hasher();
+  if (!h.valid())
     return {};
   auto& seg = segments_.back();
-  uint64_t to = hasher_.pos();
-  if (to != seg.src_end || to == hasher_.from() || to % wire::digest_block == 0)
+  uint64_t to = h.pos();
+  if (to != seg.src_end || to == h.from() || to % wire::digest_block == 0)
     return {};
-  seg.blocks[to] = hasher_.value();
-  return journal::seal(journal::digest_line(seg.copy_base, to, hasher_.value()));
+  seg.blocks[to] = h.value();
+  return journal::seal(journal::digest_line(seg.copy_base, to, h.value()));
 }
 
 void copy_file::keep_partial_block() {
@@ -101,7 +104,7 @@ caf::error copy_file::reopen_for_writing(bool sync_now) {
 
 void copy_file::hash_written(uint64_t at, std::string_view raw) {
   auto& seg = segments_.back();
-  hasher_.feed(at, raw, [&](uint64_t end, uint64_t digest) {
+  hasher().feed(at, raw, [&](uint64_t end, uint64_t digest) {
     seg.blocks[end] = digest;
     journal_digest(seg, end, digest);
     // The next block starts here: the last member boundary is at or before.
@@ -145,10 +148,15 @@ caf::expected<std::string> copy_file::read_source(const segment& seg, uint64_t f
                      static_cast<size_t>(to - from));
 }
 
-void copy_file::rebuild_hasher() {
-  hasher_.invalidate();
+block_hasher& copy_file::hasher() const {
+  return hasher_.get([this](block_hasher& h) { rebuild_hasher(h); });
+}
+
+void copy_file::rebuild_hasher(block_hasher& h) const {
+  h.invalidate();
   if (segments_.empty())
     return;
+  ++hasher_rebuilds_;
   const auto& seg = segments_.back();
   uint64_t from = std::max(seg.src_base, block_floor(seg.src_end));
   std::string bytes;
@@ -162,8 +170,8 @@ void copy_file::rebuild_hasher() {
     }
     bytes = std::move(*got);
   }
-  hasher_.restart(from);
-  hasher_.feed(from, bytes, [](uint64_t, uint64_t) {});
+  h.restart(from);
+  h.feed(from, bytes, [](uint64_t, uint64_t) {});
 }
 
 void copy_file::rehash(size_t index, uint64_t from, uint64_t to) {
@@ -173,7 +181,7 @@ void copy_file::rehash(size_t index, uint64_t from, uint64_t to) {
     uint64_t bfrom = std::max(s.src_base, block_floor(x));
     uint64_t bto = block_to(bfrom, s.src_end);
     if (last && bto == s.src_end && bto % wire::digest_block != 0) {
-      rebuild_hasher(); // the block being written
+      hasher_.mark_stale(); // the block being written: digested when next used
       return;
     }
     auto bytes = read_source(s, bfrom, bto);
@@ -231,7 +239,7 @@ void copy_file::adopt_plain_size(uint64_t a) {
   }
   size_ = a;
   dirty_ = true; // the size the writer now goes by must be durable too
-  rebuild_hasher();
+  hasher_.mark_stale();
 }
 
 caf::error copy_file::reload() {
@@ -288,7 +296,7 @@ caf::error copy_file::cut(uint64_t at) {
   s.src_end = at;
   s.durable_end = std::min(s.durable_end, at);
   drop_digests_beyond(s);
-  rebuild_hasher();
+  hasher_.mark_stale();
   return caf::none;
 }
 
@@ -306,8 +314,11 @@ caf::expected<uint64_t> copy_file::digest(const segment& seg, uint64_t from,
     return stream.value();
   }
   bool last = !segments_.empty() && &seg == &segments_.back();
-  if (last && hasher_.valid() && hasher_.from() == from && hasher_.pos() == to)
-    return hasher_.value();
+  if (last) {
+    const auto& h = hasher(); // a question about the block being written
+    if (h.valid() && h.from() == from && h.pos() == to)
+      return h.value();
+  }
   if (from == block_from(seg.src_base, to) && journal::digest_holds(seg, to))
     if (auto i = seg.blocks.find(to); i != seg.blocks.end())
       return i->second;

@@ -304,7 +304,10 @@ caf::error copy_file::recover(const std::string& text) {
     drop_digests_beyond(s);
   durable_copy_end_ = size_;
   trim_segments();
-  rebuild_hasher();
+  // The block being written is digested again from the copy when the hasher
+  // is next used (an append, its P line, a question about it), not here: a
+  // copy reopened for a question or a duplicate writes nothing.
+  hasher_.mark_stale();
   closed_clean_ = !parsed.records.empty() && parsed.records.back().kind == 'C';
   check_recovered(parsed, *actual);
   changed_logged_ = false; // adopted: a later change is another episode

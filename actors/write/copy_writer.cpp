@@ -213,7 +213,7 @@ caf::error copy_file::start_segment(const source_key& key, const std::string& ge
   member_end_src_ = src_base;
   member_end_copy_ = size_;
   durable_copy_end_ = size_;
-  hasher_.restart(src_base);
+  hasher_.restart(src_base); // current: the new segment's first block
   restart_src_ = src_base;
   restart_copy_ = size_;
   trim_segments();
@@ -236,6 +236,9 @@ void copy_file::trim_segments() {
 caf::error copy_file::write_copy(std::string_view bytes) {
   if (bytes.empty())
     return caf::none;
+  // A stale hasher is rebuilt from the copy before the copy grows (a
+  // compressed copy's rebuild decompresses up to its size).
+  hasher();
   if (auto err = pwrite_all(fd_, bytes, size_, path_)) {
     last_write_errno_ = errno;
     // Drop a partial write: the copy ends where our bookkeeping says.
@@ -259,7 +262,7 @@ void copy_file::roll_back_member() {
   size_ = member_end_copy_;
   if (!segments_.empty())
     segments_.back().src_end = member_end_src_;
-  rebuild_hasher(); // it had been fed the bytes rolled back
+  hasher_.mark_stale(); // it had been fed the bytes rolled back
 }
 
 void copy_file::member_ended() {
@@ -271,7 +274,7 @@ void copy_file::member_ended() {
   pending_copy_size_ = size_;
   // A member boundary at the start of the block being written: its bytes
   // can be decompressed from here again.
-  if (hasher_.valid() && member_end_src_ <= hasher_.from()) {
+  if (const auto& h = hasher(); h.valid() && member_end_src_ <= h.from()) {
     restart_src_ = member_end_src_;
     restart_copy_ = member_end_copy_;
   }
@@ -289,6 +292,9 @@ copy_file::append(const source_key& key, const std::string& gen, const decision&
       return err;
   if (raw.empty())
     return uint64_t{0};
+  // A stale hasher is rebuilt now, from the copy as it is, before a member
+  // opens or a byte is written (write_copy asks again, for its other callers).
+  hasher();
   auto before = size_;
   auto& seg = segments_.back();
   if (out_ == wire::compression::none) {
@@ -460,9 +466,12 @@ std::string copy_file::compacted_segment(size_t i, size_t& lines) const {
   for (const auto& [to, d] : s.blocks)
     if (journal::digest_holds(s, to))
       text += journal::seal(journal::digest_line(s.copy_base, to, d));
-  if (last && hasher_.valid() && hasher_.pos() == src_end && src_end > hasher_.from()
-      && src_end % wire::digest_block != 0)
-    text += journal::seal(journal::digest_line(s.copy_base, src_end, hasher_.value()));
+  if (last) {
+    const auto& h = hasher();
+    if (h.valid() && h.pos() == src_end && src_end > h.from()
+        && src_end % wire::digest_block != 0)
+      text += journal::seal(journal::digest_line(s.copy_base, src_end, h.value()));
+  }
   if (!compressed || src_end == s.src_base)
     return text;
   if (last && restart_src_ > s.src_base && restart_src_ < src_end

@@ -302,6 +302,12 @@ public:
   /// Bumped by every rewrite in place (overwrite, cut, an adopted change):
   /// a sync_ticket from before makes nothing durable.
   uint64_t rewrites() const { return rewrite_epoch_; }
+  /// How often the digest of the block being written was rebuilt from the
+  /// copy (read back, decompressed for a compressed copy, hashed): once after
+  /// a reopen, a cut or a rewrite of that block, and only when the hasher is
+  /// used next (an append, a partial block's P line, a compressed copy's
+  /// digest of it, compaction), never for a reopen that writes nothing.
+  uint64_t hasher_rebuilds() const { return hasher_rebuilds_; }
 
   /// The last segment of (key, gen), or nullptr.
   const segment* find(const source_key& key, const std::string& gen) const;
@@ -361,10 +367,14 @@ private:
   /// Feeds source bytes written at `at` to the end of the last segment into
   /// the block hasher; completed blocks are kept and journaled.
   void hash_written(uint64_t at, std::string_view raw);
+  /// The block hasher, rebuilt first when stale (rebuild_hasher): every
+  /// use of it goes through here (or restarts it at a segment's start).
+  block_hasher& hasher() const;
   /// The block being written at the end of the last segment, digested
   /// again from the copy (plain: read; compressed: decompressed from the
-  /// member boundary restart_src_). Invalid (and logged) when it cannot be.
-  void rebuild_hasher();
+  /// member boundary restart_src_) into `h`. Invalid (and logged) when it
+  /// cannot be. Only through hasher(), when stale.
+  void rebuild_hasher(block_hasher& h) const;
   caf::expected<std::string> read_copy(uint64_t offset, uint64_t len) const;
   caf::expected<std::string> read_source(const segment& seg, uint64_t from,
                                          uint64_t to) const;
@@ -446,7 +456,12 @@ private:
   // Digests: the block being written at the end of the last segment, and
   // (compressed copies) a member boundary of that segment at or before the
   // block's start, from which its bytes can be decompressed again.
-  block_hasher hasher_;
+  // Stale after a reopen, a cut, a rewrite of that block or an adopted
+  // change (mark_stale); rebuilt by hasher() when next used. The copy is not
+  // appended to while it is stale (write_copy asks for it first), so the
+  // rebuild reads what the eager one would have.
+  mutable lazy_block_hasher hasher_;
+  mutable uint64_t hasher_rebuilds_ = 0;
   uint64_t restart_src_ = 0;
   uint64_t restart_copy_ = 0;
   uint64_t rewrite_epoch_ = 0;

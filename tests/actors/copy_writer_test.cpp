@@ -913,6 +913,100 @@ TEST_CASE("rewrites in place: first difference, overwrite and cut keep the diges
   CHECK(cf->find(fx.key, "g1")->durable_end == 2500000);
 }
 
+TEST_CASE("digests: a reopened copy digests its block being written again only when it is "
+          "used, never for a question or a duplicate",
+          "[tailwriter][copy_writer][digest]") {
+  fixture fx;
+  auto path = fx.live.dst + "/db1/x.log";
+  {
+    auto cf = fx.open(fx.spec(), fx.live);
+    fx.put(*cf, "g1", 0, 3000);
+    REQUIRE(!cf->close());
+  }
+  auto journal = test::read_file(fx.live.journal());
+  CHECK_THAT(journal, Catch::Contains("P 0 3000 " + wire::digest_hex(xxh3_of(fx.src, 0, 3000))));
+  {
+    // Reopened (max-open-files closed it) for a question and a duplicate:
+    // nothing is read back, the clean close's lines still hold.
+    auto cf = fx.open(fx.spec(), fx.live);
+    CHECK(cf->hasher_rebuilds() == 0);
+    const auto* seg = cf->find(fx.key, "g1");
+    REQUIRE(seg != nullptr);
+    CHECK(cf->digest(*seg, 0, 3000).value() == xxh3_of(fx.src, 0, 3000)); // plain: read
+    CHECK(fx.put(*cf, "g1", 1000, 3000).kind == decision::duplicate);
+    REQUIRE(!cf->close());
+    CHECK(cf->hasher_rebuilds() == 0);
+    CHECK(test::read_file(fx.live.journal()) == journal);
+  }
+  {
+    // Reopened and appended to: rebuilt once, the next block's digests right.
+    auto cf = fx.open(fx.spec(), fx.live);
+    fx.put(*cf, "g1", 3000, 3500);
+    CHECK(cf->hasher_rebuilds() == 1);
+    fx.put(*cf, "g1", 3500, 4000);
+    CHECK(cf->hasher_rebuilds() == 1);
+    REQUIRE(!cf->close());
+  }
+  CHECK_THAT(test::read_file(fx.live.journal()),
+             Catch::Contains("P 0 4000 " + wire::digest_hex(xxh3_of(fx.src, 0, 4000))));
+  CHECK(test::read_file(path) == fx.src);
+  {
+    // A crash left no C line: the close after a reopen that wrote nothing
+    // writes the partial block's line, digested from the copy then.
+    std::string more = fx.src + source_text(1000);
+    auto cf = fx.open(fx.spec(), fx.live);
+    fx.put(*cf, "g1", 4000, 4800, true, wire::compression::none, &more);
+    auto crashed = snapshot(fx.live, fx.tmp / "crash");
+    auto rec = fx.open(fx.spec(), *crashed);
+    CHECK(rec->hasher_rebuilds() == 0);
+    REQUIRE(!rec->close());
+    CHECK(rec->hasher_rebuilds() == 1);
+    CHECK_THAT(test::read_file(crashed->journal()),
+               Catch::Contains("P 0 4800 " + wire::digest_hex(xxh3_of(more, 0, 4800))));
+  }
+}
+
+TEST_CASE("digests: a reopened compressed copy decompresses its block being written only for "
+          "a question about it or the next append",
+          "[tailwriter][copy_writer][digest]") {
+  for (auto mode : {write_mode::keep, write_mode::recompress}) {
+    INFO("write-compressed " << to_string(mode));
+    fixture fx;
+    fx.opts.mode = mode;
+    auto gz = wire::compression::gzip;
+    auto spec = fx.spec(gz, false, std::string{"C\n"} + to_string(mode) + "\ndb1/x.log");
+    {
+      auto cf = fx.open(spec, fx.live);
+      fx.put(*cf, "g1", 0, 1000, true, gz);
+      fx.put(*cf, "g1", 1000, 3000, true, gz);
+      REQUIRE(!cf->close());
+    }
+    {
+      auto cf = fx.open(spec, fx.live);
+      CHECK(fx.put(*cf, "g1", 0, 2000, true, gz).kind == decision::duplicate);
+      CHECK(cf->hasher_rebuilds() == 0);
+      const auto* seg = cf->find(fx.key, "g1");
+      REQUIRE(seg != nullptr);
+      // A question for the block being written: it is decompressed now.
+      CHECK(cf->digest(*seg, 0, 3000).value() == xxh3_of(fx.src, 0, 3000));
+      CHECK(cf->hasher_rebuilds() == 1);
+      REQUIRE(!cf->close());
+    }
+    {
+      auto cf = fx.open(spec, fx.live);
+      fx.put(*cf, "g1", 3000, 4000, true, gz);
+      CHECK(cf->hasher_rebuilds() == 1);
+      const auto* seg = cf->find(fx.key, "g1");
+      CHECK(cf->digest(*seg, 0, 4000).value() == xxh3_of(fx.src, 0, 4000));
+      CHECK(cf->hasher_rebuilds() == 1);
+      REQUIRE(!cf->close());
+    }
+    CHECK_THAT(test::read_file(fx.live.journal()),
+               Catch::Contains("P 0 4000 " + wire::digest_hex(xxh3_of(fx.src, 0, 4000))));
+    CHECK(gunzip(test::read_file(fx.live.dst + "/db1/x.log.gz"), gz) == fx.src);
+  }
+}
+
 TEST_CASE("a sync begun before a rewrite makes nothing durable",
           "[tailwriter][copy_writer]") {
   fixture fx;
