@@ -39,6 +39,209 @@ void append_u00(std::string& out, unsigned char c) {
 
 } // namespace
 
+namespace {
+
+/// scan_flat_object's cursor over the text.
+struct flat_scanner {
+  const char* p;
+  const char* end;
+
+  void skip_ws() {
+    while (p != end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+      ++p;
+  }
+  bool eat(char c) {
+    if (p == end || *p != c)
+      return false;
+    ++p;
+    return true;
+  }
+  /// A string of printable ASCII, with one-letter escapes where
+  /// `escapes` allows them (else false: nlohmann's).
+  bool string(std::string_view& out, bool* escaped = nullptr) {
+    if (!eat('"'))
+      return false;
+    const char* start = p;
+    if (escaped)
+      *escaped = false;
+    for (; p != end; ++p) {
+      auto c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        out = std::string_view{start, static_cast<size_t>(p - start)};
+        ++p;
+        return true;
+      }
+      if (c < 0x20 || c >= 0x80)
+        return false;
+      if (c == '\\') {
+        if (!escaped || ++p == end)
+          return false;
+        switch (*p) {
+          case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            *escaped = true;
+            break;
+          default:
+            return false; // \u (surrogates, UTF-8) and junk: nlohmann's
+        }
+      }
+    }
+    return false;
+  }
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end - p) < word.size()
+        || std::string_view{p, word.size()} != word)
+      return false;
+    p += word.size();
+    return true;
+  }
+  /// A JSON number as nlohmann reads it: an integer without fraction or
+  /// exponent is unsigned (or signed when negative) if it fits, else a
+  /// double (then: not ours, nlohmann's overflow rules apply).
+  bool number(flat_member& m) {
+    const char* start = p;
+    bool negative = eat('-');
+    const char* digits = p;
+    if (p == end || *p < '0' || *p > '9')
+      return false;
+    if (*p == '0') {
+      ++p;
+      if (p != end && *p >= '0' && *p <= '9')
+        return false; // a leading zero: invalid JSON
+    } else {
+      while (p != end && *p >= '0' && *p <= '9')
+        ++p;
+    }
+    bool integral = true;
+    if (p != end && *p == '.') {
+      integral = false;
+      ++p;
+      const char* frac = p;
+      while (p != end && *p >= '0' && *p <= '9')
+        ++p;
+      if (p == frac)
+        return false;
+    }
+    if (p != end && (*p == 'e' || *p == 'E')) {
+      integral = false;
+      ++p;
+      if (p != end && (*p == '+' || *p == '-'))
+        ++p;
+      const char* exp = p;
+      while (p != end && *p >= '0' && *p <= '9')
+        ++p;
+      if (p == exp)
+        return false;
+    }
+    if (integral && !negative) {
+      auto [q, ec] = std::from_chars(digits, p, m.u);
+      if (ec != std::errc{} || q != p)
+        return false;
+      m.k = scalar::kind::unsigned_integer;
+      return true;
+    }
+    if (integral) {
+      auto [q, ec] = std::from_chars(start, p, m.i);
+      if (ec != std::errc{} || q != p)
+        return false;
+      m.k = scalar::kind::integer;
+      return true;
+    }
+    // Correctly rounded, as nlohmann's strtod; nlohmann refuses what
+    // overflows to infinity, so that text is left to it.
+    auto [q, ec] = std::from_chars(start, p, m.d);
+    if (ec != std::errc{} || q != p || !std::isfinite(m.d))
+      return false;
+    m.k = scalar::kind::floating;
+    return true;
+  }
+  bool value(flat_member& m) {
+    m.b = false;
+    m.i = 0;
+    m.u = 0;
+    m.d = 0;
+    m.s = {};
+    m.escaped = false;
+    if (p == end)
+      return false;
+    switch (*p) {
+      case '"':
+        m.k = scalar::kind::string;
+        return string(m.s, &m.escaped);
+      case 't':
+        m.k = scalar::kind::boolean;
+        m.b = true;
+        return literal("true");
+      case 'f':
+        m.k = scalar::kind::boolean;
+        return literal("false");
+      case 'n':
+        m.k = scalar::kind::null;
+        return literal("null");
+      default:
+        return number(m); // else an object, an array or not JSON: not ours
+    }
+  }
+};
+
+} // namespace
+
+void flat_string(const flat_member& m, std::string& out) {
+  if (!m.escaped) {
+    out.assign(m.s);
+    return;
+  }
+  out.clear();
+  out.reserve(m.s.size());
+  for (size_t i = 0; i < m.s.size(); ++i) {
+    char c = m.s[i];
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    switch (m.s[++i]) { // scan_flat_object let only these through
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      default: out += m.s[i]; break; // '"', '\\', '/'
+    }
+  }
+}
+
+bool scan_flat_object(std::string_view json, flat_member* out, size_t max, size_t& n) {
+  n = 0;
+  flat_scanner sc{json.data(), json.data() + json.size()};
+  sc.skip_ws();
+  if (!sc.eat('{'))
+    return false;
+  sc.skip_ws();
+  if (!sc.eat('}')) {
+    for (;;) {
+      if (n == max)
+        return false;
+      auto& m = out[n];
+      if (!sc.string(m.key))
+        return false;
+      sc.skip_ws();
+      if (!sc.eat(':'))
+        return false;
+      sc.skip_ws();
+      if (!sc.value(m))
+        return false;
+      ++n;
+      sc.skip_ws();
+      if (sc.eat('}'))
+        break;
+      if (!sc.eat(','))
+        return false;
+      sc.skip_ws();
+    }
+  }
+  sc.skip_ws();
+  return sc.p == sc.end;
+}
+
 const char* kind_name(scalar::kind k) {
   switch (k) {
     case scalar::kind::null: return "null";

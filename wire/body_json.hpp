@@ -186,18 +186,54 @@ constexpr field<Body> blob_hash_field{"blob_hash", false,
 /// errc::invalid_body: "`what` body: `text`".
 caf::error body_error(const char* what, std::string text);
 
+/// A member of a flat object as scan_flat_object found it: its key and its
+/// scalar (a string as a view into the text).
+/// (No initializers: read_body keeps an array of them on its stack, and
+/// scan_flat_object sets every field of each member it reports.)
+struct flat_member {
+  std::string_view key;
+  scalar::kind k;
+  bool b;
+  int64_t i;
+  uint64_t u;
+  double d;
+  std::string_view s; // as in the text, between the quotes
+  bool escaped;       // s holds escapes (\n, \", \\, \/, \b, \f, \r, \t only)
+};
+
+/// A flat_member's string value: s, its escapes (if any) replaced.
+void flat_string(const flat_member& m, std::string& out);
+
+/// The members scan_flat_object reads at most; a body with more goes to
+/// nlohmann's parser.
+constexpr size_t max_flat_members = 48;
+
+/// read_body's fast path: scans `json` when it is one flat JSON object whose
+/// keys are printable ASCII without escapes, whose string values are
+/// printable ASCII with at most the one-letter escapes (base64 data has
+/// "\n"), and whose
+/// values are strings, numbers, true, false or null (what our senders
+/// write), into `out` (`n` members, in order). False, with nothing in `out`
+/// to use, for any other text, valid or not: nlohmann's parser then reads it
+/// as before, with its values and its error messages. For the texts it
+/// accepts it gives what nlohmann's SAX parser reports: the same members in
+/// the same order, integers as unsigned (>= 0) or signed (< 0), other
+/// numbers as the nearest double.
+bool scan_flat_object(std::string_view json, flat_member* out, size_t max, size_t& n);
+
 /// Parses `json` into `x` with `fields`; unknown keys are ignored, a later
 /// duplicate key wins. `what` names the body type in errors.
+/// `flat_scan` false: always nlohmann's parser (tests compare the two).
 template <class Body, size_t N>
 caf::error read_body(const std::string& json, const char* what,
                      const std::array<field<Body>, N>& fields, Body& x,
-                     uint32_t* seen_out = nullptr) {
+                     uint32_t* seen_out = nullptr, bool flat_scan = true) {
   static_assert(N <= 32, "the seen-set is a 32-bit mask");
   uint32_t seen = 0;
   size_t bad_field = N;
   read_result bad_why = nullptr;
   scalar::kind bad_kind = scalar::kind::null;
-  auto on_field = [&](const std::string& key, scalar& v) {
+  auto on_field = [&](std::string_view key, scalar& v) {
     for (size_t i = 0; i < N; ++i) {
       if (fields[i].name != key)
         continue;
@@ -212,10 +248,32 @@ caf::error read_body(const std::string& json, const char* what,
     }
     return true;
   };
-  top_level_reader<decltype(on_field)> reader{on_field};
-  bool ok = nlohmann::json::sax_parse(json.data(), json.data() + json.size(),
-                                      &reader);
-  if (!ok) {
+  // Flat bodies (every body our senders write) are scanned without
+  // nlohmann's lexer, its token buffers and its allocations; the fields
+  // see the same members in the same order. Anything else, errors
+  // included, is nlohmann's as before.
+  flat_member members[max_flat_members];
+  size_t n = 0;
+  if (flat_scan && scan_flat_object(json, members, max_flat_members, n)) {
+    std::string text; // a string value, which its field may move from
+    for (size_t m = 0; m < n; ++m) {
+      const auto& fm = members[m];
+      scalar v;
+      v.k = fm.k;
+      v.b = fm.b;
+      v.i = fm.i;
+      v.u = fm.u;
+      v.d = fm.d;
+      if (v.k == scalar::kind::string) {
+        flat_string(fm, text);
+        v.s = &text;
+      }
+      if (!on_field(fm.key, v))
+        return body_error(what, "field '" + std::string{fields[bad_field].name} +
+                                  "': " + bad_why + ", got " + kind_name(bad_kind));
+    }
+  } else if (top_level_reader<decltype(on_field)> reader{on_field};
+             !nlohmann::json::sax_parse(json.data(), json.data() + json.size(), &reader)) {
     if (bad_field < N)
       return body_error(what, "field '" + std::string{fields[bad_field].name} +
                                 "': " + bad_why + ", got " +

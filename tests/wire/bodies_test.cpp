@@ -3,10 +3,13 @@
 // write (escaping, floats), the blob hash, and Python reading our bodies.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -943,4 +946,137 @@ TEST_CASE("a zstd fragment round-trips in the blob and in data",
     REQUIRE(comp);
     CHECK(decompress(*bytes, *comp, r->raw_size).value() == text);
   }
+}
+
+// -- read_body's flat scan against nlohmann's parser ------------------------------
+
+namespace {
+
+struct probe_body {
+  header hdr;
+  std::string s;
+  std::string sn = "unset";
+  uint64_t u = 7;
+  int64_t i = -7;
+  double d = 0.5;
+  bool b = false;
+};
+
+const std::array<body_json::field<probe_body>, 8> probe_fields{{
+  body_json::req_field<probe_body>,
+  body_json::time_field<probe_body>,
+  {"s", false, [](body_json::scalar& v, probe_body& x) { return body_json::read_string(v, x.s); }},
+  {"sn", false,
+   [](body_json::scalar& v, probe_body& x) { return body_json::read_string_or_null(v, x.sn); }},
+  {"u", true, [](body_json::scalar& v, probe_body& x) { return body_json::read_u64(v, x.u); }},
+  {"i", false, [](body_json::scalar& v, probe_body& x) { return body_json::read_i64(v, x.i); }},
+  {"d", false, [](body_json::scalar& v, probe_body& x) { return body_json::read_double(v, x.d); }},
+  {"b", false, [](body_json::scalar& v, probe_body& x) { return body_json::read_bool(v, x.b); }},
+}};
+
+/// The outcome of read_body as text: its error, or every field and the seen-set.
+std::string probe(const std::string& json, bool flat_scan) {
+  probe_body x;
+  uint32_t seen = 0;
+  if (auto err = body_json::read_body(json, "probe", probe_fields, x, &seen, flat_scan))
+    return "error: " + cc::describe(err);
+  char d[64], t[64];
+  std::snprintf(d, sizeof d, "%a", x.d);
+  std::snprintf(t, sizeof t, "%a", x.hdr.time);
+  return x.hdr.req + "|" + t + "|" + x.s + "|" + x.sn + "|" + std::to_string(x.u) + "|"
+         + std::to_string(x.i) + "|" + d + "|" + (x.b ? "true" : "false") + "|"
+         + std::to_string(seen);
+}
+
+bool scans_flat(const std::string& json) {
+  body_json::flat_member m[body_json::max_flat_members];
+  size_t n = 0;
+  return body_json::scan_flat_object(json, m, body_json::max_flat_members, n);
+}
+
+} // namespace
+
+TEST_CASE("read_body: the flat scan takes what our senders write and the original's bodies",
+          "[wire][bodies]") {
+  CHECK(scans_flat(make_body(sample_logtail())));
+  CHECK(scans_flat(original_logtail));
+  auto ours = parse_logtail(make_body(sample_logtail()));
+  REQUIRE(ours);
+  CHECK(make_body(*ours) == make_body(sample_logtail()));
+  // Escapes, non-ASCII, nesting and floats that overflow are nlohmann's.
+  CHECK(scans_flat(R"({"data": "aGVs\nbG8=\n", "s": "q\"b\\s\/t\tr\rf\fb\b"})"));
+  for (std::string json : {R"({"a": "x\u0041y"})", R"({"a\n": 1})", R"({"a": "x\qy"})", "{\"a\": \"\xc3\xa9\"}", R"({"a": [1]})",
+                           R"({"a": {"b": 1}})", R"({"a": 1e400})", R"({"a": 1e-400})",
+                           R"({"a": 18446744073709551616})", R"({"a": -9223372036854775809})",
+                           "\xef\xbb\xbf{}", R"([])", R"({"a": 01})", R"({"a": 1,})"})
+    CHECK_FALSE(scans_flat(json));
+  body_json::flat_member m[4];
+  size_t n = 0;
+  REQUIRE(body_json::scan_flat_object(
+    R"( {"u": 18446744073709551615, "i": -9223372036854775808, "d": -0.0, "z": -0} )", m, 4, n));
+  REQUIRE(n == 4);
+  CHECK(m[0].k == body_json::scalar::kind::unsigned_integer);
+  CHECK(m[0].u == 18446744073709551615ULL);
+  CHECK(m[1].k == body_json::scalar::kind::integer);
+  CHECK(m[1].i == INT64_MIN);
+  CHECK(m[2].k == body_json::scalar::kind::floating);
+  CHECK(std::signbit(m[2].d));
+  CHECK(m[3].k == body_json::scalar::kind::integer);
+  CHECK_FALSE(body_json::scan_flat_object(R"({"a":1,"b":2,"c":3,"d":4,"e":5})", m, 4, n));
+}
+
+TEST_CASE("read_body: the flat scan reads every text as nlohmann's parser does, errors included",
+          "[wire][bodies]") {
+  std::vector<std::string> seeds{
+    R"({"req": "probe", "time": 1714564800.25, "s": "a/b c", "sn": null, "u": 42, "i": -3, "d": 2.5e-3, "b": true})",
+    R"({"u":0,"i":0,"d":0,"b":false,"sn":"x","s":"","req":"probe","time":1E2})",
+    R"(  {"req" : "probe" , "u" : 1 , "u" : 2 , "extra" : [1, {"x": null}] , "d" : -0.0 }  )",
+    R"({"req": "probe", "u": "12", "i": 3.0, "d": 7, "time": -1.5e+300})",
+    R"({"req": "probe", "u": 18446744073709551615, "i": -9223372036854775808})",
+    R"({"req": 1, "u": -1})",
+    "{\"req\": \"pr\\u00e9be\", \"u\": 1, \"s\": \"tab\\there\"}",
+    "{\"req\": \"probe\", \"u\": 1, \"s\": \"\xc3\xa9t\xc3\xa9\"}",
+    R"({})",
+    R"([1, 2])",
+    R"("text")",
+    R"({"req": "probe", "u": 1} x)",
+    R"({"req": "probe", "u": 1, "s": "aGVs\nbG8=\n", "sn": "q\"b\\s\/t\tr\rf\fb\b"})",
+    R"({"req": "probe", "u": 1, "s": "\u0041\ud83d\ude00"})",
+  };
+  for (const auto& s : seeds) {
+    INFO(s);
+    CHECK(probe(s, true) == probe(s, false));
+  }
+  // Mutations of the seeds: a byte deleted, replaced or inserted, from the
+  // characters that matter to the grammar (bounded: 30,000 texts).
+  const std::string alphabet = "{}[]:,\"\\ \t\n-+.eE0123456789tfnulrsabq/\x01\x7f\xc3\xa9";
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&state](uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<size_t>(state % bound);
+  };
+  size_t flat = 0;
+  for (int round = 0; round < 30000; ++round) {
+    std::string s = seeds[next(seeds.size())];
+    for (size_t edits = 1 + next(3); edits > 0 && !s.empty(); --edits) {
+      size_t at = next(s.size());
+      char c = alphabet[next(alphabet.size())];
+      switch (next(3)) {
+        case 0: s.erase(at, 1); break;
+        case 1: s[at] = c; break;
+        default: s.insert(at, 1, c); break;
+      }
+    }
+    flat += scans_flat(s) ? 1 : 0;
+    auto fast = probe(s, true);
+    auto slow = probe(s, false);
+    if (fast != slow) {
+      INFO(s);
+      CHECK(fast == slow);
+      break;
+    }
+  }
+  CHECK(flat > 1000); // the scan took many of them, not only nlohmann
 }
