@@ -3,6 +3,7 @@
 // of old journals (prune_journals) are copy_writer.hpp's public part.
 #include "actors/write/copy_journal.hpp"
 
+#include <array>
 #include <charconv>
 
 #include <dirent.h>
@@ -48,7 +49,15 @@ std::string hex(uint64_t value, int digits) {
 
 std::string seal(const std::string& body) {
   auto sum = static_cast<uint32_t>(fnv1a64(body));
-  return body + " #" + hex(sum, 8) + "\n";
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(body.size() + 11);
+  out += body;
+  out += " #";
+  for (int shift = 28; shift >= 0; shift -= 4)
+    out += digits[(sum >> shift) & 0xf];
+  out += '\n';
+  return out;
 }
 
 std::optional<std::vector<std::string_view>> unseal(std::string_view line) {
@@ -243,14 +252,28 @@ bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& 
 } // namespace journal
 
 std::string journal_escape(std::string_view text) {
-  std::string out = "=";
-  out.reserve(text.size() + 1);
+  // Sized first, then filled in place: a new copy's journal text goes
+  // through here whole (commit_log's J line), with an escape per space and
+  // line end.
+  static const auto kept = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+      t[static_cast<size_t>(c)] = keep_char(static_cast<unsigned char>(c));
+    return t;
+  }();
+  size_t size = 1;
+  for (unsigned char c : text)
+    size += kept[c] ? 1 : 3;
+  std::string out(size, '=');
+  static constexpr char digits[] = "0123456789abcdef";
+  size_t at = 1;
   for (unsigned char c : text) {
-    if (keep_char(c)) {
-      out += static_cast<char>(c);
+    if (kept[c]) {
+      out[at++] = static_cast<char>(c);
     } else {
-      out += '%';
-      out += journal::hex(c, 2);
+      out[at++] = '%';
+      out[at++] = digits[c >> 4];
+      out[at++] = digits[c & 15];
     }
   }
   return out;

@@ -93,8 +93,11 @@ caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& 
   auto base_name = hex64(fnv1a64(spec.identity));
   for (int probe = 0; probe < 16; ++probe) {
     auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
-    int fd = ::openat(state_fd_, name.c_str(),
-                      O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    // A copy to write is looked for and, when it has no journal yet,
+    // created by the same openat (no failed lookup first); a question
+    // creates nothing.
+    int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
+    int fd = ::openat(state_fd_, name.c_str(), spec.must_exist ? flags : flags | O_CREAT, 0600);
     if (fd < 0) {
       if (errno != ENOENT)
         return io_error("journal " + name, errno);
@@ -105,6 +108,14 @@ caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& 
     if (!read) {
       ::close(fd);
       return std::move(read.error());
+    }
+    if (read->empty() && !spec.must_exist) {
+      // Made just now, or left empty by a crash right after it was made:
+      // create() writes it from the start (and syncs its name as new).
+      journal_fd_ = fd;
+      journal_name_ = name;
+      journal_empty_ = true;
+      return false;
     }
     auto parsed = journal::parse(*read);
     if (parsed.header && parsed.header->identity == spec.identity) {
@@ -169,8 +180,9 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // was first opened).
   out_ = spec.out;
   awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
-  bool reuse_journal = journal_fd_ >= 0;
-  if (!reuse_journal) {
+  // journal_empty_: find_journal opened (most likely made) it, empty.
+  bool reuse_journal = journal_fd_ >= 0 && !journal_empty_;
+  if (journal_fd_ < 0) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
                            O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                            0600);

@@ -475,6 +475,7 @@ private:
   std::string creation_text_;     // the journal's lines while awaiting it
   bool created_name_ = false;     // see created_name()
   bool hold_journal_ = false;     // see write_held_journal()
+  bool journal_empty_ = false;    // find_journal opened it empty (create() writes it)
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their
