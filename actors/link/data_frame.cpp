@@ -144,6 +144,38 @@ void decoder::start(phase p, size_t n) {
 }
 
 decoder::space decoder::want() {
+  // Between messages: the next length, its head and maybe more in one read.
+  ahead_offered_ = phase_ == phase::length && need_ == 4;
+  if (ahead_offered_) {
+    ahead_.resize(read_ahead);
+    return {ahead_.data(), ahead_.size()};
+  }
+  return want_part();
+}
+
+caf::error decoder::commit(size_t n) {
+  if (!ahead_offered_)
+    return commit_part(n);
+  ahead_offered_ = false;
+  if (n > ahead_.size())
+    return bad("more bytes committed than wanted");
+  return consume(ahead_.data(), n);
+}
+
+caf::error decoder::consume(const char* bytes, size_t n) {
+  while (n > 0) {
+    auto sp = want_part();
+    size_t k = std::min(n, sp.size);
+    std::copy_n(bytes, k, sp.data);
+    if (auto err = commit_part(k))
+      return err;
+    bytes += k;
+    n -= k;
+  }
+  return caf::none;
+}
+
+decoder::space decoder::want_part() {
   if (phase_ == phase::blob && pooled_)
     return {pooled_.data() + pooled_size_, need_};
   if (phase_ == phase::blob)
@@ -151,7 +183,7 @@ decoder::space decoder::want() {
   return {part_.data() + (part_.size() - need_), need_};
 }
 
-caf::error decoder::commit(size_t n) {
+caf::error decoder::commit_part(size_t n) {
   if (n > need_)
     return bad("more bytes committed than wanted");
   need_ -= n;
@@ -191,7 +223,7 @@ caf::error decoder::finish_part() {
     case phase::blob:
       building_.blob = pooled_ ? receive_pool::seal(std::move(pooled_), pooled_size_)
                                : wire::blob::from_buffer(std::move(blob_));
-      ready_ = std::move(building_);
+      ready_.push_back(std::move(building_));
       building_ = decoded{};
       start(phase::length, 4);
       return caf::none;
@@ -207,6 +239,9 @@ caf::error decoder::parse_head() {
   size_t at = 2;
   building_ = decoded{};
   building_.bytes = 4 + head.size();
+  // One allocation for the frames, with room for the route frame the
+  // receiver puts in front (data_listener's deliver).
+  building_.frames.reserve(count + 1);
   for (uint32_t i = 0; i < count; ++i) {
     if (at + 4 > head.size())
       return bad("frame length past the head");
@@ -228,7 +263,7 @@ caf::error decoder::parse_head() {
   if (!has_blob || blob_len == 0) {
     if (has_blob)
       building_.blob = wire::blob::from_string({});
-    ready_ = std::move(building_);
+    ready_.push_back(std::move(building_));
     building_ = decoded{};
     start(phase::length, 4);
     return caf::none;
@@ -239,8 +274,13 @@ caf::error decoder::parse_head() {
 }
 
 std::optional<decoded> decoder::take() {
-  auto out = std::move(ready_);
-  ready_.reset();
+  if (ready_at_ == ready_.size())
+    return std::nullopt;
+  std::optional<decoded> out{std::move(ready_[ready_at_++])};
+  if (ready_at_ == ready_.size()) {
+    ready_.clear();
+    ready_at_ = 0;
+  }
   return out;
 }
 

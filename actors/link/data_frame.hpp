@@ -73,11 +73,18 @@ struct decoded {
 };
 
 /// Reads a stream in whatever pieces it arrives: want() says where the next
-/// bytes go (at most how many: the reader never reads past a message, so
-/// the blob lands in its own buffer without another copy: a pooled one on
-/// the central, receive_pool.hpp), commit() takes them. A framing error ends the stream: the caller closes it.
+/// bytes go (at most how many), commit() takes them. Between messages it
+/// asks for up to read_ahead bytes, so a message's length and head come in
+/// one read (and small messages, such as questions and acks, several to a
+/// read); the blob bytes such a read brings are copied to the blob's buffer
+/// (at most read_ahead), the rest of the blob is read straight into it (a
+/// pooled one on the central, receive_pool.hpp) without another copy. A
+/// framing error ends the stream: the caller closes it.
 class decoder {
 public:
+  /// What want() offers between messages.
+  static constexpr size_t read_ahead = 4096;
+
   /// `hello`: the stream opens with one (central side); the local reads
   /// the central's replies, which have none. `pool`: where blobs of its
   /// sizes are read into (null: each in a buffer of its own).
@@ -96,13 +103,19 @@ public:
   const std::optional<std::string>& routing_id() const {
     return id_;
   }
-  /// A message completed by the last commit, if one did.
+  /// The next message completed by the commits so far (one commit may
+  /// complete several): call until it gives none.
   std::optional<decoded> take();
   /// Whether the stream is between messages (an end here is clean).
   bool at_boundary() const;
 
 private:
   enum class phase { hello, id, length, head, blob };
+  /// want() and commit() of the current part alone (never past it).
+  space want_part();
+  caf::error commit_part(size_t n);
+  /// Bytes read ahead, through the parts they belong to.
+  caf::error consume(const char* bytes, size_t n);
   caf::error finish_part();
   caf::error parse_head();
   void start(phase p, size_t n);
@@ -116,8 +129,11 @@ private:
   receive_pool::lease pooled_;  // ... when pooled
   size_t pooled_size_ = 0;      // its bytes read so far
   std::optional<std::string> id_;
-  std::optional<decoded> ready_;
+  std::vector<decoded> ready_; // completed, from ready_at_ on (kept: no allocation per message)
+  size_t ready_at_ = 0;
   decoded building_;
+  std::string ahead_;          // what want() offered between messages
+  bool ahead_offered_ = false; // the last want() was ahead_
 };
 
 } // namespace cc::data_frame

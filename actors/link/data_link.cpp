@@ -290,7 +290,7 @@ private:
           cb_.on_invalid(err);
         return false;
       }
-      if (auto got = in_.take()) {
+      while (auto got = in_.take()) { // a read may complete several
         ++counters_->replies;
         auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
         if (msg && cb_.on_message)

@@ -228,7 +228,7 @@ private:
         drop(i, describe(err));
         return false;
       }
-      if (auto msg = c.dec.take())
+      while (auto msg = c.dec.take()) // a read may complete several
         deliver(c, std::move(*msg));
     }
     return true;
@@ -306,13 +306,11 @@ private:
     ++counters.messages;
     if (!c.box)
       enroll(c);
-    std::vector<std::string> frames;
-    frames.reserve(msg.frames.size() + 1);
-    frames.push_back(*c.dec.routing_id());
-    for (auto& f : msg.frames)
-      frames.push_back(std::move(f));
+    // The peer's routing id in front, as the ROUTER would put it (the
+    // decoder left room for it: no new vector).
+    msg.frames.insert(msg.frames.begin(), *c.dec.routing_id());
     if (ev_.on_frames)
-      ev_.on_frames(std::move(frames), std::move(msg.blob));
+      ev_.on_frames(std::move(msg.frames), std::move(msg.blob));
   }
 
   // Closes connection `i`; `why` non-empty: bad input (counted, logged).

@@ -59,7 +59,7 @@ feed(data_frame::decoder& dec, const std::string& bytes, size_t piece) {
     at += n;
     if (auto err = dec.commit(n))
       return err;
-    if (auto m = dec.take())
+    while (auto m = dec.take())
       out.push_back(std::move(*m));
   }
   return out;
@@ -94,6 +94,48 @@ TEST_CASE("data_frame: messages come back whole in any split of the stream",
       if (msgs[i].has_blob())
         CHECK(parsed->blob->view() == msgs[i].blob->view());
     }
+  }
+}
+
+TEST_CASE("data_frame: between messages a read takes a length, its head and more; a blob's "
+          "bytes read ahead land in the blob",
+          "[data_frame]") {
+  wire::cc_message question;
+  question.route = {wire::local_route_frame("local.d:app")};
+  question.type = "pub.logtail";
+  question.body = R"({"req":"pub.logtail","query":"state","filename":"/var/log/x.log"})";
+  std::vector<wire::cc_message> msgs(20, question);
+  msgs.push_back(fragment(std::string(100000, 'b')));
+  msgs.push_back(question);
+  msgs.push_back(fragment("tail\n"));
+  auto bytes = stream_of(msgs);
+  data_frame::decoder dec;
+  std::vector<data_frame::decoded> got;
+  size_t reads = 0, at = 0;
+  size_t hello = data_frame::encode_hello("peer-id").size();
+  while (at < bytes.size() && reads < 10000) {
+    auto space = dec.want();
+    if (at >= hello) // between messages (or in a blob): more than a length
+      CHECK(space.size > 4);
+    size_t n = std::min(space.size, bytes.size() - at); // a socket with all of it
+    std::copy_n(bytes.data() + at, n, space.data);
+    at += n;
+    ++reads;
+    REQUIRE_FALSE(dec.commit(n));
+    while (auto m = dec.take())
+      got.push_back(std::move(*m));
+  }
+  REQUIRE(got.size() == msgs.size());
+  CHECK(dec.at_boundary());
+  // Twenty questions of ~150 bytes: a few reads, not two or three each.
+  CHECK(reads < 12);
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    auto parsed = wire::parse(got[i].frames, got[i].blob);
+    REQUIRE(parsed);
+    CHECK(parsed->body == msgs[i].body);
+    CHECK(parsed->has_blob() == msgs[i].has_blob());
+    if (msgs[i].has_blob())
+      CHECK(parsed->blob->view() == msgs[i].blob->view());
   }
 }
 

@@ -91,7 +91,7 @@ struct peer {
       if (dec.commit(static_cast<size_t>(n)))
         return false;
       hello = hello || dec.routing_id().has_value();
-      if (auto m = dec.take())
+      while (auto m = dec.take())
         got.push_back(number_of(*m));
     }
     return true;

@@ -185,7 +185,7 @@ TEST_CASE("receive_pool: the decoder reads blobs of every size, pooled ones "
       std::copy_n(twice.data() + at, n, space.data);
       at += n;
       REQUIRE_FALSE(dec.commit(n));
-      if (auto m = dec.take())
+      while (auto m = dec.take())
         got.push_back(std::move(m->blob));
     }
     CHECK_FALSE(dec.at_boundary());
