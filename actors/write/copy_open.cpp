@@ -43,6 +43,28 @@ caf::error must_exist(int dstdir_fd, const std::string& path, bool claimed) {
   return caf::none;
 }
 
+/// A journal's whole text, read without asking for its size first
+/// (journals are small: one pread for most, and a new copy's empty one
+/// costs that pread alone); a short read is its end.
+caf::expected<std::string> read_journal(int fd, const std::string& name) {
+  std::string out(4096, '\0');
+  size_t got = 0;
+  for (;;) {
+    auto r = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return make_error(errc::io, errno_text("read", name));
+    }
+    got += static_cast<size_t>(r);
+    if (got < out.size())
+      break;
+    out.resize(out.size() * 2);
+  }
+  out.resize(got);
+  return out;
+}
+
 } // namespace
 
 bool copy_missing(const caf::error& err) {
@@ -104,7 +126,7 @@ caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& 
       journal_name_ = name;
       return false;
     }
-    auto read = read_all(fd, name);
+    auto read = read_journal(fd, name);
     if (!read) {
       ::close(fd);
       return std::move(read.error());
