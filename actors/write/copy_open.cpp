@@ -202,8 +202,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // was first opened).
   out_ = spec.out;
   awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
-  // journal_empty_: find_journal opened (most likely made) it, empty.
-  bool reuse_journal = journal_fd_ >= 0 && !journal_empty_;
+  bool reuse_journal = journal_fd_ >= 0 && !journal_empty_; // empty: just made
   if (journal_fd_ < 0) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
                            O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
