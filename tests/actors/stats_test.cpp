@@ -323,7 +323,7 @@ TEST_CASE("stats: refresh rounds feed the status board, and failures are kept",
 }
 
 TEST_CASE("stats: a round's answer is shared by current, previous and the "
-          "board's snapshot, not copied; a write copies first",
+          "board's snapshot, not copied, and a write copies first",
           "[stats]") {
   stats_state st;
   st.watch("d:a", caf::actor{});
