@@ -97,7 +97,7 @@ TEST_CASE("data_frame: messages come back whole in any split of the stream",
   }
 }
 
-TEST_CASE("data_frame: between messages a read takes a length, its head and more; a blob's "
+TEST_CASE("data_frame: between messages a read takes a length, its head and more, and a blob's "
           "bytes read ahead land in the blob",
           "[data_frame]") {
   wire::cc_message question;
