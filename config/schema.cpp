@@ -708,7 +708,18 @@ std::vector<option> tail_delivery_options() {
                "acknowledged positions (exactly-once)." CC_ACK_CHOICES),
     with_default("ack-window", vt::size, "32 MB",
                  "unacknowledged bytes in flight at most; reading pauses "
-                 "beyond it")
+                 "beyond it (ack-window-ranges instead for file ranges "
+                 "acknowledged over the data connection)")
+      .at_least(1)
+      .ext(),
+    with_default("ack-window-ranges", vt::size, "256 MB",
+                 "unacknowledged bytes in flight at most while the fragments "
+                 "are file ranges (sendfile) and the acks come back over the "
+                 "data connection: nothing of them waits in the local's "
+                 "memory, so a sync of the central that takes seconds does "
+                 "not stop the stream; ack-window where that is larger, and "
+                 "whenever the acks come over ZeroMQ (whose queue would hold "
+                 "the bytes)")
       .at_least(1)
       .ext(),
     with_default("ack-timeout", vt::seconds, "10",

@@ -293,6 +293,8 @@ private:
       if (auto got = in_.take()) {
         ++counters_->replies;
         auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
+        if (msg)
+          msg->via_data = true;
         if (msg && cb_.on_message)
           cb_.on_message(std::move(*msg));
         else if (!msg && cb_.on_invalid)

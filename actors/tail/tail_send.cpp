@@ -20,8 +20,21 @@
 
 namespace cc::tail {
 
+/// Unacknowledged bytes at most. ack-window bounds what a transport's
+/// queue may hold of them (libzmq's holds up to its high-water mark of
+/// fragments, loaded into memory). File ranges sent over the data
+/// connection wait in no queue as bytes (the data link's holds descriptors,
+/// within the forwarder's queue-bytes; sendfile takes them from the page
+/// cache), and the central holds its unsynced bytes in its page cache only:
+/// there the larger ack-window-ranges lets the stream go on through a sync
+/// that takes seconds, while an ack still means the bytes are synced. It
+/// holds while the last ack came over the data connection; one over ZeroMQ
+/// (the connection fell back) closes it to ack-window again.
 uint64_t tail_core::window() const {
-  return std::max(opts.ack_window, opts.fragment_bytes);
+  auto w = opts.ack_window;
+  if (acks_via_data && src && range_capable())
+    w = std::max(w, opts.ack_window_ranges);
+  return std::max(w, opts.fragment_bytes);
 }
 
 /// What is read but not yet sent stays within one fragment: a sender held

@@ -122,6 +122,7 @@ struct seen {
   std::mutex mtx;
   int sent = 0;                  // on_sent calls (written or cut)
   std::vector<int> fell_back;    // numbers handed back for ZeroMQ
+  std::vector<wire::cc_message> replies; // read from the connection
 };
 
 struct link_under_test {
@@ -140,6 +141,10 @@ struct link_under_test {
     cb.fallback = [t = told](wire::cc_message msg) {
       std::lock_guard<std::mutex> guard{t->mtx};
       t->fell_back.push_back(std::stoi(std::string{msg.blob->view().substr(0, 16)}));
+    };
+    cb.on_message = [t = told](wire::cc_message msg) {
+      std::lock_guard<std::mutex> guard{t->mtx};
+      t->replies.push_back(std::move(msg));
     };
     link = std::make_unique<data_link>(io_loop::shared(), *to, "peer-id", "test",
                                        std::move(cb), counters);
@@ -225,6 +230,31 @@ TEST_CASE("data_link: direct writes and queued messages reach the peer in the "
   c.central.read_until(n, 20s);
   CHECK(c.central.hello);
   check_all_written(c.central, c.local, n);
+}
+
+TEST_CASE("data_link: a reply read from the connection is marked as come over "
+          "it (the tailer's ack-window-ranges holds only then)", "[data_link]") {
+  connected c;
+  c.local.wait_idle(1, c.central);
+  wire::cc_message ack;
+  ack.type = "logtail.ack";
+  ack.body = R"({"req":"logtail.ack","filename":"/var/log/x.log","fpos":1})";
+  auto frame = data_frame::encode_head(ack);
+  REQUIRE(::send(c.central.conn, frame.data(), frame.size(), MSG_NOSIGNAL)
+          == static_cast<ssize_t>(frame.size()));
+  std::vector<wire::cc_message> got;
+  auto end = steady::now() + 5s;
+  while (got.empty() && steady::now() < end) {
+    {
+      std::lock_guard<std::mutex> guard{c.local.told->mtx};
+      got = c.local.told->replies;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].type == "logtail.ack");
+  CHECK(got[0].via_data);
+  CHECK_FALSE(wire::cc_message{}.via_data); // ZeroMQ's and in-process replies
 }
 
 TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
