@@ -35,11 +35,6 @@ struct cc_message {
   /// the gateway authenticated it (its CURVE key and binding); null for
   /// in-process senders, plain sockets and caf:// links (wire/peer.hpp).
   peer_ptr peer;
-  /// In-process only (never on the wire, never serialized): a reply the
-  /// local's data link read from its data connection (docs/wire.md §6.8),
-  /// not from the ZeroMQ link. The tailer's larger ack window for file
-  /// ranges (ack-window-ranges) holds only while its acks come this way.
-  bool via_data = false;
 
   bool has_blob() const { return blob != nullptr; }
   /// Bytes on the wire, for counters.

@@ -268,6 +268,7 @@ private:
       std::lock_guard<std::mutex> guard{mtx_};
       up_ = true;
     }
+    counters_->up = true;
     ++counters_->connects;
     log::info(who_, "data connection to " + to_.text + " up: pub.logtail "
                     "payloads go there, beside the ZeroMQ link");
@@ -293,8 +294,6 @@ private:
       if (auto got = in_.take()) {
         ++counters_->replies;
         auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
-        if (msg)
-          msg->via_data = true;
         if (msg && cb_.on_message)
           cb_.on_message(std::move(*msg));
         else if (!msg && cb_.on_invalid)
@@ -403,6 +402,7 @@ private:
     {
       std::lock_guard<std::mutex> guard{mtx_};
       up_ = false;
+      counters_->up = false;
       queued.swap(outbox_);
     }
     if (cur_ && cur_->counts) {

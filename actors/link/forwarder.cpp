@@ -455,6 +455,8 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
     st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
   if (st.acks_registry)
     st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
+  if (st.acks_registry)
+    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));

@@ -145,7 +145,6 @@ void tail_core::on_reply(const wire::cc_message& msg) {
     return;
   }
   last_contact = now();
-  acks_via_data = msg.via_data; // window(): the larger window for ranges
   if (note_writer(ack->writer))
     return; // a restarted writer: what it acks now is settled by asking
   if (!src || ack->filename != src->label || ack->st_dev != src->id.st_dev

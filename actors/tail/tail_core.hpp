@@ -436,7 +436,6 @@ private:
   ms ack_timeout_now{0};
   std::optional<uint64_t> gap_target; // rewound here on a gap ack already
   bool ever_acked = false;            // any logtail.ack for our files in this run
-  bool acks_via_data = false;         // the last logtail.ack came over the data connection (window())
   /// The writer's instance id as last seen in an ack or answer: a change
   /// means it restarted, and its copies may have changed meanwhile.
   std::string writer_id;

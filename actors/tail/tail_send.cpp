@@ -28,11 +28,12 @@ namespace cc::tail {
 /// cache), and the central holds its unsynced bytes in its page cache only:
 /// there the larger ack-window-ranges lets the stream go on through a sync
 /// that takes seconds, while an ack still means the bytes are synced. It
-/// holds while the last ack came over the data connection; one over ZeroMQ
-/// (the connection fell back) closes it to ack-window again.
+/// holds only while the data connection is up: when it goes (the central
+/// stopped, the link broke) reading stops at ack-window again, and what the
+/// data link still queued goes to ZeroMQ within the forwarder's queue-bytes.
 uint64_t tail_core::window() const {
   auto w = opts.ack_window;
-  if (acks_via_data && src && range_capable())
+  if (opts.data_lanes && src && range_capable() && opts.data_lanes->up())
     w = std::max(w, opts.ack_window_ranges);
   return std::max(w, opts.fragment_bytes);
 }

@@ -122,7 +122,6 @@ struct seen {
   std::mutex mtx;
   int sent = 0;                  // on_sent calls (written or cut)
   std::vector<int> fell_back;    // numbers handed back for ZeroMQ
-  std::vector<wire::cc_message> replies; // read from the connection
 };
 
 struct link_under_test {
@@ -141,10 +140,6 @@ struct link_under_test {
     cb.fallback = [t = told](wire::cc_message msg) {
       std::lock_guard<std::mutex> guard{t->mtx};
       t->fell_back.push_back(std::stoi(std::string{msg.blob->view().substr(0, 16)}));
-    };
-    cb.on_message = [t = told](wire::cc_message msg) {
-      std::lock_guard<std::mutex> guard{t->mtx};
-      t->replies.push_back(std::move(msg));
     };
     link = std::make_unique<data_link>(io_loop::shared(), *to, "peer-id", "test",
                                        std::move(cb), counters);
@@ -232,29 +227,25 @@ TEST_CASE("data_link: direct writes and queued messages reach the peer in the "
   check_all_written(c.central, c.local, n);
 }
 
-TEST_CASE("data_link: a reply read from the connection is marked as come over "
-          "it (the tailer's ack-window-ranges holds only then)", "[data_link]") {
-  connected c;
-  c.local.wait_idle(1, c.central);
-  wire::cc_message ack;
-  ack.type = "logtail.ack";
-  ack.body = R"({"req":"logtail.ack","filename":"/var/log/x.log","fpos":1})";
-  auto frame = data_frame::encode_head(ack);
-  REQUIRE(::send(c.central.conn, frame.data(), frame.size(), MSG_NOSIGNAL)
-          == static_cast<ssize_t>(frame.size()));
-  std::vector<wire::cc_message> got;
-  auto end = steady::now() + 5s;
-  while (got.empty() && steady::now() < end) {
-    {
-      std::lock_guard<std::mutex> guard{c.local.told->mtx};
-      got = c.local.told->replies;
+TEST_CASE("data_link: its up cell says whether the connection is up (the "
+          "tailers' ack-window-ranges holds only then)", "[data_link]") {
+  std::shared_ptr<data_link_counters> counters;
+  {
+    connected c;
+    counters = c.local.counters;
+    CHECK(counters->up); // it took message 0
+    c.local.wait_idle(1, c.central);
+    c.central.reset();
+    // The loss is seen at the next read or write: keep offering messages.
+    auto end = steady::now() + 5s;
+    for (int i = 1; counters->up && steady::now() < end; ++i) {
+      auto msg = numbered(i, 100);
+      c.local.link->send(msg);
+      std::this_thread::sleep_for(5ms);
     }
-    std::this_thread::sleep_for(5ms);
+    CHECK_FALSE(counters->up);
   }
-  REQUIRE(got.size() == 1);
-  CHECK(got[0].type == "logtail.ack");
-  CHECK(got[0].via_data);
-  CHECK_FALSE(wire::cc_message{}.via_data); // ZeroMQ's and in-process replies
+  CHECK_FALSE(counters->up); // and after the link is gone
 }
 
 TEST_CASE("data_link: a socket that does not take a direct write whole leaves "

@@ -91,7 +91,6 @@ struct fake_writer {
   bool answer_questions = true;  // false: questions go unanswered
   // Fault injection:
   bool send_acks = true;      // false: apply fragments, send no ack
-  bool acks_via_data = false; // acks marked as read from a data connection
   bool refuse_acks = false;   // ack with status "refused"
   int refuse_dispatch = 0;    // answer this many dispatches with queue_full
   int lose_dispatch_no = 0;   // the n-th dispatch (1-based) is accepted, lost
@@ -370,8 +369,6 @@ struct fake_writer {
     for (auto& [k, c] : copies)
       out.push_back(make_ack(k.filename, k.st_dev, k.st_ino, c.gen, c.src_end,
                              "ok", writer_id));
-    for (auto& m : out)
-      m.via_data = acks_via_data;
     return out;
   }
 };
@@ -402,10 +399,8 @@ caf::behavior fake_router(caf::event_based_actor* self,
         }
         reply = w->handle(msg);
         to = w->endpoint;
-        if (reply) {
+        if (reply)
           ++w->acks_sent;
-          reply->via_data = w->acks_via_data;
-        }
       }
       if (reply && to)
         self->send(to, cc::reply_atom::value, std::move(*reply));

@@ -823,22 +823,26 @@ TEST_CASE("a full window stops reading, acks resume it", "[tailer]") {
   CHECK(env.stat("resends") == 0);
 }
 
-TEST_CASE("file ranges acked over the data connection fill ack-window-ranges, "
-          "acked over ZeroMQ ack-window",
+TEST_CASE("file ranges fill ack-window-ranges while the data connection is up, "
+          "ack-window while it is down",
           "[tailer]") {
   // Fragments of 64 KiB go as file ranges (sendfile = yes, the default).
-  // While the acks come over the data connection the unacknowledged bytes
+  // While the forwarder's data connection is up the unacknowledged bytes
   // may reach ack-window-ranges (1M here), not ack-window (128K): a slow
-  // sync of the central does not stop the stream. Acks over ZeroMQ keep
-  // ack-window (libzmq's queue would hold the bytes).
-  for (bool via_data : {true, false}) {
-    INFO("acks via the data connection: " << via_data);
+  // sync of the central does not stop the stream. Without it (ZeroMQ, whose
+  // queue would hold the bytes) ack-window holds.
+  for (bool data_up : {true, false}) {
+    INFO("data connection up: " << data_up);
     tail_env env{"logmask = *.log\n"
                  "buffer-bytes = 64K\n"
                  "ack-window = 128K\n"
                  "ack-window-ranges = 1M\n"
                  "ack-timeout = 60\n"};
-    env.with_writer([&](fake_writer& x) { return x.acks_via_data = via_data; });
+    auto registry = std::make_shared<cc::ack_registry>();
+    registry->set_forwarder_data("h:forward",
+                                 std::make_shared<std::atomic<bool>>(data_up));
+    env.opts.data_lanes = std::make_shared<cc::data_view>(
+      registry, std::vector<std::string>{"h:forward"}, "test", "pub.logtail");
     write_file(env.log("a.log"), "");
     env.start();
     auto first = numbered_lines("first", 0, 10);
@@ -850,13 +854,13 @@ TEST_CASE("file ranges acked over the data connection fill ack-window-ranges, "
     auto text = numbered_lines("r", 0, 40000);  // about 2.4 MB
     REQUIRE(text.size() > (2u << 20));
     append_file(env.log("a.log"), text);
-    int64_t want = via_data ? 768 * 1024 : 96 * 1024;
+    int64_t want = data_up ? 768 * 1024 : 96 * 1024;
     REQUIRE(wait_until(
       [&] { return env.stat("bytes_sent") - base["bytes_sent"] >= want; }, 5000ms));
     std::this_thread::sleep_for(300ms);  // let it run against the window
     auto s = env.stats();
     INFO(report(env));
-    int64_t window = via_data ? 1 << 20 : 128 * 1024;
+    int64_t window = data_up ? 1 << 20 : 128 * 1024;
     CHECK(s["bytes_sent"] - base["bytes_sent"] <= window);
     CHECK(s["bytes_read"] - base["bytes_read"] <= window);
     CHECK(s["lag_bytes{" + env.log("a.log") + "}"] == static_cast<int64_t>(text.size()));
