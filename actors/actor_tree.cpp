@@ -288,7 +288,7 @@ caf::error actor_tree::start_core(generation& gen) {
 caf::error actor_tree::start_handlers(generation& gen,
                                       std::shared_ptr<ack_registry> acks) {
   const auto& cfg = *gen.cfg;
-  spawn_context ctx{sys_, cfg, gen.router, acks, lanes_};
+  spawn_context ctx{sys_, cfg, gen.router, acks, lanes_, gen.cfg};
   // Jobmgrs last: their daemons send at once and need the handlers.
   for (bool jobmgrs : {false, true}) {
     for (const auto& [name, sec] : cfg.handlers) {

@@ -17,9 +17,12 @@
 namespace cc {
 
 caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
-  // The daemon sections are copied: the jobmgr restarts children long after
-  // the configuration that main loaded may be gone (reload).
-  auto cfg = std::make_shared<const config::server_config>(ctx.cfg);
+  // The jobmgr builds its daemons from the configuration long after its
+  // start (restarts), also after a reload has replaced it: it keeps the
+  // loaded configuration alive (a copy only where nothing shares it).
+  auto cfg = ctx.shared_cfg
+               ? ctx.shared_cfg
+               : std::make_shared<const config::server_config>(ctx.cfg);
   auto* sys = &ctx.sys;
   auto router = ctx.router;
   auto acks = ctx.acks;

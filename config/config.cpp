@@ -175,8 +175,7 @@ struct validator {
         if (!doc.raw(name, key))
           sec.defaulted.insert(key); // from [DEFAULT] or a section default
       } else if (opt.has_default) {
-        sec.values[key] = std::string(opt.default_value);
-        sec.defaulted.insert(key);
+        // Read from the schema when asked (section::text), not stored.
       } else if (opt.required) {
         error(name, key,
               "required key is missing; expected " + expected_hint(opt));
@@ -325,7 +324,7 @@ struct validator {
     auto bytes = sec.size("buffer-bytes");
     if ((comp == "gzip" || comp == "bzip2" || comp == "zstd") && bytes > 0
         && bytes < min_compressed_buffer) {
-      if (!sec.defaulted.count("buffer-bytes"))
+      if (!sec.is_default("buffer-bytes"))
         warning(name, "buffer-bytes",
                 "'" + sec.str("buffer-bytes")
                   + "' is below 64 KB; raised to 64 KB, the least a "

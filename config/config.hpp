@@ -29,19 +29,28 @@ struct diagnostic {
   std::string str() const;
 };
 
-/// One resolved section. Values are interpolated text with schema defaults
-/// filled in; the typed getters cannot fail on a validated section (they
-/// return 0 / false / empty for an absent optional key without default).
+/// One resolved section. Values are interpolated text; a key not in
+/// `values` reads as the schema default of the section's kind (it is not
+/// filled in: with a tailer per file that was about 4 KB per daemon). The
+/// typed getters cannot fail on a validated section (they return 0 / false /
+/// empty for an absent optional key without default).
 struct section {
   std::string name;   // "h:tailwriter"
   std::string kind;   // schema kind: "ccserver", "tailwriter", "logtail", ...
+  /// What was written (interpolated, checked) and what load() computed.
   std::map<std::string, std::string> values;
-  /// Keys of `values` not written in this section: schema defaults, computed
-  /// defaults (dstmask, save-file, ...) and inherited ones (a daemon's
-  /// pidfile and watchdog-*). describe() marks them.
+  /// Keys of `values` not written in this section: computed defaults
+  /// (dstmask, save-file, ...), inherited ones (a daemon's pidfile and
+  /// watchdog-*) and those from [DEFAULT]. describe() marks them, and the
+  /// schema's defaults, with is_default().
   std::set<std::string> defaulted;
 
+  /// The key's text: written, computed, or the schema's default.
+  std::optional<std::string> text(const std::string& key) const;
+  /// Whether the key has a value: written, computed or a schema default.
   bool has(const std::string& key) const;
+  /// Whether the key's value was not written in this section.
+  bool is_default(const std::string& key) const;
   std::string str(const std::string& key) const;
   int64_t integer(const std::string& key) const;
   bool boolean(const std::string& key) const;

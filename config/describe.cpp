@@ -46,7 +46,7 @@ void describe_section(std::ostringstream& os, const section& sec,
       if (bytes && std::to_string(*bytes) != trim(sec.str(k)))
         note = "= " + std::to_string(*bytes) + " bytes";
     }
-    if (sec.defaulted.count(k))
+    if (sec.is_default(k))
       note += std::string(note.empty() ? "" : ", ") + "default";
     if (!note.empty())
       os << std::string(v.size() < 28 ? 28 - v.size() : 1, ' ') << "(" << note

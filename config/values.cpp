@@ -76,48 +76,53 @@ std::string diagnostic::str() const {
   return out + ": " + message;
 }
 
+// A key load() did not write into `values` reads as its schema's default:
+// a daemon section holds what was written and computed, not the ~60 defaults
+// of its kind (about 4 KB per tailer with a tailer per file).
+std::optional<std::string> section::text(const std::string& key) const {
+  if (auto it = values.find(key); it != values.end())
+    return it->second;
+  if (const auto* schema = schema_by_kind(kind))
+    if (const auto* opt = schema->find(key); opt != nullptr && opt->has_default)
+      return std::string{opt->default_value};
+  return std::nullopt;
+}
+
 bool section::has(const std::string& key) const {
-  return values.count(key) > 0;
+  return text(key).has_value();
+}
+
+bool section::is_default(const std::string& key) const {
+  return defaulted.count(key) > 0 || (values.count(key) == 0 && has(key));
 }
 
 std::string section::str(const std::string& key) const {
-  auto it = values.find(key);
-  return it == values.end() ? std::string() : it->second;
+  return text(key).value_or(std::string{});
 }
 
 int64_t section::integer(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return std::strtoll(it->second.c_str(), nullptr, 10);
+  auto t = text(key);
+  return t ? std::strtoll(t->c_str(), nullptr, 10) : 0;
 }
 
 bool section::boolean(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return false;
-  return parse_bool(it->second).value_or(false);
+  auto t = text(key);
+  return t && parse_bool(*t).value_or(false);
 }
 
 uint64_t section::size(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return parse_size(it->second).value_or(0);
+  auto t = text(key);
+  return t ? parse_size(*t).value_or(0) : 0;
 }
 
 double section::seconds(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return 0;
-  return std::strtod(it->second.c_str(), nullptr);
+  auto t = text(key);
+  return t ? std::strtod(t->c_str(), nullptr) : 0;
 }
 
 std::vector<std::string> section::list(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end())
-    return {};
-  return parse_list(it->second);
+  auto t = text(key);
+  return t ? parse_list(*t) : std::vector<std::string>{};
 }
 
 std::string section::file(const std::string& key) const {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "actors/core/atoms.hpp"
+#include "actors/core/shared_counters.hpp"
 
 namespace cc {
 
@@ -32,7 +33,8 @@ struct part_snapshot {
   std::string kind;     // "router", "gateway", "caf-listen", or the section's
                         // kind: "proxy", "logtail", "tailwriter", "jobmgr", ...
   label_list labels;    // fixed labels: section, peer
-  counters values;      // its last answer to (stats_atom)
+  shared_counters values; // its last answer to (stats_atom), the stats
+                          // actor's own map (shared, not copied)
   bool up = true;       // the actor is alive
   std::string failure;  // why it last ended with an error; "" if it never did
   double failed_at = 0; // epoch seconds of that end; 0: never

@@ -131,17 +131,17 @@ caf::error write_atomically(const std::string& path, const std::string& text) {
 // -- stats_state -------------------------------------------------------------------
 
 void stats_state::watch(const std::string& name, caf::actor actor, double now) {
-  auto i = std::find_if(watched.begin(), watched.end(),
-                        [&](const watched_actor& w) { return w.name == name; });
-  if (i == watched.end()) {
+  auto [at, added] = by_name.try_emplace(name, watched.size());
+  if (added) {
     watched_actor w;
     w.name = name;
     w.actor = std::move(actor);
     w.up_since = now;
     watched.push_back(std::move(w));
   } else {
-    i->actor = std::move(actor);
-    i->up_since = now;
+    auto& w = watched[at->second];
+    w.actor = std::move(actor);
+    w.up_since = now;
   }
 }
 
@@ -160,9 +160,8 @@ void stats_state::forget(const caf::actor_addr& gone, const std::string& failure
 void stats_state::store(uint64_t r, const std::string& name, counters values) {
   if (r != round)
     return;
-  for (auto& w : watched)
-    if (w.name == name)
-      w.current = std::move(values);
+  if (auto at = by_name.find(name); at != by_name.end())
+    watched[at->second].current = std::move(values);
 }
 
 std::optional<std::string>

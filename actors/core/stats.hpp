@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -94,8 +95,8 @@ caf::actor spawn_stats(caf::actor_system& sys, stats_settings settings);
 struct watched_actor {
   std::string name;
   caf::actor actor;   // null once it went down (its counters stay)
-  counters previous;  // as of the last report
-  counters current;   // latest answer
+  shared_counters previous;  // as of the last report
+  shared_counters current;   // latest answer (a report shares it as previous)
   std::string failure;   // why it last ended with an error ("" never)
   double failed_at = 0;  // epoch seconds of that end
   double up_since = 0;   // epoch seconds of its (re)registration
@@ -104,6 +105,9 @@ struct watched_actor {
 struct stats_state {
   stats_settings settings;
   std::vector<watched_actor> watched;  // in registration order
+  /// Position in `watched` by name: a round's answers are thousands with a
+  /// tailer per file.
+  std::unordered_map<std::string, size_t> by_name;
   double started = 0;                  // epoch seconds
   uint64_t round = 0;                  // current polling round
   size_t waiting = 0;                  // answers outstanding in `round`

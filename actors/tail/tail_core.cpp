@@ -22,32 +22,6 @@ tail_core::tail_core(tailer_options options, tail_clock& clock, tail_effects& ef
   policy = next_file_policy::make(
       opts, clock_, [this](const std::string& path) { return already_read(path); },
       [this] { return !watch || watch->take_dir_changed(); });
-  // Every counter is reported from the start, zero or not.
-  for (const char* name : {"bytes_read",
-                           "fragments_sent",
-                           "bytes_sent",
-                           "acked_bytes",
-                           "resends",
-                           "gaps_reported",
-                           "files_switched",
-                           "skipped_bytes",
-                           "send_errors",
-                           "refused",
-                           "generations",
-                           "stale_acks",
-                           "reconciles",
-                           "copies_cut_back",
-                           "resumed_below_acked",
-                           "moved_generation_reads",
-                           "lost_bytes",
-                           "writer_restarts",
-                           "questions",
-                           "verify_mismatch_bytes",
-                           "repaired_bytes",
-                           "denied",
-                           "central_write_errors",
-                           "polls"})
-    stats[name] = 0;
 }
 
 tail_core::~tail_core() {
@@ -149,7 +123,7 @@ void tail_core::on_reply(const wire::cc_message& msg) {
     return; // a restarted writer: what it acks now is settled by asking
   if (!src || ack->filename != src->label || ack->st_dev != src->id.st_dev
       || ack->st_ino != src->id.st_ino || ack->gen != src->gen) {
-    stats["stale_acks"] += 1;
+    stats[tail_counts::stale_acks] += 1;
     return;
   }
   src->gen_confirmed = true;
@@ -170,7 +144,7 @@ void tail_core::on_reply(const wire::cc_message& msg) {
   } else if (ack->status == "gap" && ack->fpos < src->acked) {
     // The copy holds less than it acknowledged: lost or cut behind the
     // writer's back. Ask what it holds; the source still has the bytes.
-    stats["gaps_reported"] += 1;
+    stats[tail_counts::gaps_reported] += 1;
     log::warning(who(), "the central holds " + src->label + " only up to "
                             + std::to_string(ack->fpos) + ", below the "
                             + std::to_string(src->acked)
@@ -179,7 +153,7 @@ void tail_core::on_reply(const wire::cc_message& msg) {
   } else if (ack->status == "gap") {
     on_gap(ack->fpos);
   } else if (ack->status == "refused") {
-    stats["refused"] += 1;
+    stats[tail_counts::refused] += 1;
     log::error(who(),
                "the writer refuses " + src->label + "; dropping the bytes sent so far");
     advance_acked(src->sent);
@@ -194,7 +168,7 @@ void tail_core::on_reply(const wire::cc_message& msg) {
 /// again from `fpos`. Later in-flight fragments report the same gap; one
 /// rewind answers them all.
 void tail_core::on_gap(uint64_t fpos) {
-  stats["gaps_reported"] += 1;
+  stats[tail_counts::gaps_reported] += 1;
   advance_acked(fpos);
   if (gap_target && *gap_target == fpos) {
     // The same gap, reported by another fragment that was in flight:
@@ -241,7 +215,7 @@ void tail_core::check_ack_timeout() {
   if (opts.ack_clock && now() - last_ack_progress < opts.ack_timeout * max_ack_backoff
       && opts.ack_clock->behind(oldest, now() - ack_timeout_now))
     return; // looked at again at the next tick
-  stats["resends"] += 1;
+  stats[tail_counts::resends] += 1;
   log::warning(who(), "no ack for " + src->label + " past " + std::to_string(src->acked)
                           + " within " + std::to_string(ack_timeout_now.count())
                           + " ms; asking the central what it holds, then resending");
@@ -423,7 +397,7 @@ void tail_core::ensure_watch() {
 }
 
 void tail_core::on_tick() {
-  stats["polls"] += 1;
+  stats[tail_counts::polls] += 1;
   if (watch && watch->dir_lost())
     watch.reset(); // logdir was replaced: watch the new one
   ensure_watch();
@@ -491,8 +465,41 @@ uint64_t tail_core::lag_bytes() {
   return lag + policy->newer_bytes(source_ref());
 }
 
+const char* const tail_counts::names[tail_counts::size_] = {
+    "bytes_read",
+    "fragments_sent",
+    "bytes_sent",
+    "acked_bytes",
+    "resends",
+    "gaps_reported",
+    "files_switched",
+    "skipped_bytes",
+    "send_errors",
+    "refused",
+    "generations",
+    "stale_acks",
+    "reconciles",
+    "copies_cut_back",
+    "resumed_below_acked",
+    "moved_generation_reads",
+    "lost_bytes",
+    "writer_restarts",
+    "questions",
+    "verify_mismatch_bytes",
+    "repaired_bytes",
+    "denied",
+    "central_write_errors",
+    "polls",
+};
+
+void tail_counts::add_to(counters& out) const {
+  for (size_t i = 0; i < size_; ++i)
+    out.emplace(names[i], values[i]);
+}
+
 counters tail_core::snapshot() {
-  auto out = stats;
+  counters out;
+  stats.add_to(out);
   if (src) {
     // Per file (the metric catalog labels them file="..."): where the
     // tailer stands in it, so lag is one subtraction for anyone.

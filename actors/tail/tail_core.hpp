@@ -29,6 +29,7 @@
 // of the next file is next_file_policy.hpp.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -223,6 +224,46 @@ struct opening {
   std::optional<file_id> identity;
   std::optional<fingerprint> fp;
   std::string why;
+};
+
+/// The tailer's own counters: a number per name, every one reported from the
+/// start, zero or not (snapshot() turns them into the answer's map). An array,
+/// not a map: a server with a tailer per file keeps thousands of them.
+struct tail_counts {
+  enum id : uint8_t {
+    bytes_read,
+    fragments_sent,
+    bytes_sent,
+    acked_bytes,
+    resends,
+    gaps_reported,
+    files_switched,
+    skipped_bytes,
+    send_errors,
+    refused,
+    generations,
+    stale_acks,
+    reconciles,
+    copies_cut_back,
+    resumed_below_acked,
+    moved_generation_reads,
+    lost_bytes,
+    writer_restarts,
+    questions,
+    verify_mismatch_bytes,
+    repaired_bytes,
+    denied,
+    central_write_errors,
+    polls,
+    size_
+  };
+  static const char* const names[size_];
+
+  int64_t& operator[](id i) { return values[i]; }
+  /// Into `out`, by name.
+  void add_to(counters& out) const;
+
+  std::array<int64_t, size_> values{};
 };
 
 class tail_core {
@@ -484,7 +525,7 @@ private:
   /// says the same of listing logdir). Cleared by the next success.
   bool open_failing = false;
   std::optional<time_point> last_ack_at; // an ack last moved `acked`
-  counters stats;
+  tail_counts stats;
 };
 
 } // namespace cc::tail

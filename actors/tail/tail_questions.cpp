@@ -29,7 +29,7 @@ void tail_core::hold(const std::string& kind, const std::string& detail) {
     return;
   auto& s = *src;
   bool denied = kind == wire::ack_status::denied;
-  stats[denied ? "denied" : "central_write_errors"] += 1;
+  stats[denied ? tail_counts::denied : tail_counts::central_write_errors] += 1;
   if (kind + detail != held_said) {
     held_said = kind + detail;
     if (denied)
@@ -93,7 +93,7 @@ bool tail_core::note_writer(const std::string& id) {
   writer_id = id;
   if (first)
     return false;
-  stats["writer_restarts"] += 1;
+  stats[tail_counts::writer_restarts] += 1;
   to_recheck.assign(finished.size() > recheck_count ? finished.end() - recheck_count
                                                     : finished.begin(),
                     finished.end());
@@ -187,7 +187,7 @@ void tail_core::ask(const question& q, purpose what, const std::string& label) {
   asked = q;
   asked_at = now();
   asked_for = what;
-  stats["questions"] += 1;
+  stats[tail_counts::questions] += 1;
   auto ep = epoch;
   fx.dispatch(
       std::move(msg), [] {},
@@ -195,7 +195,7 @@ void tail_core::ask(const question& q, purpose what, const std::string& label) {
         // Not sent (no route, a full queue): ask again after a pause.
         if (ep != epoch || !src)
           return;
-        stats["send_errors"] += 1;
+        stats[tail_counts::send_errors] += 1;
         log::debug(who(), "question not sent: " + describe(err));
         asked.reset();
         verifying.reset();
@@ -220,7 +220,7 @@ void tail_core::on_state(const wire::cc_message& msg) {
   if (note_writer(a->writer))
     return;
   if (!src || !asked || !answers(*a, *asked)) {
-    stats["stale_acks"] += 1;
+    stats[tail_counts::stale_acks] += 1;
     return;
   }
   asked.reset();
@@ -278,7 +278,7 @@ void tail_core::settle(const resume_plan& plan) {
   }
   s.probe = false;
   if (plan.gen == s.gen && plan.offset < s.acked) {
-    stats["resumed_below_acked"] += 1;
+    stats[tail_counts::resumed_below_acked] += 1;
     log::warning(who(), "the central holds " + s.label + " only up to "
                             + std::to_string(plan.offset) + ", below the "
                             + std::to_string(s.acked)
@@ -302,7 +302,7 @@ void tail_core::settle(const resume_plan& plan) {
   gap_target.reset();
   // The ack timeout's backoff stays: an answer is not an ack.
   last_ack_progress = now();
-  stats["reconciles"] += 1;
+  stats[tail_counts::reconciles] += 1;
   log_tailing(s.why.empty() ? plan.why : s.why + "; " + plan.why);
   s.why.clear();
   save(durability::now);
@@ -372,7 +372,7 @@ void tail_core::on_verify_answer(const wire::logtail_state_body& a) {
   auto differences = verifying->differences();
   verifying.reset();
   for (auto [from, to] : differences) {
-    stats["verify_mismatch_bytes"] += static_cast<int64_t>(to - from);
+    stats[tail_counts::verify_mismatch_bytes] += static_cast<int64_t>(to - from);
     log::warning(who(), "background verify: the copy of " + src->label + " differs at "
                             + std::to_string(from) + ".." + std::to_string(to)
                             + "; sending those bytes again");
@@ -414,7 +414,7 @@ void tail_core::send_aside(source_reader& reader, const std::string& label,
   msg.type = opts.msg_type;
   msg.body = wire::make_body(body);
   msg.blob = wire::blob::from_string(std::move(bytes));
-  stats["repaired_bytes"] += static_cast<int64_t>(n);
+  stats[tail_counts::repaired_bytes] += static_cast<int64_t>(n);
   fx.dispatch(
       std::move(msg), [] {},
       [](const caf::error&) {

@@ -110,7 +110,7 @@ caf::expected<size_t> tail_core::read_block() {
     s.buf.clear();
     s.head = 0;
     s.last_growth = now();
-    stats["bytes_read"] += static_cast<int64_t>(want);
+    stats[tail_counts::bytes_read] += static_cast<int64_t>(want);
     s.at_eof = offset + want >= size;
     return static_cast<size_t>(want);
   }
@@ -124,7 +124,7 @@ caf::expected<size_t> tail_core::read_block() {
   s.buf.commit(n);
   if (n > 0) {
     s.last_growth = now();
-    stats["bytes_read"] += static_cast<int64_t>(n);
+    stats[tail_counts::bytes_read] += static_cast<int64_t>(n);
   }
   s.at_eof = n < want || offset + n >= size;
   return n;
@@ -323,7 +323,7 @@ bool tail_core::send_fragment(size_t n) {
     body.repair = true;
     body.truncate = true;
     s.truncate_next = false;
-    stats["copies_cut_back"] += 1;
+    stats[tail_counts::copies_cut_back] += 1;
   }
   wire::cc_message msg;
   if (opts.use_blob)
@@ -341,8 +341,8 @@ bool tail_core::send_fragment(size_t n) {
     s.in_flight.emplace_back(end, now());
   s.sent = end;
   ++outstanding;
-  stats["fragments_sent"] += 1;
-  stats["bytes_sent"] += static_cast<int64_t>(n);
+  stats[tail_counts::fragments_sent] += 1;
+  stats[tail_counts::bytes_sent] += static_cast<int64_t>(n);
   auto gen = s.gen;
   auto ep = epoch;
   fx.dispatch(
@@ -366,7 +366,7 @@ void tail_core::on_dispatched(const std::string& gen, uint64_t ep, uint64_t end)
 void tail_core::on_dispatch_failed(const std::string& gen, uint64_t fpos,
                                    const caf::error& err) {
   --outstanding;
-  stats["send_errors"] += 1;
+  stats[tail_counts::send_errors] += 1;
   if (!send_failing) {
     send_failing = true;
     log::warning(who(), "fragment not sent (" + describe(err) + "); retrying every "
@@ -425,7 +425,7 @@ void tail_core::advance_acked(uint64_t to) {
 void tail_core::count_delivered(uint64_t to) {
   auto& s = *src;
   if (to > s.counted) {
-    stats["acked_bytes"] += static_cast<int64_t>(to - s.counted);
+    stats[tail_counts::acked_bytes] += static_cast<int64_t>(to - s.counted);
     s.counted = to;
   }
 }

@@ -238,7 +238,7 @@ bool tail_core::resume_moved(const position& pos, const std::string& label,
   if (!open_source(std::move(o)))
     return false;
   src->reopen_label_after = true;
-  stats["moved_generation_reads"] += 1;
+  stats[tail_counts::moved_generation_reads] += 1;
   return true;
 }
 
@@ -323,7 +323,7 @@ bool tail_core::apply_lag_limit() {
   log::warning(who(), "lagging " + std::to_string(lag) + " bytes behind (lag-max-bytes "
                           + std::to_string(opts.lag_max_bytes)
                           + "): skipping them, continuing at the end of " + *newest);
-  stats["skipped_bytes"] += static_cast<int64_t>(lag);
+  stats[tail_counts::skipped_bytes] += static_cast<int64_t>(lag);
   close_source();
   open_source(*newest, policy->label_for(*newest), (*id)->size, cc::new_gen(),
               "position after skipping");
@@ -444,7 +444,7 @@ void tail_core::new_generation(const std::string& why) {
   s.base = 0;
   ++epoch;
   gap_target.reset();
-  stats["generations"] += 1;
+  stats[tail_counts::generations] += 1;
   if (acks() != peer_acks::no) {
     // Asked about like a file just opened; saved once settled.
     enter(tail_phase::unsure);
@@ -467,7 +467,7 @@ bool tail_core::follow_moved_generation(const std::string& why) {
   auto moved = moved_generation(s.label, s.fp, s.acked, s.id);
   if (!moved) {
     if (s.read_pos() > s.acked) {
-      stats["lost_bytes"] += static_cast<int64_t>(s.read_pos() - s.acked);
+      stats[tail_counts::lost_bytes] += static_cast<int64_t>(s.read_pos() - s.acked);
       log::error(who(), s.label + ": " + why + ", and no copy of it was found in "
                             + opts.logdir + ": bytes " + std::to_string(s.acked) + ".."
                             + std::to_string(s.read_pos()) + " of generation " + s.gen
@@ -483,7 +483,7 @@ bool tail_core::follow_moved_generation(const std::string& why) {
   log::warning(who(), s.label + ": " + why + "; the rest of generation " + s.gen
                           + " from " + std::to_string(s.acked) + " is read from " + *moved
                           + ", then " + s.label + " again from 0");
-  stats["moved_generation_reads"] += 1;
+  stats[tail_counts::moved_generation_reads] += 1;
   s.reader = std::move(*reader);
   s.fd = s.reader->fd();
   s.shared.reset(); // ranges in flight keep the old file's descriptor
@@ -584,7 +584,7 @@ void tail_core::pick_waiting() {
 
 void tail_core::switch_to(const std::string& path) {
   auto old = src->path;
-  stats["files_switched"] += 1;
+  stats[tail_counts::files_switched] += 1;
   log::info(who(), "finished " + old + " at " + std::to_string(src->acked));
   finished.push_back(
       {src->id, src->fp, src->path, src->label, src->gen, src->base, src->acked});

@@ -76,7 +76,7 @@ TEST_CASE("options: every schema default is what an empty section reads",
         continue;
       INFO(std::string(s.kind) + ":" + std::string(opt.name));
       CHECK(sec.str(std::string(opt.name)) == opt.default_value);
-      CHECK(sec.defaulted.count(std::string(opt.name)) == 1);
+      CHECK(sec.is_default(std::string(opt.name)));
     }
   }
 }

@@ -321,3 +321,33 @@ TEST_CASE("stats: refresh rounds feed the status board, and failures are kept",
   // No file was written: refresh rounds are for the board only.
   CHECK(s.metrics_file.empty());
 }
+
+TEST_CASE("stats: a round's answer is shared by current, previous and the "
+          "board's snapshot, not copied, and a write copies first",
+          "[stats]") {
+  stats_state st;
+  st.watch("d:a", caf::actor{});
+  st.watch("d:b", caf::actor{});
+  st.round = 7;
+  st.store(7, "d:b", counters{{"bytes_read", 5}});
+  st.store(6, "d:a", counters{{"bytes_read", 1}}); // a stale round's answer
+  REQUIRE(st.watched.size() == 2);
+  CHECK(st.watched[0].current.empty());
+  auto& b = st.watched[1];
+  CHECK(b.current.at("bytes_read") == 5);
+  auto snap = st.snapshot(1000);
+  REQUIRE(snap.parts.size() == 2);
+  CHECK(snap.parts[1].values.shares(b.current));
+  st.report(1000);
+  CHECK(b.previous.shares(b.current));
+  // A write through one holder leaves the others as they were.
+  b.current["bytes_read"] = 9;
+  CHECK_FALSE(b.previous.shares(b.current));
+  CHECK(b.previous.at("bytes_read") == 5);
+  CHECK(snap.parts[1].values.at("bytes_read") == 5);
+  CHECK(st.summary_line(b) == std::string{"d:b: bytes_read=9(+4)"});
+  // The same name again is the same entry (a restarted tailer).
+  st.watch("d:b", caf::actor{}, 5);
+  CHECK(st.watched.size() == 2);
+  CHECK(st.watched[1].up_since == 5);
+}

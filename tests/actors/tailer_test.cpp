@@ -275,6 +275,35 @@ TEST_CASE("classic: a first start tails the newest file from its end, text "
   CHECK(env.opts.job_name == "tailer_test.d:tail");
 }
 
+TEST_CASE("stats: a tailer answers every counter by name from the start, zero "
+          "or not, and the ones it counted",
+          "[tailer]") {
+  tail_env env{"logmask = *.log\n"};
+  write_file(env.log("a.log"), "before the start\n");
+  env.start();
+  REQUIRE(env.saved_at(env.log("a.log"), 17));
+  auto s = env.stats();
+  for (const char* name :
+       {"bytes_read", "fragments_sent", "bytes_sent", "acked_bytes", "resends",
+        "gaps_reported", "files_switched", "skipped_bytes", "send_errors",
+        "refused", "generations", "stale_acks", "reconciles",
+        "copies_cut_back", "resumed_below_acked", "moved_generation_reads",
+        "lost_bytes", "writer_restarts", "questions", "verify_mismatch_bytes",
+        "repaired_bytes", "denied", "central_write_errors", "polls"}) {
+    INFO(name);
+    CHECK(s.count(name) == 1);
+  }
+  CHECK(s.at("bytes_sent") == 0);
+  append_file(env.log("a.log"), "one line\n");
+  REQUIRE(env.converges(env.log("a.log"), "one line\n"));
+  REQUIRE(wait_until([&] { return env.stat("bytes_sent") == 9; }, 5000ms));
+  s = env.stats();
+  CHECK(s.at("fragments_sent") >= 1);
+  CHECK(s.at("bytes_read") >= 9);
+  CHECK(s.at("send_errors") == 0);
+  CHECK(s.count("acked_offset{" + env.log("a.log") + "}") == 1);
+}
+
 TEST_CASE("classic: a partial last line goes after idle-flush", "[tailer]") {
   tail_env env{"logmask = *.log\n"};
   write_file(env.log("a.log"), "");
