@@ -80,8 +80,13 @@ uint64_t tail_core::size_now(source_file& s) {
 /// Reads one block; returns the byte count (0 at end of file).
 caf::expected<size_t> tail_core::read_block() {
   auto& s = *src;
+  // The window may have shrunk since can_read() (the data connection went:
+  // ack-window-ranges no longer holds): read nothing rather than wrap.
+  auto w = window();
+  if (s.read_pos() - s.acked >= w)
+    return size_t{0};
   auto want = std::min<uint64_t>(
-      {read_chunk_bytes, window() - (s.read_pos() - s.acked), read_cap() - s.buffered()});
+      {read_chunk_bytes, w - (s.read_pos() - s.acked), read_cap() - s.buffered()});
   if (s.head > 0 && s.head >= s.buf.size() / 2) {
     s.buf.erase_front(s.head);
     s.head = 0;

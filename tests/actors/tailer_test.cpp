@@ -868,8 +868,8 @@ TEST_CASE("file ranges fill ack-window-ranges while the data connection is up, "
                  "ack-window-ranges = 1M\n"
                  "ack-timeout = 60\n"};
     auto registry = std::make_shared<cc::ack_registry>();
-    registry->set_forwarder_data("h:forward",
-                                 std::make_shared<std::atomic<bool>>(data_up));
+    auto cell = std::make_shared<std::atomic<bool>>(data_up);
+    registry->set_forwarder_data("h:forward", cell);
     env.opts.data_lanes = std::make_shared<cc::data_view>(
       registry, std::vector<std::string>{"h:forward"}, "test", "pub.logtail");
     write_file(env.log("a.log"), "");
@@ -894,9 +894,21 @@ TEST_CASE("file ranges fill ack-window-ranges while the data connection is up, "
     CHECK(s["bytes_read"] - base["bytes_read"] <= window);
     CHECK(s["lag_bytes{" + env.log("a.log") + "}"] == static_cast<int64_t>(text.size()));
 
+    // The connection goes: with more than ack-window in flight, nothing
+    // more is read (until acks bring it below ack-window).
+    auto more = numbered_lines("m", 0, 2000);
+    if (data_up) {
+      *cell = false;
+      append_file(env.log("a.log"), more);
+      std::this_thread::sleep_for(300ms);
+      CHECK(env.stat("bytes_read") == s["bytes_read"]);
+      CHECK(env.stat("bytes_sent") == s["bytes_sent"]);
+    }
+
     env.release_acks();
-    REQUIRE(env.converges(env.log("a.log"), first + text));
-    REQUIRE(env.saved_at(env.log("a.log"), first.size() + text.size()));
+    auto all = first + text + (data_up ? more : std::string{});
+    REQUIRE(env.converges(env.log("a.log"), all));
+    REQUIRE(env.saved_at(env.log("a.log"), all.size()));
     CHECK(env.counter(&fake_writer::duplicates) == 0);
     CHECK(env.stat("resends") == 0);
   }
