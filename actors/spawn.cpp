@@ -44,6 +44,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
       return opts.error();
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
     opts->zstd_peers = zstd_view_for(sec, *cfg, opts->msg_type, acks);
+    opts->data_lanes = data_view_for(sec, *cfg, opts->msg_type, acks);
     opts->ack_clock = tail::ack_progress::shared(opts->msg_type, opts->ack_timeout);
     // A compressing tailer spends a core's worth of CPU on gzip at full
     // speed: on its own thread it runs beside the router instead of taking

@@ -708,7 +708,19 @@ std::vector<option> tail_delivery_options() {
                "acknowledged positions (exactly-once)." CC_ACK_CHOICES),
     with_default("ack-window", vt::size, "32 MB",
                  "unacknowledged bytes in flight at most; reading pauses "
-                 "beyond it")
+                 "beyond it (ack-window-ranges instead for file ranges "
+                 "while the data connection is up)")
+      .at_least(1)
+      .ext(),
+    with_default("ack-window-ranges", vt::size, "256 MB",
+                 "unacknowledged bytes in flight at most while the fragments "
+                 "are file ranges (sendfile) and the data connection is up: "
+                 "nothing of them waits in the local's memory, so a sync of "
+                 "the central that takes seconds does not stop the stream "
+                 "(an ack still follows the fdatasync); ack-window where "
+                 "that is larger, and whenever the fragments go over ZeroMQ "
+                 "(whose queue would hold the bytes) or to a writer in this "
+                 "process")
       .at_least(1)
       .ext(),
     with_default("ack-timeout", vt::seconds, "10",

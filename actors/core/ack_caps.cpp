@@ -30,6 +30,27 @@ void ack_registry::set_forwarder_zstd(const std::string& section, peer_acks v) {
   sections_[section].zstd = v;
 }
 
+void ack_registry::set_forwarder_data(const std::string& section,
+                                      std::shared_ptr<const std::atomic<bool>> up) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  sections_[section].data_up = std::move(up);
+}
+
+bool ack_registry::data_up_of(const std::vector<std::string>& sections) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool any = false;
+  for (const auto& name : sections) {
+    auto i = sections_.find(name);
+    if (i == sections_.end())
+      continue; // a locallogger, an echo: sends nothing on
+    const auto& e = i->second;
+    if (e.writer || !e.data_up || !e.data_up->load())
+      return false;
+    any = true;
+  }
+  return any;
+}
+
 peer_acks ack_registry::of(const std::vector<std::string>& sections) const {
   return combine(sections, &entry::learned);
 }
@@ -121,6 +142,10 @@ peer_acks ack_view::now() const {
   return v;
 }
 
+bool data_view::up() const {
+  return registry_->data_up_of(sections_);
+}
+
 bool zstd_view::usable() const {
   auto v = registry_->zstd_of(sections_);
   auto before = exchange(v);
@@ -158,6 +183,15 @@ zstd_view_for(const config::section& daemon, const config::server_config& cfg,
   if (!registry || config::reader{daemon}.str("compression") != "zstd")
     return nullptr;
   return make_view<zstd_view>(daemon, cfg, msg_type, std::move(registry));
+}
+
+std::shared_ptr<const data_view>
+data_view_for(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry) {
+  if (!registry)
+    return nullptr;
+  return make_view<data_view>(daemon, cfg, msg_type, std::move(registry));
 }
 
 bool is_auto_ack(const config::reader& daemon) {

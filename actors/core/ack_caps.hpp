@@ -53,6 +53,10 @@ public:
   void set_forwarder(const std::string& section, peer_acks v);
   /// Whether forwarder `section`'s remote takes zstd (yes/no/unknown).
   void set_forwarder_zstd(const std::string& section, peer_acks v);
+  /// Where forwarder `section`'s transport says whether its data connection
+  /// is up (transport::data_up; null: it has none).
+  void set_forwarder_data(const std::string& section,
+                          std::shared_ptr<const std::atomic<bool>> up);
 
   /// For the handler sections a message type routes to: no when a forwarder
   /// among them learned no, or none of them is a writer or a forwarder;
@@ -61,6 +65,11 @@ public:
   /// The same for zstd: no when a forwarder among them learned no (or none
   /// of them is a writer or forwarder); unknown while one has not learned.
   peer_acks zstd_of(const std::vector<std::string>& sections) const;
+  /// Whether every handler section of them that takes part is a forwarder
+  /// whose data connection is up now (false when none is, or a writer in
+  /// this process is among them): a sender's file ranges then go by
+  /// sendfile and wait in no queue as bytes (tailer: ack-window-ranges).
+  bool data_up_of(const std::vector<std::string>& sections) const;
 
   /// The `acks` this server puts in its echo.response: a writer here, or a
   /// forwarder whose remote acknowledges.
@@ -82,6 +91,7 @@ private:
     bool writer = false;
     peer_acks learned = peer_acks::unknown; // forwarders only
     peer_acks zstd = peer_acks::unknown;    // forwarders only
+    std::shared_ptr<const std::atomic<bool>> data_up; // forwarders only
   };
   peer_acks combine(const std::vector<std::string>& sections,
                     peer_acks entry::*field) const;
@@ -133,6 +143,23 @@ public:
   /// yes: send zstd. unknown (a forwarder has not heard yet) or no: gzip.
   bool usable() const;
 };
+
+/// A tailer's view of its message type's data connections: up() while
+/// every forwarder it goes to has its data connection up
+/// (ack_registry::data_up_of). No logging.
+class data_view : public peer_view {
+public:
+  using peer_view::peer_view;
+
+  bool up() const;
+};
+
+/// The view for daemon section `daemon` sending `msg_type`; nullptr without
+/// a registry (tests: no data connection is known up).
+std::shared_ptr<const data_view>
+data_view_for(const config::section& daemon, const config::server_config& cfg,
+              const std::string& msg_type,
+              std::shared_ptr<const ack_registry> registry);
 
 /// The view for daemon section `daemon` sending `msg_type` with compression
 /// zstd; nullptr for other compressions and without a registry (tests: zstd

@@ -268,6 +268,7 @@ private:
       std::lock_guard<std::mutex> guard{mtx_};
       up_ = true;
     }
+    counters_->up = true;
     ++counters_->connects;
     log::info(who_, "data connection to " + to_.text + " up: pub.logtail "
                     "payloads go there, beside the ZeroMQ link");
@@ -401,6 +402,7 @@ private:
     {
       std::lock_guard<std::mutex> guard{mtx_};
       up_ = false;
+      counters_->up = false;
       queued.swap(outbox_);
     }
     if (cur_ && cur_->counts) {

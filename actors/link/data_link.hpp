@@ -83,6 +83,10 @@ struct data_link_counters {
   std::atomic<int64_t> sendfile{0};    // written whole by sendfile
   std::atomic<int64_t> ranges_read{0}; // read into memory for ZeroMQ
   std::atomic<int64_t> ranges_gone{0}; // their bytes gone: message dropped
+  /// Whether the link's connection is up now (it takes messages). Shared
+  /// with the tailers through the ack registry (ack_registry::data_up_of):
+  /// their larger window for file ranges holds only while it is.
+  std::atomic<bool> up{false};
 };
 
 class data_link {

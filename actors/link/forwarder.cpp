@@ -451,10 +451,11 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
   auto garbage = std::make_shared<remote_garbage>();
   if (!open_link(self, *main, opts, garbage))
     return {};
-  if (st.acks_registry)
+  if (st.acks_registry) {
     st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
-  if (st.acks_registry)
     st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
+    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
+  }
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));

@@ -9,6 +9,7 @@
 // forwarder's turn each into an anon_send to itself).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,6 +69,12 @@ public:
   /// (actors/link/data_link.hpp). None by default.
   virtual void offer_data(int port) {
     (void) port;
+  }
+
+  /// Whether its data connection is up now, as a cell the tailers read
+  /// (ack_registry::set_forwarder_data); null: it never has one.
+  virtual std::shared_ptr<const std::atomic<bool>> data_up() const {
+    return nullptr;
   }
 
   /// Adds the transport's own counters to the forwarder's stats (the CAF

@@ -204,6 +204,10 @@ void zmq_transport::offer_data(int port) {
   data_port_ = port;
 }
 
+std::shared_ptr<const std::atomic<bool>> zmq_transport::data_up() const {
+  return {data_counters_, &data_counters_->up};
+}
+
 void zmq_transport::add_stats(counters& out) const {
   const auto& c = *data_counters_;
   out["data_offered"] = data_ ? 1 : 0;

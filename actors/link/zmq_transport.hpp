@@ -41,6 +41,7 @@ public:
   /// when this link is tcp:// without CURVE; 0 closes it.
   void offer_data(int port) override;
   void add_stats(counters& out) const override;
+  std::shared_ptr<const std::atomic<bool>> data_up() const override;
 
 private:
   zmq_options opts_;

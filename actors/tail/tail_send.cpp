@@ -20,8 +20,22 @@
 
 namespace cc::tail {
 
+/// Unacknowledged bytes at most. ack-window bounds what a transport's
+/// queue may hold of them (libzmq's holds up to its high-water mark of
+/// fragments, loaded into memory). File ranges sent over the data
+/// connection wait in no queue as bytes (the data link's holds descriptors,
+/// within the forwarder's queue-bytes; sendfile takes them from the page
+/// cache), and the central holds its unsynced bytes in its page cache only:
+/// there the larger ack-window-ranges lets the stream go on through a sync
+/// that takes seconds, while an ack still means the bytes are synced. It
+/// holds only while the data connection is up: when it goes (the central
+/// stopped, the link broke) reading stops at ack-window again, and what the
+/// data link still queued goes to ZeroMQ within the forwarder's queue-bytes.
 uint64_t tail_core::window() const {
-  return std::max(opts.ack_window, opts.fragment_bytes);
+  auto w = opts.ack_window;
+  if (opts.data_lanes && src && range_capable() && opts.data_lanes->up())
+    w = std::max(w, opts.ack_window_ranges);
+  return std::max(w, opts.fragment_bytes);
 }
 
 /// What is read but not yet sent stays within one fragment: a sender held
@@ -66,8 +80,13 @@ uint64_t tail_core::size_now(source_file& s) {
 /// Reads one block; returns the byte count (0 at end of file).
 caf::expected<size_t> tail_core::read_block() {
   auto& s = *src;
+  // The window may have shrunk since can_read() (the data connection went:
+  // ack-window-ranges no longer holds): read nothing rather than wrap.
+  auto w = window();
+  if (s.read_pos() - s.acked >= w)
+    return size_t{0};
   auto want = std::min<uint64_t>(
-      {read_chunk_bytes, window() - (s.read_pos() - s.acked), read_cap() - s.buffered()});
+      {read_chunk_bytes, w - (s.read_pos() - s.acked), read_cap() - s.buffered()});
   if (s.head > 0 && s.head >= s.buf.size() / 2) {
     s.buf.erase_front(s.head);
     s.head = 0;

@@ -21,6 +21,7 @@ void read_options(tailer_options& o, const config::reader& r) {
   o.lag_max_bytes = r.size("lag-max-bytes");
   o.fragment_lines = r.integer("buffer-lines");
   o.ack_window = r.size("ack-window");
+  o.ack_window_ranges = r.size("ack-window-ranges");
   // 0: no byte limit of its own; what may be in flight bounds a fragment.
   o.fragment_bytes = r.size("buffer-bytes");
   if (o.fragment_bytes == 0)

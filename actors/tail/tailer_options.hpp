@@ -57,6 +57,12 @@ struct tailer_options {
   /// by the spawner, which knows the routes. Null: `ack` decides alone.
   std::shared_ptr<const ack_view> auto_acks;
   uint64_t ack_window{};
+  /// The window while the fragments are file ranges and the data
+  /// connection is up (tail_core::window); ack_window when smaller.
+  uint64_t ack_window_ranges{};
+  /// Whether the forwarders of msg_type have their data connection up
+  /// (actors/core/ack_caps.hpp); set by the spawner. Null: never (ack_window).
+  std::shared_ptr<const data_view> data_lanes;
   std::chrono::milliseconds ack_timeout{};
   /// The acks of the process's tailers of msg_type (ack_progress.hpp): no
   /// resend while the central is still acknowledging fragments sent before

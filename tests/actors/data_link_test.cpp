@@ -227,6 +227,27 @@ TEST_CASE("data_link: direct writes and queued messages reach the peer in the "
   check_all_written(c.central, c.local, n);
 }
 
+TEST_CASE("data_link: its up cell says whether the connection is up (the "
+          "tailers' ack-window-ranges holds only then)", "[data_link]") {
+  std::shared_ptr<data_link_counters> counters;
+  {
+    connected c;
+    counters = c.local.counters;
+    CHECK(counters->up); // it took message 0
+    c.local.wait_idle(1, c.central);
+    c.central.reset();
+    // The loss is seen at the next read or write: keep offering messages.
+    auto end = steady::now() + 5s;
+    for (int i = 1; counters->up && steady::now() < end; ++i) {
+      auto msg = numbered(i, 100);
+      c.local.link->send(msg);
+      std::this_thread::sleep_for(5ms);
+    }
+    CHECK_FALSE(counters->up);
+  }
+  CHECK_FALSE(counters->up); // and after the link is gone
+}
+
 TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
           "the rest to the loop, nothing lost or written twice", "[data_link]") {
   connected c{16 << 10};

@@ -641,6 +641,27 @@ TEST_CASE("ack_registry: what a message type's handlers promise",
   CHECK(r.of({"h:fwd"}) == cc::peer_acks::yes);
 }
 
+TEST_CASE("ack_registry: whose data connections are up", "[acks][data]") {
+  cc::ack_registry r;
+  auto up = std::make_shared<std::atomic<bool>>(false);
+  auto up2 = std::make_shared<std::atomic<bool>>(true);
+  CHECK_FALSE(r.data_up_of({"h:fwd"})); // not known: never
+  r.set_forwarder_data("h:fwd", up);
+  CHECK_FALSE(r.data_up_of({"h:fwd"}));
+  *up = true;
+  CHECK(r.data_up_of({"h:fwd"}));
+  CHECK(r.data_up_of({"h:fwd", "h:echo"})); // a section of no part in it
+  r.set_forwarder_data("h:fwd2", nullptr);  // a transport without one
+  CHECK_FALSE(r.data_up_of({"h:fwd", "h:fwd2"}));
+  r.set_forwarder_data("h:fwd2", up2);
+  CHECK(r.data_up_of({"h:fwd", "h:fwd2"}));
+  r.add_writer("h:tailwriter"); // reads ranges into memory in this process
+  CHECK_FALSE(r.data_up_of({"h:fwd", "h:tailwriter"}));
+  *up = false; // the connection went
+  CHECK_FALSE(r.data_up_of({"h:fwd"}));
+  CHECK_FALSE(r.data_up_of({}));
+}
+
 TEST_CASE("ack_registry: who takes zstd", "[acks][zstd]") {
   cc::ack_registry r;
   CHECK(r.advertises_zstd()); // nothing here but what takes it

@@ -852,6 +852,68 @@ TEST_CASE("a full window stops reading, acks resume it", "[tailer]") {
   CHECK(env.stat("resends") == 0);
 }
 
+TEST_CASE("file ranges fill ack-window-ranges while the data connection is up, "
+          "ack-window while it is down",
+          "[tailer]") {
+  // Fragments of 64 KiB go as file ranges (sendfile = yes, the default).
+  // While the forwarder's data connection is up the unacknowledged bytes
+  // may reach ack-window-ranges (1M here), not ack-window (128K): a slow
+  // sync of the central does not stop the stream. Without it (ZeroMQ, whose
+  // queue would hold the bytes) ack-window holds.
+  for (bool data_up : {true, false}) {
+    INFO("data connection up: " << data_up);
+    tail_env env{"logmask = *.log\n"
+                 "buffer-bytes = 64K\n"
+                 "ack-window = 128K\n"
+                 "ack-window-ranges = 1M\n"
+                 "ack-timeout = 60\n"};
+    auto registry = std::make_shared<cc::ack_registry>();
+    auto cell = std::make_shared<std::atomic<bool>>(data_up);
+    registry->set_forwarder_data("h:forward", cell);
+    env.opts.data_lanes = std::make_shared<cc::data_view>(
+      registry, std::vector<std::string>{"h:forward"}, "test", "pub.logtail");
+    write_file(env.log("a.log"), "");
+    env.start();
+    auto first = numbered_lines("first", 0, 10);
+    append_file(env.log("a.log"), first);
+    REQUIRE(env.saved_at(env.log("a.log"), first.size()));
+    env.with_writer([](fake_writer& x) { return x.send_acks = false; });
+    auto base = env.stats();
+
+    auto text = numbered_lines("r", 0, 40000);  // about 2.4 MB
+    REQUIRE(text.size() > (2u << 20));
+    append_file(env.log("a.log"), text);
+    int64_t want = data_up ? 768 * 1024 : 96 * 1024;
+    REQUIRE(wait_until(
+      [&] { return env.stat("bytes_sent") - base["bytes_sent"] >= want; }, 5000ms));
+    std::this_thread::sleep_for(300ms);  // let it run against the window
+    auto s = env.stats();
+    INFO(report(env));
+    int64_t window = data_up ? 1 << 20 : 128 * 1024;
+    CHECK(s["bytes_sent"] - base["bytes_sent"] <= window);
+    CHECK(s["bytes_read"] - base["bytes_read"] <= window);
+    CHECK(s["lag_bytes{" + env.log("a.log") + "}"] == static_cast<int64_t>(text.size()));
+
+    // The connection goes: with more than ack-window in flight, nothing
+    // more is read (until acks bring it below ack-window).
+    auto more = numbered_lines("m", 0, 2000);
+    if (data_up) {
+      *cell = false;
+      append_file(env.log("a.log"), more);
+      std::this_thread::sleep_for(300ms);
+      CHECK(env.stat("bytes_read") == s["bytes_read"]);
+      CHECK(env.stat("bytes_sent") == s["bytes_sent"]);
+    }
+
+    env.release_acks();
+    auto all = first + text + (data_up ? more : std::string{});
+    REQUIRE(env.converges(env.log("a.log"), all));
+    REQUIRE(env.saved_at(env.log("a.log"), all.size()));
+    CHECK(env.counter(&fake_writer::duplicates) == 0);
+    CHECK(env.stat("resends") == 0);
+  }
+}
+
 TEST_CASE("a generation's first fragment goes alone until acked", "[tailer]") {
   tail_env env{"logmask = *.log\n"
                "buffer-bytes = 1K\n"

@@ -456,6 +456,45 @@ TEST_CASE("data connection: a bulk append goes from the source file by sendfile 
   p.stop_both();
 }
 
+TEST_CASE("data connection: a central that has not synced yet does not stop the "
+          "stream of file ranges at ack-window (ack-window-ranges), and acknowledges "
+          "nothing it has not synced",
+          "[integration][data][sendfile]") {
+  data_pair p;
+  // The central syncs the copy's data at its first write and then only 60 s
+  // after that (sync-interval), so what follows the first lines is not
+  // acknowledged in this test; the local may have 1M unacknowledged, or 64M
+  // while its file ranges go over the data connection.
+  write_file(p.central_ini, read_file(p.central_ini) + "sync-interval = 60\nsync-bytes = 0\n");
+  write_file(p.local_ini, read_file(p.local_ini) + "ack-window = 1M\nack-window-ranges = 64M\n");
+  p.start_both();
+  REQUIRE(wait_until([&] { return p.local_metric("ccserver_forward_data_connects_total") >= 1; },
+                     20s));
+  auto first = numbered("first", 10);
+  cc::test::append_file(p.srcdir + "/app-0.log", first);
+  INFO(p.diagnostics());
+  REQUIRE(wait_until([&] { return tail_metric(p, "ccserver_tail_acked_bytes_total") ==
+                                static_cast<long long>(first.size()); }, 20s));
+  auto text = numbered("unsynced", 240000); // about 24 MB
+  REQUIRE(text.size() > (16u << 20));
+  cc::test::append_file(p.srcdir + "/app-0.log", text);
+  // Every byte is visible in the copy long before the next data sync
+  // (with ack-window alone it would stop 1M past the first lines until then).
+  CHECK(wait_until([&] { return fs::exists(p.dstdir + "/srchost/app-0.log") &&
+                                read_file(p.dstdir + "/srchost/app-0.log") == first + text; },
+                   40s));
+  CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sendfile_messages_total") >= 8; },
+                   10s));
+  // And none of it is acknowledged: an ack still means synced (the metrics
+  // file is written every 0.5 s: one written after the copy was complete).
+  auto written = [&] { return fs::exists(p.local_metrics) ? fs::last_write_time(p.local_metrics)
+                                                          : fs::file_time_type{}; };
+  auto seen = written();
+  CHECK(wait_until([&] { return written() != seen; }, 10s));
+  CHECK(tail_metric(p, "ccserver_tail_acked_bytes_total") == static_cast<long long>(first.size()));
+  p.stop_both();
+}
+
 TEST_CASE("data connection: copytruncate shrinks the source under fragments queued for "
           "sendfile: the connection closes mid-message, the copies are identical and "
           "every byte acknowledged once",
