@@ -15,21 +15,7 @@ bin=$1 n=$2 out=$3 ht=${4:-}
 . "$top/bench/lib.sh"
 rm -rf "$out"; mkdir -p "$out/src" "$out/dst" "$out/run"
 pc=$(free_port) && pl=$(free_port) || exit 1
-cat >"$out/central.ini" <<INI
-[ccserver]
-cc-socket = tcp://127.0.0.1:$pc
-cc-role = remote
-pidfile = $out/run/%(job_name)s.pid
-logfile = $out/run/%(job_name)s.log
-
-[routes]
-pub.logtail = h:tailwriter
-
-[h:tailwriter]
-handler = cc.handler.tailwriter
-dstdir = $out/dst
-host-subdirs = yes
-INI
+write_central "$out" "$pc"
 # The daemons list is continued over lines: inih's line limit is 16 KB.
 daemons="" d="" i=0 k=0
 : >"$out/sections"
@@ -41,28 +27,7 @@ for ((i = 1; i <= n; i++)); do
   printf '[d:%s]\nmodule = cc.daemon.logtail\nlogdir = %s\nlogmask = pg-*.log\nhostname = h1\n\n' \
     "$d" "$out/src/$d" >>"$out/sections"
 done
-{ cat <<INI
-[ccserver]
-cc-socket = tcp://127.0.0.1:$pl
-cc-role = local
-pidfile = $out/run/%(job_name)s.pid
-logfile = $out/run/%(job_name)s.log
-${LOCAL_OPTS:-}
-
-[routes]
-pub = h:forward
-job = h:jobmgr
-
-[h:forward]
-handler = cc.handler.proxy
-remote-cc = tcp://127.0.0.1:$pc
-
-[h:jobmgr]
-handler = cc.handler.jobmgr
-daemons = $daemons
-
-INI
-  cat "$out/sections"; } >"$out/local.ini"
+BENCH_LOCAL_OPTS="${LOCAL_OPTS:-}" write_local "$out/local.ini" "$out/run" "$pl" "$pc" "$daemons" <"$out/sections"
 "$bin/ccserver" "$out/central.ini" >"$out/central.err" 2>&1 & cpid=$!
 if [ -n "$ht" ]; then
   heaptrack -o "$out/ht" "$bin/ccserver" "$out/local.ini" >"$out/local.err" 2>&1 & lpid=$!
