@@ -1,0 +1,187 @@
+// The journal log (issue 20; docs/wire.md §6.7 describes today's per-copy
+// journals it is meant to replace): the journals of a tailwriter's copies as
+// records in one append-only log file per worker, instead of one file per
+// copy. NOT wired into copy_file yet (session 18 built and tested the store
+// alone; bench/PROFILE.md "Session 18: a journal log per worker" has the
+// plan for the wiring).
+//
+// Owns: the worker's current log file (`jl-<section hash>.<seq>.<worker>` in
+// the state directory) and an index of the ids with records in it.
+//
+// A record is one line: `<id> <body> #<fnv32 of "<id> <body>">`, where
+// `<body>` is a line of today's journal (copy_journal.hpp: H, O, S, M, D, P,
+// C, A) and `<id>` names the copy as its journal file did (`<hex>` or
+// `<hex>-<n>`, without ".j"). A copy's journal text is its records' bodies,
+// sealed as journal lines, in order: copy_file's parse and recovery stay as
+// they are. A batch `<id> R <n>` followed by n records of that id, each
+// body marked `+` (one write), replaces what the id had (a copy's
+// compaction, the whole log's compaction, the migration of a legacy
+// journal); a `+` record outside a whole batch damages its id (a hole in
+// an unsynced tail must not read as an append); `+T <unix time>` inside a
+// batch keeps the time the id was last written across compactions (else
+// the file's mtime is its time). Reading: records in order; a line without
+// its newline is a torn tail (ignored); a line whose checksum fails is
+// skipped and counted, and when its id can be read, that id takes no more
+// records until a whole batch replaces it (as a damaged line ended what was
+// read of a per-copy journal); a batch counts only whole.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/write/copy_writer.hpp"
+
+namespace cc::tw {
+
+class journal_log;
+
+namespace jlog {
+
+/// `<id> <body> #<checksum>\n`.
+std::string record(std::string_view id, std::string_view body);
+/// The batch replacing `id`'s records by the journal lines of
+/// `journal_text` (sealed journal lines; a damaged or torn line ends it),
+/// with `T <time>` first when `time` is not 0.
+std::string batch(std::string_view id, std::string_view journal_text, std::time_t time);
+/// A copy's sealed journal lines as records of `id` (a damaged line ends it).
+std::string records(std::string_view id, std::string_view journal_text);
+
+/// The file name prefix of a section's journal logs.
+std::string prefix(const std::string& section);
+/// The name of worker `worker`'s log file `seq`.
+std::string file_name(const std::string& prefix, uint64_t seq, size_t worker);
+
+/// Where each id's records are in a run of log texts, in the order applied.
+class index {
+public:
+  struct span {
+    uint32_t file = 0;
+    uint32_t len = 0; // the record's body, without id, checksum, newline
+    uint64_t off = 0;
+  };
+  struct entry {
+    std::vector<span> recs;
+    bool damaged = false;  // a bad record of it: no more until a batch
+    std::time_t time = 0;  // last written (T record, else the file's mtime)
+  };
+
+  /// Applies the records of `text`, file number `file` (mtime `mtime`),
+  /// which starts at offset `base` of that file. Returns the bytes of
+  /// `text` applied: whole lines, up to a batch its end cuts (the rest is
+  /// a torn tail, to be cut off before anything is appended).
+  size_t apply(uint32_t file, std::string_view text, uint64_t base, std::time_t mtime);
+
+  const std::map<std::string, entry, std::less<>>& entries() const { return ids_; }
+  const entry* find(std::string_view id) const;
+  void erase(std::string_view id);
+  /// Records whose checksum failed, and torn tails seen.
+  size_t bad_records() const { return bad_; }
+  size_t torn_tails() const { return torn_; }
+
+private:
+  void apply_batch(const std::string& id, std::vector<span> recs, std::time_t time);
+  std::map<std::string, entry, std::less<>> ids_;
+  size_t bad_ = 0;
+  size_t torn_ = 0;
+};
+
+/// The sealed journal lines an entry's spans say, with `read(span)` giving
+/// each body.
+std::string journal_text(const index::entry& e,
+                         const std::function<std::string(const index::span&)>& read);
+
+} // namespace jlog
+
+/// The header of every journal in the log whose copy exists (claimed or
+/// written to): journal_headers() of copy_writer.hpp for a journal log.
+std::vector<journal_header> journal_headers(const journal_log& log);
+
+/// What prepare_journal_logs did.
+struct journal_prepare_result {
+  size_t copies = 0;     // ids written into the new files
+  size_t migrated = 0;   // legacy journals taken in
+  size_t pruned = 0;     // ids (and legacy journals) left out for their age
+  size_t bad_records = 0;
+  size_t torn_tails = 0;
+  uint64_t seq = 0;      // the new files' sequence number
+};
+
+/// Before any worker runs: reads every journal log of `prefix` in the state
+/// directory (in sequence order) and every legacy journal (`*.j`) whose id
+/// has no record in them, leaves out ids not written for `max_age`, and
+/// writes each id's journal as one batch into the new log of the worker
+/// `assign(identity)` (of `workers`): fdatasync'ed each, renamed into place,
+/// the directory fsync'ed; only then the old logs and the legacy journals
+/// are unlinked (and *.tmp leftovers of a crash). A crash at any point
+/// leaves a state the next call reads the same.
+caf::expected<journal_prepare_result>
+prepare_journal_logs(int state_fd, const std::string& prefix, size_t workers,
+                     const std::function<size_t(const std::string&)>& assign,
+                     std::chrono::seconds max_age, std::time_t now);
+
+/// One worker's journal log (single-threaded: its worker's).
+class journal_log {
+public:
+  /// Opens the newest log file of `worker` (made by prepare_journal_logs;
+  /// an empty one when there is none) and indexes it.
+  static caf::expected<std::unique_ptr<journal_log>>
+  open(int state_fd, const std::string& prefix, size_t worker);
+  ~journal_log();
+  journal_log(const journal_log&) = delete;
+  journal_log& operator=(const journal_log&) = delete;
+
+  bool has(std::string_view id) const { return index_.find(id) != nullptr; }
+  /// A bad record of `id` was read: what follows it is not read until a
+  /// batch (replace) makes its journal whole again.
+  bool damaged(std::string_view id) const {
+    auto e = index_.find(id);
+    return e != nullptr && e->damaged;
+  }
+  /// Every id with records, in order.
+  std::vector<std::string> id_list() const;
+  /// The copy's journal text (sealed journal lines), "" for an unknown id.
+  caf::expected<std::string> text(std::string_view id) const;
+  /// Appends `journal_lines` (sealed journal lines) as records of `id`:
+  /// one write, not synced.
+  caf::error append(std::string_view id, std::string_view journal_lines);
+  /// Replaces what `id` has by `journal_text` (a batch; not synced).
+  caf::error replace(std::string_view id, std::string_view journal_text);
+  /// fdatasync of the log: every record appended so far is durable.
+  caf::error sync();
+  /// The log's descriptor (for a sync on another thread).
+  std::shared_ptr<unique_fd> fd() const { return fd_; }
+  /// Writes a new file holding each id's journal as one batch (what a
+  /// restart would read), fdatasync, rename, directory fsync, then drops
+  /// the old file. Due when the file is larger than `max_bytes` and more
+  /// than twice what the live records need.
+  caf::error compact();
+  bool compaction_due(uint64_t max_bytes) const;
+  uint64_t size() const { return size_; }
+  const std::string& file() const { return name_; }
+  size_t ids() const { return index_.entries().size(); }
+  size_t bad_records() const { return index_.bad_records(); }
+
+private:
+  journal_log() = default;
+  caf::error write(std::string_view text);
+
+  int state_fd_ = -1;
+  std::string prefix_;
+  size_t worker_ = 0;
+  uint64_t seq_ = 0;
+  std::string name_;
+  std::shared_ptr<unique_fd> fd_;
+  uint64_t size_ = 0;
+  jlog::index index_;
+};
+
+} // namespace cc::tw

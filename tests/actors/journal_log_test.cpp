@@ -1,0 +1,386 @@
+// The journal log (actors/write/journal_log): records, damage, compaction,
+// the start's merge (legacy journals, a changed worker count), and a copy's
+// journal through the log and back into copy_file's recovery.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "actors/write/copy_journal.hpp"
+#include "actors/write/copy_writer.hpp"
+#include "actors/write/journal_log.hpp"
+#include "base/hash.hpp"
+#include "tests/support/process.hpp"
+#include "wire/codec.hpp"
+
+using namespace cc;
+using namespace cc::tw;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string pfx = jlog::prefix("tailwriter");
+const std::string id_a = "00000000000000aa";
+const std::string id_b = "00000000000000bb";
+const std::string id_c = "00000000000000cc";
+
+/// A copy's journal text as copy_file writes it.
+std::string jtext(const std::string& identity, const std::string& path,
+                  std::initializer_list<std::string> more = {}) {
+  std::string out = journal::seal("H 1 =no =none " + journal_escape(path) + " "
+                                  + journal_escape(identity))
+                    + journal::seal("O");
+  for (const auto& body : more)
+    out += journal::seal(body);
+  return out;
+}
+
+std::string seg(uint64_t src_base, uint64_t copy_base) {
+  return "S =db1 2049 1234 =/var/log/x.log =g1 " + std::to_string(src_base) + " "
+         + std::to_string(copy_base);
+}
+
+struct state_dir {
+  test::temp_dir tmp{"cc-jlog"};
+  std::string dir = tmp / "state";
+  int fd = -1;
+  state_dir() {
+    fs::create_directories(dir);
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  }
+  ~state_dir() { ::close(fd); }
+  std::string path(const std::string& name) const { return dir + "/" + name; }
+  std::set<std::string> names() const {
+    std::set<std::string> out;
+    for (auto& e : fs::directory_iterator(dir))
+      out.insert(e.path().filename());
+    return out;
+  }
+  std::unique_ptr<journal_log> open(size_t worker = 0) const {
+    auto jl = journal_log::open(fd, pfx, worker);
+    REQUIRE(jl);
+    return std::move(*jl);
+  }
+  journal_prepare_result prepare(size_t workers, std::time_t now = std::time(nullptr)) const {
+    auto r = prepare_journal_logs(fd, pfx, workers, by_identity(workers),
+                                  std::chrono::hours{24 * 30}, now);
+    REQUIRE(r);
+    return *r;
+  }
+  static std::function<size_t(const std::string&)> by_identity(size_t workers) {
+    return [workers](const std::string& identity) {
+      return static_cast<size_t>(fnv1a64(identity) % workers);
+    };
+  }
+};
+
+std::string text_of(const journal_log& jl, const std::string& id) {
+  auto t = jl.text(id);
+  REQUIRE(t);
+  return *t;
+}
+
+void set_mtime(const std::string& path, std::time_t t) {
+  struct timeval tv[2] = {{t, 0}, {t, 0}};
+  REQUIRE(::utimes(path.c_str(), tv) == 0);
+}
+
+} // namespace
+
+TEST_CASE("journal log: records of several copies, read back per copy, replaced by a batch",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0)});
+  auto b = jtext("C\nno\nb", "b.log", {seg(0, 0), "C 10"});
+  {
+    auto jl = st.open();
+    REQUIRE(!jl->append(id_a, a));
+    REQUIRE(!jl->append(id_b, b));
+    REQUIRE(!jl->append(id_a, journal::seal("C 100")));
+    REQUIRE(!jl->sync());
+    CHECK(text_of(*jl, id_a) == a + journal::seal("C 100"));
+    CHECK(text_of(*jl, id_b) == b);
+    CHECK(text_of(*jl, id_c).empty());
+    CHECK(!jl->has(id_c));
+    // A copy's compaction: a batch replaces what it had.
+    auto compacted = jtext("C\nno\na", "a.log", {seg(0, 0), "C 100"});
+    REQUIRE(!jl->replace(id_a, compacted));
+    CHECK(text_of(*jl, id_a) == compacted);
+  }
+  // One file for both copies, and what a restart reads is the same.
+  CHECK(st.names() == std::set<std::string>{jlog::file_name(pfx, 1, 0)});
+  auto jl = st.open();
+  CHECK(text_of(*jl, id_a) == jtext("C\nno\na", "a.log", {seg(0, 0), "C 100"}));
+  CHECK(text_of(*jl, id_b) == b);
+  CHECK(jl->bad_records() == 0);
+  // journal::parse reads it as the copy's journal.
+  auto parsed = journal::parse(text_of(*jl, id_b));
+  REQUIRE(parsed.header);
+  CHECK(parsed.header->identity == "C\nno\nb");
+  CHECK(parsed.claimed);
+  CHECK(parsed.records.size() == 2);
+}
+
+TEST_CASE("journal log: a torn last record is cut off, a batch it cuts does not count",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0)});
+  {
+    auto jl = st.open();
+    REQUIRE(!jl->append(id_a, a));
+    REQUIRE(!jl->append(id_b, jtext("C\nno\nb", "b.log")));
+  }
+  auto file = st.path(jlog::file_name(pfx, 1, 0));
+  // A crash tore a batch for a (its R record and half of the next one).
+  auto batch = jlog::batch(id_a, jtext("C\nno\na", "a.log", {seg(0, 0), "C 5"}), 0);
+  test::append_file(file, batch.substr(0, batch.size() - 7));
+  auto size_before = fs::file_size(file);
+  {
+    auto jl = st.open();
+    CHECK(text_of(*jl, id_a) == a);
+    CHECK(text_of(*jl, id_b) == jtext("C\nno\nb", "b.log"));
+    CHECK(jl->bad_records() == 0);
+    CHECK(fs::file_size(file) < size_before); // the torn tail is cut
+    // What is appended after it reads whole.
+    REQUIRE(!jl->append(id_a, journal::seal("C 7")));
+  }
+  auto jl = st.open();
+  CHECK(text_of(*jl, id_a) == a + journal::seal("C 7"));
+}
+
+TEST_CASE("journal log: a bad record in the middle ends its copy's records, "
+          "other copies' records after it count",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0)});
+  auto b = jtext("C\nno\nb", "b.log", {seg(0, 0)});
+  std::string log = jlog::records(id_a, a) + jlog::records(id_b, b);
+  auto bad = jlog::record(id_a, "C 100");
+  bad[bad.size() - 3] = bad[bad.size() - 3] == '0' ? '1' : '0'; // its checksum fails
+  log += bad + jlog::record(id_b, "C 20") + jlog::record(id_a, "A")
+         + jlog::record(id_c, "H 1 =no =none =c.log =C%0ano%0ac");
+  test::write_file(st.path(jlog::file_name(pfx, 1, 0)), log);
+  {
+    auto jl = st.open();
+    CHECK(jl->bad_records() == 1);
+    CHECK(text_of(*jl, id_a) == a); // not its A after the damage
+    CHECK(text_of(*jl, id_b) == b + journal::seal("C 20"));
+    CHECK(journal::parse(text_of(*jl, id_c)).header);
+    // A whole batch (a compaction) makes the copy's records count again.
+    REQUIRE(!jl->replace(id_a, a));
+    REQUIRE(!jl->append(id_a, journal::seal("C 9")));
+    CHECK(text_of(*jl, id_a) == a + journal::seal("C 9"));
+  }
+  // The start's merge reads the same.
+  auto r = st.prepare(1);
+  CHECK(r.bad_records == 1);
+  CHECK(r.copies == 3);
+  auto jl = st.open();
+  CHECK(text_of(*jl, id_a) == a + journal::seal("C 9"));
+  CHECK(text_of(*jl, id_b) == b + journal::seal("C 20"));
+  CHECK(jl->bad_records() == 0);
+}
+
+TEST_CASE("journal log: compaction keeps every copy's journal, and a crash during it "
+          "loses nothing",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0)});
+  auto b = jtext("C\nno\nb", "b.log", {seg(0, 0)});
+  auto jl = st.open();
+  REQUIRE(!jl->append(id_a, a));
+  REQUIRE(!jl->append(id_b, b));
+  std::string a_now = a;
+  for (int i = 0; i < 200; ++i) { // a copy compacted often: dead records
+    a_now = jtext("C\nno\na", "a.log", {seg(0, 0), "C " + std::to_string(i)});
+    REQUIRE(!jl->replace(id_a, a_now));
+  }
+  CHECK(jl->compaction_due(1000));
+  CHECK(!jl->compaction_due(jl->size()));
+  auto old_name = jl->file();
+  auto old_size = jl->size();
+  // A crash before the rename left the next file's temporary: not read.
+  test::write_file(st.path(jlog::file_name(pfx, 2, 0) + ".tmp"), "garbage");
+  {
+    auto again = st.open();
+    CHECK(again->file() == old_name);
+    CHECK(text_of(*again, id_a) == a_now);
+  }
+  // A crash after the rename, before the old file's unlink: both whole.
+  fs::copy_file(st.path(old_name), st.tmp / "old");
+  REQUIRE(!jl->compact());
+  CHECK(jl->size() < old_size / 10);
+  CHECK(jl->file() == jlog::file_name(pfx, 2, 0));
+  CHECK(!fs::exists(st.path(old_name)));
+  CHECK(text_of(*jl, id_a) == a_now);
+  CHECK(text_of(*jl, id_b) == b);
+  REQUIRE(!jl->append(id_b, journal::seal("C 3")));
+  jl.reset();
+  fs::copy_file(st.tmp / "old", st.path(old_name));
+  {
+    auto again = st.open(); // the newest file: everything
+    CHECK(text_of(*again, id_a) == a_now);
+    CHECK(text_of(*again, id_b) == b + journal::seal("C 3"));
+  }
+  // The start's merge reads both in order; the leftovers go.
+  auto r = st.prepare(1);
+  CHECK(r.copies == 2);
+  CHECK(st.names() == std::set<std::string>{jlog::file_name(pfx, 3, 0)});
+  auto merged = st.open();
+  CHECK(text_of(*merged, id_a) == a_now);
+  CHECK(text_of(*merged, id_b) == b + journal::seal("C 3"));
+}
+
+TEST_CASE("journal log: the start takes legacy journals in, and a copy's log records win "
+          "over its legacy journal, which goes only after the new file is durable",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto now = std::time(nullptr);
+  auto legacy_a = jtext("C\nno\na", "a.log", {seg(0, 0), "C 50"});
+  auto legacy_b = jtext("C\nno\nb", "b.log", {seg(0, 0)});
+  auto log_a = jtext("C\nno\na", "a.log", {seg(0, 0), "C 50", "A", seg(50, 50)});
+  test::write_file(st.path(id_a + ".j"), legacy_a); // migrated before, not unlinked
+  test::write_file(st.path(id_b + ".j"), legacy_b + "S =torn");
+  test::write_file(st.path(id_c + ".j"), jtext("C\nno\nc", "c.log"));
+  set_mtime(st.path(id_c + ".j"), now - 31 * 86400); // unused for a month
+  test::write_file(st.path("0000000000000dd.j.tmp"), "left by a compaction");
+  test::write_file(st.path(jlog::file_name(pfx, 1, 0)), jlog::batch(id_a, log_a, now - 60));
+  auto r = st.prepare(1, now);
+  CHECK(r.migrated == 2); // b and c; a's records are in the log
+  CHECK(r.pruned == 1);   // c
+  CHECK(r.copies == 2);
+  CHECK(st.names() == std::set<std::string>{jlog::file_name(pfx, 2, 0)});
+  auto jl = st.open();
+  CHECK(text_of(*jl, id_a) == log_a);
+  CHECK(text_of(*jl, id_b) == legacy_b); // its torn line is not taken
+  CHECK(!jl->has(id_c));
+  // The legacy journal's time is kept: the next start a month later prunes.
+  auto later = st.prepare(1, now + 31 * 86400);
+  CHECK(later.pruned == 2);
+  CHECK(later.copies == 0);
+}
+
+TEST_CASE("journal log: a change of worker-threads between runs moves each copy's "
+          "journal to its new worker's log",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  std::vector<std::string> ids;
+  std::map<std::string, std::string> texts;
+  std::map<std::string, std::string> identity;
+  for (int i = 0; i < 20; ++i) {
+    auto id = hex64(static_cast<uint64_t>(1000 + i));
+    identity[id] = "C\nno\ndb" + std::to_string(i) + "/x.log";
+    texts[id] = jtext(identity[id], "db" + std::to_string(i) + "/x.log", {seg(0, 0)});
+    ids.push_back(id);
+  }
+  auto assign2 = state_dir::by_identity(2);
+  {
+    std::vector<std::unique_ptr<journal_log>> logs;
+    logs.push_back(st.open(0));
+    logs.push_back(st.open(1));
+    for (auto& id : ids)
+      REQUIRE(!logs[assign2(identity[id])]->append(id, texts[id]));
+    for (auto& id : ids) {
+      texts[id] += journal::seal("C 1");
+      REQUIRE(!logs[assign2(identity[id])]->append(id, journal::seal("C 1")));
+    }
+  }
+  auto r = st.prepare(3);
+  CHECK(r.copies == 20);
+  CHECK(st.names().size() == 3); // one file per worker, the old ones gone
+  auto assign3 = state_dir::by_identity(3);
+  for (size_t w = 0; w < 3; ++w) {
+    auto jl = st.open(w);
+    for (auto& id : ids)
+      if (assign3(identity[id]) == w)
+        CHECK(text_of(*jl, id) == texts[id]);
+      else
+        CHECK(!jl->has(id));
+  }
+  // And back to one worker.
+  st.prepare(1);
+  auto jl = st.open(0);
+  CHECK(jl->ids() == 20);
+  for (auto& id : ids)
+    CHECK(text_of(*jl, id) == texts[id]);
+}
+
+TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, digests, "
+          "clean close) goes through the log and back, and copy_file recovers from it",
+          "[tailwriter][journal_log]") {
+  for (auto received : {wire::compression::gzip, wire::compression::zstd}) {
+    test::temp_dir tmp{"cc-jlog-copy"};
+    fs::create_directories(tmp / "dst");
+    fs::create_directories(tmp / "state");
+    int dst_fd = ::open((tmp / "dst").c_str(), O_RDONLY | O_DIRECTORY);
+    int state_fd = ::open((tmp / "state").c_str(), O_RDONLY | O_DIRECTORY);
+    copy_options opts;
+    opts.mode = write_mode::keep;
+    copy_spec spec;
+    spec.identity = "C\nkeep\ndb1/x.log";
+    spec.base_path = "db1/x.log";
+    spec.out = wire::compression::gzip;
+    source_key key{"db1", 2049, 1234, "/var/log/x.log"};
+    std::string src;
+    for (int i = 0; src.size() < 300000; ++i)
+      src += "line " + std::to_string(i * 7919) + "\n";
+    std::string journal_name;
+    {
+      auto cf = copy_file::open(opts, dst_fd, state_fd, spec, std::time(nullptr));
+      REQUIRE(cf);
+      for (uint64_t at = 0; at < src.size(); at += 70000) {
+        auto raw = src.substr(at, 70000);
+        auto d = (*cf)->decide(key, "g1", at, raw.size(), true);
+        auto member = wire::compress(raw, received, 3);
+        REQUIRE(member);
+        REQUIRE((*cf)->append(key, "g1", d, raw, *member, received,
+                              copy_file::clock::now()));
+        REQUIRE(!(*cf)->sync());
+      }
+      journal_name = (*cf)->journal_file();
+      REQUIRE(!(*cf)->close());
+    }
+    auto legacy = test::read_file(tmp / ("state/" + journal_name));
+    auto before = journal::parse(legacy);
+    REQUIRE(before.records.size() > 5);
+    // Into the log (the start's migration), and back out.
+    auto r = prepare_journal_logs(state_fd, pfx, 2, state_dir::by_identity(2),
+                                  std::chrono::hours{24}, std::time(nullptr));
+    REQUIRE(r);
+    CHECK(r->migrated == 1);
+    CHECK(!fs::exists(tmp / ("state/" + journal_name)));
+    auto jl = journal_log::open(state_fd, pfx, state_dir::by_identity(2)(spec.identity));
+    REQUIRE(jl);
+    auto id = journal_name.substr(0, journal_name.size() - 2);
+    auto text = text_of(**jl, id);
+    CHECK(text == legacy.substr(0, before.good_bytes));
+    auto after = journal::parse(text);
+    REQUIRE(after.records.size() == before.records.size());
+    for (size_t i = 0; i < after.records.size(); ++i) {
+      CHECK(after.records[i].kind == before.records[i].kind);
+      CHECK(after.records[i].src_end == before.records[i].src_end);
+      CHECK(after.records[i].copy_size == before.records[i].copy_size);
+      CHECK(after.records[i].digest == before.records[i].digest);
+    }
+    // The journal text as copy_file reads it: the copy recovers whole.
+    test::write_file(tmp / ("state/" + journal_name), text);
+    auto cf = copy_file::open(opts, dst_fd, state_fd, spec, std::time(nullptr));
+    REQUIRE(cf);
+    REQUIRE((*cf)->find(key, "g1") != nullptr);
+    CHECK((*cf)->find(key, "g1")->src_end == src.size());
+    CHECK((*cf)->take_changed() == 0);
+    REQUIRE(!(*cf)->close());
+    auto out = wire::decompress(test::read_file(tmp / "dst/db1/x.log.gz"),
+                                wire::compression::gzip, 1 << 30);
+    REQUIRE(out);
+    CHECK(*out == src);
+    ::close(dst_fd);
+    ::close(state_fd);
+  }
+}
