@@ -135,6 +135,10 @@ void run_commit_round(commit_round& r) {
       return r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
                           : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
     });
+  if (r.journal && !r.checkpoint)
+    calls.emplace_back([&r](int64_t& n) {
+      return sync_call(::fdatasync, r.journal->get(), "fdatasync journal log", n);
+    });
   if (r.state_dir && r.state_dir_changed && !r.checkpoint)
     calls.emplace_back([&r](int64_t& n) {
       return sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
@@ -158,6 +162,7 @@ void run_commit_round(commit_round& r) {
   }
   r.dirs.clear();
   r.log.reset();
+  r.journal.reset();
   r.state_dir.reset();
   r.dstdir.reset();
 }

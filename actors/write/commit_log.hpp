@@ -38,6 +38,9 @@ namespace cc::tw {
 struct commit_round {
   uint64_t number = 0;
   std::shared_ptr<unique_fd> log;       // fdatasync'ed (syncfs at a checkpoint)
+  /// The worker's journal log (journal_log.hpp), fdatasync'ed: the new
+  /// copies' journal records are there, not in `log`.
+  std::shared_ptr<unique_fd> journal;
   std::shared_ptr<unique_fd> state_dir; // fsync'ed when a name was added there
   std::shared_ptr<unique_fd> dstdir;
   /// A new copy's path (relative to dstdir) per directory that got one:
@@ -71,6 +74,9 @@ public:
   /// A new journal's text (written, not synced), for the next round. The
   /// log's entries are kept until take() writes them, one write per round.
   caf::error add_journal(const std::string& journal_file, const std::string& text);
+  /// A new copy whose journal records are in the worker's journal log:
+  /// the round syncs that log (commit_round::journal), no entry here.
+  void add_journal_log() { pending_ = true; }
   /// A new owner record: its line as appended (not synced) to the owner
   /// log `owner_log`.
   caf::error add_owner_line(const std::string& owner_log, const std::string& line);

@@ -12,6 +12,7 @@
 
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/copy_writer.hpp"
+#include "actors/write/journal_log.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/logger.hpp"
@@ -52,11 +53,10 @@ void copy_file::note_changed(const std::string& what) {
 }
 
 void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest) {
-  if (journal_fd_ < 0)
+  if (!journal_open())
     return;
   // Not counted in journal_lines_ (see compact_journal) and not synced here.
-  if (auto err = write_all(journal_fd_, journal::seal(journal::digest_line(seg.copy_base, to, digest)),
-                           journal_name_))
+  if (auto err = journal_write(journal::seal(journal::digest_line(seg.copy_base, to, digest))))
     log::error(who, "journal of " + path_ + ": " + describe(err));
   closed_clean_ = false; // the journal no longer ends with a C line
 }
@@ -77,10 +77,10 @@ std::string copy_file::partial_block_line() {
 
 void copy_file::keep_partial_block() {
   auto line = partial_block_line();
-  if (line.empty() || journal_fd_ < 0)
+  if (line.empty() || !journal_open())
     return;
   // As journal_digest: not counted in journal_lines_, not synced here.
-  if (auto err = write_all(journal_fd_, line, journal_name_))
+  if (auto err = journal_write(line))
     log::error(who, "journal of " + path_ + ": " + describe(err));
   closed_clean_ = false;
 }
@@ -99,7 +99,7 @@ caf::error copy_file::reopen_for_writing(bool sync_now) {
   // syncs it with its S line).
   if (auto err = append_journal("A"))
     return err;
-  return sync_now ? datasync(journal_fd_, "journal") : caf::none;
+  return sync_now ? journal_sync() : caf::none;
 }
 
 void copy_file::hash_written(uint64_t at, std::string_view raw) {
@@ -243,7 +243,8 @@ void copy_file::adopt_plain_size(uint64_t a) {
 }
 
 caf::error copy_file::reload() {
-  auto text = read_all(journal_fd_, journal_name_);
+  auto text = opts_.log != nullptr ? opts_.log->text(journal_name_)
+                                   : read_all(journal_fd_, journal_name_);
   if (!text)
     return std::move(text.error());
   pending_checkpoint_ = false;

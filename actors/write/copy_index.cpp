@@ -62,9 +62,23 @@ std::optional<rotated_parts> parse_rotated_identity(std::string_view identity) {
   return r;
 }
 
+std::string identity_dest_base(std::string_view identity) {
+  if (auto r = parse_rotated_identity(identity))
+    return r->dest_base;
+  // "C" sep mode sep dest_base (which may hold the separator itself).
+  if (identity.size() < 2 || identity[0] != 'C' || identity[1] != sep)
+    return {};
+  auto at = identity.find(sep, 2);
+  return at == std::string_view::npos ? std::string{} : std::string{identity.substr(at + 1)};
+}
+
 void rotated_index::build(int state_fd) {
+  build(journal_headers(state_fd));
+}
+
+void rotated_index::build(const std::vector<journal_header>& headers) {
   built_ = true;
-  for (auto& h : journal_headers(state_fd))
+  for (auto& h : headers)
     add(h.identity, h.path);
 }
 

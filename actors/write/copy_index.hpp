@@ -34,6 +34,9 @@ struct rotated_parts {
   std::string gen;
 };
 std::optional<rotated_parts> parse_rotated_identity(std::string_view identity);
+/// The destination base of a classic or rotated identity ("" when it is
+/// neither): what the tailwriter's door picks a copy's worker by.
+std::string identity_dest_base(std::string_view identity);
 
 class rotated_index {
 public:
@@ -45,6 +48,8 @@ public:
 
   /// Reads the header of every journal in the state directory.
   void build(int state_fd);
+  /// The same from headers read elsewhere (a worker's journal log).
+  void build(const std::vector<journal_header>& headers);
   bool built() const {
     return built_;
   }

@@ -14,6 +14,7 @@
 #include "actors/write/dest_path.hpp"
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/copy_writer.hpp"
+#include "actors/write/journal_log.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/hash.hpp"
@@ -109,7 +110,60 @@ caf::error copy_file::never_made(int state_fd, const copy_spec& spec) {
   return caf::none;
 }
 
+caf::error copy_file::never_made(const journal_log& log, const copy_spec& spec) {
+  if (!log.has(hex64(fnv1a64(spec.identity))))
+    return make_error(errc::unavailable, "no copy");
+  return caf::none;
+}
+
+caf::expected<bool> copy_file::find_in_log(const copy_spec& spec, std::string& text) {
+  // As find_journal: the ids `<hex>`, `<hex>-1`... in turn; an id with no
+  // journal (never made, dropped, torn before its header) is free, and the
+  // first write of a new journal there replaces what it had.
+  auto base_name = hex64(fnv1a64(spec.identity));
+  for (int probe = 0; probe < 16; ++probe) {
+    auto id = base_name + (probe == 0 ? "" : "-" + std::to_string(probe));
+    auto read = opts_.log->text(id);
+    if (!read)
+      return std::move(read.error());
+    journal_name_ = id;
+    log_fresh_ = true;
+    if (read->empty())
+      return false;
+    auto parsed = journal::parse(*read);
+    if (!parsed.header)
+      return false;
+    if (parsed.header->identity == spec.identity) {
+      log_open_ = true;
+      log_fresh_ = false;
+      log_damaged_ = opts_.log->damaged(id);
+      text = std::move(*read);
+      return true;
+    }
+  }
+  return make_error(errc::io, "no free journal id for " + spec.base_path);
+}
+
+bool copy_file::claimed_elsewhere() const {
+  if (opts_.log == nullptr)
+    return journal::claimed_elsewhere(state_fd_, journal_name_, path_);
+  for (const auto& id : opts_.log->id_list()) {
+    if (id == journal_name_)
+      continue;
+    auto text = opts_.log->text(id);
+    if (!text)
+      return true; // a journal not read proves no name free
+    auto parsed = journal::parse(*text);
+    if (parsed.header && parsed.header->path == path_
+        && (parsed.claimed || !parsed.records.empty()))
+      return true;
+  }
+  return false;
+}
+
 caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
+  if (opts_.log != nullptr)
+    return find_in_log(spec, text);
   // A different identity under the same hash (a collision) moves on to the
   // next name (never_made() relies on the first one being looked at first).
   auto base_name = hex64(fnv1a64(spec.identity));
@@ -176,7 +230,7 @@ caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
   if (!opened)
     return std::move(opened.error());
   if (!claimed) {
-    claimed = opened->created || !journal::claimed_elsewhere(state_fd_, journal_name_, path_);
+    claimed = opened->created || !claimed_elsewhere();
     if (!claimed) {
       log::warning(who, "recovery: " + path_ + " belongs to another generation;"
                           " naming this generation's copy anew");
@@ -185,7 +239,7 @@ caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
     }
     if (auto err = append_journal("O"))
       return err;
-    if (auto err = datasync(journal_fd_, "journal"))
+    if (auto err = journal_sync())
       return err;
   }
   own_fd(opened->fd);
@@ -202,8 +256,11 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // was first opened).
   out_ = spec.out;
   awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
+  bool in_log = opts_.log != nullptr;
   bool reuse_journal = journal_fd_ >= 0 && !journal_empty_; // empty: just made
-  if (journal_fd_ < 0) {
+  if (in_log) {
+    log_open_ = true;
+  } else if (journal_fd_ < 0) {
     journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
                            O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                            0600);
@@ -211,6 +268,14 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       return io_error("journal " + journal_name_, errno);
   }
   auto drop_journal = [&] {
+    if (in_log) {
+      // Its records go (an empty batch); not synced, as an unlink is not.
+      if (!log_fresh_)
+        if (auto err = opts_.log->replace(journal_name_, ""))
+          log::error(who, "journal of " + path_ + ": " + describe(err));
+      log_open_ = false;
+      return;
+    }
     ::close(journal_fd_);
     journal_fd_ = -1;
     ::unlinkat(state_fd_, journal_name_.c_str(), 0);
@@ -225,19 +290,21 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
             + (spec.rotated ? rotated_suffix(now) + (k > 0 ? "-" + std::to_string(k) : "")
                             : std::string{});
     caf::error err;
-    if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
+    if (in_log)
+      log_fresh_ = true; // its header replaces what the id had
+    else if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
       err = io_error("truncate journal " + journal_name_, errno);
     journal_lines_ = 0;
     creation_text_.clear();
     if (!err)
       err = append_journal(header_line());
     if (!err && !awaiting_commit_)
-      err = datasync(journal_fd_, "journal");
+      err = journal_sync();
     if (err) {
       drop_journal();
       return err;
     }
-    if (k == 0 && !reuse_journal && !awaiting_commit_)
+    if (k == 0 && !reuse_journal && !awaiting_commit_ && !in_log)
       ::fsync(state_fd_); // the journal's name must survive a crash (its next sync reports)
     auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_,
                                true); // the journal was new: so is, most likely, the copy
@@ -276,7 +343,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
 }
 
 copy_file::~copy_file() {
-  if (fd_ >= 0 || journal_fd_ >= 0) {
+  if (fd_ >= 0 || journal_open()) {
     if (auto err = close())
       log::error(who, "closing " + path_ + ": " + describe(err));
   }
@@ -323,7 +390,9 @@ size_t count_lines(const journal_text& parsed) {
 
 caf::error copy_file::recover(const std::string& text) {
   auto parsed = journal::parse(text);
-  bool rewrite = parsed.good_bytes != text.size();
+  // A bad record in the log: the copy's records after it are not read
+  // until a compaction (below) writes its journal whole again.
+  bool rewrite = parsed.good_bytes != text.size() || log_damaged_;
   auto actual = file_size(fd_, path_);
   if (!actual)
     return std::move(actual.error());

@@ -14,6 +14,7 @@
 
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/copy_writer.hpp"
+#include "actors/write/journal_log.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/logger.hpp"
@@ -130,12 +131,39 @@ bool copy_file::needs_sync() const {
   return out_ == wire::compression::none ? dirty_ : pending_checkpoint_;
 }
 
+caf::error copy_file::journal_write(const std::string& lines) {
+  if (opts_.log == nullptr)
+    return write_all(journal_fd_, lines, journal_name_);
+  if (!log_fresh_)
+    return opts_.log->append(journal_name_, lines);
+  // A new journal: what the id had (a copy dropped, a torn start) goes.
+  log_fresh_ = false;
+  return opts_.log->replace(journal_name_, lines);
+}
+
+caf::error copy_file::journal_sync() {
+  if (opts_.log == nullptr)
+    return datasync(journal_fd_, "journal");
+  if (auto err = opts_.log->sync())
+    return err;
+  ++fsyncs_;
+  return caf::none;
+}
+
+void copy_file::journal_let_go() {
+  log_open_ = false;
+  if (journal_fd_ >= 0) {
+    ::close(journal_fd_);
+    journal_fd_ = -1;
+  }
+}
+
 caf::error copy_file::append_journal(const std::string& body) {
   auto line = journal::seal(body);
   // A new copy's first lines (H, O, its first S) are written in one go
   // (write_held_journal): they become durable by its commit round anyway.
   if (!hold_journal_)
-    if (auto err = write_all(journal_fd_, line, journal_name_)) {
+    if (auto err = journal_write(line)) {
       last_write_errno_ = errno;
       return err;
     }
@@ -150,9 +178,9 @@ caf::error copy_file::write_held_journal() {
   if (!hold_journal_)
     return caf::none;
   hold_journal_ = false;
-  if (journal_fd_ < 0 || creation_text_.empty())
+  if (!journal_open() || creation_text_.empty())
     return caf::none;
-  if (auto err = write_all(journal_fd_, creation_text_, journal_name_)) {
+  if (auto err = journal_write(creation_text_)) {
     last_write_errno_ = errno;
     return err;
   }
@@ -164,7 +192,7 @@ caf::error copy_file::journal_checkpoint() {
     return caf::none;
   if (auto err = append_journal(journal::member_line(pending_src_end_, pending_copy_size_)))
     return err;
-  if (auto err = datasync(journal_fd_, "journal"))
+  if (auto err = journal_sync())
     return err;
   pending_checkpoint_ = false;
   if (!segments_.empty())
@@ -204,7 +232,7 @@ caf::error copy_file::start_segment(const source_key& key, const std::string& ge
     return err;
   // A new copy's first S line: its commit round syncs it (before any byte).
   if (!awaiting_commit_)
-    if (auto err = datasync(journal_fd_, "journal"))
+    if (auto err = journal_sync())
       return err;
   if (pending_checkpoint_ && !segments_.empty())
     segments_.back().durable_end = pending_src_end_;
@@ -498,6 +526,18 @@ caf::error copy_file::compact_journal() {
   compacted_digests_ = 0;
   for (const auto& seg : segments_)
     compacted_digests_ += seg.blocks.size();
+  if (opts_.log != nullptr) {
+    // One batch replaces the copy's records, synced as the file was.
+    log_fresh_ = true;
+    if (auto err = journal_write(text))
+      return err;
+    if (auto err = journal_sync())
+      return err;
+    log_damaged_ = false;
+    journal_lines_ = lines;
+    closed_clean_ = false;
+    return caf::none;
+  }
   auto tmp = journal_name_ + ".tmp";
   int fd = ::openat(state_fd_, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -538,10 +578,7 @@ caf::error copy_file::close() {
       result = journal_close();
     drop_fd();
   }
-  if (journal_fd_ >= 0) {
-    ::close(journal_fd_);
-    journal_fd_ = -1;
-  }
+  journal_let_go();
   return held ? held : result;
 }
 
@@ -550,10 +587,7 @@ void copy_file::close_unsynced() {
     log::error(who, "journal of " + path_ + ": " + describe(err));
   keep_partial_block(); // as a clean close, the P line before its C line
   drop_fd();
-  if (journal_fd_ >= 0) {
-    ::close(journal_fd_);
-    journal_fd_ = -1;
-  }
+  journal_let_go();
 }
 
 std::string copy_file::closed_clean_line(uint64_t size) {
@@ -562,13 +596,13 @@ std::string copy_file::closed_clean_line(uint64_t size) {
 
 caf::error copy_file::journal_close() {
   // Nothing written since the last clean close: its C line still holds.
-  if (journal_fd_ < 0 || closed_clean_)
+  if (!journal_open() || closed_clean_)
     return caf::none;
   // The partial block's D line and the C line in one write (a copy closed
   // at max-open-files pays one system call, not two).
   auto text = partial_block_line();
   text += closed_clean_line(size_);
-  if (auto err = write_all(journal_fd_, text, journal_name_)) {
+  if (auto err = journal_write(text)) {
     last_write_errno_ = errno;
     return err;
   }

@@ -87,8 +87,15 @@ bool operator==(const source_key& x, const source_key& y);
 bool operator<(const source_key& x, const source_key& y);
 
 
+class journal_log;
+
 /// How copies are written; shared by every copy of one worker.
 struct copy_options {
+  /// The worker's journal log (journal_log.hpp), borrowed: each copy's
+  /// journal is its records there. Null: a journal file per copy in the
+  /// state directory (the store of builds before session 18, kept for
+  /// the tests of that format).
+  journal_log* log = nullptr;
   write_mode mode = write_mode::plain;
   wire::compression compression = wire::compression::gzip; // recompress output
   int level = 6;
@@ -201,6 +208,8 @@ public:
   /// `state_fd`), found by one lookup; none when there may be a copy. The
   /// worker asks before it closes a copy to make room for one.
   static caf::error never_made(int state_fd, const copy_spec& spec);
+  /// never_made() with a journal log: no record of the copy's first id.
+  static caf::error never_made(const journal_log& log, const copy_spec& spec);
 
   ~copy_file();
   copy_file(const copy_file&) = delete;
@@ -313,7 +322,8 @@ public:
   const segment* find(const source_key& key, const std::string& gen) const;
 
   const std::string& path() const { return path_; }
-  /// The journal's file name inside the state directory.
+  /// The journal's file name inside the state directory (with a journal
+  /// log: the copy's id there, `<hex>` or `<hex>-<n>`).
   const std::string& journal_file() const { return journal_name_; }
   const std::string& identity() const { return identity_; }
   wire::compression out() const { return out_; }
@@ -390,6 +400,21 @@ private:
                            uint64_t src_base);
   caf::error write_copy(std::string_view bytes);
   caf::error append_journal(const std::string& line);
+  /// Sealed journal lines, written to the journal (its file, or its
+  /// records in the log; the first write after create() replaces what the
+  /// id had there). Not synced.
+  caf::error journal_write(const std::string& lines);
+  /// fdatasync of the journal (its file, or the worker's log).
+  caf::error journal_sync();
+  /// The journal is open (its file, or the copy's records in the log).
+  bool journal_open() const { return opts_.log != nullptr ? log_open_ : journal_fd_ >= 0; }
+  /// Lets go of the journal (closes its file).
+  void journal_let_go();
+  /// Whether another journal (file, or id in the log) has claimed the
+  /// copy at path_ (read only when a crash left a rotated name unclaimed).
+  bool claimed_elsewhere() const;
+  /// find_journal with a journal log.
+  caf::expected<bool> find_in_log(const copy_spec& spec, std::string& text);
   caf::error compact_journal();
   /// More S and M lines than compact_after, and than the digest lines the
   /// last compaction copied (a long copy's digests are not rewritten often).
@@ -476,6 +501,9 @@ private:
   bool created_name_ = false;     // see created_name()
   bool hold_journal_ = false;     // see write_held_journal()
   bool journal_empty_ = false;    // find_journal opened it empty (create() writes it)
+  bool log_open_ = false;         // with a journal log: journal_open()
+  bool log_fresh_ = false;        // its next write replaces the id's records
+  bool log_damaged_ = false;      // the log read a bad record of it: rewrite
 };
 
 /// Removes the journals in `state_dir` not modified for `max_age` (their

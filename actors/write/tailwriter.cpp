@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <iterator>
 #include <map>
@@ -22,7 +23,9 @@
 
 #include "actors/core/atoms.hpp"
 #include "actors/core/spawn_context.hpp"
+#include "actors/write/copy_index.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/journal_log.hpp"
 #include "actors/write/tailwriter_door.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
@@ -127,8 +130,10 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
   wo.flush_idle = c.flush_idle;
   wo.close_idle = c.close_idle;
   // The open-file bound is shared out: no worker holds more than its part,
-  // two descriptors per open copy (the copy and its journal).
+  // two descriptors per open copy (the copy, and one for a sync in flight
+  // after it closed; the journals are records in the worker's log).
   wo.max_open_copies = std::max<size_t>(1, c.max_open_files / workers / 2);
+  wo.journal_log = true;
   wo.hostname = c.hostname;
   wo.section = c.section;
   return wo;
@@ -224,6 +229,35 @@ void read_config(tailwriter_config& c, const config::reader& r) {
   c.max_source_keys_per_host = static_cast<size_t>(r.integer("max-source-keys-per-host"));
 }
 
+/// Merges the section's journal logs and the legacy journal files into one
+/// log per worker (tw::prepare_journal_logs): only while no worker runs.
+caf::error prepare_journals(const tailwriter_config& cfg) {
+  int state_fd = ::open(cfg.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (state_fd < 0)
+    return make_error(errc::io, cfg.section + ": state-dir: " + errno_text(errno));
+  auto workers = std::max<size_t>(1, cfg.worker_threads);
+  // The worker the door picks for a copy's destination (tailwriter_door::pick).
+  auto assign = [workers](const std::string& identity) {
+    return static_cast<size_t>(fnv1a64(tw::identity_dest_base(identity)) % workers);
+  };
+  auto r = tw::prepare_journal_logs(state_fd, tw::jlog::prefix(cfg.section), workers, assign,
+                                    journal_max_age, std::time(nullptr));
+  ::close(state_fd);
+  if (!r)
+    return make_error(errc::io, cfg.section + ": state-dir: " + describe(r.error()));
+  if (r->migrated > 0)
+    log::info(cfg.section, "took " + std::to_string(r->migrated)
+                             + " journal files of an older build into the journal logs");
+  if (r->pruned > 0)
+    log::info(cfg.section, "removed the journals of " + std::to_string(r->pruned)
+                             + " copies unused for "
+                             + std::to_string(journal_max_age.count() / 86400) + " days");
+  if (r->bad_records > 0)
+    log::warning(cfg.section, "journal logs: " + std::to_string(r->bad_records)
+                                + " damaged records skipped");
+  return caf::none;
+}
+
 } // namespace
 
 tailwriter_config::tailwriter_config() {
@@ -280,10 +314,11 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
     if (!n)
       return make_error(errc::io, cfg.section + ": state-dir: " + describe(n.error()));
   }
-  // Before any worker runs: forget copies finished long ago.
-  if (auto n = tw::prune_journals(cfg.state_dir, journal_max_age); n > 0)
-    log::info(cfg.section, "removed " + std::to_string(n) + " journals unused for "
-                             + std::to_string(journal_max_age.count() / 86400) + " days");
+  // Before any worker runs: every worker's journal log, and the journal
+  // files of older builds, merged into one log per worker (whatever the
+  // worker count was), copies finished long ago left out.
+  if (auto err = prepare_journals(cfg))
+    return err;
   return start_tailwriter(sys, cfg, std::move(reserved), std::move(router),
                           std::move(lanes));
 }

@@ -38,10 +38,19 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
     if (auto err = cf.skip_to(key, b.gen, b.fpos))
       log::error(opts_.who, "starting a segment of " + cf.path() + ": " + describe(err));
     // Its H, O and S lines in one write (durable by the round, as the log's).
-    if (auto err = cf.write_held_journal())
-      log::error(opts_.who, "journal of " + cf.path() + ": " + describe(err));
-    if (auto err = commits_->add_journal(cf.journal_file(), cf.creation_text()))
-      log::error(opts_.who, describe(err)); // the round's fdatasync fails too
+    auto held = cf.write_held_journal();
+    if (held)
+      log::error(opts_.who, "journal of " + cf.path() + ": " + describe(held));
+    if (jlog_ && !held) {
+      commits_->add_journal_log(); // the round syncs the journal log
+    } else {
+      // With a journal log whose write failed: the text as a legacy
+      // journal file, which the commit log's replay writes and the next
+      // start takes into the log (journal_log.hpp).
+      auto name = jlog_ ? cf.journal_file() + ".j" : cf.journal_file();
+      if (auto err = commits_->add_journal(name, cf.creation_text()))
+        log::error(opts_.who, describe(err)); // the round's fdatasync fails too
+    }
     if (cf.created_name())
       commits_->add_copy(cf.path());
     collect(cf);
@@ -57,7 +66,10 @@ bool worker_core::commit_due() const {
 
 commit_round_ptr worker_core::start_commit() {
   commit_in_flight_ = true;
-  return std::make_shared<commit_round>(commits_->take());
+  auto round = std::make_shared<commit_round>(commits_->take());
+  if (jlog_)
+    round->journal = jlog_->fd();
+  return round;
 }
 
 void worker_core::finish_commit(commit_round& round, clock::time_point now, outbox& out) {
@@ -76,6 +88,7 @@ void worker_core::finish_commit(commit_round& round, clock::time_point now, outb
     return;
   }
   release_through(round.number, now, out);
+  compact_journal_log();
 }
 
 /// Copies whose round is `number` or earlier are durable: written from now

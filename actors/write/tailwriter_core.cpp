@@ -14,6 +14,7 @@
 
 #include "actors/write/dest_path.hpp"
 #include "actors/write/tailwriter_worker.hpp"
+#include "actors/write/journal_log.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/logger.hpp"
@@ -68,6 +69,17 @@ caf::error worker_core::init() {
   if (!commits)
     return std::move(commits.error());
   commits_ = std::move(*commits);
+  if (opts_.journal_log) {
+    auto jl = journal_log::open(state_fd_, jlog::prefix(opts_.section), opts_.index);
+    if (!jl)
+      return std::move(jl.error());
+    jlog_ = std::move(*jl);
+    opts_.copy.log = jlog_.get();
+    if (jlog_->bad_records() > 0)
+      log::warning(opts_.who, "journal log " + jlog_->file() + ": "
+                                + std::to_string(jlog_->bad_records())
+                                + " damaged records skipped");
+  }
   return caf::none;
 }
 
@@ -113,7 +125,8 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   // new file's question closed a copy for nothing, opened again by its next
   // fragment (bench/PROFILE.md, session 16).
   if (spec.must_exist && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies)
-    if (auto err = copy_file::never_made(state_fd_, spec))
+    if (auto err = jlog_ ? copy_file::never_made(*jlog_, spec)
+                         : copy_file::never_made(state_fd_, spec))
       return err;
   // Descriptors: two per open copy, one per copy closed while its sync runs.
   while (!lru_.empty()

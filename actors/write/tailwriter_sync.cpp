@@ -283,6 +283,11 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
 
 void worker_core::close_clean(const sync_job& job) {
   // Not opened again since: nothing was appended to its journal meanwhile.
+  if (jlog_) {
+    if (auto err = jlog_->append(job.journal, copy_file::closed_clean_line(job.closed_size)))
+      log::error(opts_.who, describe(err));
+    return;
+  }
   int fd = ::openat(state_fd_, job.journal.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return;
@@ -403,7 +408,21 @@ void worker_core::maintain(clock::time_point now, outbox& out) {
   ack_ready(out);
   for (auto& identity : idle)
     evict(identity, out);
+  compact_journal_log();
   copy_summary(now, false);
+}
+
+void worker_core::compact_journal_log() {
+  if (!jlog_ || !jlog_->compaction_due(opts_.journal_log_compact_bytes))
+    return;
+  auto before = jlog_->size();
+  if (auto err = jlog_->compact()) {
+    log::error(opts_.who, "compacting the journal log: " + describe(err));
+    return;
+  }
+  counters_->fsyncs += 2;
+  log::info(opts_.who, "journal log compacted from " + std::to_string(before) + " to "
+                         + std::to_string(jlog_->size()) + " bytes");
 }
 
 void worker_core::copy_summary(clock::time_point now, bool force) {

@@ -65,6 +65,7 @@
 #include "actors/core/atoms.hpp"
 #include "actors/core/router.hpp"
 #include "actors/write/commit_log.hpp"
+#include "actors/write/journal_log.hpp"
 #include "actors/write/copy_index.hpp"
 #include "actors/write/copy_stats.hpp"
 #include "actors/write/copy_writer.hpp"
@@ -168,6 +169,13 @@ struct worker_options {
   /// (start_commit / finish_commit) while the worker goes on, its
   /// fragments held until then; otherwise the round runs at once, here.
   bool group_commit = false;
+  /// The copies' journals are records in this worker's journal log
+  /// (journal_log.hpp; the tailwriter merged every log and legacy journal
+  /// into it before the workers started); otherwise a file per copy.
+  bool journal_log = false;
+  /// The journal log is compacted once it is larger than this and more
+  /// than twice what its live records need.
+  uint64_t journal_log_compact_bytes = 16ull << 20;
   /// Names this worker's commit log (commit_log.hpp): the tailwriter's
   /// section and the worker's index in it.
   std::string section;
@@ -470,6 +478,10 @@ private:
   void drop_keys(const std::string& identity, bool ack, outbox& out);
   // Group commit (commit_log.hpp).
   std::unique_ptr<commit_log> commits_;
+  /// The journal log (opts_.journal_log); opts_.copy.log points to it.
+  std::unique_ptr<journal_log> jlog_;
+  /// Compacts the journal log when it is due (after a sync or a round).
+  void compact_journal_log();
   bool commit_in_flight_ = false;
   /// Copies waiting for a round (by identity), and the round; and their
   /// destinations (a question about one waits too).

@@ -33,7 +33,9 @@
 #include "actors/core/types.hpp"
 #include "actors/write/commit_log.hpp"
 #include "actors/write/copy_journal.hpp"
+#include "actors/write/copy_index.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/journal_log.hpp"
 #include "actors/write/tailwriter.hpp"
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
@@ -2693,4 +2695,215 @@ TEST_CASE("worker: a copy closed with unsynced bytes is synced and acknowledged 
         && test::read_file(e.path().string()).find("\nC 2000 #") != std::string::npos)
       ++journals;
   CHECK(journals == 1);
+}
+
+// -- the journal log (journal_log.hpp): a worker's copies' journals as records in
+// one log file per worker --------------------------------------------------------
+
+namespace {
+
+/// As the tailwriter does before its workers start: every journal log and
+/// journal file of the state directory merged into one log per worker.
+journal_prepare_result prepare_logs(const worker_options& opts, size_t workers = 1) {
+  int fd = ::open(opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  auto r = prepare_journal_logs(
+    fd, jlog::prefix(opts.section), workers,
+    [workers](const std::string& identity) {
+      return static_cast<size_t>(fnv1a64(identity_dest_base(identity)) % workers);
+    },
+    std::chrono::hours{24 * 30}, std::time(nullptr));
+  ::close(fd);
+  REQUIRE(r);
+  return *r;
+}
+
+std::vector<std::string> names_in(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (fs::exists(dir))
+    for (auto& e : fs::directory_iterator(dir)) {
+      auto name = e.path().filename().string();
+      if (name.rfind(prefix, 0) == 0)
+        out.push_back(name);
+    }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("journal log: copies closed and reopened many times under max_open_copies 2 "
+          "stay whole, their journals records of one log file, one descriptor per copy",
+          "[tailwriter][worker][journal_log]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 2;
+  fx.opts.sync_off_thread = true;
+  fx.opts.journal_log = true;
+  auto w = fx.make();
+  std::vector<frag_spec> files(3);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/f" + std::to_string(i) + ".log";
+    files[i].ino = 200 + i;
+    texts.push_back(source_text(3000, static_cast<int>(i)));
+  }
+  std::map<std::string, uint64_t> acked;
+  std::vector<sync_batch_ptr> held;
+  for (uint64_t at = 0; at < 3000; at += 100) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      fx.send(*w, files[i], at, at + 100, texts[i]);
+      CHECK(w->open_copies() <= 2);
+      // The copies, those closed with a sync in flight, and the log.
+      CHECK(descriptors_under(fx.tmp.path()) <= 2 * 2 + 1);
+      held.push_back(w->start_sync(fx.out));
+      if (held.size() > 1) {
+        run_sync_jobs(*held.front());
+        w->finish_sync(*held.front(), fx.out);
+        held.erase(held.begin());
+      }
+    }
+    for (auto& a : fx.take_acks())
+      acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  }
+  for (auto& b : held) {
+    run_sync_jobs(*b);
+    w->finish_sync(*b, fx.out);
+  }
+  CHECK(fx.counter("open_files_evicted") >= 80);
+  w->close_all(fx.out);
+  for (auto& a : fx.take_acks())
+    acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  CHECK(journals_in(fx.opts.state_dir) == 0);
+  CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).size() == 1);
+  for (size_t i = 0; i < files.size(); ++i) {
+    CHECK(acked[files[i].file] == 3000);
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == texts[i]);
+  }
+  // The log recovers the same copies in a new worker, after a start's merge;
+  // resent bytes are duplicates, new ones continue each copy.
+  w.reset();
+  auto r = prepare_logs(fx.opts);
+  CHECK(r.copies == 3);
+  CHECK(r.bad_records == 0);
+  auto w2 = fx.make();
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto more = texts[i] + source_text(500, 9);
+    fx.send(*w2, files[i], 2500, 3500, more);
+    w2->sync(fx.out);
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == more);
+  }
+  CHECK(fx.counter("copy_changed") == 0);
+}
+
+TEST_CASE("journal log: a crash before the commit round loses nothing acknowledged, "
+          "the round syncs the journal log, the commit log holds no journal text",
+          "[tailwriter][worker][commit][journal_log]") {
+  commit_fixture fx;
+  fx.opts.journal_log = true;
+  auto w = fx.make();
+  auto log_name = names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).at(0);
+  auto log_path = fx.opts.state_dir + "/" + log_name;
+  auto empty_size = fs::file_size(log_path);
+  fx.send_firsts(*w);
+  CHECK(fx.out.empty());
+  CHECK(fs::file_size(log_path) > empty_size); // written, not synced
+  auto round = w->start_commit();
+  CHECK(round->journal != nullptr);
+  // The round's entries are written to the commit log now: owner lines only.
+  std::string commit_text;
+  for (auto& name : names_in(fx.opts.state_dir, "cl-"))
+    commit_text += test::read_file(fx.opts.state_dir + "/" + name);
+  CHECK(commit_text.find("\nO ") != std::string::npos);
+  CHECK(commit_text.find("\nJ ") == std::string::npos);
+  SECTION("the journal log's records and the owner records never reached the disk") {
+    w.reset();
+    round.reset();
+    fs::resize_file(log_path, empty_size);
+    for (auto& p : fx.owner_logs())
+      fs::resize_file(p, 0);
+  }
+  SECTION("a process crash: the page cache kept everything") {
+    w.reset();
+    round.reset();
+  }
+  SECTION("a crash in the middle of the journal log's last record") {
+    w.reset();
+    round.reset();
+    fs::resize_file(log_path, fs::file_size(log_path) - 5);
+  }
+  prepare_logs(fx.opts);
+  auto w2 = fx.make();
+  CHECK(journals_in(fx.opts.state_dir) == 0);
+  CHECK(fx.copy("db1/a.log").empty());
+  CHECK(fx.copy("db1/b.log").empty());
+  fx.send(*w2, fx.a, 0, 2000, fx.text);
+  fx.send(*w2, fx.c, 0, 1000, fx.text);
+  for (int i = 0; i < 4 && w2->held() > 0; ++i) {
+    auto r2 = w2->start_commit();
+    run_commit_round(*r2);
+    w2->finish_commit(*r2, worker_core::clock::now(), fx.out);
+  }
+  CHECK(w2->held() == 0);
+  w2->sync(fx.out);
+  std::map<std::string, uint64_t> acked;
+  for (auto& ack : fx.take_acks())
+    acked[ack.filename] = std::max(acked[ack.filename], ack.fpos);
+  CHECK(acked[fx.a.file] == 2000);
+  CHECK(acked[fx.c.file] == 1000);
+  CHECK(fx.copy("db1/a.log") == slice(fx.text, 0, 2000));
+  CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
+  CHECK(fx.counter("copy_changed") == 0);
+}
+
+TEST_CASE("journal log: an upgrade takes the journal files of an older build in and "
+          "their copies go on whole, and a change of worker count finds them too",
+          "[tailwriter][worker][journal_log]") {
+  worker_fixture fx;
+  std::vector<frag_spec> files(4);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/u" + std::to_string(i) + ".log";
+    files[i].ino = 300 + i;
+    files[i].comp = i % 2 == 0 ? wire::compression::none : wire::compression::gzip;
+    texts.push_back(source_text(4000, static_cast<int>(i)));
+  }
+  {
+    auto w = fx.make(); // an older build: a journal file per copy
+    for (size_t i = 0; i < files.size(); ++i)
+      fx.send(*w, files[i], 0, 2000, texts[i]);
+    w->sync(fx.out);
+    w->close_all(fx.out);
+  }
+  REQUIRE(journals_in(fx.opts.state_dir) == 4);
+  auto r = prepare_logs(fx.opts, 2);
+  CHECK(r.migrated == 4);
+  CHECK(r.copies == 4);
+  CHECK(journals_in(fx.opts.state_dir) == 0);
+  fx.opts.journal_log = true;
+  std::vector<std::unique_ptr<worker_core>> workers;
+  for (size_t k = 0; k < 2; ++k) {
+    fx.opts.index = k;
+    workers.push_back(fx.make());
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto dest = "db1/u" + std::to_string(i) + ".log";
+    auto& w = *workers[fnv1a64(dest) % 2];
+    fx.send(w, files[i], 1500, 3000, texts[i]);
+    w.sync(fx.out);
+    CHECK(fx.copy(dest) == slice(texts[i], 0, 3000));
+  }
+  CHECK(fx.counter("copy_changed") == 0);
+  for (auto& w : workers)
+    w->close_all(fx.out);
+  workers.clear();
+  // Back to one worker: it holds every copy.
+  prepare_logs(fx.opts, 1);
+  CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).size() == 1);
+  fx.opts.index = 0;
+  auto w1 = fx.make();
+  for (size_t i = 0; i < files.size(); ++i) {
+    fx.send(*w1, files[i], 2500, 4000, texts[i]);
+    w1->sync(fx.out);
+    CHECK(fx.copy("db1/u" + std::to_string(i) + ".log") == texts[i]);
+  }
+  CHECK(fx.counter("copy_changed") == 0);
 }
