@@ -258,28 +258,9 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
   bool in_log = opts_.log != nullptr;
   bool reuse_journal = journal_fd_ >= 0 && !journal_empty_; // empty: just made
-  if (in_log) {
-    log_open_ = true;
-  } else if (journal_fd_ < 0) {
-    journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
-                           O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                           0600);
-    if (journal_fd_ < 0)
-      return io_error("journal " + journal_name_, errno);
-  }
-  auto drop_journal = [&] {
-    if (in_log) {
-      // Its records go (an empty batch); not synced, as an unlink is not.
-      if (!log_fresh_)
-        if (auto err = opts_.log->replace(journal_name_, ""))
-          log::error(who, "journal of " + path_ + ": " + describe(err));
-      log_open_ = false;
-      return;
-    }
-    ::close(journal_fd_);
-    journal_fd_ = -1;
-    ::unlinkat(state_fd_, journal_name_.c_str(), 0);
-  };
+  if (auto err = begin_new_journal())
+    return err;
+  auto drop_journal = [this] { drop_new_journal(); };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
     // The original's order: extension first, then the rotated suffix: the
@@ -340,6 +321,34 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   member_end_copy_ = size_;
   durable_copy_end_ = size_;
   return caf::none;
+}
+
+caf::error copy_file::begin_new_journal() {
+  if (opts_.log != nullptr) {
+    log_open_ = true;
+    return caf::none;
+  }
+  if (journal_fd_ >= 0)
+    return caf::none;
+  journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
+                         O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (journal_fd_ < 0)
+    return io_error("journal " + journal_name_, errno);
+  return caf::none;
+}
+
+void copy_file::drop_new_journal() {
+  if (opts_.log != nullptr) {
+    // Its records go (an empty batch); not synced, as an unlink is not.
+    if (!log_fresh_)
+      if (auto err = opts_.log->replace(journal_name_, ""))
+        log::error(who, "journal of " + path_ + ": " + describe(err));
+    log_open_ = false;
+    return;
+  }
+  ::close(journal_fd_);
+  journal_fd_ = -1;
+  ::unlinkat(state_fd_, journal_name_.c_str(), 0);
 }
 
 copy_file::~copy_file() {

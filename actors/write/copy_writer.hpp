@@ -11,7 +11,10 @@
 // (digests, the copy as the authority) and copy_journal.cpp (the journal's
 // lines, copy_journal.hpp).
 //
-// Journal (one per copy, append-only lines, each with a checksum):
+// Journal (one per copy, append-only lines, each with a checksum; a file
+// `<id>.j` in the state directory, or with copy_options::log the copy's
+// records in its worker's journal log, journal_log.hpp, whose fdatasync is
+// then the journal's sync):
 //   H <version> <write mode> <out compression> <copy path> <identity>
 //   S <hostname> <st_dev> <st_ino> <filename> <gen> <src_base> <copy_base>
 //   M <src_end> <copy_size>      (compressed copies: a member ends here)
@@ -362,6 +365,10 @@ private:
   caf::expected<bool> open_existing(const copy_spec& spec, const std::string& text);
   /// Names and creates a new copy and its journal.
   caf::error create(const copy_spec& spec, std::time_t now);
+  /// create()'s journal: its file opened (made), or its id in the log.
+  caf::error begin_new_journal();
+  /// create() failed: the new journal goes (unlinked, or an empty batch).
+  void drop_new_journal();
   caf::error recover(const std::string& text);
   caf::error recover_plain(const journal_text& parsed, uint64_t actual,
                            bool& rewrite);
