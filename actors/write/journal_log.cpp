@@ -355,8 +355,7 @@ prepare_journal_logs(int state_fd, const std::string& prefix, size_t workers,
                   e.time};
   // Legacy journals of ids the logs do not hold a journal of (a crash
   // after their migration, before their unlink, left them: the log's
-  // records win). Also a commit log's replay writes a new copy's journal
-  // as a legacy file when its records could not be written to the log.
+  // records win; a log text without a header is no journal).
   for (const auto& name : listing->legacy) {
     auto id = name.substr(0, name.size() - 2);
     if (auto c = copies.find(id);

@@ -41,15 +41,18 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
     auto held = cf.write_held_journal();
     if (held)
       log::error(opts_.who, "journal of " + cf.path() + ": " + describe(held));
-    if (jlog_ && !held) {
+    if (jlog_ && held) {
+      // Its journal is not in the log: written now, the copy would be
+      // found again without it (its bytes appended a second time). It goes
+      // unwritten and unacknowledged; its sender sends it again.
+      auto identity = cf.identity(); // cf goes with it
+      drop_failed(identity);
+      return;
+    }
+    if (jlog_) {
       commits_->add_journal_log(); // the round syncs the journal log
-    } else {
-      // With a journal log whose write failed: the text as a legacy
-      // journal file, which the commit log's replay writes and the next
-      // start takes into the log (journal_log.hpp).
-      auto name = jlog_ ? cf.journal_file() + ".j" : cf.journal_file();
-      if (auto err = commits_->add_journal(name, cf.creation_text()))
-        log::error(opts_.who, describe(err)); // the round's fdatasync fails too
+    } else if (auto err = commits_->add_journal(cf.journal_file(), cf.creation_text())) {
+      log::error(opts_.who, describe(err)); // the round's fdatasync fails too
     }
     if (cf.created_name())
       commits_->add_copy(cf.path());

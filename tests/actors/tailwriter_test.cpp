@@ -18,7 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include <csignal>
+
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2906,4 +2909,69 @@ TEST_CASE("journal log: an upgrade takes the journal files of an older build in 
     CHECK(fx.copy("db1/u" + std::to_string(i) + ".log") == texts[i]);
   }
   CHECK(fx.counter("copy_changed") == 0);
+}
+
+TEST_CASE("journal log: a new copy whose journal records cannot be written to the log is "
+          "neither written nor acknowledged, and is found whole after a restart",
+          "[tailwriter][worker][commit][journal_log]") {
+  commit_fixture fx;
+  fx.opts.journal_log = true;
+  auto w = fx.make();
+  frag_spec g1 = fx.a;
+  g1.op_mode = "rotated";
+  auto g2 = g1;
+  g2.gen = "00000000000000a2";
+  auto run_rounds = [&](worker_core& wk) {
+    for (int i = 0; i < 4 && wk.held() > 0; ++i) {
+      auto r = wk.start_commit();
+      run_commit_round(*r);
+      wk.finish_commit(*r, worker_core::clock::now(), fx.out);
+    }
+  };
+  fx.send(*w, g1, 0, 100, fx.text); // the destination's owner record: made now
+  run_rounds(*w);
+  REQUIRE(fx.take_acks().size() == 1);
+  auto log_path =
+    fx.opts.state_dir + "/" + names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).at(0);
+  // The journal log cannot grow by a whole record (a full disk, as EFBIG).
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old_limit {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = static_cast<rlim_t>(fs::file_size(log_path) + 20);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  fx.send(*w, g2, 0, 100, fx.text);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  ::signal(SIGXFSZ, old_handler);
+  CHECK(w->held() == 0); // not waiting for a round: dropped
+  run_rounds(*w);
+  CHECK(fx.take_acks().empty());
+  // Its sender sends it again: written once, acknowledged.
+  fx.send(*w, g2, 0, 100, fx.text);
+  run_rounds(*w);
+  w->sync(fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(!acks.empty());
+  CHECK(acks.back().fpos == 100);
+  w->close_all(fx.out);
+  w.reset();
+  // A restart finds both copies by their journals: resent bytes are
+  // duplicates, no copy is made anew.
+  prepare_logs(fx.opts);
+  auto w2 = fx.make();
+  fx.send(*w2, g2, 0, 100, fx.text);
+  fx.send(*w2, g1, 0, 100, fx.text);
+  run_rounds(*w2);
+  w2->sync(fx.out);
+  CHECK(w2->held() == 0);
+  // (The dropped copy's file stays, empty, as after any failed creation.)
+  size_t copies = 0;
+  for (auto& e : fs::directory_iterator(fx.opts.dstdir + "/db1")) {
+    auto bytes = test::read_file(e.path().string());
+    if (bytes.empty())
+      continue;
+    ++copies;
+    CHECK(bytes == slice(fx.text, 0, 100));
+  }
+  CHECK(copies == 2);
 }
