@@ -16,13 +16,18 @@
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
-#                     [--scale-locals N]
+#                     [--scale-locals N] [--scale-dst DIR]
 #                     [--latency-seconds S] [--latency-systems LIST]
 #                     [--latency-rounds N] [--report FILE.md]
 #                     [--backlog-bytes BYTES] [--pairs N]
 #
 # --scale-locals: how many local ccserver processes run the scale step's
 #   simulated hosts (default 10; 1 with --smoke), each several hosts' daemons.
+# --scale-dst: the scale step's central writes its copies into DIR (emptied
+#   first; a file system of its own, as a production central's dstdir
+#   usually is) instead of under --out, beside the sources. With one file
+#   system for both, a sync of the central's file system also writes back the
+#   sources the step's writers just appended.
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
 #   existing build (--build, default build/), installs nothing, writes its
@@ -56,7 +61,7 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale,backlog" backlog_bytes=""
-size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals=""
+size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals="" scale_dst=""
 latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
 pairs=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
     --scale-files) scale_files=$2; shift ;;
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
     --scale-locals) scale_locals=$2; shift ;;
+    --scale-dst) scale_dst=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
     --latency-systems) latency_systems=$2; shift ;;
     --latency-rounds) latency_rounds=$2; shift ;;
@@ -556,7 +562,13 @@ scale_run() {
   # Over ZeroMQ (tcp://) whatever step ran before: not the caf:// link of ours-caf.
   local caf_listen_line="" caf_remote=""
   quiesce
-  rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
+  rm -rf "$d"; mkdir -p "$d/src" "$d/run"
+  if [ -n "$scale_dst" ]; then
+    mkdir -p "$scale_dst" && find "$scale_dst" -mindepth 1 -delete && ln -s "$scale_dst" "$d/dst" \
+      || { say "scale: --scale-dst $scale_dst cannot be used"; failures=$((failures + 1)); return 1; }
+  else
+    mkdir -p "$d/dst"
+  fi
   pc=$(free_port) || return 1
   write_central "$d" "$pc"
   local files=()
@@ -711,7 +723,9 @@ scale_measure() {
   # ~30,000 inodes (on an ext4 without a journal, inodes freed in the last 60 s,
   # 360 s while their table block is dirty, are skipped one by one at each new
   # inode: bench/PROFILE.md, session 15).
-  [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/dst" "$d/floor-each" "$d/floor-fs"
+  [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/floor-each" "$d/floor-fs"
+  if [ "$keep" -eq 0 ] && [ -n "$scale_dst" ]; then find "$scale_dst" -mindepth 1 -delete; fi
+  [ "$keep" -eq 1 ] || rm -rf "$d/dst"
 }
 
 # --- run the steps ------------------------------------------------------------------
