@@ -66,6 +66,13 @@ caf::error write_all(int fd, std::string_view bytes, const std::string& path) {
   return caf::none;
 }
 
+int sync_file_system(int fd) {
+  for (int round = 0; round < 2; ++round)
+    if (::syncfs(fd) != 0)
+      return -1;
+  return 0;
+}
+
 caf::error io_error(const std::string& what, int err) {
   return make_error(errc::io, what + ": " + errno_text(err));
 }

@@ -56,4 +56,16 @@ caf::expected<std::string> read_all(int fd, const std::string& path);
 caf::expected<bool> prefix_matches(int fd, uint64_t length, uint64_t hash,
                                    const std::string& path);
 
+/// Makes everything written to the file system of `fd` durable: syncfs(2),
+/// twice. Once is not enough where the file system leaves metadata in its
+/// block device's page cache (ext2, ext4 without a journal): syncfs asks the
+/// device to flush its write cache before it writes those blocks (the inode
+/// tables: a new file's size and extents), so the second call's flush is the
+/// one that covers them; on a journaling file system the second call finds
+/// little to do. 0, or -1 with errno set by the call that failed. An error
+/// is that of any file of the file system since `fd` was opened or last
+/// synced by syncfs (Linux 5.8 and later), not necessarily one of the
+/// caller's.
+int sync_file_system(int fd);
+
 } // namespace cc

@@ -25,9 +25,12 @@
 //       DST (created on first write), until every SRC is copied. --rate paces
 //       the total (MB = 10^6 bytes). Prints "fanout: start_ns=... end_ns=...
 //       bytes=... files=...".
-//   cc-benchtool bare-send --port P FILE
+//   cc-benchtool bare-send --port P FILE | --map FILE
 //       Connects to 127.0.0.1:P and sends FILE with sendfile(2), 1 MiB a call:
-//       the sending half of the bench's bare transfers.
+//       the sending half of the bench's bare transfers. --map: FILE has
+//       "SRC NAME" lines; each SRC goes as a header (its NAME's length as a
+//       u32, NAME, its size as a u64; host order, both ends run here) and
+//       then its bytes by sendfile, one after the other on one connection.
 //   cc-benchtool bare-recv --port P --out COPY --mode splice|durable
 //       Listens on 127.0.0.1:P, takes one connection and writes what it
 //       receives into COPY until EOF. splice: socket -> pipe -> file, the
@@ -36,6 +39,14 @@
 //       pwrite, fdatasync every 32 MiB and at the end: what ours must do to a
 //       byte (digest, write, make durable before the ack) and nothing else.
 //       With bare-send these are the floors ours' CPU per GB is set against.
+//   cc-benchtool bare-recv --port P --dir DIR --mode many [--sync each|none|fs]
+//       The receiving half of bare-send --map: each file is created as
+//       DIR/NAME (its directory made once), its bytes received into a 1 MiB
+//       buffer, XXH3 of every byte, pwrite, then fdatasync and close: what
+//       ours must do per file and per byte at the least (no journal, no
+//       questions, no acks). The scale step's floor. --sync none: no
+//       fdatasync (the files alone); fs: one syncfs(2) at the end instead.
+//       Prints "bare-recv: files=N bytes=B xxh3sum=HEX".
 //   cc-benchtool measure --out FILE -- CMD [ARGS...]
 //       Runs CMD, forwards SIGTERM/SIGINT/SIGHUP to it, and on its exit writes
 //       "utime_s stime_s maxrss_kb wall_s status" (its rusage from wait4) to
@@ -55,6 +66,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <csignal>
@@ -83,9 +95,11 @@ namespace {
                "       cc-benchtool linesum FILE\n"
                "       cc-benchtool fanout --map FILE [--chunk BYTES] "
                "[--rate MBps]\n"
-               "       cc-benchtool bare-send --port P FILE\n"
+               "       cc-benchtool bare-send --port P FILE | --map FILE\n"
                "       cc-benchtool bare-recv --port P --out COPY --mode "
                "splice|durable\n"
+               "       cc-benchtool bare-recv --port P --dir DIR --mode many "
+               "[--sync each|none|fs]\n"
                "       cc-benchtool measure --out FILE -- CMD [ARGS...]\n");
   std::exit(2);
 }
@@ -440,25 +454,69 @@ int fail(const char* what) {
   return 1;
 }
 
-int bare_send(int argc, char** argv) {
-  if (argc != 3 || std::string(argv[0]) != "--port")
-    usage("bare-send needs --port P FILE");
-  int fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0)
-    return fail(argv[2]);
-  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in to = loopback(argv[1]);
-  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
-    return fail("connect");
+// Sends all of fd's `size` bytes from offset 0 into sock.
+bool send_whole(int sock, int fd, off_t size) {
   off_t off = 0;
-  while (off < st.st_size) {
+  while (off < size) {
     ssize_t n = ::sendfile(sock, fd, &off, 1 << 20);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      return fail("sendfile");
+      return false;
   }
+  return true;
+}
+
+bool write_whole(int sock, const void* data, size_t len) {
+  auto p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(sock, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int bare_send(int argc, char** argv) {
+  bool many = argc == 4 && std::string(argv[2]) == "--map";
+  if ((argc != 3 && !many) || std::string(argv[0]) != "--port")
+    usage("bare-send needs --port P FILE | --map FILE");
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to = loopback(argv[1]);
+  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+    return fail("connect");
+  auto send_one = [&](const std::string& src, const std::string* name) {
+    int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0)
+      return fail(src.c_str());
+    if (name) {
+      auto len = static_cast<uint32_t>(name->size());
+      auto size = static_cast<uint64_t>(st.st_size);
+      if (!write_whole(sock, &len, sizeof len) || !write_whole(sock, name->data(), len) ||
+          !write_whole(sock, &size, sizeof size))
+        return fail("write");
+    }
+    bool ok = send_whole(sock, fd, st.st_size);
+    ::close(fd);
+    return ok ? 0 : fail("sendfile");
+  };
+  if (!many) {
+    int rc = send_one(argv[2], nullptr);
+    ::close(sock);
+    return rc;
+  }
+  std::ifstream map(argv[3]);
+  if (!map)
+    return fail(argv[3]);
+  std::string src, name;
+  while (map >> src >> name)
+    if (int rc = send_one(src, &name); rc != 0)
+      return rc;
   ::close(sock);
   return 0;
 }
@@ -529,22 +587,149 @@ int recv_durable(int sock, int out) {
   return 0;
 }
 
+// Bytes from a socket through one 1 MiB buffer: headers and file bodies
+// of bare-send --map.
+class socket_in {
+public:
+  explicit socket_in(int sock) : sock_(sock), buf_(size_t{1} << 20) {}
+
+  /// Refills when empty; false at EOF (err_ set on an error).
+  bool fill() {
+    if (at_ < end_)
+      return true;
+    for (;;) {
+      ssize_t n = ::recv(sock_, buf_.data(), buf_.size(), 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        err_ = true;
+      if (n <= 0)
+        return false;
+      at_ = 0;
+      end_ = static_cast<size_t>(n);
+      return true;
+    }
+  }
+  bool exact(void* dst, size_t len) {
+    auto p = static_cast<char*>(dst);
+    while (len > 0) {
+      if (!fill())
+        return false;
+      size_t n = std::min(len, end_ - at_);
+      std::memcpy(p, buf_.data() + at_, n);
+      at_ += n;
+      p += n;
+      len -= n;
+    }
+    return true;
+  }
+  /// Up to `max` bytes in place (fill() first).
+  std::pair<const char*, size_t> take(size_t max) {
+    size_t n = std::min(max, end_ - at_);
+    const char* p = buf_.data() + at_;
+    at_ += n;
+    return {p, n};
+  }
+  bool failed() const { return err_; }
+
+private:
+  int sock_;
+  std::vector<char> buf_;
+  size_t at_ = 0, end_ = 0;
+  bool err_ = false;
+};
+
+// How recv_many makes its files durable: fdatasync each before the next
+// (each: what ours does before it acknowledges a copy), none (the cost of
+// the files alone), or one syncfs(2) at the end (the kernel writes them back
+// together, mostly in its flusher threads).
+enum class many_sync { each, none, fs };
+
+int recv_many(int sock, const std::string& dir, many_sync sync) {
+  socket_in in{sock};
+  std::vector<std::string> made;  // directories made or found, newest last
+  XXH3_state_t* digest = XXH3_createState();
+  uint64_t files = 0, bytes = 0, sum = 0;
+  for (;;) {
+    uint32_t len = 0;
+    if (!in.exact(&len, sizeof len)) {
+      if (in.failed())
+        return fail("recv");
+      break; // EOF between files: done
+    }
+    std::string name(len, '\0');
+    uint64_t size = 0;
+    if (!in.exact(name.data(), len) || !in.exact(&size, sizeof size))
+      return fail("recv (header)");
+    std::string path = dir + "/" + name;
+    std::string parent = path.substr(0, path.rfind('/'));
+    if (std::find(made.rbegin(), made.rend(), parent) == made.rend()) {
+      for (size_t i = dir.size() + 1; i <= parent.size(); ++i)
+        if (i == parent.size() || parent[i] == '/')
+          if (::mkdir(parent.substr(0, i).c_str(), 0755) != 0 && errno != EEXIST)
+            return fail(parent.c_str());
+      made.push_back(parent);
+    }
+    int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+      return fail(path.c_str());
+    XXH3_64bits_reset(digest);
+    uint64_t off = 0;
+    while (off < size) {
+      if (!in.fill())
+        return fail("recv (body)");
+      auto [p, n] = in.take(size - off);
+      XXH3_64bits_update(digest, p, n);
+      if (::pwrite(out, p, n, static_cast<off_t>(off)) != static_cast<ssize_t>(n))
+        return fail("pwrite");
+      off += n;
+    }
+    if (sync == many_sync::each && ::fdatasync(out) != 0)
+      return fail("fdatasync");
+    ::close(out);
+    files += 1;
+    bytes += size;
+    sum += XXH3_64bits_digest(digest);
+  }
+  if (sync == many_sync::fs) {
+    int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0 || ::syncfs(d) != 0)
+      return fail("syncfs");
+    ::close(d);
+  }
+  std::printf("bare-recv: files=%" PRIu64 " bytes=%" PRIu64 " xxh3sum=%016" PRIx64 "\n",
+              files, bytes, sum);
+  XXH3_freeState(digest);
+  return 0;
+}
+
 int bare_recv(int argc, char** argv) {
-  std::string port, copy, mode;
+  std::string port, copy, dir, mode, sync = "each";
   if (argc % 2 != 0)
-    usage("bare-recv takes --port P --out COPY --mode splice|durable");
+    usage("bare-recv takes --port P (--out COPY --mode splice|durable | --dir DIR --mode many)");
   for (int i = 0; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--port") port = argv[i + 1];
     else if (a == "--out") copy = argv[i + 1];
+    else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--mode") mode = argv[i + 1];
+    else if (a == "--sync") sync = argv[i + 1];
     else usage("unknown bare-recv option " + a);
   }
-  if (port.empty() || copy.empty() || (mode != "splice" && mode != "durable"))
-    usage("bare-recv needs --port P --out COPY --mode splice|durable");
+  if (sync != "each" && sync != "none" && sync != "fs")
+    usage("bare-recv --sync takes each, none or fs");
+  bool many = mode == "many" && !dir.empty() && copy.empty();
+  if (port.empty() || (!many && (copy.empty() || (mode != "splice" && mode != "durable"))))
+    usage("bare-recv needs --port P (--out COPY --mode splice|durable | --dir DIR --mode many)");
   int sock = accept_one(port);
   if (sock < 0)
     return fail("listen/accept");
+  if (many) {
+    int rc = recv_many(sock, dir, sync == "each" ? many_sync::each
+                                  : sync == "none" ? many_sync::none : many_sync::fs);
+    ::close(sock);
+    return rc;
+  }
   int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out < 0)
     return fail(copy.c_str());

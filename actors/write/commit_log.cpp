@@ -132,7 +132,7 @@ void run_commit_round(commit_round& r) {
   std::vector<std::function<caf::error(int64_t&)>> calls;
   if (r.log)
     calls.emplace_back([&r](int64_t& n) {
-      return r.checkpoint ? sync_call(::syncfs, r.log->get(), "syncfs", n)
+      return r.checkpoint ? sync_call(sync_file_system, r.log->get(), "syncfs", n)
                           : sync_call(::fdatasync, r.log->get(), "fdatasync log", n);
     });
   if (r.state_dir && r.state_dir_changed && !r.checkpoint)
@@ -303,7 +303,7 @@ caf::error commit_log::sync_all(int64_t& syncs) {
     log::error(who, describe(err));
   for (const auto& dir : {state_dir_, dstdir_})
     if (dir)
-      if (auto err = sync_call(::syncfs, dir->get(), "syncfs at shutdown", syncs))
+      if (auto err = sync_call(sync_file_system, dir->get(), "syncfs at shutdown", syncs))
         return err;
   return caf::none;
 }
@@ -339,7 +339,7 @@ caf::expected<size_t> replay_commit_logs(int state_fd, const std::string& prefix
   if (names.empty())
     return written;
   // What the logs covered is durable without them from here on.
-  if (::syncfs(state_fd) != 0)
+  if (sync_file_system(state_fd) != 0)
     return io_error("commit log replay: syncfs", errno);
   for (const auto& name : names)
     ::unlinkat(state_fd, name.c_str(), 0);

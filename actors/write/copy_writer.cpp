@@ -401,13 +401,13 @@ caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   return t;
 }
 
-caf::error copy_file::end_sync(const sync_ticket& t, const caf::error& err) {
+caf::error copy_file::end_sync(const sync_ticket& t, const caf::error& err, bool own_call) {
   sync_in_flight_ = false;
   if (err) {
     dirty_ = true; // what it covered is not known durable
     return caf::none;
   }
-  ++fsyncs_;
+  fsyncs_ += own_call ? 1 : 0;
   if (t.epoch != rewrite_epoch_) {
     // Bytes were rewritten in place meanwhile: the next sync covers them.
     dirty_ = true;

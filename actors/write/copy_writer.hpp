@@ -247,7 +247,9 @@ public:
   /// The fdatasync of `t` returned `err`: on success the segments it covered
   /// are durable up to their marks (durable_end never moves back); on error
   /// the bytes count as unsynced again. Returns a journal compaction error.
-  caf::error end_sync(const sync_ticket& t, const caf::error& err);
+  /// `own_call`: an fdatasync of this copy's (counted), not a sync of its
+  /// whole file system (run_sync_jobs' fs_sync).
+  caf::error end_sync(const sync_ticket& t, const caf::error& err, bool own_call = true);
   bool sync_in_flight() const { return sync_in_flight_; }
 
   /// finish_member + sync + close descriptors. Idempotent.

@@ -123,6 +123,7 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
   wo.max_fragment_bytes = c.max_fragment_bytes;
   wo.sync_interval = c.sync_interval;
   wo.sync_bytes = c.sync_bytes;
+  wo.syncfs_batch = c.syncfs_batch;
   wo.maint_period = c.maint_period;
   wo.flush_idle = c.flush_idle;
   wo.close_idle = c.close_idle;
@@ -220,6 +221,7 @@ void read_config(tailwriter_config& c, const config::reader& r) {
   c.max_fragment_bytes = r.size("max-fragment-bytes");
   c.sync_interval = r.millis("sync-interval");
   c.sync_bytes = r.size("sync-bytes");
+  c.syncfs_batch = static_cast<size_t>(r.integer("syncfs-batch"));
   c.max_open_files = static_cast<size_t>(r.integer("max-open-files"));
   c.max_source_keys_per_host = static_cast<size_t>(r.integer("max-source-keys-per-host"));
 }

@@ -83,6 +83,7 @@ struct tailwriter_config {
   uint64_t max_fragment_bytes{};
   std::chrono::milliseconds sync_interval{};
   uint64_t sync_bytes{};
+  size_t syncfs_batch{};
   size_t max_open_files{};
   /// Distinct source keys one hostname may write (seen within a day).
   size_t max_source_keys_per_host{};

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "actors/write/dest_path.hpp"
@@ -60,6 +61,18 @@ caf::error worker_core::init() {
   if (state_fd_ < 0)
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
+  if (opts_.syncfs_batch > 0) {
+    // Its own open file, before any copy's: the syncfs error state it
+    // samples now predates every copy this worker writes.
+    auto plan = std::make_shared<fs_sync>();
+    plan->fd = unique_fd{::open(opts_.dstdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    struct stat st {};
+    if (plan->fd.get() >= 0 && ::fstat(plan->fd.get(), &st) == 0) {
+      plan->dev = st.st_dev;
+      plan->min_copies = opts_.syncfs_batch;
+      fs_sync_ = std::move(plan);
+    }
+  }
   owners_ = std::make_unique<source_owners>(state_fd_);
   // Before the commit log's open, whose state-directory sync makes its name durable.
   if (auto err = owners_->open_log(owner_log_name(opts_.section, opts_.index)))

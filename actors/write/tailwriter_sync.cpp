@@ -251,6 +251,13 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
 
 void worker_core::finish_sync(sync_batch& batch, outbox& out) {
   std::vector<std::string> failed;
+  int64_t by_syncfs = 0;
+  for (const auto& job : batch)
+    by_syncfs += job.by_syncfs ? 1 : 0;
+  if (by_syncfs > 0) {
+    counters_->syncfs_rounds += 1;
+    counters_->syncfs_copies += by_syncfs;
+  }
   for (auto& job : batch) {
     auto c = copies_.find(job.identity);
     if (c == copies_.end() || c->second.serial != job.serial) {
@@ -269,7 +276,7 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
       continue;
     }
     auto& cf = *c->second.file;
-    auto err = cf.end_sync(job.ticket, job.err);
+    auto err = cf.end_sync(job.ticket, job.err, !job.by_syncfs);
     collect(cf);
     if (job.err || err) {
       note_sync_failure(cf, job.err ? job.err : err);

@@ -7,6 +7,7 @@
 // tailwriter_sync.cpp (syncs and acks) and tailwriter_questions.cpp.
 #include <cerrno>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <caf/event_based_actor.hpp>
@@ -38,6 +39,8 @@ counters writer_counters::snapshot() const {
     {"open_files", open_files.load()},
     {"acks_sent", acks_sent.load()},
     {"fsyncs", fsyncs.load()},
+    {"syncfs_rounds", syncfs_rounds.load()},
+    {"syncfs_copies", syncfs_copies.load()},
     {"open_files_evicted", open_files_evicted.load()},
     {"queries", queries.load()},
     {"repaired_bytes", repaired_bytes.load()},
@@ -48,7 +51,26 @@ counters writer_counters::snapshot() const {
   };
 }
 
-void run_sync_jobs(sync_batch& batch) {
+void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
+  if (fs != nullptr && fs->min_copies > 0 && fs->fd.get() >= 0 && batch.size() >= fs->min_copies) {
+    // Many copies: one sync of their file system makes them all durable
+    // (each fdatasync would write its copy's inode table block and flush the
+    // device's cache once more). Only copies on that file system count.
+    std::vector<size_t> on_fs;
+    on_fs.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      struct stat st {};
+      if (batch[i].ticket.fd && ::fstat(batch[i].ticket.fd->get(), &st) == 0
+          && st.st_dev == fs->dev)
+        on_fs.push_back(i);
+    }
+    if (on_fs.size() >= fs->min_copies && sync_file_system(fs->fd.get()) == 0)
+      for (auto i : on_fs) {
+        batch[i].by_syncfs = true;
+        batch[i].ticket.fd.reset();
+      }
+    // A failed syncfs: the fdatasyncs below find whose copy failed.
+  }
   // Side by side on the sync thread's helpers: each copy's own job.
   sync_thread::for_each(batch.size(), [&batch](size_t i) {
     auto& job = batch[i];
@@ -130,8 +152,8 @@ void start_sync(worker_inline& in, const caf::actor& worker) {
   in.last_sync_start = std::chrono::steady_clock::now();
   // The batch comes back as a message: a worker gone meanwhile (its exit
   // handler synced everything in place) loses nothing by not taking it.
-  in.syncer->submit([worker, batch = std::move(batch)] {
-    run_sync_jobs(*batch);
+  in.syncer->submit([worker, batch = std::move(batch), fs = in.core->fs_sync_plan()] {
+    run_sync_jobs(*batch, fs.get());
     caf::anon_send(worker, synced_atom::value, batch);
   });
 }

@@ -105,6 +105,8 @@ struct writer_counters {
   std::atomic<int64_t> open_files{0};
   std::atomic<int64_t> acks_sent{0};
   std::atomic<int64_t> fsyncs{0};
+  std::atomic<int64_t> syncfs_rounds{0}; // sync rounds made durable by one syncfs
+  std::atomic<int64_t> syncfs_copies{0}; // copies those rounds made durable
   std::atomic<int64_t> open_files_evicted{0}; // closed early: max-open-files
   std::atomic<int64_t> queries{0};        // questions answered (logtail.state)
   std::atomic<int64_t> repaired_bytes{0}; // copy bytes rewritten or cut to match the source
@@ -134,6 +136,11 @@ struct worker_options {
   /// acknowledged as fast as the disk syncs, not once per interval: its
   /// sender's ack-window no longer waits on the timer.
   uint64_t sync_bytes = 4ull << 20;
+  /// A sync round with at least this many copies on the destination's file
+  /// system makes them durable with one sync_file_system (syncfs) instead of
+  /// one fdatasync each (0: never). Many small copies cost far less that way
+  /// (bench/PROFILE.md, "Session 18: one sync for many copies").
+  size_t syncfs_batch = 8;
   std::chrono::milliseconds maint_period{3000};
   /// A member (recompress) open or idle this long is finished at maintenance.
   std::chrono::milliseconds flush_idle{3000};
@@ -193,14 +200,31 @@ struct sync_job {
   /// Its journal file and size then: the C line written once it is synced.
   std::string journal;
   uint64_t closed_size = 0;
+  /// Made durable by its batch's syncfs (fs_sync), not by an fdatasync of
+  /// its own; set by run_sync_jobs.
+  bool by_syncfs = false;
 };
 
 using sync_batch = std::vector<sync_job>;
 using sync_batch_ptr = std::shared_ptr<sync_batch>;
 using commit_round_ptr = std::shared_ptr<commit_round>;
 
-/// fdatasync's each job's descriptor and records the result; closes them.
-void run_sync_jobs(sync_batch& batch);
+/// How a worker makes many copies durable at once: one sync_file_system of
+/// the destination's file system. The descriptor is the worker's own,
+/// opened on dstdir before any copy: syncfs reports every writeback error
+/// of that file system since then, so none of a copy's can slip past it.
+struct fs_sync {
+  unique_fd fd;
+  dev_t dev = 0;          // that file system
+  size_t min_copies = 0;  // worker_options::syncfs_batch; 0: never
+};
+
+/// Makes each job's copy durable and records the result; closes their
+/// descriptors. With `fs` and at least fs->min_copies jobs on its file
+/// system: one sync_file_system for those (by_syncfs), an fdatasync for each
+/// other one; a failed syncfs (an error anywhere on that file system) falls
+/// back to an fdatasync per job, which tells whose copy it was.
+void run_sync_jobs(sync_batch& batch, const fs_sync* fs = nullptr);
 
 /// The worker's logic without an actor around it: unit-testable, and the
 /// actor below only feeds it messages and timer ticks. Acks to send are
@@ -261,6 +285,9 @@ public:
   sync_batch_ptr start_sync(outbox& out);
   /// A batch came back: what it synced is durable; acks the keys waiting.
   void finish_sync(sync_batch& batch, outbox& out);
+  /// How start_sync's batches may be made durable at once (run_sync_jobs);
+  /// null before init() or when the file system could not be opened.
+  std::shared_ptr<const fs_sync> fs_sync_plan() const { return fs_sync_; }
 
   /// Finishes idle members, syncs, closes copies idle for close_idle.
   void maintain(clock::time_point now, outbox& out);
@@ -451,6 +478,7 @@ private:
   /// since the first event counted (or now, `force`).
   void copy_summary(clock::time_point now, bool force);
   int dstdir_fd_ = -1;
+  std::shared_ptr<const fs_sync> fs_sync_;
   int state_fd_ = -1;
   std::map<std::string, open_copy> copies_;    // by copy identity
   /// The open copies' identities (keys of copies_), least recently used

@@ -286,6 +286,130 @@ TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes 
   CHECK(fx.counter("fsyncs") >= 2);
 }
 
+TEST_CASE("worker: a sync round of syncfs-batch copies or more is made durable by one sync of their file system, a smaller one by an fdatasync each",
+          "[tailwriter][worker][syncfs]") {
+  worker_fixture fx;
+  fx.opts.sync_off_thread = true;
+  fx.opts.syncfs_batch = 4;
+  auto w = fx.make();
+  REQUIRE(w->fs_sync_plan());
+  auto text = source_text(3000);
+  auto spec = [](int i) {
+    frag_spec s;
+    s.file = "/var/log/pg/pg" + std::to_string(i) + ".log";
+    s.ino = 100 + static_cast<uint64_t>(i);
+    return s;
+  };
+  for (int i = 0; i < 5; ++i) {
+    fx.send(*w, spec(i), 0, 1000, text);
+    fx.take_start_ack(0);
+  }
+  auto fsyncs = fx.counter("fsyncs");
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 5);
+  run_sync_jobs(*batch, w->fs_sync_plan().get());
+  for (const auto& job : *batch) {
+    CHECK(job.by_syncfs);
+    CHECK(!job.err);
+    CHECK(!job.ticket.fd); // let go of, as after an fdatasync
+  }
+  w->finish_sync(*batch, fx.out);
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 5);
+  for (const auto& a : acks)
+    CHECK(a.fpos == 1000); // durable, so acknowledged
+  CHECK(fx.counter("syncfs_rounds") == 1);
+  CHECK(fx.counter("syncfs_copies") == 5);
+  CHECK(fx.counter("fsyncs") == fsyncs); // no fdatasync of a copy
+
+  // Three copies written again: fewer than syncfs-batch, one fdatasync each.
+  for (int i = 0; i < 3; ++i)
+    fx.send(*w, spec(i), 1000, 2000, text);
+  batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 3);
+  run_sync_jobs(*batch, w->fs_sync_plan().get());
+  for (const auto& job : *batch)
+    CHECK(!job.by_syncfs);
+  w->finish_sync(*batch, fx.out);
+  acks = fx.take_acks();
+  REQUIRE(acks.size() == 3);
+  for (const auto& a : acks)
+    CHECK(a.fpos == 2000);
+  CHECK(fx.counter("syncfs_rounds") == 1);
+  CHECK(fx.counter("fsyncs") == fsyncs + 3);
+  for (int i = 0; i < 5; ++i)
+    CHECK(fx.copy("db1/pg" + std::to_string(i) + ".log") == slice(text, 0, i < 3 ? 2000 : 1000));
+}
+
+TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdatasync per copy, and a copy on another file system gets its own",
+          "[tailwriter][worker][syncfs]") {
+  test::temp_dir tmp{"cc-syncfs"};
+  auto job_for = [](const std::string& path) {
+    sync_job job;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, "x\n", 2) == 2);
+    job.ticket.fd = std::make_shared<unique_fd>(fd);
+    job.ticket.path = path;
+    return job;
+  };
+  struct stat st {};
+  REQUIRE(::stat(tmp.path().c_str(), &st) == 0);
+
+  SECTION("syncfs fails (an O_PATH descriptor): each copy is synced on its own") {
+    fs_sync plan;
+    plan.fd = unique_fd{::open(tmp.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    REQUIRE(plan.fd.get() >= 0);
+    plan.dev = st.st_dev;
+    plan.min_copies = 2;
+    sync_batch batch;
+    for (int i = 0; i < 3; ++i)
+      batch.push_back(job_for(tmp / ("c" + std::to_string(i))));
+    run_sync_jobs(batch, &plan);
+    for (const auto& job : batch) {
+      CHECK(!job.by_syncfs);
+      CHECK(!job.err);
+      CHECK(!job.ticket.fd);
+    }
+  }
+
+  SECTION("a copy on another file system is not covered by this one's sync") {
+    struct stat shm {};
+    if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == st.st_dev) {
+      WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
+      return;
+    }
+    std::string elsewhere = "/dev/shm/cc-syncfs-" + std::to_string(::getpid());
+    fs_sync plan;
+    plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    plan.dev = st.st_dev;
+    plan.min_copies = 2;
+    sync_batch batch;
+    batch.push_back(job_for(tmp / "a"));
+    batch.push_back(job_for(elsewhere));
+    batch.push_back(job_for(tmp / "b"));
+    run_sync_jobs(batch, &plan);
+    ::unlink(elsewhere.c_str());
+    CHECK(batch[0].by_syncfs);
+    CHECK(!batch[1].by_syncfs);
+    CHECK(batch[2].by_syncfs);
+    for (const auto& job : batch) {
+      CHECK(!job.err);
+      CHECK(!job.ticket.fd);
+    }
+    // Two of three on the file system: below a min_copies of 3, none is.
+    plan.min_copies = 3;
+    sync_batch again;
+    again.push_back(job_for(tmp / "a"));
+    again.push_back(job_for(elsewhere));
+    again.push_back(job_for(tmp / "b"));
+    run_sync_jobs(again, &plan);
+    ::unlink(elsewhere.c_str());
+    for (const auto& job : again)
+      CHECK(!job.by_syncfs);
+  }
+}
+
 TEST_CASE("worker: sync_bytes written since the last sync began make the next one early",
           "[tailwriter][worker]") {
   worker_fixture fx;
