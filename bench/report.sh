@@ -182,6 +182,9 @@ targets20_rows() {
     t "scale: every copy byte-identical ($(scale_value files) files, $(scale_value hosts) hosts)" "$r" "$(case $r in *identical*) [[ $r == *DIFF* ]] && echo "NOT met" || echo met ;; *) echo "NOT met" ;; esac)"
     r=$(awk -v c="$(scale_value central_cpu_s)" -v b="$(scale_value bytes)" -v s="$(scale_value single_central_cpu_s_per_gb)" 'BEGIN { if (b > 0 && s + 0 > 0) printf "%.2f", c / (b / 1e9) / s; else print "n/a" }')
     t "scale: central CPU per GB / its single-file figure (<= 3)" "$r" "$(v "$r" "<=" 3)"
+    r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value floor_single_s_per_gb)" \
+      'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
+    t "scale floor: a bare receiver of the same files, CPU per GB / its own single-file figure" "$r" "(reported)"
     r=$(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { if (k + 0 > 0) printf "%.1f", k / 1024; else print "n/a" }')
     t "scale: central peak RSS (<= 64 MiB)" "$r MiB" "$(v "$r" "<=" 64)"
     r=$(scale_value central_fds_max)
@@ -262,6 +265,7 @@ render_tables() {  # markdown tables on stdout
     echo "| writer: seconds to append everything (cc-benchtool fanout) | $(awk -v n="$(scale_value writer_ns)" 'BEGIN { printf "%.1f", n / 1e9 }') |"
     echo "| CPU s per GB, central alone | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" 'BEGIN { if (b > 0) printf "%.2f", c / (b / 1e9); else print "n/a" }') |"
     echo "| CPU s per GB, central alone, as a ratio to its single-file figure ($(scale_value single_central_cpu_s_per_gb), \`ours\` above; target <= 3) | $(awk -v c="$(scale_value central_cpu_s)" -v b="$bytes" -v s="$(scale_value single_central_cpu_s_per_gb)" 'BEGIN { if (b > 0 && s + 0 > 0) printf "%.2f", c / (b / 1e9) / s; else print "n/a" }') |"
+    echo "| floor: a bare receiver of the same files over one connection (create, receive, XXH3, pwrite, close; cc-benchtool bare-recv --mode many), CPU s per GB with an fdatasync per file; with one syncfs at the end; the bare durable receiver of the single file | $(scale_value floor_each_s_per_gb); $(scale_value floor_fs_s_per_gb); $(scale_value floor_single_s_per_gb) |"
     echo "| tailer resends (\"no ack ... resending\" log lines, all locals) | $(scale_value resends) |"
     echo "| tailers that fell back to polling (no inotify) | $(scale_value polling_tailers) |"
     echo "| central: open descriptors (max sampled; at end; bound: max-open-files $(scale_value max_open_files) descriptors) | $(scale_value central_fds_max); $(scale_value central_fds_end) |"

@@ -16,13 +16,18 @@
 #   bash bench/run.sh [--smoke] [--only LIST] [--size BYTES] [--build DIR]
 #                     [--no-setup] [--out DIR] [--keep] [--scale-hosts N]
 #                     [--scale-files N] [--scale-file-bytes BYTES]
-#                     [--scale-locals N]
+#                     [--scale-locals N] [--scale-dst DIR]
 #                     [--latency-seconds S] [--latency-systems LIST]
 #                     [--latency-rounds N] [--report FILE.md]
 #                     [--backlog-bytes BYTES] [--pairs N]
 #
 # --scale-locals: how many local ccserver processes run the scale step's
 #   simulated hosts (default 10; 1 with --smoke), each several hosts' daemons.
+# --scale-dst: the scale step's central writes its copies into DIR (emptied
+#   first; a file system of its own, as a production central's dstdir
+#   usually is) instead of under --out, beside the sources. With one file
+#   system for both, a sync of the central's file system also writes back the
+#   sources the step's writers just appended.
 # --smoke: a tiny form for the test suite (a 4 MiB file, 2 hosts x 3 files,
 #   2-second latency runs): correctness only, no timing claims; uses the
 #   existing build (--build, default build/), installs nothing, writes its
@@ -56,7 +61,7 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale,backlog" backlog_bytes=""
-size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals=""
+size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals="" scale_dst=""
 latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
 pairs=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
     --scale-files) scale_files=$2; shift ;;
     --scale-file-bytes) scale_file_bytes=$2; shift ;;
     --scale-locals) scale_locals=$2; shift ;;
+    --scale-dst) scale_dst=$2; shift ;;
     --latency-seconds) latency_seconds=$2; shift ;;
     --latency-systems) latency_systems=$2; shift ;;
     --latency-rounds) latency_rounds=$2; shift ;;
@@ -556,7 +562,13 @@ scale_run() {
   # Over ZeroMQ (tcp://) whatever step ran before: not the caf:// link of ours-caf.
   local caf_listen_line="" caf_remote=""
   quiesce
-  rm -rf "$d"; mkdir -p "$d/src" "$d/dst" "$d/run"
+  rm -rf "$d"; mkdir -p "$d/src" "$d/run"
+  if [ -n "$scale_dst" ]; then
+    mkdir -p "$scale_dst" && find "$scale_dst" -mindepth 1 -delete && ln -s "$scale_dst" "$d/dst" \
+      || { say "scale: --scale-dst $scale_dst cannot be used"; failures=$((failures + 1)); return 1; }
+  else
+    mkdir -p "$d/dst"
+  fi
   pc=$(free_port) || return 1
   write_central "$d" "$pc"
   local files=()
@@ -598,6 +610,50 @@ scale_run() {
   scale_measure "$d" "$central" "${locals[@]}"
 }
 
+# The scale step's floors: the same files moved by cc-benchtool with nothing
+# of a shipper around them, over one connection: each file created, its
+# bytes received, XXH3'd and pwritten, then closed (bare-send --map into
+# bare-recv --mode many). `each` fdatasyncs every file before the next (a
+# receiver that makes each file durable on its own); `fs` makes them all
+# durable by one syncfs at the end (a round of many, as ours' syncfs-batch);
+# `single` is the bare durable receiver of the one big file, this run's
+# reference. Receiver CPU per GB, as the central's is reported. The copies go
+# to new directories (ext4 skips inodes freed in the last minute one by one,
+# session 15: so they run after ours, before the step deletes anything) and
+# are removed with the step's own.
+scale_floor() {  # DIR
+  local d=$1 kind port rp f
+  awk -v dst="$d/dst/" '{ sub(dst, "", $2); print $1, $2 }' "$d/pairs" >"$d/floor.map"
+  for kind in each fs single; do
+    quiesce
+    port=$(free_port) || return 0
+    f="$d/floor-$kind"
+    if [ "$kind" = single ]; then
+      warm_source
+      start_bg "scale-floor-$kind" "$bt" measure --out "$f.rus" -- \
+        "$bt" bare-recv --port "$port" --out "$f.copy" --mode durable
+    else
+      mkdir -p "$f"
+      start_bg "scale-floor-$kind" "$bt" measure --out "$f.rus" -- \
+        "$bt" bare-recv --port "$port" --dir "$f" --mode many --sync "$kind"
+    fi
+    rp=$last_pid
+    wait_listening "$port" || { stop_pid "$rp"; continue; }
+    if [ "$kind" = single ]; then
+      "$bt" bare-send --port "$port" "$bigfile" >/dev/null
+    else
+      "$bt" bare-send --port "$port" --map "$d/floor.map" >/dev/null
+    fi
+    wait "$rp"
+    rm -f "$f.copy"
+  done
+  quiesce
+}
+floor_s_per_gb() {  # RUS BYTES: receiver CPU s per GB of a floor run, or n/a
+  [ -s "$1" ] && [ "${2:-0}" -gt 0 ] || { echo n/a; return; }
+  awk -v b="$2" '$5 == 0 { printf "%.2f", ($1 + $2) / (b / 1e9); ok = 1 } END { if (!ok) print "n/a" }' "$1"
+}
+
 # The measured part of the scale step: every local's files appended at once
 # (one cc-benchtool fanout per local, as each host appends its own), until
 # every copy has its size; CPU, RSS and descriptors sampled; copies compared.
@@ -636,6 +692,9 @@ scale_measure() {
   while read -r src copy; do
     cmp -s "$src" "$copy" || bad=$((bad + 1))
   done <"$d/pairs"
+  # After ours (its step unchanged), before anything is deleted: the floor's
+  # copies then take no inode freed in the last minute.
+  scale_floor "$d"
   local check="all $scale_count byte-identical"
   [ "$bad" -eq 0 ] || { check="$bad of $scale_count DIFFERENT"; failures=$((failures + 1)); }
   [ "$done_ns" -gt 0 ] || check="INCOMPLETE; $check"
@@ -655,13 +714,18 @@ scale_measure() {
     central_fds_max "$max_fd_c" local_fds_max "$max_fd_l" \
     central_fds_end "$fds_c" resends "$resends" polling_tailers "$polling" \
     max_open_files "$(sed -n 's/^max-open-files = //p' "$d/central.ini" | tail -1 | grep . || echo "1000 (default)")" \
+    floor_each_s_per_gb "$(floor_s_per_gb "$d/floor-each.rus" "$(awk '{ s += $1 } END { print s + 0 }' "$d/expect")")" \
+    floor_fs_s_per_gb "$(floor_s_per_gb "$d/floor-fs.rus" "$(awk '{ s += $1 } END { print s + 0 }' "$d/expect")")" \
+    floor_single_s_per_gb "$(floor_s_per_gb "$d/floor-single.rus" "$big_bytes")" \
     check "$check" >"$scale_results"
   say "scale: $(tr '\t\n' '= ' <"$scale_results")"
   # --keep: left in place, so the next run's step does not follow the deletion of
   # ~30,000 inodes (on an ext4 without a journal, inodes freed in the last 60 s,
   # 360 s while their table block is dirty, are skipped one by one at each new
   # inode: bench/PROFILE.md, session 15).
-  [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/dst"
+  [ "$keep" -eq 1 ] || rm -rf "$d/src" "$d/floor-each" "$d/floor-fs"
+  if [ "$keep" -eq 0 ] && [ -n "$scale_dst" ]; then find "$scale_dst" -mindepth 1 -delete; fi
+  [ "$keep" -eq 1 ] || rm -rf "$d/dst"
 }
 
 # --- run the steps ------------------------------------------------------------------
