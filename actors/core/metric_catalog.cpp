@@ -320,8 +320,8 @@ const std::vector<metric_spec> catalog{
   {"tailwriter", "sources_denied", "ccserver_tailwriter_sources_denied_total", C,
    "fragments and questions refused because another source writes the copy"},
   {"tailwriter", "written_inline", "ccserver_tailwriter_written_inline_fragments_total", C,
-   "small fragments of a data connection written by the I/O loop itself, "
-   "without waking a worker"},
+   "fragments of a data connection (up to 256 KiB, the worker idle and not "
+   "syncing) written by the I/O loop itself, without waking a worker"},
   {"tailwriter", "host_denied", "ccserver_tailwriter_host_denied_total", C,
    "fragments and questions whose hostname the sender's CURVE key may not "
    "write: not taken, answered 'denied'"},

@@ -44,9 +44,11 @@ public:
   /// The target took the last wake: the next event sends another.
   void rearm() { sig_->pending.store(false); }
 
-  /// Whether the target has nothing in flight (a trickle between lines):
-  /// only then does a wake run it on the I/O loop's thread, if start() allowed
-  /// that; a stream's looks stay on the scheduler, beside the loop's writes.
+  /// Whether the target is settled: no dispatch of its last look waits for
+  /// its answer (between a trickle's lines; between a stream's appends, its
+  /// bytes unacknowledged): only then does a wake run it on the I/O loop's
+  /// thread, if start() allowed that. While a dispatch waits (a catch-up,
+  /// the forwarder's queue full) its looks stay on the scheduler.
   void set_settled(bool settled) {
     sig_->run_here.store(may_run_here_ && settled, std::memory_order_relaxed);
   }

@@ -47,8 +47,8 @@ struct watch_signal {
   std::atomic<bool> dir_lost{false};
   // Whether the next wake may run its target on the loop thread, right after
   // the read (base/loop_jobs.hpp): a tailer whose look is cheap (no
-  // compression on its thread) and that has nothing in flight says so, after
-  // each look (file_watch::set_settled).
+  // compression on its thread) and that has no dispatch waiting for its
+  // answer says so, after each look (file_watch::set_settled).
   std::atomic<bool> run_here{false};
 };
 

@@ -335,7 +335,11 @@ private:
   void schedule_deadlines();
   void schedule_at(time_point t);
   void ensure_watch();
-  /// Tells the watch whether nothing is in flight now (file_watch::set_settled).
+  /// Tells the watch whether no dispatch waits for its answer now
+  /// (file_watch::set_settled): then the next inotify wake may run the look
+  /// on the I/O loop's thread, a stream's as a trickle's (unacknowledged
+  /// bytes do not matter: the look is bounded by loop_read_max, and the acks
+  /// come on the scheduler).
   void note_settled();
   uint64_t lag_bytes();
   open_source_ref source_ref() const;

@@ -13,10 +13,10 @@
 // with the fragment, so the data connection stops being read while that
 // budget is spent (the actor's way answers late instead).
 //
-// On the direct lane a small fragment whose worker is idle is written here,
-// on the I/O loop's thread (write_inline, tailwriter_worker.hpp): the copy
-// shows it without a thread hand-off; big ones and everything else go to
-// the worker.
+// On the direct lane a fragment up to inline_max_bytes whose worker is idle
+// (and has no sync in flight) is written here, on the I/O loop's thread
+// (write_inline, tailwriter_worker.hpp): the copy shows it without a thread
+// hand-off; bigger ones and everything else go to the worker.
 //
 // Owns: the workers' handles and queue meters (shared with the actor), the
 // source-key limit and the host-binding check (a mutex: the I/O loop and
@@ -97,7 +97,7 @@ private:
   bool refuse_foreign_host(const fragment& f);
   /// The max-source-keys-per-host limit (a question takes no place).
   caf::error admit_key(const fragment& f);
-  /// write_inline for a small fragment; true when it was written here.
+  /// write_inline for a fragment up to inline_max_bytes; true when written here.
   bool write_here(const slot& w, const std::shared_ptr<fragment>& f);
 
   const tailwriter_config cfg_;

@@ -268,8 +268,7 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   return {
     [self](dispatch_atom, const fragment_ptr& f) {
       locked(self, [&f](worker_inline& in, const caf::actor& me) {
-        in.last_fragment = worker_core::clock::now();
-        in.core->handle(f, in.last_fragment, in.out);
+        in.core->handle(f, worker_core::clock::now(), in.out);
         after_fragment(in, me);
       });
       // No answer: the fragment's receipt tells the tailwriter it is done.
@@ -330,12 +329,10 @@ bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter&
     return false;
   // Something sent to the worker is not done yet (in its mailbox, or held
   // for a commit round): this one comes after it, so it goes there too.
-  auto now = worker_core::clock::now();
-  if (meter.queued.load() != 0 || now - in.last_fragment < in.inline_idle
-      || !in.core->cheap(*f))
+  // A sync in flight: the append may wait behind its writeback.
+  if (meter.queued.load() != 0 || in.sync_in_flight || !in.core->cheap(*f))
     return false;
-  in.last_fragment = now;
-  in.core->handle(f, now, in.out);
+  in.core->handle(f, worker_core::clock::now(), in.out);
   after_fragment(in, worker, true);
   return true;
 }

@@ -23,8 +23,8 @@
 //         answered from the copy after every fragment handled before it
 //         (tailwriter_questions.cpp). No answer to the tailwriter: the
 //         receipt it attached to the fragment's message counts it done when
-//         the worker lets go of it. A small fragment of a data connection
-//         may instead be handled on the I/O loop's thread under the core's
+//         the worker lets go of it. A fragment of a data connection (up to
+//         inline_max_bytes) may instead be handled on the I/O loop's thread under the core's
 //         lock (write_inline, worker_inline below): the steps after it
 //         (sync timer, commit round) are then started from there;
 //         (sync_due_atom, internal) its own sync timer; (synced_atom,
@@ -552,17 +552,12 @@ private:
                       int err, outbox& out);
 };
 
-/// How long a worker must have handled no fragment before the loop writes
-/// one for it (write_inline).
-constexpr std::chrono::milliseconds default_inline_idle{5};
-
 /// A worker's core and its schedule, shared by the worker's thread and the
-/// direct lane: a small fragment the worker has nothing before is written
-/// on the I/O loop's thread (write_inline), so the copy shows it without
-/// waking the worker (CAF 0.17 wakes a detached actor twice per message).
-/// The worker then only syncs and acknowledges, on its own timer. Every
-/// member is used under `mtx` only; `core` is null before the worker ran
-/// and after it ended.
+/// direct lane: a fragment the worker has nothing before is written on the
+/// I/O loop's thread (write_inline), so the copy shows it without waking the
+/// worker (CAF 0.17 wakes a detached actor twice per message). The worker
+/// then only syncs and acknowledges, on its own timer. Every member is used
+/// under `mtx` only; `core` is null before the worker ran and after it ended.
 struct worker_inline {
   std::mutex mtx;
   std::unique_ptr<worker_core> core;
@@ -571,32 +566,32 @@ struct worker_inline {
   std::shared_ptr<sync_thread> syncer;
   worker_core::outbox out;
   bool tick_pending = false;
+  /// A batch of this worker's fdatasyncs is on the sync thread: while it
+  /// is, write_inline leaves every fragment to the worker (an append may
+  /// wait in the kernel behind that sync's writeback: the worker's thread
+  /// may wait, the loop's may not).
   bool sync_in_flight = false;
   std::chrono::steady_clock::time_point last_sync_start{};
   bool member_check_pending = false;
   bool retry_pending = false;
-  /// When the last fragment was handled, here or inline: write_inline
-  /// leaves a stream (fragments closer than `inline_idle`) to the worker.
-  std::chrono::steady_clock::time_point last_fragment{};
-  std::chrono::steady_clock::duration inline_idle = default_inline_idle;
 };
 
 using worker_inline_ptr = std::shared_ptr<worker_inline>;
 
 /// Below this a fragment (as received and as source bytes) may be written
-/// inline: one page, a trickle's lines. A stream's fragments (at 50 MB/s
-/// mostly tens of KiB) stay on the worker, which writes one while the loop
-/// reads the next: with 64 KiB here the loop paid those writes too and the
-/// steady p99 grew (bench/PROFILE.md, "Session 12: the central's visible
-/// path").
-constexpr uint64_t inline_max_bytes = 4 * 1024;
+/// inline: a trickle's lines and a 50 MB/s stream's fragments (tens of KiB,
+/// one per append), not a catch-up's MiB-sized ones, which stay with the
+/// worker so that no single write holds the loop long. Until session 18 the
+/// bound was one page and a stream stayed with the worker (5 ms between
+/// fragments): a hop, two wake-ups of the worker's thread per fragment,
+/// which on an idle host cost more than the write (bench/PROFILE.md,
+/// "Session 18: latency on a quiet host").
+constexpr uint64_t inline_max_bytes = 256 * 1024;
 
 /// On the caller's thread (the I/O loop): handles `f` as `worker` would,
 /// when the worker is not busy (its lock free), nothing sent to it is
-/// pending (`meter`: order holds), it has been idle for `inline_idle` (a
-/// line after a pause, not a stream: at 50 MB/s the loop writing a stream's
-/// small fragments itself doubled the steady p99, bench/PROFILE.md "Session
-/// 12: the central's visible path") and the write is cheap
+/// pending (`meter`: order holds), none of its syncs is in flight
+/// (worker_inline::sync_in_flight) and the write is cheap
 /// (worker_core::cheap); its sync and ack follow on the worker. False:
 /// send it to the worker instead.
 bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,

@@ -1333,12 +1333,17 @@ TEST_CASE("tailwriter worker: a small fragment is written inline when the worker
   caf::anon_send(x.worker, dispatch_atom::value,
                  std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
   x.settle(1000);
-  // Right after the worker's write: a stream's, so the worker's.
-  x.in->inline_idle = 3600s;
+  // A sync of the worker's in flight: the worker's (the append may wait
+  // behind its writeback, which the loop must not).
+  {
+    std::lock_guard<std::mutex> guard{x.in->mtx};
+    x.in->sync_in_flight = true;
+  }
   CHECK_FALSE(x.write(s, 1000, slice(text, 1000, 1100)));
-  // The mechanics below with no idle time asked (the worker's next write
-  // would otherwise have to wait out inline_idle).
-  x.in->inline_idle = 0s;
+  {
+    std::lock_guard<std::mutex> guard{x.in->mtx};
+    x.in->sync_in_flight = false;
+  }
   // Idle, open: written on this thread, in the copy when the call returns.
   CHECK(x.write(s, 1000, slice(text, 1000, 1100)));
   CHECK(test::read_file(copy) == slice(text, 0, 1100));
@@ -1376,6 +1381,47 @@ TEST_CASE("tailwriter worker: a small fragment is written inline when the worker
   CHECK_FALSE(x.write(s, 4000, "late\n"));
 }
 
+// A 50 MB/s stream's fragments (tens of KiB, one a millisecond) are written
+// on the loop too, one right after the other, while the worker is idle and
+// none of its syncs is in flight: no hand-off to the worker's thread per
+// fragment (bench/PROFILE.md, "Session 18: latency on a quiet host"; until
+// then only fragments below 4 KiB after 5 ms without one were).
+TEST_CASE("tailwriter worker: a stream's fragments of tens of KiB are written inline, "
+          "one right after the other, and during a sync by the worker",
+          "[tailwriter][actor][inline]") {
+  inline_env x;
+  frag_spec s;
+  s.file = "/pg_log/stream.log";
+  auto text = source_text(200000);
+  auto copy = x.env.twc.dstdir + "/db1/stream.log";
+  caf::anon_send(x.worker, dispatch_atom::value,
+                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
+  x.settle(1000);
+  // Right after the worker's write and after each other: here.
+  CHECK(x.write(s, 1000, slice(text, 1000, 51000)));
+  CHECK(x.write(s, 51000, slice(text, 51000, 101000)));
+  CHECK(x.write(s, 101000, slice(text, 101000, 151000)));
+  CHECK(test::read_file(copy) == slice(text, 0, 151000));
+  CHECK(x.counters->bytes_written.load() == 151000);
+  // During a sync of the worker's: the worker's.
+  {
+    std::lock_guard<std::mutex> guard{x.in->mtx};
+    x.in->sync_in_flight = true;
+  }
+  CHECK_FALSE(x.write(s, 151000, slice(text, 151000, 191000)));
+  {
+    std::lock_guard<std::mutex> guard{x.in->mtx};
+    x.in->sync_in_flight = false;
+  }
+  CHECK(x.write(s, 151000, slice(text, 151000, 191000)));
+  CHECK(test::read_file(copy) == slice(text, 0, 191000));
+  CHECK(x.counters->duplicates.load() == 0);
+  caf::scoped_actor self{x.env.sys};
+  caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
+  self->wait_for(x.worker);
+  CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 191000; }, 20s));
+}
+
 TEST_CASE("tailwriter actor: on the direct lane small fragments are written inline, big "
           "ones by the worker, in their order",
           "[tailwriter][actor][direct_lanes][inline]") {
@@ -1390,7 +1436,7 @@ TEST_CASE("tailwriter actor: on the direct lane small fragments are written inli
   auto take = [&](wire::cc_message m) { REQUIRE(lane.take(std::move(m))); };
   frag_spec f;
   f.file = "/pg_log/mixed.log";
-  auto text = source_text(300000);
+  auto text = source_text(700000);
   auto inlined = [&] { return stats_of(self, tw)["written_inline"]; };
   take(make_msg(f, 0, slice(text, 0, 100))); // a new copy: the worker's
   REQUIRE(test::wait_until([&] { return released->load() == 1; }, 20s));
@@ -1398,20 +1444,21 @@ TEST_CASE("tailwriter actor: on the direct lane small fragments are written inli
   take(make_msg(f, 100, slice(text, 100, 100 + inline_max_bytes)));
   REQUIRE(test::wait_until([&] { return released->load() == 2; }, 20s));
   CHECK(inlined() == 0);
-  // Small ones, each after the last was done and a pause longer than
-  // inline_idle: a trickle, the worker idle in between, so (whatever the
-  // moment its timers pick) some are written inline.
+  // Small ones, each after the last was done and a pause: a trickle, the
+  // worker idle in between, so (whatever the moment its timers and syncs
+  // pick) some are written inline.
   uint64_t at = 100 + inline_max_bytes;
   for (int i = 0; i < 20; ++i, at += 500) {
-    std::this_thread::sleep_for(default_inline_idle + 5ms);
+    std::this_thread::sleep_for(10ms);
     take(make_msg(f, at, slice(text, at, at + 500)));
     REQUIRE(test::wait_until([&] { return released->load() == 3 + i; }, 20s));
   }
   CHECK(inlined() >= 1);
   // A small one right after a big one to the same copy: after it.
-  auto end = at + 100000 + 200;
-  take(make_msg(f, at, slice(text, at, at + 100000)));
-  take(make_msg(f, at + 100000, slice(text, at + 100000, end)));
+  auto big = inline_max_bytes + 1000;
+  auto end = at + big + 200;
+  take(make_msg(f, at, slice(text, at, at + big)));
+  take(make_msg(f, at + big, slice(text, at + big, end)));
   CHECK(test::wait_until([&] { return env.rec->max_ack_by_file()[f.file] == end; }, 20s));
   CHECK(test::read_file(env.twc.dstdir + "/db1/mixed.log") == slice(text, 0, end));
   CHECK(stats_of(self, tw)["duplicates"] == 0);

@@ -329,6 +329,74 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
+// A stream: every look finds the bytes before it still unacknowledged (the
+// writer acks every sync-interval), and its dispatch answered (the
+// forwarder's queue takes it). Such a look also runs on the loop, not on a
+// worker woken for it per append (bench/PROFILE.md, "Session 18: latency on
+// a quiet host"); before session 18 only a look with nothing in flight did.
+TEST_CASE("loop_jobs: a streaming tailer's look, its bytes unacknowledged and no "
+          "dispatch waiting, runs on the I/O loop's thread",
+          "[loop_jobs]") {
+  cc::test::temp_dir dir{"ccloopjobstream"};
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  auto logs = dir / "logs";
+  ::mkdir(logs.c_str(), 0755);
+  cc::test::write_file(logs + "/app.log", "");
+  auto w = std::make_shared<fake_writer>();
+  auto t = std::make_shared<trail>();
+  t->loop = cc::io_loop::shared();
+  auto router = sys.spawn(loop_noting_router, w, t);
+  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
+                                  dir / "loop.ini");
+  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  auto copied = [&](const std::string& line) {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    for (auto& kv : w->copies) {
+      const auto& b = kv.second.bytes;
+      if (b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0)
+        return true;
+    }
+    return false;
+  };
+  auto unacked = [&] {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return w->fragments.size();
+  };
+  // The generation confirmed (acked) first: a first start begins at the
+  // file's end, so the first lines may be passed over.
+  bool first = false;
+  for (int i = 1; i <= 20 && !first; ++i) {
+    auto line = "first " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms);
+    cc::test::append_file(logs + "/app.log", line);
+    first = cc::test::wait_until([&] { return copied(line); }, 5000ms);
+  }
+  REQUIRE(first);
+  std::this_thread::sleep_for(50ms);  // the ack's turn at the tailer
+  {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    w->send_acks = false;
+  }
+  auto from = unacked();
+  // Lines with the ones before them unacknowledged: once two were sent
+  // without an ack, some later line's dispatch must run on the loop.
+  bool on_loop = false;
+  for (int i = 1; i <= 20 && !on_loop; ++i) {
+    auto line = "stream " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms);  // the dispatch's answer in
+    cc::test::append_file(logs + "/app.log", line);
+    REQUIRE(cc::test::wait_until([&] { return copied(line); }, 5000ms));
+    if (unacked() >= from + 2)
+      on_loop = t->last_on_loop();
+  }
+  CHECK(on_loop);
+  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  caf::anon_send_exit(router, caf::exit_reason::kill);
+}
+
 namespace {
 
 std::string report_copies(const std::vector<std::string>& copies) {
