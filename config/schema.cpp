@@ -624,9 +624,11 @@ section_schema make_tailwriter() {
       .at_least(0)
       .ext(),
     with_default("max-open-files", vt::integer, "1000",
-                 "bound on the descriptors the copies hold: two per open "
-                 "copy (the copy and its journal), so at most half as many "
-                 "copies are open; the least recently used is closed")
+                 "bound on the descriptors the copies hold, counted as two "
+                 "per open copy (the copy, and one kept for its sync in "
+                 "flight after it closes; journals are records in each "
+                 "worker's log), so at most half as many copies are open; "
+                 "the least recently used is closed")
       .at_least(1)
       .ext(),
     with_default("max-source-keys-per-host", vt::integer, "10000",
