@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -896,6 +897,58 @@ size_t descriptors_under(const std::string& dir) {
   return n;
 }
 
+/// Three copies written in turn, 100 bytes at a time up to 3,000 each,
+/// through a worker with max_open_copies 2 and off-thread syncs, one batch
+/// held "on the sync thread" while the next starts: every fragment closes a
+/// copy, often while its fdatasync is in flight. After each fragment at most
+/// two copies are open and at most `max_fds` descriptors under the test's
+/// directory; `round(at)` runs once all three got the bytes at `at`. Then
+/// the held batches finish, close_all runs, and every copy must be whole
+/// and acknowledged to its end. Returns the sources.
+std::vector<frag_spec> churn_three(worker_fixture& fx, worker_core& w, size_t max_fds,
+                                   const std::function<void(uint64_t)>& round) {
+  std::vector<frag_spec> files(3);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/f" + std::to_string(i) + ".log";
+    files[i].ino = 200 + i;
+    texts.push_back(source_text(3000, static_cast<int>(i)));
+  }
+  std::map<std::string, uint64_t> acked;
+  std::vector<sync_batch_ptr> held; // batches still "on the sync thread"
+  auto take_acks = [&] {
+    for (auto& a : fx.take_acks())
+      acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  };
+  for (uint64_t at = 0; at < 3000; at += 100) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      fx.send(w, files[i], at, at + 100, texts[i]);
+      CHECK(w.open_copies() <= 2);
+      CHECK(descriptors_under(fx.tmp.path()) <= max_fds);
+      held.push_back(w.start_sync(fx.out));
+      if (held.size() > 1) {
+        run_sync_jobs(*held.front());
+        w.finish_sync(*held.front(), fx.out);
+        held.erase(held.begin());
+      }
+    }
+    take_acks();
+    round(at);
+  }
+  for (auto& b : held) {
+    run_sync_jobs(*b);
+    w.finish_sync(*b, fx.out);
+  }
+  CHECK(fx.counter("open_files_evicted") >= 80);
+  w.close_all(fx.out);
+  take_acks();
+  for (size_t i = 0; i < files.size(); ++i) {
+    CHECK(acked[files[i].file] == 3000);
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == texts[i]);
+  }
+  return files;
+}
+
 } // namespace
 
 TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2 stay "
@@ -905,54 +958,19 @@ TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2
   fx.opts.max_open_copies = 2;
   fx.opts.sync_off_thread = true;
   auto w = fx.make();
-  std::vector<frag_spec> files(3);
-  std::vector<std::string> texts;
-  for (size_t i = 0; i < files.size(); ++i) {
-    files[i].file = "/logs/f" + std::to_string(i) + ".log";
-    files[i].ino = 200 + i;
-    texts.push_back(source_text(3000, static_cast<int>(i)));
-  }
-  std::map<std::string, uint64_t> acked;
   std::map<std::string, ino_t> created;
-  std::vector<sync_batch_ptr> held; // batches still "on the sync thread"
-  for (uint64_t at = 0; at < 3000; at += 100) {
-    for (size_t i = 0; i < files.size(); ++i) {
-      // Three copies in turn through two slots: every fragment closes one,
-      // often while its fdatasync is still in flight.
-      fx.send(*w, files[i], at, at + 100, texts[i]);
-      CHECK(w->open_copies() <= 2);
-      CHECK(descriptors_under(fx.tmp.path()) <= 2 * 2);
-      held.push_back(w->start_sync(fx.out));
-      if (held.size() > 1) {
-        run_sync_jobs(*held.front());
-        w->finish_sync(*held.front(), fx.out);
-        held.erase(held.begin());
-      }
-    }
-    for (auto& a : fx.take_acks())
-      acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  // Two descriptors per open copy: the copy and its journal.
+  auto files = churn_three(fx, *w, 2 * 2, [&](uint64_t at) {
     if (at == 0)
       created = entries_under(fx.opts.dstdir); // every copy and journal exists
     else
       CHECK(entries_under(fx.opts.dstdir) == created); // same names, same inodes
-  }
-  for (auto& b : held) {
-    run_sync_jobs(*b);
-    w->finish_sync(*b, fx.out);
-  }
-  CHECK(fx.counter("open_files_evicted") >= 80);
-  w->close_all(fx.out);
-  for (auto& a : fx.take_acks())
-    acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  });
   CHECK(descriptors_under(fx.tmp.path()) == 0);
-  for (size_t i = 0; i < files.size(); ++i) {
-    CHECK(acked[files[i].file] == 3000);
-    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == texts[i]);
-  }
   // The journals recover to the same copies in a new worker.
   auto w2 = fx.make();
   for (size_t i = 0; i < files.size(); ++i)
-    fx.send(*w2, files[i], 3000, 3000, texts[i]);
+    fx.send(*w2, files[i], 3000, 3000, source_text(3000, static_cast<int>(i)));
   CHECK(fx.counter("copy_changed") == 0);
   CHECK(entries_under(fx.opts.dstdir) == created);
 }
@@ -2913,45 +2931,10 @@ TEST_CASE("journal log: copies closed and reopened many times under max_open_cop
   fx.opts.sync_off_thread = true;
   fx.opts.journal_log = true;
   auto w = fx.make();
-  std::vector<frag_spec> files(3);
-  std::vector<std::string> texts;
-  for (size_t i = 0; i < files.size(); ++i) {
-    files[i].file = "/logs/f" + std::to_string(i) + ".log";
-    files[i].ino = 200 + i;
-    texts.push_back(source_text(3000, static_cast<int>(i)));
-  }
-  std::map<std::string, uint64_t> acked;
-  std::vector<sync_batch_ptr> held;
-  for (uint64_t at = 0; at < 3000; at += 100) {
-    for (size_t i = 0; i < files.size(); ++i) {
-      fx.send(*w, files[i], at, at + 100, texts[i]);
-      CHECK(w->open_copies() <= 2);
-      // The copies, those closed with a sync in flight, and the log.
-      CHECK(descriptors_under(fx.tmp.path()) <= 2 * 2 + 1);
-      held.push_back(w->start_sync(fx.out));
-      if (held.size() > 1) {
-        run_sync_jobs(*held.front());
-        w->finish_sync(*held.front(), fx.out);
-        held.erase(held.begin());
-      }
-    }
-    for (auto& a : fx.take_acks())
-      acked[a.filename] = std::max(acked[a.filename], a.fpos);
-  }
-  for (auto& b : held) {
-    run_sync_jobs(*b);
-    w->finish_sync(*b, fx.out);
-  }
-  CHECK(fx.counter("open_files_evicted") >= 80);
-  w->close_all(fx.out);
-  for (auto& a : fx.take_acks())
-    acked[a.filename] = std::max(acked[a.filename], a.fpos);
+  // The copies, those closed with a sync in flight, and the log.
+  auto files = churn_three(fx, *w, 2 * 2 + 1, [](uint64_t) {});
   CHECK(journals_in(fx.opts.state_dir) == 0);
   CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).size() == 1);
-  for (size_t i = 0; i < files.size(); ++i) {
-    CHECK(acked[files[i].file] == 3000);
-    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == texts[i]);
-  }
   // The log recovers the same copies in a new worker, after a start's merge;
   // resent bytes are duplicates, new ones continue each copy.
   w.reset();
@@ -2960,7 +2943,7 @@ TEST_CASE("journal log: copies closed and reopened many times under max_open_cop
   CHECK(r.bad_records == 0);
   auto w2 = fx.make();
   for (size_t i = 0; i < files.size(); ++i) {
-    auto more = texts[i] + source_text(500, 9);
+    auto more = source_text(3000, static_cast<int>(i)) + source_text(500, 9);
     fx.send(*w2, files[i], 2500, 3500, more);
     w2->sync(fx.out);
     CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == more);
