@@ -189,19 +189,27 @@ struct lines {
   }
 };
 
+/// An empty app.log, the central and the local started, then `count` lines
+/// of `tag` appended to it; returns them once its copy holds them.
+std::string start_shipping(pair_env& env, lines& gen, const std::string& tag, int count) {
+  write_file(env.log("app.log"), "");
+  env.start_central();
+  env.start_local();
+  auto content = gen.block(tag, count);
+  append_file(env.log("app.log"), content);
+  INFO(env.diagnostics());
+  REQUIRE(env.converges("app.log", content));
+  return content;
+}
+
 } // namespace
 
 TEST_CASE("damaged state: a corrupt, empty or lost .save costs a question, not data",
           "[integration][damaged]") {
   pair_env env{"classic"};
   lines gen;
-  write_file(env.log("app.log"), "");
-  env.start_central();
-  env.start_local();
-  auto content = gen.block("before", 2000);
-  append_file(env.log("app.log"), content);
+  auto content = start_shipping(env, gen, "before", 2000);
   INFO(env.diagnostics());
-  REQUIRE(env.converges("app.log", content));
   REQUIRE(wait_until([&] { return fs::exists(env.save_file); }, 5s));
   env.kill(env.local);
   auto kind = GENERATE(std::string{"garbage"}, std::string{"empty"}, std::string{"half"},
@@ -282,13 +290,8 @@ TEST_CASE("damaged state: a copy truncated or extended on the central while it i
   bool junk = GENERATE(false, true);
   pair_env env{"classic"};
   lines gen;
-  write_file(env.log("app.log"), "");
-  env.start_central();
-  env.start_local();
-  auto content = gen.block("one", 3000);
-  append_file(env.log("app.log"), content);
+  auto content = start_shipping(env, gen, "one", 3000);
   INFO(env.diagnostics());
-  REQUIRE(env.converges("app.log", content));
   env.kill(env.central);
   if (junk)
     append_file(env.copy("app.log"), "0123456789");
@@ -416,13 +419,8 @@ TEST_CASE("downgrade: --export-journals refuses a state directory a running cent
           "[integration][damaged][journal_log]") {
   pair_env env{"classic"};
   lines gen;
-  write_file(env.log("app.log"), "");
-  env.start_central();
-  env.start_local();
-  auto app = gen.block("app", 2000);
-  append_file(env.log("app.log"), app);
+  auto app = start_shipping(env, gen, "app", 2000);
   INFO(env.diagnostics());
-  REQUIRE(env.converges("app.log", app));
   auto state = env.dstdir + "/.ccstate";
   REQUIRE(names_like(state, "jl-", "") > 0);
   std::string out;
