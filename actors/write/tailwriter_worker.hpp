@@ -201,7 +201,8 @@ struct sync_job {
     uint64_t fpos = 0;
   };
   std::vector<owed_ack> owed;
-  /// Its journal file and size then: the C line written once it is synced.
+  /// Its journal (its id in the journal log) and size then: the C line
+  /// written once it is synced.
   std::string journal;
   uint64_t closed_size = 0;
   /// Made durable by its batch's syncfs (fs_sync), not by an fdatasync of

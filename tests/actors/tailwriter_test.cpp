@@ -2982,6 +2982,30 @@ TEST_CASE("worker: a copy closed with unsynced bytes is synced and acknowledged 
 // -- the journal log (journal_log.hpp): a worker's copies' journals as records in
 // one log file per worker --------------------------------------------------------
 
+TEST_CASE("journal log: a worker does not start on a state directory being exported, and "
+          "holds its lock while it lives",
+          "[tailwriter][worker][journal_log]") {
+  worker_fixture fx;
+  fs::create_directories(fx.opts.state_dir);
+  int fd = ::open(fx.opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(!lock_state_dir(fd, true)); // --export-journals runs
+  {
+    worker_core w{fx.opts, fx.counters};
+    auto err = w.init();
+    REQUIRE(err);
+    CHECK_THAT(describe(err), Catch::Contains("being exported"));
+  }
+  ::close(fd);
+  auto w = fx.make();
+  int exporter = ::open(fx.opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(exporter >= 0);
+  CHECK(lock_state_dir(exporter, true)); // refused while the worker lives
+  w.reset();
+  CHECK(!lock_state_dir(exporter, true));
+  ::close(exporter);
+}
+
 TEST_CASE("journal log: an upgrade takes the journal files of an older build in and "
           "their copies go on whole, and a change of worker count finds them too",
           "[tailwriter][worker][journal_log]") {
