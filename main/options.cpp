@@ -67,7 +67,8 @@ const cli_option cli_options[] = {
    "for a downgrade to a build before session 18: with the server stopped, "
    "write every copy's journal from the journal logs (jl-*) in a "
    "tailwriter's STATE_DIR back as a journal file <id>.j, durably, then "
-   "remove the logs; refused (exit 1) while a server holds STATE_DIR"},
+   "remove the logs; refused (exit 1) while a server holds STATE_DIR (its "
+   "lock, or its journal logs open)"},
   {"--verify", "on a source host, with its server running: compare the "
                "central's copy of every file its tailers know with the source, "
                "block by block over the server's own link (XXH3 digests); print "
