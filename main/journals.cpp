@@ -71,7 +71,7 @@ int run_export_journals(const options& opts) {
     return exit_failure;
   }
   std::cout << "wrote " << r->copies << " journal files from " << r->logs
-            << " journal logs in " << dir << " (the logs are removed)";
+            << " journal logs in " << dir << (r->logs > 0 ? " (the logs are removed)" : "");
   if (r->bad_records > 0)
     std::cout << "; " << r->bad_records << " damaged records skipped";
   std::cout << "\n";
