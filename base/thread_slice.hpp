@@ -3,8 +3,9 @@
 //
 // Linux's EEVDF scheduler (6.6+; a custom slice per task since 6.12) gives a
 // task with a shorter slice an earlier deadline: woken, it preempts a task
-// with a longer one instead of waiting behind it, and a task with a longer
-// slice that it wakes does not preempt it (PREEMPT_SHORT). Its share of the
+// with a longer one instead of waiting behind it (PREEMPT_SHORT), and a
+// task with a longer slice that it wakes, whose deadline is later, seldom
+// preempts it. Its share of the
 // CPU is unchanged (that is its weight, i.e. its nice value). The process's
 // I/O loop works in bursts of tens of microseconds per fragment and then
 // sleeps: with the default slice (0.7 ms x (1 + log2 of the CPUs), 1.4 ms

@@ -323,8 +323,8 @@ std::vector<option> scheduler_options() {
                  "unchanged): woken, a thread with a short slice runs at "
                  "once instead of after up to the kernel's default slice "
                  "(0.7 ms x (1 + log2 of the CPUs): 1.4 ms on 2 CPUs) of "
-                 "whatever else that CPU runs, and a thread it wakes does "
-                 "not preempt it. The loop works in bursts of tens of "
+                 "whatever else that CPU runs, and a thread it wakes is "
+                 "less likely to preempt it. The loop works in bursts of tens of "
                  "microseconds per fragment (bench/PROFILE.md, \"Session "
                  "19: latency\"). 0: the kernel's default")
       .between(0, 0.1)
