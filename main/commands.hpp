@@ -31,6 +31,17 @@ int run_send(const send_options& opts);
 /// does not (or the server does not answer), 2 on a config error.
 int run_verify(const options& opts);
 
+/// --export-journals STATE_DIR (main/journals.cpp): the journal logs of a
+/// stopped server's state directory written back as journal files for an
+/// older build. 0; 1 when the directory is in use or cannot be written.
+int run_export_journals(const options& opts);
+
+/// The processes (pids, ascending) with a journal log (`jl-*`) of
+/// `state_dir` open, found in /proc (those this user may look at): a
+/// server without the state directory's lock (a build before session 19)
+/// holds its workers' logs open while it runs.
+std::vector<int> journal_log_holders(const std::string& state_dir);
+
 /// --keygen NAME: a CurveZMQ key pair as NAME.key (0600) and NAME.pub
 /// (main/keygen.cpp); never overwrites. 0, or 1 when a file exists.
 int run_keygen(const options& opts);

@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
       return run_keygen(*opts);
     case action::verify:
       return run_verify(*opts);
+    case action::export_journals:
+      return run_export_journals(*opts);
     case action::stop:
     case action::kill:
     case action::reload:

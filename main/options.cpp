@@ -21,7 +21,7 @@ bool set_action(options& o, bool& chosen, action a, std::string& error) {
   if (chosen && o.what != a) {
     error = "only one of -s, -k, -r, --check, --status, --send, --verify, "
             "--version, "
-            "--help, --config-reference, --keygen at a time";
+            "--help, --config-reference, --keygen, --export-journals at a time";
     return false;
   }
   chosen = true;
@@ -63,6 +63,12 @@ const cli_option cli_options[] = {
    "time, hostname and blob_hash are filled in when JSON lacks them. Waits "
    "for a reply for *.request types and bodies with \"ack\": true (or with "
    "--expect-reply) and prints it; exit 1 on timeout"},
+  {"--export-journals STATE_DIR",
+   "for a downgrade to a build before session 18: with the server stopped, "
+   "write every copy's journal from the journal logs (jl-*) in a "
+   "tailwriter's STATE_DIR back as a journal file <id>.j, durably, then "
+   "remove the logs; refused (exit 1) while a server holds STATE_DIR (its "
+   "lock, or its journal logs open)"},
   {"--verify", "on a source host, with its server running: compare the "
                "central's copy of every file its tailers know with the source, "
                "block by block over the server's own link (XXH3 digests); print "
@@ -206,6 +212,7 @@ constexpr long_action long_actions[] = {
   {"--help", action::help},         {"--man-page", action::man_page},
   {"--config-reference", action::config_reference},
   {"--verify", action::verify},
+  {"--export-journals", action::export_journals},
 };
 
 // A cluster of short flags: -dv, -vv, -s.
@@ -312,6 +319,13 @@ std::optional<options> check_arguments(options o, const std::vector<std::string>
       o.send.type = positional[1];
       if (positional.size() == 3)
         o.send.json = positional[2];
+      return o;
+    case action::export_journals:
+      if (positional.size() != 1) {
+        error = "--export-journals needs STATE_DIR (a tailwriter's state-dir)";
+        return std::nullopt;
+      }
+      o.state_dir = positional[0];
       return o;
     default:
       break;

@@ -29,6 +29,7 @@ enum class action {
   status,            // --status: the running server's table, via its control socket
   man_page,          // --man-page: ccserver(8) in roff (the package's man page)
   verify,            // --verify [--repair]: copies against their sources
+  export_journals,   // --export-journals STATE_DIR: journal logs to journal files
 };
 
 struct send_options {
@@ -47,6 +48,7 @@ struct options {
   int verbosity = 0; // -v: +1 each, -q: -1
   send_options send;
   std::string keygen_base;  // --keygen NAME: NAME.key and NAME.pub
+  std::string state_dir;    // --export-journals STATE_DIR
   bool repair = false;      // --verify --repair
   double timeout = 10.0;    // --verify: seconds to wait for each answer
 };

@@ -126,7 +126,7 @@ std::vector<std::string> log_names(int state_fd, const std::string& prefix) {
 } // namespace
 
 void run_commit_round(commit_round& r) {
-  // The log's sync, the state directory's and each copy directory's are
+  // The log's sync, the journal log's and each copy directory's are
   // independent (nothing of the round's copies is written before all are
   // back): side by side on the sync thread's helpers.
   std::vector<std::function<caf::error(int64_t&)>> calls;
@@ -138,10 +138,6 @@ void run_commit_round(commit_round& r) {
   if (r.journal && !r.checkpoint)
     calls.emplace_back([&r](int64_t& n) {
       return sync_call(::fdatasync, r.journal->get(), "fdatasync journal log", n);
-    });
-  if (r.state_dir && r.state_dir_changed && !r.checkpoint)
-    calls.emplace_back([&r](int64_t& n) {
-      return sync_call(::fsync, r.state_dir->get(), "fsync state-dir", n);
     });
   for (const auto& path : r.dirs)
     if (r.dstdir)
@@ -163,7 +159,6 @@ void run_commit_round(commit_round& r) {
   r.dirs.clear();
   r.log.reset();
   r.journal.reset();
-  r.state_dir.reset();
   r.dstdir.reset();
 }
 
@@ -232,15 +227,6 @@ caf::error commit_log::write_buffered() {
   return err;
 }
 
-caf::error commit_log::add_journal(const std::string& journal_file,
-                                   const std::string& text) {
-  pending_ = true;
-  state_dir_changed_ = true;
-  ++entries_;
-  buffer("J " + journal_escape(journal_file) + " " + journal_escape(text));
-  return caf::none;
-}
-
 caf::error commit_log::add_owner_line(const std::string& owner_log,
                                       const std::string& line) {
   // No new name: the owner log's was synced when it was opened.
@@ -271,14 +257,11 @@ commit_round commit_log::take() {
   }
   r.number = ++rounds_;
   r.log = files_[current_];
-  r.state_dir = state_dir_;
   r.dstdir = dstdir_;
-  r.state_dir_changed = state_dir_changed_;
   r.dirs = std::move(dirs_);
   dirs_.clear();
   dir_keys_.clear();
   pending_ = false;
-  state_dir_changed_ = false;
   if (entries_ >= checkpoint_entries || failed_) {
     r.checkpoint = true;
     if (!retiring_) {

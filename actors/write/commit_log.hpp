@@ -5,17 +5,18 @@
 //
 // Owns: the worker's two log files (`cl-<section hash>-<worker>.0` and `.1`,
 // used in turn), each a run of sealed lines: `G <generation>` first, then
-// per new copy `J <journal file> <its text>` (the H, O and first S lines
-// its journal got) and per new owner record `O <owner log> <its line>`
-// (source_owner.hpp; logs of builds before session 12 have
-// `W <record file> <its text>` instead, still replayed). A new copy's
-// journal and owner record are written without a sync of their own; the
-// round fdatasyncs the log once and fsyncs each directory that got a new
-// name once (the state directory, the copies' directories). Nothing
-// of a new copy is written before its round is back, so a crash at any
-// point leaves either no byte of it, or its journal lines durable in the
-// log. Replay (at start, before any worker runs) writes again the journals
-// and records the log has but the files lost, syncs the file system, and
+// per new owner record `O <owner log> <its line>` (source_owner.hpp; logs
+// of builds before session 18 also have `J <journal file> <its text>`, a
+// new copy's journal file, and before session 12 `W <record file> <its
+// text>`: both still replayed, the journal files then migrated into the
+// journal log). A new copy's journal records (in the worker's journal log,
+// journal_log.hpp) and owner record are written without a sync of their
+// own; the round fdatasyncs the log and the journal log once and fsyncs
+// each copy directory that got a new name once. Nothing of a new copy is
+// written before its round is back, so a crash at any point leaves either
+// no byte of it, or its journal records durable in the journal log.
+// Replay (at start, before any worker runs) writes again the files and
+// records the log has but the files lost, syncs the file system, and
 // empties the logs. Every checkpoint_entries entries a round syncs the
 // whole file system of the state directory (syncfs) instead, after which
 // the older log file is emptied: the log stays small.
@@ -41,13 +42,11 @@ struct commit_round {
   /// The worker's journal log (journal_log.hpp), fdatasync'ed: the new
   /// copies' journal records are there, not in `log`.
   std::shared_ptr<unique_fd> journal;
-  std::shared_ptr<unique_fd> state_dir; // fsync'ed when a name was added there
   std::shared_ptr<unique_fd> dstdir;
   /// A new copy's path (relative to dstdir) per directory that got one:
   /// that directory is opened and fsync'ed (no descriptor held meanwhile).
   std::vector<std::string> dirs;
   bool checkpoint = false;
-  bool state_dir_changed = false;
   caf::error err;   // set by run_commit_round
   int64_t syncs = 0; // calls made (the fsyncs counter)
 };
@@ -71,14 +70,12 @@ public:
   commit_log(const commit_log&) = delete;
   commit_log& operator=(const commit_log&) = delete;
 
-  /// A new journal's text (written, not synced), for the next round. The
-  /// log's entries are kept until take() writes them, one write per round.
-  caf::error add_journal(const std::string& journal_file, const std::string& text);
   /// A new copy whose journal records are in the worker's journal log:
   /// the round syncs that log (commit_round::journal), no entry here.
   void add_journal_log() { pending_ = true; }
   /// A new owner record: its line as appended (not synced) to the owner
-  /// log `owner_log`.
+  /// log `owner_log`. The log's entries are kept until take() writes them,
+  /// one write per round.
   caf::error add_owner_line(const std::string& owner_log, const std::string& line);
   /// A new copy at `path` (relative to dstdir): its directory is fsync'ed
   /// by the round, once per directory.
@@ -118,7 +115,6 @@ private:
   uint64_t generation_ = 0;
   size_t entries_ = 0; // in the current file
   bool pending_ = false;
-  bool state_dir_changed_ = false;
   bool failed_ = false;   // the last round failed: the next one syncs all
   bool retiring_ = false; // a checkpoint's older file is not emptied yet
   uint64_t rounds_ = 0;

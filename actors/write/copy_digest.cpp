@@ -53,7 +53,7 @@ void copy_file::note_changed(const std::string& what) {
 }
 
 void copy_file::journal_digest(const segment& seg, uint64_t to, uint64_t digest) {
-  if (!journal_open())
+  if (!log_open_)
     return;
   // Not counted in journal_lines_ (see compact_journal) and not synced here.
   if (auto err = journal_write(journal::seal(journal::digest_line(seg.copy_base, to, digest))))
@@ -77,7 +77,7 @@ std::string copy_file::partial_block_line() {
 
 void copy_file::keep_partial_block() {
   auto line = partial_block_line();
-  if (line.empty() || !journal_open())
+  if (line.empty() || !log_open_)
     return;
   // As journal_digest: not counted in journal_lines_, not synced here.
   if (auto err = journal_write(line))
@@ -243,8 +243,7 @@ void copy_file::adopt_plain_size(uint64_t a) {
 }
 
 caf::error copy_file::reload() {
-  auto text = opts_.log != nullptr ? opts_.log->text(journal_name_)
-                                   : read_all(journal_fd_, journal_name_);
+  auto text = opts_.log->text(journal_name_);
   if (!text)
     return std::move(text.error());
   pending_checkpoint_ = false;

@@ -72,10 +72,6 @@ std::string identity_dest_base(std::string_view identity) {
   return at == std::string_view::npos ? std::string{} : std::string{identity.substr(at + 1)};
 }
 
-void rotated_index::build(int state_fd) {
-  build(journal_headers(state_fd));
-}
-
 void rotated_index::build(const std::vector<journal_header>& headers) {
   built_ = true;
   for (auto& h : headers)

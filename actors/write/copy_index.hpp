@@ -46,9 +46,8 @@ public:
     std::string gen;
   };
 
-  /// Reads the header of every journal in the state directory.
-  void build(int state_fd);
-  /// The same from headers read elsewhere (a worker's journal log).
+  /// From the header of every journal (journal_headers() of the worker's
+  /// journal log).
   void build(const std::vector<journal_header>& headers);
   bool built() const {
     return built_;

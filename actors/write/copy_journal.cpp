@@ -1,6 +1,6 @@
-// The copy journal's text and the state directory's journals: see
-// copy_journal.hpp. The escaping of fields (journal_escape) and the pruning
-// of old journals (prune_journals) are copy_writer.hpp's public part.
+// The copy journal's text and the state directory's names: see
+// copy_journal.hpp. The escaping of fields (journal_escape) is
+// copy_writer.hpp's public part.
 #include "actors/write/copy_journal.hpp"
 
 #include <array>
@@ -219,36 +219,6 @@ names(int state_fd, const std::function<bool(const std::string&)>& keep) {
   return out;
 }
 
-bool for_each(int state_fd,
-              const std::function<bool(const std::string&, const journal_text&)>& visit) {
-  auto journals = names(state_fd, [](const std::string& name) {
-    return name.size() >= 3 && name.compare(name.size() - 2, 2, ".j") == 0;
-  });
-  if (!journals)
-    return false;
-  for (const auto& name : *journals) {
-    int jfd = ::openat(state_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (jfd < 0)
-      continue;
-    auto text = read_all(jfd, name);
-    ::close(jfd);
-    if (text && !visit(name, parse(*text)))
-      break;
-  }
-  return true;
-}
-
-bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path) {
-  bool found = false;
-  bool read = journal::for_each(state_fd, [&](const std::string& name,
-                                             const journal_text& parsed) {
-    found = name != own && parsed.header && parsed.header->path == path
-            && (parsed.claimed || !parsed.records.empty());
-    return !found;
-  });
-  return found || !read; // a directory not read proves no name free
-}
-
 } // namespace journal
 
 std::string journal_escape(std::string_view text) {
@@ -297,41 +267,6 @@ caf::expected<std::string> journal_unescape(std::string_view text) {
     out += static_cast<char>(value);
     i += 2;
   }
-  return out;
-}
-
-size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age) {
-  DIR* dir = ::opendir(state_dir.c_str());
-  if (dir == nullptr)
-    return 0;
-  size_t removed = 0;
-  auto now = std::time(nullptr);
-  while (auto* entry = ::readdir(dir)) {
-    std::string_view name{entry->d_name};
-    bool journal = name.size() > 2 && name.substr(name.size() - 2) == ".j";
-    bool leftover = name.size() > 6 && name.substr(name.size() - 6) == ".j.tmp";
-    if (!journal && !leftover)
-      continue;
-    struct stat st;
-    if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
-        || !S_ISREG(st.st_mode))
-      continue;
-    if (journal && now - st.st_mtime < max_age.count())
-      continue;
-    if (::unlinkat(::dirfd(dir), entry->d_name, 0) == 0)
-      ++removed;
-  }
-  ::closedir(dir);
-  return removed;
-}
-
-std::vector<journal_header> journal_headers(int state_fd) {
-  std::vector<journal_header> out;
-  journal::for_each(state_fd, [&](const std::string&, const journal_text& parsed) {
-    if (parsed.header && (parsed.claimed || !parsed.records.empty()))
-      out.push_back({parsed.header->identity, parsed.header->path});
-    return true;
-  });
   return out;
 }
 

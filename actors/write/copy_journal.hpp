@@ -3,8 +3,8 @@
 // (version, mode, compression, path, identity), O (the copy is this
 // journal's), S (a segment starts), M (a member ends), D and P (a block's or
 // the partial last block's digest), C (closed clean) and A (written again).
-// A torn or damaged line ends what is read. Also the walk over every journal
-// of a state directory.
+// A torn or damaged line ends what is read. Also the listing of a state
+// directory's names.
 #pragma once
 
 #include <cstdint>
@@ -79,15 +79,6 @@ bool digest_holds(const copy_file::segment& s, uint64_t to);
 /// cannot be read.
 std::optional<std::vector<std::string>>
 names(int state_fd, const std::function<bool(const std::string&)>& keep);
-
-/// Calls `visit(name, parsed)` for every journal (`*.j`) in the state
-/// directory until it returns false. False when the directory cannot be read.
-bool for_each(int state_fd,
-              const std::function<bool(const std::string&, const journal_text&)>& visit);
-
-/// Whether a journal other than `own` in the state directory has claimed the
-/// copy at `path`. Read only when a crash left a rotated copy's name unclaimed.
-bool claimed_elsewhere(int state_fd, const std::string& own, const std::string& path);
 
 } // namespace journal
 

@@ -44,28 +44,6 @@ caf::error must_exist(int dstdir_fd, const std::string& path, bool claimed) {
   return caf::none;
 }
 
-/// A journal's whole text, read without asking for its size first
-/// (journals are small: one pread for most, and a new copy's empty one
-/// costs that pread alone); a short read is its end.
-caf::expected<std::string> read_journal(int fd, const std::string& name) {
-  std::string out(4096, '\0');
-  size_t got = 0;
-  for (;;) {
-    auto r = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return make_error(errc::io, errno_text("read", name));
-    }
-    got += static_cast<size_t>(r);
-    if (got < out.size())
-      break;
-    out.resize(out.size() * 2);
-  }
-  out.resize(got);
-  return out;
-}
-
 } // namespace
 
 bool copy_missing(const caf::error& err) {
@@ -75,13 +53,14 @@ bool copy_missing(const caf::error& err) {
 }
 
 caf::expected<std::unique_ptr<copy_file>>
-copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
-                const copy_spec& spec, std::time_t now) {
+copy_file::open(const copy_options& opts, int dstdir_fd, const copy_spec& spec,
+                std::time_t now) {
+  if (opts.log == nullptr)
+    return make_error(errc::io, "no journal log for " + spec.base_path);
   std::unique_ptr<copy_file> cf{new copy_file};
   cf->opts_ = opts;
   cf->mode_ = opts.mode;
   cf->dstdir_fd_ = dstdir_fd;
-  cf->state_fd_ = state_fd;
   cf->identity_ = spec.identity;
   std::string text;
   auto existing = cf->find_journal(spec, text);
@@ -101,25 +80,18 @@ copy_file::open(const copy_options& opts, int dstdir_fd, int state_fd,
   return cf;
 }
 
-caf::error copy_file::never_made(int state_fd, const copy_spec& spec) {
-  // find_journal looks at this name first and stops at a missing one.
-  auto name = hex64(fnv1a64(spec.identity)) + ".j";
-  struct stat st;
-  if (::fstatat(state_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
-    return make_error(errc::unavailable, "no copy");
-  return caf::none;
-}
-
 caf::error copy_file::never_made(const journal_log& log, const copy_spec& spec) {
   if (!log.has(hex64(fnv1a64(spec.identity))))
     return make_error(errc::unavailable, "no copy");
   return caf::none;
 }
 
-caf::expected<bool> copy_file::find_in_log(const copy_spec& spec, std::string& text) {
-  // As find_journal: the ids `<hex>`, `<hex>-1`... in turn; an id with no
-  // journal (never made, dropped, torn before its header) is free, and the
-  // first write of a new journal there replaces what it had.
+caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
+  // The ids `<hex>`, `<hex>-1`... in turn (a different identity under the
+  // same hash, a collision, moves on; never_made() looks at the first
+  // only); an id with no journal (never made, dropped, torn before its
+  // header) is free, and the first write of a new journal there replaces
+  // what it had.
   auto base_name = hex64(fnv1a64(spec.identity));
   for (int probe = 0; probe < 16; ++probe) {
     auto id = base_name + (probe == 0 ? "" : "-" + std::to_string(probe));
@@ -145,8 +117,6 @@ caf::expected<bool> copy_file::find_in_log(const copy_spec& spec, std::string& t
 }
 
 bool copy_file::claimed_elsewhere() const {
-  if (opts_.log == nullptr)
-    return journal::claimed_elsewhere(state_fd_, journal_name_, path_);
   for (const auto& id : opts_.log->id_list()) {
     if (id == journal_name_)
       continue;
@@ -159,57 +129,6 @@ bool copy_file::claimed_elsewhere() const {
       return true;
   }
   return false;
-}
-
-caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& text) {
-  if (opts_.log != nullptr)
-    return find_in_log(spec, text);
-  // A different identity under the same hash (a collision) moves on to the
-  // next name (never_made() relies on the first one being looked at first).
-  auto base_name = hex64(fnv1a64(spec.identity));
-  for (int probe = 0; probe < 16; ++probe) {
-    auto name = base_name + (probe == 0 ? "" : "-" + std::to_string(probe)) + ".j";
-    // A copy to write is looked for and, when it has no journal yet,
-    // created by the same openat (no failed lookup first); a question
-    // creates nothing.
-    int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
-    int fd = ::openat(state_fd_, name.c_str(), spec.must_exist ? flags : flags | O_CREAT, 0600);
-    if (fd < 0) {
-      if (errno != ENOENT)
-        return io_error("journal " + name, errno);
-      journal_name_ = name;
-      return false;
-    }
-    auto read = read_journal(fd, name);
-    if (!read) {
-      ::close(fd);
-      return std::move(read.error());
-    }
-    if (read->empty() && !spec.must_exist) {
-      // Made just now, or left empty by a crash right after it was made:
-      // create() writes it from the start (and syncs its name as new).
-      journal_fd_ = fd;
-      journal_name_ = name;
-      journal_empty_ = true;
-      return false;
-    }
-    auto parsed = journal::parse(*read);
-    if (parsed.header && parsed.header->identity == spec.identity) {
-      journal_fd_ = fd;
-      journal_name_ = name;
-      text = std::move(*read);
-      return true;
-    }
-    ::close(fd);
-    if (!parsed.header) {
-      // An empty or torn journal (crash right after creating it): reuse it.
-      if (!spec.must_exist)
-        ::unlinkat(state_fd_, name.c_str(), 0);
-      journal_name_ = name;
-      return false;
-    }
-  }
-  return make_error(errc::io, "no free journal name for " + spec.base_path);
 }
 
 caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
@@ -256,10 +175,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // was first opened).
   out_ = spec.out;
   awaiting_commit_ = hold_journal_ = spec.defer_sync; // its H, O, S: one write later
-  bool in_log = opts_.log != nullptr;
-  bool reuse_journal = journal_fd_ >= 0 && !journal_empty_; // empty: just made
-  if (auto err = begin_new_journal())
-    return err;
+  log_open_ = true;
   auto drop_journal = [this] { drop_new_journal(); };
   std::string ext = wire::file_extension(spec.out);
   for (int k = 0; k < (spec.rotated ? rotated_name_attempts : 1); ++k) {
@@ -270,23 +186,16 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     path_ = spec.base_path + ext
             + (spec.rotated ? rotated_suffix(now) + (k > 0 ? "-" + std::to_string(k) : "")
                             : std::string{});
-    caf::error err;
-    if (in_log)
-      log_fresh_ = true; // its header replaces what the id had
-    else if ((k > 0 || reuse_journal) && ::ftruncate(journal_fd_, 0) != 0)
-      err = io_error("truncate journal " + journal_name_, errno);
+    log_fresh_ = true; // its header replaces what the id had
     journal_lines_ = 0;
     creation_text_.clear();
-    if (!err)
-      err = append_journal(header_line());
+    auto err = append_journal(header_line());
     if (!err && !awaiting_commit_)
       err = journal_sync();
     if (err) {
       drop_journal();
       return err;
     }
-    if (k == 0 && !reuse_journal && !awaiting_commit_ && !in_log)
-      ::fsync(state_fd_); // the journal's name must survive a crash (its next sync reports)
     auto opened = open_beneath(dstdir_fd_, path_, O_RDWR | O_CREAT, 0644, awaiting_commit_,
                                true); // the journal was new: so is, most likely, the copy
     if (!opened) {
@@ -323,36 +232,17 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   return caf::none;
 }
 
-caf::error copy_file::begin_new_journal() {
-  if (opts_.log != nullptr) {
-    log_open_ = true;
-    return caf::none;
-  }
-  if (journal_fd_ >= 0)
-    return caf::none;
-  journal_fd_ = ::openat(state_fd_, journal_name_.c_str(),
-                         O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (journal_fd_ < 0)
-    return io_error("journal " + journal_name_, errno);
-  return caf::none;
-}
-
 void copy_file::drop_new_journal() {
-  if (opts_.log != nullptr) {
-    // Its records go (an empty batch); not synced, as an unlink is not.
-    if (!log_fresh_)
-      if (auto err = opts_.log->replace(journal_name_, ""))
-        log::error(who, "journal of " + path_ + ": " + describe(err));
-    log_open_ = false;
-    return;
-  }
-  ::close(journal_fd_);
-  journal_fd_ = -1;
-  ::unlinkat(state_fd_, journal_name_.c_str(), 0);
+  // Its records go (an empty batch); not synced: a crash before the next
+  // sync leaves a journal whose copy the next start creates or claims.
+  if (!log_fresh_)
+    if (auto err = opts_.log->replace(journal_name_, ""))
+      log::error(who, "journal of " + path_ + ": " + describe(err));
+  log_open_ = false;
 }
 
 copy_file::~copy_file() {
-  if (fd_ >= 0 || journal_open()) {
+  if (fd_ >= 0 || log_open_) {
     if (auto err = close())
       log::error(who, "closing " + path_ + ": " + describe(err));
   }

@@ -132,8 +132,6 @@ bool copy_file::needs_sync() const {
 }
 
 caf::error copy_file::journal_write(const std::string& lines) {
-  if (opts_.log == nullptr)
-    return write_all(journal_fd_, lines, journal_name_);
   if (!log_fresh_)
     return opts_.log->append(journal_name_, lines);
   // A new journal: what the id had (a copy dropped, a torn start) goes.
@@ -142,8 +140,6 @@ caf::error copy_file::journal_write(const std::string& lines) {
 }
 
 caf::error copy_file::journal_sync() {
-  if (opts_.log == nullptr)
-    return datasync(journal_fd_, "journal");
   if (auto err = opts_.log->sync())
     return err;
   ++fsyncs_;
@@ -152,10 +148,6 @@ caf::error copy_file::journal_sync() {
 
 void copy_file::journal_let_go() {
   log_open_ = false;
-  if (journal_fd_ >= 0) {
-    ::close(journal_fd_);
-    journal_fd_ = -1;
-  }
 }
 
 caf::error copy_file::append_journal(const std::string& body) {
@@ -178,7 +170,7 @@ caf::error copy_file::write_held_journal() {
   if (!hold_journal_)
     return caf::none;
   hold_journal_ = false;
-  if (!journal_open() || creation_text_.empty())
+  if (!log_open_ || creation_text_.empty())
     return caf::none;
   if (auto err = journal_write(creation_text_)) {
     last_write_errno_ = errno;
@@ -526,42 +518,13 @@ caf::error copy_file::compact_journal() {
   compacted_digests_ = 0;
   for (const auto& seg : segments_)
     compacted_digests_ += seg.blocks.size();
-  if (opts_.log != nullptr) {
-    // One batch replaces the copy's records, synced as the file was.
-    log_fresh_ = true;
-    if (auto err = journal_write(text))
-      return err;
-    if (auto err = journal_sync())
-      return err;
-    log_damaged_ = false;
-    journal_lines_ = lines;
-    closed_clean_ = false;
-    return caf::none;
-  }
-  auto tmp = journal_name_ + ".tmp";
-  int fd = ::openat(state_fd_, tmp.c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return io_error("journal " + tmp, errno);
-  auto err = write_all(fd, text, tmp);
-  if (!err && ::fdatasync(fd) != 0)
-    err = io_error("fdatasync journal " + tmp, errno);
-  ::close(fd);
-  if (!err && ::renameat(state_fd_, tmp.c_str(), state_fd_, journal_name_.c_str()) != 0)
-    err = io_error("rename journal " + tmp, errno);
-  if (err) {
-    ::unlinkat(state_fd_, tmp.c_str(), 0);
+  // One batch replaces the copy's records, synced.
+  log_fresh_ = true;
+  if (auto err = journal_write(text))
     return err;
-  }
-  ::fsync(state_fd_);
-  ++fsyncs_;
-  int jfd = ::openat(state_fd_, journal_name_.c_str(),
-                     O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  if (jfd < 0)
-    return io_error("journal " + journal_name_, errno);
-  if (journal_fd_ >= 0)
-    ::close(journal_fd_);
-  journal_fd_ = jfd;
+  if (auto err = journal_sync())
+    return err;
+  log_damaged_ = false;
   journal_lines_ = lines;
   closed_clean_ = false;
   return caf::none;
@@ -596,7 +559,7 @@ std::string copy_file::closed_clean_line(uint64_t size) {
 
 caf::error copy_file::journal_close() {
   // Nothing written since the last clean close: its C line still holds.
-  if (!journal_open() || closed_clean_)
+  if (!log_open_ || closed_clean_)
     return caf::none;
   // The partial block's D line and the C line in one write (a copy closed
   // at max-open-files pays one system call, not two).

@@ -1,7 +1,8 @@
 // One destination copy and its bookkeeping (SPEC §8, §9; the acknowledged-
 // delivery protocol and its reconcile extension in docs/wire.md §6, §6.1).
 //
-// Owns: the copy file's descriptor, its journal in the writer's state directory,
+// Owns: the copy file's descriptor, its journal (records in its worker's
+// journal log, journal_log.hpp),
 // the segments that map source bytes (per source key and generation) to copy
 // offsets, each segment's block digests (block_digests.hpp), and for
 // compressed copies the member boundaries that are safe to recover to. No
@@ -11,10 +12,10 @@
 // (digests, the copy as the authority) and copy_journal.cpp (the journal's
 // lines, copy_journal.hpp).
 //
-// Journal (one per copy, append-only lines, each with a checksum; a file
-// `<id>.j` in the state directory, or with copy_options::log the copy's
+// Journal (one per copy, append-only lines, each with a checksum: the copy's
 // records in its worker's journal log, journal_log.hpp, whose fdatasync is
-// then the journal's sync):
+// the journal's sync; builds before session 18 kept a file `<id>.j` per
+// copy, which the start migrates into the log):
 //   H <version> <write mode> <out compression> <copy path> <identity>
 //   S <hostname> <st_dev> <st_ino> <filename> <gen> <src_base> <copy_base>
 //   M <src_end> <copy_size>      (compressed copies: a member ends here)
@@ -32,7 +33,7 @@
 // first byte of its segment, so every copy byte after it belongs to it. A
 // new copy of a worker (copy_spec::defer_sync) is the exception: its H, O
 // and first S lines are made durable by its worker's commit round (one
-// fdatasync of the worker's commit log for a batch of new copies,
+// fdatasync of the worker's journal log for a batch of new copies,
 // commit_log.hpp), also before its first byte. An M
 // line is written after the data it covers was fdatasync'ed. D lines are
 // written as blocks complete, without a sync of their own: they become
@@ -94,10 +95,8 @@ class journal_log;
 
 /// How copies are written; shared by every copy of one worker.
 struct copy_options {
-  /// The worker's journal log (journal_log.hpp), borrowed: each copy's
-  /// journal is its records there. Null: a journal file per copy in the
-  /// state directory (the store of builds before session 18, kept for
-  /// the tests of that format).
+  /// The worker's journal log (journal_log.hpp), borrowed, required: each
+  /// copy's journal is its records there.
   journal_log* log = nullptr;
   write_mode mode = write_mode::plain;
   wire::compression compression = wire::compression::gzip; // recompress output
@@ -201,17 +200,14 @@ public:
     block_map blocks;         // digests of its blocks (block_digests.hpp)
   };
 
-  /// Finds the copy's journal in `state_fd` (by spec.identity) and recovers
+  /// Finds the copy's journal in opts.log (by spec.identity) and recovers
   /// the copy, or creates both (rotated copies get a fresh suffix of `now`).
   static caf::expected<std::unique_ptr<copy_file>>
-  open(const copy_options& opts, int dstdir_fd, int state_fd,
-       const copy_spec& spec, std::time_t now);
+  open(const copy_options& opts, int dstdir_fd, const copy_spec& spec, std::time_t now);
   /// For a question (spec.must_exist): the error open() gives when no
-  /// journal was ever made for spec.identity (its first name is not in
-  /// `state_fd`), found by one lookup; none when there may be a copy. The
+  /// journal was ever made for spec.identity (no record of its first id in
+  /// `log`), found by one lookup; none when there may be a copy. The
   /// worker asks before it closes a copy to make room for one.
-  static caf::error never_made(int state_fd, const copy_spec& spec);
-  /// never_made() with a journal log: no record of the copy's first id.
   static caf::error never_made(const journal_log& log, const copy_spec& spec);
 
   ~copy_file();
@@ -327,8 +323,8 @@ public:
   const segment* find(const source_key& key, const std::string& gen) const;
 
   const std::string& path() const { return path_; }
-  /// The journal's file name inside the state directory (with a journal
-  /// log: the copy's id there, `<hex>` or `<hex>-<n>`).
+  /// The copy's id in the journal log, `<hex>` or `<hex>-<n>` (the stem of
+  /// the journal file name of builds before session 18).
   const std::string& journal_file() const { return journal_name_; }
   const std::string& identity() const { return identity_; }
   wire::compression out() const { return out_; }
@@ -343,7 +339,7 @@ public:
   // -- group commit (copy_spec::defer_sync) ------------------------------------
   /// Created with defer_sync: nothing of it is synced until committed().
   bool awaiting_commit() const { return awaiting_commit_; }
-  /// What its journal holds so far (the commit log's copy of it).
+  /// What its journal holds so far (held until write_held_journal()).
   const std::string& creation_text() const { return creation_text_; }
   /// Whether its name is new in its directory (that directory's fsync is
   /// the commit round's), not a file that was there before.
@@ -359,17 +355,15 @@ public:
 private:
   copy_file() = default;
 
-  /// Finds this copy's journal by identity (true, its text in `text`), or
-  /// the free name a new one gets (false).
+  /// Finds this copy's journal in the log by identity (true, its text in
+  /// `text`), or the free id a new one gets (false).
   caf::expected<bool> find_journal(const copy_spec& spec, std::string& text);
   /// Opens and recovers the copy an existing journal names; false when the
   /// name belongs to another generation (then a new copy is named).
   caf::expected<bool> open_existing(const copy_spec& spec, const std::string& text);
   /// Names and creates a new copy and its journal.
   caf::error create(const copy_spec& spec, std::time_t now);
-  /// create()'s journal: its file opened (made), or its id in the log.
-  caf::error begin_new_journal();
-  /// create() failed: the new journal goes (unlinked, or an empty batch).
+  /// create() failed: the new journal goes (an empty batch).
   void drop_new_journal();
   caf::error recover(const std::string& text);
   caf::error recover_plain(const journal_text& parsed, uint64_t actual,
@@ -379,7 +373,7 @@ private:
   /// After recovery: a clean close's size and the last complete block of a
   /// plain copy checked against the file.
   void check_recovered(const journal_text& parsed, uint64_t actual);
-  /// Recovers again from the journal file (a compressed copy that changed).
+  /// Recovers again from the journal (a compressed copy that changed).
   caf::error reload();
   void adopt_plain_size(uint64_t actual);
   void note_changed(const std::string& what);
@@ -409,21 +403,17 @@ private:
                            uint64_t src_base);
   caf::error write_copy(std::string_view bytes);
   caf::error append_journal(const std::string& line);
-  /// Sealed journal lines, written to the journal (its file, or its
-  /// records in the log; the first write after create() replaces what the
-  /// id had there). Not synced.
+  /// Sealed journal lines, written as the copy's records in the log (the
+  /// first write after create() replaces what the id had there). Not
+  /// synced.
   caf::error journal_write(const std::string& lines);
-  /// fdatasync of the journal (its file, or the worker's log).
+  /// fdatasync of the journal (the worker's log).
   caf::error journal_sync();
-  /// The journal is open (its file, or the copy's records in the log).
-  bool journal_open() const { return opts_.log != nullptr ? log_open_ : journal_fd_ >= 0; }
-  /// Lets go of the journal (closes its file).
+  /// Lets go of the journal (nothing more is written to it).
   void journal_let_go();
-  /// Whether another journal (file, or id in the log) has claimed the
-  /// copy at path_ (read only when a crash left a rotated name unclaimed).
+  /// Whether another id in the log has claimed the copy at path_ (read
+  /// only when a crash left a rotated name unclaimed).
   bool claimed_elsewhere() const;
-  /// find_journal with a journal log.
-  caf::expected<bool> find_in_log(const copy_spec& spec, std::string& text);
   caf::error compact_journal();
   /// More S and M lines than compact_after, and than the digest lines the
   /// last compaction copied (a long copy's digests are not rewritten often).
@@ -454,10 +444,8 @@ private:
 
   copy_options opts_;
   int dstdir_fd_ = -1;
-  int state_fd_ = -1;
   int fd_ = -1;
   std::shared_ptr<unique_fd> fd_owner_; // owns fd_
-  int journal_fd_ = -1;
   std::string identity_;
   std::string journal_name_;
   std::string path_;
@@ -509,32 +497,20 @@ private:
   std::string creation_text_;     // the journal's lines while awaiting it
   bool created_name_ = false;     // see created_name()
   bool hold_journal_ = false;     // see write_held_journal()
-  bool journal_empty_ = false;    // find_journal opened it empty (create() writes it)
-  bool log_open_ = false;         // with a journal log: journal_open()
+  bool log_open_ = false;         // the journal is open (written to)
   bool log_fresh_ = false;        // its next write replaces the id's records
   bool log_damaged_ = false;      // the log read a bad record of it: rewrite
 };
-
-/// Removes the journals in `state_dir` not modified for `max_age` (their
-/// copies are long finished; a resend after that long would start a new
-/// segment) and leftovers of an interrupted compaction (*.j.tmp). Only safe
-/// while no worker runs. Returns how many files were removed.
-size_t prune_journals(const std::string& state_dir, std::chrono::seconds max_age);
 
 /// Whether `err`, from copy_file::open with must_exist, says the journal's
 /// copy file is gone (rather than that there is no copy).
 bool copy_missing(const caf::error& err);
 
-/// The copy a journal in the state directory names.
+/// The copy a journal names (journal_headers(), journal_log.hpp).
 struct journal_header {
   std::string identity;
   std::string path; // relative to dstdir
 };
-
-/// The header of every journal in the state directory whose copy exists
-/// (claimed or written to); journals being written meanwhile may be missed
-/// or seen with their last line torn.
-std::vector<journal_header> journal_headers(int state_fd);
 
 // -- journal line codec (exposed for tests) -----------------------------------
 

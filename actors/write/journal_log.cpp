@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,10 +20,6 @@
 #include "base/hash.hpp"
 
 namespace cc::tw {
-
-namespace {
-constexpr uint64_t jlog_seal_size = 11; // " #" + 8 hex digits + "\n"
-} // namespace
 
 namespace jlog {
 
@@ -91,35 +89,75 @@ bool parse_count(std::string_view body, std::string_view kind, uint64_t& n) {
 
 } // namespace
 
-std::string record(std::string_view id, std::string_view body) {
-  std::string out;
-  out.reserve(id.size() + body.size() + seal_size + 1);
+size_t append_record(std::string& out, std::string_view id, std::string_view body) {
+  auto start = out.size();
   out.append(id).append(" ").append(body);
-  auto sum = static_cast<uint32_t>(fnv1a64(out));
+  auto sum = static_cast<uint32_t>(fnv1a64(std::string_view{out}.substr(start)));
   out += " #";
   out += journal::hex(sum, 8);
   out += '\n';
-  return out;
+  return start + id.size() + 1;
 }
 
-std::string records(std::string_view id, std::string_view journal_text) {
+std::string record(std::string_view id, std::string_view body) {
   std::string out;
-  for (auto body : bodies(journal_text))
-    out += record(id, body);
+  out.reserve(id.size() + body.size() + seal_size + 1);
+  append_record(out, id, body);
   return out;
 }
 
-std::string batch(std::string_view id, std::string_view journal_text, std::time_t time) {
+namespace {
+
+/// records() and batch(), and where each record's body (a batch member's
+/// without its '+') is when the text is written at offset `base`.
+std::string records_at(std::string_view id, std::string_view journal_text, uint64_t base,
+                       std::vector<index::span>* spans) {
+  std::string out;
+  for (auto body : bodies(journal_text)) {
+    auto at = append_record(out, id, body);
+    if (spans != nullptr)
+      spans->push_back({0, static_cast<uint32_t>(body.size()), base + at});
+  }
+  return out;
+}
+
+std::string batch_at(std::string_view id, std::string_view journal_text, std::time_t time,
+                     uint64_t base, std::vector<index::span>* spans) {
   auto lines = bodies(journal_text);
-  std::string out = record(id, "R " + std::to_string(lines.size() + (time != 0 ? 1 : 0)));
+  std::string out;
+  append_record(out, id, "R " + std::to_string(lines.size() + (time != 0 ? 1 : 0)));
   if (time != 0)
-    out += record(id, "+T " + std::to_string(time));
+    append_record(out, id, "+T " + std::to_string(time));
   std::string member;
   for (auto body : lines) {
     member.assign("+").append(body);
-    out += record(id, member);
+    auto at = append_record(out, id, member);
+    if (spans != nullptr)
+      spans->push_back({0, static_cast<uint32_t>(body.size()), base + at + 1});
   }
   return out;
+}
+
+/// What a live record takes in a log.
+uint64_t record_bytes(std::string_view id, const index::span& s) {
+  return s.len + id.size() + 1 + seal_size;
+}
+
+uint64_t records_bytes(std::string_view id, const std::vector<index::span>& recs) {
+  uint64_t n = 0;
+  for (const auto& s : recs)
+    n += record_bytes(id, s);
+  return n;
+}
+
+} // namespace
+
+std::string records(std::string_view id, std::string_view journal_text) {
+  return records_at(id, journal_text, 0, nullptr);
+}
+
+std::string batch(std::string_view id, std::string_view journal_text, std::time_t time) {
+  return batch_at(id, journal_text, time, 0, nullptr);
 }
 
 std::string prefix(const std::string& section) {
@@ -136,15 +174,39 @@ const index::entry* index::find(std::string_view id) const {
 }
 
 void index::erase(std::string_view id) {
-  if (auto i = ids_.find(id); i != ids_.end())
+  if (auto i = ids_.find(id); i != ids_.end()) {
+    live_ -= records_bytes(id, i->second.recs);
     ids_.erase(i);
+  }
 }
 
-void index::apply_batch(const std::string& id, std::vector<span> recs, std::time_t time) {
-  auto& e = ids_[id];
+void index::apply_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
+  auto i = ids_.find(id);
+  if (i == ids_.end())
+    i = ids_.emplace(std::string{id}, entry{}).first;
+  auto& e = i->second;
+  live_ -= records_bytes(id, e.recs);
+  live_ += records_bytes(id, recs);
   e.recs = std::move(recs);
   e.damaged = false;
   e.time = time;
+}
+
+void index::add(std::string_view id, const std::vector<span>& recs, std::time_t time) {
+  auto i = ids_.find(id);
+  if (i == ids_.end())
+    i = ids_.emplace(std::string{id}, entry{}).first;
+  auto& e = i->second;
+  if (e.damaged)
+    return; // as apply(): no more records until a batch
+  e.recs.insert(e.recs.end(), recs.begin(), recs.end());
+  live_ += records_bytes(id, recs);
+  if (!recs.empty())
+    e.time = time;
+}
+
+void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
+  apply_batch(id, std::move(recs), time);
 }
 
 size_t index::apply(uint32_t file, std::string_view text, uint64_t base, std::time_t mtime) {
@@ -209,6 +271,7 @@ size_t index::apply(uint32_t file, std::string_view text, uint64_t base, std::ti
       auto& e = ids_[std::string{p.id}];
       if (!e.damaged) {
         e.recs.push_back(s);
+        live_ += record_bytes(p.id, s);
         e.time = mtime;
       }
     }
@@ -275,13 +338,20 @@ caf::expected<std::pair<std::string, std::time_t>> read_file(int state_fd,
 }
 
 /// Writes `text` as `name` durably: a temporary name, fdatasync, rename.
-caf::error write_durably(int state_fd, const std::string& name, std::string_view text) {
+/// `mtime` (when not 0) becomes its modification time.
+caf::error write_durably(int state_fd, const std::string& name, std::string_view text,
+                         std::time_t mtime = 0) {
   auto tmp = name + ".tmp";
   int fd = ::openat(state_fd, tmp.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return io_error("journal log " + tmp, errno);
   auto err = write_all(fd, text, tmp);
+  if (!err && mtime != 0) {
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    if (::futimens(fd, times) != 0)
+      err = io_error("journal log " + tmp + ": set its time", errno);
+  }
   if (!err && ::fdatasync(fd) != 0)
     err = io_error("fdatasync journal log " + tmp, errno);
   ::close(fd);
@@ -325,6 +395,31 @@ struct merged {
   std::time_t time = 0;
 };
 
+/// Every id's journal in the logs of `listing`, read in sequence order as
+/// a start reads them (counts and the highest sequence number in `res`).
+caf::expected<std::map<std::string, merged>>
+read_logs(int state_fd, const state_listing& listing, journal_prepare_result& res) {
+  jlog::index idx;
+  std::vector<std::string> texts;
+  for (const auto& f : listing.logs) {
+    auto read = read_file(state_fd, f.name);
+    if (!read)
+      return std::move(read.error());
+    idx.apply(static_cast<uint32_t>(texts.size()), read->first, 0, read->second);
+    texts.push_back(std::move(read->first));
+    res.seq = std::max(res.seq, f.seq);
+  }
+  res.bad_records += idx.bad_records();
+  res.torn_tails += idx.torn_tails();
+  std::map<std::string, merged> copies;
+  for (const auto& [id, e] : idx.entries())
+    copies[id] = {jlog::journal_text(e, [&](const jlog::index::span& s) {
+                    return texts[s.file].substr(s.off, s.len);
+                  }),
+                  e.time};
+  return copies;
+}
+
 } // namespace
 
 caf::expected<journal_prepare_result>
@@ -335,24 +430,10 @@ prepare_journal_logs(int state_fd, const std::string& prefix, size_t workers,
   auto listing = list_state(state_fd, prefix);
   if (!listing)
     return std::move(listing.error());
-  jlog::index idx;
-  std::vector<std::string> texts;
-  for (const auto& f : listing->logs) {
-    auto read = read_file(state_fd, f.name);
-    if (!read)
-      return std::move(read.error());
-    idx.apply(static_cast<uint32_t>(texts.size()), read->first, 0, read->second);
-    texts.push_back(std::move(read->first));
-    res.seq = std::max(res.seq, f.seq);
-  }
-  res.bad_records = idx.bad_records();
-  res.torn_tails = idx.torn_tails();
-  std::map<std::string, merged> copies;
-  for (const auto& [id, e] : idx.entries())
-    copies[id] = {jlog::journal_text(e, [&](const jlog::index::span& s) {
-                    return texts[s.file].substr(s.off, s.len);
-                  }),
-                  e.time};
+  auto read = read_logs(state_fd, *listing, res);
+  if (!read)
+    return std::move(read.error());
+  auto& copies = *read;
   // Legacy journals of ids the logs do not hold a journal of (a crash
   // after their migration, before their unlink, left them: the log's
   // records win; a log text without a header is no journal).
@@ -394,6 +475,70 @@ prepare_journal_logs(int state_fd, const std::string& prefix, size_t workers,
   for (const auto& name : listing->leftover)
     ::unlinkat(state_fd, name.c_str(), 0);
   ::fsync(state_fd);
+  return res;
+}
+
+caf::error lock_state_dir(int state_fd, bool exclusive) {
+  while (::flock(state_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      return make_error(errc::unavailable,
+                        exclusive ? "the state directory is in use by a running server"
+                                  : "the state directory is being exported"
+                                    " (ccserver --export-journals)");
+    return io_error("lock of the state directory", errno);
+  }
+  return caf::none;
+}
+
+caf::expected<journal_export_result> export_journal_files(int state_fd) {
+  journal_export_result res;
+  // Every section's logs: `jl-<16 hex digits>.` names a section's prefix.
+  auto names = journal::names(state_fd, [](const std::string& name) {
+    return name.size() > 20 && name.compare(0, 3, "jl-") == 0 && name[19] == '.';
+  });
+  if (!names)
+    return make_error(errc::io, "the state directory cannot be read");
+  std::set<std::string> prefixes;
+  for (const auto& name : *names)
+    prefixes.insert(name.substr(0, 20));
+  std::vector<state_listing> done;
+  for (const auto& prefix : prefixes) {
+    auto listing = list_state(state_fd, prefix);
+    if (!listing)
+      return std::move(listing.error());
+    journal_prepare_result counts;
+    auto copies = read_logs(state_fd, *listing, counts);
+    if (!copies)
+      return std::move(copies.error());
+    res.bad_records += counts.bad_records;
+    res.torn_tails += counts.torn_tails;
+    res.logs += listing->logs.size();
+    for (const auto& [id, m] : *copies) {
+      // An id without a header holds no journal (dropped, or torn before
+      // it): a legacy journal of it, if any, stays as it is.
+      if (!journal::parse(m.text).header)
+        continue;
+      if (auto err = write_durably(state_fd, id + ".j", m.text, m.time))
+        return err;
+      ++res.copies;
+    }
+    done.push_back(std::move(*listing));
+  }
+  if (::fsync(state_fd) != 0)
+    return io_error("fsync of the state directory", errno);
+  // Only now: the journal files hold what the logs held. (A log left
+  // behind would win over the journal files an older build writes on.)
+  for (const auto& listing : done) {
+    for (const auto& f : listing.logs)
+      ::unlinkat(state_fd, f.name.c_str(), 0);
+    for (const auto& name : listing.leftover)
+      if (name.compare(0, 3, "jl-") == 0)
+        ::unlinkat(state_fd, name.c_str(), 0);
+  }
+  if (::fsync(state_fd) != 0)
+    return io_error("fsync of the state directory", errno);
   return res;
 }
 
@@ -476,6 +621,7 @@ caf::expected<std::string> journal_log::text(std::string_view id) const {
 }
 
 caf::error journal_log::write(std::string_view text) {
+  // The caller indexes what it wrote (index::add, add_batch).
   if (auto err = write_all(fd_->get(), text, name_)) {
     // A part written would be a bad record before the next one.
     int saved = errno;
@@ -489,17 +635,28 @@ caf::error journal_log::write(std::string_view text) {
     errno = saved;
     return err;
   }
-  index_.apply(0, text, size_, std::time(nullptr));
   size_ += text.size();
   return caf::none;
 }
 
 caf::error journal_log::append(std::string_view id, std::string_view journal_lines) {
-  return write(jlog::records(id, journal_lines));
+  // Indexed from the spans made while sealing: each record is hashed once
+  // here, not parsed and hashed again.
+  std::vector<jlog::index::span> spans;
+  auto text = jlog::records_at(id, journal_lines, size_, &spans);
+  if (auto err = write(text))
+    return err;
+  index_.add(id, spans, std::time(nullptr));
+  return caf::none;
 }
 
 caf::error journal_log::replace(std::string_view id, std::string_view journal_text) {
-  return write(jlog::batch(id, journal_text, 0));
+  std::vector<jlog::index::span> spans;
+  auto text = jlog::batch_at(id, journal_text, 0, size_, &spans);
+  if (auto err = write(text))
+    return err;
+  index_.add_batch(id, std::move(spans), std::time(nullptr));
+  return caf::none;
 }
 
 caf::error journal_log::sync() {
@@ -509,13 +666,7 @@ caf::error journal_log::sync() {
 }
 
 bool journal_log::compaction_due(uint64_t max_bytes) const {
-  if (size_ <= max_bytes)
-    return false;
-  uint64_t live = 0;
-  for (const auto& [id, e] : index_.entries())
-    for (const auto& s : e.recs)
-      live += s.len + id.size() + 1 + jlog_seal_size;
-  return size_ > 2 * live;
+  return size_ > max_bytes && size_ > 2 * index_.live_bytes();
 }
 
 caf::error journal_log::compact() {

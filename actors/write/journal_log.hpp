@@ -1,9 +1,8 @@
-// The journal log (issue 20; docs/wire.md §6.7 describes today's per-copy
-// journals it is meant to replace): the journals of a tailwriter's copies as
-// records in one append-only log file per worker, instead of one file per
-// copy. NOT wired into copy_file yet (session 18 built and tested the store
-// alone; bench/PROFILE.md "Session 18: a journal log per worker" has the
-// plan for the wiring).
+// The journal log (issue 20; docs/wire.md §6.7): the journals of a
+// tailwriter's copies as records in one append-only log file per worker,
+// instead of the file per copy of builds before session 18 (taken in by
+// prepare_journal_logs at start; written back by export_journal_files for
+// a downgrade).
 //
 // Owns: the worker's current log file (`jl-<section hash>.<seq>.<worker>` in
 // the state directory) and an index of the ids with records in it.
@@ -48,6 +47,8 @@ namespace jlog {
 
 /// `<id> <body> #<checksum>\n`.
 std::string record(std::string_view id, std::string_view body);
+/// record() appended to `out`; returns where its body starts in `out`.
+size_t append_record(std::string& out, std::string_view id, std::string_view body);
 /// The batch replacing `id`'s records by the journal lines of
 /// `journal_text` (sealed journal lines; a damaged or torn line ends it),
 /// with `T <time>` first when `time` is not 0.
@@ -80,16 +81,28 @@ public:
   /// a torn tail, to be cut off before anything is appended).
   size_t apply(uint32_t file, std::string_view text, uint64_t base, std::time_t mtime);
 
+  /// Records of `id` just written (`recs`: their bodies), read as apply()
+  /// would read them (none when the id is damaged), without parsing them
+  /// again.
+  void add(std::string_view id, const std::vector<span>& recs, std::time_t time);
+  /// A whole batch of `id` just written (`recs`: its members' bodies).
+  void add_batch(std::string_view id, std::vector<span> recs, std::time_t time);
+
   const std::map<std::string, entry, std::less<>>& entries() const { return ids_; }
   const entry* find(std::string_view id) const;
   void erase(std::string_view id);
+  /// What the live records take in a log (each as `<id> <body> #<8 hex>\n`),
+  /// kept as records come and go: the compaction check reads it instead
+  /// of walking every record.
+  uint64_t live_bytes() const { return live_; }
   /// Records whose checksum failed, and torn tails seen.
   size_t bad_records() const { return bad_; }
   size_t torn_tails() const { return torn_; }
 
 private:
-  void apply_batch(const std::string& id, std::vector<span> recs, std::time_t time);
+  void apply_batch(std::string_view id, std::vector<span> recs, std::time_t time);
   std::map<std::string, entry, std::less<>> ids_;
+  uint64_t live_ = 0;
   size_t bad_ = 0;
   size_t torn_ = 0;
 };
@@ -102,7 +115,7 @@ std::string journal_text(const index::entry& e,
 } // namespace jlog
 
 /// The header of every journal in the log whose copy exists (claimed or
-/// written to): journal_headers() of copy_writer.hpp for a journal log.
+/// written to), for the worker's index of rotated copies (copy_index.hpp).
 std::vector<journal_header> journal_headers(const journal_log& log);
 
 /// What prepare_journal_logs did.
@@ -127,6 +140,32 @@ caf::expected<journal_prepare_result>
 prepare_journal_logs(int state_fd, const std::string& prefix, size_t workers,
                      const std::function<size_t(const std::string&)>& assign,
                      std::chrono::seconds max_age, std::time_t now);
+
+/// What export_journal_files did.
+struct journal_export_result {
+  size_t copies = 0; // journal files written
+  size_t logs = 0;   // log files read (and removed)
+  size_t bad_records = 0;
+  size_t torn_tails = 0;
+};
+
+/// For a downgrade to a build before session 18, which reads a journal
+/// file per copy and no log: reads every journal log in the state
+/// directory (every section's, as prepare_journal_logs reads them) and
+/// writes each copy's journal as the legacy file `<id>.j` (its text, the
+/// time it was last written as its mtime; a file of that name is
+/// replaced), each fdatasync'ed and renamed into place, the directory
+/// fsync'ed; only then the logs are unlinked. Only while no server uses
+/// the state directory. Legacy journals of ids the logs hold no journal of
+/// are left as they are.
+caf::expected<journal_export_result> export_journal_files(int state_fd);
+
+/// The lock of a state directory (flock(2) of the directory, `state_fd`
+/// an open descriptor of it, released when that closes): a tailwriter
+/// holds it shared from its start's merge until its workers are gone;
+/// --export-journals takes it exclusive. errc::unavailable when the other
+/// kind is held (it never waits).
+caf::error lock_state_dir(int state_fd, bool exclusive);
 
 /// One worker's journal log (single-threaded: its worker's).
 class journal_log {
@@ -169,6 +208,8 @@ public:
   const std::string& file() const { return name_; }
   size_t ids() const { return index_.entries().size(); }
   size_t bad_records() const { return index_.bad_records(); }
+  /// Where each id's records are (exposed for tests).
+  const jlog::index& records_index() const { return index_; }
 
 private:
   journal_log() = default;

@@ -55,6 +55,9 @@ using waiting_list = std::deque<caf::response_promise>;
 
 struct tailwriter_state {
   tailwriter_config cfg;
+  /// The state directory's lock (tw::lock_state_dir, shared), taken before
+  /// the start's merge; each worker holds its own too.
+  std::shared_ptr<tw::unique_fd> state_lock;
   tw::counters_ptr counters;
   /// Every message's way to a worker, also the direct lane's.
   std::shared_ptr<tw::tailwriter_door> door;
@@ -134,7 +137,6 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
   // two descriptors per open copy (the copy, and one for a sync in flight
   // after it closed; the journals are records in the worker's log).
   wo.max_open_copies = std::max<size_t>(1, c.max_open_files / workers / 2);
-  wo.journal_log = true;
   wo.hostname = c.hostname;
   wo.section = c.section;
   return wo;
@@ -142,9 +144,11 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
 
 caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
                                   std::shared_ptr<tw::tailwriter_door> door,
-                                  tw::counters_ptr counters) {
+                                  tw::counters_ptr counters,
+                                  std::shared_ptr<tw::unique_fd> state_lock) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
+  st.state_lock = std::move(state_lock);
   st.counters = std::move(counters);
   st.door = std::move(door);
   // A worker that fails takes the tailwriter with it.
@@ -174,7 +178,7 @@ caf::behavior tailwriter_behavior(tailwriter_actor* self, tailwriter_config cfg,
 /// door without its actor.
 caf::actor start_tailwriter(caf::actor_system& sys, const tailwriter_config& c,
                             std::string reserved, router_actor router,
-                            direct_lanes_ptr lanes) {
+                            direct_lanes_ptr lanes, std::shared_ptr<tw::unique_fd> state_lock) {
   auto counters = std::make_shared<tw::writer_counters>();
   auto n = std::max<size_t>(1, c.worker_threads);
   auto wo = worker_options_of(c, n);
@@ -193,7 +197,7 @@ caf::actor start_tailwriter(caf::actor_system& sys, const tailwriter_config& c,
   }
   auto door = std::make_shared<tw::tailwriter_door>(c, std::move(reserved), std::move(slots),
                                                     counters, router, wo.writer_id);
-  auto actor = sys.spawn(tailwriter_behavior, c, door, counters);
+  auto actor = sys.spawn(tailwriter_behavior, c, door, counters, std::move(state_lock));
   door->set_tailwriter(actor.address());
   // Data connections' messages reach the workers through the door directly.
   if (lanes)
@@ -307,6 +311,13 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
                       cfg.section + ": state-dir must not be dstdir itself");
   cfg.dstdir = *dst;
   cfg.state_dir = *state;
+  // Held from here until the tailwriter goes: --export-journals refuses.
+  auto state_lock = std::make_shared<tw::unique_fd>(
+    ::open(cfg.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (state_lock->get() < 0)
+    return make_error(errc::io, cfg.section + ": state-dir: " + errno_text(errno));
+  if (auto err = tw::lock_state_dir(state_lock->get(), false))
+    return make_error(errc::io, cfg.section + ": state-dir: " + describe(err));
   // Before any worker runs: new copies a crash left half-written come back
   // whole from the workers' commit logs (whatever the worker count was).
   if (auto state_fd = ::open(cfg.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -322,7 +333,7 @@ caf::expected<caf::actor> spawn_tailwriter_actor(caf::actor_system& sys,
   if (auto err = prepare_journals(cfg))
     return err;
   return start_tailwriter(sys, cfg, std::move(reserved), std::move(router),
-                          std::move(lanes));
+                          std::move(lanes), std::move(state_lock));
 }
 
 caf::expected<caf::actor> spawn_tailwriter_handler(spawn_context ctx,

@@ -41,7 +41,7 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
     auto held = cf.write_held_journal();
     if (held)
       log::error(opts_.who, "journal of " + cf.path() + ": " + describe(held));
-    if (jlog_ && held) {
+    if (held) {
       // Its journal is not in the log: written now, the copy would be
       // found again without it (its bytes appended a second time). It goes
       // unwritten and unacknowledged; its sender sends it again.
@@ -49,11 +49,7 @@ void worker_core::await_commit(const fragment_ptr& fp, copy_file& cf,
       drop_failed(identity);
       return;
     }
-    if (jlog_) {
-      commits_->add_journal_log(); // the round syncs the journal log
-    } else if (auto err = commits_->add_journal(cf.journal_file(), cf.creation_text())) {
-      log::error(opts_.who, describe(err)); // the round's fdatasync fails too
-    }
+    commits_->add_journal_log(); // the round syncs the journal log
     if (cf.created_name())
       commits_->add_copy(cf.path());
     collect(cf);
@@ -70,8 +66,7 @@ bool worker_core::commit_due() const {
 commit_round_ptr worker_core::start_commit() {
   commit_in_flight_ = true;
   auto round = std::make_shared<commit_round>(commits_->take());
-  if (jlog_)
-    round->journal = jlog_->fd();
+  round->journal = jlog_->fd();
   return round;
 }
 

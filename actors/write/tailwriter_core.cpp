@@ -62,6 +62,9 @@ caf::error worker_core::init() {
   if (state_fd_ < 0)
     return make_error(errc::io,
                       "state-dir " + opts_.state_dir + ": " + errno_text(errno));
+  // Held while this worker lives: no export of the journals meanwhile.
+  if (auto err = lock_state_dir(state_fd_, false))
+    return make_error(errc::io, "state-dir " + opts_.state_dir + ": " + describe(err));
   if (opts_.syncfs_batch > 0) {
     // Its own open file, before any copy's: the syncfs error state it
     // samples now predates every copy this worker writes.
@@ -82,17 +85,15 @@ caf::error worker_core::init() {
   if (!commits)
     return std::move(commits.error());
   commits_ = std::move(*commits);
-  if (opts_.journal_log) {
-    auto jl = journal_log::open(state_fd_, jlog::prefix(opts_.section), opts_.index);
-    if (!jl)
-      return std::move(jl.error());
-    jlog_ = std::move(*jl);
-    opts_.copy.log = jlog_.get();
-    if (jlog_->bad_records() > 0)
-      log::warning(opts_.who, "journal log " + jlog_->file() + ": "
-                                + std::to_string(jlog_->bad_records())
-                                + " damaged records skipped");
-  }
+  auto jl = journal_log::open(state_fd_, jlog::prefix(opts_.section), opts_.index);
+  if (!jl)
+    return std::move(jl.error());
+  jlog_ = std::move(*jl);
+  opts_.copy.log = jlog_.get();
+  if (jlog_->bad_records() > 0)
+    log::warning(opts_.who, "journal log " + jlog_->file() + ": "
+                              + std::to_string(jlog_->bad_records())
+                              + " damaged records skipped");
   return caf::none;
 }
 
@@ -138,8 +139,7 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   // new file's question closed a copy for nothing, opened again by its next
   // fragment (bench/PROFILE.md, session 16).
   if (spec.must_exist && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies)
-    if (auto err = jlog_ ? copy_file::never_made(*jlog_, spec)
-                         : copy_file::never_made(state_fd_, spec))
+    if (auto err = copy_file::never_made(*jlog_, spec))
       return err;
   // Descriptors: two per open copy, one per copy closed while its sync runs.
   while (!lru_.empty()
@@ -163,8 +163,7 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
                                      : std::string{}));
     evict(lru->first, out);
   }
-  auto opened = copy_file::open(opts_.copy, dstdir_fd_, state_fd_, spec,
-                                std::time(nullptr));
+  auto opened = copy_file::open(opts_.copy, dstdir_fd_, spec, std::time(nullptr));
   if (!opened)
     return std::move(opened.error());
   auto* ptr = opened->get();

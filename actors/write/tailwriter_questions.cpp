@@ -188,7 +188,7 @@ std::vector<copy_file*> worker_core::copies_holding(const fragment& f,
     specs.push_back(spec_for(f, key, wire::compression::none));
   } else {
     if (!rotated_.built())
-      jlog_ ? rotated_.build(journal_headers(*jlog_)) : rotated_.build(state_fd_);
+      rotated_.build(journal_headers(*jlog_));
     auto found = rotated_.find(key, to_string(opts_.copy.mode), f.dest_base);
     if (gen != nullptr)
       found.erase(std::remove_if(found.begin(), found.end(),

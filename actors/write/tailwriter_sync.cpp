@@ -290,17 +290,8 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
 
 void worker_core::close_clean(const sync_job& job) {
   // Not opened again since: nothing was appended to its journal meanwhile.
-  if (jlog_) {
-    if (auto err = jlog_->append(job.journal, copy_file::closed_clean_line(job.closed_size)))
-      log::error(opts_.who, describe(err));
-    return;
-  }
-  int fd = ::openat(state_fd_, job.journal.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  if (auto err = write_all(fd, copy_file::closed_clean_line(job.closed_size), job.journal))
+  if (auto err = jlog_->append(job.journal, copy_file::closed_clean_line(job.closed_size)))
     log::error(opts_.who, describe(err));
-  ::close(fd);
 }
 
 bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {

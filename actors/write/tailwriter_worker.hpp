@@ -176,10 +176,6 @@ struct worker_options {
   /// (start_commit / finish_commit) while the worker goes on, its
   /// fragments held until then; otherwise the round runs at once, here.
   bool group_commit = false;
-  /// The copies' journals are records in this worker's journal log
-  /// (journal_log.hpp; the tailwriter merged every log and legacy journal
-  /// into it before the workers started); otherwise a file per copy.
-  bool journal_log = false;
   /// The journal log is compacted once it is larger than this and more
   /// than twice what its live records need.
   uint64_t journal_log_compact_bytes = 16ull << 20;
@@ -205,7 +201,8 @@ struct sync_job {
     uint64_t fpos = 0;
   };
   std::vector<owed_ack> owed;
-  /// Its journal file and size then: the C line written once it is synced.
+  /// Its journal (its id in the journal log) and size then: the C line
+  /// written once it is synced.
   std::string journal;
   uint64_t closed_size = 0;
   /// Made durable by its batch's syncfs (fs_sync), not by an fdatasync of
@@ -506,7 +503,9 @@ private:
   void drop_keys(const std::string& identity, bool ack, outbox& out);
   // Group commit (commit_log.hpp).
   std::unique_ptr<commit_log> commits_;
-  /// The journal log (opts_.journal_log); opts_.copy.log points to it.
+  /// The journal log (journal_log.hpp: the copies' journals as records;
+  /// the tailwriter merged every log and legacy journal into it before the
+  /// workers started); opts_.copy.log points to it.
   std::unique_ptr<journal_log> jlog_;
   /// Compacts the journal log when it is due (after a sync or a round).
   void compact_journal_log();

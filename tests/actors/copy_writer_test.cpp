@@ -1,5 +1,6 @@
-// One copy and its journal (actors/write/copy_writer): the protocol's decisions,
-// plain/keep/yes outputs, and recovery after a simulated crash.
+// One copy and its journal (actors/write/copy_writer; the journal is the
+// copy's records in a journal log, journal_log.hpp): the protocol's
+// decisions, plain/keep/yes outputs, and recovery after a simulated crash.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "actors/write/copy_writer.hpp"
 #include "actors/write/dest_path.hpp"
+#include "actors/write/journal_log.hpp"
 #include "base/error.hpp"
 #include "tests/support/process.hpp"
 #include "wire/codec.hpp"
@@ -46,12 +48,14 @@ std::string gunzip(const std::string& bytes, wire::compression c) {
   return *out;
 }
 
-/// Two directories (copies, state) and their descriptors.
+/// Two directories (copies, state), their descriptors and the journal log
+/// in the state directory (a worker's: what a start would open).
 struct place {
   std::string dst;
   std::string state;
   int dst_fd = -1;
   int state_fd = -1;
+  std::unique_ptr<journal_log> log;
   explicit place(const std::string& root) : dst(root + "/dst"), state(root + "/state") {
     fs::create_directories(dst);
     fs::create_directories(state);
@@ -60,16 +64,42 @@ struct place {
   void open_fds() {
     dst_fd = ::open(dst.c_str(), O_RDONLY | O_DIRECTORY);
     state_fd = ::open(state.c_str(), O_RDONLY | O_DIRECTORY);
+    open_log();
   }
+  static std::string prefix() { return jlog::prefix("copy-test"); }
+  /// Opens the log again from its file, as a restart does.
+  void open_log() {
+    log.reset();
+    auto jl = journal_log::open(state_fd, prefix(), 0);
+    REQUIRE(jl);
+    log = std::move(*jl);
+  }
+  /// The start's merge (legacy `.j` journals taken in), then the log opened.
+  void migrate() {
+    log.reset();
+    auto r = prepare_journal_logs(
+      state_fd, prefix(), 1, [](const std::string&) { return size_t{0}; },
+      std::chrono::hours{24 * 30}, std::time(nullptr));
+    REQUIRE(r);
+    open_log();
+  }
+  /// The journal text of copy `id` (its records), or of the first copy.
+  std::string journal(std::string id = {}) const {
+    if (id.empty()) {
+      auto ids = log->id_list();
+      if (ids.empty())
+        return {};
+      id = ids.front();
+    }
+    auto text = log->text(id);
+    REQUIRE(text);
+    return *text;
+  }
+  std::string log_path() const { return state + "/" + log->file(); }
   ~place() {
+    log.reset();
     ::close(dst_fd);
     ::close(state_fd);
-  }
-  std::string journal() const {
-    for (auto& e : fs::directory_iterator(state))
-      if (e.path().extension() == ".j")
-        return e.path();
-    return {};
   }
 };
 
@@ -99,8 +129,15 @@ struct fixture {
     return s;
   }
 
+  caf::expected<std::unique_ptr<copy_file>> try_open(const place& p, const copy_spec& s,
+                                                     std::time_t now) const {
+    auto o = opts;
+    o.log = p.log.get();
+    return copy_file::open(o, p.dst_fd, s, now);
+  }
+
   std::unique_ptr<copy_file> open(const copy_spec& s, const place& p) const {
-    auto cf = copy_file::open(opts, p.dst_fd, p.state_fd, s, std::time(nullptr));
+    auto cf = try_open(p, s, std::time(nullptr));
     REQUIRE(cf);
     return std::move(*cf);
   }
@@ -425,9 +462,10 @@ TEST_CASE("journal: compaction keeps recovery exact, torn lines are ignored",
   CHECK(cf->journal_lines() <= 6);
   auto journal = fx.live.journal();
   REQUIRE(!journal.empty());
-  CHECK(test::read_file(journal).size() < 600);
+  CHECK(journal.size() < 600);
   auto crashed = snapshot(fx.live, fx.tmp / "crash");
-  test::append_file(crashed->journal(), "M 99999 99"); // torn: no newline
+  test::append_file(crashed->log_path(), cf->journal_file() + " M 99999 99"); // torn: no newline
+  crashed->open_log();
   auto rec = fx.open(spec, *crashed);
   CHECK(rec->find(fx.key, "g1")->src_end == 2000);
   REQUIRE(rec->find(fx.key, "old") != nullptr);
@@ -473,7 +511,7 @@ TEST_CASE("rotated: a journal without its copy (a crash in between) names it aft
   auto spec = fx.spec(wire::compression::none, true, "R\nno\ngen1");
   std::string path;
   {
-    auto cf = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, spec, 1000000);
+    auto cf = fx.try_open(fx.live, spec, 1000000);
     REQUIRE(cf);
     path = (*cf)->path();
   }
@@ -481,7 +519,7 @@ TEST_CASE("rotated: a journal without its copy (a crash in between) names it aft
   // created: no copy on disk.
   REQUIRE(::unlink((fx.live.dst + "/" + path).c_str()) == 0);
   // Restarted later: the journal's name is used, nothing else is created.
-  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, spec, 2000000);
+  auto again = fx.try_open(fx.live, spec, 2000000);
   REQUIRE(again);
   CHECK((*again)->path() == path);
   fx.put(**again, "gen1", 0, 100);
@@ -506,12 +544,13 @@ std::string sealed(const std::string& body) {
   return body + " #" + hex + "\n";
 }
 
-/// Rewrites a journal to what a SIGKILL inside the rotated naming loop leaves:
-/// only the header, naming `path`, not yet claimed.
-void leave_unclaimed_header(const std::string& journal, const std::string& spec_id,
+/// Rewrites a copy's journal (id `journal` in the log of `p`) to what a
+/// SIGKILL inside the rotated naming loop leaves: only the header, naming
+/// `path`, not yet claimed.
+void leave_unclaimed_header(place& p, const std::string& journal, const std::string& spec_id,
                             const std::string& path) {
   auto body = "H 1 =no =none " + journal_escape(path) + " " + journal_escape(spec_id);
-  test::write_file(journal, sealed(body));
+  REQUIRE(!p.log->replace(journal, sealed(body)));
 }
 
 } // namespace
@@ -526,7 +565,7 @@ TEST_CASE("rotated: a crash while naming never appends to another generation's c
   auto s2 = fx.spec(wire::compression::none, true, "R\nno\ngen2");
   std::string path1;
   {
-    auto cf1 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 1000000);
+    auto cf1 = fx.try_open(fx.live, s1, 1000000);
     REQUIRE(cf1);
     path1 = (*cf1)->path();
     fx.put(**cf1, "gen1", 0, 1000);
@@ -534,14 +573,14 @@ TEST_CASE("rotated: a crash while naming never appends to another generation's c
   }
   std::string journal2;
   {
-    auto cf2 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 1000000);
+    auto cf2 = fx.try_open(fx.live, s2, 1000000);
     REQUIRE(cf2);
     CHECK((*cf2)->path() != path1);
     REQUIRE(::unlink((fx.live.dst + "/" + (*cf2)->path()).c_str()) == 0);
-    journal2 = fx.live.state + "/" + (*cf2)->journal_file();
+    journal2 = (*cf2)->journal_file();
   }
-  leave_unclaimed_header(journal2, "R\nno\ngen2", path1);
-  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 1000000);
+  leave_unclaimed_header(fx.live, journal2, "R\nno\ngen2", path1);
+  auto again = fx.try_open(fx.live, s2, 1000000);
   REQUIRE(again);
   CHECK((*again)->path() != path1);
   fx.put(**again, "gen2", 0, 500);
@@ -549,7 +588,7 @@ TEST_CASE("rotated: a crash while naming never appends to another generation's c
   CHECK(test::read_file(fx.live.dst + "/" + path1) == slice(fx.src, 0, 1000));
   CHECK(test::read_file(fx.live.dst + "/" + (*again)->path()) == slice(fx.src, 0, 500));
   // And the claim survives the next restart.
-  auto third = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s2, 3000000);
+  auto third = fx.try_open(fx.live, s2, 3000000);
   REQUIRE(third);
   CHECK((*third)->path() == (*again)->path());
   CHECK(fx.put(**third, "gen2", 0, 500).kind == decision::duplicate);
@@ -562,13 +601,13 @@ TEST_CASE("rotated: a crash after creating the copy, before claiming it, keeps t
   std::string path1;
   std::string journal1;
   {
-    auto cf1 = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 1000000);
+    auto cf1 = fx.try_open(fx.live, s1, 1000000);
     REQUIRE(cf1);
     path1 = (*cf1)->path();
-    journal1 = fx.live.state + "/" + (*cf1)->journal_file();
+    journal1 = (*cf1)->journal_file();
   }
-  leave_unclaimed_header(journal1, "R\nno\ngen1", path1); // the copy exists, empty
-  auto again = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s1, 2000000);
+  leave_unclaimed_header(fx.live, journal1, "R\nno\ngen1", path1); // the copy exists, empty
+  auto again = fx.try_open(fx.live, s1, 2000000);
   REQUIRE(again);
   CHECK((*again)->path() == path1);
   fx.put(**again, "gen1", 0, 300);
@@ -624,21 +663,6 @@ TEST_CASE("write-compressed parsing", "[tailwriter][copy_writer]") {
   CHECK(!parse_write_mode("maybe"));
 }
 
-TEST_CASE("journals unused for long are pruned", "[tailwriter][copy_writer]") {
-  test::temp_dir tmp{"cc-prune"};
-  for (auto name : {"old.j", "new.j", "old.j.tmp", "other.txt"})
-    test::write_file(tmp / name, "x");
-  struct timespec times[2];
-  times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - 40 * 86400;
-  times[0].tv_nsec = times[1].tv_nsec = 0;
-  REQUIRE(::utimensat(AT_FDCWD, (tmp / "old.j").c_str(), times, 0) == 0);
-  CHECK(prune_journals(tmp.path(), std::chrono::hours(24 * 30)) == 2);
-  CHECK(!fs::exists(tmp / "old.j"));
-  CHECK(!fs::exists(tmp / "old.j.tmp"));
-  CHECK(fs::exists(tmp / "new.j"));
-  CHECK(fs::exists(tmp / "other.txt"));
-}
-
 // -- digests and the copy as the authority (docs/wire.md §6.1) ------------------
 
 namespace {
@@ -681,7 +705,7 @@ TEST_CASE("digests: complete blocks are journaled as written and recovered after
   REQUIRE(seg->blocks.size() == 2);
   CHECK(seg->blocks.at(MiB) == xxh3_of(big, 500000, MiB));
   CHECK(seg->blocks.at(2 * MiB) == xxh3_of(big, MiB, 2 * MiB));
-  auto journal = test::read_file(fx.live.journal());
+  auto journal = fx.live.journal();
   CHECK_THAT(journal, Catch::Contains("D 0 1048576 " + wire::digest_hex(xxh3_of(big, 500000, MiB))));
   CHECK_THAT(journal, Catch::Contains("D 0 2097152 "));
   // digest() of a plain copy reads the copy.
@@ -707,9 +731,11 @@ TEST_CASE("digests: a journal without D lines (an older build) recovers and dige
   std::string id = "C\nno\ndb1/x.log";
   fs::create_directories(fx.live.dst + "/db1");
   test::write_file(fx.live.dst + "/db1/x.log", slice(big, 0, 600000));
+  // Its journal file, taken into the log by the start's merge.
   test::write_file(fx.live.state + "/" + wire::digest_hex(fnv1a64(id)) + ".j",
                    sealed("H 1 =no =none =db1/x.log " + journal_escape(id)) + sealed("O")
                      + sealed("S =db1 2049 1234 =/var/log/pg/x.log =g1 0 0"));
+  fx.live.migrate();
   auto cf = fx.open(fx.spec(), fx.live);
   const auto* seg = cf->find(fx.key, "g1");
   REQUIRE(seg != nullptr);
@@ -747,7 +773,7 @@ TEST_CASE("digests: a compressed copy answers whole journaled blocks only, acros
       REQUIRE(!cf->close());
     }
     // A clean close wrote the partial block (P) and the size (C).
-    auto journal = test::read_file(fx.live.journal());
+    auto journal = fx.live.journal();
     CHECK_THAT(journal, Catch::Contains("P 0 2600000 "
                                         + wire::digest_hex(xxh3_of(big, 2 * MiB, 2600000))));
     CHECK_THAT(journal, Catch::Contains("\nC "));
@@ -923,7 +949,7 @@ TEST_CASE("digests: a reopened copy digests its block being written again only w
     fx.put(*cf, "g1", 0, 3000);
     REQUIRE(!cf->close());
   }
-  auto journal = test::read_file(fx.live.journal());
+  auto journal = fx.live.journal();
   CHECK_THAT(journal, Catch::Contains("P 0 3000 " + wire::digest_hex(xxh3_of(fx.src, 0, 3000))));
   {
     // Reopened (max-open-files closed it) for a question and a duplicate:
@@ -936,7 +962,7 @@ TEST_CASE("digests: a reopened copy digests its block being written again only w
     CHECK(fx.put(*cf, "g1", 1000, 3000).kind == decision::duplicate);
     REQUIRE(!cf->close());
     CHECK(cf->hasher_rebuilds() == 0);
-    CHECK(test::read_file(fx.live.journal()) == journal);
+    CHECK(fx.live.journal() == journal);
   }
   {
     // Reopened and appended to: rebuilt once, the next block's digests right.
@@ -947,7 +973,7 @@ TEST_CASE("digests: a reopened copy digests its block being written again only w
     CHECK(cf->hasher_rebuilds() == 1);
     REQUIRE(!cf->close());
   }
-  CHECK_THAT(test::read_file(fx.live.journal()),
+  CHECK_THAT(fx.live.journal(),
              Catch::Contains("P 0 4000 " + wire::digest_hex(xxh3_of(fx.src, 0, 4000))));
   CHECK(test::read_file(path) == fx.src);
   {
@@ -961,7 +987,7 @@ TEST_CASE("digests: a reopened copy digests its block being written again only w
     CHECK(rec->hasher_rebuilds() == 0);
     REQUIRE(!rec->close());
     CHECK(rec->hasher_rebuilds() == 1);
-    CHECK_THAT(test::read_file(crashed->journal()),
+    CHECK_THAT(crashed->journal(),
                Catch::Contains("P 0 4800 " + wire::digest_hex(xxh3_of(more, 0, 4800))));
   }
 }
@@ -1001,7 +1027,7 @@ TEST_CASE("digests: a reopened compressed copy decompresses its block being writ
       CHECK(cf->hasher_rebuilds() == 1);
       REQUIRE(!cf->close());
     }
-    CHECK_THAT(test::read_file(fx.live.journal()),
+    CHECK_THAT(fx.live.journal(),
                Catch::Contains("P 0 4000 " + wire::digest_hex(xxh3_of(fx.src, 0, 4000))));
     CHECK(gunzip(test::read_file(fx.live.dst + "/db1/x.log.gz"), gz) == fx.src);
   }
@@ -1034,7 +1060,7 @@ TEST_CASE("digests: compaction keeps them for the remembered segments",
   fx.put(*cf, "c", 0, 100, true, wire::compression::none, &big);
   REQUIRE(!cf->sync()); // three S lines: compacted
   CHECK(cf->journal_lines() == 3);
-  auto after = test::read_file(fx.live.journal());
+  auto after = fx.live.journal();
   CHECK(test::count_of(after, "\nO") == 1); // a fresh journal
   CHECK(test::count_of(after, "\nS ") == 3);
   CHECK(test::count_of(after, "\nD ") == 3); // a: 1 MiB; b: 1 and 2 MiB
@@ -1057,7 +1083,7 @@ TEST_CASE("rotated copies opened in one second are named after that second, neve
   std::vector<std::string> names;
   for (int i = 0; i < 3; ++i) {
     auto s = fx.spec(wire::compression::none, true, "R\nno\ndb1/x.log\ngen" + std::to_string(i));
-    auto cf = copy_file::open(fx.opts, fx.live.dst_fd, fx.live.state_fd, s, now);
+    auto cf = fx.try_open(fx.live, s, now);
     REQUIRE(cf);
     names.push_back((*cf)->path());
   }
@@ -1079,19 +1105,19 @@ TEST_CASE("group commit: a new copy's first journal lines are written in one go,
   s.defer_sync = true;
   auto cf = fx.open(s, fx.live);
   REQUIRE(cf->awaiting_commit());
-  // Created, named, empty: H and O are held with the commit log's copy.
-  auto journal = fx.live.journal();
-  REQUIRE(!journal.empty());
-  CHECK(test::read_file(journal).empty());
+  // Created, named, empty: H and O are held, nothing in the log yet.
+  auto id = cf->journal_file();
+  REQUIRE(!id.empty());
+  CHECK(fx.live.journal(id).empty());
   CHECK(cf->creation_text().find("H 1 ") == 0);
   REQUIRE(!cf->skip_to(fx.key, "g1", 0));
-  CHECK(test::read_file(journal).empty());
+  CHECK(fx.live.journal(id).empty());
   auto text = cf->creation_text();
   CHECK(text.find("\nS ") != std::string::npos);
   REQUIRE(!cf->write_held_journal());
-  CHECK(test::read_file(journal) == text);
+  CHECK(fx.live.journal(id) == text);
   REQUIRE(!cf->write_held_journal()); // once
-  CHECK(test::read_file(journal) == text);
+  CHECK(fx.live.journal(id) == text);
   cf->committed();
   fx.put(*cf, "g1", 0, 1000);
   REQUIRE(!cf->close());
@@ -1109,8 +1135,8 @@ TEST_CASE("group commit: a new copy's first journal lines are written in one go,
   s2.defer_sync = true;
   auto other = fx.open(s2, fx.live);
   auto held = other->creation_text();
-  std::string name = fx.live.state + "/" + other->journal_file();
-  CHECK(test::read_file(name).empty());
+  auto name = other->journal_file();
+  CHECK(fx.live.journal(name).empty());
   REQUIRE(!other->close());
-  CHECK(test::read_file(name).compare(0, held.size(), held) == 0);
+  CHECK(fx.live.journal(name).compare(0, held.size(), held) == 0);
 }

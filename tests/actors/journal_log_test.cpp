@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "actors/write/copy_journal.hpp"
 #include "actors/write/copy_writer.hpp"
 #include "actors/write/journal_log.hpp"
+#include "base/error.hpp"
 #include "base/hash.hpp"
 #include "tests/support/process.hpp"
 #include "wire/codec.hpp"
@@ -250,12 +252,13 @@ TEST_CASE("journal log: the start takes legacy journals in, and a copy's log rec
   test::write_file(st.path(id_c + ".j"), jtext("C\nno\nc", "c.log"));
   set_mtime(st.path(id_c + ".j"), now - 31 * 86400); // unused for a month
   test::write_file(st.path("0000000000000dd.j.tmp"), "left by a compaction");
+  test::write_file(st.path("other.txt"), "not a journal: it stays");
   test::write_file(st.path(jlog::file_name(pfx, 1, 0)), jlog::batch(id_a, log_a, now - 60));
   auto r = st.prepare(1, now);
   CHECK(r.migrated == 2); // b and c; a's records are in the log
   CHECK(r.pruned == 1);   // c
   CHECK(r.copies == 2);
-  CHECK(st.names() == std::set<std::string>{jlog::file_name(pfx, 2, 0)});
+  CHECK(st.names() == std::set<std::string>{jlog::file_name(pfx, 2, 0), "other.txt"});
   auto jl = st.open();
   CHECK(text_of(*jl, id_a) == log_a);
   CHECK(text_of(*jl, id_b) == legacy_b); // its torn line is not taken
@@ -330,9 +333,12 @@ TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, dige
     std::string src;
     for (int i = 0; src.size() < 300000; ++i)
       src += "line " + std::to_string(i * 7919) + "\n";
-    std::string journal_name;
+    std::string id;
     {
-      auto cf = copy_file::open(opts, dst_fd, state_fd, spec, std::time(nullptr));
+      auto written = journal_log::open(state_fd, pfx, 0);
+      REQUIRE(written);
+      opts.log = written->get();
+      auto cf = copy_file::open(opts, dst_fd, spec, std::time(nullptr));
       REQUIRE(cf);
       for (uint64_t at = 0; at < src.size(); at += 70000) {
         auto raw = src.substr(at, 70000);
@@ -343,13 +349,19 @@ TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, dige
                               copy_file::clock::now()));
         REQUIRE(!(*cf)->sync());
       }
-      journal_name = (*cf)->journal_file();
+      id = (*cf)->journal_file();
       REQUIRE(!(*cf)->close());
+      opts.log = nullptr;
     }
+    // Out of the log as the journal file an older build reads (a
+    // downgrade's export), and into the log again (the start's migration).
+    auto exported = export_journal_files(state_fd);
+    REQUIRE(exported);
+    CHECK(exported->copies == 1);
+    auto journal_name = id + ".j";
     auto legacy = test::read_file(tmp / ("state/" + journal_name));
     auto before = journal::parse(legacy);
     REQUIRE(before.records.size() > 5);
-    // Into the log (the start's migration), and back out.
     auto r = prepare_journal_logs(state_fd, pfx, 2, state_dir::by_identity(2),
                                   std::chrono::hours{24}, std::time(nullptr));
     REQUIRE(r);
@@ -357,7 +369,6 @@ TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, dige
     CHECK(!fs::exists(tmp / ("state/" + journal_name)));
     auto jl = journal_log::open(state_fd, pfx, state_dir::by_identity(2)(spec.identity));
     REQUIRE(jl);
-    auto id = journal_name.substr(0, journal_name.size() - 2);
     auto text = text_of(**jl, id);
     CHECK(text == legacy.substr(0, before.good_bytes));
     auto after = journal::parse(text);
@@ -368,9 +379,9 @@ TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, dige
       CHECK(after.records[i].copy_size == before.records[i].copy_size);
       CHECK(after.records[i].digest == before.records[i].digest);
     }
-    // The journal text as copy_file reads it: the copy recovers whole.
-    test::write_file(tmp / ("state/" + journal_name), text);
-    auto cf = copy_file::open(opts, dst_fd, state_fd, spec, std::time(nullptr));
+    // copy_file reads it from the log: the copy recovers whole.
+    opts.log = jl->get();
+    auto cf = copy_file::open(opts, dst_fd, spec, std::time(nullptr));
     REQUIRE(cf);
     REQUIRE((*cf)->find(key, "g1") != nullptr);
     CHECK((*cf)->find(key, "g1")->src_end == src.size());
@@ -383,4 +394,177 @@ TEST_CASE("journal log: a gzip and a zstd-received copy's journal (members, dige
     ::close(dst_fd);
     ::close(state_fd);
   }
+}
+
+namespace {
+
+/// The live records' bytes, counted the long way: every record of every id.
+uint64_t walked_live_bytes(const jlog::index& idx) {
+  uint64_t n = 0;
+  for (const auto& [id, e] : idx.entries())
+    for (const auto& s : e.recs)
+      n += s.len + id.size() + 1 + 11; // "<id> <body> #<8 hex>\n"
+  return n;
+}
+
+/// Two indexes say the same: each id's records at the same places.
+void same_records(const jlog::index& x, const jlog::index& y) {
+  REQUIRE(x.entries().size() == y.entries().size());
+  for (const auto& [id, e] : x.entries()) {
+    INFO("id " << id);
+    auto other = y.find(id);
+    REQUIRE(other != nullptr);
+    CHECK(e.damaged == other->damaged);
+    REQUIRE(e.recs.size() == other->recs.size());
+    for (size_t i = 0; i < e.recs.size(); ++i) {
+      CHECK(e.recs[i].off == other->recs[i].off);
+      CHECK(e.recs[i].len == other->recs[i].len);
+    }
+  }
+  CHECK(x.live_bytes() == y.live_bytes());
+}
+
+} // namespace
+
+TEST_CASE("journal log: records written are indexed where a restart finds them, and the "
+          "live bytes are kept as they come and go, not walked for each compaction check",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto jl = st.open();
+  CHECK(jl->records_index().live_bytes() == 0);
+  REQUIRE(!jl->append(id_a, jtext("C\nno\na", "a.log", {seg(0, 0)})));
+  REQUIRE(!jl->append(id_b, jtext("C\nno\nb", "b.log", {seg(0, 0)})));
+  for (int i = 1; i <= 20; ++i)
+    REQUIRE(!jl->append(id_a, journal::seal("D 0 " + std::to_string(i << 20) + " 0123456789abcdef")));
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  // A compaction of a (a batch), a dropped new copy (an empty batch), more
+  // records of b.
+  REQUIRE(!jl->replace(id_a, jtext("C\nno\na", "a.log", {seg(0, 0), "C 100"})));
+  REQUIRE(!jl->replace(id_c, ""));
+  REQUIRE(!jl->append(id_b, journal::seal("C 50")));
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  // What a restart reads from the file is what was indexed as written.
+  {
+    auto again = st.open();
+    same_records(jl->records_index(), again->records_index());
+  }
+  // The compaction check: the file against twice the live records.
+  auto live = jl->records_index().live_bytes();
+  CHECK(jl->size() > 2 * live); // a's twenty D records are dead now
+  CHECK(jl->compaction_due(0));
+  CHECK(!jl->compaction_due(jl->size()));
+  REQUIRE(!jl->compact());
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  CHECK(!jl->compaction_due(0));
+  // A damaged record of b (a bad checksum): b takes no more records until a
+  // batch, whether read at a start or written afterwards.
+  jl.reset();
+  test::append_file(st.path(jlog::file_name(pfx, 2, 0)), id_b + " C 77 #00000000\n");
+  jl = st.open();
+  CHECK(jl->damaged(id_b));
+  REQUIRE(!jl->append(id_b, journal::seal("C 78")));
+  REQUIRE(!jl->append(id_a, journal::seal("C 101")));
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  {
+    auto again = st.open();
+    same_records(jl->records_index(), again->records_index());
+    CHECK(text_of(*again, id_b) == jtext("C\nno\nb", "b.log", {seg(0, 0), "C 50"}));
+  }
+  REQUIRE(!jl->replace(id_b, jtext("C\nno\nb", "b.log", {seg(0, 0), "C 78"})));
+  CHECK(!jl->damaged(id_b));
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  auto again = st.open();
+  same_records(jl->records_index(), again->records_index());
+}
+
+TEST_CASE("journal log: an export for a downgrade writes each copy's journal as the journal "
+          "file an older build reads, with its time, and removes the logs only after",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto now = std::time(nullptr);
+  // Two workers' logs, written at start by the merge (with their times),
+  // then on by the workers; a copy dropped unwritten (no header); a legacy
+  // journal the logs hold no journal of, and one they do.
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0), "C 50"});
+  auto b = jtext("C\nno\nb", "b.log", {seg(0, 0)});
+  auto d = jtext("C\nno\nd", "d.log", {seg(0, 0), "C 9"});
+  test::write_file(st.path(jlog::file_name(pfx, 3, 0)),
+                   jlog::batch(id_a, a, now - 3600) + jlog::batch(id_c, "", now));
+  test::write_file(st.path(jlog::file_name(pfx, 3, 1)), jlog::batch(id_b, b, now - 7200));
+  {
+    auto w1 = st.open(1);
+    REQUIRE(!w1->append(id_b, journal::seal("M 10 20")));
+  }
+  std::string id_d = "00000000000000dd";
+  test::write_file(st.path(id_d + ".j"), d);                     // not in the logs: kept
+  test::write_file(st.path(id_a + ".j"), jtext("C\nno\na", "a.log")); // older: replaced
+  test::write_file(st.path(jlog::file_name(pfx, 3, 0) + ".tmp"), "left by a crash");
+  std::map<std::string, std::string> logged;
+  for (size_t w = 0; w < 2; ++w) {
+    auto jl = st.open(w);
+    for (const auto& id : jl->id_list())
+      logged[id] = text_of(*jl, id);
+  }
+  REQUIRE(logged.size() == 2); // c's empty batch holds no journal
+  auto r = export_journal_files(st.fd);
+  REQUIRE(r);
+  CHECK(r->copies == 2);
+  CHECK(r->logs == 2);
+  CHECK(r->bad_records == 0);
+  CHECK(st.names()
+        == std::set<std::string>{id_a + ".j", id_b + ".j", id_d + ".j"});
+  // The legacy reader (a journal file's text, journal::parse) reads what
+  // the log held for each copy.
+  for (const auto& [id, text] : logged) {
+    INFO("id " << id);
+    auto file = test::read_file(st.path(id + ".j"));
+    CHECK(file == text);
+    auto from_file = journal::parse(file);
+    auto from_log = journal::parse(text);
+    REQUIRE(from_file.header);
+    CHECK(from_file.header->identity == from_log.header->identity);
+    CHECK(from_file.header->path == from_log.header->path);
+    CHECK(from_file.records.size() == from_log.records.size());
+    CHECK(from_file.claimed);
+    CHECK(from_file.good_bytes == file.size());
+  }
+  CHECK(logged[id_b] == b + journal::seal("M 10 20"));
+  CHECK(test::read_file(st.path(id_d + ".j")) == d);
+  // The time a copy was last written is its file's mtime (an older build
+  // prunes by it).
+  struct stat sa {};
+  REQUIRE(::stat(st.path(id_a + ".j").c_str(), &sa) == 0);
+  CHECK(sa.st_mtime == now - 3600);
+  // Upgraded again: the start takes them in as it did the first time.
+  auto back = st.prepare(1);
+  CHECK(back.migrated == 3);
+  auto jl = st.open();
+  CHECK(text_of(*jl, id_a) == a);
+  CHECK(text_of(*jl, id_b) == logged[id_b]);
+  CHECK(text_of(*jl, id_d) == d);
+}
+
+TEST_CASE("journal log: a state directory's lock: servers share it, an export takes it alone",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto open_dir = [&] {
+    int fd = ::open(st.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    return std::make_unique<unique_fd>(fd);
+  };
+  auto server = open_dir();
+  auto second = open_dir();
+  REQUIRE(!lock_state_dir(server->get(), false));
+  CHECK(!lock_state_dir(second->get(), false)); // another section on it
+  auto exporter = open_dir();
+  auto refused = lock_state_dir(exporter->get(), true);
+  REQUIRE(refused);
+  CHECK(refused.code() == static_cast<uint8_t>(errc::unavailable));
+  server.reset();
+  CHECK(lock_state_dir(exporter->get(), true)); // the second still holds it
+  second.reset();
+  REQUIRE(!lock_state_dir(exporter->get(), true));
+  // A server starting meanwhile is refused.
+  auto late = open_dir();
+  CHECK(lock_state_dir(late->get(), false));
 }

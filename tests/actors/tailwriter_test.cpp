@@ -882,6 +882,61 @@ std::map<std::string, ino_t> entries_under(const std::string& dir) {
   return out;
 }
 
+/// As the tailwriter does before its workers start: every journal log and
+/// journal file of the state directory merged into one log per worker.
+journal_prepare_result prepare_logs(const worker_options& opts, size_t workers = 1) {
+  int fd = ::open(opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  auto r = prepare_journal_logs(
+    fd, jlog::prefix(opts.section), workers,
+    [workers](const std::string& identity) {
+      return static_cast<size_t>(fnv1a64(identity_dest_base(identity)) % workers);
+    },
+    std::chrono::hours{24 * 30}, std::time(nullptr));
+  ::close(fd);
+  REQUIRE(r);
+  return *r;
+}
+
+std::vector<std::string> names_in(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (fs::exists(dir))
+    for (auto& e : fs::directory_iterator(dir)) {
+      auto name = e.path().filename().string();
+      if (name.rfind(prefix, 0) == 0)
+        out.push_back(name);
+    }
+  return out;
+}
+
+
+/// Journal files (`*.j`, builds before session 18) in `dir`.
+size_t journals_in(const std::string& dir) {
+  size_t n = 0;
+  if (fs::exists(dir))
+    for (auto& e : fs::directory_iterator(dir))
+      n += e.path().extension() == ".j";
+  return n;
+}
+
+/// The copies' journals in the journal log of worker `opts.index`, by id
+/// (read from its file, as a restart would).
+std::map<std::string, std::string> logged_journals(const worker_options& opts) {
+  int fd = ::open(opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  auto jl = journal_log::open(fd, jlog::prefix(opts.section), opts.index);
+  REQUIRE(jl);
+  std::map<std::string, std::string> out;
+  for (const auto& id : (*jl)->id_list()) {
+    auto text = (*jl)->text(id);
+    REQUIRE(text);
+    out[id] = *text;
+  }
+  jl->reset();
+  ::close(fd);
+  return out;
+}
+
 /// This process's descriptors open on files (not directories) under `dir`,
 /// the copies' and journals' (a worker's commit log aside).
 size_t descriptors_under(const std::string& dir) {
@@ -952,27 +1007,48 @@ std::vector<frag_spec> churn_three(worker_fixture& fx, worker_core& w, size_t ma
 } // namespace
 
 TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2 stay "
-          "whole, a reopen creates no file and rewrites no journal",
-          "[tailwriter][worker]") {
+          "whole, a reopen creates no file, their journals records of one log file",
+          "[tailwriter][worker][journal_log]") {
   worker_fixture fx;
   fx.opts.max_open_copies = 2;
   fx.opts.sync_off_thread = true;
   auto w = fx.make();
   std::map<std::string, ino_t> created;
-  // Two descriptors per open copy: the copy and its journal.
-  auto files = churn_three(fx, *w, 2 * 2, [&](uint64_t at) {
+  // The copies, those closed with a sync in flight, and the journal log.
+  auto files = churn_three(fx, *w, 2 * 2 + 1, [&](uint64_t at) {
     if (at == 0)
-      created = entries_under(fx.opts.dstdir); // every copy and journal exists
+      created = entries_under(fx.opts.dstdir); // every copy and the log exists
     else
       CHECK(entries_under(fx.opts.dstdir) == created); // same names, same inodes
   });
+  CHECK(descriptors_under(fx.tmp.path()) == 1); // the worker's journal log
+  CHECK(journals_in(fx.opts.state_dir) == 0);
+  CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).size() == 1);
+  w.reset();
   CHECK(descriptors_under(fx.tmp.path()) == 0);
-  // The journals recover to the same copies in a new worker.
+  // The log recovers the same copies in a new worker, after a start's merge
+  // (a new log file): resent bytes are duplicates, new ones continue each
+  // copy, no copy is made anew.
+  auto r = prepare_logs(fx.opts);
+  CHECK(r.copies == 3);
+  CHECK(r.bad_records == 0);
+  auto copies_of = [&](std::map<std::string, ino_t> entries) {
+    for (auto e = entries.begin(); e != entries.end();)
+      e = e->first.rfind(fx.opts.state_dir, 0) == 0 ? entries.erase(e) : std::next(e);
+    return entries;
+  };
   auto w2 = fx.make();
   for (size_t i = 0; i < files.size(); ++i)
     fx.send(*w2, files[i], 3000, 3000, source_text(3000, static_cast<int>(i)));
   CHECK(fx.counter("copy_changed") == 0);
-  CHECK(entries_under(fx.opts.dstdir) == created);
+  CHECK(copies_of(entries_under(fx.opts.dstdir)) == copies_of(created));
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto more = source_text(3000, static_cast<int>(i)) + source_text(500, 9);
+    fx.send(*w2, files[i], 2500, 3500, more);
+    w2->sync(fx.out);
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == more);
+  }
+  CHECK(fx.counter("copy_changed") == 0);
 }
 
 TEST_CASE("worker: maintenance finishes idle members and closes idle copies",
@@ -1863,14 +1939,6 @@ wire::logtail_state_body ask(worker_fixture& fx, worker_core& w, wire::cc_messag
   return a;
 }
 
-size_t journals_in(const std::string& dir) {
-  size_t n = 0;
-  if (fs::exists(dir))
-    for (auto& e : fs::directory_iterator(dir))
-      n += e.path().extension() == ".j";
-  return n;
-}
-
 } // namespace
 
 TEST_CASE("worker: a state question is answered along the route with the copy's segments",
@@ -1945,7 +2013,7 @@ TEST_CASE("worker: a question about a source no copy holds answers none and crea
   CHECK(ask(fx, *w, make_question_msg(s, "state")).status == "none");
   CHECK(ask(fx, *w, make_question_msg(s, "digest", false, 0, 100, 10)).status == "none");
   CHECK(!fs::exists(fx.opts.dstdir + "/db1"));
-  CHECK(journals_in(fx.opts.state_dir) == 0);
+  CHECK(logged_journals(fx.opts).empty());
   CHECK(fx.counter("open_files") == 0);
   // A destination the writer never takes.
   s.host = "..";
@@ -1973,7 +2041,7 @@ TEST_CASE("worker: at max_open_copies a question about a copy never made closes 
   CHECK_THAT(q.detail, Catch::Contains("no copy"));
   CHECK(fx.counter("open_files_evicted") == 0);
   CHECK(fx.counter("open_files") == 1);
-  CHECK(journals_in(fx.opts.state_dir) == 1);
+  CHECK(logged_journals(fx.opts).size() == 1);
   // A copy that was made is opened for its question as before (the other
   // closed to make room), and the first goes on.
   fx.out.clear();
@@ -2655,14 +2723,14 @@ TEST_CASE("group commit: a batch of new copies is written once one round made it
   auto round = w->start_commit();
   CHECK(!w->commit_due()); // one round at a time
   CHECK(round->dirs.size() == 2); // db1 and db2: one fsync per directory
-  CHECK(round->state_dir_changed);
+  CHECK(round->journal != nullptr); // the journal log, where their journals are
   // A question about a waiting destination waits too; another goes on.
   w->handle(as_fragment(make_question_msg(fx.a, "state")), worker_core::clock::now(), fx.out);
   CHECK(w->held() == 5);
   CHECK(fx.out.empty());
   run_commit_round(*round);
   CHECK(!round->err);
-  CHECK(round->syncs == 4); // the log, the state directory, two directories
+  CHECK(round->syncs == 4); // the commit log, the journal log, two directories
   w->finish_commit(*round, worker_core::clock::now(), fx.out);
   CHECK(w->held() == 0);
   // Each new generation's start confirmed at once, then its bytes synced;
@@ -2692,27 +2760,37 @@ TEST_CASE("group commit: a batch of new copies is written once one round made it
   CHECK(w->held() == 0);
 }
 
-TEST_CASE("group commit: a crash before the round loses nothing acknowledged and "
-          "recovery reads the commit log",
-          "[tailwriter][worker][commit]") {
+TEST_CASE("group commit: a crash before the round loses nothing acknowledged, the round "
+          "syncs the journal log, recovery reads the commit log's owner records",
+          "[tailwriter][worker][commit][journal_log]") {
   commit_fixture fx;
   auto w = fx.make();
+  auto log_name = names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).at(0);
+  auto log_path = fx.opts.state_dir + "/" + log_name;
+  auto empty_size = fs::file_size(log_path);
   fx.send_firsts(*w);
+  CHECK(fx.out.empty());
+  CHECK(fs::file_size(log_path) > empty_size); // written, not synced
   auto round = w->start_commit();
   CHECK(fx.out.empty());
-  SECTION("the journals and owner records never reached the disk") {
-    // The crash: the round never ran. What was written unsynced is lost:
-    // journals and owner records empty (pages never written back).
+  CHECK(round->journal != nullptr);
+  // The round's entries are written to the commit log now: owner lines only
+  // (the journals are records in the journal log, which the round syncs).
+  std::string commit_text;
+  for (auto& name : names_in(fx.opts.state_dir, "cl-"))
+    commit_text += test::read_file(fx.opts.state_dir + "/" + name);
+  CHECK(commit_text.find("\nO ") != std::string::npos);
+  CHECK(commit_text.find("\nJ ") == std::string::npos);
+  SECTION("the journal log's records and the owner records never reached the disk") {
+    // The crash: the round never ran. What was written unsynced is lost
+    // (pages never written back).
     w.reset();
     round.reset();
-    auto journals = fx.state_files(".j");
     auto owners = fx.owner_logs();
-    REQUIRE(journals.size() == 3);
     CHECK(fx.state_files(".owner").empty()); // one owner log, no file per record
     REQUIRE(owners.size() == 1);
     CHECK(test::read_file(owners[0].string()).find("db1/b.log") != std::string::npos);
-    for (auto& p : journals)
-      fs::resize_file(p, 0);
+    fs::resize_file(log_path, empty_size);
     for (auto& p : owners)
       fs::resize_file(p, 0);
   }
@@ -2728,17 +2806,27 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
     auto size = fs::file_size(owners[0]);
     fs::resize_file(owners[0], size - 7); // the last record torn
   }
-  // The next start replays the log: every journal holds its H, O and S
-  // lines again, every owner record its source; no copy byte was written.
+  SECTION("a crash in the middle of the journal log's last record") {
+    w.reset();
+    round.reset();
+    fs::resize_file(log_path, fs::file_size(log_path) - 5);
+  }
+  // The next start replays the commit log (every owner record holds its
+  // source again) and merges the journal log; no copy byte was written.
+  prepare_logs(fx.opts);
   auto w2 = fx.make();
-  for (auto& p : fx.state_files(".j"))
-    CHECK(test::read_file(p.string()).find("\nS ") != std::string::npos);
+  CHECK(journals_in(fx.opts.state_dir) == 0);
   CHECK(fx.copy("db1/a.log").empty());
   CHECK(fx.copy("db1/b.log").empty());
   // The senders resend after their timeout: written once, acknowledged.
   fx.send(*w2, fx.a, 0, 2000, fx.text);
   fx.send(*w2, fx.c, 0, 1000, fx.text);
-  CHECK(w2->held() == 0); // their journals exist: nothing to commit
+  for (int i = 0; i < 4 && w2->held() > 0; ++i) {
+    auto r2 = w2->start_commit();
+    run_commit_round(*r2);
+    w2->finish_commit(*r2, worker_core::clock::now(), fx.out);
+  }
+  CHECK(w2->held() == 0);
   w2->sync(fx.out);
   std::map<std::string, uint64_t> acked;
   for (auto& ack : fx.take_acks())
@@ -2747,6 +2835,7 @@ TEST_CASE("group commit: a crash before the round loses nothing acknowledged and
   CHECK(acked[fx.c.file] == 1000);
   CHECK(fx.copy("db1/a.log") == slice(fx.text, 0, 2000));
   CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
+  CHECK(fx.counter("copy_changed") == 0);
   // The replayed owner record still keeps another source out.
   auto other = fx.b;
   other.source = "bbbbbbbbbbbbbbbb";
@@ -2771,42 +2860,44 @@ TEST_CASE("group commit: a round's entries reach the commit log together, when t
   fs::create_directories(dir);
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   REQUIRE(fd >= 0);
-  auto text = std::string{"H 1 =no =none =db1/x.log =id-x #00000000\n"};
+  auto first_line = journal::seal("W =db1/w =src =db1");
   auto owner_line = journal::seal("W =db1/x =src =db1");
+  auto next_line = journal::seal("W =db1/y =src =db1");
   auto log_file = dir + "/" + commit_log_prefix("h:tw") + "0.0";
   {
     auto log = commit_log::open(fd, fd, "h:tw", 0);
     REQUIRE(log);
     auto started = test::read_file(log_file); // its G line
     REQUIRE(!started.empty());
-    REQUIRE(!(*log)->add_journal("x.j", text));
+    REQUIRE(!(*log)->add_owner_line("ow-first", first_line));
     REQUIRE(!(*log)->add_owner_line("ow-test", owner_line));
     CHECK((*log)->pending());
     CHECK(test::read_file(log_file) == started); // nothing written yet
     auto round = (*log)->take();
     auto taken = test::read_file(log_file);
     CHECK(taken.size() > started.size());
-    CHECK(taken.find("\nJ =x.j ") != std::string::npos);
+    CHECK(taken.find("\nO =ow-first ") != std::string::npos);
     CHECK(taken.find("\nO =ow-test ") != std::string::npos);
     run_commit_round(round);
     REQUIRE(!round.err);
     // The next round's entry, at shutdown: sync_all writes it first.
-    REQUIRE(!(*log)->add_journal("y.j", text));
+    REQUIRE(!(*log)->add_owner_line("ow-next", next_line));
     int64_t syncs = 0;
     REQUIRE(!(*log)->sync_all(syncs));
-    CHECK(test::read_file(log_file).find("\nJ =y.j ") != std::string::npos);
+    CHECK(test::read_file(log_file).find("\nO =ow-next ") != std::string::npos);
   }
-  // A crash took the journals and the owner line: the log has them all.
+  // A crash took the owner lines: the log has them all.
   auto n = replay_commit_logs(fd, commit_log_prefix("h:tw"));
   REQUIRE(n);
   CHECK(*n == 3);
-  CHECK(test::read_file(dir + "/x.j") == text);
-  CHECK(test::read_file(dir + "/y.j") == text);
+  CHECK(test::read_file(dir + "/ow-first") == first_line);
   CHECK(test::read_file(dir + "/ow-test") == owner_line);
+  CHECK(test::read_file(dir + "/ow-next") == next_line);
   ::close(fd);
 }
 
-TEST_CASE("group commit: the commit log keeps an old journal and mends a torn one",
+TEST_CASE("group commit: the commit log of an older build keeps an old journal file and mends "
+          "a torn one",
           "[tailwriter][commit]") {
   test::temp_dir tmp{"cc-commit-log"};
   auto dir = tmp / "state";
@@ -2819,17 +2910,18 @@ TEST_CASE("group commit: the commit log keeps an old journal and mends a torn on
   {
     auto log = commit_log::open(fd, fd, "h:tw", 0);
     REQUIRE(log);
-    REQUIRE(!(*log)->add_journal("x.j", text));
-    REQUIRE(!(*log)->add_journal("y.j", text));
     REQUIRE(!(*log)->add_owner_line("ow-test", owner_line));
     REQUIRE(!(*log)->add_owner_line("ow-test", kept_line));
     auto round = (*log)->take();
     run_commit_round(round);
     REQUIRE(!round.err);
   }
-  // A line as a build before owner logs wrote it: a record file's text.
+  // Lines as older builds wrote them: a new copy's journal file (before
+  // session 18) and a record file's text (before owner logs).
   {
     std::ofstream cl{dir + "/" + commit_log_prefix("h:tw") + "0.0", std::ios::app};
+    for (auto name : {"x.j", "y.j"})
+      cl << journal::seal("J " + journal_escape(name) + " " + journal_escape(text));
     cl << journal::seal("W =z.owner " + journal_escape("db1/z\nsrc\ndb1\n"));
   }
   test::write_file(dir + "/x.j", text + "more lines\n"); // whole, written on since
@@ -2882,133 +2974,36 @@ TEST_CASE("worker: a copy closed with unsynced bytes is synced and acknowledged 
   CHECK(acked[b.file] == 500);
   // Its journal ends with a clean close now: reopening it syncs nothing.
   auto journals = 0;
-  for (auto& e : fs::directory_iterator(fx.opts.state_dir))
-    if (e.path().extension() == ".j"
-        && test::read_file(e.path().string()).find("\nC 2000 #") != std::string::npos)
-      ++journals;
+  for (auto& [id, text] : logged_journals(fx.opts))
+    journals += text.find("\nC 2000 #") != std::string::npos;
   CHECK(journals == 1);
 }
 
 // -- the journal log (journal_log.hpp): a worker's copies' journals as records in
 // one log file per worker --------------------------------------------------------
 
-namespace {
-
-/// As the tailwriter does before its workers start: every journal log and
-/// journal file of the state directory merged into one log per worker.
-journal_prepare_result prepare_logs(const worker_options& opts, size_t workers = 1) {
-  int fd = ::open(opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY);
-  REQUIRE(fd >= 0);
-  auto r = prepare_journal_logs(
-    fd, jlog::prefix(opts.section), workers,
-    [workers](const std::string& identity) {
-      return static_cast<size_t>(fnv1a64(identity_dest_base(identity)) % workers);
-    },
-    std::chrono::hours{24 * 30}, std::time(nullptr));
-  ::close(fd);
-  REQUIRE(r);
-  return *r;
-}
-
-std::vector<std::string> names_in(const std::string& dir, const std::string& prefix) {
-  std::vector<std::string> out;
-  if (fs::exists(dir))
-    for (auto& e : fs::directory_iterator(dir)) {
-      auto name = e.path().filename().string();
-      if (name.rfind(prefix, 0) == 0)
-        out.push_back(name);
-    }
-  return out;
-}
-
-} // namespace
-
-TEST_CASE("journal log: copies closed and reopened many times under max_open_copies 2 "
-          "stay whole, their journals records of one log file, one descriptor per copy",
+TEST_CASE("journal log: a worker does not start on a state directory being exported, and "
+          "holds its lock while it lives",
           "[tailwriter][worker][journal_log]") {
   worker_fixture fx;
-  fx.opts.max_open_copies = 2;
-  fx.opts.sync_off_thread = true;
-  fx.opts.journal_log = true;
+  fs::create_directories(fx.opts.state_dir);
+  int fd = ::open(fx.opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(!lock_state_dir(fd, true)); // --export-journals runs
+  {
+    worker_core w{fx.opts, fx.counters};
+    auto err = w.init();
+    REQUIRE(err);
+    CHECK_THAT(describe(err), Catch::Contains("being exported"));
+  }
+  ::close(fd);
   auto w = fx.make();
-  // The copies, those closed with a sync in flight, and the log.
-  auto files = churn_three(fx, *w, 2 * 2 + 1, [](uint64_t) {});
-  CHECK(journals_in(fx.opts.state_dir) == 0);
-  CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).size() == 1);
-  // The log recovers the same copies in a new worker, after a start's merge;
-  // resent bytes are duplicates, new ones continue each copy.
+  int exporter = ::open(fx.opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(exporter >= 0);
+  CHECK(lock_state_dir(exporter, true)); // refused while the worker lives
   w.reset();
-  auto r = prepare_logs(fx.opts);
-  CHECK(r.copies == 3);
-  CHECK(r.bad_records == 0);
-  auto w2 = fx.make();
-  for (size_t i = 0; i < files.size(); ++i) {
-    auto more = source_text(3000, static_cast<int>(i)) + source_text(500, 9);
-    fx.send(*w2, files[i], 2500, 3500, more);
-    w2->sync(fx.out);
-    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == more);
-  }
-  CHECK(fx.counter("copy_changed") == 0);
-}
-
-TEST_CASE("journal log: a crash before the commit round loses nothing acknowledged, "
-          "the round syncs the journal log, the commit log holds no journal text",
-          "[tailwriter][worker][commit][journal_log]") {
-  commit_fixture fx;
-  fx.opts.journal_log = true;
-  auto w = fx.make();
-  auto log_name = names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).at(0);
-  auto log_path = fx.opts.state_dir + "/" + log_name;
-  auto empty_size = fs::file_size(log_path);
-  fx.send_firsts(*w);
-  CHECK(fx.out.empty());
-  CHECK(fs::file_size(log_path) > empty_size); // written, not synced
-  auto round = w->start_commit();
-  CHECK(round->journal != nullptr);
-  // The round's entries are written to the commit log now: owner lines only.
-  std::string commit_text;
-  for (auto& name : names_in(fx.opts.state_dir, "cl-"))
-    commit_text += test::read_file(fx.opts.state_dir + "/" + name);
-  CHECK(commit_text.find("\nO ") != std::string::npos);
-  CHECK(commit_text.find("\nJ ") == std::string::npos);
-  SECTION("the journal log's records and the owner records never reached the disk") {
-    w.reset();
-    round.reset();
-    fs::resize_file(log_path, empty_size);
-    for (auto& p : fx.owner_logs())
-      fs::resize_file(p, 0);
-  }
-  SECTION("a process crash: the page cache kept everything") {
-    w.reset();
-    round.reset();
-  }
-  SECTION("a crash in the middle of the journal log's last record") {
-    w.reset();
-    round.reset();
-    fs::resize_file(log_path, fs::file_size(log_path) - 5);
-  }
-  prepare_logs(fx.opts);
-  auto w2 = fx.make();
-  CHECK(journals_in(fx.opts.state_dir) == 0);
-  CHECK(fx.copy("db1/a.log").empty());
-  CHECK(fx.copy("db1/b.log").empty());
-  fx.send(*w2, fx.a, 0, 2000, fx.text);
-  fx.send(*w2, fx.c, 0, 1000, fx.text);
-  for (int i = 0; i < 4 && w2->held() > 0; ++i) {
-    auto r2 = w2->start_commit();
-    run_commit_round(*r2);
-    w2->finish_commit(*r2, worker_core::clock::now(), fx.out);
-  }
-  CHECK(w2->held() == 0);
-  w2->sync(fx.out);
-  std::map<std::string, uint64_t> acked;
-  for (auto& ack : fx.take_acks())
-    acked[ack.filename] = std::max(acked[ack.filename], ack.fpos);
-  CHECK(acked[fx.a.file] == 2000);
-  CHECK(acked[fx.c.file] == 1000);
-  CHECK(fx.copy("db1/a.log") == slice(fx.text, 0, 2000));
-  CHECK(fx.copy("db2/c.log") == slice(fx.text, 0, 1000));
-  CHECK(fx.counter("copy_changed") == 0);
+  CHECK(!lock_state_dir(exporter, true));
+  ::close(exporter);
 }
 
 TEST_CASE("journal log: an upgrade takes the journal files of an older build in and "
@@ -3024,18 +3019,28 @@ TEST_CASE("journal log: an upgrade takes the journal files of an older build in 
     texts.push_back(source_text(4000, static_cast<int>(i)));
   }
   {
-    auto w = fx.make(); // an older build: a journal file per copy
+    auto w = fx.make();
     for (size_t i = 0; i < files.size(); ++i)
       fx.send(*w, files[i], 0, 2000, texts[i]);
     w->sync(fx.out);
     w->close_all(fx.out);
   }
+  // The state an older build leaves, a journal file per copy: the log
+  // exported for a downgrade (the older build would have written on).
+  {
+    int fd = ::open(fx.opts.state_dir.c_str(), O_RDONLY | O_DIRECTORY);
+    REQUIRE(fd >= 0);
+    auto exported = export_journal_files(fd);
+    ::close(fd);
+    REQUIRE(exported);
+    CHECK(exported->copies == 4);
+  }
   REQUIRE(journals_in(fx.opts.state_dir) == 4);
+  CHECK(names_in(fx.opts.state_dir, jlog::prefix(fx.opts.section)).empty());
   auto r = prepare_logs(fx.opts, 2);
   CHECK(r.migrated == 4);
   CHECK(r.copies == 4);
   CHECK(journals_in(fx.opts.state_dir) == 0);
-  fx.opts.journal_log = true;
   std::vector<std::unique_ptr<worker_core>> workers;
   for (size_t k = 0; k < 2; ++k) {
     fx.opts.index = k;
@@ -3069,7 +3074,6 @@ TEST_CASE("journal log: a new copy whose journal records cannot be written to th
           "neither written nor acknowledged, and is found whole after a restart",
           "[tailwriter][worker][commit][journal_log]") {
   commit_fixture fx;
-  fx.opts.journal_log = true;
   auto w = fx.make();
   frag_spec g1 = fx.a;
   g1.op_mode = "rotated";

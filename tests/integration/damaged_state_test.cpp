@@ -189,19 +189,27 @@ struct lines {
   }
 };
 
+/// An empty app.log, the central and the local started, then `count` lines
+/// of `tag` appended to it; returns them once its copy holds them.
+std::string start_shipping(pair_env& env, lines& gen, const std::string& tag, int count) {
+  write_file(env.log("app.log"), "");
+  env.start_central();
+  env.start_local();
+  auto content = gen.block(tag, count);
+  append_file(env.log("app.log"), content);
+  INFO(env.diagnostics());
+  REQUIRE(env.converges("app.log", content));
+  return content;
+}
+
 } // namespace
 
 TEST_CASE("damaged state: a corrupt, empty or lost .save costs a question, not data",
           "[integration][damaged]") {
   pair_env env{"classic"};
   lines gen;
-  write_file(env.log("app.log"), "");
-  env.start_central();
-  env.start_local();
-  auto content = gen.block("before", 2000);
-  append_file(env.log("app.log"), content);
+  auto content = start_shipping(env, gen, "before", 2000);
   INFO(env.diagnostics());
-  REQUIRE(env.converges("app.log", content));
   REQUIRE(wait_until([&] { return fs::exists(env.save_file); }, 5s));
   env.kill(env.local);
   auto kind = GENERATE(std::string{"garbage"}, std::string{"empty"}, std::string{"half"},
@@ -282,13 +290,8 @@ TEST_CASE("damaged state: a copy truncated or extended on the central while it i
   bool junk = GENERATE(false, true);
   pair_env env{"classic"};
   lines gen;
-  write_file(env.log("app.log"), "");
-  env.start_central();
-  env.start_local();
-  auto content = gen.block("one", 3000);
-  append_file(env.log("app.log"), content);
+  auto content = start_shipping(env, gen, "one", 3000);
   INFO(env.diagnostics());
-  REQUIRE(env.converges("app.log", content));
   env.kill(env.central);
   if (junk)
     append_file(env.copy("app.log"), "0123456789");
@@ -394,4 +397,55 @@ TEST_CASE("damaged state: --verify reports a flipped byte with its exact range a
                         out) == 0);
   CHECK(read_file(env.copy("app.log")) == content);
   REQUIRE(cc::test::run({cc::test::ccserver_path(), "--verify", env.local_ini}, out) == 0);
+}
+
+namespace {
+
+/// The names in `dir` that start with `prefix` and end with `suffix`.
+size_t names_like(const std::string& dir, const std::string& prefix, const std::string& suffix) {
+  size_t n = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    auto name = e.path().filename().string();
+    n += name.rfind(prefix, 0) == 0 && name.size() >= suffix.size()
+         && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("downgrade: --export-journals refuses a state directory a running central holds, "
+          "then writes each copy's journal file, and a start takes them in again whole",
+          "[integration][damaged][journal_log]") {
+  pair_env env{"classic"};
+  lines gen;
+  auto app = start_shipping(env, gen, "app", 2000);
+  INFO(env.diagnostics());
+  auto state = env.dstdir + "/.ccstate";
+  REQUIRE(names_like(state, "jl-", "") > 0);
+  std::string out;
+  CHECK(cc::test::run({cc::test::ccserver_path(), "--export-journals", state}, out) == 1);
+  CHECK_THAT(out, Catch::Contains("in use by a running server"));
+  CHECK(names_like(state, "", ".j") == 0);
+  // Stopped: the export writes the copy's journal file, the logs go.
+  env.central->stop();
+  env.central.reset();
+  REQUIRE(cc::test::run({cc::test::ccserver_path(), "--export-journals", state}, out) == 0);
+  CHECK_THAT(out, Catch::Contains("wrote 1 journal files"));
+  CHECK(names_like(state, "jl-", "") == 0);
+  REQUIRE(names_like(state, "", ".j") == 1);
+  std::string journals;
+  for (auto& e : fs::directory_iterator(state))
+    if (e.path().extension() == ".j")
+      journals += read_file(e.path().string());
+  CHECK_THAT(journals, Catch::Contains("=srchost/app.log "));
+  // Upgraded again (this build takes the files in): every copy goes on
+  // whole, nothing appended twice.
+  auto more = gen.block("more", 300);
+  append_file(env.log("app.log"), more);
+  app += more;
+  env.start_central();
+  REQUIRE(env.converges("app.log", app));
+  CHECK(names_like(state, "", ".j") == 0);
+  CHECK(count_of(read_file(env.central_log), "no bookkeeping") == 0);
 }
