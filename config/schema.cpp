@@ -317,6 +317,18 @@ std::vector<option> scheduler_options() {
                  "idle workers poll)")
       .one_of({"sharing", "stealing"})
       .ext(),
+    with_default("io-slice", vt::seconds, "0.0001",
+                 "the scheduler slice this process's I/O loop thread asks "
+                 "the kernel for (Linux 6.12+ EEVDF; its CPU share is "
+                 "unchanged): woken, a thread with a short slice runs at "
+                 "once instead of after up to the kernel's default slice "
+                 "(0.7 ms x (1 + log2 of the CPUs): 1.4 ms on 2 CPUs) of "
+                 "whatever else that CPU runs, and a thread it wakes is "
+                 "less likely to preempt it. The loop works in bursts of tens of "
+                 "microseconds per fragment (bench/PROFILE.md, \"Session "
+                 "19: latency\"). 0: the kernel's default")
+      .between(0, 0.1)
+      .ext(),
     with_default("caf-threads", vt::integer, "1",
                  "CAF scheduler threads, which run the router, the "
                  "tailwriter's dispatcher, the jobmgr, the tailers (their "

@@ -18,6 +18,7 @@
 #include "base/files.hpp"
 #include "base/io_loop.hpp"
 #include "base/logger.hpp"
+#include "base/thread_slice.hpp"
 #include "main/daemon.hpp"
 #include "main/lifecycle.hpp"
 #include "main/notify.hpp"
@@ -134,6 +135,13 @@ int serve(std::shared_ptr<const config::server_config> cfg, const std::string& c
   // its ZeroMQ context (the first holder sizes it) and so that it outlives
   // the actor system: every socket, watch and endpoint is closed before it.
   auto loop = io_loop::shared(static_cast<int>(cfg->main.integer("zmq_nthreads")));
+  // A short scheduler slice for the loop's thread: woken by a fragment, it
+  // runs at once on a busy CPU (base/thread_slice.hpp).
+  if (auto slice = cfg->main.seconds("io-slice"); slice > 0)
+    loop->post([ns = std::chrono::nanoseconds{static_cast<int64_t>(slice * 1e9 + 0.5)}] {
+      if (!set_thread_slice(ns))
+        log::debug(who, "io-slice: the kernel keeps its default slice for the I/O loop");
+    });
   caf::actor_system_config sys_cfg;
   configure_system(sys_cfg, cfg->main, !caf_link_use(*cfg).empty());
   caf::actor_system sys{sys_cfg};

@@ -11,8 +11,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "base/thread_slice.hpp"
 #include "tests/support/process.hpp"
 
 using namespace std::chrono_literals;
@@ -42,6 +46,19 @@ int threads_of(pid_t pid) {
     ::closedir(d);
   }
   return n;
+}
+
+/// The id of `pid`'s thread named `name` (0: none).
+pid_t thread_named(pid_t pid, const std::string& name) {
+  auto task = "/proc/" + std::to_string(pid) + "/task";
+  pid_t found = 0;
+  if (DIR* d = ::opendir(task.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.' && read_file(task + "/" + e->d_name + "/comm") == name + "\n")
+        found = static_cast<pid_t>(std::stol(e->d_name));
+    ::closedir(d);
+  }
+  return found;
 }
 
 /// Thread names, for the message when a bound is passed.
@@ -108,4 +125,53 @@ TEST_CASE("threads: a central and a local at defaults stay within their bounds",
   CHECK(threads_of(local.pid()) <= max_local_threads);
   CHECK(central.stop(10s) == 0);
   CHECK(local.stop(10s) == 0);
+}
+
+// [ccserver] io-slice: the I/O loop's thread asks for a short scheduler
+// slice (base/thread_slice.hpp), so that woken by a fragment it runs at once
+// on a busy CPU; 0 leaves the kernel's default (bench/PROFILE.md, "Session
+// 19: latency").
+TEST_CASE("threads: the I/O loop runs with the scheduler slice io-slice asks for",
+          "[integration][threads]") {
+  // A kernel without custom slices (before 6.12) keeps its own: nothing to see.
+  bool supported = false;
+  std::thread check{[&] { supported = cc::set_thread_slice(std::chrono::microseconds{300}) &&
+                                      cc::thread_slice_ns(0) == 300000; }};
+  check.join();
+  if (!supported) {
+    WARN("this kernel keeps its default scheduler slice: io-slice not checked");
+    return;
+  }
+  temp_dir dir{"ccslice"};
+  auto run = dir / "run";
+  std::filesystem::create_directories(run);
+  auto start = [&](const std::string& name, const std::string& slice) {
+    write_file(dir / (name + ".ini"),
+               "[ccserver]\ncc-socket = tcp://127.0.0.1:" +
+                 std::to_string(cc::test::free_port()) + "\ncc-role = remote\npidfile = " +
+                 run + "/" + name + ".pid\nlogfile = " + run + "/" + name + ".log\n" + slice +
+                 "\n[routes]\npub.logtail = h:tailwriter\n"
+                 "\n[h:tailwriter]\nhandler = cc.handler.tailwriter\ndstdir = " +
+                 dir / ("dst-" + name) + "\n");
+    return std::make_unique<process>(
+      std::vector<std::string>{cc::test::ccserver_path(), dir / (name + ".ini")},
+      dir / (name + ".out"));
+  };
+  auto up = [&](const std::string& name) {
+    return wait_until(
+      [&] { return count_of(read_file(run + "/" + name + ".log"), "main: up:") >= 1; }, 15s);
+  };
+  auto asked = start("asked", "io-slice = 0.0002\n");
+  auto plain = start("plain", "io-slice = 0\n");
+  REQUIRE(up("asked"));
+  REQUIRE(up("plain"));
+  auto loop = thread_named(asked->pid(), "cc-io");
+  REQUIRE(loop != 0);
+  CHECK(wait_until([&] { return cc::thread_slice_ns(loop) == 200000; }, 10s));
+  auto other = thread_named(plain->pid(), "cc-io");
+  REQUIRE(other != 0);
+  CHECK(cc::thread_slice_ns(other) != 200000);
+  CHECK(cc::thread_slice_ns(other) != 0);
+  CHECK(asked->stop(10s) == 0);
+  CHECK(plain->stop(10s) == 0);
 }
