@@ -180,7 +180,7 @@ void index::erase(std::string_view id) {
   }
 }
 
-void index::apply_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
+void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
   auto i = ids_.find(id);
   if (i == ids_.end())
     i = ids_.emplace(std::string{id}, entry{}).first;
@@ -203,10 +203,6 @@ void index::add(std::string_view id, const std::vector<span>& recs, std::time_t 
   live_ += records_bytes(id, recs);
   if (!recs.empty())
     e.time = time;
-}
-
-void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
-  apply_batch(id, std::move(recs), time);
 }
 
 size_t index::apply(uint32_t file, std::string_view text, uint64_t base, std::time_t mtime) {
@@ -254,7 +250,7 @@ size_t index::apply(uint32_t file, std::string_view text, uint64_t base, std::ti
       else
         batch_recs.push_back(s);
       if (--batch_left == 0)
-        apply_batch(batch_id, std::move(batch_recs), batch_time);
+        add_batch(batch_id, std::move(batch_recs), batch_time);
     } else if (member) {
       // A batch's record without its start (a hole in an unsynced tail):
       // not to be read as an append to what the id had.
@@ -266,7 +262,7 @@ size_t index::apply(uint32_t file, std::string_view text, uint64_t base, std::ti
       batch_time = mtime;
       batch_left = n;
       if (n == 0)
-        apply_batch(batch_id, {}, batch_time);
+        add_batch(batch_id, {}, batch_time);
     } else {
       auto& e = ids_[std::string{p.id}];
       if (!e.damaged) {

@@ -85,7 +85,8 @@ public:
   /// would read them (none when the id is damaged), without parsing them
   /// again.
   void add(std::string_view id, const std::vector<span>& recs, std::time_t time);
-  /// A whole batch of `id` just written (`recs`: its members' bodies).
+  /// A whole batch of `id` (`recs`: its members' bodies), read by apply()
+  /// or just written: it replaces the id's records and ends its damage.
   void add_batch(std::string_view id, std::vector<span> recs, std::time_t time);
 
   const std::map<std::string, entry, std::less<>>& entries() const { return ids_; }
@@ -100,7 +101,6 @@ public:
   size_t torn_tails() const { return torn_; }
 
 private:
-  void apply_batch(std::string_view id, std::vector<span> recs, std::time_t time);
   std::map<std::string, entry, std::less<>> ids_;
   uint64_t live_ = 0;
   size_t bad_ = 0;
