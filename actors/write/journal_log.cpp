@@ -168,20 +168,26 @@ std::string file_name(const std::string& prefix, uint64_t seq, size_t worker) {
   return prefix + std::to_string(seq) + "." + std::to_string(worker);
 }
 
+index::entry_map::iterator index::lookup(std::string_view id) const {
+  probe_.assign(id.data(), id.size());
+  // find() through a const member: the map itself is not changed here.
+  return const_cast<entry_map&>(ids_).find(probe_);
+}
+
 const index::entry* index::find(std::string_view id) const {
-  auto i = ids_.find(id);
+  auto i = lookup(id);
   return i == ids_.end() ? nullptr : &i->second;
 }
 
 void index::erase(std::string_view id) {
-  if (auto i = ids_.find(id); i != ids_.end()) {
+  if (auto i = lookup(id); i != ids_.end()) {
     live_ -= records_bytes(id, i->second.recs);
     ids_.erase(i);
   }
 }
 
 void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t time) {
-  auto i = ids_.find(id);
+  auto i = lookup(id);
   if (i == ids_.end())
     i = ids_.emplace(std::string{id}, entry{}).first;
   auto& e = i->second;
@@ -193,7 +199,7 @@ void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t t
 }
 
 void index::add(std::string_view id, const std::vector<span>& recs, std::time_t time) {
-  auto i = ids_.find(id);
+  auto i = lookup(id);
   if (i == ids_.end())
     i = ids_.emplace(std::string{id}, entry{}).first;
   auto& e = i->second;
@@ -595,6 +601,7 @@ std::vector<std::string> journal_log::id_list() const {
   for (const auto& kv : index_.entries())
     if (!kv.second.recs.empty())
       out.push_back(kv.first);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -667,12 +674,17 @@ bool journal_log::compaction_due(uint64_t max_bytes) const {
 
 caf::error journal_log::compact() {
   std::string out;
-  for (const auto& [id, e] : index_.entries()) {
+  std::vector<std::pair<std::string_view, std::time_t>> ids; // in order: the file's
+  ids.reserve(index_.entries().size());
+  for (const auto& [id, e] : index_.entries())
+    ids.emplace_back(id, e.time);
+  std::sort(ids.begin(), ids.end());
+  for (const auto& [id, time] : ids) {
     auto t = text(id);
     if (!t)
       return std::move(t.error());
     if (!t->empty())
-      out += jlog::batch(id, *t, e.time);
+      out += jlog::batch(id, *t, time);
   }
   auto name = jlog::file_name(prefix_, seq_ + 1, worker_);
   if (auto err = write_durably(state_fd_, name, out))

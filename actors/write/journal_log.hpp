@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -89,7 +90,10 @@ public:
   /// or just written: it replaces the id's records and ends its damage.
   void add_batch(std::string_view id, std::vector<span> recs, std::time_t time);
 
-  const std::map<std::string, entry, std::less<>>& entries() const { return ids_; }
+  /// By id, hashed (looked up several times per new copy among every
+  /// copy's id): a walk whose order shows sorts the ids first.
+  using entry_map = std::unordered_map<std::string, entry>;
+  const entry_map& entries() const { return ids_; }
   const entry* find(std::string_view id) const;
   void erase(std::string_view id);
   /// What the live records take in a log (each as `<id> <body> #<8 hex>\n`),
@@ -101,7 +105,12 @@ public:
   size_t torn_tails() const { return torn_; }
 
 private:
-  std::map<std::string, entry, std::less<>> ids_;
+  entry_map::iterator lookup(std::string_view id) const;
+
+  entry_map ids_;
+  /// A lookup's id as a string, its buffer kept (an id is longer than the
+  /// short-string buffer): a find allocates nothing.
+  mutable std::string probe_;
   uint64_t live_ = 0;
   size_t bad_ = 0;
   size_t torn_ = 0;

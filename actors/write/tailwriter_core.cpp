@@ -31,6 +31,29 @@ bool worker_core::ack_key::operator<(const ack_key& other) const {
   return gen < other.gen;
 }
 
+bool worker_core::ack_key::operator==(const ack_key& other) const {
+  return key.st_ino == other.key.st_ino && key.st_dev == other.key.st_dev && gen == other.gen
+         && key.filename == other.key.filename && key.hostname == other.key.hostname;
+}
+
+size_t worker_core::ack_key_hash::operator()(const ack_key& k) const {
+  std::hash<std::string> h;
+  size_t x = h(k.key.filename);
+  for (size_t v : {h(k.key.hostname), h(k.gen), static_cast<size_t>(k.key.st_ino),
+                   static_cast<size_t>(k.key.st_dev)})
+    x ^= v + 0x9e3779b97f4a7c15ull + (x << 6) + (x >> 2);
+  return x;
+}
+
+std::vector<std::string> worker_core::sorted_identities() const {
+  std::vector<std::string> out;
+  out.reserve(copies_.size());
+  for (const auto& kv : copies_)
+    out.push_back(kv.first);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 worker_core::worker_core(worker_options opts, counters_ptr counters)
   : opts_(std::move(opts)), counters_(std::move(counters)) {
   if (!counters_)
@@ -97,23 +120,25 @@ caf::error worker_core::init() {
   return caf::none;
 }
 
+wire::compression worker_core::copy_out(wire::compression comp) const {
+  switch (opts_.copy.mode) {
+    case write_mode::plain:
+      return wire::compression::none;
+    case write_mode::keep:
+      // zstd is a wire format only: the copy people's tools read is gzip.
+      return comp == wire::compression::zstd ? wire::compression::gzip : comp;
+    case write_mode::recompress:
+      return opts_.copy.compression;
+  }
+  return wire::compression::none;
+}
+
 copy_spec worker_core::spec_for(const fragment& f, const source_key& key,
                                 wire::compression comp) const {
   copy_spec spec;
   spec.base_path = f.dest_base;
   spec.rotated = f.body.op_mode == "rotated";
-  switch (opts_.copy.mode) {
-    case write_mode::plain:
-      spec.out = wire::compression::none;
-      break;
-    case write_mode::keep:
-      // zstd is a wire format only: the copy people's tools read is gzip.
-      spec.out = comp == wire::compression::zstd ? wire::compression::gzip : comp;
-      break;
-    case write_mode::recompress:
-      spec.out = opts_.copy.compression;
-      break;
-  }
+  spec.out = copy_out(comp);
   // Classic copies are one per destination (several keys may continue one
   // copy); rotated ones one per source generation.
   std::string mode = to_string(opts_.copy.mode);
@@ -365,7 +390,10 @@ void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point n
     return;
   }
   // Behind a new copy of its own that is not durable yet: in its order.
-  auto identity = spec_for(f, key, wire::compression::none).identity;
+  // (The identity does not depend on the payload's compression: the spec's
+  // output is set once the payload is decoded.)
+  auto spec = spec_for(f, key, wire::compression::none);
+  const auto& identity = spec.identity;
   if (hold_if_waiting(fp, identity))
     return;
   // At most half the open copies wait for a round: the others can be
@@ -386,7 +414,7 @@ void worker_core::take(const fragment_ptr& fp, bool started, clock::time_point n
   payload p;
   if (!decode(f, key, now, out, p))
     return;
-  auto spec = spec_for(f, key, p.comp);
+  spec.out = copy_out(p.comp);
   spec.defer_sync = true; // a new copy waits for its commit round
   auto cf_res = copy_for(spec, now, out);
   if (!cf_res) {

@@ -284,9 +284,11 @@ void worker_core::retry_blocked(clock::time_point now, outbox& out) {
     // Invite the copy's senders: an ok ack of what is durable (they go on
     // from there; a failing write blocks them again, with no new line).
     auto c = copies_.find(identity);
-    for (auto& [k, e] : acks_) {
-      if (e.identity != identity)
-        continue;
+    auto keys = keys_of_.find(identity);
+    if (keys == keys_of_.end())
+      continue;
+    for (const auto& k : keys->second) {
+      const auto& e = acks_.at(k);
       const copy_file::segment* seg = c == copies_.end() ? nullptr : c->second.file->find(k.key, k.gen);
       out.push_back(make_ack(e.route, k.key, k.gen, seg ? seg->durable_end : e.acked, "ok"));
     }

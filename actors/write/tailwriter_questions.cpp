@@ -262,9 +262,8 @@ bool worker_core::settle(const std::string& identity) {
   if (cf.member_open()) {
     if (auto err = cf.finish_member())
       log::error(opts_.who, cf.path() + ": " + describe(err));
-    for (auto& [k, e] : acks_)
-      if (e.identity == identity)
-        touched_.insert(k); // they may be acknowledged further now
+    if (auto keys = keys_of_.find(identity); keys != keys_of_.end())
+      touched_.insert(keys->second.begin(), keys->second.end()); // they may be acknowledged further now
   }
   bool ok = sync_in_place(cf);
   collect(cf);

@@ -152,7 +152,7 @@ void worker_core::drop_keys(const std::string& identity, bool ack, outbox& out) 
   keys_of_.erase(keys);
 }
 
-void worker_core::forget(std::map<std::string, open_copy>::iterator c) {
+void worker_core::forget(copy_map::iterator c) {
   if (c->second.file->sync_in_flight())
     ++lingering_; // its batch holds the descriptor until it is back
   lru_.erase(c->second.lru);
@@ -294,7 +294,7 @@ void worker_core::close_clean(const sync_job& job) {
     log::error(opts_.who, describe(err));
 }
 
-bool worker_core::evict_unsynced(std::map<std::string, open_copy>::iterator c) {
+bool worker_core::evict_unsynced(copy_map::iterator c) {
   auto& cf = *c->second.file;
   if (!opts_.sync_off_thread || closing_all_ || !cf.can_begin_sync())
     return false;
@@ -381,9 +381,8 @@ bool worker_core::finish_due_members(clock::time_point now) {
     log::debug(opts_.who, "finished a member of " + cf.path());
     any = true;
     // Its keys may now be acknowledged further.
-    for (auto& [k, e] : acks_)
-      if (e.identity == identity)
-        touched_.insert(k);
+    if (auto keys = keys_of_.find(identity); keys != keys_of_.end())
+      touched_.insert(keys->second.begin(), keys->second.end());
   }
   return any;
 }
@@ -399,8 +398,8 @@ void worker_core::flush_members(clock::time_point now, outbox& out) {
 void worker_core::maintain(clock::time_point now, outbox& out) {
   finish_due_members(now);
   std::vector<std::string> idle;
-  for (auto& [identity, oc] : copies_)
-    if (now - oc.last_use >= opts_.close_idle && evictable(identity))
+  for (auto& identity : sorted_identities()) // closed in order: their acks too
+    if (now - copies_.at(identity).last_use >= opts_.close_idle && evictable(identity))
       idle.push_back(identity);
   sync_here(!opts_.sync_off_thread, out);
   ack_ready(out);
@@ -450,8 +449,8 @@ void worker_core::close_all(outbox& out) {
     finish_sync(owed, out);
   }
   closing_all_ = true;
-  while (!copies_.empty())
-    evict(copies_.begin()->first, out);
+  for (const auto& identity : sorted_identities()) // in order: their acks too
+    evict(identity, out);
   closing_all_ = false;
   copy_summary(clock::now(), true);
 }

@@ -53,6 +53,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -324,6 +325,10 @@ private:
     source_key key;
     std::string gen;
     bool operator<(const ack_key& other) const;
+    bool operator==(const ack_key& other) const;
+  };
+  struct ack_key_hash {
+    size_t operator()(const ack_key& k) const;
   };
   struct ack_entry {
     std::vector<std::string> route;
@@ -361,6 +366,11 @@ private:
     /// copy of that answer (the bound is exceeded for its length instead).
     bool pinned = false;
   };
+  /// The open copies by identity. Hashed: looked up several times per
+  /// fragment among up to max-open-files identities that share long
+  /// prefixes; a loop over it whose order shows (acks sent, copies closed)
+  /// walks its identities sorted instead (sorted_identities).
+  using copy_map = std::unordered_map<std::string, open_copy>;
 
   /// Syncs the copies `which` selects here and now; a failed one is closed
   /// and its state forgotten (nothing acknowledged).
@@ -428,6 +438,8 @@ private:
   /// The question is answered: its copies may be closed again.
   void unpin(const std::vector<std::string>& identities);
 
+  /// The copy's compression for a payload of `comp` (the write mode's).
+  wire::compression copy_out(wire::compression comp) const;
   copy_spec spec_for(const fragment& f, const source_key& key,
                      wire::compression comp) const;
   /// The open copy of `spec`, opened (or created) if need be. `touch`:
@@ -438,11 +450,13 @@ private:
   /// evict() of a plain copy with unsynced bytes while syncs run off the
   /// thread: its fdatasync joins the next batch instead of running here,
   /// with the acks it owes; false when it cannot (then evict syncs here).
-  bool evict_unsynced(std::map<std::string, open_copy>::iterator c);
+  bool evict_unsynced(copy_map::iterator c);
   /// A copy closed unsynced, synced since: its journal's C line.
   void close_clean(const sync_job& job);
   /// Forgets an open copy (its descriptors closed by the caller).
-  void forget(std::map<std::string, open_copy>::iterator c);
+  void forget(copy_map::iterator c);
+  /// The open copies' identities in order (what std::map's walk gave).
+  std::vector<std::string> sorted_identities() const;
   void ack_due(const ack_key& k, ack_entry& e, outbox& out);
   /// Acknowledges the durable start of a generation new to `cf` at once.
   void confirm_start(const copy_file& cf, const source_key& key,
@@ -485,7 +499,7 @@ private:
   int dstdir_fd_ = -1;
   std::shared_ptr<const fs_sync> fs_sync_;
   int state_fd_ = -1;
-  std::map<std::string, open_copy> copies_;    // by copy identity
+  copy_map copies_;    // by copy identity
   /// The open copies' identities (keys of copies_), least recently used
   /// first: the copy max-open-files closes is found without a walk.
   std::list<const std::string*> lru_;
@@ -493,9 +507,9 @@ private:
   /// its copy's descriptor open until its batch is back (max-open-files
   /// counts them).
   size_t lingering_ = 0;
-  std::map<ack_key, ack_entry> acks_;
+  std::unordered_map<ack_key, ack_entry, ack_key_hash> acks_;
   /// acks_'s keys by the copy holding them: closing a copy touches its own.
-  std::map<std::string, std::set<ack_key>> keys_of_;
+  std::unordered_map<std::string, std::set<ack_key>> keys_of_;
   /// Binds an ack entry to its copy (keys_of_).
   void bind_key(const ack_key& k, ack_entry& e, const std::string& identity);
   /// Forgets the ack entries of a copy (closed or dropped); `ack` sends
@@ -516,8 +530,8 @@ private:
     uint64_t round = 0;
     std::string dest_base;
   };
-  std::map<std::string, waiting_copy> waiting_;
-  std::map<std::string, size_t> waiting_dests_;
+  std::unordered_map<std::string, waiting_copy> waiting_;
+  std::unordered_map<std::string, size_t> waiting_dests_;
   std::vector<held_fragment> held_;          // in the order they came
   /// Syncs of copies closed with unsynced bytes, for the next batch.
   std::vector<sync_job> closed_unsynced_;
