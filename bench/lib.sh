@@ -45,6 +45,13 @@ cpu_ticks() {  # utime+stime of one live process, all its threads
   set -- $rest
   echo $(( ${12} + ${13} ))
 }
+cpu_ticks_user() {  # utime alone (user space) of one live process, all its threads
+  local stat rest
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+  rest=${stat##*) }
+  set -- $rest
+  echo "${12}"
+}
 cpu_ticks_sum() { local n=0 p; for p in "$@"; do n=$(( n + $(cpu_ticks "$p") )); done; echo "$n"; }
 status_kb() {  # status_kb PID FIELD (VmHWM, VmRSS)
   local key val rest

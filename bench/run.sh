@@ -659,13 +659,13 @@ floor_s_per_gb() {  # RUS BYTES: receiver CPU s per GB of a floor run, or n/a
 # every copy has its size; CPU, RSS and descriptors sampled; copies compared.
 scale_measure() {
   local d=$1 central=$2; shift 2
-  local locals=("$@") all=("$central" "$@") l cpu0 cpu1 cpu0_c cpu1_c fan=()
+  local locals=("$@") all=("$central" "$@") l cpu0 cpu1 cpu0_c cpu1_c user0_c user1_c fan=()
   ( while :; do
       for p in "${all[@]}"; do printf '%s %s %s\n' "$p" "$(fd_count "$p")" "$(status_kb "$p" VmRSS)"; done
       sleep 1
     done ) >"$d/samples" 2>/dev/null &
   local sampler=$!; pids+=("$sampler")
-  cpu0=$(cpu_ticks_sum "${all[@]}"); cpu0_c=$(cpu_ticks "$central")
+  cpu0=$(cpu_ticks_sum "${all[@]}"); cpu0_c=$(cpu_ticks "$central"); user0_c=$(cpu_ticks_user "$central")
   for ((l = 0; l < ${#locals[@]}; l++)); do
     "$bt" fanout --map "$d/map.$l" --chunk 16K >"$d/fanout.$l.out" & fan+=($!)
   done
@@ -679,7 +679,7 @@ scale_measure() {
   else
     sed 's/^/    /' "$d/wait.out"
   fi
-  cpu1=$(cpu_ticks_sum "${all[@]}"); cpu1_c=$(cpu_ticks "$central")
+  cpu1=$(cpu_ticks_sum "${all[@]}"); cpu1_c=$(cpu_ticks "$central"); user1_c=$(cpu_ticks_user "$central")
   local fds_c fds_l=() rss_c rss_l=() p
   fds_c=$(fd_count "$central"); rss_c=$(status_kb "$central" VmHWM)
   for p in "${locals[@]}"; do fds_l+=("$(fd_count "$p")"); rss_l+=("$(status_kb "$p" VmHWM)"); done
@@ -708,6 +708,7 @@ scale_measure() {
     ns $(( done_ns > 0 ? done_ns - start_ns : 0 )) writer_ns $(( end_ns - start_ns )) \
     cpu_s "$(awk -v t=$((cpu1 - cpu0)) -v k="$clk_tck" "$ticks_to_s")" \
     central_cpu_s "$(awk -v t=$((cpu1_c - cpu0_c)) -v k="$clk_tck" "$ticks_to_s")" \
+    central_user_s "$(awk -v t=$((user1_c - user0_c)) -v k="$clk_tck" "$ticks_to_s")" \
     single_central_cpu_s_per_gb "${single:-n/a}" \
     central_rss_kb "$rss_c" local_rss_max_kb "$(max_of "${rss_l[@]}")" \
     local_rss_median_kb "$(printf '%s\n' "${rss_l[@]}" | sort -n | sed -n "$(( (${#rss_l[@]} + 1) / 2 ))p")" \

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "actors/core/atoms.hpp"
 
@@ -48,7 +49,9 @@ private:
   entry& at(const std::string& host, const std::string& path, clock::time_point now);
 
   std::mutex mtx_;
-  std::map<std::string, entry> by_path_;
+  // Hashed: looked up for every fragment written (among up to max_entries
+  // paths sharing long prefixes); add_to's output is a sorted map anyway.
+  std::unordered_map<std::string, entry> by_path_;
   int64_t write_errors_ = 0;
   size_t max_entries_;
 };

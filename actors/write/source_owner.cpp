@@ -148,7 +148,7 @@ caf::expected<source_owners::record> source_owners::owner(const std::string& des
     return i->second;
   if (auto i = cache_.find(dest_base); i != cache_.end())
     return i->second;
-  if (legacy_listed_ && legacy_files_.count(file_name(dest_base)) == 0)
+  if (legacy_listed_ && (legacy_files_.empty() || legacy_files_.count(file_name(dest_base)) == 0))
     return record{};
   auto r = read_file(dest_base);
   if (!r)

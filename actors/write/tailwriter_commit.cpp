@@ -105,12 +105,20 @@ void worker_core::release_through(uint64_t number, clock::time_point now, outbox
       waiting_dests_.erase(d);
     w = waiting_.erase(w);
   }
+  // The ready ones out, in order; the others stay in order (no temporary
+  // buffer, nothing moved twice).
   std::vector<held_fragment> ready;
-  auto keep = std::stable_partition(held_.begin(), held_.end(), [&](const held_fragment& h) {
-    return h.round > number;
-  });
-  std::move(keep, held_.end(), std::back_inserter(ready));
-  held_.erase(keep, held_.end());
+  size_t kept = 0;
+  for (auto& h : held_) {
+    if (h.round > number) {
+      if (&held_[kept] != &h)
+        held_[kept] = std::move(h);
+      ++kept;
+    } else {
+      ready.push_back(std::move(h));
+    }
+  }
+  held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(kept), held_.end());
   for (auto& h : ready) {
     if (h.f->body.query.empty())
       take(h.f, h.started, now, out);

@@ -162,6 +162,10 @@ void worker_core::forget(copy_map::iterator c) {
 
 void worker_core::sync_here(bool plain_too, outbox& out) {
   (void) out;
+  // Compressed copies only, and plain mode has none (a copy's identity
+  // names its mode): no walk over every open copy at each sync's start.
+  if (!plain_too && opts_.copy.mode == write_mode::plain)
+    return;
   std::vector<std::string> failed;
   for (auto& [identity, oc] : copies_) {
     auto& cf = *oc.file;

@@ -71,11 +71,16 @@ void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
       }
     // A failed syncfs: the fdatasyncs below find whose copy failed.
   }
-  // Side by side on the sync thread's helpers: each copy's own job.
-  sync_thread::for_each(batch.size(), [&batch](size_t i) {
-    auto& job = batch[i];
-    if (!job.ticket.fd)
-      return;
+  // Side by side on the sync thread's helpers: each copy's own job, for
+  // the copies the syncfs did not cover (none after a syncfs of all: then
+  // no helper is woken for nothing).
+  std::vector<size_t> left;
+  left.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].ticket.fd)
+      left.push_back(i);
+  sync_thread::for_each(left.size(), [&batch, &left](size_t i) {
+    auto& job = batch[left[i]];
     if (::fdatasync(job.ticket.fd->get()) != 0)
       job.err = make_error(errc::io, "fdatasync copy " + job.ticket.path + ": "
                                        + errno_text(errno));
