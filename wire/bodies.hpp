@@ -265,6 +265,13 @@ caf::expected<infofile_ack_body> parse_infofile_ack(const std::string& json);
 
 std::string make_body(const logtail_body& x);
 std::string make_body(const logtail_ack_body& x);
+/// The body make_body(logtail_ack_body) writes, from its parts (req is
+/// "logtail.ack", blob_hash empty): a writer's ack without the struct's
+/// copies of every string (one or more per new source file at scale).
+std::string make_ack_body(double time, std::string_view hostname, std::string_view filename,
+                          uint64_t st_dev, uint64_t st_ino, std::string_view gen,
+                          uint64_t fpos, std::string_view status, std::string_view writer,
+                          std::string_view detail);
 std::string make_body(const logtail_state_body& x);
 std::string make_body(const log_body& x);
 /// Writes target and the orig_* fields whatever the req (extra keys are

@@ -309,6 +309,29 @@ std::string make_body(const logtail_ack_body& x) {
   return w.done();
 }
 
+std::string make_ack_body(double time, std::string_view hostname, std::string_view filename,
+                          uint64_t st_dev, uint64_t st_ino, std::string_view gen,
+                          uint64_t fpos, std::string_view status, std::string_view writer,
+                          std::string_view detail) {
+  // make_body(logtail_ack_body)'s fields, in its order.
+  body_writer w{filename.size() + hostname.size() + 64};
+  w.str("req", "logtail.ack")
+    .dbl("time", time)
+    .str("hostname", hostname)
+    .str("blob_hash", "")
+    .str("filename", filename)
+    .u64("st_dev", st_dev)
+    .u64("st_ino", st_ino)
+    .str("gen", gen)
+    .u64("fpos", fpos)
+    .str("status", status);
+  if (!writer.empty())
+    w.str("writer", writer);
+  if (!detail.empty())
+    w.str("detail", detail);
+  return w.done();
+}
+
 std::string make_body(const logtail_state_body& x) {
   // Written directly (a writer answers one for every new source file: at
   // 10,000 files this body built as a nlohmann object, its strings parsed

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <fcntl.h>
@@ -263,7 +264,9 @@ std::string expand_dstmask(std::string_view mask, std::string_view hostname,
   for (char c : filename)
     append_escaped_char(path, c);
   auto slash = path.rfind('/');
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string_view base{path};
+  if (slash != std::string::npos)
+    base.remove_prefix(slash + 1);
   std::string out;
   out.reserve(mask.size() + host.size() + path.size());
   for (size_t i = 0; i < mask.size(); ++i) {
@@ -276,14 +279,14 @@ std::string expand_dstmask(std::string_view mask, std::string_view hostname,
       auto close = mask.find(")s", i);
       if (close != std::string_view::npos) {
         auto name = mask.substr(i + 2, close - i - 2);
-        const std::string* value = nullptr;
+        std::optional<std::string_view> value;
         if (name == "hostname")
-          value = &host;
+          value = host;
         else if (name == "filename")
-          value = &base;
+          value = base;
         else if (name == "filepath")
-          value = &path;
-        if (value != nullptr) {
+          value = path;
+        if (value) {
           out += *value;
           i = close + 1;
           continue;
@@ -295,13 +298,27 @@ std::string expand_dstmask(std::string_view mask, std::string_view hostname,
   return out;
 }
 
-caf::expected<std::string> normalize_destination(std::string_view path,
-                                                 std::string_view reserved) {
-  std::string shown{path};
-  if (path.empty())
-    return refused("\"\"", "empty");
-  if (path.find('\0') != std::string_view::npos)
-    return refused(shown, "contains a NUL byte");
+namespace {
+
+/// Whether `path` is normalised as it is: relative, no empty, "." or ".."
+/// component, none longer than max_component (no NUL: checked before).
+bool plainly_normal(std::string_view path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos)
+      end = path.size();
+    auto comp = path.substr(start, end - start);
+    if (comp.empty() || comp == "." || comp == ".." || comp.size() > max_component)
+      return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+/// The normalised path (components joined by one '/', "." dropped, ".."
+/// taking one back), or why not; `shown` is the path as given.
+caf::expected<std::string> join_normalised(std::string_view path, const std::string& shown) {
   std::vector<std::string_view> stack;
   std::string_view last;
   size_t start = 0;
@@ -334,12 +351,32 @@ caf::expected<std::string> normalize_destination(std::string_view path,
       out += '/';
     out += stack[i];
   }
+  return out;
+}
+
+} // namespace
+
+caf::expected<std::string> normalize_destination(std::string_view path,
+                                                 std::string_view reserved) {
+  if (path.empty())
+    return refused("\"\"", "empty");
+  if (path.find('\0') != std::string_view::npos)
+    return refused(std::string{path}, "contains a NUL byte");
+  // Most paths are normalised already (every fragment passes here): then
+  // they are the result as they are, without the walk's allocations.
+  caf::expected<std::string> out{std::string{}};
+  if (plainly_normal(path))
+    *out = std::string{path};
+  else
+    out = join_normalised(path, std::string{path});
+  if (!out)
+    return out;
   if (!reserved.empty()) {
-    if (out == reserved
-        || (out.size() > reserved.size()
-            && out.compare(0, reserved.size(), reserved) == 0
-            && out[reserved.size()] == '/'))
-      return refused(shown, "inside the writer's state directory");
+    const auto& o = *out;
+    if (o == reserved
+        || (o.size() > reserved.size() && o.compare(0, reserved.size(), reserved) == 0
+            && o[reserved.size()] == '/'))
+      return refused(std::string{path}, "inside the writer's state directory");
   }
   return out;
 }

@@ -36,20 +36,14 @@ wire::cc_message worker_core::make_ack(const std::vector<std::string>& route,
                                        const std::string& gen, uint64_t fpos,
                                        std::string_view status,
                                        const std::string& detail) {
-  wire::logtail_ack_body body;
-  body.hdr = reply_header(ack_type);
-  body.filename = key.filename;
-  body.st_dev = key.st_dev;
-  body.st_ino = key.st_ino;
-  body.gen = gen;
-  body.fpos = fpos;
-  body.status = std::string{status};
-  body.writer = opts_.writer_id;
-  body.detail = detail;
+  // The body written from its parts (wire::make_ack_body: the text
+  // make_body(logtail_ack_body) writes), without copying each string into
+  // a struct first.
   wire::cc_message msg;
   msg.route = route;
   msg.type = ack_type;
-  msg.body = wire::make_body(body);
+  msg.body = wire::make_ack_body(wire::now_seconds(), opts_.hostname, key.filename, key.st_dev,
+                                 key.st_ino, gen, fpos, status, opts_.writer_id, detail);
   counters_->acks_sent += 1;
   return msg;
 }

@@ -613,6 +613,30 @@ TEST_CASE("logtail.ack: 'denied' with its detail round-trips, and no detail when
   CHECK(plain->detail.empty());
 }
 
+TEST_CASE("logtail.ack: make_ack_body writes the text make_body writes", "[wire][bodies]") {
+  logtail_ack_body x;
+  x.hdr.req = "logtail.ack";
+  x.hdr.time = 1765000000.125;
+  x.hdr.hostname = "central";
+  x.filename = "/var/log/a \"b\"\n\xe9.log";
+  x.st_dev = 2049;
+  x.st_ino = 1234567;
+  x.gen = "g1";
+  x.fpos = 65536;
+  auto parts = [&x] {
+    return make_ack_body(x.hdr.time, x.hdr.hostname, x.filename, x.st_dev, x.st_ino, x.gen,
+                         x.fpos, x.status, x.writer, x.detail);
+  };
+  CHECK(parts() == make_body(x));
+  x.writer = "0011223344556677";
+  CHECK(parts() == make_body(x));
+  x.status = std::string{ack_status::denied};
+  x.detail = "another source owns it";
+  CHECK(parts() == make_body(x));
+  x.writer.clear();
+  CHECK(parts() == make_body(x));
+}
+
 TEST_CASE("logtail.state round-trips, a Latin-1 file name as every body reads it",
           "[wire][bodies]") {
   auto x = sample_state();
