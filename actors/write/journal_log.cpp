@@ -168,17 +168,6 @@ std::string file_name(const std::string& prefix, uint64_t seq, size_t worker) {
   return prefix + std::to_string(seq) + "." + std::to_string(worker);
 }
 
-index::entry_map::iterator index::lookup(std::string_view id) const {
-  probe_.assign(id.data(), id.size());
-  // find() through a const member: the map itself is not changed here.
-  return const_cast<entry_map&>(ids_).find(probe_);
-}
-
-const index::entry* index::find(std::string_view id) const {
-  auto i = lookup(id);
-  return i == ids_.end() ? nullptr : &i->second;
-}
-
 void index::erase(std::string_view id) {
   if (auto i = lookup(id); i != ids_.end()) {
     live_ -= records_bytes(id, i->second.recs);
@@ -674,17 +663,12 @@ bool journal_log::compaction_due(uint64_t max_bytes) const {
 
 caf::error journal_log::compact() {
   std::string out;
-  std::vector<std::pair<std::string_view, std::time_t>> ids; // in order: the file's
-  ids.reserve(index_.entries().size());
-  for (const auto& [id, e] : index_.entries())
-    ids.emplace_back(id, e.time);
-  std::sort(ids.begin(), ids.end());
-  for (const auto& [id, time] : ids) {
+  for (const auto& id : id_list()) { // sorted: the file as before the index was hashed
     auto t = text(id);
     if (!t)
       return std::move(t.error());
     if (!t->empty())
-      out += jlog::batch(id, *t, time);
+      out += jlog::batch(id, *t, index_.find(id)->time);
   }
   auto name = jlog::file_name(prefix_, seq_ + 1, worker_);
   if (auto err = write_durably(state_fd_, name, out))

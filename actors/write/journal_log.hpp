@@ -94,7 +94,11 @@ public:
   /// copy's id): a walk whose order shows sorts the ids first.
   using entry_map = std::unordered_map<std::string, entry>;
   const entry_map& entries() const { return ids_; }
-  const entry* find(std::string_view id) const;
+  const entry* find(std::string_view id) const {
+    probe_.assign(id.data(), id.size());
+    auto i = ids_.find(probe_);
+    return i == ids_.end() ? nullptr : &i->second;
+  }
   void erase(std::string_view id);
   /// What the live records take in a log (each as `<id> <body> #<8 hex>\n`),
   /// kept as records come and go: the compaction check reads it instead
@@ -105,7 +109,10 @@ public:
   size_t torn_tails() const { return torn_; }
 
 private:
-  entry_map::iterator lookup(std::string_view id) const;
+  entry_map::iterator lookup(std::string_view id) {
+    probe_.assign(id.data(), id.size());
+    return ids_.find(probe_);
+  }
 
   entry_map ids_;
   /// A lookup's id as a string, its buffer kept (an id is longer than the
