@@ -185,6 +185,9 @@ targets20_rows() {
     r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value floor_single_s_per_gb)" \
       'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
     t "scale floor: a bare receiver of the same files, CPU per GB / its own single-file figure" "$r" "(reported)"
+    r=$(awk -v c="$(scale_value central_cpu_s)" -v b="$(scale_value bytes)" -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" \
+      'BEGIN { if (b > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f x the one with an fdatasync per file; %.2f x the one with one syncfs", c / (b / 1e9) / e, c / (b / 1e9) / f; else print "n/a" }')
+    t "scale: central CPU per GB / the bare receiver's of the same files in the same run (steadier than the ratio to the single file: both move with the host's file-system state)" "$r" "(reported)"
     r=$(awk -v k="$(scale_value central_rss_kb)" 'BEGIN { if (k + 0 > 0) printf "%.1f", k / 1024; else print "n/a" }')
     t "scale: central peak RSS (<= 64 MiB)" "$r MiB" "$(v "$r" "<=" 64)"
     r=$(scale_value central_fds_max)
