@@ -1401,6 +1401,25 @@ struct inline_env {
                                      caf::actor_cast<router_actor>(env.router), nullptr, in);
   }
 
+  /// A sync of the worker's in the kernel: its disk gate held by another
+  /// thread (as the sync thread holds it) for this object's life.
+  struct gate_held {
+    std::promise<void> locked, release;
+    std::thread holder;
+    explicit gate_held(std::mutex& gate) {
+      holder = std::thread{[this, &gate, r = release.get_future()] {
+        std::lock_guard<std::mutex> syncing{gate};
+        locked.set_value();
+        r.wait();
+      }};
+      locked.get_future().wait();
+    }
+    ~gate_held() {
+      release.set_value();
+      holder.join();
+    }
+  };
+
   /// Waits until the worker wrote `bytes` in all and left its core.
   void settle(int64_t bytes) {
     REQUIRE(test::wait_until([&] { return counters->bytes_written.load() == bytes; }, 20s));
@@ -1431,7 +1450,7 @@ TEST_CASE("tailwriter worker: a small fragment is written inline when the worker
   // A sync of the worker's in the kernel: the worker's (the append may wait
   // behind its writeback, which the loop must not).
   {
-    std::lock_guard<std::mutex> syncing{*x.in->disk_gate};
+    inline_env::gate_held syncing{*x.in->disk_gate};
     CHECK_FALSE(x.write(s, 1000, slice(text, 1000, 1100)));
   }
   // Idle, open: written on this thread, in the copy when the call returns.
@@ -1495,7 +1514,7 @@ TEST_CASE("tailwriter worker: a stream's fragments of tens of KiB are written in
   CHECK(x.counters->bytes_written.load() == 151000);
   // During a sync of the worker's (in the kernel): the worker's.
   {
-    std::lock_guard<std::mutex> syncing{*x.in->disk_gate};
+    inline_env::gate_held syncing{*x.in->disk_gate};
     CHECK_FALSE(x.write(s, 151000, slice(text, 151000, 191000)));
   }
   CHECK(x.write(s, 151000, slice(text, 151000, 191000)));
