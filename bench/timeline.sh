@@ -13,6 +13,9 @@
 #   steady (50 MB/s): per append, by byte offsets, the time to the source
 #     read, the copy's write and the reader's read; the slowest 2 % against
 #     the median 20 %.
+# More on a steady trace of ours: bench/timeline_chain.py OUT (per append, each hop of
+# the path, who wrote the copy, syncs in flight), bench/timeline_syncs.py OUT (per
+# central fdatasync), bench/timeline_idle.py OUT (wake-ups onto idle CPUs).
 # Root (perf). The tracepoints add ~1 us per event; steady records the first
 # PSECS (default 5) seconds only.
 #

@@ -14,7 +14,7 @@
 // budget is spent (the actor's way answers late instead).
 //
 // On the direct lane a fragment up to inline_max_bytes whose worker is idle
-// (and has no sync in flight) is written here, on the I/O loop's thread
+// (and has no sync in the kernel) is written here, on the I/O loop's thread
 // (write_inline, tailwriter_worker.hpp): the copy shows it without a thread
 // hand-off; bigger ones and everything else go to the worker.
 //

@@ -157,8 +157,13 @@ void start_sync(worker_inline& in, const caf::actor& worker) {
   in.last_sync_start = std::chrono::steady_clock::now();
   // The batch comes back as a message: a worker gone meanwhile (its exit
   // handler synced everything in place) loses nothing by not taking it.
-  in.syncer->submit([worker, batch = std::move(batch), fs = in.core->fs_sync_plan()] {
-    run_sync_jobs(*batch, fs.get());
+  in.syncer->submit([worker, batch = std::move(batch), fs = in.core->fs_sync_plan(),
+                     gate = in.disk_gate] {
+    {
+      // After the loop's write in progress; the loop writes none meanwhile.
+      std::lock_guard<std::mutex> syncing{*gate};
+      run_sync_jobs(*batch, fs.get());
+    }
     caf::anon_send(worker, synced_atom::value, batch);
   });
 }
@@ -334,10 +339,16 @@ bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter&
     return false;
   // Something sent to the worker is not done yet (in its mailbox, or held
   // for a commit round): this one comes after it, so it goes there too.
-  // A sync in flight: the append may wait behind its writeback.
-  if (meter.queued.load() != 0 || in.sync_in_flight || !in.core->cheap(*f))
+  if (meter.queued.load() != 0 || !in.core->cheap(*f))
+    return false;
+  // A sync of the worker's in the kernel: the append may wait behind its
+  // writeback. Only while it runs: a batch queued on the sync thread or
+  // back but not yet taken by the worker holds nothing up.
+  std::unique_lock<std::mutex> disk{*in.disk_gate, std::try_to_lock};
+  if (!disk.owns_lock())
     return false;
   in.core->handle(f, worker_core::clock::now(), in.out);
+  disk.unlock(); // a sync started below may begin at once
   after_fragment(in, worker, true);
   return true;
 }

@@ -579,11 +579,19 @@ struct worker_inline {
   std::shared_ptr<sync_thread> syncer;
   worker_core::outbox out;
   bool tick_pending = false;
-  /// A batch of this worker's fdatasyncs is on the sync thread: while it
-  /// is, write_inline leaves every fragment to the worker (an append may
-  /// wait in the kernel behind that sync's writeback: the worker's thread
-  /// may wait, the loop's may not).
+  /// A batch of this worker's fdatasyncs was handed to the sync thread and
+  /// is not back yet (finish_sync): the next one starts after it.
   bool sync_in_flight = false;
+  /// Held by the sync thread while it runs this worker's batch
+  /// (run_sync_jobs: the fdatasyncs or the syncfs in the kernel), and by
+  /// write_inline while it writes: the loop writes nothing while one of
+  /// them runs (an append may wait in the kernel behind that sync's
+  /// writeback: the worker's thread may wait, the loop's may not), and a
+  /// batch starts after the loop's write in progress. Not held for the
+  /// rest of the batch's way (queued on the sync thread; back, not yet
+  /// taken by the worker), so the loop goes on writing then. Its own
+  /// object: a sync job holds it, never the worker_inline.
+  std::shared_ptr<std::mutex> disk_gate = std::make_shared<std::mutex>();
   std::chrono::steady_clock::time_point last_sync_start{};
   bool member_check_pending = false;
   bool retry_pending = false;
@@ -603,8 +611,8 @@ constexpr uint64_t inline_max_bytes = 256 * 1024;
 
 /// On the caller's thread (the I/O loop): handles `f` as `worker` would,
 /// when the worker is not busy (its lock free), nothing sent to it is
-/// pending (`meter`: order holds), none of its syncs is in flight
-/// (worker_inline::sync_in_flight) and the write is cheap
+/// pending (`meter`: order holds), none of its syncs is in the kernel
+/// (worker_inline::disk_gate) and the write is cheap
 /// (worker_core::cheap); its sync and ack follow on the worker. False:
 /// send it to the worker instead.
 bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,

@@ -1388,17 +1388,37 @@ struct inline_env {
   room_meter meter;
   caf::actor worker;
 
-  inline_env() {
+  /// `sync_bytes`: 0, no sync but at shutdown; 1, one after every write.
+  explicit inline_env(uint64_t sync_bytes = 0) {
     worker_options o;
     o.dstdir = env.twc.dstdir;
     o.state_dir = env.tmp / "state";
     o.hostname = "central";
     o.sync_interval = 3600s;
-    o.sync_bytes = 0;
+    o.sync_bytes = sync_bytes;
     o.maint_period = 3600s;
     worker = spawn_tailwriter_worker(env.sys, o, counters,
                                      caf::actor_cast<router_actor>(env.router), nullptr, in);
   }
+
+  /// A sync of the worker's in the kernel: its disk gate held by another
+  /// thread (as the sync thread holds it) for this object's life.
+  struct gate_held {
+    std::promise<void> locked, release;
+    std::thread holder;
+    explicit gate_held(std::mutex& gate) {
+      holder = std::thread{[this, &gate, r = release.get_future()] {
+        std::lock_guard<std::mutex> syncing{gate};
+        locked.set_value();
+        r.wait();
+      }};
+      locked.get_future().wait();
+    }
+    ~gate_held() {
+      release.set_value();
+      holder.join();
+    }
+  };
 
   /// Waits until the worker wrote `bytes` in all and left its core.
   void settle(int64_t bytes) {
@@ -1427,16 +1447,11 @@ TEST_CASE("tailwriter worker: a small fragment is written inline when the worker
   caf::anon_send(x.worker, dispatch_atom::value,
                  std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
   x.settle(1000);
-  // A sync of the worker's in flight: the worker's (the append may wait
+  // A sync of the worker's in the kernel: the worker's (the append may wait
   // behind its writeback, which the loop must not).
   {
-    std::lock_guard<std::mutex> guard{x.in->mtx};
-    x.in->sync_in_flight = true;
-  }
-  CHECK_FALSE(x.write(s, 1000, slice(text, 1000, 1100)));
-  {
-    std::lock_guard<std::mutex> guard{x.in->mtx};
-    x.in->sync_in_flight = false;
+    inline_env::gate_held syncing{*x.in->disk_gate};
+    CHECK_FALSE(x.write(s, 1000, slice(text, 1000, 1100)));
   }
   // Idle, open: written on this thread, in the copy when the call returns.
   CHECK(x.write(s, 1000, slice(text, 1000, 1100)));
@@ -1497,15 +1512,10 @@ TEST_CASE("tailwriter worker: a stream's fragments of tens of KiB are written in
   CHECK(x.write(s, 101000, slice(text, 101000, 151000)));
   CHECK(test::read_file(copy) == slice(text, 0, 151000));
   CHECK(x.counters->bytes_written.load() == 151000);
-  // During a sync of the worker's: the worker's.
+  // During a sync of the worker's (in the kernel): the worker's.
   {
-    std::lock_guard<std::mutex> guard{x.in->mtx};
-    x.in->sync_in_flight = true;
-  }
-  CHECK_FALSE(x.write(s, 151000, slice(text, 151000, 191000)));
-  {
-    std::lock_guard<std::mutex> guard{x.in->mtx};
-    x.in->sync_in_flight = false;
+    inline_env::gate_held syncing{*x.in->disk_gate};
+    CHECK_FALSE(x.write(s, 151000, slice(text, 151000, 191000)));
   }
   CHECK(x.write(s, 151000, slice(text, 151000, 191000)));
   CHECK(test::read_file(copy) == slice(text, 0, 191000));
@@ -1514,6 +1524,59 @@ TEST_CASE("tailwriter worker: a stream's fragments of tens of KiB are written in
   caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
   self->wait_for(x.worker);
   CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 191000; }, 20s));
+}
+
+// The loop leaves a fragment to the worker only while one of the worker's
+// syncs is in the kernel (worker_inline::disk_gate), not for the whole way of
+// its batch: queued behind another job of the sync thread, or back from it
+// and not yet taken by the worker, the loop goes on writing (bench/PROFILE.md,
+// "Session 20: latency"). Acknowledged only once that sync is back.
+TEST_CASE("tailwriter worker: a sync queued on the sync thread holds no inline write up, "
+          "one in the kernel does, and the batch waits for the write in progress",
+          "[tailwriter][actor][inline]") {
+  auto syncer = sync_thread::shared(); // the worker's, shared while both hold it
+  inline_env x{1};
+  frag_spec s;
+  s.file = "/pg_log/queued.log";
+  auto text = source_text(30000);
+  caf::anon_send(x.worker, dispatch_atom::value,
+                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
+  x.settle(1000);
+  REQUIRE(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 1000; }, 20s));
+  // The sync thread busy with another job: the worker's next batch waits
+  // behind it.
+  std::promise<void> started, go;
+  auto gone = go.get_future().share();
+  syncer->submit([&started, gone] {
+    started.set_value();
+    gone.wait();
+  });
+  started.get_future().wait();
+  uint64_t jobs = syncer->jobs_run(); // every job before this one
+  CHECK(x.write(s, 1000, slice(text, 1000, 10000))); // and submits a batch
+  {
+    std::lock_guard<std::mutex> guard{x.in->mtx};
+    REQUIRE(x.in->sync_in_flight);
+  }
+  // Queued, not in the kernel: the loop writes (on main: the worker's).
+  CHECK(x.write(s, 10000, slice(text, 10000, 20000)));
+  CHECK(test::read_file(x.env.twc.dstdir + "/db1/queued.log") == slice(text, 0, 20000));
+  // The loop writing (the gate held as write_inline holds it): the batch,
+  // its turn come, waits for that write; none of it is acknowledged.
+  {
+    std::unique_lock<std::mutex> writing{*x.in->disk_gate};
+    go.set_value();
+    REQUIRE(test::wait_until([&] { return syncer->jobs_run() == jobs + 1; }, 20s));
+    std::this_thread::sleep_for(100ms); // the batch would run now: it may not
+    CHECK(syncer->jobs_run() == jobs + 1);
+    CHECK(x.env.rec->max_ack_by_file()[s.file] < 10000);
+  }
+  // Released: the batch runs and comes back; its bytes are acknowledged.
+  CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] >= 10000; }, 20s));
+  caf::scoped_actor self{x.env.sys};
+  caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
+  self->wait_for(x.worker);
+  CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 20000; }, 20s));
 }
 
 TEST_CASE("tailwriter actor: on the direct lane small fragments are written inline, big "
