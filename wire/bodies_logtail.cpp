@@ -293,33 +293,14 @@ std::string make_body(const logtail_body& x) {
   return w.done();
 }
 
-std::string make_body(const logtail_ack_body& x) {
-  body_writer w{x.filename.size() + x.hdr.hostname.size() + 64};
-  w.header_fields(x.hdr)
-    .str("filename", x.filename)
-    .u64("st_dev", x.st_dev)
-    .u64("st_ino", x.st_ino)
-    .str("gen", x.gen)
-    .u64("fpos", x.fpos)
-    .str("status", x.status);
-  if (!x.writer.empty())
-    w.str("writer", x.writer);
-  if (!x.detail.empty())
-    w.str("detail", x.detail);
-  return w.done();
-}
+namespace {
 
-std::string make_ack_body(double time, std::string_view hostname, std::string_view filename,
-                          uint64_t st_dev, uint64_t st_ino, std::string_view gen,
-                          uint64_t fpos, std::string_view status, std::string_view writer,
-                          std::string_view detail) {
-  // make_body(logtail_ack_body)'s fields, in its order.
-  body_writer w{filename.size() + hostname.size() + 64};
-  w.str("req", "logtail.ack")
-    .dbl("time", time)
-    .str("hostname", hostname)
-    .str("blob_hash", "")
-    .str("filename", filename)
+/// An ack's fields after its header, in the order both writers below use.
+std::string write_ack_rest(body_writer& w, std::string_view filename, uint64_t st_dev,
+                       uint64_t st_ino, std::string_view gen, uint64_t fpos,
+                       std::string_view status, std::string_view writer,
+                       std::string_view detail) {
+  w.str("filename", filename)
     .u64("st_dev", st_dev)
     .u64("st_ino", st_ino)
     .str("gen", gen)
@@ -330,6 +311,24 @@ std::string make_ack_body(double time, std::string_view hostname, std::string_vi
   if (!detail.empty())
     w.str("detail", detail);
   return w.done();
+}
+
+} // namespace
+
+std::string make_body(const logtail_ack_body& x) {
+  body_writer w{x.filename.size() + x.hdr.hostname.size() + 64};
+  w.header_fields(x.hdr);
+  return write_ack_rest(w, x.filename, x.st_dev, x.st_ino, x.gen, x.fpos, x.status, x.writer,
+                    x.detail);
+}
+
+std::string make_ack_body(double time, std::string_view hostname, std::string_view filename,
+                          uint64_t st_dev, uint64_t st_ino, std::string_view gen,
+                          uint64_t fpos, std::string_view status, std::string_view writer,
+                          std::string_view detail) {
+  body_writer w{filename.size() + hostname.size() + 64};
+  w.header_fields("logtail.ack", time, hostname, "");
+  return write_ack_rest(w, filename, st_dev, st_ino, gen, fpos, status, writer, detail);
 }
 
 std::string make_body(const logtail_state_body& x) {

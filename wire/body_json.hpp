@@ -342,10 +342,11 @@ public:
     return *this;
   }
   body_writer& header_fields(const header& h) {
-    return str("req", h.req)
-      .dbl("time", h.time)
-      .str("hostname", h.hostname)
-      .str("blob_hash", h.blob_hash);
+    return header_fields(h.req, h.time, h.hostname, h.blob_hash);
+  }
+  body_writer& header_fields(std::string_view req, double time, std::string_view hostname,
+                             std::string_view blob_hash) {
+    return str("req", req).dbl("time", time).str("hostname", hostname).str("blob_hash", blob_hash);
   }
   std::string done() {
     out_ += '}';
