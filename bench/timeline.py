@@ -3,6 +3,7 @@
 # OUT/script.txt (perf script) and OUT/pids and prints the per-hop table
 # (trickle) or the per-append stages (steady); see timeline.sh.
 import sys
+from timeline_trace import LINE, pids as pids_of, hx, ret
 mode = sys.argv[1]
 sys.argv = [sys.argv[0], sys.argv[2]]
 if mode == 'trickle':
@@ -11,10 +12,9 @@ if mode == 'trickle':
     import sys, re, bisect, statistics
     from collections import defaultdict, Counter
     out = sys.argv[1]
-    pids = dict(kv.split('=') for kv in open(out + '/pids').read().split())
+    pids = pids_of(out)
     latpid = pids.pop('lat')
     ourpids = set(pids.values())
-    rx = re.compile(r'\s*(.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
     sw_in = defaultdict(list)    # tid -> [(t, cpu, prev_comm, prev_state_of_prev)]
     sw_out = defaultdict(list)   # tid -> [(t, cpu, state)]
     wakes = defaultdict(list)    # tid -> [(t, waker_tid, waker_comm, waker_cpu, target_cpu)]
@@ -22,7 +22,7 @@ if mode == 'trickle':
     appends = []; reads = []  # (t, tid)
     lat_writer = None
     for line in open(out + '/script.txt'):
-        m = rx.match(line)
+        m = LINE.match(line)
         if not m: continue
         comm, pid, tid, cpu, t, ev, args = m.groups()
         t = float(t); cpu = int(cpu)
@@ -130,22 +130,15 @@ else:
     import sys, re, bisect
     from collections import defaultdict, Counter
     out = sys.argv[1]
-    pids = dict(kv.split('=') for kv in open(out + '/pids').read().split())
+    pids = pids_of(out)
     latpid = pids['lat']
     ours = 'local' in pids
-    rx = re.compile(r'\s*(.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
-    def hx(s, k):
-        m = re.search(k + r': (0x[0-9a-f]+)', s); return int(m.group(1), 16) if m else None
-    def ret(s):
-        try: v = int(s.strip(), 16) if s.strip().startswith('0x') else int(s)
-        except: return -1
-        return v - (1 << 64) if v >= (1 << 63) else v
     pend = {}  # tid -> (t, event, args) of the last sys_enter
     apps = []; vis = []; srcr = []; cpw = []; sends = []; crd = []
     sched = []  # (t, cpu, prev, next)
     lat_w = Counter(); lat_r = Counter()
     for line in open(out + '/script.txt'):
-        m = rx.match(line)
+        m = LINE.match(line)
         if not m: continue
         comm, pid, tid, cpu, t, ev, args = m.groups(); t = float(t); ev = ev.split(':')[-1]
         if ev == 'sched_switch':

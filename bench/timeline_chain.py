@@ -6,17 +6,11 @@
 # Classes: who wrote the copy, a central fdatasync in flight at the write, a sync job
 # submitted (cc-sync woken) inside the line's path.
 import sys, re, bisect, json
+from timeline_trace import LINE, pids as pids_of, hx, ret
 from collections import defaultdict, Counter
 out = sys.argv[1]
-pids = dict(kv.split('=') for kv in open(out + '/pids').read().split())
+pids = pids_of(out)
 latpid, lpid, cpid = pids['lat'], pids['local'], pids['central']
-rx = re.compile(r'\s*(.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
-def hx(s, k):
-    m = re.search(k + r': (0x[0-9a-f]+)', s); return int(m.group(1), 16) if m else None
-def ret(s):
-    try: v = int(s.strip(), 16) if s.strip().startswith('0x') else int(s)
-    except: return -1
-    return v - (1 << 64) if v >= (1 << 63) else v
 pend = {}
 apps = []; vis = []; srcr = []; cpw = []; syncs = []; lsend = []; crd = []
 wakes = defaultdict(list)  # woken tid -> [(t, waker tid, waker comm)]
@@ -24,7 +18,7 @@ sins = defaultdict(list)   # tid -> [t switched in]
 souts = defaultdict(list)  # tid -> [(t, state)]
 comm = {}
 for line in open(out + '/script.txt'):
-    m = rx.match(line)
+    m = LINE.match(line)
     if not m: continue
     c, pid, tid, cpu, t, ev, args = m.groups(); t = float(t); ev = ev.split(':')[-1]
     if ev == 'sched_switch':

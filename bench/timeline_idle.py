@@ -5,12 +5,12 @@
 # CPU had been idle (under and over 400 us): on this VM a wake onto a vCPU idle for a while
 # often takes 100-300 us (bench/PROFILE.md, "Session 20: latency").
 import sys, re
+from timeline_trace import LINE
 from collections import defaultdict
 out = sys.argv[1]
-rx = re.compile(r'\s*(.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
 idle_since = {}; busy_since = {}; pending = {}; res = defaultdict(list)
 for line in open(out + '/script.txt'):
-    m = rx.match(line)
+    m = LINE.match(line)
     if not m: continue
     c, pid, tid, cpu, t, ev, args = m.groups(); t = float(t); cpu = int(cpu); ev = ev.split(':')[-1]
     if ev == 'sched_waking':

@@ -3,14 +3,14 @@
 # worker's wake by cc-sync -> the first inline (cc-io) copy write after it; worker writes in
 # the window after the exit.
 import sys, re, bisect
+from timeline_trace import LINE, pids as pids_of
 from collections import Counter
 out = sys.argv[1]
-pids = dict(kv.split('=') for kv in open(out + '/pids').read().split())
+pids = pids_of(out)
 cpid = pids['central']
-rx = re.compile(r'\s*(.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
 pend = {}; syncs = []; pw = []; wk = []; comm = {}
 for line in open(out + '/script.txt'):
-    m = rx.match(line)
+    m = LINE.match(line)
     if not m: continue
     c, pid, tid, cpu, t, ev, args = m.groups(); t = float(t); ev = ev.split(':')[-1]
     if ev == 'sched_waking':

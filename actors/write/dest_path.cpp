@@ -300,20 +300,28 @@ std::string expand_dstmask(std::string_view mask, std::string_view hostname,
 
 namespace {
 
-/// Whether `path` is normalised as it is: relative, no empty, "." or ".."
-/// component, none longer than max_component (no NUL: checked before).
-bool plainly_normal(std::string_view path) {
+/// Calls f with each '/'-separated component of `path` (empty ones too)
+/// until f returns false; false if it did.
+template <class F>
+bool each_component(std::string_view path, F&& f) {
   size_t start = 0;
   while (start <= path.size()) {
     auto end = path.find('/', start);
     if (end == std::string_view::npos)
       end = path.size();
-    auto comp = path.substr(start, end - start);
-    if (comp.empty() || comp == "." || comp == ".." || comp.size() > max_component)
+    if (!f(path.substr(start, end - start)))
       return false;
     start = end + 1;
   }
   return true;
+}
+
+/// Whether `path` is normalised as it is: relative, no empty, "." or ".."
+/// component, none longer than max_component (no NUL: checked before).
+bool plainly_normal(std::string_view path) {
+  return each_component(path, [](std::string_view comp) {
+    return !(comp.empty() || comp == "." || comp == ".." || comp.size() > max_component);
+  });
 }
 
 /// The normalised path (components joined by one '/', "." dropped, ".."
@@ -321,26 +329,25 @@ bool plainly_normal(std::string_view path) {
 caf::expected<std::string> join_normalised(std::string_view path, const std::string& shown) {
   std::vector<std::string_view> stack;
   std::string_view last;
-  size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string_view::npos)
-      end = path.size();
-    auto comp = path.substr(start, end - start);
+  const char* why = nullptr;
+  each_component(path, [&](std::string_view comp) {
     last = comp;
-    if (comp.empty() || comp == ".") {
-      // nothing
-    } else if (comp == "..") {
+    if (comp.empty() || comp == ".")
+      return true;
+    if (comp == "..") {
       if (stack.empty())
-        return refused(shown, "climbs above dstdir");
-      stack.pop_back();
+        why = "climbs above dstdir";
+      else
+        stack.pop_back();
+    } else if (comp.size() > max_component) {
+      why = "a component is longer than 255 bytes";
     } else {
-      if (comp.size() > max_component)
-        return refused(shown, "a component is longer than 255 bytes");
       stack.push_back(comp);
     }
-    start = end + 1;
-  }
+    return why == nullptr;
+  });
+  if (why != nullptr)
+    return refused(shown, why);
   if (last.empty() || last == "." || last == "..")
     return refused(shown, "names a directory, not a file");
   if (stack.empty())
