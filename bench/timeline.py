@@ -3,7 +3,7 @@
 # OUT/script.txt (perf script) and OUT/pids and prints the per-hop table
 # (trickle) or the per-append stages (steady); see timeline.sh.
 import sys
-from timeline_trace import LINE, pids as pids_of, hx, ret
+from timeline_trace import LINE, pids as pids_of, hx, ret, main_streams
 mode = sys.argv[1]
 sys.argv = [sys.argv[0], sys.argv[2]]
 if mode == 'trickle':
@@ -164,13 +164,7 @@ else:
         elif not ours and pid == pids['recv'] and call == 'write': cpw.append((t0, t, None, r, comm, tid, fd))
         elif not ours and pid == pids['send'] and call == 'write': sends.append((t0, r, comm))
     # appends: the writer thread's main fd; visible: reader thread's main fd
-    wt, wfd = Counter((a[1], a[2]) for a in apps).most_common(1)[0][0]
-    apps = [a for a in apps if a[1] == wt and a[2] == wfd]
-    rc = Counter()
-    for v in vis:
-        if v[1] != wt: rc[(v[1], v[2])] += v[3]
-    rt, rfd = rc.most_common(1)[0][0]
-    vis = [v for v in vis if v[1] == rt and v[2] == rfd]
+    apps, vis = main_streams(apps, vis)
     def cum(lst, tcol, ncol):
         o = 0; res = []
         for x in sorted(lst, key=lambda x: x[tcol]):

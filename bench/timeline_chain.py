@@ -6,7 +6,7 @@
 # Classes: who wrote the copy, a central fdatasync in flight at the write, a sync job
 # submitted (cc-sync woken) inside the line's path.
 import sys, re, bisect, json
-from timeline_trace import LINE, pids as pids_of, hx, ret
+from timeline_trace import LINE, pids as pids_of, hx, ret, main_streams
 from collections import defaultdict, Counter
 out = sys.argv[1]
 pids = pids_of(out)
@@ -50,13 +50,7 @@ for d in (wakes,):
 for k in sins: sins[k].sort()
 for k in souts: souts[k].sort()
 lsend.sort(); crd.sort(); syncs.sort()
-wt, wfd = Counter((a[1], a[2]) for a in apps).most_common(1)[0][0]
-apps = [a for a in apps if a[1] == wt and a[2] == wfd]
-rc = Counter()
-for v in vis:
-    if v[1] != wt: rc[(v[1], v[2])] += v[3]
-rt, rfd = rc.most_common(1)[0][0]
-vis = [v for v in vis if v[1] == rt and v[2] == rfd]
+apps, vis = main_streams(apps, vis)
 def cum(lst):
     o = 0; res = []
     for x in sorted(lst):

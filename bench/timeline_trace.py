@@ -24,3 +24,17 @@ def ret(s):
     except ValueError:
         return -1
     return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def main_streams(apps, vis):
+    """The appends of the writer and the reads of the reader on their main
+    descriptors only: apps and vis are tuples (t, tid, fd, bytes, ...)."""
+    from collections import Counter
+    wt, wfd = Counter((a[1], a[2]) for a in apps).most_common(1)[0][0]
+    apps = [a for a in apps if a[1] == wt and a[2] == wfd]
+    rc = Counter()
+    for v in vis:
+        if v[1] != wt:
+            rc[(v[1], v[2])] += v[3]
+    rt, rfd = rc.most_common(1)[0][0]
+    return apps, [v for v in vis if v[1] == rt and v[2] == rfd]
