@@ -38,19 +38,12 @@ stop_all() {
 
 # --- /proc readings (no forks per sample: the machine is what we measure) -----
 clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {  # utime+stime of one live process, all its threads
-  local stat rest
+cpu_ticks() {  # cpu_ticks PID [user]: utime+stime (user: utime alone) of one live process, all its threads
+  local stat rest only=${2:-}
   { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
   rest=${stat##*) }
   set -- $rest
-  echo $(( ${12} + ${13} ))
-}
-cpu_ticks_user() {  # utime alone (user space) of one live process, all its threads
-  local stat rest
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-  rest=${stat##*) }
-  set -- $rest
-  echo "${12}"
+  if [ "$only" = user ]; then echo "${12}"; else echo $(( ${12} + ${13} )); fi
 }
 cpu_ticks_sum() { local n=0 p; for p in "$@"; do n=$(( n + $(cpu_ticks "$p") )); done; echo "$n"; }
 status_kb() {  # status_kb PID FIELD (VmHWM, VmRSS)

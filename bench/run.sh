@@ -665,7 +665,7 @@ scale_measure() {
       sleep 1
     done ) >"$d/samples" 2>/dev/null &
   local sampler=$!; pids+=("$sampler")
-  cpu0=$(cpu_ticks_sum "${all[@]}"); cpu0_c=$(cpu_ticks "$central"); user0_c=$(cpu_ticks_user "$central")
+  cpu0=$(cpu_ticks_sum "${all[@]}"); cpu0_c=$(cpu_ticks "$central"); user0_c=$(cpu_ticks "$central" user)
   for ((l = 0; l < ${#locals[@]}; l++)); do
     "$bt" fanout --map "$d/map.$l" --chunk 16K >"$d/fanout.$l.out" & fan+=($!)
   done
@@ -679,7 +679,7 @@ scale_measure() {
   else
     sed 's/^/    /' "$d/wait.out"
   fi
-  cpu1=$(cpu_ticks_sum "${all[@]}"); cpu1_c=$(cpu_ticks "$central"); user1_c=$(cpu_ticks_user "$central")
+  cpu1=$(cpu_ticks_sum "${all[@]}"); cpu1_c=$(cpu_ticks "$central"); user1_c=$(cpu_ticks "$central" user)
   local fds_c fds_l=() rss_c rss_l=() p
   fds_c=$(fd_count "$central"); rss_c=$(status_kb "$central" VmHWM)
   for p in "${locals[@]}"; do fds_l+=("$(fd_count "$p")"); rss_l+=("$(status_kb "$p" VmHWM)"); done
