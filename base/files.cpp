@@ -93,9 +93,15 @@ caf::error pwrite_all(int fd, std::string_view bytes, uint64_t offset,
 }
 
 caf::expected<uint64_t> file_size(int fd, const std::string& path) {
+  uint64_t dev = 0;
+  return file_size(fd, path, dev);
+}
+
+caf::expected<uint64_t> file_size(int fd, const std::string& path, uint64_t& dev) {
   struct stat st;
   if (::fstat(fd, &st) != 0)
     return io_error("fstat " + path, errno);
+  dev = static_cast<uint64_t>(st.st_dev);
   return static_cast<uint64_t>(st.st_size);
 }
 

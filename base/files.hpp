@@ -42,6 +42,8 @@ caf::error pwrite_all(int fd, std::string_view bytes, uint64_t offset,
 
 /// The file's size now (fstat). errc::io "fstat PATH: ..." on an error.
 caf::expected<uint64_t> file_size(int fd, const std::string& path);
+/// The same, and the device of the file system that holds it in `dev`.
+caf::expected<uint64_t> file_size(int fd, const std::string& path, uint64_t& dev);
 
 /// Up to `len` bytes from `offset` (fewer at the end of the file).
 caf::expected<std::string> pread_some(int fd, uint64_t offset, uint64_t len,

@@ -233,10 +233,16 @@ caf::error read_body(const std::string& json, const char* what,
   size_t bad_field = N;
   read_result bad_why = nullptr;
   scalar::kind bad_kind = scalar::kind::null;
+  // Our writers write a body's fields in its table's order: the search for
+  // a key starts after the last one found (the names are unique: the same
+  // field is found from any start).
+  size_t next = 0;
   auto on_field = [&](std::string_view key, scalar& v) {
-    for (size_t i = 0; i < N; ++i) {
+    for (size_t k = 0; k < N; ++k) {
+      size_t i = next + k < N ? next + k : next + k - N;
       if (fields[i].name != key)
         continue;
+      next = i + 1 < N ? i + 1 : 0;
       if (auto why = fields[i].read(v, x)) {
         bad_field = i;
         bad_why = why;

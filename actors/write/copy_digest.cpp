@@ -200,9 +200,11 @@ void copy_file::rehash(size_t index, uint64_t from, uint64_t to) {
 caf::expected<bool> copy_file::measure() {
   if (fd_ < 0)
     return false;
-  auto actual = file_size(fd_, path_);
+  uint64_t dev = 0;
+  auto actual = file_size(fd_, path_, dev);
   if (!actual)
     return std::move(actual.error());
+  dev_ = dev;
   if (*actual == size_)
     return false;
   note_changed("holds " + std::to_string(*actual) + " bytes where the writer wrote "

@@ -292,9 +292,11 @@ caf::error copy_file::recover(const std::string& text) {
   // A bad record in the log: the copy's records after it are not read
   // until a compaction (below) writes its journal whole again.
   bool rewrite = parsed.good_bytes != text.size() || log_damaged_;
-  auto actual = file_size(fd_, path_);
+  uint64_t dev = 0;
+  auto actual = file_size(fd_, path_, dev);
   if (!actual)
     return std::move(actual.error());
+  dev_ = dev;
   segments_.clear();
   auto err = out_ == wire::compression::none
                ? recover_plain(parsed, *actual, rewrite)

@@ -413,6 +413,7 @@ caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   t.fd = fd_owner_;
   t.path = path_;
   t.epoch = rewrite_epoch_;
+  t.dev = dev_;
   t.marks.reserve(segments_.size());
   for (const auto& seg : segments_)
     t.marks.push_back({seg.key, seg.gen, seg.src_base, seg.src_end});
@@ -545,12 +546,15 @@ caf::error copy_file::close() {
   return held ? held : result;
 }
 
-void copy_file::close_unsynced() {
+std::string copy_file::close_unsynced() {
   if (auto err = write_held_journal())
     log::error(who, "journal of " + path_ + ": " + describe(err));
-  keep_partial_block(); // as a clean close, the P line before its C line
+  // As a clean close, the partial block's line before the C line: both
+  // written by the caller once the sync is back.
+  auto closing = log_open_ ? partial_block_line() : std::string{};
   drop_fd();
   journal_let_go();
+  return closing;
 }
 
 std::string copy_file::closed_clean_line(uint64_t size) {

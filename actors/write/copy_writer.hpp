@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -188,6 +189,9 @@ public:
     /// Bytes rewritten in place after it began are not covered: its marks
     /// then make nothing durable (see rewrites()).
     uint64_t epoch = 0;
+    /// The copy's file system (st_dev) when the copy was measured: an open
+    /// file's never changes, so run_sync_jobs need not fstat it again.
+    std::optional<uint64_t> dev;
   };
 
   struct segment {
@@ -263,9 +267,12 @@ public:
   /// finish_member + sync + close descriptors. Idempotent.
   caf::error close();
   /// Closes a plain copy whose last bytes a sync_ticket in flight makes
-  /// durable: no sync here, and its C line is the caller's once that sync
-  /// is back (closed_clean_line; until then a reopen syncs what it finds).
-  void close_unsynced();
+  /// durable: no sync here, and its closing lines are the caller's once
+  /// that sync is back: returned, the partial block's digest line (sealed;
+  /// "" when there is none), to be appended with closed_clean_line in one
+  /// write (until then a reopen syncs what it finds, and digests that block
+  /// from the copy when it is next used).
+  std::string close_unsynced();
   /// The C line of a copy closed at `size`, sealed, for close_unsynced's
   /// caller to append to its journal once the copy's sync is back.
   static std::string closed_clean_line(uint64_t size);
@@ -452,6 +459,7 @@ private:
   wire::compression out_ = wire::compression::none;
   write_mode mode_ = write_mode::plain;
   uint64_t size_ = 0;
+  std::optional<uint64_t> dev_; // st_dev, from the last fstat of fd_
   std::vector<segment> segments_;
   bool dirty_ = false;
   bool sync_in_flight_ = false; // a begin_sync without its end_sync yet

@@ -447,10 +447,38 @@ caf::expected<opened_parent> open_parent_beneath(int dirfd,
 
 namespace {
 std::atomic<uint64_t> checked_opens{0};
+std::atomic<uint64_t> one_call_creates{0};
+
+/// A new file whose directory need not be synced here, created by one
+/// openat2 of the whole path with the checks resolve_dirs and the O_EXCL
+/// open below make (every component beneath dirfd, no symlink anywhere,
+/// the last one new: O_EXCL fails on anything there, a symlink included):
+/// no descriptor of the parent to open and close. -1 when that does not
+/// make it (no openat2, a missing directory, a name taken, a refusal):
+/// the caller's component-wise way then decides, with its own errors.
+int create_in_one_call(int dirfd, const std::string& rel, int flags, mode_t mode) {
+  if (!use_openat2.load(std::memory_order_relaxed))
+    return -1;
+  open_how how;
+  std::memset(&how, 0, sizeof(how));
+  how.flags = static_cast<uint64_t>((flags & ~O_NONBLOCK) | O_CREAT | O_EXCL | O_NOFOLLOW
+                                    | O_CLOEXEC);
+  how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof(how));
+  if (fd < 0)
+    return -1;
+  one_call_creates.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(fd);
+}
 } // namespace
 
 uint64_t open_beneath_checked() {
   return checked_opens.load(std::memory_order_relaxed);
+}
+
+uint64_t open_beneath_one_call() {
+  return one_call_creates.load(std::memory_order_relaxed);
 }
 
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
@@ -461,6 +489,13 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
     return std::move(checked.error());
   const auto& parts = *checked;
   bool create = (flags & O_CREAT) != 0;
+  if (create && create_first && defer_parent_sync && parts.size() > 1) {
+    // Most likely new, in a directory that exists: one system call where
+    // the parent's open, the create and the parent's close were three.
+    int fd = create_in_one_call(dirfd, rel, flags & ~(O_CREAT | O_EXCL), mode);
+    if (fd >= 0)
+      return opened_file{fd, true};
+  }
   auto parent = resolve_dirs(dirfd, parts, parts.size() - 1, create, rel);
   if (!parent)
     return std::move(parent.error());

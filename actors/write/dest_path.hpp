@@ -75,7 +75,10 @@ struct opened_file {
 /// O_CREAT): the file is most likely new, so its creation (O_EXCL) is tried
 /// before the plain open, one failed lookup fewer. A file this call created
 /// (O_EXCL: a new regular file with one link, never a FIFO) is returned
-/// without the checks of an existing one (fstat, O_NONBLOCK cleared).
+/// without the checks of an existing one (fstat, O_NONBLOCK cleared). With
+/// both `create_first` and `defer_parent_sync`, a new file in a directory
+/// that is there is created by one openat2 of the whole path (beneath
+/// `dirfd`, no symlink, O_EXCL): no descriptor of its parent is opened.
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode = 0644,
                                         bool defer_parent_sync = false,
@@ -84,6 +87,10 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
 /// Test hook: how many files open_beneath opened that existed before (the
 /// ones it checked with fstat), process-wide.
 uint64_t open_beneath_checked();
+/// Test hook: how many files open_beneath created with one openat2 of the
+/// whole path (create_first with defer_parent_sync, the parent there),
+/// process-wide.
+uint64_t open_beneath_one_call();
 
 /// The directory that holds `rel` (a normalised relative path) beneath
 /// `dirfd`, opened with the same care as open_beneath (no symlink in any

@@ -614,6 +614,7 @@ caf::expected<std::string> journal_log::text(std::string_view id) const {
 
 caf::error journal_log::write(std::string_view text) {
   // The caller indexes what it wrote (index::add, add_batch).
+  ++writes_;
   if (auto err = write_all(fd_->get(), text, name_)) {
     // A part written would be a bad record before the next one.
     int saved = errno;
@@ -631,14 +632,21 @@ caf::error journal_log::write(std::string_view text) {
   return caf::none;
 }
 
-caf::error journal_log::append(std::string_view id, std::string_view journal_lines) {
+caf::error journal_log::append_each(const std::pair<std::string_view, std::string_view>* each,
+                                    size_t n) {
   // Indexed from the spans made while sealing: each record is hashed once
   // here, not parsed and hashed again.
-  std::vector<jlog::index::span> spans;
-  auto text = jlog::records_at(id, journal_lines, size_, &spans);
+  if (n == 0)
+    return caf::none;
+  std::vector<std::vector<jlog::index::span>> spans(n);
+  auto text = jlog::records_at(each[0].first, each[0].second, size_, &spans[0]);
+  for (size_t i = 1; i < n; ++i)
+    text += jlog::records_at(each[i].first, each[i].second, size_ + text.size(), &spans[i]);
   if (auto err = write(text))
-    return err;
-  index_.add(id, spans, std::time(nullptr));
+    return err; // a part written is taken back
+  auto now = std::time(nullptr);
+  for (size_t i = 0; i < n; ++i)
+    index_.add(each[i].first, spans[i], now);
   return caf::none;
 }
 

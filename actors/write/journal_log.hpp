@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -207,7 +208,13 @@ public:
   caf::expected<std::string> text(std::string_view id) const;
   /// Appends `journal_lines` (sealed journal lines) as records of `id`:
   /// one write, not synced.
-  caf::error append(std::string_view id, std::string_view journal_lines);
+  caf::error append(std::string_view id, std::string_view journal_lines) {
+    std::pair<std::string_view, std::string_view> one{id, journal_lines};
+    return append_each(&one, 1);
+  }
+  /// append() of each of `n` (id, journal lines), all in one write: none
+  /// of them on an error.
+  caf::error append_each(const std::pair<std::string_view, std::string_view>* each, size_t n);
   /// Replaces what `id` has by `journal_text` (a batch; not synced).
   caf::error replace(std::string_view id, std::string_view journal_text);
   /// fdatasync of the log: every record appended so far is durable.
@@ -221,6 +228,8 @@ public:
   caf::error compact();
   bool compaction_due(uint64_t max_bytes) const;
   uint64_t size() const { return size_; }
+  /// Test hook: the writes (appends, batches) made since it was opened.
+  uint64_t writes() const { return writes_; }
   const std::string& file() const { return name_; }
   size_t ids() const { return index_.entries().size(); }
   size_t bad_records() const { return index_.bad_records(); }
@@ -238,6 +247,7 @@ private:
   std::string name_;
   std::shared_ptr<unique_fd> fd_;
   uint64_t size_ = 0;
+  uint64_t writes_ = 0;
   jlog::index index_;
 };
 

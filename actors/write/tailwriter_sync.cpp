@@ -256,15 +256,19 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
     counters_->syncfs_rounds += 1;
     counters_->syncfs_copies += by_syncfs;
   }
+  std::vector<std::pair<std::string, std::string>> closes;
   for (auto& job : batch) {
     auto c = copies_.find(job.identity);
     if (c == copies_.end() || c->second.serial != job.serial) {
       // Closed meanwhile: closing synced and answered it, or left both to
       // this sync (owed); its descriptor closed when the sync thread let
-      // go of it.
+      // go of it. Not opened again since: nothing was appended to its
+      // journal meanwhile, and its closing lines go now.
       lingering_ -= lingering_ > 0 ? 1 : 0;
       if (!job.err && !job.journal.empty() && c == copies_.end())
-        close_clean(job);
+        closes.emplace_back(std::move(job.journal),
+                            std::move(job.closing)
+                              + copy_file::closed_clean_line(job.closed_size));
       for (const auto& a : job.owed) {
         // Not below what the copy, opened again meanwhile, acknowledged.
         auto e = acks_.find({a.key, a.gen});
@@ -281,15 +285,21 @@ void worker_core::finish_sync(sync_batch& batch, outbox& out) {
       failed.push_back(job.identity);
     }
   }
+  close_clean(closes);
   for (auto& identity : failed)
     drop_failed(identity);
   ack_ready(out);
 }
 
-void worker_core::close_clean(const sync_job& job) {
-  // Not opened again since: nothing was appended to its journal meanwhile.
-  if (auto err = jlog_->append(job.journal, copy_file::closed_clean_line(job.closed_size)))
-    log::error(opts_.who, describe(err));
+void worker_core::close_clean(const std::vector<std::pair<std::string, std::string>>& closes) {
+  if (closes.empty())
+    return;
+  // Lost lines cost nothing but a sync: a copy without its C line is
+  // synced again when it is next opened.
+  std::vector<std::pair<std::string_view, std::string_view>> each(closes.begin(), closes.end());
+  if (auto err = jlog_->append_each(each.data(), each.size()))
+    log::error(opts_.who, describe(err) + " (the closing lines of "
+                            + std::to_string(closes.size()) + " copies)");
 }
 
 bool worker_core::evict_unsynced(copy_map::iterator c) {
@@ -314,10 +324,10 @@ bool worker_core::evict_unsynced(copy_map::iterator c) {
     }
   job.journal = cf.journal_file();
   job.closed_size = cf.size();
-  closed_unsynced_.push_back(std::move(job));
   outbox none;
   drop_keys(c->first, false, none);
-  cf.close_unsynced();
+  job.closing = cf.close_unsynced();
+  closed_unsynced_.push_back(std::move(job));
   ++events_.closed;
   if (log::enabled(log::level::debug))
     log::debug(opts_.who, "closed " + cf.path() + " (its last bytes synced with the next batch)");

@@ -59,9 +59,14 @@ void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
     std::vector<size_t> on_fs;
     on_fs.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& t = batch[i].ticket;
+      if (!t.fd)
+        continue;
+      // The device the copy's last measure saw (an open file's never
+      // changes), else asked now.
       struct stat st {};
-      if (batch[i].ticket.fd && ::fstat(batch[i].ticket.fd->get(), &st) == 0
-          && st.st_dev == fs->dev)
+      if (t.dev ? *t.dev == fs->dev
+                : ::fstat(t.fd->get(), &st) == 0 && st.st_dev == fs->dev)
         on_fs.push_back(i);
     }
     if (on_fs.size() >= fs->min_copies && sync_file_system(fs->fd.get()) == 0)

@@ -203,9 +203,10 @@ struct sync_job {
   };
   std::vector<owed_ack> owed;
   /// Its journal (its id in the journal log) and size then: the C line
-  /// written once it is synced.
+  /// written once it is synced, after `closing` (close_unsynced's lines).
   std::string journal;
   uint64_t closed_size = 0;
+  std::string closing;
   /// Made durable by its batch's syncfs (fs_sync), not by an fdatasync of
   /// its own; set by run_sync_jobs.
   bool by_syncfs = false;
@@ -318,6 +319,8 @@ public:
   void close_all(outbox& out);
 
   size_t open_copies() const { return copies_.size(); }
+  /// Test hook: the write(2) calls of this worker's journal log so far.
+  uint64_t journal_writes() const { return jlog_ ? jlog_->writes() : 0; }
   const worker_options& options() const { return opts_; }
 
 private:
@@ -451,8 +454,9 @@ private:
   /// thread: its fdatasync joins the next batch instead of running here,
   /// with the acks it owes; false when it cannot (then evict syncs here).
   bool evict_unsynced(copy_map::iterator c);
-  /// A copy closed unsynced, synced since: its journal's C line.
-  void close_clean(const sync_job& job);
+  /// Copies closed unsynced, synced since: their journals' closing and C
+  /// lines, one write for all (each: its journal id, its lines).
+  void close_clean(const std::vector<std::pair<std::string, std::string>>& closes);
   /// Forgets an open copy (its descriptors closed by the caller).
   void forget(copy_map::iterator c);
   /// The open copies' identities in order (what std::map's walk gave).

@@ -213,6 +213,71 @@ TEST_CASE("open_beneath create_first: a new file is created at once and not chec
   });
 }
 
+TEST_CASE("open_beneath create_first with the parent's sync deferred: a new file in a "
+          "directory that is there is one openat2, anything else goes the component-wise way",
+          "[tailwriter][dest_path]") {
+  dirs d;
+  ::mkdir((d.dst + "/host").c_str(), 0755);
+  auto one = open_beneath_one_call();
+  auto checked = open_beneath_checked();
+  // New, its directory there: created in one call, a regular file with one
+  // link, blocking, its mode as given.
+  auto f = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0640, true, true);
+  REQUIRE(f);
+  CHECK(f->created);
+  CHECK(open_beneath_one_call() == one + 1);
+  CHECK(open_beneath_checked() == checked);
+  struct stat st;
+  REQUIRE(::fstat(f->fd, &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK(st.st_nlink == 1);
+  mode_t mask = ::umask(022);
+  ::umask(mask);
+  CHECK((st.st_mode & 0777) == (0640 & ~mask));
+  CHECK((::fcntl(f->fd, F_GETFL) & (O_NONBLOCK | O_ACCMODE)) == O_RDWR);
+  CHECK((::fcntl(f->fd, F_GETFD) & FD_CLOEXEC) != 0);
+  REQUIRE(::write(f->fd, "abc", 3) == 3);
+  ::close(f->fd);
+  CHECK(test::read_file(d.dst + "/host/new.log") == "abc");
+  // There already: opened and checked as before, not truncated.
+  auto again = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, true, true);
+  REQUIRE(again);
+  CHECK(!again->created);
+  CHECK(open_beneath_checked() == checked + 1);
+  ::close(again->fd);
+  CHECK(test::read_file(d.dst + "/host/new.log") == "abc");
+  // A missing directory: made by the walk as before.
+  auto deep = open_beneath(d.dst_fd, "a/b/c.log", O_RDWR | O_CREAT, 0644, true, true);
+  REQUIRE(deep);
+  CHECK(deep->created);
+  ::close(deep->fd);
+  CHECK(exists(d.dst + "/a/b/c.log"));
+  // A symlinked directory or a planted symlink: refused as before, nothing
+  // created outside.
+  REQUIRE(::symlink(d.outside.c_str(), (d.dst + "/out").c_str()) == 0);
+  auto via = open_beneath(d.dst_fd, "out/x.log", O_RDWR | O_CREAT, 0644, true, true);
+  REQUIRE(!via);
+  CHECK(is_refused(via.error()));
+  CHECK(!exists(d.outside + "/x.log"));
+  REQUIRE(::symlink((d.outside + "/new").c_str(), (d.dst + "/host/sym").c_str()) == 0);
+  auto sym = open_beneath(d.dst_fd, "host/sym", O_RDWR | O_CREAT, 0644, true, true);
+  REQUIRE(!sym);
+  CHECK(is_refused(sym.error()));
+  CHECK(!exists(d.outside + "/new"));
+  // The parent synced here, or no openat2: the component-wise way.
+  auto synced = open_beneath(d.dst_fd, "host/synced.log", O_RDWR | O_CREAT, 0644, false, true);
+  REQUIRE(synced);
+  CHECK(synced->created);
+  ::close(synced->fd);
+  set_openat2_enabled(false);
+  auto walked = open_beneath(d.dst_fd, "host/walked.log", O_RDWR | O_CREAT, 0644, true, true);
+  set_openat2_enabled(true);
+  REQUIRE(walked);
+  CHECK(walked->created);
+  ::close(walked->fd);
+  CHECK(open_beneath_one_call() == one + 1);
+}
+
 TEST_CASE("a planted symlink to a file outside is refused",
           "[tailwriter][dest_path]") {
   both_resolvers([] {

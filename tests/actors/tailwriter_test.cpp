@@ -313,6 +313,12 @@ TEST_CASE("worker: a sync round of syncfs-batch copies or more is made durable b
   auto fsyncs = fx.counter("fsyncs");
   auto batch = w->start_sync(fx.out);
   REQUIRE(batch->size() == 5);
+  // Each ticket names its copy's file system, as measured before the
+  // write: the sync thread asks no fstat of it.
+  for (const auto& job : *batch) {
+    REQUIRE(job.ticket.dev);
+    CHECK(*job.ticket.dev == static_cast<uint64_t>(w->fs_sync_plan()->dev));
+  }
   run_sync_jobs(*batch, w->fs_sync_plan().get());
   for (const auto& job : *batch) {
     CHECK(job.by_syncfs);
@@ -413,6 +419,37 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
     ::unlink(elsewhere.c_str());
     for (const auto& job : again)
       CHECK(!job.by_syncfs);
+  }
+
+  SECTION("a ticket's device is taken as it is (the copy's, measured while it was open)") {
+    struct stat shm {};
+    if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == st.st_dev) {
+      WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
+      return;
+    }
+    std::string elsewhere = "/dev/shm/cc-syncfs-" + std::to_string(::getpid());
+    fs_sync plan;
+    plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    plan.dev = st.st_dev;
+    plan.min_copies = 2;
+    sync_batch batch;
+    batch.push_back(job_for(tmp / "a"));
+    batch.push_back(job_for(elsewhere));
+    batch.push_back(job_for(tmp / "b"));
+    // Told: the first two on the plan's file system, the third elsewhere
+    // (no fstat would say so).
+    batch[0].ticket.dev = static_cast<uint64_t>(st.st_dev);
+    batch[1].ticket.dev = static_cast<uint64_t>(st.st_dev);
+    batch[2].ticket.dev = static_cast<uint64_t>(shm.st_dev);
+    run_sync_jobs(batch, &plan);
+    ::unlink(elsewhere.c_str());
+    CHECK(batch[0].by_syncfs);
+    CHECK(batch[1].by_syncfs);
+    CHECK(!batch[2].by_syncfs);
+    for (const auto& job : batch) {
+      CHECK(!job.err);
+      CHECK(!job.ticket.fd);
+    }
   }
 }
 
@@ -1005,6 +1042,64 @@ std::vector<frag_spec> churn_three(worker_fixture& fx, worker_core& w, size_t ma
 }
 
 } // namespace
+
+TEST_CASE("worker: copies closed with their sync in flight get their partial block's P line "
+          "and their C line once it is back, all of a batch's copies in one write",
+          "[tailwriter][worker][journal_log]") {
+  worker_fixture fx;
+  fx.opts.max_open_copies = 1;
+  fx.opts.sync_off_thread = true;
+  auto w = fx.make();
+  auto text = source_text(3000);
+  std::vector<frag_spec> files(3);
+  for (size_t i = 0; i < files.size(); ++i) {
+    files[i].file = "/logs/f" + std::to_string(i) + ".log";
+    files[i].ino = 300 + i;
+    fx.send(*w, files[i], 0, 1000, text);
+    fx.take_start_ack(0); // the closed copies' acks wait for their sync
+  }
+  REQUIRE(fx.counter("open_files_evicted") == 2);
+  // Each copy's P and C records (in its journal's order), by copy.
+  auto closing = [&] {
+    std::map<std::string, std::string> id_of;
+    std::vector<std::string> lines;
+    for (const auto& [id, journal] : logged_journals(fx.opts)) {
+      for (size_t i = 0; i < files.size(); ++i)
+        if (journal.find("db1/f" + std::to_string(i) + ".log") != std::string::npos)
+          id_of[id] = "f" + std::to_string(i);
+      for (const auto& r : journal::parse(journal).records)
+        if (r.kind == 'P' || r.kind == 'C')
+          lines.push_back(id_of[id] + " " + r.kind);
+    }
+    std::stable_sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
+      return a.substr(0, 2) < b.substr(0, 2);
+    });
+    return lines;
+  };
+  // Closed with 1,000 bytes not yet synced: neither line is written yet.
+  CHECK(closing().empty());
+  auto writes = w->journal_writes();
+  auto batch = w->start_sync(fx.out);
+  REQUIRE(batch->size() == 3); // the two closed copies and the open one
+  run_sync_jobs(*batch);
+  w->finish_sync(*batch, fx.out);
+  CHECK(w->journal_writes() == writes + 1);
+  CHECK(closing() == std::vector<std::string>{"f0 P", "f0 C", "f1 P", "f1 C"});
+  auto acks = fx.take_acks();
+  REQUIRE(acks.size() == 3);
+  for (const auto& a : acks)
+    CHECK(a.fpos == 1000);
+  // Reopened, each goes on from its clean close (its D line the digest of
+  // its block so far).
+  for (size_t i = 0; i < files.size(); ++i) {
+    fx.send(*w, files[i], 1000, 3000, text);
+    fx.out.clear();
+  }
+  w->close_all(fx.out);
+  for (size_t i = 0; i < files.size(); ++i)
+    CHECK(fx.copy("db1/f" + std::to_string(i) + ".log") == text);
+  CHECK(fx.counter("copy_changed") == 0);
+}
 
 TEST_CASE("worker: copies closed and reopened many times under max_open_copies 2 stay "
           "whole, a reopen creates no file, their journals records of one log file",
