@@ -57,10 +57,10 @@ tailwriter_door::prepare(wire::cc_message&& msg) const {
 }
 
 size_t tailwriter_door::pick(const fragment& f) const {
-  std::string what = f.dest_base;
-  if (what.empty()) // refused: any stable choice
-    what = f.body.hdr.hostname + '\n' + f.body.filename;
-  return static_cast<size_t>(cc::fnv1a64(what) % workers_.size());
+  if (f.dest_base.empty()) // refused: any stable choice
+    return static_cast<size_t>(
+      cc::fnv1a64(f.body.hdr.hostname + '\n' + f.body.filename) % workers_.size());
+  return static_cast<size_t>(cc::fnv1a64(f.dest_base) % workers_.size());
 }
 
 uint64_t tailwriter_door::worker_limit() const {
