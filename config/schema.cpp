@@ -716,7 +716,7 @@ std::vector<option> tail_fragment_options() {
                  "payload in the blob frame (yes) or base64 in the JSON data "
                  "field (no)"),
     with_default("sendfile", vt::boolean, "yes",
-                 "uncompressed fragments of 16 KiB or more in the blob stay "
+                 "uncompressed fragments of 64 KiB or more in the blob stay "
                  "in the source file until sent: sendfile on the data "
                  "connection, read only where the bytes are needed (no: "
                  "read every fragment, as before)")

@@ -143,7 +143,7 @@ public:
   void on_ready(zmq_pollitem_t* items, size_t count) override {
     std::lock_guard<std::mutex> writer{wr_mtx_};
     if (fd_ >= 0 && !broken_.empty())
-      return fail(std::exchange(broken_, std::string{}), std::exchange(broken_gone_, false));
+      return fail(std::exchange(broken_, std::string{}));
     if (fd_ < 0) {
       if (steady::now() >= retry_at_)
         connect();
@@ -190,11 +190,10 @@ private:
     not_now,       // something is queued or being written: to the outbox
   };
 
-  // In memory or a file range (head, guard, sendfile: a stream's append
-  // of tens of KiB costs its two copies less than that, bench/PROFILE.md,
-  // "Session 21"): what the socket takes now, the rest on the loop.
   static bool direct_fits(const wire::cc_message& msg) {
-    return !msg.blob || msg.blob->size() <= data_link::direct_max;
+    if (!msg.blob)
+      return true;
+    return msg.blob->file() == nullptr && msg.blob->size() <= data_link::direct_max;
   }
 
   // The writer lock held. A small message goes into the socket from the
@@ -213,9 +212,7 @@ private:
       return direct::not_now;
     writing w{data_frame::encode_head(msg), msg.blob, 0, msg.wire_size(), true};
     int64_t written = 0;
-    std::string why;
-    bool gone = false;
-    bool ok = write_current(w, written, why, gone);
+    bool ok = data_frame::write_some(fd_, w.head, w.blob.get(), w.done, written);
     counters_->bytes += written;
     if (ok && w.done == w.total()) {
       ++counters_->messages;
@@ -224,10 +221,8 @@ private:
         cb_.on_sent(w.wire);
       return direct::done;
     }
-    if (!ok) {
-      broken_ = why;
-      broken_gone_ = gone;
-    }
+    if (!ok)
+      broken_ = std::string{"write: "} + std::strerror(errno);
     if (w.done == 0) {
       // Not a byte went: it stays whole, ahead of anything sent after it
       // (to ZeroMQ with the rest if the connection failed).
@@ -429,7 +424,6 @@ private:
     fd_ = -1;
     connecting_ = false;
     broken_.clear(); // a direct write's error belongs to this connection only
-    broken_gone_ = false;
   }
 
   data_address to_;
@@ -441,7 +435,6 @@ private:
   // write. Lock order: wr_mtx_, then mtx_.
   std::mutex wr_mtx_;
   std::string broken_;  // a direct write's error: the loop fails the connection
-  bool broken_gone_ = false; // ... because a file range's bytes were gone
   int fd_ = -1;
   bool connecting_ = false;
   steady::time_point retry_at_{};

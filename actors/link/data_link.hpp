@@ -103,9 +103,9 @@ public:
   };
 
   static constexpr long retry_ms = 1000;
-  /// A message whose blob is at most this, in memory or a file range (head,
-  /// guard, sendfile), goes into the socket from send()'s thread when
-  /// nothing is queued; larger ones always go through the loop.
+  /// A message whose blob (in memory) is at most this goes into the socket
+  /// from send()'s thread when nothing is queued; larger ones and file
+  /// ranges always go through the loop (range_min_bytes: sendfile's size).
   static constexpr uint64_t direct_max = 64 * 1024;
 
   data_link(std::shared_ptr<io_loop> loop, data_address to,

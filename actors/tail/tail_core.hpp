@@ -430,10 +430,8 @@ private:
   static constexpr uint64_t read_chunk_bytes = 1 << 20;
   /// Smaller fragments are read and sent from memory even where they could
   /// stay in the file: for a trickle's lines one pread and one sendmsg cost
-  /// less than the sendfile path's calls (head, guard, sendfile). A 50 MB/s
-  /// stream's appends (~50 KB a millisecond) cost less as ranges: the two
-  /// copies saved outweigh the calls (bench/PROFILE.md, "Session 21").
-  static constexpr uint64_t range_min_bytes = 16 << 10;
+  /// less than the sendfile path's calls (head, guard, sendfile).
+  static constexpr uint64_t range_min_bytes = 64 << 10;
   /// A look on the I/O loop's thread reads at most this much, then goes on
   /// elsewhere (tail_effects::may_block): a trickle's lines are far less.
   static constexpr uint64_t loop_read_max = 64 << 10;

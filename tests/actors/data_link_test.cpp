@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,10 +26,8 @@
 #include "actors/link/data_frame.hpp"
 #include "actors/link/data_link.hpp"
 #include "base/io_loop.hpp"
-#include "base/hash.hpp"
 #include "base/loop_jobs.hpp"
 #include "tests/support/loopback.hpp"
-#include "tests/support/process.hpp"
 
 using namespace cc;
 using namespace std::chrono_literals;
@@ -367,38 +364,4 @@ TEST_CASE("data_link: on the loop thread a message is written directly from a "
   CHECK(in_order(c.central.got, 0, 3));
   CHECK(c.local.counters->lost == 0);
   CHECK(c.local.sent() == 3);
-}
-
-TEST_CASE("data_link: a file range up to direct_max goes into the socket from "
-          "send() itself when nothing is queued (head, guard, sendfile)",
-          "[data_link][sendfile]") {
-  // A 50 MB/s stream's appends (tens of KiB) leave the source as file
-  // ranges; written from the sender's thread, as a small message in memory
-  // is, they skip the loop's round (bench/PROFILE.md, "Session 21").
-  cc::test::temp_dir dir{"ccdirectrange"};
-  auto path = dir / "app.log";
-  std::string content = "1\n";
-  content.resize(40 << 10, 'x');
-  cc::test::write_file(path, content);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  auto shared = wire::shared_file::dup_of(fd, path);
-  ::close(fd);
-  REQUIRE(shared);
-  auto prefix = content.substr(0, 4096);
-  wire::file_range range{*shared, 0, content.size(), {prefix.size(), cc::fnv1a64(prefix)}};
-  REQUIRE(range.length <= data_link::direct_max);
-
-  connected c;
-  c.local.wait_idle(1, c.central);
-  auto direct_before = c.local.counters->direct.load();
-  auto msg = numbered(1, 10);
-  msg.blob = wire::blob::from_file(range);
-  REQUIRE(c.local.link->send(msg));
-  c.central.read_until(2, 10s);
-  REQUIRE(c.central.got.size() == 2);
-  CHECK(c.central.got[1] == 1);
-  CHECK(c.local.counters->sendfile == 1);
-  CHECK(c.local.counters->direct == direct_before + 1);
-  CHECK(c.local.counters->ranges_gone == 0);
 }
