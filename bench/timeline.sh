@@ -15,7 +15,11 @@
 #     the median 20 %.
 # More on a steady trace of ours: bench/timeline_chain.py OUT (per append, each hop of
 # the path, who wrote the copy, syncs in flight), bench/timeline_syncs.py OUT (per
-# central fdatasync), bench/timeline_idle.py OUT (wake-ups onto idle CPUs).
+# central fdatasync), bench/timeline_idle.py OUT (wake-ups onto idle CPUs); of any
+# trace made with WAKES=1 (ours or the pipe): bench/timeline_wakes.py OUT (per hop).
+# WAKES=1: also the wake-up events of bench/timeline_wakes.py (per hop: waker and
+# target CPU, the IPI sent or not, how long the target had been idle, the wake's
+# kind from the kernel stack of each sched_waking, written to OUT/wakes.txt).
 # Root (perf). The tracepoints add ~1 us per event; steady records the first
 # PSECS (default 5) seconds only.
 #
@@ -49,9 +53,15 @@ evs=(syscalls:sys_enter_write syscalls:sys_exit_write syscalls:sys_exit_read sys
   syscalls:sys_enter_sendmsg syscalls:sys_exit_sendmsg syscalls:sys_enter_sendfile64 syscalls:sys_exit_sendfile64
   syscalls:sys_enter_fdatasync syscalls:sys_exit_fdatasync syscalls:sys_enter_poll syscalls:sys_exit_poll
   syscalls:sys_enter_futex ${EXTRA_EVS:-})
+waking=sched:sched_waking
+if [ "${WAKES:-0}" = 1 ]; then
+  waking='sched:sched_waking/call-graph=fp,max-stack=24/'
+  evs+=(sched:sched_wakeup ipi:ipi_send_cpu sched:sched_wake_idle_without_ipi power:cpu_idle
+    irq_vectors:call_function_single_entry irq_vectors:reschedule_entry)
+fi
 psecs=$((secs+3)); [ "$mode" = steady ] && psecs=${PSECS:-5}
-OUT=$out PSECS=$psecs bash -c 'args=(); for e in "$@"; do args+=(-e "$e" --filter "common_pid != $$"); done
-  exec perf record -q -a -m 1024 -o "$OUT/perf.data" -e sched:sched_waking -e sched:sched_switch "${args[@]}" -- sleep "$PSECS"' \
+OUT=$out PSECS=$psecs WAKING=$waking bash -c 'args=(); for e in "$@"; do args+=(-e "$e" --filter "common_pid != $$"); done
+  exec perf record -q -a -m 1024 -o "$OUT/perf.data" -e "$WAKING" -e sched:sched_switch "${args[@]}" -- sleep "$PSECS"' \
   bash "${evs[@]}" 2>"$out/perf.err" &
 pp=$!
 sleep 1
@@ -62,6 +72,7 @@ wait $pp
 echo "$pids lat=$lat_pid" > "$out/pids"
 if [ "$sys" = ours ]; then stop_pid "$local_pid"; stop_pid "$central_pid"; else stop_pid $tl; stop_pid $tx; stop_pid $rx; fi
 perf script -i "$out/perf.data" -F comm,pid,tid,cpu,time,event,trace > "$out/script.txt" 2>/dev/null
+[ "${WAKES:-0}" = 1 ] && perf script -i "$out/perf.data" -F comm,pid,tid,cpu,time,event,trace,ip,sym > "$out/wakes.txt" 2>/dev/null
 rm -rf "$out/perf.data" "$out/d/dst" "$out/d/src" "$out/pipe/copy.log" "$out/pipe/src.log"
 cat "$out/lat.txt"
 python3 "$top/bench/timeline.py" "$mode" "$out"
