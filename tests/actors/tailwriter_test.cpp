@@ -367,6 +367,33 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
   };
   struct stat st {};
   REQUIRE(::stat(tmp.path().c_str(), &st) == 0);
+  // A copy on another file system than tmp's, if /dev/shm is one ("" when
+  // not); removed at the end of the test case.
+  struct stat shm {};
+  std::string elsewhere;
+  if (::stat("/dev/shm", &shm) == 0 && shm.st_dev != st.st_dev)
+    elsewhere = "/dev/shm/cc-syncfs-" + std::to_string(::getpid());
+  struct unlink_at_end {
+    const std::string& path;
+    ~unlink_at_end() {
+      if (!path.empty())
+        ::unlink(path.c_str());
+    }
+  } cleanup{elsewhere};
+  auto plan_on_tmp = [&] {
+    fs_sync plan;
+    plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    plan.dev = st.st_dev;
+    plan.min_copies = 2;
+    return plan;
+  };
+  auto a_elsewhere_b = [&] {
+    sync_batch batch;
+    batch.push_back(job_for(tmp / "a"));
+    batch.push_back(job_for(elsewhere));
+    batch.push_back(job_for(tmp / "b"));
+    return batch;
+  };
 
   SECTION("syncfs fails (an O_PATH descriptor): each copy is synced on its own") {
     fs_sync plan;
@@ -386,22 +413,13 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
   }
 
   SECTION("a copy on another file system is not covered by this one's sync") {
-    struct stat shm {};
-    if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == st.st_dev) {
+    if (elsewhere.empty()) {
       WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
       return;
     }
-    std::string elsewhere = "/dev/shm/cc-syncfs-" + std::to_string(::getpid());
-    fs_sync plan;
-    plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    plan.dev = st.st_dev;
-    plan.min_copies = 2;
-    sync_batch batch;
-    batch.push_back(job_for(tmp / "a"));
-    batch.push_back(job_for(elsewhere));
-    batch.push_back(job_for(tmp / "b"));
+    auto plan = plan_on_tmp();
+    auto batch = a_elsewhere_b();
     run_sync_jobs(batch, &plan);
-    ::unlink(elsewhere.c_str());
     CHECK(batch[0].by_syncfs);
     CHECK(!batch[1].by_syncfs);
     CHECK(batch[2].by_syncfs);
@@ -411,38 +429,25 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
     }
     // Two of three on the file system: below a min_copies of 3, none is.
     plan.min_copies = 3;
-    sync_batch again;
-    again.push_back(job_for(tmp / "a"));
-    again.push_back(job_for(elsewhere));
-    again.push_back(job_for(tmp / "b"));
+    auto again = a_elsewhere_b();
     run_sync_jobs(again, &plan);
-    ::unlink(elsewhere.c_str());
     for (const auto& job : again)
       CHECK(!job.by_syncfs);
   }
 
   SECTION("a ticket's device is taken as it is (the copy's, measured while it was open)") {
-    struct stat shm {};
-    if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == st.st_dev) {
+    if (elsewhere.empty()) {
       WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
       return;
     }
-    std::string elsewhere = "/dev/shm/cc-syncfs-" + std::to_string(::getpid());
-    fs_sync plan;
-    plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    plan.dev = st.st_dev;
-    plan.min_copies = 2;
-    sync_batch batch;
-    batch.push_back(job_for(tmp / "a"));
-    batch.push_back(job_for(elsewhere));
-    batch.push_back(job_for(tmp / "b"));
+    auto plan = plan_on_tmp();
+    auto batch = a_elsewhere_b();
     // Told: the first two on the plan's file system, the third elsewhere
     // (no fstat would say so).
     batch[0].ticket.dev = static_cast<uint64_t>(st.st_dev);
     batch[1].ticket.dev = static_cast<uint64_t>(st.st_dev);
     batch[2].ticket.dev = static_cast<uint64_t>(shm.st_dev);
     run_sync_jobs(batch, &plan);
-    ::unlink(elsewhere.c_str());
     CHECK(batch[0].by_syncfs);
     CHECK(batch[1].by_syncfs);
     CHECK(!batch[2].by_syncfs);
