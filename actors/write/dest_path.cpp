@@ -492,7 +492,7 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
   if (create && create_first && defer_parent_sync && parts.size() > 1) {
     // Most likely new, in a directory that exists: one system call where
     // the parent's open, the create and the parent's close were three.
-    int fd = create_in_one_call(dirfd, rel, flags & ~(O_CREAT | O_EXCL), mode);
+    int fd = create_in_one_call(dirfd, rel, flags, mode);
     if (fd >= 0)
       return opened_file{fd, true};
   }
