@@ -380,6 +380,11 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
         ::unlink(path.c_str());
     }
   } cleanup{elsewhere};
+  auto not_checkable = [&] {
+    if (elsewhere.empty())
+      WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
+    return elsewhere.empty();
+  };
   auto plan_on_tmp = [&] {
     fs_sync plan;
     plan.fd = unique_fd{::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
@@ -413,10 +418,8 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
   }
 
   SECTION("a copy on another file system is not covered by this one's sync") {
-    if (elsewhere.empty()) {
-      WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
+    if (not_checkable())
       return;
-    }
     auto plan = plan_on_tmp();
     auto batch = a_elsewhere_b();
     run_sync_jobs(batch, &plan);
@@ -436,10 +439,8 @@ TEST_CASE("run_sync_jobs: a failed sync of the file system falls back to an fdat
   }
 
   SECTION("a ticket's device is taken as it is (the copy's, measured while it was open)") {
-    if (elsewhere.empty()) {
-      WARN("no /dev/shm on another file system than " << tmp.path() << ": not checked");
+    if (not_checkable())
       return;
-    }
     auto plan = plan_on_tmp();
     auto batch = a_elsewhere_b();
     // Told: the first two on the plan's file system, the third elsewhere
