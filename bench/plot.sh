@@ -70,8 +70,8 @@ throughput_plot() {
   [ -s "$dat" ] && bars throughput "$dat" "$title" "MB/s (10^6 bytes per second)" "%.0f"
 }
 
-# Each system one colour; every round of the steady case is drawn, so the
-# spread between rounds shows.
+# Each system one colour; every round of each case is drawn, so the spread
+# between rounds shows.
 latency_plot() {
   local f sys case panel steady="" trickle="" color titled=" "
   for f in "$dir"/lat-*.cdf; do
@@ -86,7 +86,7 @@ latency_plot() {
   done
   [ -n "$steady$trickle" ] || return 0
   {
-    echo "set multiplot layout 1,2 title 'Append-to-visible latency, CDF (each steady round one line)'"
+    echo "set multiplot layout 1,2 title 'Append-to-visible latency, CDF (each round one line)'"
     echo "set logscale x; set xlabel 'ms'; set ylabel 'fraction of lines'; set yrange [0:1]"
     echo "set grid; set key bottom right"
     for panel in steady trickle; do

@@ -45,11 +45,11 @@
 #   20's CPU and throughput targets are judged (the noise is large).
 # --latency-systems: which systems the latency step measures, a comma list of
 #   floor,limit,ours,rsyslog (default: all four); for A/B runs of one change.
-# --latency-rounds: how many times the steady case runs, each round every
-#   system once in turn (default 3; 1 with --smoke). The table gives each
-#   system's median over the rounds (p50, p99, steal; max of max; lines
-#   summed) and a second table every round, so a burst of host noise in one
-#   round shows as that and does not decide the figure alone.
+# --latency-rounds: how many times each case (steady, then trickle) runs,
+#   each round every system once in turn (default 3; 1 with --smoke). The
+#   table gives each system's median over the rounds (p50, p99, steal; max of
+#   max; lines summed) and a second table every round, so a burst of host
+#   noise in one round shows as that and does not decide the figure alone.
 # --report: where the markdown goes (the plots beside it, FILE-NAME.svg);
 #   default docs/benchmarks.md (full) or the smoke's own directory.
 #
@@ -472,7 +472,7 @@ latency_run() {  # SYSTEM CASE SOURCE COPY (CASE: steady, steady-rN, trickle)
 latency_all() {
   local case d mode r rounds
   for mode in steady trickle; do
-   rounds=1; [ "$mode" = steady ] && rounds=$latency_rounds
+   rounds=$latency_rounds
    for ((r = 1; r <= rounds; r++)); do
     case=$mode; [ "$rounds" -gt 1 ] && case="$mode-r$r"
     if lat_has floor; then
