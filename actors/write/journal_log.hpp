@@ -87,6 +87,7 @@ public:
   /// would read them (none when the id is damaged), without parsing them
   /// again.
   void add(std::string_view id, const std::vector<span>& recs, std::time_t time);
+  void add(std::string_view id, const span* recs, size_t n, std::time_t time);
   /// A whole batch of `id` (`recs`: its members' bodies), read by apply()
   /// or just written: it replaces the id's records and ends its damage.
   void add_batch(std::string_view id, std::vector<span> recs, std::time_t time);
