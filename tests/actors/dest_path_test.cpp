@@ -123,12 +123,13 @@ TEST_CASE("normalize_destination_of gives what normalize_destination gives, refu
           "their reasons included",
           "[tailwriter][dest_path]") {
   const std::string long_name(300, 'x');
-  for (std::string_view path :
-       {"a/b/c", "a/./b//c", "a/x/../b", "/etc/passwd", "", "..", "../x", "/../x", "a/../../x",
-        "a/..", ".", "/", "x/", "x/.", "./", "db1/var/log/x.log", ".ccstate", ".ccstate/x.j",
-        ".ccstate2/x", "a/.ccstate", std::string_view{"a\0b", 3},
-        std::string_view{long_name}}) {
-    for (std::string_view reserved : {"", ".ccstate"}) {
+  const std::string_view paths[] = {
+    "a/b/c", "a/./b//c", "a/x/../b", "/etc/passwd", "", "..", "../x", "/../x", "a/../../x",
+    "a/..", ".", "/", "x/", "x/.", "./", "db1/var/log/x.log", ".ccstate", ".ccstate/x.j",
+    ".ccstate2/x", "a/.ccstate", std::string_view{"a\0b", 3}, long_name};
+  const std::string_view reserved_dirs[] = {"", ".ccstate"};
+  for (auto path : paths) {
+    for (auto reserved : reserved_dirs) {
       INFO("path: '" << path << "', reserved '" << reserved << "'");
       auto want = normalize_destination(path, reserved);
       auto got = normalize_destination_of(std::string{path}, reserved);

@@ -581,7 +581,8 @@ TEST_CASE("journal log: several copies' records in one write are each indexed wh
   REQUIRE(!jl->append(id_a, a));
   REQUIRE(!jl->append(id_b, jtext("C\nno\nb", "b.log", {seg(0, 0)})));
   auto writes = jl->writes();
-  std::pair<std::string_view, std::string_view> each[] = {{id_a, journal::seal("C 1")},
+  const auto c1 = journal::seal("C 1");
+  std::pair<std::string_view, std::string_view> each[] = {{id_a, c1},
                                                           {id_b, b},
                                                           {id_c, c}};
   REQUIRE(!jl->append_each(each, 3));
