@@ -125,6 +125,15 @@ private:
   size_t torn_ = 0;
 };
 
+/// records() appended to `out`, whose end is at offset `base` in the log
+/// file: where each record's body lands goes to `spans` (if not null).
+void records_at(std::string& out, std::string_view id, std::string_view journal_text,
+                uint64_t base, std::vector<index::span>* spans);
+/// batch() written at offset `base`: where each member's body (without its
+/// '+') lands goes to `spans` (if not null).
+std::string batch_at(std::string_view id, std::string_view journal_text, std::time_t time,
+                     uint64_t base, std::vector<index::span>* spans);
+
 /// The sealed journal lines an entry's spans say, with `read(span)` giving
 /// each body.
 std::string journal_text(const index::entry& e,
