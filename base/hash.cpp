@@ -13,13 +13,17 @@ uint64_t fnv1a64(std::string_view bytes, uint64_t seed) {
   return h;
 }
 
-std::string hex64(uint64_t x) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = digits[x & 0xf];
+void write_hex(char* out, uint64_t x, int digits) {
+  static constexpr char table[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = table[x & 0xf];
     x >>= 4;
   }
+}
+
+std::string hex64(uint64_t x) {
+  std::string out(16, '0');
+  write_hex(out.data(), x, 16);
   return out;
 }
 

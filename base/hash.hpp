@@ -17,6 +17,8 @@ uint64_t fnv1a64(std::string_view bytes, uint64_t seed = fnv1a64_basis);
 
 /// 16 lowercase hex digits of `x`; parse_hex64 is its inverse (1 to 16
 /// digits, either case).
+/// The `digits` lowest hex digits of `x`, lowercase, into out[0..digits).
+void write_hex(char* out, uint64_t x, int digits);
 std::string hex64(uint64_t x);
 std::optional<uint64_t> parse_hex64(std::string_view text);
 

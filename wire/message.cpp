@@ -106,14 +106,7 @@ caf::error load_blob(cc_message& msg) {
 std::vector<std::string_view> frames_of(const cc_message& msg, bool with_blob) {
   std::vector<std::string_view> out;
   out.reserve(msg.route.size() + 5);
-  for (const auto& r : msg.route)
-    out.emplace_back(r);
-  out.emplace_back();
-  out.emplace_back(msg.type);
-  out.emplace_back(msg.body);
-  out.emplace_back(msg.signature);
-  if (msg.blob && with_blob)
-    out.emplace_back(msg.blob->view());
+  each_frame(msg, with_blob, [&out](std::string_view f) { out.push_back(f); });
   return out;
 }
 

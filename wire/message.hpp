@@ -65,6 +65,19 @@ caf::expected<cc_message> parse(std::vector<std::string> frames,
 /// not in memory: wire/blob.hpp).
 std::vector<std::string_view> frames_of(const cc_message& msg, bool with_blob = true);
 
+/// frames_of's frames handed to `fn` one by one, without the vector.
+template <class F>
+void each_frame(const cc_message& msg, bool with_blob, F&& fn) {
+  for (const auto& r : msg.route)
+    fn(std::string_view{r});
+  fn(std::string_view{});
+  fn(std::string_view{msg.type});
+  fn(std::string_view{msg.body});
+  fn(std::string_view{msg.signature});
+  if (msg.blob && with_blob)
+    fn(msg.blob->view());
+}
+
 /// Brings a file-range blob's bytes into memory (wire::load), for a
 /// consumer that needs them; errc::io when they are gone.
 caf::error load_blob(cc_message& msg);

@@ -47,21 +47,28 @@ std::string encode_hello(std::string_view routing_id) {
 }
 
 std::string encode_head(const wire::cc_message& msg) {
-  auto frames = wire::frames_of(msg, false);
-  size_t size = 4 + 2 + 5;
-  for (auto f : frames)
-    size += 4 + f.size();
   std::string out;
+  encode_head(msg, out);
+  return out;
+}
+
+void encode_head(const wire::cc_message& msg, std::string& out) {
+  size_t size = 4 + 2 + 5;
+  size_t count = 0;
+  wire::each_frame(msg, false, [&](std::string_view f) {
+    size += 4 + f.size();
+    ++count;
+  });
+  out.clear();
   out.reserve(size);
   put_u32(out, static_cast<uint32_t>(size - 4));
-  put_u16(out, static_cast<uint16_t>(frames.size()));
-  for (auto f : frames) {
+  put_u16(out, static_cast<uint16_t>(count));
+  wire::each_frame(msg, false, [&out](std::string_view f) {
     put_u32(out, static_cast<uint32_t>(f.size()));
     out.append(f);
-  }
+  });
   out.push_back(msg.has_blob() ? 1 : 0);
   put_u32(out, msg.has_blob() ? static_cast<uint32_t>(msg.blob->size()) : 0);
-  return out;
 }
 
 decoder::decoder(uint64_t max_blob, bool hello, receive_pool_ptr pool)

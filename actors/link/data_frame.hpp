@@ -42,6 +42,9 @@ std::string encode_hello(std::string_view routing_id);
 
 /// Length prefix and head of `msg`; its blob (if any) goes after it as is.
 std::string encode_head(const wire::cc_message& msg);
+/// The same into `out` (its room reused: a connection's replies one after
+/// another allocate nothing for their heads).
+void encode_head(const wire::cc_message& msg, std::string& out);
 
 /// Writes what it can of `head` and then `blob` (may be null; its bytes in
 /// memory), from stream offset `done` (advanced), on nonblocking socket `fd`

@@ -249,6 +249,8 @@ private:
       ++counters.replies;
       c.writing = false;
       c.blob = nullptr;
+      if (c.head.capacity() > (size_t{64} << 10)) // kept for the next head, unless large
+        std::string{}.swap(c.head);
     }
     return true;
   }
@@ -266,7 +268,7 @@ private:
       c.box->queue.pop_front();
     }
     msg.route.erase(msg.route.begin());
-    c.head = data_frame::encode_head(msg);
+    data_frame::encode_head(msg, c.head);
     c.blob = std::move(msg.blob);
     c.done = 0;
     c.writing = true;

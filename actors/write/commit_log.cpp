@@ -212,9 +212,11 @@ caf::error commit_log::append(const std::string& line) {
                    base_ + std::to_string(current_));
 }
 
-void commit_log::buffer(const std::string& line) {
+void commit_log::buffer(std::string_view line) {
   // Written by take(), before the round that syncs it: one write per round.
-  buffered_ += journal::seal(line);
+  auto at = buffered_.size();
+  buffered_ += line;
+  journal::append_seal(buffered_, at);
 }
 
 caf::error commit_log::write_buffered() {
@@ -232,7 +234,10 @@ caf::error commit_log::add_owner_line(const std::string& owner_log,
   // No new name: the owner log's was synced when it was opened.
   pending_ = true;
   ++entries_;
-  buffer("O " + journal_escape(owner_log) + " " + journal_escape(line));
+  buffer(journal::line{"O", 32 + owner_log.size() + 2 * line.size()}
+           .text(owner_log)
+           .text(line)
+           .take());
   return caf::none;
 }
 

@@ -102,7 +102,7 @@ private:
   commit_log() = default;
   caf::error append(const std::string& line);
   /// A sealed line for the log, written by take() (or sync_all()).
-  void buffer(const std::string& line);
+  void buffer(std::string_view line);
   caf::error write_buffered();
   caf::error start_file(size_t index);
 

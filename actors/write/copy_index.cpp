@@ -26,7 +26,9 @@ std::vector<std::string_view> split(std::string_view text) {
 } // namespace
 
 std::string classic_identity(std::string_view mode, std::string_view dest_base) {
-  std::string out = "C";
+  std::string out;
+  out.reserve(3 + mode.size() + dest_base.size());
+  out += 'C';
   for (auto part : {mode, dest_base})
     (out += sep) += part;
   return out;

@@ -38,26 +38,44 @@ bool parse_u64(std::string_view text, uint64_t& out) {
 namespace journal {
 
 std::string hex(uint64_t value, int digits) {
-  static constexpr char table[] = "0123456789abcdef";
   std::string out(static_cast<size_t>(digits), '0');
-  for (int i = digits - 1; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = table[value & 0xf];
-    value >>= 4;
-  }
+  write_hex(out.data(), value, digits);
   return out;
 }
 
+void append_seal(std::string& text, size_t from) {
+  auto sum = static_cast<uint32_t>(fnv1a64(std::string_view{text}.substr(from)));
+  char tail[11] = {' ', '#'};
+  write_hex(tail + 2, sum, 8);
+  tail[10] = '\n';
+  text.append(tail, sizeof tail);
+}
+
 std::string seal(const std::string& body) {
-  auto sum = static_cast<uint32_t>(fnv1a64(body));
-  static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(body.size() + 11);
   out += body;
-  out += " #";
-  for (int shift = 28; shift >= 0; shift -= 4)
-    out += digits[(sum >> shift) & 0xf];
-  out += '\n';
+  append_seal(out, 0);
   return out;
+}
+
+std::string seal(std::string&& body) {
+  append_seal(body, 0);
+  return std::move(body);
+}
+
+line& line::text(std::string_view v) {
+  s_ += ' ';
+  append_journal_escaped(s_, v);
+  return *this;
+}
+
+line& line::num(uint64_t v) {
+  char buf[24];
+  buf[0] = ' ';
+  auto end = std::to_chars(buf + 1, buf + sizeof buf, v).ptr;
+  s_.append(buf, end);
+  return *this;
 }
 
 std::optional<std::vector<std::string_view>> unseal(std::string_view line) {
@@ -180,20 +198,29 @@ journal_text parse(const std::string& text) {
 }
 
 std::string segment_line(const copy_file::segment& s) {
-  return "S " + journal_escape(s.key.hostname) + " " + std::to_string(s.key.st_dev)
-         + " " + std::to_string(s.key.st_ino) + " " + journal_escape(s.key.filename)
-         + " " + journal_escape(s.gen) + " " + std::to_string(s.src_base) + " "
-         + std::to_string(s.copy_base);
+  return line{"S", 64 + s.key.hostname.size() + s.key.filename.size() + s.gen.size()}
+    .text(s.key.hostname)
+    .num(s.key.st_dev)
+    .num(s.key.st_ino)
+    .text(s.key.filename)
+    .text(s.gen)
+    .num(s.src_base)
+    .num(s.copy_base)
+    .take();
 }
 
 std::string member_line(uint64_t src_end, uint64_t copy_size) {
-  return "M " + std::to_string(src_end) + " " + std::to_string(copy_size);
+  return line{"M", 56}.num(src_end).num(copy_size).take();
 }
 
 std::string digest_line(uint64_t copy_base, uint64_t to, uint64_t digest) {
-  return std::string{to % wire::digest_block == 0 ? "D " : "P "}
-         + std::to_string(copy_base) + " " + std::to_string(to) + " "
-         + wire::digest_hex(digest);
+  char hex16[16];
+  write_hex(hex16, digest, 16); // wire::digest_hex's text
+  return line{to % wire::digest_block == 0 ? "D" : "P", 72}
+    .num(copy_base)
+    .num(to)
+    .word({hex16, sizeof hex16})
+    .take();
 }
 
 bool digest_holds(const copy_file::segment& s, uint64_t to) {
@@ -221,7 +248,7 @@ names(int state_fd, const std::function<bool(const std::string&)>& keep) {
 
 } // namespace journal
 
-std::string journal_escape(std::string_view text) {
+void append_journal_escaped(std::string& out, std::string_view text) {
   // Sized first, then filled in place: a new copy's journal text goes
   // through here whole (commit_log's J line), with an escape per space and
   // line end.
@@ -234,9 +261,10 @@ std::string journal_escape(std::string_view text) {
   size_t size = 1;
   for (unsigned char c : text)
     size += kept[c] ? 1 : 3;
-  std::string out(size, '=');
+  size_t at = out.size();
+  out.resize(at + size, '=');
   static constexpr char digits[] = "0123456789abcdef";
-  size_t at = 1;
+  ++at;
   for (unsigned char c : text) {
     if (kept[c]) {
       out[at++] = static_cast<char>(c);
@@ -246,6 +274,11 @@ std::string journal_escape(std::string_view text) {
       out[at++] = digits[c & 15];
     }
   }
+}
+
+std::string journal_escape(std::string_view text) {
+  std::string out;
+  append_journal_escaped(out, text);
   return out;
 }
 

@@ -57,6 +57,34 @@ std::string hex(uint64_t value, int digits);
 
 /// A journal line: `body #checksum\n`.
 std::string seal(const std::string& body);
+/// The same, sealed in `body`'s own string (no copy of the body).
+std::string seal(std::string&& body);
+/// Seals text[from..] where it is: appends its ` #checksum\n`.
+void append_seal(std::string& text, size_t from);
+
+/// A journal line's body in one string, sized once: its kind, then each
+/// field after a space (text escaped as journal_escape does, numbers in
+/// decimal). `take()` gives the body, `sealed()` the whole line.
+class line {
+public:
+  explicit line(std::string_view kind, size_t size_hint = 96) {
+    s_.reserve(size_hint);
+    s_ += kind;
+  }
+  line& text(std::string_view v);
+  line& num(uint64_t v);
+  /// As it is (a hex digest: nothing to escape).
+  line& word(std::string_view v) {
+    s_ += ' ';
+    s_ += v;
+    return *this;
+  }
+  std::string take() { return std::move(s_); }
+  std::string sealed() { return seal(std::move(s_)); }
+
+private:
+  std::string s_;
+};
 
 /// Tokens of a sealed line (without the newline), or nullopt when the
 /// checksum does not match.

@@ -56,7 +56,7 @@ caf::expected<std::unique_ptr<copy_file>>
 copy_file::open(const copy_options& opts, int dstdir_fd, const copy_spec& spec,
                 std::time_t now) {
   if (opts.log == nullptr)
-    return make_error(errc::io, "no journal log for " + spec.base_path);
+    return make_error(errc::io, "no journal log for " + std::string{spec.base_path});
   std::unique_ptr<copy_file> cf{new copy_file};
   cf->opts_ = opts;
   cf->mode_ = opts.mode;
@@ -113,7 +113,7 @@ caf::expected<bool> copy_file::find_journal(const copy_spec& spec, std::string& 
       return true;
     }
   }
-  return make_error(errc::io, "no free journal id for " + spec.base_path);
+  return make_error(errc::io, "no free journal id for " + std::string{spec.base_path});
 }
 
 bool copy_file::claimed_elsewhere() const {
@@ -183,7 +183,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
     // time the generation is first opened. A second generation in the same
     // second gets "-1", "-2"... after it (they sort right after it, before
     // the next second), never a later second's name.
-    path_ = spec.base_path + ext
+    path_ = std::string{spec.base_path} + ext
             + (spec.rotated ? rotated_suffix(now) + (k > 0 ? "-" + std::to_string(k) : "")
                             : std::string{});
     log_fresh_ = true; // its header replaces what the id had
@@ -213,7 +213,7 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
   // The O line is made durable by the first S line's sync, before the copy's
   // first byte: a crash before that leaves an empty copy whose claim a
   // restart makes again (open_existing), as after a crash before the O line.
-  auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + spec.base_path)
+  auto err = fd_ < 0 ? make_error(errc::io, "no free rotated name for " + std::string{spec.base_path})
                      : append_journal("O");
   if (err) {
     drop_fd();
@@ -255,9 +255,13 @@ void copy_file::committed() {
 }
 
 std::string copy_file::header_line() const {
-  return "H " + std::to_string(journal::version) + " " + journal_escape(to_string(mode_))
-         + " " + journal_escape(wire::to_string(out_)) + " " + journal_escape(path_)
-         + " " + journal_escape(identity_);
+  return journal::line{"H", 48 + path_.size() + identity_.size()}
+    .num(journal::version)
+    .text(to_string(mode_))
+    .text(wire::to_string(out_))
+    .text(path_)
+    .text(identity_)
+    .take();
 }
 
 namespace {

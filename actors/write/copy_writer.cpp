@@ -150,8 +150,8 @@ void copy_file::journal_let_go() {
   log_open_ = false;
 }
 
-caf::error copy_file::append_journal(const std::string& body) {
-  auto line = journal::seal(body);
+caf::error copy_file::append_journal(std::string body) {
+  auto line = journal::seal(std::move(body));
   // A new copy's first lines (H, O, its first S) are written in one go
   // (write_held_journal): they become durable by its commit round anyway.
   if (!hold_journal_)
@@ -558,7 +558,7 @@ std::string copy_file::close_unsynced() {
 }
 
 std::string copy_file::closed_clean_line(uint64_t size) {
-  return journal::seal("C " + std::to_string(size));
+  return journal::line{"C", 40}.num(size).sealed();
 }
 
 caf::error copy_file::journal_close() {

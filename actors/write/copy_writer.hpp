@@ -115,7 +115,9 @@ struct copy_options {
 /// file name is derived from it.
 struct copy_spec {
   std::string identity;
-  std::string base_path;  // normalised, relative to dstdir, no suffix/extension
+  /// Normalised, relative to dstdir, no suffix/extension: a view of the
+  /// fragment's destination (a spec lives while its fragment does).
+  std::string_view base_path;
   bool rotated = false;   // name + extension + rotated_suffix(first open)
   wire::compression out = wire::compression::none; // for a new copy
   /// Questions: open only a copy that has a journal, never create one
@@ -211,7 +213,7 @@ public:
   /// For a question (spec.must_exist): the error open() gives when no
   /// journal was ever made for spec.identity (no record of its first id in
   /// `log`), found by one lookup; none when there may be a copy. The
-  /// worker asks before it closes a copy to make room for one.
+  /// worker asks before it opens a copy a question names (must_exist).
   static caf::error never_made(const journal_log& log, const copy_spec& spec);
 
   ~copy_file();
@@ -409,7 +411,7 @@ private:
   caf::error start_segment(const source_key& key, const std::string& gen,
                            uint64_t src_base);
   caf::error write_copy(std::string_view bytes);
-  caf::error append_journal(const std::string& line);
+  caf::error append_journal(std::string line);
   /// Sealed journal lines, written as the copy's records in the log (the
   /// first write after create() replaces what the id had there). Not
   /// synced.
@@ -525,6 +527,8 @@ struct journal_header {
 /// Percent-escapes everything but [A-Za-z0-9._/:@+-]; prefixed with '=' so an
 /// empty string is "=".
 std::string journal_escape(std::string_view text);
+/// journal_escape(text) appended to `out`.
+void append_journal_escaped(std::string& out, std::string_view text);
 /// Inverse of journal_escape; nullopt-like empty expected on malformed input.
 caf::expected<std::string> journal_unescape(std::string_view text);
 

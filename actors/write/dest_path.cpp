@@ -363,6 +363,18 @@ caf::expected<std::string> join_normalised(std::string_view path, const std::str
 
 } // namespace
 
+namespace {
+
+/// Whether the normalised `o` is `reserved` or under it (empty: nothing is).
+bool inside_reserved(std::string_view o, std::string_view reserved) {
+  return !reserved.empty()
+         && (o == reserved
+             || (o.size() > reserved.size() && o.compare(0, reserved.size(), reserved) == 0
+                 && o[reserved.size()] == '/'));
+}
+
+} // namespace
+
 caf::expected<std::string> normalize_destination(std::string_view path,
                                                  std::string_view reserved) {
   if (path.empty())
@@ -378,14 +390,17 @@ caf::expected<std::string> normalize_destination(std::string_view path,
     out = join_normalised(path, std::string{path});
   if (!out)
     return out;
-  if (!reserved.empty()) {
-    const auto& o = *out;
-    if (o == reserved
-        || (o.size() > reserved.size() && o.compare(0, reserved.size(), reserved) == 0
-            && o[reserved.size()] == '/'))
-      return refused(std::string{path}, "inside the writer's state directory");
-  }
+  if (inside_reserved(*out, reserved))
+    return refused(std::string{path}, "inside the writer's state directory");
   return out;
+}
+
+caf::expected<std::string> normalize_destination_of(std::string path,
+                                                    std::string_view reserved) {
+  if (!path.empty() && path.find('\0') == std::string::npos && plainly_normal(path)
+      && !inside_reserved(path, reserved))
+    return path;
+  return normalize_destination(path, reserved);
 }
 
 std::string rotated_suffix(std::time_t t) {

@@ -45,6 +45,11 @@ std::string expand_dstmask(std::string_view mask, std::string_view hostname,
 /// directory's path relative to dstdir when it is inside dstdir; empty: none).
 caf::expected<std::string> normalize_destination(std::string_view path,
                                                  std::string_view reserved = {});
+/// normalize_destination() of a path the caller lets go of (expand_dstmask's):
+/// the same result, in `path`'s own string when it is normalised already
+/// (every fragment's destination passes here: no copy of it).
+caf::expected<std::string> normalize_destination_of(std::string path,
+                                                    std::string_view reserved = {});
 
 /// `.%Y-%m-%d_%H-%M-%S` of `t` in local time, as the original's
 /// datetime.today().strftime(...) writes it.

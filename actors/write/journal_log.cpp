@@ -27,27 +27,6 @@ namespace {
 
 constexpr size_t seal_size = 11; // " #" + 8 hex digits + "\n"
 
-/// The bodies of a text of sealed journal lines, up to a damaged or torn one.
-std::vector<std::string_view> bodies(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string_view::npos)
-      break;
-    auto line = text.substr(pos, nl - pos);
-    // journal::unseal without its tokens: the checksum alone.
-    if (line.size() < seal_size - 1 || line.substr(line.size() - 10, 2) != " #")
-      break;
-    auto body = line.substr(0, line.size() - (seal_size - 1));
-    if (line.substr(line.size() - 8) != journal::hex(static_cast<uint32_t>(fnv1a64(body)), 8))
-      break;
-    out.push_back(body);
-    pos = nl + 1;
-  }
-  return out;
-}
-
 /// One line of a log: its id and body when the checksum holds.
 struct parsed_line {
   bool ok = false;
@@ -89,54 +68,7 @@ bool parse_count(std::string_view body, std::string_view kind, uint64_t& n) {
 
 } // namespace
 
-size_t append_record(std::string& out, std::string_view id, std::string_view body) {
-  auto start = out.size();
-  out.append(id).append(" ").append(body);
-  auto sum = static_cast<uint32_t>(fnv1a64(std::string_view{out}.substr(start)));
-  out += " #";
-  out += journal::hex(sum, 8);
-  out += '\n';
-  return start + id.size() + 1;
-}
-
-std::string record(std::string_view id, std::string_view body) {
-  std::string out;
-  out.reserve(id.size() + body.size() + seal_size + 1);
-  append_record(out, id, body);
-  return out;
-}
-
 namespace {
-
-/// records() and batch(), and where each record's body (a batch member's
-/// without its '+') is when the text is written at offset `base`.
-std::string records_at(std::string_view id, std::string_view journal_text, uint64_t base,
-                       std::vector<index::span>* spans) {
-  std::string out;
-  for (auto body : bodies(journal_text)) {
-    auto at = append_record(out, id, body);
-    if (spans != nullptr)
-      spans->push_back({0, static_cast<uint32_t>(body.size()), base + at});
-  }
-  return out;
-}
-
-std::string batch_at(std::string_view id, std::string_view journal_text, std::time_t time,
-                     uint64_t base, std::vector<index::span>* spans) {
-  auto lines = bodies(journal_text);
-  std::string out;
-  append_record(out, id, "R " + std::to_string(lines.size() + (time != 0 ? 1 : 0)));
-  if (time != 0)
-    append_record(out, id, "+T " + std::to_string(time));
-  std::string member;
-  for (auto body : lines) {
-    member.assign("+").append(body);
-    auto at = append_record(out, id, member);
-    if (spans != nullptr)
-      spans->push_back({0, static_cast<uint32_t>(body.size()), base + at + 1});
-  }
-  return out;
-}
 
 /// What a live record takes in a log.
 uint64_t record_bytes(std::string_view id, const index::span& s) {
@@ -151,14 +83,6 @@ uint64_t records_bytes(std::string_view id, const std::vector<index::span>& recs
 }
 
 } // namespace
-
-std::string records(std::string_view id, std::string_view journal_text) {
-  return records_at(id, journal_text, 0, nullptr);
-}
-
-std::string batch(std::string_view id, std::string_view journal_text, std::time_t time) {
-  return batch_at(id, journal_text, time, 0, nullptr);
-}
 
 std::string prefix(const std::string& section) {
   return "jl-" + hex64(fnv1a64(section)) + ".";
@@ -188,15 +112,20 @@ void index::add_batch(std::string_view id, std::vector<span> recs, std::time_t t
 }
 
 void index::add(std::string_view id, const std::vector<span>& recs, std::time_t time) {
+  add(id, recs.data(), recs.size(), time);
+}
+
+void index::add(std::string_view id, const span* recs, size_t n, std::time_t time) {
   auto i = lookup(id);
   if (i == ids_.end())
     i = ids_.emplace(std::string{id}, entry{}).first;
   auto& e = i->second;
   if (e.damaged)
     return; // as apply(): no more records until a batch
-  e.recs.insert(e.recs.end(), recs.begin(), recs.end());
-  live_ += records_bytes(id, recs);
-  if (!recs.empty())
+  e.recs.insert(e.recs.end(), recs, recs + n);
+  for (size_t k = 0; k < n; ++k)
+    live_ += record_bytes(id, recs[k]);
+  if (n > 0)
     e.time = time;
 }
 
@@ -638,15 +567,24 @@ caf::error journal_log::append_each(const std::pair<std::string_view, std::strin
   // here, not parsed and hashed again.
   if (n == 0)
     return caf::none;
-  std::vector<std::vector<jlog::index::span>> spans(n);
-  auto text = jlog::records_at(each[0].first, each[0].second, size_, &spans[0]);
-  for (size_t i = 1; i < n; ++i)
-    text += jlog::records_at(each[i].first, each[i].second, size_ + text.size(), &spans[i]);
+  // One text and one span list for them all (span_end: where each one's
+  // spans end), sized once.
+  size_t lines = 0;
+  for (size_t i = 0; i < n; ++i)
+    lines += static_cast<size_t>(std::count(each[i].second.begin(), each[i].second.end(), '\n'));
+  std::vector<jlog::index::span> spans;
+  spans.reserve(lines);
+  std::vector<size_t> span_end(n);
+  std::string text;
+  for (size_t i = 0; i < n; ++i) {
+    jlog::records_at(text, each[i].first, each[i].second, size_ + text.size(), &spans);
+    span_end[i] = spans.size();
+  }
   if (auto err = write(text))
     return err; // a part written is taken back
   auto now = std::time(nullptr);
-  for (size_t i = 0; i < n; ++i)
-    index_.add(each[i].first, spans[i], now);
+  for (size_t i = 0, from = 0; i < n; from = span_end[i], ++i)
+    index_.add(each[i].first, spans.data() + from, span_end[i] - from, now);
   return caf::none;
 }
 

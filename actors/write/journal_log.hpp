@@ -87,6 +87,7 @@ public:
   /// would read them (none when the id is damaged), without parsing them
   /// again.
   void add(std::string_view id, const std::vector<span>& recs, std::time_t time);
+  void add(std::string_view id, const span* recs, size_t n, std::time_t time);
   /// A whole batch of `id` (`recs`: its members' bodies), read by apply()
   /// or just written: it replaces the id's records and ends its damage.
   void add_batch(std::string_view id, std::vector<span> recs, std::time_t time);
@@ -123,6 +124,15 @@ private:
   size_t bad_ = 0;
   size_t torn_ = 0;
 };
+
+/// records() appended to `out`, whose end is at offset `base` in the log
+/// file: where each record's body lands goes to `spans` (if not null).
+void records_at(std::string& out, std::string_view id, std::string_view journal_text,
+                uint64_t base, std::vector<index::span>* spans);
+/// batch() written at offset `base`: where each member's body (without its
+/// '+') lands goes to `spans` (if not null).
+std::string batch_at(std::string_view id, std::string_view journal_text, std::time_t time,
+                     uint64_t base, std::vector<index::span>* spans);
 
 /// The sealed journal lines an entry's spans say, with `read(span)` giving
 /// each body.

@@ -188,8 +188,11 @@ caf::error source_owners::claim_logged(const std::string& dest_base, const recor
                                        commit_log& log) {
   if (log_fd_ < 0)
     return make_error(errc::io, "owner log: not open");
-  auto line = journal::seal("W " + journal_escape(dest_base) + " " + journal_escape(r.source)
-                            + " " + journal_escape(r.hostname));
+  auto line = journal::line{"W", 48 + dest_base.size() + r.source.size() + r.hostname.size()}
+                .text(dest_base)
+                .text(r.source)
+                .text(r.hostname)
+                .sealed();
   // After a failed append, a newline first: the partial line stays apart.
   if (auto err = write_all(log_fd_, torn_ ? "\n" + line : line, log_name_)) {
     torn_ = true;

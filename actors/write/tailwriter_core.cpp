@@ -162,8 +162,10 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   // asked about once before its first fragment) closes no other copy to
   // make room for it: it is answered at once. With every slot taken, each
   // new file's question closed a copy for nothing, opened again by its next
-  // fragment (bench/PROFILE.md, session 16).
-  if (spec.must_exist && 2 * (copies_.size() + 1) + lingering_ > 2 * opts_.max_open_copies)
+  // fragment (bench/PROFILE.md, session 16). With slots free it opens
+  // nothing either: copy_file::open would only build a copy's state to find
+  // no journal under the identity's id and give the same error.
+  if (spec.must_exist)
     if (auto err = copy_file::never_made(*jlog_, spec))
       return err;
   // Descriptors: two per open copy, one per copy closed while its sync runs.
@@ -204,7 +206,7 @@ caf::expected<copy_file*> worker_core::copy_for(const copy_spec& spec,
   if (log::enabled(log::level::debug))
     log::debug(opts_.who, "opened " + ptr->path());
   auto c = copies_.emplace(spec.identity, open_copy{std::move(*opened), now, false,
-                                                    ++next_serial_, spec.base_path}).first;
+                                                    ++next_serial_, std::string{spec.base_path}}).first;
   c->second.lru = lru_.insert(lru_.end(), &c->first);
   counters_->open_files += 1;
   return ptr;

@@ -44,7 +44,7 @@ tailwriter_door::prepare(wire::cc_message&& msg) const {
   if (auto err = check_received_blob(msg, body->hdr))
     return err;
   auto f = std::make_shared<fragment>();
-  auto dest = normalize_destination(
+  auto dest = normalize_destination_of(
     expand_dstmask(cfg_.dstmask, body->hdr.hostname, body->filename), reserved_);
   if (dest)
     f->dest_base = std::move(*dest);

@@ -119,6 +119,29 @@ TEST_CASE("normalisation resolves inside dstdir and refuses the rest",
   CHECK(*normalize_destination(".ccstate2/x", ".ccstate") == ".ccstate2/x");
 }
 
+TEST_CASE("normalize_destination_of gives what normalize_destination gives, refusals and "
+          "their reasons included",
+          "[tailwriter][dest_path]") {
+  const std::string long_name(300, 'x');
+  const std::string_view paths[] = {
+    "a/b/c", "a/./b//c", "a/x/../b", "/etc/passwd", "", "..", "../x", "/../x", "a/../../x",
+    "a/..", ".", "/", "x/", "x/.", "./", "db1/var/log/x.log", ".ccstate", ".ccstate/x.j",
+    ".ccstate2/x", "a/.ccstate", std::string_view{"a\0b", 3}, long_name};
+  const std::string_view reserved_dirs[] = {"", ".ccstate"};
+  for (auto path : paths) {
+    for (auto reserved : reserved_dirs) {
+      INFO("path: '" << path << "', reserved '" << reserved << "'");
+      auto want = normalize_destination(path, reserved);
+      auto got = normalize_destination_of(std::string{path}, reserved);
+      REQUIRE(static_cast<bool>(got) == static_cast<bool>(want));
+      if (want)
+        CHECK(*got == *want);
+      else
+        CHECK(describe(got.error()) == describe(want.error()));
+    }
+  }
+}
+
 TEST_CASE("hostile hostnames and paths are refused or kept inside",
           "[tailwriter][dest_path]") {
   const std::string subdirs = "%(hostname)s/%(filename)s";

@@ -20,6 +20,7 @@
 #include "base/hash.hpp"
 #include "tests/support/process.hpp"
 #include "wire/codec.hpp"
+#include "wire/digest.hpp"
 
 using namespace cc;
 using namespace cc::tw;
@@ -567,4 +568,70 @@ TEST_CASE("journal log: a state directory's lock: servers share it, an export ta
   // A server starting meanwhile is refused.
   auto late = open_dir();
   CHECK(lock_state_dir(late->get(), false));
+}
+
+TEST_CASE("journal log: several copies' records in one write are each indexed where a "
+          "restart finds them, and a batch's records are those of its text",
+          "[tailwriter][journal_log]") {
+  state_dir st;
+  auto jl = st.open();
+  auto a = jtext("C\nno\na", "a.log", {seg(0, 0)});
+  auto b = journal::seal("C 10") + journal::seal("D 0 1048576 0123456789abcdef");
+  auto c = jtext("C\nno\nc", "c.log", {seg(0, 0), seg(5, 7), "C 12"});
+  REQUIRE(!jl->append(id_a, a));
+  REQUIRE(!jl->append(id_b, jtext("C\nno\nb", "b.log", {seg(0, 0)})));
+  auto writes = jl->writes();
+  const auto c1 = journal::seal("C 1");
+  std::pair<std::string_view, std::string_view> each[] = {{id_a, c1},
+                                                          {id_b, b},
+                                                          {id_c, c}};
+  REQUIRE(!jl->append_each(each, 3));
+  CHECK(jl->writes() == writes + 1);
+  CHECK(text_of(*jl, id_a) == a + journal::seal("C 1"));
+  CHECK(text_of(*jl, id_b) == jtext("C\nno\nb", "b.log", {seg(0, 0)}) + b);
+  CHECK(text_of(*jl, id_c) == c);
+  CHECK(jl->records_index().live_bytes() == walked_live_bytes(jl->records_index()));
+  // A batch (a new copy's held lines): "R <n>", then each line as "+<line>".
+  REQUIRE(!jl->replace(id_c, jtext("C\nno\nc", "c.log", {seg(0, 0)})));
+  CHECK(text_of(*jl, id_c) == jtext("C\nno\nc", "c.log", {seg(0, 0)}));
+  CHECK(jlog::batch(id_a, journal::seal("O") + journal::seal("C 5"), 0)
+        == jlog::record(id_a, "R 2") + jlog::record(id_a, "+O") + jlog::record(id_a, "+C 5"));
+  CHECK(jlog::batch(id_a, journal::seal("O"), 1700000000)
+        == jlog::record(id_a, "R 2") + jlog::record(id_a, "+T 1700000000")
+             + jlog::record(id_a, "+O"));
+  CHECK(jlog::records(id_b, b) == jlog::record(id_b, "C 10")
+                                    + jlog::record(id_b, "D 0 1048576 0123456789abcdef"));
+  auto again = st.open();
+  same_records(jl->records_index(), again->records_index());
+  CHECK(text_of(*again, id_b) == jtext("C\nno\nb", "b.log", {seg(0, 0)}) + b);
+}
+
+TEST_CASE("journal lines: built in one string, the same text as field by field",
+          "[tailwriter][journal_log]") {
+  // What the lines were made of before (each field escaped, then joined).
+  copy_file::segment s;
+  s.key = {"db 1", 2049, 1234, "/var/log/a b%.log"};
+  s.gen = "g\n1";
+  s.src_base = 5;
+  s.copy_base = 18446744073709551615ull;
+  CHECK(journal::segment_line(s)
+        == "S " + journal_escape(s.key.hostname) + " 2049 1234 " + journal_escape(s.key.filename)
+             + " " + journal_escape(s.gen) + " 5 18446744073709551615");
+  CHECK(journal::member_line(0, 77) == "M 0 77");
+  CHECK(journal::digest_line(0, wire::digest_block, 0xabcdefull)
+        == "D 0 " + std::to_string(wire::digest_block) + " " + wire::digest_hex(0xabcdefull));
+  CHECK(journal::digest_line(3, 10, 1) == "P 3 10 " + wire::digest_hex(1));
+  CHECK(journal::line{"W", 1}.text("").text("a=b c").num(0).sealed()
+        == journal::seal("W " + journal_escape("") + " " + journal_escape("a=b c") + " 0"));
+  std::string body = "X " + journal_escape("é\t");
+  auto sealed = journal::seal(body);
+  CHECK(journal::seal(std::string{body}) == sealed);
+  std::string out = "prefix ";
+  auto at = out.size();
+  out += body;
+  journal::append_seal(out, at);
+  CHECK(out == "prefix " + sealed);
+  std::string esc = "kept ";
+  append_journal_escaped(esc, "x y");
+  CHECK(esc == "kept " + journal_escape("x y"));
 }
