@@ -1941,12 +1941,15 @@ TEST_CASE("tailwriter actor: shutdown writes what waits for a commit round",
       release = true;
       cv.notify_all();
     }
-  } guard{m, cv, release};
+  };
   {
     std::unique_lock<std::mutex> lock{m};
     REQUIRE(cv.wait_for(lock, 10s, [&] { return holding; }));
   }
   actor_env env;
+  // Declared after the actor system, so the sync thread is released before
+  // the system's shutdown waits for it (else the test waits the hold out).
+  releaser guard{m, cv, release};
   auto tw = env.spawn();
   caf::scoped_actor self{env.sys};
   frag_spec s;
