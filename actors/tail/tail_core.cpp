@@ -139,6 +139,7 @@ void tail_core::on_reply(const wire::cc_message& msg) {
     if (!held_said.empty() && ack->fpos > src->acked) {
       log::info(who(), "the central takes " + src->label + " again");
       held_said.clear();
+      denied_wait = ms{0};
     }
     advance_acked(ack->fpos);
   } else if (ack->status == "gap" && ack->fpos < src->acked) {

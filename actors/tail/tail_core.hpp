@@ -440,6 +440,10 @@ private:
   static constexpr size_t max_finished = 64;
   static constexpr size_t recheck_count = 4;
   static constexpr size_t max_walk = 64;
+  /// A denied source is asked about again after denied_retry_first, the
+  /// wait doubling per denial in a row up to denied_retry: a binding fixed
+  /// on the central at once (a SIGHUP) takes effect within a second or two.
+  static constexpr ms denied_retry_first{1000};
   static constexpr ms denied_retry{30000};
   /// Since when the saved file is gone while a newer one exists; it is
   /// waited for gone_grace before the tailer goes on without it.
@@ -509,6 +513,10 @@ private:
   /// Held (tail_phase::held): until when, and what was said about it (one
   /// line per episode: the same cause again says nothing).
   time_point held_until;
+  /// The wait before the next question about a denied source; 0 until the
+  /// first denial, again 0 once the writer takes the source (an ack that
+  /// moves it on).
+  ms denied_wait{0};
   std::string held_said;
   std::optional<time_point> gone_since;
   bool failed = false; // quit with an error; do no more work

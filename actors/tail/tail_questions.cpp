@@ -23,18 +23,24 @@ namespace cc::tail {
 /// owns its copy, or this link may not write this host) or cannot
 /// ("error": no space, an I/O error): its bytes stay in the file, nothing
 /// is sent, and it is asked again when the writer invites it (an "ok"
-/// ack) or after a while. One line per cause.
+/// ack) or after a while (a denial: 1 s, doubling up to 30 s while it
+/// lasts). One line per cause.
 void tail_core::hold(const std::string& kind, const std::string& detail) {
   if (!src)
     return;
   auto& s = *src;
   bool denied = kind == wire::ack_status::denied;
   stats[denied ? tail_counts::denied : tail_counts::central_write_errors] += 1;
+  if (denied)
+    denied_wait = denied_wait.count() == 0 ? denied_retry_first
+                                           : std::min(denied_wait * 2, denied_retry);
   if (kind + detail != held_said) {
     held_said = kind + detail;
     if (denied)
       log::error(who(), "the central refuses " + s.label + ": " + detail
-                            + "; its bytes stay here; asking again every "
+                            + "; its bytes stay here; asking again after "
+                            + std::to_string(denied_wait.count() / 1000)
+                            + " s, then at doubling waits up to every "
                             + std::to_string(denied_retry.count() / 1000) + " s");
     else
       log::warning(who(), "central cannot write " + s.label + ": " + detail
@@ -48,7 +54,7 @@ void tail_core::hold(const std::string& kind, const std::string& detail) {
   asked.reset();
   verifying.reset();
   held_until =
-      now() + (denied ? denied_retry : std::max(ack_timeout_now, opts.ack_timeout));
+      now() + (denied ? denied_wait : std::max(ack_timeout_now, opts.ack_timeout));
   schedule_at(held_until);
 }
 

@@ -92,6 +92,10 @@ struct fake_writer {
   // Fault injection:
   bool send_acks = true;      // false: apply fragments, send no ack
   bool refuse_acks = false;   // ack with status "refused"
+  // Every fragment and question answered "denied" (this link may not write
+  // the host, as the central's host check says), nothing applied.
+  bool deny_host = false;
+  int denials = 0;
   int refuse_dispatch = 0;    // answer this many dispatches with queue_full
   int lose_dispatch_no = 0;   // the n-th dispatch (1-based) is accepted, lost
   // Dispatches accepted and kept unread (as a forwarder's queue keeps them)
@@ -123,6 +127,8 @@ struct fake_writer {
       ++bad;
       return std::nullopt;
     }
+    if (deny_host)
+      return denial(*body);
     if (!body->query.empty()) {
       --dispatches; // questions are not fragments
       if (!answer_questions)
@@ -177,6 +183,28 @@ struct fake_writer {
     if (dispatches == lose_dispatch_no)
       return std::nullopt;
     return apply(rec);
+  }
+
+  /// What the central's host check answers (docs/security.md): a
+  /// fragment gets a "denied" ack, a question a "denied" state.
+  cc::wire::cc_message denial(const cc::wire::logtail_body& b) {
+    ++denials;
+    const std::string why = "client key K may not write host 'h'";
+    if (b.query.empty())
+      return make_ack(b.filename, b.st_dev, b.st_ino, b.gen, 0, "denied", writer_id, why);
+    cc::wire::logtail_state_body a;
+    a.hdr.req = "logtail.state";
+    a.hdr.time = cc::wire::now_seconds();
+    a.hdr.hostname = "central";
+    a.filename = b.filename;
+    a.st_dev = b.st_dev;
+    a.st_ino = b.st_ino;
+    a.gen = b.gen;
+    a.query = b.query;
+    a.writer = writer_id;
+    a.status = "denied";
+    a.detail = why;
+    return state_message(a);
   }
 
   /// The writer's answer to a question (docs/wire.md §6.1), from the bytes
@@ -345,7 +373,8 @@ struct fake_writer {
                                        uint64_t dev, uint64_t ino,
                                        const std::string& gen, uint64_t fpos,
                                        const std::string& status,
-                                       const std::string& writer = "") {
+                                       const std::string& writer = "",
+                                       const std::string& detail = "") {
     cc::wire::logtail_ack_body a;
     a.hdr.req = "logtail.ack";
     a.hdr.time = cc::wire::now_seconds();
@@ -357,6 +386,7 @@ struct fake_writer {
     a.fpos = fpos;
     a.status = status;
     a.writer = writer;
+    a.detail = detail;
     cc::wire::cc_message m;
     m.type = "logtail.ack";
     m.body = cc::wire::make_body(a);

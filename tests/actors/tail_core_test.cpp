@@ -357,6 +357,50 @@ TEST_CASE("virtual time: bytes skipped for lag-max-bytes stay skipped after the 
   CHECK(env.copy_of(env.log("a.log")) == first);
 }
 
+TEST_CASE("virtual time: a denied file is asked about again after 1 s, the wait "
+          "doubling up to 30 s, and starts at 1 s again after the writer took it",
+          "[tail_core]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.start_on_empty("a.log");
+  env.w->deny_host = true;
+  auto data = numbered_lines("a", 0, 10);
+  append_file(env.log("a.log"), data);
+  env.pass(100ms);
+  REQUIRE(env.w->denials == 1);
+  CHECK(env.stat("denied") == 1);
+  // The virtual time from now to the writer's next denial (each one a
+  // question the held tailer asks again), in 10 ms steps.
+  auto next_denial = [&](std::chrono::milliseconds limit) {
+    int before = env.w->denials;
+    for (auto t = 10ms; t <= limit; t += 10ms) {
+      env.pass(10ms);
+      if (env.w->denials != before)
+        return t;
+    }
+    return limit + 1ms;
+  };
+  for (auto wait : {1000ms, 2000ms, 4000ms, 8000ms, 16000ms, 30000ms, 30000ms}) {
+    auto took = next_denial(31000ms);
+    INFO("expected a question after " << wait.count() << " ms, came after " << took.count());
+    CHECK(took >= wait - 100ms);
+    CHECK(took <= wait + 100ms);
+  }
+  CHECK(env.copy_of(env.log("a.log")).empty()); // nothing was applied
+  // The binding is fixed: at the next question the file goes, once.
+  env.w->deny_host = false;
+  env.pass(31000ms);
+  CHECK(env.copy_of(env.log("a.log")) == data);
+  CHECK(env.stat("acked_bytes") == static_cast<int64_t>(data.size()));
+  // Denied again later: the wait starts at 1 s again.
+  env.w->deny_host = true;
+  append_file(env.log("a.log"), numbered_lines("b", 0, 3));
+  env.pass(100ms);
+  auto took = next_denial(31000ms);
+  CHECK(took >= 900ms);
+  CHECK(took <= 1100ms);
+  CHECK(env.w->duplicates == 0);
+}
+
 TEST_CASE("virtual time: a partial last line goes exactly after idle-flush",
           "[tail_core]") {
   virtual_env env{"logmask = *.log\n"};
