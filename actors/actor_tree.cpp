@@ -79,7 +79,10 @@ caf::error actor_tree::start(config_ptr cfg) {
   current_ = std::move(gen);
   if (err)
     return err;
-  auto gw = spawn_gateway(sys_, current_.cfg->main, current_.router, data_offer_, lanes_);
+  // Without a router until attach_gateway: the router must know the
+  // gateway before the first message (an echo.request at connect) comes, or
+  // its reply has nowhere to go and is dropped (`undeliverable`).
+  auto gw = spawn_gateway(sys_, current_.cfg->main, router_actor{}, data_offer_, lanes_);
   if (!gw)
     return std::move(gw.error());
   step("gateway");

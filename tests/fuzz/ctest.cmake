@@ -41,7 +41,8 @@ add_test(NAME fuzz:build
   COMMAND bash ${CC_FUZZ_RUNNER} build ${CC_FUZZ_BUILD_DIR} ${CC_FUZZ_CLANGXX})
 # A clean clang build of config/, wire/ and the targets: minutes on 2 cores.
 set_tests_properties(fuzz:build PROPERTIES
-  LABELS fuzz FIXTURES_SETUP cc_fuzz_build TIMEOUT 1800 COST 100)
+  LABELS fuzz FIXTURES_SETUP cc_fuzz_build TIMEOUT 1800 COST 100
+  RESOURCE_LOCK cc_heavy) # one heavy run at a time (tests/CMakeLists.txt)
 
 foreach(target frames bodies base64 gzip bzip2 zstd config dest_path)
   add_test(NAME fuzz:${target}

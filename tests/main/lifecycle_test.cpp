@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <netinet/in.h>
@@ -21,12 +23,16 @@
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <zmq.h>
+
 #include "actors/actor_tree.hpp"
 #include "config/config.hpp"
 #include "main/lifecycle.hpp"
 #include "main/options.hpp"
 #include "main/serve.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/zmq_peer.hpp"
+#include "wire/bodies.hpp"
 
 using namespace std::chrono_literals;
 using cc::actor_tree;
@@ -69,14 +75,20 @@ struct tree_fixture {
   std::unique_ptr<actor_tree> tree;
   std::vector<std::string> steps;
 
-  explicit tree_fixture(const std::string& more) {
+  /// `also`: called at each start-up step too, with the step and the port.
+  explicit tree_fixture(const std::string& more,
+                        std::function<void(const std::string&, int)> also = {}) {
     cc::test::write_file(path, config_text(port, more, more.empty() ? "" : "job = h:jobs\n"));
     auto cfg = load(path);
     cc::cli::configure_system(sys_cfg, cfg->main);
     sys = std::make_unique<caf::actor_system>(sys_cfg);
     self = std::make_unique<caf::scoped_actor>(*sys);
     tree = std::make_unique<actor_tree>(*sys, *self, board);
-    tree->on_step([this](const std::string& s) { steps.push_back(s); });
+    tree->on_step([this, also](const std::string& s) {
+      steps.push_back(s);
+      if (also)
+        also(s, port);
+    });
     auto err = tree->start(cfg);
     if (err)
       FAIL("start: " + tree->text(err));
@@ -134,6 +146,35 @@ TEST_CASE("actor tree: start-up order, then the stop order",
                                             "stop router", "stop stats"});
   CHECK(f.tree->failed_actor.empty());
   CHECK_FALSE(f.tree->alive(1s));
+}
+
+TEST_CASE("actor tree: a message that comes the moment the gateway listens is answered "
+          "(the router knows the gateway before the gateway reads)",
+          "[main][actor_tree]") {
+  // A client whose echo.request (a forwarder's probe at connect) reaches
+  // the gateway right after it binds, before start() has finished.
+  cc::wire::echo_body body;
+  body.hdr.req = "echo.request";
+  body.hdr.time = cc::wire::now_seconds();
+  body.hdr.hostname = "early";
+  body.target = "lifecycle-test";
+  std::unique_ptr<cc::test::zmq_peer> client;
+  bool sent = false;
+  tree_fixture f{"", [&](const std::string& step, int port) {
+    if (step != "gateway")
+      return;
+    client = std::make_unique<cc::test::zmq_peer>(ZMQ_DEALER);
+    client->connect("tcp://127.0.0.1:" + std::to_string(port));
+    sent = client->send({"", "echo.request", cc::wire::make_body(body), ""});
+    // Long enough for a gateway that reads already to have read it: its
+    // answer would find a router that knows no gateway, and be dropped.
+    std::this_thread::sleep_for(300ms);
+  }};
+  REQUIRE(sent);
+  auto reply = client->receive(10s);
+  REQUIRE(reply);
+  REQUIRE(reply->size() >= 3);
+  CHECK((*reply)[1] == "echo.response");
 }
 
 TEST_CASE("reload: a changed configuration rebuilds the handlers behind the same gateway",
