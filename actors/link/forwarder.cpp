@@ -261,6 +261,11 @@ bool forwarder_state::on_probe_timer(double now) {
   return probe_again && probe_sent == 0;
 }
 
+bool forwarder_state::probe_unanswered(double now) const {
+  return probe_sent != 0 && connected && remote_acks == peer_acks::unknown
+         && now - probe_sent < ack_probe_timeout;
+}
+
 std::optional<std::string> forwarder_state::check_pongs(double now) {
   if (pong_missing || now - last_pong < settings.ping_timeout)
     return std::nullopt;
@@ -428,9 +433,17 @@ void init_forwarder(forwarder_actor_t* self, forwarder_settings settings,
   self->state.acks_registry = std::move(acks);
 }
 
+/// The timer of a probe sent again while the first is unanswered.
+using reprobe_atom = caf::atom_constant<caf::atom("reprobe")>;
+
+const auto reprobe_every = std::chrono::milliseconds{std::llround(ack_probe_retry * 1000)};
+
 /// Asks the remote whether it acknowledges, and again after `every` while
-/// it has not said. Only when someone asks (a server has a registry; tests
-/// without one see the forwarder's other traffic alone).
+/// it has not said (that timer also brings the verdict at
+/// ack_probe_timeout); meanwhile the probe goes again every
+/// ack_probe_retry (reprobe_atom) while unanswered. Only when someone asks
+/// (a server has a registry; tests without one see the forwarder's other
+/// traffic alone).
 void probe_remote(forwarder_actor_t* self, std::chrono::milliseconds every) {
   auto& st = self->state;
   if (!st.acks_registry)
@@ -438,7 +451,21 @@ void probe_remote(forwarder_actor_t* self, std::chrono::milliseconds every) {
   if (auto msg = st.make_probe(wire::now_seconds())) {
     st.send_now(std::move(*msg));
     self->delayed_send(self, every, probe_atom::value);
+    if (st.remote_acks == peer_acks::unknown)
+      self->delayed_send(self, reprobe_every, reprobe_atom::value);
   }
+}
+
+/// A probe sent again while the first has no answer: one lost at the
+/// remote's start (its router not ready) costs seconds, not the verdict.
+void reprobe_remote(forwarder_actor_t* self) {
+  auto& st = self->state;
+  auto now = wire::now_seconds();
+  if (!st.probe_unanswered(now))
+    return;
+  if (auto msg = st.make_probe(now))
+    st.send_now(std::move(*msg));
+  self->delayed_send(self, reprobe_every, reprobe_atom::value);
 }
 
 caf::behavior forwarder_actor(forwarder_actor_t* self,
@@ -504,6 +531,7 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
       if (self->state.on_probe_timer(wire::now_seconds()))
         probe();
     },
+    [=](reprobe_atom) { reprobe_remote(self); },
     [=](ping_atom) {
       auto& st = self->state;
       auto now = wire::now_seconds();

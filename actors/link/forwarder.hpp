@@ -18,6 +18,8 @@
 //         (ping_atom)                      timer: every `ping` seconds
 //         (probe_atom)                     timer: the probe's answer is late,
 //              or the remote asked to be probed again
+//         (reprobe_atom)                   timer: the probe is still
+//              unanswered; send it again (every ack_probe_retry)
 //         (stats_atom)                     -> counters: received, sent,
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
 //              connected, reconnects, probes, host_denied (pub.logtail and
@@ -83,6 +85,10 @@ struct forwarder_settings {
 /// How long a probe waits for its pong before the remote is taken for an
 /// original CC without an echo route (it never answers echo.request).
 constexpr double ack_probe_timeout = 10;
+/// While the remote has not answered, the probe goes again this often (at
+/// most max_unanswered_probes out): one lost at the remote's start costs
+/// seconds, not a wrong verdict at ack_probe_timeout.
+constexpr double ack_probe_retry = 2;
 /// How often a remote that answered `acks: false` (one of ours that cannot
 /// acknowledge yet: a relay whose own remote is unknown) is asked again.
 constexpr double ack_probe_again = 10;
@@ -207,6 +213,9 @@ struct forwarder_state {
   /// connection that stayed up means an original CC without an echo route.
   /// Whether to probe again now.
   bool on_probe_timer(double now);
+  /// Whether the probe on this connection is still unanswered, before its
+  /// verdict: it is sent again (ack_probe_retry).
+  bool probe_unanswered(double now) const;
 
 private:
   /// An echo.request to the remote with our own frame.

@@ -542,6 +542,18 @@ TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
     CHECK_FALSE(acks->advertises_zstd());
     stop(self, fwd);
   }
+  SECTION("the first probe lost (the remote still starting): the next one, within "
+          "seconds, is answered: yes, no verdict") {
+    fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
+    auto first = remote.receive(5s);
+    REQUIRE(first);
+    REQUIRE((*first)[3] == "echo.request"); // dropped unanswered
+    REQUIRE(answer_probe(remote, "ours-yes", 5s));
+    CHECK(cc::test::wait_until(
+      [&] { return acks->of(route) == cc::peer_acks::yes; }, 5s));
+    CHECK(stats_of(self, fwd)["probes"] >= 2);
+    stop(self, fwd);
+  }
   SECTION("one of ours that takes zstd: zstd yes, and a relay says so") {
     fwd = f.spawn(proxy_section(endpoint(port)), router, acks);
     CHECK(cc::test::wait_until(
@@ -601,6 +613,8 @@ TEST_CASE("forwarder_state: a probe with no answer means an original CC "
   CHECK(probe->route.at(0) == st.own_frame);
   CHECK(st.probes == 1);
   CHECK(st.pings == 0);
+  // Not answered yet: sent again meanwhile, no verdict before the timeout.
+  CHECK(st.probe_unanswered(1000.0 + cc::ack_probe_retry));
   CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout - 1));
   CHECK(st.remote_acks == cc::peer_acks::unknown);
   // A connection that dropped meanwhile proves nothing: no verdict.
@@ -617,6 +631,29 @@ TEST_CASE("forwarder_state: a probe with no answer means an original CC "
   CHECK(st.acks_registry->zstd_of({"h:fwd"}) == cc::peer_acks::no);
   // A late pong from one of ours still counts.
   st.learn_acks(true);
+  CHECK(st.remote_acks == cc::peer_acks::yes);
+  CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::yes);
+}
+
+TEST_CASE("forwarder_state: a probe lost at the remote's start is sent again, and the "
+          "answer to the next one decides",
+          "[forwarder][acks]") {
+  cc::forwarder_state st;
+  cc::forwarder_settings s;
+  s.section = "h:fwd";
+  s.remote = "tcp://127.0.0.1:1";
+  st.init(s);
+  st.acks_registry = std::make_shared<cc::ack_registry>();
+  st.on_link(true, "test");
+  REQUIRE(st.make_probe(1000.0)); // lost: the remote's router was not ready
+  REQUIRE(st.probe_unanswered(1000.0 + cc::ack_probe_retry));
+  REQUIRE(st.make_probe(1000.0 + cc::ack_probe_retry));
+  CHECK(st.probes == 2);
+  st.learn_acks(true); // the second one's answer
+  CHECK(st.remote_acks == cc::peer_acks::yes);
+  // Answered: not sent again, and no verdict at the first one's timeout.
+  CHECK_FALSE(st.probe_unanswered(1000.0 + 2 * cc::ack_probe_retry));
+  CHECK_FALSE(st.on_probe_timer(1000.0 + cc::ack_probe_timeout + 1));
   CHECK(st.remote_acks == cc::peer_acks::yes);
   CHECK(st.acks_registry->of({"h:fwd"}) == cc::peer_acks::yes);
 }
