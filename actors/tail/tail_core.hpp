@@ -224,6 +224,9 @@ struct opening {
   std::optional<file_id> identity;
   std::optional<fingerprint> fp;
   std::string why;
+  /// Only asked about (a walk without a .save): not where the tailer is,
+  /// so not saved.
+  bool probe = false;
 };
 
 /// The tailer's own counters: a number per name, every one reported from the

@@ -105,9 +105,8 @@ void tail_core::probe(const std::string& path, bool newest) {
     walk_newest_end = at;
   opening o{path, policy->label_for(path), at, at, cc::new_gen()};
   o.why = "asking the central what it holds of it";
-  if (open_source(std::move(o)))
-    src->probe = true;
-  else
+  o.probe = true;
+  if (!open_source(std::move(o)))
     next_probe();
 }
 
@@ -345,9 +344,9 @@ bool tail_core::open_source(const std::string& path, const std::string& label,
 }
 
 /// Opens o.path at o.offset as generation o.gen. With acks the writer is
-/// asked first (nothing is read or sent until then, and the position is
-/// saved once settled); without, the position is saved at once, so a
-/// crash before the first ack resumes here.
+/// asked first (nothing is read or sent until then); the position is saved
+/// at once either way (but for a walk's probe), so a crash before the
+/// first answer or ack resumes here.
 bool tail_core::open_source(opening o) {
   auto reader = source_reader::open(o.path);
   if (!reader) {
@@ -392,11 +391,18 @@ bool tail_core::open_source(opening o) {
   if (watch)
     watch->watch_file(o.path);
   src->why = o.why;
+  src->probe = o.probe;
   waiting_said.clear();
   gone_since.reset();
   if (acks() != peer_acks::no) {
     log::debug(who(), "opened " + o.path + " at " + std::to_string(o.offset) + ": "
                           + o.why + "; asking the central what it holds");
+    // Where this run decided to go (a first start's end of file, the next
+    // file from 0) is saved now, not only once the answer comes: that can
+    // take a central outage, and a restart meanwhile without it would
+    // decide afresh (tail -f) past what was written in between. The
+    // question at that restart checks it as any saved position.
+    save();
     return true;
   }
   log_tailing(o.why);

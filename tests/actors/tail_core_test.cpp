@@ -543,6 +543,37 @@ TEST_CASE("virtual time: after a crash between saves the .save is behind the "
   CHECK(env.w->mismatches == 0);
 }
 
+TEST_CASE("virtual time: a file opened while the central does not answer is in the "
+          ".save at once: a crash before the answer resumes there, not at a new tail -f",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.w->answer_questions = false; // the central away
+  env.start(); // no log file yet: the first one is read from its start
+  env.pass(100ms);
+  auto first = numbered_lines("a", 0, 20);
+  write_file(env.log("a.log"), first);
+  env.wake();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("a.log")).empty()); // nothing goes before the answer
+  cc::tail::position_saver::shared()->flush(env.save_file);
+  auto saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK((*saved)->filename == env.log("a.log"));
+  CHECK((*saved)->offset == 0);
+  // What a SIGKILL leaves: the .save as it is now.
+  auto at_crash = cc::test::read_file(env.save_file);
+  env.stop();
+  write_file(env.save_file, at_crash);
+  auto more = numbered_lines("b", 0, 5);
+  append_file(env.log("a.log"), more);
+  env.w->answer_questions = true; // the central is back
+  env.start();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("a.log")) == first + more);
+  CHECK(env.w->duplicates == 0);
+}
+
 TEST_CASE("virtual time: the end of a burst that took a while is written at once",
           "[tail_core][save]") {
   virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
