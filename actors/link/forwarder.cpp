@@ -437,6 +437,7 @@ void init_forwarder(forwarder_actor_t* self, forwarder_settings settings,
 using reprobe_atom = caf::atom_constant<caf::atom("reprobe")>;
 
 const auto reprobe_every = std::chrono::milliseconds{std::llround(ack_probe_retry * 1000)};
+const auto probe_again_every = std::chrono::milliseconds{std::llround(ack_probe_again * 1000)};
 
 /// Asks the remote whether it acknowledges, and again after `every` while
 /// it has not said (that timer also brings the verdict at
@@ -484,9 +485,7 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
     st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
   }
   log::info(st.who, "forwarding to " + st.settings.remote);
-  auto probe_every = std::chrono::milliseconds(
-    static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
-  auto probe = [self, probe_every] { probe_remote(self, probe_every); };
+  auto probe = [self] { probe_remote(self, probe_again_every); };
   auto ping_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(st.settings.ping_interval * 1000)));
   if (ping_every.count() > 0)

@@ -192,16 +192,7 @@ struct fake_writer {
     const std::string why = "client key K may not write host 'h'";
     if (b.query.empty())
       return make_ack(b.filename, b.st_dev, b.st_ino, b.gen, 0, "denied", writer_id, why);
-    cc::wire::logtail_state_body a;
-    a.hdr.req = "logtail.state";
-    a.hdr.time = cc::wire::now_seconds();
-    a.hdr.hostname = "central";
-    a.filename = b.filename;
-    a.st_dev = b.st_dev;
-    a.st_ino = b.st_ino;
-    a.gen = b.gen;
-    a.query = b.query;
-    a.writer = writer_id;
+    auto a = state_for(b);
     a.status = "denied";
     a.detail = why;
     return state_message(a);
@@ -210,16 +201,7 @@ struct fake_writer {
   /// The writer's answer to a question (docs/wire.md §6.1), from the bytes
   /// this stand-in holds.
   cc::wire::cc_message answer(const cc::wire::logtail_body& q) {
-    cc::wire::logtail_state_body a;
-    a.hdr.req = "logtail.state";
-    a.hdr.time = cc::wire::now_seconds();
-    a.hdr.hostname = "central";
-    a.filename = q.filename;
-    a.st_dev = q.st_dev;
-    a.st_ino = q.st_ino;
-    a.gen = q.gen;
-    a.query = q.query;
-    a.writer = writer_id;
+    auto a = state_for(q);
     copy_key key{q.filename, q.st_dev, q.st_ino};
     auto it = copies.find(key);
     if (it == copies.end() || it->second.gen.empty()) {
@@ -277,6 +259,21 @@ struct fake_writer {
     for (uint64_t at = from; at < to; at += q.block)
       a.pieces.push_back(digest(copy_base, base, at, std::min(to, at + q.block)));
     return state_message(a);
+  }
+
+  /// An answer to question `q`, its head filled in.
+  cc::wire::logtail_state_body state_for(const cc::wire::logtail_body& q) const {
+    cc::wire::logtail_state_body a;
+    a.hdr.req = "logtail.state";
+    a.hdr.time = cc::wire::now_seconds();
+    a.hdr.hostname = "central";
+    a.filename = q.filename;
+    a.st_dev = q.st_dev;
+    a.st_ino = q.st_ino;
+    a.gen = q.gen;
+    a.query = q.query;
+    a.writer = writer_id;
+    return a;
   }
 
   static cc::wire::cc_message state_message(const cc::wire::logtail_state_body& a) {

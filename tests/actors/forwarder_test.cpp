@@ -598,16 +598,25 @@ TEST_CASE("forwarder: at connect it probes the remote and learns whether it "
   CHECK_FALSE(leaked);
 }
 
-TEST_CASE("forwarder_state: a probe with no answer means an original CC "
-          "without an echo route",
-          "[forwarder][acks]") {
-  cc::forwarder_state st;
+namespace {
+
+/// A forwarder's bookkeeping with a registry (so it probes), connected.
+void init_probing(cc::forwarder_state& st) {
   cc::forwarder_settings s;
   s.section = "h:fwd";
   s.remote = "tcp://127.0.0.1:1";
   st.init(s);
   st.acks_registry = std::make_shared<cc::ack_registry>();
   st.on_link(true, "test");
+}
+
+} // namespace
+
+TEST_CASE("forwarder_state: a probe with no answer means an original CC "
+          "without an echo route",
+          "[forwarder][acks]") {
+  cc::forwarder_state st;
+  init_probing(st);
   auto probe = st.make_probe(1000.0);
   REQUIRE(probe);
   CHECK(probe->route.at(0) == st.own_frame);
@@ -639,12 +648,7 @@ TEST_CASE("forwarder_state: a probe lost at the remote's start is sent again, an
           "answer to the next one decides",
           "[forwarder][acks]") {
   cc::forwarder_state st;
-  cc::forwarder_settings s;
-  s.section = "h:fwd";
-  s.remote = "tcp://127.0.0.1:1";
-  st.init(s);
-  st.acks_registry = std::make_shared<cc::ack_registry>();
-  st.on_link(true, "test");
+  init_probing(st);
   REQUIRE(st.make_probe(1000.0)); // lost: the remote's router was not ready
   REQUIRE(st.probe_unanswered(1000.0 + cc::ack_probe_retry));
   REQUIRE(st.make_probe(1000.0 + cc::ack_probe_retry));
