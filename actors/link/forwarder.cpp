@@ -322,6 +322,8 @@ counters forwarder_state::stats() const {
   };
   if (settings.ping_interval > 0)
     out["last_pong_age_ms"] = ms_since(last_pong);
+  if (door)
+    out["lane"] = door->taken();
   return out;
 }
 
@@ -418,10 +420,16 @@ bool open_link(forwarder_actor_t* self, const config::section& main,
   return true;
 }
 
-/// This process's tailers may hand their fragments to the data connection
+/// The link is open: what the senders learn of it (the ack registry), and
+/// this process's tailers may hand their fragments to its data connection
 /// through the door (actors/link/forwarder_door.hpp) from now on.
-void open_door(forwarder_actor_t* self) {
+void publish_link(forwarder_actor_t* self) {
   auto& st = self->state;
+  if (st.acks_registry) {
+    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
+    st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
+    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
+  }
   auto gate = st.link->data_path();
   if (!st.door || !gate)
     return;
@@ -476,12 +484,7 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
   auto garbage = std::make_shared<remote_garbage>();
   if (!open_link(self, *main, opts, garbage))
     return {};
-  open_door(self);
-  if (st.acks_registry) {
-    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
-    st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
-    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
-  }
+  publish_link(self);
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe_every = std::chrono::milliseconds(
     static_cast<int64_t>(std::llround(ack_probe_again * 1000)));
@@ -541,8 +544,6 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
     [=](stats_atom) -> counters {
       auto c = self->state.stats();
       c["invalid"] += garbage->count.load();
-      if (self->state.door)
-        c["lane"] = self->state.door->taken();
       if (self->state.link)
         self->state.link->add_stats(c);
       return c;

@@ -394,6 +394,7 @@ private:
   bool send_fragment(size_t n);
   caf::expected<wire::blob_ptr> cut_from_file(size_t n);
   wire::blob_ptr cut_from_buffer(size_t n);
+  void hand_on(wire::cc_message msg, uint64_t fpos, uint64_t end);
   /// fx.dispatch, counted in via_router until answered.
   void route(wire::cc_message msg, tail_effects::on_ok ok, tail_effects::on_error failed);
   void on_dispatched(const std::string& gen, uint64_t ep, uint64_t end);

@@ -347,22 +347,27 @@ bool tail_core::send_fragment(size_t n) {
   s.sent = end;
   stats[tail_counts::fragments_sent] += 1;
   stats[tail_counts::bytes_sent] += static_cast<int64_t>(n);
-  // The local direct lane (actors/core/direct_lanes.hpp): straight into the
-  // forwarder's data connection when it takes it now, which is the
-  // router's ok at once. Only while nothing of ours is unanswered through
-  // the router: its ok means the forwarder handed it on, so nothing sent
-  // here overtakes it.
+  hand_on(std::move(msg), fpos, end);
+  return true;
+}
+
+/// The open source's fragment [fpos, end) goes: by the local direct lane
+/// (actors/core/direct_lanes.hpp) straight into the forwarder's data
+/// connection when it takes it now, which is the router's ok at once; else
+/// through the router. The lane only while nothing of ours is unanswered
+/// through the router: its ok means the forwarder handed it on, so nothing
+/// sent by the lane overtakes it.
+void tail_core::hand_on(wire::cc_message msg, uint64_t fpos, uint64_t end) {
   if (via_router == 0 && opts.lanes && opts.lanes->take_local(msg)) {
     on_handed_on(end);
-    return true;
+    return;
   }
   ++outstanding;
-  auto gen = s.gen;
+  auto gen = src->gen;
   auto ep = epoch;
   route(
       std::move(msg), [this, gen, ep, end] { on_dispatched(gen, ep, end); },
       [this, gen, fpos](const caf::error& err) { on_dispatch_failed(gen, fpos, err); });
-  return true;
 }
 
 void tail_core::route(wire::cc_message msg, tail_effects::on_ok ok,
