@@ -118,3 +118,13 @@ if chosen:
 tot = [t for _, _, t in sending]
 print("\nall sending runs: burst p50 %.1f p90 %.1f us; calls per run p50 %d"
       % (pct(tot, 50), pct(tot, 90), pct([len(s) for _, s, _ in sending], 50)))
+
+# Per fragment sent, over the whole trace: the thread's time on a CPU and
+# its system calls (every run, not only those that sent).
+on_cpu = sum(b[-1][0] - b[0][0] for b in bursts)
+frags = sum(1 for b in bursts for _, k, _ in b if k in ("exit_sendmsg", "exit_sendfile64"))
+calls = collections.Counter(k[5:] for b in bursts for _, k, _ in b if k.startswith("exit_"))
+if frags:
+    print("per fragment sent (%d): on CPU %.1f us; runs %.2f; calls %s" % (
+        frags, on_cpu / frags, len(bursts) / frags,
+        ", ".join("%s %.2f" % (k, v / frags) for k, v in calls.most_common())))
