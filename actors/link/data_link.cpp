@@ -59,6 +59,24 @@ std::optional<data_address> resolve_data_address(const std::string& host,
   return out;
 }
 
+bool data_gate::send(wire::cc_message& msg) {
+  if (!data_carries(msg.type))
+    return false;
+  std::lock_guard<std::mutex> guard{mtx_};
+  return link_ && link_->send(msg);
+}
+
+std::unique_ptr<data_link> data_gate::exchange(std::unique_ptr<data_link> link) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::swap(link, link_);
+  return link;
+}
+
+bool data_gate::has_link() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return link_ != nullptr;
+}
+
 bool data_carries(const std::string& type) {
   // pub.logtail and its suffixed types (docs/wire.md §3.1), fragments and
   // questions alike: a tailer's messages stay in one order.

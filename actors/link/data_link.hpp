@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -127,6 +128,27 @@ public:
 private:
   std::shared_ptr<engine> engine_;
   std::unique_ptr<io_attachment> attachment_;
+};
+
+/// A transport's data link as other threads reach it: the forwarder's door
+/// (the local direct lane, actors/link/forwarder_door.hpp) sends through it
+/// from a tailer's thread while the forwarder's own thread may replace or
+/// drop the link. A link taken out (exchange) is destroyed by the caller,
+/// outside the lock: its destructor waits for the loop, whose thread may be
+/// the one sending.
+class data_gate {
+public:
+  /// Takes `msg` (moved from) when its type goes on the data connection and
+  /// a link is set that takes it now (data_link::send); false leaves it.
+  bool send(wire::cc_message& msg);
+  /// Sets `link` (null: none) and returns the one before.
+  std::unique_ptr<data_link> exchange(std::unique_ptr<data_link> link);
+  /// Whether a link is set (up or not).
+  bool has_link() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::unique_ptr<data_link> link_;
 };
 
 } // namespace cc
