@@ -1,6 +1,7 @@
 // The process's inotify instance on the I/O loop; see inotify_hub.hpp.
 #include "actors/tail/inotify_hub.hpp"
 
+#include <cstdlib>
 #include <fnmatch.h>
 #include <limits.h>
 #include <sys/inotify.h>
@@ -158,7 +159,8 @@ void inotify_hub::client::drain() {
       // room left for the largest one the queue was empty, and what comes
       // after it wakes the next poll. No read to EAGAIN (one system call
       // per wake, bench/PROFILE.md "Session 22: latency").
-      if (sizeof(buf) - static_cast<size_t>(n) >= max_event_bytes)
+      static const bool old_drain = std::getenv("CC_S23_OLDDRAIN") != nullptr; // TEMP s23
+      if (!old_drain && sizeof(buf) - static_cast<size_t>(n) >= max_event_bytes)
         break;
     }
   }
