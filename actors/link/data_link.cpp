@@ -2,6 +2,7 @@
 #include "actors/link/data_link.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -136,8 +137,13 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     if (!up_)
       return false;
+    // Behind a queued message the loop needs no wake-up: it writes the
+    // outbox until it is empty or the socket is full, and while anything
+    // is queued it waits for POLLOUT (poll_items). A wake there costs it a
+    // round and a write the full socket refuses (bulk: one a fragment).
+    static const bool old_wake = std::getenv("CC_S23_OLDWAKE") != nullptr; // TEMP s23
+    wake = outbox_.empty() || old_wake;
     outbox_.push_back(std::move(msg));
-    wake = true;
     return true;
   }
 
@@ -155,6 +161,7 @@ public:
       if (cur_ || has_queued())
         events |= ZMQ_POLLOUT;
     }
+    asked_out_ = (events & ZMQ_POLLOUT) != 0;
     items.push_back({nullptr, fd_, events, 0});
   }
 
@@ -175,6 +182,11 @@ public:
     }
     if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_replies())
       return fail("the central closed it");
+    // Waited for room and the socket has none: writing now would only be
+    // refused (the round was someone else's wake-up).
+    static const bool old_wake = std::getenv("CC_S23_OLDWAKE") != nullptr; // TEMP s23
+    if (!old_wake && asked_out_ && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) == 0)
+      return;
     pump_or_fail();
   }
 
@@ -455,6 +467,7 @@ private:
   std::string broken_;  // a direct write's error: the loop fails the connection
   int fd_ = -1;
   bool connecting_ = false;
+  bool asked_out_ = false; // this round's poll waits for POLLOUT
   steady::time_point retry_at_{};
   std::optional<writing> cur_;
   data_frame::decoder in_{data_frame::default_max_blob, false};
