@@ -109,7 +109,8 @@ struct io_loop::core {
   /// (bench/PROFILE.md, "Session 22: latency"). A ZeroMQ socket is waited
   /// on through its ZMQ_FD, which signals commands, not messages: its
   /// ZMQ_EVENTS is read before the wait (ready ones make it a poll without
-  /// waiting) and after it, as zmq_poll does between its passes.
+  /// waiting) and after it where its ZMQ_FD signalled (zmq_poll reads
+  /// every socket's after each of its passes).
   void wait_for(long limit_ms) {
     fds.resize(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
@@ -149,7 +150,10 @@ struct io_loop::core {
       for (size_t i = 0; i < items.size(); ++i) {
         auto& item = items[i];
         if (item.socket) {
-          if (item.events & (ZMQ_POLLIN | ZMQ_POLLOUT))
+          // Read again only where its ZMQ_FD signalled: a socket's state
+          // changes only by a command, which signals it (nothing on this
+          // thread sent or received on it since the read before the wait).
+          if ((item.events & (ZMQ_POLLIN | ZMQ_POLLOUT)) && fds[i].revents != 0)
             ready |= socket_ready(item);
           continue;
         }
