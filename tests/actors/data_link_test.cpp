@@ -266,6 +266,39 @@ TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
   check_all_written(c.central, c.local, n);
 }
 
+TEST_CASE("data_link: a message queued behind others wakes no loop round "
+          "(the loop waits for room and writes it then)", "[data_link]") {
+  connected c{16 << 10};
+  c.local.wait_idle(1, c.central);
+  // The peer reads nothing: a few messages larger than a direct write fill
+  // the socket, and the loop waits for POLLOUT with the rest queued.
+  const int filled = 12;
+  for (int i = 1; i <= filled; ++i) {
+    auto msg = numbered(i, 3 * data_link::direct_max);
+    REQUIRE(c.local.link->send(msg));
+  }
+  std::this_thread::sleep_for(50ms);
+  auto loop = io_loop::shared();
+  auto before = loop->rounds();
+  // Each behind the queue, with time for a round between them: before,
+  // each woke the loop for a round in which the full socket took nothing.
+  const int behind = 20;
+  for (int i = filled + 1; i <= filled + behind; ++i) {
+    auto msg = numbered(i, 3 * data_link::direct_max);
+    REQUIRE(c.local.link->send(msg));
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(20ms);
+  auto rounds = loop->rounds() - before;
+  CHECK(rounds < behind / 2);
+  // Room again: everything arrives, in order, once.
+  const int n = filled + behind + 1;
+  c.central.read_until(n, 30s);
+  CHECK(in_order(c.central.got, 0, n));
+  CHECK(c.local.counters->messages == n);
+  CHECK(c.local.counters->lost == 0);
+}
+
 TEST_CASE("data_link: a connection lost under direct writes: each message is "
           "written, handed back or reported cut, exactly once", "[data_link]") {
   connected c{16 << 10};
