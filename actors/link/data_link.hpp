@@ -15,7 +15,10 @@
 // is not using the socket (a writer lock it only tries): a trickle's line
 // then reaches TCP without waking the loop. What the socket does not take
 // whole at once the loop finishes, and a write error there is the loop's
-// to handle, so the rules below hold for both writers.
+// to handle, so the rules below hold for both writers. A message queued
+// behind another does not wake the loop: while anything is queued it waits
+// for room (POLLOUT) and writes the queue then (a wake per bulk fragment
+// cost a round and a refused sendfile each; bench/PROFILE.md, "Session 23").
 // A message is taken only while the connection is up; when it goes down the
 // loop hands what is still queued back to the ZeroMQ socket (`fallback`,
 // in order) and reports the one it was writing as sent: its bytes may be
