@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -178,14 +177,7 @@ struct io_loop::core {
       firsts.push_back(items.size());
       c->poll_items(items);
     }
-    static const bool old_poll = std::getenv("CC_S23_ZMQPOLL") != nullptr; // TEMP s23
-    if (old_poll) {
-      auto rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait_limit());
-      if (rc < 0 && zmq_errno() != EINTR && zmq_errno() != ETERM)
-        log::warning("io-loop", std::string{"zmq_poll: "} + zmq_strerror(zmq_errno()));
-    } else {
-      wait_for(wait_limit());
-    }
+    wait_for(wait_limit());
     ++rounds;
     if (items[0].revents & ZMQ_POLLIN) {
       uint64_t n;

@@ -2,7 +2,6 @@
 #include "actors/link/data_link.hpp"
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -141,8 +140,7 @@ public:
     // outbox until it is empty or the socket is full, and while anything
     // is queued it waits for POLLOUT (poll_items). A wake there costs it a
     // round and a write the full socket refuses (bulk: one a fragment).
-    static const bool old_wake = std::getenv("CC_S23_OLDWAKE") != nullptr; // TEMP s23
-    wake = outbox_.empty() || old_wake;
+    wake = outbox_.empty();
     outbox_.push_back(std::move(msg));
     return true;
   }
@@ -184,8 +182,7 @@ public:
       return fail("the central closed it");
     // Waited for room and the socket has none: writing now would only be
     // refused (the round was someone else's wake-up).
-    static const bool old_wake = std::getenv("CC_S23_OLDWAKE") != nullptr; // TEMP s23
-    if (!old_wake && asked_out_ && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) == 0)
+    if (asked_out_ && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) == 0)
       return;
     pump_or_fail();
   }

@@ -10,8 +10,6 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <cstdlib>
-
 #include "actors/core/router.hpp"
 #include "actors/link/caf_transport.hpp"
 #include "actors/link/forwarder_door.hpp"
@@ -561,7 +559,7 @@ caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
   // This process's tailers reach its data connection through the door
   // (the local direct lane), once the actor attached it.
   auto door = std::make_shared<forwarder_door>();
-  if (ctx.lanes && !std::getenv("CC_S23_NOLANE")) // TEMP s23 measurement switch
+  if (ctx.lanes)
     ctx.lanes->add_local_door(sec.name, door);
   // A ZeroMQ link closes without waiting (close_then_quit); the CAF link's
   // close waits up to zmq_linger for its link actor, which must not hold

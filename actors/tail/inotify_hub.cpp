@@ -1,7 +1,6 @@
 // The process's inotify instance on the I/O loop; see inotify_hub.hpp.
 #include "actors/tail/inotify_hub.hpp"
 
-#include <cstdlib>
 #include <fnmatch.h>
 #include <limits.h>
 #include <sys/inotify.h>
@@ -159,8 +158,7 @@ void inotify_hub::client::drain() {
       // room left for the largest one the queue was empty, and what comes
       // after it wakes the next poll. No read to EAGAIN (one system call
       // per wake, bench/PROFILE.md "Session 22: latency").
-      static const bool old_drain = std::getenv("CC_S23_OLDDRAIN") != nullptr; // TEMP s23
-      if (!old_drain && sizeof(buf) - static_cast<size_t>(n) >= max_event_bytes)
+      if (sizeof(buf) - static_cast<size_t>(n) >= max_event_bytes)
         break;
     }
   }
