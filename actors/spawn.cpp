@@ -26,8 +26,9 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
   auto* sys = &ctx.sys;
   auto router = ctx.router;
   auto acks = ctx.acks;
+  auto lanes = ctx.lanes;
   daemon_factory factory =
-    [cfg, sys, router, acks](const std::string& name) -> caf::expected<caf::actor> {
+    [cfg, sys, router, acks, lanes](const std::string& name) -> caf::expected<caf::actor> {
     auto i = cfg->daemons.find(name);
     if (i == cfg->daemons.end())
       return make_error(errc::config_invalid,
@@ -45,6 +46,7 @@ caf::actor spawn_jobmgr(spawn_context ctx, const config::section& sec) {
     opts->auto_acks = auto_ack_view(sec, *cfg, opts->msg_type, acks);
     opts->zstd_peers = zstd_view_for(sec, *cfg, opts->msg_type, acks);
     opts->data_lanes = data_view_for(sec, *cfg, opts->msg_type, acks);
+    opts->lanes = lanes;
     opts->ack_clock = tail::ack_progress::shared(opts->msg_type, opts->ack_timeout);
     // A compressing tailer spends a core's worth of CPU on gzip at full
     // speed: on its own thread it runs beside the router instead of taking

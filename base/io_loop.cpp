@@ -1,9 +1,11 @@
 #include "base/io_loop.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -37,6 +39,7 @@ struct io_loop::core {
   std::vector<io_client*> removed;
   std::vector<zmq_pollitem_t> items;
   std::vector<size_t> firsts;  // per client: its first item in `items`
+  std::vector<pollfd> fds;     // wait_for's, one per item
 
   ~core() {
     if (ctx)
@@ -86,6 +89,86 @@ struct io_loop::core {
     removed.clear();
   }
 
+  /// The ZeroMQ events of item `i` (a socket) it asked for, in its revents;
+  /// whether there are any.
+  bool socket_ready(zmq_pollitem_t& item) {
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(item.socket, ZMQ_EVENTS, &events, &len) != 0) {
+      item.revents = ZMQ_POLLERR; // closed under us: the client finds out
+      return true;
+    }
+    item.revents = static_cast<short>(events & item.events & (ZMQ_POLLIN | ZMQ_POLLOUT));
+    return item.revents != 0;
+  }
+
+  /// What zmq_poll does for `items`, without its first pass: zmq_poll
+  /// always polls once with timeout 0 before it waits, one system call more
+  /// per round, and a round is what every line of a stream costs the loop
+  /// (bench/PROFILE.md, "Session 22: latency"). A ZeroMQ socket is waited
+  /// on through its ZMQ_FD, which signals commands, not messages: its
+  /// ZMQ_EVENTS is read before the wait (ready ones make it a poll without
+  /// waiting) and after it where its ZMQ_FD signalled (zmq_poll reads
+  /// every socket's after each of its passes).
+  void wait_for(long limit_ms) {
+    fds.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto& item = items[i];
+      item.revents = 0;
+      fds[i] = pollfd{item.fd, 0, 0};
+      if (item.socket) {
+        size_t len = sizeof(fds[i].fd);
+        if (zmq_getsockopt(item.socket, ZMQ_FD, &fds[i].fd, &len) != 0)
+          fds[i].fd = -1;
+        fds[i].events = POLLIN;
+      } else {
+        fds[i].events = static_cast<short>(((item.events & ZMQ_POLLIN) ? POLLIN : 0)
+                                           | ((item.events & ZMQ_POLLOUT) ? POLLOUT : 0)
+                                           | ((item.events & ZMQ_POLLPRI) ? POLLPRI : 0));
+      }
+    }
+    using clock = std::chrono::steady_clock;
+    auto end = clock::now() + std::chrono::milliseconds(limit_ms < 0 ? 0 : limit_ms);
+    for (;;) {
+      bool ready = false;
+      for (auto& item : items)
+        if (item.socket && (item.events & (ZMQ_POLLIN | ZMQ_POLLOUT)))
+          ready |= socket_ready(item);
+      long timeout = limit_ms;
+      if (ready)
+        timeout = 0;
+      else if (limit_ms > 0)
+        timeout = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(
+                                      end - clock::now()).count());
+      auto rc = ::poll(fds.data(), fds.size(), static_cast<int>(timeout));
+      if (rc < 0) {
+        if (errno != EINTR)
+          log::warning("io-loop", std::string{"poll: "} + std::strerror(errno));
+        return;
+      }
+      for (size_t i = 0; i < items.size(); ++i) {
+        auto& item = items[i];
+        if (item.socket) {
+          // Read again only where its ZMQ_FD signalled: a socket's state
+          // changes only by a command, which signals it (nothing on this
+          // thread sent or received on it since the read before the wait).
+          if ((item.events & (ZMQ_POLLIN | ZMQ_POLLOUT)) && fds[i].revents != 0)
+            ready |= socket_ready(item);
+          continue;
+        }
+        auto re = fds[i].revents;
+        item.revents = static_cast<short>(((re & POLLIN) ? ZMQ_POLLIN : 0)
+                                          | ((re & POLLOUT) ? ZMQ_POLLOUT : 0)
+                                          | ((re & POLLPRI) ? ZMQ_POLLPRI : 0)
+                                          | ((re & ~(POLLIN | POLLOUT | POLLPRI)) ? ZMQ_POLLERR : 0));
+        ready |= item.revents != 0;
+      }
+      // A socket's ZMQ_FD signalled commands only: wait on, until the limit.
+      if (ready || timeout == 0 || (limit_ms >= 0 && clock::now() >= end))
+        return;
+    }
+  }
+
   void round() {
     items.clear();
     firsts.clear();
@@ -94,9 +177,7 @@ struct io_loop::core {
       firsts.push_back(items.size());
       c->poll_items(items);
     }
-    auto rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait_limit());
-    if (rc < 0 && zmq_errno() != EINTR && zmq_errno() != ETERM)
-      log::warning("io-loop", std::string{"zmq_poll: "} + zmq_strerror(zmq_errno()));
+    wait_for(wait_limit());
     ++rounds;
     if (items[0].revents & ZMQ_POLLIN) {
       uint64_t n;

@@ -6,8 +6,10 @@
 //
 // Whatever waits on the loop is an io_client. Each round the loop asks every
 // client for its poll items (a ZeroMQ socket or a plain fd, with the events
-// wanted) and for how long it may sleep, waits in zmq_poll on all of them and
-// an eventfd, and hands every client its own items back with their revents.
+// wanted) and for how long it may sleep, waits on all of them and an eventfd
+// as zmq_poll would (one poll(2), ZeroMQ sockets through their ZMQ_FD and
+// ZMQ_EVENTS) but without zmq_poll's extra poll with timeout 0 before each
+// wait, and hands every client its own items back with their revents.
 // Every client is called every round, also when nothing of its is ready (a
 // wake-up or a timeout): it looks at its own queues and clocks then. The loop
 // is meant for a handful of clients (one per socket, one inotify, one signal

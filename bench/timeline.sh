@@ -15,7 +15,8 @@
 #     the median 20 %.
 # More on a steady trace of ours: bench/timeline_chain.py OUT (per append, each hop of
 # the path, who wrote the copy, syncs in flight), bench/timeline_syncs.py OUT (per
-# central fdatasync), bench/timeline_idle.py OUT (wake-ups onto idle CPUs); of any
+# central fdatasync), bench/timeline_idle.py OUT (wake-ups onto idle CPUs),
+# bench/timeline_burst.py OUT (the local cc-io's burst per fragment by system call); of any
 # trace made with WAKES=1 (ours or the pipe): bench/timeline_wakes.py OUT (per hop).
 # WAKES=1: also the wake-up events of bench/timeline_wakes.py (per hop: waker and
 # target CPU, the IPI sent or not, how long the target had been idle, the wake's

@@ -14,15 +14,21 @@ constexpr size_t max_types = 256;
 void direct_lanes::prepare(routes::route_table table) {
   std::lock_guard<std::mutex> guard{mtx_};
   table_ = std::move(table);
-  doors_.clear();
-  by_type_.clear();
+  peers_ = {};
+  local_ = {};
   open_ = false;
 }
 
 void direct_lanes::add_door(const std::string& section, door_ptr door) {
   std::lock_guard<std::mutex> guard{mtx_};
-  doors_[section] = std::move(door);
-  by_type_.clear();
+  peers_.doors[section] = std::move(door);
+  peers_.by_type.clear();
+}
+
+void direct_lanes::add_local_door(const std::string& section, door_ptr door) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  local_.doors[section] = std::move(door);
+  local_.by_type.clear();
 }
 
 void direct_lanes::open() {
@@ -35,32 +41,43 @@ void direct_lanes::close() {
   open_ = false;
 }
 
-direct_lanes::door_ptr direct_lanes::door_for(const std::string& type) {
+direct_lanes::door_ptr direct_lanes::door_for(door_table& doors, const std::string& type) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (!open_)
     return nullptr;
-  if (auto i = by_type_.find(type); i != by_type_.end())
+  if (auto i = doors.by_type.find(type); i != doors.by_type.end())
     return i->second;
   door_ptr found;
   // Exactly one handler, as the router would pick it: a message for several
   // goes through the router, which shares it among them.
   auto sections = table_.lookup(type);
   if (sections.size() == 1)
-    if (auto d = doors_.find(sections.front()); d != doors_.end())
+    if (auto d = doors.doors.find(sections.front()); d != doors.doors.end())
       found = d->second;
-  if (by_type_.size() < max_types)
-    by_type_.emplace(type, found);
+  if (doors.by_type.size() < max_types)
+    doors.by_type.emplace(type, found);
   return found;
 }
 
-bool direct_lanes::take(wire::cc_message& msg) {
+bool direct_lanes::take_from(door_table& doors, wire::cc_message& msg) {
   // An invalid type is the router's to count and refuse.
   if (!wire::valid_type(msg.type))
     return false;
-  auto door = door_for(msg.type);
-  if (!door || !door->take(msg))
+  auto door = door_for(doors, msg.type);
+  return door && door->take(msg);
+}
+
+bool direct_lanes::take(wire::cc_message& msg) {
+  if (!take_from(peers_, msg))
     return false;
   ++taken_;
+  return true;
+}
+
+bool direct_lanes::take_local(wire::cc_message& msg) {
+  if (!take_from(local_, msg))
+    return false;
+  ++local_taken_;
   return true;
 }
 

@@ -12,6 +12,14 @@
 // dstdir confinement, the source-key limit, the worker's queue). Anything
 // else, an invalid type included, takes the router as before.
 //
+// The same for this process's own senders (take_local): a tailer's fragment
+// goes straight to the one handler its type routes to when that handler put
+// a local door here (add_local_door: a forwarder, whose door hands it to the
+// data connection while that is up and the forwarder holds nothing back,
+// actors/link/forwarder_door.hpp), instead of crossing the router's and the
+// forwarder's CAF jobs (bench/PROFILE.md, "Session 22: latency"). Peers'
+// messages never take a local door, nor this process's a peer door.
+//
 // Owns: the route table and the doors of the running generation (the actor
 // tree prepares them at each start and reload, opens them once the handlers
 // run, closes them before it pauses or stops the gateway), and the path
@@ -62,6 +70,14 @@ public:
   /// The I/O loop's way in: true when a door took `msg` (moved from).
   bool take(wire::cc_message& msg);
 
+  /// Handler section `section` of the generation being built takes this
+  /// process's own messages directly (take_local).
+  void add_local_door(const std::string& section, door_ptr door);
+  /// An in-process sender's way past the router: true when the local door
+  /// of the one handler its type routes to took `msg` (moved from); false
+  /// (msg untouched): send it through the router.
+  bool take_local(wire::cc_message& msg);
+
   /// The gateway's data port `owner` opened (or closed: an empty path; a
   /// reload's new gateway may have set its own meanwhile, which stays).
   void set_reply_path(reply_path path, const void* owner);
@@ -71,20 +87,28 @@ public:
 
   int64_t taken() const { return taken_.load(); }
   int64_t replies() const { return replies_.load(); }
+  int64_t local_taken() const { return local_taken_.load(); }
 
 private:
-  /// The door for `type`, or null.
-  door_ptr door_for(const std::string& type);
+  /// Doors by handler section and the lookups made (null: none).
+  struct door_table {
+    std::map<std::string, door_ptr> doors;
+    std::map<std::string, door_ptr> by_type;
+  };
+  /// The door of `doors` for `type`, or null.
+  door_ptr door_for(door_table& doors, const std::string& type);
+  bool take_from(door_table& doors, wire::cc_message& msg);
 
   std::mutex mtx_;
   routes::route_table table_;
-  std::map<std::string, door_ptr> doors_;        // by handler section
-  std::map<std::string, door_ptr> by_type_;      // lookups made (null: none)
+  door_table peers_;  // doors for the data connections' messages
+  door_table local_;  // doors for this process's own
   bool open_ = false;
   std::shared_ptr<const reply_path> replies_to_; // null: no data port
   const void* replies_owner_ = nullptr;
   std::atomic<int64_t> taken_{0};
   std::atomic<int64_t> replies_{0};
+  std::atomic<int64_t> local_taken_{0};
 };
 
 using direct_lanes_ptr = std::shared_ptr<direct_lanes>;

@@ -126,6 +126,9 @@ const std::vector<metric_spec> catalog{
   // -- forwarder (proxy): one link to remote-cc ---------------------------
   {"proxy", "received", "ccserver_forward_received_messages_total", C,
    "messages the router handed to the forwarder"},
+  {"proxy", "lane", "ccserver_forward_lane_messages_total", C,
+   "fragments of this process's tailers handed to the data connection past the "
+   "router (the local direct lane: nothing queued, the connection up)"},
   {"proxy", "sent", "ccserver_forward_sent_messages_total", C,
    "messages handed to the link (pings included)"},
   {"proxy", "queued_bytes", "ccserver_forward_queued_bytes", G,

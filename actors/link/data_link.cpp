@@ -59,6 +59,24 @@ std::optional<data_address> resolve_data_address(const std::string& host,
   return out;
 }
 
+bool data_gate::send(wire::cc_message& msg) {
+  if (!data_carries(msg.type))
+    return false;
+  std::lock_guard<std::mutex> guard{mtx_};
+  return link_ && link_->send(msg);
+}
+
+std::unique_ptr<data_link> data_gate::exchange(std::unique_ptr<data_link> link) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::swap(link, link_);
+  return link;
+}
+
+bool data_gate::has_link() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return link_ != nullptr;
+}
+
 bool data_carries(const std::string& type) {
   // pub.logtail and its suffixed types (docs/wire.md §3.1), fragments and
   // questions alike: a tailer's messages stay in one order.
@@ -118,8 +136,12 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     if (!up_)
       return false;
+    // Behind a queued message the loop needs no wake-up: it writes the
+    // outbox until it is empty or the socket is full, and while anything
+    // is queued it waits for POLLOUT (poll_items). A wake there costs it a
+    // round and a write the full socket refuses (bulk: one a fragment).
+    wake = outbox_.empty();
     outbox_.push_back(std::move(msg));
-    wake = true;
     return true;
   }
 
@@ -137,6 +159,7 @@ public:
       if (cur_ || has_queued())
         events |= ZMQ_POLLOUT;
     }
+    asked_out_ = (events & ZMQ_POLLOUT) != 0;
     items.push_back({nullptr, fd_, events, 0});
   }
 
@@ -157,6 +180,10 @@ public:
     }
     if ((revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0 && !read_replies())
       return fail("the central closed it");
+    // Waited for room and the socket has none: writing now would only be
+    // refused (the round was someone else's wake-up).
+    if (asked_out_ && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) == 0)
+      return;
     pump_or_fail();
   }
 
@@ -437,6 +464,7 @@ private:
   std::string broken_;  // a direct write's error: the loop fails the connection
   int fd_ = -1;
   bool connecting_ = false;
+  bool asked_out_ = false; // this round's poll waits for POLLOUT
   steady::time_point retry_at_{};
   std::optional<writing> cur_;
   data_frame::decoder in_{data_frame::default_max_blob, false};

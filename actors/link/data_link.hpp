@@ -15,7 +15,10 @@
 // is not using the socket (a writer lock it only tries): a trickle's line
 // then reaches TCP without waking the loop. What the socket does not take
 // whole at once the loop finishes, and a write error there is the loop's
-// to handle, so the rules below hold for both writers.
+// to handle, so the rules below hold for both writers. A message queued
+// behind another does not wake the loop: while anything is queued it waits
+// for room (POLLOUT) and writes the queue then (a wake per bulk fragment
+// cost a round and a refused sendfile each; bench/PROFILE.md, "Session 23").
 // A message is taken only while the connection is up; when it goes down the
 // loop hands what is still queued back to the ZeroMQ socket (`fallback`,
 // in order) and reports the one it was writing as sent: its bytes may be
@@ -39,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -127,6 +131,27 @@ public:
 private:
   std::shared_ptr<engine> engine_;
   std::unique_ptr<io_attachment> attachment_;
+};
+
+/// A transport's data link as other threads reach it: the forwarder's door
+/// (the local direct lane, actors/link/forwarder_door.hpp) sends through it
+/// from a tailer's thread while the forwarder's own thread may replace or
+/// drop the link. A link taken out (exchange) is destroyed by the caller,
+/// outside the lock: its destructor waits for the loop, whose thread may be
+/// the one sending.
+class data_gate {
+public:
+  /// Takes `msg` (moved from) when its type goes on the data connection and
+  /// a link is set that takes it now (data_link::send); false leaves it.
+  bool send(wire::cc_message& msg);
+  /// Sets `link` (null: none) and returns the one before.
+  std::unique_ptr<data_link> exchange(std::unique_ptr<data_link> link);
+  /// Whether a link is set (up or not).
+  bool has_link() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::unique_ptr<data_link> link_;
 };
 
 } // namespace cc

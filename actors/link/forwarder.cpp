@@ -12,6 +12,7 @@
 
 #include "actors/core/router.hpp"
 #include "actors/link/caf_transport.hpp"
+#include "actors/link/forwarder_door.hpp"
 #include "actors/link/zmq_transport.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
@@ -65,6 +66,8 @@ forwarder_settings forwarder_settings_from(const config::section& sec,
 }
 
 forwarder_state::~forwarder_state() {
+  if (door)
+    door->close();
   if (link)
     link->close();
   // Senders still waiting learn that their message was not taken.
@@ -324,6 +327,8 @@ counters forwarder_state::stats() const {
   };
   if (settings.ping_interval > 0)
     out["last_pong_age_ms"] = ms_since(last_pong);
+  if (door)
+    out["lane"] = door->taken();
   return out;
 }
 
@@ -345,6 +350,8 @@ using forwarder_actor_t = caf::stateful_actor<forwarder_state>;
 // exit's reason once the link is closed (closed_atom), so whoever waits for
 // its down message finds the link closed, as when it ran detached.
 void close_then_quit(forwarder_actor_t* self, caf::error reason) {
+  if (self->state.door)
+    self->state.door->close(); // the lane takes the router's way from now on
   self->set_default_handler(
     [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
       return caf::sec::request_receiver_down;
@@ -418,11 +425,35 @@ bool open_link(forwarder_actor_t* self, const config::section& main,
   return true;
 }
 
+/// The link is open: what the senders learn of it (the ack registry), and
+/// this process's tailers may hand their fragments to its data connection
+/// through the door (actors/link/forwarder_door.hpp) from now on.
+void publish_link(forwarder_actor_t* self) {
+  auto& st = self->state;
+  if (st.acks_registry) {
+    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
+    st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
+    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
+  }
+  auto gate = st.link->data_path();
+  if (!st.door || !gate)
+    return;
+  forwarder_door::attachment a;
+  a.meter = st.meter;
+  a.queue_bytes = st.settings.queue_bytes;
+  a.gate = std::move(gate);
+  a.room_freed = [addr = self->address()] {
+    if (auto me = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(me, sent_atom::value, uint64_t{0});
+  };
+  st.door->attach(std::move(a));
+}
+
 /// The forwarder's state from its settings; on the scheduler (a ZeroMQ
 /// link) an exit closes the link first, detached (a caf:// link) the thread
 /// gets its name.
 void init_forwarder(forwarder_actor_t* self, forwarder_settings settings,
-                    ack_registry_ptr acks, bool detached) {
+                    ack_registry_ptr acks, forwarder_door_ptr door, bool detached) {
   if (detached)
     name_this_thread("cc-forwarder"); // its own thread (a caf:// link)
   else
@@ -431,6 +462,7 @@ void init_forwarder(forwarder_actor_t* self, forwarder_settings settings,
     });
   self->state.init(std::move(settings));
   self->state.acks_registry = std::move(acks);
+  self->state.door = std::move(door);
 }
 
 /// The timer of a probe sent again while the first is unanswered.
@@ -473,17 +505,14 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
                               forwarder_settings settings, zmq_options opts,
                               router_actor router,
                               std::shared_ptr<const config::section> main,
-                              ack_registry_ptr acks, bool detached) {
-  init_forwarder(self, std::move(settings), std::move(acks), detached);
+                              ack_registry_ptr acks, forwarder_door_ptr door,
+                              bool detached) {
+  init_forwarder(self, std::move(settings), std::move(acks), std::move(door), detached);
   auto& st = self->state;
   auto garbage = std::make_shared<remote_garbage>();
   if (!open_link(self, *main, opts, garbage))
     return {};
-  if (st.acks_registry) {
-    st.acks_registry->set_forwarder(st.settings.section, peer_acks::unknown);
-    st.acks_registry->set_forwarder_zstd(st.settings.section, peer_acks::unknown);
-    st.acks_registry->set_forwarder_data(st.settings.section, st.link->data_up());
-  }
+  publish_link(self);
   log::info(st.who, "forwarding to " + st.settings.remote);
   auto probe = [self] { probe_remote(self, probe_again_every); };
   auto ping_every = std::chrono::milliseconds(
@@ -554,16 +583,21 @@ caf::behavior forwarder_actor(forwarder_actor_t* self,
 caf::actor spawn_forwarder(spawn_context ctx, const config::section& sec) {
   auto settings = forwarder_settings_from(sec, ctx.cfg.host_name);
   auto main = std::make_shared<const config::section>(ctx.cfg.main);
+  // This process's tailers reach its data connection through the door
+  // (the local direct lane), once the actor attached it.
+  auto door = std::make_shared<forwarder_door>();
+  if (ctx.lanes)
+    ctx.lanes->add_local_door(sec.name, door);
   // A ZeroMQ link closes without waiting (close_then_quit); the CAF link's
   // close waits up to zmq_linger for its link actor, which must not hold
   // one of CAF's scheduler threads: that forwarder runs detached.
   if (transport_closes_async(settings.remote))
     return ctx.sys.spawn(forwarder_actor, std::move(settings),
                          zmq_options_of(sec), ctx.router, std::move(main),
-                         ctx.acks, false);
+                         ctx.acks, std::move(door), false);
   return ctx.sys.spawn<caf::detached>(forwarder_actor, std::move(settings),
                                       zmq_options_of(sec), ctx.router,
-                                      std::move(main), ctx.acks, true);
+                                      std::move(main), ctx.acks, std::move(door), true);
 }
 
 } // namespace cc

@@ -20,7 +20,9 @@
 //              or the remote asked to be probed again
 //         (reprobe_atom)                   timer: the probe is still
 //              unanswered; send it again (every ack_probe_retry)
-//         (stats_atom)                     -> counters: received, sent,
+//         (stats_atom)                     -> counters: received, lane
+//              (fragments of this process's tailers its door took past the
+//              router, actors/link/forwarder_door.hpp), sent,
 //              queued_bytes, waiting, replies, invalid, pings, pongs,
 //              connected, reconnects, probes, host_denied (pub.logtail and
 //              pub.infofile of a CURVE key bound to other host names: not
@@ -69,6 +71,8 @@
 #include "wire/message.hpp"
 
 namespace cc {
+
+class forwarder_door;
 
 struct forwarder_settings {
   /// The proxy schema's defaults (config::reader::defaults("proxy")).
@@ -123,6 +127,9 @@ struct forwarder_state {
     }
   };
   std::shared_ptr<send_meter> meter = std::make_shared<send_meter>();
+  /// This process's tailers' way past the router into the data connection
+  /// (actors/link/forwarder_door.hpp); null in tests without one.
+  std::shared_ptr<forwarder_door> door;
   /// Messages waiting for room, with the answer their sender waits for.
   std::deque<std::pair<wire::cc_message, caf::response_promise>> waiting;
 

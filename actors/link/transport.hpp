@@ -3,7 +3,8 @@
 // actors/link/zmq_transport.hpp; the CAF-middleman one (remote-cc = caf://...) is
 // actors/link/caf_transport.hpp.
 //
-// Threading contract: send() and close() are called by the owning actor only;
+// Threading contract: send() and close() are called by the owning actor only
+// (data_path() is the one way in for other threads);
 // the callbacks run on the transport's thread (ZeroMQ: the process's I/O
 // loop, shared by every socket), so they must be short and non-blocking (the
 // forwarder's turn each into an anon_send to itself).
@@ -24,6 +25,7 @@
 namespace cc {
 
 struct zmq_options;
+class data_gate;
 
 class transport {
 public:
@@ -74,6 +76,12 @@ public:
   /// Whether its data connection is up now, as a cell the tailers read
   /// (ack_registry::set_forwarder_data); null: it never has one.
   virtual std::shared_ptr<const std::atomic<bool>> data_up() const {
+    return nullptr;
+  }
+
+  /// Its data connection as other threads may send on it (the forwarder's
+  /// door, actors/link/forwarder_door.hpp); null: it never has one.
+  virtual std::shared_ptr<data_gate> data_path() const {
     return nullptr;
   }
 

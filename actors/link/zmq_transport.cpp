@@ -163,22 +163,22 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
 }
 
 void zmq_transport::send(wire::cc_message msg) {
-  if (data_ && data_carries(msg.type) && data_->send(msg))
+  if (data_->send(msg))
     return;
   if (socket_ && loader_->ready(msg))
     socket_->send(std::move(msg));
 }
 
 void zmq_transport::close() {
-  data_.reset(); // what it still holds goes to the socket, which drains it
+  data_->exchange(nullptr); // what it held goes to the socket, which drains it
   if (socket_)
     socket_->stop();
 }
 
 void zmq_transport::offer_data(int port) {
-  if (port == data_port_ && (data_ || port <= 0))
+  if (port == data_port_ && (data_->has_link() || port <= 0))
     return;
-  data_.reset();
+  data_->exchange(nullptr);
   data_port_ = 0;
   if (port <= 0 || opts_.routing_id.empty() || !socket_)
     return;
@@ -198,9 +198,9 @@ void zmq_transport::offer_data(int port) {
   };
   cb.on_message = on_reply_;
   cb.on_invalid = on_invalid_;
-  data_ = std::make_unique<data_link>(io_loop::shared(opts_.io_threads),
-                                      std::move(*to), opts_.routing_id, who_,
-                                      std::move(cb), data_counters_);
+  data_->exchange(std::make_unique<data_link>(io_loop::shared(opts_.io_threads),
+                                              std::move(*to), opts_.routing_id, who_,
+                                              std::move(cb), data_counters_));
   data_port_ = port;
 }
 
@@ -208,9 +208,13 @@ std::shared_ptr<const std::atomic<bool>> zmq_transport::data_up() const {
   return {data_counters_, &data_counters_->up};
 }
 
+std::shared_ptr<data_gate> zmq_transport::data_path() const {
+  return data_;
+}
+
 void zmq_transport::add_stats(counters& out) const {
   const auto& c = *data_counters_;
-  out["data_offered"] = data_ ? 1 : 0;
+  out["data_offered"] = data_->has_link() ? 1 : 0;
   out["data_connects"] = c.connects.load();
   out["data_failures"] = c.failures.load();
   out["data_messages"] = c.messages.load();
@@ -226,7 +230,7 @@ void zmq_transport::add_stats(counters& out) const {
 }
 
 void zmq_transport::close_async(std::function<void()> done) {
-  data_.reset();
+  data_->exchange(nullptr);
   if (socket_)
     socket_->stop_async(std::move(done));
   else if (done)

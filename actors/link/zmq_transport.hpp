@@ -42,17 +42,19 @@ public:
   void offer_data(int port) override;
   void add_stats(counters& out) const override;
   std::shared_ptr<const std::atomic<bool>> data_up() const override;
+  std::shared_ptr<data_gate> data_path() const override;
 
 private:
   zmq_options opts_;
   std::string who_;
   std::string endpoint_;
   std::unique_ptr<zmq_socket_loop> socket_;
-  // The data connection (forwarder's thread only; null: none offered).
+  // The data connection: set and dropped on the forwarder's thread, sent
+  // on from there and from the forwarder's door (data_gate).
   std::function<void(uint64_t)> on_sent_;
   std::function<void(wire::cc_message)> on_reply_;
   std::function<void(const caf::error&)> on_invalid_;
-  std::unique_ptr<data_link> data_;
+  std::shared_ptr<data_gate> data_ = std::make_shared<data_gate>();
   int data_port_ = 0;
   std::shared_ptr<data_link_counters> data_counters_ =
     std::make_shared<data_link_counters>();

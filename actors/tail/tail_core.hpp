@@ -397,7 +397,12 @@ private:
   bool send_fragment(size_t n);
   caf::expected<wire::blob_ptr> cut_from_file(size_t n);
   wire::blob_ptr cut_from_buffer(size_t n);
+  void hand_on(wire::cc_message msg, uint64_t fpos, uint64_t end);
+  /// fx.dispatch, counted in via_router until answered.
+  void route(wire::cc_message msg, tail_effects::on_ok ok, tail_effects::on_error failed);
   void on_dispatched(const std::string& gen, uint64_t ep, uint64_t end);
+  void on_handed_on(uint64_t end);
+  void sending_again();
   void on_dispatch_failed(const std::string& gen, uint64_t fpos, const caf::error& err);
   void rewind(uint64_t to);
   void advance_acked(uint64_t to);
@@ -478,6 +483,10 @@ private:
   std::optional<recheck_job> checking;
 
   int outstanding = 0; // dispatch requests without answer
+  /// Messages of any kind (fragments, questions, repairs) given to the
+  /// router and not answered yet: the direct lane only while none is, so
+  /// nothing overtakes them.
+  int via_router = 0;
   uint64_t epoch = 0;  // bumped on every rewind: stale answers are ignored
   time_point retry_until;
   bool send_failing = false; // logged once per failure episode

@@ -195,7 +195,7 @@ void tail_core::ask(const question& q, purpose what, const std::string& label) {
   asked_for = what;
   stats[tail_counts::questions] += 1;
   auto ep = epoch;
-  fx.dispatch(
+  route(
       std::move(msg), [] {},
       [this, ep](const caf::error& err) {
         // Not sent (no route, a full queue): ask again after a pause.
@@ -421,7 +421,7 @@ void tail_core::send_aside(source_reader& reader, const std::string& label,
   msg.body = wire::make_body(body);
   msg.blob = wire::blob::from_string(std::move(bytes));
   stats[tail_counts::repaired_bytes] += static_cast<int64_t>(n);
-  fx.dispatch(
+  route(
       std::move(msg), [] {},
       [](const caf::error&) {
         // Not sent: the next verify finds the bytes still differing.

@@ -345,27 +345,68 @@ bool tail_core::send_fragment(size_t n) {
   if (opts.ack_clock)
     s.in_flight.emplace_back(end, now());
   s.sent = end;
-  ++outstanding;
   stats[tail_counts::fragments_sent] += 1;
   stats[tail_counts::bytes_sent] += static_cast<int64_t>(n);
-  auto gen = s.gen;
+  hand_on(std::move(msg), fpos, end);
+  return true;
+}
+
+/// The open source's fragment [fpos, end) goes: by the local direct lane
+/// (actors/core/direct_lanes.hpp) straight into the forwarder's data
+/// connection when it takes it now, which is the router's ok at once; else
+/// through the router. The lane only while nothing of ours is unanswered
+/// through the router: its ok means the forwarder handed it on, so nothing
+/// sent by the lane overtakes it.
+void tail_core::hand_on(wire::cc_message msg, uint64_t fpos, uint64_t end) {
+  if (via_router == 0 && opts.lanes && opts.lanes->take_local(msg)) {
+    on_handed_on(end);
+    return;
+  }
+  ++outstanding;
+  auto gen = src->gen;
   auto ep = epoch;
-  fx.dispatch(
+  route(
       std::move(msg), [this, gen, ep, end] { on_dispatched(gen, ep, end); },
       [this, gen, fpos](const caf::error& err) { on_dispatch_failed(gen, fpos, err); });
-  return true;
+}
+
+void tail_core::route(wire::cc_message msg, tail_effects::on_ok ok,
+                      tail_effects::on_error failed) {
+  ++via_router;
+  fx.dispatch(
+      std::move(msg),
+      [this, ok = std::move(ok)] {
+        --via_router;
+        ok();
+      },
+      [this, failed = std::move(failed)](const caf::error& err) {
+        --via_router;
+        failed(err);
+      });
 }
 
 void tail_core::on_dispatched(const std::string& gen, uint64_t ep, uint64_t end) {
   --outstanding;
-  if (send_failing) {
-    send_failing = false;
-    log::info(who(), "the router accepts fragments again");
-  }
+  sending_again();
   // Fire and forget: the router's ok is the delivery we can know of.
   if (acks() == peer_acks::no && src && src->gen == gen && ep == epoch)
     advance_acked(end);
   check();
+}
+
+/// The direct lane took the open source's fragment up to `end`: as the
+/// router's ok, without the look after it (the caller goes on sending).
+void tail_core::on_handed_on(uint64_t end) {
+  sending_again();
+  if (acks() == peer_acks::no)
+    advance_acked(end);
+}
+
+void tail_core::sending_again() {
+  if (send_failing) {
+    send_failing = false;
+    log::info(who(), "the router accepts fragments again");
+  }
 }
 
 void tail_core::on_dispatch_failed(const std::string& gen, uint64_t fpos,

@@ -14,6 +14,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/core/ack_caps.hpp"
+#include "actors/core/direct_lanes.hpp"
 #include "config/config.hpp"
 #include "config/reader.hpp"
 #include "wire/codec.hpp"
@@ -63,6 +64,11 @@ struct tailer_options {
   /// Whether the forwarders of msg_type have their data connection up
   /// (actors/core/ack_caps.hpp); set by the spawner. Null: never (ack_window).
   std::shared_ptr<const data_view> data_lanes;
+  /// The process's direct lanes (actors/core/direct_lanes.hpp): a fragment
+  /// goes past the router when the one handler of msg_type takes it there
+  /// (a forwarder's door, with its data connection up). Set by the spawner;
+  /// null: always the router.
+  direct_lanes_ptr lanes;
   std::chrono::milliseconds ack_timeout{};
   /// The acks of the process's tailers of msg_type (ack_progress.hpp): no
   /// resend while the central is still acknowledging fragments sent before

@@ -4,6 +4,8 @@
 // a socket that does not take a message whole leaves the rest to the loop
 // without loss or duplication; when the connection goes, every message sent
 // is either written, handed back for ZeroMQ, or reported cut, exactly once.
+// The forwarder's door (the local direct lane) writes through the link's
+// gate only where the forwarder would send at once.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -25,6 +27,7 @@
 
 #include "actors/link/data_frame.hpp"
 #include "actors/link/data_link.hpp"
+#include "actors/link/forwarder_door.hpp"
 #include "base/io_loop.hpp"
 #include "base/loop_jobs.hpp"
 #include "tests/support/loopback.hpp"
@@ -263,6 +266,39 @@ TEST_CASE("data_link: a socket that does not take a direct write whole leaves "
   check_all_written(c.central, c.local, n);
 }
 
+TEST_CASE("data_link: a message queued behind others wakes no loop round "
+          "(the loop waits for room and writes it then)", "[data_link]") {
+  connected c{16 << 10};
+  c.local.wait_idle(1, c.central);
+  // The peer reads nothing: a few messages larger than a direct write fill
+  // the socket, and the loop waits for POLLOUT with the rest queued.
+  const int filled = 12;
+  for (int i = 1; i <= filled; ++i) {
+    auto msg = numbered(i, 3 * data_link::direct_max);
+    REQUIRE(c.local.link->send(msg));
+  }
+  std::this_thread::sleep_for(50ms);
+  auto loop = io_loop::shared();
+  auto before = loop->rounds();
+  // Each behind the queue, with time for a round between them: before,
+  // each woke the loop for a round in which the full socket took nothing.
+  const int behind = 20;
+  for (int i = filled + 1; i <= filled + behind; ++i) {
+    auto msg = numbered(i, 3 * data_link::direct_max);
+    REQUIRE(c.local.link->send(msg));
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(20ms);
+  auto rounds = loop->rounds() - before;
+  CHECK(rounds < behind / 2);
+  // Room again: everything arrives, in order, once.
+  const int n = filled + behind + 1;
+  c.central.read_until(n, 30s);
+  CHECK(in_order(c.central.got, 0, n));
+  CHECK(c.local.counters->messages == n);
+  CHECK(c.local.counters->lost == 0);
+}
+
 TEST_CASE("data_link: a connection lost under direct writes: each message is "
           "written, handed back or reported cut, exactly once", "[data_link]") {
   connected c{16 << 10};
@@ -364,4 +400,62 @@ TEST_CASE("data_link: on the loop thread a message is written directly from a "
   CHECK(in_order(c.central.got, 0, 3));
   CHECK(c.local.counters->lost == 0);
   CHECK(c.local.sent() == 3);
+}
+
+TEST_CASE("forwarder_door: an in-process fragment goes into the data connection "
+          "only while nothing waits, there is room and the link takes it",
+          "[data_link][direct_lanes]") {
+  connected c;
+  c.local.wait_idle(1, c.central);
+  auto gate = std::make_shared<data_gate>();
+  CHECK_FALSE(gate->has_link());
+  auto held = numbered(1, 100);
+  CHECK_FALSE(gate->send(held)); // no link yet
+  gate->exchange(std::move(c.local.link));
+  CHECK(gate->has_link());
+  auto meter = std::make_shared<room_meter>();
+  int freed = 0;
+  forwarder_door door;
+  auto m1 = numbered(1, 100);
+  CHECK_FALSE(door.take(m1)); // not attached: the actor does not run yet
+  const auto size = m1.wire_size();
+  door.attach({meter, size + 10, gate, [&freed] { ++freed; }});
+  CHECK(door.take(m1));
+  CHECK(meter->queued == size); // counted as the actor's send_now would
+  // Nothing overtakes a message waiting in the forwarder's queue.
+  meter->waiters = true;
+  auto m2 = numbered(2, 100);
+  CHECK_FALSE(door.take(m2));
+  CHECK(m2.blob); // untouched: the router's
+  meter->waiters = false;
+  // queue-bytes full: the actor's answer holds the sender back instead.
+  CHECK_FALSE(door.take(m2));
+  CHECK(m2.blob);
+  meter->queued = 0; // an empty queue takes any size
+  CHECK(door.take(m2));
+  // Other types stay on ZeroMQ; a peer's message is the actor's to screen.
+  auto info = numbered(3, 100);
+  info.type = "pub.infofile";
+  CHECK_FALSE(door.take(info));
+  auto relayed = numbered(3, 100);
+  relayed.peer = std::make_shared<wire::peer_identity>();
+  CHECK_FALSE(door.take(relayed));
+  CHECK(relayed.blob);
+  meter->queued = 0; // the link wrote them (its on_sent is the test's here)
+  auto m3 = numbered(3, 100);
+  CHECK(door.take(m3));
+  CHECK(door.taken() == 3);
+  // The link gone from the gate: refused, its bytes back out of the meter.
+  auto link = gate->exchange(nullptr);
+  meter->queued = 0;
+  auto m4 = numbered(4, 100);
+  CHECK_FALSE(door.take(m4));
+  CHECK(meter->queued == 0);
+  CHECK(freed == 0); // nobody waited for room
+  gate->exchange(std::move(link));
+  door.close();
+  CHECK_FALSE(door.take(m4));
+  c.central.read_until(4, 20s);
+  CHECK(in_order(c.central.got, 0, 4));
+  CHECK(door.taken() == 3);
 }

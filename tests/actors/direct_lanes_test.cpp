@@ -128,3 +128,53 @@ TEST_CASE("direct lanes: replies go to the data port's path while it is set",
   CHECK_FALSE(lanes.reply(after));
   CHECK(sent.size() == 2);
 }
+
+TEST_CASE("direct lanes: this process's own messages take a local door, a peer's "
+          "never, and only where the route has that one handler",
+          "[direct_lanes]") {
+  direct_lanes lanes;
+  auto tailwriter = std::make_shared<keeping_door>();
+  auto forward = std::make_shared<keeping_door>();
+  routes::route_table t;
+  t.add("pub.logtail", {"h:forward"});
+  t.add("pub.infofile", {"h:forward", "h:logger"});
+  lanes.prepare(t);
+  lanes.add_door("h:forward", tailwriter);       // a peer door of that section
+  lanes.add_local_door("h:forward", forward);    // and its local one
+  lanes.open();
+  auto own = msg_of("pub.logtail");
+  CHECK(lanes.take_local(own));
+  REQUIRE(forward->taken.size() == 1);
+  CHECK(tailwriter->taken.empty()); // the local door, not the peers'
+  auto peers = msg_of("pub.logtail");
+  CHECK(lanes.take(peers));
+  CHECK(tailwriter->taken.size() == 1);
+  CHECK(forward->taken.size() == 1); // a peer's message never takes it
+  // Two handlers: the router shares it, nothing goes direct.
+  auto shared = msg_of("pub.infofile");
+  CHECK_FALSE(lanes.take_local(shared));
+  CHECK(shared.type == "pub.infofile");
+  auto invalid = msg_of("pub.logtail..x");
+  CHECK_FALSE(lanes.take_local(invalid));
+  CHECK(lanes.local_taken() == 1);
+  CHECK(lanes.taken() == 1);
+  // A door that refuses (the forwarder holds messages back, its data
+  // connection is down) leaves the message to the router.
+  forward->gone = true;
+  auto refused = msg_of("pub.logtail");
+  CHECK_FALSE(lanes.take_local(refused));
+  CHECK(refused.body == "{}");
+  forward->gone = false;
+  lanes.close();
+  auto closed = msg_of("pub.logtail");
+  CHECK_FALSE(lanes.take_local(closed));
+  // Only a local door serves take_local: a section with a peer door alone
+  // is the router's for this process's messages.
+  direct_lanes other;
+  other.prepare(t);
+  other.add_door("h:forward", tailwriter);
+  other.open();
+  auto m = msg_of("pub.logtail");
+  CHECK_FALSE(other.take_local(m));
+  CHECK(forward->taken.size() == 1);
+}

@@ -7,7 +7,9 @@
 // oversized lengths, a path escaping dstdir) is logged, counted and refused
 // while the server keeps serving. A bulk append goes by sendfile; a
 // copytruncate that shrinks the source under fragments still queued for
-// sendfile closes the connection mid-message and loses nothing.
+// sendfile closes the connection mid-message and loses nothing. The local's
+// tailer hands its fragments to the data connection past the router (the
+// local direct lane) only where its type's route is that forwarder alone.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -58,8 +60,10 @@ struct data_pair {
   std::unique_ptr<process> central;
   std::unique_ptr<process> local;
 
-  /// `tailer`: how the local's tailer picks its file (classic by default).
-  explicit data_pair(const std::string& tailer = "logmask = app-*.log\n") {
+  /// `tailer`: how the local's tailer picks its file (classic by default);
+  /// `routes`: more route lines of the local.
+  explicit data_pair(const std::string& tailer = "logmask = app-*.log\n",
+                     const std::string& routes = "") {
     fs::create_directories(srcdir);
     write_file(central_ini,
                "[ccserver]\ncc-socket = " + endpoint(central_port) + "\n"
@@ -76,7 +80,7 @@ struct data_pair {
                "logfile = " + local_log + "\n"
                "stats-period = 0.5\nmetrics-file = " + local_metrics + "\n"
                "zmq_linger = 200\n"
-               "\n[routes]\nlog = h:locallog\njob = h:jobmgr\npub = h:forward\n"
+               "\n[routes]\nlog = h:locallog\njob = h:jobmgr\npub = h:forward\n" + routes +
                "\n[h:locallog]\nhandler = cc.handler.locallogger\n"
                "\n[h:forward]\nhandler = cc.handler.proxy\n"
                "remote-cc = " + endpoint(central_port) + "\n"
@@ -295,6 +299,38 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   check_delivered(p, w);
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_direct_messages_total") >= 1; }, 10s));
   p.stop_both();
+}
+
+TEST_CASE("data connection: the local's fragments go past the router into the data "
+          "connection only where their route is the forwarder alone",
+          "[integration][data][direct_lanes]") {
+  auto lane = [](data_pair& p) { return p.local_metric("ccserver_forward_lane_messages_total"); };
+  {
+    data_pair p;
+    p.start_both();
+    writer w{p};
+    w.run(2, 256 << 10);
+    w.trickle("app-1.log", 5, 50ms);
+    check_delivered(p, w);
+    // The trickle's lines at least (the connection is up by then) went by
+    // the forwarder's door, and the copies are whole and acked once.
+    CHECK(wait_until([&] { return lane(p) >= 3; }, 10s));
+    p.stop_both();
+  }
+  {
+    // pub.logtail goes to the locallogger too: the router shares each
+    // fragment between both, nothing takes the lane.
+    data_pair p{"logmask = app-*.log\n", "pub.logtail = h:locallog\n"};
+    p.start_both();
+    writer w{p};
+    w.run(1, 64 << 10);
+    w.trickle("app-0.log", 5, 50ms);
+    check_delivered(p, w);
+    CHECK(wait_until([&] { return p.local_metric("ccserver_forward_received_messages_total") >= 5; }, 10s));
+    CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_sent_messages_total") >= 5; }, 10s));
+    CHECK(lane(p) == 0);
+    p.stop_both();
+  }
 }
 
 TEST_CASE("data connection: the central SIGKILLed mid-stream, copies identical and "
