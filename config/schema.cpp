@@ -626,6 +626,14 @@ section_schema make_tailwriter() {
                  "stream is acknowledged as fast as the disk syncs; 0: "
                  "only sync-interval")
       .ext(),
+    with_default("drop-synced-pages", vt::boolean, "yes",
+                 "a plain copy's bytes leave the page cache once a sync made "
+                 "them durable (POSIX_FADV_DONTNEED): a central writes far "
+                 "more than it reads back, and the freed pages are the next "
+                 "writes' pages again; a reader of a copy reads what was "
+                 "synced from the disk. no: they stay, as the kernel keeps "
+                 "any file's pages")
+      .ext(),
     with_default("syncfs-batch", vt::integer, "8",
                  "a sync round with at least this many copies on the "
                  "destination's file system makes them durable with one "

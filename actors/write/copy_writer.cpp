@@ -414,6 +414,16 @@ caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   t.path = path_;
   t.epoch = rewrite_epoch_;
   t.dev = dev_;
+  if (opts_.drop_synced_pages && out_ == wire::compression::none && size_ > 0) {
+    // From before the last one's end: the kernel drops only whole folios
+    // inside the range (up to 2 MiB each), so one that held that end, partly
+    // written then, is dropped now.
+    constexpr uint64_t folio_max = 2u << 20;
+    uint64_t from = std::min(dropped_to_, size_);
+    t.drop_from = from - from % folio_max;
+    t.drop_to = size_;
+    dropped_to_ = size_;
+  }
   t.marks.reserve(segments_.size());
   for (const auto& seg : segments_)
     t.marks.push_back({seg.key, seg.gen, seg.src_base, seg.src_end});
