@@ -630,9 +630,10 @@ section_schema make_tailwriter() {
                  "a plain copy's bytes leave the page cache once a sync made "
                  "them durable (POSIX_FADV_DONTNEED): a central writes far "
                  "more than it reads back, and the freed pages are the next "
-                 "writes' pages again; a reader of a copy reads what was "
-                 "synced from the disk. no: they stay, as the kernel keeps "
-                 "any file's pages")
+                 "writes' pages again (all but the page the next append "
+                 "goes into); a reader of a copy reads what was synced from "
+                 "the disk. no: they stay, as the kernel keeps any file's "
+                 "pages")
       .ext(),
     with_default("syncfs-batch", vt::integer, "8",
                  "a sync round with at least this many copies on the "

@@ -197,8 +197,9 @@ public:
     /// The copy's file system (st_dev) when the copy was measured: an open
     /// file's never changes, so run_sync_jobs need not fstat it again.
     std::optional<uint64_t> dev;
-    /// Copy bytes [drop_from, drop_to) were written before the sync began:
-    /// once it succeeded they leave the page cache (POSIX_FADV_DONTNEED;
+    /// Copy bytes [drop_from, drop_to) were written before the sync began
+    /// (whole pages, the one holding the copy's end excluded): once it
+    /// succeeded they leave the page cache (POSIX_FADV_DONTNEED;
     /// copy_options::drop_synced_pages; empty when off).
     uint64_t drop_from = 0;
     uint64_t drop_to = 0;

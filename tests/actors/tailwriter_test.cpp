@@ -316,7 +316,7 @@ size_t cached_pages(const std::string& path, size_t from, size_t to) {
 
 } // namespace
 
-TEST_CASE("worker: the bytes a sync made durable leave the page cache, those written after it began stay until the next; with drop-synced-pages off all stay",
+TEST_CASE("worker: the bytes a sync made durable leave the page cache, but for the copy's last page; those written after it began stay until the next; with drop-synced-pages off all stay",
           "[tailwriter][worker][cache]") {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   for (bool drop : {true, false}) {
@@ -348,7 +348,10 @@ TEST_CASE("worker: the bytes a sync made durable leave the page cache, those wri
     run_sync_jobs(*batch);
     w->finish_sync(*batch, fx.out);
     CHECK(fx.take_acks().at(0).fpos == 16 * page + 100);
-    CHECK(cached_pages(path, 0, 16 * page + 100) == (drop ? 0u : 17u)); // the file's last page too
+    // All but the page the next append goes into (read back from the disk
+    // otherwise, before that append could be written).
+    CHECK(cached_pages(path, 0, 16 * page) == (drop ? 0u : 16u));
+    CHECK(cached_pages(path, 16 * page, 16 * page + 100) == 1);
     // What was dropped is read back from the disk: the copy is whole.
     CHECK(fx.copy("db1/pg.log") == text);
   }
