@@ -582,6 +582,40 @@ std::vector<option> copy_options() {
   };
 }
 
+// When a tailwriter's copies are made durable, and what then.
+std::vector<option> sync_options() {
+  return {
+    with_default("sync-interval", vt::seconds, "0.02",
+                 "fdatasync calls are grouped over this interval before "
+                 "acknowledging; 0: sync every fragment")
+      .ext(),
+    with_default("sync-bytes", vt::size, "4 MB",
+                 "a sync starts before sync-interval once a worker wrote "
+                 "this many bytes since its last one began, so a bulk "
+                 "stream is acknowledged as fast as the disk syncs; 0: "
+                 "only sync-interval")
+      .ext(),
+    with_default("drop-synced-pages", vt::boolean, "yes",
+                 "a plain copy's bytes leave the page cache once a sync made "
+                 "them durable (POSIX_FADV_DONTNEED): a central writes far "
+                 "more than it reads back, and the freed pages are the next "
+                 "writes' pages again (all but the page the next append "
+                 "goes into); a reader of a copy reads what was synced from "
+                 "the disk. no: they stay, as the kernel keeps any file's "
+                 "pages")
+      .ext(),
+    with_default("syncfs-batch", vt::integer, "8",
+                 "a sync round with at least this many copies on the "
+                 "destination's file system makes them durable with one "
+                 "syncfs(2) of it (called twice) instead of one fdatasync "
+                 "per copy: far cheaper for many small files. It also writes "
+                 "out what other programs have dirty on that file system; "
+                 "0: always one fdatasync per copy")
+      .at_least(0)
+      .ext(),
+  };
+}
+
 section_schema make_tailwriter() {
   std::vector<option> opts{
     required("handler", vt::string,
@@ -616,25 +650,9 @@ section_schema make_tailwriter() {
                  "and counted")
       .at_least(1)
       .ext(),
-    with_default("sync-interval", vt::seconds, "0.02",
-                 "fdatasync calls are grouped over this interval before "
-                 "acknowledging; 0: sync every fragment")
-      .ext(),
-    with_default("sync-bytes", vt::size, "4 MB",
-                 "a sync starts before sync-interval once a worker wrote "
-                 "this many bytes since its last one began, so a bulk "
-                 "stream is acknowledged as fast as the disk syncs; 0: "
-                 "only sync-interval")
-      .ext(),
-    with_default("syncfs-batch", vt::integer, "8",
-                 "a sync round with at least this many copies on the "
-                 "destination's file system makes them durable with one "
-                 "syncfs(2) of it (called twice) instead of one fdatasync "
-                 "per copy: far cheaper for many small files. It also writes "
-                 "out what other programs have dirty on that file system; "
-                 "0: always one fdatasync per copy")
-      .at_least(0)
-      .ext(),
+  });
+  opts = concat(std::move(opts), sync_options());
+  opts = concat(std::move(opts), std::vector<option>{
     with_default("max-open-files", vt::integer, "1000",
                  "bound on the descriptors the copies hold, counted as two "
                  "per open copy (the copy, and one kept for its sync in "

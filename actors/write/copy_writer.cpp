@@ -414,6 +414,20 @@ caf::expected<copy_file::sync_ticket> copy_file::begin_sync() {
   t.path = path_;
   t.epoch = rewrite_epoch_;
   t.dev = dev_;
+  if (opts_.drop_synced_pages && out_ == wire::compression::none) {
+    // Whole pages only: the page the next append goes into stays (dropped,
+    // that append would read it back from the disk first, on the I/O loop
+    // for an inline write). From before the last one's end: the kernel drops
+    // only whole folios inside the range (up to 2 MiB each), so one that
+    // held that end is dropped now.
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    constexpr uint64_t folio_max = 2u << 20;
+    uint64_t to = size_ - size_ % page;
+    uint64_t from = std::min(dropped_to_, to);
+    t.drop_from = from - from % folio_max;
+    t.drop_to = to;
+    dropped_to_ = to;
+  }
   t.marks.reserve(segments_.size());
   for (const auto& seg : segments_)
     t.marks.push_back({seg.key, seg.gen, seg.src_base, seg.src_end});

@@ -109,6 +109,9 @@ struct copy_options {
   size_t max_segments = 64;
   /// Journal lines before the journal is compacted.
   size_t compact_after = 1024;
+  /// Plain copies: bytes a sync made durable leave the page cache
+  /// (sync_ticket::drop_from/drop_to, run_sync_jobs).
+  bool drop_synced_pages = true;
 };
 
 /// Which copy a fragment goes to. `identity` is unique per copy; the journal
@@ -194,6 +197,12 @@ public:
     /// The copy's file system (st_dev) when the copy was measured: an open
     /// file's never changes, so run_sync_jobs need not fstat it again.
     std::optional<uint64_t> dev;
+    /// Copy bytes [drop_from, drop_to) were written before the sync began
+    /// (whole pages, the one holding the copy's end excluded): once it
+    /// succeeded they leave the page cache (POSIX_FADV_DONTNEED;
+    /// copy_options::drop_synced_pages; empty when off).
+    uint64_t drop_from = 0;
+    uint64_t drop_to = 0;
   };
 
   struct segment {
@@ -465,6 +474,7 @@ private:
   std::vector<segment> segments_;
   bool dirty_ = false;
   bool sync_in_flight_ = false; // a begin_sync without its end_sync yet
+  uint64_t dropped_to_ = 0;      // pages below were handed to a sync to drop
   // Compressed copies: the member end (src_end, copy size) not yet journaled.
   bool pending_checkpoint_ = false;
   uint64_t pending_src_end_ = 0;

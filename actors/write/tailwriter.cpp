@@ -124,6 +124,7 @@ tw::worker_options worker_options_of(const tailwriter_config& c, size_t workers)
   wo.copy.compression = c.compression;
   wo.copy.level = c.compression_level;
   wo.copy.buffer_bytes = c.buffer_bytes;
+  wo.copy.drop_synced_pages = c.drop_synced_pages;
   wo.dstdir = c.dstdir;
   wo.state_dir = c.state_dir;
   wo.max_fragment_bytes = c.max_fragment_bytes;
@@ -231,6 +232,7 @@ void read_config(tailwriter_config& c, const config::reader& r) {
   c.sync_interval = r.millis("sync-interval");
   c.sync_bytes = r.size("sync-bytes");
   c.syncfs_batch = static_cast<size_t>(r.integer("syncfs-batch"));
+  c.drop_synced_pages = r.boolean("drop-synced-pages");
   c.max_open_files = static_cast<size_t>(r.integer("max-open-files"));
   c.max_source_keys_per_host = static_cast<size_t>(r.integer("max-source-keys-per-host"));
 }

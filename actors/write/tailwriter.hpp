@@ -84,6 +84,7 @@ struct tailwriter_config {
   std::chrono::milliseconds sync_interval{};
   uint64_t sync_bytes{};
   size_t syncfs_batch{};
+  bool drop_synced_pages{};
   size_t max_open_files{};
   /// Distinct source keys one hostname may write (seen within a day).
   size_t max_source_keys_per_host{};

@@ -7,6 +7,7 @@
 // tailwriter_sync.cpp (syncs and acks) and tailwriter_questions.cpp.
 #include <cerrno>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,21 @@ counters writer_counters::snapshot() const {
   };
 }
 
+namespace {
+
+/// What the job's sync made durable leaves the page cache: a central writes
+/// far more than anyone reads back, and pages freed here are the next
+/// writes' pages again (on a virtual machine, pages the host still backs:
+/// writes into guest memory the host had taken back cost several times the
+/// copy; bench/PROFILE.md, "Session 23: the central's throughput").
+void drop_synced(const copy_file::sync_ticket& t) {
+  if (t.drop_to > t.drop_from)
+    ::posix_fadvise(t.fd->get(), static_cast<off_t>(t.drop_from),
+                    static_cast<off_t>(t.drop_to - t.drop_from), POSIX_FADV_DONTNEED);
+}
+
+} // namespace
+
 void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
   if (fs != nullptr && fs->min_copies > 0 && fs->fd.get() >= 0 && batch.size() >= fs->min_copies) {
     // Many copies: one sync of their file system makes them all durable
@@ -72,6 +88,7 @@ void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
     if (on_fs.size() >= fs->min_copies && sync_file_system(fs->fd.get()) == 0)
       for (auto i : on_fs) {
         batch[i].by_syncfs = true;
+        drop_synced(batch[i].ticket);
         batch[i].ticket.fd.reset();
       }
     // A failed syncfs: the fdatasyncs below find whose copy failed.
@@ -89,6 +106,8 @@ void run_sync_jobs(sync_batch& batch, const fs_sync* fs) {
     if (::fdatasync(job.ticket.fd->get()) != 0)
       job.err = make_error(errc::io, "fdatasync copy " + job.ticket.path + ": "
                                        + errno_text(errno));
+    else
+      drop_synced(job.ticket);
     job.ticket.fd.reset(); // a copy closed meanwhile: its descriptor closes here
   });
 }

@@ -22,6 +22,7 @@
 #include <csignal>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -290,6 +291,70 @@ TEST_CASE("worker: an off-thread sync acknowledges what it covered while writes 
   CHECK(acks[0].fpos == 2500);
   CHECK(!w->needs_sync());
   CHECK(fx.counter("fsyncs") >= 2);
+}
+
+namespace {
+
+/// How many of the pages of `path`'s bytes [from, to) are in the page
+/// cache (mincore of a mapping that touches none of them).
+size_t cached_pages(const std::string& path, size_t from, size_t to) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  void* map = ::mmap(nullptr, to, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  REQUIRE(map != MAP_FAILED);
+  std::vector<unsigned char> in((to + page - 1) / page);
+  int rc = ::mincore(map, to, in.data());
+  ::munmap(map, to);
+  REQUIRE(rc == 0);
+  size_t n = 0;
+  for (size_t i = from / page; i < in.size(); ++i)
+    n += in[i] & 1;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("worker: the bytes a sync made durable leave the page cache, but for the copy's last page; those written after it began stay until the next; with drop-synced-pages off all stay",
+          "[tailwriter][worker][cache]") {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (bool drop : {true, false}) {
+    CAPTURE(drop);
+    worker_fixture fx;
+    fx.opts.sync_off_thread = true;
+    fx.opts.copy.drop_synced_pages = drop;
+    auto w = fx.make();
+    frag_spec s;
+    auto text = source_text(16 * page + 100);
+    auto path = fx.opts.dstdir + "/db1/pg.log";
+    // 8 pages and a bit, then its sync begins; 8 more pages while it runs.
+    fx.send(*w, s, 0, 8 * page + 100, text);
+    fx.take_start_ack(0);
+    auto batch = w->start_sync(fx.out);
+    REQUIRE(batch->size() == 1);
+    fx.send(*w, s, 8 * page + 100, 16 * page + 100, text);
+    REQUIRE(cached_pages(path, 0, 16 * page + 100) == 17);
+    run_sync_jobs(*batch);
+    REQUIRE(!(*batch)[0].err);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().at(0).fpos == 8 * page + 100);
+    // The kernel drops whole pages: the 9th, half of it synced, stays.
+    CHECK(cached_pages(path, 0, 8 * page) == (drop ? 0u : 8u));
+    CHECK(cached_pages(path, 8 * page, 16 * page + 100) == 9);
+    // The next sync takes the rest, that half page's page included.
+    batch = w->start_sync(fx.out);
+    REQUIRE(batch->size() == 1);
+    run_sync_jobs(*batch);
+    w->finish_sync(*batch, fx.out);
+    CHECK(fx.take_acks().at(0).fpos == 16 * page + 100);
+    // All but the page the next append goes into (read back from the disk
+    // otherwise, before that append could be written).
+    CHECK(cached_pages(path, 0, 16 * page) == (drop ? 0u : 16u));
+    CHECK(cached_pages(path, 16 * page, 16 * page + 100) == 1);
+    // What was dropped is read back from the disk: the copy is whole.
+    CHECK(fx.copy("db1/pg.log") == text);
+  }
 }
 
 TEST_CASE("worker: a sync round of syncfs-batch copies or more is made durable by one sync of their file system, a smaller one by an fdatasync each",
