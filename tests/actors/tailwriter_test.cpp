@@ -316,7 +316,9 @@ size_t cached_pages(const std::string& path, size_t from, size_t to) {
 
 } // namespace
 
-TEST_CASE("worker: the bytes a sync made durable leave the page cache, but for the copy's last page; those written after it began stay until the next; with drop-synced-pages off all stay",
+TEST_CASE("worker: the bytes a sync made durable leave the page cache, but for the copy's "
+          "last page, those written after it began stay until the next, and with "
+          "drop-synced-pages off all stay",
           "[tailwriter][worker][cache]") {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   for (bool drop : {true, false}) {
