@@ -71,11 +71,19 @@ position_saver::counts position_saver::stats() const {
 
 uint64_t position_saver::store_locked(const std::string& path, const position& pos,
                                       const std::string& who) {
-  auto seq = ++next_seq_;
   auto& e = entries_[path];
+  ++counts_.stores;
+  // The same position again (a tailer saves where it opened a file, and
+  // again durably once the central answered, mostly at the same place):
+  // waiting for the write that has it or will have it is enough.
+  if (e.newest == pos && (e.pending || e.writing || !e.failing)) {
+    ++counts_.unchanged;
+    return e.stored_seq;
+  }
+  auto seq = ++next_seq_;
+  e.newest = pos;
   e.pending = pending_write{pos, seq, who};
   e.stored_seq = seq;
-  ++counts_.stores;
   // While a write of the path runs, write_one queues the path when it ends.
   if (!e.queued && !e.writing)
     queue(path, e);

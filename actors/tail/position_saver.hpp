@@ -39,8 +39,9 @@ class position_saver {
 public:
   /// What the saver did since it started (for tests and diagnostics).
   struct counts {
-    uint64_t stores = 0;   // store() and store_now() calls
-    uint64_t writes = 0;   // save_position calls (coalescing: <= stores)
+    uint64_t stores = 0;    // store() and store_now() calls
+    uint64_t unchanged = 0; // of those, the path's newest position again
+    uint64_t writes = 0;    // save_position calls (coalescing: <= stores)
     uint64_t failures = 0; // writes that returned an error
   };
 
@@ -60,7 +61,9 @@ public:
 
   /// Queues `pos` as the newest position of `path` and returns at once; a
   /// position of `path` queued earlier and not yet being written is dropped.
-  /// `who` names the tailer in the log lines of a failure.
+  /// `pos` equal to the path's newest position (queued, being written or
+  /// written) is not written again, unless that write failed. `who` names
+  /// the tailer in the log lines of a failure.
   void store(const std::string& path, const position& pos, const std::string& who);
 
   /// As store(), then waits until `pos` (or a newer position of `path`) is
@@ -86,6 +89,7 @@ private:
   /// One .save path.
   struct entry {
     std::optional<pending_write> pending; // newest position not yet taken
+    std::optional<position> newest;       // the last one stored
     bool queued = false;                  // a job of the sync thread will take it
     bool writing = false;                 // a thread is in save_position for this path
     uint64_t stored_seq = 0;              // seq of the newest position stored

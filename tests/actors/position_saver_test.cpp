@@ -162,6 +162,41 @@ TEST_CASE("saver: positions stored while the thread is busy are written once, "
   CHECK(n.failures == 1);
 }
 
+TEST_CASE("saver: the same position again is not written again, unless its write "
+          "failed",
+          "[position][saver]") {
+  temp_dir dir;
+  position_saver saver;
+  auto path = dir / "a.save";
+  // Queued, then asked for durably: one write serves both.
+  saver.store(path, at(10), "t");
+  REQUIRE_FALSE(saver.store_now(path, at(10), "t"));
+  CHECK(saved_offset(path) == 10);
+  // Written already: nothing to do, the file has it.
+  REQUIRE_FALSE(saver.store_now(path, at(10), "t"));
+  auto n = saver.stats();
+  CHECK(n.stores == 3);
+  CHECK(n.unchanged == 2);
+  CHECK(n.writes == 1);
+  // Another position, then the first again: both written.
+  REQUIRE_FALSE(saver.store_now(path, at(20), "t"));
+  REQUIRE_FALSE(saver.store_now(path, at(10), "t"));
+  CHECK(saved_offset(path) == 10);
+  CHECK(saver.stats().writes == 3);
+
+  // A failed write of a position is tried again when it is stored again.
+  auto bad = dir / "run/b.save";
+  write_file(dir / "run", "not a directory");
+  CHECK(saver.store_now(bad, at(5), "t"));
+  REQUIRE(::unlink((dir / "run").c_str()) == 0);
+  REQUIRE_FALSE(saver.store_now(bad, at(5), "t"));
+  CHECK(saved_offset(bad) == 5);
+  n = saver.stats();
+  CHECK(n.writes == 5);
+  CHECK(n.failures == 1);
+  CHECK(n.unchanged == 2);
+}
+
 TEST_CASE("saver: store_now and flush do not wait behind another path's write",
           "[position][saver]") {
   temp_dir dir;
