@@ -99,6 +99,8 @@ std::string to_json(const position& pos) {
   j["offset"] = pos.offset;
   j["base"] = pos.base;
   j["has_identity"] = pos.has_identity;
+  if (pos.no_file_yet)
+    j["no_file_yet"] = true;
   return j.dump();
 }
 
@@ -152,6 +154,9 @@ caf::expected<position> parse_position(std::string_view text,
     pos.offset = j.at("offset").get<uint64_t>();
     pos.base = std::min(j.value("base", pos.offset), pos.offset);
     pos.has_identity = j.value("has_identity", true);
+    pos.no_file_yet = j.value("no_file_yet", false);
+    if (pos.filename.empty() != pos.no_file_yet)
+      return bad(pos.no_file_yet ? "no_file_yet with a file name" : "empty filename");
     if (pos.fp.length > fingerprint_max_bytes)
       return bad("fingerprint_len above " +
                  std::to_string(fingerprint_max_bytes));

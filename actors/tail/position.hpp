@@ -51,12 +51,23 @@ struct position {
   /// False for a position read from the original's format, which names only
   /// the file and the offset: dev, ino, gen and fingerprint are unknown.
   bool has_identity = true;
+  /// No file is followed yet: the tailer started with no log file, so every
+  /// file that exists when it starts again appeared since, and is read from
+  /// its start (not tail -f). `filename` is empty; the rest is unset.
+  bool no_file_yet = false;
+
+  /// The marker a tailer saves when it starts with no log file.
+  static position before_any_file() {
+    position p;
+    p.no_file_yet = true;
+    return p;
+  }
 
   friend bool operator==(const position& x, const position& y) {
     return x.filename == y.filename && x.st_dev == y.st_dev &&
            x.st_ino == y.st_ino && x.gen == y.gen && x.fp == y.fp &&
            x.offset == y.offset && x.base == y.base &&
-           x.has_identity == y.has_identity;
+           x.has_identity == y.has_identity && x.no_file_yet == y.no_file_yet;
   }
 };
 

@@ -354,6 +354,8 @@ private:
   // tail_sources.cpp
   void start_fresh();
   void begin_walk();
+  void no_file_yet();
+  void start_after_no_file();
   std::vector<std::string> walk_candidates();
   void probe(const std::string& path, bool newest);
   void next_probe();

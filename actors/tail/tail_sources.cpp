@@ -38,6 +38,8 @@ void tail_core::start() {
     begin_walk();
   } else if (!*saved) {
     begin_walk();
+  } else if ((*saved)->no_file_yet) {
+    start_after_no_file();
   } else {
     resume(**saved);
   }
@@ -53,7 +55,7 @@ void tail_core::start() {
 void tail_core::start_fresh() {
   auto newest = policy->newest();
   if (!newest) {
-    log::info(who(), "no log file yet; the first one is read from its start");
+    no_file_yet();
     return;
   }
   auto id = stat_file(*newest);
@@ -75,7 +77,7 @@ void tail_core::begin_walk() {
   }
   auto files = walk_candidates();
   if (files.empty()) {
-    log::info(who(), "no log file yet; the first one is read from its start");
+    no_file_yet();
     return;
   }
   walk_newest = files.front();
@@ -85,6 +87,31 @@ void tail_core::begin_walk() {
                                        : " and up to " + std::to_string(walk.size())
                                              + " older files"));
   probe(walk_newest, true);
+}
+
+/// A start with no log file: the first one that appears is read from its
+/// start, and so it is after a restart before one appeared: the .save says
+/// so (position::before_any_file), or the next start, finding files that
+/// appeared meanwhile, would take itself for a first start (tail -f) and
+/// skip what they hold.
+void tail_core::no_file_yet() {
+  log::info(who(), "no log file yet; the first one is read from its start");
+  saver->store(opts.save_file, position::before_any_file(), who());
+}
+
+/// The .save says the last run saw no log file: every file here appeared
+/// since, and is read from its start, oldest first (at most max_walk of
+/// them, as a walk asks about).
+void tail_core::start_after_no_file() {
+  auto files = walk_candidates();
+  if (files.empty()) {
+    log::info(who(), "still no log file; the first one is read from its start");
+    return;
+  }
+  const auto& oldest = files.back();
+  open_source(oldest, policy->label_for(oldest), 0, cc::new_gen(),
+              "no log file existed when the last run started (its .save says so): "
+              "reading every file from its start, beginning with the oldest");
 }
 
 /// The files a walk asks about, newest first, at most max_walk.

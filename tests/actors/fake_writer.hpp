@@ -400,7 +400,7 @@ struct fake_writer {
   }
 };
 
-caf::behavior fake_router(caf::event_based_actor* self,
+[[maybe_unused]] caf::behavior fake_router(caf::event_based_actor* self,
                           std::shared_ptr<fake_writer> w) {
   return {
     [w](cc::register_atom, const std::string& name, caf::actor a) {
@@ -465,7 +465,7 @@ inline cc::tailer_options tailer_test_options(const std::string& logdir,
 }
 
 /// `count` numbered lines of test data, `width` bytes each with the newline.
-std::string numbered_lines(const std::string& tag, int first, int count,
+[[maybe_unused]] std::string numbered_lines(const std::string& tag, int first, int count,
                            size_t width = 60) {
   std::string out;
   for (int i = first; i < first + count; ++i) {

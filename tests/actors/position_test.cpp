@@ -80,6 +80,24 @@ TEST_CASE("a position survives JSON", "[position]") {
   CHECK(*back == p);
 }
 
+TEST_CASE("the marker of a start with no log file survives JSON, and only it has "
+          "no file name",
+          "[position]") {
+  auto marker = position::before_any_file();
+  auto back = parse_position(to_json(marker), "x.save");
+  REQUIRE(back);
+  CHECK(back->no_file_yet);
+  CHECK(back->filename.empty());
+  CHECK(*back == marker);
+  CHECK_FALSE(parse_position(to_json(sample()), "x.save")->no_file_yet);
+  auto nameless = sample();
+  nameless.filename.clear();
+  CHECK_FALSE(parse_position(to_json(nameless), "x.save"));
+  auto named = marker;
+  named.filename = "/var/log/a.log";
+  CHECK_FALSE(parse_position(to_json(named), "x.save"));
+}
+
 TEST_CASE("the original CC's save format is read", "[position]") {
   auto p = parse_position("12345\t/var/log/pg/postgresql-1.log", "old.save");
   REQUIRE(p);

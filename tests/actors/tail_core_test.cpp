@@ -574,6 +574,39 @@ TEST_CASE("virtual time: a file opened while the central does not answer is in t
   CHECK(env.w->duplicates == 0);
 }
 
+TEST_CASE("virtual time: a tailer stopped before any log file appeared reads the "
+          "files that appeared meanwhile from their start, not as a first start",
+          "[tail_core][save]") {
+  virtual_env env{"logmask = *.log\n"};
+  env.start(); // no log file yet: the first one is read from its start
+  env.pass(100ms);
+  env.stop();
+  cc::tail::position_saver::shared()->flush(env.save_file);
+  auto saved = cc::tail::load_position(env.save_file);
+  CHECK((saved && *saved && (*saved)->no_file_yet));
+  // Written while no tailer ran: two files, the older one finished.
+  auto a = numbered_lines("a", 0, 20);
+  auto b = numbered_lines("b", 0, 7);
+  write_file(env.log("a.log"), a);
+  write_file(env.log("b.log"), b);
+  env.start();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("a.log")) == a);
+  CHECK(env.copy_of(env.log("b.log")) == b);
+  // Followed from there on.
+  auto more = numbered_lines("c", 0, 3);
+  append_file(env.log("b.log"), more);
+  env.wake();
+  env.pass(500ms);
+  CHECK(env.copy_of(env.log("b.log")) == b + more);
+  CHECK(env.w->duplicates == 0);
+  cc::tail::position_saver::shared()->flush(env.save_file);
+  saved = cc::tail::load_position(env.save_file);
+  REQUIRE(saved);
+  REQUIRE(*saved);
+  CHECK_FALSE((*saved)->no_file_yet);
+}
+
 TEST_CASE("virtual time: the end of a burst that took a while is written at once",
           "[tail_core][save]") {
   virtual_env env{"logmask = *.log\nsave-interval = 1\n"};
