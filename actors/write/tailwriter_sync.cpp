@@ -239,7 +239,7 @@ sync_batch_ptr worker_core::start_sync(outbox& out) {
         failed.push_back(identity);
       continue;
     }
-    batch->push_back({identity, oc.serial, std::move(*ticket), caf::none, {}, {}, 0, {}, false});
+    batch->push_back(sync_job::of(identity, oc.serial, std::move(*ticket)));
   }
   for (auto& identity : failed)
     drop_failed(identity);
@@ -314,7 +314,7 @@ bool worker_core::evict_unsynced(copy_map::iterator c) {
   auto ticket = cf.begin_sync();
   if (!ticket)
     return false;
-  sync_job job{c->first, c->second.serial, std::move(*ticket), caf::none, {}, {}, 0, {}, false};
+  auto job = sync_job::of(c->first, c->second.serial, std::move(*ticket));
   if (keys != keys_of_.end())
     for (const auto& k : keys->second) {
       const auto& e = acks_.at(k);

@@ -210,6 +210,16 @@ struct sync_job {
   /// Made durable by its batch's syncfs (fs_sync), not by an fdatasync of
   /// its own; set by run_sync_jobs.
   bool by_syncfs = false;
+
+  /// A job for `ticket` of the copy `identity` (opening `serial`), the rest
+  /// as yet empty.
+  static sync_job of(std::string identity, uint64_t serial, copy_file::sync_ticket ticket) {
+    sync_job job;
+    job.identity = std::move(identity);
+    job.serial = serial;
+    job.ticket = std::move(ticket);
+    return job;
+  }
 };
 
 using sync_batch = std::vector<sync_job>;
