@@ -2,13 +2,13 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -32,13 +32,17 @@ struct io_loop::core {
   std::atomic<uint64_t> rounds{0};
 
   std::mutex mtx;                              // guards posted
-  std::deque<std::function<void()>> posted;
+  std::vector<std::function<void()>> posted;
+  std::vector<std::function<void()>> todo; // the loop thread's: posted, being run
 
   // The loop thread's own.
   std::vector<std::shared_ptr<io_client>> clients;
   std::vector<io_client*> removed;
   std::vector<zmq_pollitem_t> items;
   std::vector<size_t> firsts;  // per client: its first item in `items`
+  // after_next_wait's: queued in this round, and those the current round
+  // runs after its wait.
+  std::vector<std::function<void()>> after_wait, after_wait_due;
   std::vector<pollfd> fds;     // wait_for's, one per item
 
   ~core() {
@@ -57,22 +61,27 @@ struct io_loop::core {
   }
 
   void run_posted() {
-    std::deque<std::function<void()>> todo;
     {
       std::lock_guard<std::mutex> guard{mtx};
+      if (posted.empty())
+        return;
       todo.swap(posted);
     }
     for (auto& fn : todo)
       fn();
+    todo.clear();
   }
 
-  long wait_limit() {
+  /// How long the next wait may last, in microseconds; -1: unbounded.
+  long wait_limit_us() {
     long limit = -1;
     for (auto& c : clients) {
       auto ms = c->wait_limit_ms();
-      if (ms >= 0 && (limit < 0 || ms < limit))
-        limit = ms;
+      if (ms >= 0 && (limit < 0 || ms * 1000 < limit))
+        limit = ms * 1000;
     }
+    if (!after_wait_due.empty() && (limit < 0 || limit > after_wait_limit_us))
+      limit = after_wait_limit_us;
     return limit;
   }
 
@@ -110,7 +119,7 @@ struct io_loop::core {
   /// ZMQ_EVENTS is read before the wait (ready ones make it a poll without
   /// waiting) and after it where its ZMQ_FD signalled (zmq_poll reads
   /// every socket's after each of its passes).
-  void wait_for(long limit_ms) {
+  void wait_for(long limit_us) {
     fds.resize(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       auto& item = items[i];
@@ -128,19 +137,20 @@ struct io_loop::core {
       }
     }
     using clock = std::chrono::steady_clock;
-    auto end = clock::now() + std::chrono::milliseconds(limit_ms < 0 ? 0 : limit_ms);
+    auto end = clock::now() + std::chrono::microseconds(limit_us < 0 ? 0 : limit_us);
     for (;;) {
       bool ready = false;
       for (auto& item : items)
         if (item.socket && (item.events & (ZMQ_POLLIN | ZMQ_POLLOUT)))
           ready |= socket_ready(item);
-      long timeout = limit_ms;
+      long timeout = limit_us;
       if (ready)
         timeout = 0;
-      else if (limit_ms > 0)
-        timeout = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(
+      else if (limit_us > 0)
+        timeout = std::max<long>(0, std::chrono::ceil<std::chrono::microseconds>(
                                       end - clock::now()).count());
-      auto rc = ::poll(fds.data(), fds.size(), static_cast<int>(timeout));
+      timespec ts{timeout / 1000000, (timeout % 1000000) * 1000};
+      auto rc = ::ppoll(fds.data(), fds.size(), timeout < 0 ? nullptr : &ts, nullptr);
       if (rc < 0) {
         if (errno != EINTR)
           log::warning("io-loop", std::string{"poll: "} + std::strerror(errno));
@@ -164,7 +174,7 @@ struct io_loop::core {
         ready |= item.revents != 0;
       }
       // A socket's ZMQ_FD signalled commands only: wait on, until the limit.
-      if (ready || timeout == 0 || (limit_ms >= 0 && clock::now() >= end))
+      if (ready || timeout == 0 || (limit_us >= 0 && clock::now() >= end))
         return;
     }
   }
@@ -177,7 +187,8 @@ struct io_loop::core {
       firsts.push_back(items.size());
       c->poll_items(items);
     }
-    wait_for(wait_limit());
+    after_wait_due.swap(after_wait); // the last round's, run after this wait
+    wait_for(wait_limit_us());
     ++rounds;
     if (items[0].revents & ZMQ_POLLIN) {
       uint64_t n;
@@ -199,11 +210,15 @@ struct io_loop::core {
         c->on_ready(items.data() + first, end - first);
     }
     drop_removed();
+    for (auto& fn : after_wait_due)
+      fn();
+    after_wait_due.clear();
   }
 
   void run() {
     name_this_thread("cc-io");
     loop_id = std::this_thread::get_id();
+    this_threads_loop = this;
     while (!stopping)
       round();
     run_posted();
@@ -213,8 +228,23 @@ struct io_loop::core {
     for (auto& c : clients)
       c->on_loop_end();
     clients.clear();
+    after_wait.clear();
+    after_wait_due.clear();
+    this_threads_loop = nullptr;
   }
+
+  static thread_local core* this_threads_loop;
 };
+
+thread_local io_loop::core* io_loop::core::this_threads_loop = nullptr;
+
+bool io_loop::after_next_wait(std::function<void()> fn) {
+  auto* c = core::this_threads_loop;
+  if (!c)
+    return false;
+  c->after_wait.push_back(std::move(fn));
+  return true;
+}
 
 std::shared_ptr<io_loop> io_loop::shared(int io_threads) {
   static std::mutex mtx;

@@ -7,7 +7,7 @@
 // Whatever waits on the loop is an io_client. Each round the loop asks every
 // client for its poll items (a ZeroMQ socket or a plain fd, with the events
 // wanted) and for how long it may sleep, waits on all of them and an eventfd
-// as zmq_poll would (one poll(2), ZeroMQ sockets through their ZMQ_FD and
+// as zmq_poll would (one ppoll(2), ZeroMQ sockets through their ZMQ_FD and
 // ZMQ_EVENTS) but without zmq_poll's extra poll with timeout 0 before each
 // wait, and hands every client its own items back with their revents.
 // Every client is called every round, also when nothing of its is ready (a
@@ -17,7 +17,8 @@
 //
 // Threads other than the loop's talk to it through post() (a function run on
 // the loop thread, in order) and wake(); clients are added and removed on the
-// loop thread. A client is never called after remove() ran on the loop
+// loop thread. Work of the loop's own that can wait until the threads it just
+// woke have run goes to after_next_wait(). A client is never called after remove() ran on the loop
 // thread. Clients must not hold the io_loop handle: the handle's last holder
 // ends the loop (a client holding it would keep it forever).
 #pragma once
@@ -82,6 +83,17 @@ public:
   /// Loop thread only: `c` is called no more (also from inside its own
   /// on_ready); the loop drops its reference after the round.
   void remove(io_client* c);
+
+  /// On a loop's thread: runs `fn` there after the loop's next wait, at the
+  /// end of the round that follows it, and that wait lasts at most
+  /// after_wait_limit_us. On any other thread: false, nothing queued. For
+  /// work that may come after the threads the loop's last system calls
+  /// woke: waiting, the loop gives up its CPU, and on a busy host a thread
+  /// it woke (a reader of a file it wrote) is often queued on that CPU,
+  /// behind it. A round with input ready waits for nothing, so `fn` then
+  /// runs a round later.
+  static bool after_next_wait(std::function<void()> fn);
+  static constexpr long after_wait_limit_us = 200;
 
   /// Whether the calling thread is the loop's.
   bool in_loop() const;

@@ -4,7 +4,7 @@
 # does (ours: bench/lib.sh start_ours; pipe: tail -f | socat -> TCP loopback ->
 # socat > file), records `perf record -a` of sched_waking/sched_switch and the
 # path's system calls (write, read, pread64, pwrite64, sendmsg, sendfile64,
-# fdatasync, poll, futex; perf's own excluded) during one cc-latency run, and
+# fdatasync, poll, ppoll, futex; perf's own excluded) during one cc-latency run, and
 # analyses it with bench/timeline.py:
 #   trickle (10 lines/s): each line's critical path, walked back from the
 #     reader's read over sched_waking to cc-latency's append: per hop the
@@ -53,6 +53,7 @@ evs=(syscalls:sys_enter_write syscalls:sys_exit_write syscalls:sys_exit_read sys
   syscalls:sys_enter_pread64 syscalls:sys_exit_pread64 syscalls:sys_enter_pwrite64 syscalls:sys_exit_pwrite64
   syscalls:sys_enter_sendmsg syscalls:sys_exit_sendmsg syscalls:sys_enter_sendfile64 syscalls:sys_exit_sendfile64
   syscalls:sys_enter_fdatasync syscalls:sys_exit_fdatasync syscalls:sys_enter_poll syscalls:sys_exit_poll
+  syscalls:sys_enter_ppoll syscalls:sys_exit_ppoll
   syscalls:sys_enter_futex ${EXTRA_EVS:-})
 waking=sched:sched_waking
 if [ "${WAKES:-0}" = 1 ]; then

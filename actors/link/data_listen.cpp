@@ -230,6 +230,11 @@ private:
       }
       while (auto msg = c.dec.take()) // a read may complete several
         deliver(c, std::move(*msg));
+      // Less than there was room for: the socket is empty, and the next
+      // wait tells when it is not (a read to learn EAGAIN is a system call
+      // per line of a trickle).
+      if (static_cast<size_t>(n) < space.size)
+        return true;
     }
     return true;
   }

@@ -124,7 +124,7 @@ bool tailwriter_door::write_here(const slot& w, const std::shared_ptr<fragment>&
   auto wire_size = (f->msg.blob ? f->msg.blob->size() : 0) + b.data.size();
   if (!w.inlet || wire_size >= inline_max_bytes || b.raw_size >= inline_max_bytes)
     return false;
-  if (!write_inline(*w.inlet, w.actor, *w.meter, f))
+  if (!write_inline(w.inlet, w.actor, *w.meter, f))
     return false;
   counters_->written_inline += 1;
   return true;

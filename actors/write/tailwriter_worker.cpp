@@ -17,8 +17,10 @@
 #include <caf/system_messages.hpp>
 
 #include "actors/write/tailwriter_worker.hpp"
+
 #include "base/error.hpp"
 #include "base/files.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
 #include "base/room_meter.hpp"
 #include "base/sync_thread.hpp"
@@ -153,8 +155,12 @@ void schedule_sync(worker_inline& in, const caf::actor& worker, bool here = fals
   auto since = duration_cast<milliseconds>(steady_clock::now() - in.last_sync_start);
   auto delay = in.core->options().sync_interval - since;
   if (in.core->sync_early() || (here && !in.tick_pending && delay.count() <= 0)) {
-    // A tick still pending finds nothing (or little) to do.
-    start_sync(in, worker);
+    // Inline: after the loop's next wait (write_inline). A tick still
+    // pending finds nothing (or little) to do.
+    if (here)
+      in.sync_after_wait = true;
+    else
+      start_sync(in, worker);
     return;
   }
   if (in.tick_pending)
@@ -171,6 +177,7 @@ void schedule_sync(worker_inline& in, const caf::actor& worker, bool here = fals
 }
 
 void start_sync(worker_inline& in, const caf::actor& worker) {
+  in.sync_after_wait = false; // this batch takes what it waited for
   auto batch = in.core->start_sync(in.out);
   deliver(in);
   if (batch->empty()) {
@@ -353,10 +360,31 @@ caf::behavior worker_behavior(worker_actor* self, worker_options opts,
   };
 }
 
+/// The sync write_inline left for after the loop's wait, unless one started
+/// meanwhile. The worker starts it when it holds the lock: the loop does not
+/// wait for it.
+void start_sync_after_wait(const std::weak_ptr<worker_inline>& weak, const caf::actor& worker) {
+  auto in = weak.lock();
+  if (!in)
+    return;
+  in->after_wait_queued = false;
+  std::unique_lock<std::mutex> lock{in->mtx, std::try_to_lock};
+  if (!lock.owns_lock()) {
+    caf::anon_send(worker, sync_due_atom::value);
+    return;
+  }
+  if (!in->core || !in->sync_after_wait)
+    return;
+  in->sync_after_wait = false;
+  if (!in->sync_in_flight)
+    start_sync(*in, worker);
+}
+
 } // namespace
 
-bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,
-                  const fragment_ptr& f) {
+bool write_inline(const worker_inline_ptr& inp, const caf::actor& worker,
+                  const room_meter& meter, const fragment_ptr& f) {
+  auto& in = *inp;
   // Busy (writing, syncing, answering): the worker takes it after that.
   std::unique_lock<std::mutex> lock{in.mtx, std::try_to_lock};
   if (!lock.owns_lock() || !in.core || !worker)
@@ -374,6 +402,13 @@ bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter&
   in.core->handle(f, worker_core::clock::now(), in.out);
   disk.unlock(); // a sync started below may begin at once
   after_fragment(in, worker, true);
+  if (in.sync_after_wait && !in.after_wait_queued.exchange(true)
+      && !io_loop::after_next_wait([weak = std::weak_ptr<worker_inline>{inp}, worker] {
+           start_sync_after_wait(weak, worker);
+         })) {
+    in.after_wait_queued = false;
+    start_sync(in, worker); // not on a loop's thread (tests): now
+  }
   return true;
 }
 

@@ -607,6 +607,13 @@ struct worker_inline {
   /// object: a sync job holds it, never the worker_inline.
   std::shared_ptr<std::mutex> disk_gate = std::make_shared<std::mutex>();
   std::chrono::steady_clock::time_point last_sync_start{};
+  /// A sync due after a fragment written inline waits for the I/O loop's
+  /// next wait (write_inline): any sync started meanwhile covers it.
+  bool sync_after_wait = false;
+  /// The loop holds a call to start it (io_loop::after_next_wait). The one
+  /// member not under `mtx`: the call clears it also when the worker holds
+  /// the lock (and asks the worker to start the sync).
+  std::atomic<bool> after_wait_queued{false};
   bool member_check_pending = false;
   bool retry_pending = false;
 };
@@ -627,10 +634,14 @@ constexpr uint64_t inline_max_bytes = 256 * 1024;
 /// when the worker is not busy (its lock free), nothing sent to it is
 /// pending (`meter`: order holds), none of its syncs is in the kernel
 /// (worker_inline::disk_gate) and the write is cheap
-/// (worker_core::cheap); its sync and ack follow on the worker. False:
-/// send it to the worker instead.
-bool write_inline(worker_inline& in, const caf::actor& worker, const room_meter& meter,
-                  const fragment_ptr& f);
+/// (worker_core::cheap); its sync and ack follow on the worker. A sync due
+/// at once starts after the loop's next wait (io_loop::after_next_wait),
+/// not before the loop sleeps: the write woke the copy's readers, and on a
+/// busy host they wait for this thread's CPU, where handing the batch to
+/// the sync thread (a wake-up of another CPU) cost the loop more than the
+/// write. False: send it to the worker instead.
+bool write_inline(const worker_inline_ptr& in, const caf::actor& worker,
+                  const room_meter& meter, const fragment_ptr& f);
 
 /// Spawns a detached worker; acks go to `router` (may be null: no acks),
 /// or with `lanes` straight to their peer's data connection when it is open.

@@ -1,8 +1,9 @@
 // The process's I/O loop (base/io_loop): posted work runs on its thread in
 // order, plain descriptors and ZeroMQ sockets of its context are waited on
 // together, a client's time limit wakes the loop, a client may remove itself
-// from its own callback, and the loop ends when its last holder lets go
-// (also when that happens on the loop thread).
+// from its own callback, work queued with after_next_wait runs after the
+// loop's next wait (which it bounds), and the loop ends when its last holder
+// lets go (also when that happens on the loop thread).
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -165,6 +166,46 @@ TEST_CASE("io_loop: a client's time limit wakes the loop, and it may remove itse
   REQUIRE(done.wait_for(5s) == std::future_status::ready);
   on_loop(*loop, [] { return 0; });
   CHECK(on_loop(*loop, [&] { return t->ticks; }) == 5);
+}
+
+TEST_CASE("io_loop: after_next_wait runs once the loop has waited, and bounds that wait",
+          "[io_loop]") {
+  auto loop = io_loop::shared();
+  // Not the loop's thread: nothing queued.
+  CHECK_FALSE(io_loop::after_next_wait([] {}));
+  struct counter : io_client {
+    int rounds = 0;
+    void poll_items(std::vector<zmq_pollitem_t>&) override {
+    }
+    void on_ready(zmq_pollitem_t*, size_t) override {
+      ++rounds;
+    }
+  };
+  auto c = std::make_shared<counter>();
+  on_loop(*loop, [&] {
+    loop->add(c);
+    return 0;
+  });
+  std::promise<int> ran;
+  auto f = ran.get_future();
+  int queued_in_round = -1;
+  bool queued = on_loop(*loop, [&] {
+    queued_in_round = c->rounds;
+    return io_loop::after_next_wait([&] { ran.set_value(c->rounds); });
+  });
+  CHECK(queued);
+  // Nothing wakes the loop (no client asks for a time limit): only the
+  // bound of the wait brings the round that runs it.
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  auto ran_in_round = f.get();
+  // Not in the round that queued it (it had not waited yet; that round's
+  // clients were called after the posted function), but after the next
+  // round's wait and its clients.
+  CHECK(ran_in_round >= queued_in_round + 2);
+  on_loop(*loop, [&] {
+    loop->remove(c.get());
+    return 0;
+  });
 }
 
 TEST_CASE("io_loop ends with its last holder, also on its own thread", "[io_loop]") {

@@ -45,6 +45,7 @@
 #include "actors/write/tailwriter_worker.hpp"
 #include "base/error.hpp"
 #include "base/hash.hpp"
+#include "base/io_loop.hpp"
 #include "base/logger.hpp"
 #include "base/room_meter.hpp"
 #include "base/sync_thread.hpp"
@@ -1595,7 +1596,7 @@ struct inline_env {
   }
 
   bool write(const frag_spec& s, uint64_t from, const std::string& raw) {
-    return write_inline(*in, worker, meter,
+    return write_inline(in, worker, meter,
                         std::make_shared<const fragment>(make_fragment(s, from, raw)));
   }
 };
@@ -1745,6 +1746,70 @@ TEST_CASE("tailwriter worker: a sync queued on the sync thread holds no inline w
   caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
   self->wait_for(x.worker);
   CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 20000; }, 20s));
+}
+
+// A sync due after a fragment written on the I/O loop starts after the
+// loop's next wait, not before the loop sleeps: the write woke the copy's
+// readers, and on a busy host they wait for the loop's CPU, where waking the
+// sync thread cost the loop more than the write (bench/PROFILE.md, "Session
+// 25"). When the worker holds the lock then, the worker starts it.
+TEST_CASE("tailwriter worker: a sync due after an inline write starts after the I/O "
+          "loop's next wait, also when the worker holds the lock then",
+          "[tailwriter][actor][inline]") {
+  auto loop = io_loop::shared();
+  inline_env x{1}; // a sync due after every write
+  frag_spec s;
+  s.file = "/pg_log/after_wait.log";
+  auto text = source_text(30000);
+  caf::anon_send(x.worker, dispatch_atom::value,
+                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
+  x.settle(1000);
+  REQUIRE(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 1000; }, 20s));
+  bool worker_holds_lock = false;
+  SECTION("the lock free") {
+  }
+  SECTION("the worker holds the lock") {
+    worker_holds_lock = true;
+  }
+  std::promise<void> locked, release;
+  std::thread holder;
+  std::promise<std::pair<bool, bool>> seen;
+  loop->post([&] {
+    bool written = x.write(s, 1000, slice(text, 1000, 10000));
+    bool in_flight;
+    {
+      std::lock_guard<std::mutex> guard{x.in->mtx};
+      in_flight = x.in->sync_in_flight;
+    }
+    if (worker_holds_lock) {
+      // Held (as the worker's thread holds it) from before the loop's
+      // next wait until well after it.
+      holder = std::thread{[&, r = release.get_future()] {
+        std::lock_guard<std::mutex> busy{x.in->mtx};
+        locked.set_value();
+        r.wait_for(200ms);
+      }};
+      locked.get_future().wait();
+    }
+    seen.set_value({written, in_flight});
+  });
+  auto f = seen.get_future();
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  auto [written, in_flight] = f.get();
+  CHECK(written);
+  // Written, and its sync not yet handed to the sync thread.
+  CHECK_FALSE(in_flight);
+  // Then synced and acknowledged, with no timer of the worker's firing
+  // (sync_interval is an hour).
+  CHECK(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 10000; }, 20s));
+  if (holder.joinable()) {
+    release.set_value();
+    holder.join();
+  }
+  CHECK(test::read_file(x.env.twc.dstdir + "/db1/after_wait.log") == slice(text, 0, 10000));
+  caf::scoped_actor self{x.env.sys};
+  caf::anon_send_exit(x.worker, caf::exit_reason::user_shutdown);
+  self->wait_for(x.worker);
 }
 
 TEST_CASE("tailwriter actor: on the direct lane small fragments are written inline, big "
