@@ -18,9 +18,10 @@
 // Threads other than the loop's talk to it through post() (a function run on
 // the loop thread, in order) and wake(); clients are added and removed on the
 // loop thread. Work of the loop's own that can wait until the threads it just
-// woke have run goes to after_next_wait(). A client is never called after remove() ran on the loop
-// thread. Clients must not hold the io_loop handle: the handle's last holder
-// ends the loop (a client holding it would keep it forever).
+// woke have run goes to after_next_wait(). A client is never called after
+// remove() ran on the loop thread. Clients must not hold the io_loop handle:
+// the handle's last holder ends the loop (a client holding it would keep it
+// forever).
 #pragma once
 
 #include <zmq.h>
