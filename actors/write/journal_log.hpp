@@ -97,8 +97,7 @@ public:
   using entry_map = std::unordered_map<std::string, entry>;
   const entry_map& entries() const { return ids_; }
   const entry* find(std::string_view id) const {
-    probe_.assign(id.data(), id.size());
-    auto i = ids_.find(probe_);
+    auto i = ids_.find(key_of(id));
     return i == ids_.end() ? nullptr : &i->second;
   }
   void erase(std::string_view id);
@@ -112,14 +111,19 @@ public:
 
 private:
   entry_map::iterator lookup(std::string_view id) {
-    probe_.assign(id.data(), id.size());
-    return ids_.find(probe_);
+    return ids_.find(key_of(id));
+  }
+  /// `id` as a key in this thread's buffer (C++17's unordered_map finds by
+  /// its key type only, and an id is longer than the short-string buffer):
+  /// a lookup allocates nothing once the buffer has grown, and lookups on
+  /// different threads share nothing, so find() is const in fact.
+  static const std::string& key_of(std::string_view id) {
+    thread_local std::string probe;
+    probe.assign(id.data(), id.size());
+    return probe;
   }
 
   entry_map ids_;
-  /// A lookup's id as a string, its buffer kept (an id is longer than the
-  /// short-string buffer): a find allocates nothing.
-  mutable std::string probe_;
   uint64_t live_ = 0;
   size_t bad_ = 0;
   size_t torn_ = 0;
