@@ -1595,6 +1595,16 @@ struct inline_env {
     std::lock_guard<std::mutex> guard{in->mtx};
   }
 
+  /// The worker writes `raw` as the copy's first bytes, syncs and
+  /// acknowledges them (with `sync_bytes` set).
+  void first_acked(const frag_spec& s, const std::string& raw) {
+    caf::anon_send(worker, dispatch_atom::value,
+                   std::make_shared<const fragment>(make_fragment(s, 0, raw)));
+    settle(static_cast<int64_t>(raw.size()));
+    REQUIRE(test::wait_until(
+      [&] { return env.rec->max_ack_by_file()[s.file] == raw.size(); }, 20s));
+  }
+
   bool write(const frag_spec& s, uint64_t from, const std::string& raw) {
     return write_inline(in, worker, meter,
                         std::make_shared<const fragment>(make_fragment(s, from, raw)));
@@ -1708,10 +1718,7 @@ TEST_CASE("tailwriter worker: a sync queued on the sync thread holds no inline w
   frag_spec s;
   s.file = "/pg_log/queued.log";
   auto text = source_text(30000);
-  caf::anon_send(x.worker, dispatch_atom::value,
-                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
-  x.settle(1000);
-  REQUIRE(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 1000; }, 20s));
+  x.first_acked(s, slice(text, 0, 1000));
   // The sync thread busy with another job: the worker's next batch waits
   // behind it.
   std::promise<void> started, go;
@@ -1761,10 +1768,7 @@ TEST_CASE("tailwriter worker: a sync due after an inline write starts after the 
   frag_spec s;
   s.file = "/pg_log/after_wait.log";
   auto text = source_text(30000);
-  caf::anon_send(x.worker, dispatch_atom::value,
-                 std::make_shared<const fragment>(make_fragment(s, 0, slice(text, 0, 1000))));
-  x.settle(1000);
-  REQUIRE(test::wait_until([&] { return x.env.rec->max_ack_by_file()[s.file] == 1000; }, 20s));
+  x.first_acked(s, slice(text, 0, 1000));
   bool worker_holds_lock = false;
   SECTION("the lock free") {
   }
