@@ -439,7 +439,11 @@ MD
 - **Latency.** `cc-latency` appends lines carrying their sequence number and
   CLOCK_MONOTONIC write time, every millisecond at a steady rate or one line at
   a time at a trickle, and follows the copy (inotify + read) in the same
-  process; per line it records append -> readable in the copy. `floor` is the
+  process; per line it records append -> readable in the copy. Its buffers
+  are touched and the copy opened (or its directory watched) before the first
+  line, so its own start-up is not in the figures (until session 26 its page
+  faults put a 4-14 ms mean on every system's first 100 ms, about 1 % of a
+  steady run's lines). `floor` is the
   tool following its own source file (the resolution of the measurement);
   `limit` is `tail -F` (inotify) piped into the socat pair. Both cases
   run in rounds (`--latency-rounds`, 3 by default), each round floor, limit, ours and
