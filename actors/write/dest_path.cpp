@@ -461,8 +461,6 @@ caf::expected<opened_parent> open_parent_beneath(int dirfd,
 }
 
 namespace {
-std::atomic<uint64_t> checked_opens{0};
-std::atomic<uint64_t> one_call_creates{0};
 
 /// A new file whose directory need not be synced here, created by one
 /// openat2 of the whole path with the checks resolve_dirs and the O_EXCL
@@ -483,18 +481,9 @@ int create_in_one_call(int dirfd, const std::string& rel, int flags, mode_t mode
   long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof(how));
   if (fd < 0)
     return -1;
-  one_call_creates.fetch_add(1, std::memory_order_relaxed);
   return static_cast<int>(fd);
 }
 } // namespace
-
-uint64_t open_beneath_checked() {
-  return checked_opens.load(std::memory_order_relaxed);
-}
-
-uint64_t open_beneath_one_call() {
-  return one_call_creates.load(std::memory_order_relaxed);
-}
 
 caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode,
@@ -509,7 +498,7 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
     // the parent's open, the create and the parent's close were three.
     int fd = create_in_one_call(dirfd, rel, flags, mode);
     if (fd >= 0)
-      return opened_file{fd, true};
+      return opened_file{fd, true, open_way::one_call};
   }
   auto parent = resolve_dirs(dirfd, parts, parts.size() - 1, create, rel);
   if (!parent)
@@ -536,6 +525,7 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                          mode);
     if (result.fd >= 0) {
       result.created = true;
+      result.way = open_way::created;
       if (!defer_parent_sync)
         ::fsync(parent->get());
       // New, regular, one link, opened without O_NONBLOCK: nothing to check.
@@ -548,7 +538,6 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
   }
   if (result.fd < 0)
     return open_error(rel, errno);
-  checked_opens.fetch_add(1, std::memory_order_relaxed);
   struct stat st;
   if (::fstat(result.fd, &st) != 0) {
     int err = errno;

@@ -60,9 +60,18 @@ std::string rotated_suffix(std::time_t t);
 std::string relative_inside(std::string_view base, std::string_view dir);
 
 /// Result of open_beneath: the descriptor and whether the file was created.
+/// How open_beneath got a file: which way it went is part of its answer
+/// (tests check it on the result, not on process-wide counts).
+enum class open_way : uint8_t {
+  one_call, ///< created by one openat2 of the whole path
+  created,  ///< created beneath its parent's descriptor (O_EXCL)
+  checked,  ///< there before: opened, then checked with fstat
+};
+
 struct opened_file {
   int fd = -1;
   bool created = false;
+  open_way way = open_way::checked;
 };
 
 /// Opens the regular file `rel` (a normalised relative path) beneath the
@@ -88,14 +97,6 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
                                         int flags, mode_t mode = 0644,
                                         bool defer_parent_sync = false,
                                         bool create_first = false);
-
-/// Test hook: how many files open_beneath opened that existed before (the
-/// ones it checked with fstat), process-wide.
-uint64_t open_beneath_checked();
-/// Test hook: how many files open_beneath created with one openat2 of the
-/// whole path (create_first with defer_parent_sync, the parent there),
-/// process-wide.
-uint64_t open_beneath_one_call();
 
 /// The directory that holds `rel` (a normalised relative path) beneath
 /// `dirfd`, opened with the same care as open_beneath (no symlink in any
