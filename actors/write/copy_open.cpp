@@ -149,7 +149,7 @@ caf::expected<bool> copy_file::open_existing(const copy_spec& spec,
   if (!opened)
     return std::move(opened.error());
   if (!claimed) {
-    claimed = opened->created || !claimed_elsewhere();
+    claimed = opened->created() || !claimed_elsewhere();
     if (!claimed) {
       log::warning(who, "recovery: " + path_ + " belongs to another generation;"
                           " naming this generation's copy anew");
@@ -202,12 +202,12 @@ caf::error copy_file::create(const copy_spec& spec, std::time_t now) {
       drop_journal();
       return std::move(opened.error());
     }
-    if (spec.rotated && !opened->created) {
+    if (spec.rotated && !opened->created()) {
       ::close(opened->fd); // that second's name is taken by another generation
       continue;
     }
     own_fd(opened->fd);
-    created_name_ = opened->created;
+    created_name_ = opened->created();
     break;
   }
   // The O line is made durable by the first S line's sync, before the copy's

@@ -498,7 +498,7 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
     // the parent's open, the create and the parent's close were three.
     int fd = create_in_one_call(dirfd, rel, flags, mode);
     if (fd >= 0)
-      return opened_file{fd, true, open_way::one_call};
+      return opened_file{fd, open_way::one_call};
   }
   auto parent = resolve_dirs(dirfd, parts, parts.size() - 1, create, rel);
   if (!parent)
@@ -524,7 +524,6 @@ caf::expected<opened_file> open_beneath(int dirfd, const std::string& rel,
     result.fd = ::openat(parent->get(), name.c_str(), plain_flags | O_CREAT | O_EXCL,
                          mode);
     if (result.fd >= 0) {
-      result.created = true;
       result.way = open_way::created;
       if (!defer_parent_sync)
         ::fsync(parent->get());

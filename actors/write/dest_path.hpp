@@ -59,7 +59,6 @@ std::string rotated_suffix(std::time_t t);
 /// (lexically, both absolute and normalised by the caller); else empty.
 std::string relative_inside(std::string_view base, std::string_view dir);
 
-/// Result of open_beneath: the descriptor and whether the file was created.
 /// How open_beneath got a file: which way it went is part of its answer
 /// (tests check it on the result, not on process-wide counts).
 enum class open_way : uint8_t {
@@ -68,10 +67,15 @@ enum class open_way : uint8_t {
   checked,  ///< there before: opened, then checked with fstat
 };
 
+/// Result of open_beneath: the descriptor and how it was got.
 struct opened_file {
   int fd = -1;
-  bool created = false;
   open_way way = open_way::checked;
+
+  /// This call created the file (either way of creating it).
+  bool created() const {
+    return way != open_way::checked;
+  }
 };
 
 /// Opens the regular file `rel` (a normalised relative path) beneath the

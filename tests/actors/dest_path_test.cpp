@@ -182,13 +182,13 @@ TEST_CASE("open_beneath creates parents and reopens", "[tailwriter][dest_path]")
     dirs d;
     auto f = open_beneath(d.dst_fd, "host/sub/x.log", O_WRONLY | O_CREAT);
     REQUIRE(f);
-    CHECK(f->created);
+    CHECK(f->created());
     REQUIRE(::write(f->fd, "abc", 3) == 3);
     ::close(f->fd);
     CHECK(test::read_file(d.dst + "/host/sub/x.log") == "abc");
     auto again = open_beneath(d.dst_fd, "host/sub/x.log", O_WRONLY | O_CREAT);
     REQUIRE(again);
-    CHECK(!again->created);
+    CHECK(!again->created());
     ::close(again->fd);
     // Without O_CREAT a missing file is an io error, not a refusal.
     auto missing = open_beneath(d.dst_fd, "host/none.log", O_WRONLY);
@@ -204,7 +204,7 @@ TEST_CASE("open_beneath create_first: a new file is created at once and not chec
     dirs d;
     auto f = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, false, true);
     REQUIRE(f);
-    CHECK(f->created);
+    CHECK(f->created());
     CHECK(f->way == open_way::created); // new, regular, one link: no fstat
     CHECK((::fcntl(f->fd, F_GETFL) & O_NONBLOCK) == 0);
     REQUIRE(::write(f->fd, "abc", 3) == 3);
@@ -212,7 +212,7 @@ TEST_CASE("open_beneath create_first: a new file is created at once and not chec
     // There already: opened (not created, not truncated) and checked.
     auto again = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, false, true);
     REQUIRE(again);
-    CHECK(!again->created);
+    CHECK(!again->created());
     CHECK(again->way == open_way::checked);
     CHECK((::fcntl(again->fd, F_GETFL) & O_NONBLOCK) == 0);
     ::close(again->fd);
@@ -244,7 +244,7 @@ TEST_CASE("open_beneath create_first with the parent's sync deferred: a new file
   // link, blocking, its mode as given.
   auto f = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0640, true, true);
   REQUIRE(f);
-  CHECK(f->created);
+  CHECK(f->created());
   CHECK(f->way == open_way::one_call);
   struct stat st;
   REQUIRE(::fstat(f->fd, &st) == 0);
@@ -261,14 +261,14 @@ TEST_CASE("open_beneath create_first with the parent's sync deferred: a new file
   // There already: opened and checked as before, not truncated.
   auto again = open_beneath(d.dst_fd, "host/new.log", O_RDWR | O_CREAT, 0644, true, true);
   REQUIRE(again);
-  CHECK(!again->created);
+  CHECK(!again->created());
   CHECK(again->way == open_way::checked);
   ::close(again->fd);
   CHECK(test::read_file(d.dst + "/host/new.log") == "abc");
   // A missing directory: made by the walk as before.
   auto deep = open_beneath(d.dst_fd, "a/b/c.log", O_RDWR | O_CREAT, 0644, true, true);
   REQUIRE(deep);
-  CHECK(deep->created);
+  CHECK(deep->created());
   CHECK(deep->way == open_way::created);
   ::close(deep->fd);
   CHECK(exists(d.dst + "/a/b/c.log"));
@@ -287,14 +287,14 @@ TEST_CASE("open_beneath create_first with the parent's sync deferred: a new file
   // The parent synced here, or no openat2: the component-wise way.
   auto synced = open_beneath(d.dst_fd, "host/synced.log", O_RDWR | O_CREAT, 0644, false, true);
   REQUIRE(synced);
-  CHECK(synced->created);
+  CHECK(synced->created());
   CHECK(synced->way == open_way::created);
   ::close(synced->fd);
   set_openat2_enabled(false);
   auto walked = open_beneath(d.dst_fd, "host/walked.log", O_RDWR | O_CREAT, 0644, true, true);
   set_openat2_enabled(true);
   REQUIRE(walked);
-  CHECK(walked->created);
+  CHECK(walked->created());
   CHECK(walked->way == open_way::created);
   ::close(walked->fd);
 }
