@@ -11,7 +11,10 @@
 // the router and the forwarder's write into the data connection run on the
 // loop thread right after its inotify read, with no second wake-up
 // (inotify_hub.cpp opens the scope for tailers that ask for it,
-// watch_signal::run_here).
+// watch_signal::run_here). The central's ack of such a line comes back the
+// same way: a data connection with nothing to write hands its replies on
+// inside a scope (the forwarder's on_message_here, actors/link/data_link.hpp),
+// so the forwarder, the router and the tailer take it on the loop thread.
 //
 // Bounds, so the loop is never held long: at most `max_jobs` jobs per scope
 // and `max_messages` messages per job; an actor with more mail, and every

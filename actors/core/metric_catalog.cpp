@@ -192,6 +192,10 @@ const std::vector<metric_spec> catalog{
    "messages cut by a lost data connection (resent by the gap / ack-timeout path)"},
   {"proxy", "data_replies", "ccserver_forward_data_reply_messages_total", C,
    "replies (acks, answers) read from the data connection"},
+  {"proxy", "data_replies_here", "ccserver_forward_data_replies_on_loop_total", C,
+   "of those, read while the connection had nothing to send: handed on on the "
+   "I/O loop's thread, where a trickle's tailer takes its ack without waking a "
+   "scheduler worker"},
   {"proxy", "data_bytes_in", "ccserver_forward_data_received_bytes_total", C,
    "bytes read from the data connection"},
   {"proxy", "data_sendfile", "ccserver_forward_data_sendfile_messages_total", C,

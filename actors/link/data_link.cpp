@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -164,7 +165,35 @@ public:
   }
 
   void on_ready(zmq_pollitem_t* items, size_t count) override {
-    std::lock_guard<std::mutex> writer{wr_mtx_};
+    bool idle = false;
+    {
+      std::lock_guard<std::mutex> writer{wr_mtx_};
+      ready(items, count);
+      idle = !cur_ && !has_queued();
+    }
+    hand_on_replies(idle);
+  }
+
+  // After the round's socket work, no lock held: the replies read go on,
+  // in order. A receiver run here may write into this link (a direct
+  // write) or drop it (the loop holds the engine until the round ends), so
+  // only the callbacks are used after the first one.
+  void hand_on_replies(bool idle) {
+    if (replies_.empty())
+      return;
+    auto replies = std::move(replies_);
+    replies_.clear();
+    bool here = idle && cb_.on_message_here;
+    if (here)
+      counters_->replies_here += static_cast<int64_t>(replies.size());
+    const auto& to = here ? cb_.on_message_here : cb_.on_message;
+    if (to)
+      for (auto& msg : replies)
+        to(std::move(msg));
+  }
+
+  // The writer lock held: the round's socket work.
+  void ready(zmq_pollitem_t* items, size_t count) {
     if (fd_ >= 0 && !broken_.empty())
       return fail(std::exchange(broken_, std::string{}));
     if (fd_ < 0) {
@@ -303,7 +332,8 @@ private:
   }
 
   // The central's replies to this peer (acks, answers): read what is
-  // there, hand each on. False at the end of the stream or bad input.
+  // there, kept for the round's end. False at the end of the stream or bad
+  // input.
   bool read_replies() {
     for (int i = 0; i < 64; ++i) {
       auto space = in_.want();
@@ -321,9 +351,9 @@ private:
       while (auto got = in_.take()) { // a read may complete several
         ++counters_->replies;
         auto msg = wire::parse(std::move(got->frames), std::move(got->blob));
-        if (msg && cb_.on_message)
-          cb_.on_message(std::move(*msg));
-        else if (!msg && cb_.on_invalid)
+        if (msg)
+          replies_.push_back(std::move(*msg));
+        else if (cb_.on_invalid)
           cb_.on_invalid(msg.error());
       }
     }
@@ -468,6 +498,8 @@ private:
   steady::time_point retry_at_{};
   std::optional<writing> cur_;
   data_frame::decoder in_{data_frame::default_max_blob, false};
+  // Replies read in this round, handed on at its end (the loop thread's).
+  std::vector<wire::cc_message> replies_;
   log_limiter limiter_{std::chrono::seconds{30}};
   // Shared with send().
   std::mutex mtx_;

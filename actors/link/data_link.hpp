@@ -19,6 +19,10 @@
 // behind another does not wake the loop: while anything is queued it waits
 // for room (POLLOUT) and writes the queue then (a wake per bulk fragment
 // cost a round and a refused sendfile each; bench/PROFILE.md, "Session 23").
+// The central's replies read in a round are handed on at its end, outside
+// the writer lock; while the link has nothing to write they go to
+// on_message_here, whose receivers may run on the loop thread, as an
+// inotify wake's tailer does (bench/PROFILE.md, "Session 27").
 // A message is taken only while the connection is up; when it goes down the
 // loop hands what is still queued back to the ZeroMQ socket (`fallback`,
 // in order) and reports the one it was writing as sent: its bytes may be
@@ -82,6 +86,7 @@ struct data_link_counters {
   std::atomic<int64_t> fell_back{0};   // messages handed back to ZeroMQ
   std::atomic<int64_t> lost{0};        // messages cut by a lost connection
   std::atomic<int64_t> replies{0};     // replies read from the central
+  std::atomic<int64_t> replies_here{0}; // of them, by on_message_here
   std::atomic<int64_t> bytes_in{0};    // stream bytes read
   // Blobs that are file ranges (wire/file_range.hpp):
   std::atomic<int64_t> sendfile{0};    // written whole by sendfile
@@ -101,7 +106,14 @@ public:
     /// A message the link cannot send after all: to the ZeroMQ socket.
     std::function<void(wire::cc_message)> fallback;
     /// A reply from the central (an ack, an answer), as from the DEALER.
+    /// Called on the loop thread after the link's own code is done with
+    /// the round, with none of its locks held.
     std::function<void(wire::cc_message)> on_message;
+    /// Instead of on_message when the link had nothing to write after the
+    /// round that read the reply (nothing queued, nothing half-written): a
+    /// trickle, whose ack may run its tailer on the loop thread (a wake of
+    /// a scheduler worker saved). Unset: on_message.
+    std::function<void(wire::cc_message)> on_message_here;
     /// Bytes from the central that are not a message (the connection closes).
     std::function<void(const caf::error&)> on_invalid;
   };

@@ -16,6 +16,7 @@
 #include "actors/link/zmq_transport.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/loop_jobs.hpp"
 #include "base/thread_name.hpp"
 #include "config/reader.hpp"
 #include "wire/bodies.hpp"
@@ -380,6 +381,15 @@ transport::callbacks link_callbacks(forwarder_actor_t* self,
   transport::callbacks cb;
   cb.on_message = [me](wire::cc_message msg) {
     caf::anon_send(me, reply_atom::value, std::move(msg));
+  };
+  // A trickle's ack on the I/O loop: this forwarder, the router and the
+  // tailer it is for run there (within loop_jobs' bounds) instead of
+  // waking a scheduler worker per line for them (bench/PROFILE.md,
+  // "Session 27"). A tailer that must not run on the loop leaves it.
+  cb.on_message_here = [me](wire::cc_message msg) {
+    loop_jobs here{me->home_system()};
+    caf::anon_send(me, reply_atom::value, std::move(msg));
+    here.run();
   };
   cb.on_invalid = [garbage, who = self->state.who](const caf::error& err) {
     ++garbage->count;

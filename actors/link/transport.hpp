@@ -33,6 +33,11 @@ public:
     /// A message from the remote, route frames as received (a reply on its
     /// way back: route[0] names whoever sent the request on this side).
     std::function<void(wire::cc_message)> on_message;
+    /// A message the data connection read while it had nothing to write (a
+    /// trickle's ack), on the I/O loop's thread outside any link's code and
+    /// lock: the receiver may run the actors it wakes right there
+    /// (base/loop_jobs.hpp). Unset: on_message.
+    std::function<void(wire::cc_message)> on_message_here;
     /// Frames from the remote that are not a CC message (counted, logged).
     std::function<void(const caf::error&)> on_invalid;
     /// Messages totalling `bytes` (wire::cc_message::wire_size) left the

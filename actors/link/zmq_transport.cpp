@@ -138,6 +138,7 @@ caf::error zmq_transport::connect(const std::string& endpoint, callbacks cb) {
     std::shared_ptr<std::atomic<int64_t>>{data_counters_, &data_counters_->ranges_gone},
     cb.on_sent);
   on_reply_ = cb.on_message;
+  on_reply_here_ = cb.on_message_here;
   on_invalid_ = cb.on_invalid;
   zmq_socket_loop::events ev;
   ev.on_frames = [on_message = cb.on_message, on_invalid = cb.on_invalid](
@@ -197,6 +198,7 @@ void zmq_transport::offer_data(int port) {
       sock->send(std::move(msg));
   };
   cb.on_message = on_reply_;
+  cb.on_message_here = on_reply_here_;
   cb.on_invalid = on_invalid_;
   data_->exchange(std::make_unique<data_link>(io_loop::shared(opts_.io_threads),
                                               std::move(*to), opts_.routing_id, who_,
@@ -223,6 +225,7 @@ void zmq_transport::add_stats(counters& out) const {
   out["data_fell_back"] = c.fell_back.load();
   out["data_lost"] = c.lost.load();
   out["data_replies"] = c.replies.load();
+  out["data_replies_here"] = c.replies_here.load();
   out["data_bytes_in"] = c.bytes_in.load();
   out["data_sendfile"] = c.sendfile.load();
   out["ranges_read"] = c.ranges_read.load();

@@ -53,6 +53,7 @@ private:
   // on from there and from the forwarder's door (data_gate).
   std::function<void(uint64_t)> on_sent_;
   std::function<void(wire::cc_message)> on_reply_;
+  std::function<void(wire::cc_message)> on_reply_here_;  // the data link's, idle
   std::function<void(const caf::error&)> on_invalid_;
   std::shared_ptr<data_gate> data_ = std::make_shared<data_gate>();
   int data_port_ = 0;

@@ -91,8 +91,11 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
 
   // The shell's handlers
 
+  // On the loop's thread (an idle data connection's ack, a writer in this
+  // process): an ack is handled there like an inotify wake, by a tailer
+  // that inotify's wakes may run there; anything else on a worker.
   void on_reply(wire::cc_message& msg) {
-    if (!may_block() && (msg.type == "logtail.state" || !postponed.empty())) {
+    if (!may_block() && (!watch_here || msg.type == "logtail.state" || !postponed.empty())) {
       postponed.push_back(std::move(msg));
       leave_loop();
       return;

@@ -125,6 +125,10 @@ struct seen {
   std::mutex mtx;
   int sent = 0;                  // on_sent calls (written or cut)
   std::vector<int> fell_back;    // numbers handed back for ZeroMQ
+  // Replies handed on, in order: their type, "here:" before it when by
+  // on_message_here.
+  std::vector<std::string> replies;
+  std::function<void()> at_reply_here; // run inside on_message_here
 };
 
 struct link_under_test {
@@ -143,6 +147,20 @@ struct link_under_test {
     cb.fallback = [t = told](wire::cc_message msg) {
       std::lock_guard<std::mutex> guard{t->mtx};
       t->fell_back.push_back(std::stoi(std::string{msg.blob->view().substr(0, 16)}));
+    };
+    cb.on_message = [t = told](wire::cc_message msg) {
+      std::lock_guard<std::mutex> guard{t->mtx};
+      t->replies.push_back(msg.type);
+    };
+    cb.on_message_here = [t = told](wire::cc_message msg) {
+      std::function<void()> act;
+      {
+        std::lock_guard<std::mutex> guard{t->mtx};
+        t->replies.push_back("here:" + msg.type);
+        act = t->at_reply_here;
+      }
+      if (act)
+        act();
     };
     link = std::make_unique<data_link>(io_loop::shared(), *to, "peer-id", "test",
                                        std::move(cb), counters);
@@ -176,6 +194,18 @@ struct link_under_test {
     return told->sent;
   }
 };
+
+/// Polls `pred` every millisecond, for up to 5 s.
+template <class Pred>
+bool wait_until_true(Pred pred) {
+  auto end = steady::now() + 5s;
+  while (!pred()) {
+    if (steady::now() >= end)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
 
 bool in_order(const std::vector<int>& got, int from, int to) {
   if (got.size() != static_cast<size_t>(to - from))
@@ -400,6 +430,70 @@ TEST_CASE("data_link: on the loop thread a message is written directly from a "
   CHECK(in_order(c.central.got, 0, 3));
   CHECK(c.local.counters->lost == 0);
   CHECK(c.local.sent() == 3);
+}
+
+// The central's replies are handed on once the round's socket work is done,
+// outside the writer lock: while nothing waits to be written, by
+// on_message_here, whose receiver may run jobs on the loop that write into
+// this link directly (the forwarder, router and tailer of a trickle's ack);
+// read behind a message the loop is still writing, by on_message.
+TEST_CASE("data_link: a reply read while nothing waits to be written is handed on "
+          "outside the link's lock; one read behind a message being written goes "
+          "the usual way", "[data_link]") {
+  connected c{4096};
+  c.local.wait_idle(1, c.central);
+  auto direct = c.local.counters->direct.load();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::promise<bool> taken;
+  auto took = taken.get_future();
+  {
+    std::lock_guard<std::mutex> guard{c.local.told->mtx};
+    c.local.told->at_reply_here = [&] {
+      loop_jobs scope{sys};
+      fn_job job;
+      auto one = numbered(1, 100);
+      job.fn = [&] { taken.set_value(c.local.link->send(one)); };
+      scope.exec_later(&job);
+      scope.run();
+    };
+  }
+  auto reply = [&](const std::string& type) {
+    wire::cc_message ack;
+    ack.route = {wire::local_route_frame("local.d:app")};
+    ack.type = type;
+    ack.body = "{}";
+    auto frame = data_frame::encode_head(ack);
+    REQUIRE(::send(c.central.conn, frame.data(), frame.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(frame.size()));
+  };
+  auto replies = [&] {
+    std::lock_guard<std::mutex> guard{c.local.told->mtx};
+    return c.local.told->replies;
+  };
+  reply("logtail.ack");
+  REQUIRE(took.wait_for(5s) == std::future_status::ready);
+  CHECK(took.get());
+  CHECK(replies() == std::vector<std::string>{"here:logtail.ack"});
+  c.local.wait_idle(2, c.central);
+  // The job wrote it itself: the writer lock was free.
+  CHECK(c.local.counters->direct == direct + 1);
+  {
+    std::lock_guard<std::mutex> guard{c.local.told->mtx};
+    c.local.told->at_reply_here = nullptr;
+  }
+  // A message larger than the peer's buffers and the socket's: the loop is
+  // still writing it when the next reply comes.
+  const size_t big = 32u << 20;
+  auto msg = numbered(2, big);
+  REQUIRE(c.local.link->send(msg));
+  REQUIRE(wait_until_true([&] { return c.local.counters->bytes > 0; }));
+  reply("logtail.state");
+  REQUIRE(wait_until_true([&] { return replies().size() == 2; }));
+  CHECK(replies() == std::vector<std::string>{"here:logtail.ack", "logtail.state"});
+  c.central.read_until(3, 20s);
+  CHECK(in_order(c.central.got, 0, 3));
+  CHECK(c.local.counters->lost == 0);
 }
 
 TEST_CASE("forwarder_door: an in-process fragment goes into the data connection "

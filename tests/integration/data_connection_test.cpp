@@ -298,6 +298,9 @@ TEST_CASE("data connection: fragments travel on it into byte-identical copies",
   w.trickle("app-2.log", 5, 50ms);
   check_delivered(p, w);
   CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_direct_messages_total") >= 1; }, 10s));
+  // Their acks find it idle too: handed on on the I/O loop, where the
+  // tailer takes them (tests/main/loop_jobs_test.cpp).
+  CHECK(wait_until([&] { return p.local_metric("ccserver_forward_data_replies_on_loop_total") >= 1; }, 10s));
   p.stop_both();
 }
 

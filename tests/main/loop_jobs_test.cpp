@@ -4,7 +4,9 @@
 // message once and in order; past the bounds and after the scope the
 // scheduler's workers take over; an inotify wake of a watcher that asks for
 // it and is settled (watch_signal::run_here, file_watch::set_settled) runs
-// its actor on the I/O loop's thread, and one that does not on a worker. Every wait bounded by count and time; no
+// its actor on the I/O loop's thread, and one that does not on a worker; an
+// ack handed on in a scope there is taken by an uncompressed tailer there,
+// by a compressing one on a worker. Every wait bounded by count and time; no
 // timing asserted.
 #include <catch2/catch.hpp>
 
@@ -556,4 +558,72 @@ TEST_CASE("loop_jobs: a settled tailer that finds a rotation or a new file on th
   CHECK(cc::loop_jobs::after_jobs() > left_before);
   // ... and no durable save or wait for one ran there.
   CHECK(cc::loop_jobs::blocked_in_scope() == blocked_before);
+}
+
+// An idle data connection hands the central's ack on inside a loop_jobs
+// scope on the I/O loop (actors/link/data_link.hpp, on_message_here): the
+// tailer it is for takes it there, and the look after it sends what the ack
+// let go, as an inotify wake's look does, with no scheduler worker woken for
+// the ack (bench/PROFILE.md, "Session 27"). A tailer that compresses is
+// never run on the loop: it takes the ack on a worker.
+TEST_CASE("loop_jobs: an ack handed on in a scope on the I/O loop runs an "
+          "uncompressed tailer's look there, a compressing one's on a worker",
+          "[loop_jobs]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  std::string comp;
+  SECTION("uncompressed") {}
+  SECTION("gzip on the wire") { comp = "compression = gzip\n"; }
+  loop_tail_env env{sys};
+  {
+    std::lock_guard<std::mutex> guard{env.w->mtx};
+    env.w->send_acks = false;
+  }
+  cc::test::write_file(env.logs + "/app.log", "");
+  auto opts = tailer_test_options(env.logs, env.save, "logmask = app.log\n" + comp,
+                                  env.dir / "loop.ini");
+  // No poll tick while the ack is handed on: the tailer is idle then, so the
+  // scope takes its job.
+  opts.poll_interval = std::chrono::seconds{30};
+  env.tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(env.router));
+  auto fragments = [&] {
+    std::lock_guard<std::mutex> guard{env.w->mtx};
+    return env.w->fragments.size();
+  };
+  // The generation's first fragment goes and is not acknowledged (a first
+  // start begins at the file's end, so the first lines may be passed over).
+  bool first = false;
+  for (int i = 1; i <= 20 && !first; ++i) {
+    cc::test::append_file(env.logs + "/app.log", "first " + std::to_string(i) + "\n");
+    first = cc::test::wait_until([&] { return fragments() >= 1; }, 500ms);
+  }
+  REQUIRE(first);
+  // The next line waits for that ack: a generation's first fragment is
+  // confirmed before more of it goes.
+  cc::test::append_file(env.logs + "/app.log", "held\n");
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(fragments() == 1);
+  std::vector<cc::wire::cc_message> acks;
+  {
+    std::lock_guard<std::mutex> guard{env.w->mtx};
+    acks = env.w->current_acks();
+  }
+  REQUIRE(acks.size() == 1);
+  auto resumed = std::make_shared<std::atomic<size_t>>(0);
+  cc::io_loop::shared()->post([&sys, to = env.tailer, acks, resumed]() mutable {
+    cc::loop_jobs here{sys};
+    for (auto& ack : acks)
+      caf::anon_send(to, cc::reply_atom::value, std::move(ack));
+    here.run();
+    *resumed = here.resumed();
+  });
+  REQUIRE(cc::test::wait_until([&] { return fragments() >= 2; }, 5000ms));
+  CHECK(*resumed >= 1); // the tailer's job at least
+  CHECK(env.t->last_on_loop() == comp.empty());
+  auto copies = env.copies();
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].size() >= 5);
+  CHECK(copies[0].compare(copies[0].size() - 5, 5, "held\n") == 0);
 }
