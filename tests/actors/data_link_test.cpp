@@ -438,7 +438,7 @@ TEST_CASE("data_link: on the loop thread a message is written directly from a "
 // this link directly (the forwarder, router and tailer of a trickle's ack);
 // read behind a message the loop is still writing, by on_message.
 TEST_CASE("data_link: a reply read while nothing waits to be written is handed on "
-          "outside the link's lock; one read behind a message being written goes "
+          "outside the link's lock, and one read behind a message being written "
           "the usual way", "[data_link]") {
   connected c{4096};
   c.local.wait_idle(1, c.central);
