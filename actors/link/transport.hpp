@@ -7,7 +7,8 @@
 // (data_path() is the one way in for other threads);
 // the callbacks run on the transport's thread (ZeroMQ: the process's I/O
 // loop, shared by every socket), so they must be short and non-blocking (the
-// forwarder's turn each into an anon_send to itself).
+// forwarder's turn each into an anon_send to itself; its on_message_here
+// also runs the jobs that send wakes, within base/loop_jobs.hpp's bounds).
 #pragma once
 
 #include <atomic>
