@@ -385,8 +385,15 @@ transport::callbacks link_callbacks(forwarder_actor_t* self,
   // A trickle's ack on the I/O loop: this forwarder, the router and the
   // tailer it is for run there (within loop_jobs' bounds) instead of
   // waking a scheduler worker per line for them (bench/PROFILE.md,
-  // "Session 27"). A tailer that must not run on the loop leaves it.
-  cb.on_message_here = [me](wire::cc_message msg) {
+  // "Session 27"). A tailer that must not run on the loop leaves it. The
+  // forwarder's own replies (pongs) go to a worker: one that offers another
+  // data port makes it resolve the remote's name, which may wait for a
+  // name server.
+  cb.on_message_here = [me, own = self->state.own_frame](wire::cc_message msg) {
+    if (!msg.route.empty() && msg.route.front() == own) {
+      caf::anon_send(me, reply_atom::value, std::move(msg));
+      return;
+    }
     loop_jobs here{me->home_system()};
     caf::anon_send(me, reply_atom::value, std::move(msg));
     here.run();
