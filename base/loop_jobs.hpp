@@ -14,7 +14,8 @@
 // watch_signal::run_here). The central's ack of such a line comes back the
 // same way: a data connection with nothing to write hands its replies on
 // inside a scope (the forwarder's on_message_here, actors/link/data_link.hpp),
-// so the forwarder, the router and the tailer take it on the loop thread.
+// so the forwarder, the router and the tailer take it on the loop thread,
+// and such a tailer's timer fires there too (base/loop_clock.hpp).
 //
 // Bounds, so the loop is never held long: at most `max_jobs` jobs per scope
 // and `max_messages` messages per job; an actor with more mail, and every

@@ -1,13 +1,15 @@
 // The tailer actor: a thin shell around tail::tail_core (tail_core.hpp holds
 // the logic and the offset invariant). The shell gives the core CAF's actor
-// clock as its clock (a delayed tail_due_atom is its one-shot timer; virtual
-// time under the test coordinator), dispatches to the router for it, and
+// clock as its clock (a tail_due_atom is its one-shot timer: from the I/O
+// loop's clock for a tailer the loop may run, a delayed_send otherwise, in
+// virtual time under the test coordinator), dispatches to the router for it, and
 // turns messages into the core's events. The contract is in tailer.hpp.
 #include "actors/tail/tailer.hpp"
 
 #include <deque>
 #include <optional>
 
+#include <caf/detail/test_actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
@@ -17,6 +19,7 @@
 #include "actors/tail/tail_core.hpp"
 #include "base/error.hpp"
 #include "base/logger.hpp"
+#include "base/loop_clock.hpp"
 #include "base/loop_jobs.hpp"
 #include "base/thread_name.hpp"
 
@@ -33,6 +36,10 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   // Whether inotify's wakes may run this tailer on the I/O loop's thread
   // (base/loop_jobs.hpp): a scheduled tailer whose looks compress nothing.
   bool watch_here = false;
+  // Such a tailer's one-shot timer, on the loop too (base/loop_clock.hpp),
+  // where CAF's clock is real time; null: CAF's delayed_send (a detached or
+  // compressing tailer, virtual time under the test coordinator).
+  std::shared_ptr<loop_clock> timers;
   // On the loop's thread nothing here may block (tail_effects::may_block).
   // An off_loop_atom to ourselves is on its way to a worker.
   bool leaving = false;
@@ -56,6 +63,17 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   void arm(time_point due) override {
     // One millisecond late rather than early: the core finds `due` past.
     using ms = std::chrono::milliseconds;
+    if (timers) {
+      timers->arm(due + ms{1}, [addr = self->address(), sys = &self->system()] {
+        auto me = caf::actor_cast<caf::actor>(addr);
+        if (!me)
+          return;
+        loop_jobs here{*sys};
+        caf::anon_send(me, tail_due_atom::value);
+        here.run();
+      });
+      return;
+    }
     auto in = std::chrono::duration_cast<ms>(due - now()) + ms{1};
     self->delayed_send(self, in, tail_due_atom::value);
   }
@@ -139,6 +157,8 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
   auto& st = self->state;
   st.router = std::move(router);
   st.watch_here = !detached && opts.comp == wire::compression::none;
+  if (st.watch_here && !dynamic_cast<caf::detail::test_actor_clock*>(&self->clock()))
+    st.timers = loop_clock::shared();
   auto& core = st.core.emplace(std::move(opts), st, st);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Positions are saved as acks arrive; the core's destructor waits until

@@ -3,17 +3,22 @@
 // together, a client's time limit wakes the loop, a client may remove itself
 // from its own callback, work queued with after_next_wait runs after the
 // loop's next wait (which it bounds), and the loop ends when its last holder
-// lets go (also when that happens on the loop thread).
+// lets go (also when that happens on the loop thread). Its timers
+// (loop_clock) run on its thread once due, in due order.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/io_loop.hpp"
+#include "base/loop_clock.hpp"
 
 using namespace cc;
 using namespace std::chrono_literals;
@@ -229,4 +234,72 @@ TEST_CASE("io_loop ends with its last holder, also on its own thread", "[io_loop
   // A new loop can be had at once.
   auto next = io_loop::shared();
   CHECK(on_loop(*next, [&] { return next->in_loop(); }));
+}
+
+// The loop's timers (base/loop_clock.hpp): each function runs on the loop
+// thread, not before its due time, in due order; one armed from a running
+// function runs later; one already due runs at the next round.
+TEST_CASE("loop_clock: timers run on the loop thread once due, in due order",
+          "[io_loop][loop_clock]") {
+  auto timers = loop_clock::shared();
+  auto loop = io_loop::shared();
+  struct fired {
+    std::mutex mtx;
+    std::vector<int> order;
+    std::vector<bool> on_loop;
+    std::vector<bool> in_time;
+  };
+  auto f = std::make_shared<fired>();
+  auto start = loop_clock::clock::now();
+  auto at = [&](int n, std::chrono::milliseconds in) {
+    auto due = start + in;
+    timers->arm(due, [f, n, due, loop] {
+      std::lock_guard<std::mutex> guard{f->mtx};
+      f->order.push_back(n);
+      f->on_loop.push_back(loop->in_loop());
+      f->in_time.push_back(loop_clock::clock::now() >= due);
+    });
+  };
+  at(3, 60ms);
+  at(1, 20ms);
+  at(2, 40ms);
+  at(4, 60ms); // the same time as 3: after it
+  CHECK(timers->pending() >= 4);
+  // From a running function: armed on the loop thread, 10 ms later.
+  timers->arm(start + 70ms, [f, timers, loop] {
+    auto due = loop_clock::clock::now() + 10ms;
+    timers->arm(due, [f, due, loop] {
+      std::lock_guard<std::mutex> guard{f->mtx};
+      f->order.push_back(5);
+      f->on_loop.push_back(loop->in_loop());
+      f->in_time.push_back(loop_clock::clock::now() >= due);
+    });
+  });
+  auto count = [&] {
+    std::lock_guard<std::mutex> guard{f->mtx};
+    return f->order.size();
+  };
+  auto end = loop_clock::clock::now() + 10s;
+  while (count() < 5 && loop_clock::clock::now() < end)
+    std::this_thread::sleep_for(5ms);
+  std::lock_guard<std::mutex> guard{f->mtx};
+  CHECK(f->order == std::vector<int>{1, 2, 3, 4, 5});
+  CHECK(f->on_loop == std::vector<bool>(5, true));
+  CHECK(f->in_time == std::vector<bool>(5, true));
+  CHECK(timers->pending() == 0);
+}
+
+TEST_CASE("loop_clock: a timer already due runs at once, and the last holder's end "
+          "drops those not due", "[io_loop][loop_clock]") {
+  auto ran = std::make_shared<std::promise<void>>();
+  auto done = ran->get_future();
+  auto timers = loop_clock::shared();
+  timers->arm(loop_clock::clock::now() - 1s, [ran] { ran->set_value(); });
+  REQUIRE(done.wait_for(5s) == std::future_status::ready);
+  auto late = std::make_shared<std::atomic<bool>>(false);
+  timers->arm(loop_clock::clock::now() + 200ms, [late] { *late = true; });
+  CHECK(timers->pending() == 1);
+  timers.reset(); // the only holder: its timers go with it
+  std::this_thread::sleep_for(400ms);
+  CHECK_FALSE(*late);
 }

@@ -627,3 +627,39 @@ TEST_CASE("loop_jobs: an ack handed on in a scope on the I/O loop runs an "
   CHECK(copies[0].size() >= 5);
   CHECK(copies[0].compare(copies[0].size() - 5, 5, "held\n") == 0);
 }
+
+// A tailer the loop runs has its one-shot timer on the loop too
+// (base/loop_clock.hpp): a partial line waits idle-flush, and the timer's
+// look that sends it runs on the I/O loop's thread, with no CAF clock thread
+// and no scheduler worker woken for it (bench/PROFILE.md, "Session 27").
+TEST_CASE("loop_jobs: the timer of a tailer the loop runs fires on the I/O "
+          "loop's thread", "[loop_jobs][loop_clock]") {
+  caf::actor_system_config cfg;
+  cc::cli::configure_system(cfg, server_config()->main);
+  caf::actor_system sys{cfg};
+  REQUIRE(prompt(sys));
+  loop_tail_env env{sys};
+  cc::test::write_file(env.logs + "/app.log", "");
+  env.start("logmask = app.log\n");
+  auto copied = [&](const std::string& tail) {
+    auto c = env.copies();
+    return !c.empty() && c[0].size() >= tail.size()
+           && c[0].compare(c[0].size() - tail.size(), tail.size(), tail) == 0;
+  };
+  // The generation confirmed first (a first start begins at the file's end).
+  bool first = false;
+  for (int i = 1; i <= 20 && !first; ++i) {
+    auto line = "first " + std::to_string(i) + "\n";
+    cc::test::append_file(env.logs + "/app.log", line);
+    first = cc::test::wait_until([&] { return copied(line); }, 1000ms);
+  }
+  REQUIRE(first);
+  env.settle();
+  // No newline: held until idle-flush (0.2 s) has passed without growth,
+  // then sent by the timer's look.
+  cc::test::append_file(env.logs + "/app.log", "partial");
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(copied("partial"));
+  REQUIRE(cc::test::wait_until([&] { return copied("partial"); }, 5000ms));
+  CHECK(env.t->last_on_loop());
+}
