@@ -125,14 +125,28 @@ bool prompt(caf::actor_system& sys) {
   return dynamic_cast<cc::cli::prompt_sharing_coordinator*>(&sys.scheduler()) != nullptr;
 }
 
+/// An actor system configured as ccserver's (server_config()), which runs
+/// the server's scheduler.
+struct server_system {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+
+  server_system() : sys{configured(cfg)} {
+    REQUIRE(prompt(sys));
+  }
+
+  static caf::actor_system_config& configured(caf::actor_system_config& cfg) {
+    cc::cli::configure_system(cfg, server_config()->main);
+    return cfg;
+  }
+};
+
 } // namespace
 
 TEST_CASE("loop_jobs: an actor woken inside the scope, and those it messages, "
           "run on the scope's thread", "[loop_jobs]") {
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   chain c{sys, 3};
   auto here = std::this_thread::get_id();
   {
@@ -159,10 +173,8 @@ TEST_CASE("loop_jobs: an actor woken inside the scope, and those it messages, "
 
 TEST_CASE("loop_jobs: past its bounds and after it closes, the workers take "
           "over, and every message arrives once, in order", "[loop_jobs]") {
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   auto here = std::this_thread::get_id();
   SECTION("at most max_jobs jobs") {
     chain c{sys, 4};
@@ -213,10 +225,8 @@ TEST_CASE("loop_jobs: past its bounds and after it closes, the workers take "
 TEST_CASE("loop_jobs: an inotify wake runs a settled run_here watcher's actor "
           "on the I/O loop's thread, others on a worker", "[loop_jobs]") {
   cc::test::temp_dir dir{"ccloopwatch"};
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   cc::test::write_file(dir / "app.log", "one\n");
   chain here{sys, 2};  // the watcher's actor and one it messages
   chain there{sys, 1};
@@ -292,10 +302,8 @@ caf::behavior loop_noting_router(caf::event_based_actor* self, std::shared_ptr<f
 TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
           "loop's thread, up to its dispatch", "[loop_jobs]") {
   cc::test::temp_dir dir{"ccloopjobtail"};
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   auto logs = dir / "logs";
   ::mkdir(logs.c_str(), 0755);
   cc::test::write_file(logs + "/app.log", "");
@@ -340,10 +348,8 @@ TEST_CASE("loop_jobs: a streaming tailer's look, its bytes unacknowledged and no
           "dispatch waiting, runs on the I/O loop's thread",
           "[loop_jobs]") {
   cc::test::temp_dir dir{"ccloopjobstream"};
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   auto logs = dir / "logs";
   ::mkdir(logs.c_str(), 0755);
   cc::test::write_file(logs + "/app.log", "");
@@ -487,10 +493,8 @@ struct loop_tail_env {
 // .save still names the new generation before its first fragment leaves.
 TEST_CASE("loop_jobs: a settled tailer that finds a rotation or a new file on the "
           "I/O loop's thread makes its durable save on a worker", "[loop_jobs]") {
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   auto blocked_before = cc::loop_jobs::blocked_in_scope();
   auto left_before = cc::loop_jobs::after_jobs();
   loop_tail_env env{sys};
@@ -569,10 +573,8 @@ TEST_CASE("loop_jobs: a settled tailer that finds a rotation or a new file on th
 TEST_CASE("loop_jobs: an ack handed on in a scope on the I/O loop runs an "
           "uncompressed tailer's look there, a compressing one's on a worker",
           "[loop_jobs]") {
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   std::string comp;
   SECTION("uncompressed") {}
   SECTION("gzip on the wire") { comp = "compression = gzip\n"; }
@@ -634,10 +636,8 @@ TEST_CASE("loop_jobs: an ack handed on in a scope on the I/O loop runs an "
 // and no scheduler worker woken for it (bench/PROFILE.md, "Session 27").
 TEST_CASE("loop_jobs: the timer of a tailer the loop runs fires on the I/O "
           "loop's thread", "[loop_jobs][loop_clock]") {
-  caf::actor_system_config cfg;
-  cc::cli::configure_system(cfg, server_config()->main);
-  caf::actor_system sys{cfg};
-  REQUIRE(prompt(sys));
+  server_system server;
+  auto& sys = server.sys;
   loop_tail_env env{sys};
   cc::test::write_file(env.logs + "/app.log", "");
   env.start("logmask = app.log\n");
