@@ -45,10 +45,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/execution_unit.hpp>
 #include <caf/fwd.hpp>
+#include <caf/send.hpp>
 
 namespace cc {
 
@@ -89,6 +92,17 @@ public:
 
   /// Resumes the jobs taken, and those they make, within the bounds.
   void run();
+
+  /// Sends `xs` to `to` inside a scope of its own on this thread and runs
+  /// what that wakes here: a trickle's ack (the forwarder's
+  /// on_message_here) and a tailer's timer (base/loop_clock.hpp) on the
+  /// I/O loop.
+  template <class... Ts>
+  static void send_and_run(const caf::actor& to, Ts&&... xs) {
+    loop_jobs scope{to->home_system()};
+    caf::anon_send(to, std::forward<Ts>(xs)...);
+    scope.run();
+  }
 
   /// A job made by an actor resumed here: taken while within the bounds,
   /// else to the scheduler.

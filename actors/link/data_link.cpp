@@ -181,15 +181,15 @@ public:
   void hand_on_replies(bool idle) {
     if (replies_.empty())
       return;
-    auto replies = std::move(replies_);
-    replies_.clear();
+    handing_.swap(replies_); // both keep their room: no allocation a round
     bool here = idle && cb_.on_message_here;
     if (here)
-      counters_->replies_here += static_cast<int64_t>(replies.size());
+      counters_->replies_here += static_cast<int64_t>(handing_.size());
     const auto& to = here ? cb_.on_message_here : cb_.on_message;
     if (to)
-      for (auto& msg : replies)
+      for (auto& msg : handing_)
         to(std::move(msg));
+    handing_.clear();
   }
 
   // The writer lock held: the round's socket work.
@@ -498,8 +498,10 @@ private:
   steady::time_point retry_at_{};
   std::optional<writing> cur_;
   data_frame::decoder in_{data_frame::default_max_blob, false};
-  // Replies read in this round, handed on at its end (the loop thread's).
+  // Replies read in this round, and those being handed on at its end (the
+  // loop thread's).
   std::vector<wire::cc_message> replies_;
+  std::vector<wire::cc_message> handing_;
   log_limiter limiter_{std::chrono::seconds{30}};
   // Shared with send().
   std::mutex mtx_;

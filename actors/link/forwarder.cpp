@@ -394,9 +394,7 @@ transport::callbacks link_callbacks(forwarder_actor_t* self,
       caf::anon_send(me, reply_atom::value, std::move(msg));
       return;
     }
-    loop_jobs here{me->home_system()};
-    caf::anon_send(me, reply_atom::value, std::move(msg));
-    here.run();
+    loop_jobs::send_and_run(me, reply_atom::value, std::move(msg));
   };
   cb.on_invalid = [garbage, who = self->state.who](const caf::error& err) {
     ++garbage->count;

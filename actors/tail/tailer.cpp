@@ -64,13 +64,9 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
     // One millisecond late rather than early: the core finds `due` past.
     using ms = std::chrono::milliseconds;
     if (timers) {
-      timers->arm(due + ms{1}, [addr = self->address(), sys = &self->system()] {
-        auto me = caf::actor_cast<caf::actor>(addr);
-        if (!me)
-          return;
-        loop_jobs here{*sys};
-        caf::anon_send(me, tail_due_atom::value);
-        here.run();
+      timers->arm(due + ms{1}, [addr = self->address()] {
+        if (auto me = caf::actor_cast<caf::actor>(addr))
+          loop_jobs::send_and_run(me, tail_due_atom::value);
       });
       return;
     }
