@@ -188,6 +188,21 @@ wait_alive() {  # wait_alive SECONDS PID...
     kill -0 "$p" 2>/dev/null || return 1
   done
 }
+start_pipe() {  # start_pipe DIR: sets pipe_src pipe_copy pipe_rx pipe_tail pipe_tx
+  # The pipe a line follows in the per-line tools (timeline.sh, wakeups.sh,
+  # rates.sh): tail -f (inotify) from the file's first byte into a fifo, socat
+  # from it over TCP loopback, socat into the copy; as run.sh's latency limit.
+  local d=$1 port
+  mkdir -p "$d"; : >"$d/src.log"
+  port=$(free_port) || return 1
+  start_bg pipe-listen socat -u -b1048576 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
+    "OPEN:$d/copy.log,creat,trunc"; pipe_rx=$last_pid
+  wait_listening "$port" || return 1
+  rm -f "$d/tail.fifo" && mkfifo "$d/tail.fifo" || return 1
+  start_bg pipe-tail sh -c 'exec tail -c +1 -f "$1" >"$2"' sh "$d/src.log" "$d/tail.fifo"; pipe_tail=$last_pid
+  start_bg pipe-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$port"; pipe_tx=$last_pid
+  pipe_src="$d/src.log" pipe_copy="$d/copy.log"
+}
 start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_dir
   local d=$1 comp=$2 pc pl
   # Afresh: the logs of an earlier run into the same --out would satisfy

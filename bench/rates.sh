@@ -40,19 +40,12 @@ run_ours() {  # DIR RATE
 }
 
 run_pipe() {  # DIR RATE
-  local d=$1/pipe port rx tl tx
-  mkdir -p "$d"; : >"$d/src.log"
-  port=$(free_port) || return 1
-  start_bg pipe-listen socat -u -b1048576 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$d/copy.log,creat,trunc"; rx=$last_pid
-  wait_listening "$port" || return 1
-  rm -f "$d/tail.fifo" && mkfifo "$d/tail.fifo"
-  start_bg pipe-tail sh -c 'exec tail -c +1 -f "$1" >"$2"' sh "$d/src.log" "$d/tail.fifo"; tl=$last_pid
-  start_bg pipe-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$port"; tx=$last_pid
+  start_pipe "$1/pipe" || return 1
   sleep 1
-  timeout $(( secs + 60 )) "$latency" --source "$d/src.log" --copy "$d/copy.log" \
+  timeout $(( secs + 60 )) "$latency" --source "$pipe_src" --copy "$pipe_copy" \
     --lines-per-second "$2" --seconds "$secs" --drain 2 --label "pipe/$2" 2>>"$out/logs/latency.err"
-  stop_pid "$tl"; stop_pid "$tx"; stop_pid "$rx"
-  rm -f "$d/src.log" "$d/copy.log"
+  stop_pid "$pipe_tail"; stop_pid "$pipe_tx"; stop_pid "$pipe_rx"
+  rm -f "$pipe_src" "$pipe_copy"
 }
 
 results="$out/rates.txt"; : >"$results"

@@ -37,14 +37,8 @@ if [ "$sys" = ours ]; then
   src="$out/d/src/postgresql-0001.log" copy="$copy_dir/postgresql-0001.log"
   pids="local=$local_pid central=$central_pid"
 else
-  d="$out/pipe"; mkdir -p "$d"; : >"$d/src.log"
-  port=$(free_port) || exit 1
-  start_bg pipe-listen socat -u -b1048576 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$d/copy.log,creat,trunc"; rx=$last_pid
-  wait_listening "$port"
-  rm -f "$d/tail.fifo" && mkfifo "$d/tail.fifo"
-  start_bg pipe-tail sh -c 'exec tail -c +1 -f "$1" >"$2"' sh "$d/src.log" "$d/tail.fifo"; tl=$last_pid
-  start_bg pipe-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$port"; tx=$last_pid
-  src="$d/src.log" copy="$d/copy.log"
+  start_pipe "$out/pipe" || exit 1
+  rx=$pipe_rx tl=$pipe_tail tx=$pipe_tx src=$pipe_src copy=$pipe_copy
   pids="tail=$tl send=$tx recv=$rx"
 fi
 if [ "$mode" = steady ]; then largs=(--rate 50); else largs=(--lines-per-second 10); fi

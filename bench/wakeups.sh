@@ -94,14 +94,7 @@ done
 if [ "$pipe" = 1 ]; then
   latency="${builds[0]:-$top/build}/cc-latency"
   command -v socat >/dev/null || { echo "wakeups.sh: no socat" >&2; exit 2; }
-  d="$out/pipe"; mkdir -p "$d"; : >"$d/src.log"
-  port=$(free_port) || exit 1
-  start_bg pipe-listen socat -u -b1048576 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
-    "OPEN:$d/copy.log,creat,trunc"; rx=$last_pid
-  wait_listening "$port"
-  rm -f "$d/tail.fifo" && mkfifo "$d/tail.fifo"
-  start_bg pipe-tail sh -c 'exec tail -c +1 -f "$1" >"$2"' sh "$d/src.log" "$d/tail.fifo"; tl=$last_pid
-  start_bg pipe-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$port"; tx=$last_pid
-  measure "pipe" "$d/src.log" "$d/copy.log" "local:$tl" "local:$tx" "central:$rx"
+  start_pipe "$out/pipe" || exit 1
+  measure "pipe" "$pipe_src" "$pipe_copy" "local:$pipe_tail" "local:$pipe_tx" "central:$pipe_rx"
 fi
 exit $status
