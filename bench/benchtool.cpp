@@ -47,6 +47,17 @@
 //       questions, no acks). The scale step's floor. --sync none: no
 //       fdatasync (the files alone); fs: one syncfs(2) at the end instead.
 //       Prints "bare-recv: files=N bytes=B xxh3sum=HEX".
+//   cc-benchtool trickle-send --port P FILE
+//   cc-benchtool trickle-recv --port P --out COPY
+//       The trickle's duties floor (bench/trickle_floor.sh): ours' system
+//       calls per appended line and nothing else. trickle-send waits for
+//       FILE, connects to 127.0.0.1:P, and on every inotify IN_MODIFY does
+//       what ours' local does: fstat, a 4 KiB pread of the head and its XXH3
+//       (the generation check), a pread of the new bytes, one sendmsg of a
+//       16-byte header (offset, length; host order) and the bytes.
+//       trickle-recv takes one connection and, per message, does what ours'
+//       central does: the read, an fstat of the copy, the pwrite. Both wait
+//       with poll(2), as an event loop would. No acks, no journal, no sync.
 //   cc-benchtool measure --out FILE -- CMD [ARGS...]
 //       Runs CMD, forwards SIGTERM/SIGINT/SIGHUP to it, and on its exit writes
 //       "utime_s stime_s maxrss_kb wall_s status" (its rusage from wait4) to
@@ -74,10 +85,14 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -748,6 +763,99 @@ void forward_signal(int sig) {
     ::kill(child_pid, sig);
 }
 
+// --- trickle-send / trickle-recv -------------------------------------------
+
+int trickle_send(int argc, char** argv) {
+  if (argc != 3 || std::string(argv[0]) != "--port")
+    usage("trickle-send needs --port P FILE");
+  const char* path = argv[2];
+  int src = -1;
+  for (int i = 0; i < 30000 && (src = ::open(path, O_RDONLY | O_CLOEXEC)) < 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  int in = ::inotify_init1(IN_CLOEXEC);
+  if (src < 0 || in < 0 || ::inotify_add_watch(in, path, IN_MODIFY) < 0)
+    return fail(path);
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in to = loopback(argv[1]);
+  if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+    return fail("connect");
+  std::vector<char> buf(1 << 20);
+  char head[4096];
+  alignas(inotify_event) char events[4096];
+  uint64_t pos = 0, head_sum = 0;
+  for (;;) {
+    struct stat st {};
+    if (::fstat(src, &st) != 0)
+      return fail("fstat");
+    auto h = ::pread(src, head, sizeof head, 0);
+    head_sum ^= XXH3_64bits(head, h > 0 ? static_cast<size_t>(h) : 0);
+    while (static_cast<uint64_t>(st.st_size) > pos) {
+      auto want = std::min<uint64_t>(buf.size(), static_cast<uint64_t>(st.st_size) - pos);
+      auto n = ::pread(src, buf.data(), want, static_cast<off_t>(pos));
+      if (n <= 0)
+        break;
+      uint64_t hdr[2] = {pos, static_cast<uint64_t>(n)};
+      iovec iov[2] = {{hdr, sizeof hdr}, {buf.data(), static_cast<size_t>(n)}};
+      msghdr mh{};
+      mh.msg_iov = iov;
+      mh.msg_iovlen = 2;
+      if (::sendmsg(sock, &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof hdr + n))
+        return fail("sendmsg"); // a trickle's message fits the socket buffer
+      pos += static_cast<uint64_t>(n);
+    }
+    pollfd pf{in, POLLIN, 0};
+    if (::poll(&pf, 1, -1) < 0 && errno != EINTR)
+      return fail("poll");
+    if (::read(in, events, sizeof events) <= 0 && errno != EINTR)
+      return fail("inotify read");
+  }
+}
+
+int trickle_recv(int argc, char** argv) {
+  if (argc != 4 || std::string(argv[0]) != "--port" || std::string(argv[2]) != "--out")
+    usage("trickle-recv needs --port P --out COPY");
+  int sock = accept_one(argv[1]);
+  if (sock < 0)
+    return fail("accept");
+  int out = ::open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0)
+    return fail(argv[3]);
+  std::vector<char> buf(2 << 20);
+  size_t have = 0;
+  for (;;) {
+    pollfd pf{sock, POLLIN, 0};
+    if (::poll(&pf, 1, -1) < 0 && errno != EINTR)
+      return fail("poll");
+    auto n = ::read(sock, buf.data() + have, buf.size() - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0)
+      return 0;
+    if (n < 0)
+      return fail("read");
+    have += static_cast<size_t>(n);
+    size_t at = 0;
+    while (have - at >= 16) {
+      uint64_t hdr[2];
+      std::memcpy(hdr, buf.data() + at, sizeof hdr);
+      if (hdr[1] > buf.size() - 16)
+        return fail("message larger than the buffer");
+      if (have - at - 16 < hdr[1])
+        break;
+      struct stat st {};
+      if (::fstat(out, &st) != 0 ||
+          ::pwrite(out, buf.data() + at + 16, hdr[1], static_cast<off_t>(hdr[0])) !=
+            static_cast<ssize_t>(hdr[1]))
+        return fail("pwrite");
+      at += 16 + hdr[1];
+    }
+    std::memmove(buf.data(), buf.data() + at, have - at);
+    have -= at;
+  }
+}
+
 int measure(int argc, char** argv) {
   std::string out;
   int i = 0;
@@ -820,6 +928,10 @@ int main(int argc, char** argv) {
     return bare_send(argc - 2, argv + 2);
   if (cmd == "bare-recv")
     return bare_recv(argc - 2, argv + 2);
+  if (cmd == "trickle-send")
+    return trickle_send(argc - 2, argv + 2);
+  if (cmd == "trickle-recv")
+    return trickle_recv(argc - 2, argv + 2);
   if (cmd == "measure")
     return measure(argc - 2, argv + 2);
   usage("unknown command " + cmd);

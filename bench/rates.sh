@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Append-to-visible p50 of ours and of the pipe at several line rates, alternated
-# (bench/PROFILE.md, "Session 28"): the trickle target compares the two at 10
-# lines a second, where each line meets a cold path; this shows the same pair
-# where the path stays warm. Each run starts its system as bench/run.sh does
-# (ours: bench/lib.sh start_ours; the pipe: tail -f | socat -> TCP loopback ->
-# socat > file), runs cc-latency --lines-per-second R for SECONDS, ends what it
-# started, and prints one line; then the medians per rate and system.
+# Append-to-visible p50 of ours, of the pipe and of ours' duties alone at
+# several line rates, alternated (bench/PROFILE.md, "Session 28"): the trickle
+# target compares ours and the pipe at 10 lines a second, where each line meets
+# a cold path; this shows the same where the path stays warm, and the floor
+# ours' own system calls set (`duties`: cc-benchtool trickle-send/recv, the
+# local's inotify read, fstat, head pread, data pread and sendmsg, the central's
+# read, fstat and pwrite, and nothing else). Each run starts its system as
+# bench/run.sh does (ours: bench/lib.sh start_ours; the pipe: start_pipe), runs
+# cc-latency --lines-per-second R for SECONDS, ends what it started, and prints
+# one line; then the medians per rate and system.
 #
 #   bash bench/rates.sh BUILD OUT [--rates "1000 100 10"] [--runs N] [--seconds S]
+#                      [--systems "pipe ours duties"]
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 2 ] || { echo "usage: bash bench/rates.sh BUILD OUT [--rates LIST] [--runs N] [--seconds S]" >&2; exit 2; }
 build=$1 out=$2; shift 2
-rates="1000 100 10" runs=2 secs=10
+rates="1000 100 10" runs=2 secs=10 systems="pipe ours duties"
 while [ $# -gt 0 ]; do
   case $1 in
     --rates) rates=$2; shift ;;
     --runs) runs=$2; shift ;;
     --seconds) secs=$2; shift ;;
+    --systems) systems=$2; shift ;;
     *) echo "rates.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -25,8 +30,8 @@ done
 mkdir -p "$out/logs"
 . "$top/bench/lib.sh"
 trap stop_all EXIT
-ccserver="$build/ccserver"; latency="$build/cc-latency"
-for f in "$ccserver" "$latency"; do
+ccserver="$build/ccserver"; latency="$build/cc-latency"; bt="$build/cc-benchtool"
+for f in "$ccserver" "$latency" "$bt"; do
   [ -x "$f" ] || { echo "rates.sh: $f is missing (build it first)" >&2; exit 1; }
 done
 
@@ -48,11 +53,28 @@ run_pipe() {  # DIR RATE
   rm -f "$pipe_src" "$pipe_copy"
 }
 
+run_duties() {  # DIR RATE
+  local d=$1/duties port rx tx
+  mkdir -p "$d"; rm -f "$d/src.log" "$d/copy.log"
+  port=$(free_port) || return 1
+  start_bg duties-recv "$bt" trickle-recv --port "$port" --out "$d/copy.log"; rx=$last_pid
+  wait_listening "$port" || return 1
+  : >"$d/src.log"
+  start_bg duties-send "$bt" trickle-send --port "$port" "$d/src.log"; tx=$last_pid
+  sleep 1
+  timeout $(( secs + 60 )) "$latency" --source "$d/src.log" --copy "$d/copy.log" \
+    --lines-per-second "$2" --seconds "$secs" --drain 2 --label "duties/$2" 2>>"$out/logs/latency.err"
+  stop_pid "$tx"; stop_pid "$rx"
+  cmp -s "$d/src.log" "$d/copy.log" || echo "rates.sh: duties/$2: the copy differs from its source" >&2
+  rm -f "$d/src.log" "$d/copy.log"
+}
+
 results="$out/rates.txt"; : >"$results"
 for rate in $rates; do
   for i in $(seq 1 "$runs"); do
-    # Alternated, the first system swapped every run.
-    if [ $((i % 2)) -eq 1 ]; then order="pipe ours"; else order="ours pipe"; fi
+    # Alternated, the order reversed every run.
+    order=$systems
+    [ $((i % 2)) -eq 0 ] && order=$(tr ' ' '\n' <<<"$systems" | tac | tr '\n' ' ')
     for sys in $order; do
       line=$("run_$sys" "$out/$sys-$rate-$i" "$rate" | grep '^latency:' | tail -1)
       p50=$(grep -o 'p50_ms=[0-9.]*' <<<"$line" | cut -d= -f2)
@@ -61,13 +83,15 @@ for rate in $rates; do
     done
   done
 done
-echo "lines/s  pipe p50 ms (runs)  ours p50 ms (runs)  ours / pipe (medians)"
 python3 - "$results" <<'PY'
 import sys, statistics as st
 rows = [l.split('\t') for l in open(sys.argv[1]).read().splitlines()]
+systems = list(dict.fromkeys(r[1] for r in rows))
+print('lines/s  ' + '  '.join('%s p50 ms (runs)' % s for s in systems) + '  medians / the pipe\'s')
 for rate in dict.fromkeys(r[0] for r in rows):
-    v = {s: [float(r[3]) for r in rows if r[0] == rate and r[1] == s and r[3] != 'none'] for s in ('pipe', 'ours')}
-    if v['pipe'] and v['ours']:
-        print('%7s  %-19s %-19s %.2f' % (rate, ', '.join('%.3f' % x for x in v['pipe']),
-              ', '.join('%.3f' % x for x in v['ours']), st.median(v['ours']) / st.median(v['pipe'])))
+    v = {s: [float(r[3]) for r in rows if r[0] == rate and r[1] == s and r[3] != 'none'] for s in systems}
+    cells = ['%-24s' % ', '.join('%.3f' % x for x in v[s]) for s in systems]
+    ratios = ['%s %.2f' % (s, st.median(v[s]) / st.median(v['pipe']))
+              for s in systems if s != 'pipe' and v[s] and v.get('pipe')]
+    print('%7s  %s  %s' % (rate, '  '.join(cells), ', '.join(ratios)))
 PY
