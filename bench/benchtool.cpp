@@ -49,7 +49,7 @@
 //       Prints "bare-recv: files=N bytes=B xxh3sum=HEX".
 //   cc-benchtool trickle-send --port P FILE
 //   cc-benchtool trickle-recv --port P --out COPY
-//       The trickle's duties floor (bench/trickle_floor.sh): ours' system
+//       The trickle's duties floor (bench/rates.sh, `duties`): ours' system
 //       calls per appended line and nothing else. trickle-send waits for
 //       FILE, connects to 127.0.0.1:P, and on every inotify IN_MODIFY does
 //       what ours' local does: fstat, a 4 KiB pread of the head and its XXH3
@@ -784,7 +784,8 @@ int trickle_send(int argc, char** argv) {
   std::vector<char> buf(1 << 20);
   char head[4096];
   alignas(inotify_event) char events[4096];
-  uint64_t pos = 0, head_sum = 0;
+  uint64_t pos = 0;
+  uint64_t head_sum = 0; // the generation check's digest, made as ours makes it; unused
   for (;;) {
     struct stat st {};
     if (::fstat(src, &st) != 0)

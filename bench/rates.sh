@@ -76,7 +76,11 @@ for rate in $rates; do
     order=$systems
     [ $((i % 2)) -eq 0 ] && order=$(tr ' ' '\n' <<<"$systems" | tac | tr '\n' ' ')
     for sys in $order; do
-      line=$("run_$sys" "$out/$sys-$rate-$i" "$rate" | grep '^latency:' | tail -1)
+      # In this shell, not a command substitution's: what a run starts is
+      # recorded here, and stop_all ends whatever a failed start left running.
+      "run_$sys" "$out/$sys-$rate-$i" "$rate" >"$out/$sys-$rate-$i.txt"
+      stop_all
+      line=$(grep '^latency:' "$out/$sys-$rate-$i.txt" | tail -1)
       p50=$(grep -o 'p50_ms=[0-9.]*' <<<"$line" | cut -d= -f2)
       lost=$(grep -o 'lost=[0-9]*' <<<"$line" | cut -d= -f2)
       printf '%s\t%s\t%s\t%s\t%s\n' "$rate" "$sys" "$i" "${p50:-none}" "${lost:-?}" | tee -a "$results"
