@@ -203,6 +203,23 @@ start_pipe() {  # start_pipe DIR: sets pipe_src pipe_copy pipe_rx pipe_tail pipe
   start_bg pipe-send socat -u -b1048576 "OPEN:$d/tail.fifo" "TCP:127.0.0.1:$port"; pipe_tx=$last_pid
   pipe_src="$d/src.log" pipe_copy="$d/copy.log"
 }
+start_duties() {  # start_duties DIR: sets duties_src duties_copy duties_rx duties_tx
+  # Ours' per-line system calls and nothing else (cc-benchtool trickle-send
+  # into trickle-recv over TCP loopback): the floor of the trickle target,
+  # in run.sh's latency step and in rates.sh.
+  local d=$1 port
+  mkdir -p "$d"; rm -f "$d/src.log" "$d/copy.log"
+  port=$(free_port) || return 1
+  start_bg duties-recv "$bt" trickle-recv --port "$port" --out "$d/copy.log"; duties_rx=$last_pid
+  wait_listening "$port" || return 1
+  : >"$d/src.log"
+  start_bg duties-send "$bt" trickle-send --port "$port" "$d/src.log"; duties_tx=$last_pid
+  duties_src="$d/src.log" duties_copy="$d/copy.log"
+  # The receiver makes the copy when the sender has connected: up then.
+  local i
+  for i in $(seq 1 100); do [ -e "$duties_copy" ] && return 0; sleep 0.1; done
+  echo "start_duties: no copy at $duties_copy after 10 s" >&2; return 1
+}
 start_ours() {  # start_ours DIR COMP [LOGDIR]: sets central_pid local_pid copy_dir
   local d=$1 comp=$2 pc pl
   # Afresh: the logs of an earlier run into the same --out would satisfy

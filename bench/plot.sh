@@ -77,7 +77,7 @@ latency_plot() {
   for f in "$dir"/lat-*.cdf; do
     [ -s "$f" ] || continue
     sys=${f##*/lat-}; case=${sys#*-}; sys=${sys%%-*}; case=${case%.cdf}
-    case $sys in floor) color="#999999" ;; limit) color="#4477aa" ;; ours) color="#ee6677" ;; *) color="#228833" ;; esac
+    case $sys in floor) color="#999999" ;; limit) color="#4477aa" ;; ours) color="#ee6677" ;; duties) color="#aa7733" ;; *) color="#228833" ;; esac
     local title="notitle"
     # The key names each system once per panel.
     if [[ "$titled" != *" ${case%%-*}:$sys "* ]]; then title="title '$sys'"; titled+="${case%%-*}:$sys "; fi

@@ -54,19 +54,13 @@ run_pipe() {  # DIR RATE
 }
 
 run_duties() {  # DIR RATE
-  local d=$1/duties port rx tx
-  mkdir -p "$d"; rm -f "$d/src.log" "$d/copy.log"
-  port=$(free_port) || return 1
-  start_bg duties-recv "$bt" trickle-recv --port "$port" --out "$d/copy.log"; rx=$last_pid
-  wait_listening "$port" || return 1
-  : >"$d/src.log"
-  start_bg duties-send "$bt" trickle-send --port "$port" "$d/src.log"; tx=$last_pid
+  start_duties "$1/duties" || return 1
   sleep 1
-  timeout $(( secs + 60 )) "$latency" --source "$d/src.log" --copy "$d/copy.log" \
+  timeout $(( secs + 60 )) "$latency" --source "$duties_src" --copy "$duties_copy" \
     --lines-per-second "$2" --seconds "$secs" --drain 2 --label "duties/$2" 2>>"$out/logs/latency.err"
-  stop_pid "$tx"; stop_pid "$rx"
-  cmp -s "$d/src.log" "$d/copy.log" || echo "rates.sh: duties/$2: the copy differs from its source" >&2
-  rm -f "$d/src.log" "$d/copy.log"
+  stop_pid "$duties_tx"; stop_pid "$duties_rx"
+  cmp -s "$duties_src" "$duties_copy" || echo "rates.sh: duties/$2: the copy differs from its source" >&2
+  rm -f "$duties_src" "$duties_copy"
 }
 
 results="$out/rates.txt"; : >"$results"

@@ -177,6 +177,11 @@ targets20_rows() {
   t "p99 at ${latency_rate} MB/s / the pipe's, every round (<= 1.2)" "${p99s:-n/a}" "$(v "$worst" "<=" 1.2)"
   r=$(latency_trickle_p50_ratio)
   t "trickle (${trickle_rate} lines/s) p50 / the pipe's, medians of the rounds (<= 1.0)" "$r$(latency_trickle_rounds)" "$(v "$r" "<=" 1.0)"
+  r=$(latency_trickle_p50_ratio duties)
+  if [ "$r" != n/a ]; then
+    t "the floor of that ratio on this host: ours' per-line system calls alone (duties) / the pipe's, medians of the rounds; ours / duties" \
+      "$r$(latency_trickle_rounds duties); ours $(latency_trickle_p50_ratio ours duties)" "(reported)"
+  fi
   if [ -s "$scale_results" ]; then
     r=$(scale_value check)
     t "scale: every copy byte-identical ($(scale_value files) files, $(scale_value hosts) hosts)" "$r" "$(case $r in *identical*) [[ $r == *DIFF* ]] && echo "NOT met" || echo met ;; *) echo "NOT met" ;; esac)"
@@ -208,21 +213,24 @@ targets20_rows() {
 }
 scale_fd_slack=64
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
-# Each round's trickle p50 ratio (ours / the pipe's in the same round), as
-# ": round ratios a, b, c" after the verdict's figure; empty without rounds.
-latency_trickle_rounds() {
+# Each round's trickle p50 ratio (SYSTEM, default ours, / the pipe's in the
+# same round), as " (each round: a, b, c)" after the verdict's figure; empty
+# without rounds.
+latency_trickle_rounds() {  # [SYSTEM]
   local list
-  list=$(awk -F'\t' '
+  list=$(awk -F'\t' -v s="${1:-ours}" '
     function field(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
-    $2 ~ /^trickle-r[0-9]+$/ && ($1 == "ours" || $1 == "limit") { p[$1, $2] = field($3, "p50_ms"); if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
-    END { for (i = 1; i <= n; i++) { o = p["ours", order[i]]; l = p["limit", order[i]]
+    $2 ~ /^trickle-r[0-9]+$/ && ($1 == s || $1 == "limit") { p[$1, $2] = field($3, "p50_ms"); if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+    END { for (i = 1; i <= n; i++) { o = p[s, order[i]]; l = p["limit", order[i]]
             printf "%s%s", (i > 1 ? ", " : ""), (o + 0 > 0 && l + 0 > 0) ? sprintf("%.2f", o / l) : "n/a" } }' "$lat_results")
   [ -n "$list" ] && printf ' (each round: %s)' "$list"
 }
-latency_trickle_p50_ratio() {
+# The median trickle p50 of SYSTEM (default ours) / REFERENCE's (default the
+# pipe's).
+latency_trickle_p50_ratio() {  # [SYSTEM [REFERENCE]]
   local o l
-  o=$(awk -F'\t' '$1 == "ours" && $2 == "trickle" { print $3 }' "$lat_results")
-  l=$(awk -F'\t' '$1 == "limit" && $2 == "trickle" { print $3 }' "$lat_results")
+  o=$(awk -F'\t' -v s="${1:-ours}" '$1 == s && $2 == "trickle" { print $3 }' "$lat_results")
+  l=$(awk -F'\t' -v s="${2:-limit}" '$1 == s && $2 == "trickle" { print $3 }' "$lat_results")
   ratio_of "$(lat_field p50_ms "$o")" "$(lat_field p50_ms "$l")"
 }
 
@@ -445,9 +453,14 @@ MD
   faults put a 4-14 ms mean on every system's first 100 ms, about 1 % of a
   steady run's lines). `floor` is the
   tool following its own source file (the resolution of the measurement);
-  `limit` is `tail -F` (inotify) piped into the socat pair. Both cases
-  run in rounds (`--latency-rounds`, 3 by default), each round floor, limit, ours and
-  rsyslog once in turn, and the verdicts take ours' median steady p99 and the
+  `limit` is `tail -F` (inotify) piped into the socat pair. In the trickle
+  case `duties` is the floor ours' own system calls set: `cc-benchtool
+  trickle-send` into `trickle-recv` make per line exactly the local's inotify
+  `read`, `fstat`, 4 KiB head `pread` with its XXH3, data `pread` and
+  `sendmsg`, and the central's `read`, `fstat` of the copy and `pwrite`, and
+  nothing else (no acknowledgement, journal or message format). Both cases
+  run in rounds (`--latency-rounds`, 3 by default), each round floor, limit, ours,
+  rsyslog and (trickle) duties once in turn, and the verdicts take ours' median steady p99 and the
   ratio of the median trickle p50s (ours / the pipe's): the host's steal and
   its slow wake-ups of halted vCPUs come in phases of minutes, and one round
   in such a phase would otherwise decide the figure alone (every round is in

@@ -44,7 +44,10 @@
 #   the report's "Pairs" table every pair and their medians, on which issue
 #   20's CPU and throughput targets are judged (the noise is large).
 # --latency-systems: which systems the latency step measures, a comma list of
-#   floor,limit,ours,rsyslog (default: all four); for A/B runs of one change.
+#   floor,limit,ours,rsyslog,duties (default: all five); for A/B runs of one
+#   change. duties runs in the trickle case only: cc-benchtool trickle-send
+#   into trickle-recv, ours' per-line system calls and nothing else, the floor
+#   of the trickle target on this host (as the bare transfers are the CPU's).
 # --latency-rounds: how many times each case (steady, then trickle) runs,
 #   each round every system once in turn (default 3; 1 with --smoke). The
 #   table gives each system's median over the rounds (p50, p99, steal; max of
@@ -62,7 +65,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0 setup=1 keep=0 only="limit,ours,rsyslog,latency,scale,backlog" backlog_bytes=""
 size="" build="" out="" scale_hosts="" scale_files="" scale_file_bytes="" scale_locals="" scale_dst=""
-latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog" latency_rounds=""
+latency_seconds="" report_arg="" latency_systems="floor,limit,ours,rsyslog,duties" latency_rounds=""
 pairs=""
 command_line=$(printf "bash bench/run.sh%s" "${*:+ $*}")
 while [ $# -gt 0 ]; do
@@ -462,9 +465,9 @@ latency_run() {  # SYSTEM CASE SOURCE COPY (CASE: steady, steady-rN, trickle)
     'BEGIN { if (n > 0) printf "%.1f", 100 * (t / k) / (n / 1e9 * c); else print "n/a" }')"
   say "$line"
   # Lines not seen within the 20 s drain are a failure of ours (or of the
-  # tool: floor); for the limit and rsyslog they are a figure (a peer that
+  # tools: floor, duties); for the limit and rsyslog they are a figure (a peer that
   # falls behind at this rate), reported in the table, not a bench failure.
-  if [ $rc -ne 0 ] && { [ "$sys" = ours ] || [ "$sys" = floor ] || [ $rc -ne 1 ]; }; then
+  if [ $rc -ne 0 ] && { [ "$sys" = ours ] || [ "$sys" = floor ] || [ "$sys" = duties ] || [ $rc -ne 1 ]; }; then
     failures=$((failures + 1))
   fi
   printf '%s\t%s\t%s\n' "$sys" "$case" "$line" >>"$lat_results"
@@ -517,6 +520,22 @@ latency_all() {
       stop_all
       rm -rf "$d/src" "$d/dst"
     fi
+
+    # The trickle's floor: ours' per-line system calls alone (lib.sh
+    # start_duties); at 50 MB/s it would measure a tool, not a floor.
+    if [ "$mode" = trickle ] && lat_has duties; then
+      d="$out/lat-duties-$case"
+      if start_duties "$d"; then
+        latency_run duties "$case" "$duties_src" "$duties_copy"
+        if ! cmp -s "$duties_src" "$duties_copy"; then
+          failures=$((failures + 1)); say "duties/$case: the copy differs from its source"
+        fi
+      else
+        failures=$((failures + 1)); printf 'duties\t%s\tlatency: not run (start failed)\n' "$case" >>"$lat_results"
+      fi
+      stop_all
+      rm -rf "$d"
+    fi
    done
    [ "$rounds" -gt 1 ] && summarize_rounds "$mode" "$rounds"
   done
@@ -526,7 +545,7 @@ latency_all() {
 # MB/s are medians, max the largest, the line counts sums.
 summarize_rounds() {  # MODE ROUNDS
   local mode=$1 rounds=$2 sys
-  for sys in floor limit ours rsyslog; do
+  for sys in floor limit ours rsyslog duties; do
     awk -F'\t' -v s="$sys" -v m="$mode" -v n="$rounds" '
       function field(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
       function median(v, c,   i, j, t) {
