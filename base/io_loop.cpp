@@ -40,6 +40,7 @@ struct io_loop::core {
   std::vector<io_client*> removed;
   std::vector<zmq_pollitem_t> items;
   std::vector<size_t> firsts;  // per client: its first item in `items`
+  std::vector<size_t> order;   // the round's clients, those with events first
   // after_next_wait's: queued in this round, and those the current round
   // runs after its wait.
   std::vector<std::function<void()>> after_wait, after_wait_due;
@@ -200,11 +201,28 @@ struct io_loop::core {
     wake_pending = false;
     run_posted();
     // `clients` may grow inside a callback (add): only those polled are
-    // called, by index, with their own items.
+    // called, by index, with their own items. Those with an event run first:
+    // the input that woke the loop (a line on a data connection, an inotify
+    // event) is taken before the others look at their queues and clocks, so
+    // what it starts (a write, a send) does not wait behind them.
     auto polled = firsts.size();
+    auto range_of = [&](size_t i) {
+      return std::make_pair(firsts[i], i + 1 < polled ? firsts[i + 1] : items.size());
+    };
+    order.clear();
     for (size_t i = 0; i < polled; ++i) {
-      auto first = firsts[i];
-      auto end = i + 1 < polled ? firsts[i + 1] : items.size();
+      auto [first, end] = range_of(i);
+      if (std::any_of(items.begin() + first, items.begin() + end,
+                      [](const zmq_pollitem_t& it) { return it.revents != 0; }))
+        order.push_back(i);
+    }
+    auto with_events = order.size();
+    for (size_t i = 0; i < polled; ++i)
+      if (std::find(order.begin(), order.begin() + with_events, i)
+          == order.begin() + with_events)
+        order.push_back(i);
+    for (auto i : order) {
+      auto [first, end] = range_of(i);
       auto* c = clients[i].get();
       if (!is_removed(c))
         c->on_ready(items.data() + first, end - first);

@@ -11,7 +11,9 @@
 // ZMQ_EVENTS) but without zmq_poll's extra poll with timeout 0 before each
 // wait, and hands every client its own items back with their revents.
 // Every client is called every round, also when nothing of its is ready (a
-// wake-up or a timeout): it looks at its own queues and clocks then. The loop
+// wake-up or a timeout): it looks at its own queues and clocks then. Those
+// with an event are called first, in the order they were added, then the
+// others in that order. The loop
 // is meant for a handful of clients (one per socket, one inotify, one signal
 // descriptor), not thousands.
 //

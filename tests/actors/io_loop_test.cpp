@@ -7,6 +7,7 @@
 // (loop_clock) run on its thread once due, in due order.
 #include <catch2/catch.hpp>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -99,6 +100,78 @@ TEST_CASE("io_loop waits on a plain descriptor", "[io_loop]") {
   CHECK(on_loop(*loop, [&] { return reader->calls; }) == calls); // removed: not called
   ::close(p[0]);
   ::close(p[1]);
+}
+
+TEST_CASE("io_loop calls the clients with an event first, then the others, every round",
+          "[io_loop]") {
+  // Logs each call on the loop thread: its name, '*' when it had an event
+  // (and read its byte), '!' when the other client's byte was still unread.
+  struct logging_client : io_client {
+    int fd;
+    int other_fd;
+    char name;
+    std::string& log;
+    logging_client(int f, int o, char n, std::string& l)
+      : fd(f), other_fd(o), name(n), log(l) {
+    }
+    void poll_items(std::vector<zmq_pollitem_t>& items) override {
+      items.push_back(zmq_pollitem_t{nullptr, fd, ZMQ_POLLIN, 0});
+    }
+    void on_ready(zmq_pollitem_t* items, size_t count) override {
+      REQUIRE(count == 1);
+      log += name;
+      if (items[0].revents & ZMQ_POLLIN) {
+        char c;
+        REQUIRE(::read(fd, &c, 1) == 1);
+        log += '*';
+      }
+      int pending = 0;
+      if (::ioctl(other_fd, FIONREAD, &pending) == 0 && pending > 0)
+        log += '!';
+    }
+  };
+  auto loop = io_loop::shared();
+  int a[2], b[2];
+  REQUIRE(::pipe(a) == 0);
+  REQUIRE(::pipe(b) == 0);
+  std::string log;
+  auto first = std::make_shared<logging_client>(a[0], b[0], 'A', log); // added first
+  auto second = std::make_shared<logging_client>(b[0], a[0], 'B', log);
+  on_loop(*loop, [&] {
+    loop->add(first);
+    loop->add(second);
+    return 0;
+  });
+  auto until_seen = [&](const char* what) {
+    std::string seen;
+    for (int i = 0; i < 500 && seen.find(what) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(10ms);
+      seen = on_loop(*loop, [&] { return log; });
+    }
+    return seen;
+  };
+  // Written on the loop thread (posted): in that round A finds B's byte
+  // unread and B has no event yet ("A!B"). The next round's wait reports it:
+  // B, added second, is called first and takes it, and A after it finds
+  // nothing unread ("B*A"; in the order they were added it would be "A!B*").
+  loop->post([&] { REQUIRE(::write(b[1], "x", 1) == 1); });
+  auto seen = until_seen("B*");
+  CHECK(seen.find("A!BB*A") != std::string::npos);
+  // A byte for A: A is first in both orders, and B after it.
+  loop->post([&] { REQUIRE(::write(a[1], "y", 1) == 1); });
+  seen = until_seen("A*");
+  CHECK(seen.find("AB!A*B") != std::string::npos);
+  // A round without events: both, in the order they were added.
+  on_loop(*loop, [] { return 0; });
+  seen = on_loop(*loop, [&] { return log; });
+  CHECK(seen.substr(seen.size() - 2) == "AB");
+  on_loop(*loop, [&] {
+    loop->remove(first.get());
+    loop->remove(second.get());
+    return 0;
+  });
+  for (int fd : {a[0], a[1], b[0], b[1]})
+    ::close(fd);
 }
 
 TEST_CASE("io_loop waits on ZeroMQ sockets of its context", "[io_loop]") {
