@@ -326,7 +326,13 @@ std::vector<option> scheduler_options() {
                  "whatever else that CPU runs, and a thread it wakes is "
                  "less likely to preempt it. The loop works in bursts of tens of "
                  "microseconds per fragment (bench/PROFILE.md, \"Session "
-                 "19: latency\"). 0: the kernel's default")
+                 "19: latency\"). With a local and its central on one host "
+                 "(as in bench/), the central that the local's send wakes "
+                 "cannot preempt the local and waits for another CPU: on an "
+                 "idle guest whose halted vCPUs wake slowly that adds ~0.1 ms "
+                 "to a trickle line; with both vCPUs busy, the slice kept the "
+                 "trickle p99 at 0.84-0.90 ms against 1.09-3.51 ms without it "
+                 "(bench/PROFILE.md, \"Session 29\"). 0: the kernel's default")
       .between(0, 0.1)
       .ext(),
     with_default("caf-threads", vt::integer, "1",
