@@ -209,18 +209,18 @@ struct io_loop::core {
     auto range_of = [&](size_t i) {
       return std::make_pair(firsts[i], i + 1 < polled ? firsts[i + 1] : items.size());
     };
-    order.clear();
-    for (size_t i = 0; i < polled; ++i) {
+    auto fired = [&](size_t i) {
       auto [first, end] = range_of(i);
-      if (std::any_of(items.begin() + first, items.begin() + end,
-                      [](const zmq_pollitem_t& it) { return it.revents != 0; }))
-        order.push_back(i);
-    }
-    auto with_events = order.size();
-    for (size_t i = 0; i < polled; ++i)
-      if (std::find(order.begin(), order.begin() + with_events, i)
-          == order.begin() + with_events)
-        order.push_back(i);
+      return std::any_of(items.begin() + first, items.begin() + end,
+                         [](const zmq_pollitem_t& it) { return it.revents != 0; });
+    };
+    // The order is fixed before any client runs (a callback may change its
+    // own items' revents).
+    order.clear();
+    for (bool with_event : {true, false})
+      for (size_t i = 0; i < polled; ++i)
+        if (fired(i) == with_event)
+          order.push_back(i);
     for (auto i : order) {
       auto [first, end] = range_of(i);
       auto* c = clients[i].get();

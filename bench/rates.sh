@@ -35,29 +35,31 @@ for f in "$ccserver" "$latency" "$bt"; do
   [ -x "$f" ] || { echo "rates.sh: $f is missing (build it first)" >&2; exit 1; }
 done
 
+# Follows SOURCE into COPY at RATE lines a second for SECONDS (cc-latency),
+# a second after the system started.
+follow() {  # SOURCE COPY SYSTEM RATE
+  sleep 1
+  timeout $(( secs + 60 )) "$latency" --source "$1" --copy "$2" \
+    --lines-per-second "$4" --seconds "$secs" --drain 2 --label "$3/$4" 2>>"$out/logs/latency.err"
+}
+
 run_ours() {  # DIR RATE
   start_ours "$1/d" none || return 1
-  sleep 1
-  timeout $(( secs + 60 )) "$latency" --source "$1/d/src/postgresql-0001.log" --copy "$copy_dir/postgresql-0001.log" \
-    --lines-per-second "$2" --seconds "$secs" --drain 2 --label "ours/$2" 2>>"$out/logs/latency.err"
+  follow "$1/d/src/postgresql-0001.log" "$copy_dir/postgresql-0001.log" ours "$2"
   stop_pid "$local_pid"; stop_pid "$central_pid"
   rm -rf "$1/d/src" "$1/d/dst"
 }
 
 run_pipe() {  # DIR RATE
   start_pipe "$1/pipe" || return 1
-  sleep 1
-  timeout $(( secs + 60 )) "$latency" --source "$pipe_src" --copy "$pipe_copy" \
-    --lines-per-second "$2" --seconds "$secs" --drain 2 --label "pipe/$2" 2>>"$out/logs/latency.err"
+  follow "$pipe_src" "$pipe_copy" pipe "$2"
   stop_pid "$pipe_tail"; stop_pid "$pipe_tx"; stop_pid "$pipe_rx"
   rm -f "$pipe_src" "$pipe_copy"
 }
 
 run_duties() {  # DIR RATE
   start_duties "$1/duties" || return 1
-  sleep 1
-  timeout $(( secs + 60 )) "$latency" --source "$duties_src" --copy "$duties_copy" \
-    --lines-per-second "$2" --seconds "$secs" --drain 2 --label "duties/$2" 2>>"$out/logs/latency.err"
+  follow "$duties_src" "$duties_copy" duties "$2"
   stop_pid "$duties_tx"; stop_pid "$duties_rx"
   cmp -s "$duties_src" "$duties_copy" || echo "rates.sh: duties/$2: the copy differs from its source" >&2
   rm -f "$duties_src" "$duties_copy"
