@@ -109,6 +109,28 @@ void loop_jobs::run() {
   }
 }
 
+bool loop_jobs::run_inline(const std::function<bool()>& fn) {
+  struct as_job { // as run() brackets a resume, also when `fn` throws
+    loop_jobs* outer;
+    explicit as_job(loop_jobs* scope) : outer(resuming_in) {
+      ++resuming;
+      resuming_in = scope;
+    }
+    ~as_job() {
+      resuming_in = outer;
+      --resuming;
+    }
+  };
+  bool ran;
+  {
+    as_job job{this};
+    ran = fn();
+  }
+  if (!after_.empty())
+    run_after();
+  return ran;
+}
+
 void loop_jobs::run_after() {
   // Whatever these send goes to the scheduler's workers (take() refuses).
   auto fns = std::move(after_);

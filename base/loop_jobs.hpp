@@ -93,6 +93,14 @@ public:
   /// Resumes the jobs taken, and those they make, within the bounds.
   void run();
 
+  /// Runs `fn` on this thread as if it were a job this scope resumes, for
+  /// work the loop does itself with no actor woken (a settled tailer's
+  /// inotify look, actors/tail/inotify_hub.hpp): running() is true (nothing
+  /// may block, the data connection may be written), after_job() works,
+  /// and what `fn` messages is taken by this scope, to run on run().
+  /// Returns what `fn` returned.
+  bool run_inline(const std::function<bool()>& fn);
+
   /// Sends `xs` to `to` inside a scope of its own on this thread and runs
   /// what that wakes here: a trickle's ack (the forwarder's
   /// on_message_here) and a tailer's timer (base/loop_clock.hpp) on the

@@ -70,6 +70,9 @@ using tail_due_atom = caf::atom_constant<caf::atom("taildue")>;
 /// file or generation, a big read, a writer's answer) goes on on a
 /// scheduler worker: sent to itself from the loop (base/loop_jobs.hpp).
 using off_loop_atom = caf::atom_constant<caf::atom("offloop")>;
+/// A tailer's look that the I/O loop ran itself (inotify_hub.hpp's
+/// look_here) left dispatches for the actor to make: sent to itself.
+using owed_atom = caf::atom_constant<caf::atom("owed")>;
 using maint_atom = caf::atom_constant<caf::atom("maint")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;

@@ -17,13 +17,15 @@ constexpr uint32_t file_mask = IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF |
 
 caf::expected<std::unique_ptr<file_watch>>
 file_watch::start(caf::actor target, const std::string& dir, const std::string& names,
-                  bool run_here) {
+                  bool run_here, std::function<bool()> look_here) {
   auto hub = inotify_hub::shared();
   if (!hub)
     return hub.error();
   auto sig = std::make_shared<watch_signal>();
   sig->target = std::move(target);
   sig->names = names;
+  if (run_here)
+    sig->look_here = std::move(look_here);
   auto wd = (*hub)->add(dir, dir_mask | IN_ONLYDIR, true, sig);
   if (!wd)
     return wd.error();

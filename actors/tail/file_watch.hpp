@@ -10,6 +10,7 @@
 // each other's files.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,10 +28,12 @@ public:
   /// Fails (errc::io with the path and errno) when inotify is unavailable or
   /// `dir` cannot be watched; the caller then polls.
   /// `run_here`: the wakes may run `target` on the I/O loop's thread
-  /// (watch_signal::run_here) while it is settled (set_settled).
+  /// (watch_signal::run_here) while it is settled (set_settled); and with
+  /// `look_here`, the loop runs that instead of waking `target`
+  /// (watch_signal::look_here).
   static caf::expected<std::unique_ptr<file_watch>>
   start(caf::actor target, const std::string& dir, const std::string& names = "*",
-        bool run_here = false);
+        bool run_here = false, std::function<bool()> look_here = {});
 
   /// Removes this watcher's watches (the kernel's go with their last user).
   ~file_watch();

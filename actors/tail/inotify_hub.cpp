@@ -32,6 +32,8 @@ constexpr size_t max_event_bytes = sizeof(inotify_event) + NAME_MAX + 1;
 constexpr uint32_t listing_events =
   IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_Q_OVERFLOW;
 
+std::atomic<uint64_t> looks_run_here{0};
+
 struct watcher {
   std::shared_ptr<watch_signal> sig;
   uint32_t mask;
@@ -169,21 +171,27 @@ void inotify_hub::client::drain() {
 
 // The watchers that may run here are woken last, inside a loop_jobs scope
 // that then runs them (and what they message) on this thread.
+// A watcher with a look_here has its look run right here instead, as a job
+// of that scope would run it: no message, mailbox or resume for it.
 void inotify_hub::client::wake(std::vector<std::shared_ptr<watch_signal>>& woken) {
-  std::vector<const caf::actor*> here_targets;
+  std::vector<const watch_signal*> here_sigs;
   for (auto& sig : woken) {
     if (sig->pending.exchange(true))
       continue;
     if (sig->run_here.load(std::memory_order_relaxed))
-      here_targets.push_back(&sig->target);
+      here_sigs.push_back(sig.get());
     else
       caf::anon_send(sig->target, wake_atom::value);
   }
-  if (here_targets.empty())
+  if (here_sigs.empty())
     return;
-  loop_jobs here{(*here_targets.front())->home_system()};
-  for (auto* target : here_targets)
-    caf::anon_send(*target, wake_atom::value);
+  loop_jobs here{here_sigs.front()->target->home_system()};
+  for (auto* sig : here_sigs) {
+    if (sig->look_here && here.run_inline(sig->look_here))
+      looks_run_here.fetch_add(1, std::memory_order_relaxed);
+    else
+      caf::anon_send(sig->target, wake_atom::value);
+  }
   here.run();
 }
 
@@ -245,6 +253,10 @@ void inotify_hub::remove(int wd, const watch_signal* sig) {
 
 size_t inotify_hub::watch_count() const {
   return client_->watch_count();
+}
+
+uint64_t inotify_hub::looks_here() {
+  return looks_run_here.load(std::memory_order_relaxed);
 }
 
 } // namespace cc::tail

@@ -18,12 +18,15 @@
 // A watcher with run_here is woken inside a loop_jobs scope: its target (and
 // the actors it messages, within the scope's bounds) runs on the loop thread
 // right after the read, not on a scheduler worker woken for it
-// (base/loop_jobs.hpp). The table is guarded by a mutex: the tailers (CAF
+// (base/loop_jobs.hpp); one that also has a look_here (a settled tailer) is
+// not woken at all: the loop runs its look itself, within that scope
+// (loop_jobs::run_inline), past CAF's mailbox and resume. The table is guarded by a mutex: the tailers (CAF
 // threads) add and remove watches, the loop thread dispatches.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +53,11 @@ struct watch_signal {
   // compression on its thread) and that has no dispatch waiting for its
   // answer says so, after each look (file_watch::set_settled).
   std::atomic<bool> run_here{false};
+  // Such a wake's look, run by the loop itself with no actor job (the
+  // tailer's, tailer.cpp): true when it ran; false (the tailer busy on
+  // another thread, or gone): the target is woken as before. Set before
+  // the watch is added, read only after.
+  std::function<bool()> look_here;
 };
 
 /// Drops repeated watchers from one batch's list (order not kept): each is
@@ -80,6 +88,9 @@ public:
 
   /// Kernel watches held now (tests).
   size_t watch_count() const;
+
+  /// Wakes taken by a watcher's look_here on the loop, process-wide (tests).
+  static uint64_t looks_here();
 
   class client;
 

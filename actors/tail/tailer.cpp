@@ -4,9 +4,19 @@
 // loop's clock for a tailer the loop may run, a delayed_send otherwise, in
 // virtual time under the test coordinator), dispatches to the router for it, and
 // turns messages into the core's events. The contract is in tailer.hpp.
+//
+// A settled tailer's inotify look is run by the I/O loop itself, with no
+// message, mailbox or resume (watch_signal::look_here, ~24 us of a cold
+// trickle line's ~90 on the local: bench/PROFILE.md, "Session 30"). So the
+// core is reached from two places, the actor's handlers and that look: the
+// look_cell's mutex keeps it to one at a time. Every handler holds it; the
+// loop only tries it (busy: the actor is woken as before), and what the
+// look cannot do outside the actor (a dispatch through the router, which is
+// a request) is owed to the actor's next turn, in order (owed_atom).
 #include "actors/tail/tailer.hpp"
 
 #include <deque>
+#include <mutex>
 #include <optional>
 
 #include <caf/detail/test_actor_clock.hpp>
@@ -26,6 +36,21 @@
 namespace cc {
 
 namespace {
+
+struct tailer_state;
+
+/// What the loop's inline look shares with the actor.
+struct look_cell {
+  std::mutex mtx; // held by whoever runs the core: a handler, or the look
+  tailer_state* st = nullptr; // set once started, null once ending
+};
+
+/// A dispatch the inline look made, for the actor to send.
+struct owed_dispatch {
+  wire::cc_message msg;
+  tail::tail_effects::on_ok ok;
+  tail::tail_effects::on_error failed;
+};
 
 struct tailer_state : tail::tail_clock, tail::tail_effects {
   static inline const char* name = "tailer";
@@ -51,8 +76,27 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   // The core failed on the loop's thread: the actor ends on the worker
   // (its end writes the .save durably).
   std::optional<caf::error> quit_owed;
+  // Shared with the watch's look_here (see the top of this file).
+  std::shared_ptr<look_cell> cell = std::make_shared<look_cell>();
+  // The loop runs the core's look now, outside the actor.
+  bool looking_inline = false;
+  // The core asked to end: the loop runs no more looks.
+  bool ending = false;
+  // Dispatches that look made, sent by the actor first thing (owed_atom).
+  std::deque<owed_dispatch> owed;
 
   explicit tailer_state(caf::stateful_actor<tailer_state>* ptr) : self(ptr) {}
+
+  ~tailer_state() override {
+    // The loop's looks end here; the core (a member) goes after this body.
+    std::lock_guard<std::mutex> guard{cell->mtx};
+    cell->st = nullptr;
+  }
+
+  /// Holds the core for a handler (the loop's look waits for none).
+  std::unique_lock<std::mutex> hold() {
+    return std::unique_lock<std::mutex>{cell->mtx};
+  }
 
   // tail_clock: the actor system's clock (virtual under the test coordinator).
 
@@ -77,17 +121,47 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   // tail_effects
 
   void dispatch(wire::cc_message msg, on_ok ok, on_error failed) override {
+    if (looking_inline) { // a request is the actor's: owed to its next turn
+      owed.push_back({std::move(msg), std::move(ok), std::move(failed)});
+      if (owed.size() == 1)
+        caf::anon_send(caf::actor{self}, owed_atom::value);
+      return;
+    }
+    send_owed(); // what the loop's look owes goes first, in order
+    request(std::move(msg), std::move(ok), std::move(failed));
+  }
+
+  void request(wire::cc_message msg, on_ok ok, on_error failed) {
+    // The answer runs the core: held as any handler holds it.
     self->request(router, caf::infinite, dispatch_atom::value, std::move(msg))
-        .then([ok = std::move(ok)](caf::ok_atom) { ok(); },
-              [failed = std::move(failed)](caf::error& err) { failed(err); });
+        .then(
+            [this, ok = std::move(ok)](caf::ok_atom) {
+              auto held = hold();
+              ok();
+            },
+            [this, failed = std::move(failed)](caf::error& err) {
+              auto held = hold();
+              failed(err);
+            });
+  }
+
+  void send_owed() {
+    while (!owed.empty()) {
+      auto d = std::move(owed.front());
+      owed.pop_front();
+      request(std::move(d.msg), std::move(d.ok), std::move(d.failed));
+    }
   }
 
   void quit(const caf::error& err) override {
+    ending = true;
+    cell->st = nullptr; // held here (a handler, or the loop's look)
     if (!may_block()) {
       quit_owed = err;
       leave_loop();
       return;
     }
+    send_owed();
     self->quit(err);
   }
 
@@ -125,6 +199,7 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
       return;
     }
     if (quit_owed) {
+      send_owed();
       self->quit(*quit_owed);
       return;
     }
@@ -142,7 +217,25 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
 
   caf::expected<std::unique_ptr<tail::file_watch>>
   watch(const std::string& dir, const std::string& names) override {
-    return tail::file_watch::start(caf::actor{self}, dir, names, watch_here);
+    std::function<bool()> look;
+    if (timers) // its timer on the loop too: nothing of a look needs CAF's
+      look = [cell = cell] {
+        std::unique_lock<std::mutex> held{cell->mtx, std::try_to_lock};
+        return held.owns_lock() && cell->st != nullptr && cell->st->look_inline();
+      };
+    return tail::file_watch::start(caf::actor{self}, dir, names, watch_here,
+                                   std::move(look));
+  }
+
+  /// An inotify wake's look, run by the I/O loop itself (within
+  /// loop_jobs::run_inline), the cell held: as the wake_atom handler's.
+  bool look_inline() {
+    if (quit_owed)
+      return true; // ending: nothing more to look at
+    looking_inline = true;
+    core->check();
+    looking_inline = false;
+    return true;
   }
 };
 
@@ -159,7 +252,13 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
   self->set_exit_handler([self](caf::exit_msg& msg) {
     // Positions are saved as acks arrive; the core's destructor waits until
     // the last one is on disk.
-    log::info(self->state.core->who(), "stopping: " + self->system().render(msg.reason));
+    {
+      auto held = self->state.hold();
+      self->state.ending = true;
+      self->state.cell->st = nullptr;
+      self->state.send_owed();
+      log::info(self->state.core->who(), "stopping: " + self->system().render(msg.reason));
+    }
     self->quit(msg.reason);
   });
   self->request(st.router, caf::infinite, register_atom::value, core.who(),
@@ -169,21 +268,46 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
               log::warning(self->state.core->who(),
                            "router did not register us: " + describe(err));
             });
-  core.start();
-  core.check();
+  {
+    auto held = st.hold();
+    core.start();
+    core.check();
+    if (!st.ending)
+      st.cell->st = &st; // from now on the loop may run its looks
+  }
   auto poll = core.options().poll_interval;
   self->delayed_send(self, poll, tail_poll_atom::value);
   return {
-      [self](reply_atom, wire::cc_message& msg) { self->state.on_reply(msg); },
-      [self](off_loop_atom) { self->state.on_off_loop(); },
-      [self](wake_atom) { self->state.core->check(); },
+      [self](reply_atom, wire::cc_message& msg) {
+        auto held = self->state.hold();
+        self->state.on_reply(msg);
+      },
+      [self](off_loop_atom) {
+        auto held = self->state.hold();
+        self->state.on_off_loop();
+      },
+      [self](owed_atom) {
+        auto held = self->state.hold();
+        self->state.send_owed();
+      },
+      [self](wake_atom) {
+        auto held = self->state.hold();
+        self->state.core->check();
+      },
       [self](tail_poll_atom) {
+        auto held = self->state.hold();
         auto& core = *self->state.core;
         core.on_tick();
         self->delayed_send(self, core.next_tick(), tail_poll_atom::value);
       },
-      [self](tail_due_atom) { self->state.core->on_timer(); },
-      [self](stats_atom) { return self->state.core->snapshot(); },
+      [self](tail_due_atom) {
+        auto held = self->state.hold();
+        self->state.core->on_timer();
+      },
+      [self](stats_atom) {
+        auto held = self->state.hold();
+        return self->state.core->snapshot();
+      },
   };
 }
 

@@ -29,6 +29,7 @@
 
 #include "actors/core/atoms.hpp"
 #include "actors/tail/file_watch.hpp"
+#include "actors/tail/inotify_hub.hpp"
 #include "actors/tail/position.hpp"
 #include "actors/tail/tailer.hpp"
 #include "base/io_loop.hpp"
@@ -168,6 +169,43 @@ TEST_CASE("loop_jobs: an actor woken inside the scope, and those it messages, "
     REQUIRE(t->size() == 2);
     CHECK(t->numbers[1] == 8);
     CHECK(t->threads[1] != here);
+  }
+}
+
+// What the loop runs itself (a settled tailer's inotify look) runs as a job
+// of the scope would: nothing may block there, after_job() works, and the
+// actors it messages wait for the scope's run(), on this thread.
+TEST_CASE("loop_jobs: run_inline runs a function as a job of the scope", "[loop_jobs]") {
+  server_system server;
+  auto& sys = server.sys;
+  chain c{sys, 2};
+  auto here = std::this_thread::get_id();
+  bool after = false;
+  {
+    cc::loop_jobs scope{sys};
+    CHECK_FALSE(cc::loop_jobs::running());
+    bool inside = false;
+    bool left = false;
+    auto ran = scope.run_inline([&] {
+      inside = cc::loop_jobs::running();
+      left = cc::loop_jobs::after_job([&] { after = true; });
+      caf::anon_send(c.actors[0], 3);
+      return false;
+    });
+    CHECK_FALSE(ran); // what the function returned
+    CHECK(inside);
+    CHECK(left);
+    CHECK(after); // once the function returned
+    CHECK_FALSE(cc::loop_jobs::running());
+    CHECK(scope.resumed() == 0); // the message waits for run()
+    scope.run();
+    CHECK(scope.resumed() == 2);
+  }
+  REQUIRE(c.wait_last(1));
+  for (auto& t : c.trails) {
+    REQUIRE(t->size() == 1);
+    CHECK(t->numbers[0] == 3);
+    CHECK(t->threads[0] == here);
   }
 }
 
@@ -335,6 +373,58 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
       on_loop = t->last_on_loop();
   }
   CHECK(on_loop);
+  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  caf::anon_send_exit(router, caf::exit_reason::kill);
+}
+
+// The look itself needs no actor: the loop runs it (watch_signal::look_here,
+// under the tailer's cell, within a scope), and the dispatch the look makes,
+// a request of the actor's, is owed to the actor's next turn, which the
+// scope runs there too. Every line still arrives once, in order.
+TEST_CASE("loop_jobs: a settled tailer's inotify look is run by the loop itself, "
+          "not by waking the actor, and every line still arrives in order",
+          "[loop_jobs]") {
+  cc::test::temp_dir dir{"ccloopinline"};
+  server_system server;
+  auto& sys = server.sys;
+  auto logs = dir / "logs";
+  ::mkdir(logs.c_str(), 0755);
+  cc::test::write_file(logs + "/app.log", "");
+  auto w = std::make_shared<fake_writer>();
+  auto t = std::make_shared<trail>();
+  t->loop = cc::io_loop::shared();
+  auto router = sys.spawn(loop_noting_router, w, t);
+  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
+                                  dir / "loop.ini");
+  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  auto copy = [&] {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return w->copies.empty() ? std::string{} : w->copies.begin()->second.bytes;
+  };
+  auto ends_with = [](const std::string& b, const std::string& line) {
+    return b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0;
+  };
+  // A first start begins at the file's end: lines until one is copied.
+  std::string expect;
+  for (int i = 1; i <= 20 && expect.empty(); ++i) {
+    auto line = "first " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms);
+    cc::test::append_file(logs + "/app.log", line);
+    if (cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms))
+      expect = copy();
+  }
+  REQUIRE_FALSE(expect.empty());
+  auto before = cc::tail::inotify_hub::looks_here();
+  for (int i = 1; i <= 10; ++i) {
+    auto line = "line " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms); // the ack's turn: settled again
+    cc::test::append_file(logs + "/app.log", line);
+    expect += line;
+    REQUIRE(cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms));
+  }
+  CHECK(copy() == expect);
+  CHECK(cc::tail::inotify_hub::looks_here() > before);
+  CHECK(t->last_on_loop()); // the owed dispatch, on the loop
   caf::anon_send_exit(tailer, caf::exit_reason::kill);
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
