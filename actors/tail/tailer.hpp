@@ -15,8 +15,12 @@
 // the process's position saver thread (actors/tail/position_saver.hpp); the
 // tailer waits for that (an fsync, on its scheduler thread) only when it
 // starts a new file or generation (which must be durable before its first
-// fragment) and when it ends. An inotify wake may run a settled tailer's
-// look on the I/O loop's thread (base/loop_jobs.hpp); there it does only a
+// fragment) and when it ends. An inotify wake of a settled tailer runs its
+// look on the I/O loop's thread: the loop calls the look itself, with no
+// message (watch_signal::look_here, under a mutex the tailer's handlers
+// hold too), or, when the tailer is busy on a worker or takes its timers
+// from CAF's clock (the test coordinator), sends a wake_atom that a
+// loop_jobs scope runs there (base/loop_jobs.hpp); there it does only a
 // trickle's reads and sends, and leaves for a worker (off_loop_atom to
 // itself) before anything that would block the loop: the durable .save, a
 // new file or generation, a compressed copy, a read past 64 KiB, a
@@ -27,6 +31,8 @@
 //         (wake_atom)                           new data / directory change
 //         (off_loop_atom)                       from itself: a look on the I/O
 //                                               loop's thread goes on here
+//         (owed_atom)                           from the loop's look: it made
+//                                               dispatches, sent from here
 //         (tail_poll_atom)                      periodic poll (poll-interval;
 //                                               10 x less often while idle
 //                                               under inotify)
