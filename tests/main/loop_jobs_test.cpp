@@ -122,6 +122,16 @@ struct chain {
   }
 };
 
+/// Kills `tailer` and waits (at most 10 s) for its end: its last .save is
+/// written by then, so the test's directory can go without the save
+/// making its run/ again behind it.
+void end_tailer(caf::actor_system& sys, const caf::actor& tailer) {
+  caf::scoped_actor self{sys};
+  self->monitor(tailer);
+  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+}
+
 bool prompt(caf::actor_system& sys) {
   return dynamic_cast<cc::cli::prompt_sharing_coordinator*>(&sys.scheduler()) != nullptr;
 }
@@ -373,7 +383,7 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
       on_loop = t->last_on_loop();
   }
   CHECK(on_loop);
-  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  end_tailer(sys, tailer);
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
@@ -425,7 +435,7 @@ TEST_CASE("loop_jobs: a settled tailer's inotify look is run by the loop itself,
   CHECK(copy() == expect);
   CHECK(cc::tail::inotify_hub::looks_here() > before);
   CHECK(t->last_on_loop()); // the owed dispatch, on the loop
-  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  end_tailer(sys, tailer);
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
@@ -491,7 +501,7 @@ TEST_CASE("loop_jobs: a streaming tailer's look, its bytes unacknowledged and no
       on_loop = t->last_on_loop();
   }
   CHECK(on_loop);
-  caf::anon_send_exit(tailer, caf::exit_reason::kill);
+  end_tailer(sys, tailer);
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
@@ -524,7 +534,7 @@ struct loop_tail_env {
   }
   ~loop_tail_env() {
     if (tailer)
-      caf::anon_send_exit(tailer, caf::exit_reason::kill);
+      end_tailer(sys, tailer);
     caf::anon_send_exit(router, caf::exit_reason::kill);
   }
 
