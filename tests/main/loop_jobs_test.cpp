@@ -439,6 +439,64 @@ TEST_CASE("loop_jobs: a settled tailer's inotify look is run by the loop itself,
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
+// The loop and the actor take turns at the core: while the tailer runs on a
+// worker (here: answering stats, asked without a pause) the loop finds its
+// cell held and wakes it instead. Lines every 2 ms, some settled, some not:
+// each arrives once, in order, whichever thread looked.
+TEST_CASE("loop_jobs: a tailer busy on a worker while lines arrive loses, repeats "
+          "and reorders none of them", "[loop_jobs]") {
+  cc::test::temp_dir dir{"ccloopbusy"};
+  server_system server;
+  auto& sys = server.sys;
+  auto logs = dir / "logs";
+  ::mkdir(logs.c_str(), 0755);
+  cc::test::write_file(logs + "/app.log", "");
+  auto w = std::make_shared<fake_writer>();
+  auto t = std::make_shared<trail>();
+  auto router = sys.spawn(loop_noting_router, w, t);
+  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
+                                  dir / "loop.ini");
+  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  auto copy = [&] {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return w->copies.empty() ? std::string{} : w->copies.begin()->second.bytes;
+  };
+  auto ends_with = [](const std::string& b, const std::string& line) {
+    return b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0;
+  };
+  std::string expect;
+  for (int i = 1; i <= 20 && expect.empty(); ++i) {
+    auto line = "first " + std::to_string(i) + "\n";
+    std::this_thread::sleep_for(20ms);
+    cc::test::append_file(logs + "/app.log", line);
+    if (cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms))
+      expect = copy();
+  }
+  REQUIRE_FALSE(expect.empty());
+  std::atomic<bool> stop{false};
+  std::atomic<int> answers{0};
+  std::thread asker{[&] {
+    caf::scoped_actor self{sys};
+    for (int i = 0; i < 100000 && !stop; ++i)
+      self->request(tailer, std::chrono::seconds(5), cc::stats_atom::value)
+        .receive([&](const cc::counters&) { ++answers; }, [](caf::error&) {});
+  }};
+  for (int i = 1; i <= 200; ++i) {
+    auto line = "busy " + std::to_string(i) + "\n";
+    cc::test::append_file(logs + "/app.log", line);
+    expect += line;
+    std::this_thread::sleep_for(2ms);
+  }
+  bool all = cc::test::wait_until([&] { return copy().size() >= expect.size(); }, 10000ms);
+  stop = true;
+  asker.join();
+  CHECK(all);
+  CHECK(copy() == expect);
+  CHECK(answers > 0);
+  end_tailer(sys, tailer);
+  caf::anon_send_exit(router, caf::exit_reason::kill);
+}
+
 // A stream: every look finds the bytes before it still unacknowledged (the
 // writer acks every sync-interval), and its dispatch answered (the
 // forwarder's queue takes it). Such a look also runs on the loop, not on a
