@@ -387,6 +387,64 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
   caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
+namespace {
+
+/// A tailer of logs/app.log (the server's scheduler) behind a router that
+/// notes the loop's thread and the stand-in writer, whose one copy grows.
+struct trickle_env {
+  cc::test::temp_dir dir;
+  server_system server;
+  caf::actor_system& sys = server.sys;
+  std::string logs = dir / "logs";
+  std::shared_ptr<fake_writer> w = std::make_shared<fake_writer>();
+  std::shared_ptr<trail> t = std::make_shared<trail>();
+  caf::actor router;
+  caf::actor tailer;
+
+  explicit trickle_env(const std::string& name) : dir{name} {
+    ::mkdir(logs.c_str(), 0755);
+    cc::test::write_file(logs + "/app.log", "");
+    t->loop = cc::io_loop::shared();
+    router = sys.spawn(loop_noting_router, w, t);
+    auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
+                                    dir / "loop.ini");
+    tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
+  }
+  ~trickle_env() {
+    end_tailer(sys, tailer);
+    caf::anon_send_exit(router, caf::exit_reason::kill);
+  }
+
+  void append(const std::string& line) {
+    cc::test::append_file(logs + "/app.log", line);
+  }
+
+  std::string copy() {
+    std::lock_guard<std::mutex> guard{w->mtx};
+    return w->copies.empty() ? std::string{} : w->copies.begin()->second.bytes;
+  }
+
+  bool copied(const std::string& line) {
+    auto b = copy();
+    return b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0;
+  }
+
+  /// A first start begins at the file's end: lines until one is in the
+  /// copy. Returns the copy then ("" when none got there).
+  std::string first_copied() {
+    for (int i = 1; i <= 20; ++i) {
+      auto line = "first " + std::to_string(i) + "\n";
+      std::this_thread::sleep_for(20ms);
+      append(line);
+      if (cc::test::wait_until([&] { return copied(line); }, 5000ms))
+        return copy();
+    }
+    return {};
+  }
+};
+
+} // namespace
+
 // The look itself needs no actor: the loop runs it (watch_signal::look_here,
 // under the tailer's cell, within a scope), and the dispatch the look makes,
 // a request of the actor's, is owed to the actor's next turn, which the
@@ -394,49 +452,20 @@ TEST_CASE("loop_jobs: a settled tailer's look after an append runs on the I/O "
 TEST_CASE("loop_jobs: a settled tailer's inotify look is run by the loop itself, "
           "not by waking the actor, and every line still arrives in order",
           "[loop_jobs]") {
-  cc::test::temp_dir dir{"ccloopinline"};
-  server_system server;
-  auto& sys = server.sys;
-  auto logs = dir / "logs";
-  ::mkdir(logs.c_str(), 0755);
-  cc::test::write_file(logs + "/app.log", "");
-  auto w = std::make_shared<fake_writer>();
-  auto t = std::make_shared<trail>();
-  t->loop = cc::io_loop::shared();
-  auto router = sys.spawn(loop_noting_router, w, t);
-  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
-                                  dir / "loop.ini");
-  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
-  auto copy = [&] {
-    std::lock_guard<std::mutex> guard{w->mtx};
-    return w->copies.empty() ? std::string{} : w->copies.begin()->second.bytes;
-  };
-  auto ends_with = [](const std::string& b, const std::string& line) {
-    return b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0;
-  };
-  // A first start begins at the file's end: lines until one is copied.
-  std::string expect;
-  for (int i = 1; i <= 20 && expect.empty(); ++i) {
-    auto line = "first " + std::to_string(i) + "\n";
-    std::this_thread::sleep_for(20ms);
-    cc::test::append_file(logs + "/app.log", line);
-    if (cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms))
-      expect = copy();
-  }
+  trickle_env env{"ccloopinline"};
+  auto expect = env.first_copied();
   REQUIRE_FALSE(expect.empty());
   auto before = cc::tail::inotify_hub::looks_here();
   for (int i = 1; i <= 10; ++i) {
     auto line = "line " + std::to_string(i) + "\n";
     std::this_thread::sleep_for(20ms); // the ack's turn: settled again
-    cc::test::append_file(logs + "/app.log", line);
+    env.append(line);
     expect += line;
-    REQUIRE(cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms));
+    REQUIRE(cc::test::wait_until([&] { return env.copied(line); }, 5000ms));
   }
-  CHECK(copy() == expect);
+  CHECK(env.copy() == expect);
   CHECK(cc::tail::inotify_hub::looks_here() > before);
-  CHECK(t->last_on_loop()); // the owed dispatch, on the loop
-  end_tailer(sys, tailer);
-  caf::anon_send_exit(router, caf::exit_reason::kill);
+  CHECK(env.t->last_on_loop()); // the owed dispatch, on the loop
 }
 
 // The loop and the actor take turns at the core: while the tailer runs on a
@@ -445,56 +474,29 @@ TEST_CASE("loop_jobs: a settled tailer's inotify look is run by the loop itself,
 // each arrives once, in order, whichever thread looked.
 TEST_CASE("loop_jobs: a tailer busy on a worker while lines arrive loses, repeats "
           "and reorders none of them", "[loop_jobs]") {
-  cc::test::temp_dir dir{"ccloopbusy"};
-  server_system server;
-  auto& sys = server.sys;
-  auto logs = dir / "logs";
-  ::mkdir(logs.c_str(), 0755);
-  cc::test::write_file(logs + "/app.log", "");
-  auto w = std::make_shared<fake_writer>();
-  auto t = std::make_shared<trail>();
-  auto router = sys.spawn(loop_noting_router, w, t);
-  auto opts = tailer_test_options(logs, dir / "run/tail.save", "logmask = app.log\n",
-                                  dir / "loop.ini");
-  auto tailer = cc::spawn_tailer_actor(sys, opts, caf::actor_cast<cc::router_actor>(router));
-  auto copy = [&] {
-    std::lock_guard<std::mutex> guard{w->mtx};
-    return w->copies.empty() ? std::string{} : w->copies.begin()->second.bytes;
-  };
-  auto ends_with = [](const std::string& b, const std::string& line) {
-    return b.size() >= line.size() && b.compare(b.size() - line.size(), line.size(), line) == 0;
-  };
-  std::string expect;
-  for (int i = 1; i <= 20 && expect.empty(); ++i) {
-    auto line = "first " + std::to_string(i) + "\n";
-    std::this_thread::sleep_for(20ms);
-    cc::test::append_file(logs + "/app.log", line);
-    if (cc::test::wait_until([&] { return ends_with(copy(), line); }, 5000ms))
-      expect = copy();
-  }
+  trickle_env env{"ccloopbusy"};
+  auto expect = env.first_copied();
   REQUIRE_FALSE(expect.empty());
   std::atomic<bool> stop{false};
   std::atomic<int> answers{0};
   std::thread asker{[&] {
-    caf::scoped_actor self{sys};
+    caf::scoped_actor self{env.sys};
     for (int i = 0; i < 100000 && !stop; ++i)
-      self->request(tailer, std::chrono::seconds(5), cc::stats_atom::value)
+      self->request(env.tailer, std::chrono::seconds(5), cc::stats_atom::value)
         .receive([&](const cc::counters&) { ++answers; }, [](caf::error&) {});
   }};
   for (int i = 1; i <= 200; ++i) {
     auto line = "busy " + std::to_string(i) + "\n";
-    cc::test::append_file(logs + "/app.log", line);
+    env.append(line);
     expect += line;
     std::this_thread::sleep_for(2ms);
   }
-  bool all = cc::test::wait_until([&] { return copy().size() >= expect.size(); }, 10000ms);
+  bool all = cc::test::wait_until([&] { return env.copy().size() >= expect.size(); }, 10000ms);
   stop = true;
   asker.join();
   CHECK(all);
-  CHECK(copy() == expect);
+  CHECK(env.copy() == expect);
   CHECK(answers > 0);
-  end_tailer(sys, tailer);
-  caf::anon_send_exit(router, caf::exit_reason::kill);
 }
 
 // A stream: every look finds the bytes before it still unacknowledged (the
