@@ -19,6 +19,23 @@ thread_local loop_jobs* resuming_in = nullptr;
 std::atomic<uint64_t> blocked{0};
 std::atomic<uint64_t> afters{0};
 
+/// Brackets what a scope runs as its job (a resume, or run_inline's
+/// function): running() is true and after_job() lands in `scope`; undone
+/// also when the job throws.
+struct as_job {
+  loop_jobs* outer = resuming_in;
+  explicit as_job(loop_jobs* scope) {
+    ++resuming;
+    resuming_in = scope;
+  }
+  ~as_job() {
+    resuming_in = outer;
+    --resuming;
+  }
+  as_job(const as_job&) = delete;
+  as_job& operator=(const as_job&) = delete;
+};
+
 } // namespace
 
 loop_jobs::loop_jobs(caf::actor_system& sys, size_t max_jobs, size_t max_messages)
@@ -85,12 +102,10 @@ void loop_jobs::run() {
   while (next_ < jobs_.size()) {
     auto* job = jobs_[next_++];
     ++resumed_;
-    ++resuming;
-    auto* outer_job = resuming_in;
-    resuming_in = this;
-    auto res = job->resume(this, max_messages_);
-    resuming_in = outer_job;
-    --resuming;
+    auto res = [&] {
+      as_job bracket{this};
+      return job->resume(this, max_messages_);
+    }();
     // As a scheduler worker does (caf/scheduler/worker.hpp): the job's
     // reference goes with it to the scheduler, or is released.
     switch (res) {
@@ -110,20 +125,9 @@ void loop_jobs::run() {
 }
 
 bool loop_jobs::run_inline(const std::function<bool()>& fn) {
-  struct as_job { // as run() brackets a resume, also when `fn` throws
-    loop_jobs* outer;
-    explicit as_job(loop_jobs* scope) : outer(resuming_in) {
-      ++resuming;
-      resuming_in = scope;
-    }
-    ~as_job() {
-      resuming_in = outer;
-      --resuming;
-    }
-  };
   bool ran;
   {
-    as_job job{this};
+    as_job bracket{this};
     ran = fn();
   }
   if (!after_.empty())

@@ -42,7 +42,7 @@ struct tailer_state;
 /// What the loop's inline look shares with the actor.
 struct look_cell {
   std::mutex mtx; // held by whoever runs the core: a handler, or the look
-  tailer_state* st = nullptr; // set once started, null once ending
+  tailer_state* st = nullptr; // set from start-up on, null once ending
 };
 
 /// A dispatch the inline look made, for the actor to send.
@@ -80,8 +80,6 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   std::shared_ptr<look_cell> cell = std::make_shared<look_cell>();
   // The loop runs the core's look now, outside the actor.
   bool looking_inline = false;
-  // The core asked to end: the loop runs no more looks.
-  bool ending = false;
   // Dispatches that look made, sent by the actor first thing (owed_atom).
   std::deque<owed_dispatch> owed;
 
@@ -154,13 +152,17 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
   }
 
   void quit(const caf::error& err) override {
-    ending = true;
-    cell->st = nullptr; // held here (a handler, or the loop's look)
+    cell->st = nullptr; // held here (a handler, or the loop's look): no more looks
     if (!may_block()) {
       quit_owed = err;
       leave_loop();
       return;
     }
+    end(err);
+  }
+
+  /// The actor's end: what the loop's look owes is sent first.
+  void end(const caf::error& err) {
     send_owed();
     self->quit(err);
   }
@@ -199,8 +201,7 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
       return;
     }
     if (quit_owed) {
-      send_owed();
-      self->quit(*quit_owed);
+      end(*quit_owed);
       return;
     }
     take_postponed();
@@ -221,7 +222,10 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
     if (timers) // its timer on the loop too: nothing of a look needs CAF's
       look = [cell = cell] {
         std::unique_lock<std::mutex> held{cell->mtx, std::try_to_lock};
-        return held.owns_lock() && cell->st != nullptr && cell->st->look_inline();
+        if (!held.owns_lock() || cell->st == nullptr)
+          return false; // busy on a worker, or ending: woken as before
+        cell->st->look_inline();
+        return true;
       };
     return tail::file_watch::start(caf::actor{self}, dir, names, watch_here,
                                    std::move(look));
@@ -229,13 +233,11 @@ struct tailer_state : tail::tail_clock, tail::tail_effects {
 
   /// An inotify wake's look, run by the I/O loop itself (within
   /// loop_jobs::run_inline), the cell held: as the wake_atom handler's.
-  bool look_inline() {
-    if (quit_owed)
-      return true; // ending: nothing more to look at
+  /// (A core that asked to end took itself out of the cell: quit().)
+  void look_inline() {
     looking_inline = true;
     core->check();
     looking_inline = false;
-    return true;
   }
 };
 
@@ -254,7 +256,6 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
     // the last one is on disk.
     {
       auto held = self->state.hold();
-      self->state.ending = true;
       self->state.cell->st = nullptr;
       self->state.send_owed();
       log::info(self->state.core->who(), "stopping: " + self->system().render(msg.reason));
@@ -269,11 +270,12 @@ caf::behavior tailer_actor(caf::stateful_actor<tailer_state>* self, tailer_optio
                            "router did not register us: " + describe(err));
             });
   {
+    // From here the loop may run its looks, once this start-up lets go of
+    // the cell (a start-up that quits takes the tailer out again).
     auto held = st.hold();
+    st.cell->st = &st;
     core.start();
     core.check();
-    if (!st.ending)
-      st.cell->st = &st; // from now on the loop may run its looks
   }
   auto poll = core.options().poll_interval;
   self->delayed_send(self, poll, tail_poll_atom::value);
