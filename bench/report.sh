@@ -138,7 +138,8 @@ pair_rows() {
 }
 
 # The bare transfers' CPU per GB (run.sh throughput_bare), median over the
-# rounds: "splice durable" (s/GB), empty when they did not run.
+# rounds: "splice durable rounds sender transfers" (s/GB; the sender's is
+# the median over both kinds' transfers), empty when they did not run.
 bare_medians() {
   cat "$results" "$pair_results" 2>/dev/null | awk -F'\t' '
     function median(v, n,   i, j, t) {
@@ -147,7 +148,9 @@ bare_medians() {
     }
     $3 > 0 && $2 > 0 && $1 ~ /^sendfile-splice(-r[0-9]+)?$/ { s[++ns] = $4 / ($2 / 1e9) }
     $3 > 0 && $2 > 0 && $1 ~ /^sendfile-durable(-r[0-9]+)?$/ { d[++nd] = $4 / ($2 / 1e9) }
-    END { if (ns > 0 && nd > 0) printf "%.2f %.2f %d\n", median(s, ns), median(d, nd), ns }'
+    # the note says "... CPU s/GB receiver R, sender S"
+    $3 > 0 && $1 ~ /^sendfile-(splice|durable)(-r[0-9]+)?$/ && match($7, "sender [0-9.]+") { t[++nt] = substr($7, RSTART + 7, RLENGTH - 7) + 0 }
+    END { if (ns > 0 && nd > 0) printf "%.2f %.2f %d %s %d\n", median(s, ns), median(d, nd), ns, (nt > 0 ? sprintf("%.2f", median(t, nt)) : "n/a"), nt }'
 }
 
 # Issue 20's targets, each "target value verdict" (judged on the medians of
@@ -167,7 +170,23 @@ targets20_rows() {
       "$(ratio_of "$1" "$(f 3)") ($1 s/GB); $(ratio_of "$2" "$(f 3)") ($2 s/GB); ours / the second $(ratio_of "$(f 6)" "$2")" "(reported)"
   fi
   t "CPU per GB, the local alone, median (<= 0.3 s/GB)" "$(f 8) s/GB (central $(f 7))" "$(v "$(f 8)" "<=" 0.3)"
+  if [ -n "$bare" ]; then
+    set -- $bare
+    t "the local's floor on this host: the bare sender (sendfile into loopback TCP, cc-benchtool bare-send), CPU per GB, median of $5 transfers" "$4 s/GB" "(reported)"
+  fi
   t "throughput until the copy is complete, ours / the 1 MiB pipe, median (>= 1.2)" "$(f 5) ($(f 4) against $(f 2) MB/s)" "$(v "$(f 5)" ">=" 1.2)"
+  # Throughput is at most CPUs / CPU per GB: the CPU per GB at which 1.2 x
+  # the pipe would keep every CPU of this host busy is the most a shipper
+  # may spend to reach that target at all.
+  local cpus; cpus=$(nproc 2>/dev/null || echo 0)
+  r=$(awk -v n="$cpus" -v m="$(f 2)" 'BEGIN { if (n > 0 && m + 0 > 0) printf "%.2f", n / (1.2 * m / 1e3); else print "n/a" }')
+  if [ -n "$bare" ]; then
+    set -- $bare
+    t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median; the floors' medians (no byte in user space; ours' duties alone)" \
+      "$r s/GB; ours $(f 6); $1; $2" "(reported)"
+  else
+    t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median" "$r s/GB; ours $(f 6)" "(reported)"
+  fi
   r=$(awk -F'\t' '$1 == "ours-durable" { print $3 }' <<<"$rows")
   t "the durable row: ours-durable / limit-durable (at least as good as before; 1.03 on 2026-11-27)" "${r:-n/a}" "(reported)"
   r=$(latency_rows main | awk -F'\t' '$1 == "ours" && $2 ~ /^steady/ { print $8 }')
@@ -190,6 +209,9 @@ targets20_rows() {
     r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value floor_single_s_per_gb)" \
       'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
     t "scale floor: a bare receiver of the same files, CPU per GB / its own single-file figure" "$r" "(reported)"
+    r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value single_central_cpu_s_per_gb)" \
+      'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
+    t "scale floor in the target's own terms: that bare receiver's CPU per GB / ours' single-file figure (a receiver that does only ours' per-file duties, measured with the target's ratio)" "$r" "(reported)"
     r=$(awk -v c="$(scale_value central_cpu_s)" -v b="$(scale_value bytes)" -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" \
       'BEGIN { if (b > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f x the one with an fdatasync per file; %.2f x the one with one syncfs", c / (b / 1e9) / e, c / (b / 1e9) / f; else print "n/a" }')
     t "scale: central CPU per GB / the bare receiver's of the same files in the same run (steadier than the ratio to the single file: both move with the host's file-system state)" "$r" "(reported)"
@@ -202,6 +224,7 @@ targets20_rows() {
   if [ -s "${backlog_results:-}" ] && [ -n "$(backlog_value catchup_ns)" ]; then
     r=$(backlog_catchup_ratio)
     t "backlog of $(awk -v b="$(backlog_value bytes)" 'BEGIN { printf "%.1f GB", b / 1e9 }'): catch-up / steady (>= 0.8); the pipe's own over the same file / its steady row" "$r; the pipe $(backlog_limit_own_ratio)" "$(v "$r" ">=" 0.8)"
+    t "backlog floor in the target's own terms: the pipe over the same backlog file / ours' steady figure" "$(ratio_of "$(backlog_limit_mbps)" "$(throughput_rows | awk -F'\t' '$1 == "ours" { print $2 }')")" "(reported)"
     t "backlog: catch-up / the pipe over the same backlog file (both paced by the disk at this size): until complete; until on disk" "$(backlog_limit_ratio) ($(backlog_mbps) against $(backlog_limit_mbps) MB/s); $(backlog_limit_ratio durable) ($(backlog_durable_mbps) against $(backlog_limit_mbps limit_durable_ns))" "(reported)"
     r="central $(backlog_flat central), local $(backlog_flat local)"
     t "backlog: RSS flat on both sides" "$r" "$([[ $r == *GROWS* || $r == *n/a* ]] && echo "NOT met" || echo met)"
@@ -414,6 +437,15 @@ MD
   back (3 by default); the throughput table shows the first pair, the Pairs
   table each one, and issue 20's CPU and throughput targets are judged on
   the pairs' medians (the noise of a shared host is large).
+- **Floors in the targets' own terms.** Beside each target that a floor
+  measured in the same run bounds, the issue 20 table gives that floor with
+  the target's own ratio: the bare transfers' CPU against the pipe's (no
+  shipper over loopback TCP spends less than sendfile into splice); the bare
+  sender's CPU for the local alone; the most CPU per GB a shipper may spend
+  for 1.2 x the pipe at all (throughput is at most the host's CPUs over the
+  CPU per GB); a bare receiver of the scale step's files against ours'
+  single-file figure; the pipe over the backlog file against ours' steady
+  row. Where the floor is past the target, no design meets it on this host.
 - **Quiet start.** Each measured step (throughput, every latency case, scale)
   starts with `sync`, so no system pays for the writeback of the step
   before it.
