@@ -180,13 +180,10 @@ targets20_rows() {
   # may spend to reach that target at all.
   local cpus; cpus=$(nproc 2>/dev/null || echo 0)
   r=$(awk -v n="$cpus" -v m="$(f 2)" 'BEGIN { if (n > 0 && m + 0 > 0) printf "%.2f", n / (1.2 * m / 1e3); else print "n/a" }')
-  if [ -n "$bare" ]; then
-    set -- $bare
-    t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median; the floors' medians (no byte in user space; ours' duties alone)" \
-      "$r s/GB; ours $(f 6); $1; $2" "(reported)"
-  else
-    t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median" "$r s/GB; ours $(f 6)" "(reported)"
-  fi
+  local floors="" floors_named=""
+  [ -n "$bare" ] && { set -- $bare; floors="; $1; $2"; floors_named="; the floors' medians (no byte in user space; ours' duties alone)"; }
+  t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median$floors_named" \
+    "$r s/GB; ours $(f 6)$floors" "(reported)"
   r=$(awk -F'\t' '$1 == "ours-durable" { print $3 }' <<<"$rows")
   t "the durable row: ours-durable / limit-durable (at least as good as before; 1.03 on 2026-11-27)" "${r:-n/a}" "(reported)"
   r=$(latency_rows main | awk -F'\t' '$1 == "ours" && $2 ~ /^steady/ { print $8 }')
@@ -206,12 +203,9 @@ targets20_rows() {
     t "scale: every copy byte-identical ($(scale_value files) files, $(scale_value hosts) hosts)" "$r" "$(case $r in *identical*) [[ $r == *DIFF* ]] && echo "NOT met" || echo met ;; *) echo "NOT met" ;; esac)"
     r=$(awk -v c="$(scale_value central_cpu_s)" -v b="$(scale_value bytes)" -v s="$(scale_value single_central_cpu_s_per_gb)" 'BEGIN { if (b > 0 && s + 0 > 0) printf "%.2f", c / (b / 1e9) / s; else print "n/a" }')
     t "scale: central CPU per GB / its single-file figure (<= 3)" "$r" "$(v "$r" "<=" 3)"
-    r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value floor_single_s_per_gb)" \
-      'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
-    t "scale floor: a bare receiver of the same files, CPU per GB / its own single-file figure" "$r" "(reported)"
-    r=$(awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$(scale_value single_central_cpu_s_per_gb)" \
-      'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }')
-    t "scale floor in the target's own terms: that bare receiver's CPU per GB / ours' single-file figure (a receiver that does only ours' per-file duties, measured with the target's ratio)" "$r" "(reported)"
+    t "scale floor: a bare receiver of the same files, CPU per GB / its own single-file figure" "$(bare_many_over "$(scale_value floor_single_s_per_gb)")" "(reported)"
+    t "scale floor in the target's own terms: that bare receiver's CPU per GB / ours' single-file figure (a receiver that does only ours' per-file duties, measured with the target's ratio)" \
+      "$(bare_many_over "$(scale_value single_central_cpu_s_per_gb)")" "(reported)"
     r=$(awk -v c="$(scale_value central_cpu_s)" -v b="$(scale_value bytes)" -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" \
       'BEGIN { if (b > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f x the one with an fdatasync per file; %.2f x the one with one syncfs", c / (b / 1e9) / e, c / (b / 1e9) / f; else print "n/a" }')
     t "scale: central CPU per GB / the bare receiver's of the same files in the same run (steadier than the ratio to the single file: both move with the host's file-system state)" "$r" "(reported)"
@@ -236,6 +230,12 @@ targets20_rows() {
 }
 scale_fd_slack=64
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# The scale step's bare receiver of the many files (an fdatasync per file;
+# one syncfs), its CPU per GB over a single-file figure (s/GB).
+bare_many_over() {  # SINGLE_S_PER_GB
+  awk -v e="$(scale_value floor_each_s_per_gb)" -v f="$(scale_value floor_fs_s_per_gb)" -v s="$1" \
+    'BEGIN { if (s + 0 > 0 && e + 0 > 0 && f + 0 > 0) printf "%.2f with an fdatasync per file; %.2f with one syncfs", e / s, f / s; else print "n/a" }'
+}
 # Each round's trickle p50 ratio (SYSTEM, default ours, / the pipe's in the
 # same round), as " (each round: a, b, c)" after the verdict's figure; empty
 # without rounds.
