@@ -163,16 +163,16 @@ targets20_rows() {
   v() { awk -v v="$1" -v op="$2" -v x="$3" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else if ((op == ">=" && v + 0 >= x) || (op == "<=" && v + 0 <= x)) print "met"; else print "NOT met" }'; }
   f() { awk -F'\t' -v c="$1" '{ print $c }' <<<"$med"; }
   t "CPU per GB, ours (local + central) / the pipe's, median of $(f 1 | sed 's/median of //') pairs (<= 0.5)" "$(f 9) ($(f 6) against $(f 3) s/GB)" "$(v "$(f 9)" "<=" 0.5)"
-  local bare; bare=$(bare_medians)
-  if [ -n "$bare" ]; then
-    set -- $bare
-    t "the floors of that ratio on this host, median of $3 rounds: sendfile -> splice (no byte in user space); sendfile -> recv, XXH3, pwrite, fdatasync per 32 MiB (ours' duties alone)" \
-      "$(ratio_of "$1" "$(f 3)") ($1 s/GB); $(ratio_of "$2" "$(f 3)") ($2 s/GB); ours / the second $(ratio_of "$(f 6)" "$2")" "(reported)"
+  # The bare transfers' medians (s/GB), read once: empty when they did not run.
+  local splice durable bare_rounds sender senders
+  read -r splice durable bare_rounds sender senders <<<"$(bare_medians)"
+  if [ -n "$splice" ]; then
+    t "the floors of that ratio on this host, median of $bare_rounds rounds: sendfile -> splice (no byte in user space); sendfile -> recv, XXH3, pwrite, fdatasync per 32 MiB (ours' duties alone)" \
+      "$(ratio_of "$splice" "$(f 3)") ($splice s/GB); $(ratio_of "$durable" "$(f 3)") ($durable s/GB); ours / the second $(ratio_of "$(f 6)" "$durable")" "(reported)"
   fi
   t "CPU per GB, the local alone, median (<= 0.3 s/GB)" "$(f 8) s/GB (central $(f 7))" "$(v "$(f 8)" "<=" 0.3)"
-  if [ -n "$bare" ]; then
-    set -- $bare
-    t "the local's floor on this host: the bare sender (sendfile into loopback TCP, cc-benchtool bare-send), CPU per GB, median of $5 transfers" "$4 s/GB" "(reported)"
+  if [ -n "$splice" ]; then
+    t "the local's floor on this host: the bare sender (sendfile into loopback TCP, cc-benchtool bare-send), CPU per GB, median of $senders transfers" "$sender s/GB" "(reported)"
   fi
   t "throughput until the copy is complete, ours / the 1 MiB pipe, median (>= 1.2)" "$(f 5) ($(f 4) against $(f 2) MB/s)" "$(v "$(f 5)" ">=" 1.2)"
   # Throughput is at most CPUs / CPU per GB: the CPU per GB at which 1.2 x
@@ -181,7 +181,7 @@ targets20_rows() {
   local cpus; cpus=$(nproc 2>/dev/null || echo 0)
   r=$(awk -v n="$cpus" -v m="$(f 2)" 'BEGIN { if (n > 0 && m + 0 > 0) printf "%.2f", n / (1.2 * m / 1e3); else print "n/a" }')
   local floors="" floors_named=""
-  [ -n "$bare" ] && { set -- $bare; floors="; $1; $2"; floors_named="; the floors' medians (no byte in user space; ours' duties alone)"; }
+  [ -n "$splice" ] && floors="; $splice; $durable" floors_named="; the floors' medians (no byte in user space; ours' duties alone)"
   t "the most CPU per GB a shipper may spend to reach 1.2 x the pipe's median here, with all $cpus CPUs busy ($cpus / (1.2 x its GB/s)); ours' median$floors_named" \
     "$r s/GB; ours $(f 6)$floors" "(reported)"
   r=$(awk -F'\t' '$1 == "ours-durable" { print $3 }' <<<"$rows")
